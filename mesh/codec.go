@@ -1,0 +1,399 @@
+package mesh
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The wire format is protobuf, written and read with protowire so that the
+// hot path (a chunk) is encoded once and its payload never copied:
+//
+//	message Message {
+//	  uint32 type = 1;  Chunk chunk = 2;  uint64 seq = 3;  uint32 count = 4;
+//	  int64 time = 5;   uint32 capacity = 6;  uint32 free = 7;  uint32 subtree = 8;
+//	  uint32 depth = 9; repeated PeerInfo path = 10;  repeated Candidate candidates = 11;
+//	  repeated string addrs = 12;  uint32 reason = 13;  uint32 flags = 14;
+//	}
+//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
+//	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; }
+//	message PeerInfo { string id = 1; repeated string addrs = 2; }
+//	message Candidate { PeerInfo peer = 1; uint32 depth = 2; uint32 free = 3; }
+//
+// On a stream each message is a frame: its length as an unsigned varint,
+// then the bytes (the libp2p convention).
+
+// MaxFrameSize bounds every frame on the wire.
+const MaxFrameSize = MaxPayloadSize + 64<<10
+
+// Limits that keep a decoded control message small.
+const (
+	maxListLen   = 64  // path entries, candidates, addresses
+	maxStringLen = 512 // peer IDs, addresses, broadcast IDs
+)
+
+// Marshal appends the encoding of m to b.
+func (m *Message) Marshal(b []byte) []byte {
+	b = appendVarint(b, 1, uint64(m.Type))
+	if m.Chunk != nil {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, m.Chunk.wireBytes())
+	}
+	b = appendVarint(b, 3, m.Seq)
+	b = appendVarint(b, 4, uint64(m.Count))
+	b = appendVarint(b, 5, uint64(m.Time))
+	b = appendVarint(b, 6, uint64(m.Capacity))
+	b = appendVarint(b, 7, uint64(m.Free))
+	b = appendVarint(b, 8, uint64(m.Subtree))
+	b = appendVarint(b, 9, uint64(m.Depth))
+	for i := range m.Path {
+		b = protowire.AppendTag(b, 10, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(peerInfoSize(&m.Path[i])))
+		b = appendPeerInfo(b, &m.Path[i])
+	}
+	for i := range m.Candidates {
+		c := &m.Candidates[i]
+		b = protowire.AppendTag(b, 11, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(candidateSize(c)))
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
+		b = appendPeerInfo(b, &c.PeerInfo)
+		b = appendVarint(b, 2, uint64(c.Depth))
+		b = appendVarint(b, 3, uint64(c.Free))
+	}
+	for _, a := range m.Addrs {
+		b = protowire.AppendTag(b, 12, protowire.BytesType)
+		b = protowire.AppendString(b, a)
+	}
+	b = appendVarint(b, 13, uint64(m.Reason))
+	b = appendVarint(b, 14, uint64(m.Flags))
+	return b
+}
+
+// Size returns the length of m's encoding, without encoding it. The
+// simulator charges links with it.
+func (m *Message) Size() int {
+	n := varintSize(1, uint64(m.Type))
+	if m.Chunk != nil {
+		n += protowire.SizeTag(2) + protowire.SizeBytes(m.Chunk.Size())
+	}
+	n += varintSize(3, m.Seq) + varintSize(4, uint64(m.Count)) + varintSize(5, uint64(m.Time)) +
+		varintSize(6, uint64(m.Capacity)) + varintSize(7, uint64(m.Free)) + varintSize(8, uint64(m.Subtree)) +
+		varintSize(9, uint64(m.Depth)) + varintSize(13, uint64(m.Reason)) + varintSize(14, uint64(m.Flags))
+	for i := range m.Path {
+		n += protowire.SizeTag(10) + protowire.SizeBytes(peerInfoSize(&m.Path[i]))
+	}
+	for i := range m.Candidates {
+		n += protowire.SizeTag(11) + protowire.SizeBytes(candidateSize(&m.Candidates[i]))
+	}
+	for _, a := range m.Addrs {
+		n += protowire.SizeTag(12) + protowire.SizeBytes(len(a))
+	}
+	return n
+}
+
+// Size returns the length of the chunk's encoding.
+func (c *Chunk) Size() int {
+	if c.wire != nil {
+		return len(c.wire)
+	}
+	return protowire.SizeTag(1) + protowire.SizeBytes(len(c.Broadcast)) +
+		varintSize(2, c.Seq) + varintSize(3, uint64(c.Wallclock)) + varintSize(4, uint64(c.Flags)) +
+		protowire.SizeTag(5) + protowire.SizeBytes(len(c.Payload)) +
+		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature))
+}
+
+// wireBytes returns the chunk's encoding, made once and then shared by every
+// message that forwards the chunk. A Chunk must not be changed after it has
+// been sent.
+func (c *Chunk) wireBytes() []byte {
+	if c.wire == nil {
+		b := make([]byte, 0, c.Size())
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, c.Broadcast)
+		b = appendVarint(b, 2, c.Seq)
+		b = appendVarint(b, 3, uint64(c.Wallclock))
+		b = appendVarint(b, 4, uint64(c.Flags))
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendBytes(b, c.Payload)
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendBytes(b, c.Signature)
+		c.wire = b
+	}
+	return c.wire
+}
+
+func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+func varintSize(num protowire.Number, v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeVarint(v)
+}
+
+func peerInfoSize(p *PeerInfo) int {
+	n := protowire.SizeTag(1) + protowire.SizeBytes(len(p.ID))
+	for _, a := range p.Addrs {
+		n += protowire.SizeTag(2) + protowire.SizeBytes(len(a))
+	}
+	return n
+}
+
+func appendPeerInfo(b []byte, p *PeerInfo) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, string(p.ID))
+	for _, a := range p.Addrs {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, a)
+	}
+	return b
+}
+
+func candidateSize(c *Candidate) int {
+	return protowire.SizeTag(1) + protowire.SizeBytes(peerInfoSize(&c.PeerInfo)) +
+		varintSize(2, uint64(c.Depth)) + varintSize(3, uint64(c.Free))
+}
+
+// Unmarshal decodes a message. The chunk payload and signature alias b, so
+// b must not be reused while the message lives.
+func (m *Message) Unmarshal(b []byte) error {
+	*m = Message{}
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := checkWireType(num, typ, 14, 2, 10, 11, 12); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			if v == 0 || v >= uint64(maxMsgType) {
+				return fmt.Errorf("unknown message type %d", v)
+			}
+			m.Type = MsgType(v)
+		case 2:
+			c := &Chunk{}
+			if err := c.unmarshal(raw); err != nil {
+				return fmt.Errorf("chunk: %w", err)
+			}
+			m.Chunk = c
+		case 3:
+			m.Seq = v
+		case 4:
+			m.Count = uint32(v)
+		case 5:
+			m.Time = int64(v)
+		case 6:
+			m.Capacity = uint32(v)
+		case 7:
+			m.Free = uint32(v)
+		case 8:
+			m.Subtree = uint32(v)
+		case 9:
+			m.Depth = uint32(v)
+		case 10:
+			if len(m.Path) >= maxListLen {
+				return fmt.Errorf("path longer than %d", maxListLen)
+			}
+			var p PeerInfo
+			if err := p.unmarshal(raw); err != nil {
+				return fmt.Errorf("path: %w", err)
+			}
+			m.Path = append(m.Path, p)
+		case 11:
+			if len(m.Candidates) >= maxListLen {
+				return fmt.Errorf("more than %d candidates", maxListLen)
+			}
+			var c Candidate
+			if err := c.unmarshal(raw); err != nil {
+				return fmt.Errorf("candidate: %w", err)
+			}
+			m.Candidates = append(m.Candidates, c)
+		case 12:
+			if len(raw) > maxStringLen {
+				return errWireType(num)
+			}
+			if len(m.Addrs) >= maxListLen {
+				return fmt.Errorf("more than %d addrs", maxListLen)
+			}
+			m.Addrs = append(m.Addrs, string(raw))
+		case 13:
+			m.Reason = Reason(v)
+		case 14:
+			m.Flags = uint32(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if m.Type == 0 {
+		return fmt.Errorf("%w: no message type", ErrMalformed)
+	}
+	if m.Type == MsgChunk && m.Chunk == nil {
+		return fmt.Errorf("%w: chunk message without a chunk", ErrMalformed)
+	}
+	return nil
+}
+
+func (c *Chunk) unmarshal(b []byte) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := checkWireType(num, typ, 6, 1, 5, 6); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			if len(raw) > maxStringLen {
+				return errWireType(num)
+			}
+			c.Broadcast = string(raw)
+		case 2:
+			c.Seq = v
+		case 3:
+			c.Wallclock = int64(v)
+		case 4:
+			c.Flags = ChunkFlags(v)
+		case 5:
+			if len(raw) > MaxPayloadSize {
+				return errWireType(num)
+			}
+			c.Payload = raw
+		case 6:
+			if len(raw) > 128 {
+				return errWireType(num)
+			}
+			c.Signature = raw
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.wire = b
+	return nil
+}
+
+func (p *PeerInfo) unmarshal(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := checkWireType(num, typ, 2, 1, 2); err != nil {
+			return err
+		}
+		if len(raw) > maxStringLen {
+			return errWireType(num)
+		}
+		switch num {
+		case 1:
+			p.ID = PeerID(raw)
+		case 2:
+			if len(p.Addrs) >= maxListLen {
+				return fmt.Errorf("more than %d addrs", maxListLen)
+			}
+			p.Addrs = append(p.Addrs, string(raw))
+		}
+		return nil
+	})
+}
+
+func (c *Candidate) unmarshal(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := checkWireType(num, typ, 3, 1); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			return c.PeerInfo.unmarshal(raw)
+		case 2:
+			c.Depth = uint32(v)
+		case 3:
+			c.Free = uint32(v)
+		}
+		return nil
+	})
+}
+
+func errWireType(num protowire.Number) error { return fmt.Errorf("field %d: bad wire type or size", num) }
+
+// eachField walks the fields of one protobuf message. Varint fields give v;
+// length-delimited fields give raw. Fixed-width fields are skipped, groups
+// refused.
+func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		var v uint64
+		var raw []byte
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			raw, n = protowire.ConsumeBytes(b)
+		case protowire.Fixed32Type:
+			_, n = protowire.ConsumeFixed32(b)
+		case protowire.Fixed64Type:
+			_, n = protowire.ConsumeFixed64(b)
+		default:
+			return fmt.Errorf("field %d: unsupported wire type %d", num, typ)
+		}
+		if n < 0 {
+			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ == protowire.VarintType || typ == protowire.BytesType {
+			if err := f(num, typ, v, raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkWireType refuses a known field (1..max) whose wire type is not the
+// one the schema gives it; unknown fields pass, for forward compatibility.
+func checkWireType(num protowire.Number, typ protowire.Type, max protowire.Number, bytesFields ...protowire.Number) error {
+	if num < 1 || num > max {
+		return nil
+	}
+	want := protowire.VarintType
+	for _, f := range bytesFields {
+		if f == num {
+			want = protowire.BytesType
+		}
+	}
+	if typ != want {
+		return errWireType(num)
+	}
+	return nil
+}
+
+
+// AppendFrame appends m as a length-delimited frame.
+func AppendFrame(b []byte, m *Message) []byte {
+	b = binary.AppendUvarint(b, uint64(m.Size()))
+	return m.Marshal(b)
+}
+
+// ReadFrame reads one length-delimited frame and decodes it.
+func ReadFrame(r *bufio.Reader, m *Message) error {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return err
+	}
+	if n > MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return err
+	}
+	return m.Unmarshal(buf)
+}

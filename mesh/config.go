@@ -1,0 +1,151 @@
+package mesh
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Config is one node's configuration for one broadcast. Zero durations get
+// the defaults of DefaultConfig; New rejects what cannot work.
+type Config struct {
+	Self      PeerInfo // this node
+	Root      PeerInfo // the broadcaster
+	Broadcast string   // broadcast ID carried by every chunk
+	// Key is the broadcaster's public key; every chunk is verified against it.
+	Key ed25519.PublicKey
+	// Verify, if set, replaces the ed25519 check (the simulator caches
+	// verdicts with it; nothing else should need it).
+	Verify func(*Chunk) error
+
+	// Slots is how many children this node adopts: its upload budget divided
+	// by the stream's bitrate, with headroom (see SlotsFor). Zero for a
+	// phone that must not relay.
+	Slots int
+	// Window is how many recent chunks a node keeps to backfill children and
+	// answer pulls.
+	Window int
+
+	// ChunkInterval is the stream's chunk duration; timeouts scale from it.
+	ChunkInterval time.Duration
+	// HeartbeatInterval: a parent that sent a child nothing for this long
+	// sends it a heartbeat.
+	HeartbeatInterval time.Duration
+	// ParentTimeout: a parent silent this long is taken for gone.
+	ParentTimeout time.Duration
+	// ChildTimeout: a child silent this long (no status) is dropped.
+	ChildTimeout time.Duration
+	// StatusInterval: how often a child reports to its parent.
+	StatusInterval time.Duration
+	// ProbeTimeout: how long a joiner waits for pongs before choosing.
+	ProbeTimeout time.Duration
+	// AttachTimeout: how long a joiner waits for an answer to an attach.
+	AttachTimeout time.Duration
+	// GapTimeout: how long a hole in the sequence may stay before it is pulled.
+	GapTimeout time.Duration
+	// ImproveInterval: the mean time between two improvement attempts.
+	// Negative disables improvement.
+	ImproveInterval time.Duration
+	// BanDuration: how long a peer that sent a forged chunk is ignored.
+	BanDuration time.Duration
+
+	// Probes is how many candidates a joiner probes at once.
+	Probes int
+	// DepthCost is what one level of depth weighs against RTT when ranking
+	// candidates: a parent one level shallower is worth this much more RTT.
+	DepthCost time.Duration
+
+	// Rand drives every random choice (jitter, sampling). Required for
+	// determinism; New seeds one from Self.ID if nil.
+	Rand *rand.Rand
+}
+
+// DefaultConfig returns the timing defaults for a stream cut in 200 ms chunks.
+func DefaultConfig() Config {
+	return Config{
+		Window:            150,
+		ChunkInterval:     200 * time.Millisecond,
+		HeartbeatInterval: 250 * time.Millisecond,
+		ParentTimeout:     800 * time.Millisecond,
+		ChildTimeout:      4 * time.Second,
+		StatusInterval:    time.Second,
+		ProbeTimeout:      400 * time.Millisecond,
+		AttachTimeout:     time.Second,
+		GapTimeout:        400 * time.Millisecond,
+		ImproveInterval:   15 * time.Second,
+		BanDuration:       2 * time.Minute,
+		Probes:            6,
+		DepthCost:         60 * time.Millisecond,
+	}
+}
+
+// SlotsFor returns how many children an upload budget carries at a bitrate,
+// keeping headroom (e.g. 1.5: use two thirds of the upload) so that a chunk
+// reaches the last child well within one chunk interval.
+func SlotsFor(uploadBps, bitrateBps int64, headroom float64) int {
+	if uploadBps <= 0 || bitrateBps <= 0 {
+		return 0
+	}
+	if headroom < 1 {
+		headroom = 1
+	}
+	return int(float64(uploadBps) / (float64(bitrateBps) * headroom))
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	if c.Window == 0 {
+		c.Window = d.Window
+	}
+	set(&c.ChunkInterval, d.ChunkInterval)
+	set(&c.HeartbeatInterval, d.HeartbeatInterval)
+	set(&c.ParentTimeout, d.ParentTimeout)
+	set(&c.ChildTimeout, d.ChildTimeout)
+	set(&c.StatusInterval, d.StatusInterval)
+	set(&c.ProbeTimeout, d.ProbeTimeout)
+	set(&c.AttachTimeout, d.AttachTimeout)
+	set(&c.GapTimeout, d.GapTimeout)
+	set(&c.ImproveInterval, d.ImproveInterval)
+	set(&c.BanDuration, d.BanDuration)
+	set(&c.DepthCost, d.DepthCost)
+	if c.Probes == 0 {
+		c.Probes = d.Probes
+	}
+	if c.Rand == nil {
+		var seed uint64
+		for _, b := range []byte(c.Self.ID) {
+			seed = seed*131 + uint64(b)
+		}
+		c.Rand = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Self.ID == "":
+		return fmt.Errorf("%w: Self.ID is empty", ErrInvalidConfig)
+	case c.Root.ID == "":
+		return fmt.Errorf("%w: Root.ID is empty", ErrInvalidConfig)
+	case c.Broadcast == "":
+		return fmt.Errorf("%w: Broadcast is empty", ErrInvalidConfig)
+	case c.Verify == nil && len(c.Key) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: Key must be an ed25519 public key", ErrInvalidConfig)
+	case c.Slots < 0:
+		return fmt.Errorf("%w: Slots is negative", ErrInvalidConfig)
+	case c.Window < 8:
+		return fmt.Errorf("%w: Window %d is under 8 chunks", ErrInvalidConfig, c.Window)
+	case c.Probes < 1:
+		return fmt.Errorf("%w: Probes must be at least 1", ErrInvalidConfig)
+	case c.ParentTimeout <= c.HeartbeatInterval:
+		return fmt.Errorf("%w: ParentTimeout must exceed HeartbeatInterval", ErrInvalidConfig)
+	case c.ChildTimeout <= c.StatusInterval:
+		return fmt.Errorf("%w: ChildTimeout must exceed StatusInterval", ErrInvalidConfig)
+	}
+	return nil
+}

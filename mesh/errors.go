@@ -1,0 +1,20 @@
+package mesh
+
+import "errors"
+
+var (
+	// ErrBadSignature is returned for a chunk whose signature does not verify.
+	ErrBadSignature = errors.New("mesh: chunk signature does not verify")
+	// ErrWrongBroadcast is returned for a chunk of another broadcast.
+	ErrWrongBroadcast = errors.New("mesh: chunk belongs to another broadcast")
+	// ErrFrameTooLarge is returned when a frame exceeds MaxFrameSize.
+	ErrFrameTooLarge = errors.New("mesh: frame too large")
+	// ErrMalformed is returned for bytes that are not a valid message.
+	ErrMalformed = errors.New("mesh: malformed message")
+	// ErrNotBroadcaster is returned by Publish on a node that is not the root.
+	ErrNotBroadcaster = errors.New("mesh: only the broadcaster publishes")
+	// ErrInvalidConfig is returned by New for a configuration it cannot run.
+	ErrInvalidConfig = errors.New("mesh: invalid config")
+	// ErrBanned is returned by Step for a message from a peer this node has banned.
+	ErrBanned = errors.New("mesh: peer is banned")
+)

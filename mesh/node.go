@@ -1,0 +1,1121 @@
+package mesh
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+type state uint8
+
+const (
+	stateDetached  state = iota // not in the tree; the next Tick starts a join
+	stateProbing                // pings out to candidates, waiting for pongs
+	stateAttaching              // an attach is out, waiting for the answer
+	stateAttached               // in the tree (the broadcaster always is)
+	stateLeft                   // Leave was called: inert
+)
+
+var stateNames = [...]string{"detached", "probing", "attaching", "attached", "left"}
+
+func (s state) String() string { return stateNames[s] }
+
+// noDepth is the depth a member reports when it is not in the tree.
+const noDepth = 1 << 16
+
+// Limits on what a node remembers.
+const (
+	maxMembers    = 128 // known peers
+	maxRoom       = 4   // candidates with room a status carries
+	maxRedirect   = 6   // candidates a redirect carries
+	maxPull       = 64  // chunks one pull asks for
+	assumedRTT    = 150 * time.Millisecond
+	improveMinGap = 20 * time.Millisecond
+)
+
+// member is a peer this node has heard of.
+type member struct {
+	info        PeerInfo
+	rtt         time.Duration // 0: not measured
+	depth       uint32        // noDepth: unknown or not in the tree
+	free        uint32
+	pingSentAt  time.Time // zero: no ping outstanding
+	coolUntil   time.Time // do not ask it to adopt us before this
+	bannedUntil time.Time
+}
+
+// child is a peer this node forwards chunks to.
+type child struct {
+	info     PeerInfo
+	capacity uint32
+	free     uint32
+	subtree  uint32
+	room     []Candidate
+	heardAt  time.Time
+	sentAt   time.Time
+}
+
+// Stats are a node's counters, for metrics and benchmarks.
+type Stats struct {
+	ChunksIn   uint64 // new chunks accepted (each sequence number once)
+	Duplicates uint64 // chunks received again
+	TooOld     uint64 // chunks older than the window
+	Forged     uint64 // chunks that failed verification
+	Pulls      uint64 // pull requests sent
+	Moves      uint64 // improvement moves made
+	Rejoins    uint64 // re-attachments after a parent was lost
+}
+
+// Status is a snapshot of a node's place in the tree.
+type Status struct {
+	State    string
+	Parent   PeerID
+	Depth    int      // -1 when not in the tree
+	Path     []PeerID // root..parent
+	Children []PeerID
+	Subtree  uint32 // this node and all below it, as last reported
+	Highest  uint64 // highest sequence number held
+	HaveAny  bool
+}
+
+// Node is one peer's state machine for one broadcast's tree. It is not safe
+// for concurrent use: one goroutine (the shell's) owns it.
+type Node struct {
+	cfg    Config
+	isRoot bool
+	state  state
+
+	parent      PeerInfo
+	path        []PeerInfo // root..parent; empty for the broadcaster
+	parentHeard time.Time
+	children    []*child
+
+	members     map[PeerID]*member
+	memberOrder []PeerID
+
+	// The chunk window: ring[seq%Window] holds seq when present.
+	ring      []*Chunk
+	haveAny   bool
+	highest   uint64
+	next      uint64 // lowest sequence number not yet held, at or after the start
+	lastInit  *Chunk
+	gapSince  time.Time
+	pulledAt  time.Time
+	pullFails int
+
+	// Joining and moving.
+	probeDeadline  time.Time
+	attachTo       PeerID
+	attachDeadline time.Time
+	moving         bool // the attach out is an improvement move while attached
+	hints          []PeerID
+	lostAt         time.Time // when the parent was lost; zero when not rejoining
+	everAttached   bool
+	rootTriedAt    time.Time
+	nextImprove    time.Time
+	lastStatus     time.Time
+	started        bool
+
+	stats Stats
+	ready Ready
+}
+
+// New returns a node for cfg. The broadcaster's node (Self.ID == Root.ID)
+// starts attached at depth 0; any other node joins on its first Tick.
+func New(cfg Config) (*Node, error) {
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		isRoot:  cfg.Self.ID == cfg.Root.ID,
+		members: make(map[PeerID]*member),
+		ring:    make([]*Chunk, cfg.Window),
+	}
+	if n.isRoot {
+		n.state = stateAttached
+		n.everAttached = true
+	} else {
+		n.learn(cfg.Root, 0, 0, false)
+	}
+	return n, nil
+}
+
+// ID returns the node's peer ID.
+func (n *Node) ID() PeerID { return n.cfg.Self.ID }
+
+// Ready returns what the node wants done and forgets it. The slices are
+// reused by the next call into the node.
+func (n *Node) Ready() Ready {
+	rd := n.ready
+	n.ready.Messages = n.ready.Messages[:0]
+	n.ready.Deliver = n.ready.Deliver[:0]
+	n.ready.Events = n.ready.Events[:0]
+	return rd
+}
+
+// HasReady reports whether Ready has anything.
+func (n *Node) HasReady() bool { return !n.ready.Empty() }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// Status returns a snapshot of the node's place in the tree.
+func (n *Node) Status() Status {
+	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree()}
+	if n.state == stateAttached && !n.isRoot {
+		s.Parent = n.parent.ID
+	} else if n.state != stateAttached {
+		s.Depth = -1
+	}
+	for _, p := range n.path {
+		s.Path = append(s.Path, p.ID)
+	}
+	for _, c := range n.children {
+		s.Children = append(s.Children, c.info.ID)
+	}
+	return s
+}
+
+func (n *Node) depth() int { return len(n.path) }
+
+func (n *Node) attached() bool { return n.state == stateAttached || n.moving }
+
+func (n *Node) send(to PeerInfo, m *Message) {
+	n.ready.Messages = append(n.ready.Messages, Envelope{To: to, Msg: m})
+}
+
+func (n *Node) event(e Event) { n.ready.Events = append(n.ready.Events, e) }
+
+// AddCandidates tells the node of tree members it may join (from a
+// directory, the DHT or a link).
+func (n *Node) AddCandidates(now time.Time, peers ...PeerInfo) {
+	for _, p := range peers {
+		n.learn(p, noDepth, 0, false)
+	}
+}
+
+// learn records a peer; depth and free are recorded when known is true.
+func (n *Node) learn(p PeerInfo, depth, free uint32, known bool) *member {
+	if p.ID == "" || p.ID == n.cfg.Self.ID {
+		return nil
+	}
+	m := n.members[p.ID]
+	if m == nil {
+		if len(n.members) >= maxMembers {
+			n.forgetOne()
+		}
+		m = &member{info: p, depth: noDepth}
+		n.members[p.ID] = m
+		n.memberOrder = append(n.memberOrder, p.ID)
+	} else if len(p.Addrs) > 0 {
+		m.info.Addrs = p.Addrs
+	}
+	if known {
+		m.depth, m.free = depth, free
+	}
+	return m
+}
+
+// forgetOne drops the oldest member that is not the root, the parent or an
+// ancestor.
+func (n *Node) forgetOne() {
+	for i, id := range n.memberOrder {
+		if id == n.cfg.Root.ID || id == n.parent.ID || n.inPath(id) || id == n.attachTo {
+			continue
+		}
+		delete(n.members, id)
+		n.memberOrder = slices.Delete(n.memberOrder, i, i+1)
+		return
+	}
+}
+
+func (n *Node) inPath(id PeerID) bool {
+	for _, p := range n.path {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) childIndex(id PeerID) int {
+	for i, c := range n.children {
+		if c.info.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (n *Node) banned(id PeerID, now time.Time) bool {
+	m := n.members[id]
+	return m != nil && now.Before(m.bannedUntil)
+}
+
+func (n *Node) infoOf(id PeerID) PeerInfo {
+	if m := n.members[id]; m != nil {
+		return m.info
+	}
+	if i := n.childIndex(id); i >= 0 {
+		return n.children[i].info
+	}
+	return PeerInfo{ID: id}
+}
+
+// Publish hands the broadcaster's node one of its own chunks, signed.
+func (n *Node) Publish(now time.Time, c *Chunk) error {
+	if !n.isRoot {
+		return ErrNotBroadcaster
+	}
+	n.accept(now, "", c)
+	return nil
+}
+
+// PeerDown tells the node that the connection to a peer went away.
+func (n *Node) PeerDown(now time.Time, id PeerID) {
+	if n.state == stateLeft {
+		return
+	}
+	if m := n.members[id]; m != nil {
+		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+		m.pingSentAt = time.Time{}
+		m.rtt = 0
+	}
+	if i := n.childIndex(id); i >= 0 {
+		n.removeChild(i)
+	}
+	switch {
+	case n.state == stateAttached && !n.isRoot && n.parent.ID == id:
+		n.loseParent(now, LossDown, nil)
+	case n.attachTo == id:
+		n.attachFailed(now)
+	}
+}
+
+// Leave takes the node out of the tree gracefully: the parent is told, and
+// the children are sent to the parent (which has just got a free slot).
+func (n *Node) Leave(now time.Time) {
+	if n.state == stateLeft {
+		return
+	}
+	var where []Candidate
+	if n.state == stateAttached && !n.isRoot {
+		where = append(where, Candidate{PeerInfo: n.parent, Depth: uint32(n.depth() - 1), Free: 1})
+		n.send(n.parent, &Message{Type: MsgLeave})
+	}
+	where = append(where, n.roomBelow(PeerID(""))...)
+	for _, c := range n.children {
+		cands := slices.DeleteFunc(slices.Clone(where), func(x Candidate) bool { return x.ID == c.info.ID })
+		n.send(c.info, &Message{Type: MsgLeave, Candidates: cands})
+	}
+	n.children = nil
+	n.state = stateLeft
+	n.event(Event{Type: EvDetached})
+}
+
+// Tick tells the node that time has passed. Call it often: every
+// HeartbeatInterval/2 or more often.
+func (n *Node) Tick(now time.Time) {
+	if n.state == stateLeft {
+		return
+	}
+	if !n.started {
+		n.started = true
+		n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
+	}
+	switch n.state {
+	case stateDetached:
+		n.join(now)
+	case stateProbing:
+		if !now.Before(n.probeDeadline) {
+			n.choose(now)
+		}
+	case stateAttaching:
+		if !now.Before(n.attachDeadline) {
+			n.attachFailed(now)
+		}
+	case stateAttached:
+		if !n.isRoot && now.Sub(n.parentHeard) > n.cfg.ParentTimeout {
+			n.loseParent(now, LossSilent, nil)
+			break
+		}
+		if n.moving && !now.Before(n.attachDeadline) {
+			n.cancelMove(now)
+		}
+		if !n.isRoot && now.Sub(n.lastStatus) >= n.cfg.StatusInterval {
+			n.sendStatus(now)
+		}
+		n.repairGaps(now)
+		if !n.isRoot && n.cfg.ImproveInterval > 0 && !now.Before(n.nextImprove) {
+			n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
+			n.improve(now)
+		}
+	}
+	// Children: heartbeats, and dropping the silent ones.
+	for i := 0; i < len(n.children); i++ {
+		c := n.children[i]
+		if now.Sub(c.heardAt) > n.cfg.ChildTimeout {
+			n.removeChild(i)
+			i--
+			continue
+		}
+		if now.Sub(c.sentAt) >= n.cfg.HeartbeatInterval {
+			c.sentAt = now
+			n.send(c.info, &Message{Type: MsgPath})
+		}
+	}
+}
+
+// jitter returns d scaled by a random factor in [0.5, 1.5).
+func (n *Node) jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(n.cfg.Rand.Int64N(int64(d)+1))
+}
+
+// Step hands the node a message from a peer.
+func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
+	if n.state == stateLeft {
+		return nil
+	}
+	if n.banned(from, now) {
+		return fmt.Errorf("%w: %s", ErrBanned, from)
+	}
+	switch m.Type {
+	case MsgChunk:
+		return n.stepChunk(now, from, m.Chunk)
+	case MsgPing:
+		d, free := uint32(noDepth), uint32(0)
+		if n.state == stateAttached {
+			d, free = uint32(n.depth()), n.free()
+		}
+		n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free})
+	case MsgPong:
+		n.stepPong(now, from, m)
+	case MsgAttach:
+		n.stepAttach(now, from, m)
+	case MsgAccept:
+		n.stepAccept(now, from, m)
+	case MsgRedirect:
+		n.stepRedirect(now, from, m)
+	case MsgReject:
+		if from == n.attachTo {
+			if mb := n.members[from]; mb != nil && m.Reason == ReasonDetached {
+				mb.depth = noDepth
+			}
+			if n.moving {
+				n.cancelMove(now)
+			} else {
+				n.attachFailed(now)
+			}
+		}
+	case MsgLeave:
+		if i := n.childIndex(from); i >= 0 {
+			n.removeChild(i)
+		}
+		if n.state == stateAttached && !n.isRoot && from == n.parent.ID {
+			var hints []PeerID
+			for _, c := range m.Candidates {
+				n.learn(c.PeerInfo, c.Depth, c.Free, true)
+				hints = append(hints, c.ID)
+			}
+			n.loseParent(now, LossLeft, hints)
+		}
+	case MsgStatus:
+		if i := n.childIndex(from); i >= 0 {
+			c := n.children[i]
+			c.heardAt = now
+			c.capacity, c.free, c.subtree = m.Capacity, m.Free, max(m.Subtree, 1)
+			c.room = append(c.room[:0], m.Candidates...)
+			if len(c.room) > maxRoom {
+				c.room = c.room[:maxRoom]
+			}
+		} else {
+			// A child we dropped (or never had) still thinks we are its
+			// parent: tell it, so it rejoins instead of waiting for silence.
+			n.send(n.infoOf(from), &Message{Type: MsgLeave})
+		}
+	case MsgPath:
+		if n.state == stateAttached && !n.isRoot && from == n.parent.ID {
+			n.parentHeard = now
+			if len(m.Path) > 0 {
+				n.setPath(now, m.Path)
+			}
+		}
+	case MsgPull:
+		n.stepPull(now, from, m)
+	default:
+		return fmt.Errorf("%w: message type %d", ErrMalformed, m.Type)
+	}
+	return nil
+}
+
+// --- chunks ---
+
+func (n *Node) stepChunk(now time.Time, from PeerID, c *Chunk) error {
+	var err error
+	if n.cfg.Verify != nil {
+		err = n.cfg.Verify(c)
+	} else {
+		err = c.Verify(n.cfg.Broadcast, n.cfg.Key)
+	}
+	if err != nil {
+		n.stats.Forged++
+		n.event(Event{Type: EvForged, Peer: from})
+		n.ban(now, from)
+		return err
+	}
+	if n.state == stateAttached && from == n.parent.ID {
+		n.parentHeard = now
+	}
+	n.accept(now, from, c)
+	return nil
+}
+
+// ban stops trusting a peer that sent a forged chunk: as a parent it is
+// left, as a child it is dropped, and it may not attach for BanDuration.
+func (n *Node) ban(now time.Time, id PeerID) {
+	m := n.learn(n.infoOf(id), noDepth, 0, false)
+	if m != nil {
+		m.bannedUntil = now.Add(n.cfg.BanDuration)
+	}
+	if i := n.childIndex(id); i >= 0 {
+		n.send(n.children[i].info, &Message{Type: MsgLeave})
+		n.removeChild(i)
+	}
+	if n.state == stateAttached && !n.isRoot && n.parent.ID == id {
+		n.send(n.parent, &Message{Type: MsgLeave})
+		n.loseParent(now, LossForged, nil)
+	} else if n.attachTo == id {
+		n.attachFailed(now)
+	}
+}
+
+// accept stores a verified chunk, delivers it and forwards it to the
+// children, unless it is a duplicate or too old.
+func (n *Node) accept(now time.Time, from PeerID, c *Chunk) {
+	if c.IsInit() {
+		if n.lastInit != nil && c.Seq <= n.lastInit.Seq {
+			n.stats.Duplicates++
+			return
+		}
+		n.lastInit = c
+		n.stats.ChunksIn++
+		n.ready.Deliver = append(n.ready.Deliver, c)
+		n.forward(now, from, c)
+		return
+	}
+	w := uint64(len(n.ring))
+	switch {
+	case !n.haveAny:
+		n.haveAny = true
+		n.highest, n.next = c.Seq, c.Seq
+	case c.Seq+w <= n.highest || c.Seq < n.next && n.ring[c.Seq%w] == nil:
+		// Older than the window, or older than where this node started.
+		n.stats.TooOld++
+		return
+	case n.has(c.Seq):
+		n.stats.Duplicates++
+		return
+	}
+	n.ring[c.Seq%w] = c
+	n.stats.ChunksIn++
+	if c.Seq > n.highest {
+		n.highest = c.Seq
+	}
+	if n.highest >= w && n.next < n.highest-w+1 {
+		n.next = n.highest - w + 1 // holes that fell out of the window are given up
+	}
+	for n.next <= n.highest && n.has(n.next) {
+		n.next++
+	}
+	if n.next > n.highest {
+		n.gapSince = time.Time{}
+		n.pullFails = 0
+	} else if n.gapSince.IsZero() {
+		n.gapSince = now
+	}
+	n.ready.Deliver = append(n.ready.Deliver, c)
+	n.forward(now, from, c)
+}
+
+func (n *Node) has(seq uint64) bool {
+	c := n.ring[seq%uint64(len(n.ring))]
+	return c != nil && c.Seq == seq
+}
+
+func (n *Node) forward(now time.Time, from PeerID, c *Chunk) {
+	if len(n.children) == 0 {
+		return
+	}
+	m := &Message{Type: MsgChunk, Chunk: c}
+	for _, ch := range n.children {
+		if ch.info.ID == from {
+			continue
+		}
+		ch.sentAt = now
+		n.send(ch.info, m)
+	}
+}
+
+// backfill sends a new (or returning) child what it lacks: the latest init
+// chunk, then chunks from seq on, or from the latest keyframe when it asks
+// for the live edge (seq 0).
+func (n *Node) backfill(now time.Time, c *child, want uint64) {
+	if n.lastInit != nil {
+		n.send(c.info, &Message{Type: MsgChunk, Chunk: n.lastInit})
+	}
+	if !n.haveAny {
+		return
+	}
+	w := uint64(len(n.ring))
+	lo := uint64(0)
+	if n.highest >= w {
+		lo = n.highest - w + 1
+	}
+	from := n.highest + 1
+	if want > 0 {
+		from = max(want-1, lo)
+	} else {
+		for s := n.highest; s >= lo && s+1 > 0; s-- {
+			if x := n.ring[s%w]; x != nil && x.Seq == s && x.IsKeyframe() {
+				from = s
+				break
+			}
+			if s == 0 {
+				break
+			}
+		}
+	}
+	for s := from; s <= n.highest; s++ {
+		if x := n.ring[s%w]; x != nil && x.Seq == s {
+			c.sentAt = now
+			n.send(c.info, &Message{Type: MsgChunk, Chunk: x})
+		}
+	}
+}
+
+func (n *Node) stepPull(now time.Time, from PeerID, m *Message) {
+	if !n.haveAny || m.Count == 0 {
+		return
+	}
+	w := uint64(len(n.ring))
+	count := min(uint64(m.Count), maxPull)
+	to := n.infoOf(from)
+	for s := m.Seq; s < m.Seq+count && s <= n.highest; s++ {
+		if x := n.ring[s%w]; x != nil && x.Seq == s {
+			n.send(to, &Message{Type: MsgChunk, Chunk: x})
+		}
+	}
+}
+
+// repairGaps pulls holes in the sequence that stayed open for GapTimeout:
+// from the parent first, then from other members in the tree.
+func (n *Node) repairGaps(now time.Time) {
+	if n.isRoot || n.gapSince.IsZero() || n.next > n.highest {
+		return
+	}
+	if now.Sub(n.gapSince) < n.cfg.GapTimeout || now.Sub(n.pulledAt) < n.cfg.GapTimeout {
+		return
+	}
+	end := n.next
+	for end <= n.highest && !n.has(end) && end-n.next < maxPull {
+		end++
+	}
+	to := n.parent
+	if n.pullFails > 0 {
+		if alt := n.pickPullSource(); alt.ID != "" {
+			to = alt
+		}
+	}
+	n.pullFails++
+	n.pulledAt = now
+	n.stats.Pulls++
+	n.send(to, &Message{Type: MsgPull, Seq: n.next, Count: uint32(end - n.next)})
+}
+
+// pickPullSource picks a random member known to be in the tree above this
+// node's depth (so not below it, where the same hole is likely).
+func (n *Node) pickPullSource() PeerInfo {
+	var opts []PeerID
+	for _, id := range n.memberOrder {
+		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID {
+			opts = append(opts, id)
+		}
+	}
+	if len(opts) == 0 {
+		return PeerInfo{}
+	}
+	return n.members[opts[n.cfg.Rand.IntN(len(opts))]].info
+}
+
+// --- children ---
+
+func (n *Node) free() uint32 {
+	if len(n.children) >= n.cfg.Slots {
+		return 0
+	}
+	return uint32(n.cfg.Slots - len(n.children))
+}
+
+func (n *Node) subtree() uint32 {
+	s := uint32(1)
+	for _, c := range n.children {
+		s += c.subtree
+	}
+	return s
+}
+
+func (n *Node) removeChild(i int) {
+	id := n.children[i].info.ID
+	n.children = slices.Delete(n.children, i, i+1)
+	n.event(Event{Type: EvChildRemoved, Peer: id})
+}
+
+// roomBelow lists members with free slots in this node's subtree (itself
+// included), shallowest first, excluding one peer.
+func (n *Node) roomBelow(except PeerID) []Candidate {
+	var out []Candidate
+	d := uint32(n.depth())
+	if n.state == stateAttached && n.free() > 0 && n.cfg.Self.ID != except {
+		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: n.free()})
+	}
+	for _, c := range n.children {
+		if c.info.ID != except && c.free > 0 {
+			out = append(out, Candidate{PeerInfo: c.info, Depth: d + 1, Free: c.free})
+		}
+	}
+	for _, c := range n.children {
+		for _, r := range c.room {
+			if r.ID != except && r.ID != c.info.ID {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Candidate) int {
+		if a.Depth != b.Depth {
+			return int(a.Depth) - int(b.Depth)
+		}
+		return int(b.Free) - int(a.Free)
+	})
+	out = slices.CompactFunc(out, func(a, b Candidate) bool { return a.ID == b.ID })
+	return out
+}
+
+func (n *Node) sendStatus(now time.Time) {
+	n.lastStatus = now
+	room := n.roomBelow("")
+	if len(room) > maxRoom {
+		room = room[:maxRoom]
+	}
+	n.send(n.parent, &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(), Candidates: room})
+}
+
+func (n *Node) myPath() []PeerInfo {
+	p := make([]PeerInfo, 0, len(n.path)+1)
+	p = append(p, n.path...)
+	return append(p, n.cfg.Self)
+}
+
+func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
+	info := PeerInfo{ID: from, Addrs: m.Addrs}
+	reject := func(r Reason) { n.send(info, &Message{Type: MsgReject, Reason: r}) }
+	improve := m.Flags&AttachImprove != 0
+	switch {
+	case n.banned(from, now):
+		reject(ReasonBanned)
+		return
+	case n.state != stateAttached:
+		reject(ReasonDetached)
+		return
+	case from == n.cfg.Self.ID || n.inPath(from):
+		// The requester is one of our ancestors: adopting it would close a loop.
+		n.event(Event{Type: EvLoopRefused, Peer: from})
+		reject(ReasonLoop)
+		return
+	case from == n.parent.ID:
+		reject(ReasonLoop)
+		return
+	}
+	if i := n.childIndex(from); i >= 0 {
+		c := n.children[i]
+		c.heardAt = now
+		c.info = info
+		n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+		n.backfill(now, c, m.Seq)
+		return
+	}
+	if n.free() > 0 {
+		n.adopt(now, info, m)
+		return
+	}
+	// Full. A joiner that brings slots displaces a leaf that brings none, so
+	// capacity rises towards the root and the tree stays shallow.
+	if m.Capacity >= 2 && m.Free >= 1 {
+		for i := len(n.children) - 1; i >= 0; i-- {
+			leaf := n.children[i]
+			if leaf.capacity == 0 && leaf.subtree <= 1 {
+				n.removeChild(i)
+				n.adopt(now, info, m)
+				hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
+				n.send(leaf.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
+				return
+			}
+		}
+	}
+	if improve {
+		reject(ReasonNoImprove)
+		return
+	}
+	room := n.roomBelow(from)
+	if len(room) == 0 {
+		// Nobody below has reported room: send the joiner to the children
+		// that relay at all; they will redirect further down.
+		for _, c := range n.children {
+			if c.capacity > 0 && c.info.ID != from {
+				room = append(room, Candidate{PeerInfo: c.info, Depth: uint32(n.depth() + 1)})
+			}
+		}
+	}
+	if len(room) == 0 {
+		reject(ReasonFull)
+		return
+	}
+	if len(room) > maxRedirect {
+		room = room[:maxRedirect]
+	}
+	n.send(info, &Message{Type: MsgRedirect, Candidates: room})
+}
+
+func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
+	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
+	n.children = append(n.children, c)
+	n.learn(info, uint32(n.depth()+1), m.Free, true)
+	n.event(Event{Type: EvChildAdded, Peer: info.ID})
+	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+	n.backfill(now, c, m.Seq)
+}
+
+// --- joining ---
+
+// candidates returns the members this node could ask to adopt it, best
+// first.
+func (n *Node) ranked(now time.Time) []*member {
+	var out []*member
+	for _, id := range n.memberOrder {
+		m := n.members[id]
+		if now.Before(m.coolUntil) || now.Before(m.bannedUntil) || n.childIndex(id) >= 0 {
+			continue
+		}
+		if m.depth == noDepth && id != n.cfg.Root.ID {
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortStableFunc(out, func(a, b *member) int { return int(n.score(a) - n.score(b)) })
+	return out
+}
+
+func (n *Node) score(m *member) time.Duration {
+	rtt := m.rtt
+	if rtt == 0 {
+		rtt = assumedRTT
+	}
+	d := m.depth
+	if d == noDepth {
+		d = 0 // only the root gets here
+	}
+	s := rtt + time.Duration(d)*n.cfg.DepthCost
+	if m.free == 0 {
+		s += 3 * n.cfg.DepthCost // it would redirect: one more round trip, one level deeper
+	}
+	return s
+}
+
+// join starts (or continues) looking for a parent.
+func (n *Node) join(now time.Time) {
+	// After a loss or a Leave, try the hints in order without probing: speed
+	// matters more than nearness, and improvement fixes nearness later.
+	for len(n.hints) > 0 {
+		id := n.hints[0]
+		n.hints = n.hints[1:]
+		if m := n.members[id]; m != nil && !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0 {
+			n.attach(now, m, 0)
+			return
+		}
+	}
+	// Probe members whose RTT is unknown, a few at a time.
+	probes := 0
+	for _, id := range n.memberOrder {
+		m := n.members[id]
+		if m.rtt != 0 || !m.pingSentAt.IsZero() || now.Before(m.coolUntil) || now.Before(m.bannedUntil) || n.childIndex(id) >= 0 {
+			continue
+		}
+		m.pingSentAt = now
+		n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+		if probes++; probes >= n.cfg.Probes {
+			break
+		}
+	}
+	if probes > 0 {
+		n.state = stateProbing
+		n.probeDeadline = now.Add(n.cfg.ProbeTimeout)
+		return
+	}
+	n.choose(now)
+}
+
+// choose asks the best ranked member to adopt this node.
+func (n *Node) choose(now time.Time) {
+	n.state = stateDetached
+	for _, id := range n.memberOrder {
+		n.members[id].pingSentAt = time.Time{}
+	}
+	if r := n.ranked(now); len(r) > 0 {
+		n.attach(now, r[0], 0)
+		return
+	}
+	// Nobody to ask: the broadcaster always answers (with a redirect if full).
+	if root := n.members[n.cfg.Root.ID]; root != nil && now.Sub(n.rootTriedAt) >= n.cfg.AttachTimeout/2 && !now.Before(root.bannedUntil) {
+		n.rootTriedAt = now
+		n.attach(now, root, 0)
+	}
+}
+
+func (n *Node) attach(now time.Time, m *member, flags uint32) {
+	if m.info.ID == n.cfg.Root.ID {
+		n.rootTriedAt = now
+	}
+	n.attachTo = m.info.ID
+	n.attachDeadline = now.Add(n.cfg.AttachTimeout)
+	if flags&AttachImprove != 0 {
+		n.moving = true
+	} else {
+		n.state = stateAttaching
+	}
+	var seq uint64
+	if n.haveAny {
+		seq = n.next + 1
+	}
+	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags})
+}
+
+func (n *Node) attachFailed(now time.Time) {
+	if m := n.members[n.attachTo]; m != nil {
+		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+	}
+	if n.moving {
+		n.cancelMove(now)
+		return
+	}
+	n.attachTo = ""
+	n.state = stateDetached
+	n.join(now)
+}
+
+func (n *Node) cancelMove(now time.Time) {
+	if m := n.members[n.attachTo]; m != nil {
+		m.coolUntil = now.Add(n.cfg.ImproveInterval)
+	}
+	n.moving = false
+	n.attachTo = ""
+}
+
+func (n *Node) stepPong(now time.Time, from PeerID, p *Message) {
+	m := n.members[from]
+	if m == nil {
+		return
+	}
+	if rtt := now.Sub(time.Unix(0, p.Time)); rtt > 0 {
+		m.rtt = rtt
+	} else {
+		m.rtt = time.Microsecond
+	}
+	m.pingSentAt = time.Time{}
+	m.depth, m.free = p.Depth, p.Free
+	if n.state != stateProbing {
+		return
+	}
+	for _, id := range n.memberOrder {
+		if !n.members[id].pingSentAt.IsZero() {
+			return // still waiting for others
+		}
+	}
+	n.choose(now)
+}
+
+func (n *Node) stepRedirect(now time.Time, from PeerID, m *Message) {
+	if from != n.attachTo {
+		return
+	}
+	if mb := n.members[from]; mb != nil {
+		mb.free = 0
+		mb.coolUntil = now.Add(n.cfg.AttachTimeout)
+	}
+	if n.moving {
+		n.cancelMove(now)
+		return
+	}
+	n.attachTo = ""
+	n.state = stateDetached
+	rejoin := !n.lostAt.IsZero()
+	for _, c := range m.Candidates {
+		if c.ID == n.cfg.Self.ID || n.childIndex(c.ID) >= 0 {
+			continue
+		}
+		n.learn(c.PeerInfo, c.Depth, c.Free, true)
+		if rejoin {
+			n.hints = append(n.hints, c.ID)
+		}
+	}
+	n.join(now)
+}
+
+func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
+	if from != n.attachTo {
+		// A late accept from a member we gave up on: undo it.
+		if n.parent.ID != from || n.state != stateAttached {
+			n.send(n.infoOf(from), &Message{Type: MsgLeave})
+		}
+		return
+	}
+	for _, p := range m.Path {
+		if p.ID == n.cfg.Self.ID || n.childIndex(p.ID) >= 0 {
+			// Adopted under our own subtree: leave at once.
+			n.event(Event{Type: EvLoopRefused, Peer: from})
+			n.send(n.infoOf(from), &Message{Type: MsgLeave})
+			n.attachFailed(now)
+			return
+		}
+	}
+	old := n.parent
+	wasAttached := n.state == stateAttached
+	moved := n.moving
+	if moved && old.ID != "" && old.ID != from {
+		n.send(old, &Message{Type: MsgLeave})
+	}
+	n.moving = false
+	n.attachTo = ""
+	n.state = stateAttached
+	n.parent = n.infoOf(from)
+	n.parentHeard = now
+	n.hints = nil
+	rejoin := !n.lostAt.IsZero()
+	n.lostAt = time.Time{}
+	n.everAttached = true
+	if moved && wasAttached {
+		n.stats.Moves++
+	}
+	if rejoin {
+		n.stats.Rejoins++
+	}
+	n.setPath(now, m.Path)
+	n.event(Event{Type: EvAttached, Peer: from, Depth: n.depth(), Rejoin: rejoin, Moved: moved})
+	n.sendStatus(now)
+}
+
+// setPath records a new ancestor path and tells the children theirs.
+func (n *Node) setPath(now time.Time, path []PeerInfo) {
+	for _, p := range path {
+		if p.ID == n.cfg.Self.ID {
+			n.send(n.parent, &Message{Type: MsgLeave})
+			n.loseParent(now, LossLoop, nil)
+			return
+		}
+	}
+	n.path = append(n.path[:0], path...)
+	for i, p := range path {
+		if mb := n.learn(p, uint32(i), 0, false); mb != nil && mb.depth == noDepth {
+			mb.depth = uint32(i)
+		} else if mb != nil {
+			mb.depth = uint32(i)
+		}
+	}
+	if len(n.children) > 0 {
+		mine := n.myPath()
+		for _, c := range n.children {
+			c.sentAt = now
+			n.send(c.info, &Message{Type: MsgPath, Path: mine})
+		}
+	}
+}
+
+// loseParent starts a rejoin: the hints first, then the ancestors from the
+// nearest up (the grandparent has just lost a child, so it has a free slot),
+// then whoever else is known.
+func (n *Node) loseParent(now time.Time, why LossReason, hints []PeerID) {
+	old := n.parent
+	if m := n.members[old.ID]; m != nil && why != LossLoop {
+		m.coolUntil = now.Add(2 * n.cfg.ParentTimeout)
+		m.depth = noDepth
+	}
+	n.event(Event{Type: EvParentLost, Peer: old.ID, Loss: why})
+	if n.lostAt.IsZero() {
+		n.lostAt = now
+	}
+	n.parent = PeerInfo{}
+	n.hints = append(n.hints[:0], hints...)
+	for i := len(n.path) - 2; i >= 0; i-- {
+		n.hints = append(n.hints, n.path[i].ID)
+	}
+	if n.moving {
+		// A move was under way: its target may yet accept; let it.
+		n.moving = false
+		n.state = stateAttaching
+		return
+	}
+	n.state = stateDetached
+	n.attachTo = ""
+	n.join(now)
+}
+
+// --- improving ---
+
+// improve makes at most one move: a node with spare slots tries to move up
+// under a shallower ancestor (which may displace a slotless leaf for it);
+// otherwise a node moves to a member with room that is clearly nearer than
+// its parent and no deeper. Both are rate-limited by ImproveInterval and
+// need a real gain, so the tree settles instead of oscillating.
+func (n *Node) improve(now time.Time) {
+	if n.moving || n.state != stateAttached {
+		return
+	}
+	d := n.depth()
+	if n.cfg.Slots >= 2 && n.free() >= 1 && d >= 2 {
+		target := n.path[n.cfg.Rand.IntN(d-1)]
+		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil) {
+			n.attach(now, m, AttachImprove)
+			return
+		}
+	}
+	parent := n.members[n.parent.ID]
+	if parent == nil {
+		return
+	}
+	if parent.rtt == 0 {
+		parent.pingSentAt = now
+		n.send(parent.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+		return
+	}
+	var best *member
+	for _, id := range n.memberOrder {
+		m := n.members[id]
+		if id == n.parent.ID || m.depth == noDepth || m.depth+1 > uint32(d) || m.free == 0 ||
+			now.Before(m.coolUntil) || n.childIndex(id) >= 0 {
+			continue
+		}
+		if m.rtt == 0 {
+			if m.pingSentAt.IsZero() || now.Sub(m.pingSentAt) > n.cfg.ImproveInterval {
+				m.pingSentAt = now
+				n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+			}
+			continue
+		}
+		if m.rtt*10 < parent.rtt*6 && parent.rtt-m.rtt >= improveMinGap && (best == nil || m.rtt < best.rtt) {
+			best = m
+		}
+	}
+	if best != nil {
+		n.attach(now, best, AttachImprove)
+	}
+}
