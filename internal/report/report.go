@@ -122,4 +122,4 @@ func Ratio(a, b float64) float64 {
 	return round3(a / b)
 }
 
-func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+func round3(x float64) float64 { return math.Round(x*10000) / 10000 }
