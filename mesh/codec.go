@@ -318,11 +318,14 @@ func (c *Candidate) unmarshal(b []byte) error {
 	})
 }
 
-func errWireType(num protowire.Number) error { return fmt.Errorf("field %d: bad wire type or size", num) }
+func errWireType(num protowire.Number) error {
+	return fmt.Errorf("field %d: bad wire type or size", num)
+}
 
 // eachField walks the fields of one protobuf message. Varint fields give v;
-// length-delimited fields give raw. Fixed-width fields are skipped, groups
-// refused.
+// length-delimited fields give raw; fixed-width fields give neither, but f
+// still sees them so that checkWireType can refuse a known field sent with
+// a fixed wire type. Groups are refused.
 func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -348,10 +351,8 @@ func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint
 			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if typ == protowire.VarintType || typ == protowire.BytesType {
-			if err := f(num, typ, v, raw); err != nil {
-				return err
-			}
+		if err := f(num, typ, v, raw); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -375,7 +376,6 @@ func checkWireType(num protowire.Number, typ protowire.Type, max protowire.Numbe
 	return nil
 }
 
-
 // AppendFrame appends m as a length-delimited frame.
 func AppendFrame(b []byte, m *Message) []byte {
 	b = binary.AppendUvarint(b, uint64(m.Size()))
@@ -384,16 +384,45 @@ func AppendFrame(b []byte, m *Message) []byte {
 
 // ReadFrame reads one length-delimited frame and decodes it.
 func ReadFrame(r *bufio.Reader, m *Message) error {
-	n, err := binary.ReadUvarint(r)
+	n, err := readFrameLen(r)
 	if err != nil {
 		return err
 	}
-	if n > MaxFrameSize {
-		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
-	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the stream ended after a length prefix
+		}
 		return err
 	}
 	return m.Unmarshal(buf)
+}
+
+// readFrameLen reads a frame's length, an unsigned varint, refusing it with
+// ErrFrameTooLarge as soon as it exceeds MaxFrameSize and with ErrMalformed
+// if it overflows (binary.ReadUvarint reports that with an error of its own,
+// which a caller could not tell from a failing connection). io.EOF means the
+// stream ended cleanly before the frame.
+func readFrameLen(r io.ByteReader) (uint64, error) {
+	var n uint64
+	for i := range binary.MaxVarintLen64 {
+		c, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break
+		}
+		n |= uint64(c&0x7f) << (7 * i)
+		if n > MaxFrameSize {
+			return 0, fmt.Errorf("%w: over %d bytes", ErrFrameTooLarge, MaxFrameSize)
+		}
+		if c < 0x80 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: frame length overflows", ErrMalformed)
 }
