@@ -1,0 +1,21 @@
+// Package node is Peerscope's composition root: it builds one peer from the
+// other packages and is the Go API that an application (or a gomobile
+// binding) embeds.
+//
+// A node owns a libp2p host and wires onto it a mesh tree per broadcast it
+// takes part in (through the libp2p adapter in mesh/p2p), the chat topic of
+// each broadcast (chat), the media side (media) and the replay store. Data
+// flows through it in one direction: on a broadcaster, media ingests the
+// camera or encoder, cuts and signs chunks, and the node publishes them into
+// the mesh as the tree's root; on a viewer, the mesh delivers verified chunks
+// in sequence order and the node fans them out to the local sinks — the
+// LL-HLS muxer and WHEP packetizer that serve the local web page and players,
+// and the replay store, which keeps them for 24 hours and serves them to
+// replay viewers. Comments, hearts and presence go the other way, from the
+// local API to chat. The node also serves the local web UI and HTTP API and
+// talks to a community bootstrap service for identity, discovery and the
+// keys of private broadcasts.
+//
+// Nothing here is a singleton: every part is built from the node's Config
+// and closed by Close; cmd/peerscope only parses flags and runs a node.
+package node
