@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// capture runs f with os.Stdout and os.Stderr sent to one file and returns
+// what was written. The flag package looks up os.Stderr when it prints, so
+// this catches usage printed by any command, however it builds its flags.
+func capture(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	file, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = file, file
+	defer func() { os.Stdout, os.Stderr = stdout, stderr }()
+	runErr := f()
+	out, err := os.ReadFile(file.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), runErr
+}
+
+func TestCommandHelp(t *testing.T) {
+	for _, c := range commands() {
+		for _, arg := range []string{"--help", "-h"} {
+			t.Run(c.name+arg, func(t *testing.T) {
+				out, err := capture(t, func() error { return c.run(t.Context(), []string{arg}) })
+				if code := exitCode(err); code != 0 {
+					t.Fatalf("peerscope %s %s: exit code %d (%v), want 0", c.name, arg, code, err)
+				}
+				if !strings.Contains(out, "Usage: peerscope "+c.name) {
+					t.Fatalf("peerscope %s %s printed no usage:\n%s", c.name, arg, out)
+				}
+				if len(strings.TrimSpace(out)) < 60 {
+					t.Fatalf("peerscope %s %s: usage too short to say what the command does:\n%s", c.name, arg, out)
+				}
+			})
+		}
+	}
+}
+
+func TestTopLevelHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		out, err := capture(t, func() error { return run(t.Context(), args) })
+		if code := exitCode(err); code != 0 {
+			t.Fatalf("peerscope %v: exit code %d (%v), want 0", args, code, err)
+		}
+		for _, c := range commands() {
+			if !strings.Contains(out, "\n  "+c.name+" ") || !strings.Contains(out, c.summary) {
+				t.Errorf("peerscope %v does not list %s with its summary:\n%s", args, c.name, out)
+			}
+		}
+	}
+	out, err := capture(t, func() error { return run(t.Context(), []string{"help", "watch"}) })
+	if exitCode(err) != 0 || !strings.Contains(out, "Usage: peerscope watch") {
+		t.Fatalf("peerscope help watch: %v\n%s", err, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in the error or the output
+	}{
+		{nil, 2, "Usage: peerscope <command>"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"watch", "--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"watch"}, 2, "want one LINK"},
+		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
+		{[]string{"broadcast"}, 1, "real video"},
+		{[]string{"watch", "peerscope://x"}, 1, "real video"},
+		{[]string{"bootstrap"}, 1, "community bootstrap node"},
+	} {
+		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
+		if code := exitCode(err); code != tc.code {
+			t.Errorf("peerscope %v: exit code %d (%v), want %d", tc.args, code, err, tc.code)
+		}
+		if err != nil {
+			out += err.Error()
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("peerscope %v: %q not in its output or error:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
