@@ -17,6 +17,7 @@ import (
 //	  int64 time = 5;   uint32 capacity = 6;  uint32 free = 7;  uint32 subtree = 8;
 //	  uint32 depth = 9; repeated PeerInfo path = 10;  repeated Candidate candidates = 11;
 //	  repeated string addrs = 12;  uint32 reason = 13;  uint32 flags = 14;
+//	  string lost = 15;
 //	}
 //	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
 //	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; }
@@ -70,6 +71,10 @@ func (m *Message) Marshal(b []byte) []byte {
 	}
 	b = appendVarint(b, 13, uint64(m.Reason))
 	b = appendVarint(b, 14, uint64(m.Flags))
+	if m.Lost != "" {
+		b = protowire.AppendTag(b, 15, protowire.BytesType)
+		b = protowire.AppendString(b, string(m.Lost))
+	}
 	return b
 }
 
@@ -91,6 +96,9 @@ func (m *Message) Size() int {
 	}
 	for _, a := range m.Addrs {
 		n += protowire.SizeTag(12) + protowire.SizeBytes(len(a))
+	}
+	if m.Lost != "" {
+		n += protowire.SizeTag(15) + protowire.SizeBytes(len(m.Lost))
 	}
 	return n
 }
@@ -169,7 +177,7 @@ func candidateSize(c *Candidate) int {
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 14, 2, 10, 11, 12); err != nil {
+		if err := checkWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
 			return err
 		}
 		switch num {
@@ -228,6 +236,11 @@ func (m *Message) Unmarshal(b []byte) error {
 			m.Reason = Reason(v)
 		case 14:
 			m.Flags = uint32(v)
+		case 15:
+			if len(raw) > maxStringLen {
+				return errWireType(num)
+			}
+			m.Lost = PeerID(raw)
 		}
 		return nil
 	})

@@ -77,6 +77,7 @@ type Message struct {
 	Addrs      []string    // MsgAttach: the requester's addresses
 	Reason     Reason      // MsgReject
 	Flags      uint32      // MsgAttach: AttachImprove
+	Lost       PeerID      // MsgAttach: the parent the requester just lost, if any
 }
 
 // Attach flags.

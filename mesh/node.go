@@ -110,6 +110,7 @@ type Node struct {
 	moving         bool // the attach out is an improvement move while attached
 	hints          []PeerID
 	lostAt         time.Time // when the parent was lost; zero when not rejoining
+	lostParent     PeerID    // the parent lost, told to whoever we ask next
 	everAttached   bool
 	rootTriedAt    time.Time
 	nextImprove    time.Time
@@ -370,6 +371,9 @@ func (n *Node) Tick(now time.Time) {
 
 // jitter returns d scaled by a random factor in [0.5, 1.5).
 func (n *Node) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
 	return d/2 + time.Duration(n.cfg.Rand.Int64N(int64(d)+1))
 }
 
@@ -737,6 +741,14 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		reject(ReasonLoop)
 		return
 	}
+	if m.Lost != "" {
+		// The requester's parent went away. If it was our child and has been
+		// silent for two status intervals, believe it and free the slot now
+		// rather than at ChildTimeout; never send anyone back to it.
+		if i := n.childIndex(m.Lost); i >= 0 && now.Sub(n.children[i].heardAt) >= 2*n.cfg.StatusInterval {
+			n.removeChild(i)
+		}
+	}
 	if i := n.childIndex(from); i >= 0 {
 		c := n.children[i]
 		c.heardAt = now
@@ -749,30 +761,41 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		n.adopt(now, info, m)
 		return
 	}
-	// Full. A joiner that brings slots displaces a leaf that brings none, so
-	// capacity rises towards the root and the tree stays shallow.
-	if m.Capacity >= 2 && m.Free >= 1 {
-		for i := len(n.children) - 1; i >= 0; i-- {
-			leaf := n.children[i]
-			if leaf.capacity == 0 && leaf.subtree <= 1 {
-				n.removeChild(i)
-				n.adopt(now, info, m)
-				hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
-				n.send(leaf.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
-				return
+	// Full. A requester that brings clearly more slots than one of our
+	// children takes that child's place and adopts it (with its subtree), so
+	// capacity rises towards the root and the tree stays shallow. The margin
+	// of two slots means a node is only ever displaced by a bigger one: the
+	// order is monotone and cannot oscillate.
+	if m.Free >= 1 {
+		victim := -1
+		for i, c := range n.children {
+			if c.info.ID == m.Lost || m.Capacity < c.capacity+2 {
+				continue
 			}
+			if victim < 0 || c.capacity < n.children[victim].capacity ||
+				c.capacity == n.children[victim].capacity && c.subtree < n.children[victim].subtree {
+				victim = i
+			}
+		}
+		if victim >= 0 {
+			v := n.children[victim]
+			n.removeChild(victim)
+			n.adopt(now, info, m)
+			hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
+			n.send(v.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
+			return
 		}
 	}
 	if improve {
 		reject(ReasonNoImprove)
 		return
 	}
-	room := n.roomBelow(from)
+	room := slices.DeleteFunc(n.roomBelow(from), func(c Candidate) bool { return c.ID == m.Lost })
 	if len(room) == 0 {
 		// Nobody below has reported room: send the joiner to the children
 		// that relay at all; they will redirect further down.
 		for _, c := range n.children {
-			if c.capacity > 0 && c.info.ID != from {
+			if c.capacity > 0 && c.info.ID != from && c.info.ID != m.Lost {
 				room = append(room, Candidate{PeerInfo: c.info, Depth: uint32(n.depth() + 1)})
 			}
 		}
@@ -897,7 +920,11 @@ func (n *Node) attach(now time.Time, m *member, flags uint32) {
 	if n.haveAny {
 		seq = n.next + 1
 	}
-	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags})
+	var lost PeerID
+	if !n.lostAt.IsZero() {
+		lost = n.lostParent
+	}
+	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags, Lost: lost})
 }
 
 func (n *Node) attachFailed(now time.Time) {
@@ -1053,6 +1080,7 @@ func (n *Node) loseParent(now time.Time, why LossReason, hints []PeerID) {
 	if n.lostAt.IsZero() {
 		n.lostAt = now
 	}
+	n.lostParent = old.ID
 	n.parent = PeerInfo{}
 	n.hints = append(n.hints[:0], hints...)
 	for i := len(n.path) - 2; i >= 0; i-- {
