@@ -52,12 +52,12 @@ func (t MsgType) String() string {
 type Reason uint8
 
 const (
-	ReasonNone     Reason = iota
-	ReasonLoop            // the requester is an ancestor of the member asked
-	ReasonDetached        // the member asked is not in the tree itself
-	ReasonFull            // no room and nobody to redirect to
-	ReasonBanned          // the member asked does not trust the requester
-	ReasonNoImprove       // an improvement move that would not improve anything
+	ReasonNone      Reason = iota
+	ReasonLoop             // the requester is an ancestor of the member asked
+	ReasonDetached         // the member asked is not in the tree itself
+	ReasonFull             // no room and nobody to redirect to
+	ReasonBanned           // the member asked does not trust the requester
+	ReasonNoImprove        // an improvement move that would not improve anything
 )
 
 // Message is everything the tree protocol says. It is one flat struct, like

@@ -10,13 +10,13 @@ type Envelope struct {
 type EventType uint8
 
 const (
-	EvAttached      EventType = iota + 1 // Peer is the new parent; Depth is ours now
-	EvParentLost                         // Peer was the parent; Reason says why
-	EvChildAdded                         // Peer is a new child
-	EvChildRemoved                       // Peer is a child no longer
-	EvForged                             // Peer sent a chunk that failed verification
-	EvLoopRefused                        // an attach that would have made a loop was refused
-	EvDetached                           // this node left the tree (Leave was called)
+	EvAttached     EventType = iota + 1 // Peer is the new parent; Depth is ours now
+	EvParentLost                        // Peer was the parent; Reason says why
+	EvChildAdded                        // Peer is a new child
+	EvChildRemoved                      // Peer is a child no longer
+	EvForged                            // Peer sent a chunk that failed verification
+	EvLoopRefused                       // an attach that would have made a loop was refused
+	EvDetached                          // this node left the tree (Leave was called)
 )
 
 var eventNames = [...]string{"", "attached", "parent-lost", "child-added", "child-removed", "forged", "loop-refused", "detached"}
@@ -32,13 +32,13 @@ func (t EventType) String() string {
 type LossReason uint8
 
 const (
-	LossNone      LossReason = iota
-	LossDown                 // the shell said the connection went away
-	LossSilent               // nothing heard within ParentTimeout
-	LossLeft                 // the parent sent Leave
-	LossForged               // the parent forwarded a forged chunk
-	LossLoop                 // the parent's path contained this node
-	LossMoved                // this node moved to a better parent (not a failure)
+	LossNone   LossReason = iota
+	LossDown              // the shell said the connection went away
+	LossSilent            // nothing heard within ParentTimeout
+	LossLeft              // the parent sent Leave
+	LossForged            // the parent forwarded a forged chunk
+	LossLoop              // the parent's path contained this node
+	LossMoved             // this node moved to a better parent (not a failure)
 )
 
 // Event is something that happened inside the node, for metrics and tests.
