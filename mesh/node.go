@@ -88,7 +88,10 @@ type Node struct {
 	parent      PeerInfo
 	path        []PeerInfo // root..parent; empty for the broadcaster
 	parentHeard time.Time
-	children    []*child
+	// parentOutSince is when the parent's heartbeats started saying that it
+	// is out of the tree itself (zero while it is in).
+	parentOutSince time.Time
+	children       []*child
 
 	members     map[PeerID]*member
 	memberOrder []PeerID
@@ -364,7 +367,11 @@ func (n *Node) Tick(now time.Time) {
 		}
 		if now.Sub(c.sentAt) >= n.cfg.HeartbeatInterval {
 			c.sentAt = now
-			n.send(c.info, &Message{Type: MsgPath})
+			d := uint32(noDepth) // we are rejoining ourselves
+			if n.state == stateAttached {
+				d = uint32(n.depth())
+			}
+			n.send(c.info, &Message{Type: MsgPath, Depth: d})
 		}
 	}
 }
@@ -442,6 +449,19 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 	case MsgPath:
 		if n.state == stateAttached && !n.isRoot && from == n.parent.ID {
 			n.parentHeard = now
+			// A parent that is itself out of the tree for long cannot feed
+			// us: after 2×ParentTimeout we rejoin on our own rather than
+			// starve with the whole subtree.
+			switch {
+			case m.Depth != noDepth:
+				n.parentOutSince = time.Time{}
+			case n.parentOutSince.IsZero():
+				n.parentOutSince = now
+			case now.Sub(n.parentOutSince) > 2*n.cfg.ParentTimeout:
+				n.send(n.parent, &Message{Type: MsgLeave})
+				n.loseParent(now, LossSilent, nil)
+				return nil
+			}
 			if len(m.Path) > 0 {
 				n.setPath(now, m.Path)
 			}
@@ -1026,6 +1046,7 @@ func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
 	n.state = stateAttached
 	n.parent = n.infoOf(from)
 	n.parentHeard = now
+	n.parentOutSince = time.Time{}
 	n.hints = nil
 	rejoin := !n.lostAt.IsZero()
 	n.lostAt = time.Time{}
@@ -1062,7 +1083,7 @@ func (n *Node) setPath(now time.Time, path []PeerInfo) {
 		mine := n.myPath()
 		for _, c := range n.children {
 			c.sentAt = now
-			n.send(c.info, &Message{Type: MsgPath, Path: mine})
+			n.send(c.info, &Message{Type: MsgPath, Path: mine, Depth: uint32(n.depth())})
 		}
 	}
 }

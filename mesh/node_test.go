@@ -261,3 +261,30 @@ func TestHighCapacityNodeMovesUp(t *testing.T) {
 	}
 	nw.checkComplete("big", nw.got["big"][0], nw.seq-1)
 }
+
+func TestSubtreeLeavesAParentThatCannotRejoin(t *testing.T) {
+	nw := newNetwork(t)
+	nw.nodes[root].cfg.Slots = 1
+	nw.add("a", 1)
+	nw.run(2 * time.Second)
+	nw.add("b", 1)
+	nw.run(2 * time.Second)
+	nw.add("c", 0)
+	nw.run(2 * time.Second)
+	nw.checkTree()
+	if nw.status("c").Parent != "b" || nw.status("b").Parent != "a" {
+		t.Fatalf("want root-a-b-c, got b under %s, c under %s", nw.status("b").Parent, nw.status("c").Parent)
+	}
+	nw.stream(time.Second)
+	// a dies silently and b can no longer reach the root: b stays out of
+	// the tree, and c must not starve with it.
+	nw.cut[[2]PeerID{"b", root}] = true
+	nw.kill("a", false)
+	nw.stream(5 * time.Second)
+	if s := nw.status("c"); s.Parent != root {
+		t.Fatalf("c is %s under %q, want attached under the root", s.State, s.Parent)
+	}
+	if got := nw.got["c"]; got[len(got)-1] != nw.seq-1 {
+		t.Fatalf("c's last chunk is %d, want %d", got[len(got)-1], nw.seq-1)
+	}
+}
