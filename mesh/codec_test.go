@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -88,7 +89,7 @@ const benchChunkSize = 62500 // 200 ms of a 2.5 Mb/s stream
 // bytes, so no test sees another's chunks.
 func codecCases() []codecCase {
 	cases := []codecCase{
-		{"chunk/small", Message{Type: MsgChunk, Chunk: signedChunk(1, 0, testPayload(1000))}},
+		{"chunk/small", Message{Type: MsgChunk, Chunk: signedChunk(1, 0, testPayload(200))}},
 		{"chunk/init", Message{Type: MsgChunk, Chunk: signedChunk(0, FlagInit, testPayload(700))}},
 		{"chunk/keyframe", Message{Type: MsgChunk, Chunk: signedChunk(25, FlagKeyframe, testPayload(3000))}},
 		{"chunk/end-empty-payload", Message{Type: MsgChunk, Chunk: signedChunk(9999, FlagEnd, nil)}},
@@ -106,6 +107,8 @@ func codecCases() []codecCase {
 		{"attach/live-edge", Message{Type: MsgAttach, Capacity: 4, Addrs: []string{"/ip4/198.18.0.1/tcp/4001", "/ip6/::1/udp/4001/quic-v1"}}},
 		{"attach/backfill", Message{Type: MsgAttach, Seq: 1235, Addrs: []string{"/ip4/198.18.0.2/tcp/4001"}}},
 		{"attach/improve", Message{Type: MsgAttach, Seq: 77, Capacity: 8, Flags: AttachImprove}},
+		{"attach/rejoin", Message{Type: MsgAttach, Seq: 4001, Capacity: 2, Free: 2, Lost: "12D3KooWlost", Addrs: []string{"/ip4/198.18.0.3/tcp/4001"}}},
+		{"attach/max-lost", Message{Type: MsgAttach, Lost: PeerID(strings.Repeat("l", maxStringLen))}},
 		{"attach/max-addrs", Message{Type: MsgAttach, Capacity: math.MaxUint32, Addrs: strs(maxListLen, maxStringLen)}},
 		{"attach/empty-addr", Message{Type: MsgAttach, Addrs: []string{""}}},
 		{"accept", Message{Type: MsgAccept, Depth: 3, Path: []PeerInfo{peer("root", "/ip4/198.18.0.1/tcp/4001"), peer("a"), peer("b", "/dns4/b.example/tcp/443/wss", "/ip4/198.18.0.9/tcp/4001")}}},
@@ -124,7 +127,7 @@ func codecCases() []codecCase {
 		{"pull", Message{Type: MsgPull, Seq: 100, Count: 25}},
 		{"pull/max", Message{Type: MsgPull, Seq: math.MaxUint64, Count: math.MaxUint32}},
 		{"all-fields", Message{Type: MsgStatus, Chunk: signedChunk(5, 0, testPayload(10)), Seq: 1, Count: 2, Time: 3,
-			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9}},
+			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y"}},
 	}
 	for r := ReasonNone; r <= ReasonNoImprove; r++ {
 		cases = append(cases, codecCase{fmt.Sprintf("reject/reason-%d", r), Message{Type: MsgReject, Reason: r}})
@@ -371,6 +374,8 @@ func malformedCases() []malformedCase {
 		{name: "candidates as varint", data: cat(typ(MsgRedirect), fv(11, 1))},
 		{name: "addrs as varint", data: cat(typ(MsgAttach), fv(12, 1))},
 		{name: "reason as bytes", data: cat(typ(MsgReject), fs(13, "x"))},
+		{name: "lost as varint", data: cat(typ(MsgAttach), fv(15, 1))},
+		{name: "lost as fixed32", data: cat(typ(MsgAttach), f32(15))},
 		{name: "chunk broadcast as varint", data: cat(typ(MsgChunk), fb(2, fv(1, 1)))},
 		{name: "chunk seq as bytes", data: cat(typ(MsgChunk), fb(2, fs(2, "x")))},
 		{name: "chunk wallclock as fixed64", data: cat(typ(MsgChunk), fb(2, f64(3)))},
@@ -394,6 +399,7 @@ func malformedCases() []malformedCase {
 		{name: "long path addr", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), fs(2, long)))},
 		{name: "long candidate id", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, long))))},
 		{name: "long candidate addr", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(2, long))))},
+		{name: "long lost", data: cat(typ(MsgAttach), fs(15, long))},
 		{name: "long broadcast", data: cat(typ(MsgChunk), fb(2, fs(1, long)))},
 		{name: "long signature", data: cat(typ(MsgChunk), fb(2, fb(6, make([]byte, 129))))},
 		{name: "payload over MaxPayloadSize", data: cat(typ(MsgChunk), fb(2, fb(5, make([]byte, MaxPayloadSize+1))))},
@@ -607,8 +613,12 @@ func BenchmarkChunkCodec(b *testing.B) {
 }
 
 // maxSeedSize keeps big table cases out of the fuzz seeds: the fuzzer
-// mutates small inputs better, and the committed corpus stays small.
-const maxSeedSize = 4 << 10
+// mutates small inputs better. maxSeedFileSize keeps the committed corpus
+// small.
+const (
+	maxSeedSize     = 4 << 10
+	maxSeedFileSize = 1 << 10
+)
 
 func messageSeeds() map[string][]byte {
 	seeds := map[string][]byte{}
@@ -625,15 +635,19 @@ func messageSeeds() map[string][]byte {
 	return seeds
 }
 
+// frameSeeds are a stream of small frames, a few single frames (the
+// message seeds cover the rest) and the malformed streams.
 func frameSeeds() map[string][]byte {
 	seeds := map[string][]byte{}
 	var all []byte
 	for _, tc := range codecCases() {
-		if f := AppendFrame(nil, &tc.msg); len(f) <= maxSeedSize {
+		f := AppendFrame(nil, &tc.msg)
+		switch tc.name {
+		case "chunk/small", "chunk/end-empty-payload", "accept", "redirect", "pull":
 			seeds[tc.name] = f
-			if len(all)+len(f) <= maxSeedSize {
-				all = append(all, f...)
-			}
+		}
+		if len(f) <= 256 && len(all)+len(f) <= maxSeedFileSize {
+			all = append(all, f...)
 		}
 	}
 	seeds["stream"] = all
@@ -705,8 +719,9 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 // TestWriteFuzzSeeds writes the table's encodings as seed corpus files when
-// run with -write-fuzz-seeds. The committed files pin version 1 of the wire
-// format: whatever the encoder becomes, the decoder must keep handling them.
+// run with -write-fuzz-seeds, leaving files that exist alone. The committed
+// files pin earlier encodings: whatever the encoder becomes, the decoder must
+// keep handling them.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if !*writeFuzzSeeds {
 		t.Skip("run with -write-fuzz-seeds to rewrite testdata/fuzz/*/seed-*")
@@ -720,9 +735,25 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		for seed, data := range seeds {
-			file := "seed-" + strings.NewReplacer("/", "-", " ", "-").Replace(seed)
+			if len(data) > maxSeedFileSize {
+				continue
+			}
+			file := "seed-" + strings.Map(func(r rune) rune {
+				if r < 128 && (r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+					return r
+				}
+				return '-'
+			}, seed)
 			body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data)
-			if err := os.WriteFile(filepath.Join(dir, file), body, 0o644); err != nil {
+			f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Write(body)
+			if err := errors.Join(err, f.Close()); err != nil {
 				t.Fatal(err)
 			}
 		}
