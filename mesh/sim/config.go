@@ -1,0 +1,207 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// ErrInvalidConfig is returned by New for a configuration it cannot run.
+var ErrInvalidConfig = errors.New("sim: invalid config")
+
+// Class is one kind of viewer uplink.
+type Class struct {
+	Name string
+	// Share is the fraction of viewers of this class (the shares are
+	// normalised).
+	Share float64
+	// MinUpload and MaxUpload bound the upload in bit/s, drawn uniformly.
+	MinUpload, MaxUpload int64
+	// Relay false gives the class no child slots whatever its upload (a
+	// metered phone).
+	Relay bool
+}
+
+// DefaultClasses is the heterogeneous mix of viewer uplinks: half phones
+// that never relay, a third home links, a few well-connected machines.
+func DefaultClasses() []Class {
+	return []Class{
+		{Name: "phone", Share: 0.50, MinUpload: 500_000, MaxUpload: 1_500_000, Relay: false},
+		{Name: "home", Share: 0.35, MinUpload: 5_000_000, MaxUpload: 20_000_000, Relay: true},
+		{Name: "wired", Share: 0.15, MinUpload: 50_000_000, MaxUpload: 100_000_000, Relay: true},
+	}
+}
+
+// Config is one simulation. Start from DefaultConfig: New gives zero
+// durations and counts their defaults, but Churn, Loss, ResetProb,
+// GracefulLeave and Forgers are taken as they are (zero means none).
+type Config struct {
+	Nodes    int           // viewers (the broadcaster comes on top)
+	Duration time.Duration // simulated time
+	Seed     uint64
+
+	// The stream.
+	Bitrate          int64         // payload bit/s
+	ChunkInterval    time.Duration // one chunk per interval
+	KeyframeInterval time.Duration // a keyframe chunk this often
+	Playout          time.Duration // a chunk must be held by Wallclock+Playout
+
+	// Capacity.
+	Classes     []Class
+	Headroom    float64 // slots = SlotsFor(upload, bitrate, Headroom)
+	MaxSlots    int     // cap on a viewer's slots
+	SourceSlots int     // the broadcaster's slots; its upload is sized for them
+
+	// The network.
+	Loss       float64       // per-packet loss probability
+	PacketSize int           // bytes per packet, for loss
+	MinOneWay  time.Duration // one-way delay at distance zero
+	PlaneSize  time.Duration // side of the plane, in one-way delay
+	Regions    int           // clusters of nodes
+	Spread     time.Duration // standard deviation of a node's distance from its region centre, per axis
+	Scattered  float64       // fraction of nodes placed anywhere, not near a region
+
+	// Arrivals and departures.
+	ArrivalWindow time.Duration // the Nodes viewers arrive over this
+	Candidates    int           // attached viewers handed to an arriving one, besides the root
+	Churn         float64       // departures per minute as a fraction of present viewers (and as many arrivals)
+	ResetProb     float64       // probability that a departure resets its connections (neighbours get PeerDown)
+	GracefulLeave float64       // fraction of departures that call Leave first
+	Forgers       int           // relaying viewers among the first arrivals that forge every chunk they send
+
+	// Driving the nodes.
+	TickInterval time.Duration // each node's Tick period
+	// Mesh is the template of every node's mesh.Config: its timing and
+	// tuning fields are used as they are (zero: mesh's defaults); Self,
+	// Root, Broadcast, Key, Verify, Slots and Rand are set by the simulator.
+	Mesh mesh.Config
+
+	// Measuring.
+	SampleInterval    time.Duration // how often the tree is sampled (depth, orphans)
+	MinUploadPresence time.Duration // viewers present this long count for max_upload_ratio
+}
+
+// DefaultConfig returns a 1,000-viewer, one-minute run of a 2.5 Mb/s
+// stream in 200 ms chunks, with 1% packet loss and no churn.
+func DefaultConfig() Config {
+	return Config{
+		Nodes:             1000,
+		Duration:          time.Minute,
+		Seed:              1,
+		Bitrate:           2_500_000,
+		ChunkInterval:     200 * time.Millisecond,
+		KeyframeInterval:  2 * time.Second,
+		Playout:           2 * time.Second,
+		Classes:           DefaultClasses(),
+		Headroom:          1.5,
+		MaxSlots:          16,
+		SourceSlots:       3,
+		Loss:              0.01,
+		PacketSize:        1200,
+		MinOneWay:         2 * time.Millisecond,
+		PlaneSize:         104 * time.Millisecond,
+		Regions:           6,
+		Spread:            6 * time.Millisecond,
+		Scattered:         0.1,
+		ArrivalWindow:     20 * time.Second,
+		Candidates:        8,
+		ResetProb:         0.5,
+		TickInterval:      50 * time.Millisecond,
+		SampleInterval:    time.Second,
+		MinUploadPresence: 30 * time.Second,
+	}
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setD(&c.Duration, d.Duration)
+	setD(&c.ChunkInterval, d.ChunkInterval)
+	setD(&c.KeyframeInterval, d.KeyframeInterval)
+	setD(&c.Playout, d.Playout)
+	setD(&c.MinOneWay, d.MinOneWay)
+	setD(&c.PlaneSize, d.PlaneSize)
+	setD(&c.Spread, d.Spread)
+	setD(&c.ArrivalWindow, d.ArrivalWindow)
+	setD(&c.TickInterval, d.TickInterval)
+	setD(&c.SampleInterval, d.SampleInterval)
+	setD(&c.MinUploadPresence, d.MinUploadPresence)
+	if c.Bitrate == 0 {
+		c.Bitrate = d.Bitrate
+	}
+	if c.Classes == nil {
+		c.Classes = d.Classes
+	}
+	if c.Headroom == 0 {
+		c.Headroom = d.Headroom
+	}
+	if c.MaxSlots == 0 {
+		c.MaxSlots = d.MaxSlots
+	}
+	if c.SourceSlots == 0 {
+		c.SourceSlots = d.SourceSlots
+	}
+	if c.PacketSize == 0 {
+		c.PacketSize = d.PacketSize
+	}
+	if c.Regions == 0 {
+		c.Regions = d.Regions
+	}
+	if c.Candidates == 0 {
+		c.Candidates = d.Candidates
+	}
+	if c.Mesh.ChunkInterval == 0 {
+		c.Mesh.ChunkInterval = c.ChunkInterval
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
+	}
+	switch {
+	case c.Nodes < 1:
+		return bad("Nodes %d: need at least one viewer", c.Nodes)
+	case c.Duration < 0 || c.ChunkInterval < time.Millisecond || c.Playout < 0:
+		return bad("Duration, ChunkInterval (≥ 1ms) and Playout must be positive")
+	case c.Bitrate < 8:
+		return bad("Bitrate %d bit/s is too low", c.Bitrate)
+	case c.Bitrate/8*int64(c.ChunkInterval)/int64(time.Second) > mesh.MaxPayloadSize:
+		return bad("a chunk of %v at %d bit/s exceeds mesh.MaxPayloadSize", c.ChunkInterval, c.Bitrate)
+	case c.Loss < 0 || c.Loss >= 1:
+		return bad("Loss %v must be in [0, 1)", c.Loss)
+	case c.Churn < 0:
+		return bad("Churn %v is negative", c.Churn)
+	case c.ResetProb < 0 || c.ResetProb > 1 || c.GracefulLeave < 0 || c.GracefulLeave > 1:
+		return bad("ResetProb and GracefulLeave must be in [0, 1]")
+	case c.Headroom < 1:
+		return bad("Headroom %v is under 1", c.Headroom)
+	case c.SourceSlots < 1:
+		return bad("SourceSlots %d: the broadcaster needs a slot", c.SourceSlots)
+	case c.Scattered < 0 || c.Scattered > 1:
+		return bad("Scattered %v must be in [0, 1]", c.Scattered)
+	case c.TickInterval < time.Millisecond:
+		return bad("TickInterval %v is under 1ms", c.TickInterval)
+	case c.Forgers < 0 || c.Forgers > c.Nodes:
+		return bad("Forgers %d out of range", c.Forgers)
+	case len(c.Classes) == 0:
+		return bad("no viewer classes")
+	}
+	total := 0.0
+	for _, k := range c.Classes {
+		if k.Share < 0 || k.MinUpload <= 0 || k.MaxUpload < k.MinUpload {
+			return bad("class %q: need Share ≥ 0 and 0 < MinUpload ≤ MaxUpload", k.Name)
+		}
+		total += k.Share
+	}
+	if total <= 0 {
+		return bad("class shares sum to zero")
+	}
+	return nil
+}

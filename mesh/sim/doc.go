@@ -1,0 +1,104 @@
+// Package sim is a deterministic discrete-event simulator that drives many
+// mesh.Node state machines over a modelled network, in one thread, from one
+// seed. It is how Peerscope's claims at internet scale are made: the same
+// Node that runs inside the libp2p adapter runs here, unchanged, with the
+// simulator as its shell.
+//
+// # How data flows
+//
+// Everything happens on a virtual clock (a fixed epoch plus virtual
+// nanoseconds). An event heap ordered by (time, insertion counter) holds what
+// is due: a message arriving, a connection reset (PeerDown), a tick of a
+// group of nodes, the broadcaster cutting a chunk, a viewer arriving or
+// leaving, a sample of the tree. Each event calls into one Node (Step, Tick,
+// Publish, PeerDown, AddCandidates); the simulator then drains that node's
+// Ready: Messages go onto the sender's uplink, Deliver feeds the metrics,
+// Events keep the simulator's picture of the tree (parents, children) up to
+// date. One math/rand/v2 PCG seeded from Config.Seed feeds every draw —
+// positions, capacities, arrival and churn times, loss, each node's
+// mesh.Config.Rand — so a seed always yields the same run.
+//
+// # The model
+//
+//   - Place: nodes sit on a plane measured in milliseconds of one-way
+//     propagation. Most sit near one of a few region centres (Gaussian
+//     spread), the rest anywhere; one-way delay = MinOneWay + distance, so
+//     it ranges from ~2 ms (same city) to ~150 ms (opposite corners), RTT
+//     from a few ms to ~300 ms. The broadcaster sits in the largest region.
+//   - Capacity: each viewer draws a class (Classes: by default 50% phones,
+//     ~1 Mb/s up, no child slots; 35% home links, 5–20 Mb/s; 15% well
+//     connected, 50–100 Mb/s) and an upload within it; its slots are
+//     mesh.SlotsFor(upload, bitrate, Headroom) capped at MaxSlots. The
+//     broadcaster has SourceSlots slots and an upload of SourceSlots ×
+//     bitrate × Headroom.
+//   - Links: every message occupies the sender's uplink, one FIFO per
+//     sender: it starts when the previous one has gone, takes
+//     Message.Size()×8/upload, and arrives one-way propagation after its
+//     last byte left. Loss is per packet (PacketSize bytes): a message with
+//     a lost packet arrives one RTT late (a reliable stream retransmits it;
+//     several losses in one message are recovered in the same round trip),
+//     and no later message on the same link overtakes it (head-of-line
+//     blocking). Messages to a node that has left are dropped, and so are
+//     messages whose sender left before their last byte went out.
+//   - Chunks: the broadcaster publishes one init chunk (seq 0) and then a
+//     media chunk every ChunkInterval (seq 1, 2, …; a keyframe every
+//     KeyframeInterval) of Bitrate×ChunkInterval/8 bytes, signed with a
+//     real ed25519 key made from the seed. Each chunk's payload is allocated
+//     once and the *Chunk is shared by every node (a Node never mutates a
+//     chunk). Verification uses mesh.Config.Verify with a cache that runs
+//     the real ed25519 check once per *Chunk pointer and reuses the verdict;
+//     it is bounded (indexed by sequence number, old sequence numbers are
+//     evicted), and a forged copy, being another pointer, is checked for
+//     real and fails.
+//   - Time: every node ticks every TickInterval; phases are staggered at
+//     1 ms granularity, and the nodes of one phase are ticked by a single
+//     heap event.
+//   - Arrivals: the Nodes viewers arrive at uniform random times over the
+//     first ArrivalWindow. Each is given AddCandidates(root + up to
+//     Candidates random viewers that are attached at that moment), what a
+//     directory or the DHT would hand out, and ticked at once.
+//   - Churn: from the end of ArrivalWindow, viewers leave at a Poisson rate
+//     of Churn × present viewers per minute and new ones arrive at a Poisson
+//     rate of Churn × Nodes per minute. A departure is abrupt (a fraction
+//     GracefulLeave calls Leave first): the node disappears and, with
+//     probability ResetProb, its neighbours (parent, children by either
+//     side's account, the member it was attaching to) get PeerDown one
+//     one-way propagation later, as from a connection reset; otherwise they
+//     notice by silence.
+//   - Forgers: optionally, a few relaying viewers replace every chunk they
+//     send with a copy whose signature is broken.
+//
+// # What is measured (report.Report)
+//
+//   - latency_ms: receipt − chunk Wallclock for every (viewer, chunk)
+//     delivered, backfills and pulls included. Wallclock is the virtual time
+//     the chunk was cut and published. Quantiles are exact to 0.1 ms.
+//   - continuity: chunks a viewer held before Wallclock+Playout ÷ chunks
+//     due. A chunk is due for a viewer when its deadline falls between the
+//     viewer's first chunk and the end of the run or the viewer's departure:
+//     continuity counts from each node's own first chunk (that is the
+//     warm-up: nothing before it), but latency counts every chunk of the
+//     whole run. delivered_ratio: due chunks received at all (late
+//     included) ÷ chunks due.
+//   - duplicate_ratio: chunk bytes a node received again (mesh
+//     Stats.Duplicates, in bytes) ÷ bytes of the chunks viewers needed
+//     (first copies).
+//   - source_upload_ratio: chunk bytes the broadcaster sent ÷ chunk bytes
+//     of the stream. max_upload_ratio: the same for the busiest viewer,
+//     against the stream bytes cut while it was present (viewers present at
+//     least MinUploadPresence).
+//   - overhead_ratio: bytes of every non-chunk message ÷ bytes of chunk
+//     messages, over all links.
+//   - max_depth: hops from the broadcaster following each node's current
+//     parent, maximum over samples taken every SampleInterval (and at the
+//     end); nodes cut off from the root at that moment are not counted.
+//   - join_ms: arrival → first chunk delivered. rejoin_ms: departure of a
+//     node's parent → that node attached again (EvAttached with Rejoin);
+//     null when nobody's parent departed.
+//   - stretch: a (viewer, chunk) latency ÷ the direct latency, i.e. one-way
+//     propagation source→viewer plus the chunk's serialisation at the
+//     source's upload.
+//   - wall_s and rss_bytes (VmHWM from /proc/self/status) are the only
+//     figures that differ between two runs of the same seed.
+//   - extra: counts (joins, leaves, rejoins, moves, forged, pulls, …).
+package sim

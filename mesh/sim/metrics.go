@@ -1,0 +1,317 @@
+package sim
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// metrics accumulates what the report needs while the run goes.
+type metrics struct {
+	latency *hist // ms, per (viewer, chunk)
+	stretch *hist // per (viewer, chunk)
+	join    report.Sample
+	rejoin  report.Sample
+
+	streamBytes uint64 // chunk message bytes the broadcaster cut
+	chunkBytes  uint64 // chunk message bytes sent, all links
+	ctrlBytes   uint64 // other message bytes sent, all links
+	chunkMsgs   uint64
+	ctrlMsgs    uint64
+	neededBytes uint64 // first copies delivered to viewers
+	dupBytes    uint64 // copies received again (Stats.Duplicates)
+
+	msgEvents   uint64
+	droppedGone uint64 // to or from a node that had left
+	lostMsgs    uint64 // delayed by a lost packet
+	badDest     uint64
+	stepErrs    uint64
+
+	joins, leaves, graceful, resets uint64
+	rejoinsOther                    uint64 // rejoins after a loss not caused by a departure
+	overSlots                       uint64 // a node had more children than slots
+	forgedEvents, forgedDelivered   uint64
+	loopRefused                     uint64
+	lost                            [8]uint64 // EvParentLost by LossReason
+
+	// Tree samples.
+	samples     uint64
+	maxDepth    int
+	loops       uint64 // parent chains that came back on themselves
+	lastDepth   float64
+	lastDisconn float64
+	maxDisconn  float64 // largest fraction of present viewers cut off from the root
+	sumDisconn  float64
+
+	settled playback   // viewers that have left
+	stats   mesh.Stats // of viewers that have left
+}
+
+func (m *metrics) init() {
+	m.latency = newHist(0.1, 300_000) // 0.1 ms up to 30 s
+	m.stretch = newHist(0.01, 50_000) // 0.01 up to 500
+}
+
+// playback is a viewer's record, settled at its departure or the report.
+type playback struct {
+	due, onTime, received uint64
+	neverPlayed           uint64
+	maxUpload             float64
+}
+
+func (m *metrics) add(p playback) {
+	m.settled.due += p.due
+	m.settled.onTime += p.onTime
+	m.settled.received += p.received
+	m.settled.neverPlayed += p.neverPlayed
+	m.settled.maxUpload = max(m.settled.maxUpload, p.maxUpload)
+}
+
+func (m *metrics) addStats(st *mesh.Stats) { addStats(&m.stats, st) }
+
+func addStats(a, b *mesh.Stats) {
+	a.ChunksIn += b.ChunksIn
+	a.Duplicates += b.Duplicates
+	a.TooOld += b.TooOld
+	a.Forged += b.Forged
+	a.Pulls += b.Pulls
+	a.Moves += b.Moves
+	a.Rejoins += b.Rejoins
+}
+
+// settle works out viewer i's playback up to time t: which media chunks
+// were due (deadline between its first chunk and t) and which it held, on
+// time or at all.
+func (s *Sim) settle(i int32, t int64) playback {
+	nd := &s.nodes[i]
+	var p playback
+	if t-nd.arrived >= min(int64(s.cfg.MinUploadPresence), s.end/2) {
+		ci := int64(s.cfg.ChunkInterval)
+		stream := float64(t-nd.arrived) / float64(ci) * float64(s.m.streamBytes) / float64(max(s.published, 1))
+		p.maxUpload = float64(nd.chunkSent) / stream
+	}
+	if nd.first < 0 {
+		p.neverPlayed = 1
+		return p
+	}
+	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
+	// Media chunk q ≥ 1 is cut at (q-1)·ci; its deadline is (q-1)·ci + po.
+	lo := int64(1)
+	if d := nd.first - po; d > 0 {
+		lo = (d+ci-1)/ci + 1
+	}
+	hi := int64(0)
+	if d := t - po; d >= 0 {
+		hi = min(d/ci+1, s.published)
+	}
+	for q := lo; q <= hi; q++ {
+		p.due++
+		if uint64(q) < nd.base {
+			continue
+		}
+		k := uint64(q) - nd.base
+		w, bit := int(k/64), uint64(1)<<(k%64)
+		if w < len(nd.recv) {
+			if nd.recv[w]&bit != 0 {
+				p.received++
+			}
+			if nd.onTime[w]&bit != 0 {
+				p.onTime++
+			}
+		}
+	}
+	return p
+}
+
+const inProgress = -2
+
+// sample measures the tree as the events tell it: each present viewer's
+// depth following parents, and who is cut off from the root.
+func (s *Sim) sample() {
+	s.m.samples++
+	for len(s.depth) < len(s.nodes) {
+		s.depth = append(s.depth, 0)
+		s.stamp = append(s.stamp, 0)
+	}
+	s.gen++
+	maxD, sum, n, cut := 0, 0, 0, 0
+	for _, i := range s.present {
+		d := s.depthOf(i)
+		if d < 0 {
+			cut++
+			continue
+		}
+		maxD = max(maxD, int(d))
+		sum += int(d)
+		n++
+	}
+	s.m.maxDepth = max(s.m.maxDepth, maxD)
+	if n > 0 {
+		s.m.lastDepth = float64(sum) / float64(n)
+	}
+	if len(s.present) > 0 {
+		f := float64(cut) / float64(len(s.present))
+		s.m.lastDisconn = f
+		s.m.maxDisconn = max(s.m.maxDisconn, f)
+		s.m.sumDisconn += f
+	}
+}
+
+// depthOf returns node i's hops from the root following parents, or -1
+// when the chain ends at a node that is not attached or has left.
+func (s *Sim) depthOf(i int32) int32 {
+	stack := s.stack[:0]
+	j := i
+	var d int32
+	for {
+		if j == root {
+			d = 0
+			break
+		}
+		if s.stamp[j] == s.gen {
+			d = s.depth[j]
+			break
+		}
+		nd := &s.nodes[j]
+		if nd.gone || nd.parent < 0 {
+			d = -1
+			break
+		}
+		s.stamp[j], s.depth[j] = s.gen, inProgress
+		stack = append(stack, j)
+		j = nd.parent
+	}
+	if d == inProgress {
+		s.m.loops++
+		d = -1
+	}
+	for k := len(stack) - 1; k >= 0; k-- {
+		if d >= 0 {
+			d++
+		}
+		s.depth[stack[k]] = d
+	}
+	s.stack = stack
+	if i == root {
+		return 0
+	}
+	return s.depth[i]
+}
+
+// Report summarises the run so far (the whole run after Run). It may be
+// called more than once; viewers still present are settled at the current
+// time without being changed.
+func (s *Sim) Report() *report.Report {
+	p := s.m.settled
+	st := s.m.stats
+	for _, i := range s.present {
+		q := s.settle(i, s.now)
+		p.due += q.due
+		p.onTime += q.onTime
+		p.received += q.received
+		p.neverPlayed += q.neverPlayed
+		p.maxUpload = max(p.maxUpload, q.maxUpload)
+		x := s.nodes[i].n.Stats()
+		addStats(&st, &x)
+	}
+	rs := s.nodes[root].n.Stats()
+	addStats(&st, &rs)
+	s.sample()
+
+	m := &s.m
+	r := &report.Report{
+		Mode:              "sim",
+		Nodes:             s.cfg.Nodes,
+		DurationS:         time.Duration(s.now).Seconds(),
+		BitrateBps:        s.cfg.Bitrate,
+		ChunkMs:           float64(s.cfg.ChunkInterval) / 1e6,
+		PlayoutMs:         float64(s.cfg.Playout) / 1e6,
+		Churn:             s.cfg.Churn,
+		Seed:              s.cfg.Seed,
+		SourceUploadRatio: report.Ratio(float64(s.nodes[root].chunkSent), float64(m.streamBytes)),
+		MaxUploadRatio:    round4(p.maxUpload),
+		DeliveredRatio:    report.Ratio(float64(p.received), float64(p.due)),
+		Continuity:        report.Ratio(float64(p.onTime), float64(p.due)),
+		LatencyMs:         m.latency.quantiles(),
+		MaxDepth:          m.maxDepth,
+		DuplicateRatio:    report.Ratio(float64(m.dupBytes), float64(m.neededBytes)),
+		OverheadRatio:     report.Ratio(float64(m.ctrlBytes), float64(m.chunkBytes)),
+		JoinMs:            m.join.Quantiles(),
+		RejoinMs:          m.rejoin.QuantilesOrNil(),
+		Stretch:           &report.Ratios{P50: m.stretch.q(0.5), P99: m.stretch.q(0.99)},
+	}
+	r.Extra = map[string]float64{
+		"joins":              float64(m.joins),
+		"leaves":             float64(m.leaves),
+		"leaves_graceful":    float64(m.graceful),
+		"leaves_reset":       float64(m.resets),
+		"viewers_end":        float64(len(s.present)),
+		"rejoins":            float64(st.Rejoins),
+		"rejoins_measured":   float64(m.rejoin.Len()),
+		"rejoins_other":      float64(m.rejoinsOther),
+		"moves":              float64(st.Moves),
+		"pulls":              float64(st.Pulls),
+		"forged":             float64(st.Forged),
+		"forged_delivered":   float64(m.forgedDelivered),
+		"duplicates":         float64(st.Duplicates),
+		"too_old":            float64(st.TooOld),
+		"loop_refused":       float64(m.loopRefused),
+		"loops_seen":         float64(m.loops),
+		"over_slots":         float64(m.overSlots),
+		"lost_down":          float64(m.lost[mesh.LossDown]),
+		"lost_silent":        float64(m.lost[mesh.LossSilent]),
+		"lost_left":          float64(m.lost[mesh.LossLeft]),
+		"lost_forged":        float64(m.lost[mesh.LossForged]),
+		"lost_loop":          float64(m.lost[mesh.LossLoop]),
+		"never_played":       float64(p.neverPlayed),
+		"chunks_due":         float64(p.due),
+		"chunks_late":        float64(p.received - min(p.onTime, p.received)),
+		"chunks_missed":      float64(p.due - min(p.received, p.due)),
+		"depth_mean_end":     round4(m.lastDepth),
+		"disconnected_end":   round4(m.lastDisconn),
+		"disconnected_max":   round4(m.maxDisconn),
+		"disconnected_mean":  round4(m.sumDisconn / float64(max(m.samples, 1))),
+		"messages":           float64(m.chunkMsgs + m.ctrlMsgs),
+		"chunk_messages":     float64(m.chunkMsgs),
+		"messages_delayed":   float64(m.lostMsgs),
+		"messages_dropped":   float64(m.droppedGone),
+		"signature_checks":   float64(s.verify.checks),
+		"events":             float64(s.events),
+		"published":          float64(s.published),
+		"source_slots":       float64(s.cfg.SourceSlots),
+		"loss":               s.cfg.Loss,
+		"latency_p999_ms":    m.latency.q(0.999),
+		"deliveries":         float64(m.latency.n),
+		"step_errors":        float64(m.stepErrs),
+		"bad_destinations":   float64(m.badDest),
+		"source_upload_mbps": round4(float64(s.nodes[root].upload) / 1e6),
+	}
+	return r
+}
+
+// PeakRSS returns the process's peak resident set (VmHWM), or 0 where
+// /proc is not there.
+func PeakRSS() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
