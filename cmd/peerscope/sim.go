@@ -3,14 +3,187 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh/sim"
 )
 
 func runSim(ctx context.Context, args []string) error {
+	d := sim.DefaultConfig()
 	fs := newFlagSet("sim", "[flags]", `
-Simulates the relay tree: thousands of nodes over a modelled network
-(latency, upload, loss, churn), deterministic for a given seed.`)
+Simulates the relay tree: one broadcaster and thousands of viewers, each
+running the real mesh state machine, over a modelled network, in one thread
+on a virtual clock. The same seed gives the same run.
+
+The network: nodes cluster in a few regions on a plane (one-way delay 2 ms to
+~150 ms); each viewer is a phone (~1 Mb/s up, relays nothing), a home link
+(5-20 Mb/s) or a well-connected machine (50-100 Mb/s), relaying to as many
+children as its upload carries with 1.5x headroom (at most 16); every message
+queues on its sender's uplink; a lost packet costs its message one round trip.
+Viewers arrive over the first 20 s; with --churn, viewers then leave abruptly
+(half of them resetting their connections) and as many new ones arrive.
+
+It prints a summary table, and with --json the report as the last line of
+stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
+each viewer, the chunks due after its first chunk that it held before
+capture + playout; latency is capture -> receipt over every chunk delivered.
+
+Examples:
+  peerscope sim --nodes 10000 --duration 10m --churn 0.1 --seed 1 --json
+  peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`)
+	nodes := fs.Int("nodes", d.Nodes, "viewers (the broadcaster comes on top)")
+	duration := fs.Duration("duration", d.Duration, "simulated time")
+	bitrate := bitrateFlag(d.Bitrate)
+	fs.Var(&bitrate, "bitrate", `stream bitrate in bit/s: "2.5M", "2500k" or plain bps`)
+	chunk := fs.Duration("chunk", d.ChunkInterval, "chunk duration: the broadcaster cuts one chunk this often")
+	playout := fs.Duration("playout", d.Playout, "playout delay: a chunk counts as on time if held by capture + playout")
+	churn := fs.Float64("churn", d.Churn, "viewers leaving per minute, as a fraction of those present (as many arrive); 0.1 = 10%/min")
+	seed := fs.Uint64("seed", d.Seed, "seed of every random draw; the same seed gives the same report")
+	jsonOut := fs.Bool("json", false, "print the report as JSON on the last line of stdout")
+	loss := fs.Float64("loss", d.Loss, "per-packet loss probability; a message with a lost packet arrives one RTT late")
+	sourceSlots := fs.Int("source-slots", d.SourceSlots, "the broadcaster's child slots (its upload is sized for them)")
+	arrive := fs.Duration("arrive", d.ArrivalWindow, "the viewers arrive over this much time at the start")
+	reset := fs.Float64("reset", d.ResetProb, "probability that a departing viewer's connections reset (its neighbours learn at once)")
+	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return errors.New("sim: not implemented yet")
+	if fs.NArg() > 0 {
+		return usagef("sim", "unexpected argument %q", fs.Arg(0))
+	}
+	cfg := d
+	cfg.Nodes, cfg.Duration, cfg.Bitrate = *nodes, *duration, int64(bitrate)
+	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
+	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
+	cfg.ResetProb, cfg.Forgers = *reset, *forgers
+	if cfg.Duration <= 0 {
+		return usagef("sim", "--duration must be positive")
+	}
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := sim.Run(ctx, cfg)
+	if errors.Is(err, sim.ErrInvalidConfig) {
+		return usagef("sim", "%v", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil // stopped by a signal
+	}
+	if err != nil {
+		return err
+	}
+	printSimSummary(os.Stdout, r)
+	if *jsonOut {
+		fmt.Println(r.JSON())
+	}
+	return nil
+}
+
+// printSimSummary writes the report as a table for people.
+func printSimSummary(w io.Writer, r *report.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	x := func(k string) float64 { return r.Extra[k] }
+	q := func(v report.Quantiles) string {
+		return fmt.Sprintf("p50 %.0f  p95 %.0f  p99 %.0f  max %.0f", v.P50, v.P95, v.P99, v.Max)
+	}
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
+	row("run", "%d viewers, %s simulated, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
+		r.Nodes, time.Duration(r.DurationS*float64(time.Second)), float64(r.BitrateBps)/1e6, r.ChunkMs, r.PlayoutMs/1000, r.Churn, r.Seed)
+	row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, x("chunks_due"), x("chunks_late"), x("chunks_missed"))
+	row("delivered", "%.4f", r.DeliveredRatio)
+	row("latency ms", "%s   (p99.9 %.0f)", q(r.LatencyMs), x("latency_p999_ms"))
+	if r.Stretch != nil {
+		row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
+	}
+	row("max depth", "%d   (mean %.2f at the end)", r.MaxDepth, x("depth_mean_end"))
+	row("join ms", "%s", q(r.JoinMs))
+	if r.RejoinMs != nil {
+		row("rejoin ms", "%s   (%.0f measured)", q(*r.RejoinMs), x("rejoins_measured"))
+	} else {
+		row("rejoin ms", "-")
+	}
+	row("source upload", "%.2f x stream", r.SourceUploadRatio)
+	row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
+	row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
+	row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
+	row("churn", "%.0f joins, %.0f leaves, %.0f rejoins, %.0f moves, %.0f pulls, %.0f forged",
+		x("joins"), x("leaves"), x("rejoins"), x("moves"), x("pulls"), x("forged"))
+	row("wall", "%.1f s, peak RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
+	tw.Flush()
+	keys := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(w, "extra:")
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(r.Extra[k], 'f', -1, 64))
+	}
+	fmt.Fprintln(w)
+}
+
+// bitrateFlag is a bitrate in bit/s written "2.5M", "2500k", "2500000" (an
+// optional "bps" or "b/s" suffix is accepted).
+type bitrateFlag int64
+
+func (b *bitrateFlag) String() string {
+	v := int64(*b)
+	switch {
+	case v >= 1e6 && v%1e4 == 0:
+		return strconv.FormatFloat(float64(v)/1e6, 'f', -1, 64) + "M"
+	case v >= 1e3 && v%10 == 0:
+		return strconv.FormatFloat(float64(v)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+func (b *bitrateFlag) Set(s string) error {
+	v, err := parseBitrate(s)
+	if err != nil {
+		return err
+	}
+	*b = bitrateFlag(v)
+	return nil
+}
+
+func parseBitrate(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	for _, suf := range []string{"bps", "b/s"} {
+		t = strings.TrimSuffix(t, suf)
+	}
+	mult := 1.0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1e3, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1e6, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1e9, t[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f*mult > 1e12 {
+		return 0, fmt.Errorf("bitrate %q: want a positive number of bit/s like 2.5M, 2500k or 2500000", s)
+	}
+	return int64(f*mult + 0.5), nil
 }

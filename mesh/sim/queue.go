@@ -6,14 +6,14 @@ import "github.com/peerscope/peerscope/mesh"
 type kind uint8
 
 const (
-	evMessage kind = iota + 1 // msg arrives at node to from node from
-	evDown                    // node to learns that its connection to from was reset
-	evTick                    // tick every node of phase to
-	evPublish                 // the broadcaster cuts the next chunk
-	evArrive                  // the next viewer of the initial arrivals
-	evChurnArrive             // a viewer arrives (churn)
-	evChurnLeave              // a viewer departs (churn)
-	evSample                  // sample the tree
+	evMessage     kind = iota + 1 // msg arrives at node to from node from
+	evDown                        // node to learns that its connection to from was reset
+	evTick                        // tick every node of phase to
+	evPublish                     // the broadcaster cuts the next chunk
+	evArrive                      // the next viewer of the initial arrivals
+	evChurnArrive                 // a viewer arrives (churn)
+	evChurnLeave                  // a viewer departs (churn)
+	evSample                      // sample the tree
 )
 
 // event is one entry of the heap. Events are values, so pushing one does
