@@ -1,0 +1,26 @@
+// Package p2p runs a mesh.Node over libp2p: the thin shell around the pure
+// state machine.
+//
+// One owner goroutine holds the mesh.Node. It waits for an input (a message
+// read from a peer, a tick, a chunk to publish, candidates, a peer that went
+// away), hands it to the node, then drains the node's Ready:
+//
+//   - each Envelope goes to a per-peer writer: one outbound stream per peer
+//     speaking ProtocolID, opened lazily (the envelope's addresses are added
+//     to the peerstore first), fed through a queue bounded in bytes. A peer
+//     whose queue overflows is dropped (its stream reset, PeerDown given to
+//     the node), so a slow child never blocks the owner or its siblings;
+//   - each delivered chunk goes to the WithDeliver callback and each event to
+//     the WithEvents callback, both on the owner goroutine.
+//
+// Every inbound stream gets a reader that decodes length-delimited frames
+// (mesh.ReadFrame, so at most mesh.MaxFrameSize each) and passes them to the
+// owner. A stream that fails, a writer that fails and a connection that
+// closes all become PeerDown.
+//
+// Identities: a mesh.PeerID is the base58 text form of the libp2p peer.ID
+// (peer.ID.String(), "12D3KooW…"), not its raw bytes, so it is valid UTF-8
+// in the protobuf string fields, readable in logs, and the ed25519 public key
+// of an Ed25519 identity can be recovered from it (PublicKey). The
+// broadcaster signs chunks with its host key (NewSigner).
+package p2p

@@ -1,0 +1,14 @@
+package p2p
+
+import (
+	"context"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// SetTamper makes the node pass every outgoing message through f first. It
+// must be called before the node sends anything f should see; f runs on the
+// owner goroutine.
+func (n *Node) SetTamper(f func(to mesh.PeerID, m *mesh.Message) *mesh.Message) {
+	_ = n.call(context.Background(), func() { n.tamper = f })
+}

@@ -1,0 +1,78 @@
+package p2p
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// MeshID returns the mesh name of a libp2p peer: its base58 text form.
+func MeshID(id peer.ID) mesh.PeerID { return mesh.PeerID(id.String()) }
+
+// PeerID parses a mesh name back into a libp2p peer ID.
+func PeerID(id mesh.PeerID) (peer.ID, error) { return peer.Decode(string(id)) }
+
+// Info returns the host as a mesh peer: its ID and its listen addresses as
+// multiaddr strings (without the /p2p suffix).
+func Info(h host.Host) mesh.PeerInfo {
+	addrs := h.Addrs()
+	info := mesh.PeerInfo{ID: MeshID(h.ID()), Addrs: make([]string, 0, len(addrs))}
+	for _, a := range addrs {
+		info.Addrs = append(info.Addrs, a.String())
+	}
+	return info
+}
+
+// PublicKey returns the ed25519 public key embedded in a peer ID (libp2p
+// inlines ed25519 keys into the ID), so a viewer knows the broadcaster's
+// key from its ID alone.
+func PublicKey(id mesh.PeerID) (ed25519.PublicKey, error) {
+	pid, err := PeerID(id)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: peer ID %q: %w", id, err)
+	}
+	pub, err := pid.ExtractPublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotEd25519, id, err)
+	}
+	if pub.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("%w: %s", ErrNotEd25519, id)
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: %s", ErrNotEd25519, id)
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// Signer signs chunks with a libp2p ed25519 host key.
+type Signer struct{ key ed25519.PrivateKey }
+
+// NewSigner returns a signer for an ed25519 libp2p private key (e.g. the
+// host's, h.Peerstore().PrivKey(h.ID())).
+func NewSigner(k crypto.PrivKey) (*Signer, error) {
+	if k == nil || k.Type() != crypto.Ed25519 {
+		return nil, ErrNotEd25519
+	}
+	raw, err := k.Raw() // seed || public key, the 64-byte ed25519 private key
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: raw key of %d bytes", ErrNotEd25519, len(raw))
+	}
+	return &Signer{key: ed25519.PrivateKey(raw)}, nil
+}
+
+// HostSigner returns a signer for the host's own key.
+func HostSigner(h host.Host) (*Signer, error) {
+	return NewSigner(h.Peerstore().PrivKey(h.ID()))
+}
+
+// Sign signs the chunk.
+func (s *Signer) Sign(c *mesh.Chunk) { c.Sign(s.key) }
+
+// PublicKey returns the signer's public key.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }

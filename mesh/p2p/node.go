@@ -1,0 +1,468 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// ProtocolID is the stream protocol of the relay tree.
+const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
+
+// readBufSize is the bufio size of a reader: large enough that a chunk frame
+// takes few reads.
+const readBufSize = 64 << 10
+
+// Node is a mesh.Node running over a libp2p host.
+type Node struct {
+	h    host.Host
+	sm   *mesh.Node
+	self mesh.PeerInfo
+	opt  options
+	log  *slog.Logger
+
+	inbox   chan inbound
+	publish chan publishReq
+	calls   chan func()
+	kick    chan struct{} // cap 1: pending peer events
+	quit    chan struct{} // closed by Close
+	done    chan struct{} // closed when the owner has stopped
+
+	mu      sync.Mutex
+	closed  bool
+	downs   map[peer.ID]struct{}                  // peers reported gone, for the owner
+	streams map[network.Stream]struct{}           // live inbound streams
+	perPeer map[peer.ID]int                       // live inbound streams per peer
+	wg      sync.WaitGroup                        // readers and writers
+	notify  *network.NotifyBundle
+	closeMu sync.Once
+
+	// Owned by the owner goroutine.
+	writers map[peer.ID]*writer
+	ids     map[mesh.PeerID]peer.ID
+	names   map[peer.ID]mesh.PeerID
+
+	// tamper, if set (tests only), may replace a message before it is sent.
+	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
+}
+
+type inbound struct {
+	from peer.ID
+	msg  *mesh.Message
+}
+
+type publishReq struct {
+	c   *mesh.Chunk
+	err chan error
+}
+
+// New starts a node for cfg on host h. cfg.Self defaults to the host (Info);
+// cfg.Key defaults to the ed25519 key in cfg.Root.ID. The node speaks
+// ProtocolID on h until Close.
+func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
+	o := defaultOptions()
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Self.ID == "" {
+		cfg.Self = Info(h)
+	} else if cfg.Self.ID != MeshID(h.ID()) {
+		return nil, fmt.Errorf("%w: %s", ErrWrongHost, cfg.Self.ID)
+	}
+	if cfg.Key == nil && cfg.Verify == nil && cfg.Root.ID != "" {
+		k, err := PublicKey(cfg.Root.ID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Key = k
+	}
+	sm, err := mesh.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		h:       h,
+		sm:      sm,
+		self:    cfg.Self,
+		opt:     o,
+		log:     o.logger.With("node", shortID(cfg.Self.ID)),
+		inbox:   make(chan inbound, o.inbox),
+		publish: make(chan publishReq),
+		calls:   make(chan func()),
+		kick:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		downs:   make(map[peer.ID]struct{}),
+		streams: make(map[network.Stream]struct{}),
+		perPeer: make(map[peer.ID]int),
+		writers: make(map[peer.ID]*writer),
+		ids:     make(map[mesh.PeerID]peer.ID),
+		names:   make(map[peer.ID]mesh.PeerID),
+	}
+	n.notify = &network.NotifyBundle{DisconnectedF: func(nw network.Network, c network.Conn) {
+		if p := c.RemotePeer(); nw.Connectedness(p) != network.Connected {
+			n.peerGone(p)
+		}
+	}}
+	h.Network().Notify(n.notify)
+	h.SetStreamHandler(ProtocolID, n.handleStream)
+	go n.run()
+	return n, nil
+}
+
+func shortID(id mesh.PeerID) string {
+	if len(id) > 8 {
+		return string(id[len(id)-8:])
+	}
+	return string(id)
+}
+
+// Info returns this node as a mesh peer.
+func (n *Node) Info() mesh.PeerInfo { return n.self }
+
+// Host returns the libp2p host.
+func (n *Node) Host() host.Host { return n.h }
+
+// Publish hands the broadcaster's node a signed chunk to send down the tree.
+// The chunk must not be modified afterwards.
+func (n *Node) Publish(ctx context.Context, c *mesh.Chunk) error {
+	// Encode the chunk once here, so that the writers (several goroutines)
+	// only read its cached encoding.
+	mesh.AppendFrame(nil, &mesh.Message{Type: mesh.MsgChunk, Chunk: c})
+	req := publishReq{c: c, err: make(chan error, 1)}
+	select {
+	case n.publish <- req:
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.err:
+		return err
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+// AddCandidates tells the node of tree members it may join.
+func (n *Node) AddCandidates(peers ...mesh.PeerInfo) {
+	peers = append([]mesh.PeerInfo(nil), peers...)
+	_ = n.call(context.Background(), func() { n.sm.AddCandidates(n.opt.clock.Now(), peers...) })
+}
+
+// Status returns the node's place in the tree and its counters.
+func (n *Node) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
+	var st mesh.Status
+	var stats mesh.Stats
+	err := n.call(ctx, func() { st, stats = n.sm.Status(), n.sm.Stats() })
+	return st, stats, err
+}
+
+// call runs f on the owner goroutine and drains Ready after it.
+func (n *Node) call(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	g := func() { f(); close(done) }
+	select {
+	case n.calls <- g:
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+// Close leaves the tree (telling the parent and the children), flushes
+// what is queued for a short while, closes every stream and stops every
+// goroutine the node started. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeMu.Do(func() {
+		close(n.quit)
+		<-n.done
+		n.h.RemoveStreamHandler(ProtocolID)
+		n.h.Network().StopNotify(n.notify)
+		n.mu.Lock()
+		n.closed = true
+		for s := range n.streams {
+			_ = s.Reset()
+		}
+		n.mu.Unlock()
+		// The writers write the Leave messages, then close their streams;
+		// any that cannot within finishTimeout is aborted.
+		waited := make(chan struct{})
+		go func() { n.wg.Wait(); close(waited) }()
+		t := time.NewTimer(finishTimeout)
+		defer t.Stop()
+		select {
+		case <-waited:
+		case <-t.C:
+			for _, w := range n.writers {
+				w.abort()
+			}
+			<-waited
+		}
+	})
+	return nil
+}
+
+// peerGone records that a peer went away; the owner tells the state machine.
+func (n *Node) peerGone(p peer.ID) {
+	n.mu.Lock()
+	n.downs[p] = struct{}{}
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// --- the owner goroutine ---
+
+func (n *Node) run() {
+	defer close(n.done)
+	clock := n.opt.clock
+	t := clock.NewTicker(n.opt.tick)
+	defer t.Stop()
+	n.sm.Tick(clock.Now())
+	n.drain()
+	for {
+		select {
+		case in := <-n.inbox:
+			n.step(in)
+			// Take what else is already waiting before writing, so that
+			// bursts are handled in one go.
+			for i := 0; i < 64; i++ {
+				select {
+				case in := <-n.inbox:
+					n.step(in)
+					continue
+				default:
+				}
+				break
+			}
+		case now := <-t.C():
+			_ = now
+			n.sm.Tick(clock.Now())
+		case req := <-n.publish:
+			req.err <- n.sm.Publish(clock.Now(), req.c)
+		case f := <-n.calls:
+			f()
+		case <-n.kick:
+			n.takeDowns()
+		case <-n.quit:
+			n.sm.Leave(clock.Now())
+			n.drain()
+			for _, w := range n.writers {
+				w.finish()
+			}
+			return
+		}
+		n.drain()
+	}
+}
+
+func (n *Node) step(in inbound) {
+	now := n.opt.clock.Now()
+	from := n.nameOf(in.from)
+	if in.msg.Type == mesh.MsgPong && in.msg.Time > 0 {
+		// The shell times pongs too, so the peerstore (and the demo) know
+		// the RTT to the peers the tree probed.
+		if rtt := now.Sub(time.Unix(0, in.msg.Time)); rtt > 0 && rtt < time.Minute {
+			n.h.Peerstore().RecordLatency(in.from, rtt)
+		}
+	}
+	if err := n.sm.Step(now, from, in.msg); err != nil {
+		n.log.Debug("step", "from", shortID(from), "type", in.msg.Type, "err", err)
+	}
+}
+
+func (n *Node) takeDowns() {
+	n.mu.Lock()
+	var gone []peer.ID
+	for p := range n.downs {
+		gone = append(gone, p)
+	}
+	clear(n.downs)
+	n.mu.Unlock()
+	now := n.opt.clock.Now()
+	for _, p := range gone {
+		if w := n.writers[p]; w != nil {
+			w.abort()
+			delete(n.writers, p)
+		}
+		n.sm.PeerDown(now, n.nameOf(p))
+	}
+}
+
+// drain carries out the node's Ready until it has nothing more to say.
+func (n *Node) drain() {
+	var dropped []peer.ID
+	for n.sm.HasReady() {
+		rd := n.sm.Ready()
+		for _, env := range rd.Messages {
+			p, err := n.peerOf(env.To.ID)
+			if err != nil {
+				n.log.Debug("bad peer ID", "to", env.To.ID, "err", err)
+				continue
+			}
+			w := n.writers[p]
+			if w == nil {
+				w = n.newWriter(p, env.To)
+				n.writers[p] = w
+			}
+			m := env.Msg
+			if n.tamper != nil {
+				m = n.tamper(env.To.ID, m)
+			}
+			if !w.enqueue(m) {
+				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
+				w.abort()
+				delete(n.writers, p)
+				dropped = append(dropped, p)
+			}
+		}
+		if n.opt.deliver != nil {
+			for _, c := range rd.Deliver {
+				n.opt.deliver(c)
+			}
+		}
+		if n.opt.events != nil {
+			for _, e := range rd.Events {
+				n.opt.events(e)
+			}
+		}
+		// PeerDown only now: it would reuse the slices of rd.
+		now := n.opt.clock.Now()
+		for _, p := range dropped {
+			n.sm.PeerDown(now, n.nameOf(p))
+		}
+		dropped = dropped[:0]
+	}
+}
+
+func (n *Node) nameOf(p peer.ID) mesh.PeerID {
+	if id, ok := n.names[p]; ok {
+		return id
+	}
+	id := MeshID(p)
+	if len(n.names) > 4096 {
+		clear(n.names)
+	}
+	n.names[p] = id
+	return id
+}
+
+func (n *Node) peerOf(id mesh.PeerID) (peer.ID, error) {
+	if p, ok := n.ids[id]; ok {
+		return p, nil
+	}
+	p, err := PeerID(id)
+	if err != nil {
+		return "", err
+	}
+	if len(n.ids) > 4096 {
+		clear(n.ids)
+	}
+	n.ids[id] = p
+	return p, nil
+}
+
+// --- inbound streams ---
+
+func (n *Node) handleStream(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	n.streams[s] = struct{}{}
+	n.perPeer[p]++
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+
+	err := n.read(s, p)
+	failed := err != nil && !errors.Is(err, io.EOF)
+	if failed {
+		_ = s.Reset()
+	} else {
+		_ = s.Close()
+	}
+	n.mu.Lock()
+	delete(n.streams, s)
+	n.perPeer[p]--
+	last := n.perPeer[p] == 0
+	if last {
+		delete(n.perPeer, p)
+	}
+	closed := n.closed
+	n.mu.Unlock()
+	if failed && last && !closed {
+		n.log.Debug("inbound stream failed", "peer", p, "err", err)
+		n.peerGone(p)
+	}
+}
+
+func (n *Node) read(s network.Stream, p peer.ID) error {
+	br := bufio.NewReaderSize(s, readBufSize)
+	var from mesh.PeerID
+	if n.opt.metrics != nil {
+		from = MeshID(p)
+	}
+	for {
+		m := new(mesh.Message)
+		if err := mesh.ReadFrame(br, m); err != nil {
+			return err
+		}
+		if n.opt.metrics != nil {
+			chunk, ctl := split(m)
+			n.opt.metrics.Received(from, m, chunk, ctl)
+		}
+		select {
+		case n.inbox <- inbound{from: p, msg: m}:
+		case <-n.quit:
+			return nil
+		}
+	}
+}
+
+// split returns the media bytes and the other bytes of m's frame.
+func split(m *mesh.Message) (chunk, control int) {
+	size := m.Size()
+	frame := size + uvarintLen(uint64(size))
+	if m.Chunk != nil {
+		chunk = len(m.Chunk.Payload)
+	}
+	return chunk, frame - chunk
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}

@@ -1,0 +1,130 @@
+package p2p
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// Clock is where the shell gets time from. The default is the real clock.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is a time.Ticker behind an interface, for Clock.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+
+type realTicker struct{ t *time.Ticker }
+
+func (t realTicker) C() <-chan time.Time { return t.t.C }
+func (t realTicker) Stop()               { t.t.Stop() }
+
+// Metrics receives byte counts per peer and message. chunkBytes is the
+// media payload a chunk message carries (0 for other messages);
+// controlBytes is everything else in the frame (headers, signature, length
+// prefix, every control message). Sent is counted when the frame is handed
+// to the stream, Received when it was read. The methods are called from
+// many goroutines and must be safe for that; they must not block.
+type Metrics interface {
+	Sent(to mesh.PeerID, m *mesh.Message, chunkBytes, controlBytes int)
+	Received(from mesh.PeerID, m *mesh.Message, chunkBytes, controlBytes int)
+}
+
+// Option configures a Node.
+type Option func(*options) error
+
+type options struct {
+	logger     *slog.Logger
+	metrics    Metrics
+	clock      Clock
+	deliver    func(*mesh.Chunk)
+	events     func(mesh.Event)
+	tick       time.Duration
+	queueBytes int
+	inbox      int
+}
+
+func defaultOptions() options {
+	return options{
+		logger:     slog.New(slog.DiscardHandler),
+		clock:      realClock{},
+		tick:       50 * time.Millisecond,
+		queueBytes: 8 << 20,
+		inbox:      256,
+	}
+}
+
+// WithLogger sets the logger; the node scopes it with its peer ID.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l != nil {
+			o.logger = l
+		}
+		return nil
+	}
+}
+
+// WithMetrics sets the byte-count hooks.
+func WithMetrics(m Metrics) Option {
+	return func(o *options) error { o.metrics = m; return nil }
+}
+
+// WithClock replaces the real clock (tests).
+func WithClock(c Clock) Option {
+	return func(o *options) error {
+		if c != nil {
+			o.clock = c
+		}
+		return nil
+	}
+}
+
+// WithDeliver sets the function that receives verified chunks, each sequence
+// number once, in the order the node accepted them. It runs on the owner
+// goroutine: it must return quickly (hand the chunk to a channel or a
+// buffer) and must not call the Node's methods. The chunk must not be
+// modified.
+func WithDeliver(f func(*mesh.Chunk)) Option {
+	return func(o *options) error { o.deliver = f; return nil }
+}
+
+// WithEvents sets the function that receives the node's events; like
+// WithDeliver's it runs on the owner goroutine.
+func WithEvents(f func(mesh.Event)) Option {
+	return func(o *options) error { o.events = f; return nil }
+}
+
+// WithTickInterval sets how often the node's Tick runs (default 50 ms). It
+// should be at most half the HeartbeatInterval.
+func WithTickInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return ErrInvalidOption
+		}
+		o.tick = d
+		return nil
+	}
+}
+
+// WithQueueBytes bounds what may wait in one peer's outbound queue (default
+// 8 MiB, about 25 s of a 2.5 Mb/s stream); past it the peer is dropped.
+func WithQueueBytes(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return ErrInvalidOption
+		}
+		o.queueBytes = n
+		return nil
+	}
+}

@@ -1,0 +1,194 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+const (
+	dialTimeout  = 5 * time.Second
+	writeTimeout = 10 * time.Second
+	// finishTimeout bounds how long Close waits for the last messages (the
+	// Leave) to be written.
+	finishTimeout = 2 * time.Second
+	writeBufSize  = 64 << 10
+)
+
+// writer owns the one outbound stream to a peer. The owner goroutine
+// enqueues; the writer's goroutine opens the stream, encodes and writes.
+type writer struct {
+	n    *Node
+	peer peer.ID
+	id   mesh.PeerID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	queue   []*mesh.Message
+	spare   []*mesh.Message
+	bytes   int
+	closing bool
+	stream  network.Stream
+	wake    chan struct{}
+}
+
+func (n *Node) newWriter(p peer.ID, to mesh.PeerInfo) *writer {
+	if len(to.Addrs) > 0 && p != n.h.ID() {
+		addrs := make([]ma.Multiaddr, 0, len(to.Addrs))
+		for _, s := range to.Addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		n.h.Peerstore().AddAddrs(p, addrs, peerstore.AddressTTL)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{n: n, peer: p, id: to.ID, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1)}
+	n.wg.Add(1)
+	go w.run()
+	return w
+}
+
+// enqueue adds m to the queue; false means the queue is over its bound.
+func (w *writer) enqueue(m *mesh.Message) bool {
+	size := m.Size()
+	w.mu.Lock()
+	if len(w.queue) > 0 && w.bytes+size > w.n.opt.queueBytes {
+		w.mu.Unlock()
+		return false
+	}
+	w.queue = append(w.queue, m)
+	w.bytes += size
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// abort stops the writer at once, resetting its stream.
+func (w *writer) abort() {
+	w.cancel()
+	w.mu.Lock()
+	if w.stream != nil {
+		_ = w.stream.Reset()
+	}
+	w.mu.Unlock()
+}
+
+// finish lets the writer write what is queued, then close its stream.
+func (w *writer) finish() {
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writer) run() {
+	defer w.n.wg.Done()
+	defer w.cancel()
+	var bw *bufio.Writer
+	var buf []byte
+	for {
+		select {
+		case <-w.wake:
+		case <-w.ctx.Done():
+			return
+		}
+		w.mu.Lock()
+		batch := w.queue
+		w.queue, w.spare = w.spare[:0], nil
+		w.bytes = 0
+		closing := w.closing
+		w.mu.Unlock()
+
+		if bw == nil && len(batch) > 0 {
+			s, err := w.open()
+			if err != nil {
+				if w.ctx.Err() == nil {
+					w.n.log.Debug("open stream", "peer", shortID(w.id), "err", err)
+					w.n.peerGone(w.peer)
+				}
+				return
+			}
+			bw = bufio.NewWriterSize(s, writeBufSize)
+		}
+		if len(batch) > 0 {
+			_ = w.stream.SetWriteDeadline(time.Now().Add(writeTimeout))
+			for i, m := range batch {
+				buf = mesh.AppendFrame(buf[:0], m)
+				if _, err := bw.Write(buf); err != nil {
+					w.fail(err)
+					return
+				}
+				if mt := w.n.opt.metrics; mt != nil {
+					chunk, ctl := split(m)
+					mt.Sent(w.id, m, chunk, ctl)
+				}
+				batch[i] = nil
+			}
+			if err := bw.Flush(); err != nil {
+				w.fail(err)
+				return
+			}
+			if cap(buf) > 4*writeBufSize && len(batch) == 0 {
+				buf = nil
+			}
+		}
+		w.mu.Lock()
+		if w.spare == nil {
+			w.spare = batch[:0]
+		}
+		w.mu.Unlock()
+		if closing {
+			w.mu.Lock()
+			more := len(w.queue) > 0
+			w.mu.Unlock()
+			if !more {
+				if w.stream != nil {
+					_ = w.stream.Close()
+				}
+				return
+			}
+		}
+	}
+}
+
+func (w *writer) open() (network.Stream, error) {
+	ctx, cancel := context.WithTimeout(w.ctx, dialTimeout)
+	defer cancel()
+	s, err := w.n.h.NewStream(ctx, w.peer, ProtocolID)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.stream = s
+	w.mu.Unlock()
+	if w.ctx.Err() != nil { // aborted while dialing
+		_ = s.Reset()
+		return nil, w.ctx.Err()
+	}
+	return s, nil
+}
+
+func (w *writer) fail(err error) {
+	_ = w.stream.Reset()
+	if w.ctx.Err() == nil {
+		w.n.log.Debug("write", "peer", shortID(w.id), "err", err)
+		w.n.peerGone(w.peer)
+	}
+}
