@@ -42,10 +42,10 @@ type Node struct {
 
 	mu      sync.Mutex
 	closed  bool
-	downs   map[peer.ID]struct{}                  // peers reported gone, for the owner
-	streams map[network.Stream]struct{}           // live inbound streams
-	perPeer map[peer.ID]int                       // live inbound streams per peer
-	wg      sync.WaitGroup                        // readers and writers
+	downs   map[peer.ID]struct{}        // peers reported gone, for the owner
+	streams map[network.Stream]struct{} // live inbound streams
+	perPeer map[peer.ID]int             // live inbound streams per peer
+	wg      sync.WaitGroup              // readers and writers
 	notify  *network.NotifyBundle
 	closeMu sync.Once
 
