@@ -401,8 +401,21 @@ func ReadFrame(r *bufio.Reader, m *Message) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	// A frame is allocated whole only up to a size that costs little; a
+	// larger claimed length grows the buffer as bytes really arrive, so a
+	// peer cannot make us allocate megabytes with a three-byte prefix.
+	const eager = 256 << 10
+	var buf []byte
+	if n <= eager {
+		buf = make([]byte, n)
+		_, err = io.ReadFull(r, buf)
+	} else {
+		buf, err = io.ReadAll(io.LimitReader(r, int64(n)))
+		if err == nil && uint64(len(buf)) < n {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF // the stream ended after a length prefix
 		}

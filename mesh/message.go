@@ -28,7 +28,7 @@ const (
 	MsgChunk    MsgType = iota + 1 // a chunk, forwarded or backfilled
 	MsgPing                        // RTT probe; Time is the sender's clock
 	MsgPong                        // answer to a ping; Time echoed, Depth and Free of the answerer
-	MsgAttach                      // please adopt me; Seq is the first sequence number I lack (0: live edge)
+	MsgAttach                      // please adopt me; Seq is 1 + the first sequence number I lack (0: from the live edge)
 	MsgAccept                      // adopted; Path is root..parent
 	MsgRedirect                    // full: try Candidates
 	MsgReject                      // refused; Reason says why
