@@ -32,6 +32,7 @@ type Chunk struct {
 	Broadcast string     // broadcast ID
 	Seq       uint64     // sequence number, from 0, without gaps
 	Wallclock int64      // capture time, Unix nanoseconds
+	Duration  int64      // media time the chunk spans, nanoseconds (0: unknown)
 	Flags     ChunkFlags // keyframe, init, end
 	Payload   []byte     // media (a CMAF fragment) or synthetic bytes
 	Signature []byte     // ed25519 over SigningBytes
@@ -46,12 +47,13 @@ const signingDomain = "peerscope/chunk/v1\x00"
 // keeps the signed message small, so verification never copies the payload.
 func (c *Chunk) SigningBytes() []byte {
 	sum := sha256.Sum256(c.Payload)
-	b := make([]byte, 0, len(signingDomain)+len(c.Broadcast)+8*4+len(sum))
+	b := make([]byte, 0, len(signingDomain)+len(c.Broadcast)+8*5+len(sum))
 	b = append(b, signingDomain...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Broadcast)))
 	b = append(b, c.Broadcast...)
 	b = binary.BigEndian.AppendUint64(b, c.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Wallclock))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Duration))
 	b = binary.BigEndian.AppendUint32(b, uint32(c.Flags))
 	b = append(b, sum[:]...)
 	return b

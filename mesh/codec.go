@@ -20,7 +20,7 @@ import (
 //	  string lost = 15;
 //	}
 //	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
-//	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; }
+//	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; int64 duration = 7; }
 //	message PeerInfo { string id = 1; repeated string addrs = 2; }
 //	message Candidate { PeerInfo peer = 1; uint32 depth = 2; uint32 free = 3; }
 //
@@ -111,7 +111,7 @@ func (c *Chunk) Size() int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(len(c.Broadcast)) +
 		varintSize(2, c.Seq) + varintSize(3, uint64(c.Wallclock)) + varintSize(4, uint64(c.Flags)) +
 		protowire.SizeTag(5) + protowire.SizeBytes(len(c.Payload)) +
-		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature))
+		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature)) + varintSize(7, uint64(c.Duration))
 }
 
 // wireBytes returns the chunk's encoding, made once and then shared by every
@@ -125,6 +125,7 @@ func (c *Chunk) wireBytes() []byte {
 		b = appendVarint(b, 2, c.Seq)
 		b = appendVarint(b, 3, uint64(c.Wallclock))
 		b = appendVarint(b, 4, uint64(c.Flags))
+		b = appendVarint(b, 7, uint64(c.Duration))
 		b = protowire.AppendTag(b, 5, protowire.BytesType)
 		b = protowire.AppendBytes(b, c.Payload)
 		b = protowire.AppendTag(b, 6, protowire.BytesType)
@@ -258,7 +259,7 @@ func (m *Message) Unmarshal(b []byte) error {
 
 func (c *Chunk) unmarshal(b []byte) error {
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 6, 1, 5, 6); err != nil {
+		if err := checkWireType(num, typ, 7, 1, 5, 6); err != nil {
 			return err
 		}
 		switch num {
@@ -271,6 +272,8 @@ func (c *Chunk) unmarshal(b []byte) error {
 			c.Seq = v
 		case 3:
 			c.Wallclock = int64(v)
+		case 7:
+			c.Duration = int64(v)
 		case 4:
 			c.Flags = ChunkFlags(v)
 		case 5:

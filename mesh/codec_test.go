@@ -47,7 +47,7 @@ func testPayload(n int) []byte {
 }
 
 func signedChunk(seq uint64, flags ChunkFlags, payload []byte) *Chunk {
-	c := &Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6, Flags: flags, Payload: payload}
+	c := &Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6, Duration: 200e6, Flags: flags, Payload: payload}
 	c.Sign(testKey)
 	return c
 }
@@ -489,6 +489,7 @@ func TestChunkSignVerify(t *testing.T) {
 		{"broadcast, checked as that broadcast", func(c *Chunk) { c.Broadcast = "bc-other" }, pub, ErrBadSignature},
 		{"seq", func(c *Chunk) { c.Seq++ }, pub, ErrBadSignature},
 		{"wallclock", func(c *Chunk) { c.Wallclock-- }, pub, ErrBadSignature},
+		{"duration", func(c *Chunk) { c.Duration++ }, pub, ErrBadSignature},
 		{"flags", func(c *Chunk) { c.Flags ^= FlagKeyframe }, pub, ErrBadSignature},
 		{"flags, unknown bit", func(c *Chunk) { c.Flags |= 1 << 31 }, pub, ErrBadSignature},
 		{"payload byte", func(c *Chunk) { c.Payload[len(c.Payload)/2] ^= 1 }, pub, ErrBadSignature},
