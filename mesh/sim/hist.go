@@ -30,7 +30,7 @@ func (h *hist) add(x float64) {
 	if x < 0 {
 		x = 0
 	}
-	i := int(x / h.res)
+	i := int(x/h.res + 1e-9) // values on a bucket edge land in that bucket
 	if i >= len(h.counts) {
 		h.over.Add(x)
 		return

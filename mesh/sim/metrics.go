@@ -101,9 +101,11 @@ func (s *Sim) settle(i int32, t int64) playback {
 	}
 	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
 	// Media chunk q ≥ 1 is cut at (q-1)·ci; its deadline is (q-1)·ci + po.
-	lo := int64(1)
+	// Playback starts at the first chunk received (a keyframe, normally):
+	// due are the chunks from there on whose deadline had not passed yet.
+	lo := max(int64(1), int64(nd.firstSeq))
 	if d := nd.first - po; d > 0 {
-		lo = (d+ci-1)/ci + 1
+		lo = max(lo, (d+ci-1)/ci+1)
 	}
 	hi := int64(0)
 	if d := t - po; d >= 0 {

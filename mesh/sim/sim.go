@@ -54,6 +54,7 @@ type node struct {
 	left     int64 // departure time; -1 while present
 	txCut    int64 // a message whose last byte leaves after this never arrives
 	first    int64 // first chunk; -1 before
+	firstSeq uint64
 	direct   int64 // direct latency from the source: propagation + serialisation of a chunk there
 	attachTo int32 // target of the last attach sent; -1 none
 
@@ -85,9 +86,10 @@ type Sim struct {
 	events uint64
 	err    error
 
-	q      queue
-	nodes  []node
-	phases [][]int32 // tick groups, one per phaseWidth of TickInterval
+	q         queue
+	nodes     []node
+	phases    [][]int32 // tick groups, one per phaseWidth of TickInterval
+	tickBlock int       // consecutive arrivals that share a phase
 
 	present  []int32 // viewers present
 	attached []int32 // viewers attached, by their events
@@ -181,6 +183,7 @@ func New(cfg Config) (*Sim, error) {
 
 	nPhases := max(1, int(int64(cfg.TickInterval)/phaseWidth))
 	s.phases = make([][]int32, nPhases)
+	s.tickBlock = max(1, cfg.Nodes/nPhases/4)
 	for p := range nPhases {
 		s.push(event{at: int64(p) * phaseWidth, kind: evTick, to: int32(p)})
 	}
@@ -321,21 +324,20 @@ func (s *Sim) churnGap(n float64) int64 {
 func (s *Sim) tick(p int) {
 	list := s.phases[p]
 	now := s.time()
-	for j := 0; j < len(list); {
-		i := list[j]
+	k := 0
+	for _, i := range list {
 		nd := &s.nodes[i]
 		if nd.gone {
-			list[j] = list[len(list)-1]
-			list = list[:len(list)-1]
 			continue
 		}
+		list[k] = i
+		k++
 		nd.n.Tick(now)
 		if nd.n.HasReady() {
 			s.drain(i)
 		}
-		j++
 	}
-	s.phases[p] = list
+	s.phases[p] = list[:k]
 }
 
 // drain carries out what node i's Ready asks.
@@ -604,7 +606,9 @@ func (s *Sim) arrive() {
 	n.AddCandidates(now, cands...)
 	n.Tick(now)
 	s.drain(int32(i))
-	p := s.rng.IntN(len(s.phases))
+	// Phases go by blocks of consecutive arrivals: their nodes were
+	// allocated one after the other, so a tick walks memory in order.
+	p := (i / s.tickBlock) % len(s.phases)
 	s.phases[p] = append(s.phases[p], int32(i))
 }
 
@@ -806,7 +810,7 @@ func (s *Sim) deliver(i int32, c *mesh.Chunk) {
 	s.m.stretch.add(float64(lat) / float64(nd.direct))
 	s.m.neededBytes += uint64(c.Size())
 	if nd.first < 0 {
-		nd.first = s.now
+		nd.first, nd.firstSeq = s.now, c.Seq
 		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
 		margin := uint64(s.cfg.Playout/s.cfg.ChunkInterval) + 64
 		nd.base = 0

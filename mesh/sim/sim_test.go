@@ -1,0 +1,257 @@
+package sim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// small is a quick scenario: n viewers for d of simulated time.
+func small(n int, d time.Duration, churn float64, seed uint64) Config {
+	c := DefaultConfig()
+	c.Nodes, c.Duration, c.Churn, c.Seed = n, d, churn, seed
+	c.ArrivalWindow = 10 * time.Second
+	return c
+}
+
+// comparable returns a report's JSON without the two figures that depend
+// on the machine.
+func comparable(r *report.Report) string {
+	x := *r
+	x.WallS, x.RSSBytes = 0, 0
+	return x.JSON()
+}
+
+func run(t *testing.T, cfg Config) *report.Report {
+	t.Helper()
+	r, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDeterministic(t *testing.T) {
+	cfg := small(200, 40*time.Second, 0.2, 7)
+	a, b := run(t, cfg), run(t, cfg)
+	if comparable(a) != comparable(b) {
+		t.Fatalf("same seed, different reports:\n%s\n%s", comparable(a), comparable(b))
+	}
+	if a.WallS <= 0 || a.RSSBytes == 0 {
+		t.Errorf("wall_s %v, rss_bytes %v: want both measured", a.WallS, a.RSSBytes)
+	}
+	cfg.Seed = 8
+	if c := run(t, cfg); comparable(c) == comparable(a) {
+		t.Fatalf("seeds 7 and 8 gave the same report: %s", comparable(c))
+	}
+}
+
+// TestTreeInvariants checks, every simulated second of a run with heavy
+// churn, what must always hold: no node has more children than slots, no
+// parent chain loops, and the simulator's picture of the tree (built from
+// events) is the nodes' own.
+func TestTreeInvariants(t *testing.T) {
+	cfg := small(300, 90*time.Second, 0.3, 3)
+	cfg.Forgers = 0
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0
+	for at := time.Second; at <= cfg.Duration; at += time.Second {
+		if err := s.RunUntil(t.Context(), at); err != nil {
+			t.Fatal(err)
+		}
+		tc, err := s.CheckTree()
+		if err != nil {
+			t.Fatalf("at %v: %v", at, err)
+		}
+		if at > 20*time.Second {
+			worst = max(worst, tc.Present-tc.Connected)
+		}
+	}
+	r := s.Report()
+	if r.Extra["loops_seen"] != 0 || r.Extra["over_slots"] != 0 {
+		t.Fatalf("loops_seen %v, over_slots %v: want 0", r.Extra["loops_seen"], r.Extra["over_slots"])
+	}
+	if r.Extra["leaves"] < 50 {
+		t.Fatalf("only %v departures: churn did not happen", r.Extra["leaves"])
+	}
+	t.Logf("most viewers cut off from the root at one moment after warm-up: %d of ~%d", worst, cfg.Nodes)
+}
+
+func TestNoChurnEveryoneAttachedAndFed(t *testing.T) {
+	cfg := small(300, 60*time.Second, 0, 11)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunUntil(t.Context(), cfg.Duration); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := s.CheckTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.Present != cfg.Nodes || tc.Connected != tc.Present {
+		t.Fatalf("%d of %d viewers connected to the root, want all of %d", tc.Connected, tc.Present, cfg.Nodes)
+	}
+	r := s.Report()
+	t.Log(comparable(r))
+	if r.DeliveredRatio < 0.99 {
+		t.Errorf("delivered_ratio %v < 0.99", r.DeliveredRatio)
+	}
+	if r.Continuity < 0.99 {
+		t.Errorf("continuity %v < 0.99", r.Continuity)
+	}
+	if r.RejoinMs != nil {
+		t.Errorf("rejoin_ms %v without churn, want null", *r.RejoinMs)
+	}
+	if r.Extra["never_played"] != 0 || r.JoinMs.P50 <= 0 {
+		t.Errorf("never_played %v, join p50 %v", r.Extra["never_played"], r.JoinMs.P50)
+	}
+	if r.SourceUploadRatio < 1 || r.SourceUploadRatio > 4 {
+		t.Errorf("source_upload_ratio %v, want within [1, 4] with 3 source slots", r.SourceUploadRatio)
+	}
+}
+
+func TestContinuityUnderChurn(t *testing.T) {
+	cfg := small(400, 2*time.Minute, 0.1, 5)
+	r := run(t, cfg)
+	t.Log(comparable(r))
+	if r.Continuity < 0.99 {
+		t.Errorf("continuity %v < 0.99 with churn 0.1", r.Continuity)
+	}
+	if r.RejoinMs == nil || r.Extra["leaves"] == 0 {
+		t.Errorf("churn 0.1 for 2 minutes: want departures and rejoin_ms, got %v leaves", r.Extra["leaves"])
+	}
+}
+
+func TestForgersAreCaught(t *testing.T) {
+	cfg := small(200, 40*time.Second, 0, 9)
+	cfg.Forgers = 3
+	r := run(t, cfg)
+	if r.Extra["forged"] == 0 || r.Extra["lost_forged"] == 0 {
+		t.Fatalf("forged %v, lost_forged %v: the forgers were never caught", r.Extra["forged"], r.Extra["lost_forged"])
+	}
+	if r.Extra["forged_delivered"] != 0 {
+		t.Fatalf("%v forged chunks delivered to players", r.Extra["forged_delivered"])
+	}
+	if r.DeliveredRatio < 0.98 {
+		t.Errorf("delivered_ratio %v with 3 forgers", r.DeliveredRatio)
+	}
+}
+
+func TestLossDelaysButKeepsOrder(t *testing.T) {
+	cfg := small(100, 20*time.Second, 0, 1)
+	cfg.Loss = 0
+	clean := run(t, cfg)
+	cfg.Loss = 0.05
+	lossy := run(t, cfg)
+	if clean.Extra["messages_delayed"] != 0 || lossy.Extra["messages_delayed"] == 0 {
+		t.Fatalf("messages_delayed %v without loss, %v with", clean.Extra["messages_delayed"], lossy.Extra["messages_delayed"])
+	}
+	if lossy.LatencyMs.P95 <= clean.LatencyMs.P95 {
+		t.Errorf("p95 latency %v with 5%% loss, %v without: loss should cost", lossy.LatencyMs.P95, clean.LatencyMs.P95)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"no viewers":   func(c *Config) { c.Nodes = 0 },
+		"loss 1":       func(c *Config) { c.Loss = 1 },
+		"negative":     func(c *Config) { c.Churn = -1 },
+		"headroom":     func(c *Config) { c.Headroom = 0.5 },
+		"huge chunks":  func(c *Config) { c.Bitrate = 1e9; c.ChunkInterval = time.Second },
+		"bad class":    func(c *Config) { c.Classes = []Class{{Name: "x", Share: 1}} },
+		"reset prob":   func(c *Config) { c.ResetProb = 2 },
+		"many forgers": func(c *Config) { c.Forgers = c.Nodes + 1 },
+	} {
+		c := DefaultConfig()
+		mod(&c)
+		if _, err := New(c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: New returned %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestQueueOrder(t *testing.T) {
+	var q queue
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		q.push(event{at: rng.Int64N(100), to: int32(i)})
+	}
+	prev := event{at: -1}
+	for q.Len() > 0 {
+		e := q.pop()
+		if e.at < prev.at || e.at == prev.at && e.to < prev.to {
+			t.Fatalf("popped (%d, #%d) after (%d, #%d)", e.at, e.to, prev.at, prev.to)
+		}
+		prev = e
+	}
+}
+
+func TestHistMatchesSample(t *testing.T) {
+	h := newHist(0.1, 1000) // up to 100, the rest in the overflow
+	var s report.Sample
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 10_000 {
+		x := float64(rng.IntN(1200)) / 10 // on bucket edges, so both are exact
+		h.add(x)
+		s.Add(x)
+	}
+	for _, q := range []float64{0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1} {
+		if a, b := h.q(q), s.Q(q); a != b {
+			t.Errorf("q%v: hist %v, sample %v", q, a, b)
+		}
+	}
+}
+
+func TestVerifyCache(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pub := key.Public().(ed25519.PublicKey)
+	v := newVerifyCache("b", pub, 8)
+	c := &mesh.Chunk{Broadcast: "b", Seq: 3, Payload: []byte("x")}
+	c.Sign(key)
+	for range 3 {
+		if err := v.verify(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := *c
+	f.Signature = append([]byte(nil), c.Signature...)
+	f.Signature[0] ^= 1
+	for range 2 {
+		if err := v.verify(&f); !errors.Is(err, mesh.ErrBadSignature) {
+			t.Fatalf("forged copy: %v", err)
+		}
+	}
+	if v.checks != 2 {
+		t.Fatalf("%d real checks for two distinct chunks, want 2", v.checks)
+	}
+	later := &mesh.Chunk{Broadcast: "b", Seq: 11, Payload: []byte("y")} // same slot, newer seq
+	later.Sign(key)
+	if err := v.verify(later); err != nil || v.checks != 3 {
+		t.Fatalf("newer seq in the slot: %v, %d checks", err, v.checks)
+	}
+}
+
+// BenchmarkSim1000 is the profiling target: 1,000 viewers, one simulated
+// minute, churn 0.1.
+//
+//	go test ./mesh/sim -run - -bench Sim1000 -benchtime 1x -cpuprofile cpu.out
+func BenchmarkSim1000(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Duration, cfg.Churn = 1000, time.Minute, 0.1
+	for b.Loop() {
+		if _, err := Run(context.Background(), cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
