@@ -3,14 +3,175 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/bench"
+	"github.com/peerscope/peerscope/internal/report"
 )
 
 func runBench(ctx context.Context, args []string) error {
+	d := bench.DefaultConfig()
 	fs := newFlagSet("bench", "[flags]", `
-Measures the relay tree with real libp2p hosts on loopback: one broadcaster,
-many viewers, synthetic chunks; prints latency, delivery and upload figures.`)
+Measures the relay tree with real libp2p hosts in this process on loopback
+TCP (Noise, yamux): one broadcaster and --nodes-1 viewers (--nodes counts the
+broadcaster), synthetic chunks of bitrate x chunk / 8 bytes signed with the
+broadcaster's host key, at the bitrate.
+
+Modes (--mode, one or a comma list, or "all"; several run one after another
+in this process and print one report each):
+  tree       the relay tree (mesh over mesh/p2p)
+  gossipsub  the same signed chunks flooded over one GossipSub topic, default
+             parameters; each viewer connects to --gossip-peers random nodes
+  star       the broadcaster sends every chunk to every viewer directly
+
+Viewers arrive evenly over --arrive (default a third of the run, at most
+20 s) and are measured from their own first chunk, as in 'peerscope sim':
+continuity counts the chunks due after that first chunk that were held by
+capture + playout; latency is capture -> receipt over every chunk received.
+Slots: each viewer draws its child slots from --slots (default 30% none, 50%
+three, 20% eight); the broadcaster has --source-slots. With --churn F,
+viewers are killed (host closed, no goodbye) at F x viewers per minute after
+the arrivals, and as many new ones start.
+
+It prints a table per mode, or with --json one JSON line per mode (the shape
+'peerscope sim' prints). Progress goes to stderr.
+
+Examples:
+  peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
+  peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s`)
+	mode := fs.String("mode", "tree", `"tree", "gossipsub", "star", "all" or a comma list`)
+	nodes := fs.Int("nodes", d.Nodes, "libp2p hosts, the broadcaster included")
+	duration := fs.Duration("duration", d.Duration, "how long the broadcaster streams, per mode")
+	bitrate := bitrateFlag(d.Bitrate)
+	fs.Var(&bitrate, "bitrate", `stream bitrate in bit/s: "2.5M", "2500k" or plain bps`)
+	chunk := fs.Duration("chunk", d.ChunkInterval, "chunk duration: the broadcaster cuts one chunk this often")
+	keyframe := fs.Duration("keyframe", d.KeyframeInterval, "a keyframe chunk this often (a joining viewer is backfilled from the latest)")
+	playout := fs.Duration("playout", d.Playout, "playout delay: a chunk is on time if held by capture + playout")
+	churn := fs.Float64("churn", d.Churn, "viewers killed per minute as a fraction of those present (as many start); 0.1 = 10%/min")
+	seed := fs.Uint64("seed", d.Seed, "seed of the slot draws, arrivals and churn")
+	slots := fs.String("slots", "0:0.3,3:0.5,8:0.2", "viewers' child slots as slots:share pairs")
+	sourceSlots := fs.Int("source-slots", d.SourceSlots, "the broadcaster's child slots (tree)")
+	arrive := fs.Duration("arrive", 0, "the viewers start over this much time (0: a third of --duration, at most 20s)")
+	candidates := fs.Int("candidates", d.Candidates, "attached viewers handed to a new viewer besides the broadcaster (tree)")
+	gossipPeers := fs.Int("gossip-peers", d.GossipPeers, "random nodes a viewer connects to (gossipsub)")
+	jsonOut := fs.Bool("json", false, "print one JSON report line per mode instead of tables")
+	verbose := fs.Bool("v", false, "log the nodes' warnings to stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return errors.New("bench: not implemented yet")
+	if fs.NArg() > 0 {
+		return usagef("bench", "unexpected argument %q", fs.Arg(0))
+	}
+	modes, err := parseModes(*mode)
+	if err != nil {
+		return usagef("bench", "%v", err)
+	}
+	mix, err := bench.ParseSlotMix(*slots)
+	if err != nil {
+		return usagef("bench", "%v", err)
+	}
+	cfg := d
+	cfg.Nodes, cfg.Duration, cfg.Bitrate, cfg.ChunkInterval = *nodes, *duration, int64(bitrate), *chunk
+	cfg.KeyframeInterval, cfg.Playout, cfg.Churn, cfg.Seed = *keyframe, *playout, *churn, *seed
+	cfg.SlotMix, cfg.SourceSlots, cfg.ArrivalWindow = mix, *sourceSlots, *arrive
+	cfg.Candidates, cfg.GossipPeers = *candidates, *gossipPeers
+	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for _, m := range modes {
+		cfg.Mode = m
+		r, err := bench.Run(ctx, cfg)
+		if errors.Is(err, bench.ErrInvalidConfig) {
+			return usagef("bench", "%v", err)
+		}
+		if ctx.Err() != nil {
+			return nil // stopped by a signal
+		}
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", m, err)
+		}
+		if *jsonOut {
+			fmt.Println(r.JSON())
+		} else {
+			printBenchSummary(os.Stdout, r)
+		}
+	}
+	return nil
+}
+
+func parseModes(s string) ([]string, error) {
+	if s == "all" {
+		return bench.Modes, nil
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		if !slices.Contains(bench.Modes, m) {
+			return nil, fmt.Errorf("unknown mode %q (want %s or all)", m, strings.Join(bench.Modes, ", "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// printBenchSummary writes one mode's report as a table for people.
+func printBenchSummary(w io.Writer, r *report.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	x := func(k string) float64 { return r.Extra[k] }
+	q := func(v report.Quantiles) string {
+		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f  max %.1f", v.P50, v.P95, v.P99, v.Max)
+	}
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
+	row("mode", "%s", r.Mode)
+	row("run", "%d hosts (1 broadcaster), %s, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
+		r.Nodes, time.Duration(r.DurationS*float64(time.Second)), float64(r.BitrateBps)/1e6, r.ChunkMs, r.PlayoutMs/1000, r.Churn, r.Seed)
+	row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, x("chunks_due"), x("chunks_late"), x("chunks_missed"))
+	row("delivered", "%.4f", r.DeliveredRatio)
+	row("latency ms", "%s   (chunks cut after the join: p99 %.1f)", q(r.LatencyMs), x("latency_live_p99"))
+	row("max depth", "%d", r.MaxDepth)
+	row("join ms", "%s", q(r.JoinMs))
+	if r.RejoinMs != nil {
+		row("rejoin ms", "%s   (%.0f measured)", q(*r.RejoinMs), x("rejoins_measured"))
+	} else {
+		row("rejoin ms", "-")
+	}
+	row("source upload", "%.2f x stream", r.SourceUploadRatio)
+	row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
+	row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
+	row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
+	row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
+	tw.Flush()
+	keys := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(w, "extra:")
+	for _, k := range keys {
+		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(r.Extra[k], 'f', -1, 64))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
 }

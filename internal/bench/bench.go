@@ -1,0 +1,670 @@
+// Package bench measures the relay tree, GossipSub flooding and a plain star
+// with real libp2p hosts in one process on loopback TCP, and fills the same
+// report.Report as the simulator (mesh/sim), with the same definitions:
+//
+//   - Nodes counts every host, the broadcaster included: one broadcaster and
+//     Nodes-1 viewers. (The simulator's Nodes counts viewers only.)
+//   - Chunk 0 is an init chunk; media chunks follow every ChunkInterval, a
+//     keyframe every KeyframeInterval, each of Bitrate×ChunkInterval/8 bytes,
+//     signed with the broadcaster's host key.
+//   - Viewers arrive evenly over ArrivalWindow and are measured from their own
+//     join, with no separate warm-up: a viewer's playback starts at its first
+//     chunk; due are the media chunks from there on whose deadline
+//     (wallclock + Playout) falls while it is present, until the end of the
+//     run or its death. continuity = due chunks held by their deadline ÷ due;
+//     delivered_ratio = due chunks held at all ÷ due.
+//   - latency = receipt − wallclock over every (viewer, media chunk) received,
+//     backfilled chunks included; extra.latency_live_* leaves out chunks cut
+//     before the viewer's first chunk (backfill at a join).
+//   - Chunk bytes are the bytes of chunk messages (the signed chunk with its
+//     framing), counted when a node writes them to a stream (star, tree) or
+//     hands an RPC to GossipSub (SendRPC); control bytes are all the rest.
+//     source_upload_ratio = the broadcaster's chunk bytes ÷ the stream's;
+//     max_upload_ratio is the same for the busiest viewer present at least
+//     half the run (30 s at most); overhead_ratio = control ÷ chunk bytes over
+//     all nodes; duplicate_ratio = chunk bytes received again ÷ first copies.
+//   - join_ms = a viewer's start → its first chunk; rejoin_ms = its parent's
+//     host closed → attached again (tree only, null without churn).
+//   - Churn F: from the end of the arrival window, viewers are killed (their
+//     host closed, no Leave) at F × present viewers per minute, a Poisson
+//     process, and as many new viewers start, each handed the broadcaster
+//     and up to Candidates attached viewers, like an arrival.
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/mesh/p2p"
+)
+
+// Modes lists the modes Run knows.
+var Modes = []string{"tree", "gossipsub", "star"}
+
+// ErrInvalidConfig is returned by Run for a configuration it cannot run.
+var ErrInvalidConfig = errors.New("bench: invalid config")
+
+// SlotShare is one part of the viewers' slot mix: Share of them offer Slots.
+type SlotShare struct {
+	Slots int
+	Share float64
+}
+
+// ParseSlotMix parses "0:0.3,3:0.5,8:0.2" (slots:share, shares normalised).
+func ParseSlotMix(s string) ([]SlotShare, error) {
+	var mix []SlotShare
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, fmt.Errorf("%w: slot mix %q: want slots:share", ErrInvalidConfig, part)
+		}
+		slots, err1 := strconv.Atoi(k)
+		share, err2 := strconv.ParseFloat(v, 64)
+		if err1 != nil || err2 != nil || slots < 0 || share < 0 {
+			return nil, fmt.Errorf("%w: slot mix %q", ErrInvalidConfig, part)
+		}
+		mix = append(mix, SlotShare{slots, share})
+	}
+	return mix, nil
+}
+
+// Config is one run of one mode.
+type Config struct {
+	Mode             string
+	Nodes            int // hosts, the broadcaster included
+	Duration         time.Duration
+	Bitrate          int64 // payload bit/s
+	ChunkInterval    time.Duration
+	KeyframeInterval time.Duration
+	Playout          time.Duration
+	ArrivalWindow    time.Duration // 0: a third of Duration, at most 20 s
+	Churn            float64       // kills per minute as a fraction of present viewers
+	Seed             uint64
+	SlotMix          []SlotShare
+	SourceSlots      int
+	Candidates       int // attached viewers handed to a new viewer (tree)
+	GossipPeers      int // peers a viewer connects to (gossipsub)
+	Logger           *slog.Logger
+	Progress         func(format string, args ...any) // nil: quiet
+}
+
+// DefaultConfig is 100 hosts, 60 s of a 2.5 Mb/s stream in 200 ms chunks.
+func DefaultConfig() Config {
+	return Config{
+		Mode:             "tree",
+		Nodes:            100,
+		Duration:         time.Minute,
+		Bitrate:          2_500_000,
+		ChunkInterval:    200 * time.Millisecond,
+		KeyframeInterval: 2 * time.Second,
+		Playout:          2 * time.Second,
+		Seed:             1,
+		SlotMix:          []SlotShare{{0, 0.3}, {3, 0.5}, {8, 0.2}},
+		SourceSlots:      3,
+		Candidates:       8,
+		GossipPeers:      4,
+	}
+}
+
+func (c *Config) validate() error {
+	if c.ArrivalWindow == 0 {
+		c.ArrivalWindow = min(c.Duration/3, 20*time.Second)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.Nodes < 2:
+		return fmt.Errorf("%w: need at least 2 nodes", ErrInvalidConfig)
+	case c.Duration <= 0 || c.ChunkInterval < time.Millisecond || c.Playout < 0 || c.ArrivalWindow < 0:
+		return fmt.Errorf("%w: durations", ErrInvalidConfig)
+	case c.Bitrate <= 0:
+		return fmt.Errorf("%w: bitrate", ErrInvalidConfig)
+	case c.Bitrate*int64(c.ChunkInterval)/8/int64(time.Second) > mesh.MaxPayloadSize:
+		return fmt.Errorf("%w: a chunk would exceed %d bytes", ErrInvalidConfig, mesh.MaxPayloadSize)
+	case c.Churn < 0:
+		return fmt.Errorf("%w: churn", ErrInvalidConfig)
+	case len(c.SlotMix) == 0:
+		return fmt.Errorf("%w: empty slot mix", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// NewHost starts a libp2p host on loopback TCP with what a benchmark of
+// many hosts in one process needs: no resource limits (each host would size
+// its limits as if it had the machine alone), no relay, no Prometheus.
+func NewHost() (host.Host, error) {
+	return libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+}
+
+// viewer is one node's record, the broadcaster's included.
+type viewer struct {
+	idx   int
+	h     host.Host
+	slots int
+	start time.Time
+
+	chunkSent atomic.Uint64
+	ctrlSent  atomic.Uint64
+	recvBytes atomic.Uint64 // chunk bytes received, every copy
+	dupBytes  atomic.Uint64
+
+	mu       sync.Mutex
+	dead     bool
+	end      time.Time
+	recvAt   []int64 // by seq: receipt, Unix ns; 0 = not held
+	seen     []bool  // by seq: a copy arrived (duplicates)
+	first    time.Time
+	firstSeq uint64
+	parent   mesh.PeerID
+	attached bool
+	goneAt   time.Time // its parent was killed then; zero: not waiting
+	depth    int
+
+	stop func() // kills it abruptly
+}
+
+// run is one mode's run in progress.
+type run struct {
+	cfg    Config
+	rng    *rand.Rand
+	signer *p2p.Signer
+	key    ed25519.PublicKey
+	t0     time.Time
+	size   int // payload bytes of a media chunk
+	root   *viewer
+
+	mu        sync.Mutex
+	viewers   []*viewer // every viewer ever started
+	present   []*viewer
+	wallclock []int64 // by seq
+	published int     // chunks published, the init chunk included
+	streamB   uint64  // chunk bytes of the stream
+	rejoin    report.Sample
+	maxDepth  int
+	kills     int
+	cleanup   sync.WaitGroup
+}
+
+// swarm is what a mode does with the hosts.
+type swarm interface {
+	startRoot(ctx context.Context, root *viewer) error
+	startViewer(ctx context.Context, v *viewer) error
+	publish(ctx context.Context, c *mesh.Chunk) error
+	// kill stops v abruptly: its host closes first, then the rest.
+	kill(v *viewer)
+	close()
+	extra(r *report.Report)
+}
+
+// Run runs one mode and reports.
+func Run(ctx context.Context, cfg Config) (*report.Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
+	r.size = int(cfg.Bitrate * int64(cfg.ChunkInterval) / 8 / int64(time.Second))
+	var sw swarm
+	switch cfg.Mode {
+	case "tree":
+		sw = &treeSwarm{r: r}
+	case "gossipsub":
+		sw = &gossipSwarm{r: r}
+	case "star":
+		sw = &starSwarm{r: r}
+	default:
+		return nil, fmt.Errorf("%w: unknown mode %q", ErrInvalidConfig, cfg.Mode)
+	}
+	start := time.Now()
+	rep, err := r.run(ctx, sw)
+	if err != nil {
+		return nil, err
+	}
+	rep.WallS = math.Round(time.Since(start).Seconds()*100) / 100
+	return rep, nil
+}
+
+func (r *run) chunks() int {
+	return int(r.cfg.Duration/r.cfg.ChunkInterval) + 2
+}
+
+func (r *run) newViewer(idx, slots int) (*viewer, error) {
+	h, err := NewHost()
+	if err != nil {
+		return nil, err
+	}
+	n := r.chunks()
+	return &viewer{idx: idx, h: h, slots: slots, start: time.Now(), recvAt: make([]int64, n), seen: make([]bool, n), depth: -1}, nil
+}
+
+func (r *run) drawSlots() int {
+	total := 0.0
+	for _, s := range r.cfg.SlotMix {
+		total += s.Share
+	}
+	x := r.rng.Float64() * total
+	for _, s := range r.cfg.SlotMix {
+		if x < s.Share {
+			return s.Slots
+		}
+		x -= s.Share
+	}
+	return r.cfg.SlotMix[len(r.cfg.SlotMix)-1].Slots
+}
+
+func (r *run) progress(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(format, args...)
+	}
+}
+
+func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
+	cfg := r.cfg
+	root, err := r.newViewer(0, cfg.SourceSlots)
+	if err != nil {
+		return nil, err
+	}
+	r.root = root
+	r.signer, err = p2p.HostSigner(root.h)
+	if err != nil {
+		return nil, err
+	}
+	r.key = r.signer.PublicKey()
+	defer func() {
+		sw.close()
+		r.cleanup.Wait()
+		r.mu.Lock()
+		for _, v := range r.present {
+			_ = v.h.Close()
+		}
+		r.mu.Unlock()
+		_ = root.h.Close()
+	}()
+	if err := sw.startRoot(ctx, root); err != nil {
+		return nil, err
+	}
+	r.wallclock = make([]int64, r.chunks())
+	r.t0 = time.Now()
+	end := r.t0.Add(cfg.Duration)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.publishLoop(ctx, sw, end) }()
+
+	// Arrivals, evenly over the window.
+	viewers := cfg.Nodes - 1
+	for i := 1; i <= viewers; i++ {
+		at := r.t0.Add(cfg.ArrivalWindow * time.Duration(i-1) / time.Duration(max(viewers-1, 1)))
+		if !sleepUntil(ctx, at) {
+			break
+		}
+		if err := r.startViewer(ctx, sw, i); err != nil {
+			cancel()
+			wg.Wait()
+			return nil, err
+		}
+	}
+	r.progress("%s: %d viewers started in %.1fs", cfg.Mode, viewers, time.Since(r.t0).Seconds())
+
+	// Churn, then the end.
+	next := viewers + 1
+	lastProgress := time.Now()
+	for ctx.Err() == nil {
+		wait := end.Sub(time.Now())
+		if cfg.Churn > 0 {
+			r.mu.Lock()
+			rate := cfg.Churn * float64(len(r.present)) / 60 // kills per second
+			r.mu.Unlock()
+			if rate > 0 {
+				wait = min(wait, time.Duration(r.rng.ExpFloat64()/rate*float64(time.Second)))
+			}
+		}
+		if !sleepUntil(ctx, time.Now().Add(wait)) || !time.Now().Before(end) {
+			break
+		}
+		if cfg.Churn > 0 {
+			r.killOne(sw)
+			if err := r.startViewer(ctx, sw, next); err != nil {
+				cancel()
+				wg.Wait()
+				return nil, err
+			}
+			next++
+		}
+		if time.Since(lastProgress) > 10*time.Second {
+			lastProgress = time.Now()
+			r.mu.Lock()
+			r.progress("%s: %.0fs, %d chunks, %d viewers, %d killed", cfg.Mode, time.Since(r.t0).Seconds(), r.published, len(r.present), r.kills)
+			r.mu.Unlock()
+		}
+	}
+	sleepUntil(ctx, end)
+	if err := context.Cause(ctx); err != nil && ctx.Err() != nil && time.Now().Before(end) {
+		cancel()
+		wg.Wait()
+		return nil, err
+	}
+	cancel()
+	wg.Wait()
+	rep := r.report(end)
+	sw.extra(rep)
+	return rep, nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) startViewer(ctx context.Context, sw swarm, idx int) error {
+	v, err := r.newViewer(idx, r.drawSlots())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.viewers = append(r.viewers, v)
+	r.present = append(r.present, v)
+	r.mu.Unlock()
+	return sw.startViewer(ctx, v)
+}
+
+// candidates returns up to n random attached present viewers.
+func (r *run) candidates(n int, except *viewer) []*viewer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*viewer
+	for _, i := range r.rng.Perm(len(r.present)) {
+		v := r.present[i]
+		if v == except {
+			continue
+		}
+		v.mu.Lock()
+		ok := v.attached
+		v.mu.Unlock()
+		if ok {
+			out = append(out, v)
+			if len(out) >= n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (r *run) killOne(sw swarm) {
+	r.mu.Lock()
+	if len(r.present) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	i := r.rng.IntN(len(r.present))
+	v := r.present[i]
+	r.present = append(r.present[:i], r.present[i+1:]...)
+	r.kills++
+	orphans := make([]*viewer, 0, 8)
+	id := p2p.MeshID(v.h.ID())
+	for _, o := range r.present {
+		o.mu.Lock()
+		if o.parent == id && o.attached {
+			orphans = append(orphans, o)
+		}
+		o.mu.Unlock()
+	}
+	r.mu.Unlock()
+	now := time.Now()
+	for _, o := range orphans {
+		o.mu.Lock()
+		if o.goneAt.IsZero() {
+			o.goneAt = now
+		}
+		o.mu.Unlock()
+	}
+	v.mu.Lock()
+	v.dead, v.end = true, now
+	v.mu.Unlock()
+	sw.kill(v)
+}
+
+func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
+	cfg := r.cfg
+	base := make([]byte, r.size)
+	for i := range base {
+		base[i] = byte(r.rng.Uint32())
+	}
+	every := max(int(cfg.KeyframeInterval/cfg.ChunkInterval), 1)
+	tk := time.NewTicker(cfg.ChunkInterval)
+	defer tk.Stop()
+	for seq := 0; seq < len(r.wallclock); seq++ {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		c := &mesh.Chunk{Broadcast: "bench", Seq: uint64(seq), Wallclock: now.UnixNano()}
+		if seq == 0 {
+			c.Flags = mesh.FlagInit
+			c.Payload = make([]byte, 1024)
+		} else {
+			c.Payload = append([]byte(nil), base...)
+			copy(c.Payload, strconv.Itoa(seq))
+			if (seq-1)%every == 0 {
+				c.Flags = mesh.FlagKeyframe
+			}
+		}
+		r.signer.Sign(c)
+		size := (&mesh.Message{Type: mesh.MsgChunk, Chunk: c}).Size()
+		r.mu.Lock()
+		r.wallclock[seq] = c.Wallclock
+		r.published = seq + 1
+		r.streamB += uint64(size)
+		r.mu.Unlock()
+		if err := sw.publish(ctx, c); err != nil && ctx.Err() == nil {
+			cfg.Logger.Warn("publish", "seq", seq, "err", err)
+		}
+		if seq > 0 {
+			select {
+			case <-tk.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// --- what every mode reports about a viewer ---
+
+// delivered records that v holds chunk c now.
+func (r *run) delivered(v *viewer, c *mesh.Chunk) {
+	now := time.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.dead || c.Seq >= uint64(len(v.recvAt)) || v.recvAt[c.Seq] != 0 {
+		return
+	}
+	v.recvAt[c.Seq] = now.UnixNano()
+	if c.IsInit() {
+		return
+	}
+	if v.first.IsZero() {
+		v.first, v.firstSeq = now, c.Seq
+	}
+}
+
+// received counts a chunk copy arriving at v (duplicates).
+func (r *run) received(v *viewer, seq uint64, bytes int) {
+	v.recvBytes.Add(uint64(bytes))
+	v.mu.Lock()
+	dup := seq < uint64(len(v.seen)) && v.seen[seq]
+	if seq < uint64(len(v.seen)) {
+		v.seen[seq] = true
+	}
+	v.mu.Unlock()
+	if dup {
+		v.dupBytes.Add(uint64(bytes))
+	}
+}
+
+// attached records a tree attachment of v under parent at depth.
+func (r *run) attached(v *viewer, parent mesh.PeerID, depth int) {
+	now := time.Now()
+	v.mu.Lock()
+	v.parent, v.attached, v.depth = parent, true, depth
+	gone := v.goneAt
+	v.goneAt = time.Time{}
+	dead := v.dead
+	v.mu.Unlock()
+	r.mu.Lock()
+	if !gone.IsZero() && !dead {
+		r.rejoin.AddDuration(now.Sub(gone))
+	}
+	r.maxDepth = max(r.maxDepth, depth)
+	r.mu.Unlock()
+}
+
+func (r *run) detached(v *viewer) {
+	v.mu.Lock()
+	v.attached = false
+	v.mu.Unlock()
+}
+
+// report settles every viewer and fills the report.
+func (r *run) report(end time.Time) *report.Report {
+	cfg := r.cfg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &report.Report{
+		Mode: cfg.Mode, Nodes: cfg.Nodes, DurationS: cfg.Duration.Seconds(), BitrateBps: cfg.Bitrate,
+		ChunkMs: ms(cfg.ChunkInterval), PlayoutMs: ms(cfg.Playout), Churn: cfg.Churn, Seed: cfg.Seed,
+		Extra: map[string]float64{},
+	}
+	var lat, live, join report.Sample
+	var due, held, onTime, neverPlayed uint64
+	var chunkB, ctrlB, dupB, neededB uint64
+	maxUp := 0.0
+	po := int64(cfg.Playout)
+	perChunk := float64(r.streamB) / float64(max(r.published, 1))
+	minPresence := min(cfg.Duration/2, 30*time.Second)
+	for _, v := range r.viewers {
+		v.mu.Lock()
+		stop := end
+		if v.dead {
+			stop = v.end
+		}
+		chunkB += v.chunkSent.Load()
+		ctrlB += v.ctrlSent.Load()
+		dupB += v.dupBytes.Load()
+		if present := stop.Sub(v.start); present >= minPresence {
+			stream := float64(present) / float64(cfg.ChunkInterval) * perChunk
+			maxUp = max(maxUp, float64(v.chunkSent.Load())/stream)
+		}
+		if v.first.IsZero() {
+			neverPlayed++
+			v.mu.Unlock()
+			continue
+		}
+		join.AddDuration(v.first.Sub(v.start))
+		for seq := 1; seq < r.published; seq++ {
+			at := v.recvAt[seq]
+			if at != 0 {
+				l := time.Duration(at - r.wallclock[seq])
+				lat.AddDuration(l)
+				if r.wallclock[seq] >= v.first.UnixNano() {
+					live.AddDuration(l)
+				}
+				neededB += uint64(perChunk)
+			}
+			deadline := r.wallclock[seq] + po
+			if uint64(seq) < v.firstSeq || deadline < v.first.UnixNano() || deadline > stop.UnixNano() {
+				continue
+			}
+			due++
+			if at != 0 {
+				held++
+				if at <= deadline {
+					onTime++
+				}
+			}
+		}
+		v.mu.Unlock()
+	}
+	rep.SourceUploadRatio = report.Ratio(float64(r.root.chunkSent.Load()), float64(r.streamB))
+	rep.MaxUploadRatio = round4(maxUp)
+	rep.DeliveredRatio = report.Ratio(float64(held), float64(due))
+	rep.Continuity = report.Ratio(float64(onTime), float64(due))
+	rep.LatencyMs = lat.Quantiles()
+	rep.MaxDepth = r.maxDepth
+	rep.DuplicateRatio = report.Ratio(float64(dupB), float64(neededB))
+	chunkB += r.root.chunkSent.Load()
+	ctrlB += r.root.ctrlSent.Load()
+	rep.OverheadRatio = report.Ratio(float64(ctrlB), float64(chunkB))
+	rep.JoinMs = join.Quantiles()
+	rep.RejoinMs = r.rejoin.QuantilesOrNil()
+	rep.RSSBytes = rss()
+	lq := live.Quantiles()
+	rep.Extra["latency_live_p50"], rep.Extra["latency_live_p99"], rep.Extra["latency_live_max"] = lq.P50, lq.P99, lq.Max
+	rep.Extra["viewers"] = float64(len(r.viewers))
+	rep.Extra["kills"] = float64(r.kills)
+	rep.Extra["chunks_published"] = float64(r.published)
+	rep.Extra["chunks_due"] = float64(due)
+	rep.Extra["chunks_missed"] = float64(due - held)
+	rep.Extra["chunks_late"] = float64(held - onTime)
+	rep.Extra["never_played"] = float64(neverPlayed)
+	rep.Extra["rejoins_measured"] = float64(r.rejoin.Len())
+	return rep
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func round4(x float64) float64 { return math.Round(x*10000) / 10000 }
+
+// rss returns the process's resident set size.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

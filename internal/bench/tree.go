@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/mesh/p2p"
+)
+
+// treeSwarm runs the relay tree: every host runs a mesh/p2p Node.
+type treeSwarm struct {
+	r        *run
+	rootInfo mesh.PeerInfo
+	root     *p2p.Node
+
+	mu    sync.Mutex
+	nodes map[*viewer]*p2p.Node
+	stats mesh.Stats // of the nodes killed or closed
+}
+
+// treeMetrics counts one node's bytes.
+type treeMetrics struct {
+	r *run
+	v *viewer
+}
+
+func (m treeMetrics) Sent(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
+	if msg.Type == mesh.MsgChunk {
+		m.v.chunkSent.Add(uint64(chunk + ctl))
+	} else {
+		m.v.ctrlSent.Add(uint64(ctl))
+	}
+}
+
+func (m treeMetrics) Received(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
+	if msg.Type == mesh.MsgChunk && m.v != m.r.root {
+		m.r.received(m.v, msg.Chunk.Seq, chunk+ctl)
+	}
+}
+
+func (t *treeSwarm) config(v *viewer) mesh.Config {
+	cfg := mesh.DefaultConfig()
+	cfg.Root = t.rootInfo
+	cfg.Broadcast = "bench"
+	cfg.Key = t.r.key
+	cfg.Slots = v.slots
+	cfg.ChunkInterval = t.r.cfg.ChunkInterval
+	cfg.Rand = rand.New(rand.NewPCG(t.r.cfg.Seed, uint64(v.idx)))
+	return cfg
+}
+
+func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
+	t.nodes = make(map[*viewer]*p2p.Node)
+	t.rootInfo = p2p.Info(root.h)
+	cfg := t.config(root)
+	cfg.Self = t.rootInfo
+	n, err := p2p.New(root.h, cfg, p2p.WithMetrics(treeMetrics{t.r, root}), p2p.WithLogger(t.r.cfg.Logger))
+	if err != nil {
+		return fmt.Errorf("bench: broadcaster: %w", err)
+	}
+	t.root = n
+	return nil
+}
+
+func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
+	r := t.r
+	n, err := p2p.New(v.h, t.config(v),
+		p2p.WithLogger(r.cfg.Logger),
+		p2p.WithMetrics(treeMetrics{r, v}),
+		p2p.WithDeliver(func(c *mesh.Chunk) { r.delivered(v, c) }),
+		p2p.WithEvents(func(e mesh.Event) {
+			switch e.Type {
+			case mesh.EvAttached:
+				r.attached(v, e.Peer, e.Depth)
+			case mesh.EvParentLost, mesh.EvDetached:
+				r.detached(v)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("bench: viewer %d: %w", v.idx, err)
+	}
+	t.mu.Lock()
+	t.nodes[v] = n
+	t.mu.Unlock()
+	var infos []mesh.PeerInfo
+	for _, c := range r.candidates(r.cfg.Candidates, v) {
+		infos = append(infos, p2p.Info(c.h))
+	}
+	if len(infos) > 0 {
+		n.AddCandidates(infos...)
+	}
+	return nil
+}
+
+func (t *treeSwarm) publish(ctx context.Context, c *mesh.Chunk) error {
+	return t.root.Publish(ctx, c)
+}
+
+func (t *treeSwarm) kill(v *viewer) {
+	t.mu.Lock()
+	n := t.nodes[v]
+	delete(t.nodes, v)
+	t.mu.Unlock()
+	_ = v.h.Close()
+	if n == nil {
+		return
+	}
+	t.r.cleanup.Add(1)
+	go func() {
+		defer t.r.cleanup.Done()
+		t.closeNode(n)
+	}()
+}
+
+func (t *treeSwarm) closeNode(n *p2p.Node) {
+	if _, st, err := n.Status(context.Background()); err == nil {
+		t.mu.Lock()
+		addStats(&t.stats, &st)
+		t.mu.Unlock()
+	}
+	_ = n.Close()
+}
+
+func addStats(a, b *mesh.Stats) {
+	a.ChunksIn += b.ChunksIn
+	a.Duplicates += b.Duplicates
+	a.TooOld += b.TooOld
+	a.Forged += b.Forged
+	a.Pulls += b.Pulls
+	a.Moves += b.Moves
+	a.Rejoins += b.Rejoins
+}
+
+func (t *treeSwarm) close() {
+	t.mu.Lock()
+	nodes := t.nodes
+	t.nodes = map[*viewer]*p2p.Node{}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); t.closeNode(n) }()
+	}
+	wg.Wait()
+	if t.root != nil {
+		_ = t.root.Close()
+	}
+}
+
+// extra adds the tree's counters; it runs before close, so it asks the live
+// nodes for theirs.
+func (t *treeSwarm) extra(rep *report.Report) {
+	t.mu.Lock()
+	st := t.stats
+	nodes := make([]*p2p.Node, 0, len(t.nodes))
+	for _, n := range t.nodes {
+		nodes = append(nodes, n)
+	}
+	t.mu.Unlock()
+	depths := 0.0
+	attached := 0
+	for _, n := range nodes {
+		s, x, err := n.Status(context.Background())
+		if err != nil {
+			continue
+		}
+		addStats(&st, &x)
+		if s.Depth >= 0 {
+			depths += float64(s.Depth)
+			attached++
+		}
+	}
+	rep.Extra["rejoins"] = float64(st.Rejoins)
+	rep.Extra["moves"] = float64(st.Moves)
+	rep.Extra["pulls"] = float64(st.Pulls)
+	rep.Extra["duplicates"] = float64(st.Duplicates)
+	rep.Extra["too_old"] = float64(st.TooOld)
+	rep.Extra["forged"] = float64(st.Forged)
+	rep.Extra["attached_at_end"] = float64(attached)
+	if attached > 0 {
+		rep.Extra["mean_depth_at_end"] = round4(depths / float64(attached))
+	}
+}
