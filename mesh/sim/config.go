@@ -170,6 +170,8 @@ func (c *Config) validate() error {
 		return bad("Nodes %d: need at least one viewer", c.Nodes)
 	case c.Duration < 0 || c.ChunkInterval < time.Millisecond || c.Playout < 0:
 		return bad("Duration, ChunkInterval (≥ 1ms) and Playout must be positive")
+	case c.Playout/c.ChunkInterval >= winBits-8:
+		return bad("Playout %v is over %d chunks", c.Playout, winBits-8)
 	case c.Bitrate < 8:
 		return bad("Bitrate %d bit/s is too low", c.Bitrate)
 	case c.Bitrate/8*int64(c.ChunkInterval)/int64(time.Second) > mesh.MaxPayloadSize:

@@ -12,14 +12,14 @@ import (
 // nearest-rank rule as report.Sample and are exact to one bucket.
 type hist struct {
 	res    float64 // bucket width
-	counts []uint64
+	counts []uint32
 	n      uint64
 	max    float64
 	over   report.Sample // values beyond the buckets, exact
 }
 
 func newHist(res float64, buckets int) *hist {
-	return &hist{res: res, counts: make([]uint64, buckets)}
+	return &hist{res: res, counts: make([]uint32, buckets)}
 }
 
 func (h *hist) add(x float64) {
@@ -47,7 +47,7 @@ func (h *hist) q(q float64) float64 {
 	rank = max(1, min(rank, h.n))
 	var seen uint64
 	for i, c := range h.counts {
-		seen += c
+		seen += uint64(c)
 		if seen >= rank {
 			return round4(float64(i) * h.res)
 		}

@@ -48,23 +48,24 @@ type metrics struct {
 	maxDisconn  float64 // largest fraction of present viewers cut off from the root
 	sumDisconn  float64
 
-	settled playback   // viewers that have left
+	settled tally      // viewers that have left
 	stats   mesh.Stats // of viewers that have left
 }
 
 func (m *metrics) init() {
-	m.latency = newHist(0.1, 300_000) // 0.1 ms up to 30 s
-	m.stretch = newHist(0.01, 50_000) // 0.01 up to 500
+	// Small enough to stay in cache: they are hit once per delivery.
+	m.latency = newHist(0.1, 100_000) // 0.1 ms up to 10 s
+	m.stretch = newHist(0.01, 10_000) // 0.01 up to 100
 }
 
-// playback is a viewer's record, settled at its departure or the report.
-type playback struct {
+// tally is what viewers' playback records add up to.
+type tally struct {
 	due, onTime, received uint64
 	neverPlayed           uint64
 	maxUpload             float64
 }
 
-func (m *metrics) add(p playback) {
+func (m *metrics) add(p tally) {
 	m.settled.due += p.due
 	m.settled.onTime += p.onTime
 	m.settled.received += p.received
@@ -87,46 +88,25 @@ func addStats(a, b *mesh.Stats) {
 // settle works out viewer i's playback up to time t: which media chunks
 // were due (deadline between its first chunk and t) and which it held, on
 // time or at all.
-func (s *Sim) settle(i int32, t int64) playback {
+func (s *Sim) settle(i int32, t int64) tally {
 	nd := &s.nodes[i]
-	var p playback
+	var p tally
 	if t-nd.arrived >= min(int64(s.cfg.MinUploadPresence), s.end/2) {
 		ci := int64(s.cfg.ChunkInterval)
 		stream := float64(t-nd.arrived) / float64(ci) * float64(s.m.streamBytes) / float64(max(s.published, 1))
 		p.maxUpload = float64(nd.chunkSent) / stream
 	}
-	if nd.first < 0 {
+	if nd.play.first < 0 {
 		p.neverPlayed = 1
 		return p
 	}
-	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
 	// Media chunk q ≥ 1 is cut at (q-1)·ci; its deadline is (q-1)·ci + po.
-	// Playback starts at the first chunk received (a keyframe, normally):
-	// due are the chunks from there on whose deadline had not passed yet.
-	lo := max(int64(1), int64(nd.firstSeq))
-	if d := nd.first - po; d > 0 {
-		lo = max(lo, (d+ci-1)/ci+1)
+	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
+	if t < po {
+		return p
 	}
-	hi := int64(0)
-	if d := t - po; d >= 0 {
-		hi = min(d/ci+1, s.published)
-	}
-	for q := lo; q <= hi; q++ {
-		p.due++
-		if uint64(q) < nd.base {
-			continue
-		}
-		k := uint64(q) - nd.base
-		w, bit := int(k/64), uint64(1)<<(k%64)
-		if w < len(nd.recv) {
-			if nd.recv[w]&bit != 0 {
-				p.received++
-			}
-			if nd.onTime[w]&bit != 0 {
-				p.onTime++
-			}
-		}
-	}
+	hi := uint64(min((t-po)/ci+1, s.published))
+	p.due, p.received, p.onTime = nd.play.settle(hi)
 	return p
 }
 

@@ -25,6 +25,9 @@ const (
 	initPayload = 1024 // bytes of the init chunk
 )
 
+// point is a position on the plane, in ms of one-way delay.
+type point struct{ x, y float32 }
+
 // hold keeps a link's next messages behind one that was delayed by loss.
 type hold struct {
 	to    int32
@@ -38,7 +41,6 @@ type node struct {
 	n    *mesh.Node // nil once gone
 	info mesh.PeerInfo
 
-	x, y      float32 // position, in ms of one-way delay
 	class     uint8
 	forger    bool
 	gone      bool
@@ -53,8 +55,6 @@ type node struct {
 	arrived  int64
 	left     int64 // departure time; -1 while present
 	txCut    int64 // a message whose last byte leaves after this never arrives
-	first    int64 // first chunk; -1 before
-	firstSeq uint64
 	direct   int64 // direct latency from the source: propagation + serialisation of a chunk there
 	attachTo int32 // target of the last attach sent; -1 none
 
@@ -70,10 +70,7 @@ type node struct {
 	chunkSent uint64 // chunk bytes sent
 	ctrlSent  uint64 // other bytes sent
 
-	// Playback record: bit k of recv/onTime is media seq base+k.
-	base   uint64
-	recv   []uint64
-	onTime []uint64
+	play playback
 }
 
 // Sim is one simulation. It is single-threaded and not safe for concurrent
@@ -88,6 +85,7 @@ type Sim struct {
 
 	q         queue
 	nodes     []node
+	pos       []point   // by node, apart from nodes: a send touches little memory
 	phases    [][]int32 // tick groups, one per phaseWidth of TickInterval
 	tickBlock int       // consecutive arrivals that share a phase
 
@@ -110,6 +108,11 @@ type Sim struct {
 	srcSer    int64 // serialisation of a media chunk at the source
 	forged    []*mesh.Chunk
 	forgedMsg []*mesh.Message
+
+	// Peer IDs, cut from one string per batch.
+	idBuf  string
+	idEnds []int
+	idBase int
 
 	// Arrivals.
 	arrivals    []int64
@@ -275,17 +278,18 @@ func (s *Sim) handle(ev *event) {
 		if err := dst.n.Step(s.time(), src.info.ID, ev.msg); err != nil {
 			s.m.stepErrs++
 		}
-		if ev.msg.Type == mesh.MsgChunk {
-			if d := dst.n.Stats().Duplicates; d != dst.lastDup {
-				s.m.dupBytes += (d - dst.lastDup) * uint64(ev.msg.Chunk.Size())
-				dst.lastDup = d
-			}
+		if s.drain(ev.to, ev.msg.Chunk) || ev.msg.Type != mesh.MsgChunk {
+			return
 		}
-		s.drain(ev.to)
+		// A chunk that was not delivered: a duplicate, too old or forged.
+		if d := dst.n.Stats().Duplicates; d != dst.lastDup {
+			s.m.dupBytes += (d - dst.lastDup) * uint64(ev.msg.Chunk.Size())
+			dst.lastDup = d
+		}
 	case evDown:
 		if dst := &s.nodes[ev.to]; !dst.gone {
 			dst.n.PeerDown(s.time(), s.nodes[ev.from].info.ID)
-			s.drain(ev.to)
+			s.drain(ev.to, nil)
 		}
 	case evTick:
 		s.tick(int(ev.to))
@@ -334,24 +338,27 @@ func (s *Sim) tick(p int) {
 		k++
 		nd.n.Tick(now)
 		if nd.n.HasReady() {
-			s.drain(i)
+			s.drain(i, nil)
 		}
 	}
 	s.phases[p] = list[:k]
 }
 
-// drain carries out what node i's Ready asks.
-func (s *Sim) drain(i int32) {
+// drain carries out what node i's Ready asks, and reports whether it
+// delivered chunk want.
+func (s *Sim) drain(i int32, want *mesh.Chunk) (delivered bool) {
 	rd := s.nodes[i].n.Ready()
 	for _, e := range rd.Messages {
 		s.send(i, e)
 	}
 	for _, c := range rd.Deliver {
 		s.deliver(i, c)
+		delivered = delivered || c == want
 	}
 	for k := range rd.Events {
 		s.onEvent(i, &rd.Events[k])
 	}
+	return delivered
 }
 
 // index returns the node of a peer ID ("n<index>"), or -1.
@@ -373,12 +380,33 @@ func (s *Sim) index(id mesh.PeerID) int32 {
 	return int32(v)
 }
 
-func peerID(i int) mesh.PeerID { return mesh.PeerID("n" + strconv.Itoa(i)) }
+// peerID returns node i's ID, "n<i>". IDs are cut from strings made for
+// 1,024 nodes at a time, so that their bytes, read for every message sent,
+// sit together in memory. Nodes are numbered in order, so a batch is made
+// once.
+func (s *Sim) peerID(i int) mesh.PeerID {
+	if i < s.idBase || i >= s.idBase+len(s.idEnds) {
+		var b []byte
+		s.idEnds = s.idEnds[:0]
+		for j := i; j < i+1024; j++ {
+			b = append(b, 'n')
+			b = strconv.AppendInt(b, int64(j), 10)
+			s.idEnds = append(s.idEnds, len(b))
+		}
+		s.idBuf, s.idBase = string(b), i
+	}
+	k := i - s.idBase
+	start := 0
+	if k > 0 {
+		start = s.idEnds[k-1]
+	}
+	return mesh.PeerID(s.idBuf[start:s.idEnds[k]])
+}
 
 // prop is the one-way propagation delay between two nodes.
 func (s *Sim) prop(a, b int32) int64 {
-	na, nb := &s.nodes[a], &s.nodes[b]
-	dx, dy := float64(na.x-nb.x), float64(na.y-nb.y)
+	pa, pb := s.pos[a], s.pos[b]
+	dx, dy := float64(pa.x-pb.x), float64(pa.y-pb.y)
 	return s.minOneWay + int64(math.Sqrt(dx*dx+dy*dy)*1e6)
 }
 
@@ -489,8 +517,8 @@ func (s *Sim) isForged(c *mesh.Chunk) bool {
 // meshConfig is node i's mesh.Config.
 func (s *Sim) meshConfig(i int, slots int) mesh.Config {
 	c := s.cfg.Mesh
-	c.Self = mesh.PeerInfo{ID: peerID(i)}
-	c.Root = mesh.PeerInfo{ID: peerID(root)}
+	c.Self = mesh.PeerInfo{ID: s.peerID(i)}
+	c.Root = mesh.PeerInfo{ID: s.peerID(root)}
 	c.Broadcast = s.broadcast
 	c.Key = s.key.Public().(ed25519.PublicKey)
 	c.Verify = s.verify.verify
@@ -508,10 +536,11 @@ func (s *Sim) addRoot() error {
 		return fmt.Errorf("sim: broadcaster: %w", err)
 	}
 	s.nodes = append(s.nodes, node{
-		n: n, info: mesh.PeerInfo{ID: peerID(root)}, x: x, y: y,
+		n: n, info: mesh.PeerInfo{ID: s.peerID(root)},
 		slots: int32(s.cfg.SourceSlots), upload: upload, nsPerByte: 8e9 / float64(upload),
-		left: -1, first: -1, parent: -1, attachTo: -1, parentGoneAt: -1, attachedPos: -1, presentPos: -1,
+		left: -1, play: playback{first: -1}, parent: -1, attachTo: -1, parentGoneAt: -1, attachedPos: -1, presentPos: -1,
 	})
+	s.pos = append(s.pos, point{x, y})
 	s.phases[0] = append(s.phases[0], root)
 	// A media chunk's size on the wire, for the direct latency.
 	probe := mesh.Chunk{Broadcast: s.broadcast, Seq: 1 << 20, Wallclock: epoch.UnixNano(), Payload: make([]byte, s.chunkSize), Signature: make([]byte, ed25519.SignatureSize)}
@@ -571,11 +600,12 @@ func (s *Sim) arrive() {
 		s.forgersLeft--
 	}
 	s.nodes = append(s.nodes, node{
-		n: n, info: mesh.PeerInfo{ID: peerID(i)}, x: x, y: y, class: uint8(k), forger: forger,
+		n: n, info: mesh.PeerInfo{ID: s.peerID(i)}, class: uint8(k), forger: forger,
 		slots: int32(slots), upload: upload, nsPerByte: 8e9 / float64(upload),
-		arrived: s.now, left: -1, first: -1, parent: -1, attachTo: -1, parentGoneAt: -1,
+		arrived: s.now, left: -1, play: playback{first: -1}, parent: -1, attachTo: -1, parentGoneAt: -1,
 		attachedPos: -1, presentPos: int32(len(s.present)),
 	})
+	s.pos = append(s.pos, point{x, y})
 	s.present = append(s.present, int32(i))
 	nd := &s.nodes[i]
 	nd.direct = s.prop(root, int32(i)) + s.srcSer
@@ -605,7 +635,7 @@ func (s *Sim) arrive() {
 	now := s.time()
 	n.AddCandidates(now, cands...)
 	n.Tick(now)
-	s.drain(int32(i))
+	s.drain(int32(i), nil)
 	// Phases go by blocks of consecutive arrivals: their nodes were
 	// allocated one after the other, so a tick walks memory in order.
 	p := (i / s.tickBlock) % len(s.phases)
@@ -624,7 +654,7 @@ func (s *Sim) depart(i int32, graceful bool) {
 	if graceful {
 		s.m.graceful++
 		nd.n.Leave(s.time())
-		s.drain(i)
+		s.drain(i, nil)
 		nd.txCut = max(s.now, nd.busy)
 	} else if s.rng.Float64() < s.cfg.ResetProb {
 		s.m.resets++
@@ -646,7 +676,7 @@ func (s *Sim) depart(i int32, graceful bool) {
 	nd.gone = true
 	nd.left = s.now
 	nd.n = nil
-	nd.recv, nd.onTime, nd.holds, nd.children = nil, nil, nil, nil
+	nd.holds, nd.children, nd.followers = nil, nil, nil
 }
 
 // resetLinks sends PeerDown to the departed node's neighbours, one one-way
@@ -774,7 +804,7 @@ func (s *Sim) publish() {
 		c.Sign(s.key)
 		_ = r.Publish(now, c)
 		s.m.streamBytes += uint64(c.Size())
-		s.drain(root)
+		s.drain(root, nil)
 	}
 	s.published++
 	seq := uint64(s.published)
@@ -790,7 +820,7 @@ func (s *Sim) publish() {
 		return
 	}
 	s.m.streamBytes += uint64(c.Size())
-	s.drain(root)
+	s.drain(root, nil)
 }
 
 // deliver records a chunk that viewer i's node delivered.
@@ -805,34 +835,22 @@ func (s *Sim) deliver(i int32, c *mesh.Chunk) {
 		return
 	}
 	nd := &s.nodes[i]
-	lat := s.now - (c.Wallclock - epoch.UnixNano())
+	wall := c.Wallclock - epoch.UnixNano()
+	lat := s.now - wall
 	s.m.latency.add(float64(lat) / 1e6)
 	s.m.stretch.add(float64(lat) / float64(nd.direct))
 	s.m.neededBytes += uint64(c.Size())
-	if nd.first < 0 {
-		nd.first, nd.firstSeq = s.now, c.Seq
-		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
-		margin := uint64(s.cfg.Playout/s.cfg.ChunkInterval) + 64
-		nd.base = 0
-		if c.Seq > margin {
-			nd.base = (c.Seq - margin) &^ 63
+	po := int64(s.cfg.Playout)
+	if nd.play.first < 0 {
+		// Playback starts here: this chunk (a keyframe, normally) and the
+		// ones after it whose deadline is still ahead count.
+		nd.play.first = s.now
+		nd.play.lo = c.Seq
+		if d := s.now - po; d > 0 {
+			ci := int64(s.cfg.ChunkInterval)
+			nd.play.lo = max(nd.play.lo, uint64((d+ci-1)/ci+1))
 		}
-		words := int(c.Seq-nd.base)/64 + 1 + int((s.end-s.now)/int64(s.cfg.ChunkInterval))/64 + 1
-		nd.recv = make([]uint64, 0, words)
-		nd.onTime = make([]uint64, 0, words)
+		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
 	}
-	if c.Seq < nd.base {
-		return
-	}
-	k := c.Seq - nd.base
-	w := int(k / 64)
-	for len(nd.recv) <= w {
-		nd.recv = append(nd.recv, 0)
-		nd.onTime = append(nd.onTime, 0)
-	}
-	bit := uint64(1) << (k % 64)
-	nd.recv[w] |= bit
-	if s.now <= c.Wallclock-epoch.UnixNano()+int64(s.cfg.Playout) {
-		nd.onTime[w] |= bit
-	}
+	nd.play.note(c.Seq, s.now <= wall+po)
 }

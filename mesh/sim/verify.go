@@ -16,7 +16,8 @@ type verifyCache struct {
 	broadcast string
 	key       ed25519.PublicKey
 	slots     []verdictSlot
-	checks    uint64 // real signature checks made
+	init      verdictSlot // init chunks have their own numbering
+	checks    uint64      // real signature checks made
 }
 
 const verdictsPerSlot = 4
@@ -35,6 +36,9 @@ func newVerifyCache(broadcast string, key ed25519.PublicKey, seqs int) *verifyCa
 // verify is a mesh.Config.Verify.
 func (v *verifyCache) verify(c *mesh.Chunk) error {
 	s := &v.slots[c.Seq%uint64(len(v.slots))]
+	if c.IsInit() {
+		s = &v.init
+	}
 	if s.seq != c.Seq {
 		*s = verdictSlot{seq: c.Seq}
 	}

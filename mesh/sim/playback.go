@@ -1,0 +1,88 @@
+package sim
+
+// winBits is how many of the newest sequence numbers a playback record
+// keeps bits for: enough to take back, at the end of a viewer's time, the
+// chunks it counted whose deadline had not come yet (Playout ÷
+// ChunkInterval of them, which Config.validate bounds).
+const winBits = 256
+
+// playback is a viewer's record of chunks, kept in counters and a small
+// window of bits so that a delivery costs no allocation and touches no
+// memory beyond the viewer's own struct.
+//
+// A chunk counts from the viewer's first chunk on: sequence numbers from
+// lo = max(first seq received, first whose deadline is after the first
+// receipt). Received and on-time counts cover every counted chunk; those
+// whose deadline is after the viewer's end are taken back when it settles.
+type playback struct {
+	first    int64                // receipt of the first chunk; -1 before
+	lo       uint64               // first sequence number that counts
+	top      uint64               // highest sequence number received
+	received uint64               // counted chunks received
+	onTime   uint64               // counted chunks received by their deadline
+	recv     [winBits / 64]uint64 // bit k: seq top-k received
+	on       [winBits / 64]uint64 // bit k: seq top-k received on time
+}
+
+// note records chunk seq received (on time or not).
+func (p *playback) note(seq uint64, onTime bool) {
+	if seq > p.top {
+		shift(&p.recv, seq-p.top)
+		shift(&p.on, seq-p.top)
+		p.top = seq
+	}
+	if seq < p.lo {
+		return
+	}
+	p.received++
+	if onTime {
+		p.onTime++
+	}
+	if k := p.top - seq; k < winBits {
+		p.recv[k/64] |= 1 << (k % 64)
+		if onTime {
+			p.on[k/64] |= 1 << (k % 64)
+		}
+	}
+}
+
+// settle returns the counts for the chunks lo..hi: due, received, on time.
+func (p *playback) settle(hi uint64) (due, received, onTime uint64) {
+	if hi < p.lo {
+		return 0, 0, 0
+	}
+	received, onTime = p.received, p.onTime
+	// Take back the counted chunks beyond hi (deadline after the end).
+	for q := max(hi+1, p.lo); q <= p.top; q++ {
+		k := p.top - q
+		if k >= winBits {
+			continue // cannot happen while Playout/ChunkInterval < winBits
+		}
+		if p.recv[k/64]&(1<<(k%64)) != 0 {
+			received--
+		}
+		if p.on[k/64]&(1<<(k%64)) != 0 {
+			onTime--
+		}
+	}
+	return hi - p.lo + 1, received, onTime
+}
+
+// shift moves every bit k of w to k+n, dropping what falls off.
+func shift(w *[winBits / 64]uint64, n uint64) {
+	if n >= winBits {
+		*w = [winBits / 64]uint64{}
+		return
+	}
+	ws, bs := int(n/64), n%64
+	for i := len(w) - 1; i >= 0; i-- {
+		var v uint64
+		if src := i - ws; src >= 0 {
+			v = w[src] << bs
+			if bs > 0 && src > 0 {
+				v |= w[src-1] >> (64 - bs)
+			}
+		}
+		w[i] = v
+	}
+}
