@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -54,6 +55,7 @@ Examples:
 	arrive := fs.Duration("arrive", d.ArrivalWindow, "the viewers arrive over this much time at the start")
 	reset := fs.Float64("reset", d.ResetProb, "probability that a departing viewer's connections reset (its neighbours learn at once)")
 	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
+	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,11 +67,16 @@ Examples:
 	cfg.Nodes, cfg.Duration, cfg.Bitrate = *nodes, *duration, int64(bitrate)
 	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
 	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
-	cfg.ResetProb, cfg.Forgers = *reset, *forgers
+	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
 	if cfg.Duration <= 0 {
 		return usagef("sim", "--duration must be positive")
 	}
 
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly long-lived node state: collecting at 3x
+		// instead of 2x the live heap saves a fifth of the CPU.
+		debug.SetGCPercent(200)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -114,7 +121,7 @@ func printSimSummary(w io.Writer, r *report.Report) {
 	if r.Stretch != nil {
 		row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
 	}
-	row("max depth", "%d   (mean %.2f at the end)", r.MaxDepth, x("depth_mean_end"))
+	row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, x("max_depth_at_s"), x("max_depth_settled"), x("depth_mean_end"))
 	row("join ms", "%s", q(r.JoinMs))
 	if r.RejoinMs != nil {
 		row("rejoin ms", "%s   (%.0f measured)", q(*r.RejoinMs), x("rejoins_measured"))

@@ -80,6 +80,7 @@ type Config struct {
 
 	// Measuring.
 	SampleInterval    time.Duration // how often the tree is sampled (depth, orphans)
+	Warmup            time.Duration // after ArrivalWindow, before depth counts as settled (extra max_depth_settled)
 	MinUploadPresence time.Duration // viewers present this long count for max_upload_ratio
 }
 
@@ -110,6 +111,7 @@ func DefaultConfig() Config {
 		ResetProb:         0.5,
 		TickInterval:      50 * time.Millisecond,
 		SampleInterval:    time.Second,
+		Warmup:            time.Minute,
 		MinUploadPresence: 30 * time.Second,
 	}
 }
@@ -131,6 +133,7 @@ func (c *Config) fillDefaults() {
 	setD(&c.ArrivalWindow, d.ArrivalWindow)
 	setD(&c.TickInterval, d.TickInterval)
 	setD(&c.SampleInterval, d.SampleInterval)
+	setD(&c.Warmup, d.Warmup)
 	setD(&c.MinUploadPresence, d.MinUploadPresence)
 	if c.Bitrate == 0 {
 		c.Bitrate = d.Bitrate

@@ -40,13 +40,17 @@ type metrics struct {
 	lost                            [8]uint64 // EvParentLost by LossReason
 
 	// Tree samples.
-	samples     uint64
-	maxDepth    int
-	loops       uint64 // parent chains that came back on themselves
-	lastDepth   float64
-	lastDisconn float64
-	maxDisconn  float64 // largest fraction of present viewers cut off from the root
-	sumDisconn  float64
+	samples    uint64
+	maxDepth   int
+	maxDepthAt int64 // when maxDepth was first seen
+	// maxDepthSettled is the largest depth sampled once the flash crowd of
+	// the arrival window has had Warmup to settle.
+	maxDepthSettled int
+	loops           uint64 // parent chains that came back on themselves
+	lastDepth       float64
+	lastDisconn     float64
+	maxDisconn      float64 // largest fraction of present viewers cut off from the root
+	sumDisconn      float64
 
 	settled tally      // viewers that have left
 	stats   mesh.Stats // of viewers that have left
@@ -132,7 +136,12 @@ func (s *Sim) sample() {
 		sum += int(d)
 		n++
 	}
-	s.m.maxDepth = max(s.m.maxDepth, maxD)
+	if maxD > s.m.maxDepth {
+		s.m.maxDepth, s.m.maxDepthAt = maxD, s.now
+	}
+	if s.now >= int64(s.cfg.ArrivalWindow+s.cfg.Warmup) {
+		s.m.maxDepthSettled = max(s.m.maxDepthSettled, maxD)
+	}
 	if n > 0 {
 		s.m.lastDepth = float64(sum) / float64(n)
 	}
@@ -179,8 +188,8 @@ func (s *Sim) depthOf(i int32) int32 {
 		s.depth[stack[k]] = d
 	}
 	s.stack = stack
-	if i == root {
-		return 0
+	if len(stack) == 0 {
+		return d // i itself is the root, or not attached
 	}
 	return s.depth[i]
 }
@@ -255,6 +264,8 @@ func (s *Sim) Report() *report.Report {
 		"chunks_late":        float64(p.received - min(p.onTime, p.received)),
 		"chunks_missed":      float64(p.due - min(p.received, p.due)),
 		"depth_mean_end":     round4(m.lastDepth),
+		"max_depth_at_s":     round4(float64(m.maxDepthAt) / 1e9),
+		"max_depth_settled":  float64(m.maxDepthSettled),
 		"disconnected_end":   round4(m.lastDisconn),
 		"disconnected_max":   round4(m.maxDisconn),
 		"disconnected_mean":  round4(m.sumDisconn / float64(max(m.samples, 1))),
