@@ -169,6 +169,7 @@ func (t *treeSwarm) extra(rep *report.Report) {
 			continue
 		}
 		addStats(&st, &x)
+		rep.Extra["state_"+s.State]++
 		if s.Depth >= 0 {
 			depths += float64(s.Depth)
 			attached++

@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestRunModes runs every mode briefly on a few hosts and checks that the
+// stream arrives and the figures are sane.
+func TestRunModes(t *testing.T) {
+	for _, mode := range Modes {
+		t.Run(mode, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Mode = mode
+			cfg.Nodes = 6
+			cfg.Duration = 4 * time.Second
+			cfg.ArrivalWindow = 500 * time.Millisecond
+			cfg.Bitrate = 400_000
+			cfg.ChunkInterval = 100 * time.Millisecond
+			cfg.Playout = time.Second
+			r, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(r.JSON())
+			if r.Extra["chunks_due"] == 0 {
+				t.Fatal("no chunk was due")
+			}
+			// Gossipsub may lose a chunk while its mesh forms; the others must not.
+			if mode != "gossipsub" && r.DeliveredRatio < 1 {
+				t.Errorf("delivered_ratio %v", r.DeliveredRatio)
+			}
+			if r.DeliveredRatio < 0.9 {
+				t.Errorf("delivered_ratio %v", r.DeliveredRatio)
+			}
+			if r.SourceUploadRatio <= 0 {
+				t.Errorf("source_upload_ratio %v", r.SourceUploadRatio)
+			}
+			if mode == "tree" && (r.MaxDepth < 1 || r.SourceUploadRatio > 5) {
+				t.Errorf("tree: max_depth %d, source_upload_ratio %v", r.MaxDepth, r.SourceUploadRatio)
+			}
+		})
+	}
+}
+
+func TestParseSlotMix(t *testing.T) {
+	mix, err := ParseSlotMix("0:0.3, 3:0.5,8:0.2")
+	if err != nil || len(mix) != 3 || mix[2] != (SlotShare{8, 0.2}) {
+		t.Fatalf("%v %v", mix, err)
+	}
+	for _, bad := range []string{"", "3", "x:1", "-1:0.5", "2:-1"} {
+		if _, err := ParseSlotMix(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
