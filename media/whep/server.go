@@ -1,0 +1,405 @@
+package whep
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/fmp4"
+	"github.com/peerscope/peerscope/media/internal/inorder"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// Errors.
+var (
+	// ErrClosed is returned by Push after Close.
+	ErrClosed = errors.New("whep: server closed")
+	// ErrBadConfig wraps every complaint about a Config.
+	ErrBadConfig = errors.New("whep: bad config")
+)
+
+// AudioHeader, on a 201 answer, says what audio the session carries: "opus",
+// or "none; codec=aac" when the broadcast's audio cannot travel over WebRTC
+// (play LL-HLS for sound), or "none" for a broadcast without audio.
+const AudioHeader = "Peerscope-Audio"
+
+// Config tunes a Server. The zero value gets the defaults.
+type Config struct {
+	// MaxSessions bounds the WebRTC sessions at once (default 16).
+	MaxSessions int
+	// SessionQueue is how many parts may wait for a slow session before it
+	// loses them and skips to the next keyframe (default 25, ~5 s).
+	SessionQueue int
+	// GapWait is how long a missing chunk is waited for (default 1 s: WebRTC
+	// plays at the live edge, so a gap is given up sooner than in HLS).
+	GapWait time.Duration
+	// ConnectTimeout ends a session whose ICE does not connect (default 15 s).
+	ConnectTimeout time.Duration
+	// MaxGOP bounds the parts kept since the last keyframe for new sessions
+	// (default 100, 20 s); beyond it new sessions wait for a keyframe.
+	MaxGOP int
+	// SettingEngine for pion (default: DefaultSettingEngine()).
+	SettingEngine *webrtc.SettingEngine
+	// Logger (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 16
+	}
+	if c.SessionQueue == 0 {
+		c.SessionQueue = 25
+	}
+	if c.GapWait == 0 {
+		c.GapWait = time.Second
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 15 * time.Second
+	}
+	if c.MaxGOP == 0 {
+		c.MaxGOP = 100
+	}
+	if c.SettingEngine == nil {
+		se := DefaultSettingEngine()
+		c.SettingEngine = &se
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxSessions < 0 || c.SessionQueue < 1 || c.GapWait < 0 || c.ConnectTimeout < 0 || c.MaxGOP < 1 {
+		return fmt.Errorf("%w: %+v", ErrBadConfig, *c)
+	}
+	return nil
+}
+
+// DefaultSettingEngine keeps ICE to host candidates (no STUN, no TURN, no
+// mDNS), loopback included, over UDP: it needs no network beyond the
+// machine's own interfaces, and a browser on another host reaches it through
+// the node's address (its own candidates then show up as peer-reflexive).
+func DefaultSettingEngine() webrtc.SettingEngine {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	return se
+}
+
+// LoopbackSettingEngine is DefaultSettingEngine restricted to loopback
+// addresses: for tests and for a player on the node's own machine.
+func LoopbackSettingEngine() webrtc.SettingEngine {
+	se := DefaultSettingEngine()
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return se
+}
+
+// unit is one part, unpacked, shared read-only by every session.
+type unit struct {
+	samples     []media.Sample
+	independent bool
+	video       *media.Track // nil without video
+	audio       *media.Track // nil without audio
+	end         bool         // the broadcast ends after this unit
+}
+
+// Server plays one broadcast over WHEP. Its methods are safe for concurrent
+// use.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	api *webrtc.API
+
+	mu       sync.Mutex
+	closed   bool
+	q        *inorder.Queue
+	unpacker *fmp4.Unpacker
+	video    *media.Track
+	audio    *media.Track
+	gop      []*unit // since the last keyframe; nil when unusable
+	ended    bool
+	sessions map[string]*session
+	wg       sync.WaitGroup // session goroutines
+}
+
+// NewServer returns a Server with no broadcast to play yet.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	me := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	for i, plid := range []string{"42e01f", "42001f", "4d001f", "64001f"} {
+		err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: fb,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
+			},
+			PayloadType: webrtc.PayloadType(102 + 2*i),
+		}, webrtc.RTPCodecTypeVideo)
+		if err != nil {
+			return nil, err
+		}
+	}
+	err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}, webrtc.RTPCodecTypeAudio)
+	if err != nil {
+		return nil, err
+	}
+	// Retransmit on NACK; no sender-report interceptor: sessions send their
+	// own reports, stamped with capture time.
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(*cfg.SettingEngine)),
+		q:        inorder.New(inorder.Config{MaxWait: cfg.GapWait}),
+		sessions: map[string]*session{},
+	}
+	return s, nil
+}
+
+// Push hands the server one verified chunk, in any order. It never waits
+// for a session: one too slow to keep its queue loses parts and restarts at
+// the next keyframe.
+func (s *Server) Push(c *mesh.Chunk) error {
+	if c == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, it := range s.q.Push(time.Now(), c) {
+		s.apply(it)
+	}
+	return nil
+}
+
+// apply unpacks one released item and fans it out (mu held).
+func (s *Server) apply(it inorder.Item) {
+	if it.NewInit {
+		u, err := fmp4.NewUnpacker(it.Init)
+		if err != nil {
+			s.log.Warn("init segment refused", "err", err)
+			s.unpacker, s.video, s.audio, s.gop = nil, nil, nil, nil
+		} else {
+			s.unpacker, s.video, s.audio = u, nil, nil
+			for _, t := range u.Tracks() {
+				switch {
+				case t.IsVideo() && s.video == nil:
+					s.video = &t
+				case !t.IsVideo() && s.audio == nil:
+					s.audio = &t
+				}
+			}
+		}
+	}
+	if it.Gap {
+		s.gop = nil
+	}
+	u := &unit{video: s.video, audio: s.audio, end: it.End}
+	if it.Chunk != nil && s.unpacker != nil {
+		fr, err := s.unpacker.Unpack(it.Chunk.Payload, time.Unix(0, it.Chunk.Wallclock))
+		if err != nil {
+			s.log.Warn("part refused", "seq", it.Chunk.Seq, "err", err)
+			s.gop = nil
+			return
+		}
+		u.samples, u.independent = fr.Samples, fr.Independent
+	}
+	switch {
+	case u.independent:
+		s.gop = append(s.gop[:0:0], u)
+	case s.gop != nil && len(s.gop) < s.cfg.MaxGOP:
+		s.gop = append(s.gop, u)
+	default:
+		s.gop = nil
+	}
+	if u.end {
+		s.ended = true
+		s.gop = nil
+	}
+	for _, ss := range s.sessions {
+		ss.offer(u)
+	}
+}
+
+// Sessions returns the number of sessions open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Close ends every session and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	ss := make([]*session, 0, len(s.sessions))
+	for _, x := range s.sessions {
+		ss = append(ss, x)
+	}
+	s.mu.Unlock()
+	for _, x := range ss {
+		x.close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) remove(id string) {
+	s.mu.Lock()
+	delete(s.sessions, id)
+	s.mu.Unlock()
+}
+
+// ServeHTTP answers WHEP requests. Mount it with http.StripPrefix, so that
+// it sees "/" for the endpoint and "/{id}" for sessions.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Location, ETag, "+AudioHeader)
+	id := strings.Trim(r.URL.Path, "/")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, If-Match")
+		h.Set("Access-Control-Max-Age", "86400")
+		if id == "" {
+			h.Set("Accept-Post", "application/sdp")
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	switch {
+	case id == "" && r.Method == http.MethodPost:
+		s.create(w, r)
+	case id != "" && !strings.Contains(id, "/") && r.Method == http.MethodDelete:
+		s.mu.Lock()
+		ss := s.sessions[id]
+		s.mu.Unlock()
+		if ss == nil {
+			http.NotFound(w, r)
+			return
+		}
+		ss.close()
+		w.WriteHeader(http.StatusOK)
+	case id != "" && !strings.Contains(id, "/") && r.Method == http.MethodPatch:
+		h.Set("Allow", "DELETE, OPTIONS")
+		http.Error(w, "whep: trickle ICE is not supported; the answer has every candidate", http.StatusMethodNotAllowed)
+	case id == "":
+		h.Set("Allow", "POST, OPTIONS")
+		http.Error(w, "whep: method not allowed", http.StatusMethodNotAllowed)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// maxOffer bounds an SDP offer; browsers' are a few kilobytes.
+const maxOffer = 64 << 10
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "application/sdp" {
+		http.Error(w, "whep: the offer must be application/sdp", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOffer+1))
+	if err != nil {
+		http.Error(w, "whep: reading the offer: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(body) > maxOffer {
+		http.Error(w, "whep: offer too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+
+	s.mu.Lock()
+	video, audio, ended, closed, n := s.video, s.audio, s.ended, s.closed, len(s.sessions)
+	s.mu.Unlock()
+	switch {
+	case closed:
+		http.Error(w, "whep: server closed", http.StatusServiceUnavailable)
+		return
+	case ended:
+		http.Error(w, "whep: the broadcast has ended", http.StatusGone)
+		return
+	case video == nil && audio == nil:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "whep: the broadcast has not started", http.StatusServiceUnavailable)
+		return
+	case n >= s.cfg.MaxSessions:
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "whep: too many sessions", http.StatusServiceUnavailable)
+		return
+	}
+
+	ss, answer, err := s.newSession(r, string(body), video, audio)
+	if err != nil {
+		s.log.Info("offer refused", "err", err)
+		http.Error(w, "whep: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if s.closed || len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		ss.close()
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "whep: too many sessions", http.StatusServiceUnavailable)
+		return
+	}
+	s.sessions[ss.id] = ss
+	s.mu.Unlock()
+	ss.watch()
+
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", location(r, ss.id))
+	switch {
+	case ss.audio != nil:
+		h.Set(AudioHeader, "opus")
+	case audio != nil:
+		h.Set(AudioHeader, "none; codec="+string(audio.Codec))
+	default:
+		h.Set(AudioHeader, "none")
+	}
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+}
+
+// location is the session's URL path: the endpoint's own path as the client
+// asked for it (before any StripPrefix), then the session ID.
+func location(r *http.Request, id string) string {
+	p := r.URL.Path
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		p = u.Path
+	}
+	return strings.TrimSuffix(p, "/") + "/" + id
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,314 @@
+package whep_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/peerscope/peerscope/media/internal/mediatest"
+	"github.com/peerscope/peerscope/media/whep"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+func newServer(t *testing.T, cfg whep.Config) (*whep.Server, *httptest.Server) {
+	t.Helper()
+	se := whep.LoopbackSettingEngine()
+	cfg.SettingEngine = &se
+	srv, err := whep.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/live/whep/", http.StripPrefix("/live/whep", srv))
+	mux.Handle("/live/whep", http.StripPrefix("/live/whep", srv))
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	return srv, ts
+}
+
+// client is a pion WHEP client on loopback.
+type client struct {
+	pc       *webrtc.PeerConnection
+	location string
+	audioHdr string
+
+	mu        sync.Mutex
+	nalus     map[byte]int // NALU type → count
+	firstIDR  time.Duration
+	spsBefore bool // an SPS came before the first IDR
+	frames    int  // video RTP packets with the marker bit
+	audioPkts int
+	lastVideo time.Time
+}
+
+func dial(t *testing.T, url string) (*client, *http.Response) {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := whep.LoopbackSettingEngine()
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	c := &client{pc: pc, nalus: map[byte]int{}}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		var depack codecs.H264Packet
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				c.audioPkts++
+				c.mu.Unlock()
+				continue
+			}
+			c.lastVideo = time.Now()
+			if pkt.Marker {
+				c.frames++
+			}
+			if au, err := depack.Unmarshal(pkt.Payload); err == nil {
+				for _, n := range bytes.Split(au, []byte{0, 0, 0, 1}) {
+					if len(n) == 0 {
+						continue
+					}
+					typ := n[0] & 0x1f
+					if typ == 5 && c.nalus[5] == 0 {
+						c.firstIDR = time.Since(start)
+						c.spsBefore = c.nalus[7] > 0 && c.nalus[8] > 0
+					}
+					c.nalus[typ]++
+				}
+			}
+			c.mu.Unlock()
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return nil, resp
+	}
+	c.location, c.audioHdr = resp.Header.Get("Location"), resp.Header.Get(whep.AudioHeader)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, resp
+}
+
+func TestPlay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	for _, audio := range []string{"opus", "aac"} {
+		t.Run(audio, func(t *testing.T) {
+			t.Parallel()
+			stream := mediatest.Generate(t, mediatest.Options{Seconds: 8, Audio: audio})
+			srv, ts := newServer(t, whep.Config{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Joined 3 s in: 15 parts at once, then live. The keyframe is
+			// at 2 s, so the session starts from the GOP cache.
+			go stream.Feed(ctx, func(c *mesh.Chunk) { srv.Push(c) }, 15, true)
+			var c *client
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				var resp *http.Response
+				c, resp = dial(t, ts.URL+"/live/whep")
+				if c != nil {
+					break
+				}
+				if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+					t.Fatalf("POST: %s", resp.Status)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !strings.HasPrefix(c.location, "/live/whep/") {
+				t.Fatalf("Location %q", c.location)
+			}
+			wantAudio := map[string]string{"opus": "opus", "aac": "none; codec=aac"}[audio]
+			if c.audioHdr != wantAudio {
+				t.Fatalf("%s: %q, want %q", whep.AudioHeader, c.audioHdr, wantAudio)
+			}
+			time.Sleep(3 * time.Second)
+
+			c.mu.Lock()
+			t.Logf("first IDR after %v; NALU types %v; %d frames, %d audio packets", c.firstIDR, c.nalus, c.frames, c.audioPkts)
+			if c.nalus[5] == 0 || !c.spsBefore {
+				t.Errorf("no IDR, or no SPS/PPS before it: %v", c.nalus)
+			}
+			if c.firstIDR > 2*time.Second {
+				t.Errorf("first IDR after %v", c.firstIDR)
+			}
+			// 3 s of 30 fps, plus the GOP sent at once.
+			if c.frames < 80 {
+				t.Errorf("%d frames in 3 s", c.frames)
+			}
+			switch audio {
+			case "opus":
+				if c.audioPkts < 100 {
+					t.Errorf("%d Opus packets in 3 s", c.audioPkts)
+				}
+			case "aac":
+				if c.audioPkts != 0 {
+					t.Errorf("%d audio packets for an AAC broadcast", c.audioPkts)
+				}
+			}
+			c.mu.Unlock()
+
+			// DELETE ends the session.
+			req, _ := http.NewRequest(http.MethodDelete, ts.URL+c.location, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("DELETE: %v %v", resp.Status, err)
+			}
+			resp.Body.Close()
+			if n := srv.Sessions(); n != 0 {
+				t.Fatalf("%d sessions after DELETE", n)
+			}
+			resp, _ = http.DefaultClient.Do(req)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("second DELETE: %s", resp.Status)
+			}
+			resp.Body.Close()
+		})
+	}
+}
+
+func TestRequests(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	// Cleanups run last-in first-out: this one runs after the server, the
+	// HTTP test server and the clients are closed.
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		goleak.VerifyNone(t, ignore)
+	})
+	stream := mediatest.Generate(t, mediatest.Options{Seconds: 4})
+	srv, ts := newServer(t, whep.Config{MaxSessions: 1})
+	url := ts.URL + "/live/whep"
+
+	// Not started: 503 with Retry-After.
+	resp, err := http.Post(url, "application/sdp", strings.NewReader("v=0"))
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("before the start: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	for _, c := range stream.Chunks("b", time.Now(), false)[:6] {
+		srv.Push(c)
+	}
+	for _, tc := range []struct {
+		method, path, ctype, body string
+		want                      int
+	}{
+		{"POST", "", "text/plain", "v=0", http.StatusUnsupportedMediaType},
+		{"POST", "", "application/sdp", "not sdp", http.StatusBadRequest},
+		{"POST", "", "application/sdp", strings.Repeat("a", 70<<10), http.StatusRequestEntityTooLarge},
+		{"GET", "", "", "", http.StatusMethodNotAllowed},
+		{"DELETE", "/nope", "", "", http.StatusNotFound},
+		{"PATCH", "/nope", "application/trickle-ice-sdpfrag", "", http.StatusMethodNotAllowed},
+		{"OPTIONS", "", "", "", http.StatusNoContent},
+	} {
+		req, _ := http.NewRequest(tc.method, url+tc.path, strings.NewReader(tc.body))
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s %s: %s, want %d", tc.method, tc.path, resp.Status, tc.want)
+		}
+	}
+
+	// One session at most.
+	c, resp := dial(t, url)
+	if c == nil {
+		t.Fatalf("first session: %s", resp.Status)
+	}
+	if c2, resp := dial(t, url); c2 != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second session: %s", resp.Status)
+	}
+	// Close ends the session, and leaves no goroutine (checked on return).
+	srv.Close()
+	c.pc.Close()
+	if err := srv.Push(&mesh.Chunk{Seq: 9}); err == nil {
+		t.Fatal("Push after Close")
+	}
+}
+
+// A session that reads nothing never holds up Push.
+func TestSlowSessionDoesNotBlock(t *testing.T) {
+	stream := mediatest.Generate(t, mediatest.Options{Seconds: 4})
+	srv, ts := newServer(t, whep.Config{SessionQueue: 1})
+	chunks := stream.Chunks("b", time.Now(), false)
+	srv.Push(chunks[0])
+	srv.Push(chunks[1])
+	c, resp := dial(t, ts.URL+"/live/whep")
+	if c == nil {
+		t.Fatalf("%s", resp.Status)
+	}
+	var connected atomic.Bool
+	c.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			connected.Store(true)
+		}
+	})
+	for !connected.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	parts := chunks[1:]
+	n := 0
+	for i := 0; i < 50; i++ {
+		for j, ch := range parts {
+			if i == 0 && j == 0 {
+				continue
+			}
+			ch2 := *ch
+			ch2.Seq = uint64(i*len(parts) + j)
+			srv.Push(&ch2)
+			n++
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("%d pushes took %v", n, d)
+	}
+}
