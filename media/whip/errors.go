@@ -1,0 +1,18 @@
+package whip
+
+import "errors"
+
+// Errors, wrapped with their detail, for errors.Is. They are also the
+// reasons Config.Unpublish is given.
+var (
+	// ErrConfig is returned by New for a configuration that cannot work.
+	ErrConfig = errors.New("whip: invalid configuration")
+	// ErrConnectionLost: ICE or DTLS failed, or the browser went away
+	// without a DELETE.
+	ErrConnectionLost = errors.New("whip: connection lost")
+	// ErrNoKeyframe: no usable H.264 keyframe came within
+	// Config.FirstKeyframeTimeout of the offer.
+	ErrNoKeyframe = errors.New("whip: no H.264 keyframe")
+	// ErrClosed: the handler was closed (the node is shutting down).
+	ErrClosed = errors.New("whip: handler closed")
+)

@@ -1,0 +1,483 @@
+package whip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/peerscope/peerscope/media"
+)
+
+// Config configures a Handler. Authorize and Publish are required.
+type Config struct {
+	// Authorize says whether a stream key may publish: nil admits it; an
+	// error refuses it with 401 (the error is logged, not sent).
+	Authorize func(key string) error
+	// Publish is called for an admitted offer and returns the sink the
+	// session's media goes to; an error refuses the offer with 503. The
+	// sink gets its tracks at the first keyframe, and is used by one
+	// goroutine.
+	Publish func(key string) (media.Sink, error)
+	// Unpublish, when set, is called once for every successful Publish when
+	// the session ends: err is nil after the publisher's DELETE, otherwise
+	// why (ErrConnectionLost, ErrNoKeyframe, ErrClosed, a sink error).
+	Unpublish func(key string, err error)
+
+	// KeyframeInterval is how often a keyframe is asked for (RTCP PLI), so
+	// that segments start often; default 2 s, negative for never.
+	KeyframeInterval time.Duration
+	// FirstKeyframeTimeout ends a session whose first usable keyframe has
+	// not come this long after its offer (ICE never connected, no camera);
+	// default 15 s.
+	FirstKeyframeTimeout time.Duration
+	// MaxSessions bounds simultaneous publishers; default 16.
+	MaxSessions int
+
+	// UDPPort, when set, carries every session's media on that one UDP port
+	// (easy to open in a firewall); 0 uses an ephemeral port per session.
+	UDPPort int
+	// PublicIPs are addresses to announce instead of the interfaces' own
+	// (a node behind a port-forwarding router); none by default.
+	PublicIPs []string
+	// ICEServers for the answer side; none by default: the node answers
+	// with its host candidates and the browser, which knows its own way
+	// out, connects to them.
+	ICEServers []webrtc.ICEServer
+	// SettingEngine, when set, is called on the SettingEngine after this
+	// package's settings, for what Config does not cover (tests use it to
+	// keep to loopback).
+	SettingEngine func(*webrtc.SettingEngine)
+
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults New fills in; Authorize and Publish
+// are left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		KeyframeInterval:     2 * time.Second,
+		FirstKeyframeTimeout: 15 * time.Second,
+		MaxSessions:          16,
+	}
+}
+
+const (
+	maxOfferBytes  = 64 << 10
+	gatherTimeout  = 5 * time.Second
+	allowedMethods = "POST, DELETE, PATCH, OPTIONS"
+)
+
+// Handler is the WHIP endpoint. POST to it (any path it is mounted on) with
+// an SDP offer; the answer's Location names the session resource, which
+// takes DELETE.
+type Handler struct {
+	cfg Config
+	api *webrtc.API
+	log *slog.Logger
+	mux ice.UDPMux
+	udp net.PacketConn
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session // by resource ID
+	live     map[string]*session // by stream key
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New checks cfg and builds the WebRTC stack.
+func New(cfg Config) (*Handler, error) {
+	def := DefaultConfig()
+	if cfg.KeyframeInterval == 0 {
+		cfg.KeyframeInterval = def.KeyframeInterval
+	}
+	if cfg.FirstKeyframeTimeout == 0 {
+		cfg.FirstKeyframeTimeout = def.FirstKeyframeTimeout
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = def.MaxSessions
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	switch {
+	case cfg.Authorize == nil:
+		return nil, fmt.Errorf("%w: Authorize is required", ErrConfig)
+	case cfg.Publish == nil:
+		return nil, fmt.Errorf("%w: Publish is required", ErrConfig)
+	case cfg.FirstKeyframeTimeout < 0 || cfg.MaxSessions < 0:
+		return nil, fmt.Errorf("%w: negative timeout or limit", ErrConfig)
+	case cfg.UDPPort < 0 || cfg.UDPPort > 65535:
+		return nil, fmt.Errorf("%w: UDP port %d", ErrConfig, cfg.UDPPort)
+	}
+	for _, ip := range cfg.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return nil, fmt.Errorf("%w: public IP %q is not an IP address", ErrConfig, ip)
+		}
+	}
+	h := &Handler{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "whip"),
+		sessions: make(map[string]*session),
+		live:     make(map[string]*session),
+	}
+
+	m := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "transport-cc"}}
+	for i, p := range h264Profiles {
+		err := m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + p,
+				RTCPFeedback: videoFB,
+			},
+			PayloadType: webrtc.PayloadType(102 + 2*i),
+		}, webrtc.RTPCodecTypeVideo)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // no multicast on the LAN
+	se.SetIncludeLoopbackCandidate(true)                    // a browser on the node's own machine
+	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.UDPPort != 0 {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPPort})
+		if err != nil {
+			return nil, fmt.Errorf("whip: UDP port %d: %w", cfg.UDPPort, err)
+		}
+		h.udp = conn
+		h.mux = webrtc.NewICEUDPMux(nil, conn)
+		se.SetICEUDPMux(h.mux)
+	}
+	if cfg.SettingEngine != nil {
+		cfg.SettingEngine(&se)
+	}
+	h.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return h, nil
+}
+
+// ServeHTTP implements WHIP: POST an offer to create a session, DELETE its
+// resource to end it; PATCH (trickle ICE) is not offered.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	hdr.Set("Access-Control-Allow-Methods", allowedMethods)
+	hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+	hdr.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Post")
+	hdr.Set("Cache-Control", "no-store")
+	switch r.Method {
+	case http.MethodOptions:
+		hdr.Set("Accept-Post", "application/sdp")
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodPost:
+		h.post(w, r)
+	case http.MethodDelete:
+		h.delete(w, r)
+	case http.MethodPatch:
+		hdr.Set("Allow", "POST, DELETE, OPTIONS")
+		httpError(w, http.StatusMethodNotAllowed, "trickle ICE is not offered: send the offer with all candidates gathered")
+	default:
+		hdr.Set("Allow", allowedMethods)
+		httpError(w, http.StatusMethodNotAllowed, "WHIP takes POST (an SDP offer) and DELETE (a session)")
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	log := h.log.With("remote", r.RemoteAddr)
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/sdp") {
+		httpError(w, http.StatusUnsupportedMediaType, "the offer must be sent as Content-Type: application/sdp")
+		return
+	}
+	key := bearer(r)
+	if key == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope"`)
+		httpError(w, http.StatusUnauthorized, "missing stream key: send it as Authorization: Bearer <stream key>")
+		return
+	}
+	log = log.With("key", redact(key))
+	if err := h.cfg.Authorize(key); err != nil {
+		log.Warn("whip: stream key refused", "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
+		httpError(w, http.StatusUnauthorized, "stream key refused")
+		return
+	}
+	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the offer is larger than %d bytes", maxOfferBytes))
+		return
+	}
+	info, err := inspectOffer(offer)
+	if err != nil {
+		log.Warn("whip: malformed offer", "err", err)
+		httpError(w, http.StatusBadRequest, "malformed SDP offer: "+err.Error())
+		return
+	}
+	if !info.h264 {
+		offered := "no video at all"
+		if len(info.videoCodecs) > 0 {
+			offered = "only " + strings.Join(info.videoCodecs, ", ") + " video"
+		}
+		log.Warn("whip: refused an offer without H.264", "offered", offered)
+		httpError(w, http.StatusNotAcceptable, "this offer has "+offered+
+			". Peerscope needs H.264 video (constrained baseline or baseline, profile-level-id 42e01f or 42001f, packetization-mode=1)"+
+			" so that HLS viewers can play it; Opus audio is optional. Enable H.264 in the encoder or use a browser that offers it.")
+		return
+	}
+
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "the node is shutting down")
+		return
+	case h.live[key] != nil:
+		h.mu.Unlock()
+		log.Warn("whip: refused a second publisher on a live key")
+		httpError(w, http.StatusConflict, "this stream key is already live: end the other broadcast first")
+		return
+	case len(h.sessions) >= h.cfg.MaxSessions:
+		h.mu.Unlock()
+		log.Warn("whip: too many sessions", "max", h.cfg.MaxSessions)
+		httpError(w, http.StatusServiceUnavailable, "too many broadcasts on this node")
+		return
+	}
+	s := &session{key: key, h: h, hasAudio: info.opus, t0: h.cfg.Now(),
+		events: make(chan event, 64), wantKey: make(chan struct{}, 1), done: make(chan struct{})}
+	s.id = newID()
+	s.log = log.With("session", s.id[:8])
+	s.ctx, s.stop = context.WithCancelCause(context.Background())
+	h.live[key] = s // reserved while the answer is made
+	h.mu.Unlock()
+
+	answer, code, err := h.negotiate(r.Context(), s, offer)
+	if err != nil {
+		h.abort(s, err)
+		log.Warn("whip: offer failed", "err", err)
+		httpError(w, code, err.Error())
+		return
+	}
+	sink, err := h.cfg.Publish(key)
+	if err != nil {
+		h.abort(s, err)
+		log.Warn("whip: the node refused the stream", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the node cannot take this stream now")
+		return
+	}
+	s.sink = sink
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		s.stop(ErrClosed)
+	} else {
+		h.sessions[s.id] = s
+		h.mu.Unlock()
+	}
+	s.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		s.log.Debug("whip: connection state", "state", st.String())
+		switch st {
+		case webrtc.PeerConnectionStateFailed:
+			s.stop(fmt.Errorf("%w: ICE/DTLS failed", ErrConnectionLost))
+		case webrtc.PeerConnectionStateClosed:
+			s.stop(fmt.Errorf("%w: closed", ErrConnectionLost))
+		}
+	})
+	go s.run()
+
+	loc := path.Join(requestPath(r), s.id)
+	w.Header().Set("Location", loc)
+	w.Header().Set("ETag", `"`+s.id+`"`)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+	log.Info("whip: session created", "session", s.id[:8], "audio", info.opus)
+}
+
+// negotiate makes the PeerConnection and the answer, with every candidate
+// gathered (no trickle). It returns the HTTP status for its error.
+func (h *Handler) negotiate(ctx context.Context, s *session, offer []byte) (string, int, error) {
+	pc, err := h.api.NewPeerConnection(webrtc.Configuration{ICEServers: h.cfg.ICEServers})
+	if err != nil {
+		return "", http.StatusInternalServerError, fmt.Errorf("whip: %w", err)
+	}
+	s.pc = pc
+	pc.OnTrack(s.onTrack)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)}); err != nil {
+		return "", http.StatusBadRequest, fmt.Errorf("the offer was not accepted: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", http.StatusBadRequest, fmt.Errorf("no answer to this offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", http.StatusInternalServerError, fmt.Errorf("whip: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, gatherTimeout)
+	defer cancel()
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", http.StatusServiceUnavailable, fmt.Errorf("whip: gathering candidates: %w", ctx.Err())
+	}
+	return pc.LocalDescription().SDP, 0, nil
+}
+
+// requestPath is the path the client used, even under http.StripPrefix,
+// so that Location resolves to this handler.
+func requestPath(r *http.Request) string {
+	if r.RequestURI != "" && r.RequestURI != "*" {
+		if p, _, _ := strings.Cut(r.RequestURI, "?"); strings.HasPrefix(p, "/") {
+			return p
+		}
+	}
+	return r.URL.Path
+}
+
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	id := path.Base(r.URL.Path)
+	h.mu.Lock()
+	s := h.sessions[id]
+	h.mu.Unlock()
+	if s == nil {
+		httpError(w, http.StatusNotFound, "no such WHIP session")
+		return
+	}
+	s.stop(errDeleted)
+	<-s.done
+	w.WriteHeader(http.StatusOK)
+}
+
+// abort undoes a session that never started.
+func (h *Handler) abort(s *session, err error) {
+	s.stop(err)
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	if s.pc != nil {
+		s.pc.Close()
+	}
+	s.readers.Wait()
+	h.forget(s)
+}
+
+// forget drops an ended session from the tables.
+func (h *Handler) forget(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sessions, s.id)
+	if h.live[s.key] == s {
+		delete(h.live, s.key)
+	}
+}
+
+// RequestKeyframe asks the publisher on key for a keyframe (an RTCP PLI),
+// for a viewer that needs one now. It reports whether key is live. Requests
+// closer than half a second apart are merged.
+func (h *Handler) RequestKeyframe(key string) bool {
+	h.mu.Lock()
+	s := h.live[key]
+	h.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.requestKeyframe()
+	return true
+}
+
+// Live reports whether a publisher holds key.
+func (h *Handler) Live(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.live[key] != nil
+}
+
+// Close ends every session (their Unpublish gets ErrClosed) and refuses
+// new ones. It is safe to call more than once.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	var all []*session
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.stop(ErrClosed)
+	}
+	for _, s := range all {
+		<-s.done
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mux != nil {
+		h.mux.Close()
+		h.udp.Close()
+		h.mux = nil
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// redact keeps a stream key out of the logs, bar a hint.
+func redact(key string) string {
+	if len(key) <= 4 {
+		return "****"
+	}
+	return key[:2] + "…" + key[len(key)-2:]
+}
