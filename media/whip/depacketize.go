@@ -13,7 +13,7 @@ const (
 	maxAUSize      = 4 << 20 // bytes in one H.264 access unit
 	maxAUNALUs     = 512     // NAL units in one access unit
 	maxOpusPacket  = 8 << 10
-	reorderMaxHeld = 128                   // packets waiting for a gap to fill
+	reorderMaxHeld = 128                    // packets waiting for a gap to fill
 	reorderMaxWait = 200 * time.Millisecond // how long a gap may hold packets back
 )
 

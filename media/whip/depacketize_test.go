@@ -168,10 +168,10 @@ func TestReorder(t *testing.T) {
 		}
 	}
 	check(r.push(p(65534), t0), 65534)
-	check(r.push(p(0), t0))              // 65535 missing: held
-	check(r.push(p(65535), t0), 65535, 0) // the retransmission fills the gap, across wrap-around
-	check(r.push(p(0), t0))               // duplicate
-	check(r.push(p(2), t0))               // 1 missing
+	check(r.push(p(0), t0))                           // 65535 missing: held
+	check(r.push(p(65535), t0), 65535, 0)             // the retransmission fills the gap, across wrap-around
+	check(r.push(p(0), t0))                           // duplicate
+	check(r.push(p(2), t0))                           // 1 missing
 	check(r.push(p(3), t0.Add(reorderMaxWait)), 2, 3) // waited long enough: skip it
 	check(r.push(p(1), t0.Add(reorderMaxWait)))       // too late
 	check(r.push(p(30000), t0), 30000)                // a restart is followed
