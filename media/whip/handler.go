@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -30,7 +32,7 @@ type Config struct {
 	// session's media goes to; an error refuses the offer with 503. The
 	// sink gets its tracks at the first keyframe, and is used by one
 	// goroutine.
-	Publish func(key string) (media.Sink, error)
+	Publish func(key string, info Info) (media.Sink, error)
 	// Unpublish, when set, is called once for every successful Publish when
 	// the session ends: err is nil after the publisher's DELETE, otherwise
 	// why (ErrConnectionLost, ErrNoKeyframe, ErrClosed, a sink error).
@@ -65,6 +67,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// Info is what a publisher tells about its broadcast besides the media.
+type Info struct {
+	// Title from the POST URL's title query parameter (the broadcaster
+	// page sends it): control characters removed, at most 200 characters.
+	Title      string
+	RemoteAddr string // the HTTP client's address
+	UserAgent  string
+}
+
+// maxTitle bounds Info.Title, in characters.
+const maxTitle = 200
+
+func cleanTitle(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > maxTitle {
+		s = strings.TrimSpace(string(r[:maxTitle]))
+	}
+	return s
 }
 
 // DefaultConfig returns the defaults New fills in; Authorize and Publish
@@ -307,7 +335,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, code, err.Error())
 		return
 	}
-	sink, err := h.cfg.Publish(key)
+	sink, err := h.cfg.Publish(key, Info{Title: cleanTitle(r.URL.Query().Get("title")), RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
 	if err != nil {
 		h.abort(s, err)
 		log.Warn("whip: the node refused the stream", "err", err)

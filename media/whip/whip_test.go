@@ -108,6 +108,7 @@ type endpoint struct {
 
 	mu     sync.Mutex
 	sinks  []*recSink
+	infos  []Info
 	ended  chan error
 	pubErr error
 }
@@ -122,7 +123,7 @@ func newEndpoint(t *testing.T, tweak func(*Config)) *endpoint {
 			}
 			return nil
 		},
-		Publish: func(string) (media.Sink, error) {
+		Publish: func(_ string, info Info) (media.Sink, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			if e.pubErr != nil {
@@ -130,6 +131,7 @@ func newEndpoint(t *testing.T, tweak func(*Config)) *endpoint {
 			}
 			s := newRecSink()
 			e.sinks = append(e.sinks, s)
+			e.infos = append(e.infos, info)
 			return s, nil
 		},
 		Unpublish:     func(_ string, err error) { e.ended <- err },
@@ -363,7 +365,13 @@ func TestPublish(t *testing.T) {
 	e := newEndpoint(t, nil)
 	aus := fixtureAUs(t)
 	c, _ := newClient(t)
-	c.publish(t, e.url, e.key)
+	c.publish(t, e.url+"?title=My%20first%20%0Abroadcast", e.key)
+	e.mu.Lock()
+	title := e.infos[0].Title
+	e.mu.Unlock()
+	if got := title; got != "My first broadcast" {
+		t.Errorf("title %q", got)
+	}
 	if !strings.HasPrefix(c.location, "/b/whip/") || len(c.location) != len("/b/whip/")+32 {
 		t.Fatalf("Location %q", c.location)
 	}
