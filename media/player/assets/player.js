@@ -1,0 +1,437 @@
+// Peerscope player: WHEP first, then our own small LL-HLS reader over Media
+// Source Extensions. No dependencies. window.peerscope exposes the state
+// for tests and the curious.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const video = $('video');
+  const params = new URLSearchParams(location.search);
+  const forced = params.get('mode'); // 'hls' | 'whep' | null
+  const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
+
+  const state = window.peerscope = {
+    mode: null, startupMs: null, latencyMs: null, ended: false, live: false,
+    audio: null, errors: [], log: [],
+  };
+  const t0 = performance.now();
+
+  function log(...a) {
+    const line = `${((performance.now() - t0) / 1000).toFixed(2)} ${a.join(' ')}`;
+    state.log.push(line);
+    if (state.log.length > 200) state.log.shift();
+    if (params.has('debug')) { $('log').hidden = false; $('log').textContent = state.log.join('\n'); }
+  }
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  // ---- page state -------------------------------------------------------
+
+  function setBadge(text, live) {
+    $('badge').textContent = text;
+    $('badge').classList.toggle('live', !!live);
+  }
+  function showOverlay(text) {
+    $('overlay').textContent = text;
+    $('overlay').hidden = !text;
+  }
+  function setNote(text, action) {
+    const n = $('note');
+    n.textContent = text || '';
+    if (action) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = action.label;
+      b.onclick = action.run;
+      n.append(b);
+    }
+  }
+
+  let player = null; // the active player: {kind, stop(), latency()}
+
+  function ended() {
+    if (state.ended) return;
+    state.ended = true;
+    log('ended');
+    setBadge('ended');
+    showOverlay('The broadcast has ended');
+    $('unmute').hidden = true;
+    if (player) player.stop();
+  }
+
+  async function pollStatus() {
+    try {
+      const r = await fetch('api/status', { cache: 'no-store' });
+      if (!r.ok) return;
+      const s = await r.json();
+      if (s.title) { $('title').textContent = s.title; document.title = `${s.title} · Peerscope`; }
+      state.live = !!s.live;
+      if (s.ended) {
+        // Let the last seconds play out before saying so.
+        if (!player || video.paused || video.ended || player.kind === 'whep') setTimeout(ended, player ? 1500 : 0);
+      } else if (!state.ended) {
+        setBadge(s.live ? 'live' : 'waiting', s.live);
+      }
+    } catch (e) { /* the node may restart; try again later */ }
+  }
+
+  function firstFrame() {
+    if (state.startupMs !== null) return;
+    state.startupMs = Math.round(performance.now() - t0);
+    log('first frame after', state.startupMs, 'ms over', state.mode);
+    showOverlay('');
+  }
+
+  // The first frame shown: requestVideoFrameCallback where there is one.
+  function watchFirstFrame() {
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => firstFrame());
+    else video.addEventListener('playing', firstFrame, { once: true });
+  }
+
+  function startPlayback() {
+    const p = video.play();
+    if (p) p.catch((e) => log('play:', e.message));
+    $('unmute').hidden = !video.muted || !state.audio;
+  }
+  $('unmute').onclick = () => { video.muted = false; $('unmute').hidden = true; video.play().catch(() => {}); };
+
+  // ---- WHEP -------------------------------------------------------------
+
+  async function gathered(pc, ms) {
+    if (pc.iceGatheringState === 'complete') return;
+    await Promise.race([
+      new Promise((r) => pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && r())),
+      sleep(ms),
+    ]);
+  }
+
+  async function playWHEP(timeoutMs) {
+    if (!window.RTCPeerConnection) return null;
+    const pc = new RTCPeerConnection();
+    let resource = null;
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      pc.close();
+      if (resource) fetch(resource, { method: 'DELETE', keepalive: true }).catch(() => {});
+    };
+    try {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const stream = new MediaStream();
+      pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; };
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc, 1000);
+      const r = await fetch('whep', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+      if (r.status !== 201) { log('whep: POST', r.status); stop(); return null; }
+      resource = new URL(r.headers.get('Location'), r.url).href;
+      const audio = r.headers.get('Peerscope-Audio') || '';
+      state.audio = audio.startsWith('opus') ? 'opus' : null;
+      await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+      const ok = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        const done = () => { clearTimeout(timer); resolve(true); };
+        if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(done);
+        else video.addEventListener('playing', done, { once: true });
+        pc.addEventListener('connectionstatechange', () => { if (pc.connectionState === 'failed') { clearTimeout(timer); resolve(false); } });
+        startPlayback();
+      });
+      if (!ok) { log('whep: no picture'); stop(); video.srcObject = null; return null; }
+      if (audio.includes('codec=aac')) {
+        setNote('Sound is available over HLS.', { label: 'Play with sound', run: () => switchTo('hls', true) });
+      }
+      pc.addEventListener('connectionstatechange', () => {
+        log('whep:', pc.connectionState);
+        if (stopped || state.ended) return;
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
+          // The node hangs up when the broadcast ends; otherwise, fall back.
+          pollStatus().then(() => { if (!state.ended) switchTo(forced === 'whep' ? 'whep' : 'hls'); });
+        }
+      });
+      return {
+        kind: 'whep',
+        stop,
+        async latency() {
+          const stats = await pc.getStats();
+          let est = null;
+          stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video' && s.estimatedPlayoutTimestamp) est = s.estimatedPlayoutTimestamp; });
+          return est ? Date.now() - (est - NTP_UNIX_MS) : null;
+        },
+      };
+    } catch (e) {
+      log('whep:', e.message);
+      stop();
+      return null;
+    }
+  }
+
+  // ---- LL-HLS over MSE --------------------------------------------------
+
+  // Boxes: [type, start of payload, end] of the boxes in b[from, to).
+  function boxes(b, from, to) {
+    const out = [];
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let o = from; o + 8 <= to;) {
+      let size = dv.getUint32(o);
+      const type = String.fromCharCode(b[o + 4], b[o + 5], b[o + 6], b[o + 7]);
+      let hdr = 8;
+      if (size === 1) { size = Number(dv.getBigUint64(o + 8)); hdr = 16; } else if (size === 0) size = to - o;
+      if (size < hdr || o + size > to) break;
+      out.push([type, o + hdr, o + size]);
+      o += size;
+    }
+    return out;
+  }
+  const child = (b, box, type) => boxes(b, box[1], box[2]).filter((x) => x[0] === type);
+
+  // From an init segment: the MSE codecs string, the video track ID and
+  // its timescale.
+  function readInit(b) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const codecs = [];
+    let videoID = null; let timescale = 90000;
+    for (const moov of boxes(b, 0, b.length).filter((x) => x[0] === 'moov')) {
+      for (const trak of child(b, moov, 'trak')) {
+        const tkhd = child(b, trak, 'tkhd')[0];
+        const id = tkhd ? dv.getUint32(tkhd[1] + (b[tkhd[1]] === 1 ? 20 : 12)) : 0;
+        for (const mdia of child(b, trak, 'mdia')) {
+          const hdlr = child(b, mdia, 'hdlr')[0];
+          const handler = hdlr ? String.fromCharCode(...b.subarray(hdlr[1] + 8, hdlr[1] + 12)) : '';
+          const mdhd = child(b, mdia, 'mdhd')[0];
+          const ts = mdhd ? dv.getUint32(mdhd[1] + (b[mdhd[1]] === 1 ? 20 : 12)) : 0;
+          const stsd = child(b, child(b, child(b, mdia, 'minf')[0] || [0, 0, 0], 'stbl')[0] || [0, 0, 0], 'stsd')[0];
+          if (!stsd) continue;
+          const entry = boxes(b, stsd[1] + 8, stsd[2])[0];
+          if (!entry) continue;
+          if (handler === 'vide' && entry[0] === 'avc1') {
+            videoID = id; timescale = ts || timescale;
+            const avcC = boxes(b, entry[1] + 78, entry[2]).find((x) => x[0] === 'avcC');
+            const hex = (v) => v.toString(16).padStart(2, '0');
+            codecs.push(avcC ? `avc1.${hex(b[avcC[1] + 1])}${hex(b[avcC[1] + 2])}${hex(b[avcC[1] + 3])}` : 'avc1.42e01e');
+          } else if (handler === 'soun') {
+            if (entry[0] === 'Opus') codecs.push('opus');
+            else if (entry[0] === 'mp4a') codecs.push('mp4a.40.2');
+          }
+        }
+      }
+    }
+    return { codecs: codecs.join(','), videoID, timescale };
+  }
+
+  // The video track's decode time at the start of a part, in seconds.
+  function partStart(b, videoID, timescale) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (const moof of boxes(b, 0, b.length).filter((x) => x[0] === 'moof')) {
+      for (const traf of child(b, moof, 'traf')) {
+        const tfhd = child(b, traf, 'tfhd')[0];
+        const tfdt = child(b, traf, 'tfdt')[0];
+        if (!tfhd || !tfdt || dv.getUint32(tfhd[1] + 4) !== videoID) continue;
+        const t = b[tfdt[1]] === 1 ? Number(dv.getBigUint64(tfdt[1] + 4)) : dv.getUint32(tfdt[1] + 4);
+        return t / timescale;
+      }
+    }
+    return null;
+  }
+
+  function parsePlaylist(text, base) {
+    const pl = { parts: [], segments: [], map: null, ended: false, hint: null, holdBack: 1, msn: 0 };
+    let msn = 0; let idx = 0; let map = null; let disc = false; let pdt = null;
+    const attrs = (s) => {
+      const a = {};
+      for (const m of s.matchAll(/([A-Z0-9-]+)=("[^"]*"|[^,]*)/g)) a[m[1]] = m[2].replace(/^"|"$/g, '');
+      return a;
+    };
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i].trim();
+      if (l.startsWith('#EXT-X-MEDIA-SEQUENCE:')) msn = pl.msn = parseInt(l.slice(22), 10);
+      else if (l.startsWith('#EXT-X-MAP:')) map = new URL(attrs(l.slice(11)).URI, base).href;
+      else if (l.startsWith('#EXT-X-DISCONTINUITY') && !l.startsWith('#EXT-X-DISCONTINUITY-')) disc = true;
+      else if (l.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(l.slice(25));
+      else if (l.startsWith('#EXT-X-SERVER-CONTROL:')) pl.holdBack = parseFloat(attrs(l.slice(22))['PART-HOLD-BACK'] || '1');
+      else if (l.startsWith('#EXT-X-PART:')) {
+        const a = attrs(l.slice(12));
+        pl.parts.push({ uri: new URL(a.URI, base).href, dur: parseFloat(a.DURATION), independent: a.INDEPENDENT === 'YES', msn, idx, map, disc, pdt });
+        if (pdt !== null) pdt += parseFloat(a.DURATION) * 1000;
+        idx++; disc = false;
+      } else if (l.startsWith('#EXTINF:')) {
+        pl.segments.push({ msn, uri: new URL(lines[i + 1].trim(), base).href, map });
+        msn++; idx = 0; i++; pdt = null;
+      } else if (l.startsWith('#EXT-X-PRELOAD-HINT:')) pl.hint = new URL(attrs(l.slice(20)).URI, base).href;
+      else if (l === '#EXT-X-ENDLIST') pl.ended = true;
+    }
+    pl.map = map;
+    pl.nextMSN = msn; pl.nextPart = idx;
+    return pl;
+  }
+
+  async function playHLS() {
+    if (!window.MediaSource) { setNote('This browser cannot play this stream.'); return null; }
+    const url = new URL('hls/index.m3u8', location.href).href;
+    const ms = new MediaSource();
+    let stopped = false;
+    let sb = null;
+    let mapURI = null; let info = null;
+    const anchors = []; // [media time (s), capture time (ms)]
+    const appended = new Set();
+    let last = null; // the last part appended: {msn, idx}
+    const stop = () => { stopped = true; };
+
+    video.srcObject = null;
+    video.src = URL.createObjectURL(ms);
+    await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
+
+    const append = (buf) => new Promise((resolve, reject) => {
+      sb.addEventListener('updateend', resolve, { once: true });
+      sb.addEventListener('error', reject, { once: true });
+      sb.appendBuffer(buf);
+    });
+    async function get(u) {
+      const r = await fetch(u, { cache: 'no-store' });
+      if (!r.ok) throw new Error(`${r.status} ${u}`);
+      return r;
+    }
+    async function load(part) {
+      if (part.map !== mapURI) {
+        const init = new Uint8Array(await (await get(part.map)).arrayBuffer());
+        const next = readInit(init);
+        const type = `video/mp4; codecs="${next.codecs}"`;
+        log('hls: init', type);
+        if (!sb) {
+          if (!MediaSource.isTypeSupported(type)) throw new Error(`unsupported ${type}`);
+          sb = ms.addSourceBuffer(type);
+        } else if (info.codecs !== next.codecs && sb.changeType) sb.changeType(type);
+        state.audio = /opus|mp4a/.test(next.codecs) ? next.codecs.split(',').pop() : null;
+        info = next; mapURI = part.map;
+        await append(init);
+      }
+      const r = await get(part.uri);
+      const buf = new Uint8Array(await r.arrayBuffer());
+      const wall = parseInt(r.headers.get('Peerscope-Wallclock') || '', 10) || part.pdt;
+      const start = partStart(buf, info.videoID, info.timescale);
+      if (start !== null && wall) {
+        anchors.push([start, wall]);
+        if (anchors.length > 300) anchors.shift();
+      }
+      await append(buf);
+      appended.add(part.uri);
+      last = part;
+    }
+
+    let pl = null;
+    for (let wait = 500; !pl && !stopped && !state.ended; wait = Math.min(wait * 2, 5000)) {
+      // The broadcast may not have started yet: the server then answers
+      // 503 after a while, or 404 if it has no LL-HLS at all.
+      try { pl = parsePlaylist(await (await get(url)).text(), url); } catch (e) { log('hls:', e.message); await sleep(wait); }
+    }
+    if (!pl) return null;
+    // Start at the newest independent part: the first picture comes from
+    // there, then we seek near the live edge.
+    let from = -1;
+    for (let i = pl.parts.length - 1; i >= 0; i--) if (pl.parts[i].independent) { from = i; break; }
+    if (from < 0) from = 0;
+    const keeper = { kind: 'hls', stop, latency: () => latencyFrom(anchors) };
+
+    (async () => {
+      let first = true;
+      while (!stopped) {
+        try {
+          let idx = last ? pl.parts.findIndex((p) => p.uri === last.uri) + 1 : from;
+          if (last && idx === 0) {
+            // Fell out of the playlist: resync at its newest independent part.
+            log('hls: resync');
+            idx = pl.parts.map((p) => p.independent).lastIndexOf(true);
+            if (idx < 0) idx = 0;
+          }
+          for (const part of pl.parts.slice(idx)) {
+            if (stopped) return;
+            if (!appended.has(part.uri)) await load(part);
+          }
+          if (first && sb && sb.buffered.length) {
+            first = false;
+            const end = sb.buffered.end(sb.buffered.length - 1);
+            video.currentTime = Math.max(sb.buffered.start(0), end - Math.max(pl.holdBack, 0.5));
+            startPlayback();
+          }
+          if (pl.ended) {
+            if (!sb.updating) ms.endOfStream();
+            log('hls: end of playlist');
+            return;
+          }
+          const next = last ? `_HLS_msn=${last.msn}&_HLS_part=${last.idx + 1}` : `_HLS_msn=${pl.nextMSN}&_HLS_part=${pl.nextPart}`;
+          const r = await fetch(`${url}?${next}`, { cache: 'no-store' });
+          if (r.ok) pl = parsePlaylist(await r.text(), url);
+          else { log('hls: playlist', r.status); await sleep(500); pl = parsePlaylist(await (await get(url)).text(), url); }
+        } catch (e) {
+          log('hls:', e.message);
+          state.errors.push(e.message);
+          await sleep(1000);
+          try { pl = parsePlaylist(await (await get(url)).text(), url); } catch (e2) { /* keep trying */ }
+        }
+      }
+    })();
+
+    // Keep near the live edge, jump holes, drop what was played long ago.
+    const timer = setInterval(() => {
+      if (stopped) { clearInterval(timer); return; }
+      if (!sb || !sb.buffered.length || state.ended) return;
+      const b = sb.buffered;
+      const t = video.currentTime;
+      const end = b.end(b.length - 1);
+      for (let i = 0; i < b.length; i++) {
+        if (t < b.start(i) && (i === 0 || t >= b.end(i - 1) - 0.1) && b.start(i) - t < 3) {
+          log('hls: jump hole', t.toFixed(2), '→', b.start(i).toFixed(2));
+          video.currentTime = b.start(i) + 0.01;
+          return;
+        }
+      }
+      const ahead = end - t;
+      const target = Math.max(pl.holdBack, 0.5);
+      if (ahead > target + 3) { log('hls: catch up', ahead.toFixed(2)); video.currentTime = end - target; } else if (ahead > target + 0.3) video.playbackRate = 1.08;
+      else if (ahead < target - 0.2) video.playbackRate = 0.97;
+      else video.playbackRate = 1;
+      if (!sb.updating && t - b.start(0) > 30) sb.remove(b.start(0), t - 20);
+    }, 250);
+    video.addEventListener('ended', () => { if (pl.ended) ended(); });
+    return keeper;
+  }
+
+  function latencyFrom(anchors) {
+    const t = video.currentTime;
+    let a = null;
+    for (const x of anchors) if (x[0] <= t + 0.001 && (!a || x[0] > a[0])) a = x;
+    return a ? Date.now() - (a[1] + (t - a[0]) * 1000) : null;
+  }
+
+  // ---- orchestration ----------------------------------------------------
+
+  async function switchTo(kind, unmute) {
+    if (player) player.stop();
+    player = null;
+    if (state.ended) return;
+    state.mode = kind;
+    $('mode').textContent = kind === 'whep' ? 'WebRTC' : 'LL-HLS';
+    setNote('');
+    watchFirstFrame();
+    player = kind === 'whep' ? await playWHEP(8000) : await playHLS();
+    if (!player && kind === 'whep' && forced !== 'whep') return switchTo('hls');
+    if (!player) { setNote('Cannot play this broadcast here.'); return; }
+    if (unmute) { video.muted = false; $('unmute').hidden = true; }
+    startPlayback();
+  }
+
+  setInterval(async () => {
+    if (!player || state.ended) return;
+    const l = await player.latency();
+    state.latencyMs = l === null ? null : Math.round(l);
+    $('latency').textContent = l === null ? 'latency –' : `latency ${(l / 1000).toFixed(1)} s`;
+  }, 1000);
+  video.addEventListener('waiting', () => log('waiting at', video.currentTime.toFixed(2)));
+
+  (async () => {
+    showOverlay('Connecting…');
+    await pollStatus();
+    setInterval(pollStatus, 3000);
+    if (state.ended) return;
+    await switchTo(forced === 'hls' ? 'hls' : 'whep');
+  })();
+})();

@@ -1,0 +1,29 @@
+// Package player serves the web page that plays a broadcast in a browser.
+//
+// The page (HTML, CSS and one small script, embedded in the binary; no
+// framework, no third-party code) shows the video, the broadcast's title
+// and its live latency. It starts over WHEP, the quickest to the first
+// picture, and falls back to LL-HLS when WebRTC does not come up: a minimal
+// Media Source Extensions reader of its own fetches the init segment and
+// then each part as the blocking playlist reload announces it, and appends
+// them to one SourceBuffer. It keeps near the live edge by playing slightly
+// faster when it falls behind, jumps holes left by lost parts, and shows a
+// clean "broadcast ended" state.
+//
+// Live latency is the capture time of the frame on screen against the
+// viewer's clock: over HLS from each part's Peerscope-Wallclock header and
+// its tfdt, over WHEP from the browser's estimatedPlayoutTimestamp, which
+// the WHEP sender reports map to capture time.
+//
+// New returns the handler for one broadcast; mount it under a path of its
+// own ending in a slash (the page uses relative URLs):
+//
+//	{prefix}/              the page (a path without the slash redirects)
+//	{prefix}/player.js     its script, {prefix}/player.css its style
+//	{prefix}/api/status    Status as JSON
+//	{prefix}/hls/…         Routes.HLS (an *hls.Server)
+//	{prefix}/whep[/…]      Routes.WHEP (a *whep.Server)
+//
+// Query options of the page: ?mode=hls or ?mode=whep forces one way of
+// playing (no fallback); ?debug shows a log.
+package player

@@ -1,0 +1,103 @@
+package player
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Status is what the page shows about the broadcast, served as JSON at
+// api/status. The node fills it from the broadcast's announcement, the
+// players' state and chat presence.
+type Status struct {
+	Title       string    `json:"title"`
+	Broadcaster string    `json:"broadcaster,omitempty"` // display name, when known
+	Live        bool      `json:"live"`                  // parts are arriving
+	Ended       bool      `json:"ended"`                 // the broadcast is over
+	Viewers     int       `json:"viewers,omitempty"`     // live viewers, when known
+	StartedAt   time.Time `json:"started_at,omitzero"`
+}
+
+// StatusHandler serves status() as JSON, uncached, to GET and HEAD.
+func StatusHandler(status func() Status) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		b, err := json.Marshal(status())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Access-Control-Allow-Origin", "*")
+		w.Write(append(b, '\n'))
+	})
+}
+
+// Routes are what the page plays from. A nil handler answers 404 (the page
+// then tries the other way).
+type Routes struct {
+	HLS    http.Handler  // LL-HLS, e.g. an *hls.Server
+	WHEP   http.Handler  // WHEP, e.g. a *whep.Server
+	Status func() Status // nil: a status with only Live set from nothing
+}
+
+// New returns the handler for one broadcast's page and its endpoints.
+// Mount it with http.StripPrefix under a path of its own.
+func New(r Routes) http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(static)
+	page := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, req)
+	})
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /player.js", page)
+	mux.Handle("GET /player.css", page)
+	status := r.Status
+	if status == nil {
+		status = func() Status { return Status{} }
+	}
+	mux.Handle("/api/status", StatusHandler(status))
+	if r.HLS != nil {
+		mux.Handle("/hls/", http.StripPrefix("/hls", r.HLS))
+	}
+	if r.WHEP != nil {
+		w := http.StripPrefix("/whep", r.WHEP)
+		mux.Handle("/whep", w)
+		mux.Handle("/whep/", w)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "" {
+			// Mounted at "/watch/x" and asked for "/watch/x": the page's
+			// relative URLs need the slash.
+			target := "/"
+			if u, err := url.ParseRequestURI(req.RequestURI); err == nil {
+				target = u.Path + "/"
+				if u.RawQuery != "" {
+					target += "?" + u.RawQuery
+				}
+			}
+			if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
+				target = "/"
+			}
+			http.Redirect(w, req, target, http.StatusMovedPermanently)
+			return
+		}
+		mux.ServeHTTP(w, req)
+	})
+}

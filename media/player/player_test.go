@@ -1,0 +1,226 @@
+package player_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/hls"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
+	"github.com/peerscope/peerscope/media/player"
+	"github.com/peerscope/peerscope/media/whep"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+func TestHandler(t *testing.T) {
+	started := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := player.New(player.Routes{
+		Status: func() player.Status { return player.Status{Title: "Hello", Live: true, StartedAt: started} },
+		HLS:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hls:"+r.URL.Path) }),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/watch/b1/", http.StripPrefix("/watch/b1", h))
+	mux.Handle("/watch/b1", http.StripPrefix("/watch/b1", h))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	for _, tc := range []struct {
+		path, wantType, wantBody string
+		code                     int
+	}{
+		{"/watch/b1/", "text/html", "<video id=\"video\"", 200},
+		{"/watch/b1/player.js", "text/javascript", "window.peerscope", 200},
+		{"/watch/b1/player.css", "text/css", ".stage", 200},
+		{"/watch/b1/api/status", "application/json", `{"title":"Hello","live":true,"ended":false,"started_at":"2030-01-01T00:00:00Z"}`, 200},
+		{"/watch/b1/hls/index.m3u8", "", "hls:/index.m3u8", 200},
+		{"/watch/b1/whep", "", "", 404},
+		{"/watch/b1/index.html", "", "", 404},
+		{"/watch/b1/nope", "", "", 404},
+		{"/watch/b1", "", "", 301},
+	} {
+		resp, err := noRedirect.Get(ts.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) || !strings.Contains(string(body), tc.wantBody) {
+			t.Errorf("%s: %d %q %.80q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if tc.path == "/watch/b1" && resp.Header.Get("Location") != "/watch/b1/" {
+			t.Errorf("redirect to %q", resp.Header.Get("Location"))
+		}
+	}
+	var st player.Status
+	resp, _ := http.Get(ts.URL + "/watch/b1/api/status")
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.Title != "Hello" || !st.StartedAt.Equal(started) {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// broadcast serves one live broadcast the way a node would: the page,
+// LL-HLS and WHEP, fed with real parts in real time.
+func broadcast(t *testing.T, opts mediatest.Options, lead int) *httptest.Server {
+	t.Helper()
+	stream := mediatest.Generate(t, opts)
+	hs, err := hls.NewServer(hls.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se := whep.LoopbackSettingEngine()
+	ws, err := whep.NewServer(whep.Config{SettingEngine: &se})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := player.New(player.Routes{
+		HLS: hs, WHEP: ws,
+		Status: func() player.Status {
+			in := hs.Info()
+			return player.Status{Title: "Test pattern", Live: in.Live, Ended: in.Ended}
+		},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/watch/test/", http.StripPrefix("/watch/test", page))
+	ts := httptest.NewServer(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stream.Feed(ctx, func(c *mesh.Chunk) {
+			hs.Push(c)
+			ws.Push(c)
+		}, lead, true)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		ws.Close()
+		hs.Close()
+		ts.Close()
+	})
+	return ts
+}
+
+// TestBrowserPlays opens the page in headless Chromium, over WHEP and over
+// LL-HLS: the video must start, play for 20 s without a stall, show its
+// latency, and then show the end of the broadcast.
+func TestBrowserPlays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	for _, mode := range []string{"whep", "hls"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			// Joined 2 s after the start; 26 s of live stream after that.
+			ts := broadcast(t, mediatest.Options{Seconds: 28}, 10)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			shot := ""
+			if dir := os.Getenv("PEERSCOPE_SCREENSHOTS"); dir != "" {
+				shot = dir + "/player-" + mode + ".png"
+			}
+			p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{
+				URL: ts.URL + "/watch/test/?mode=" + mode, Seconds: 20, EndWait: 15, Screenshot: shot,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: startup %v ms (first frame seen at %d ms), latency %+v, advanced %.1f s, stalls %d (max %d ms)",
+				mode, deref(p.StartupMs), p.FirstFrameMs, p.LatencyMs, p.Advanced, p.Stalls, p.MaxStallMs)
+			if p.Mode != mode || p.StartupMs == nil {
+				t.Fatalf("mode %q, startup %v\n%s", p.Mode, p.StartupMs, strings.Join(p.Log, "\n"))
+			}
+			if p.Advanced < 18 || p.Stalls > 0 {
+				t.Errorf("currentTime advanced %.1f s in 20 s, %d stalls (max %d ms)\n%s", p.Advanced, p.Stalls, p.MaxStallMs, strings.Join(p.Log, "\n"))
+			}
+			if p.Title != "Test pattern · Peerscope" {
+				t.Errorf("title %q", p.Title)
+			}
+			if p.LatencyMs == nil || p.LatencyMs.Median <= 0 || p.LatencyMs.Median > 3000 {
+				t.Errorf("latency %+v", p.LatencyMs)
+			}
+			if !p.Ended || !strings.Contains(p.Overlay, "ended") {
+				t.Errorf("end not shown: %v %q\n%s", p.Ended, p.Overlay, strings.Join(p.Log, "\n"))
+			}
+		})
+	}
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// TestBrowserAAC plays an AAC broadcast: WHEP carries the video and the page
+// says the sound is on LL-HLS; LL-HLS plays it with sound; and a node
+// without WHEP gets the page to fall back to LL-HLS by itself.
+func TestBrowserAAC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	ts := broadcast(t, mediatest.Options{Seconds: 40, Audio: "aac"}, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: ts.URL + "/watch/test/", Seconds: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("aac, default: mode %s, startup %v ms, note %q", p.Mode, deref(p.StartupMs), p.Note)
+	if p.Mode != "whep" || p.Audio != "" || !strings.Contains(p.Note, "Sound is available over HLS") || p.Advanced < 3 {
+		t.Errorf("%+v", p)
+	}
+
+	p, err = browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: ts.URL + "/watch/test/?mode=hls", Seconds: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("aac, hls: startup %v ms, audio %q", deref(p.StartupMs), p.Audio)
+	if p.Mode != "hls" || p.Audio != "mp4a.40.2" || p.Advanced < 3 {
+		t.Errorf("%+v", p)
+	}
+
+	// The same broadcast from a node that offers no WHEP.
+	hlsOnly := player.New(player.Routes{HLS: proxyTo(ts.URL)})
+	ts2 := httptest.NewServer(hlsOnly)
+	defer ts2.Close()
+	p, err = browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: ts2.URL + "/", Seconds: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("no WHEP: mode %s, startup %v ms", p.Mode, deref(p.StartupMs))
+	if p.Mode != "hls" || p.Advanced < 3 {
+		t.Errorf("%+v", p)
+	}
+}
+
+// proxyTo forwards requests to the same path under /watch/test/hls on base.
+func proxyTo(base string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(base + "/watch/test/hls" + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+}
