@@ -66,6 +66,8 @@ Examples:
 	jsonOut := fs.Bool("json", false, "print one JSON report line per mode instead of tables")
 	verbose := fs.Bool("v", false, "log the nodes' warnings to stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	slowLog := fs.String("slow-log", "", "write every chunk that reached a viewer later than --slow-after (after its join) to this file")
+	slowAfter := fs.Duration("slow-after", 50*time.Millisecond, "latency that --slow-log reports")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -88,6 +90,14 @@ Examples:
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if *slowLog != "" {
+		f, err := os.Create(*slowLog)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.SlowLog, cfg.SlowThreshold = f, *slowAfter
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

@@ -36,6 +36,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -105,6 +106,10 @@ type Config struct {
 	GossipPeers      int // peers a viewer connects to (gossipsub)
 	Logger           *slog.Logger
 	Progress         func(format string, args ...any) // nil: quiet
+	// SlowLog, if set, gets a line for every (viewer, chunk) cut after the
+	// viewer's join that arrived later than SlowThreshold: for diagnosis.
+	SlowLog       io.Writer
+	SlowThreshold time.Duration
 }
 
 // DefaultConfig is 100 hosts, 60 s of a 2.5 Mb/s stream in 200 ms chunks.
@@ -607,6 +612,9 @@ func (r *run) report(end time.Time) *report.Report {
 				lat.AddDuration(l)
 				if r.wallclock[seq] >= v.first.UnixNano() {
 					live.AddDuration(l)
+					if cfg.SlowLog != nil && l > cfg.SlowThreshold {
+						fmt.Fprintf(cfg.SlowLog, "slow viewer %d slots %d seq %d t=%.1fs lat %.1fms joined %.1fs\n", v.idx, v.slots, seq, float64(r.wallclock[seq]-r.t0.UnixNano())/1e9, ms(l), v.first.Sub(r.t0).Seconds())
+					}
 				}
 				neededB += uint64(perChunk)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
@@ -20,7 +21,11 @@ type treeSwarm struct {
 	mu    sync.Mutex
 	nodes map[*viewer]*p2p.Node
 	stats mesh.Stats // of the nodes killed or closed
+	lost  [8]atomic.Uint64 // EvParentLost by LossReason
+	loops atomic.Uint64
 }
+
+var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "?"}
 
 // treeMetrics counts one node's bytes.
 type treeMetrics struct {
@@ -78,6 +83,12 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 				r.attached(v, e.Peer, e.Depth)
 			case mesh.EvParentLost, mesh.EvDetached:
 				r.detached(v)
+			}
+			if e.Type == mesh.EvParentLost && int(e.Loss) < len(t.lost) {
+				t.lost[e.Loss].Add(1)
+			}
+			if e.Type == mesh.EvLoopRefused {
+				t.loops.Add(1)
 			}
 		}))
 	if err != nil {
@@ -175,6 +186,12 @@ func (t *treeSwarm) extra(rep *report.Report) {
 			attached++
 		}
 	}
+	for i := range t.lost {
+		if n := t.lost[i].Load(); n > 0 {
+			rep.Extra["parent_lost_"+lossNames[i]] = float64(n)
+		}
+	}
+	rep.Extra["loop_refused"] = float64(t.loops.Load())
 	rep.Extra["rejoins"] = float64(st.Rejoins)
 	rep.Extra["moves"] = float64(st.Moves)
 	rep.Extra["pulls"] = float64(st.Pulls)

@@ -7,9 +7,10 @@
 //
 //   - each Envelope goes to a per-peer writer: one outbound stream per peer
 //     speaking ProtocolID, opened lazily (the envelope's addresses are added
-//     to the peerstore first), fed through a queue bounded in bytes. A peer
-//     whose queue overflows is dropped (its stream reset, PeerDown given to
-//     the node), so a slow child never blocks the owner or its siblings;
+//     to the peerstore first), fed through a bounded queue. A peer whose
+//     writer has taken nothing for WithQueueDelay, or whose queue passes
+//     WithQueueBytes, is dropped (its stream reset, PeerDown given to the
+//     node), so a slow child never blocks the owner or its siblings;
 //   - each delivered chunk goes to the WithDeliver callback and each event to
 //     the WithEvents callback, both on the owner goroutine.
 //

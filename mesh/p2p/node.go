@@ -203,10 +203,14 @@ func (n *Node) Close() error {
 		n.h.Network().StopNotify(n.notify)
 		n.mu.Lock()
 		n.closed = true
+		inbound := make([]network.Stream, 0, len(n.streams))
 		for s := range n.streams {
-			_ = s.Reset()
+			inbound = append(inbound, s)
 		}
 		n.mu.Unlock()
+		for _, s := range inbound {
+			_ = s.Reset()
+		}
 		// The writers write the Leave messages, then close their streams;
 		// any that cannot within finishTimeout is aborted.
 		waited := make(chan struct{})
@@ -319,6 +323,7 @@ func (n *Node) drain() {
 	var dropped []peer.ID
 	for n.sm.HasReady() {
 		rd := n.sm.Ready()
+		now := n.opt.clock.Now()
 		for _, env := range rd.Messages {
 			p, err := n.peerOf(env.To.ID)
 			if err != nil {
@@ -334,7 +339,7 @@ func (n *Node) drain() {
 			if n.tamper != nil {
 				m = n.tamper(env.To.ID, m)
 			}
-			if !w.enqueue(m) {
+			if !w.enqueue(now, m) {
 				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
 				w.abort()
 				delete(n.writers, p)
@@ -352,7 +357,6 @@ func (n *Node) drain() {
 			}
 		}
 		// PeerDown only now: it would reuse the slices of rd.
-		now := n.opt.clock.Now()
 		for _, p := range dropped {
 			n.sm.PeerDown(now, n.nameOf(p))
 		}

@@ -52,6 +52,7 @@ type options struct {
 	events     func(mesh.Event)
 	tick       time.Duration
 	queueBytes int
+	queueDelay time.Duration
 	inbox      int
 }
 
@@ -60,7 +61,8 @@ func defaultOptions() options {
 		logger:     slog.New(slog.DiscardHandler),
 		clock:      realClock{},
 		tick:       50 * time.Millisecond,
-		queueBytes: 8 << 20,
+		queueBytes: 32 << 20,
+		queueDelay: 5 * time.Second,
 		inbox:      256,
 	}
 }
@@ -118,13 +120,29 @@ func WithTickInterval(d time.Duration) Option {
 }
 
 // WithQueueBytes bounds what may wait in one peer's outbound queue (default
-// 8 MiB, about 25 s of a 2.5 Mb/s stream); past it the peer is dropped.
+// 32 MiB); past it the peer is dropped. It is a backstop: WithQueueDelay
+// is what catches a slow peer at any bitrate. It must leave room for a
+// backfill burst (up to mesh.Config.Window chunks at once).
 func WithQueueBytes(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
 			return ErrInvalidOption
 		}
 		o.queueBytes = n
+		return nil
+	}
+}
+
+// WithQueueDelay sets how long messages may wait in a peer's outbound queue
+// without the peer's writer taking any (default 5 s): a peer that cannot
+// take what it is sent for that long is dropped, so it rejoins a parent that
+// can feed it instead of falling ever further behind the live edge.
+func WithQueueDelay(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return ErrInvalidOption
+		}
+		o.queueDelay = d
 		return nil
 	}
 }

@@ -383,7 +383,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 
 	rootInfo := p2p.Info(hosts[0])
 	root := startPeer(t, hosts[0], testConfig(rootInfo, 1))
-	a := startPeer(t, hosts[1], testConfig(rootInfo, 1))
+	a := startPeer(t, hosts[1], testConfig(rootInfo, 2))
 	b := startPeer(t, hosts[2], testConfig(rootInfo, 0))
 	pub := publish(t, root, 20*time.Millisecond)
 	waitFor(t, 20*time.Second, "chunks at both viewers", func() bool { return a.count() >= 5 && b.count() >= 5 })
@@ -423,4 +423,111 @@ func TestSignerAndPublicKey(t *testing.T) {
 	if _, err := p2p.PublicKey("not-a-peer"); err == nil {
 		t.Fatal("no error for a bad peer ID")
 	}
+}
+
+// TestSlowChildDropped has a child that attaches, keeps reporting its status
+// and never reads what it is sent. Once its stream's window is full its
+// queue at the broadcaster stops draining and it is dropped, while the other
+// child keeps getting every chunk.
+func TestSlowChildDropped(t *testing.T) {
+	rh := newHost(t)
+	rootInfo := p2p.Info(rh)
+	root := &peerUnderTest{h: rh, got: map[uint64]*mesh.Chunk{}}
+	n, err := p2p.New(rh, testConfig(rootInfo, 2), p2p.WithQueueDelay(500*time.Millisecond),
+		p2p.WithEvents(func(e mesh.Event) {
+			root.mu.Lock()
+			root.evs = append(root.evs, e)
+			root.mu.Unlock()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.n = n
+	t.Cleanup(func() { _ = n.Close() })
+
+	// The stalled child: a bare host that speaks the protocol by hand.
+	sh := newHost(t)
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
+	sh.SetStreamHandler(p2p.ProtocolID, func(s network.Stream) {
+		<-stuck // never read
+		_ = s.Reset()
+	})
+	if err := sh.Connect(context.Background(), peer.AddrInfo{ID: rh.ID(), Addrs: rh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sh.NewStream(context.Background(), rh.ID(), p2p.ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m *mesh.Message) {
+		if _, err := s.Write(mesh.AppendFrame(nil, m)); err != nil {
+			t.Errorf("stalled child: %v", err)
+		}
+	}
+	send(&mesh.Message{Type: mesh.MsgAttach})
+	stop := make(chan struct{})
+	statusDone := make(chan struct{})
+	go func() {
+		defer close(statusDone)
+		tk := time.NewTicker(300 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				send(&mesh.Message{Type: mesh.MsgStatus, Subtree: 1})
+			}
+		}
+	}()
+	defer func() { close(stop); <-statusDone }()
+	stalledID := p2p.MeshID(sh.ID())
+	waitFor(t, 10*time.Second, "the stalled child adopted", func() bool {
+		for _, e := range root.events() {
+			if e.Type == mesh.EvChildAdded && e.Peer == stalledID {
+				return true
+			}
+		}
+		return false
+	})
+
+	viewer := startPeer(t, newHost(t), testConfig(rootInfo, 0))
+	waitFor(t, 10*time.Second, "the viewer attached", func() bool { return viewer.status(t).State == "attached" })
+
+	signer, err := p2p.HostSigner(rh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte{7}, 16<<10)
+	var seq uint64
+	pubOne := func() {
+		c := &mesh.Chunk{Broadcast: broadcast, Seq: seq, Wallclock: time.Now().UnixNano(), Flags: mesh.FlagKeyframe, Payload: payload}
+		signer.Sign(c)
+		if err := n.Publish(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+	}
+	dropped := func() bool {
+		for _, e := range root.events() {
+			if e.Type == mesh.EvChildRemoved && e.Peer == stalledID {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !dropped() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled child was never dropped")
+		}
+		pubOne()
+		time.Sleep(10 * time.Millisecond) // pacing the stream, not an assertion
+	}
+	for range 20 {
+		pubOne()
+	}
+	last := seq
+	waitFor(t, 20*time.Second, "every chunk at the other child", func() bool { return viewer.count() >= int(last) })
 }

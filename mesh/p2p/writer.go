@@ -37,6 +37,7 @@ type writer struct {
 	queue   []*mesh.Message
 	spare   []*mesh.Message
 	bytes   int
+	since   time.Time // when the oldest queued message was queued
 	closing bool
 	stream  network.Stream
 	wake    chan struct{}
@@ -59,13 +60,18 @@ func (n *Node) newWriter(p peer.ID, to mesh.PeerInfo) *writer {
 	return w
 }
 
-// enqueue adds m to the queue; false means the queue is over its bound.
-func (w *writer) enqueue(m *mesh.Message) bool {
+// enqueue adds m to the queue; false means the peer is too slow: the queue
+// is over its bound in bytes, or its writer has taken nothing for longer
+// than the queue delay.
+func (w *writer) enqueue(now time.Time, m *mesh.Message) bool {
 	size := m.Size()
 	w.mu.Lock()
-	if len(w.queue) > 0 && w.bytes+size > w.n.opt.queueBytes {
+	if len(w.queue) > 0 && (w.bytes+size > w.n.opt.queueBytes || now.Sub(w.since) > w.n.opt.queueDelay) {
 		w.mu.Unlock()
 		return false
+	}
+	if len(w.queue) == 0 {
+		w.since = now
 	}
 	w.queue = append(w.queue, m)
 	w.bytes += size
@@ -77,14 +83,24 @@ func (w *writer) enqueue(m *mesh.Message) bool {
 	return true
 }
 
-// abort stops the writer at once, resetting its stream.
+// abort stops the writer at once, resetting its stream. The reset runs in
+// a goroutine of its own: yamux queues the RST behind whatever the
+// connection has to send, so on a congested connection Reset blocks, and
+// abort is called by the owner goroutine, which must not wait for a slow
+// peer.
 func (w *writer) abort() {
 	w.cancel()
 	w.mu.Lock()
-	if w.stream != nil {
-		_ = w.stream.Reset()
-	}
+	s := w.stream
+	w.stream = nil
 	w.mu.Unlock()
+	if s != nil {
+		w.n.wg.Add(1)
+		go func() {
+			defer w.n.wg.Done()
+			_ = s.Reset()
+		}()
+	}
 }
 
 // finish lets the writer write what is queued, then close its stream.
@@ -101,6 +117,7 @@ func (w *writer) finish() {
 func (w *writer) run() {
 	defer w.n.wg.Done()
 	defer w.cancel()
+	var s network.Stream
 	var bw *bufio.Writer
 	var buf []byte
 	for {
@@ -117,7 +134,8 @@ func (w *writer) run() {
 		w.mu.Unlock()
 
 		if bw == nil && len(batch) > 0 {
-			s, err := w.open()
+			var err error
+			s, err = w.open()
 			if err != nil {
 				if w.ctx.Err() == nil {
 					w.n.log.Debug("open stream", "peer", shortID(w.id), "err", err)
@@ -128,11 +146,11 @@ func (w *writer) run() {
 			bw = bufio.NewWriterSize(s, writeBufSize)
 		}
 		if len(batch) > 0 {
-			_ = w.stream.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 			for i, m := range batch {
 				buf = mesh.AppendFrame(buf[:0], m)
 				if _, err := bw.Write(buf); err != nil {
-					w.fail(err)
+					w.fail(s, err)
 					return
 				}
 				if mt := w.n.opt.metrics; mt != nil {
@@ -142,7 +160,7 @@ func (w *writer) run() {
 				batch[i] = nil
 			}
 			if err := bw.Flush(); err != nil {
-				w.fail(err)
+				w.fail(s, err)
 				return
 			}
 			if cap(buf) > 4*writeBufSize && len(batch) == 0 {
@@ -159,8 +177,8 @@ func (w *writer) run() {
 			more := len(w.queue) > 0
 			w.mu.Unlock()
 			if !more {
-				if w.stream != nil {
-					_ = w.stream.Close()
+				if s != nil {
+					_ = s.Close()
 				}
 				return
 			}
@@ -185,8 +203,8 @@ func (w *writer) open() (network.Stream, error) {
 	return s, nil
 }
 
-func (w *writer) fail(err error) {
-	_ = w.stream.Reset()
+func (w *writer) fail(s network.Stream, err error) {
+	_ = s.Reset()
 	if w.ctx.Err() == nil {
 		w.n.log.Debug("write", "peer", shortID(w.id), "err", err)
 		w.n.peerGone(w.peer)
