@@ -1,0 +1,289 @@
+// The broadcaster page: camera preview, then WHIP to the node that served
+// the page. No framework; everything the page does is in this file.
+//
+// The stream key comes from the page URL's fragment (#key=…, never sent to
+// a server or kept in its logs), or its query (?key=…), or the field the
+// page shows when neither has one. The WHIP endpoint is data-whip on
+// <body>, relative to the page (default "whip").
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const video = $('preview'), button = $('golive'), flip = $('flip');
+  const statusEl = $('status'), errorEl = $('error'), statsEl = $('stats');
+  const badge = $('badge'), clock = $('clock'), titleEl = $('title'), keyEl = $('key');
+
+  // What tests and curious people can read.
+  const state = window.peerscopeBroadcast = { state: 'idle', error: '', codec: '', session: '', log: [] };
+  const log = (msg) => { state.log.push(`${new Date().toISOString()} ${msg}`); if (state.log.length > 200) state.log.shift(); console.log(msg); };
+
+  const params = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  const urlKey = params.get('key') || query.get('key') || '';
+  if (!urlKey) $('keyrow').hidden = false;
+  const title0 = params.get('title') || query.get('title');
+  if (title0) titleEl.value = title0;
+  const whipURL = new URL(document.body.dataset.whip || 'whip', location.href);
+
+  let stream = null;      // the camera and microphone
+  let pc = null;          // the WebRTC connection while live
+  let session = null;     // the WHIP session resource (DELETE ends it)
+  let facing = 'user';
+  let liveSince = 0, timer = 0, statsTimer = 0, lastBytes = 0, lastAt = 0;
+
+  function setState(s, text) {
+    state.state = s;
+    document.body.dataset.state = s;
+    if (text !== undefined) statusEl.textContent = text;
+    const busy = s === 'connecting' || s === 'live' || s === 'unstable';
+    button.textContent = busy ? 'End' : 'Go live';
+    badge.hidden = s !== 'live' && s !== 'unstable';
+    titleEl.disabled = busy;
+    keyEl.disabled = busy;
+    log(`state ${s}${text ? ': ' + text : ''}`);
+  }
+
+  function showError(text) {
+    state.error = text;
+    errorEl.textContent = text;
+    errorEl.hidden = !text;
+    if (text) log(`error: ${text}`);
+  }
+
+  function cameraProblem(e) {
+    switch (e && e.name) {
+      case 'NotAllowedError':
+      case 'SecurityError':
+        return 'Camera or microphone access was denied. Allow them for this site in the browser\'s settings (the camera icon in the address bar), then try again.';
+      case 'NotFoundError':
+      case 'OverconstrainedError':
+        return 'No camera or microphone was found on this device.';
+      case 'NotReadableError':
+      case 'AbortError':
+        return 'The camera is busy: another app or tab is using it. Close that and try again.';
+    }
+    return `The camera could not be started: ${e && e.message || e}`;
+  }
+
+  async function openCamera() {
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      const https = location.href.replace(/^http:/, 'https:');
+      throw new Error(`Browsers give the camera only to secure pages. Open ${https} instead (accept the certificate warning once: this node made its own certificate).`);
+    }
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({
+        video: { facingMode: facing, width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } },
+        audio: { echoCancellation: true, noiseSuppression: true },
+      });
+      return s;
+    } catch (e) {
+      throw new Error(cameraProblem(e));
+    }
+  }
+
+  async function startPreview() {
+    if (stream) return;
+    stream = await openCamera();
+    video.srcObject = stream;
+    $('placeholder').classList.add('gone');
+    navigator.mediaDevices.enumerateDevices().then((ds) => {
+      flip.hidden = ds.filter((d) => d.kind === 'videoinput').length < 2;
+    }).catch(() => {});
+    if (state.state === 'idle') setState('preview', 'Camera ready. Press Go live.');
+  }
+
+  // waitGathering resolves when ICE gathering is complete, or after ms:
+  // WHIP here sends every candidate with the offer (no trickle).
+  function waitGathering(conn, ms) {
+    if (conn.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { conn.removeEventListener('icegatheringstatechange', check); clearTimeout(t); resolve(); };
+      const check = () => { if (conn.iceGatheringState === 'complete') done(); };
+      const t = setTimeout(done, ms);
+      conn.addEventListener('icegatheringstatechange', check);
+    });
+  }
+
+  async function refusal(resp) {
+    const text = (await resp.text().catch(() => '')).trim();
+    switch (resp.status) {
+      case 401: return 'The stream key was refused. Check the link or the key you were given.';
+      case 406:
+      case 415: return `This browser's video was refused: ${text || 'it cannot send H.264.'}\nTry Chrome, Safari or Edge.`;
+      case 409: return 'This stream key is already live from another device or tab. End that broadcast first.';
+      case 503: return `The node cannot take the broadcast now. ${text}`;
+    }
+    return `The node refused the broadcast (${resp.status}). ${text}`;
+  }
+
+  async function goLive() {
+    showError('');
+    const key = urlKey || keyEl.value.trim();
+    if (!key) { showError('A stream key is needed to go live.'); return; }
+    setState('connecting', 'Starting the camera…');
+    try {
+      await startPreview();
+      setState('connecting', 'Connecting to the node…');
+      pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+      const conn = pc;
+      for (const track of stream.getTracks()) {
+        const init = { direction: 'sendonly', streams: [stream] };
+        if (track.kind === 'video') init.sendEncodings = [{ maxBitrate: 2_500_000, maxFramerate: 30 }];
+        const tx = conn.addTransceiver(track, init);
+        if (track.kind === 'video') preferH264(tx);
+      }
+      conn.addEventListener('connectionstatechange', () => onConnection(conn));
+      const offer = await conn.createOffer();
+      await conn.setLocalDescription(offer);
+      await waitGathering(conn, 2000);
+      const target = new URL(whipURL);
+      const t = titleEl.value.trim();
+      if (t) target.searchParams.set('title', t);
+      const resp = await fetch(target, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${key}` },
+        body: conn.localDescription.sdp,
+      });
+      if (resp.status !== 201) throw new Error(await refusal(resp));
+      const loc = resp.headers.get('Location');
+      session = loc ? new URL(loc, target).href : null;
+      state.session = session || '';
+      const answer = await resp.text();
+      if (pc !== conn) return; // ended meanwhile
+      await conn.setRemoteDescription({ type: 'answer', sdp: answer });
+      if (state.state === 'connecting') statusEl.textContent = 'Connecting the media…';
+    } catch (e) {
+      await teardown(false);
+      setState(stream ? 'preview' : 'idle', 'Not live.');
+      showError(e.message || String(e));
+    }
+  }
+
+  // preferH264 puts H.264 (constrained baseline first) ahead of the other
+  // codecs, where the browser lets a page choose; the node answers with
+  // H.264 whatever the order, so this only helps other WHIP servers.
+  function preferH264(tx) {
+    if (!tx.setCodecPreferences || !window.RTCRtpSender || !RTCRtpSender.getCapabilities) return;
+    const caps = RTCRtpSender.getCapabilities('video');
+    if (!caps) return;
+    const rank = (c) => {
+      if (c.mimeType.toLowerCase() !== 'video/h264') return 9;
+      const f = c.sdpFmtpLine || '';
+      if (!/packetization-mode=1/.test(f)) return 5;
+      if (/profile-level-id=42e0/i.test(f)) return 0;
+      if (/profile-level-id=4200/i.test(f)) return 1;
+      return 4;
+    };
+    try { tx.setCodecPreferences([...caps.codecs].sort((a, b) => rank(a) - rank(b))); } catch (e) { log(`codec preferences: ${e.message}`); }
+  }
+
+  function onConnection(conn) {
+    if (conn !== pc) return;
+    log(`connection ${conn.connectionState}`);
+    switch (conn.connectionState) {
+      case 'connected':
+        if (!liveSince) liveSince = Date.now();
+        setState('live', 'You are live.');
+        startTimers();
+        break;
+      case 'disconnected':
+        setState('unstable', 'The connection is unstable; trying to hold on…');
+        break;
+      case 'failed':
+        teardown(true).then(() => {
+          setState(stream ? 'preview' : 'idle', 'Not live.');
+          showError('The connection to the node was lost. Check the network, then press Go live again.');
+        });
+        break;
+    }
+  }
+
+  function startTimers() {
+    clearInterval(timer);
+    timer = setInterval(() => {
+      const s = Math.floor((Date.now() - liveSince) / 1000);
+      clock.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+    }, 1000);
+    clearInterval(statsTimer);
+    statsTimer = setInterval(showStats, 1000);
+  }
+
+  async function showStats() {
+    if (!pc) return;
+    try {
+      const report = await pc.getStats();
+      let out = null; const codecs = new Map();
+      report.forEach((r) => {
+        if (r.type === 'outbound-rtp' && r.kind === 'video') out = r;
+        if (r.type === 'codec') codecs.set(r.id, r);
+      });
+      if (!out) return;
+      const codec = codecs.get(out.codecId);
+      state.codec = codec ? codec.mimeType : '';
+      state.framesSent = out.framesSent || 0;
+      const now = performance.now();
+      const kbps = lastAt ? Math.round((out.bytesSent - lastBytes) * 8 / (now - lastAt)) : 0;
+      lastBytes = out.bytesSent; lastAt = now;
+      const size = out.frameWidth ? `${out.frameWidth}×${out.frameHeight}` : '';
+      statsEl.textContent = [state.codec.replace('video/', ''), size, out.framesPerSecond ? `${Math.round(out.framesPerSecond)} fps` : '', kbps ? `${kbps} kb/s` : ''].filter(Boolean).join(' · ');
+    } catch (e) { /* the connection is going away */ }
+  }
+
+  // teardown ends the WebRTC connection and, when asked, the WHIP session.
+  async function teardown(deleteSession) {
+    clearInterval(timer); clearInterval(statsTimer);
+    liveSince = 0; lastBytes = 0; lastAt = 0;
+    statsEl.textContent = '';
+    const conn = pc; pc = null;
+    const s = session; session = null;
+    if (s && deleteSession) {
+      try { await fetch(s, { method: 'DELETE', keepalive: true }); } catch (e) { log(`DELETE: ${e.message}`); }
+    }
+    if (conn) conn.close();
+  }
+
+  async function end() {
+    await teardown(true);
+    setState('ended', 'Broadcast ended.');
+  }
+
+  document.getElementById('form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (pc) end(); else goLive();
+  });
+
+  flip.addEventListener('click', async () => {
+    facing = facing === 'user' ? 'environment' : 'user';
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { exact: facing }, width: { ideal: 1280 }, height: { ideal: 720 } } });
+      const track = s.getVideoTracks()[0];
+      const old = stream.getVideoTracks()[0];
+      if (pc) {
+        const sender = pc.getSenders().find((x) => x.track && x.track.kind === 'video');
+        if (sender) await sender.replaceTrack(track);
+      }
+      stream.removeTrack(old); old.stop(); stream.addTrack(track);
+      video.srcObject = stream;
+    } catch (e) {
+      facing = facing === 'user' ? 'environment' : 'user';
+      showError(cameraProblem(e));
+    }
+  });
+
+  // Leaving the page ends the broadcast rather than leaving it to time out.
+  window.addEventListener('pagehide', () => {
+    if (session) fetch(session, { method: 'DELETE', keepalive: true }).catch(() => {});
+  });
+
+  // Show the preview at once where the camera is already allowed; others
+  // ask when Go live is pressed, so the prompt comes from a click.
+  if (navigator.permissions && navigator.permissions.query) {
+    navigator.permissions.query({ name: 'camera' }).then((p) => {
+      if (p.state === 'granted') startPreview().catch((e) => showError(e.message));
+    }).catch(() => {});
+  }
+  if (!window.isSecureContext) {
+    showError(`Browsers give the camera only to secure pages. Open ${location.href.replace(/^http:/, 'https:')} instead.`);
+  }
+  setState('idle', 'Ready.');
+})();

@@ -1,0 +1,81 @@
+// Package broadcaster serves the page a person goes live from, on a phone
+// or a PC: a camera preview, a title, a Go live / End button, and plain
+// words about what is happening (camera denied, codec refused, connection
+// lost). The page (HTML, CSS and one script, embedded; no framework)
+// publishes over WHIP to the node that served it.
+//
+// Mount the handler under a path ending in a slash, and the WHIP endpoint
+// (a *whip.Handler) beside it, at the URL Config.WHIP names relative to
+// the page (default "whip"):
+//
+//	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
+//	mux.Handle("/broadcast/whip", whipHandler)
+//	mux.Handle("/broadcast/whip/", whipHandler)
+//
+// Then send the broadcaster to https://NODE/broadcast/#key=STREAMKEY (the
+// key in the fragment never reaches a server log; ?key= works too, and
+// without either the page asks for it; #title= prefills the title). Phone
+// browsers give the camera only to secure origins: serve the page over
+// HTTPS (internal/tlscert makes a certificate) or on localhost.
+package broadcaster
+
+import (
+	"bytes"
+	"embed"
+	"html"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Config configures the page.
+type Config struct {
+	// WHIP is the WHIP endpoint's URL, relative to the page or absolute;
+	// default "whip".
+	WHIP string
+}
+
+// New returns the handler serving the page at "/" (and "/index.html"), and
+// its script and style.
+func New(cfg Config) http.Handler {
+	if cfg.WHIP == "" {
+		cfg.WHIP = "whip"
+	}
+	sub, _ := fs.Sub(assets, "assets")
+	index, _ := fs.ReadFile(sub, "index.html")
+	page := bytes.Replace(index, []byte("{{.WHIP}}"), []byte(html.EscapeString(cfg.WHIP)), 1)
+	connect := "'self'"
+	if u, err := url.Parse(cfg.WHIP); err == nil && u.IsAbs() {
+		connect += " " + u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	files := http.FileServerFS(sub)
+	started := time.Now()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Permissions-Policy", "camera=(self), microphone=(self)")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		switch p := strings.TrimPrefix(r.URL.Path, "/"); p {
+		case "", "index.html":
+			h.Set("Cache-Control", "no-cache")
+			http.ServeContent(w, r, "index.html", started, bytes.NewReader(page))
+		case "broadcast.js", "broadcast.css":
+			h.Set("Cache-Control", "no-cache")
+			files.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
