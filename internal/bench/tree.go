@@ -20,7 +20,7 @@ type treeSwarm struct {
 
 	mu    sync.Mutex
 	nodes map[*viewer]*p2p.Node
-	stats mesh.Stats // of the nodes killed or closed
+	stats mesh.Stats       // of the nodes killed or closed
 	lost  [8]atomic.Uint64 // EvParentLost by LossReason
 	loops atomic.Uint64
 }
