@@ -269,12 +269,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) remove(id string) {
-	s.mu.Lock()
-	delete(s.sessions, id)
-	s.mu.Unlock()
-}
-
 // ServeHTTP answers WHEP requests. Mount it with http.StripPrefix, so that
 // it sees "/" for the endpoint and "/{id}" for sessions.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -361,8 +355,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "whep: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !ss.watch() {
+		ss.close()
+		http.Error(w, "whep: server closed", http.StatusServiceUnavailable)
+		return
+	}
 	s.mu.Lock()
-	if s.closed || len(s.sessions) >= s.cfg.MaxSessions {
+	if len(s.sessions) >= s.cfg.MaxSessions {
 		s.mu.Unlock()
 		ss.close()
 		w.Header().Set("Retry-After", "5")
@@ -371,7 +370,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions[ss.id] = ss
 	s.mu.Unlock()
-	ss.watch()
 
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")

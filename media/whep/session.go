@@ -36,8 +36,7 @@ type session struct {
 	needKey atomic.Bool // a unit was dropped: skip to the next keyframe
 
 	// guarded by srv.mu
-	active bool    // ICE is up and the sender goroutine runs
-	start  []*unit // the GOP to begin with
+	active bool // ICE is up and the sender goroutine runs
 
 	pace pacer // owned by run
 
@@ -155,9 +154,15 @@ func profileLevelID(sps []byte) string {
 }
 
 // watch starts the session's lifecycle: activation when ICE connects, the
-// end when it fails, RTCP reading, and the connect timeout.
-func (ss *session) watch() {
+// end when it fails, RTCP reading, and the connect timeout. It reports
+// false, starting nothing, once the server is closed.
+func (ss *session) watch() bool {
 	s := ss.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	ss.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
@@ -193,13 +198,14 @@ func (ss *session) watch() {
 			ss.close()
 		}
 	})
+	return true
 }
 
 func (ss *session) activate() {
 	s := ss.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ss.active || s.sessions[ss.id] != ss {
+	if ss.active || s.closed || s.sessions[ss.id] != ss {
 		return
 	}
 	select {
@@ -208,13 +214,13 @@ func (ss *session) activate() {
 	default:
 	}
 	ss.active = true
-	ss.start = append([]*unit(nil), s.gop...)
-	if len(ss.start) == 0 {
+	start := append([]*unit(nil), s.gop...)
+	if len(start) == 0 {
 		ss.needKey.Store(true)
 	}
 	s.wg.Add(1)
-	go ss.run()
-	s.log.Info("session connected", "session", ss.id, "gop_parts", len(ss.start))
+	go ss.run(start)
+	s.log.Info("session connected", "session", ss.id, "gop_parts", len(start))
 }
 
 // offer queues a unit for the session, or drops it (srv.mu held).
@@ -232,24 +238,25 @@ func (ss *session) offer(u *unit) {
 func (ss *session) close() {
 	ss.closeOnce.Do(func() {
 		close(ss.done)
+		ss.srv.mu.Lock()
 		if ss.timer != nil {
 			ss.timer.Stop()
 		}
-		ss.srv.remove(ss.id)
+		delete(ss.srv.sessions, ss.id)
+		ss.srv.mu.Unlock()
 		ss.pc.Close()
 	})
 }
 
 // run sends the starting GOP at once (video only: old audio would only
 // delay the start), then live units paced by their timestamps.
-func (ss *session) run() {
+func (ss *session) run(start []*unit) {
 	defer ss.srv.wg.Done()
-	for _, u := range ss.start {
+	for _, u := range start {
 		if !ss.send(u, true) {
 			return
 		}
 	}
-	ss.start = nil
 	for {
 		select {
 		case <-ss.done:
