@@ -21,6 +21,7 @@ import (
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/cmaf"
 	"github.com/peerscope/peerscope/media/whip"
 )
 
@@ -125,7 +126,7 @@ func TestGoLiveInChromium(t *testing.T) {
 			defer mu.Unlock()
 			s := &recSink{}
 			sinks, titles = append(sinks, s), append(titles, info.Title)
-			return s, nil
+			return s, nil // the packager runs on what it recorded, below
 		},
 		Unpublish: func(_ string, err error) { unpubs <- err },
 		SettingEngine: func(se *webrtc.SettingEngine) {
@@ -213,6 +214,35 @@ func TestGoLiveInChromium(t *testing.T) {
 		} else {
 			audio++
 		}
+	}
+	// The CMAF packager takes the session's output as it came.
+	var parts, independent int
+	pkg, err := cmaf.New(cmaf.Config{}, func(o cmaf.Output) error {
+		if o.Init == nil {
+			parts++
+			if o.Part.Independent {
+				independent++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pkg.Tracks(tracks); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		if err := pkg.Sample(s); err != nil {
+			t.Fatalf("packager: %v", err)
+		}
+	}
+	if err := pkg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the CMAF packager cut %d parts, %d independent", parts, independent)
+	if parts < 10 || independent < 2 {
+		t.Errorf("the CMAF packager cut %d parts (%d independent) from 4 s", parts, independent)
 	}
 	t.Logf("sink: %d video samples (%d keyframes), %d Opus packets, last video PTS %v", video, keys, audio, last[1])
 	if !samples[0].Keyframe || samples[0].Track != tracks[0].ID {

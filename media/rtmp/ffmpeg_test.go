@@ -7,7 +7,25 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/cmaf"
 )
+
+// teeSink hands everything to two sinks; the first error wins.
+type teeSink struct{ a, b media.Sink }
+
+func (t teeSink) Tracks(tr []media.Track) error {
+	if err := t.a.Tracks(tr); err != nil {
+		return err
+	}
+	return t.b.Tracks(tr)
+}
+
+func (t teeSink) Sample(s media.Sample) error {
+	if err := t.a.Sample(s); err != nil {
+		return err
+	}
+	return t.b.Sample(s)
+}
 
 // ffmpegArgs publishes a test pattern and a sine as H.264 (with B-frames,
 // a keyframe a second) and AAC, paced in real time, for d.
@@ -39,7 +57,25 @@ func needFFmpeg(t *testing.T) string {
 // one. A wrong key is refused and ffmpeg says so.
 func TestFFmpeg(t *testing.T) {
 	ffmpeg := needFFmpeg(t)
+	// The colleague's packager sees the same stream: what RTMP yields must
+	// be what it takes.
+	var parts, independent int
+	pkg, err := cmaf.New(cmaf.Config{}, func(o cmaf.Output) error {
+		if o.Init == nil {
+			parts++
+			if o.Part.Independent {
+				independent++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, nil)
+	h.mu.Lock()
+	h.wrap = func(s *recSink) media.Sink { return teeSink{s, pkg} }
+	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -62,6 +98,13 @@ func TestFFmpeg(t *testing.T) {
 		t.Fatalf("tracks %+v", tracks)
 	}
 	checkSamples(t, tracks, samples)
+	if err := pkg.Flush(); err != nil {
+		t.Errorf("packager flush: %v", err)
+	}
+	t.Logf("the CMAF packager cut %d parts, %d of them independent", parts, independent)
+	if parts < 15 || independent < 4 {
+		t.Errorf("the CMAF packager cut %d parts (%d independent) from 4 s", parts, independent)
+	}
 
 	var video, audio, reordered int
 	var keyAt []time.Duration

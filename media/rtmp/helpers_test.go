@@ -87,6 +87,7 @@ type harness struct {
 
 	mu        sync.Mutex
 	sinks     []*recSink
+	wrap      func(*recSink) media.Sink // what Publish returns, when set
 	published chan string
 	ended     chan error
 }
@@ -105,8 +106,12 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 			s := newRecSink()
 			h.mu.Lock()
 			h.sinks = append(h.sinks, s)
+			wrap := h.wrap
 			h.mu.Unlock()
 			h.published <- key
+			if wrap != nil {
+				return wrap(s), nil
+			}
 			return s, nil
 		},
 		Unpublish: func(key string, err error) { h.ended <- err },
