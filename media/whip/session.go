@@ -44,9 +44,10 @@ type session struct {
 	wantKey   chan struct{} // RequestKeyframe, buffered 1
 	videoSSRC atomic.Uint32
 
-	mu      sync.Mutex // guards readers against Add after Wait
-	closing bool
-	readers sync.WaitGroup
+	mu        sync.Mutex // guards readers against Add after Wait
+	closing   bool
+	audioSeen bool
+	readers   sync.WaitGroup
 }
 
 // event is what a track reader hands the session: one depacketized unit
@@ -69,15 +70,27 @@ func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	log := s.log.With("track", mime, "ssrc", uint32(track.SSRC()))
 	switch mime {
 	case strings.ToLower(webrtc.MimeTypeH264):
-		s.videoSSRC.Store(uint32(track.SSRC()))
+		if !s.videoSSRC.CompareAndSwap(0, uint32(track.SSRC())) {
+			// Simulcast layers or a second camera: one picture is carried.
+			log.Warn("whip: ignoring a second video track (simulcast is not taken; send one layer)", "rid", track.RID())
+			s.drain(track)
+			break
+		}
 		s.readers.Add(1)
 		go s.readVideo(track, log)
 		s.requestKeyframe() // start with a keyframe at once
 	case strings.ToLower(webrtc.MimeTypeOpus):
+		if s.audioSeen {
+			log.Warn("whip: ignoring a second audio track")
+			s.drain(track)
+			break
+		}
+		s.audioSeen = true
 		s.readers.Add(1)
 		go s.readAudio(track, log)
 	default:
 		log.Warn("whip: ignoring a track we did not ask for")
+		s.drain(track)
 	}
 	// RTCP must be read for the interceptors (NACK, reports) to work.
 	s.readers.Add(1)
@@ -85,6 +98,20 @@ func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		defer s.readers.Done()
 		for {
 			if _, _, err := recv.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// drain reads and drops a track's packets, so pion's buffers do not fill.
+// Called with s.mu held.
+func (s *session) drain(track *webrtc.TrackRemote) {
+	s.readers.Add(1)
+	go func() {
+		defer s.readers.Done()
+		for {
+			if _, _, err := track.ReadRTP(); err != nil {
 				return
 			}
 		}
