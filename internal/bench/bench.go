@@ -315,6 +315,7 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 		return nil, err
 	}
 	r.wallclock = make([]int64, r.chunks())
+	sched := takeSched()
 	r.t0 = time.Now()
 	end := r.t0.Add(cfg.Duration)
 
@@ -380,6 +381,9 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	cancel()
 	wg.Wait()
 	rep := r.report(end)
+	after := takeSched()
+	rep.Extra["sched_latency_p99_ms"], rep.Extra["sched_latency_max_ms"] = quantileSince(sched.latency, after.latency, 0.99)
+	_, rep.Extra["gc_pause_max_ms"] = quantileSince(sched.pauses, after.pauses, 1)
 	sw.extra(rep)
 	return rep, nil
 }

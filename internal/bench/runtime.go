@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"math"
+	"runtime/metrics"
+)
+
+// schedSnapshot holds the Go runtime's histograms of how long runnable
+// goroutines waited for a CPU and of stop-the-world pauses, so that a run can
+// tell its own latency from the machine's (a loaded machine shows up here
+// first).
+type schedSnapshot struct {
+	latency, pauses *metrics.Float64Histogram
+}
+
+var schedMetrics = []string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
+
+func takeSched() schedSnapshot {
+	s := make([]metrics.Sample, len(schedMetrics))
+	for i, name := range schedMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	var snap schedSnapshot
+	if s[0].Value.Kind() == metrics.KindFloat64Histogram {
+		snap.latency = s[0].Value.Float64Histogram()
+	}
+	if s[1].Value.Kind() == metrics.KindFloat64Histogram {
+		snap.pauses = s[1].Value.Float64Histogram()
+	}
+	return snap
+}
+
+// quantileSince returns the q-quantile (in ms) of what the histogram
+// counted between two snapshots, and the largest bucket seen.
+func quantileSince(before, after *metrics.Float64Histogram, q float64) (quant, most float64) {
+	if before == nil || after == nil || len(before.Counts) != len(after.Counts) {
+		return 0, 0
+	}
+	var total uint64
+	diff := make([]uint64, len(after.Counts))
+	for i := range after.Counts {
+		diff[i] = after.Counts[i] - before.Counts[i]
+		total += diff[i]
+	}
+	if total == 0 {
+		return 0, 0
+	}
+	upper := func(i int) float64 {
+		b := after.Buckets[i+1]
+		if math.IsInf(b, 1) {
+			b = after.Buckets[i]
+		}
+		return round4(b * 1000)
+	}
+	want := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	quant = -1
+	for i, c := range diff {
+		seen += c
+		if quant < 0 && seen >= want {
+			quant = upper(i)
+		}
+		if c > 0 {
+			most = upper(i)
+		}
+	}
+	return quant, most
+}
