@@ -24,6 +24,12 @@
 // is a better capture clock than the arrival of data that gortmplib buffers
 // while it looks for the tracks.
 //
+// Use:
+//
+//	srv, err := rtmp.New(rtmp.Config{Authorize: node.authorize, Publish: node.publish, Unpublish: node.unpublish, Logger: log})
+//	ln, err := net.Listen("tcp", ":1935")
+//	go srv.Serve(ln) // returns ErrServerClosed after srv.Close()
+//
 // RTMP has no way to ask an encoder for a keyframe: the keyframe interval is
 // the encoder's (set it to 1–2 s in OBS for low latency).
 package rtmp

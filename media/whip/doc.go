@@ -27,6 +27,14 @@
 // asked for every Config.KeyframeInterval (2 s: segments start often) and
 // whenever the node calls RequestKeyframe for a viewer that needs one.
 //
+// Use (the broadcaster page, media/broadcaster, posts to "whip" beside it):
+//
+//	wh, err := whip.New(whip.Config{Authorize: node.authorize, Publish: node.publish, Unpublish: node.unpublish, UDPPort: 8189})
+//	mux.Handle("/broadcast/whip", wh)
+//	mux.Handle("/broadcast/whip/", wh) // session resources, for DELETE
+//	defer wh.Close()
+//	wh.RequestKeyframe(key)              // a new viewer needs a keyframe now
+//
 // The WebRTC side offers host candidates only (loopback included, no mDNS,
 // no STUN): the node answers, and the browser, which knows its own way
 // out, connects to it. Config.UDPPort puts every session on one UDP port
