@@ -50,6 +50,10 @@ func parseBlocking(q url.Values) (blocking, error) {
 	return b, nil
 }
 
+// statusClientGone marks a request whose client left while it waited:
+// nothing is written.
+const statusClientGone = 499
+
 // await holds the request until ready (called with mu held) returns true,
 // the request ends, the server closes or MaxBlock passes. It returns with mu
 // held, reporting whether ready said yes.
@@ -77,7 +81,7 @@ func (s *Server) await(ctx context.Context, ready func() bool) (bool, int) {
 		case <-ch:
 		case <-ctx.Done():
 			s.mu.Lock()
-			return false, 499 // client gone: the status is never seen
+			return false, statusClientGone
 		case <-timer.C:
 			s.mu.Lock()
 			return false, http.StatusServiceUnavailable
@@ -126,6 +130,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	switch {
+	case status == statusClientGone:
 	case tooFar:
 		http.Error(w, "hls: _HLS_msn is more than two segments ahead", http.StatusBadRequest)
 	case !ok:
@@ -247,6 +252,7 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request) {
 	})
 	s.mu.Unlock()
 	switch {
+	case status == statusClientGone:
 	case !ok:
 		http.Error(w, "hls: part not ready", status)
 	case p == nil:

@@ -2,6 +2,7 @@ package inorder
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,55 @@ func TestBounded(t *testing.T) {
 	}
 	if got == 0 || len(q.pending) > 10 {
 		t.Fatalf("released %d, %d pending", got, len(q.pending))
+	}
+}
+
+// Whatever the order and the duplicates, releases are strictly increasing,
+// each chunk once, and with no loss every chunk from the first keyframe on
+// is released.
+func TestShuffled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		const n = 60
+		var arrivals []uint64
+		for seq := range uint64(n) {
+			arrivals = append(arrivals, seq)
+			if rng.IntN(4) == 0 {
+				arrivals = append(arrivals, seq) // a duplicate
+			}
+		}
+		// Displace each chunk by up to 8 places: late repairs.
+		for i := range arrivals {
+			j := min(len(arrivals)-1, i+rng.IntN(8))
+			arrivals[i], arrivals[j] = arrivals[j], arrivals[i]
+		}
+		q := New(Config{MaxWait: time.Hour})
+		now := time.Unix(0, 0)
+		q.Push(now, &mesh.Chunk{Seq: 0, Flags: mesh.FlagInit, Payload: []byte("A")})
+		var got []uint64
+		for _, seq := range arrivals {
+			c := &mesh.Chunk{Seq: seq, Payload: []byte("x")}
+			if seq%10 == 0 {
+				c.Flags = mesh.FlagKeyframe
+			}
+			for _, it := range q.Push(now, c) {
+				got = append(got, it.Chunk.Seq)
+			}
+		}
+		if len(got) == 0 {
+			t.Fatalf("round %d: nothing released", round)
+		}
+		first := got[0]
+		if first%10 != 0 {
+			t.Fatalf("round %d: started at %d, not a keyframe", round, first)
+		}
+		for i, seq := range got {
+			if seq != first+uint64(i) {
+				t.Fatalf("round %d: released %v", round, got)
+			}
+		}
+		if got[len(got)-1] != n-1 {
+			t.Fatalf("round %d: stopped at %d", round, got[len(got)-1])
+		}
 	}
 }
