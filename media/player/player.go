@@ -51,7 +51,7 @@ func StatusHandler(status func() Status) http.Handler {
 type Routes struct {
 	HLS    http.Handler  // LL-HLS, e.g. an *hls.Server
 	WHEP   http.Handler  // WHEP, e.g. a *whep.Server
-	Status func() Status // nil: a status with only Live set from nothing
+	Status func() Status // nil: an empty Status
 }
 
 // New returns the handler for one broadcast's page and its endpoints.
