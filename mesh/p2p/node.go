@@ -264,8 +264,21 @@ func (n *Node) run() {
 				}
 				break
 			}
-		case now := <-t.C():
-			_ = now
+		case <-t.C():
+			// Step what has already arrived before the timers run: when
+			// the process is short of CPU, a heartbeat or a chunk can sit
+			// in the inbox past ParentTimeout, and a Tick taken first
+			// (select picks at random) would call a live parent silent.
+			for range cap(n.inbox) {
+				select {
+				case in := <-n.inbox:
+					n.step(in)
+					n.drain()
+					continue
+				default:
+				}
+				break
+			}
 			n.sm.Tick(clock.Now())
 		case req := <-n.publish:
 			req.err <- n.sm.Publish(clock.Now(), req.c)
