@@ -55,6 +55,7 @@ Examples:
 	arrive := fs.Duration("arrive", d.ArrivalWindow, "the viewers arrive over this much time at the start")
 	reset := fs.Float64("reset", d.ResetProb, "probability that a departing viewer's connections reset (its neighbours learn at once)")
 	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
+	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
@@ -68,6 +69,14 @@ Examples:
 	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
 	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
 	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
+	switch *uplink {
+	case "fifo":
+		cfg.Uplink = sim.UplinkFIFO
+	case "fair":
+		cfg.Uplink = sim.UplinkFair
+	default:
+		return usagef("sim", "--uplink %q: want fifo or fair", *uplink)
+	}
 	if cfg.Duration <= 0 {
 		return usagef("sim", "--duration must be positive")
 	}

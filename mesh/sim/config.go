@@ -34,6 +34,27 @@ func DefaultClasses() []Class {
 	}
 }
 
+// Uplink is how a node's uplink orders the messages it sends.
+type Uplink uint8
+
+const (
+	// UplinkFIFO sends every message in the order the node produced it,
+	// whoever it is for: a big backfill to one peer holds back the live
+	// chunks of all the others.
+	UplinkFIFO Uplink = iota
+	// UplinkFair keeps a queue per destination and serves them in rounds,
+	// one message from each: what parallel streams sharing a link
+	// (libp2p's one stream per peer) come to, at message granularity.
+	UplinkFair
+)
+
+func (u Uplink) String() string {
+	if u == UplinkFair {
+		return "fair"
+	}
+	return "fifo"
+}
+
 // Config is one simulation. Start from DefaultConfig: New gives zero
 // durations and counts their defaults, but Churn, Loss, ResetProb,
 // GracefulLeave and Forgers are taken as they are (zero means none).
@@ -55,6 +76,7 @@ type Config struct {
 	SourceSlots int     // the broadcaster's slots; its upload is sized for them
 
 	// The network.
+	Uplink     Uplink        // how an uplink orders messages to different peers
 	Loss       float64       // per-packet loss probability
 	PacketSize int           // bytes per packet, for loss
 	MinOneWay  time.Duration // one-way delay at distance zero

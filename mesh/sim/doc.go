@@ -50,9 +50,9 @@
 //     it is bounded (indexed by sequence number, old sequence numbers are
 //     evicted), and a forged copy, being another pointer, is checked for
 //     real and fails.
-//   - Time: every node ticks every TickInterval; phases are staggered at
-//     1 ms granularity, and the nodes of one phase are ticked by a single
-//     heap event.
+//   - Time: every node ticks every TickInterval (50 ms); phases are
+//     staggered at 1 ms granularity, consecutive arrivals sharing a phase,
+//     and the nodes of one phase are ticked by a single heap event.
 //   - Arrivals: the Nodes viewers arrive at uniform random times over the
 //     first ArrivalWindow. Each is given AddCandidates(root + up to
 //     Candidates random viewers that are attached at that moment), what a
@@ -74,12 +74,14 @@
 //     delivered, backfills and pulls included. Wallclock is the virtual time
 //     the chunk was cut and published. Quantiles are exact to 0.1 ms.
 //   - continuity: chunks a viewer held before Wallclock+Playout ÷ chunks
-//     due. A chunk is due for a viewer when its deadline falls between the
-//     viewer's first chunk and the end of the run or the viewer's departure:
-//     continuity counts from each node's own first chunk (that is the
-//     warm-up: nothing before it), but latency counts every chunk of the
-//     whole run. delivered_ratio: due chunks received at all (late
-//     included) ÷ chunks due.
+//     due. Playback starts at each viewer's own first chunk (normally the
+//     keyframe its parent backfills): a chunk is due if its sequence number
+//     is at least that chunk's and its deadline falls between that first
+//     receipt and the end of the run or the viewer's departure. That is the
+//     only warm-up: continuity counts from each node's first chunk, while
+//     latency counts every chunk of the whole run, flash crowd included.
+//     delivered_ratio: due chunks received at all (late included) ÷ chunks
+//     due.
 //   - duplicate_ratio: chunk bytes a node received again (mesh
 //     Stats.Duplicates, in bytes) ÷ bytes of the chunks viewers needed
 //     (first copies).
@@ -90,8 +92,11 @@
 //   - overhead_ratio: bytes of every non-chunk message ÷ bytes of chunk
 //     messages, over all links.
 //   - max_depth: hops from the broadcaster following each node's current
-//     parent, maximum over samples taken every SampleInterval (and at the
-//     end); nodes cut off from the root at that moment are not counted.
+//     parent, maximum over samples taken every SampleInterval (1 s) and at
+//     the end, over the whole run; nodes cut off from the root at that
+//     moment are not counted. Extra has when it was reached
+//     (max_depth_at_s) and the maximum once the arrival window plus Warmup
+//     has passed (max_depth_settled).
 //   - join_ms: arrival → first chunk delivered. rejoin_ms: departure of a
 //     node's parent → that node attached again (EvAttached with Rejoin);
 //     null when nobody's parent departed.
@@ -101,4 +106,14 @@
 //   - wall_s and rss_bytes (VmHWM from /proc/self/status) are the only
 //     figures that differ between two runs of the same seed.
 //   - extra: counts (joins, leaves, rejoins, moves, forged, pulls, …).
+//
+// # Cost
+//
+// The simulator's own work allocates nothing per message or delivery:
+// events are values in a 4-ary heap, playback records are counters and a
+// 256-bit window inside each viewer's struct, latency and stretch go into
+// fixed histograms, positions and peer IDs sit in compact arrays. Most of
+// the time goes into the nodes themselves (Tick and Step), whose state is
+// spread over many cache lines; see BenchmarkSim1000 and the --cpuprofile
+// flag of 'peerscope sim'.
 package sim

@@ -14,6 +14,7 @@ const (
 	evChurnArrive                 // a viewer arrives (churn)
 	evChurnLeave                  // a viewer departs (churn)
 	evSample                      // sample the tree
+	evUplink                      // the next round of node to's fair uplink
 )
 
 // event is one entry of the heap. Events are values, so pushing one does

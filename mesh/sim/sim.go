@@ -28,6 +28,17 @@ const (
 // point is a position on the plane, in ms of one-way delay.
 type point struct{ x, y float32 }
 
+// flow is a fair uplink's queue for one destination.
+type flow struct {
+	to int32
+	q  []queued
+}
+
+type queued struct {
+	msg *mesh.Message
+	at  int64 // when it was handed to the uplink
+}
+
 // hold keeps a link's next messages behind one that was delayed by loss.
 type hold struct {
 	to    int32
@@ -48,9 +59,11 @@ type node struct {
 	upload    int64   // bit/s
 	nsPerByte float64 // serialisation time per byte
 
-	busy    int64 // uplink busy until
-	holdMax int64 // latest hold; holds is empty when this is past
-	holds   []hold
+	busy      int64 // uplink busy until
+	txPending bool  // fair uplink: a round is scheduled
+	flows     []flow
+	holdMax   int64 // latest hold; holds is empty when this is past
+	holds     []hold
 
 	arrived  int64
 	left     int64 // departure time; -1 while present
@@ -128,6 +141,9 @@ type Sim struct {
 	stack []int32
 
 	m metrics
+
+	// traceSend, when set (by tests), sees every message put on an uplink.
+	traceSend func(from, to int32, m *mesh.Message, start, end int64)
 }
 
 // New builds a simulation: the broadcaster, the schedule of arrivals, the
@@ -312,6 +328,8 @@ func (s *Sim) handle(ev *event) {
 			s.depart(i, s.rng.Float64() < s.cfg.GracefulLeave)
 		}
 		s.push(event{at: s.now + s.churnGap(float64(max(len(s.present), 1))), kind: evChurnLeave})
+	case evUplink:
+		s.round(ev.to)
 	case evSample:
 		s.sample()
 		s.push(event{at: s.now + int64(s.cfg.SampleInterval), kind: evSample})
@@ -425,8 +443,21 @@ func (s *Sim) send(from int32, e mesh.Envelope) {
 	if msg.Type == mesh.MsgAttach {
 		sn.attachTo = to
 	}
+	if s.cfg.Uplink == UplinkFair && (sn.busy > s.now || sn.txPending) {
+		s.enqueue(from, to, msg)
+		return
+	}
+	s.transmit(from, to, msg, max(s.now, sn.busy), s.now)
+}
+
+// transmit sends msg from the sender's uplink starting at start (it was
+// handed to the uplink at queued) and schedules its arrival.
+func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
+	sn := &s.nodes[from]
 	size := msg.Size()
-	start := max(s.now, sn.busy)
+	if wait := start - queued; wait > s.m.maxBacklog[min(from, 1)] {
+		s.m.maxBacklog[min(from, 1)] = wait // [0] the broadcaster, [1] any viewer
+	}
 	end := start + int64(float64(size)*sn.nsPerByte)
 	sn.busy = end
 	prop := s.prop(from, to)
@@ -449,7 +480,65 @@ func (s *Sim) send(from int32, e mesh.Envelope) {
 		s.m.ctrlBytes += uint64(size)
 		s.m.ctrlMsgs++
 	}
+	if s.traceSend != nil {
+		s.traceSend(from, to, msg, start, end)
+	}
 	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: msg, sent: end})
+}
+
+// enqueue puts a message in the sender's queue for its destination, for
+// the fair uplink: the queues take turns, one message each per round.
+func (s *Sim) enqueue(from, to int32, msg *mesh.Message) {
+	sn := &s.nodes[from]
+	k := -1
+	for j := range sn.flows {
+		if sn.flows[j].to == to {
+			k = j
+			break
+		}
+	}
+	if k < 0 {
+		k = len(sn.flows)
+		if k < cap(sn.flows) {
+			sn.flows = sn.flows[:k+1]
+			sn.flows[k].to, sn.flows[k].q = to, sn.flows[k].q[:0]
+		} else {
+			sn.flows = append(sn.flows, flow{to: to})
+		}
+	}
+	sn.flows[k].q = append(sn.flows[k].q, queued{msg: msg, at: s.now})
+	if !sn.txPending {
+		sn.txPending = true
+		s.push(event{at: max(s.now, sn.busy), kind: evUplink, to: from})
+	}
+}
+
+// round sends one message from each of node i's queues, back to back, and
+// comes back when they have gone.
+func (s *Sim) round(i int32) {
+	sn := &s.nodes[i]
+	sn.txPending = false
+	if sn.gone {
+		sn.flows = nil
+		return
+	}
+	k := 0
+	for j := range sn.flows {
+		f := &sn.flows[j]
+		q := f.q[0]
+		f.q[0] = queued{}
+		f.q = f.q[1:]
+		s.transmit(i, f.to, q.msg, max(s.now, sn.busy), q.at)
+		if len(f.q) > 0 {
+			sn.flows[k], sn.flows[j] = sn.flows[j], sn.flows[k]
+			k++
+		}
+	}
+	sn.flows = sn.flows[:k]
+	if k > 0 {
+		sn.txPending = true
+		s.push(event{at: sn.busy, kind: evUplink, to: i})
+	}
 }
 
 // fifo keeps a link in order: no message arrives before one sent earlier
@@ -655,6 +744,12 @@ func (s *Sim) depart(i int32, graceful bool) {
 		s.m.graceful++
 		nd.n.Leave(s.time())
 		s.drain(i, nil)
+		for _, f := range nd.flows { // its last messages still go, in order
+			for _, q := range f.q {
+				s.transmit(i, f.to, q.msg, max(s.now, nd.busy), q.at)
+			}
+		}
+		nd.flows = nil
 		nd.txCut = max(s.now, nd.busy)
 	} else if s.rng.Float64() < s.cfg.ResetProb {
 		s.m.resets++
@@ -676,7 +771,7 @@ func (s *Sim) depart(i int32, graceful bool) {
 	nd.gone = true
 	nd.left = s.now
 	nd.n = nil
-	nd.holds, nd.children, nd.followers = nil, nil, nil
+	nd.holds, nd.children, nd.followers, nd.flows = nil, nil, nil, nil
 }
 
 // resetLinks sends PeerDown to the departed node's neighbours, one one-way

@@ -255,3 +255,19 @@ func BenchmarkSim1000(b *testing.B) {
 		}
 	}
 }
+
+func TestFairUplink(t *testing.T) {
+	cfg := small(300, 60*time.Second, 0.1, 4)
+	cfg.Uplink = UplinkFair
+	a, b := run(t, cfg), run(t, cfg)
+	if comparable(a) != comparable(b) {
+		t.Fatal("fair uplink: same seed, different reports")
+	}
+	if a.Continuity < 0.99 || a.Extra["over_slots"] != 0 || a.Extra["loops_seen"] != 0 {
+		t.Fatalf("fair uplink: continuity %v, over_slots %v, loops %v", a.Continuity, a.Extra["over_slots"], a.Extra["loops_seen"])
+	}
+	cfg.Uplink = UplinkFIFO
+	if c := run(t, cfg); comparable(c) == comparable(a) {
+		t.Fatal("fifo and fair uplinks gave the same report")
+	}
+}
