@@ -70,7 +70,7 @@ type publishReq struct {
 
 // New starts a node for cfg on host h. cfg.Self defaults to the host (Info);
 // cfg.Key defaults to the ed25519 key in cfg.Root.ID. The node speaks
-// ProtocolID on h until Close.
+// ProtocolID (or the WithProtocol ID) on h until Close.
 func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 	o := defaultOptions()
 	for _, f := range opts {
@@ -119,7 +119,7 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 		}
 	}}
 	h.Network().Notify(n.notify)
-	h.SetStreamHandler(ProtocolID, n.handleStream)
+	h.SetStreamHandler(o.protocol, n.handleStream)
 	go n.run()
 	return n, nil
 }
@@ -199,7 +199,7 @@ func (n *Node) Close() error {
 	n.closeMu.Do(func() {
 		close(n.quit)
 		<-n.done
-		n.h.RemoveStreamHandler(ProtocolID)
+		n.h.RemoveStreamHandler(n.opt.protocol)
 		n.h.Network().StopNotify(n.notify)
 		n.mu.Lock()
 		n.closed = true

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
+
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -54,6 +56,7 @@ type options struct {
 	queueBytes int
 	queueDelay time.Duration
 	inbox      int
+	protocol   protocol.ID
 }
 
 func defaultOptions() options {
@@ -64,6 +67,7 @@ func defaultOptions() options {
 		queueBytes: 32 << 20,
 		queueDelay: 5 * time.Second,
 		inbox:      256,
+		protocol:   ProtocolID,
 	}
 }
 
@@ -143,6 +147,20 @@ func WithQueueDelay(d time.Duration) Option {
 			return ErrInvalidOption
 		}
 		o.queueDelay = d
+		return nil
+	}
+}
+
+// WithProtocol makes the node speak id instead of ProtocolID. A host serves
+// one Node per protocol ID, so a host that takes part in several broadcasts'
+// trees gives each its own (the node package uses ProtocolID + "/" + the
+// broadcast ID). Every member of one tree must use the same ID.
+func WithProtocol(id protocol.ID) Option {
+	return func(o *options) error {
+		if id == "" {
+			return ErrInvalidOption
+		}
+		o.protocol = id
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"go.uber.org/goleak"
@@ -89,8 +90,13 @@ func testConfig(root mesh.PeerInfo, slots int) mesh.Config {
 
 func startPeer(t *testing.T, h host.Host, cfg mesh.Config) *peerUnderTest {
 	t.Helper()
+	return startPeerWith(t, h, cfg)
+}
+
+func startPeerWith(t *testing.T, h host.Host, cfg mesh.Config, opts ...p2p.Option) *peerUnderTest {
+	t.Helper()
 	p := &peerUnderTest{h: h, got: make(map[uint64]*mesh.Chunk)}
-	n, err := p2p.New(h, cfg,
+	n, err := p2p.New(h, cfg, append([]p2p.Option{
 		p2p.WithDeliver(func(c *mesh.Chunk) {
 			p.mu.Lock()
 			p.got[c.Seq] = c
@@ -100,7 +106,7 @@ func startPeer(t *testing.T, h host.Host, cfg mesh.Config) *peerUnderTest {
 			p.mu.Lock()
 			p.evs = append(p.evs, e)
 			p.mu.Unlock()
-		}))
+		})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,4 +536,41 @@ func TestSlowChildDropped(t *testing.T) {
 	}
 	last := seq
 	waitFor(t, 20*time.Second, "every chunk at the other child", func() bool { return viewer.count() >= int(last) })
+}
+
+// TestTwoTreesOnOneHost runs two broadcasts' trees between the same two hosts,
+// each on its own protocol ID: each viewer gets its own broadcast's chunks.
+func TestTwoTreesOnOneHost(t *testing.T) {
+	rh, vh := newHost(t), newHost(t)
+	signer, err := p2p.HostSigner(rh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootInfo := p2p.Info(rh)
+	var roots, viewers []*peerUnderTest
+	for _, name := range []string{"one", "two"} {
+		cfg := testConfig(rootInfo, 2)
+		cfg.Broadcast = name
+		opt := p2p.WithProtocol(p2p.ProtocolID + "/" + protocol.ID(name))
+		roots = append(roots, startPeerWith(t, rh, cfg, opt))
+		viewers = append(viewers, startPeerWith(t, vh, cfg, opt))
+	}
+	for i, name := range []string{"one", "two"} {
+		viewers[i].n.AddCandidates(rootInfo)
+		waitFor(t, 10*time.Second, name+" viewer attached", func() bool { return viewers[i].status(t).Depth == 1 })
+		c := &mesh.Chunk{Broadcast: name, Seq: uint64(i), Wallclock: time.Now().UnixNano(), Flags: mesh.FlagKeyframe, Payload: []byte(name)}
+		signer.Sign(c)
+		if err := roots[i].n.Publish(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{"one", "two"} {
+		waitFor(t, 10*time.Second, name+" chunk", func() bool { return viewers[i].has(uint64(i)) })
+		if viewers[i].count() != 1 || !bytes.Equal(viewers[i].got[uint64(i)].Payload, []byte(name)) {
+			t.Fatalf("viewer of %s got %d chunks", name, viewers[i].count())
+		}
+	}
+	if _, err := p2p.New(vh, testConfig(rootInfo, 0), p2p.WithProtocol("")); err == nil {
+		t.Fatal("an empty protocol ID was taken")
+	}
 }

@@ -189,7 +189,7 @@ func (w *writer) run() {
 func (w *writer) open() (network.Stream, error) {
 	ctx, cancel := context.WithTimeout(w.ctx, dialTimeout)
 	defer cancel()
-	s, err := w.n.h.NewStream(ctx, w.peer, ProtocolID)
+	s, err := w.n.h.NewStream(ctx, w.peer, w.n.opt.protocol)
 	if err != nil {
 		return nil, err
 	}
