@@ -84,6 +84,12 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 			case mesh.EvParentLost, mesh.EvDetached:
 				r.detached(v)
 			}
+			v.mu.Lock()
+			dead := v.dead // a killed node sees its own parent go: not a loss to count
+			v.mu.Unlock()
+			if dead {
+				return
+			}
 			if e.Type == mesh.EvParentLost && int(e.Loss) < len(t.lost) {
 				t.lost[e.Loss].Add(1)
 			}

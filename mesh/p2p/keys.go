@@ -17,8 +17,9 @@ func MeshID(id peer.ID) mesh.PeerID { return mesh.PeerID(id.String()) }
 // PeerID parses a mesh name back into a libp2p peer ID.
 func PeerID(id mesh.PeerID) (peer.ID, error) { return peer.Decode(string(id)) }
 
-// Info returns the host as a mesh peer: its ID and its listen addresses as
-// multiaddr strings (without the /p2p suffix).
+// Info returns the host as a mesh peer: its ID (MeshID) and its listen
+// addresses as the host advertises them (h.Addrs(): unspecified addresses
+// expanded to the interfaces'), as multiaddr strings without /p2p.
 func Info(h host.Host) mesh.PeerInfo {
 	addrs := h.Addrs()
 	info := mesh.PeerInfo{ID: MeshID(h.ID()), Addrs: make([]string, 0, len(addrs))}
