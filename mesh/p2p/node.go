@@ -21,9 +21,11 @@ import (
 // ProtocolID is the stream protocol of the relay tree.
 const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
 
-// readBufSize is the bufio size of a reader: large enough that a chunk frame
-// takes few reads.
-const readBufSize = 64 << 10
+// readBufSize is the bufio size of a reader: enough for a control message
+// in one read, and smaller than a chunk, so that the bulk of a chunk frame
+// is read straight into its own buffer instead of being copied through
+// bufio's.
+const readBufSize = 8 << 10
 
 // Node is a mesh.Node running over a libp2p host.
 type Node struct {
