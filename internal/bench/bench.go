@@ -651,6 +651,8 @@ func (r *run) report(end time.Time) *report.Report {
 	rep.RSSBytes = rss()
 	lq := live.Quantiles()
 	rep.Extra["latency_live_p50"], rep.Extra["latency_live_p99"], rep.Extra["latency_live_max"] = lq.P50, lq.P99, lq.Max
+	rep.Extra["latency_samples"] = float64(lat.Len())
+	rep.Extra["latency_backfill_samples"] = float64(lat.Len() - live.Len())
 	rep.Extra["viewers"] = float64(len(r.viewers))
 	rep.Extra["kills"] = float64(r.kills)
 	rep.Extra["chunks_published"] = float64(r.published)
