@@ -14,6 +14,12 @@
 //   - each delivered chunk goes to the WithDeliver callback and each event to
 //     the WithEvents callback, both on the owner goroutine.
 //
+// A ticker (WithTickInterval, from the WithClock clock) drives Tick; before
+// each Tick the owner steps every message already waiting, so that a node
+// short of CPU does not take a parent whose heartbeat sits in the inbox for
+// silent. The shell also times the node's pongs into the peerstore
+// (LatencyEWMA), so the RTTs the tree probed are visible to the application.
+//
 // Every inbound stream gets a reader that decodes length-delimited frames
 // (mesh.ReadFrame, so at most mesh.MaxFrameSize each) and passes them to the
 // owner. A stream that fails, a writer that fails and a connection that
