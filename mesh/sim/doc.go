@@ -32,9 +32,12 @@
 //     broadcaster has SourceSlots slots and an upload of SourceSlots ×
 //     bitrate × Headroom.
 //   - Links: every message occupies the sender's uplink, one FIFO per
-//     sender: it starts when the previous one has gone, takes
-//     Message.Size()×8/upload, and arrives one-way propagation after its
-//     last byte left. Loss is per packet (PacketSize bytes): a message with
+//     sender (Uplink: UplinkFIFO, the default): it starts when the
+//     previous one has gone, takes Message.Size()×8/upload, and arrives
+//     one-way propagation after its last byte left. UplinkFair instead
+//     keeps a queue per destination and serves them in rounds, one message
+//     each, as parallel streams sharing a link would: a long backfill to one
+//     peer then no longer holds back the live chunks of the others. Loss is per packet (PacketSize bytes): a message with
 //     a lost packet arrives one RTT late (a reliable stream retransmits it;
 //     several losses in one message are recovered in the same round trip),
 //     and no later message on the same link overtakes it (head-of-line

@@ -123,6 +123,7 @@ type Sim struct {
 	forgedMsg []*mesh.Message
 
 	// Peer IDs, cut from one string per batch.
+	rootID mesh.PeerID
 	idBuf  string
 	idEnds []int
 	idBase int
@@ -400,8 +401,8 @@ func (s *Sim) index(id mesh.PeerID) int32 {
 
 // peerID returns node i's ID, "n<i>". IDs are cut from strings made for
 // 1,024 nodes at a time, so that their bytes, read for every message sent,
-// sit together in memory. Nodes are numbered in order, so a batch is made
-// once.
+// sit together in memory. Nodes are numbered in order and each asks for
+// its own ID (the root's is kept apart), so a batch is made once.
 func (s *Sim) peerID(i int) mesh.PeerID {
 	if i < s.idBase || i >= s.idBase+len(s.idEnds) {
 		var b []byte
@@ -607,7 +608,7 @@ func (s *Sim) isForged(c *mesh.Chunk) bool {
 func (s *Sim) meshConfig(i int, slots int) mesh.Config {
 	c := s.cfg.Mesh
 	c.Self = mesh.PeerInfo{ID: s.peerID(i)}
-	c.Root = mesh.PeerInfo{ID: s.peerID(root)}
+	c.Root = mesh.PeerInfo{ID: s.rootID}
 	c.Broadcast = s.broadcast
 	c.Key = s.key.Public().(ed25519.PublicKey)
 	c.Verify = s.verify.verify
@@ -620,12 +621,13 @@ func (s *Sim) addRoot() error {
 	upload := int64(float64(s.cfg.SourceSlots) * float64(s.cfg.Bitrate) * s.cfg.Headroom)
 	c := s.centres[0]
 	x, y := s.near(c)
+	s.rootID = s.peerID(root)
 	n, err := mesh.New(s.meshConfig(root, s.cfg.SourceSlots))
 	if err != nil {
 		return fmt.Errorf("sim: broadcaster: %w", err)
 	}
 	s.nodes = append(s.nodes, node{
-		n: n, info: mesh.PeerInfo{ID: s.peerID(root)},
+		n: n, info: mesh.PeerInfo{ID: s.rootID},
 		slots: int32(s.cfg.SourceSlots), upload: upload, nsPerByte: 8e9 / float64(upload),
 		left: -1, play: playback{first: -1}, parent: -1, attachTo: -1, parentGoneAt: -1, attachedPos: -1, presentPos: -1,
 	})
