@@ -12,3 +12,10 @@ import (
 func (n *Node) SetTamper(f func(to mesh.PeerID, m *mesh.Message) *mesh.Message) {
 	_ = n.call(context.Background(), func() { n.tamper = f })
 }
+
+// Writers returns how many peers the node has an outbound writer for.
+func (n *Node) Writers() int {
+	var k int
+	_ = n.call(context.Background(), func() { k = len(n.writers) })
+	return k
+}

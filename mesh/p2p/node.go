@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +56,8 @@ type Node struct {
 	writers map[peer.ID]*writer
 	ids     map[mesh.PeerID]peer.ID
 	names   map[peer.ID]mesh.PeerID
+	reaped  time.Time
+	retired []*writer // reaped writers that may still be closing
 
 	// tamper, if set (tests only), may replace a message before it is sent.
 	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
@@ -225,6 +228,9 @@ func (n *Node) Close() error {
 			for _, w := range n.writers {
 				w.abort()
 			}
+			for _, w := range n.retired {
+				w.abort()
+			}
 			<-waited
 		}
 	})
@@ -281,7 +287,12 @@ func (n *Node) run() {
 				}
 				break
 			}
-			n.sm.Tick(clock.Now())
+			now := clock.Now()
+			n.sm.Tick(now)
+			if now.Sub(n.reaped) >= time.Second {
+				n.reaped = now
+				n.reapIdle(now)
+			}
 		case req := <-n.publish:
 			req.err <- n.sm.Publish(clock.Now(), req.c)
 		case f := <-n.calls:
@@ -312,6 +323,19 @@ func (n *Node) step(in inbound) {
 	}
 	if err := n.sm.Step(now, from, in.msg); err != nil {
 		n.log.Debug("step", "from", shortID(from), "type", in.msg.Type, "err", err)
+	}
+}
+
+// reapIdle closes the writers that had nothing to send for idleTimeout:
+// peers probed once, former parents. A later message opens a new stream.
+func (n *Node) reapIdle(now time.Time) {
+	n.retired = slices.DeleteFunc(n.retired, func(w *writer) bool { return w.ctx.Err() != nil })
+	for p, w := range n.writers {
+		if now.Sub(w.used) > idleTimeout {
+			w.finish()
+			delete(n.writers, p)
+			n.retired = append(n.retired, w) // for Close, should its stream not close
+		}
 	}
 }
 

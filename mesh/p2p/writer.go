@@ -20,7 +20,12 @@ const (
 	// finishTimeout bounds how long Close waits for the last messages (the
 	// Leave) to be written.
 	finishTimeout = 2 * time.Second
-	writeBufSize  = 64 << 10
+	// writeBufSize only batches control messages: a chunk frame, larger,
+	// goes past bufio straight to the stream.
+	writeBufSize = 16 << 10
+	// idleTimeout: a writer that had nothing to send for this long closes
+	// its stream (a clean close, which the peer does not take for PeerDown).
+	idleTimeout = time.Minute
 )
 
 // writer owns the one outbound stream to a peer. The owner goroutine
@@ -32,6 +37,8 @@ type writer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	used time.Time // last enqueue; owned by the owner goroutine
 
 	mu      sync.Mutex
 	queue   []*mesh.Message
@@ -73,6 +80,7 @@ func (w *writer) enqueue(now time.Time, m *mesh.Message) bool {
 	if len(w.queue) == 0 {
 		w.since = now
 	}
+	w.used = now
 	w.queue = append(w.queue, m)
 	w.bytes += size
 	w.mu.Unlock()
