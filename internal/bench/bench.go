@@ -45,6 +45,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -339,6 +340,10 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 		}
 	}
 	r.progress("%s: %d viewers started in %.1fs", cfg.Mode, viewers, time.Since(r.t0).Seconds())
+	cpu0 := cpuTime()
+	r.mu.Lock()
+	pub0 := r.published
+	r.mu.Unlock()
 
 	// Churn, then the end.
 	next := viewers + 1
@@ -380,7 +385,13 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	}
 	cancel()
 	wg.Wait()
+	cpu1 := cpuTime()
 	rep := r.report(end)
+	// CPU per chunk per viewer after the arrivals: what relaying one chunk
+	// costs a node here (transport, crypto, the shell), all modes alike.
+	if n := rep.Extra["chunks_published"] - float64(pub0); n > 0 && cpu1 > cpu0 {
+		rep.Extra["cpu_us_per_chunk_viewer"] = round4(float64(cpu1-cpu0) / float64(time.Microsecond) / n / float64(cfg.Nodes-1))
+	}
 	after := takeSched()
 	rep.Extra["sched_latency_p99_ms"], rep.Extra["sched_latency_max_ms"] = quantileSince(sched.latency, after.latency, 0.99)
 	_, rep.Extra["gc_pause_max_ms"] = quantileSince(sched.pauses, after.pauses, 1)
@@ -667,6 +678,15 @@ func (r *run) report(end time.Time) *report.Report {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func round4(x float64) float64 { return math.Round(x*10000) / 10000 }
+
+// cpuTime returns the CPU time (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // rss returns the process's resident set size.
 func rss() uint64 {
