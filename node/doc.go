@@ -18,4 +18,21 @@
 //
 // Nothing here is a singleton: every part is built from the node's Config
 // and closed by Close; cmd/peerscope only parses flags and runs a node.
+//
+// What is built so far (chat, the replay store and the bootstrap come
+// later): New starts the host (identity in Config.DataDir), the HTTP and
+// HTTPS servers and a Prometheus registry of its own. Node.Broadcast roots a
+// broadcast:
+//
+//	Source (file, TS, UDP, SRT) or a publisher (RTMP, WHIP; one at a time)
+//	  ─► cmaf.Packager ─► init and parts ─► chunks (Seq, Wallclock, Duration,
+//	     FlagInit / FlagKeyframe / FlagEnd), signed with the host key ─► p2p.Node (root)
+//
+// and Node.Watch joins one through a Link. On both, every chunk the tree
+// delivers goes to the broadcast's hls.Server and whep.Server, which the
+// player page at /b/<broadcast ID>/ plays from. The title and the end travel
+// in a signed Announcement over AnnounceProtocol, which the broadcaster and
+// every viewer answer. Each broadcast's tree speaks its own protocol ID
+// (mesh/p2p's ProtocolID + "/" + the broadcast ID), so one host can be in
+// several trees.
 package node

@@ -1,0 +1,135 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/peerscope/peerscope/media/broadcaster"
+)
+
+// routes is the node's web server:
+//
+//	/                     the broadcasts this node has (HTML)
+//	/api/broadcasts       the same as JSON
+//	/b/<ID>/…             a broadcast's player page, api/status, hls/, whep (media/player)
+//	/broadcast/           the page to go live from (media/broadcaster)
+//	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
+//	/metrics              Prometheus text format
+func (n *Node) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", n.serveIndex)
+	mux.HandleFunc("GET /api/broadcasts", n.serveBroadcasts)
+	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("/b/{id}", n.servePlayer)
+	mux.HandleFunc("/b/{id}/", n.servePlayer)
+	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
+	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		wh := n.whip
+		n.mu.Unlock()
+		if wh == nil {
+			http.Error(w, "this node takes no WHIP publishers (start a broadcast with WHIP)", http.StatusNotFound)
+			return
+		}
+		wh.ServeHTTP(w, r)
+	})
+	mux.Handle("/broadcast/whip", whipHandler)
+	mux.Handle("/broadcast/whip/", whipHandler)
+	return mux
+}
+
+func (n *Node) servePlayer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b := n.lookup(id)
+	if b == nil {
+		http.Error(w, "no such broadcast on this node", http.StatusNotFound)
+		return
+	}
+	http.StripPrefix("/b/"+id, b.page).ServeHTTP(w, r)
+}
+
+// BroadcastInfo is what /api/broadcasts says about one broadcast.
+type BroadcastInfo struct {
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	Broadcaster bool      `json:"broadcaster"` // this node is the root
+	Started     time.Time `json:"started,omitzero"`
+	Ended       bool      `json:"ended"`
+	Depth       int       `json:"depth"` // -1: not in the tree
+	Children    int       `json:"children"`
+	Slots       int       `json:"slots"`
+	Link        string    `json:"link"`
+	Player      string    `json:"player"` // path on this server
+	HLS         string    `json:"hls"`
+}
+
+// Infos returns a summary of each broadcast (what the index page shows).
+func (n *Node) Infos(ctx context.Context) []BroadcastInfo {
+	var out []BroadcastInfo
+	for _, b := range n.Broadcasts() {
+		a := b.Announcement()
+		st, _ := b.Status(ctx)
+		out = append(out, BroadcastInfo{
+			ID:          b.id,
+			Title:       a.Title,
+			Broadcaster: b.root,
+			Started:     a.Started,
+			Ended:       b.Ended(),
+			Depth:       st.Depth,
+			Children:    len(st.Children),
+			Slots:       b.slots,
+			Link:        b.Link().String(),
+			Player:      b.PlayerPath(),
+			HLS:         b.PlayerPath() + "hls/index.m3u8",
+		})
+	}
+	return out
+}
+
+func (n *Node) serveBroadcasts(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	infos := n.Infos(ctx)
+	if infos == nil {
+		infos = []BroadcastInfo{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_ = json.NewEncoder(w).Encode(infos)
+}
+
+var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Peerscope node</title>
+<style>
+body{font:16px/1.4 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
+li{margin:.8rem 0}.meta{color:#666;font-size:.9rem}code{font-size:.8rem;word-break:break-all}
+</style></head><body>
+<h1>Peerscope</h1>
+<p class="meta">Node {{.Peer}}</p>
+{{if .Broadcasts}}<ul>
+{{range .Broadcasts}}<li><a href="{{.Player}}">{{if .Title}}{{.Title}}{{else}}(untitled){{end}}</a>
+{{if .Ended}}<b>ended</b>{{end}}
+<div class="meta">{{if .Broadcaster}}broadcasting{{else}}watching, {{.Depth}} hops from the broadcaster{{end}};
+relaying to {{.Children}} of {{.Slots}} ·
+<a href="{{.HLS}}">LL-HLS</a></div>
+<div class="meta">Share: <code>{{.Link}}</code></div></li>
+{{end}}</ul>
+{{else}}<p>No broadcast on this node. <a href="/broadcast/">Go live</a> from a broadcast that takes WHIP, or run <code>peerscope watch LINK</code>.</p>{{end}}
+<p class="meta"><a href="/metrics">metrics</a> · <a href="/api/broadcasts">api/broadcasts</a></p>
+</body></html>
+`))
+
+func (n *Node) serveIndex(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_ = indexPage.Execute(w, struct {
+		Peer       string
+		Broadcasts []BroadcastInfo
+	}{n.host.ID().String(), n.Infos(ctx)})
+}

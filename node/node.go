@@ -1,0 +1,491 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/peerscope/peerscope/internal/tlscert"
+	"github.com/peerscope/peerscope/media/whip"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultHTTP     = "127.0.0.1:0"
+	DefaultHTTPS    = "127.0.0.1:0"
+	DefaultUpload   = 10_000_000 // bit/s
+	DefaultBitrate  = 2_500_000  // bit/s, until a broadcast says
+	DefaultHeadroom = 1.5
+	// DefaultAnnounceInterval is how often a viewer asks its parent for a
+	// newer announcement.
+	DefaultAnnounceInterval = 2 * time.Second
+)
+
+// DefaultListen is where the libp2p host listens by default: loopback only,
+// which is what the demo and tests want; a node meant for others sets
+// Config.Listen (e.g. /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1).
+var DefaultListen = []string{"/ip4/127.0.0.1/tcp/0"}
+
+// NoRelay, as Config.Slots, makes a node that relays to nobody (a phone on
+// a metered connection).
+const NoRelay = -1
+
+// IdentityFile is the name of the libp2p identity key inside Config.DataDir.
+const IdentityFile = "identity.key"
+
+// Config configures a Node. The zero value is a loopback node with an
+// ephemeral identity.
+type Config struct {
+	// DataDir keeps the node's identity key (IdentityFile) and its
+	// self-signed TLS certificate (in DataDir/tls). Empty: a new identity
+	// every run, and a certificate in a temporary directory.
+	DataDir string
+
+	// Listen are the libp2p listen multiaddrs; default DefaultListen.
+	Listen []string
+	// HTTP is the address of the local web UI, players and API;
+	// default DefaultHTTP.
+	HTTP string
+	// HTTPS serves the same over TLS, for the broadcaster page on a phone
+	// (browsers give the camera only to secure origins); default
+	// DefaultHTTPS. NoHTTPS turns it off.
+	HTTPS   string
+	NoHTTPS bool
+	// CertFile and KeyFile name a certificate to use instead of the
+	// self-signed one.
+	CertFile, KeyFile string
+
+	// Upload is the upload budget in bit/s that this node gives to relaying;
+	// default DefaultUpload. Slots = Upload ÷ (bitrate × Headroom).
+	Upload int64
+	// Bitrate is the stream bitrate assumed before a broadcast reports its
+	// own; default DefaultBitrate.
+	Bitrate int64
+	// Headroom keeps part of the upload unused (mesh.SlotsFor); default 1.5.
+	Headroom float64
+	// Slots, when positive, fixes the child slots whatever the upload;
+	// NoRelay offers none.
+	Slots int
+
+	// Mesh tunes the tree's timing (zero fields: mesh.DefaultConfig); its
+	// Self, Root, Broadcast, Key, Slots and Rand are set by the node.
+	Mesh mesh.Config
+	// AnnounceInterval is how often a viewer asks for a newer announcement;
+	// default DefaultAnnounceInterval.
+	AnnounceInterval time.Duration
+	// WHIPUDPPort carries every WHIP session on one UDP port (0: one
+	// ephemeral port per session).
+	WHIPUDPPort int
+
+	// Logger; default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Listen == nil {
+		c.Listen = DefaultListen
+	}
+	if c.HTTP == "" {
+		c.HTTP = DefaultHTTP
+	}
+	if c.HTTPS == "" {
+		c.HTTPS = DefaultHTTPS
+	}
+	if c.Upload == 0 {
+		c.Upload = DefaultUpload
+	}
+	if c.Bitrate == 0 {
+		c.Bitrate = DefaultBitrate
+	}
+	if c.Headroom == 0 {
+		c.Headroom = DefaultHeadroom
+	}
+	if c.AnnounceInterval == 0 {
+		c.AnnounceInterval = DefaultAnnounceInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.Upload < 0:
+		return fmt.Errorf("%w: negative upload %d", ErrConfig, c.Upload)
+	case c.Bitrate < 0:
+		return fmt.Errorf("%w: negative bitrate %d", ErrConfig, c.Bitrate)
+	case c.Headroom < 1:
+		return fmt.Errorf("%w: headroom %.2f below 1", ErrConfig, c.Headroom)
+	case c.Slots < NoRelay:
+		return fmt.Errorf("%w: slots %d", ErrConfig, c.Slots)
+	case c.AnnounceInterval < 0:
+		return fmt.Errorf("%w: negative announce interval", ErrConfig)
+	case c.WHIPUDPPort < 0 || c.WHIPUDPPort > 65535:
+		return fmt.Errorf("%w: WHIP UDP port %d", ErrConfig, c.WHIPUDPPort)
+	case (c.CertFile == "") != (c.KeyFile == ""):
+		return fmt.Errorf("%w: a certificate file needs its key file and the other way round", ErrConfig)
+	}
+	return nil
+}
+
+// slotsFor returns the child slots for a stream of the given bitrate.
+func (c *Config) slotsFor(bitrate int64) int {
+	switch {
+	case c.Slots == NoRelay:
+		return 0
+	case c.Slots > 0:
+		return c.Slots
+	}
+	if bitrate <= 0 {
+		bitrate = c.Bitrate
+	}
+	return mesh.SlotsFor(c.Upload, bitrate, c.Headroom)
+}
+
+// Node is one Peerscope peer: a libp2p host, the broadcasts it takes part in
+// (as their broadcaster or as a viewer), and the local web server that plays
+// them. Its methods are safe for concurrent use.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	host host.Host
+	key  crypto.PrivKey
+
+	httpLn, httpsLn   net.Listener
+	httpSrv, httpsSrv *http.Server
+	cert              *tlscert.Cert
+	tmpDir            string // removed by Close
+	metrics           *metrics
+	mux               *http.ServeMux
+
+	mu         sync.Mutex
+	closed     bool
+	broadcasts map[string]*Broadcast
+	order      []*Broadcast // in the order they were added
+	keys       map[string]*Broadcast
+	whip       *whip.Handler // made for the first broadcast that takes WHIP
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup // HTTP servers
+}
+
+// New starts a node: its libp2p host, and its HTTP (and HTTPS) server. ctx
+// bounds the start only; Close stops the node.
+func New(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		broadcasts: map[string]*Broadcast{},
+		keys:       map[string]*Broadcast{},
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.key, err = loadIdentity(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.host, err = libp2p.New(
+		libp2p.Identity(n.key),
+		libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		// NAT traversal through community relays comes with the bootstrap
+		// service; until then a node is reached at its own addresses.
+		libp2p.DisableRelay(),
+		// The node's own /metrics has what matters; libp2p's would go to
+		// the global Prometheus registry.
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
+	}
+	n.log = n.log.With("node", shortPeer(n.host.ID()))
+	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
+	n.metrics = newMetrics(n)
+	n.mux = n.routes()
+
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
+	}
+	n.httpSrv = n.serve(n.httpLn)
+	if !cfg.NoHTTPS {
+		dir := ""
+		if cfg.DataDir != "" {
+			dir = filepath.Join(cfg.DataDir, "tls")
+		} else if cfg.CertFile == "" {
+			if n.tmpDir, err = os.MkdirTemp("", "peerscope-tls-"); err != nil {
+				return nil, err
+			}
+			dir = n.tmpDir
+		}
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		if n.cert, err = tlscert.Load(tlscert.Config{Dir: dir, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", cfg.HTTPS)
+		if err != nil {
+			return nil, fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
+		}
+		n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
+		n.httpsSrv = n.serve(n.httpsLn)
+	}
+	n.log.Info("node started", "peer", n.host.ID(), "http", n.HTTPURL(), "https", n.HTTPSURL())
+	return n, nil
+}
+
+func (n *Node) serve(ln net.Listener) *http.Server {
+	srv := &http.Server{
+		Handler:           n.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	n.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Warn("HTTP server stopped", "addr", ln.Addr(), "err", err)
+		}
+	})
+	return srv
+}
+
+// loadIdentity reads the identity key from dir, making it on first use, or
+// makes an ephemeral one when dir is empty.
+func loadIdentity(dir string) (crypto.PrivKey, error) {
+	if dir == "" {
+		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		return k, err
+	}
+	path := filepath.Join(dir, IdentityFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		k, err := crypto.UnmarshalPrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity %s: %w", ErrConfig, path, err)
+		}
+		if k.Type() != crypto.Ed25519 {
+			return nil, fmt.Errorf("%w: identity %s is not an ed25519 key", ErrConfig, path)
+		}
+		return k, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	b, err = crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	// Written aside and renamed, so a crash never leaves half a key.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	return k, os.Rename(tmp, path)
+}
+
+// Close ends the node's broadcasts (viewers are told), leaves every tree,
+// stops the servers and the host. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		bs := slices.Clone(n.order)
+		wh := n.whip
+		n.mu.Unlock()
+		for _, b := range bs {
+			_ = b.Close()
+		}
+		if wh != nil {
+			_ = wh.Close()
+		}
+		for _, srv := range []*http.Server{n.httpSrv, n.httpsSrv} {
+			if srv != nil {
+				// Blocking playlist requests and players are cut: the
+				// broadcasts are gone anyway.
+				_ = srv.Close()
+			}
+		}
+		n.wg.Wait()
+		if n.host != nil {
+			_ = n.host.Close()
+		}
+		if n.tmpDir != "" {
+			_ = os.RemoveAll(n.tmpDir)
+		}
+	})
+	return nil
+}
+
+// ID returns the node's libp2p peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host returns the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Addrs returns where other nodes reach this one: its addresses with
+// /p2p/<peer ID>.
+func (n *Node) Addrs() []ma.Multiaddr {
+	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	out, _ := peer.AddrInfoToP2pAddrs(&info)
+	return out
+}
+
+// Handler returns the node's HTTP handler (what its servers serve), for an
+// application that serves it itself.
+func (n *Node) Handler() http.Handler { return n.mux }
+
+// HTTPAddr returns the address the HTTP server listens on.
+func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// HTTPURL returns the base URL of the node's web UI on this machine
+// ("http://127.0.0.1:8080").
+func (n *Node) HTTPURL() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return "http://" + localHostPort(n.httpLn.Addr(), false)
+}
+
+// HTTPSURL returns the base URL of the HTTPS server, with the machine's LAN
+// address when it listens on every interface (what a phone on the LAN
+// opens), or "" without HTTPS.
+func (n *Node) HTTPSURL() string {
+	if n.httpsLn == nil {
+		return ""
+	}
+	return "https://" + localHostPort(n.httpsLn.Addr(), true)
+}
+
+// TLSFingerprint returns the SHA-256 fingerprint of the HTTPS certificate,
+// as browsers show it ("" without HTTPS).
+func (n *Node) TLSFingerprint() string {
+	if n.cert == nil {
+		return ""
+	}
+	return n.cert.Fingerprint
+}
+
+// localHostPort names a listening address the way a local (or, with lan,
+// a LAN) client reaches it.
+func localHostPort(a net.Addr, lan bool) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+		if lan {
+			if ip := lanIP(); ip != nil {
+				host = ip.String()
+			}
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// lanIP returns the machine's first private IPv4 address, if any.
+func lanIP() net.IP {
+	addrs, err := manet.InterfaceMultiaddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		ip, err := manet.ToIP(a)
+		if err == nil && ip.To4() != nil && ip.IsPrivate() {
+			return ip
+		}
+	}
+	return nil
+}
+
+// Broadcasts returns the broadcasts this node takes part in, in the order
+// they were added.
+func (n *Node) Broadcasts() []*Broadcast {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.order)
+}
+
+// Lookup returns the broadcast with the given ID, or nil.
+func (n *Node) Lookup(id string) *Broadcast { return n.lookup(id) }
+
+func (n *Node) lookup(id string) *Broadcast {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.broadcasts[id]
+}
+
+// add registers a broadcast, refusing a second one with the same ID.
+func (n *Node) add(b *Broadcast) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if n.broadcasts[b.id] != nil {
+		return fmt.Errorf("%w: %s", ErrJoined, b.id)
+	}
+	n.broadcasts[b.id] = b
+	n.order = append(n.order, b)
+	if b.pub != nil && b.pub.key != "" {
+		n.keys[b.pub.key] = b
+	}
+	return nil
+}
+
+func (n *Node) remove(b *Broadcast) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.broadcasts[b.id] == b {
+		delete(n.broadcasts, b.id)
+		n.order = slices.DeleteFunc(n.order, func(x *Broadcast) bool { return x == b })
+	}
+	if b.pub != nil && n.keys[b.pub.key] == b {
+		delete(n.keys, b.pub.key)
+	}
+}
+
+func shortPeer(id peer.ID) string {
+	s := id.String()
+	if len(s) > 8 {
+		return s[len(s)-8:]
+	}
+	return s
+}
