@@ -14,8 +14,10 @@
 //     run or its death. continuity = due chunks held by their deadline ÷ due;
 //     delivered_ratio = due chunks held at all ÷ due.
 //   - latency = receipt − wallclock over every (viewer, media chunk) received,
-//     backfilled chunks included; extra.latency_live_* leaves out chunks cut
-//     before the viewer's first chunk (backfill at a join).
+//     backfilled chunks included; extra.latency_live_* leaves out the chunks
+//     cut before the viewer started (the backfill a joiner gets from the
+//     latest keyframe on, up to KeyframeInterval old), whose count is
+//     extra.latency_backfill_samples.
 //   - Chunk bytes are the bytes of chunk messages (the signed chunk with its
 //     framing), counted when a node writes them to a stream (star, tree) or
 //     hands an RPC to GossipSub (SendRPC); control bytes are all the rest.
@@ -625,7 +627,7 @@ func (r *run) report(end time.Time) *report.Report {
 			if at != 0 {
 				l := time.Duration(at - r.wallclock[seq])
 				lat.AddDuration(l)
-				if r.wallclock[seq] >= v.first.UnixNano() {
+				if r.wallclock[seq] >= v.start.UnixNano() {
 					live.AddDuration(l)
 					if cfg.SlowLog != nil && l > cfg.SlowThreshold {
 						fmt.Fprintf(cfg.SlowLog, "slow viewer %d slots %d seq %d t=%.1fs lat %.1fms joined %.1fs\n", v.idx, v.slots, seq, float64(r.wallclock[seq]-r.t0.UnixNano())/1e9, ms(l), v.first.Sub(r.t0).Seconds())
