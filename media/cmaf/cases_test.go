@@ -262,6 +262,16 @@ var cases = []packCase{
 		want: want{err: ErrNoKeyframe},
 	},
 	{
+		name: "corrupt SPS mid-stream costs one picture",
+		ops: mutate(base.with(func(s *stream) { s.seconds = 2 }).ops(), func(_ int, o *op) []op {
+			if o.kind == opSample && o.sample.Track == videoID && o.sample.Keyframe && o.sample.DTS == time.Second {
+				o.sample.NALUs = [][]byte{{0x67, 0xff, 0xff}, pps1, o.sample.NALUs[3]}
+			}
+			return []op{*o}
+		}),
+		want: want{inits: 1, droppedVideo: 1, longParts: true}, // the missing picture leaves a gap
+	},
+	{
 		name: "unsupported codec",
 		ops:  []op{{kind: opTracks, tracks: []media.Track{{ID: 1, Codec: "vp8", ClockRate: 90000}}}},
 		want: want{err: media.ErrUnsupportedCodec},
@@ -628,14 +638,19 @@ func encodeOps(ops []op) []byte {
 				k = 1
 			}
 			size := len(s.Data)
+			var rawSPS []byte
 			if s.Track == videoID {
 				size = 0
 				for _, n := range s.NALUs {
 					size += len(n)
 					if len(n) > 0 && n[0]&0x1f == 7 {
 						k |= 8
-						if n[3] == sps2[3] {
+						switch {
+						case bytes.Equal(n, sps2):
 							k |= 16
+						case !bytes.Equal(n, sps1):
+							k |= 64
+							rawSPS = n[1:]
 						}
 					}
 				}
@@ -647,6 +662,10 @@ func encodeOps(ops []op) []byte {
 				k |= 32
 			}
 			b = append(b, k)
+			if k&64 != 0 {
+				b = binary.AppendUvarint(b, uint64(len(rawSPS)))
+				b = append(b, rawSPS...)
+			}
 			b = binary.AppendVarint(b, int64((s.DTS-lastDTS)/time.Microsecond))
 			b = binary.AppendVarint(b, int64((s.PTS-s.DTS)/time.Microsecond))
 			b = binary.AppendUvarint(b, uint64(size))

@@ -90,6 +90,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxLag < 0 || c.MaxGap < 0 || c.VideoTimeout < 0 {
 		errs = append(errs, errors.New("MaxLag, MaxGap and VideoTimeout must not be negative"))
 	}
+	if c.MaxGap > time.Hour {
+		// Composition offsets up to MaxGap must fit a trun's int32 ticks.
+		errs = append(errs, fmt.Errorf("MaxGap %v over an hour", c.MaxGap))
+	}
 	if c.MaxPartSize < 64<<10 {
 		errs = append(errs, fmt.Errorf("MaxPartSize %d below 64 KiB", c.MaxPartSize))
 	}

@@ -36,7 +36,8 @@
 //   - A part is cut before every video keyframe, so that every segment
 //     starts independent, and before the sample that would take the part
 //     past Config.PartDuration (1 ms of timestamp jitter allowed): parts are
-//     never longer than the target unless one sample is. While video flows,
+//     never longer than the target unless one sample is, or the input has a
+//     gap (a lost picture, a stall) that the last sample spans. While video flows,
 //     cuts fall on video samples only; when video stalls, audio is cut
 //     alone. A part is also cut before it would exceed Config.MaxPartSize.
 //   - A keyframe whose SPS or PPS differ from the current init segment's

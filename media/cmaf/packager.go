@@ -285,7 +285,12 @@ func (p *Packager) Sample(s media.Sample) error {
 	}
 	if newSPS != nil && !bytes.Equal(newSPS, t.sps) {
 		if err := checkSPS(newSPS); err != nil {
-			return err
+			// A corrupt SPS (loss on a UDP feed) costs this picture, not
+			// the broadcast; with no good SPS at all, ErrNoKeyframe comes.
+			if n := p.stats.DroppedVideo.Add(1); n <= 10 || n%1000 == 0 {
+				p.log.Warn("picture with a bad SPS dropped", "err", err, "droppedVideo", n)
+			}
+			return nil
 		}
 		t.sps = clone(newSPS)
 	}
@@ -317,9 +322,8 @@ func (p *Packager) Sample(s media.Sample) error {
 			t.dropFront(n)
 			return p.checkTimeout()
 		case !key || len(t.sps) == 0 || len(t.pps) == 0:
-			p.stats.DroppedVideo.Add(1)
-			if key {
-				p.log.Warn("keyframe without SPS/PPS dropped")
+			if n := p.stats.DroppedVideo.Add(1); key && (n <= 10 || n%1000 == 0) {
+				p.log.Warn("keyframe without SPS/PPS dropped", "droppedVideo", n)
 			}
 			return p.checkTimeout()
 		default:
@@ -402,7 +406,7 @@ func (p *Packager) normalise(t *track, s media.Sample) (dts, pts time.Duration, 
 			if p.cfg.StrictTimestamps {
 				return 0, 0, badInput(ErrDiscontinuity, "track %d: DTS %v after %v", t.ID, raw, t.lastRaw)
 			}
-			p.stats.Rebases.Add(1)
+			rebases := p.stats.Rebases.Add(1)
 			shared := false
 			if t.epoch < p.epoch {
 				// Another track jumped just before: if this is the same
@@ -419,7 +423,10 @@ func (p *Packager) normalise(t *track, s media.Sample) (dts, pts time.Duration, 
 				p.epoch++
 			}
 			t.epoch = p.epoch
-			p.log.Warn("timestamp discontinuity re-based", "track", t.ID, "dts", raw, "previous", t.lastRaw, "shared", shared)
+			if rebases <= 10 || rebases%1000 == 0 { // a broken source must not flood the log
+				p.log.Warn("timestamp discontinuity re-based", "track", t.ID, "dts", raw, "previous", t.lastRaw,
+					"shared", shared, "count", rebases)
+			}
 		} else {
 			t.lastDur = d
 		}
