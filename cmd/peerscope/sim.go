@@ -57,6 +57,7 @@ Examples:
 	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
+	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -96,6 +97,12 @@ Examples:
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *progress {
+		start := time.Now()
+		cfg.Progress = func(at time.Duration) {
+			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
+		}
 	}
 	r, err := sim.Run(ctx, cfg)
 	if errors.Is(err, sim.ErrInvalidConfig) {

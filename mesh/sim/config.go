@@ -104,6 +104,9 @@ type Config struct {
 	SampleInterval    time.Duration // how often the tree is sampled (depth, orphans)
 	Warmup            time.Duration // after ArrivalWindow, before depth counts as settled (extra max_depth_settled)
 	MinUploadPresence time.Duration // viewers present this long count for max_upload_ratio
+
+	// Progress, if set, is called by Run every 10 s of simulated time.
+	Progress func(simulated time.Duration)
 }
 
 // DefaultConfig returns a 1,000-viewer, one-minute run of a 2.5 Mb/s

@@ -233,6 +233,10 @@ func New(cfg Config) (*Sim, error) {
 	return s, nil
 }
 
+// progressStep is how much simulated time passes between two calls of
+// Config.Progress.
+const progressStep = 10 * time.Second
+
 // Run runs a simulation to its end and reports.
 func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	s, err := New(cfg)
@@ -240,8 +244,14 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		return nil, err
 	}
 	wall := time.Now()
-	if err := s.RunUntil(ctx, cfg.Duration); err != nil {
-		return nil, err
+	for at := time.Duration(0); at < cfg.Duration; {
+		at = min(at+progressStep, cfg.Duration)
+		if err := s.RunUntil(ctx, at); err != nil {
+			return nil, err
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(at)
+		}
 	}
 	r := s.Report()
 	r.WallS = math.Round(time.Since(wall).Seconds()*1000) / 1000
