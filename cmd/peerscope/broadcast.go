@@ -1,20 +1,380 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/media/sample"
+	"github.com/peerscope/peerscope/node"
 )
 
 func runBroadcast(ctx context.Context, args []string) error {
-	fs := newFlagSet("broadcast", "[flags]", `
-Goes live: ingests video (WHIP from a browser or OBS, RTMP from OBS or
-ffmpeg, MPEG-TS, or a file), cuts it into signed chunks and roots a relay
-tree that viewers join. Prints the link to share.`)
+	fs := newFlagSet("broadcast", "--from SOURCE [flags]", `
+Goes live: takes video from SOURCE, cuts it into signed chunks and roots a
+relay tree that viewers join with the link it prints. The broadcast ends when
+the source ends, when the publisher ends its stream, or on Ctrl-C.
+
+SOURCE is one of (whip and rtmp may be given together, comma-separated):
+  whip               a browser or OBS publishes over WebRTC (WHIP): open the
+                     printed broadcaster page on a phone or PC
+  rtmp://[HOST]:PORT an encoder publishes over RTMP, e.g.
+                     ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv rtmp://127.0.0.1:1935/live/KEY
+  srt://[HOST]:PORT  an encoder sends MPEG-TS over SRT (streamid = the key;
+                     ?passphrase=… to encrypt, ?latency=ms)
+  udp://[HOST]:PORT  MPEG-TS in UDP datagrams (ffmpeg … -f mpegts udp://127.0.0.1:1234)
+  -                  MPEG-TS on stdin (ffmpeg … -f mpegts - | peerscope broadcast --from -)
+  sample             the built-in 10 s test clip
+  FILE               an MPEG-TS or MP4 file (H.264 with AAC or Opus), played at
+                     its own pace; --loop plays it forever
+
+Publishers over WHIP, RTMP and SRT need the stream key (--key, or a new one
+printed at start). One publisher at a time; one cut off may come back within
+--grace.`)
+	title := fs.String("title", "", "the broadcast's title, shown to viewers (a WHIP publisher may set it)")
+	from := fs.String("from", "", "where the video comes from (see above)")
+	loop := fs.Bool("loop", false, "play FILE (or sample) forever")
+	key := fs.String("key", "", "stream key publishers must give (default: a new random one)")
+	grace := fs.Duration("grace", node.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
+	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: ":8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("broadcast", "unexpected argument %q", fs.Arg(0))
 	}
-	return errors.New("broadcast: not available yet; it comes with real video (media ingest and the CMAF chunker)")
+	if *from == "" {
+		return usagef("broadcast", "say where the video comes from with --from")
+	}
+	if nf.upload.set && nf.upload.v == 0 {
+		return usagef("broadcast", "--upload 0: the broadcaster must feed at least one viewer")
+	}
+	streamKey := *key
+	if streamKey == "" {
+		streamKey = node.NewStreamKey()
+	}
+	bc := node.BroadcastConfig{Title: *title, StreamKey: streamKey, Grace: *grace}
+	var srcInfo []string // how to feed a source that listens
+	src, err := parseFrom(*from, *loop, streamKey, &bc, &srcInfo)
+	if err != nil {
+		return usagef("broadcast", "--from %s: %v", *from, err)
+	}
+	if closer, ok := src.(io.Closer); ok {
+		defer closer.Close()
+	}
+	bc.Source = src
+	cfg, err := nf.config(!bc.WHIP)
+	if err != nil {
+		return usagef("broadcast", "%v", err)
+	}
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	b, err := n.Broadcast(ctx, bc)
+	if err != nil {
+		return err
+	}
+	printBroadcast(os.Stdout, n, b, srcInfo)
+	err = follow(ctx, os.Stdout, b, 10*time.Second)
+	if errors.Is(err, context.Canceled) {
+		fmt.Println("\nEnding the broadcast…")
+	}
+	_ = b.Close()
+	if err := b.Err(); err != nil {
+		return fmt.Errorf("broadcast: the source failed: %w", err)
+	}
+	return nil
+}
+
+// parseFrom turns --from into a source, or into ingest servers on bc.
+func parseFrom(from string, loop bool, key string, bc *node.BroadcastConfig, info *[]string) (media.Source, error) {
+	parts := strings.Split(from, ",")
+	if len(parts) > 1 {
+		for _, p := range parts {
+			switch {
+			case p == "whip":
+				bc.WHIP = true
+			case strings.HasPrefix(p, "rtmp://"):
+				addr, err := hostPort(p, "rtmp")
+				if err != nil {
+					return nil, err
+				}
+				bc.RTMP = addr
+			default:
+				return nil, fmt.Errorf("only whip and rtmp:// can be combined, not %q", p)
+			}
+		}
+		return nil, nil
+	}
+	if loop && !isFile(from) {
+		return nil, errors.New("--loop plays a file; a live source ends when its publisher does")
+	}
+	switch {
+	case from == "whip":
+		bc.WHIP = true
+		return nil, nil
+	case strings.HasPrefix(from, "rtmp://"):
+		addr, err := hostPort(from, "rtmp")
+		bc.RTMP = addr
+		return nil, err
+	case strings.HasPrefix(from, "srt://"):
+		u, err := url.Parse(from)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		if q.Get("streamid") == "" {
+			q.Set("streamid", key)
+		}
+		u.RawQuery = q.Encode()
+		src, err := ingest.ListenSRTURL(u.String())
+		if err != nil {
+			return nil, err
+		}
+		pub := *u
+		pub.Host = localAddr(src.Addr())
+		*info = append(*info, fmt.Sprintf("SRT (ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f mpegts '%s')", pub.String()))
+		return src, nil
+	case strings.HasPrefix(from, "udp://"):
+		addr, err := hostPort(from, "udp")
+		if err != nil {
+			return nil, err
+		}
+		src, err := ingest.ListenUDP(addr)
+		if err != nil {
+			return nil, err
+		}
+		*info = append(*info, fmt.Sprintf("UDP (ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f mpegts udp://%s)", localAddr(src.Addr())))
+		return src, nil
+	case from == "-":
+		return ingest.NewTS(os.Stdin), nil
+	case from == "sample":
+		var opts []ingest.Option
+		if loop {
+			opts = append(opts, ingest.WithLoop())
+		}
+		return ingest.NewFile("sample.ts", bytes.NewReader(sample.TS()), opts...)
+	}
+	if strings.Contains(from, "://") {
+		return nil, errors.New("unknown scheme (want whip, rtmp://, srt://, udp://, - or a file)")
+	}
+	var opts []ingest.Option
+	if loop {
+		opts = append(opts, ingest.WithLoop())
+	}
+	return ingest.OpenFile(from, opts...)
+}
+
+func isFile(from string) bool {
+	return from == "sample" || (from != "-" && from != "whip" && !strings.Contains(from, "://"))
+}
+
+// hostPort returns HOST:PORT from scheme://HOST:PORT (no path).
+func hostPort(s, scheme string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != scheme || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("want %s://[HOST]:PORT", scheme)
+	}
+	return u.Host, nil
+}
+
+// localAddr names a bound address the way a client on this machine reaches it.
+func localAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []string) {
+	title := b.Title()
+	if title == "" {
+		title = "(untitled)"
+	}
+	fmt.Fprintf(w, "Broadcast %q is set up.\n\n", title)
+	fmt.Fprintf(w, "Share this link; viewers run 'peerscope watch LINK':\n  %s\n\n", b.Link())
+	fmt.Fprintf(w, "  Player page:  %s\n", b.PlayerURL())
+	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.HLSURL())
+	if u := b.BroadcasterPageURL(); u != "" {
+		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", u)
+		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
+			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
+		}
+		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.WHIPURL(), b.StreamKey())
+	}
+	if u := b.RTMPURL(); u != "" {
+		fmt.Fprintf(w, "\nRTMP (OBS: Server %s, Stream key %s):\n  %s\n", strings.TrimSuffix(u, "/"+b.StreamKey()), b.StreamKey(), u)
+		fmt.Fprintf(w, "  ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv %s\n", u)
+	}
+	for _, s := range srcInfo {
+		fmt.Fprintf(w, "\nWaiting for %s\n", s)
+	}
+	fmt.Fprint(w, "\nCtrl-C ends the broadcast.\n")
+}
+
+// follow prints a status line every so often until the broadcast ends
+// (then it waits a little for the end to reach the viewers) or ctx does.
+func follow(ctx context.Context, w io.Writer, b *node.Broadcast, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.Done():
+			fmt.Fprintln(w, "\nThe broadcast has ended.")
+			if !b.IsBroadcaster() {
+				fmt.Fprintln(w, "Local players finish playing; stopping in 10 s (Ctrl-C to stop now).")
+			}
+			// Let the last chunks and the announcement reach everyone (or
+			// the local players play to the end).
+			linger := 10 * time.Second
+			if b.IsBroadcaster() {
+				linger = 3 * time.Second
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(linger):
+			}
+			return nil
+		case <-t.C:
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := b.Status(sctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "%s  %s\n", time.Since(start).Truncate(time.Second), statusLine(b, st))
+		}
+	}
+}
+
+func statusLine(b *node.Broadcast, st node.TreeStatus) string {
+	var s strings.Builder
+	if b.IsBroadcaster() {
+		fmt.Fprintf(&s, "%d chunks", st.Received)
+		if br := b.Announcement().Bitrate; br > 0 {
+			fmt.Fprintf(&s, " (%.2f Mb/s)", float64(br)/1e6)
+		}
+		fmt.Fprintf(&s, " · %d in the tree below", max(int(st.Subtree)-1, 0))
+		if p := b.Publishing(); p != "" {
+			fmt.Fprintf(&s, " · publisher: %s", p)
+		} else {
+			s.WriteString(" · waiting for a publisher")
+		}
+	} else {
+		if st.Depth < 0 {
+			s.WriteString("joining the tree")
+		} else {
+			fmt.Fprintf(&s, "depth %d", st.Depth)
+		}
+		fmt.Fprintf(&s, " · %d chunks · latency %s", st.Received, st.Latency.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&s, " · relaying to %d of %d", len(st.Children), st.Slots)
+	return s.String()
+}
+
+// --- flags shared by broadcast and watch ---
+
+type nodeDefaults struct{ http, https, listen, data string }
+
+type nodeFlags struct {
+	http, https, listen, data *string
+	upload                    uploadFlag
+	verbose                   *bool
+}
+
+func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
+	nf := &nodeFlags{
+		http:   fs.String("http", d.http, "address of the local web server (player pages, LL-HLS, WHEP, /metrics)"),
+		listen: fs.String("listen", d.listen, "libp2p listen multiaddrs, comma-separated"),
+		data:   fs.String("data", d.data, `directory for the node's identity key and TLS certificate ("": new ones every run)`),
+	}
+	if d.https != "" {
+		nf.https = fs.String("https", d.https, `address of the HTTPS server (the broadcaster page on a phone needs it; "off": none)`)
+	}
+	nf.upload.v = node.DefaultUpload
+	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
+	nf.verbose = fs.Bool("v", false, "log what the node does to stderr")
+	return nf
+}
+
+func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
+	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS}
+	if nf.upload.v == 0 {
+		cfg.Upload, cfg.Slots = 0, node.NoRelay
+	}
+	if nf.https != nil && *nf.https != "off" {
+		cfg.HTTPS = *nf.https
+	} else {
+		cfg.NoHTTPS = true
+	}
+	for _, a := range strings.Split(*nf.listen, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.Listen = append(cfg.Listen, a)
+		}
+	}
+	if len(cfg.Listen) == 0 {
+		return cfg, errors.New("--listen: no address")
+	}
+	level := slog.LevelWarn
+	if *nf.verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return cfg, nil
+}
+
+// uploadFlag is a bitrate that may be 0.
+type uploadFlag struct {
+	v   int64
+	set bool
+}
+
+func (u *uploadFlag) String() string {
+	b := bitrateFlag(u.v)
+	return b.String()
+}
+
+func (u *uploadFlag) Set(s string) error {
+	u.set = true
+	if strings.TrimSpace(s) == "0" {
+		u.v = 0
+		return nil
+	}
+	v, err := parseBitrate(s)
+	u.v = v
+	return err
+}
+
+// defaultDataDir is where a broadcaster keeps its identity and certificate,
+// so that viewers' and phones' trust carries over between runs.
+func defaultDataDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "peerscope")
 }

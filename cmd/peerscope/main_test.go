@@ -76,8 +76,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"watch", "--no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"watch"}, 2, "want one LINK"},
 		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
-		{[]string{"broadcast"}, 1, "real video"},
-		{[]string{"watch", "peerscope://x"}, 1, "real video"},
+		{[]string{"broadcast"}, 2, "--from"},
+		{[]string{"broadcast", "--from", "ftp://x"}, 2, "unknown scheme"},
+		{[]string{"broadcast", "--from", "whip", "--loop"}, 2, "--loop plays a file"},
+		{[]string{"watch", "peerscope://x"}, 2, "bad link"},
 		{[]string{"bootstrap"}, 1, "community bootstrap node"},
 	} {
 		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
@@ -90,5 +92,27 @@ func TestExitCodes(t *testing.T) {
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("peerscope %v: %q not in its output or error:\n%s", tc.args, tc.want, out)
 		}
+	}
+}
+
+// TestDemoShort runs the demo for a few seconds: every node gets a player
+// page and a place in the tree, and the tree is printed with figures.
+func TestDemoShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time demo")
+	}
+	out, err := capture(t, func() error {
+		return run(t.Context(), []string{"demo", "--viewers", "3", "--duration", "8s", "--every", "3s"})
+	})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Player pages", "broadcaster  depth 0", "viewer 3", "/hls/index.m3u8", "parts published", "latency"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("%q not in the demo's output:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "joining") {
+		t.Fatalf("a viewer never joined:\n%s", out)
 	}
 }
