@@ -260,18 +260,9 @@ func (n *Node) run() {
 	for {
 		select {
 		case in := <-n.inbox:
+			// One message, then its Ready at once: a chunk is forwarded
+			// before the next message is verified.
 			n.step(in)
-			// Take what else is already waiting before writing, so that
-			// bursts are handled in one go.
-			for i := 0; i < 64; i++ {
-				select {
-				case in := <-n.inbox:
-					n.step(in)
-					continue
-				default:
-				}
-				break
-			}
 		case <-t.C():
 			// Step what has already arrived before the timers run: when
 			// the process is short of CPU, a heartbeat or a chunk can sit
