@@ -80,7 +80,7 @@ Examples:
 	}
 	mix, err := bench.ParseSlotMix(*slots)
 	if err != nil {
-		return usagef("bench", "%v", err)
+		return usagef("bench", "%s", strings.TrimPrefix(err.Error(), "bench: "))
 	}
 	cfg := d
 	cfg.Nodes, cfg.Duration, cfg.Bitrate, cfg.ChunkInterval = *nodes, *duration, int64(bitrate), *chunk
@@ -114,7 +114,7 @@ Examples:
 		cfg.Mode = m
 		r, err := bench.Run(ctx, cfg)
 		if errors.Is(err, bench.ErrInvalidConfig) {
-			return usagef("bench", "%v", err)
+			return usagef("bench", "%s", strings.TrimPrefix(err.Error(), "bench: "))
 		}
 		if ctx.Err() != nil {
 			return nil // stopped by a signal
