@@ -59,10 +59,13 @@ func (c *Chunk) SigningBytes() []byte {
 	return b
 }
 
-// Sign signs the chunk with the broadcaster's key.
+// Sign signs the chunk with the broadcaster's key and encodes it once, so
+// that goroutines forwarding it later only read. A chunk must not be changed
+// after it is signed (or decoded).
 func (c *Chunk) Sign(key ed25519.PrivateKey) {
 	c.Signature = ed25519.Sign(key, c.SigningBytes())
 	c.wire = nil
+	c.wireBytes()
 }
 
 // Verify checks the chunk against the broadcast and the broadcaster's key.

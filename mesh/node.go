@@ -781,15 +781,16 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		n.adopt(now, info, m)
 		return
 	}
-	// Full. A requester that brings clearly more slots than one of our
-	// children takes that child's place and adopts it (with its subtree), so
-	// capacity rises towards the root and the tree stays shallow. The margin
-	// of two slots means a node is only ever displaced by a bigger one: the
+	// Full. A requester that brings more slots than one of our children
+	// takes that child's place and adopts it (with its subtree), so capacity
+	// rises towards the root and the tree stays shallow; and a tree with no
+	// free slot left still lets in a joiner that relays, between a parent and
+	// a child. A node is only ever displaced by a strictly bigger one, so the
 	// order is monotone and cannot oscillate.
 	if m.Free >= 1 {
 		victim := -1
 		for i, c := range n.children {
-			if c.info.ID == m.Lost || m.Capacity < c.capacity+2 {
+			if c.info.ID == m.Lost || m.Capacity < c.capacity+1 {
 				continue
 			}
 			if victim < 0 || c.capacity < n.children[victim].capacity ||

@@ -288,3 +288,24 @@ func TestSubtreeLeavesAParentThatCannotRejoin(t *testing.T) {
 		t.Fatalf("c's last chunk is %d, want %d", got[len(got)-1], nw.seq-1)
 	}
 }
+
+func TestOneSlotJoinerGetsIntoAFullTree(t *testing.T) {
+	nw := newNetwork(t)
+	nw.nodes[root].cfg.Slots = 1
+	nw.add("leaf", 0)
+	nw.run(2 * time.Second)
+	nw.stream(time.Second)
+	// No slot is free anywhere, but the joiner relays: it goes between the
+	// root and the slotless leaf.
+	nw.add("one", 1)
+	nw.run(2 * time.Second)
+	nw.stream(2 * time.Second)
+	nw.checkTree()
+	if s := nw.status("one"); s.Parent != root {
+		t.Fatalf("one is %s under %q, want attached under the root", s.State, s.Parent)
+	}
+	if s := nw.status("leaf"); s.Parent != "one" {
+		t.Fatalf("leaf is under %q, want one", s.Parent)
+	}
+	nw.checkComplete("leaf", 0, nw.seq-1)
+}
