@@ -159,7 +159,7 @@ func printBenchSummary(w io.Writer, r *report.Report) {
 		r.Nodes, time.Duration(r.DurationS*float64(time.Second)), float64(r.BitrateBps)/1e6, r.ChunkMs, r.PlayoutMs/1000, r.Churn, r.Seed)
 	row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, x("chunks_due"), x("chunks_late"), x("chunks_missed"))
 	row("delivered", "%.4f", r.DeliveredRatio)
-	row("latency ms", "%s   (chunks cut after the viewer started: p99 %.1f)", q(r.LatencyMs), x("latency_live_p99"))
+	row("latency ms", "%s   (with the join backfill from the last keyframe: p99 %.1f)", q(r.LatencyMs), x("latency_all_p99"))
 	row("max depth", "%d", r.MaxDepth)
 	row("join ms", "%s", q(r.JoinMs))
 	if r.RejoinMs != nil {

@@ -13,11 +13,12 @@
 //     (wallclock + Playout) falls while it is present, until the end of the
 //     run or its death. continuity = due chunks held by their deadline ÷ due;
 //     delivered_ratio = due chunks held at all ÷ due.
-//   - latency = receipt − wallclock over every (viewer, media chunk) received,
-//     backfilled chunks included; extra.latency_live_* leaves out the chunks
-//     cut before the viewer started (the backfill a joiner gets from the
-//     latest keyframe on, up to KeyframeInterval old), whose count is
-//     extra.latency_backfill_samples.
+//   - latency = receipt − wallclock over every (viewer, media chunk) cut
+//     after the viewer started: the live relay latency. The chunks a joiner
+//     is given from the latest keyframe on (up to KeyframeInterval old, cut
+//     before it asked) are its start-up, not the tree's delay: they are left
+//     out of latency_ms and reported as extra.latency_all_* (every chunk
+//     received) with their count in extra.latency_backfill_samples.
 //   - Chunk bytes are the bytes of chunk messages (the signed chunk with its
 //     framing), counted when a node writes them to a stream (star, tree) or
 //     hands an RPC to GossipSub (SendRPC); control bytes are all the rest.
@@ -653,7 +654,7 @@ func (r *run) report(end time.Time) *report.Report {
 	rep.MaxUploadRatio = round4(maxUp)
 	rep.DeliveredRatio = report.Ratio(float64(held), float64(due))
 	rep.Continuity = report.Ratio(float64(onTime), float64(due))
-	rep.LatencyMs = lat.Quantiles()
+	rep.LatencyMs = live.Quantiles()
 	rep.MaxDepth = r.maxDepth
 	rep.DuplicateRatio = report.Ratio(float64(dupB), float64(neededB))
 	chunkB += r.root.chunkSent.Load()
@@ -662,8 +663,8 @@ func (r *run) report(end time.Time) *report.Report {
 	rep.JoinMs = join.Quantiles()
 	rep.RejoinMs = r.rejoin.QuantilesOrNil()
 	rep.RSSBytes = rss()
-	lq := live.Quantiles()
-	rep.Extra["latency_live_p50"], rep.Extra["latency_live_p99"], rep.Extra["latency_live_max"] = lq.P50, lq.P99, lq.Max
+	aq := lat.Quantiles()
+	rep.Extra["latency_all_p50"], rep.Extra["latency_all_p99"], rep.Extra["latency_all_max"] = aq.P50, aq.P99, aq.Max
 	rep.Extra["latency_samples"] = float64(lat.Len())
 	rep.Extra["latency_backfill_samples"] = float64(lat.Len() - live.Len())
 	rep.Extra["viewers"] = float64(len(r.viewers))
