@@ -1,0 +1,232 @@
+package chat
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TopicPrefix begins the GossipSub topic of every room: the topic is
+// TopicPrefix + the broadcast ID.
+const TopicPrefix = "/peerscope/chat/1.0.0/"
+
+// StateProtocol begins the stream protocol over which a room hands its
+// moderation state (every action in force, as signed) to a peer that
+// joins: StateProtocol + "/" + the broadcast ID.
+const StateProtocol = "/peerscope/chat-state/1.0.0"
+
+// Config describes a Room. Broadcast and Broadcaster are required; the
+// zero value of every other field means its default.
+type Config struct {
+	// Broadcast is the broadcast's ID; it names the topic and is in every
+	// message, so that nothing of one broadcast's chat is accepted in
+	// another's.
+	Broadcast string
+	// Broadcaster is the broadcaster's peer; its key (inlined in the ID, as
+	// ed25519 IDs are) signs moderation. The room on the broadcaster's own
+	// host is the broadcaster's room: it beats, sequences moderation and
+	// runs juries.
+	Broadcaster peer.ID
+	// Attestation is this node's identity attestation (Attestation.Marshal),
+	// or nil: without one, its viewer comments anonymously.
+	Attestation []byte
+	// Trusted are the bootstrap keys whose attestations are believed.
+	Trusted []ed25519.PublicKey
+
+	// Clock is the time source (the real clock by default).
+	Clock Clock
+	// Logger receives the room's logs (none by default).
+	Logger *slog.Logger
+	// Rand picks juries (a seeded generator from crypto/rand by default).
+	Rand *rand.Rand
+
+	// Audience, on the broadcaster, returns how many nodes watch live: the
+	// tree's size below the root (mesh Status().Subtree - 1). It is called
+	// on the room's goroutine once a BeatInterval and must return quickly.
+	Audience func() int
+	// WebViewers returns how many browsers this node serves (they are
+	// counted as anonymous viewers). Called like Audience.
+	WebViewers func() int
+
+	// Limits are the per-sender rate limits. Every peer must run the same:
+	// they are part of the protocol (DefaultLimits).
+	Limits Limits
+	// BeatInterval is how often the broadcaster beats: audience, hearts,
+	// pacing and the moderation digest (default 2 s).
+	BeatInterval time.Duration
+	// JurySize is how many viewers judge a report (default 5).
+	JurySize int
+	// JuryTimeout is how long a jury has to reach a majority (default 60 s).
+	JuryTimeout time.Duration
+	// MuteFor is how long a first conviction mutes (default 1 minute); a
+	// second is for the rest of the broadcast.
+	MuteFor time.Duration
+	// MaxSkew is how far a message's send time may be from the receiver's
+	// clock (default 2 minutes): older messages are ignored, so a captured
+	// message cannot be replayed after pubsub forgot it.
+	MaxSkew time.Duration
+	// MaxLog bounds the comments kept for replay (default 50,000).
+	MaxLog int
+	// EventBuffer is the capacity of Events() (default 1024); events that
+	// do not fit are dropped and counted.
+	EventBuffer int
+}
+
+// Rate allows one message per Every, in bursts of up to Burst.
+type Rate struct {
+	Every time.Duration
+	Burst int
+}
+
+// Limits are the rates one sender may reach, per kind of message, at every
+// peer. A message over its sender's rate is ignored (not relayed, not
+// delivered, and not held against the peer that relayed it).
+type Limits struct {
+	Comment  Rate
+	Heart    Rate
+	Presence Rate
+	Report   Rate
+	Vote     Rate
+	Beat     Rate // the broadcaster's
+	Request  Rate // a moderator's
+}
+
+// DefaultLimits returns the protocol's rates: a comment a second (bursts of
+// 5), two heart messages a second (each carrying up to MaxHearts taps), a
+// presence every 5 s, a report every 10 s.
+func DefaultLimits() Limits {
+	return Limits{
+		Comment:  Rate{Every: time.Second, Burst: 5},
+		Heart:    Rate{Every: 500 * time.Millisecond, Burst: 3},
+		Presence: Rate{Every: 5 * time.Second, Burst: 3},
+		Report:   Rate{Every: 10 * time.Second, Burst: 3},
+		Vote:     Rate{Every: time.Second, Burst: 5},
+		Beat:     Rate{Every: 250 * time.Millisecond, Burst: 8},
+		Request:  Rate{Every: 200 * time.Millisecond, Burst: 20},
+	}
+}
+
+func (l *Limits) rate(k kind) Rate {
+	switch k {
+	case kindComment:
+		return l.Comment
+	case kindHeart:
+		return l.Heart
+	case kindPresence:
+		return l.Presence
+	case kindReport:
+		return l.Report
+	case kindVote:
+		return l.Vote
+	case kindBeat:
+		return l.Beat
+	case kindRequest:
+		return l.Request
+	}
+	return Rate{}
+}
+
+func (l *Limits) fill(d Limits) error {
+	for _, p := range []struct{ r, d *Rate }{
+		{&l.Comment, &d.Comment}, {&l.Heart, &d.Heart}, {&l.Presence, &d.Presence},
+		{&l.Report, &d.Report}, {&l.Vote, &d.Vote}, {&l.Beat, &d.Beat}, {&l.Request, &d.Request},
+	} {
+		if *p.r == (Rate{}) {
+			*p.r = *p.d
+		}
+		if p.r.Every <= 0 || p.r.Burst <= 0 {
+			return fmt.Errorf("%w: rate %+v", ErrInvalidConfig, *p.r)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills in the defaults and checks the config.
+func (c Config) withDefaults() (Config, error) {
+	if c.Broadcast == "" || len(c.Broadcast) > maxStringLen || !validText([]byte(c.Broadcast), false) {
+		return c, fmt.Errorf("%w: broadcast ID %q", ErrInvalidConfig, c.Broadcast)
+	}
+	if c.Broadcaster == "" {
+		return c, fmt.Errorf("%w: no broadcaster", ErrInvalidConfig)
+	}
+	if _, err := c.Broadcaster.ExtractPublicKey(); err != nil {
+		return c, fmt.Errorf("%w: broadcaster %s: no key in the ID: %w", ErrInvalidConfig, c.Broadcaster, err)
+	}
+	if c.Attestation != nil {
+		if _, err := ParseAttestation(c.Attestation); err != nil {
+			return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewChaCha8(seed()))
+	}
+	if err := c.Limits.fill(DefaultLimits()); err != nil {
+		return c, err
+	}
+	def := func(d *time.Duration, v time.Duration) error {
+		if *d == 0 {
+			*d = v
+		}
+		if *d < 0 {
+			return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+		}
+		return nil
+	}
+	for _, e := range []error{
+		def(&c.BeatInterval, 2*time.Second), def(&c.JuryTimeout, time.Minute),
+		def(&c.MuteFor, time.Minute), def(&c.MaxSkew, 2*time.Minute),
+	} {
+		if e != nil {
+			return c, e
+		}
+	}
+	if c.JurySize == 0 {
+		c.JurySize = 5
+	}
+	if c.JurySize < 1 || c.JurySize > MaxJury {
+		return c, fmt.Errorf("%w: jury of %d", ErrInvalidConfig, c.JurySize)
+	}
+	if c.MaxLog == 0 {
+		c.MaxLog = 50_000
+	}
+	if c.EventBuffer == 0 {
+		c.EventBuffer = 1024
+	}
+	if c.MaxLog < 0 || c.EventBuffer < 0 {
+		return c, fmt.Errorf("%w: negative size", ErrInvalidConfig)
+	}
+	return c, nil
+}
+
+// Clock is where a room gets time from. Its shape is mesh/p2p's, so one
+// fake clock serves both in tests.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is a time.Ticker behind an interface, for Clock.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                   { return time.Now() }
+func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+
+type realTicker struct{ t *time.Ticker }
+
+func (t realTicker) C() <-chan time.Time { return t.t.C }
+func (t realTicker) Stop()               { t.t.Stop() }

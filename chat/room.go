@@ -1,0 +1,532 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// tickInterval drives the machine's timers (beats, heart flushes,
+// presence, jury deadlines).
+const tickInterval = 250 * time.Millisecond
+
+// validateTimeout bounds one validation: past it pubsub ignores the message.
+const validateTimeout = 2 * time.Second
+
+// publishQueue bounds what the room's own goroutine may queue for
+// publication (beats, hearts, presence, jury calls, mutes).
+const publishQueue = 256
+
+// Room is one broadcast's chat on one node: a GossipSub topic, the
+// validators every message passes before this node accepts or relays it,
+// and the state machine behind them.
+//
+// One goroutine owns the state machine. Pubsub's validation workers hand it
+// each message and wait for the verdict; a reader hands it what pubsub
+// delivers; a ticker drives its timers; a publisher sends what it queues
+// (the owner never calls pubsub, whose own loop may be waiting on it).
+type Room struct {
+	h     host.Host
+	ps    *pubsub.PubSub
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	name  string
+	proto protocol.ID
+	cfg   Config
+	log   *slog.Logger
+	m     *machine // owned by run
+
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	checks  chan checkReq
+	inbox   chan delivery
+	calls   chan func()
+	fetched chan []*signedAction
+	pubq    chan []byte
+	events  chan Event
+	serving chan struct{} // semaphore of state answers
+	quit    chan struct{}
+	done    chan struct{} // closed when the owner has stopped
+
+	mu        sync.Mutex
+	closed    bool
+	wg        sync.WaitGroup // reader, publisher, fetches, state answers
+	closeOnce sync.Once
+	fetching  bool // owned by run
+	dropped   atomic.Uint64
+}
+
+type checkReq struct {
+	from  peer.ID
+	data  []byte
+	reply chan checkResult
+}
+
+type checkResult struct {
+	env *envelope
+	res result
+	err error
+}
+
+type delivery struct {
+	from, via peer.ID
+	env       *envelope
+}
+
+// Join joins the chat of cfg.Broadcast on ps, a GossipSub router on host h,
+// and returns the room. ps must sign its messages (pubsub's default,
+// StrictSign): the validators take a message's author from its signature.
+// Join registers the topic's validator, so a PubSub serves one Room per
+// broadcast; Close undoes all of it.
+func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Room, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ps == nil || h == nil {
+		return nil, fmt.Errorf("%w: nil pubsub or host", ErrInvalidConfig)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	brKey, err := cfg.Broadcaster.ExtractPublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	mc := machineConfig{Config: cfg, self: h.ID(), brKey: brKey}
+	if h.ID() == cfg.Broadcaster {
+		mc.selfKey = h.Peerstore().PrivKey(h.ID())
+		if mc.selfKey == nil {
+			return nil, fmt.Errorf("%w: the broadcaster's host has no private key", ErrInvalidConfig)
+		}
+	}
+	log := cfg.Logger.With("chat", shortID(h.ID()))
+	if cfg.Attestation != nil {
+		a, _ := ParseAttestation(cfg.Attestation) // withDefaults parsed it
+		switch err := a.Verify(cfg.Trusted, h.ID(), cfg.Clock.Now()); {
+		case err == nil:
+			id := a.Identity()
+			mc.attested = &id
+		case errors.Is(err, ErrWrongPeer):
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		default:
+			log.Warn("own attestation not usable: commenting anonymously", "err", err)
+		}
+	}
+	r := &Room{
+		h:       h,
+		ps:      ps,
+		name:    TopicPrefix + cfg.Broadcast,
+		proto:   protocol.ID(StateProtocol + "/" + cfg.Broadcast),
+		cfg:     cfg,
+		log:     log,
+		m:       newMachine(mc),
+		checks:  make(chan checkReq, 64),
+		inbox:   make(chan delivery, 64),
+		calls:   make(chan func()),
+		fetched: make(chan []*signedAction),
+		pubq:    make(chan []byte, publishQueue),
+		events:  make(chan Event, cfg.EventBuffer),
+		serving: make(chan struct{}, 4),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if err := ps.RegisterTopicValidator(r.name, r.validate,
+		pubsub.WithValidatorInline(true), pubsub.WithValidatorTimeout(validateTimeout)); err != nil {
+		r.cancel()
+		return nil, fmt.Errorf("chat: validator for %s: %w", r.name, err)
+	}
+	topic, err := ps.Join(r.name)
+	if err != nil {
+		r.cancel()
+		_ = ps.UnregisterTopicValidator(r.name)
+		return nil, fmt.Errorf("chat: join %s: %w", r.name, err)
+	}
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(256))
+	if err != nil {
+		r.cancel()
+		_ = topic.Close()
+		_ = ps.UnregisterTopicValidator(r.name)
+		return nil, fmt.Errorf("chat: subscribe %s: %w", r.name, err)
+	}
+	r.topic, r.sub = topic, sub
+	h.SetStreamHandler(r.proto, r.serveState)
+	r.wg.Add(2)
+	go r.run()
+	go r.read()
+	go r.publishLoop()
+	return r, nil
+}
+
+func shortID(p peer.ID) string {
+	s := p.String()
+	if len(s) > 8 {
+		return s[len(s)-8:]
+	}
+	return s
+}
+
+// Topic returns the room's GossipSub topic name.
+func (r *Room) Topic() string { return r.name }
+
+// Events returns the channel of the room's events: comments, hearts,
+// moderation, jury summons (and, on the broadcaster, reports and
+// verdicts). Events that do not fit its buffer are dropped (and counted in
+// Stats); the log keeps every comment. It is closed by Close.
+func (r *Room) Events() <-chan Event { return r.events }
+
+// Comment sends a comment, placed in the stream at the time it is sent.
+func (r *Room) Comment(ctx context.Context, text string) (CommentID, error) {
+	return r.CommentAt(ctx, text, time.Time{})
+}
+
+// CommentAt sends a comment placed in the stream at at: the wallclock of
+// the frame its author was watching (the player knows it), so a replay
+// shows it where it belongs. It fails with ErrNotReady, ErrCommentsOff,
+// ErrFollowersOnly, ErrBlocked, ErrMuted, ErrRateLimited or ErrMalformed
+// (bad text) when every peer would refuse it.
+func (r *Room) CommentAt(ctx context.Context, text string, at time.Time) (CommentID, error) {
+	var id CommentID
+	var b []byte
+	var perr error
+	if err := r.call(ctx, func() { id, b, perr = r.m.comment(r.now(), text, at) }); err != nil {
+		return CommentID{}, err
+	}
+	if perr != nil {
+		return CommentID{}, perr
+	}
+	return id, r.publish(ctx, b)
+}
+
+// Heart adds n taps. Taps leave aggregated, one message per heart interval
+// (a second, longer for big audiences, as the broadcaster's beat says).
+func (r *Room) Heart(ctx context.Context, n int) error {
+	return r.call(ctx, func() { r.m.heart(n) })
+}
+
+// Report reports a comment this node has seen. The broadcaster's node calls
+// a jury of random viewers; a majority mutes the author.
+func (r *Room) Report(ctx context.Context, id CommentID) error {
+	var b []byte
+	var perr error
+	if err := r.call(ctx, func() { b, perr = r.m.reportComment(r.now(), id) }); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	return r.publish(ctx, b)
+}
+
+// Vote casts this juror's vote on a jury call (a Summons): guilty mutes.
+func (r *Room) Vote(ctx context.Context, call uint64, guilty bool) error {
+	var b []byte
+	var perr error
+	if err := r.call(ctx, func() { b, perr = r.m.vote(r.now(), call, guilty) }); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	return r.publish(ctx, b)
+}
+
+// SetCommentsOff turns comments off (or on again) for all but the
+// broadcaster and its moderators. The broadcaster or a moderator may.
+func (r *Room) SetCommentsOff(ctx context.Context, off bool) error {
+	return r.moderate(ctx, action{Op: OpCommentsOff, On: off})
+}
+
+// SetFollowersOnly limits comments to the accounts in follows
+// ("provider:account", at most MaxFollows), or lifts the limit. Only the
+// broadcaster may.
+func (r *Room) SetFollowersOnly(ctx context.Context, on bool, follows []string) error {
+	if !on {
+		follows = nil
+	}
+	return r.moderate(ctx, action{Op: OpFollowersOnly, On: on, List: slices.Clone(follows)})
+}
+
+// Block blocks a user: its peer and, if it was seen with a verified
+// identity, its account. Nothing it sends reaches anybody. The broadcaster
+// or a moderator may.
+func (r *Room) Block(ctx context.Context, p peer.ID) error {
+	return r.moderate(ctx, action{Op: OpBlock, Target: userOfPeer(p), On: true})
+}
+
+// Unblock lifts a Block.
+func (r *Room) Unblock(ctx context.Context, p peer.ID) error {
+	return r.moderate(ctx, action{Op: OpBlock, Target: userOfPeer(p)})
+}
+
+// Delete deletes a comment everywhere (and from the replay). The
+// broadcaster or a moderator may.
+func (r *Room) Delete(ctx context.Context, id CommentID) error {
+	return r.moderate(ctx, action{Op: OpDelete, Target: id.String()})
+}
+
+// SetModerator names p a moderator, or revokes it. Only the broadcaster may.
+func (r *Room) SetModerator(ctx context.Context, p peer.ID, on bool) error {
+	return r.moderate(ctx, action{Op: OpModerator, Target: userOfPeer(p), On: on})
+}
+
+func (r *Room) moderate(ctx context.Context, a action) error {
+	var out [][]byte
+	var perr error
+	if err := r.call(ctx, func() { out, perr = r.m.moderate(r.now(), a) }); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	for _, b := range out {
+		if err := r.publish(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Viewers returns who watches live.
+func (r *Room) Viewers(ctx context.Context) (Viewers, error) {
+	var v Viewers
+	err := r.call(ctx, func() { v = r.m.viewersNow(r.input()) })
+	return v, err
+}
+
+// Moderation returns the moderation state in force here.
+func (r *Room) Moderation(ctx context.Context) (Moderation, error) {
+	var st Moderation
+	err := r.call(ctx, func() { st = r.m.moderation(r.now()) })
+	return st, err
+}
+
+// Log returns the comments kept for replay, in stream order (At), deleted
+// ones flagged.
+func (r *Room) Log(ctx context.Context) ([]Comment, error) {
+	var l []Comment
+	err := r.call(ctx, func() { l = r.m.commentLog() })
+	return l, err
+}
+
+// Stats returns what the validators decided so far.
+func (r *Room) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := r.call(ctx, func() { s = r.m.statsCopy() })
+	s.EventsDropped = r.dropped.Load()
+	return s, err
+}
+
+// Close says goodbye (a presence leave, if this node sent presence), leaves
+// the topic, unregisters the validator and stream handler, and stops every
+// goroutine the room started. It is safe to call more than once.
+func (r *Room) Close() error {
+	r.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var bye []byte
+		if r.call(ctx, func() { bye = r.m.leave(r.now()) }) == nil && bye != nil {
+			_ = r.topic.Publish(ctx, bye)
+		}
+		cancel()
+		r.h.RemoveStreamHandler(r.proto)
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		r.cancel()
+		close(r.quit)
+		<-r.done
+		r.sub.Cancel()
+		_ = r.ps.UnregisterTopicValidator(r.name)
+		r.wg.Wait()
+		_ = r.topic.Close()
+		close(r.events)
+	})
+	return nil
+}
+
+func (r *Room) now() time.Time { return r.cfg.Clock.Now() }
+
+func (r *Room) input() tickInput {
+	var in tickInput
+	if r.cfg.Audience != nil && r.m.isBroadcaster {
+		in.audience = r.cfg.Audience()
+	}
+	if r.cfg.WebViewers != nil {
+		in.web = r.cfg.WebViewers()
+	}
+	return in
+}
+
+// publish sends an envelope this node made. Pubsub runs the validators on
+// it here first (they reach the owner goroutine, so this must never run
+// there).
+func (r *Room) publish(ctx context.Context, b []byte) error {
+	err := r.topic.Publish(ctx, b)
+	var ve pubsub.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pubsub.ErrTopicClosed):
+		return ErrClosed
+	case errors.As(err, &ve):
+		return fmt.Errorf("chat: refused by this node's own validator: %s", ve.Reason)
+	}
+	return err
+}
+
+// call runs f on the owner goroutine.
+func (r *Room) call(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case r.calls <- func() { f(); close(done) }:
+	case <-r.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-r.done:
+		return ErrClosed
+	}
+}
+
+// validate is the topic validator pubsub runs (inline, on its validation
+// workers) for every message, local ones included, before it delivers or
+// relays it.
+func (r *Room) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if len(msg.Signature) == 0 || msg.GetFrom() == "" {
+		return pubsub.ValidationReject // the author must be authenticated
+	}
+	req := checkReq{from: msg.GetFrom(), data: msg.Data, reply: make(chan checkResult, 1)}
+	select {
+	case r.checks <- req:
+	case <-r.quit:
+		return pubsub.ValidationIgnore
+	case <-ctx.Done():
+		return pubsub.ValidationIgnore
+	}
+	var res checkResult
+	select {
+	case res = <-req.reply:
+	case <-r.quit:
+		return pubsub.ValidationIgnore
+	}
+	switch res.res {
+	case accept:
+		msg.ValidatorData = res.env
+		return pubsub.ValidationAccept
+	case reject:
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationIgnore
+}
+
+// --- goroutines ---
+
+func (r *Room) run() {
+	defer close(r.done)
+	t := r.cfg.Clock.NewTicker(tickInterval)
+	defer t.Stop()
+	r.m.tick(r.now(), r.input())
+	r.drain()
+	for {
+		select {
+		case q := <-r.checks:
+			env, res, err := r.m.check(r.now(), q.from, q.data)
+			if res != accept {
+				r.log.Debug("refused", "from", shortID(q.from), "result", res, "err", err)
+			}
+			q.reply <- checkResult{env, res, err}
+		case d := <-r.inbox:
+			r.m.deliver(r.now(), d.from, d.via, d.env)
+		case <-t.C():
+			r.m.tick(r.now(), r.input())
+		case f := <-r.calls:
+			f()
+		case st := <-r.fetched:
+			r.fetching = false
+			r.m.applyState(r.now(), st)
+		case <-r.quit:
+			return
+		}
+		r.drain()
+	}
+}
+
+// drain carries out the machine's ready without ever blocking: events the
+// application does not take and messages the publisher cannot take are
+// dropped.
+func (r *Room) drain() {
+	rd := r.m.takeReady()
+	for _, e := range rd.events {
+		select {
+		case r.events <- e:
+		default:
+			r.dropped.Add(1)
+		}
+	}
+	for _, b := range rd.publish {
+		select {
+		case r.pubq <- b:
+		default:
+			r.log.Warn("publish queue full: message dropped")
+		}
+	}
+	if len(rd.fetch) > 0 && !r.fetching {
+		r.mu.Lock()
+		if !r.closed {
+			r.fetching = true
+			r.wg.Add(1)
+			go r.fetch(rd.fetch)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// read hands what pubsub delivers to the owner.
+func (r *Room) read() {
+	defer r.wg.Done()
+	for {
+		msg, err := r.sub.Next(r.ctx)
+		if err != nil {
+			return
+		}
+		env, ok := msg.ValidatorData.(*envelope)
+		if !ok {
+			continue
+		}
+		select {
+		case r.inbox <- delivery{from: msg.GetFrom(), via: msg.ReceivedFrom, env: env}:
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+// publishLoop publishes what the owner queued.
+func (r *Room) publishLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case b := <-r.pubq:
+			if err := r.topic.Publish(r.ctx, b); err != nil {
+				r.log.Debug("publish", "err", err)
+			}
+		case <-r.quit:
+			return
+		}
+	}
+}
