@@ -261,7 +261,7 @@ func FuzzCheck(f *testing.F) {
 		m := newTestMachine(viewerPeer, nil)
 		syncMachine(t, m, t0)
 		from := senders[int(who)%len(senders)]
-		e, res, _ := m.check(t0, from, data)
+		e, res, _ := m.check(t0, from, from, data)
 		if res == accept {
 			checkReencode(t, e)
 			m.deliver(t0, from, from, e)

@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"cmp"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -196,14 +197,22 @@ func (m *machine) nextID(now time.Time) uint64 {
 // --- validation ---
 
 // check decodes and validates one pubsub message from its (authenticated)
-// author. It is the topic validator.
-func (m *machine) check(now time.Time, from peer.ID, data []byte) (*envelope, result, error) {
+// author, handed to us by src (the author itself, or a relay). It is the
+// topic validator.
+//
+// A message is rejected only for what every honest peer would reject
+// whatever its state (malformed, forged, signed wrongly), or for a sender
+// that floods its own messages far past its rate: with peer scoring on,
+// rejections cost the peer that sent them, and honest relays must never
+// pay. What depends on state (moderation, calls, rates seen through
+// relays) is ignored.
+func (m *machine) check(now time.Time, from, src peer.ID, data []byte) (*envelope, result, error) {
 	env := new(envelope)
 	if err := env.unmarshal(data); err != nil {
 		m.stats.Rejected["malformed"]++
 		return nil, reject, err
 	}
-	res, err := m.validate(now, from, env)
+	res, err := m.validate(now, from, src, env)
 	k := env.kind().String()
 	switch res {
 	case accept:
@@ -216,7 +225,7 @@ func (m *machine) check(now time.Time, from peer.ID, data []byte) (*envelope, re
 	return env, res, err
 }
 
-func (m *machine) validate(now time.Time, from peer.ID, env *envelope) (result, error) {
+func (m *machine) validate(now time.Time, from, src peer.ID, env *envelope) (result, error) {
 	if env.Broadcast != m.cfg.Broadcast {
 		return reject, fmt.Errorf("%w: message of broadcast %q", ErrForged, env.Broadcast)
 	}
@@ -237,7 +246,7 @@ func (m *machine) validate(now time.Time, from peer.ID, env *envelope) (result, 
 		if from != m.cfg.Broadcaster {
 			return reject, fmt.Errorf("%w: a beat from %s", ErrForged, from)
 		}
-		return m.take(now, from, k)
+		return m.take(now, from, src, k)
 	case kindRequest:
 		switch env.Request.Op {
 		case OpCommentsOff, OpBlock, OpDelete:
@@ -247,7 +256,7 @@ func (m *machine) validate(now time.Time, from peer.ID, env *envelope) (result, 
 		if !m.isModerator(from) {
 			return ignore, ErrNotModerator
 		}
-		return m.take(now, from, k)
+		return m.take(now, from, src, k)
 	}
 	if !m.synced {
 		return ignore, ErrNotReady
@@ -284,22 +293,41 @@ func (m *machine) validate(now time.Time, from peer.ID, env *envelope) (result, 
 		}
 	case kindVote:
 		c := m.calls[env.Vote.Call]
-		if c == nil || c.closed || !now.Before(c.deadline) {
+		if c == nil {
+			// The vote may have overtaken the call here: relay it (the
+			// rate limit bounds that), only the broadcaster counts.
+			if m.isBroadcaster {
+				return ignore, ErrNoCall
+			}
+			break
+		}
+		if c.closed || !now.Before(c.deadline) {
 			return ignore, ErrNoCall
 		}
 		if !c.jurors[from] {
-			return reject, ErrNotJuror
+			// Ignored, not rejected: a relay that has not seen the call
+			// yet passed it on in good faith.
+			return ignore, ErrNotJuror
 		}
 		if _, voted := c.votes[from]; voted {
 			return ignore, ErrDuplicate
 		}
 	}
-	return m.take(now, from, k)
+	return m.take(now, from, src, k)
 }
 
-// take charges the sender's bucket for a message of kind k.
-func (m *machine) take(now time.Time, from peer.ID, k kind) (result, error) {
-	if !m.lim.allow(now, from, k, m.cfg.Limits.rate(k), true) {
+// take charges the sender's bucket for a message of kind k. Over the rate,
+// the message is ignored; but a sender that hands us its own messages
+// beyond even a generous second bucket (twice the burst and ten more: no
+// honest sender, whose own room enforces the rate, gets there through
+// network jitter) is flooding, and is rejected.
+func (m *machine) take(now time.Time, from, src peer.ID, k kind) (result, error) {
+	r := m.cfg.Limits.rate(k)
+	if src == from && !m.lim.allow(now, from, k+numKinds, Rate{Every: r.Every, Burst: 2*r.Burst + 10}, true) {
+		m.stats.Throttled++
+		return reject, fmt.Errorf("%w: flooding", ErrRateLimited)
+	}
+	if !m.lim.allow(now, from, k, r, true) {
 		m.stats.Throttled++
 		return ignore, ErrRateLimited
 	}
@@ -559,9 +587,11 @@ func (m *machine) moderation(now time.Time) Moderation {
 // --- identities ---
 
 // identity verifies a sender's attestation (cached by its bytes): nil for
-// an anonymous sender, an error for a forged attestation (a bad signature
-// from a trusted key, or one naming another peer). An attestation from an
-// untrusted key or past its expiry leaves the sender anonymous.
+// an anonymous sender, an error for a forged attestation (one whose
+// signature does not verify under the issuer key it names, or that names
+// another peer: every peer judges that alike, whatever keys it trusts). An
+// attestation from an untrusted key or past its expiry leaves the sender
+// anonymous.
 func (m *machine) identity(now time.Time, from peer.ID, att []byte) (*Identity, error) {
 	if len(att) == 0 {
 		return nil, nil
@@ -575,13 +605,11 @@ func (m *machine) identity(now time.Time, from peer.ID, att []byte) (*Identity, 
 		m.idents[string(att)] = e
 	}
 	switch {
-	case e.err == ErrUntrusted:
-		return nil, nil
-	case e.err != nil:
+	case e.err != nil && e.err != ErrUntrusted:
 		return nil, e.err
 	case e.peer != from:
 		return nil, fmt.Errorf("%w: for %s, presented by %s", ErrWrongPeer, e.peer, from)
-	case !now.Before(e.expires):
+	case e.err == ErrUntrusted, !now.Before(e.expires):
 		return nil, nil
 	}
 	id := e.id
@@ -597,13 +625,16 @@ func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
 	if err != nil {
 		return identEntry{err: err}
 	}
-	// Verify against the attestation's own peer and issue time, so the
-	// entry can be cached; peer and expiry are checked on each use.
-	err = a.Verify(m.cfg.Trusted, a.Peer, a.Expires.Add(-time.Nanosecond))
-	if err != nil && err != ErrUntrusted {
-		err = fmt.Errorf("%w: %w", ErrBadSignature, err)
+	// The signature is checked under the issuer key the attestation
+	// names, trusted or not, then trust is looked up; peer and expiry are
+	// checked on each use, so the entry can be cached.
+	e := identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires}
+	if a.Verify([]ed25519.PublicKey{a.Issuer}, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+		e.err = ErrBadSignature
+	} else if a.Verify(m.cfg.Trusted, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+		e.err = ErrUntrusted
 	}
-	return identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires, err: err}
+	return e
 }
 
 // author describes a sender for the application.

@@ -26,10 +26,18 @@ type machineCase struct {
 	unsynced bool
 	setup    []step
 	from     peer.ID
+	via      peer.ID // the relay that hands it over; default from itself
 	msg      envelope
 	at       time.Time // default t0
 	want     result
 	err      error // errors.Is, when set
+}
+
+func (tc *machineCase) src() peer.ID {
+	if tc.via != "" {
+		return tc.via
+	}
+	return tc.from
 }
 
 func act(seq uint64, a action) step {
@@ -52,6 +60,12 @@ func machineCases() []machineCase {
 	}()
 	badSig := func() []byte {
 		a, _ := ParseAttestation(attestation(bob.id, "bob", bootKey))
+		a.Signature = bytes.Clone(a.Signature)
+		a.Signature[0] ^= 1
+		return a.Marshal()
+	}()
+	rogueBadSig := func() []byte {
+		a, _ := ParseAttestation(rogueAtt)
 		a.Signature = bytes.Clone(a.Signature)
 		a.Signature[0] ^= 1
 		return a.Marshal()
@@ -119,6 +133,7 @@ func machineCases() []machineCase {
 		{name: "identity/untrusted-is-anonymous", from: bob.id, msg: commentEnv(t0, 1, "hi", rogueAtt), want: accept},
 		{name: "identity/expired-is-anonymous", from: bob.id, msg: commentEnv(t0, 1, "hi", expired), want: accept},
 		{name: "identity/bad-signature", from: bob.id, msg: commentEnv(t0, 1, "hi", badSig), want: reject, err: ErrBadSignature},
+		{name: "identity/bad-signature-untrusted-issuer", from: bob.id, msg: commentEnv(t0, 1, "hi", rogueBadSig), want: reject, err: ErrBadSignature},
 		{name: "identity/someone-elses", from: bob.id, msg: commentEnv(t0, 1, "I am alice", aliceAsBob), want: reject, err: ErrWrongPeer},
 		{name: "identity/presence-someone-elses", from: bob.id,
 			msg: env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Attestation: aliceAsBob}}), want: reject, err: ErrWrongPeer},
@@ -126,6 +141,8 @@ func machineCases() []machineCase {
 		{name: "rate/burst", setup: burst(bob.id, 5), from: bob.id, msg: hello, want: ignore, err: ErrRateLimited},
 		{name: "rate/refilled", setup: burst(bob.id, 5), from: bob.id, msg: commentEnv(t0.Add(time.Second), 1, "later", nil),
 			at: t0.Add(time.Second), want: accept},
+		{name: "rate/flood-from-the-flooder", setup: burst(bob.id, 25), from: bob.id, msg: hello, want: reject, err: ErrRateLimited},
+		{name: "rate/flood-through-a-relay", setup: burst(bob.id, 25), from: bob.id, via: alice.id, msg: hello, want: ignore, err: ErrRateLimited},
 		{name: "rate/per-sender", setup: burst(bob.id, 5), from: alice.id, msg: hello, want: accept},
 		{name: "rate/per-kind", setup: burst(bob.id, 5), from: bob.id, msg: env(t0, envelope{Heart: &wireHeart{Count: 1}}), want: accept},
 
@@ -146,8 +163,10 @@ func machineCases() []machineCase {
 		{name: "vote/twice", setup: []step{jury, {from: alice.id, e: env(t0, envelope{Vote: &wireVote{Call: 20, Guilty: true}})}},
 			from: alice.id, msg: env(t0, envelope{Vote: &wireVote{Call: 20}}), want: ignore, err: ErrDuplicate},
 		{name: "vote/not-a-juror", setup: []step{jury}, from: carol.id, msg: env(t0, envelope{Vote: &wireVote{Call: 20, Guilty: true}}),
-			want: reject, err: ErrNotJuror},
-		{name: "vote/unknown-call", from: alice.id, msg: env(t0, envelope{Vote: &wireVote{Call: 20, Guilty: true}}), want: ignore, err: ErrNoCall},
+			want: ignore, err: ErrNotJuror},
+		{name: "vote/unknown-call-relayed", from: alice.id, msg: env(t0, envelope{Vote: &wireVote{Call: 20, Guilty: true}}), want: accept},
+		{name: "vote/unknown-call-at-broadcaster", self: broadcasterPeer, from: alice.id,
+			msg: env(t0, envelope{Vote: &wireVote{Call: 20, Guilty: true}}), want: ignore, err: ErrNoCall},
 		{name: "vote/after-deadline", setup: []step{jury}, from: alice.id, at: t0.Add(2 * time.Minute),
 			msg: env(t0.Add(2*time.Minute), envelope{Vote: &wireVote{Call: 20, Guilty: true}}), want: ignore, err: ErrNoCall},
 
@@ -168,7 +187,7 @@ func machineCases() []machineCase {
 func syncMachine(t testing.TB, m *machine, now time.Time) {
 	t.Helper()
 	b := env(now, envelope{Beat: &wireBeat{ModSeq: m.modSeq, Digest: m.stateDigest()}})
-	e, res, err := m.check(now, broadcasterPeer.id, b.marshal(nil))
+	e, res, err := m.check(now, broadcasterPeer.id, broadcasterPeer.id, b.marshal(nil))
 	if res != accept {
 		t.Fatalf("beat refused: %v", err)
 	}
@@ -184,7 +203,7 @@ func runStep(t testing.TB, m *machine, s step) {
 	if at.IsZero() {
 		at = t0
 	}
-	e, res, err := m.check(at, s.from, s.e.marshal(nil))
+	e, res, err := m.check(at, s.from, s.from, s.e.marshal(nil))
 	if res == accept {
 		m.deliver(at, s.from, s.from, e)
 	}
@@ -209,7 +228,7 @@ func TestValidators(t *testing.T) {
 			if at.IsZero() {
 				at = t0
 			}
-			_, res, err := m.check(at, tc.from, mustMarshal(t, tc.msg))
+			_, res, err := m.check(at, tc.from, tc.src(), mustMarshal(t, tc.msg))
 			if res != tc.want {
 				t.Fatalf("check = %v (%v), want %v", res, err, tc.want)
 			}
@@ -238,7 +257,7 @@ func TestForgedModerationLeavesStateAlone(t *testing.T) {
 		signed(broadcasterPeer, action{Broadcast: "other.b", Seq: 1 << 62, Op: OpCommentsOff}), // another broadcast's
 		&tampered,
 	} {
-		_, res, _ := m.check(t0, mallory.id, actionEnv(t0, s).marshal(nil))
+		_, res, _ := m.check(t0, mallory.id, mallory.id, actionEnv(t0, s).marshal(nil))
 		if res == accept {
 			t.Fatalf("accepted forged or stale action %+v", s.action)
 		}
@@ -305,7 +324,7 @@ func (s *swarm) settle() {
 
 func (s *swarm) broadcast(from peer.ID, b []byte) {
 	for _, m := range s.ms {
-		if e, res, _ := m.check(s.now, from, b); res == accept {
+		if e, res, _ := m.check(s.now, from, from, b); res == accept {
 			m.deliver(s.now, from, from, e)
 		}
 	}
@@ -427,7 +446,7 @@ func TestSwarmJury(t *testing.T) {
 // mayCommentErr says whether m would accept a comment from p now.
 func (m *machine) mayCommentErr(now time.Time, p peer.ID) (*envelope, result, error) {
 	m.lim = limiter{} // the question is the state, not the rate
-	return m.check(now, p, commentEnv(now, uint64(now.UnixNano()), "probe", nil).marshal(nil))
+	return m.check(now, p, p, commentEnv(now, uint64(now.UnixNano()), "probe", nil).marshal(nil))
 }
 
 func TestSwarmHeartsAggregate(t *testing.T) {

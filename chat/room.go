@@ -68,6 +68,7 @@ type Room struct {
 
 type checkReq struct {
 	from  peer.ID
+	src   peer.ID
 	data  []byte
 	reply chan checkResult
 }
@@ -153,6 +154,9 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 		_ = ps.UnregisterTopicValidator(r.name)
 		return nil, fmt.Errorf("chat: join %s: %w", r.name, err)
 	}
+	if err := topic.SetScoreParams(TopicScoreParams()); err != nil {
+		log.Debug("no peer scoring for the chat topic", "err", err) // the router has scoring off
+	}
 	sub, err := topic.Subscribe(pubsub.WithBufferSize(256))
 	if err != nil {
 		r.cancel()
@@ -167,6 +171,55 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 	go r.read()
 	go r.publishLoop()
 	return r, nil
+}
+
+// PubSubOptions are the options the node should build its GossipSub router
+// with (beside its own):
+//   - strict signing, which the validators rely on for every message's
+//     author;
+//   - peer scoring with only the invalid-message penalty (P4) weighted, so
+//     that a peer whose messages the validators reject (a forger, or a
+//     sender flooding its own messages) is graylisted within a few dozen
+//     messages: its RPCs are then dropped before any signature check, and
+//     a flood costs its neighbours next to nothing. Each Room sets its
+//     topic's weights (TopicScoreParams);
+//   - a validation queue deep enough that a burst reaching one peer does
+//     not crowd its other messages out before that (pubsub drops what does
+//     not fit, whoever sent it).
+func PubSubOptions() []pubsub.Option {
+	return []pubsub.Option{
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
+			SkipAtomicValidation: true,
+			Topics:               map[string]*pubsub.TopicScoreParams{},
+			AppSpecificScore:     func(peer.ID) float64 { return 0 },
+			DecayInterval:        pubsub.DefaultDecayInterval,
+			DecayToZero:          pubsub.DefaultDecayToZero,
+			RetainScore:          10 * time.Minute,
+		}, &pubsub.PeerScoreThresholds{
+			SkipAtomicValidation: true,
+			GossipThreshold:      -10,
+			PublishThreshold:     -50,
+			GraylistThreshold:    -80,
+		}),
+		pubsub.WithValidateQueueSize(1024),
+		pubsub.WithPeerOutboundQueueSize(256),
+	}
+}
+
+// TopicScoreParams are a room topic's peer-score weights: each message the
+// validators reject counts against the peer that sent it, squared (ten
+// put it past PubSubOptions' graylist threshold), forgotten over about ten
+// minutes. Nothing else is scored: a viewer's traffic is too uneven for
+// delivery-rate scores.
+func TopicScoreParams() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		SkipAtomicValidation:           true,
+		TopicWeight:                    1,
+		TimeInMeshQuantum:              time.Second, // unweighted, but pubsub divides by it
+		InvalidMessageDeliveriesWeight: -1,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(10 * time.Minute),
+	}
 }
 
 func shortID(p peer.ID) string {
@@ -406,11 +459,11 @@ func (r *Room) call(ctx context.Context, f func()) error {
 // validate is the topic validator pubsub runs (inline, on its validation
 // workers) for every message, local ones included, before it delivers or
 // relays it.
-func (r *Room) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+func (r *Room) validate(ctx context.Context, src peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if len(msg.Signature) == 0 || msg.GetFrom() == "" {
 		return pubsub.ValidationReject // the author must be authenticated
 	}
-	req := checkReq{from: msg.GetFrom(), data: msg.Data, reply: make(chan checkResult, 1)}
+	req := checkReq{from: msg.GetFrom(), src: src, data: msg.Data, reply: make(chan checkResult, 1)}
 	select {
 	case r.checks <- req:
 	case <-r.quit:
@@ -445,7 +498,7 @@ func (r *Room) run() {
 	for {
 		select {
 		case q := <-r.checks:
-			env, res, err := r.m.check(r.now(), q.from, q.data)
+			env, res, err := r.m.check(r.now(), q.from, q.src, q.data)
 			if res != accept {
 				r.log.Debug("refused", "from", shortID(q.from), "result", res, "err", err)
 			}
