@@ -14,9 +14,10 @@
 // Run does not flush the sink: call cmaf.Packager.Flush after it returns.
 //
 // The TS demuxer is mediacommon's. Around it, this package bounds what bad
-// input can cost: no program (PAT/PMT) within 4 MiB of input, or 4 MiB of
-// input without a single access unit, is ErrBadInput, and so is input that
-// ends before any media; a panic inside the demuxer becomes ErrBadInput too.
+// input can cost: no program (PAT/PMT) within 4 MiB of input (in practice
+// 1 MiB, where mediacommon stops looking), or 4 MiB of input without a
+// single access unit, is ErrBadInput, and so is input that ends before any
+// media; a panic inside the demuxer becomes ErrBadInput too.
 // Timestamps are the stream's own (33-bit wrap handled), shared by all
 // tracks so A/V sync is kept, starting near 0; Wallclock is when the sample
 // was read (a live source) or when it was due (a paced file).

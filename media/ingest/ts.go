@@ -156,6 +156,10 @@ func (d *tsDemuxer) inputError(err error, doing string) error {
 		return err // from the sink
 	case d.g.ioErr != nil && errors.Is(err, d.g.ioErr):
 		return err // the connection's, not the data's
+	case doing == "reading the program" && err.Error() == "max recorded size exceeded":
+		// mediacommon looks for the program in its first 1 MiB only, and
+		// says so in words meant for its own developers.
+		return fmt.Errorf("%w: no MPEG-TS program (PAT/PMT) with its tracks in the first %d bytes", media.ErrBadInput, d.g.n)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		what := "no media"
 		if d.lastErr != nil {
