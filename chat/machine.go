@@ -93,6 +93,11 @@ type machine struct {
 	beat      wireBeat // the broadcaster's last
 	haveBeat  bool
 	lastFetch time.Time
+	// The broadcaster asks its peers for the state twice after joining, in
+	// case its node restarted mid-broadcast: its own signed actions come
+	// back, and its beats then agree with what the swarm enforces.
+	started    time.Time
+	recoveries int
 
 	viewers map[peer.ID]*viewer
 	seen    map[peer.ID]time.Time // last heard from, for the jury pool
@@ -543,7 +548,7 @@ func (m *machine) wantFetch(now time.Time, peers ...peer.ID) {
 		}
 	}
 	if len(m.rd.fetch) == 0 {
-		m.rd.fetch = []peer.ID{m.cfg.Broadcaster}
+		m.rd.fetch = []peer.ID{""} // none in particular: the shell asks the topic's peers
 	}
 }
 
@@ -1108,6 +1113,14 @@ func (m *machine) tick(now time.Time, in tickInput) {
 		}
 	}
 	m.pruneCalls(now)
+	if m.started.IsZero() {
+		m.started = now
+	}
+	if m.isBroadcaster && m.recoveries < 2 && now.Sub(m.started) >= time.Duration(1+5*m.recoveries)*3*time.Second {
+		m.recoveries++
+		m.lastFetch = time.Time{}
+		m.wantFetch(now)
+	}
 	if !m.synced && !m.haveBeat && now.Sub(m.lastFetch) > 5*fetchBackoff {
 		// No beat yet: ask around anyway (the shell adds its topic peers).
 		m.wantFetch(now, m.cfg.Broadcaster)

@@ -301,8 +301,14 @@ func (s *swarm) settle() {
 				s.broadcast(id, b)
 			}
 			if len(rd.fetch) > 0 {
-				// Any peer may answer: take the broadcaster's state.
-				st := s.ms[broadcasterPeer.id].state()
+				// Any peer may answer: the first other synced one does.
+				var st [][]byte
+				for pid, o := range s.ms {
+					if pid != id && o.synced {
+						st = o.state()
+						break
+					}
+				}
 				var acts []*signedAction
 				for _, a := range st {
 					sa, err := decodeSigned(a)
@@ -368,6 +374,24 @@ func TestSwarmJoinSyncsState(t *testing.T) {
 	s.advance(3 * time.Second)
 	if st := s.ms[bob.id].moderation(s.now); !st.Synced || !st.CommentsOff {
 		t.Fatalf("late joiner's state = %+v", st)
+	}
+}
+
+// TestSwarmBroadcasterRestart: a broadcaster whose node restarts gets its
+// own actions back from the swarm, and a joiner still syncs.
+func TestSwarmBroadcasterRestart(t *testing.T) {
+	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil})
+	out, err := s.ms[broadcasterPeer.id].moderate(s.now, action{Op: OpBlock, Target: userOfPeer(mallory.id), On: true})
+	s.publish(broadcasterPeer.id, out[0], err)
+	s.ms[broadcasterPeer.id] = newTestMachine(broadcasterPeer, nil) // restarted, empty
+	s.ms[bob.id] = newTestMachine(bob, nil)
+	for range 20 {
+		s.advance(time.Second)
+	}
+	for id, m := range s.ms {
+		if st := m.moderation(s.now); !st.Synced || len(st.Blocked) != 1 {
+			t.Fatalf("%s after the restart: %+v", id, st)
+		}
 	}
 }
 

@@ -438,6 +438,27 @@ func TestEnforcement(t *testing.T) {
 		}
 	})
 
+	t.Run("late-joiner", func(t *testing.T) {
+		// A node that joins now, through one viewer, learns the state
+		// from its peers over StateProtocol before it accepts a comment.
+		h := newHost(t)
+		connect(t, h, s.members[3].h)
+		room, err := Join(ctx, newPubSub(t, h), h, Config{Broadcast: s.br.room.cfg.Broadcast,
+			Broadcaster: s.br.h.ID(), Trusted: trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer room.Close()
+		waitFor(t, 20*time.Second, "the late joiner synced", func() bool {
+			st, err := room.Moderation(ctx)
+			return err == nil && st.Synced
+		})
+		st, _ := room.Moderation(ctx)
+		if !st.CommentsOff || len(st.Blocked) != 2 {
+			t.Fatalf("late joiner's state: %+v", st)
+		}
+	})
+
 	t.Run("forged-moderation", func(t *testing.T) {
 		// Eve replays the broadcaster's own, older "comments on" (she saw
 		// every action: she is subscribed), turns a genuine block into an

@@ -43,7 +43,7 @@ func (r *Room) fetch(peers []peer.ID) {
 	var got []*signedAction
 	tried := 0
 	for _, p := range peers {
-		if p == r.h.ID() || r.h.Network().Connectedness(p) != network.Connected {
+		if p == "" || p == r.h.ID() || r.h.Network().Connectedness(p) != network.Connected {
 			continue
 		}
 		if tried++; tried > maxFetchPeers {
