@@ -46,7 +46,8 @@ type Config struct {
 
 	// Audience, on the broadcaster, returns how many nodes watch live: the
 	// tree's size below the root (mesh Status().Subtree - 1). It is called
-	// on the room's goroutine once a BeatInterval and must return quickly.
+	// on the room's goroutine at most once a BeatInterval; it must return
+	// quickly and must not call the Room.
 	Audience func() int
 	// WebViewers returns how many browsers this node serves (they are
 	// counted as anonymous viewers). Called like Audience.

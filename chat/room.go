@@ -64,6 +64,11 @@ type Room struct {
 	closeOnce sync.Once
 	fetching  bool // owned by run
 	dropped   atomic.Uint64
+
+	// What Audience and WebViewers said, refreshed once a BeatInterval
+	// (owned by run).
+	in   tickInput
+	inAt time.Time
 }
 
 type checkReq struct {
@@ -410,15 +415,22 @@ func (r *Room) Close() error {
 
 func (r *Room) now() time.Time { return r.cfg.Clock.Now() }
 
+// input returns what the application says about the audience, asking it
+// at most once a BeatInterval. It runs on the owner goroutine.
 func (r *Room) input() tickInput {
-	var in tickInput
+	now := r.now()
+	if !r.inAt.IsZero() && now.Sub(r.inAt) < r.cfg.BeatInterval {
+		return r.in
+	}
+	r.inAt = now
+	r.in = tickInput{}
 	if r.cfg.Audience != nil && r.m.isBroadcaster {
-		in.audience = r.cfg.Audience()
+		r.in.audience = r.cfg.Audience()
 	}
 	if r.cfg.WebViewers != nil {
-		in.web = r.cfg.WebViewers()
+		r.in.web = r.cfg.WebViewers()
 	}
-	return in
+	return r.in
 }
 
 // publish sends an envelope this node made. Pubsub runs the validators on

@@ -625,7 +625,10 @@ func TestJury(t *testing.T) {
 	const muteFor = 3 * time.Second
 	s := startSwarm(t, swarmOpts{
 		viewers: 9, identified: 7,
-		cfg: func(c *Config) { c.MuteFor = muteFor; c.JuryTimeout = 30 * time.Second },
+		cfg: func(c *Config) {
+			c.MuteFor, c.JuryTimeout = muteFor, 30*time.Second
+			c.Audience = func() int { return 9 } // what the mesh's Subtree-1 would say
+		},
 		onSummon: func(m *member, sm *Summons) {
 			if err := m.room.Vote(context.Background(), sm.Call, true); err != nil {
 				panic(fmt.Sprintf("%s: vote: %v", m.name, err))
@@ -639,6 +642,11 @@ func TestJury(t *testing.T) {
 	waitFor(t, 20*time.Second, "7 identified viewers at the broadcaster", func() bool {
 		v, err := s.br.room.Viewers(ctx)
 		return err == nil && len(v.Identified) == 7 && v.Identified[0].Identity.Handle != ""
+	})
+	// Every viewer learns the count from the broadcaster's beat.
+	waitFor(t, 20*time.Second, "the live count at a viewer", func() bool {
+		v, err := s.members[4].room.Viewers(ctx)
+		return err == nil && v.Live == 9 && len(v.Identified) == 7 && v.Anonymous == 2
 	})
 
 	offend := func(text string) CommentID {
