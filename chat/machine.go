@@ -263,7 +263,11 @@ func (m *machine) validate(now time.Time, from, src peer.ID, env *envelope) (res
 		}
 		return m.take(now, from, src, k)
 	}
-	if !m.synced {
+	// Presence is relayed even before this node knows the moderation
+	// state (checked against what it does know): a viewer's join is sent
+	// once, and a neighbour that joined a moment later must not swallow it
+	// for a whole presence interval. Everything else waits for the state.
+	if !m.synced && k != kindPresence {
 		return ignore, ErrNotReady
 	}
 	var att []byte

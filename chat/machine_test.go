@@ -177,6 +177,9 @@ func machineCases() []machineCase {
 		{name: "request/beyond-a-moderator", setup: []step{carolMod}, from: carol.id,
 			msg: env(t0, envelope{Request: &action{Op: OpModerator, Target: userOfPeer(mallory.id), On: true}}), want: reject, err: ErrForged},
 
+		{name: "presence/before-sync", unsynced: true, from: alice.id,
+			msg: env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Attestation: aliceAtt}}), want: accept},
+		{name: "heart/before-sync", unsynced: true, from: bob.id, msg: env(t0, envelope{Heart: &wireHeart{Count: 1}}), want: ignore, err: ErrNotReady},
 		{name: "presence/web-node", from: bob.id, msg: env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Web: 3}}), want: accept},
 		{name: "report/any-viewer", from: bob.id, msg: env(t0, envelope{Report: &wireReport{Author: alice.id, Comment: 1}}), want: accept},
 	}
