@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/media/whep"
@@ -50,6 +51,11 @@ type Broadcast struct {
 	whep *whep.Server
 	page http.Handler
 	pub  *publisher // the broadcaster's side, nil on a viewer
+
+	room       *chat.Room    // nil when the chat could not be joined
+	chat       chatHub       // the chat's event streams to HTTP clients
+	subtree    atomic.Int64  // the tree's size from here, for the room's Audience
+	hlsClients recentClients // LL-HLS players heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -110,6 +116,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		HLS:    n.metrics.countHLS(b, b.hls),
 		WHEP:   n.metrics.countWHEP(b, b.whep),
 		Status: b.playerStatus,
+		Chat:   b.chatHandler(),
 	})
 	b.wg.Go(b.feedPlayers)
 	return b, nil
@@ -134,6 +141,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		return err
 	}
 	b.tree = tree
+	b.joinChat()
 	return nil
 }
 
@@ -344,6 +352,9 @@ func (b *Broadcast) Close() error {
 
 // teardown stops everything newBroadcast and startTree started.
 func (b *Broadcast) teardown() {
+	if b.room != nil {
+		_ = b.room.Close() // says goodbye while the tree and host are up
+	}
 	b.cancel()
 	if b.tree != nil {
 		_ = b.tree.Close() // after it, deliver is never called again

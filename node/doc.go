@@ -19,9 +19,10 @@
 // Nothing here is a singleton: every part is built from the node's Config
 // and closed by Close; cmd/peerscope only parses flags and runs a node.
 //
-// What is built so far (chat, the replay store and the bootstrap come
-// later): New starts the host (identity in Config.DataDir), the HTTP and
-// HTTPS servers and a Prometheus registry of its own. Node.Broadcast roots a
+// What is built so far (the replay store and the bootstrap come later): New
+// starts the host (identity in Config.DataDir), one GossipSub router for
+// every broadcast's chat, the HTTP and HTTPS servers and a Prometheus
+// registry of its own. Node.Broadcast roots a
 // broadcast:
 //
 //	Source (file, TS, UDP, SRT) or a publisher (RTMP, WHIP; one at a time)
@@ -35,4 +36,13 @@
 // every viewer answer. Each broadcast's tree speaks its own protocol ID
 // (mesh/p2p's ProtocolID + "/" + the broadcast ID), so one host can be in
 // several trees.
+//
+// Each broadcast also joins its chat.Room (the broadcaster's room counts the
+// tree's size as its audience; every room counts the browsers its node
+// serves). One goroutine per broadcast drains the room's events to the
+// page's server-sent event stream at /b/<ID>/chat/events; the page posts
+// comments (placed at the frame on screen), hearts, reports and votes to
+// chat/. Moderation (chat/moderate) is the local owner's only: a request
+// from loopback with OwnerToken or the stream key. Rooms close before the
+// router and the host.
 package node

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -71,6 +72,8 @@ func (m *metrics) countHLS(b *Broadcast, h http.Handler) http.Handler {
 	id := b.id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hlsRequests.Add(1)
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		b.hlsClients.touch(host+" "+r.UserAgent(), time.Now())
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		kind := "other"
 		switch {
@@ -137,12 +140,15 @@ var (
 	descLatest     = desc("peerscope_live_latency_last_seconds", "Capture to receipt of the newest media chunk.")
 	descWHEP       = desc("peerscope_whep_sessions", "WHEP (WebRTC) playback sessions open.")
 	descIngestLive = desc("peerscope_ingest_live", "1 while a publisher or source feeds the broadcast.", "protocol")
+	descChat       = desc("peerscope_chat_messages_total", "Chat messages the validators decided on, by kind and verdict (accepted, rejected, ignored).", "kind", "verdict")
+	descChatThrot  = desc("peerscope_chat_throttled_total", "Chat messages ignored for their sender's rate.")
+	descChatClient = desc("peerscope_chat_streams", "Chat event streams open to browsers.")
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descEnded, descDepth, descParent, descChildren, descSlots, descSubtree,
 		descRejoins, descMoves, descIn, descDup, descOld, descForged, descPulls, descOut, descDropped,
-		descBytesOut, descBytesIn, descLatest, descWHEP, descIngestLive} {
+		descBytesOut, descBytesIn, descLatest, descWHEP, descIngestLive, descChat, descChatThrot, descChatClient} {
 		ch <- d
 	}
 }
@@ -177,6 +183,20 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descWHEP, float64(b.whep.Sessions()), id)
 		if proto := b.Publishing(); proto != "" {
 			gauge(descIngestLive, 1, id, proto)
+		}
+		if b.room != nil {
+			gauge(descChatClient, float64(b.chat.count()), id)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			cs, err := b.room.Stats(ctx)
+			cancel()
+			if err == nil {
+				for verdict, m := range map[string]map[string]uint64{"accepted": cs.Accepted, "rejected": cs.Rejected, "ignored": cs.Ignored} {
+					for kind, v := range m {
+						counter(descChat, v, id, kind, verdict)
+					}
+				}
+				counter(descChatThrot, cs.Throttled, id)
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		st, stats, err := b.tree.Status(ctx)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,6 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
@@ -184,6 +186,12 @@ type Node struct {
 	keys       map[string]*Broadcast
 	whip       *whip.Handler // made for the first broadcast that takes WHIP
 
+	// ps is the node's one GossipSub router: every broadcast's chat room
+	// is a topic on it. psCancel stops it, after the rooms are closed.
+	ps       *pubsub.PubSub
+	psCancel context.CancelFunc
+	owner    string // OwnerToken
+
 	closeOnce sync.Once
 	wg        sync.WaitGroup // HTTP servers
 }
@@ -228,6 +236,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
 	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
+	var psCtx context.Context
+	psCtx, n.psCancel = context.WithCancel(context.Background())
+	if n.ps, err = pubsub.NewGossipSub(psCtx, n.host, chat.PubSubOptions()...); err != nil {
+		return nil, fmt.Errorf("node: GossipSub: %w", err)
+	}
+	n.owner = NewStreamKey()
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 
@@ -342,6 +356,9 @@ func (n *Node) Close() error {
 			}
 		}
 		n.wg.Wait()
+		if n.psCancel != nil {
+			n.psCancel() // the rooms are closed: the router may go
+		}
 		if n.host != nil {
 			_ = n.host.Close()
 		}

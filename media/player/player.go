@@ -52,6 +52,9 @@ type Routes struct {
 	HLS    http.Handler  // LL-HLS, e.g. an *hls.Server
 	WHEP   http.Handler  // WHEP, e.g. a *whep.Server
 	Status func() Status // nil: an empty Status
+	// Chat serves the broadcast's chat API at chat/ (the page shows no
+	// chat without it).
+	Chat http.Handler
 }
 
 // New returns the handler for one broadcast's page and its endpoints.
@@ -68,6 +71,7 @@ func New(r Routes) http.Handler {
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
+	mux.Handle("GET /chat.js", page)
 	status := r.Status
 	if status == nil {
 		status = func() Status { return Status{} }
@@ -80,6 +84,9 @@ func New(r Routes) http.Handler {
 		w := http.StripPrefix("/whep", r.WHEP)
 		mux.Handle("/whep", w)
 		mux.Handle("/whep/", w)
+	}
+	if r.Chat != nil {
+		mux.Handle("/chat/", http.StripPrefix("/chat", r.Chat))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "" {
