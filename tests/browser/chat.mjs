@@ -1,0 +1,70 @@
+// Opens two viewers' player pages in Debian's headless Chromium and chats:
+// a comment typed in the first page must appear in the second's feed, and
+// hearts tapped in the first must float in the second.
+//
+//   node chat.mjs --from URL --to URL [--text TEXT]
+//
+// Prints one JSON line on stdout: how long the comment took to show in the
+// other page (from the first try that the node accepted), how many hearts
+// floated in each page, both feeds, and page errors. Logs go to stderr.
+import { parseArgs } from 'node:util';
+import { launch } from './chromium.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    text: { type: 'string', default: 'hello from the other page' },
+  },
+});
+if (!opt.from || !opt.to) {
+  console.error('usage: node chat.mjs --from URL --to URL [--text TEXT]');
+  process.exit(2);
+}
+
+let browser;
+const result = { errors: [] };
+try {
+  browser = await launch({ viewport: { width: 390, height: 844 } }); // a phone
+  const from = browser.page;
+  const to = await browser.ctx.newPage();
+  for (const p of [from, to]) p.on('pageerror', (e) => result.errors.push(e.message));
+  await from.goto(opt.from);
+  await to.goto(opt.to);
+
+  // The viewer's node takes comments once its moderation state matched the
+  // broadcaster's beat: type, send, and try again while the page says so.
+  const deadline = Date.now() + 30000;
+  let sent = 0;
+  for (;;) {
+    await from.fill('#say', opt.text);
+    await from.press('#say', 'Enter');
+    try {
+      await from.waitForFunction(() => document.getElementById('say').value === '', null, { timeout: 2000 });
+      sent = Date.now();
+      break;
+    } catch {
+      const note = await from.textContent('#chatnote');
+      console.error('not sent yet:', note);
+      if (Date.now() > deadline) throw new Error(`the comment was never taken: ${note}`);
+    }
+  }
+  await to.waitForFunction((text) => [...document.querySelectorAll('#feed li')].some((li) => li.textContent.includes(text)),
+    opt.text, { timeout: 20000 });
+  result.commentMs = Date.now() - sent;
+  result.author = await to.evaluate((text) => window.peerscope.chat.comments.find((c) => c.text === text).author, opt.text);
+
+  for (let i = 0; i < 3; i++) await from.click('#heartbtn');
+  await to.waitForFunction(() => window.peerscope.chat.floated > 0 && document.querySelector('#hearts .heart') !== null,
+    null, { timeout: 20000 });
+  result.floatedFrom = await from.evaluate(() => window.peerscope.chat.floated);
+  result.floatedTo = await to.evaluate(() => window.peerscope.chat.floated);
+  result.feedFrom = await from.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
+  result.feedTo = await to.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
+  result.viewers = await to.textContent('#viewers');
+} catch (e) {
+  result.error = String(e && e.message || e);
+} finally {
+  if (browser) await browser.close();
+}
+console.log(JSON.stringify(result));
