@@ -42,12 +42,23 @@ three, 20% eight); the broadcaster has --source-slots. With --churn F,
 viewers are killed (host closed, no goodbye) at F x viewers per minute after
 the arrivals, and as many new ones start.
 
+With --chat (tree mode), every host also joins the broadcast's chat (one
+GossipSub router each, as a node) and, after the arrivals, the run measures
+for 10 s comments from random viewers (send -> acceptance at every other
+node: chat_latency_ms), for 15 s hearts tapped 5 times a second at every
+viewer (the broadcaster's inbound chat bytes per second:
+hearts_broadcaster_in_bps), then kills 10 % of the viewers (no goodbye) and
+times how long until the broadcaster's live count is exact
+(viewer_count_settle_ms, at most 15 s). --duration must leave 40 s after
+--arrive.
+
 It prints a table per mode, or with --json one JSON line per mode (the shape
 'peerscope sim' prints). Progress goes to stderr.
 
 Examples:
   peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
-  peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s`)
+  peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s
+  peerscope bench --mode tree --nodes 100 --chat --duration 60s --json`)
 	mode := fs.String("mode", "tree", `"tree", "gossipsub", "star", "all" or a comma list`)
 	nodes := fs.Int("nodes", d.Nodes, "libp2p hosts, the broadcaster included")
 	duration := fs.Duration("duration", d.Duration, "how long the broadcaster streams, per mode")
@@ -63,6 +74,7 @@ Examples:
 	arrive := fs.Duration("arrive", 0, "the viewers start over this much time (0: a third of --duration, at most 20s)")
 	candidates := fs.Int("candidates", d.Candidates, "attached viewers handed to a new viewer besides the broadcaster (tree)")
 	gossipPeers := fs.Int("gossip-peers", d.GossipPeers, "random nodes a viewer connects to (gossipsub)")
+	chatOn := fs.Bool("chat", false, "join every host to the chat and measure comments, hearts and the live count (tree mode)")
 	jsonOut := fs.Bool("json", false, "print one JSON report line per mode instead of tables")
 	verbose := fs.Bool("v", false, "log the nodes' warnings to stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -87,6 +99,7 @@ Examples:
 	cfg.KeyframeInterval, cfg.Playout, cfg.Churn, cfg.Seed = *keyframe, *playout, *churn, *seed
 	cfg.SlotMix, cfg.SourceSlots, cfg.ArrivalWindow = mix, *sourceSlots, *arrive
 	cfg.Candidates, cfg.GossipPeers = *candidates, *gossipPeers
+	cfg.Chat = *chatOn
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -171,6 +184,15 @@ func printBenchSummary(w io.Writer, r *report.Report) {
 	row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
 	row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
 	row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
+	if r.ChatLatencyMs != nil {
+		row("chat latency ms", "%s", q(*r.ChatLatencyMs))
+	}
+	if r.HeartsBroadcasterInBps > 0 {
+		row("hearts in", "%.0f B/s at the broadcaster", r.HeartsBroadcasterInBps)
+	}
+	if r.ViewerCountSettleMs > 0 {
+		row("count settles", "%.0f ms after 10%% left", r.ViewerCountSettleMs)
+	}
 	row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
 	tw.Flush()
 	keys := make([]string, 0, len(r.Extra))

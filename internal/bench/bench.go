@@ -114,6 +114,11 @@ type Config struct {
 	// viewer's join that arrived later than SlowThreshold: for diagnosis.
 	SlowLog       io.Writer
 	SlowThreshold time.Duration
+	// Chat joins every host to the broadcast's chat (tree mode) and, after
+	// the arrivals, measures comment latency, the broadcaster's inbound
+	// bytes under hearts and how fast its live count settles after 10 % of
+	// the viewers leave (ChatTail); see chat.go.
+	Chat bool
 }
 
 // DefaultConfig is 100 hosts, 60 s of a 2.5 Mb/s stream in 200 ms chunks.
@@ -154,6 +159,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: churn", ErrInvalidConfig)
 	case len(c.SlotMix) == 0:
 		return fmt.Errorf("%w: empty slot mix", ErrInvalidConfig)
+	case c.Chat && c.Mode != "tree":
+		return fmt.Errorf("%w: chat is measured in tree mode only", ErrInvalidConfig)
+	case c.Chat && c.Duration-c.ArrivalWindow < ChatTail:
+		return fmt.Errorf("%w: chat needs %v after the arrivals (--duration at least --arrive + %v)", ErrInvalidConfig, ChatTail, ChatTail)
 	}
 	return nil
 }
@@ -343,6 +352,12 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 		}
 	}
 	r.progress("%s: %d viewers started in %.1fs", cfg.Mode, viewers, time.Since(r.t0).Seconds())
+	chatDone := make(chan struct{})
+	if ch, ok := sw.(interface{ measureChat(context.Context) }); ok && cfg.Chat {
+		go func() { defer close(chatDone); ch.measureChat(ctx) }()
+	} else {
+		close(chatDone)
+	}
 	cpu0 := cpuTime()
 	r.mu.Lock()
 	pub0 := r.published
@@ -388,8 +403,12 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	}
 	cancel()
 	wg.Wait()
+	<-chatDone
 	cpu1 := cpuTime()
 	rep := r.report(end)
+	if ch, ok := sw.(interface{ chatReport(*report.Report) }); ok && cfg.Chat {
+		ch.chatReport(rep)
+	}
 	// CPU per chunk per viewer after the arrivals: what relaying one chunk
 	// costs a node here (transport, crypto, the shell), all modes alike.
 	if n := rep.Extra["chunks_published"] - float64(pub0); n > 0 && cpu1 > cpu0 {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -53,5 +54,20 @@ func TestParseSlotMix(t *testing.T) {
 		if _, err := ParseSlotMix(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// TestChatConfigRefused: --chat needs the tree and time after the arrivals.
+func TestChatConfigRefused(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Chat = true
+	cfg.Mode = "star"
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("chat in star mode: %v", err)
+	}
+	cfg.Mode = "tree"
+	cfg.Duration, cfg.ArrivalWindow = 30*time.Second, 10*time.Second
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("chat with 20 s after the arrivals: %v", err)
 	}
 }

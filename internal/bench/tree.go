@@ -23,6 +23,9 @@ type treeSwarm struct {
 	stats mesh.Stats       // of the nodes killed or closed
 	lost  [8]atomic.Uint64 // EvParentLost by LossReason
 	loops atomic.Uint64
+
+	chat    *chatNet // with Config.Chat
+	chatFig chatFigures
 }
 
 var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "?"}
@@ -68,6 +71,12 @@ func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
 		return fmt.Errorf("bench: broadcaster: %w", err)
 	}
 	t.root = n
+	if t.r.cfg.Chat {
+		t.chat = &chatNet{r: t.r}
+		if err := t.chat.join(root, true); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -103,6 +112,11 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	t.mu.Lock()
 	t.nodes[v] = n
 	t.mu.Unlock()
+	if t.chat != nil {
+		if err := t.chat.join(v, false); err != nil {
+			return err
+		}
+	}
 	var infos []mesh.PeerInfo
 	for _, c := range r.candidates(r.cfg.Candidates, v) {
 		infos = append(infos, p2p.Info(c.h))
@@ -123,13 +137,15 @@ func (t *treeSwarm) kill(v *viewer) {
 	delete(t.nodes, v)
 	t.mu.Unlock()
 	_ = v.h.Close()
-	if n == nil {
-		return
-	}
 	t.r.cleanup.Add(1)
 	go func() {
 		defer t.r.cleanup.Done()
-		t.closeNode(n)
+		if t.chat != nil {
+			t.chat.leave(v)
+		}
+		if n != nil {
+			t.closeNode(n)
+		}
 	}()
 }
 
@@ -153,6 +169,9 @@ func addStats(a, b *mesh.Stats) {
 }
 
 func (t *treeSwarm) close() {
+	if t.chat != nil {
+		t.chat.close() // the rooms before the trees and hosts
+	}
 	t.mu.Lock()
 	nodes := t.nodes
 	t.nodes = map[*viewer]*p2p.Node{}

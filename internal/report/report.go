@@ -58,6 +58,17 @@ type Report struct {
 	// Stretch is tree latency ÷ direct latency from the source (simulator only).
 	Stretch *Ratios `json:"stretch,omitempty"`
 
+	// ChatLatencyMs is a comment's send → acceptance at every other node
+	// (bench --chat only).
+	ChatLatencyMs *Quantiles `json:"chat_latency_ms,omitempty"`
+	// HeartsBroadcasterInBps is the broadcaster's inbound chat bytes per
+	// second while every node taps hearts 5 times a second (bench --chat).
+	HeartsBroadcasterInBps float64 `json:"hearts_broadcaster_in_bps,omitempty"`
+	// ViewerCountSettleMs is how long after 10 % of the nodes left abruptly
+	// the broadcaster's live count was exact (bench --chat; absent if it
+	// never was within 15 s).
+	ViewerCountSettleMs float64 `json:"viewer_count_settle_ms,omitempty"`
+
 	WallS    float64 `json:"wall_s"`
 	RSSBytes uint64  `json:"rss_bytes"`
 
