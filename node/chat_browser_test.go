@@ -14,7 +14,8 @@ import (
 // TestChatPages opens two viewers' player pages, on two nodes under a
 // broadcaster, in headless Chromium: a comment typed in one page appears in
 // the other's feed, by an anonymous author, and hearts tapped in one float
-// in the other.
+// in the other; the broadcaster's page, opened with the owner token, has
+// moderation, and turning comments off there closes the viewer's box.
 func TestChatPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time browser test")
@@ -40,7 +41,7 @@ func TestChatPages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	const text = "hello from the other page ♥"
-	out, err := browsertest.Run(ctx, t, "chat.mjs", "--from", viewers[0].PlayerURL(), "--to", viewers[1].PlayerURL(), "--text", text)
+	out, err := browsertest.Run(ctx, t, "chat.mjs", "--from", viewers[0].PlayerURL(), "--to", viewers[1].PlayerURL(), "--text", text, "--owner", b.OwnerURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,9 @@ func TestChatPages(t *testing.T) {
 		FloatedTo int
 		FeedTo    []string
 		Viewers   string
+
+		OwnerModButtons, FromModButtons int
+		OffAtViewer                     bool
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("chat.mjs printed %s: %v", out, err)
@@ -62,6 +66,10 @@ func TestChatPages(t *testing.T) {
 	}
 	if !slices.Contains(r.FeedTo, text) || !r.Author.Anonymous || r.FloatedTo == 0 {
 		t.Fatalf("the other page: feed %q, anonymous author %v, %d hearts floated", r.FeedTo, r.Author.Anonymous, r.FloatedTo)
+	}
+	if r.OwnerModButtons == 0 || r.FromModButtons != 0 || !r.OffAtViewer {
+		t.Fatalf("moderation: %d buttons on the owner's page, %d on a viewer's, comments off at the viewer %v",
+			r.OwnerModButtons, r.FromModButtons, r.OffAtViewer)
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)

@@ -215,6 +215,7 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 	fmt.Fprintf(w, "Broadcast %q is set up.\n\n", title)
 	fmt.Fprintf(w, "Share this link; viewers run 'peerscope watch LINK':\n  %s\n\n", b.Link())
 	fmt.Fprintf(w, "  Player page:  %s\n", b.PlayerURL())
+	fmt.Fprintf(w, "  Moderate:     %s  (the page with chat moderation; this machine only)\n", b.OwnerURL())
 	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.HLSURL())
 	if u := b.BroadcasterPageURL(); u != "" {
 		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", u)

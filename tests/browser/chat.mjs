@@ -1,8 +1,10 @@
 // Opens two viewers' player pages in Debian's headless Chromium and chats:
 // a comment typed in the first page must appear in the second's feed, and
-// hearts tapped in the first must float in the second.
+// hearts tapped in the first must float in the second. With --owner (the
+// broadcaster's page with its owner token), the owner turns comments off
+// there and the second page's box must close.
 //
-//   node chat.mjs --from URL --to URL [--text TEXT]
+//   node chat.mjs --from URL --to URL [--owner URL] [--text TEXT]
 //
 // Prints one JSON line on stdout: how long the comment took to show in the
 // other page (from the first try that the node accepted), how many hearts
@@ -14,6 +16,7 @@ const { values: opt } = parseArgs({
   options: {
     from: { type: 'string' },
     to: { type: 'string' },
+    owner: { type: 'string' },
     text: { type: 'string', default: 'hello from the other page' },
   },
 });
@@ -62,6 +65,19 @@ try {
   result.feedFrom = await from.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
   result.feedTo = await to.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
   result.viewers = await to.textContent('#viewers');
+
+  if (opt.owner) {
+    const own = await browser.ctx.newPage();
+    own.on('pageerror', (e) => result.errors.push(e.message));
+    await own.goto(opt.owner);
+    await own.waitForSelector('#owner:not([hidden])', { timeout: 10000 });
+    await own.waitForFunction((text) => window.peerscope.chat.comments.some((c) => c.text === text), opt.text, { timeout: 20000 });
+    result.ownerModButtons = await own.locator('#feed button.mod').count();
+    await own.click('#offbtn');
+    await to.waitForFunction(() => document.getElementById('say').disabled, null, { timeout: 20000 });
+    result.offAtViewer = true;
+    result.fromModButtons = await from.locator('#feed button.mod').count();
+  }
 } catch (e) {
   result.error = String(e && e.message || e);
 } finally {
