@@ -1,6 +1,6 @@
 // Package player serves the web page that plays a broadcast in a browser.
 //
-// The page (HTML, CSS and one small script, embedded in the binary; no
+// The page (HTML, CSS and two small scripts, embedded in the binary; no
 // framework, no third-party code) shows the video, the broadcast's title
 // and its live latency. It starts over WHEP, the quickest to the first
 // picture, and falls back to LL-HLS when WebRTC does not come up: a minimal
@@ -9,6 +9,13 @@
 // them to one SourceBuffer. It keeps near the live edge by playing slightly
 // faster when it falls behind, jumps holes left by lost parts, and shows a
 // clean "broadcast ended" state.
+//
+// chat.js adds the chat when Routes.Chat serves it (the node's API): a
+// comment feed and box (a comment is placed at the frame on screen: now
+// less the live latency), a heart button with floating hearts, the live
+// count, a jury prompt when this viewer is summoned, and, for the node's
+// owner (#owner=TOKEN in the URL), comments off, block and delete and the
+// viewer list.
 //
 // Live latency is the capture time of the frame on screen against the
 // viewer's clock: over HLS from each part's Peerscope-Wallclock header and
@@ -23,6 +30,8 @@
 //	{prefix}/api/status    Status as JSON
 //	{prefix}/hls/…         Routes.HLS (an *hls.Server)
 //	{prefix}/whep[/…]      Routes.WHEP (a *whep.Server)
+//	{prefix}/chat.js       the chat's script
+//	{prefix}/chat/…        Routes.Chat (the node's chat API)
 //
 // Query options of the page: ?mode=hls or ?mode=whep forces one way of
 // playing (no fallback); ?debug shows a log.
