@@ -47,6 +47,15 @@
         li.append(b);
       }
     }
+    if (!owner && !c.author.broadcaster) {
+      // Anyone may report a comment: the broadcaster's node calls a jury.
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'rep';
+      b.textContent = 'report';
+      b.onclick = () => api('report', { id: c.id }).then(() => { b.disabled = true; }).catch((e) => note(e.message));
+      li.append(b);
+    }
     if (c.deleted) li.hidden = true;
     shown.set(c.id, li);
     feed.append(li);
