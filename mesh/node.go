@@ -118,6 +118,8 @@ type Node struct {
 	rootTriedAt    time.Time
 	nextImprove    time.Time
 	lastStatus     time.Time
+	strangerReset  time.Time // start of the second strangerServed counts in
+	strangerServed uint64    // chunks served this second to pulls from non-children
 	started        bool
 
 	stats Stats
@@ -625,6 +627,19 @@ func (n *Node) stepPull(now time.Time, from PeerID, m *Message) {
 	}
 	w := uint64(len(n.ring))
 	count := min(uint64(m.Count), maxPull)
+	if n.childIndex(from) < 0 {
+		// A stranger's pull spends upload meant for our children. The
+		// broadcaster serves none (its upload is the scarcest there is);
+		// others serve strangers up to maxPull chunks a second.
+		if n.isRoot {
+			return
+		}
+		if now.Sub(n.strangerReset) >= time.Second {
+			n.strangerReset, n.strangerServed = now, 0
+		}
+		count = min(count, maxPull-n.strangerServed)
+		n.strangerServed += count
+	}
 	to := n.infoOf(from)
 	for s := m.Seq; s < m.Seq+count && s <= n.highest; s++ {
 		if x := n.ring[s%w]; x != nil && x.Seq == s {
@@ -663,7 +678,7 @@ func (n *Node) repairGaps(now time.Time) {
 func (n *Node) pickPullSource() PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
-		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID {
+		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID {
 			opts = append(opts, id)
 		}
 	}
@@ -856,6 +871,11 @@ func (n *Node) ranked(now time.Time) []*member {
 		}
 		out = append(out, m)
 	}
+	if len(out) > 1 {
+		// A broadcaster not known to have room is asked only when nobody
+		// else can be: it would only redirect, at the cost of its upload.
+		out = slices.DeleteFunc(out, func(m *member) bool { return m.info.ID == n.cfg.Root.ID && m.free == 0 })
+	}
 	slices.SortStableFunc(out, func(a, b *member) int { return int(n.score(a) - n.score(b)) })
 	return out
 }
@@ -888,11 +908,23 @@ func (n *Node) join(now time.Time) {
 			return
 		}
 	}
-	// Probe members whose RTT is unknown, a few at a time.
+	// Probe members whose RTT is unknown, a few at a time. The broadcaster
+	// is probed only when nobody else is known: with thousands joining, its
+	// upload must not go to pongs and redirects.
+	usable := func(id PeerID, m *member) bool {
+		return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0
+	}
+	others := false
+	for _, id := range n.memberOrder {
+		if id != n.cfg.Root.ID && usable(id, n.members[id]) {
+			others = true
+			break
+		}
+	}
 	probes := 0
 	for _, id := range n.memberOrder {
 		m := n.members[id]
-		if m.rtt != 0 || !m.pingSentAt.IsZero() || now.Before(m.coolUntil) || now.Before(m.bannedUntil) || n.childIndex(id) >= 0 {
+		if m.rtt != 0 || !m.pingSentAt.IsZero() || !usable(id, m) || others && id == n.cfg.Root.ID {
 			continue
 		}
 		m.pingSentAt = now
