@@ -25,12 +25,14 @@ const noDepth = 1 << 16
 
 // Limits on what a node remembers.
 const (
-	maxMembers    = 128 // known peers
-	maxRoom       = 4   // candidates with room a status carries
-	maxRedirect   = 6   // candidates a redirect carries
-	maxPull       = 64  // chunks one pull asks for
-	assumedRTT    = 150 * time.Millisecond
-	improveMinGap = 20 * time.Millisecond
+	maxMembers       = 128 // known peers
+	maxRoom          = 4   // candidates with room a status carries
+	maxRedirect      = 6   // candidates a redirect carries
+	maxPull          = 64  // chunks one pull asks for
+	maxBackfill      = 32  // chunks an attach is backfilled with at most
+	maxRootRedirects = 200 // redirects the broadcaster sends a second
+	assumedRTT       = 150 * time.Millisecond
+	improveMinGap    = 20 * time.Millisecond
 )
 
 // member is a peer this node has heard of.
@@ -118,6 +120,9 @@ type Node struct {
 	rootTriedAt    time.Time
 	nextImprove    time.Time
 	lastStatus     time.Time
+	banUntil       time.Time // the latest ban's end: before it, banned() must look
+	redirectReset  time.Time // start of the second redirects counts in
+	redirects      int       // redirects the broadcaster sent this second
 	strangerReset  time.Time // start of the second strangerServed counts in
 	strangerServed uint64    // chunks served this second to pulls from non-children
 	started        bool
@@ -256,6 +261,9 @@ func (n *Node) childIndex(id PeerID) int {
 }
 
 func (n *Node) banned(id PeerID, now time.Time) bool {
+	if now.After(n.banUntil) {
+		return false // nobody is banned: skip the lookup on the hot path
+	}
 	m := n.members[id]
 	return m != nil && now.Before(m.bannedUntil)
 }
@@ -504,6 +512,7 @@ func (n *Node) ban(now time.Time, id PeerID) {
 	m := n.learn(n.infoOf(id), noDepth, 0, false)
 	if m != nil {
 		m.bannedUntil = now.Add(n.cfg.BanDuration)
+		n.banUntil = m.bannedUntil
 	}
 	if i := n.childIndex(id); i >= 0 {
 		n.send(n.children[i].info, &Message{Type: MsgLeave})
@@ -601,7 +610,12 @@ func (n *Node) backfill(now time.Time, c *child, want uint64) {
 	}
 	from := n.highest + 1
 	if want > 0 {
+		// At most maxBackfill chunks: an attach must not cost the parent
+		// seconds of upload; anything older is pulled from elsewhere.
 		from = max(want-1, lo)
+		if n.highest+1 > maxBackfill {
+			from = max(from, n.highest+1-maxBackfill)
+		}
 	} else {
 		for s := n.highest; s >= lo && s+1 > 0; s-- {
 			if x := n.ring[s%w]; x != nil && x.Seq == s && x.IsKeyframe() {
@@ -826,6 +840,18 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		reject(ReasonNoImprove)
 		return
 	}
+	if n.isRoot {
+		// The broadcaster's redirects are what keeps the tree shallow, but
+		// in a join storm they would eat the upload its children need:
+		// beyond a budget it stays silent and the joiner's attach times out
+		// to its next candidate.
+		if now.Sub(n.redirectReset) >= time.Second {
+			n.redirectReset, n.redirects = now, 0
+		}
+		if n.redirects++; n.redirects > maxRootRedirects {
+			return
+		}
+	}
 	room := slices.DeleteFunc(n.roomBelow(from), func(c Candidate) bool { return c.ID == m.Lost })
 	if len(room) == 0 {
 		// Nobody below has reported room: send the joiner to the children
@@ -870,11 +896,6 @@ func (n *Node) ranked(now time.Time) []*member {
 			continue
 		}
 		out = append(out, m)
-	}
-	if len(out) > 1 {
-		// A broadcaster not known to have room is asked only when nobody
-		// else can be: it would only redirect, at the cost of its upload.
-		out = slices.DeleteFunc(out, func(m *member) bool { return m.info.ID == n.cfg.Root.ID && m.free == 0 })
 	}
 	slices.SortStableFunc(out, func(a, b *member) int { return int(n.score(a) - n.score(b)) })
 	return out
