@@ -74,15 +74,20 @@
 // # What is measured (report.Report)
 //
 //   - latency_ms: receipt − chunk Wallclock for every (viewer, chunk)
-//     delivered, backfills and pulls included. Wallclock is the virtual time
-//     the chunk was cut and published. Quantiles are exact to 0.1 ms.
+//     delivered that was cut after the viewer arrived: the live relay
+//     latency, rejoin backfills and pulls included. The chunks a joiner is
+//     handed from the last keyframe (cut before it asked, up to
+//     KeyframeInterval old) are its start-up, as in `peerscope bench`: they
+//     go only into extra.latency_all_p99_ms, which counts every delivery.
+//     Wallclock is the virtual time the chunk was cut and published.
+//     Quantiles are exact to 0.1 ms.
 //   - continuity: chunks a viewer held before Wallclock+Playout ÷ chunks
 //     due. Playback starts at each viewer's own first chunk (normally the
 //     keyframe its parent backfills): a chunk is due if its sequence number
 //     is at least that chunk's and its deadline falls between that first
 //     receipt and the end of the run or the viewer's departure. That is the
-//     only warm-up: continuity counts from each node's first chunk, while
-//     latency counts every chunk of the whole run, flash crowd included.
+//     only warm-up: continuity counts from each node's first chunk, and
+//     latency every chunk cut after a node arrived, flash crowd included.
 //     delivered_ratio: due chunks received at all (late included) ÷ chunks
 //     due.
 //   - duplicate_ratio: chunk bytes a node received again (mesh

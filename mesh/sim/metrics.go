@@ -13,10 +13,11 @@ import (
 
 // metrics accumulates what the report needs while the run goes.
 type metrics struct {
-	latency *hist // ms, per (viewer, chunk)
-	stretch *hist // per (viewer, chunk)
-	join    report.Sample
-	rejoin  report.Sample
+	latency    *hist // ms, per (viewer, chunk cut after the viewer arrived)
+	latencyAll *hist // ms, per (viewer, chunk), join backfill included
+	stretch    *hist // per (viewer, chunk)
+	join       report.Sample
+	rejoin     report.Sample
 
 	streamBytes uint64 // chunk message bytes the broadcaster cut
 	chunkBytes  uint64 // chunk message bytes sent, all links
@@ -60,6 +61,7 @@ type metrics struct {
 func (m *metrics) init() {
 	// Small enough to stay in cache: they are hit once per delivery.
 	m.latency = newHist(0.1, 100_000) // 0.1 ms up to 10 s
+	m.latencyAll = newHist(0.1, 100_000)
 	m.stretch = newHist(0.01, 10_000) // 0.01 up to 100
 }
 
@@ -280,7 +282,8 @@ func (s *Sim) Report() *report.Report {
 		"source_slots":          float64(s.cfg.SourceSlots),
 		"loss":                  s.cfg.Loss,
 		"latency_p999_ms":       m.latency.q(0.999),
-		"deliveries":            float64(m.latency.n),
+		"latency_all_p99_ms":    m.latencyAll.q(0.99),
+		"deliveries":            float64(m.latencyAll.n),
 		"step_errors":           float64(m.stepErrs),
 		"bad_destinations":      float64(m.badDest),
 		"source_upload_mbps":    round4(float64(s.nodes[root].upload) / 1e6),

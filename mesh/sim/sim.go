@@ -944,7 +944,10 @@ func (s *Sim) deliver(i int32, c *mesh.Chunk) {
 	nd := &s.nodes[i]
 	wall := c.Wallclock - epoch.UnixNano()
 	lat := s.now - wall
-	s.m.latency.add(float64(lat) / 1e6)
+	s.m.latencyAll.add(float64(lat) / 1e6)
+	if wall >= nd.arrived {
+		s.m.latency.add(float64(lat) / 1e6)
+	}
 	s.m.stretch.add(float64(lat) / float64(nd.direct))
 	s.m.neededBytes += uint64(c.Size())
 	po := int64(s.cfg.Playout)
