@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -46,8 +47,12 @@ func TestE2EPlayThreeHops(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s at depth 3: startup %v ms (first frame seen at %d ms), page latency %+v, advanced %.1f s in 20 s, %d stalls (max %d ms), %d chunks arrived meanwhile",
-				p.Mode, deref(p.StartupMs), p.FirstFrameMs, p.LatencyMs, p.Advanced, p.Stalls, p.MaxStallMs, received(t, deep)-before)
+			latency := "none"
+			if l := p.LatencyMs; l != nil {
+				latency = fmt.Sprintf("median %d ms (%d–%d, n %d)", l.Median, l.Min, l.Max, l.N)
+			}
+			t.Logf("%s at depth 3: startup %v ms (first frame seen at %d ms), the page's latency %s, advanced %.1f s in 20 s, %d stalls (max %d ms), %d chunks arrived meanwhile",
+				p.Mode, deref(p.StartupMs), p.FirstFrameMs, latency, p.Advanced, p.Stalls, p.MaxStallMs, received(t, deep)-before)
 			if p.Mode != tc.mode {
 				t.Fatalf("the page played over %q, want %q\n%s", p.Mode, tc.mode, strings.Join(p.Log, "\n"))
 			}
