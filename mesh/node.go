@@ -296,6 +296,7 @@ func (n *Node) PeerDown(now time.Time, id PeerID) {
 		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
 		m.pingSentAt = time.Time{}
 		m.rtt = 0
+		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}
 	if i := n.childIndex(id); i >= 0 {
 		n.removeChild(i)
@@ -676,8 +677,8 @@ func (n *Node) repairGaps(now time.Time) {
 		end++
 	}
 	to := n.parent
-	if n.pullFails > 0 {
-		if alt := n.pickPullSource(); alt.ID != "" {
+	if n.pullFails%2 == 1 { // every other pull goes elsewhere, then back to the parent
+		if alt := n.pickPullSource(now); alt.ID != "" {
 			to = alt
 		}
 	}
@@ -689,10 +690,11 @@ func (n *Node) repairGaps(now time.Time) {
 
 // pickPullSource picks a random member known to be in the tree above this
 // node's depth (so not below it, where the same hole is likely).
-func (n *Node) pickPullSource() PeerInfo {
+func (n *Node) pickPullSource(now time.Time) PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
-		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID {
+		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID &&
+			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) {
 			opts = append(opts, id)
 		}
 	}
