@@ -23,9 +23,11 @@
 // The tree, briefly: a joining node probes candidate members for RTT, ranks
 // them by RTT, depth and free child slots and asks the best to adopt it. A
 // full member redirects to descendants that reported room, shallowest first,
-// or, if the joiner offers child slots and a leaf of its own offers none,
-// adopts the joiner and moves that leaf under it (so capacity rises towards
-// the root). An Accept carries the ancestor path; a node never adopts one of
+// or, if the joiner offers more child slots than one of its children, adopts
+// the joiner and moves that child (with its subtree) under it, so capacity
+// rises towards the root. The broadcaster's upload is kept for its children:
+// joiners ask it only as a last resort, it redirects at most 200 a second and
+// serves repair pulls only to its children. An Accept carries the ancestor path; a node never adopts one of
 // its ancestors and leaves a parent whose path contains itself, so no loop
 // can form. A node whose parent goes away (PeerDown, or silence beyond
 // ParentTimeout) attaches to its grandparent or another known member, asking
