@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"math"
 	"strconv"
 	"strings"
@@ -116,8 +117,8 @@ func (a *action) unmarshal(b []byte) error {
 	if len(b) > maxActionSize {
 		return fmt.Errorf("%w: action of %d bytes", ErrTooLarge, len(b))
 	}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 8, 1, 4, 7, 8); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 8, 1, 4, 7, 8); err != nil {
 			return err
 		}
 		switch num {
@@ -217,8 +218,8 @@ func (a *action) check() error {
 }
 
 func (c *wireCall) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 5, 1, 3, 5); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 5, 1, 3, 5); err != nil {
 			return err
 		}
 		switch num {
@@ -276,8 +277,8 @@ func (s *signedAction) unmarshal(b []byte) error {
 	if len(b) > maxActionSize+256 {
 		return fmt.Errorf("%w: signed action of %d bytes", ErrTooLarge, len(b))
 	}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 2, 1, 2); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
 			return err
 		}
 		switch num {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"strings"
 	"time"
 
@@ -159,8 +160,8 @@ func (a *Attestation) unmarshal(b []byte) error {
 	if len(b) > maxAttestationSize {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
 	}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 2, 1, 2); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
 			return err
 		}
 		switch num {
@@ -180,8 +181,8 @@ func (a *Attestation) unmarshal(b []byte) error {
 	if a.body == nil || a.Signature == nil {
 		return fmt.Errorf("unsigned")
 	}
-	err = eachField(a.body, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 9, 1, 2, 3, 4, 5, 6, 9); err != nil {
+	err = pbwire.EachField(a.body, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 9, 1, 2, 3, 4, 5, 6, 9); err != nil {
 			return err
 		}
 		switch num {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"sort"
 	"time"
 
@@ -60,8 +61,8 @@ func ParseLog(b []byte) ([]Comment, error) {
 		return nil, fmt.Errorf("%w: log of %d bytes", ErrTooLarge, len(b))
 	}
 	var log []Comment
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 1, 1); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 1, 1); err != nil {
 			return err
 		}
 		if num != 1 {
@@ -82,8 +83,8 @@ func ParseLog(b []byte) ([]Comment, error) {
 
 func unmarshalEntry(c *Comment, b []byte) error {
 	var id Identity
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 13, 1, 5, 6, 7, 8, 9, 10); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 13, 1, 5, 6, 7, 8, 9, 10); err != nil {
 			return err
 		}
 		switch num {

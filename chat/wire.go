@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"fmt"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"unicode"
 	"unicode/utf8"
 
@@ -222,8 +223,8 @@ func (e *envelope) unmarshal(b []byte) error {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
 	}
 	bodies := 0
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 10, 1, 3, 4, 5, 6, 7, 8, 9, 10); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 10, 1, 3, 4, 5, 6, 7, 8, 9, 10); err != nil {
 			return err
 		}
 		if num >= 3 && num <= 10 {
@@ -264,8 +265,8 @@ func (e *envelope) unmarshal(b []byte) error {
 			err = e.Beat.unmarshal(raw)
 		case 10:
 			e.Request = new(action)
-			err = eachField(raw, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-				if err := checkWireType(num, typ, 1, 1); err != nil {
+			err = pbwire.EachField(raw, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
+				if err := pbwire.CheckWireType(num, typ, 1, 1); err != nil {
 					return err
 				}
 				if num == 1 {
@@ -299,8 +300,8 @@ func (e *envelope) unmarshal(b []byte) error {
 }
 
 func (c *wireComment) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 4, 2, 4); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 4, 2, 4); err != nil {
 			return err
 		}
 		switch num {
@@ -337,8 +338,8 @@ func (c *wireComment) unmarshal(b []byte) error {
 }
 
 func (h *wireHeart) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-		if err := checkWireType(num, typ, 1); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 1); err != nil {
 			return err
 		}
 		if num == 1 {
@@ -356,8 +357,8 @@ func (h *wireHeart) unmarshal(b []byte) error {
 }
 
 func (p *wirePresence) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 3, 2); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 3, 2); err != nil {
 			return err
 		}
 		switch num {
@@ -388,8 +389,8 @@ func (p *wirePresence) unmarshal(b []byte) error {
 }
 
 func (r *wireReport) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 2, 1); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2, 1); err != nil {
 			return err
 		}
 		switch num {
@@ -411,8 +412,8 @@ func (r *wireReport) unmarshal(b []byte) error {
 }
 
 func (v *wireVote) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, x uint64, _ []byte) error {
-		if err := checkWireType(num, typ, 2); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, x uint64, _ []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2); err != nil {
 			return err
 		}
 		switch num {
@@ -430,8 +431,8 @@ func (v *wireVote) unmarshal(b []byte) error {
 }
 
 func (t *wireBeat) unmarshal(b []byte) error {
-	return eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 6, 6); err != nil {
+	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 6, 6); err != nil {
 			return err
 		}
 		switch num {
@@ -522,58 +523,4 @@ func appendString(b []byte, num protowire.Number, v string) []byte {
 func appendMessage(b []byte, num protowire.Number, v []byte) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendBytes(b, v)
-}
-
-// eachField walks the fields of one protobuf message: varint fields give v,
-// length-delimited ones raw, fixed-width ones neither (so that
-// checkWireType can refuse a known field sent with a fixed type). Groups
-// are refused.
-func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		var v uint64
-		var raw []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			raw, n = protowire.ConsumeBytes(b)
-		case protowire.Fixed32Type:
-			_, n = protowire.ConsumeFixed32(b)
-		case protowire.Fixed64Type:
-			_, n = protowire.ConsumeFixed64(b)
-		default:
-			return fmt.Errorf("field %d: unsupported wire type %d", num, typ)
-		}
-		if n < 0 {
-			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := f(num, typ, v, raw); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkWireType refuses a known field (1..max) whose wire type is not the
-// schema's; unknown fields pass.
-func checkWireType(num protowire.Number, typ protowire.Type, max protowire.Number, bytesFields ...protowire.Number) error {
-	if num < 1 || num > max {
-		return nil
-	}
-	want := protowire.VarintType
-	for _, f := range bytesFields {
-		if f == num {
-			want = protowire.BytesType
-		}
-	}
-	if typ != want {
-		return fmt.Errorf("field %d: wire type %d, want %d", num, typ, want)
-	}
-	return nil
 }

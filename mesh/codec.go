@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -177,8 +178,8 @@ func candidateSize(c *Candidate) int {
 // b must not be reused while the message lives.
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
 			return err
 		}
 		switch num {
@@ -258,8 +259,8 @@ func (m *Message) Unmarshal(b []byte) error {
 }
 
 func (c *Chunk) unmarshal(b []byte) error {
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 7, 1, 5, 6); err != nil {
+	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 7, 1, 5, 6); err != nil {
 			return err
 		}
 		switch num {
@@ -297,8 +298,8 @@ func (c *Chunk) unmarshal(b []byte) error {
 }
 
 func (p *PeerInfo) unmarshal(b []byte) error {
-	return eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 2, 1, 2); err != nil {
+	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
 			return err
 		}
 		if len(raw) > maxStringLen {
@@ -318,8 +319,8 @@ func (p *PeerInfo) unmarshal(b []byte) error {
 }
 
 func (c *Candidate) unmarshal(b []byte) error {
-	return eachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := checkWireType(num, typ, 3, 1); err != nil {
+	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 3, 1); err != nil {
 			return err
 		}
 		switch num {
@@ -336,60 +337,6 @@ func (c *Candidate) unmarshal(b []byte) error {
 
 func errWireType(num protowire.Number) error {
 	return fmt.Errorf("field %d: bad wire type or size", num)
-}
-
-// eachField walks the fields of one protobuf message. Varint fields give v;
-// length-delimited fields give raw; fixed-width fields give neither, but f
-// still sees them so that checkWireType can refuse a known field sent with
-// a fixed wire type. Groups are refused.
-func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		var v uint64
-		var raw []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			raw, n = protowire.ConsumeBytes(b)
-		case protowire.Fixed32Type:
-			_, n = protowire.ConsumeFixed32(b)
-		case protowire.Fixed64Type:
-			_, n = protowire.ConsumeFixed64(b)
-		default:
-			return fmt.Errorf("field %d: unsupported wire type %d", num, typ)
-		}
-		if n < 0 {
-			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := f(num, typ, v, raw); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkWireType refuses a known field (1..max) whose wire type is not the
-// one the schema gives it; unknown fields pass, for forward compatibility.
-func checkWireType(num protowire.Number, typ protowire.Type, max protowire.Number, bytesFields ...protowire.Number) error {
-	if num < 1 || num > max {
-		return nil
-	}
-	want := protowire.VarintType
-	for _, f := range bytesFields {
-		if f == num {
-			want = protowire.BytesType
-		}
-	}
-	if typ != want {
-		return errWireType(num)
-	}
-	return nil
 }
 
 // AppendFrame appends m as a length-delimited frame.

@@ -1,0 +1,66 @@
+// Package pbwire holds the two pieces every hand-written protobuf decoder in
+// Peerscope shares (mesh's frames, chat's messages): a walk over a message's
+// fields and the check that a known field came with its schema's wire type.
+// There is no protoc on these machines; schemas live in the decoders' comments.
+package pbwire
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// EachField walks the fields of one protobuf message. Varint fields give v,
+// length-delimited ones raw; fixed-width fields give neither, but f still
+// sees them so that CheckWireType can refuse a known field sent with a fixed
+// wire type. Groups are refused.
+func EachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		var v uint64
+		var raw []byte
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			raw, n = protowire.ConsumeBytes(b)
+		case protowire.Fixed32Type:
+			_, n = protowire.ConsumeFixed32(b)
+		case protowire.Fixed64Type:
+			_, n = protowire.ConsumeFixed64(b)
+		default:
+			return fmt.Errorf("field %d: unsupported wire type %d", num, typ)
+		}
+		if n < 0 {
+			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if err := f(num, typ, v, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckWireType refuses a known field (1..max) whose wire type is not the
+// one the schema gives it (varint, or length-delimited for bytesFields);
+// unknown fields pass, for forward compatibility.
+func CheckWireType(num protowire.Number, typ protowire.Type, max protowire.Number, bytesFields ...protowire.Number) error {
+	if num < 1 || num > max {
+		return nil
+	}
+	want := protowire.VarintType
+	for _, f := range bytesFields {
+		if f == num {
+			want = protowire.BytesType
+		}
+	}
+	if typ != want {
+		return fmt.Errorf("field %d: wire type %d, want %d", num, typ, want)
+	}
+	return nil
+}
