@@ -1,6 +1,10 @@
 package chat
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/peerscope/peerscope/identity"
+)
 
 // Errors of the wire format and of identities.
 var (
@@ -12,12 +16,12 @@ var (
 	ErrBadSignature = errors.New("chat: bad signature")
 	// ErrUntrusted is returned for an attestation signed by a key that is
 	// not among the trusted ones.
-	ErrUntrusted = errors.New("chat: attestation from an untrusted key")
+	ErrUntrusted = identity.ErrUntrusted
 	// ErrExpired is returned for an attestation past its expiry.
-	ErrExpired = errors.New("chat: attestation expired")
+	ErrExpired = identity.ErrExpired
 	// ErrWrongPeer is returned for an attestation presented by a peer it
 	// does not name.
-	ErrWrongPeer = errors.New("chat: attestation names another peer")
+	ErrWrongPeer = identity.ErrWrongPeer
 )
 
 // Errors of a Room.

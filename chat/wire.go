@@ -39,7 +39,7 @@ import (
 //	                   int64 deadline = 4; repeated bytes jurors = 5; }
 //
 // Peer IDs travel as their bytes (peer.ID). The attestation's own schema is
-// in attestation.go. A known field with the wrong wire type is refused;
+// in identity/attestation.go. A known field with the wrong wire type is refused;
 // unknown fields are skipped, for forward compatibility.
 
 // Size limits. Every decoder enforces them.

@@ -1,0 +1,25 @@
+// Package identity is what every node uses to believe (or not) who a peer
+// says it is.
+//
+// A community bootstrap checks that whoever holds a libp2p peer key signed
+// in as an account (Twitter, a phone number, …) and signs an Attestation
+// with its own ed25519 key: provider, account ID, handle, display name,
+// avatar, the peer ID, issue and expiry times. The attestation travels in
+// chat messages and directory requests as its protobuf bytes; a receiver
+// parses it (ParseAttestation), then checks it against the keys it trusts.
+//
+// Trust: a node trusts a TrustSet, the union of the key sets of the
+// bootstraps it is configured with. A bootstrap's KeySet lists its current
+// signing key and the keys it retired, each with the window in which it
+// signed; an attestation is believed only if its issuer is in the set, it
+// was issued inside its key's window, and it has not expired. So a
+// bootstrap can rotate its key without invalidating what it already
+// issued, and a revoked key (one that leaked) stops being believed at once.
+//
+// The data flow:
+//
+//	bootstrap: sign-in ─► Attestation{…, Peer} ─► Sign(key) ─► Marshal ─► node
+//	node:      Marshal bytes ─► chat / directory ─► ParseAttestation ─► TrustSet.Verify(peer, now)
+//
+// Nothing here does I/O; time is always an argument.
+package identity
