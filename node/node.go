@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +26,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
@@ -295,42 +294,15 @@ func (n *Node) serve(ln net.Listener) *http.Server {
 // loadIdentity reads the identity key from dir, making it on first use, or
 // makes an ephemeral one when dir is empty.
 func loadIdentity(dir string) (crypto.PrivKey, error) {
-	if dir == "" {
-		k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-		return k, err
+	path := ""
+	if dir != "" {
+		path = filepath.Join(dir, IdentityFile)
 	}
-	path := filepath.Join(dir, IdentityFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		k, err := crypto.UnmarshalPrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("%w: identity %s: %w", ErrConfig, path, err)
-		}
-		if k.Type() != crypto.Ed25519 {
-			return nil, fmt.Errorf("%w: identity %s is not an ed25519 key", ErrConfig, path)
-		}
-		return k, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
+	k, err := p2pkey.Load(path)
+	if errors.Is(err, p2pkey.ErrBadKey) {
+		return nil, fmt.Errorf("%w: identity: %w", ErrConfig, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	b, err = crypto.MarshalPrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	// Written aside and renamed, so a crash never leaves half a key.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
-	}
-	return k, os.Rename(tmp, path)
+	return k, err
 }
 
 // Close ends the node's broadcasts (viewers are told), leaves every tree,
