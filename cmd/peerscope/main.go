@@ -48,7 +48,10 @@ func main() {
 		<-ctx.Done()
 		stop() // from now on a second signal kills the process
 	}()
-	err := run(ctx, os.Args[1:])
+	err := labPublicFromEnv()
+	if err == nil {
+		err = run(ctx, os.Args[1:])
+	}
 	stop()
 	var ue *usageError
 	if err != nil && !errors.Is(err, flag.ErrHelp) && !(errors.As(err, &ue) && ue.reported) {

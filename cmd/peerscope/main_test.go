@@ -80,7 +80,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"broadcast", "--from", "ftp://x"}, 2, "unknown scheme"},
 		{[]string{"broadcast", "--from", "whip", "--loop"}, 2, "--loop plays a file"},
 		{[]string{"watch", "peerscope://x"}, 2, "bad link"},
-		{[]string{"bootstrap"}, 1, "community bootstrap node"},
+		{[]string{"bootstrap", "extra"}, 2, "unexpected argument"},
+		{[]string{"bootstrap", "--relay-data", "lots"}, 2, "relay-data"},
+		{[]string{"bootstrap", "--relay-circuits", "0"}, 2, "must be positive"},
 	} {
 		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
 		if code := exitCode(err); code != tc.code {

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{in: "1024", want: 1024},
+		{in: "8GiB", want: 8 << 30},
+		{in: "500MB", want: 500e6},
+		{in: "1.5 GB", want: 1.5e9},
+		{in: "64kib", want: 64 << 10},
+		{in: "2T", want: 2e12},
+		{in: "", bad: true},
+		{in: "-1", bad: true},
+		{in: "lots", bad: true},
+		{in: "3 parsecs", bad: true},
+		{in: "99999999TiB", bad: true},
+	} {
+		got, err := parseByteSize(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d (bad: %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+// TestBootstrapCommand runs 'peerscope bootstrap' on loopback: it prints
+// multiaddrs that name its peer ID, keeps that ID across a restart (the
+// key is under --data), and stops when its context ends.
+func TestBootstrapCommand(t *testing.T) {
+	dir := t.TempDir()
+	runOnce := func() string {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		out, err := capture(t, func() error {
+			errc := make(chan error, 1)
+			go func() {
+				errc <- run(ctx, []string{"bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0", "--data", dir})
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				b, _ := os.ReadFile(os.Stdout.Name())
+				if strings.Contains(string(b), "Ctrl-C") || time.Now().After(deadline) {
+					break
+				}
+				select {
+				case err := <-errc:
+					return err
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			cancel()
+			return <-errc
+		})
+		if err != nil {
+			t.Fatalf("bootstrap: %v\n%s", err, out)
+		}
+		i := strings.Index(out, "/ip4/127.0.0.1/tcp/")
+		if i < 0 || !strings.Contains(out[i:], "/p2p/12D3KooW") {
+			t.Fatalf("no loopback multiaddr with /p2p/ printed:\n%s", out)
+		}
+		line, _, _ := strings.Cut(out[i:], "\n")
+		_, id, _ := strings.Cut(line, "/p2p/")
+		return id
+	}
+	first, second := runOnce(), runOnce()
+	if first != second {
+		t.Fatalf("the peer ID changed across a restart: %s then %s", first, second)
+	}
+}
