@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/peerscope/peerscope/internal/pbwire"
 	"io"
+	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -18,7 +19,7 @@ import (
 //	  int64 time = 5;   uint32 capacity = 6;  uint32 free = 7;  uint32 subtree = 8;
 //	  uint32 depth = 9; repeated PeerInfo path = 10;  repeated Candidate candidates = 11;
 //	  repeated string addrs = 12;  uint32 reason = 13;  uint32 flags = 14;
-//	  string lost = 15;
+//	  string lost = 15;  uint64 hearts = 16;  uint32 web = 17;
 //	}
 //	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
 //	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; int64 duration = 7; }
@@ -76,6 +77,8 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = protowire.AppendTag(b, 15, protowire.BytesType)
 		b = protowire.AppendString(b, string(m.Lost))
 	}
+	b = appendVarint(b, 16, m.Hearts)
+	b = appendVarint(b, 17, uint64(m.Web))
 	return b
 }
 
@@ -88,7 +91,8 @@ func (m *Message) Size() int {
 	}
 	n += varintSize(3, m.Seq) + varintSize(4, uint64(m.Count)) + varintSize(5, uint64(m.Time)) +
 		varintSize(6, uint64(m.Capacity)) + varintSize(7, uint64(m.Free)) + varintSize(8, uint64(m.Subtree)) +
-		varintSize(9, uint64(m.Depth)) + varintSize(13, uint64(m.Reason)) + varintSize(14, uint64(m.Flags))
+		varintSize(9, uint64(m.Depth)) + varintSize(13, uint64(m.Reason)) + varintSize(14, uint64(m.Flags)) +
+		varintSize(16, m.Hearts) + varintSize(17, uint64(m.Web))
 	for i := range m.Path {
 		n += protowire.SizeTag(10) + protowire.SizeBytes(peerInfoSize(&m.Path[i]))
 	}
@@ -179,7 +183,7 @@ func candidateSize(c *Candidate) int {
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 17, 2, 10, 11, 12, 15); err != nil {
 			return err
 		}
 		switch num {
@@ -243,6 +247,10 @@ func (m *Message) Unmarshal(b []byte) error {
 				return errWireType(num)
 			}
 			m.Lost = PeerID(raw)
+		case 16:
+			m.Hearts = v
+		case 17:
+			m.Web = uint32(min(v, math.MaxUint32))
 		}
 		return nil
 	})

@@ -122,12 +122,14 @@ func codecCases() []codecCase {
 		{"leave/candidates", Message{Type: MsgLeave, Candidates: candidates(2)}},
 		{"status", Message{Type: MsgStatus, Capacity: 6, Free: 1, Subtree: 1500, Candidates: candidates(5)}},
 		{"status/leaf", Message{Type: MsgStatus, Subtree: 1}},
+		{"status/hearts-web", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Hearts: 1234, Web: 17, Candidates: candidates(1)}},
+		{"status/max-hearts-web", Message{Type: MsgStatus, Subtree: math.MaxUint32, Hearts: math.MaxUint64, Web: math.MaxUint32}},
 		{"path/heartbeat", Message{Type: MsgPath}},
 		{"path", Message{Type: MsgPath, Path: peers(7)}},
 		{"pull", Message{Type: MsgPull, Seq: 100, Count: 25}},
 		{"pull/max", Message{Type: MsgPull, Seq: math.MaxUint64, Count: math.MaxUint32}},
 		{"all-fields", Message{Type: MsgStatus, Chunk: signedChunk(5, 0, testPayload(10)), Seq: 1, Count: 2, Time: 3,
-			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y"}},
+			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Hearts: 10, Web: 11}},
 	}
 	for r := ReasonNone; r <= ReasonNoImprove; r++ {
 		cases = append(cases, codecCase{fmt.Sprintf("reject/reason-%d", r), Message{Type: MsgReject, Reason: r}})
@@ -376,6 +378,8 @@ func malformedCases() []malformedCase {
 		{name: "reason as bytes", data: cat(typ(MsgReject), fs(13, "x"))},
 		{name: "lost as varint", data: cat(typ(MsgAttach), fv(15, 1))},
 		{name: "lost as fixed32", data: cat(typ(MsgAttach), f32(15))},
+		{name: "hearts as bytes", data: cat(typ(MsgStatus), fs(16, "x"))},
+		{name: "web as fixed64", data: cat(typ(MsgStatus), f64(17))},
 		{name: "chunk broadcast as varint", data: cat(typ(MsgChunk), fb(2, fv(1, 1)))},
 		{name: "chunk seq as bytes", data: cat(typ(MsgChunk), fb(2, fs(2, "x")))},
 		{name: "chunk wallclock as fixed64", data: cat(typ(MsgChunk), fb(2, f64(3)))},

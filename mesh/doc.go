@@ -35,4 +35,11 @@
 // before the player needs it. Periodically, and rate-limited, a node with
 // spare slots tries to move nearer the root and any node may move to a
 // clearly nearer parent with room; both moves are make-before-break.
+//
+// Each child's status to its parent also carries what the audience adds up:
+// the hearts tapped in its subtree since its last status (a delta, so a child
+// that changes parents counts nothing twice) and the viewers its subtree
+// serves outside the tree (browsers, absolute like the subtree size). The
+// broadcaster thus knows its audience and its hearts (Stats.Hearts,
+// Status.Web) without a message from every viewer.
 package mesh

@@ -52,6 +52,7 @@ type child struct {
 	capacity uint32
 	free     uint32
 	subtree  uint32
+	web      uint32
 	room     []Candidate
 	heardAt  time.Time
 	sentAt   time.Time
@@ -66,6 +67,9 @@ type Stats struct {
 	Pulls      uint64 // pull requests sent
 	Moves      uint64 // improvement moves made
 	Rejoins    uint64 // re-attachments after a parent was lost
+	// Hearts counts the hearts this node added (AddHearts) and its
+	// children reported: on the broadcaster, the broadcast's total.
+	Hearts uint64
 }
 
 // Status is a snapshot of a node's place in the tree.
@@ -76,6 +80,7 @@ type Status struct {
 	Path     []PeerID // root..parent
 	Children []PeerID
 	Subtree  uint32 // this node and all below it, as last reported
+	Web      uint32 // viewers served outside the tree (SetWeb) here and below, as last reported
 	Highest  uint64 // highest sequence number held
 	HaveAny  bool
 }
@@ -127,6 +132,11 @@ type Node struct {
 	strangerServed uint64    // chunks served this second to pulls from non-children
 	started        bool
 
+	// Aggregated up the tree with each status: hearts not yet reported to
+	// a parent, and the viewers this node serves outside the tree.
+	heartsUp uint64
+	web      uint32
+
 	stats Stats
 	ready Ready
 }
@@ -174,7 +184,7 @@ func (n *Node) Stats() Stats { return n.stats }
 
 // Status returns a snapshot of the node's place in the tree.
 func (n *Node) Status() Status {
-	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree()}
+	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree(), Web: n.webBelow()}
 	if n.state == stateAttached && !n.isRoot {
 		s.Parent = n.parent.ID
 	} else if n.state != stateAttached {
@@ -447,7 +457,8 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 		if i := n.childIndex(from); i >= 0 {
 			c := n.children[i]
 			c.heardAt = now
-			c.capacity, c.free, c.subtree = m.Capacity, m.Free, max(m.Subtree, 1)
+			c.capacity, c.free, c.subtree, c.web = m.Capacity, m.Free, max(m.Subtree, 1), m.Web
+			n.addHearts(min(m.Hearts, uint64(c.subtree)*maxNodeHearts))
 			c.room = append(c.room[:0], m.Candidates...)
 			if len(c.room) > maxRoom {
 				c.room = c.room[:maxRoom]
@@ -763,7 +774,38 @@ func (n *Node) sendStatus(now time.Time) {
 	if len(room) > maxRoom {
 		room = room[:maxRoom]
 	}
-	n.send(n.parent, &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(), Candidates: room})
+	n.send(n.parent, &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
+		Candidates: room, Hearts: n.heartsUp, Web: n.webBelow()})
+	n.heartsUp = 0
+}
+
+// maxNodeHearts bounds the hearts one status may carry per node of the
+// sender's subtree.
+const maxNodeHearts = 1000
+
+// AddHearts counts hearts tapped at this node. They go up the tree with the
+// next status, summed with those of the subtree, so the broadcaster learns
+// the audience's hearts without a message per viewer (Stats.Hearts).
+func (n *Node) AddHearts(count uint64) { n.addHearts(count) }
+
+func (n *Node) addHearts(count uint64) {
+	n.stats.Hearts += count
+	if !n.isRoot {
+		n.heartsUp += count
+	}
+}
+
+// SetWeb says how many viewers this node serves outside the tree (browsers).
+// Like Subtree, the count goes up the tree with each status, so that the
+// broadcaster's Status().Web is the whole audience's.
+func (n *Node) SetWeb(count uint32) { n.web = count }
+
+func (n *Node) webBelow() uint32 {
+	w := uint64(n.web)
+	for _, c := range n.children {
+		w += uint64(c.web)
+	}
+	return uint32(min(w, 1<<32-1))
 }
 
 func (n *Node) myPath() []PeerInfo {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -39,7 +41,7 @@ type Node struct {
 	inbox   chan inbound
 	publish chan publishReq
 	calls   chan func()
-	kick    chan struct{} // cap 1: pending peer events
+	kick    chan struct{} // cap 1: pending peer events, hearts or web count
 	quit    chan struct{} // closed by Close
 	done    chan struct{} // closed when the owner has stopped
 
@@ -51,6 +53,8 @@ type Node struct {
 	wg      sync.WaitGroup              // readers and writers
 	notify  *network.NotifyBundle
 	closeMu sync.Once
+	hearts  atomic.Uint64 // tapped here, not yet handed to the state machine
+	web     atomic.Int64  // the web viewers to report; -1 once handed over
 
 	// Owned by the owner goroutine.
 	writers map[peer.ID]*writer
@@ -178,6 +182,29 @@ func (n *Node) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
 	return st, stats, err
 }
 
+// AddHearts counts hearts tapped at this node; they go up the tree with
+// its statuses (Stats().Hearts on the broadcaster is the total). It never
+// blocks.
+func (n *Node) AddHearts(count uint64) {
+	n.hearts.Add(count)
+	n.poke()
+}
+
+// SetWeb says how many viewers this node serves outside the tree
+// (browsers); the tree sums them up to the broadcaster (Status().Web). It
+// never blocks.
+func (n *Node) SetWeb(count int) {
+	n.web.Store(int64(min(max(count, 0), math.MaxUint32)))
+	n.poke()
+}
+
+func (n *Node) poke() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
 // call runs f on the owner goroutine and drains Ready after it.
 func (n *Node) call(ctx context.Context, f func()) error {
 	done := make(chan struct{})
@@ -290,6 +317,12 @@ func (n *Node) run() {
 			f()
 		case <-n.kick:
 			n.takeDowns()
+			if h := n.hearts.Swap(0); h > 0 {
+				n.sm.AddHearts(h)
+			}
+			if w := n.web.Swap(-1); w >= 0 {
+				n.sm.SetWeb(uint32(w))
+			}
 		case <-n.quit:
 			n.sm.Leave(clock.Now())
 			n.drain()
