@@ -39,7 +39,7 @@ func codecCases() []codecCase {
 		{"heart/one", env(t0, envelope{Heart: &wireHeart{Count: 1}})},
 		{"heart/max", env(t0, envelope{Heart: &wireHeart{Count: MaxHearts}})},
 		{"presence/join", env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Attestation: att}})},
-		{"presence/web", env(t0, envelope{Presence: &wirePresence{State: presenceBeat, Web: 12}})},
+		{"presence/beat", env(t0, envelope{Presence: &wirePresence{State: presenceBeat}})},
 		{"presence/leave", env(t0, envelope{Presence: &wirePresence{State: presenceLeave}})},
 		{"report", env(t0, envelope{Report: &wireReport{Author: bob.id, Comment: 7}})},
 		{"vote/guilty", env(t0, envelope{Vote: &wireVote{Call: 99, Guilty: true}})},

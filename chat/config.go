@@ -49,9 +49,22 @@ type Config struct {
 	// on the room's goroutine at most once a BeatInterval; it must return
 	// quickly and must not call the Room.
 	Audience func() int
-	// WebViewers returns how many browsers this node serves (they are
-	// counted as anonymous viewers). Called like Audience.
+	// WebViewers, on the broadcaster, returns how many browsers watch
+	// through the whole tree (mesh Status().Web: every node reports its
+	// own with mesh SetWeb, and the tree sums them). They count as
+	// anonymous viewers. Called like Audience.
 	WebViewers func() int
+	// Hearts, on the broadcaster, returns the hearts the tree counted so
+	// far (mesh Stats().Hearts): every node's taps, summed up the tree.
+	// The broadcaster's beats carry the total (with any hearts that came
+	// over the topic), and every node floats its rise. Called like
+	// Audience.
+	Hearts func() uint64
+	// Tap is where this node's taps go: its tree node (mesh AddHearts),
+	// which carries them up with its statuses. It is called on the room's
+	// goroutine and must not block or call the Room. Without it, taps go
+	// over the topic, one message per heart interval.
+	Tap func(n int)
 
 	// Limits are the per-sender rate limits. Every peer must run the same:
 	// they are part of the protocol (DefaultLimits).

@@ -3,7 +3,7 @@
 //
 // Each broadcast has one GossipSub topic, TopicPrefix + the broadcast ID.
 // Every message on it is an Envelope (the schema is in wire.go): a
-// comment, a heart count, a presence beat, a report, a jury vote, the
+// comment, a heart count (from a node outside a tree), a presence beat, a report, a jury vote, the
 // broadcaster's beat, a moderator's request, or a moderation action. Pubsub
 // signs each message with its author's libp2p key; a moderation action
 // also carries the broadcaster's own signature inside, over the action and
@@ -16,8 +16,22 @@
 //	pubsub ─► validator (pubsub's workers) ─► owner goroutine: machine.check ─► accept / reject / ignore
 //	                                                    │ actions take effect here
 //	pubsub ─► subscription ─► owner: machine.deliver ─► Events(), the log, viewers, jury tallies
-//	ticker ─► owner: machine.tick ─► beats, heart flushes, presence, jury deadlines ─► publisher ─► pubsub
-//	API (Comment, Heart, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
+//	ticker ─► owner: machine.tick ─► beats, presence, jury deadlines ─► publisher ─► pubsub
+//	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
+//	API Heart ─► owner ─► Config.Tap ─► the mesh node, whose statuses carry them up the tree
+//
+// What every viewer does at some rate is not sent on the topic, where the
+// broadcaster would get every message (several copies): the tree adds it
+// up. A child's mesh status to its parent (every 250 ms) carries the
+// hearts tapped in its subtree since its last status, the subtree's size
+// and the browsers it serves; the broadcaster's node reads the sums
+// (Config.Audience, WebViewers, Hearts), and its beat, one message every
+// BeatInterval, carries the live count and the heart total down to
+// everyone, who float the total's rise. Presence is left to identified
+// viewers, so that the broadcaster can list them by name: a join with the
+// attestation, then a beat every presence interval (30 s or more, scaled
+// so the topic carries about two a second), the attestation only on every
+// fourth.
 //
 // The machine is a pure state machine in the manner of mesh.Node: no
 // goroutines, no I/O, no clock (now is an argument). Its check is the
@@ -33,8 +47,8 @@
 //
 // The broadcaster's room sequences moderation (a moderator's request is
 // carried out by it), beats every two seconds (live count, heart total,
-// how often viewers should send presence and hearts, and a digest of the
-// moderation state), and runs juries: a report makes it pick random
+// how often viewers should send presence and topic hearts, and a digest of
+// the moderation state), and runs juries: a report makes it pick random
 // viewers it has heard from, a majority of guilty votes makes it mute the
 // author for a minute, a second conviction for the rest of the broadcast.
 // A node accepts comments only once its moderation digest has matched a

@@ -36,9 +36,10 @@ type Comment struct {
 	Deleted bool
 }
 
-// Hearts is a sender's hearts over its last interval.
+// Hearts is the audience's hearts since the last Hearts event: the rise of
+// the broadcaster's total (its beats carry it; the tree adds the taps up),
+// less this node's own taps, which its pages floated when they were tapped.
 type Hearts struct {
-	From  Author
 	Count int
 	// Total is every heart of the broadcast so far, as the broadcaster
 	// last counted it.

@@ -31,14 +31,24 @@ func (r result) String() string { return [...]string{"accept", "reject", "ignore
 // Pacing: the broadcaster's beats tell viewers how often to send presence
 // and hearts, scaled with the audience so that the topic carries about
 // presenceRate presence messages and heartRate heart messages a second
-// however many watch.
+// however many watch. Only identified viewers send presence (the count
+// comes from the tree), and hearts go up the tree when the node is in one
+// (Config.Tap): heartRate paces only nodes outside a tree.
 const (
-	presenceRate   = 10
+	presenceRate   = 2
 	heartRate      = 100
 	minPresence    = 30 * time.Second
-	maxPresenceInt = 10 * time.Minute
-	minHeart       = time.Second
-	maxHeart       = 30 * time.Second
+	maxPresenceInt = 20 * time.Minute
+	// A presence beat carries the attestation on join and then every
+	// attestEvery-th beat, so that a broadcaster that missed the join (or
+	// restarted) learns who it is, while most beats stay small.
+	attestEvery = 4
+	// ownTapsFor is how long this node's own taps are looked for in the
+	// broadcaster's total (its pages floated them at once) before they are
+	// given up on.
+	ownTapsFor = 30 * time.Second
+	minHeart   = time.Second
+	maxHeart   = 30 * time.Second
 	// A viewer is gone after missing this many presence intervals.
 	presenceMisses = 3
 	// maxStreamLag bounds how far behind its send time a comment may place
@@ -109,10 +119,18 @@ type machine struct {
 	log      []*Comment
 	logIndex map[CommentID]*Comment
 
-	hearts         uint64 // the broadcast's total
-	pendingHearts  int
+	// Hearts. The broadcaster's total is what the tree counted (tickInput)
+	// plus what came over the topic from nodes outside a tree; every node
+	// floats the rise of the total between beats, less its own taps.
+	hearts         uint64 // the broadcast's total, as last known
+	heartsKnown    bool   // a viewer has had a beat's total
+	topicHearts    uint64 // the broadcaster's: hearts that came as messages
+	ownTaps        uint64 // taps of this node not yet seen in a total
+	ownTapsAt      time.Time
+	pendingHearts  int // taps to send over the topic (no Tap)
 	lastHeartFlush time.Time
 	presenceDue    time.Time
+	presenceBeats  int
 	joined         bool
 	lastBeatSent   time.Time
 
@@ -122,7 +140,6 @@ type machine struct {
 
 type viewer struct {
 	identity *Identity
-	web      int
 	since    time.Time
 	last     time.Time
 }
@@ -150,6 +167,7 @@ type ready struct {
 	events  []Event
 	publish [][]byte  // envelopes for the topic
 	fetch   []peer.ID // peers to ask for the moderation state, best first
+	taps    int       // hearts for the tree (Config.Tap)
 }
 
 func newMachine(cfg machineConfig) *machine {
@@ -662,11 +680,12 @@ func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 		m.seen[from] = now
 		m.deliverComment(now, from, env)
 	case kindHeart:
+		// From a node outside a tree. The broadcaster adds them to the
+		// total its beats carry, which is what every node floats.
 		m.seen[from] = now
 		if m.isBroadcaster {
-			m.hearts += uint64(env.Heart.Count)
+			m.topicHearts += uint64(env.Heart.Count)
 		}
-		m.emit(&Hearts{From: m.author(from, m.knownIdentity(from)), Count: int(env.Heart.Count), Total: m.hearts})
 	case kindPresence:
 		m.seen[from] = now
 		m.deliverPresence(now, from, env.Presence)
@@ -690,7 +709,11 @@ func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 		m.beat.Digest = bytes.Clone(env.Beat.Digest)
 		m.haveBeat = true
 		if !m.isBroadcaster {
-			m.hearts = max(m.hearts, m.beat.Hearts)
+			if m.heartsKnown {
+				m.riseTo(now, m.beat.Hearts)
+			} else {
+				m.hearts, m.heartsKnown = m.beat.Hearts, true
+			}
 			if !bytes.Equal(m.stateDigest(), m.beat.Digest) {
 				if m.modSeq <= m.beat.ModSeq {
 					m.wantFetch(now, via, m.cfg.Broadcaster)
@@ -707,6 +730,24 @@ func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 			}
 			m.rd.publish = append(m.rd.publish, out...)
 		}
+	}
+}
+
+// riseTo takes a new heart total and floats its rise, less this node's own
+// taps (its pages floated those when they were tapped).
+func (m *machine) riseTo(now time.Time, total uint64) {
+	if total <= m.hearts {
+		return
+	}
+	rise := total - m.hearts
+	m.hearts = total
+	if m.ownTaps > 0 && now.Sub(m.ownTapsAt) > ownTapsFor {
+		m.ownTaps = 0 // lost on the way (a relay died): stop looking
+	}
+	own := min(rise, m.ownTaps)
+	m.ownTaps -= own
+	if rise > own {
+		m.emit(&Hearts{Count: int(min(rise-own, 1<<31-1)), Total: total})
 	}
 }
 
@@ -765,6 +806,21 @@ func (m *machine) deliverPresence(now time.Time, from peer.ID, p *wirePresence) 
 		return
 	}
 	v := m.viewers[from]
+	if who == nil && p.Attestation == nil {
+		// A beat without the attestation: the identity comes from the
+		// join (or an earlier beat that carried it).
+		if v == nil {
+			who = m.knownIdentity(from)
+		} else {
+			who = v.identity
+		}
+	}
+	if who == nil {
+		if v != nil {
+			delete(m.viewers, from) // its identity expired: counted as anonymous
+		}
+		return
+	}
 	if v == nil {
 		if len(m.viewers) >= maxRegisters {
 			return
@@ -772,7 +828,7 @@ func (m *machine) deliverPresence(now time.Time, from peer.ID, p *wirePresence) 
 		v = &viewer{since: now}
 		m.viewers[from] = v
 	}
-	v.identity, v.web, v.last = who, int(p.Web), now
+	v.identity, v.last = who, now
 }
 
 // --- the broadcaster's jury ---
@@ -1025,9 +1081,21 @@ func (m *machine) vote(now time.Time, callSeq uint64, guilty bool) ([]byte, erro
 	return e.marshal(nil), nil
 }
 
-// heart counts taps; they leave aggregated, once per heart interval.
-func (m *machine) heart(n int) {
-	m.pendingHearts = min(m.pendingHearts+max(n, 0), MaxHearts)
+// heart counts this node's taps. With a tree (Config.Tap) they go up it
+// with the mesh's statuses; without, over the topic, aggregated once per
+// heart interval.
+func (m *machine) heart(now time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	n = min(n, MaxHearts)
+	m.ownTaps = min(m.ownTaps+uint64(n), 10*MaxHearts)
+	m.ownTapsAt = now
+	if m.cfg.Tap != nil {
+		m.rd.taps += n
+		return
+	}
+	m.pendingHearts = min(m.pendingHearts+n, MaxHearts)
 }
 
 // leave returns the presence leave for Close, or nil.
@@ -1044,13 +1112,15 @@ func (m *machine) leave(now time.Time) []byte {
 
 // tickInput is what the shell reads from the application for a tick.
 type tickInput struct {
-	audience int // broadcaster: tree nodes below the root
-	web      int // browsers this node serves
+	audience int    // broadcaster: tree nodes below the root
+	web      int    // broadcaster: browsers the whole tree serves
+	hearts   uint64 // broadcaster: hearts the tree counted
 }
 
 func (m *machine) tick(now time.Time, in tickInput) {
 	audience := m.liveCount(in)
 	if m.isBroadcaster {
+		m.riseTo(now, in.hearts+m.topicHearts)
 		if now.Sub(m.lastBeatSent) >= m.cfg.BeatInterval {
 			m.lastBeatSent = now
 			m.send(now, envelope{Beat: &wireBeat{
@@ -1073,19 +1143,22 @@ func (m *machine) tick(now time.Time, in tickInput) {
 		m.send(now, envelope{Heart: &wireHeart{Count: uint32(m.pendingHearts)}})
 		m.pendingHearts = 0
 	}
-	// Presence: identified viewers, and nodes serving browsers (so the
-	// broadcaster can count those).
+	// Presence: identified viewers only, so that the broadcaster can list
+	// them (the tree counts everyone). The attestation goes with the join
+	// and every attestEvery-th beat.
 	pi := m.presenceEvery()
-	if !m.isBroadcaster && m.synced && (m.cfg.attested != nil || in.web > 0) && !now.Before(m.presenceDue) {
+	if !m.isBroadcaster && m.synced && m.cfg.attested != nil && now.Before(m.attestedExpiry()) && !now.Before(m.presenceDue) {
 		state := uint32(presenceBeat)
 		if !m.joined {
 			state = presenceJoin
 			m.joined = true
+			m.presenceBeats = 0
 		}
-		p := &wirePresence{State: state, Web: uint32(min(in.web, 1<<20))}
-		if m.cfg.attested != nil && now.Before(m.attestedExpiry()) {
+		p := &wirePresence{State: state}
+		if m.presenceBeats%attestEvery == 0 {
 			p.Attestation = m.cfg.Attestation
 		}
+		m.presenceBeats++
 		m.send(now, envelope{Presence: p})
 		// Jitter, so that a crowd that joined together does not beat together.
 		m.presenceDue = now.Add(pi*3/4 + time.Duration(m.rand.Int64N(int64(pi/2))))
@@ -1139,13 +1212,9 @@ func (m *machine) presenceEvery() time.Duration {
 }
 
 // liveCount is the broadcaster's count of live viewers: the tree's nodes
-// and the browsers served (its own and those the presence beats report).
+// and the browsers they serve, both summed up the tree.
 func (m *machine) liveCount(in tickInput) int {
-	n := max(in.audience, 0) + max(in.web, 0)
-	for _, v := range m.viewers {
-		n += v.web
-	}
-	return n
+	return max(in.audience, 0) + max(in.web, 0)
 }
 
 // viewersNow returns who watches, for the application.

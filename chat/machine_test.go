@@ -180,7 +180,7 @@ func machineCases() []machineCase {
 		{name: "presence/before-sync", unsynced: true, from: alice.id,
 			msg: env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Attestation: aliceAtt}}), want: accept},
 		{name: "heart/before-sync", unsynced: true, from: bob.id, msg: env(t0, envelope{Heart: &wireHeart{Count: 1}}), want: ignore, err: ErrNotReady},
-		{name: "presence/web-node", from: bob.id, msg: env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Web: 3}}), want: accept},
+		{name: "presence/without-attestation", from: bob.id, msg: env(t0, envelope{Presence: &wirePresence{State: presenceBeat}}), want: accept},
 		{name: "report/any-viewer", from: bob.id, msg: env(t0, envelope{Report: &wireReport{Author: alice.id, Comment: 1}}), want: accept},
 	}
 }
@@ -278,6 +278,9 @@ type swarm struct {
 	now time.Time
 	ms  map[peer.ID]*machine
 	evs map[peer.ID][]Event
+	// treeHearts stands in for the mesh: the taps machines with a Tap
+	// handed it, which the broadcaster reads as the tree's count.
+	treeHearts uint64
 }
 
 func newSwarm(t *testing.T, peers map[testPeer][]byte) *swarm {
@@ -292,12 +295,13 @@ func newSwarm(t *testing.T, peers map[testPeer][]byte) *swarm {
 // settle ticks every machine and passes messages until none is left.
 func (s *swarm) settle() {
 	for _, m := range s.ms {
-		m.tick(s.now, tickInput{})
+		m.tick(s.now, tickInput{hearts: s.treeHearts})
 	}
 	for range 100 {
 		moved := false
 		for id, m := range s.ms {
 			rd := m.takeReady()
+			s.treeHearts += uint64(rd.taps)
 			s.evs[id] = append(s.evs[id], rd.events...)
 			for _, b := range rd.publish {
 				moved = true
@@ -476,24 +480,79 @@ func (m *machine) mayCommentErr(now time.Time, p peer.ID) (*envelope, result, er
 	return m.check(now, p, p, commentEnv(now, uint64(now.UnixNano()), "probe", nil).marshal(nil))
 }
 
-func TestSwarmHeartsAggregate(t *testing.T) {
+// floated sums the hearts a node's Hearts events floated.
+func (s *swarm) floated(id peer.ID) (events, hearts int) {
+	for _, e := range s.evs[id] {
+		if h, ok := e.(*Hearts); ok {
+			events++
+			hearts += h.Count
+		}
+	}
+	return events, hearts
+}
+
+// Hearts go up the tree (a Tap) and come back down in the broadcaster's
+// beats: no heart message on the topic, and every node floats the others'.
+func TestSwarmHeartsGoUpTheTree(t *testing.T) {
+	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil, bob: nil, carol: nil})
+	for _, m := range s.ms {
+		m.cfg.Tap = func(int) {} // the swarm collects rd.taps
+	}
+	s.advance(2 * time.Second)
+	for range 250 {
+		s.ms[alice.id].heart(s.now, 1)
+	}
+	s.ms[carol.id].heart(s.now, 50)
+	s.ms[broadcasterPeer.id].heart(s.now, 7)
+	var heartMsgs uint64
+	for _, m := range s.ms {
+		heartMsgs += m.stats.Accepted["heart"]
+	}
+	if s.advance(2 * time.Second); heartMsgs != 0 || s.treeHearts != 307 {
+		t.Fatalf("%d heart messages on the topic, %d taps in the tree; want none and 307", heartMsgs, s.treeHearts)
+	}
+	s.advance(2 * time.Second) // the next beat
+	for _, c := range []struct {
+		who  testPeer
+		want int
+	}{{bob, 307}, {alice, 57}, {carol, 257}, {broadcasterPeer, 300}} {
+		if _, got := s.floated(c.who.id); got != c.want {
+			t.Errorf("%s floated %d hearts, want %d (everyone's but its own)", c.who.id, got, c.want)
+		}
+		if v := s.ms[c.who.id].viewersNow(tickInput{hearts: s.treeHearts}); v.Hearts != 307 {
+			t.Errorf("%s's total is %d, want 307", c.who.id, v.Hearts)
+		}
+	}
+	// A joiner takes the total as it stands and floats only what comes next.
+	s.ms[viewerPeer.id] = newTestMachine(viewerPeer, nil)
+	s.advance(2 * time.Second)
+	s.ms[bob.id].heart(s.now, 3)
+	s.advance(2 * time.Second)
+	s.advance(2 * time.Second)
+	if _, got := s.floated(viewerPeer.id); got != 3 {
+		t.Fatalf("the joiner floated %d hearts, want the 3 tapped after it joined", got)
+	}
+}
+
+// A node outside a tree sends its taps over the topic, aggregated: one
+// message for 250 taps, and the beat carries them to everyone.
+func TestSwarmHeartsOverTheTopic(t *testing.T) {
 	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil, bob: nil})
 	s.advance(2 * time.Second)
 	for range 250 {
-		s.ms[alice.id].heart(1)
+		s.ms[alice.id].heart(s.now, 1)
 	}
 	s.advance(time.Second)
-	var msgs, total int
-	for _, e := range s.evs[bob.id] {
-		if h, ok := e.(*Hearts); ok && h.From.Peer == alice.id {
-			msgs++
-			total += h.Count
-		}
-	}
-	if msgs != 1 || total != 250 {
-		t.Fatalf("bob saw %d heart messages with %d hearts, want 1 with 250", msgs, total)
+	if n := s.ms[bob.id].stats.Accepted["heart"]; n != 1 {
+		t.Fatalf("bob took %d heart messages, want 1 carrying 250", n)
 	}
 	s.advance(2 * time.Second)
+	if _, got := s.floated(bob.id); got != 250 {
+		t.Fatalf("bob floated %d hearts, want 250", got)
+	}
+	if _, got := s.floated(alice.id); got != 0 {
+		t.Fatalf("alice floated %d hearts of her own again", got)
+	}
 	if v := s.ms[bob.id].viewersNow(tickInput{}); v.Hearts != 250 {
 		t.Fatalf("bob's heart total = %d, want 250 from the beat", v.Hearts)
 	}
@@ -603,5 +662,37 @@ func TestRateLimiter(t *testing.T) {
 	l.sweep(t0.Add(time.Hour))
 	if len(l.tat) != 0 {
 		t.Fatalf("sweep left %d buckets", len(l.tat))
+	}
+}
+
+// Presence is for listing identified viewers: only they send it, rarely,
+// with the attestation on the join and every attestEvery-th beat; a
+// broadcaster that restarted learns who they are again from those.
+func TestSwarmPresenceOnlyIdentifiedAndSmall(t *testing.T) {
+	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: attestation(alice.id, "alice", bootKey), bob: nil})
+	s.advance(2 * time.Second)
+	br := s.ms[broadcasterPeer.id]
+	if v := br.viewersNow(tickInput{audience: 2}); len(v.Identified) != 1 || v.Identified[0].Peer != alice.id {
+		t.Fatalf("after the joins: %+v", v)
+	}
+	for range 12 {
+		s.advance(minPresence)
+	}
+	// What the broadcaster took: presence from alice only (bob is
+	// anonymous), about one per presence interval.
+	if got := br.stats.Accepted["presence"]; got < 6 || got > 14 {
+		t.Fatalf("the broadcaster took %d presence messages in 6 minutes, want about one per %v from alice alone", got, minPresence)
+	}
+	if v := br.viewersNow(tickInput{audience: 2}); len(v.Identified) != 1 || v.Identified[0].Identity.Handle != "@alice" {
+		t.Fatalf("alice's beats without her attestation lost her identity: %+v", v)
+	}
+
+	s.ms[broadcasterPeer.id] = newTestMachine(broadcasterPeer, nil) // restarted: knows nobody
+	br = s.ms[broadcasterPeer.id]
+	for range attestEvery + 2 {
+		s.advance(minPresence + minPresence/2)
+	}
+	if v := br.viewersNow(tickInput{audience: 2}); len(v.Identified) != 1 || v.Identified[0].Peer != alice.id {
+		t.Fatalf("the restarted broadcaster never learnt alice again: %+v", v)
 	}
 }

@@ -65,7 +65,7 @@ type Room struct {
 	fetching  bool // owned by run
 	dropped   atomic.Uint64
 
-	// What Audience and WebViewers said, refreshed once a BeatInterval
+	// What Audience, WebViewers and Hearts said, refreshed once a BeatInterval
 	// (owned by run).
 	in   tickInput
 	inAt time.Time
@@ -267,10 +267,12 @@ func (r *Room) CommentAt(ctx context.Context, text string, at time.Time) (Commen
 	return id, r.publish(ctx, b)
 }
 
-// Heart adds n taps. Taps leave aggregated, one message per heart interval
-// (a second, longer for big audiences, as the broadcaster's beat says).
+// Heart adds n taps. They go up the tree (Config.Tap), or, for a node
+// outside one, over the topic aggregated, one message per heart interval.
+// Every node floats the audience's hearts as the broadcaster's beats count
+// them (Hearts events), less its own.
 func (r *Room) Heart(ctx context.Context, n int) error {
-	return r.call(ctx, func() { r.m.heart(n) })
+	return r.call(ctx, func() { r.m.heart(r.now(), n) })
 }
 
 // Report reports a comment this node has seen. The broadcaster's node calls
@@ -427,8 +429,11 @@ func (r *Room) input() tickInput {
 	if r.cfg.Audience != nil && r.m.isBroadcaster {
 		r.in.audience = r.cfg.Audience()
 	}
-	if r.cfg.WebViewers != nil {
+	if r.cfg.WebViewers != nil && r.m.isBroadcaster {
 		r.in.web = r.cfg.WebViewers()
+	}
+	if r.cfg.Hearts != nil && r.m.isBroadcaster {
+		r.in.hearts = r.cfg.Hearts()
 	}
 	return r.in
 }
@@ -536,6 +541,9 @@ func (r *Room) run() {
 // dropped.
 func (r *Room) drain() {
 	rd := r.m.takeReady()
+	if rd.taps > 0 && r.cfg.Tap != nil {
+		r.cfg.Tap(rd.taps)
+	}
 	for _, e := range rd.events {
 		select {
 		case r.events <- e:

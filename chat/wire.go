@@ -25,7 +25,7 @@ import (
 //	}
 //	message Comment  { uint64 id = 1; string text = 2; int64 at = 3; bytes attestation = 4; }
 //	message Heart    { uint32 count = 1; }
-//	message Presence { uint32 state = 1; bytes attestation = 2; uint32 web = 3; }
+//	message Presence { uint32 state = 1; bytes attestation = 2; reserved 3; }
 //	message Report   { bytes author = 1; uint64 comment = 2; }
 //	message Vote     { uint64 call = 1; bool guilty = 2; }
 //	message Beat     { uint32 audience = 1; uint64 hearts = 2; uint32 presence_ms = 3;
@@ -121,7 +121,6 @@ const (
 type wirePresence struct {
 	State       uint32
 	Attestation []byte
-	Web         uint32 // browsers this node serves
 }
 
 type wireReport struct {
@@ -185,7 +184,6 @@ func (e envelope) marshal(b []byte) []byte {
 		var s []byte
 		s = appendVarint(s, 1, uint64(p.State))
 		s = appendBytes(s, 2, p.Attestation)
-		s = appendVarint(s, 3, uint64(p.Web))
 		b = appendMessage(b, 5, s)
 	case e.Action != nil:
 		b = appendMessage(b, 6, e.Action.marshal(nil))
@@ -358,7 +356,7 @@ func (h *wireHeart) unmarshal(b []byte) error {
 
 func (p *wirePresence) unmarshal(b []byte) error {
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 3, 2); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 2, 2); err != nil {
 			return err
 		}
 		switch num {
@@ -374,11 +372,6 @@ func (p *wirePresence) unmarshal(b []byte) error {
 			if len(raw) > 0 {
 				p.Attestation = raw
 			}
-		case 3:
-			if v > 1<<20 {
-				return fmt.Errorf("web viewers %d", v)
-			}
-			p.Web = uint32(v)
 		}
 		return nil
 	})

@@ -54,7 +54,7 @@ type Broadcast struct {
 
 	room       *chat.Room    // nil when the chat could not be joined
 	chat       chatHub       // the chat's event streams to HTTP clients
-	subtree    atomic.Int64  // the tree's size from here, for the room's Audience
+	counts     treeCounts    // what the tree adds up, for the broadcaster's room
 	hlsClients recentClients // LL-HLS players heard from lately
 
 	ctx    context.Context // ends at Close

@@ -22,9 +22,10 @@ import (
 // before its newest are dropped.
 const chatClientQueue = 128
 
-// viewersEvery is how often the chat stream tells its clients the live
-// count (the broadcaster's beat changes it every two seconds).
-const viewersEvery = 2 * time.Second
+// chatEvery is how often the node reports its browsers to the tree, the
+// broadcaster reads the tree's sums for its room, and the chat stream tells
+// its clients the live count when it changed.
+const chatEvery = 500 * time.Millisecond
 
 // webViewerWindow is how long a player that fetched LL-HLS counts as
 // watching after its last request.
@@ -38,15 +39,14 @@ func (b *Broadcast) joinChat() {
 		Broadcast:   b.id,
 		Broadcaster: b.rootID,
 		Logger:      b.log,
-		WebViewers:  b.webViewers,
+		// Taps go up the tree with the mesh's statuses; AddHearts never
+		// blocks.
+		Tap: func(n int) { b.tree.AddHearts(uint64(n)) },
 	}
 	if b.root {
-		cfg.Audience = func() int {
-			if s := int(b.subtree.Load()) - 1; s > 0 {
-				return s
-			}
-			return 0
-		}
+		cfg.Audience = func() int { return int(max(b.counts.subtree.Load()-1, 0)) }
+		cfg.WebViewers = func() int { return int(b.counts.web.Load()) }
+		cfg.Hearts = b.counts.hearts.Load
 	}
 	room, err := chat.Join(b.ctx, b.n.ps, b.n.host, cfg)
 	if err != nil {
@@ -65,14 +65,15 @@ func (b *Broadcast) webViewers() int {
 }
 
 // fanOutChat drains the room's events to the HTTP clients of the chat
-// stream, tells them the live count every viewersEvery, and keeps the
-// tree's size at hand for the room's Audience. It ends when the room is
-// closed.
+// stream and tells them the live count when it changes; every chatEvery it
+// tells the tree how many browsers this node serves and keeps the tree's
+// sums at hand for the room. It ends when the room is closed.
 func (b *Broadcast) fanOutChat() {
-	t := time.NewTicker(viewersEvery)
+	t := time.NewTicker(chatEvery)
 	defer t.Stop()
-	b.refreshSubtree()
-	last := -1
+	b.tree.SetWeb(b.webViewers())
+	b.refreshCounts()
+	lastLive, lastHearts := -1, uint64(0)
 	for {
 		select {
 		case e, ok := <-b.room.Events():
@@ -80,33 +81,42 @@ func (b *Broadcast) fanOutChat() {
 				b.chat.closeAll()
 				return
 			}
-			if name, v, ownerOnly := chatEventJSON(e, b.n.host.ID()); name != "" {
+			if name, v, ownerOnly := chatEventJSON(e); name != "" {
 				b.chat.send(name, v, ownerOnly)
 			}
 		case <-t.C:
-			b.refreshSubtree()
+			b.tree.SetWeb(b.webViewers())
+			b.refreshCounts()
 			ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 			v, err := b.room.Viewers(ctx)
 			cancel()
-			if err == nil && (v.Live != last || b.chat.fresh.Swap(false)) {
-				last = v.Live
+			if err == nil && (v.Live != lastLive || v.Hearts != lastHearts || b.chat.fresh.Swap(false)) {
+				lastLive, lastHearts = v.Live, v.Hearts
 				b.chat.send("viewers", viewersJSON{Live: v.Live, Hearts: v.Hearts}, false)
 			}
 		}
 	}
 }
 
-// refreshSubtree remembers the tree's size below this node, which the
-// broadcaster's room reads as its audience (asking the tree from the room's
-// goroutine would make it wait on another).
-func (b *Broadcast) refreshSubtree() {
+// treeCounts are the broadcaster's tree's sums, which its room reads for
+// the live count and the hearts (asking the tree from the room's goroutine
+// would make it wait on another).
+type treeCounts struct {
+	subtree atomic.Int64  // nodes, the broadcaster's included
+	web     atomic.Int64  // browsers the nodes serve
+	hearts  atomic.Uint64 // hearts tapped so far
+}
+
+func (b *Broadcast) refreshCounts() {
 	if !b.root {
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 	defer cancel()
-	if st, _, err := b.tree.Status(ctx); err == nil {
-		b.subtree.Store(int64(st.Subtree))
+	if st, stats, err := b.tree.Status(ctx); err == nil {
+		b.counts.subtree.Store(int64(st.Subtree))
+		b.counts.web.Store(int64(st.Web))
+		b.counts.hearts.Store(stats.Hearts)
 	}
 }
 
@@ -239,10 +249,8 @@ type (
 		Deleted  bool       `json:"deleted,omitempty"`
 	}
 	heartsJSON struct {
-		From  authorJSON `json:"from"`
-		Self  bool       `json:"self,omitempty"` // from this node (its pages floated them already)
-		Count int        `json:"count"`
-		Total uint64     `json:"total"`
+		Count int    `json:"count"` // others' hearts since the last event (this node's pages float their own)
+		Total uint64 `json:"total"`
 	}
 	moderatedJSON struct {
 		Op     string `json:"op"`
@@ -298,12 +306,12 @@ func commentOf(c *chat.Comment) commentJSON {
 
 // chatEventJSON names an event for the stream and gives its JSON form;
 // reports and verdicts are for the owner's page only.
-func chatEventJSON(e chat.Event, self peer.ID) (name string, v any, ownerOnly bool) {
+func chatEventJSON(e chat.Event) (name string, v any, ownerOnly bool) {
 	switch e := e.(type) {
 	case *chat.Comment:
 		return "comment", commentOf(e), false
 	case *chat.Hearts:
-		return "hearts", heartsJSON{From: authorOf(e.From), Self: e.From.Peer == self, Count: e.Count, Total: e.Total}, false
+		return "hearts", heartsJSON{Count: e.Count, Total: e.Total}, false
 	case *chat.Moderated:
 		return "moderated", moderatedJSON{Op: e.Op.String(), Target: e.Target, On: e.On, Until: unixMilli(e.Until)}, false
 	case *chat.Summons:

@@ -98,7 +98,7 @@
   const es = new EventSource('chat/events' + (owner ? '?owner=' + encodeURIComponent(owner) : ''));
   const on = (name, f) => es.addEventListener(name, (e) => f(JSON.parse(e.data)));
   on('comment', show);
-  on('hearts', (h) => { if (!h.self) float(h.count); st.hearts = h.total; });
+  on('hearts', (h) => { float(h.count); st.hearts = h.total; }); // others' hearts: this node's pages float their own
   on('viewers', setViewers);
   on('moderated', (m) => {
     if (m.op === 'comments-off') setOff(m.on);
