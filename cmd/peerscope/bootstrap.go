@@ -10,21 +10,46 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
 
+// runBootstrap composes the two halves of a bootstrap: the libp2p host
+// (bootstrap.NewHost: DHT, AutoNAT, relay) and the HTTP service
+// (bootstrap.Open: sign-in, attestations, directory, follows). They share
+// the data directory and the logger; the service publishes the host's
+// addresses in /api/v1/info.
 func runBootstrap(ctx context.Context, args []string) error {
 	fs := newFlagSet("bootstrap", "[flags]", `
 Runs a community bootstrap node: libp2p bootstrap peer, DHT server and
-circuit relay for peers behind NAT, plus the HTTP API for sign-in, identity
-attestations, the broadcast directory and private-audience keys.
+circuit relay for peers behind NAT, plus the HTTP API for sign-in (Twitter
+with OAuth 2.0 + PKCE, or a phone number), identity attestations, the
+broadcast directory (its page at the HTTP address) and follows.
 
-Nodes are given one of the printed multiaddrs (--bootstrap-peer). Through
-it they learn whether they are reachable (AutoNAT), hole-punch each other
-(DCUtR) and, when punching fails, reach each other through its relay, whose
-circuits are sized for video by the --relay-* flags.`)
+Nodes are given one of the printed multiaddrs (--bootstrap-peer) and the
+HTTP URL (--bootstrap). Through the host they learn whether they are
+reachable (AutoNAT), hole-punch each other (DCUtR) and, when punching fails,
+reach each other through its relay, whose circuits are sized for video by
+the --relay-* flags.
+
+State lives under --data: the libp2p identity, the SQLite database
+(bootstrap.db) and the attestation keys (attestation-keys.json;
+--rotate-key retires the current key and makes a new one, and nodes keep
+believing what the old one issued before the rotation).
+
+Twitter: register an app with X, set its callback to
+<public URL>/api/v1/auth/twitter/callback, and pass --twitter-client-id (and
+the secret in the environment variable PEERSCOPE_TWITTER_SECRET). For local
+setups, --twitter-standin serves a stand-in provider under /x/ on the same
+address and signs everyone in as a test user.
+
+Phone: codes go to the log (--sms console, the default) or are POSTed as
+JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
+bearer token in PEERSCOPE_SMS_TOKEN).`)
 	bf := addBootstrapP2PFlags(fs)
+	hf := addBootstrapHTTPFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,14 +60,120 @@ circuits are sized for video by the --relay-* flags.`)
 	if err != nil {
 		return usagef("bootstrap", "%v", err)
 	}
+	if err := hf.check(); err != nil {
+		return usagef("bootstrap", "%v", err)
+	}
+	dataDir := *bf.data
+	if dataDir == "" {
+		// No data directory: a throwaway identity, and the HTTP state in a
+		// temporary directory.
+		tmp, err := os.MkdirTemp("", "peerscope-bootstrap-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dataDir = tmp
+	}
+	if *hf.rotate {
+		k, err := bootstrap.RotateKeyRing(dataDir, time.Now(), nil)
+		if err != nil {
+			return err
+		}
+		cur, _ := k.KeySet().Current()
+		fmt.Printf("New attestation key %x; %d retired.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
+		return nil
+	}
 	h, err := bootstrap.NewHost(ctx, hcfg)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	svc, sp, err := hf.open(ctx, dataDir, hcfg.Logger, h)
+	if err != nil {
+		return err
+	}
+	if sp != nil {
+		svc.Server.Mount("/x/", sp)
+	}
 	printBootstrap(os.Stdout, h)
-	<-ctx.Done()
-	return nil
+	cur, _ := svc.Keys.KeySet().Current()
+	fmt.Printf("\nDirectory and HTTP API (--bootstrap): %s\nAttestation key: %x\n", svc.URL(), []byte(cur.Public))
+	if sp != nil {
+		fmt.Printf("Sign-in with Twitter goes to the local stand-in (%s/x/).\n", svc.URL())
+	}
+	return svc.Serve(ctx)
+}
+
+// bootstrapHTTPFlags are the flags of the bootstrap's HTTP service.
+type bootstrapHTTPFlags struct {
+	http, public, sms                 *string
+	twID, twAuthorize, twToken, twAPI *string
+	standin, rotate                   *bool
+}
+
+func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
+	return &bootstrapHTTPFlags{
+		http:        fs.String("http", bootstrap.DefaultHTTP, "the HTTP API's listen address"),
+		public:      fs.String("public-url", "", "how browsers and nodes reach the API (default http://<--http>)"),
+		rotate:      fs.Bool("rotate-key", false, "retire the attestation key, make a new one, and exit"),
+		twID:        fs.String("twitter-client-id", "", "X (Twitter) OAuth 2.0 client ID; empty: no Twitter sign-in"),
+		twAuthorize: fs.String("twitter-authorize-url", bootstrap.DefaultTwitterAuthorizeURL, "OAuth 2.0 authorize endpoint"),
+		twToken:     fs.String("twitter-token-url", bootstrap.DefaultTwitterTokenURL, "OAuth 2.0 token endpoint"),
+		twAPI:       fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
+		standin:     fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
+		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
+	}
+}
+
+func (hf *bootstrapHTTPFlags) check() error {
+	switch s := *hf.sms; {
+	case s == "off", s == "console", strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
+		return nil
+	default:
+		return fmt.Errorf("--sms must be console, off or an http(s) URL")
+	}
+}
+
+// open opens the HTTP service under dir; with --twitter-standin it also
+// returns the stand-in provider to mount.
+func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host) (*bootstrap.Service, *xstandin.Provider, error) {
+	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log}}
+	if h != nil {
+		sc.Server.PeerInfo = func() (string, []string) {
+			var addrs []string
+			for _, a := range h.Addrs() {
+				addrs = append(addrs, a.String())
+			}
+			return h.ID().String(), addrs
+		}
+	}
+	switch *hf.sms {
+	case "off":
+	case "console":
+		sc.Server.Phone = bootstrap.ConsoleSender{Logger: log}
+	default:
+		sc.Server.Phone = bootstrap.HTTPSender{URL: *hf.sms, Token: os.Getenv("PEERSCOPE_SMS_TOKEN")}
+	}
+	var sp *xstandin.Provider
+	switch {
+	case *hf.standin:
+		id := *hf.twID
+		if id == "" {
+			id = "peerscope-local"
+		}
+		sc.Configure = func(publicURL string, c *bootstrap.Config) {
+			base := strings.TrimRight(publicURL, "/")
+			c.Twitter = bootstrap.TwitterConfig{ClientID: id,
+				AuthorizeURL: base + "/x/i/oauth2/authorize", TokenURL: base + "/x/2/oauth2/token", APIURL: base + "/x/2"}
+			sp = xstandin.New(xstandin.Config{ClientID: id, RedirectURIs: []string{base + "/api/v1/auth/twitter/callback"}})
+			sp.AddUser(xstandin.User{ID: "1000", Username: "localtester", Name: "Local Tester"})
+		}
+	case *hf.twID != "":
+		sc.Server.Twitter = bootstrap.TwitterConfig{ClientID: *hf.twID, ClientSecret: os.Getenv("PEERSCOPE_TWITTER_SECRET"),
+			AuthorizeURL: *hf.twAuthorize, TokenURL: *hf.twToken, APIURL: *hf.twAPI}
+	}
+	svc, err := bootstrap.Open(ctx, sc)
+	return svc, sp, err
 }
 
 func printBootstrap(w io.Writer, h *bootstrap.Host) {

@@ -83,6 +83,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bootstrap", "extra"}, 2, "unexpected argument"},
 		{[]string{"bootstrap", "--relay-data", "lots"}, 2, "relay-data"},
 		{[]string{"bootstrap", "--relay-circuits", "0"}, 2, "must be positive"},
+		{[]string{"bootstrap", "--sms", "ftp://gateway"}, 2, "--sms must be"},
 	} {
 		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
 		if code := exitCode(err); code != tc.code {

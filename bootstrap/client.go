@@ -1,0 +1,213 @@
+package bootstrap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/peerscope/peerscope/identity"
+)
+
+// Client is a node's side of the API: it signs its requests with the
+// node's libp2p key.
+type Client struct {
+	// Base is the bootstrap's URL (http://127.0.0.1:8090).
+	Base string
+	// Key is the node's libp2p private key; required for signed calls.
+	Key  crypto.PrivKey
+	HTTP *http.Client     // default http.DefaultClient
+	Now  func() time.Time // default time.Now
+}
+
+// APIError is a 4xx/5xx answer of the API.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("bootstrap API: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any, sign bool, out any) error {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Base, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if sign {
+		if c.Key == nil {
+			return fmt.Errorf("%w: the client has no key", ErrConfig)
+		}
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		if err := SignRequest(req, b, c.Key, now()); err != nil {
+			return err
+		}
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("bootstrap API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("bootstrap API: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e apiError
+		_ = json.Unmarshal(data, &e)
+		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("bootstrap API: %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Info fetches the bootstrap's keys and addresses.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var i Info
+	err := c.do(ctx, http.MethodGet, "/api/v1/info", nil, false, &i)
+	if err == nil {
+		err = i.Keys.Check()
+	}
+	return i, err
+}
+
+// TrustSet fetches the key sets of several bootstraps and builds the trust
+// set a node verifies attestations with.
+func TrustSetFrom(ctx context.Context, hc *http.Client, urls ...string) (*identity.TrustSet, error) {
+	var sets []identity.KeySet
+	for _, u := range urls {
+		i, err := (&Client{Base: u, HTTP: hc}).Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap %s: %w", u, err)
+		}
+		sets = append(sets, i.Keys)
+	}
+	return identity.NewTrustSet(sets...)
+}
+
+// TwitterStart begins a sign-in with Twitter; the browser goes to the
+// answer's AuthorizeURL.
+func (c *Client) TwitterStart(ctx context.Context, scopes ...string) (TwitterStartResponse, error) {
+	var out TwitterStartResponse
+	err := c.do(ctx, http.MethodPost, "/api/v1/auth/twitter/start", TwitterStart{Scopes: scopes}, true, &out)
+	return out, err
+}
+
+// PhoneStart asks for a code to be sent to phone.
+func (c *Client) PhoneStart(ctx context.Context, phone string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/auth/phone/start", PhoneStart{Phone: phone}, true, nil)
+}
+
+// PhoneVerify proves the code and returns the attestation.
+func (c *Client) PhoneVerify(ctx context.Context, phone, code string) (AttestationResponse, error) {
+	var out AttestationResponse
+	err := c.do(ctx, http.MethodPost, "/api/v1/auth/phone/verify", PhoneVerify{Phone: phone, Code: code}, true, &out)
+	return out, err
+}
+
+// Attestation fetches the node's newest attestation.
+func (c *Client) Attestation(ctx context.Context) (AttestationResponse, error) {
+	var out AttestationResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/attestation", nil, true, &out)
+	return out, err
+}
+
+// Announce puts a broadcast's announcement in the directory.
+func (c *Client) Announce(ctx context.Context, id string, a Announcement) (AnnounceResponse, error) {
+	var out AnnounceResponse
+	err := c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id), a, true, &out)
+	return out, err
+}
+
+// PublishReplay lists an ended broadcast's replay.
+func (c *Client) PublishReplay(ctx context.Context, id, manifest string) (AnnounceResponse, error) {
+	var out AnnounceResponse
+	err := c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id)+"/replay", ReplayEntry{Manifest: manifest}, true, &out)
+	return out, err
+}
+
+// List reads the directory.
+func (c *Client) List(ctx context.Context, q Query) ([]*Broadcast, error) {
+	v := url.Values{}
+	if q.Replays {
+		v.Set("state", "replay")
+	}
+	if q.Text != "" {
+		v.Set("q", q.Text)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var out ListResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts?"+v.Encode(), nil, false, &out)
+	return out.Broadcasts, err
+}
+
+// Follow follows an account key ("twitter:1234").
+func (c *Client) Follow(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodPut, "/api/v1/follows/"+url.PathEscape(key), nil, true, nil)
+}
+
+// Unfollow stops following an account key.
+func (c *Client) Unfollow(ctx context.Context, key string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/follows/"+url.PathEscape(key), nil, true, nil)
+}
+
+// Following lists the account keys the node's account follows.
+func (c *Client) Following(ctx context.Context) ([]string, error) {
+	var out FollowsResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/follows", nil, true, &out)
+	return out.Following, err
+}
+
+// ImportFollows imports who the account follows on Twitter as
+// suggestions, and returns them.
+func (c *Client) ImportFollows(ctx context.Context) ([]Suggestion, error) {
+	var out struct {
+		Suggestions []Suggestion `json:"suggestions"`
+	}
+	err := c.do(ctx, http.MethodPost, "/api/v1/follows/import", nil, true, &out)
+	return out.Suggestions, err
+}
+
+// Suggestions lists the account's follow suggestions.
+func (c *Client) Suggestions(ctx context.Context) ([]Suggestion, error) {
+	var out struct {
+		Suggestions []Suggestion `json:"suggestions"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/suggestions", nil, true, &out)
+	return out.Suggestions, err
+}

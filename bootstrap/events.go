@@ -1,0 +1,141 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// LiveTopic is the GossipSub topic on which the bootstrap's libp2p side
+// publishes go-live events (Config.OnLive), for nodes that follow.
+const LiveTopic = "/peerscope/live/1"
+
+// Event kinds.
+const (
+	EventLive    = "live"   // a broadcast started (or was first announced)
+	EventUpdate  = "update" // title or viewer counts changed
+	EventEnded   = "ended"  // a broadcast ended
+	EventReplay  = "replay" // a replay became available
+	eventHeartbt = "keepalive"
+)
+
+// Event is one change in the directory.
+type Event struct {
+	Kind      string     `json:"kind"`
+	Broadcast *Broadcast `json:"broadcast"`
+	// Followers are the account keys that follow the broadcaster (live
+	// events of a signed-in broadcaster only): whom to notify.
+	Followers []string `json:"followers,omitempty"`
+
+	followerIDs map[int64]bool
+}
+
+// hub fans events out to the open event streams. A subscriber that falls
+// behind by its whole buffer is dropped (its stream ends; the page
+// reconnects and reloads).
+type hub struct {
+	mu     sync.Mutex
+	subs   map[*sub]struct{}
+	closed bool
+}
+
+type sub struct {
+	account int64 // 0: the public stream; else only go-live of followed accounts
+	ch      chan Event
+}
+
+func newHub() *hub { return &hub{subs: make(map[*sub]struct{})} }
+
+func (h *hub) subscribe(account int64) (*sub, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	s := &sub{account: account, ch: make(chan Event, 64)}
+	h.subs[s] = struct{}{}
+	return s, true
+}
+
+func (h *hub) unsubscribe(s *sub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+func (h *hub) publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.account != 0 && (e.Kind != EventLive || !e.followerIDs[s.account]) {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			delete(h.subs, s)
+			close(s.ch)
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		close(s.ch)
+	}
+	clear(h.subs)
+}
+
+// keepalive is how often an idle event stream gets a comment line, so
+// proxies do not cut it.
+const keepalive = 25 * time.Second
+
+// stream writes events as server-sent events until the client leaves, the
+// subscription is dropped or the server closes.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, account int64) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return
+	}
+	sb, ok := s.hub.subscribe(account)
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, "closing", "the service is closing")
+		return
+	}
+	defer s.hub.unsubscribe(sb)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": peerscope directory events\n\n")
+	fl.Flush()
+	t := time.NewTicker(keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			fl.Flush()
+		case e, ok := <-sb.ch:
+			if !ok {
+				return
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Kind, b)
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package bootstrap
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+)
+
+// apiError is every error's JSON body: {"error": {"code": …, "message": …}}.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "encoding the answer failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, msg
+	b, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// fail answers an error with the status its kind calls for; errors of no
+// known kind are the server's fault and logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := http.StatusInternalServerError, "internal"
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		status, code = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, errUnsupportedMedia):
+		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, ErrBadRequest):
+		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, ErrUnauthenticated):
+		status, code = http.StatusUnauthorized, "unauthenticated"
+	case errors.Is(err, ErrNoSession):
+		status, code = http.StatusForbidden, "not_signed_in"
+	case errors.Is(err, ErrForbidden):
+		status, code = http.StatusForbidden, "forbidden"
+	case errors.Is(err, ErrNotFound):
+		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrStale):
+		status, code = http.StatusConflict, "stale"
+	case errors.Is(err, ErrLocked):
+		status, code = http.StatusTooManyRequests, "locked"
+	case errors.Is(err, ErrRateLimited):
+		status, code = http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, ErrStateInvalid):
+		status, code = http.StatusBadRequest, "invalid_state"
+	case errors.Is(err, ErrCodeInvalid):
+		status, code = http.StatusBadRequest, "invalid_code"
+	case errors.Is(err, errProviderRefused):
+		status, code = http.StatusBadRequest, "provider_refused"
+	case errors.Is(err, ErrProvider):
+		status, code = http.StatusBadGateway, "provider_error"
+	case errors.Is(err, ErrUnavailable):
+		status, code = http.StatusNotImplemented, "not_configured"
+	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "60")
+	}
+	if status >= 500 {
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if status == http.StatusInternalServerError {
+			writeError(w, status, code, "internal error")
+			return
+		}
+	}
+	writeError(w, status, code, err.Error())
+}
+
+var errUnsupportedMedia = errors.New("bootstrap: the body must be application/json")
+
+// readBody reads a request body of at most the configured size.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+}
+
+// decodeStrict decodes one JSON object into v: the content type must be
+// JSON, unknown fields and trailing data are refused.
+func decodeStrict(r *http.Request, body []byte, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errUnsupportedMedia
+		}
+	} else {
+		return errUnsupportedMedia
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: JSON: %w", ErrBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: JSON: data after the object", ErrBadRequest)
+	}
+	return nil
+}
+
+// clientIP is the request's remote address without the port. (Behind a
+// reverse proxy every client shares its address: run the bootstrap at the
+// edge, or raise RateIP.)
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func atoiDefault(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%w: %q is not a number from %d to %d", ErrBadRequest, s, lo, hi)
+	}
+	return n, nil
+}

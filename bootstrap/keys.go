@@ -1,0 +1,148 @@
+package bootstrap
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/peerscope/peerscope/identity"
+)
+
+// KeyFile holds the bootstrap's attestation keys under the data
+// directory: the current private key, and the public keys it retired with
+// their windows (what /api/v1/info publishes).
+const KeyFile = "attestation-keys.json"
+
+// keyFile is KeyFile's form. The current key's seed is the only secret.
+type keyFile struct {
+	Seed []byte `json:"seed"` // ed25519 seed of the current key
+	// Secret keys the hashes of phone numbers and codes (not rotated: the
+	// phone accounts' IDs derive from it).
+	Secret  []byte         `json:"secret"`
+	From    time.Time      `json:"from,omitzero"`
+	Retired []identity.Key `json:"retired,omitempty"`
+}
+
+// KeyRing is the bootstrap's signing key and its published key set.
+type KeyRing struct {
+	key    ed25519.PrivateKey
+	set    identity.KeySet
+	secret []byte
+}
+
+// Key returns the current signing key.
+func (k *KeyRing) Key() ed25519.PrivateKey { return k.key }
+
+// KeySet returns what the bootstrap publishes: the current key first, then
+// the retired ones.
+func (k *KeyRing) KeySet() identity.KeySet { return k.set }
+
+func newKeyRing(f keyFile) (*KeyRing, error) {
+	if len(f.Seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: attestation key seed of %d bytes", ErrConfig, len(f.Seed))
+	}
+	key := ed25519.NewKeyFromSeed(f.Seed)
+	set := identity.KeySet{Keys: append([]identity.Key{{Public: key.Public().(ed25519.PublicKey), From: f.From}}, f.Retired...)}
+	if err := set.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if len(f.Secret) < 32 {
+		return nil, fmt.Errorf("%w: secret of %d bytes", ErrConfig, len(f.Secret))
+	}
+	return &KeyRing{key: key, set: set, secret: f.Secret}, nil
+}
+
+// LoadKeyRing reads the key file in dir, creating a fresh key (from rnd)
+// if there is none. The file is written atomically with mode 0600.
+func LoadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	path := filepath.Join(dir, KeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: make([]byte, 32)}
+		if _, err := io.ReadFull(rnd, f.Secret); err != nil {
+			return nil, fmt.Errorf("bootstrap: new secret: %w", err)
+		}
+		if _, err := io.ReadFull(rnd, f.Seed); err != nil {
+			return nil, fmt.Errorf("bootstrap: new attestation key: %w", err)
+		}
+		if err := writeKeyFile(path, f); err != nil {
+			return nil, err
+		}
+		return newKeyRing(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: attestation keys: %w", err)
+	}
+	var f keyFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	return newKeyRing(f)
+}
+
+// RotateKeyRing retires the current key in dir at now and makes a new one
+// (from rnd) current: attestations the old key issued before now stay
+// valid until they expire, in every node that reads the new key set.
+func RotateKeyRing(dir string, now time.Time, rnd io.Reader) (*KeyRing, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	path := filepath.Join(dir, KeyFile)
+	old, err := LoadKeyRing(dir, rnd)
+	if err != nil {
+		return nil, err
+	}
+	cur, _ := old.set.Current()
+	if !now.After(cur.From) {
+		return nil, fmt.Errorf("%w: cannot retire a key at %s, before it started", ErrConfig, now)
+	}
+	f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: old.secret, From: now,
+		Retired: append([]identity.Key{{Public: cur.Public, From: cur.From, Until: now}}, old.set.Keys[1:]...)}
+	if _, err := io.ReadFull(rnd, f.Seed); err != nil {
+		return nil, fmt.Errorf("bootstrap: new attestation key: %w", err)
+	}
+	if err := writeKeyFile(path, f); err != nil {
+		return nil, err
+	}
+	return newKeyRing(f)
+}
+
+func writeKeyFile(path string, f keyFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("bootstrap: write keys: %w", err)
+	}
+	if _, err := fh.Write(b); err != nil {
+		fh.Close()
+		return fmt.Errorf("bootstrap: write keys: %w", err)
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return fmt.Errorf("bootstrap: write keys: %w", err)
+	}
+	if err := fh.Close(); err != nil {
+		return fmt.Errorf("bootstrap: write keys: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("bootstrap: write keys: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package bootstrap
+
+// migrations are the schema's history: each entry runs once, in order, in
+// its own transaction, and is recorded in the migrations table. Never edit
+// a released entry; append a new one.
+var migrations = []string{
+	// 1: accounts, sign-in, attestations, directory, follows.
+	`
+CREATE TABLE accounts (
+	id       INTEGER PRIMARY KEY,
+	provider TEXT NOT NULL,             -- "twitter", "phone"
+	subject  TEXT NOT NULL,             -- the provider's stable account ID
+	handle   TEXT NOT NULL DEFAULT '',
+	name     TEXT NOT NULL DEFAULT '',
+	avatar   TEXT NOT NULL DEFAULT '',
+	created  INTEGER NOT NULL,          -- Unix ns
+	updated  INTEGER NOT NULL,
+	UNIQUE (provider, subject)
+);
+
+-- The provider's tokens of an account (Twitter: to import follows and to
+-- post when the broadcaster opted in).
+CREATE TABLE provider_tokens (
+	account  INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	access   TEXT NOT NULL,
+	refresh  TEXT NOT NULL DEFAULT '',
+	scopes   TEXT NOT NULL DEFAULT '',
+	expires  INTEGER NOT NULL DEFAULT 0
+);
+
+-- A session binds a peer (a node's libp2p key, proven by a signature) to
+-- the account it signed in as.
+CREATE TABLE sessions (
+	peer     TEXT PRIMARY KEY,
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	created  INTEGER NOT NULL,
+	expires  INTEGER NOT NULL
+);
+CREATE INDEX sessions_account ON sessions(account);
+
+-- OAuth 2.0 authorization requests in flight: single use, with an expiry.
+CREATE TABLE oauth_states (
+	state    TEXT PRIMARY KEY,
+	peer     TEXT NOT NULL,
+	verifier TEXT NOT NULL,             -- the PKCE code verifier
+	scopes   TEXT NOT NULL,
+	created  INTEGER NOT NULL,
+	expires  INTEGER NOT NULL
+);
+
+-- Phone sign-up: one pending code per number (by its keyed hash), its
+-- failed attempts and the sends in the current window.
+CREATE TABLE phone_codes (
+	phone        TEXT PRIMARY KEY,      -- keyed hash of the E.164 number
+	peer         TEXT NOT NULL,
+	code         BLOB NOT NULL,         -- keyed hash of the code
+	expires      INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	sends        INTEGER NOT NULL DEFAULT 0,
+	window_start INTEGER NOT NULL,
+	locked_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- Every attestation issued, as signed.
+CREATE TABLE attestations (
+	id       INTEGER PRIMARY KEY,
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	peer     TEXT NOT NULL,
+	issued   INTEGER NOT NULL,
+	expires  INTEGER NOT NULL,
+	issuer   BLOB NOT NULL,
+	signed   BLOB NOT NULL              -- identity.Attestation.Marshal
+);
+CREATE INDEX attestations_peer ON attestations(peer, expires);
+
+-- The directory: one row per broadcast, the announcement as signed by the
+-- broadcaster's key.
+CREATE TABLE broadcasts (
+	id             TEXT PRIMARY KEY,    -- "<broadcaster peer ID>.<nonce>"
+	broadcaster    TEXT NOT NULL,
+	account        INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+	title          TEXT NOT NULL DEFAULT '',
+	link           TEXT NOT NULL,
+	private        INTEGER NOT NULL DEFAULT 0,
+	started        INTEGER NOT NULL,
+	ended          INTEGER NOT NULL DEFAULT 0,   -- 0: live
+	viewers        INTEGER NOT NULL DEFAULT 0,
+	replay_viewers INTEGER NOT NULL DEFAULT 0,
+	version        INTEGER NOT NULL,
+	updated        INTEGER NOT NULL,
+	replay         TEXT NOT NULL DEFAULT '',     -- the replay's manifest reference, '' if none
+	replay_expires INTEGER NOT NULL DEFAULT 0,
+	tweeted        INTEGER NOT NULL DEFAULT 0,
+	signed         BLOB NOT NULL
+);
+CREATE INDEX broadcasts_live ON broadcasts(ended, started);
+CREATE INDEX broadcasts_replay ON broadcasts(replay_expires);
+
+-- Follows are by account key ("twitter:1234"), so one can follow someone
+-- who has not signed in here yet.
+CREATE TABLE follows (
+	follower INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	followee TEXT NOT NULL,
+	created  INTEGER NOT NULL,
+	PRIMARY KEY (follower, followee)
+);
+CREATE INDEX follows_followee ON follows(followee);
+
+-- Suggestions imported from the provider (who one follows on Twitter).
+CREATE TABLE suggestions (
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	followee TEXT NOT NULL,
+	handle   TEXT NOT NULL DEFAULT '',
+	name     TEXT NOT NULL DEFAULT '',
+	avatar   TEXT NOT NULL DEFAULT '',
+	imported INTEGER NOT NULL,
+	PRIMARY KEY (account, followee)
+);
+
+-- Reserved for private broadcasts (a later issue): who may watch, and the
+-- broadcast's content key, escrowed wrapped so that the bootstrap releases
+-- it only to an authenticated identity on the audience list. Nothing
+-- writes these tables yet; they are here so the schema's shape is settled.
+CREATE TABLE audiences (
+	broadcast TEXT NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+	member    TEXT NOT NULL,            -- account key
+	added     INTEGER NOT NULL,
+	PRIMARY KEY (broadcast, member)
+);
+CREATE TABLE escrowed_keys (
+	broadcast TEXT PRIMARY KEY REFERENCES broadcasts(id) ON DELETE CASCADE,
+	epoch     INTEGER NOT NULL DEFAULT 0,
+	wrapped   BLOB NOT NULL,
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL
+);
+`,
+}

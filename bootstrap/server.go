@@ -1,0 +1,223 @@
+package bootstrap
+
+import (
+	"crypto/rand"
+
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/peerscope/peerscope/identity"
+)
+
+// Config configures the HTTP service. Zero fields get the defaults named.
+type Config struct {
+	Store *Store   // required
+	Keys  *KeyRing // required: signs attestations
+
+	// PublicURL is how browsers and nodes reach this service
+	// (https://boot.example); it makes the OAuth redirect URL when
+	// Twitter.RedirectURL is empty, and the links in pages.
+	PublicURL string
+
+	// Twitter enables sign-in with Twitter when ClientID is set.
+	Twitter TwitterConfig
+	// Phone enables phone sign-up when set.
+	Phone       CodeSender
+	PhoneLimits PhoneLimits
+
+	AttestationTTL time.Duration // default 30 days
+	SessionTTL     time.Duration // default 30 days
+	OAuthStateTTL  time.Duration // default 10 min
+	ClockSkew      time.Duration // signed requests; default 2 min
+	// LiveTTL drops from the live list a broadcast not updated for this
+	// long (its node died without saying it ended); default 2 min.
+	LiveTTL time.Duration
+	// ReplayTTL is how long after its end a replay is listed; default 24 h.
+	ReplayTTL time.Duration
+
+	// Rate limits: per client IP on every request, per peer on signed
+	// writes, per IP on phone sign-up starts. Zero fields: the defaults;
+	// a Rate with PerSecond < 0 turns that limit off.
+	RateIP, RatePeer, RatePhone Rate
+	// MaxBody bounds a request body; default 16 KiB.
+	MaxBody int64
+
+	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
+	// addresses for /api/v1/info (the libp2p host fills it).
+	PeerInfo func() (id string, addrs []string)
+	// OnLive, when set, hears every broadcast going live with the
+	// accounts that follow its broadcaster: the libp2p side publishes it
+	// on LiveTopic. It must not block.
+	OnLive func(Event)
+
+	Now        func() time.Time // default time.Now
+	Rand       io.Reader        // default crypto/rand
+	HTTPClient *http.Client     // calls to the provider; default a client with timeouts
+	Logger     *slog.Logger     // default discard
+}
+
+// Defaults of Config.
+const (
+	DefaultAttestationTTL = 30 * 24 * time.Hour
+	DefaultSessionTTL     = 30 * 24 * time.Hour
+	DefaultOAuthStateTTL  = 10 * time.Minute
+	DefaultClockSkew      = 2 * time.Minute
+	DefaultLiveTTL        = 2 * time.Minute
+	DefaultReplayTTL      = 24 * time.Hour
+	DefaultMaxBody        = 16 << 10
+)
+
+// Default rates.
+var (
+	DefaultRateIP    = Rate{PerSecond: 50, Burst: 100}
+	DefaultRatePeer  = Rate{PerSecond: 5, Burst: 20}
+	DefaultRatePhone = Rate{PerSecond: 1.0 / 60, Burst: 5}
+)
+
+func (c *Config) fill() error {
+	if c.Store == nil || c.Keys == nil {
+		return fmt.Errorf("%w: a store and a key ring are required", ErrConfig)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AttestationTTL, DefaultAttestationTTL)
+	def(&c.SessionTTL, DefaultSessionTTL)
+	def(&c.OAuthStateTTL, DefaultOAuthStateTTL)
+	def(&c.ClockSkew, DefaultClockSkew)
+	def(&c.LiveTTL, DefaultLiveTTL)
+	def(&c.ReplayTTL, DefaultReplayTTL)
+	rate := func(r *Rate, v Rate) {
+		if *r == (Rate{}) {
+			*r = v
+		}
+	}
+	rate(&c.RateIP, DefaultRateIP)
+	rate(&c.RatePeer, DefaultRatePeer)
+	rate(&c.RatePhone, DefaultRatePhone)
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	c.PhoneLimits.fill()
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Twitter.ClientID != "" {
+		c.Twitter.fill()
+		if c.Twitter.RedirectURL == "" {
+			if c.PublicURL == "" {
+				return fmt.Errorf("%w: Twitter sign-in needs a public URL or a redirect URL", ErrConfig)
+			}
+			c.Twitter.RedirectURL = c.PublicURL + "/api/v1/auth/twitter/callback"
+		}
+	}
+	switch {
+	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0:
+		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.MaxBody < 1024:
+		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
+	}
+	return nil
+}
+
+// Server is the bootstrap's HTTP API (and its directory page).
+type Server struct {
+	cfg    Config
+	store  *Store
+	mux    *http.ServeMux
+	log    *slog.Logger
+	hub    *hub
+	nonces nonceCache
+
+	ipLimit, peerLimit, phoneLimit *limiter
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// NewServer builds the HTTP service.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        cfg,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		hub:        newHub(),
+		nonces:     nonceCache{seen: make(map[string]time.Time), max: 1 << 20},
+		ipLimit:    newLimiter(cfg.RateIP),
+		peerLimit:  newLimiter(cfg.RatePeer),
+		phoneLimit: newLimiter(cfg.RatePhone),
+	}
+	s.routes()
+	return s, nil
+}
+
+// Close ends the event streams.
+func (s *Server) Close() { s.hub.close() }
+
+// TrustSet returns a trust set of this bootstrap's own keys.
+func (s *Server) TrustSet() *identity.TrustSet {
+	t, _ := identity.NewTrustSet(s.cfg.Keys.KeySet())
+	return t
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /api/v1/info", s.handleInfo)
+	m.HandleFunc("POST /api/v1/auth/twitter/start", s.handleTwitterStart)
+	m.HandleFunc("GET /api/v1/auth/twitter/callback", s.handleTwitterCallback)
+	m.HandleFunc("POST /api/v1/auth/phone/start", s.handlePhoneStart)
+	m.HandleFunc("POST /api/v1/auth/phone/verify", s.handlePhoneVerify)
+	m.HandleFunc("GET /api/v1/attestation", s.handleAttestation)
+	m.HandleFunc("POST /api/v1/attestation/verify", s.handleVerify)
+	m.HandleFunc("GET /api/v1/broadcasts", s.handleList)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}", s.handleGet)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}", s.handleAnnounce)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/replay", s.handleReplay)
+	m.HandleFunc("GET /api/v1/events", s.handleEvents)
+	m.HandleFunc("GET /api/v1/feed", s.handleFeed)
+	m.HandleFunc("GET /api/v1/follows", s.handleFollowing)
+	m.HandleFunc("PUT /api/v1/follows/{account}", s.handleFollow)
+	m.HandleFunc("DELETE /api/v1/follows/{account}", s.handleUnfollow)
+	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
+	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	mountPage(m)
+	s.mux = m
+}
+
+// ServeHTTP applies the per-IP limit, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.ipLimit.allow(clientIP(r), s.cfg.Now()) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Mount serves h under a path prefix beside the API (the stand-in provider
+// of a local setup, say). Call it before serving.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	s.mux.Handle(prefix, http.StripPrefix(strings.TrimSuffix(prefix, "/"), h))
+}

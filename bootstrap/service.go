@@ -1,0 +1,117 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ServiceConfig configures the whole HTTP side of a bootstrap under a data
+// directory.
+type ServiceConfig struct {
+	// DataDir holds the database (DBFile) and the attestation keys
+	// (KeyFile). Required.
+	DataDir string
+	// HTTP is the API's listen address; default DefaultHTTP.
+	HTTP string
+	// Server configures the API; its Store and Keys are opened from
+	// DataDir.
+	Server Config
+	// Configure, when set, may finish Server once the public URL is known
+	// (after listening: with port 0 it is known only then).
+	Configure func(publicURL string, c *Config)
+}
+
+// DefaultHTTP is where the API listens by default.
+const DefaultHTTP = "127.0.0.1:8090"
+
+// Service is a bootstrap's HTTP side: the store, the keys and the API,
+// listening.
+type Service struct {
+	Store  *Store
+	Keys   *KeyRing
+	Server *Server
+	ln     net.Listener
+	srv    *http.Server
+}
+
+// Open opens the data directory, the store and the keys, and listens.
+// Serve answers requests.
+func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: a data directory is required", ErrConfig)
+	}
+	if cfg.HTTP == "" {
+		cfg.HTTP = DefaultHTTP
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("bootstrap: data directory: %w", err)
+	}
+	rnd := cfg.Server.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	keys, err := LoadKeyRing(cfg.DataDir, rnd)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	sc := cfg.Server
+	sc.Store, sc.Keys = st, keys
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("bootstrap: listen %s: %w", cfg.HTTP, err)
+	}
+	if sc.PublicURL == "" {
+		sc.PublicURL = "http://" + ln.Addr().String()
+	}
+	if cfg.Configure != nil {
+		cfg.Configure(sc.PublicURL, &sc)
+	}
+	srv, err := NewServer(sc)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	return &Service{Store: st, Keys: keys, Server: srv, ln: ln,
+		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
+}
+
+// URL is the API's base URL.
+func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Serve answers requests until ctx ends, then shuts down (letting requests
+// in flight finish, up to 5 s) and closes the store.
+func (s *Service) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.Server.Close() // ends the event streams, which Shutdown would wait for
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e := s.srv.Shutdown(sctx); e != nil && err == nil {
+		err = e
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if e := s.Store.Close(); e != nil && err == nil {
+		err = e
+	}
+	return err
+}

@@ -1,0 +1,402 @@
+package bootstrap
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
+)
+
+// Store is the bootstrap's state in one SQLite database: WAL journal,
+// synchronous=FULL, so a write that returned has been fsynced and survives
+// the process being killed (and the machine losing power). Writes go
+// through one connection, reads through a small pool that WAL lets run
+// beside the writer.
+type Store struct {
+	w *sql.DB // one connection: SQLite has one writer
+	r *sql.DB // readers
+}
+
+// DBFile is the database's file name under the data directory.
+const DBFile = "bootstrap.db"
+
+// OpenStore opens (creating if needed) the database at path and brings its
+// schema up to date.
+func OpenStore(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: database path: %w", err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + abs + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	s := &Store{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("bootstrap: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("bootstrap: migrations table: %w", err)
+	}
+	var have int
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("bootstrap: schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("%w: database schema %d is newer than this program's %d", ErrConfig, have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO migrations (version, applied) VALUES (?, ?)`, v, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("bootstrap: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the number of migrations applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM migrations`).Scan(&v)
+	return v, err
+}
+
+// tx runs f in a write transaction, committed if f returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Count returns the rows of a table: what tests use to see that a refused
+// request stored nothing.
+func (s *Store) Count(ctx context.Context, table string) (int, error) {
+	switch table {
+	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
+		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys":
+	default:
+		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n)
+	return n, err
+}
+
+// --- accounts and sessions ---
+
+// Account is someone who signed in, with a provider.
+type Account struct {
+	ID       int64  `json:"-"`
+	Provider string `json:"provider"`
+	Subject  string `json:"account"`
+	Handle   string `json:"handle,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Avatar   string `json:"avatar,omitempty"`
+}
+
+// Key is the account's key, "provider:subject", as follow lists name it.
+func (a Account) Key() string { return a.Provider + ":" + a.Subject }
+
+// UpsertAccount creates the account or refreshes its profile, returning it
+// with its ID.
+func (s *Store) UpsertAccount(ctx context.Context, a Account, now time.Time) (Account, error) {
+	err := s.w.QueryRowContext(ctx, `
+INSERT INTO accounts (provider, subject, handle, name, avatar, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (provider, subject) DO UPDATE SET handle = excluded.handle, name = excluded.name, avatar = excluded.avatar, updated = excluded.updated
+RETURNING id`, a.Provider, a.Subject, a.Handle, a.Name, a.Avatar, now.UnixNano(), now.UnixNano()).Scan(&a.ID)
+	if err != nil {
+		return a, fmt.Errorf("bootstrap: store account: %w", err)
+	}
+	return a, nil
+}
+
+// AccountByKey returns the account with key "provider:subject".
+func (s *Store) AccountByKey(ctx context.Context, key string) (Account, error) {
+	provider, subject, ok := strings.Cut(key, ":")
+	if !ok {
+		return Account{}, fmt.Errorf("%w: account key %q", ErrBadRequest, key)
+	}
+	var a Account
+	err := s.r.QueryRowContext(ctx, `SELECT id, provider, subject, handle, name, avatar FROM accounts WHERE provider = ? AND subject = ?`,
+		provider, subject).Scan(&a.ID, &a.Provider, &a.Subject, &a.Handle, &a.Name, &a.Avatar)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	return a, err
+}
+
+// ProviderTokens are an account's tokens at its provider.
+type ProviderTokens struct {
+	Access, Refresh, Scopes string
+	Expires                 time.Time
+}
+
+// SetTokens stores an account's provider tokens.
+func (s *Store) SetTokens(ctx context.Context, account int64, t ProviderTokens) error {
+	_, err := s.w.ExecContext(ctx, `
+INSERT INTO provider_tokens (account, access, refresh, scopes, expires) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded.refresh, scopes = excluded.scopes, expires = excluded.expires`,
+		account, t.Access, t.Refresh, t.Scopes, t.Expires.UnixNano())
+	if err != nil {
+		return fmt.Errorf("bootstrap: store tokens: %w", err)
+	}
+	return nil
+}
+
+// Tokens returns an account's provider tokens.
+func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, error) {
+	var t ProviderTokens
+	var exp int64
+	err := s.r.QueryRowContext(ctx, `SELECT access, refresh, scopes, expires FROM provider_tokens WHERE account = ?`, account).
+		Scan(&t.Access, &t.Refresh, &t.Scopes, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	t.Expires = time.Unix(0, exp)
+	return t, err
+}
+
+// BindSession records that peer signed in as account until expires.
+func (s *Store) BindSession(ctx context.Context, peer string, account int64, now, expires time.Time) error {
+	_, err := s.w.ExecContext(ctx, `
+INSERT INTO sessions (peer, account, created, expires) VALUES (?, ?, ?, ?)
+ON CONFLICT (peer) DO UPDATE SET account = excluded.account, created = excluded.created, expires = excluded.expires`,
+		peer, account, now.UnixNano(), expires.UnixNano())
+	if err != nil {
+		return fmt.Errorf("bootstrap: store session: %w", err)
+	}
+	return nil
+}
+
+// SessionAccount returns the account peer is signed in as at now.
+func (s *Store) SessionAccount(ctx context.Context, peer string, now time.Time) (Account, error) {
+	var a Account
+	err := s.r.QueryRowContext(ctx, `
+SELECT a.id, a.provider, a.subject, a.handle, a.name, a.avatar FROM sessions s JOIN accounts a ON a.id = s.account
+WHERE s.peer = ? AND s.expires > ?`, peer, now.UnixNano()).Scan(&a.ID, &a.Provider, &a.Subject, &a.Handle, &a.Name, &a.Avatar)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNoSession
+	}
+	if err != nil {
+		return a, fmt.Errorf("bootstrap: session: %w", err)
+	}
+	return a, nil
+}
+
+// --- OAuth states ---
+
+type oauthState struct {
+	State, Peer, Verifier, Scopes string
+	Created, Expires              time.Time
+}
+
+func (s *Store) putOAuthState(ctx context.Context, st oauthState) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Expired states are swept as new ones come, so the table stays small.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires <= ?`, st.Created.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state, peer, verifier, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+			st.State, st.Peer, st.Verifier, st.Scopes, st.Created.UnixNano(), st.Expires.UnixNano())
+		return err
+	})
+}
+
+// takeOAuthState consumes a state: it can be taken once, before it expires.
+func (s *Store) takeOAuthState(ctx context.Context, state string, now time.Time) (oauthState, error) {
+	st := oauthState{State: state}
+	var created, expires int64
+	err := s.w.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state = ? RETURNING peer, verifier, scopes, created, expires`, state).
+		Scan(&st.Peer, &st.Verifier, &st.Scopes, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrStateInvalid
+	}
+	if err != nil {
+		return st, fmt.Errorf("bootstrap: oauth state: %w", err)
+	}
+	st.Created, st.Expires = time.Unix(0, created), time.Unix(0, expires)
+	if !now.Before(st.Expires) {
+		return st, fmt.Errorf("%w: expired", ErrStateInvalid)
+	}
+	return st, nil
+}
+
+// --- phone codes ---
+
+// PhoneLimits bound phone sign-up.
+type PhoneLimits struct {
+	CodeTTL     time.Duration // how long a code is valid; default 10 min
+	MaxAttempts int           // wrong codes before the number locks; default 5
+	MaxSends    int           // codes sent per number per SendWindow; default 3
+	SendWindow  time.Duration // default 1 h
+	Lockout     time.Duration // how long a number stays locked; default 1 h
+}
+
+func (l *PhoneLimits) fill() {
+	if l.CodeTTL == 0 {
+		l.CodeTTL = 10 * time.Minute
+	}
+	if l.MaxAttempts == 0 {
+		l.MaxAttempts = 5
+	}
+	if l.MaxSends == 0 {
+		l.MaxSends = 3
+	}
+	if l.SendWindow == 0 {
+		l.SendWindow = time.Hour
+	}
+	if l.Lockout == 0 {
+		l.Lockout = time.Hour
+	}
+}
+
+// beginPhone records a new code for a number (replacing a pending one),
+// unless the number is locked or has had its sends for the window.
+func (s *Store) beginPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var sends int
+		var windowStart, lockedUntil int64
+		err := tx.QueryRowContext(ctx, `SELECT sends, window_start, locked_until FROM phone_codes WHERE phone = ?`, phone).
+			Scan(&sends, &windowStart, &lockedUntil)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			windowStart = now.UnixNano()
+		case err != nil:
+			return err
+		}
+		if now.UnixNano() < lockedUntil {
+			return ErrLocked
+		}
+		if now.UnixNano()-windowStart >= int64(l.SendWindow) {
+			sends, windowStart = 0, now.UnixNano()
+		}
+		if sends >= l.MaxSends {
+			return fmt.Errorf("%w: %d codes sent to this number within %s", ErrRateLimited, sends, l.SendWindow)
+		}
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO phone_codes (phone, peer, code, expires, attempts, sends, window_start, locked_until) VALUES (?, ?, ?, ?, 0, ?, ?, 0)
+ON CONFLICT (phone) DO UPDATE SET peer = excluded.peer, code = excluded.code, expires = excluded.expires, attempts = 0,
+	sends = excluded.sends, window_start = excluded.window_start, locked_until = 0`,
+			phone, peer, code, now.Add(l.CodeTTL).UnixNano(), sends+1, windowStart)
+		return err
+	})
+}
+
+// checkPhone checks a code for a number and peer: a wrong one counts an
+// attempt (locking the number after MaxAttempts), a right one is consumed.
+func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits, equal func(a, b []byte) bool) error {
+	var verdict error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var want []byte
+		var owner string
+		var expires, lockedUntil int64
+		var attempts int
+		err := tx.QueryRowContext(ctx, `SELECT peer, code, expires, attempts, locked_until FROM phone_codes WHERE phone = ?`, phone).
+			Scan(&owner, &want, &expires, &attempts, &lockedUntil)
+		if errors.Is(err, sql.ErrNoRows) {
+			verdict = ErrCodeInvalid
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case now.UnixNano() < lockedUntil:
+			verdict = ErrLocked
+			return nil
+		case len(want) == 0 || now.UnixNano() >= expires || owner != peer:
+			verdict = ErrCodeInvalid
+			return nil
+		case !equal(want, code):
+			attempts++
+			lock := int64(0)
+			if attempts >= l.MaxAttempts {
+				lock = now.Add(l.Lockout).UnixNano()
+				verdict = ErrLocked
+			} else {
+				verdict = ErrCodeInvalid
+			}
+			// The failed attempt is committed: guessing costs even if the
+			// process dies right after.
+			_, err := tx.ExecContext(ctx, `UPDATE phone_codes SET attempts = ?, locked_until = ?, code = CASE WHEN ? > 0 THEN x'' ELSE code END WHERE phone = ?`,
+				attempts, lock, lock, phone)
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE phone_codes SET code = x'', attempts = 0 WHERE phone = ?`, phone)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bootstrap: phone code: %w", err)
+	}
+	return verdict
+}
+
+// --- attestations ---
+
+// saveAttestation records an attestation issued.
+func (s *Store) saveAttestation(ctx context.Context, account int64, peer string, issued, expires time.Time, issuer, signed []byte) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO attestations (account, peer, issued, expires, issuer, signed) VALUES (?, ?, ?, ?, ?, ?)`,
+		account, peer, issued.UnixNano(), expires.UnixNano(), issuer, signed)
+	if err != nil {
+		return fmt.Errorf("bootstrap: store attestation: %w", err)
+	}
+	return nil
+}
+
+// latestAttestation returns the newest unexpired attestation issued to peer.
+func (s *Store) latestAttestation(ctx context.Context, peer string, now time.Time) ([]byte, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT signed FROM attestations WHERE peer = ? AND expires > ? ORDER BY issued DESC LIMIT 1`,
+		peer, now.UnixNano()).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}

@@ -1,0 +1,299 @@
+package bootstrap
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Broadcast is one entry of the directory.
+type Broadcast struct {
+	ID          string `json:"id"`
+	Broadcaster string `json:"broadcaster"` // peer ID
+	// Who is the broadcaster's signed-in identity, if it has one.
+	Who           *Account  `json:"who,omitempty"`
+	Title         string    `json:"title"`
+	Link          string    `json:"link"`
+	Private       bool      `json:"private"`
+	Started       time.Time `json:"started"`
+	Ended         time.Time `json:"ended,omitzero"`
+	Viewers       int       `json:"viewers"`
+	ReplayViewers int       `json:"replay_viewers"`
+	Version       uint64    `json:"version"`
+	Updated       time.Time `json:"updated"`
+	// Replay is the replay's manifest reference (set by the replay
+	// endpoint once the broadcaster published one); ReplayExpires is when
+	// the directory stops listing it, 24 h after the end.
+	Replay        string    `json:"replay,omitempty"`
+	ReplayExpires time.Time `json:"replay_expires,omitzero"`
+
+	account int64 // 0 when anonymous
+	signed  []byte
+	tweeted bool
+}
+
+// Live reports whether the broadcast has not ended.
+func (b *Broadcast) Live() bool { return b.Ended.IsZero() }
+
+// putBroadcast stores an announcement if it is newer than the stored one
+// (ErrStale otherwise). It returns whether the broadcast is new, or went
+// from not live to live, and the entry as stored.
+func (s *Store) putBroadcast(ctx context.Context, b *Broadcast) (fresh bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var version uint64
+		var ended int64
+		var tweeted bool
+		err := tx.QueryRowContext(ctx, `SELECT version, ended, tweeted FROM broadcasts WHERE id = ?`, b.ID).Scan(&version, &ended, &tweeted)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			fresh = true
+		case err != nil:
+			return err
+		case b.Version <= version:
+			return fmt.Errorf("%w: version %d, stored %d", ErrStale, b.Version, version)
+		case ended != 0 && b.Ended.IsZero():
+			return fmt.Errorf("%w: the broadcast has ended", ErrStale)
+		}
+		b.tweeted = b.tweeted || tweeted
+		var account any
+		if b.account != 0 {
+			account = b.account
+		}
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
+	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`,
+			b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
+			int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrStale) {
+		err = fmt.Errorf("bootstrap: store broadcast: %w", err)
+	}
+	return fresh, err
+}
+
+// markTweeted records that the broadcast's link was posted.
+func (s *Store) markTweeted(ctx context.Context, id string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE broadcasts SET tweeted = 1 WHERE id = ?`, id)
+	return err
+}
+
+// setReplay records a broadcast's replay, listed until expires.
+func (s *Store) setReplay(ctx context.Context, id, replay string, expires time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE broadcasts SET replay = ?, replay_expires = ? WHERE id = ? AND ended != 0`, replay, expires.UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("bootstrap: store replay: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: no ended broadcast %q", ErrNotFound, id)
+	}
+	return nil
+}
+
+const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, b.link, b.private, b.started, b.ended, b.viewers,
+	b.replay_viewers, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
+	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, '')`
+
+func scanBroadcast(row interface{ Scan(...any) error }) (*Broadcast, error) {
+	var b Broadcast
+	var started, ended, updated, replayExpires, version int64
+	var who Account
+	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
+		&b.ReplayViewers, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
+		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
+	if err != nil {
+		return nil, err
+	}
+	b.Started, b.Ended, b.Updated, b.ReplayExpires = time.Unix(0, started), fromNanos(ended), time.Unix(0, updated), fromNanos(replayExpires)
+	b.Version = uint64(version)
+	if b.account != 0 {
+		who.ID = b.account
+		b.Who = &who
+	}
+	return &b, nil
+}
+
+// Broadcast returns one directory entry.
+func (s *Store) Broadcast(ctx context.Context, id string) (*Broadcast, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account WHERE b.id = ?`, id)
+	b, err := scanBroadcast(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: broadcast: %w", err)
+	}
+	return b, nil
+}
+
+// Query selects directory entries.
+type Query struct {
+	// Replays lists ended broadcasts with a replay not yet expired;
+	// otherwise live ones (announced or updated within LiveTTL of now).
+	Replays bool
+	// Text, when set, keeps entries whose title, handle or name contain
+	// it (case-insensitive for ASCII).
+	Text  string
+	Limit int
+}
+
+// listBroadcasts returns public entries, newest first.
+func (s *Store) listBroadcasts(ctx context.Context, q Query, now time.Time, liveTTL time.Duration) ([]*Broadcast, error) {
+	where := `b.private = 0 AND b.ended = 0 AND b.updated > ?`
+	args := []any{now.Add(-liveTTL).UnixNano()}
+	if q.Replays {
+		where = `b.private = 0 AND b.ended != 0 AND b.replay != '' AND b.replay_expires > ?`
+		args = []any{now.UnixNano()}
+	}
+	if q.Text != "" {
+		pat := "%" + likeEscaper.Replace(q.Text) + "%"
+		where += ` AND (b.title LIKE ? ESCAPE '\' OR a.handle LIKE ? ESCAPE '\' OR a.name LIKE ? ESCAPE '\')`
+		args = append(args, pat, pat, pat)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account
+WHERE `+where+` ORDER BY b.started DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: list: %w", err)
+	}
+	defer rows.Close()
+	out := []*Broadcast{}
+	for rows.Next() {
+		b, err := scanBroadcast(rows)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap: list: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// --- follows ---
+
+// follow records that account follows followee (an account key).
+func (s *Store) follow(ctx context.Context, follower int64, followee string, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO follows (follower, followee, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		follower, followee, now.UnixNano())
+	if err != nil {
+		return fmt.Errorf("bootstrap: follow: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) unfollow(ctx context.Context, follower int64, followee string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM follows WHERE follower = ? AND followee = ?`, follower, followee)
+	if err != nil {
+		return fmt.Errorf("bootstrap: unfollow: %w", err)
+	}
+	return nil
+}
+
+// Following returns the account keys account follows.
+func (s *Store) Following(ctx context.Context, account int64) ([]string, error) {
+	return s.strings(ctx, `SELECT followee FROM follows WHERE follower = ? ORDER BY created, followee`, account)
+}
+
+// followers returns the IDs of the accounts that follow key.
+func (s *Store) followers(ctx context.Context, key string) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT follower FROM follows WHERE followee = ?`, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Suggestion is someone an account may want to follow (imported from who
+// it follows on its provider).
+type Suggestion struct {
+	Account string `json:"account"` // account key
+	Handle  string `json:"handle,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Avatar  string `json:"avatar,omitempty"`
+	// Here reports whether the account has signed in at this bootstrap.
+	Here bool `json:"here"`
+}
+
+func (s *Store) putSuggestions(ctx context.Context, account int64, list []Suggestion, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, g := range list {
+			_, err := tx.ExecContext(ctx, `
+INSERT INTO suggestions (account, followee, handle, name, avatar, imported) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (account, followee) DO UPDATE SET handle = excluded.handle, name = excluded.name, avatar = excluded.avatar, imported = excluded.imported`,
+				account, g.Account, g.Handle, g.Name, g.Avatar, now.UnixNano())
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Suggestions returns an account's suggestions that it does not follow
+// yet, those who signed in here first.
+func (s *Store) Suggestions(ctx context.Context, account int64) ([]Suggestion, error) {
+	rows, err := s.r.QueryContext(ctx, `
+SELECT g.followee, g.handle, g.name, g.avatar, EXISTS (SELECT 1 FROM accounts a WHERE a.provider || ':' || a.subject = g.followee)
+FROM suggestions g WHERE g.account = ? AND NOT EXISTS (SELECT 1 FROM follows f WHERE f.follower = g.account AND f.followee = g.followee)
+ORDER BY 5 DESC, g.handle`, account)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: suggestions: %w", err)
+	}
+	defer rows.Close()
+	out := []Suggestion{}
+	for rows.Next() {
+		var g Suggestion
+		if err := rows.Scan(&g.Account, &g.Handle, &g.Name, &g.Avatar, &g.Here); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
