@@ -68,7 +68,9 @@ func (r *Room) fetch(peers []peer.ID) {
 func (r *Room) fetchFrom(p peer.ID) ([]*signedAction, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, fetchTimeout)
 	defer cancel()
-	s, err := r.h.NewStream(ctx, p, r.proto)
+	// A viewer behind NAT may be reached only through a relay (a limited
+	// connection): the state is small enough to fetch over one.
+	s, err := r.h.NewStream(network.WithAllowLimitedConn(ctx, "peerscope chat state"), p, r.proto)
 	if err != nil {
 		return nil, err
 	}

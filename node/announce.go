@@ -304,7 +304,8 @@ func (n *Node) fetchAnnouncement(ctx context.Context, p peer.AddrInfo, broadcast
 	if len(p.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 10*time.Minute)
 	}
-	s, err := n.host.NewStream(ctx, p.ID, AnnounceProtocol)
+	// The announcement is small: a relayed (limited) connection carries it.
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "peerscope announce"), p.ID, AnnounceProtocol)
 	if err != nil {
 		return signedAnnouncement{}, err
 	}

@@ -479,6 +479,12 @@ type TreeStatus struct {
 	Subtree  uint32     // this node and all below it, as last reported
 	Mesh     mesh.Stats // the tree's counters (chunks in, duplicates, forged…)
 
+	// ParentPath says how this node reaches its parent (direct, or relayed
+	// when only through a circuit relay); RelayedChildren counts the
+	// children reached only through one.
+	ParentPath      Path
+	RelayedChildren int
+
 	Received   uint64        // media chunks delivered to the local players
 	Dropped    uint64        // delivered chunks the players could not take
 	ChunksSent uint64        // chunk messages sent to children
@@ -517,10 +523,14 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 	}
 	if st.Parent != "" {
 		ts.Parent, _ = p2p.PeerID(st.Parent)
+		ts.ParentPath = b.n.PathTo(ts.Parent)
 	}
 	for _, c := range st.Children {
 		if id, err := p2p.PeerID(c); err == nil {
 			ts.Children = append(ts.Children, id)
+			if b.n.PathTo(id) == PathRelayed {
+				ts.RelayedChildren++
+			}
 		}
 	}
 	return ts, nil

@@ -143,12 +143,18 @@ var (
 	descChat       = desc("peerscope_chat_messages_total", "Chat messages the validators decided on, by kind and verdict (accepted, rejected, ignored).", "kind", "verdict")
 	descChatThrot  = desc("peerscope_chat_throttled_total", "Chat messages ignored for their sender's rate.")
 	descChatClient = desc("peerscope_chat_streams", "Chat event streams open to browsers.")
+	descParentPath = desc("peerscope_tree_parent_path", "How this node reaches its parent (value 1): direct (hole-punched or reachable) or relayed (through a bootstrap's circuit relay).", "path")
+	descRelayedKid = desc("peerscope_tree_children_relayed", "Children this node reaches only through a circuit relay.")
+
+	descReach      = prometheus.NewDesc("peerscope_p2p_reachability", "What AutoNAT says of this node (value 1): public, private (behind NAT) or unknown.", []string{"reachability"}, nil)
+	descRelayAddrs = prometheus.NewDesc("peerscope_p2p_relay_addrs", "The node's /p2p-circuit addresses (it holds a relay reservation when above 0).", nil, nil)
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descEnded, descDepth, descParent, descChildren, descSlots, descSubtree,
 		descRejoins, descMoves, descIn, descDup, descOld, descForged, descPulls, descOut, descDropped,
-		descBytesOut, descBytesIn, descLatest, descWHEP, descIngestLive, descChat, descChatThrot, descChatClient} {
+		descBytesOut, descBytesIn, descLatest, descWHEP, descIngestLive, descChat, descChatThrot, descChatClient,
+		descParentPath, descRelayedKid, descReach, descRelayAddrs} {
 		ch <- d
 	}
 }
@@ -160,6 +166,8 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	ch <- prometheus.MustNewConstMetric(descReach, prometheus.GaugeValue, 1, reachabilityName(c.n.Reachability()))
+	ch <- prometheus.MustNewConstMetric(descRelayAddrs, prometheus.GaugeValue, float64(len(c.n.RelayAddrs())))
 	for _, b := range c.n.Broadcasts() {
 		id := b.id
 		role := "viewer"
@@ -211,8 +219,20 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 				parent = pid.String()
 			}
 			gauge(descParent, 1, id, parent)
+			if pid, err := p2p.PeerID(st.Parent); err == nil {
+				if path := c.n.PathTo(pid); path != PathNone {
+					gauge(descParentPath, 1, id, string(path))
+				}
+			}
 		}
 		gauge(descChildren, float64(len(st.Children)), id)
+		relayedKids := 0
+		for _, k := range st.Children {
+			if pid, err := p2p.PeerID(k); err == nil && c.n.PathTo(pid) == PathRelayed {
+				relayedKids++
+			}
+		}
+		gauge(descRelayedKid, float64(relayedKids), id)
 		gauge(descSubtree, float64(st.Subtree), id)
 		counter(descRejoins, stats.Rejoins, id)
 		counter(descMoves, stats.Moves, id)

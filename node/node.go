@@ -19,6 +19,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -100,6 +101,18 @@ type Config struct {
 	// ephemeral port per session).
 	WHIPUDPPort int
 
+	// BootstrapPeers are the community bootstraps this node trusts to get
+	// through NAT: it stays connected to them, asks them whether it is
+	// reachable (AutoNAT), and, if it is not, reserves a slot on their
+	// circuit relays and advertises the /p2p-circuit addresses (nat.go).
+	BootstrapPeers []peer.AddrInfo
+	// NATWait bounds how long New waits, with BootstrapPeers, to learn how
+	// the node is reached; default DefaultNATWait, negative: no wait.
+	NATWait time.Duration
+	// Reachability, when not unknown, is taken as fact instead of asking
+	// AutoNAT (private: always reserve relay slots).
+	Reachability network.Reachability
+
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -129,6 +142,9 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.NATWait == 0 {
+		c.NATWait = DefaultNATWait
+	}
 	switch {
 	case c.Upload < 0:
 		return fmt.Errorf("%w: negative upload %d", ErrConfig, c.Upload)
@@ -142,6 +158,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("%w: negative announce interval", ErrConfig)
 	case c.WHIPUDPPort < 0 || c.WHIPUDPPort > 65535:
 		return fmt.Errorf("%w: WHIP UDP port %d", ErrConfig, c.WHIPUDPPort)
+	case c.Reachability > network.ReachabilityPrivate || c.Reachability < 0:
+		return fmt.Errorf("%w: reachability %d", ErrConfig, c.Reachability)
 	case (c.CertFile == "") != (c.KeyFile == ""):
 		return fmt.Errorf("%w: a certificate file needs its key file and the other way round", ErrConfig)
 	}
@@ -191,6 +209,8 @@ type Node struct {
 	psCancel context.CancelFunc
 	owner    string // OwnerToken
 
+	nat *nat // reachability and bootstraps (nat.go)
+
 	closeOnce sync.Once
 	wg        sync.WaitGroup // HTTP servers
 }
@@ -218,18 +238,15 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n.host, err = libp2p.New(
+	n.host, err = libp2p.New(append([]libp2p.Option{
 		libp2p.Identity(n.key),
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		// NAT traversal through community relays comes with the bootstrap
-		// service; until then a node is reached at its own addresses.
-		libp2p.DisableRelay(),
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
-	)
+	}, natOptions(&cfg)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
@@ -237,12 +254,20 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
 	var psCtx context.Context
 	psCtx, n.psCancel = context.WithCancel(context.Background())
+	// GossipSub opens its streams with this context: let them run over a
+	// relayed (limited) connection, so that chat reaches a viewer whose
+	// tree links are relayed.
+	psCtx = network.WithAllowLimitedConn(psCtx, "peerscope chat")
 	if n.ps, err = pubsub.NewGossipSub(psCtx, n.host, chat.PubSubOptions()...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = NewStreamKey()
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
+
+	if err := n.startNAT(ctx); err != nil {
+		return nil, err
+	}
 
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
@@ -331,6 +356,7 @@ func (n *Node) Close() error {
 		if n.psCancel != nil {
 			n.psCancel() // the rooms are closed: the router may go
 		}
+		n.nat.close()
 		if n.host != nil {
 			_ = n.host.Close()
 		}

@@ -89,7 +89,7 @@ printed at start). One publisher at a time; one cut off may come back within
 		return err
 	}
 	printBroadcast(os.Stdout, n, b, srcInfo)
-	err = follow(ctx, os.Stdout, b, 10*time.Second)
+	err = follow(ctx, os.Stdout, b, *nf.every)
 	if errors.Is(err, context.Canceled) {
 		fmt.Println("\nEnding the broadcast…")
 	}
@@ -292,8 +292,14 @@ func statusLine(b *node.Broadcast, st node.TreeStatus) string {
 			fmt.Fprintf(&s, "depth %d", st.Depth)
 		}
 		fmt.Fprintf(&s, " · %d chunks · latency %s", st.Received, st.Latency.Round(time.Millisecond))
+		if st.ParentPath != node.PathNone {
+			fmt.Fprintf(&s, " · parent %s", st.ParentPath)
+		}
 	}
 	fmt.Fprintf(&s, " · relaying to %d of %d", len(st.Children), st.Slots)
+	if st.RelayedChildren > 0 {
+		fmt.Fprintf(&s, " (%d through a relay)", st.RelayedChildren)
+	}
 	return s.String()
 }
 
@@ -303,6 +309,8 @@ type nodeDefaults struct{ http, https, listen, data string }
 
 type nodeFlags struct {
 	http, https, listen, data *string
+	bootstrapPeers            *string
+	every                     *time.Duration
 	upload                    uploadFlag
 	verbose                   *bool
 }
@@ -318,6 +326,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
+	nf.bootstrapPeers = fs.String("bootstrap-peer", "", `community bootstraps to get through NAT with: multiaddrs ending in /p2p/<ID>, as 'peerscope bootstrap' prints them, comma-separated`)
+	nf.every = fs.Duration("status-every", 10*time.Second, "how often to print where this node is in the tree")
 	nf.verbose = fs.Bool("v", false, "log what the node does to stderr")
 	return nf
 }
@@ -340,6 +350,14 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	if len(cfg.Listen) == 0 {
 		return cfg, errors.New("--listen: no address")
 	}
+	if *nf.every <= 0 {
+		return cfg, errors.New("--status-every must be positive")
+	}
+	peers, err := node.ParseBootstrapPeers(strings.Split(*nf.bootstrapPeers, ","))
+	if err != nil {
+		return cfg, fmt.Errorf("--bootstrap-peer: %w", err)
+	}
+	cfg.BootstrapPeers = peers
 	level := slog.LevelWarn
 	if *nf.verbose {
 		level = slog.LevelInfo

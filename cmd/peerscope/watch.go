@@ -16,8 +16,9 @@ func runWatch(ctx context.Context, args []string) error {
 Watches the broadcast at LINK (peerscope://…, as 'peerscope broadcast'
 prints it): joins its relay tree, relays to as many peers as --upload allows,
 and serves it on this machine: a player page for the browser, LL-HLS for VLC
-or ffplay, WHEP. It prints those URLs, then where it is in the tree every
-10 s, and stops when the broadcast ends or on Ctrl-C.`)
+or ffplay, WHEP. It prints those URLs, then where it is in the tree (every
+--status-every), and stops when the broadcast ends or on Ctrl-C. Behind NAT,
+give it --bootstrap-peer.`)
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:0", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1"})
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,7 +49,7 @@ or ffplay, WHEP. It prints those URLs, then where it is in the tree every
 		return fmt.Errorf("watch: %w", err)
 	}
 	printWatch(os.Stdout, b)
-	if err := follow(ctx, os.Stdout, b, 10*time.Second); err != nil && !errors.Is(err, context.Canceled) {
+	if err := follow(ctx, os.Stdout, b, *nf.every); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

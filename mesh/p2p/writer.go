@@ -3,6 +3,7 @@ package p2p
 import (
 	"bufio"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,6 +142,14 @@ func (w *writer) run() {
 		closing := w.closing
 		w.mu.Unlock()
 
+		if bw != nil && len(batch) > 0 && relayed(s.Conn()) && w.n.hasDirectConn(w.peer) {
+			// Hole punching has given a direct connection to the peer:
+			// move off the relay. The old stream closes cleanly after what
+			// was written, and a new one opens on the best connection.
+			w.n.log.Debug("moving to a direct connection", "peer", shortID(w.id))
+			_ = s.Close()
+			bw = nil
+		}
 		if bw == nil && len(batch) > 0 {
 			var err error
 			s, err = w.open()
@@ -197,6 +206,10 @@ func (w *writer) run() {
 func (w *writer) open() (network.Stream, error) {
 	ctx, cancel := context.WithTimeout(w.ctx, dialTimeout)
 	defer cancel()
+	// A peer behind NAT may be reached only through a circuit relay,
+	// whose connections libp2p calls limited and refuses to streams that
+	// do not opt in. The relays Peerscope uses are sized for video.
+	ctx = network.WithAllowLimitedConn(ctx, "peerscope mesh")
 	s, err := w.n.h.NewStream(ctx, w.peer, w.n.opt.protocol)
 	if err != nil {
 		return nil, err
@@ -209,6 +222,18 @@ func (w *writer) open() (network.Stream, error) {
 		return nil, w.ctx.Err()
 	}
 	return s, nil
+}
+
+// hasDirectConn reports whether the host has a connection to p that does
+// not go through a relay.
+func (n *Node) hasDirectConn(p peer.ID) bool {
+	return slices.ContainsFunc(n.h.Network().ConnsToPeer(p), func(c network.Conn) bool { return !relayed(c) })
+}
+
+// relayed reports whether c goes through a circuit relay.
+func relayed(c network.Conn) bool {
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }
 
 func (w *writer) fail(s network.Stream, err error) {

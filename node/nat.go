@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// How a node gets through NAT (see ARCHITECTURE.md, "NAT traversal"):
+//
+//   - It keeps a connection to each of its bootstrap peers. Identify on
+//     that connection tells it the address its NAT maps it to; AutoNAT
+//     asks the bootstrap to dial it back there, which says whether it is
+//     reachable.
+//   - Found unreachable, it reserves a slot on the bootstraps' circuit
+//     relays (AutoRelay with the bootstraps as static relays) and
+//     advertises /p2p-circuit addresses through them: in its links and in
+//     what it tells the tree.
+//   - A peer that reaches it through a relay gets a "limited" connection;
+//     both then try to punch a hole through their NATs (DCUtR), and the
+//     tree's streams move to the direct connection when that works.
+//     Otherwise the video stays on the relay.
+
+// Defaults for the NAT traversal.
+const (
+	// DefaultNATWait bounds how long New waits, when the node has
+	// bootstrap peers, to learn whether it is reachable and, if not, to
+	// get relay addresses: the addresses it starts a tree with are the
+	// ones other viewers will be told.
+	DefaultNATWait = 20 * time.Second
+	// bootstrapDialTimeout bounds one dial to a bootstrap peer.
+	bootstrapDialTimeout = 10 * time.Second
+	// bootstrapRedial is how often a lost bootstrap is dialled again.
+	bootstrapRedial = 30 * time.Second
+	// relayBackoff is how long AutoRelay waits before asking a relay that
+	// refused a reservation again (libp2p's default is an hour, which
+	// strands a node whose bootstrap restarted).
+	relayBackoff = 30 * time.Second
+)
+
+// natOptions returns the libp2p options for getting through NAT.
+func natOptions(cfg *Config) []libp2p.Option {
+	opts := []libp2p.Option{
+		// Hole punching (DCUtR) needs no bootstrap of its own: a peer that
+		// reaches us through any relay may punch.
+		libp2p.EnableHolePunching(),
+	}
+	if len(cfg.BootstrapPeers) > 0 {
+		opts = append(opts,
+			libp2p.EnableAutoRelayWithStaticRelays(cfg.BootstrapPeers,
+				autorelay.WithBootDelay(0),
+				autorelay.WithBackoff(relayBackoff),
+			),
+			libp2p.EnableAutoNATv2(),
+		)
+	}
+	switch cfg.Reachability {
+	case network.ReachabilityPrivate:
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	case network.ReachabilityPublic:
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	}
+	return opts
+}
+
+// nat tracks the node's reachability and keeps its bootstraps connected.
+type nat struct {
+	n            *Node
+	reachability atomic.Int32  // network.Reachability
+	changed      chan struct{} // kicked on reachability or address changes
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// startNAT subscribes to the host's reachability and address events,
+// dials the bootstraps, and waits (at most cfg.NATWait, and ctx) until the
+// node knows how it is reached.
+func (n *Node) startNAT(ctx context.Context) error {
+	t := &nat{n: n, changed: make(chan struct{}, 1)}
+	n.nat = t
+	sub, err := n.host.EventBus().Subscribe([]any{
+		new(event.EvtLocalReachabilityChanged),
+		new(event.EvtLocalAddressesUpdated),
+	})
+	if err != nil {
+		return fmt.Errorf("node: subscribe to reachability: %w", err)
+	}
+	var bg context.Context
+	bg, t.cancel = context.WithCancel(context.Background())
+	t.wg.Go(func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				if r, ok := e.(event.EvtLocalReachabilityChanged); ok {
+					t.reachability.Store(int32(r.Reachability))
+					n.log.Info("reachability", "is", r.Reachability.String())
+				}
+				select {
+				case t.changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	if len(n.cfg.BootstrapPeers) == 0 {
+		return nil
+	}
+	for _, p := range n.cfg.BootstrapPeers {
+		n.host.ConnManager().Protect(p.ID, "peerscope-bootstrap")
+	}
+	t.dialBootstraps(ctx)
+	t.wg.Go(func() {
+		tick := time.NewTicker(bootstrapRedial)
+		defer tick.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-tick.C:
+				t.dialBootstraps(bg)
+			}
+		}
+	})
+	if n.cfg.NATWait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, n.cfg.NATWait)
+		defer cancel()
+		if !t.wait(wctx) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n.log.Warn("reachability still unknown; starting with the addresses known so far",
+				"reachability", n.Reachability().String(), "addrs", n.host.Addrs())
+		}
+	}
+	return nil
+}
+
+// dialBootstraps connects to the bootstraps not connected yet, in parallel.
+func (t *nat) dialBootstraps(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range t.n.cfg.BootstrapPeers {
+		if t.n.host.Network().Connectedness(p.ID) == network.Connected {
+			continue
+		}
+		wg.Go(func() {
+			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTimeout)
+			defer cancel()
+			if err := t.n.host.Connect(dctx, p); err != nil {
+				t.n.log.Warn("bootstrap unreachable", "peer", p.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// wait returns true once the node is known to be reachable, or is known
+// not to be and has relay addresses; false when ctx ends first.
+func (t *nat) wait(ctx context.Context) bool {
+	for {
+		switch t.n.Reachability() {
+		case network.ReachabilityPublic:
+			return true
+		case network.ReachabilityPrivate:
+			if slices.ContainsFunc(t.n.host.Addrs(), isCircuit) {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.changed:
+		}
+	}
+}
+
+func (t *nat) close() {
+	if t == nil {
+		return
+	}
+	t.cancel()
+	t.wg.Wait()
+}
+
+// Reachability returns what the node knows of its reachability from the
+// internet: public, private (behind NAT: reached through relays), or
+// unknown (no bootstrap has told it yet).
+func (n *Node) Reachability() network.Reachability {
+	if n.cfg.Reachability != network.ReachabilityUnknown {
+		return n.cfg.Reachability
+	}
+	if n.nat == nil {
+		return network.ReachabilityUnknown
+	}
+	return network.Reachability(n.nat.reachability.Load())
+}
+
+// reachabilityName is the lower-case name of r, for metrics and JSON.
+func reachabilityName(r network.Reachability) string {
+	switch r {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	}
+	return "unknown"
+}
+
+// RelayAddrs returns the node's /p2p-circuit addresses (empty unless it
+// holds a relay reservation).
+func (n *Node) RelayAddrs() []ma.Multiaddr {
+	return slices.DeleteFunc(n.host.Addrs(), func(a ma.Multiaddr) bool { return !isCircuit(a) })
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// Path says how this node reaches a peer.
+type Path string
+
+// Paths.
+const (
+	PathNone    Path = ""        // not connected
+	PathDirect  Path = "direct"  // a direct connection (possibly hole-punched)
+	PathRelayed Path = "relayed" // only through a circuit relay
+)
+
+// PathTo returns how this node is connected to p: directly when any of its
+// connections to p is direct.
+func (n *Node) PathTo(p peer.ID) Path {
+	path := PathNone
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !isCircuit(c.RemoteMultiaddr()) {
+			return PathDirect
+		}
+		path = PathRelayed
+	}
+	return path
+}
+
+// ParseBootstrapPeers reads bootstrap peers from multiaddrs ending in
+// /p2p/<peer ID>, merging the addresses of a peer named more than once.
+func ParseBootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bootstrap peer %q: %w", ErrConfig, clip(s), err)
+		}
+		info, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil || len(info.Addrs) == 0 {
+			return nil, fmt.Errorf("%w: bootstrap peer %q: want an address ending in /p2p/<peer ID>", ErrConfig, clip(s))
+		}
+		if i := slices.IndexFunc(out, func(p peer.AddrInfo) bool { return p.ID == info.ID }); i >= 0 {
+			out[i].Addrs = append(out[i].Addrs, info.Addrs...)
+			continue
+		}
+		out = append(out, *info)
+	}
+	return out, nil
+}

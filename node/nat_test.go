@@ -1,0 +1,117 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestWatchThroughRelay runs a real bootstrap on loopback and a
+// broadcaster that takes itself for one behind NAT: it must reserve a slot
+// on the bootstrap's relay, and a viewer that knows it only by its relayed
+// address must get the video through the relay (streams on a limited
+// connection), with the tree, its status and /metrics saying so. (Real
+// NATs, hole punching included, are tested in tests/nat.)
+func TestWatchThroughRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	boot := peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
+
+	root := newNode(t, node.Config{
+		BootstrapPeers: []peer.AddrInfo{boot},
+		Reachability:   network.ReachabilityPrivate,
+		// On loopback no circuit address is ever advertised (see below):
+		// waiting for one would only run out NATWait.
+		NATWait: -1,
+	})
+	if root.Reachability() != network.ReachabilityPrivate {
+		t.Fatalf("reachability %s", root.Reachability())
+	}
+	waitFor(t, 30*time.Second, "a reservation on the bootstrap's relay", func() bool {
+		return bs.RelayStats().Reservations == 1
+	})
+	b, err := root.Broadcast(ctx, node.BroadcastConfig{Title: "behind NAT", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// libp2p advertises circuit addresses only through public relay
+	// addresses, which loopback is not: the link is written by hand.
+	circuit := bs.Host().Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + bs.ID().String() + "/p2p-circuit"))
+	link := node.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}}
+	viewer := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, NATWait: -1})
+	w, err := viewer.Watch(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st node.TreeStatus
+	waitFor(t, 30*time.Second, "video through the relay", func() bool {
+		st, err = w.Status(ctx)
+		return err == nil && st.Received >= 10
+	})
+	if st.Parent != root.ID() || st.ParentPath != node.PathRelayed {
+		t.Fatalf("parent %s reached %q; want %s, relayed", st.Parent, st.ParentPath, root.ID())
+	}
+	if viewer.PathTo(bs.ID()) != node.PathDirect {
+		t.Fatal("the viewer lost its bootstrap")
+	}
+	if rs := bs.RelayStats(); rs.Circuits < 1 || rs.Bytes < 100_000 {
+		t.Fatalf("relay stats %+v: the video did not cross the relay", rs)
+	}
+	waitFor(t, 10*time.Second, "the broadcaster to count its relayed child", func() bool {
+		rst, err := b.Status(ctx)
+		return err == nil && rst.RelayedChildren == 1
+	})
+
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(get(t, viewer.HTTPURL()+"/metrics")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := labelled(families, "peerscope_tree_parent_path", b.Link().Broadcast)
+	if len(paths) != 1 || !slices.ContainsFunc(paths[0].Label, func(l *dto.LabelPair) bool { return l.GetName() == "path" && l.GetValue() == "relayed" }) {
+		t.Fatalf("peerscope_tree_parent_path: %v", paths)
+	}
+	if reach := families["peerscope_p2p_reachability"]; reach == nil || len(reach.Metric) != 1 {
+		t.Fatal("no peerscope_p2p_reachability")
+	}
+}
+
+func TestParseBootstrapPeers(t *testing.T) {
+	const id = "12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE"
+	got, err := node.ParseBootstrapPeers([]string{
+		"/ip4/198.18.0.1/tcp/4001/p2p/" + id,
+		" /ip4/198.18.0.1/udp/4001/quic-v1/p2p/" + id + " ",
+		"",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID.String() != id || len(got[0].Addrs) != 2 {
+		t.Fatalf("got %v", got)
+	}
+	for _, bad := range []string{"/ip4/198.18.0.1/tcp/4001", "/p2p/" + id, "nonsense", "/ip4/1.2.3.4/tcp/1/p2p/notanid"} {
+		if _, err := node.ParseBootstrapPeers([]string{bad}); !errors.Is(err, node.ErrConfig) {
+			t.Errorf("%q: %v, want ErrConfig", bad, err)
+		}
+	}
+}
