@@ -61,6 +61,7 @@ type Broadcast struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	chunks chan *mesh.Chunk // delivered, for the local players
+	kept   chan *mesh.Chunk // delivered, for the replay store (nil: none)
 
 	refresh chan struct{} // cap 1: ask for the announcement now
 
@@ -79,6 +80,7 @@ type Broadcast struct {
 	latestLat   atomic.Int64  // capture → receipt of the newest, ns
 	latencySum  atomic.Int64  // ns, over received
 	dropped     atomic.Uint64 // delivered chunks the players could not take
+	keepDropped atomic.Uint64 // delivered chunks the replay store could not take
 	chunksOut   atomic.Uint64 // chunk messages sent to children
 	bytesOut    atomic.Uint64 // chunk payload bytes sent
 	bytesIn     atomic.Uint64 // chunk payload bytes received, every copy
@@ -119,6 +121,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		Chat:   b.chatHandler(),
 	})
 	b.wg.Go(b.feedPlayers)
+	if n.replay != nil {
+		b.kept = make(chan *mesh.Chunk, keepQueue)
+		b.wg.Go(b.keepChunks)
+	}
 	return b, nil
 }
 
@@ -148,6 +154,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 // deliver runs on the tree's owner goroutine: it hands the chunk on and
 // returns at once.
 func (b *Broadcast) deliver(c *mesh.Chunk) {
+	b.keep(c)
 	select {
 	case b.chunks <- c:
 	default:
@@ -360,6 +367,9 @@ func (b *Broadcast) teardown() {
 		_ = b.tree.Close() // after it, deliver is never called again
 	}
 	close(b.chunks)
+	if b.kept != nil {
+		close(b.kept)
+	}
 	b.wg.Wait()
 	_ = b.hls.Close()
 	_ = b.whep.Close()

@@ -31,6 +31,7 @@ import (
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/replay"
 )
 
 // Defaults for the zero values of Config.
@@ -113,6 +114,20 @@ type Config struct {
 	// AutoNAT (private: always reserve relay slots).
 	Reachability network.Reachability
 
+	// NoReplays opts out of keeping replays: this node stores no chunk for
+	// later and serves none to replay viewers.
+	NoReplays bool
+	// ReplayQuota bounds the bytes of replay chunks kept (the oldest
+	// replays go first); default replay.DefaultQuota, or replay.LightQuota
+	// for a node that relays to nobody (Slots NoRelay).
+	ReplayQuota int64
+	// ReplayTTL is how long a replay lives after its broadcast ended;
+	// default replay.DefaultTTL (24 h).
+	ReplayTTL time.Duration
+	// Now is the clock that replay expiry is judged by; default time.Now.
+	// Tests move it 24 hours at once.
+	Now func() time.Time
+
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -145,7 +160,12 @@ func (c *Config) fill() error {
 	if c.NATWait == 0 {
 		c.NATWait = DefaultNATWait
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	switch {
+	case c.ReplayQuota < 0 || c.ReplayTTL < 0:
+		return fmt.Errorf("%w: negative replay quota or TTL", ErrConfig)
 	case c.Upload < 0:
 		return fmt.Errorf("%w: negative upload %d", ErrConfig, c.Upload)
 	case c.Bitrate < 0:
@@ -211,6 +231,13 @@ type Node struct {
 
 	nat *nat // reachability and bootstraps (nat.go)
 
+	// replay keeps the chunks of broadcasts for their replay (nil with
+	// NoReplays); its sweeper runs until replayCancel.
+	replay       *replay.Store
+	replayTmp    string // removed by Close
+	replayCancel context.CancelFunc
+	replayWG     sync.WaitGroup
+
 	closeOnce sync.Once
 	wg        sync.WaitGroup // HTTP servers
 }
@@ -251,6 +278,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
+	if err := n.openReplay(); err != nil {
+		return nil, err
+	}
 	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
 	var psCtx context.Context
 	psCtx, n.psCancel = context.WithCancel(context.Background())
@@ -353,6 +383,7 @@ func (n *Node) Close() error {
 			}
 		}
 		n.wg.Wait()
+		n.closeReplay()
 		if n.psCancel != nil {
 			n.psCancel() // the rooms are closed: the router may go
 		}

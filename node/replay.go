@@ -1,0 +1,119 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/replay"
+)
+
+// keepQueue is how many delivered chunks may wait for the replay store
+// before new ones are dropped (counted): about 200 s of 200 ms parts.
+const keepQueue = 1024
+
+// openReplay opens the node's replay store (in DataDir/replay, or a
+// temporary directory removed by Close) and starts its sweeper, unless the
+// node keeps no replays.
+func (n *Node) openReplay() error {
+	if n.cfg.NoReplays {
+		return nil
+	}
+	dir := ""
+	if n.cfg.DataDir != "" {
+		dir = filepath.Join(n.cfg.DataDir, "replay")
+	} else {
+		var err error
+		if n.replayTmp, err = os.MkdirTemp("", "peerscope-replay-"); err != nil {
+			return err
+		}
+		dir = n.replayTmp
+	}
+	quota := n.cfg.ReplayQuota
+	if quota == 0 {
+		quota = replay.DefaultQuota
+		if n.cfg.Slots == NoRelay {
+			quota = replay.LightQuota
+		}
+	}
+	st, err := replay.Open(replay.Config{
+		Dir:    dir,
+		Quota:  quota,
+		TTL:    n.cfg.ReplayTTL,
+		Verify: verifyChunk,
+		Now:    n.cfg.Now,
+		Logger: n.log.With("part", "replay"),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: replay store: %w", ErrConfig, err)
+	}
+	n.replay = st
+	ctx, cancel := context.WithCancel(context.Background())
+	n.replayCancel = cancel
+	n.replayWG.Go(func() { st.Run(ctx) })
+	return nil
+}
+
+// closeReplay stops the sweeper and closes the store (after the
+// broadcasts, which write to it).
+func (n *Node) closeReplay() {
+	if n.replayCancel != nil {
+		n.replayCancel()
+	}
+	n.replayWG.Wait()
+	if n.replay != nil {
+		_ = n.replay.Close()
+	}
+	if n.replayTmp != "" {
+		_ = os.RemoveAll(n.replayTmp)
+	}
+}
+
+// ReplayStore returns the node's replay store (nil when it keeps none).
+func (n *Node) ReplayStore() *replay.Store { return n.replay }
+
+// verifyChunk checks a chunk against the key in its broadcast ID.
+func verifyChunk(c *mesh.Chunk) error {
+	_, key, err := BroadcasterOf(c.Broadcast)
+	if err != nil {
+		return err
+	}
+	return c.Verify(c.Broadcast, key)
+}
+
+// keep hands a delivered chunk to the replay store's queue; it never
+// blocks the tree.
+func (b *Broadcast) keep(c *mesh.Chunk) {
+	if b.kept == nil {
+		return
+	}
+	select {
+	case b.kept <- c:
+	default:
+		b.keepDropped.Add(1)
+	}
+}
+
+// keepChunks stores the delivered chunks for the replay: every node keeps
+// what it received, the broadcaster all of its own. The end chunk's capture
+// time is the broadcast's end, from which the replay's 24 hours count.
+func (b *Broadcast) keepChunks() {
+	st := b.n.replay
+	for c := range b.kept {
+		if _, err := st.Put(context.Background(), c); err != nil {
+			if !errors.Is(err, replay.ErrClosed) && b.ctx.Err() == nil {
+				b.log.Debug("replay: chunk not kept", "seq", c.Seq, "err", err)
+			}
+			continue
+		}
+		if c.Flags&mesh.FlagEnd != 0 {
+			if err := st.SetEnd(context.Background(), b.id, time.Unix(0, c.Wallclock)); err != nil {
+				b.log.Warn("replay: end not recorded", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,50 @@
+// Package replay keeps broadcasts watchable for 24 hours after they end,
+// on the peers that watched them, and then deletes every byte.
+//
+// Storage. Every chunk a node receives (and every chunk a broadcaster
+// makes) goes into a Store: the signed chunk in a canonical encoding
+// (EncodeChunk) is one block, addressed by its CID (CIDv1, raw codec,
+// SHA2-256 of the block bytes), in a boxo-compatible blockstore over
+// go-ds-flatfs. Beside the blocks, a bbolt index records for each block
+// its broadcast, sequence number, capture time and size, and for each
+// broadcast when it ended and its signed manifest:
+//
+//	chunk ─► Verify (the broadcaster's signature) ─► index record ─► block file
+//	          Get(CID) ─► index: known and unexpired? ─► block file ─► hash == CID? ─► bytes
+//
+// Why flatfs for the blocks: a chunk is tens of kilobytes, written once,
+// read a few times, and deleted whole 24 hours later. flatfs keeps one file
+// per block, so a write is one file and a delete is one unlink: the disk
+// space comes back the moment the sweeper deletes, with no compaction. An
+// LSM store (go-ds-leveldb, go-ds-pebble) would rewrite each value during
+// compaction and return the space only once its tombstones are compacted
+// away; go-ds-badger4 keeps values in a log that only its value-log GC
+// shrinks, and only once enough of a file is garbage; Pebble also needs cgo
+// for zstd. The index is the opposite case — small records, point lookups,
+// one scan at start — kept in bbolt (a B+tree in one file, no background
+// goroutines; LevelDB leaves one running for a second after Close). Its
+// freed pages are reused, so it stays at its high-water mark of about 100
+// bytes per chunk held.
+//
+// Expiry. A chunk expires TTL (24 h) after its broadcast ended, or after
+// its own capture time while no end is known. The clock is Config.Now.
+// Every read (Get, Has, the blockstore that bitswap serves from, the
+// manifest) checks expiry first, so an expired chunk is refused even before
+// the sweeper (Store.Run, every SweepInterval) deletes it. The index is
+// written before the block and deleted after it, so no block is ever on
+// disk without its expiry; Open sweeps what expired while the node was
+// down and deletes block files the index does not know, so a restart
+// resurrects nothing. A block that does not hash to its CID (torn by a
+// crash — blocks are not fsynced by default — or damaged on disk) is
+// detected on read, deleted and refused.
+//
+// Quota. Config.Quota bounds the bytes kept; a chunk that would exceed it
+// first drops whole older replays, oldest first, and is refused when even
+// that is not enough. A node can keep nothing at all (node.Config.NoReplays).
+//
+// Manifest. When a broadcast ends, its broadcaster signs a Manifest: every
+// chunk's CID in order with its timing, the init segments inline, and the
+// comment log. Any node that holds it serves it; a replay viewer checks the
+// signature against the key in the broadcast ID, then each chunk it
+// fetches (by bitswap, from whoever has it) against the manifest's CID.
+package replay

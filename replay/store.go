@@ -1,0 +1,761 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/datastore/dshelp"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultTTL is how long a replay lives after its broadcast ended.
+	DefaultTTL = 24 * time.Hour
+	// DefaultQuota is a full node's storage for replays: about 1.8 hours of
+	// a 2.5 Mb/s broadcast.
+	DefaultQuota = 2 << 30
+	// LightQuota is what a light node (one that relays to nobody) keeps by
+	// default: about 14 minutes at 2.5 Mb/s.
+	LightQuota = 256 << 20
+	// DefaultSweepInterval is how often Run sweeps expired blocks.
+	DefaultSweepInterval = time.Minute
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir holds the blocks (Dir/blocks, flatfs) and the expiry index
+	// (Dir/index.db, bbolt). Required.
+	Dir string
+	// TTL is how long a replay lives after its broadcast ended (or, when
+	// the end is not known, after each chunk's capture); default DefaultTTL.
+	TTL time.Duration
+	// Quota bounds the bytes of blocks kept; default DefaultQuota. When a
+	// new chunk would exceed it, the oldest other replays are dropped first.
+	Quota int64
+	// SweepInterval is how often Run sweeps; default DefaultSweepInterval.
+	SweepInterval time.Duration
+	// Sync makes every block write durable before Put returns (fsync). Off
+	// by default: a block torn by a crash fails its hash check on read and
+	// is dropped, which costs a refetch, not a wrong answer.
+	Sync bool
+	// Verify checks a chunk's signature before it is kept (the node checks
+	// it against the key in the broadcast ID). Nil keeps chunks unchecked:
+	// only for callers that verified them already.
+	Verify func(*mesh.Chunk) error
+	// Now is the clock that expiry is judged by; default time.Now.
+	Now func() time.Time
+	// Logger; default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Dir == "" {
+		return fmt.Errorf("%w: no directory", ErrConfig)
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.Quota == 0 {
+		c.Quota = DefaultQuota
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.TTL < 0:
+		return fmt.Errorf("%w: negative TTL", ErrConfig)
+	case c.Quota < 0:
+		return fmt.Errorf("%w: negative quota", ErrConfig)
+	case c.SweepInterval < 0:
+		return fmt.Errorf("%w: negative sweep interval", ErrConfig)
+	}
+	return nil
+}
+
+// entry is one stored chunk, as the index knows it.
+type entry struct {
+	b     *bcast
+	seq   uint64
+	wall  int64 // capture, Unix ns
+	size  int   // block bytes
+	flags mesh.ChunkFlags
+}
+
+// bcast is what the index knows of one broadcast.
+type bcast struct {
+	id     string
+	end    int64 // Unix ns; 0 while the end is not known
+	chunks map[cid.Cid]*entry
+	bytes  int64
+	last   int64 // newest capture, Unix ns: the age for the quota
+	man    bool  // a manifest is kept
+}
+
+// expiry returns when a chunk of b captured at wall expires.
+func (s *Store) expiry(b *bcast, wall int64) int64 {
+	if b.end != 0 {
+		return b.end + int64(s.cfg.TTL)
+	}
+	return wall + int64(s.cfg.TTL)
+}
+
+// Store keeps replay chunks on disk, with their expiry. Its methods are
+// safe for concurrent use.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	blocks *flatfs.Datastore
+	index  *bolt.DB
+
+	mu     sync.Mutex
+	closed bool
+	chunks map[cid.Cid]*entry
+	bcasts map[string]*bcast
+	bytes  int64
+
+	stats struct {
+		put, dup, refused, expired, corrupt, swept, evicted atomic.Uint64
+	}
+}
+
+// Open opens (or creates) the store in cfg.Dir. What expired while the node
+// was down is deleted before Open returns, and blocks the index does not
+// know (a crash between the two writes) are removed: a restart resurrects
+// nothing.
+func Open(cfg Config) (_ *Store, err error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, chunks: map[cid.Cid]*entry{}, bcasts: map[string]*bcast{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.blocks, err = flatfs.CreateOrOpen(filepath.Join(cfg.Dir, "blocks"), flatfs.NextToLast(2), cfg.Sync); err != nil {
+		return nil, fmt.Errorf("replay: blocks: %w", err)
+	}
+	if s.index, err = openIndex(filepath.Join(cfg.Dir, "index.db"), s.log); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	if _, err := s.Sweep(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.removeOrphans(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func blockKey(c cid.Cid) ds.Key  { return dshelp.MultihashToDsKey(c.Hash()) }
+func blockName(c cid.Cid) string { return blockKey(c).BaseNamespace() }
+func (s *Store) now() int64      { return s.cfg.Now().UnixNano() }
+
+// The index records (protobuf):
+//
+//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
+//	                uint64 size = 4; uint32 flags = 5; }
+//	message Broadcast { int64 end = 1; }
+
+func marshalEntry(e *entry) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, e.b.id)
+	for i, v := range []uint64{e.seq, uint64(e.wall), uint64(e.size), uint64(e.flags)} {
+		b = protowire.AppendTag(b, protowire.Number(i+2), protowire.VarintType)
+		b = protowire.AppendVarint(b, v)
+	}
+	return b
+}
+
+func unmarshalEntry(b []byte) (id string, e entry, err error) {
+	err = pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 5, 1); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			id = string(raw)
+		case 2:
+			e.seq = v
+		case 3:
+			e.wall = int64(v)
+		case 4:
+			if v > MaxBlockSize {
+				return fmt.Errorf("size %d", v)
+			}
+			e.size = int(v)
+		case 5:
+			e.flags = mesh.ChunkFlags(v)
+		}
+		return nil
+	})
+	if err == nil && (id == "" || len(id) > maxBroadcastLen) {
+		err = errors.New("no broadcast")
+	}
+	return id, e, err
+}
+
+func marshalBcast(b *bcast) []byte {
+	out := protowire.AppendTag(nil, 1, protowire.VarintType)
+	return protowire.AppendVarint(out, uint64(b.end))
+}
+
+// load reads the index into memory.
+func (s *Store) load() error {
+	var bad [][]byte
+	err := s.index.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketBcasts).ForEach(func(k, v []byte) error {
+			b := s.bcast(string(k))
+			_ = pbwire.EachField(v, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+				if num == 1 && typ == protowire.VarintType {
+					b.end = int64(v)
+				}
+				return nil
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketManifests).ForEach(func(k, _ []byte) error {
+			s.bcast(string(k)).man = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketChunks).ForEach(func(k, v []byte) error {
+			c, err1 := cid.Cast(k)
+			id, e, err2 := unmarshalEntry(v)
+			if err1 != nil || err2 != nil {
+				bad = append(bad, slices.Clone(k))
+				return nil
+			}
+			e.b = s.bcast(id)
+			s.add(c, &e)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("replay: index: %w", err)
+	}
+	if len(bad) > 0 {
+		s.log.Warn("dropping unreadable index records", "records", len(bad))
+		return s.idxDelete(bucketChunks, bad...)
+	}
+	return nil
+}
+
+// bcast returns (making) the index's record of a broadcast; mu held or
+// not shared yet.
+func (s *Store) bcast(id string) *bcast {
+	b := s.bcasts[id]
+	if b == nil {
+		b = &bcast{id: id, chunks: map[cid.Cid]*entry{}}
+		s.bcasts[id] = b
+	}
+	return b
+}
+
+func (s *Store) add(c cid.Cid, e *entry) {
+	s.chunks[c] = e
+	e.b.chunks[c] = e
+	e.b.bytes += int64(e.size)
+	e.b.last = max(e.b.last, e.wall)
+	s.bytes += int64(e.size)
+}
+
+func (s *Store) drop(c cid.Cid, e *entry) {
+	delete(s.chunks, c)
+	delete(e.b.chunks, c)
+	e.b.bytes -= int64(e.size)
+	s.bytes -= int64(e.size)
+}
+
+// removeOrphans deletes blocks that no index record names.
+func (s *Store) removeOrphans(ctx context.Context) error {
+	s.mu.Lock()
+	known := make(map[string]bool, len(s.chunks))
+	for c := range s.chunks {
+		known[blockName(c)] = true
+	}
+	s.mu.Unlock()
+	res, err := s.blocks.Query(ctx, dsq.Query{KeysOnly: true})
+	if err != nil {
+		return fmt.Errorf("replay: blocks: %w", err)
+	}
+	var orphans []ds.Key
+	for r := range res.Next() {
+		if r.Error != nil {
+			_ = res.Close()
+			return fmt.Errorf("replay: blocks: %w", r.Error)
+		}
+		if k := ds.RawKey(r.Key); !known[k.BaseNamespace()] {
+			orphans = append(orphans, k)
+		}
+	}
+	_ = res.Close()
+	for _, k := range orphans {
+		if err := s.blocks.Delete(ctx, k); err != nil {
+			return fmt.Errorf("replay: blocks: %w", err)
+		}
+	}
+	if len(orphans) > 0 {
+		s.log.Info("removed blocks the index did not know", "blocks", len(orphans))
+	}
+	return nil
+}
+
+// Put keeps a chunk, verified with Config.Verify, and returns its CID.
+// Chunks already kept are not written twice.
+func (s *Store) Put(ctx context.Context, c *mesh.Chunk) (cid.Cid, error) {
+	b := EncodeChunk(c)
+	id := CIDOf(b)
+	return id, s.put(ctx, id, c, b)
+}
+
+// PutBlock keeps a block fetched from a peer: it must hash to id, decode to
+// a chunk and verify.
+func (s *Store) PutBlock(ctx context.Context, id cid.Cid, b []byte) (*mesh.Chunk, error) {
+	if !checkCID(id, b) {
+		return nil, fmt.Errorf("%w: %s does not hash to its CID", ErrMalformed, id)
+	}
+	c, err := DecodeChunk(b)
+	if err != nil {
+		return nil, err
+	}
+	return c, s.put(ctx, id, c, b)
+}
+
+func (s *Store) put(ctx context.Context, id cid.Cid, c *mesh.Chunk, b []byte) error {
+	if s.cfg.Verify != nil {
+		if err := s.cfg.Verify(c); err != nil {
+			s.stats.refused.Add(1)
+			return fmt.Errorf("%w: %w", ErrBadSignature, err)
+		}
+	}
+	now := s.now()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := s.chunks[id]; ok {
+		s.mu.Unlock()
+		s.stats.dup.Add(1)
+		return nil
+	}
+	bc := s.bcast(c.Broadcast)
+	if s.expiry(bc, c.Wallclock) <= now {
+		s.mu.Unlock()
+		s.stats.expired.Add(1)
+		return fmt.Errorf("%w: chunk %d of %s", ErrExpired, c.Seq, c.Broadcast)
+	}
+	victims, err := s.makeRoom(bc, int64(len(b)))
+	if err != nil {
+		s.mu.Unlock()
+		s.stats.refused.Add(1)
+		return err
+	}
+	e := &entry{b: bc, seq: c.Seq, wall: c.Wallclock, size: len(b), flags: c.Flags}
+	s.add(id, e)
+	s.mu.Unlock()
+	s.remove(ctx, victims)
+	// The index first: a block is never on disk without its expiry.
+	if err := s.idxPut(bucketChunks, id.Bytes(), marshalEntry(e)); err == nil {
+		err = s.blocks.Put(ctx, blockKey(id), b)
+		if err == nil {
+			s.stats.put.Add(1)
+			return nil
+		}
+	} else {
+		err = fmt.Errorf("replay: index: %w", err)
+	}
+	s.mu.Lock()
+	if s.chunks[id] == e {
+		s.drop(id, e)
+	}
+	s.mu.Unlock()
+	_ = s.idxDelete(bucketChunks, id.Bytes())
+	return fmt.Errorf("replay: store chunk %d: %w", c.Seq, err)
+}
+
+// victim is a chunk to delete from disk.
+type victim struct {
+	id cid.Cid
+}
+
+// makeRoom picks whole replays other than keep, oldest first, until n more
+// bytes fit in the quota, and takes them out of the index (mu held).
+func (s *Store) makeRoom(keep *bcast, n int64) ([]victim, error) {
+	if s.bytes+n <= s.cfg.Quota {
+		return nil, nil
+	}
+	var others []*bcast
+	for _, b := range s.bcasts {
+		if b != keep && len(b.chunks) > 0 {
+			others = append(others, b)
+		}
+	}
+	slices.SortFunc(others, func(a, b *bcast) int { return int(min(max(a.age()-b.age(), -1), 1)) })
+	free := s.cfg.Quota - s.bytes
+	var drop []*bcast
+	for _, b := range others {
+		if free >= n {
+			break
+		}
+		free += b.bytes
+		drop = append(drop, b)
+	}
+	if free < n {
+		return nil, fmt.Errorf("%w: %d bytes kept of %d", ErrQuota, s.bytes, s.cfg.Quota)
+	}
+	var out []victim
+	for _, b := range drop {
+		s.log.Info("quota: dropping an older replay", "broadcast", b.id, "bytes", b.bytes)
+		for id, e := range b.chunks {
+			s.drop(id, e)
+			out = append(out, victim{id})
+		}
+		s.stats.evicted.Add(1)
+	}
+	return out, nil
+}
+
+// age orders replays for the quota: the end, or the newest capture.
+func (b *bcast) age() int64 {
+	if b.end != 0 {
+		return b.end
+	}
+	return b.last
+}
+
+// remove deletes blocks, then their index records.
+func (s *Store) remove(ctx context.Context, vs []victim) {
+	if len(vs) == 0 {
+		return
+	}
+	keys := make([][]byte, 0, len(vs))
+	for _, v := range vs {
+		if err := s.blocks.Delete(ctx, blockKey(v.id)); err != nil && !errors.Is(err, ds.ErrNotFound) {
+			s.log.Warn("delete block", "cid", v.id, "err", err)
+		}
+		keys = append(keys, v.id.Bytes())
+	}
+	if err := s.idxDelete(bucketChunks, keys...); err != nil {
+		s.log.Warn("delete index records", "err", err)
+	}
+}
+
+// SetEnd records when a broadcast ended: all of its chunks expire TTL
+// later. Only the first end counts (a later claim cannot extend a replay).
+func (s *Store) SetEnd(_ context.Context, broadcast string, end time.Time) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	b := s.bcast(broadcast)
+	if b.end != 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	b.end = end.UnixNano()
+	rec := marshalBcast(b)
+	s.mu.Unlock()
+	return s.idxPut(bucketBcasts, []byte(broadcast), rec)
+}
+
+// End returns when a broadcast ended, as far as this store knows.
+func (s *Store) End(broadcast string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.bcasts[broadcast]; b != nil && b.end != 0 {
+		return time.Unix(0, b.end), true
+	}
+	return time.Time{}, false
+}
+
+// Expired reports whether a broadcast's replay is over: it ended more than
+// TTL ago.
+func (s *Store) Expired(broadcast string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bcasts[broadcast]
+	return b != nil && b.end != 0 && b.end+int64(s.cfg.TTL) <= s.now()
+}
+
+// lookup returns a live index entry (mu not held).
+func (s *Store) lookup(id cid.Cid) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	e := s.chunks[id]
+	if e == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if s.expiry(e.b, e.wall) <= s.now() {
+		s.stats.expired.Add(1)
+		return nil, fmt.Errorf("%w: %s", ErrExpired, id)
+	}
+	return e, nil
+}
+
+// Has reports whether the store holds an unexpired chunk with that CID.
+func (s *Store) Has(id cid.Cid) bool {
+	_, err := s.lookup(id)
+	return err == nil
+}
+
+// Get returns a block's bytes, checked against its CID. An expired chunk is
+// refused (ErrExpired) even before the sweeper deletes it; a block that
+// does not hash to its CID is deleted and refused (ErrCorrupt).
+func (s *Store) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+	e, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.blocks.Get(ctx, blockKey(id))
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+		s.forget(ctx, id, e)
+		return nil, fmt.Errorf("%w: %s is gone from disk", ErrNotFound, id)
+	case err != nil:
+		return nil, fmt.Errorf("replay: read %s: %w", id, err)
+	}
+	if !checkCID(id, b) {
+		s.stats.corrupt.Add(1)
+		s.log.Warn("a block on disk is corrupt: dropped", "cid", id, "broadcast", e.b.id, "seq", e.seq, "bytes", len(b), "want", e.size)
+		s.forget(ctx, id, e)
+		_ = s.blocks.Delete(ctx, blockKey(id))
+		return nil, fmt.Errorf("%w: %s (%d bytes on disk, %d stored)", ErrCorrupt, id, len(b), e.size)
+	}
+	return b, nil
+}
+
+// Chunk returns a stored chunk, checked as Get does.
+func (s *Store) Chunk(ctx context.Context, id cid.Cid) (*mesh.Chunk, error) {
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeChunk(b)
+}
+
+// forget takes a chunk out of the index.
+func (s *Store) forget(_ context.Context, id cid.Cid, e *entry) {
+	s.mu.Lock()
+	if s.chunks[id] == e {
+		s.drop(id, e)
+	}
+	s.mu.Unlock()
+	_ = s.idxDelete(bucketChunks, id.Bytes())
+}
+
+// SweepStats says what one sweep did.
+type SweepStats struct {
+	Chunks     int   // blocks deleted
+	Bytes      int64 // their bytes
+	Broadcasts int   // replays that are gone entirely
+}
+
+// Sweep deletes every expired chunk (and the records of replays that are
+// over), judged by Config.Now.
+func (s *Store) Sweep(ctx context.Context) (SweepStats, error) {
+	var st SweepStats
+	now := s.now()
+	var vs []victim
+	var gone []string
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return st, ErrClosed
+	}
+	for _, b := range s.bcasts {
+		for id, e := range b.chunks {
+			if s.expiry(b, e.wall) <= now {
+				st.Bytes += int64(e.size)
+				s.drop(id, e)
+				vs = append(vs, victim{id})
+			}
+		}
+		if len(b.chunks) == 0 && (b.end == 0 || b.end+int64(s.cfg.TTL) <= now) {
+			delete(s.bcasts, b.id)
+			gone = append(gone, b.id)
+		}
+	}
+	s.mu.Unlock()
+	st.Chunks = len(vs)
+	s.remove(ctx, vs)
+	if len(gone) > 0 {
+		keys := make([][]byte, 0, len(gone))
+		for _, id := range gone {
+			keys = append(keys, []byte(id))
+		}
+		if err := errors.Join(s.idxDelete(bucketBcasts, keys...), s.idxDelete(bucketManifests, keys...)); err != nil {
+			s.log.Warn("delete index records", "err", err)
+		}
+	}
+	st.Broadcasts = len(gone)
+	s.stats.swept.Add(uint64(st.Chunks))
+	if st.Chunks > 0 {
+		s.log.Info("swept expired replay chunks", "chunks", st.Chunks, "bytes", st.Bytes, "replays_gone", st.Broadcasts)
+	}
+	return st, ctx.Err()
+}
+
+// Run sweeps every SweepInterval until ctx ends.
+func (s *Store) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+				s.log.Warn("sweep", "err", err)
+			}
+		}
+	}
+}
+
+// Usage is what the store holds.
+type Usage struct {
+	Chunks     int
+	Bytes      int64 // block bytes
+	Broadcasts int
+	Quota      int64
+}
+
+// Usage returns what the store holds now.
+func (s *Store) Usage() Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, b := range s.bcasts {
+		if len(b.chunks) > 0 {
+			n++
+		}
+	}
+	return Usage{Chunks: len(s.chunks), Bytes: s.bytes, Broadcasts: n, Quota: s.cfg.Quota}
+}
+
+// Counters of what the store did, for metrics.
+type Counters struct {
+	Put, Duplicate, Refused, Expired, Corrupt, Swept, Evicted uint64
+}
+
+// Counters returns the store's counters.
+func (s *Store) Counters() Counters {
+	return Counters{
+		Put: s.stats.put.Load(), Duplicate: s.stats.dup.Load(), Refused: s.stats.refused.Load(),
+		Expired: s.stats.expired.Load(), Corrupt: s.stats.corrupt.Load(), Swept: s.stats.swept.Load(),
+		Evicted: s.stats.evicted.Load(),
+	}
+}
+
+// Held is one stored chunk of a broadcast.
+type Held struct {
+	CID       cid.Cid
+	Seq       uint64
+	Wallclock time.Time
+	Flags     mesh.ChunkFlags
+	Size      int
+}
+
+// Held returns the unexpired chunks kept of a broadcast, in sequence order
+// (an init chunk before the part of the same Seq).
+func (s *Store) Held(broadcast string) []Held {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bcasts[broadcast]
+	if b == nil {
+		return nil
+	}
+	now := s.now()
+	out := make([]Held, 0, len(b.chunks))
+	for id, e := range b.chunks {
+		if s.expiry(b, e.wall) > now {
+			out = append(out, Held{CID: id, Seq: e.seq, Wallclock: time.Unix(0, e.wall), Flags: e.flags, Size: e.size})
+		}
+	}
+	slices.SortFunc(out, func(a, b Held) int {
+		if a.Seq != b.Seq {
+			return cmpU64(a.Seq, b.Seq)
+		}
+		return cmpU64(uint64(b.Flags&mesh.FlagInit), uint64(a.Flags&mesh.FlagInit))
+	})
+	return out
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Blockstore returns the store as a boxo blockstore, for bitswap to serve
+// from: Has and Get answer only unexpired chunks, Get only blocks that hash
+// to their CID; Put keeps only chunks that decode and verify.
+func (s *Store) Blockstore() blockstore.Blockstore { return bstore{s} }
+
+// Close closes the store. Safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	var errs []error
+	if s.index != nil {
+		errs = append(errs, s.index.Close())
+	}
+	if s.blocks != nil {
+		errs = append(errs, s.blocks.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.cfg.Dir }

@@ -1,0 +1,480 @@
+package replay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// broadcaster signs chunks of one broadcast.
+type broadcaster struct {
+	id   string
+	key  ed25519.PrivateKey
+	pub  ed25519.PublicKey
+	rand *rand.Rand
+}
+
+func newBroadcaster(name string, seed uint64) *broadcaster {
+	var s [32]byte
+	s[0], s[1] = byte(seed), byte(seed>>8)
+	key := ed25519.NewKeyFromSeed(s[:])
+	return &broadcaster{id: name, key: key, pub: key.Public().(ed25519.PublicKey), rand: rand.New(rand.NewPCG(seed, 1))}
+}
+
+// chunk makes a signed chunk of n payload bytes captured at wall.
+func (b *broadcaster) chunk(seq uint64, wall time.Time, n int) *mesh.Chunk {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(b.rand.Uint32())
+	}
+	c := &mesh.Chunk{Broadcast: b.id, Seq: seq, Wallclock: wall.UnixNano(), Duration: int64(200 * time.Millisecond), Payload: p}
+	if seq%5 == 0 {
+		c.Flags |= mesh.FlagKeyframe
+	}
+	c.Sign(b.key)
+	return c
+}
+
+// verifier checks chunks against the keys of known broadcasters.
+func verifier(bs ...*broadcaster) func(*mesh.Chunk) error {
+	return func(c *mesh.Chunk) error {
+		for _, b := range bs {
+			if b.id == c.Broadcast {
+				return c.Verify(b.id, b.pub)
+			}
+		}
+		return fmt.Errorf("unknown broadcast %q", c.Broadcast)
+	}
+}
+
+func openStore(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// fileBytes sums the sizes of the regular files under dir, but flatfs's
+// diskUsage.cache (a number as text, whose length varies with it).
+func fileBytes(t *testing.T, dir string) (n int64, files int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "diskUsage.cache" {
+			return err
+		}
+		if strings.HasSuffix(d.Name(), ".data") {
+			files++
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, files
+}
+
+// blockFile returns the path of a block's file on disk.
+func blockFile(t *testing.T, s *Store, id cid.Cid) string {
+	t.Helper()
+	var path string
+	name := blockName(id) + ".data"
+	_ = filepath.WalkDir(filepath.Join(s.Dir(), "blocks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == name {
+			path = p
+		}
+		return err
+	})
+	if path == "" {
+		t.Fatalf("no file for block %s", id)
+	}
+	return path
+}
+
+func TestCIDIsSHA256OfTheSignedChunk(t *testing.T) {
+	b := newBroadcaster("b1", 1)
+	c := b.chunk(3, time.Unix(100, 0), 1000)
+	blk := EncodeChunk(c)
+	id := CIDOf(blk)
+	if id.Version() != 1 || id.Type() != cid.Raw {
+		t.Fatalf("CID %s: version %d codec %#x, want v1 raw", id, id.Version(), id.Type())
+	}
+	dec, _ := multihash.Decode(id.Hash())
+	if dec.Code != multihash.SHA2_256 {
+		t.Fatalf("hash %s, want sha2-256", multihash.Codes[dec.Code])
+	}
+	back, err := DecodeChunk(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Verify(b.id, b.pub); err != nil {
+		t.Fatalf("decoded chunk does not verify: %v", err)
+	}
+	if back.Seq != c.Seq || back.Wallclock != c.Wallclock || back.Duration != c.Duration || back.Flags != c.Flags || string(back.Payload) != string(c.Payload) {
+		t.Fatalf("decoded %+v", back)
+	}
+	if again := EncodeChunk(back); string(again) != string(blk) {
+		t.Fatal("re-encoding a decoded block changed its bytes")
+	}
+}
+
+func TestPutGetAndRefusals(t *testing.T) {
+	clk := newClock()
+	b := newBroadcaster("b1", 1)
+	s := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: verifier(b)})
+	ctx := t.Context()
+	var ids []cid.Cid
+	for i := range 10 {
+		id, err := s.Put(ctx, b.chunk(uint64(i), clk.Now(), 20_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := s.Put(ctx, b.chunk(3, clk.Now(), 10)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Chunk(ctx, ids[4])
+	if err != nil || c.Seq != 4 {
+		t.Fatalf("chunk 4: %v %v", c, err)
+	}
+	if u := s.Usage(); u.Chunks != 11 || u.Broadcasts != 1 {
+		t.Fatalf("usage %+v", u)
+	}
+	// Again: not written twice.
+	if _, err := s.Put(ctx, c); err != nil || s.Usage().Chunks != 11 {
+		t.Fatalf("duplicate put: %v, %d chunks", err, s.Usage().Chunks)
+	}
+	// Forged: the payload changed after signing.
+	forged := b.chunk(20, clk.Now(), 100)
+	forged.Payload[0] ^= 1
+	if _, err := s.Put(ctx, forged); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged chunk: %v", err)
+	}
+	// A block that does not hash to the CID it is offered under.
+	blk := EncodeChunk(b.chunk(21, clk.Now(), 100))
+	if _, err := s.PutBlock(ctx, ids[0], blk); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("block under another CID: %v", err)
+	}
+	held := s.Held(b.id)
+	if len(held) != 11 || held[0].Seq != 0 || held[10].Seq != 9 {
+		t.Fatalf("held %v", held)
+	}
+}
+
+// TestExpiry: 24 h after the end, every chunk is refused at once and the
+// sweeper deletes them; the disk goes back to its baseline; a restart
+// brings nothing back. Without an end, each chunk expires 24 h after its
+// capture.
+func TestExpiry(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	ended, open := newBroadcaster("ended", 1), newBroadcaster("open", 2)
+	cfg := Config{Dir: dir, Now: clk.Now, Verify: verifier(ended, open)}
+	s := openStore(t, cfg)
+	ctx := t.Context()
+	baseline, _ := fileBytes(t, filepath.Join(dir, "blocks"))
+
+	start := clk.Now()
+	var endedIDs, openIDs []cid.Cid
+	for i := range 50 {
+		wall := start.Add(time.Duration(i) * time.Minute)
+		id, err := s.Put(ctx, ended.chunk(uint64(i), wall, 30_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		endedIDs = append(endedIDs, id)
+		if id, err = s.Put(ctx, open.chunk(uint64(i), wall, 30_000)); err != nil {
+			t.Fatal(err)
+		}
+		openIDs = append(openIDs, id)
+	}
+	end := start.Add(50 * time.Minute)
+	if err := s.SetEnd(ctx, ended.id, end); err != nil {
+		t.Fatal(err)
+	}
+	// A later, longer claim does not extend the replay.
+	if err := s.SetEnd(ctx, ended.id, end.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 100 || n < baseline+100*30_000 {
+		t.Fatalf("%d block files, %d bytes on disk", files, n)
+	}
+
+	// 24 h after the first captures, before the end's 24 h: the open
+	// broadcast's first chunk is refused, the ended one's still served.
+	clk.now = start.Add(DefaultTTL)
+	if _, err := s.Get(ctx, openIDs[0]); !errors.Is(err, ErrExpired) {
+		t.Fatalf("open broadcast's first chunk after 24 h: %v", err)
+	}
+	if _, err := s.Get(ctx, openIDs[1]); err != nil {
+		t.Fatalf("open broadcast's second chunk: %v", err)
+	}
+	if _, err := s.Get(ctx, endedIDs[0]); err != nil {
+		t.Fatalf("ended broadcast's first chunk before end+24h: %v", err)
+	}
+
+	// end + 24 h: everything of the ended broadcast is refused before the
+	// sweeper runs, over the blockstore too.
+	clk.now = end.Add(DefaultTTL)
+	for _, id := range endedIDs {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrExpired) {
+			t.Fatalf("expired chunk: %v", err)
+		}
+		if has, _ := s.Blockstore().Has(ctx, id); has {
+			t.Fatal("the blockstore says it has an expired chunk")
+		}
+		if _, err := s.Blockstore().Get(ctx, id); !ipld.IsNotFound(err) {
+			t.Fatalf("blockstore Get of an expired chunk: %v", err)
+		}
+	}
+	st, err := s.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ended broadcast's 50, and all 50 of the open one (captured
+	// before the end, so more than 24 h ago).
+	if st.Chunks != 50+50 || st.Broadcasts != 2 {
+		t.Fatalf("sweep %+v", st)
+	}
+	if n, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 0 || n != baseline {
+		t.Fatalf("after the sweep: %d block files, %d bytes on disk, baseline %d", files, n, baseline)
+	}
+	if u := s.Usage(); u.Chunks != 0 || u.Bytes != 0 || u.Broadcasts != 0 {
+		t.Fatalf("usage %+v", u)
+	}
+
+	// A restart with the clock turned back brings nothing back.
+	_ = s.Close()
+	clk.now = start
+	s2 := openStore(t, cfg)
+	if u := s2.Usage(); u.Chunks != 0 {
+		t.Fatalf("after restart: %+v", u)
+	}
+	if _, ok := s2.End(ended.id); ok {
+		t.Fatal("the end of a gone replay survived")
+	}
+}
+
+// TestExpiryWhileDown: a store closed before the expiry and opened after
+// it deletes the expired chunks in Open.
+func TestExpiryWhileDown(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	b := newBroadcaster("b", 1)
+	cfg := Config{Dir: dir, Now: clk.Now, Verify: verifier(b)}
+	s := openStore(t, cfg)
+	for i := range 20 {
+		if _, err := s.Put(t.Context(), b.chunk(uint64(i), clk.Now(), 5000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetEnd(t.Context(), b.id, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+
+	s = openStore(t, cfg)
+	if u := s.Usage(); u.Chunks != 20 {
+		t.Fatalf("reopened before expiry: %+v", u)
+	}
+	if _, ok := s.End(b.id); !ok {
+		t.Fatal("the end was not kept")
+	}
+	_ = s.Close()
+
+	clk.Add(DefaultTTL)
+	s = openStore(t, cfg)
+	if u := s.Usage(); u.Chunks != 0 {
+		t.Fatalf("reopened after expiry: %+v", u)
+	}
+	if _, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 0 {
+		t.Fatalf("%d block files left", files)
+	}
+}
+
+// TestCorruptBlocks: a block truncated or altered on disk is detected by
+// its hash, not served, and dropped; the others are still served.
+func TestCorruptBlocks(t *testing.T) {
+	clk := newClock()
+	b := newBroadcaster("b", 1)
+	s := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: verifier(b)})
+	ctx := t.Context()
+	var ids []cid.Cid
+	for i := range 4 {
+		id, err := s.Put(ctx, b.chunk(uint64(i), clk.Now(), 40_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Truncated (a torn write) and flipped (bit rot).
+	if err := os.Truncate(blockFile(t, s, ids[1]), 12_345); err != nil {
+		t.Fatal(err)
+	}
+	path := blockFile(t, s, ids[2])
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, ids[1]); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated block: %v", err)
+	}
+	if _, err := s.Blockstore().Get(ctx, ids[2]); !ipld.IsNotFound(err) {
+		t.Fatalf("altered block over the blockstore: %v", err)
+	}
+	for _, id := range ids[1:3] {
+		if s.Has(id) {
+			t.Fatal("a corrupt block is still listed")
+		}
+	}
+	for _, id := range []cid.Cid{ids[0], ids[3]} {
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Fatalf("a sound block: %v", err)
+		}
+	}
+	if c := s.Counters(); c.Corrupt != 2 {
+		t.Fatalf("counters %+v", c)
+	}
+	// The chunk can be stored again (fetched anew from a peer).
+	if _, err := s.PutBlock(ctx, ids[1], EncodeChunk(mustChunk(t, s, ids[0], b, 1))); err == nil {
+		t.Fatal("a different chunk was accepted under the corrupt one's CID")
+	}
+}
+
+// mustChunk re-makes chunk seq of b as stored under id's broadcast.
+func mustChunk(t *testing.T, s *Store, id cid.Cid, b *broadcaster, seq uint64) *mesh.Chunk {
+	t.Helper()
+	c, err := s.Chunk(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.chunk(seq, time.Unix(0, c.Wallclock), 10)
+}
+
+// TestQuota drops the oldest replays first, and refuses what does not fit
+// even then.
+func TestQuota(t *testing.T) {
+	clk := newClock()
+	old, mid, cur := newBroadcaster("old", 1), newBroadcaster("mid", 2), newBroadcaster("cur", 3)
+	s := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: verifier(old, mid, cur), Quota: 100_000})
+	ctx := t.Context()
+	put := func(b *broadcaster, seq uint64, n int) error {
+		_, err := s.Put(ctx, b.chunk(seq, clk.Now(), n))
+		return err
+	}
+	for i := range 3 {
+		if err := put(old, uint64(i), 10_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.SetEnd(ctx, old.id, clk.Now())
+	clk.Add(time.Minute)
+	for i := range 3 {
+		if err := put(mid, uint64(i), 10_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.SetEnd(ctx, mid.id, clk.Now())
+	clk.Add(time.Minute)
+	for i := range 4 {
+		if err := put(cur, uint64(i), 10_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.Held(old.id)) != 0 || len(s.Held(mid.id)) != 3 {
+		t.Fatalf("held old %d, mid %d: the oldest replay should have gone first", len(s.Held(old.id)), len(s.Held(mid.id)))
+	}
+	for i := 4; i < 9; i++ {
+		if err := put(cur, uint64(i), 10_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.Held(mid.id)) != 0 {
+		t.Fatal("mid should have gone")
+	}
+	if err := put(cur, 9, 30_000); !errors.Is(err, ErrQuota) {
+		t.Fatalf("a chunk that cannot fit: %v", err)
+	}
+	if u := s.Usage(); u.Bytes > 100_000 {
+		t.Fatalf("usage %+v over the quota", u)
+	}
+}
+
+// TestOrphansRemoved: a block file the index does not know (a crash
+// between the two writes) is removed at Open.
+func TestOrphansRemoved(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	b := newBroadcaster("b", 1)
+	s := openStore(t, Config{Dir: dir, Now: clk.Now, Verify: verifier(b)})
+	id, err := s.Put(t.Context(), b.chunk(0, clk.Now(), 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write a block straight into flatfs.
+	stray := EncodeChunk(b.chunk(1, clk.Now(), 1000))
+	if err := s.blocks.Put(t.Context(), blockKey(CIDOf(stray)), stray); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s = openStore(t, Config{Dir: dir, Now: clk.Now, Verify: verifier(b)})
+	if _, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 1 {
+		t.Fatalf("%d block files, want 1", files)
+	}
+	if !s.Has(id) {
+		t.Fatal("the indexed block was lost")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, cfg := range []Config{{}, {Dir: t.TempDir(), TTL: -1}, {Dir: t.TempDir(), Quota: -1}} {
+		if _, err := Open(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("Open(%+v): %v", cfg, err)
+		}
+	}
+}
+
+var _ = context.Background
