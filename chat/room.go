@@ -190,9 +190,11 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 //     topic's weights (TopicScoreParams);
 //   - a validation queue deep enough that a burst reaching one peer does
 //     not crowd its other messages out before that (pubsub drops what does
-//     not fit, whoever sent it).
+//     not fit, whoever sent it);
+//   - lighter gossip (GossipSubParams).
 func PubSubOptions() []pubsub.Option {
 	return []pubsub.Option{
+		pubsub.WithGossipSubParams(GossipSubParams()),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
 			SkipAtomicValidation: true,
@@ -210,6 +212,25 @@ func PubSubOptions() []pubsub.Option {
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(256),
 	}
+}
+
+// GossipSubParams are GossipSub's defaults with lighter gossip. Every joiner
+// contacts the broadcaster, so the broadcaster is connected to most of the
+// audience, and each of those picks it now and then as a gossip target: with
+// the defaults (IHAVE to at least 6 non-mesh peers each heartbeat, for the
+// messages of the last 3 heartbeats), a steady beat every 2 s made about one
+// IHAVE a second per viewer arrive at the broadcaster, the largest part of
+// its inbound chat traffic. Here a node gossips to 2 peers (or a tenth of
+// its non-mesh peers), and only the last heartbeat's messages. Gossip is
+// GossipSub's repair for a message the mesh's eager push missed; a chat
+// message still reaches a node through any of its D = 6 mesh peers, and a
+// missed one can still be asked for (IWANT) while the message cache holds it.
+func GossipSubParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.Dlazy = 2
+	p.GossipFactor = 0.1
+	p.HistoryGossip = 1
+	return p
 }
 
 // TopicScoreParams are a room topic's peer-score weights: each message the

@@ -45,7 +45,7 @@ func newPubSub(t *testing.T, h host.Host) *pubsub.PubSub {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	params := pubsub.DefaultGossipSubParams()
+	params := GossipSubParams()
 	params.HeartbeatInterval = 200 * time.Millisecond
 	params.HeartbeatInitialDelay = 50 * time.Millisecond
 	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(), pubsub.WithGossipSubParams(params))...)

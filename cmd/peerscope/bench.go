@@ -46,11 +46,11 @@ With --chat (tree mode), every host also joins the broadcast's chat (one
 GossipSub router each, as a node) and, after the arrivals, the run measures
 for 10 s comments from random viewers (send -> acceptance at every other
 node: chat_latency_ms), for 15 s hearts tapped 5 times a second at every
-viewer (the broadcaster's inbound chat bytes per second:
-hearts_broadcaster_in_bps), then kills 10 % of the viewers (no goodbye) and
-times how long until the broadcaster's live count is exact
-(viewer_count_settle_ms, at most 15 s). --duration must leave 40 s after
---arrive.
+viewer, which go up the tree as a node's do (the broadcaster's inbound
+chat-topic bytes per second: hearts_broadcaster_in_bps), then, 3 s later,
+kills 10 % of the viewers (no goodbye) and times how long until the
+broadcaster's live count is exact (viewer_count_settle_ms, at most 15 s).
+--duration must leave 43 s after --arrive.
 
 It prints a table per mode, or with --json one JSON line per mode (the shape
 'peerscope sim' prints). Progress goes to stderr.
@@ -58,7 +58,7 @@ It prints a table per mode, or with --json one JSON line per mode (the shape
 Examples:
   peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
   peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s
-  peerscope bench --mode tree --nodes 100 --chat --duration 60s --json`)
+  peerscope bench --mode tree --nodes 100 --chat --duration 65s --json`)
 	mode := fs.String("mode", "tree", `"tree", "gossipsub", "star", "all" or a comma list`)
 	nodes := fs.Int("nodes", d.Nodes, "libp2p hosts, the broadcaster included")
 	duration := fs.Duration("duration", d.Duration, "how long the broadcaster streams, per mode")

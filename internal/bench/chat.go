@@ -16,6 +16,8 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
 // Chat phases, after the arrivals (Config.Chat): comments, then hearts, then
@@ -23,19 +25,24 @@ import (
 const (
 	chatCommentPhase = 10 * time.Second
 	chatHeartPhase   = 15 * time.Second
+	chatHeartDrain   = 3 * time.Second // for the last taps to reach the broadcaster
 	chatSettleMax    = 15 * time.Second
 	// ChatTail is how long the chat phases need after the arrivals.
-	ChatTail = chatCommentPhase + chatHeartPhase + chatSettleMax
+	ChatTail = chatCommentPhase + chatHeartPhase + chatHeartDrain + chatSettleMax
 )
 
 // chatNet is every host's chat room of one tree run: one GossipSub router
 // per host, as a node has, the rooms joined the way node does.
 type chatNet struct {
-	r       *run
-	subtree atomic.Int64  // the broadcaster's tree size, for its Audience
-	rootIn  atomic.Uint64 // the broadcaster's inbound pubsub RPC bytes
-	rootPub atomic.Uint64 // of which published messages (every copy)
-	rootMsg atomic.Uint64 // published messages received, every copy
+	r         *run
+	subtree   atomic.Int64  // the broadcaster's tree size, for its Audience
+	hearts    atomic.Uint64 // the hearts its tree counted, for its Hearts
+	tapped    atomic.Uint64 // taps made in the heart phase
+	rootIn    atomic.Uint64 // the broadcaster's inbound pubsub RPC bytes
+	rootPub   atomic.Uint64 // of which published messages (every copy)
+	rootMsg   atomic.Uint64 // published messages received, every copy
+	rootIHave atomic.Uint64 // of which IHAVE gossip
+	rootCtl   atomic.Uint64 // of which other control (IWANT, GRAFT, PRUNE, IDONTWANT)
 
 	mu    sync.Mutex
 	peers map[*viewer]*chatPeer
@@ -48,9 +55,10 @@ type chatPeer struct {
 	done   chan struct{}      // the drain has ended
 }
 
-// join starts v's router and room; the broadcaster's counts its inbound
-// pubsub bytes (its router carries only the chat topic).
-func (c *chatNet) join(v *viewer, root bool) error {
+// join starts v's router and room, its taps going to its tree node as a
+// node's do; the broadcaster's counts its inbound pubsub bytes (its router
+// carries only the chat topic).
+func (c *chatNet) join(v *viewer, tree *p2p.Node, root bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := chat.PubSubOptions()
 	if root {
@@ -61,9 +69,11 @@ func (c *chatNet) join(v *viewer, root bool) error {
 		cancel()
 		return fmt.Errorf("bench: chat router: %w", err)
 	}
-	cfg := chat.Config{Broadcast: "bench", Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger}
+	cfg := chat.Config{Broadcast: "bench", Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger,
+		Tap: func(n int) { tree.AddHearts(uint64(n)) }}
 	if root {
 		cfg.Audience = func() int { return int(max(c.subtree.Load()-1, 0)) }
+		cfg.Hearts = c.hearts.Load
 	}
 	room, err := chat.Join(ctx, ps, v.h, cfg)
 	if err != nil {
@@ -145,14 +155,16 @@ func (c *chatNet) rooms() []*chat.Room {
 // other room; hearts tapped 5 times a second at every viewer while the
 // broadcaster's inbound pubsub bytes are counted; then 10 % of the viewers
 // killed and the time until the broadcaster's live count is exact.
-func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (int64, error), out *chatFigures) {
-	// The broadcaster's audience, from its tree, a few times a second.
+func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Status, mesh.Stats, error), out *chatFigures) {
+	// The broadcaster's audience and hearts, from its tree, a few times a
+	// second (as node does).
 	go func() {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if n, err := tree(); err == nil {
-				c.subtree.Store(n)
+			if st, stats, err := tree(); err == nil {
+				c.subtree.Store(int64(st.Subtree))
+				c.hearts.Store(stats.Hearts)
 			}
 			select {
 			case <-ctx.Done():
@@ -188,6 +200,7 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (int64, err
 
 	// Hearts: every viewer taps 5 times a second.
 	in0, pub0, msg0, t0 := c.rootIn.Load(), c.rootPub.Load(), c.rootMsg.Load(), time.Now()
+	ihave0, ctl0 := c.rootIHave.Load(), c.rootCtl.Load()
 	hctx, hcancel := context.WithTimeout(ctx, chatHeartPhase)
 	var wg sync.WaitGroup
 	for _, room := range c.rooms() {
@@ -199,7 +212,9 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (int64, err
 				case <-hctx.Done():
 					return
 				case <-t.C:
-					_ = room.Heart(hctx, 1)
+					if room.Heart(hctx, 1) == nil {
+						c.tapped.Add(1)
+					}
 				}
 			}
 		})
@@ -210,7 +225,21 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (int64, err
 		out.heartsInBps = float64(c.rootIn.Load()-in0) / d
 		out.heartsPubBps = float64(c.rootPub.Load()-pub0) / d
 		out.heartsMsgs = float64(c.rootMsg.Load()-msg0) / d
+		out.heartsIHaveBps = float64(c.rootIHave.Load()-ihave0) / d
+		out.heartsCtlBps = float64(c.rootCtl.Load()-ctl0) / d
 	}
+	// The taps go up the tree a status interval a hop: give the last ones
+	// a few seconds, then see how many the broadcaster counted, and how
+	// many a viewer floated.
+	if rooms := c.rooms(); len(rooms) > 1 && sleepUntil(ctx, time.Now().Add(chatHeartDrain)) {
+		out.heartsCounted = c.hearts.Load()
+		vctx, cancel := context.WithTimeout(ctx, time.Second)
+		if v, err := rooms[len(rooms)-1].Viewers(vctx); err == nil {
+			out.heartsAtViewer = v.Hearts
+		}
+		cancel()
+	}
+	out.heartsTapped = c.tapped.Load()
 	if ctx.Err() != nil {
 		return
 	}
@@ -244,6 +273,9 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (int64, err
 type chatFigures struct {
 	commentsSent, commentsRefused, killed int
 	heartsInBps, heartsPubBps, heartsMsgs float64
+	heartsIHaveBps, heartsCtlBps          float64
+	heartsTapped, heartsCounted           uint64
+	heartsAtViewer                        uint64
 	settleMs                              float64
 	settled                               bool
 }
@@ -268,6 +300,14 @@ func (c *chatNet) report(f *chatFigures, rep *report.Report) {
 	// mesh peer forwards) and their rate; the rest is GossipSub control.
 	rep.Extra["hearts_broadcaster_in_publish_bps"] = round4(f.heartsPubBps)
 	rep.Extra["hearts_broadcaster_in_msgs_per_s"] = round4(f.heartsMsgs)
+	rep.Extra["hearts_broadcaster_in_ihave_bps"] = round4(f.heartsIHaveBps)
+	rep.Extra["hearts_broadcaster_in_other_control_bps"] = round4(f.heartsCtlBps)
+	// Whether the hearts arrived: the taps made, those the broadcaster's
+	// tree counted (3 s after the last), and the total a viewer knew then
+	// (from the beats, up to BeatInterval behind).
+	rep.Extra["hearts_tapped"] = float64(f.heartsTapped)
+	rep.Extra["hearts_counted"] = float64(f.heartsCounted)
+	rep.Extra["hearts_total_at_a_viewer"] = float64(f.heartsAtViewer)
 	if f.settled {
 		rep.Extra["chat_count_settled"] = 1
 	} else {
@@ -283,6 +323,14 @@ func (t inTracer) RecvRPC(rpc *pubsub.RPC) {
 	for _, m := range rpc.GetPublish() {
 		t.c.rootPub.Add(uint64(proto.Size(m)))
 		t.c.rootMsg.Add(1)
+	}
+	if ctl := rpc.GetControl(); ctl != nil {
+		var ihave int
+		for _, x := range ctl.GetIhave() {
+			ihave += proto.Size(x)
+		}
+		t.c.rootIHave.Add(uint64(ihave))
+		t.c.rootCtl.Add(uint64(max(proto.Size(ctl)-ihave, 0)))
 	}
 }
 func (inTracer) AddPeer(peer.ID, protocol.ID)             {}
@@ -307,10 +355,7 @@ var _ pubsub.RawTracer = inTracer{}
 // The tree swarm's side of --chat.
 
 func (t *treeSwarm) measureChat(ctx context.Context) {
-	t.chat.measure(ctx, t, func() (int64, error) {
-		st, _, err := t.root.Status(ctx)
-		return int64(st.Subtree), err
-	}, &t.chatFig)
+	t.chat.measure(ctx, t, func() (mesh.Status, mesh.Stats, error) { return t.root.Status(ctx) }, &t.chatFig)
 }
 
 func (t *treeSwarm) chatReport(rep *report.Report) { t.chat.report(&t.chatFig, rep) }

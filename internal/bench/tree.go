@@ -73,7 +73,7 @@ func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
 	t.root = n
 	if t.r.cfg.Chat {
 		t.chat = &chatNet{r: t.r}
-		if err := t.chat.join(root, true); err != nil {
+		if err := t.chat.join(root, n, true); err != nil {
 			return err
 		}
 	}
@@ -113,7 +113,7 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	t.nodes[v] = n
 	t.mu.Unlock()
 	if t.chat != nil {
-		if err := t.chat.join(v, false); err != nil {
+		if err := t.chat.join(v, n, false); err != nil {
 			return err
 		}
 	}
