@@ -36,8 +36,13 @@ type Config struct {
 	ParentTimeout time.Duration
 	// ChildTimeout: a child silent this long (no status) is dropped.
 	ChildTimeout time.Duration
-	// StatusInterval: how often a child reports to its parent.
+	// StatusInterval: how often, at most, a child reports a change (slots,
+	// subtree, room below) to its parent.
 	StatusInterval time.Duration
+	// StatusKeepalive: how long a child whose report has not changed waits
+	// before repeating it, so the parent knows it is alive. Must stay well
+	// under ChildTimeout.
+	StatusKeepalive time.Duration
 	// ProbeTimeout: how long a joiner waits for pongs before choosing.
 	ProbeTimeout time.Duration
 	// AttachTimeout: how long a joiner waits for an answer to an attach.
@@ -68,8 +73,9 @@ func DefaultConfig() Config {
 		ChunkInterval:     200 * time.Millisecond,
 		HeartbeatInterval: 250 * time.Millisecond,
 		ParentTimeout:     800 * time.Millisecond,
-		ChildTimeout:      time.Second,
+		ChildTimeout:      2 * time.Second,
 		StatusInterval:    250 * time.Millisecond,
+		StatusKeepalive:   600 * time.Millisecond,
 		ProbeTimeout:      400 * time.Millisecond,
 		AttachTimeout:     time.Second,
 		GapTimeout:        400 * time.Millisecond,
@@ -108,6 +114,7 @@ func (c *Config) fillDefaults() {
 	set(&c.ParentTimeout, d.ParentTimeout)
 	set(&c.ChildTimeout, d.ChildTimeout)
 	set(&c.StatusInterval, d.StatusInterval)
+	set(&c.StatusKeepalive, d.StatusKeepalive)
 	set(&c.ProbeTimeout, d.ProbeTimeout)
 	set(&c.AttachTimeout, d.AttachTimeout)
 	set(&c.GapTimeout, d.GapTimeout)
@@ -144,8 +151,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Probes must be at least 1", ErrInvalidConfig)
 	case c.ParentTimeout <= c.HeartbeatInterval:
 		return fmt.Errorf("%w: ParentTimeout must exceed HeartbeatInterval", ErrInvalidConfig)
-	case c.ChildTimeout <= c.StatusInterval:
-		return fmt.Errorf("%w: ChildTimeout must exceed StatusInterval", ErrInvalidConfig)
+	case c.StatusKeepalive < c.StatusInterval:
+		return fmt.Errorf("%w: StatusKeepalive is under StatusInterval", ErrInvalidConfig)
+	case c.ChildTimeout <= c.StatusKeepalive:
+		return fmt.Errorf("%w: ChildTimeout must exceed StatusKeepalive", ErrInvalidConfig)
 	}
 	return nil
 }

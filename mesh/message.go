@@ -93,4 +93,10 @@ const (
 	// AttachImprove marks an attach made to improve the tree: the member asked
 	// adopts only if it has room (or a leaf to displace) and never redirects.
 	AttachImprove uint32 = 1 << iota
+	// AttachClimb, with AttachImprove, is a deep node asking an ancestor for
+	// a shallower place (Depth: the requester's depth). An ancestor with no
+	// room of its own redirects it to members of its subtree that have room
+	// at least climbGain levels higher up; it never redirects a plain
+	// improvement.
+	AttachClimb
 )

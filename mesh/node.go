@@ -33,6 +33,8 @@ const (
 	maxRootRedirects = 200 // redirects the broadcaster sends a second
 	assumedRTT       = 150 * time.Millisecond
 	improveMinGap    = 20 * time.Millisecond
+	climbDepth       = 5 // a node this deep looks for a shallower place
+	climbGain        = 2 // levels a climb must gain, so nodes never trade places back and forth
 )
 
 // member is a peer this node has heard of.
@@ -125,6 +127,7 @@ type Node struct {
 	rootTriedAt    time.Time
 	nextImprove    time.Time
 	lastStatus     time.Time
+	sentStatus     Message   // the last status sent, to tell a change from a repeat
 	banUntil       time.Time // the latest ban's end: before it, banned() must look
 	redirectReset  time.Time // start of the second redirects counts in
 	redirects      int       // redirects the broadcaster sent this second
@@ -370,11 +373,15 @@ func (n *Node) Tick(now time.Time) {
 			n.cancelMove(now)
 		}
 		if !n.isRoot && now.Sub(n.lastStatus) >= n.cfg.StatusInterval {
-			n.sendStatus(now)
+			n.maybeSendStatus(now)
 		}
 		n.repairGaps(now)
 		if !n.isRoot && n.cfg.ImproveInterval > 0 && !now.Before(n.nextImprove) {
-			n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
+			next := n.cfg.ImproveInterval
+			if n.depth() >= climbDepth {
+				next /= 4 // deep nodes keep climbing until they are not
+			}
+			n.nextImprove = now.Add(n.jitter(next))
 			n.improve(now)
 		}
 	}
@@ -768,15 +775,43 @@ func (n *Node) roomBelow(except PeerID) []Candidate {
 	return out
 }
 
-func (n *Node) sendStatus(now time.Time) {
-	n.lastStatus = now
+// status builds the report a child sends its parent.
+func (n *Node) status() *Message {
 	room := n.roomBelow("")
 	if len(room) > maxRoom {
 		room = room[:maxRoom]
 	}
-	n.send(n.parent, &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
-		Candidates: room, Hearts: n.heartsUp, Web: n.webBelow()})
-	n.heartsUp = 0
+	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
+		Candidates: room, Hearts: n.heartsUp, Web: n.webBelow()}
+}
+
+// sendStatus reports to the parent now.
+func (n *Node) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status()) }
+
+func (n *Node) sendStatusMsg(now time.Time, m *Message) {
+	n.lastStatus = now
+	n.sentStatus = *m
+	n.heartsUp = 0 // they are on their way up
+	n.send(n.parent, m)
+}
+
+// maybeSendStatus reports to the parent if the report changed, or if the
+// last one is StatusKeepalive old. Most of a large tree is leaves whose
+// report never changes: they send one message per keepalive instead of
+// one per StatusInterval.
+func (n *Node) maybeSendStatus(now time.Time) {
+	m := n.status()
+	if now.Sub(n.lastStatus) < n.cfg.StatusKeepalive && sameStatus(m, &n.sentStatus) {
+		return
+	}
+	n.sendStatusMsg(now, m)
+}
+
+func sameStatus(a, b *Message) bool {
+	return a.Hearts == 0 && a.Capacity == b.Capacity && a.Free == b.Free && a.Subtree == b.Subtree && a.Web == b.Web &&
+		slices.EqualFunc(a.Candidates, b.Candidates, func(x, y Candidate) bool {
+			return x.ID == y.ID && x.Depth == y.Depth && x.Free == y.Free
+		})
 }
 
 // maxNodeHearts bounds the hearts one status may carry per node of the
@@ -881,6 +916,12 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		}
 	}
 	if improve {
+		if m.Flags&AttachClimb != 0 && !n.isRoot {
+			if room := n.climbRoom(from, m); len(room) > 0 {
+				n.send(info, &Message{Type: MsgRedirect, Candidates: room})
+				return
+			}
+		}
 		reject(ReasonNoImprove)
 		return
 	}
@@ -906,6 +947,18 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 			}
 		}
 	}
+	if d := uint32(n.depth()); !n.isRoot && (len(room) == 0 || room[0].Depth > d+2) {
+		// The room below is deep: also name the nearest ancestors (not the
+		// broadcaster), whose subtrees may have room higher up. A joiner
+		// weighs depth against distance and picks.
+		var up []Candidate
+		for k := len(n.path) - 1; k >= 1 && k >= len(n.path)-2; k-- {
+			if a := n.path[k]; a.ID != from && a.ID != m.Lost {
+				up = append(up, Candidate{PeerInfo: a, Depth: uint32(k)})
+			}
+		}
+		room = append(up, room...)
+	}
 	if len(room) == 0 {
 		reject(ReasonFull)
 		return
@@ -914,6 +967,22 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 		room = room[:maxRedirect]
 	}
 	n.send(info, &Message{Type: MsgRedirect, Candidates: room})
+}
+
+// climbRoom lists the members of this subtree with room at least
+// climbGain levels above a climbing requester. Being shallower than the
+// requester, none of them is its descendant.
+func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
+	if m.Depth < climbGain+1 {
+		return nil
+	}
+	room := slices.DeleteFunc(n.roomBelow(from), func(c Candidate) bool {
+		return c.ID == m.Lost || c.Depth+1 > m.Depth-climbGain
+	})
+	if len(room) > maxRedirect {
+		room = room[:maxRedirect]
+	}
+	return room
 }
 
 func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
@@ -1042,7 +1111,11 @@ func (n *Node) attach(now time.Time, m *member, flags uint32) {
 	if !n.lostAt.IsZero() {
 		lost = n.lostParent
 	}
-	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags, Lost: lost})
+	var depth uint32
+	if flags&AttachClimb != 0 {
+		depth = uint32(n.depth())
+	}
+	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags, Lost: lost, Depth: depth})
 }
 
 func (n *Node) attachFailed(now time.Time) {
@@ -1099,6 +1172,7 @@ func (n *Node) stepRedirect(now time.Time, from PeerID, m *Message) {
 	}
 	if n.moving {
 		n.cancelMove(now)
+		n.climbTo(now, m.Candidates)
 		return
 	}
 	n.attachTo = ""
@@ -1114,6 +1188,24 @@ func (n *Node) stepRedirect(now time.Time, from PeerID, m *Message) {
 		}
 	}
 	n.join(now)
+}
+
+// climbTo follows an ancestor's answer to a climb: the first member it
+// named with room at least climbGain levels above this node. A plain
+// improvement move, which the member takes only if it still has room.
+func (n *Node) climbTo(now time.Time, room []Candidate) {
+	d := uint32(n.depth())
+	for _, c := range room {
+		if c.ID == n.cfg.Self.ID || c.ID == n.parent.ID || n.childIndex(c.ID) >= 0 || c.Depth+1+climbGain > d {
+			continue
+		}
+		m := n.learn(c.PeerInfo, c.Depth, c.Free, true)
+		if m == nil || now.Before(m.coolUntil) || now.Before(m.bannedUntil) {
+			continue
+		}
+		n.attach(now, m, AttachImprove)
+		return
+	}
 }
 
 func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
@@ -1157,6 +1249,11 @@ func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
 	}
 	n.setPath(now, m.Path)
 	n.event(Event{Type: EvAttached, Peer: from, Depth: n.depth(), Rejoin: rejoin, Moved: moved})
+	if n.depth() >= climbDepth && n.cfg.ImproveInterval > 0 {
+		// Deep, as joiners in a flash crowd end up: look for a shallower
+		// place soon rather than at the next improvement.
+		n.nextImprove = minTime(n.nextImprove, now.Add(n.jitter(n.cfg.ImproveInterval/16)))
+	}
 	n.sendStatus(now)
 }
 
@@ -1235,6 +1332,15 @@ func (n *Node) improve(now time.Time) {
 			return
 		}
 	}
+	if d >= climbDepth {
+		// Deep: ask an ancestor (not the broadcaster, whose upload is for
+		// its children; not the parent) for a place higher up.
+		target := n.path[1+n.cfg.Rand.IntN(d-2)]
+		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil) {
+			n.attach(now, m, AttachImprove|AttachClimb)
+			return
+		}
+	}
 	parent := n.members[n.parent.ID]
 	if parent == nil {
 		return
@@ -1265,4 +1371,11 @@ func (n *Node) improve(now time.Time) {
 	if best != nil {
 		n.attach(now, best, AttachImprove)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }

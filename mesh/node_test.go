@@ -309,3 +309,74 @@ func TestOneSlotJoinerGetsIntoAFullTree(t *testing.T) {
 	}
 	nw.checkComplete("leaf", 0, nw.seq-1)
 }
+
+// A node left deep (a chain of one-slot relays above it) climbs into room
+// that opened two or more levels higher, which it learns by asking an
+// ancestor; and it does not climb again once it is there.
+func TestDeepNodeClimbsToRoomHigherUp(t *testing.T) {
+	nw := newNetwork(t)
+	nw.nodes[root].cfg.Slots = 1
+	for _, id := range []PeerID{"hub", "a", "b", "c"} {
+		nw.add(id, 1)
+		nw.run(2 * time.Second)
+	}
+	nw.add("deep", 0, func(c *Config) { c.ImproveInterval = 4 * time.Second })
+	nw.run(2 * time.Second)
+	nw.checkTree()
+	if d := nw.status("deep").Depth; d != 5 {
+		t.Fatalf("deep joined at depth %d, want 5 (under the chain)", d)
+	}
+	// Room opens at depth 2: the hub gets a second slot, taken by a relay
+	// with a free slot of its own.
+	nw.nodes["hub"].cfg.Slots = 2
+	nw.add("room", 1)
+	nw.run(2 * time.Second)
+	if s := nw.status("room"); s.Parent != "hub" {
+		t.Fatalf("room attached under %q, want hub", s.Parent)
+	}
+	nw.stream(30 * time.Second)
+	nw.checkTree()
+	if s := nw.status("deep"); s.Parent != "room" || s.Depth != 3 {
+		t.Fatalf("deep: parent %q depth %d, want room at depth 3", s.Parent, s.Depth)
+	}
+	moves := 0
+	for _, e := range nw.events["deep"] {
+		if e.Type == EvAttached && e.Moved {
+			moves++
+		}
+	}
+	if moves != 1 {
+		t.Fatalf("deep moved %d times, want once", moves)
+	}
+	nw.checkComplete("deep", nw.got["deep"][0], nw.seq-1)
+}
+
+// A leaf whose report does not change repeats it once per StatusKeepalive,
+// not every StatusInterval; a change goes out at the next StatusInterval.
+func TestUnchangedStatusIsOnlyKeptAlive(t *testing.T) {
+	nw := newNetwork(t)
+	nw.nodes[root].cfg.Slots = 1
+	nw.add("a", 2)
+	nw.run(2 * time.Second)
+	statuses := 0
+	nw.tamper = func(from, to PeerID, m *Message) *Message {
+		if from == "a" && m.Type == MsgStatus {
+			statuses++
+		}
+		return m
+	}
+	nw.stream(6 * time.Second)
+	cfg := DefaultConfig()
+	if want := int(6 * time.Second / cfg.StatusKeepalive); statuses < want-1 || statuses > want+1 {
+		t.Fatalf("a sent %d statuses in 6 s, want about %d (one per keepalive)", statuses, want)
+	}
+	statuses = 0
+	nw.add("b", 0)
+	nw.run(time.Second)
+	if s := nw.status("b"); s.Parent != "a" {
+		t.Fatalf("b attached under %q, want a", s.Parent)
+	}
+	if nw.nodes[root].Status().Subtree != 3 {
+		t.Fatalf("root counts %d in its subtree, want 3", nw.nodes[root].Status().Subtree)
+	}
+}
