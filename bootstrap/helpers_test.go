@@ -207,3 +207,9 @@ func mustStatus(t *testing.T, err error, status int, code string) {
 }
 
 var _ = fmt.Sprint
+
+func xUser(id, name string) xstandin.User {
+	return xstandin.User{ID: id, Username: name, Name: name}
+}
+
+func ioNopCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
