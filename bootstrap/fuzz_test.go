@@ -1,0 +1,136 @@
+package bootstrap
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// The decoders of the API: request bodies (strict JSON into the request
+// types, then their checks), the signed-request headers, broadcast IDs,
+// account keys, phone numbers and the key file. Each must refuse what it
+// cannot use with an error of its kind, never panic. Seeds are in
+// testdata/fuzz/<name>/.
+
+var fuzzNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const fuzzID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA.abcd"
+
+func FuzzAnnouncement(f *testing.F) {
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=x","started":"2026-03-01T11:00:00Z","ended":"2026-03-01T11:30:00Z","viewers":3,"version":9,"tweet":true}`))
+	f.Add([]byte(`{"title":"\u2028"}`))
+	f.Add([]byte(`{"version":1e30}`))
+	f.Add([]byte(`{} {}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPut, "/api/v1/broadcasts/"+fuzzID, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		var a Announcement
+		err := decodeStrict(r, body, &a)
+		if err == nil {
+			err = a.check(fuzzID, fuzzNow, time.Minute)
+		}
+		if err != nil && !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("error %v is not ErrBadRequest", err)
+		}
+		if err == nil {
+			if a.Version == 0 || !strings.HasPrefix(a.Link, "peerscope://"+fuzzID) || a.Started.After(fuzzNow.Add(time.Minute)) {
+				t.Fatalf("accepted %+v", a)
+			}
+		}
+	})
+}
+
+func FuzzRequestBodies(f *testing.F) {
+	f.Add([]byte(`{"phone":"+15550100","code":"123456"}`))
+	f.Add([]byte(`{"scopes":["follows","tweet"]}`))
+	f.Add([]byte(`{"manifest":"bafy"}`))
+	f.Add([]byte(`{"attestation":"AAAA","peer":"x"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json; charset=utf-8")
+		for _, v := range []any{new(PhoneStart), new(PhoneVerify), new(TwitterStart), new(ReplayEntry), new(VerifyRequest)} {
+			if err := decodeStrict(r, body, v); err != nil && !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("%T: error %v is not ErrBadRequest", v, err)
+			}
+		}
+	})
+}
+
+// FuzzSignedHeaders feeds the four signature headers, separated by
+// newlines, to the verifier.
+func FuzzSignedHeaders(f *testing.F) {
+	priv, _, _ := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
+	_ = SignRequest(r, nil, priv, fuzzNow)
+	f.Add(r.Header.Get(HeaderPeer) + "\n" + r.Header.Get(HeaderTime) + "\n" + r.Header.Get(HeaderNonce) + "\n" + r.Header.Get(HeaderSignature))
+	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!")
+	f.Add("\n\n\n")
+	s := &Server{cfg: Config{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
+		nonces: nonceCache{seen: map[string]time.Time{}, max: 1 << 16}}
+	f.Fuzz(func(t *testing.T, headers string) {
+		parts := strings.SplitN(headers, "\n", 4)
+		for len(parts) < 4 {
+			parts = append(parts, "")
+		}
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
+		for i, h := range []string{HeaderPeer, HeaderTime, HeaderNonce, HeaderSignature} {
+			r.Header[h] = []string{parts[i]}
+		}
+		if _, err := s.verifyRequest(r, nil); err != nil && !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("error %v is not ErrUnauthenticated", err)
+		}
+	})
+}
+
+func FuzzIdentifiers(f *testing.F) {
+	for _, s := range []string{fuzzID, "x.y", ".abc", "12D3KooW.", "twitter:123", "phone:p0123", "+15550100", "+0123456789", "tw:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if p, err := broadcasterOf(s); err == nil {
+			if !strings.HasPrefix(s, p.String()+".") {
+				t.Fatalf("broadcasterOf(%q) = %s", s, p)
+			}
+		} else if !errors.Is(err, ErrBadRequest) {
+			t.Fatal(err)
+		}
+		if err := validAccountKey(s); err != nil && !errors.Is(err, ErrBadRequest) {
+			t.Fatal(err)
+		}
+		if p, ok := normalizePhone(s); ok && (p != s || p[0] != '+') {
+			t.Fatalf("normalizePhone(%q) = %q", s, p)
+		}
+		_ = maskPhone(s)
+	})
+}
+
+func FuzzKeyFile(f *testing.F) {
+	good, _ := json.Marshal(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32)})
+	f.Add(good)
+	f.Add([]byte(`{"seed":"AAAA","secret":"AAAA"}`))
+	f.Add([]byte(`{"seed":"` + strings.Repeat("A", 43) + `=","secret":"` + strings.Repeat("A", 43) + `=","retired":[{"public":"AAAA"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var kf keyFile
+		if json.Unmarshal(b, &kf) != nil {
+			return
+		}
+		k, err := newKeyRing(kf)
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error %v is not ErrConfig", err)
+			}
+			return
+		}
+		if err := k.KeySet().Check(); err != nil {
+			t.Fatalf("accepted a key set that fails its check: %v", err)
+		}
+	})
+}
