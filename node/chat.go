@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,8 @@ func (b *Broadcast) joinChat() {
 		Broadcast:   b.id,
 		Broadcaster: b.rootID,
 		Logger:      b.log,
+		Attestation: b.n.cfg.Attestation,
+		Trusted:     b.n.cfg.TrustedKeys,
 		// Taps go up the tree with the mesh's statuses; AddHearts never
 		// blocks.
 		Tap: func(n int) { b.tree.AddHearts(uint64(n)) },
@@ -258,8 +261,10 @@ type (
 		On     bool   `json:"on"`
 		Until  int64  `json:"until,omitempty"`
 	}
+	// A call is a sequence number (a clock in ns): past JavaScript's exact
+	// integers, so it travels as a string.
 	summonsJSON struct {
-		Call     uint64 `json:"call"`
+		Call     uint64 `json:"call,string"`
 		Comment  string `json:"comment"`
 		Text     string `json:"text"`
 		Deadline int64  `json:"deadline"`
@@ -269,7 +274,7 @@ type (
 		By      string `json:"by"`
 	}
 	verdictJSON struct {
-		Call    uint64 `json:"call"`
+		Call    uint64 `json:"call,string"`
 		Comment string `json:"comment"`
 		Guilty  bool   `json:"guilty"`
 		For     int    `json:"for"`
@@ -364,10 +369,13 @@ func (b *Broadcast) isOwner(r *http.Request) bool {
 //	POST comment    {"text", "at": Unix ms of the frame on screen}
 //	POST heart      {"n"}
 //	POST report     {"id"}
-//	POST vote       {"call", "guilty"}
+//	POST vote       {"call" (as the summons gave it, a string), "guilty"}
+//	GET  moderation the moderation in force (blocked and muted users for
+//	                the owner only)
 //	GET  viewers    who watches (the owner's)
-//	POST moderate   {"op": comments_off|comments_on|block|unblock|delete,
-//	                "target": peer ID or comment ID} (the owner's)
+//	POST moderate   {"op": comments_off|comments_on|block|unblock|delete|
+//	                followers_only|followers_off, "target": peer ID or
+//	                comment ID, "follows": ["provider:account", …]} (the owner's)
 func (b *Broadcast) chatHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /log", b.serveChatLog)
@@ -377,6 +385,7 @@ func (b *Broadcast) chatHandler() http.Handler {
 	mux.HandleFunc("POST /report", b.serveReport)
 	mux.HandleFunc("POST /vote", b.serveVote)
 	mux.HandleFunc("GET /viewers", b.serveViewers)
+	mux.HandleFunc("GET /moderation", b.serveModeration)
 	mux.HandleFunc("POST /moderate", b.serveModerate)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if b.room == nil {
@@ -537,15 +546,20 @@ func (b *Broadcast) serveReport(w http.ResponseWriter, r *http.Request) {
 
 func (b *Broadcast) serveVote(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Call   uint64 `json:"call"`
-		Guilty bool   `json:"guilty"`
+		Call   json.Number `json:"call"` // a string (see summonsJSON), or a number
+		Guilty bool        `json:"guilty"`
 	}
 	if !readJSON(w, r, &req) {
 		return
 	}
+	call, err := strconv.ParseUint(req.Call.String(), 10, 64)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("bad call %q", req.Call), http.StatusBadRequest)
+		return
+	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	if err := b.room.Vote(ctx, req.Call, req.Guilty); err != nil {
+	if err := b.room.Vote(ctx, call, req.Guilty); err != nil {
 		chatError(w, err)
 		return
 	}
@@ -572,14 +586,44 @@ func (b *Broadcast) serveViewers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
+// moderationJSON is the moderation in force, as a page shows it.
+type moderationJSON struct {
+	Synced        bool             `json:"synced"`
+	CommentsOff   bool             `json:"comments_off"`
+	FollowersOnly bool             `json:"followers_only"`
+	Follows       []string         `json:"follows,omitempty"`
+	Blocked       []string         `json:"blocked,omitempty"` // users: "peer:<ID>" or "acct:<provider>:<account>"
+	Muted         map[string]int64 `json:"muted,omitempty"`   // user → end, Unix ms (0: for the broadcast)
+}
+
+func (b *Broadcast) serveModeration(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	st, err := b.room.Moderation(ctx)
+	if err != nil {
+		chatError(w, err)
+		return
+	}
+	out := moderationJSON{Synced: st.Synced, CommentsOff: st.CommentsOff, FollowersOnly: st.FollowersOnly}
+	if b.isOwner(r) {
+		out.Follows, out.Blocked = st.Follows, st.Blocked
+		out.Muted = make(map[string]int64, len(st.Muted))
+		for u, t := range st.Muted {
+			out.Muted[u] = unixMilli(t)
+		}
+	}
+	writeJSON(w, out)
+}
+
 func (b *Broadcast) serveModerate(w http.ResponseWriter, r *http.Request) {
 	if !b.isOwner(r) {
 		http.Error(w, "moderation is for the broadcast's owner, on this machine, with its token", http.StatusForbidden)
 		return
 	}
 	var req struct {
-		Op     string `json:"op"`
-		Target string `json:"target"`
+		Op      string   `json:"op"`
+		Target  string   `json:"target"`
+		Follows []string `json:"follows"`
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -606,6 +650,8 @@ func (b *Broadcast) serveModerate(w http.ResponseWriter, r *http.Request) {
 		if id, err = chat.ParseCommentID(req.Target); err == nil {
 			err = b.room.Delete(ctx, id)
 		}
+	case "followers_only", "followers_off":
+		err = b.room.SetFollowersOnly(ctx, req.Op == "followers_only", req.Follows)
 	default:
 		http.Error(w, fmt.Sprintf("unknown op %q", req.Op), http.StatusBadRequest)
 		return

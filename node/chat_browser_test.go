@@ -1,12 +1,22 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/node"
 )
@@ -70,6 +80,148 @@ func TestChatPages(t *testing.T) {
 	if r.OwnerModButtons == 0 || r.FromModButtons != 0 || !r.OffAtViewer {
 		t.Fatalf("moderation: %d buttons on the owner's page, %d on a viewer's, comments off at the viewer %v",
 			r.OwnerModButtons, r.FromModButtons, r.OffAtViewer)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("page errors: %q", r.Errors)
+	}
+}
+
+// TestChatOwnerPage drives the broadcaster's page and four viewers' pages
+// (tests/browser/chat-owner.mjs), each viewer on its own node, one of them
+// with an attestation every node trusts: handles and avatars, the viewer
+// list, block, delete, followers-only, comments off and on, and a report
+// judged by a juror in its page, all by clicking.
+func TestChatOwnerPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	boot := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xb0}, ed25519.SeedSize))
+	trusted := []ed25519.PublicKey{boot.Public().(ed25519.PublicKey)}
+
+	// A's node: a key of its own in its data directory, and an
+	// attestation of that key's peer signed by the trusted bootstrap key.
+	dir := t.TempDir()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, node.IdentityFile), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aID, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const avatar = "https://avatars.example.com/ada.png"
+	att := &identity.Attestation{Provider: "twitter", Account: "1001", Handle: "@ada", Name: "Ada Example",
+		Avatar: avatar, Peer: aID, Issued: time.Now().Add(-time.Minute), Expires: time.Now().Add(time.Hour)}
+	if err := att.Sign(boot); err != nil {
+		t.Fatal(err)
+	}
+
+	root := newNode(t, node.Config{Slots: 4, TrustedKeys: trusted})
+	gate := make(chan struct{}) // no media: the chat needs none
+	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "owner page", Source: gated{gate, sampleSource(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs := []node.Config{
+		{DataDir: dir, Attestation: att.Marshal(), TrustedKeys: trusted},
+		{TrustedKeys: trusted}, {TrustedKeys: trusted}, {TrustedKeys: trusted},
+	}
+	var viewers []*node.Broadcast
+	var ids []peer.ID
+	for _, cfg := range cfgs {
+		n := newNode(t, cfg)
+		w, err := n.Watch(t.Context(), b.Link())
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewers = append(viewers, w)
+		ids = append(ids, n.ID())
+	}
+	if ids[0] != aID {
+		t.Fatalf("A's node is %s, its key says %s", ids[0], aID)
+	}
+	waitFor(t, 30*time.Second, "every viewer in the tree", func() bool {
+		for _, w := range viewers {
+			if depth(t, w) < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	out, err := browsertest.Run(ctx, t, "chat-owner.mjs", "--owner", b.OwnerURL(),
+		"--a", viewers[0].PlayerURL(), "--b", viewers[1].PlayerURL(), "--c", viewers[2].PlayerURL(), "--d", viewers[3].PlayerURL(),
+		"--a-peer", ids[0].String(), "--b-peer", ids[1].String(), "--c-peer", ids[2].String(), "--avatar", avatar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("chat-owner.mjs: %s", out)
+	type row struct {
+		Who    string
+		Anon   bool
+		Avatar *string
+	}
+	var r struct {
+		Error, CRefused, FollowersOnlyRefused, MutedRefused, SummonedText string
+		Errors                                                             []string
+		AAtB, CAtB                                                         row
+		OwnerList                                                          struct {
+			Identified []string
+			Buttons    int
+		}
+		CAfterBlockShown, OthersSummoned int
+		OwnerBlocked                     []string
+		DeletedAtB, OffAtB, OnAtB        bool
+		Verdict                          struct {
+			Guilty      bool
+			For, Jurors int
+		}
+		JuryLog []string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("chat-owner.mjs printed %s: %v", out, err)
+	}
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	// Who is who: A with the attestation's avatar and name, C anonymous.
+	if r.AAtB.Anon || r.AAtB.Avatar == nil || *r.AAtB.Avatar != avatar || !strings.Contains(r.AAtB.Who, "Ada Example") {
+		t.Errorf("A's comment at B: %+v, want Ada Example with the avatar %s", r.AAtB, avatar)
+	}
+	if !r.CAtB.Anon || r.CAtB.Avatar != nil || r.CAtB.Who != "anonymous" {
+		t.Errorf("C's comment at B: %+v, want anonymous", r.CAtB)
+	}
+	if !slices.Contains(r.OwnerList.Identified, "Ada Example") || r.OwnerList.Buttons == 0 {
+		t.Errorf("the owner's viewer list: %+v, want Ada Example with a block button", r.OwnerList)
+	}
+	// Moderation by clicking.
+	if !strings.Contains(r.CRefused, "blocked") || r.CAfterBlockShown != 0 || !slices.Contains(r.OwnerBlocked, "peer:"+ids[2].String()) {
+		t.Errorf("block: C refused with %q, its comment shown in %d pages, the owner's blocked list %q", r.CRefused, r.CAfterBlockShown, r.OwnerBlocked)
+	}
+	if !r.DeletedAtB || !r.OffAtB || !r.OnAtB {
+		t.Errorf("delete at B %v, comments off at B %v, on again %v", r.DeletedAtB, r.OffAtB, r.OnAtB)
+	}
+	if !strings.Contains(r.FollowersOnlyRefused, "follow") {
+		t.Errorf("B while followers only: refused with %q", r.FollowersOnlyRefused)
+	}
+	// The jury: D alone summoned, its vote mutes B.
+	if !strings.Contains(r.SummonedText, "buy cheap followers here") || r.OthersSummoned != 0 {
+		t.Errorf("summons in D's page %q, %d summons in the other pages", r.SummonedText, r.OthersSummoned)
+	}
+	if !r.Verdict.Guilty || r.Verdict.For != 1 || r.Verdict.Jurors != 1 || len(r.JuryLog) < 2 {
+		t.Errorf("verdict %+v, the owner's jury log %q", r.Verdict, r.JuryLog)
+	}
+	if !strings.Contains(r.MutedRefused, "mute") {
+		t.Errorf("B after the verdict: refused with %q", r.MutedRefused)
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -127,6 +128,15 @@ type Config struct {
 	// Now is the clock that replay expiry is judged by; default time.Now.
 	// Tests move it 24 hours at once.
 	Now func() time.Time
+
+	// Attestation is this node's identity (identity.Attestation, as
+	// marshalled) from a bootstrap it signed in with: its comments and
+	// presence carry it, and other nodes show its handle and avatar. Nil:
+	// it chats anonymously.
+	Attestation []byte
+	// TrustedKeys are the bootstrap keys whose attestations this node
+	// believes; a sender with none of theirs is shown as anonymous.
+	TrustedKeys []ed25519.PublicKey
 
 	// Logger; default: discard.
 	Logger *slog.Logger

@@ -6,14 +6,41 @@
   const $ = (id) => document.getElementById(id);
   const owner = new URLSearchParams(location.hash.slice(1)).get('owner') || '';
   const st = (window.peerscope = window.peerscope || {}).chat = {
-    comments: [], floated: 0, viewers: null, hearts: 0, off: false, errors: [],
+    comments: [], floated: 0, viewers: null, hearts: 0, off: false, followersOnly: false,
+    errors: [], summons: [], verdicts: [], identified: [], blocked: [], moderated: [],
   };
   const feed = $('feed');
   const shown = new Map(); // comment ID → its <li>
 
   function authorName(a) {
     if (a.anonymous) return a.broadcaster ? 'broadcaster' : 'anonymous';
-    return a.name || (a.handle ? '@' + a.handle : 'anonymous');
+    return a.name || a.handle || 'anonymous';
+  }
+
+  // who renders an author: the avatar and handle of a verified identity
+  // (the attestation's), or "anonymous".
+  function who(a) {
+    const b = document.createElement('b');
+    if (!a.anonymous && a.avatar) {
+      const img = document.createElement('img');
+      img.className = 'avatar';
+      img.alt = '';
+      img.referrerPolicy = 'no-referrer';
+      img.src = a.avatar;
+      img.addEventListener('error', () => { img.style.visibility = 'hidden'; });
+      b.append(img);
+    }
+    b.append(authorName(a));
+    if (!a.anonymous && a.handle && a.name) {
+      const h = document.createElement('small');
+      h.className = 'handle';
+      h.textContent = ' ' + a.handle;
+      b.append(h);
+    }
+    if (a.broadcaster) b.className = 'host';
+    else if (a.anonymous) b.className = 'anon';
+    b.title = a.peer;
+    return b;
   }
 
   async function api(path, body, asOwner) {
@@ -31,17 +58,16 @@
     if (shown.has(c.id)) return;
     st.comments.push(c);
     const li = document.createElement('li');
-    const who = document.createElement('b');
-    who.textContent = authorName(c.author);
-    if (c.author.broadcaster) who.className = 'host';
+    li.dataset.id = c.id;
+    li.dataset.peer = c.author.peer;
     const text = document.createElement('span');
     text.textContent = ' ' + c.text;
-    li.append(who, text);
+    li.append(who(c.author), text);
     if (owner && !c.author.broadcaster) {
       for (const [label, op, target] of [['delete', 'delete', c.id], ['block', 'block', c.author.peer]]) {
         const b = document.createElement('button');
         b.type = 'button';
-        b.className = 'mod';
+        b.className = 'mod ' + op;
         b.textContent = label;
         b.onclick = () => api('moderate', { op, target }, true).catch((e) => note(e.message));
         li.append(b);
@@ -65,9 +91,49 @@
 
   function setOff(off) {
     st.off = off;
-    $('say').disabled = off;
+    if (!owner) $('say').disabled = off; // the broadcaster may still comment
     $('say').placeholder = off ? 'Comments are off' : 'Say something…';
     if (owner) $('offbtn').textContent = off ? 'Turn comments on' : 'Turn comments off';
+  }
+
+  function setFollowersOnly(on) {
+    st.followersOnly = on;
+    if (owner) $('followbtn').textContent = on ? 'Everyone may comment' : 'Followers only';
+    else if (on && !st.off) $('say').placeholder = 'Only people the broadcaster follows may comment';
+  }
+
+  // The moderation in force, when the page opens and after each change
+  // (the owner's also lists the blocked).
+  async function loadModeration() {
+    try {
+      const r = await fetch('chat/moderation', { headers: owner ? { Authorization: 'Bearer ' + owner } : {}, cache: 'no-store' });
+      if (!r.ok) return;
+      const m = await r.json();
+      setOff(m.comments_off);
+      setFollowersOnly(m.followers_only);
+      if (owner) showBlocked(m.blocked || []);
+    } catch (e) { /* the next change */ }
+  }
+
+  function showBlocked(users) {
+    st.blocked = users;
+    const ul = $('blocked');
+    ul.replaceChildren();
+    for (const u of users) {
+      const li = document.createElement('li');
+      li.textContent = u.replace(/^peer:/, '').slice(-10) + ' ';
+      const id = u.startsWith('peer:') ? u.slice(5) : '';
+      if (id) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'mod unblock';
+        b.textContent = 'unblock';
+        b.onclick = () => api('moderate', { op: 'unblock', target: id }, true).catch((e) => note(e.message));
+        li.append(b);
+      }
+      ul.append(li);
+    }
+    $('blockedbox').hidden = users.length === 0;
   }
 
   function float(n) {
@@ -88,6 +154,7 @@
     st.viewers = v.live;
     st.hearts = v.hearts;
     $('viewers').textContent = `${v.live} watching · ♥ ${v.hearts}`;
+    if (owner) $('livecount').textContent = v.live;
   }
 
   // ---- the stream -------------------------------------------------------
@@ -101,25 +168,45 @@
   on('hearts', (h) => { float(h.count); st.hearts = h.total; }); // others' hearts: this node's pages float their own
   on('viewers', setViewers);
   on('moderated', (m) => {
+    st.moderated.push(m);
     if (m.op === 'comments-off') setOff(m.on);
+    if (m.op === 'followers-only') setFollowersOnly(m.on);
     if (m.op === 'delete' && shown.has(m.target)) shown.get(m.target).hidden = true;
+    if (owner && m.op === 'block') loadModeration();
   });
   on('summons', (s) => {
     // A juror: the comment, and two buttons until the deadline.
+    st.summons.push(s);
     const box = $('jury');
     box.hidden = false;
-    box.textContent = `Jury: should “${s.text}” be muted? `;
+    box.textContent = `You are on a jury: should “${s.text}” be muted? `;
     for (const [label, guilty] of [['Mute', true], ['Keep', false]]) {
       const b = document.createElement('button');
       b.type = 'button';
+      b.className = guilty ? 'guilty' : 'innocent';
       b.textContent = label;
-      b.onclick = () => { box.hidden = true; api('vote', { call: s.call, guilty }).catch((e) => note(e.message)); };
+      b.onclick = () => {
+        box.hidden = true;
+        api('vote', { call: s.call, guilty }).then(() => { s.voted = guilty; }).catch((e) => note(e.message));
+      };
       box.append(b);
     }
     setTimeout(() => { box.hidden = true; }, Math.max(0, s.deadline - Date.now()));
   });
-  on('reported', (r) => note(`A comment was reported: a jury decides (${r.comment})`));
-  on('verdict', (v) => note(`Jury: ${v.guilty ? 'muted' : 'kept'} (${v.for}–${v.against})`));
+  function juryLog(text) {
+    const li = document.createElement('li');
+    li.textContent = text;
+    $('jurylog').append(li);
+  }
+  on('reported', (r) => {
+    const c = st.comments.find((x) => x.id === r.comment);
+    juryLog(`Reported: “${c ? c.text : r.comment}” — a jury of viewers decides`);
+  });
+  on('verdict', (v) => {
+    st.verdicts.push(v);
+    const c = st.comments.find((x) => x.id === v.comment);
+    juryLog(`Jury ${v.guilty ? 'muted' : 'kept'} “${c ? c.text : v.comment}” (${v.for} for, ${v.against} against, of ${v.jurors})`);
+  });
   es.onerror = () => { if (es.readyState === EventSource.CLOSED) $('chat').hidden = true; };
 
   // ---- the box and the heart --------------------------------------------
@@ -143,19 +230,39 @@
     api('heart', { n }).catch((e) => note(e.message));
   }, 500);
 
+  loadModeration();
   if (owner) {
     $('owner').hidden = false;
     $('offbtn').onclick = () => api('moderate', { op: st.off ? 'comments_on' : 'comments_off' }, true).catch((e) => note(e.message));
+    $('followbtn').onclick = () => {
+      const follows = $('follows').value.split(',').map((x) => x.trim()).filter(Boolean);
+      api('moderate', st.followersOnly ? { op: 'followers_off' } : { op: 'followers_only', follows }, true)
+        .catch((e) => note(e.message));
+    };
     const list = async () => {
       try {
         const r = await fetch('chat/viewers', { headers: { Authorization: 'Bearer ' + owner }, cache: 'no-store' });
         if (!r.ok) return;
         const v = await r.json();
-        const names = (v.identified || []).map((a) => a.name || '@' + a.handle);
-        $('viewerlist').textContent = names.length ? names.join(', ') + ` and ${v.anonymous} anonymous` : `${v.anonymous} anonymous`;
+        st.identified = v.identified || [];
+        $('livecount').textContent = v.live;
+        $('viewerlist').textContent = `${st.identified.length} signed in, ${v.anonymous} anonymous`;
+        const ul = $('viewers-identified');
+        ul.replaceChildren();
+        for (const a of st.identified) {
+          const li = document.createElement('li');
+          li.append(who(a));
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'mod block';
+          b.textContent = 'block';
+          b.onclick = () => api('moderate', { op: 'block', target: a.peer }, true).catch((e) => note(e.message));
+          li.append(b);
+          ul.append(li);
+        }
       } catch (e) { /* the next round */ }
     };
     list();
-    setInterval(list, 5000);
+    setInterval(list, 2000);
   }
 })();
