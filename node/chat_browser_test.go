@@ -172,9 +172,9 @@ func TestChatOwnerPage(t *testing.T) {
 	}
 	var r struct {
 		Error, CRefused, FollowersOnlyRefused, MutedRefused, SummonedText string
-		Errors                                                             []string
-		AAtB, CAtB                                                         row
-		OwnerList                                                          struct {
+		Errors                                                            []string
+		AAtB, CAtB                                                        row
+		OwnerList                                                         struct {
 			Identified []string
 			Buttons    int
 		}
