@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -35,9 +36,11 @@ import (
 // Defaults for the NAT traversal.
 const (
 	// DefaultNATWait bounds how long New waits, when the node has
-	// bootstrap peers, to learn whether it is reachable and, if not, to
-	// get relay addresses: the addresses it starts a tree with are the
-	// ones other viewers will be told.
+	// bootstrap peers and may relay, to learn whether it is reachable
+	// and, if not, to get relay addresses: the addresses it starts a tree
+	// with are the ones other viewers will be told. Behind a NAT that
+	// drops what it does not expect, AutoNAT (v1) learns it in about 16 s:
+	// the bootstrap's dial-back times out after 15 s.
 	DefaultNATWait = 20 * time.Second
 	// bootstrapDialTimeout bounds one dial to a bootstrap peer.
 	bootstrapDialTimeout = 10 * time.Second
@@ -92,6 +95,7 @@ func (n *Node) startNAT(ctx context.Context) error {
 	sub, err := n.host.EventBus().Subscribe([]any{
 		new(event.EvtLocalReachabilityChanged),
 		new(event.EvtLocalAddressesUpdated),
+		new(event.EvtLocalProtocolsUpdated),
 	})
 	if err != nil {
 		return fmt.Errorf("node: subscribe to reachability: %w", err)
@@ -145,7 +149,7 @@ func (n *Node) startNAT(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			n.log.Warn("reachability still unknown; starting with the addresses known so far",
+			n.log.Warn("not ready for NAT traversal in time; starting with the addresses known so far",
 				"reachability", n.Reachability().String(), "addrs", n.host.Addrs())
 		}
 	}
@@ -170,17 +174,31 @@ func (t *nat) dialBootstraps(ctx context.Context) {
 	wg.Wait()
 }
 
-// wait returns true once the node is known to be reachable, or is known
-// not to be and has relay addresses; false when ctx ends first.
+// wait returns true once the node is ready to meet peers behind NAT, false
+// when ctx ends first. Ready is:
+//
+//   - able to hole-punch: libp2p's DCUtR service takes requests only once
+//     the host knows a public address of its own (the one its NAT gives it,
+//     which the bootstrap observes), and a peer that reaches this node
+//     through a relay before then gives up punching;
+//   - and, for a node that may relay to children, known to be reachable,
+//     or known not to be and holding relay addresses: the addresses it
+//     starts a tree with are the ones the tree passes on.
+//
+// A node that relays to nobody need not be reachable: it dials its parent,
+// and the parent answers on that connection.
 func (t *nat) wait(ctx context.Context) bool {
 	for {
+		punch := slices.Contains(t.n.host.Mux().Protocols(), holepunch.Protocol)
+		reached := t.n.cfg.Slots == NoRelay
 		switch t.n.Reachability() {
 		case network.ReachabilityPublic:
-			return true
+			reached = true
 		case network.ReachabilityPrivate:
-			if slices.ContainsFunc(t.n.host.Addrs(), isCircuit) {
-				return true
-			}
+			reached = reached || slices.ContainsFunc(t.n.host.Addrs(), isCircuit)
+		}
+		if punch && reached {
+			return true
 		}
 		select {
 		case <-ctx.Done():

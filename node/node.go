@@ -109,7 +109,8 @@ type Config struct {
 	// circuit relays and advertises the /p2p-circuit addresses (nat.go).
 	BootstrapPeers []peer.AddrInfo
 	// NATWait bounds how long New waits, with BootstrapPeers, to learn how
-	// the node is reached; default DefaultNATWait, negative: no wait.
+	// the node is reached; default DefaultNATWait, negative: no wait. A
+	// node with Slots NoRelay never waits.
 	NATWait time.Duration
 	// Reachability, when not unknown, is taken as fact instead of asking
 	// AutoNAT (private: always reserve relay slots).
