@@ -128,6 +128,7 @@ type Node struct {
 	nextImprove    time.Time
 	lastStatus     time.Time
 	sentStatus     Message   // the last status sent, to tell a change from a repeat
+	statusDirty    bool      // something a status reports may have changed since sentStatus
 	banUntil       time.Time // the latest ban's end: before it, banned() must look
 	redirectReset  time.Time // start of the second redirects counts in
 	redirects      int       // redirects the broadcaster sent this second
@@ -464,6 +465,10 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 		if i := n.childIndex(from); i >= 0 {
 			c := n.children[i]
 			c.heardAt = now
+			if m.Hearts > 0 || c.capacity != m.Capacity || c.free != m.Free || c.subtree != max(m.Subtree, 1) || c.web != m.Web ||
+				!sameRoom(c.room, m.Candidates) {
+				n.statusDirty = true
+			}
 			c.capacity, c.free, c.subtree, c.web = m.Capacity, m.Free, max(m.Subtree, 1), m.Web
 			n.addHearts(min(m.Hearts, uint64(c.subtree)*maxNodeHearts))
 			c.room = append(c.room[:0], m.Candidates...)
@@ -740,6 +745,7 @@ func (n *Node) subtree() uint32 {
 }
 
 func (n *Node) removeChild(i int) {
+	n.statusDirty = true
 	id := n.children[i].info.ID
 	n.children = slices.Delete(n.children, i, i+1)
 	n.event(Event{Type: EvChildRemoved, Peer: id})
@@ -791,6 +797,7 @@ func (n *Node) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status()) }
 func (n *Node) sendStatusMsg(now time.Time, m *Message) {
 	n.lastStatus = now
 	n.sentStatus = *m
+	n.statusDirty = false
 	n.heartsUp = 0 // they are on their way up
 	n.send(n.parent, m)
 }
@@ -800,8 +807,13 @@ func (n *Node) sendStatusMsg(now time.Time, m *Message) {
 // report never changes: they send one message per keepalive instead of
 // one per StatusInterval.
 func (n *Node) maybeSendStatus(now time.Time) {
+	due := now.Sub(n.lastStatus) >= n.cfg.StatusKeepalive
+	if !due && !n.statusDirty {
+		return
+	}
 	m := n.status()
-	if now.Sub(n.lastStatus) < n.cfg.StatusKeepalive && sameStatus(m, &n.sentStatus) {
+	n.statusDirty = false
+	if !due && sameStatus(m, &n.sentStatus) {
 		return
 	}
 	n.sendStatusMsg(now, m)
@@ -809,9 +821,13 @@ func (n *Node) maybeSendStatus(now time.Time) {
 
 func sameStatus(a, b *Message) bool {
 	return a.Hearts == 0 && a.Capacity == b.Capacity && a.Free == b.Free && a.Subtree == b.Subtree && a.Web == b.Web &&
-		slices.EqualFunc(a.Candidates, b.Candidates, func(x, y Candidate) bool {
-			return x.ID == y.ID && x.Depth == y.Depth && x.Free == y.Free
-		})
+		sameRoom(a.Candidates, b.Candidates)
+}
+
+func sameRoom(a, b []Candidate) bool {
+	return slices.EqualFunc(a, b, func(x, y Candidate) bool {
+		return x.ID == y.ID && x.Depth == y.Depth && x.Free == y.Free
+	})
 }
 
 // maxNodeHearts bounds the hearts one status may carry per node of the
@@ -825,15 +841,20 @@ func (n *Node) AddHearts(count uint64) { n.addHearts(count) }
 
 func (n *Node) addHearts(count uint64) {
 	n.stats.Hearts += count
-	if !n.isRoot {
+	if !n.isRoot && count > 0 {
 		n.heartsUp += count
+		n.statusDirty = true
 	}
 }
 
 // SetWeb says how many viewers this node serves outside the tree (browsers).
 // Like Subtree, the count goes up the tree with each status, so that the
 // broadcaster's Status().Web is the whole audience's.
-func (n *Node) SetWeb(count uint32) { n.web = count }
+func (n *Node) SetWeb(count uint32) {
+	if count != n.web {
+		n.web, n.statusDirty = count, true
+	}
+}
 
 func (n *Node) webBelow() uint32 {
 	w := uint64(n.web)
@@ -988,6 +1009,7 @@ func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
 func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
 	n.children = append(n.children, c)
+	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
 	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
@@ -1267,6 +1289,7 @@ func (n *Node) setPath(now time.Time, path []PeerInfo) {
 		}
 	}
 	n.path = append(n.path[:0], path...)
+	n.statusDirty = true
 	for i, p := range path {
 		if mb := n.learn(p, uint32(i), 0, false); mb != nil && mb.depth == noDepth {
 			mb.depth = uint32(i)
