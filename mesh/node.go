@@ -405,6 +405,62 @@ func (n *Node) Tick(now time.Time) {
 	}
 }
 
+// NextTick returns the earliest time at which Tick would do anything, as
+// the node stands: until then Tick has no effect. A driver that runs many
+// nodes (the simulator) may skip their Ticks until then, provided it asks
+// again after every other input (Step, Publish, AddCandidates, PeerDown,
+// Leave). It errs early, never late; the zero time means now.
+func (n *Node) NextTick() time.Time {
+	if n.state == stateLeft {
+		return farFuture
+	}
+	if !n.started || n.state == stateDetached {
+		return time.Time{}
+	}
+	w := farFuture
+	at := func(t time.Time) {
+		if t.Before(w) {
+			w = t
+		}
+	}
+	switch n.state {
+	case stateProbing:
+		at(n.probeDeadline)
+	case stateAttaching:
+		at(n.attachDeadline)
+	case stateAttached:
+		if n.moving {
+			at(n.attachDeadline)
+		}
+		if !n.isRoot {
+			at(n.parentHeard.Add(n.cfg.ParentTimeout + 1))
+			if n.statusDirty {
+				at(n.lastStatus.Add(n.cfg.StatusInterval))
+			} else {
+				at(n.lastStatus.Add(max(n.cfg.StatusInterval, n.cfg.StatusKeepalive)))
+			}
+			if !n.gapSince.IsZero() && n.next <= n.highest {
+				last := n.gapSince
+				if n.pulledAt.After(last) {
+					last = n.pulledAt
+				}
+				at(last.Add(n.cfg.GapTimeout))
+			}
+			if n.cfg.ImproveInterval > 0 {
+				at(n.nextImprove)
+			}
+		}
+	}
+	for _, c := range n.children {
+		at(c.heardAt.Add(n.cfg.ChildTimeout + 1))
+		at(c.sentAt.Add(n.cfg.HeartbeatInterval))
+	}
+	return w
+}
+
+// farFuture stands for "never" in NextTick.
+var farFuture = time.Unix(1<<62, 0)
+
 // jitter returns d scaled by a random factor in [0.5, 1.5).
 func (n *Node) jitter(d time.Duration) time.Duration {
 	if d <= 0 {

@@ -59,6 +59,8 @@ type node struct {
 	upload    int64   // bit/s
 	nsPerByte float64 // serialisation time per byte
 
+	wake int64 // the node's NextTick: its Ticks before this are skipped
+
 	busy      int64 // uplink busy until
 	txPending bool  // fair uplink: a round is scheduled
 	flows     []flow
@@ -365,9 +367,14 @@ func (s *Sim) tick(p int) {
 		}
 		list[k] = i
 		k++
+		if nd.wake > s.now {
+			continue // nothing due: most ticks of most nodes
+		}
 		nd.n.Tick(now)
 		if nd.n.HasReady() {
 			s.drain(i, nil)
+		} else {
+			s.setWake(i)
 		}
 	}
 	s.phases[p] = list[:k]
@@ -376,6 +383,7 @@ func (s *Sim) tick(p int) {
 // drain carries out what node i's Ready asks, and reports whether it
 // delivered chunk want.
 func (s *Sim) drain(i int32, want *mesh.Chunk) (delivered bool) {
+	defer s.setWake(i)
 	rd := s.nodes[i].n.Ready()
 	for _, e := range rd.Messages {
 		s.send(i, e)
@@ -388,6 +396,24 @@ func (s *Sim) drain(i int32, want *mesh.Chunk) (delivered bool) {
 		s.onEvent(i, &rd.Events[k])
 	}
 	return delivered
+}
+
+// setWake records when node i next has something to do in a Tick. Every
+// input to a node ends in drain, which calls this.
+func (s *Sim) setWake(i int32) {
+	nd := &s.nodes[i]
+	if nd.n == nil {
+		return
+	}
+	w := nd.n.NextTick()
+	switch {
+	case w.IsZero():
+		nd.wake = 0
+	case w.Sub(epoch) > time.Duration(math.MaxInt64/2):
+		nd.wake = math.MaxInt64
+	default:
+		nd.wake = int64(w.Sub(epoch))
+	}
 }
 
 // index returns the node of a peer ID ("n<index>"), or -1.
