@@ -146,7 +146,14 @@ func (nw *network) step(d time.Duration) {
 	nw.now = end
 	for _, id := range nw.order {
 		if !nw.down[id] {
-			nw.nodes[id].Tick(nw.now)
+			n := nw.nodes[id]
+			// Every scenario checks NextTick's promise: a Tick before it
+			// does nothing (the simulator skips those Ticks).
+			quiet := nw.now.Before(n.NextTick()) && !n.HasReady()
+			n.Tick(nw.now)
+			if quiet && n.HasReady() {
+				nw.t.Fatalf("%s: Tick at %v, before its NextTick %v, did something: %+v", id, nw.now, n.NextTick(), n.ready)
+			}
 			nw.drain(id)
 		}
 	}
