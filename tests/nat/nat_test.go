@@ -242,13 +242,14 @@ var (
 	reBootAddr = regexp.MustCompile(`(/ip4/198\.18\.0\.1/tcp/4001/p2p/\S+)`)
 	reLink     = regexp.MustCompile(`(peerscope://\S+)`)
 	// A viewer's status line: "3s  depth 1 · 40 chunks · latency 210ms · parent direct · relaying to 0 of 0".
-	reStatus = regexp.MustCompile(`(?m)^\s*(\S+)  depth (\d+) · (\d+) chunks · latency \S+(?: · parent (direct|relayed))?`)
+	reStatus = regexp.MustCompile(`(?m)^\s*(\S+)  depth (\d+) · (\d+) chunks · latency (\S+)(?: · parent (direct|relayed))?`)
 )
 
 // viewerState is what a viewer's status line says.
 type viewerState struct {
 	at            time.Duration // since the viewer joined
 	depth, chunks int
+	latency       string // capture → receipt of the newest chunk
 	path          string
 }
 
@@ -259,7 +260,7 @@ func statuses(p *proc) []viewerState {
 		at, _ := time.ParseDuration(m[1])
 		d, _ := strconv.Atoi(m[2])
 		c, _ := strconv.Atoi(m[3])
-		out = append(out, viewerState{at: at, depth: d, chunks: c, path: m[4]})
+		out = append(out, viewerState{at: at, depth: d, chunks: c, latency: m[4], path: m[5]})
 	}
 	return out
 }
@@ -390,7 +391,7 @@ func TestNATMatrix(t *testing.T) {
 			if at, ok := firstDirect(p); ok {
 				how = fmt.Sprintf(", direct %s after joining", at)
 			}
-			t.Logf("  %-14s → %-14s %-8s (%d chunks, depth %d%s)", from, to, path, before, st.depth, how)
+			t.Logf("  %-14s → %-14s %-8s (%d chunks, depth %d, latency %s%s)", from, to, path, before, st.depth, st.latency, how)
 			// Hole punching between endpoint-independent NATs, and a
 			// direct dial to a public viewer, must not fall back to the
 			// relay.
