@@ -454,4 +454,3 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
-

@@ -133,6 +133,11 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("replay listed 24 h after the end: %v", ids(replays))
 	}
 
+	// The page is served at the root.
+	if resp, page := get(t, http.DefaultClient, e.url+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "directory.js") {
+		t.Fatalf("directory page: %d", resp.StatusCode)
+	}
+
 	// Private broadcasts are not listed.
 	p1 := bob.broadcastID("priv")
 	pa := announcement(p1, "family only", e.clock.Now(), 1)

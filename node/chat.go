@@ -40,8 +40,11 @@ func (b *Broadcast) joinChat() {
 		Broadcast:   b.id,
 		Broadcaster: b.rootID,
 		Logger:      b.log,
-		Attestation: b.n.cfg.Attestation,
-		Trusted:     b.n.cfg.TrustedKeys,
+		// Identity: this node's attestation (the one fetched from its
+		// bootstrap, or Config.Attestation), and the keys to believe
+		// others' (Config.TrustedKeys and the bootstraps').
+		Attestation: b.n.Attestation(),
+		Trusted:     b.n.trustedKeys(),
 		// Taps go up the tree with the mesh's statuses; AddHearts never
 		// blocks.
 		Tap: func(n int) { b.tree.AddHearts(uint64(n)) },

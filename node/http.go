@@ -38,6 +38,7 @@ func (n *Node) routes() *http.ServeMux {
 	})
 	mux.Handle("/broadcast/whip", whipHandler)
 	mux.Handle("/broadcast/whip/", whipHandler)
+	n.mountDirectory(mux)
 	return mux
 }
 

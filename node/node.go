@@ -103,6 +103,16 @@ type Config struct {
 	// ephemeral port per session).
 	WHIPUDPPort int
 
+	// Bootstrap are the HTTP URLs of community bootstraps
+	// (http://boot.example:8090): the node believes the identity
+	// attestations their keys sign, holds its own attestation from the
+	// first (after signing in there), lists the broadcasts it roots in the
+	// first one's directory and serves that directory at /directory/.
+	Bootstrap []string
+	// DirectoryInterval is how often a broadcaster re-announces its
+	// broadcast to the directory; default DefaultDirectoryInterval.
+	DirectoryInterval time.Duration
+
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is
 	// reachable (AutoNAT), and, if it is not, reserves a slot on their
@@ -168,6 +178,9 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.DirectoryInterval <= 0 {
+		c.DirectoryInterval = DefaultDirectoryInterval
+	}
 	if c.NATWait == 0 {
 		c.NATWait = DefaultNATWait
 	}
@@ -219,6 +232,7 @@ type Node struct {
 	log  *slog.Logger
 	host host.Host
 	key  crypto.PrivKey
+	boot *bootstraps // nil without Config.Bootstrap
 
 	httpLn, httpsLn   net.Listener
 	httpSrv, httpsSrv *http.Server
@@ -307,6 +321,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.mux = n.routes()
 
 	if err := n.startNAT(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.startBootstraps(ctx); err != nil {
 		return nil, err
 	}
 

@@ -53,6 +53,12 @@ type BroadcastConfig struct {
 	Bitrate int64
 	// Packager tunes the CMAF packager (zero: its defaults).
 	Packager cmaf.Config
+
+	// Unlisted keeps the broadcast out of the bootstrap's directory
+	// (Config.Bootstrap); Tweet asks the bootstrap to post its link on the
+	// broadcaster's Twitter account when it goes live (the account must
+	// have allowed posting at sign-in).
+	Unlisted, Tweet bool
 }
 
 // NewStreamKey returns a random stream key: 20 characters, letters and
@@ -138,6 +144,9 @@ func (n *Node) Broadcast(ctx context.Context, cfg BroadcastConfig) (_ *Broadcast
 	}
 	if cfg.Source != nil {
 		p.play(cfg.Source)
+	}
+	if !cfg.Unlisted {
+		b.listInDirectory(cfg.Tweet)
 	}
 	b.log.Info("broadcasting", "title", cfg.Title, "slots", b.slots, "player", b.PlayerURL())
 	return b, nil

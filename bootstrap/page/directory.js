@@ -1,0 +1,177 @@
+// The directory page: what is live now and what is replayable, searchable,
+// kept current by the directory's event stream. The same file is served by
+// a bootstrap (at /) and by any node (at /directory/, which proxies the
+// bootstrap's API); the API is always ./api/v1/… relative to the page. On
+// a node, ./api/node/… adds what only that node can do: sign in, watch a
+// listed broadcast, and the follow feed's go-live notes.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const state = { tab: 'live', q: '', onNode: false, broadcasts: [], events: 0, open: {} };
+window.peerscope = { directory: state };
+
+function ago(t) {
+  const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return `${Math.floor(s / 3600)} h ago`;
+}
+
+function item(b) {
+  const li = document.createElement('li');
+  li.dataset.id = b.id;
+  const who = b.who || {};
+  let avatar;
+  if (who.avatar && who.avatar.startsWith('https://')) {
+    avatar = document.createElement('img');
+    avatar.src = who.avatar;
+    avatar.alt = '';
+  } else {
+    avatar = document.createElement('div');
+    avatar.className = 'noavatar';
+  }
+  const info = document.createElement('div');
+  info.className = 'info';
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = b.title || '(untitled)';
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const by = who.handle ? `${who.name ? who.name + ' ' : ''}${who.handle}` : 'anonymous';
+  if (state.tab === 'live') {
+    const live = document.createElement('span');
+    live.className = 'live';
+    live.textContent = 'LIVE';
+    meta.append(live, ` · ${by} · ${b.viewers} watching · started ${ago(b.started)}`);
+  } else {
+    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views`;
+  }
+  info.append(title, meta);
+  const watch = document.createElement('button');
+  watch.textContent = state.tab === 'live' ? 'Watch' : 'Replay';
+  watch.addEventListener('click', () => open(b));
+  li.append(avatar, info, watch);
+  return li;
+}
+
+function render() {
+  const list = $('list');
+  list.replaceChildren(...state.broadcasts.map(item));
+  $('empty').hidden = state.broadcasts.length > 0;
+}
+
+let loading = null;
+async function load() {
+  const params = new URLSearchParams({ state: state.tab });
+  if (state.q) params.set('q', state.q);
+  const want = params.toString();
+  loading = want;
+  try {
+    const r = await fetch(`./api/v1/broadcasts?${want}`);
+    const body = await r.json();
+    if (loading !== want) return; // a newer query went out
+    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    state.broadcasts = body.broadcasts;
+    $('error').hidden = true;
+    render();
+  } catch (e) {
+    $('error').textContent = `The directory cannot be read: ${e.message}`;
+    $('error').hidden = false;
+  }
+}
+
+let reloadTimer = null;
+function reloadSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(load, 200);
+}
+
+function note(text) {
+  const d = document.createElement('div');
+  d.textContent = text;
+  $('notes').prepend(d);
+  setTimeout(() => d.remove(), 15000);
+}
+
+async function open(b) {
+  if (state.onNode) {
+    const r = await fetch('./api/node/watch', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ link: b.link }),
+    });
+    const body = await r.json();
+    if (r.ok) {
+      location.href = body.player;
+      return;
+    }
+    note(`Cannot watch: ${body.error ? body.error.message : r.statusText}`);
+    return;
+  }
+  $('linkcmd').textContent = `peerscope watch '${b.link}'`;
+  $('copy').onclick = () => navigator.clipboard && navigator.clipboard.writeText(b.link);
+  $('linkbox').showModal();
+}
+
+function stream(path, onEvent) {
+  const es = new EventSource(path);
+  es.addEventListener('open', () => { state.open[path] = true; });
+  es.addEventListener('error', () => { state.open[path] = false; });
+  for (const kind of ['live', 'update', 'ended', 'replay']) {
+    es.addEventListener(kind, (m) => {
+      state.events++;
+      onEvent(kind, JSON.parse(m.data));
+    });
+  }
+  return es;
+}
+
+async function identity() {
+  let r;
+  try {
+    r = await fetch('./api/node/identity');
+  } catch {
+    return;
+  }
+  if (!r.ok) return; // served by the bootstrap itself
+  const body = await r.json();
+  state.onNode = true;
+  state.identity = body.identity || null;
+  if (body.identity) {
+    $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;
+    $('who').hidden = false;
+    // Go-live notes of the people this node's account follows.
+    stream('./api/v1/feed', (kind, ev) => {
+      if (kind === 'live') {
+        const who = ev.broadcast.who ? ev.broadcast.who.handle : 'someone';
+        note(`${who} is live: ${ev.broadcast.title || '(untitled)'}`);
+      }
+    });
+  } else if (body.bootstrap) {
+    $('signin').hidden = false;
+  }
+}
+
+$('signin').addEventListener('click', async () => {
+  const r = await fetch('./api/node/signin', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scopes: ['follows'] }),
+  });
+  const body = await r.json();
+  if (r.ok) location.href = body.authorize_url;
+  else note(`Cannot sign in: ${body.error ? body.error.message : r.statusText}`);
+});
+
+for (const b of document.querySelectorAll('nav button')) {
+  b.addEventListener('click', () => {
+    state.tab = b.dataset.state;
+    for (const o of document.querySelectorAll('nav button')) o.classList.toggle('on', o === b);
+    load();
+  });
+}
+$('q').addEventListener('input', () => {
+  state.q = $('q').value.trim();
+  reloadSoon();
+});
+$('closebox').addEventListener('click', () => $('linkbox').close());
+
+stream('./api/v1/events', () => reloadSoon());
+identity();
+load();

@@ -19,6 +19,9 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
+	if isDirectoryBench(args) {
+		return runDirectoryBench(ctx, args)
+	}
 	d := bench.DefaultConfig()
 	fs := newFlagSet("bench", "[flags]", `
 Measures the relay tree with real libp2p hosts in this process on loopback
@@ -32,6 +35,8 @@ in this process and print one report each):
   gossipsub  the same signed chunks flooded over one GossipSub topic, default
              parameters; each viewer connects to --gossip-peers random nodes
   star       the broadcaster sends every chunk to every viewer directly
+  directory  not the tree: a bootstrap's directory API under a constant
+             request rate (its own flags: 'peerscope bench --mode directory --help')
 
 Viewers arrive evenly over --arrive (default a third of the run, at most
 20 s) and are measured from their own first chunk, as in 'peerscope sim':

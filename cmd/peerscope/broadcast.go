@@ -47,6 +47,8 @@ printed at start). One publisher at a time; one cut off may come back within
 	from := fs.String("from", "", "where the video comes from (see above)")
 	loop := fs.Bool("loop", false, "play FILE (or sample) forever")
 	key := fs.String("key", "", "stream key publishers must give (default: a new random one)")
+	unlisted := fs.Bool("unlisted", false, "keep the broadcast out of the bootstrap's directory (--bootstrap)")
+	tweet := fs.Bool("tweet", false, "post the link on your Twitter account when going live (signed in at the --bootstrap, allowing posts)")
 	grace := fs.Duration("grace", node.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: ":8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
@@ -65,7 +67,7 @@ printed at start). One publisher at a time; one cut off may come back within
 	if streamKey == "" {
 		streamKey = node.NewStreamKey()
 	}
-	bc := node.BroadcastConfig{Title: *title, StreamKey: streamKey, Grace: *grace}
+	bc := node.BroadcastConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
 	var srcInfo []string // how to feed a source that listens
 	src, err := parseFrom(*from, *loop, streamKey, &bc, &srcInfo)
 	if err != nil {
@@ -309,7 +311,7 @@ type nodeDefaults struct{ http, https, listen, data string }
 
 type nodeFlags struct {
 	http, https, listen, data *string
-	bootstrapPeers            *string
+	bootstrapPeers, bootstrap *string
 	every                     *time.Duration
 	upload                    uploadFlag
 	verbose                   *bool
@@ -327,6 +329,7 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
 	nf.bootstrapPeers = fs.String("bootstrap-peer", "", `community bootstraps to get through NAT with: multiaddrs ending in /p2p/<ID>, as 'peerscope bootstrap' prints them, comma-separated`)
+	nf.bootstrap = fs.String("bootstrap", "", `community bootstraps' HTTP URLs, comma-separated: their keys make the node believe attestations, the first lists this node's broadcasts and serves the directory at /directory/`)
 	nf.every = fs.Duration("status-every", 10*time.Second, "how often to print where this node is in the tree")
 	nf.verbose = fs.Bool("v", false, "log what the node does to stderr")
 	return nf
@@ -358,6 +361,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 		return cfg, fmt.Errorf("--bootstrap-peer: %w", err)
 	}
 	cfg.BootstrapPeers = peers
+	cfg.Bootstrap = splitList(*nf.bootstrap)
 	level := slog.LevelWarn
 	if *nf.verbose {
 		level = slog.LevelInfo

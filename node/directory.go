@@ -1,0 +1,370 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/identity"
+)
+
+// The node's side of its community bootstraps' HTTP APIs (Config.Bootstrap):
+//
+//   - trust: the bootstraps' key sets (their /api/v1/info) make the trust
+//     set that verifies identity attestations, refreshed every
+//     trustRefresh; the node's own attestation (signed in through the
+//     first bootstrap) goes into every chat room it joins.
+//   - the directory: a broadcast this node roots is announced to the
+//     first bootstrap, signed with the node's key, re-announced with its
+//     viewer count every DirectoryInterval, and announced ended at its end.
+//   - the page: /directory/ serves the bootstrap's directory page, with
+//     its API proxied from /directory/api/v1/…, the follow feed signed
+//     with this node's key, and /directory/api/node/… for what only this
+//     node can do (sign in, watch a listed broadcast).
+
+// DefaultDirectoryInterval is how often a broadcaster re-announces its
+// broadcast (with its viewer count); well inside the bootstrap's live TTL.
+const DefaultDirectoryInterval = 20 * time.Second
+
+// trustRefresh is how often the bootstraps' key sets are fetched again (a
+// rotation reaches nodes within it).
+const trustRefresh = 10 * time.Minute
+
+type bootstraps struct {
+	urls   []string
+	client *bootstrap.Client // the first bootstrap, signing with the node's key
+	proxy  *httputil.ReverseProxy
+
+	mu        sync.Mutex
+	trust     *identity.TrustSet
+	trustedAt time.Time
+	att       []byte
+	attExp    time.Time
+}
+
+// startBootstraps reads the bootstraps' keys and this node's attestation;
+// a bootstrap that cannot be reached is logged and tried again later.
+func (n *Node) startBootstraps(ctx context.Context) error {
+	if len(n.cfg.Bootstrap) == 0 {
+		return nil
+	}
+	for _, u := range n.cfg.Bootstrap {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%w: bootstrap URL %q", ErrConfig, u)
+		}
+	}
+	base, _ := url.Parse(strings.TrimRight(n.cfg.Bootstrap[0], "/"))
+	bs := &bootstraps{urls: n.cfg.Bootstrap, client: &bootstrap.Client{Base: base.String(), Key: n.key, HTTP: &http.Client{Timeout: 15 * time.Second}}}
+	bs.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(base)
+			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/directory")
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = base.Host
+			pr.Out.Header.Del("Cookie")
+			if pr.Out.URL.Path == "/api/v1/feed" {
+				// The follow feed is this node's account's: the request is
+				// signed with the node's key.
+				_ = bootstrap.SignRequest(pr.Out, nil, n.key, time.Now())
+			}
+		},
+		FlushInterval: -1, // event streams pass through at once
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.log.Debug("directory proxy", "err", err)
+			writeJSONError(w, http.StatusBadGateway, "the bootstrap cannot be reached")
+		},
+	}
+	n.boot = bs
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := n.refreshTrust(tctx); err != nil {
+		n.log.Warn("bootstrap keys not fetched; attestations are not believed until they are", "err", err)
+	}
+	if _, err := n.RefreshIdentity(tctx); err != nil && !isNotFound(err) {
+		n.log.Warn("own attestation not fetched", "err", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var ae *bootstrap.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+func (n *Node) refreshTrust(ctx context.Context) error {
+	t, err := bootstrap.TrustSetFrom(ctx, n.boot.client.HTTP, n.boot.urls...)
+	n.boot.mu.Lock()
+	defer n.boot.mu.Unlock()
+	n.boot.trustedAt = time.Now()
+	if err != nil {
+		return err
+	}
+	n.boot.trust = t
+	return nil
+}
+
+// Trust returns the trust set of the node's bootstraps (nil without any).
+func (n *Node) Trust() *identity.TrustSet {
+	if n.boot == nil {
+		return nil
+	}
+	n.boot.mu.Lock()
+	t, stale := n.boot.trust, time.Since(n.boot.trustedAt) > trustRefresh
+	if stale {
+		n.boot.trustedAt = time.Now() // one refresh at a time
+	}
+	n.boot.mu.Unlock()
+	if stale {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := n.refreshTrust(ctx); err != nil {
+				n.log.Warn("refreshing bootstrap keys", "err", err)
+			}
+		}()
+	}
+	return t
+}
+
+// Attestation returns this node's identity attestation: the one fetched
+// from its bootstrap after signing in there, else Config.Attestation (nil:
+// anonymous).
+func (n *Node) Attestation() []byte {
+	if n.boot != nil {
+		n.boot.mu.Lock()
+		att, exp := n.boot.att, n.boot.attExp
+		n.boot.mu.Unlock()
+		if att != nil && time.Now().Before(exp) {
+			return att
+		}
+	}
+	return n.cfg.Attestation
+}
+
+// trustedKeys are the keys chat believes attestations from:
+// Config.TrustedKeys and the bootstraps' (chat takes a plain key list; the
+// keys' validity windows are checked by Trust().Verify, not by chat).
+func (n *Node) trustedKeys() []ed25519.PublicKey {
+	keys := slices.Clone(n.cfg.TrustedKeys)
+	for _, k := range n.Trust().PublicKeys() {
+		if !slices.ContainsFunc(keys, func(o ed25519.PublicKey) bool { return o.Equal(k) }) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// RefreshIdentity fetches this node's newest attestation from its first
+// bootstrap (after a sign-in) and returns the identity it asserts.
+func (n *Node) RefreshIdentity(ctx context.Context) (identity.Identity, error) {
+	if n.boot == nil {
+		return identity.Identity{}, fmt.Errorf("%w: no bootstrap configured", ErrConfig)
+	}
+	res, err := n.boot.client.Attestation(ctx)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	a, err := identity.ParseAttestation(res.Attestation)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	if a.Peer != n.host.ID() {
+		return identity.Identity{}, fmt.Errorf("%w: the bootstrap returned another peer's attestation", identity.ErrWrongPeer)
+	}
+	n.boot.mu.Lock()
+	n.boot.att, n.boot.attExp = res.Attestation, a.Expires
+	n.boot.mu.Unlock()
+	return a.Identity(), nil
+}
+
+// listInDirectory announces a broadcast this node roots to the first
+// bootstrap, keeps its viewer count fresh, and announces its end.
+func (b *Broadcast) listInDirectory(tweet bool) {
+	bs := b.n.boot
+	if bs == nil || !b.root {
+		return
+	}
+	var version uint64
+	announce := func(ctx context.Context, ended bool) {
+		a := b.Announcement()
+		d := bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started,
+			Viewers: int(max(b.counts.subtree.Load()-1, 0) + b.counts.web.Load()), Tweet: tweet && version == 0}
+		if d.Started.IsZero() {
+			d.Started = time.Now()
+		}
+		if ended {
+			d.Ended = time.Now()
+			if d.Ended.Before(d.Started) {
+				d.Ended = d.Started
+			}
+		}
+		version = max(version+1, uint64(time.Now().UnixNano()))
+		d.Version = version
+		if _, err := bs.client.Announce(ctx, b.id, d); err != nil {
+			b.log.Warn("directory announcement", "ended", ended, "err", err)
+		}
+	}
+	interval := b.n.cfg.DirectoryInterval
+	b.wg.Go(func() {
+		ctx := b.ctx
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		announce(actx, false)
+		cancel()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				announce(actx, false)
+				cancel()
+			case <-b.done:
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				announce(fctx, true)
+				cancel()
+				return
+			case <-ctx.Done():
+				// Closing: the broadcast ends with its root.
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				announce(fctx, true)
+				cancel()
+				return
+			}
+		}
+	})
+}
+
+// mountDirectory serves the directory page and its API proxy.
+func (n *Node) mountDirectory(mux *http.ServeMux) {
+	page := http.StripPrefix("/directory", http.FileServerFS(bootstrap.Page()))
+	mux.Handle("GET /directory/{$}", page)
+	mux.Handle("GET /directory/directory.js", page)
+	mux.Handle("GET /directory/directory.css", page)
+	mux.HandleFunc("GET /directory", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/directory/", http.StatusFound)
+	})
+	proxy := func(w http.ResponseWriter, r *http.Request) {
+		if n.boot == nil {
+			writeJSONError(w, http.StatusNotFound, "this node has no bootstrap (--bootstrap URL)")
+			return
+		}
+		n.boot.proxy.ServeHTTP(w, r)
+	}
+	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed"} {
+		mux.HandleFunc("GET /directory/api/v1"+p, proxy)
+	}
+	mux.HandleFunc("GET /directory/api/node/identity", n.serveIdentity)
+	mux.HandleFunc("POST /directory/api/node/signin", n.serveSignIn)
+	mux.HandleFunc("POST /directory/api/node/watch", n.serveWatchListed)
+}
+
+// writeJSONError answers {"error": {"code", "message"}} like the bootstrap.
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": msg}})
+}
+
+// nodeRequest checks a POST from the page: JSON only (a cross-site form
+// cannot send it without a CORS preflight the node never grants), small.
+func nodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		writeJSONError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 8<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// serveIdentity says who this node is signed in as (fetching its newest
+// attestation from the bootstrap).
+func (n *Node) serveIdentity(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"peer": n.host.ID().String(), "bootstrap": n.boot != nil}
+	if n.boot != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if id, err := n.RefreshIdentity(ctx); err == nil {
+			out["identity"] = id
+		} else if !isNotFound(err) {
+			out["error"] = err.Error()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// serveSignIn starts a sign-in with Twitter for this node: the answer's
+// authorize_url is where the browser goes.
+func (n *Node) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Scopes []string `json:"scopes"`
+	}
+	if !nodeRequest(w, r, &req) {
+		return
+	}
+	if n.boot == nil {
+		writeJSONError(w, http.StatusNotFound, "this node has no bootstrap (--bootstrap URL)")
+		return
+	}
+	res, err := n.boot.client.TwitterStart(r.Context(), req.Scopes...)
+	if err != nil {
+		var ae *bootstrap.APIError
+		if errors.As(err, &ae) {
+			writeJSONError(w, ae.Status, ae.Message)
+			return
+		}
+		writeJSONError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+// serveWatchListed joins a broadcast from the directory and answers where
+// its player is on this node.
+func (n *Node) serveWatchListed(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Link string `json:"link"`
+	}
+	if !nodeRequest(w, r, &req) {
+		return
+	}
+	l, err := ParseLink(req.Link)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if b := n.lookup(l.Broadcast); b != nil {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"player": b.PlayerPath()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	b, err := n.Watch(ctx, l)
+	if err != nil {
+		writeJSONError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"player": b.PlayerPath()})
+}

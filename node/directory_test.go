@@ -1,0 +1,173 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/xstandin"
+	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/node"
+)
+
+// startBootstrap runs a bootstrap's HTTP service with a stand-in X on the
+// same server, users alice (100) and bob (200).
+func startBootstrap(t *testing.T) *bootstrap.Service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var x *xstandin.Provider
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
+		Configure: func(u string, c *bootstrap.Config) {
+			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
+				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
+			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
+			x.AddUser(xstandin.User{ID: "100", Username: "alice", Name: "Alice"})
+			x.AddUser(xstandin.User{ID: "200", Username: "bob", Name: "Bob"})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Server.Mount("/x/", x)
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return svc
+}
+
+// signIn signs a node in through its own page's endpoint, as user, with a
+// browser-like client following the redirects.
+func signIn(t *testing.T, n *node.Node, user string) {
+	t.Helper()
+	resp, err := http.Post(n.HTTPURL()+"/directory/api/node/signin", "application/json", strings.NewReader(`{"scopes":["follows"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start struct {
+		AuthorizeURL string `json:"authorize_url"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&start)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in start: %d %v", resp.StatusCode, err)
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err = (&http.Client{Jar: jar}).Get(start.AuthorizeURL + "&login=" + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in callback: %d", resp.StatusCode)
+	}
+	var id struct {
+		Identity *struct{ Handle string }
+	}
+	_ = json.Unmarshal(get(t, n.HTTPURL()+"/directory/api/node/identity"), &id)
+	if id.Identity == nil {
+		t.Fatalf("node %s not signed in after the callback", n.ID())
+	}
+}
+
+// TestDirectoryThroughNodes: a broadcaster signed in at a bootstrap goes
+// live and is listed with its handle; a viewer's node, signed in as
+// someone who follows it, shows the directory page in headless Chromium
+// with the go-live note, searches it, and Watch plays it on that node. The
+// viewer node believes the broadcaster's attestation with the keys it read
+// from the bootstrap, and the end drops the broadcast from the live list.
+func TestDirectoryThroughNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	cfg := node.Config{Bootstrap: []string{svc.URL()}, Slots: 2, DirectoryInterval: time.Second}
+	alice, bob := newNode(t, cfg), newNode(t, cfg)
+	signIn(t, alice, "100")
+	signIn(t, bob, "200")
+	bobClient := &bootstrap.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
+	if err := bobClient.Follow(t.Context(), "twitter:100"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Trust().VerifyBytes(alice.Attestation(), alice.ID(), time.Now()); err != nil {
+		t.Fatalf("bob's node does not believe alice's attestation: %v", err)
+	}
+
+	const title = "Harbour sunset live"
+	ready := make(chan struct{}, 1)
+	readySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}))
+	defer readySrv.Close()
+	var b *node.Broadcast
+	started := make(chan error, 1)
+	go func() {
+		select {
+		case <-ready:
+		case <-time.After(60 * time.Second):
+			started <- nil
+			return
+		}
+		var err error
+		b, err = alice.Broadcast(context.Background(), node.BroadcastConfig{Title: title, Source: sampleSource(t)})
+		started <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	out, err := browsertest.Run(ctx, t, "directory.mjs", "--url", bob.HTTPURL()+"/directory/", "--ready", readySrv.URL,
+		"--title", title, "--handle", "@alice")
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if b != nil {
+		defer b.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error, Who, Note, Item, Player string
+		EmptyOnMiss, FoundBySearch     bool
+		Errors                         []string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("page: %+v", r)
+	switch {
+	case r.Error != "":
+		t.Fatalf("page: %s", r.Error)
+	case len(r.Errors) > 0:
+		t.Fatalf("page errors: %v", r.Errors)
+	case !strings.Contains(r.Who, "@bob"):
+		t.Fatalf("signed in as %q", r.Who)
+	case !strings.Contains(r.Note, "@alice is live"):
+		t.Fatalf("go-live note %q", r.Note)
+	case !strings.Contains(r.Item, "@alice") || !strings.Contains(r.Item, "LIVE"):
+		t.Fatalf("list item %q", r.Item)
+	case !r.EmptyOnMiss || !r.FoundBySearch:
+		t.Fatal("search")
+	case r.Player != b.PlayerPath():
+		t.Fatalf("Watch led to %q, want %q", r.Player, b.PlayerPath())
+	}
+	if bob.Lookup(b.ID()) == nil {
+		t.Fatal("bob's node does not watch the broadcast it opened")
+	}
+	// The end leaves the live list.
+	_ = b.Close()
+	waitFor(t, 30*time.Second, "the ended broadcast to leave the live list", func() bool {
+		list, err := bobClient.List(t.Context(), bootstrap.Query{})
+		return err == nil && len(list) == 0
+	})
+}
