@@ -45,6 +45,8 @@ const (
 	// UplinkFair keeps a queue per destination and serves them in rounds,
 	// one message from each: what parallel streams sharing a link
 	// (libp2p's one stream per peer) come to, at message granularity.
+	// DefaultConfig's: a node's children are separate connections, which
+	// the network shares between them, not one queue.
 	UplinkFair
 )
 
@@ -135,6 +137,7 @@ func DefaultConfig() Config {
 		Candidates:        8,
 		ResetProb:         0.5,
 		TickInterval:      50 * time.Millisecond,
+		Uplink:            UplinkFair,
 		SampleInterval:    time.Second,
 		Warmup:            time.Minute,
 		MinUploadPresence: 30 * time.Second,

@@ -31,13 +31,16 @@
 //     mesh.SlotsFor(upload, bitrate, Headroom) capped at MaxSlots. The
 //     broadcaster has SourceSlots slots and an upload of SourceSlots ×
 //     bitrate × Headroom.
-//   - Links: every message occupies the sender's uplink, one FIFO per
-//     sender (Uplink: UplinkFIFO, the default): it starts when the
-//     previous one has gone, takes Message.Size()×8/upload, and arrives
-//     one-way propagation after its last byte left. UplinkFair instead
-//     keeps a queue per destination and serves them in rounds, one message
-//     each, as parallel streams sharing a link would: a long backfill to one
-//     peer then no longer holds back the live chunks of the others. Loss is per packet (PacketSize bytes): a message with
+//   - Links: every message occupies the sender's uplink, which keeps a
+//     queue per destination and serves them in rounds, one message each
+//     (Uplink: UplinkFair, the default), as the separate connections to a
+//     node's children share its link: a long backfill to one child does not
+//     hold back the live chunks of the others. A message takes
+//     Message.Size()×8/upload on the uplink and arrives one-way
+//     propagation after its last byte left. UplinkFIFO (--uplink fifo) is
+//     the harsher model of one queue in the order sent; under it a burst of
+//     backfills at the broadcaster delays every child's chunks and
+//     heartbeats together. Loss is per packet (PacketSize bytes): a message with
 //     a lost packet arrives one RTT late (a reliable stream retransmits it;
 //     several losses in one message are recovered in the same round trip),
 //     and no later message on the same link overtakes it (head-of-line
