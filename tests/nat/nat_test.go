@@ -319,16 +319,26 @@ func TestNATMatrix(t *testing.T) {
 	nodeArgs := func(cmd string) []string {
 		return []string{cmd, "--bootstrap-peer", peerFlag, "--status-every", "1s", "--data", "", "--http", "127.0.0.1:0"}
 	}
-	type pair struct{ broadcaster, viewer string }
-	plan := map[string][]string{ // broadcaster's home → viewers' homes
-		"A (EIM)":       {"B (EIM)", "C (symmetric)", "public"},
-		"D (symmetric)": {"B (EIM)", "C (symmetric)", "public"},
+	// Two broadcasters whose viewers all attach to them (--upload 0), one
+	// pair per combination; and a third, behind a symmetric NAT, with one
+	// slot, so that its second viewer must attach to the first, a relaying
+	// viewer behind another NAT: the tree two hops deep across three NATs,
+	// the second hop reached at the address the first viewer advertised
+	// in the tree.
+	plan := []struct {
+		from   string
+		upload string // the broadcaster's
+		tos    []string
+	}{
+		{"A (EIM)", "1G", []string{"B (EIM)", "C (symmetric)", "public"}},
+		{"D (symmetric)", "1G", []string{"B (EIM)", "C (symmetric)", "public"}},
+		{"C (symmetric)", "4M", nil}, // 1 slot at 2.5 Mb/s
 	}
 	links := map[string]string{}
 	var bcs []*proc
-	for from := range plan {
-		args := append(nodeArgs("broadcast"), "-v", "--from", "sample", "--loop", "--https", "off", "--upload", "1G", "--title", "NAT lab "+from)
-		bcs = append(bcs, l.start("broadcaster in "+from, homes[from], bin, args...))
+	for _, b := range plan {
+		args := append(nodeArgs("broadcast"), "-v", "--from", "sample", "--loop", "--https", "off", "--upload", b.upload, "--title", "NAT lab "+b.from)
+		bcs = append(bcs, l.start("broadcaster in "+b.from, homes[b.from], bin, args...))
 	}
 	for _, p := range bcs {
 		from := strings.TrimPrefix(p.name, "broadcaster in ")
@@ -340,32 +350,52 @@ func TestNATMatrix(t *testing.T) {
 			}
 		}
 	}
-	viewers := map[pair]*proc{}
-	for from, tos := range plan {
-		for _, to := range tos {
-			args := append(nodeArgs("watch"), "--upload", "0", links[from])
-			viewers[pair{from, to}] = l.start(fmt.Sprintf("viewer in %s of %s", to, from), homes[to], bin, args...)
+
+	// watcher is a viewer and what is expected of it.
+	type watcher struct {
+		from, to string // the parent's network → the viewer's
+		depth    int
+		p        *proc
+	}
+	var watchers []*watcher
+	watch := func(from, to, link string, depth int, upload string) *watcher {
+		args := append(nodeArgs("watch"), "--upload", upload, link)
+		w := &watcher{from: from, to: to, depth: depth,
+			p: l.start(fmt.Sprintf("viewer in %s (%s, depth %d)", to, from, depth), homes[to], bin, args...)}
+		watchers = append(watchers, w)
+		return w
+	}
+	for _, b := range plan {
+		for _, to := range b.tos {
+			watch(b.from, to, links[b.from], 1, "0")
 		}
 	}
+	relaying := watch("C (symmetric)", "B (EIM)", links["C (symmetric)"], 1, "100M")
+	var second *watcher // joins once relaying is in the tree
 
-	// Every viewer must get video. A pair still relayed is given
-	// punchTime after its video started, for hole punching to finish (it
-	// starts once the relayed connection is up, and libp2p retries it).
-	const punchTime = 20 * time.Second
-	deadline := time.Now().Add(90 * time.Second)
-	settled := func(p *proc) (viewerState, bool) {
-		st, ok := lastStatus(p)
-		return st, ok && st.chunks >= 40 && st.path != ""
+	// Every viewer must get video, at its depth. A pair still relayed is
+	// given punchTime after its video started, for hole punching to finish
+	// (it starts once the relayed connection is up, and libp2p retries it).
+	const punchTime = 12 * time.Second
+	deadline := time.Now().Add(100 * time.Second)
+	settled := func(w *watcher) (viewerState, bool) {
+		st, ok := lastStatus(w.p)
+		return st, ok && st.chunks >= 40 && st.path != "" && st.depth == w.depth
 	}
-	since := map[*proc]time.Time{}
+	since := map[*watcher]time.Time{}
 	for {
-		all := true
-		for _, p := range viewers {
-			st, ok := settled(p)
-			if ok && since[p].IsZero() {
-				since[p] = time.Now()
+		if second == nil {
+			if st, ok := lastStatus(relaying.p); ok && st.depth == 1 {
+				second = watch("B (EIM), relaying", "A (EIM)", links["C (symmetric)"], 2, "0")
 			}
-			if !ok || (st.path == "relayed" && time.Since(since[p]) < punchTime) {
+		}
+		all := second != nil
+		for _, w := range watchers {
+			st, ok := settled(w)
+			if ok && since[w].IsZero() {
+				since[w] = time.Now()
+			}
+			if !ok || (st.path == "relayed" && time.Since(since[w]) < punchTime) {
 				all = false
 			}
 		}
@@ -376,53 +406,54 @@ func TestNATMatrix(t *testing.T) {
 	}
 	t.Logf("settled %s after the start", time.Since(start).Round(time.Second))
 	var failed []string
-	t.Log("NAT matrix (broadcaster's network → viewer's network: path of the viewer's parent link):")
-	for from, tos := range plan {
-		for _, to := range tos {
-			p := viewers[pair{from, to}]
-			st, ok := settled(p)
-			before := st.chunks
-			path := st.path
-			if !ok {
-				path = "FAILED"
-				failed = append(failed, p.name)
-			}
-			how := ""
-			if at, ok := firstDirect(p); ok {
-				how = fmt.Sprintf(", direct %s after joining", at)
-			}
-			t.Logf("  %-14s → %-14s %-8s (%d chunks, depth %d, latency %s%s)", from, to, path, before, st.depth, st.latency, how)
-			// Hole punching between endpoint-independent NATs, and a
-			// direct dial to a public viewer, must not fall back to the
-			// relay.
-			mustBeDirect := (strings.Contains(from, "EIM") && strings.Contains(to, "EIM")) || to == "public"
-			if ok && mustBeDirect && st.path != "direct" {
-				failed = append(failed, p.name+" (must be direct, got "+st.path+")")
-			}
+	if second == nil {
+		failed = append(failed, relaying.p.name+" never joined")
+	}
+	t.Log("NAT matrix (parent's network → viewer's network: how the viewer reaches its parent):")
+	for _, w := range watchers {
+		st, ok := settled(w)
+		path := st.path
+		if !ok {
+			path = "FAILED"
+			failed = append(failed, w.p.name)
+		}
+		how := ""
+		if at, ok := firstDirect(w.p); ok {
+			how = fmt.Sprintf(", direct %s after joining", at)
+		}
+		t.Logf("  %-26s → %-14s %-8s (%d chunks, depth %d, latency %s%s)", w.from, w.to, path, st.chunks, st.depth, st.latency, how)
+		// Hole punching between endpoint-independent NATs, and a direct
+		// dial to a public viewer, must not fall back to the relay.
+		mustBeDirect := (strings.Contains(w.from, "EIM") && strings.Contains(w.to, "EIM")) || w.to == "public"
+		if ok && mustBeDirect && st.path != "direct" {
+			failed = append(failed, w.p.name+" (must be direct, got "+st.path+")")
 		}
 	}
 	// Video keeps flowing: every viewer's count grows by 10 more chunks.
-	counts := map[*proc]int{}
-	for _, p := range viewers {
-		st, _ := lastStatus(p)
-		counts[p] = st.chunks
+	counts := map[*watcher]int{}
+	for _, w := range watchers {
+		st, _ := lastStatus(w.p)
+		counts[w] = st.chunks
 	}
 	grown := time.Now().Add(30 * time.Second)
-	for _, p := range viewers {
+	for _, w := range watchers {
 		for {
-			if st, _ := lastStatus(p); st.chunks >= counts[p]+10 {
+			if st, _ := lastStatus(w.p); st.chunks >= counts[w]+10 {
 				break
 			}
 			if time.Now().After(grown) {
-				failed = append(failed, p.name+" stopped receiving")
+				failed = append(failed, w.p.name+" stopped receiving")
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	if len(failed) > 0 {
-		for _, p := range append(bcs, viewers[pair{"A (EIM)", "B (EIM)"}]) {
+		for _, p := range bcs {
 			t.Logf("--- %s:\n%s", p.name, p.output())
+		}
+		for _, w := range watchers {
+			t.Logf("--- %s:\n%s", w.p.name, w.p.output())
 		}
 		t.Fatalf("failed: %s\n--- bootstrap:\n%s", strings.Join(failed, "; "), boot.output())
 	}
