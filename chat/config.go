@@ -49,10 +49,10 @@ type Config struct {
 	// on the room's goroutine at most once a BeatInterval; it must return
 	// quickly and must not call the Room.
 	Audience func() int
-	// WebViewers, on the broadcaster, returns how many browsers watch
-	// through the whole tree (mesh Status().Web: every node reports its
-	// own with mesh SetWeb, and the tree sums them). They count as
-	// anonymous viewers. Called like Audience.
+	// WebViewers, on the broadcaster, returns how many viewers watch in
+	// browsers beyond the tree's nodes (mesh Status().Web: every node
+	// reports its own with mesh SetWeb, and the tree sums them). They
+	// count as anonymous viewers. Called like Audience.
 	WebViewers func() int
 	// Hearts, on the broadcaster, returns the hearts the tree counted so
 	// far (mesh Stats().Hearts): every node's taps, summed up the tree.

@@ -77,7 +77,7 @@ func (b *Broadcast) webViewers() int {
 func (b *Broadcast) fanOutChat() {
 	t := time.NewTicker(chatEvery)
 	defer t.Stop()
-	b.tree.SetWeb(b.webViewers())
+	b.reportWeb()
 	b.refreshCounts()
 	lastLive, lastHearts := -1, uint64(0)
 	for {
@@ -91,7 +91,7 @@ func (b *Broadcast) fanOutChat() {
 				b.chat.send(name, v, ownerOnly)
 			}
 		case <-t.C:
-			b.tree.SetWeb(b.webViewers())
+			b.reportWeb()
 			b.refreshCounts()
 			ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 			v, err := b.room.Viewers(ctx)
@@ -103,6 +103,13 @@ func (b *Broadcast) fanOutChat() {
 		}
 	}
 }
+
+// reportWeb tells the tree how many viewers this node's browsers add to the
+// count. A node is counted as one viewer already (the tree's size), and its
+// first browser is taken for that same person, the one who runs it and
+// opens its page; each further browser (phones a home node serves) is one
+// more. On the broadcaster's node the first is the broadcaster's own page.
+func (b *Broadcast) reportWeb() { b.tree.SetWeb(max(b.webViewers()-1, 0)) }
 
 // treeCounts are the broadcaster's tree's sums, which its room reads for
 // the live count and the hearts (asking the tree from the room's goroutine

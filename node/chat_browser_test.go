@@ -181,6 +181,7 @@ func TestChatOwnerPage(t *testing.T) {
 		CAfterBlockShown, OthersSummoned int
 		OwnerBlocked                     []string
 		DeletedAtB, OffAtB, OnAtB        bool
+		ViewerCounts                     []int
 		Verdict                          struct {
 			Guilty      bool
 			For, Jurors int
@@ -222,6 +223,14 @@ func TestChatOwnerPage(t *testing.T) {
 	}
 	if !strings.Contains(r.MutedRefused, "mute") {
 		t.Errorf("B after the verdict: refused with %q", r.MutedRefused)
+	}
+	// Four viewers, each on its own node with its page: four watching
+	// (a node's first browser is its own viewer; the owner's page is not one).
+	for _, n := range r.ViewerCounts {
+		if n != 4 {
+			t.Errorf("the pages show %v watching, want 4", r.ViewerCounts)
+			break
+		}
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)
