@@ -309,10 +309,6 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
 	var psCtx context.Context
 	psCtx, n.psCancel = context.WithCancel(context.Background())
-	// GossipSub opens its streams with this context: let them run over a
-	// relayed (limited) connection, so that chat reaches a viewer whose
-	// tree links are relayed.
-	psCtx = network.WithAllowLimitedConn(psCtx, "peerscope chat")
 	if n.ps, err = pubsub.NewGossipSub(psCtx, n.host, chat.PubSubOptions()...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
