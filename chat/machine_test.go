@@ -308,12 +308,15 @@ func (s *swarm) settle() {
 				s.broadcast(id, b)
 			}
 			if len(rd.fetch) > 0 {
-				// Any peer may answer: the first other synced one does.
+				// Any peer may answer: the first other synced one does
+				// (as the room asks); the broadcaster asks them all.
 				var st [][]byte
 				for pid, o := range s.ms {
 					if pid != id && o.synced {
-						st = o.state()
-						break
+						st = append(st, o.state()...)
+						if !m.isBroadcaster {
+							break
+						}
 					}
 				}
 				var acts []*signedAction

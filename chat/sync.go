@@ -51,8 +51,14 @@ func (r *Room) fetch(peers []peer.ID) {
 		}
 		actions, err := r.fetchFrom(p)
 		if err == nil {
-			got = actions
-			break
+			got = append(got, actions...)
+			if !r.m.isBroadcaster {
+				break
+			}
+			// The broadcaster recovering after a restart asks several:
+			// a peer that joined since holds only what the restarted
+			// broadcaster's empty beats showed it, nothing.
+			continue
 		}
 		r.log.Debug("state fetch", "peer", shortID(p), "err", err)
 		if r.ctx.Err() != nil {
