@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -121,14 +122,18 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	old, _ := s.store.Broadcast(ctx, id)
-	fresh, err := s.store.putBroadcast(ctx, b)
+	put, err := s.store.putBroadcast(ctx, b)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if !put.CountsOnly {
+		// New counts alone may show up to listCacheAge late; anything else
+		// shows at once.
+		s.lists.invalidate()
+	}
 	res := AnnounceResponse{Broadcast: b}
-	wentLive := b.Live() && (fresh || old == nil)
+	wentLive := b.Live() && put.Fresh
 	switch {
 	case wentLive:
 		e := Event{Kind: EventLive, Broadcast: b}
@@ -148,7 +153,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 				res.Tweeted = tid
 			}
 		}
-	case !b.Private && !b.Live() && (old == nil || old.Live()):
+	case !b.Private && !b.Live() && (put.Fresh || put.WasLive):
 		s.hub.publish(Event{Kind: EventEnded, Broadcast: b})
 	case !b.Private:
 		s.hub.publish(Event{Kind: EventUpdate, Broadcast: b})
@@ -272,6 +277,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.lists.invalidate()
 	b.Replay, b.ReplayExpires = e.Manifest, expires
 	if !b.Private {
 		s.hub.publish(Event{Kind: EventReplay, Broadcast: b})
@@ -305,12 +311,25 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	list, err := s.store.listBroadcasts(r.Context(), query, s.cfg.Now(), s.cfg.LiveTTL)
+	now := s.cfg.Now()
+	key := fmt.Sprintf("%t\x00%d\x00%s", query.Replays, query.Limit, query.Text)
+	body, err := s.lists.get(key, now, func() ([]byte, error) {
+		// Others may wait on this answer: the first asker leaving must
+		// not cancel it.
+		list, err := s.store.listBroadcasts(context.WithoutCancel(r.Context()), query, now, s.cfg.LiveTTL)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(ListResponse{Broadcasts: list})
+		return append(b, '\n'), err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ListResponse{Broadcasts: list})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {

@@ -144,6 +144,7 @@ type Server struct {
 	log    *slog.Logger
 	hub    *hub
 	nonces nonceCache
+	lists  listCache
 
 	ipLimit, peerLimit, phoneLimit *limiter
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
@@ -21,6 +22,16 @@ import (
 type Store struct {
 	w *sql.DB // one connection: SQLite has one writer
 	r *sql.DB // readers
+
+	// Hot statements, prepared once (parsing SQL was a tenth of an
+	// announcement's CPU).
+	stSession, stPutSelect, stPutUpsert *sql.Stmt
+
+	// Announcements go through commitLoop, which groups them.
+	puts      chan *putReq
+	closing   chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // DBFile is the database's file name under the data directory.
@@ -56,17 +67,45 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
+	if err := s.prepare(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	s.puts, s.closing, s.loopDone = make(chan *putReq), make(chan struct{}), make(chan struct{})
+	go s.commitLoop()
 	return s, nil
 }
 
-// Close closes the database.
+// Close closes the database (after the group being written, if any).
+// Safe to call more than once.
 func (s *Store) Close() error {
 	var errs []error
+	s.closeOnce.Do(func() {
+		if s.closing != nil {
+			close(s.closing)
+			<-s.loopDone
+		}
+	})
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	if s.stSession, err = s.r.PrepareContext(ctx, sessionQuery); err != nil {
+		return fmt.Errorf("bootstrap: prepare: %w", err)
+	}
+	if s.stPutSelect, err = s.w.PrepareContext(ctx, putSelect); err != nil {
+		return fmt.Errorf("bootstrap: prepare: %w", err)
+	}
+	if s.stPutUpsert, err = s.w.PrepareContext(ctx, putUpsert); err != nil {
+		return fmt.Errorf("bootstrap: prepare: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -215,12 +254,14 @@ ON CONFLICT (peer) DO UPDATE SET account = excluded.account, created = excluded.
 	return nil
 }
 
+const sessionQuery = `
+SELECT a.id, a.provider, a.subject, a.handle, a.name, a.avatar FROM sessions s JOIN accounts a ON a.id = s.account
+WHERE s.peer = ? AND s.expires > ?`
+
 // SessionAccount returns the account peer is signed in as at now.
 func (s *Store) SessionAccount(ctx context.Context, peer string, now time.Time) (Account, error) {
 	var a Account
-	err := s.r.QueryRowContext(ctx, `
-SELECT a.id, a.provider, a.subject, a.handle, a.name, a.avatar FROM sessions s JOIN accounts a ON a.id = s.account
-WHERE s.peer = ? AND s.expires > ?`, peer, now.UnixNano()).Scan(&a.ID, &a.Provider, &a.Subject, &a.Handle, &a.Name, &a.Avatar)
+	err := s.stSession.QueryRowContext(ctx, peer, now.UnixNano()).Scan(&a.ID, &a.Provider, &a.Subject, &a.Handle, &a.Name, &a.Avatar)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, ErrNoSession
 	}

@@ -39,43 +39,121 @@ type Broadcast struct {
 func (b *Broadcast) Live() bool { return b.Ended.IsZero() }
 
 // putBroadcast stores an announcement if it is newer than the stored one
-// (ErrStale otherwise). It returns whether the broadcast is new, or went
-// from not live to live, and the entry as stored.
-func (s *Store) putBroadcast(ctx context.Context, b *Broadcast) (fresh bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var version uint64
-		var ended int64
-		var tweeted bool
-		err := tx.QueryRowContext(ctx, `SELECT version, ended, tweeted FROM broadcasts WHERE id = ?`, b.ID).Scan(&version, &ended, &tweeted)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			fresh = true
-		case err != nil:
-			return err
-		case b.Version <= version:
-			return fmt.Errorf("%w: version %d, stored %d", ErrStale, b.Version, version)
-		case ended != 0 && b.Ended.IsZero():
-			return fmt.Errorf("%w: the broadcast has ended", ErrStale)
+// (ErrStale otherwise). Announcements are committed in groups
+// (commitLoop): one transaction, one fsync, for all the announcements that
+// arrived while the previous group was being written; each caller returns
+// once its own is durable.
+func (s *Store) putBroadcast(ctx context.Context, b *Broadcast) (putResult, error) {
+	w := &putReq{b: b, done: make(chan struct{})}
+	select {
+	case s.puts <- w:
+	case <-ctx.Done():
+		return putResult{}, ctx.Err()
+	case <-s.closing:
+		return putResult{}, fmt.Errorf("bootstrap: store closed")
+	}
+	<-w.done // once queued, it is written (or failed) whatever ctx does
+	return putResult{Fresh: w.fresh, WasLive: w.wasLive, CountsOnly: w.countsOnly}, w.err
+}
+
+// putResult says what an announcement changed.
+type putResult struct {
+	Fresh      bool // the broadcast is new here
+	WasLive    bool // the stored one had not ended
+	CountsOnly bool // only its viewer counts changed
+}
+
+type putReq struct {
+	b              *Broadcast
+	fresh, wasLive bool
+	countsOnly     bool // only the viewer counts changed
+	err            error
+	done           chan struct{}
+}
+
+// maxGroup bounds the announcements one transaction commits.
+const maxGroup = 256
+
+// commitLoop owns the writing of announcements until the store closes.
+func (s *Store) commitLoop() {
+	defer close(s.loopDone)
+	for {
+		var group []*putReq
+		select {
+		case w := <-s.puts:
+			group = append(group, w)
+		case <-s.closing:
+			return
 		}
-		b.tweeted = b.tweeted || tweeted
-		var account any
-		if b.account != 0 {
-			account = b.account
+	more:
+		for len(group) < maxGroup {
+			select {
+			case w := <-s.puts:
+				group = append(group, w)
+			default:
+				break more
+			}
 		}
-		_, err = tx.ExecContext(ctx, `
+		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+			sel, up := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert)
+			for _, w := range group {
+				if err := putOne(sel, up, w); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, w := range group {
+			if err != nil {
+				w.err = fmt.Errorf("bootstrap: store broadcast: %w", err)
+			}
+			close(w.done)
+		}
+	}
+}
+
+const (
+	putSelect = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
+	putUpsert = `
 INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`,
-			b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
-			int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`
+)
+
+// putOne writes one announcement in a group's transaction; a stale one is
+// that caller's error only.
+func putOne(sel, up *sql.Stmt, w *putReq) error {
+	ctx := context.Background()
+	b := w.b
+	var version uint64
+	var ended int64
+	var tweeted, private bool
+	var title, link string
+	err := sel.QueryRowContext(ctx, b.ID).Scan(&version, &ended, &tweeted, &title, &link, &private)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		w.fresh = true
+	case err != nil:
 		return err
-	})
-	if err != nil && !errors.Is(err, ErrStale) {
-		err = fmt.Errorf("bootstrap: store broadcast: %w", err)
+	case b.Version <= version:
+		w.err = fmt.Errorf("%w: version %d, stored %d", ErrStale, b.Version, version)
+		return nil
+	case ended != 0 && b.Ended.IsZero():
+		w.err = fmt.Errorf("%w: the broadcast has ended", ErrStale)
+		return nil
 	}
-	return fresh, err
+	w.wasLive = !w.fresh && ended == 0
+	w.countsOnly = w.wasLive && b.Ended.IsZero() && title == b.Title && link == b.Link && private == b.Private
+	b.tweeted = b.tweeted || tweeted
+	var account any
+	if b.account != 0 {
+		account = b.account
+	}
+	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
+		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+	return err
 }
 
 // markTweeted records that the broadcast's link was posted.

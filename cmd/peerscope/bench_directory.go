@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,11 +60,23 @@ Example:
 	broadcasts := fs.Int("broadcasts", 200, "live broadcasts in the directory (and announcers)")
 	workers := fs.Int("workers", 512, "most requests in flight")
 	jsonOut := fs.Bool("json", false, "print one JSON line per operation")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (generator and in-process server) to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("bench", "unexpected argument %q", fs.Arg(0))
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	opList := splitList(*ops)
 	for _, op := range opList {

@@ -108,7 +108,7 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 type bootstrapHTTPFlags struct {
 	http, public, sms                 *string
 	twID, twAuthorize, twToken, twAPI *string
-	standin, rotate                   *bool
+	standin, rotate, noLimits         *bool
 }
 
 func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
@@ -121,6 +121,7 @@ func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
 		twToken:     fs.String("twitter-token-url", bootstrap.DefaultTwitterTokenURL, "OAuth 2.0 token endpoint"),
 		twAPI:       fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
 		standin:     fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
+		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits off (load tests on loopback)"),
 		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
 	}
 }
@@ -138,6 +139,10 @@ func (hf *bootstrapHTTPFlags) check() error {
 // returns the stand-in provider to mount.
 func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host) (*bootstrap.Service, *xstandin.Provider, error) {
 	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log}}
+	if *hf.noLimits {
+		off := bootstrap.Rate{PerSecond: -1}
+		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RatePhone = off, off, off
+	}
 	if h != nil {
 		sc.Server.PeerInfo = func() (string, []string) {
 			var addrs []string
