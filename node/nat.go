@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peerscope/peerscope/bootstrap"
 )
 
 // How a node gets through NAT (see ARCHITECTURE.md, "NAT traversal"):
@@ -46,6 +50,8 @@ const (
 	bootstrapDialTimeout = 10 * time.Second
 	// bootstrapRedial is how often a lost bootstrap is dialled again.
 	bootstrapRedial = 30 * time.Second
+	// infoTimeout bounds the fetch of a bootstrap's /api/v1/info.
+	infoTimeout = 5 * time.Second
 	// relayBackoff is how long AutoRelay waits before asking a relay that
 	// refused a reservation again (libp2p's default is an hour, which
 	// strands a node whose bootstrap restarted).
@@ -272,6 +278,40 @@ func (n *Node) PathTo(p peer.ID) Path {
 		path = PathRelayed
 	}
 	return path
+}
+
+// bootstrapPeersFromInfo asks each bootstrap's HTTP API (/api/v1/info) for
+// its libp2p peer ID and addresses, so that a node given only --bootstrap
+// URLs finds the bootstraps' libp2p side too. A bootstrap that does not
+// answer within infoTimeout is left out (and logged).
+func bootstrapPeersFromInfo(ctx context.Context, urls []string, log *slog.Logger) []peer.AddrInfo {
+	var addrs []string
+	hc := &http.Client{Timeout: infoTimeout}
+	for _, u := range urls {
+		info, err := (&bootstrap.Client{Base: strings.TrimRight(u, "/"), HTTP: hc}).Info(ctx)
+		if err != nil {
+			log.Warn("bootstrap info not fetched: no NAT traversal through it", "bootstrap", u, "err", err)
+			continue
+		}
+		id, err := peer.Decode(info.PeerID)
+		if err != nil {
+			log.Warn("bootstrap info names no libp2p peer", "bootstrap", u, "peer_id", clip(info.PeerID))
+			continue
+		}
+		suffix := "/p2p/" + id.String()
+		for _, a := range info.Addrs {
+			if !strings.Contains(a, "/p2p/") {
+				a += suffix
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	peers, err := ParseBootstrapPeers(addrs)
+	if err != nil {
+		log.Warn("bootstrap info: bad addresses", "err", err)
+		return nil
+	}
+	return peers
 }
 
 // ParseBootstrapPeers reads bootstrap peers from multiaddrs ending in

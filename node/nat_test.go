@@ -115,3 +115,43 @@ func TestParseBootstrapPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapURLGivesPeers: a node given only a bootstrap's HTTP URL
+// learns its libp2p side from /api/v1/info and stays connected to it.
+func TestBootstrapURLGivesPeers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	sctx, stop := context.WithCancel(context.Background())
+	svc, err := bootstrap.Open(sctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
+		Server: bootstrap.Config{PeerInfo: func() (string, []string) {
+			var addrs []string
+			for _, a := range bs.Addrs() {
+				addrs = append(addrs, a.String())
+			}
+			return bs.ID().String(), addrs
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(sctx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, NATWait: -1})
+	waitFor(t, 20*time.Second, "a connection to the bootstrap's libp2p host", func() bool {
+		return n.PathTo(bs.ID()) == node.PathDirect
+	})
+	// An unreachable URL costs a warning, not the node.
+	lone := newNode(t, node.Config{Bootstrap: []string{"http://127.0.0.1:1"}, NATWait: -1})
+	if lone.PathTo(bs.ID()) != node.PathNone {
+		t.Fatal("connected to a bootstrap it was not given")
+	}
+}

@@ -117,6 +117,7 @@ type Config struct {
 	// through NAT: it stays connected to them, asks them whether it is
 	// reachable (AutoNAT), and, if it is not, reserves a slot on their
 	// circuit relays and advertises the /p2p-circuit addresses (nat.go).
+	// Empty, they are asked of the Bootstrap URLs (/api/v1/info).
 	BootstrapPeers []peer.AddrInfo
 	// NATWait bounds how long New waits, with BootstrapPeers, to learn how
 	// the node is reached; default DefaultNATWait, negative: no wait. A
@@ -289,6 +290,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) > 0 {
+		cfg.BootstrapPeers = bootstrapPeersFromInfo(ctx, cfg.Bootstrap, n.log)
+		n.cfg.BootstrapPeers = cfg.BootstrapPeers
 	}
 	n.host, err = libp2p.New(append([]libp2p.Option{
 		libp2p.Identity(n.key),

@@ -328,8 +328,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
-	nf.bootstrapPeers = fs.String("bootstrap-peer", "", `community bootstraps to get through NAT with: multiaddrs ending in /p2p/<ID>, as 'peerscope bootstrap' prints them, comma-separated`)
-	nf.bootstrap = fs.String("bootstrap", "", `community bootstraps' HTTP URLs, comma-separated: their keys make the node believe attestations, the first lists this node's broadcasts and serves the directory at /directory/`)
+	nf.bootstrapPeers = fs.String("bootstrap-peer", "", `community bootstraps to get through NAT with: multiaddrs ending in /p2p/<ID>, as 'peerscope bootstrap' prints them, comma-separated (default: asked of the --bootstrap URLs)`)
+	nf.bootstrap = fs.String("bootstrap", "", `community bootstraps' HTTP URLs, comma-separated: their keys make the node believe attestations, the first lists this node's broadcasts and serves the directory at /directory/, and their libp2p hosts get the node through NAT`)
 	nf.every = fs.Duration("status-every", 10*time.Second, "how often to print where this node is in the tree")
 	nf.verbose = fs.Bool("v", false, "log what the node does to stderr")
 	return nf

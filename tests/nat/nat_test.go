@@ -311,13 +311,20 @@ func TestNATMatrix(t *testing.T) {
 	l.plug(pub, open, "eth0", "198.18.0.50", 50)
 	homes["public"] = open
 
-	boot := l.start("bootstrap", pub, bin, "bootstrap", "--listen", "/ip4/198.18.0.1/tcp/4001,/ip4/198.18.0.1/udp/4001/quic-v1", "--data", t.TempDir())
+	boot := l.start("bootstrap", pub, bin, "bootstrap", "--listen", "/ip4/198.18.0.1/tcp/4001,/ip4/198.18.0.1/udp/4001/quic-v1",
+		"--http", "198.18.0.1:8080", "--data", t.TempDir())
 	bootAddr := l.await(boot, reBootAddr, 30*time.Second, "bootstrap address")
 	bootQUIC := strings.Replace(bootAddr, "/tcp/4001/", "/udp/4001/quic-v1/", 1)
 	peerFlag := bootAddr + "," + bootQUIC
 
+	// Broadcasters are given the bootstrap's multiaddrs; viewers only its
+	// HTTP URL, and ask it for them (/api/v1/info).
 	nodeArgs := func(cmd string) []string {
-		return []string{cmd, "--bootstrap-peer", peerFlag, "--status-every", "1s", "--data", "", "--http", "127.0.0.1:0"}
+		bootFlag := []string{"--bootstrap-peer", peerFlag}
+		if cmd == "watch" {
+			bootFlag = []string{"--bootstrap", "http://198.18.0.1:8080"}
+		}
+		return append([]string{cmd, "--status-every", "1s", "--data", "", "--http", "127.0.0.1:0"}, bootFlag...)
 	}
 	// Two broadcasters whose viewers all attach to them (--upload 0), one
 	// pair per combination; and a third, behind a symmetric NAT, with one
