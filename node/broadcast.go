@@ -46,11 +46,12 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree *p2p.Node
-	hls  *hls.Server
-	whep *whep.Server
-	page http.Handler
-	pub  *publisher // the broadcaster's side, nil on a viewer
+	tree   *p2p.Node
+	hls    *hls.Server
+	whep   *whep.Server
+	page   http.Handler
+	pub    *publisher   // the broadcaster's side, nil on a viewer
+	replay *replayState // the manifest (replay_publish.go)
 
 	room       *chat.Room    // nil when the chat could not be joined
 	chat       chatHub       // the chat's event streams to HTTP clients
@@ -105,6 +106,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		chunks:  make(chan *mesh.Chunk, sinkQueue),
 		refresh: make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		replay:  newReplayState(),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls")}); err != nil {
@@ -269,6 +271,7 @@ func (n *Node) Watch(ctx context.Context, l Link) (*Broadcast, error) {
 	}
 	b.tree.AddCandidates(l.candidates()...)
 	b.wg.Go(b.followAnnouncements)
+	b.wg.Go(b.awaitManifest)
 	b.log.Info("watching", "title", ann.Title, "slots", b.slots, "player", b.PlayerURL())
 	return b, nil
 }
@@ -560,12 +563,14 @@ func (b *Broadcast) playerStatus() player.Status {
 	ended := b.endSeen || a.Ended
 	b.mu.Unlock()
 	info := b.hls.Info()
-	return player.Status{
+	st := player.Status{
 		Title:     a.Title,
 		Live:      info.Live && !ended,
 		Ended:     ended,
 		StartedAt: a.Started,
 	}
+	b.replayStatus(&st)
+	return st
 }
 
 // treeMetrics counts what the tree sends and receives.

@@ -15,6 +15,7 @@ import (
 //	/                     the broadcasts this node has (HTML)
 //	/api/broadcasts       the same as JSON
 //	/b/<ID>/…             a broadcast's player page, api/status, hls/, whep (media/player)
+//	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
 //	/metrics              Prometheus text format
@@ -25,6 +26,8 @@ func (n *Node) routes() *http.ServeMux {
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("/b/{id}", n.servePlayer)
 	mux.HandleFunc("/b/{id}/", n.servePlayer)
+	mux.HandleFunc("/r/{id}", n.serveReplay)
+	mux.HandleFunc("/r/{id}/", n.serveReplay)
 	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
@@ -65,6 +68,10 @@ type BroadcastInfo struct {
 	Link        string    `json:"link"`
 	Player      string    `json:"player"` // path on this server
 	HLS         string    `json:"hls"`
+	// ReplayViewers counts the replay's viewers that reached this node
+	// (on the broadcaster: all that could reach it).
+	ReplayViewers int    `json:"replay_viewers"`
+	Replay        string `json:"replay,omitempty"` // the replay page's path, once there is one
 }
 
 // Infos returns a summary of each broadcast (what the index page shows).
@@ -74,17 +81,19 @@ func (n *Node) Infos(ctx context.Context) []BroadcastInfo {
 		a := b.Announcement()
 		st, _ := b.Status(ctx)
 		out = append(out, BroadcastInfo{
-			ID:          b.id,
-			Title:       a.Title,
-			Broadcaster: b.root,
-			Started:     a.Started,
-			Ended:       b.Ended(),
-			Depth:       st.Depth,
-			Children:    len(st.Children),
-			Slots:       b.slots,
-			Link:        b.Link().String(),
-			Player:      b.PlayerPath(),
-			HLS:         b.PlayerPath() + "hls/index.m3u8",
+			ID:            b.id,
+			Title:         a.Title,
+			Broadcaster:   b.root,
+			Started:       a.Started,
+			Ended:         b.Ended(),
+			Depth:         st.Depth,
+			Children:      len(st.Children),
+			Slots:         b.slots,
+			Link:          b.Link().String(),
+			Player:        b.PlayerPath(),
+			HLS:           b.PlayerPath() + "hls/index.m3u8",
+			ReplayViewers: n.ReplayViews(b.id),
+			Replay:        b.replayPath(),
 		})
 	}
 	return out

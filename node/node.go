@@ -33,6 +33,8 @@ import (
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
+
+	"github.com/ipfs/boxo/bitswap"
 )
 
 // Defaults for the zero values of Config.
@@ -140,6 +142,11 @@ type Config struct {
 	// Now is the clock that replay expiry is judged by; default time.Now.
 	// Tests move it 24 hours at once.
 	Now func() time.Time
+	// ReplayDirectory is the URL of a bootstrap whose directory lists this
+	// node's replays ("http://boot.example"): when a broadcast ends, its
+	// broadcaster announces the end there and publishes the replay, and
+	// updates the replay's view count as views come in.
+	ReplayDirectory string
 
 	// Attestation is this node's identity (identity.Attestation, as
 	// marshalled) from a bootstrap it signed in with: its comments and
@@ -259,10 +266,16 @@ type Node struct {
 
 	// replay keeps the chunks of broadcasts for their replay (nil with
 	// NoReplays); its sweeper runs until replayCancel.
-	replay       *replay.Store
-	replayTmp    string // removed by Close
-	replayCancel context.CancelFunc
-	replayWG     sync.WaitGroup
+	replay        *replay.Store
+	replayTmp     string // removed by Close
+	replayCancel  context.CancelFunc
+	replayWG      sync.WaitGroup
+	bitswap       *bitswap.Bitswap // fetches and serves replay chunks
+	bitswapCancel context.CancelFunc
+	dir           *replayDirectory // lists replays in a bootstrap's directory
+	replays       map[string]*Replay
+	holders       map[string][]peer.ID            // peers known to hold a replay
+	views         map[string]map[peer.ID]struct{} // replay viewers seen, per broadcast
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // HTTP servers
@@ -279,6 +292,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		log:        cfg.Logger,
 		broadcasts: map[string]*Broadcast{},
 		keys:       map[string]*Broadcast{},
+		replays:    map[string]*Replay{},
 	}
 	defer func() {
 		if err != nil {

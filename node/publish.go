@@ -312,6 +312,7 @@ func (p *publisher) send(o cmaf.Output, end bool) error {
 		c.Flags |= mesh.FlagEnd
 	}
 	p.signer.Sign(c)
+	p.b.replay.record(c)
 	if err := p.b.tree.Publish(p.b.ctx, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnded, err)
 	}
@@ -347,12 +348,14 @@ func (p *publisher) endLocked() {
 	if last < 0 {
 		c := &mesh.Chunk{Broadcast: p.b.id, Seq: p.seq, Wallclock: time.Now().UnixNano(), Flags: mesh.FlagEnd}
 		p.signer.Sign(c)
+		p.b.replay.record(c)
 		if err := p.b.tree.Publish(p.b.ctx, c); err != nil {
 			p.b.log.Warn("the end chunk was not sent", "err", err)
 		}
 	}
 	p.ended = true
 	p.live = ""
+	p.b.sealReplay() // before the end is announced: viewers then fetch it
 	if err := p.announce(func(a *Announcement) { a.Ended = true }); err != nil {
 		p.b.log.Warn("announce the end", "err", err)
 	}

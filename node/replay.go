@@ -8,6 +8,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ipfs/boxo/bitswap"
+	bsclient "github.com/ipfs/boxo/bitswap/client"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockstore"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/peerscope/peerscope/media/player"
+
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -20,7 +29,12 @@ const keepQueue = 1024
 // temporary directory removed by Close) and starts its sweeper, unless the
 // node keeps no replays.
 func (n *Node) openReplay() error {
+	n.host.SetStreamHandler(ReplayProtocol, n.handleReplay)
 	if n.cfg.NoReplays {
+		// It keeps nothing and serves nothing, but may watch replays:
+		// bitswap fetches into memory.
+		mem := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+		n.startBitswap(mem, false)
 		return nil
 	}
 	dir := ""
@@ -55,12 +69,41 @@ func (n *Node) openReplay() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.replayCancel = cancel
 	n.replayWG.Go(func() { st.Run(ctx) })
+	n.startBitswap(st.Blockstore(), true)
+	if n.cfg.ReplayDirectory != "" {
+		n.dir = &replayDirectory{n: n, kick: make(chan struct{}, 1)}
+		n.replayWG.Go(func() { n.dir.run(ctx) })
+	}
 	return nil
+}
+
+// bitswapPrefix keeps Peerscope's bitswap apart from IPFS's on the same
+// host: only replay chunks are asked for and served.
+const bitswapPrefix = "/peerscope"
+
+// startBitswap runs bitswap over the node's host, serving (when serve) the
+// replay store's unexpired, sound blocks. There is no content routing: a
+// replay viewer connects to the replay's swarm (link peers, holders named
+// by the manifest's answerers) and bitswap asks its connected peers.
+func (n *Node) startBitswap(bs blockstore.Blockstore, serve bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.bitswapCancel = cancel
+	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
+	n.bitswap = bitswap.New(ctx, net, nil, bs,
+		bitswap.WithServerEnabled(serve),
+		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
 }
 
 // closeReplay stops the sweeper and closes the store (after the
 // broadcasts, which write to it).
 func (n *Node) closeReplay() {
+	for _, r := range n.Replays() {
+		_ = r.Close()
+	}
+	if n.bitswap != nil {
+		_ = n.bitswap.Close()
+		n.bitswapCancel()
+	}
 	if n.replayCancel != nil {
 		n.replayCancel()
 	}
@@ -116,4 +159,27 @@ func (b *Broadcast) keepChunks() {
 			}
 		}
 	}
+}
+
+// replayStatus adds the replay's side to a broadcast page's status: the
+// replay viewers (on the broadcaster) and, once ended with a manifest,
+// where the replay plays.
+func (b *Broadcast) replayStatus(st *player.Status) {
+	st.ReplayViewers = b.n.ReplayViews(b.id)
+	st.ReplayURL = b.replayPath()
+}
+
+// replayPath is the replay page's path, once this node has the manifest.
+func (b *Broadcast) replayPath() string {
+	if m, _ := b.replay.get(); m != nil && !b.n.replayExpired(m) {
+		return "/r/" + b.id + "/"
+	}
+	return ""
+}
+
+// ReplayManifest returns the broadcast's replay manifest once this node
+// has it (nil before the end, or when none was found).
+func (b *Broadcast) ReplayManifest() *replay.Manifest {
+	m, _ := b.replay.get()
+	return m
 }

@@ -23,6 +23,25 @@ type Status struct {
 	Ended       bool      `json:"ended"`                 // the broadcast is over
 	Viewers     int       `json:"viewers,omitempty"`     // live viewers, when known
 	StartedAt   time.Time `json:"started_at,omitzero"`
+
+	// Replay marks a replay's page: hls/ is a VOD playlist, played from
+	// the start with seeking, and api/comments gives the comments on its
+	// timeline.
+	Replay   bool    `json:"replay,omitempty"`
+	Duration float64 `json:"duration,omitempty"` // the replay's length, s
+	// ReplayViewers counts the replay's viewers (shown to the
+	// broadcaster beside the live count).
+	ReplayViewers int `json:"replay_viewers,omitempty"`
+	// ReplayURL, on an ended broadcast's page, is where its replay plays.
+	ReplayURL string `json:"replay_url,omitempty"`
+}
+
+// Comment is a comment on a replay's timeline.
+type Comment struct {
+	At          float64 `json:"at"` // media time, s from the replay's start
+	Name        string  `json:"name"`
+	Text        string  `json:"text"`
+	Broadcaster bool    `json:"broadcaster,omitempty"`
 }
 
 // StatusHandler serves status() as JSON, uncached, to GET and HEAD.
@@ -55,6 +74,8 @@ type Routes struct {
 	// Chat serves the broadcast's chat API at chat/ (the page shows no
 	// chat without it).
 	Chat http.Handler
+	// Comments, on a replay, lists its comments at api/comments.
+	Comments func() []Comment
 }
 
 // New returns the handler for one broadcast's page and its endpoints.
@@ -88,6 +109,9 @@ func New(r Routes) http.Handler {
 	if r.Chat != nil {
 		mux.Handle("/chat/", http.StripPrefix("/chat", r.Chat))
 	}
+	if r.Comments != nil {
+		mux.Handle("GET /api/comments", commentsHandler(r.Comments))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "" {
 			// Mounted at "/watch/x" and asked for "/watch/x": the page's
@@ -106,5 +130,23 @@ func New(r Routes) http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, req)
+	})
+}
+
+func commentsHandler(list func() []Comment) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		cs := list()
+		if cs == nil {
+			cs = []Comment{}
+		}
+		b, err := json.Marshal(cs)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "max-age=60")
+		w.Write(append(b, '\n'))
 	})
 }
