@@ -9,10 +9,11 @@
   const forced = params.get('mode'); // 'hls' | 'whep' | null
   const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
 
-  const state = window.peerscope = {
+  const state = window.peerscope = Object.assign(window.peerscope || {}, {
     mode: null, startupMs: null, latencyMs: null, ended: false, live: false,
     audio: null, errors: [], log: [],
-  };
+    replay: false, duration: null, comments: [], shownComments: 0, seeks: 0,
+  });
   const t0 = performance.now();
 
   function log(...a) {
@@ -55,6 +56,16 @@
     showOverlay('The broadcast has ended');
     $('unmute').hidden = true;
     if (player) player.stop();
+    if (state.replayURL) {
+      const a = document.createElement('a');
+      a.href = state.replayURL;
+      a.textContent = 'Watch the replay';
+      $('note').replaceChildren(a);
+    }
+  }
+
+  function setReplays(n) {
+    $('replays').textContent = n ? `${n} replay view${n === 1 ? '' : 's'}` : '';
   }
 
   async function pollStatus() {
@@ -64,6 +75,10 @@
       const s = await r.json();
       if (s.title) { $('title').textContent = s.title; document.title = `${s.title} · Peerscope`; }
       state.live = !!s.live;
+      state.replay = !!s.replay;
+      if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers); return; }
+      setReplays(s.replay_viewers);
+      if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
       if (s.ended) {
         // Let the last seconds play out before saying so.
         if (!player || video.paused || video.ended || player.kind === 'whep') setTimeout(ended, player ? 1500 : 0);
@@ -402,6 +417,196 @@
     return a ? Date.now() - (a[1] + (t - a[0]) * 1000) : null;
   }
 
+
+  // ---- replay: HLS VOD over MSE, with seeking ---------------------------
+
+  // The VOD playlist: segments with their place on the timeline.
+  function parseVOD(text, base) {
+    const segs = [];
+    let map = null; let at = 0; let dur = null; let pdt = null;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i].trim();
+      if (l.startsWith('#EXT-X-MAP:')) map = new URL(/URI="([^"]*)"/.exec(l)[1], base).href;
+      else if (l.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(l.slice(25));
+      else if (l.startsWith('#EXTINF:')) dur = parseFloat(l.slice(8));
+      else if (l && !l.startsWith('#') && dur !== null) {
+        segs.push({ uri: new URL(l, base).href, map, start: at, dur, pdt });
+        at += dur; dur = null; pdt = null;
+      }
+    }
+    return { segs, duration: at };
+  }
+
+  async function playVOD() {
+    if (!window.MediaSource) { setNote('This browser cannot play this replay.'); return null; }
+    state.mode = 'vod';
+    $('mode').textContent = 'Replay';
+    setBadge('replay');
+    video.controls = true; // the seek bar
+    watchFirstFrame();
+    const url = new URL('hls/index.m3u8', location.href).href;
+    const r = await fetch(url, { cache: 'no-store' });
+    if (!r.ok) { setNote(`The replay is not available (${r.status}).`); return null; }
+    const pl = parseVOD(await r.text(), url);
+    if (!pl.segs.length) { setNote('The replay is empty.'); return null; }
+    state.duration = pl.duration;
+    const ms = new MediaSource();
+    video.srcObject = null;
+    video.src = URL.createObjectURL(ms);
+    await new Promise((res) => ms.addEventListener('sourceopen', res, { once: true }));
+    ms.duration = pl.duration;
+    let sb = null; let mapURI = null; let info = null; let offset = null;
+    let next = 0; // the next segment to load
+    let gen = 0; // bumped by a seek: a loader of an older generation stops
+    const loaded = new Set();
+    const append = (buf) => new Promise((resolve, reject) => {
+      sb.addEventListener('updateend', resolve, { once: true });
+      sb.addEventListener('error', reject, { once: true });
+      sb.appendBuffer(buf);
+    });
+    async function get(u) {
+      for (let attempt = 0; ; attempt++) {
+        const res = await fetch(u);
+        if (res.ok) return new Uint8Array(await res.arrayBuffer());
+        if (attempt >= 4) throw new Error(`${res.status} ${u}`);
+        await sleep(500 * (attempt + 1)); // a part may still be on its way from a peer
+      }
+    }
+    async function load(i, g) {
+      const seg = pl.segs[i];
+      if (seg.map !== mapURI) {
+        const init = await get(seg.map);
+        const next = readInit(init);
+        const type = `video/mp4; codecs="${next.codecs}"`;
+        if (!sb) {
+          if (!MediaSource.isTypeSupported(type)) throw new Error(`unsupported ${type}`);
+          sb = ms.addSourceBuffer(type);
+          sb.mode = 'segments';
+        } else if (info.codecs !== next.codecs && sb.changeType) sb.changeType(type);
+        state.audio = /opus|mp4a/.test(next.codecs) ? next.codecs.split(',').pop() : null;
+        info = next; mapURI = seg.map;
+        await append(init);
+      }
+      const buf = await get(seg.uri);
+      if (g !== gen) return false;
+      if (offset === null) {
+        // The replay's timeline starts at 0: shift its decode times.
+        const t0 = partStart(buf, info.videoID, info.timescale) || 0;
+        offset = -t0;
+        sb.timestampOffset = offset;
+      }
+      await append(buf);
+      loaded.add(i);
+      return true;
+    }
+    const segAt = (t) => {
+      for (let i = pl.segs.length - 1; i >= 0; i--) if (pl.segs[i].start <= t + 0.001) return i;
+      return 0;
+    };
+    const buffered = (t) => {
+      const b = sb ? sb.buffered : null;
+      if (!b) return false;
+      for (let i = 0; i < b.length; i++) if (b.start(i) <= t + 0.05 && t < b.end(i) - 0.05) return true;
+      return false;
+    };
+    let stopped = false;
+    let loading = false;
+    async function pump() {
+      if (loading || stopped) return;
+      loading = true;
+      const g = gen;
+      try {
+        while (!stopped && g === gen && next < pl.segs.length) {
+          // Keep about 30 s ahead of the playhead.
+          if (pl.segs[next].start > video.currentTime + 30) break;
+          if (!loaded.has(next) || !buffered(pl.segs[next].start + pl.segs[next].dur / 2)) {
+            if (!(await load(next, g))) break;
+          }
+          next++;
+          if (state.startupMs === null && sb && sb.buffered.length) startPlayback();
+        }
+        if (g === gen && next >= pl.segs.length && sb && !sb.updating && ms.readyState === 'open') {
+          log('vod: all segments appended');
+          ms.endOfStream();
+        }
+      } catch (e) {
+        log('vod:', e.message);
+        state.errors.push(e.message);
+      } finally {
+        loading = false;
+      }
+      if (g !== gen) pump(); // a seek came while loading
+    }
+    video.addEventListener('seeking', () => {
+      const t = video.currentTime;
+      state.seeks++;
+      renderComments(t, true);
+      if (buffered(t)) return;
+      log('vod: seek to', t.toFixed(2));
+      gen++;
+      next = segAt(t);
+      if (ms.readyState === 'ended') {
+        // More media after the end was declared: reopen by appending.
+        loaded.clear();
+      }
+      pump();
+    });
+    video.addEventListener('timeupdate', () => {
+      renderComments(video.currentTime, false);
+      pump();
+      // Drop what lies far behind, to bound memory on long replays.
+      if (sb && !sb.updating && sb.buffered.length && video.currentTime - sb.buffered.start(0) > 90) {
+        sb.remove(0, video.currentTime - 60);
+        for (const i of [...loaded]) if (pl.segs[i].start + pl.segs[i].dur < video.currentTime - 60) loaded.delete(i);
+      }
+    });
+    video.addEventListener('ended', () => { setBadge('replay ended'); log('vod: ended'); });
+    loadComments();
+    pump();
+    return { kind: 'vod', stop: () => { stopped = true; }, latency: async () => null };
+  }
+
+  // The comments, shown as the playhead passes the moment they were written.
+  async function loadComments() {
+    try {
+      const r = await fetch('api/comments');
+      if (!r.ok) return;
+      state.comments = await r.json();
+      $('replaychat').hidden = false;
+      $('chat').hidden = true;
+      renderComments(video.currentTime, true);
+    } catch (e) { log('comments:', e.message); }
+  }
+  function clock(s) {
+    const m = Math.floor(s / 60);
+    return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+  }
+  function renderComments(t, rebuild) {
+    const cs = state.comments;
+    let n = 0;
+    while (n < cs.length && cs[n].at <= t) n++;
+    if (!rebuild && n === state.shownComments) return;
+    const feed = $('rfeed');
+    if (rebuild || n < state.shownComments) { feed.replaceChildren(); state.shownComments = 0; }
+    for (let i = state.shownComments; i < n; i++) {
+      const c = cs[i];
+      const li = document.createElement('li');
+      const when = document.createElement('span');
+      when.className = 'when';
+      when.textContent = clock(c.at);
+      const who = document.createElement('b');
+      who.textContent = c.name;
+      if (c.broadcaster) who.className = 'host';
+      const text = document.createElement('span');
+      text.textContent = ' ' + c.text;
+      li.append(when, who, text);
+      feed.append(li);
+    }
+    state.shownComments = n;
+    feed.scrollTop = feed.scrollHeight;
+  }
+
   // ---- orchestration ----------------------------------------------------
 
   async function switchTo(kind, unmute) {
@@ -431,6 +636,12 @@
     showOverlay('Connecting…');
     await pollStatus();
     setInterval(pollStatus, 3000);
+    if (state.replay) {
+      showOverlay('');
+      player = await playVOD();
+      if (!player) showOverlay('This replay cannot be played here');
+      return;
+    }
     if (state.ended) return;
     await switchTo(forced === 'hls' ? 'hls' : 'whep');
   })();
