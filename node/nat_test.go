@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +155,28 @@ func TestBootstrapURLGivesPeers(t *testing.T) {
 	if lone.PathTo(bs.ID()) != node.PathNone {
 		t.Fatal("connected to a bootstrap it was not given")
 	}
+}
+
+// FuzzParseBootstrapPeers: whatever it is given, ParseBootstrapPeers
+// returns peers with addresses, or ErrConfig.
+func FuzzParseBootstrapPeers(f *testing.F) {
+	f.Add("/ip4/198.18.0.1/tcp/4001/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
+	f.Add("/ip4/198.18.0.1/udp/4001/quic-v1/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE,/dns4/boot.example/tcp/4001/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
+	f.Add("/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
+	f.Add("/ip4/1.2.3.4/tcp/1")
+	f.Add(",,,")
+	f.Fuzz(func(t *testing.T, s string) {
+		peers, err := node.ParseBootstrapPeers(strings.Split(s, ","))
+		if err != nil {
+			if !errors.Is(err, node.ErrConfig) {
+				t.Fatalf("%q: %v is not ErrConfig", s, err)
+			}
+			return
+		}
+		for _, p := range peers {
+			if p.ID == "" || len(p.Addrs) == 0 {
+				t.Fatalf("%q: peer %v without ID or address", s, p)
+			}
+		}
+	})
 }

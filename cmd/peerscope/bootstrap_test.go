@@ -77,3 +77,16 @@ func TestBootstrapCommand(t *testing.T) {
 		t.Fatalf("the peer ID changed across a restart: %s then %s", first, second)
 	}
 }
+
+// FuzzParseByteSize: a size is refused or non-negative and within bounds.
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"8GiB", "500MB", "1.5 GB", "64kib", "", "-1", "lots", "1e400", "99999999TiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseByteSize(s)
+		if err == nil && (v < 0 || v > 1<<62) {
+			t.Fatalf("%q → %d", s, v)
+		}
+	})
+}
