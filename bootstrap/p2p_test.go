@@ -248,3 +248,57 @@ func TestRelayEnforcesItsLimit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRelayCircuit measures what one relayed circuit carries on this
+// machine (all three hosts in this process, on loopback TCP): the figure
+// that sizes a bootstrap's relay (docs/BENCHMARKS.md).
+func BenchmarkRelayCircuit(b *testing.B) {
+	bs, err := NewHost(context.Background(), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bs.Close()
+	mk := func() host.Host {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	behind, other := mk(), mk()
+	defer behind.Close()
+	defer other.Close()
+	ctx := context.Background()
+	if err := behind.Connect(ctx, info(bs)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, behind, info(bs)); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan int64, 1)
+	behind.SetStreamHandler("/bench/sink", func(s network.Stream) {
+		n, _ := io.Copy(io.Discard, s)
+		s.Close()
+		done <- n
+	})
+	circuit := bs.Host().Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + bs.ID().String() + "/p2p-circuit"))
+	if err := other.Connect(ctx, peer.AddrInfo{ID: behind.ID(), Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		b.Fatal(err)
+	}
+	s, err := other.NewStream(network.WithAllowLimitedConn(ctx, "bench"), behind.ID(), "/bench/sink")
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = s.CloseWrite()
+	if n := <-done; n != int64(b.N*len(buf)) {
+		b.Fatalf("%d bytes arrived of %d", n, b.N*len(buf))
+	}
+}
