@@ -213,3 +213,13 @@ func xUser(id, name string) xstandin.User {
 }
 
 func ioNopCloser(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+
+func testPeerID(t *testing.T, seed byte) peer.ID {
+	k := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	priv, err := crypto.UnmarshalEd25519PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(priv)
+	return id
+}
