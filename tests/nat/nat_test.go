@@ -41,9 +41,38 @@ func newLab(t *testing.T) *lab {
 			t.Skipf("*** SKIPPED: the NAT test needs %q (apt-get install iproute2 nftables)", tool)
 		}
 	}
-	l := &lab{t: t, tag: fmt.Sprintf("ps%d", os.Getpid()%100000)}
+	removeStale(t)
+	l := &lab{t: t, tag: fmt.Sprintf("%s%d", labPrefix, os.Getpid())}
 	t.Cleanup(l.close)
 	return l
+}
+
+// labPrefix starts the name of every namespace a lab makes, followed by
+// the test process's PID.
+const labPrefix = "pslab"
+
+var reLabNS = regexp.MustCompile(`^` + labPrefix + `(\d+)-\S+`)
+
+// removeStale deletes the namespaces of labs whose test process is gone
+// (killed before its cleanup ran, e.g. by go test's timeout).
+func removeStale(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		m := reLabNS.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil {
+			continue // its test still runs
+		}
+		name := strings.Fields(line)[0]
+		if err := exec.Command("ip", "netns", "del", name).Run(); err == nil {
+			t.Logf("removed %s, left by an earlier run", name)
+		}
+	}
 }
 
 // run runs a command (ip, nft, sh) and fails the test if it fails.
@@ -192,6 +221,8 @@ func (l *lab) start(name, ns, bin string, args ...string) *proc {
 	l.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 	cmd.Env = append(os.Environ(), "PEERSCOPE_LAB_PUBLIC="+labPublic)
+	// Should the test process die without its cleanup, so do its nodes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
