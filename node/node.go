@@ -142,11 +142,6 @@ type Config struct {
 	// Now is the clock that replay expiry is judged by; default time.Now.
 	// Tests move it 24 hours at once.
 	Now func() time.Time
-	// ReplayDirectory is the URL of a bootstrap whose directory lists this
-	// node's replays ("http://boot.example"): when a broadcast ends, its
-	// broadcaster announces the end there and publishes the replay, and
-	// updates the replay's view count as views come in.
-	ReplayDirectory string
 
 	// Attestation is this node's identity (identity.Attestation, as
 	// marshalled) from a bootstrap it signed in with: its comments and

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -9,13 +10,14 @@ import (
 	"github.com/peerscope/peerscope/replay"
 )
 
-// replayDirectory lists this node's replays in a bootstrap's directory
-// (Config.ReplayDirectory): when a broadcast ends, its broadcaster
-// announces the end (the directory needs it, whether or not the live
-// broadcast was announced there) and publishes the replay with a
-// reference to its manifest (the manifest's CID); as replay views come in,
-// it re-announces the count, at most once every dirInterval. The directory
-// itself drops the replay 24 hours after the end.
+// replayDirectory lists this node's replays in its first bootstrap's
+// directory (Config.Bootstrap; directory.go announces the live broadcast
+// and its end): once a broadcast it rooted has ended and its manifest is
+// signed, it publishes the replay with a reference to the manifest (the
+// CID of the signed manifest), retrying until the directory has heard of
+// the end; as replay views come in, it re-announces the count, at most
+// once every dirInterval. The directory drops the replay 24 hours after
+// the end by itself.
 type replayDirectory struct {
 	n    *Node
 	kick chan struct{}
@@ -28,22 +30,30 @@ type dirEntry struct {
 	a         bootstrap.Announcement
 	manifest  string
 	published bool
+	tries     int
 	views     int
 }
 
-const dirInterval = time.Second
+const (
+	dirInterval = time.Second
+	// dirTries bounds the attempts to publish a replay (the directory
+	// refuses it until it has the end).
+	dirTries = 30
+)
 
 func (n *Node) listReplay(b *Broadcast, m *replay.Manifest) {
 	d := n.dir
-	if d == nil {
+	if d == nil || n.boot == nil {
 		return
 	}
 	_, signed := b.replay.get()
 	a := b.Announcement()
 	e := &dirEntry{
-		a: bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started, Ended: m.Ended,
-			Version: uint64(n.cfg.Now().UnixNano())},
+		a:        bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started, Ended: m.Ended},
 		manifest: replay.CIDOf(signed).String(),
+	}
+	if e.a.Started.IsZero() || e.a.Started.After(e.a.Ended) {
+		e.a.Started = m.Started
 	}
 	d.mu.Lock()
 	if d.entries == nil {
@@ -72,29 +82,35 @@ func (d *replayDirectory) viewed(id string) {
 }
 
 func (d *replayDirectory) run(ctx context.Context) {
-	client := &bootstrap.Client{Base: d.n.cfg.ReplayDirectory, Key: d.n.key, Now: d.n.cfg.Now}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.kick:
 		}
-		d.sync(ctx, client)
+		again := d.sync(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(dirInterval):
 		}
+		if again {
+			d.poke()
+		}
 	}
 }
 
-// sync announces what changed and publishes what is not yet published.
-func (d *replayDirectory) sync(ctx context.Context, c *bootstrap.Client) {
+// sync publishes what is not yet published and announces changed view
+// counts; it reports whether something is left to retry.
+func (d *replayDirectory) sync(ctx context.Context) (again bool) {
+	if d.n.boot == nil {
+		return false
+	}
+	c := d.n.boot.client
 	d.mu.Lock()
 	var todo []string
 	for id, e := range d.entries {
-		views := d.n.ReplayViews(id)
-		if !e.published || views != e.views {
+		if (!e.published && e.tries < dirTries) || (e.published && d.n.ReplayViews(id) != e.views) {
 			todo = append(todo, id)
 		}
 	}
@@ -102,25 +118,37 @@ func (d *replayDirectory) sync(ctx context.Context, c *bootstrap.Client) {
 	for _, id := range todo {
 		d.mu.Lock()
 		e := d.entries[id]
-		a := e.a
-		a.ReplayViewers = d.n.ReplayViews(id)
-		a.Version = max(a.Version+1, uint64(d.n.cfg.Now().UnixNano()))
-		e.a.Version = a.Version
-		published, ref := e.published, e.manifest
+		published, ref, a := e.published, e.manifest, e.a
 		d.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.Announce(cctx, id, a)
-		if err == nil && !published {
+		var err error
+		views := d.n.ReplayViews(id)
+		if !published {
 			_, err = c.PublishReplay(cctx, id, ref)
 		}
-		cancel()
-		if err != nil {
-			d.n.log.Warn("replay: directory not updated", "broadcast", shortBroadcast(id), "err", err)
-			continue
+		if err == nil && views > 0 {
+			a.ReplayViewers = views
+			a.Version = uint64(d.n.cfg.Now().UnixNano())
+			_, err = c.Announce(cctx, id, a)
 		}
+		cancel()
 		d.mu.Lock()
-		e.published, e.views = true, a.ReplayViewers
+		if err != nil {
+			e.tries++
+			again = again || e.tries < dirTries
+		} else {
+			e.published, e.views = true, views
+		}
 		d.mu.Unlock()
-		d.n.log.Info("replay listed in the directory", "broadcast", shortBroadcast(id), "replay_viewers", a.ReplayViewers)
+		var ae *bootstrap.APIError
+		switch {
+		case err == nil:
+			d.n.log.Info("replay listed in the directory", "broadcast", shortBroadcast(id), "replay_viewers", views)
+		case errors.As(err, &ae) && ae.Status < 500 && !published:
+			d.n.log.Debug("replay not listed yet", "broadcast", shortBroadcast(id), "err", err)
+		default:
+			d.n.log.Warn("replay: directory not updated", "broadcast", shortBroadcast(id), "err", err)
+		}
 	}
+	return again
 }

@@ -113,7 +113,7 @@ func TestReplayFromPeers(t *testing.T) {
 		base, _ := blockBytes(t, cfg.DataDir)
 		return member{n, cfg.DataDir, base}
 	}
-	root := mk("broadcaster", node.Config{Slots: 3, ReplayDirectory: dir.URL()})
+	root := mk("broadcaster", node.Config{Slots: 3, Bootstrap: []string{dir.URL()}})
 	gate := make(chan struct{})
 	b, err := root.n.Broadcast(t.Context(), node.BroadcastConfig{Title: "replay me", Source: gated{gate, clipFor(t, 60*time.Second, replayPace)}})
 	if err != nil {

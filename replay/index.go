@@ -25,9 +25,16 @@ var (
 // openIndex opens the index; one that cannot be read (damaged by a crash
 // of the machine) is moved aside and started afresh — the blocks it named
 // are then removed as orphans: a replay lost, never one resurrected.
-func openIndex(path string, log *slog.Logger) (*bolt.DB, error) {
+//
+// Without sync, commits are not fsynced (bbolt's NoSync): a crash of the
+// process loses nothing (the writes are in the page cache), a crash of the
+// machine may lose the last records or damage the file. Either way no
+// chunk outlives its expiry: a chunk whose record is lost becomes an orphan
+// that Open deletes, a lost end makes chunks expire 24 h after their
+// capture (earlier, never later), a damaged file is moved aside.
+func openIndex(path string, sync bool, log *slog.Logger) (*bolt.DB, error) {
 	open := func() (*bolt.DB, error) {
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: !sync, NoFreelistSync: true})
 		if err != nil {
 			return nil, err
 		}

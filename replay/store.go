@@ -52,9 +52,12 @@ type Config struct {
 	Quota int64
 	// SweepInterval is how often Run sweeps; default DefaultSweepInterval.
 	SweepInterval time.Duration
-	// Sync makes every block write durable before Put returns (fsync). Off
-	// by default: a block torn by a crash fails its hash check on read and
-	// is dropped, which costs a refetch, not a wrong answer.
+	// Sync makes every write durable before Put returns (fsync of the
+	// block file and of the index). Off by default: a block torn by a crash
+	// of the machine fails its hash check on read and is dropped, and a
+	// lost index record only makes a chunk go sooner (index.go) — a
+	// refetch, never a wrong answer or a chunk kept past its expiry. With
+	// it a Put costs about 4 ms here instead of about 0.3 ms.
 	Sync bool
 	// Verify checks a chunk's signature before it is kept (the node checks
 	// it against the key in the broadcast ID). Nil keeps chunks unchecked:
@@ -162,7 +165,7 @@ func Open(cfg Config) (_ *Store, err error) {
 	if s.blocks, err = flatfs.CreateOrOpen(filepath.Join(cfg.Dir, "blocks"), flatfs.NextToLast(2), cfg.Sync); err != nil {
 		return nil, fmt.Errorf("replay: blocks: %w", err)
 	}
-	if s.index, err = openIndex(filepath.Join(cfg.Dir, "index.db"), s.log); err != nil {
+	if s.index, err = openIndex(filepath.Join(cfg.Dir, "index.db"), cfg.Sync, s.log); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
