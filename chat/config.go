@@ -46,7 +46,7 @@ type Config struct {
 
 	// Audience, on the broadcaster, returns how many nodes watch live: the
 	// tree's size below the root (mesh Status().Subtree - 1). It is called
-	// on the room's goroutine at most once a BeatInterval; it must return
+	// on the room's goroutine at most once every 250 ms; it must return
 	// quickly and must not call the Room.
 	Audience func() int
 	// WebViewers, on the broadcaster, returns how many viewers watch in

@@ -65,7 +65,7 @@ type Room struct {
 	fetching  bool // owned by run
 	dropped   atomic.Uint64
 
-	// What Audience, WebViewers and Hearts said, refreshed once a BeatInterval
+	// What Audience, WebViewers and Hearts said, refreshed once a tick
 	// (owned by run).
 	in   tickInput
 	inAt time.Time
@@ -439,10 +439,11 @@ func (r *Room) Close() error {
 func (r *Room) now() time.Time { return r.cfg.Clock.Now() }
 
 // input returns what the application says about the audience, asking it
-// at most once a BeatInterval. It runs on the owner goroutine.
+// at most once a tick (the broadcaster's own count is then at most a tick
+// behind the tree). It runs on the owner goroutine.
 func (r *Room) input() tickInput {
 	now := r.now()
-	if !r.inAt.IsZero() && now.Sub(r.inAt) < r.cfg.BeatInterval {
+	if !r.inAt.IsZero() && now.Sub(r.inAt) < tickInterval {
 		return r.in
 	}
 	r.inAt = now
