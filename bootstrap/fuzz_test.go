@@ -134,3 +134,23 @@ func FuzzKeyFile(f *testing.F) {
 		}
 	})
 }
+
+func FuzzLiveNotice(f *testing.F) {
+	b, _ := json.Marshal(LiveNotice{Broadcast: &Broadcast{ID: fuzzID, Broadcaster: strings.Split(fuzzID, ".")[0], Title: "t",
+		Link: "peerscope://" + fuzzID, Started: fuzzNow, Version: 3, Who: &Account{Provider: "twitter", Subject: "1", Handle: "@a"}}})
+	f.Add(b)
+	f.Add([]byte(`{"broadcast":null}`))
+	f.Add([]byte(`{"broadcast":{"id":"x.y"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bc, err := DecodeLiveNotice(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("error %v is not ErrBadRequest", err)
+			}
+			return
+		}
+		if p, err := broadcasterOf(bc.ID); err != nil || p.String() != bc.Broadcaster || !strings.HasPrefix(bc.Link, "peerscope://"+bc.ID) {
+			t.Fatalf("accepted %+v", bc)
+		}
+	})
+}

@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/identity"
 )
@@ -44,10 +47,17 @@ const trustRefresh = 10 * time.Minute
 
 type bootstraps struct {
 	urls   []string
+	peers  map[peer.ID]bool  // the bootstraps' libp2p IDs (from /api/v1/info)
 	client *bootstrap.Client // the first bootstrap, signing with the node's key
 	proxy  *httputil.ReverseProxy
 
+	live       *pubsub.Topic
+	liveCancel context.CancelFunc
+	liveWG     sync.WaitGroup
+
 	mu        sync.Mutex
+	follows   map[string]bool // account keys this node's account follows
+	followsAt time.Time
 	trust     *identity.TrustSet
 	trustedAt time.Time
 	att       []byte
@@ -96,7 +106,7 @@ func (n *Node) startBootstraps(ctx context.Context) error {
 	if _, err := n.RefreshIdentity(tctx); err != nil && !isNotFound(err) {
 		n.log.Warn("own attestation not fetched", "err", err)
 	}
-	return nil
+	return n.subscribeLive()
 }
 
 func isNotFound(err error) bool {
@@ -105,15 +115,116 @@ func isNotFound(err error) bool {
 }
 
 func (n *Node) refreshTrust(ctx context.Context) error {
-	t, err := bootstrap.TrustSetFrom(ctx, n.boot.client.HTTP, n.boot.urls...)
+	var sets []identity.KeySet
+	peers := map[peer.ID]bool{}
+	var err error
+	for _, u := range n.boot.urls {
+		info, e := (&bootstrap.Client{Base: u, HTTP: n.boot.client.HTTP}).Info(ctx)
+		if e != nil {
+			err = fmt.Errorf("bootstrap %s: %w", u, e)
+			break
+		}
+		sets = append(sets, info.Keys)
+		if id, e := peer.Decode(info.PeerID); e == nil {
+			peers[id] = true
+		}
+	}
+	var t *identity.TrustSet
+	if err == nil {
+		t, err = identity.NewTrustSet(sets...)
+	}
 	n.boot.mu.Lock()
 	defer n.boot.mu.Unlock()
 	n.boot.trustedAt = time.Now()
 	if err != nil {
 		return err
 	}
-	n.boot.trust = t
+	n.boot.trust, n.boot.peers = t, peers
 	return nil
+}
+
+// subscribeLive takes the bootstraps' go-live notices from LiveTopic: only
+// those first published by a bootstrap's own peer (GossipSub signs every
+// message with its origin's key), and only of accounts this node's
+// account follows, reach Config.OnLive.
+func (n *Node) subscribeLive() error {
+	if n.ps == nil || n.cfg.OnLive == nil {
+		return nil
+	}
+	bs := n.boot
+	err := n.ps.RegisterTopicValidator(bootstrap.LiveTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
+		bs.mu.Lock()
+		ok := bs.peers[m.GetFrom()]
+		bs.mu.Unlock()
+		if !ok {
+			return false
+		}
+		_, err := bootstrap.DecodeLiveNotice(m.Data)
+		return err == nil
+	})
+	if err != nil {
+		return fmt.Errorf("node: live notices: %w", err)
+	}
+	if bs.live, err = n.ps.Join(bootstrap.LiveTopic); err != nil {
+		return fmt.Errorf("node: live notices: %w", err)
+	}
+	sub, err := bs.live.Subscribe()
+	if err != nil {
+		return fmt.Errorf("node: live notices: %w", err)
+	}
+	var ctx context.Context
+	ctx, bs.liveCancel = context.WithCancel(context.Background())
+	bs.liveWG.Go(func() {
+		defer sub.Cancel()
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			b, err := bootstrap.DecodeLiveNotice(m.Data)
+			if err != nil || b.Who == nil || !n.followsAccount(ctx, b.Who.Key()) {
+				continue
+			}
+			n.cfg.OnLive(b)
+		}
+	})
+	return nil
+}
+
+// followsAccount reports whether this node's account follows key (the
+// follow list is read from the bootstrap at most once a minute).
+func (n *Node) followsAccount(ctx context.Context, key string) bool {
+	bs := n.boot
+	bs.mu.Lock()
+	fresh := time.Since(bs.followsAt) < time.Minute
+	f := bs.follows
+	bs.mu.Unlock()
+	if !fresh {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		list, err := bs.client.Following(cctx)
+		cancel()
+		f = map[string]bool{}
+		for _, k := range list {
+			f[k] = true
+		}
+		if err != nil && !isNotFound(err) {
+			n.log.Debug("follow list", "err", err)
+		}
+		bs.mu.Lock()
+		bs.follows, bs.followsAt = f, time.Now()
+		bs.mu.Unlock()
+	}
+	return f[key]
+}
+
+// stopBootstraps ends the live-notice subscription.
+func (n *Node) stopBootstraps() {
+	if n.boot == nil || n.boot.liveCancel == nil {
+		return
+	}
+	n.boot.liveCancel()
+	n.boot.liveWG.Wait()
+	_ = n.boot.live.Close()
 }
 
 // Trust returns the trust set of the node's bootstraps (nil without any).

@@ -27,6 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
@@ -114,6 +115,10 @@ type Config struct {
 	// DirectoryInterval is how often a broadcaster re-announces its
 	// broadcast to the directory; default DefaultDirectoryInterval.
 	DirectoryInterval time.Duration
+	// OnLive, when set, hears when an account this node's account follows
+	// goes live (the bootstraps' go-live notices over GossipSub, from
+	// BootstrapPeers). It must not block.
+	OnLive func(*bootstrap.Broadcast)
 
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is
@@ -413,6 +418,7 @@ func (n *Node) Close() error {
 		if wh != nil {
 			_ = wh.Close()
 		}
+		n.stopBootstraps()
 		for _, srv := range []*http.Server{n.httpSrv, n.httpsSrv} {
 			if srv != nil {
 				// Blocking playlist requests and players are cut: the

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
@@ -88,7 +90,17 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 		return err
 	}
 	defer h.Close()
-	svc, sp, err := hf.open(ctx, dataDir, hcfg.Logger, h)
+	// Go-live notices for followers' nodes, on the host's GossipSub.
+	ps, err := pubsub.NewGossipSub(ctx, h.Host())
+	if err != nil {
+		return fmt.Errorf("bootstrap: GossipSub: %w", err)
+	}
+	live, err := bootstrap.NewLivePublisher(ps, hcfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer live.Close()
+	svc, sp, err := hf.open(ctx, dataDir, hcfg.Logger, h, live.Notify)
 	if err != nil {
 		return err
 	}
@@ -137,8 +149,8 @@ func (hf *bootstrapHTTPFlags) check() error {
 
 // open opens the HTTP service under dir; with --twitter-standin it also
 // returns the stand-in provider to mount.
-func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host) (*bootstrap.Service, *xstandin.Provider, error) {
-	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log}}
+func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host, onLive func(bootstrap.Event)) (*bootstrap.Service, *xstandin.Provider, error) {
+	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log, OnLive: onLive}}
 	if *hf.noLimits {
 		off := bootstrap.Rate{PerSecond: -1}
 		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RatePhone = off, off, off

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
@@ -362,6 +363,15 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.BootstrapPeers = peers
 	cfg.Bootstrap = splitList(*nf.bootstrap)
+	if len(cfg.Bootstrap) > 0 {
+		cfg.OnLive = func(b *bootstrap.Broadcast) {
+			who := b.Who.Handle
+			if who == "" {
+				who = b.Who.Key()
+			}
+			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch '%s'\n\n", who, b.Title, b.Link)
+		}
+	}
 	level := slog.LevelWarn
 	if *nf.verbose {
 		level = slog.LevelInfo

@@ -1,0 +1,122 @@
+package node_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/xstandin"
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestLiveNoticesOverPubSub: a bootstrap (libp2p host with GossipSub, and
+// its HTTP service) publishes go-live notices on LiveTopic; a node that
+// reaches it as a bootstrap peer and is signed in as someone who follows
+// alice hears alice go live, and not an anonymous broadcaster.
+func TestLiveNoticesOverPubSub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real hosts")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ps, err := pubsub.NewGossipSub(ctx, h.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := bootstrap.NewLivePublisher(ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	var x *xstandin.Provider
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
+		Server: bootstrap.Config{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
+		Configure: func(u string, c *bootstrap.Config) {
+			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
+				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
+			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
+			x.AddUser(xstandin.User{ID: "100", Username: "alice", Name: "Alice"})
+			x.AddUser(xstandin.User{ID: "200", Username: "bob", Name: "Bob"})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Server.Mount("/x/", x)
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	heard := make(chan *bootstrap.Broadcast, 8)
+	bob := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, NATWait: -1,
+		BootstrapPeers: []peer.AddrInfo{{ID: h.ID(), Addrs: h.Host().Addrs()}},
+		OnLive:         func(b *bootstrap.Broadcast) { heard <- b }})
+	signIn(t, bob, "200")
+	bobClient := &bootstrap.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
+	if err := bobClient.Follow(ctx, "twitter:100"); err != nil {
+		t.Fatal(err)
+	}
+
+	// alice: a client signed in through the stand-in; anon: nobody.
+	client := func(user string) *bootstrap.Client {
+		priv, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &bootstrap.Client{Base: svc.URL(), Key: priv}
+		if user != "" {
+			start, err := c.TwitterStart(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jar, _ := cookiejar.New(nil)
+			resp, err := (&http.Client{Jar: jar}).Get(start.AuthorizeURL + "&login=" + user)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("sign-in: %v %v", resp, err)
+			}
+			resp.Body.Close()
+		}
+		return c
+	}
+	alice, anon := client("100"), client("")
+	idOf := func(c *bootstrap.Client, nonce string) string {
+		p, _ := peer.IDFromPrivateKey(c.Key)
+		return p.String() + "." + nonce
+	}
+	announce := func(c *bootstrap.Client, id, title string) {
+		a := bootstrap.Announcement{Title: title, Link: "peerscope://" + id, Started: time.Now(), Version: 1}
+		if _, err := c.Announce(ctx, id, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The notice goes out once; the node's subscription may not have
+	// reached the bootstrap's GossipSub yet: new broadcasts until one is
+	// heard.
+	deadline := time.After(30 * time.Second)
+	for i := 0; ; i++ {
+		announce(anon, idOf(anon, "anon"+string(rune('a'+i%26))), "anonymous")
+		id := idOf(alice, "live"+string(rune('a'+i%26)))
+		announce(alice, id, "alice live")
+		select {
+		case b := <-heard:
+			if b.Who == nil || b.Who.Handle != "@alice" || b.Title != "alice live" {
+				t.Fatalf("heard %+v", b)
+			}
+			return
+		case <-time.After(time.Second):
+		case <-deadline:
+			t.Fatal("no go-live notice reached the follower's node")
+		}
+	}
+}
