@@ -129,6 +129,7 @@ func (w *writer) run() {
 	var s network.Stream
 	var bw *bufio.Writer
 	var buf []byte
+	moved := false // off a relay, once
 	for {
 		select {
 		case <-w.wake:
@@ -142,13 +143,15 @@ func (w *writer) run() {
 		closing := w.closing
 		w.mu.Unlock()
 
-		if bw != nil && len(batch) > 0 && relayed(s.Conn()) && w.n.hasDirectConn(w.peer) {
+		if bw != nil && len(batch) > 0 && !moved && relayed(s.Conn()) && w.n.hasDirectConn(w.peer) {
 			// Hole punching has given a direct connection to the peer:
 			// move off the relay. The old stream closes cleanly after what
-			// was written, and a new one opens on the best connection.
+			// was written, and a new one opens on the best connection
+			// (once: should libp2p still pick the relay, no stream churn).
 			w.n.log.Debug("moving to a direct connection", "peer", shortID(w.id))
 			_ = s.Close()
 			bw = nil
+			moved = true
 		}
 		if bw == nil && len(batch) > 0 {
 			var err error
