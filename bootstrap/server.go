@@ -199,6 +199,16 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/follows/{account}", s.handleUnfollow)
 	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
 	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
+	// Reserved for private broadcasts (a later issue; the tables audiences
+	// and escrowed_keys are there): the broadcaster puts the account keys
+	// allowed to watch, and its content key wrapped for escrow; a signed-in
+	// member gets the key.
+	reserved := func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "private audiences and key escrow are not implemented yet")
+	}
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/audience", reserved)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/key", reserved)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/key", reserved)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

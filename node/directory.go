@@ -381,6 +381,59 @@ func (n *Node) mountDirectory(mux *http.ServeMux) {
 	mux.HandleFunc("GET /directory/api/node/identity", n.serveIdentity)
 	mux.HandleFunc("POST /directory/api/node/signin", n.serveSignIn)
 	mux.HandleFunc("POST /directory/api/node/watch", n.serveWatchListed)
+	mux.HandleFunc("POST /directory/api/node/phone/start", n.servePhoneStart)
+	mux.HandleFunc("POST /directory/api/node/phone/verify", n.servePhoneVerify)
+}
+
+// apiFail passes a bootstrap's refusal on with its status.
+func apiFail(w http.ResponseWriter, err error) {
+	var ae *bootstrap.APIError
+	if errors.As(err, &ae) {
+		writeJSONError(w, ae.Status, ae.Message)
+		return
+	}
+	writeJSONError(w, http.StatusBadGateway, err.Error())
+}
+
+// servePhoneStart asks the bootstrap to text a sign-up code, for this node.
+func (n *Node) servePhoneStart(w http.ResponseWriter, r *http.Request) {
+	var req bootstrap.PhoneStart
+	if !nodeRequest(w, r, &req) {
+		return
+	}
+	if n.boot == nil {
+		writeJSONError(w, http.StatusNotFound, "this node has no bootstrap (--bootstrap URL)")
+		return
+	}
+	if err := n.boot.client.PhoneStart(r.Context(), req.Phone); err != nil {
+		apiFail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]bool{"sent": true})
+}
+
+// servePhoneVerify proves the code; the node then holds its attestation.
+func (n *Node) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
+	var req bootstrap.PhoneVerify
+	if !nodeRequest(w, r, &req) {
+		return
+	}
+	if n.boot == nil {
+		writeJSONError(w, http.StatusNotFound, "this node has no bootstrap (--bootstrap URL)")
+		return
+	}
+	if _, err := n.boot.client.PhoneVerify(r.Context(), req.Phone, req.Code); err != nil {
+		apiFail(w, err)
+		return
+	}
+	id, err := n.RefreshIdentity(r.Context())
+	if err != nil {
+		apiFail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"identity": id})
 }
 
 // writeJSONError answers {"error": {"code", "message"}} like the bootstrap.
@@ -439,12 +492,7 @@ func (n *Node) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := n.boot.client.TwitterStart(r.Context(), req.Scopes...)
 	if err != nil {
-		var ae *bootstrap.APIError
-		if errors.As(err, &ae) {
-			writeJSONError(w, ae.Status, ae.Message)
-			return
-		}
-		writeJSONError(w, http.StatusBadGateway, err.Error())
+		apiFail(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

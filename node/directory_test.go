@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +19,15 @@ import (
 
 // startBootstrap runs a bootstrap's HTTP service with a stand-in X on the
 // same server, users alice (100) and bob (200).
-func startBootstrap(t *testing.T) *bootstrap.Service {
+func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var x *xstandin.Provider
-	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
+	var sc bootstrap.Config
+	if len(phone) > 0 {
+		sc.Phone = phone[0]
+	}
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: sc,
 		Configure: func(u string, c *bootstrap.Config) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
 				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
@@ -170,4 +175,71 @@ func TestDirectoryThroughNodes(t *testing.T) {
 		list, err := bobClient.List(t.Context(), bootstrap.Query{})
 		return err == nil && len(list) == 0
 	})
+}
+
+// texts keeps the codes the bootstrap "sends".
+type texts struct {
+	mu    sync.Mutex
+	codes map[string]string
+}
+
+func (x *texts) SendCode(_ context.Context, phone, code string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.codes == nil {
+		x.codes = map[string]string{}
+	}
+	x.codes[phone] = code
+	return nil
+}
+
+func postJSON(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestPhoneSignInThroughNode: the directory page's phone form, as HTTP: a
+// wrong code is passed on as the bootstrap's 400, the right one gives the
+// node its attestation, which chat then uses.
+func TestPhoneSignInThroughNode(t *testing.T) {
+	sms := &texts{}
+	svc := startBootstrap(t, sms)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	base := n.HTTPURL() + "/directory/api/node/phone/"
+	if st, _ := postJSON(t, base+"start", `{"phone":"12"}`); st != http.StatusBadRequest {
+		t.Fatalf("bad number: %d", st)
+	}
+	if st, out := postJSON(t, base+"start", `{"phone":"+15550199"}`); st != http.StatusOK {
+		t.Fatalf("start: %d %v", st, out)
+	}
+	sms.mu.Lock()
+	code := sms.codes["+15550199"]
+	sms.mu.Unlock()
+	wrong := "111111"
+	if code == wrong {
+		wrong = "222222"
+	}
+	if st, _ := postJSON(t, base+"verify", `{"phone":"+15550199","code":"`+wrong+`"}`); st != http.StatusBadRequest {
+		t.Fatalf("wrong code: %d", st)
+	}
+	if n.Attestation() != nil {
+		t.Fatal("an attestation after a wrong code")
+	}
+	st, out := postJSON(t, base+"verify", `{"phone":"+15550199","code":"`+code+`"}`)
+	if st != http.StatusOK {
+		t.Fatalf("verify: %d %v", st, out)
+	}
+	if _, err := n.Trust().VerifyBytes(n.Attestation(), n.ID(), time.Now()); err != nil {
+		t.Fatalf("the node's own attestation: %v", err)
+	}
+	if resp, err := http.Post(base+"start", "text/plain", strings.NewReader(`{"phone":"+15550199"}`)); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a form post (cross-site) was taken: %v %v", resp, err)
+	}
 }

@@ -147,8 +147,38 @@ async function identity() {
     });
   } else if (body.bootstrap) {
     $('signin').hidden = false;
+    $('phone').hidden = false;
   }
 }
+
+async function nodePost(path, body) {
+  const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const out = await r.json();
+  if (!r.ok) throw new Error(out.error ? out.error.message : r.statusText);
+  return out;
+}
+
+$('sendcode').addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  try {
+    await nodePost('./api/node/phone/start', { phone: $('phonenum').value.trim() });
+    $('code').hidden = false;
+    $('verify').hidden = false;
+    note('Code sent.');
+  } catch (e) {
+    note(`Cannot send a code: ${e.message}`);
+  }
+});
+
+$('verify').addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  try {
+    await nodePost('./api/node/phone/verify', { phone: $('phonenum').value.trim(), code: $('code').value.trim() });
+    location.reload();
+  } catch (e) {
+    note(`Cannot sign in: ${e.message}`);
+  }
+});
 
 $('signin').addEventListener('click', async () => {
   const r = await fetch('./api/node/signin', {
