@@ -142,7 +142,7 @@ const (
 // home makes a home network behind a NAT router: a router namespace on the
 // public bridge at wan, a host namespace at 10.<i>.0.2 behind it, and
 // returns the host namespace.
-func (l *lab) home(pub string, i int, wan, kind string) string {
+func (l *lab) home(pub string, i int, wan, kind string, blockUDP bool) string {
 	l.t.Helper()
 	r := l.ns(fmt.Sprintf("r%d", i))
 	h := l.ns(fmt.Sprintf("h%d", i))
@@ -161,6 +161,12 @@ func (l *lab) home(pub string, i int, wan, kind string) string {
 	// hole punch leaves no state that would make the NAT pick another
 	// port for the flow from inside (a router that answered it instead
 	// would turn every simultaneous open into a port clash).
+	udpRule := ""
+	if blockUDP {
+		// Networks that let no UDP out (some offices, some hotels): QUIC
+		// fails, TCP is all there is.
+		udpRule = `oifname "wan" meta l4proto udp drop`
+	}
 	rules := fmt.Sprintf(`table ip nat {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -175,9 +181,10 @@ table inet fw {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname "wan" ct state new drop
+		%s
 	}
 }
-`, kind)
+`, kind, udpRule)
 	cmd := exec.Command("ip", "netns", "exec", r, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -333,10 +340,12 @@ func TestNATMatrix(t *testing.T) {
 
 	pub := l.internet("198.18.0.1")
 	homes := map[string]string{ // home network → its namespace
-		"A (EIM)":       l.home(pub, 1, "198.18.0.11", natEIM),
-		"B (EIM)":       l.home(pub, 2, "198.18.0.12", natEIM),
-		"C (symmetric)": l.home(pub, 3, "198.18.0.13", natSymmetric),
-		"D (symmetric)": l.home(pub, 4, "198.18.0.14", natSymmetric),
+		"A (EIM)":         l.home(pub, 1, "198.18.0.11", natEIM, false),
+		"B (EIM)":         l.home(pub, 2, "198.18.0.12", natEIM, false),
+		"C (symmetric)":   l.home(pub, 3, "198.18.0.13", natSymmetric, false),
+		"D (symmetric)":   l.home(pub, 4, "198.18.0.14", natSymmetric, false),
+		"E (EIM, no UDP)": l.home(pub, 5, "198.18.0.15", natEIM, true),
+		"F (EIM, no UDP)": l.home(pub, 6, "198.18.0.16", natEIM, true),
 	}
 	open := l.ns("open") // a host on the public network, no NAT
 	l.plug(pub, open, "eth0", "198.18.0.50", 50)
@@ -371,6 +380,9 @@ func TestNATMatrix(t *testing.T) {
 		{"A (EIM)", "1G", []string{"B (EIM)", "C (symmetric)", "public"}},
 		{"D (symmetric)", "1G", []string{"B (EIM)", "C (symmetric)", "public"}},
 		{"C (symmetric)", "4M", nil}, // 1 slot at 2.5 Mb/s
+		// Both without UDP: they reach the bootstrap over TCP, and punch
+		// over TCP (simultaneous open).
+		{"F (EIM, no UDP)", "1G", []string{"E (EIM, no UDP)"}},
 	}
 	links := map[string]string{}
 	var bcs []*proc
@@ -459,7 +471,7 @@ func TestNATMatrix(t *testing.T) {
 		if at, ok := firstDirect(w.p); ok {
 			how = fmt.Sprintf(", direct %s after joining", at)
 		}
-		t.Logf("  %-26s → %-14s %-8s (%d chunks, depth %d, latency %s%s)", w.from, w.to, path, st.chunks, st.depth, st.latency, how)
+		t.Logf("  %-26s → %-16s %-8s (%d chunks, depth %d, latency %s%s)", w.from, w.to, path, st.chunks, st.depth, st.latency, how)
 		// Hole punching between endpoint-independent NATs, and a direct
 		// dial to a public viewer, must not fall back to the relay.
 		mustBeDirect := (strings.Contains(w.from, "EIM") && strings.Contains(w.to, "EIM")) || w.to == "public"
