@@ -19,7 +19,7 @@
 // Nothing here is a singleton: every part is built from the node's Config
 // and closed by Close; cmd/peerscope only parses flags and runs a node.
 //
-// What is built so far (the replay store and the bootstrap come later): New
+// What is built so far: New
 // starts the host (identity in Config.DataDir), one GossipSub router for
 // every broadcast's chat, the HTTP and HTTPS servers and a Prometheus
 // registry of its own. Node.Broadcast roots a
@@ -45,4 +45,15 @@
 // chat/. Moderation (chat/moderate) is the local owner's only: a request
 // from loopback with OwnerToken or the stream key. Rooms close before the
 // router and the host.
+//
+// Replays (replay*.go): every delivered chunk also goes, through a bounded
+// queue, to the node's replay.Store (DataDir/replay; Config.NoReplays opts
+// out), whose sweeper deletes what is 24 hours past its broadcast's end.
+// The broadcaster signs a replay.Manifest as the broadcast ends; viewers
+// fetch it over ReplayProtocol when they see the end. Node.Replay opens a
+// replay from a link: the manifest from any holder, the chunks by bitswap
+// (one instance per node, serving the store) from every holder it can
+// reach, each checked against the manifest, served as HLS VOD at
+// /r/<ID>/ with the comments on its timeline. Replay views are counted by
+// the broadcaster and published, with the replay, to the directory.
 package node

@@ -316,6 +316,7 @@ type nodeFlags struct {
 	every                     *time.Duration
 	upload                    uploadFlag
 	verbose                   *bool
+	noReplays                 *bool
 }
 
 func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
@@ -333,11 +334,12 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	nf.bootstrap = fs.String("bootstrap", "", `community bootstraps' HTTP URLs, comma-separated: their keys make the node believe attestations, the first lists this node's broadcasts and serves the directory at /directory/, and their libp2p hosts get the node through NAT`)
 	nf.every = fs.Duration("status-every", 10*time.Second, "how often to print where this node is in the tree")
 	nf.verbose = fs.Bool("v", false, "log what the node does to stderr")
+	nf.noReplays = fs.Bool("no-replays", false, "keep no replay chunks (a node keeps what it received for 24 hours after the end, and serves it to replay viewers)")
 	return nf
 }
 
 func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
-	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS}
+	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS, NoReplays: *nf.noReplays}
 	if nf.upload.v == 0 {
 		cfg.Upload, cfg.Slots = 0, node.NoRelay
 	}

@@ -18,8 +18,15 @@ prints it): joins its relay tree, relays to as many peers as --upload allows,
 and serves it on this machine: a player page for the browser, LL-HLS for VLC
 or ffplay, WHEP. It prints those URLs, then where it is in the tree (every
 --status-every), and stops when the broadcast ends or on Ctrl-C. Behind NAT,
-give it --bootstrap-peer.`)
+give it --bootstrap-peer.
+
+With --replay, it plays an ended broadcast's replay instead, fetched from
+whichever peers of its swarm still hold it (the broadcaster need not be
+online), for 24 hours after the end: it prints the replay page and the HLS
+VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:0", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1"})
+	replayMode := fs.Bool("replay", false, "play the replay of an ended broadcast")
+	serveReplay := fs.Bool("serve-replay", false, "when the broadcast ends, stay up and serve its replay to others (24 hours, or until Ctrl-C)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +46,9 @@ give it --bootstrap-peer.`)
 		return err
 	}
 	defer n.Close()
+	if *replayMode {
+		return watchReplay(ctx, n, link)
+	}
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	b, err := n.Watch(jctx, link)
 	cancel()
@@ -51,6 +61,10 @@ give it --bootstrap-peer.`)
 	printWatch(os.Stdout, b)
 	if err := follow(ctx, os.Stdout, b, *nf.every); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if *serveReplay && ctx.Err() == nil && n.ReplayStore() != nil {
+		fmt.Printf("Serving the replay to others until Ctrl-C; it plays here too: %s/r/%s/\n", n.HTTPURL(), b.ID())
+		<-ctx.Done()
 	}
 	return nil
 }
@@ -69,4 +83,34 @@ func printWatch(w io.Writer, b *node.Broadcast) {
 	} else {
 		fmt.Fprintf(w, "Relaying to up to %d peers.\n", b.Slots())
 	}
+}
+
+// watchReplay opens a replay, prints its URLs and serves it until ctx ends.
+func watchReplay(ctx context.Context, n *node.Node, link node.Link) error {
+	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	r, err := n.Replay(jctx, link)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("watch --replay: %w", err)
+	}
+	m := r.Manifest()
+	title := m.Title
+	if title == "" {
+		title = "(untitled)"
+	}
+	fmt.Printf("Replay of %q: %v, ended %s.\n\n", title, r.Duration().Round(time.Second), m.Ended.Format(time.RFC1123))
+	fmt.Printf("  Player page:  %s\n", r.PlayerURL())
+	fmt.Printf("  HLS (VOD):    %s  (VLC, ffplay)\n\n", r.HLSURL())
+	select {
+	case <-r.Complete():
+		p := r.Progress()
+		fmt.Printf("All %d chunks here (%d fetched, %.1f MB, in %v); serving until Ctrl-C.\n", p.Chunks, p.Fetched, float64(p.Bytes)/1e6, p.Elapsed.Round(time.Millisecond))
+	case <-ctx.Done():
+		return nil
+	}
+	<-ctx.Done()
+	return nil
 }

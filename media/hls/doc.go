@@ -32,4 +32,8 @@
 //
 // Requests wait only in their own handler goroutine, on a channel closed at
 // every change, bounded by Config.MaxBlock and by the request's context.
+//
+// VOD serves a finished broadcast (a replay) from a list of its chunks,
+// all known up front: a VOD playlist, its segments fetched part by part
+// through a callback when asked for.
 package hls

@@ -33,6 +33,14 @@
 //	{prefix}/chat.js       the chat's script
 //	{prefix}/chat/…        Routes.Chat (the node's chat API)
 //
+// Replay mode: when api/status says replay, hls/ is a VOD playlist
+// (hls.VOD): the page appends its segments from the start, keeps 30 s
+// ahead, seeks with the video's controls (loading from the segment sought)
+// and shows the comments of Routes.Comments (api/comments) as the playhead
+// passes the moment each was written. An ended broadcast's page links to
+// its replay (Status.ReplayURL) and shows replay views beside the live
+// count.
+//
 // Query options of the page: ?mode=hls or ?mode=whep forces one way of
 // playing (no fallback); ?debug shows a log.
 package player
