@@ -125,7 +125,7 @@ li{margin:.8rem 0}.meta{color:#666;font-size:.9rem}code{font-size:.8rem;word-bre
 {{if .Ended}}<b>ended</b>{{end}}
 <div class="meta">{{if .Broadcaster}}broadcasting{{else}}watching, {{.Depth}} hops from the broadcaster{{end}};
 relaying to {{.Children}} of {{.Slots}} ·
-<a href="{{.HLS}}">LL-HLS</a></div>
+<a href="{{.HLS}}">LL-HLS</a>{{if .Replay}} · <a href="{{.Replay}}">replay</a>{{end}}{{if .ReplayViewers}} · {{.ReplayViewers}} replay views{{end}}</div>
 <div class="meta">Share: <code>{{.Link}}</code></div></li>
 {{end}}</ul>
 {{else}}<p>No broadcast on this node. <a href="/broadcast/">Go live</a> from a broadcast that takes WHIP, or run <code>peerscope watch LINK</code>.</p>{{end}}

@@ -49,7 +49,7 @@ func newMetrics(n *Node) *metrics {
 	}
 	// A fresh registry and distinct names: these cannot collide.
 	m.reg.MustRegister(m.latency, m.hlsReqs, m.whepOffers, m.ingest,
-		nodeCollector{n},
+		nodeCollector{n}, replayCollector{n},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +153,7 @@ func TestNodesKeepWhatTheyReceived(t *testing.T) {
 		return rm > 25 && re == 1 && vm == rm && ve == 1 && rend && vend
 	})
 	rm, _ := held(root)
+	vm := len(viewer.ReplayStore().Held(b.ID()))
 	t.Logf("%d media chunks kept on the broadcaster and the viewer", rm)
 	clk.Add(24*time.Hour + time.Minute)
 	for _, n := range []*node.Node{root, viewer} {
@@ -162,6 +165,12 @@ func TestNodesKeepWhatTheyReceived(t *testing.T) {
 		}
 		if u := n.ReplayStore().Usage(); u.Chunks != 0 || u.Bytes != 0 {
 			t.Fatalf("after the sweep: %+v", u)
+		}
+	}
+	metrics := string(get(t, viewer.HTTPURL()+"/metrics"))
+	for _, want := range []string{"peerscope_replay_chunks 0", "peerscope_replay_bytes 0", fmt.Sprintf(`peerscope_replay_events_total{event="swept"} %d`, vm)} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %q", want)
 		}
 	}
 }
