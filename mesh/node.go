@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -417,45 +418,55 @@ func (n *Node) NextTick() time.Time {
 	if !n.started || n.state == stateDetached {
 		return time.Time{}
 	}
-	w := farFuture
-	at := func(t time.Time) {
-		if t.Before(w) {
-			w = t
+	// In Unix nanoseconds: the simulator calls this after every message.
+	w := int64(math.MaxInt64)
+	at := func(t time.Time, d time.Duration) {
+		if t.IsZero() {
+			w = math.MinInt64 // never set: due now
+		} else if v := t.UnixNano() + int64(d); v < w {
+			w = v
 		}
 	}
+	cfg := &n.cfg
 	switch n.state {
 	case stateProbing:
-		at(n.probeDeadline)
+		at(n.probeDeadline, 0)
 	case stateAttaching:
-		at(n.attachDeadline)
+		at(n.attachDeadline, 0)
 	case stateAttached:
 		if n.moving {
-			at(n.attachDeadline)
+			at(n.attachDeadline, 0)
 		}
 		if !n.isRoot {
-			at(n.parentHeard.Add(n.cfg.ParentTimeout + 1))
+			at(n.parentHeard, cfg.ParentTimeout+1)
 			if n.statusDirty {
-				at(n.lastStatus.Add(n.cfg.StatusInterval))
+				at(n.lastStatus, cfg.StatusInterval)
 			} else {
-				at(n.lastStatus.Add(max(n.cfg.StatusInterval, n.cfg.StatusKeepalive)))
+				at(n.lastStatus, max(cfg.StatusInterval, cfg.StatusKeepalive))
 			}
 			if !n.gapSince.IsZero() && n.next <= n.highest {
 				last := n.gapSince
 				if n.pulledAt.After(last) {
 					last = n.pulledAt
 				}
-				at(last.Add(n.cfg.GapTimeout))
+				at(last, cfg.GapTimeout)
 			}
-			if n.cfg.ImproveInterval > 0 {
-				at(n.nextImprove)
+			if cfg.ImproveInterval > 0 {
+				at(n.nextImprove, 0)
 			}
 		}
 	}
 	for _, c := range n.children {
-		at(c.heardAt.Add(n.cfg.ChildTimeout + 1))
-		at(c.sentAt.Add(n.cfg.HeartbeatInterval))
+		at(c.heardAt, cfg.ChildTimeout+1)
+		at(c.sentAt, cfg.HeartbeatInterval)
 	}
-	return w
+	switch w {
+	case math.MaxInt64:
+		return farFuture
+	case math.MinInt64:
+		return time.Time{}
+	}
+	return time.Unix(0, w)
 }
 
 // farFuture stands for "never" in NextTick.
