@@ -220,15 +220,15 @@ func PubSubOptions() []pubsub.Option {
 // the defaults (IHAVE to at least 6 non-mesh peers each heartbeat, for the
 // messages of the last 3 heartbeats), a steady beat every 2 s made about one
 // IHAVE a second per viewer arrive at the broadcaster, the largest part of
-// its inbound chat traffic. Here a node gossips to 2 peers (or a tenth of
-// its non-mesh peers), and only the last heartbeat's messages. Gossip is
+// its inbound chat traffic. Here a node gossips to 1 peer (or a twentieth
+// of its non-mesh peers), and only the last heartbeat's messages. Gossip is
 // GossipSub's repair for a message the mesh's eager push missed; a chat
 // message still reaches a node through any of its D = 6 mesh peers, and a
 // missed one can still be asked for (IWANT) while the message cache holds it.
 func GossipSubParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
-	p.Dlazy = 2
-	p.GossipFactor = 0.1
+	p.Dlazy = 1
+	p.GossipFactor = 0.05
 	p.HistoryGossip = 1
 	return p
 }
