@@ -50,6 +50,9 @@ const (
 	bootstrapDialTimeout = 10 * time.Second
 	// bootstrapRedial is how often a lost bootstrap is dialled again.
 	bootstrapRedial = 30 * time.Second
+	// pruneEvery is how often relayed connections made useless by a
+	// direct one are closed.
+	pruneEvery = 5 * time.Second
 	// infoTimeout bounds the fetch of a bootstrap's /api/v1/info.
 	infoTimeout = 5 * time.Second
 	// relayBackoff is how long AutoRelay waits before asking a relay that
@@ -129,6 +132,18 @@ func (n *Node) startNAT(ctx context.Context) error {
 			}
 		}
 	})
+	t.wg.Go(func() {
+		tick := time.NewTicker(pruneEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-tick.C:
+				t.pruneRelayed()
+			}
+		}
+	})
 	if len(n.cfg.BootstrapPeers) == 0 {
 		return nil
 	}
@@ -178,6 +193,26 @@ func (t *nat) dialBootstraps(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// pruneRelayed closes the relayed connections to peers that have a direct
+// one too and that carry no stream any more: once hole punching has
+// worked and the tree's streams have moved (mesh/p2p does that), the
+// circuit would otherwise stay open, holding one of the few circuits the
+// relay gives each peer (RelayConfig.CircuitsPerPeer), until the relay's
+// limits end it hours later.
+func (t *nat) pruneRelayed() {
+	nw := t.n.host.Network()
+	for _, c := range nw.Conns() {
+		if !isCircuit(c.RemoteMultiaddr()) || len(c.GetStreams()) > 0 {
+			continue
+		}
+		if t.n.PathTo(c.RemotePeer()) != PathDirect {
+			continue
+		}
+		t.n.log.Debug("closing a relayed connection superseded by a direct one", "peer", c.RemotePeer())
+		_ = c.Close()
+	}
 }
 
 // wait returns true once the node is ready to meet peers behind NAT, false

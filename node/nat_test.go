@@ -180,3 +180,49 @@ func FuzzParseBootstrapPeers(f *testing.F) {
 		}
 	})
 }
+
+// TestRelayedConnPrunedAfterDirect: once a viewer and its parent, joined
+// through the relay, have a direct connection (what hole punching gives),
+// the tree moves to it and the circuit is closed, freeing the relay.
+func TestRelayedConnPrunedAfterDirect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	boot := peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
+	root := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, Reachability: network.ReachabilityPrivate, NATWait: -1})
+	waitFor(t, 30*time.Second, "a reservation", func() bool { return bs.RelayStats().Reservations == 1 })
+	b, err := root.Broadcast(ctx, node.BroadcastConfig{Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	circuit := bs.Host().Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + bs.ID().String() + "/p2p-circuit"))
+	viewer := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, NATWait: -1})
+	w, err := viewer.Watch(ctx, node.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "video through the relay", func() bool {
+		st, err := w.Status(ctx)
+		return err == nil && st.Received >= 5 && st.ParentPath == node.PathRelayed
+	})
+	if err := viewer.Host().Connect(network.WithForceDirectDial(ctx, "test"), peer.AddrInfo{ID: root.ID(), Addrs: root.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the circuit closed", func() bool {
+		return bs.RelayStats().Circuits == 0
+	})
+	n := received(t, w)
+	waitFor(t, 30*time.Second, "video over the direct connection", func() bool {
+		st, err := w.Status(ctx)
+		return err == nil && st.Received >= n+5 && st.ParentPath == node.PathDirect
+	})
+	for _, c := range viewer.Host().Network().ConnsToPeer(root.ID()) {
+		if c.Stat().Limited {
+			t.Fatalf("a relayed connection is left: %s", c.RemoteMultiaddr())
+		}
+	}
+}

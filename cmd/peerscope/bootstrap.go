@@ -113,7 +113,31 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 	if sp != nil {
 		fmt.Printf("Sign-in with Twitter goes to the local stand-in (%s/x/).\n", svc.URL())
 	}
+	go printRelayStats(ctx, os.Stdout, h, *bf.every)
 	return svc.Serve(ctx)
+}
+
+// printRelayStats prints what the relay carries, every so often while it
+// changes, until ctx ends.
+func printRelayStats(ctx context.Context, w io.Writer, h *bootstrap.Host, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	start := time.Now()
+	var last bootstrap.RelayStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := h.RelayStats()
+		if st == last {
+			continue
+		}
+		last = st
+		fmt.Fprintf(w, "%s  relay: %d reservations · %d circuits open (%d opened) · %.1f MB relayed · %d peers connected\n",
+			time.Since(start).Truncate(time.Second), st.Reservations, st.Circuits, st.CircuitsOpened, float64(st.Bytes)/1e6, len(h.Host().Network().Peers()))
+	}
 }
 
 // bootstrapHTTPFlags are the flags of the bootstrap's HTTP service.
@@ -207,6 +231,7 @@ type bootstrapP2PFlags struct {
 	relayData           byteSize
 	relay               bootstrap.RelayConfig
 	noRelay, verbose    *bool
+	every               *time.Duration
 }
 
 func addBootstrapP2PFlags(fs *flag.FlagSet) *bootstrapP2PFlags {
@@ -223,6 +248,7 @@ func addBootstrapP2PFlags(fs *flag.FlagSet) *bootstrapP2PFlags {
 	fs.IntVar(&bf.relay.CircuitsPerPeer, "relay-circuits", bootstrap.DefaultRelayCircuits, "most relayed circuits to or from one peer")
 	bf.noRelay = fs.Bool("no-relay", false, "run no circuit relay")
 	bf.verbose = fs.Bool("v", false, "log what the bootstrap does to stderr")
+	bf.every = fs.Duration("status-every", time.Minute, "how often to print what the relay carries (when it changed)")
 	return bf
 }
 
@@ -235,6 +261,9 @@ func (bf *bootstrapP2PFlags) config() (bootstrap.HostConfig, error) {
 		return cfg, fmt.Errorf("--listen: no address")
 	}
 	cfg.Peers = splitList(*bf.peers)
+	if *bf.every <= 0 {
+		return cfg, fmt.Errorf("--status-every must be positive")
+	}
 	if cfg.Relay.CircuitData <= 0 {
 		return cfg, fmt.Errorf("--relay-data must be positive")
 	}

@@ -279,6 +279,7 @@ func (l *lab) await(p *proc, re *regexp.Regexp, within time.Duration, what strin
 var (
 	reBootAddr = regexp.MustCompile(`(/ip4/198\.18\.0\.1/tcp/4001/p2p/\S+)`)
 	reLink     = regexp.MustCompile(`(peerscope://\S+)`)
+	reRelay    = regexp.MustCompile(`relay: (\d+) reservations · (\d+) circuits open \((\d+) opened\) · ([\d.]+) MB relayed`)
 	// A viewer's status line: "3s  depth 1 · 40 chunks · latency 210ms · parent direct · relaying to 0 of 0".
 	reStatus = regexp.MustCompile(`(?m)^\s*(\S+)  depth (\d+) · (\d+) chunks · latency (\S+)(?: · parent (direct|relayed))?`)
 )
@@ -352,7 +353,7 @@ func TestNATMatrix(t *testing.T) {
 	homes["public"] = open
 
 	boot := l.start("bootstrap", pub, bin, "bootstrap", "--listen", "/ip4/198.18.0.1/tcp/4001,/ip4/198.18.0.1/udp/4001/quic-v1",
-		"--http", "198.18.0.1:8080", "--data", t.TempDir())
+		"--http", "198.18.0.1:8080", "--data", t.TempDir(), "--status-every", "1s")
 	bootAddr := l.await(boot, reBootAddr, 30*time.Second, "bootstrap address")
 	bootQUIC := strings.Replace(bootAddr, "/tcp/4001/", "/udp/4001/quic-v1/", 1)
 	peerFlag := bootAddr + "," + bootQUIC
@@ -477,6 +478,16 @@ func TestNATMatrix(t *testing.T) {
 		mustBeDirect := (strings.Contains(w.from, "EIM") && strings.Contains(w.to, "EIM")) || w.to == "public"
 		if ok && mustBeDirect && st.path != "direct" {
 			failed = append(failed, w.p.name+" (must be direct, got "+st.path+")")
+		}
+	}
+	// The relayed pairs' video went through the bootstrap's relay.
+	if all := reRelay.FindAllStringSubmatch(boot.output(), -1); len(all) == 0 {
+		failed = append(failed, "the bootstrap printed no relay figures")
+	} else {
+		m := all[len(all)-1]
+		t.Logf("bootstrap: %s reservations, %s circuits open (%s opened), %s MB relayed", m[1], m[2], m[3], m[4])
+		if mb, _ := strconv.ParseFloat(m[4], 64); mb < 1 {
+			failed = append(failed, "the relay carried less than 1 MB with viewers relayed")
 		}
 	}
 	// Video keeps flowing: every viewer's count grows by 10 more chunks.
