@@ -2,11 +2,14 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,7 +22,8 @@ import (
 // TestLiveNoticesOverPubSub: a bootstrap (libp2p host with GossipSub, and
 // its HTTP service) publishes go-live notices on LiveTopic; a node that
 // reaches it as a bootstrap peer and is signed in as someone who follows
-// alice hears alice go live, and not an anonymous broadcaster.
+// alice hears alice go live, and neither an anonymous broadcaster nor a
+// peer that is not its bootstrap publishing in alice's name.
 func TestLiveNoticesOverPubSub(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real hosts")
@@ -100,11 +104,45 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A forger: a peer of bob's node on the topic, publishing well-formed
+	// notices in alice's name. Its messages reach bob first (a direct
+	// link), so if bob's node took notices from any origin, the first it
+	// heard would be forged.
+	forger, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	fps, err := pubsub.NewGossipSub(ctx, forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftopic, err := fps.Join(bootstrap.LiveTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forger.Connect(ctx, peer.AddrInfo{ID: bob.ID(), Addrs: bob.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the forger to see bob's node on the topic", func() bool {
+		return slices.Contains(ftopic.ListPeers(), bob.ID())
+	})
+	forged := func(i int) []byte {
+		id := forger.ID().String() + ".forged" + string(rune('a'+i%26))
+		b, _ := json.Marshal(bootstrap.LiveNotice{Broadcast: &bootstrap.Broadcast{ID: id, Broadcaster: forger.ID().String(),
+			Title: "forged", Link: "peerscope://" + id, Started: time.Now(), Version: 1,
+			Who: &bootstrap.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
+		return b
+	}
+
 	// The notice goes out once; the node's subscription may not have
 	// reached the bootstrap's GossipSub yet: new broadcasts until one is
 	// heard.
 	deadline := time.After(30 * time.Second)
 	for i := 0; ; i++ {
+		if err := ftopic.Publish(ctx, forged(i)); err != nil {
+			t.Fatal(err)
+		}
 		announce(anon, idOf(anon, "anon"+string(rune('a'+i%26))), "anonymous")
 		id := idOf(alice, "live"+string(rune('a'+i%26)))
 		announce(alice, id, "alice live")
