@@ -359,6 +359,18 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 	})
 }
 
+// ListReplay lists an ended broadcast this node rooted as replayable in
+// its first bootstrap's directory, until 24 h after its end: the replay
+// side calls it once the broadcast's manifest is published (manifest is
+// how viewers find it, its CID say).
+func (n *Node) ListReplay(ctx context.Context, broadcast, manifest string) error {
+	if n.boot == nil {
+		return fmt.Errorf("%w: no bootstrap configured", ErrConfig)
+	}
+	_, err := n.boot.client.PublishReplay(ctx, broadcast, manifest)
+	return err
+}
+
 // mountDirectory serves the directory page and its API proxy.
 func (n *Node) mountDirectory(mux *http.ServeMux) {
 	page := http.StripPrefix("/directory", http.FileServerFS(bootstrap.Page()))

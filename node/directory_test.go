@@ -175,6 +175,17 @@ func TestDirectoryThroughNodes(t *testing.T) {
 		list, err := bobClient.List(t.Context(), bootstrap.Query{})
 		return err == nil && len(list) == 0
 	})
+	// The replay side lists it as replayable.
+	if err := bob.ListReplay(t.Context(), b.ID(), "bafy-test"); err == nil {
+		t.Fatal("a viewer listed the broadcaster's replay")
+	}
+	if err := alice.ListReplay(t.Context(), b.ID(), "bafy-test"); err != nil {
+		t.Fatal(err)
+	}
+	replays, err := bobClient.List(t.Context(), bootstrap.Query{Replays: true})
+	if err != nil || len(replays) != 1 || replays[0].ID != b.ID() || replays[0].Replay != "bafy-test" {
+		t.Fatalf("replays %v %v", replays, err)
+	}
 }
 
 // texts keeps the codes the bootstrap "sends".
