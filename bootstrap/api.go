@@ -64,6 +64,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (peer.ID, Accou
 		return "", Account{}, nil, err
 	}
 	a, err := s.store.SessionAccount(r.Context(), p.String(), s.cfg.Now())
+	if err == nil && !s.accountLimit.allow(a.Key(), s.cfg.Now()) {
+		err = fmt.Errorf("%w: too many requests from this account", ErrRateLimited)
+	}
 	return p, a, body, err
 }
 

@@ -131,21 +131,44 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestRateLimits: per address on every request, per peer on signed ones,
-// on the injected clock.
+// per account across its nodes, on the injected clock.
 func TestRateLimits(t *testing.T) {
 	e := newEnv(t, func(c *bootstrap.Config) {
 		c.RateIP = bootstrap.Rate{PerSecond: 10, Burst: 20}
 		c.RatePeer = bootstrap.Rate{PerSecond: 1, Burst: 3}
+		c.RateAccount = bootstrap.Rate{PerSecond: 1, Burst: 4}
 	})
 	ctx := context.Background()
 	alice := e.node(1)
+	// Two nodes of one account share the account's bucket.
+	phone1, phone2 := e.node(21), e.node(22)
+	for _, n := range []*node{phone1, phone2} {
+		if err := n.c.PhoneStart(ctx, "+15550123"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.c.PhoneVerify(ctx, "+15550123", e.codes.code("+15550123")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Add(3 * time.Second) // the peers' buckets refill; the account's is full
+	for i, n := range []*node{phone1, phone2, phone1, phone2} {
+		if _, err := n.c.Following(ctx); err != nil {
+			t.Fatalf("account request %d: %v", i, err)
+		}
+	}
+	_, err := phone1.c.Following(ctx) // phone1's own bucket has a token left
+	mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
+	if s, c := apiStatus(err); s != 429 || c != "rate_limited" || !strings.Contains(err.Error(), "account") {
+		t.Fatalf("not the account's limit: %v", err)
+	}
+	e.clock.Add(time.Second)
 	id := alice.broadcastID("aaaa")
 	for v := uint64(1); v <= 3; v++ {
 		if _, err := alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), v)); err != nil {
 			t.Fatalf("announce %d: %v", v, err)
 		}
 	}
-	_, err := alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), 4))
+	_, err = alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), 4))
 	mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
 	e.clock.Add(time.Second)
 	if _, err := alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), 4)); err != nil {

@@ -97,11 +97,12 @@ func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
 	sc.Server = bootstrap.Config{
 		Twitter: bootstrap.TwitterConfig{ClientID: clientID, ClientSecret: clientSecret,
 			AuthorizeURL: e.xsrv.URL + "/i/oauth2/authorize", TokenURL: e.xsrv.URL + "/2/oauth2/token", APIURL: e.xsrv.URL + "/2"},
-		Phone:    e.codes,
-		Now:      e.clock.Now,
-		RateIP:   bootstrap.Rate{PerSecond: -1},
-		RatePeer: bootstrap.Rate{PerSecond: -1},
-		OnLive:   func(ev bootstrap.Event) { e.live <- ev },
+		Phone:       e.codes,
+		Now:         e.clock.Now,
+		RateIP:      bootstrap.Rate{PerSecond: -1},
+		RatePeer:    bootstrap.Rate{PerSecond: -1},
+		RateAccount: bootstrap.Rate{PerSecond: -1},
+		OnLive:      func(ev bootstrap.Event) { e.live <- ev },
 	}
 	if tweak != nil {
 		tweak(&sc.Server)

@@ -40,9 +40,10 @@ type Config struct {
 	ReplayTTL time.Duration
 
 	// Rate limits: per client IP on every request, per peer on signed
-	// writes, per IP on phone sign-up starts. Zero fields: the defaults;
-	// a Rate with PerSecond < 0 turns that limit off.
-	RateIP, RatePeer, RatePhone Rate
+	// requests, per account on what a signed-in account does (however
+	// many nodes it has), per IP on phone sign-up starts. Zero fields: the
+	// defaults; a Rate with PerSecond < 0 turns that limit off.
+	RateIP, RatePeer, RateAccount, RatePhone Rate
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
 
@@ -73,9 +74,10 @@ const (
 
 // Default rates.
 var (
-	DefaultRateIP    = Rate{PerSecond: 50, Burst: 100}
-	DefaultRatePeer  = Rate{PerSecond: 5, Burst: 20}
-	DefaultRatePhone = Rate{PerSecond: 1.0 / 60, Burst: 5}
+	DefaultRateIP      = Rate{PerSecond: 50, Burst: 100}
+	DefaultRatePeer    = Rate{PerSecond: 5, Burst: 20}
+	DefaultRateAccount = Rate{PerSecond: 10, Burst: 40}
+	DefaultRatePhone   = Rate{PerSecond: 1.0 / 60, Burst: 5}
 )
 
 func (c *Config) fill() error {
@@ -100,6 +102,7 @@ func (c *Config) fill() error {
 	}
 	rate(&c.RateIP, DefaultRateIP)
 	rate(&c.RatePeer, DefaultRatePeer)
+	rate(&c.RateAccount, DefaultRateAccount)
 	rate(&c.RatePhone, DefaultRatePhone)
 	if c.MaxBody == 0 {
 		c.MaxBody = DefaultMaxBody
@@ -146,7 +149,7 @@ type Server struct {
 	nonces nonceCache
 	lists  listCache
 
-	ipLimit, peerLimit, phoneLimit *limiter
+	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -157,14 +160,15 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:        cfg,
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		hub:        newHub(),
-		nonces:     nonceCache{seen: make(map[string]time.Time), max: 1 << 20},
-		ipLimit:    newLimiter(cfg.RateIP),
-		peerLimit:  newLimiter(cfg.RatePeer),
-		phoneLimit: newLimiter(cfg.RatePhone),
+		cfg:          cfg,
+		store:        cfg.Store,
+		log:          cfg.Logger,
+		hub:          newHub(),
+		nonces:       nonceCache{seen: make(map[string]time.Time), max: 1 << 20},
+		ipLimit:      newLimiter(cfg.RateIP),
+		peerLimit:    newLimiter(cfg.RatePeer),
+		accountLimit: newLimiter(cfg.RateAccount),
+		phoneLimit:   newLimiter(cfg.RatePhone),
 	}
 	s.routes()
 	return s, nil

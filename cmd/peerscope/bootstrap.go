@@ -177,7 +177,7 @@ func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Lo
 	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log, OnLive: onLive}}
 	if *hf.noLimits {
 		off := bootstrap.Rate{PerSecond: -1}
-		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RatePhone = off, off, off
+		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RateAccount, sc.Server.RatePhone = off, off, off, off
 	}
 	if h != nil {
 		sc.Server.PeerInfo = func() (string, []string) {
