@@ -63,6 +63,10 @@ type Node struct {
 	reaped  time.Time
 	retired []*writer // reaped writers that may still be closing
 
+	// liveAddrs: Self was taken from the host, so an Attach carries the
+	// host's addresses of the moment (see drain).
+	liveAddrs bool
+
 	// tamper, if set (tests only), may replace a message before it is sent.
 	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
 }
@@ -87,7 +91,8 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	if cfg.Self.ID == "" {
+	liveAddrs := cfg.Self.ID == ""
+	if liveAddrs {
 		cfg.Self = Info(h)
 	} else if cfg.Self.ID != MeshID(h.ID()) {
 		return nil, fmt.Errorf("%w: %s", ErrWrongHost, cfg.Self.ID)
@@ -121,6 +126,8 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 		writers: make(map[peer.ID]*writer),
 		ids:     make(map[mesh.PeerID]peer.ID),
 		names:   make(map[peer.ID]mesh.PeerID),
+
+		liveAddrs: liveAddrs,
 	}
 	n.notify = &network.NotifyBundle{DisconnectedF: func(nw network.Network, c network.Conn) {
 		if p := c.RemotePeer(); nw.Connectedness(p) != network.Connected {
@@ -399,6 +406,13 @@ func (n *Node) drain() {
 				n.writers[p] = w
 			}
 			m := env.Msg
+			if m.Type == mesh.MsgAttach && n.liveAddrs {
+				// The state machine's Self is a snapshot from New; the
+				// host's addresses change (a relay reservation made, a NAT
+				// mapping learnt), and the parent passes these on to
+				// others who may need them to reach this node.
+				m.Addrs = Info(n.h).Addrs
+			}
 			if n.tamper != nil {
 				m = n.tamper(env.To.ID, m)
 			}

@@ -2,6 +2,7 @@ package p2p_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +117,47 @@ func TestTreeAcrossRelay(t *testing.T) {
 		if !viewer.has(seq) {
 			t.Fatalf("chunk %d lost", seq)
 		}
+	}
+}
+
+// TestAttachCarriesCurrentAddrs: a node's Attach tells its parent the
+// host's addresses of the moment, not those it had when the node started
+// (a relay reservation or a NAT mapping comes later).
+func TestAttachCarriesCurrentAddrs(t *testing.T) {
+	rh, vh := newHost(t), newHost(t)
+	rootInfo := p2p.Info(rh)
+	// The viewer starts before the root's tree does: its Attach attempts
+	// fail until the root starts, after the viewer's host has a new
+	// address.
+	viewer := startPeer(t, vh, testConfig(rootInfo, 2))
+	var mu sync.Mutex
+	var sent [][]string
+	viewer.n.SetTamper(func(to mesh.PeerID, m *mesh.Message) *mesh.Message {
+		if m.Type == mesh.MsgAttach {
+			mu.Lock()
+			sent = append(sent, append([]string(nil), m.Addrs...))
+			mu.Unlock()
+		}
+		return m
+	})
+	started := len(viewer.n.Info().Addrs)
+	if err := vh.Network().Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the new listen address", func() bool { return len(p2p.Info(vh).Addrs) > started })
+	now := len(p2p.Info(vh).Addrs)
+	mu.Lock()
+	sent = nil // what was sent before the address existed
+	mu.Unlock()
+	startPeer(t, rh, testConfig(rootInfo, 2))
+	waitFor(t, 20*time.Second, "the viewer attached", func() bool { return viewer.status(t).State == "attached" })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) == 0 {
+		t.Fatal("no Attach seen after the address was added")
+	}
+	// The last is the Attach the root took.
+	if last := sent[len(sent)-1]; len(last) != now {
+		t.Fatalf("the Attach carried %d addresses, the host has %d (the node started with %d)", len(last), now, started)
 	}
 }
