@@ -82,6 +82,7 @@ printed at start). One publisher at a time; one cut off may come back within
 	if err != nil {
 		return usagef("broadcast", "%v", err)
 	}
+	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -304,6 +305,16 @@ func statusLine(b *node.Broadcast, st node.TreeStatus) string {
 		fmt.Fprintf(&s, " (%d through a relay)", st.RelayedChildren)
 	}
 	return s.String()
+}
+
+// sayNATWait says why the start may take a while: with bootstraps, the node
+// first learns whether it can be reached, and behind NAT gets a relay
+// address (node.Config.NATWait).
+func sayNATWait(w io.Writer, cfg node.Config) {
+	if (len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) == 0) || cfg.Slots == node.NoRelay {
+		return // a node that relays to nobody only waits to be able to hole-punch
+	}
+	fmt.Fprintf(w, "Asking the bootstrap whether this machine can be reached (up to %s; behind NAT, about 17 s)…\n", node.DefaultNATWait)
 }
 
 // --- flags shared by broadcast and watch ---

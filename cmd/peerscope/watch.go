@@ -41,6 +41,7 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	if err != nil {
 		return usagef("watch", "%v", err)
 	}
+	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
