@@ -254,3 +254,41 @@ func TestPhoneSignInThroughNode(t *testing.T) {
 		t.Fatalf("a form post (cross-site) was taken: %v %v", resp, err)
 	}
 }
+
+// TestPhonePage signs a node in with a phone number from its directory
+// page in headless Chromium.
+func TestPhonePage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	sms := &texts{}
+	svc := startBootstrap(t, sms)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sms.mu.Lock()
+		defer sms.mu.Unlock()
+		_, _ = w.Write([]byte(sms.codes[r.URL.Query().Get("phone")]))
+	}))
+	defer codes.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	out, err := browsertest.Run(ctx, t, "phone.mjs", "--url", n.HTTPURL()+"/directory/", "--codes", codes.URL, "--phone", "+15550142")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error, Who      string
+		PhoneFormHidden bool
+		Errors          []string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.Error != "" || len(r.Errors) > 0 || !strings.Contains(r.Who, "+1•••0142") || !r.PhoneFormHidden {
+		t.Fatalf("page: %+v", r)
+	}
+	if n.Attestation() == nil {
+		t.Fatal("the node holds no attestation")
+	}
+}
