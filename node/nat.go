@@ -43,9 +43,10 @@ const (
 	// bootstrap peers and may relay, to learn whether it is reachable
 	// and, if not, to get relay addresses: the addresses it starts a tree
 	// with are the ones other viewers will be told. Behind a NAT that
-	// drops what it does not expect, AutoNAT (v1) learns it in about 16 s:
-	// the bootstrap's dial-back times out after 15 s.
-	DefaultNATWait = 20 * time.Second
+	// drops what it does not expect, AutoNAT (v1) learns it in about 17 s
+	// (the bootstrap's dial-back times out after 15 s): 30 s leaves room
+	// for a busy machine.
+	DefaultNATWait = 30 * time.Second
 	// bootstrapDialTimeout bounds one dial to a bootstrap peer.
 	bootstrapDialTimeout = 10 * time.Second
 	// bootstrapRedial is how often a lost bootstrap is dialled again.
