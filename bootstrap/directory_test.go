@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +140,9 @@ func TestDirectory(t *testing.T) {
 	// The page is served at the root.
 	if resp, page := get(t, http.DefaultClient, e.url+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "directory.js") {
 		t.Fatalf("directory page: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, http.DefaultClient, e.url+"/watch/"+a1); resp.StatusCode != http.StatusOK || resp.Request.URL.RawQuery != "watch="+url.QueryEscape(a1) {
+		t.Fatalf("shared link: %d %s", resp.StatusCode, resp.Request.URL)
 	}
 
 	// Private broadcasts are not listed.

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 )
 
 //go:embed page
@@ -23,7 +24,8 @@ func mountPage(m *http.ServeMux) {
 	m.Handle("GET /{$}", files)
 	m.Handle("GET /directory.js", files)
 	m.Handle("GET /directory.css", files)
+	// A shared link (the tweet's) opens the directory on that broadcast.
 	m.HandleFunc("GET /watch/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFileFS(w, r, Page(), "index.html")
+		http.Redirect(w, r, "/?watch="+url.QueryEscape(r.PathValue("id")), http.StatusFound)
 	})
 }

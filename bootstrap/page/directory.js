@@ -202,6 +202,18 @@ $('q').addEventListener('input', () => {
 });
 $('closebox').addEventListener('click', () => $('linkbox').close());
 
+// A shared link (/watch/<id> → ?watch=<id>) opens that broadcast.
+async function openShared() {
+  const id = new URLSearchParams(location.search).get('watch');
+  if (!id) return;
+  const r = await fetch(`./api/v1/broadcasts/${encodeURIComponent(id)}`);
+  if (!r.ok) {
+    note('That broadcast is not in the directory (it may be over).');
+    return;
+  }
+  open(await r.json());
+}
+
 stream('./api/v1/events', () => reloadSoon());
-identity();
+identity().then(openShared);
 load();
