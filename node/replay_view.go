@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipfs/boxo/exchange"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -43,7 +42,6 @@ type Replay struct {
 	parts    map[uint64]replay.Entry // media parts by Seq
 	byCID    map[cid.Cid]replay.Entry
 	comments []player.Comment
-	sess     exchange.Fetcher
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -52,11 +50,13 @@ type Replay struct {
 	mu      sync.Mutex
 	have    map[cid.Cid]bool
 	mem     map[cid.Cid][]byte // the blocks, when the node keeps no replays
+	gone    map[cid.Cid]bool   // asked for, and no peer gave them
 	waiters map[cid.Cid][]chan struct{}
 
 	fetched    atomic.Int64 // chunks fetched from peers (not held before)
 	fetchBytes atomic.Int64
 	bad        atomic.Int64 // blocks refused (signature, manifest)
+	missing    atomic.Int64 // chunks no peer gave in the last round
 	views      atomic.Int64 // replay views, as the broadcaster last said
 	started    time.Time
 	doneAt     atomic.Int64 // Unix ns when every chunk was here
@@ -100,7 +100,7 @@ func (n *Node) Replay(ctx context.Context, l Link) (*Replay, error) {
 	}
 	r := &Replay{n: n, id: id, m: m, signed: signed, log: n.log.With("replay", shortBroadcast(id)),
 		parts: map[uint64]replay.Entry{}, byCID: map[cid.Cid]replay.Entry{},
-		have: map[cid.Cid]bool{}, waiters: map[cid.Cid][]chan struct{}{},
+		have: map[cid.Cid]bool{}, waiters: map[cid.Cid][]chan struct{}{}, gone: map[cid.Cid]bool{},
 		started: time.Now(), complete: make(chan struct{})}
 	if n.replay == nil {
 		r.mem = map[cid.Cid][]byte{}
@@ -125,7 +125,6 @@ func (n *Node) Replay(ctx context.Context, l Link) (*Replay, error) {
 	r.comments = replayComments(m, r.vod)
 	r.page = player.New(player.Routes{HLS: r.vod, Status: r.status, Comments: func() []player.Comment { return r.comments }})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.sess = n.bitswap.NewSession(r.ctx)
 
 	n.mu.Lock()
 	switch {
@@ -227,45 +226,111 @@ func (r *Replay) sendViews(peers []peer.AddrInfo) {
 	}
 }
 
+// Fetching tunables: a window of chunks asked for at once is given up
+// (for now) when none of it arrives for stallAfter; what no peer gave is
+// asked for again every retryEvery; a part the page asks for waits at most
+// partWait for a peer.
+const (
+	stallAfter = 10 * time.Second
+	retryEvery = 30 * time.Second
+	partWait   = 10 * time.Second
+	// goneWait is the wait for a part that no peer gave in the last round.
+	goneWait = time.Second
+)
+
 // prefetch fetches every chunk the node lacks, in order, a window at a
-// time, from whichever peers bitswap finds them on.
+// time, from whichever peers bitswap finds them on. A window that stalls
+// (no connected peer has those chunks: they were only on nodes that are
+// gone, or on the broadcaster alone) is left for later, so that the rest
+// still comes; the missing chunks are asked for again every retryEvery
+// until they come or the replay closes.
 func (r *Replay) prefetch() {
-	var want []cid.Cid
-	r.mu.Lock()
-	for _, e := range r.m.Chunks {
-		if !r.have[e.CID] {
-			want = append(want, e.CID)
-		}
-	}
-	r.mu.Unlock()
-	for len(want) > 0 {
-		batch := want[:min(fetchWindow, len(want))]
-		want = want[len(batch):]
-		var missing []cid.Cid
+	for round := 0; ; round++ {
+		var want []cid.Cid
 		r.mu.Lock()
-		for _, c := range batch {
-			if !r.have[c] {
-				missing = append(missing, c)
+		for _, e := range r.m.Chunks {
+			if !r.have[e.CID] {
+				want = append(want, e.CID)
 			}
 		}
 		r.mu.Unlock()
-		if len(missing) == 0 {
-			continue
+		if len(want) == 0 {
+			break
 		}
-		ch, err := r.sess.GetBlocks(r.ctx, missing)
-		if err != nil {
-			return
+		if round > 0 {
+			r.log.Info("replay: chunks no peer had, asking again", "missing", len(want))
 		}
-		for blk := range ch {
-			r.accept(blk.Cid(), blk.RawData())
+		for len(want) > 0 {
+			batch := want[:min(fetchWindow, len(want))]
+			want = want[len(batch):]
+			r.fetchWindow(batch)
+			if r.ctx.Err() != nil {
+				return
+			}
 		}
-		if r.ctx.Err() != nil {
+		r.mu.Lock()
+		missing := len(r.m.Chunks) - len(r.have)
+		r.mu.Unlock()
+		r.missing.Store(int64(missing))
+		if missing == 0 {
+			break
+		}
+		select {
+		case <-time.After(retryEvery):
+		case <-r.ctx.Done():
 			return
 		}
 	}
+	r.missing.Store(0)
 	r.doneAt.Store(time.Now().UnixNano())
 	close(r.complete)
 	r.log.Info("replay: every chunk is here", "fetched", r.fetched.Load(), "bytes", r.fetchBytes.Load(), "in", time.Since(r.started).Round(time.Millisecond))
+}
+
+// fetchWindow asks for the chunks of batch not yet here, until they are
+// all here or none has come for stallAfter.
+func (r *Replay) fetchWindow(batch []cid.Cid) {
+	var missing []cid.Cid
+	r.mu.Lock()
+	for _, c := range batch {
+		if !r.have[c] {
+			missing = append(missing, c)
+		}
+	}
+	r.mu.Unlock()
+	if len(missing) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	// A session of its own per window: bitswap prunes a peer from a
+	// session after a run of DONT_HAVEs, which a window of chunks nobody
+	// holds would cause, and the next window would then not ask that peer.
+	ch, err := r.n.bitswap.GetBlocks(ctx, missing)
+	if err != nil {
+		return
+	}
+	stall := time.NewTimer(stallAfter)
+	defer stall.Stop()
+	for {
+		select {
+		case blk, ok := <-ch:
+			if !ok {
+				return
+			}
+			r.accept(blk.Cid(), blk.RawData())
+			stall.Reset(stallAfter)
+		case <-stall.C:
+			r.mu.Lock()
+			for _, c := range missing {
+				if !r.have[c] {
+					r.gone[c] = true
+				}
+			}
+			r.mu.Unlock()
+			return
+		}
+	}
 }
 
 // accept checks a fetched block against the manifest and keeps it.
@@ -307,6 +372,7 @@ func (r *Replay) accept(id cid.Cid, data []byte) bool {
 	r.mu.Lock()
 	fresh := !r.have[id]
 	r.have[id] = true
+	delete(r.gone, id)
 	ws := r.waiters[id]
 	delete(r.waiters, id)
 	r.mu.Unlock()
@@ -340,10 +406,16 @@ func (r *Replay) part(ctx context.Context, seq uint64) ([]byte, error) {
 			// It was here but is gone (corrupt on disk, or expired).
 			delete(r.have, e.CID)
 		}
+		wait := partWait
+		if r.gone[e.CID] {
+			wait = goneWait
+		}
 		r.mu.Unlock()
-		blk, err := r.sess.GetBlock(ctx, e.CID)
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		blk, err := r.n.bitswap.GetBlock(wctx, e.CID)
+		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("node: replay part %d: %w", seq, err)
+			return nil, fmt.Errorf("node: replay part %d: no peer gave it: %w", seq, err)
 		}
 		if !r.accept(blk.Cid(), blk.RawData()) {
 			return nil, fmt.Errorf("node: replay part %d: %w", seq, replay.ErrMismatch)
@@ -386,6 +458,7 @@ type ReplayProgress struct {
 	Fetched      int64 // chunks fetched from peers
 	Bytes        int64 // their bytes
 	Refused      int64
+	Missing      int64         // chunks no connected peer had in the last round (asked for again)
 	Elapsed      time.Duration // from Replay to the last chunk (or now)
 }
 
@@ -399,7 +472,7 @@ func (r *Replay) Progress() ReplayProgress {
 		end = time.Unix(0, d)
 	}
 	return ReplayProgress{Chunks: len(r.m.Chunks), Have: have, Fetched: r.fetched.Load(), Bytes: r.fetchBytes.Load(),
-		Refused: r.bad.Load(), Elapsed: end.Sub(r.started)}
+		Refused: r.bad.Load(), Missing: r.missing.Load(), Elapsed: end.Sub(r.started)}
 }
 
 // PlayerPath returns the replay page's path ("/r/<ID>/").

@@ -460,6 +460,7 @@
     let next = 0; // the next segment to load
     let gen = 0; // bumped by a seek: a loader of an older generation stops
     const loaded = new Set();
+    const skipped = new Set(); // segments no peer gave: jumped over
     const append = (buf) => new Promise((resolve, reject) => {
       sb.addEventListener('updateend', resolve, { once: true });
       sb.addEventListener('error', reject, { once: true });
@@ -520,8 +521,15 @@
         while (!stopped && g === gen && next < pl.segs.length) {
           // Keep about 30 s ahead of the playhead.
           if (pl.segs[next].start > video.currentTime + 30) break;
-          if (!loaded.has(next) || !buffered(pl.segs[next].start + pl.segs[next].dur / 2)) {
-            if (!(await load(next, g))) break;
+          if (!skipped.has(next) && (!loaded.has(next) || !buffered(pl.segs[next].start + pl.segs[next].dur / 2))) {
+            try {
+              if (!(await load(next, g))) break;
+            } catch (e) {
+              // No peer holds it (yet): play on past the hole.
+              log('vod: segment', next, 'skipped:', e.message);
+              state.errors.push(e.message);
+              skipped.add(next);
+            }
           }
           next++;
           if (state.startupMs === null && sb && sb.buffered.length) startPlayback();
@@ -545,6 +553,7 @@
       if (buffered(t)) return;
       log('vod: seek to', t.toFixed(2));
       gen++;
+      skipped.clear(); // a peer may have come since: try again
       next = segAt(t);
       if (ms.readyState === 'ended') {
         // More media after the end was declared: reopen by appending.
@@ -562,6 +571,13 @@
       }
     });
     video.addEventListener('ended', () => { setBadge('replay ended'); log('vod: ended'); });
+    video.addEventListener('waiting', () => {
+      // Stuck at a skipped segment: jump to the next one that is here.
+      let i = segAt(video.currentTime + 0.05);
+      if (!skipped.has(i)) return;
+      while (i < pl.segs.length && skipped.has(i)) i++;
+      if (i < pl.segs.length) { log('vod: jump over a hole to', pl.segs[i].start.toFixed(2)); video.currentTime = pl.segs[i].start + 0.01; }
+    });
     loadComments();
     pump();
     return { kind: 'vod', stop: () => { stopped = true; }, latency: async () => null };
