@@ -12,8 +12,10 @@ import (
 	"github.com/peerscope/peerscope/node"
 )
 
-// TestReplayWithHoles: a viewer that joined halfway holds only the second
-// half; with the broadcaster gone, a replay from that viewer fetches all
+// TestReplayWithHoles: a full node that joined halfway completes its copy
+// of the replay after the end; a light viewer that joined halfway holds
+// only the second half; with the broadcaster gone, a replay from that
+// light viewer fetches all
 // it can (the stalled first window does not hold back the rest), serves
 // those segments, and refuses the missing ones quickly (502) instead of
 // hanging the player.
@@ -28,24 +30,39 @@ func TestReplayWithHoles(t *testing.T) {
 	}
 	close(gate)
 	waitFor(t, 30*time.Second, "half the broadcast", func() bool { return received(t, b) >= 50 })
+	// Two late joiners: a full node (it relays), which completes its copy
+	// after the end, and a light one, which keeps only what it received.
+	full := newNode(t, node.Config{Slots: 2, Logger: log.With("name", "late-full")})
+	wf, err := full.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
 	late := newNode(t, node.Config{Slots: node.NoRelay, Logger: log.With("name", "late-viewer")})
 	w, err := late.Watch(t.Context(), b.Link())
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-w.Done():
-	case <-time.After(60 * time.Second):
-		t.Fatal("the broadcast did not end")
+	for _, x := range []*node.Broadcast{wf, w} {
+		select {
+		case <-x.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatal("the broadcast did not end")
+		}
 	}
 	waitFor(t, 30*time.Second, "the late viewer's manifest", func() bool { return w.ReplayManifest() != nil })
 	m := w.ReplayManifest()
+	waitFor(t, 60*time.Second, "the late full node's copy completed", func() bool {
+		return len(full.ReplayStore().Held(b.ID())) == len(m.Chunks)
+	})
 	held := len(late.ReplayStore().Held(b.ID()))
 	if held == 0 || held >= len(m.Chunks)-5 {
 		t.Fatalf("the late viewer holds %d of %d chunks: not a replay with holes", held, len(m.Chunks))
 	}
-	if err := root.Close(); err != nil {
-		t.Fatal(err)
+	// The broadcaster and the full node go; only the light one is left.
+	for _, n := range []*node.Node{root, full} {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	viewer := newNode(t, node.Config{Slots: node.NoRelay, Logger: log.With("name", "replay-viewer")})
 	r, err := viewer.Replay(t.Context(), node.Link{Broadcast: b.ID(), Peers: []peer.AddrInfo{{ID: late.ID(), Addrs: late.Host().Addrs()}}})

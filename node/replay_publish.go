@@ -157,6 +157,7 @@ func (b *Broadcast) fetchManifestOnce() bool {
 		}
 		b.adoptManifest(m, signed)
 		b.log.Info("replay manifest fetched", "from", shortPeer(p), "chunks", len(m.Chunks))
+		b.completeReplay(p)
 		return true
 	}
 	return false
@@ -200,4 +201,40 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// completeReplay, on a viewer that relays (a full node) and keeps replays,
+// fetches the chunks of the replay it lacks — those from before it joined,
+// or lost to a full queue — from the peers that have them, while the
+// broadcast's swarm is still together: a replay then survives on the
+// viewers even when the broadcaster and the early joiners are gone. Light
+// nodes keep only what they received. It is not a replay view.
+func (b *Broadcast) completeReplay(from peer.ID) {
+	n := b.n
+	if n.replay == nil || b.slots == 0 {
+		return
+	}
+	m, _ := b.replay.get()
+	missing := 0
+	for _, e := range m.Chunks {
+		if !n.replay.Has(e.CID) {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return
+	}
+	l := Link{Broadcast: b.id, Peers: []peer.AddrInfo{{ID: from}}}
+	for _, p := range b.link.Peers {
+		if p.ID != from {
+			l.Peers = append(l.Peers, p)
+		}
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, replayTimeout)
+	defer cancel()
+	if _, err := n.startReplay(ctx, l, false); err != nil {
+		b.log.Info("replay: the missing chunks not fetched", "missing", missing, "err", err)
+		return
+	}
+	b.log.Info("replay: fetching the chunks this node missed", "missing", missing)
 }

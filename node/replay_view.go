@@ -76,6 +76,12 @@ type logger = interface {
 // returns once the manifest is verified; the chunks come in the
 // background (Progress, Complete) and on demand as the page plays.
 func (n *Node) Replay(ctx context.Context, l Link) (*Replay, error) {
+	return n.startReplay(ctx, l, true)
+}
+
+// startReplay opens a replay; view says whether it counts as a replay view
+// (not when a live viewer completes its copy after the end).
+func (n *Node) startReplay(ctx context.Context, l Link, view bool) (*Replay, error) {
 	id := l.Broadcast
 	if _, _, err := BroadcasterOf(id); err != nil {
 		return nil, err
@@ -144,7 +150,9 @@ func (n *Node) Replay(ctx context.Context, l Link) (*Replay, error) {
 	peers := append(slices.Clone(l.Peers), holders...)
 	r.wg.Go(func() { r.connect(peers) })
 	r.wg.Go(r.prefetch)
-	r.wg.Go(func() { r.sendViews(peers) })
+	if view {
+		r.wg.Go(func() { r.sendViews(peers) })
+	}
 	r.log.Info("replay opened", "chunks", len(m.Chunks), "duration", m.Duration(), "held", len(r.have), "peers", len(peers), "page", r.PlayerURL())
 	return r, nil
 }
@@ -565,7 +573,7 @@ func (n *Node) serveReplay(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		var err error
-		if r, err = n.Replay(req.Context(), Link{Broadcast: id}); err != nil {
+		if r, err = n.startReplay(req.Context(), Link{Broadcast: id}, true); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
