@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
@@ -311,7 +313,7 @@ func statusLine(b *node.Broadcast, st node.TreeStatus) string {
 // first learns whether it can be reached, and behind NAT gets a relay
 // address (node.Config.NATWait).
 func sayNATWait(w io.Writer, cfg node.Config) {
-	if (len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) == 0) || cfg.Slots == node.NoRelay {
+	if (len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) == 0) || cfg.Slots == node.NoRelay || cfg.Reachability != network.ReachabilityUnknown {
 		return // a node that relays to nobody only waits to be able to hole-punch
 	}
 	fmt.Fprintf(w, "Asking the bootstrap whether this machine can be reached (up to %s; behind NAT, about 17 s)…\n", node.DefaultNATWait)
@@ -324,6 +326,7 @@ type nodeDefaults struct{ http, https, listen, data string }
 type nodeFlags struct {
 	http, https, listen, data *string
 	bootstrapPeers, bootstrap *string
+	reachability              *string
 	every                     *time.Duration
 	upload                    uploadFlag
 	verbose                   *bool
@@ -341,6 +344,7 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
+	nf.reachability = fs.String("reachability", "auto", `whether other peers can dial this machine: "auto" (the bootstrap's AutoNAT finds out, about 17 s behind NAT), "private" (behind NAT or a firewall: take a relay address at once) or "public"`)
 	nf.bootstrapPeers = fs.String("bootstrap-peer", "", `community bootstraps to get through NAT with: multiaddrs ending in /p2p/<ID>, as 'peerscope bootstrap' prints them, comma-separated (default: asked of the --bootstrap URLs)`)
 	nf.bootstrap = fs.String("bootstrap", "", `community bootstraps' HTTP URLs, comma-separated: their keys make the node believe attestations, the first lists this node's broadcasts and serves the directory at /directory/, and their libp2p hosts get the node through NAT`)
 	nf.every = fs.Duration("status-every", 10*time.Second, "how often to print where this node is in the tree")
@@ -375,6 +379,15 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 		return cfg, fmt.Errorf("--bootstrap-peer: %w", err)
 	}
 	cfg.BootstrapPeers = peers
+	switch *nf.reachability {
+	case "auto":
+	case "private":
+		cfg.Reachability = network.ReachabilityPrivate
+	case "public":
+		cfg.Reachability = network.ReachabilityPublic
+	default:
+		return cfg, fmt.Errorf("--reachability %q: want auto, private or public", *nf.reachability)
+	}
 	cfg.Bootstrap = splitList(*nf.bootstrap)
 	if len(cfg.Bootstrap) > 0 {
 		cfg.OnLive = func(b *bootstrap.Broadcast) {

@@ -81,6 +81,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"broadcast", "--from", "whip", "--loop"}, 2, "--loop plays a file"},
 		{[]string{"watch", "peerscope://x"}, 2, "bad link"},
 		{[]string{"bootstrap", "extra"}, 2, "unexpected argument"},
+		{[]string{"broadcast", "--from", "sample", "--reachability", "maybe"}, 2, "want auto, private or public"},
 		{[]string{"bootstrap", "--relay-data", "lots"}, 2, "relay-data"},
 		{[]string{"bootstrap", "--relay-circuits", "0"}, 2, "must be positive"},
 		{[]string{"bootstrap", "--sms", "ftp://gateway"}, 2, "--sms must be"},
