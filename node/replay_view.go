@@ -288,6 +288,10 @@ func (r *Replay) prefetch() {
 		case <-r.ctx.Done():
 			return
 		}
+		if r.n.replayExpired(r.m) {
+			r.log.Info("replay: expired with chunks still missing", "missing", missing)
+			return
+		}
 	}
 	r.missing.Store(0)
 	r.doneAt.Store(time.Now().UnixNano())
