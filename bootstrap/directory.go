@@ -201,7 +201,7 @@ func (s *Server) tweetLive(ctx context.Context, b *Broadcast) (string, error) {
 	if s.cfg.Twitter.ClientID == "" {
 		return "", fmt.Errorf("%w: Twitter", ErrUnavailable)
 	}
-	tok, err := s.store.Tokens(ctx, b.account)
+	tok, err := s.providerTokens(ctx, b.account)
 	if err != nil {
 		return "", err
 	}
@@ -223,6 +223,35 @@ func (s *Server) tweetLive(ctx context.Context, b *Broadcast) (string, error) {
 		return id, err
 	}
 	return id, nil
+}
+
+// providerTokens returns an account's tokens at X, refreshed first if the
+// access token has expired (or is about to) and a refresh token is held.
+func (s *Server) providerTokens(ctx context.Context, account int64) (ProviderTokens, error) {
+	tok, err := s.store.Tokens(ctx, account)
+	if err != nil {
+		return tok, err
+	}
+	now := s.cfg.Now()
+	if tok.Expires.IsZero() || now.Add(time.Minute).Before(tok.Expires) || tok.Refresh == "" {
+		return tok, nil
+	}
+	t, err := s.cfg.Twitter.refresh(ctx, s.cfg.HTTPClient, tok.Refresh)
+	if err != nil {
+		return tok, fmt.Errorf("refreshing the X token: %w", err)
+	}
+	tok.Access = t.AccessToken
+	if t.RefreshToken != "" {
+		tok.Refresh = t.RefreshToken
+	}
+	if t.Scope != "" {
+		tok.Scopes = t.Scope
+	}
+	tok.Expires = time.Time{}
+	if t.ExpiresIn > 0 {
+		tok.Expires = now.Add(time.Duration(t.ExpiresIn) * time.Second)
+	}
+	return tok, s.store.SetTokens(ctx, account, tok)
 }
 
 // ReplayEntry is what the replay side PUTs to
@@ -472,7 +501,7 @@ func (s *Server) importFollowing(ctx context.Context, acc Account) ([]Suggestion
 	if acc.Provider != "twitter" || s.cfg.Twitter.ClientID == "" {
 		return nil, fmt.Errorf("%w: importing follows needs a Twitter sign-in", ErrBadRequest)
 	}
-	tok, err := s.store.Tokens(ctx, acc.ID)
+	tok, err := s.providerTokens(ctx, acc.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -305,3 +305,27 @@ func TestFollowNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestTweetAfterTokenExpiry: X's access tokens live 2 hours; a broadcaster
+// who signed in earlier than that still gets the opt-in tweet, because the
+// bootstrap refreshes the token (and keeps the new refresh token, since
+// X's are single use).
+func TestTweetAfterTokenExpiry(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	alice := e.node(1)
+	e.signIn(alice, "100", bootstrap.ScopeTweet)
+	for i, nonce := range []string{"first", "second", "third"} {
+		e.clock.Add(3 * time.Hour) // past the access token's life
+		id := alice.broadcastID(nonce)
+		a := announcement(id, "day "+nonce, e.clock.Now(), 1)
+		a.Tweet = true
+		res, err := alice.c.Announce(ctx, id, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Tweeted == "" || len(e.x.Tweets()) != i+1 {
+			t.Fatalf("go-live %d, %s after sign-in: no tweet (%d tweets)", i+1, 3*time.Duration(i+1)*time.Hour, len(e.x.Tweets()))
+		}
+	}
+}

@@ -222,7 +222,7 @@ func (s *Store) SetTokens(ctx context.Context, account int64, t ProviderTokens) 
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO provider_tokens (account, access, refresh, scopes, expires) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded.refresh, scopes = excluded.scopes, expires = excluded.expires`,
-		account, t.Access, t.Refresh, t.Scopes, t.Expires.UnixNano())
+		account, t.Access, t.Refresh, t.Scopes, nanos(t.Expires))
 	if err != nil {
 		return fmt.Errorf("bootstrap: store tokens: %w", err)
 	}
@@ -238,7 +238,7 @@ func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
-	t.Expires = time.Unix(0, exp)
+	t.Expires = fromNanos(exp)
 	return t, err
 }
 

@@ -141,6 +141,18 @@ func (c *TwitterConfig) exchange(ctx context.Context, hc *http.Client, code, ver
 	return tok, nil
 }
 
+// refresh trades a refresh token for a new access token (and a new
+// refresh token: X's are single use).
+func (c *TwitterConfig) refresh(ctx context.Context, hc *http.Client, refreshToken string) (twitterToken, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "client_id": {c.ClientID}}
+	var tok twitterToken
+	err := c.call(ctx, hc, http.MethodPost, c.TokenURL, "", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), &tok, true)
+	if err == nil && (tok.AccessToken == "" || !strings.EqualFold(tok.TokenType, "bearer")) {
+		err = fmt.Errorf("%w: refresh response without a bearer token", ErrProvider)
+	}
+	return tok, err
+}
+
 // twitterUser is a user object of X's API v2.
 type twitterUser struct {
 	ID              string `json:"id"`

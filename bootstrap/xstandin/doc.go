@@ -7,7 +7,8 @@
 //     challenge, then (the user "consents" at once, as the user the
 //     request's login parameter or the default names) redirects to the
 //     redirect URI with a one-time code and the state.
-//   - POST /2/oauth2/token: grant_type=authorization_code; checks the
+//   - POST /2/oauth2/token: grant_type=authorization_code (or
+//     refresh_token: single use, answered with a new pair); checks the
 //     client (HTTP Basic for a confidential client, client_id for a public
 //     one), the code (single use, 30 s), the redirect URI, and that
 //     BASE64URL(SHA256(code_verifier)) equals the challenge; answers a

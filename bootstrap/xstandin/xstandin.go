@@ -53,6 +53,7 @@ type Provider struct {
 	defaultUser string
 	codes       map[string]*grant
 	tokens      map[string]*grant
+	refresh     map[string]*grant
 	tweets      []Tweet
 	tokenCalls  int
 }
@@ -68,7 +69,7 @@ func New(cfg Config) *Provider {
 		cfg.Now = time.Now
 	}
 	p := &Provider{cfg: cfg, users: make(map[string]*User), following: make(map[string][]string),
-		codes: make(map[string]*grant), tokens: make(map[string]*grant)}
+		codes: make(map[string]*grant), tokens: make(map[string]*grant), refresh: make(map[string]*grant)}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /i/oauth2/authorize", p.authorize)
 	m.HandleFunc("POST /2/oauth2/token", p.token)
@@ -235,12 +236,24 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client_id")
 		return
 	}
-	if f.Get("grant_type") != "authorization_code" {
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only authorization_code")
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	switch f.Get("grant_type") {
+	case "authorization_code":
+	case "refresh_token":
+		// A refresh token is single use too: the answer carries a new one.
+		g, ok := p.refresh[f.Get("refresh_token")]
+		delete(p.refresh, f.Get("refresh_token"))
+		if !ok {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or used refresh token")
+			return
+		}
+		p.issue(w, g.user, g.scope)
+		return
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "authorization_code or refresh_token")
+		return
+	}
 	code := f.Get("code")
 	g, ok := p.codes[code]
 	delete(p.codes, code) // single use, whatever the outcome
@@ -261,11 +274,22 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier does not match the code_challenge")
 		return
 	}
+	p.issue(w, g.user, g.scope)
+}
+
+// TokenTTL is how long an access token lives (X: 2 hours).
+const TokenTTL = 2 * time.Hour
+
+// issue answers a new access token (and a refresh token with
+// offline.access). Called with p.mu held.
+func (p *Provider) issue(w http.ResponseWriter, user, scope string) {
 	access := randomToken()
-	p.tokens[access] = &grant{user: g.user, scope: g.scope, expires: p.cfg.Now().Add(2 * time.Hour)}
-	out := map[string]any{"token_type": "bearer", "access_token": access, "expires_in": 7200, "scope": g.scope}
-	if slices.Contains(strings.Fields(g.scope), "offline.access") {
-		out["refresh_token"] = randomToken()
+	p.tokens[access] = &grant{user: user, scope: scope, expires: p.cfg.Now().Add(TokenTTL)}
+	out := map[string]any{"token_type": "bearer", "access_token": access, "expires_in": int(TokenTTL.Seconds()), "scope": scope}
+	if slices.Contains(strings.Fields(scope), "offline.access") {
+		r := randomToken()
+		p.refresh[r] = &grant{user: user, scope: scope}
+		out["refresh_token"] = r
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
