@@ -102,6 +102,7 @@ type Node struct {
 	// is out of the tree itself (zero while it is in).
 	parentOutSince time.Time
 	children       []*child
+	childIDs       []PeerID // children[i].info.ID, kept alongside
 
 	members     map[PeerID]*member
 	memberOrder []PeerID
@@ -267,8 +268,10 @@ func (n *Node) inPath(id PeerID) bool {
 }
 
 func (n *Node) childIndex(id PeerID) int {
-	for i, c := range n.children {
-		if c.info.ID == id {
+	// childIDs, not children: one contiguous slice to scan, not a pointer
+	// per child (every status a parent gets looks its sender up).
+	for i, c := range n.childIDs {
+		if c == id {
 			return i
 		}
 	}
@@ -340,7 +343,7 @@ func (n *Node) Leave(now time.Time) {
 		cands := slices.DeleteFunc(slices.Clone(where), func(x Candidate) bool { return x.ID == c.info.ID })
 		n.send(c.info, &Message{Type: MsgLeave, Candidates: cands})
 	}
-	n.children = nil
+	n.children, n.childIDs = nil, nil
 	n.state = stateLeft
 	n.event(Event{Type: EvDetached})
 }
@@ -815,6 +818,7 @@ func (n *Node) removeChild(i int) {
 	n.statusDirty = true
 	id := n.children[i].info.ID
 	n.children = slices.Delete(n.children, i, i+1)
+	n.childIDs = slices.Delete(n.childIDs, i, i+1)
 	n.event(Event{Type: EvChildRemoved, Peer: id})
 }
 
@@ -1076,6 +1080,7 @@ func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
 func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
 	n.children = append(n.children, c)
+	n.childIDs = append(n.childIDs, info.ID)
 	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
