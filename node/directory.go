@@ -359,6 +359,15 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 	})
 }
 
+// DirectoryURL is the directory page on this node ("" without a
+// bootstrap): what is live, and where to sign in.
+func (n *Node) DirectoryURL() string {
+	if n.boot == nil {
+		return ""
+	}
+	return n.HTTPURL() + "/directory/"
+}
+
 // ListReplay lists an ended broadcast this node rooted as replayable in
 // its first bootstrap's directory, until 24 h after its end: the replay
 // side calls it once the broadcast's manifest is published (manifest is

@@ -223,6 +223,9 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 	fmt.Fprintf(w, "  Player page:  %s\n", b.PlayerURL())
 	fmt.Fprintf(w, "  Moderate:     %s  (the page with chat moderation; this machine only)\n", b.OwnerURL())
 	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.HLSURL())
+	if u := n.DirectoryURL(); u != "" {
+		fmt.Fprintf(w, "  Directory:    %s  (what is live; sign in there to show your name)\n", u)
+	}
 	if u := b.BroadcasterPageURL(); u != "" {
 		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", u)
 		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
