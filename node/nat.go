@@ -49,17 +49,21 @@ const (
 	DefaultNATWait = 30 * time.Second
 	// bootstrapDialTimeout bounds one dial to a bootstrap peer.
 	bootstrapDialTimeout = 10 * time.Second
-	// bootstrapRedial is how often a lost bootstrap is dialled again.
-	bootstrapRedial = 30 * time.Second
+	// DefaultBootstrapRedial is how often a lost bootstrap is dialled
+	// again (a restarted bootstrap gets its reservations back then).
+	DefaultBootstrapRedial = 30 * time.Second
 	// pruneEvery is how often relayed connections made useless by a
 	// direct one are closed.
 	pruneEvery = 5 * time.Second
 	// infoTimeout bounds the fetch of a bootstrap's /api/v1/info.
 	infoTimeout = 5 * time.Second
 	// relayBackoff is how long AutoRelay waits before asking a relay that
-	// refused a reservation again (libp2p's default is an hour, which
-	// strands a node whose bootstrap restarted).
-	relayBackoff = 30 * time.Second
+	// failed again, and relayMinInterval how often it looks at its relay
+	// list (libp2p's defaults, an hour and 30 s, are for relays found in
+	// the DHT; asking our few bootstraps again costs nothing, and a node
+	// whose bootstrap restarted should not be unreachable for long).
+	relayBackoff     = 5 * time.Second
+	relayMinInterval = 5 * time.Second
 )
 
 // natOptions returns the libp2p options for getting through NAT.
@@ -74,6 +78,7 @@ func natOptions(cfg *Config) []libp2p.Option {
 			libp2p.EnableAutoRelayWithStaticRelays(cfg.BootstrapPeers,
 				autorelay.WithBootDelay(0),
 				autorelay.WithBackoff(relayBackoff),
+				autorelay.WithMinInterval(relayMinInterval),
 			),
 			libp2p.EnableAutoNATv2(),
 		)
@@ -153,7 +158,7 @@ func (n *Node) startNAT(ctx context.Context) error {
 	}
 	t.dialBootstraps(ctx)
 	t.wg.Go(func() {
-		tick := time.NewTicker(bootstrapRedial)
+		tick := time.NewTicker(n.cfg.BootstrapRedial)
 		defer tick.Stop()
 		for {
 			select {
@@ -186,7 +191,10 @@ func (t *nat) dialBootstraps(ctx context.Context) {
 			continue
 		}
 		wg.Go(func() {
-			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTimeout)
+			// Forced direct: a bootstrap is dialled at its own addresses,
+			// and past the dial backoff libp2p keeps for addresses that
+			// failed (while a restarting bootstrap was down).
+			dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "peerscope bootstrap"), bootstrapDialTimeout)
 			defer cancel()
 			if err := t.n.host.Connect(dctx, p); err != nil {
 				t.n.log.Warn("bootstrap unreachable", "peer", p.ID, "err", err)

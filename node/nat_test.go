@@ -226,3 +226,34 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapRestart: a bootstrap that restarts (same identity, same
+// address) gets its nodes back, and their relay reservations.
+func TestBootstrapRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := bs.Host().Addrs()
+	boot := peer.AddrInfo{ID: bs.ID(), Addrs: addrs}
+	n := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, Reachability: network.ReachabilityPrivate,
+		NATWait: -1, BootstrapRedial: 200 * time.Millisecond})
+	waitFor(t, 30*time.Second, "a reservation", func() bool { return bs.RelayStats().Reservations == 1 })
+	if err := bs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the node to see the bootstrap gone", func() bool { return n.PathTo(boot.ID) == node.PathNone })
+	bs2, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{addrs[0].String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs2.Close()
+	t0 := time.Now()
+	waitFor(t, 30*time.Second, "the node back on the bootstrap", func() bool { return n.PathTo(bs2.ID()) == node.PathDirect })
+	t.Logf("back after %s", time.Since(t0))
+	waitFor(t, 30*time.Second, "its reservation back", func() bool { return bs2.RelayStats().Reservations == 1 })
+	t.Logf("reserved after %s", time.Since(t0))
+}

@@ -130,6 +130,9 @@ type Config struct {
 	// the node is reached; default DefaultNATWait, negative: no wait. A
 	// node with Slots NoRelay never waits.
 	NATWait time.Duration
+	// BootstrapRedial is how often a lost bootstrap is dialled again;
+	// default DefaultBootstrapRedial.
+	BootstrapRedial time.Duration
 	// Reachability, when not unknown, is taken as fact instead of asking
 	// AutoNAT (private: always reserve relay slots).
 	Reachability network.Reachability
@@ -191,6 +194,9 @@ func (c *Config) fill() error {
 	}
 	if c.NATWait == 0 {
 		c.NATWait = DefaultNATWait
+	}
+	if c.BootstrapRedial <= 0 {
+		c.BootstrapRedial = DefaultBootstrapRedial
 	}
 	if c.Now == nil {
 		c.Now = time.Now
