@@ -376,7 +376,7 @@ func (s *Server) handlePhoneStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	if !s.phoneLimit.allow(clientIP(r), now) {
+	if !s.phoneLimit.allow(clientIP(r, s.cfg.TrustedProxies), now) {
 		s.fail(w, r, fmt.Errorf("%w: too many codes asked from this address", ErrRateLimited))
 		return
 	}

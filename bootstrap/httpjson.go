@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // apiError is every error's JSON body: {"error": {"code": …, "message": …}}.
@@ -121,13 +123,42 @@ func decodeStrict(r *http.Request, body []byte, v any) error {
 	return nil
 }
 
-// clientIP is the request's remote address without the port. (Behind a
-// reverse proxy every client shares its address: run the bootstrap at the
-// edge, or raise RateIP.)
-func clientIP(r *http.Request) string {
+// clientIP is the address the per-address limits count: the request's
+// remote address, or, when that is one of the trusted reverse proxies,
+// the rightmost address in X-Forwarded-For that is not a trusted proxy
+// (what a client writes to the left of it can be forged).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(h); err != nil {
+			return host // garbage: count it against the proxy
+		}
+		if !isTrusted(h) {
+			return h
+		}
 	}
 	return host
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -44,6 +45,10 @@ type Config struct {
 	// many nodes it has), per IP on phone sign-up starts. Zero fields: the
 	// defaults; a Rate with PerSecond < 0 turns that limit off.
 	RateIP, RatePeer, RateAccount, RatePhone Rate
+	// TrustedProxies are reverse proxies in front of the bootstrap: for a
+	// request from one, the per-address limits count the client address
+	// it forwards (X-Forwarded-For). Empty: the remote address counts.
+	TrustedProxies []netip.Prefix
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
 
@@ -222,7 +227,7 @@ func (s *Server) routes() {
 
 // ServeHTTP applies the per-IP limit, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.ipLimit.allow(clientIP(r), s.cfg.Now()) {
+	if !s.ipLimit.allow(clientIP(r, s.cfg.TrustedProxies), s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -142,7 +143,7 @@ func printRelayStats(ctx context.Context, w io.Writer, h *bootstrap.Host, every 
 
 // bootstrapHTTPFlags are the flags of the bootstrap's HTTP service.
 type bootstrapHTTPFlags struct {
-	http, public, sms                 *string
+	http, public, sms, proxies        *string
 	twID, twAuthorize, twToken, twAPI *string
 	standin, rotate, noLimits         *bool
 }
@@ -157,12 +158,18 @@ func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
 		twToken:     fs.String("twitter-token-url", bootstrap.DefaultTwitterTokenURL, "OAuth 2.0 token endpoint"),
 		twAPI:       fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
 		standin:     fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
+		proxies:     fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
 		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits off (load tests on loopback)"),
 		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
 	}
 }
 
 func (hf *bootstrapHTTPFlags) check() error {
+	for _, p := range splitList(*hf.proxies) {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("--trusted-proxy: %q is not a CIDR (10.0.0.0/8)", p)
+		}
+	}
 	switch s := *hf.sms; {
 	case s == "off", s == "console", strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
 		return nil
@@ -175,6 +182,9 @@ func (hf *bootstrapHTTPFlags) check() error {
 // returns the stand-in provider to mount.
 func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host, onLive func(bootstrap.Event)) (*bootstrap.Service, *xstandin.Provider, error) {
 	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log, OnLive: onLive}}
+	for _, p := range splitList(*hf.proxies) {
+		sc.Server.TrustedProxies = append(sc.Server.TrustedProxies, netip.MustParsePrefix(p))
+	}
 	if *hf.noLimits {
 		off := bootstrap.Rate{PerSecond: -1}
 		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RateAccount, sc.Server.RatePhone = off, off, off, off
