@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/bootstrap"
 )
@@ -169,7 +170,13 @@ func (n *Node) startNAT(ctx context.Context) error {
 			}
 		}
 	})
-	if n.cfg.NATWait > 0 {
+	// A bootstrap on a LAN or on this machine (a local setup) cannot tell
+	// the node anything about the internet: libp2p's AutoNAT and hole
+	// punching ignore addresses that are not public. Do not wait for them.
+	public := slices.ContainsFunc(n.cfg.BootstrapPeers, func(p peer.AddrInfo) bool {
+		return slices.ContainsFunc(p.Addrs, manet.IsPublicAddr)
+	})
+	if n.cfg.NATWait > 0 && public {
 		wctx, cancel := context.WithTimeout(ctx, n.cfg.NATWait)
 		defer cancel()
 		if !t.wait(wctx) {

@@ -257,3 +257,25 @@ func TestBootstrapRestart(t *testing.T) {
 	waitFor(t, 30*time.Second, "its reservation back", func() bool { return bs2.RelayStats().Reservations == 1 })
 	t.Logf("reserved after %s", time.Since(t0))
 }
+
+// TestLocalBootstrapNoWait: a bootstrap on this machine (a local setup)
+// cannot say anything about the internet, so a node does not spend
+// NATWait waiting for it.
+func TestLocalBootstrapNoWait(t *testing.T) {
+	bs, err := bootstrap.NewHost(t.Context(), bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	n, err := node.New(ctx, node.Config{NoHTTPS: true, NATWait: time.Minute,
+		BootstrapPeers: []peer.AddrInfo{{ID: bs.ID(), Addrs: bs.Host().Addrs()}}})
+	if err != nil {
+		t.Fatalf("New with a loopback bootstrap and a minute's NATWait: %v", err)
+	}
+	defer n.Close()
+	if n.PathTo(bs.ID()) != node.PathDirect {
+		t.Fatal("not connected to the bootstrap")
+	}
+}
