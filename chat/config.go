@@ -3,6 +3,7 @@ package chat
 import (
 	"crypto/ed25519"
 	"fmt"
+	"github.com/peerscope/peerscope/identity"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -34,8 +35,15 @@ type Config struct {
 	// Attestation is this node's identity attestation (Attestation.Marshal),
 	// or nil: without one, its viewer comments anonymously.
 	Attestation []byte
-	// Trusted are the bootstrap keys whose attestations are believed.
+	// Trusted are bootstrap keys whose attestations are believed whenever
+	// they were issued.
 	Trusted []ed25519.PublicKey
+	// Trust, if set, is believed too, with its keys' validity windows and
+	// revocations (what the bootstraps publish as they rotate keys): an
+	// attestation a retired key signed after it was retired is refused.
+	Trust *identity.TrustSet
+
+	trust *identity.TrustSet // Trust with Trusted, set by withDefaults
 
 	// Clock is the time source (the real clock by default).
 	Clock Clock
@@ -161,6 +169,7 @@ func (l *Limits) fill(d Limits) error {
 
 // withDefaults fills in the defaults and checks the config.
 func (c Config) withDefaults() (Config, error) {
+	c.trust = c.Trust.With(c.Trusted...)
 	if c.Broadcast == "" || len(c.Broadcast) > maxStringLen || !validText([]byte(c.Broadcast), false) {
 		return c, fmt.Errorf("%w: broadcast ID %q", ErrInvalidConfig, c.Broadcast)
 	}

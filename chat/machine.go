@@ -658,7 +658,7 @@ func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
 	e := identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires}
 	if a.Verify([]ed25519.PublicKey{a.Issuer}, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
 		e.err = ErrBadSignature
-	} else if a.Verify(m.cfg.Trusted, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+	} else if m.cfg.trust.Verify(a, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
 		e.err = ErrUntrusted
 	}
 	return e

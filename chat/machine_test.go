@@ -2,11 +2,15 @@ package chat
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/identity"
 )
 
 // step is one message from a sender, checked and (if accepted) delivered.
@@ -697,5 +701,48 @@ func TestSwarmPresenceOnlyIdentifiedAndSmall(t *testing.T) {
 	}
 	if v := br.viewersNow(tickInput{audience: 2}); len(v.Identified) != 1 || v.Identified[0].Peer != alice.id {
 		t.Fatalf("the restarted broadcaster never learnt alice again: %+v", v)
+	}
+}
+
+// A bootstrap that rotated its key publishes the old one with an end: chat
+// believes what the old key signed before then, and nothing it signed
+// after (a leaked retired key cannot mint identities), while keys given as
+// Trusted stay believed whenever they signed.
+func TestAttestationKeyRotation(t *testing.T) {
+	old := rogueKey // retired at t0
+	set, err := identity.NewTrustSet(identity.KeySet{Keys: []identity.Key{
+		{Public: bootKey.Public().(ed25519.PublicKey), From: t0},
+		{Public: old.Public().(ed25519.PublicKey), Until: t0},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Config{Broadcast: testBroadcast, Broadcaster: broadcasterPeer.id, Trust: set,
+		Rand: rand.New(rand.NewPCG(1, 2))}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMachine(machineConfig{Config: cfg, self: viewerPeer.id, brKey: broadcasterPeer.priv.GetPublic()})
+	issuedBy := func(key ed25519.PrivateKey, issued time.Time) []byte {
+		a := &Attestation{Provider: "twitter", Account: "id-a", Handle: "@a", Name: "A", Peer: alice.id,
+			Issued: issued, Expires: issued.Add(48 * time.Hour)}
+		if err := a.Sign(key); err != nil {
+			t.Fatal(err)
+		}
+		return a.Marshal()
+	}
+	for _, c := range []struct {
+		name string
+		att  []byte
+		want error
+	}{
+		{"old key, before its end", issuedBy(old, t0.Add(-time.Hour)), nil},
+		{"old key, after its end", issuedBy(old, t0.Add(time.Hour)), ErrUntrusted},
+		{"new key, after its start", issuedBy(bootKey, t0.Add(time.Hour)), nil},
+		{"new key, before its start", issuedBy(bootKey, t0.Add(-time.Hour)), ErrUntrusted},
+	} {
+		if e := m.verifyAttestation(t0.Add(2*time.Hour), c.att); !errors.Is(e.err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, e.err, c.want)
+		}
 	}
 }

@@ -119,7 +119,7 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 	log := cfg.Logger.With("chat", shortID(h.ID()))
 	if cfg.Attestation != nil {
 		a, _ := ParseAttestation(cfg.Attestation) // withDefaults parsed it
-		switch err := a.Verify(cfg.Trusted, h.ID(), cfg.Clock.Now()); {
+		switch err := cfg.trust.Verify(a, h.ID(), cfg.Clock.Now()); {
 		case err == nil:
 			id := a.Identity()
 			mc.attested = &id

@@ -98,6 +98,19 @@ func Trust(keys ...ed25519.PublicKey) (*TrustSet, error) {
 	return NewTrustSet(s)
 }
 
+// With returns a copy of the set that also believes keys, whenever they
+// signed (as Trust does). t may be nil.
+func (t *TrustSet) With(keys ...ed25519.PublicKey) *TrustSet {
+	out := &TrustSet{}
+	if t != nil {
+		out.keys = append(out.keys, t.keys...)
+	}
+	for _, k := range keys {
+		out.keys = append(out.keys, Key{Public: bytes.Clone(k)})
+	}
+	return out
+}
+
 // Len returns the number of keys in the set (revoked ones included).
 func (t *TrustSet) Len() int {
 	if t == nil {

@@ -42,9 +42,11 @@ func (b *Broadcast) joinChat() {
 		Logger:      b.log,
 		// Identity: this node's attestation (the one fetched from its
 		// bootstrap, or Config.Attestation), and the keys to believe
-		// others' (Config.TrustedKeys and the bootstraps').
+		// others' (Config.TrustedKeys, and the bootstraps' key sets with
+		// their validity windows).
 		Attestation: b.n.Attestation(),
-		Trusted:     b.n.trustedKeys(),
+		Trusted:     b.n.cfg.TrustedKeys,
+		Trust:       b.n.Trust(),
 		// Taps go up the tree with the mesh's statuses; AddHearts never
 		// blocks.
 		Tap: func(n int) { b.tree.AddHearts(uint64(n)) },

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -263,19 +261,6 @@ func (n *Node) Attestation() []byte {
 		}
 	}
 	return n.cfg.Attestation
-}
-
-// trustedKeys are the keys chat believes attestations from:
-// Config.TrustedKeys and the bootstraps' (chat takes a plain key list; the
-// keys' validity windows are checked by Trust().Verify, not by chat).
-func (n *Node) trustedKeys() []ed25519.PublicKey {
-	keys := slices.Clone(n.cfg.TrustedKeys)
-	for _, k := range n.Trust().PublicKeys() {
-		if !slices.ContainsFunc(keys, func(o ed25519.PublicKey) bool { return o.Equal(k) }) {
-			keys = append(keys, k)
-		}
-	}
-	return keys
 }
 
 // RefreshIdentity fetches this node's newest attestation from its first
