@@ -31,6 +31,7 @@ const (
 	maxRedirect      = 6   // candidates a redirect carries
 	maxPull          = 64  // chunks one pull asks for
 	maxBackfill      = 32  // chunks an attach is backfilled with at most
+	rootMaxBackfill  = 4   // the same at the broadcaster, whose upload is for its children's live chunks
 	maxRootRedirects = 200 // redirects the broadcaster sends a second
 	assumedRTT       = 150 * time.Millisecond
 	improveMinGap    = 20 * time.Millisecond
@@ -707,8 +708,12 @@ func (n *Node) backfill(now time.Time, c *child, want uint64) {
 		// At most maxBackfill chunks: an attach must not cost the parent
 		// seconds of upload; anything older is pulled from elsewhere.
 		from = max(want-1, lo)
-		if n.highest+1 > maxBackfill {
-			from = max(from, n.highest+1-maxBackfill)
+		limit := uint64(maxBackfill)
+		if n.isRoot {
+			limit = rootMaxBackfill
+		}
+		if n.highest+1 > limit {
+			from = max(from, n.highest+1-limit)
 		}
 	} else {
 		for s := n.highest; s >= lo && s+1 > 0; s-- {
