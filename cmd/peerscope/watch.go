@@ -17,8 +17,10 @@ Watches the broadcast at LINK (peerscope://…, as 'peerscope broadcast'
 prints it): joins its relay tree, relays to as many peers as --upload allows,
 and serves it on this machine: a player page for the browser, LL-HLS for VLC
 or ffplay, WHEP. It prints those URLs, then where it is in the tree (every
---status-every), and stops when the broadcast ends or on Ctrl-C. Behind NAT,
-give it --bootstrap-peer.
+--status-every). When the broadcast ends it stays up serving the replay to
+others (the replay lives on the viewers' nodes) until Ctrl-C; with
+--serve-replay=false, or --no-replays, it stops at the end. Behind NAT, give
+it --bootstrap (or --bootstrap-peer).
 
 With --replay, it plays an ended broadcast's replay instead, fetched from
 whichever peers of its swarm still hold it (the broadcaster need not be
@@ -26,7 +28,7 @@ online), for 24 hours after the end: it prints the replay page and the HLS
 VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:0", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1"})
 	replayMode := fs.Bool("replay", false, "play the replay of an ended broadcast")
-	serveReplay := fs.Bool("serve-replay", false, "when the broadcast ends, stay up and serve its replay to others (24 hours, or until Ctrl-C)")
+	serveReplay := fs.Bool("serve-replay", true, "when the broadcast ends, stay up and serve its replay to others (24 hours, or until Ctrl-C); =false to stop at the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
