@@ -212,7 +212,8 @@ func (t *nat) dialBootstraps(ctx context.Context) {
 }
 
 // pruneRelayed closes the relayed connections to peers that have a direct
-// one too and that carry no stream any more: once hole punching has
+// one too and that carry no stream any more but GossipSub's (onlyGossip):
+// once hole punching has
 // worked and the tree's streams have moved (mesh/p2p does that), the
 // circuit would otherwise stay open, holding one of the few circuits the
 // relay gives each peer (RelayConfig.CircuitsPerPeer), until the relay's
@@ -220,7 +221,7 @@ func (t *nat) dialBootstraps(ctx context.Context) {
 func (t *nat) pruneRelayed() {
 	nw := t.n.host.Network()
 	for _, c := range nw.Conns() {
-		if !isCircuit(c.RemoteMultiaddr()) || len(c.GetStreams()) > 0 {
+		if !isCircuit(c.RemoteMultiaddr()) || !onlyGossip(c.GetStreams()) {
 			continue
 		}
 		if t.n.PathTo(c.RemotePeer()) != PathDirect {
@@ -229,6 +230,19 @@ func (t *nat) pruneRelayed() {
 		t.n.log.Debug("closing a relayed connection superseded by a direct one", "peer", c.RemotePeer())
 		_ = c.Close()
 	}
+}
+
+// onlyGossip reports whether streams are all GossipSub's (or none): those
+// may be cut, since GossipSub opens a new stream on the peer's direct
+// connection when one of its streams dies while the peer stays connected.
+func onlyGossip(streams []network.Stream) bool {
+	for _, s := range streams {
+		p := string(s.Protocol())
+		if !strings.HasPrefix(p, "/meshsub/") && !strings.HasPrefix(p, "/floodsub/") {
+			return false
+		}
+	}
+	return true
 }
 
 // wait returns true once the node is ready to meet peers behind NAT, false

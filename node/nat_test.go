@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,20 @@ func TestWatchThroughRelay(t *testing.T) {
 	if reach := families["peerscope_p2p_reachability"]; reach == nil || len(reach.Metric) != 1 {
 		t.Fatal("no peerscope_p2p_reachability")
 	}
+
+	// Chat crosses the relay too: the viewer's only link to the
+	// broadcaster is the circuit (the bootstrap host runs no GossipSub).
+	if viewer.PathTo(root.ID()) != node.PathRelayed {
+		t.Fatalf("viewer reaches the broadcaster %q, want relayed only", viewer.PathTo(root.ID()))
+	}
+	owner := openChat(t, b, root.OwnerToken())
+	waitFor(t, 30*time.Second, "the relayed viewer's chat to take a comment", func() bool {
+		code, _ := postChat(t, w.PlayerURL()+"chat/comment", "", map[string]any{"text": "hello across the relay"})
+		return code == http.StatusOK
+	})
+	waitEvent(t, owner, 20*time.Second, "the comment at the broadcaster", func(e sseEvent) bool {
+		return e.Name == "comment" && strings.Contains(e.Data, "hello across the relay")
+	})
 }
 
 func TestParseBootstrapPeers(t *testing.T) {

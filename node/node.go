@@ -334,7 +334,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
 	var psCtx context.Context
 	psCtx, n.psCancel = context.WithCancel(context.Background())
-	if n.ps, err = pubsub.NewGossipSub(psCtx, n.host, chat.PubSubOptions()...); err != nil {
+	if n.ps, err = pubsub.NewGossipSub(psCtx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = NewStreamKey()
