@@ -2,7 +2,6 @@ package chat
 
 import (
 	"fmt"
-	"github.com/peerscope/peerscope/internal/pbwire"
 	"math"
 	"strconv"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // Op is a kind of moderation action.
@@ -85,22 +86,22 @@ type wireCall struct {
 func (a *action) key() string { return strconv.Itoa(int(a.Op)) + "|" + a.Target }
 
 func (a *action) marshal(b []byte) []byte {
-	b = appendString(b, 1, a.Broadcast)
-	b = appendVarint(b, 2, a.Seq)
-	b = appendVarint(b, 3, uint64(a.Op))
-	b = appendString(b, 4, a.Target)
-	b = appendBool(b, 5, a.On)
-	b = appendVarint(b, 6, uint64(a.Until))
+	b = pbwire.AppendString(b, 1, a.Broadcast)
+	b = pbwire.AppendVarint(b, 2, a.Seq)
+	b = pbwire.AppendVarint(b, 3, uint64(a.Op))
+	b = pbwire.AppendString(b, 4, a.Target)
+	b = pbwire.AppendBool(b, 5, a.On)
+	b = pbwire.AppendVarint(b, 6, uint64(a.Until))
 	for _, s := range a.List {
 		b = protowire.AppendTag(b, 7, protowire.BytesType)
 		b = protowire.AppendString(b, s)
 	}
 	if c := a.Call; c != nil {
 		var s []byte
-		s = appendBytes(s, 1, []byte(c.Author))
-		s = appendVarint(s, 2, c.Comment)
-		s = appendString(s, 3, c.Text)
-		s = appendVarint(s, 4, uint64(c.Deadline))
+		s = pbwire.AppendBytes(s, 1, []byte(c.Author))
+		s = pbwire.AppendVarint(s, 2, c.Comment)
+		s = pbwire.AppendString(s, 3, c.Text)
+		s = pbwire.AppendVarint(s, 4, uint64(c.Deadline))
 		for _, j := range c.Jurors {
 			s = protowire.AppendTag(s, 5, protowire.BytesType)
 			s = protowire.AppendBytes(s, []byte(j))
@@ -268,8 +269,8 @@ type signedAction struct {
 }
 
 func (s *signedAction) marshal(b []byte) []byte {
-	b = appendBytes(b, 1, s.body)
-	return appendBytes(b, 2, s.sig)
+	b = pbwire.AppendBytes(b, 1, s.body)
+	return pbwire.AppendBytes(b, 2, s.sig)
 }
 
 func (s *signedAction) unmarshal(b []byte) error {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // codecCase is one envelope of the shared table: unit tests round-trip it,
@@ -74,11 +76,11 @@ func malformedCases() []malformedCase {
 	good := goodEnv.marshal(nil)
 	tag := func(num protowire.Number, typ protowire.Type) []byte { return protowire.AppendTag(nil, num, typ) }
 	withBody := func(num protowire.Number, body []byte) []byte {
-		b := appendString(nil, 1, testBroadcast)
-		b = appendVarint(b, 2, uint64(t0.UnixNano()))
+		b := pbwire.AppendString(nil, 1, testBroadcast)
+		b = pbwire.AppendVarint(b, 2, uint64(t0.UnixNano()))
 		return appendMessage(b, num, body)
 	}
-	twoBodies := append(bytes.Clone(good), appendMessage(nil, 4, appendVarint(nil, 1, 1))...)
+	twoBodies := append(bytes.Clone(good), appendMessage(nil, 4, pbwire.AppendVarint(nil, 1, 1))...)
 	tampered := actionEnv(t0, signed(broadcasterPeer, action{Seq: 1, Op: OpCommentsOff, On: true}))
 	tampered.Action.body = append(bytes.Clone(tampered.Action.body), 0xff) // a truncated tag
 	return []malformedCase{
@@ -86,30 +88,30 @@ func malformedCases() []malformedCase {
 		{"truncated", good[:len(good)-2]},
 		{"no-body", withBody(99, nil)[:len(withBody(99, nil))-2]},
 		{"two-bodies", twoBodies},
-		{"no-broadcast", appendMessage(appendVarint(nil, 2, 1), 4, appendVarint(nil, 1, 1))},
-		{"no-sent", appendMessage(appendString(nil, 1, testBroadcast), 4, appendVarint(nil, 1, 1))},
+		{"no-broadcast", appendMessage(pbwire.AppendVarint(nil, 2, 1), 4, pbwire.AppendVarint(nil, 1, 1))},
+		{"no-sent", appendMessage(pbwire.AppendString(nil, 1, testBroadcast), 4, pbwire.AppendVarint(nil, 1, 1))},
 		{"broadcast-wrong-type", append(tag(1, protowire.VarintType), 1)},
 		{"group", tag(3, protowire.StartGroupType)},
-		{"comment-empty-text", withBody(3, appendVarint(appendString(nil, 2, "  \n "), 1, 1))},
-		{"comment-no-id", withBody(3, appendString(nil, 2, "hi"))},
-		{"comment-too-long", withBody(3, appendVarint(appendString(nil, 2, strings.Repeat("a", MaxCommentBytes+1)), 1, 1))},
-		{"comment-control", withBody(3, appendVarint(appendString(nil, 2, "a\x07b"), 1, 1))},
-		{"comment-bidi", withBody(3, appendVarint(appendString(nil, 2, "a\u202eb"), 1, 1))},
-		{"comment-bad-utf8", withBody(3, appendVarint(appendBytes(nil, 2, []byte{0xff, 0xfe}), 1, 1))},
+		{"comment-empty-text", withBody(3, pbwire.AppendVarint(pbwire.AppendString(nil, 2, "  \n "), 1, 1))},
+		{"comment-no-id", withBody(3, pbwire.AppendString(nil, 2, "hi"))},
+		{"comment-too-long", withBody(3, pbwire.AppendVarint(pbwire.AppendString(nil, 2, strings.Repeat("a", MaxCommentBytes+1)), 1, 1))},
+		{"comment-control", withBody(3, pbwire.AppendVarint(pbwire.AppendString(nil, 2, "a\x07b"), 1, 1))},
+		{"comment-bidi", withBody(3, pbwire.AppendVarint(pbwire.AppendString(nil, 2, "a\u202eb"), 1, 1))},
+		{"comment-bad-utf8", withBody(3, pbwire.AppendVarint(pbwire.AppendBytes(nil, 2, []byte{0xff, 0xfe}), 1, 1))},
 		{"heart-zero", withBody(4, nil)},
-		{"heart-too-many", withBody(4, appendVarint(nil, 1, MaxHearts+1))},
-		{"presence-bad-state", withBody(5, appendVarint(nil, 1, 9))},
-		{"report-bad-peer", withBody(7, appendVarint(appendBytes(nil, 1, []byte("not a peer")), 2, 1))},
-		{"vote-no-call", withBody(8, appendVarint(nil, 2, 1))},
-		{"beat-long-digest", withBody(9, appendBytes(nil, 6, make([]byte, 33)))},
-		{"action-unsigned", withBody(6, appendBytes(nil, 1, (&action{Broadcast: testBroadcast, Seq: 1, Op: OpCommentsOff}).marshal(nil)))},
+		{"heart-too-many", withBody(4, pbwire.AppendVarint(nil, 1, MaxHearts+1))},
+		{"presence-bad-state", withBody(5, pbwire.AppendVarint(nil, 1, 9))},
+		{"report-bad-peer", withBody(7, pbwire.AppendVarint(pbwire.AppendBytes(nil, 1, []byte("not a peer")), 2, 1))},
+		{"vote-no-call", withBody(8, pbwire.AppendVarint(nil, 2, 1))},
+		{"beat-long-digest", withBody(9, pbwire.AppendBytes(nil, 6, make([]byte, 33)))},
+		{"action-unsigned", withBody(6, pbwire.AppendBytes(nil, 1, (&action{Broadcast: testBroadcast, Seq: 1, Op: OpCommentsOff}).marshal(nil)))},
 		{"action-tampered-body", tampered.marshal(nil)},
 		{"action-unknown-op", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: 77}).marshal(nil), sig: []byte{1}}).marshal(nil))},
 		{"action-block-no-target", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: OpBlock}).marshal(nil), sig: []byte{1}}).marshal(nil))},
 		{"action-jury-mismatch", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: OpJury,
 			Target: CommentID{bob.id, 7}.String(), Call: &wireCall{Author: bob.id, Comment: 8, Jurors: []peer.ID{alice.id}}}).marshal(nil), sig: []byte{1}}).marshal(nil))},
 		{"request-empty", withBody(10, nil)},
-		{"too-large", append(bytes.Clone(good), appendBytes(nil, 99, make([]byte, MaxMessageSize))...)},
+		{"too-large", append(bytes.Clone(good), pbwire.AppendBytes(nil, 99, make([]byte, MaxMessageSize))...)},
 	}
 }
 
@@ -146,7 +148,7 @@ func TestEnvelopeMalformed(t *testing.T) {
 // them.
 func TestUnknownFieldsSkipped(t *testing.T) {
 	b := commentEnv(t0, 1, "hello", nil).marshal(nil)
-	b = appendString(b, 50, "from the future")
+	b = pbwire.AppendString(b, 50, "from the future")
 	var e envelope
 	if err := e.unmarshal(b); err != nil || e.Comment == nil || e.Comment.Text != "hello" {
 		t.Fatalf("unmarshal = %v, %+v", err, e.Comment)
@@ -275,8 +277,8 @@ func attestationSeeds() map[string][]byte {
 		"alice":      attestation(alice.id, "alice", bootKey),
 		"rogue":      attestation(bob.id, "bob", rogueKey),
 		"empty":      nil,
-		"unsigned":   appendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}),
-		"bad-sig":    append(appendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}), appendBytes(nil, 2, make([]byte, 64))...),
+		"unsigned":   pbwire.AppendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}),
+		"bad-sig":    append(pbwire.AppendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}), pbwire.AppendBytes(nil, 2, make([]byte, 64))...),
 		"no-avatar":  nil,
 		"wrong-type": append(protowire.AppendTag(nil, 1, protowire.VarintType), 1),
 	}
@@ -323,7 +325,7 @@ func logSeeds() map[string][]byte {
 		"three":  MarshalLog(log),
 		"one":    MarshalLog(log[:1]),
 		"empty":  nil,
-		"no-seq": appendMessage(nil, 1, appendBytes(nil, 1, []byte(bob.id))),
+		"no-seq": appendMessage(nil, 1, pbwire.AppendBytes(nil, 1, []byte(bob.id))),
 	}
 }
 

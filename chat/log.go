@@ -2,11 +2,12 @@ package chat
 
 import (
 	"fmt"
-	"github.com/peerscope/peerscope/internal/pbwire"
 	"sort"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // The chat log is what a replay shows: every comment with its place in the
@@ -37,21 +38,21 @@ func MarshalLog(log []Comment) []byte {
 
 func marshalEntry(c *Comment) []byte {
 	var b []byte
-	b = appendBytes(b, 1, []byte(c.ID.Author))
-	b = appendVarint(b, 2, c.ID.Seq)
-	b = appendVarint(b, 3, uint64(unixNano(c.At)))
-	b = appendVarint(b, 4, uint64(unixNano(c.Received)))
-	b = appendString(b, 5, c.Text)
+	b = pbwire.AppendBytes(b, 1, []byte(c.ID.Author))
+	b = pbwire.AppendVarint(b, 2, c.ID.Seq)
+	b = pbwire.AppendVarint(b, 3, uint64(unixNano(c.At)))
+	b = pbwire.AppendVarint(b, 4, uint64(unixNano(c.Received)))
+	b = pbwire.AppendString(b, 5, c.Text)
 	if id := c.Author.Identity; id != nil {
-		b = appendString(b, 6, id.Provider)
-		b = appendString(b, 7, id.Account)
-		b = appendString(b, 8, id.Handle)
-		b = appendString(b, 9, id.Name)
-		b = appendString(b, 10, id.Avatar)
+		b = pbwire.AppendString(b, 6, id.Provider)
+		b = pbwire.AppendString(b, 7, id.Account)
+		b = pbwire.AppendString(b, 8, id.Handle)
+		b = pbwire.AppendString(b, 9, id.Name)
+		b = pbwire.AppendString(b, 10, id.Avatar)
 	}
-	b = appendBool(b, 11, c.Author.Broadcaster)
-	b = appendBool(b, 12, c.Author.Moderator)
-	b = appendBool(b, 13, c.Deleted)
+	b = pbwire.AppendBool(b, 11, c.Author.Broadcaster)
+	b = pbwire.AppendBool(b, 12, c.Author.Moderator)
+	b = pbwire.AppendBool(b, 13, c.Deleted)
 	return b
 }
 

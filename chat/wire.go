@@ -3,12 +3,13 @@ package chat
 import (
 	"bytes"
 	"fmt"
-	"github.com/peerscope/peerscope/internal/pbwire"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // The wire format is protobuf, written and read by hand with protowire as
@@ -166,49 +167,49 @@ func (e *envelope) kind() kind {
 
 // marshal appends the envelope's encoding to b.
 func (e envelope) marshal(b []byte) []byte {
-	b = appendString(b, 1, e.Broadcast)
-	b = appendVarint(b, 2, uint64(e.Sent))
+	b = pbwire.AppendString(b, 1, e.Broadcast)
+	b = pbwire.AppendVarint(b, 2, uint64(e.Sent))
 	switch {
 	case e.Comment != nil:
 		c := e.Comment
 		var s []byte
-		s = appendVarint(s, 1, c.ID)
-		s = appendString(s, 2, c.Text)
-		s = appendVarint(s, 3, uint64(c.At))
-		s = appendBytes(s, 4, c.Attestation)
+		s = pbwire.AppendVarint(s, 1, c.ID)
+		s = pbwire.AppendString(s, 2, c.Text)
+		s = pbwire.AppendVarint(s, 3, uint64(c.At))
+		s = pbwire.AppendBytes(s, 4, c.Attestation)
 		b = appendMessage(b, 3, s)
 	case e.Heart != nil:
-		b = appendMessage(b, 4, appendVarint(nil, 1, uint64(e.Heart.Count)))
+		b = appendMessage(b, 4, pbwire.AppendVarint(nil, 1, uint64(e.Heart.Count)))
 	case e.Presence != nil:
 		p := e.Presence
 		var s []byte
-		s = appendVarint(s, 1, uint64(p.State))
-		s = appendBytes(s, 2, p.Attestation)
+		s = pbwire.AppendVarint(s, 1, uint64(p.State))
+		s = pbwire.AppendBytes(s, 2, p.Attestation)
 		b = appendMessage(b, 5, s)
 	case e.Action != nil:
 		b = appendMessage(b, 6, e.Action.marshal(nil))
 	case e.Report != nil:
 		var s []byte
-		s = appendBytes(s, 1, []byte(e.Report.Author))
-		s = appendVarint(s, 2, e.Report.Comment)
+		s = pbwire.AppendBytes(s, 1, []byte(e.Report.Author))
+		s = pbwire.AppendVarint(s, 2, e.Report.Comment)
 		b = appendMessage(b, 7, s)
 	case e.Vote != nil:
 		var s []byte
-		s = appendVarint(s, 1, e.Vote.Call)
-		s = appendBool(s, 2, e.Vote.Guilty)
+		s = pbwire.AppendVarint(s, 1, e.Vote.Call)
+		s = pbwire.AppendBool(s, 2, e.Vote.Guilty)
 		b = appendMessage(b, 8, s)
 	case e.Beat != nil:
 		t := e.Beat
 		var s []byte
-		s = appendVarint(s, 1, uint64(t.Audience))
-		s = appendVarint(s, 2, t.Hearts)
-		s = appendVarint(s, 3, uint64(t.PresenceMS))
-		s = appendVarint(s, 4, uint64(t.HeartMS))
-		s = appendVarint(s, 5, t.ModSeq)
-		s = appendBytes(s, 6, t.Digest)
+		s = pbwire.AppendVarint(s, 1, uint64(t.Audience))
+		s = pbwire.AppendVarint(s, 2, t.Hearts)
+		s = pbwire.AppendVarint(s, 3, uint64(t.PresenceMS))
+		s = pbwire.AppendVarint(s, 4, uint64(t.HeartMS))
+		s = pbwire.AppendVarint(s, 5, t.ModSeq)
+		s = pbwire.AppendBytes(s, 6, t.Digest)
 		b = appendMessage(b, 9, s)
 	case e.Request != nil:
-		b = appendMessage(b, 10, appendBytes(nil, 1, e.Request.marshal(nil)))
+		b = appendMessage(b, 10, pbwire.AppendBytes(nil, 1, e.Request.marshal(nil)))
 	}
 	return b
 }
@@ -478,37 +479,6 @@ func validText(b []byte, multiline bool) bool {
 		}
 	}
 	return true
-}
-
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBool(b []byte, num protowire.Number, v bool) []byte {
-	if !v {
-		return b
-	}
-	return appendVarint(b, num, 1)
-}
-
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendString(b []byte, num protowire.Number, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
 }
 
 // appendMessage appends an embedded message, even an empty one (its

@@ -108,8 +108,8 @@ func (a *Attestation) Marshal() []byte {
 	if a.body == nil || a.Signature == nil {
 		return nil
 	}
-	b := appendBytes(nil, 1, a.body)
-	return appendBytes(b, 2, a.Signature)
+	b := pbwire.AppendBytes(nil, 1, a.body)
+	return pbwire.AppendBytes(b, 2, a.Signature)
 }
 
 // ParseAttestation decodes a signed attestation and checks its fields (not
@@ -165,15 +165,15 @@ func (a *Attestation) verifyRest(p peer.ID, now time.Time) error {
 
 func (a *Attestation) marshalBody() []byte {
 	var b []byte
-	b = appendString(b, 1, a.Provider)
-	b = appendString(b, 2, a.Account)
-	b = appendString(b, 3, a.Handle)
-	b = appendString(b, 4, a.Name)
-	b = appendString(b, 5, a.Avatar)
-	b = appendBytes(b, 6, []byte(a.Peer))
-	b = appendVarint(b, 7, uint64(unixNano(a.Issued)))
-	b = appendVarint(b, 8, uint64(unixNano(a.Expires)))
-	b = appendBytes(b, 9, a.Issuer)
+	b = pbwire.AppendString(b, 1, a.Provider)
+	b = pbwire.AppendString(b, 2, a.Account)
+	b = pbwire.AppendString(b, 3, a.Handle)
+	b = pbwire.AppendString(b, 4, a.Name)
+	b = pbwire.AppendString(b, 5, a.Avatar)
+	b = pbwire.AppendBytes(b, 6, []byte(a.Peer))
+	b = pbwire.AppendVarint(b, 7, uint64(unixNano(a.Issued)))
+	b = pbwire.AppendVarint(b, 8, uint64(unixNano(a.Expires)))
+	b = pbwire.AppendBytes(b, 9, a.Issuer)
 	return b
 }
 
@@ -309,28 +309,4 @@ func fromUnixNano(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
-}
-
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendString(b []byte, num protowire.Number, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -108,7 +110,7 @@ func TestTrustSet(t *testing.T) {
 	forgedBytes := func() []byte {
 		// The body re-encoded with another handle, the old signature kept.
 		b := forged.marshalBody()
-		return appendBytes(appendBytes(nil, 1, b), 2, forged.Signature)
+		return pbwire.AppendBytes(pbwire.AppendBytes(nil, 1, b), 2, forged.Signature)
 	}()
 	cases := []struct {
 		name  string
@@ -177,8 +179,8 @@ func attestationSeeds(t testing.TB) map[string][]byte {
 		"alice":      signedAt(t, alice, bootKey, t0).Marshal(),
 		"rogue":      signedAt(t, bob, rogueKey, t0).Marshal(),
 		"empty":      nil,
-		"unsigned":   appendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}),
-		"bad-sig":    append(appendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}), appendBytes(nil, 2, make([]byte, 64))...),
+		"unsigned":   pbwire.AppendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}),
+		"bad-sig":    append(pbwire.AppendBytes(nil, 1, []byte{0x0a, 0x01, 'x'}), pbwire.AppendBytes(nil, 2, make([]byte, 64))...),
 		"wrong-type": append(protowire.AppendTag(nil, 1, protowire.VarintType), 1),
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"github.com/peerscope/peerscope/internal/pbwire"
 	"io"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // The wire format is protobuf, written and read with protowire so that the
@@ -40,18 +41,18 @@ const (
 
 // Marshal appends the encoding of m to b.
 func (m *Message) Marshal(b []byte) []byte {
-	b = appendVarint(b, 1, uint64(m.Type))
+	b = pbwire.AppendVarint(b, 1, uint64(m.Type))
 	if m.Chunk != nil {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, m.Chunk.wireBytes())
 	}
-	b = appendVarint(b, 3, m.Seq)
-	b = appendVarint(b, 4, uint64(m.Count))
-	b = appendVarint(b, 5, uint64(m.Time))
-	b = appendVarint(b, 6, uint64(m.Capacity))
-	b = appendVarint(b, 7, uint64(m.Free))
-	b = appendVarint(b, 8, uint64(m.Subtree))
-	b = appendVarint(b, 9, uint64(m.Depth))
+	b = pbwire.AppendVarint(b, 3, m.Seq)
+	b = pbwire.AppendVarint(b, 4, uint64(m.Count))
+	b = pbwire.AppendVarint(b, 5, uint64(m.Time))
+	b = pbwire.AppendVarint(b, 6, uint64(m.Capacity))
+	b = pbwire.AppendVarint(b, 7, uint64(m.Free))
+	b = pbwire.AppendVarint(b, 8, uint64(m.Subtree))
+	b = pbwire.AppendVarint(b, 9, uint64(m.Depth))
 	for i := range m.Path {
 		b = protowire.AppendTag(b, 10, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(peerInfoSize(&m.Path[i])))
@@ -64,21 +65,21 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
 		b = appendPeerInfo(b, &c.PeerInfo)
-		b = appendVarint(b, 2, uint64(c.Depth))
-		b = appendVarint(b, 3, uint64(c.Free))
+		b = pbwire.AppendVarint(b, 2, uint64(c.Depth))
+		b = pbwire.AppendVarint(b, 3, uint64(c.Free))
 	}
 	for _, a := range m.Addrs {
 		b = protowire.AppendTag(b, 12, protowire.BytesType)
 		b = protowire.AppendString(b, a)
 	}
-	b = appendVarint(b, 13, uint64(m.Reason))
-	b = appendVarint(b, 14, uint64(m.Flags))
+	b = pbwire.AppendVarint(b, 13, uint64(m.Reason))
+	b = pbwire.AppendVarint(b, 14, uint64(m.Flags))
 	if m.Lost != "" {
 		b = protowire.AppendTag(b, 15, protowire.BytesType)
 		b = protowire.AppendString(b, string(m.Lost))
 	}
-	b = appendVarint(b, 16, m.Hearts)
-	b = appendVarint(b, 17, uint64(m.Web))
+	b = pbwire.AppendVarint(b, 16, m.Hearts)
+	b = pbwire.AppendVarint(b, 17, uint64(m.Web))
 	return b
 }
 
@@ -127,10 +128,10 @@ func (c *Chunk) wireBytes() []byte {
 		b := make([]byte, 0, c.Size())
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendString(b, c.Broadcast)
-		b = appendVarint(b, 2, c.Seq)
-		b = appendVarint(b, 3, uint64(c.Wallclock))
-		b = appendVarint(b, 4, uint64(c.Flags))
-		b = appendVarint(b, 7, uint64(c.Duration))
+		b = pbwire.AppendVarint(b, 2, c.Seq)
+		b = pbwire.AppendVarint(b, 3, uint64(c.Wallclock))
+		b = pbwire.AppendVarint(b, 4, uint64(c.Flags))
+		b = pbwire.AppendVarint(b, 7, uint64(c.Duration))
 		b = protowire.AppendTag(b, 5, protowire.BytesType)
 		b = protowire.AppendBytes(b, c.Payload)
 		b = protowire.AppendTag(b, 6, protowire.BytesType)
@@ -138,14 +139,6 @@ func (c *Chunk) wireBytes() []byte {
 		c.wire = b
 	}
 	return c.wire
-}
-
-func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
 }
 
 func varintSize(num protowire.Number, v uint64) int {

@@ -64,3 +64,41 @@ func CheckWireType(num protowire.Number, typ protowire.Type, max protowire.Numbe
 	}
 	return nil
 }
+
+// AppendVarint appends field num as a varint, or nothing when v is 0 (the
+// proto3 default, which a reader takes for absent).
+func AppendVarint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+// AppendBool appends field num as 1, or nothing when v is false.
+func AppendBool(b []byte, num protowire.Number, v bool) []byte {
+	if !v {
+		return b
+	}
+	return AppendVarint(b, num, 1)
+}
+
+// AppendBytes appends field num as length-delimited bytes, or nothing when
+// v is empty.
+func AppendBytes(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+// AppendString appends field num as a length-delimited string, or nothing
+// when v is empty.
+func AppendString(b []byte, num protowire.Number, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
