@@ -359,7 +359,10 @@ type PhoneVerify struct {
 	Code  string `json:"code"`
 }
 
-const phoneCodeDigits = 6
+const (
+	phoneCodeDigits = 6
+	phoneCodeSpace  = 1_000_000 // 10^phoneCodeDigits
+)
 
 func (s *Server) phoneKey(parts ...string) []byte {
 	m := hmac.New(sha256.New, s.cfg.Keys.secret)
@@ -401,7 +404,7 @@ func (s *Server) handlePhoneStart(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	code := fmt.Sprintf("%0*d", phoneCodeDigits, binary.BigEndian.Uint64(rb[:])%1_000_000)
+	code := fmt.Sprintf("%0*d", phoneCodeDigits, binary.BigEndian.Uint64(rb[:])%phoneCodeSpace)
 	phoneID := hex.EncodeToString(s.phoneKey("phone", phone))
 	if err := s.store.beginPhone(r.Context(), phoneID, p.String(), s.phoneKey("code", phone, code), now, s.cfg.PhoneLimits); err != nil {
 		s.fail(w, r, err)

@@ -83,20 +83,28 @@ func (a *Announcement) check(id string, now time.Time, skew time.Duration) error
 	return nil
 }
 
-func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// byBroadcaster checks that a request about the broadcast in the path is
+// signed by its broadcaster (whose peer ID the broadcast ID names), and
+// returns the ID, the signer and the body; on failure it has answered.
+func (s *Server) byBroadcaster(w http.ResponseWriter, r *http.Request, what string) (id string, p peer.ID, body []byte, ok bool) {
+	id = r.PathValue("id")
 	owner, err := broadcasterOf(id)
+	if err == nil {
+		p, body, err = s.signed(w, r)
+	}
+	if err == nil && p != owner {
+		err = fmt.Errorf("%w: only the broadcaster %s may %s %s", ErrForbidden, owner, what, clip(id, 80))
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return "", "", nil, false
 	}
-	p, body, err := s.signed(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if p != owner {
-		s.fail(w, r, fmt.Errorf("%w: only the broadcaster %s may announce %s", ErrForbidden, owner, clip(id, 80)))
+	return id, p, body, true
+}
+
+func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
+	id, p, body, ok := s.byBroadcaster(w, r, "announce")
+	if !ok {
 		return
 	}
 	var a Announcement
@@ -264,19 +272,8 @@ type ReplayEntry struct {
 }
 
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	owner, err := broadcasterOf(id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, body, err := s.signed(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if p != owner {
-		s.fail(w, r, fmt.Errorf("%w: only the broadcaster may publish its replay", ErrForbidden))
+	id, _, body, ok := s.byBroadcaster(w, r, "publish the replay of")
+	if !ok {
 		return
 	}
 	var e ReplayEntry
