@@ -103,7 +103,6 @@ type Node struct {
 	// is out of the tree itself (zero while it is in).
 	parentOutSince time.Time
 	children       []*child
-	childIDs       []PeerID // children[i].info.ID, kept alongside
 
 	members     map[PeerID]*member
 	memberOrder []PeerID
@@ -269,10 +268,8 @@ func (n *Node) inPath(id PeerID) bool {
 }
 
 func (n *Node) childIndex(id PeerID) int {
-	// childIDs, not children: one contiguous slice to scan, not a pointer
-	// per child (every status a parent gets looks its sender up).
-	for i, c := range n.childIDs {
-		if c == id {
+	for i, c := range n.children {
+		if c.info.ID == id {
 			return i
 		}
 	}
@@ -344,7 +341,7 @@ func (n *Node) Leave(now time.Time) {
 		cands := slices.DeleteFunc(slices.Clone(where), func(x Candidate) bool { return x.ID == c.info.ID })
 		n.send(c.info, &Message{Type: MsgLeave, Candidates: cands})
 	}
-	n.children, n.childIDs = nil, nil
+	n.children = nil
 	n.state = stateLeft
 	n.event(Event{Type: EvDetached})
 }
@@ -541,7 +538,7 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 				n.statusDirty = true
 			}
 			c.capacity, c.free, c.subtree, c.web = m.Capacity, m.Free, max(m.Subtree, 1), m.Web
-			n.addHearts(min(m.Hearts, uint64(c.subtree)*maxNodeHearts))
+			n.AddHearts(min(m.Hearts, uint64(c.subtree)*maxNodeHearts))
 			c.room = append(c.room[:0], m.Candidates...)
 			if len(c.room) > maxRoom {
 				c.room = c.room[:maxRoom]
@@ -823,7 +820,6 @@ func (n *Node) removeChild(i int) {
 	n.statusDirty = true
 	id := n.children[i].info.ID
 	n.children = slices.Delete(n.children, i, i+1)
-	n.childIDs = slices.Delete(n.childIDs, i, i+1)
 	n.event(Event{Type: EvChildRemoved, Peer: id})
 }
 
@@ -913,9 +909,7 @@ const maxNodeHearts = 1000
 // AddHearts counts hearts tapped at this node. They go up the tree with the
 // next status, summed with those of the subtree, so the broadcaster learns
 // the audience's hearts without a message per viewer (Stats.Hearts).
-func (n *Node) AddHearts(count uint64) { n.addHearts(count) }
-
-func (n *Node) addHearts(count uint64) {
+func (n *Node) AddHearts(count uint64) {
 	n.stats.Hearts += count
 	if !n.isRoot && count > 0 {
 		n.heartsUp += count
@@ -1085,7 +1079,6 @@ func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
 func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
 	n.children = append(n.children, c)
-	n.childIDs = append(n.childIDs, info.ID)
 	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
