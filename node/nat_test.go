@@ -31,12 +31,7 @@ import (
 func TestWatchThroughRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	boot := peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
+	bs, boot := loopbackBootstrap(t)
 
 	root := newNode(t, node.Config{
 		BootstrapPeers: []peer.AddrInfo{boot},
@@ -112,6 +107,18 @@ func TestWatchThroughRelay(t *testing.T) {
 	})
 }
 
+// loopbackBootstrap starts a bootstrap's libp2p host on loopback, closed
+// when the test ends, and returns it with its address.
+func loopbackBootstrap(t *testing.T) (*bootstrap.Host, peer.AddrInfo) {
+	t.Helper()
+	bs, err := bootstrap.NewHost(t.Context(), bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	return bs, peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
+}
+
 func TestParseBootstrapPeers(t *testing.T) {
 	const id = "12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE"
 	got, err := node.ParseBootstrapPeers([]string{
@@ -135,13 +142,7 @@ func TestParseBootstrapPeers(t *testing.T) {
 // TestBootstrapURLGivesPeers: a node given only a bootstrap's HTTP URL
 // learns its libp2p side from /api/v1/info and stays connected to it.
 func TestBootstrapURLGivesPeers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
+	bs, _ := loopbackBootstrap(t)
 	sctx, stop := context.WithCancel(context.Background())
 	svc, err := bootstrap.Open(sctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
 		Server: bootstrap.Config{PeerInfo: func() (string, []string) {
@@ -202,12 +203,7 @@ func FuzzParseBootstrapPeers(f *testing.F) {
 func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	boot := peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
+	bs, boot := loopbackBootstrap(t)
 	root := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, Reachability: network.ReachabilityPrivate, NATWait: -1})
 	waitFor(t, 30*time.Second, "a reservation", func() bool { return bs.RelayStats().Reservations == 1 })
 	b, err := root.Broadcast(ctx, node.BroadcastConfig{Source: sampleSource(t, ingest.WithLoop())})
@@ -277,20 +273,15 @@ func TestBootstrapRestart(t *testing.T) {
 // cannot say anything about the internet, so a node does not spend
 // NATWait waiting for it.
 func TestLocalBootstrapNoWait(t *testing.T) {
-	bs, err := bootstrap.NewHost(t.Context(), bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
+	_, boot := loopbackBootstrap(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	n, err := node.New(ctx, node.Config{NoHTTPS: true, NATWait: time.Minute,
-		BootstrapPeers: []peer.AddrInfo{{ID: bs.ID(), Addrs: bs.Host().Addrs()}}})
+	n, err := node.New(ctx, node.Config{NoHTTPS: true, NATWait: time.Minute, BootstrapPeers: []peer.AddrInfo{boot}})
 	if err != nil {
 		t.Fatalf("New with a loopback bootstrap and a minute's NATWait: %v", err)
 	}
 	defer n.Close()
-	if n.PathTo(bs.ID()) != node.PathDirect {
+	if n.PathTo(boot.ID) != node.PathDirect {
 		t.Fatal("not connected to the bootstrap")
 	}
 }
