@@ -149,7 +149,7 @@ func (b *Broadcast) keep(c *mesh.Chunk) {
 func (b *Broadcast) keepChunks() {
 	st := b.n.replay
 	for c := range b.kept {
-		if _, err := st.Put(context.Background(), c); err != nil {
+		if _, err := st.PutVerified(context.Background(), c); err != nil { // the tree verified it
 			if !errors.Is(err, replay.ErrClosed) && b.ctx.Err() == nil {
 				b.log.Debug("replay: chunk not kept", "seq", c.Seq, "err", err)
 			}

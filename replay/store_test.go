@@ -207,6 +207,22 @@ func TestPutGetAndRefusals(t *testing.T) {
 	if len(held) != 11 || held[0].Seq != 0 || held[10].Seq != 9 {
 		t.Fatalf("held %v", held)
 	}
+
+	// A chunk the tree delivered was verified there: PutVerified keeps it
+	// without checking its signature again; Put and PutBlock check.
+	checks := 0
+	verify := verifier(b)
+	v := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: func(c *mesh.Chunk) error { checks++; return verify(c) }})
+	id, err := v.PutVerified(ctx, b.chunk(30, clk.Now(), 100))
+	if err != nil || checks != 0 {
+		t.Fatalf("PutVerified: %v, %d signature checks", err, checks)
+	}
+	if c, err := v.Chunk(ctx, id); err != nil || c.Seq != 30 {
+		t.Fatalf("chunk kept by PutVerified: %v %v", c, err)
+	}
+	if _, err := v.Put(ctx, b.chunk(31, clk.Now(), 100)); err != nil || checks != 1 {
+		t.Fatalf("Put: %v, %d signature checks", err, checks)
+	}
 }
 
 // TestExpiry: 24 h after the end, every chunk is refused at once and the
