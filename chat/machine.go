@@ -159,7 +159,6 @@ type call struct {
 	jurors   map[peer.ID]bool
 	votes    map[peer.ID]bool
 	closed   bool
-	reporter peer.ID
 }
 
 // ready is what the machine wants done.

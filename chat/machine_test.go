@@ -365,16 +365,6 @@ func (s *swarm) advance(d time.Duration) {
 	s.settle()
 }
 
-func (s *swarm) comments(of peer.ID) []*Comment {
-	var out []*Comment
-	for _, e := range s.evs[of] {
-		if c, ok := e.(*Comment); ok {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 func TestSwarmJoinSyncsState(t *testing.T) {
 	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil})
 	br := s.ms[broadcasterPeer.id]

@@ -207,8 +207,6 @@ func (n *Node) Status() Status {
 
 func (n *Node) depth() int { return len(n.path) }
 
-func (n *Node) attached() bool { return n.state == stateAttached || n.moving }
-
 func (n *Node) send(to PeerInfo, m *Message) {
 	n.ready.Messages = append(n.ready.Messages, Envelope{To: to, Msg: m})
 }

@@ -26,7 +26,6 @@ const (
 )
 
 const (
-	nonceLen = 8 // base32 characters of a broadcast ID's nonce (40 bits)
 	// maxNonceLen leaves room to lengthen the nonce later.
 	maxNonceLen = 32
 )
@@ -42,7 +41,7 @@ var nonceEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithP
 
 // newBroadcastID returns a fresh broadcast ID for a broadcaster.
 func newBroadcastID(broadcaster peer.ID) string {
-	var b [5]byte
+	var b [5]byte // 8 base32 characters, 40 bits
 	_, _ = rand.Read(b[:])
 	return broadcaster.String() + "." + nonceEncoding.EncodeToString(b[:])
 }

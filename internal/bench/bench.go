@@ -204,8 +204,6 @@ type viewer struct {
 	attached bool
 	goneAt   time.Time // its parent was killed then; zero: not waiting
 	depth    int
-
-	stop func() // kills it abruptly
 }
 
 // run is one mode's run in progress.

@@ -30,7 +30,6 @@ type gossipSwarm struct {
 	wg      sync.WaitGroup
 	topic   *pubsub.Topic
 	rootCtx context.CancelFunc
-	dups    uint64
 }
 
 // gossipTracer counts one node's bytes from the RPCs GossipSub sends.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -270,17 +269,6 @@ func (p *publisher) send(f *fixture, from, to time.Duration) error {
 			ai++
 		}
 	}
-}
-
-// readAll drains a reader into a buffer on a goroutine; used to see what
-// the server answered.
-func drain(r io.Reader) <-chan []byte {
-	out := make(chan []byte, 1)
-	go func() {
-		b, _ := io.ReadAll(r)
-		out <- b
-	}()
-	return out
 }
 
 func urlParse(s string) (*url.URL, error) { return url.Parse(s) }
