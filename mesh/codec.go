@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
@@ -31,7 +32,7 @@ import (
 // then the bytes (the libp2p convention).
 
 // MaxFrameSize bounds every frame on the wire.
-const MaxFrameSize = MaxPayloadSize + 64<<10
+const MaxFrameSize = chunk.MaxPayloadSize + 64<<10
 
 // Limits that keep a decoded control message small.
 const (
@@ -44,7 +45,7 @@ func (m *Message) Marshal(b []byte) []byte {
 	b = pbwire.AppendVarint(b, 1, uint64(m.Type))
 	if m.Chunk != nil {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendBytes(b, m.Chunk.wireBytes())
+		b = protowire.AppendBytes(b, m.Chunk.Bytes())
 	}
 	b = pbwire.AppendVarint(b, 3, m.Seq)
 	b = pbwire.AppendVarint(b, 4, uint64(m.Count))
@@ -109,38 +110,6 @@ func (m *Message) Size() int {
 	return n
 }
 
-// Size returns the length of the chunk's encoding.
-func (c *Chunk) Size() int {
-	if c.wire != nil {
-		return len(c.wire)
-	}
-	return protowire.SizeTag(1) + protowire.SizeBytes(len(c.Broadcast)) +
-		varintSize(2, c.Seq) + varintSize(3, uint64(c.Wallclock)) + varintSize(4, uint64(c.Flags)) +
-		protowire.SizeTag(5) + protowire.SizeBytes(len(c.Payload)) +
-		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature)) + varintSize(7, uint64(c.Duration))
-}
-
-// wireBytes returns the chunk's encoding, made once and then shared by every
-// message that forwards the chunk. A Chunk must not be changed after it has
-// been sent.
-func (c *Chunk) wireBytes() []byte {
-	if c.wire == nil {
-		b := make([]byte, 0, c.Size())
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendString(b, c.Broadcast)
-		b = pbwire.AppendVarint(b, 2, c.Seq)
-		b = pbwire.AppendVarint(b, 3, uint64(c.Wallclock))
-		b = pbwire.AppendVarint(b, 4, uint64(c.Flags))
-		b = pbwire.AppendVarint(b, 7, uint64(c.Duration))
-		b = protowire.AppendTag(b, 5, protowire.BytesType)
-		b = protowire.AppendBytes(b, c.Payload)
-		b = protowire.AppendTag(b, 6, protowire.BytesType)
-		b = protowire.AppendBytes(b, c.Signature)
-		c.wire = b
-	}
-	return c.wire
-}
-
 func varintSize(num protowire.Number, v uint64) int {
 	if v == 0 {
 		return 0
@@ -186,9 +155,9 @@ func (m *Message) Unmarshal(b []byte) error {
 			}
 			m.Type = MsgType(v)
 		case 2:
-			c := &Chunk{}
-			if err := c.unmarshal(raw); err != nil {
-				return fmt.Errorf("chunk: %w", err)
+			c, err := chunk.Decode(raw)
+			if err != nil {
+				return err
 			}
 			m.Chunk = c
 		case 3:
@@ -256,45 +225,6 @@ func (m *Message) Unmarshal(b []byte) error {
 	if m.Type == MsgChunk && m.Chunk == nil {
 		return fmt.Errorf("%w: chunk message without a chunk", ErrMalformed)
 	}
-	return nil
-}
-
-func (c *Chunk) unmarshal(b []byte) error {
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 7, 1, 5, 6); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			if len(raw) > maxStringLen {
-				return errWireType(num)
-			}
-			c.Broadcast = string(raw)
-		case 2:
-			c.Seq = v
-		case 3:
-			c.Wallclock = int64(v)
-		case 7:
-			c.Duration = int64(v)
-		case 4:
-			c.Flags = ChunkFlags(v)
-		case 5:
-			if len(raw) > MaxPayloadSize {
-				return errWireType(num)
-			}
-			c.Payload = raw
-		case 6:
-			if len(raw) > 128 {
-				return errWireType(num)
-			}
-			c.Signature = raw
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.wire = b
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/peerscope/peerscope/chunk"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -46,8 +47,8 @@ func testPayload(n int) []byte {
 	return p
 }
 
-func signedChunk(seq uint64, flags ChunkFlags, payload []byte) *Chunk {
-	c := &Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6, Duration: 200e6, Flags: flags, Payload: payload}
+func signedChunk(seq uint64, flags chunk.Flags, payload []byte) *chunk.Chunk {
+	c := &chunk.Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6, Duration: 200e6, Flags: flags, Payload: payload}
 	c.Sign(testKey)
 	return c
 }
@@ -90,13 +91,13 @@ const benchChunkSize = 62500 // 200 ms of a 2.5 Mb/s stream
 func codecCases() []codecCase {
 	cases := []codecCase{
 		{"chunk/small", Message{Type: MsgChunk, Chunk: signedChunk(1, 0, testPayload(200))}},
-		{"chunk/init", Message{Type: MsgChunk, Chunk: signedChunk(0, FlagInit, testPayload(700))}},
-		{"chunk/keyframe", Message{Type: MsgChunk, Chunk: signedChunk(25, FlagKeyframe, testPayload(3000))}},
-		{"chunk/end-empty-payload", Message{Type: MsgChunk, Chunk: signedChunk(9999, FlagEnd, nil)}},
-		{"chunk/zero", Message{Type: MsgChunk, Chunk: &Chunk{}}},
-		{"chunk/62.5KB", Message{Type: MsgChunk, Chunk: signedChunk(42, FlagKeyframe, testPayload(benchChunkSize))}},
-		{"chunk/max-payload", Message{Type: MsgChunk, Chunk: signedChunk(43, 0, testPayload(MaxPayloadSize))}},
-		{"chunk/max-header", Message{Type: MsgChunk, Chunk: &Chunk{
+		{"chunk/init", Message{Type: MsgChunk, Chunk: signedChunk(0, chunk.FlagInit, testPayload(700))}},
+		{"chunk/keyframe", Message{Type: MsgChunk, Chunk: signedChunk(25, chunk.FlagKeyframe, testPayload(3000))}},
+		{"chunk/end-empty-payload", Message{Type: MsgChunk, Chunk: signedChunk(9999, chunk.FlagEnd, nil)}},
+		{"chunk/zero", Message{Type: MsgChunk, Chunk: &chunk.Chunk{}}},
+		{"chunk/62.5KB", Message{Type: MsgChunk, Chunk: signedChunk(42, chunk.FlagKeyframe, testPayload(benchChunkSize))}},
+		{"chunk/max-payload", Message{Type: MsgChunk, Chunk: signedChunk(43, 0, testPayload(chunk.MaxPayloadSize))}},
+		{"chunk/max-header", Message{Type: MsgChunk, Chunk: &chunk.Chunk{
 			Broadcast: strings.Repeat("b", maxStringLen), Seq: math.MaxUint64, Wallclock: math.MinInt64,
 			Flags: math.MaxUint32, Payload: []byte{0}, Signature: bytes.Repeat([]byte{0xff}, 128),
 		}}},
@@ -153,11 +154,10 @@ func codecCase1(t testing.TB, name string) Message {
 func normalized(m *Message) Message {
 	n := *m
 	if m.Chunk != nil {
-		c := *m.Chunk
-		c.wire = nil
+		c := m.Chunk.Clone()
 		c.Payload = nilIfEmpty(c.Payload)
 		c.Signature = nilIfEmpty(c.Signature)
-		n.Chunk = &c
+		n.Chunk = c
 	}
 	if len(n.Path) == 0 {
 		n.Path = nil
@@ -272,17 +272,17 @@ func TestCodecRoundTrip(t *testing.T) {
 // once and every message carrying it reuses those bytes, and a received
 // chunk is forwarded as the bytes that came in.
 func TestChunkEncodingShared(t *testing.T) {
-	c := signedChunk(3, FlagKeyframe, testPayload(5000))
+	c := signedChunk(3, chunk.FlagKeyframe, testPayload(5000))
 	first := (&Message{Type: MsgChunk, Chunk: c}).Marshal(nil)
-	w := c.wireBytes()
-	if &c.wireBytes()[0] != &w[0] {
+	w := c.Bytes()
+	if &c.Bytes()[0] != &w[0] {
 		t.Fatal("the chunk was encoded twice")
 	}
 	var got Message
 	if err := got.Unmarshal(first); err != nil {
 		t.Fatal(err)
 	}
-	inner := got.Chunk.wireBytes()
+	inner := got.Chunk.Bytes()
 	if !bytes.Equal(inner, w) {
 		t.Fatal("a decoded chunk's encoding differs from the one received")
 	}
@@ -406,7 +406,7 @@ func malformedCases() []malformedCase {
 		{name: "long lost", data: cat(typ(MsgAttach), fs(15, long))},
 		{name: "long broadcast", data: cat(typ(MsgChunk), fb(2, fs(1, long)))},
 		{name: "long signature", data: cat(typ(MsgChunk), fb(2, fb(6, make([]byte, 129))))},
-		{name: "payload over MaxPayloadSize", data: cat(typ(MsgChunk), fb(2, fb(5, make([]byte, MaxPayloadSize+1))))},
+		{name: "payload over chunk.MaxPayloadSize", data: cat(typ(MsgChunk), fb(2, fb(5, make([]byte, chunk.MaxPayloadSize+1))))},
 
 		{name: "frame over MaxFrameSize", frame: true, want: ErrFrameTooLarge,
 			data: binary.AppendUvarint(nil, MaxFrameSize+1)},
@@ -485,29 +485,29 @@ func TestChunkSignVerify(t *testing.T) {
 	otherPub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 	mutations := []struct {
 		name   string
-		mutate func(c *Chunk)
+		mutate func(c *chunk.Chunk)
 		key    ed25519.PublicKey
 		want   error
 	}{
-		{"broadcast", func(c *Chunk) { c.Broadcast = "bc-other" }, pub, ErrWrongBroadcast},
-		{"broadcast, checked as that broadcast", func(c *Chunk) { c.Broadcast = "bc-other" }, pub, ErrBadSignature},
-		{"seq", func(c *Chunk) { c.Seq++ }, pub, ErrBadSignature},
-		{"wallclock", func(c *Chunk) { c.Wallclock-- }, pub, ErrBadSignature},
-		{"duration", func(c *Chunk) { c.Duration++ }, pub, ErrBadSignature},
-		{"flags", func(c *Chunk) { c.Flags ^= FlagKeyframe }, pub, ErrBadSignature},
-		{"flags, unknown bit", func(c *Chunk) { c.Flags |= 1 << 31 }, pub, ErrBadSignature},
-		{"payload byte", func(c *Chunk) { c.Payload[len(c.Payload)/2] ^= 1 }, pub, ErrBadSignature},
-		{"payload cut", func(c *Chunk) { c.Payload = c.Payload[:len(c.Payload)-1] }, pub, ErrBadSignature},
-		{"payload extended", func(c *Chunk) { c.Payload = append(c.Payload, 0) }, pub, ErrBadSignature},
-		{"payload empty", func(c *Chunk) { c.Payload = nil }, pub, ErrBadSignature},
-		{"signature byte", func(c *Chunk) { c.Signature[10] ^= 0x80 }, pub, ErrBadSignature},
-		{"signature cut", func(c *Chunk) { c.Signature = c.Signature[:ed25519.SignatureSize-1] }, pub, ErrBadSignature},
-		{"signature extended", func(c *Chunk) { c.Signature = append(c.Signature, 0) }, pub, ErrBadSignature},
-		{"signature missing", func(c *Chunk) { c.Signature = nil }, pub, ErrBadSignature},
-		{"other key", func(c *Chunk) {}, otherPub, ErrBadSignature},
+		{"broadcast", func(c *chunk.Chunk) { c.Broadcast = "bc-other" }, pub, chunk.ErrWrongBroadcast},
+		{"broadcast, checked as that broadcast", func(c *chunk.Chunk) { c.Broadcast = "bc-other" }, pub, chunk.ErrBadSignature},
+		{"seq", func(c *chunk.Chunk) { c.Seq++ }, pub, chunk.ErrBadSignature},
+		{"wallclock", func(c *chunk.Chunk) { c.Wallclock-- }, pub, chunk.ErrBadSignature},
+		{"duration", func(c *chunk.Chunk) { c.Duration++ }, pub, chunk.ErrBadSignature},
+		{"flags", func(c *chunk.Chunk) { c.Flags ^= chunk.FlagKeyframe }, pub, chunk.ErrBadSignature},
+		{"flags, unknown bit", func(c *chunk.Chunk) { c.Flags |= 1 << 31 }, pub, chunk.ErrBadSignature},
+		{"payload byte", func(c *chunk.Chunk) { c.Payload[len(c.Payload)/2] ^= 1 }, pub, chunk.ErrBadSignature},
+		{"payload cut", func(c *chunk.Chunk) { c.Payload = c.Payload[:len(c.Payload)-1] }, pub, chunk.ErrBadSignature},
+		{"payload extended", func(c *chunk.Chunk) { c.Payload = append(c.Payload, 0) }, pub, chunk.ErrBadSignature},
+		{"payload empty", func(c *chunk.Chunk) { c.Payload = nil }, pub, chunk.ErrBadSignature},
+		{"signature byte", func(c *chunk.Chunk) { c.Signature[10] ^= 0x80 }, pub, chunk.ErrBadSignature},
+		{"signature cut", func(c *chunk.Chunk) { c.Signature = c.Signature[:ed25519.SignatureSize-1] }, pub, chunk.ErrBadSignature},
+		{"signature extended", func(c *chunk.Chunk) { c.Signature = append(c.Signature, 0) }, pub, chunk.ErrBadSignature},
+		{"signature missing", func(c *chunk.Chunk) { c.Signature = nil }, pub, chunk.ErrBadSignature},
+		{"other key", func(c *chunk.Chunk) {}, otherPub, chunk.ErrBadSignature},
 	}
-	fresh := func() *Chunk {
-		c := signedChunk(17, FlagKeyframe, testPayload(4096))
+	fresh := func() *chunk.Chunk {
+		c := signedChunk(17, chunk.FlagKeyframe, testPayload(4096))
 		c.Payload = bytes.Clone(c.Payload)
 		c.Signature = bytes.Clone(c.Signature)
 		return c
@@ -520,7 +520,7 @@ func TestChunkSignVerify(t *testing.T) {
 			c := fresh()
 			tc.mutate(c)
 			broadcast := testBroadcast
-			if tc.want == ErrBadSignature {
+			if tc.want == chunk.ErrBadSignature {
 				broadcast = c.Broadcast
 			}
 			if err := c.Verify(broadcast, tc.key); !errors.Is(err, tc.want) {
@@ -551,8 +551,8 @@ func TestChunkSignVerify(t *testing.T) {
 			if err := m.Unmarshal(b); err != nil {
 				t.Fatal(err)
 			}
-			if err := m.Chunk.Verify(testBroadcast, pub); !errors.Is(err, ErrBadSignature) {
-				t.Fatalf("%s: chunk altered on the wire: %v, want ErrBadSignature", tc.name, err)
+			if err := m.Chunk.Verify(testBroadcast, pub); !errors.Is(err, chunk.ErrBadSignature) {
+				t.Fatalf("%s: chunk altered on the wire: %v, want chunk.ErrBadSignature", tc.name, err)
 			}
 		}
 	})
@@ -568,7 +568,7 @@ func BenchmarkChunkCodec(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(enc)))
 		for b.Loop() {
-			msg.Chunk.wire = nil
+			msg.Chunk = msg.Chunk.Clone()
 			buf = msg.Marshal(buf[:0])
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // Config is one node's configuration for one broadcast. Zero durations get
@@ -17,7 +19,7 @@ type Config struct {
 	Key ed25519.PublicKey
 	// Verify, if set, replaces the ed25519 check (the simulator caches
 	// verdicts with it; nothing else should need it).
-	Verify func(*Chunk) error
+	Verify func(*chunk.Chunk) error
 
 	// Slots is how many children this node adopts: its upload budget divided
 	// by the stream's bitrate, with headroom (see SlotsFor). Zero for a

@@ -3,10 +3,6 @@ package mesh
 import "errors"
 
 var (
-	// ErrBadSignature is returned for a chunk whose signature does not verify.
-	ErrBadSignature = errors.New("mesh: chunk signature does not verify")
-	// ErrWrongBroadcast is returned for a chunk of another broadcast.
-	ErrWrongBroadcast = errors.New("mesh: chunk belongs to another broadcast")
 	// ErrFrameTooLarge is returned when a frame exceeds MaxFrameSize.
 	ErrFrameTooLarge = errors.New("mesh: frame too large")
 	// ErrMalformed is returned for bytes that are not a valid message.

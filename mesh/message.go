@@ -1,6 +1,10 @@
 package mesh
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/peerscope/peerscope/chunk"
+)
 
 // PeerID names a peer. The libp2p adapter uses the string form of a
 // libp2p peer.ID; the simulator uses short names.
@@ -64,20 +68,20 @@ const (
 // a protobuf message with optional fields: each type uses a few of them.
 type Message struct {
 	Type       MsgType
-	Chunk      *Chunk      // MsgChunk
-	Seq        uint64      // MsgAttach: first missing seq + 1 (0: from the live edge); MsgPull: first seq
-	Count      uint32      // MsgPull
-	Time       int64       // MsgPing, MsgPong: prober's clock in ns
-	Capacity   uint32      // MsgAttach, MsgStatus: child slots the sender offers in all
-	Free       uint32      // MsgStatus, MsgPong: child slots still free
-	Subtree    uint32      // MsgStatus: nodes in the sender's subtree, itself included
-	Depth      uint32      // MsgPong, MsgAccept: the sender's depth
-	Path       []PeerInfo  // MsgAccept, MsgPath: root..sender
-	Candidates []Candidate // MsgRedirect, MsgLeave, MsgStatus
-	Addrs      []string    // MsgAttach: the requester's addresses
-	Reason     Reason      // MsgReject
-	Flags      uint32      // MsgAttach: AttachImprove
-	Lost       PeerID      // MsgAttach: the parent the requester just lost, if any
+	Chunk      *chunk.Chunk // MsgChunk
+	Seq        uint64       // MsgAttach: first missing seq + 1 (0: from the live edge); MsgPull: first seq
+	Count      uint32       // MsgPull
+	Time       int64        // MsgPing, MsgPong: prober's clock in ns
+	Capacity   uint32       // MsgAttach, MsgStatus: child slots the sender offers in all
+	Free       uint32       // MsgStatus, MsgPong: child slots still free
+	Subtree    uint32       // MsgStatus: nodes in the sender's subtree, itself included
+	Depth      uint32       // MsgPong, MsgAccept: the sender's depth
+	Path       []PeerInfo   // MsgAccept, MsgPath: root..sender
+	Candidates []Candidate  // MsgRedirect, MsgLeave, MsgStatus
+	Addrs      []string     // MsgAttach: the requester's addresses
+	Reason     Reason       // MsgReject
+	Flags      uint32       // MsgAttach: AttachImprove
+	Lost       PeerID       // MsgAttach: the parent the requester just lost, if any
 	// Hearts (MsgStatus) is how many hearts were tapped in the sender's
 	// subtree since its previous status to this parent: a delta, so that
 	// a child that changes parents neither counts a heart twice nor takes

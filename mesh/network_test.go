@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // network plays the part of the wire for scenario tests, in the manner of
@@ -84,8 +86,8 @@ func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Node {
 	return n
 }
 
-func (nw *network) chunk() *Chunk {
-	c := &Chunk{Broadcast: "b1", Seq: nw.seq, Wallclock: nw.now.UnixNano(), Payload: []byte(fmt.Sprintf("payload %d", nw.seq))}
+func (nw *network) chunk() *chunk.Chunk {
+	c := &chunk.Chunk{Broadcast: "b1", Seq: nw.seq, Wallclock: nw.now.UnixNano(), Payload: []byte(fmt.Sprintf("payload %d", nw.seq))}
 	c.Sign(nw.priv)
 	nw.seq++
 	return c

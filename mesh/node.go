@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/peerscope/peerscope/chunk"
 )
 
 type state uint8
@@ -108,11 +110,11 @@ type Node struct {
 	memberOrder []PeerID
 
 	// The chunk window: ring[seq%Window] holds seq when present.
-	ring      []*Chunk
+	ring      []*chunk.Chunk
 	haveAny   bool
 	highest   uint64
 	next      uint64 // lowest sequence number not yet held, at or after the start
-	lastInit  *Chunk
+	lastInit  *chunk.Chunk
 	gapSince  time.Time
 	pulledAt  time.Time
 	pullFails int
@@ -158,7 +160,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:     cfg,
 		isRoot:  cfg.Self.ID == cfg.Root.ID,
 		members: make(map[PeerID]*member),
-		ring:    make([]*Chunk, cfg.Window),
+		ring:    make([]*chunk.Chunk, cfg.Window),
 	}
 	if n.isRoot {
 		n.state = stateAttached
@@ -293,7 +295,7 @@ func (n *Node) infoOf(id PeerID) PeerInfo {
 }
 
 // Publish hands the broadcaster's node one of its own chunks, signed.
-func (n *Node) Publish(now time.Time, c *Chunk) error {
+func (n *Node) Publish(now time.Time, c *chunk.Chunk) error {
 	if !n.isRoot {
 		return ErrNotBroadcaster
 	}
@@ -576,7 +578,7 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 
 // --- chunks ---
 
-func (n *Node) stepChunk(now time.Time, from PeerID, c *Chunk) error {
+func (n *Node) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 	var err error
 	if n.cfg.Verify != nil {
 		err = n.cfg.Verify(c)
@@ -618,7 +620,7 @@ func (n *Node) ban(now time.Time, id PeerID) {
 
 // accept stores a verified chunk, delivers it and forwards it to the
 // children, unless it is a duplicate or too old.
-func (n *Node) accept(now time.Time, from PeerID, c *Chunk) {
+func (n *Node) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	if c.IsInit() {
 		if n.lastInit != nil && c.Seq <= n.lastInit.Seq {
 			n.stats.Duplicates++
@@ -669,7 +671,7 @@ func (n *Node) has(seq uint64) bool {
 	return c != nil && c.Seq == seq
 }
 
-func (n *Node) forward(now time.Time, from PeerID, c *Chunk) {
+func (n *Node) forward(now time.Time, from PeerID, c *chunk.Chunk) {
 	if len(n.children) == 0 {
 		return
 	}

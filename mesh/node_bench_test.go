@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // BenchmarkRelayChunk measures the state machine's whole hot path for one
@@ -17,7 +19,7 @@ func BenchmarkRelayChunk(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Self, cfg.Root, cfg.Broadcast, cfg.Key, cfg.Slots = PeerInfo{ID: "relay"}, PeerInfo{ID: "root"}, "b", pub, 3
 			if verify == "skip" {
-				cfg.Verify = func(*Chunk) error { return nil }
+				cfg.Verify = func(*chunk.Chunk) error { return nil }
 			}
 			n, err := New(cfg)
 			if err != nil {
@@ -35,10 +37,10 @@ func BenchmarkRelayChunk(b *testing.B) {
 			n.Ready()
 			// One distinct chunk per iteration (so none is a duplicate), signed
 			// before the clock starts; the payload is shared.
-			chunks := make([]*Chunk, b.N)
+			chunks := make([]*chunk.Chunk, b.N)
 			payload := make([]byte, 62_500)
 			for i := range chunks {
-				chunks[i] = &Chunk{Broadcast: "b", Seq: uint64(i), Payload: payload}
+				chunks[i] = &chunk.Chunk{Broadcast: "b", Seq: uint64(i), Payload: payload}
 				if verify == "ed25519" {
 					chunks[i].Sign(priv)
 				}

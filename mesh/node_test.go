@@ -168,10 +168,9 @@ func TestForgedChunkIsDroppedAndParentLeft(t *testing.T) {
 	// evil alters the payload of every chunk it forwards to v.
 	nw.tamper = func(from, to PeerID, m *Message) *Message {
 		if from == "evil" && to == "v" && m.Type == MsgChunk {
-			c := *m.Chunk
-			c.wire = nil
+			c := m.Chunk.Clone()
 			c.Payload = []byte("forged")
-			return &Message{Type: MsgChunk, Chunk: &c}
+			return &Message{Type: MsgChunk, Chunk: c}
 		}
 		return m
 	}

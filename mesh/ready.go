@@ -1,5 +1,7 @@
 package mesh
 
+import "github.com/peerscope/peerscope/chunk"
+
 // Envelope is a message to send to a peer.
 type Envelope struct {
 	To  PeerInfo
@@ -55,7 +57,7 @@ type Event struct {
 // shell must handle them before calling the node again.
 type Ready struct {
 	Messages []Envelope
-	Deliver  []*Chunk
+	Deliver  []*chunk.Chunk
 	Events   []Event
 }
 

@@ -18,6 +18,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/media/whep"
@@ -61,8 +62,8 @@ type Broadcast struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	chunks chan *mesh.Chunk // delivered, for the local players
-	kept   chan *mesh.Chunk // delivered, for the replay store (nil: none)
+	chunks chan *chunk.Chunk // delivered, for the local players
+	kept   chan *chunk.Chunk // delivered, for the replay store (nil: none)
 
 	refresh chan struct{} // cap 1: ask for the announcement now
 
@@ -103,7 +104,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		key:     key,
 		slots:   slots,
 		log:     n.log.With("broadcast", shortBroadcast(id)),
-		chunks:  make(chan *mesh.Chunk, sinkQueue),
+		chunks:  make(chan *chunk.Chunk, sinkQueue),
 		refresh: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		replay:  newReplayState(),
@@ -124,7 +125,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 	})
 	b.wg.Go(b.feedPlayers)
 	if n.replay != nil {
-		b.kept = make(chan *mesh.Chunk, keepQueue)
+		b.kept = make(chan *chunk.Chunk, keepQueue)
 		b.wg.Go(b.keepChunks)
 	}
 	return b, nil
@@ -155,7 +156,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 
 // deliver runs on the tree's owner goroutine: it hands the chunk on and
 // returns at once.
-func (b *Broadcast) deliver(c *mesh.Chunk) {
+func (b *Broadcast) deliver(c *chunk.Chunk) {
 	b.keep(c)
 	select {
 	case b.chunks <- c:
@@ -180,7 +181,7 @@ func (b *Broadcast) feedPlayers() {
 		if err := b.whep.Push(c); err != nil && !errors.Is(err, whep.ErrClosed) {
 			b.log.Warn("WHEP refused a chunk", "seq", c.Seq, "err", err)
 		}
-		if c.Flags&mesh.FlagEnd != 0 {
+		if c.Flags&chunk.FlagEnd != 0 {
 			b.mu.Lock()
 			b.endSeen = true
 			b.mu.Unlock()

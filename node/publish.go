@@ -12,11 +12,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/cmaf"
 	"github.com/peerscope/peerscope/media/rtmp"
 	"github.com/peerscope/peerscope/media/whip"
-	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
@@ -158,7 +158,7 @@ type publisher struct {
 	b      *Broadcast
 	cfg    BroadcastConfig
 	key    string
-	signer *p2p.Signer
+	signer *chunk.Signer
 	priv   crypto.PrivKey
 
 	srcCtx    context.Context
@@ -286,14 +286,14 @@ func (p *publisher) emit(o cmaf.Output) error {
 
 // send signs and publishes one output; end flags the last part.
 func (p *publisher) send(o cmaf.Output, end bool) error {
-	c := &mesh.Chunk{Broadcast: p.b.id, Seq: p.seq}
+	c := &chunk.Chunk{Broadcast: p.b.id, Seq: p.seq}
 	if o.Init != nil {
 		// An init carries the Seq of the first part it applies to.
 		if p.haveInit && p.initSeq == p.seq {
 			p.b.log.Warn("a second init segment before any part: the tree keeps the first", "seq", p.seq)
 		}
 		p.initSeq, p.haveInit = p.seq, true
-		c.Flags = mesh.FlagInit
+		c.Flags = chunk.FlagInit
 		c.Wallclock = time.Now().UnixNano()
 		c.Payload = o.Init
 		p.b.log.Info("init segment", "seq", c.Seq, "codecs", o.Codecs)
@@ -304,12 +304,12 @@ func (p *publisher) send(o cmaf.Output, end bool) error {
 		c.Duration = int64(o.Part.Duration)
 		c.Payload = o.Part.Payload
 		if o.Part.Independent {
-			c.Flags |= mesh.FlagKeyframe
+			c.Flags |= chunk.FlagKeyframe
 		}
 		p.measure(o.Part)
 	}
 	if end {
-		c.Flags |= mesh.FlagEnd
+		c.Flags |= chunk.FlagEnd
 	}
 	p.signer.Sign(c)
 	p.b.replay.record(c)
@@ -346,7 +346,7 @@ func (p *publisher) endLocked() {
 		}
 	}
 	if last < 0 {
-		c := &mesh.Chunk{Broadcast: p.b.id, Seq: p.seq, Wallclock: time.Now().UnixNano(), Flags: mesh.FlagEnd}
+		c := &chunk.Chunk{Broadcast: p.b.id, Seq: p.seq, Wallclock: time.Now().UnixNano(), Flags: chunk.FlagEnd}
 		p.signer.Sign(c)
 		p.b.replay.record(c)
 		if err := p.b.tree.Publish(p.b.ctx, c); err != nil {

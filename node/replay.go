@@ -17,9 +17,9 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/player"
 
-	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -122,7 +122,7 @@ func (n *Node) closeReplay() {
 func (n *Node) ReplayStore() *replay.Store { return n.replay }
 
 // verifyChunk checks a chunk against the key in its broadcast ID.
-func verifyChunk(c *mesh.Chunk) error {
+func verifyChunk(c *chunk.Chunk) error {
 	_, key, err := BroadcasterOf(c.Broadcast)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func verifyChunk(c *mesh.Chunk) error {
 
 // keep hands a delivered chunk to the replay store's queue; it never
 // blocks the tree.
-func (b *Broadcast) keep(c *mesh.Chunk) {
+func (b *Broadcast) keep(c *chunk.Chunk) {
 	if b.kept == nil {
 		return
 	}
@@ -155,7 +155,7 @@ func (b *Broadcast) keepChunks() {
 			}
 			continue
 		}
-		if c.Flags&mesh.FlagEnd != 0 {
+		if c.Flags&chunk.FlagEnd != 0 {
 			if err := st.SetEnd(context.Background(), b.id, time.Unix(0, c.Wallclock)); err != nil {
 				b.log.Warn("replay: end not recorded", "err", err)
 			}

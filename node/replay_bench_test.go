@@ -10,7 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/node"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -40,27 +40,27 @@ func BenchmarkReplayDownload(b *testing.B) {
 
 	// The broadcast: an init chunk and the parts, signed, and their manifest.
 	start := time.Now().Add(-time.Hour)
-	var chunks []*mesh.Chunk
-	init := &mesh.Chunk{Broadcast: id, Wallclock: start.UnixNano(), Flags: mesh.FlagInit, Payload: []byte("init")}
+	var chunks []*chunk.Chunk
+	init := &chunk.Chunk{Broadcast: id, Wallclock: start.UnixNano(), Flags: chunk.FlagInit, Payload: []byte("init")}
 	init.Sign(key)
 	chunks = append(chunks, init)
 	payload := make([]byte, partSize*2)
 	_, _ = rand.Read(payload)
 	for i := range parts {
-		c := &mesh.Chunk{Broadcast: id, Seq: uint64(i + 1), Wallclock: start.Add(time.Duration(i) * partDur).UnixNano(),
+		c := &chunk.Chunk{Broadcast: id, Seq: uint64(i + 1), Wallclock: start.Add(time.Duration(i) * partDur).UnixNano(),
 			Duration: int64(partDur), Payload: payload[i%partSize : i%partSize+partSize]}
 		if i%10 == 0 {
-			c.Flags |= mesh.FlagKeyframe
+			c.Flags |= chunk.FlagKeyframe
 		}
 		if i == parts-1 {
-			c.Flags |= mesh.FlagEnd
+			c.Flags |= chunk.FlagEnd
 		}
 		c.Sign(key)
 		chunks = append(chunks, c)
 	}
 	m := &replay.Manifest{Broadcast: id, Title: "bench", Started: start, Ended: start.Add(parts * partDur)}
 	for _, c := range chunks {
-		blk := replay.EncodeChunk(c)
+		blk := c.Bytes()
 		e := replay.Entry{CID: replay.CIDOf(blk), Seq: c.Seq, Wallclock: time.Unix(0, c.Wallclock), Duration: time.Duration(c.Duration), Flags: c.Flags, Size: len(blk)}
 		if c.IsInit() {
 			e.Init = c.Payload

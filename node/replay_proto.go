@@ -22,6 +22,9 @@ import (
 
 // ReplayProtocol is the request/response protocol of replays: the asker
 // writes one Request frame, the answerer one Response frame and closes.
+// Version 1.1.0 names blocks by the hash of the chunk's one encoding
+// (chunk.Chunk.Bytes); 1.0.0 nodes hashed another, so the two refuse each
+// other at protocol negotiation rather than list blocks the other cannot find.
 //
 //	message Request  { uint32 kind = 1; string broadcast = 2; }
 //	  // kind 1: the manifest; kind 2: a view (the asker watches the replay)
@@ -33,7 +36,7 @@ import (
 // nothing from its broadcaster once the broadcast is over. A view is
 // authenticated by the libp2p connection (the asker's peer ID); the
 // broadcaster counts distinct ones.
-const ReplayProtocol protocol.ID = "/peerscope/replay/1.0.0"
+const ReplayProtocol protocol.ID = "/peerscope/replay/1.1.0"
 
 const (
 	replayAskManifest = 1

@@ -8,7 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/chat"
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -26,8 +26,8 @@ type replayState struct {
 func newReplayState() *replayState { return &replayState{ready: make(chan struct{})} }
 
 // record notes a chunk the broadcaster made, for the manifest.
-func (r *replayState) record(c *mesh.Chunk) {
-	blk := replay.EncodeChunk(c)
+func (r *replayState) record(c *chunk.Chunk) {
+	blk := c.Bytes()
 	e := replay.Entry{CID: replay.CIDOf(blk), Seq: c.Seq, Wallclock: time.Unix(0, c.Wallclock),
 		Duration: time.Duration(c.Duration), Flags: c.Flags, Size: len(blk)}
 	if c.IsInit() {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
-	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -136,10 +136,10 @@ func TestNodesKeepWhatTheyReceived(t *testing.T) {
 	}
 	held := func(n *node.Node) (media, end int) {
 		for _, h := range n.ReplayStore().Held(b.ID()) {
-			if h.Flags&mesh.FlagInit == 0 {
+			if h.Flags&chunk.FlagInit == 0 {
 				media++
 			}
-			if h.Flags&mesh.FlagEnd != 0 {
+			if h.Flags&chunk.FlagEnd != 0 {
 				end++
 			}
 		}

@@ -14,9 +14,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
-	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -115,11 +115,11 @@ func (n *Node) startReplay(ctx context.Context, l Link, view bool) (*Replay, err
 	for _, e := range m.Chunks {
 		r.byCID[e.CID] = e
 		switch {
-		case e.Flags&mesh.FlagInit != 0:
+		case e.Flags&chunk.FlagInit != 0:
 			items = append(items, hls.VODItem{Seq: e.Seq, Init: e.Init, Wallclock: e.Wallclock})
 		case e.Duration > 0:
 			r.parts[e.Seq] = e
-			items = append(items, hls.VODItem{Seq: e.Seq, Duration: e.Duration, Independent: e.Flags&mesh.FlagKeyframe != 0, Wallclock: e.Wallclock})
+			items = append(items, hls.VODItem{Seq: e.Seq, Duration: e.Duration, Independent: e.Flags&chunk.FlagKeyframe != 0, Wallclock: e.Wallclock})
 		}
 		if n.replay != nil && n.replay.Has(e.CID) {
 			r.have[e.CID] = true
@@ -351,13 +351,13 @@ func (r *Replay) accept(id cid.Cid, data []byte) bool {
 	if !ok {
 		return false
 	}
-	var c *mesh.Chunk
+	var c *chunk.Chunk
 	var err error
 	if st := r.n.replay; st != nil {
 		c, err = st.PutBlock(context.Background(), id, data)
 		if errors.Is(err, replay.ErrQuota) {
 			// Not kept, but still playable from memory.
-			c, err = replay.DecodeChunk(data)
+			c, err = replay.DecodeBlock(data)
 			r.mu.Lock()
 			if r.mem == nil {
 				r.mem = map[cid.Cid][]byte{}
@@ -366,7 +366,7 @@ func (r *Replay) accept(id cid.Cid, data []byte) bool {
 			r.mu.Unlock()
 		}
 	} else {
-		if c, err = replay.DecodeChunk(data); err == nil {
+		if c, err = replay.DecodeBlock(data); err == nil {
 			err = verifyChunk(c)
 		}
 		r.mu.Lock()
@@ -407,7 +407,7 @@ func (r *Replay) part(ctx context.Context, seq uint64) ([]byte, error) {
 	}
 	for {
 		if b, err := r.block(ctx, e.CID); err == nil {
-			c, err := replay.DecodeChunk(b)
+			c, err := replay.DecodeBlock(b)
 			if err != nil {
 				return nil, err
 			}
@@ -450,12 +450,12 @@ func (r *Replay) block(ctx context.Context, id cid.Cid) ([]byte, error) {
 }
 
 // Chunk returns a chunk of the replay as this node holds it (for checks).
-func (r *Replay) Chunk(ctx context.Context, id cid.Cid) (*mesh.Chunk, error) {
+func (r *Replay) Chunk(ctx context.Context, id cid.Cid) (*chunk.Chunk, error) {
 	b, err := r.block(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return replay.DecodeChunk(b)
+	return replay.DecodeBlock(b)
 }
 
 // Manifest returns the replay's verified manifest.

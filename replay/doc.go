@@ -3,7 +3,7 @@
 //
 // Storage. Every chunk a node receives (and every chunk a broadcaster
 // makes) goes into a Store: the signed chunk in a canonical encoding
-// (EncodeChunk) is one block, addressed by its CID (CIDv1, raw codec,
+// (chunk.Chunk.Bytes) is one block, addressed by its CID (CIDv1, raw codec,
 // SHA2-256 of the block bytes), in a boxo-compatible blockstore over
 // go-ds-flatfs. Beside the blocks, a bbolt index records for each block
 // its broadcast, sequence number, capture time and size, and for each

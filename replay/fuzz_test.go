@@ -1,14 +1,11 @@
 package replay
 
 import (
-	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false,
@@ -17,17 +14,8 @@ var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false,
 // fuzzSeeds are the inputs each fuzz test starts from, also committed as
 // its corpus (go test -run TestWriteFuzzSeeds -write-fuzz-seeds).
 func fuzzSeeds() map[string]map[string][]byte {
-	b := newBroadcaster("12D3KooWseed.abcd", 7)
-	c := b.chunk(42, time.Unix(1700000000, 0), 64)
-	blk := EncodeChunk(c)
 	e := &entry{b: &bcast{id: "12D3KooWseed.abcd"}, seq: 42, wall: 1700000000e9, size: 123, flags: 1}
 	return map[string]map[string][]byte{
-		"FuzzDecodeChunk": {
-			"chunk":     blk,
-			"truncated": blk[:len(blk)/2],
-			"empty":     {},
-			"tag-only":  {0x0a},
-		},
 		"FuzzIndexRecord": {
 			"entry": marshalEntry(e),
 			"bad":   {0x08, 0xff},
@@ -58,30 +46,6 @@ func addSeeds(f *testing.F, name string) {
 	for _, in := range fuzzSeeds()[name] {
 		f.Add(in)
 	}
-}
-
-// FuzzDecodeChunk: any bytes give a chunk or ErrMalformed, never a panic;
-// a decoded chunk re-encodes to a block that decodes to the same chunk.
-func FuzzDecodeChunk(f *testing.F) {
-	addSeeds(f, "FuzzDecodeChunk")
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := DecodeChunk(b)
-		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v is not ErrMalformed", err)
-			}
-			return
-		}
-		again, err := DecodeChunk(EncodeChunk(c))
-		if err != nil {
-			t.Fatalf("re-encoded chunk does not decode: %v", err)
-		}
-		if again.Broadcast != c.Broadcast || again.Seq != c.Seq || again.Wallclock != c.Wallclock ||
-			again.Flags != c.Flags || again.Duration != c.Duration ||
-			!bytes.Equal(again.Payload, c.Payload) || !bytes.Equal(again.Signature, c.Signature) {
-			t.Fatalf("round trip changed the chunk")
-		}
-	})
 }
 
 // FuzzIndexRecord: the index's chunk records, read back from disk.

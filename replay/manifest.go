@@ -11,8 +11,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/pbwire"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // Limits of a manifest.
@@ -52,7 +52,7 @@ type Entry struct {
 	Seq       uint64
 	Wallclock time.Time // capture
 	Duration  time.Duration
-	Flags     mesh.ChunkFlags
+	Flags     chunk.Flags
 	Size      int    // block bytes
 	Init      []byte // the init segment, inline, for FlagInit chunks
 }
@@ -175,7 +175,7 @@ func (e *Entry) unmarshal(b []byte) error {
 			if v > 0xffffffff {
 				return errors.New("flags")
 			}
-			e.Flags = mesh.ChunkFlags(v)
+			e.Flags = chunk.Flags(v)
 		case 6:
 			if v > MaxBlockSize {
 				return fmt.Errorf("size %d", v)
@@ -276,7 +276,7 @@ func (m *Manifest) Find(id cid.Cid) (Entry, bool) {
 func (m *Manifest) Duration() time.Duration {
 	var d time.Duration
 	for _, e := range m.Chunks {
-		if e.Flags&mesh.FlagInit == 0 {
+		if e.Flags&chunk.FlagInit == 0 {
 			d += e.Duration
 		}
 	}
@@ -285,7 +285,7 @@ func (m *Manifest) Duration() time.Duration {
 
 // Check reports whether c is the chunk entry e lists: same broadcast, seq,
 // capture, duration and flags. (Its bytes are checked by the CID.)
-func (m *Manifest) Check(e Entry, c *mesh.Chunk) error {
+func (m *Manifest) Check(e Entry, c *chunk.Chunk) error {
 	if c.Broadcast != m.Broadcast || c.Seq != e.Seq || c.Wallclock != e.Wallclock.UnixNano() ||
 		c.Duration != int64(e.Duration) || c.Flags != e.Flags {
 		return fmt.Errorf("%w: chunk %d", ErrMismatch, e.Seq)

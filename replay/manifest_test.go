@@ -6,22 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // testManifest lists n chunks of b, the first an init.
-func testManifest(b *broadcaster, start time.Time, n int) (*Manifest, []*mesh.Chunk) {
+func testManifest(b *broadcaster, start time.Time, n int) (*Manifest, []*chunk.Chunk) {
 	m := &Manifest{Broadcast: b.id, Title: "a test", Started: start, Comments: []byte{0x0a, 0x00}}
-	var chunks []*mesh.Chunk
+	var chunks []*chunk.Chunk
 	for i := range n {
 		c := b.chunk(uint64(i), start.Add(time.Duration(i)*200*time.Millisecond), 300)
 		e := Entry{Seq: c.Seq, Wallclock: time.Unix(0, c.Wallclock), Duration: time.Duration(c.Duration), Flags: c.Flags}
 		if i == 0 {
-			c = &mesh.Chunk{Broadcast: b.id, Wallclock: start.UnixNano(), Flags: mesh.FlagInit, Payload: []byte("init")}
+			c = &chunk.Chunk{Broadcast: b.id, Wallclock: start.UnixNano(), Flags: chunk.FlagInit, Payload: []byte("init")}
 			c.Sign(b.key)
-			e = Entry{Wallclock: start, Flags: mesh.FlagInit, Init: c.Payload}
+			e = Entry{Wallclock: start, Flags: chunk.FlagInit, Init: c.Payload}
 		}
-		blk := EncodeChunk(c)
+		blk := c.Bytes()
 		e.CID, e.Size = CIDOf(blk), len(blk)
 		m.Chunks = append(m.Chunks, e)
 		chunks = append(chunks, c)
@@ -54,7 +54,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 	for i, c := range chunks {
 		e := got.Chunks[i]
-		if !e.CID.Equals(CIDOf(EncodeChunk(c))) {
+		if !e.CID.Equals(CIDOf(c.Bytes())) {
 			t.Fatalf("chunk %d: CID", i)
 		}
 		if err := got.Check(e, c); err != nil {

@@ -21,8 +21,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/pbwire"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // Defaults for the zero values of Config.
@@ -62,7 +62,7 @@ type Config struct {
 	// Verify checks a chunk's signature before it is kept (the node checks
 	// it against the key in the broadcast ID). Nil keeps chunks unchecked:
 	// only for callers that verified them already.
-	Verify func(*mesh.Chunk) error
+	Verify func(*chunk.Chunk) error
 	// Now is the clock that expiry is judged by; default time.Now.
 	Now func() time.Time
 	// Logger; default: discard.
@@ -105,7 +105,7 @@ type entry struct {
 	seq   uint64
 	wall  int64 // capture, Unix ns
 	size  int   // block bytes
-	flags mesh.ChunkFlags
+	flags chunk.Flags
 }
 
 // bcast is what the index knows of one broadcast.
@@ -220,7 +220,7 @@ func unmarshalEntry(b []byte) (id string, e entry, err error) {
 			}
 			e.size = int(v)
 		case 5:
-			e.flags = mesh.ChunkFlags(v)
+			e.flags = chunk.Flags(v)
 		}
 		return nil
 	})
@@ -343,8 +343,8 @@ func (s *Store) removeOrphans(ctx context.Context) error {
 
 // Put keeps a chunk, verified with Config.Verify, and returns its CID.
 // Chunks already kept are not written twice.
-func (s *Store) Put(ctx context.Context, c *mesh.Chunk) (cid.Cid, error) {
-	b := EncodeChunk(c)
+func (s *Store) Put(ctx context.Context, c *chunk.Chunk) (cid.Cid, error) {
+	b := c.Bytes()
 	id := CIDOf(b)
 	return id, s.put(ctx, id, c, b, true)
 }
@@ -352,26 +352,26 @@ func (s *Store) Put(ctx context.Context, c *mesh.Chunk) (cid.Cid, error) {
 // PutVerified keeps a chunk its caller has already verified (a chunk the
 // tree delivered: mesh verifies every chunk before it forwards or delivers
 // it), so the signature is not checked a second time.
-func (s *Store) PutVerified(ctx context.Context, c *mesh.Chunk) (cid.Cid, error) {
-	b := EncodeChunk(c)
+func (s *Store) PutVerified(ctx context.Context, c *chunk.Chunk) (cid.Cid, error) {
+	b := c.Bytes()
 	id := CIDOf(b)
 	return id, s.put(ctx, id, c, b, false)
 }
 
 // PutBlock keeps a block fetched from a peer: it must hash to id, decode to
 // a chunk and verify.
-func (s *Store) PutBlock(ctx context.Context, id cid.Cid, b []byte) (*mesh.Chunk, error) {
+func (s *Store) PutBlock(ctx context.Context, id cid.Cid, b []byte) (*chunk.Chunk, error) {
 	if !checkCID(id, b) {
 		return nil, fmt.Errorf("%w: %s does not hash to its CID", ErrMalformed, id)
 	}
-	c, err := DecodeChunk(b)
+	c, err := DecodeBlock(b)
 	if err != nil {
 		return nil, err
 	}
 	return c, s.put(ctx, id, c, b, true)
 }
 
-func (s *Store) put(ctx context.Context, id cid.Cid, c *mesh.Chunk, b []byte, verify bool) error {
+func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, verify bool) error {
 	if verify && s.cfg.Verify != nil {
 		if err := s.cfg.Verify(c); err != nil {
 			s.stats.refused.Add(1)
@@ -580,12 +580,12 @@ func (s *Store) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
 }
 
 // Chunk returns a stored chunk, checked as Get does.
-func (s *Store) Chunk(ctx context.Context, id cid.Cid) (*mesh.Chunk, error) {
+func (s *Store) Chunk(ctx context.Context, id cid.Cid) (*chunk.Chunk, error) {
 	b, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeChunk(b)
+	return DecodeBlock(b)
 }
 
 // forget takes a chunk out of the index.
@@ -706,7 +706,7 @@ type Held struct {
 	CID       cid.Cid
 	Seq       uint64
 	Wallclock time.Time
-	Flags     mesh.ChunkFlags
+	Flags     chunk.Flags
 	Size      int
 }
 
@@ -730,7 +730,7 @@ func (s *Store) Held(broadcast string) []Held {
 		if a.Seq != b.Seq {
 			return cmpU64(a.Seq, b.Seq)
 		}
-		return cmpU64(uint64(b.Flags&mesh.FlagInit), uint64(a.Flags&mesh.FlagInit))
+		return cmpU64(uint64(b.Flags&chunk.FlagInit), uint64(a.Flags&chunk.FlagInit))
 	})
 	return out
 }

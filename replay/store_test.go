@@ -17,8 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/multiformats/go-multihash"
-
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // clock is a fake clock the tests move by hand.
@@ -57,22 +56,22 @@ func newBroadcaster(name string, seed uint64) *broadcaster {
 }
 
 // chunk makes a signed chunk of n payload bytes captured at wall.
-func (b *broadcaster) chunk(seq uint64, wall time.Time, n int) *mesh.Chunk {
+func (b *broadcaster) chunk(seq uint64, wall time.Time, n int) *chunk.Chunk {
 	p := make([]byte, n)
 	for i := range p {
 		p[i] = byte(b.rand.Uint32())
 	}
-	c := &mesh.Chunk{Broadcast: b.id, Seq: seq, Wallclock: wall.UnixNano(), Duration: int64(200 * time.Millisecond), Payload: p}
+	c := &chunk.Chunk{Broadcast: b.id, Seq: seq, Wallclock: wall.UnixNano(), Duration: int64(200 * time.Millisecond), Payload: p}
 	if seq%5 == 0 {
-		c.Flags |= mesh.FlagKeyframe
+		c.Flags |= chunk.FlagKeyframe
 	}
 	c.Sign(b.key)
 	return c
 }
 
 // verifier checks chunks against the keys of known broadcasters.
-func verifier(bs ...*broadcaster) func(*mesh.Chunk) error {
-	return func(c *mesh.Chunk) error {
+func verifier(bs ...*broadcaster) func(*chunk.Chunk) error {
+	return func(c *chunk.Chunk) error {
 		for _, b := range bs {
 			if b.id == c.Broadcast {
 				return c.Verify(b.id, b.pub)
@@ -141,7 +140,7 @@ func blockFile(t *testing.T, s *Store, id cid.Cid) string {
 func TestCIDIsSHA256OfTheSignedChunk(t *testing.T) {
 	b := newBroadcaster("b1", 1)
 	c := b.chunk(3, time.Unix(100, 0), 1000)
-	blk := EncodeChunk(c)
+	blk := c.Bytes()
 	id := CIDOf(blk)
 	if id.Version() != 1 || id.Type() != cid.Raw {
 		t.Fatalf("CID %s: version %d codec %#x, want v1 raw", id, id.Version(), id.Type())
@@ -150,7 +149,7 @@ func TestCIDIsSHA256OfTheSignedChunk(t *testing.T) {
 	if dec.Code != multihash.SHA2_256 {
 		t.Fatalf("hash %s, want sha2-256", multihash.Codes[dec.Code])
 	}
-	back, err := DecodeChunk(blk)
+	back, err := DecodeBlock(blk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +159,7 @@ func TestCIDIsSHA256OfTheSignedChunk(t *testing.T) {
 	if back.Seq != c.Seq || back.Wallclock != c.Wallclock || back.Duration != c.Duration || back.Flags != c.Flags || string(back.Payload) != string(c.Payload) {
 		t.Fatalf("decoded %+v", back)
 	}
-	if again := EncodeChunk(back); string(again) != string(blk) {
+	if again := back.Clone().Bytes(); string(again) != string(blk) {
 		t.Fatal("re-encoding a decoded block changed its bytes")
 	}
 }
@@ -199,7 +198,7 @@ func TestPutGetAndRefusals(t *testing.T) {
 		t.Fatalf("forged chunk: %v", err)
 	}
 	// A block that does not hash to the CID it is offered under.
-	blk := EncodeChunk(b.chunk(21, clk.Now(), 100))
+	blk := b.chunk(21, clk.Now(), 100).Bytes()
 	if _, err := s.PutBlock(ctx, ids[0], blk); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("block under another CID: %v", err)
 	}
@@ -212,7 +211,7 @@ func TestPutGetAndRefusals(t *testing.T) {
 	// without checking its signature again; Put and PutBlock check.
 	checks := 0
 	verify := verifier(b)
-	v := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: func(c *mesh.Chunk) error { checks++; return verify(c) }})
+	v := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: func(c *chunk.Chunk) error { checks++; return verify(c) }})
 	id, err := v.PutVerified(ctx, b.chunk(30, clk.Now(), 100))
 	if err != nil || checks != 0 {
 		t.Fatalf("PutVerified: %v, %d signature checks", err, checks)
@@ -401,13 +400,13 @@ func TestCorruptBlocks(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 	// The chunk can be stored again (fetched anew from a peer).
-	if _, err := s.PutBlock(ctx, ids[1], EncodeChunk(mustChunk(t, s, ids[0], b, 1))); err == nil {
+	if _, err := s.PutBlock(ctx, ids[1], mustChunk(t, s, ids[0], b, 1).Bytes()); err == nil {
 		t.Fatal("a different chunk was accepted under the corrupt one's CID")
 	}
 }
 
 // mustChunk re-makes chunk seq of b as stored under id's broadcast.
-func mustChunk(t *testing.T, s *Store, id cid.Cid, b *broadcaster, seq uint64) *mesh.Chunk {
+func mustChunk(t *testing.T, s *Store, id cid.Cid, b *broadcaster, seq uint64) *chunk.Chunk {
 	t.Helper()
 	c, err := s.Chunk(t.Context(), id)
 	if err != nil {
@@ -477,7 +476,7 @@ func TestOrphansRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Write a block straight into flatfs.
-	stray := EncodeChunk(b.chunk(1, clk.Now(), 1000))
+	stray := b.chunk(1, clk.Now(), 1000).Bytes()
 	if err := s.blocks.Put(t.Context(), blockKey(CIDOf(stray)), stray); err != nil {
 		t.Fatal(err)
 	}

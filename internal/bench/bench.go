@@ -57,6 +57,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
@@ -153,8 +154,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: durations", ErrInvalidConfig)
 	case c.Bitrate <= 0:
 		return fmt.Errorf("%w: bitrate", ErrInvalidConfig)
-	case c.Bitrate*int64(c.ChunkInterval)/8/int64(time.Second) > mesh.MaxPayloadSize:
-		return fmt.Errorf("%w: a chunk would exceed %d bytes", ErrInvalidConfig, mesh.MaxPayloadSize)
+	case c.Bitrate*int64(c.ChunkInterval)/8/int64(time.Second) > chunk.MaxPayloadSize:
+		return fmt.Errorf("%w: a chunk would exceed %d bytes", ErrInvalidConfig, chunk.MaxPayloadSize)
 	case c.Churn < 0:
 		return fmt.Errorf("%w: churn", ErrInvalidConfig)
 	case len(c.SlotMix) == 0:
@@ -210,7 +211,7 @@ type viewer struct {
 type run struct {
 	cfg    Config
 	rng    *rand.Rand
-	signer *p2p.Signer
+	signer *chunk.Signer
 	key    ed25519.PublicKey
 	t0     time.Time
 	size   int // payload bytes of a media chunk
@@ -232,7 +233,7 @@ type run struct {
 type swarm interface {
 	startRoot(ctx context.Context, root *viewer) error
 	startViewer(ctx context.Context, v *viewer) error
-	publish(ctx context.Context, c *mesh.Chunk) error
+	publish(ctx context.Context, c *chunk.Chunk) error
 	// kill stops v abruptly: its host closes first, then the rest.
 	kill(v *viewer)
 	close()
@@ -517,15 +518,15 @@ func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 		if !now.Before(end) {
 			return
 		}
-		c := &mesh.Chunk{Broadcast: "bench", Seq: uint64(seq), Wallclock: now.UnixNano()}
+		c := &chunk.Chunk{Broadcast: "bench", Seq: uint64(seq), Wallclock: now.UnixNano()}
 		if seq == 0 {
-			c.Flags = mesh.FlagInit
+			c.Flags = chunk.FlagInit
 			c.Payload = make([]byte, 1024)
 		} else {
 			c.Payload = append([]byte(nil), base...)
 			copy(c.Payload, strconv.Itoa(seq))
 			if (seq-1)%every == 0 {
-				c.Flags = mesh.FlagKeyframe
+				c.Flags = chunk.FlagKeyframe
 			}
 		}
 		r.signer.Sign(c)
@@ -551,7 +552,7 @@ func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 // --- what every mode reports about a viewer ---
 
 // delivered records that v holds chunk c now.
-func (r *run) delivered(v *viewer, c *mesh.Chunk) {
+func (r *run) delivered(v *viewer, c *chunk.Chunk) {
 	now := time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 )
@@ -139,7 +140,7 @@ func (g *gossipSwarm) startViewer(_ context.Context, v *viewer) error {
 			if err != nil {
 				return
 			}
-			if c, ok := msg.ValidatorData.(*mesh.Chunk); ok {
+			if c, ok := msg.ValidatorData.(*chunk.Chunk); ok {
 				g.r.delivered(v, c)
 			}
 		}
@@ -165,7 +166,7 @@ func (g *gossipSwarm) startViewer(_ context.Context, v *viewer) error {
 	return nil
 }
 
-func (g *gossipSwarm) publish(ctx context.Context, c *mesh.Chunk) error {
+func (g *gossipSwarm) publish(ctx context.Context, c *chunk.Chunk) error {
 	data := (&mesh.Message{Type: mesh.MsgChunk, Chunk: c}).Marshal(nil)
 	return g.topic.Publish(ctx, data, pubsub.WithValidatorData(c))
 }

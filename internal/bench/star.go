@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 )
@@ -104,7 +105,7 @@ func (t *starSwarm) write(sub *starSub) {
 	}
 }
 
-func (t *starSwarm) publish(ctx context.Context, c *mesh.Chunk) error {
+func (t *starSwarm) publish(ctx context.Context, c *chunk.Chunk) error {
 	frame := mesh.AppendFrame(nil, &mesh.Message{Type: mesh.MsgChunk, Chunk: c})
 	t.mu.Lock()
 	defer t.mu.Unlock()

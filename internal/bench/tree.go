@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
@@ -85,7 +86,7 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	n, err := p2p.New(v.h, t.config(v),
 		p2p.WithLogger(r.cfg.Logger),
 		p2p.WithMetrics(treeMetrics{r, v}),
-		p2p.WithDeliver(func(c *mesh.Chunk) { r.delivered(v, c) }),
+		p2p.WithDeliver(func(c *chunk.Chunk) { r.delivered(v, c) }),
 		p2p.WithEvents(func(e mesh.Event) {
 			switch e.Type {
 			case mesh.EvAttached:
@@ -127,7 +128,7 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	return nil
 }
 
-func (t *treeSwarm) publish(ctx context.Context, c *mesh.Chunk) error {
+func (t *treeSwarm) publish(ctx context.Context, c *chunk.Chunk) error {
 	return t.root.Publish(ctx, c)
 }
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 func TestCases(t *testing.T) {
@@ -24,8 +24,8 @@ func TestCases(t *testing.T) {
 }
 
 func TestDefaultMaxPartSizeFitsAChunk(t *testing.T) {
-	if DefaultMaxPartSize+1024 > mesh.MaxPayloadSize {
-		t.Fatalf("DefaultMaxPartSize %d leaves too little room under mesh.MaxPayloadSize %d", DefaultMaxPartSize, mesh.MaxPayloadSize)
+	if DefaultMaxPartSize+1024 > chunk.MaxPayloadSize {
+		t.Fatalf("DefaultMaxPartSize %d leaves too little room under mesh.MaxPayloadSize %d", DefaultMaxPartSize, chunk.MaxPayloadSize)
 	}
 }
 

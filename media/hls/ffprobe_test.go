@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 type probe struct {
@@ -63,7 +63,7 @@ func TestFFprobeLive(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			// A node that joined 4 s after the start gets those at once.
-			go stream.Feed(ctx, func(c *mesh.Chunk) { srv.Push(c) }, 20, true)
+			go stream.Feed(ctx, func(c *chunk.Chunk) { srv.Push(c) }, 20, true)
 
 			out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error",
 				"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,duration_time,flags",

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/fmp4"
 	"github.com/peerscope/peerscope/media/internal/inorder"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // Errors.
@@ -85,7 +85,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: PartTarget %v", ErrBadConfig, c.PartTarget)
 	case c.Window < 2*c.TargetDuration:
 		return fmt.Errorf("%w: Window %v shorter than two target durations", ErrBadConfig, c.Window)
-	case c.MaxBytes < mesh.MaxPayloadSize:
+	case c.MaxBytes < chunk.MaxPayloadSize:
 		return fmt.Errorf("%w: MaxBytes %d smaller than one chunk", ErrBadConfig, c.MaxBytes)
 	case c.GapWait < 0 || c.MaxBlock < 0:
 		return fmt.Errorf("%w: negative wait", ErrBadConfig)
@@ -165,11 +165,11 @@ func NewServer(cfg Config) (*Server, error) {
 // Push hands the server one verified chunk of its broadcast, in any order;
 // chunks it already has are ignored. The server keeps the payload (it must
 // not change afterwards). It never blocks on a player.
-func (s *Server) Push(c *mesh.Chunk) error {
+func (s *Server) Push(c *chunk.Chunk) error {
 	if c == nil {
 		return nil
 	}
-	if len(c.Payload) > mesh.MaxPayloadSize {
+	if len(c.Payload) > chunk.MaxPayloadSize {
 		return fmt.Errorf("hls: chunk %d: payload of %d bytes", c.Seq, len(c.Payload))
 	}
 	s.mu.Lock()
@@ -287,7 +287,7 @@ func (s *Server) closeSegment() {
 	}
 }
 
-func (s *Server) addPart(c *mesh.Chunk) {
+func (s *Server) addPart(c *chunk.Chunk) {
 	d := time.Duration(c.Duration)
 	if d <= 0 {
 		d = s.measure(c.Payload)

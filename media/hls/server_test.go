@@ -10,23 +10,23 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// chunk makes a synthetic chunk: 200 ms, a keyframe every 10.
-func chunk(seq uint64) *mesh.Chunk {
-	c := &mesh.Chunk{Seq: seq, Wallclock: t0.Add(time.Duration(seq) * 200 * time.Millisecond).UnixNano(),
+// mkPart makes a synthetic chunk: 200 ms, a keyframe every 10.
+func mkPart(seq uint64) *chunk.Chunk {
+	c := &chunk.Chunk{Seq: seq, Wallclock: t0.Add(time.Duration(seq) * 200 * time.Millisecond).UnixNano(),
 		Duration: int64(200 * time.Millisecond), Payload: []byte(fmt.Sprintf("part%d;", seq))}
 	if seq%10 == 0 {
-		c.Flags |= mesh.FlagKeyframe
+		c.Flags |= chunk.FlagKeyframe
 	}
 	return c
 }
 
-func initChunk(seq uint64, payload string) *mesh.Chunk {
-	return &mesh.Chunk{Seq: seq, Flags: mesh.FlagInit, Payload: []byte(payload)}
+func initChunk(seq uint64, payload string) *chunk.Chunk {
+	return &chunk.Chunk{Seq: seq, Flags: chunk.FlagInit, Payload: []byte(payload)}
 }
 
 func newServer(t *testing.T, cfg Config) *Server {
@@ -49,7 +49,7 @@ func get(t *testing.T, h http.Handler, target string) *httptest.ResponseRecorder
 	return w
 }
 
-func mustPush(t *testing.T, s *Server, cs ...*mesh.Chunk) {
+func mustPush(t *testing.T, s *Server, cs ...*chunk.Chunk) {
 	t.Helper()
 	for _, c := range cs {
 		if err := s.Push(c); err != nil {
@@ -62,7 +62,7 @@ func TestPlaylist(t *testing.T) {
 	s := newServer(t, Config{})
 	mustPush(t, s, initChunk(0, "INIT"))
 	for seq := range uint64(23) {
-		mustPush(t, s, chunk(seq))
+		mustPush(t, s, mkPart(seq))
 	}
 	w := get(t, s, "/index.m3u8")
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/vnd.apple.mpegurl" {
@@ -107,7 +107,7 @@ seg/1.m4s
 	}
 
 	// The end.
-	mustPush(t, s, &mesh.Chunk{Seq: 23, Flags: mesh.FlagEnd})
+	mustPush(t, s, &chunk.Chunk{Seq: 23, Flags: chunk.FlagEnd})
 	body := get(t, s, "/index.m3u8").Body.String()
 	if !strings.HasSuffix(body, "#EXTINF:0.60000,\nseg/2.m4s\n#EXT-X-ENDLIST\n") || strings.Contains(body, "PRELOAD-HINT") {
 		t.Fatalf("ended:\n%s", body)
@@ -131,7 +131,7 @@ func parts(from, to int) string {
 
 func TestBadRequests(t *testing.T) {
 	s := newServer(t, Config{})
-	mustPush(t, s, initChunk(0, "INIT"), chunk(0))
+	mustPush(t, s, initChunk(0, "INIT"), mkPart(0))
 	for _, q := range []string{
 		"_HLS_msn=x", "_HLS_msn=-1", "_HLS_msn=01", "_HLS_msn=1&_HLS_msn=2", "_HLS_part=0",
 		"_HLS_msn=0&_HLS_part=a", "_HLS_msn=99", "_HLS_skip=YES", "_HLS_msn=18446744073709551616",
@@ -161,7 +161,7 @@ func TestBadRequests(t *testing.T) {
 func TestBlockingReload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newServer(t, Config{MaxBlock: 3 * time.Second})
-		mustPush(t, s, initChunk(0, "INIT"), chunk(0), chunk(1))
+		mustPush(t, s, initChunk(0, "INIT"), mkPart(0), mkPart(1))
 
 		type result struct {
 			code int
@@ -189,7 +189,7 @@ func TestBlockingReload(t *testing.T) {
 		default:
 		}
 		time.Sleep(200 * time.Millisecond)
-		mustPush(t, s, chunk(2))
+		mustPush(t, s, mkPart(2))
 		if r := <-ch; r.code != 200 || !strings.Contains(r.body, `URI="part/2.m4s"`) {
 			t.Fatalf("%d\n%s", r.code, r.body)
 		}
@@ -199,12 +199,12 @@ func TestBlockingReload(t *testing.T) {
 		// A part index past the segment's last part waits for the next
 		// segment's first part.
 		for seq := uint64(3); seq < 10; seq++ {
-			mustPush(t, s, chunk(seq))
+			mustPush(t, s, mkPart(seq))
 		}
 		ch = ask("/index.m3u8?_HLS_msn=0&_HLS_part=10")
 		whole := ask("/index.m3u8?_HLS_msn=1")
 		synctest.Wait()
-		mustPush(t, s, chunk(10))
+		mustPush(t, s, mkPart(10))
 		if r := <-ch; r.code != 200 || !strings.Contains(r.body, "seg/0.m4s") {
 			t.Fatalf("%d\n%s", r.code, r.body)
 		}
@@ -249,7 +249,7 @@ func TestOutOfOrderAndGaps(t *testing.T) {
 	mustPush(t, s, initChunk(0, "INIT"))
 	// Arrive shuffled, some twice.
 	for _, seq := range []uint64{0, 2, 1, 1, 4, 3, 0, 5} {
-		mustPush(t, s, chunk(seq))
+		mustPush(t, s, mkPart(seq))
 	}
 	body := get(t, s, "/index.m3u8").Body.String()
 	if strings.Count(body, "#EXT-X-PART:") != 6 || !strings.Contains(body, `part/6.m4s"`) {
@@ -258,7 +258,7 @@ func TestOutOfOrderAndGaps(t *testing.T) {
 	// Chunk 6 is lost; 7..12 arrive; after GapWait the server resumes at
 	// the keyframe (10), after a discontinuity.
 	for seq := uint64(7); seq <= 12; seq++ {
-		mustPush(t, s, chunk(seq))
+		mustPush(t, s, mkPart(seq))
 	}
 	if body := get(t, s, "/index.m3u8").Body.String(); strings.Contains(body, "part/10.m4s") {
 		t.Fatalf("did not wait for the gap:\n%s", body)
@@ -277,7 +277,7 @@ func TestOutOfOrderAndGaps(t *testing.T) {
 		}
 	}
 	// A repair that comes too late changes nothing.
-	mustPush(t, s, chunk(6))
+	mustPush(t, s, mkPart(6))
 	if get(t, s, "/index.m3u8").Body.String() != body {
 		t.Fatal("a late chunk changed the playlist")
 	}
@@ -287,11 +287,11 @@ func TestNewInit(t *testing.T) {
 	s := newServer(t, Config{})
 	mustPush(t, s, initChunk(0, "A"))
 	for seq := range uint64(15) {
-		mustPush(t, s, chunk(seq))
+		mustPush(t, s, mkPart(seq))
 	}
 	mustPush(t, s, initChunk(20, "B"))
 	for seq := uint64(15); seq < 25; seq++ {
-		mustPush(t, s, chunk(seq))
+		mustPush(t, s, mkPart(seq))
 	}
 	body := get(t, s, "/index.m3u8").Body.String()
 	if !strings.Contains(body, "seg/1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init/20.mp4\"\n") {
@@ -311,7 +311,7 @@ func TestWindow(t *testing.T) {
 	// Keyframes every 10 chunks (2 s); then a stretch without keyframes is
 	// cut at the target duration.
 	for seq := range uint64(200) {
-		c := chunk(seq)
+		c := mkPart(seq)
 		if seq >= 100 {
 			c.Flags = 0
 		}
@@ -339,9 +339,9 @@ func TestWindow(t *testing.T) {
 func TestBoundedMemory(t *testing.T) {
 	now := t0
 	s := newServer(t, Config{Now: func() time.Time { return now }})
-	mustPush(t, s, initChunk(0, "INIT"), chunk(0))
+	mustPush(t, s, initChunk(0, "INIT"), mkPart(0))
 	for i := range uint64(10000) {
-		mustPush(t, s, chunk(1000+i*3))
+		mustPush(t, s, mkPart(1000+i*3))
 		now = now.Add(time.Millisecond)
 	}
 	if in := s.Info(); in.Segments > 200 || in.Bytes > 2<<20 {

@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // vodOf builds a VOD from a stream's chunks, fetching parts from memory
 // (fail makes one part unavailable).
-func vodOf(t *testing.T, chunks []*mesh.Chunk, fail uint64) *hls.VOD {
+func vodOf(t *testing.T, chunks []*chunk.Chunk, fail uint64) *hls.VOD {
 	t.Helper()
 	payloads := map[uint64][]byte{}
 	var items []hls.VODItem

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/media/whep"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 func TestHandler(t *testing.T) {
@@ -96,7 +96,7 @@ func broadcast(t *testing.T, opts mediatest.Options, lead int) *httptest.Server 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		stream.Feed(ctx, func(c *mesh.Chunk) {
+		stream.Feed(ctx, func(c *chunk.Chunk) {
 			hs.Push(c)
 			ws.Push(c)
 		}, lead, true)

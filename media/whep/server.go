@@ -19,10 +19,10 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/fmp4"
 	"github.com/peerscope/peerscope/media/internal/inorder"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // Errors.
@@ -182,7 +182,7 @@ func NewServer(cfg Config) (*Server, error) {
 // Push hands the server one verified chunk, in any order. It never waits
 // for a session: one too slow to keep its queue loses parts and restarts at
 // the next keyframe.
-func (s *Server) Push(c *mesh.Chunk) error {
+func (s *Server) Push(c *chunk.Chunk) error {
 	if c == nil {
 		return nil
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 	"github.com/peerscope/peerscope/media/whep"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 func newServer(t *testing.T, cfg whep.Config) (*whep.Server, *httptest.Server) {
@@ -146,7 +146,7 @@ func TestPlay(t *testing.T) {
 			defer cancel()
 			// Joined 3 s in: 15 parts at once, then live. The keyframe is
 			// at 2 s, so the session starts from the GOP cache.
-			go stream.Feed(ctx, func(c *mesh.Chunk) { srv.Push(c) }, 15, true)
+			go stream.Feed(ctx, func(c *chunk.Chunk) { srv.Push(c) }, 15, true)
 			var c *client
 			for deadline := time.Now().Add(5 * time.Second); ; {
 				var resp *http.Response
@@ -269,7 +269,7 @@ func TestRequests(t *testing.T) {
 	// Close ends the session, and leaves no goroutine (checked on return).
 	srv.Close()
 	c.pc.Close()
-	if err := srv.Push(&mesh.Chunk{Seq: 9}); err == nil {
+	if err := srv.Push(&chunk.Chunk{Seq: 9}); err == nil {
 		t.Fatal("Push after Close")
 	}
 }

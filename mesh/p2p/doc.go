@@ -29,5 +29,5 @@
 // (peer.ID.String(), "12D3KooW…"), not its raw bytes, so it is valid UTF-8
 // in the protobuf string fields, readable in logs, and the ed25519 public key
 // of an Ed25519 identity can be recovered from it (PublicKey). The
-// broadcaster signs chunks with its host key (NewSigner).
+// broadcaster signs chunks with its host key (HostSigner).
 package p2p

@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -51,29 +52,8 @@ func PublicKey(id mesh.PeerID) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-// Signer signs chunks with a libp2p ed25519 host key.
-type Signer struct{ key ed25519.PrivateKey }
-
-// NewSigner returns a signer for an ed25519 libp2p private key (e.g. the
-// host's, h.Peerstore().PrivKey(h.ID())).
-func NewSigner(k crypto.PrivKey) (*Signer, error) {
-	if k == nil || k.Type() != crypto.Ed25519 {
-		return nil, ErrNotEd25519
-	}
-	raw, err := k.Raw() // seed || public key, the 64-byte ed25519 private key
-	if err != nil || len(raw) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("%w: raw key of %d bytes", ErrNotEd25519, len(raw))
-	}
-	return &Signer{key: ed25519.PrivateKey(raw)}, nil
+// HostSigner returns a chunk signer for the host's own key: the key the
+// host's peer ID inlines, so a broadcast ID naming it is all a viewer needs.
+func HostSigner(h host.Host) (*chunk.Signer, error) {
+	return chunk.NewSigner(h.Peerstore().PrivKey(h.ID()))
 }
-
-// HostSigner returns a signer for the host's own key.
-func HostSigner(h host.Host) (*Signer, error) {
-	return NewSigner(h.Peerstore().PrivKey(h.ID()))
-}
-
-// Sign signs the chunk.
-func (s *Signer) Sign(c *mesh.Chunk) { c.Sign(s.key) }
-
-// PublicKey returns the signer's public key.
-func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -77,7 +78,7 @@ type inbound struct {
 }
 
 type publishReq struct {
-	c   *mesh.Chunk
+	c   *chunk.Chunk
 	err chan error
 }
 
@@ -155,7 +156,7 @@ func (n *Node) Host() host.Host { return n.h }
 
 // Publish hands the broadcaster's node a signed chunk to send down the tree.
 // The chunk must not be modified afterwards.
-func (n *Node) Publish(ctx context.Context, c *mesh.Chunk) error {
+func (n *Node) Publish(ctx context.Context, c *chunk.Chunk) error {
 	// Encode the chunk once here, so that the writers (several goroutines)
 	// only read its cached encoding.
 	mesh.AppendFrame(nil, &mesh.Message{Type: mesh.MsgChunk, Chunk: c})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -50,7 +51,7 @@ type options struct {
 	logger     *slog.Logger
 	metrics    Metrics
 	clock      Clock
-	deliver    func(*mesh.Chunk)
+	deliver    func(*chunk.Chunk)
 	events     func(mesh.Event)
 	tick       time.Duration
 	queueBytes int
@@ -101,7 +102,7 @@ func WithClock(c Clock) Option {
 // goroutine: it must return quickly (hand the chunk to a channel or a
 // buffer) and must not call the Node's methods. The chunk must not be
 // modified.
-func WithDeliver(f func(*mesh.Chunk)) Option {
+func WithDeliver(f func(*chunk.Chunk)) Option {
 	return func(o *options) error { o.deliver = f; return nil }
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"go.uber.org/goleak"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
@@ -45,7 +46,7 @@ type peerUnderTest struct {
 	h    host.Host
 	n    *p2p.Node
 	mu   sync.Mutex
-	got  map[uint64]*mesh.Chunk
+	got  map[uint64]*chunk.Chunk
 	evs  []mesh.Event
 	dead bool
 }
@@ -95,9 +96,9 @@ func startPeer(t *testing.T, h host.Host, cfg mesh.Config) *peerUnderTest {
 
 func startPeerWith(t *testing.T, h host.Host, cfg mesh.Config, opts ...p2p.Option) *peerUnderTest {
 	t.Helper()
-	p := &peerUnderTest{h: h, got: make(map[uint64]*mesh.Chunk)}
+	p := &peerUnderTest{h: h, got: make(map[uint64]*chunk.Chunk)}
 	n, err := p2p.New(h, cfg, append([]p2p.Option{
-		p2p.WithDeliver(func(c *mesh.Chunk) {
+		p2p.WithDeliver(func(c *chunk.Chunk) {
 			p.mu.Lock()
 			p.got[c.Seq] = c
 			p.mu.Unlock()
@@ -150,8 +151,8 @@ func publish(t *testing.T, root *peerUnderTest, interval time.Duration) *publish
 			pub.mu.Lock()
 			seq := pub.next
 			pub.mu.Unlock()
-			c := &mesh.Chunk{Broadcast: broadcast, Seq: seq, Wallclock: time.Now().UnixNano(),
-				Flags: mesh.FlagKeyframe, Payload: bytes.Repeat([]byte{byte(seq)}, 2000)}
+			c := &chunk.Chunk{Broadcast: broadcast, Seq: seq, Wallclock: time.Now().UnixNano(),
+				Flags: chunk.FlagKeyframe, Payload: bytes.Repeat([]byte{byte(seq)}, 2000)}
 			signer.Sign(c)
 			if err := root.n.Publish(context.Background(), c); err != nil {
 				t.Errorf("publish %d: %v", seq, err)
@@ -327,7 +328,7 @@ func TestForgedChunkFromParent(t *testing.T) {
 			return m
 		}
 		c := *m.Chunk // a fresh chunk: the original is shared with other writers
-		forged := &mesh.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: c.Flags,
+		forged := &chunk.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: c.Flags,
 			Payload: bytes.Repeat([]byte{0xee}, len(c.Payload)), Signature: c.Signature}
 		return &mesh.Message{Type: mesh.MsgChunk, Chunk: forged}
 	})
@@ -418,7 +419,7 @@ func TestSignerAndPublicKey(t *testing.T) {
 	if !pub.Equal(s.PublicKey()) {
 		t.Fatal("public key from the peer ID differs from the signer's")
 	}
-	c := &mesh.Chunk{Broadcast: broadcast, Seq: 1, Payload: []byte("x")}
+	c := &chunk.Chunk{Broadcast: broadcast, Seq: 1, Payload: []byte("x")}
 	s.Sign(c)
 	if err := c.Verify(broadcast, pub); err != nil {
 		t.Fatal(err)
@@ -438,7 +439,7 @@ func TestSignerAndPublicKey(t *testing.T) {
 func TestSlowChildDropped(t *testing.T) {
 	rh := newHost(t)
 	rootInfo := p2p.Info(rh)
-	root := &peerUnderTest{h: rh, got: map[uint64]*mesh.Chunk{}}
+	root := &peerUnderTest{h: rh, got: map[uint64]*chunk.Chunk{}}
 	n, err := p2p.New(rh, testConfig(rootInfo, 2), p2p.WithQueueDelay(500*time.Millisecond),
 		p2p.WithEvents(func(e mesh.Event) {
 			root.mu.Lock()
@@ -508,7 +509,7 @@ func TestSlowChildDropped(t *testing.T) {
 	payload := bytes.Repeat([]byte{7}, 16<<10)
 	var seq uint64
 	pubOne := func() {
-		c := &mesh.Chunk{Broadcast: broadcast, Seq: seq, Wallclock: time.Now().UnixNano(), Flags: mesh.FlagKeyframe, Payload: payload}
+		c := &chunk.Chunk{Broadcast: broadcast, Seq: seq, Wallclock: time.Now().UnixNano(), Flags: chunk.FlagKeyframe, Payload: payload}
 		signer.Sign(c)
 		if err := n.Publish(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -558,7 +559,7 @@ func TestTwoTreesOnOneHost(t *testing.T) {
 	for i, name := range []string{"one", "two"} {
 		viewers[i].n.AddCandidates(rootInfo)
 		waitFor(t, 10*time.Second, name+" viewer attached", func() bool { return viewers[i].status(t).Depth == 1 })
-		c := &mesh.Chunk{Broadcast: name, Seq: uint64(i), Wallclock: time.Now().UnixNano(), Flags: mesh.FlagKeyframe, Payload: []byte(name)}
+		c := &chunk.Chunk{Broadcast: name, Seq: uint64(i), Wallclock: time.Now().UnixNano(), Flags: chunk.FlagKeyframe, Payload: []byte(name)}
 		signer.Sign(c)
 		if err := roots[i].n.Publish(context.Background(), c); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -205,7 +206,7 @@ func (c *Config) validate() error {
 		return bad("Playout %v is over %d chunks", c.Playout, winBits-8)
 	case c.Bitrate < 8:
 		return bad("Bitrate %d bit/s is too low", c.Bitrate)
-	case c.Bitrate/8*int64(c.ChunkInterval)/int64(time.Second) > mesh.MaxPayloadSize:
+	case c.Bitrate/8*int64(c.ChunkInterval)/int64(time.Second) > chunk.MaxPayloadSize:
 		return bad("a chunk of %v at %d bit/s exceeds mesh.MaxPayloadSize", c.ChunkInterval, c.Bitrate)
 	case c.Loss < 0 || c.Loss >= 1:
 		return bad("Loss %v must be in [0, 1)", c.Loss)

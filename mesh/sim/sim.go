@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 )
@@ -121,7 +122,7 @@ type Sim struct {
 	chunkSize int   // bytes of the payload of a media chunk
 	published int64 // media chunks published
 	srcSer    int64 // serialisation of a media chunk at the source
-	forged    []*mesh.Chunk
+	forged    []*chunk.Chunk
 	forgedMsg []*mesh.Message
 
 	// Peer IDs, cut from one string per batch.
@@ -177,7 +178,7 @@ func New(cfg Config) (*Sim, error) {
 		window = mesh.DefaultConfig().Window
 	}
 	s.verify = newVerifyCache(s.broadcast, s.key.Public().(ed25519.PublicKey), 2*window+64)
-	s.forged = make([]*mesh.Chunk, 64)
+	s.forged = make([]*chunk.Chunk, 64)
 	s.forgedMsg = make([]*mesh.Message, 64)
 
 	// Regions, weighted 1, 1/2, 1/3… so a few big ones and a tail.
@@ -382,7 +383,7 @@ func (s *Sim) tick(p int) {
 
 // drain carries out what node i's Ready asks, and reports whether it
 // delivered chunk want.
-func (s *Sim) drain(i int32, want *mesh.Chunk) (delivered bool) {
+func (s *Sim) drain(i int32, want *chunk.Chunk) (delivered bool) {
 	defer s.setWake(i)
 	rd := s.nodes[i].n.Ready()
 	for _, e := range rd.Messages {
@@ -622,12 +623,12 @@ func (s *Sim) lossProb(size int) float64 {
 
 // forge returns a message carrying a copy of c with a broken signature,
 // one per sequence number.
-func (s *Sim) forge(c *mesh.Chunk) *mesh.Message {
+func (s *Sim) forge(c *chunk.Chunk) *mesh.Message {
 	k := c.Seq % uint64(len(s.forged))
 	if f := s.forged[k]; f != nil && f.Seq == c.Seq {
 		return s.forgedMsg[k]
 	}
-	f := &mesh.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: c.Flags, Payload: c.Payload}
+	f := &chunk.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: c.Flags, Payload: c.Payload}
 	f.Signature = append([]byte(nil), c.Signature...)
 	f.Signature[0] ^= 0xff
 	s.forged[k] = f
@@ -635,7 +636,7 @@ func (s *Sim) forge(c *mesh.Chunk) *mesh.Message {
 	return s.forgedMsg[k]
 }
 
-func (s *Sim) isForged(c *mesh.Chunk) bool {
+func (s *Sim) isForged(c *chunk.Chunk) bool {
 	f := s.forged[c.Seq%uint64(len(s.forged))]
 	return f == c
 }
@@ -670,7 +671,7 @@ func (s *Sim) addRoot() error {
 	s.pos = append(s.pos, point{x, y})
 	s.phases[0] = append(s.phases[0], root)
 	// A media chunk's size on the wire, for the direct latency.
-	probe := mesh.Chunk{Broadcast: s.broadcast, Seq: 1 << 20, Wallclock: epoch.UnixNano(), Payload: make([]byte, s.chunkSize), Signature: make([]byte, ed25519.SignatureSize)}
+	probe := chunk.Chunk{Broadcast: s.broadcast, Seq: 1 << 20, Wallclock: epoch.UnixNano(), Payload: make([]byte, s.chunkSize), Signature: make([]byte, ed25519.SignatureSize)}
 	s.srcSer = int64(float64((&mesh.Message{Type: mesh.MsgChunk, Chunk: &probe}).Size()) * 8e9 / float64(upload))
 	return nil
 }
@@ -933,7 +934,7 @@ func (s *Sim) publish() {
 	r := s.nodes[root].n
 	now := s.time()
 	if s.published == 0 {
-		c := &mesh.Chunk{Broadcast: s.broadcast, Seq: 0, Wallclock: now.UnixNano(), Flags: mesh.FlagInit, Payload: make([]byte, initPayload)}
+		c := &chunk.Chunk{Broadcast: s.broadcast, Seq: 0, Wallclock: now.UnixNano(), Flags: chunk.FlagInit, Payload: make([]byte, initPayload)}
 		c.Sign(s.key)
 		_ = r.Publish(now, c)
 		s.m.streamBytes += uint64(c.Size())
@@ -943,9 +944,9 @@ func (s *Sim) publish() {
 	seq := uint64(s.published)
 	p := make([]byte, s.chunkSize)
 	binary.BigEndian.PutUint64(p, seq)
-	c := &mesh.Chunk{Broadcast: s.broadcast, Seq: seq, Wallclock: now.UnixNano(), Payload: p}
+	c := &chunk.Chunk{Broadcast: s.broadcast, Seq: seq, Wallclock: now.UnixNano(), Payload: p}
 	if every := int64(s.cfg.KeyframeInterval / s.cfg.ChunkInterval); every <= 1 || (s.published-1)%every == 0 {
-		c.Flags |= mesh.FlagKeyframe
+		c.Flags |= chunk.FlagKeyframe
 	}
 	c.Sign(s.key)
 	if err := r.Publish(now, c); err != nil {
@@ -957,7 +958,7 @@ func (s *Sim) publish() {
 }
 
 // deliver records a chunk that viewer i's node delivered.
-func (s *Sim) deliver(i int32, c *mesh.Chunk) {
+func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 	if i == root {
 		return
 	}

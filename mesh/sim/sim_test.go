@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // small is a quick scenario: n viewers for d of simulated time.
@@ -217,7 +217,7 @@ func TestVerifyCache(t *testing.T) {
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	pub := key.Public().(ed25519.PublicKey)
 	v := newVerifyCache("b", pub, 8)
-	c := &mesh.Chunk{Broadcast: "b", Seq: 3, Payload: []byte("x")}
+	c := &chunk.Chunk{Broadcast: "b", Seq: 3, Payload: []byte("x")}
 	c.Sign(key)
 	for range 3 {
 		if err := v.verify(c); err != nil {
@@ -228,14 +228,14 @@ func TestVerifyCache(t *testing.T) {
 	f.Signature = append([]byte(nil), c.Signature...)
 	f.Signature[0] ^= 1
 	for range 2 {
-		if err := v.verify(&f); !errors.Is(err, mesh.ErrBadSignature) {
+		if err := v.verify(&f); !errors.Is(err, chunk.ErrBadSignature) {
 			t.Fatalf("forged copy: %v", err)
 		}
 	}
 	if v.checks != 2 {
 		t.Fatalf("%d real checks for two distinct chunks, want 2", v.checks)
 	}
-	later := &mesh.Chunk{Broadcast: "b", Seq: 11, Payload: []byte("y")} // same slot, newer seq
+	later := &chunk.Chunk{Broadcast: "b", Seq: 11, Payload: []byte("y")} // same slot, newer seq
 	later.Sign(key)
 	if err := v.verify(later); err != nil || v.checks != 3 {
 		t.Fatalf("newer seq in the slot: %v, %d checks", err, v.checks)

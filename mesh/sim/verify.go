@@ -3,7 +3,7 @@ package sim
 import (
 	"crypto/ed25519"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // verifyCache runs the real ed25519 check once per *Chunk and hands every
@@ -25,7 +25,7 @@ const verdictsPerSlot = 4
 type verdictSlot struct {
 	seq uint64
 	n   int
-	c   [verdictsPerSlot]*mesh.Chunk
+	c   [verdictsPerSlot]*chunk.Chunk
 	err [verdictsPerSlot]error
 }
 
@@ -34,7 +34,7 @@ func newVerifyCache(broadcast string, key ed25519.PublicKey, seqs int) *verifyCa
 }
 
 // verify is a mesh.Config.Verify.
-func (v *verifyCache) verify(c *mesh.Chunk) error {
+func (v *verifyCache) verify(c *chunk.Chunk) error {
 	s := &v.slots[c.Seq%uint64(len(v.slots))]
 	if c.IsInit() {
 		s = &v.init

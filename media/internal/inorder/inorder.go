@@ -16,7 +16,7 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // Config bounds how long and how much a Queue waits for a missing chunk.
@@ -30,7 +30,7 @@ type Config struct {
 
 // Item is one media chunk released in order.
 type Item struct {
-	Chunk *mesh.Chunk // the media chunk; nil only for an end marker without payload
+	Chunk *chunk.Chunk // the media chunk; nil only for an end marker without payload
 	// Init is the init segment the chunk was cut for (the latest init chunk
 	// whose Seq is not after the chunk's, taking effect at a keyframe).
 	Init []byte
@@ -45,7 +45,7 @@ type Item struct {
 }
 
 type pending struct {
-	c       *mesh.Chunk
+	c       *chunk.Chunk
 	arrival time.Time
 }
 
@@ -83,7 +83,7 @@ func (q *Queue) Next() (uint64, bool) { return q.next, q.started }
 // Push takes one chunk and returns the items it releases, in order. A chunk
 // already released, given up or held is ignored, as is everything after the
 // end.
-func (q *Queue) Push(now time.Time, c *mesh.Chunk) []Item {
+func (q *Queue) Push(now time.Time, c *chunk.Chunk) []Item {
 	if q.ended || c == nil {
 		return nil
 	}
@@ -143,7 +143,7 @@ func (q *Queue) start() bool {
 			delete(q.pending, seq)
 			continue
 		}
-		usable := (p.c.IsKeyframe() && q.initFor(seq) != nil) || p.c.Flags&mesh.FlagEnd != 0
+		usable := (p.c.IsKeyframe() && q.initFor(seq) != nil) || p.c.Flags&chunk.FlagEnd != 0
 		if usable && (!found || seq < best) {
 			best, found = seq, true
 		}
@@ -185,7 +185,7 @@ func (q *Queue) drain(out []Item) []Item {
 		delete(q.pending, q.next)
 		q.next++
 		c := p.c
-		it := Item{Chunk: c, Gap: q.gap, End: c.Flags&mesh.FlagEnd != 0}
+		it := Item{Chunk: c, Gap: q.gap, End: c.Flags&chunk.FlagEnd != 0}
 		q.gap = false
 		if init := q.initFor(c.Seq); init != nil && (q.cur == nil || (c.IsKeyframe() && !bytes.Equal(init, q.cur))) {
 			q.cur, it.NewInit = init, true

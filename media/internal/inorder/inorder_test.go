@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // A script is a list of steps: "i5:A" an init chunk with Seq 5 and payload
@@ -72,14 +72,14 @@ func TestScripts(t *testing.T) {
 					st = st[:i]
 				}
 				fmt.Sscan(st[1:], &n)
-				c := &mesh.Chunk{Seq: n, Payload: []byte("x")}
+				c := &chunk.Chunk{Seq: n, Payload: []byte("x")}
 				switch st[0] {
 				case 'i':
-					c.Flags, c.Payload = mesh.FlagInit, []byte(payload)
+					c.Flags, c.Payload = chunk.FlagInit, []byte(payload)
 				case 'k':
-					c.Flags = mesh.FlagKeyframe
+					c.Flags = chunk.FlagKeyframe
 				case 'e':
-					c.Flags, c.Payload = mesh.FlagEnd, nil
+					c.Flags, c.Payload = chunk.FlagEnd, nil
 				}
 				out(q.Push(now, c))
 			}
@@ -95,29 +95,29 @@ func TestBounded(t *testing.T) {
 	now := time.Unix(0, 0)
 	// Never a keyframe: what waits stays bounded.
 	for i := range uint64(1000) {
-		q.Push(now, &mesh.Chunk{Seq: i, Payload: []byte("x")})
+		q.Push(now, &chunk.Chunk{Seq: i, Payload: []byte("x")})
 	}
 	if len(q.pending) > 10 {
 		t.Fatalf("%d pending", len(q.pending))
 	}
 	// Inits are bounded too.
 	for i := range uint64(100) {
-		q.Push(now, &mesh.Chunk{Seq: i, Flags: mesh.FlagInit, Payload: []byte{byte(i)}})
+		q.Push(now, &chunk.Chunk{Seq: i, Flags: chunk.FlagInit, Payload: []byte{byte(i)}})
 	}
 	if len(q.inits) > 8 {
 		t.Fatalf("%d inits", len(q.inits))
 	}
 	// A gap with more than MaxPending behind it is given up at once.
 	q = New(Config{MaxPending: 10})
-	q.Push(now, &mesh.Chunk{Seq: 0, Flags: mesh.FlagInit, Payload: []byte("A")})
-	q.Push(now, &mesh.Chunk{Seq: 0, Flags: mesh.FlagKeyframe})
+	q.Push(now, &chunk.Chunk{Seq: 0, Flags: chunk.FlagInit, Payload: []byte("A")})
+	q.Push(now, &chunk.Chunk{Seq: 0, Flags: chunk.FlagKeyframe})
 	var got int
 	for i := uint64(2); i < 30; i++ {
-		f := mesh.ChunkFlags(0)
+		f := chunk.Flags(0)
 		if i%5 == 0 {
-			f = mesh.FlagKeyframe
+			f = chunk.FlagKeyframe
 		}
-		got += len(q.Push(now, &mesh.Chunk{Seq: i, Flags: f}))
+		got += len(q.Push(now, &chunk.Chunk{Seq: i, Flags: f}))
 	}
 	if got == 0 || len(q.pending) > 10 {
 		t.Fatalf("released %d, %d pending", got, len(q.pending))
@@ -145,12 +145,12 @@ func TestShuffled(t *testing.T) {
 		}
 		q := New(Config{MaxWait: time.Hour})
 		now := time.Unix(0, 0)
-		q.Push(now, &mesh.Chunk{Seq: 0, Flags: mesh.FlagInit, Payload: []byte("A")})
+		q.Push(now, &chunk.Chunk{Seq: 0, Flags: chunk.FlagInit, Payload: []byte("A")})
 		var got []uint64
 		for _, seq := range arrivals {
-			c := &mesh.Chunk{Seq: seq, Payload: []byte("x")}
+			c := &chunk.Chunk{Seq: seq, Payload: []byte("x")}
 			if seq%10 == 0 {
-				c.Flags = mesh.FlagKeyframe
+				c.Flags = chunk.FlagKeyframe
 			}
 			for _, it := range q.Push(now, c) {
 				got = append(got, it.Chunk.Seq)

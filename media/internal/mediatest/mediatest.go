@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/fmp4"
-	"github.com/peerscope/peerscope/mesh"
 )
 
 // Options say what stream to encode. The zero value gets defaults.
@@ -203,19 +203,19 @@ func Split(file []byte) (*Stream, error) {
 // Chunks turns the stream into the chunks a broadcaster would emit: the init
 // chunk (Seq 0), then one chunk per part, stamped from start on, and, with
 // end set, an empty FlagEnd chunk after the last part.
-func (s *Stream) Chunks(broadcast string, start time.Time, end bool) []*mesh.Chunk {
-	cs := []*mesh.Chunk{{Broadcast: broadcast, Seq: 0, Wallclock: start.UnixNano(), Flags: mesh.FlagInit, Payload: s.Init}}
+func (s *Stream) Chunks(broadcast string, start time.Time, end bool) []*chunk.Chunk {
+	cs := []*chunk.Chunk{{Broadcast: broadcast, Seq: 0, Wallclock: start.UnixNano(), Flags: chunk.FlagInit, Payload: s.Init}}
 	wall := start
 	for i, p := range s.Parts {
-		c := &mesh.Chunk{Broadcast: broadcast, Seq: uint64(i), Wallclock: wall.UnixNano(), Duration: int64(p.Duration), Payload: p.Payload}
+		c := &chunk.Chunk{Broadcast: broadcast, Seq: uint64(i), Wallclock: wall.UnixNano(), Duration: int64(p.Duration), Payload: p.Payload}
 		if p.Independent {
-			c.Flags |= mesh.FlagKeyframe
+			c.Flags |= chunk.FlagKeyframe
 		}
 		cs = append(cs, c)
 		wall = wall.Add(p.Duration)
 	}
 	if end {
-		cs = append(cs, &mesh.Chunk{Broadcast: broadcast, Seq: uint64(len(s.Parts)), Wallclock: wall.UnixNano(), Flags: mesh.FlagEnd})
+		cs = append(cs, &chunk.Chunk{Broadcast: broadcast, Seq: uint64(len(s.Parts)), Wallclock: wall.UnixNano(), Flags: chunk.FlagEnd})
 	}
 	return cs
 }
@@ -225,28 +225,28 @@ func (s *Stream) Chunks(broadcast string, start time.Time, end bool) []*mesh.Chu
 // when it was captured, i.e. its start), then an end chunk if end is set.
 // The first lead parts go at once, as a node that joins late gets them. It
 // returns when done or when ctx ends.
-func (s *Stream) Feed(ctx context.Context, push func(*mesh.Chunk), lead int, end bool) {
+func (s *Stream) Feed(ctx context.Context, push func(*chunk.Chunk), lead int, end bool) {
 	var leadDur time.Duration
 	for _, p := range s.Parts[:min(lead, len(s.Parts))] {
 		leadDur += p.Duration
 	}
 	base := time.Now().Add(-leadDur) // when the broadcast started
 	var at time.Duration
-	push(&mesh.Chunk{Seq: 0, Wallclock: base.UnixNano(), Flags: mesh.FlagInit, Payload: s.Init})
+	push(&chunk.Chunk{Seq: 0, Wallclock: base.UnixNano(), Flags: chunk.FlagInit, Payload: s.Init})
 	for i, p := range s.Parts {
 		// A part leaves the packager when its last sample is in.
 		if !sleepUntil(ctx, base.Add(at+p.Duration)) {
 			return
 		}
-		c := &mesh.Chunk{Seq: uint64(i), Wallclock: base.Add(at).UnixNano(), Duration: int64(p.Duration), Payload: p.Payload}
+		c := &chunk.Chunk{Seq: uint64(i), Wallclock: base.Add(at).UnixNano(), Duration: int64(p.Duration), Payload: p.Payload}
 		if p.Independent {
-			c.Flags |= mesh.FlagKeyframe
+			c.Flags |= chunk.FlagKeyframe
 		}
 		push(c)
 		at += p.Duration
 	}
 	if end {
-		push(&mesh.Chunk{Seq: uint64(len(s.Parts)), Wallclock: base.Add(at).UnixNano(), Flags: mesh.FlagEnd})
+		push(&chunk.Chunk{Seq: uint64(len(s.Parts)), Wallclock: base.Add(at).UnixNano(), Flags: chunk.FlagEnd})
 	}
 }
 
