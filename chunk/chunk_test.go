@@ -151,6 +151,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"wrong-type":     protowire.AppendVarint(protowire.AppendTag(nil, 5, protowire.VarintType), 1),
 		"flags-too-wide": protowire.AppendVarint(protowire.AppendTag(nil, 4, protowire.VarintType), 1<<33),
 		"long-id":        protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), make([]byte, MaxBroadcastLen+1)),
+		"not-utf8":       protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff, 0xfe}),
 		"long-sig":       protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), make([]byte, MaxSignatureLen+1)),
 		"big-payload":    big,
 	} {

@@ -3,6 +3,7 @@ package chunk
 import (
 	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -100,8 +101,8 @@ func Decode(b []byte) (*Chunk, error) {
 		}
 		switch num {
 		case 1:
-			if len(raw) > MaxBroadcastLen {
-				return fmt.Errorf("broadcast ID of %d bytes", len(raw))
+			if len(raw) > MaxBroadcastLen || !utf8.Valid(raw) {
+				return fmt.Errorf("broadcast ID of %d bytes, or not UTF-8", len(raw))
 			}
 			c.Broadcast = string(raw)
 		case 2:
