@@ -1,0 +1,64 @@
+// Package clock is the one source of time that Peerscope's components take:
+// the system clock in production, a Fake in tests, so that time is an input
+// and no test waits on the wall clock.
+package clock
+
+import (
+	"context"
+	"time"
+)
+
+// Clock tells the time, ticks and sleeps.
+type Clock interface {
+	Now() time.Time
+	// NewTicker returns a ticker that fires every d.
+	NewTicker(d time.Duration) Ticker
+	// Sleep waits for d, or until ctx ends (then it returns ctx.Err()).
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// Ticker is a time.Ticker behind an interface.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+// System is the real clock.
+type System struct{}
+
+var _ Clock = System{}
+
+// Now returns time.Now().
+func (System) Now() time.Time { return time.Now() }
+
+// NewTicker returns a time.Ticker.
+func (System) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+// Sleep waits for d or for ctx.
+func (System) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type systemTicker struct{ t *time.Ticker }
+
+func (t systemTicker) C() <-chan time.Time { return t.t.C }
+func (t systemTicker) Stop()               { t.t.Stop() }
+
+// OrSystem returns c, or the system clock when c is nil: what a component's
+// New does with a zero config's clock.
+func OrSystem(c Clock) Clock {
+	if c == nil {
+		return System{}
+	}
+	return c
+}
