@@ -18,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"go.uber.org/goleak"
+
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 // --- real hosts on loopback ---
@@ -76,16 +78,8 @@ func connectSparse(t *testing.T, hosts []host.Host, r *rand.Rand) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds or within passes (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 // member is a host with a room and what its room told it.
 type member struct {

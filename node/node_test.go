@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/player"
@@ -63,17 +64,8 @@ func sampleSource(t *testing.T, opts ...ingest.Option) media.Source {
 	return src
 }
 
-// waitFor polls cond until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds or within passes (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 func depth(t *testing.T, b *node.Broadcast) int {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
@@ -135,7 +136,7 @@ func TestOnePublisher(t *testing.T) {
 	if err := p.admit(); !errors.Is(err, ErrEnded) {
 		t.Fatalf("publisher after the end: %v", err)
 	}
-	waitForT(t, 10*time.Second, "LL-HLS to end", func() bool { return b.hls.Info().Ended })
+	testutil.WaitFor(t, 10*time.Second, "LL-HLS to end", func() bool { return b.hls.Info().Ended })
 	st, err := b.Status(t.Context())
 	if err != nil || st.Received < 15 {
 		t.Fatalf("%d parts, %v", st.Received, err)
@@ -161,16 +162,5 @@ func TestGraceEnds(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the grace period never ended the broadcast")
 	}
-	waitForT(t, 10*time.Second, "LL-HLS to end", func() bool { return b.hls.Info().Ended })
-}
-
-func waitForT(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "LL-HLS to end", func() bool { return b.hls.Info().Ended })
 }

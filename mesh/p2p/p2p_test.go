@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
@@ -116,17 +117,8 @@ func startPeerWith(t *testing.T, h host.Host, cfg mesh.Config, opts ...p2p.Optio
 	return p
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds or within passes (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 // publisher publishes signed chunks every interval from seq 0 until stopped.
 type publisher struct {
