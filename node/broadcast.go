@@ -19,6 +19,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/media/whep"
@@ -43,7 +44,7 @@ type Broadcast struct {
 	root   bool
 	rootID peer.ID
 	key    ed25519.PublicKey
-	link   Link // how this node joined (viewers)
+	link   link.Link // how this node joined (viewers)
 	slots  int
 	log    *slog.Logger
 
@@ -92,7 +93,7 @@ type Broadcast struct {
 // newBroadcast builds what both roles share: the players, the page, the
 // delivery goroutine. The tree is started by the caller.
 func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error) {
-	rootID, key, err := BroadcasterOf(id)
+	rootID, key, err := link.BroadcasterOf(id)
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +214,13 @@ func (b *Broadcast) markDone() { b.doneOnce.Do(func() { close(b.done) }) }
 // broadcast's announcement (so a wrong or dead link fails here, with
 // ErrUnreachable), then sizes its child slots from the broadcast's bitrate.
 // ctx bounds the joining only; Close (of the Broadcast or the Node) leaves.
-func (n *Node) Watch(ctx context.Context, l Link) (*Broadcast, error) {
-	rootID, key, err := BroadcasterOf(l.Broadcast)
+func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
+	rootID, key, err := link.BroadcasterOf(l.Broadcast)
 	if err != nil {
 		return nil, err
 	}
 	if len(l.Peers) == 0 {
-		return nil, fmt.Errorf("%w: no peer to join through", ErrBadLink)
+		return nil, fmt.Errorf("%w: no peer to join through", link.ErrMalformed)
 	}
 	if n.lookup(l.Broadcast) != nil {
 		return nil, fmt.Errorf("%w: %s", ErrJoined, l.Broadcast)
@@ -270,7 +271,7 @@ func (n *Node) Watch(ctx context.Context, l Link) (*Broadcast, error) {
 		b.teardown()
 		return nil, err
 	}
-	b.tree.AddCandidates(l.candidates()...)
+	b.tree.AddCandidates(candidates(l)...)
 	b.wg.Go(b.followAnnouncements)
 	b.wg.Go(b.awaitManifest)
 	b.log.Info("watching", "title", ann.Title, "slots", b.slots, "player", b.PlayerURL())
@@ -419,9 +420,9 @@ func (b *Broadcast) Ended() bool {
 // Link returns a link to share: this node first (it relays, or redirects
 // to its children), then the peers this node joined through (those first
 // when this node relays to nobody).
-func (b *Broadcast) Link() Link {
+func (b *Broadcast) Link() link.Link {
 	self := peer.AddrInfo{ID: b.n.host.ID(), Addrs: reachableFirst(b.n.host.Addrs())}
-	var l Link
+	var l link.Link
 	l.Broadcast = b.id
 	if b.slots > 0 || b.root {
 		l.Peers = append(l.Peers, self)
@@ -435,10 +436,10 @@ func (b *Broadcast) Link() Link {
 		// It relays to nobody: a joiner should try the others first.
 		l.Peers = append(l.Peers, self)
 	}
-	// Keep within MaxLinkPeers addresses in all.
+	// Keep within link.MaxPeers addresses in all.
 	total := 0
 	for i := range l.Peers {
-		room := MaxLinkPeers - total
+		room := link.MaxPeers - total
 		if len(l.Peers[i].Addrs) > room {
 			l.Peers[i].Addrs = l.Peers[i].Addrs[:room]
 		}

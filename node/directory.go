@@ -19,6 +19,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/link"
 )
 
 // The node's side of its community bootstraps' HTTP APIs (Config.Bootstrap):
@@ -514,7 +515,7 @@ func (n *Node) serveWatchListed(w http.ResponseWriter, r *http.Request) {
 	if !nodeRequest(w, r, &req) {
 		return
 	}
-	l, err := ParseLink(req.Link)
+	l, err := link.Parse(req.Link)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/node"
 )
@@ -79,7 +80,7 @@ func newLogs(t *testing.T, level slog.Level) (*slog.Logger, *logs) {
 // chain makes hops viewer nodes of link, each joining when the one before
 // is in the tree, so that they hang in a line below a broadcaster that
 // offers one slot: the i-th is i hops deep and the last relays to nobody.
-func chain(t *testing.T, link node.Link, hops int, log *slog.Logger) []*node.Broadcast {
+func chain(t *testing.T, link link.Link, hops int, log *slog.Logger) []*node.Broadcast {
 	t.Helper()
 	var out []*node.Broadcast
 	for i := 1; i <= hops; i++ {

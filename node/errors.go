@@ -7,8 +7,6 @@ var (
 	// ErrConfig is returned by New, Broadcast and Watch for a configuration
 	// that cannot work.
 	ErrConfig = errors.New("node: invalid configuration")
-	// ErrBadLink wraps every complaint about a link or a broadcast ID.
-	ErrBadLink = errors.New("node: bad link")
 	// ErrClosed is returned by calls on a closed Node or Broadcast.
 	ErrClosed = errors.New("node: closed")
 	// ErrJoined is returned by Broadcast and Watch for a broadcast this node

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
@@ -54,7 +55,7 @@ func TestWatchThroughRelay(t *testing.T) {
 	// libp2p advertises circuit addresses only through public relay
 	// addresses, which loopback is not: the link is written by hand.
 	circuit := bs.Host().Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + bs.ID().String() + "/p2p-circuit"))
-	link := node.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}}
+	link := link.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}}
 	viewer := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, NATWait: -1})
 	w, err := viewer.Watch(ctx, link)
 	if err != nil {
@@ -212,7 +213,7 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 	}
 	circuit := bs.Host().Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + bs.ID().String() + "/p2p-circuit"))
 	viewer := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, NATWait: -1})
-	w, err := viewer.Watch(ctx, node.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}})
+	w, err := viewer.Watch(ctx, link.Link{Broadcast: b.Link().Broadcast, Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: []ma.Multiaddr{circuit}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/cmaf"
 	"github.com/peerscope/peerscope/media/rtmp"
@@ -66,7 +67,7 @@ type BroadcastConfig struct {
 func NewStreamKey() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return nonceEncoding.EncodeToString(b[:])
+	return link.Encoding.EncodeToString(b[:])
 }
 
 // Broadcast starts a broadcast with this node as its root: media from
@@ -93,7 +94,7 @@ func (n *Node) Broadcast(ctx context.Context, cfg BroadcastConfig) (_ *Broadcast
 	if cfg.StreamKey == "" && ingest {
 		cfg.StreamKey = NewStreamKey()
 	}
-	id := newBroadcastID(n.host.ID())
+	id := link.NewBroadcastID(n.host.ID())
 	b, err := n.newBroadcast(id, true, n.cfg.slotsFor(cfg.Bitrate))
 	if err != nil {
 		return nil, err

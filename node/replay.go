@@ -18,6 +18,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/player"
 
 	"github.com/peerscope/peerscope/replay"
@@ -123,7 +124,7 @@ func (n *Node) ReplayStore() *replay.Store { return n.replay }
 
 // verifyChunk checks a chunk against the key in its broadcast ID.
 func verifyChunk(c *chunk.Chunk) error {
-	_, key, err := BroadcasterOf(c.Broadcast)
+	_, key, err := link.BroadcasterOf(c.Broadcast)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -73,7 +74,7 @@ func BenchmarkReplayDownload(b *testing.B) {
 	}
 
 	// Five holders with every chunk.
-	var link node.Link
+	var link link.Link
 	link.Broadcast = id
 	for i := range holders {
 		n := benchNode(b, node.Config{Slots: node.NoRelay})

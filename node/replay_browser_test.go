@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -64,7 +65,7 @@ func TestReplayPage(t *testing.T) {
 		t.Fatal("the broadcast did not end")
 	}
 	viewer := newNode(t, node.Config{Slots: node.NoRelay, Logger: log.With("name", "replay-viewer")})
-	r, err := viewer.Replay(t.Context(), node.Link{Broadcast: b.ID(), Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: root.Host().Addrs()}}})
+	r, err := viewer.Replay(t.Context(), link.Link{Broadcast: b.ID(), Peers: []peer.AddrInfo{{ID: root.ID(), Addrs: root.Host().Addrs()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

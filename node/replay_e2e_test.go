@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -188,7 +189,7 @@ func TestReplayFromPeers(t *testing.T) {
 	<-r1.Complete()
 
 	// The broadcaster goes offline; a new node replays from the others.
-	link := node.Link{Broadcast: b.ID()}
+	link := link.Link{Broadcast: b.ID()}
 	for _, v := range viewers[:3] {
 		link.Peers = append(link.Peers, peer.AddrInfo{ID: v.n.ID(), Addrs: v.n.Host().Addrs()})
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -65,7 +66,7 @@ func TestReplayWithHoles(t *testing.T) {
 		}
 	}
 	viewer := newNode(t, node.Config{Slots: node.NoRelay, Logger: log.With("name", "replay-viewer")})
-	r, err := viewer.Replay(t.Context(), node.Link{Broadcast: b.ID(), Peers: []peer.AddrInfo{{ID: late.ID(), Addrs: late.Host().Addrs()}}})
+	r, err := viewer.Replay(t.Context(), link.Link{Broadcast: b.ID(), Peers: []peer.AddrInfo{{ID: late.ID(), Addrs: late.Host().Addrs()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

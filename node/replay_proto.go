@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -124,7 +125,7 @@ func (r *replayResponse) unmarshal(b []byte) error {
 		case 1:
 			r.manifest = raw
 		case 2:
-			if len(addrs) >= MaxLinkPeers*4 {
+			if len(addrs) >= link.MaxPeers*4 {
 				return nil // more than asked for: ignored
 			}
 			a, err := ma.NewMultiaddr(string(raw))
@@ -230,7 +231,7 @@ func (n *Node) askReplay(ctx context.Context, p peer.AddrInfo, req replayRequest
 
 // fetchManifest asks one peer for a replay's manifest and checks it.
 func (n *Node) fetchManifest(ctx context.Context, p peer.AddrInfo, id string) (*replay.Manifest, []byte, []peer.AddrInfo, error) {
-	_, key, err := BroadcasterOf(id)
+	_, key, err := link.BroadcasterOf(id)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/peerscope/peerscope/link"
 )
 
 // replaySeeds are the fuzz seeds of the replay protocol's messages (also
@@ -19,7 +21,7 @@ func replaySeeds(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	_, _, id := testKey(t)
-	pid, _, _ := BroadcasterOf(id)
+	pid, _, _ := link.BroadcasterOf(id)
 	resp := replayResponse{manifest: []byte{0x0a, 0x03, 'a', 'b', 'c'}, holders: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{a}}}, views: 3}
 	return [][]byte{
 		replayRequest{kind: replayAskManifest, broadcast: id}.marshal(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -224,7 +225,7 @@ func (b *Broadcast) completeReplay(from peer.ID) {
 	if missing == 0 {
 		return
 	}
-	l := Link{Broadcast: b.id, Peers: []peer.AddrInfo{{ID: from}}}
+	l := link.Link{Broadcast: b.id, Peers: []peer.AddrInfo{{ID: from}}}
 	for _, p := range b.link.Peers {
 		if p.ID != from {
 			l.Peers = append(l.Peers, p)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/replay"
@@ -75,15 +76,15 @@ type logger = interface {
 // them, nor online), the chunks from every peer that holds them. It
 // returns once the manifest is verified; the chunks come in the
 // background (Progress, Complete) and on demand as the page plays.
-func (n *Node) Replay(ctx context.Context, l Link) (*Replay, error) {
+func (n *Node) Replay(ctx context.Context, l link.Link) (*Replay, error) {
 	return n.startReplay(ctx, l, true)
 }
 
 // startReplay opens a replay; view says whether it counts as a replay view
 // (not when a live viewer completes its copy after the end).
-func (n *Node) startReplay(ctx context.Context, l Link, view bool) (*Replay, error) {
+func (n *Node) startReplay(ctx context.Context, l link.Link, view bool) (*Replay, error) {
 	id := l.Broadcast
-	if _, _, err := BroadcasterOf(id); err != nil {
+	if _, _, err := link.BroadcasterOf(id); err != nil {
 		return nil, err
 	}
 	if r := n.lookupReplay(id); r != nil {
@@ -159,9 +160,9 @@ func (n *Node) startReplay(ctx context.Context, l Link, view bool) (*Replay, err
 
 // findManifest returns a replay's manifest: this node's own, or the first
 // that a peer of the link (then a holder they name) gives.
-func (n *Node) findManifest(ctx context.Context, l Link) (*replay.Manifest, []byte, []peer.AddrInfo, error) {
+func (n *Node) findManifest(ctx context.Context, l link.Link) (*replay.Manifest, []byte, []peer.AddrInfo, error) {
 	id := l.Broadcast
-	_, key, _ := BroadcasterOf(id)
+	_, key, _ := link.BroadcasterOf(id)
 	if signed := n.signedManifest(ctx, id); signed != nil {
 		m, err := replay.DecodeManifest(signed, id, key)
 		if err == nil {
@@ -191,7 +192,7 @@ func (n *Node) findManifest(ctx context.Context, l Link) (*replay.Manifest, []by
 		}
 	}
 	if len(errs) == 0 {
-		return nil, nil, nil, fmt.Errorf("%w: no peer to ask for the replay", ErrBadLink)
+		return nil, nil, nil, fmt.Errorf("%w: no peer to ask for the replay", link.ErrMalformed)
 	}
 	return nil, nil, nil, fmt.Errorf("%w: no peer gave the replay's manifest: %w", ErrReplayExpired, errors.Join(errs...))
 }
@@ -216,7 +217,7 @@ func (r *Replay) connect(peers []peer.AddrInfo) {
 
 // sendViews tells the broadcaster (and the holders) that this node watches.
 func (r *Replay) sendViews(peers []peer.AddrInfo) {
-	root, _, _ := BroadcasterOf(r.id)
+	root, _, _ := link.BroadcasterOf(r.id)
 	targets := append([]peer.AddrInfo{{ID: root}}, peers...)
 	seen := map[peer.ID]bool{r.n.host.ID(): true}
 	for _, p := range targets {
@@ -501,7 +502,7 @@ func (r *Replay) Duration() time.Duration { return r.vod.Duration() }
 
 func (r *Replay) status() player.Status {
 	views := int(r.views.Load())
-	if root, _, _ := BroadcasterOf(r.id); root == r.n.host.ID() {
+	if root, _, _ := link.BroadcasterOf(r.id); root == r.n.host.ID() {
 		views = r.n.ReplayViews(r.id)
 	}
 	return player.Status{Title: r.m.Title, Ended: true, Replay: true, StartedAt: r.m.Started,
@@ -568,7 +569,7 @@ func (n *Node) serveReplay(w http.ResponseWriter, req *http.Request) {
 	id := req.PathValue("id")
 	r := n.lookupReplay(id)
 	if r == nil {
-		if _, _, err := BroadcasterOf(id); err != nil {
+		if _, _, err := link.BroadcasterOf(id); err != nil {
 			http.Error(w, "not a broadcast ID", http.StatusNotFound)
 			return
 		}
@@ -577,7 +578,7 @@ func (n *Node) serveReplay(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		var err error
-		if r, err = n.startReplay(req.Context(), Link{Broadcast: id}, true); err != nil {
+		if r, err = n.startReplay(req.Context(), link.Link{Broadcast: id}, true); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -35,7 +36,7 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	if fs.NArg() != 1 {
 		return usagef("watch", "want one LINK, got %d arguments", fs.NArg())
 	}
-	link, err := node.ParseLink(fs.Arg(0))
+	l, err := link.Parse(fs.Arg(0))
 	if err != nil {
 		return usagef("watch", "%v", err)
 	}
@@ -50,10 +51,10 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	}
 	defer n.Close()
 	if *replayMode {
-		return watchReplay(ctx, n, link)
+		return watchReplay(ctx, n, l)
 	}
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	b, err := n.Watch(jctx, link)
+	b, err := n.Watch(jctx, l)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -89,9 +90,9 @@ func printWatch(w io.Writer, b *node.Broadcast) {
 }
 
 // watchReplay opens a replay, prints its URLs and serves it until ctx ends.
-func watchReplay(ctx context.Context, n *node.Node, link node.Link) error {
+func watchReplay(ctx context.Context, n *node.Node, l link.Link) error {
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	r, err := n.Replay(jctx, link)
+	r, err := n.Replay(jctx, l)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,15 +1,18 @@
-package node_test
+package link_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/peerscope/peerscope/node"
+	"github.com/peerscope/peerscope/link"
 )
 
 // Peer IDs for the cases: two ed25519 identities, and an RSA one (its ID
@@ -69,13 +72,13 @@ var linkCases = []struct {
 	{name: "too long", link: "peerscope://" + idA + ".abc?x=" + strings.Repeat("a", 4096), err: "more than 4096"},
 }
 
-func TestParseLink(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, tc := range linkCases {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := node.ParseLink(tc.link)
+			l, err := link.Parse(tc.link)
 			if tc.err != "" {
-				if err == nil || !errors.Is(err, node.ErrBadLink) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("ParseLink: %v, want an ErrBadLink saying %q", err, tc.err)
+				if err == nil || !errors.Is(err, link.ErrMalformed) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Parse: %v, want an ErrMalformed saying %q", err, tc.err)
 				}
 				return
 			}
@@ -100,7 +103,7 @@ func TestParseLink(t *testing.T) {
 			if pid, err := l.Broadcaster(); err != nil || pid.String() != idA {
 				t.Fatalf("broadcaster %v, %v", pid, err)
 			}
-			again, err := node.ParseLink(l.String())
+			again, err := link.Parse(l.String())
 			if err != nil || !sameLink(l, again) {
 				t.Fatalf("%s\nwritten out as %s\nreads back as %+v (%v)", tc.link, l.String(), again, err)
 			}
@@ -108,27 +111,27 @@ func TestParseLink(t *testing.T) {
 	}
 }
 
-func sameLink(a, b node.Link) bool {
+func sameLink(a, b link.Link) bool {
 	return a.Broadcast == b.Broadcast && slices.EqualFunc(a.Peers, b.Peers, func(x, y peer.AddrInfo) bool {
 		return x.ID == y.ID && slices.EqualFunc(x.Addrs, y.Addrs, ma.Multiaddr.Equal)
 	})
 }
 
-// FuzzParseLink: any input gives a link or an ErrBadLink, never a panic,
+// FuzzParse: any input gives a link or an ErrMalformed, never a panic,
 // and a link that parses is written out as one that parses back the same.
-func FuzzParseLink(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, tc := range linkCases {
 		f.Add(tc.link)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		l, err := node.ParseLink(s)
+		l, err := link.Parse(s)
 		if err != nil {
-			if !errors.Is(err, node.ErrBadLink) {
-				t.Fatalf("error %v is not an ErrBadLink", err)
+			if !errors.Is(err, link.ErrMalformed) {
+				t.Fatalf("error %v is not an ErrMalformed", err)
 			}
 			return
 		}
-		again, err := node.ParseLink(l.String())
+		again, err := link.Parse(l.String())
 		if err != nil {
 			t.Fatalf("%q parsed, but its written form %q does not: %v", s, l.String(), err)
 		}
@@ -136,4 +139,33 @@ func FuzzParseLink(f *testing.F) {
 			t.Fatalf("%q: %+v, written out and read back: %+v", s, l, again)
 		}
 	})
+}
+
+// TestNewBroadcastID: a fresh ID names its broadcaster and carries the
+// broadcaster's key; two IDs of one broadcaster differ.
+func TestNewBroadcastID(t *testing.T) {
+	priv, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := link.NewBroadcastID(pid)
+	got, key, err := link.BroadcasterOf(id)
+	if err != nil || got != pid {
+		t.Fatalf("BroadcasterOf(%q) = %v, %v", id, got, err)
+	}
+	msg := []byte("signed by the broadcaster")
+	sig, err := priv.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed25519.Verify(key, msg, sig) {
+		t.Fatal("the key from the ID does not verify the broadcaster's signature")
+	}
+	if again := link.NewBroadcastID(pid); again == id || !strings.HasPrefix(again, pid.String()+".") {
+		t.Fatalf("two IDs %q and %q", id, again)
+	}
 }
