@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
@@ -69,7 +70,7 @@ type Broadcast struct {
 	refresh chan struct{} // cap 1: ask for the announcement now
 
 	mu       sync.Mutex
-	ann      signedAnnouncement // the newest verified
+	ann      announce.Signed // the newest verified
 	haveAnn  bool
 	endSeen  bool // the end chunk was delivered here
 	closing  bool
@@ -225,13 +226,13 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if n.lookup(l.Broadcast) != nil {
 		return nil, fmt.Errorf("%w: %s", ErrJoined, l.Broadcast)
 	}
-	var ann signedAnnouncement
+	var ann announce.Signed
 	var errs []error
 	for _, p := range l.Peers {
 		if p.ID == n.host.ID() {
 			continue
 		}
-		a, err := n.fetchAnnouncement(ctx, p, l.Broadcast, key)
+		a, err := announce.Fetch(ctx, n.host, p, l.Broadcast, key)
 		if err == nil {
 			ann = a
 			errs = nil
@@ -245,7 +246,7 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	switch {
 	case errs != nil:
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
-	case ann.sig == nil:
+	case !ann.Held():
 		return nil, fmt.Errorf("%w: the link names only this node", ErrUnreachable)
 	}
 	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate))
@@ -296,15 +297,15 @@ func (b *Broadcast) followAnnouncements() {
 			return
 		}
 		target := peer.AddrInfo{ID: b.rootID}
-		ctx, cancel := context.WithTimeout(b.ctx, announceTimeout)
+		ctx, cancel := context.WithTimeout(b.ctx, announce.Timeout)
 		if st, _, err := b.tree.Status(ctx); err == nil && st.Parent != "" {
 			if pid, err := p2p.PeerID(st.Parent); err == nil {
 				target.ID = pid
 			}
 		}
-		a, err := b.n.fetchAnnouncement(ctx, target, b.id, b.key)
+		a, err := announce.Fetch(ctx, b.n.host, target, b.id, b.key)
 		if err != nil && target.ID != b.rootID {
-			a, err = b.n.fetchAnnouncement(ctx, peer.AddrInfo{ID: b.rootID}, b.id, b.key)
+			a, err = announce.Fetch(ctx, b.n.host, peer.AddrInfo{ID: b.rootID}, b.id, b.key)
 		}
 		cancel()
 		if err != nil {
@@ -316,7 +317,7 @@ func (b *Broadcast) followAnnouncements() {
 }
 
 // offer keeps a verified announcement if it is newer.
-func (b *Broadcast) offer(a signedAnnouncement) {
+func (b *Broadcast) offer(a announce.Signed) {
 	b.mu.Lock()
 	newer := !b.haveAnn || a.Version > b.ann.Version
 	if newer {
@@ -339,7 +340,7 @@ func (b *Broadcast) askAnnouncement() {
 }
 
 // signed returns the newest verified announcement.
-func (b *Broadcast) signed() (signedAnnouncement, bool) {
+func (b *Broadcast) signed() (announce.Signed, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.ann, b.haveAnn
@@ -395,7 +396,7 @@ func (b *Broadcast) Slots() int { return b.slots }
 
 // Announcement returns the newest announcement this node holds: the title,
 // the start, whether it has ended.
-func (b *Broadcast) Announcement() Announcement {
+func (b *Broadcast) Announcement() announce.Announcement {
 	a, _ := b.signed()
 	return a.Announcement
 }

@@ -23,7 +23,4 @@ var (
 	ErrBusy = errors.New("node: a publisher is already live on this broadcast")
 	// ErrEnded refuses a publisher, or media, for a broadcast that has ended.
 	ErrEnded = errors.New("node: the broadcast has ended")
-	// ErrBadAnnouncement wraps an announcement that does not decode or
-	// whose signature does not verify.
-	ErrBadAnnouncement = errors.New("node: bad announcement")
 )

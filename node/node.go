@@ -27,6 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/p2pkey"
@@ -331,7 +332,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.openReplay(); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(AnnounceProtocol, n.handleAnnounce)
+	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) { announce.Serve(s, n.announcement) })
 	var psCtx context.Context
 	psCtx, n.psCancel = context.WithCancel(context.Background())
 	if n.ps, err = pubsub.NewGossipSub(psCtx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
@@ -576,6 +577,15 @@ func (n *Node) remove(b *Broadcast) {
 	if b.pub != nil && n.keys[b.pub.key] == b {
 		delete(n.keys, b.pub.key)
 	}
+}
+
+// announcement returns the newest verified announcement of a broadcast this
+// node takes part in: what it answers on announce.ProtocolID.
+func (n *Node) announcement(id string) (announce.Signed, bool) {
+	if b := n.lookup(id); b != nil {
+		return b.signed()
+	}
+	return announce.Signed{}, false
 }
 
 func shortPeer(id peer.ID) string {

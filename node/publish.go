@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
@@ -122,8 +123,8 @@ func (n *Node) Broadcast(ctx context.Context, cfg BroadcastConfig) (_ *Broadcast
 	}
 	b.pub = p
 	now := time.Now()
-	if err := p.announce(func(a *Announcement) {
-		*a = Announcement{Broadcast: id, Title: cleanTitle(cfg.Title), Started: now}
+	if err := p.announce(func(a *announce.Announcement) {
+		*a = announce.Announcement{Broadcast: id, Title: announce.CleanTitle(cfg.Title), Started: now}
 	}); err != nil {
 		return nil, err
 	}
@@ -357,7 +358,7 @@ func (p *publisher) endLocked() {
 	p.ended = true
 	p.live = ""
 	p.b.sealReplay() // before the end is announced: viewers then fetch it
-	if err := p.announce(func(a *Announcement) { a.Ended = true }); err != nil {
+	if err := p.announce(func(a *announce.Announcement) { a.Ended = true }); err != nil {
 		p.b.log.Warn("announce the end", "err", err)
 	}
 	p.b.log.Info("broadcast ended", "chunks", p.seq)
@@ -366,12 +367,12 @@ func (p *publisher) endLocked() {
 
 // announce changes the announcement, signs it with a higher version and
 // keeps it for whoever asks.
-func (p *publisher) announce(change func(*Announcement)) error {
+func (p *publisher) announce(change func(*announce.Announcement)) error {
 	a, _ := p.b.signed()
 	next := a.Announcement
 	change(&next)
 	next.Version = max(a.Version+1, uint64(time.Now().UnixNano()))
-	s, err := signAnnouncement(next, p.priv)
+	s, err := announce.Sign(next, p.priv)
 	if err != nil {
 		return err
 	}
@@ -394,7 +395,7 @@ func (p *publisher) measure(part media.Part) {
 		return
 	}
 	p.lastRateSet = time.Now()
-	if err := p.announce(func(a *Announcement) { a.Bitrate = rate }); err != nil {
+	if err := p.announce(func(a *announce.Announcement) { a.Bitrate = rate }); err != nil {
 		p.b.log.Warn("announce the bitrate", "err", err)
 	}
 }
@@ -430,8 +431,8 @@ func (p *publisher) publish(proto, title string) (media.Sink, error) {
 		p.grace = nil
 	}
 	p.live, p.gen, p.parts = proto, p.gen+1, 0
-	if title = cleanTitle(title); title != "" && title != p.b.Announcement().Title {
-		if err := p.announce(func(a *Announcement) { a.Title = title }); err != nil {
+	if title = announce.CleanTitle(title); title != "" && title != p.b.Announcement().Title {
+		if err := p.announce(func(a *announce.Announcement) { a.Title = title }); err != nil {
 			p.b.log.Warn("announce the title", "err", err)
 		}
 	}

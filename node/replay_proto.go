@@ -197,7 +197,7 @@ func (n *Node) handleReplay(s network.Stream) {
 			resp.views = n.countReplayView(req.broadcast, from)
 		}
 	}
-	_ = writeFrame(s, resp.marshal())
+	_ = pbwire.WriteFrame(s, resp.marshal())
 }
 
 // askReplay sends one request to a peer and reads the answer.
@@ -215,7 +215,7 @@ func (n *Node) askReplay(ctx context.Context, p peer.AddrInfo, req replayRequest
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
-	if err := writeFrame(s, req.marshal()); err != nil {
+	if err := pbwire.WriteFrame(s, req.marshal()); err != nil {
 		_ = s.Reset()
 		return replayResponse{}, err
 	}

@@ -1,17 +1,35 @@
 package node
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/link"
 )
+
+// testKey is a fixed broadcaster's ID.
+func testKey(t testing.TB) (crypto.PrivKey, ed25519.PublicKey, string) {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := k.GetPublic().Raw()
+	return k, ed25519.PublicKey(raw), pid.String() + ".abcdefgh"
+}
 
 // replaySeeds are the fuzz seeds of the replay protocol's messages (also
 // committed as the corpus: PEERSCOPE_WRITE_SEEDS=1 go test -run TestWriteReplaySeeds).

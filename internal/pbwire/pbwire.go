@@ -1,7 +1,10 @@
-// Package pbwire holds the two pieces every hand-written protobuf decoder in
-// Peerscope shares (mesh's frames, chat's messages): a walk over a message's
-// fields and the check that a known field came with its schema's wire type.
-// There is no protoc on these machines; schemas live in the decoders' comments.
+// Package pbwire holds what Peerscope's protobuf codecs share. For the
+// hand-written ones (the chunk's hot path, and those not yet moved to the
+// generated code of proto/): a walk over a message's fields, the check that a
+// known field came with its schema's wire type, and appenders that leave
+// proto3 defaults out. For the generated ones: Unmarshal, which adds that
+// same wire-type check. For both: frames on a stream (a varint length, then
+// the bytes) and times as Unix nanoseconds.
 package pbwire
 
 import (

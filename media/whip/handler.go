@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -72,27 +70,11 @@ type Config struct {
 // Info is what a publisher tells about its broadcast besides the media.
 type Info struct {
 	// Title from the POST URL's title query parameter (the broadcaster
-	// page sends it): control characters removed, at most 200 characters.
+	// page sends it), as sent: whoever announces it cleans it (the node,
+	// with announce.CleanTitle, the one rule for titles).
 	Title      string
 	RemoteAddr string // the HTTP client's address
 	UserAgent  string
-}
-
-// maxTitle bounds Info.Title, in characters.
-const maxTitle = 200
-
-func cleanTitle(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if r := []rune(s); len(r) > maxTitle {
-		s = strings.TrimSpace(string(r[:maxTitle]))
-	}
-	return s
 }
 
 // DefaultConfig returns the defaults New fills in; Authorize and Publish
@@ -335,7 +317,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, code, err.Error())
 		return
 	}
-	sink, err := h.cfg.Publish(key, Info{Title: cleanTitle(r.URL.Query().Get("title")), RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
+	sink, err := h.cfg.Publish(key, Info{Title: r.URL.Query().Get("title"), RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
 	if err != nil {
 		h.abort(s, err)
 		log.Warn("whip: the node refused the stream", "err", err)
