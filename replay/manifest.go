@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/proto/replaypb"
 )
 
 // Limits of a manifest.
@@ -57,161 +58,88 @@ type Entry struct {
 	Init      []byte // the init segment, inline, for FlagInit chunks
 }
 
-// The wire form:
-//
-//	message Signed   { bytes body = 1; bytes signature = 2; }
-//	  // signature: ed25519 over manifestDomain ‖ body
-//	message Manifest { string broadcast = 1; string title = 2; int64 started = 3;
-//	                   int64 ended = 4; repeated Entry chunk = 5; bytes comments = 6; }
-//	message Entry    { bytes cid = 1; uint64 seq = 2; int64 wallclock = 3;
-//	                   int64 duration = 4; uint32 flags = 5; uint32 size = 6;
-//	                   bytes init = 7; }
+// The wire form is proto/replay.proto's SignedManifest, Manifest and Entry
+// (generated code in proto/replaypb). The signature covers the body as it
+// was sent, so a node keeps and passes on the signed bytes it got.
 
-func (m *Manifest) marshal() []byte {
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, m.Broadcast)
-	if m.Title != "" {
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		b = protowire.AppendString(b, m.Title)
-	}
-	b = appendTime(b, 3, m.Started)
-	b = appendTime(b, 4, m.Ended)
-	var e []byte
+func (m *Manifest) marshal() ([]byte, error) {
+	pb := &replaypb.Manifest{Broadcast: m.Broadcast, Title: m.Title, Started: pbwire.UnixNano(m.Started),
+		Ended: pbwire.UnixNano(m.Ended), Comments: m.Comments, Chunk: make([]*replaypb.Entry, len(m.Chunks))}
 	for i := range m.Chunks {
-		c := &m.Chunks[i]
-		e = e[:0]
-		e = protowire.AppendTag(e, 1, protowire.BytesType)
-		e = protowire.AppendBytes(e, c.CID.Bytes())
-		for j, v := range []uint64{c.Seq, uint64(c.Wallclock.UnixNano()), uint64(c.Duration), uint64(c.Flags), uint64(c.Size)} {
-			e = protowire.AppendTag(e, protowire.Number(j+2), protowire.VarintType)
-			e = protowire.AppendVarint(e, v)
-		}
-		if len(c.Init) > 0 {
-			e = protowire.AppendTag(e, 7, protowire.BytesType)
-			e = protowire.AppendBytes(e, c.Init)
-		}
-		b = protowire.AppendTag(b, 5, protowire.BytesType)
-		b = protowire.AppendBytes(b, e)
+		e := &m.Chunks[i]
+		pb.Chunk[i] = &replaypb.Entry{Cid: e.CID.Bytes(), Seq: e.Seq, Wallclock: e.Wallclock.UnixNano(),
+			Duration: int64(e.Duration), Flags: uint32(e.Flags), Size: uint32(e.Size), Init: e.Init}
 	}
-	if len(m.Comments) > 0 {
-		b = protowire.AppendTag(b, 6, protowire.BytesType)
-		b = protowire.AppendBytes(b, m.Comments)
-	}
-	return b
-}
-
-func appendTime(b []byte, num protowire.Number, t time.Time) []byte {
-	if t.IsZero() {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, uint64(t.UnixNano()))
+	return proto.MarshalOptions{Deterministic: true}.Marshal(pb)
 }
 
 func (m *Manifest) unmarshal(b []byte) error {
 	*m = Manifest{}
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 6, 1, 2, 5, 6); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			if len(raw) == 0 || len(raw) > maxBroadcastLen || !utf8.Valid(raw) {
-				return errors.New("bad broadcast ID")
-			}
-			m.Broadcast = string(raw)
-		case 2:
-			if len(raw) > maxTitle || !utf8.Valid(raw) {
-				return errors.New("bad title")
-			}
-			m.Title = string(raw)
-		case 3:
-			m.Started = time.Unix(0, int64(v))
-		case 4:
-			m.Ended = time.Unix(0, int64(v))
-		case 5:
-			if len(m.Chunks) >= MaxEntries {
-				return fmt.Errorf("more than %d chunks", MaxEntries)
-			}
-			var e Entry
-			if err := e.unmarshal(raw); err != nil {
-				return fmt.Errorf("chunk %d: %w", len(m.Chunks), err)
-			}
-			m.Chunks = append(m.Chunks, e)
-		case 6:
-			m.Comments = raw
+	// Count the entries before the generated code makes one of each.
+	entries := 0
+	if err := pbwire.EachField(b, func(num protowire.Number, _ protowire.Type, _ uint64, _ []byte) error {
+		if num == 5 {
+			entries++
 		}
 		return nil
-	})
-	if err == nil && m.Broadcast == "" {
-		err = errors.New("no broadcast ID")
-	}
-	return err
-}
-
-func (e *Entry) unmarshal(b []byte) error {
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 7, 1, 7); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			c, err := cid.Cast(raw)
-			if err != nil {
-				return fmt.Errorf("cid: %w", err)
-			}
-			e.CID = c
-		case 2:
-			e.Seq = v
-		case 3:
-			e.Wallclock = time.Unix(0, int64(v))
-		case 4:
-			if int64(v) < 0 {
-				return errors.New("negative duration")
-			}
-			e.Duration = time.Duration(v)
-		case 5:
-			if v > 0xffffffff {
-				return errors.New("flags")
-			}
-			e.Flags = chunk.Flags(v)
-		case 6:
-			if v > MaxBlockSize {
-				return fmt.Errorf("size %d", v)
-			}
-			e.Size = int(v)
-		case 7:
-			if len(raw) > maxInit {
-				return errors.New("init too large")
-			}
-			e.Init = raw
-		}
-		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
-	if !e.CID.Defined() {
-		return errors.New("no CID")
+	if entries > MaxEntries {
+		return fmt.Errorf("more than %d chunks", MaxEntries)
 	}
+	var pb replaypb.Manifest
+	if err := pbwire.Unmarshal(b, &pb); err != nil {
+		return err
+	}
+	switch {
+	case pb.Broadcast == "" || len(pb.Broadcast) > maxBroadcastLen:
+		return errors.New("bad broadcast ID")
+	case len(pb.Title) > maxTitle:
+		return errors.New("bad title")
+	}
+	m.Broadcast, m.Title, m.Comments = pb.Broadcast, pb.Title, pb.Comments
+	m.Started, m.Ended = pbwire.FromUnixNano(pb.Started), pbwire.FromUnixNano(pb.Ended)
+	m.Chunks = make([]Entry, len(pb.Chunk))
+	for i, pe := range pb.Chunk {
+		if err := m.Chunks[i].from(pe); err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (e *Entry) from(pb *replaypb.Entry) error {
+	c, err := cid.Cast(pb.Cid)
+	switch {
+	case err != nil:
+		return fmt.Errorf("cid: %w", err)
+	case !c.Defined():
+		return errors.New("no CID")
+	case pb.Duration < 0:
+		return errors.New("negative duration")
+	case pb.Size > MaxBlockSize:
+		return fmt.Errorf("size %d", pb.Size)
+	case len(pb.Init) > maxInit:
+		return errors.New("init too large")
+	}
+	*e = Entry{CID: c, Seq: pb.Seq, Wallclock: time.Unix(0, pb.Wallclock), Duration: time.Duration(pb.Duration),
+		Flags: chunk.Flags(pb.Flags), Size: int(pb.Size), Init: pb.Init}
 	return nil
 }
 
 // Sign encodes the manifest and signs it with sign (the broadcaster's
 // key: ed25519 over what it is given).
 func (m *Manifest) Sign(sign func([]byte) ([]byte, error)) ([]byte, error) {
-	body := m.marshal()
+	body, err := m.marshal()
+	if err != nil {
+		return nil, fmt.Errorf("replay: encode manifest: %w", err)
+	}
 	sig, err := sign(append([]byte(manifestDomain), body...))
 	if err != nil {
 		return nil, fmt.Errorf("replay: sign manifest: %w", err)
 	}
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendBytes(b, body)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendBytes(b, sig)
-	return b, nil
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&replaypb.SignedManifest{Body: body, Signature: sig})
 }
 
 // SignManifest signs with an ed25519 key.
@@ -220,27 +148,16 @@ func SignManifest(m *Manifest, key ed25519.PrivateKey) ([]byte, error) {
 }
 
 // DecodeManifest decodes a signed manifest and checks it: it must be about
-// broadcast and signed by key. Its byte fields alias b.
+// broadcast and signed by key.
 func DecodeManifest(b []byte, broadcast string, key ed25519.PublicKey) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: manifest of %d bytes", ErrMalformed, len(b))
 	}
-	var body, sig []byte
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			body = raw
-		case 2:
-			sig = raw
-		}
-		return nil
-	})
-	if err != nil {
+	var signed replaypb.SignedManifest
+	if err := pbwire.Unmarshal(b, &signed); err != nil {
 		return nil, fmt.Errorf("%w: manifest: %w", ErrMalformed, err)
 	}
+	body, sig := signed.Body, signed.Signature
 	if len(sig) != ed25519.SignatureSize || len(key) != ed25519.PublicKeySize ||
 		!ed25519.Verify(key, append([]byte(manifestDomain), body...), sig) {
 		return nil, fmt.Errorf("%w: manifest of %s", ErrBadSignature, clip(broadcast))
