@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Scheme starts every link.
@@ -138,4 +139,21 @@ func parsePeer(text string) (*peer.AddrInfo, error) {
 		return nil, fmt.Errorf("%w: peer=%q names a peer but no address to reach it", ErrMalformed, clip(text))
 	}
 	return info, nil
+}
+
+// ReachableFirst orders addresses for a link: public ones, then private
+// (LAN) ones, then loopback, which only works on the machine itself.
+func ReachableFirst(addrs []ma.Multiaddr) []ma.Multiaddr {
+	rank := func(a ma.Multiaddr) int {
+		switch {
+		case manet.IsIPLoopback(a):
+			return 2
+		case manet.IsPublicAddr(a):
+			return 0
+		}
+		return 1
+	}
+	out := slices.Clone(addrs)
+	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return rank(a) - rank(b) })
+	return out
 }

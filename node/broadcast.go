@@ -26,6 +26,7 @@ import (
 	"github.com/peerscope/peerscope/media/whep"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/replay"
 )
 
 // meshProtocol is the tree protocol of one broadcast: a host holds one
@@ -49,12 +50,12 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree   *p2p.Node
-	hls    *hls.Server
-	whep   *whep.Server
-	page   http.Handler
-	pub    *publisher   // the broadcaster's side, nil on a viewer
-	replay *replayState // the manifest (replay_publish.go)
+	tree     *p2p.Node
+	hls      *hls.Server
+	whep     *whep.Server
+	page     http.Handler
+	pub      *publisher       // the broadcaster's side, nil on a viewer
+	recorder *replay.Recorder // the broadcaster's chunks, for the replay's manifest
 
 	room       *chat.Room    // nil when the chat could not be joined
 	chat       chatHub       // the chat's event streams to HTTP clients
@@ -109,7 +110,6 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		chunks:  make(chan *chunk.Chunk, sinkQueue),
 		refresh: make(chan struct{}, 1),
 		done:    make(chan struct{}),
-		replay:  newReplayState(),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls")}); err != nil {
@@ -126,7 +126,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		Chat:   b.chatHandler(),
 	})
 	b.wg.Go(b.feedPlayers)
-	if n.replay != nil {
+	if n.store != nil {
 		b.kept = make(chan *chunk.Chunk, keepQueue)
 		b.wg.Go(b.keepChunks)
 	}

@@ -243,3 +243,47 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPulls, stats.Pulls, id)
 	}
 }
+
+// replayCollector exports the replay store's state and counters.
+type replayCollector struct{ n *Node }
+
+var (
+	descReplayBytes   = prometheus.NewDesc("peerscope_replay_bytes", "Bytes of replay chunks kept on disk.", nil, nil)
+	descReplayChunks  = prometheus.NewDesc("peerscope_replay_chunks", "Replay chunks kept.", nil, nil)
+	descReplayCasts   = prometheus.NewDesc("peerscope_replay_broadcasts", "Broadcasts with replay chunks kept.", nil, nil)
+	descReplayQuota   = prometheus.NewDesc("peerscope_replay_quota_bytes", "The replay store's quota.", nil, nil)
+	descReplayEvents  = prometheus.NewDesc("peerscope_replay_events_total", "What the replay store did: stored, duplicate, refused (signature or quota), expired (refused after 24 h), corrupt (failed the hash check on read), swept (deleted by the sweeper), evicted (replays dropped for the quota).", []string{"event"}, nil)
+	descReplayViews   = prometheus.NewDesc("peerscope_replay_viewers", "Distinct replay viewers seen, per broadcast.", []string{"broadcast"}, nil)
+	descReplayDropped = prometheus.NewDesc("peerscope_replay_keep_dropped_total", "Delivered chunks the replay store's queue could not take.", []string{"broadcast"}, nil)
+)
+
+func (replayCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReplayBytes, descReplayChunks, descReplayCasts, descReplayQuota, descReplayEvents, descReplayViews, descReplayDropped} {
+		ch <- d
+	}
+}
+
+func (c replayCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	if st := n.store; st != nil {
+		u := st.Usage()
+		ch <- prometheus.MustNewConstMetric(descReplayBytes, prometheus.GaugeValue, float64(u.Bytes))
+		ch <- prometheus.MustNewConstMetric(descReplayChunks, prometheus.GaugeValue, float64(u.Chunks))
+		ch <- prometheus.MustNewConstMetric(descReplayCasts, prometheus.GaugeValue, float64(u.Broadcasts))
+		ch <- prometheus.MustNewConstMetric(descReplayQuota, prometheus.GaugeValue, float64(u.Quota))
+		k := st.Counters()
+		for _, e := range []struct {
+			name string
+			v    uint64
+		}{{"stored", k.Put}, {"duplicate", k.Duplicate}, {"refused", k.Refused}, {"expired", k.Expired},
+			{"corrupt", k.Corrupt}, {"swept", k.Swept}, {"evicted", k.Evicted}} {
+			ch <- prometheus.MustNewConstMetric(descReplayEvents, prometheus.CounterValue, float64(e.v), e.name)
+		}
+	}
+	for id, v := range n.swarm.AllViews() {
+		ch <- prometheus.MustNewConstMetric(descReplayViews, prometheus.GaugeValue, float64(v), id)
+	}
+	for _, b := range n.Broadcasts() {
+		ch <- prometheus.MustNewConstMetric(descReplayDropped, prometheus.CounterValue, float64(b.keepDropped.Load()), b.id)
+	}
+}

@@ -117,7 +117,7 @@ func (n *Node) startNAT(ctx context.Context) error {
 		return fmt.Errorf("node: subscribe to reachability: %w", err)
 	}
 	var bg context.Context
-	bg, t.cancel = context.WithCancel(context.Background())
+	bg, t.cancel = context.WithCancel(n.ctx)
 	t.wg.Go(func() {
 		defer sub.Close()
 		for {

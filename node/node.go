@@ -30,11 +30,13 @@ import (
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
+	"github.com/peerscope/peerscope/replay/swarm"
 
 	"github.com/ipfs/boxo/bitswap"
 )
@@ -51,10 +53,11 @@ const (
 	DefaultAnnounceInterval = 2 * time.Second
 )
 
-// DefaultListen is where the libp2p host listens by default: loopback only,
-// which is what the demo and tests want; a node meant for others sets
-// Config.Listen (e.g. /ip4/0.0.0.0/tcp/0 and /ip4/0.0.0.0/udp/0/quic-v1).
-var DefaultListen = []string{"/ip4/127.0.0.1/tcp/0"}
+// DefaultListen is where the libp2p host listens by default (Config.Listen
+// empty): loopback only, which is what the demo and tests want; a node meant
+// for others sets Config.Listen (e.g. /ip4/0.0.0.0/tcp/0 and
+// /ip4/0.0.0.0/udp/0/quic-v1).
+const DefaultListen = "/ip4/127.0.0.1/tcp/0"
 
 // NoRelay, as Config.Slots, makes a node that relays to nobody (a phone on
 // a metered connection).
@@ -71,7 +74,7 @@ type Config struct {
 	// every run, and a certificate in a temporary directory.
 	DataDir string
 
-	// Listen are the libp2p listen multiaddrs; default DefaultListen.
+	// Listen are the libp2p listen multiaddrs; default [DefaultListen].
 	Listen []string
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
@@ -148,9 +151,10 @@ type Config struct {
 	// ReplayTTL is how long a replay lives after its broadcast ended;
 	// default replay.DefaultTTL (24 h).
 	ReplayTTL time.Duration
-	// Now is the clock that replay expiry is judged by; default time.Now.
-	// Tests move it 24 hours at once.
-	Now func() time.Time
+	// Clock is the node's one clock: capture times, latencies, versions,
+	// replay expiry, the pace of its loops; default the system's. Tests
+	// move it 24 hours at once.
+	Clock clock.Clock
 
 	// Attestation is this node's identity (identity.Attestation, as
 	// marshalled) from a bootstrap it signed in with: its comments and
@@ -167,7 +171,7 @@ type Config struct {
 
 func (c *Config) fill() error {
 	if c.Listen == nil {
-		c.Listen = DefaultListen
+		c.Listen = []string{DefaultListen}
 	}
 	if c.HTTP == "" {
 		c.HTTP = DefaultHTTP
@@ -199,9 +203,7 @@ func (c *Config) fill() error {
 	if c.BootstrapRedial <= 0 {
 		c.BootstrapRedial = DefaultBootstrapRedial
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.OrSystem(c.Clock)
 	switch {
 	case c.ReplayQuota < 0 || c.ReplayTTL < 0:
 		return fmt.Errorf("%w: negative replay quota or TTL", ErrConfig)
@@ -243,11 +245,19 @@ func (c *Config) slotsFor(bitrate int64) int {
 // (as their broadcaster or as a viewer), and the local web server that plays
 // them. Its methods are safe for concurrent use.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	host host.Host
-	key  crypto.PrivKey
-	boot *bootstraps // nil without Config.Bootstrap
+	cfg   Config
+	log   *slog.Logger
+	clock clock.Clock
+	host  host.Host
+	key   crypto.PrivKey
+	boot  *bootstraps // nil without Config.Bootstrap
+	owner string      // OwnerToken
+
+	// ctx is the node's root context: every background loop of the node
+	// runs under it (in wg) and ends when Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	httpLn, httpsLn   net.Listener
 	httpSrv, httpsSrv *http.Server
@@ -264,28 +274,20 @@ type Node struct {
 	whip       *whip.Handler // made for the first broadcast that takes WHIP
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
-	// is a topic on it. psCancel stops it, after the rooms are closed.
-	ps       *pubsub.PubSub
-	psCancel context.CancelFunc
-	owner    string // OwnerToken
-
+	// is a topic on it.
+	ps  *pubsub.PubSub
 	nat *nat // reachability and bootstraps (nat.go)
 
-	// replay keeps the chunks of broadcasts for their replay (nil with
-	// NoReplays); its sweeper runs until replayCancel.
-	replay        *replay.Store
-	replayTmp     string // removed by Close
-	replayCancel  context.CancelFunc
-	replayWG      sync.WaitGroup
-	bitswap       *bitswap.Bitswap // fetches and serves replay chunks
-	bitswapCancel context.CancelFunc
-	dir           *replayDirectory // lists replays in a bootstrap's directory
-	replays       map[string]*Replay
-	holders       map[string][]peer.ID            // peers known to hold a replay
-	views         map[string]map[peer.ID]struct{} // replay viewers seen, per broadcast
+	// The replays (replay.go): the store (nil with NoReplays), bitswap
+	// serving it and fetching, the swarm answering the replay protocol, the
+	// directory listing.
+	store     *replay.Store
+	replayTmp string // removed by Close
+	bitswap   *bitswap.Bitswap
+	swarm     *swarm.Swarm
+	dir       *replayDirectory
 
 	closeOnce sync.Once
-	wg        sync.WaitGroup // HTTP servers
 }
 
 // New starts a node: its libp2p host, and its HTTP (and HTTPS) server. ctx
@@ -297,10 +299,11 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n := &Node{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		clock:      cfg.Clock,
 		broadcasts: map[string]*Broadcast{},
 		keys:       map[string]*Broadcast{},
-		replays:    map[string]*Replay{},
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -329,13 +332,11 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
-	if err := n.openReplay(); err != nil {
+	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
 	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) { announce.Serve(s, n.announcement) })
-	var psCtx context.Context
-	psCtx, n.psCancel = context.WithCancel(context.Background())
-	if n.ps, err = pubsub.NewGossipSub(psCtx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = NewStreamKey()
@@ -348,38 +349,48 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startBootstraps(ctx); err != nil {
 		return nil, err
 	}
-
-	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return nil, fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
-	}
-	n.httpSrv = n.serve(n.httpLn)
-	if !cfg.NoHTTPS {
-		dir := ""
-		if cfg.DataDir != "" {
-			dir = filepath.Join(cfg.DataDir, "tls")
-		} else if cfg.CertFile == "" {
-			if n.tmpDir, err = os.MkdirTemp("", "peerscope-tls-"); err != nil {
-				return nil, err
-			}
-			dir = n.tmpDir
-		}
-		if dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, err
-			}
-		}
-		if n.cert, err = tlscert.Load(tlscert.Config{Dir: dir, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}); err != nil {
-			return nil, err
-		}
-		ln, err := net.Listen("tcp", cfg.HTTPS)
-		if err != nil {
-			return nil, fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
-		}
-		n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-		n.httpsSrv = n.serve(n.httpsLn)
+	if err := n.listen(); err != nil {
+		return nil, err
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "http", n.HTTPURL(), "https", n.HTTPSURL())
 	return n, nil
+}
+
+// listen starts the HTTP server and, unless NoHTTPS, the HTTPS one with
+// its certificate.
+func (n *Node) listen() (err error) {
+	cfg := &n.cfg
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
+	}
+	n.httpSrv = n.serve(n.httpLn)
+	if cfg.NoHTTPS {
+		return nil
+	}
+	dir := ""
+	if cfg.DataDir != "" {
+		dir = filepath.Join(cfg.DataDir, "tls")
+	} else if cfg.CertFile == "" {
+		if n.tmpDir, err = os.MkdirTemp("", "peerscope-tls-"); err != nil {
+			return err
+		}
+		dir = n.tmpDir
+	}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	if n.cert, err = tlscert.Load(tlscert.Config{Dir: dir, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPS)
+	if err != nil {
+		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
+	}
+	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
+	n.httpsSrv = n.serve(n.httpsLn)
+	return nil
 }
 
 func (n *Node) serve(ln net.Listener) *http.Server {
@@ -412,6 +423,14 @@ func loadIdentity(dir string) (crypto.PrivKey, error) {
 
 // Close ends the node's broadcasts (viewers are told), leaves every tree,
 // stops the servers and the host. It is safe to call more than once.
+//
+// The order follows ownership: first what others reach this node through
+// and what feeds on the rest — the broadcasts (each ends its publisher,
+// says goodbye in its chat room, leaves its tree), the WHIP endpoint, the
+// bootstraps' notices, the HTTP servers —; then the replays' fetching and
+// bitswap; then the root context, which stops every background loop
+// (GossipSub, the store's sweeper, the directory, NAT) and is waited for;
+// then what those loops used: the store, the host, the temporary files.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
@@ -433,17 +452,20 @@ func (n *Node) Close() error {
 				_ = srv.Close()
 			}
 		}
-		n.wg.Wait()
 		n.closeReplay()
-		if n.psCancel != nil {
-			n.psCancel() // the rooms are closed: the router may go
-		}
+		n.cancel()
+		n.wg.Wait()
 		n.nat.close()
+		if n.store != nil {
+			_ = n.store.Close()
+		}
 		if n.host != nil {
 			_ = n.host.Close()
 		}
-		if n.tmpDir != "" {
-			_ = os.RemoveAll(n.tmpDir)
+		for _, dir := range []string{n.replayTmp, n.tmpDir} {
+			if dir != "" {
+				_ = os.RemoveAll(dir)
+			}
 		}
 	})
 	return nil

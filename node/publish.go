@@ -20,6 +20,7 @@ import (
 	"github.com/peerscope/peerscope/media/rtmp"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/replay"
 )
 
 // DefaultGrace is how long a publisher that was cut off (not one that
@@ -122,6 +123,7 @@ func (n *Node) Broadcast(ctx context.Context, cfg BroadcastConfig) (_ *Broadcast
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	b.pub = p
+	b.recorder = &replay.Recorder{}
 	now := time.Now()
 	if err := p.announce(func(a *announce.Announcement) {
 		*a = announce.Announcement{Broadcast: id, Title: announce.CleanTitle(cfg.Title), Started: now}
@@ -314,7 +316,7 @@ func (p *publisher) send(o cmaf.Output, end bool) error {
 		c.Flags |= chunk.FlagEnd
 	}
 	p.signer.Sign(c)
-	p.b.replay.record(c)
+	p.b.recorder.Record(c)
 	if err := p.b.tree.Publish(p.b.ctx, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnded, err)
 	}
@@ -350,7 +352,7 @@ func (p *publisher) endLocked() {
 	if last < 0 {
 		c := &chunk.Chunk{Broadcast: p.b.id, Seq: p.seq, Wallclock: time.Now().UnixNano(), Flags: chunk.FlagEnd}
 		p.signer.Sign(c)
-		p.b.replay.record(c)
+		p.b.recorder.Record(c)
 		if err := p.b.tree.Publish(p.b.ctx, c); err != nil {
 			p.b.log.Warn("the end chunk was not sent", "err", err)
 		}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipfs/boxo/bitswap"
 	bsclient "github.com/ipfs/boxo/bitswap/client"
@@ -16,37 +16,85 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
-
 	"github.com/peerscope/peerscope/replay"
+	"github.com/peerscope/peerscope/replay/swarm"
 )
+
+// The node's part in replays is wiring: which store (DataDir/replay, a
+// temporary one, or none), one bitswap instance over the host serving that
+// store, the replay swarm (replay/swarm) answering swarm.ProtocolID, and
+// the pages at /r/<ID>/. Each broadcast hands its delivered chunks to the
+// store through a bounded queue; the broadcaster records what it signs and
+// seals the manifest as the broadcast ends; a viewer awaits the manifest
+// once it has seen the end.
 
 // keepQueue is how many delivered chunks may wait for the replay store
 // before new ones are dropped (counted): about 200 s of 200 ms parts.
 const keepQueue = 1024
 
+// bitswapPrefix keeps Peerscope's bitswap apart from IPFS's on the same
+// host: only replay chunks are asked for and served.
+const bitswapPrefix = "/peerscope"
+
 // openReplay opens the node's replay store (in DataDir/replay, or a
-// temporary directory removed by Close) and starts its sweeper, unless the
-// node keeps no replays.
-func (n *Node) openReplay() error {
-	n.host.SetStreamHandler(ReplayProtocol, n.handleReplay)
+// temporary directory removed by Close) with its sweeper, bitswap over it,
+// and the swarm; a node that keeps no replays fetches into memory.
+func (n *Node) openReplay(ctx context.Context) error {
+	var bs blockstore.Blockstore
 	if n.cfg.NoReplays {
-		// It keeps nothing and serves nothing, but may watch replays:
-		// bitswap fetches into memory.
-		mem := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-		n.startBitswap(mem, false)
-		return nil
+		// It keeps nothing and serves nothing, but may watch replays.
+		bs = blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	} else {
+		st, err := n.openStore()
+		if err != nil {
+			return err
+		}
+		n.store = st
+		n.wg.Go(func() { st.Run(ctx) })
+		bs = st.Blockstore()
 	}
+	// There is no content routing: a replay viewer connects to the
+	// replay's swarm (link peers, holders the manifest's answerers name)
+	// and bitswap asks its connected peers.
+	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
+	n.bitswap = bitswap.New(ctx, net, nil, bs,
+		bitswap.WithServerEnabled(n.store != nil),
+		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
+	// Listing replays needs Config.Bootstrap, which New starts later: the
+	// loop waits for work either way.
+	n.dir = &replayDirectory{n: n, kick: make(chan struct{}, 1)}
+	n.wg.Go(func() { n.dir.run(ctx) })
+	var err error
+	n.swarm, err = swarm.New(swarm.Config{
+		Host: n.host, Blocks: n.bitswap, Store: n.store, TTL: n.cfg.ReplayTTL, Clock: n.clock,
+		Neighbours: n.neighbours,
+		OnView:     n.dir.viewed,
+		Page:       n.replayPage,
+		Logger:     n.log.With("part", "replay"),
+	})
+	if err != nil {
+		return err
+	}
+	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
+	return nil
+}
+
+// openStore opens the replay store with the node's quota and clock.
+func (n *Node) openStore() (*replay.Store, error) {
 	dir := ""
 	if n.cfg.DataDir != "" {
 		dir = filepath.Join(n.cfg.DataDir, "replay")
 	} else {
 		var err error
 		if n.replayTmp, err = os.MkdirTemp("", "peerscope-replay-"); err != nil {
-			return err
+			return nil, err
 		}
 		dir = n.replayTmp
 	}
@@ -61,75 +109,173 @@ func (n *Node) openReplay() error {
 		Dir:    dir,
 		Quota:  quota,
 		TTL:    n.cfg.ReplayTTL,
-		Verify: verifyChunk,
-		Now:    n.cfg.Now,
+		Verify: replay.Verify,
+		Now:    n.clock.Now,
 		Logger: n.log.With("part", "replay"),
 	})
 	if err != nil {
-		return fmt.Errorf("%w: replay store: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: replay store: %w", ErrConfig, err)
 	}
-	n.replay = st
-	ctx, cancel := context.WithCancel(context.Background())
-	n.replayCancel = cancel
-	n.replayWG.Go(func() { st.Run(ctx) })
-	n.startBitswap(st.Blockstore(), true)
-	// Listing replays needs Config.Bootstrap, which New starts later: the
-	// loop waits for work either way.
-	n.dir = &replayDirectory{n: n, kick: make(chan struct{}, 1)}
-	n.replayWG.Go(func() { n.dir.run(ctx) })
-	return nil
+	return st, nil
 }
 
-// bitswapPrefix keeps Peerscope's bitswap apart from IPFS's on the same
-// host: only replay chunks are asked for and served.
-const bitswapPrefix = "/peerscope"
-
-// startBitswap runs bitswap over the node's host, serving (when serve) the
-// replay store's unexpired, sound blocks. There is no content routing: a
-// replay viewer connects to the replay's swarm (link peers, holders named
-// by the manifest's answerers) and bitswap asks its connected peers.
-func (n *Node) startBitswap(bs blockstore.Blockstore, serve bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	n.bitswapCancel = cancel
-	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
-	n.bitswap = bitswap.New(ctx, net, nil, bs,
-		bitswap.WithServerEnabled(serve),
-		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
-}
-
-// closeReplay stops the sweeper and closes the store (after the
-// broadcasts, which write to it).
+// closeReplay stops the replays' fetching and bitswap, then closes the
+// store (after the broadcasts, which write to it, and before the host).
 func (n *Node) closeReplay() {
-	for _, r := range n.Replays() {
-		_ = r.Close()
+	if n.swarm != nil {
+		_ = n.swarm.Close()
 	}
 	if n.bitswap != nil {
 		_ = n.bitswap.Close()
-		n.bitswapCancel()
 	}
-	if n.replayCancel != nil {
-		n.replayCancel()
+}
+
+// neighbours names the peers likely to hold a broadcast this node takes
+// part in: its parent and children in the tree, the peers it joined
+// through (what a replay answer names first).
+func (n *Node) neighbours(ctx context.Context, id string) []peer.ID {
+	b := n.lookup(id)
+	if b == nil {
+		return nil
 	}
-	n.replayWG.Wait()
-	if n.replay != nil {
-		_ = n.replay.Close()
+	var out []peer.ID
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	if st, err := b.Status(ctx); err == nil {
+		if st.Parent != "" {
+			out = append(out, st.Parent)
+		}
+		out = append(out, st.Children...)
 	}
-	if n.replayTmp != "" {
-		_ = os.RemoveAll(n.replayTmp)
+	cancel()
+	for _, p := range b.link.Peers {
+		out = append(out, p.ID)
 	}
+	return out
 }
 
 // ReplayStore returns the node's replay store (nil when it keeps none).
-func (n *Node) ReplayStore() *replay.Store { return n.replay }
+func (n *Node) ReplayStore() *replay.Store { return n.store }
 
-// verifyChunk checks a chunk against the key in its broadcast ID.
-func verifyChunk(c *chunk.Chunk) error {
-	_, key, err := link.BroadcasterOf(c.Broadcast)
-	if err != nil {
-		return err
-	}
-	return c.Verify(c.Broadcast, key)
+// ReplayViews returns how many distinct peers this node has seen watch a
+// broadcast's replay (on the broadcaster: every replay viewer that reached
+// it).
+func (n *Node) ReplayViews(id string) int { return n.swarm.Views(id) }
+
+// Replay is a replay this node plays (replay/swarm), with its page on the
+// node's web server.
+type Replay struct {
+	*swarm.Replay
+	n *Node
 }
+
+// Replay opens a broadcast's replay: its manifest from this node (if it
+// watched) or from the link's peers (the broadcaster need not be among
+// them, nor online), the chunks from every peer that holds them. It
+// returns once the manifest is verified; the chunks come in the background
+// (Progress, Complete) and on demand as the page plays.
+func (n *Node) Replay(ctx context.Context, l link.Link) (*Replay, error) {
+	r, err := n.swarm.Open(ctx, l, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Replay{r, n}, nil
+}
+
+// Replays returns the replays this node plays.
+func (n *Node) Replays() []*Replay {
+	var out []*Replay
+	for _, r := range n.swarm.Replays() {
+		out = append(out, &Replay{r, n})
+	}
+	return out
+}
+
+// PlayerPath returns the replay page's path ("/r/<ID>/").
+func (r *Replay) PlayerPath() string { return "/r/" + r.ID() + "/" }
+
+// PlayerURL returns the replay page on this machine.
+func (r *Replay) PlayerURL() string { return r.n.HTTPURL() + r.PlayerPath() }
+
+// HLSURL returns the VOD playlist.
+func (r *Replay) HLSURL() string { return r.PlayerURL() + "hls/index.m3u8" }
+
+// replayPage is the page of a replay: the player in replay mode, with the
+// manifest's comments on the replay's timeline.
+func (n *Node) replayPage(r *swarm.Replay) http.Handler {
+	m, vod := r.Manifest(), r.VOD()
+	comments := replayComments(m, vod)
+	return player.New(player.Routes{
+		HLS: vod,
+		Status: func() player.Status {
+			return player.Status{Title: m.Title, Ended: true, Replay: true, StartedAt: m.Started,
+				Duration: vod.Duration().Seconds(), ReplayViewers: r.Views()}
+		},
+		Comments: func() []player.Comment { return comments },
+	})
+}
+
+// replayComments places the manifest's comments on the replay's timeline.
+func replayComments(m *replay.Manifest, v *hls.VOD) []player.Comment {
+	if len(m.Comments) == 0 {
+		return nil
+	}
+	log, err := chat.ParseLog(m.Comments)
+	if err != nil {
+		return nil
+	}
+	var out []player.Comment
+	for _, c := range log {
+		if c.Deleted {
+			continue
+		}
+		name := c.Author.Peer.String()
+		if id := c.Author.Identity; id != nil && id.Name != "" {
+			name = id.Name
+		} else if len(name) > 8 {
+			name = "…" + name[len(name)-6:]
+		}
+		out = append(out, player.Comment{At: v.MediaTime(c.At).Seconds(), Name: name, Text: c.Text, Broadcaster: c.Author.Broadcaster})
+	}
+	slices.SortStableFunc(out, func(a, b player.Comment) int {
+		switch {
+		case a.At < b.At:
+			return -1
+		case a.At > b.At:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// serveReplay serves /r/<ID>/…: the replay page, opened on first request
+// when this node holds the manifest.
+func (n *Node) serveReplay(w http.ResponseWriter, req *http.Request) {
+	id := req.PathValue("id")
+	r := n.swarm.Lookup(id)
+	if r == nil {
+		if _, _, err := link.BroadcasterOf(id); err != nil {
+			http.Error(w, "not a broadcast ID", http.StatusNotFound)
+			return
+		}
+		if !n.swarm.Holds(req.Context(), id) {
+			http.Error(w, "no replay of this broadcast on this node (it may have expired)", http.StatusNotFound)
+			return
+		}
+		var err error
+		if r, err = n.swarm.Open(req.Context(), link.Link{Broadcast: id}, true); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+	}
+	if r.Expired() {
+		http.Error(w, "this replay has expired", http.StatusGone)
+		return
+	}
+	http.StripPrefix("/r/"+id, r.Page()).ServeHTTP(w, req)
+}
+
+// --- a broadcast's side ---
 
 // keep hands a delivered chunk to the replay store's queue; it never
 // blocks the tree.
@@ -148,7 +294,7 @@ func (b *Broadcast) keep(c *chunk.Chunk) {
 // what it received, the broadcaster all of its own. The end chunk's capture
 // time is the broadcast's end, from which the replay's 24 hours count.
 func (b *Broadcast) keepChunks() {
-	st := b.n.replay
+	st := b.n.store
 	for c := range b.kept {
 		if _, err := st.PutVerified(context.Background(), c); err != nil { // the tree verified it
 			if !errors.Is(err, replay.ErrClosed) && b.ctx.Err() == nil {
@@ -164,6 +310,65 @@ func (b *Broadcast) keepChunks() {
 	}
 }
 
+// sealReplay signs the manifest of an ended broadcast (on the broadcaster,
+// from the chunks it recorded and the chat's comment log), keeps it and
+// lists the replay in the directory. It runs before the end is announced,
+// so that a viewer that hears of the end can fetch it.
+func (b *Broadcast) sealReplay() {
+	a := b.Announcement()
+	m := b.recorder.Manifest(b.id, a.Title, a.Started, nil)
+	if m == nil {
+		return
+	}
+	if b.room != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if log, err := b.room.Log(ctx); err == nil {
+			m.Comments = chat.MarshalLog(log)
+		} else {
+			b.log.Warn("replay: no comment log", "err", err)
+		}
+		cancel()
+	}
+	signed, err := m.Sign(b.n.key.Sign)
+	if err != nil {
+		b.log.Warn("replay: manifest not signed", "err", err)
+		return
+	}
+	b.n.swarm.Keep(context.Background(), m, signed)
+	b.log.Info("replay manifest signed", "chunks", len(m.Chunks), "bytes", len(signed), "duration", m.Duration())
+	b.n.listReplay(b, m)
+}
+
+// awaitManifest, on a viewer, fetches the manifest once the broadcast has
+// ended: from the broadcaster, its parent, then the link's peers. A node
+// that relays then completes its copy.
+func (b *Broadcast) awaitManifest() {
+	select {
+	case <-b.done:
+	case <-b.ctx.Done():
+		return
+	}
+	b.n.swarm.Await(b.ctx, swarm.Watched{
+		Broadcast: b.id,
+		Targets: func(ctx context.Context) []peer.ID {
+			targets := []peer.ID{b.rootID}
+			if st, err := b.Status(ctx); err == nil && st.Parent != "" {
+				targets = append(targets, st.Parent)
+			}
+			for _, p := range b.link.Peers {
+				targets = append(targets, p.ID)
+			}
+			return targets
+		},
+		Link:     b.link.Peers,
+		Complete: b.slots > 0,
+	})
+}
+
+// manifest returns the broadcast's signed replay manifest once this node
+// has it.
+func (b *Broadcast) manifest() (*replay.Manifest, []byte) { return b.n.swarm.Known(b.id) }
+
 // replayStatus adds the replay's side to a broadcast page's status: the
 // replay viewers (on the broadcaster) and, once ended with a manifest,
 // where the replay plays.
@@ -174,7 +379,7 @@ func (b *Broadcast) replayStatus(st *player.Status) {
 
 // replayPath is the replay page's path, once this node has the manifest.
 func (b *Broadcast) replayPath() string {
-	if m, _ := b.replay.get(); m != nil && !b.n.replayExpired(m) {
+	if m, _ := b.manifest(); m != nil && !b.n.swarm.Expired(m) {
 		return "/r/" + b.id + "/"
 	}
 	return ""
@@ -183,56 +388,6 @@ func (b *Broadcast) replayPath() string {
 // ReplayManifest returns the broadcast's replay manifest once this node
 // has it (nil before the end, or when none was found).
 func (b *Broadcast) ReplayManifest() *replay.Manifest {
-	m, _ := b.replay.get()
+	m, _ := b.manifest()
 	return m
-}
-
-// replayCollector exports the replay store's state and counters.
-type replayCollector struct{ n *Node }
-
-var (
-	descReplayBytes   = prometheus.NewDesc("peerscope_replay_bytes", "Bytes of replay chunks kept on disk.", nil, nil)
-	descReplayChunks  = prometheus.NewDesc("peerscope_replay_chunks", "Replay chunks kept.", nil, nil)
-	descReplayCasts   = prometheus.NewDesc("peerscope_replay_broadcasts", "Broadcasts with replay chunks kept.", nil, nil)
-	descReplayQuota   = prometheus.NewDesc("peerscope_replay_quota_bytes", "The replay store's quota.", nil, nil)
-	descReplayEvents  = prometheus.NewDesc("peerscope_replay_events_total", "What the replay store did: stored, duplicate, refused (signature or quota), expired (refused after 24 h), corrupt (failed the hash check on read), swept (deleted by the sweeper), evicted (replays dropped for the quota).", []string{"event"}, nil)
-	descReplayViews   = prometheus.NewDesc("peerscope_replay_viewers", "Distinct replay viewers seen, per broadcast.", []string{"broadcast"}, nil)
-	descReplayDropped = prometheus.NewDesc("peerscope_replay_keep_dropped_total", "Delivered chunks the replay store's queue could not take.", []string{"broadcast"}, nil)
-)
-
-func (replayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReplayBytes, descReplayChunks, descReplayCasts, descReplayQuota, descReplayEvents, descReplayViews, descReplayDropped} {
-		ch <- d
-	}
-}
-
-func (c replayCollector) Collect(ch chan<- prometheus.Metric) {
-	n := c.n
-	if st := n.replay; st != nil {
-		u := st.Usage()
-		ch <- prometheus.MustNewConstMetric(descReplayBytes, prometheus.GaugeValue, float64(u.Bytes))
-		ch <- prometheus.MustNewConstMetric(descReplayChunks, prometheus.GaugeValue, float64(u.Chunks))
-		ch <- prometheus.MustNewConstMetric(descReplayCasts, prometheus.GaugeValue, float64(u.Broadcasts))
-		ch <- prometheus.MustNewConstMetric(descReplayQuota, prometheus.GaugeValue, float64(u.Quota))
-		k := st.Counters()
-		for _, e := range []struct {
-			name string
-			v    uint64
-		}{{"stored", k.Put}, {"duplicate", k.Duplicate}, {"refused", k.Refused}, {"expired", k.Expired},
-			{"corrupt", k.Corrupt}, {"swept", k.Swept}, {"evicted", k.Evicted}} {
-			ch <- prometheus.MustNewConstMetric(descReplayEvents, prometheus.CounterValue, float64(e.v), e.name)
-		}
-	}
-	n.mu.Lock()
-	views := make(map[string]int, len(n.views))
-	for id, v := range n.views {
-		views[id] = len(v)
-	}
-	n.mu.Unlock()
-	for id, v := range views {
-		ch <- prometheus.MustNewConstMetric(descReplayViews, prometheus.GaugeValue, float64(v), id)
-	}
-	for _, b := range n.Broadcasts() {
-		ch <- prometheus.MustNewConstMetric(descReplayDropped, prometheus.CounterValue, float64(b.keepDropped.Load()), b.id)
-	}
 }

@@ -46,7 +46,7 @@ func (n *Node) listReplay(b *Broadcast, m *replay.Manifest) {
 	if d == nil || n.boot == nil {
 		return
 	}
-	_, signed := b.replay.get()
+	_, signed := b.manifest()
 	a := b.Announcement()
 	e := &dirEntry{
 		a:        bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started, Ended: m.Ended},
@@ -128,7 +128,7 @@ func (d *replayDirectory) sync(ctx context.Context) (again bool) {
 		}
 		if err == nil && views > 0 {
 			a.ReplayViewers = views
-			a.Version = uint64(d.n.cfg.Now().UnixNano())
+			a.Version = uint64(d.n.clock.Now().UnixNano())
 			_, err = c.Announce(cctx, id, a)
 		}
 		cancel()

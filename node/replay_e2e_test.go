@@ -109,7 +109,7 @@ func TestReplayFromPeers(t *testing.T) {
 		base int64
 	}
 	mk := func(name string, cfg node.Config) member {
-		cfg.DataDir, cfg.Now, cfg.Logger = t.TempDir(), clk.Now, log.With("name", name)
+		cfg.DataDir, cfg.Clock, cfg.Logger = t.TempDir(), clk, log.With("name", name)
 		n := newNode(t, cfg)
 		base, _ := blockBytes(t, cfg.DataDir)
 		return member{n, cfg.DataDir, base}
@@ -281,7 +281,7 @@ func TestReplayFromPeers(t *testing.T) {
 		t.Fatalf("the directory still lists the replay: %+v", e)
 	}
 	fresh := mk("too-late", node.Config{Slots: node.NoRelay})
-	if _, err := fresh.n.Replay(t.Context(), link); !errors.Is(err, node.ErrReplayExpired) {
+	if _, err := fresh.n.Replay(t.Context(), link); !errors.Is(err, replay.ErrExpired) {
 		t.Fatalf("a replay opened after 24 hours: %v", err)
 	}
 	resp, err := http.Get(late.n.HTTPURL() + "/r/" + b.ID() + "/")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
@@ -42,8 +43,10 @@ func (c *fastClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// jumpClock is a node clock that tests move by hand (replay expiry).
+// jumpClock is a node clock that tests move by hand (replay expiry): the
+// system's, ahead by what Add added; it ticks and sleeps as the system's.
 type jumpClock struct {
+	clock.System
 	mu  sync.Mutex
 	off time.Duration
 }
@@ -106,14 +109,14 @@ func clipFor(t *testing.T, d time.Duration, speed float64) media.Source {
 // hours after the end every node has deleted them.
 func TestNodesKeepWhatTheyReceived(t *testing.T) {
 	clk := &jumpClock{}
-	root := newNode(t, node.Config{Slots: 2, Now: clk.Now})
+	root := newNode(t, node.Config{Slots: 2, Clock: clk})
 	gate := make(chan struct{})
 	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "kept", Source: gated{gate, clipFor(t, 6*time.Second, 4)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	viewer := newNode(t, node.Config{Slots: node.NoRelay, Now: clk.Now})
-	optOut := newNode(t, node.Config{Slots: node.NoRelay, NoReplays: true, Now: clk.Now})
+	viewer := newNode(t, node.Config{Slots: node.NoRelay, Clock: clk})
+	optOut := newNode(t, node.Config{Slots: node.NoRelay, NoReplays: true, Clock: clk})
 	var ws []*node.Broadcast
 	for _, n := range []*node.Node{viewer, optOut} {
 		w, err := n.Watch(t.Context(), b.Link())

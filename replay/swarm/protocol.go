@@ -1,0 +1,240 @@
+package swarm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/proto/replaypb"
+	"github.com/peerscope/peerscope/replay"
+)
+
+// ProtocolID is the request/response protocol of replays (proto/replay.proto's
+// Request and Response): the asker writes one Request frame, the answerer
+// one Response frame and closes. Version 1.1.0 names blocks by the hash of
+// the chunk's one encoding (chunk.Chunk.Bytes); 1.0.0 nodes hashed another,
+// so the two refuse each other at protocol negotiation rather than list
+// blocks the other cannot find. (The generated code writes the bytes the
+// hand-written codec of 1.1.0 wrote, so the ID stays.)
+//
+// Every node that holds a replay's manifest answers, so a replay needs
+// nothing from its broadcaster once the broadcast is over. A view is
+// authenticated by the libp2p connection (the asker's peer ID); the
+// broadcaster counts distinct ones.
+const ProtocolID protocol.ID = "/peerscope/replay/1.1.0"
+
+// What a Request asks.
+const (
+	askManifest = 1 // the manifest and holders
+	askView     = 2 // count a view
+)
+
+const (
+	maxRequest  = 1024
+	maxResponse = replay.MaxManifestSize + 64<<10
+	// maxHolders is how many holders an answer names.
+	maxHolders = 16
+	// maxHolderAddrs is how many holder addresses a reader takes from an
+	// answer; it ignores the rest.
+	maxHolderAddrs = link.MaxPeers * 4
+	// Timeout bounds one exchange, either side.
+	Timeout = 10 * time.Second
+)
+
+// request is a decoded Request.
+type request struct {
+	kind      uint32
+	broadcast string
+}
+
+func (r request) encode() []byte {
+	b, _ := proto.Marshal(&replaypb.Request{Kind: r.kind, Broadcast: r.broadcast})
+	return b
+}
+
+func decodeRequest(b []byte) (request, error) {
+	var pb replaypb.Request
+	err := pbwire.Unmarshal(b, &pb)
+	if err == nil && (pb.Kind != askManifest && pb.Kind != askView || pb.Broadcast == "") {
+		err = errors.New("unknown kind or no broadcast")
+	}
+	if err != nil {
+		return request{}, fmt.Errorf("%w: request: %w", ErrMalformed, err)
+	}
+	return request{kind: pb.Kind, broadcast: pb.Broadcast}, nil
+}
+
+// response is a decoded Response.
+type response struct {
+	manifest []byte
+	holders  []peer.AddrInfo
+	views    uint64
+}
+
+func (r *response) encode() []byte {
+	pb := &replaypb.Response{Manifest: r.manifest, Views: r.views}
+	for _, h := range r.holders {
+		addrs, err := peer.AddrInfoToP2pAddrs(&h)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			pb.Holders = append(pb.Holders, a.String())
+		}
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
+	return b
+}
+
+func decodeResponse(b []byte) (response, error) {
+	b, err := firstHolders(b, maxHolderAddrs)
+	if err != nil {
+		return response{}, fmt.Errorf("%w: response: %w", ErrMalformed, err)
+	}
+	var pb replaypb.Response
+	if err := pbwire.Unmarshal(b, &pb); err != nil {
+		return response{}, fmt.Errorf("%w: response: %w", ErrMalformed, err)
+	}
+	addrs := make([]ma.Multiaddr, 0, len(pb.Holders))
+	for _, s := range pb.Holders {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return response{}, fmt.Errorf("%w: holder: %w", ErrMalformed, err)
+		}
+		addrs = append(addrs, a)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return response{}, fmt.Errorf("%w: holders: %w", ErrMalformed, err)
+	}
+	return response{manifest: pb.Manifest, holders: infos, views: pb.Views}, nil
+}
+
+// firstHolders returns b without the holder fields after the first max, so
+// that an answer with millions of them costs no more than one with max
+// (the generated code would make a string of each).
+func firstHolders(b []byte, max int) ([]byte, error) {
+	var out []byte // nil while b is kept whole
+	seen := 0
+	for rest := b; len(rest) > 0; {
+		num, _, n := protowire.ConsumeField(rest)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		field := rest[:n]
+		rest = rest[n:]
+		if num == 2 {
+			if seen++; seen == max+1 {
+				out = append([]byte(nil), b[:len(b)-len(rest)-n]...)
+			}
+			if seen > max {
+				continue
+			}
+		}
+		if out != nil {
+			out = append(out, field...)
+		}
+	}
+	if out == nil {
+		return b, nil
+	}
+	return out, nil
+}
+
+// Serve answers one replay request on st and closes it; a malformed
+// request resets it.
+func (s *Swarm) Serve(st network.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(Timeout))
+	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(st, maxRequest+16)), maxRequest)
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	req, err := decodeRequest(b)
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	from := st.Conn().RemotePeer()
+	ctx, cancel := context.WithTimeout(s.ctx, Timeout)
+	defer cancel()
+	var resp response
+	switch req.kind {
+	case askManifest:
+		resp.manifest = s.signedManifest(ctx, req.broadcast)
+		if resp.manifest != nil {
+			resp.holders = s.holders(ctx, req.broadcast, from)
+			// The asker is about to hold the replay too.
+			s.noteHolder(req.broadcast, from)
+		}
+	case askView:
+		if s.signedManifest(ctx, req.broadcast) != nil {
+			s.noteHolder(req.broadcast, from)
+			resp.views = s.countView(req.broadcast, from)
+		}
+	}
+	_ = pbwire.WriteFrame(st, resp.encode())
+}
+
+// ask sends one request to a peer and reads the answer.
+func (s *Swarm) ask(ctx context.Context, p peer.AddrInfo, req request) (response, error) {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	h := s.cfg.Host
+	if len(p.Addrs) > 0 {
+		h.Peerstore().AddAddrs(p.ID, p.Addrs, 10*time.Minute)
+	}
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "replay"), p.ID, ProtocolID)
+	if err != nil {
+		return response{}, err
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	if err := pbwire.WriteFrame(st, req.encode()); err != nil {
+		_ = st.Reset()
+		return response{}, err
+	}
+	_ = st.CloseWrite()
+	b, err := pbwire.ReadFrame(bufio.NewReader(st), maxResponse)
+	if err != nil {
+		_ = st.Reset()
+		return response{}, err
+	}
+	return decodeResponse(b)
+}
+
+// fetchManifest asks one peer for a replay's manifest and checks it; it
+// returns the holders the peer named too (even when it had no manifest).
+func (s *Swarm) fetchManifest(ctx context.Context, p peer.AddrInfo, id string) (*replay.Manifest, []byte, []peer.AddrInfo, error) {
+	_, key, err := link.BroadcasterOf(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	resp, err := s.ask(ctx, p, request{kind: askManifest, broadcast: id})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(resp.manifest) == 0 {
+		return nil, nil, resp.holders, ErrNoManifest
+	}
+	m, err := replay.DecodeManifest(resp.manifest, id, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, resp.manifest, resp.holders, nil
+}
