@@ -4,25 +4,23 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
+	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whep"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
@@ -38,8 +36,16 @@ func meshProtocol(id string) protocol.ID { return p2p.ProtocolID + "/" + protoco
 const sinkQueue = 256
 
 // Broadcast is one broadcast as this node takes part in it: as its
-// broadcaster (Node.Broadcast) or as a viewer (Node.Watch). Either way the
+// broadcaster (Node.GoLive) or as a viewer (Node.Watch). Either way the
 // node serves it locally: its player page, LL-HLS and WHEP.
+//
+// One goroutine owns its state (run): it feeds the delivered chunks to the
+// players, keeps the newest announcement, notices the end, and decides when
+// a viewer asks for a newer announcement. Other goroutines hand it their
+// changes and questions through an owner.Inbox; the tree's goroutine only
+// queues chunks and pokes. What is read from elsewhere without the owner
+// is fixed at the start (the fields above mu's place in newBroadcast) or a
+// counter.
 type Broadcast struct {
 	n      *Node
 	id     string
@@ -50,12 +56,16 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree     *p2p.Node
-	hls      *hls.Server
-	whep     *whep.Server
-	page     http.Handler
-	pub      *publisher       // the broadcaster's side, nil on a viewer
-	recorder *replay.Recorder // the broadcaster's chunks, for the replay's manifest
+	tree *p2p.Node
+	hls  *hls.Server
+	whep *whep.Server
+	page http.Handler
+
+	// The broadcaster's side (nil, "" and false on a viewer).
+	pub       *publish.Publisher
+	recorder  *replay.Recorder // the chunks it made, for the replay's manifest
+	streamKey string
+	takesWHIP bool
 
 	room       *chat.Room    // nil when the chat could not be joined
 	chat       chatHub       // the chat's event streams to HTTP clients
@@ -65,22 +75,35 @@ type Broadcast struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	chunks chan *chunk.Chunk // delivered, for the local players
-	kept   chan *chunk.Chunk // delivered, for the replay store (nil: none)
 
-	refresh chan struct{} // cap 1: ask for the announcement now
+	// The owner goroutine's inputs, and its state.
+	chunks  chan *chunk.Chunk // delivered, for the local players
+	refresh chan struct{}     // cap 1: ask for the announcement now
+	inbox   *owner.Inbox
+	stopped chan struct{} // closed when the owner returns
+	done    chan struct{} // closed (by the owner) when the broadcast has ended
+	st      state
 
-	mu       sync.Mutex
-	ann      announce.Signed // the newest verified
-	haveAnn  bool
-	endSeen  bool // the end chunk was delivered here
-	closing  bool
-	done     chan struct{} // closed when the broadcast has ended
-	doneOnce sync.Once
-
+	kept      chan *chunk.Chunk // delivered, for the replay store (nil: none)
 	closeOnce sync.Once
 
-	// Counters, for Status and /metrics.
+	counters
+}
+
+// state is what the owner goroutine owns.
+type state struct {
+	ann      announce.Signed // the newest verified
+	endSeen  bool            // the end chunk was delivered here
+	ended    bool            // done is closed
+	fetching bool            // an announcement is being fetched
+	// following: a viewer's tree is up, its announcement is kept fresh
+	// (follow); asked: one was asked for before.
+	following, asked bool
+}
+
+// counters are the broadcast's figures for Status and /metrics: written
+// where things happen, read when asked; nothing decides on them.
+type counters struct {
 	received    atomic.Uint64 // media chunks delivered
 	latestLat   atomic.Int64  // capture → receipt of the newest, ns
 	latencySum  atomic.Int64  // ns, over received
@@ -93,8 +116,9 @@ type Broadcast struct {
 }
 
 // newBroadcast builds what both roles share: the players, the page, the
-// delivery goroutine. The tree is started by the caller.
-func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error) {
+// owner goroutine (with the first announcement) and the replay store's
+// queue. The tree is started by the caller.
+func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Signed) (*Broadcast, error) {
 	rootID, key, err := link.BroadcasterOf(id)
 	if err != nil {
 		return nil, err
@@ -109,9 +133,12 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		log:     n.log.With("broadcast", shortBroadcast(id)),
 		chunks:  make(chan *chunk.Chunk, sinkQueue),
 		refresh: make(chan struct{}, 1),
+		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
+		st:      state{ann: first},
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.inbox = owner.New(16, b.stopped, ErrClosed)
+	b.ctx, b.cancel = context.WithCancel(n.ctx)
 	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls")}); err != nil {
 		return nil, err
 	}
@@ -125,7 +152,11 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		Status: b.playerStatus,
 		Chat:   b.chatHandler(),
 	})
-	b.wg.Go(b.feedPlayers)
+	if first.Ended {
+		b.st.ended = true
+		close(b.done)
+	}
+	b.wg.Go(b.run)
 	if n.store != nil {
 		b.kept = make(chan *chunk.Chunk, keepQueue)
 		b.wg.Go(b.keepChunks)
@@ -156,6 +187,43 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	return nil
 }
 
+// run is the owner goroutine: it ends once the chunk queue is closed (after
+// the tree, at teardown) and drained.
+func (b *Broadcast) run() {
+	defer close(b.stopped)
+	var tick <-chan time.Time
+	if !b.root {
+		t := b.n.clock.NewTicker(b.n.cfg.AnnounceInterval)
+		defer t.Stop()
+		tick = t.C()
+	}
+	for {
+		select {
+		case c, ok := <-b.chunks:
+			if !ok {
+				return
+			}
+			b.play(c)
+		case f := <-b.inbox.Calls():
+			f()
+		case <-b.refresh:
+			b.follow(true)
+		case <-tick:
+			b.follow(false)
+		}
+	}
+}
+
+// call runs f on the owner goroutine; once the owner has stopped (the
+// broadcast is closed), f runs here on its final state, which nothing
+// changes any more: f must only read.
+func (b *Broadcast) call(f func()) {
+	if b.inbox.Call(context.Background(), f) != nil {
+		<-b.stopped
+		f()
+	}
+}
+
 // deliver runs on the tree's owner goroutine: it hands the chunk on and
 // returns at once.
 func (b *Broadcast) deliver(c *chunk.Chunk) {
@@ -167,30 +235,39 @@ func (b *Broadcast) deliver(c *chunk.Chunk) {
 	}
 }
 
-// feedPlayers hands delivered chunks to the local players.
-func (b *Broadcast) feedPlayers() {
-	for c := range b.chunks {
-		if !c.IsInit() && len(c.Payload) > 0 {
-			lat := time.Since(time.Unix(0, c.Wallclock))
-			b.received.Add(1)
-			b.latestLat.Store(int64(lat))
-			b.latencySum.Add(int64(lat))
-			b.n.metrics.observeLatency(b.id, lat)
-		}
-		if err := b.hls.Push(c); err != nil && !errors.Is(err, hls.ErrClosed) {
-			b.log.Warn("LL-HLS refused a chunk", "seq", c.Seq, "err", err)
-		}
-		if err := b.whep.Push(c); err != nil && !errors.Is(err, whep.ErrClosed) {
-			b.log.Warn("WHEP refused a chunk", "seq", c.Seq, "err", err)
-		}
-		if c.Flags&chunk.FlagEnd != 0 {
-			b.mu.Lock()
-			b.endSeen = true
-			b.mu.Unlock()
-			b.log.Info("the broadcast ended", "seq", c.Seq)
-			b.markDone()
-			b.askAnnouncement()
-		}
+// play hands a delivered chunk to the local players (owner).
+func (b *Broadcast) play(c *chunk.Chunk) {
+	if !c.IsInit() && len(c.Payload) > 0 {
+		lat := b.n.clock.Now().Sub(time.Unix(0, c.Wallclock))
+		b.received.Add(1)
+		b.latestLat.Store(int64(lat))
+		b.latencySum.Add(int64(lat))
+		b.n.metrics.observeLatency(b.id, lat)
+	}
+	if err := b.hls.Push(c); err != nil && !errors.Is(err, hls.ErrClosed) {
+		b.log.Warn("LL-HLS refused a chunk", "seq", c.Seq, "err", err)
+	}
+	if err := b.whep.Push(c); err != nil && !errors.Is(err, whep.ErrClosed) {
+		b.log.Warn("WHEP refused a chunk", "seq", c.Seq, "err", err)
+	}
+	if c.Flags&chunk.FlagEnd != 0 {
+		b.st.endSeen = true
+		b.log.Info("the broadcast ended", "seq", c.Seq)
+		b.setEnded()
+		b.follow(true)
+	}
+}
+
+// setEnded marks the broadcast ended (owner): Done closes, and a viewer
+// goes for the replay's manifest.
+func (b *Broadcast) setEnded() {
+	if b.st.ended {
+		return
+	}
+	b.st.ended = true
+	close(b.done)
+	if !b.root {
+		b.wg.Go(b.awaitManifest)
 	}
 }
 
@@ -208,130 +285,8 @@ func (b *Broadcast) event(e mesh.Event) {
 	}
 }
 
-func (b *Broadcast) markDone() { b.doneOnce.Do(func() { close(b.done) }) }
-
-// Watch joins a broadcast's tree as a viewer, through the peers of the
-// link, and serves it locally. It first asks the link's peers for the
-// broadcast's announcement (so a wrong or dead link fails here, with
-// ErrUnreachable), then sizes its child slots from the broadcast's bitrate.
-// ctx bounds the joining only; Close (of the Broadcast or the Node) leaves.
-func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
-	rootID, key, err := link.BroadcasterOf(l.Broadcast)
-	if err != nil {
-		return nil, err
-	}
-	if len(l.Peers) == 0 {
-		return nil, fmt.Errorf("%w: no peer to join through", link.ErrMalformed)
-	}
-	if n.lookup(l.Broadcast) != nil {
-		return nil, fmt.Errorf("%w: %s", ErrJoined, l.Broadcast)
-	}
-	var ann announce.Signed
-	var errs []error
-	for _, p := range l.Peers {
-		if p.ID == n.host.ID() {
-			continue
-		}
-		a, err := announce.Fetch(ctx, n.host, p, l.Broadcast, key)
-		if err == nil {
-			ann = a
-			errs = nil
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", shortPeer(p.ID), err))
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	switch {
-	case errs != nil:
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
-	case !ann.Held():
-		return nil, fmt.Errorf("%w: the link names only this node", ErrUnreachable)
-	}
-	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate))
-	if err != nil {
-		return nil, err
-	}
-	b.link = l
-	b.ann, b.haveAnn = ann, true
-	if ann.Ended {
-		b.markDone()
-	}
-	root := mesh.PeerInfo{ID: p2p.MeshID(rootID)}
-	for _, p := range l.Peers {
-		if p.ID == rootID {
-			root = meshInfo(p)
-		}
-	}
-	if err := b.startTree(root); err != nil {
-		b.teardown()
-		return nil, err
-	}
-	if err := n.add(b); err != nil {
-		b.teardown()
-		return nil, err
-	}
-	b.tree.AddCandidates(candidates(l)...)
-	b.wg.Go(b.followAnnouncements)
-	b.wg.Go(b.awaitManifest)
-	b.log.Info("watching", "title", ann.Title, "slots", b.slots, "player", b.PlayerURL())
-	return b, nil
-}
-
-// followAnnouncements keeps a viewer's announcement fresh: it asks its
-// parent (or the broadcaster, while it has none) every AnnounceInterval, and
-// at once when it attaches or sees the end, until the announcement says the
-// broadcast has ended.
-func (b *Broadcast) followAnnouncements() {
-	t := time.NewTicker(b.n.cfg.AnnounceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-		case <-b.refresh:
-		}
-		if a, ok := b.signed(); ok && a.Ended {
-			return
-		}
-		target := peer.AddrInfo{ID: b.rootID}
-		ctx, cancel := context.WithTimeout(b.ctx, announce.Timeout)
-		if st, _, err := b.tree.Status(ctx); err == nil && st.Parent != "" {
-			if pid, err := p2p.PeerID(st.Parent); err == nil {
-				target.ID = pid
-			}
-		}
-		a, err := announce.Fetch(ctx, b.n.host, target, b.id, b.key)
-		if err != nil && target.ID != b.rootID {
-			a, err = announce.Fetch(ctx, b.n.host, peer.AddrInfo{ID: b.rootID}, b.id, b.key)
-		}
-		cancel()
-		if err != nil {
-			b.log.Debug("announcement not fetched", "from", shortPeer(target.ID), "err", err)
-			continue
-		}
-		b.offer(a)
-	}
-}
-
-// offer keeps a verified announcement if it is newer.
-func (b *Broadcast) offer(a announce.Signed) {
-	b.mu.Lock()
-	newer := !b.haveAnn || a.Version > b.ann.Version
-	if newer {
-		if b.haveAnn && a.Title != b.ann.Title {
-			b.log.Info("new title", "title", a.Title)
-		}
-		b.ann, b.haveAnn = a, true
-	}
-	b.mu.Unlock()
-	if newer && a.Ended {
-		b.markDone()
-	}
-}
-
+// askAnnouncement asks the owner to fetch the announcement now; it never
+// blocks (the tree's goroutine calls it).
 func (b *Broadcast) askAnnouncement() {
 	select {
 	case b.refresh <- struct{}{}:
@@ -339,11 +294,24 @@ func (b *Broadcast) askAnnouncement() {
 	}
 }
 
+// offer keeps a verified announcement if it is newer (owner).
+func (b *Broadcast) offer(a announce.Signed) {
+	if b.st.ann.Held() && a.Version <= b.st.ann.Version {
+		return
+	}
+	if b.st.ann.Held() && a.Title != b.st.ann.Title {
+		b.log.Info("new title", "title", a.Title)
+	}
+	b.st.ann = a
+	if a.Ended {
+		b.setEnded()
+	}
+}
+
 // signed returns the newest verified announcement.
-func (b *Broadcast) signed() (announce.Signed, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.ann, b.haveAnn
+func (b *Broadcast) signed() (a announce.Signed, ok bool) {
+	b.call(func() { a, ok = b.st.ann, b.st.ann.Held() })
+	return a, ok
 }
 
 // Close leaves the broadcast: a broadcaster ends it first (the last chunk
@@ -351,11 +319,8 @@ func (b *Broadcast) signed() (announce.Signed, bool) {
 // parent. The local player page goes away. Safe to call more than once.
 func (b *Broadcast) Close() error {
 	b.closeOnce.Do(func() {
-		b.mu.Lock()
-		b.closing = true
-		b.mu.Unlock()
 		if b.pub != nil {
-			b.pub.stop()
+			b.pub.Stop() // its end goes through the owner, still running
 		}
 		b.n.remove(b)
 		b.teardown()
@@ -363,14 +328,18 @@ func (b *Broadcast) Close() error {
 	return nil
 }
 
-// teardown stops everything newBroadcast and startTree started.
+// teardown stops everything newBroadcast and startTree started, in the
+// order they feed each other: the chat room (it says goodbye while the tree
+// and host are up), the broadcast's context, the tree (after it, deliver is
+// never called again), the queues (the owner and the store's writer drain
+// them and return), then the players.
 func (b *Broadcast) teardown() {
 	if b.room != nil {
-		_ = b.room.Close() // says goodbye while the tree and host are up
+		_ = b.room.Close()
 	}
 	b.cancel()
 	if b.tree != nil {
-		_ = b.tree.Close() // after it, deliver is never called again
+		_ = b.tree.Close()
 	}
 	close(b.chunks)
 	if b.kept != nil {
@@ -380,6 +349,7 @@ func (b *Broadcast) teardown() {
 	_ = b.hls.Close()
 	_ = b.whep.Close()
 	b.n.metrics.forget(b.id)
+	b.n.swarm.Forget(b.id)
 }
 
 // ID returns the broadcast ID.
@@ -395,21 +365,17 @@ func (b *Broadcast) Broadcaster() peer.ID { return b.rootID }
 func (b *Broadcast) Slots() int { return b.slots }
 
 // Announcement returns the newest announcement this node holds: the title,
-// the start, whether it has ended.
+// the start, whether it has ended, the bitrate.
 func (b *Broadcast) Announcement() announce.Announcement {
 	a, _ := b.signed()
 	return a.Announcement
 }
 
-// Title returns the broadcast's title.
-func (b *Broadcast) Title() string { return b.Announcement().Title }
-
 // Done is closed when the broadcast has ended (its last chunk reached this
 // node, or its announcement says so).
 func (b *Broadcast) Done() <-chan struct{} { return b.done }
 
-// Ended reports whether the broadcast has ended.
-func (b *Broadcast) Ended() bool {
+func (b *Broadcast) ended() bool {
 	select {
 	case <-b.done:
 		return true
@@ -418,153 +384,11 @@ func (b *Broadcast) Ended() bool {
 	}
 }
 
-// Link returns a link to share: this node first (it relays, or redirects
-// to its children), then the peers this node joined through (those first
-// when this node relays to nobody).
-func (b *Broadcast) Link() link.Link {
-	self := peer.AddrInfo{ID: b.n.host.ID(), Addrs: reachableFirst(b.n.host.Addrs())}
-	var l link.Link
-	l.Broadcast = b.id
-	if b.slots > 0 || b.root {
-		l.Peers = append(l.Peers, self)
-	}
-	for _, p := range b.link.Peers {
-		if p.ID != self.ID && len(l.Peers) < 4 {
-			l.Peers = append(l.Peers, p)
-		}
-	}
-	if b.slots == 0 && !b.root {
-		// It relays to nobody: a joiner should try the others first.
-		l.Peers = append(l.Peers, self)
-	}
-	// Keep within link.MaxPeers addresses in all.
-	total := 0
-	for i := range l.Peers {
-		room := link.MaxPeers - total
-		if len(l.Peers[i].Addrs) > room {
-			l.Peers[i].Addrs = l.Peers[i].Addrs[:room]
-		}
-		total += len(l.Peers[i].Addrs)
-	}
-	for len(l.Peers) > 0 && len(l.Peers[len(l.Peers)-1].Addrs) == 0 {
-		l.Peers = l.Peers[:len(l.Peers)-1]
-	}
-	return l
-}
-
-// reachableFirst orders addresses for a link: public ones, then private
-// (LAN) ones, then loopback, which only works on this machine.
-func reachableFirst(addrs []ma.Multiaddr) []ma.Multiaddr {
-	rank := func(a ma.Multiaddr) int {
-		switch {
-		case manet.IsIPLoopback(a):
-			return 2
-		case manet.IsPublicAddr(a):
-			return 0
-		}
-		return 1
-	}
-	out := slices.Clone(addrs)
-	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return rank(a) - rank(b) })
-	return out
-}
-
-// PlayerPath returns the path of the broadcast's player page on the node's
-// web server ("/b/<ID>/").
-func (b *Broadcast) PlayerPath() string { return "/b/" + b.id + "/" }
-
-// PlayerURL returns the player page on this machine.
-func (b *Broadcast) PlayerURL() string { return b.n.HTTPURL() + b.PlayerPath() }
-
-// HLSURL returns the LL-HLS playlist (for VLC, ffplay, hls.js).
-func (b *Broadcast) HLSURL() string { return b.PlayerURL() + "hls/index.m3u8" }
-
-// WHEPURL returns the WHEP endpoint (WebRTC playback).
-func (b *Broadcast) WHEPURL() string { return b.PlayerURL() + "whep" }
-
-// StatusURL returns the JSON status the player page reads.
-func (b *Broadcast) StatusURL() string { return b.PlayerURL() + "api/status" }
-
-// TreeStatus is this node's place in the broadcast's tree and what it moved.
-type TreeStatus struct {
-	State    string
-	Depth    int // hops from the broadcaster (0 on it); -1 while not in the tree
-	Parent   peer.ID
-	Children []peer.ID
-	Slots    int
-	Subtree  uint32     // this node and all below it, as last reported
-	Mesh     mesh.Stats // the tree's counters (chunks in, duplicates, forged…)
-
-	// ParentPath says how this node reaches its parent (direct, or relayed
-	// when only through a circuit relay); RelayedChildren counts the
-	// children reached only through one.
-	ParentPath      Path
-	RelayedChildren int
-
-	Received   uint64        // media chunks delivered to the local players
-	Dropped    uint64        // delivered chunks the players could not take
-	ChunksSent uint64        // chunk messages sent to children
-	BytesSent  uint64        // chunk payload bytes sent to children
-	Latency    time.Duration // capture → receipt of the newest media chunk
-	LatencySum time.Duration // over Received: the mean is LatencySum ÷ Received
-
-	HLSRequests  uint64 // LL-HLS requests served by this node
-	WHEPSessions int    // WebRTC playback sessions open on this node
-}
-
-// Status returns this node's place in the tree and its counters.
-func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
-	st, stats, err := b.tree.Status(ctx)
-	if err != nil {
-		if errors.Is(err, p2p.ErrClosed) {
-			err = ErrClosed
-		}
-		return TreeStatus{Depth: -1}, err
-	}
-	ts := TreeStatus{
-		State:      st.State,
-		Depth:      st.Depth,
-		Slots:      b.slots,
-		Subtree:    st.Subtree,
-		Mesh:       stats,
-		Received:   b.received.Load(),
-		Dropped:    b.dropped.Load(),
-		ChunksSent: b.chunksOut.Load(),
-		BytesSent:  b.bytesOut.Load(),
-		Latency:    time.Duration(b.latestLat.Load()),
-		LatencySum: time.Duration(b.latencySum.Load()),
-
-		HLSRequests:  b.hlsRequests.Load(),
-		WHEPSessions: b.whep.Sessions(),
-	}
-	if st.Parent != "" {
-		ts.Parent, _ = p2p.PeerID(st.Parent)
-		ts.ParentPath = b.n.PathTo(ts.Parent)
-	}
-	for _, c := range st.Children {
-		if id, err := p2p.PeerID(c); err == nil {
-			ts.Children = append(ts.Children, id)
-			if b.n.PathTo(id) == PathRelayed {
-				ts.RelayedChildren++
-			}
-		}
-	}
-	return ts, nil
-}
-
-// Depth returns this node's depth in the tree (0 on the broadcaster, -1
-// while it is not attached).
-func (b *Broadcast) Depth(ctx context.Context) (int, error) {
-	st, err := b.Status(ctx)
-	return st.Depth, err
-}
-
 // playerStatus is what the page's api/status says.
 func (b *Broadcast) playerStatus() player.Status {
-	a, _ := b.signed()
-	b.mu.Lock()
-	ended := b.endSeen || a.Ended
-	b.mu.Unlock()
+	var a announce.Announcement
+	var ended bool
+	b.call(func() { a, ended = b.st.ann.Announcement, b.st.endSeen || b.st.ann.Ended })
 	info := b.hls.Info()
 	st := player.Status{
 		Title:     a.Title,

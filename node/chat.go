@@ -350,7 +350,7 @@ func (n *Node) OwnerToken() string { return n.owner }
 
 // OwnerURL returns the player page as the node's owner opens it: with the
 // owner token in the fragment, so the page shows moderation.
-func (b *Broadcast) OwnerURL() string { return b.PlayerURL() + "#owner=" + b.n.owner }
+func (b *Broadcast) OwnerURL() string { return b.URLs().Player + "#owner=" + b.n.owner }
 
 // isOwner tells whether a request is the local owner's: from loopback,
 // with the node's owner token or the broadcast's stream key.
@@ -370,7 +370,7 @@ func (b *Broadcast) isOwner(r *http.Request) bool {
 		return false
 	}
 	eq := func(a, b string) bool { return b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-	return eq(tok, b.n.owner) || (b.pub != nil && eq(tok, b.pub.key))
+	return eq(tok, b.n.owner) || (b.pub != nil && eq(tok, b.streamKey))
 }
 
 // chatHandler serves a broadcast's chat API under the player's chat/:

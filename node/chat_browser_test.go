@@ -33,7 +33,7 @@ func TestChatPages(t *testing.T) {
 	browsertest.Need(t)
 	root := newNode(t, node.Config{Slots: 2})
 	gate := make(chan struct{}) // no media: the chat needs none
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "chat pages", Source: gated{gate, sampleSource(t)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "chat pages", Source: gated{gate, sampleSource(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestChatPages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	const text = "hello from the other page ♥"
-	out, err := browsertest.Run(ctx, t, "chat.mjs", "--from", viewers[0].PlayerURL(), "--to", viewers[1].PlayerURL(), "--text", text, "--owner", b.OwnerURL())
+	out, err := browsertest.Run(ctx, t, "chat.mjs", "--from", viewers[0].URLs().Player, "--to", viewers[1].URLs().Player, "--text", text, "--owner", b.OwnerURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestChatOwnerPage(t *testing.T) {
 
 	root := newNode(t, node.Config{Slots: 4, TrustedKeys: trusted})
 	gate := make(chan struct{}) // no media: the chat needs none
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "owner page", Source: gated{gate, sampleSource(t)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "owner page", Source: gated{gate, sampleSource(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestChatOwnerPage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	out, err := browsertest.Run(ctx, t, "chat-owner.mjs", "--owner", b.OwnerURL(),
-		"--a", viewers[0].PlayerURL(), "--b", viewers[1].PlayerURL(), "--c", viewers[2].PlayerURL(), "--d", viewers[3].PlayerURL(),
+		"--a", viewers[0].URLs().Player, "--b", viewers[1].URLs().Player, "--c", viewers[2].URLs().Player, "--d", viewers[3].URLs().Player,
 		"--a-peer", ids[0].String(), "--b-peer", ids[1].String(), "--c-peer", ids[2].String(), "--avatar", avatar)
 	if err != nil {
 		t.Fatal(err)

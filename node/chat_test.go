@@ -23,7 +23,7 @@ type sseEvent struct {
 // events as they come.
 func openChat(t *testing.T, b *node.Broadcast, owner string) <-chan sseEvent {
 	t.Helper()
-	url := b.PlayerURL() + "chat/events"
+	url := b.URLs().Player + "chat/events"
 	if owner != "" {
 		url += "?owner=" + owner
 	}
@@ -115,7 +115,7 @@ func TestChatThroughTheTree(t *testing.T) {
 	}
 	root := newNode(t, node.Config{Slots: 1})
 	gate := make(chan struct{}) // no media: chat needs none
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "chat", Source: gated{gate, sampleSource(t)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "chat", Source: gated{gate, sampleSource(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestChatThroughTheTree(t *testing.T) {
 	// a beat of the broadcaster's.
 	at := time.Now().Add(-3 * time.Second).Truncate(time.Millisecond)
 	waitFor(t, 30*time.Second, "the viewer's chat to take a comment", func() bool {
-		code, _ := postChat(t, from.PlayerURL()+"chat/comment", "", map[string]any{"text": "hello from one hop", "at": at.UnixMilli()})
+		code, _ := postChat(t, from.URLs().Player+"chat/comment", "", map[string]any{"text": "hello from one hop", "at": at.UnixMilli()})
 		return code == http.StatusOK
 	})
 	e := waitEvent(t, stream, 20*time.Second, "the comment at the other viewer", func(e sseEvent) bool {
@@ -164,29 +164,29 @@ func TestChatThroughTheTree(t *testing.T) {
 		return e.Name == "comment" && strings.Contains(e.Data, "hello from one hop")
 	})
 	var log []struct{ Text string }
-	if err := json.Unmarshal(get(t, to.PlayerURL()+"chat/log"), &log); err != nil || len(log) != 1 || log[0].Text != "hello from one hop" {
+	if err := json.Unmarshal(get(t, to.URLs().Player+"chat/log"), &log); err != nil || len(log) != 1 || log[0].Text != "hello from one hop" {
 		t.Fatalf("the other viewer's log: %+v (%v)", log, err)
 	}
 
 	// Only the owner moderates: not a viewer's node, not without the token.
-	if code, body := postChat(t, from.PlayerURL()+"chat/moderate", root.OwnerToken(), map[string]string{"op": "comments_off"}); code != http.StatusForbidden {
+	if code, body := postChat(t, from.URLs().Player+"chat/moderate", root.OwnerToken(), map[string]string{"op": "comments_off"}); code != http.StatusForbidden {
 		t.Fatalf("comments off at a viewer's node: %d %s", code, body)
 	}
-	if code, body := postChat(t, b.PlayerURL()+"chat/moderate", "", map[string]string{"op": "comments_off"}); code != http.StatusForbidden {
+	if code, body := postChat(t, b.URLs().Player+"chat/moderate", "", map[string]string{"op": "comments_off"}); code != http.StatusForbidden {
 		t.Fatalf("comments off without the token: %d %s", code, body)
 	}
-	if code, body := postChat(t, b.PlayerURL()+"chat/moderate", root.OwnerToken(), map[string]string{"op": "comments_off"}); code != http.StatusNoContent {
+	if code, body := postChat(t, b.URLs().Player+"chat/moderate", root.OwnerToken(), map[string]string{"op": "comments_off"}); code != http.StatusNoContent {
 		t.Fatalf("comments off by the owner: %d %s", code, body)
 	}
 	waitEvent(t, stream, 20*time.Second, "comments off at the other viewer", func(e sseEvent) bool {
 		return e.Name == "moderated" && strings.Contains(e.Data, `"on":true`)
 	})
 	waitFor(t, 20*time.Second, "the viewer's node to refuse comments", func() bool {
-		code, _ := postChat(t, from.PlayerURL()+"chat/comment", "", map[string]any{"text": "still here?"})
+		code, _ := postChat(t, from.URLs().Player+"chat/comment", "", map[string]any{"text": "still here?"})
 		return code == http.StatusForbidden
 	})
 	// The refused comment reached nobody, and hearts still flow.
-	if code, body := postChat(t, from.PlayerURL()+"chat/heart", "", map[string]int{"n": 3}); code != http.StatusNoContent {
+	if code, body := postChat(t, from.URLs().Player+"chat/heart", "", map[string]int{"n": 3}); code != http.StatusNoContent {
 		t.Fatalf("heart: %d %s", code, body)
 	}
 	waitEvent(t, stream, 20*time.Second, "the hearts at the other viewer", func(e sseEvent) bool {

@@ -522,7 +522,7 @@ func (n *Node) serveWatchListed(w http.ResponseWriter, r *http.Request) {
 	}
 	if b := n.lookup(l.Broadcast); b != nil {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{"player": b.PlayerPath()})
+		_ = json.NewEncoder(w).Encode(map[string]string{"player": b.playerPath()})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -533,5 +533,5 @@ func (n *Node) serveWatchListed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"player": b.PlayerPath()})
+	_ = json.NewEncoder(w).Encode(map[string]string{"player": b.playerPath()})
 }

@@ -125,7 +125,7 @@ func TestDirectoryThroughNodes(t *testing.T) {
 			return
 		}
 		var err error
-		b, err = alice.Broadcast(context.Background(), node.BroadcastConfig{Title: title, Source: sampleSource(t)})
+		b, err = alice.GoLive(context.Background(), node.LiveConfig{Title: title, Source: sampleSource(t)})
 		started <- err
 	}()
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
@@ -163,8 +163,8 @@ func TestDirectoryThroughNodes(t *testing.T) {
 		t.Fatalf("list item %q", r.Item)
 	case !r.EmptyOnMiss || !r.FoundBySearch:
 		t.Fatal("search")
-	case r.Player != b.PlayerPath():
-		t.Fatalf("Watch led to %q, want %q", r.Player, b.PlayerPath())
+	case r.Player != b.URLs().Path:
+		t.Fatalf("Watch led to %q, want %q", r.Player, b.URLs().Path)
 	}
 	if bob.Lookup(b.ID()) == nil {
 		t.Fatal("bob's node does not watch the broadcast it opened")

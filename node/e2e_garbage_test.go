@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 		return b
 	}
 
-	healthy, err := g.Broadcast(ctx, node.BroadcastConfig{Title: "healthy", Source: sampleSource(t, ingest.WithLoop())})
+	healthy, err := g.GoLive(ctx, node.LiveConfig{Title: "healthy", Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 	waitFor(t, 30*time.Second, "the healthy broadcast at its viewer", func() bool { return received(t, w) > 0 })
 
 	// The inputs. RTMP and WHIP on one broadcast; each source on its own.
-	ingests, err := g.Broadcast(ctx, node.BroadcastConfig{Title: "RTMP and WHIP", RTMP: "127.0.0.1:0", WHIP: true})
+	ingests, err := g.GoLive(ctx, node.LiveConfig{Title: "RTMP and WHIP", RTMP: "127.0.0.1:0", WHIP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srtB, err := g.Broadcast(ctx, node.BroadcastConfig{Title: "SRT", Source: srtIn})
+	srtB, err := g.GoLive(ctx, node.LiveConfig{Title: "SRT", Source: srtIn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	udpB, err := g.Broadcast(ctx, node.BroadcastConfig{Title: "UDP", Source: udpIn})
+	udpB, err := g.GoLive(ctx, node.LiveConfig{Title: "UDP", Source: udpIn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pr.Close(); pw.Close() })
-		b, err := g.Broadcast(ctx, node.BroadcastConfig{Title: title, Source: ingest.NewTS(pr, ingest.WithLogger(log.With("input", title)))})
+		b, err := g.GoLive(ctx, node.LiveConfig{Title: title, Source: ingest.NewTS(pr, ingest.WithLogger(log.With("input", title)))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +123,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("OpenFile(%s): %v", name, err)
 		}
-		b, err := g.Broadcast(ctx, node.BroadcastConfig{Title: name, Source: src})
+		b, err := g.GoLive(ctx, node.LiveConfig{Title: name, Source: src})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,11 @@ func TestE2EGarbageInputs(t *testing.T) {
 		defer mu.Unlock()
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}
-	rtmpAddr := ingests.RTMPAddr().String()
+	rtmpURL, err := url.Parse(ingests.URLs().RTMP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtmpAddr := rtmpURL.Host
 	var rtmpConns, rtmpClosed int
 	wg.Go(func() {
 		for i := 0; ; i++ {
@@ -169,7 +174,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 			}
 		}
 	})
-	whipURL := ingests.WHIPURL()
+	whipURL := ingests.URLs().WHIP
 	var whipAnswers []string
 	wg.Go(func() {
 		for {
@@ -224,7 +229,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 		}
 		defer c.Close()
 		deadline := time.Now().Add(60 * time.Second)
-		for i := 0; !udpB.Ended() && time.Now().Before(deadline); i++ {
+		for i := 0; !ended(udpB) && time.Now().Before(deadline); i++ {
 			_, _ = c.Write(garbage(1316))
 			if i%16 == 15 {
 				time.Sleep(time.Millisecond) // gently, so the socket's buffer keeps up
@@ -264,7 +269,7 @@ func TestE2EGarbageInputs(t *testing.T) {
 		}
 		n0 := received(t, w)
 		waitFor(t, 20*time.Second, "the healthy broadcast to keep flowing under garbage", func() bool { return received(t, w) >= n0+5 })
-		for _, u := range []string{g.HTTPURL() + "/api/broadcasts", g.HTTPURL() + "/metrics", healthy.HLSURL()} {
+		for _, u := range []string{g.HTTPURL() + "/api/broadcasts", g.HTTPURL() + "/metrics", healthy.URLs().HLS} {
 			if err := answers(u); err != nil {
 				t.Fatalf("while garbage is thrown: %v", err)
 			}
@@ -314,17 +319,17 @@ func TestE2EGarbageInputs(t *testing.T) {
 		select {
 		case <-b.Done():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: garbage did not end it", b.Title())
+			t.Fatalf("%s: garbage did not end it", b.Announcement().Title)
 		}
 		if !errors.Is(b.Err(), media.ErrBadInput) {
-			t.Errorf("%s: Err() = %v, want media.ErrBadInput", b.Title(), b.Err())
+			t.Errorf("%s: Err() = %v, want media.ErrBadInput", b.Announcement().Title, b.Err())
 		} else {
-			t.Logf("%s: %v", b.Title(), b.Err())
+			t.Logf("%s: %v", b.Announcement().Title, b.Err())
 		}
 	}
 	for _, b := range []*node.Broadcast{ingests, srtB, healthy} {
-		if b.Ended() || b.Err() != nil {
-			t.Errorf("%s: ended %v, err %v: garbage must not end a broadcast that waits for publishers", b.Title(), b.Ended(), b.Err())
+		if ended(b) || b.Err() != nil {
+			t.Errorf("%s: ended %v, err %v: garbage must not end a broadcast that waits for publishers", b.Announcement().Title, ended(b), b.Err())
 		}
 	}
 }

@@ -118,8 +118,8 @@ func received(t *testing.T, b *node.Broadcast) uint64 {
 // waitHLS waits until b's LL-HLS playlist lists a whole segment.
 func waitHLS(t *testing.T, b *node.Broadcast, within time.Duration) {
 	t.Helper()
-	waitFor(t, within, "a segment in "+b.HLSURL(), func() bool {
-		resp, err := http.Get(b.HLSURL())
+	waitFor(t, within, "a segment in "+b.URLs().HLS, func() bool {
+		resp, err := http.Get(b.URLs().HLS)
 		if err != nil {
 			return false
 		}
@@ -227,4 +227,14 @@ func (s recordingSink) Sample(smp media.Sample) error {
 	}
 	s.r.mu.Unlock()
 	return s.Sink.Sample(smp)
+}
+
+// ended reports whether a broadcast has ended (its Done is closed).
+func ended(b *node.Broadcast) bool {
+	select {
+	case <-b.Done():
+		return true
+	default:
+		return false
+	}
 }

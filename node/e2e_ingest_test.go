@@ -41,11 +41,11 @@ func TestE2EWHIPFromChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = root.Close() })
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "Waiting for the camera", WHIP: true})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Waiting for the camera", WHIP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	page := b.BroadcasterPageURL()
+	page := b.URLs().BroadcasterPage
 	if !strings.HasPrefix(page, "https://") || !strings.Contains(page, b.StreamKey()) {
 		t.Fatalf("broadcaster page %q", page)
 	}
@@ -70,7 +70,7 @@ func TestE2EWHIPFromChromium(t *testing.T) {
 
 	waitFor(t, 30*time.Second, "the WHIP publisher to go live", func() bool { return b.Publishing() == "whip" })
 	waitHLS(t, deep, 30*time.Second)
-	streams := probeHLS(t, deep.HLSURL(), 3)
+	streams := probeHLS(t, deep.URLs().HLS, 3)
 	v, a := streams["h264"], streams["opus"]
 	t.Logf("depth 2: H.264 %s %dx%d, %d frames decoded; Opus %s Hz, %d frames decoded", v.Profile, v.Width, v.Height, v.Frames, a.SampleRate, a.Frames)
 	if v.Frames < 30 || v.Width == 0 {
@@ -79,7 +79,7 @@ func TestE2EWHIPFromChromium(t *testing.T) {
 	if a.Frames < 50 {
 		t.Errorf("Opus at depth 2: %+v", a)
 	}
-	waitFor(t, 20*time.Second, "the page's title at depth 2", func() bool { return deep.Title() == title })
+	waitFor(t, 20*time.Second, "the page's title at depth 2", func() bool { return deep.Announcement().Title == title })
 
 	res := <-pageDone
 	t.Logf("page: states %v, codec %s, %d frames sent", res.States, res.Codec, res.FramesSent)
@@ -90,7 +90,7 @@ func TestE2EWHIPFromChromium(t *testing.T) {
 		select {
 		case <-w.Done():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: End did not end the broadcast", w.PlayerURL())
+			t.Fatalf("%s: End did not end the broadcast", w.URLs().Player)
 		}
 	}
 }
@@ -105,12 +105,12 @@ func TestE2ERTMPFromFFmpeg(t *testing.T) {
 	needTool(t, "ffprobe")
 	log, _ := newLogs(t, slog.LevelInfo)
 	root := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "broadcaster")})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "RTMP, 3 hops", RTMP: "127.0.0.1:0"})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "RTMP, 3 hops", RTMP: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(b.RTMPURL(), "rtmp://127.0.0.1:") || !strings.HasSuffix(b.RTMPURL(), "/live/"+b.StreamKey()) {
-		t.Fatalf("RTMP URL %q", b.RTMPURL())
+	if !strings.HasPrefix(b.URLs().RTMP, "rtmp://127.0.0.1:") || !strings.HasSuffix(b.URLs().RTMP, "/live/"+b.StreamKey()) {
+		t.Fatalf("RTMP URL %q", b.URLs().RTMP)
 	}
 	deep := chain(t, b.Link(), 3, log)[2]
 
@@ -123,7 +123,7 @@ func TestE2ERTMPFromFFmpeg(t *testing.T) {
 		"-t", "20",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", "30",
 		"-c:a", "aac", "-b:a", "64k",
-		"-f", "flv", b.RTMPURL())
+		"-f", "flv", b.URLs().RTMP)
 	ffmpeg.Stderr = &stderr
 	if err := ffmpeg.Start(); err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestE2ERTMPFromFFmpeg(t *testing.T) {
 
 	waitFor(t, 30*time.Second, "the RTMP publisher to go live", func() bool { return b.Publishing() == "rtmp" })
 	waitHLS(t, deep, 30*time.Second)
-	streams := probeHLS(t, deep.HLSURL(), 3)
+	streams := probeHLS(t, deep.URLs().HLS, 3)
 	v, a := streams["h264"], streams["aac"]
 	t.Logf("depth 3: H.264 %s %dx%d, %d frames decoded; AAC %s Hz, %d frames decoded", v.Profile, v.Width, v.Height, v.Frames, a.SampleRate, a.Frames)
 	if v.Frames < 30 || v.Width != 320 || v.Height != 180 {
@@ -150,7 +150,7 @@ func TestE2ERTMPFromFFmpeg(t *testing.T) {
 		select {
 		case <-w.Done():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: the encoder's end did not end the broadcast", w.PlayerURL())
+			t.Fatalf("%s: the encoder's end did not end the broadcast", w.URLs().Player)
 		}
 	}
 }

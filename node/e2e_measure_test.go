@@ -56,7 +56,7 @@ func TestMeasureLatency(t *testing.T) {
 
 	rec := &recordingSource{src: sampleSource(t, ingest.WithLoop())}
 	root := newNode(t, node.Config{Slots: 1})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "Latency, 3 hops", Source: rec})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Latency, 3 hops", Source: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestMeasureLatency(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(seconds+120)*time.Second)
 		out := filepath.Join(t.TempDir(), "frames.json")
 		c := timecodeCrop
-		line, err := browsertest.Run(ctx, t, "latency.mjs", "--url", deep.PlayerURL()+way.query, "--out", out,
+		line, err := browsertest.Run(ctx, t, "latency.mjs", "--url", deep.URLs().Player+way.query, "--out", out,
 			"--seconds", strconv.Itoa(seconds), "--crop", fmt.Sprintf("%d,%d,%d,%d", c[0], c[1], c[2], c[3]), "--startups", "5")
 		cancel()
 		if err != nil {

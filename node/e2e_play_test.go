@@ -24,7 +24,7 @@ func TestE2EPlayThreeHops(t *testing.T) {
 	browsertest.Need(t)
 	log, _ := newLogs(t, slog.LevelInfo)
 	root := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "broadcaster")})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "Clip, 3 hops", Source: sampleSource(t, ingest.WithLoop())})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Clip, 3 hops", Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestE2EPlayThreeHops(t *testing.T) {
 				shot = dir + "/e2e-3hops-" + tc.mode + ".png"
 			}
 			before := received(t, deep)
-			p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: deep.PlayerURL() + tc.query, Seconds: 20, Screenshot: shot})
+			p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: deep.URLs().Player + tc.query, Seconds: 20, Screenshot: shot})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,12 +1,97 @@
 package node
 
 import (
+	"net/url"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
+
+// Link returns a link to share: this node first (it relays, or redirects
+// to its children), then the peers this node joined through (those first
+// when this node relays to nobody).
+func (b *Broadcast) Link() link.Link {
+	self := peer.AddrInfo{ID: b.n.host.ID(), Addrs: link.ReachableFirst(b.n.host.Addrs())}
+	var l link.Link
+	l.Broadcast = b.id
+	if b.slots > 0 || b.root {
+		l.Peers = append(l.Peers, self)
+	}
+	for _, p := range b.link.Peers {
+		if p.ID != self.ID && len(l.Peers) < 4 {
+			l.Peers = append(l.Peers, p)
+		}
+	}
+	if b.slots == 0 && !b.root {
+		// It relays to nobody: a joiner should try the others first.
+		l.Peers = append(l.Peers, self)
+	}
+	// Keep within link.MaxPeers addresses in all.
+	total := 0
+	for i := range l.Peers {
+		room := link.MaxPeers - total
+		if len(l.Peers[i].Addrs) > room {
+			l.Peers[i].Addrs = l.Peers[i].Addrs[:room]
+		}
+		total += len(l.Peers[i].Addrs)
+	}
+	for len(l.Peers) > 0 && len(l.Peers[len(l.Peers)-1].Addrs) == 0 {
+		l.Peers = l.Peers[:len(l.Peers)-1]
+	}
+	return l
+}
+
+// BroadcastURLs are where this node serves a broadcast, and where its
+// publishers go.
+type BroadcastURLs struct {
+	Path   string // the player page's path on the node's web server ("/b/<ID>/")
+	Player string // the player page on this machine
+	HLS    string // the LL-HLS playlist (VLC, ffplay, hls.js)
+	WHEP   string // WebRTC playback
+	Status string // the JSON status the player page reads
+
+	// The broadcaster's ("" on a viewer, or without that ingest):
+	RTMP string // what an encoder on this machine publishes to, key included
+	// WHIP is the endpoint publishers post to, with
+	// "Authorization: Bearer KEY".
+	WHIP string
+	// BroadcasterPage is the page to go live from in a browser, the key in
+	// its fragment; on the HTTPS server (what a phone needs for its camera)
+	// when there is one.
+	BroadcasterPage string
+}
+
+// URLs returns where this node serves the broadcast and takes its
+// publishers.
+func (b *Broadcast) URLs() BroadcastURLs {
+	u := BroadcastURLs{Path: b.playerPath()}
+	u.Player = b.n.HTTPURL() + u.Path
+	u.HLS, u.WHEP, u.Status = u.Player+"hls/index.m3u8", u.Player+"whep", u.Player+"api/status"
+	if b.pub == nil {
+		return u
+	}
+	if a := b.pub.RTMPAddr(); a != nil {
+		u.RTMP = "rtmp://" + localHostPort(a, false) + "/live/" + b.streamKey
+	}
+	if b.takesWHIP {
+		u.WHIP = b.n.secureURL() + "/broadcast/whip"
+		frag := url.Values{"key": {b.streamKey}}
+		if t := b.Announcement().Title; t != "" {
+			frag.Set("title", t)
+		}
+		u.BroadcasterPage = b.n.secureURL() + "/broadcast/#" + frag.Encode()
+	}
+	return u
+}
+
+// playerPath is the path of the broadcast's player page ("/b/<ID>/").
+func (b *Broadcast) playerPath() string { return "/b/" + b.id + "/" }
+
+// StreamKey returns the key publishers give ("" on a viewer).
+func (b *Broadcast) StreamKey() string { return b.streamKey }
 
 // candidates returns a link's peers as mesh candidates.
 func candidates(l link.Link) []mesh.PeerInfo {

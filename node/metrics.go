@@ -176,7 +176,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descInfo, 1, id, role)
 		ended := 0.0
-		if b.Ended() {
+		if b.ended() {
 			ended = 1
 		}
 		gauge(descEnded, ended, id)

@@ -140,13 +140,13 @@ func (n *Node) startNAT(ctx context.Context) error {
 		}
 	})
 	t.wg.Go(func() {
-		tick := time.NewTicker(pruneEvery)
+		tick := n.clock.NewTicker(pruneEvery)
 		defer tick.Stop()
 		for {
 			select {
 			case <-bg.Done():
 				return
-			case <-tick.C:
+			case <-tick.C():
 				t.pruneRelayed()
 			}
 		}
@@ -159,13 +159,13 @@ func (n *Node) startNAT(ctx context.Context) error {
 	}
 	t.dialBootstraps(ctx)
 	t.wg.Go(func() {
-		tick := time.NewTicker(n.cfg.BootstrapRedial)
+		tick := n.clock.NewTicker(n.cfg.BootstrapRedial)
 		defer tick.Stop()
 		for {
 			select {
 			case <-bg.Done():
 				return
-			case <-tick.C:
+			case <-tick.C():
 				t.dialBootstraps(bg)
 			}
 		}

@@ -47,7 +47,7 @@ func TestWatchThroughRelay(t *testing.T) {
 	waitFor(t, 30*time.Second, "a reservation on the bootstrap's relay", func() bool {
 		return bs.RelayStats().Reservations == 1
 	})
-	b, err := root.Broadcast(ctx, node.BroadcastConfig{Title: "behind NAT", Source: sampleSource(t, ingest.WithLoop())})
+	b, err := root.GoLive(ctx, node.LiveConfig{Title: "behind NAT", Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestWatchThroughRelay(t *testing.T) {
 	}
 	owner := openChat(t, b, root.OwnerToken())
 	waitFor(t, 30*time.Second, "the relayed viewer's chat to take a comment", func() bool {
-		code, _ := postChat(t, w.PlayerURL()+"chat/comment", "", map[string]any{"text": "hello across the relay"})
+		code, _ := postChat(t, w.URLs().Player+"chat/comment", "", map[string]any{"text": "hello across the relay"})
 		return code == http.StatusOK
 	})
 	waitEvent(t, owner, 20*time.Second, "the comment at the broadcaster", func(e sseEvent) bool {
@@ -207,7 +207,7 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 	bs, boot := loopbackBootstrap(t)
 	root := newNode(t, node.Config{BootstrapPeers: []peer.AddrInfo{boot}, Reachability: network.ReachabilityPrivate, NATWait: -1})
 	waitFor(t, 30*time.Second, "a reservation", func() bool { return bs.RelayStats().Reservations == 1 })
-	b, err := root.Broadcast(ctx, node.BroadcastConfig{Source: sampleSource(t, ingest.WithLoop())})
+	b, err := root.GoLive(ctx, node.LiveConfig{Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}

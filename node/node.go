@@ -33,6 +33,7 @@ import (
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
+	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/replay"
@@ -339,7 +340,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
-	n.owner = NewStreamKey()
+	n.owner = publish.NewStreamKey()
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 
@@ -583,8 +584,8 @@ func (n *Node) add(b *Broadcast) error {
 	}
 	n.broadcasts[b.id] = b
 	n.order = append(n.order, b)
-	if b.pub != nil && b.pub.key != "" {
-		n.keys[b.pub.key] = b
+	if b.streamKey != "" {
+		n.keys[b.streamKey] = b
 	}
 	return nil
 }
@@ -596,8 +597,8 @@ func (n *Node) remove(b *Broadcast) {
 		delete(n.broadcasts, b.id)
 		n.order = slices.DeleteFunc(n.order, func(x *Broadcast) bool { return x == b })
 	}
-	if b.pub != nil && n.keys[b.pub.key] == b {
-		delete(n.keys, b.pub.key)
+	if b.streamKey != "" && n.keys[b.streamKey] == b {
+		delete(n.keys, b.streamKey)
 	}
 }
 

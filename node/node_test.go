@@ -71,11 +71,11 @@ func depth(t *testing.T, b *node.Broadcast) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := b.Depth(ctx)
+	st, err := b.Status(ctx)
 	if err != nil {
 		return -1
 	}
-	return d
+	return st.Depth
 }
 
 func get(t *testing.T, url string) []byte {
@@ -113,7 +113,7 @@ func TestSampleThroughTheTree(t *testing.T) {
 	const title = "Test pattern → 3 hops"
 	root := newNode(t, node.Config{Slots: 1})
 	gate := make(chan struct{})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: title, Source: gated{gate, sampleSource(t)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: title, Source: gated{gate, sampleSource(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func TestSampleThroughTheTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w.Title() != title {
-			t.Fatalf("viewer's title %q, want %q", w.Title(), title)
+		if w.Announcement().Title != title {
+			t.Fatalf("viewer's title %q, want %q", w.Announcement().Title, title)
 		}
 		viewers = append(viewers, w)
 	}
@@ -145,11 +145,11 @@ func TestSampleThroughTheTree(t *testing.T) {
 		}
 		return deep != nil
 	})
-	t.Logf("deep viewer: %s", deep.PlayerURL())
+	t.Logf("deep viewer: %s", deep.URLs().Player)
 
 	// Its metrics parse, and say where it is.
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(get(t, strings.TrimSuffix(deep.PlayerURL(), deep.PlayerPath())+"/metrics")))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(get(t, strings.TrimSuffix(deep.URLs().Player, deep.URLs().Path)+"/metrics")))
 	if err != nil {
 		t.Fatalf("metrics do not parse: %v", err)
 	}
@@ -159,7 +159,7 @@ func TestSampleThroughTheTree(t *testing.T) {
 
 	close(gate)
 	waitFor(t, 30*time.Second, "the deep viewer's first parts", func() bool {
-		resp, err := http.Get(deep.HLSURL())
+		resp, err := http.Get(deep.URLs().HLS)
 		if err != nil {
 			return false
 		}
@@ -171,14 +171,14 @@ func TestSampleThroughTheTree(t *testing.T) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error",
 		"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,flags",
-		"-of", "json", deep.HLSURL()).Output()
+		"-of", "json", deep.URLs().HLS).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v\n%s", err, out)
 	}
 	checkProbe(t, out)
 
 	var st player.Status
-	if err := json.Unmarshal(get(t, deep.StatusURL()), &st); err != nil {
+	if err := json.Unmarshal(get(t, deep.URLs().Status), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Title != title {
@@ -188,14 +188,14 @@ func TestSampleThroughTheTree(t *testing.T) {
 		select {
 		case <-v.Done():
 		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: the end never came", v.PlayerURL())
+			t.Fatalf("%s: the end never came", v.URLs().Player)
 		}
 	}
 	waitFor(t, 10*time.Second, "api/status to say ended", func() bool {
 		var st player.Status
-		return json.Unmarshal(get(t, deep.StatusURL()), &st) == nil && st.Ended
+		return json.Unmarshal(get(t, deep.URLs().Status), &st) == nil && st.Ended
 	})
-	families, err = parser.TextToMetricFamilies(bytes.NewReader(get(t, strings.TrimSuffix(deep.PlayerURL(), deep.PlayerPath())+"/metrics")))
+	families, err = parser.TextToMetricFamilies(bytes.NewReader(get(t, strings.TrimSuffix(deep.URLs().Player, deep.URLs().Path)+"/metrics")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := root.Broadcast(ctx, node.BroadcastConfig{Title: "leak check", Source: sampleSource(t, ingest.WithLoop())})
+	b, err := root.GoLive(ctx, node.LiveConfig{Title: "leak check", Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		st, err := w.Status(ctx)
 		return err == nil && st.Received >= 5
 	})
-	resp, err := http.Get(w.HLSURL())
+	resp, err := http.Get(w.URLs().HLS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	if _, err := viewer.Watch(ctx, b.Link()); err == nil {
 		t.Fatal("Watch on a closed node")
 	}
-	if _, err := root.Broadcast(ctx, node.BroadcastConfig{Source: sampleSource(t)}); err == nil {
+	if _, err := root.GoLive(ctx, node.LiveConfig{Source: sampleSource(t)}); err == nil {
 		t.Fatal("Broadcast on a closed node")
 	}
 }
@@ -413,15 +413,15 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 	n := newNode(t, node.Config{})
-	for _, bc := range []node.BroadcastConfig{
+	for _, bc := range []node.LiveConfig{
 		{},
 		{Source: sampleSource(t), WHIP: true},
 		{Source: sampleSource(t), Bitrate: -1},
 		{RTMP: "nonsense:address:1"},
 	} {
-		if b, err := n.Broadcast(t.Context(), bc); err == nil {
+		if b, err := n.GoLive(t.Context(), bc); err == nil {
 			b.Close()
-			t.Errorf("Broadcast(%+v) took it", bc)
+			t.Errorf("GoLive(%+v) took it", bc)
 		}
 	}
 	if len(n.Broadcasts()) != 0 {
@@ -433,7 +433,7 @@ func TestConfigRefused(t *testing.T) {
 // to this node's own broadcast with ErrJoined.
 func TestWatchUnreachable(t *testing.T) {
 	root := newNode(t, node.Config{})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Source: sampleSource(t, ingest.WithLoop())})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}

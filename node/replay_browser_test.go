@@ -27,7 +27,7 @@ func TestReplayPage(t *testing.T) {
 	log, _ := newLogs(t, slog.LevelInfo)
 	root := newNode(t, node.Config{Slots: 1, Logger: log.With("name", "broadcaster")})
 	gate := make(chan struct{})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "replay page", Source: gated{gate, clipFor(t, 30*time.Second, 2)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "replay page", Source: gated{gate, clipFor(t, 30*time.Second, 2)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestReplayPage(t *testing.T) {
 	waitFor(t, 30*time.Second, "the broadcast under way", func() bool { return received(t, b) > 5 })
 	// The capture time of the first frame, from the live playlist: the
 	// comments are placed 3 s and 12 s into the stream.
-	pl := string(get(t, b.HLSURL()))
+	pl := string(get(t, b.URLs().HLS))
 	i := strings.Index(pl, "#EXT-X-PROGRAM-DATE-TIME:")
 	if i < 0 {
 		t.Fatalf("no PROGRAM-DATE-TIME in\n%s", pl)
@@ -55,7 +55,7 @@ func TestReplayPage(t *testing.T) {
 			if time.Now().Before(first.Add(c.at)) {
 				return false
 			}
-			code, _ := postChat(t, b.PlayerURL()+"chat/comment", "", map[string]any{"text": c.text, "at": first.Add(c.at).UnixMilli()})
+			code, _ := postChat(t, b.URLs().Player+"chat/comment", "", map[string]any{"text": c.text, "at": first.Add(c.at).UnixMilli()})
 			return code == http.StatusOK
 		})
 	}

@@ -116,7 +116,7 @@ func TestReplayFromPeers(t *testing.T) {
 	}
 	root := mk("broadcaster", node.Config{Slots: 3, Bootstrap: []string{dir.URL()}})
 	gate := make(chan struct{})
-	b, err := root.n.Broadcast(t.Context(), node.BroadcastConfig{Title: "replay me", Source: gated{gate, clipFor(t, 60*time.Second, replayPace)}})
+	b, err := root.n.GoLive(t.Context(), node.LiveConfig{Title: "replay me", Source: gated{gate, clipFor(t, 60*time.Second, replayPace)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestReplayFromPeers(t *testing.T) {
 	close(gate)
 	waitFor(t, 30*time.Second, "the broadcast under way", func() bool { return received(t, watching[8]) > 10 })
 	waitFor(t, 30*time.Second, "the broadcaster's chat to take a comment", func() bool {
-		code, _ := postChat(t, b.PlayerURL()+"chat/comment", "", map[string]any{"text": "welcome to the replay", "at": time.Now().UnixMilli()})
+		code, _ := postChat(t, b.URLs().Player+"chat/comment", "", map[string]any{"text": "welcome to the replay", "at": time.Now().UnixMilli()})
 		return code == http.StatusOK
 	})
 	for _, w := range append(watching, b) {
@@ -183,7 +183,7 @@ func TestReplayFromPeers(t *testing.T) {
 		ReplayViewers int    `json:"replay_viewers"`
 		ReplayURL     string `json:"replay_url"`
 	}
-	if err := json.Unmarshal(get(t, b.StatusURL()), &st); err != nil || st.ReplayViewers != 1 || st.ReplayURL == "" {
+	if err := json.Unmarshal(get(t, b.URLs().Status), &st); err != nil || st.ReplayViewers != 1 || st.ReplayURL == "" {
 		t.Fatalf("the broadcaster's page status %+v (%v)", st, err)
 	}
 	<-r1.Complete()

@@ -25,7 +25,7 @@ func TestReplayWithHoles(t *testing.T) {
 	log, _ := newLogs(t, slog.LevelInfo)
 	root := newNode(t, node.Config{Slots: 1, Logger: log.With("name", "broadcaster")})
 	gate := make(chan struct{})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "holes", Source: gated{gate, clipFor(t, 20*time.Second, 4)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "holes", Source: gated{gate, clipFor(t, 20*time.Second, 4)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func TestNodesKeepWhatTheyReceived(t *testing.T) {
 	clk := &jumpClock{}
 	root := newNode(t, node.Config{Slots: 2, Clock: clk})
 	gate := make(chan struct{})
-	b, err := root.Broadcast(t.Context(), node.BroadcastConfig{Title: "kept", Source: gated{gate, clipFor(t, 6*time.Second, 4)}})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "kept", Source: gated{gate, clipFor(t, 6*time.Second, 4)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/sample"
 	"github.com/peerscope/peerscope/node"
 )
@@ -52,7 +53,7 @@ printed at start). One publisher at a time; one cut off may come back within
 	key := fs.String("key", "", "stream key publishers must give (default: a new random one)")
 	unlisted := fs.Bool("unlisted", false, "keep the broadcast out of the bootstrap's directory (--bootstrap)")
 	tweet := fs.Bool("tweet", false, "post the link on your Twitter account when going live (signed in at the --bootstrap, allowing posts)")
-	grace := fs.Duration("grace", node.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
+	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: ":8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -68,9 +69,9 @@ printed at start). One publisher at a time; one cut off may come back within
 	}
 	streamKey := *key
 	if streamKey == "" {
-		streamKey = node.NewStreamKey()
+		streamKey = publish.NewStreamKey()
 	}
-	bc := node.BroadcastConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
+	bc := node.LiveConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
 	var srcInfo []string // how to feed a source that listens
 	src, err := parseFrom(*from, *loop, streamKey, &bc, &srcInfo)
 	if err != nil {
@@ -90,7 +91,7 @@ printed at start). One publisher at a time; one cut off may come back within
 		return err
 	}
 	defer n.Close()
-	b, err := n.Broadcast(ctx, bc)
+	b, err := n.GoLive(ctx, bc)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ printed at start). One publisher at a time; one cut off may come back within
 }
 
 // parseFrom turns --from into a source, or into ingest servers on bc.
-func parseFrom(from string, loop bool, key string, bc *node.BroadcastConfig, info *[]string) (media.Source, error) {
+func parseFrom(from string, loop bool, key string, bc *node.LiveConfig, info *[]string) (media.Source, error) {
 	parts := strings.Split(from, ",")
 	if len(parts) > 1 {
 		for _, p := range parts {
@@ -214,26 +215,26 @@ func localAddr(a net.Addr) string {
 }
 
 func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []string) {
-	title := b.Title()
+	title := b.Announcement().Title
 	if title == "" {
 		title = "(untitled)"
 	}
 	fmt.Fprintf(w, "Broadcast %q is set up.\n\n", title)
 	fmt.Fprintf(w, "Share this link; viewers run 'peerscope watch LINK':\n  %s\n\n", b.Link())
-	fmt.Fprintf(w, "  Player page:  %s\n", b.PlayerURL())
+	fmt.Fprintf(w, "  Player page:  %s\n", b.URLs().Player)
 	fmt.Fprintf(w, "  Moderate:     %s  (the page with chat moderation; this machine only)\n", b.OwnerURL())
-	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.HLSURL())
+	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.URLs().HLS)
 	if u := n.DirectoryURL(); u != "" {
 		fmt.Fprintf(w, "  Directory:    %s  (what is live; sign in there to show your name)\n", u)
 	}
-	if u := b.BroadcasterPageURL(); u != "" {
+	if u := b.URLs().BroadcasterPage; u != "" {
 		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", u)
 		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
 			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
 		}
-		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.WHIPURL(), b.StreamKey())
+		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.URLs().WHIP, b.StreamKey())
 	}
-	if u := b.RTMPURL(); u != "" {
+	if u := b.URLs().RTMP; u != "" {
 		fmt.Fprintf(w, "\nRTMP (OBS: Server %s, Stream key %s):\n  %s\n", strings.TrimSuffix(u, "/"+b.StreamKey()), b.StreamKey(), u)
 		fmt.Fprintf(w, "  ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv %s\n", u)
 	}

@@ -99,7 +99,7 @@ func (d *demo) start(ctx context.Context, viewers int) error {
 	if err != nil {
 		return err
 	}
-	b, err := root.Broadcast(ctx, node.BroadcastConfig{Title: "Peerscope demo: the test clip, looped", Source: src})
+	b, err := root.GoLive(ctx, node.LiveConfig{Title: "Peerscope demo: the test clip, looped", Source: src})
 	if err != nil {
 		return err
 	}
@@ -148,12 +148,12 @@ func (d *demo) printPages(ctx context.Context, w io.Writer) {
 		if depths[i] >= 0 {
 			depth = fmt.Sprintf("depth %d", depths[i])
 		}
-		fmt.Fprintf(w, "  %-12s %-8s  slots %d  %s\n", dn.name, depth, dn.b.Slots(), dn.b.PlayerURL())
+		fmt.Fprintf(w, "  %-12s %-8s  slots %d  %s\n", dn.name, depth, dn.b.Slots(), dn.b.URLs().Player)
 		if depths[i] > deepestDepth {
 			deepest, deepestDepth = dn, depths[i]
 		}
 	}
-	fmt.Fprintf(w, "LL-HLS at the deepest node (ffplay, VLC):\n  %s\n", deepest.b.HLSURL())
+	fmt.Fprintf(w, "LL-HLS at the deepest node (ffplay, VLC):\n  %s\n", deepest.b.URLs().HLS)
 	fmt.Fprintf(w, "Metrics of a node: %s/metrics\n", deepest.n.HTTPURL())
 }
 

@@ -74,13 +74,13 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 }
 
 func printWatch(w io.Writer, b *node.Broadcast) {
-	title := b.Title()
+	title := b.Announcement().Title
 	if title == "" {
 		title = "(untitled)"
 	}
 	fmt.Fprintf(w, "Watching %q, broadcast by %s.\n\n", title, b.Broadcaster())
-	fmt.Fprintf(w, "  Player page:  %s\n", b.PlayerURL())
-	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.HLSURL())
+	fmt.Fprintf(w, "  Player page:  %s\n", b.URLs().Player)
+	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.URLs().HLS)
 	fmt.Fprintf(w, "\nShare it on (through this node):\n  %s\n\n", b.Link())
 	if b.Slots() == 0 {
 		fmt.Fprint(w, "Relaying to nobody (--upload 0).\n")
