@@ -8,28 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-// testKey is a fixed broadcaster key, so that fuzz seeds stay valid.
-func testKey(t testing.TB) (crypto.PrivKey, ed25519.PublicKey, string) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := k.GetPublic().Raw()
-	return k, ed25519.PublicKey(raw), pid.String() + ".abcdefgh"
-}
+	"github.com/peerscope/peerscope/internal/testutil"
+)
 
 // announcements is the one table of cases for the unit and fuzz tests.
 var announcements = []Announcement{
@@ -39,7 +23,7 @@ var announcements = []Announcement{
 }
 
 func TestRoundTrip(t *testing.T) {
-	key, pub, id := testKey(t)
+	key, pub, id := testutil.Broadcaster(t)
 	for _, a := range announcements {
 		a.Broadcast = id
 		s, err := Sign(a, key)
@@ -105,7 +89,7 @@ func handEncode(a Announcement) []byte {
 // hand-written codec wrote, and what that codec wrote decodes the same, so
 // the protocol ID need not change: old and new nodes understand each other.
 func TestSameBytesAsBefore(t *testing.T) {
-	key, pub, id := testKey(t)
+	key, pub, id := testutil.Broadcaster(t)
 	for _, a := range announcements {
 		a.Broadcast = id
 		s, err := Sign(a, key)
@@ -128,7 +112,7 @@ func TestSameBytesAsBefore(t *testing.T) {
 // signature (over the body as sent) still verifies; a known field with
 // another wire type is refused, as the hand-written codec refused it.
 func TestUnknownFields(t *testing.T) {
-	key, pub, id := testKey(t)
+	key, pub, id := testutil.Broadcaster(t)
 	a := Announcement{Broadcast: id, Title: "t", Version: 3}
 	body, err := a.encode()
 	if err != nil {
@@ -174,16 +158,16 @@ func TestCleanTitle(t *testing.T) {
 // fetched and verified; one it does not hold is ErrNotHeld; one checked
 // against another key is refused.
 func TestFetch(t *testing.T) {
-	key, pub, id := testKey(t)
+	key, pub, id := testutil.Broadcaster(t)
 	s, err := Sign(Announcement{Broadcast: id, Title: "over the wire", Version: 2}, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := newHost(t)
+	holder := testutil.Host(t)
 	holder.SetStreamHandler(ProtocolID, func(st network.Stream) {
 		Serve(st, func(b string) (Signed, bool) { return s, b == id })
 	})
-	asker := newHost(t)
+	asker := testutil.Host(t)
 	info := peer.AddrInfo{ID: holder.ID(), Addrs: holder.Addrs()}
 	got, err := Fetch(t.Context(), asker, info, id, pub)
 	if err != nil || got.Title != "over the wire" || !bytes.Equal(got.Encode(), s.Encode()) {
@@ -198,20 +182,10 @@ func TestFetch(t *testing.T) {
 	}
 }
 
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 // FuzzDecode: any bytes decode to an error or to an announcement that
 // encodes back to the same fields; only what the key signed verifies.
 func FuzzDecode(f *testing.F) {
-	key, pub, id := testKey(f)
+	key, pub, id := testutil.Broadcaster(f)
 	for _, a := range announcements {
 		a.Broadcast = id
 		s, err := Sign(a, key)

@@ -1,18 +1,13 @@
 package node
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/peerscope/peerscope/internal/testutil"
-	"github.com/peerscope/peerscope/media"
-	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/publish"
-	"github.com/peerscope/peerscope/media/sample"
 )
 
 func newTestNode(t *testing.T) *Node {
@@ -23,43 +18,6 @@ func newTestNode(t *testing.T) *Node {
 	}
 	t.Cleanup(func() { _ = n.Close() })
 	return n
-}
-
-// feed plays the first seconds of the sample clip into sink, unpaced.
-func feed(t *testing.T, sink media.Sink, d time.Duration) {
-	t.Helper()
-	src, err := ingest.NewFile("sample.ts", bytes.NewReader(sample.TS()), ingest.WithPacing(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var first time.Duration = -1
-	err = src.Run(ctx, sinkFunc{sink, func(s media.Sample) bool {
-		if first < 0 {
-			first = s.DTS
-		}
-		if s.DTS-first > d {
-			cancel()
-			return false
-		}
-		return true
-	}})
-	if err != nil && ctx.Err() == nil {
-		t.Fatal(err)
-	}
-}
-
-type sinkFunc struct {
-	media.Sink
-	keep func(media.Sample) bool
-}
-
-func (s sinkFunc) Sample(smp media.Sample) error {
-	if !s.keep(smp) {
-		return nil
-	}
-	return s.Sink.Sample(smp)
 }
 
 // TestOnePublisher: RTMP and WHIP share one publisher slot per broadcast
@@ -95,7 +53,7 @@ func TestOnePublisher(t *testing.T) {
 	if err := n.authorizeWHIP(key); !errors.Is(err, publish.ErrBusy) {
 		t.Fatalf("second publisher: %v", err)
 	}
-	feed(t, sink, 2*time.Second)
+	testutil.Feed(t, sink, 2*time.Second)
 	p.Unpublish(errors.New("connection reset"))
 	if ended(b) {
 		t.Fatal("ended without the grace period")
@@ -104,7 +62,7 @@ func TestOnePublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(t, sink, 2*time.Second)
+	testutil.Feed(t, sink, 2*time.Second)
 	p.Unpublish(nil)
 	select {
 	case <-b.Done():
@@ -139,7 +97,7 @@ func TestGraceEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(t, sink, time.Second)
+	testutil.Feed(t, sink, time.Second)
 	b.pub.Unpublish(errors.New("ice failed"))
 	select {
 	case <-b.Done():

@@ -16,7 +16,6 @@ import (
 
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/testutil"
-	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
 )
@@ -115,43 +114,6 @@ func (b *broadcast) check(t *testing.T) (parts int) {
 	return parts
 }
 
-// feed plays the first seconds of the sample clip into sink, unpaced.
-func feed(t *testing.T, sink media.Sink, d time.Duration) {
-	t.Helper()
-	src, err := ingest.NewFile("sample.ts", bytes.NewReader(sample.TS()), ingest.WithPacing(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var first time.Duration = -1
-	err = src.Run(ctx, sinkFunc{sink, func(s media.Sample) bool {
-		if first < 0 {
-			first = s.DTS
-		}
-		if s.DTS-first > d {
-			cancel()
-			return false
-		}
-		return true
-	}})
-	if err != nil && ctx.Err() == nil {
-		t.Fatal(err)
-	}
-}
-
-type sinkFunc struct {
-	media.Sink
-	keep func(media.Sample) bool
-}
-
-func (s sinkFunc) Sample(smp media.Sample) error {
-	if !s.keep(smp) {
-		return nil
-	}
-	return s.Sink.Sample(smp)
-}
-
 // TestOnePublisher: publishers share one slot; one that never sent media
 // frees it quietly, one that was cut off has the grace period to come back
 // (its successor continues the sequence), and one that ends its stream ends
@@ -187,7 +149,7 @@ func TestOnePublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(t, sink, 2*time.Second)
+	testutil.Feed(t, sink, 2*time.Second)
 	p.Unpublish(errors.New("connection reset"))
 	if b.ended() {
 		t.Fatal("ended without the grace period")
@@ -208,7 +170,7 @@ func TestOnePublisher(t *testing.T) {
 	if b.ended() {
 		t.Fatal("the first grace period ended the broadcast of its successor")
 	}
-	feed(t, sink, 2*time.Second)
+	testutil.Feed(t, sink, 2*time.Second)
 	p.Unpublish(nil)
 	if !b.ended() {
 		t.Fatal("a publisher that ended its stream did not end the broadcast")
@@ -243,7 +205,7 @@ func TestGraceEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(t, sink, time.Second)
+	testutil.Feed(t, sink, time.Second)
 	p.Unpublish(errors.New("ice failed"))
 	testutil.WaitFor(t, 10*time.Second, "the grace period to end the broadcast", b.ended)
 	b.check(t)
@@ -252,7 +214,7 @@ func TestGraceEnds(t *testing.T) {
 	if sink, err = p.Publish("rtmp", ""); err != nil {
 		t.Fatal(err)
 	}
-	feed(t, sink, time.Second)
+	testutil.Feed(t, sink, time.Second)
 	p.Unpublish(errors.New("reset"))
 	if !b.ended() {
 		t.Fatal("a negative grace did not end the broadcast at once")

@@ -13,31 +13,15 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
 )
-
-// testKey is a fixed broadcaster: its key and a broadcast ID of its.
-func testKey(t testing.TB) (crypto.PrivKey, string) {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k, pid.String() + ".abcdefgh"
-}
 
 // seeds are the fuzz seeds of the protocol's messages (also committed as
 // the corpus: PEERSCOPE_WRITE_SEEDS=1 go test -run TestWriteSeeds).
@@ -46,7 +30,7 @@ func seeds(t testing.TB) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, id := testKey(t)
+	_, _, id := testutil.Broadcaster(t)
 	pid, _, _ := link.BroadcasterOf(id)
 	resp := response{manifest: []byte{0x0a, 0x03, 'a', 'b', 'c'}, holders: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{a}}}, views: 3}
 	return [][]byte{
@@ -75,7 +59,7 @@ func TestWriteSeeds(t *testing.T) {
 }
 
 func TestMessages(t *testing.T) {
-	_, id := testKey(t)
+	_, _, id := testutil.Broadcaster(t)
 	req, err := decodeRequest(request{kind: askView, broadcast: id}.encode())
 	if err != nil || req.kind != askView || req.broadcast != id {
 		t.Fatalf("request %+v: %v", req, err)
@@ -95,7 +79,7 @@ func TestMessages(t *testing.T) {
 // response as the hand-written codec of 1.1.0 did (so the protocol ID
 // stays).
 func TestSameBytesAsBefore(t *testing.T) {
-	_, id := testKey(t)
+	_, _, id := testutil.Broadcaster(t)
 	hand := protowire.AppendTag(nil, 1, protowire.VarintType)
 	hand = protowire.AppendVarint(hand, askManifest)
 	hand = protowire.AppendTag(hand, 2, protowire.BytesType)
@@ -122,7 +106,7 @@ func TestSameBytesAsBefore(t *testing.T) {
 // TestHoldersCapped: an answer naming more holder addresses than a reader
 // takes gives the first ones; the rest are not even parsed.
 func TestHoldersCapped(t *testing.T) {
-	_, id := testKey(t)
+	_, _, id := testutil.Broadcaster(t)
 	pid, _, _ := link.BroadcasterOf(id)
 	var b []byte
 	for i := range maxHolderAddrs {
@@ -180,16 +164,6 @@ func (noBlocks) GetBlocks(context.Context, []cid.Cid) (<-chan blocks.Block, erro
 	return ch, nil
 }
 
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 func newSwarm(t *testing.T, cfg Config) *Swarm {
 	t.Helper()
 	cfg.Blocks = noBlocks{}
@@ -207,7 +181,7 @@ func newSwarm(t *testing.T, cfg Config) *Swarm {
 // asker); a view is counted once per peer and heard by OnView; a replay it
 // does not hold is ErrNoManifest.
 func TestServe(t *testing.T) {
-	key, id := testKey(t)
+	key, _, id := testutil.Broadcaster(t)
 	raw, _ := key.Raw()
 	start := time.Now().Add(-time.Minute)
 	c := &chunk.Chunk{Broadcast: id, Seq: 1, Wallclock: start.UnixNano(), Duration: int64(time.Second), Payload: []byte("x")}
@@ -220,8 +194,8 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	neighbour := newHost(t)
-	holderHost := newHost(t)
+	neighbour := testutil.Host(t)
+	holderHost := testutil.Host(t)
 	holderHost.Peerstore().AddAddrs(neighbour.ID(), neighbour.Addrs(), time.Hour)
 	viewed := make(chan string, 4)
 	holder := newSwarm(t, Config{Host: holderHost,
@@ -230,7 +204,7 @@ func TestServe(t *testing.T) {
 	if !holder.Keep(t.Context(), m, signed) || holder.Keep(t.Context(), m, signed) {
 		t.Fatal("Keep does not keep the first manifest only")
 	}
-	asker := newSwarm(t, Config{Host: newHost(t)})
+	asker := newSwarm(t, Config{Host: testutil.Host(t)})
 	info := peer.AddrInfo{ID: holderHost.ID(), Addrs: holderHost.Addrs()}
 
 	got, gotSigned, holders, err := asker.fetchManifest(t.Context(), info, id)

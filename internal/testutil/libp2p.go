@@ -1,0 +1,40 @@
+package testutil
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"testing"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Host returns a libp2p host on loopback TCP, closed when the test ends.
+func Host(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// Broadcaster returns a fixed broadcaster (the same key in every run, so
+// that fuzz seeds signed with it stay valid): its key, its public key and
+// a broadcast ID of its.
+func Broadcaster(t testing.TB) (crypto.PrivKey, ed25519.PublicKey, string) {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := k.GetPublic().Raw()
+	return k, ed25519.PublicKey(raw), pid.String() + ".abcdefgh"
+}
