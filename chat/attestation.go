@@ -2,7 +2,6 @@ package chat
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/peerscope/peerscope/identity"
 )
@@ -26,22 +25,6 @@ func ParseAttestation(b []byte) (*Attestation, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return a, nil
-}
-
-// unixNano and fromUnixNano encode times on the wire as Unix ns, the zero
-// time as 0 (field omitted).
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n <= 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
 
 // maxAvatarLen bounds the longest identity field the chat log carries.

@@ -40,8 +40,8 @@ func marshalEntry(c *Comment) []byte {
 	var b []byte
 	b = pbwire.AppendBytes(b, 1, []byte(c.ID.Author))
 	b = pbwire.AppendVarint(b, 2, c.ID.Seq)
-	b = pbwire.AppendVarint(b, 3, uint64(unixNano(c.At)))
-	b = pbwire.AppendVarint(b, 4, uint64(unixNano(c.Received)))
+	b = pbwire.AppendVarint(b, 3, uint64(pbwire.UnixNano(c.At)))
+	b = pbwire.AppendVarint(b, 4, uint64(pbwire.UnixNano(c.Received)))
 	b = pbwire.AppendString(b, 5, c.Text)
 	if id := c.Author.Identity; id != nil {
 		b = pbwire.AppendString(b, 6, id.Provider)
@@ -99,9 +99,9 @@ func unmarshalEntry(c *Comment, b []byte) error {
 		case 2:
 			c.ID.Seq = v
 		case 3:
-			c.At = fromUnixNano(int64(v))
+			c.At = pbwire.FromUnixNano(int64(v))
 		case 4:
-			c.Received = fromUnixNano(int64(v))
+			c.Received = pbwire.FromUnixNano(int64(v))
 		case 5:
 			if len(raw) > MaxCommentBytes || !validText(raw, true) {
 				return fmt.Errorf("bad text")

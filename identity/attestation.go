@@ -171,8 +171,8 @@ func (a *Attestation) marshalBody() []byte {
 	b = pbwire.AppendString(b, 4, a.Name)
 	b = pbwire.AppendString(b, 5, a.Avatar)
 	b = pbwire.AppendBytes(b, 6, []byte(a.Peer))
-	b = pbwire.AppendVarint(b, 7, uint64(unixNano(a.Issued)))
-	b = pbwire.AppendVarint(b, 8, uint64(unixNano(a.Expires)))
+	b = pbwire.AppendVarint(b, 7, uint64(pbwire.UnixNano(a.Issued)))
+	b = pbwire.AppendVarint(b, 8, uint64(pbwire.UnixNano(a.Expires)))
 	b = pbwire.AppendBytes(b, 9, a.Issuer)
 	return b
 }
@@ -225,9 +225,9 @@ func (a *Attestation) unmarshal(b []byte) error {
 			}
 			a.Peer = id
 		case 7:
-			a.Issued = fromUnixNano(int64(v))
+			a.Issued = pbwire.FromUnixNano(int64(v))
 		case 8:
-			a.Expires = fromUnixNano(int64(v))
+			a.Expires = pbwire.FromUnixNano(int64(v))
 		case 9:
 			a.Issuer = ed25519.PublicKey(raw)
 		}
@@ -295,18 +295,4 @@ func decodePeer(b []byte) (peer.ID, error) {
 		return "", fmt.Errorf("peer ID: %w", err)
 	}
 	return id, nil
-}
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n <= 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
