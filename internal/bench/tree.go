@@ -153,20 +153,10 @@ func (t *treeSwarm) kill(v *viewer) {
 func (t *treeSwarm) closeNode(n *p2p.Node) {
 	if _, st, err := n.Status(context.Background()); err == nil {
 		t.mu.Lock()
-		addStats(&t.stats, &st)
+		t.stats.Add(&st)
 		t.mu.Unlock()
 	}
 	_ = n.Close()
-}
-
-func addStats(a, b *mesh.Stats) {
-	a.ChunksIn += b.ChunksIn
-	a.Duplicates += b.Duplicates
-	a.TooOld += b.TooOld
-	a.Forged += b.Forged
-	a.Pulls += b.Pulls
-	a.Moves += b.Moves
-	a.Rejoins += b.Rejoins
 }
 
 func (t *treeSwarm) close() {
@@ -205,7 +195,7 @@ func (t *treeSwarm) extra(rep *report.Report) {
 		if err != nil {
 			continue
 		}
-		addStats(&st, &x)
+		st.Add(&x)
 		rep.Extra["state_"+s.State]++
 		if s.Depth >= 0 {
 			depths += float64(s.Depth)

@@ -80,17 +80,7 @@ func (m *metrics) add(p tally) {
 	m.settled.maxUpload = max(m.settled.maxUpload, p.maxUpload)
 }
 
-func (m *metrics) addStats(st *mesh.Stats) { addStats(&m.stats, st) }
-
-func addStats(a, b *mesh.Stats) {
-	a.ChunksIn += b.ChunksIn
-	a.Duplicates += b.Duplicates
-	a.TooOld += b.TooOld
-	a.Forged += b.Forged
-	a.Pulls += b.Pulls
-	a.Moves += b.Moves
-	a.Rejoins += b.Rejoins
-}
+func (m *metrics) addStats(st *mesh.Stats) { m.stats.Add(st) }
 
 // settle works out viewer i's playback up to time t: which media chunks
 // were due (deadline between its first chunk and t) and which it held, on
@@ -211,10 +201,10 @@ func (s *Sim) Report() *report.Report {
 		p.neverPlayed += q.neverPlayed
 		p.maxUpload = max(p.maxUpload, q.maxUpload)
 		x := s.nodes[i].n.Stats()
-		addStats(&st, &x)
+		st.Add(&x)
 	}
 	rs := s.nodes[root].n.Stats()
-	addStats(&st, &rs)
+	st.Add(&rs)
 	s.sample()
 
 	m := &s.m
