@@ -1,59 +1,35 @@
 // Package node is Peerscope's composition root: it builds one peer from the
 // other packages and is the Go API that an application (or a gomobile
-// binding) embeds.
+// binding) embeds. It holds no protocol of its own: it decides which parts
+// a peer has and joins them.
 //
-// A node owns a libp2p host and wires onto it a mesh tree per broadcast it
-// takes part in (through the libp2p adapter in mesh/p2p), the chat topic of
-// each broadcast (chat), the media side (media) and the replay store. Data
-// flows through it in one direction: on a broadcaster, media ingests the
-// camera or encoder, cuts and signs chunks, and the node publishes them into
-// the mesh as the tree's root; on a viewer, the mesh delivers verified chunks
-// in sequence order and the node fans them out to the local sinks — the
-// LL-HLS muxer and WHEP packetizer that serve the local web page and players,
-// and the replay store, which keeps them for 24 hours and serves them to
-// replay viewers. Comments, hearts and presence go the other way, from the
-// local API to chat. The node also serves the local web UI and HTTP API and
-// talks to a community bootstrap service for identity, discovery and the
-// keys of private broadcasts.
+// New starts, under one root context, the libp2p host (identity in
+// Config.DataDir), the replay store with bitswap and the replay swarm, one
+// GossipSub router for every broadcast's chat, NAT traversal through the
+// community bootstraps, the HTTP and HTTPS servers and a Prometheus registry
+// of its own. Close undoes it in the order of ownership (see Close). Nothing
+// is a singleton; cmd/peerscope only parses flags and runs a node; the one
+// clock is Config.Clock.
 //
-// Nothing here is a singleton: every part is built from the node's Config
-// and closed by Close; cmd/peerscope only parses flags and runs a node.
+// A chunk's path through a node, in the files that join the parts:
 //
-// What is built so far: New
-// starts the host (identity in Config.DataDir), one GossipSub router for
-// every broadcast's chat, the HTTP and HTTPS servers and a Prometheus
-// registry of its own. Node.Broadcast roots a
-// broadcast:
+//	golive.go     GoLive(LiveConfig): a source, RTMP or WHIP publishers ─► media/publish
+//	              ─► hooks: Record (replay.Recorder), Publish (the tree's root), Announce
+//	              (announce: title, bitrate, the end — after the replay is sealed)
+//	watch.go      Watch(link.Link): the announcement from the link's peers (announce.Fetch),
+//	              slots sized by its bitrate, then the tree (mesh/p2p, one protocol ID per broadcast)
+//	broadcast.go  the tree delivers ─► Broadcast.deliver ─► the owner goroutine (run): the
+//	              players (media/hls, media/whep; the page at /b/<ID>/), the newest
+//	              announcement, the end; and a bounded queue to the replay store
+//	replay.go     the store, bitswap and replay/swarm: at the end the broadcaster seals the
+//	              manifest and a viewer awaits it; Replay(link) plays one at /r/<ID>/
+//	http.go       the routes; metrics.go, /metrics; nat.go, reachability and relays
 //
-//	Source (file, TS, UDP, SRT) or a publisher (RTMP, WHIP; one at a time)
-//	  ─► cmaf.Packager ─► init and parts ─► chunks (Seq, Wallclock, Duration,
-//	     FlagInit / FlagKeyframe / FlagEnd), signed with the host key ─► p2p.Node (root)
-//
-// and Node.Watch joins one through a Link. On both, every chunk the tree
-// delivers goes to the broadcast's hls.Server and whep.Server, which the
-// player page at /b/<broadcast ID>/ plays from. The title and the end travel
-// in a signed Announcement over AnnounceProtocol, which the broadcaster and
-// every viewer answer. Each broadcast's tree speaks its own protocol ID
-// (mesh/p2p's ProtocolID + "/" + the broadcast ID), so one host can be in
-// several trees.
-//
-// Each broadcast also joins its chat.Room (the broadcaster's room counts the
-// tree's size as its audience; every room counts the browsers its node
-// serves). One goroutine per broadcast drains the room's events to the
-// page's server-sent event stream at /b/<ID>/chat/events; the page posts
-// comments (placed at the frame on screen), hearts, reports and votes to
-// chat/. Moderation (chat/moderate) is the local owner's only: a request
-// from loopback with OwnerToken or the stream key. Rooms close before the
-// router and the host.
-//
-// Replays (replay*.go): every delivered chunk also goes, through a bounded
-// queue, to the node's replay.Store (DataDir/replay; Config.NoReplays opts
-// out), whose sweeper deletes what is 24 hours past its broadcast's end.
-// The broadcaster signs a replay.Manifest as the broadcast ends; viewers
-// fetch it over ReplayProtocol when they see the end. Node.Replay opens a
-// replay from a link: the manifest from any holder, the chunks by bitswap
-// (one instance per node, serving the store) from every holder it can
-// reach, each checked against the manifest, served as HLS VOD at
-// /r/<ID>/ with the comments on its timeline. Replay views are counted by
-// the broadcaster and published, with the replay, to the directory.
+// Each Broadcast's state has one owner goroutine; the publisher's hooks,
+// the announcement fetches and the HTTP handlers reach it through an
+// internal/owner inbox, and the tree's goroutine only queues chunks. Each
+// broadcast also joins its chat.Room (chat.go: the room, its events to the
+// page, the counts the tree sums), and a broadcaster lists its broadcast
+// and then its replay in its community bootstrap's directory (directory.go,
+// replay_directory.go).
 package node

@@ -2,10 +2,11 @@ package node
 
 import "errors"
 
-// Errors, wrapped with their detail, for errors.Is.
-// A publisher refused (a wrong stream key, one already live, a broadcast
-// that has ended) gets publish.ErrStreamKey, ErrBusy or ErrEnded; a replay
-// that is over, replay.ErrExpired; a bad link, link.ErrMalformed.
+// Errors, wrapped with their detail, for errors.Is. Those of the parts
+// come as they are: a publisher refused (a wrong stream key, one already
+// live, a broadcast that has ended) gets publish.ErrStreamKey, ErrBusy or
+// ErrEnded; a replay that is over, replay.ErrExpired; a bad link,
+// link.ErrMalformed.
 var (
 	// ErrConfig is returned by New, GoLive and Watch for a configuration
 	// that cannot work.

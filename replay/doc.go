@@ -42,9 +42,14 @@
 // first drops whole older replays, oldest first, and is refused when even
 // that is not enough. A node can keep nothing at all (node.Config.NoReplays).
 //
-// Manifest. When a broadcast ends, its broadcaster signs a Manifest: every
-// chunk's CID in order with its timing, the init segments inline, and the
-// comment log. Any node that holds it serves it; a replay viewer checks the
-// signature against the key in the broadcast ID, then each chunk it
-// fetches (by bitswap, from whoever has it) against the manifest's CID.
+// Manifest. The broadcaster records every chunk it signs (Recorder); when
+// the broadcast ends, it signs a Manifest: every chunk's CID in order with
+// its timing, the init segments inline, and the comment log (the schema is
+// proto/replay.proto, on generated code; the signature covers the body as
+// sent). Any node that holds it serves it; a replay viewer checks the
+// signature against the key in the broadcast ID (Verify does the same for
+// a chunk), then each chunk it fetches against the manifest's CID.
+//
+// How the manifest and the chunks travel between peers — the replay
+// protocol, holders, views, bitswap fetching, the VOD — is replay/swarm.
 package replay
