@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/page"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -367,10 +368,7 @@ func (n *Node) ListReplay(ctx context.Context, broadcast, manifest string) error
 
 // mountDirectory serves the directory page and its API proxy.
 func (n *Node) mountDirectory(mux *http.ServeMux) {
-	page := http.StripPrefix("/directory", http.FileServerFS(bootstrap.Page()))
-	mux.Handle("GET /directory/{$}", page)
-	mux.Handle("GET /directory/directory.js", page)
-	mux.Handle("GET /directory/directory.css", page)
+	page.Mount(mux, "/directory")
 	mux.HandleFunc("GET /directory", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/directory/", http.StatusFound)
 	})
