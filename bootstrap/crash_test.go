@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // TestCrashChild is the bootstrap process that TestKillDuringWrites kills:
@@ -217,7 +218,7 @@ func TestKillDuringWrites(t *testing.T) {
 		}
 	}
 	for bid, v := range ack.versions {
-		var b bootstrap.Broadcast
+		var b api.Listing
 		resp, err := http.Get(c2.url + "/api/v1/broadcasts/" + bid)
 		if err != nil {
 			t.Fatal(err)

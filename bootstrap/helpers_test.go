@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
 
@@ -132,7 +133,7 @@ func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
 type node struct {
 	key crypto.PrivKey
 	id  peer.ID
-	c   *bootstrap.Client
+	c   *api.Client
 }
 
 func (e *env) node(seed byte) *node {
@@ -142,7 +143,7 @@ func (e *env) node(seed byte) *node {
 		e.t.Fatal(err)
 	}
 	id, _ := peer.IDFromPrivateKey(priv)
-	return &node{key: priv, id: id, c: &bootstrap.Client{Base: e.url, Key: priv, Now: e.clock.Now}}
+	return &node{key: priv, id: id, c: &api.Client{Base: e.url, Key: priv, Now: e.clock.Now}}
 }
 
 // count returns the rows of a table.
@@ -167,7 +168,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 		req.Header.Set("Content-Type", ctype)
 	}
 	if n != nil {
-		if err := bootstrap.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -189,7 +190,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 
 // apiStatus returns the HTTP status of a client error (0 for nil).
 func apiStatus(err error) (int, string) {
-	var ae *bootstrap.APIError
+	var ae *api.APIError
 	if errors.As(err, &ae) {
 		return ae.Status, ae.Code
 	}

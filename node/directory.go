@@ -17,7 +17,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/page"
 	"github.com/peerscope/peerscope/identity"
 )
@@ -46,8 +46,8 @@ const trustRefresh = 10 * time.Minute
 
 type bootstraps struct {
 	urls   []string
-	peers  map[peer.ID]bool  // the bootstraps' libp2p IDs (from /api/v1/info)
-	client *bootstrap.Client // the first bootstrap, signing with the node's key
+	peers  map[peer.ID]bool // the bootstraps' libp2p IDs (from /api/v1/info)
+	client *api.Client      // the first bootstrap, signing with the node's key
 	proxy  *httputil.ReverseProxy
 
 	live       *pubsub.Topic
@@ -76,7 +76,7 @@ func (n *Node) startBootstraps(ctx context.Context) error {
 		}
 	}
 	base, _ := url.Parse(strings.TrimRight(n.cfg.Bootstrap[0], "/"))
-	bs := &bootstraps{urls: n.cfg.Bootstrap, client: &bootstrap.Client{Base: base.String(), Key: n.key, HTTP: &http.Client{Timeout: 15 * time.Second}}}
+	bs := &bootstraps{urls: n.cfg.Bootstrap, client: &api.Client{Base: base.String(), Key: n.key, HTTP: &http.Client{Timeout: 15 * time.Second}}}
 	bs.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
@@ -87,7 +87,7 @@ func (n *Node) startBootstraps(ctx context.Context) error {
 			if pr.Out.URL.Path == "/api/v1/feed" {
 				// The follow feed is this node's account's: the request is
 				// signed with the node's key.
-				_ = bootstrap.SignRequest(pr.Out, nil, n.key, time.Now())
+				_ = api.SignRequest(pr.Out, nil, n.key, time.Now())
 			}
 		},
 		FlushInterval: -1, // event streams pass through at once
@@ -109,7 +109,7 @@ func (n *Node) startBootstraps(ctx context.Context) error {
 }
 
 func isNotFound(err error) bool {
-	var ae *bootstrap.APIError
+	var ae *api.APIError
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
@@ -118,7 +118,7 @@ func (n *Node) refreshTrust(ctx context.Context) error {
 	peers := map[peer.ID]bool{}
 	var err error
 	for _, u := range n.boot.urls {
-		info, e := (&bootstrap.Client{Base: u, HTTP: n.boot.client.HTTP}).Info(ctx)
+		info, e := (&api.Client{Base: u, HTTP: n.boot.client.HTTP}).Info(ctx)
 		if e != nil {
 			err = fmt.Errorf("bootstrap %s: %w", u, e)
 			break
@@ -151,20 +151,20 @@ func (n *Node) subscribeLive() error {
 		return nil
 	}
 	bs := n.boot
-	err := n.ps.RegisterTopicValidator(bootstrap.LiveTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
+	err := n.ps.RegisterTopicValidator(api.LiveTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
 		bs.mu.Lock()
 		ok := bs.peers[m.GetFrom()]
 		bs.mu.Unlock()
 		if !ok {
 			return false
 		}
-		_, err := bootstrap.DecodeLiveNotice(m.Data)
+		_, err := api.DecodeLiveNotice(m.Data)
 		return err == nil
 	})
 	if err != nil {
 		return fmt.Errorf("node: live notices: %w", err)
 	}
-	if bs.live, err = n.ps.Join(bootstrap.LiveTopic); err != nil {
+	if bs.live, err = n.ps.Join(api.LiveTopic); err != nil {
 		return fmt.Errorf("node: live notices: %w", err)
 	}
 	sub, err := bs.live.Subscribe()
@@ -180,7 +180,7 @@ func (n *Node) subscribeLive() error {
 			if err != nil {
 				return
 			}
-			b, err := bootstrap.DecodeLiveNotice(m.Data)
+			b, err := api.DecodeLiveNotice(m.Data)
 			if err != nil || b.Who == nil || !n.followsAccount(ctx, b.Who.Key()) {
 				continue
 			}
@@ -297,7 +297,7 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 	var version uint64
 	announce := func(ctx context.Context, ended bool) {
 		a := b.Announcement()
-		d := bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started,
+		d := api.ListingUpdate{Title: a.Title, Link: b.Link().String(), Started: a.Started,
 			Viewers: int(max(b.counts.subtree.Load()-1, 0) + b.counts.web.Load()), Tweet: tweet && version == 0,
 			ReplayViewers: b.n.ReplayViews(b.id)}
 		if d.Started.IsZero() {
@@ -391,7 +391,7 @@ func (n *Node) mountDirectory(mux *http.ServeMux) {
 
 // apiFail passes a bootstrap's refusal on with its status.
 func apiFail(w http.ResponseWriter, err error) {
-	var ae *bootstrap.APIError
+	var ae *api.APIError
 	if errors.As(err, &ae) {
 		writeJSONError(w, ae.Status, ae.Message)
 		return
@@ -401,7 +401,7 @@ func apiFail(w http.ResponseWriter, err error) {
 
 // servePhoneStart asks the bootstrap to text a sign-up code, for this node.
 func (n *Node) servePhoneStart(w http.ResponseWriter, r *http.Request) {
-	var req bootstrap.PhoneStart
+	var req api.PhoneStart
 	if !nodeRequest(w, r, &req) {
 		return
 	}
@@ -419,7 +419,7 @@ func (n *Node) servePhoneStart(w http.ResponseWriter, r *http.Request) {
 
 // servePhoneVerify proves the code; the node then holds its attestation.
 func (n *Node) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
-	var req bootstrap.PhoneVerify
+	var req api.PhoneVerify
 	if !nodeRequest(w, r, &req) {
 		return
 	}

@@ -20,7 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // How a node gets through NAT (see ARCHITECTURE.md, "NAT traversal"):
@@ -353,7 +353,7 @@ func bootstrapPeersFromInfo(ctx context.Context, urls []string, log *slog.Logger
 	var addrs []string
 	hc := &http.Client{Timeout: infoTimeout}
 	for _, u := range urls {
-		info, err := (&bootstrap.Client{Base: strings.TrimRight(u, "/"), HTTP: hc}).Info(ctx)
+		info, err := (&api.Client{Base: strings.TrimRight(u, "/"), HTTP: hc}).Info(ctx)
 		if err != nil {
 			log.Warn("bootstrap info not fetched: no NAT traversal through it", "bootstrap", u, "err", err)
 			continue

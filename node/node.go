@@ -27,7 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
@@ -118,7 +118,7 @@ type Config struct {
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
-	OnLive func(*bootstrap.Broadcast)
+	OnLive func(*api.Listing)
 
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is

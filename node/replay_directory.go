@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -27,7 +27,7 @@ type replayDirectory struct {
 }
 
 type dirEntry struct {
-	a         bootstrap.Announcement
+	a         api.ListingUpdate
 	manifest  string
 	published bool
 	tries     int
@@ -49,7 +49,7 @@ func (n *Node) listReplay(b *Broadcast, m *replay.Manifest) {
 	_, signed := b.replay.get()
 	a := b.Announcement()
 	e := &dirEntry{
-		a:        bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started, Ended: m.Ended},
+		a:        api.ListingUpdate{Title: a.Title, Link: b.Link().String(), Started: a.Started, Ended: m.Ended},
 		manifest: replay.CIDOf(signed).String(),
 	}
 	if e.a.Started.IsZero() || e.a.Started.After(e.a.Ended) {
@@ -140,7 +140,7 @@ func (d *replayDirectory) sync(ctx context.Context) (again bool) {
 			e.published, e.views = true, views
 		}
 		d.mu.Unlock()
-		var ae *bootstrap.APIError
+		var ae *api.APIError
 		switch {
 		case err == nil:
 			d.n.log.Info("replay listed in the directory", "broadcast", shortBroadcast(id), "replay_viewers", views)

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/node"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -72,14 +73,14 @@ func directory(t *testing.T, now func() time.Time) *bootstrap.Service {
 	return svc
 }
 
-func listedReplays(t *testing.T, svc *bootstrap.Service) map[string]*bootstrap.Broadcast {
+func listedReplays(t *testing.T, svc *bootstrap.Service) map[string]*api.Listing {
 	t.Helper()
-	c := &bootstrap.Client{Base: svc.URL()}
-	bs, err := c.List(t.Context(), bootstrap.Query{Replays: true})
+	c := &api.Client{Base: svc.URL()}
+	bs, err := c.List(t.Context(), api.Query{Replays: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*bootstrap.Broadcast{}
+	out := map[string]*api.Listing{}
 	for _, b := range bs {
 		out[b.ID] = b
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
@@ -393,7 +393,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.Bootstrap = splitList(*nf.bootstrap)
 	if len(cfg.Bootstrap) > 0 {
-		cfg.OnLive = func(b *bootstrap.Broadcast) {
+		cfg.OnLive = func(b *api.Listing) {
 			who := b.Who.Handle
 			if who == "" {
 				who = b.Who.Key()
