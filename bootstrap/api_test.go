@@ -134,7 +134,7 @@ func TestBadInput(t *testing.T) {
 // TestRateLimits: per address on every request, per peer on signed ones,
 // per account across its nodes, on the injected clock.
 func TestRateLimits(t *testing.T) {
-	e := newEnv(t, func(c *bootstrap.Config) {
+	e := newEnv(t, func(c *bootstrap.ServerConfig) {
 		c.RateIP = bootstrap.Rate{PerSecond: 10, Burst: 20}
 		c.RatePeer = bootstrap.Rate{PerSecond: 1, Burst: 3}
 		c.RateAccount = bootstrap.Rate{PerSecond: 1, Burst: 4}

@@ -30,7 +30,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	off := bootstrap.Rate{PerSecond: -1}
 	svc, err := bootstrap.Open(context.Background(), bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off,
+		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off,
 			Phone:       bootstrap.HTTPSender{URL: os.Getenv("PEERSCOPE_CRASH_SMS")},
 			PhoneLimits: bootstrap.PhoneLimits{MaxSends: 1000}}})
 	if err != nil {

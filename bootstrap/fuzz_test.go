@@ -76,7 +76,7 @@ func FuzzSignedHeaders(f *testing.F) {
 	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature))
 	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!")
 	f.Add("\n\n\n")
-	s := &Server{cfg: Config{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
+	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
 		nonces: nonceCache{seen: map[string]time.Time{}, max: 1 << 16}}
 	f.Fuzz(func(t *testing.T, headers string) {
 		parts := strings.SplitN(headers, "\n", 4)

@@ -85,7 +85,7 @@ const (
 	clientSecret = "s3cret"
 )
 
-func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
+func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
@@ -95,7 +95,7 @@ func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
 	var x *xstandin.Provider
 	e.xsrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.ServeHTTP(w, r) }))
 	t.Cleanup(e.xsrv.Close)
-	sc.Server = bootstrap.Config{
+	sc.Server = bootstrap.ServerConfig{
 		Twitter: bootstrap.TwitterConfig{ClientID: clientID, ClientSecret: clientSecret,
 			AuthorizeURL: e.xsrv.URL + "/i/oauth2/authorize", TokenURL: e.xsrv.URL + "/2/oauth2/token", APIURL: e.xsrv.URL + "/2"},
 		Phone:       e.codes,

@@ -24,12 +24,12 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var x *xstandin.Provider
-	var sc bootstrap.Config
+	var sc bootstrap.ServerConfig
 	if len(phone) > 0 {
 		sc.Phone = phone[0]
 	}
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: sc,
-		Configure: func(u string, c *bootstrap.Config) {
+		Configure: func(u string, c *bootstrap.ServerConfig) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
 				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})

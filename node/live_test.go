@@ -47,8 +47,8 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	defer live.Close()
 	var x *xstandin.Provider
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
-		Configure: func(u string, c *bootstrap.Config) {
+		Server: bootstrap.ServerConfig{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
+		Configure: func(u string, c *bootstrap.ServerConfig) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
 				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})

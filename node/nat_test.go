@@ -145,7 +145,7 @@ func TestBootstrapURLGivesPeers(t *testing.T) {
 	bs, _ := loopbackBootstrap(t)
 	sctx, stop := context.WithCancel(context.Background())
 	svc, err := bootstrap.Open(sctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{PeerInfo: func() (string, []string) {
+		Server: bootstrap.ServerConfig{PeerInfo: func() (string, []string) {
 			var addrs []string
 			for _, a := range bs.Addrs() {
 				addrs = append(addrs, a.String())

@@ -58,7 +58,7 @@ func blockBytes(t *testing.T, dataDir string) (n int64, files int) {
 func directory(t *testing.T, now func() time.Time) *bootstrap.Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: bootstrap.Config{
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: bootstrap.ServerConfig{
 		Now: now, RateIP: bootstrap.Rate{PerSecond: -1}, RatePeer: bootstrap.Rate{PerSecond: -1}}})
 	if err != nil {
 		cancel()

@@ -97,7 +97,7 @@ Example:
 		defer os.RemoveAll(dir)
 		off := bootstrap.Rate{PerSecond: -1}
 		svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-			Server: bootstrap.Config{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
+			Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
 		if err != nil {
 			return err
 		}
