@@ -6,8 +6,8 @@
 // New starts, under one root context, the libp2p host (identity in
 // Config.DataDir), the replay store with bitswap and the replay swarm, one
 // GossipSub router for every broadcast's chat, NAT traversal through the
-// community bootstraps, the HTTP and HTTPS servers and a Prometheus registry
-// of its own. Close undoes it in the order of ownership (see Close). Nothing
+// community bootstraps and the node's community side (package community),
+// the HTTP and HTTPS servers and a Prometheus registry of its own. Close undoes it in the order of ownership (see Close). Nothing
 // is a singleton; cmd/peerscope only parses flags and runs a node; the one
 // clock is Config.Clock.
 //
@@ -30,6 +30,6 @@
 // internal/owner inbox, and the tree's goroutine only queues chunks. Each
 // broadcast also joins its chat.Room (chat.go: the room, its events to the
 // page, the counts the tree sums), and a broadcaster lists its broadcast
-// and then its replay in its community bootstrap's directory (directory.go,
-// replay_directory.go).
+// and then its replay in its community bootstrap's directory (directory.go:
+// the wiring of package community).
 package node

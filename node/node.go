@@ -28,8 +28,9 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/announce"
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
@@ -123,7 +124,7 @@ type Config struct {
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
-	OnLive func(*bootstrap.Broadcast)
+	OnLive func(*api.Listing)
 
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is
@@ -251,8 +252,10 @@ type Node struct {
 	clock clock.Clock
 	host  host.Host
 	key   crypto.PrivKey
-	boot  *bootstraps // nil without Config.Bootstrap
-	owner string      // OwnerToken
+	// community is the node's side of its bootstraps (directory.go); set
+	// before the HTTP servers start.
+	community *community.Community
+	owner     string // OwnerToken
 
 	// ctx is the node's root context: every background loop of the node
 	// runs under it (in wg) and ends when Close cancels it.
@@ -280,13 +283,11 @@ type Node struct {
 	nat *nat // reachability and bootstraps (nat.go)
 
 	// The replays (replay.go): the store (nil with NoReplays), bitswap
-	// serving it and fetching, the swarm answering the replay protocol, the
-	// directory listing.
+	// serving it and fetching, the swarm answering the replay protocol.
 	store     *replay.Store
 	replayTmp string // removed by Close
 	bitswap   *bitswap.Bitswap
 	swarm     *swarm.Swarm
-	dir       *replayDirectory
 
 	closeOnce sync.Once
 }
@@ -317,7 +318,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) > 0 {
-		cfg.BootstrapPeers = bootstrapPeersFromInfo(ctx, cfg.Bootstrap, n.log)
+		cfg.BootstrapPeers = community.PeersFromInfo(ctx, cfg.Bootstrap, n.log)
 		n.cfg.BootstrapPeers = cfg.BootstrapPeers
 	}
 	n.host, err = libp2p.New(append([]libp2p.Option{
@@ -347,9 +348,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startNAT(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.startBootstraps(ctx); err != nil {
+	if err := n.startCommunity(ctx); err != nil {
 		return nil, err
 	}
+	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
 	if err := n.listen(); err != nil {
 		return nil, err
 	}
@@ -445,7 +447,7 @@ func (n *Node) Close() error {
 		if wh != nil {
 			_ = wh.Close()
 		}
-		n.stopBootstraps()
+		n.stopCommunity()
 		for _, srv := range []*http.Server{n.httpSrv, n.httpsSrv} {
 			if srv != nil {
 				// Blocking playlist requests and players are cut: the

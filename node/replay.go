@@ -45,7 +45,9 @@ const bitswapPrefix = "/peerscope"
 
 // openReplay opens the node's replay store (in DataDir/replay, or a
 // temporary directory removed by Close) with its sweeper, bitswap over it,
-// and the swarm; a node that keeps no replays fetches into memory.
+// and the swarm; a node that keeps no replays fetches into memory. New
+// registers the swarm's protocol once the community side, which hears of
+// replay views, is up.
 func (n *Node) openReplay(ctx context.Context) error {
 	var bs blockstore.Blockstore
 	if n.cfg.NoReplays {
@@ -67,23 +69,15 @@ func (n *Node) openReplay(ctx context.Context) error {
 	n.bitswap = bitswap.New(ctx, net, nil, bs,
 		bitswap.WithServerEnabled(n.store != nil),
 		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
-	// Listing replays needs Config.Bootstrap, which New starts later: the
-	// loop waits for work either way.
-	n.dir = &replayDirectory{n: n, kick: make(chan struct{}, 1)}
-	n.wg.Go(func() { n.dir.run(ctx) })
 	var err error
 	n.swarm, err = swarm.New(swarm.Config{
 		Host: n.host, Blocks: n.bitswap, Store: n.store, TTL: n.cfg.ReplayTTL, Clock: n.clock,
 		Neighbours: n.neighbours,
-		OnView:     n.dir.viewed,
+		OnView:     func(id string) { n.community.ReplayViewed(id) },
 		Page:       n.replayPage,
 		Logger:     n.log.With("part", "replay"),
 	})
-	if err != nil {
-		return err
-	}
-	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
-	return nil
+	return err
 }
 
 // openStore opens the replay store with the node's quota and clock.

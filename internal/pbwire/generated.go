@@ -8,53 +8,59 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Unmarshal decodes b into m with the generated code and then refuses what
-// the hand-written decoders refused and the generated code lets through: a
-// known field sent with another wire type (protobuf-go keeps it among the
-// unknown fields), here and in every nested message. Unknown fields of
-// numbers the schema does not know pass, for forward compatibility.
-// Invalid UTF-8 in a string field is refused by proto.Unmarshal itself.
-func Unmarshal(b []byte, m proto.Message) error {
-	if err := proto.Unmarshal(b, m); err != nil {
-		return err
-	}
-	return checkKnown(m)
-}
-
-func checkKnown(m proto.Message) error {
+// CheckKnownFields refuses a message decoded by the generated code in which
+// a field its schema knows came with another wire type — here or in any
+// message nested in it: the generated code keeps such a field among the
+// unknown ones and reads it as absent, where a hand-written decoder refuses
+// it (CheckWireType). Fields the schema does not know pass, for forward
+// compatibility.
+func CheckKnownFields(m proto.Message) error {
 	r := m.ProtoReflect()
 	fields := r.Descriptor().Fields()
-	unknown := r.GetUnknown()
-	for len(unknown) > 0 {
-		num, typ, n := protowire.ConsumeField(unknown)
+	b := r.GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
-		if fields.ByNumber(num) != nil {
-			return fmt.Errorf("field %d: wire type %d is not the schema's", num, typ)
+		if fd := fields.ByNumber(num); fd != nil {
+			return fmt.Errorf("field %d (%s): wire type %d", num, fd.Name(), typ)
 		}
-		unknown = unknown[n:]
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
 	}
 	for i := range fields.Len() {
 		f := fields.Get(i)
-		if f.Message() == nil {
+		if f.Message() == nil || f.IsMap() || !r.Has(f) {
 			continue
 		}
-		switch {
-		case f.IsList():
-			list := r.Get(f).List()
-			for j := range list.Len() {
-				if err := checkKnown(list.Get(j).Message().Interface()); err != nil {
-					return err
-				}
+		if !f.IsList() {
+			if err := CheckKnownFields(r.Get(f).Message().Interface()); err != nil {
+				return err
 			}
-		case !f.IsMap() && r.Has(f):
-			if err := checkKnown(r.Get(f).Message().Interface()); err != nil {
+			continue
+		}
+		list := r.Get(f).List()
+		for j := range list.Len() {
+			if err := CheckKnownFields(list.Get(j).Message().Interface()); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// Unmarshal decodes b into m with the generated code, then CheckKnownFields.
+// Invalid UTF-8 in a string field is refused by proto.Unmarshal itself.
+func Unmarshal(b []byte, m proto.Message) error {
+	if err := proto.Unmarshal(b, m); err != nil {
+		return err
+	}
+	return CheckKnownFields(m)
 }
 
 // UnixNano is how a time travels on the wire: Unix nanoseconds, the zero

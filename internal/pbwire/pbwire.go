@@ -1,10 +1,11 @@
-// Package pbwire holds what Peerscope's protobuf codecs share. For the
-// hand-written ones (the chunk's hot path, and those not yet moved to the
-// generated code of proto/): a walk over a message's fields, the check that a
-// known field came with its schema's wire type, and appenders that leave
-// proto3 defaults out. For the generated ones: Unmarshal, which adds that
-// same wire-type check. For both: frames on a stream (a varint length, then
-// the bytes) and times as Unix nanoseconds.
+// Package pbwire holds the pieces Peerscope's protobuf codecs share: for the
+// hand-written ones left on hot paths (mesh's frames, the chunk), a walk over
+// a message's fields, appenders that leave proto3 defaults out, and the check
+// that a known field came with its schema's wire type; for those on the
+// generated code (proto/*pb), CheckKnownFields, the same check after
+// proto.Unmarshal (Unmarshal does both). For all: frames on a stream (a
+// varint length, then the bytes) and times as Unix nanoseconds. The schemas
+// are proto/*.proto.
 package pbwire
 
 import (
