@@ -1,7 +1,7 @@
 // Package mesh is the relay tree of a Peerscope broadcast as a pure state
 // machine, in the manner of etcd's raft.
 //
-// A Node holds one peer's view of one broadcast's tree: its parent, the
+// A Machine holds one peer's view of one broadcast's tree: its parent, the
 // ancestor path up to the broadcaster, its children and the window of recent
 // chunks. It never reads the clock, opens a socket, starts a goroutine or
 // draws global randomness. Its inputs are
@@ -15,7 +15,7 @@
 // send (chunks to forward are messages too), chunks to deliver to local
 // sinks (verified, each sequence number once) and events for metrics.
 //
-// The same Node runs inside the libp2p adapter (mesh/p2p), which turns
+// The same Machine runs inside the libp2p adapter (mesh/p2p), which turns
 // streams into Step calls and a ticker into Tick calls, and inside the
 // discrete-event simulator (mesh/sim), which drives tens of thousands of
 // nodes over a modelled network in one thread.

@@ -18,7 +18,7 @@ import (
 type network struct {
 	t        *testing.T
 	now      time.Time
-	nodes    map[PeerID]*Node
+	nodes    map[PeerID]*Machine
 	order    []PeerID
 	latency  func(a, b PeerID) time.Duration
 	cut      map[[2]PeerID]bool
@@ -46,7 +46,7 @@ func newNetwork(t *testing.T) *network {
 	nw := &network{
 		t:       t,
 		now:     time.Unix(1_700_000_000, 0),
-		nodes:   map[PeerID]*Node{},
+		nodes:   map[PeerID]*Machine{},
 		latency: func(a, b PeerID) time.Duration { return time.Millisecond },
 		cut:     map[[2]PeerID]bool{},
 		down:    map[PeerID]bool{},
@@ -71,7 +71,7 @@ func (nw *network) config(id PeerID, slots int) Config {
 	return cfg
 }
 
-func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Node {
+func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Machine {
 	nw.t.Helper()
 	cfg := nw.config(id, slots)
 	for _, f := range mod {

@@ -91,9 +91,9 @@ type Status struct {
 	HaveAny  bool
 }
 
-// Node is one peer's state machine for one broadcast's tree. It is not safe
+// Machine is one peer's state machine for one broadcast's tree. It is not safe
 // for concurrent use: one goroutine (the shell's) owns it.
-type Node struct {
+type Machine struct {
 	cfg    Config
 	isRoot bool
 	state  state
@@ -151,12 +151,12 @@ type Node struct {
 
 // New returns a node for cfg. The broadcaster's node (Self.ID == Root.ID)
 // starts attached at depth 0; any other node joins on its first Tick.
-func New(cfg Config) (*Node, error) {
+func New(cfg Config) (*Machine, error) {
 	cfg.fillDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{
+	n := &Machine{
 		cfg:     cfg,
 		isRoot:  cfg.Self.ID == cfg.Root.ID,
 		members: make(map[PeerID]*member),
@@ -172,11 +172,11 @@ func New(cfg Config) (*Node, error) {
 }
 
 // ID returns the node's peer ID.
-func (n *Node) ID() PeerID { return n.cfg.Self.ID }
+func (n *Machine) ID() PeerID { return n.cfg.Self.ID }
 
 // Ready returns what the node wants done and forgets it. The slices are
 // reused by the next call into the node.
-func (n *Node) Ready() Ready {
+func (n *Machine) Ready() Ready {
 	rd := n.ready
 	n.ready.Messages = n.ready.Messages[:0]
 	n.ready.Deliver = n.ready.Deliver[:0]
@@ -185,13 +185,13 @@ func (n *Node) Ready() Ready {
 }
 
 // HasReady reports whether Ready has anything.
-func (n *Node) HasReady() bool { return !n.ready.Empty() }
+func (n *Machine) HasReady() bool { return !n.ready.Empty() }
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats { return n.stats }
+func (n *Machine) Stats() Stats { return n.stats }
 
 // Status returns a snapshot of the node's place in the tree.
-func (n *Node) Status() Status {
+func (n *Machine) Status() Status {
 	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree(), Web: n.webBelow()}
 	if n.state == stateAttached && !n.isRoot {
 		s.Parent = n.parent.ID
@@ -207,24 +207,24 @@ func (n *Node) Status() Status {
 	return s
 }
 
-func (n *Node) depth() int { return len(n.path) }
+func (n *Machine) depth() int { return len(n.path) }
 
-func (n *Node) send(to PeerInfo, m *Message) {
+func (n *Machine) send(to PeerInfo, m *Message) {
 	n.ready.Messages = append(n.ready.Messages, Envelope{To: to, Msg: m})
 }
 
-func (n *Node) event(e Event) { n.ready.Events = append(n.ready.Events, e) }
+func (n *Machine) event(e Event) { n.ready.Events = append(n.ready.Events, e) }
 
 // AddCandidates tells the node of tree members it may join (from a
 // directory, the DHT or a link).
-func (n *Node) AddCandidates(now time.Time, peers ...PeerInfo) {
+func (n *Machine) AddCandidates(now time.Time, peers ...PeerInfo) {
 	for _, p := range peers {
 		n.learn(p, noDepth, 0, false)
 	}
 }
 
 // learn records a peer; depth and free are recorded when known is true.
-func (n *Node) learn(p PeerInfo, depth, free uint32, known bool) *member {
+func (n *Machine) learn(p PeerInfo, depth, free uint32, known bool) *member {
 	if p.ID == "" || p.ID == n.cfg.Self.ID {
 		return nil
 	}
@@ -247,7 +247,7 @@ func (n *Node) learn(p PeerInfo, depth, free uint32, known bool) *member {
 
 // forgetOne drops the oldest member that is not the root, the parent or an
 // ancestor.
-func (n *Node) forgetOne() {
+func (n *Machine) forgetOne() {
 	for i, id := range n.memberOrder {
 		if id == n.cfg.Root.ID || id == n.parent.ID || n.inPath(id) || id == n.attachTo {
 			continue
@@ -258,7 +258,7 @@ func (n *Node) forgetOne() {
 	}
 }
 
-func (n *Node) inPath(id PeerID) bool {
+func (n *Machine) inPath(id PeerID) bool {
 	for _, p := range n.path {
 		if p.ID == id {
 			return true
@@ -267,7 +267,7 @@ func (n *Node) inPath(id PeerID) bool {
 	return false
 }
 
-func (n *Node) childIndex(id PeerID) int {
+func (n *Machine) childIndex(id PeerID) int {
 	for i, c := range n.children {
 		if c.info.ID == id {
 			return i
@@ -276,7 +276,7 @@ func (n *Node) childIndex(id PeerID) int {
 	return -1
 }
 
-func (n *Node) banned(id PeerID, now time.Time) bool {
+func (n *Machine) banned(id PeerID, now time.Time) bool {
 	if now.After(n.banUntil) {
 		return false // nobody is banned: skip the lookup on the hot path
 	}
@@ -284,7 +284,7 @@ func (n *Node) banned(id PeerID, now time.Time) bool {
 	return m != nil && now.Before(m.bannedUntil)
 }
 
-func (n *Node) infoOf(id PeerID) PeerInfo {
+func (n *Machine) infoOf(id PeerID) PeerInfo {
 	if m := n.members[id]; m != nil {
 		return m.info
 	}
@@ -295,7 +295,7 @@ func (n *Node) infoOf(id PeerID) PeerInfo {
 }
 
 // Publish hands the broadcaster's node one of its own chunks, signed.
-func (n *Node) Publish(now time.Time, c *chunk.Chunk) error {
+func (n *Machine) Publish(now time.Time, c *chunk.Chunk) error {
 	if !n.isRoot {
 		return ErrNotBroadcaster
 	}
@@ -304,7 +304,7 @@ func (n *Node) Publish(now time.Time, c *chunk.Chunk) error {
 }
 
 // PeerDown tells the node that the connection to a peer went away.
-func (n *Node) PeerDown(now time.Time, id PeerID) {
+func (n *Machine) PeerDown(now time.Time, id PeerID) {
 	if n.state == stateLeft {
 		return
 	}
@@ -327,7 +327,7 @@ func (n *Node) PeerDown(now time.Time, id PeerID) {
 
 // Leave takes the node out of the tree gracefully: the parent is told, and
 // the children are sent to the parent (which has just got a free slot).
-func (n *Node) Leave(now time.Time) {
+func (n *Machine) Leave(now time.Time) {
 	if n.state == stateLeft {
 		return
 	}
@@ -348,7 +348,7 @@ func (n *Node) Leave(now time.Time) {
 
 // Tick tells the node that time has passed. Call it often: every
 // HeartbeatInterval/2 or more often.
-func (n *Node) Tick(now time.Time) {
+func (n *Machine) Tick(now time.Time) {
 	if n.state == stateLeft {
 		return
 	}
@@ -412,7 +412,7 @@ func (n *Node) Tick(now time.Time) {
 // nodes (the simulator) may skip their Ticks until then, provided it asks
 // again after every other input (Step, Publish, AddCandidates, PeerDown,
 // Leave). It errs early, never late; the zero time means now.
-func (n *Node) NextTick() time.Time {
+func (n *Machine) NextTick() time.Time {
 	if n.state == stateLeft {
 		return farFuture
 	}
@@ -474,7 +474,7 @@ func (n *Node) NextTick() time.Time {
 var farFuture = time.Unix(1<<62, 0)
 
 // jitter returns d scaled by a random factor in [0.5, 1.5).
-func (n *Node) jitter(d time.Duration) time.Duration {
+func (n *Machine) jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
@@ -482,7 +482,7 @@ func (n *Node) jitter(d time.Duration) time.Duration {
 }
 
 // Step hands the node a message from a peer.
-func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
+func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	if n.state == stateLeft {
 		return nil
 	}
@@ -578,7 +578,7 @@ func (n *Node) Step(now time.Time, from PeerID, m *Message) error {
 
 // --- chunks ---
 
-func (n *Node) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
+func (n *Machine) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 	var err error
 	if n.cfg.Verify != nil {
 		err = n.cfg.Verify(c)
@@ -600,7 +600,7 @@ func (n *Node) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 
 // ban stops trusting a peer that sent a forged chunk: as a parent it is
 // left, as a child it is dropped, and it may not attach for BanDuration.
-func (n *Node) ban(now time.Time, id PeerID) {
+func (n *Machine) ban(now time.Time, id PeerID) {
 	m := n.learn(n.infoOf(id), noDepth, 0, false)
 	if m != nil {
 		m.bannedUntil = now.Add(n.cfg.BanDuration)
@@ -620,7 +620,7 @@ func (n *Node) ban(now time.Time, id PeerID) {
 
 // accept stores a verified chunk, delivers it and forwards it to the
 // children, unless it is a duplicate or too old.
-func (n *Node) accept(now time.Time, from PeerID, c *chunk.Chunk) {
+func (n *Machine) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	if c.IsInit() {
 		if n.lastInit != nil && c.Seq <= n.lastInit.Seq {
 			n.stats.Duplicates++
@@ -666,12 +666,12 @@ func (n *Node) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	n.forward(now, from, c)
 }
 
-func (n *Node) has(seq uint64) bool {
+func (n *Machine) has(seq uint64) bool {
 	c := n.ring[seq%uint64(len(n.ring))]
 	return c != nil && c.Seq == seq
 }
 
-func (n *Node) forward(now time.Time, from PeerID, c *chunk.Chunk) {
+func (n *Machine) forward(now time.Time, from PeerID, c *chunk.Chunk) {
 	if len(n.children) == 0 {
 		return
 	}
@@ -688,7 +688,7 @@ func (n *Node) forward(now time.Time, from PeerID, c *chunk.Chunk) {
 // backfill sends a new (or returning) child what it lacks: the latest init
 // chunk, then chunks from seq on, or from the latest keyframe when it asks
 // for the live edge (seq 0).
-func (n *Node) backfill(now time.Time, c *child, want uint64) {
+func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 	if n.lastInit != nil {
 		n.send(c.info, &Message{Type: MsgChunk, Chunk: n.lastInit})
 	}
@@ -731,7 +731,7 @@ func (n *Node) backfill(now time.Time, c *child, want uint64) {
 	}
 }
 
-func (n *Node) stepPull(now time.Time, from PeerID, m *Message) {
+func (n *Machine) stepPull(now time.Time, from PeerID, m *Message) {
 	if !n.haveAny || m.Count == 0 {
 		return
 	}
@@ -760,7 +760,7 @@ func (n *Node) stepPull(now time.Time, from PeerID, m *Message) {
 
 // repairGaps pulls holes in the sequence that stayed open for GapTimeout:
 // from the parent first, then from other members in the tree.
-func (n *Node) repairGaps(now time.Time) {
+func (n *Machine) repairGaps(now time.Time) {
 	if n.isRoot || n.gapSince.IsZero() || n.next > n.highest {
 		return
 	}
@@ -785,7 +785,7 @@ func (n *Node) repairGaps(now time.Time) {
 
 // pickPullSource picks a random member known to be in the tree above this
 // node's depth (so not below it, where the same hole is likely).
-func (n *Node) pickPullSource(now time.Time) PeerInfo {
+func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
 		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID &&
@@ -801,14 +801,14 @@ func (n *Node) pickPullSource(now time.Time) PeerInfo {
 
 // --- children ---
 
-func (n *Node) free() uint32 {
+func (n *Machine) free() uint32 {
 	if len(n.children) >= n.cfg.Slots {
 		return 0
 	}
 	return uint32(n.cfg.Slots - len(n.children))
 }
 
-func (n *Node) subtree() uint32 {
+func (n *Machine) subtree() uint32 {
 	s := uint32(1)
 	for _, c := range n.children {
 		s += c.subtree
@@ -816,7 +816,7 @@ func (n *Node) subtree() uint32 {
 	return s
 }
 
-func (n *Node) removeChild(i int) {
+func (n *Machine) removeChild(i int) {
 	n.statusDirty = true
 	id := n.children[i].info.ID
 	n.children = slices.Delete(n.children, i, i+1)
@@ -825,7 +825,7 @@ func (n *Node) removeChild(i int) {
 
 // roomBelow lists members with free slots in this node's subtree (itself
 // included), shallowest first, excluding one peer.
-func (n *Node) roomBelow(except PeerID) []Candidate {
+func (n *Machine) roomBelow(except PeerID) []Candidate {
 	var out []Candidate
 	d := uint32(n.depth())
 	if n.state == stateAttached && n.free() > 0 && n.cfg.Self.ID != except {
@@ -854,7 +854,7 @@ func (n *Node) roomBelow(except PeerID) []Candidate {
 }
 
 // status builds the report a child sends its parent.
-func (n *Node) status() *Message {
+func (n *Machine) status() *Message {
 	room := n.roomBelow("")
 	if len(room) > maxRoom {
 		room = room[:maxRoom]
@@ -864,9 +864,9 @@ func (n *Node) status() *Message {
 }
 
 // sendStatus reports to the parent now.
-func (n *Node) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status()) }
+func (n *Machine) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status()) }
 
-func (n *Node) sendStatusMsg(now time.Time, m *Message) {
+func (n *Machine) sendStatusMsg(now time.Time, m *Message) {
 	n.lastStatus = now
 	n.sentStatus = *m
 	n.statusDirty = false
@@ -878,7 +878,7 @@ func (n *Node) sendStatusMsg(now time.Time, m *Message) {
 // last one is StatusKeepalive old. Most of a large tree is leaves whose
 // report never changes: they send one message per keepalive instead of
 // one per StatusInterval.
-func (n *Node) maybeSendStatus(now time.Time) {
+func (n *Machine) maybeSendStatus(now time.Time) {
 	due := now.Sub(n.lastStatus) >= n.cfg.StatusKeepalive
 	if !due && !n.statusDirty {
 		return
@@ -909,7 +909,7 @@ const maxNodeHearts = 1000
 // AddHearts counts hearts tapped at this node. They go up the tree with the
 // next status, summed with those of the subtree, so the broadcaster learns
 // the audience's hearts without a message per viewer (Stats.Hearts).
-func (n *Node) AddHearts(count uint64) {
+func (n *Machine) AddHearts(count uint64) {
 	n.stats.Hearts += count
 	if !n.isRoot && count > 0 {
 		n.heartsUp += count
@@ -920,13 +920,13 @@ func (n *Node) AddHearts(count uint64) {
 // SetWeb says how many viewers this node serves outside the tree (browsers).
 // Like Subtree, the count goes up the tree with each status, so that the
 // broadcaster's Status().Web is the whole audience's.
-func (n *Node) SetWeb(count uint32) {
+func (n *Machine) SetWeb(count uint32) {
 	if count != n.web {
 		n.web, n.statusDirty = count, true
 	}
 }
 
-func (n *Node) webBelow() uint32 {
+func (n *Machine) webBelow() uint32 {
 	w := uint64(n.web)
 	for _, c := range n.children {
 		w += uint64(c.web)
@@ -934,13 +934,13 @@ func (n *Node) webBelow() uint32 {
 	return uint32(min(w, 1<<32-1))
 }
 
-func (n *Node) myPath() []PeerInfo {
+func (n *Machine) myPath() []PeerInfo {
 	p := make([]PeerInfo, 0, len(n.path)+1)
 	p = append(p, n.path...)
 	return append(p, n.cfg.Self)
 }
 
-func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
+func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 	info := PeerInfo{ID: from, Addrs: m.Addrs}
 	reject := func(r Reason) { n.send(info, &Message{Type: MsgReject, Reason: r}) }
 	improve := m.Flags&AttachImprove != 0
@@ -1063,7 +1063,7 @@ func (n *Node) stepAttach(now time.Time, from PeerID, m *Message) {
 // climbRoom lists the members of this subtree with room at least
 // climbGain levels above a climbing requester. Being shallower than the
 // requester, none of them is its descendant.
-func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
+func (n *Machine) climbRoom(from PeerID, m *Message) []Candidate {
 	if m.Depth < climbGain+1 {
 		return nil
 	}
@@ -1076,7 +1076,7 @@ func (n *Node) climbRoom(from PeerID, m *Message) []Candidate {
 	return room
 }
 
-func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
+func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
 	n.children = append(n.children, c)
 	n.statusDirty = true
@@ -1090,7 +1090,7 @@ func (n *Node) adopt(now time.Time, info PeerInfo, m *Message) {
 
 // candidates returns the members this node could ask to adopt it, best
 // first.
-func (n *Node) ranked(now time.Time) []*member {
+func (n *Machine) ranked(now time.Time) []*member {
 	var out []*member
 	for _, id := range n.memberOrder {
 		m := n.members[id]
@@ -1106,7 +1106,7 @@ func (n *Node) ranked(now time.Time) []*member {
 	return out
 }
 
-func (n *Node) score(m *member) time.Duration {
+func (n *Machine) score(m *member) time.Duration {
 	rtt := m.rtt
 	if rtt == 0 {
 		rtt = assumedRTT
@@ -1123,7 +1123,7 @@ func (n *Node) score(m *member) time.Duration {
 }
 
 // join starts (or continues) looking for a parent.
-func (n *Node) join(now time.Time) {
+func (n *Machine) join(now time.Time) {
 	// After a loss or a Leave, try the hints in order without probing: speed
 	// matters more than nearness, and improvement fixes nearness later.
 	for len(n.hints) > 0 {
@@ -1168,7 +1168,7 @@ func (n *Node) join(now time.Time) {
 }
 
 // choose asks the best ranked member to adopt this node.
-func (n *Node) choose(now time.Time) {
+func (n *Machine) choose(now time.Time) {
 	n.state = stateDetached
 	for _, id := range n.memberOrder {
 		n.members[id].pingSentAt = time.Time{}
@@ -1184,7 +1184,7 @@ func (n *Node) choose(now time.Time) {
 	}
 }
 
-func (n *Node) attach(now time.Time, m *member, flags uint32) {
+func (n *Machine) attach(now time.Time, m *member, flags uint32) {
 	if m.info.ID == n.cfg.Root.ID {
 		n.rootTriedAt = now
 	}
@@ -1210,7 +1210,7 @@ func (n *Node) attach(now time.Time, m *member, flags uint32) {
 	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags, Lost: lost, Depth: depth})
 }
 
-func (n *Node) attachFailed(now time.Time) {
+func (n *Machine) attachFailed(now time.Time) {
 	if m := n.members[n.attachTo]; m != nil {
 		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
 	}
@@ -1223,7 +1223,7 @@ func (n *Node) attachFailed(now time.Time) {
 	n.join(now)
 }
 
-func (n *Node) cancelMove(now time.Time) {
+func (n *Machine) cancelMove(now time.Time) {
 	if m := n.members[n.attachTo]; m != nil {
 		m.coolUntil = now.Add(n.cfg.ImproveInterval)
 	}
@@ -1231,7 +1231,7 @@ func (n *Node) cancelMove(now time.Time) {
 	n.attachTo = ""
 }
 
-func (n *Node) stepPong(now time.Time, from PeerID, p *Message) {
+func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 	m := n.members[from]
 	if m == nil {
 		return
@@ -1254,7 +1254,7 @@ func (n *Node) stepPong(now time.Time, from PeerID, p *Message) {
 	n.choose(now)
 }
 
-func (n *Node) stepRedirect(now time.Time, from PeerID, m *Message) {
+func (n *Machine) stepRedirect(now time.Time, from PeerID, m *Message) {
 	if from != n.attachTo {
 		return
 	}
@@ -1285,7 +1285,7 @@ func (n *Node) stepRedirect(now time.Time, from PeerID, m *Message) {
 // climbTo follows an ancestor's answer to a climb: the first member it
 // named with room at least climbGain levels above this node. A plain
 // improvement move, which the member takes only if it still has room.
-func (n *Node) climbTo(now time.Time, room []Candidate) {
+func (n *Machine) climbTo(now time.Time, room []Candidate) {
 	d := uint32(n.depth())
 	for _, c := range room {
 		if c.ID == n.cfg.Self.ID || c.ID == n.parent.ID || n.childIndex(c.ID) >= 0 || c.Depth+1+climbGain > d {
@@ -1300,7 +1300,7 @@ func (n *Node) climbTo(now time.Time, room []Candidate) {
 	}
 }
 
-func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
+func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	if from != n.attachTo {
 		// A late accept from a member we gave up on: undo it.
 		if n.parent.ID != from || n.state != stateAttached {
@@ -1350,7 +1350,7 @@ func (n *Node) stepAccept(now time.Time, from PeerID, m *Message) {
 }
 
 // setPath records a new ancestor path and tells the children theirs.
-func (n *Node) setPath(now time.Time, path []PeerInfo) {
+func (n *Machine) setPath(now time.Time, path []PeerInfo) {
 	for _, p := range path {
 		if p.ID == n.cfg.Self.ID {
 			n.send(n.parent, &Message{Type: MsgLeave})
@@ -1379,7 +1379,7 @@ func (n *Node) setPath(now time.Time, path []PeerInfo) {
 // loseParent starts a rejoin: the hints first, then the ancestors from the
 // nearest up (the grandparent has just lost a child, so it has a free slot),
 // then whoever else is known.
-func (n *Node) loseParent(now time.Time, why LossReason, hints []PeerID) {
+func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
 	old := n.parent
 	if m := n.members[old.ID]; m != nil && why != LossLoop {
 		m.coolUntil = now.Add(2 * n.cfg.ParentTimeout)
@@ -1413,7 +1413,7 @@ func (n *Node) loseParent(now time.Time, why LossReason, hints []PeerID) {
 // otherwise a node moves to a member with room that is clearly nearer than
 // its parent and no deeper. Both are rate-limited by ImproveInterval and
 // need a real gain, so the tree settles instead of oscillating.
-func (n *Node) improve(now time.Time) {
+func (n *Machine) improve(now time.Time) {
 	if n.moving || n.state != stateAttached {
 		return
 	}

@@ -47,7 +47,7 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree   *p2p.Node
+	tree   *p2p.Tree
 	hls    *hls.Server
 	whep   *whep.Server
 	page   http.Handler

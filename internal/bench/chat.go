@@ -58,7 +58,7 @@ type chatPeer struct {
 // join starts v's router and room, its taps going to its tree node as a
 // node's do; the broadcaster's counts its inbound pubsub bytes (its router
 // carries only the chat topic).
-func (c *chatNet) join(v *viewer, tree *p2p.Node, root bool) error {
+func (c *chatNet) join(v *viewer, tree *p2p.Tree, root bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := chat.PubSubOptions()
 	if root {

@@ -1,7 +1,7 @@
-// Package p2p runs a mesh.Node over libp2p: the thin shell around the pure
+// Package p2p runs a mesh.Machine over libp2p: the thin shell around the pure
 // state machine.
 //
-// One owner goroutine holds the mesh.Node. It waits for an input (a message
+// One owner goroutine holds the mesh.Machine. It waits for an input (a message
 // read from a peer, a tick, a chunk to publish, candidates, a peer that went
 // away), hands it to the node, then drains the node's Ready:
 //

@@ -31,10 +31,11 @@ const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
 // bufio's.
 const readBufSize = 8 << 10
 
-// Node is a mesh.Node running over a libp2p host.
-type Node struct {
+// Tree is a mesh.Machine running over a libp2p host: this host's part in
+// one broadcast's relay tree.
+type Tree struct {
 	h    host.Host
-	sm   *mesh.Node
+	sm   *mesh.Machine
 	self mesh.PeerInfo
 	opt  options
 	log  *slog.Logger
@@ -85,7 +86,7 @@ type publishReq struct {
 // New starts a node for cfg on host h. cfg.Self defaults to the host (Info);
 // cfg.Key defaults to the ed25519 key in cfg.Root.ID. The node speaks
 // ProtocolID (or the WithProtocol ID) on h until Close.
-func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
+func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 	o := defaultOptions()
 	for _, f := range opts {
 		if err := f(&o); err != nil {
@@ -109,7 +110,7 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{
+	n := &Tree{
 		h:       h,
 		sm:      sm,
 		self:    cfg.Self,
@@ -149,14 +150,14 @@ func shortID(id mesh.PeerID) string {
 }
 
 // Info returns this node as a mesh peer.
-func (n *Node) Info() mesh.PeerInfo { return n.self }
+func (n *Tree) Info() mesh.PeerInfo { return n.self }
 
 // Host returns the libp2p host.
-func (n *Node) Host() host.Host { return n.h }
+func (n *Tree) Host() host.Host { return n.h }
 
 // Publish hands the broadcaster's node a signed chunk to send down the tree.
 // The chunk must not be modified afterwards.
-func (n *Node) Publish(ctx context.Context, c *chunk.Chunk) error {
+func (n *Tree) Publish(ctx context.Context, c *chunk.Chunk) error {
 	// Encode the chunk once here, so that the writers (several goroutines)
 	// only read its cached encoding.
 	mesh.AppendFrame(nil, &mesh.Message{Type: mesh.MsgChunk, Chunk: c})
@@ -177,13 +178,13 @@ func (n *Node) Publish(ctx context.Context, c *chunk.Chunk) error {
 }
 
 // AddCandidates tells the node of tree members it may join.
-func (n *Node) AddCandidates(peers ...mesh.PeerInfo) {
+func (n *Tree) AddCandidates(peers ...mesh.PeerInfo) {
 	peers = append([]mesh.PeerInfo(nil), peers...)
 	_ = n.call(context.Background(), func() { n.sm.AddCandidates(n.opt.clock.Now(), peers...) })
 }
 
 // Status returns the node's place in the tree and its counters.
-func (n *Node) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
+func (n *Tree) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
 	var st mesh.Status
 	var stats mesh.Stats
 	err := n.call(ctx, func() { st, stats = n.sm.Status(), n.sm.Stats() })
@@ -193,7 +194,7 @@ func (n *Node) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
 // AddHearts counts hearts tapped at this node; they go up the tree with
 // its statuses (Stats().Hearts on the broadcaster is the total). It never
 // blocks.
-func (n *Node) AddHearts(count uint64) {
+func (n *Tree) AddHearts(count uint64) {
 	n.hearts.Add(count)
 	n.poke()
 }
@@ -201,12 +202,12 @@ func (n *Node) AddHearts(count uint64) {
 // SetWeb says how many viewers this node serves outside the tree
 // (browsers); the tree sums them up to the broadcaster (Status().Web). It
 // never blocks.
-func (n *Node) SetWeb(count int) {
+func (n *Tree) SetWeb(count int) {
 	n.web.Store(int64(min(max(count, 0), math.MaxUint32)))
 	n.poke()
 }
 
-func (n *Node) poke() {
+func (n *Tree) poke() {
 	select {
 	case n.kick <- struct{}{}:
 	default:
@@ -214,7 +215,7 @@ func (n *Node) poke() {
 }
 
 // call runs f on the owner goroutine and drains Ready after it.
-func (n *Node) call(ctx context.Context, f func()) error {
+func (n *Tree) call(ctx context.Context, f func()) error {
 	done := make(chan struct{})
 	g := func() { f(); close(done) }
 	select {
@@ -235,7 +236,7 @@ func (n *Node) call(ctx context.Context, f func()) error {
 // Close leaves the tree (telling the parent and the children), flushes
 // what is queued for a short while, closes every stream and stops every
 // goroutine the node started. It is safe to call more than once.
-func (n *Node) Close() error {
+func (n *Tree) Close() error {
 	n.closeMu.Do(func() {
 		close(n.quit)
 		<-n.done
@@ -273,7 +274,7 @@ func (n *Node) Close() error {
 }
 
 // peerGone records that a peer went away; the owner tells the state machine.
-func (n *Node) peerGone(p peer.ID) {
+func (n *Tree) peerGone(p peer.ID) {
 	n.mu.Lock()
 	n.downs[p] = struct{}{}
 	n.mu.Unlock()
@@ -285,7 +286,7 @@ func (n *Node) peerGone(p peer.ID) {
 
 // --- the owner goroutine ---
 
-func (n *Node) run() {
+func (n *Tree) run() {
 	defer close(n.done)
 	clock := n.opt.clock
 	t := clock.NewTicker(n.opt.tick)
@@ -343,7 +344,7 @@ func (n *Node) run() {
 	}
 }
 
-func (n *Node) step(in inbound) {
+func (n *Tree) step(in inbound) {
 	now := n.opt.clock.Now()
 	from := n.nameOf(in.from)
 	if in.msg.Type == mesh.MsgPong && in.msg.Time > 0 {
@@ -360,7 +361,7 @@ func (n *Node) step(in inbound) {
 
 // reapIdle closes the writers that had nothing to send for idleTimeout:
 // peers probed once, former parents. A later message opens a new stream.
-func (n *Node) reapIdle(now time.Time) {
+func (n *Tree) reapIdle(now time.Time) {
 	n.retired = slices.DeleteFunc(n.retired, func(w *writer) bool { return w.ctx.Err() != nil })
 	for p, w := range n.writers {
 		if now.Sub(w.used) > idleTimeout {
@@ -371,7 +372,7 @@ func (n *Node) reapIdle(now time.Time) {
 	}
 }
 
-func (n *Node) takeDowns() {
+func (n *Tree) takeDowns() {
 	n.mu.Lock()
 	var gone []peer.ID
 	for p := range n.downs {
@@ -390,7 +391,7 @@ func (n *Node) takeDowns() {
 }
 
 // drain carries out the node's Ready until it has nothing more to say.
-func (n *Node) drain() {
+func (n *Tree) drain() {
 	var dropped []peer.ID
 	for n.sm.HasReady() {
 		rd := n.sm.Ready()
@@ -442,7 +443,7 @@ func (n *Node) drain() {
 	}
 }
 
-func (n *Node) nameOf(p peer.ID) mesh.PeerID {
+func (n *Tree) nameOf(p peer.ID) mesh.PeerID {
 	if id, ok := n.names[p]; ok {
 		return id
 	}
@@ -454,7 +455,7 @@ func (n *Node) nameOf(p peer.ID) mesh.PeerID {
 	return id
 }
 
-func (n *Node) peerOf(id mesh.PeerID) (peer.ID, error) {
+func (n *Tree) peerOf(id mesh.PeerID) (peer.ID, error) {
 	if p, ok := n.ids[id]; ok {
 		return p, nil
 	}
@@ -471,7 +472,7 @@ func (n *Node) peerOf(id mesh.PeerID) (peer.ID, error) {
 
 // --- inbound streams ---
 
-func (n *Node) handleStream(s network.Stream) {
+func (n *Tree) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	n.mu.Lock()
 	if n.closed {
@@ -507,7 +508,7 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 }
 
-func (n *Node) read(s network.Stream, p peer.ID) error {
+func (n *Tree) read(s network.Stream, p peer.ID) error {
 	br := bufio.NewReaderSize(s, readBufSize)
 	var from mesh.PeerID
 	if n.opt.metrics != nil {

@@ -44,7 +44,7 @@ type Metrics interface {
 	Received(from mesh.PeerID, m *mesh.Message, chunkBytes, controlBytes int)
 }
 
-// Option configures a Node.
+// Option configures a Tree.
 type Option func(*options) error
 
 type options struct {
@@ -100,7 +100,7 @@ func WithClock(c Clock) Option {
 // WithDeliver sets the function that receives verified chunks, each sequence
 // number once, in the order the node accepted them. It runs on the owner
 // goroutine: it must return quickly (hand the chunk to a channel or a
-// buffer) and must not call the Node's methods. The chunk must not be
+// buffer) and must not call the Tree's methods. The chunk must not be
 // modified.
 func WithDeliver(f func(*chunk.Chunk)) Option {
 	return func(o *options) error { o.deliver = f; return nil }
@@ -153,7 +153,7 @@ func WithQueueDelay(d time.Duration) Option {
 }
 
 // WithProtocol makes the node speak id instead of ProtocolID. A host serves
-// one Node per protocol ID, so a host that takes part in several broadcasts'
+// one Tree per protocol ID, so a host that takes part in several broadcasts'
 // trees gives each its own (the node package uses ProtocolID + "/" + the
 // broadcast ID). Every member of one tree must use the same ID.
 func WithProtocol(id protocol.ID) Option {

@@ -44,7 +44,7 @@ func newHost(t *testing.T) host.Host {
 // peerUnderTest is a node and what it delivered and reported.
 type peerUnderTest struct {
 	h    host.Host
-	n    *p2p.Node
+	n    *p2p.Tree
 	mu   sync.Mutex
 	got  map[uint64]*chunk.Chunk
 	evs  []mesh.Event

@@ -1,7 +1,7 @@
 // Package sim is a deterministic discrete-event simulator that drives many
-// mesh.Node state machines over a modelled network, in one thread, from one
+// mesh.Machine state machines over a modelled network, in one thread, from one
 // seed. It is how Peerscope's claims at internet scale are made: the same
-// Node that runs inside the libp2p adapter runs here, unchanged, with the
+// Machine that runs inside the libp2p adapter runs here, unchanged, with the
 // simulator as its shell.
 //
 // # How data flows
@@ -10,7 +10,7 @@
 // nanoseconds). An event heap ordered by (time, insertion counter) holds what
 // is due: a message arriving, a connection reset (PeerDown), a tick of a
 // group of nodes, the broadcaster cutting a chunk, a viewer arriving or
-// leaving, a sample of the tree. Each event calls into one Node (Step, Tick,
+// leaving, a sample of the tree. Each event calls into one Machine (Step, Tick,
 // Publish, PeerDown, AddCandidates); the simulator then drains that node's
 // Ready: Messages go onto the sender's uplink, Deliver feeds the metrics,
 // Events keep the simulator's picture of the tree (parents, children) up to
@@ -50,7 +50,7 @@
 //     media chunk every ChunkInterval (seq 1, 2, …; a keyframe every
 //     KeyframeInterval) of Bitrate×ChunkInterval/8 bytes, signed with a
 //     real ed25519 key made from the seed. Each chunk's payload is allocated
-//     once and the *Chunk is shared by every node (a Node never mutates a
+//     once and the *Chunk is shared by every node (a Machine never mutates a
 //     chunk). Verification uses mesh.Config.Verify with a cache that runs
 //     the real ed25519 check once per *Chunk pointer and reuses the verdict;
 //     it is bounded (indexed by sequence number, old sequence numbers are

@@ -46,11 +46,11 @@ type hold struct {
 	until int64
 }
 
-// node is the simulator's side of one peer: its mesh.Node, its place and
+// node is the simulator's side of one peer: its mesh.Machine, its place and
 // uplink, what the simulator knows of its place in the tree (from its
 // events) and its playback record.
 type node struct {
-	n    *mesh.Node // nil once gone
+	n    *mesh.Machine // nil once gone
 	info mesh.PeerInfo
 
 	class     uint8
