@@ -17,7 +17,7 @@ func (nw *network) tap(d time.Duration) uint64 {
 		if t%(50*time.Millisecond) == 0 {
 			for _, id := range nw.order {
 				if !nw.down[id] {
-					nw.nodes[id].AddHearts(1)
+					_ = nw.nodes[id].Count("hearts", 1)
 					n++
 				}
 			}
@@ -29,11 +29,11 @@ func (nw *network) tap(d time.Duration) uint64 {
 
 // live returns how many nodes are up and the web viewers they serve (node i
 // serves i%3 of them).
-func (nw *network) live() (nodes, web uint32) {
+func (nw *network) live() (nodes uint32, web uint64) {
 	for i, id := range nw.order {
 		if !nw.down[id] {
 			nodes++
-			web += uint32(i % 3)
+			web += uint64(i % 3)
 		}
 	}
 	return nodes, web
@@ -41,7 +41,7 @@ func (nw *network) live() (nodes, web uint32) {
 
 func (nw *network) setWeb() {
 	for i, id := range nw.order {
-		nw.nodes[id].SetWeb(uint32(i % 3))
+		_ = nw.nodes[id].SetGauge("web", uint64(i%3))
 	}
 }
 
@@ -59,7 +59,7 @@ func TestHeartsAndWebViewersAggregateUpTheTree(t *testing.T) {
 	tapped += nw.tap(3 * time.Second)
 	nw.run(2 * time.Second) // the last taps go up a status interval a hop
 	nw.checkTree()
-	if got := nw.nodes[root].Stats().Hearts; got != tapped {
+	if got := nw.nodes[root].Status().Counters["hearts"]; got != tapped {
 		t.Fatalf("root counted %d hearts, %d were tapped", got, tapped)
 	}
 
@@ -79,7 +79,7 @@ func TestHeartsAndWebViewersAggregateUpTheTree(t *testing.T) {
 	if !nw.hasEvent("big", func(e Event) bool { return e.Type == EvAttached && e.Moved }) {
 		t.Fatal("big never moved: the scenario does not exercise a move")
 	}
-	if got := nw.nodes[root].Stats().Hearts; got != tapped {
+	if got := nw.nodes[root].Status().Counters["hearts"]; got != tapped {
 		t.Fatalf("after a move the root counted %d hearts, %d were tapped", got, tapped)
 	}
 
@@ -105,15 +105,15 @@ func TestHeartsAndWebViewersAggregateUpTheTree(t *testing.T) {
 	nw.checkTree()
 	cfg := DefaultConfig()
 	lossBound := uint64(orphans) * uint64((cfg.ParentTimeout+2*cfg.StatusInterval)/(50*time.Millisecond))
-	got := nw.nodes[root].Stats().Hearts
+	got := nw.nodes[root].Status().Counters["hearts"]
 	if got > tapped || tapped-got > lossBound {
 		t.Fatalf("after a relay with %d below it died the root counted %d hearts of %d tapped; want at most %d fewer, never more",
 			orphans, got, tapped, lossBound)
 	}
 	t.Logf("relay with %d below it died: %d of %d hearts lost (bound %d)", orphans, tapped-got, tapped, lossBound)
 	nodes, web := nw.live()
-	if s := nw.status(root); s.Subtree != nodes || s.Web != web {
-		t.Fatalf("root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Web, nodes, web)
+	if s := nw.status(root); s.Subtree != nodes || s.Counters["web"] != web {
+		t.Fatalf("root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Counters["web"], nodes, web)
 	}
 }
 
@@ -132,8 +132,8 @@ func TestCountExactAfterTenPercentLeaveAbruptly(t *testing.T) {
 	nw.run(5 * time.Second)
 	nw.checkTree()
 	nodes, web := nw.live()
-	if s := nw.status(root); s.Subtree != nodes || s.Web != web {
-		t.Fatalf("before: root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Web, nodes, web)
+	if s := nw.status(root); s.Subtree != nodes || s.Counters["web"] != web {
+		t.Fatalf("before: root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Counters["web"], nodes, web)
 	}
 	// Kill every tenth viewer, relays among them, silently: their parents
 	// notice only by the missing statuses.
@@ -151,11 +151,11 @@ func TestCountExactAfterTenPercentLeaveAbruptly(t *testing.T) {
 	start := nw.now
 	for {
 		s := nw.status(root)
-		if s.Subtree == nodes && s.Web == web {
+		if s.Subtree == nodes && s.Counters["web"] == web {
 			break
 		}
 		if nw.now.Sub(start) > 5*time.Second {
-			t.Fatalf("5 s after the kills the root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Web, nodes, web)
+			t.Fatalf("5 s after the kills the root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Counters["web"], nodes, web)
 		}
 		nw.step(10 * time.Millisecond)
 	}
@@ -163,8 +163,8 @@ func TestCountExactAfterTenPercentLeaveAbruptly(t *testing.T) {
 	// And it stays exact.
 	nw.run(3 * time.Second)
 	nw.checkTree()
-	if s := nw.status(root); s.Subtree != nodes || s.Web != web {
-		t.Fatalf("later the root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Web, nodes, web)
+	if s := nw.status(root); s.Subtree != nodes || s.Counters["web"] != web {
+		t.Fatalf("later the root sees %d nodes and %d web viewers, want %d and %d", s.Subtree, s.Counters["web"], nodes, web)
 	}
 }
 
@@ -174,17 +174,17 @@ func TestHeartsFromAChildAreBounded(t *testing.T) {
 	nw.add("a", 0)
 	nw.run(2 * time.Second)
 	nw.checkTree()
-	if err := nw.nodes[root].Step(nw.now, "a", &Message{Type: MsgStatus, Subtree: 1, Hearts: 1 << 60}); err != nil {
+	if err := nw.nodes[root].Step(nw.now, "a", &Message{Type: MsgStatus, Subtree: 1, Counters: []CounterValue{{"hearts", 1 << 60}}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := nw.nodes[root].Stats().Hearts; got != maxNodeHearts {
-		t.Fatalf("root counted %d hearts from one status of a leaf, want the bound %d", got, maxNodeHearts)
+	if got := nw.nodes[root].Status().Counters["hearts"]; got != 1000 {
+		t.Fatalf("root counted %d hearts from one status of a leaf, want the bound %d", got, 1000)
 	}
 	// A status from a peer that is not a child counts nothing.
-	if err := nw.nodes[root].Step(nw.now, "stranger", &Message{Type: MsgStatus, Subtree: 1, Hearts: 5}); err != nil {
+	if err := nw.nodes[root].Step(nw.now, "stranger", &Message{Type: MsgStatus, Subtree: 1, Counters: []CounterValue{{"hearts", 5}}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := nw.nodes[root].Stats().Hearts; got != maxNodeHearts {
+	if got := nw.nodes[root].Status().Counters["hearts"]; got != 1000 {
 		t.Fatalf("a stranger's status added hearts: %d", got)
 	}
 }

@@ -236,6 +236,9 @@ func (n *Machine) climbRoom(from PeerID, m *Message) []Candidate {
 
 func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
+	if k := len(n.cfg.Counters); k > 0 {
+		c.gauges = make([]uint64, k)
+	}
 	n.children = append(n.children, c)
 	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)

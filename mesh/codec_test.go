@@ -71,6 +71,14 @@ func candidates(n int) []Candidate {
 	return c
 }
 
+func counterValues(n, size int) []CounterValue {
+	c := make([]CounterValue, n)
+	for i, name := range strs(n, size) {
+		c[i] = CounterValue{Name: name, Value: math.MaxUint64 - uint64(i)}
+	}
+	return c
+}
+
 func strs(n, size int) []string {
 	s := make([]string, n)
 	for i := range s {
@@ -123,14 +131,16 @@ func codecCases() []codecCase {
 		{"leave/candidates", Message{Type: MsgLeave, Candidates: candidates(2)}},
 		{"status", Message{Type: MsgStatus, Capacity: 6, Free: 1, Subtree: 1500, Candidates: candidates(5)}},
 		{"status/leaf", Message{Type: MsgStatus, Subtree: 1}},
-		{"status/hearts-web", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Hearts: 1234, Web: 17, Candidates: candidates(1)}},
-		{"status/max-hearts-web", Message{Type: MsgStatus, Subtree: math.MaxUint32, Hearts: math.MaxUint64, Web: math.MaxUint32}},
+		{"status/counters", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Counters: []CounterValue{{"hearts", 1234}, {"web", 17}}, Candidates: candidates(1)}},
+		{"status/max-counters", Message{Type: MsgStatus, Subtree: math.MaxUint32, Counters: counterValues(maxListLen, maxStringLen)}},
+		{"status/empty-counter", Message{Type: MsgStatus, Counters: []CounterValue{{}}}},
+		{"status/utf8", Message{Type: MsgStatus, Counters: []CounterValue{{"cœurs ♥", 3}}, Candidates: []Candidate{{PeerInfo: peer("pair-é", "/dns4/exemple.fr/tcp/443/wss")}}}},
 		{"path/heartbeat", Message{Type: MsgPath}},
 		{"path", Message{Type: MsgPath, Path: peers(7)}},
 		{"pull", Message{Type: MsgPull, Seq: 100, Count: 25}},
 		{"pull/max", Message{Type: MsgPull, Seq: math.MaxUint64, Count: math.MaxUint32}},
 		{"all-fields", Message{Type: MsgStatus, Chunk: signedChunk(5, 0, testPayload(10)), Seq: 1, Count: 2, Time: 3,
-			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Hearts: 10, Web: 11}},
+			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Counters: []CounterValue{{"a", 10}, {"b", 11}}}},
 	}
 	for r := ReasonNone; r <= ReasonNoImprove; r++ {
 		cases = append(cases, codecCase{fmt.Sprintf("reject/reason-%d", r), Message{Type: MsgReject, Reason: r}})
@@ -378,8 +388,10 @@ func malformedCases() []malformedCase {
 		{name: "reason as bytes", data: cat(typ(MsgReject), fs(13, "x"))},
 		{name: "lost as varint", data: cat(typ(MsgAttach), fv(15, 1))},
 		{name: "lost as fixed32", data: cat(typ(MsgAttach), f32(15))},
-		{name: "hearts as bytes", data: cat(typ(MsgStatus), fs(16, "x"))},
-		{name: "web as fixed64", data: cat(typ(MsgStatus), f64(17))},
+		{name: "counters as varint", data: cat(typ(MsgStatus), fv(18, 1))},
+		{name: "counter name as varint", data: cat(typ(MsgStatus), fb(18, fv(1, 1)))},
+		{name: "counter value as bytes", data: cat(typ(MsgStatus), fb(18, fs(2, "x")))},
+		{name: "counter value as fixed64", data: cat(typ(MsgStatus), fb(18, f64(2)))},
 		{name: "chunk broadcast as varint", data: cat(typ(MsgChunk), fb(2, fv(1, 1)))},
 		{name: "chunk seq as bytes", data: cat(typ(MsgChunk), fb(2, fs(2, "x")))},
 		{name: "chunk wallclock as fixed64", data: cat(typ(MsgChunk), fb(2, f64(3)))},
@@ -398,7 +410,18 @@ func malformedCases() []malformedCase {
 		{name: "65 addrs in a candidate", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, "c"), repeat(maxListLen+1, fs(2, "a")))))},
 		{name: "65 addrs over two candidate peers", data: cat(typ(MsgRedirect), fb(11, fb(1, repeat(40, fs(2, "a"))), fb(1, repeat(25, fs(2, "a")))))},
 
+		{name: "65 counters", data: cat(typ(MsgStatus), repeat(maxListLen+1, fb(18, fs(1, "c"), fv(2, 1))))},
+
 		{name: "long addr", data: cat(typ(MsgAttach), fs(12, long))},
+		{name: "long counter name", data: cat(typ(MsgStatus), fb(18, fs(1, long)))},
+
+		{name: "addr not UTF-8", data: cat(typ(MsgAttach), fs(12, "/ip4/\xff"))},
+		{name: "lost not UTF-8", data: cat(typ(MsgAttach), fs(15, "\xc3"))},
+		{name: "path id not UTF-8", data: cat(typ(MsgAccept), fb(10, fs(1, "p\xe2\x82")))},
+		{name: "path addr not UTF-8", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), fs(2, "\xed\xa0\x80")))},
+		{name: "candidate id not UTF-8", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, "\x80"))))},
+		{name: "counter name not UTF-8", data: cat(typ(MsgStatus), fb(18, fs(1, "c\xc0\xaf"), fv(2, 1)))},
+		{name: "chunk broadcast not UTF-8", data: cat(typ(MsgChunk), fb(2, fs(1, "b\xff")))},
 		{name: "long path id", data: cat(typ(MsgAccept), fb(10, fs(1, long)))},
 		{name: "long path addr", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), fs(2, long)))},
 		{name: "long candidate id", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, long))))},

@@ -58,7 +58,7 @@ type child struct {
 	capacity uint32
 	free     uint32
 	subtree  uint32
-	web      uint32
+	gauges   []uint64 // per Config.Counters: a gauge's sum over the child's subtree, as last reported
 	room     []Candidate
 	heardAt  time.Time
 	sentAt   time.Time
@@ -73,9 +73,6 @@ type Stats struct {
 	Pulls      uint64 // pull requests sent
 	Moves      uint64 // improvement moves made
 	Rejoins    uint64 // re-attachments after a parent was lost
-	// Hearts counts the hearts this node added (AddHearts) and its
-	// children reported: on the broadcaster, the broadcast's total.
-	Hearts uint64
 }
 
 // Status is a snapshot of a node's place in the tree.
@@ -86,9 +83,14 @@ type Status struct {
 	Path     []PeerID // root..parent
 	Children []PeerID
 	Subtree  uint32 // this node and all below it, as last reported
-	Web      uint32 // viewers served outside the tree (SetWeb) here and below, as last reported
 	Highest  uint64 // highest sequence number held
 	HaveAny  bool
+	// Counters are the totals of Config.Counters here: for events,
+	// everything counted at this node and reported by its children since
+	// New (on the broadcaster, the broadcast's total); for a gauge, the sum
+	// over this node and all below it, as last reported. Nil without
+	// counters.
+	Counters map[string]uint64
 }
 
 // Machine is one peer's state machine for one broadcast's tree. It is not safe
@@ -140,10 +142,12 @@ type Machine struct {
 	strangerServed uint64    // chunks served this second to pulls from non-children
 	started        bool
 
-	// Aggregated up the tree with each status: hearts not yet reported to
-	// a parent, and the viewers this node serves outside the tree.
-	heartsUp uint64
-	web      uint32
+	// Per Config.Counters: for events, what was counted here and below and
+	// not yet reported to a parent, and (totals) everything counted here and
+	// below; for a gauge, this node's own level (counts).
+	counts  []uint64
+	totals  []uint64
+	scratch []uint64 // for takeCounters
 
 	stats Stats
 	ready Ready
@@ -161,6 +165,10 @@ func New(cfg Config) (*Machine, error) {
 		isRoot:  cfg.Self.ID == cfg.Root.ID,
 		members: make(map[PeerID]*member),
 		ring:    make([]*chunk.Chunk, cfg.Window),
+	}
+	if k := len(cfg.Counters); k > 0 {
+		n.cfg.Counters = slices.Clone(cfg.Counters)
+		n.counts, n.totals, n.scratch = make([]uint64, k), make([]uint64, k), make([]uint64, k)
 	}
 	if n.isRoot {
 		n.state = stateAttached
@@ -192,7 +200,7 @@ func (n *Machine) Stats() Stats { return n.stats }
 
 // Status returns a snapshot of the node's place in the tree.
 func (n *Machine) Status() Status {
-	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree(), Web: n.webBelow()}
+	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree(), Counters: n.counterTotals()}
 	if n.state == stateAttached && !n.isRoot {
 		s.Parent = n.parent.ID
 	} else if n.state != stateAttached {

@@ -40,6 +40,10 @@ type flight struct {
 
 const root = PeerID("root")
 
+// testCounters are what the scenario tests' trees add up: taps (events,
+// with chat's bound) and web viewers (a gauge).
+var testCounters = []Counter{{Name: "hearts", Kind: CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: CounterGauge}}
+
 func newNetwork(t *testing.T) *network {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(rand.NewChaCha8([32]byte{1}))
@@ -67,6 +71,7 @@ func (nw *network) config(id PeerID, slots int) Config {
 	cfg.Key = nw.pub
 	cfg.Slots = slots
 	cfg.ImproveInterval = -1
+	cfg.Counters = testCounters
 	cfg.Rand = rand.New(rand.NewPCG(uint64(len(nw.nodes)), 7))
 	return cfg
 }

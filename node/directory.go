@@ -297,7 +297,7 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 	announce := func(ctx context.Context, ended bool) {
 		a := b.Announcement()
 		d := bootstrap.Announcement{Title: a.Title, Link: b.Link().String(), Started: a.Started,
-			Viewers: int(max(b.counts.subtree.Load()-1, 0) + b.counts.web.Load()), Tweet: tweet && version == 0,
+			Viewers: b.treeLink.Audience() + b.treeLink.WebViewers(), Tweet: tweet && version == 0,
 			ReplayViewers: b.n.ReplayViews(b.id)}
 		if d.Started.IsZero() {
 			d.Started = time.Now()

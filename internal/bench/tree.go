@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
@@ -57,6 +58,7 @@ func (t *treeSwarm) config(v *viewer) mesh.Config {
 	cfg.Broadcast = "bench"
 	cfg.Key = t.r.key
 	cfg.Slots = v.slots
+	cfg.Counters = chat.TreeCounters()
 	cfg.ChunkInterval = t.r.cfg.ChunkInterval
 	cfg.Rand = rand.New(rand.NewPCG(t.r.cfg.Seed, uint64(v.idx)))
 	return cfg

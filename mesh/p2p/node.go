@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -23,7 +21,11 @@ import (
 )
 
 // ProtocolID is the stream protocol of the relay tree.
-const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
+//
+// 1.1.0 replaced the status's hearts and web fields (16, 17) with named
+// counters (18): a 1.0.0 node and a 1.1.0 node refuse each other's streams
+// rather than lose those counts silently.
+const ProtocolID protocol.ID = "/peerscope/mesh/1.1.0"
 
 // readBufSize is the bufio size of a reader: enough for a control message
 // in one read, and smaller than a chunk, so that the bulk of a chunk frame
@@ -43,7 +45,7 @@ type Tree struct {
 	inbox   chan inbound
 	publish chan publishReq
 	calls   chan func()
-	kick    chan struct{} // cap 1: pending peer events, hearts or web count
+	kick    chan struct{} // cap 1: pending peer events or counters
 	quit    chan struct{} // closed by Close
 	done    chan struct{} // closed when the owner has stopped
 
@@ -55,8 +57,12 @@ type Tree struct {
 	wg      sync.WaitGroup              // readers and writers
 	notify  *network.NotifyBundle
 	closeMu sync.Once
-	hearts  atomic.Uint64 // tapped here, not yet handed to the state machine
-	web     atomic.Int64  // the web viewers to report; -1 once handed over
+
+	counters []mesh.Counter // cfg.Counters
+	countMu  sync.Mutex
+	counts   []uint64 // per counter: events counted here, not yet handed to the state machine
+	gauges   []uint64 // per counter: a gauge's level to hand over…
+	gaugeSet []bool   // …if set since the last hand-over
 
 	// Owned by the owner goroutine.
 	writers map[peer.ID]*writer
@@ -130,6 +136,11 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		names:   make(map[peer.ID]mesh.PeerID),
 
 		liveAddrs: liveAddrs,
+
+		counters: slices.Clone(cfg.Counters),
+		counts:   make([]uint64, len(cfg.Counters)),
+		gauges:   make([]uint64, len(cfg.Counters)),
+		gaugeSet: make([]bool, len(cfg.Counters)),
 	}
 	n.notify = &network.NotifyBundle{DisconnectedF: func(nw network.Network, c network.Conn) {
 		if p := c.RemotePeer(); nw.Connectedness(p) != network.Connected {
@@ -191,20 +202,60 @@ func (n *Tree) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
 	return st, stats, err
 }
 
-// AddHearts counts hearts tapped at this node; they go up the tree with
-// its statuses (Stats().Hearts on the broadcaster is the total). It never
+// Count adds v to one of the tree's events counters (mesh.CounterEvents in
+// the config's Counters) at this node; it goes up the tree with the
+// statuses, and the broadcaster's Status().Counters has the total. It never
 // blocks.
-func (n *Tree) AddHearts(count uint64) {
-	n.hearts.Add(count)
+func (n *Tree) Count(name string, v uint64) error {
+	i, err := n.counter(name, mesh.CounterEvents)
+	if err != nil {
+		return err
+	}
+	n.countMu.Lock()
+	n.counts[i] += v
+	n.countMu.Unlock()
 	n.poke()
+	return nil
 }
 
-// SetWeb says how many viewers this node serves outside the tree
-// (browsers); the tree sums them up to the broadcaster (Status().Web). It
-// never blocks.
-func (n *Tree) SetWeb(count int) {
-	n.web.Store(int64(min(max(count, 0), math.MaxUint32)))
+// SetGauge sets this node's level of one of the tree's gauge counters
+// (mesh.CounterGauge); the tree sums them up to the broadcaster. It never
+// blocks.
+func (n *Tree) SetGauge(name string, v uint64) error {
+	i, err := n.counter(name, mesh.CounterGauge)
+	if err != nil {
+		return err
+	}
+	n.countMu.Lock()
+	n.gauges[i], n.gaugeSet[i] = v, true
+	n.countMu.Unlock()
 	n.poke()
+	return nil
+}
+
+func (n *Tree) counter(name string, kind mesh.CounterKind) (int, error) {
+	for i, c := range n.counters {
+		if c.Name == name && c.Kind == kind {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("%w: %q", mesh.ErrUnknownCounter, name)
+}
+
+// takeCounts hands the state machine what Count and SetGauge left.
+func (n *Tree) takeCounts() {
+	n.countMu.Lock()
+	defer n.countMu.Unlock()
+	for i, c := range n.counters {
+		if v := n.counts[i]; v > 0 {
+			n.counts[i] = 0
+			_ = n.sm.Count(c.Name, v)
+		}
+		if n.gaugeSet[i] {
+			n.gaugeSet[i] = false
+			_ = n.sm.SetGauge(c.Name, n.gauges[i])
+		}
+	}
 }
 
 func (n *Tree) poke() {
@@ -326,12 +377,7 @@ func (n *Tree) run() {
 			f()
 		case <-n.kick:
 			n.takeDowns()
-			if h := n.hearts.Swap(0); h > 0 {
-				n.sm.AddHearts(h)
-			}
-			if w := n.web.Swap(-1); w >= 0 {
-				n.sm.SetWeb(uint32(w))
-			}
+			n.takeCounts()
 		case <-n.quit:
 			n.sm.Leave(clock.Now())
 			n.drain()

@@ -86,6 +86,7 @@ func testConfig(root mesh.PeerInfo, slots int) mesh.Config {
 	cfg.Broadcast = broadcast
 	cfg.Slots = slots
 	cfg.ChunkInterval = 50 * time.Millisecond
+	cfg.Counters = []mesh.Counter{{Name: "hearts", Kind: mesh.CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: mesh.CounterGauge}}
 	return cfg
 }
 
