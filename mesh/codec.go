@@ -13,20 +13,13 @@ import (
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
-// The wire format is protobuf, written and read with protowire so that the
-// hot path (a chunk) is encoded once and its payload never copied:
-//
-//	message Message {
-//	  uint32 type = 1;  Chunk chunk = 2;  uint64 seq = 3;  uint32 count = 4;
-//	  int64 time = 5;   uint32 capacity = 6;  uint32 free = 7;  uint32 subtree = 8;
-//	  uint32 depth = 9; repeated PeerInfo path = 10;  repeated Candidate candidates = 11;
-//	  repeated string addrs = 12;  uint32 reason = 13;  uint32 flags = 14;
-//	  string lost = 15;  uint64 hearts = 16;  uint32 web = 17;
-//	}
-//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
-//	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; int64 duration = 7; }
-//	message PeerInfo { string id = 1; repeated string addrs = 2; }
-//	message Candidate { PeerInfo peer = 1; uint32 depth = 2; uint32 free = 3; }
+// The wire format is message Message of proto/mesh.proto (the schema, with
+// what each field means), written and read here by hand with protowire
+// rather than by the generated code (proto/meshpb), because a message
+// carries the chunk: a chunk is encoded once and forwarded as those bytes,
+// and a received chunk's payload aliases the frame, never copied (the
+// generated code would copy and allocate it: docs/BENCHMARKS.md, "Wire
+// codec"). TestCodecMatchesProto holds this codec to the schema.
 //
 // On a stream each message is a frame: its length as an unsigned varint,
 // then the bytes (the libp2p convention).
@@ -171,6 +164,10 @@ func (m *Message) Unmarshal(b []byte) error {
 			}
 			m.Type = MsgType(v)
 		case 2:
+			if m.Chunk != nil {
+				// Protobuf would merge the two; no sender writes two.
+				return fmt.Errorf("field %d given twice", num)
+			}
 			c, err := chunk.Decode(raw)
 			if err != nil {
 				return err

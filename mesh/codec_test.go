@@ -18,7 +18,9 @@ import (
 	"unicode"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/proto/meshpb"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // The codec tests share one table of messages (codecCases): the round-trip
@@ -186,6 +188,9 @@ func normalized(m *Message) Message {
 	}
 	if len(n.Addrs) == 0 {
 		n.Addrs = nil
+	}
+	if len(n.Counters) == 0 {
+		n.Counters = nil
 	}
 	return n
 }
@@ -371,6 +376,7 @@ func malformedCases() []malformedCase {
 		{name: "truncated inside chunk payload", data: cat(typ(MsgChunk), fb(2, cat(fs(1, testBroadcast), []byte{5<<3 | 2, 50}, []byte("short"))))},
 		{name: "truncated path entry", data: cat(typ(MsgAccept), fb(10, []byte{1<<3 | 2, 9, 'a'}))},
 		{name: "field number 0", data: cat(typ(MsgPing), []byte{0 << 3, 1})},
+		{name: "field number over 2^29-1", data: cat(typ(MsgPing), protowire.AppendTag(nil, protowire.MaxValidNumber+1, protowire.VarintType), []byte{1})},
 		{name: "start group", data: cat(typ(MsgPing), []byte{5<<3 | 3})},
 		{name: "end group", data: cat(typ(MsgPing), []byte{5<<3 | 4})},
 		{name: "wire type 6", data: cat(typ(MsgPing), []byte{5<<3 | 6, 0})},
@@ -378,6 +384,7 @@ func malformedCases() []malformedCase {
 		{name: "type as bytes", data: fs(1, "\x02")},
 		{name: "type as fixed32", data: cat(f32(1), typ(MsgPing))},
 		{name: "chunk as varint", data: cat(typ(MsgChunk), fv(2, 1))},
+		{name: "two chunks", data: cat(typ(MsgChunk), fb(2, okChunk), fb(2, fs(1, "other")))},
 		{name: "seq as bytes", data: cat(typ(MsgPull), fs(3, "\x01"))},
 		{name: "seq as fixed64", data: cat(typ(MsgPull), f64(3))},
 		{name: "time as fixed64", data: cat(typ(MsgPing), f64(5))},
@@ -700,7 +707,23 @@ func FuzzMessageUnmarshal(f *testing.F) {
 			return
 		}
 		checkReencode(t, &m)
+		checkGenerated(t, data, &m)
 	})
+}
+
+// checkGenerated checks that the generated code reads what the hand
+// decoder accepted as the same message: the hand decoder may refuse more
+// (size limits, an unknown type, a field given twice in a chunk), never
+// less, and never read it otherwise.
+func checkGenerated(t *testing.T, data []byte, m *Message) {
+	t.Helper()
+	var pb meshpb.Message
+	if err := proto.Unmarshal(data, &pb); err != nil {
+		t.Fatalf("we accept what the generated code refuses (%v): %s", err, describe(m))
+	}
+	if got := fromPB(&pb); !equalMessages(got, m) {
+		t.Fatalf("the generated code reads\n%s\nwe read\n%s", describe(got), describe(m))
+	}
 }
 
 // checkReencode checks that a decoded message encodes to Size bytes which
