@@ -25,7 +25,7 @@ func TestCounterConfig(t *testing.T) {
 			t.Errorf("%s: New gave %v, want ErrInvalidConfig", tc.name, err)
 		}
 	}
-	n := newNetwork(t).nodes[root]
+	n := newNetwork(t).add(root, 3)
 	if err := n.Count("web", 1); !errors.Is(err, ErrUnknownCounter) {
 		t.Errorf("Count on a gauge: %v", err)
 	}

@@ -64,6 +64,15 @@ const (
 	ReasonNoImprove        // an improvement move that would not improve anything
 )
 
+var reasonNames = [...]string{"none", "loop", "detached", "full", "banned", "no-improve"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
 // Message is everything the tree protocol says. It is one flat struct, like
 // a protobuf message with optional fields: each type uses a few of them.
 type Message struct {
