@@ -7,31 +7,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/mesh"
 )
-
-// Clock is where the shell gets time from. The default is the real clock.
-type Clock interface {
-	Now() time.Time
-	NewTicker(d time.Duration) Ticker
-}
-
-// Ticker is a time.Ticker behind an interface, for Clock.
-type Ticker interface {
-	C() <-chan time.Time
-	Stop()
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
-
-type realTicker struct{ t *time.Ticker }
-
-func (t realTicker) C() <-chan time.Time { return t.t.C }
-func (t realTicker) Stop()               { t.t.Stop() }
 
 // Metrics receives byte counts per peer and message. chunkBytes is the
 // media payload a chunk message carries (0 for other messages);
@@ -50,7 +28,7 @@ type Option func(*options) error
 type options struct {
 	logger     *slog.Logger
 	metrics    Metrics
-	clock      Clock
+	clock      clock.Clock
 	deliver    func(*chunk.Chunk)
 	events     func(mesh.Event)
 	tick       time.Duration
@@ -63,7 +41,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		logger:     slog.New(slog.DiscardHandler),
-		clock:      realClock{},
+		clock:      clock.System{},
 		tick:       50 * time.Millisecond,
 		queueBytes: 32 << 20,
 		queueDelay: 5 * time.Second,
@@ -87,8 +65,8 @@ func WithMetrics(m Metrics) Option {
 	return func(o *options) error { o.metrics = m; return nil }
 }
 
-// WithClock replaces the real clock (tests).
-func WithClock(c Clock) Option {
+// WithClock replaces the system clock (tests: clock.NewFake).
+func WithClock(c clock.Clock) Option {
 	return func(o *options) error {
 		if c != nil {
 			o.clock = c

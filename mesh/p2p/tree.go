@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -44,7 +45,7 @@ type Tree struct {
 
 	inbox   chan inbound
 	publish chan publishReq
-	calls   chan func()
+	calls   *owner.Inbox  // closures to run on the owner goroutine
 	kick    chan struct{} // cap 1: pending peer events or counters
 	quit    chan struct{} // closed by Close
 	done    chan struct{} // closed when the owner has stopped
@@ -116,6 +117,7 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	done := make(chan struct{})
 	n := &Tree{
 		h:       h,
 		sm:      sm,
@@ -124,10 +126,10 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		log:     o.logger.With("node", shortID(cfg.Self.ID)),
 		inbox:   make(chan inbound, o.inbox),
 		publish: make(chan publishReq),
-		calls:   make(chan func()),
 		kick:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		done:    done,
+		calls:   owner.New(0, done, ErrClosed),
 		downs:   make(map[peer.ID]struct{}),
 		streams: make(map[network.Stream]struct{}),
 		perPeer: make(map[peer.ID]int),
@@ -265,24 +267,8 @@ func (n *Tree) poke() {
 	}
 }
 
-// call runs f on the owner goroutine and drains Ready after it.
-func (n *Tree) call(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	g := func() { f(); close(done) }
-	select {
-	case n.calls <- g:
-	case <-n.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-n.done:
-		return ErrClosed
-	}
-}
+// call runs f on the owner goroutine, which drains Ready after it.
+func (n *Tree) call(ctx context.Context, f func()) error { return n.calls.Call(ctx, f) }
 
 // Close leaves the tree (telling the parent and the children), flushes
 // what is queued for a short while, closes every stream and stops every
@@ -339,10 +325,10 @@ func (n *Tree) peerGone(p peer.ID) {
 
 func (n *Tree) run() {
 	defer close(n.done)
-	clock := n.opt.clock
-	t := clock.NewTicker(n.opt.tick)
+	clk := n.opt.clock
+	t := clk.NewTicker(n.opt.tick)
 	defer t.Stop()
-	n.sm.Tick(clock.Now())
+	n.sm.Tick(clk.Now())
 	n.drain()
 	for {
 		select {
@@ -365,21 +351,21 @@ func (n *Tree) run() {
 				}
 				break
 			}
-			now := clock.Now()
+			now := clk.Now()
 			n.sm.Tick(now)
 			if now.Sub(n.reaped) >= time.Second {
 				n.reaped = now
 				n.reapIdle(now)
 			}
 		case req := <-n.publish:
-			req.err <- n.sm.Publish(clock.Now(), req.c)
-		case f := <-n.calls:
+			req.err <- n.sm.Publish(clk.Now(), req.c)
+		case f := <-n.calls.Calls():
 			f()
 		case <-n.kick:
 			n.takeDowns()
 			n.takeCounts()
 		case <-n.quit:
-			n.sm.Leave(clock.Now())
+			n.sm.Leave(clk.Now())
 			n.drain()
 			for _, w := range n.writers {
 				w.finish()
