@@ -167,13 +167,16 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, out *chatFigures) {
 			}
 		}
 	}()
-	rootRoom := func() *chat.Room {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.peers[c.r.root].room
-	}()
+	c.measureComments(ctx, out)
+	c.measureHearts(ctx, out)
+	if ctx.Err() != nil {
+		return
+	}
+	c.measureSettle(ctx, sw, out)
+}
 
-	// Comments: five a second, each from a random viewer.
+// measureComments sends five comments a second, each from a random viewer.
+func (c *chatNet) measureComments(ctx context.Context, out *chatFigures) {
 	end := time.Now().Add(chatCommentPhase)
 	sent, refused := 0, 0
 	for i := 0; time.Now().Before(end); i++ {
@@ -191,8 +194,12 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, out *chatFigures) {
 		cancel()
 	}
 	out.commentsSent, out.commentsRefused = sent, refused
+}
 
-	// Hearts: every viewer taps 5 times a second.
+// measureHearts makes every viewer tap 5 times a second, counting the
+// broadcaster's inbound bytes meanwhile, then sees how many hearts its tree
+// counted and how many a viewer floated.
+func (c *chatNet) measureHearts(ctx context.Context, out *chatFigures) {
 	in0, pub0, msg0, t0 := c.rootIn.Load(), c.rootPub.Load(), c.rootMsg.Load(), time.Now()
 	ihave0, ctl0 := c.rootIHave.Load(), c.rootCtl.Load()
 	hctx, hcancel := context.WithTimeout(ctx, chatHeartPhase)
@@ -234,11 +241,16 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, out *chatFigures) {
 		cancel()
 	}
 	out.heartsTapped = c.tapped.Load()
-	if ctx.Err() != nil {
-		return
-	}
+}
 
-	// 10 % of the viewers leave abruptly.
+// measureSettle kills 10 % of the viewers abruptly and times how long the
+// broadcaster's live count takes to be exact.
+func (c *chatNet) measureSettle(ctx context.Context, sw swarm, out *chatFigures) {
+	rootRoom := func() *chat.Room {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.peers[c.r.root].room
+	}()
 	c.r.mu.Lock()
 	kill := max(len(c.r.present)/10, 1)
 	c.r.mu.Unlock()
