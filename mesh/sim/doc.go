@@ -118,6 +118,18 @@
 //     figures that differ between two runs of the same seed.
 //   - extra: counts (joins, leaves, rejoins, moves, forged, pulls, …).
 //
+// # Where things are
+//
+// sim.go is the event loop (New, RunUntil, handle, the ticks, draining a
+// machine's Ready); network.go the modelled network (propagation, the
+// uplinks' fair queues, loss, order on a link, forgers); peers.go peers
+// arriving and departing and the picture of the tree kept from their
+// events; stream.go the broadcaster's chunks and their delivery;
+// playback.go, metrics.go, hist.go and tree.go what is measured; verify.go
+// the cached signature checks; queue.go the event heap; config.go the knobs
+// and their defaults. The machines get no counters (mesh.Config.Counters):
+// their statuses are the tree's own.
+//
 // # Cost
 //
 // The simulator's own work allocates nothing per message or delivery:
