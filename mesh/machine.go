@@ -153,7 +153,7 @@ type Machine struct {
 	ready Ready
 }
 
-// New returns a node for cfg. The broadcaster's node (Self.ID == Root.ID)
+// New returns a machine for cfg. The broadcaster's (Self.ID == Root.ID)
 // starts attached at depth 0; any other node joins on its first Tick.
 func New(cfg Config) (*Machine, error) {
 	cfg.fillDefaults()
