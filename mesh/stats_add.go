@@ -1,8 +1,7 @@
 package mesh
 
-// Add adds o's counters to s, to sum the nodes of a tree. Hearts are left
-// out: a node's figure already holds its subtree's, so a sum over nodes
-// would count them several times.
+// Add adds o's counters to s, to sum the machines of a tree (the simulator
+// and the bench report one Stats for a whole run).
 func (s *Stats) Add(o *Stats) {
 	s.ChunksIn += o.ChunksIn
 	s.Duplicates += o.Duplicates

@@ -56,7 +56,7 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree *p2p.Node
+	tree *p2p.Tree
 	hls  *hls.Server
 	whep *whep.Server
 	page http.Handler
@@ -67,10 +67,10 @@ type Broadcast struct {
 	streamKey string
 	takesWHIP bool
 
-	room       *chat.Room    // nil when the chat could not be joined
-	chat       chatHub       // the chat's event streams to HTTP clients
-	counts     treeCounts    // what the tree adds up, for the broadcaster's room
-	hlsClients recentClients // LL-HLS players heard from lately
+	room       *chat.Room     // nil when the chat could not be joined
+	chat       chatHub        // the chat's event streams to HTTP clients
+	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
+	hlsClients recentClients  // LL-HLS players heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -172,6 +172,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Broadcast = b.id
 	cfg.Key = b.key
 	cfg.Slots = b.slots
+	cfg.Counters = chat.TreeCounters()
 	cfg.Rand = nil // a *rand.Rand is not safe to share between trees: each seeds its own
 	tree, err := p2p.New(b.n.host, cfg,
 		p2p.WithProtocol(meshProtocol(b.id)),
@@ -183,6 +184,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		return err
 	}
 	b.tree = tree
+	b.treeLink = chat.NewTreeLink(tree)
 	b.joinChat()
 	return nil
 }

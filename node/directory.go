@@ -138,7 +138,7 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 func (b *Broadcast) listing() api.ListingUpdate {
 	a := b.Announcement()
 	return api.ListingUpdate{Title: a.Title, Link: b.Link().String(), Started: a.Started,
-		Viewers:       int(max(b.counts.subtree.Load()-1, 0) + b.counts.web.Load()),
+		Viewers:       b.treeLink.Audience() + b.treeLink.WebViewers(),
 		ReplayViewers: b.n.ReplayViews(b.id)}
 }
 

@@ -24,6 +24,11 @@ func EachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
+		if num > protowire.MaxValidNumber {
+			// ConsumeTag takes numbers up to 2^31-1; protobuf refuses
+			// those over 2^29-1, and so does every decoder here.
+			return fmt.Errorf("field number %d is over %d", num, protowire.MaxValidNumber)
+		}
 		b = b[n:]
 		var v uint64
 		var raw []byte
