@@ -206,7 +206,12 @@ func (m *machine) emit(e Event) { m.rd.events = append(m.rd.events, e) }
 func (m *machine) send(now time.Time, e envelope) {
 	e.Broadcast = m.cfg.Broadcast
 	e.Sent = now.UnixNano()
-	m.rd.publish = append(m.rd.publish, e.marshal(nil))
+	b, err := e.encode()
+	if err != nil {
+		m.cfg.Logger.Warn("chat: message not sent", "kind", e.kind(), "err", err)
+		return
+	}
+	m.rd.publish = append(m.rd.publish, b)
 }
 
 // nextID hands out comment IDs and action sequence numbers: the clock in
@@ -539,7 +544,7 @@ func (m *machine) state() [][]byte {
 	regs := slices.SortedFunc(maps.Values(m.regs), func(a, b *signedAction) int { return cmp.Compare(a.Seq, b.Seq) })
 	out := make([][]byte, len(regs))
 	for i, s := range regs {
-		out[i] = s.marshal(nil)
+		out[i] = s.encode()
 	}
 	return out
 }
@@ -954,7 +959,7 @@ func (m *machine) issue(now time.Time, a action) ([]byte, error) {
 		return nil, err
 	}
 	e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Action: s}
-	return e.marshal(nil), nil
+	return e.encode()
 }
 
 // moderate carries out a moderation request and returns the envelopes to
@@ -975,7 +980,11 @@ func (m *machine) moderate(now time.Time, a action) ([][]byte, error) {
 			return nil, ErrNotBroadcaster
 		}
 		e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Request: &a}
-		return [][]byte{e.marshal(nil)}, nil
+		b, err := e.encode()
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{b}, nil
 	}
 	actions := []action{a}
 	if a.Op == OpBlock {
@@ -1031,7 +1040,10 @@ func (m *machine) comment(now time.Time, text string, at time.Time) (CommentID, 
 		c.Attestation = m.cfg.Attestation
 	}
 	e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Comment: c}
-	b := e.marshal(nil)
+	b, err := e.encode()
+	if err != nil {
+		return CommentID{}, nil, err
+	}
 	// Check it as a receiver will, without charging the bucket.
 	var probe envelope
 	if err := probe.unmarshal(b); err != nil {
@@ -1062,7 +1074,7 @@ func (m *machine) reportComment(now time.Time, id CommentID) ([]byte, error) {
 		return nil, ErrRateLimited
 	}
 	e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Report: &wireReport{Author: id.Author, Comment: id.Seq}}
-	return e.marshal(nil), nil
+	return e.encode()
 }
 
 func (m *machine) vote(now time.Time, callSeq uint64, guilty bool) ([]byte, error) {
@@ -1077,7 +1089,7 @@ func (m *machine) vote(now time.Time, callSeq uint64, guilty bool) ([]byte, erro
 		return nil, ErrDuplicate
 	}
 	e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Vote: &wireVote{Call: callSeq, Guilty: guilty}}
-	return e.marshal(nil), nil
+	return e.encode()
 }
 
 // heart counts this node's taps. With a tree (Config.Tap) they go up it
@@ -1104,7 +1116,8 @@ func (m *machine) leave(now time.Time) []byte {
 	}
 	m.joined = false
 	e := envelope{Broadcast: m.cfg.Broadcast, Sent: now.UnixNano(), Presence: &wirePresence{State: presenceLeave}}
-	return e.marshal(nil)
+	b, _ := e.encode() // no strings but the broadcast ID, which Join checked
+	return b
 }
 
 // --- timers ---
