@@ -2,6 +2,7 @@ package chat
 
 import (
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"fmt"
 	"github.com/peerscope/peerscope/identity"
 	"log/slog"
@@ -253,3 +254,9 @@ type realTicker struct{ t *time.Ticker }
 
 func (t realTicker) C() <-chan time.Time { return t.t.C }
 func (t realTicker) Stop()               { t.t.Stop() }
+
+// seed returns 32 bytes from crypto/rand for a ChaCha8 generator.
+func seed() (s [32]byte) {
+	_, _ = crand.Read(s[:])
+	return s
+}

@@ -657,8 +657,8 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("1000 messages/s for 2 s: allowed %d, want 4", n)
 	}
 	l.sweep(t0.Add(time.Hour))
-	if len(l.tat) != 0 {
-		t.Fatalf("sweep left %d buckets", len(l.tat))
+	if len(l.buckets) != 0 {
+		t.Fatalf("sweep left %d buckets", len(l.buckets))
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -82,6 +84,39 @@ func TestDecoderMatchesV1(t *testing.T) {
 				t.Fatalf("v1: %v; generated: %v; want them to differ: %v", errO, errN, c.differs != "")
 			}
 		})
+	}
+}
+
+// TestLimiterMatchesV1 plays random traffic at each protocol rate into
+// 1.0.0's token buckets (GCRA, frozen below) and into the limiter on
+// golang.org/x/time/rate: they must allow the same messages, peeks and
+// takes alike. Times are on a microsecond grid: within a nanosecond or so
+// of a boundary the float64 tokens of x/time/rate may round the other way
+// (limiter's comment).
+func TestLimiterMatchesV1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	d := DefaultLimits()
+	rates := []Rate{d.Comment, d.Heart, d.Presence, d.Report, d.Vote, d.Beat, d.Request,
+		{Every: d.Comment.Every, Burst: 2*d.Comment.Burst + 10}, {Every: 3 * time.Millisecond, Burst: 7}}
+	key := limitKey{bob.id, kindComment}
+	for round := range 2000 {
+		r := rates[round%len(rates)]
+		var old v1limiter
+		var l limiter
+		now := t0
+		steps := []time.Duration{0, time.Microsecond, (r.Every / 3).Truncate(time.Microsecond), r.Every / 2,
+			r.Every - time.Microsecond, r.Every, r.Every + time.Microsecond, 2 * r.Every, r.Every * time.Duration(r.Burst)}
+		for i := range 400 {
+			if rng.IntN(3) > 0 {
+				now = now.Add(steps[rng.IntN(len(steps))])
+			} else {
+				now = now.Add(time.Duration(rng.Int64N(int64(3*r.Every/time.Microsecond))) * time.Microsecond)
+			}
+			take := rng.IntN(4) > 0
+			if a, b := old.allow(now, key, r, take), l.allow(now, key.p, key.k, r, take); a != b {
+				t.Fatalf("round %d step %d, rate %+v, take %v, at t0+%v: 1.0.0 says %v, x/time/rate %v", round, i, r, take, now.Sub(t0), a, b)
+			}
+		}
 	}
 }
 
@@ -768,4 +803,25 @@ func v1unmarshalEntry(c *Comment, b []byte) error {
 func v1appendMessage(b []byte, num protowire.Number, v []byte) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendBytes(b, v)
+}
+
+// v1limiter is 1.0.0's token bucket per (sender, kind), kept as GCRA: one
+// time per bucket, the "theoretical arrival time" when it would be full.
+type v1limiter struct{ tat map[limitKey]time.Time }
+
+func (l *v1limiter) allow(now time.Time, key limitKey, r Rate, take bool) bool {
+	if l.tat == nil {
+		l.tat = make(map[limitKey]time.Time)
+	}
+	tat, ok := l.tat[key]
+	if !ok || tat.Before(now) {
+		tat = now
+	}
+	if tat.Sub(now) > time.Duration(r.Burst-1)*r.Every {
+		return false
+	}
+	if take {
+		l.tat[key] = tat.Add(r.Every)
+	}
+	return true
 }
