@@ -18,6 +18,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
@@ -55,7 +56,7 @@ type Broadcast struct {
 	replay *replayState // the manifest (replay_publish.go)
 
 	room       *chat.Room    // nil when the chat could not be joined
-	chat       chatHub       // the chat's event streams to HTTP clients
+	chat       *web.Server   // the chat's HTTP API and event streams (chat/web)
 	counts     treeCounts    // what the tree adds up, for the broadcaster's room
 	hlsClients recentClients // LL-HLS players heard from lately
 
@@ -117,11 +118,12 @@ func (n *Node) newBroadcast(id string, root bool, slots int) (*Broadcast, error)
 		_ = b.hls.Close()
 		return nil, err
 	}
+	b.chat = b.chatWeb()
 	b.page = player.New(player.Routes{
 		HLS:    n.metrics.countHLS(b, b.hls),
 		WHEP:   n.metrics.countWHEP(b, b.whep),
 		Status: b.playerStatus,
-		Chat:   b.chatHandler(),
+		Chat:   b.chat,
 	})
 	b.wg.Go(b.feedPlayers)
 	if n.replay != nil {

@@ -39,12 +39,13 @@
 //
 // Each broadcast also joins its chat.Room (the broadcaster's room counts the
 // tree's size as its audience; every room counts the browsers its node
-// serves). One goroutine per broadcast drains the room's events to the
-// page's server-sent event stream at /b/<ID>/chat/events; the page posts
-// comments (placed at the frame on screen), hearts, reports and votes to
-// chat/. Moderation (chat/moderate) is the local owner's only: a request
-// from loopback with OwnerToken or the stream key. Rooms close before the
-// router and the host.
+// serves). The page's chat is chat/web's, mounted at /b/<ID>/chat/ with two
+// hooks (chat.go: the room, and isOwner); one goroutine per broadcast runs
+// its Run, which drains the room's events to the page's server-sent event
+// stream at /b/<ID>/chat/events; the page posts comments (placed at the
+// frame on screen), hearts, reports and votes to chat/. Moderation
+// (chat/moderate) is the local owner's only: a request from loopback with
+// OwnerToken or the stream key. Rooms close before the router and the host.
 //
 // Replays (replay*.go): every delivered chunk also goes, through a bounded
 // queue, to the node's replay.Store (DataDir/replay; Config.NoReplays opts
