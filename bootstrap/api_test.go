@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // TestBadInput: malformed, unknown, oversized and mistyped bodies, and
@@ -68,7 +69,7 @@ func TestBadInput(t *testing.T) {
 	send := func(mutate func(r *http.Request) *http.Request) (int, string) {
 		req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 		req.Header.Set("Content-Type", js)
-		if err := bootstrap.SignRequest(req, good, alice.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, good, alice.key, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		req = mutate(req)
@@ -93,14 +94,14 @@ func TestBadInput(t *testing.T) {
 			return r2
 		},
 		"other peer's header": func(r *http.Request) *http.Request {
-			r.Header.Set(bootstrap.HeaderPeer, bob.id.String())
+			r.Header.Set(api.HeaderPeer, bob.id.String())
 			return r
 		},
 		"old": func(r *http.Request) *http.Request {
 			old := e.clock.Now().Add(-bootstrap.DefaultClockSkew - time.Second)
 			req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 			req.Header.Set("Content-Type", js)
-			_ = bootstrap.SignRequest(req, good, alice.key, old)
+			_ = api.SignRequest(req, good, alice.key, old)
 			return req
 		},
 	} {
@@ -133,7 +134,7 @@ func TestBadInput(t *testing.T) {
 // TestRateLimits: per address on every request, per peer on signed ones,
 // per account across its nodes, on the injected clock.
 func TestRateLimits(t *testing.T) {
-	e := newEnv(t, func(c *bootstrap.Config) {
+	e := newEnv(t, func(c *bootstrap.ServerConfig) {
 		c.RateIP = bootstrap.Rate{PerSecond: 10, Burst: 20}
 		c.RatePeer = bootstrap.Rate{PerSecond: 1, Burst: 3}
 		c.RateAccount = bootstrap.Rate{PerSecond: 1, Burst: 4}
@@ -177,7 +178,7 @@ func TestRateLimits(t *testing.T) {
 	// The address: 20 requests in all so far at most; the rest refused.
 	refused := 0
 	for i := 0; i < 30; i++ {
-		if _, err := alice.c.List(ctx, bootstrap.Query{}); err != nil {
+		if _, err := alice.c.List(ctx, api.Query{}); err != nil {
 			mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
 			refused++
 		}
@@ -186,7 +187,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("%d of 30 refused", refused)
 	}
 	e.clock.Add(10 * time.Second)
-	if _, err := alice.c.List(ctx, bootstrap.Query{}); err != nil {
+	if _, err := alice.c.List(ctx, api.Query{}); err != nil {
 		t.Fatalf("after the bucket refilled: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -53,7 +54,7 @@ func TestTwitterSignIn(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
-	start, err := alice.c.TwitterStart(ctx, bootstrap.ScopeFollows)
+	start, err := alice.c.TwitterStart(ctx, api.ScopeFollows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestTwitterSignIn(t *testing.T) {
 	}
 
 	// Another node: it knows only the bootstrap's URL.
-	trust, err := bootstrap.TrustSetFrom(ctx, nil, e.url)
+	trust, err := api.TrustSetFrom(ctx, nil, e.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestPhoneSignUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust, _ := bootstrap.TrustSetFrom(ctx, nil, e.url)
+	trust, _ := api.TrustSetFrom(ctx, nil, e.url)
 	a, err := trust.VerifyBytes(res.Attestation, carol.id, e.clock.Now())
 	if err != nil {
 		t.Fatalf("another node refuses the phone attestation: %v", err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // TestCrashChild is the bootstrap process that TestKillDuringWrites kills:
@@ -29,7 +30,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	off := bootstrap.Rate{PerSecond: -1}
 	svc, err := bootstrap.Open(context.Background(), bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off,
+		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off,
 			Phone:       bootstrap.HTTPSender{URL: os.Getenv("PEERSCOPE_CRASH_SMS")},
 			PhoneLimits: bootstrap.PhoneLimits{MaxSends: 1000}}})
 	if err != nil {
@@ -217,7 +218,7 @@ func TestKillDuringWrites(t *testing.T) {
 		}
 	}
 	for bid, v := range ack.versions {
-		var b bootstrap.Broadcast
+		var b api.Listing
 		resp, err := http.Get(c2.url + "/api/v1/broadcasts/" + bid)
 		if err != nil {
 			t.Fatal(err)

@@ -11,84 +11,19 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
-// Announcement is what a broadcaster's node PUTs to
-// /api/v1/broadcasts/{id}, signed with the broadcaster's libp2p key (the
-// key the broadcast ID names). Every change (title, viewer counts, the
-// end) is a new version; the directory keeps the newest.
-type Announcement struct {
-	Title   string    `json:"title"`
-	Link    string    `json:"link"` // peerscope://<id>?peer=…
-	Private bool      `json:"private"`
-	Started time.Time `json:"started"`
-	// Ended is set once, when the broadcast ends.
-	Ended         time.Time `json:"ended,omitzero"`
-	Viewers       int       `json:"viewers"`
-	ReplayViewers int       `json:"replay_viewers"`
-	// Version grows with every change (the broadcaster's clock in Unix
-	// ns, say).
-	Version uint64 `json:"version"`
-	// Tweet opts in to posting the link on the broadcaster's Twitter
-	// account when it goes live (it must have signed in with ScopeTweet).
-	Tweet bool `json:"tweet,omitempty"`
-}
-
-// Limits of an announcement.
-const (
-	MaxTitle     = 200  // characters
-	MaxLink      = 4096 // bytes
-	MaxViewers   = 100_000_000
-	maxIDLen     = 128
-	maxQueryText = 100
-)
-
-// AnnounceResponse answers an announcement.
-type AnnounceResponse struct {
-	Broadcast *Broadcast `json:"broadcast"`
-	Tweeted   string     `json:"tweeted,omitempty"` // the tweet's ID
-}
-
-// broadcasterOf returns the broadcaster named by a broadcast ID,
-// "<peer ID>.<nonce>".
-func broadcasterOf(id string) (peer.ID, error) {
-	dot := strings.LastIndexByte(id, '.')
-	if len(id) > maxIDLen || dot < 1 || dot == len(id)-1 || strings.Trim(id[dot+1:], "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		return "", fmt.Errorf("%w: broadcast ID %q is not <peer ID>.<nonce>", ErrBadRequest, clip(id, 80))
-	}
-	p, err := peer.Decode(id[:dot])
-	if err != nil || p.String() != id[:dot] {
-		return "", fmt.Errorf("%w: broadcast ID %q does not start with a peer ID", ErrBadRequest, clip(id, 80))
-	}
-	return p, nil
-}
-
-func (a *Announcement) check(id string, now time.Time, skew time.Duration) error {
-	switch {
-	case utf8.RuneCountInString(a.Title) > MaxTitle || !identity.ValidText(a.Title):
-		return fmt.Errorf("%w: title: at most %d characters on one line", ErrBadRequest, MaxTitle)
-	case len(a.Link) > MaxLink || !strings.HasPrefix(a.Link, "peerscope://"+id) ||
-		(len(a.Link) > len("peerscope://"+id) && a.Link[len("peerscope://"+id)] != '?') || !identity.ValidText(a.Link):
-		return fmt.Errorf("%w: link: must be peerscope://%s[?…], at most %d bytes", ErrBadRequest, clip(id, 80), MaxLink)
-	case a.Started.IsZero() || a.Started.After(now.Add(skew)):
-		return fmt.Errorf("%w: started: missing or in the future", ErrBadRequest)
-	case !a.Ended.IsZero() && (a.Ended.Before(a.Started) || a.Ended.After(now.Add(skew))):
-		return fmt.Errorf("%w: ended: before the start or in the future", ErrBadRequest)
-	case a.Viewers < 0 || a.Viewers > MaxViewers || a.ReplayViewers < 0 || a.ReplayViewers > MaxViewers:
-		return fmt.Errorf("%w: viewer counts out of range", ErrBadRequest)
-	case a.Version == 0 || a.Version > 1<<62:
-		return fmt.Errorf("%w: version must be from 1 to 2^62", ErrBadRequest)
-	}
-	return nil
-}
+// maxQueryText bounds a directory search.
+const maxQueryText = 100
 
 // byBroadcaster checks that a request about the broadcast in the path is
 // signed by its broadcaster (whose peer ID the broadcast ID names), and
 // returns the ID, the signer and the body; on failure it has answered.
 func (s *Server) byBroadcaster(w http.ResponseWriter, r *http.Request, what string) (id string, p peer.ID, body []byte, ok bool) {
 	id = r.PathValue("id")
-	owner, err := broadcasterOf(id)
+	owner, err := api.BroadcasterOf(id)
 	if err == nil {
 		p, body, err = s.signed(w, r)
 	}
@@ -107,25 +42,25 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var a Announcement
+	var a api.ListingUpdate
 	if err := decodeStrict(r, body, &a); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	now := s.cfg.Now()
-	if err := a.check(id, now, s.cfg.ClockSkew); err != nil {
+	if err := a.Check(id, now, s.cfg.ClockSkew); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
-	b := &Broadcast{ID: id, Broadcaster: p.String(), Title: a.Title, Link: a.Link, Private: a.Private,
+	b := &entry{Listing: api.Listing{ID: id, Broadcaster: p.String(), Title: a.Title, Link: a.Link, Private: a.Private,
 		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers,
-		Version: a.Version, Updated: now, signed: signedRecord(r, body)}
+		Version: a.Version, Updated: now}, signed: signedRecord(r, body)}
 	acc, err := s.store.SessionAccount(ctx, p.String(), now)
 	switch {
 	case err == nil:
 		b.account = acc.ID
-		b.Who = &acc
+		b.Who = &acc.Account
 	case err != ErrNoSession:
 		s.fail(w, r, err)
 		return
@@ -140,11 +75,11 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		// shows at once.
 		s.lists.invalidate()
 	}
-	res := AnnounceResponse{Broadcast: b}
+	res := api.ListingResponse{Listing: &b.Listing}
 	wentLive := b.Live() && put.Fresh
 	switch {
 	case wentLive:
-		e := Event{Kind: EventLive, Broadcast: b}
+		e := Event{Kind: EventLive, Listing: &b.Listing}
 		if b.Who != nil && !b.Private {
 			s.addFollowers(ctx, &e, b.Who.Key())
 		}
@@ -162,9 +97,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case !b.Private && !b.Live() && (put.Fresh || put.WasLive):
-		s.hub.publish(Event{Kind: EventEnded, Broadcast: b})
+		s.hub.publish(Event{Kind: EventEnded, Listing: &b.Listing})
 	case !b.Private:
-		s.hub.publish(Event{Kind: EventUpdate, Broadcast: b})
+		s.hub.publish(Event{Kind: EventUpdate, Listing: &b.Listing})
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -173,7 +108,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 // signature headers and the body.
 func signedRecord(r *http.Request, body []byte) []byte {
 	h := r.Header
-	rec := fmt.Appendf(nil, "%s %s\n%s\n%s\n%s\n%s\n", r.Method, r.URL.RequestURI(), h.Get(HeaderPeer), h.Get(HeaderTime), h.Get(HeaderNonce), h.Get(HeaderSignature))
+	rec := fmt.Appendf(nil, "%s %s\n%s\n%s\n%s\n%s\n", r.Method, r.URL.RequestURI(), h.Get(api.HeaderPeer), h.Get(api.HeaderTime), h.Get(api.HeaderNonce), h.Get(api.HeaderSignature))
 	return append(rec, body...)
 }
 
@@ -205,7 +140,7 @@ func (s *Server) addFollowers(ctx context.Context, e *Event, key string) {
 }
 
 // tweetLive posts the broadcast's link as its broadcaster.
-func (s *Server) tweetLive(ctx context.Context, b *Broadcast) (string, error) {
+func (s *Server) tweetLive(ctx context.Context, b *entry) (string, error) {
 	if s.cfg.Twitter.ClientID == "" {
 		return "", fmt.Errorf("%w: Twitter", ErrUnavailable)
 	}
@@ -262,21 +197,12 @@ func (s *Server) providerTokens(ctx context.Context, account int64) (ProviderTok
 	return tok, s.store.SetTokens(ctx, account, tok)
 }
 
-// ReplayEntry is what the replay side PUTs to
-// /api/v1/broadcasts/{id}/replay (signed by the broadcaster) once the
-// broadcast has ended and its manifest is published: the directory lists
-// the replay until ReplayTTL after the end.
-type ReplayEntry struct {
-	// Manifest references the signed replay manifest (its CID, say).
-	Manifest string `json:"manifest"`
-}
-
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 	id, _, body, ok := s.byBroadcaster(w, r, "publish the replay of")
 	if !ok {
 		return
 	}
-	var e ReplayEntry
+	var e api.ReplayEntry
 	if err := decodeStrict(r, body, &e); err != nil {
 		s.fail(w, r, err)
 		return
@@ -285,7 +211,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: manifest reference of 1 to 512 characters", ErrBadRequest))
 		return
 	}
-	b, err := s.store.Broadcast(r.Context(), id)
+	b, err := s.store.entry(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -306,19 +232,14 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 	s.lists.invalidate()
 	b.Replay, b.ReplayExpires = e.Manifest, expires
 	if !b.Private {
-		s.hub.publish(Event{Kind: EventReplay, Broadcast: b})
+		s.hub.publish(Event{Kind: EventReplay, Listing: &b.Listing})
 	}
-	writeJSON(w, http.StatusOK, AnnounceResponse{Broadcast: b})
-}
-
-// ListResponse is a page of the directory.
-type ListResponse struct {
-	Broadcasts []*Broadcast `json:"broadcasts"`
+	writeJSON(w, http.StatusOK, api.ListingResponse{Listing: &b.Listing})
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var query Query
+	var query api.Query
 	switch q.Get("state") {
 	case "", "live":
 	case "replay":
@@ -346,7 +267,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := json.Marshal(ListResponse{Broadcasts: list})
+		b, err := json.Marshal(api.ListResponse{Listings: list})
 		return append(b, '\n'), err
 	})
 	if err != nil {
@@ -360,11 +281,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := broadcasterOf(id); err != nil {
+	if _, err := api.BroadcasterOf(id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := s.store.Broadcast(r.Context(), id)
+	b, err := s.store.entry(r.Context(), id)
 	if err == nil && b.Private {
 		err = ErrNotFound // private entries are not shown (their ACLs come later)
 	}
@@ -372,7 +293,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	writeJSON(w, http.StatusOK, &b.Listing)
 }
 
 // handleEvents is the public stream: every public broadcast's changes.
@@ -393,20 +314,6 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 
 // --- follows ---
 
-// FollowsResponse lists the account keys an account follows.
-type FollowsResponse struct {
-	Account   string   `json:"account"`
-	Following []string `json:"following"`
-}
-
-func validAccountKey(k string) error {
-	provider, subject, ok := strings.Cut(k, ":")
-	if !ok || !identity.ValidProvider(provider) || subject == "" || len(subject) > identity.MaxAccountLen || !identity.ValidText(subject) {
-		return fmt.Errorf("%w: %q is not an account key (provider:account)", ErrBadRequest, clip(k, 80))
-	}
-	return nil
-}
-
 func (s *Server) handleFollowing(w http.ResponseWriter, r *http.Request) {
 	_, acc, _, err := s.session(w, r)
 	if err != nil {
@@ -418,7 +325,7 @@ func (s *Server) handleFollowing(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, FollowsResponse{Account: acc.Key(), Following: list})
+	writeJSON(w, http.StatusOK, api.FollowsResponse{Account: acc.Key(), Following: list})
 }
 
 // MaxFollows bounds how many accounts one account may follow.
@@ -426,7 +333,7 @@ const MaxFollows = 5000
 
 func (s *Server) handleFollow(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("account")
-	if err := validAccountKey(key); err != nil {
+	if err := api.CheckAccountKey(key); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -457,7 +364,7 @@ func (s *Server) handleFollow(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUnfollow(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("account")
-	if err := validAccountKey(key); err != nil {
+	if err := api.CheckAccountKey(key); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -489,12 +396,12 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"suggestions": list})
+	writeJSON(w, http.StatusOK, api.SuggestionsResponse{Suggestions: list})
 }
 
 // importFollowing fetches who the account follows on Twitter and stores
 // them as suggestions.
-func (s *Server) importFollowing(ctx context.Context, acc Account) ([]Suggestion, error) {
+func (s *Server) importFollowing(ctx context.Context, acc Account) ([]api.Suggestion, error) {
 	if acc.Provider != "twitter" || s.cfg.Twitter.ClientID == "" {
 		return nil, fmt.Errorf("%w: importing follows needs a Twitter sign-in", ErrBadRequest)
 	}
@@ -509,13 +416,13 @@ func (s *Server) importFollowing(ctx context.Context, acc Account) ([]Suggestion
 	if err != nil {
 		return nil, err
 	}
-	var list []Suggestion
+	var list []api.Suggestion
 	for _, u := range users {
-		a := Account{Provider: "twitter", Subject: u.ID, Handle: "@" + u.Username, Name: u.Name, Avatar: u.ProfileImageURL}
+		a := api.Account{Provider: "twitter", Subject: u.ID, Handle: "@" + u.Username, Name: u.Name, Avatar: u.ProfileImageURL}
 		if sanitizeAccount(&a) != nil {
 			continue
 		}
-		list = append(list, Suggestion{Account: a.Key(), Handle: a.Handle, Name: a.Name, Avatar: a.Avatar})
+		list = append(list, api.Suggestion{Account: a.Key(), Handle: a.Handle, Name: a.Name, Avatar: a.Avatar})
 	}
 	if err := s.store.putSuggestions(ctx, acc.ID, list, s.cfg.Now()); err != nil {
 		return nil, err
@@ -534,5 +441,5 @@ func (s *Server) handleSuggestions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"suggestions": list})
+	writeJSON(w, http.StatusOK, api.SuggestionsResponse{Suggestions: list})
 }

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 func (n *node) broadcastID(nonce string) string { return n.id.String() + "." + nonce }
 
-func announcement(id, title string, started time.Time, version uint64) bootstrap.Announcement {
-	return bootstrap.Announcement{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/x", Started: started, Version: version}
+func announcement(id, title string, started time.Time, version uint64) api.ListingUpdate {
+	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/x", Started: started, Version: version}
 }
 
 // signIn signs n in with the stand-in as the given user.
@@ -33,7 +34,7 @@ func (e *env) signIn(n *node, user string, scopes ...string) {
 	}
 }
 
-func ids(list []*bootstrap.Broadcast) []string {
+func ids(list []*api.Listing) []string {
 	var out []string
 	for _, b := range list {
 		out = append(out, b.ID)
@@ -57,7 +58,7 @@ func TestDirectory(t *testing.T) {
 	if _, err := bob.c.Announce(ctx, b1, announcement(b1, "Cooking pasta", e.clock.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	live, err := alice.c.List(ctx, bootstrap.Query{})
+	live, err := alice.c.List(ctx, api.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("identities: %+v / %+v", live[1].Who, live[0].Who)
 	}
 	for q, want := range map[string][]string{"sunrise": {a1}, "PASTA": {b1}, "@ali": {a1}, "nothing": nil, "50%": nil} {
-		got, err := alice.c.List(ctx, bootstrap.Query{Text: q})
+		got, err := alice.c.List(ctx, api.Query{Text: q})
 		if err != nil || !slices.Equal(ids(got), want) {
 			t.Errorf("search %q: %v %v, want %v", q, ids(got), err, want)
 		}
@@ -87,7 +88,7 @@ func TestDirectory(t *testing.T) {
 	// A change of viewer counts alone may show up to a second late (the
 	// listing cache); a new title or an end shows at once.
 	e.clock.Add(time.Second)
-	got, _ := alice.c.List(ctx, bootstrap.Query{Text: "sunrise"})
+	got, _ := alice.c.List(ctx, api.Query{Text: "sunrise"})
 	if len(got) != 1 || got[0].Viewers != 42 || got[0].Title != "Sunrise over the bay" {
 		t.Fatalf("after update: %+v", got)
 	}
@@ -99,7 +100,7 @@ func TestDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Add(2 * time.Second)
-	live, _ = alice.c.List(ctx, bootstrap.Query{})
+	live, _ = alice.c.List(ctx, api.Query{})
 	if !slices.Equal(ids(live), []string{a1}) {
 		t.Fatalf("live after bob's node went quiet: %v", ids(live))
 	}
@@ -115,7 +116,7 @@ func TestDirectory(t *testing.T) {
 	relive := announcement(a1, "again", t0, 5)
 	_, err = alice.c.Announce(ctx, a1, relive)
 	mustStatus(t, err, http.StatusConflict, "stale")
-	live, _ = alice.c.List(ctx, bootstrap.Query{})
+	live, _ = alice.c.List(ctx, api.Query{})
 	if len(live) != 0 {
 		t.Fatalf("ended broadcast still live: %v", ids(live))
 	}
@@ -124,16 +125,16 @@ func TestDirectory(t *testing.T) {
 	if _, err := alice.c.PublishReplay(ctx, a1, "bafy-manifest"); err != nil {
 		t.Fatal(err)
 	}
-	replays, _ := alice.c.List(ctx, bootstrap.Query{Replays: true})
+	replays, _ := alice.c.List(ctx, api.Query{Replays: true})
 	if !slices.Equal(ids(replays), []string{a1}) || replays[0].Replay != "bafy-manifest" || !replays[0].ReplayExpires.Equal(end.Ended.Add(24*time.Hour)) {
 		t.Fatalf("replays %+v", replays)
 	}
 	e.clock.Add(24*time.Hour - time.Second)
-	if replays, _ = alice.c.List(ctx, bootstrap.Query{Replays: true}); len(replays) != 1 {
+	if replays, _ = alice.c.List(ctx, api.Query{Replays: true}); len(replays) != 1 {
 		t.Fatal("replay gone before 24 h")
 	}
 	e.clock.Add(time.Second)
-	if replays, _ = alice.c.List(ctx, bootstrap.Query{Replays: true}); len(replays) != 0 {
+	if replays, _ = alice.c.List(ctx, api.Query{Replays: true}); len(replays) != 0 {
 		t.Fatalf("replay listed 24 h after the end: %v", ids(replays))
 	}
 
@@ -152,7 +153,7 @@ func TestDirectory(t *testing.T) {
 	if _, err := bob.c.Announce(ctx, p1, pa); err != nil {
 		t.Fatal(err)
 	}
-	if live, _ = alice.c.List(ctx, bootstrap.Query{}); len(live) != 0 {
+	if live, _ = alice.c.List(ctx, api.Query{}); len(live) != 0 {
 		t.Fatalf("private broadcast listed: %v", ids(live))
 	}
 }
@@ -201,7 +202,7 @@ func TestFollowNotify(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice, carol, dave := e.node(1), e.node(3), e.node(4)
-	e.signIn(alice, "100", bootstrap.ScopeTweet)
+	e.signIn(alice, "100", api.ScopeTweet)
 	e.x.AddUser(xUser("300", "carol"))
 	e.x.AddUser(xUser("400", "dave"))
 	e.signIn(carol, "300")
@@ -232,12 +233,12 @@ func TestFollowNotify(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	if err := bootstrap.SignRequest(req, nil, carol.key, e.clock.Now()); err != nil {
+	if err := api.SignRequest(req, nil, carol.key, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	carolFeed := openSSE(t, req)
 	req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	_ = bootstrap.SignRequest(req, nil, dave.key, e.clock.Now())
+	_ = api.SignRequest(req, nil, dave.key, e.clock.Now())
 	daveFeed := openSSE(t, req)
 	pubReq, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
 	public := openSSE(t, pubReq)
@@ -249,10 +250,10 @@ func TestFollowNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := carolFeed.next(t); ev.Kind != bootstrap.EventLive || ev.Broadcast.ID != id {
+	if ev := carolFeed.next(t); ev.Kind != bootstrap.EventLive || ev.Listing.ID != id {
 		t.Fatalf("carol's feed: %+v", ev)
 	}
-	if ev := public.next(t); ev.Kind != bootstrap.EventLive || ev.Broadcast.ID != id || ev.Broadcast.Who.Handle != "@alice" {
+	if ev := public.next(t); ev.Kind != bootstrap.EventLive || ev.Listing.ID != id || ev.Listing.Who.Handle != "@alice" {
 		t.Fatalf("public stream: %+v", ev)
 	}
 	select {
@@ -272,7 +273,7 @@ func TestFollowNotify(t *testing.T) {
 	if _, err := alice.c.Announce(ctx, id, a); err != nil {
 		t.Fatal(err)
 	}
-	if ev := public.next(t); ev.Kind != bootstrap.EventUpdate || ev.Broadcast.Viewers != 5 {
+	if ev := public.next(t); ev.Kind != bootstrap.EventUpdate || ev.Listing.Viewers != 5 {
 		t.Fatalf("public stream: %+v", ev)
 	}
 	if len(e.x.Tweets()) != 1 {
@@ -286,14 +287,14 @@ func TestFollowNotify(t *testing.T) {
 	if _, err := bob.c.Announce(ctx, bid, announcement(bid, "bob's", e.clock.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	if ev := public.next(t); ev.Broadcast.ID != bid {
+	if ev := public.next(t); ev.Listing.ID != bid {
 		t.Fatalf("public: %+v", ev)
 	}
 	id2 := alice.broadcastID("second")
 	if _, err := alice.c.Announce(ctx, id2, announcement(id2, "second", e.clock.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	if ev := carolFeed.next(t); ev.Broadcast.ID != id2 {
+	if ev := carolFeed.next(t); ev.Listing.ID != id2 {
 		t.Fatalf("carol's feed skipped to %+v", ev)
 	}
 	// Dave's feed got nothing: the next thing it sees is the stream's end
@@ -314,7 +315,7 @@ func TestTweetAfterTokenExpiry(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
-	e.signIn(alice, "100", bootstrap.ScopeTweet)
+	e.signIn(alice, "100", api.ScopeTweet)
 	for i, nonce := range []string{"first", "second", "third"} {
 		e.clock.Add(3 * time.Hour) // past the access token's life
 		id := alice.broadcastID(nonce)

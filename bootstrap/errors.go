@@ -1,6 +1,10 @@
 package bootstrap
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
+)
 
 // Errors of the service. The HTTP layer maps them to status codes
 // (httpError).
@@ -16,7 +20,9 @@ var (
 	ErrStale = errors.New("bootstrap: announcement not newer than the stored one")
 	// ErrBadRequest is returned for a request that is malformed or breaks
 	// a limit.
-	ErrBadRequest = errors.New("bootstrap: bad request")
+	// It is api.ErrBadRequest: the checks the API package holds refuse
+	// with it too.
+	ErrBadRequest = api.ErrBadRequest
 	// ErrUnauthenticated is returned for a request whose signature, time
 	// or nonce does not hold.
 	ErrUnauthenticated = errors.New("bootstrap: request not authenticated")

@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
-)
 
-// LiveTopic is the GossipSub topic on which the bootstrap's libp2p side
-// publishes go-live events (Config.OnLive), for nodes that follow.
-const LiveTopic = "/peerscope/live/1"
+	"github.com/peerscope/peerscope/bootstrap/api"
+)
 
 // Event kinds.
 const (
@@ -21,10 +19,11 @@ const (
 	eventHeartbt = "keepalive"
 )
 
-// Event is one change in the directory.
+// Event is one change in the directory, as the event streams carry it
+// (GET /api/v1/events, …/feed) and ServerConfig.OnLive hears it.
 type Event struct {
-	Kind      string     `json:"kind"`
-	Broadcast *Broadcast `json:"broadcast"`
+	Kind    string       `json:"kind"`
+	Listing *api.Listing `json:"broadcast"`
 	// Followers are the account keys that follow the broadcaster (live
 	// events of a signed-in broadcaster only): whom to notify.
 	Followers []string `json:"followers,omitempty"`

@@ -11,19 +11,22 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // The decoders of the API: request bodies (strict JSON into the request
 // types, then their checks), the signed-request headers, broadcast IDs,
 // account keys, phone numbers and the key file. Each must refuse what it
 // cannot use with an error of its kind, never panic. Seeds are in
-// testdata/fuzz/<name>/.
+// testdata/fuzz/<name>/ (the live notice's, a node's decoder, in
+// api/testdata/fuzz/).
 
 var fuzzNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 const fuzzID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA.abcd"
 
-func FuzzAnnouncement(f *testing.F) {
+func FuzzListingUpdate(f *testing.F) {
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1}`))
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=x","started":"2026-03-01T11:00:00Z","ended":"2026-03-01T11:30:00Z","viewers":3,"version":9,"tweet":true}`))
 	f.Add([]byte(`{"title":"\u2028"}`))
@@ -32,10 +35,10 @@ func FuzzAnnouncement(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPut, "/api/v1/broadcasts/"+fuzzID, bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
-		var a Announcement
+		var a api.ListingUpdate
 		err := decodeStrict(r, body, &a)
 		if err == nil {
-			err = a.check(fuzzID, fuzzNow, time.Minute)
+			err = a.Check(fuzzID, fuzzNow, time.Minute)
 		}
 		if err != nil && !errors.Is(err, ErrBadRequest) {
 			t.Fatalf("error %v is not ErrBadRequest", err)
@@ -56,7 +59,7 @@ func FuzzRequestBodies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json; charset=utf-8")
-		for _, v := range []any{new(PhoneStart), new(PhoneVerify), new(TwitterStart), new(ReplayEntry), new(VerifyRequest)} {
+		for _, v := range []any{new(api.PhoneStart), new(api.PhoneVerify), new(api.TwitterStart), new(api.ReplayEntry), new(api.VerifyRequest)} {
 			if err := decodeStrict(r, body, v); err != nil && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("%T: error %v is not ErrBadRequest", v, err)
 			}
@@ -69,11 +72,11 @@ func FuzzRequestBodies(f *testing.F) {
 func FuzzSignedHeaders(f *testing.F) {
 	priv, _, _ := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-	_ = SignRequest(r, nil, priv, fuzzNow)
-	f.Add(r.Header.Get(HeaderPeer) + "\n" + r.Header.Get(HeaderTime) + "\n" + r.Header.Get(HeaderNonce) + "\n" + r.Header.Get(HeaderSignature))
+	_ = api.SignRequest(r, nil, priv, fuzzNow)
+	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature))
 	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!")
 	f.Add("\n\n\n")
-	s := &Server{cfg: Config{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
+	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
 		nonces: nonceCache{seen: map[string]time.Time{}, max: 1 << 16}}
 	f.Fuzz(func(t *testing.T, headers string) {
 		parts := strings.SplitN(headers, "\n", 4)
@@ -81,7 +84,7 @@ func FuzzSignedHeaders(f *testing.F) {
 			parts = append(parts, "")
 		}
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-		for i, h := range []string{HeaderPeer, HeaderTime, HeaderNonce, HeaderSignature} {
+		for i, h := range []string{api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature} {
 			r.Header[h] = []string{parts[i]}
 		}
 		if _, err := s.verifyRequest(r, nil); err != nil && !errors.Is(err, ErrUnauthenticated) {
@@ -95,14 +98,14 @@ func FuzzIdentifiers(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if p, err := broadcasterOf(s); err == nil {
+		if p, err := api.BroadcasterOf(s); err == nil {
 			if !strings.HasPrefix(s, p.String()+".") {
-				t.Fatalf("broadcasterOf(%q) = %s", s, p)
+				t.Fatalf("BroadcasterOf(%q) = %s", s, p)
 			}
 		} else if !errors.Is(err, ErrBadRequest) {
 			t.Fatal(err)
 		}
-		if err := validAccountKey(s); err != nil && !errors.Is(err, ErrBadRequest) {
+		if err := api.CheckAccountKey(s); err != nil && !errors.Is(err, ErrBadRequest) {
 			t.Fatal(err)
 		}
 		if p, ok := normalizePhone(s); ok && (p != s || p[0] != '+') {
@@ -131,26 +134,6 @@ func FuzzKeyFile(f *testing.F) {
 		}
 		if err := k.KeySet().Check(); err != nil {
 			t.Fatalf("accepted a key set that fails its check: %v", err)
-		}
-	})
-}
-
-func FuzzLiveNotice(f *testing.F) {
-	b, _ := json.Marshal(LiveNotice{Broadcast: &Broadcast{ID: fuzzID, Broadcaster: strings.Split(fuzzID, ".")[0], Title: "t",
-		Link: "peerscope://" + fuzzID, Started: fuzzNow, Version: 3, Who: &Account{Provider: "twitter", Subject: "1", Handle: "@a"}}})
-	f.Add(b)
-	f.Add([]byte(`{"broadcast":null}`))
-	f.Add([]byte(`{"broadcast":{"id":"x.y"}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		bc, err := DecodeLiveNotice(data)
-		if err != nil {
-			if !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("error %v is not ErrBadRequest", err)
-			}
-			return
-		}
-		if p, err := broadcasterOf(bc.ID); err != nil || p.String() != bc.Broadcaster || !strings.HasPrefix(bc.Link, "peerscope://"+bc.ID) {
-			t.Fatalf("accepted %+v", bc)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
 
@@ -84,7 +85,7 @@ const (
 	clientSecret = "s3cret"
 )
 
-func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
+func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
@@ -94,7 +95,7 @@ func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
 	var x *xstandin.Provider
 	e.xsrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.ServeHTTP(w, r) }))
 	t.Cleanup(e.xsrv.Close)
-	sc.Server = bootstrap.Config{
+	sc.Server = bootstrap.ServerConfig{
 		Twitter: bootstrap.TwitterConfig{ClientID: clientID, ClientSecret: clientSecret,
 			AuthorizeURL: e.xsrv.URL + "/i/oauth2/authorize", TokenURL: e.xsrv.URL + "/2/oauth2/token", APIURL: e.xsrv.URL + "/2"},
 		Phone:       e.codes,
@@ -132,7 +133,7 @@ func newEnv(t *testing.T, tweak func(*bootstrap.Config)) *env {
 type node struct {
 	key crypto.PrivKey
 	id  peer.ID
-	c   *bootstrap.Client
+	c   *api.Client
 }
 
 func (e *env) node(seed byte) *node {
@@ -142,7 +143,7 @@ func (e *env) node(seed byte) *node {
 		e.t.Fatal(err)
 	}
 	id, _ := peer.IDFromPrivateKey(priv)
-	return &node{key: priv, id: id, c: &bootstrap.Client{Base: e.url, Key: priv, Now: e.clock.Now}}
+	return &node{key: priv, id: id, c: &api.Client{Base: e.url, Key: priv, Now: e.clock.Now}}
 }
 
 // count returns the rows of a table.
@@ -167,7 +168,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 		req.Header.Set("Content-Type", ctype)
 	}
 	if n != nil {
-		if err := bootstrap.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -189,7 +190,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 
 // apiStatus returns the HTTP status of a client error (0 for nil).
 func apiStatus(err error) (int, string) {
-	var ae *bootstrap.APIError
+	var ae *api.APIError
 	if errors.As(err, &ae) {
 		return ae.Status, ae.Code
 	}

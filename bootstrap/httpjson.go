@@ -12,15 +12,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-)
 
-// apiError is every error's JSON body: {"error": {"code": …, "message": …}}.
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+	"github.com/peerscope/peerscope/bootstrap/api"
+)
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -35,7 +29,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var e apiError
+	var e api.ErrorBody
 	e.Error.Code, e.Error.Message = code, msg
 	b, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")

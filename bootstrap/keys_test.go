@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -74,7 +75,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(ctx) }()
-	info, err := (&bootstrap.Client{Base: svc.URL()}).Info(ctx)
+	info, err := (&api.Client{Base: svc.URL()}).Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,10 +37,6 @@ const P2PIdentityFile = "p2p-identity.key"
 // Peerscope stores (who watches what) stays among Peerscope peers.
 const DHTPrefix protocol.ID = "/peerscope"
 
-// DefaultP2PListen is where a bootstrap's libp2p host listens by default:
-// every interface, TCP and QUIC on the port libp2p peers conventionally use.
-var DefaultP2PListen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
-
 // Defaults of RelayConfig. A relayed circuit must carry a live video stream
 // (2.5 Mb/s, about 1.1 GB an hour each way) for as long as a broadcast
 // lasts when hole punching fails, so the limits are far above libp2p's
@@ -133,13 +129,14 @@ func (c RelayConfig) resources() relay.Resources {
 	return r
 }
 
-// HostConfig configures the bootstrap's libp2p host. The zero value listens
-// on DefaultP2PListen with an ephemeral identity and the default relay.
+// HostConfig configures the bootstrap's libp2p host. The zero value is
+// DefaultHostConfig with an ephemeral identity.
 type HostConfig struct {
 	// DataDir keeps the identity key (P2PIdentityFile); empty: a new
 	// identity each run.
 	DataDir string
-	// Listen are the listen multiaddrs; default DefaultP2PListen.
+	// Listen are the listen multiaddrs; default: every interface, TCP and
+	// QUIC on port 4001, the port libp2p peers conventionally use.
 	Listen []string
 	// Peers are other bootstraps (multiaddrs ending in /p2p/<ID>) whose
 	// DHT this one joins.
@@ -155,6 +152,49 @@ type HostConfig struct {
 
 // ErrHostConfig is returned for a HostConfig the bootstrap cannot run with.
 var ErrHostConfig = errors.New("bootstrap: bad configuration")
+
+// DefaultHostConfig returns what a zero HostConfig field becomes.
+func DefaultHostConfig() HostConfig {
+	c := HostConfig{
+		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+		MaxPeers: DefaultMaxPeers,
+	}
+	_ = c.Relay.fill()
+	return c
+}
+
+// fill gives zero fields their defaults and refuses what cannot run; it
+// returns the bootstrap peers to join.
+func (c *HostConfig) fill() ([]peer.AddrInfo, error) {
+	if c.Listen == nil {
+		c.Listen = DefaultHostConfig().Listen
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxPeers < 10 {
+		return nil, fmt.Errorf("%w: max peers %d below 10", ErrHostConfig, c.MaxPeers)
+	}
+	if err := c.Relay.fill(); err != nil {
+		return nil, err
+	}
+	peers := make([]peer.AddrInfo, 0, len(c.Peers))
+	for _, s := range c.Peers {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer %q: %w", ErrHostConfig, s, err)
+		}
+		info, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer %q does not end in /p2p/<peer ID>", ErrHostConfig, s)
+		}
+		peers = append(peers, *info)
+	}
+	return peers, nil
+}
 
 // Host is the bootstrap's libp2p side: a well-known peer that nodes dial
 // first, a Kademlia DHT server, an AutoNAT server (v1 and v2) that tells
@@ -174,32 +214,9 @@ type Host struct {
 // NewHost starts the bootstrap's libp2p host. ctx bounds the start (and the
 // first dials to cfg.Peers); Close stops the host.
 func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
-	if cfg.Listen == nil {
-		cfg.Listen = DefaultP2PListen
-	}
-	if cfg.MaxPeers == 0 {
-		cfg.MaxPeers = DefaultMaxPeers
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.MaxPeers < 10 {
-		return nil, fmt.Errorf("%w: max peers %d below 10", ErrHostConfig, cfg.MaxPeers)
-	}
-	if err := cfg.Relay.fill(); err != nil {
+	peers, err := cfg.fill()
+	if err != nil {
 		return nil, err
-	}
-	peers := make([]peer.AddrInfo, 0, len(cfg.Peers))
-	for _, s := range cfg.Peers {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: peer %q: %w", ErrHostConfig, s, err)
-		}
-		info, err := peer.AddrInfoFromP2pAddr(a)
-		if err != nil {
-			return nil, fmt.Errorf("%w: peer %q does not end in /p2p/<peer ID>", ErrHostConfig, s)
-		}
-		peers = append(peers, *info)
 	}
 	keyPath := ""
 	if cfg.DataDir != "" {

@@ -3,31 +3,33 @@ package bootstrap
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// Rate is a token bucket's refill per second and its burst. A zero Rate
-// means no limit.
+// Rate is a token bucket's refill per second and its burst. PerSecond ≤ 0
+// means no limit (ServerConfig fills a zero Rate with its default first).
 type Rate struct {
 	PerSecond float64
 	Burst     int
 }
 
-// limiter keeps one token bucket per key (an IP, a peer, an account), on
-// the injected clock. Idle buckets are dropped when the map grows.
+// limiter keeps one token bucket (a rate.Limiter) per key — an IP, a peer,
+// an account — on the injected clock: every call passes its now to
+// AllowN. Memory is bounded: when the map reaches max keys, the buckets
+// that are full again (nobody is being held back by them) are dropped.
 type limiter struct {
 	rate Rate
 	mu   sync.Mutex
-	b    map[string]*bucket
+	b    map[string]*rate.Limiter
 	max  int
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
+// maxLimiterKeys bounds the keys one limiter holds before it prunes.
+const maxLimiterKeys = 100_000
 
 func newLimiter(r Rate) *limiter {
-	return &limiter{rate: r, b: make(map[string]*bucket), max: 100_000}
+	return &limiter{rate: r, b: make(map[string]*rate.Limiter), max: maxLimiterKeys}
 }
 
 // allow takes a token for key at now.
@@ -42,25 +44,17 @@ func (l *limiter) allow(key string, now time.Time) bool {
 		if len(l.b) >= l.max {
 			l.prune(now)
 		}
-		b = &bucket{tokens: float64(l.rate.Burst), last: now}
+		// A new bucket starts full.
+		b = rate.NewLimiter(rate.Limit(l.rate.PerSecond), l.rate.Burst)
 		l.b[key] = b
 	}
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(float64(l.rate.Burst), b.tokens+dt*l.rate.PerSecond)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(now, 1)
 }
 
-// prune drops the buckets that are full again (nobody is being held back
-// by them).
+// prune drops the buckets that are full again at now.
 func (l *limiter) prune(now time.Time) {
 	for k, b := range l.b {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate.PerSecond >= float64(l.rate.Burst) {
+		if b.TokensAt(now) >= float64(l.rate.Burst) {
 			delete(l.b, k)
 		}
 	}

@@ -14,8 +14,9 @@ import (
 	"github.com/peerscope/peerscope/identity"
 )
 
-// Config configures the HTTP service. Zero fields get the defaults named.
-type Config struct {
+// ServerConfig configures the HTTP service. Zero fields get the defaults of
+// DefaultServerConfig.
+type ServerConfig struct {
 	Store *Store   // required
 	Keys  *KeyRing // required: signs attestations
 
@@ -42,8 +43,8 @@ type Config struct {
 
 	// Rate limits: per client IP on every request, per peer on signed
 	// requests, per account on what a signed-in account does (however
-	// many nodes it has), per IP on phone sign-up starts. Zero fields: the
-	// defaults; a Rate with PerSecond < 0 turns that limit off.
+	// many nodes it has), per IP on phone sign-up starts. A zero Rate gets
+	// the default; a Rate with PerSecond < 0 turns that limit off.
 	RateIP, RatePeer, RateAccount, RatePhone Rate
 	// TrustedProxies are reverse proxies in front of the bootstrap: for a
 	// request from one, the per-address limits count the client address
@@ -66,7 +67,7 @@ type Config struct {
 	Logger     *slog.Logger     // default discard
 }
 
-// Defaults of Config.
+// Defaults of ServerConfig.
 const (
 	DefaultAttestationTTL = 30 * 24 * time.Hour
 	DefaultSessionTTL     = 30 * 24 * time.Hour
@@ -77,40 +78,52 @@ const (
 	DefaultMaxBody        = 16 << 10
 )
 
-// Default rates.
-var (
-	DefaultRateIP      = Rate{PerSecond: 50, Burst: 100}
-	DefaultRatePeer    = Rate{PerSecond: 5, Burst: 20}
-	DefaultRateAccount = Rate{PerSecond: 10, Burst: 40}
-	DefaultRatePhone   = Rate{PerSecond: 1.0 / 60, Burst: 5}
-)
-
-func (c *Config) fill() error {
-	if c.Store == nil || c.Keys == nil {
-		return fmt.Errorf("%w: a store and a key ring are required", ErrConfig)
+// DefaultServerConfig returns what a zero ServerConfig field becomes: the
+// durations above, the rates (50/s per address, 5/s per peer, 10/s per
+// account, a phone code a minute per address, with their bursts) and the
+// body limit.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		AttestationTTL: DefaultAttestationTTL,
+		SessionTTL:     DefaultSessionTTL,
+		OAuthStateTTL:  DefaultOAuthStateTTL,
+		ClockSkew:      DefaultClockSkew,
+		LiveTTL:        DefaultLiveTTL,
+		ReplayTTL:      DefaultReplayTTL,
+		RateIP:         Rate{PerSecond: 50, Burst: 100},
+		RatePeer:       Rate{PerSecond: 5, Burst: 20},
+		RateAccount:    Rate{PerSecond: 10, Burst: 40},
+		RatePhone:      Rate{PerSecond: 1.0 / 60, Burst: 5},
+		MaxBody:        DefaultMaxBody,
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+}
+
+// fill gives zero fields their defaults and refuses what cannot run; the
+// store and keys are checked by NewServer.
+func (c *ServerConfig) fill() error {
+	d := DefaultServerConfig()
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
 		}
 	}
-	def(&c.AttestationTTL, DefaultAttestationTTL)
-	def(&c.SessionTTL, DefaultSessionTTL)
-	def(&c.OAuthStateTTL, DefaultOAuthStateTTL)
-	def(&c.ClockSkew, DefaultClockSkew)
-	def(&c.LiveTTL, DefaultLiveTTL)
-	def(&c.ReplayTTL, DefaultReplayTTL)
+	def(&c.AttestationTTL, d.AttestationTTL)
+	def(&c.SessionTTL, d.SessionTTL)
+	def(&c.OAuthStateTTL, d.OAuthStateTTL)
+	def(&c.ClockSkew, d.ClockSkew)
+	def(&c.LiveTTL, d.LiveTTL)
+	def(&c.ReplayTTL, d.ReplayTTL)
 	rate := func(r *Rate, v Rate) {
 		if *r == (Rate{}) {
 			*r = v
 		}
 	}
-	rate(&c.RateIP, DefaultRateIP)
-	rate(&c.RatePeer, DefaultRatePeer)
-	rate(&c.RateAccount, DefaultRateAccount)
-	rate(&c.RatePhone, DefaultRatePhone)
+	rate(&c.RateIP, d.RateIP)
+	rate(&c.RatePeer, d.RatePeer)
+	rate(&c.RateAccount, d.RateAccount)
+	rate(&c.RatePhone, d.RatePhone)
 	if c.MaxBody == 0 {
-		c.MaxBody = DefaultMaxBody
+		c.MaxBody = d.MaxBody
 	}
 	c.PhoneLimits.fill()
 	if c.Now == nil {
@@ -146,7 +159,7 @@ func (c *Config) fill() error {
 
 // Server is the bootstrap's HTTP API (and its directory page).
 type Server struct {
-	cfg    Config
+	cfg    ServerConfig
 	store  *Store
 	mux    *http.ServeMux
 	log    *slog.Logger
@@ -160,7 +173,10 @@ type Server struct {
 var _ http.Handler = (*Server)(nil)
 
 // NewServer builds the HTTP service.
-func NewServer(cfg Config) (*Server, error) {
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Store == nil || cfg.Keys == nil {
+		return nil, fmt.Errorf("%w: a store and a key ring are required", ErrConfig)
+	}
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}

@@ -22,10 +22,10 @@ type ServiceConfig struct {
 	HTTP string
 	// Server configures the API; its Store and Keys are opened from
 	// DataDir.
-	Server Config
+	Server ServerConfig
 	// Configure, when set, may finish Server once the public URL is known
 	// (after listening: with port 0 it is known only then).
-	Configure func(publicURL string, c *Config)
+	Configure func(publicURL string, c *ServerConfig)
 }
 
 // DefaultHTTP is where the API listens by default.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // Store is the bootstrap's state in one SQLite database: WAL journal,
@@ -170,18 +172,12 @@ func (s *Store) Count(ctx context.Context, table string) (int, error) {
 
 // --- accounts and sessions ---
 
-// Account is someone who signed in, with a provider.
+// Account is an account as the store holds it: what the API shows of it,
+// and its row ID.
 type Account struct {
-	ID       int64  `json:"-"`
-	Provider string `json:"provider"`
-	Subject  string `json:"account"`
-	Handle   string `json:"handle,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Avatar   string `json:"avatar,omitempty"`
+	ID int64 `json:"-"`
+	api.Account
 }
-
-// Key is the account's key, "provider:subject", as follow lists name it.
-func (a Account) Key() string { return a.Provider + ":" + a.Subject }
 
 // UpsertAccount creates the account or refreshes its profile, returning it
 // with its ID.

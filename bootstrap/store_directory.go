@@ -7,43 +7,25 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
-// Broadcast is one entry of the directory.
-type Broadcast struct {
-	ID          string `json:"id"`
-	Broadcaster string `json:"broadcaster"` // peer ID
-	// Who is the broadcaster's signed-in identity, if it has one.
-	Who           *Account  `json:"who,omitempty"`
-	Title         string    `json:"title"`
-	Link          string    `json:"link"`
-	Private       bool      `json:"private"`
-	Started       time.Time `json:"started"`
-	Ended         time.Time `json:"ended,omitzero"`
-	Viewers       int       `json:"viewers"`
-	ReplayViewers int       `json:"replay_viewers"`
-	Version       uint64    `json:"version"`
-	Updated       time.Time `json:"updated"`
-	// Replay is the replay's manifest reference (set by the replay
-	// endpoint once the broadcaster published one); ReplayExpires is when
-	// the directory stops listing it, 24 h after the end.
-	Replay        string    `json:"replay,omitempty"`
-	ReplayExpires time.Time `json:"replay_expires,omitzero"`
-
-	account int64 // 0 when anonymous
-	signed  []byte
-	tweeted bool
+// entry is a directory entry as the store holds it: the listing the API
+// shows, and what only the bootstrap keeps.
+type entry struct {
+	api.Listing
+	account int64  // the broadcaster's account row; 0 when anonymous
+	signed  []byte // the signed request, kept for audit
+	tweeted bool   // its link was posted once
 }
-
-// Live reports whether the broadcast has not ended.
-func (b *Broadcast) Live() bool { return b.Ended.IsZero() }
 
 // putBroadcast stores an announcement if it is newer than the stored one
 // (ErrStale otherwise). Announcements are committed in groups
 // (commitLoop): one transaction, one fsync, for all the announcements that
 // arrived while the previous group was being written; each caller returns
 // once its own is durable.
-func (s *Store) putBroadcast(ctx context.Context, b *Broadcast) (putResult, error) {
+func (s *Store) putBroadcast(ctx context.Context, b *entry) (putResult, error) {
 	w := &putReq{b: b, done: make(chan struct{})}
 	select {
 	case s.puts <- w:
@@ -64,7 +46,7 @@ type putResult struct {
 }
 
 type putReq struct {
-	b              *Broadcast
+	b              *entry
 	fresh, wasLive bool
 	countsOnly     bool // only the viewer counts changed
 	err            error
@@ -178,10 +160,10 @@ const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, 
 	b.replay_viewers, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
 	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, '')`
 
-func scanBroadcast(row interface{ Scan(...any) error }) (*Broadcast, error) {
-	var b Broadcast
+func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
+	var b entry
 	var started, ended, updated, replayExpires, version int64
-	var who Account
+	var who api.Account
 	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
 		&b.ReplayViewers, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
 		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
@@ -191,14 +173,13 @@ func scanBroadcast(row interface{ Scan(...any) error }) (*Broadcast, error) {
 	b.Started, b.Ended, b.Updated, b.ReplayExpires = time.Unix(0, started), fromNanos(ended), time.Unix(0, updated), fromNanos(replayExpires)
 	b.Version = uint64(version)
 	if b.account != 0 {
-		who.ID = b.account
 		b.Who = &who
 	}
 	return &b, nil
 }
 
-// Broadcast returns one directory entry.
-func (s *Store) Broadcast(ctx context.Context, id string) (*Broadcast, error) {
+// entry returns one directory entry.
+func (s *Store) entry(ctx context.Context, id string) (*entry, error) {
 	row := s.r.QueryRowContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account WHERE b.id = ?`, id)
 	b, err := scanBroadcast(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -210,19 +191,9 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*Broadcast, error) {
 	return b, nil
 }
 
-// Query selects directory entries.
-type Query struct {
-	// Replays lists ended broadcasts with a replay not yet expired;
-	// otherwise live ones (announced or updated within LiveTTL of now).
-	Replays bool
-	// Text, when set, keeps entries whose title, handle or name contain
-	// it (case-insensitive for ASCII).
-	Text  string
-	Limit int
-}
-
-// listBroadcasts returns public entries, newest first.
-func (s *Store) listBroadcasts(ctx context.Context, q Query, now time.Time, liveTTL time.Duration) ([]*Broadcast, error) {
+// listBroadcasts returns public entries, newest first; live ones are those
+// announced or updated within liveTTL of now.
+func (s *Store) listBroadcasts(ctx context.Context, q api.Query, now time.Time, liveTTL time.Duration) ([]*api.Listing, error) {
 	where := `b.private = 0 AND b.ended = 0 AND b.updated > ?`
 	args := []any{now.Add(-liveTTL).UnixNano()}
 	if q.Replays {
@@ -241,13 +212,13 @@ WHERE `+where+` ORDER BY b.started DESC LIMIT ?`, args...)
 		return nil, fmt.Errorf("bootstrap: list: %w", err)
 	}
 	defer rows.Close()
-	out := []*Broadcast{}
+	out := []*api.Listing{}
 	for rows.Next() {
 		b, err := scanBroadcast(rows)
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap: list: %w", err)
 		}
-		out = append(out, b)
+		out = append(out, &b.Listing)
 	}
 	return out, rows.Err()
 }
@@ -314,18 +285,9 @@ func (s *Store) strings(ctx context.Context, query string, args ...any) ([]strin
 	return out, rows.Err()
 }
 
-// Suggestion is someone an account may want to follow (imported from who
-// it follows on its provider).
-type Suggestion struct {
-	Account string `json:"account"` // account key
-	Handle  string `json:"handle,omitempty"`
-	Name    string `json:"name,omitempty"`
-	Avatar  string `json:"avatar,omitempty"`
-	// Here reports whether the account has signed in at this bootstrap.
-	Here bool `json:"here"`
-}
-
-func (s *Store) putSuggestions(ctx context.Context, account int64, list []Suggestion, now time.Time) error {
+// putSuggestions stores whom an account may want to follow (imported from
+// whom it follows on its provider).
+func (s *Store) putSuggestions(ctx context.Context, account int64, list []api.Suggestion, now time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, g := range list {
 			_, err := tx.ExecContext(ctx, `
@@ -342,7 +304,7 @@ ON CONFLICT (account, followee) DO UPDATE SET handle = excluded.handle, name = e
 
 // Suggestions returns an account's suggestions that it does not follow
 // yet, those who signed in here first.
-func (s *Store) Suggestions(ctx context.Context, account int64) ([]Suggestion, error) {
+func (s *Store) Suggestions(ctx context.Context, account int64) ([]api.Suggestion, error) {
 	rows, err := s.r.QueryContext(ctx, `
 SELECT g.followee, g.handle, g.name, g.avatar, EXISTS (SELECT 1 FROM accounts a WHERE a.provider || ':' || a.subject = g.followee)
 FROM suggestions g WHERE g.account = ? AND NOT EXISTS (SELECT 1 FROM follows f WHERE f.follower = g.account AND f.followee = g.followee)
@@ -351,9 +313,9 @@ ORDER BY 5 DESC, g.handle`, account)
 		return nil, fmt.Errorf("bootstrap: suggestions: %w", err)
 	}
 	defer rows.Close()
-	out := []Suggestion{}
+	out := []api.Suggestion{}
 	for rows.Next() {
-		var g Suggestion
+		var g api.Suggestion
 		if err := rows.Scan(&g.Account, &g.Handle, &g.Name, &g.Avatar, &g.Here); err != nil {
 			return nil, err
 		}

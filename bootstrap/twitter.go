@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // TwitterConfig configures sign-in with Twitter (X): OAuth 2.0
@@ -38,12 +40,6 @@ const (
 	DefaultTwitterAPIURL       = "https://api.twitter.com/2"
 )
 
-// Scopes a sign-in may ask for beyond the profile.
-const (
-	ScopeFollows = "follows" // import who the account follows (follows.read)
-	ScopeTweet   = "tweet"   // post the link when going live (tweet.write)
-)
-
 func (c *TwitterConfig) fill() {
 	if c.AuthorizeURL == "" {
 		c.AuthorizeURL = DefaultTwitterAuthorizeURL
@@ -63,9 +59,9 @@ func twitterScopes(opts []string) string {
 	s := []string{"users.read", "tweet.read", "offline.access"}
 	for _, o := range opts {
 		switch o {
-		case ScopeFollows:
+		case api.ScopeFollows:
 			s = append(s, "follows.read")
-		case ScopeTweet:
+		case api.ScopeTweet:
 			s = append(s, "tweet.write")
 		}
 	}

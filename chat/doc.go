@@ -24,6 +24,7 @@
 //	ticker ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
 //	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
 //	API Heart ─► owner ─► Config.Tap ─► the mesh node, whose statuses carry them up the tree
+//	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers and Hearts to the tree)
 //
 // A page reaches the API through package chat/web (the HTTP API, the
 // event stream and the page's script): a comment typed on the page is
@@ -44,7 +45,7 @@
 // so the topic carries about two a second), the attestation only on every
 // fourth.
 //
-// The machine is a pure state machine in the manner of mesh.Node: no
+// The machine is a pure state machine in the manner of mesh.Machine: no
 // goroutines, no I/O, no clock (now is an argument). Its check is the
 // validator every peer runs: size and field limits, the author's
 // attestation, the broadcaster's signature on actions, the block list,

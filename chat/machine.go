@@ -29,7 +29,7 @@ type machineConfig struct {
 	attested *Identity // this node's own verified identity, if any
 }
 
-// machine is the chat's state machine, in the manner of mesh.Node: no
+// machine is the chat's state machine, in the manner of mesh.Machine: no
 // goroutines, no I/O, no clock. The validators are its check (a function
 // of the message, the moderation state and now); deliver applies what
 // pubsub delivered; tick runs the timers; what it wants sent and told

@@ -10,9 +10,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/proto/identitypb"
 )
 
 // An Attestation binds a libp2p peer to an account: a community bootstrap
@@ -21,23 +22,11 @@ import (
 // the bootstrap keys they trust; a sender without one (or with one from a
 // key they do not trust, or expired) is anonymous.
 //
-// The wire form (protobuf, hand-written; add fields, never renumber):
-//
-//	message SignedAttestation { bytes body = 1; bytes signature = 2; }
-//	message Attestation {
-//	  string provider = 1;  // "twitter", "phone", …: [a-z0-9._-], at most 15
-//	  string account = 2;   // the provider's stable account ID, at most 64
-//	  string handle = 3;    // "@alice", at most 64
-//	  string name = 4;      // display name, at most 128
-//	  string avatar = 5;    // https URL, at most 512
-//	  bytes peer = 6;       // the peer ID's bytes
-//	  int64 issued = 7;     // Unix ns
-//	  int64 expires = 8;    // Unix ns
-//	  bytes issuer = 9;     // the bootstrap's ed25519 public key
-//	}
-//
-// The signature is ed25519 over attestationDomain ‖ body, the body as it
-// was sent, so a node that does not know a newer field still verifies it.
+// The wire form is proto/identity.proto's SignedAttestation, encoded and
+// decoded by the generated code (proto/identitypb). The signature is
+// ed25519 over attestationDomain ‖ body, the body as it was sent: a parsed
+// attestation keeps the body's bytes and never re-encodes them, so a node
+// that does not know a newer field still verifies it.
 type Attestation struct {
 	Provider string
 	Account  string
@@ -97,7 +86,11 @@ func (a *Attestation) Sign(key ed25519.PrivateKey) error {
 	if err := a.check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	a.body = a.marshalBody()
+	body, err := a.marshalBody()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	a.body = body
 	a.Signature = ed25519.Sign(key, append([]byte(attestationDomain), a.body...))
 	return nil
 }
@@ -108,9 +101,17 @@ func (a *Attestation) Marshal() []byte {
 	if a.body == nil || a.Signature == nil {
 		return nil
 	}
-	b := pbwire.AppendBytes(nil, 1, a.body)
-	return pbwire.AppendBytes(b, 2, a.Signature)
+	b, err := deterministic.Marshal(&identitypb.SignedAttestation{Body: a.body, Signature: a.Signature})
+	if err != nil {
+		return nil // two byte fields: nothing to fail on
+	}
+	return b
 }
+
+// deterministic writes fields in number order, proto3 defaults left out:
+// the same bytes for the same attestation, as the hand-written codec this
+// replaced wrote them.
+var deterministic = proto.MarshalOptions{Deterministic: true}
 
 // ParseAttestation decodes a signed attestation and checks its fields (not
 // its signature: see Verify and TrustSet.Verify).
@@ -163,78 +164,53 @@ func (a *Attestation) verifyRest(p peer.ID, now time.Time) error {
 	return nil
 }
 
-func (a *Attestation) marshalBody() []byte {
-	var b []byte
-	b = pbwire.AppendString(b, 1, a.Provider)
-	b = pbwire.AppendString(b, 2, a.Account)
-	b = pbwire.AppendString(b, 3, a.Handle)
-	b = pbwire.AppendString(b, 4, a.Name)
-	b = pbwire.AppendString(b, 5, a.Avatar)
-	b = pbwire.AppendBytes(b, 6, []byte(a.Peer))
-	b = pbwire.AppendVarint(b, 7, uint64(unixNano(a.Issued)))
-	b = pbwire.AppendVarint(b, 8, uint64(unixNano(a.Expires)))
-	b = pbwire.AppendBytes(b, 9, a.Issuer)
-	return b
+func (a *Attestation) marshalBody() ([]byte, error) {
+	return deterministic.Marshal(&identitypb.Attestation{
+		Provider: a.Provider, Account: a.Account, Handle: a.Handle, Name: a.Name, Avatar: a.Avatar,
+		Peer: []byte(a.Peer), Issued: unixNano(a.Issued), Expires: unixNano(a.Expires), Issuer: a.Issuer,
+	})
 }
 
+// unmarshal decodes a SignedAttestation, then its body (kept as received),
+// refusing a known field with the wrong wire type (pbwire.CheckKnownFields)
+// and, through the generated code, invalid UTF-8 in the text fields; then
+// the field limits (check).
 func (a *Attestation) unmarshal(b []byte) error {
 	*a = Attestation{}
 	if len(b) > MaxAttestationSize {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
 	}
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			a.body = raw
-		case 2:
-			if len(raw) != ed25519.SignatureSize {
-				return fmt.Errorf("signature of %d bytes", len(raw))
-			}
-			a.Signature = raw
-		}
-		return nil
-	})
-	if err != nil {
+	var s identitypb.SignedAttestation
+	if err := proto.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	if a.body == nil || a.Signature == nil {
+	if err := pbwire.CheckKnownFields(&s); err != nil {
+		return err
+	}
+	if len(s.Body) == 0 || len(s.Signature) == 0 {
 		return fmt.Errorf("unsigned")
 	}
-	err = pbwire.EachField(a.body, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 9, 1, 2, 3, 4, 5, 6, 9); err != nil {
+	if len(s.Signature) != ed25519.SignatureSize {
+		return fmt.Errorf("signature of %d bytes", len(s.Signature))
+	}
+	var body identitypb.Attestation
+	if err := proto.Unmarshal(s.Body, &body); err != nil {
+		return err
+	}
+	if err := pbwire.CheckKnownFields(&body); err != nil {
+		return err
+	}
+	*a = Attestation{
+		Provider: body.Provider, Account: body.Account, Handle: body.Handle, Name: body.Name, Avatar: body.Avatar,
+		Issued: fromUnixNano(body.Issued), Expires: fromUnixNano(body.Expires), Issuer: ed25519.PublicKey(body.Issuer),
+		Signature: s.Signature, body: s.Body,
+	}
+	if len(body.Peer) > 0 {
+		id, err := decodePeer(body.Peer)
+		if err != nil {
 			return err
 		}
-		switch num {
-		case 1:
-			a.Provider = string(raw)
-		case 2:
-			a.Account = string(raw)
-		case 3:
-			a.Handle = string(raw)
-		case 4:
-			a.Name = string(raw)
-		case 5:
-			a.Avatar = string(raw)
-		case 6:
-			id, err := decodePeer(raw)
-			if err != nil {
-				return err
-			}
-			a.Peer = id
-		case 7:
-			a.Issued = fromUnixNano(int64(v))
-		case 8:
-			a.Expires = fromUnixNano(int64(v))
-		case 9:
-			a.Issuer = ed25519.PublicKey(raw)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+		a.Peer = id
 	}
 	return a.check()
 }

@@ -5,8 +5,11 @@
 // in as an account (Twitter, a phone number, …) and signs an Attestation
 // with its own ed25519 key: provider, account ID, handle, display name,
 // avatar, the peer ID, issue and expiry times. The attestation travels in
-// chat messages and directory requests as its protobuf bytes; a receiver
-// parses it (ParseAttestation), then checks it against the keys it trusts.
+// chat messages and directory requests as its protobuf bytes (the schema is
+// proto/identity.proto, the codec the generated proto/identitypb); a
+// receiver parses it (ParseAttestation: size, wire types, UTF-8 and every
+// field's limit), keeping the signed body's bytes as they came, then checks
+// it against the keys it trusts.
 //
 // Trust: a node trusts a TrustSet, the union of the key sets of the
 // bootstraps it is configured with. A bootstrap's KeySet lists its current

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -13,20 +13,13 @@ import (
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
-// The wire format is protobuf, written and read with protowire so that the
-// hot path (a chunk) is encoded once and its payload never copied:
-//
-//	message Message {
-//	  uint32 type = 1;  Chunk chunk = 2;  uint64 seq = 3;  uint32 count = 4;
-//	  int64 time = 5;   uint32 capacity = 6;  uint32 free = 7;  uint32 subtree = 8;
-//	  uint32 depth = 9; repeated PeerInfo path = 10;  repeated Candidate candidates = 11;
-//	  repeated string addrs = 12;  uint32 reason = 13;  uint32 flags = 14;
-//	  string lost = 15;  uint64 hearts = 16;  uint32 web = 17;
-//	}
-//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
-//	  uint32 flags = 4; bytes payload = 5; bytes signature = 6; int64 duration = 7; }
-//	message PeerInfo { string id = 1; repeated string addrs = 2; }
-//	message Candidate { PeerInfo peer = 1; uint32 depth = 2; uint32 free = 3; }
+// The wire format is message Message of proto/mesh.proto (the schema, with
+// what each field means), written and read here by hand with protowire
+// rather than by the generated code (proto/meshpb), because a message
+// carries the chunk: a chunk is encoded once and forwarded as those bytes,
+// and a received chunk's payload aliases the frame, never copied (the
+// generated code would copy and allocate it: docs/BENCHMARKS.md, "Wire
+// codec"). TestCodecMatchesProto holds this codec to the schema.
 //
 // On a stream each message is a frame: its length as an unsigned varint,
 // then the bytes (the libp2p convention).
@@ -79,8 +72,13 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = protowire.AppendTag(b, 15, protowire.BytesType)
 		b = protowire.AppendString(b, string(m.Lost))
 	}
-	b = pbwire.AppendVarint(b, 16, m.Hearts)
-	b = pbwire.AppendVarint(b, 17, uint64(m.Web))
+	for i := range m.Counters {
+		c := &m.Counters[i]
+		b = protowire.AppendTag(b, 18, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(counterSize(c)))
+		b = pbwire.AppendString(b, 1, c.Name)
+		b = pbwire.AppendVarint(b, 2, c.Value)
+	}
 	return b
 }
 
@@ -93,8 +91,7 @@ func (m *Message) Size() int {
 	}
 	n += varintSize(3, m.Seq) + varintSize(4, uint64(m.Count)) + varintSize(5, uint64(m.Time)) +
 		varintSize(6, uint64(m.Capacity)) + varintSize(7, uint64(m.Free)) + varintSize(8, uint64(m.Subtree)) +
-		varintSize(9, uint64(m.Depth)) + varintSize(13, uint64(m.Reason)) + varintSize(14, uint64(m.Flags)) +
-		varintSize(16, m.Hearts) + varintSize(17, uint64(m.Web))
+		varintSize(9, uint64(m.Depth)) + varintSize(13, uint64(m.Reason)) + varintSize(14, uint64(m.Flags))
 	for i := range m.Path {
 		n += protowire.SizeTag(10) + protowire.SizeBytes(peerInfoSize(&m.Path[i]))
 	}
@@ -106,6 +103,17 @@ func (m *Message) Size() int {
 	}
 	if m.Lost != "" {
 		n += protowire.SizeTag(15) + protowire.SizeBytes(len(m.Lost))
+	}
+	for i := range m.Counters {
+		n += protowire.SizeTag(18) + protowire.SizeBytes(counterSize(&m.Counters[i]))
+	}
+	return n
+}
+
+func counterSize(c *CounterValue) int {
+	n := varintSize(2, c.Value)
+	if c.Name != "" {
+		n += protowire.SizeTag(1) + protowire.SizeBytes(len(c.Name))
 	}
 	return n
 }
@@ -145,7 +153,8 @@ func candidateSize(c *Candidate) int {
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 17, 2, 10, 11, 12, 15); err != nil {
+		// Fields 16 and 17 (hearts, web) are retired: unknown, skipped.
+		if err := pbwire.CheckWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
 			return err
 		}
 		switch num {
@@ -155,6 +164,10 @@ func (m *Message) Unmarshal(b []byte) error {
 			}
 			m.Type = MsgType(v)
 		case 2:
+			if m.Chunk != nil {
+				// Protobuf would merge the two; no sender writes two.
+				return fmt.Errorf("field %d given twice", num)
+			}
 			c, err := chunk.Decode(raw)
 			if err != nil {
 				return err
@@ -193,26 +206,36 @@ func (m *Message) Unmarshal(b []byte) error {
 			}
 			m.Candidates = append(m.Candidates, c)
 		case 12:
-			if len(raw) > maxStringLen {
-				return errWireType(num)
+			a, err := text(num, raw)
+			if err != nil {
+				return err
 			}
 			if len(m.Addrs) >= maxListLen {
 				return fmt.Errorf("more than %d addrs", maxListLen)
 			}
-			m.Addrs = append(m.Addrs, string(raw))
+			m.Addrs = append(m.Addrs, a)
 		case 13:
 			m.Reason = Reason(v)
 		case 14:
 			m.Flags = uint32(v)
 		case 15:
-			if len(raw) > maxStringLen {
+			lost, err := text(num, raw)
+			if err != nil {
+				return err
+			}
+			m.Lost = PeerID(lost)
+		case 18:
+			if typ != protowire.BytesType {
 				return errWireType(num)
 			}
-			m.Lost = PeerID(raw)
-		case 16:
-			m.Hearts = v
-		case 17:
-			m.Web = uint32(min(v, math.MaxUint32))
+			if len(m.Counters) >= maxListLen {
+				return fmt.Errorf("more than %d counters", maxListLen)
+			}
+			var c CounterValue
+			if err := c.unmarshal(raw); err != nil {
+				return fmt.Errorf("counter: %w", err)
+			}
+			m.Counters = append(m.Counters, c)
 		}
 		return nil
 	})
@@ -236,14 +259,21 @@ func (p *PeerInfo) unmarshal(b []byte) error {
 		if len(raw) > maxStringLen {
 			return errWireType(num)
 		}
+		if num != 1 && num != 2 {
+			return nil
+		}
+		s, err := text(num, raw)
+		if err != nil {
+			return err
+		}
 		switch num {
 		case 1:
-			p.ID = PeerID(raw)
+			p.ID = PeerID(s)
 		case 2:
 			if len(p.Addrs) >= maxListLen {
 				return fmt.Errorf("more than %d addrs", maxListLen)
 			}
-			p.Addrs = append(p.Addrs, string(raw))
+			p.Addrs = append(p.Addrs, s)
 		}
 		return nil
 	})
@@ -264,6 +294,37 @@ func (c *Candidate) unmarshal(b []byte) error {
 		}
 		return nil
 	})
+}
+
+func (c *CounterValue) unmarshal(b []byte) error {
+	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 2, 1); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			name, err := text(num, raw)
+			if err != nil {
+				return err
+			}
+			c.Name = name
+		case 2:
+			c.Value = v
+		}
+		return nil
+	})
+}
+
+// text returns a string field's bytes as a string: at most maxStringLen of
+// them, and valid UTF-8, as proto3 requires of a string.
+func text(num protowire.Number, raw []byte) (string, error) {
+	if len(raw) > maxStringLen {
+		return "", errWireType(num)
+	}
+	if !utf8.Valid(raw) {
+		return "", fmt.Errorf("field %d: not UTF-8", num)
+	}
+	return string(raw), nil
 }
 
 func errWireType(num protowire.Number) error {

@@ -18,7 +18,9 @@ import (
 	"unicode"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/proto/meshpb"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // The codec tests share one table of messages (codecCases): the round-trip
@@ -67,6 +69,14 @@ func candidates(n int) []Candidate {
 	c := make([]Candidate, n)
 	for i, p := range peers(n) {
 		c[i] = Candidate{PeerInfo: p, Depth: uint32(i/3 + 1), Free: uint32(i % 4)}
+	}
+	return c
+}
+
+func counterValues(n, size int) []CounterValue {
+	c := make([]CounterValue, n)
+	for i, name := range strs(n, size) {
+		c[i] = CounterValue{Name: name, Value: math.MaxUint64 - uint64(i)}
 	}
 	return c
 }
@@ -123,14 +133,16 @@ func codecCases() []codecCase {
 		{"leave/candidates", Message{Type: MsgLeave, Candidates: candidates(2)}},
 		{"status", Message{Type: MsgStatus, Capacity: 6, Free: 1, Subtree: 1500, Candidates: candidates(5)}},
 		{"status/leaf", Message{Type: MsgStatus, Subtree: 1}},
-		{"status/hearts-web", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Hearts: 1234, Web: 17, Candidates: candidates(1)}},
-		{"status/max-hearts-web", Message{Type: MsgStatus, Subtree: math.MaxUint32, Hearts: math.MaxUint64, Web: math.MaxUint32}},
+		{"status/counters", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Counters: []CounterValue{{"hearts", 1234}, {"web", 17}}, Candidates: candidates(1)}},
+		{"status/max-counters", Message{Type: MsgStatus, Subtree: math.MaxUint32, Counters: counterValues(maxListLen, maxStringLen)}},
+		{"status/empty-counter", Message{Type: MsgStatus, Counters: []CounterValue{{}}}},
+		{"status/utf8", Message{Type: MsgStatus, Counters: []CounterValue{{"cœurs ♥", 3}}, Candidates: []Candidate{{PeerInfo: peer("pair-é", "/dns4/exemple.fr/tcp/443/wss")}}}},
 		{"path/heartbeat", Message{Type: MsgPath}},
 		{"path", Message{Type: MsgPath, Path: peers(7)}},
 		{"pull", Message{Type: MsgPull, Seq: 100, Count: 25}},
 		{"pull/max", Message{Type: MsgPull, Seq: math.MaxUint64, Count: math.MaxUint32}},
 		{"all-fields", Message{Type: MsgStatus, Chunk: signedChunk(5, 0, testPayload(10)), Seq: 1, Count: 2, Time: 3,
-			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Hearts: 10, Web: 11}},
+			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Counters: []CounterValue{{"a", 10}, {"b", 11}}}},
 	}
 	for r := ReasonNone; r <= ReasonNoImprove; r++ {
 		cases = append(cases, codecCase{fmt.Sprintf("reject/reason-%d", r), Message{Type: MsgReject, Reason: r}})
@@ -176,6 +188,9 @@ func normalized(m *Message) Message {
 	}
 	if len(n.Addrs) == 0 {
 		n.Addrs = nil
+	}
+	if len(n.Counters) == 0 {
+		n.Counters = nil
 	}
 	return n
 }
@@ -361,6 +376,7 @@ func malformedCases() []malformedCase {
 		{name: "truncated inside chunk payload", data: cat(typ(MsgChunk), fb(2, cat(fs(1, testBroadcast), []byte{5<<3 | 2, 50}, []byte("short"))))},
 		{name: "truncated path entry", data: cat(typ(MsgAccept), fb(10, []byte{1<<3 | 2, 9, 'a'}))},
 		{name: "field number 0", data: cat(typ(MsgPing), []byte{0 << 3, 1})},
+		{name: "field number over 2^29-1", data: cat(typ(MsgPing), protowire.AppendTag(nil, protowire.MaxValidNumber+1, protowire.VarintType), []byte{1})},
 		{name: "start group", data: cat(typ(MsgPing), []byte{5<<3 | 3})},
 		{name: "end group", data: cat(typ(MsgPing), []byte{5<<3 | 4})},
 		{name: "wire type 6", data: cat(typ(MsgPing), []byte{5<<3 | 6, 0})},
@@ -368,6 +384,7 @@ func malformedCases() []malformedCase {
 		{name: "type as bytes", data: fs(1, "\x02")},
 		{name: "type as fixed32", data: cat(f32(1), typ(MsgPing))},
 		{name: "chunk as varint", data: cat(typ(MsgChunk), fv(2, 1))},
+		{name: "two chunks", data: cat(typ(MsgChunk), fb(2, okChunk), fb(2, fs(1, "other")))},
 		{name: "seq as bytes", data: cat(typ(MsgPull), fs(3, "\x01"))},
 		{name: "seq as fixed64", data: cat(typ(MsgPull), f64(3))},
 		{name: "time as fixed64", data: cat(typ(MsgPing), f64(5))},
@@ -378,8 +395,10 @@ func malformedCases() []malformedCase {
 		{name: "reason as bytes", data: cat(typ(MsgReject), fs(13, "x"))},
 		{name: "lost as varint", data: cat(typ(MsgAttach), fv(15, 1))},
 		{name: "lost as fixed32", data: cat(typ(MsgAttach), f32(15))},
-		{name: "hearts as bytes", data: cat(typ(MsgStatus), fs(16, "x"))},
-		{name: "web as fixed64", data: cat(typ(MsgStatus), f64(17))},
+		{name: "counters as varint", data: cat(typ(MsgStatus), fv(18, 1))},
+		{name: "counter name as varint", data: cat(typ(MsgStatus), fb(18, fv(1, 1)))},
+		{name: "counter value as bytes", data: cat(typ(MsgStatus), fb(18, fs(2, "x")))},
+		{name: "counter value as fixed64", data: cat(typ(MsgStatus), fb(18, f64(2)))},
 		{name: "chunk broadcast as varint", data: cat(typ(MsgChunk), fb(2, fv(1, 1)))},
 		{name: "chunk seq as bytes", data: cat(typ(MsgChunk), fb(2, fs(2, "x")))},
 		{name: "chunk wallclock as fixed64", data: cat(typ(MsgChunk), fb(2, f64(3)))},
@@ -398,7 +417,18 @@ func malformedCases() []malformedCase {
 		{name: "65 addrs in a candidate", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, "c"), repeat(maxListLen+1, fs(2, "a")))))},
 		{name: "65 addrs over two candidate peers", data: cat(typ(MsgRedirect), fb(11, fb(1, repeat(40, fs(2, "a"))), fb(1, repeat(25, fs(2, "a")))))},
 
+		{name: "65 counters", data: cat(typ(MsgStatus), repeat(maxListLen+1, fb(18, fs(1, "c"), fv(2, 1))))},
+
 		{name: "long addr", data: cat(typ(MsgAttach), fs(12, long))},
+		{name: "long counter name", data: cat(typ(MsgStatus), fb(18, fs(1, long)))},
+
+		{name: "addr not UTF-8", data: cat(typ(MsgAttach), fs(12, "/ip4/\xff"))},
+		{name: "lost not UTF-8", data: cat(typ(MsgAttach), fs(15, "\xc3"))},
+		{name: "path id not UTF-8", data: cat(typ(MsgAccept), fb(10, fs(1, "p\xe2\x82")))},
+		{name: "path addr not UTF-8", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), fs(2, "\xed\xa0\x80")))},
+		{name: "candidate id not UTF-8", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, "\x80"))))},
+		{name: "counter name not UTF-8", data: cat(typ(MsgStatus), fb(18, fs(1, "c\xc0\xaf"), fv(2, 1)))},
+		{name: "chunk broadcast not UTF-8", data: cat(typ(MsgChunk), fb(2, fs(1, "b\xff")))},
 		{name: "long path id", data: cat(typ(MsgAccept), fb(10, fs(1, long)))},
 		{name: "long path addr", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), fs(2, long)))},
 		{name: "long candidate id", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, long))))},
@@ -677,7 +707,23 @@ func FuzzMessageUnmarshal(f *testing.F) {
 			return
 		}
 		checkReencode(t, &m)
+		checkGenerated(t, data, &m)
 	})
+}
+
+// checkGenerated checks that the generated code reads what the hand
+// decoder accepted as the same message: the hand decoder may refuse more
+// (size limits, an unknown type, a field given twice in a chunk), never
+// less, and never read it otherwise.
+func checkGenerated(t *testing.T, data []byte, m *Message) {
+	t.Helper()
+	var pb meshpb.Message
+	if err := proto.Unmarshal(data, &pb); err != nil {
+		t.Fatalf("we accept what the generated code refuses (%v): %s", err, describe(m))
+	}
+	if got := fromPB(&pb); !equalMessages(got, m) {
+		t.Fatalf("the generated code reads\n%s\nwe read\n%s", describe(got), describe(m))
+	}
 }
 
 // checkReencode checks that a decoded message encodes to Size bytes which

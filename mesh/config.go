@@ -63,6 +63,10 @@ type Config struct {
 	// candidates: a parent one level shallower is worth this much more RTT.
 	DepthCost time.Duration
 
+	// Counters are what the tree adds up besides its own shape, for the
+	// application (see Counter); every node of a tree must have the same.
+	Counters []Counter
+
 	// Rand drives every random choice (jitter, sampling). Required for
 	// determinism; New seeds one from Self.ID if nil.
 	Rand *rand.Rand
@@ -158,5 +162,5 @@ func (c *Config) validate() error {
 	case c.ChildTimeout <= c.StatusKeepalive:
 		return fmt.Errorf("%w: ChildTimeout must exceed StatusKeepalive", ErrInvalidConfig)
 	}
-	return nil
+	return validateCounters(c.Counters)
 }

@@ -37,7 +37,7 @@ const (
 	MsgRedirect                    // full: try Candidates
 	MsgReject                      // refused; Reason says why
 	MsgLeave                       // detach; from a parent, Candidates are where to go
-	MsgStatus                      // child to parent: capacity, free, subtree size, Candidates with room below, hearts and web viewers
+	MsgStatus                      // child to parent: capacity, free, subtree size, Candidates with room below, Counters
 	MsgPath                        // parent to child: the ancestor path changed (Path), or a heartbeat (no Path)
 	MsgPull                        // send me chunks Seq..Seq+Count-1 you still hold
 	maxMsgType
@@ -64,6 +64,15 @@ const (
 	ReasonNoImprove        // an improvement move that would not improve anything
 )
 
+var reasonNames = [...]string{"none", "loop", "detached", "full", "banned", "no-improve"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
 // Message is everything the tree protocol says. It is one flat struct, like
 // a protobuf message with optional fields: each type uses a few of them.
 type Message struct {
@@ -82,14 +91,10 @@ type Message struct {
 	Reason     Reason       // MsgReject
 	Flags      uint32       // MsgAttach: AttachImprove
 	Lost       PeerID       // MsgAttach: the parent the requester just lost, if any
-	// Hearts (MsgStatus) is how many hearts were tapped in the sender's
-	// subtree since its previous status to this parent: a delta, so that
-	// a child that changes parents neither counts a heart twice nor takes
-	// one back.
-	Hearts uint64
-	// Web (MsgStatus) is how many viewers the sender's subtree serves
-	// outside the tree (browsers), as Subtree counts nodes.
-	Web uint32
+	// Counters (MsgStatus) are what the sender's subtree adds up
+	// (Config.Counters): deltas for events, sums for gauges; zero values
+	// are left out.
+	Counters []CounterValue
 }
 
 // Attach flags.

@@ -11,25 +11,36 @@ import (
 	"github.com/peerscope/peerscope/chunk"
 )
 
-// network plays the part of the wire for scenario tests, in the manner of
-// raft's test network: every message goes through a queue with a per-pair
-// latency, and links can be cut or peers isolated. Time only moves when the
-// test says so.
+// network plays the part of the wire for the scenario tests
+// (testdata/scenarios, run by scenario_test.go), in the manner of raft's
+// test network: every message goes through a queue with a per-pair latency,
+// and links can be cut, messages in flight dropped, peers killed. Time only
+// moves when the script says so. It drives each Machine through its inputs
+// only: New (with the node's slots), Step, Tick, Publish, AddCandidates,
+// PeerDown, Leave, Count and SetGauge.
 type network struct {
 	t        *testing.T
 	now      time.Time
-	nodes    map[PeerID]*Node
+	nodes    map[PeerID]*Machine
+	slots    map[PeerID]int
 	order    []PeerID
-	latency  func(a, b PeerID) time.Duration
-	cut      map[[2]PeerID]bool
+	lat      map[[2]PeerID]time.Duration // by pair, the smaller ID first
+	defLat   time.Duration
+	cut      map[[2]PeerID]bool // from, to
+	forge    map[[2]PeerID]bool // from, to: chunks sent are forged
 	down     map[PeerID]bool
 	inflight []flight
 	events   map[PeerID][]Event
-	got      map[PeerID][]uint64 // delivered sequence numbers, in order
+	seen     map[PeerID]int       // events already printed
+	sent     map[PeerID][]MsgType // messages made, since last asked
+	got      map[PeerID][]uint64  // delivered sequence numbers, in order
 	priv     ed25519.PrivateKey
 	pub      ed25519.PublicKey
 	seq      uint64
-	tamper   func(from, to PeerID, m *Message) *Message
+	webMod   int    // set-web: node i serves i%webMod browsers
+	tapped   uint64 // hearts counted at the nodes
+	watch    func(from PeerID, e Envelope) bool
+	matched  string
 }
 
 type flight struct {
@@ -40,23 +51,30 @@ type flight struct {
 
 const root = PeerID("root")
 
+// testCounters are what the scenario trees add up: taps (events, with
+// chat's bound) and web viewers (a gauge).
+var testCounters = []Counter{{Name: "hearts", Kind: CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: CounterGauge}}
+
 func newNetwork(t *testing.T) *network {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(rand.NewChaCha8([32]byte{1}))
-	nw := &network{
-		t:       t,
-		now:     time.Unix(1_700_000_000, 0),
-		nodes:   map[PeerID]*Node{},
-		latency: func(a, b PeerID) time.Duration { return time.Millisecond },
-		cut:     map[[2]PeerID]bool{},
-		down:    map[PeerID]bool{},
-		events:  map[PeerID][]Event{},
-		got:     map[PeerID][]uint64{},
-		priv:    priv,
-		pub:     pub,
+	return &network{
+		t:      t,
+		now:    time.Unix(1_700_000_000, 0),
+		nodes:  map[PeerID]*Machine{},
+		slots:  map[PeerID]int{},
+		lat:    map[[2]PeerID]time.Duration{},
+		defLat: time.Millisecond,
+		cut:    map[[2]PeerID]bool{},
+		forge:  map[[2]PeerID]bool{},
+		down:   map[PeerID]bool{},
+		events: map[PeerID][]Event{},
+		seen:   map[PeerID]int{},
+		sent:   map[PeerID][]MsgType{},
+		got:    map[PeerID][]uint64{},
+		priv:   priv,
+		pub:    pub,
 	}
-	nw.add(root, 3)
-	return nw
 }
 
 func (nw *network) config(id PeerID, slots int) Config {
@@ -67,11 +85,13 @@ func (nw *network) config(id PeerID, slots int) Config {
 	cfg.Key = nw.pub
 	cfg.Slots = slots
 	cfg.ImproveInterval = -1
+	cfg.Counters = testCounters
 	cfg.Rand = rand.New(rand.NewPCG(uint64(len(nw.nodes)), 7))
 	return cfg
 }
 
-func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Node {
+// add starts a node; mod may change its config (ImproveInterval).
+func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Machine {
 	nw.t.Helper()
 	cfg := nw.config(id, slots)
 	for _, f := range mod {
@@ -82,8 +102,19 @@ func (nw *network) add(id PeerID, slots int, mod ...func(*Config)) *Node {
 		nw.t.Fatal(err)
 	}
 	nw.nodes[id] = n
+	nw.slots[id] = slots
 	nw.order = append(nw.order, id)
 	return n
+}
+
+func (nw *network) latency(a, b PeerID) time.Duration {
+	if a > b {
+		a, b = b, a
+	}
+	if d, ok := nw.lat[[2]PeerID{a, b}]; ok {
+		return d
+	}
+	return nw.defLat
 }
 
 func (nw *network) chunk() *chunk.Chunk {
@@ -101,7 +132,9 @@ func (nw *network) publish() {
 	nw.drain(root)
 }
 
-func (nw *network) drain(id PeerID) {
+// drain carries out a node's Ready and returns it (valid until the node is
+// called again).
+func (nw *network) drain(id PeerID) Ready {
 	n := nw.nodes[id]
 	rd := n.Ready()
 	for _, c := range rd.Deliver {
@@ -112,16 +145,21 @@ func (nw *network) drain(id PeerID) {
 	nw.events[id] = append(nw.events[id], rd.Events...)
 	for _, e := range rd.Messages {
 		m := e.Msg
-		if nw.tamper != nil {
-			if m = nw.tamper(id, e.To.ID, m); m == nil {
-				continue
-			}
+		nw.sent[id] = append(nw.sent[id], m.Type)
+		if nw.watch != nil && nw.matched == "" && nw.watch(id, e) {
+			nw.matched = fmt.Sprintf("%s → %s %s", id, e.To.ID, describeMsg(m))
+		}
+		if m.Type == MsgChunk && nw.forge[[2]PeerID{id, e.To.ID}] {
+			c := m.Chunk.Clone()
+			c.Payload = []byte("forged")
+			m = &Message{Type: MsgChunk, Chunk: c}
 		}
 		if nw.down[id] || nw.down[e.To.ID] || nw.cut[[2]PeerID{id, e.To.ID}] {
 			continue
 		}
 		nw.inflight = append(nw.inflight, flight{at: nw.now.Add(nw.latency(id, e.To.ID)), from: id, to: e.To.ID, msg: m})
 	}
+	return rd
 }
 
 // step delivers what is due and ticks every node once, then moves time on.
@@ -161,19 +199,76 @@ func (nw *network) step(d time.Duration) {
 	}
 }
 
-// run steps for d in 10 ms steps.
-func (nw *network) run(d time.Duration) {
+// run steps for d in 10 ms steps; with until, it stops after the step in
+// which until became true and returns how long it ran.
+func (nw *network) run(d time.Duration, until func() bool) time.Duration {
 	for t := time.Duration(0); t < d; t += 10 * time.Millisecond {
 		nw.step(10 * time.Millisecond)
+		if until != nil && until() {
+			return t + 10*time.Millisecond
+		}
 	}
+	return d
 }
 
 // stream publishes a chunk every 200 ms for d.
 func (nw *network) stream(d time.Duration) {
 	for t := time.Duration(0); t < d; t += 200 * time.Millisecond {
 		nw.publish()
-		nw.run(200 * time.Millisecond)
+		nw.run(200*time.Millisecond, nil)
 	}
+}
+
+// tap runs the network for d, every live node counting a heart every
+// 50 ms; it returns how many hearts were counted.
+func (nw *network) tap(d time.Duration) uint64 {
+	var n uint64
+	for t := time.Duration(0); t < d; t += 10 * time.Millisecond {
+		if t%(50*time.Millisecond) == 0 {
+			for _, id := range nw.order {
+				if !nw.down[id] {
+					if err := nw.nodes[id].Count("hearts", 1); err != nil {
+						nw.t.Fatal(err)
+					}
+					n++
+				}
+			}
+		}
+		nw.step(10 * time.Millisecond)
+	}
+	nw.tapped += n
+	return n
+}
+
+// setWeb makes node i (in the order added) serve i%mod web viewers.
+func (nw *network) setWeb(mod int) {
+	nw.webMod = mod
+	for i, id := range nw.order {
+		if err := nw.nodes[id].SetGauge("web", uint64(i%mod)); err != nil {
+			nw.t.Fatal(err)
+		}
+	}
+}
+
+// live returns how many nodes are up and the web viewers they serve.
+func (nw *network) live() (nodes uint32, web uint64) {
+	for i, id := range nw.order {
+		if !nw.down[id] {
+			nodes++
+			if nw.webMod > 0 {
+				web += uint64(i % nw.webMod)
+			}
+		}
+	}
+	return nodes, web
+}
+
+// countExact reports whether the broadcaster sees every live node and web
+// viewer, no more.
+func (nw *network) countExact() bool {
+	nodes, web := nw.live()
+	s := nw.status(root)
+	return s.Subtree == nodes && s.Counters["web"] == web
 }
 
 // kill takes a peer off the network abruptly; reset says whether its
@@ -189,6 +284,13 @@ func (nw *network) kill(id PeerID, reset bool) {
 			nw.drain(other)
 		}
 	}
+}
+
+// drop loses the messages from one peer to another that are in flight.
+func (nw *network) drop(from, to PeerID) int {
+	n := len(nw.inflight)
+	nw.inflight = slices.DeleteFunc(nw.inflight, func(f flight) bool { return f.from == from && f.to == to })
+	return n - len(nw.inflight)
 }
 
 func (nw *network) status(id PeerID) Status { return nw.nodes[id].Status() }
@@ -219,24 +321,4 @@ func (nw *network) checkTree() {
 			nw.t.Fatalf("%s says depth %d, is %d hops from the root", id, s.Depth, hops)
 		}
 	}
-}
-
-// checkComplete checks that a node got every sequence number from first to
-// last exactly once.
-func (nw *network) checkComplete(id PeerID, first, last uint64) {
-	nw.t.Helper()
-	got := slices.Clone(nw.got[id])
-	slices.Sort(got)
-	if len(got) != len(slices.Compact(slices.Clone(got))) {
-		nw.t.Fatalf("%s got duplicates: %v", id, nw.got[id])
-	}
-	for s := first; s <= last; s++ {
-		if _, ok := slices.BinarySearch(got, s); !ok {
-			nw.t.Fatalf("%s is missing seq %d (got %v)", id, s, got)
-		}
-	}
-}
-
-func (nw *network) hasEvent(id PeerID, f func(Event) bool) bool {
-	return slices.ContainsFunc(nw.events[id], f)
 }

@@ -26,10 +26,14 @@ func BenchmarkRelayChunk(b *testing.B) {
 				b.Fatal(err)
 			}
 			now := time.Unix(0, 0)
+			// Join under the root (a ping, the root's pong, an attach, its
+			// accept), and adopt three children.
 			n.Tick(now)
 			n.Ready()
-			// Attach under the root by hand, and adopt three children.
-			n.attachTo, n.state = "root", stateAttaching
+			_ = n.Step(now, "root", &Message{Type: MsgPong, Time: now.UnixNano(), Free: 1})
+			if rd := n.Ready(); len(rd.Messages) != 1 || rd.Messages[0].Msg.Type != MsgAttach {
+				b.Fatalf("no attach after the root's pong: %+v", rd.Messages)
+			}
 			_ = n.Step(now, "root", &Message{Type: MsgAccept, Path: []PeerInfo{{ID: "root"}}})
 			for _, c := range []PeerID{"c1", "c2", "c3"} {
 				_ = n.Step(now, c, &Message{Type: MsgAttach})

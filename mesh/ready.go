@@ -43,6 +43,15 @@ const (
 	LossMoved             // this node moved to a better parent (not a failure)
 )
 
+var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved"}
+
+func (l LossReason) String() string {
+	if int(l) < len(lossNames) {
+		return lossNames[l]
+	}
+	return "loss?"
+}
+
 // Event is something that happened inside the node, for metrics and tests.
 type Event struct {
 	Type   EventType

@@ -48,17 +48,17 @@ type Broadcast struct {
 	slots  int
 	log    *slog.Logger
 
-	tree   *p2p.Node
+	tree   *p2p.Tree
 	hls    *hls.Server
 	whep   *whep.Server
 	page   http.Handler
 	pub    *publisher   // the broadcaster's side, nil on a viewer
 	replay *replayState // the manifest (replay_publish.go)
 
-	room       *chat.Room    // nil when the chat could not be joined
-	chat       *web.Server   // the chat's HTTP API and event streams (chat/web)
-	counts     treeCounts    // what the tree adds up, for the broadcaster's room
-	hlsClients recentClients // LL-HLS players heard from lately
+	room       *chat.Room     // nil when the chat could not be joined
+	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
+	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
+	hlsClients recentClients  // LL-HLS players heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -141,6 +141,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Broadcast = b.id
 	cfg.Key = b.key
 	cfg.Slots = b.slots
+	cfg.Counters = chat.TreeCounters()
 	cfg.Rand = nil // a *rand.Rand is not safe to share between trees: each seeds its own
 	tree, err := p2p.New(b.n.host, cfg,
 		p2p.WithProtocol(meshProtocol(b.id)),
@@ -152,6 +153,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		return err
 	}
 	b.tree = tree
+	b.treeLink = chat.NewTreeLink(tree)
 	b.joinChat()
 	return nil
 }

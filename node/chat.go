@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/peerscope/peerscope/chat"
@@ -33,15 +32,10 @@ func (b *Broadcast) joinChat() {
 		Attestation: b.n.Attestation(),
 		Trusted:     b.n.cfg.TrustedKeys,
 		Trust:       b.n.Trust(),
-		// Taps go up the tree with the mesh's statuses; AddHearts never
-		// blocks.
-		Tap: func(n int) { b.tree.AddHearts(uint64(n)) },
 	}
-	if b.root {
-		cfg.Audience = func() int { return int(max(b.counts.subtree.Load()-1, 0)) }
-		cfg.WebViewers = func() int { return int(b.counts.web.Load()) }
-		cfg.Hearts = b.counts.hearts.Load
-	}
+	// Taps go up the tree with its statuses; the broadcaster's room reads
+	// the audience, browsers and hearts from the tree's sums.
+	b.treeLink.Configure(&cfg)
 	room, err := chat.Join(b.ctx, b.n.ps, b.n.host, cfg)
 	if err != nil {
 		b.log.Warn("no chat for this broadcast", "err", err)
@@ -69,33 +63,18 @@ func (b *Broadcast) fanOutChat() {
 	})
 }
 
-// reportWeb tells the tree how many viewers this node's browsers add to the
-// count. A node is counted as one viewer already (the tree's size), and its
-// first browser is taken for that same person, the one who runs it and
-// opens its page; each further browser (phones a home node serves) is one
-// more. On the broadcaster's node the first is the broadcaster's own page.
-func (b *Broadcast) reportWeb() { b.tree.SetWeb(max(b.webViewers()-1, 0)) }
+// reportWeb tells the tree how many browsers this node serves.
+func (b *Broadcast) reportWeb() { b.treeLink.ReportBrowsers(b.webViewers()) }
 
-// treeCounts are the broadcaster's tree's sums, which its room reads for
-// the live count and the hearts (asking the tree from the room's goroutine
-// would make it wait on another).
-type treeCounts struct {
-	subtree atomic.Int64  // nodes, the broadcaster's included
-	web     atomic.Int64  // browsers the nodes serve
-	hearts  atomic.Uint64 // hearts tapped so far
-}
-
+// refreshCounts reads the broadcaster's tree's sums for its room (asking
+// the tree from the room's goroutine would make it wait on another).
 func (b *Broadcast) refreshCounts() {
 	if !b.root {
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 	defer cancel()
-	if st, stats, err := b.tree.Status(ctx); err == nil {
-		b.counts.subtree.Store(int64(st.Subtree))
-		b.counts.web.Store(int64(st.Web))
-		b.counts.hearts.Store(stats.Hearts)
-	}
+	_ = b.treeLink.Refresh(ctx)
 }
 
 // recentClients counts the distinct clients seen within webViewerWindow.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/node"
@@ -23,12 +24,12 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var x *xstandin.Provider
-	var sc bootstrap.Config
+	var sc bootstrap.ServerConfig
 	if len(phone) > 0 {
 		sc.Phone = phone[0]
 	}
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: sc,
-		Configure: func(u string, c *bootstrap.Config) {
+		Configure: func(u string, c *bootstrap.ServerConfig) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
 				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
@@ -98,7 +99,7 @@ func TestDirectoryThroughNodes(t *testing.T) {
 	alice, bob := newNode(t, cfg), newNode(t, cfg)
 	signIn(t, alice, "100")
 	signIn(t, bob, "200")
-	bobClient := &bootstrap.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
+	bobClient := &api.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
 	if err := bobClient.Follow(t.Context(), "twitter:100"); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestDirectoryThroughNodes(t *testing.T) {
 	// The end leaves the live list.
 	_ = b.Close()
 	waitFor(t, 30*time.Second, "the ended broadcast to leave the live list", func() bool {
-		list, err := bobClient.List(t.Context(), bootstrap.Query{})
+		list, err := bobClient.List(t.Context(), api.Query{})
 		return err == nil && len(list) == 0
 	})
 	// The replay side lists it as replayable.
@@ -182,7 +183,7 @@ func TestDirectoryThroughNodes(t *testing.T) {
 	if err := alice.ListReplay(t.Context(), b.ID(), "bafy-test"); err != nil {
 		t.Fatal(err)
 	}
-	replays, err := bobClient.List(t.Context(), bootstrap.Query{Replays: true})
+	replays, err := bobClient.List(t.Context(), api.Query{Replays: true})
 	if err != nil || len(replays) != 1 || replays[0].ID != b.ID() || replays[0].Replay != "bafy-test" {
 		t.Fatalf("replays %v %v", replays, err)
 	}

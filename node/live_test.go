@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/node"
 )
@@ -46,8 +47,8 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	defer live.Close()
 	var x *xstandin.Provider
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
-		Configure: func(u string, c *bootstrap.Config) {
+		Server: bootstrap.ServerConfig{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
+		Configure: func(u string, c *bootstrap.ServerConfig) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
 				TokenURL: u + "/x/2/oauth2/token", APIURL: u + "/x/2"}
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
@@ -62,23 +63,23 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	go func() { done <- svc.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	heard := make(chan *bootstrap.Broadcast, 8)
+	heard := make(chan *api.Listing, 8)
 	bob := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, NATWait: -1,
 		BootstrapPeers: []peer.AddrInfo{{ID: h.ID(), Addrs: h.Host().Addrs()}},
-		OnLive:         func(b *bootstrap.Broadcast) { heard <- b }})
+		OnLive:         func(b *api.Listing) { heard <- b }})
 	signIn(t, bob, "200")
-	bobClient := &bootstrap.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
+	bobClient := &api.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
 	if err := bobClient.Follow(ctx, "twitter:100"); err != nil {
 		t.Fatal(err)
 	}
 
 	// alice: a client signed in through the stand-in; anon: nobody.
-	client := func(user string) *bootstrap.Client {
+	client := func(user string) *api.Client {
 		priv, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &bootstrap.Client{Base: svc.URL(), Key: priv}
+		c := &api.Client{Base: svc.URL(), Key: priv}
 		if user != "" {
 			start, err := c.TwitterStart(ctx)
 			if err != nil {
@@ -94,12 +95,12 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 		return c
 	}
 	alice, anon := client("100"), client("")
-	idOf := func(c *bootstrap.Client, nonce string) string {
+	idOf := func(c *api.Client, nonce string) string {
 		p, _ := peer.IDFromPrivateKey(c.Key)
 		return p.String() + "." + nonce
 	}
-	announce := func(c *bootstrap.Client, id, title string) {
-		a := bootstrap.Announcement{Title: title, Link: "peerscope://" + id, Started: time.Now(), Version: 1}
+	announce := func(c *api.Client, id, title string) {
+		a := api.ListingUpdate{Title: title, Link: "peerscope://" + id, Started: time.Now(), Version: 1}
 		if _, err := c.Announce(ctx, id, a); err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ftopic, err := fps.Join(bootstrap.LiveTopic)
+	ftopic, err := fps.Join(api.LiveTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +130,9 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	})
 	forged := func(i int) []byte {
 		id := forger.ID().String() + ".forged" + string(rune('a'+i%26))
-		b, _ := json.Marshal(bootstrap.LiveNotice{Broadcast: &bootstrap.Broadcast{ID: id, Broadcaster: forger.ID().String(),
+		b, _ := json.Marshal(api.LiveNotice{Listing: &api.Listing{ID: id, Broadcaster: forger.ID().String(),
 			Title: "forged", Link: "peerscope://" + id, Started: time.Now(), Version: 1,
-			Who: &bootstrap.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
+			Who: &api.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
 		return b
 	}
 

@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -19,8 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-
-	"github.com/peerscope/peerscope/bootstrap"
 )
 
 // How a node gets through NAT (see ARCHITECTURE.md, "NAT traversal"):
@@ -56,8 +52,6 @@ const (
 	// pruneEvery is how often relayed connections made useless by a
 	// direct one are closed.
 	pruneEvery = 5 * time.Second
-	// infoTimeout bounds the fetch of a bootstrap's /api/v1/info.
-	infoTimeout = 5 * time.Second
 	// relayBackoff is how long AutoRelay waits before asking a relay that
 	// failed again, and relayMinInterval how often it looks at its relay
 	// list (libp2p's defaults, an hour and 30 s, are for relays found in
@@ -343,64 +337,4 @@ func (n *Node) PathTo(p peer.ID) Path {
 		path = PathRelayed
 	}
 	return path
-}
-
-// bootstrapPeersFromInfo asks each bootstrap's HTTP API (/api/v1/info) for
-// its libp2p peer ID and addresses, so that a node given only --bootstrap
-// URLs finds the bootstraps' libp2p side too. A bootstrap that does not
-// answer within infoTimeout is left out (and logged).
-func bootstrapPeersFromInfo(ctx context.Context, urls []string, log *slog.Logger) []peer.AddrInfo {
-	var addrs []string
-	hc := &http.Client{Timeout: infoTimeout}
-	for _, u := range urls {
-		info, err := (&bootstrap.Client{Base: strings.TrimRight(u, "/"), HTTP: hc}).Info(ctx)
-		if err != nil {
-			log.Warn("bootstrap info not fetched: no NAT traversal through it", "bootstrap", u, "err", err)
-			continue
-		}
-		id, err := peer.Decode(info.PeerID)
-		if err != nil {
-			log.Warn("bootstrap info names no libp2p peer", "bootstrap", u, "peer_id", clip(info.PeerID))
-			continue
-		}
-		suffix := "/p2p/" + id.String()
-		for _, a := range info.Addrs {
-			if !strings.Contains(a, "/p2p/") {
-				a += suffix
-			}
-			addrs = append(addrs, a)
-		}
-	}
-	peers, err := ParseBootstrapPeers(addrs)
-	if err != nil {
-		log.Warn("bootstrap info: bad addresses", "err", err)
-		return nil
-	}
-	return peers
-}
-
-// ParseBootstrapPeers reads bootstrap peers from multiaddrs ending in
-// /p2p/<peer ID>, merging the addresses of a peer named more than once.
-func ParseBootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
-	var out []peer.AddrInfo
-	for _, s := range addrs {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: bootstrap peer %q: %w", ErrConfig, clip(s), err)
-		}
-		info, err := peer.AddrInfoFromP2pAddr(a)
-		if err != nil || len(info.Addrs) == 0 {
-			return nil, fmt.Errorf("%w: bootstrap peer %q: want an address ending in /p2p/<peer ID>", ErrConfig, clip(s))
-		}
-		if i := slices.IndexFunc(out, func(p peer.AddrInfo) bool { return p.ID == info.ID }); i >= 0 {
-			out[i].Addrs = append(out[i].Addrs, info.Addrs...)
-			continue
-		}
-		out = append(out, *info)
-	}
-	return out, nil
 }

@@ -3,7 +3,6 @@ package node_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -119,33 +118,13 @@ func loopbackBootstrap(t *testing.T) (*bootstrap.Host, peer.AddrInfo) {
 	return bs, peer.AddrInfo{ID: bs.ID(), Addrs: bs.Host().Addrs()}
 }
 
-func TestParseBootstrapPeers(t *testing.T) {
-	const id = "12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE"
-	got, err := node.ParseBootstrapPeers([]string{
-		"/ip4/198.18.0.1/tcp/4001/p2p/" + id,
-		" /ip4/198.18.0.1/udp/4001/quic-v1/p2p/" + id + " ",
-		"",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got[0].ID.String() != id || len(got[0].Addrs) != 2 {
-		t.Fatalf("got %v", got)
-	}
-	for _, bad := range []string{"/ip4/198.18.0.1/tcp/4001", "/p2p/" + id, "nonsense", "/ip4/1.2.3.4/tcp/1/p2p/notanid"} {
-		if _, err := node.ParseBootstrapPeers([]string{bad}); !errors.Is(err, node.ErrConfig) {
-			t.Errorf("%q: %v, want ErrConfig", bad, err)
-		}
-	}
-}
-
 // TestBootstrapURLGivesPeers: a node given only a bootstrap's HTTP URL
 // learns its libp2p side from /api/v1/info and stays connected to it.
 func TestBootstrapURLGivesPeers(t *testing.T) {
 	bs, _ := loopbackBootstrap(t)
 	sctx, stop := context.WithCancel(context.Background())
 	svc, err := bootstrap.Open(sctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
-		Server: bootstrap.Config{PeerInfo: func() (string, []string) {
+		Server: bootstrap.ServerConfig{PeerInfo: func() (string, []string) {
 			var addrs []string
 			for _, a := range bs.Addrs() {
 				addrs = append(addrs, a.String())
@@ -171,30 +150,6 @@ func TestBootstrapURLGivesPeers(t *testing.T) {
 	if lone.PathTo(bs.ID()) != node.PathNone {
 		t.Fatal("connected to a bootstrap it was not given")
 	}
-}
-
-// FuzzParseBootstrapPeers: whatever it is given, ParseBootstrapPeers
-// returns peers with addresses, or ErrConfig.
-func FuzzParseBootstrapPeers(f *testing.F) {
-	f.Add("/ip4/198.18.0.1/tcp/4001/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
-	f.Add("/ip4/198.18.0.1/udp/4001/quic-v1/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE,/dns4/boot.example/tcp/4001/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
-	f.Add("/p2p/12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE")
-	f.Add("/ip4/1.2.3.4/tcp/1")
-	f.Add(",,,")
-	f.Fuzz(func(t *testing.T, s string) {
-		peers, err := node.ParseBootstrapPeers(strings.Split(s, ","))
-		if err != nil {
-			if !errors.Is(err, node.ErrConfig) {
-				t.Fatalf("%q: %v is not ErrConfig", s, err)
-			}
-			return
-		}
-		for _, p := range peers {
-			if p.ID == "" || len(p.Addrs) == 0 {
-				t.Fatalf("%q: peer %v without ID or address", s, p)
-			}
-		}
-	})
 }
 
 // TestRelayedConnPrunedAfterDirect: once a viewer and its parent, joined

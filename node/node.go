@@ -27,8 +27,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/whip"
@@ -118,7 +119,7 @@ type Config struct {
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
-	OnLive func(*bootstrap.Broadcast)
+	OnLive func(*api.Listing)
 
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is
@@ -246,7 +247,9 @@ type Node struct {
 	log  *slog.Logger
 	host host.Host
 	key  crypto.PrivKey
-	boot *bootstraps // nil without Config.Bootstrap
+	// community is the node's side of its bootstraps (directory.go); set
+	// before the HTTP servers start.
+	community *community.Community
 
 	httpLn, httpsLn   net.Listener
 	httpSrv, httpsSrv *http.Server
@@ -278,7 +281,6 @@ type Node struct {
 	replayWG      sync.WaitGroup
 	bitswap       *bitswap.Bitswap // fetches and serves replay chunks
 	bitswapCancel context.CancelFunc
-	dir           *replayDirectory // lists replays in a bootstrap's directory
 	replays       map[string]*Replay
 	holders       map[string][]peer.ID            // peers known to hold a replay
 	views         map[string]map[peer.ID]struct{} // replay viewers seen, per broadcast
@@ -312,7 +314,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) > 0 {
-		cfg.BootstrapPeers = bootstrapPeersFromInfo(ctx, cfg.Bootstrap, n.log)
+		cfg.BootstrapPeers = community.PeersFromInfo(ctx, cfg.Bootstrap, n.log)
 		n.cfg.BootstrapPeers = cfg.BootstrapPeers
 	}
 	n.host, err = libp2p.New(append([]libp2p.Option{
@@ -344,7 +346,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startNAT(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.startBootstraps(ctx); err != nil {
+	if err := n.startCommunity(ctx); err != nil {
 		return nil, err
 	}
 
@@ -424,7 +426,7 @@ func (n *Node) Close() error {
 		if wh != nil {
 			_ = wh.Close()
 		}
-		n.stopBootstraps()
+		n.stopCommunity()
 		for _, srv := range []*http.Server{n.httpSrv, n.httpsSrv} {
 			if srv != nil {
 				// Blocking playlist requests and players are cut: the

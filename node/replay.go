@@ -72,10 +72,6 @@ func (n *Node) openReplay() error {
 	n.replayCancel = cancel
 	n.replayWG.Go(func() { st.Run(ctx) })
 	n.startBitswap(st.Blockstore(), true)
-	// Listing replays needs Config.Bootstrap, which New starts later: the
-	// loop waits for work either way.
-	n.dir = &replayDirectory{n: n, kick: make(chan struct{}, 1)}
-	n.replayWG.Go(func() { n.dir.run(ctx) })
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/node"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -57,7 +58,7 @@ func blockBytes(t *testing.T, dataDir string) (n int64, files int) {
 func directory(t *testing.T, now func() time.Time) *bootstrap.Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: bootstrap.Config{
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: bootstrap.ServerConfig{
 		Now: now, RateIP: bootstrap.Rate{PerSecond: -1}, RatePeer: bootstrap.Rate{PerSecond: -1}}})
 	if err != nil {
 		cancel()
@@ -72,14 +73,14 @@ func directory(t *testing.T, now func() time.Time) *bootstrap.Service {
 	return svc
 }
 
-func listedReplays(t *testing.T, svc *bootstrap.Service) map[string]*bootstrap.Broadcast {
+func listedReplays(t *testing.T, svc *bootstrap.Service) map[string]*api.Listing {
 	t.Helper()
-	c := &bootstrap.Client{Base: svc.URL()}
-	bs, err := c.List(t.Context(), bootstrap.Query{Replays: true})
+	c := &api.Client{Base: svc.URL()}
+	bs, err := c.List(t.Context(), api.Query{Replays: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*bootstrap.Broadcast{}
+	out := map[string]*api.Listing{}
 	for _, b := range bs {
 		out[b.ID] = b
 	}

@@ -327,8 +327,8 @@ func (n *Node) countReplayView(id string, p peer.ID) uint64 {
 	}
 	count := uint64(len(v))
 	n.mu.Unlock()
-	if !had && n.dir != nil {
-		n.dir.viewed(id)
+	if !had && n.community != nil {
+		n.community.ReplayViewed(id)
 	}
 	return count
 }

@@ -23,47 +23,7 @@ func runBench(ctx context.Context, args []string) error {
 		return runDirectoryBench(ctx, args)
 	}
 	d := bench.DefaultConfig()
-	fs := newFlagSet("bench", "[flags]", `
-Measures the relay tree with real libp2p hosts in this process on loopback
-TCP (Noise, yamux): one broadcaster and --nodes-1 viewers (--nodes counts the
-broadcaster), synthetic chunks of bitrate x chunk / 8 bytes signed with the
-broadcaster's host key, at the bitrate.
-
-Modes (--mode, one or a comma list, or "all"; several run one after another
-in this process and print one report each):
-  tree       the relay tree (mesh over mesh/p2p)
-  gossipsub  the same signed chunks flooded over one GossipSub topic, default
-             parameters; each viewer connects to --gossip-peers random nodes
-  star       the broadcaster sends every chunk to every viewer directly
-  directory  not the tree: a bootstrap's directory API under a constant
-             request rate (its own flags: 'peerscope bench --mode directory --help')
-
-Viewers arrive evenly over --arrive (default a third of the run, at most
-20 s) and are measured from their own first chunk, as in 'peerscope sim':
-continuity counts the chunks due after that first chunk that were held by
-capture + playout; latency is capture -> receipt over every chunk received.
-Slots: each viewer draws its child slots from --slots (default 30% none, 50%
-three, 20% eight); the broadcaster has --source-slots. With --churn F,
-viewers are killed (host closed, no goodbye) at F x viewers per minute after
-the arrivals, and as many new ones start.
-
-With --chat (tree mode), every host also joins the broadcast's chat (one
-GossipSub router each, as a node) and, after the arrivals, the run measures
-for 10 s comments from random viewers (send -> acceptance at every other
-node: chat_latency_ms), for 15 s hearts tapped 5 times a second at every
-viewer, which go up the tree as a node's do (the broadcaster's inbound
-chat-topic bytes per second: hearts_broadcaster_in_bps), then, 3 s later,
-kills 10 % of the viewers (no goodbye) and times how long until the
-broadcaster's live count is exact (viewer_count_settle_ms, at most 15 s).
---duration must leave 43 s after --arrive.
-
-It prints a table per mode, or with --json one JSON line per mode (the shape
-'peerscope sim' prints). Progress goes to stderr.
-
-Examples:
-  peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
-  peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s
-  peerscope bench --mode tree --nodes 100 --chat --duration 65s --json`)
+	fs := newFlagSet("bench", "[flags]", benchHelp)
 	mode := fs.String("mode", "tree", `"tree", "gossipsub", "star", "all" or a comma list`)
 	nodes := fs.Int("nodes", d.Nodes, "libp2p hosts, the broadcaster included")
 	duration := fs.Duration("duration", d.Duration, "how long the broadcaster streams, per mode")
@@ -212,3 +172,46 @@ func printBenchSummary(w io.Writer, r *report.Report) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
 }
+
+// benchHelp is what 'peerscope bench --help' says before the flags.
+const benchHelp = `
+Measures the relay tree with real libp2p hosts in this process on loopback
+TCP (Noise, yamux): one broadcaster and --nodes-1 viewers (--nodes counts the
+broadcaster), synthetic chunks of bitrate x chunk / 8 bytes signed with the
+broadcaster's host key, at the bitrate.
+
+Modes (--mode, one or a comma list, or "all"; several run one after another
+in this process and print one report each):
+  tree       the relay tree (mesh over mesh/p2p)
+  gossipsub  the same signed chunks flooded over one GossipSub topic, default
+             parameters; each viewer connects to --gossip-peers random nodes
+  star       the broadcaster sends every chunk to every viewer directly
+  directory  not the tree: a bootstrap's directory API under a constant
+             request rate (its own flags: 'peerscope bench --mode directory --help')
+
+Viewers arrive evenly over --arrive (default a third of the run, at most
+20 s) and are measured from their own first chunk, as in 'peerscope sim':
+continuity counts the chunks due after that first chunk that were held by
+capture + playout; latency is capture -> receipt over every chunk received.
+Slots: each viewer draws its child slots from --slots (default 30% none, 50%
+three, 20% eight); the broadcaster has --source-slots. With --churn F,
+viewers are killed (host closed, no goodbye) at F x viewers per minute after
+the arrivals, and as many new ones start.
+
+With --chat (tree mode), every host also joins the broadcast's chat (one
+GossipSub router each, as a node) and, after the arrivals, the run measures
+for 10 s comments from random viewers (send -> acceptance at every other
+node: chat_latency_ms), for 15 s hearts tapped 5 times a second at every
+viewer, which go up the tree as a node's do (the broadcaster's inbound
+chat-topic bytes per second: hearts_broadcaster_in_bps), then, 3 s later,
+kills 10 % of the viewers (no goodbye) and times how long until the
+broadcaster's live count is exact (viewer_count_settle_ms, at most 15 s).
+--duration must leave 43 s after --arrive.
+
+It prints a table per mode, or with --json one JSON line per mode (the shape
+'peerscope sim' prints). Progress goes to stderr.
+
+Examples:
+  peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
+  peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s
+  peerscope bench --mode tree --nodes 100 --chat --duration 65s --json`

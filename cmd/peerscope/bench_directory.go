@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/loadgen"
 )
 
@@ -96,7 +97,7 @@ Example:
 		defer os.RemoveAll(dir)
 		off := bootstrap.Rate{PerSecond: -1}
 		svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-			Server: bootstrap.Config{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
+			Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ Example:
 
 	// The broadcasters: deterministic keys, each announces once first.
 	type announcer struct {
-		c       *bootstrap.Client
+		c       *api.Client
 		id      string
 		started time.Time
 		version atomic.Uint64
@@ -126,7 +127,7 @@ Example:
 			return err
 		}
 		pid, _ := peer.IDFromPrivateKey(priv)
-		a := &announcer{c: &bootstrap.Client{Base: base, Key: priv, HTTP: hc}, id: pid.String() + ".bench", started: now.Add(-time.Minute)}
+		a := &announcer{c: &api.Client{Base: base, Key: priv, HTTP: hc}, id: pid.String() + ".bench", started: now.Add(-time.Minute)}
 		a.version.Store(1)
 		if _, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i, a.started, 1, 0)); err != nil {
 			return fmt.Errorf("bench: filling the directory: %w", err)
@@ -160,7 +161,7 @@ Example:
 				a := anns[i%len(anns)]
 				v := a.version.Add(1)
 				_, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i%len(anns), a.started, v, i%1000))
-				var ae *bootstrap.APIError
+				var ae *api.APIError
 				if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 					stale.Add(1) // overtaken by this broadcaster's next version: answered all the same
 					return nil
@@ -194,10 +195,10 @@ Example:
 	return nil
 }
 
-func benchAnnouncement(id string, i int, started time.Time, version uint64, viewers int) bootstrap.Announcement {
+func benchAnnouncement(id string, i int, started time.Time, version uint64, viewers int) api.ListingUpdate {
 	words := []string{"sunrise", "cooking", "music", "football", "coding", "harbour", "city", "garden"}
 	title := strings.Join([]string{words[i%len(words)], words[(i/len(words))%len(words)], "live"}, " ")
-	return bootstrap.Announcement{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + strings.Split(id, ".")[0],
+	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + strings.Split(id, ".")[0],
 		Started: started, Version: version, Viewers: viewers}
 }
 

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,17 +13,12 @@ import (
 	"strings"
 	"time"
 
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-
 	"github.com/peerscope/peerscope/bootstrap"
-	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
 
-// runBootstrap composes the two halves of a bootstrap: the libp2p host
-// (bootstrap.NewHost: DHT, AutoNAT, relay) and the HTTP service
-// (bootstrap.Open: sign-in, attestations, directory, follows). They share
-// the data directory and the logger; the service publishes the host's
-// addresses in /api/v1/info.
+// runBootstrap parses the flags into a bootstrap.Config and runs the
+// daemon (bootstrap.Daemon: libp2p host, GossipSub, HTTP service) until
+// ctx ends.
 func runBootstrap(ctx context.Context, args []string) error {
 	fs := newFlagSet("bootstrap", "[flags]", `
 Runs a community bootstrap node: libp2p bootstrap peer, DHT server and
@@ -51,34 +46,22 @@ address and signs everyone in as a test user.
 Phone: codes go to the log (--sms console, the default) or are POSTed as
 JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
 bearer token in PEERSCOPE_SMS_TOKEN).`)
-	bf := addBootstrapP2PFlags(fs)
-	hf := addBootstrapHTTPFlags(fs)
+	cfg := bootstrap.DefaultConfig()
+	f := addBootstrapFlags(fs, &cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("bootstrap", "unexpected argument %q", fs.Arg(0))
 	}
-	hcfg, err := bf.config()
-	if err != nil {
+	if err := f.apply(&cfg); err != nil {
 		return usagef("bootstrap", "%v", err)
 	}
-	if err := hf.check(); err != nil {
-		return usagef("bootstrap", "%v", err)
-	}
-	dataDir := *bf.data
-	if dataDir == "" {
-		// No data directory: a throwaway identity, and the HTTP state in a
-		// temporary directory.
-		tmp, err := os.MkdirTemp("", "peerscope-bootstrap-")
-		if err != nil {
-			return err
+	if *f.rotate {
+		if cfg.DataDir == "" {
+			return usagef("bootstrap", "--rotate-key needs --data: the keys to rotate live there")
 		}
-		defer os.RemoveAll(tmp)
-		dataDir = tmp
-	}
-	if *hf.rotate {
-		k, err := bootstrap.RotateKeyRing(dataDir, time.Now(), nil)
+		k, err := bootstrap.RotateKeyRing(cfg.DataDir, time.Now(), nil)
 		if err != nil {
 			return err
 		}
@@ -86,72 +69,30 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 		fmt.Printf("New attestation key %x; %d retired.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
 		return nil
 	}
-	h, err := bootstrap.NewHost(ctx, hcfg)
+	d, err := bootstrap.NewDaemon(cfg)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	// Go-live notices for followers' nodes, on the host's GossipSub.
-	ps, err := pubsub.NewGossipSub(ctx, h.Host())
-	if err != nil {
-		return fmt.Errorf("bootstrap: GossipSub: %w", err)
-	}
-	live, err := bootstrap.NewLivePublisher(ps, hcfg.Logger)
-	if err != nil {
-		return err
-	}
-	defer live.Close()
-	svc, sp, err := hf.open(ctx, dataDir, hcfg.Logger, h, live.Notify)
-	if err != nil {
-		return err
-	}
-	if sp != nil {
-		svc.Server.Mount("/x/", sp)
-	}
-	printBootstrap(os.Stdout, h)
-	cur, _ := svc.Keys.KeySet().Current()
-	fmt.Printf("\nDirectory and HTTP API (--bootstrap): %s\nAttestation key: %x\n", svc.URL(), []byte(cur.Public))
-	if sp != nil {
-		fmt.Printf("Sign-in with Twitter goes to the local stand-in (%s/x/).\n", svc.URL())
-	}
-	go printRelayStats(ctx, os.Stdout, h, *bf.every)
-	return svc.Serve(ctx)
+	return d.Run(ctx)
 }
 
-// printRelayStats prints what the relay carries, every so often while it
-// changes, until ctx ends.
-func printRelayStats(ctx context.Context, w io.Writer, h *bootstrap.Host, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	start := time.Now()
-	var last bootstrap.RelayStats
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st := h.RelayStats()
-		if st == last {
-			continue
-		}
-		last = st
-		fmt.Fprintf(w, "%s  relay: %d reservations · %d circuits open (%d opened) · %.1f MB relayed · %d peers connected\n",
-			time.Since(start).Truncate(time.Second), st.Reservations, st.Circuits, st.CircuitsOpened, float64(st.Bytes)/1e6, len(h.Host().Network().Peers()))
-	}
+// bootstrapFlags are the flags of `peerscope bootstrap` that do not write
+// into the config directly.
+type bootstrapFlags struct {
+	listen, peers, sms, proxies *string
+	twID, twAuthorize, twToken  *string
+	twAPI                       *string
+	relayData                   byteSize
+	standin, rotate, noLimits   *bool
+	noRelay, verbose            *bool
 }
 
-// bootstrapHTTPFlags are the flags of the bootstrap's HTTP service.
-type bootstrapHTTPFlags struct {
-	http, public, sms, proxies        *string
-	twID, twAuthorize, twToken, twAPI *string
-	standin, rotate, noLimits         *bool
-}
-
-func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
-	return &bootstrapHTTPFlags{
-		http:        fs.String("http", bootstrap.DefaultHTTP, "the HTTP API's listen address"),
-		public:      fs.String("public-url", "", "how browsers and nodes reach the API (default http://<--http>)"),
+// addBootstrapFlags defines the flags, their defaults taken from cfg, and
+// binds those that are plain fields of cfg.
+func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags {
+	f := &bootstrapFlags{
+		listen:      fs.String("listen", strings.Join(cfg.Host.Listen, ","), "libp2p listen multiaddrs, comma-separated"),
+		peers:       fs.String("peer", "", "other bootstraps to join the DHT with: multiaddrs ending in /p2p/<ID>, comma-separated"),
 		rotate:      fs.Bool("rotate-key", false, "retire the attestation key, make a new one, and exit"),
 		twID:        fs.String("twitter-client-id", "", "X (Twitter) OAuth 2.0 client ID; empty: no Twitter sign-in"),
 		twAuthorize: fs.String("twitter-authorize-url", bootstrap.DefaultTwitterAuthorizeURL, "OAuth 2.0 authorize endpoint"),
@@ -161,133 +102,73 @@ func addBootstrapHTTPFlags(fs *flag.FlagSet) *bootstrapHTTPFlags {
 		proxies:     fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
 		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits off (load tests on loopback)"),
 		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
+		noRelay:     fs.Bool("no-relay", false, "run no circuit relay"),
+		verbose:     fs.Bool("v", false, "log what the bootstrap does to stderr"),
 	}
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
+	fs.StringVar(&cfg.Server.PublicURL, "public-url", "", "how browsers and nodes reach the API (default http://<--http>)")
+	fs.StringVar(&cfg.DataDir, "data", defaultBootstrapDir(), `directory for the bootstrap's state and identity key ("": a new identity every run)`)
+	r := &cfg.Host.Relay
+	f.relayData = byteSize(r.CircuitData)
+	fs.Var(&f.relayData, "relay-data", `most bytes a relayed circuit carries each way ("8GiB", "500MB"); a 2.5 Mb/s stream is 1.1 GB an hour`)
+	fs.DurationVar(&r.CircuitDuration, "relay-duration", r.CircuitDuration, "longest a relayed circuit lives")
+	fs.IntVar(&r.Reservations, "relay-reservations", r.Reservations, "most peers holding a relay reservation at once")
+	fs.IntVar(&r.ReservationsPerIP, "relay-per-ip", r.ReservationsPerIP, "most relay reservations from one IP address")
+	fs.IntVar(&r.CircuitsPerPeer, "relay-circuits", r.CircuitsPerPeer, "most relayed circuits to or from one peer")
+	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "how often to print what the relay carries (when it changed)")
+	return f
 }
 
-func (hf *bootstrapHTTPFlags) check() error {
-	for _, p := range splitList(*hf.proxies) {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			return fmt.Errorf("--trusted-proxy: %q is not a CIDR (10.0.0.0/8)", p)
-		}
-	}
-	switch s := *hf.sms; {
-	case s == "off", s == "console", strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
-		return nil
-	default:
-		return fmt.Errorf("--sms must be console, off or an http(s) URL")
-	}
-}
-
-// open opens the HTTP service under dir; with --twitter-standin it also
-// returns the stand-in provider to mount.
-func (hf *bootstrapHTTPFlags) open(ctx context.Context, dir string, log *slog.Logger, h *bootstrap.Host, onLive func(bootstrap.Event)) (*bootstrap.Service, *xstandin.Provider, error) {
-	sc := bootstrap.ServiceConfig{DataDir: dir, HTTP: *hf.http, Server: bootstrap.Config{PublicURL: *hf.public, Logger: log, OnLive: onLive}}
-	for _, p := range splitList(*hf.proxies) {
-		sc.Server.TrustedProxies = append(sc.Server.TrustedProxies, netip.MustParsePrefix(p))
-	}
-	if *hf.noLimits {
-		off := bootstrap.Rate{PerSecond: -1}
-		sc.Server.RateIP, sc.Server.RatePeer, sc.Server.RateAccount, sc.Server.RatePhone = off, off, off, off
-	}
-	if h != nil {
-		sc.Server.PeerInfo = func() (string, []string) {
-			var addrs []string
-			for _, a := range h.Addrs() {
-				addrs = append(addrs, a.String())
-			}
-			return h.ID().String(), addrs
-		}
-	}
-	switch *hf.sms {
-	case "off":
-	case "console":
-		sc.Server.Phone = bootstrap.ConsoleSender{Logger: log}
-	default:
-		sc.Server.Phone = bootstrap.HTTPSender{URL: *hf.sms, Token: os.Getenv("PEERSCOPE_SMS_TOKEN")}
-	}
-	var sp *xstandin.Provider
+// apply checks the flags and writes the rest of them into cfg.
+func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
+	h := &cfg.Host
+	h.Listen, h.Peers = splitList(*f.listen), splitList(*f.peers)
+	h.Relay.CircuitData, h.Relay.Off = int64(f.relayData), *f.noRelay
 	switch {
-	case *hf.standin:
-		id := *hf.twID
-		if id == "" {
-			id = "peerscope-local"
-		}
-		sc.Configure = func(publicURL string, c *bootstrap.Config) {
-			base := strings.TrimRight(publicURL, "/")
-			c.Twitter = bootstrap.TwitterConfig{ClientID: id,
-				AuthorizeURL: base + "/x/i/oauth2/authorize", TokenURL: base + "/x/2/oauth2/token", APIURL: base + "/x/2"}
-			sp = xstandin.New(xstandin.Config{ClientID: id, RedirectURIs: []string{base + "/api/v1/auth/twitter/callback"}})
-			sp.AddUser(xstandin.User{ID: "1000", Username: "localtester", Name: "Local Tester"})
-		}
-	case *hf.twID != "":
-		sc.Server.Twitter = bootstrap.TwitterConfig{ClientID: *hf.twID, ClientSecret: os.Getenv("PEERSCOPE_TWITTER_SECRET"),
-			AuthorizeURL: *hf.twAuthorize, TokenURL: *hf.twToken, APIURL: *hf.twAPI}
-	}
-	svc, err := bootstrap.Open(ctx, sc)
-	return svc, sp, err
-}
-
-func printBootstrap(w io.Writer, h *bootstrap.Host) {
-	fmt.Fprintf(w, "Bootstrap %s is up.\n\nGive nodes one of (--bootstrap-peer):\n", h.ID())
-	for _, a := range h.Addrs() {
-		fmt.Fprintf(w, "  %s\n", a)
-	}
-	fmt.Fprint(w, "\nCtrl-C stops it.\n")
-}
-
-// bootstrapP2PFlags are the flags of the bootstrap's libp2p host.
-type bootstrapP2PFlags struct {
-	listen, data, peers *string
-	relayData           byteSize
-	relay               bootstrap.RelayConfig
-	noRelay, verbose    *bool
-	every               *time.Duration
-}
-
-func addBootstrapP2PFlags(fs *flag.FlagSet) *bootstrapP2PFlags {
-	bf := &bootstrapP2PFlags{
-		listen: fs.String("listen", strings.Join(bootstrap.DefaultP2PListen, ","), "libp2p listen multiaddrs, comma-separated"),
-		data:   fs.String("data", defaultBootstrapDir(), `directory for the bootstrap's state and identity key ("": a new identity every run)`),
-		peers:  fs.String("peer", "", "other bootstraps to join the DHT with: multiaddrs ending in /p2p/<ID>, comma-separated"),
-	}
-	bf.relayData = byteSize(bootstrap.DefaultRelayData)
-	fs.Var(&bf.relayData, "relay-data", `most bytes a relayed circuit carries each way ("8GiB", "500MB"); a 2.5 Mb/s stream is 1.1 GB an hour`)
-	fs.DurationVar(&bf.relay.CircuitDuration, "relay-duration", bootstrap.DefaultRelayDuration, "longest a relayed circuit lives")
-	fs.IntVar(&bf.relay.Reservations, "relay-reservations", bootstrap.DefaultRelayReservations, "most peers holding a relay reservation at once")
-	fs.IntVar(&bf.relay.ReservationsPerIP, "relay-per-ip", bootstrap.DefaultRelayReservationsPerIP, "most relay reservations from one IP address")
-	fs.IntVar(&bf.relay.CircuitsPerPeer, "relay-circuits", bootstrap.DefaultRelayCircuits, "most relayed circuits to or from one peer")
-	bf.noRelay = fs.Bool("no-relay", false, "run no circuit relay")
-	bf.verbose = fs.Bool("v", false, "log what the bootstrap does to stderr")
-	bf.every = fs.Duration("status-every", time.Minute, "how often to print what the relay carries (when it changed)")
-	return bf
-}
-
-func (bf *bootstrapP2PFlags) config() (bootstrap.HostConfig, error) {
-	cfg := bootstrap.HostConfig{DataDir: *bf.data, Relay: bf.relay}
-	cfg.Relay.CircuitData = int64(bf.relayData)
-	cfg.Relay.Off = *bf.noRelay
-	cfg.Listen = splitList(*bf.listen)
-	if len(cfg.Listen) == 0 {
-		return cfg, fmt.Errorf("--listen: no address")
-	}
-	cfg.Peers = splitList(*bf.peers)
-	if *bf.every <= 0 {
-		return cfg, fmt.Errorf("--status-every must be positive")
-	}
-	if cfg.Relay.CircuitData <= 0 {
-		return cfg, fmt.Errorf("--relay-data must be positive")
-	}
-	for _, v := range []int{cfg.Relay.Reservations, cfg.Relay.ReservationsPerIP, cfg.Relay.CircuitsPerPeer} {
-		if v <= 0 {
-			return cfg, fmt.Errorf("--relay-reservations, --relay-per-ip and --relay-circuits must be positive")
-		}
+	case len(h.Listen) == 0:
+		return fmt.Errorf("--listen: no address")
+	case cfg.StatusEvery <= 0:
+		return fmt.Errorf("--status-every must be positive")
+	case h.Relay.CircuitData <= 0:
+		return fmt.Errorf("--relay-data must be positive")
+	case h.Relay.Reservations <= 0, h.Relay.ReservationsPerIP <= 0, h.Relay.CircuitsPerPeer <= 0:
+		return fmt.Errorf("--relay-reservations, --relay-per-ip and --relay-circuits must be positive")
 	}
 	level := slog.LevelWarn
-	if *bf.verbose {
+	if *f.verbose {
 		level = slog.LevelInfo
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	return cfg, nil
+	cfg.Out = os.Stdout
+	s := &cfg.Server
+	for _, p := range splitList(*f.proxies) {
+		pf, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("--trusted-proxy: %q is not a CIDR (10.0.0.0/8)", p)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, pf)
+	}
+	if *f.noLimits {
+		off := bootstrap.Rate{PerSecond: -1}
+		s.RateIP, s.RatePeer, s.RateAccount, s.RatePhone = off, off, off, off
+	}
+	switch sms := *f.sms; {
+	case sms == "off":
+	case sms == "console":
+		s.Phone = bootstrap.ConsoleSender{Logger: cfg.Logger}
+	case strings.HasPrefix(sms, "http://"), strings.HasPrefix(sms, "https://"):
+		s.Phone = bootstrap.HTTPSender{URL: sms, Token: os.Getenv("PEERSCOPE_SMS_TOKEN")}
+	default:
+		return fmt.Errorf("--sms must be console, off or an http(s) URL")
+	}
+	switch {
+	case *f.standin:
+		cfg.TwitterStandin = cmp.Or(*f.twID, "peerscope-local")
+	case *f.twID != "":
+		s.Twitter = bootstrap.TwitterConfig{ClientID: *f.twID, ClientSecret: os.Getenv("PEERSCOPE_TWITTER_SECRET"),
+			AuthorizeURL: *f.twAuthorize, TokenURL: *f.twToken, APIURL: *f.twAPI}
+	}
+	return nil
 }
 
 func splitList(s string) []string {

@@ -17,7 +17,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
-	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
@@ -377,7 +378,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	if *nf.every <= 0 {
 		return cfg, errors.New("--status-every must be positive")
 	}
-	peers, err := node.ParseBootstrapPeers(strings.Split(*nf.bootstrapPeers, ","))
+	peers, err := community.ParseBootstrapPeers(strings.Split(*nf.bootstrapPeers, ","))
 	if err != nil {
 		return cfg, fmt.Errorf("--bootstrap-peer: %w", err)
 	}
@@ -393,7 +394,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.Bootstrap = splitList(*nf.bootstrap)
 	if len(cfg.Bootstrap) > 0 {
-		cfg.OnLive = func(b *bootstrap.Broadcast) {
+		cfg.OnLive = func(b *api.Listing) {
 			who := b.Who.Handle
 			if who == "" {
 				who = b.Who.Key()

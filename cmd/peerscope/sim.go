@@ -20,27 +20,7 @@ import (
 
 func runSim(ctx context.Context, args []string) error {
 	d := sim.DefaultConfig()
-	fs := newFlagSet("sim", "[flags]", `
-Simulates the relay tree: one broadcaster and thousands of viewers, each
-running the real mesh state machine, over a modelled network, in one thread
-on a virtual clock. The same seed gives the same run.
-
-The network: nodes cluster in a few regions on a plane (one-way delay 2 ms to
-~150 ms); each viewer is a phone (~1 Mb/s up, relays nothing), a home link
-(5-20 Mb/s) or a well-connected machine (50-100 Mb/s), relaying to as many
-children as its upload carries with 1.5x headroom (at most 16); every message
-queues on its sender's uplink; a lost packet costs its message one round trip.
-Viewers arrive over the first 20 s; with --churn, viewers then leave abruptly
-(half of them resetting their connections) and as many new ones arrive.
-
-It prints a summary table, and with --json the report as the last line of
-stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
-each viewer, the chunks due after its first chunk that it held before
-capture + playout; latency is capture -> receipt over every chunk delivered.
-
-Examples:
-  peerscope sim --nodes 10000 --duration 10m --churn 0.1 --seed 1 --json
-  peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`)
+	fs := newFlagSet("sim", "[flags]", simHelp)
 	nodes := fs.Int("nodes", d.Nodes, "viewers (the broadcaster comes on top)")
 	duration := fs.Duration("duration", d.Duration, "simulated time")
 	bitrate := bitrateFlag(d.Bitrate)
@@ -210,3 +190,26 @@ func parseBitrate(s string) (int64, error) {
 	}
 	return int64(f*mult + 0.5), nil
 }
+
+// simHelp is what 'peerscope sim --help' says before the flags.
+const simHelp = `
+Simulates the relay tree: one broadcaster and thousands of viewers, each
+running the real mesh state machine, over a modelled network, in one thread
+on a virtual clock. The same seed gives the same run.
+
+The network: nodes cluster in a few regions on a plane (one-way delay 2 ms to
+~150 ms); each viewer is a phone (~1 Mb/s up, relays nothing), a home link
+(5-20 Mb/s) or a well-connected machine (50-100 Mb/s), relaying to as many
+children as its upload carries with 1.5x headroom (at most 16); every message
+queues on its sender's uplink; a lost packet costs its message one round trip.
+Viewers arrive over the first 20 s; with --churn, viewers then leave abruptly
+(half of them resetting their connections) and as many new ones arrive.
+
+It prints a summary table, and with --json the report as the last line of
+stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
+each viewer, the chunks due after its first chunk that it held before
+capture + playout; latency is capture -> receipt over every chunk delivered.
+
+Examples:
+  peerscope sim --nodes 10000 --duration 10m --churn 0.1 --seed 1 --json
+  peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`

@@ -301,6 +301,8 @@ func (r *run) progress(format string, args ...any) {
 	}
 }
 
+// run runs one benchmark: the broadcaster, the viewers arriving, churn
+// until the end, and the report.
 func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	cfg := r.cfg
 	root, err := r.newViewer(0, cfg.SourceSlots)
@@ -336,19 +338,12 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.publishLoop(ctx, sw, end) }()
+	stop := func() { cancel(); wg.Wait() }
 
-	// Arrivals, evenly over the window.
 	viewers := cfg.Nodes - 1
-	for i := 1; i <= viewers; i++ {
-		at := r.t0.Add(cfg.ArrivalWindow * time.Duration(i-1) / time.Duration(max(viewers-1, 1)))
-		if !sleepUntil(ctx, at) {
-			break
-		}
-		if err := r.startViewer(ctx, sw, i); err != nil {
-			cancel()
-			wg.Wait()
-			return nil, err
-		}
+	if err := r.arrivals(ctx, sw, viewers); err != nil {
+		stop()
+		return nil, err
 	}
 	r.progress("%s: %d viewers started in %.1fs", cfg.Mode, viewers, time.Since(r.t0).Seconds())
 	chatDone := make(chan struct{})
@@ -362,8 +357,38 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	pub0 := r.published
 	r.mu.Unlock()
 
-	// Churn, then the end.
-	next := viewers + 1
+	if err := r.churn(ctx, sw, end, viewers+1); err != nil {
+		stop()
+		return nil, err
+	}
+	sleepUntil(ctx, end)
+	if err := context.Cause(ctx); err != nil && ctx.Err() != nil && time.Now().Before(end) {
+		stop()
+		return nil, err
+	}
+	stop()
+	<-chatDone
+	return r.finish(sw, end, sched, cpu0, pub0), nil
+}
+
+// arrivals starts the viewers, evenly over the arrival window.
+func (r *run) arrivals(ctx context.Context, sw swarm, viewers int) error {
+	for i := 1; i <= viewers; i++ {
+		at := r.t0.Add(r.cfg.ArrivalWindow * time.Duration(i-1) / time.Duration(max(viewers-1, 1)))
+		if !sleepUntil(ctx, at) {
+			break
+		}
+		if err := r.startViewer(ctx, sw, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// churn kills a random viewer and starts a new one (numbered from next) at
+// the Churn rate until end, reporting progress every 10 s.
+func (r *run) churn(ctx context.Context, sw swarm, end time.Time, next int) error {
+	cfg := r.cfg
 	lastProgress := time.Now()
 	for ctx.Err() == nil {
 		wait := end.Sub(time.Now())
@@ -381,9 +406,7 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 		if cfg.Churn > 0 {
 			r.killOne(sw)
 			if err := r.startViewer(ctx, sw, next); err != nil {
-				cancel()
-				wg.Wait()
-				return nil, err
+				return err
 			}
 			next++
 		}
@@ -394,30 +417,27 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 			r.mu.Unlock()
 		}
 	}
-	sleepUntil(ctx, end)
-	if err := context.Cause(ctx); err != nil && ctx.Err() != nil && time.Now().Before(end) {
-		cancel()
-		wg.Wait()
-		return nil, err
-	}
-	cancel()
-	wg.Wait()
-	<-chatDone
+	return nil
+}
+
+// finish makes the report: the run's figures, the chat's, and the CPU and
+// scheduling costs since the arrivals.
+func (r *run) finish(sw swarm, end time.Time, sched schedSnapshot, cpu0 time.Duration, pub0 int) *report.Report {
 	cpu1 := cpuTime()
 	rep := r.report(end)
-	if ch, ok := sw.(interface{ chatReport(*report.Report) }); ok && cfg.Chat {
+	if ch, ok := sw.(interface{ chatReport(*report.Report) }); ok && r.cfg.Chat {
 		ch.chatReport(rep)
 	}
 	// CPU per chunk per viewer after the arrivals: what relaying one chunk
 	// costs a node here (transport, crypto, the shell), all modes alike.
 	if n := rep.Extra["chunks_published"] - float64(pub0); n > 0 && cpu1 > cpu0 {
-		rep.Extra["cpu_us_per_chunk_viewer"] = round4(float64(cpu1-cpu0) / float64(time.Microsecond) / n / float64(cfg.Nodes-1))
+		rep.Extra["cpu_us_per_chunk_viewer"] = round4(float64(cpu1-cpu0) / float64(time.Microsecond) / n / float64(r.cfg.Nodes-1))
 	}
 	after := takeSched()
 	rep.Extra["sched_latency_p99_ms"], rep.Extra["sched_latency_max_ms"] = quantileSince(sched.latency, after.latency, 0.99)
 	_, rep.Extra["gc_pause_max_ms"] = quantileSince(sched.pauses, after.pauses, 1)
 	sw.extra(rep)
-	return rep, nil
+	return rep
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {

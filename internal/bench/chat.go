@@ -16,8 +16,6 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/report"
-	"github.com/peerscope/peerscope/mesh"
-	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
 // Chat phases, after the arrivals (Config.Chat): comments, then hearts, then
@@ -35,14 +33,13 @@ const (
 // per host, as a node has, the rooms joined the way node does.
 type chatNet struct {
 	r         *run
-	subtree   atomic.Int64  // the broadcaster's tree size, for its Audience
-	hearts    atomic.Uint64 // the hearts its tree counted, for its Hearts
-	tapped    atomic.Uint64 // taps made in the heart phase
-	rootIn    atomic.Uint64 // the broadcaster's inbound pubsub RPC bytes
-	rootPub   atomic.Uint64 // of which published messages (every copy)
-	rootMsg   atomic.Uint64 // published messages received, every copy
-	rootIHave atomic.Uint64 // of which IHAVE gossip
-	rootCtl   atomic.Uint64 // of which other control (IWANT, GRAFT, PRUNE, IDONTWANT)
+	rootLink  *chat.TreeLink // the broadcaster's room's link to its tree
+	tapped    atomic.Uint64  // taps made in the heart phase
+	rootIn    atomic.Uint64  // the broadcaster's inbound pubsub RPC bytes
+	rootPub   atomic.Uint64  // of which published messages (every copy)
+	rootMsg   atomic.Uint64  // published messages received, every copy
+	rootIHave atomic.Uint64  // of which IHAVE gossip
+	rootCtl   atomic.Uint64  // of which other control (IWANT, GRAFT, PRUNE, IDONTWANT)
 
 	mu    sync.Mutex
 	peers map[*viewer]*chatPeer
@@ -58,7 +55,7 @@ type chatPeer struct {
 // join starts v's router and room, its taps going to its tree node as a
 // node's do; the broadcaster's counts its inbound pubsub bytes (its router
 // carries only the chat topic).
-func (c *chatNet) join(v *viewer, tree *p2p.Node, root bool) error {
+func (c *chatNet) join(v *viewer, tree chat.Tree, root bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := chat.PubSubOptions()
 	if root {
@@ -69,11 +66,11 @@ func (c *chatNet) join(v *viewer, tree *p2p.Node, root bool) error {
 		cancel()
 		return fmt.Errorf("bench: chat router: %w", err)
 	}
-	cfg := chat.Config{Broadcast: "bench", Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger,
-		Tap: func(n int) { tree.AddHearts(uint64(n)) }}
+	cfg := chat.Config{Broadcast: "bench", Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger}
+	link := chat.NewTreeLink(tree)
+	link.Configure(&cfg)
 	if root {
-		cfg.Audience = func() int { return int(max(c.subtree.Load()-1, 0)) }
-		cfg.Hearts = c.hearts.Load
+		c.rootLink = link
 	}
 	room, err := chat.Join(ctx, ps, v.h, cfg)
 	if err != nil {
@@ -155,17 +152,14 @@ func (c *chatNet) rooms() []*chat.Room {
 // other room; hearts tapped 5 times a second at every viewer while the
 // broadcaster's inbound pubsub bytes are counted; then 10 % of the viewers
 // killed and the time until the broadcaster's live count is exact.
-func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Status, mesh.Stats, error), out *chatFigures) {
+func (c *chatNet) measure(ctx context.Context, sw swarm, out *chatFigures) {
 	// The broadcaster's audience and hearts, from its tree, a few times a
 	// second (as node does).
 	go func() {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if st, stats, err := tree(); err == nil {
-				c.subtree.Store(int64(st.Subtree))
-				c.hearts.Store(stats.Hearts)
-			}
+			_ = c.rootLink.Refresh(ctx)
 			select {
 			case <-ctx.Done():
 				return
@@ -173,13 +167,16 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Statu
 			}
 		}
 	}()
-	rootRoom := func() *chat.Room {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.peers[c.r.root].room
-	}()
+	c.measureComments(ctx, out)
+	c.measureHearts(ctx, out)
+	if ctx.Err() != nil {
+		return
+	}
+	c.measureSettle(ctx, sw, out)
+}
 
-	// Comments: five a second, each from a random viewer.
+// measureComments sends five comments a second, each from a random viewer.
+func (c *chatNet) measureComments(ctx context.Context, out *chatFigures) {
 	end := time.Now().Add(chatCommentPhase)
 	sent, refused := 0, 0
 	for i := 0; time.Now().Before(end); i++ {
@@ -197,8 +194,12 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Statu
 		cancel()
 	}
 	out.commentsSent, out.commentsRefused = sent, refused
+}
 
-	// Hearts: every viewer taps 5 times a second.
+// measureHearts makes every viewer tap 5 times a second, counting the
+// broadcaster's inbound bytes meanwhile, then sees how many hearts its tree
+// counted and how many a viewer floated.
+func (c *chatNet) measureHearts(ctx context.Context, out *chatFigures) {
 	in0, pub0, msg0, t0 := c.rootIn.Load(), c.rootPub.Load(), c.rootMsg.Load(), time.Now()
 	ihave0, ctl0 := c.rootIHave.Load(), c.rootCtl.Load()
 	hctx, hcancel := context.WithTimeout(ctx, chatHeartPhase)
@@ -232,7 +233,7 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Statu
 	// a few seconds, then see how many the broadcaster counted, and how
 	// many a viewer floated.
 	if rooms := c.rooms(); len(rooms) > 1 && sleepUntil(ctx, time.Now().Add(chatHeartDrain)) {
-		out.heartsCounted = c.hearts.Load()
+		out.heartsCounted = c.rootLink.Hearts()
 		vctx, cancel := context.WithTimeout(ctx, time.Second)
 		if v, err := rooms[len(rooms)-1].Viewers(vctx); err == nil {
 			out.heartsAtViewer = v.Hearts
@@ -240,11 +241,16 @@ func (c *chatNet) measure(ctx context.Context, sw swarm, tree func() (mesh.Statu
 		cancel()
 	}
 	out.heartsTapped = c.tapped.Load()
-	if ctx.Err() != nil {
-		return
-	}
+}
 
-	// 10 % of the viewers leave abruptly.
+// measureSettle kills 10 % of the viewers abruptly and times how long the
+// broadcaster's live count takes to be exact.
+func (c *chatNet) measureSettle(ctx context.Context, sw swarm, out *chatFigures) {
+	rootRoom := func() *chat.Room {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.peers[c.r.root].room
+	}()
 	c.r.mu.Lock()
 	kill := max(len(c.r.present)/10, 1)
 	c.r.mu.Unlock()
@@ -355,7 +361,7 @@ var _ pubsub.RawTracer = inTracer{}
 // The tree swarm's side of --chat.
 
 func (t *treeSwarm) measureChat(ctx context.Context) {
-	t.chat.measure(ctx, t, func() (mesh.Status, mesh.Stats, error) { return t.root.Status(ctx) }, &t.chatFig)
+	t.chat.measure(ctx, t, &t.chatFig)
 }
 
 func (t *treeSwarm) chatReport(rep *report.Report) { t.chat.report(&t.chatFig, rep) }

@@ -7,20 +7,21 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
-// treeSwarm runs the relay tree: every host runs a mesh/p2p Node.
+// treeSwarm runs the relay tree: every host runs a mesh/p2p Tree.
 type treeSwarm struct {
 	r        *run
 	rootInfo mesh.PeerInfo
-	root     *p2p.Node
+	root     *p2p.Tree
 
 	mu    sync.Mutex
-	nodes map[*viewer]*p2p.Node
+	nodes map[*viewer]*p2p.Tree
 	stats mesh.Stats       // of the nodes killed or closed
 	lost  [8]atomic.Uint64 // EvParentLost by LossReason
 	loops atomic.Uint64
@@ -57,13 +58,14 @@ func (t *treeSwarm) config(v *viewer) mesh.Config {
 	cfg.Broadcast = "bench"
 	cfg.Key = t.r.key
 	cfg.Slots = v.slots
+	cfg.Counters = chat.TreeCounters()
 	cfg.ChunkInterval = t.r.cfg.ChunkInterval
 	cfg.Rand = rand.New(rand.NewPCG(t.r.cfg.Seed, uint64(v.idx)))
 	return cfg
 }
 
 func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
-	t.nodes = make(map[*viewer]*p2p.Node)
+	t.nodes = make(map[*viewer]*p2p.Tree)
 	t.rootInfo = p2p.Info(root.h)
 	cfg := t.config(root)
 	cfg.Self = t.rootInfo
@@ -150,7 +152,7 @@ func (t *treeSwarm) kill(v *viewer) {
 	}()
 }
 
-func (t *treeSwarm) closeNode(n *p2p.Node) {
+func (t *treeSwarm) closeNode(n *p2p.Tree) {
 	if _, st, err := n.Status(context.Background()); err == nil {
 		t.mu.Lock()
 		addStats(&t.stats, &st)
@@ -175,7 +177,7 @@ func (t *treeSwarm) close() {
 	}
 	t.mu.Lock()
 	nodes := t.nodes
-	t.nodes = map[*viewer]*p2p.Node{}
+	t.nodes = map[*viewer]*p2p.Tree{}
 	t.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, n := range nodes {
@@ -193,7 +195,7 @@ func (t *treeSwarm) close() {
 func (t *treeSwarm) extra(rep *report.Report) {
 	t.mu.Lock()
 	st := t.stats
-	nodes := make([]*p2p.Node, 0, len(t.nodes))
+	nodes := make([]*p2p.Tree, 0, len(t.nodes))
 	for _, n := range t.nodes {
 		nodes = append(nodes, n)
 	}

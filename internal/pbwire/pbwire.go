@@ -1,7 +1,9 @@
-// Package pbwire holds the two pieces every hand-written protobuf decoder in
-// Peerscope shares (mesh's frames, chat's messages): a walk over a message's
-// fields and the check that a known field came with its schema's wire type.
-// There is no protoc on these machines; schemas live in the decoders' comments.
+// Package pbwire holds the pieces Peerscope's protobuf codecs share: for the
+// hand-written ones left on hot paths (mesh's frames, the chunk), a walk over
+// a message's fields, appenders that leave proto3 defaults out, and the check
+// that a known field came with its schema's wire type; for those on the
+// generated code (proto/*pb), CheckKnownFields, the same check after
+// proto.Unmarshal. The schemas are proto/*.proto.
 package pbwire
 
 import (
@@ -19,6 +21,11 @@ func EachField(b []byte, f func(num protowire.Number, typ protowire.Type, v uint
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return protowire.ParseError(n)
+		}
+		if num > protowire.MaxValidNumber {
+			// ConsumeTag takes numbers up to 2^31-1; protobuf refuses
+			// those over 2^29-1, and so does every decoder here.
+			return fmt.Errorf("field number %d is over %d", num, protowire.MaxValidNumber)
 		}
 		b = b[n:]
 		var v uint64

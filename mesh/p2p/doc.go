@@ -1,24 +1,32 @@
-// Package p2p runs a mesh.Node over libp2p: the thin shell around the pure
-// state machine.
+// Package p2p runs a mesh.Machine over libp2p: a Tree is this host's part in
+// one broadcast's relay tree, the thin shell around the pure state machine.
 //
-// One owner goroutine holds the mesh.Node. It waits for an input (a message
-// read from a peer, a tick, a chunk to publish, candidates, a peer that went
-// away), hands it to the node, then drains the node's Ready:
+// One owner goroutine holds the mesh.Machine. It waits for an input (a
+// message read from a peer, a tick, a chunk to publish, a call from another
+// goroutine through its internal/owner inbox — AddCandidates, Status —, a
+// peer that went away, counts and gauges for the tree's counters), hands it
+// to the machine, then drains the machine's Ready:
 //
 //   - each Envelope goes to a per-peer writer: one outbound stream per peer
-//     speaking ProtocolID, opened lazily (the envelope's addresses are added
-//     to the peerstore first), fed through a bounded queue. A peer whose
-//     writer has taken nothing for WithQueueDelay, or whose queue passes
-//     WithQueueBytes, is dropped (its stream reset, PeerDown given to the
-//     node), so a slow child never blocks the owner or its siblings;
+//     speaking ProtocolID (/peerscope/mesh/1.1.0, or the WithProtocol ID),
+//     opened lazily (the envelope's addresses are added to the peerstore
+//     first), fed through a bounded queue. A peer whose writer has taken
+//     nothing for WithQueueDelay, or whose queue passes WithQueueBytes, is
+//     dropped (its stream reset, PeerDown given to the machine), so a slow
+//     child never blocks the owner or its siblings;
 //   - each delivered chunk goes to the WithDeliver callback and each event to
 //     the WithEvents callback, both on the owner goroutine.
 //
-// A ticker (WithTickInterval, from the WithClock clock) drives Tick; before
-// each Tick the owner steps every message already waiting, so that a node
-// short of CPU does not take a parent whose heartbeat sits in the inbox for
-// silent. The shell also times the node's pongs into the peerstore
-// (LatencyEWMA), so the RTTs the tree probed are visible to the application.
+// A ticker (WithTickInterval, from the WithClock clock: an internal/clock
+// Clock, the system's by default) drives Tick; before each Tick the owner
+// steps every message already waiting, so that a node short of CPU does not
+// take a parent whose heartbeat sits in the inbox for silent. The shell also
+// times the machine's pongs into the peerstore (LatencyEWMA), so the RTTs
+// the tree probed are visible to the application.
+//
+// Count and SetGauge never block: they note the value and wake the owner,
+// which hands it to the machine; the statuses carry the counters up, and
+// the broadcaster's Status().Counters has the totals.
 //
 // Every inbound stream gets a reader that decodes length-delimited frames
 // (mesh.ReadFrame, so at most mesh.MaxFrameSize each) and passes them to the

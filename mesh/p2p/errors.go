@@ -3,7 +3,7 @@ package p2p
 import "errors"
 
 var (
-	// ErrClosed is returned by calls on a closed Node.
+	// ErrClosed is returned by calls on a closed Tree.
 	ErrClosed = errors.New("p2p: node closed")
 	// ErrInvalidOption is returned by New for an option value it cannot use.
 	ErrInvalidOption = errors.New("p2p: invalid option")

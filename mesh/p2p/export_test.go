@@ -9,12 +9,12 @@ import (
 // SetTamper makes the node pass every outgoing message through f first. It
 // must be called before the node sends anything f should see; f runs on the
 // owner goroutine.
-func (n *Node) SetTamper(f func(to mesh.PeerID, m *mesh.Message) *mesh.Message) {
+func (n *Tree) SetTamper(f func(to mesh.PeerID, m *mesh.Message) *mesh.Message) {
 	_ = n.call(context.Background(), func() { n.tamper = f })
 }
 
 // Writers returns how many peers the node has an outbound writer for.
-func (n *Node) Writers() int {
+func (n *Tree) Writers() int {
 	var k int
 	_ = n.call(context.Background(), func() { k = len(n.writers) })
 	return k

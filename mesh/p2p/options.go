@@ -7,31 +7,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/mesh"
 )
-
-// Clock is where the shell gets time from. The default is the real clock.
-type Clock interface {
-	Now() time.Time
-	NewTicker(d time.Duration) Ticker
-}
-
-// Ticker is a time.Ticker behind an interface, for Clock.
-type Ticker interface {
-	C() <-chan time.Time
-	Stop()
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
-
-type realTicker struct{ t *time.Ticker }
-
-func (t realTicker) C() <-chan time.Time { return t.t.C }
-func (t realTicker) Stop()               { t.t.Stop() }
 
 // Metrics receives byte counts per peer and message. chunkBytes is the
 // media payload a chunk message carries (0 for other messages);
@@ -44,13 +22,13 @@ type Metrics interface {
 	Received(from mesh.PeerID, m *mesh.Message, chunkBytes, controlBytes int)
 }
 
-// Option configures a Node.
+// Option configures a Tree.
 type Option func(*options) error
 
 type options struct {
 	logger     *slog.Logger
 	metrics    Metrics
-	clock      Clock
+	clock      clock.Clock
 	deliver    func(*chunk.Chunk)
 	events     func(mesh.Event)
 	tick       time.Duration
@@ -63,7 +41,7 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		logger:     slog.New(slog.DiscardHandler),
-		clock:      realClock{},
+		clock:      clock.System{},
 		tick:       50 * time.Millisecond,
 		queueBytes: 32 << 20,
 		queueDelay: 5 * time.Second,
@@ -87,8 +65,8 @@ func WithMetrics(m Metrics) Option {
 	return func(o *options) error { o.metrics = m; return nil }
 }
 
-// WithClock replaces the real clock (tests).
-func WithClock(c Clock) Option {
+// WithClock replaces the system clock (tests: clock.NewFake).
+func WithClock(c clock.Clock) Option {
 	return func(o *options) error {
 		if c != nil {
 			o.clock = c
@@ -100,7 +78,7 @@ func WithClock(c Clock) Option {
 // WithDeliver sets the function that receives verified chunks, each sequence
 // number once, in the order the node accepted them. It runs on the owner
 // goroutine: it must return quickly (hand the chunk to a channel or a
-// buffer) and must not call the Node's methods. The chunk must not be
+// buffer) and must not call the Tree's methods. The chunk must not be
 // modified.
 func WithDeliver(f func(*chunk.Chunk)) Option {
 	return func(o *options) error { o.deliver = f; return nil }
@@ -153,7 +131,7 @@ func WithQueueDelay(d time.Duration) Option {
 }
 
 // WithProtocol makes the node speak id instead of ProtocolID. A host serves
-// one Node per protocol ID, so a host that takes part in several broadcasts'
+// one Tree per protocol ID, so a host that takes part in several broadcasts'
 // trees gives each its own (the node package uses ProtocolID + "/" + the
 // broadcast ID). Every member of one tree must use the same ID.
 func WithProtocol(id protocol.ID) Option {

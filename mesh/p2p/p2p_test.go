@@ -44,7 +44,7 @@ func newHost(t *testing.T) host.Host {
 // peerUnderTest is a node and what it delivered and reported.
 type peerUnderTest struct {
 	h    host.Host
-	n    *p2p.Node
+	n    *p2p.Tree
 	mu   sync.Mutex
 	got  map[uint64]*chunk.Chunk
 	evs  []mesh.Event
@@ -86,6 +86,7 @@ func testConfig(root mesh.PeerInfo, slots int) mesh.Config {
 	cfg.Broadcast = broadcast
 	cfg.Slots = slots
 	cfg.ChunkInterval = 50 * time.Millisecond
+	cfg.Counters = []mesh.Counter{{Name: "hearts", Kind: mesh.CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: mesh.CounterGauge}}
 	return cfg
 }
 

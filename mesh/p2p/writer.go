@@ -32,7 +32,7 @@ const (
 // writer owns the one outbound stream to a peer. The owner goroutine
 // enqueues; the writer's goroutine opens the stream, encodes and writes.
 type writer struct {
-	n    *Node
+	n    *Tree
 	peer peer.ID
 	id   mesh.PeerID
 
@@ -51,7 +51,7 @@ type writer struct {
 	wake    chan struct{}
 }
 
-func (n *Node) newWriter(p peer.ID, to mesh.PeerInfo) *writer {
+func (n *Tree) newWriter(p peer.ID, to mesh.PeerInfo) *writer {
 	if len(to.Addrs) > 0 && p != n.h.ID() {
 		addrs := make([]ma.Multiaddr, 0, len(to.Addrs))
 		for _, s := range to.Addrs {
@@ -229,7 +229,7 @@ func (w *writer) open() (network.Stream, error) {
 
 // hasDirectConn reports whether the host has a connection to p that does
 // not go through a relay.
-func (n *Node) hasDirectConn(p peer.ID) bool {
+func (n *Tree) hasDirectConn(p peer.ID) bool {
 	return slices.ContainsFunc(n.h.Network().ConnsToPeer(p), func(c network.Conn) bool { return !relayed(c) })
 }
 

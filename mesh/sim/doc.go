@@ -1,7 +1,7 @@
 // Package sim is a deterministic discrete-event simulator that drives many
-// mesh.Node state machines over a modelled network, in one thread, from one
+// mesh.Machine state machines over a modelled network, in one thread, from one
 // seed. It is how Peerscope's claims at internet scale are made: the same
-// Node that runs inside the libp2p adapter runs here, unchanged, with the
+// Machine that runs inside the libp2p adapter runs here, unchanged, with the
 // simulator as its shell.
 //
 // # How data flows
@@ -10,7 +10,7 @@
 // nanoseconds). An event heap ordered by (time, insertion counter) holds what
 // is due: a message arriving, a connection reset (PeerDown), a tick of a
 // group of nodes, the broadcaster cutting a chunk, a viewer arriving or
-// leaving, a sample of the tree. Each event calls into one Node (Step, Tick,
+// leaving, a sample of the tree. Each event calls into one Machine (Step, Tick,
 // Publish, PeerDown, AddCandidates); the simulator then drains that node's
 // Ready: Messages go onto the sender's uplink, Deliver feeds the metrics,
 // Events keep the simulator's picture of the tree (parents, children) up to
@@ -50,7 +50,7 @@
 //     media chunk every ChunkInterval (seq 1, 2, …; a keyframe every
 //     KeyframeInterval) of Bitrate×ChunkInterval/8 bytes, signed with a
 //     real ed25519 key made from the seed. Each chunk's payload is allocated
-//     once and the *Chunk is shared by every node (a Node never mutates a
+//     once and the *Chunk is shared by every node (a Machine never mutates a
 //     chunk). Verification uses mesh.Config.Verify with a cache that runs
 //     the real ed25519 check once per *Chunk pointer and reuses the verdict;
 //     it is bounded (indexed by sequence number, old sequence numbers are
@@ -117,6 +117,18 @@
 //   - wall_s and rss_bytes (VmHWM from /proc/self/status) are the only
 //     figures that differ between two runs of the same seed.
 //   - extra: counts (joins, leaves, rejoins, moves, forged, pulls, …).
+//
+// # Where things are
+//
+// sim.go is the event loop (New, RunUntil, handle, the ticks, draining a
+// machine's Ready); network.go the modelled network (propagation, the
+// uplinks' fair queues, loss, order on a link, forgers); peers.go peers
+// arriving and departing and the picture of the tree kept from their
+// events; stream.go the broadcaster's chunks and their delivery;
+// playback.go, metrics.go, hist.go and tree.go what is measured; verify.go
+// the cached signature checks; queue.go the event heap; config.go the knobs
+// and their defaults. The machines get no counters (mesh.Config.Counters):
+// their statuses are the tree's own.
 //
 // # Cost
 //

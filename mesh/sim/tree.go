@@ -7,7 +7,7 @@ import (
 )
 
 // Peer is a snapshot of one node present in the simulation, taken from the
-// node itself (mesh.Node.Status), not from the simulator's bookkeeping.
+// node itself (mesh.Machine.Status), not from the simulator's bookkeeping.
 type Peer struct {
 	ID     mesh.PeerID
 	Index  int // position in the simulation; 0 is the broadcaster

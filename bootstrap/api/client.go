@@ -1,4 +1,4 @@
-package bootstrap
+package api
 
 import (
 	"bytes"
@@ -28,17 +28,6 @@ type Client struct {
 	Now  func() time.Time // default time.Now
 }
 
-// APIError is a 4xx/5xx answer of the API.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("bootstrap API: %d %s: %s", e.Status, e.Code, e.Message)
-}
-
 func (c *Client) do(ctx context.Context, method, path string, body any, sign bool, out any) error {
 	var b []byte
 	if body != nil {
@@ -57,7 +46,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, sign boo
 	req.Header.Set("Accept", "application/json")
 	if sign {
 		if c.Key == nil {
-			return fmt.Errorf("%w: the client has no key", ErrConfig)
+			return ErrNoKey
 		}
 		now := time.Now
 		if c.Now != nil {
@@ -81,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, sign boo
 		return fmt.Errorf("bootstrap API: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e apiError
+		var e ErrorBody
 		_ = json.Unmarshal(data, &e)
 		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
@@ -104,18 +93,38 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	return i, err
 }
 
-// TrustSet fetches the key sets of several bootstraps and builds the trust
-// set a node verifies attestations with.
-func TrustSetFrom(ctx context.Context, hc *http.Client, urls ...string) (*identity.TrustSet, error) {
-	var sets []identity.KeySet
+// FetchInfos fetches the Info of several bootstraps, in order; the first
+// that fails ends it.
+func FetchInfos(ctx context.Context, hc *http.Client, urls ...string) ([]Info, error) {
+	out := make([]Info, 0, len(urls))
 	for _, u := range urls {
 		i, err := (&Client{Base: u, HTTP: hc}).Info(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap %s: %w", u, err)
 		}
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+// TrustSetOf is the trust set a node verifies attestations with: the
+// union of the key sets of its bootstraps.
+func TrustSetOf(infos []Info) (*identity.TrustSet, error) {
+	sets := make([]identity.KeySet, 0, len(infos))
+	for _, i := range infos {
 		sets = append(sets, i.Keys)
 	}
 	return identity.NewTrustSet(sets...)
+}
+
+// TrustSetFrom fetches the key sets of several bootstraps and builds the
+// trust set a node verifies attestations with.
+func TrustSetFrom(ctx context.Context, hc *http.Client, urls ...string) (*identity.TrustSet, error) {
+	infos, err := FetchInfos(ctx, hc, urls...)
+	if err != nil {
+		return nil, err
+	}
+	return TrustSetOf(infos)
 }
 
 // TwitterStart begins a sign-in with Twitter; the browser goes to the
@@ -145,22 +154,23 @@ func (c *Client) Attestation(ctx context.Context) (AttestationResponse, error) {
 	return out, err
 }
 
-// Announce puts a broadcast's announcement in the directory.
-func (c *Client) Announce(ctx context.Context, id string, a Announcement) (AnnounceResponse, error) {
-	var out AnnounceResponse
-	err := c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id), a, true, &out)
+// Announce puts a broadcast's listing in the directory (signed with the
+// broadcast's key: the client's Key must be the broadcaster's).
+func (c *Client) Announce(ctx context.Context, id string, u ListingUpdate) (ListingResponse, error) {
+	var out ListingResponse
+	err := c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id), u, true, &out)
 	return out, err
 }
 
 // PublishReplay lists an ended broadcast's replay.
-func (c *Client) PublishReplay(ctx context.Context, id, manifest string) (AnnounceResponse, error) {
-	var out AnnounceResponse
+func (c *Client) PublishReplay(ctx context.Context, id, manifest string) (ListingResponse, error) {
+	var out ListingResponse
 	err := c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id)+"/replay", ReplayEntry{Manifest: manifest}, true, &out)
 	return out, err
 }
 
 // List reads the directory.
-func (c *Client) List(ctx context.Context, q Query) ([]*Broadcast, error) {
+func (c *Client) List(ctx context.Context, q Query) ([]*Listing, error) {
 	v := url.Values{}
 	if q.Replays {
 		v.Set("state", "replay")
@@ -173,7 +183,7 @@ func (c *Client) List(ctx context.Context, q Query) ([]*Broadcast, error) {
 	}
 	var out ListResponse
 	err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts?"+v.Encode(), nil, false, &out)
-	return out.Broadcasts, err
+	return out.Listings, err
 }
 
 // Follow follows an account key ("twitter:1234").
@@ -196,18 +206,14 @@ func (c *Client) Following(ctx context.Context) ([]string, error) {
 // ImportFollows imports who the account follows on Twitter as
 // suggestions, and returns them.
 func (c *Client) ImportFollows(ctx context.Context) ([]Suggestion, error) {
-	var out struct {
-		Suggestions []Suggestion `json:"suggestions"`
-	}
+	var out SuggestionsResponse
 	err := c.do(ctx, http.MethodPost, "/api/v1/follows/import", nil, true, &out)
 	return out.Suggestions, err
 }
 
 // Suggestions lists the account's follow suggestions.
 func (c *Client) Suggestions(ctx context.Context) ([]Suggestion, error) {
-	var out struct {
-		Suggestions []Suggestion `json:"suggestions"`
-	}
+	var out SuggestionsResponse
 	err := c.do(ctx, http.MethodGet, "/api/v1/suggestions", nil, true, &out)
 	return out.Suggestions, err
 }

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -19,11 +17,16 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/mesh"
 )
 
 // ProtocolID is the stream protocol of the relay tree.
-const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
+//
+// 1.1.0 replaced the status's hearts and web fields (16, 17) with named
+// counters (18): a 1.0.0 node and a 1.1.0 node refuse each other's streams
+// rather than lose those counts silently.
+const ProtocolID protocol.ID = "/peerscope/mesh/1.1.0"
 
 // readBufSize is the bufio size of a reader: enough for a control message
 // in one read, and smaller than a chunk, so that the bulk of a chunk frame
@@ -31,18 +34,19 @@ const ProtocolID protocol.ID = "/peerscope/mesh/1.0.0"
 // bufio's.
 const readBufSize = 8 << 10
 
-// Node is a mesh.Node running over a libp2p host.
-type Node struct {
+// Tree is a mesh.Machine running over a libp2p host: this host's part in
+// one broadcast's relay tree.
+type Tree struct {
 	h    host.Host
-	sm   *mesh.Node
+	sm   *mesh.Machine
 	self mesh.PeerInfo
 	opt  options
 	log  *slog.Logger
 
 	inbox   chan inbound
 	publish chan publishReq
-	calls   chan func()
-	kick    chan struct{} // cap 1: pending peer events, hearts or web count
+	calls   *owner.Inbox  // closures to run on the owner goroutine
+	kick    chan struct{} // cap 1: pending peer events or counters
 	quit    chan struct{} // closed by Close
 	done    chan struct{} // closed when the owner has stopped
 
@@ -54,8 +58,12 @@ type Node struct {
 	wg      sync.WaitGroup              // readers and writers
 	notify  *network.NotifyBundle
 	closeMu sync.Once
-	hearts  atomic.Uint64 // tapped here, not yet handed to the state machine
-	web     atomic.Int64  // the web viewers to report; -1 once handed over
+
+	counters []mesh.Counter // cfg.Counters
+	countMu  sync.Mutex
+	counts   []uint64 // per counter: events counted here, not yet handed to the state machine
+	gauges   []uint64 // per counter: a gauge's level to hand over…
+	gaugeSet []bool   // …if set since the last hand-over
 
 	// Owned by the owner goroutine.
 	writers map[peer.ID]*writer
@@ -85,7 +93,7 @@ type publishReq struct {
 // New starts a node for cfg on host h. cfg.Self defaults to the host (Info);
 // cfg.Key defaults to the ed25519 key in cfg.Root.ID. The node speaks
 // ProtocolID (or the WithProtocol ID) on h until Close.
-func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
+func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 	o := defaultOptions()
 	for _, f := range opts {
 		if err := f(&o); err != nil {
@@ -109,7 +117,8 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{
+	done := make(chan struct{})
+	n := &Tree{
 		h:       h,
 		sm:      sm,
 		self:    cfg.Self,
@@ -117,10 +126,10 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 		log:     o.logger.With("node", shortID(cfg.Self.ID)),
 		inbox:   make(chan inbound, o.inbox),
 		publish: make(chan publishReq),
-		calls:   make(chan func()),
 		kick:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		done:    done,
+		calls:   owner.New(0, done, ErrClosed),
 		downs:   make(map[peer.ID]struct{}),
 		streams: make(map[network.Stream]struct{}),
 		perPeer: make(map[peer.ID]int),
@@ -129,6 +138,11 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Node, error) {
 		names:   make(map[peer.ID]mesh.PeerID),
 
 		liveAddrs: liveAddrs,
+
+		counters: slices.Clone(cfg.Counters),
+		counts:   make([]uint64, len(cfg.Counters)),
+		gauges:   make([]uint64, len(cfg.Counters)),
+		gaugeSet: make([]bool, len(cfg.Counters)),
 	}
 	n.notify = &network.NotifyBundle{DisconnectedF: func(nw network.Network, c network.Conn) {
 		if p := c.RemotePeer(); nw.Connectedness(p) != network.Connected {
@@ -149,14 +163,14 @@ func shortID(id mesh.PeerID) string {
 }
 
 // Info returns this node as a mesh peer.
-func (n *Node) Info() mesh.PeerInfo { return n.self }
+func (n *Tree) Info() mesh.PeerInfo { return n.self }
 
 // Host returns the libp2p host.
-func (n *Node) Host() host.Host { return n.h }
+func (n *Tree) Host() host.Host { return n.h }
 
 // Publish hands the broadcaster's node a signed chunk to send down the tree.
 // The chunk must not be modified afterwards.
-func (n *Node) Publish(ctx context.Context, c *chunk.Chunk) error {
+func (n *Tree) Publish(ctx context.Context, c *chunk.Chunk) error {
 	// Encode the chunk once here, so that the writers (several goroutines)
 	// only read its cached encoding.
 	mesh.AppendFrame(nil, &mesh.Message{Type: mesh.MsgChunk, Chunk: c})
@@ -177,65 +191,89 @@ func (n *Node) Publish(ctx context.Context, c *chunk.Chunk) error {
 }
 
 // AddCandidates tells the node of tree members it may join.
-func (n *Node) AddCandidates(peers ...mesh.PeerInfo) {
+func (n *Tree) AddCandidates(peers ...mesh.PeerInfo) {
 	peers = append([]mesh.PeerInfo(nil), peers...)
 	_ = n.call(context.Background(), func() { n.sm.AddCandidates(n.opt.clock.Now(), peers...) })
 }
 
 // Status returns the node's place in the tree and its counters.
-func (n *Node) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
+func (n *Tree) Status(ctx context.Context) (mesh.Status, mesh.Stats, error) {
 	var st mesh.Status
 	var stats mesh.Stats
 	err := n.call(ctx, func() { st, stats = n.sm.Status(), n.sm.Stats() })
 	return st, stats, err
 }
 
-// AddHearts counts hearts tapped at this node; they go up the tree with
-// its statuses (Stats().Hearts on the broadcaster is the total). It never
+// Count adds v to one of the tree's events counters (mesh.CounterEvents in
+// the config's Counters) at this node; it goes up the tree with the
+// statuses, and the broadcaster's Status().Counters has the total. It never
 // blocks.
-func (n *Node) AddHearts(count uint64) {
-	n.hearts.Add(count)
+func (n *Tree) Count(name string, v uint64) error {
+	i, err := n.counter(name, mesh.CounterEvents)
+	if err != nil {
+		return err
+	}
+	n.countMu.Lock()
+	n.counts[i] += v
+	n.countMu.Unlock()
 	n.poke()
+	return nil
 }
 
-// SetWeb says how many viewers this node serves outside the tree
-// (browsers); the tree sums them up to the broadcaster (Status().Web). It
-// never blocks.
-func (n *Node) SetWeb(count int) {
-	n.web.Store(int64(min(max(count, 0), math.MaxUint32)))
+// SetGauge sets this node's level of one of the tree's gauge counters
+// (mesh.CounterGauge); the tree sums them up to the broadcaster. It never
+// blocks.
+func (n *Tree) SetGauge(name string, v uint64) error {
+	i, err := n.counter(name, mesh.CounterGauge)
+	if err != nil {
+		return err
+	}
+	n.countMu.Lock()
+	n.gauges[i], n.gaugeSet[i] = v, true
+	n.countMu.Unlock()
 	n.poke()
+	return nil
 }
 
-func (n *Node) poke() {
+func (n *Tree) counter(name string, kind mesh.CounterKind) (int, error) {
+	for i, c := range n.counters {
+		if c.Name == name && c.Kind == kind {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("%w: %q", mesh.ErrUnknownCounter, name)
+}
+
+// takeCounts hands the state machine what Count and SetGauge left.
+func (n *Tree) takeCounts() {
+	n.countMu.Lock()
+	defer n.countMu.Unlock()
+	for i, c := range n.counters {
+		if v := n.counts[i]; v > 0 {
+			n.counts[i] = 0
+			_ = n.sm.Count(c.Name, v)
+		}
+		if n.gaugeSet[i] {
+			n.gaugeSet[i] = false
+			_ = n.sm.SetGauge(c.Name, n.gauges[i])
+		}
+	}
+}
+
+func (n *Tree) poke() {
 	select {
 	case n.kick <- struct{}{}:
 	default:
 	}
 }
 
-// call runs f on the owner goroutine and drains Ready after it.
-func (n *Node) call(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	g := func() { f(); close(done) }
-	select {
-	case n.calls <- g:
-	case <-n.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-n.done:
-		return ErrClosed
-	}
-}
+// call runs f on the owner goroutine, which drains Ready after it.
+func (n *Tree) call(ctx context.Context, f func()) error { return n.calls.Call(ctx, f) }
 
 // Close leaves the tree (telling the parent and the children), flushes
 // what is queued for a short while, closes every stream and stops every
 // goroutine the node started. It is safe to call more than once.
-func (n *Node) Close() error {
+func (n *Tree) Close() error {
 	n.closeMu.Do(func() {
 		close(n.quit)
 		<-n.done
@@ -273,7 +311,7 @@ func (n *Node) Close() error {
 }
 
 // peerGone records that a peer went away; the owner tells the state machine.
-func (n *Node) peerGone(p peer.ID) {
+func (n *Tree) peerGone(p peer.ID) {
 	n.mu.Lock()
 	n.downs[p] = struct{}{}
 	n.mu.Unlock()
@@ -285,12 +323,12 @@ func (n *Node) peerGone(p peer.ID) {
 
 // --- the owner goroutine ---
 
-func (n *Node) run() {
+func (n *Tree) run() {
 	defer close(n.done)
-	clock := n.opt.clock
-	t := clock.NewTicker(n.opt.tick)
+	clk := n.opt.clock
+	t := clk.NewTicker(n.opt.tick)
 	defer t.Stop()
-	n.sm.Tick(clock.Now())
+	n.sm.Tick(clk.Now())
 	n.drain()
 	for {
 		select {
@@ -313,26 +351,21 @@ func (n *Node) run() {
 				}
 				break
 			}
-			now := clock.Now()
+			now := clk.Now()
 			n.sm.Tick(now)
 			if now.Sub(n.reaped) >= time.Second {
 				n.reaped = now
 				n.reapIdle(now)
 			}
 		case req := <-n.publish:
-			req.err <- n.sm.Publish(clock.Now(), req.c)
-		case f := <-n.calls:
+			req.err <- n.sm.Publish(clk.Now(), req.c)
+		case f := <-n.calls.Calls():
 			f()
 		case <-n.kick:
 			n.takeDowns()
-			if h := n.hearts.Swap(0); h > 0 {
-				n.sm.AddHearts(h)
-			}
-			if w := n.web.Swap(-1); w >= 0 {
-				n.sm.SetWeb(uint32(w))
-			}
+			n.takeCounts()
 		case <-n.quit:
-			n.sm.Leave(clock.Now())
+			n.sm.Leave(clk.Now())
 			n.drain()
 			for _, w := range n.writers {
 				w.finish()
@@ -343,7 +376,7 @@ func (n *Node) run() {
 	}
 }
 
-func (n *Node) step(in inbound) {
+func (n *Tree) step(in inbound) {
 	now := n.opt.clock.Now()
 	from := n.nameOf(in.from)
 	if in.msg.Type == mesh.MsgPong && in.msg.Time > 0 {
@@ -360,7 +393,7 @@ func (n *Node) step(in inbound) {
 
 // reapIdle closes the writers that had nothing to send for idleTimeout:
 // peers probed once, former parents. A later message opens a new stream.
-func (n *Node) reapIdle(now time.Time) {
+func (n *Tree) reapIdle(now time.Time) {
 	n.retired = slices.DeleteFunc(n.retired, func(w *writer) bool { return w.ctx.Err() != nil })
 	for p, w := range n.writers {
 		if now.Sub(w.used) > idleTimeout {
@@ -371,7 +404,7 @@ func (n *Node) reapIdle(now time.Time) {
 	}
 }
 
-func (n *Node) takeDowns() {
+func (n *Tree) takeDowns() {
 	n.mu.Lock()
 	var gone []peer.ID
 	for p := range n.downs {
@@ -390,7 +423,7 @@ func (n *Node) takeDowns() {
 }
 
 // drain carries out the node's Ready until it has nothing more to say.
-func (n *Node) drain() {
+func (n *Tree) drain() {
 	var dropped []peer.ID
 	for n.sm.HasReady() {
 		rd := n.sm.Ready()
@@ -442,7 +475,7 @@ func (n *Node) drain() {
 	}
 }
 
-func (n *Node) nameOf(p peer.ID) mesh.PeerID {
+func (n *Tree) nameOf(p peer.ID) mesh.PeerID {
 	if id, ok := n.names[p]; ok {
 		return id
 	}
@@ -454,7 +487,7 @@ func (n *Node) nameOf(p peer.ID) mesh.PeerID {
 	return id
 }
 
-func (n *Node) peerOf(id mesh.PeerID) (peer.ID, error) {
+func (n *Tree) peerOf(id mesh.PeerID) (peer.ID, error) {
 	if p, ok := n.ids[id]; ok {
 		return p, nil
 	}
@@ -471,7 +504,7 @@ func (n *Node) peerOf(id mesh.PeerID) (peer.ID, error) {
 
 // --- inbound streams ---
 
-func (n *Node) handleStream(s network.Stream) {
+func (n *Tree) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	n.mu.Lock()
 	if n.closed {
@@ -507,7 +540,7 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 }
 
-func (n *Node) read(s network.Stream, p peer.ID) error {
+func (n *Tree) read(s network.Stream, p peer.ID) error {
 	br := bufio.NewReaderSize(s, readBufSize)
 	var from mesh.PeerID
 	if n.opt.metrics != nil {

@@ -17,23 +17,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
-// Info is /api/v1/info: what a node needs to trust this bootstrap and to
-// reach it.
-type Info struct {
-	// Keys are the attestation keys, current first (identity.KeySet).
-	Keys    identity.KeySet `json:"keys"`
-	PeerID  string          `json:"peer_id,omitempty"`
-	Addrs   []string        `json:"addrs,omitempty"`
-	Twitter bool            `json:"twitter"`
-	Phone   bool            `json:"phone"`
-	Time    time.Time       `json:"time"`
-}
-
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
-	info := Info{Keys: s.cfg.Keys.KeySet(), Twitter: s.cfg.Twitter.ClientID != "", Phone: s.cfg.Phone != nil, Time: s.cfg.Now().UTC()}
+	info := api.Info{Keys: s.cfg.Keys.KeySet(), Twitter: s.cfg.Twitter.ClientID != "", Phone: s.cfg.Phone != nil, Time: s.cfg.Now().UTC()}
 	if s.cfg.PeerInfo != nil {
 		info.PeerID, info.Addrs = s.cfg.PeerInfo()
 	}
@@ -70,32 +59,24 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (peer.ID, Accou
 	return p, a, body, err
 }
 
-// AttestationResponse answers a sign-in and GET /api/v1/attestation.
-type AttestationResponse struct {
-	Attestation []byte    `json:"attestation"` // identity.Attestation.Marshal
-	Account     Account   `json:"account"`
-	Peer        string    `json:"peer"`
-	Expires     time.Time `json:"expires"`
-}
-
 // issue signs and stores an attestation binding peer p to account a.
-func (s *Server) issue(ctx context.Context, a Account, p peer.ID) (AttestationResponse, error) {
+func (s *Server) issue(ctx context.Context, a Account, p peer.ID) (api.AttestationResponse, error) {
 	now := s.cfg.Now()
 	att := &identity.Attestation{
 		Provider: a.Provider, Account: a.Subject, Handle: a.Handle, Name: a.Name, Avatar: a.Avatar,
 		Peer: p, Issued: now, Expires: now.Add(s.cfg.AttestationTTL),
 	}
 	if err := att.Sign(s.cfg.Keys.Key()); err != nil {
-		return AttestationResponse{}, fmt.Errorf("bootstrap: sign attestation: %w", err)
+		return api.AttestationResponse{}, fmt.Errorf("bootstrap: sign attestation: %w", err)
 	}
 	b := att.Marshal()
 	if err := s.store.BindSession(ctx, p.String(), a.ID, now, now.Add(s.cfg.SessionTTL)); err != nil {
-		return AttestationResponse{}, err
+		return api.AttestationResponse{}, err
 	}
 	if err := s.store.saveAttestation(ctx, a.ID, p.String(), att.Issued, att.Expires, att.Issuer, b); err != nil {
-		return AttestationResponse{}, err
+		return api.AttestationResponse{}, err
 	}
-	return AttestationResponse{Attestation: b, Account: a, Peer: p.String(), Expires: att.Expires.UTC()}, nil
+	return api.AttestationResponse{Attestation: b, Account: a.Account, Peer: p.String(), Expires: att.Expires.UTC()}, nil
 }
 
 func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
@@ -118,25 +99,12 @@ func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := a.Identity()
-	writeJSON(w, http.StatusOK, AttestationResponse{Attestation: b, Peer: p.String(), Expires: a.Expires.UTC(),
-		Account: Account{Provider: id.Provider, Subject: id.Account, Handle: id.Handle, Name: id.Name, Avatar: id.Avatar}})
-}
-
-// VerifyRequest asks whether an attestation is valid for a peer.
-type VerifyRequest struct {
-	Attestation []byte `json:"attestation"`
-	Peer        string `json:"peer"`
-}
-
-// VerifyResponse is the verdict under this bootstrap's keys.
-type VerifyResponse struct {
-	Valid    bool               `json:"valid"`
-	Reason   string             `json:"reason,omitempty"`
-	Identity *identity.Identity `json:"identity,omitempty"`
+	writeJSON(w, http.StatusOK, api.AttestationResponse{Attestation: b, Peer: p.String(), Expires: a.Expires.UTC(),
+		Account: api.Account{Provider: id.Provider, Subject: id.Account, Handle: id.Handle, Name: id.Name, Avatar: id.Avatar}})
 }
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
-	var req VerifyRequest
+	var req api.VerifyRequest
 	body, err := s.readBody(w, r)
 	if err == nil {
 		err = decodeStrict(r, body, &req)
@@ -153,26 +121,14 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := s.TrustSet().VerifyBytes(req.Attestation, p, s.cfg.Now())
 	if err != nil {
-		writeJSON(w, http.StatusOK, VerifyResponse{Reason: err.Error()})
+		writeJSON(w, http.StatusOK, api.VerifyResponse{Reason: err.Error()})
 		return
 	}
 	id := a.Identity()
-	writeJSON(w, http.StatusOK, VerifyResponse{Valid: true, Identity: &id})
+	writeJSON(w, http.StatusOK, api.VerifyResponse{Valid: true, Identity: &id})
 }
 
 // --- sign in with Twitter ---
-
-// TwitterStart asks to sign in with Twitter; Scopes may hold ScopeFollows
-// and ScopeTweet.
-type TwitterStart struct {
-	Scopes []string `json:"scopes,omitempty"`
-}
-
-// TwitterStartResponse says where to send the browser.
-type TwitterStartResponse struct {
-	AuthorizeURL string    `json:"authorize_url"`
-	Expires      time.Time `json:"expires"`
-}
 
 func (s *Server) handleTwitterStart(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Twitter.ClientID == "" {
@@ -180,13 +136,13 @@ func (s *Server) handleTwitterStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, body, err := s.signed(w, r)
-	var req TwitterStart
+	var req api.TwitterStart
 	if err == nil {
 		err = decodeStrict(r, body, &req)
 	}
 	if err == nil {
 		for _, sc := range req.Scopes {
-			if sc != ScopeFollows && sc != ScopeTweet {
+			if sc != api.ScopeFollows && sc != api.ScopeTweet {
 				err = fmt.Errorf("%w: unknown scope %q", ErrBadRequest, sc)
 			}
 		}
@@ -212,7 +168,7 @@ func (s *Server) handleTwitterStart(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TwitterStartResponse{AuthorizeURL: s.cfg.Twitter.authorizeURL(state, challenge, scopes), Expires: st.Expires.UTC()})
+	writeJSON(w, http.StatusOK, api.TwitterStartResponse{AuthorizeURL: s.cfg.Twitter.authorizeURL(state, challenge, scopes), Expires: st.Expires.UTC()})
 }
 
 func (s *Server) handleTwitterCallback(w http.ResponseWriter, r *http.Request) {
@@ -257,8 +213,8 @@ func (s *Server) handleTwitterCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	acc := Account{Provider: "twitter", Subject: u.ID, Handle: "@" + u.Username, Name: u.Name, Avatar: u.ProfileImageURL}
-	if err := sanitizeAccount(&acc); err != nil {
+	acc := Account{Account: api.Account{Provider: "twitter", Subject: u.ID, Handle: "@" + u.Username, Name: u.Name, Avatar: u.ProfileImageURL}}
+	if err := sanitizeAccount(&acc.Account); err != nil {
 		s.fail(w, r, fmt.Errorf("%w: %w", ErrProvider, err))
 		return
 	}
@@ -321,7 +277,7 @@ func hasScope(scopes, want string) bool {
 
 // sanitizeAccount fits a provider's profile into an attestation's limits:
 // a name cut to its limit, an avatar that is not https dropped.
-func sanitizeAccount(a *Account) error {
+func sanitizeAccount(a *api.Account) error {
 	if a.Subject == "" || len(a.Subject) > identity.MaxAccountLen || !identity.ValidText(a.Subject) {
 		return fmt.Errorf("account ID %q", clip(a.Subject, 80))
 	}
@@ -348,17 +304,6 @@ func sanitizeAccount(a *Account) error {
 
 // --- sign up with a phone ---
 
-// PhoneStart asks for a code to be sent to Phone (E.164, "+15550100").
-type PhoneStart struct {
-	Phone string `json:"phone"`
-}
-
-// PhoneVerify proves the code.
-type PhoneVerify struct {
-	Phone string `json:"phone"`
-	Code  string `json:"code"`
-}
-
 const (
 	phoneCodeDigits = 6
 	phoneCodeSpace  = 1_000_000 // 10^phoneCodeDigits
@@ -384,7 +329,7 @@ func (s *Server) handlePhoneStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, body, err := s.signed(w, r)
-	var req PhoneStart
+	var req api.PhoneStart
 	if err == nil {
 		err = decodeStrict(r, body, &req)
 	}
@@ -423,7 +368,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, body, err := s.signed(w, r)
-	var req PhoneVerify
+	var req api.PhoneVerify
 	if err == nil {
 		err = decodeStrict(r, body, &req)
 	}
@@ -447,7 +392,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	// The account ID is a keyed hash of the number: stable, and the
 	// attestation (which everyone in a chat sees) does not give the number away.
-	acc := Account{Provider: "phone", Subject: "p" + phoneID[:24], Handle: maskPhone(phone)}
+	acc := Account{Account: api.Account{Provider: "phone", Subject: "p" + phoneID[:24], Handle: maskPhone(phone)}}
 	acc, err = s.store.UpsertAccount(r.Context(), acc, s.cfg.Now())
 	if err != nil {
 		s.fail(w, r, err)

@@ -1,0 +1,112 @@
+package api
+
+import (
+	"time"
+
+	"github.com/peerscope/peerscope/identity"
+)
+
+// The JSON bodies of the API, both ways. Paths are under /api/v1/; a
+// request body is strict JSON (unknown fields and trailing data are
+// refused), an error is an ErrorBody.
+
+// Info is GET /api/v1/info: what a node needs to trust this bootstrap and
+// to reach it.
+type Info struct {
+	// Keys are the attestation keys, current first (identity.KeySet).
+	Keys    identity.KeySet `json:"keys"`
+	PeerID  string          `json:"peer_id,omitempty"`
+	Addrs   []string        `json:"addrs,omitempty"`
+	Twitter bool            `json:"twitter"`
+	Phone   bool            `json:"phone"`
+	Time    time.Time       `json:"time"`
+}
+
+// Account is someone who signed in, with a provider.
+type Account struct {
+	Provider string `json:"provider"`
+	Subject  string `json:"account"`
+	Handle   string `json:"handle,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Avatar   string `json:"avatar,omitempty"`
+}
+
+// Key is the account's key, "provider:subject", as follow lists name it.
+func (a Account) Key() string { return a.Provider + ":" + a.Subject }
+
+// AttestationResponse answers a sign-in and GET /api/v1/attestation.
+type AttestationResponse struct {
+	Attestation []byte    `json:"attestation"` // identity.Attestation.Marshal
+	Account     Account   `json:"account"`
+	Peer        string    `json:"peer"`
+	Expires     time.Time `json:"expires"`
+}
+
+// VerifyRequest asks (POST /api/v1/attestation/verify) whether an
+// attestation is valid for a peer.
+type VerifyRequest struct {
+	Attestation []byte `json:"attestation"`
+	Peer        string `json:"peer"`
+}
+
+// VerifyResponse is the verdict under the bootstrap's keys.
+type VerifyResponse struct {
+	Valid    bool               `json:"valid"`
+	Reason   string             `json:"reason,omitempty"`
+	Identity *identity.Identity `json:"identity,omitempty"`
+}
+
+// Scopes a sign-in with Twitter may ask for beyond the profile.
+const (
+	ScopeFollows = "follows" // import who the account follows (follows.read)
+	ScopeTweet   = "tweet"   // post the link when going live (tweet.write)
+)
+
+// TwitterStart asks (POST /api/v1/auth/twitter/start, signed) to sign in
+// with Twitter; Scopes may hold ScopeFollows and ScopeTweet.
+type TwitterStart struct {
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// TwitterStartResponse says where to send the browser.
+type TwitterStartResponse struct {
+	AuthorizeURL string    `json:"authorize_url"`
+	Expires      time.Time `json:"expires"`
+}
+
+// PhoneStart asks (POST /api/v1/auth/phone/start, signed) for a code to be
+// sent to Phone (E.164, "+15550100").
+type PhoneStart struct {
+	Phone string `json:"phone"`
+}
+
+// PhoneVerify proves the code (POST /api/v1/auth/phone/verify, signed);
+// the answer is an AttestationResponse.
+type PhoneVerify struct {
+	Phone string `json:"phone"`
+	Code  string `json:"code"`
+}
+
+// FollowsResponse lists the account keys an account follows
+// (GET /api/v1/follows).
+type FollowsResponse struct {
+	Account   string   `json:"account"`
+	Following []string `json:"following"`
+}
+
+// Suggestion is someone an account may want to follow (imported from who
+// it follows on its provider).
+type Suggestion struct {
+	Account string `json:"account"` // account key
+	Handle  string `json:"handle,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Avatar  string `json:"avatar,omitempty"`
+	// Here reports whether the account has signed in at this bootstrap.
+	Here bool `json:"here"`
+}
+
+// SuggestionsResponse answers GET /api/v1/suggestions and
+// POST /api/v1/follows/import.
+type SuggestionsResponse struct {
+	Suggestions []Suggestion `json:"suggestions"`
+}

@@ -1,0 +1,104 @@
+package chat
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// The chat's side of the broadcast's relay tree. What every viewer does at
+// some rate does not go on the topic, where the broadcaster would get every
+// message: the tree adds it up, in two named counters its statuses carry
+// (the tree knows nothing of what they mean).
+const (
+	// TreeHearts counts taps: events, each node's going up as deltas, so a
+	// node that changes parents counts nothing twice.
+	TreeHearts = "hearts"
+	// TreeWeb counts the viewers the nodes serve in browsers beyond the
+	// node's own person: a gauge, summed up the tree as Subtree counts nodes.
+	TreeWeb = "web"
+
+	// treeHeartsPerNode bounds the hearts a child's status may claim per
+	// node of its subtree: more than a subtree could tap between two
+	// statuses, not so much that one liar drowns the count.
+	treeHeartsPerNode = 1000
+)
+
+// TreeCounters returns the counters a broadcast's tree carries for its chat:
+// every node of the tree puts them in its mesh.Config.Counters.
+func TreeCounters() []mesh.Counter {
+	return []mesh.Counter{
+		{Name: TreeHearts, Kind: mesh.CounterEvents, MaxPerNode: treeHeartsPerNode},
+		{Name: TreeWeb, Kind: mesh.CounterGauge},
+	}
+}
+
+// Tree is what a room needs of its node's place in the broadcast's relay
+// tree (a mesh/p2p Tree): somewhere to count taps and report browsers, and
+// the tree's sums as this node sees them.
+type Tree interface {
+	Count(name string, n uint64) error
+	SetGauge(name string, v uint64) error
+	Status(ctx context.Context) (mesh.Status, mesh.Stats, error)
+}
+
+// TreeLink ties a room to its node's tree: the room's taps go up the tree
+// (Config.Tap), the node reports its browsers (ReportBrowsers), and on the
+// broadcaster the room reads the live count, the browsers and the hearts
+// from the tree's sums (Config.Audience, WebViewers, Hearts), as Refresh
+// last read them: the room never waits on the tree's goroutine.
+type TreeLink struct {
+	tree    Tree
+	subtree atomic.Int64  // nodes, this one included
+	web     atomic.Uint64 // browsers beyond the nodes' own people
+	hearts  atomic.Uint64 // hearts counted so far
+}
+
+// NewTreeLink returns a link to t.
+func NewTreeLink(t Tree) *TreeLink { return &TreeLink{tree: t} }
+
+// Configure plugs the link into a room's config: Tap, and the broadcaster's
+// Audience, WebViewers and Hearts (a viewer's room never calls those).
+func (l *TreeLink) Configure(cfg *Config) {
+	cfg.Tap = func(n int) {
+		if n > 0 {
+			_ = l.tree.Count(TreeHearts, uint64(n)) // never blocks
+		}
+	}
+	cfg.Audience = l.Audience
+	cfg.WebViewers = l.WebViewers
+	cfg.Hearts = l.Hearts
+}
+
+// ReportBrowsers tells the tree how many browsers this node serves. A node
+// is counted as one viewer already (the tree's size), and its first browser
+// is taken for that same person, the one who runs it and opens its page;
+// each further browser (phones a home node serves) is one more. On the
+// broadcaster's node the first is the broadcaster's own page.
+func (l *TreeLink) ReportBrowsers(n int) {
+	_ = l.tree.SetGauge(TreeWeb, uint64(max(n-1, 0)))
+}
+
+// Refresh reads the tree's sums for Audience, WebViewers and Hearts.
+func (l *TreeLink) Refresh(ctx context.Context) error {
+	st, _, err := l.tree.Status(ctx)
+	if err != nil {
+		return err
+	}
+	l.subtree.Store(int64(st.Subtree))
+	l.web.Store(st.Counters[TreeWeb])
+	l.hearts.Store(st.Counters[TreeHearts])
+	return nil
+}
+
+// Audience returns how many nodes watch live: the tree's size below this
+// node (the broadcaster), as Refresh last read it.
+func (l *TreeLink) Audience() int { return int(max(l.subtree.Load()-1, 0)) }
+
+// WebViewers returns how many viewers watch in browsers beyond the tree's
+// nodes, as Refresh last read it.
+func (l *TreeLink) WebViewers() int { return int(min(l.web.Load(), 1<<31-1)) }
+
+// Hearts returns the hearts the tree counted, as Refresh last read it.
+func (l *TreeLink) Hearts() uint64 { return l.hearts.Load() }

@@ -1,0 +1,68 @@
+package chat
+
+import (
+	"context"
+	"crypto/ed25519"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/mesh"
+)
+
+// machineTree is a one-node tree: the broadcaster's own mesh machine,
+// configured with TreeCounters, behind the Tree interface.
+type machineTree struct{ m *mesh.Machine }
+
+func (t machineTree) Count(name string, n uint64) error    { return t.m.Count(name, n) }
+func (t machineTree) SetGauge(name string, v uint64) error { return t.m.SetGauge(name, v) }
+func (t machineTree) Status(context.Context) (mesh.Status, mesh.Stats, error) {
+	return t.m.Status(), t.m.Stats(), nil
+}
+
+func TestTreeLink(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	cfg := mesh.DefaultConfig()
+	cfg.Self, cfg.Root = mesh.PeerInfo{ID: "root"}, mesh.PeerInfo{ID: "root"}
+	cfg.Broadcast, cfg.Key, cfg.Slots = "b", pub, 2
+	cfg.Counters = TreeCounters()
+	m, err := mesh.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A child whose subtree has 2 nodes and 3 browsers reports 2500
+	// hearts: more than its subtree may claim.
+	now := time.Unix(1000, 0)
+	m.Tick(now)
+	if err := m.Step(now, "child", &mesh.Message{Type: mesh.MsgAttach, Capacity: 2, Free: 2}); err != nil {
+		t.Fatal(err)
+	}
+	status := &mesh.Message{Type: mesh.MsgStatus, Capacity: 2, Subtree: 2,
+		Counters: []mesh.CounterValue{{Name: TreeHearts, Value: 2500}, {Name: TreeWeb, Value: 3}}}
+	if err := m.Step(now, "child", status); err != nil {
+		t.Fatal(err)
+	}
+
+	l := NewTreeLink(machineTree{m})
+	var room Config
+	l.Configure(&room)
+	room.Tap(7)
+	room.Tap(0)
+	l.ReportBrowsers(0) // no browser: nothing to add
+	if err := l.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a, w, h := room.Audience(), room.WebViewers(), room.Hearts(); a != 2 || w != 3 || h != 2*treeHeartsPerNode+7 {
+		t.Fatalf("audience %d, web %d, hearts %d; want 2, 3 and %d", a, w, h, 2*treeHeartsPerNode+7)
+	}
+	// The broadcaster's first browser is the broadcaster's own page.
+	l.ReportBrowsers(1)
+	_ = l.Refresh(context.Background())
+	if w := l.WebViewers(); w != 3 {
+		t.Fatalf("one browser at the broadcaster made web %d, want 3", w)
+	}
+	l.ReportBrowsers(3)
+	_ = l.Refresh(context.Background())
+	if w := l.WebViewers(); w != 5 {
+		t.Fatalf("three browsers at the broadcaster made web %d, want 5", w)
+	}
+}

@@ -1,0 +1,28 @@
+// Package community is a node's side of its community bootstraps
+// (package bootstrap, reached through bootstrap/api): what the node
+// believes about identities, what it lists in the directory, the go-live
+// notices it hears, and the directory page it serves. Package node builds
+// one Community from its config and calls it; the community side asks the
+// node only what its Node interface says (join a link, count replay views)
+// and never imports it.
+//
+// How data flows through it:
+//
+//	trust:      New, then every 10 min on use ─► GET /api/v1/info of every bootstrap
+//	            ─► Trust(): the union of their key sets, which chat verifies attestations with
+//	identity:   a sign-in (Twitter or phone, through Handler) ─► GET /api/v1/attestation
+//	            ─► Attestation(): carried by the node's comments and presence
+//	live:       node roots a broadcast ─► ListLive(ctx, Live) ─► PUT /api/v1/broadcasts/{id}
+//	            signed with the node's key, renewed with its counts every ListingInterval,
+//	            its end PUT when Live.Ended closes or the node closes
+//	replays:    the manifest is signed ─► ListReplay ─► PUT …/{id}/replay (retried until the
+//	            directory has the end) ─► ReplayViewed renews the replay's viewer count
+//	go-live:    api.LiveTopic on the node's GossipSub ─► only from a bootstrap's peer,
+//	            only accounts the node's account follows ─► Config.OnLive
+//	page:       Handler: /directory/ (package page), the first bootstrap's API proxied under
+//	            /directory/api/v1/…, and /directory/api/node/… for what only the node can do
+//
+// Also here: ParseBootstrapPeers and PeersFromInfo, which turn --bootstrap-peer
+// addresses or bootstrap URLs into the libp2p peers the node keeps connected
+// for NAT traversal.
+package community

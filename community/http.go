@@ -1,0 +1,222 @@
+package community
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/bootstrap/page"
+)
+
+// Handler serves the directory on the node's web server, under
+// /directory/ (the node routes /directory and /directory/ here):
+//
+//	/directory/                           the directory page (package page), the bootstrap's own
+//	/directory/api/v1/{info,broadcasts,broadcasts/{id},events,feed}
+//	                                      the first bootstrap's API, proxied (the feed signed with the node's key)
+//	/directory/api/node/identity          who the node is signed in as
+//	/directory/api/node/signin            start a sign-in with Twitter for the node
+//	/directory/api/node/phone/{start,verify}
+//	                                      sign the node up with a phone number
+//	/directory/api/node/watch             join a listed broadcast: where its player is on this node
+//
+// The node's own endpoints take JSON only, which a cross-site form cannot
+// send without a CORS preflight the node never grants. Errors are
+// {"error": {"code", "message"}} like the bootstrap's, its refusals passed
+// on with their status.
+func (c *Community) Handler() http.Handler { return c.page }
+
+func (c *Community) handler() http.Handler {
+	mux := http.NewServeMux()
+	page.Mount(mux, "/directory")
+	mux.HandleFunc("GET /directory", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/directory/", http.StatusFound)
+	})
+	proxy := c.proxy()
+	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed"} {
+		mux.Handle("GET /directory/api/v1"+p, proxy)
+	}
+	mux.HandleFunc("GET /directory/api/node/identity", c.serveIdentity)
+	mux.HandleFunc("POST /directory/api/node/signin", c.serveSignIn)
+	mux.HandleFunc("POST /directory/api/node/watch", c.serveWatch)
+	mux.HandleFunc("POST /directory/api/node/phone/start", c.servePhoneStart)
+	mux.HandleFunc("POST /directory/api/node/phone/verify", c.servePhoneVerify)
+	return mux
+}
+
+// proxy passes the page's API calls to the first bootstrap.
+func (c *Community) proxy() http.Handler {
+	if c.client == nil {
+		return http.HandlerFunc(noBootstrap)
+	}
+	base, _ := url.Parse(c.client.Base)
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(base)
+			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/directory")
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = base.Host
+			pr.Out.Header.Del("Cookie")
+			if pr.Out.URL.Path == "/api/v1/feed" {
+				// The follow feed is this node's account's: the request is
+				// signed with the node's key.
+				_ = api.SignRequest(pr.Out, nil, c.cfg.Key, time.Now())
+			}
+		},
+		FlushInterval: -1, // event streams pass through at once
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			c.log.Debug("directory proxy", "err", err)
+			writeError(w, http.StatusBadGateway, "the bootstrap cannot be reached")
+		},
+	}
+}
+
+func noBootstrap(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "this node has no bootstrap (--bootstrap URL)")
+}
+
+// writeError answers {"error": {"code", "message"}} like the bootstrap.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// failAPI passes a bootstrap's refusal on with its status.
+func failAPI(w http.ResponseWriter, err error) {
+	var ae *api.APIError
+	if errors.As(err, &ae) {
+		writeError(w, ae.Status, ae.Message)
+		return
+	}
+	writeError(w, http.StatusBadGateway, err.Error())
+}
+
+// readRequest reads a POST from the page into v: JSON only, small,
+// without unknown fields.
+func readRequest(w http.ResponseWriter, r *http.Request, v any) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 8<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// readForBootstrap reads a POST from the page (readRequest) that the
+// bootstrap is to answer; without one it answers 404.
+func (c *Community) readForBootstrap(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !readRequest(w, r, v) {
+		return false
+	}
+	if c.client == nil {
+		noBootstrap(w, r)
+		return false
+	}
+	return true
+}
+
+// serveIdentity says who this node is signed in as (fetching its newest
+// attestation from the bootstrap).
+func (c *Community) serveIdentity(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{"peer": c.self.String(), "bootstrap": c.client != nil}
+	if c.client != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if id, err := c.RefreshIdentity(ctx); err == nil {
+			out["identity"] = id
+		} else if !isNotFound(err) {
+			out["error"] = err.Error()
+		}
+	}
+	writeJSON(w, out)
+}
+
+// serveSignIn starts a sign-in with Twitter for this node: the answer's
+// authorize_url is where the browser goes.
+func (c *Community) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Scopes []string `json:"scopes"`
+	}
+	if !c.readForBootstrap(w, r, &req) {
+		return
+	}
+	res, err := c.client.TwitterStart(r.Context(), req.Scopes...)
+	if err != nil {
+		failAPI(w, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+// servePhoneStart asks the bootstrap to text a sign-up code, for this node.
+func (c *Community) servePhoneStart(w http.ResponseWriter, r *http.Request) {
+	var req api.PhoneStart
+	if !c.readForBootstrap(w, r, &req) {
+		return
+	}
+	if err := c.client.PhoneStart(r.Context(), req.Phone); err != nil {
+		failAPI(w, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"sent": true})
+}
+
+// servePhoneVerify proves the code; the node then holds its attestation.
+func (c *Community) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
+	var req api.PhoneVerify
+	if !c.readForBootstrap(w, r, &req) {
+		return
+	}
+	if _, err := c.client.PhoneVerify(r.Context(), req.Phone, req.Code); err != nil {
+		failAPI(w, err)
+		return
+	}
+	id, err := c.RefreshIdentity(r.Context())
+	if err != nil {
+		failAPI(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"identity": id})
+}
+
+// serveWatch joins a broadcast from the directory and answers where its
+// player is on this node.
+func (c *Community) serveWatch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Link string `json:"link"`
+	}
+	if !readRequest(w, r, &req) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	player, err := c.cfg.Node.Join(ctx, req.Link)
+	switch {
+	case errors.Is(err, ErrBadLink):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadGateway, err.Error())
+	default:
+		writeJSON(w, map[string]string{"player": player})
+	}
+}

@@ -1,0 +1,352 @@
+// Joining: probing and ranking members, attaching, following redirects and
+// accepts, the ancestor path, and rejoining after a parent is lost.
+
+package mesh
+
+import (
+	"slices"
+	"time"
+)
+
+// candidates returns the members this node could ask to adopt it, best
+// first.
+func (n *Machine) ranked(now time.Time) []*member {
+	var out []*member
+	for _, id := range n.memberOrder {
+		m := n.members[id]
+		if now.Before(m.coolUntil) || now.Before(m.bannedUntil) || n.childIndex(id) >= 0 {
+			continue
+		}
+		if m.depth == noDepth && id != n.cfg.Root.ID {
+			continue
+		}
+		out = append(out, m)
+	}
+	slices.SortStableFunc(out, func(a, b *member) int { return int(n.score(a) - n.score(b)) })
+	return out
+}
+
+func (n *Machine) score(m *member) time.Duration {
+	rtt := m.rtt
+	if rtt == 0 {
+		rtt = assumedRTT
+	}
+	d := m.depth
+	if d == noDepth {
+		d = 0 // only the root gets here
+	}
+	s := rtt + time.Duration(d)*n.cfg.DepthCost
+	if m.free == 0 {
+		s += 3 * n.cfg.DepthCost // it would redirect: one more round trip, one level deeper
+	}
+	return s
+}
+
+// join starts (or continues) looking for a parent.
+func (n *Machine) join(now time.Time) {
+	// After a loss or a Leave, try the hints in order without probing: speed
+	// matters more than nearness, and improvement fixes nearness later.
+	for len(n.hints) > 0 {
+		id := n.hints[0]
+		n.hints = n.hints[1:]
+		if m := n.members[id]; m != nil && !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0 {
+			n.attach(now, m, 0)
+			return
+		}
+	}
+	// Probe members whose RTT is unknown, a few at a time. The broadcaster
+	// is probed only when nobody else is known: with thousands joining, its
+	// upload must not go to pongs and redirects.
+	usable := func(id PeerID, m *member) bool {
+		return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0
+	}
+	others := false
+	for _, id := range n.memberOrder {
+		if id != n.cfg.Root.ID && usable(id, n.members[id]) {
+			others = true
+			break
+		}
+	}
+	probes := 0
+	for _, id := range n.memberOrder {
+		m := n.members[id]
+		if m.rtt != 0 || !m.pingSentAt.IsZero() || !usable(id, m) || others && id == n.cfg.Root.ID {
+			continue
+		}
+		m.pingSentAt = now
+		n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+		if probes++; probes >= n.cfg.Probes {
+			break
+		}
+	}
+	if probes > 0 {
+		n.state = stateProbing
+		n.probeDeadline = now.Add(n.cfg.ProbeTimeout)
+		return
+	}
+	n.choose(now)
+}
+
+// choose asks the best ranked member to adopt this node.
+func (n *Machine) choose(now time.Time) {
+	n.state = stateDetached
+	for _, id := range n.memberOrder {
+		n.members[id].pingSentAt = time.Time{}
+	}
+	if r := n.ranked(now); len(r) > 0 {
+		n.attach(now, r[0], 0)
+		return
+	}
+	// Nobody to ask: the broadcaster always answers (with a redirect if full).
+	if root := n.members[n.cfg.Root.ID]; root != nil && now.Sub(n.rootTriedAt) >= n.cfg.AttachTimeout/2 && !now.Before(root.bannedUntil) {
+		n.rootTriedAt = now
+		n.attach(now, root, 0)
+	}
+}
+
+func (n *Machine) attach(now time.Time, m *member, flags uint32) {
+	if m.info.ID == n.cfg.Root.ID {
+		n.rootTriedAt = now
+	}
+	n.attachTo = m.info.ID
+	n.attachDeadline = now.Add(n.cfg.AttachTimeout)
+	if flags&AttachImprove != 0 {
+		n.moving = true
+	} else {
+		n.state = stateAttaching
+	}
+	var seq uint64
+	if n.haveAny {
+		seq = n.next + 1
+	}
+	var lost PeerID
+	if !n.lostAt.IsZero() {
+		lost = n.lostParent
+	}
+	var depth uint32
+	if flags&AttachClimb != 0 {
+		depth = uint32(n.depth())
+	}
+	n.send(m.info, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs, Flags: flags, Lost: lost, Depth: depth})
+}
+
+func (n *Machine) attachFailed(now time.Time) {
+	if m := n.members[n.attachTo]; m != nil {
+		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+	}
+	if n.moving {
+		n.cancelMove(now)
+		return
+	}
+	n.attachTo = ""
+	n.state = stateDetached
+	n.join(now)
+}
+
+func (n *Machine) cancelMove(now time.Time) {
+	if m := n.members[n.attachTo]; m != nil {
+		m.coolUntil = now.Add(n.cfg.ImproveInterval)
+	}
+	n.moving = false
+	n.attachTo = ""
+}
+
+func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
+	m := n.members[from]
+	if m == nil {
+		return
+	}
+	if rtt := now.Sub(time.Unix(0, p.Time)); rtt > 0 {
+		m.rtt = rtt
+	} else {
+		m.rtt = time.Microsecond
+	}
+	m.pingSentAt = time.Time{}
+	m.depth, m.free = p.Depth, p.Free
+	if n.state != stateProbing {
+		return
+	}
+	for _, id := range n.memberOrder {
+		if !n.members[id].pingSentAt.IsZero() {
+			return // still waiting for others
+		}
+	}
+	n.choose(now)
+}
+
+func (n *Machine) stepRedirect(now time.Time, from PeerID, m *Message) {
+	if from != n.attachTo {
+		return
+	}
+	if mb := n.members[from]; mb != nil {
+		mb.free = 0
+		mb.coolUntil = now.Add(n.cfg.AttachTimeout)
+	}
+	if n.moving {
+		n.cancelMove(now)
+		n.climbTo(now, m.Candidates)
+		return
+	}
+	n.attachTo = ""
+	n.state = stateDetached
+	rejoin := !n.lostAt.IsZero()
+	for _, c := range m.Candidates {
+		if c.ID == n.cfg.Self.ID || n.childIndex(c.ID) >= 0 {
+			continue
+		}
+		n.learn(c.PeerInfo, c.Depth, c.Free, true)
+		if rejoin {
+			n.hints = append(n.hints, c.ID)
+		}
+	}
+	n.join(now)
+}
+
+// climbTo follows an ancestor's answer to a climb: the first member it
+// named with room at least climbGain levels above this node. A plain
+// improvement move, which the member takes only if it still has room.
+func (n *Machine) climbTo(now time.Time, room []Candidate) {
+	d := uint32(n.depth())
+	for _, c := range room {
+		if c.ID == n.cfg.Self.ID || c.ID == n.parent.ID || n.childIndex(c.ID) >= 0 || c.Depth+1+climbGain > d {
+			continue
+		}
+		m := n.learn(c.PeerInfo, c.Depth, c.Free, true)
+		if m == nil || now.Before(m.coolUntil) || now.Before(m.bannedUntil) {
+			continue
+		}
+		n.attach(now, m, AttachImprove)
+		return
+	}
+}
+
+func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
+	if from != n.attachTo {
+		// A late accept from a member we gave up on: undo it.
+		if n.parent.ID != from || n.state != stateAttached {
+			n.send(n.infoOf(from), &Message{Type: MsgLeave})
+		}
+		return
+	}
+	for _, p := range m.Path {
+		if p.ID == n.cfg.Self.ID || n.childIndex(p.ID) >= 0 {
+			// Adopted under our own subtree: leave at once.
+			n.event(Event{Type: EvLoopRefused, Peer: from})
+			n.send(n.infoOf(from), &Message{Type: MsgLeave})
+			n.attachFailed(now)
+			return
+		}
+	}
+	old := n.parent
+	wasAttached := n.state == stateAttached
+	moved := n.moving
+	if moved && old.ID != "" && old.ID != from {
+		n.send(old, &Message{Type: MsgLeave})
+	}
+	n.moving = false
+	n.attachTo = ""
+	n.state = stateAttached
+	n.parent = n.infoOf(from)
+	n.parentHeard = now
+	n.parentOutSince = time.Time{}
+	n.hints = nil
+	rejoin := !n.lostAt.IsZero()
+	n.lostAt = time.Time{}
+	n.everAttached = true
+	if moved && wasAttached {
+		n.stats.Moves++
+	}
+	if rejoin {
+		n.stats.Rejoins++
+	}
+	n.setPath(now, m.Path)
+	n.event(Event{Type: EvAttached, Peer: from, Depth: n.depth(), Rejoin: rejoin, Moved: moved})
+	if (n.depth() >= climbDepth || n.cfg.Slots >= 4 && n.depth() >= 3) && n.cfg.ImproveInterval > 0 {
+		// Deep, as joiners in a flash crowd end up: look for a shallower
+		// place soon rather than at the next improvement.
+		n.nextImprove = minTime(n.nextImprove, now.Add(n.jitter(n.cfg.ImproveInterval/16)))
+	}
+	n.sendStatus(now)
+}
+
+// stepPath takes in the parent's path message: a new ancestor path, or a
+// heartbeat that says whether the parent is in the tree itself.
+func (n *Machine) stepPath(now time.Time, from PeerID, m *Message) {
+	if n.state != stateAttached || n.isRoot || from != n.parent.ID {
+		return
+	}
+	n.parentHeard = now
+	// A parent that is itself out of the tree for long cannot feed us:
+	// after 2×ParentTimeout we rejoin on our own rather than starve with the
+	// whole subtree.
+	switch {
+	case m.Depth != noDepth:
+		n.parentOutSince = time.Time{}
+	case n.parentOutSince.IsZero():
+		n.parentOutSince = now
+	case now.Sub(n.parentOutSince) > 2*n.cfg.ParentTimeout:
+		n.send(n.parent, &Message{Type: MsgLeave})
+		n.loseParent(now, LossSilent, nil)
+		return
+	}
+	if len(m.Path) > 0 {
+		n.setPath(now, m.Path)
+	}
+}
+
+// setPath records a new ancestor path and tells the children theirs.
+func (n *Machine) setPath(now time.Time, path []PeerInfo) {
+	for _, p := range path {
+		if p.ID == n.cfg.Self.ID {
+			n.send(n.parent, &Message{Type: MsgLeave})
+			n.loseParent(now, LossLoop, nil)
+			return
+		}
+	}
+	n.path = append(n.path[:0], path...)
+	n.statusDirty = true
+	for i, p := range path {
+		if mb := n.learn(p, uint32(i), 0, false); mb != nil && mb.depth == noDepth {
+			mb.depth = uint32(i)
+		} else if mb != nil {
+			mb.depth = uint32(i)
+		}
+	}
+	if len(n.children) > 0 {
+		mine := n.myPath()
+		for _, c := range n.children {
+			c.sentAt = now
+			n.send(c.info, &Message{Type: MsgPath, Path: mine, Depth: uint32(n.depth())})
+		}
+	}
+}
+
+// loseParent starts a rejoin: the hints first, then the ancestors from the
+// nearest up (the grandparent has just lost a child, so it has a free slot),
+// then whoever else is known.
+func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
+	old := n.parent
+	if m := n.members[old.ID]; m != nil && why != LossLoop {
+		m.coolUntil = now.Add(2 * n.cfg.ParentTimeout)
+		m.depth = noDepth
+	}
+	n.event(Event{Type: EvParentLost, Peer: old.ID, Loss: why})
+	if n.lostAt.IsZero() {
+		n.lostAt = now
+	}
+	n.lostParent = old.ID
+	n.parent = PeerInfo{}
+	n.hints = append(n.hints[:0], hints...)
+	for i := len(n.path) - 2; i >= 0; i-- {
+		n.hints = append(n.hints, n.path[i].ID)
+	}
+	if n.moving {
+		// A move was under way: its target may yet accept; let it.
+		n.moving = false
+		n.state = stateAttaching
+		return
+	}
+	n.state = stateDetached
+	n.attachTo = ""
+	n.join(now)
+}

@@ -1,0 +1,550 @@
+package mesh
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/peerscope/peerscope/chunk"
+)
+
+type state uint8
+
+const (
+	stateDetached  state = iota // not in the tree; the next Tick starts a join
+	stateProbing                // pings out to candidates, waiting for pongs
+	stateAttaching              // an attach is out, waiting for the answer
+	stateAttached               // in the tree (the broadcaster always is)
+	stateLeft                   // Leave was called: inert
+)
+
+var stateNames = [...]string{"detached", "probing", "attaching", "attached", "left"}
+
+func (s state) String() string { return stateNames[s] }
+
+// noDepth is the depth a member reports when it is not in the tree.
+const noDepth = 1 << 16
+
+// Limits on what a node remembers.
+const (
+	maxMembers       = 128 // known peers
+	maxRoom          = 4   // candidates with room a status carries
+	maxRedirect      = 6   // candidates a redirect carries
+	maxPull          = 64  // chunks one pull asks for
+	maxBackfill      = 32  // chunks an attach is backfilled with at most
+	rootMaxBackfill  = 4   // the same at the broadcaster, whose upload is for its children's live chunks
+	maxRootRedirects = 200 // redirects the broadcaster sends a second
+	assumedRTT       = 150 * time.Millisecond
+	improveMinGap    = 20 * time.Millisecond
+	climbDepth       = 5 // a node this deep looks for a shallower place
+	climbGain        = 2 // levels a climb must gain, so nodes never trade places back and forth
+)
+
+// member is a peer this node has heard of.
+type member struct {
+	info        PeerInfo
+	rtt         time.Duration // 0: not measured
+	depth       uint32        // noDepth: unknown or not in the tree
+	free        uint32
+	pingSentAt  time.Time // zero: no ping outstanding
+	coolUntil   time.Time // do not ask it to adopt us before this
+	bannedUntil time.Time
+}
+
+// child is a peer this node forwards chunks to.
+type child struct {
+	info     PeerInfo
+	capacity uint32
+	free     uint32
+	subtree  uint32
+	gauges   []uint64 // per Config.Counters: a gauge's sum over the child's subtree, as last reported
+	room     []Candidate
+	heardAt  time.Time
+	sentAt   time.Time
+}
+
+// Stats are a node's counters, for metrics and benchmarks.
+type Stats struct {
+	ChunksIn   uint64 // new chunks accepted (each sequence number once)
+	Duplicates uint64 // chunks received again
+	TooOld     uint64 // chunks older than the window
+	Forged     uint64 // chunks that failed verification
+	Pulls      uint64 // pull requests sent
+	Moves      uint64 // improvement moves made
+	Rejoins    uint64 // re-attachments after a parent was lost
+}
+
+// Status is a snapshot of a node's place in the tree.
+type Status struct {
+	State    string
+	Parent   PeerID
+	Depth    int      // -1 when not in the tree
+	Path     []PeerID // root..parent
+	Children []PeerID
+	Subtree  uint32 // this node and all below it, as last reported
+	Highest  uint64 // highest sequence number held
+	HaveAny  bool
+	// Counters are the totals of Config.Counters here: for events,
+	// everything counted at this node and reported by its children since
+	// New (on the broadcaster, the broadcast's total); for a gauge, the sum
+	// over this node and all below it, as last reported. Nil without
+	// counters.
+	Counters map[string]uint64
+}
+
+// Machine is one peer's state machine for one broadcast's tree. It is not safe
+// for concurrent use: one goroutine (the shell's) owns it.
+type Machine struct {
+	cfg    Config
+	isRoot bool
+	state  state
+
+	parent      PeerInfo
+	path        []PeerInfo // root..parent; empty for the broadcaster
+	parentHeard time.Time
+	// parentOutSince is when the parent's heartbeats started saying that it
+	// is out of the tree itself (zero while it is in).
+	parentOutSince time.Time
+	children       []*child
+
+	members     map[PeerID]*member
+	memberOrder []PeerID
+
+	// The chunk window: ring[seq%Window] holds seq when present.
+	ring      []*chunk.Chunk
+	haveAny   bool
+	highest   uint64
+	next      uint64 // lowest sequence number not yet held, at or after the start
+	lastInit  *chunk.Chunk
+	gapSince  time.Time
+	pulledAt  time.Time
+	pullFails int
+
+	// Joining and moving.
+	probeDeadline  time.Time
+	attachTo       PeerID
+	attachDeadline time.Time
+	moving         bool // the attach out is an improvement move while attached
+	hints          []PeerID
+	lostAt         time.Time // when the parent was lost; zero when not rejoining
+	lostParent     PeerID    // the parent lost, told to whoever we ask next
+	everAttached   bool
+	rootTriedAt    time.Time
+	nextImprove    time.Time
+	lastStatus     time.Time
+	sentStatus     Message   // the last status sent, to tell a change from a repeat
+	statusDirty    bool      // something a status reports may have changed since sentStatus
+	banUntil       time.Time // the latest ban's end: before it, banned() must look
+	redirectReset  time.Time // start of the second redirects counts in
+	redirects      int       // redirects the broadcaster sent this second
+	strangerReset  time.Time // start of the second strangerServed counts in
+	strangerServed uint64    // chunks served this second to pulls from non-children
+	started        bool
+
+	// Per Config.Counters: for events, what was counted here and below and
+	// not yet reported to a parent, and (totals) everything counted here and
+	// below; for a gauge, this node's own level (counts).
+	counts  []uint64
+	totals  []uint64
+	scratch []uint64 // for takeCounters
+
+	stats Stats
+	ready Ready
+}
+
+// New returns a machine for cfg. The broadcaster's (Self.ID == Root.ID)
+// starts attached at depth 0; any other node joins on its first Tick.
+func New(cfg Config) (*Machine, error) {
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Machine{
+		cfg:     cfg,
+		isRoot:  cfg.Self.ID == cfg.Root.ID,
+		members: make(map[PeerID]*member),
+		ring:    make([]*chunk.Chunk, cfg.Window),
+	}
+	if k := len(cfg.Counters); k > 0 {
+		n.cfg.Counters = slices.Clone(cfg.Counters)
+		n.counts, n.totals, n.scratch = make([]uint64, k), make([]uint64, k), make([]uint64, k)
+	}
+	if n.isRoot {
+		n.state = stateAttached
+		n.everAttached = true
+	} else {
+		n.learn(cfg.Root, 0, 0, false)
+	}
+	return n, nil
+}
+
+// ID returns the node's peer ID.
+func (n *Machine) ID() PeerID { return n.cfg.Self.ID }
+
+// Ready returns what the node wants done and forgets it. The slices are
+// reused by the next call into the node.
+func (n *Machine) Ready() Ready {
+	rd := n.ready
+	n.ready.Messages = n.ready.Messages[:0]
+	n.ready.Deliver = n.ready.Deliver[:0]
+	n.ready.Events = n.ready.Events[:0]
+	return rd
+}
+
+// HasReady reports whether Ready has anything.
+func (n *Machine) HasReady() bool { return !n.ready.Empty() }
+
+// Stats returns the node's counters.
+func (n *Machine) Stats() Stats { return n.stats }
+
+// Status returns a snapshot of the node's place in the tree.
+func (n *Machine) Status() Status {
+	s := Status{State: n.state.String(), Depth: n.depth(), Highest: n.highest, HaveAny: n.haveAny, Subtree: n.subtree(), Counters: n.counterTotals()}
+	if n.state == stateAttached && !n.isRoot {
+		s.Parent = n.parent.ID
+	} else if n.state != stateAttached {
+		s.Depth = -1
+	}
+	for _, p := range n.path {
+		s.Path = append(s.Path, p.ID)
+	}
+	for _, c := range n.children {
+		s.Children = append(s.Children, c.info.ID)
+	}
+	return s
+}
+
+func (n *Machine) depth() int { return len(n.path) }
+
+func (n *Machine) send(to PeerInfo, m *Message) {
+	n.ready.Messages = append(n.ready.Messages, Envelope{To: to, Msg: m})
+}
+
+func (n *Machine) event(e Event) { n.ready.Events = append(n.ready.Events, e) }
+
+// AddCandidates tells the node of tree members it may join (from a
+// directory, the DHT or a link).
+func (n *Machine) AddCandidates(now time.Time, peers ...PeerInfo) {
+	for _, p := range peers {
+		n.learn(p, noDepth, 0, false)
+	}
+}
+
+// learn records a peer; depth and free are recorded when known is true.
+func (n *Machine) learn(p PeerInfo, depth, free uint32, known bool) *member {
+	if p.ID == "" || p.ID == n.cfg.Self.ID {
+		return nil
+	}
+	m := n.members[p.ID]
+	if m == nil {
+		if len(n.members) >= maxMembers {
+			n.forgetOne()
+		}
+		m = &member{info: p, depth: noDepth}
+		n.members[p.ID] = m
+		n.memberOrder = append(n.memberOrder, p.ID)
+	} else if len(p.Addrs) > 0 {
+		m.info.Addrs = p.Addrs
+	}
+	if known {
+		m.depth, m.free = depth, free
+	}
+	return m
+}
+
+// forgetOne drops the oldest member that is not the root, the parent or an
+// ancestor.
+func (n *Machine) forgetOne() {
+	for i, id := range n.memberOrder {
+		if id == n.cfg.Root.ID || id == n.parent.ID || n.inPath(id) || id == n.attachTo {
+			continue
+		}
+		delete(n.members, id)
+		n.memberOrder = slices.Delete(n.memberOrder, i, i+1)
+		return
+	}
+}
+
+func (n *Machine) inPath(id PeerID) bool {
+	for _, p := range n.path {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Machine) childIndex(id PeerID) int {
+	for i, c := range n.children {
+		if c.info.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (n *Machine) banned(id PeerID, now time.Time) bool {
+	if now.After(n.banUntil) {
+		return false // nobody is banned: skip the lookup on the hot path
+	}
+	m := n.members[id]
+	return m != nil && now.Before(m.bannedUntil)
+}
+
+func (n *Machine) infoOf(id PeerID) PeerInfo {
+	if m := n.members[id]; m != nil {
+		return m.info
+	}
+	if i := n.childIndex(id); i >= 0 {
+		return n.children[i].info
+	}
+	return PeerInfo{ID: id}
+}
+
+// Publish hands the broadcaster's node one of its own chunks, signed.
+func (n *Machine) Publish(now time.Time, c *chunk.Chunk) error {
+	if !n.isRoot {
+		return ErrNotBroadcaster
+	}
+	n.accept(now, "", c)
+	return nil
+}
+
+// PeerDown tells the node that the connection to a peer went away.
+func (n *Machine) PeerDown(now time.Time, id PeerID) {
+	if n.state == stateLeft {
+		return
+	}
+	if m := n.members[id]; m != nil {
+		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+		m.pingSentAt = time.Time{}
+		m.rtt = 0
+		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
+	}
+	if i := n.childIndex(id); i >= 0 {
+		n.removeChild(i)
+	}
+	switch {
+	case n.state == stateAttached && !n.isRoot && n.parent.ID == id:
+		n.loseParent(now, LossDown, nil)
+	case n.attachTo == id:
+		n.attachFailed(now)
+	}
+}
+
+// Leave takes the node out of the tree gracefully: the parent is told, and
+// the children are sent to the parent (which has just got a free slot).
+func (n *Machine) Leave(now time.Time) {
+	if n.state == stateLeft {
+		return
+	}
+	var where []Candidate
+	if n.state == stateAttached && !n.isRoot {
+		where = append(where, Candidate{PeerInfo: n.parent, Depth: uint32(n.depth() - 1), Free: 1})
+		n.send(n.parent, &Message{Type: MsgLeave})
+	}
+	where = append(where, n.roomBelow(PeerID(""))...)
+	for _, c := range n.children {
+		cands := slices.DeleteFunc(slices.Clone(where), func(x Candidate) bool { return x.ID == c.info.ID })
+		n.send(c.info, &Message{Type: MsgLeave, Candidates: cands})
+	}
+	n.children = nil
+	n.state = stateLeft
+	n.event(Event{Type: EvDetached})
+}
+
+// Tick tells the node that time has passed. Call it often: every
+// HeartbeatInterval/2 or more often.
+func (n *Machine) Tick(now time.Time) {
+	if n.state == stateLeft {
+		return
+	}
+	if !n.started {
+		n.started = true
+		n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
+	}
+	switch n.state {
+	case stateDetached:
+		n.join(now)
+	case stateProbing:
+		if !now.Before(n.probeDeadline) {
+			n.choose(now)
+		}
+	case stateAttaching:
+		if !now.Before(n.attachDeadline) {
+			n.attachFailed(now)
+		}
+	case stateAttached:
+		if !n.isRoot && now.Sub(n.parentHeard) > n.cfg.ParentTimeout {
+			n.loseParent(now, LossSilent, nil)
+			break
+		}
+		if n.moving && !now.Before(n.attachDeadline) {
+			n.cancelMove(now)
+		}
+		if !n.isRoot && now.Sub(n.lastStatus) >= n.cfg.StatusInterval {
+			n.maybeSendStatus(now)
+		}
+		n.repairGaps(now)
+		if !n.isRoot && n.cfg.ImproveInterval > 0 && !now.Before(n.nextImprove) {
+			next := n.cfg.ImproveInterval
+			if n.depth() >= climbDepth {
+				next /= 4 // deep nodes keep climbing until they are not
+			}
+			n.nextImprove = now.Add(n.jitter(next))
+			n.improve(now)
+		}
+	}
+	// Children: heartbeats, and dropping the silent ones.
+	for i := 0; i < len(n.children); i++ {
+		c := n.children[i]
+		if now.Sub(c.heardAt) > n.cfg.ChildTimeout {
+			n.removeChild(i)
+			i--
+			continue
+		}
+		if now.Sub(c.sentAt) >= n.cfg.HeartbeatInterval {
+			c.sentAt = now
+			d := uint32(noDepth) // we are rejoining ourselves
+			if n.state == stateAttached {
+				d = uint32(n.depth())
+			}
+			n.send(c.info, &Message{Type: MsgPath, Depth: d})
+		}
+	}
+}
+
+// NextTick returns the earliest time at which Tick would do anything, as
+// the node stands: until then Tick has no effect. A driver that runs many
+// nodes (the simulator) may skip their Ticks until then, provided it asks
+// again after every other input (Step, Publish, AddCandidates, PeerDown,
+// Leave). It errs early, never late; the zero time means now.
+func (n *Machine) NextTick() time.Time {
+	if n.state == stateLeft {
+		return farFuture
+	}
+	if !n.started || n.state == stateDetached {
+		return time.Time{}
+	}
+	// In Unix nanoseconds: the simulator calls this after every message.
+	w := int64(math.MaxInt64)
+	at := func(t time.Time, d time.Duration) {
+		if t.IsZero() {
+			w = math.MinInt64 // never set: due now
+		} else if v := t.UnixNano() + int64(d); v < w {
+			w = v
+		}
+	}
+	cfg := &n.cfg
+	switch n.state {
+	case stateProbing:
+		at(n.probeDeadline, 0)
+	case stateAttaching:
+		at(n.attachDeadline, 0)
+	case stateAttached:
+		if n.moving {
+			at(n.attachDeadline, 0)
+		}
+		if !n.isRoot {
+			at(n.parentHeard, cfg.ParentTimeout+1)
+			if n.statusDirty {
+				at(n.lastStatus, cfg.StatusInterval)
+			} else {
+				at(n.lastStatus, max(cfg.StatusInterval, cfg.StatusKeepalive))
+			}
+			if !n.gapSince.IsZero() && n.next <= n.highest {
+				last := n.gapSince
+				if n.pulledAt.After(last) {
+					last = n.pulledAt
+				}
+				at(last, cfg.GapTimeout)
+			}
+			if cfg.ImproveInterval > 0 {
+				at(n.nextImprove, 0)
+			}
+		}
+	}
+	for _, c := range n.children {
+		at(c.heardAt, cfg.ChildTimeout+1)
+		at(c.sentAt, cfg.HeartbeatInterval)
+	}
+	switch w {
+	case math.MaxInt64:
+		return farFuture
+	case math.MinInt64:
+		return time.Time{}
+	}
+	return time.Unix(0, w)
+}
+
+// farFuture stands for "never" in NextTick.
+var farFuture = time.Unix(1<<62, 0)
+
+// jitter returns d scaled by a random factor in [0.5, 1.5).
+func (n *Machine) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d/2 + time.Duration(n.cfg.Rand.Int64N(int64(d)+1))
+}
+
+// Step hands the node a message from a peer.
+func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
+	if n.state == stateLeft {
+		return nil
+	}
+	if n.banned(from, now) {
+		return fmt.Errorf("%w: %s", ErrBanned, from)
+	}
+	switch m.Type {
+	case MsgChunk:
+		return n.stepChunk(now, from, m.Chunk)
+	case MsgPing:
+		d, free := uint32(noDepth), uint32(0)
+		if n.state == stateAttached {
+			d, free = uint32(n.depth()), n.free()
+		}
+		n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free})
+	case MsgPong:
+		n.stepPong(now, from, m)
+	case MsgAttach:
+		n.stepAttach(now, from, m)
+	case MsgAccept:
+		n.stepAccept(now, from, m)
+	case MsgRedirect:
+		n.stepRedirect(now, from, m)
+	case MsgReject:
+		if from == n.attachTo {
+			if mb := n.members[from]; mb != nil && m.Reason == ReasonDetached {
+				mb.depth = noDepth
+			}
+			if n.moving {
+				n.cancelMove(now)
+			} else {
+				n.attachFailed(now)
+			}
+		}
+	case MsgLeave:
+		if i := n.childIndex(from); i >= 0 {
+			n.removeChild(i)
+		}
+		if n.state == stateAttached && !n.isRoot && from == n.parent.ID {
+			var hints []PeerID
+			for _, c := range m.Candidates {
+				n.learn(c.PeerInfo, c.Depth, c.Free, true)
+				hints = append(hints, c.ID)
+			}
+			n.loseParent(now, LossLeft, hints)
+		}
+	case MsgStatus:
+		n.stepStatus(now, from, m)
+	case MsgPath:
+		n.stepPath(now, from, m)
+	case MsgPull:
+		n.stepPull(now, from, m)
+	default:
+		return fmt.Errorf("%w: message type %d", ErrMalformed, m.Type)
+	}
+	return nil
+}

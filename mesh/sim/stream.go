@@ -1,0 +1,77 @@
+// The broadcaster's stream, and what each node delivers of it.
+
+package sim
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/peerscope/peerscope/chunk"
+)
+
+// publish cuts, signs and publishes the next chunk (and the init chunk
+// first).
+func (s *Sim) publish() {
+	if s.now >= s.end {
+		return
+	}
+	r := s.nodes[root].n
+	now := s.time()
+	if s.published == 0 {
+		c := &chunk.Chunk{Broadcast: s.broadcast, Seq: 0, Wallclock: now.UnixNano(), Flags: chunk.FlagInit, Payload: make([]byte, initPayload)}
+		c.Sign(s.key)
+		_ = r.Publish(now, c)
+		s.m.streamBytes += uint64(c.Size())
+		s.drain(root, nil)
+	}
+	s.published++
+	seq := uint64(s.published)
+	p := make([]byte, s.chunkSize)
+	binary.BigEndian.PutUint64(p, seq)
+	c := &chunk.Chunk{Broadcast: s.broadcast, Seq: seq, Wallclock: now.UnixNano(), Payload: p}
+	if every := int64(s.cfg.KeyframeInterval / s.cfg.ChunkInterval); every <= 1 || (s.published-1)%every == 0 {
+		c.Flags |= chunk.FlagKeyframe
+	}
+	c.Sign(s.key)
+	if err := r.Publish(now, c); err != nil {
+		s.err = err
+		return
+	}
+	s.m.streamBytes += uint64(c.Size())
+	s.drain(root, nil)
+}
+
+// deliver records a chunk that viewer i's node delivered.
+func (s *Sim) deliver(i int32, c *chunk.Chunk) {
+	if i == root {
+		return
+	}
+	if s.isForged(c) {
+		s.m.forgedDelivered++
+	}
+	if c.IsInit() {
+		return
+	}
+	nd := &s.nodes[i]
+	wall := c.Wallclock - epoch.UnixNano()
+	lat := s.now - wall
+	s.m.latencyAll.add(float64(lat) / 1e6)
+	if wall >= nd.arrived {
+		s.m.latency.add(float64(lat) / 1e6)
+	}
+	s.m.stretch.add(float64(lat) / float64(nd.direct))
+	s.m.neededBytes += uint64(c.Size())
+	po := int64(s.cfg.Playout)
+	if nd.play.first < 0 {
+		// Playback starts here: this chunk (a keyframe, normally) and the
+		// ones after it whose deadline is still ahead count.
+		nd.play.first = s.now
+		nd.play.lo = c.Seq
+		if d := s.now - po; d > 0 {
+			ci := int64(s.cfg.ChunkInterval)
+			nd.play.lo = max(nd.play.lo, uint64((d+ci-1)/ci+1))
+		}
+		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
+	}
+	nd.play.note(c.Seq, s.now <= wall+po)
+}
