@@ -8,9 +8,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/encoding/protowire"
-
-	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // Op is a kind of moderation action.
@@ -58,7 +55,7 @@ const MuteForever = math.MaxInt64
 // broadcaster's key (chunks, announcements, pubsub messages).
 const actionDomain = "peerscope/chat/action/1\x00"
 
-// action is one moderation action (see the schema in wire.go).
+// action is one moderation action (Action in proto/chat.proto).
 type action struct {
 	Broadcast string
 	Seq       uint64
@@ -84,88 +81,6 @@ type wireCall struct {
 
 // key is the register the action writes: one per (Op, Target).
 func (a *action) key() string { return strconv.Itoa(int(a.Op)) + "|" + a.Target }
-
-func (a *action) marshal(b []byte) []byte {
-	b = pbwire.AppendString(b, 1, a.Broadcast)
-	b = pbwire.AppendVarint(b, 2, a.Seq)
-	b = pbwire.AppendVarint(b, 3, uint64(a.Op))
-	b = pbwire.AppendString(b, 4, a.Target)
-	b = pbwire.AppendBool(b, 5, a.On)
-	b = pbwire.AppendVarint(b, 6, uint64(a.Until))
-	for _, s := range a.List {
-		b = protowire.AppendTag(b, 7, protowire.BytesType)
-		b = protowire.AppendString(b, s)
-	}
-	if c := a.Call; c != nil {
-		var s []byte
-		s = pbwire.AppendBytes(s, 1, []byte(c.Author))
-		s = pbwire.AppendVarint(s, 2, c.Comment)
-		s = pbwire.AppendString(s, 3, c.Text)
-		s = pbwire.AppendVarint(s, 4, uint64(c.Deadline))
-		for _, j := range c.Jurors {
-			s = protowire.AppendTag(s, 5, protowire.BytesType)
-			s = protowire.AppendBytes(s, []byte(j))
-		}
-		b = appendMessage(b, 8, s)
-	}
-	return b
-}
-
-// unmarshal decodes an action and checks that its fields fit its Op. It
-// does not require Broadcast and Seq (a moderator's request has neither).
-func (a *action) unmarshal(b []byte) error {
-	*a = action{}
-	if len(b) > maxActionSize {
-		return fmt.Errorf("%w: action of %d bytes", ErrTooLarge, len(b))
-	}
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 8, 1, 4, 7, 8); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			if len(raw) > maxStringLen || !validText(raw, false) {
-				return fmt.Errorf("bad broadcast ID")
-			}
-			a.Broadcast = string(raw)
-		case 2:
-			a.Seq = v
-		case 3:
-			if v == 0 || v >= uint64(maxOp) {
-				return fmt.Errorf("unknown op %d", v)
-			}
-			a.Op = Op(v)
-		case 4:
-			if len(raw) > maxStringLen || !validText(raw, false) {
-				return fmt.Errorf("bad target")
-			}
-			a.Target = string(raw)
-		case 5:
-			a.On = v != 0
-		case 6:
-			if int64(v) < 0 {
-				return fmt.Errorf("negative time")
-			}
-			a.Until = int64(v)
-		case 7:
-			if len(a.List) >= MaxFollows {
-				return fmt.Errorf("list longer than %d", MaxFollows)
-			}
-			if len(raw) == 0 || len(raw) > maxAccountKeyLen || !validText(raw, false) {
-				return fmt.Errorf("bad list entry")
-			}
-			a.List = append(a.List, string(raw))
-		case 8:
-			a.Call = new(wireCall)
-			return a.Call.unmarshal(raw)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return a.check()
-}
 
 // check says whether the action's fields fit its op.
 func (a *action) check() error {
@@ -218,48 +133,6 @@ func (a *action) check() error {
 	return nil
 }
 
-func (c *wireCall) unmarshal(b []byte) error {
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 5, 1, 3, 5); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			id, err := decodePeer(raw)
-			if err != nil {
-				return err
-			}
-			c.Author = id
-		case 2:
-			c.Comment = v
-		case 3:
-			if len(raw) > MaxCommentBytes || !validText(raw, true) {
-				return fmt.Errorf("bad call text")
-			}
-			c.Text = string(raw)
-		case 4:
-			if int64(v) < 0 {
-				return fmt.Errorf("negative deadline")
-			}
-			c.Deadline = int64(v)
-		case 5:
-			if len(c.Jurors) >= MaxJury {
-				return fmt.Errorf("more than %d jurors", MaxJury)
-			}
-			id, err := decodePeer(raw)
-			if err != nil {
-				return err
-			}
-			c.Jurors = append(c.Jurors, id)
-		}
-		return nil
-	})
-	if err == nil && len(c.Jurors) == 0 {
-		err = fmt.Errorf("a jury of nobody")
-	}
-	return err
-}
-
 // signedAction is an action with the bytes its signature covers, so that
 // it is passed on (and synced to joiners) exactly as signed.
 type signedAction struct {
@@ -268,62 +141,15 @@ type signedAction struct {
 	sig  []byte
 }
 
-func (s *signedAction) marshal(b []byte) []byte {
-	b = pbwire.AppendBytes(b, 1, s.body)
-	return pbwire.AppendBytes(b, 2, s.sig)
-}
-
-func (s *signedAction) unmarshal(b []byte) error {
-	*s = signedAction{}
-	if len(b) > maxActionSize+256 {
-		return fmt.Errorf("%w: signed action of %d bytes", ErrTooLarge, len(b))
-	}
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 2, 1, 2); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			s.body = raw
-		case 2:
-			if len(raw) > 256 {
-				return fmt.Errorf("signature of %d bytes", len(raw))
-			}
-			s.sig = raw
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(s.sig) == 0 {
-		return fmt.Errorf("unsigned action")
-	}
-	if err := s.action.unmarshal(s.body); err != nil {
-		return err
-	}
-	if s.Broadcast == "" || s.Seq == 0 {
-		return fmt.Errorf("action without broadcast or sequence number")
-	}
-	return nil
-}
-
-// decodeSigned decodes one signed action (a sync frame, or the body of an
-// envelope), wrapping errors in ErrMalformed.
-func decodeSigned(b []byte) (*signedAction, error) {
-	s := new(signedAction)
-	if err := s.unmarshal(b); err != nil {
-		return nil, fmt.Errorf("%w: action: %w", ErrMalformed, err)
-	}
-	return s, nil
-}
-
 // signAction signs a with the broadcaster's key.
 func signAction(a action, key crypto.PrivKey) (*signedAction, error) {
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	body := a.marshal(nil)
+	body, err := a.encode()
+	if err != nil {
+		return nil, err
+	}
 	sig, err := key.Sign(append([]byte(actionDomain), body...))
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
@@ -73,7 +76,7 @@ type malformedCase struct {
 
 func malformedCases() []malformedCase {
 	goodEnv := commentEnv(t0, 1, "hello", nil)
-	good := goodEnv.marshal(nil)
+	good := goodEnv.mustEncode()
 	tag := func(num protowire.Number, typ protowire.Type) []byte { return protowire.AppendTag(nil, num, typ) }
 	withBody := func(num protowire.Number, body []byte) []byte {
 		b := pbwire.AppendString(nil, 1, testBroadcast)
@@ -104,12 +107,12 @@ func malformedCases() []malformedCase {
 		{"report-bad-peer", withBody(7, pbwire.AppendVarint(pbwire.AppendBytes(nil, 1, []byte("not a peer")), 2, 1))},
 		{"vote-no-call", withBody(8, pbwire.AppendVarint(nil, 2, 1))},
 		{"beat-long-digest", withBody(9, pbwire.AppendBytes(nil, 6, make([]byte, 33)))},
-		{"action-unsigned", withBody(6, pbwire.AppendBytes(nil, 1, (&action{Broadcast: testBroadcast, Seq: 1, Op: OpCommentsOff}).marshal(nil)))},
-		{"action-tampered-body", tampered.marshal(nil)},
-		{"action-unknown-op", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: 77}).marshal(nil), sig: []byte{1}}).marshal(nil))},
-		{"action-block-no-target", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: OpBlock}).marshal(nil), sig: []byte{1}}).marshal(nil))},
+		{"action-unsigned", withBody(6, pbwire.AppendBytes(nil, 1, (&action{Broadcast: testBroadcast, Seq: 1, Op: OpCommentsOff}).mustEncode()))},
+		{"action-tampered-body", tampered.mustEncode()},
+		{"action-unknown-op", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: 77}).mustEncode(), sig: []byte{1}}).mustEncode())},
+		{"action-block-no-target", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: OpBlock}).mustEncode(), sig: []byte{1}}).mustEncode())},
 		{"action-jury-mismatch", withBody(6, (&signedAction{body: (&action{Broadcast: testBroadcast, Seq: 1, Op: OpJury,
-			Target: CommentID{bob.id, 7}.String(), Call: &wireCall{Author: bob.id, Comment: 8, Jurors: []peer.ID{alice.id}}}).marshal(nil), sig: []byte{1}}).marshal(nil))},
+			Target: CommentID{bob.id, 7}.String(), Call: &wireCall{Author: bob.id, Comment: 8, Jurors: []peer.ID{alice.id}}}).mustEncode(), sig: []byte{1}}).mustEncode())},
 		{"request-empty", withBody(10, nil)},
 		{"too-large", append(bytes.Clone(good), pbwire.AppendBytes(nil, 99, make([]byte, MaxMessageSize))...)},
 	}
@@ -118,7 +121,7 @@ func malformedCases() []malformedCase {
 func TestEnvelopeRoundTrip(t *testing.T) {
 	for _, tc := range codecCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			b := tc.env.marshal(nil)
+			b := tc.env.mustEncode()
 			var got envelope
 			if err := got.unmarshal(b); err != nil {
 				t.Fatalf("unmarshal: %v", err)
@@ -147,7 +150,7 @@ func TestEnvelopeMalformed(t *testing.T) {
 // TestUnknownFieldsSkipped: a later version may add fields; this one skips
 // them.
 func TestUnknownFieldsSkipped(t *testing.T) {
-	b := commentEnv(t0, 1, "hello", nil).marshal(nil)
+	b := commentEnv(t0, 1, "hello", nil).mustEncode()
 	b = pbwire.AppendString(b, 50, "from the future")
 	var e envelope
 	if err := e.unmarshal(b); err != nil || e.Comment == nil || e.Comment.Text != "hello" {
@@ -159,7 +162,7 @@ func TestUnknownFieldsSkipped(t *testing.T) {
 // to the same envelope and encode to the same bytes again.
 func checkReencode(t *testing.T, e *envelope) {
 	t.Helper()
-	b := e.marshal(nil)
+	b := e.mustEncode()
 	var e2 envelope
 	if err := e2.unmarshal(b); err != nil {
 		t.Fatalf("re-encoded envelope does not decode: %v", err)
@@ -167,7 +170,7 @@ func checkReencode(t *testing.T, e *envelope) {
 	if !reflect.DeepEqual(e, &e2) {
 		t.Fatalf("re-encoding changed the envelope\n got %+v\nwant %+v", e2, *e)
 	}
-	if b2 := e2.marshal(nil); !bytes.Equal(b, b2) {
+	if b2 := e2.mustEncode(); !bytes.Equal(b, b2) {
 		t.Fatalf("encoding is not stable: %x then %x", b, b2)
 	}
 }
@@ -189,7 +192,7 @@ func TestStateFrames(t *testing.T) {
 	var actions [][]byte
 	for _, tc := range codecCases() {
 		if tc.env.Action != nil {
-			actions = append(actions, tc.env.Action.marshal(nil))
+			actions = append(actions, tc.env.Action.mustEncode())
 		}
 	}
 	b := appendState(nil, actions)
@@ -199,7 +202,7 @@ func TestStateFrames(t *testing.T) {
 		t.Fatalf("readState = %d actions, %v; want %d", len(got), err, len(actions))
 	}
 	// One action signed by someone else spoils the answer.
-	forged := signed(mallory, action{Seq: 99, Op: OpCommentsOff, On: true}).marshal(nil)
+	forged := signed(mallory, action{Seq: 99, Op: OpCommentsOff, On: true}).mustEncode()
 	if _, err := readState(bufio.NewReader(bytes.NewReader(appendState(b, [][]byte{forged}))), verify); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("readState with a forged action = %v, want ErrBadSignature", err)
 	}
@@ -215,7 +218,7 @@ const maxSeedSize = 4 << 10
 func envelopeSeeds() map[string][]byte {
 	seeds := map[string][]byte{}
 	for _, tc := range codecCases() {
-		if b := tc.env.marshal(nil); len(b) <= maxSeedSize {
+		if b := tc.env.mustEncode(); len(b) <= maxSeedSize {
 			seeds[tc.name] = b
 		}
 	}
@@ -225,7 +228,7 @@ func envelopeSeeds() map[string][]byte {
 		}
 	}
 	for _, tc := range machineCases() {
-		if b := tc.msg.marshal(nil); len(b) <= maxSeedSize {
+		if b := tc.msg.mustEncode(); len(b) <= maxSeedSize {
 			seeds["machine/"+tc.name] = b
 		}
 	}
@@ -359,7 +362,7 @@ func stateSeeds() map[string][]byte {
 	var actions [][]byte
 	for _, tc := range codecCases() {
 		if tc.env.Action != nil && len(actions) < 4 {
-			actions = append(actions, tc.env.Action.marshal(nil))
+			actions = append(actions, tc.env.Action.mustEncode())
 		}
 	}
 	return map[string][]byte{
@@ -386,7 +389,7 @@ func FuzzState(f *testing.F) {
 			if err := s.check(); err != nil || s.Seq == 0 || s.Broadcast == "" {
 				t.Fatalf("readState let through %+v (%v)", s.action, err)
 			}
-			s2, err := decodeSigned(s.marshal(nil))
+			s2, err := decodeSigned(s.mustEncode())
 			if err != nil || !reflect.DeepEqual(s, s2) {
 				t.Fatalf("re-encoded action: %v", err)
 			}
@@ -426,12 +429,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		for seed, data := range seeds {
-			file := "seed-" + strings.Map(func(r rune) rune {
-				if r < 128 && (r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
-					return r
-				}
-				return '-'
-			}, seed)
+			file := seedFile(seed)
 			body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data)
 			f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			if errors.Is(err, os.ErrExist) {
@@ -448,9 +446,63 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 }
 
+// seedFile names the corpus file of a seed.
+func seedFile(seed string) string {
+	return "seed-" + strings.Map(func(r rune) rune {
+		if r < 128 && (r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '-'
+	}, seed)
+}
+
+// TestEncodingMatchesCorpus: the committed seeds were written by chat
+// 1.0.0's hand-written encoder; the generated code must write the same
+// bytes for the same messages, or old peers would see new ones differently
+// (and a signed action would not verify).
+func TestEncodingMatchesCorpus(t *testing.T) {
+	for name, seeds := range map[string]map[string][]byte{
+		"FuzzEnvelope": envelopeSeeds(), "FuzzLog": logSeeds(), "FuzzState": stateSeeds(),
+	} {
+		for seed, data := range seeds {
+			b, err := os.ReadFile(filepath.Join("testdata", "fuzz", name, seedFile(seed)))
+			if err != nil {
+				t.Errorf("%s: %v", seed, err)
+				continue
+			}
+			_, quoted, _ := strings.Cut(strings.TrimSpace(string(b)), "\n[]byte(")
+			committed, err := strconv.Unquote(strings.TrimSuffix(quoted, ")"))
+			if err != nil {
+				t.Fatalf("%s: %v", seed, err)
+			}
+			if !bytes.Equal([]byte(committed), data) {
+				t.Errorf("%s/%s: the generated code writes\n%x\n1.0.0 wrote\n%x", name, seed, data, committed)
+			}
+		}
+	}
+}
+
+// TestFieldChecksNameFields: every limit of fieldChecks applies to a field
+// of the schema, so a renamed field cannot silently lose its limit.
+func TestFieldChecksNameFields(t *testing.T) {
+	for name := range fieldChecks {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if _, ok := d.(protoreflect.FieldDescriptor); !ok {
+			t.Errorf("%s is not a field", name)
+		}
+	}
+	if d, err := protoregistry.GlobalFiles.FindDescriptorByName(requestAction); err != nil || d.(protoreflect.FieldDescriptor).Kind() != protoreflect.BytesKind {
+		t.Errorf("%s: %v", requestAction, err)
+	}
+}
+
 func BenchmarkEnvelope(b *testing.B) {
 	for _, tc := range codecCases() {
-		data := tc.env.marshal(nil)
+		data := tc.env.mustEncode()
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))

@@ -2,13 +2,16 @@ package chat
 
 import (
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"fmt"
-	"github.com/peerscope/peerscope/identity"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/clock"
 )
 
 // TopicPrefix begins the GossipSub topic of every room: the topic is
@@ -45,8 +48,8 @@ type Config struct {
 
 	trust *identity.TrustSet // Trust with Trusted, set by withDefaults
 
-	// Clock is the time source (the real clock by default).
-	Clock Clock
+	// Clock is the time source (the system clock by default).
+	Clock clock.Clock
 	// Logger receives the room's logs (none by default).
 	Logger *slog.Logger
 	// Rand picks juries (a seeded generator from crypto/rand by default).
@@ -184,9 +187,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
-	if c.Clock == nil {
-		c.Clock = realClock{}
-	}
+	c.Clock = clock.OrSystem(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -231,25 +232,8 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Clock is where a room gets time from. Its shape is mesh/p2p's, so one
-// fake clock serves both in tests.
-type Clock interface {
-	Now() time.Time
-	NewTicker(d time.Duration) Ticker
+// seed returns 32 bytes from crypto/rand for a ChaCha8 generator.
+func seed() (s [32]byte) {
+	_, _ = crand.Read(s[:])
+	return s
 }
-
-// Ticker is a time.Ticker behind an interface, for Clock.
-type Ticker interface {
-	C() <-chan time.Time
-	Stop()
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                   { return time.Now() }
-func (realClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
-
-type realTicker struct{ t *time.Ticker }
-
-func (t realTicker) C() <-chan time.Time { return t.t.C }
-func (t realTicker) Stop()               { t.t.Stop() }

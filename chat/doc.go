@@ -2,23 +2,35 @@
 // hearts, who is watching, and moderation that the whole swarm enforces.
 //
 // Each broadcast has one GossipSub topic, TopicPrefix + the broadcast ID.
-// Every message on it is an Envelope (the schema is in wire.go): a
-// comment, a heart count (from a node outside a tree), a presence beat, a report, a jury vote, the
-// broadcaster's beat, a moderator's request, or a moderation action. Pubsub
+// Every message on it is an Envelope (proto/chat.proto, with every field's
+// limits; codec.go speaks it through the generated proto/chatpb, after
+// wirecheck.go has refused what chat 1.0.0's hand-written decoder refused,
+// so that peers of either version judge every message alike): a comment,
+// a heart count (from a node outside a tree), a presence beat, a report, a
+// jury vote, the broadcaster's beat, a moderator's request, or a
+// moderation action. Pubsub
 // signs each message with its author's libp2p key; a moderation action
 // also carries the broadcaster's own signature inside, over the action and
 // a sequence number, so that any peer may pass it on (and hand it to a
 // joiner) and none can forge or roll it back: for each (op, target) the
 // action with the highest sequence number is in force.
 //
-// Data flow, on every node:
+// Data flow, on every node (room.go is the shell; the machine's files are
+// named after what they handle):
 //
-//	pubsub ─► validator (pubsub's workers) ─► owner goroutine: machine.check ─► accept / reject / ignore
-//	                                                    │ actions take effect here
-//	pubsub ─► subscription ─► owner: machine.deliver ─► Events(), the log, viewers, jury tallies
-//	ticker ─► owner: machine.tick ─► beats, presence, jury deadlines ─► publisher ─► pubsub
+//	pubsub ─► validator (pubsub's workers) ─► owner goroutine: machine.check (validate.go) ─► accept / reject / ignore
+//	                                                    │ actions take effect here (moderation.go)
+//	pubsub ─► subscription ─► owner: machine.deliver ─► Events(), the log (comments.go), viewers (presence.go), jury tallies (jury.go)
+//	ticker ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
 //	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
 //	API Heart ─► owner ─► Config.Tap ─► the mesh node, whose statuses carry them up the tree
+//	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers and Hearts to the tree)
+//
+// A page reaches the API through package chat/web (the HTTP API, the
+// event stream and the page's script): a comment typed on the page is
+// POSTed to chat/web, which calls Room.CommentAt; the owner goroutine's
+// machine.comment builds and checks it, and the caller publishes it on the
+// topic, where every peer's validator passes or drops it.
 //
 // What every viewer does at some rate is not sent on the topic, where the
 // broadcaster would get every message (several copies): the tree adds it
@@ -33,12 +45,13 @@
 // so the topic carries about two a second), the attestation only on every
 // fourth.
 //
-// The machine is a pure state machine in the manner of mesh.Node: no
+// The machine is a pure state machine in the manner of mesh.Machine: no
 // goroutines, no I/O, no clock (now is an argument). Its check is the
 // validator every peer runs: size and field limits, the author's
 // attestation, the broadcaster's signature on actions, the block list,
 // mutes, deletions, the comments-off and followers-only switches, and a
-// token bucket per sender and kind. A message the broadcaster would refuse
+// token bucket per sender and kind (golang.org/x/time/rate, driven with
+// now). A message the broadcaster would refuse
 // is dropped at the first honest hop and reaches nobody, whoever relays it.
 // Invalid messages (malformed, forged, a sender flooding its own messages)
 // are rejected, which peer scoring (PubSubOptions) turns into a graylist;

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false, "write the table's encodings under testdata/fuzz")
@@ -118,10 +119,37 @@ func newTestMachine(self testPeer, att []byte) *machine {
 
 func mustMarshal(t testing.TB, e envelope) []byte {
 	t.Helper()
-	b := e.marshal(nil)
+	b := e.mustEncode()
 	var probe envelope
 	if err := probe.unmarshal(b); err != nil {
 		t.Fatalf("test envelope does not decode: %v", err)
 	}
 	return b
+}
+
+// mustEncode encodes a test's envelope, whose strings are UTF-8.
+func (e envelope) mustEncode() []byte {
+	b, err := e.encode()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// mustEncode encodes a test's action, whose strings are UTF-8.
+func (a *action) mustEncode() []byte {
+	b, err := a.encode()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (s *signedAction) mustEncode() []byte { return s.encode() }
+
+// appendMessage appends an embedded message, even an empty one, for tests
+// that write bytes by hand (malformed ones among them).
+func appendMessage(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
 }

@@ -4,56 +4,51 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
-	"google.golang.org/protobuf/encoding/protowire"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/proto/chatpb"
 )
 
 // The chat log is what a replay shows: every comment with its place in the
 // stream (At, the broadcast's wallclock). The broadcaster's node keeps it
-// (Room.Log); the replay manifest carries it encoded with MarshalLog,
-// under the broadcaster's signature, so replay viewers need not trust
-// whoever serves it. Its wire form:
-//
-//	message Log   { repeated Entry entry = 1; }
-//	message Entry {
-//	  bytes author = 1;  uint64 seq = 2;  int64 at = 3;  int64 received = 4;
-//	  string text = 5;   string provider = 6;  string account = 7;
-//	  string handle = 8; string name = 9;  string avatar = 10;
-//	  bool broadcaster = 11;  bool moderator = 12;  bool deleted = 13;
-//	}
+// (Room.Log); the replay manifest carries it encoded with MarshalLog (Log in
+// proto/chat.proto), under the broadcaster's signature, so replay viewers
+// need not trust whoever serves it.
 
 // MaxLogSize bounds an encoded log.
 const MaxLogSize = 64 << 20
 
-// MarshalLog encodes a log for the replay manifest.
+// MarshalLog encodes a log for the replay manifest. A comment whose text or
+// identity is not UTF-8 (no room accepts one) is left out.
 func MarshalLog(log []Comment) []byte {
-	var b []byte
+	pb := &chatpb.Log{Entry: make([]*chatpb.LogEntry, 0, len(log))}
 	for i := range log {
-		b = appendMessage(b, 1, marshalEntry(&log[i]))
+		if e := logEntry(&log[i]); e != nil {
+			pb.Entry = append(pb.Entry, e)
+		}
+	}
+	b, err := encodeMessage(pb)
+	if err != nil {
+		return nil // every string was checked above
 	}
 	return b
 }
 
-func marshalEntry(c *Comment) []byte {
-	var b []byte
-	b = pbwire.AppendBytes(b, 1, []byte(c.ID.Author))
-	b = pbwire.AppendVarint(b, 2, c.ID.Seq)
-	b = pbwire.AppendVarint(b, 3, uint64(pbwire.UnixNano(c.At)))
-	b = pbwire.AppendVarint(b, 4, uint64(pbwire.UnixNano(c.Received)))
-	b = pbwire.AppendString(b, 5, c.Text)
+func logEntry(c *Comment) *chatpb.LogEntry {
+	e := &chatpb.LogEntry{Author: []byte(c.ID.Author), Seq: c.ID.Seq, At: pbwire.UnixNano(c.At), Received: pbwire.UnixNano(c.Received),
+		Text: c.Text, Broadcaster: c.Author.Broadcaster, Moderator: c.Author.Moderator, Deleted: c.Deleted}
 	if id := c.Author.Identity; id != nil {
-		b = pbwire.AppendString(b, 6, id.Provider)
-		b = pbwire.AppendString(b, 7, id.Account)
-		b = pbwire.AppendString(b, 8, id.Handle)
-		b = pbwire.AppendString(b, 9, id.Name)
-		b = pbwire.AppendString(b, 10, id.Avatar)
+		e.Provider, e.Account, e.Handle, e.Name, e.Avatar = id.Provider, id.Account, id.Handle, id.Name, id.Avatar
 	}
-	b = pbwire.AppendBool(b, 11, c.Author.Broadcaster)
-	b = pbwire.AppendBool(b, 12, c.Author.Moderator)
-	b = pbwire.AppendBool(b, 13, c.Deleted)
-	return b
+	for _, s := range []string{e.Text, e.Provider, e.Account, e.Handle, e.Name, e.Avatar} {
+		if !utf8.ValidString(s) {
+			return nil
+		}
+	}
+	return e
 }
 
 // ParseLog decodes a log made by MarshalLog.
@@ -61,79 +56,36 @@ func ParseLog(b []byte) ([]Comment, error) {
 	if len(b) > MaxLogSize {
 		return nil, fmt.Errorf("%w: log of %d bytes", ErrTooLarge, len(b))
 	}
+	var pb chatpb.Log
+	if err := decodeMessage(b, &pb); err != nil {
+		return nil, fmt.Errorf("%w: log: %w", ErrMalformed, err)
+	}
 	var log []Comment
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, _ uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 1, 1); err != nil {
-			return err
-		}
-		if num != 1 {
-			return nil
-		}
-		var c Comment
-		if err := unmarshalEntry(&c, raw); err != nil {
-			return fmt.Errorf("entry %d: %w", len(log), err)
+	for i, e := range pb.Entry {
+		c, err := commentOfEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("%w: log: entry %d: %w", ErrMalformed, i, err)
 		}
 		log = append(log, c)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: log: %w", ErrMalformed, err)
 	}
 	return log, nil
 }
 
-func unmarshalEntry(c *Comment, b []byte) error {
-	var id Identity
-	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 13, 1, 5, 6, 7, 8, 9, 10); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			p, err := decodePeer(raw)
-			if err != nil {
-				return err
-			}
-			c.ID.Author = p
-			c.Author.Peer = p
-		case 2:
-			c.ID.Seq = v
-		case 3:
-			c.At = pbwire.FromUnixNano(int64(v))
-		case 4:
-			c.Received = pbwire.FromUnixNano(int64(v))
-		case 5:
-			if len(raw) > MaxCommentBytes || !validText(raw, true) {
-				return fmt.Errorf("bad text")
-			}
-			c.Text = string(raw)
-		case 6, 7, 8, 9, 10:
-			if len(raw) > maxAvatarLen || !validText(raw, false) {
-				return fmt.Errorf("field %d: bad identity", num)
-			}
-			*[]*string{&id.Provider, &id.Account, &id.Handle, &id.Name, &id.Avatar}[num-6] = string(raw)
-		case 11:
-			c.Author.Broadcaster = v != 0
-		case 12:
-			c.Author.Moderator = v != 0
-		case 13:
-			c.Deleted = v != 0
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
+func commentOfEntry(e *chatpb.LogEntry) (Comment, error) {
+	p := peer.ID(e.Author)
+	c := Comment{ID: CommentID{Author: p, Seq: e.Seq}, Author: Author{Peer: p, Broadcaster: e.Broadcaster, Moderator: e.Moderator},
+		Text: e.Text, At: pbwire.FromUnixNano(e.At), Received: pbwire.FromUnixNano(e.Received), Deleted: e.Deleted}
 	if c.ID.Author == "" || c.ID.Seq == 0 || c.Text == "" || c.At.IsZero() {
-		return fmt.Errorf("entry without author, seq, text or time")
+		return Comment{}, fmt.Errorf("entry without author, seq, text or time")
 	}
+	id := Identity{Provider: e.Provider, Account: e.Account, Handle: e.Handle, Name: e.Name, Avatar: e.Avatar}
 	if id != (Identity{}) {
 		if id.Provider == "" || id.Account == "" {
-			return fmt.Errorf("identity without provider or account")
+			return Comment{}, fmt.Errorf("identity without provider or account")
 		}
 		c.Author.Identity = &id
 	}
-	return nil
+	return c, nil
 }
 
 // Due returns the comments of log (sorted by At, as Room.Log returns it)

@@ -194,7 +194,7 @@ func machineCases() []machineCase {
 func syncMachine(t testing.TB, m *machine, now time.Time) {
 	t.Helper()
 	b := env(now, envelope{Beat: &wireBeat{ModSeq: m.modSeq, Digest: m.stateDigest()}})
-	e, res, err := m.check(now, broadcasterPeer.id, broadcasterPeer.id, b.marshal(nil))
+	e, res, err := m.check(now, broadcasterPeer.id, broadcasterPeer.id, b.mustEncode())
 	if res != accept {
 		t.Fatalf("beat refused: %v", err)
 	}
@@ -210,7 +210,7 @@ func runStep(t testing.TB, m *machine, s step) {
 	if at.IsZero() {
 		at = t0
 	}
-	e, res, err := m.check(at, s.from, s.from, s.e.marshal(nil))
+	e, res, err := m.check(at, s.from, s.from, s.e.mustEncode())
 	if res == accept {
 		m.deliver(at, s.from, s.from, e)
 	}
@@ -264,7 +264,7 @@ func TestForgedModerationLeavesStateAlone(t *testing.T) {
 		signed(broadcasterPeer, action{Broadcast: "other.b", Seq: 1 << 62, Op: OpCommentsOff}), // another broadcast's
 		&tampered,
 	} {
-		_, res, _ := m.check(t0, mallory.id, mallory.id, actionEnv(t0, s).marshal(nil))
+		_, res, _ := m.check(t0, mallory.id, mallory.id, actionEnv(t0, s).mustEncode())
 		if res == accept {
 			t.Fatalf("accepted forged or stale action %+v", s.action)
 		}
@@ -474,7 +474,7 @@ func TestSwarmJury(t *testing.T) {
 // mayCommentErr says whether m would accept a comment from p now.
 func (m *machine) mayCommentErr(now time.Time, p peer.ID) (*envelope, result, error) {
 	m.lim = limiter{} // the question is the state, not the rate
-	return m.check(now, p, p, commentEnv(now, uint64(now.UnixNano()), "probe", nil).marshal(nil))
+	return m.check(now, p, p, commentEnv(now, uint64(now.UnixNano()), "probe", nil).mustEncode())
 }
 
 // floated sums the hearts a node's Hearts events floated.
@@ -657,8 +657,8 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("1000 messages/s for 2 s: allowed %d, want 4", n)
 	}
 	l.sweep(t0.Add(time.Hour))
-	if len(l.tat) != 0 {
-		t.Fatalf("sweep left %d buckets", len(l.tat))
+	if len(l.buckets) != 0 {
+		t.Fatalf("sweep left %d buckets", len(l.buckets))
 	}
 }
 

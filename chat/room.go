@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/peerscope/peerscope/internal/owner"
 )
 
 // tickInterval drives the machine's timers (beats, heart flushes,
@@ -46,17 +48,17 @@ type Room struct {
 	log   *slog.Logger
 	m     *machine // owned by run
 
-	ctx     context.Context // cancelled by Close
-	cancel  context.CancelFunc
-	checks  chan checkReq
-	inbox   chan delivery
-	calls   chan func()
-	fetched chan []*signedAction
-	pubq    chan []byte
-	events  chan Event
-	serving chan struct{} // semaphore of state answers
-	quit    chan struct{}
-	done    chan struct{} // closed when the owner has stopped
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	checks    chan checkReq
+	delivered chan delivery
+	calls     *owner.Inbox // what the API asks of the owner
+	fetched   chan []*signedAction
+	pubq      chan []byte
+	events    chan Event
+	serving   chan struct{} // semaphore of state answers
+	quit      chan struct{}
+	done      chan struct{} // closed when the owner has stopped
 
 	mu        sync.Mutex
 	closed    bool
@@ -130,23 +132,23 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 		}
 	}
 	r := &Room{
-		h:       h,
-		ps:      ps,
-		name:    TopicPrefix + cfg.Broadcast,
-		proto:   protocol.ID(StateProtocol + "/" + cfg.Broadcast),
-		cfg:     cfg,
-		log:     log,
-		m:       newMachine(mc),
-		checks:  make(chan checkReq, 64),
-		inbox:   make(chan delivery, 64),
-		calls:   make(chan func()),
-		fetched: make(chan []*signedAction),
-		pubq:    make(chan []byte, publishQueue),
-		events:  make(chan Event, cfg.EventBuffer),
-		serving: make(chan struct{}, 4),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		h:         h,
+		ps:        ps,
+		name:      TopicPrefix + cfg.Broadcast,
+		proto:     protocol.ID(StateProtocol + "/" + cfg.Broadcast),
+		cfg:       cfg,
+		log:       log,
+		m:         newMachine(mc),
+		checks:    make(chan checkReq, 64),
+		delivered: make(chan delivery, 64),
+		fetched:   make(chan []*signedAction),
+		pubq:      make(chan []byte, publishQueue),
+		events:    make(chan Event, cfg.EventBuffer),
+		serving:   make(chan struct{}, 4),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
+	r.calls = owner.New(0, r.done, ErrClosed)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := ps.RegisterTopicValidator(r.name, r.validate,
 		pubsub.WithValidatorInline(true), pubsub.WithValidatorTimeout(validateTimeout)); err != nil {
@@ -477,23 +479,8 @@ func (r *Room) publish(ctx context.Context, b []byte) error {
 	return err
 }
 
-// call runs f on the owner goroutine.
-func (r *Room) call(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	select {
-	case r.calls <- func() { f(); close(done) }:
-	case <-r.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-r.done:
-		return ErrClosed
-	}
-}
+// call runs f on the owner goroutine (ErrClosed once the room is closed).
+func (r *Room) call(ctx context.Context, f func()) error { return r.calls.Call(ctx, f) }
 
 // validate is the topic validator pubsub runs (inline, on its validation
 // workers) for every message, local ones included, before it delivers or
@@ -542,11 +529,11 @@ func (r *Room) run() {
 				r.log.Debug("refused", "from", shortID(q.from), "result", res, "err", err)
 			}
 			q.reply <- checkResult{env, res, err}
-		case d := <-r.inbox:
+		case d := <-r.delivered:
 			r.m.deliver(r.now(), d.from, d.via, d.env)
 		case <-t.C():
 			r.m.tick(r.now(), r.input())
-		case f := <-r.calls:
+		case f := <-r.calls.Calls():
 			f()
 		case st := <-r.fetched:
 			r.fetching = false
@@ -604,7 +591,7 @@ func (r *Room) read() {
 			continue
 		}
 		select {
-		case r.inbox <- delivery{from: msg.GetFrom(), via: msg.ReceivedFrom, env: env}:
+		case r.delivered <- delivery{from: msg.GetFrom(), via: msg.ReceivedFrom, env: env}:
 		case <-r.quit:
 			return
 		}

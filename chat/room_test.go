@@ -320,7 +320,7 @@ func (r *rawPeer) send(e envelope) error {
 	if e.Sent == 0 {
 		e.Sent = time.Now().UnixNano()
 	}
-	return r.topic.Publish(context.Background(), e.marshal(nil))
+	return r.topic.Publish(context.Background(), e.mustEncode())
 }
 
 func (r *rawPeer) comment(t *testing.T, text string) CommentID {
@@ -472,7 +472,7 @@ func TestEnforcement(t *testing.T) {
 		eve.publish(t, envelope{Action: on})
 		unblock := *block
 		unblock.action.On = false
-		unblock.body = unblock.action.marshal(nil) // under the block's signature
+		unblock.body = unblock.action.mustEncode() // under the block's signature
 		eve.publish(t, envelope{Action: &unblock})
 		forged := signed(testPeer{id: eve.h.ID(), priv: eve.h.Peerstore().PrivKey(eve.h.ID())},
 			action{Broadcast: eve.bcast, Seq: 1 << 62, Op: OpCommentsOff})

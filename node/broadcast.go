@@ -15,6 +15,7 @@ import (
 
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/link"
@@ -68,7 +69,7 @@ type Broadcast struct {
 	takesWHIP bool
 
 	room       *chat.Room     // nil when the chat could not be joined
-	chat       chatHub        // the chat's event streams to HTTP clients
+	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
 	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
 	hlsClients recentClients  // LL-HLS players heard from lately
 
@@ -146,11 +147,12 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		_ = b.hls.Close()
 		return nil, err
 	}
+	b.chat = b.chatWeb()
 	b.page = player.New(player.Routes{
 		HLS:    n.metrics.countHLS(b, b.hls),
 		WHEP:   n.metrics.countWHEP(b, b.whep),
 		Status: b.playerStatus,
-		Chat:   b.chatHandler(),
+		Chat:   b.chat,
 	})
 	if first.Ended {
 		b.st.ended = true

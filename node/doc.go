@@ -7,9 +7,10 @@
 // Config.DataDir), the replay store with bitswap and the replay swarm, one
 // GossipSub router for every broadcast's chat, NAT traversal through the
 // community bootstraps and the node's community side (package community),
-// the HTTP and HTTPS servers and a Prometheus registry of its own. Close undoes it in the order of ownership (see Close). Nothing
-// is a singleton; cmd/peerscope only parses flags and runs a node; the one
-// clock is Config.Clock.
+// the HTTP and HTTPS servers and a Prometheus registry of its own. Close
+// undoes it in the order of ownership (see Close). Nothing is a singleton;
+// cmd/peerscope only parses flags and runs a node; the one clock is
+// Config.Clock.
 //
 // A chunk's path through a node, in the files that join the parts:
 //
@@ -27,9 +28,17 @@
 //
 // Each Broadcast's state has one owner goroutine; the publisher's hooks,
 // the announcement fetches and the HTTP handlers reach it through an
-// internal/owner inbox, and the tree's goroutine only queues chunks. Each
-// broadcast also joins its chat.Room (chat.go: the room, its events to the
-// page, the counts the tree sums), and a broadcaster lists its broadcast
-// and then its replay in its community bootstrap's directory (directory.go:
-// the wiring of package community).
+// internal/owner inbox, and the tree's goroutine only queues chunks. A
+// broadcaster lists its broadcast and then its replay in its community
+// bootstrap's directory (directory.go: the wiring of package community).
+//
+// Each broadcast also joins its chat.Room (the broadcaster's room counts the
+// tree's size as its audience; every room counts the browsers its node
+// serves). The page's chat is chat/web's, mounted at /b/<ID>/chat/ with two
+// hooks (chat.go: the room, and isOwner); one goroutine per broadcast runs
+// its Run, which drains the room's events to the page's server-sent event
+// stream at /b/<ID>/chat/events; the page posts comments (placed at the
+// frame on screen), hearts, reports and votes to chat/. Moderation
+// (chat/moderate) is the local owner's only: a request from loopback with
+// OwnerToken or the stream key. Rooms close before the router and the host.
 package node

@@ -193,7 +193,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descIngestLive, 1, id, proto)
 		}
 		if b.room != nil {
-			gauge(descChatClient, float64(b.chat.count()), id)
+			gauge(descChatClient, float64(b.chat.Streams()), id)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			cs, err := b.room.Stats(ctx)
 			cancel()

@@ -1,6 +1,6 @@
 // Package player serves the web page that plays a broadcast in a browser.
 //
-// The page (HTML, CSS and two small scripts, embedded in the binary; no
+// The page (HTML, CSS and a small script, embedded in the binary; no
 // framework, no third-party code) shows the video, the broadcast's title
 // and its live latency. It starts over WHEP, the quickest to the first
 // picture, and falls back to LL-HLS when WebRTC does not come up: a minimal
@@ -10,7 +10,9 @@
 // faster when it falls behind, jumps holes left by lost parts, and shows a
 // clean "broadcast ended" state.
 //
-// chat.js adds the chat when Routes.Chat serves it (the node's API): a
+// The chat is chat/web's: Routes.Chat serves its API and its script,
+// chat/chat.js, which the page loads and which shows the page's chat
+// section (hidden until then: a page without Routes.Chat has no chat): a
 // comment feed and box (a comment is placed at the frame on screen: now
 // less the live latency), a heart button with floating hearts, the live
 // count, a jury prompt when this viewer is summoned, and, for the node's
@@ -30,8 +32,8 @@
 //	{prefix}/api/status    Status as JSON
 //	{prefix}/hls/…         Routes.HLS (an *hls.Server)
 //	{prefix}/whep[/…]      Routes.WHEP (a *whep.Server)
-//	{prefix}/chat.js       the chat's script
-//	{prefix}/chat/…        Routes.Chat (the node's chat API)
+//	{prefix}/chat/…        Routes.Chat (chat/web: the chat's API, and its
+//	                       script at chat/chat.js)
 //
 // Replay mode: when api/status says replay, hls/ is a VOD playlist
 // (hls.VOD): the page appends its segments from the start, keeps 30 s

@@ -71,8 +71,9 @@ type Routes struct {
 	HLS    http.Handler  // LL-HLS, e.g. an *hls.Server
 	WHEP   http.Handler  // WHEP, e.g. a *whep.Server
 	Status func() Status // nil: an empty Status
-	// Chat serves the broadcast's chat API at chat/ (the page shows no
-	// chat without it).
+	// Chat serves the broadcast's chat at chat/: its API and the page's
+	// chat script, chat/chat.js (chat/web's Server). The page shows no
+	// chat without it.
 	Chat http.Handler
 	// Comments, on a replay, lists its comments at api/comments.
 	Comments func() []Comment
@@ -92,7 +93,6 @@ func New(r Routes) http.Handler {
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
-	mux.Handle("GET /chat.js", page)
 	status := r.Status
 	if status == nil {
 		status = func() Status { return Status{} }

@@ -1,9 +1,12 @@
 // Peerscope chat: the comment feed and box, hearts, the live count and, for
-// the node's owner (#owner=TOKEN in the URL), moderation. It speaks the
-// node's chat/ API; window.peerscope.chat exposes its state for tests.
+// the node's owner (#owner=TOKEN in the URL), moderation. Package chat/web
+// serves it beside the API it speaks, at the player page's chat/ (its URLs
+// are relative to the page); window.peerscope.chat exposes its state for
+// tests. The page's chat section is hidden until this script runs.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
+  $('chat').hidden = false;
   const owner = new URLSearchParams(location.hash.slice(1)).get('owner') || '';
   const st = (window.peerscope = window.peerscope || {}).chat = {
     comments: [], floated: 0, viewers: null, hearts: 0, off: false, followersOnly: false,

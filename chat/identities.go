@@ -1,0 +1,98 @@
+package chat
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Identities: a sender's attestation, verified once per distinct bytes and
+// cached; a peer's last verified identity is remembered for the messages
+// that come without one (presence beats).
+
+// maxCache bounds the attestations verified and the identities known.
+const maxCache = 4096
+
+type identEntry struct {
+	peer    peer.ID
+	id      Identity
+	expires time.Time
+	err     error // nil, ErrUntrusted, or a forgery
+}
+
+// identity verifies a sender's attestation (cached by its bytes): nil for
+// an anonymous sender, an error for a forged attestation (one whose
+// signature does not verify under the issuer key it names, or that names
+// another peer: every peer judges that alike, whatever keys it trusts). An
+// attestation from an untrusted key or past its expiry leaves the sender
+// anonymous.
+func (m *machine) identity(now time.Time, from peer.ID, att []byte) (*Identity, error) {
+	if len(att) == 0 {
+		return nil, nil
+	}
+	e, ok := m.idents[string(att)]
+	if !ok {
+		e = m.verifyAttestation(now, att)
+		if len(m.idents) >= maxCache {
+			clear(m.idents)
+		}
+		m.idents[string(att)] = e
+	}
+	switch {
+	case e.err != nil && e.err != ErrUntrusted:
+		return nil, e.err
+	case e.peer != from:
+		return nil, fmt.Errorf("%w: for %s, presented by %s", ErrWrongPeer, e.peer, from)
+	case e.err == ErrUntrusted, !now.Before(e.expires):
+		return nil, nil
+	}
+	id := e.id
+	if len(m.known) >= maxCache {
+		clear(m.known)
+	}
+	m.known[from] = id
+	return &id, nil
+}
+
+func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
+	a, err := ParseAttestation(att)
+	if err != nil {
+		return identEntry{err: err}
+	}
+	// The signature is checked under the issuer key the attestation
+	// names, trusted or not, then trust is looked up; peer and expiry are
+	// checked on each use, so the entry can be cached.
+	e := identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires}
+	if a.Verify([]ed25519.PublicKey{a.Issuer}, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+		e.err = ErrBadSignature
+	} else if m.cfg.trust.Verify(a, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+		e.err = ErrUntrusted
+	}
+	return e
+}
+
+func (m *machine) knownIdentity(p peer.ID) *Identity {
+	if id, ok := m.known[p]; ok {
+		return &id
+	}
+	return nil
+}
+
+func (m *machine) attestedExpiry() time.Time {
+	if m.cfg.Attestation == nil {
+		return time.Time{}
+	}
+	a, err := ParseAttestation(m.cfg.Attestation)
+	if err != nil {
+		return time.Time{}
+	}
+	return a.Expires
+}
+
+// author describes a sender for the application.
+func (m *machine) author(p peer.ID, who *Identity) Author {
+	a := Author{Peer: p, Identity: who, Broadcaster: p == m.cfg.Broadcaster, Moderator: m.isModerator(p)}
+	return a
+}

@@ -1,0 +1,102 @@
+package chat
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The timers, which the shell drives every tickInterval, and the
+// broadcaster's beat they send.
+
+// tickInput is what the shell reads from the application for a tick.
+type tickInput struct {
+	audience int    // broadcaster: tree nodes below the root
+	web      int    // broadcaster: browsers the whole tree serves
+	hearts   uint64 // broadcaster: hearts the tree counted
+}
+
+// tick runs the timers: the broadcaster's beat, the heart flush, this
+// node's presence, the expiry of viewers, of the jury pool and of calls,
+// and the requests for the moderation state.
+func (m *machine) tick(now time.Time, in tickInput) {
+	if m.isBroadcaster {
+		m.riseTo(now, in.hearts+m.topicHearts)
+		m.beatIfDue(now, m.liveCount(in))
+	}
+	m.flushHearts(now)
+	pi := m.presenceEvery()
+	m.sendPresence(now, pi)
+	m.expireViewers(now, pi)
+	for p, t := range m.seen {
+		if now.Sub(t) > juryPoolAge {
+			delete(m.seen, p)
+		}
+	}
+	m.closeCalls(now)
+	m.pruneCalls(now)
+	m.askForState(now)
+}
+
+// beatIfDue sends the broadcaster's beat every BeatInterval: the live
+// count, the heart total, the pacing of presence and topic hearts, and the
+// moderation digest.
+func (m *machine) beatIfDue(now time.Time, audience int) {
+	if now.Sub(m.lastBeatSent) < m.cfg.BeatInterval {
+		return
+	}
+	m.lastBeatSent = now
+	m.send(now, envelope{Beat: &wireBeat{
+		Audience:   uint32(min(audience, 1<<32-1)),
+		Hearts:     m.hearts,
+		PresenceMS: uint32(presenceInterval(audience) / time.Millisecond),
+		HeartMS:    uint32(heartInterval(audience) / time.Millisecond),
+		ModSeq:     m.modSeq,
+		Digest:     m.stateDigest(),
+	}})
+}
+
+// deliverBeat takes the broadcaster's beat: its pacing, and on a viewer
+// the heart total (whose rise it floats) and the moderation digest, which
+// syncs it or makes it fetch the state from the peer that relayed the beat
+// (or the broadcaster).
+func (m *machine) deliverBeat(now time.Time, via peer.ID, b *wireBeat) {
+	m.beat = *b
+	m.beat.Digest = bytes.Clone(b.Digest)
+	m.haveBeat = true
+	if m.isBroadcaster {
+		return
+	}
+	if m.heartsKnown {
+		m.riseTo(now, m.beat.Hearts)
+	} else {
+		m.hearts, m.heartsKnown = m.beat.Hearts, true
+	}
+	if !bytes.Equal(m.stateDigest(), m.beat.Digest) {
+		if m.modSeq <= m.beat.ModSeq {
+			m.wantFetch(now, via, m.cfg.Broadcaster)
+		}
+	} else {
+		m.synced = true
+	}
+}
+
+// askForState asks for the moderation state: the broadcaster twice after
+// joining (its node may have restarted mid-broadcast: its own signed
+// actions come back, and its beats then agree with what the swarm
+// enforces), a viewer when no beat came yet.
+func (m *machine) askForState(now time.Time) {
+	if m.started.IsZero() {
+		m.started = now
+	}
+	if m.isBroadcaster && m.recoveries < 2 && now.Sub(m.started) >= time.Duration(1+5*m.recoveries)*3*time.Second {
+		m.recoveries++
+		m.lastFetch = time.Time{}
+		m.wantFetch(now)
+	}
+	if !m.synced && !m.haveBeat && now.Sub(m.lastFetch) > 5*fetchBackoff {
+		// No beat yet: ask around anyway (the shell adds its topic peers).
+		m.wantFetch(now, m.cfg.Broadcaster)
+	}
+}
