@@ -6,11 +6,11 @@
 // New starts, under one root context, the libp2p host (identity in
 // Config.DataDir), the replay store with bitswap and the replay swarm, one
 // GossipSub router for every broadcast's chat, NAT traversal through the
-// community bootstraps and the node's community side (package community),
-// the HTTP and HTTPS servers and a Prometheus registry of its own. Close
-// undoes it in the order of ownership (see Close). Nothing is a singleton;
-// cmd/peerscope only parses flags and runs a node; the one clock is
-// Config.Clock.
+// community bootstraps (package nat), the node's community side (package
+// community), the HTTP and HTTPS servers and a Prometheus registry of its
+// own. Close undoes it in the order of ownership (see Close). Nothing is a
+// singleton; cmd/peerscope only parses flags and runs a node; the one clock
+// is Config.Clock.
 //
 // A chunk's path through a node, in the files that join the parts:
 //
@@ -24,7 +24,7 @@
 //	              announcement, the end; and a bounded queue to the replay store
 //	replay.go     the store, bitswap and replay/swarm: at the end the broadcaster seals the
 //	              manifest and a viewer awaits it; Replay(link) plays one at /r/<ID>/
-//	http.go       the routes; metrics.go, /metrics; nat.go, reachability and relays
+//	http.go       the routes; metrics.go, /metrics
 //
 // Each Broadcast's state has one owner goroutine; the publisher's hooks,
 // the announcement fetches and the HTTP handlers reach it through an

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/nat"
 )
 
 // metrics is the node's Prometheus registry (one per node: nothing global)
@@ -166,7 +167,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(descReach, prometheus.GaugeValue, 1, reachabilityName(c.n.Reachability()))
+	ch <- prometheus.MustNewConstMetric(descReach, prometheus.GaugeValue, 1, nat.Name(c.n.Reachability()))
 	ch <- prometheus.MustNewConstMetric(descRelayAddrs, prometheus.GaugeValue, float64(len(c.n.RelayAddrs())))
 	for _, b := range c.n.Broadcasts() {
 		id := b.id
@@ -220,7 +221,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(descParent, 1, id, parent)
 			if pid, err := p2p.PeerID(st.Parent); err == nil {
-				if path := c.n.PathTo(pid); path != PathNone {
+				if path := c.n.PathTo(pid); path != nat.PathNone {
 					gauge(descParentPath, 1, id, string(path))
 				}
 			}
@@ -228,7 +229,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descChildren, float64(len(st.Children)), id)
 		relayedKids := 0
 		for _, k := range st.Children {
-			if pid, err := p2p.PeerID(k); err == nil && c.n.PathTo(pid) == PathRelayed {
+			if pid, err := p2p.PeerID(k); err == nil && c.n.PathTo(pid) == nat.PathRelayed {
 				relayedKids++
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/nat"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -65,10 +66,10 @@ func TestWatchThroughRelay(t *testing.T) {
 		st, err = w.Status(ctx)
 		return err == nil && st.Received >= 10
 	})
-	if st.Parent != root.ID() || st.ParentPath != node.PathRelayed {
+	if st.Parent != root.ID() || st.ParentPath != nat.PathRelayed {
 		t.Fatalf("parent %s reached %q; want %s, relayed", st.Parent, st.ParentPath, root.ID())
 	}
-	if viewer.PathTo(bs.ID()) != node.PathDirect {
+	if viewer.PathTo(bs.ID()) != nat.PathDirect {
 		t.Fatal("the viewer lost its bootstrap")
 	}
 	if rs := bs.RelayStats(); rs.Circuits < 1 || rs.Bytes < 100_000 {
@@ -94,7 +95,7 @@ func TestWatchThroughRelay(t *testing.T) {
 
 	// Chat crosses the relay too: the viewer's only link to the
 	// broadcaster is the circuit (the bootstrap host runs no GossipSub).
-	if viewer.PathTo(root.ID()) != node.PathRelayed {
+	if viewer.PathTo(root.ID()) != nat.PathRelayed {
 		t.Fatalf("viewer reaches the broadcaster %q, want relayed only", viewer.PathTo(root.ID()))
 	}
 	owner := openChat(t, b, root.OwnerToken())
@@ -144,11 +145,11 @@ func TestBootstrapURLGivesPeers(t *testing.T) {
 
 	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, NATWait: -1})
 	waitFor(t, 20*time.Second, "a connection to the bootstrap's libp2p host", func() bool {
-		return n.PathTo(bs.ID()) == node.PathDirect
+		return n.PathTo(bs.ID()) == nat.PathDirect
 	})
 	// An unreachable URL costs a warning, not the node.
 	lone := newNode(t, node.Config{Bootstrap: []string{"http://127.0.0.1:1"}, NATWait: -1})
-	if lone.PathTo(bs.ID()) != node.PathNone {
+	if lone.PathTo(bs.ID()) != nat.PathNone {
 		t.Fatal("connected to a bootstrap it was not given")
 	}
 }
@@ -174,7 +175,7 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "video through the relay", func() bool {
 		st, err := w.Status(ctx)
-		return err == nil && st.Received >= 5 && st.ParentPath == node.PathRelayed
+		return err == nil && st.Received >= 5 && st.ParentPath == nat.PathRelayed
 	})
 	if err := viewer.Host().Connect(network.WithForceDirectDial(ctx, "test"), peer.AddrInfo{ID: root.ID(), Addrs: root.Host().Addrs()}); err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 	n := received(t, w)
 	waitFor(t, 30*time.Second, "video over the direct connection", func() bool {
 		st, err := w.Status(ctx)
-		return err == nil && st.Received >= n+5 && st.ParentPath == node.PathDirect
+		return err == nil && st.Received >= n+5 && st.ParentPath == nat.PathDirect
 	})
 	for _, c := range viewer.Host().Network().ConnsToPeer(root.ID()) {
 		if c.Stat().Limited {
@@ -212,14 +213,14 @@ func TestBootstrapRestart(t *testing.T) {
 	if err := bs.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the node to see the bootstrap gone", func() bool { return n.PathTo(boot.ID) == node.PathNone })
+	waitFor(t, 10*time.Second, "the node to see the bootstrap gone", func() bool { return n.PathTo(boot.ID) == nat.PathNone })
 	bs2, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{addrs[0].String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bs2.Close()
 	t0 := time.Now()
-	waitFor(t, 30*time.Second, "the node back on the bootstrap", func() bool { return n.PathTo(bs2.ID()) == node.PathDirect })
+	waitFor(t, 30*time.Second, "the node back on the bootstrap", func() bool { return n.PathTo(bs2.ID()) == nat.PathDirect })
 	t.Logf("back after %s", time.Since(t0))
 	waitFor(t, 30*time.Second, "its reservation back", func() bool { return bs2.RelayStats().Reservations == 1 })
 	t.Logf("reserved after %s", time.Since(t0))
@@ -237,7 +238,7 @@ func TestLocalBootstrapNoWait(t *testing.T) {
 		t.Fatalf("New with a loopback bootstrap and a minute's NATWait: %v", err)
 	}
 	defer n.Close()
-	if n.PathTo(boot.ID) != node.PathDirect {
+	if n.PathTo(boot.ID) != nat.PathDirect {
 		t.Fatal("not connected to the bootstrap")
 	}
 }

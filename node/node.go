@@ -37,6 +37,7 @@ import (
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/nat"
 	"github.com/peerscope/peerscope/replay"
 	"github.com/peerscope/peerscope/replay/swarm"
 
@@ -133,11 +134,11 @@ type Config struct {
 	// Empty, they are asked of the Bootstrap URLs (/api/v1/info).
 	BootstrapPeers []peer.AddrInfo
 	// NATWait bounds how long New waits, with BootstrapPeers, to learn how
-	// the node is reached; default DefaultNATWait, negative: no wait. A
+	// the node is reached; default nat.DefaultWait, negative: no wait. A
 	// node with Slots NoRelay never waits.
 	NATWait time.Duration
 	// BootstrapRedial is how often a lost bootstrap is dialled again;
-	// default DefaultBootstrapRedial.
+	// default nat.DefaultRedial.
 	BootstrapRedial time.Duration
 	// Reachability, when not unknown, is taken as fact instead of asking
 	// AutoNAT (private: always reserve relay slots).
@@ -200,10 +201,10 @@ func (c *Config) fill() error {
 		c.DirectoryInterval = DefaultDirectoryInterval
 	}
 	if c.NATWait == 0 {
-		c.NATWait = DefaultNATWait
+		c.NATWait = nat.DefaultWait
 	}
 	if c.BootstrapRedial <= 0 {
-		c.BootstrapRedial = DefaultBootstrapRedial
+		c.BootstrapRedial = nat.DefaultRedial
 	}
 	c.Clock = clock.OrSystem(c.Clock)
 	switch {
@@ -280,7 +281,7 @@ type Node struct {
 	// ps is the node's one GossipSub router: every broadcast's chat room
 	// is a topic on it.
 	ps  *pubsub.PubSub
-	nat *nat // reachability and bootstraps (nat.go)
+	nat *nat.Traversal // reachability, and the bootstraps kept connected
 
 	// The replays (replay.go): the store (nil with NoReplays), bitswap
 	// serving it and fetching, the swarm answering the replay protocol.
@@ -329,7 +330,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
-	}, natOptions(&cfg)...)...)
+	}, nat.Options(n.natConfig())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
@@ -345,7 +346,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 
-	if err := n.startNAT(ctx); err != nil {
+	if n.nat, err = nat.Start(ctx, n.host, n.natConfig()); err != nil {
 		return nil, err
 	}
 	if err := n.startCommunity(ctx); err != nil {
@@ -458,7 +459,7 @@ func (n *Node) Close() error {
 		n.closeReplay()
 		n.cancel()
 		n.wg.Wait()
-		n.nat.close()
+		n.nat.Close()
 		if n.store != nil {
 			_ = n.store.Close()
 		}
@@ -603,6 +604,31 @@ func (n *Node) remove(b *Broadcast) {
 		delete(n.keys, b.streamKey)
 	}
 }
+
+// natConfig is the NAT traversal's part of the config (package nat).
+func (n *Node) natConfig() nat.Config {
+	c := &n.cfg
+	return nat.Config{Bootstraps: c.BootstrapPeers, Reachability: c.Reachability, Relays: c.Slots != NoRelay,
+		Wait: c.NATWait, Redial: c.BootstrapRedial, Clock: n.clock, Logger: n.log}
+}
+
+// Reachability returns what the node knows of its reachability from the
+// internet: public, private (behind NAT: reached through relays), or
+// unknown (no bootstrap has told it yet).
+func (n *Node) Reachability() network.Reachability {
+	if n.nat == nil {
+		return n.cfg.Reachability
+	}
+	return n.nat.Reachability()
+}
+
+// RelayAddrs returns the node's /p2p-circuit addresses (empty unless it
+// holds a relay reservation).
+func (n *Node) RelayAddrs() []ma.Multiaddr { return nat.RelayAddrs(n.host) }
+
+// PathTo returns how this node is connected to p: directly when any of its
+// connections to p is direct.
+func (n *Node) PathTo(p peer.ID) nat.Path { return nat.PathTo(n.host, p) }
 
 // announcement returns the newest verified announcement of a broadcast this
 // node takes part in: what it answers on announce.ProtocolID.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/nat"
 )
 
 // TreeStatus is this node's place in the broadcast's tree and what it moved.
@@ -24,7 +25,7 @@ type TreeStatus struct {
 	// ParentPath says how this node reaches its parent (direct, or relayed
 	// when only through a circuit relay); RelayedChildren counts the
 	// children reached only through one.
-	ParentPath      Path
+	ParentPath      nat.Path
 	RelayedChildren int
 
 	Received   uint64        // media chunks delivered to the local players
@@ -70,7 +71,7 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 	for _, c := range st.Children {
 		if id, err := p2p.PeerID(c); err == nil {
 			ts.Children = append(ts.Children, id)
-			if b.n.PathTo(id) == PathRelayed {
+			if b.n.PathTo(id) == nat.PathRelayed {
 				ts.RelayedChildren++
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/sample"
+	"github.com/peerscope/peerscope/nat"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -303,7 +304,7 @@ func statusLine(b *node.Broadcast, st node.TreeStatus) string {
 			fmt.Fprintf(&s, "depth %d", st.Depth)
 		}
 		fmt.Fprintf(&s, " · %d chunks · latency %s", st.Received, st.Latency.Round(time.Millisecond))
-		if st.ParentPath != node.PathNone {
+		if st.ParentPath != nat.PathNone {
 			fmt.Fprintf(&s, " · parent %s", st.ParentPath)
 		}
 	}
@@ -321,7 +322,7 @@ func sayNATWait(w io.Writer, cfg node.Config) {
 	if (len(cfg.BootstrapPeers) == 0 && len(cfg.Bootstrap) == 0) || cfg.Slots == node.NoRelay || cfg.Reachability != network.ReachabilityUnknown {
 		return // a node that relays to nobody only waits to be able to hole-punch
 	}
-	fmt.Fprintf(w, "Asking the bootstrap whether this machine can be reached (up to %s; behind NAT, about 17 s)…\n", node.DefaultNATWait)
+	fmt.Fprintf(w, "Asking the bootstrap whether this machine can be reached (up to %s; behind NAT, about 17 s)…\n", nat.DefaultWait)
 }
 
 // --- flags shared by broadcast and watch ---
