@@ -49,7 +49,7 @@ func (b *Broadcast) joinChat() {
 // players heard from lately. It runs on the room's goroutine: it reads
 // counters only.
 func (b *Broadcast) webViewers() int {
-	return b.whep.Sessions() + b.hlsClients.count(time.Now())
+	return b.whep.Sessions() + b.hlsClients.count(b.n.clock.Now())
 }
 
 // fanOutChat runs the chat page's event streams (chat/web) until the room

@@ -74,7 +74,7 @@ func (m *metrics) countHLS(b *Broadcast, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hlsRequests.Add(1)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		b.hlsClients.touch(host+" "+r.UserAgent(), time.Now())
+		b.hlsClients.touch(host+" "+r.UserAgent(), b.n.clock.Now())
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		kind := "other"
 		switch {
