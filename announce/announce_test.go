@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -22,14 +23,25 @@ var announcements = []Announcement{
 	{Title: "Ünïcode ✓ " + strings.Repeat("x", 150), Started: time.Unix(0, 1), Version: 1 << 62, Bitrate: 2_500_000},
 }
 
-func TestRoundTrip(t *testing.T) {
-	key, pub, id := testutil.Broadcaster(t)
+// signAll signs the table's announcements as broadcast id's.
+func signAll(t testing.TB, key crypto.PrivKey, id string) []Signed {
+	t.Helper()
+	var out []Signed
 	for _, a := range announcements {
 		a.Broadcast = id
 		s, err := Sign(a, key)
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestRoundTrip(t *testing.T) {
+	key, pub, id := testutil.Broadcaster(t)
+	for _, s := range signAll(t, key, id) {
+		a := s.Announcement
 		got, err := Decode(s.Encode(), id, pub)
 		if err != nil {
 			t.Fatal(err)
@@ -90,12 +102,8 @@ func handEncode(a Announcement) []byte {
 // the protocol ID need not change: old and new nodes understand each other.
 func TestSameBytesAsBefore(t *testing.T) {
 	key, pub, id := testutil.Broadcaster(t)
-	for _, a := range announcements {
-		a.Broadcast = id
-		s, err := Sign(a, key)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, s := range signAll(t, key, id) {
+		a := s.Announcement
 		if !bytes.Equal(s.body, handEncode(a)) {
 			t.Fatalf("%+v:\ngenerated % x\nby hand   % x", a, s.body, handEncode(a))
 		}
@@ -186,12 +194,7 @@ func TestFetch(t *testing.T) {
 // encodes back to the same fields; only what the key signed verifies.
 func FuzzDecode(f *testing.F) {
 	key, pub, id := testutil.Broadcaster(f)
-	for _, a := range announcements {
-		a.Broadcast = id
-		s, err := Sign(a, key)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, s := range signAll(f, key, id) {
 		f.Add(s.Encode())
 		f.Add(s.body)
 	}
