@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,17 +75,11 @@ func runBench(ctx context.Context, args []string) error {
 		defer f.Close()
 		cfg.SlowLog, cfg.SlowThreshold = f, *slowAfter
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	for _, m := range modes {
 		cfg.Mode = m
 		r, err := bench.Run(ctx, cfg)
@@ -160,16 +152,7 @@ func printBenchSummary(w io.Writer, r *report.Report) {
 	}
 	row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
 	tw.Flush()
-	keys := make([]string, 0, len(r.Extra))
-	for k := range r.Extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	fmt.Fprintf(w, "extra:")
-	for _, k := range keys {
-		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(r.Extra[k], 'f', -1, 64))
-	}
-	fmt.Fprintln(w)
+	printExtra(w, r.Extra)
 	fmt.Fprintln(w)
 }
 

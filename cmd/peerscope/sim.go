@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -67,17 +65,11 @@ func runSim(ctx context.Context, args []string) error {
 		// instead of 2x the live heap saves a fifth of the CPU.
 		debug.SetGCPercent(200)
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *progress {
 		start := time.Now()
 		cfg.Progress = func(at time.Duration) {
@@ -132,16 +124,7 @@ func printSimSummary(w io.Writer, r *report.Report) {
 		x("joins"), x("leaves"), x("rejoins"), x("moves"), x("pulls"), x("forged"))
 	row("wall", "%.1f s, peak RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
 	tw.Flush()
-	keys := make([]string, 0, len(r.Extra))
-	for k := range r.Extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	fmt.Fprintf(w, "extra:")
-	for _, k := range keys {
-		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(r.Extra[k], 'f', -1, 64))
-	}
-	fmt.Fprintln(w)
+	printExtra(w, r.Extra)
 }
 
 // bitrateFlag is a bitrate in bit/s written "2.5M", "2500k", "2500000" (an
