@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,69 @@ func isDirectoryBench(args []string) bool {
 	return false
 }
 
+// directoryBench is a run of 'bench --mode directory' as its flags set it.
+type directoryBench struct {
+	url        string // the bootstrap to load; empty: one in this process
+	rate       float64
+	duration   time.Duration
+	ops        []string // "list", "announce", one after another
+	broadcasts int
+	workers    int
+	json       bool
+	cpuprofile string
+}
+
+// runDirectoryBench loads a bootstrap's directory API: it fills the
+// directory with --broadcasts live broadcasts, then sends each operation at
+// a constant rate for --duration and reports its latencies.
 func runDirectoryBench(ctx context.Context, args []string) error {
+	b, err := parseDirectoryBench(args)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := startCPUProfile(b.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	base := b.url
+	if base == "" {
+		url, stop, err := startBenchBootstrap(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		base = url
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.workers, MaxConnsPerHost: b.workers, IdleConnTimeout: time.Minute},
+		Timeout: 30 * time.Second}
+	anns, err := fillDirectory(ctx, base, hc, b.broadcasts)
+	if err != nil {
+		return err
+	}
+	var stale atomic.Int64
+	for _, op := range b.ops {
+		var do func(ctx context.Context, i int) error
+		switch op {
+		case "list":
+			do = listOp(base, hc)
+		case "announce":
+			stale.Store(0)
+			do = announceOp(anns, &stale)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s at %.0f/s for %s against %s (%d live broadcasts)\n", op, b.rate, b.duration, base, len(anns))
+		r, err := loadgen.Run(ctx, loadgen.Config{Rate: b.rate, Duration: b.duration, Workers: b.workers, Do: do})
+		if err != nil {
+			return err
+		}
+		b.report(op, r, len(anns), stale.Load())
+	}
+	return nil
+}
+
+// parseDirectoryBench reads the flags of 'bench --mode directory' and
+// refuses values it cannot run with.
+func parseDirectoryBench(args []string) (*directoryBench, error) {
 	fs := newFlagSet("bench --mode directory", "[flags]", `
 Measures a bootstrap's directory API under load: requests at a constant
 rate, open loop (each is due at its time whether or not earlier ones have
@@ -63,136 +124,139 @@ Example:
 	jsonOut := fs.Bool("json", false, "print one JSON line per operation")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (generator and in-process server) to this file")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usagef("bench", "unexpected argument %q", fs.Arg(0))
+		return nil, usagef("bench", "unexpected argument %q", fs.Arg(0))
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	opList := splitList(*ops)
-	for _, op := range opList {
+	b := &directoryBench{url: *url, rate: *rate, duration: *duration, ops: splitList(*ops),
+		broadcasts: *broadcasts, workers: *workers, json: *jsonOut, cpuprofile: *cpuprofile}
+	for _, op := range b.ops {
 		if op != "list" && op != "announce" {
-			return usagef("bench", "--op: unknown operation %q", op)
+			return nil, usagef("bench", "--op: unknown operation %q", op)
 		}
 	}
-	if *rate <= 0 || *duration <= 0 || *broadcasts <= 0 || *workers <= 0 {
-		return usagef("bench", "--rate, --duration, --broadcasts and --workers must be positive")
+	if b.rate <= 0 || b.duration <= 0 || b.broadcasts <= 0 || b.workers <= 0 {
+		return nil, usagef("bench", "--rate, --duration, --broadcasts and --workers must be positive")
 	}
-	base := *url
-	if base == "" {
-		dir, err := os.MkdirTemp("", "peerscope-bench-bootstrap-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		off := bootstrap.Rate{PerSecond: -1}
-		svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-			Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
-		if err != nil {
-			return err
-		}
-		sctx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Serve(sctx) }()
-		defer func() { stop(); <-done }()
-		base = svc.URL()
-	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers, IdleConnTimeout: time.Minute},
-		Timeout: 30 * time.Second}
+	return b, nil
+}
 
-	// The broadcasters: deterministic keys, each announces once first.
-	type announcer struct {
-		c       *api.Client
-		id      string
-		started time.Time
-		version atomic.Uint64
+// startBenchBootstrap starts a bootstrap's HTTP service in this process,
+// on a fresh database in a temporary directory and with its rate limits
+// off, and returns its URL; stop shuts it down and removes the directory.
+func startBenchBootstrap(ctx context.Context) (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "peerscope-bench-bootstrap-")
+	if err != nil {
+		return "", nil, err
 	}
-	anns := make([]*announcer, *broadcasts)
+	off := bootstrap.Rate{PerSecond: -1}
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
+		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(sctx) }()
+	return svc.URL(), func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// benchAnnouncer is one of the bench's broadcasters: a deterministic key
+// and the version of its latest announcement.
+type benchAnnouncer struct {
+	c       *api.Client
+	id      string
+	started time.Time
+	version atomic.Uint64
+}
+
+// fillDirectory puts n live broadcasts into the directory at base, each
+// announced once by its broadcaster, and returns the broadcasters.
+func fillDirectory(ctx context.Context, base string, hc *http.Client, n int) ([]*benchAnnouncer, error) {
+	anns := make([]*benchAnnouncer, n)
 	now := time.Now()
 	for i := range anns {
 		seed := make([]byte, ed25519.SeedSize)
 		binary.BigEndian.PutUint64(seed, uint64(i)+1)
 		priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(seed))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pid, _ := peer.IDFromPrivateKey(priv)
-		a := &announcer{c: &api.Client{Base: base, Key: priv, HTTP: hc}, id: pid.String() + ".bench", started: now.Add(-time.Minute)}
+		a := &benchAnnouncer{c: &api.Client{Base: base, Key: priv, HTTP: hc}, id: pid.String() + ".bench", started: now.Add(-time.Minute)}
 		a.version.Store(1)
 		if _, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i, a.started, 1, 0)); err != nil {
-			return fmt.Errorf("bench: filling the directory: %w", err)
+			return nil, fmt.Errorf("bench: filling the directory: %w", err)
 		}
 		anns[i] = a
 	}
-	var stale atomic.Int64
-	for _, op := range opList {
-		var do func(ctx context.Context, i int) error
-		switch op {
-		case "list":
-			do = func(ctx context.Context, i int) error {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/broadcasts", nil)
-				resp, err := hc.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err != nil {
-					return err
-				}
-				if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, []byte(`{"broadcasts":[{`)) {
-					return fmt.Errorf("list: %s", resp.Status)
-				}
-				return nil
-			}
-		case "announce":
-			stale.Store(0)
-			do = func(ctx context.Context, i int) error {
-				a := anns[i%len(anns)]
-				v := a.version.Add(1)
-				_, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i%len(anns), a.started, v, i%1000))
-				var ae *api.APIError
-				if errors.As(err, &ae) && ae.Status == http.StatusConflict {
-					stale.Add(1) // overtaken by this broadcaster's next version: answered all the same
-					return nil
-				}
-				return err
-			}
-		}
-		fmt.Fprintf(os.Stderr, "bench: %s at %.0f/s for %s against %s (%d live broadcasts)\n", op, *rate, *duration, base, len(anns))
-		r, err := loadgen.Run(ctx, loadgen.Config{Rate: *rate, Duration: *duration, Workers: *workers, Do: do})
+	return anns, nil
+}
+
+// listOp is the "list" operation: one GET of what is live, which must
+// answer 200 with at least one broadcast.
+func listOp(base string, hc *http.Client) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/broadcasts", nil)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return err
 		}
-		report := map[string]any{"mode": "directory", "op": op, "rate": *rate, "duration_s": duration.Seconds(),
-			"broadcasts": len(anns), "sent": r.Sent, "errors": r.Errors, "achieved_rps": round2(r.Achieved),
-			"latency_ms": map[string]float64{"p50": round2(r.P50), "p90": round2(r.P90), "p99": round2(r.P99), "p999": round2(r.P999), "max": round2(r.Max)},
-			"stale":      stale.Load(), "in_process": *url == "", "gomaxprocs": runtime.GOMAXPROCS(0)}
-		if r.FirstError != "" {
-			report["first_error"] = r.FirstError
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
 		}
-		if *jsonOut {
-			b, _ := json.Marshal(report)
-			fmt.Println(string(b))
-			continue
+		if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, []byte(`{"broadcasts":[{`)) {
+			return fmt.Errorf("list: %s", resp.Status)
 		}
-		fmt.Printf("%-9s sent %d at %.0f/s, %d errors, achieved %.0f/s; latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f\n",
-			op, r.Sent, *rate, r.Errors, r.Achieved, r.P50, r.P90, r.P99, r.P999, r.Max)
-		if r.FirstError != "" {
-			fmt.Printf("          first error: %s\n", r.FirstError)
-		}
+		return nil
 	}
-	return nil
+}
+
+// announceOp is the "announce" operation: request i is the next version of
+// broadcaster i's announcement, a new viewer count. A 409 (overtaken by
+// that broadcaster's next version) counts in stale, not as an error.
+func announceOp(anns []*benchAnnouncer, stale *atomic.Int64) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
+		a := anns[i%len(anns)]
+		v := a.version.Add(1)
+		_, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i%len(anns), a.started, v, i%1000))
+		var ae *api.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+			stale.Add(1) // overtaken by this broadcaster's next version: answered all the same
+			return nil
+		}
+		return err
+	}
+}
+
+// report prints one operation's result: a JSON line with --json, else a
+// line for people.
+func (b *directoryBench) report(op string, r loadgen.Result, broadcasts int, stale int64) {
+	if b.json {
+		line := map[string]any{"mode": "directory", "op": op, "rate": b.rate, "duration_s": b.duration.Seconds(),
+			"broadcasts": broadcasts, "sent": r.Sent, "errors": r.Errors, "achieved_rps": round2(r.Achieved),
+			"latency_ms": map[string]float64{"p50": round2(r.P50), "p90": round2(r.P90), "p99": round2(r.P99), "p999": round2(r.P999), "max": round2(r.Max)},
+			"stale":      stale, "in_process": b.url == "", "gomaxprocs": runtime.GOMAXPROCS(0)}
+		if r.FirstError != "" {
+			line["first_error"] = r.FirstError
+		}
+		out, _ := json.Marshal(line)
+		fmt.Println(string(out))
+		return
+	}
+	fmt.Printf("%-9s sent %d at %.0f/s, %d errors, achieved %.0f/s; latency p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, max %.2f\n",
+		op, r.Sent, b.rate, r.Errors, r.Achieved, r.P50, r.P90, r.P99, r.P999, r.Max)
+	if r.FirstError != "" {
+		fmt.Printf("          first error: %s\n", r.FirstError)
+	}
 }
 
 func benchAnnouncement(id string, i int, started time.Time, version uint64, viewers int) api.ListingUpdate {
