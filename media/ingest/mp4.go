@@ -43,7 +43,39 @@ func demuxMP4(ctx context.Context, r io.ReadSeeker, sink media.Sink, o options) 
 		}
 		return 0, fmt.Errorf("%w: MP4: %v", media.ErrBadInput, err)
 	}
+	tracks, play, err := mp4Tracks(pres, o)
+	if err != nil {
+		return 0, err
+	}
+	if err := sink.Tracks(tracks); err != nil {
+		return 0, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		t := earliestMP4Track(play)
+		if t == nil {
+			if n == 0 {
+				return 0, fmt.Errorf("%w: MP4 holds no samples", media.ErrBadInput)
+			}
+			return n, nil
+		}
+		s, err := t.take(o.clock)
+		if err != nil {
+			return n, err
+		}
+		n++
+		if err := sink.Sample(s); err != nil {
+			return n, err
+		}
+	}
+}
 
+// mp4Tracks picks the tracks to play from an MP4: the first H.264 and the
+// first audio track (AAC or Opus). It returns them as the sink is told of
+// them and as they are played; the others are logged as ignored.
+func mp4Tracks(pres pmp4.Presentation, o options) ([]media.Track, []*mp4Track, error) {
 	var tracks []media.Track
 	var play []*mp4Track
 	var ignored []string
@@ -75,7 +107,7 @@ func demuxMP4(ctx context.Context, r io.ReadSeeker, sink media.Sink, o options) 
 			}
 			conf, err := c.Config.Marshal()
 			if err != nil {
-				return 0, fmt.Errorf("%w: MP4 AAC configuration: %v", media.ErrBadInput, err)
+				return nil, nil, fmt.Errorf("%w: MP4 AAC configuration: %v", media.ErrBadInput, err)
 			}
 			audio, mt.id = true, audioTrackID
 			tracks = append(tracks, media.Track{ID: audioTrackID, Codec: media.AAC, ClockRate: c.Config.SampleRate,
@@ -85,62 +117,56 @@ func demuxMP4(ctx context.Context, r io.ReadSeeker, sink media.Sink, o options) 
 			continue
 		}
 		if mt.scale <= 0 {
-			return 0, fmt.Errorf("%w: MP4 track %d has no timescale", media.ErrBadInput, t.ID)
+			return nil, nil, fmt.Errorf("%w: MP4 track %d has no timescale", media.ErrBadInput, t.ID)
 		}
 		play = append(play, mt)
 	}
 	if len(tracks) == 0 {
-		return 0, fmt.Errorf("%w: %w: MP4 carries %s; want H.264, AAC or Opus",
+		return nil, nil, fmt.Errorf("%w: %w: MP4 carries %s; want H.264, AAC or Opus",
 			media.ErrBadInput, media.ErrUnsupportedCodec, strings.Join(ignored, ", "))
 	}
 	if len(ignored) > 0 {
 		o.log.Info("MP4 tracks ignored", "tracks", ignored)
 	}
-	if err := sink.Tracks(tracks); err != nil {
-		return 0, err
-	}
+	return tracks, play, nil
+}
 
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		var t *mp4Track
-		for _, c := range play {
-			if c.next < len(c.samples) && (t == nil || c.dts() < t.dts()) {
-				t = c
-			}
-		}
-		if t == nil {
-			if n == 0 {
-				return 0, fmt.Errorf("%w: MP4 holds no samples", media.ErrBadInput)
-			}
-			return n, nil
-		}
-		ps := t.samples[t.next]
-		dts := t.dts()
-		t.next++
-		t.ticks += int64(ps.Duration)
-		if ps.PayloadSize > maxSampleSize || ps.GetPayload == nil {
-			return n, fmt.Errorf("%w: MP4 sample of %d bytes", media.ErrBadInput, ps.PayloadSize)
-		}
-		data, err := ps.GetPayload()
-		if err != nil {
-			return n, fmt.Errorf("%w: MP4 sample: %v", media.ErrBadInput, err)
-		}
-		s := media.Sample{Track: t.id, DTS: dts, PTS: dts, Keyframe: !ps.IsNonSyncSample, Wallclock: o.clock.Now()}
-		if t.video {
-			var au h264.AVCC
-			if err := au.Unmarshal(data); err != nil {
-				return n, fmt.Errorf("%w: MP4 H.264 sample: %v", media.ErrBadInput, err)
-			}
-			s.NALUs = au
-			s.PTS = dts + time.Duration(ps.PTSOffset)*time.Second/time.Duration(t.scale)
-		} else {
-			s.Data = data
-		}
-		n++
-		if err := sink.Sample(s); err != nil {
-			return n, err
+// earliestMP4Track returns the track whose next sample has the lowest DTS,
+// or nil when every track has played all its samples.
+func earliestMP4Track(play []*mp4Track) *mp4Track {
+	var t *mp4Track
+	for _, c := range play {
+		if c.next < len(c.samples) && (t == nil || c.dts() < t.dts()) {
+			t = c
 		}
 	}
+	return t
+}
+
+// take reads the track's next sample and moves past it, stamped with the
+// clock's time once it is read.
+func (t *mp4Track) take(clk Clock) (media.Sample, error) {
+	ps := t.samples[t.next]
+	dts := t.dts()
+	t.next++
+	t.ticks += int64(ps.Duration)
+	if ps.PayloadSize > maxSampleSize || ps.GetPayload == nil {
+		return media.Sample{}, fmt.Errorf("%w: MP4 sample of %d bytes", media.ErrBadInput, ps.PayloadSize)
+	}
+	data, err := ps.GetPayload()
+	if err != nil {
+		return media.Sample{}, fmt.Errorf("%w: MP4 sample: %v", media.ErrBadInput, err)
+	}
+	s := media.Sample{Track: t.id, DTS: dts, PTS: dts, Keyframe: !ps.IsNonSyncSample, Wallclock: clk.Now()}
+	if !t.video {
+		s.Data = data
+		return s, nil
+	}
+	var au h264.AVCC
+	if err := au.Unmarshal(data); err != nil {
+		return media.Sample{}, fmt.Errorf("%w: MP4 H.264 sample: %v", media.ErrBadInput, err)
+	}
+	s.NALUs = au
+	s.PTS = dts + time.Duration(ps.PTSOffset)*time.Second/time.Duration(t.scale)
+	return s, nil
 }
