@@ -243,73 +243,25 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
+// post takes an offer: it checks the stream key and the offer, reserves
+// the key, answers with every candidate gathered, hands the stream to
+// Publish and starts the session. Each step answers the request itself
+// when it refuses.
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With("remote", r.RemoteAddr)
-	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/sdp") {
-		httpError(w, http.StatusUnsupportedMediaType, "the offer must be sent as Content-Type: application/sdp")
-		return
-	}
-	key := bearer(r)
-	if key == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope"`)
-		httpError(w, http.StatusUnauthorized, "missing stream key: send it as Authorization: Bearer <stream key>")
+	key, ok := h.authorize(w, r, log)
+	if !ok {
 		return
 	}
 	log = log.With("key", redact(key))
-	if err := h.cfg.Authorize(key); err != nil {
-		log.Warn("whip: stream key refused", "err", err)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
-		httpError(w, http.StatusUnauthorized, "stream key refused")
+	offer, info, ok := readOffer(w, r, log)
+	if !ok {
 		return
 	}
-	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
-	if err != nil {
-		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the offer is larger than %d bytes", maxOfferBytes))
+	s, ok := h.reserve(w, key, info, log)
+	if !ok {
 		return
 	}
-	info, err := inspectOffer(offer)
-	if err != nil {
-		log.Warn("whip: malformed offer", "err", err)
-		httpError(w, http.StatusBadRequest, "malformed SDP offer: "+err.Error())
-		return
-	}
-	if !info.h264 {
-		offered := "no video at all"
-		if len(info.videoCodecs) > 0 {
-			offered = "only " + strings.Join(info.videoCodecs, ", ") + " video"
-		}
-		log.Warn("whip: refused an offer without H.264", "offered", offered)
-		httpError(w, http.StatusNotAcceptable, "this offer has "+offered+
-			". Peerscope needs H.264 video (constrained baseline or baseline, profile-level-id 42e01f or 42001f, packetization-mode=1)"+
-			" so that HLS viewers can play it; Opus audio is optional. Enable H.264 in the encoder or use a browser that offers it.")
-		return
-	}
-
-	h.mu.Lock()
-	switch {
-	case h.closed:
-		h.mu.Unlock()
-		httpError(w, http.StatusServiceUnavailable, "the node is shutting down")
-		return
-	case h.live[key] != nil:
-		h.mu.Unlock()
-		log.Warn("whip: refused a second publisher on a live key")
-		httpError(w, http.StatusConflict, "this stream key is already live: end the other broadcast first")
-		return
-	case len(h.sessions) >= h.cfg.MaxSessions:
-		h.mu.Unlock()
-		log.Warn("whip: too many sessions", "max", h.cfg.MaxSessions)
-		httpError(w, http.StatusServiceUnavailable, "too many broadcasts on this node")
-		return
-	}
-	s := &session{key: key, h: h, hasAudio: info.opus, t0: h.cfg.Now(),
-		events: make(chan event, 64), wantKey: make(chan struct{}, 1), done: make(chan struct{})}
-	s.id = newID()
-	s.log = log.With("session", s.id[:8])
-	s.ctx, s.stop = context.WithCancelCause(context.Background())
-	h.live[key] = s // reserved while the answer is made
-	h.mu.Unlock()
-
 	answer, code, err := h.negotiate(r.Context(), s, offer)
 	if err != nil {
 		h.abort(s, err)
@@ -324,6 +276,102 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "the node cannot take this stream now")
 		return
 	}
+	h.start(s, sink)
+
+	loc := path.Join(requestPath(r), s.id)
+	w.Header().Set("Location", loc)
+	w.Header().Set("ETag", `"`+s.id+`"`)
+	w.Header().Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+	log.Info("whip: session created", "session", s.id[:8], "audio", info.opus)
+}
+
+// authorize returns the stream key of a request that carries an SDP offer
+// and a key that Config.Authorize accepts; otherwise it answers 415 or 401.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, log *slog.Logger) (key string, ok bool) {
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "application/sdp") {
+		httpError(w, http.StatusUnsupportedMediaType, "the offer must be sent as Content-Type: application/sdp")
+		return "", false
+	}
+	key = bearer(r)
+	if key == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope"`)
+		httpError(w, http.StatusUnauthorized, "missing stream key: send it as Authorization: Bearer <stream key>")
+		return "", false
+	}
+	if err := h.cfg.Authorize(key); err != nil {
+		log.With("key", redact(key)).Warn("whip: stream key refused", "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
+		httpError(w, http.StatusUnauthorized, "stream key refused")
+		return "", false
+	}
+	return key, true
+}
+
+// readOffer reads the request's SDP offer and returns it with what it
+// offers; an offer too large, malformed or without H.264 is answered 413,
+// 400 or 406.
+func readOffer(w http.ResponseWriter, r *http.Request, log *slog.Logger) ([]byte, offerInfo, bool) {
+	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the offer is larger than %d bytes", maxOfferBytes))
+		return nil, offerInfo{}, false
+	}
+	info, err := inspectOffer(offer)
+	if err != nil {
+		log.Warn("whip: malformed offer", "err", err)
+		httpError(w, http.StatusBadRequest, "malformed SDP offer: "+err.Error())
+		return nil, offerInfo{}, false
+	}
+	if !info.h264 {
+		offered := "no video at all"
+		if len(info.videoCodecs) > 0 {
+			offered = "only " + strings.Join(info.videoCodecs, ", ") + " video"
+		}
+		log.Warn("whip: refused an offer without H.264", "offered", offered)
+		httpError(w, http.StatusNotAcceptable, "this offer has "+offered+
+			". Peerscope needs H.264 video (constrained baseline or baseline, profile-level-id 42e01f or 42001f, packetization-mode=1)"+
+			" so that HLS viewers can play it; Opus audio is optional. Enable H.264 in the encoder or use a browser that offers it.")
+		return nil, offerInfo{}, false
+	}
+	return offer, info, true
+}
+
+// reserve makes the session of a new publisher and reserves its stream key
+// while the answer is made; a closed handler, a key already live or too
+// many sessions are answered 503, 409 or 503.
+func (h *Handler) reserve(w http.ResponseWriter, key string, info offerInfo, log *slog.Logger) (*session, bool) {
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "the node is shutting down")
+		return nil, false
+	case h.live[key] != nil:
+		h.mu.Unlock()
+		log.Warn("whip: refused a second publisher on a live key")
+		httpError(w, http.StatusConflict, "this stream key is already live: end the other broadcast first")
+		return nil, false
+	case len(h.sessions) >= h.cfg.MaxSessions:
+		h.mu.Unlock()
+		log.Warn("whip: too many sessions", "max", h.cfg.MaxSessions)
+		httpError(w, http.StatusServiceUnavailable, "too many broadcasts on this node")
+		return nil, false
+	}
+	s := &session{key: key, h: h, hasAudio: info.opus, t0: h.cfg.Now(),
+		events: make(chan event, 64), wantKey: make(chan struct{}, 1), done: make(chan struct{})}
+	s.id = newID()
+	s.log = log.With("session", s.id[:8])
+	s.ctx, s.stop = context.WithCancelCause(context.Background())
+	h.live[key] = s
+	h.mu.Unlock()
+	return s, true
+}
+
+// start registers a negotiated session, publishing into sink, and runs it
+// until its connection ends. A handler closed meanwhile stops it at once.
+func (h *Handler) start(s *session, sink media.Sink) {
 	s.sink = sink
 	h.mu.Lock()
 	if h.closed {
@@ -343,14 +391,6 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	go s.run()
-
-	loc := path.Join(requestPath(r), s.id)
-	w.Header().Set("Location", loc)
-	w.Header().Set("ETag", `"`+s.id+`"`)
-	w.Header().Set("Content-Type", "application/sdp")
-	w.WriteHeader(http.StatusCreated)
-	io.WriteString(w, answer)
-	log.Info("whip: session created", "session", s.id[:8], "audio", info.opus)
 }
 
 // negotiate makes the PeerConnection and the answer, with every candidate
