@@ -1,14 +1,3 @@
-// Command peerscope is Peerscope's one binary: live video from a phone or a
-// PC to thousands of viewers, relayed peer to peer.
-//
-//	peerscope <command> [flags] [args]
-//
-// Each command lives in its own file (demo.go, broadcast.go, …) as
-// runX(ctx, args) with its own flag.FlagSet, built with newFlagSet and
-// parsed with parseFlags. main only dispatches, turns SIGINT and SIGTERM into
-// a cancelled context (a second signal kills at once), prints the error a
-// command returns and exits with 0 on success or --help, 2 on a usage error
-// and 1 on any other error. A command stopped by a signal returns nil.
 package main
 
 import (

@@ -1,13 +1,3 @@
-// Package browsertest runs the project's pages in a real browser from Go
-// tests: Debian's Chromium, headless, driven by playwright-core from the
-// node scripts in tests/browser (never a browser that playwright would
-// download).
-//
-// Need checks what a browser test needs (chromium, node, the npm packages
-// of tests/browser) and skips the test with a clear message when something
-// is missing — or fails it under CI (the CI environment variable set), where
-// .ci/run installs them, so that a browser test can never pass by skipping
-// there.
 package browsertest
 
 import (

@@ -1,6 +1,3 @@
-// Package clock is the one source of time that Peerscope's components take:
-// the system clock in production, a Fake in tests, so that time is an input
-// and no test waits on the wall clock.
 package clock
 
 import (

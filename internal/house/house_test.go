@@ -1,6 +1,3 @@
-// Package house checks the house rules the whole tree keeps: no non-test
-// file over 800 lines, no function over 100 lines without a reason written
-// in its doc comment ("It is long because …"). Generated code is exempt.
 package house
 
 import (

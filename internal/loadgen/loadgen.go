@@ -1,9 +1,3 @@
-// Package loadgen sends requests at a constant rate, open loop: request i
-// is due at start + i/rate whether or not earlier ones have answered, so a
-// slow server cannot slow the generator down and hide its own latency
-// (closed-loop tools like wrk do; "coordinated omission"). Each request's
-// latency is measured from when it was due, which also counts the time it
-// waited for a free worker.
 package loadgen
 
 import (

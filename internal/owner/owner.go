@@ -1,6 +1,3 @@
-// Package owner is the one way Peerscope's stateful components are driven:
-// one goroutine owns the state, and every other goroutine hands it a closure
-// and waits (Call), so the state needs no lock and its machine stays pure.
 package owner
 
 import "context"

@@ -1,7 +1,3 @@
-// Package p2pkey keeps a libp2p identity (an ed25519 private key) in a
-// file, so that a node or a bootstrap keeps its peer ID across restarts:
-// links, relay reservations and the bootstraps that nodes are configured
-// with all name a peer ID.
 package p2pkey
 
 import (

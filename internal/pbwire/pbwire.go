@@ -1,11 +1,3 @@
-// Package pbwire holds the pieces Peerscope's protobuf codecs share: for the
-// hand-written ones left on hot paths (mesh's frames, the chunk), a walk over
-// a message's fields, appenders that leave proto3 defaults out, and the check
-// that a known field came with its schema's wire type; for those on the
-// generated code (proto/*pb), CheckKnownFields, the same check after
-// proto.Unmarshal (Unmarshal does both). For all: frames on a stream (a
-// varint length, then the bytes) and times as Unix nanoseconds. The schemas
-// are proto/*.proto.
 package pbwire
 
 import (

@@ -1,6 +1,3 @@
-// Package report is the one JSON shape that `peerscope bench` (real libp2p
-// hosts) and `peerscope sim` (the simulator) print, and the arithmetic both
-// use to fill it, so their figures can be compared line by line.
 package report
 
 import (

@@ -1,5 +1,3 @@
-// Package testutil holds the helpers that tests of several packages share,
-// so that each is written once.
 package testutil
 
 import (

@@ -1,12 +1,3 @@
-// Package tlscert gives the node a TLS certificate for its HTTPS listener,
-// so that phone browsers, which grant the camera only to secure origins, can
-// open the broadcaster page.
-//
-// A user who has a real certificate names its files; everyone else gets a
-// self-signed ECDSA P-256 certificate made on first run and kept in a
-// directory, with the machine's host names and LAN addresses as subject
-// alternative names. The browser warns about it once; the fingerprint the
-// node prints lets a careful user check it is the right one.
 package tlscert
 
 import (

@@ -1,22 +1,3 @@
-// Package broadcaster serves the page a person goes live from, on a phone
-// or a PC: a camera preview, a title, a Go live / End button, and plain
-// words about what is happening (camera denied, codec refused, connection
-// lost). The page (HTML, CSS and one script, embedded; no framework)
-// publishes over WHIP to the node that served it.
-//
-// Mount the handler under a path ending in a slash, and the WHIP endpoint
-// (a *whip.Handler) beside it, at the URL Config.WHIP names relative to
-// the page (default "whip"):
-//
-//	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
-//	mux.Handle("/broadcast/whip", whipHandler)
-//	mux.Handle("/broadcast/whip/", whipHandler)
-//
-// Then send the broadcaster to https://NODE/broadcast/#key=STREAMKEY (the
-// key in the fragment never reaches a server log; ?key= works too, and
-// without either the page asks for it; #title= prefills the title). Phone
-// browsers give the camera only to secure origins: serve the page over
-// HTTPS (internal/tlscert makes a certificate) or on localhost.
 package broadcaster
 
 import (
