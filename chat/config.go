@@ -61,20 +61,22 @@ type Config struct {
 	// quickly and must not call the Room.
 	Audience func() int
 	// WebViewers, on the broadcaster, returns how many viewers watch in
-	// browsers beyond the tree's nodes (mesh Status().Web: every node
-	// reports its own with mesh SetWeb, and the tree sums them). They
-	// count as anonymous viewers. Called like Audience.
+	// browsers beyond the tree's nodes (the tree's "web" gauge,
+	// Status().Counters[TreeWeb]: every node reports its own with
+	// TreeLink.ReportBrowsers, and the tree sums them). They count as
+	// anonymous viewers. Called like Audience.
 	WebViewers func() int
 	// Hearts, on the broadcaster, returns the hearts the tree counted so
-	// far (mesh Stats().Hearts): every node's taps, summed up the tree.
-	// The broadcaster's beats carry the total (with any hearts that came
-	// over the topic), and every node floats its rise. Called like
-	// Audience.
+	// far (the tree's "hearts" counter, Status().Counters[TreeHearts]):
+	// every node's taps, summed up the tree. The broadcaster's beats carry
+	// the total (with any hearts that came over the topic), and every node
+	// floats its rise. Called like Audience.
 	Hearts func() uint64
-	// Tap is where this node's taps go: its tree node (mesh AddHearts),
-	// which carries them up with its statuses. It is called on the room's
-	// goroutine and must not block or call the Room. Without it, taps go
-	// over the topic, one message per heart interval.
+	// Tap is where this node's taps go: its tree (TreeLink counts them as
+	// TreeHearts with the Tree's Count), which carries them up with its
+	// statuses. It is called on the room's goroutine and must not block or
+	// call the Room. Without it, taps go over the topic, one message per
+	// heart interval.
 	Tap func(n int)
 
 	// Limits are the per-sender rate limits. Every peer must run the same:
