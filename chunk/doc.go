@@ -6,7 +6,7 @@
 // It is a leaf: the tree (mesh) relays chunks, the players (media/hls,
 // media/whep) play them, the replay store keeps them, and none of those needs
 // the others to know what a chunk is. A chunk has one encoding (Bytes,
-// Decode), the canonical form of message Chunk in proto/peerscope/chunk.proto:
+// Decode), the canonical form of message Chunk in proto/chunk.proto:
 // the broadcaster encodes a chunk once when it signs it, every relay forwards
 // those bytes as they came, the replay store keeps them, and a replay block's
 // CID is their hash.

@@ -1,5 +1,5 @@
 // Package nat is how a Peerscope node gets through NAT, with its community
-// bootstraps' help (see ARCHITECTURE.md, "NAT traversal"):
+// bootstraps' help (see docs/ARCHITECTURE.md, "Through NAT"):
 //
 //   - It keeps a connection to each of its bootstrap peers (Config.Bootstraps,
 //     redialled every Config.Redial). Identify on that connection tells it the

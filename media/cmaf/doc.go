@@ -1,6 +1,6 @@
 // Package cmaf packs the access units of a live source into CMAF: one fMP4
 // init segment (ftyp+moov) and a stream of parts (moof+mdat), each part the
-// payload of one mesh chunk and one LL-HLS part.
+// payload of one chunk (package chunk) and one LL-HLS part.
 //
 // A Packager is a media.Sink. A source calls Tracks, then Sample for every
 // access unit; the packager calls its Emit function, synchronously and in

@@ -1,7 +1,7 @@
 // Package fmp4 turns CMAF parts back into media samples.
 //
 // A broadcast travels as fMP4: one init segment (ftyp+moov) that describes
-// the tracks, then one part (moof+mdat, every track) per mesh chunk. WHEP
+// the tracks, then one part (moof+mdat, every track) per chunk. WHEP
 // needs the access units again, not the boxes, so an Unpacker is built from
 // the init segment and then unpacks each part into media.Samples with
 // absolute decode and presentation times (from the part's tfdt and the

@@ -1,7 +1,7 @@
 // Package hls serves a live broadcast as Low-Latency HLS, straight from its
 // chunks.
 //
-// Each mesh chunk already is a CMAF part, so nothing is remuxed: a Server
+// Each chunk already is a CMAF part, so nothing is remuxed: a Server
 // takes the chunks as the tree delivers them (Push, in any order, each
 // possibly more than once), puts them back in sequence (a gap that is not
 // repaired within Config.GapWait is given up, and playback resumes at the

@@ -26,9 +26,13 @@
 //
 // Use:
 //
-//	srv, err := rtmp.New(rtmp.Config{Authorize: node.authorize, Publish: node.publish, Unpublish: node.unpublish, Logger: log})
+//	srv, err := rtmp.New(rtmp.Config{Authorize: admit, Publish: publish, Unpublish: unpublish, Logger: log})
 //	ln, err := net.Listen("tcp", ":1935")
 //	go srv.Serve(ln) // returns ErrServerClosed after srv.Close()
+//
+// (media/publish's Publisher.ListenRTMP is the user: Authorize checks the
+// stream key and admits the publisher, Publish hands it the publisher's
+// sink, Unpublish tells it why the stream ended.)
 //
 // RTMP has no way to ask an encoder for a keyframe: the keyframe interval is
 // the encoder's (set it to 1–2 s in OBS for low latency).

@@ -2,17 +2,17 @@
 // client publishes H.264 and Opus over WebRTC to the node.
 //
 // A Handler is an http.Handler. POST an SDP offer with
-// "Authorization: Bearer <stream key>"; the handler checks the offer
-// before any WebRTC work (it must offer H.264, constrained baseline or
-// baseline with packetization-mode 1, whatever its order — Chromium lists
-// VP8 first, and HLS viewers need H.264 — else 406 with a plain reason),
-// asks Config.Authorize about the key (401), refuses a second publisher on
-// a live key (409), gathers every candidate (no trickle: PATCH gets 405)
-// and answers 201 with the SDP answer and a Location naming the session,
-// which DELETE ends. Answers carry CORS headers, so a page from another
-// origin can publish.
+// "Authorization: Bearer <stream key>"; before any WebRTC work the handler
+// asks Config.Authorize about the key (401) and checks the offer (it must
+// offer H.264, constrained baseline or baseline with packetization-mode 1,
+// whatever its order — Chromium lists VP8 first, and HLS viewers need
+// H.264 — else 406 with a plain reason), refuses a second publisher on a
+// live key (409), gathers every candidate (no trickle: PATCH gets 405) and
+// answers 201 with the SDP answer and a Location naming the session, which
+// DELETE ends. Answers carry CORS headers, so a page from another origin
+// can publish.
 //
-//	POST offer ─► inspect codecs ─► Authorize ─► PeerConnection, answer ─► Publish(key) = sink
+//	POST offer ─► Authorize(key) ─► inspect codecs ─► reserve the key ─► PeerConnection, answer ─► Publish(key) = sink
 //	RTP ─► reorder (NACK repairs) ─► depacketize (single NAL, STAP-A, FU-A) ─► access units ┐
 //	RTP ─► reorder ─► Opus packets ───────────────────────────────────────────────────────────┴► run ─► sink
 //
@@ -27,9 +27,11 @@
 // asked for every Config.KeyframeInterval (2 s: segments start often) and
 // whenever the node calls RequestKeyframe for a viewer that needs one.
 //
-// Use (the broadcaster page, media/broadcaster, posts to "whip" beside it):
+// Use (the broadcaster page, media/broadcaster, posts to "whip" beside it;
+// the node makes one Handler and finds the media/publish Publisher a
+// stream key names for Authorize, Publish and Unpublish):
 //
-//	wh, err := whip.New(whip.Config{Authorize: node.authorize, Publish: node.publish, Unpublish: node.unpublish, UDPPort: 8189})
+//	wh, err := whip.New(whip.Config{Authorize: admit, Publish: publish, Unpublish: unpublish, UDPPort: 8189})
 //	mux.Handle("/broadcast/whip", wh)
 //	mux.Handle("/broadcast/whip/", wh) // session resources, for DELETE
 //	defer wh.Close()

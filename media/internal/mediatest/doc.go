@@ -1,8 +1,7 @@
 // Package mediatest makes real CMAF streams for tests: ffmpeg encodes a
 // test pattern into fragmented MP4 (H.264 plus Opus or AAC, ~200 ms
 // fragments), which is split by box into the init segment and the parts, and
-// turned into signed-looking mesh chunks the way a broadcaster would emit
-// them.
+// turned into chunk.Chunks the way a broadcaster would emit them.
 //
 // How data flows:
 //
