@@ -11,7 +11,7 @@ import (
 )
 
 // A chunk has one encoding, the canonical form of message Chunk in
-// proto/peerscope/chunk.proto: the fields in the order broadcast, seq,
+// proto/chunk.proto: the fields in the order broadcast, seq,
 // wallclock, flags, duration, payload, signature; a varint field that is
 // zero left out; broadcast, payload and signature always present. The same
 // bytes go on the wire inside a mesh message, into the replay blockstore, and

@@ -11,7 +11,7 @@ import (
 )
 
 // A chunk is stored and exchanged as one block: its one encoding
-// (chunk.Chunk.Bytes, the canonical form of proto/peerscope/chunk.proto's
+// (chunk.Chunk.Bytes, the canonical form of proto/chunk.proto's
 // Chunk), so that every node that received the same chunk holds the same
 // bytes and thus the same CID. The CID is CIDv1, raw codec, SHA2-256 of
 // these bytes.
