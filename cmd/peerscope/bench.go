@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/peerscope/peerscope/internal/bench"
@@ -118,41 +117,26 @@ func parseModes(s string) ([]string, error) {
 
 // printBenchSummary writes one mode's report as a table for people.
 func printBenchSummary(w io.Writer, r *report.Report) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	x := func(k string) float64 { return r.Extra[k] }
-	q := func(v report.Quantiles) string {
-		return fmt.Sprintf("p50 %.1f  p95 %.1f  p99 %.1f  max %.1f", v.P50, v.P95, v.P99, v.Max)
-	}
-	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
-	row("mode", "%s", r.Mode)
-	row("run", "%d hosts (1 broadcaster), %s, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
+	t := newReportTable(w, r, 1)
+	t.row("mode", "%s", r.Mode)
+	t.row("run", "%d hosts (1 broadcaster), %s, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
 		r.Nodes, time.Duration(r.DurationS*float64(time.Second)), float64(r.BitrateBps)/1e6, r.ChunkMs, r.PlayoutMs/1000, r.Churn, r.Seed)
-	row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, x("chunks_due"), x("chunks_late"), x("chunks_missed"))
-	row("delivered", "%.4f", r.DeliveredRatio)
-	row("latency ms", "%s   (with the join backfill from the last keyframe: p99 %.1f)", q(r.LatencyMs), x("latency_all_p99"))
-	row("max depth", "%d", r.MaxDepth)
-	row("join ms", "%s", q(r.JoinMs))
-	if r.RejoinMs != nil {
-		row("rejoin ms", "%s   (%.0f measured)", q(*r.RejoinMs), x("rejoins_measured"))
-	} else {
-		row("rejoin ms", "-")
-	}
-	row("source upload", "%.2f x stream", r.SourceUploadRatio)
-	row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
-	row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
-	row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
+	t.delivery()
+	t.row("latency ms", "%s   (with the join backfill from the last keyframe: p99 %.1f)", t.q(r.LatencyMs), t.x("latency_all_p99"))
+	t.row("max depth", "%d", r.MaxDepth)
+	t.row("join ms", "%s", t.q(r.JoinMs))
+	t.costs()
 	if r.ChatLatencyMs != nil {
-		row("chat latency ms", "%s", q(*r.ChatLatencyMs))
+		t.row("chat latency ms", "%s", t.q(*r.ChatLatencyMs))
 	}
 	if r.HeartsBroadcasterInBps > 0 {
-		row("hearts in", "%.0f B/s at the broadcaster", r.HeartsBroadcasterInBps)
+		t.row("hearts in", "%.0f B/s at the broadcaster", r.HeartsBroadcasterInBps)
 	}
 	if r.ViewerCountSettleMs > 0 {
-		row("count settles", "%.0f ms after 10%% left", r.ViewerCountSettleMs)
+		t.row("count settles", "%.0f ms after 10%% left", r.ViewerCountSettleMs)
 	}
-	row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
-	tw.Flush()
-	printExtra(w, r.Extra)
+	t.row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
+	t.flush(w)
 	fmt.Fprintln(w)
 }
 

@@ -7,6 +7,9 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"text/tabwriter"
+
+	"github.com/peerscope/peerscope/internal/report"
 )
 
 // startCPUProfile writes a CPU profile of the rest of the run to path (none
@@ -43,4 +46,57 @@ func printExtra(w io.Writer, extra map[string]float64) {
 		fmt.Fprintf(w, " %s=%s", k, strconv.FormatFloat(extra[k], 'f', -1, 64))
 	}
 	fmt.Fprintln(w)
+}
+
+// reportTable writes a report as the table bench and sim print for people:
+// a row a figure, the rows they both have written once here.
+type reportTable struct {
+	tw     *tabwriter.Writer
+	r      *report.Report
+	digits int // decimals of a quantile in ms
+}
+
+func newReportTable(w io.Writer, r *report.Report, digits int) *reportTable {
+	return &reportTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), r: r, digits: digits}
+}
+
+func (t *reportTable) row(k, format string, a ...any) {
+	fmt.Fprintf(t.tw, "%s\t"+format+"\n", append([]any{k}, a...)...)
+}
+
+// x is one of the report's extra figures.
+func (t *reportTable) x(k string) float64 { return t.r.Extra[k] }
+
+// q writes quantiles in ms.
+func (t *reportTable) q(v report.Quantiles) string {
+	d := t.digits
+	return fmt.Sprintf("p50 %.*f  p95 %.*f  p99 %.*f  max %.*f", d, v.P50, d, v.P95, d, v.P99, d, v.Max)
+}
+
+// delivery writes what reached the viewers: continuity and delivered.
+func (t *reportTable) delivery() {
+	r := t.r
+	t.row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, t.x("chunks_due"), t.x("chunks_late"), t.x("chunks_missed"))
+	t.row("delivered", "%.4f", r.DeliveredRatio)
+}
+
+// costs writes how long rejoining took and what the tree cost in bytes:
+// the uploads, duplicates and control overhead.
+func (t *reportTable) costs() {
+	r := t.r
+	if r.RejoinMs != nil {
+		t.row("rejoin ms", "%s   (%.0f measured)", t.q(*r.RejoinMs), t.x("rejoins_measured"))
+	} else {
+		t.row("rejoin ms", "-")
+	}
+	t.row("source upload", "%.2f x stream", r.SourceUploadRatio)
+	t.row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
+	t.row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
+	t.row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
+}
+
+// flush writes the table, then the extra figures under it.
+func (t *reportTable) flush(w io.Writer) {
+	t.tw.Flush()
+	printExtra(w, t.r.Extra)
 }

@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/peerscope/peerscope/internal/report"
@@ -95,36 +94,21 @@ func runSim(ctx context.Context, args []string) error {
 
 // printSimSummary writes the report as a table for people.
 func printSimSummary(w io.Writer, r *report.Report) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	x := func(k string) float64 { return r.Extra[k] }
-	q := func(v report.Quantiles) string {
-		return fmt.Sprintf("p50 %.0f  p95 %.0f  p99 %.0f  max %.0f", v.P50, v.P95, v.P99, v.Max)
-	}
-	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
-	row("run", "%d viewers, %s simulated, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
+	t := newReportTable(w, r, 0)
+	t.row("run", "%d viewers, %s simulated, %.2f Mb/s in %.0f ms chunks, playout %.1f s, churn %g/min, seed %d",
 		r.Nodes, time.Duration(r.DurationS*float64(time.Second)), float64(r.BitrateBps)/1e6, r.ChunkMs, r.PlayoutMs/1000, r.Churn, r.Seed)
-	row("continuity", "%.4f   (%.0f chunks due, %.0f late, %.0f never arrived)", r.Continuity, x("chunks_due"), x("chunks_late"), x("chunks_missed"))
-	row("delivered", "%.4f", r.DeliveredRatio)
-	row("latency ms", "%s   (p99.9 %.0f)", q(r.LatencyMs), x("latency_p999_ms"))
+	t.delivery()
+	t.row("latency ms", "%s   (p99.9 %.0f)", t.q(r.LatencyMs), t.x("latency_p999_ms"))
 	if r.Stretch != nil {
-		row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
+		t.row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
 	}
-	row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, x("max_depth_at_s"), x("max_depth_settled"), x("depth_mean_end"))
-	row("join ms", "%s", q(r.JoinMs))
-	if r.RejoinMs != nil {
-		row("rejoin ms", "%s   (%.0f measured)", q(*r.RejoinMs), x("rejoins_measured"))
-	} else {
-		row("rejoin ms", "-")
-	}
-	row("source upload", "%.2f x stream", r.SourceUploadRatio)
-	row("max viewer upload", "%.2f x stream", r.MaxUploadRatio)
-	row("duplicates", "%.4f of chunk bytes", r.DuplicateRatio)
-	row("overhead", "%.4f control bytes per chunk byte", r.OverheadRatio)
-	row("churn", "%.0f joins, %.0f leaves, %.0f rejoins, %.0f moves, %.0f pulls, %.0f forged",
-		x("joins"), x("leaves"), x("rejoins"), x("moves"), x("pulls"), x("forged"))
-	row("wall", "%.1f s, peak RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
-	tw.Flush()
-	printExtra(w, r.Extra)
+	t.row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, t.x("max_depth_at_s"), t.x("max_depth_settled"), t.x("depth_mean_end"))
+	t.row("join ms", "%s", t.q(r.JoinMs))
+	t.costs()
+	t.row("churn", "%.0f joins, %.0f leaves, %.0f rejoins, %.0f moves, %.0f pulls, %.0f forged",
+		t.x("joins"), t.x("leaves"), t.x("rejoins"), t.x("moves"), t.x("pulls"), t.x("forged"))
+	t.row("wall", "%.1f s, peak RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
+	t.flush(w)
 }
 
 // bitrateFlag is a bitrate in bit/s written "2.5M", "2500k", "2500000" (an
