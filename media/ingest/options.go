@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/clock"
 )
 
 // Errors.
@@ -18,30 +20,15 @@ var (
 )
 
 // Clock is the time a source reads: Now stamps samples with their
-// wallclock, Sleep paces files. Tests pass a fake one.
+// wallclock, Sleep paces files. The system clock (internal/clock's System)
+// by default; tests pass a fake one.
 type Clock interface {
 	Now() time.Time
 	// Sleep waits for d, or until ctx ends (then it returns ctx.Err()).
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+var _ Clock = clock.System{}
 
 // Limits on what bad input may cost before it is refused.
 const (
@@ -66,7 +53,7 @@ type options struct {
 func newOptions(opts []Option) options {
 	o := options{
 		log:        slog.New(slog.DiscardHandler),
-		clock:      systemClock{},
+		clock:      clock.System{},
 		maxProbe:   defaultMaxProbe,
 		maxGarbage: defaultMaxGarbage,
 	}
