@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
@@ -454,7 +455,7 @@ func (r *wireReport) v1unmarshal(b []byte) error {
 		}
 		switch num {
 		case 1:
-			id, err := decodePeer(raw)
+			id, err := identity.DecodePeer(raw)
 			if err != nil {
 				return err
 			}
@@ -606,7 +607,7 @@ func (c *wireCall) v1unmarshal(b []byte) error {
 		}
 		switch num {
 		case 1:
-			id, err := decodePeer(raw)
+			id, err := identity.DecodePeer(raw)
 			if err != nil {
 				return err
 			}
@@ -627,7 +628,7 @@ func (c *wireCall) v1unmarshal(b []byte) error {
 			if len(c.Jurors) >= MaxJury {
 				return fmt.Errorf("more than %d jurors", MaxJury)
 			}
-			id, err := decodePeer(raw)
+			id, err := identity.DecodePeer(raw)
 			if err != nil {
 				return err
 			}
@@ -754,7 +755,7 @@ func v1unmarshalEntry(c *Comment, b []byte) error {
 		}
 		switch num {
 		case 1:
-			p, err := decodePeer(raw)
+			p, err := identity.DecodePeer(raw)
 			if err != nil {
 				return err
 			}

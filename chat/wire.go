@@ -30,7 +30,6 @@ const (
 	maxAttestationSize = 2 << 10
 	maxStringLen       = 512 // targets, broadcast IDs
 	maxAccountKeyLen   = 80  // an entry of a follow list: provider:account
-	maxPeerIDLen       = 64  // the bytes of a peer ID (ed25519 IDs are 38)
 	maxDigestLen       = 32
 )
 
@@ -133,18 +132,6 @@ func (e *envelope) kind() kind {
 		return kindRequest
 	}
 	return kindNone
-}
-
-// decodePeer checks that b is the bytes of a peer ID.
-func decodePeer(b []byte) (peer.ID, error) {
-	if len(b) == 0 || len(b) > maxPeerIDLen {
-		return "", fmt.Errorf("peer ID of %d bytes", len(b))
-	}
-	id, err := peer.IDFromBytes(b)
-	if err != nil {
-		return "", fmt.Errorf("peer ID: %w", err)
-	}
-	return id, nil
 }
 
 // validText reports whether b is UTF-8 without control characters

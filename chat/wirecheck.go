@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
@@ -212,6 +213,6 @@ func checkNotNegative(v uint64, _ []byte) error {
 }
 
 func checkPeer(_ uint64, raw []byte) error {
-	_, err := decodePeer(raw)
+	_, err := identity.DecodePeer(raw)
 	return err
 }

@@ -55,7 +55,9 @@ const (
 	MaxHandleLen       = 64
 	MaxNameLen         = 128
 	MaxAvatarLen       = 512
-	maxPeerIDLen       = 64 // the bytes of a peer ID (ed25519 IDs are 38)
+	// MaxPeerIDLen bounds the bytes of a peer ID in a message (ed25519 IDs
+	// are 38).
+	MaxPeerIDLen = 64
 )
 
 // Identity is what an attestation says about its holder, as the UI shows
@@ -206,7 +208,7 @@ func (a *Attestation) unmarshal(b []byte) error {
 		Signature: s.Signature, body: s.Body,
 	}
 	if len(body.Peer) > 0 {
-		id, err := decodePeer(body.Peer)
+		id, err := DecodePeer(body.Peer)
 		if err != nil {
 			return err
 		}
@@ -262,8 +264,11 @@ func ValidText(s string) bool {
 	return true
 }
 
-func decodePeer(b []byte) (peer.ID, error) {
-	if len(b) == 0 || len(b) > maxPeerIDLen {
+// DecodePeer reads a peer ID sent as its bytes (an attestation's holder,
+// the peers a chat message names): at most MaxPeerIDLen of them, and a
+// valid multihash.
+func DecodePeer(b []byte) (peer.ID, error) {
+	if len(b) == 0 || len(b) > MaxPeerIDLen {
 		return "", fmt.Errorf("peer ID of %d bytes", len(b))
 	}
 	id, err := peer.IDFromBytes(b)
