@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
@@ -406,19 +407,9 @@ func (r *run) finish(sw swarm, end time.Time, sched schedSnapshot, cpu0 time.Dur
 	return rep
 }
 
+// sleepUntil waits on the system clock until t; false if ctx ended first.
 func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.SleepUntil(ctx, clock.System{}, t)
 }
 
 func (r *run) startViewer(ctx context.Context, sw swarm, idx int) error {

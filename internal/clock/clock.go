@@ -51,6 +51,12 @@ type systemTicker struct{ t *time.Ticker }
 func (t systemTicker) C() <-chan time.Time { return t.t.C }
 func (t systemTicker) Stop()               { t.t.Stop() }
 
+// SleepUntil waits on c until t (at once if t has passed), or until ctx
+// ends; it reports whether t came with ctx still live.
+func SleepUntil(ctx context.Context, c Clock, t time.Time) bool {
+	return c.Sleep(ctx, t.Sub(c.Now())) == nil
+}
+
 // OrSystem returns c, or the system clock when c is nil: what a component's
 // New does with a zero config's clock.
 func OrSystem(c Clock) Clock {

@@ -52,3 +52,30 @@ func (f *Fake) sleepers() int {
 	defer f.mu.Unlock()
 	return len(f.sleeps)
 }
+
+func TestSleepUntil(t *testing.T) {
+	f := NewFake(time.Unix(1000, 0))
+	if !SleepUntil(context.Background(), f, f.Now()) {
+		t.Fatal("a time already come must not wait")
+	}
+	woke := make(chan bool, 1)
+	go func() { woke <- SleepUntil(context.Background(), f, f.Now().Add(2*time.Second)) }()
+	for f.sleepers() == 0 {
+		time.Sleep(time.Millisecond) // wait for the goroutine to register, not for time to pass
+	}
+	f.Advance(time.Second)
+	select {
+	case <-woke:
+		t.Fatal("woke a second early")
+	default:
+	}
+	f.Advance(time.Second)
+	if !<-woke {
+		t.Fatal("SleepUntil reported false with ctx live")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if SleepUntil(ctx, f, f.Now()) || SleepUntil(ctx, f, f.Now().Add(time.Hour)) {
+		t.Fatal("SleepUntil reported true with ctx ended")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/fmp4"
 )
@@ -230,7 +231,7 @@ func (s *Stream) Feed(ctx context.Context, push func(*chunk.Chunk), lead int, en
 	push(&chunk.Chunk{Seq: 0, Wallclock: base.UnixNano(), Flags: chunk.FlagInit, Payload: s.Init})
 	for i, p := range s.Parts {
 		// A part leaves the packager when its last sample is in.
-		if !sleepUntil(ctx, base.Add(at+p.Duration)) {
+		if !clock.SleepUntil(ctx, clock.System{}, base.Add(at+p.Duration)) {
 			return
 		}
 		c := &chunk.Chunk{Seq: uint64(i), Wallclock: base.Add(at).UnixNano(), Duration: int64(p.Duration), Payload: p.Payload}
@@ -242,20 +243,5 @@ func (s *Stream) Feed(ctx context.Context, push func(*chunk.Chunk), lead int, en
 	}
 	if end {
 		push(&chunk.Chunk{Seq: uint64(len(s.Parts)), Wallclock: base.Add(at).UnixNano(), Flags: chunk.FlagEnd})
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
 	}
 }
