@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/cmaf"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
 	"github.com/peerscope/peerscope/media/whip"
 )
 
@@ -62,34 +62,6 @@ func TestPageServed(t *testing.T) {
 	}
 }
 
-// recSink records what the WHIP session hands on.
-type recSink struct {
-	mu      sync.Mutex
-	tracks  []media.Track
-	samples []media.Sample
-}
-
-func (s *recSink) Tracks(t []media.Track) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tracks = t
-	return nil
-}
-
-func (s *recSink) Sample(smp media.Sample) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.samples = append(s.samples, smp)
-	return nil
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
 // broadcastResult is what tests/browser/broadcast.mjs prints.
 type broadcastResult struct {
 	States     []string `json:"states"`
@@ -110,7 +82,7 @@ func TestGoLiveInChromium(t *testing.T) {
 	const key = "chromium-key"
 	var (
 		mu     sync.Mutex
-		sinks  []*recSink
+		sinks  []*mediatest.Sink
 		titles []string
 		unpubs = make(chan error, 4)
 	)
@@ -124,7 +96,7 @@ func TestGoLiveInChromium(t *testing.T) {
 		Publish: func(_ string, info whip.Info) (media.Sink, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			s := &recSink{}
+			s := mediatest.NewSink()
 			sinks, titles = append(sinks, s), append(titles, info.Title)
 			return s, nil // the packager runs on what it recorded, below
 		},
@@ -132,7 +104,7 @@ func TestGoLiveInChromium(t *testing.T) {
 		SettingEngine: func(se *webrtc.SettingEngine) {
 			se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 		},
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Logger: mediatest.Logger(t, slog.LevelInfo),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,9 +165,7 @@ func TestGoLiveInChromium(t *testing.T) {
 	if title != "Live from Chromium" {
 		t.Errorf("title %q", title)
 	}
-	sink.mu.Lock()
-	tracks, samples := sink.tracks, sink.samples
-	sink.mu.Unlock()
+	tracks, samples := sink.Snapshot()
 	if len(tracks) != 2 || tracks[0].Codec != media.H264 || tracks[1].Codec != media.Opus || len(tracks[0].SPS) == 0 || len(tracks[0].PPS) == 0 {
 		t.Fatalf("tracks %+v", tracks)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/cmaf"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
 
 // teeSink hands everything to two sinks; the first error wins.
@@ -74,7 +75,7 @@ func TestFFmpeg(t *testing.T) {
 	}
 	h := newHarness(t, nil)
 	h.mu.Lock()
-	h.wrap = func(s *recSink) media.Sink { return teeSink{s, pkg} }
+	h.wrap = func(s *mediatest.Sink) media.Sink { return teeSink{s, pkg} }
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -93,7 +94,7 @@ func TestFFmpeg(t *testing.T) {
 	if err := <-h.ended; err != nil {
 		t.Errorf("ffmpeg's end of stream gave Unpublish(%v), want nil", err)
 	}
-	tracks, samples := h.sink(0).snapshot()
+	tracks, samples := h.sink(0).Snapshot()
 	if len(tracks) != 2 || tracks[0].Codec != media.H264 || tracks[1].Codec != media.AAC || tracks[0].SPS == nil {
 		t.Fatalf("tracks %+v", tracks)
 	}

@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -19,64 +18,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
-
-// recSink records what a publisher's session hands on.
-type recSink struct {
-	mu      sync.Mutex
-	tracks  []media.Track
-	samples []media.Sample
-	calls   int // Tracks calls
-	bad     error
-	notify  chan struct{}
-}
-
-func newRecSink() *recSink { return &recSink{notify: make(chan struct{}, 1)} }
-
-func (s *recSink) Tracks(t []media.Track) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	s.tracks = t
-	return nil
-}
-
-func (s *recSink) Sample(smp media.Sample) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.calls != 1 && s.bad == nil {
-		s.bad = errors.New("sample before Tracks")
-	}
-	s.samples = append(s.samples, smp)
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (s *recSink) snapshot() ([]media.Track, []media.Sample) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tracks, append([]media.Sample(nil), s.samples...)
-}
-
-// waitSamples waits until the sink holds at least n samples.
-func (s *recSink) waitSamples(t *testing.T, n int, within time.Duration) []media.Sample {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		_, got := s.snapshot()
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-s.notify:
-		case <-deadline:
-			t.Fatalf("got %d samples within %v, want %d", len(got), within, n)
-		}
-	}
-}
 
 // harness runs a Server on loopback with one accepted key.
 type harness struct {
@@ -85,8 +28,8 @@ type harness struct {
 	key  string
 
 	mu        sync.Mutex
-	sinks     []*recSink
-	wrap      func(*recSink) media.Sink // what Publish returns, when set
+	sinks     []*mediatest.Sink
+	wrap      func(*mediatest.Sink) media.Sink // what Publish returns, when set
 	published chan string
 	ended     chan error
 }
@@ -102,7 +45,7 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 			return nil
 		},
 		Publish: func(key string) (media.Sink, error) {
-			s := newRecSink()
+			s := mediatest.NewSink()
 			h.mu.Lock()
 			h.sinks = append(h.sinks, s)
 			wrap := h.wrap
@@ -114,7 +57,7 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 			return s, nil
 		},
 		Unpublish: func(key string, err error) { h.ended <- err },
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:    mediatest.Logger(t, slog.LevelDebug),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -139,21 +82,13 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 	return h
 }
 
-func (h *harness) sink(i int) *recSink {
+func (h *harness) sink(i int) *mediatest.Sink {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.sinks[i]
 }
 
 func (h *harness) url(key string) string { return "rtmp://" + h.addr + "/live/" + key }
-
-// testWriter sends server logs to t.Log, so they show with -v or on failure.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
 
 // fixture is a short H.264 (baseline, 15 fps, a keyframe a second) and
 // AAC (44.1 kHz) clip, made once with ffmpeg (see testdata/README).

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -90,13 +91,13 @@ func TestPublishGoClient(t *testing.T) {
 		t.Error("Live(key) = false while publishing")
 	}
 	sink := h.sink(0)
-	sink.waitSamples(t, 40+120, 5*time.Second) // 3 s: 45 pictures, ~129 AAC frames
+	sink.WaitSamples(t, 40+120, 5*time.Second) // 3 s: 45 pictures, ~129 AAC frames
 	p.c.Close()                                // the gortmplib client just closes the socket
 	if err := <-h.ended; err == nil {
 		t.Error("Unpublish(nil) for a publisher that vanished without ending its stream")
 	}
 
-	tracks, samples := sink.snapshot()
+	tracks, samples := sink.Snapshot()
 	if len(tracks) != 2 || tracks[0].Codec != media.H264 || tracks[1].Codec != media.AAC {
 		t.Fatalf("tracks %+v", tracks)
 	}
@@ -122,8 +123,8 @@ func TestPublishGoClient(t *testing.T) {
 	if keys < 3 {
 		t.Errorf("%d keyframes in 3 s, want 3 or 4", keys)
 	}
-	if sink.bad != nil {
-		t.Error(sink.bad)
+	if sink.Err() != nil {
+		t.Error(sink.Err())
 	}
 }
 
@@ -158,7 +159,7 @@ func TestRefusals(t *testing.T) {
 	if err := first.send(f, 2500*time.Millisecond, 3*time.Second); err != nil {
 		t.Fatalf("first publisher cut off by the second: %v", err)
 	}
-	h.sink(0).waitSamples(t, 40, 5*time.Second)
+	h.sink(0).WaitSamples(t, 40, 5*time.Second)
 
 	// Unsupported codecs are refused once the tracks are known (after
 	// the two seconds gortmplib looks at the stream).
@@ -278,12 +279,12 @@ func TestGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-h.published
-	h.sink(2).waitSamples(t, 30, 5*time.Second)
+	h.sink(2).WaitSamples(t, 30, 5*time.Second)
 }
 
 func TestNewChecksConfig(t *testing.T) {
 	ok := func(string) error { return nil }
-	pub := func(string) (media.Sink, error) { return newRecSink(), nil }
+	pub := func(string) (media.Sink, error) { return mediatest.NewSink(), nil }
 	for name, cfg := range map[string]Config{
 		"no Authorize": {Publish: pub},
 		"no Publish":   {Authorize: ok},

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/peerscope/peerscope/media"
+	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -30,63 +31,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func loopbackOnly(se *webrtc.SettingEngine) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
-}
-
-// recSink records a session's output.
-type recSink struct {
-	mu      sync.Mutex
-	tracks  []media.Track
-	samples []media.Sample
-	calls   int
-	bad     error
-	notify  chan struct{}
-}
-
-func newRecSink() *recSink { return &recSink{notify: make(chan struct{}, 1)} }
-
-func (s *recSink) Tracks(t []media.Track) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	s.tracks = t
-	return nil
-}
-
-func (s *recSink) Sample(smp media.Sample) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.calls != 1 && s.bad == nil {
-		s.bad = errors.New("sample before Tracks, or Tracks twice")
-	}
-	s.samples = append(s.samples, smp)
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (s *recSink) snapshot() ([]media.Track, []media.Sample) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tracks, append([]media.Sample(nil), s.samples...)
-}
-
-// waitFor waits until cond holds for the samples so far.
-func (s *recSink) waitFor(t *testing.T, within time.Duration, what string, cond func([]media.Sample) bool) []media.Sample {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		_, got := s.snapshot()
-		if cond(got) {
-			return got
-		}
-		select {
-		case <-s.notify:
-		case <-deadline:
-			t.Fatalf("within %v: %s (have %d samples)", within, what, len(got))
-		}
-	}
 }
 
 func count(samples []media.Sample, track int, key bool) int {
@@ -107,7 +51,7 @@ type endpoint struct {
 	key string
 
 	mu     sync.Mutex
-	sinks  []*recSink
+	sinks  []*mediatest.Sink
 	infos  []Info
 	ended  chan error
 	pubErr error
@@ -129,14 +73,14 @@ func newEndpoint(t *testing.T, tweak func(*Config)) *endpoint {
 			if e.pubErr != nil {
 				return nil, e.pubErr
 			}
-			s := newRecSink()
+			s := mediatest.NewSink()
 			e.sinks = append(e.sinks, s)
 			e.infos = append(e.infos, info)
 			return s, nil
 		},
 		Unpublish:     func(_ string, err error) { e.ended <- err },
 		SettingEngine: loopbackOnly,
-		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:        mediatest.Logger(t, slog.LevelDebug),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -157,17 +101,10 @@ func newEndpoint(t *testing.T, tweak func(*Config)) *endpoint {
 	return e
 }
 
-func (e *endpoint) sink(i int) *recSink {
+func (e *endpoint) sink(i int) *mediatest.Sink {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.sinks[i]
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
 }
 
 // post sends an offer and returns the response with its body read.
@@ -380,8 +317,8 @@ func TestPublish(t *testing.T) {
 	go c.stream(ctx, aus, 45, 2) // 3 s of media in 1.5 s
 
 	sink := e.sink(0)
-	samples := sink.waitFor(t, 10*time.Second, "3 keyframes", func(s []media.Sample) bool { return count(s, videoTrackID, true) >= 3 })
-	tracks, _ := sink.snapshot()
+	samples := sink.WaitFor(t, 10*time.Second, "3 keyframes", func(s []media.Sample) bool { return count(s, videoTrackID, true) >= 3 })
+	tracks, _ := sink.Snapshot()
 	if len(tracks) != 2 || tracks[0].Codec != media.H264 || tracks[1].Codec != media.Opus {
 		t.Fatalf("tracks %+v", tracks)
 	}
@@ -405,8 +342,8 @@ func TestPublish(t *testing.T) {
 	if code := c.delete(t, e.srv.URL); code != http.StatusNotFound {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
-	if sink.bad != nil {
-		t.Error(sink.bad)
+	if sink.Err() != nil {
+		t.Error(sink.Err())
 	}
 }
 
