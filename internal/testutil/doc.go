@@ -4,7 +4,9 @@
 // What is here, and who uses it:
 //
 //	WaitFor(t, within, what, cond)  polls cond until it holds, else fails naming what
-//	Host(t)                         a libp2p host on loopback TCP, closed at the end of the test
+//	Host(t)                         a libp2p host on loopback, closed at the end of the test
+//	TCPHost(t)                      a bare one (Noise over TCP, no relay, no limits) for tests
+//	                                of many hosts (chat, mesh/p2p)
 //	Broadcaster(t)                  a fixed broadcaster: key, public key, broadcast ID (fuzz
 //	                                seeds signed with it stay valid)
 //	Feed(t, sink, d)                the first d of the sample clip (media/sample) through
