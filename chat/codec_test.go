@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 )
 
 // codecCase is one envelope of the shared table: unit tests round-trip it,
@@ -424,38 +424,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"FuzzLog":         logSeeds(),
 		"FuzzState":       stateSeeds(),
 	} {
-		dir := filepath.Join("testdata", "fuzz", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		for seed, data := range seeds {
-			file := seedFile(seed)
-			body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data)
-			f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if errors.Is(err, os.ErrExist) {
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.Write(body)
-			if err := errors.Join(err, f.Close()); err != nil {
-				t.Fatal(err)
-			}
+			fuzzseed.Write(t, name, fuzzseed.Name(seed), data)
 		}
 	}
 }
 
 // seedFile names the corpus file of a seed.
-func seedFile(seed string) string {
-	return "seed-" + strings.Map(func(r rune) rune {
-		if r < 128 && (r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			return r
-		}
-		return '-'
-	}, seed)
-}
-
 // TestEncodingMatchesCorpus: the committed seeds were written by chat
 // 1.0.0's hand-written encoder; the generated code must write the same
 // bytes for the same messages, or old peers would see new ones differently
@@ -465,7 +440,7 @@ func TestEncodingMatchesCorpus(t *testing.T) {
 		"FuzzEnvelope": envelopeSeeds(), "FuzzLog": logSeeds(), "FuzzState": stateSeeds(),
 	} {
 		for seed, data := range seeds {
-			b, err := os.ReadFile(filepath.Join("testdata", "fuzz", name, seedFile(seed)))
+			b, err := os.ReadFile(filepath.Join("testdata", "fuzz", name, fuzzseed.Name(seed)))
 			if err != nil {
 				t.Errorf("%s: %v", seed, err)
 				continue

@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 	"github.com/peerscope/peerscope/proto/meshpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -781,31 +779,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"FuzzMessageUnmarshal": messageSeeds(),
 		"FuzzReadFrame":        frameSeeds(),
 	} {
-		dir := filepath.Join("testdata", "fuzz", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		for seed, data := range seeds {
-			if len(data) > maxSeedFileSize {
-				continue
-			}
-			file := "seed-" + strings.Map(func(r rune) rune {
-				if r < 128 && (r == '.' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
-					return r
-				}
-				return '-'
-			}, seed)
-			body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data)
-			f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if errors.Is(err, os.ErrExist) {
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.Write(body)
-			if err := errors.Join(err, f.Close()); err != nil {
-				t.Fatal(err)
+			if len(data) <= maxSeedFileSize {
+				fuzzseed.Write(t, name, fuzzseed.Name(seed), data)
 			}
 		}
 	}

@@ -13,5 +13,7 @@
 //	                                media/ingest into a media.Sink, unpaced
 //
 // The tests of announce, chat, media/publish, mesh/p2p, nat, node and
-// replay/swarm use them instead of each writing its own.
+// replay/swarm use them instead of each writing its own. Its subpackage
+// fuzzseed writes fuzz seed corpora (it imports nothing of the project, so
+// any package's own tests can use it).
 package testutil

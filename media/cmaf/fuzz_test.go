@@ -3,12 +3,10 @@ package cmaf
 import (
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 	"github.com/peerscope/peerscope/media"
 )
 
@@ -41,23 +39,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if !*writeFuzzSeeds {
 		t.Skip("run with -write-fuzz-seeds to write testdata/fuzz/FuzzPackager/seed-*")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzPackager")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range cases {
 		name := "seed-" + strings.NewReplacer(" ", "-", "(", "", ")", "", ".", "").Replace(c.name)
-		body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", encodeOps(c.ops))
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.Write(body)
-		if err := errors.Join(err, f.Close()); err != nil {
-			t.Fatal(err)
-		}
+		fuzzseed.Write(t, "FuzzPackager", name, encodeOps(c.ops))
 	}
 }

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/cmaf"
 	"github.com/peerscope/peerscope/media/sample"
@@ -242,24 +242,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	for _, c := range inputCases {
 		fuzz := map[Format]string{FormatTS: "FuzzTS", FormatMP4: "FuzzMP4"}[c.format]
-		dir := filepath.Join("testdata", "fuzz", fuzz)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		in := c.input(t)
-		in = in[:min(len(in), maxSeed)]
-		name := "seed-" + strings.NewReplacer(" ", "-").Replace(c.name)
-		body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", in)
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.Write(body)
-		if err := errors.Join(err, f.Close()); err != nil {
-			t.Fatal(err)
-		}
+		fuzzseed.Write(t, fuzz, "seed-"+strings.NewReplacer(" ", "-").Replace(c.name), in[:min(len(in), maxSeed)])
 	}
 }
