@@ -22,6 +22,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 // texts keeps the codes the bootstrap "sends" (the SMS network is outside
@@ -101,14 +102,10 @@ func newCommunity(t *testing.T, cfg community.Config) *community.Community {
 	return c
 }
 
+// waitFor waits up to 20 s for ok.
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !ok(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, ok)
 }
 
 func listed(t *testing.T, c *api.Client, q api.Query, id string) *api.Listing {
