@@ -151,7 +151,7 @@ func TestRateLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.clock.Add(3 * time.Second) // the peers' buckets refill; the account's is full
+	e.clock.Advance(3 * time.Second) // the peers' buckets refill; the account's is full
 	for i, n := range []*node{phone1, phone2, phone1, phone2} {
 		if _, err := n.c.Following(ctx); err != nil {
 			t.Fatalf("account request %d: %v", i, err)
@@ -162,7 +162,7 @@ func TestRateLimits(t *testing.T) {
 	if s, c := apiStatus(err); s != 429 || c != "rate_limited" || !strings.Contains(err.Error(), "account") {
 		t.Fatalf("not the account's limit: %v", err)
 	}
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	id := alice.broadcastID("aaaa")
 	for v := uint64(1); v <= 3; v++ {
 		if _, err := alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), v)); err != nil {
@@ -171,7 +171,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	_, err = alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), 4))
 	mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	if _, err := alice.c.Announce(ctx, id, announcement(id, "x", e.clock.Now(), 4)); err != nil {
 		t.Fatalf("after a second: %v", err)
 	}
@@ -186,7 +186,7 @@ func TestRateLimits(t *testing.T) {
 	if refused < 10 {
 		t.Fatalf("%d of 30 refused", refused)
 	}
-	e.clock.Add(10 * time.Second)
+	e.clock.Advance(10 * time.Second)
 	if _, err := alice.c.List(ctx, api.Query{}); err != nil {
 		t.Fatalf("after the bucket refilled: %v", err)
 	}

@@ -177,7 +177,7 @@ func TestTwitterRefusals(t *testing.T) {
 		t.Fatalf("denied: %d %s", resp.StatusCode, body)
 	}
 	es, _ := victim.c.TwitterStart(ctx)
-	e.clock.Add(bootstrap.DefaultOAuthStateTTL)
+	e.clock.Advance(bootstrap.DefaultOAuthStateTTL)
 	resp, body = get(t, browser(t), es.AuthorizeURL)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("expired state: %d %s", resp.StatusCode, body)
@@ -263,7 +263,7 @@ func TestPhoneSignUp(t *testing.T) {
 	if err := carol.c.PhoneStart(ctx, third); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(11 * time.Minute)
+	e.clock.Advance(11 * time.Minute)
 	_, err = carol.c.PhoneVerify(ctx, third, e.codes.code(third))
 	mustStatus(t, err, http.StatusBadRequest, "invalid_code")
 	// Sends per number: 3 an hour.

@@ -54,7 +54,7 @@ func TestDirectory(t *testing.T) {
 	if _, err := alice.c.Announce(ctx, a1, announcement(a1, "Sunrise over the bay", t0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	if _, err := bob.c.Announce(ctx, b1, announcement(b1, "Cooking pasta", e.clock.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +87,19 @@ func TestDirectory(t *testing.T) {
 	mustStatus(t, err, http.StatusConflict, "stale")
 	// A change of viewer counts alone may show up to a second late (the
 	// listing cache); a new title or an end shows at once.
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	got, _ := alice.c.List(ctx, api.Query{Text: "sunrise"})
 	if len(got) != 1 || got[0].Viewers != 42 || got[0].Title != "Sunrise over the bay" {
 		t.Fatalf("after update: %+v", got)
 	}
 
 	// A broadcast whose node stopped updating drops out of the live list.
-	e.clock.Add(bootstrap.DefaultLiveTTL - time.Second)
+	e.clock.Advance(bootstrap.DefaultLiveTTL - time.Second)
 	up.Version, up.Viewers = 3, 40
 	if _, err := alice.c.Announce(ctx, a1, up); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	live, _ = alice.c.List(ctx, api.Query{})
 	if !slices.Equal(ids(live), []string{a1}) {
 		t.Fatalf("live after bob's node went quiet: %v", ids(live))
@@ -129,11 +129,11 @@ func TestDirectory(t *testing.T) {
 	if !slices.Equal(ids(replays), []string{a1}) || replays[0].Replay != "bafy-manifest" || !replays[0].ReplayExpires.Equal(end.Ended.Add(24*time.Hour)) {
 		t.Fatalf("replays %+v", replays)
 	}
-	e.clock.Add(24*time.Hour - time.Second)
+	e.clock.Advance(24*time.Hour - time.Second)
 	if replays, _ = alice.c.List(ctx, api.Query{Replays: true}); len(replays) != 1 {
 		t.Fatal("replay gone before 24 h")
 	}
-	e.clock.Add(time.Second)
+	e.clock.Advance(time.Second)
 	if replays, _ = alice.c.List(ctx, api.Query{Replays: true}); len(replays) != 0 {
 		t.Fatalf("replay listed 24 h after the end: %v", ids(replays))
 	}
@@ -317,7 +317,7 @@ func TestTweetAfterTokenExpiry(t *testing.T) {
 	alice := e.node(1)
 	e.signIn(alice, "100", api.ScopeTweet)
 	for i, nonce := range []string{"first", "second", "third"} {
-		e.clock.Add(3 * time.Hour) // past the access token's life
+		e.clock.Advance(3 * time.Hour) // past the access token's life
 		id := alice.broadcastID(nonce)
 		a := announcement(id, "day "+nonce, e.clock.Now(), 1)
 		a.Tweet = true

@@ -20,27 +20,8 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
+	"github.com/peerscope/peerscope/internal/clock"
 )
-
-// clock is the tests' injected clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // codes records the phone codes "sent" (the SMS network is outside the
 // system under test).
@@ -71,7 +52,7 @@ func (c *codes) code(phone string) string {
 // loopback.
 type env struct {
 	t     *testing.T
-	clock *clock
+	clock *clock.Fake // the tests' injected clock
 	x     *xstandin.Provider
 	xsrv  *httptest.Server
 	svc   *bootstrap.Service
@@ -87,7 +68,7 @@ const (
 
 func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
+	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
 	// provider is built: listen first.
 	ctx, cancel := context.WithCancel(context.Background())
