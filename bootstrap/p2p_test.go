@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
@@ -36,15 +37,7 @@ func newBootstrap(t *testing.T, cfg HostConfig) *Host {
 	return b
 }
 
-func newPeer(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
+func newPeer(t *testing.T) host.Host { return testutil.Host(t) }
 
 func info(b *Host) peer.AddrInfo { return peer.AddrInfo{ID: b.ID(), Addrs: b.Host().Addrs()} }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -25,15 +26,7 @@ type testPeer struct {
 }
 
 func newTestPeer(seed byte) testPeer {
-	k := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-	priv, err := crypto.UnmarshalEd25519PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		panic(err)
-	}
+	priv, id := testutil.SeededPeer(seed)
 	return testPeer{id: id, priv: priv}
 }
 

@@ -11,25 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/internal/pbwire"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func testPeer(seed byte) peer.ID {
-	k := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-	priv, err := crypto.UnmarshalEd25519PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		panic(err)
-	}
+	_, id := testutil.SeededPeer(seed)
 	return id
 }
 

@@ -7,6 +7,7 @@
 //	Host(t)                         a libp2p host on loopback, closed at the end of the test
 //	TCPHost(t)                      a bare one (Noise over TCP, no relay, no limits) for tests
 //	                                of many hosts (chat, mesh/p2p)
+//	SeededPeer(seed)                a libp2p identity from a seed byte, the same in every run
 //	Broadcaster(t)                  a fixed broadcaster: key, public key, broadcast ID (fuzz
 //	                                seeds signed with it stay valid)
 //	Feed(t, sink, d)                the first d of the sample clip (media/sample) through

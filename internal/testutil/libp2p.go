@@ -46,6 +46,21 @@ func TCPHost(t testing.TB) host.Host {
 	return h
 }
 
+// SeededPeer returns the libp2p identity (ed25519) made from a seed byte,
+// the same in every run. Tests name their peers with it in package-level
+// tables, so it panics rather than fail a test.
+func SeededPeer(seed byte) (crypto.PrivKey, peer.ID) {
+	priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+	if err != nil {
+		panic(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		panic(err)
+	}
+	return priv, id
+}
+
 // Broadcaster returns a fixed broadcaster (the same key in every run, so
 // that fuzz seeds signed with it stay valid): its key, its public key and
 // a broadcast ID of its.
