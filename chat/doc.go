@@ -23,7 +23,7 @@
 //	pubsub ─► subscription ─► owner: machine.deliver ─► Events(), the log (comments.go), viewers (presence.go), jury tallies (jury.go)
 //	ticker ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
 //	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
-//	API Heart ─► owner ─► Config.Tap ─► the mesh node, whose statuses carry them up the tree
+//	API Heart ─► owner ─► Config.Tap ─► the node's tree (a mesh/p2p Tree), whose statuses carry them up
 //	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers and Hearts to the tree)
 //
 // A page reaches the API through package chat/web (the HTTP API, the
@@ -34,9 +34,10 @@
 //
 // What every viewer does at some rate is not sent on the topic, where the
 // broadcaster would get every message (several copies): the tree adds it
-// up. A child's mesh status to its parent (every 250 ms) carries the
-// hearts tapped in its subtree since its last status, the subtree's size
-// and the browsers it serves; the broadcaster's node reads the sums
+// up. A child's mesh status to its parent (when it changed, at most every
+// 250 ms) carries the hearts tapped in its subtree since its last status,
+// the subtree's size and the browsers it serves; the broadcaster's node
+// reads the sums
 // (Config.Audience, WebViewers, Hearts), and its beat, one message every
 // BeatInterval, carries the live count and the heart total down to
 // everyone, who float the total's rise. Presence is left to identified
