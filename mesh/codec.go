@@ -79,6 +79,10 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = pbwire.AppendString(b, 1, c.Name)
 		b = pbwire.AppendVarint(b, 2, c.Value)
 	}
+	if m.Parent != "" {
+		b = protowire.AppendTag(b, 19, protowire.BytesType)
+		b = protowire.AppendString(b, string(m.Parent))
+	}
 	return b
 }
 
@@ -106,6 +110,9 @@ func (m *Message) Size() int {
 	}
 	for i := range m.Counters {
 		n += protowire.SizeTag(18) + protowire.SizeBytes(counterSize(&m.Counters[i]))
+	}
+	if m.Parent != "" {
+		n += protowire.SizeTag(19) + protowire.SizeBytes(len(m.Parent))
 	}
 	return n
 }
@@ -154,7 +161,7 @@ func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
 		// Fields 16 and 17 (hearts, web) are retired: unknown, skipped.
-		if err := pbwire.CheckWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 19, 2, 10, 11, 12, 15, 18, 19); err != nil && num != 16 && num != 17 {
 			return err
 		}
 		switch num {
@@ -187,55 +194,12 @@ func (m *Message) Unmarshal(b []byte) error {
 			m.Subtree = uint32(v)
 		case 9:
 			m.Depth = uint32(v)
-		case 10:
-			if len(m.Path) >= maxListLen {
-				return fmt.Errorf("path longer than %d", maxListLen)
-			}
-			var p PeerInfo
-			if err := p.unmarshal(raw); err != nil {
-				return fmt.Errorf("path: %w", err)
-			}
-			m.Path = append(m.Path, p)
-		case 11:
-			if len(m.Candidates) >= maxListLen {
-				return fmt.Errorf("more than %d candidates", maxListLen)
-			}
-			var c Candidate
-			if err := c.unmarshal(raw); err != nil {
-				return fmt.Errorf("candidate: %w", err)
-			}
-			m.Candidates = append(m.Candidates, c)
-		case 12:
-			a, err := text(num, raw)
-			if err != nil {
-				return err
-			}
-			if len(m.Addrs) >= maxListLen {
-				return fmt.Errorf("more than %d addrs", maxListLen)
-			}
-			m.Addrs = append(m.Addrs, a)
 		case 13:
 			m.Reason = Reason(v)
 		case 14:
 			m.Flags = uint32(v)
-		case 15:
-			lost, err := text(num, raw)
-			if err != nil {
-				return err
-			}
-			m.Lost = PeerID(lost)
-		case 18:
-			if typ != protowire.BytesType {
-				return errWireType(num)
-			}
-			if len(m.Counters) >= maxListLen {
-				return fmt.Errorf("more than %d counters", maxListLen)
-			}
-			var c CounterValue
-			if err := c.unmarshal(raw); err != nil {
-				return fmt.Errorf("counter: %w", err)
-			}
-			m.Counters = append(m.Counters, c)
+		case 10, 11, 12, 15, 18, 19:
+			return m.unmarshalBytes(num, raw)
 		}
 		return nil
 	})
@@ -247,6 +211,67 @@ func (m *Message) Unmarshal(b []byte) error {
 	}
 	if m.Type == MsgChunk && m.Chunk == nil {
 		return fmt.Errorf("%w: chunk message without a chunk", ErrMalformed)
+	}
+	return nil
+}
+
+// unmarshalBytes decodes one of the message's length-delimited fields
+// other than the chunk: a list entry (path, candidates, addresses,
+// counters), each list bounded, or a peer ID (lost, parent).
+func (m *Message) unmarshalBytes(num protowire.Number, raw []byte) error {
+	full := func(n int, what string) error {
+		if n >= maxListLen {
+			return fmt.Errorf("more than %d %s", maxListLen, what)
+		}
+		return nil
+	}
+	switch num {
+	case 10:
+		if err := full(len(m.Path), "path entries"); err != nil {
+			return err
+		}
+		var p PeerInfo
+		if err := p.unmarshal(raw); err != nil {
+			return fmt.Errorf("path: %w", err)
+		}
+		m.Path = append(m.Path, p)
+	case 11:
+		if err := full(len(m.Candidates), "candidates"); err != nil {
+			return err
+		}
+		var c Candidate
+		if err := c.unmarshal(raw); err != nil {
+			return fmt.Errorf("candidate: %w", err)
+		}
+		m.Candidates = append(m.Candidates, c)
+	case 12:
+		a, err := text(num, raw)
+		if err != nil {
+			return err
+		}
+		if err := full(len(m.Addrs), "addrs"); err != nil {
+			return err
+		}
+		m.Addrs = append(m.Addrs, a)
+	case 18:
+		if err := full(len(m.Counters), "counters"); err != nil {
+			return err
+		}
+		var c CounterValue
+		if err := c.unmarshal(raw); err != nil {
+			return fmt.Errorf("counter: %w", err)
+		}
+		m.Counters = append(m.Counters, c)
+	case 15, 19:
+		id, err := text(num, raw)
+		if err != nil {
+			return err
+		}
+		if num == 15 {
+			m.Lost = PeerID(id)
+		} else {
+			m.Parent = PeerID(id)
+		}
 	}
 	return nil
 }

@@ -8,7 +8,7 @@
 // to the machine, then drains the machine's Ready:
 //
 //   - each Envelope goes to a per-peer writer: one outbound stream per peer
-//     speaking ProtocolID (/peerscope/mesh/1.1.0, or the WithProtocol ID),
+//     speaking ProtocolID (/peerscope/mesh/1.2.0, or the WithProtocol ID),
 //     opened lazily (the envelope's addresses are added to the peerstore
 //     first), fed through a bounded queue. A peer whose writer has taken
 //     nothing for WithQueueDelay, or whose queue passes WithQueueBytes, is

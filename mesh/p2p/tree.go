@@ -25,8 +25,13 @@ import (
 //
 // 1.1.0 replaced the status's hearts and web fields (16, 17) with named
 // counters (18): a 1.0.0 node and a 1.1.0 node refuse each other's streams
-// rather than lose those counts silently.
-const ProtocolID protocol.ID = "/peerscope/mesh/1.1.0"
+// rather than lose those counts silently. 1.2.0 added receipts and edges
+// (message types a 1.1.0 node refuses), the pong's sequence number and the
+// attach's withheld flag, on which earned capacity and the detection of a
+// withholding parent rest: 1.1.0 and 1.2.0 nodes refuse each other's
+// streams, so that no tree mixes nodes that check with nodes that cannot be
+// checked.
+const ProtocolID protocol.ID = "/peerscope/mesh/1.2.0"
 
 // readBufSize is the bufio size of a reader: enough for a control message
 // in one read, and smaller than a chunk, so that the bulk of a chunk frame
