@@ -24,6 +24,7 @@ func (n *Machine) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 	}
 	if n.state == stateAttached && from == n.parent.ID {
 		n.parentHeard = now
+		n.confirmMove() // a move's new parent delivers: leave the old one
 	}
 	n.accept(now, from, c)
 	return nil
@@ -32,11 +33,7 @@ func (n *Machine) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 // ban stops trusting a peer that sent a forged chunk: as a parent it is
 // left, as a child it is dropped, and it may not attach for BanDuration.
 func (n *Machine) ban(now time.Time, id PeerID) {
-	m := n.learn(n.infoOf(id), noDepth, 0, false)
-	if m != nil {
-		m.bannedUntil = now.Add(n.cfg.BanDuration)
-		n.banUntil = m.bannedUntil
-	}
+	n.banFor(now, id)
 	if i := n.childIndex(id); i >= 0 {
 		n.send(n.children[i].info, &Message{Type: MsgLeave})
 		n.removeChild(i)
@@ -68,6 +65,7 @@ func (n *Machine) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	case !n.haveAny:
 		n.haveAny = true
 		n.highest, n.next = c.Seq, c.Seq
+		n.newAt = now
 	case c.Seq+w <= n.highest || c.Seq < n.next && n.ring[c.Seq%w] == nil:
 		// Older than the window, or older than where this node started.
 		n.stats.TooOld++
@@ -78,8 +76,10 @@ func (n *Machine) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	}
 	n.ring[c.Seq%w] = c
 	n.stats.ChunksIn++
+	n.chunksSince = addSat32(n.chunksSince, 1)
 	if c.Seq > n.highest {
 		n.highest = c.Seq
+		n.newAt = now
 	}
 	if n.highest >= w && n.next < n.highest-w+1 {
 		n.next = n.highest - w + 1 // holes that fell out of the window are given up
@@ -220,7 +220,7 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
 		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID &&
-			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) {
+			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) {
 			opts = append(opts, id)
 		}
 	}

@@ -34,16 +34,17 @@ func (t EventType) String() string {
 type LossReason uint8
 
 const (
-	LossNone   LossReason = iota
-	LossDown              // the shell said the connection went away
-	LossSilent            // nothing heard within ParentTimeout
-	LossLeft              // the parent sent Leave
-	LossForged            // the parent forwarded a forged chunk
-	LossLoop              // the parent's path contained this node
-	LossMoved             // this node moved to a better parent (not a failure)
+	LossNone     LossReason = iota
+	LossDown                // the shell said the connection went away
+	LossSilent              // nothing heard within ParentTimeout
+	LossLeft                // the parent sent Leave
+	LossForged              // the parent forwarded a forged chunk
+	LossLoop                // the parent's path contained this node
+	LossMoved               // this node moved to a better parent (not a failure)
+	LossWithheld            // the parent sent heartbeats but no new chunks while the broadcast went on
 )
 
-var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved"}
+var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld"}
 
 func (l LossReason) String() string {
 	if int(l) < len(lossNames) {

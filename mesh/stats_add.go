@@ -10,4 +10,5 @@ func (s *Stats) Add(o *Stats) {
 	s.Pulls += o.Pulls
 	s.Moves += o.Moves
 	s.Rejoins += o.Rejoins
+	s.Withheld += o.Withheld
 }

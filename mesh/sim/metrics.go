@@ -252,6 +252,8 @@ func (s *Sim) Report() *report.Report {
 		"lost_left":             float64(m.lost[mesh.LossLeft]),
 		"lost_forged":           float64(m.lost[mesh.LossForged]),
 		"lost_loop":             float64(m.lost[mesh.LossLoop]),
+		"lost_withheld":         float64(m.lost[mesh.LossWithheld]),
+		"withheld":              float64(st.Withheld),
 		"never_played":          float64(p.neverPlayed),
 		"chunks_due":            float64(p.due),
 		"chunks_late":           float64(p.received - min(p.onTime, p.received)),

@@ -283,7 +283,7 @@ func (s *Sim) onEvent(i int32, e *mesh.Event) {
 		if c := s.index(e.Peer); c >= 0 {
 			nd.children = append(nd.children, c)
 		}
-		if len(nd.children) > int(nd.slots) {
+		if nd.n.Holding() > int(nd.slots) {
 			s.m.overSlots++
 		}
 	case mesh.EvChildRemoved:
