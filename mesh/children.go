@@ -42,6 +42,12 @@ func (n *Machine) removeChild(i int) {
 	if c.handTo != "" {
 		n.handing--
 	}
+	if n.isRoot && len(c.vouches) > 0 && c.proven > 0 && c.caughtAt.IsZero() {
+		// Its children, orphans now, will ask here: what it said of them
+		// still counts for a while.
+		n.pastVouches = append(n.pastVouches[:0:0], c.vouches...)
+		n.pastVouchesUntil = n.lastTick.Add(2 * n.cfg.AttachTimeout)
+	}
 	n.children = slices.Delete(n.children, i, i+1)
 	n.event(Event{Type: EvChildRemoved, Peer: c.info.ID})
 }
@@ -118,7 +124,7 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 	switch i := n.childIndex(from); {
 	case i >= 0:
 		n.readopt(now, n.children[i], info, m)
-	case n.free() > 0:
+	case n.free() > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
 		n.adopt(now, info, m)
 	case m.Free >= 1 && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
@@ -190,15 +196,22 @@ func (n *Machine) readopt(now time.Time, c *child, info PeerInfo, m *Message) {
 // however large, thus costs the displaced child nothing and holds no place.
 // It reports whether it adopted the requester.
 func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
-	if m.Capacity == 0 || n.handing > 0 && n.isRoot {
+	if m.Capacity == 0 || n.handing > 0 {
 		// One handover at a time: each costs a stream beyond the slots
 		// until it is done.
 		return false
 	}
 	victim := -1
+	var vouched uint32
+	if n.isRoot {
+		vouched = n.vouched(now, info.ID)
+	}
+	admitted := n.rootAdmits(now, m.Capacity, vouched)
 	for i, c := range n.children {
-		if c.info.ID == m.Lost || c.handTo != "" ||
-			!(m.Capacity > c.capacity || n.caught(c, now) || n.isRoot && n.idleTrial(c, now)) {
+		// The parent a requester lost is not displaced (it may be dead and
+		// not yet known to be), unless it lost it for withholding.
+		if c.info.ID == m.Lost && m.Flags&AttachWithheld == 0 || c.handTo != "" || !n.displaceable(now, c, m.Capacity, vouched) ||
+			!admitted && !n.caught(c, now) {
 			continue
 		}
 		if victim < 0 || c.capacity < n.children[victim].capacity ||
@@ -210,11 +223,22 @@ func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
 		return false
 	}
 	v := n.children[victim]
+	hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
+	if n.isRoot || n.caught(v, now) {
+		// A withholder is fed no longer; and the broadcaster's upload is
+		// for its children: it hands nobody over (which would feed one
+		// more). A child it displaced for a withholder finds out at once
+		// (its new parent sends no chunk, not even the init:
+		// checkWithheld) and comes back.
+		n.removeChild(victim)
+		n.adopt(now, info, m)
+		n.send(v.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
+		return true
+	}
 	n.adopt(now, info, m)
 	v.handTo, v.handUntil = info.ID, now.Add(n.cfg.ChildTimeout)
 	n.handing++
 	n.statusDirty = true
-	hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
 	n.send(v.info, &Message{Type: MsgLeave, Flags: LeaveHandover, Candidates: []Candidate{hint}})
 	return true
 }

@@ -53,14 +53,7 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = appendPeerInfo(b, &m.Path[i])
 	}
 	for i := range m.Candidates {
-		c := &m.Candidates[i]
-		b = protowire.AppendTag(b, 11, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(candidateSize(c)))
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
-		b = appendPeerInfo(b, &c.PeerInfo)
-		b = pbwire.AppendVarint(b, 2, uint64(c.Depth))
-		b = pbwire.AppendVarint(b, 3, uint64(c.Free))
+		b = appendCandidate(b, 11, &m.Candidates[i])
 	}
 	for _, a := range m.Addrs {
 		b = protowire.AppendTag(b, 12, protowire.BytesType)
@@ -83,7 +76,21 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = protowire.AppendTag(b, 19, protowire.BytesType)
 		b = protowire.AppendString(b, string(m.Parent))
 	}
+	for i := range m.Vouches {
+		b = appendCandidate(b, 20, &m.Vouches[i])
+	}
 	return b
+}
+
+func appendCandidate(b []byte, num protowire.Number, c *Candidate) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(candidateSize(c)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
+	b = appendPeerInfo(b, &c.PeerInfo)
+	b = pbwire.AppendVarint(b, 2, uint64(c.Depth))
+	b = pbwire.AppendVarint(b, 3, uint64(c.Free))
+	return pbwire.AppendVarint(b, 4, uint64(c.Proven))
 }
 
 // Size returns the length of m's encoding, without encoding it. The
@@ -113,6 +120,9 @@ func (m *Message) Size() int {
 	}
 	if m.Parent != "" {
 		n += protowire.SizeTag(19) + protowire.SizeBytes(len(m.Parent))
+	}
+	for i := range m.Vouches {
+		n += protowire.SizeTag(20) + protowire.SizeBytes(candidateSize(&m.Vouches[i]))
 	}
 	return n
 }
@@ -152,7 +162,7 @@ func appendPeerInfo(b []byte, p *PeerInfo) []byte {
 
 func candidateSize(c *Candidate) int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(peerInfoSize(&c.PeerInfo)) +
-		varintSize(2, uint64(c.Depth)) + varintSize(3, uint64(c.Free))
+		varintSize(2, uint64(c.Depth)) + varintSize(3, uint64(c.Free)) + varintSize(4, uint64(c.Proven))
 }
 
 // Unmarshal decodes a message. The chunk payload and signature alias b, so
@@ -161,7 +171,7 @@ func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
 		// Fields 16 and 17 (hearts, web) are retired: unknown, skipped.
-		if err := pbwire.CheckWireType(num, typ, 19, 2, 10, 11, 12, 15, 18, 19); err != nil && num != 16 && num != 17 {
+		if err := pbwire.CheckWireType(num, typ, 20, 2, 10, 11, 12, 15, 18, 19, 20); err != nil && num != 16 && num != 17 {
 			return err
 		}
 		switch num {
@@ -198,7 +208,7 @@ func (m *Message) Unmarshal(b []byte) error {
 			m.Reason = Reason(v)
 		case 14:
 			m.Flags = uint32(v)
-		case 10, 11, 12, 15, 18, 19:
+		case 10, 11, 12, 15, 18, 19, 20:
 			return m.unmarshalBytes(num, raw)
 		}
 		return nil
@@ -211,6 +221,9 @@ func (m *Message) Unmarshal(b []byte) error {
 	}
 	if m.Type == MsgChunk && m.Chunk == nil {
 		return fmt.Errorf("%w: chunk message without a chunk", ErrMalformed)
+	}
+	if m.Chunk != nil {
+		m.Excess = max(len(b)-m.Size(), 0)
 	}
 	return nil
 }
@@ -235,15 +248,19 @@ func (m *Message) unmarshalBytes(num protowire.Number, raw []byte) error {
 			return fmt.Errorf("path: %w", err)
 		}
 		m.Path = append(m.Path, p)
-	case 11:
-		if err := full(len(m.Candidates), "candidates"); err != nil {
+	case 11, 20:
+		list := &m.Candidates
+		if num == 20 {
+			list = &m.Vouches
+		}
+		if err := full(len(*list), "candidates"); err != nil {
 			return err
 		}
 		var c Candidate
 		if err := c.unmarshal(raw); err != nil {
 			return fmt.Errorf("candidate: %w", err)
 		}
-		m.Candidates = append(m.Candidates, c)
+		*list = append(*list, c)
 	case 12:
 		a, err := text(num, raw)
 		if err != nil {
@@ -306,7 +323,7 @@ func (p *PeerInfo) unmarshal(b []byte) error {
 
 func (c *Candidate) unmarshal(b []byte) error {
 	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 3, 1); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 4, 1); err != nil {
 			return err
 		}
 		switch num {
@@ -316,6 +333,8 @@ func (c *Candidate) unmarshal(b []byte) error {
 			c.Depth = uint32(v)
 		case 3:
 			c.Free = uint32(v)
+		case 4:
+			c.Proven = uint32(v)
 		}
 		return nil
 	})

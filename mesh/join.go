@@ -278,7 +278,8 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	n.state = stateAttached
 	n.parent = n.infoOf(from)
 	n.parentHeard = now
-	n.parentHeld = 0
+	n.parentHeld, n.parentHeld0, n.parentChunks, n.attachedAt = 0, 0, 0, now
+	n.chunksSince = 0 // a receipt counts what came from its parent only
 	n.parentOutSince = time.Time{}
 	n.hints = nil
 	rejoin := !n.lostAt.IsZero()
@@ -310,6 +311,9 @@ func (n *Machine) stepPath(now time.Time, from PeerID, m *Message) {
 	}
 	n.parentHeard = now
 	n.parentHeld = m.Seq
+	if n.parentHeld0 == 0 {
+		n.parentHeld0 = m.Seq
+	}
 	// A parent that is itself out of the tree for long cannot feed us:
 	// after 2×ParentTimeout we rejoin on our own rather than starve with the
 	// whole subtree.

@@ -79,6 +79,13 @@ type child struct {
 	reporters []receipt // the latest receipt of each of its children
 	caughtAt  time.Time // named as withholding by one of them; zero: not
 	accuser   PeerID
+	vouches   []vouch // its children it says proved capacity (its status)
+}
+
+// vouch is a child's word for one of its own children's proven capacity.
+type vouch struct {
+	id     PeerID
+	proven uint32
 }
 
 // Stats are a node's counters, for metrics and benchmarks.
@@ -91,6 +98,7 @@ type Stats struct {
 	Moves      uint64 // improvement moves made
 	Rejoins    uint64 // re-attachments after a parent was lost
 	Withheld   uint64 // parents (or move targets) taken for withholding the stream
+	Padded     uint64 // chunks that came padded beyond their canonical encoding
 }
 
 // Status is a snapshot of a node's place in the tree.
@@ -127,6 +135,11 @@ type Machine struct {
 	parentOutSince time.Time
 	children       []*child
 	handing        int // children being handed over (child.handTo set)
+	// On the broadcaster: the vouches of the last child that went, until
+	// its orphans have asked (trust.go, vouched).
+	pastVouches      []vouch
+	pastVouchesUntil time.Time
+	lastTick         time.Time
 
 	members     map[PeerID]*member
 	memberOrder []PeerID
@@ -161,6 +174,8 @@ type Machine struct {
 	redirects      int       // redirects the broadcaster sent this second
 	strangerReset  time.Time // start of the second strangerServed counts in
 	strangerServed uint64    // chunks served this second to pulls from non-children
+	spareReset     time.Time // start of the second spareUsed counts in
+	spareUsed      uint64    // the broadcaster's chunks sent this second beyond the live ones
 	edgeReset      time.Time // start of the second edgesSent counts in
 	edgesSent      int       // edges sent this second to peers that are not grandchildren
 	started        bool
@@ -179,7 +194,10 @@ type Machine struct {
 	prevParent   PeerInfo   // a move under way: the parent kept until the new one delivers
 	prevPath     []PeerInfo // and the path under it
 	movedAt      time.Time
-	parentHeld   uint64 // what the parent's last heartbeat said it holds (1 + seq)
+	parentHeld   uint64    // what the parent's last heartbeat said it holds (1 + seq)
+	parentHeld0  uint64    // what its first heartbeat since it adopted this node said
+	parentChunks uint64    // chunk messages from the parent since attaching to it
+	attachedAt   time.Time // when the parent accepted this node
 
 	// Per Config.Counters: for events, what was counted here and below and
 	// not yet reported to a parent, and (totals) everything counted here and
@@ -408,6 +426,7 @@ func (n *Machine) Tick(now time.Time) {
 	if n.state == stateLeft {
 		return
 	}
+	n.lastTick = now
 	if !n.started {
 		n.started = true
 		n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
@@ -570,7 +589,7 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	}
 	switch m.Type {
 	case MsgChunk:
-		return n.stepChunk(now, from, m.Chunk)
+		return n.stepChunk(now, from, m)
 	case MsgPing:
 		d, free := uint32(noDepth), uint32(0)
 		if n.state == stateAttached {

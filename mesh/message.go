@@ -21,8 +21,9 @@ type PeerInfo struct {
 // itself or by an ancestor that heard of it.
 type Candidate struct {
 	PeerInfo
-	Depth uint32 // hops from the broadcaster (the broadcaster is 0)
-	Free  uint32 // free child slots when reported
+	Depth  uint32 // hops from the broadcaster (the broadcaster is 0)
+	Free   uint32 // free child slots when reported
+	Proven uint32 // in a status's Vouches: the capacity the sender saw it prove
 }
 
 // MsgType is the kind of a Message.
@@ -81,7 +82,7 @@ type Message struct {
 	Type       MsgType
 	Chunk      *chunk.Chunk // MsgChunk
 	Seq        uint64       // MsgAttach: first missing seq + 1 (0: from the live edge); MsgPull: first seq; MsgPong, MsgReceipt, MsgEdge, MsgPath: 1 + highest held (0: none)
-	Count      uint32       // MsgPull; MsgReceipt: new chunks since the previous receipt
+	Count      uint32       // MsgPull; MsgReceipt: new chunks from the parent since the previous receipt
 	Time       int64        // MsgPing, MsgPong: a nonce, the prober's clock in ns (never a measure)
 	Capacity   uint32       // MsgAttach, MsgStatus: child slots the sender offers in all
 	Free       uint32       // MsgStatus, MsgPong: child slots still free
@@ -94,10 +95,16 @@ type Message struct {
 	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld; MsgLeave: LeaveHandover
 	Lost       PeerID       // MsgAttach: the parent the requester just lost, if any
 	Parent     PeerID       // MsgReceipt: the sender's parent, the receiver's child
+	Vouches    []Candidate  // MsgStatus: the sender's children that proved capacity (Proven), from their children's receipts
 	// Counters (MsgStatus) are what the sender's subtree adds up
 	// (Config.Counters): deltas for events, sums for gauges; zero values
 	// are left out.
 	Counters []CounterValue
+
+	// Excess is not on the wire: the bytes the received frame carried
+	// beyond this message's canonical encoding (Unmarshal sets it), such
+	// as an unknown field a relay appended to a chunk.
+	Excess int
 }
 
 // Attach flags.

@@ -31,6 +31,7 @@ type network struct {
 	forge    map[[2]PeerID]bool // from, to: chunks sent are forged
 	withhold map[PeerID]bool    // the node's chunks never leave it
 	sybil    map[PeerID]bool    // withholds, and lies in what it says of itself
+	pad      map[PeerID]bool    // the node's chunk frames carry 64 KiB beyond the chunk
 	down     map[PeerID]bool
 	inflight []flight
 	events   map[PeerID][]Event
@@ -72,6 +73,7 @@ func newNetwork(t *testing.T) *network {
 		forge:    map[[2]PeerID]bool{},
 		withhold: map[PeerID]bool{},
 		sybil:    map[PeerID]bool{},
+		pad:      map[PeerID]bool{},
 		down:     map[PeerID]bool{},
 		events:   map[PeerID][]Event{},
 		seen:     map[PeerID]int{},
@@ -161,6 +163,9 @@ func (nw *network) drain(id PeerID) Ready {
 		}
 		if nw.sybil[id] {
 			m = lie(m, nw.now)
+		}
+		if nw.pad[id] && m.Type == MsgChunk {
+			m = &Message{Type: MsgChunk, Chunk: m.Chunk, Excess: 64 << 10} // what the decoder would find
 		}
 		if m.Type == MsgChunk && nw.forge[[2]PeerID{id, e.To.ID}] {
 			c := m.Chunk.Clone()

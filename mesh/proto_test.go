@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -31,7 +32,10 @@ func toPB(m *Message) *meshpb.Message {
 		pb.Path = append(pb.Path, peerToPB(&m.Path[i]))
 	}
 	for _, c := range m.Candidates {
-		pb.Candidates = append(pb.Candidates, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free})
+		pb.Candidates = append(pb.Candidates, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
+	}
+	for _, c := range m.Vouches {
+		pb.Vouches = append(pb.Vouches, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
 	}
 	for _, c := range m.Counters {
 		pb.Counters = append(pb.Counters, &meshpb.Counter{Name: c.Name, Value: c.Value})
@@ -57,7 +61,10 @@ func fromPB(pb *meshpb.Message) *Message {
 		m.Path = append(m.Path, peerFromPB(p))
 	}
 	for _, c := range pb.Candidates {
-		m.Candidates = append(m.Candidates, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free})
+		m.Candidates = append(m.Candidates, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
+	}
+	for _, c := range pb.Vouches {
+		m.Vouches = append(m.Vouches, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
 	}
 	for _, c := range pb.Counters {
 		m.Counters = append(m.Counters, CounterValue{Name: c.Name, Value: c.Value})
@@ -83,7 +90,7 @@ func genWritesSameBytes(m *Message) bool {
 			return false
 		}
 	}
-	for _, c := range m.Candidates {
+	for _, c := range append(slices.Clone(m.Candidates), m.Vouches...) {
 		if c.ID == "" {
 			return false
 		}
@@ -129,6 +136,9 @@ func randomMessage(rng *rand.Rand) *Message {
 	}
 	for range rng.IntN(4) {
 		m.Candidates = append(m.Candidates, Candidate{PeerInfo: randomPeer(rng), Depth: u32(), Free: u32()})
+	}
+	for range rng.IntN(3) {
+		m.Vouches = append(m.Vouches, Candidate{PeerInfo: randomPeer(rng), Depth: u32(), Proven: u32()})
 	}
 	for range rng.IntN(3) {
 		m.Addrs = append(m.Addrs, randomText(rng, 30))

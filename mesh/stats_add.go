@@ -11,4 +11,5 @@ func (s *Stats) Add(o *Stats) {
 	s.Moves += o.Moves
 	s.Rejoins += o.Rejoins
 	s.Withheld += o.Withheld
+	s.Padded += o.Padded
 }

@@ -15,7 +15,7 @@ func (n *Machine) status(now time.Time) *Message {
 		room = room[:maxRoom]
 	}
 	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
-		Candidates: room, Counters: n.counterValues()}
+		Candidates: room, Counters: n.counterValues(), Vouches: n.vouches()}
 }
 
 // sendStatus reports to the parent now.
@@ -50,7 +50,7 @@ func (n *Machine) maybeSendStatus(now time.Time) {
 // one sent, did not.
 func (n *Machine) sameStatus(a, b *Message) bool {
 	return a.Capacity == b.Capacity && a.Free == b.Free && a.Subtree == b.Subtree &&
-		sameRoom(a.Candidates, b.Candidates) && n.sameCounters(a.Counters, b.Counters)
+		sameRoom(a.Candidates, b.Candidates) && n.sameCounters(a.Counters, b.Counters) && sameVouches(a.Vouches, b.Vouches)
 }
 
 func sameRoom(a, b []Candidate) bool {
@@ -99,5 +99,14 @@ func (n *Machine) stepStatus(now time.Time, from PeerID, m *Message) {
 	if !sameRoom(c.room, room) {
 		n.statusDirty = true
 		c.room = append(c.room[:0], room...)
+	}
+	c.vouches = c.vouches[:0]
+	for _, v := range m.Vouches {
+		if len(c.vouches) >= maxRoom {
+			break
+		}
+		if v.Proven > 0 && v.ID != "" && v.ID != n.cfg.Self.ID && !n.inPath(v.ID) {
+			c.vouches = append(c.vouches, vouch{id: v.ID, proven: v.Proven})
+		}
 	}
 }
