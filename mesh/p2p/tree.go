@@ -75,14 +75,22 @@ type Tree struct {
 	ids     map[mesh.PeerID]peer.ID
 	names   map[peer.ID]mesh.PeerID
 	reaped  time.Time
-	retired []*writer // reaped writers that may still be closing
+	retired []*writer        // reaped writers that may still be closing
+	pings   map[peer.ID]ping // the last ping to each peer, to time its pong
 
 	// liveAddrs: Self was taken from the host, so an Attach carries the
 	// host's addresses of the moment (see drain).
 	liveAddrs bool
 
-	// tamper, if set (tests only), may replace a message before it is sent.
+	// tamper, if set (tests only: SetTamper), may replace a message before
+	// it is sent.
 	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
+}
+
+// ping is a ping sent: its nonce (the time it carries) and when it went.
+type ping struct {
+	nonce int64
+	sent  time.Time
 }
 
 type inbound struct {
@@ -141,6 +149,7 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		writers: make(map[peer.ID]*writer),
 		ids:     make(map[mesh.PeerID]peer.ID),
 		names:   make(map[peer.ID]mesh.PeerID),
+		pings:   make(map[peer.ID]ping),
 
 		liveAddrs: liveAddrs,
 
@@ -384,11 +393,16 @@ func (n *Tree) run() {
 func (n *Tree) step(in inbound) {
 	now := n.opt.clock.Now()
 	from := n.nameOf(in.from)
-	if in.msg.Type == mesh.MsgPong && in.msg.Time > 0 {
+	if in.msg.Type == mesh.MsgPong {
 		// The shell times pongs too, so the peerstore (and the demo) know
-		// the RTT to the peers the tree probed.
-		if rtt := now.Sub(time.Unix(0, in.msg.Time)); rtt > 0 && rtt < time.Minute {
-			n.h.Peerstore().RecordLatency(in.from, rtt)
+		// the RTT to the peers the tree probed: from when this node sent
+		// the ping the pong echoes (its time is only a nonce to match; a
+		// peer's clock says nothing).
+		if p, ok := n.pings[in.from]; ok && p.nonce == in.msg.Time {
+			delete(n.pings, in.from)
+			if rtt := now.Sub(p.sent); rtt > 0 && rtt < time.Minute {
+				n.h.Peerstore().RecordLatency(in.from, rtt)
+			}
 		}
 	}
 	if err := n.sm.Step(now, from, in.msg); err != nil {
@@ -445,6 +459,12 @@ func (n *Tree) drain() {
 				n.writers[p] = w
 			}
 			m := env.Msg
+			if m.Type == mesh.MsgPing {
+				if len(n.pings) > 4096 {
+					clear(n.pings)
+				}
+				n.pings[p] = ping{nonce: m.Time, sent: now}
+			}
 			if m.Type == mesh.MsgAttach && n.liveAddrs {
 				// The state machine's Self is a snapshot from New; the
 				// host's addresses change (a relay reservation made, a NAT
@@ -455,7 +475,13 @@ func (n *Tree) drain() {
 			if n.tamper != nil {
 				m = n.tamper(env.To.ID, m)
 			}
-			if !w.enqueue(now, m) {
+			out := outbound{m: m}
+			if f := n.opt.sendFilter; f != nil {
+				if out.m, out.raw = f(env.To.ID, m); out.m == nil {
+					continue
+				}
+			}
+			if !w.enqueue(now, out) {
 				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
 				w.abort()
 				delete(n.writers, p)
@@ -585,4 +611,15 @@ func uvarintLen(x uint64) int {
 		n++
 	}
 	return n
+}
+
+// SetSlots changes how many children the node adopts (mesh.Machine.SetSlots):
+// the node follows the stream's measured bitrate with it. Children beyond
+// the new count are dropped, each told where to go.
+func (n *Tree) SetSlots(slots int) error {
+	var err error
+	if cerr := n.call(context.Background(), func() { err = n.sm.SetSlots(n.opt.clock.Now(), slots) }); cerr != nil {
+		return cerr
+	}
+	return err
 }
