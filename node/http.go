@@ -88,7 +88,7 @@ func (n *Node) Infos(ctx context.Context) []BroadcastInfo {
 			Ended:         b.ended(),
 			Depth:         st.Depth,
 			Children:      len(st.Children),
-			Slots:         b.slots,
+			Slots:         b.Slots(),
 			Link:          b.Link().String(),
 			Player:        b.playerPath(),
 			HLS:           b.playerPath() + "hls/index.m3u8",

@@ -181,7 +181,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			ended = 1
 		}
 		gauge(descEnded, ended, id)
-		gauge(descSlots, float64(b.slots), id)
+		gauge(descSlots, float64(b.Slots()), id)
 		counter(descOut, b.chunksOut.Load(), id)
 		counter(descDropped, b.dropped.Load(), id)
 		counter(descBytesOut, b.bytesOut.Load(), id)

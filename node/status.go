@@ -51,7 +51,7 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 	ts := TreeStatus{
 		State:      st.State,
 		Depth:      st.Depth,
-		Slots:      b.slots,
+		Slots:      b.Slots(),
 		Subtree:    st.Subtree,
 		Mesh:       stats,
 		Received:   b.received.Load(),
