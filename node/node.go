@@ -33,6 +33,7 @@ import (
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/p2pkey"
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
@@ -330,6 +331,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
+		// libp2p's resource manager with a service for each protocol of
+		// ours: per-peer stream caps and charged frames.
+		p2plimit.Option(),
 	}, nat.Options(n.natConfig())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
