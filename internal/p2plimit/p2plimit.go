@@ -97,15 +97,15 @@ func Accept(s network.Stream, service string) error {
 	return nil
 }
 
-// Reserve charges a frame of n bytes, about to be read, to the stream's
-// scope (and so to its service, its peer and the system); release returns
-// it. Frames up to pbwire.EagerFrame are not charged: they cost less than
-// the reservation's bookkeeping is worth, and the stream caps bound them.
-func Reserve(s network.Stream, n int) (release func(), err error) {
+// Reserve charges a frame of n bytes, about to be read, to a stream's
+// scope (s.Scope(); and so to its service, its peer and the system);
+// release returns it. Frames up to pbwire.EagerFrame are not charged: they
+// cost less than the reservation's bookkeeping is worth, and the stream
+// caps bound them.
+func Reserve(scope network.ResourceScope, n int) (release func(), err error) {
 	if n <= pbwire.EagerFrame {
 		return func() {}, nil
 	}
-	scope := s.Scope()
 	if err := scope.ReserveMemory(n, network.ReservationPriorityHigh); err != nil {
 		return nil, fmt.Errorf("p2plimit: a frame of %d bytes: %w", n, err)
 	}

@@ -73,12 +73,12 @@ func TestReserve(t *testing.T) {
 		defer s.Reset()
 		var r [3]error
 		r[0] = p2plimit.Accept(s, p2plimit.ServiceInfo)
-		rel, err := p2plimit.Reserve(s, 512<<10) // within the info service's 1 MiB a peer
+		rel, err := p2plimit.Reserve(s.Scope(), 512<<10) // within the info service's 1 MiB a peer
 		r[1] = err
 		if err == nil {
 			defer rel()
 		}
-		_, r[2] = p2plimit.Reserve(s, 768<<10) // 1.25 MiB in all: over
+		_, r[2] = p2plimit.Reserve(s.Scope(), 768<<10) // 1.25 MiB in all: over
 		results <- r
 	})
 	c := testutil.TCPHost(t)
