@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/proto/replaypb"
@@ -154,8 +155,12 @@ func firstHolders(b []byte, max int) ([]byte, error) {
 }
 
 // Serve answers one replay request on st and closes it; a malformed
-// request resets it.
+// request resets it, and so does a peer past its share of the host's
+// replay streams (p2plimit).
 func (s *Swarm) Serve(st network.Stream) {
+	if p2plimit.Accept(st, p2plimit.ServiceReplay) != nil {
+		return
+	}
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(Timeout))
 	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(st, maxRequest+16)), maxRequest)

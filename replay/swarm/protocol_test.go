@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
@@ -226,4 +227,18 @@ func TestServe(t *testing.T) {
 	if _, _, _, err := asker.fetchManifest(t.Context(), info, id[:len(id)-1]+"x"); !errors.Is(err, ErrNoManifest) {
 		t.Fatalf("a replay the peer does not hold: %v", err)
 	}
+}
+
+// TestServePeerCap: a peer that opens ten replay streams and never
+// finishes its requests gets four held under the host's resource manager
+// (p2plimit.ServiceReplay); six are reset at once. (Before, each waited
+// out its 10 s deadline with a goroutine.)
+func TestServePeerCap(t *testing.T) {
+	h := testutil.LimitedHost(t)
+	s := newSwarm(t, Config{Host: h})
+	h.SetStreamHandler(ProtocolID, s.Serve)
+	reset := testutil.HangingStreams(t, testutil.TCPHost(t), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}, ProtocolID, 10, 0x80)
+	testutil.WaitFor(t, 8*time.Second, "six streams reset and four held", func() bool {
+		return reset.Load() >= 6 && testutil.ServiceStreams(h, p2plimit.ServiceReplay) == 4
+	})
 }
