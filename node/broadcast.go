@@ -71,7 +71,7 @@ type Broadcast struct {
 	room       *chat.Room     // nil when the chat could not be joined
 	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
 	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
-	hlsClients recentClients  // LL-HLS players heard from lately
+	hlsClients webClients     // LL-HLS clients heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc

@@ -6,16 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chat/web"
 )
-
-// webViewerWindow is how long a player that fetched LL-HLS counts as
-// watching after its last request.
-const webViewerWindow = 10 * time.Second
 
 // joinChat joins the broadcast's chat room on the node's GossipSub router.
 // Chat is not what a viewer came for: a room that fails leaves the video
@@ -45,11 +40,10 @@ func (b *Broadcast) joinChat() {
 	b.wg.Go(b.fanOutChat)
 }
 
-// webViewers counts the browsers this node serves: WHEP sessions and LL-HLS
-// players heard from lately. It runs on the room's goroutine: it reads
-// counters only.
+// webViewers counts the browsers this node serves, by client (webcount.go).
+// It runs on the room's goroutine: it reads counters only.
 func (b *Broadcast) webViewers() int {
-	return b.whep.Sessions() + b.hlsClients.count(b.n.clock.Now())
+	return b.hlsClients.count(b.n.clock.Now(), b.whep.Clients())
 }
 
 // fanOutChat runs the chat page's event streams (chat/web) until the room
@@ -75,39 +69,6 @@ func (b *Broadcast) refreshCounts() {
 	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 	defer cancel()
 	_ = b.treeLink.Refresh(ctx)
-}
-
-// recentClients counts the distinct clients seen within webViewerWindow.
-type recentClients struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func (r *recentClients) touch(key string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seen == nil {
-		r.seen = map[string]time.Time{}
-	}
-	r.seen[key] = now
-	if len(r.seen) > 4096 {
-		r.prune(now)
-	}
-}
-
-func (r *recentClients) prune(now time.Time) {
-	for k, t := range r.seen {
-		if now.Sub(t) > webViewerWindow {
-			delete(r.seen, k)
-		}
-	}
-}
-
-func (r *recentClients) count(now time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.prune(now)
-	return len(r.seen)
 }
 
 // OwnerToken returns the token that makes a local request the owner's:

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -73,8 +72,7 @@ func (m *metrics) countHLS(b *Broadcast, h http.Handler) http.Handler {
 	id := b.id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hlsRequests.Add(1)
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		b.hlsClients.touch(host+" "+r.UserAgent(), b.n.clock.Now())
+		b.hlsClients.touch(r.RemoteAddr, b.n.clock.Now())
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		kind := "other"
 		switch {
