@@ -19,7 +19,8 @@
 // A window of chunks that no connected peer gives in 10 s is left for a
 // retry every 30 s, so the rest still comes; a part the page asks for ahead
 // of the prefetch is fetched at once. Every read checks expiry (the
-// manifest's end + TTL, by Config.Clock).
+// manifest's end + TTL, by Config.Clock; the end is anchored as the
+// manifest comes: never later than then, nor than the store's record).
 //
 // The chunks travel by bitswap (Config.Blocks; the node runs one instance,
 // serving its replay.Store). The protocol's messages are proto/replay.proto's,

@@ -241,5 +241,6 @@ func (s *Swarm) fetchManifest(ctx context.Context, p peer.AddrInfo, id string) (
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	s.anchor(m)
 	return m, resp.manifest, resp.holders, nil
 }

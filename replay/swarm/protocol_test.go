@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
@@ -241,4 +242,50 @@ func TestServePeerCap(t *testing.T) {
 	testutil.WaitFor(t, 8*time.Second, "six streams reset and four held", func() bool {
 		return reset.Load() >= 6 && testutil.ServiceStreams(h, p2plimit.ServiceReplay) == 4
 	})
+}
+
+// TestFutureEnd: a manifest whose end claims ten years ahead is served for
+// 24 hours from when it came, not for ten years. (Before, Expired took the
+// claimed end, and the replay stayed served while the node ran.)
+func TestFutureEnd(t *testing.T) {
+	key, pub, id := testutil.Broadcaster(t)
+	raw, _ := key.Raw()
+	clk := clock.NewFake(time.Now())
+	future := clk.Now().AddDate(10, 0, 0)
+	c := &chunk.Chunk{Broadcast: id, Seq: 1, Wallclock: future.UnixNano(), Duration: int64(time.Second), Payload: []byte("x")}
+	c.Sign(ed25519.PrivateKey(raw))
+	var rec replay.Recorder
+	rec.Record(c)
+	m := rec.Manifest(id, "from the future", future, nil)
+	if !m.Ended.After(future) {
+		t.Fatalf("the manifest ends %v", m.Ended)
+	}
+	signed, err := replay.SignManifest(m, ed25519.PrivateKey(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := newSwarm(t, Config{Host: testutil.Host(t), Clock: clk})
+	asker := newSwarm(t, Config{Host: testutil.Host(t), Clock: clk})
+	// One keeps it as if it had watched, the other fetches it.
+	theirs, err := replay.DecodeManifest(signed, id, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Keep(t.Context(), theirs, signed)
+	info := peer.AddrInfo{ID: holder.cfg.Host.ID(), Addrs: holder.cfg.Host.Addrs()}
+	fetched, _, _, err := asker.fetchManifest(t.Context(), info, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(replay.DefaultTTL - time.Second)
+	if !holder.Holds(t.Context(), id) || asker.Expired(fetched) {
+		t.Fatal("expired before 24 h")
+	}
+	clk.Advance(time.Second)
+	if holder.Holds(t.Context(), id) {
+		t.Error("the holder still serves a replay 24 h after its manifest came")
+	}
+	if !asker.Expired(fetched) {
+		t.Error("the asker takes a manifest fetched 24 h ago for unexpired")
+	}
 }

@@ -109,9 +109,26 @@ func (s *Swarm) Close() error {
 	return nil
 }
 
-// Expired reports whether a replay's time is over.
+// Expired reports whether a replay's time is over: TTL after its end, as
+// anchored when the manifest came (anchor).
 func (s *Swarm) Expired(m *replay.Manifest) bool {
 	return !s.clock.Now().Before(m.Ended.Add(s.cfg.TTL))
+}
+
+// anchor puts a manifest that just came (fetched, read from the store,
+// signed here) on this node's clock: its end is never later than now, nor
+// than the end the store recorded first. A broadcaster whose clock runs
+// ten years ahead cannot keep its replay served for ten years. The signed
+// bytes are untouched; only this node's copy of the end moves.
+func (s *Swarm) anchor(m *replay.Manifest) {
+	if now := s.clock.Now(); m.Ended.After(now) {
+		m.Ended = now
+	}
+	if st := s.cfg.Store; st != nil {
+		if end, ok := st.End(m.Broadcast); ok && end.Before(m.Ended) {
+			m.Ended = end
+		}
+	}
 }
 
 // Keep keeps a verified manifest of a broadcast this node took part in (the
@@ -119,6 +136,7 @@ func (s *Swarm) Expired(m *replay.Manifest) bool {
 // store, which then counts the replay's time from its end. It reports
 // whether this one was kept.
 func (s *Swarm) Keep(ctx context.Context, m *replay.Manifest, signed []byte) bool {
+	s.anchor(m)
 	s.mu.Lock()
 	if _, ok := s.known[m.Broadcast]; ok {
 		s.mu.Unlock()
@@ -366,6 +384,7 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 	if signed := s.signedManifest(ctx, id); signed != nil {
 		m, err := replay.DecodeManifest(signed, id, key)
 		if err == nil {
+			s.anchor(m)
 			return m, signed, nil, nil
 		}
 	}
