@@ -116,12 +116,13 @@ func (s *Swarm) Open(ctx context.Context, l link.Link, view bool) (*Replay, erro
 	s.mu.Unlock()
 
 	peers := append(slices.Clone(l.Peers), holders...)
+	// Logged before the fetching starts: it writes r.have.
+	r.log.Info("replay opened", "chunks", len(m.Chunks), "duration", m.Duration(), "held", len(r.have), "peers", len(peers))
 	r.wg.Go(func() { r.connect(peers) })
 	r.wg.Go(r.prefetch)
 	if view {
 		r.wg.Go(func() { r.sendViews(peers) })
 	}
-	r.log.Info("replay opened", "chunks", len(m.Chunks), "duration", m.Duration(), "held", len(r.have), "peers", len(peers))
 	return r, nil
 }
 
