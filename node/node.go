@@ -356,7 +356,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startCommunity(ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
+	for _, p := range swarm.Protocols {
+		n.host.SetStreamHandler(p, n.swarm.Serve)
+	}
 	if err := n.listen(); err != nil {
 		return nil, err
 	}

@@ -2,18 +2,25 @@ package node_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
@@ -153,4 +160,32 @@ func TestWebViewersByClient(t *testing.T) {
 	if got := webViewers(t, b); got != 5 {
 		t.Errorf("the client with its sessions and the other browser (LL-HLS and WHEP) count as %d, want 4 + 1", got)
 	}
+}
+
+// attested returns a data directory holding a fresh node identity, and an
+// attestation of that identity's peer (account name) signed by boot.
+func attested(t *testing.T, boot ed25519.PrivateKey, name string) (dir string, att []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, node.IdentityFile), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &identity.Attestation{Provider: "twitter", Account: name, Handle: "@" + name, Name: name,
+		Peer: id, Issued: time.Now().Add(-time.Minute), Expires: time.Now().Add(time.Hour)}
+	if err := a.Sign(boot); err != nil {
+		t.Fatal(err)
+	}
+	return dir, a.Marshal()
 }

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -24,27 +25,40 @@ import (
 
 // ProtocolID is the request/response protocol of replays (proto/replay.proto's
 // Request and Response): the asker writes one Request frame, the answerer
-// one Response frame and closes. Version 1.1.0 names blocks by the hash of
+// one Response frame and closes. Version 1.1.0 named blocks by the hash of
 // the chunk's one encoding (chunk.Chunk.Bytes); 1.0.0 nodes hashed another,
 // so the two refuse each other at protocol negotiation rather than list
-// blocks the other cannot find. (The generated code writes the bytes the
-// hand-written codec of 1.1.0 wrote, so the ID stays.)
+// blocks the other cannot find.
 //
 // Every node that holds a replay's manifest answers, so a replay needs
-// nothing from its broadcaster once the broadcast is over. A view is
-// authenticated by the libp2p connection (the asker's peer ID); the
-// broadcaster counts distinct ones.
-const ProtocolID protocol.ID = "/peerscope/replay/1.1.0"
+// nothing from its broadcaster once the broadcast is over. 1.2.0 counts a
+// view only when the viewer proves it fetched the whole replay (a hash
+// over every chunk and its own peer ID, views.go), as its account's when it
+// sends a believed attestation; 1.1.0's view request (from a node that
+// proves nothing) is answered with the counts and counts nothing. A node
+// serves both (Protocols), and asks for manifests in 1.2.0 first; a view
+// goes only to peers that speak 1.2.0.
+const ProtocolID protocol.ID = "/peerscope/replay/1.2.0"
+
+// ProtocolV11 is the version before views were proven: still served, so
+// that 1.1.0 nodes get manifests and holders.
+const ProtocolV11 protocol.ID = "/peerscope/replay/1.1.0"
+
+// Protocols are the versions a Swarm serves, newest first: register Serve
+// for each.
+var Protocols = []protocol.ID{ProtocolID, ProtocolV11}
 
 // What a Request asks.
 const (
-	askManifest = 1 // the manifest and holders
-	askView     = 2 // count a view
+	askManifest   = 1 // the manifest and holders
+	askView       = 2 // the view counts (1.1.0 asked this to count a view; it no longer does)
+	askProvenView = 3 // a proven view (1.2.0)
 )
 
 const (
-	maxRequest  = 1024
-	maxResponse = replay.MaxManifestSize + 64<<10
+	maxRequest    = 8 << 10 // a proof and an attestation (at most identity.MaxAttestationSize)
+	maxRequestV11 = 1024
+	maxResponse   = replay.MaxManifestSize + 64<<10
 	// maxHolders is how many holders an answer names.
 	maxHolders = 16
 	// maxHolderAddrs is how many holder addresses a reader takes from an
@@ -56,36 +70,43 @@ const (
 
 // request is a decoded Request.
 type request struct {
-	kind      uint32
-	broadcast string
+	kind        uint32
+	broadcast   string
+	proof       []byte // askProvenView
+	attestation []byte // askProvenView, optional
 }
 
 func (r request) encode() []byte {
-	b, _ := proto.Marshal(&replaypb.Request{Kind: r.kind, Broadcast: r.broadcast})
+	b, _ := proto.Marshal(&replaypb.Request{Kind: r.kind, Broadcast: r.broadcast, Proof: r.proof, Attestation: r.attestation})
 	return b
 }
 
 func decodeRequest(b []byte) (request, error) {
 	var pb replaypb.Request
 	err := pbwire.Unmarshal(b, &pb)
-	if err == nil && (pb.Kind != askManifest && pb.Kind != askView || pb.Broadcast == "") {
+	switch {
+	case err != nil:
+	case pb.Kind != askManifest && pb.Kind != askView && pb.Kind != askProvenView || pb.Broadcast == "":
 		err = errors.New("unknown kind or no broadcast")
+	case pb.Kind == askProvenView && len(pb.Proof) != sha256.Size:
+		err = fmt.Errorf("a proof of %d bytes", len(pb.Proof))
 	}
 	if err != nil {
 		return request{}, fmt.Errorf("%w: request: %w", ErrMalformed, err)
 	}
-	return request{kind: pb.Kind, broadcast: pb.Broadcast}, nil
+	return request{kind: pb.Kind, broadcast: pb.Broadcast, proof: pb.Proof, attestation: pb.Attestation}, nil
 }
 
 // response is a decoded Response.
 type response struct {
-	manifest []byte
-	holders  []peer.AddrInfo
-	views    uint64
+	manifest   []byte
+	holders    []peer.AddrInfo
+	views      uint64 // proven views counted
+	identified uint64 // of which identified
 }
 
 func (r *response) encode() []byte {
-	pb := &replaypb.Response{Manifest: r.manifest, Views: r.views}
+	pb := &replaypb.Response{Manifest: r.manifest, Views: r.views, IdentifiedViews: r.identified}
 	for _, h := range r.holders {
 		addrs, err := peer.AddrInfoToP2pAddrs(&h)
 		if err != nil {
@@ -120,7 +141,7 @@ func decodeResponse(b []byte) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("%w: holders: %w", ErrMalformed, err)
 	}
-	return response{manifest: pb.Manifest, holders: infos, views: pb.Views}, nil
+	return response{manifest: pb.Manifest, holders: infos, views: pb.Views, identified: min(pb.IdentifiedViews, pb.Views)}, nil
 }
 
 // firstHolders returns b without the holder fields after the first max, so
@@ -154,22 +175,27 @@ func firstHolders(b []byte, max int) ([]byte, error) {
 	return out, nil
 }
 
-// Serve answers one replay request on st and closes it; a malformed
-// request resets it, and so does a peer past its share of the host's
-// replay streams (p2plimit).
+// Serve answers one replay request on st (either of Protocols) and closes
+// it; a malformed request resets it, and so does a peer past its share of
+// the host's replay streams (p2plimit).
 func (s *Swarm) Serve(st network.Stream) {
 	if p2plimit.Accept(st, p2plimit.ServiceReplay) != nil {
 		return
 	}
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(Timeout))
-	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(st, maxRequest+16)), maxRequest)
+	limit := uint64(maxRequest)
+	v11 := st.Protocol() == ProtocolV11
+	if v11 {
+		limit = maxRequestV11
+	}
+	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(st, int64(limit)+16)), limit)
 	if err != nil {
 		_ = st.Reset()
 		return
 	}
 	req, err := decodeRequest(b)
-	if err != nil {
+	if err != nil || v11 && req.kind == askProvenView {
 		_ = st.Reset()
 		return
 	}
@@ -182,27 +208,32 @@ func (s *Swarm) Serve(st network.Stream) {
 		resp.manifest = s.signedManifest(ctx, req.broadcast)
 		if resp.manifest != nil {
 			resp.holders = s.holders(ctx, req.broadcast, from)
-			// The asker is about to hold the replay too.
-			s.noteHolder(req.broadcast, from)
 		}
-	case askView:
-		if s.signedManifest(ctx, req.broadcast) != nil {
-			s.noteHolder(req.broadcast, from)
-			resp.views = s.countView(req.broadcast, from)
+	case askView, askProvenView:
+		if s.signedManifest(ctx, req.broadcast) == nil {
+			break
 		}
+		if req.kind == askProvenView {
+			s.provenView(ctx, req, from)
+		}
+		resp.views, resp.identified = s.viewCounts(req.broadcast)
 	}
 	_ = pbwire.WriteFrame(st, resp.encode())
 }
 
-// ask sends one request to a peer and reads the answer.
-func (s *Swarm) ask(ctx context.Context, p peer.AddrInfo, req request) (response, error) {
+// ask sends one request to a peer, over the newest protocol version it
+// speaks of protos (default: both), and reads the answer.
+func (s *Swarm) ask(ctx context.Context, p peer.AddrInfo, req request, protos ...protocol.ID) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	h := s.cfg.Host
 	if len(p.Addrs) > 0 {
 		h.Peerstore().AddAddrs(p.ID, p.Addrs, 10*time.Minute)
 	}
-	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "replay"), p.ID, ProtocolID)
+	if len(protos) == 0 {
+		protos = Protocols
+	}
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "replay"), p.ID, protos...)
 	if err != nil {
 		return response{}, err
 	}

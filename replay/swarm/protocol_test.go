@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +35,11 @@ func seeds(t testing.TB) [][]byte {
 	}
 	_, _, id := testutil.Broadcaster(t)
 	pid, _, _ := link.BroadcasterOf(id)
-	resp := response{manifest: []byte{0x0a, 0x03, 'a', 'b', 'c'}, holders: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{a}}}, views: 3}
+	resp := response{manifest: []byte{0x0a, 0x03, 'a', 'b', 'c'}, holders: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{a}}}, views: 3, identified: 1}
 	return [][]byte{
 		request{kind: askManifest, broadcast: id}.encode(),
 		request{kind: askView, broadcast: id}.encode(),
+		request{kind: askProvenView, broadcast: id, proof: bytes.Repeat([]byte{7}, 32), attestation: []byte("an attestation")}.encode(),
 		resp.encode(),
 		{0x12, 0x05, '/', 'i', 'p', '4', '/'},
 		{},
@@ -71,8 +73,15 @@ func TestMessages(t *testing.T) {
 			t.Errorf("request % x: %v", bad, err)
 		}
 	}
-	resp, err := decodeResponse(seeds(t)[2])
-	if err != nil || resp.views != 3 || len(resp.holders) != 1 || string(resp.manifest) != "\x0a\x03abc" {
+	req, err = decodeRequest(seeds(t)[2])
+	if err != nil || req.kind != askProvenView || len(req.proof) != 32 || string(req.attestation) != "an attestation" {
+		t.Fatalf("a proven view %+v: %v", req, err)
+	}
+	if _, err := decodeRequest(request{kind: askProvenView, broadcast: id, proof: []byte("short")}.encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a proof of 5 bytes: %v", err)
+	}
+	resp, err := decodeResponse(seeds(t)[3])
+	if err != nil || resp.views != 3 || resp.identified != 1 || len(resp.holders) != 1 || string(resp.manifest) != "\x0a\x03abc" {
 		t.Fatalf("response %+v: %v", resp, err)
 	}
 }
@@ -136,7 +145,8 @@ func FuzzMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if req, err := decodeRequest(b); err == nil {
 			again, err := decodeRequest(req.encode())
-			if err != nil || again != req {
+			if err != nil || again.kind != req.kind || again.broadcast != req.broadcast ||
+				!bytes.Equal(again.proof, req.proof) || !bytes.Equal(again.attestation, req.attestation) {
 				t.Fatalf("request round trip: %+v → %+v (%v)", req, again, err)
 			}
 		} else if !errors.Is(err, ErrMalformed) {
@@ -144,7 +154,7 @@ func FuzzMessages(f *testing.F) {
 		}
 		if resp, err := decodeResponse(b); err == nil {
 			again, err := decodeResponse(resp.encode())
-			if err != nil || again.views != resp.views || len(again.manifest) != len(resp.manifest) {
+			if err != nil || again.views != resp.views || again.identified != resp.identified || len(again.manifest) != len(resp.manifest) {
 				t.Fatalf("response round trip: %v", err)
 			}
 		} else if !errors.Is(err, ErrMalformed) {
@@ -174,15 +184,15 @@ func newSwarm(t *testing.T, cfg Config) *Swarm {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	cfg.Host.SetStreamHandler(ProtocolID, s.Serve)
+	for _, p := range Protocols {
+		cfg.Host.SetStreamHandler(p, s.Serve)
+	}
 	return s
 }
 
-// TestServe: over two libp2p hosts on loopback, a holder gives the manifest
-// it keeps and names the holders it knows (its neighbours first, never the
-// asker); a view is counted once per peer and heard by OnView; a replay it
-// does not hold is ErrNoManifest.
-func TestServe(t *testing.T) {
+// servedReplay is a one-chunk replay: its manifest, signed, and the chunk.
+func servedReplay(t *testing.T) (*replay.Manifest, []byte, *chunk.Chunk) {
+	t.Helper()
 	key, _, id := testutil.Broadcaster(t)
 	raw, _ := key.Raw()
 	start := time.Now().Add(-time.Minute)
@@ -195,38 +205,144 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, signed, c
+}
 
+// TestServe: over libp2p hosts on loopback, a holder gives the manifest it
+// keeps and names the holders it knows (its neighbours first, never the
+// asker, never a peer that only asked); a replay it does not hold is
+// ErrNoManifest.
+func TestServe(t *testing.T) {
+	m, signed, _ := servedReplay(t)
+	id := m.Broadcast
 	neighbour := testutil.Host(t)
 	holderHost := testutil.Host(t)
 	holderHost.Peerstore().AddAddrs(neighbour.ID(), neighbour.Addrs(), time.Hour)
-	viewed := make(chan string, 4)
 	holder := newSwarm(t, Config{Host: holderHost,
-		Neighbours: func(context.Context, string) []peer.ID { return []peer.ID{neighbour.ID()} },
-		OnView:     func(b string) { viewed <- b }})
+		Neighbours: func(context.Context, string) []peer.ID { return []peer.ID{neighbour.ID()} }})
 	if !holder.Keep(t.Context(), m, signed) || holder.Keep(t.Context(), m, signed) {
 		t.Fatal("Keep does not keep the first manifest only")
 	}
-	asker := newSwarm(t, Config{Host: testutil.Host(t)})
 	info := peer.AddrInfo{ID: holderHost.ID(), Addrs: holderHost.Addrs()}
-
-	got, gotSigned, holders, err := asker.fetchManifest(t.Context(), info, id)
-	if err != nil || got.Title != "served" || !bytes.Equal(gotSigned, signed) {
-		t.Fatalf("manifest %+v: %v", got, err)
-	}
-	if len(holders) != 1 || holders[0].ID != neighbour.ID() {
-		t.Fatalf("holders %v", holders)
-	}
-	for range 2 {
-		resp, err := asker.ask(t.Context(), info, request{kind: askView, broadcast: id})
-		if err != nil || resp.views != 1 {
-			t.Fatalf("views %d: %v", resp.views, err)
+	for i := range 3 {
+		asker := newSwarm(t, Config{Host: testutil.Host(t)})
+		got, gotSigned, holders, err := asker.fetchManifest(t.Context(), info, id)
+		if err != nil || got.Title != "served" || !bytes.Equal(gotSigned, signed) {
+			t.Fatalf("manifest %+v: %v", got, err)
+		}
+		// Askers before it are not holders: asking proves nothing.
+		if len(holders) != 1 || holders[0].ID != neighbour.ID() {
+			t.Fatalf("asker %d: holders %v", i, holders)
+		}
+		if i == 2 {
+			if _, _, _, err := asker.fetchManifest(t.Context(), info, id[:len(id)-1]+"x"); !errors.Is(err, ErrNoManifest) {
+				t.Fatalf("a replay the peer does not hold: %v", err)
+			}
 		}
 	}
-	if b := <-viewed; b != id || len(viewed) != 0 || holder.Views(id) != 1 {
-		t.Fatalf("view heard for %q, %d more, %d counted", b, len(viewed), holder.Views(id))
+}
+
+// TestViews: a view counts only with a proof that the viewer holds every
+// chunk, bound to its own peer ID; once per peer, and once per account
+// when it carries an attestation the holder believes, counted apart; a
+// view asked the 1.1.0 way counts nothing. A peer whose view was proven is
+// named as a holder. (Before, any peer that asked was a view — and a
+// holder —, and peer IDs are free: a client with N keys made N views.)
+func TestViews(t *testing.T) {
+	m, signed, c := servedReplay(t)
+	id := m.Broadcast
+	st, err := replay.Open(replay.Config{Dir: t.TempDir(), Verify: replay.Verify})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, _, _, err := asker.fetchManifest(t.Context(), info, id[:len(id)-1]+"x"); !errors.Is(err, ErrNoManifest) {
-		t.Fatalf("a replay the peer does not hold: %v", err)
+	t.Cleanup(func() { _ = st.Close() })
+	if _, err := st.Put(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	holderHost := testutil.Host(t)
+	viewed := make(chan string, 8)
+	holder := newSwarm(t, Config{Host: holderHost, Store: st,
+		OnView: func(b string) { viewed <- b },
+		Identify: func(att []byte, p peer.ID) (string, bool) {
+			name, pid, ok := strings.Cut(string(att), "@")
+			return "x:" + name, ok && pid == p.String()
+		}})
+	holder.Keep(t.Context(), m, signed)
+	info := peer.AddrInfo{ID: holderHost.ID(), Addrs: holderHost.Addrs()}
+	chunks := func(context.Context, cid.Cid) ([]byte, error) { return c.Bytes(), nil }
+
+	view := func(asker *Swarm, proof []byte, att string) response {
+		t.Helper()
+		resp, err := asker.ask(t.Context(), info, request{kind: askProvenView, broadcast: id, proof: proof, attestation: []byte(att)}, ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	proofFor := func(p peer.ID) []byte {
+		proof, err := viewProof(t.Context(), m, p, chunks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return proof
+	}
+
+	// A sybil: ten peer IDs asking for views the 1.1.0 way, ten with a
+	// proof computed for another peer, ten with garbage: nothing counts.
+	other := newSwarm(t, Config{Host: testutil.Host(t)})
+	for range 10 {
+		sybil := newSwarm(t, Config{Host: testutil.Host(t)})
+		if _, err := sybil.ask(t.Context(), info, request{kind: askView, broadcast: id}, ProtocolV11); err != nil {
+			t.Fatal(err)
+		}
+		view(sybil, proofFor(other.cfg.Host.ID()), "")
+		view(sybil, make([]byte, 32), "")
+	}
+	if v := holder.Views(id); v.Total() != 0 || len(viewed) != 0 {
+		t.Fatalf("views without a proof counted: %+v", v)
+	}
+
+	// Proven views: twice from one peer counts once.
+	a := newSwarm(t, Config{Host: testutil.Host(t)})
+	for range 2 {
+		if resp := view(a, proofFor(a.cfg.Host.ID()), ""); resp.views != 1 || resp.identified != 0 {
+			t.Fatalf("a proven view: answered %+v", resp)
+		}
+	}
+	// Identified: bob's two peers count as one account; alice's view on
+	// a peer seen anonymously moves it to her account.
+	b1, b2 := newSwarm(t, Config{Host: testutil.Host(t)}), newSwarm(t, Config{Host: testutil.Host(t)})
+	view(b1, proofFor(b1.cfg.Host.ID()), "bob@"+b1.cfg.Host.ID().String())
+	view(b2, proofFor(b2.cfg.Host.ID()), "bob@"+b2.cfg.Host.ID().String())
+	// An attestation issued to someone else is ignored: anonymous.
+	x := newSwarm(t, Config{Host: testutil.Host(t)})
+	view(x, proofFor(x.cfg.Host.ID()), "carol@"+b1.cfg.Host.ID().String())
+	resp := view(a, proofFor(a.cfg.Host.ID()), "alice@"+a.cfg.Host.ID().String())
+	if want := (Views{Identified: 2, Anonymous: 1}); holder.Views(id) != want || resp.views != 3 || resp.identified != 2 {
+		t.Fatalf("views %+v, answered %d (%d identified); want %+v", holder.Views(id), resp.views, resp.identified, want)
+	}
+	if len(viewed) != 3 {
+		t.Fatalf("OnView heard %d new views, want 3 (a, bob, x)", len(viewed))
+	}
+	// The 1.1.0 way still reads the counts; a proven view over 1.1.0 is
+	// refused.
+	if resp, err := other.ask(t.Context(), info, request{kind: askView, broadcast: id}, ProtocolV11); err != nil || resp.views != 3 {
+		t.Fatalf("counts over 1.1.0: %+v, %v", resp, err)
+	}
+	if _, err := other.ask(t.Context(), info, request{kind: askProvenView, broadcast: id, proof: proofFor(other.cfg.Host.ID())}, ProtocolV11); err == nil {
+		t.Fatal("a proven view over 1.1.0 was answered")
+	}
+	// Whoever proved a view holds the replay: the next asker hears of it.
+	_, _, holders, err := other.fetchManifest(t.Context(), info, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[peer.ID]bool{}
+	for _, h := range holders {
+		named[h.ID] = true
+	}
+	if !named[a.cfg.Host.ID()] || !named[b1.cfg.Host.ID()] || named[other.cfg.Host.ID()] || len(named) != 4 {
+		t.Fatalf("holders named: %v", holders)
 	}
 }
 
