@@ -21,16 +21,21 @@ func WriteFrame(w io.Writer, b []byte) error {
 var ErrFrameTooLarge = errors.New("pbwire: frame too large")
 
 // EagerFrame is the size up to which a frame's buffer is allocated whole
-// from its length prefix; past it, the buffer grows as the bytes arrive.
+// from its length prefix; past it, the buffer starts at growFrom and grows
+// as the bytes arrive.
 const EagerFrame = 64 << 10
+
+// growFrom is where a larger frame's buffer starts: a frame that claims
+// megabytes and then hangs (a flood keeps many) costs this much.
+const growFrom = 16 << 10
 
 // ReadFrame reads one frame of at most max bytes. Any other error is the
 // stream's own (io.EOF before a frame, io.ErrUnexpectedEOF inside one).
 //
 // A length prefix costs its sender three bytes: the buffer is allocated
-// whole only up to EagerFrame, and past that grows (doubling) as the bytes
-// really arrive, so a peer that claims 64 MiB and sends ten bytes costs
-// 64 KiB, not 64 MiB.
+// whole only up to EagerFrame, and past that grows (doubling, from 16 KiB)
+// as the bytes really arrive, so a peer that claims 64 MiB and sends ten
+// bytes costs 16 KiB, not 64 MiB.
 func ReadFrame(r *bufio.Reader, max uint64) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
@@ -43,10 +48,13 @@ func ReadFrame(r *bufio.Reader, max uint64) ([]byte, error) {
 }
 
 // ReadN reads exactly n bytes, allocating as ReadFrame does: whole up to
-// EagerFrame, then growing as they arrive. A stream that ends first gives
+// EagerFrame, else from 16 KiB, growing as they arrive. A stream that ends first gives
 // io.ErrUnexpectedEOF.
 func ReadN(r io.Reader, n uint64) ([]byte, error) {
-	size := min(n, EagerFrame)
+	size := n
+	if n > EagerFrame {
+		size = growFrom
+	}
 	b := make([]byte, size)
 	for {
 		if _, err := io.ReadFull(r, b[len(b)-int(size):]); err != nil {

@@ -131,3 +131,23 @@ func TestFrameCharged(t *testing.T) {
 	_ = s.Reset()
 	waitFor(t, 10*time.Second, "the charge released once the stream is gone", func() bool { return charged() == 0 })
 }
+
+// TestTreeLinksProtected: the connections to a node's parent and children
+// are protected from the connection manager, which would otherwise trim
+// them first when a flood of idle connections passes its high water (they
+// are as old and as untagged as any); Close lifts it.
+func TestTreeLinksProtected(t *testing.T) {
+	rh := newHost(t)
+	root := startPeer(t, rh, testConfig(p2p.Info(rh), 1))
+	vh := newHost(t)
+	viewer := startPeer(t, vh, testConfig(p2p.Info(rh), 0))
+	waitFor(t, 10*time.Second, "the viewer attached", func() bool { return viewer.status(t).State == "attached" })
+	tag := "peerscope-tree " + string(p2p.ProtocolID)
+	if !rh.ConnManager().IsProtected(vh.ID(), tag) || !vh.ConnManager().IsProtected(rh.ID(), tag) {
+		t.Fatal("the link between parent and child is not protected")
+	}
+	_ = root.n.Close()
+	if rh.ConnManager().IsProtected(vh.ID(), tag) {
+		t.Fatal("still protected after Close")
+	}
+}

@@ -79,6 +79,9 @@ type Tree struct {
 	// liveAddrs: Self was taken from the host, so an Attach carries the
 	// host's addresses of the moment (see drain).
 	liveAddrs bool
+	// protectTag protects the connections of the peers this tree writes
+	// to (its parent, children, probes) from the connection manager.
+	protectTag string
 
 	// tamper, if set (tests only), may replace a message before it is sent.
 	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
@@ -141,7 +144,8 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		ids:     make(map[mesh.PeerID]peer.ID),
 		names:   make(map[peer.ID]mesh.PeerID),
 
-		liveAddrs: liveAddrs,
+		liveAddrs:  liveAddrs,
+		protectTag: "peerscope-tree " + string(o.protocol),
 
 		counters: slices.Clone(cfg.Counters),
 		counts:   make([]uint64, len(cfg.Counters)),
@@ -310,6 +314,9 @@ func (n *Tree) Close() error {
 			}
 			<-waited
 		}
+		for p := range n.writers { // the owner has stopped: n.writers is ours
+			n.h.ConnManager().Unprotect(p, n.protectTag)
+		}
 	})
 	return nil
 }
@@ -402,7 +409,7 @@ func (n *Tree) reapIdle(now time.Time) {
 	for p, w := range n.writers {
 		if now.Sub(w.used) > idleTimeout {
 			w.finish()
-			delete(n.writers, p)
+			n.dropWriter(p)
 			n.retired = append(n.retired, w) // for Close, should its stream not close
 		}
 	}
@@ -420,7 +427,7 @@ func (n *Tree) takeDowns() {
 	for _, p := range gone {
 		if w := n.writers[p]; w != nil {
 			w.abort()
-			delete(n.writers, p)
+			n.dropWriter(p)
 		}
 		n.sm.PeerDown(now, n.nameOf(p))
 	}
@@ -442,6 +449,10 @@ func (n *Tree) drain() {
 			if w == nil {
 				w = n.newWriter(p, env.To)
 				n.writers[p] = w
+				// The connection manager trims connections past its high
+				// water, lowest value first: a flood of idle connections
+				// must not make it cut the tree's links.
+				n.h.ConnManager().Protect(p, n.protectTag)
 			}
 			m := env.Msg
 			if m.Type == mesh.MsgAttach && n.liveAddrs {
@@ -457,7 +468,7 @@ func (n *Tree) drain() {
 			if !w.enqueue(now, m) {
 				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
 				w.abort()
-				delete(n.writers, p)
+				n.dropWriter(p)
 				dropped = append(dropped, p)
 			}
 		}
@@ -477,6 +488,12 @@ func (n *Tree) drain() {
 		}
 		dropped = dropped[:0]
 	}
+}
+
+// dropWriter forgets p's writer, and no longer protects its connection.
+func (n *Tree) dropWriter(p peer.ID) {
+	delete(n.writers, p)
+	n.h.ConnManager().Unprotect(p, n.protectTag)
 }
 
 func (n *Tree) nameOf(p peer.ID) mesh.PeerID {
