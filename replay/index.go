@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/peerscope/peerscope/chunk"
-	"github.com/peerscope/peerscope/internal/pbwire"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // The index is a bbolt file with three buckets: chunks (CID bytes → the
