@@ -640,6 +640,13 @@ func readMessage(scope network.ResourceScope, br *bufio.Reader) (*mesh.Message, 
 		}
 		m.Chunk = cp
 	}
+	if m.Chunk != nil {
+		// A chunk that did not come canonical (padded inside, reordered)
+		// is encoded when first sent or stored, and it is sent by several
+		// writers and stored at once: encode it here, while this
+		// goroutine alone holds it, so that they only read the encoding.
+		m.Chunk.Bytes()
+	}
 	return m, nil
 }
 
