@@ -11,8 +11,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/internal/testutil"
 )
 
@@ -117,4 +119,9 @@ func flipBit(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i/8] ^= 1 << (i % 8)
 	return c
+}
+
+// unmarshalPB decodes b into m with the checks of the decoders.
+func unmarshalPB(b []byte, m interface{ ProtoReflect() protoreflect.Message }) error {
+	return pbwire.Unmarshal(b, m)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/peerscope/peerscope/chunk"
 )
@@ -137,6 +138,33 @@ func TestNonceReuseRefused(t *testing.T) {
 	for i := range p1 {
 		if c1[i]^c2[i] != p1[i]^p2[i] {
 			t.Fatal("GCM under a reused nonce did not leak the XOR: the test is wrong")
+		}
+	}
+}
+
+// TestNextEpoch: epoch numbers grow; a restarted broadcaster that forgot
+// its last number takes the current second, above every number it gave
+// before (one a second at most, or prev+1 when they come faster); a clock
+// gone back still gives prev+1.
+func TestNextEpoch(t *testing.T) {
+	now := uint32(t0.Unix())
+	for _, tc := range []struct {
+		name string
+		prev uint32
+		at   time.Time
+		want uint32
+	}{
+		{"first", 0, t0, now},
+		{"within the second", now, t0, now + 1},
+		{"later", now, t0.Add(5 * time.Minute), now + 300},
+		{"restarted, prev forgotten", 0, t0.Add(10 * time.Second), now + 10},
+		{"clock gone back", now + 300, t0, now + 301},
+		{"before 1970", 0, time.Unix(-5, 0), 1},
+		{"spent", ^uint32(0), t0, 0},
+		{"past 2106", 7, time.Unix(1<<33, 0), 8},
+	} {
+		if got := NextEpoch(tc.prev, tc.at); got != tc.want {
+			t.Errorf("%s: NextEpoch(%d) = %d, want %d", tc.name, tc.prev, got, tc.want)
 		}
 	}
 }
