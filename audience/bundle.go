@@ -99,9 +99,10 @@ func ParseBundle(raw []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
 	}
 	b := &Bundle{Broadcast: pb.Broadcast, Epoch: pb.Epoch, Sealed: pb.Sealed, Signature: sig, body: body}
+	if err := checkBroadcast(pb.Broadcast); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, err)
+	}
 	switch {
-	case checkBroadcast(pb.Broadcast) != nil:
-		return nil, fmt.Errorf("%w: bundle: %w", ErrMalformed, checkBroadcast(pb.Broadcast))
 	case pb.Epoch == 0:
 		return nil, fmt.Errorf("%w: bundle of epoch 0", ErrMalformed)
 	case len(pb.Recipient) != FingerprintSize:

@@ -191,7 +191,8 @@ func (r *Roster) HasDevice(f Fingerprint) bool { return r.devices[f] }
 // verify (Token.Verify), and if the roster is as new as the token's or
 // newer, list the peer (ErrNotMember). A token newer than the roster is
 // the broadcaster's word for a member added since: the parent believes it
-// until it has that roster.
+// until it has that roster. The roster is the one the parent holds, which
+// it verified (Verify, Follows) when it took it.
 func (r *Roster) Admits(t *Token, p peer.ID, now time.Time) error {
 	if err := t.Verify(r.Broadcast, p, now); err != nil {
 		return err

@@ -51,9 +51,10 @@ func (t *Token) Sign(broadcaster crypto.PrivKey) error {
 }
 
 func (t *Token) check() error {
+	if err := checkBroadcast(t.Broadcast); err != nil {
+		return err
+	}
 	switch {
-	case checkBroadcast(t.Broadcast) != nil:
-		return checkBroadcast(t.Broadcast)
 	case t.Peer == "":
 		return fmt.Errorf("no peer")
 	case t.RosterVersion == 0:
