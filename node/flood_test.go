@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,12 +73,25 @@ func TestFloodRelayProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("RELAY %s/p2p/%s\n", n.Host().Addrs()[0], n.ID())
+	go func() {
+		for {
+			time.Sleep(250 * time.Millisecond) // a sampling period, not a wait for anything
+			fmt.Printf("GOROUTINES %d\n", runtime.NumGoroutine())
+		}
+	}()
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
-// relayProcess starts TestFloodRelayProcess on a link and returns its
-// process and libp2p address.
-func relayProcess(t *testing.T, l link.Link) (*os.Process, peer.AddrInfo) {
+// relay is TestFlood's relay process: its process, its libp2p address,
+// and its goroutines as it last reported them.
+type relay struct {
+	proc       *os.Process
+	info       peer.AddrInfo
+	goroutines atomic.Int64
+}
+
+// relayProcess starts TestFloodRelayProcess on a link.
+func relayProcess(t *testing.T, l link.Link) *relay {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFloodRelayProcess$", "-test.v")
 	cmd.Env = append(os.Environ(), relayEnv+"="+l.String())
@@ -97,12 +111,17 @@ func relayProcess(t *testing.T, l link.Link) (*os.Process, peer.AddrInfo) {
 		stdin.Close()
 		_ = cmd.Wait()
 	})
+	r := &relay{proc: cmd.Process}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if a, ok := strings.CutPrefix(sc.Text(), "RELAY "); ok {
 				addr <- a
+			}
+			if g, ok := strings.CutPrefix(sc.Text(), "GOROUTINES "); ok {
+				n, _ := strconv.ParseInt(g, 10, 64)
+				r.goroutines.Store(n)
 			}
 		}
 	}()
@@ -116,11 +135,12 @@ func relayProcess(t *testing.T, l link.Link) (*os.Process, peer.AddrInfo) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return cmd.Process, *info
+		r.info = *info
+		return r
 	case <-time.After(60 * time.Second):
 		t.Fatal("the relay process did not start")
 	}
-	return nil, peer.AddrInfo{}
+	return nil
 }
 
 // rss returns a process's resident set, from /proc.
@@ -295,7 +315,8 @@ func TestFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, relay := relayProcess(t, b.Link())
+	rel := relayProcess(t, b.Link())
+	proc, relay := rel.proc, rel.info
 	waitFor(t, 30*time.Second, "the relay in the broadcaster's slot", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
@@ -318,7 +339,7 @@ func TestFlood(t *testing.T) {
 	}
 	close(gate)
 	waitFor(t, 30*time.Second, "the video at the children", func() bool { return received(t, kids[0]) > 10 && received(t, kids[1]) > 10 })
-	rssBefore := rss(t, proc)
+	rssBefore, gBefore := rss(t, proc), rel.goroutines.Load()
 
 	f := newFlooder(t, relay, b.ID(), 64)
 	start := time.Now()
@@ -332,7 +353,7 @@ func TestFlood(t *testing.T) {
 		case <-t.Context().Done():
 		}
 	}()
-	var rssMax int64
+	var rssMax, gMax int64
 	var latMax time.Duration
 	tick := time.NewTicker(250 * time.Millisecond)
 	for waiting := true; waiting; {
@@ -340,7 +361,7 @@ func TestFlood(t *testing.T) {
 		case <-flooded:
 			waiting = false
 		case <-tick.C:
-			rssMax = max(rssMax, rss(t, proc))
+			rssMax, gMax = max(rssMax, rss(t, proc)), max(gMax, rel.goroutines.Load())
 			for _, k := range kids {
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				if st, err := k.Status(ctx); err == nil {
@@ -362,7 +383,7 @@ func TestFlood(t *testing.T) {
 		waitFor(t, 20*time.Second, fmt.Sprintf("child %d to hold every chunk made during the flood", i+1), func() bool { return received(t, k) >= made })
 	}
 	time.Sleep(5 * time.Second) // not an assertion: the RSS after the flood has settled
-	rssAfter := rss(t, proc)
+	rssAfter, gAfter := rss(t, proc), rel.goroutines.Load()
 	for i, k := range kids {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		st, err := k.Status(ctx)
@@ -374,7 +395,8 @@ func TestFlood(t *testing.T) {
 	t.Logf("flood: %d connection attempts in %v (%.0f/s): %d raw TCP with garbage, %d libp2p connections with %d garbage streams",
 		f.done.Load(), took.Round(time.Millisecond), float64(f.done.Load())/took.Seconds(), f.tcpDone.Load(), f.libp2pOK.Load(), f.streams.Load())
 	t.Logf("children: every one of the %d chunks made (continuity 1.0); the newest chunk's latency at most %v during the flood", made, latMax.Round(time.Millisecond))
-	t.Logf("relay RSS: before %.1f MB, during %.1f MB (highest sampled), after %.1f MB", float64(rssBefore)/1e6, float64(rssMax)/1e6, float64(rssAfter)/1e6)
+	t.Logf("relay RSS: before %.1f MB, during %.1f MB (highest sampled), after %.1f MB; goroutines %d, %d, %d",
+		float64(rssBefore)/1e6, float64(rssMax)/1e6, float64(rssAfter)/1e6, gBefore, gMax, gAfter)
 	if f.libp2pOK.Load() == 0 || f.streams.Load() == 0 {
 		t.Error("the flood made no libp2p connection or stream: it tested nothing")
 	}
