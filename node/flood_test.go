@@ -261,14 +261,14 @@ func (f *flooder) garbageTCP() {
 }
 
 func (f *flooder) garbageStreams(ctx context.Context, h host.Host, i int64) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second+*floodHold)
 	defer cancel()
 	if err := h.Connect(ctx, f.target); err != nil {
 		return
 	}
 	f.libp2pOK.Add(1)
 	defer func() { _ = h.Network().ClosePeer(f.target.ID) }()
-	for k := range floodStreams * len(f.protos) {
+	for k := range *floodStreams * len(f.protos) {
 		proto := f.protos[k%len(f.protos)]
 		s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "flood"), f.target.ID, proto)
 		if err != nil {
@@ -289,16 +289,16 @@ func (f *flooder) garbageStreams(ctx context.Context, h host.Host, i int64) {
 	}
 	// Hold the streams a while, so that they pile up at the target.
 	select {
-	case <-time.After(floodHold):
+	case <-time.After(*floodHold):
 	case <-ctx.Done():
 	}
 }
 
 // What each libp2p attempt of the flood does: streams on each protocol
 // (more than any per-peer cap of ours), held this long.
-const (
-	floodStreams = 8
-	floodHold    = 250 * time.Millisecond
+var (
+	floodStreams = flag.Int("flood.streams", 8, "streams on each protocol per libp2p attempt of TestFlood's attacker")
+	floodHold    = flag.Duration("flood.hold", 250*time.Millisecond, "how long TestFlood's attacker holds its streams")
 )
 
 // TestFlood: a relay node with two children, in a process of its own,
