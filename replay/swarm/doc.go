@@ -5,9 +5,9 @@
 // A Swarm answers Protocols (Serve; 1.2.0, and 1.1.0 for older nodes):
 // the signed manifest of a replay it holds, the holders it knows (its
 // neighbours in the broadcast, then peers that proved they hold it), and
-// replay views — counted only when the viewer proves it holds every chunk,
-// once per peer, or per account when it is signed in (views.go). Around
-// it:
+// replay views — counted only when the viewer proves it holds every chunk
+// (a Merkle commitment to a tag per chunk, 16 of them checked), once per
+// peer, or per account when it is signed in (views.go). Around it:
 //
 //	broadcaster, at the end: replay.Recorder ─► Manifest ─► Sign ─► Keep (memory + store)
 //	viewer, at the end:      Await ─► ask the broadcaster, the parent, the link ─► Keep

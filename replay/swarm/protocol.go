@@ -50,13 +50,16 @@ var Protocols = []protocol.ID{ProtocolID, ProtocolV11}
 
 // What a Request asks.
 const (
-	askManifest   = 1 // the manifest and holders
-	askView       = 2 // the view counts (1.1.0 asked this to count a view; it no longer does)
-	askProvenView = 3 // a proven view (1.2.0)
+	askManifest = 1 // the manifest and holders
+	askView     = 2 // the view counts (1.1.0 asked this to count a view; it no longer does)
+	// A view (1.2.0): three requests on one stream (views.go).
+	askViewNonce = 3 // a view: give me a nonce
+	askViewRoot  = 4 // the tags' Merkle root: challenge me
+	askViewOpen  = 5 // the challenged tags, opened
 )
 
 const (
-	maxRequest    = 8 << 10 // a proof and an attestation (at most identity.MaxAttestationSize)
+	maxRequest    = 32 << 10 // an attestation (2 KiB at most), or a view's openings
 	maxRequestV11 = 1024
 	maxResponse   = replay.MaxManifestSize + 64<<10
 	// maxHolders is how many holders an answer names.
@@ -64,6 +67,10 @@ const (
 	// maxHolderAddrs is how many holder addresses a reader takes from an
 	// answer; it ignores the rest.
 	maxHolderAddrs = link.MaxPeers * 4
+	// maxChallenges bounds the indices a view's answerer challenges (it
+	// picks viewChallenges), maxPath an opening's path (2^32 chunks).
+	maxChallenges = 64
+	maxPath       = 32
 	// Timeout bounds one exchange, either side.
 	Timeout = 10 * time.Second
 )
@@ -72,12 +79,24 @@ const (
 type request struct {
 	kind        uint32
 	broadcast   string
-	proof       []byte // askProvenView
-	attestation []byte // askProvenView, optional
+	attestation []byte    // askViewNonce, optional
+	root        []byte    // askViewRoot
+	openings    []opening // askViewOpen
+}
+
+// opening is one challenged tag with its Merkle path, leaf to root.
+type opening struct {
+	index uint32
+	tag   []byte
+	path  [][]byte
 }
 
 func (r request) encode() []byte {
-	b, _ := proto.Marshal(&replaypb.Request{Kind: r.kind, Broadcast: r.broadcast, Proof: r.proof, Attestation: r.attestation})
+	pb := &replaypb.Request{Kind: r.kind, Broadcast: r.broadcast, Attestation: r.attestation, Root: r.root}
+	for _, o := range r.openings {
+		pb.Opening = append(pb.Opening, &replaypb.Opening{Index: o.index, Tag: o.tag, Path: o.path})
+	}
+	b, _ := proto.Marshal(pb)
 	return b
 }
 
@@ -86,27 +105,43 @@ func decodeRequest(b []byte) (request, error) {
 	err := pbwire.Unmarshal(b, &pb)
 	switch {
 	case err != nil:
-	case pb.Kind != askManifest && pb.Kind != askView && pb.Kind != askProvenView || pb.Broadcast == "":
+	case pb.Kind < askManifest || pb.Kind > askViewOpen || pb.Broadcast == "":
 		err = errors.New("unknown kind or no broadcast")
-	case pb.Kind == askProvenView && len(pb.Proof) != sha256.Size:
-		err = fmt.Errorf("a proof of %d bytes", len(pb.Proof))
+	case pb.Kind == askViewRoot && len(pb.Root) != sha256.Size:
+		err = fmt.Errorf("a root of %d bytes", len(pb.Root))
+	case len(pb.Opening) > maxChallenges:
+		err = fmt.Errorf("%d openings", len(pb.Opening))
 	}
 	if err != nil {
 		return request{}, fmt.Errorf("%w: request: %w", ErrMalformed, err)
 	}
-	return request{kind: pb.Kind, broadcast: pb.Broadcast, proof: pb.Proof, attestation: pb.Attestation}, nil
+	req := request{kind: pb.Kind, broadcast: pb.Broadcast, attestation: pb.Attestation, root: pb.Root}
+	for _, o := range pb.Opening {
+		if len(o.Tag) != sha256.Size || len(o.Path) > maxPath {
+			return request{}, fmt.Errorf("%w: request: an opening of %d bytes, %d steps", ErrMalformed, len(o.Tag), len(o.Path))
+		}
+		for _, p := range o.Path {
+			if len(p) != sha256.Size {
+				return request{}, fmt.Errorf("%w: request: a path step of %d bytes", ErrMalformed, len(p))
+			}
+		}
+		req.openings = append(req.openings, opening{index: o.Index, tag: o.Tag, path: o.Path})
+	}
+	return req, nil
 }
 
 // response is a decoded Response.
 type response struct {
 	manifest   []byte
 	holders    []peer.AddrInfo
-	views      uint64 // proven views counted
-	identified uint64 // of which identified
+	views      uint64   // proven views counted
+	identified uint64   // of which identified
+	nonce      []byte   // a view's nonce
+	challenge  []uint32 // the indices a view is to open
 }
 
 func (r *response) encode() []byte {
-	pb := &replaypb.Response{Manifest: r.manifest, Views: r.views, IdentifiedViews: r.identified}
+	pb := &replaypb.Response{Manifest: r.manifest, Views: r.views, IdentifiedViews: r.identified, Nonce: r.nonce, Challenge: r.challenge}
 	for _, h := range r.holders {
 		addrs, err := peer.AddrInfoToP2pAddrs(&h)
 		if err != nil {
@@ -129,6 +164,9 @@ func decodeResponse(b []byte) (response, error) {
 	if err := pbwire.Unmarshal(b, &pb); err != nil {
 		return response{}, fmt.Errorf("%w: response: %w", ErrMalformed, err)
 	}
+	if len(pb.Nonce) != 0 && len(pb.Nonce) != viewNonceSize || len(pb.Challenge) > maxChallenges {
+		return response{}, fmt.Errorf("%w: response: a nonce of %d bytes, %d challenges", ErrMalformed, len(pb.Nonce), len(pb.Challenge))
+	}
 	addrs := make([]ma.Multiaddr, 0, len(pb.Holders))
 	for _, s := range pb.Holders {
 		a, err := ma.NewMultiaddr(s)
@@ -141,7 +179,8 @@ func decodeResponse(b []byte) (response, error) {
 	if err != nil {
 		return response{}, fmt.Errorf("%w: holders: %w", ErrMalformed, err)
 	}
-	return response{manifest: pb.Manifest, holders: infos, views: pb.Views, identified: min(pb.IdentifiedViews, pb.Views)}, nil
+	return response{manifest: pb.Manifest, holders: infos, views: pb.Views, identified: min(pb.IdentifiedViews, pb.Views),
+		nonce: pb.Nonce, challenge: pb.Challenge}, nil
 }
 
 // firstHolders returns b without the holder fields after the first max, so
@@ -177,7 +216,8 @@ func firstHolders(b []byte, max int) ([]byte, error) {
 
 // Serve answers one replay request on st (either of Protocols) and closes
 // it; a malformed request resets it, and so does a peer past its share of
-// the host's replay streams (p2plimit).
+// the host's replay streams (p2plimit). A view (1.2.0) goes on for two
+// more exchanges (serveView).
 func (s *Swarm) Serve(st network.Stream) {
 	if p2plimit.Accept(st, p2plimit.ServiceReplay) != nil {
 		return
@@ -189,13 +229,10 @@ func (s *Swarm) Serve(st network.Stream) {
 	if v11 {
 		limit = maxRequestV11
 	}
-	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(st, int64(limit)+16)), limit)
-	if err != nil {
-		_ = st.Reset()
-		return
-	}
-	req, err := decodeRequest(b)
-	if err != nil || v11 && req.kind == askProvenView {
+	// A view's three requests come on one stream.
+	br := bufio.NewReader(io.LimitReader(st, 3*(int64(limit)+16)))
+	req, err := readRequest(br, limit)
+	if err != nil || req.kind > askView && (v11 || req.kind != askViewNonce) {
 		_ = st.Reset()
 		return
 	}
@@ -209,16 +246,27 @@ func (s *Swarm) Serve(st network.Stream) {
 		if resp.manifest != nil {
 			resp.holders = s.holders(ctx, req.broadcast, from)
 		}
-	case askView, askProvenView:
-		if s.signedManifest(ctx, req.broadcast) == nil {
-			break
+	case askView:
+		if s.signedManifest(ctx, req.broadcast) != nil {
+			resp.views, resp.identified = s.viewCounts(req.broadcast)
 		}
-		if req.kind == askProvenView {
-			s.provenView(ctx, req, from)
+	case askViewNonce:
+		if err := s.serveView(ctx, st, br, req, from); err != nil {
+			s.log.Debug("replay view not counted", "broadcast", req.broadcast, "viewer", from, "err", err)
+			_ = st.Reset()
 		}
-		resp.views, resp.identified = s.viewCounts(req.broadcast)
+		return
 	}
 	_ = pbwire.WriteFrame(st, resp.encode())
+}
+
+// readRequest reads and decodes one request frame.
+func readRequest(br *bufio.Reader, limit uint64) (request, error) {
+	b, err := pbwire.ReadFrame(br, limit)
+	if err != nil {
+		return request{}, err
+	}
+	return decodeRequest(b)
 }
 
 // ask sends one request to a peer, over the newest protocol version it
@@ -226,6 +274,25 @@ func (s *Swarm) Serve(st network.Stream) {
 func (s *Swarm) ask(ctx context.Context, p peer.AddrInfo, req request, protos ...protocol.ID) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	st, err := s.open(ctx, p, protos...)
+	if err != nil {
+		return response{}, err
+	}
+	defer st.Close()
+	if err := pbwire.WriteFrame(st, req.encode()); err != nil {
+		_ = st.Reset()
+		return response{}, err
+	}
+	_ = st.CloseWrite()
+	resp, err := readResponse(bufio.NewReader(st))
+	if err != nil {
+		_ = st.Reset()
+	}
+	return resp, err
+}
+
+// open opens a replay stream to p, deadline set from ctx.
+func (s *Swarm) open(ctx context.Context, p peer.AddrInfo, protos ...protocol.ID) (network.Stream, error) {
 	h := s.cfg.Host
 	if len(p.Addrs) > 0 {
 		h.Peerstore().AddAddrs(p.ID, p.Addrs, 10*time.Minute)
@@ -235,20 +302,18 @@ func (s *Swarm) ask(ctx context.Context, p peer.AddrInfo, req request, protos ..
 	}
 	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "replay"), p.ID, protos...)
 	if err != nil {
-		return response{}, err
+		return nil, err
 	}
-	defer st.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := pbwire.WriteFrame(st, req.encode()); err != nil {
-		_ = st.Reset()
-		return response{}, err
-	}
-	_ = st.CloseWrite()
-	b, err := pbwire.ReadFrame(bufio.NewReader(st), maxResponse)
+	return st, nil
+}
+
+// readResponse reads and decodes one response frame.
+func readResponse(br *bufio.Reader) (response, error) {
+	b, err := pbwire.ReadFrame(br, maxResponse)
 	if err != nil {
-		_ = st.Reset()
 		return response{}, err
 	}
 	return decodeResponse(b)

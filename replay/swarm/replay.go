@@ -200,35 +200,33 @@ func (r *Replay) connect(peers []peer.AddrInfo) {
 }
 
 // sendViews, once every chunk of the replay is here, proves it to the
-// broadcaster and the holders (views.go): each counts the view if it can
-// check the proof. Peers that speak only 1.1.0 are skipped: they would
-// count any view, proven or not.
+// broadcaster and a few holders (views.go): each counts the view if it
+// can check it. Peers that speak only 1.1.0 are skipped: they would count
+// any view, proven or not.
 func (r *Replay) sendViews(peers []peer.AddrInfo) {
 	select {
 	case <-r.complete:
 	case <-r.ctx.Done():
 		return
 	}
-	self := r.s.cfg.Host.ID()
-	proof, err := viewProof(r.ctx, r.m, self, r.block)
-	if err != nil {
-		r.log.Info("replay: no view sent", "err", err)
-		return
-	}
-	req := request{kind: askProvenView, broadcast: r.id, proof: proof}
+	var att []byte
 	if r.s.cfg.Attestation != nil {
-		req.attestation = r.s.cfg.Attestation()
+		att = r.s.cfg.Attestation()
 	}
 	root, _, _ := link.BroadcasterOf(r.id)
 	targets := append([]peer.AddrInfo{{ID: root}}, peers...)
-	seen := map[peer.ID]bool{self: true}
+	seen := map[peer.ID]bool{r.s.cfg.Host.ID(): true}
+	sent := 0
 	for _, p := range targets {
-		if seen[p.ID] || len(seen) > maxViewTargets {
+		if seen[p.ID] || sent >= maxViewTargets {
 			continue
 		}
 		seen[p.ID] = true
-		resp, err := r.s.ask(r.ctx, p, req, ProtocolID)
-		if err == nil && p.ID == root {
+		sent++
+		resp, err := r.s.sendView(r.ctx, p, r, att)
+		if err != nil {
+			r.log.Debug("replay view not sent", "to", p.ID, "err", err)
+		} else if p.ID == root {
 			r.views.Store(int64(resp.views))
 			r.identified.Store(int64(resp.identified))
 		}
