@@ -32,6 +32,7 @@ import (
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/httpserve"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/publish"
@@ -367,7 +368,7 @@ func (n *Node) listen() (err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
 	}
-	n.httpSrv = n.serve(n.httpLn)
+	n.httpSrv = n.serve(n.httpLn, n.mux)
 	if cfg.NoHTTPS {
 		return nil
 	}
@@ -393,16 +394,14 @@ func (n *Node) listen() (err error) {
 		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-	n.httpsSrv = n.serve(n.httpsLn)
+	n.httpsSrv = n.serve(n.httpsLn, n.mux)
 	return nil
 }
 
-func (n *Node) serve(ln net.Listener) *http.Server {
-	srv := &http.Server{
-		Handler:           n.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+// serve serves h on ln with the bounds every web server of the node keeps
+// (internal/httpserve: header, body, write and idle timeouts, small bodies).
+func (n *Node) serve(ln net.Listener, h http.Handler) *http.Server {
+	srv := httpserve.New(h, httpserve.DefaultConfig(), n.log)
 	n.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Warn("HTTP server stopped", "addr", ln.Addr(), "err", err)
