@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/bootstrap/page"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -113,13 +116,35 @@ func (n *Node) ListReplay(ctx context.Context, broadcast, manifest string) error
 	return noBootstrap(n.community.PublishReplay(ctx, broadcast, manifest))
 }
 
-// mountDirectory routes /directory/ to the community side's pages.
+// mountDirectory routes /directory/ to the community side's pages. What
+// only the node can do (/directory/api/node/…: who it is signed in as, a
+// sign-in, phone codes, a join) is its owner's pages' only: JSON, from this
+// machine, with the page token, which the page (served here, not by
+// package community) carries. The follow feed, an event stream the page
+// cannot add a header to, is this machine's only.
 func (n *Node) mountDirectory(mux *http.ServeMux) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.community.Handler().ServeHTTP(w, r) // set before the servers start
 	})
 	mux.Handle("/directory", h)
 	mux.Handle("/directory/", h)
+	mux.HandleFunc("GET /directory/{$}", n.serveDirectoryPage)
+	mux.Handle("/directory/api/node/", n.guard.Owner(h))
+	mux.Handle("GET /directory/api/v1/feed", localapi.Local(h))
+}
+
+// serveDirectoryPage serves the directory page (package page's) with the
+// page token when it is served to this machine.
+func (n *Node) serveDirectoryPage(w http.ResponseWriter, r *http.Request) {
+	index, err := fs.ReadFile(page.FS(), "index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // it carries the token
+	_, _ = w.Write(localapi.WithToken(index, n.guard.PageToken(r)))
 }
 
 // listInDirectory has a broadcast this node roots listed in its first

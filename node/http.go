@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/peerscope/peerscope/media/broadcaster"
@@ -43,6 +44,13 @@ func (n *Node) routes() *http.ServeMux {
 	mux.Handle("/broadcast/whip/", whipHandler)
 	n.mountDirectory(mux)
 	return mux
+}
+
+// isWHIP tells the WHIP endpoint's requests: they carry their own
+// credential (the stream key as a bearer token), so any origin and any of
+// the machine's names may reach it (OBS, a WHIP page of another site).
+func isWHIP(r *http.Request) bool {
+	return r.URL.Path == "/broadcast/whip" || strings.HasPrefix(r.URL.Path, "/broadcast/whip/")
 }
 
 func (n *Node) servePlayer(w http.ResponseWriter, r *http.Request) {

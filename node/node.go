@@ -33,6 +33,7 @@ import (
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/httpserve"
+	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/internal/p2pkey"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/publish"
@@ -91,6 +92,11 @@ type Config struct {
 	// CertFile and KeyFile name a certificate to use instead of the
 	// self-signed one.
 	CertFile, KeyFile string
+	// HostNames are the names the web servers answer to besides localhost
+	// and their own addresses (a node reached by a name: a proxy, DNS). A
+	// request for any other Host is refused: that is what DNS rebinding
+	// sends (internal/localapi).
+	HostNames []string
 
 	// Upload is the upload budget in bit/s that this node gives to relaying;
 	// default DefaultUpload. Slots = Upload ÷ (bitrate × Headroom).
@@ -258,6 +264,9 @@ type Node struct {
 	// before the HTTP servers start.
 	community *community.Community
 	owner     string // OwnerToken
+	// guard decides who may drive the web servers (internal/localapi):
+	// Host and Origin checks, the page token, the security headers.
+	guard *localapi.Guard
 
 	// ctx is the node's root context: every background loop of the node
 	// runs under it (in wg) and ends when Close cancels it.
@@ -344,6 +353,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = publish.NewStreamKey()
+	n.guard = localapi.New(localapi.Config{Names: cfg.HostNames, Open: isWHIP})
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 
@@ -368,7 +378,7 @@ func (n *Node) listen() (err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
 	}
-	n.httpSrv = n.serve(n.httpLn, n.mux)
+	n.httpSrv = n.serve(n.httpLn, n.guard.Handler(n.mux))
 	if cfg.NoHTTPS {
 		return nil
 	}
@@ -394,7 +404,7 @@ func (n *Node) listen() (err error) {
 		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-	n.httpsSrv = n.serve(n.httpsLn, n.mux)
+	n.httpsSrv = n.serve(n.httpsLn, n.guard.Handler(n.mux))
 	return nil
 }
 
@@ -488,9 +498,16 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	return out
 }
 
-// Handler returns the node's HTTP handler (what its servers serve), for an
-// application that serves it itself.
-func (n *Node) Handler() http.Handler { return n.mux }
+// Handler returns the node's HTTP handler (what its HTTP server serves,
+// behind the same Host, Origin and token checks), for an application that
+// serves it itself.
+func (n *Node) Handler() http.Handler { return n.guard.Handler(n.mux) }
+
+// APIToken returns the page token: what the node's pages, served to this
+// machine, send in the Peerscope-Token header with everything that acts in
+// the node's name (a comment, a heart, a join, a sign-in), and what a
+// program on this machine sends to do the same.
+func (n *Node) APIToken() string { return n.guard.Token() }
 
 // HTTPAddr returns the address the HTTP server listens on.
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/internal/localapi"
 )
 
 // withRoom adapts a handler of the room's API: Config.Room is asked once
@@ -55,8 +56,14 @@ func writeError(w http.ResponseWriter, err error) {
 	http.Error(w, strings.TrimPrefix(err.Error(), "chat: "), code)
 }
 
-// readJSON decodes a small request body into v.
+// readJSON decodes a small request body into v. The body must say it is
+// JSON (415): a form or a text/plain body is what any web page can send to
+// the node without asking first.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !localapi.IsJSON(r) {
+		http.Error(w, "send JSON, with Content-Type: application/json", http.StatusUnsupportedMediaType)
+		return false
+	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(v); err != nil {
 		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
 		return false

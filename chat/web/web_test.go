@@ -73,6 +73,9 @@ func do(t *testing.T, method, url, token string, body any) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -246,6 +249,22 @@ func TestAPI(t *testing.T) {
 	} {
 		if code, body := do(t, c.method, url+c.path, c.token, c.body); code != c.code {
 			t.Errorf("%s %s %v: %d %s, want %d", c.method, c.path, c.body, code, body, c.code)
+		}
+	}
+
+	// A body that does not say it is JSON is what any page can send: 415.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequest(http.MethodPost, url+"heart", strings.NewReader(`{"n":5}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("a heart as %q: %s, want 415", ct, resp.Status)
 		}
 	}
 

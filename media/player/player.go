@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/localapi"
 )
 
 //go:embed assets
@@ -77,6 +79,11 @@ type Routes struct {
 	Chat http.Handler
 	// Comments, on a replay, lists its comments at api/comments.
 	Comments func() []Comment
+	// Token, when set, gives the token the page carries for the request
+	// that asks for it (internal/localapi's page token: "" for a page that
+	// may not act), in <meta name="peerscope-token">; the chat's script
+	// sends it with what it posts, and has no box without it.
+	Token func(*http.Request) string
 }
 
 // New returns the handler for one broadcast's page and its endpoints.
@@ -90,7 +97,18 @@ func New(r Routes) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, req)
 	})
-	mux.Handle("GET /{$}", page)
+	index, _ := fs.ReadFile(static, "index.html")
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body := index
+		if r.Token != nil {
+			body = localapi.WithToken(index, r.Token(req))
+		}
+		h := w.Header()
+		h.Set("Cache-Control", "no-store") // it carries the token
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	}))
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
 	status := r.Status

@@ -3,14 +3,22 @@
 // serves it beside the API it speaks, at the player page's chat/ (its URLs
 // are relative to the page); window.peerscope.chat exposes its state for
 // tests. The page's chat section is hidden until this script runs.
+//
+// What it posts acts in the node's name, so it sends the page token the
+// node put into the page (<meta name="peerscope-token">) in the
+// Peerscope-Token header, with a JSON body. A page served to another
+// machine has no token: its chat is read-only (no box, hearts, reports or
+// jury votes).
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   $('chat').hidden = false;
   const owner = new URLSearchParams(location.hash.slice(1)).get('owner') || '';
+  const meta = document.querySelector('meta[name="peerscope-token"]');
+  const token = meta ? meta.content : '';
   const st = (window.peerscope = window.peerscope || {}).chat = {
     comments: [], floated: 0, viewers: null, hearts: 0, off: false, followersOnly: false,
-    errors: [], summons: [], verdicts: [], identified: [], blocked: [], moderated: [],
+    errors: [], summons: [], verdicts: [], identified: [], blocked: [], moderated: [], readOnly: !token,
   };
   const feed = $('feed');
   const shown = new Map(); // comment ID → its <li>
@@ -47,7 +55,7 @@
   }
 
   async function api(path, body, asOwner) {
-    const headers = { 'Content-Type': 'application/json' };
+    const headers = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
     if (asOwner) headers.Authorization = 'Bearer ' + owner;
     const r = await fetch('chat/' + path, { method: 'POST', headers, body: JSON.stringify(body) });
     if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
@@ -76,7 +84,7 @@
         li.append(b);
       }
     }
-    if (!owner && !c.author.broadcaster) {
+    if (!owner && token && !c.author.broadcaster) {
       // Anyone may report a comment: the broadcaster's node calls a jury.
       const b = document.createElement('button');
       b.type = 'button';
@@ -180,6 +188,7 @@
   on('summons', (s) => {
     // A juror: the comment, and two buttons until the deadline.
     st.summons.push(s);
+    if (!token) return; // the node's owner votes, from a page on its machine
     const box = $('jury');
     box.hidden = false;
     box.textContent = `You are on a jury: should “${s.text}” be muted? `;
@@ -223,6 +232,13 @@
     const at = typeof lat === 'number' ? Date.now() - lat : 0;
     api('comment', { text, at }).then(() => { $('say').value = ''; note(''); }).catch((err) => note(err.message));
   });
+
+  if (!token) {
+    // Served to another machine: what this page would post would be in
+    // the node's name, which only its owner's pages may use.
+    $('sayform').hidden = true;
+    $('chatnote').textContent = 'Chat is read-only here: only the owner of this node comments from it.';
+  }
 
   let taps = 0;
   $('heartbtn').addEventListener('click', () => { taps++; float(1); });
