@@ -19,6 +19,7 @@ import (
 //	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
+//	/directory/…          the directory, and what only the node can do (community)
 //	/metrics              Prometheus text format
 func (n *Node) routes() *http.ServeMux {
 	mux := http.NewServeMux()
@@ -29,6 +30,26 @@ func (n *Node) routes() *http.ServeMux {
 	mux.HandleFunc("/b/{id}/", n.servePlayer)
 	mux.HandleFunc("/r/{id}", n.serveReplay)
 	mux.HandleFunc("/r/{id}/", n.serveReplay)
+	n.mountGoLive(mux)
+	n.mountDirectory(mux)
+	return mux
+}
+
+// secureRoutes is the HTTPS server: the go-live page and its WHIP
+// endpoint, nothing else. It is the one a phone on the LAN opens (browsers
+// give the camera only to secure origins), so it serves nothing of the
+// node's web UI or API: a LAN device reaches what the stream key opens.
+func (n *Node) secureRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	n.mountGoLive(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "this address serves the page to go live from, at /broadcast/", http.StatusNotFound)
+	})
+	return mux
+}
+
+// mountGoLive routes /broadcast/ to the go-live page and its WHIP endpoint.
+func (n *Node) mountGoLive(mux *http.ServeMux) {
 	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
@@ -42,8 +63,6 @@ func (n *Node) routes() *http.ServeMux {
 	})
 	mux.Handle("/broadcast/whip", whipHandler)
 	mux.Handle("/broadcast/whip/", whipHandler)
-	n.mountDirectory(mux)
-	return mux
 }
 
 // isWHIP tells the WHIP endpoint's requests: they carry their own

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -229,6 +230,55 @@ func TestSimpleRequestsRefused(t *testing.T) {
 	}
 	if h := heartsAfter(t, stream, 1); h != 1 {
 		t.Fatalf("%d hearts counted, want the owner's 1", h)
+	}
+}
+
+// TestHTTPSServesOnlyTheBroadcasterPage: the HTTPS listener (the one a
+// phone on the LAN reaches) serves the go-live page and WHIP, nothing of
+// the node's web UI or API.
+func TestHTTPSServesOnlyTheBroadcasterPage(t *testing.T) {
+	n, err := node.New(t.Context(), node.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	b, err := n.GoLive(t.Context(), node.LiveConfig{WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := net.SplitHostPort(strings.TrimPrefix(n.HTTPSURL(), "https://")); h != "127.0.0.1" {
+		t.Errorf("HTTPS at %s: want loopback by default", n.HTTPSURL())
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	status := func(method, path, contentType, body string) int {
+		req, _ := http.NewRequest(method, n.HTTPSURL()+path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, p := range []string{"/", b.URLs().Path, b.URLs().Path + "api/status", b.URLs().Path + "chat/log",
+		"/api/broadcasts", "/metrics", "/directory/", "/directory/api/node/identity"} {
+		if code := status("GET", p, "", ""); code != http.StatusNotFound {
+			t.Errorf("GET https %s: %d, want 404", p, code)
+		}
+	}
+	for _, p := range []string{b.URLs().Path + "chat/comment", "/directory/api/node/watch"} {
+		if code := status("POST", p, "application/json", `{"text":"x","link":"x"}`); code != http.StatusNotFound {
+			t.Errorf("POST https %s: %d, want 404", p, code)
+		}
+	}
+	if code := status("GET", "/broadcast/", "", ""); code != http.StatusOK {
+		t.Errorf("the broadcaster page over HTTPS: %d", code)
+	}
+	if code := status("POST", "/broadcast/whip", "application/sdp", "v=0\r\n"); code != http.StatusUnauthorized {
+		t.Errorf("WHIP without a key over HTTPS: %d, want 401", code)
 	}
 }
 

@@ -84,9 +84,11 @@ type Config struct {
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
 	HTTP string
-	// HTTPS serves the same over TLS, for the broadcaster page on a phone
-	// (browsers give the camera only to secure origins); default
-	// DefaultHTTPS. NoHTTPS turns it off.
+	// HTTPS serves the go-live page and its WHIP endpoint over TLS, and
+	// nothing else: the broadcaster page on a phone needs it (browsers give
+	// the camera only to secure origins). Default DefaultHTTPS, this
+	// machine only; a phone on the LAN needs an address it reaches
+	// (":8443"). NoHTTPS turns it off.
 	HTTPS   string
 	NoHTTPS bool
 	// CertFile and KeyFile name a certificate to use instead of the
@@ -404,7 +406,7 @@ func (n *Node) listen() (err error) {
 		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-	n.httpsSrv = n.serve(n.httpsLn, n.guard.Handler(n.mux))
+	n.httpsSrv = n.serve(n.httpsLn, n.guard.Handler(n.secureRoutes()))
 	return nil
 }
 

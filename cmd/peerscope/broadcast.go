@@ -35,7 +35,8 @@ the source ends, when the publisher ends its stream, or on Ctrl-C.
 
 SOURCE is one of (whip and rtmp may be given together, comma-separated):
   whip               a browser or OBS publishes over WebRTC (WHIP): open the
-                     printed broadcaster page on a phone or PC
+                     printed broadcaster page on this PC, or, with
+                     --https :8443, on a phone on the same network
   rtmp://[HOST]:PORT an encoder publishes over RTMP, e.g.
                      ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv rtmp://127.0.0.1:1935/live/KEY
   srt://[HOST]:PORT  an encoder sends MPEG-TS over SRT (streamid = the key;
@@ -56,7 +57,7 @@ printed at start). One publisher at a time; one cut off may come back within
 	unlisted := fs.Bool("unlisted", false, "keep the broadcast out of the bootstrap's directory (--bootstrap)")
 	tweet := fs.Bool("tweet", false, "post the link on your Twitter account when going live (signed in at the --bootstrap, allowing posts)")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
-	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: ":8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
+	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -234,6 +235,9 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
 			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
 		}
+		if strings.HasPrefix(u, "https://127.") || strings.HasPrefix(u, "https://[::1]") {
+			fmt.Fprintln(w, "  (this machine only: for a phone on your network, start with --https :8443)")
+		}
 		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.URLs().WHIP, b.StreamKey())
 	}
 	if u := b.URLs().RTMP; u != "" {
@@ -346,7 +350,7 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 		data:   fs.String("data", d.data, `directory for the node's identity key and TLS certificate ("": new ones every run)`),
 	}
 	if d.https != "" {
-		nf.https = fs.String("https", d.https, `address of the HTTPS server (the broadcaster page on a phone needs it; "off": none)`)
+		nf.https = fs.String("https", d.https, `address of the HTTPS server, which serves the broadcaster page and WHIP only: this machine by default; a phone on your network needs --https :8443 ("off": none)`)
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
