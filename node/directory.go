@@ -144,6 +144,7 @@ func (n *Node) serveDirectoryPage(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store") // it carries the token
+	h.Set("Content-Security-Policy", page.CSP)
 	_, _ = w.Write(localapi.WithToken(index, n.guard.PageToken(r)))
 }
 

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -138,13 +140,22 @@ func (n *Node) serveBroadcasts(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(infos)
 }
 
+// indexStyle is the index page's style, allowed by its hash in the page's
+// Content-Security-Policy (indexCSP).
+const indexStyle = `body{font:16px/1.4 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
+li{margin:.8rem 0}.meta{color:#666;font-size:.9rem;overflow-wrap:anywhere}code{font-size:.8rem;word-break:break-all}`
+
+var indexCSP = func() string {
+	sum := sha256.Sum256([]byte(indexStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; img-src data:; " +
+		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}()
+
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Peerscope node</title>
-<style>
-body{font:16px/1.4 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
-li{margin:.8rem 0}.meta{color:#666;font-size:.9rem}code{font-size:.8rem;word-break:break-all}
-</style></head><body>
+<link rel="icon" href="data:,">
+<style>` + indexStyle + `</style></head><body>
 <h1>Peerscope</h1>
 <p class="meta">Node {{.Peer}}</p>
 {{if .Broadcasts}}<ul>
@@ -165,6 +176,7 @@ func (n *Node) serveIndex(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Security-Policy", indexCSP)
 	_ = indexPage.Execute(w, struct {
 		Peer       string
 		Broadcasts []BroadcastInfo

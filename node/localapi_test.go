@@ -282,6 +282,28 @@ func TestHTTPSServesOnlyTheBroadcasterPage(t *testing.T) {
 	}
 }
 
+// TestSecurityHeaders: every page says how it may be framed, sniffed,
+// referred and what it may load.
+func TestSecurityHeaders(t *testing.T) {
+	n := newNode(t, node.Config{})
+	b := liveWithChat(t, n, "headers")
+	for _, u := range []string{n.HTTPURL() + "/", b.URLs().Player, b.URLs().Player + "player.js", b.URLs().Player + "chat/chat.js",
+		n.HTTPURL() + "/broadcast/", n.HTTPURL() + "/directory/", n.HTTPURL() + "/api/broadcasts", b.URLs().Player + "api/status"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		csp := h.Get("Content-Security-Policy")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
+			h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: %s, CSP %q, X-Frame-Options %q, X-Content-Type-Options %q, Referrer-Policy %q", u, resp.Status, csp,
+				h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"), h.Get("Referrer-Policy"))
+		}
+	}
+}
+
 // getAsOwner GETs a path of the node's API with its page token.
 func getAsOwner(t *testing.T, n *node.Node, path string) []byte {
 	t.Helper()

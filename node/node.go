@@ -380,7 +380,7 @@ func (n *Node) listen() (err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
 	}
-	n.httpSrv = n.serve(n.httpLn, n.guard.Handler(n.mux))
+	n.httpSrv = n.serve(n.httpLn, localapi.Headers(n.guard.Handler(n.mux)))
 	if cfg.NoHTTPS {
 		return nil
 	}
@@ -406,7 +406,7 @@ func (n *Node) listen() (err error) {
 		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-	n.httpsSrv = n.serve(n.httpsLn, n.guard.Handler(n.secureRoutes()))
+	n.httpsSrv = n.serve(n.httpsLn, localapi.Headers(n.guard.Handler(n.secureRoutes())))
 	return nil
 }
 
@@ -503,7 +503,7 @@ func (n *Node) Addrs() []ma.Multiaddr {
 // Handler returns the node's HTTP handler (what its HTTP server serves,
 // behind the same Host, Origin and token checks), for an application that
 // serves it itself.
-func (n *Node) Handler() http.Handler { return n.guard.Handler(n.mux) }
+func (n *Node) Handler() http.Handler { return localapi.Headers(n.guard.Handler(n.mux)) }
 
 // APIToken returns the page token: what the node's pages, served to this
 // machine, send in the Peerscope-Token header with everything that acts in

@@ -83,6 +83,30 @@ func TestHostAndOrigin(t *testing.T) {
 	}
 }
 
+func TestSecurityHeaders(t *testing.T) {
+	g := localapi.New(localapi.Config{})
+	h := localapi.Headers(g.Handler(ok))
+	// An answer, and a refusal.
+	for _, host := range []string{"127.0.0.1:1", "evil.example"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req("GET", host, "127.0.0.1:2", "127.0.0.1:1"))
+		for k, want := range map[string]string{"Content-Security-Policy": localapi.DefaultCSP, "X-Frame-Options": "DENY",
+			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cross-Origin-Resource-Policy": "same-origin"} {
+			if got := w.Header().Get(k); got != want {
+				t.Errorf("Host %s: %s: %q, want %q", host, k, got, want)
+			}
+		}
+	}
+	// A page's own policy replaces the default.
+	w := httptest.NewRecorder()
+	localapi.Headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+	})).ServeHTTP(w, req("GET", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"))
+	if got := w.Header().Values("Content-Security-Policy"); len(got) != 1 || got[0] != "default-src 'self'" {
+		t.Errorf("a page's own CSP: %q", got)
+	}
+}
+
 func TestOwner(t *testing.T) {
 	g := localapi.New(localapi.Config{Token: token})
 	h := g.OwnerWrites(ok)

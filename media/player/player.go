@@ -67,6 +67,14 @@ func StatusHandler(status func() Status) http.Handler {
 	})
 }
 
+// CSP is the page's Content-Security-Policy: its own scripts, style and
+// requests; media from its origin and from blob: (Media Source
+// Extensions); images from its origin, data: and https: (the chat's
+// avatars); no frames, no plugins, no forms sent elsewhere, and nobody may
+// frame it.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+	"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // Routes are what the page plays from. A nil handler answers 404 (the page
 // then tries the other way).
 type Routes struct {
@@ -105,6 +113,9 @@ func New(r Routes) http.Handler {
 		}
 		h := w.Header()
 		h.Set("Cache-Control", "no-store") // it carries the token
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(body)
@@ -126,6 +137,14 @@ func New(r Routes) http.Handler {
 	}
 	if r.Chat != nil {
 		mux.Handle("/chat/", http.StripPrefix("/chat", r.Chat))
+	} else {
+		// The page loads chat/chat.js whatever it plays: without a chat (a
+		// replay), the script is empty and the chat stays hidden.
+		mux.HandleFunc("GET /chat/chat.js", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = w.Write([]byte("// no chat on this page\n"))
+		})
 	}
 	if r.Comments != nil {
 		mux.Handle("GET /api/comments", commentsHandler(r.Comments))

@@ -28,11 +28,12 @@
     return a.name || a.handle || 'anonymous';
   }
 
-  // who renders an author: the avatar and handle of a verified identity
-  // (the attestation's), or "anonymous".
+  // who renders an author: the avatar (over https, which the page's policy
+  // allows) and handle of a verified identity (the attestation's), or
+  // "anonymous".
   function who(a) {
     const b = document.createElement('b');
-    if (!a.anonymous && a.avatar) {
+    if (!a.anonymous && a.avatar && a.avatar.startsWith('https://')) {
       const img = document.createElement('img');
       img.className = 'avatar';
       img.alt = '';
