@@ -59,6 +59,12 @@ type communityNode struct{ n *Node }
 
 var _ community.Node = communityNode{}
 
+// errJoin is what the directory's page is told when a join fails on the
+// network: the same whatever the dial met (a refused port, a host that
+// speaks something else, a timeout), so that the join is no port scanner.
+// The log has the detail.
+var errJoin = fmt.Errorf("%w with the broadcast", ErrUnreachable)
+
 func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 	l, err := link.Parse(s)
 	if err != nil {
@@ -68,8 +74,14 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 		return b.playerPath(), nil
 	}
 	b, err := c.n.Watch(ctx, l)
-	if err != nil {
-		return "", err
+	switch {
+	case errors.Is(err, link.ErrMalformed):
+		return "", community.BadLink(err)
+	case errors.Is(err, ErrTooMany), errors.Is(err, ErrClosed), errors.Is(err, ErrJoined):
+		return "", err // the node's own state: nothing about the network
+	case err != nil:
+		c.n.log.Info("a join from the directory page failed", "broadcast", shortBroadcast(l.Broadcast), "err", err)
+		return "", errJoin
 	}
 	return b.playerPath(), nil
 }

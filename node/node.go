@@ -56,6 +56,10 @@ const (
 	// DefaultAnnounceInterval is how often a viewer asks its parent for a
 	// newer announcement.
 	DefaultAnnounceInterval = 2 * time.Second
+	// DefaultMaxWatching is how many broadcasts a node watches at once: a
+	// person watches one or two; each costs the node upload, memory and
+	// connections.
+	DefaultMaxWatching = 8
 )
 
 // DefaultListen is where the libp2p host listens by default (Config.Listen
@@ -118,6 +122,10 @@ type Config struct {
 	// AnnounceInterval is how often a viewer asks for a newer announcement;
 	// default DefaultAnnounceInterval.
 	AnnounceInterval time.Duration
+	// MaxWatching bounds the broadcasts the node watches at once (Watch
+	// past it is ErrTooMany; those it roots do not count); default
+	// DefaultMaxWatching.
+	MaxWatching int
 	// WHIPUDPPort carries every WHIP session on one UDP port (0: one
 	// ephemeral port per session).
 	WHIPUDPPort int
@@ -203,6 +211,9 @@ func (c *Config) fill() error {
 	if c.AnnounceInterval == 0 {
 		c.AnnounceInterval = DefaultAnnounceInterval
 	}
+	if c.MaxWatching == 0 {
+		c.MaxWatching = DefaultMaxWatching
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -229,6 +240,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("%w: slots %d", ErrConfig, c.Slots)
 	case c.AnnounceInterval < 0:
 		return fmt.Errorf("%w: negative announce interval", ErrConfig)
+	case c.MaxWatching < 0:
+		return fmt.Errorf("%w: negative MaxWatching", ErrConfig)
 	case c.WHIPUDPPort < 0 || c.WHIPUDPPort > 65535:
 		return fmt.Errorf("%w: WHIP UDP port %d", ErrConfig, c.WHIPUDPPort)
 	case c.Reachability > network.ReachabilityPrivate || c.Reachability < 0:
@@ -593,7 +606,8 @@ func (n *Node) lookup(id string) *Broadcast {
 	return n.broadcasts[id]
 }
 
-// add registers a broadcast, refusing a second one with the same ID.
+// add registers a broadcast, refusing a second one with the same ID, and
+// one more to watch than Config.MaxWatching.
 func (n *Node) add(b *Broadcast) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -603,10 +617,35 @@ func (n *Node) add(b *Broadcast) error {
 	if n.broadcasts[b.id] != nil {
 		return fmt.Errorf("%w: %s", ErrJoined, b.id)
 	}
+	if !b.root {
+		if err := n.roomToWatchLocked(); err != nil {
+			return err
+		}
+	}
 	n.broadcasts[b.id] = b
 	n.order = append(n.order, b)
 	if b.streamKey != "" {
 		n.keys[b.streamKey] = b
+	}
+	return nil
+}
+
+// roomToWatch says whether the node may watch one more broadcast.
+func (n *Node) roomToWatch() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.roomToWatchLocked()
+}
+
+func (n *Node) roomToWatchLocked() error {
+	watching := 0
+	for _, b := range n.order {
+		if !b.root {
+			watching++
+		}
+	}
+	if watching >= n.cfg.MaxWatching {
+		return fmt.Errorf("%w: %d already (close one first)", ErrTooMany, watching)
 	}
 	return nil
 }
