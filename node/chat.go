@@ -145,5 +145,6 @@ func (b *Broadcast) chatWeb() *web.Server {
 	return web.New(web.Config{
 		Room:    func() *chat.Room { return b.room },
 		IsOwner: b.isOwner,
+		Streams: b.n.chatStreams,
 	})
 }

@@ -23,6 +23,11 @@ import (
 // (communityNode, the broadcasts' listings) and what the node's API
 // forwards to it.
 
+// DefaultDirectoryStreamsPerClient is how many of the directory's event
+// streams (the live list's, the follow feed) one client may hold open: a
+// page holds two.
+const DefaultDirectoryStreamsPerClient = 8
+
 // DefaultDirectoryInterval is how often a broadcaster re-announces its
 // broadcast (with its viewer count); well inside the bootstrap's live TTL.
 const DefaultDirectoryInterval = community.DefaultListingInterval
@@ -142,7 +147,8 @@ func (n *Node) mountDirectory(mux *http.ServeMux) {
 	mux.Handle("/directory/", h)
 	mux.HandleFunc("GET /directory/{$}", n.serveDirectoryPage)
 	mux.Handle("/directory/api/node/", n.guard.Owner(h))
-	mux.Handle("GET /directory/api/v1/feed", localapi.Local(h))
+	mux.Handle("GET /directory/api/v1/events", n.dirStreams.Handler(h))
+	mux.Handle("GET /directory/api/v1/feed", localapi.Local(n.dirStreams.Handler(h)))
 }
 
 // serveDirectoryPage serves the directory page (package page's) with the

@@ -2,12 +2,14 @@ package node_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -42,5 +44,43 @@ func TestSlowBodyCut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("slow body: %s, want 408", resp.Status)
+	}
+}
+
+// TestEventStreamsPerClient: one client holds at most
+// web.DefaultStreamsPerClient chat event streams across all the node's
+// broadcasts, and node.DefaultDirectoryStreamsPerClient directory streams.
+func TestEventStreamsPerClient(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	a, b := liveWithChat(t, n, "a"), liveWithChat(t, n, "b")
+	open := func(url string) int {
+		ctx, cancel := context.WithCancel(t.Context())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+		}
+		return resp.StatusCode
+	}
+	for i := range web.DefaultStreamsPerClient {
+		if code := open(a.URLs().Player + "chat/events"); code != http.StatusOK {
+			t.Fatalf("chat stream %d: %d", i, code)
+		}
+	}
+	if code := open(b.URLs().Player + "chat/events"); code != http.StatusTooManyRequests {
+		t.Fatalf("a chat stream of another broadcast past the cap: %d, want 429", code)
+	}
+	for i := range node.DefaultDirectoryStreamsPerClient {
+		if code := open(n.HTTPURL() + "/directory/api/v1/events"); code != http.StatusOK {
+			t.Fatalf("directory stream %d: %d", i, code)
+		}
+	}
+	if code := open(n.HTTPURL() + "/directory/api/v1/events"); code != http.StatusTooManyRequests {
+		t.Fatalf("a directory stream past the cap: %d, want 429", code)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/httpserve"
@@ -282,6 +283,9 @@ type Node struct {
 	// guard decides who may drive the web servers (internal/localapi):
 	// Host and Origin checks, the page token, the security headers.
 	guard *localapi.Guard
+	// chatStreams and dirStreams cap the event streams one client holds:
+	// the chats' (across broadcasts) and the directory's.
+	chatStreams, dirStreams *httpserve.PerClient
 
 	// ctx is the node's root context: every background loop of the node
 	// runs under it (in wg) and ends when Close cancels it.
@@ -369,6 +373,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.owner = publish.NewStreamKey()
 	n.guard = localapi.New(localapi.Config{Names: cfg.HostNames, Open: isWHIP})
+	n.chatStreams = httpserve.NewPerClient(web.DefaultStreamsPerClient)
+	n.dirStreams = httpserve.NewPerClient(DefaultDirectoryStreamsPerClient)
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 

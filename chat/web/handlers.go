@@ -96,8 +96,14 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ *chat.Roo
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	release, ok := s.cfg.Streams.Acquire(r)
+	if !ok {
+		http.Error(w, "too many chat streams open from your address", http.StatusTooManyRequests)
+		return
+	}
 	c := s.hub.add(s.cfg.IsOwner(r))
 	defer s.hub.remove(c)
+	defer release() // before the stream leaves the count Streams gives
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")

@@ -276,3 +276,49 @@ func TestAPI(t *testing.T) {
 	for range owner {
 	}
 }
+
+// TestEventStreamsPerClient: one client (one address) holds at most
+// Config.StreamsPerClient event streams; more are refused with 429 until
+// one ends.
+func TestEventStreamsPerClient(t *testing.T) {
+	room := broadcasterRoom(t)
+	s := web.New(web.Config{Room: func() *chat.Room { return room }})
+	url := serve(t, s) + "events"
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	for i := range web.DefaultStreamsPerClient {
+		resp, cancel := open()
+		cancels = append(cancels, cancel)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %s", i, resp.Status)
+		}
+	}
+	resp, cancel := open()
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream %d from one client: %s, want 429", web.DefaultStreamsPerClient+1, resp.Status)
+	}
+	cancels[0]()
+	for s.Streams() >= web.DefaultStreamsPerClient {
+		time.Sleep(time.Millisecond) // the handler sees its request end
+	}
+	resp, cancel = open()
+	cancels = append(cancels, cancel)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a stream after one ended: %s", resp.Status)
+	}
+}

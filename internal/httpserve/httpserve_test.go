@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,23 @@ func TestPerClient(t *testing.T) {
 	}
 	if _, ok := p.Acquire(req("[2001:db8:1:3::1]:1")); !ok {
 		t.Fatal("another /64 refused")
+	}
+	// As a handler: 429 while the client holds its places, a place back
+	// once the request is served.
+	held := make(chan struct{})
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-held }))
+	go h.ServeHTTP(httptest.NewRecorder(), req("192.0.2.9:1"))
+	go h.ServeHTTP(httptest.NewRecorder(), req("192.0.2.9:2"))
+	for p.Held(req("192.0.2.9:3")) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req("192.0.2.9:3"))
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("a third request while two are held: %d", w.Code)
+	}
+	close(held)
+	for p.Held(req("192.0.2.9:3")) > 0 {
+		time.Sleep(time.Millisecond)
 	}
 }

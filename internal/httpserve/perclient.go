@@ -43,6 +43,20 @@ func (p *PerClient) Acquire(r *http.Request) (release func(), ok bool) {
 	}, true
 }
 
+// Handler holds a place of r's client while h serves r, and answers 429
+// when the client holds max already.
+func (p *PerClient) Handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, ok := p.Acquire(r)
+		if !ok {
+			http.Error(w, "too many streams open from your address", http.StatusTooManyRequests)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Held returns how many places r's client holds.
 func (p *PerClient) Held(r *http.Request) int {
 	p.mu.Lock()
