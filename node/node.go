@@ -304,7 +304,6 @@ type Node struct {
 	closed     bool
 	broadcasts map[string]*Broadcast
 	order      []*Broadcast // in the order they were added
-	keys       map[string]*Broadcast
 	whip       *whip.Handler // made for the first broadcast that takes WHIP
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
@@ -333,7 +332,6 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
 		broadcasts: map[string]*Broadcast{},
-		keys:       map[string]*Broadcast{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
@@ -628,12 +626,26 @@ func (n *Node) add(b *Broadcast) error {
 			return err
 		}
 	}
+	if b.streamKey != "" && n.byKeyLocked(b.streamKey) != nil {
+		return fmt.Errorf("%w: another broadcast on this node takes that stream key", ErrConfig)
+	}
 	n.broadcasts[b.id] = b
 	n.order = append(n.order, b)
-	if b.streamKey != "" {
-		n.keys[b.streamKey] = b
-	}
 	return nil
+}
+
+// byKeyLocked returns the broadcast whose publishers give key, or nil. It
+// compares key with every broadcast's, each in constant time
+// (localapi.Equal over digests), and never stops at a match: how long it
+// takes says nothing about how much of a guessed key was right.
+func (n *Node) byKeyLocked(key string) *Broadcast {
+	var found *Broadcast
+	for _, b := range n.order {
+		if b.streamKey != "" && localapi.Equal(key, b.streamKey) && found == nil {
+			found = b
+		}
+	}
+	return found
 }
 
 // roomToWatch says whether the node may watch one more broadcast.
@@ -662,9 +674,6 @@ func (n *Node) remove(b *Broadcast) {
 	if n.broadcasts[b.id] == b {
 		delete(n.broadcasts, b.id)
 		n.order = slices.DeleteFunc(n.order, func(x *Broadcast) bool { return x == b })
-	}
-	if b.streamKey != "" && n.keys[b.streamKey] == b {
-		delete(n.keys, b.streamKey)
 	}
 }
 
