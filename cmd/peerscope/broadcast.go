@@ -41,7 +41,9 @@ SOURCE is one of (whip and rtmp may be given together, comma-separated):
                      ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv rtmp://127.0.0.1:1935/live/KEY
   srt://[HOST]:PORT  an encoder sends MPEG-TS over SRT (streamid = the key;
                      ?passphrase=… to encrypt, ?latency=ms)
-  udp://[HOST]:PORT  MPEG-TS in UDP datagrams (ffmpeg … -f mpegts udp://127.0.0.1:1234)
+  udp://[HOST]:PORT  MPEG-TS in UDP datagrams (ffmpeg … -f mpegts udp://127.0.0.1:1234),
+                     from the first address that sends only (to restart the
+                     encoder, keep its port: …?localport=5000)
   -                  MPEG-TS on stdin (ffmpeg … -f mpegts - | peerscope broadcast --from -)
   sample             the built-in 10 s test clip
   FILE               an MPEG-TS or MP4 file (H.264 with AAC or Opus), played at
