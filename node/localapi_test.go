@@ -162,6 +162,12 @@ func TestForeignHostRefused(t *testing.T) {
 	if log := chatLog(t, b); len(log) != 0 {
 		t.Fatalf("comments posted through a foreign Host: %q", log)
 	}
+	// A name the node is told it has (Config.HostNames) passes too.
+	named := newNode(t, node.Config{HostNames: []string{"my-node.example"}})
+	_, port, _ = net.SplitHostPort(named.HTTPAddr().String())
+	if code, body := (request{method: "GET", url: named.HTTPURL() + "/", host: "my-node.example:" + port}).do(t); code != http.StatusOK {
+		t.Errorf("GET with a configured Host name: %d %q", code, body)
+	}
 }
 
 // TestSimpleRequestsRefused: what any web page can send to the node without

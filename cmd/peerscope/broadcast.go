@@ -337,6 +337,7 @@ type nodeDefaults struct{ http, https, listen, data string }
 
 type nodeFlags struct {
 	http, https, listen, data *string
+	hostNames                 *string
 	bootstrapPeers, bootstrap *string
 	reachability              *string
 	every                     *time.Duration
@@ -350,6 +351,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 		http:   fs.String("http", d.http, "address of the local web server (player pages, LL-HLS, WHEP, /metrics)"),
 		listen: fs.String("listen", d.listen, "libp2p listen multiaddrs, comma-separated"),
 		data:   fs.String("data", d.data, `directory for the node's identity key and TLS certificate ("": new ones every run)`),
+		hostNames: fs.String("host-name", "", `names the web servers answer to besides localhost and their addresses, comma-separated `+
+			`(a node reached by name: its certificate's, a proxy's); a request for any other name is refused (DNS rebinding)`),
 	}
 	if d.https != "" {
 		nf.https = fs.String("https", d.https, `address of the HTTPS server, which serves the broadcaster page and WHIP only: this machine by default; a phone on your network needs --https :8443 ("off": none)`)
@@ -366,7 +369,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 }
 
 func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
-	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS, NoReplays: *nf.noReplays}
+	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS, NoReplays: *nf.noReplays,
+		HostNames: splitList(*nf.hostNames)}
 	if nf.upload.v == 0 {
 		cfg.Upload, cfg.Slots = 0, node.NoRelay
 	}
