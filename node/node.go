@@ -303,7 +303,7 @@ type Node struct {
 	mu         sync.Mutex
 	closed     bool
 	broadcasts map[string]*Broadcast
-	order      []*Broadcast // in the order they were added
+	order      []*Broadcast  // in the order they were added
 	whip       *whip.Handler // made for the first broadcast that takes WHIP
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
@@ -530,6 +530,15 @@ func (n *Node) APIToken() string { return n.guard.Token() }
 
 // HTTPAddr returns the address the HTTP server listens on.
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// HTTPSAddr returns the address the HTTPS server listens on (nil without
+// HTTPS).
+func (n *Node) HTTPSAddr() net.Addr {
+	if n.httpsLn == nil {
+		return nil
+	}
+	return n.httpsLn.Addr()
+}
 
 // HTTPURL returns the base URL of the node's web UI on this machine
 // ("http://127.0.0.1:8080").

@@ -237,7 +237,7 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
 			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
 		}
-		if strings.HasPrefix(u, "https://127.") || strings.HasPrefix(u, "https://[::1]") {
+		if a, ok := n.HTTPSAddr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
 			fmt.Fprintln(w, "  (this machine only: for a phone on your network, start with --https :8443)")
 		}
 		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.URLs().WHIP, b.StreamKey())
