@@ -238,7 +238,7 @@
     // Served to another machine: what this page would post would be in
     // the node's name, which only its owner's pages may use.
     $('sayform').hidden = true;
-    $('chatnote').textContent = 'Chat is read-only here: only the owner of this node comments from it.';
+    $('chatnote').textContent = 'Read-only here: only this node’s owner comments from it.';
   }
 
   let taps = 0;
