@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -71,7 +72,8 @@ func (n *Node) mountGoLive(mux *http.ServeMux) {
 // credential (the stream key as a bearer token), so any origin and any of
 // the machine's names may reach it (OBS, a WHIP page of another site).
 func isWHIP(r *http.Request) bool {
-	return r.URL.Path == "/broadcast/whip" || strings.HasPrefix(r.URL.Path, "/broadcast/whip/")
+	p := path.Clean(r.URL.Path) // "/broadcast/whip/../../b/…" is not WHIP's
+	return p == "/broadcast/whip" || strings.HasPrefix(p, "/broadcast/whip/")
 }
 
 func (n *Node) servePlayer(w http.ResponseWriter, r *http.Request) {

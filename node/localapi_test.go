@@ -148,6 +148,9 @@ func TestForeignHostRefused(t *testing.T) {
 			contentType: "application/json", token: token, body: `{"text":"rebound"}`},
 		{method: "POST", url: n.HTTPURL() + "/directory/api/node/watch", host: evil, origin: "http://" + evil,
 			contentType: "application/json", token: token, body: `{"link":"` + b.Link().String() + `"}`},
+		// WHIP takes any name (its key is its credential), but only WHIP.
+		{method: "POST", url: n.HTTPURL() + "/broadcast/whip/%2e%2e/%2e%2e" + b.URLs().Path + "chat/comment", host: evil,
+			origin: "http://" + evil, contentType: "application/json", token: token, body: `{"text":"rebound"}`},
 	} {
 		if code, body := q.do(t); code != http.StatusForbidden {
 			t.Errorf("%s %s with Host %s: %d %q, want 403", q.method, q.url, q.host, code, body)
