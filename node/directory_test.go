@@ -53,7 +53,10 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 // browser-like client following the redirects.
 func signIn(t *testing.T, n *node.Node, user string) {
 	t.Helper()
-	resp, err := http.Post(n.HTTPURL()+"/directory/api/node/signin", "application/json", strings.NewReader(`{"scopes":["follows"]}`))
+	req, _ := http.NewRequest(http.MethodPost, n.HTTPURL()+"/directory/api/node/signin", strings.NewReader(`{"scopes":["follows"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", n.APIToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func signIn(t *testing.T, n *node.Node, user string) {
 	var id struct {
 		Identity *struct{ Handle string }
 	}
-	_ = json.Unmarshal(get(t, n.HTTPURL()+"/directory/api/node/identity"), &id)
+	_ = json.Unmarshal(getAsOwner(t, n, "/directory/api/node/identity"), &id)
 	if id.Identity == nil {
 		t.Fatalf("node %s not signed in after the callback", n.ID())
 	}
@@ -205,9 +208,13 @@ func (x *texts) SendCode(_ context.Context, phone, code string) error {
 	return nil
 }
 
+// postJSON posts to the node's API as its page does (JSON, the page token).
 func postJSON(t *testing.T, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", nodeToken(t, url))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,4 +19,7 @@ var (
 	// ErrUnreachable is returned by Watch when no peer of the link answered
 	// with the broadcast's announcement.
 	ErrUnreachable = errors.New("node: no peer of the link answered")
+	// ErrTooMany is returned by Watch when the node already watches
+	// Config.MaxWatching broadcasts.
+	ErrTooMany = errors.New("node: watching as many broadcasts as it may")
 )
