@@ -9,5 +9,5 @@
 //
 //	http.Request.RemoteAddr, net.Conn.RemoteAddr ─► Key ─► "203.0.113.7" or "2001:db8:1:2::/64"
 //	    ─► media/whep (sessions per client), media/rtmp (handshakes per client),
-//	       node (browsers counted per client)
+//	       node (browsers counted per client), internal/httpserve (the web servers' caps)
 package clientip
