@@ -79,15 +79,18 @@ func webViewers(t *testing.T, b *node.Broadcast) int {
 }
 
 // TestWebViewersByClient plays the attacks on a node's browser count and
-// memory from one client: a hundred LL-HLS requests, each with its own
-// User-Agent of almost 1 MiB, then sixteen WHEP offers at once. The node
-// keeps no header (its heap grows by less than 16 MiB), counts that client
-// as one browser, gives it four WHEP sessions and counts it as four, and a
-// browser at another address still gets a session and counts.
+// memory from one client: a thousand LL-HLS requests, each with its own
+// User-Agent of 48 KiB (the servers take 64 KiB of headers), then sixteen
+// WHEP offers at once. The node keeps no header (its heap grows by less
+// than 16 MiB), counts that client as one browser, gives it four WHEP
+// sessions and counts it as four, and a browser at another address still
+// gets a session and counts.
 //
 // Before, the count was keyed by address and User-Agent and kept the
-// header: the hundred requests took 100 MB and counted 100 browsers, and
-// the sixteen offers took every WHEP session and counted sixteen more.
+// header: the requests took 48 MB (with the 1 MiB headers, before
+// the servers capped them, a hundred took 107 MB) and counted a thousand
+// browsers, and the sixteen offers took every WHEP session and counted
+// sixteen more.
 func TestWebViewersByClient(t *testing.T) {
 	e2e(t)
 	n := newNode(t, node.Config{})
@@ -99,9 +102,9 @@ func TestWebViewersByClient(t *testing.T) {
 	attacker := clientFrom(t, "127.0.0.2")
 
 	before := heapInUse()
-	for i := range 100 {
+	for i := range 1000 {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, b.URLs().HLS, nil)
-		req.Header.Set("User-Agent", fmt.Sprintf("%03d", i)+strings.Repeat("x", 1<<20-16<<10))
+		req.Header.Set("User-Agent", fmt.Sprintf("%04d", i)+strings.Repeat("x", 48<<10))
 		resp, err := attacker.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -114,14 +117,14 @@ func TestWebViewersByClient(t *testing.T) {
 	}
 	attacker.Transport.(*http.Transport).CloseIdleConnections()
 	grew := int64(heapInUse()) - int64(before)
-	t.Logf("heap after 100 requests with 1 MiB User-Agents: %+.1f MB", float64(grew)/1e6)
+	t.Logf("heap after 1,000 requests with 48 KiB User-Agents: %+.1f MB", float64(grew)/1e6)
 	if grew > 16<<20 {
 		t.Errorf("the heap grew by %.1f MB: the headers are kept", float64(grew)/1e6)
 	}
 	// The test's own LL-HLS requests (waitHLS, from 127.0.0.1) are the
 	// other one.
 	if got := webViewers(t, b); got != 2 {
-		t.Errorf("one client with a hundred User-Agents and another counts as %d browsers, want 1 + 1", got)
+		t.Errorf("one client with a thousand User-Agents and another counts as %d browsers, want 1 + 1", got)
 	}
 
 	url := b.URLs().WHEP
