@@ -334,7 +334,12 @@ func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
 		return fmt.Errorf("rtmp: publish refused by the node: %w", err)
 	}
 	if s.cfg.Unpublish != nil {
-		defer func() { s.cfg.Unpublish(key, err) }()
+		defer func() {
+			// The key is free before Unpublish says the publisher is gone:
+			// an encoder that reconnects at once must not find it busy.
+			s.release(key)
+			s.cfg.Unpublish(key, err)
+		}()
 	}
 	log.Info("rtmp: publishing", "tracks", describe(tracks))
 	if err := sink.Tracks(tracks); err != nil {
