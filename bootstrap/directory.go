@@ -54,7 +54,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	b := &entry{Listing: api.Listing{ID: id, Broadcaster: p.String(), Title: a.Title, Link: a.Link, Private: a.Private,
-		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers,
+		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers, ReplayViewersIdentified: a.ReplayViewersIdentified,
 		Version: a.Version, Updated: now}, signed: signedRecord(r, body)}
 	acc, err := s.store.SessionAccount(ctx, p.String(), now)
 	switch {

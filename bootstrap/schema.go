@@ -135,4 +135,8 @@ CREATE TABLE escrowed_keys (
 	expires   INTEGER NOT NULL
 );
 `,
+	// 2: replay views that signed-in accounts made, apart from the rest.
+	`
+ALTER TABLE broadcasts ADD COLUMN replay_viewers_identified INTEGER NOT NULL DEFAULT 0;
+`,
 }

@@ -97,11 +97,13 @@ func (s *Store) commitLoop() {
 const (
 	putSelect = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
 	putUpsert = `
-INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted,
+	replay_viewers_identified)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted,
+	replay_viewers_identified = excluded.replay_viewers_identified`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
@@ -134,7 +136,7 @@ func putOne(sel, up *sql.Stmt, w *putReq) error {
 		account = b.account
 	}
 	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
-		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.ReplayViewersIdentified)
 	return err
 }
 
@@ -157,7 +159,7 @@ func (s *Store) setReplay(ctx context.Context, id, replay string, expires time.T
 }
 
 const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, b.link, b.private, b.started, b.ended, b.viewers,
-	b.replay_viewers, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
+	b.replay_viewers, b.replay_viewers_identified, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
 	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, '')`
 
 func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
@@ -165,7 +167,7 @@ func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
 	var started, ended, updated, replayExpires, version int64
 	var who api.Account
 	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
-		&b.ReplayViewers, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
+		&b.ReplayViewers, &b.ReplayViewersIdentified, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
 		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,9 @@ type Node interface {
 	// ReplayViews returns how many distinct peers were seen watching a
 	// broadcast's replay.
 	ReplayViews(id string) int
+	// ReplayViewsIdentified returns how many of ReplayViews were
+	// signed-in accounts' (each counted once).
+	ReplayViewsIdentified(id string) int
 }
 
 // Config configures a node's community side.

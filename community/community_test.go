@@ -70,7 +70,7 @@ func startBootstrap(t *testing.T, phone bootstrap.CodeSender) *bootstrap.Service
 
 // fakeNode is the node as the community side sees it.
 type fakeNode struct {
-	views atomic.Int64
+	views, identified atomic.Int64
 }
 
 func (f *fakeNode) Join(_ context.Context, link string) (string, error) {
@@ -81,6 +81,8 @@ func (f *fakeNode) Join(_ context.Context, link string) (string, error) {
 }
 
 func (f *fakeNode) ReplayViews(string) int { return int(f.views.Load()) }
+
+func (f *fakeNode) ReplayViewsIdentified(string) int { return int(f.identified.Load()) }
 
 func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
 	t.Helper()
@@ -164,10 +166,11 @@ func TestListings(t *testing.T) {
 		return l != nil && l.Replay == "bafy-manifest"
 	})
 	nd.views.Store(2)
+	nd.identified.Store(1)
 	c.ReplayViewed(id)
-	waitFor(t, "the replay's view count", func() bool {
+	waitFor(t, "the replay's view counts, identified apart", func() bool {
 		l := listed(t, reader, api.Query{Replays: true}, id)
-		return l != nil && l.ReplayViewers == 2
+		return l != nil && l.ReplayViewers == 2 && l.ReplayViewersIdentified == 1
 	})
 	if err := c.PublishReplay(t.Context(), self.String()+".other", "x"); err == nil {
 		t.Fatal("a replay of a broadcast the directory never heard of was listed")

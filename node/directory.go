@@ -93,6 +93,8 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }
 
+func (c communityNode) ReplayViewsIdentified(id string) int { return c.n.ReplayViewsBy(id).Identified }
+
 // noBootstrap makes community.ErrNoBootstrap the node's ErrConfig too.
 func noBootstrap(err error) error {
 	if errors.Is(err, community.ErrNoBootstrap) {

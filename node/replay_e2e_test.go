@@ -191,7 +191,7 @@ func TestReplayFromPeers(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the directory lists the replay with its view", func() bool {
 		e := listedReplays(t, dir)[b.ID()]
-		return e != nil && e.ReplayViewers == 1 && e.Replay != ""
+		return e != nil && e.ReplayViewers == 1 && e.ReplayViewersIdentified == 1 && e.Replay != ""
 	})
 	var st struct {
 		ReplayViewers int    `json:"replay_viewers"`

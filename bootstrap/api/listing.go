@@ -26,8 +26,11 @@ type Listing struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Viewers       int       `json:"viewers"`
 	ReplayViewers int       `json:"replay_viewers"`
-	Version       uint64    `json:"version"`
-	Updated       time.Time `json:"updated"`
+	// ReplayViewersIdentified is how many of the replay's views were
+	// signed-in accounts' (each once); the rest are anonymous.
+	ReplayViewersIdentified int       `json:"replay_viewers_identified"`
+	Version                 uint64    `json:"version"`
+	Updated                 time.Time `json:"updated"`
 	// Replay is the replay's manifest reference (set by the replay
 	// endpoint once the broadcaster published one); ReplayExpires is when
 	// the directory stops listing it, 24 h after the end.
@@ -51,6 +54,9 @@ type ListingUpdate struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Viewers       int       `json:"viewers"`
 	ReplayViewers int       `json:"replay_viewers"`
+	// ReplayViewersIdentified: of ReplayViewers, the views of distinct
+	// signed-in accounts.
+	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// Version grows with every change (the broadcaster's clock in Unix
 	// ns, say).
 	Version uint64 `json:"version"`
@@ -80,7 +86,8 @@ func (u *ListingUpdate) Check(id string, now time.Time, skew time.Duration) erro
 		return fmt.Errorf("%w: started: missing or in the future", ErrBadRequest)
 	case !u.Ended.IsZero() && (u.Ended.Before(u.Started) || u.Ended.After(now.Add(skew))):
 		return fmt.Errorf("%w: ended: before the start or in the future", ErrBadRequest)
-	case u.Viewers < 0 || u.Viewers > MaxViewers || u.ReplayViewers < 0 || u.ReplayViewers > MaxViewers:
+	case u.Viewers < 0 || u.Viewers > MaxViewers || u.ReplayViewers < 0 || u.ReplayViewers > MaxViewers ||
+		u.ReplayViewersIdentified < 0 || u.ReplayViewersIdentified > u.ReplayViewers:
 		return fmt.Errorf("%w: viewer counts out of range", ErrBadRequest)
 	case u.Version == 0 || u.Version > 1<<62:
 		return fmt.Errorf("%w: version must be from 1 to 2^62", ErrBadRequest)

@@ -52,7 +52,10 @@ function item(b) {
     live.textContent = 'LIVE';
     meta.append(live, ` · ${by} · ${b.viewers} watching · started ${ago(b.started)}`);
   } else {
-    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views`;
+    // Replay views: those of signed-in accounts apart (anonymous ones are
+    // proven, but peer IDs are free).
+    const signed = b.replay_viewers_identified ? ` (${b.replay_viewers_identified} of the replay's signed in)` : '';
+    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
   }
   info.append(title, meta);
   const watch = document.createElement('button');
