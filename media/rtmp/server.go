@@ -279,31 +279,42 @@ func (s *Server) handle(conn net.Conn) {
 	}
 }
 
-// serveConn runs one connection from the handshake to its end. It returns
-// nil when a publisher ended its stream cleanly.
-func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
+// handshake runs a connection's handshake, connect and publish commands
+// (under the handshake deadline, which it sets) and asks Authorize: it
+// returns the connection and the stream key of a publisher that may go on.
+func (s *Server) handshake(nc net.Conn) (*gortmplib.ServerConn, string, error) {
 	nc.SetDeadline(s.cfg.Now().Add(s.cfg.HandshakeTimeout))
 	sc := &gortmplib.ServerConn{RW: nc}
 	if err := sc.Initialize(); err != nil {
-		return fmt.Errorf("%w: handshake or connect: %w", media.ErrBadInput, timeoutOr(err))
+		return nil, "", fmt.Errorf("%w: handshake or connect: %w", media.ErrBadInput, timeoutOr(err))
 	}
 	if err := sc.AcceptConn(); err != nil {
-		return fmt.Errorf("%w: waiting for publish: %w", media.ErrBadInput, timeoutOr(err))
+		return nil, "", fmt.Errorf("%w: waiting for publish: %w", media.ErrBadInput, timeoutOr(err))
 	}
 	if !sc.Publish {
 		status(sc, "NetStream.Play.Failed", "this server only takes publishers; watch over HLS or WebRTC")
-		return ErrNotPublisher
+		return nil, "", ErrNotPublisher
 	}
 	key, err := StreamKey(sc.URL, s.cfg.App)
 	if err != nil {
 		status(sc, "NetStream.Publish.BadName", err.Error())
+		return nil, "", err
+	}
+	if err := s.cfg.Authorize(key); err != nil {
+		status(sc, "NetStream.Publish.Unauthorized", "stream key refused")
+		return nil, "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return sc, key, nil
+}
+
+// serveConn runs one connection from the handshake to its end. It returns
+// nil when a publisher ended its stream cleanly.
+func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
+	sc, key, err := s.handshake(nc)
+	if err != nil {
 		return err
 	}
 	log = log.With("key", redact(key))
-	if err := s.cfg.Authorize(key); err != nil {
-		status(sc, "NetStream.Publish.Unauthorized", "stream key refused")
-		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
 	if !s.reserve(key) {
 		status(sc, "NetStream.Publish.BadName", "this stream key is already live; stop the other encoder first")
 		return ErrBusy
