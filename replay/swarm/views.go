@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -233,6 +234,8 @@ func (s *Swarm) serveView(ctx context.Context, st network.Stream, br *bufio.Read
 	if err := pbwire.WriteFrame(st, (&response{nonce: nonce}).encode()); err != nil {
 		return err
 	}
+	// The viewer now hashes the whole replay (a second or so a gigabyte).
+	_ = st.SetDeadline(time.Now().Add(3 * Timeout))
 	rootReq, err := readRequest(br, maxRequest)
 	if err != nil || rootReq.kind != askViewRoot || rootReq.broadcast != id {
 		return fmt.Errorf("%w: no root (%v)", ErrMalformed, err)
