@@ -521,3 +521,26 @@ func TestFutureEnd(t *testing.T) {
 		t.Error("the asker takes a manifest fetched 24 h ago for unexpired")
 	}
 }
+
+// TestOldPeer: a node that speaks only 1.1.0 (it counts any view asked
+// of it) still gives a 1.2.0 node the manifest, and gets no view from it:
+// the view's stream is refused at negotiation, clearly.
+func TestOldPeer(t *testing.T) {
+	m, signed, cs := servedReplay(t, 3)
+	oldHost := testutil.Host(t)
+	old, err := New(Config{Host: oldHost, Blocks: noBlocks{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	oldHost.SetStreamHandler(ProtocolV11, old.Serve)
+	old.Keep(t.Context(), m, signed)
+	info := peer.AddrInfo{ID: oldHost.ID(), Addrs: oldHost.Addrs()}
+	asker := newSwarm(t, Config{Host: testutil.Host(t)})
+	if got, _, _, err := asker.fetchManifest(t.Context(), info, m.Broadcast); err != nil || got.Title != "served" {
+		t.Fatalf("the manifest from a 1.1.0 node: %v", err)
+	}
+	if _, err := asker.sendView(t.Context(), info, holding(asker, m, cs), nil); err == nil || !strings.Contains(err.Error(), "protocol") {
+		t.Fatalf("a view sent to a 1.1.0 node: %v, want a refused protocol", err)
+	}
+}
