@@ -151,6 +151,8 @@ func (c *ServerConfig) fill() error {
 	switch {
 	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.AttestationTTL > identity.MaxLifetime:
+		return fmt.Errorf("%w: attestation TTL %s over the %s every node allows", ErrConfig, c.AttestationTTL, identity.MaxLifetime)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
 	}

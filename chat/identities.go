@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -65,7 +64,7 @@ func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
 	// names, trusted or not, then trust is looked up; peer and expiry are
 	// checked on each use, so the entry can be cached.
 	e := identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires}
-	if a.Verify([]ed25519.PublicKey{a.Issuer}, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+	if a.VerifySignature() != nil {
 		e.err = ErrBadSignature
 	} else if m.cfg.trust.Verify(a, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
 		e.err = ErrUntrusted

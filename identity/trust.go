@@ -182,8 +182,8 @@ func (t *TrustSet) Trusts(pub ed25519.PublicKey, issued time.Time) error {
 }
 
 // Verify checks that the attestation was issued by a trusted key while it
-// was valid, that its signature holds, that it names peer p and that it
-// has not expired at now.
+// was valid, that its signature holds, that it names peer p, that it lives
+// at most MaxLifetime and that it has not expired at now.
 func (t *TrustSet) Verify(a *Attestation, p peer.ID, now time.Time) error {
 	if err := t.Trusts(a.Issuer, a.Issued); err != nil {
 		return err
