@@ -324,7 +324,7 @@ func (s *Server) handlePhoneStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	if !s.phoneLimit.allow(clientIP(r, s.cfg.TrustedProxies), now) {
+	if !s.phoneLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), now) {
 		s.fail(w, r, fmt.Errorf("%w: too many codes asked from this address", ErrRateLimited))
 		return
 	}

@@ -157,6 +157,23 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	return host
 }
 
+// netKey is the key a per-address limit counts an address under: an IPv4
+// address alone, an IPv6 address by its /64 (one customer's, as ISPs hand
+// them out: every address in it is the same client's to use). Anything
+// that does not parse counts as itself.
+func netKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
 func atoiDefault(s string, def, lo, hi int) (int, error) {
 	if s == "" {
 		return def, nil

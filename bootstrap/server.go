@@ -41,7 +41,8 @@ type ServerConfig struct {
 	// ReplayTTL is how long after its end a replay is listed; default 24 h.
 	ReplayTTL time.Duration
 
-	// Rate limits: per client IP on every request, per peer on signed
+	// Rate limits: per client address on every request (an IPv4 address,
+	// an IPv6 /64), per peer on signed
 	// requests, per account on what a signed-in account does (however
 	// many nodes it has), per IP on phone sign-up starts. A zero Rate gets
 	// the default; a Rate with PerSecond < 0 turns that limit off.
@@ -245,7 +246,7 @@ func (s *Server) routes() {
 
 // ServeHTTP applies the per-IP limit, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.ipLimit.allow(clientIP(r, s.cfg.TrustedProxies), s.cfg.Now()) {
+	if !s.ipLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")
 		return
