@@ -34,6 +34,7 @@ const DefaultHTTP = "127.0.0.1:8090"
 // Service is a bootstrap's HTTP side: the store, the keys and the API,
 // listening.
 type Service struct {
+	dir    string
 	Store  *Store
 	Keys   *KeyRing
 	Server *Server
@@ -50,8 +51,8 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if cfg.HTTP == "" {
 		cfg.HTTP = DefaultHTTP
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("bootstrap: data directory: %w", err)
+	if err := privateDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	rnd := cfg.Server.Rand
 	if rnd == nil {
@@ -84,9 +85,28 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Service{Store: st, Keys: keys, Server: srv, ln: ln,
+	return &Service{dir: cfg.DataDir, Store: st, Keys: keys, Server: srv, ln: ln,
 		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
 }
+
+// privateDir makes the data directory (mode 0700) or takes group and other
+// permissions off it: it holds keys, tokens and sessions.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bootstrap: data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		err = os.Chmod(dir, fi.Mode().Perm()&0o700)
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: data directory: %w", err)
+	}
+	return nil
+}
+
+// DataDir is the directory the service keeps its state in.
+func (s *Service) DataDir() string { return s.dir }
 
 // URL is the API's base URL.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,6 +47,12 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: database path: %w", err)
 	}
+	// The database holds sessions, provider tokens and the follow graph:
+	// its owner's only. SQLite makes its WAL and shared-memory files with
+	// the database's mode; files an older version made are tightened.
+	if err := privateFiles(abs); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
@@ -59,6 +66,10 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	s := &Store{w: w}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := privateFiles(abs); err != nil { // the WAL and its index exist now
 		w.Close()
 		return nil, err
 	}
@@ -77,6 +88,30 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	s.puts, s.closing, s.loopDone = make(chan *putReq), make(chan struct{}), make(chan struct{})
 	go s.commitLoop()
 	return s, nil
+}
+
+// privateFiles creates the database file at path with mode 0600 if it does
+// not exist, and takes group and other permissions off it and its WAL and
+// shared-memory files if they have them.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("bootstrap: database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("bootstrap: database file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database (after the group being written, if any).
