@@ -66,6 +66,10 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := st.sealTokens(ctx, keys.secret); err != nil {
+		st.Close()
+		return nil, err
+	}
 	sc := cfg.Server
 	sc.Store, sc.Keys = st, keys
 	ln, err := net.Listen("tcp", cfg.HTTP)

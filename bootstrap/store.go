@@ -30,6 +30,9 @@ type Store struct {
 	// announcement's CPU).
 	stSession, stPutSelect, stPutUpsert *sql.Stmt
 
+	// tokens seals provider tokens at rest (sealed.go); set by Open.
+	tokens *tokenSealer
+
 	// Announcements go through commitLoop, which groups them.
 	puts      chan *putReq
 	closing   chan struct{}
@@ -248,8 +251,12 @@ type ProviderTokens struct {
 	Expires                 time.Time
 }
 
-// SetTokens stores an account's provider tokens.
+// SetTokens stores an account's provider tokens, sealed.
 func (s *Store) SetTokens(ctx context.Context, account int64, t ProviderTokens) error {
+	if s.tokens == nil {
+		return fmt.Errorf("bootstrap: store tokens: no token key (the store was not opened by Open)")
+	}
+	t.Access, t.Refresh = s.tokens.seal(account, "access", t.Access), s.tokens.seal(account, "refresh", t.Refresh)
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO provider_tokens (account, access, refresh, scopes, expires) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded.refresh, scopes = excluded.scopes, expires = excluded.expires`,
@@ -260,7 +267,7 @@ ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded
 	return nil
 }
 
-// Tokens returns an account's provider tokens.
+// Tokens returns an account's provider tokens, opened.
 func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, error) {
 	var t ProviderTokens
 	var exp int64
@@ -268,6 +275,15 @@ func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, erro
 		Scan(&t.Access, &t.Refresh, &t.Scopes, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
+	}
+	if err != nil {
+		return t, err
+	}
+	if s.tokens == nil {
+		return t, fmt.Errorf("bootstrap: tokens: no token key (the store was not opened by Open)")
+	}
+	if t.Access, err = s.tokens.open(account, "access", t.Access); err == nil {
+		t.Refresh, err = s.tokens.open(account, "refresh", t.Refresh)
 	}
 	t.Expires = fromNanos(exp)
 	return t, err
