@@ -3,11 +3,12 @@ package bootstrap
 import (
 	"bytes"
 	"context"
-	"github.com/peerscope/peerscope/bootstrap/api"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // TestSealTokensMigrates: tokens an older version kept in the clear are
