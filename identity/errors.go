@@ -30,4 +30,8 @@ var (
 	// longer than MaxLifetime (what a leaked retired key would mint). It
 	// wraps ErrUntrusted: the holder is anonymous, not a forger.
 	ErrLifetime = fmt.Errorf("%w: lives longer than the maximum lifetime", ErrUntrusted)
+	// ErrRevoked is returned for an attestation its bootstrap revoked
+	// (a sign-out, a session ended, one withdrawn by the operator). It
+	// wraps ErrUntrusted: the holder is anonymous.
+	ErrRevoked = fmt.Errorf("%w: revoked by its bootstrap", ErrUntrusted)
 )
