@@ -69,7 +69,7 @@ func TestBadInput(t *testing.T) {
 	send := func(mutate func(r *http.Request) *http.Request) (int, string) {
 		req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 		req.Header.Set("Content-Type", js)
-		if err := api.SignRequest(req, good, alice.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, good, alice.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		req = mutate(req)
@@ -101,7 +101,7 @@ func TestBadInput(t *testing.T) {
 			old := e.clock.Now().Add(-bootstrap.DefaultClockSkew - time.Second)
 			req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 			req.Header.Set("Content-Type", js)
-			_ = api.SignRequest(req, good, alice.key, old)
+			_ = api.SignRequest(req, good, alice.key, e.svc.Keys.ID(), old)
 			return req
 		},
 	} {

@@ -22,11 +22,29 @@ import (
 )
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
-	info := api.Info{Keys: s.cfg.Keys.KeySet(), Twitter: s.cfg.Twitter.ClientID != "", Phone: s.cfg.Phone != nil, Time: s.cfg.Now().UTC()}
+	trust, err := s.trustStatement(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k := s.cfg.Keys
+	info := api.Info{Keys: k.KeySet(), ID: k.ID(), IdentityKey: k.IdentityKey(), Trust: trust, RequestVersion: api.RequestVersion,
+		Twitter: s.cfg.Twitter.ClientID != "", Phone: s.cfg.Phone != nil, Time: s.cfg.Now().UTC()}
 	if s.cfg.PeerInfo != nil {
 		info.PeerID, info.Addrs = s.cfg.PeerInfo()
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// handleTrust answers the signed trust statement: the attestation keys and
+// the revocations, what nodes refresh while they run.
+func (s *Server) handleTrust(w http.ResponseWriter, r *http.Request) {
+	trust, err := s.trustStatement(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, trust)
 }
 
 // signed reads a signed request's body and checks its signature, and the
@@ -73,7 +91,7 @@ func (s *Server) issue(ctx context.Context, a Account, p peer.ID) (api.Attestati
 	if err := s.store.BindSession(ctx, p.String(), a.ID, now, now.Add(s.cfg.SessionTTL)); err != nil {
 		return api.AttestationResponse{}, err
 	}
-	if err := s.store.saveAttestation(ctx, a.ID, p.String(), att.Issued, att.Expires, att.Issuer, b); err != nil {
+	if err := s.store.saveAttestation(ctx, a.ID, att); err != nil {
 		return api.AttestationResponse{}, err
 	}
 	return api.AttestationResponse{Attestation: b, Account: a.Account, Peer: p.String(), Expires: att.Expires.UTC()}, nil

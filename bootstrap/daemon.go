@@ -234,7 +234,9 @@ func (d *Daemon) printUp(standin *xstandin.Provider) {
 	}
 	fmt.Fprint(w, "\nCtrl-C stops it.\n")
 	cur, _ := d.svc.Keys.KeySet().Current()
-	fmt.Fprintf(w, "\nDirectory and HTTP API (--bootstrap): %s\nAttestation key: %x\n", d.svc.URL(), []byte(cur.Public))
+	base := cmp.Or(strings.TrimRight(d.cfg.Server.PublicURL, "/"), d.svc.URL())
+	fmt.Fprintf(w, "\nDirectory and HTTP API (--bootstrap): %s\nFingerprint: %s\n  (publish it: nodes that reach this bootstrap over plain http pin it, --bootstrap '%s#pin=%s')\nAttestation key: %x\n",
+		d.svc.URL(), d.svc.Keys.ID(), base, d.svc.Keys.ID(), []byte(cur.Public))
 	if standin != nil {
 		fmt.Fprintf(w, "Sign-in with Twitter goes to the local stand-in (%s/x/).\n", d.svc.URL())
 	}

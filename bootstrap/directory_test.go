@@ -233,12 +233,12 @@ func TestFollowNotify(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	if err := api.SignRequest(req, nil, carol.key, e.clock.Now()); err != nil {
+	if err := api.SignRequest(req, nil, carol.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	carolFeed := openSSE(t, req)
 	req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	_ = api.SignRequest(req, nil, dave.key, e.clock.Now())
+	_ = api.SignRequest(req, nil, dave.key, e.svc.Keys.ID(), e.clock.Now())
 	daveFeed := openSSE(t, req)
 	pubReq, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
 	public := openSSE(t, pubReq)

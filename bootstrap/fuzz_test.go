@@ -67,24 +67,28 @@ func FuzzRequestBodies(f *testing.F) {
 	})
 }
 
-// FuzzSignedHeaders feeds the four signature headers, separated by
+// FuzzSignedHeaders feeds the five signature headers, separated by
 // newlines, to the verifier.
 func FuzzSignedHeaders(f *testing.F) {
 	priv, _, _ := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	keys, err := newKeyRing(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32), Identity: bytes.Repeat([]byte{3}, 32)})
+	if err != nil {
+		f.Fatal(err)
+	}
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-	_ = api.SignRequest(r, nil, priv, fuzzNow)
-	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature))
-	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!")
+	_ = api.SignRequest(r, nil, priv, keys.ID(), fuzzNow)
+	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature) + "\n" + keys.ID())
+	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!\n" + keys.ID())
 	f.Add("\n\n\n")
-	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
+	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute, Keys: keys},
 		nonces: nonceCache{seen: map[string]time.Time{}, max: 1 << 16}}
 	f.Fuzz(func(t *testing.T, headers string) {
-		parts := strings.SplitN(headers, "\n", 4)
-		for len(parts) < 4 {
+		parts := strings.SplitN(headers, "\n", 5)
+		for len(parts) < 5 {
 			parts = append(parts, "")
 		}
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-		for i, h := range []string{api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature} {
+		for i, h := range []string{api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature, api.HeaderBootstrap} {
 			r.Header[h] = []string{parts[i]}
 		}
 		if _, err := s.verifyRequest(r, nil); err != nil && !errors.Is(err, ErrUnauthenticated) {
@@ -116,7 +120,7 @@ func FuzzIdentifiers(f *testing.F) {
 }
 
 func FuzzKeyFile(f *testing.F) {
-	good, _ := json.Marshal(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32)})
+	good, _ := json.Marshal(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32), Identity: bytes.Repeat([]byte{3}, 32)})
 	f.Add(good)
 	f.Add([]byte(`{"seed":"AAAA","secret":"AAAA"}`))
 	f.Add([]byte(`{"seed":"` + strings.Repeat("A", 43) + `=","secret":"` + strings.Repeat("A", 43) + `=","retired":[{"public":"AAAA"}]}`))

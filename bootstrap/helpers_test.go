@@ -149,7 +149,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 		req.Header.Set("Content-Type", ctype)
 	}
 	if n != nil {
-		if err := api.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, body, n.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 			e.t.Fatal(err)
 		}
 	}

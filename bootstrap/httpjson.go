@@ -50,6 +50,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, errOldSignature):
+		status, code = http.StatusUnauthorized, "signature_version"
+	case errors.Is(err, errWrongBootstrap):
+		status, code = http.StatusUnauthorized, "wrong_bootstrap"
 	case errors.Is(err, ErrUnauthenticated):
 		status, code = http.StatusUnauthorized, "unauthenticated"
 	case errors.Is(err, ErrNoSession):

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -19,9 +20,15 @@ import (
 // their windows (what /api/v1/info publishes).
 const KeyFile = "attestation-keys.json"
 
-// keyFile is KeyFile's form. The current key's seed is the only secret.
+// keyFile is KeyFile's form. The seeds and the secret are secrets.
 type keyFile struct {
-	Seed []byte `json:"seed"` // ed25519 seed of the current key
+	Seed []byte `json:"seed"` // ed25519 seed of the current attestation key
+	// Identity is the ed25519 seed of the bootstrap's identity key, which
+	// is never rotated: its fingerprint is the bootstrap's ID (what signed
+	// requests name and nodes pin), and it signs the trust statement (the
+	// attestation keys and the revocations). Files from before it get one
+	// when loaded.
+	Identity []byte `json:"identity,omitempty"`
 	// Secret keys the hashes of phone numbers and codes (not rotated: the
 	// phone accounts' IDs derive from it).
 	Secret  []byte         `json:"secret"`
@@ -29,11 +36,27 @@ type keyFile struct {
 	Retired []identity.Key `json:"retired,omitempty"`
 }
 
-// KeyRing is the bootstrap's signing key and its published key set.
+// KeyRing is the bootstrap's keys: its identity key, its attestation
+// signing key and its published key set.
 type KeyRing struct {
 	key    ed25519.PrivateKey
 	set    identity.KeySet
 	secret []byte
+	ident  ed25519.PrivateKey
+	id     string
+}
+
+// ID returns the bootstrap's ID: the fingerprint of its identity key
+// (api.Fingerprint), which signed requests name and nodes pin.
+func (k *KeyRing) ID() string { return k.id }
+
+// IdentityKey returns the bootstrap's identity key (public).
+func (k *KeyRing) IdentityKey() ed25519.PublicKey { return k.ident.Public().(ed25519.PublicKey) }
+
+// signTrust signs a trust statement with the identity key.
+func (k *KeyRing) signTrust(st api.TrustStatement) (*api.Signed, error) {
+	st.Bootstrap = k.id
+	return api.SignTrust(k.ident, st)
 }
 
 // Key returns the current signing key.
@@ -55,7 +78,11 @@ func newKeyRing(f keyFile) (*KeyRing, error) {
 	if len(f.Secret) < 32 {
 		return nil, fmt.Errorf("%w: secret of %d bytes", ErrConfig, len(f.Secret))
 	}
-	return &KeyRing{key: key, set: set, secret: f.Secret}, nil
+	if len(f.Identity) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: identity key seed of %d bytes", ErrConfig, len(f.Identity))
+	}
+	ident := ed25519.NewKeyFromSeed(f.Identity)
+	return &KeyRing{key: key, set: set, secret: f.Secret, ident: ident, id: api.Fingerprint(ident.Public().(ed25519.PublicKey))}, nil
 }
 
 // LoadKeyRing reads the key file in dir, creating a fresh key (from rnd)
@@ -67,12 +94,11 @@ func LoadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: make([]byte, 32)}
-		if _, err := io.ReadFull(rnd, f.Secret); err != nil {
-			return nil, fmt.Errorf("bootstrap: new secret: %w", err)
-		}
-		if _, err := io.ReadFull(rnd, f.Seed); err != nil {
-			return nil, fmt.Errorf("bootstrap: new attestation key: %w", err)
+		f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: make([]byte, 32), Identity: make([]byte, ed25519.SeedSize)}
+		for _, b := range [][]byte{f.Secret, f.Seed, f.Identity} {
+			if _, err := io.ReadFull(rnd, b); err != nil {
+				return nil, fmt.Errorf("bootstrap: new keys: %w", err)
+			}
 		}
 		if err := writeKeyFile(path, f); err != nil {
 			return nil, err
@@ -85,6 +111,19 @@ func LoadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
 	var f keyFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	if len(f.Identity) == 0 {
+		// A key file from before the identity key: it gets one, once.
+		f.Identity = make([]byte, ed25519.SeedSize)
+		if _, err := io.ReadFull(rnd, f.Identity); err != nil {
+			return nil, fmt.Errorf("bootstrap: new identity key: %w", err)
+		}
+		if _, err := newKeyRing(f); err != nil {
+			return nil, err
+		}
+		if err := writeKeyFile(path, f); err != nil {
+			return nil, err
+		}
 	}
 	return newKeyRing(f)
 }
@@ -105,7 +144,7 @@ func RotateKeyRing(dir string, now time.Time, rnd io.Reader) (*KeyRing, error) {
 	if !now.After(cur.From) {
 		return nil, fmt.Errorf("%w: cannot retire a key at %s, before it started", ErrConfig, now)
 	}
-	f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: old.secret, From: now,
+	f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: old.secret, Identity: old.ident.Seed(), From: now,
 		Retired: append([]identity.Key{{Public: cur.Public, From: cur.From, Until: now}}, old.set.Keys[1:]...)}
 	if _, err := io.ReadFull(rnd, f.Seed); err != nil {
 		return nil, fmt.Errorf("bootstrap: new attestation key: %w", err)

@@ -134,5 +134,61 @@ CREATE TABLE escrowed_keys (
 	created   INTEGER NOT NULL,
 	expires   INTEGER NOT NULL
 );
+`,	// 2: issue 12's trust — signed requests' nonces kept durably, sign-ins
+	// redeemed by the node that started them, revocations.
+	`
+-- The nonces of accepted signed requests, by the bucket of their signed
+-- time: a request captured before a restart is still refused after it.
+-- Buckets older than the clock skew allows are deleted.
+CREATE TABLE nonces (
+	k       BLOB PRIMARY KEY,           -- SHA-256(peer, nonce), 16 bytes
+	bucket  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX nonces_bucket ON nonces(bucket);
+
+-- Where the node that started an OAuth sign-in wants the browser sent back
+-- (its own page on loopback), if anywhere.
+ALTER TABLE oauth_states ADD COLUMN return_url TEXT NOT NULL DEFAULT '';
+
+-- A sign-in the provider confirmed, waiting for the node that started it
+-- to redeem it with the one-time code the browser was shown (or sent back
+-- to that node with): no session or attestation exists before.
+CREATE TABLE signins (
+	id       INTEGER PRIMARY KEY,
+	peer     TEXT NOT NULL,             -- the node that started it
+	code     BLOB NOT NULL,             -- keyed hash of the one-time code
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	scopes   TEXT NOT NULL DEFAULT '',
+	created  INTEGER NOT NULL,
+	expires  INTEGER NOT NULL
+);
+CREATE INDEX signins_peer ON signins(peer);
+
+-- Wrong redemption codes per peer, so that guessing one costs.
+CREATE TABLE signin_misses (
+	peer     TEXT PRIMARY KEY,
+	misses   INTEGER NOT NULL,
+	window   INTEGER NOT NULL
+);
+
+-- The ID of each attestation issued (identity.Attestation.ID), to revoke
+-- one.
+ALTER TABLE attestations ADD COLUMN aid TEXT NOT NULL DEFAULT '';
+CREATE INDEX attestations_aid ON attestations(aid);
+CREATE INDEX attestations_account ON attestations(account);
+
+-- What the bootstrap withdrew before its expiry, published signed in the
+-- trust statement until everything an entry covers has expired.
+CREATE TABLE revocations (
+	id          INTEGER PRIMARY KEY,
+	attestation TEXT NOT NULL DEFAULT '',
+	peer        TEXT NOT NULL DEFAULT '',
+	account     TEXT NOT NULL DEFAULT '',   -- provider:subject
+	before      INTEGER NOT NULL DEFAULT 0,
+	until       INTEGER NOT NULL,
+	created     INTEGER NOT NULL,
+	reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX revocations_until ON revocations(until);
 `,
 }

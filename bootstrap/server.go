@@ -169,6 +169,7 @@ type Server struct {
 	hub    *hub
 	nonces nonceCache
 	lists  listCache
+	trust  trustCache
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 }
@@ -210,6 +211,7 @@ func (s *Server) TrustSet() *identity.TrustSet {
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/v1/info", s.handleInfo)
+	m.HandleFunc("GET /api/v1/trust", s.handleTrust)
 	m.HandleFunc("POST /api/v1/auth/twitter/start", s.handleTwitterStart)
 	m.HandleFunc("GET /api/v1/auth/twitter/callback", s.handleTwitterCallback)
 	m.HandleFunc("POST /api/v1/auth/phone/start", s.handlePhoneStart)

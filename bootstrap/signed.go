@@ -56,6 +56,12 @@ func (s *Server) verifyRequest(r *http.Request, body []byte) (peer.ID, error) {
 	if pidText == "" || ts == "" || nonce == "" || sigText == "" {
 		return "", fmt.Errorf("%w: missing %s, %s, %s or %s", ErrUnauthenticated, api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature)
 	}
+	switch boot := r.Header.Get(api.HeaderBootstrap); {
+	case boot == "":
+		return "", errOldSignature
+	case boot != s.cfg.Keys.ID():
+		return "", fmt.Errorf("%w: signed for bootstrap %s; this is %s", errWrongBootstrap, clip(boot, 40), s.cfg.Keys.ID())
+	}
 	if len(nonce) > maxNonceLen || len(nonce) < 16 {
 		return "", fmt.Errorf("%w: nonce of %d characters", ErrUnauthenticated, len(nonce))
 	}
@@ -80,7 +86,7 @@ func (s *Server) verifyRequest(r *http.Request, body []byte) (peer.ID, error) {
 	if err != nil || len(sig) > 512 {
 		return "", fmt.Errorf("%w: signature encoding", ErrUnauthenticated)
 	}
-	ok, err := pub.Verify(api.RequestPayload(r.Method, r.URL.RequestURI(), ts, nonce, body), sig)
+	ok, err := pub.Verify(api.RequestPayload(s.cfg.Keys.ID(), r.Method, r.URL.RequestURI(), ts, nonce, body), sig)
 	if err != nil || !ok {
 		return "", fmt.Errorf("%w: the signature does not verify", ErrUnauthenticated)
 	}

@@ -15,6 +15,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/identity"
 )
 
 // Store is the bootstrap's state in one SQLite database: WAL journal,
@@ -199,7 +200,8 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 func (s *Store) Count(ctx context.Context, table string) (int, error) {
 	switch table {
 	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
-		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys":
+		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys",
+		"nonces", "signins", "signin_misses", "revocations":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}
@@ -469,9 +471,9 @@ func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte,
 // --- attestations ---
 
 // saveAttestation records an attestation issued.
-func (s *Store) saveAttestation(ctx context.Context, account int64, peer string, issued, expires time.Time, issuer, signed []byte) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO attestations (account, peer, issued, expires, issuer, signed) VALUES (?, ?, ?, ?, ?, ?)`,
-		account, peer, issued.UnixNano(), expires.UnixNano(), issuer, signed)
+func (s *Store) saveAttestation(ctx context.Context, account int64, a *identity.Attestation) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO attestations (account, peer, issued, expires, issuer, signed, aid) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		account, a.Peer.String(), a.Issued.UnixNano(), a.Expires.UnixNano(), []byte(a.Issuer), a.Marshal(), a.ID())
 	if err != nil {
 		return fmt.Errorf("bootstrap: store attestation: %w", err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,9 +103,10 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 		return nil, fmt.Errorf("%w: a key and a node are required", ErrConfig)
 	}
 	for _, u := range cfg.Bootstraps {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, fmt.Errorf("%w: bootstrap URL %q", ErrConfig, u)
+		// https, or a pinned fingerprint, or this machine: keys fetched
+		// otherwise could be anyone's (api.ParseBootstrapURL).
+		if _, _, err := api.ParseBootstrapURL(u); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	if cfg.ListingInterval <= 0 {
@@ -125,8 +124,8 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 	if len(cfg.Bootstraps) > 0 {
 		// Requests are signed on the system clock, which is the
 		// bootstrap's: Clock is the node's, which tests may move.
-		base, _ := url.Parse(strings.TrimRight(cfg.Bootstraps[0], "/"))
-		c.client = &api.Client{Base: base.String(), Key: cfg.Key, HTTP: &http.Client{Timeout: 15 * time.Second}}
+		base, pin, _ := api.ParseBootstrapURL(cfg.Bootstraps[0])
+		c.client = &api.Client{Base: base, Pin: pin, Key: cfg.Key, HTTP: &http.Client{Timeout: 15 * time.Second}}
 	}
 	c.page = c.handler()
 	if c.client == nil {

@@ -68,7 +68,9 @@ func (c *Community) proxy() http.Handler {
 			if pr.Out.URL.Path == "/api/v1/feed" {
 				// The follow feed is this node's account's: the request is
 				// signed with the node's key.
-				_ = api.SignRequest(pr.Out, nil, c.cfg.Key, time.Now())
+				if id, err := c.client.ID(pr.In.Context()); err == nil {
+					_ = api.SignRequest(pr.Out, nil, c.cfg.Key, id, time.Now())
+				}
 			}
 		},
 		FlushInterval: -1, // event streams pass through at once

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/peerscope/peerscope/identity"
@@ -13,13 +14,26 @@ import (
 // Info is GET /api/v1/info: what a node needs to trust this bootstrap and
 // to reach it.
 type Info struct {
-	// Keys are the attestation keys, current first (identity.KeySet).
-	Keys    identity.KeySet `json:"keys"`
-	PeerID  string          `json:"peer_id,omitempty"`
-	Addrs   []string        `json:"addrs,omitempty"`
-	Twitter bool            `json:"twitter"`
-	Phone   bool            `json:"phone"`
-	Time    time.Time       `json:"time"`
+	// Keys are the attestation keys, current first (identity.KeySet), as
+	// nodes before version 2 read them. A Client replaces them with the
+	// keys of Trust, once it has checked its signature.
+	Keys identity.KeySet `json:"keys"`
+	// ID is the bootstrap's fingerprint (Fingerprint of IdentityKey): the
+	// bootstrap signed requests name, the pin a node may be given.
+	ID          string            `json:"id,omitempty"`
+	IdentityKey ed25519.PublicKey `json:"identity_key,omitempty"`
+	// Trust is the TrustStatement (keys and revocations) signed by the
+	// identity key, as GET /api/v1/trust answers it.
+	Trust *Signed `json:"trust,omitempty"`
+	// RequestVersion is the version of signed requests the bootstrap
+	// takes (RequestVersion).
+	RequestVersion int `json:"request_version,omitempty"`
+
+	PeerID  string    `json:"peer_id,omitempty"`
+	Addrs   []string  `json:"addrs,omitempty"`
+	Twitter bool      `json:"twitter"`
+	Phone   bool      `json:"phone"`
+	Time    time.Time `json:"time"`
 }
 
 // Account is someone who signed in, with a provider.
