@@ -47,21 +47,26 @@ func (s *Server) handleTrust(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, trust)
 }
 
-// signed reads a signed request's body and checks its signature, and the
-// per-peer rate.
+// signed reads a signed request's body, checks its signature, the
+// per-peer rate and the nonce, and keeps the nonce durably: from then on
+// the request may be acted on.
 func (s *Server) signed(w http.ResponseWriter, r *http.Request) (peer.ID, []byte, error) {
+	p, body, n, err := s.signedLater(w, r)
+	if err == nil {
+		err = s.store.saveNonce(r.Context(), n)
+	}
+	return p, body, err
+}
+
+// signedLater is signed for a caller that keeps the nonce durably with its
+// own write (an announcement, in the same transaction).
+func (s *Server) signedLater(w http.ResponseWriter, r *http.Request) (peer.ID, []byte, nonceRec, error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nonceRec{}, err
 	}
-	p, err := s.verifyRequest(r, body)
-	if err != nil {
-		return "", nil, err
-	}
-	if !s.peerLimit.allow(p.String(), s.cfg.Now()) {
-		return "", nil, fmt.Errorf("%w: too many requests from this peer", ErrRateLimited)
-	}
-	return p, body, nil
+	p, n, err := s.verifyRequest(r, body)
+	return p, body, n, err
 }
 
 // session is signed, then the account the peer signed in as.

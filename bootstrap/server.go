@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"context"
 	"crypto/rand"
 
 	"fmt"
@@ -53,6 +54,9 @@ type ServerConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
+	// maxNonces bounds the nonces held in memory; default
+	// defaultMaxNonces (tests make it small).
+	maxNonces int
 
 	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
 	// addresses for /api/v1/info (the libp2p host fills it).
@@ -126,6 +130,9 @@ func (c *ServerConfig) fill() error {
 	if c.MaxBody == 0 {
 		c.MaxBody = d.MaxBody
 	}
+	if c.maxNonces == 0 {
+		c.maxNonces = defaultMaxNonces
+	}
 	c.PhoneLimits.fill()
 	if c.Now == nil {
 		c.Now = time.Now
@@ -167,7 +174,7 @@ type Server struct {
 	mux    *http.ServeMux
 	log    *slog.Logger
 	hub    *hub
-	nonces nonceCache
+	nonces *nonceStore
 	lists  listCache
 	trust  trustCache
 
@@ -189,12 +196,20 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		store:        cfg.Store,
 		log:          cfg.Logger,
 		hub:          newHub(),
-		nonces:       nonceCache{seen: make(map[string]time.Time), max: 1 << 20},
+		nonces:       newNonceStore(cfg.ClockSkew, cfg.maxNonces),
 		ipLimit:      newLimiter(cfg.RateIP),
 		peerLimit:    newLimiter(cfg.RatePeer),
 		accountLimit: newLimiter(cfg.RateAccount),
 		phoneLimit:   newLimiter(cfg.RatePhone),
 	}
+	// The nonces kept before a restart: what was captured then is refused
+	// now.
+	lowest := s.nonces.bucket(cfg.Now().Add(-cfg.ClockSkew))
+	kept, err := s.store.loadNonces(context.Background(), lowest)
+	if err != nil {
+		return nil, err
+	}
+	s.nonces.load(kept, lowest)
 	s.routes()
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
@@ -29,7 +30,12 @@ type Store struct {
 
 	// Hot statements, prepared once (parsing SQL was a tenth of an
 	// announcement's CPU).
-	stSession, stPutSelect, stPutUpsert *sql.Stmt
+	stSession, stPutSelect, stPutUpsert, stNonce *sql.Stmt
+
+	// Kept nonces below nonceBelow may be deleted; noncePruned is the
+	// bound already applied (owned by commitLoop).
+	nonceBelow  atomic.Int64
+	noncePruned int64
 
 	// tokens seals provider tokens at rest (sealed.go); set by Open.
 	tokens *tokenSealer
@@ -144,6 +150,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		return fmt.Errorf("bootstrap: prepare: %w", err)
 	}
 	if s.stPutUpsert, err = s.w.PrepareContext(ctx, putUpsert); err != nil {
+		return fmt.Errorf("bootstrap: prepare: %w", err)
+	}
+	if s.stNonce, err = s.w.PrepareContext(ctx, nonceInsert); err != nil {
 		return fmt.Errorf("bootstrap: prepare: %w", err)
 	}
 	return nil

@@ -15,9 +15,10 @@ import (
 // shows, and what only the bootstrap keeps.
 type entry struct {
 	api.Listing
-	account int64  // the broadcaster's account row; 0 when anonymous
-	signed  []byte // the signed request, kept for audit
-	tweeted bool   // its link was posted once
+	account int64     // the broadcaster's account row; 0 when anonymous
+	signed  []byte    // the signed request, kept for audit
+	tweeted bool      // its link was posted once
+	nonce   *nonceRec // the announcement's nonce, kept in the same transaction
 }
 
 // putBroadcast stores an announcement if it is newer than the stored one
@@ -27,15 +28,81 @@ type entry struct {
 // once its own is durable.
 func (s *Store) putBroadcast(ctx context.Context, b *entry) (putResult, error) {
 	w := &putReq{b: b, done: make(chan struct{})}
+	if b.nonce != nil {
+		w.nonces = []nonceRec{*b.nonce}
+	}
+	if err := s.commit(ctx, w); err != nil {
+		return putResult{}, err
+	}
+	return putResult{Fresh: w.fresh, WasLive: w.wasLive, CountsOnly: w.countsOnly}, w.err
+}
+
+// commit hands w to commitLoop and waits until it is durable (or failed).
+func (s *Store) commit(ctx context.Context, w *putReq) error {
 	select {
 	case s.puts <- w:
 	case <-ctx.Done():
-		return putResult{}, ctx.Err()
+		return ctx.Err()
 	case <-s.closing:
-		return putResult{}, fmt.Errorf("bootstrap: store closed")
+		return fmt.Errorf("bootstrap: store closed")
 	}
 	<-w.done // once queued, it is written (or failed) whatever ctx does
-	return putResult{Fresh: w.fresh, WasLive: w.wasLive, CountsOnly: w.countsOnly}, w.err
+	return nil
+}
+
+// saveNonce keeps a signed request's nonce durably (in the next group
+// commit) before the request is acted on.
+func (s *Store) saveNonce(ctx context.Context, n nonceRec) error {
+	w := &putReq{nonces: []nonceRec{n}, done: make(chan struct{})}
+	if err := s.commit(ctx, w); err != nil {
+		return err
+	}
+	return w.err
+}
+
+// setNoncePrune says below which bucket the kept nonces may be deleted
+// (the next group commit deletes them).
+func (s *Store) setNoncePrune(below int64) {
+	for {
+		cur := s.nonceBelow.Load()
+		if below <= cur || s.nonceBelow.CompareAndSwap(cur, below) {
+			return
+		}
+	}
+}
+
+// pruneNonces deletes the nonces below the bucket setNoncePrune gave, once
+// per new bound, in a group's transaction (owned by commitLoop).
+func (s *Store) pruneNonces(tx *sql.Tx) error {
+	below := s.nonceBelow.Load()
+	if below <= s.noncePruned {
+		return nil
+	}
+	if _, err := tx.Exec(`DELETE FROM nonces WHERE bucket < ?`, below); err != nil {
+		return err
+	}
+	s.noncePruned = below
+	return nil
+}
+
+// loadNonces returns the nonces kept from bucket lowest on.
+func (s *Store) loadNonces(ctx context.Context, lowest int64) ([]nonceRec, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT k, bucket FROM nonces WHERE bucket >= ?`, lowest)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: nonces: %w", err)
+	}
+	defer rows.Close()
+	var out []nonceRec
+	for rows.Next() {
+		var k []byte
+		var r nonceRec
+		if err := rows.Scan(&k, &r.bucket); err != nil {
+			return nil, err
+		}
+		copy(r.k[:], k)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // putResult says what an announcement changed.
@@ -46,7 +113,8 @@ type putResult struct {
 }
 
 type putReq struct {
-	b              *entry
+	b              *entry // nil: nonces only
+	nonces         []nonceRec
 	fresh, wasLive bool
 	countsOnly     bool // only the viewer counts changed
 	err            error
@@ -77,8 +145,19 @@ func (s *Store) commitLoop() {
 			}
 		}
 		err := s.tx(context.Background(), func(tx *sql.Tx) error {
-			sel, up := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert)
+			if err := s.pruneNonces(tx); err != nil {
+				return err
+			}
+			sel, up, nonce := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert), tx.Stmt(s.stNonce)
 			for _, w := range group {
+				for _, n := range w.nonces {
+					if _, err := nonce.Exec(n.k[:], n.bucket); err != nil {
+						return err
+					}
+				}
+				if w.b == nil {
+					continue
+				}
 				if err := putOne(sel, up, w); err != nil {
 					return err
 				}
@@ -95,8 +174,9 @@ func (s *Store) commitLoop() {
 }
 
 const (
-	putSelect = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
-	putUpsert = `
+	nonceInsert = `INSERT OR IGNORE INTO nonces (k, bucket) VALUES (?, ?)`
+	putSelect   = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
+	putUpsert   = `
 INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
