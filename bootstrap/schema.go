@@ -134,7 +134,8 @@ CREATE TABLE escrowed_keys (
 	created   INTEGER NOT NULL,
 	expires   INTEGER NOT NULL
 );
-`, // 2: issue 12's trust — signed requests' nonces kept durably, sign-ins
+`,
+	// 2: issue 12's trust — signed requests' nonces kept durably, sign-ins
 	// redeemed by the node that started them, revocations.
 	`
 -- The nonces of accepted signed requests, by the bucket of their signed
