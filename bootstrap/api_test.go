@@ -54,6 +54,15 @@ func TestBadInput(t *testing.T) {
 		{"phone start, unknown field", alice, "POST", "/api/v1/auth/phone/start", js, []byte(`{"phone":"+15550100","sms":true}`), 400, "bad_request"},
 		{"twitter start, unknown scope", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"scopes":["dm.read"]}`), 400, "bad_request"},
 		{"verify, malformed", nil, "POST", "/api/v1/attestation/verify", js, []byte(`{"attestation":"!!"}`), 400, "bad_request"},
+		{"twitter start, return elsewhere", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"https://evil.example/"}`), 400, "bad_request"},
+		{"twitter start, return with a fragment", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"http://127.0.0.1:8080/#x"}`), 400, "bad_request"},
+		{"twitter start, return not http", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"javascript:alert(1)"}`), 400, "bad_request"},
+		{"twitter finish, malformed code", alice, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"<script>"}`), 400, "bad_request"},
+		{"twitter finish, wrong code", alice, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"ABCD-EFGH"}`), 400, "invalid_code"},
+		{"twitter finish, unsigned", nil, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"ABCD-EFGH"}`), 401, "unauthenticated"},
+		{"sign-out, unknown field", alice, "POST", "/api/v1/auth/signout", js, []byte(`{"all":true}`), 400, "bad_request"},
+		{"sessions, not signed in", alice, "GET", "/api/v1/sessions", "", nil, 403, "not_signed_in"},
+		{"revoke session, not signed in", alice, "POST", "/api/v1/sessions/revoke", js, []byte(`{"peer":"x"}`), 403, "not_signed_in"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -109,8 +118,10 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s, want 401 unauthenticated", name, status, code)
 		}
 	}
-	if n := e.count("broadcasts"); n != 0 {
-		t.Fatalf("%d broadcasts stored after refusals", n)
+	for _, table := range []string{"broadcasts", "sessions", "attestations", "oauth_states", "signins", "revocations", "accounts"} {
+		if n := e.count(table); n != 0 {
+			t.Fatalf("%d rows in %s after refusals", n, table)
+		}
 	}
 	// A good request goes through once; the same bytes again do not.
 	var replay *http.Request

@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -150,144 +147,6 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	id := a.Identity()
 	writeJSON(w, http.StatusOK, api.VerifyResponse{Valid: true, Identity: &id})
 }
-
-// --- sign in with Twitter ---
-
-func (s *Server) handleTwitterStart(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Twitter.ClientID == "" {
-		s.fail(w, r, fmt.Errorf("%w: sign-in with Twitter", ErrUnavailable))
-		return
-	}
-	p, body, err := s.signed(w, r)
-	var req api.TwitterStart
-	if err == nil {
-		err = decodeStrict(r, body, &req)
-	}
-	if err == nil {
-		for _, sc := range req.Scopes {
-			if sc != api.ScopeFollows && sc != api.ScopeTweet {
-				err = fmt.Errorf("%w: unknown scope %q", ErrBadRequest, sc)
-			}
-		}
-		if len(req.Scopes) > 2 {
-			err = fmt.Errorf("%w: %d scopes", ErrBadRequest, len(req.Scopes))
-		}
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	now := s.cfg.Now()
-	var sb [24]byte
-	if _, err := io.ReadFull(s.cfg.Rand, sb[:]); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	state := base64.RawURLEncoding.EncodeToString(sb[:])
-	verifier, challenge := newVerifier()
-	scopes := twitterScopes(req.Scopes)
-	st := oauthState{State: state, Peer: p.String(), Verifier: verifier, Scopes: scopes, Created: now, Expires: now.Add(s.cfg.OAuthStateTTL)}
-	if err := s.store.putOAuthState(r.Context(), st); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.TwitterStartResponse{AuthorizeURL: s.cfg.Twitter.authorizeURL(state, challenge, scopes), Expires: st.Expires.UTC()})
-}
-
-func (s *Server) handleTwitterCallback(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Twitter.ClientID == "" {
-		s.fail(w, r, fmt.Errorf("%w: sign-in with Twitter", ErrUnavailable))
-		return
-	}
-	q := r.URL.Query()
-	state, code := q.Get("state"), q.Get("code")
-	if state == "" || len(state) > 128 {
-		s.fail(w, r, fmt.Errorf("%w: missing or oversized state", ErrStateInvalid))
-		return
-	}
-	// The state is consumed first, whatever follows: one state, one try.
-	st, err := s.store.takeOAuthState(r.Context(), state, s.cfg.Now())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if e := q.Get("error"); e != "" {
-		s.fail(w, r, fmt.Errorf("%w: the provider says %q", errProviderRefused, clip(e, 100)))
-		return
-	}
-	if code == "" || len(code) > 1024 {
-		s.fail(w, r, fmt.Errorf("%w: missing or oversized code", ErrBadRequest))
-		return
-	}
-	p, err := peer.Decode(st.Peer)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	tw := &s.cfg.Twitter
-	tok, err := tw.exchange(ctx, s.cfg.HTTPClient, code, st.Verifier)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, err := tw.me(ctx, s.cfg.HTTPClient, tok.AccessToken)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	acc := Account{Account: api.Account{Provider: "twitter", Subject: u.ID, Handle: "@" + u.Username, Name: u.Name, Avatar: u.ProfileImageURL}}
-	if err := sanitizeAccount(&acc.Account); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: %w", ErrProvider, err))
-		return
-	}
-	now := s.cfg.Now()
-	acc, err = s.store.UpsertAccount(ctx, acc, now)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	scopes := tok.Scope
-	if scopes == "" {
-		scopes = st.Scopes
-	}
-	exp := time.Time{}
-	if tok.ExpiresIn > 0 {
-		exp = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
-	}
-	if err := s.store.SetTokens(ctx, acc.ID, ProviderTokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Scopes: scopes, Expires: exp}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.issue(ctx, acc, p)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if hasScope(scopes, "follows.read") {
-		if _, err := s.importFollowing(ctx, acc); err != nil {
-			s.log.Warn("importing follows after sign-in", "account", acc.Key(), "err", err)
-		}
-	}
-	if strings.Contains(r.Header.Get("Accept"), "application/json") {
-		writeJSON(w, http.StatusOK, res)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = signedInPage.Execute(w, res)
-}
-
-var signedInPage = template.Must(template.New("in").Parse(`<!doctype html>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Signed in — Peerscope</title>
-<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 3em auto">
-<h1>Signed in</h1>
-<p id="who">You are <b>{{.Account.Handle}}</b>{{if .Account.Name}} ({{.Account.Name}}){{end}} on this bootstrap.</p>
-<p>Your node <code>{{.Peer}}</code> now holds an attestation until {{.Expires.Format "2006-01-02"}}:
-your comments show your name. You can close this page.</p>
-<p><a href="/">The directory</a></p>
-`))
 
 func hasScope(scopes, want string) bool {
 	for _, s := range strings.Fields(scopes) {

@@ -1,6 +1,7 @@
 package bootstrap_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -54,7 +55,7 @@ func TestTwitterSignIn(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
-	start, err := alice.c.TwitterStart(ctx, api.ScopeFollows)
+	start, err := alice.c.TwitterStart(ctx, "", api.ScopeFollows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +64,20 @@ func TestTwitterSignIn(t *testing.T) {
 		!strings.Contains(u.Query().Get("scope"), "follows.read") {
 		t.Fatalf("authorize URL %s", start.AuthorizeURL)
 	}
+	// Without a return URL, the page shows the code to type on the node.
 	resp, page := get(t, browser(t), start.AuthorizeURL)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "@alice") {
 		t.Fatalf("callback page: %d %q", resp.StatusCode, page)
 	}
-	got, err := alice.c.Attestation(ctx)
+	if _, err := alice.c.Attestation(ctx); err == nil {
+		t.Fatal("an attestation before the node redeemed the sign-in")
+	}
+	got, err := alice.c.TwitterFinish(ctx, strings.ToLower(pageCode(t, page))) // as typed
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, err := alice.c.Attestation(ctx); err != nil || !bytes.Equal(again.Attestation, got.Attestation) {
+		t.Fatalf("the attestation fetched again: %v", err)
 	}
 	if got.Account.Handle != "@alice" || got.Account.Subject != "100" || got.Account.Provider != "twitter" {
 		t.Fatalf("account %+v", got.Account)
@@ -110,11 +118,16 @@ func TestTwitterSignIn(t *testing.T) {
 		t.Fatalf("suggestions %+v", sug)
 	}
 
+	// The code is single use.
+	if _, err := alice.c.TwitterFinish(ctx, pageCode(t, page)); err == nil {
+		t.Fatal("a code redeemed twice")
+	}
+
 	// The state is single use: the same callback again is refused, and
 	// stores nothing more.
-	accounts, atts := e.count("accounts"), e.count("attestations")
+	accounts, atts, signins := e.count("accounts"), e.count("attestations"), e.count("signins")
 	b := stopAtCallback(t)
-	start2, err := alice.c.TwitterStart(ctx)
+	start2, err := alice.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +140,8 @@ func TestTwitterSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("replayed callback: %d %s", resp.StatusCode, body)
 	}
-	if e.count("accounts") != accounts || e.count("attestations") != atts+1 {
-		t.Fatalf("replay stored something: %d accounts, %d attestations", e.count("accounts"), e.count("attestations"))
+	if e.count("accounts") != accounts || e.count("attestations") != atts || e.count("signins") != signins+1 {
+		t.Fatalf("replay stored something: %d accounts, %d attestations, %d sign-ins", e.count("accounts"), e.count("attestations"), e.count("signins"))
 	}
 }
 
@@ -141,7 +154,7 @@ func TestTwitterRefusals(t *testing.T) {
 	victim, attacker := e.node(1), e.node(2)
 
 	// The victim's code, stolen at the redirect.
-	vs, err := victim.c.TwitterStart(ctx)
+	vs, err := victim.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +164,7 @@ func TestTwitterRefusals(t *testing.T) {
 	if code == "" {
 		t.Fatalf("no code in %s", loc)
 	}
-	as, err := attacker.c.TwitterStart(ctx)
+	as, err := attacker.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,18 +184,18 @@ func TestTwitterRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("unknown state: %d %s", resp.StatusCode, body)
 	}
-	ds, _ := victim.c.TwitterStart(ctx)
+	ds, _ := victim.c.TwitterStart(ctx, "")
 	resp, body = get(t, browser(t), ds.AuthorizeURL+"&deny=1")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "access_denied") {
 		t.Fatalf("denied: %d %s", resp.StatusCode, body)
 	}
-	es, _ := victim.c.TwitterStart(ctx)
+	es, _ := victim.c.TwitterStart(ctx, "")
 	e.clock.Advance(bootstrap.DefaultOAuthStateTTL)
 	resp, body = get(t, browser(t), es.AuthorizeURL)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("expired state: %d %s", resp.StatusCode, body)
 	}
-	for _, table := range []string{"accounts", "sessions", "attestations", "provider_tokens"} {
+	for _, table := range []string{"accounts", "sessions", "attestations", "provider_tokens", "signins"} {
 		if n := e.count(table); n != 0 {
 			t.Errorf("%d rows in %s after refusals", n, table)
 		}

@@ -173,8 +173,9 @@ CREATE TABLE signin_misses (
 );
 
 -- The ID of each attestation issued (identity.Attestation.ID), to revoke
--- one.
+-- one, and whether it was revoked (it is then never handed out again).
 ALTER TABLE attestations ADD COLUMN aid TEXT NOT NULL DEFAULT '';
+ALTER TABLE attestations ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX attestations_aid ON attestations(aid);
 CREATE INDEX attestations_account ON attestations(account);
 

@@ -333,6 +333,7 @@ func (s *Store) SessionAccount(ctx context.Context, peer string, now time.Time) 
 
 type oauthState struct {
 	State, Peer, Verifier, Scopes string
+	Return                        string // the node's page to send the code back to
 	Created, Expires              time.Time
 }
 
@@ -342,8 +343,8 @@ func (s *Store) putOAuthState(ctx context.Context, st oauthState) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires <= ?`, st.Created.UnixNano()); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state, peer, verifier, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
-			st.State, st.Peer, st.Verifier, st.Scopes, st.Created.UnixNano(), st.Expires.UnixNano())
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state, peer, verifier, scopes, return_url, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			st.State, st.Peer, st.Verifier, st.Scopes, st.Return, st.Created.UnixNano(), st.Expires.UnixNano())
 		return err
 	})
 }
@@ -352,8 +353,8 @@ func (s *Store) putOAuthState(ctx context.Context, st oauthState) error {
 func (s *Store) takeOAuthState(ctx context.Context, state string, now time.Time) (oauthState, error) {
 	st := oauthState{State: state}
 	var created, expires int64
-	err := s.w.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state = ? RETURNING peer, verifier, scopes, created, expires`, state).
-		Scan(&st.Peer, &st.Verifier, &st.Scopes, &created, &expires)
+	err := s.w.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state = ? RETURNING peer, verifier, scopes, return_url, created, expires`, state).
+		Scan(&st.Peer, &st.Verifier, &st.Scopes, &st.Return, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, ErrStateInvalid
 	}
@@ -489,10 +490,11 @@ func (s *Store) saveAttestation(ctx context.Context, account int64, a *identity.
 	return nil
 }
 
-// latestAttestation returns the newest unexpired attestation issued to peer.
+// latestAttestation returns the newest unexpired attestation issued to
+// peer that was not revoked.
 func (s *Store) latestAttestation(ctx context.Context, peer string, now time.Time) ([]byte, error) {
 	var b []byte
-	err := s.r.QueryRowContext(ctx, `SELECT signed FROM attestations WHERE peer = ? AND expires > ? ORDER BY issued DESC LIMIT 1`,
+	err := s.r.QueryRowContext(ctx, `SELECT signed FROM attestations WHERE peer = ? AND expires > ? AND revoked = 0 ORDER BY issued DESC LIMIT 1`,
 		peer, now.UnixNano()).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

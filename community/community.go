@@ -247,10 +247,36 @@ func (c *Community) RefreshIdentity(ctx context.Context) (identity.Identity, err
 		return identity.Identity{}, ErrNoBootstrap
 	}
 	res, err := c.client.Attestation(ctx)
+	if isNotFound(err) {
+		// Signed out (here or elsewhere), or revoked: the node is
+		// anonymous from now on.
+		c.mu.Lock()
+		c.att, c.attExp = nil, time.Time{}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return identity.Identity{}, err
 	}
-	a, err := identity.ParseAttestation(res.Attestation)
+	return c.hold(res.Attestation)
+}
+
+// FinishSignIn redeems a sign-in this node started with the one-time code
+// its browser was given, and returns the identity the node now holds.
+func (c *Community) FinishSignIn(ctx context.Context, code string) (identity.Identity, error) {
+	if c.client == nil {
+		return identity.Identity{}, ErrNoBootstrap
+	}
+	res, err := c.client.TwitterFinish(ctx, code)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	return c.hold(res.Attestation)
+}
+
+// hold checks that an attestation the bootstrap gave is this node's and
+// keeps it.
+func (c *Community) hold(att []byte) (identity.Identity, error) {
+	a, err := identity.ParseAttestation(att)
 	if err != nil {
 		return identity.Identity{}, err
 	}
@@ -258,7 +284,23 @@ func (c *Community) RefreshIdentity(ctx context.Context) (identity.Identity, err
 		return identity.Identity{}, fmt.Errorf("%w: the bootstrap returned another peer's attestation", identity.ErrWrongPeer)
 	}
 	c.mu.Lock()
-	c.att, c.attExp = res.Attestation, a.Expires
+	c.att, c.attExp = att, a.Expires
 	c.mu.Unlock()
 	return a.Identity(), nil
+}
+
+// SignOut signs this node out at its first bootstrap (everywhere: every
+// node of its account), which revokes the attestations it gave; the node
+// drops its own at once and reads the bootstraps' revocations again.
+func (c *Community) SignOut(ctx context.Context, everywhere bool) error {
+	if c.client == nil {
+		return ErrNoBootstrap
+	}
+	if err := c.client.SignOut(ctx, everywhere); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.att, c.attExp = nil, time.Time{}
+	c.mu.Unlock()
+	return nil
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
@@ -81,7 +82,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 		}
 		c := &api.Client{Base: svc.URL(), Key: priv}
 		if user != "" {
-			start, err := c.TwitterStart(ctx)
+			start, err := c.TwitterStart(ctx, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +91,11 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("sign-in: %v %v", resp, err)
 			}
+			page, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if _, err := c.TwitterFinish(ctx, codeOnPage(t, string(page))); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return c
 	}

@@ -214,11 +214,40 @@ func TrustSetFrom(ctx context.Context, hc *http.Client, urls ...string) (*identi
 }
 
 // TwitterStart begins a sign-in with Twitter; the browser goes to the
-// answer's AuthorizeURL.
-func (c *Client) TwitterStart(ctx context.Context, scopes ...string) (TwitterStartResponse, error) {
+// answer's AuthorizeURL, and comes back to returnURL (a loopback URL of
+// the node's page; empty: the bootstrap shows the code) with the one-time
+// code TwitterFinish redeems.
+func (c *Client) TwitterStart(ctx context.Context, returnURL string, scopes ...string) (TwitterStartResponse, error) {
 	var out TwitterStartResponse
-	err := c.do(ctx, http.MethodPost, "/api/v1/auth/twitter/start", TwitterStart{Scopes: scopes}, true, &out)
+	err := c.do(ctx, http.MethodPost, "/api/v1/auth/twitter/start", TwitterStart{Scopes: scopes, Return: returnURL}, true, &out)
 	return out, err
+}
+
+// TwitterFinish redeems a sign-in this node started with the one-time code
+// the browser was given, and returns the node's attestation.
+func (c *Client) TwitterFinish(ctx context.Context, code string) (AttestationResponse, error) {
+	var out AttestationResponse
+	err := c.do(ctx, http.MethodPost, "/api/v1/auth/twitter/finish", TwitterFinish{Code: code}, true, &out)
+	return out, err
+}
+
+// SignOut ends this node's session and revokes its attestations; with
+// everywhere, every node's of the account.
+func (c *Client) SignOut(ctx context.Context, everywhere bool) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/auth/signout", SignOut{Everywhere: everywhere}, true, nil)
+}
+
+// Sessions lists the nodes signed in as this node's account.
+func (c *Client) Sessions(ctx context.Context) (SessionsResponse, error) {
+	var out SessionsResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/sessions", nil, true, &out)
+	return out, err
+}
+
+// RevokeSession ends another node's session of this node's account and
+// revokes its attestations.
+func (c *Client) RevokeSession(ctx context.Context, peer string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/sessions/revoke", RevokeSession{Peer: peer}, true, nil)
 }
 
 // PhoneStart asks for a code to be sent to phone.
