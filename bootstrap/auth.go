@@ -2,12 +2,7 @@ package bootstrap
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -182,108 +177,4 @@ func sanitizeAccount(a *api.Account) error {
 		a.Avatar = ""
 	}
 	return nil
-}
-
-// --- sign up with a phone ---
-
-const (
-	phoneCodeDigits = 6
-	phoneCodeSpace  = 1_000_000 // 10^phoneCodeDigits
-)
-
-func (s *Server) phoneKey(parts ...string) []byte {
-	m := hmac.New(sha256.New, s.cfg.Keys.secret)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return m.Sum(nil)
-}
-
-func (s *Server) handlePhoneStart(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Phone == nil {
-		s.fail(w, r, fmt.Errorf("%w: phone sign-up", ErrUnavailable))
-		return
-	}
-	now := s.cfg.Now()
-	if !s.phoneLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), now) {
-		s.fail(w, r, fmt.Errorf("%w: too many codes asked from this address", ErrRateLimited))
-		return
-	}
-	p, body, err := s.signed(w, r)
-	var req api.PhoneStart
-	if err == nil {
-		err = decodeStrict(r, body, &req)
-	}
-	phone := ""
-	if err == nil {
-		var ok bool
-		if phone, ok = normalizePhone(req.Phone); !ok {
-			err = fmt.Errorf("%w: %q is not a phone number in E.164 form (+15550100)", ErrBadRequest, clip(req.Phone, 20))
-		}
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var rb [8]byte
-	if _, err := io.ReadFull(s.cfg.Rand, rb[:]); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	code := fmt.Sprintf("%0*d", phoneCodeDigits, binary.BigEndian.Uint64(rb[:])%phoneCodeSpace)
-	phoneID := hex.EncodeToString(s.phoneKey("phone", phone))
-	if err := s.store.beginPhone(r.Context(), phoneID, p.String(), s.phoneKey("code", phone, code), now, s.cfg.PhoneLimits); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.cfg.Phone.SendCode(r.Context(), phone, code); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: sending the code: %w", ErrProvider, err))
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"sent": true, "expires": now.Add(s.cfg.PhoneLimits.CodeTTL).UTC()})
-}
-
-func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Phone == nil {
-		s.fail(w, r, fmt.Errorf("%w: phone sign-up", ErrUnavailable))
-		return
-	}
-	p, body, err := s.signed(w, r)
-	var req api.PhoneVerify
-	if err == nil {
-		err = decodeStrict(r, body, &req)
-	}
-	phone := ""
-	if err == nil {
-		var ok bool
-		if phone, ok = normalizePhone(req.Phone); !ok {
-			err = fmt.Errorf("%w: not a phone number in E.164 form", ErrBadRequest)
-		} else if len(req.Code) != phoneCodeDigits || strings.Trim(req.Code, "0123456789") != "" {
-			err = fmt.Errorf("%w: the code is %d digits", ErrBadRequest, phoneCodeDigits)
-		}
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	phoneID := hex.EncodeToString(s.phoneKey("phone", phone))
-	if err := s.store.checkPhone(r.Context(), phoneID, p.String(), s.phoneKey("code", phone, req.Code), s.cfg.Now(), s.cfg.PhoneLimits, hmac.Equal); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// The account ID is a keyed hash of the number: stable, and the
-	// attestation (which everyone in a chat sees) does not give the number away.
-	acc := Account{Account: api.Account{Provider: "phone", Subject: "p" + phoneID[:24], Handle: maskPhone(phone)}}
-	acc, err = s.store.UpsertAccount(r.Context(), acc, s.cfg.Now())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.issue(r.Context(), acc, p)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
 }

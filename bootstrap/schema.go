@@ -193,4 +193,34 @@ CREATE TABLE revocations (
 );
 CREATE INDEX revocations_until ON revocations(until);
 `,
+	// 3: phone codes per number and peer: a resend does not reset the
+	// attempts, and one peer's guesses lock that peer, not the number.
+	`
+DROP TABLE phone_codes;
+
+-- A number (keyed hash): its window, the codes sent to it and the wrong
+-- attempts at them in the window (all peers), and until when it is
+-- guarded (its codes are long: guessing them is hopeless).
+CREATE TABLE phone_numbers (
+	phone         TEXT PRIMARY KEY,
+	window_start  INTEGER NOT NULL,
+	sends         INTEGER NOT NULL DEFAULT 0,
+	wrong         INTEGER NOT NULL DEFAULT 0,
+	guarded_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- A peer's pending code for a number, the codes sent and the wrong
+-- attempts in its window, and its lock (that peer's only).
+CREATE TABLE phone_codes (
+	phone        TEXT NOT NULL,
+	peer         TEXT NOT NULL,
+	code         BLOB NOT NULL,         -- keyed hash of the code; empty: none pending
+	expires      INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	sends        INTEGER NOT NULL DEFAULT 0,
+	window_start INTEGER NOT NULL,
+	locked_until INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (phone, peer)
+);
+`,
 }

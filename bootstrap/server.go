@@ -179,6 +179,8 @@ type Server struct {
 	trust  trustCache
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
+	// phoneNetLimit: codes to one number asked from one network.
+	phoneNetLimit *limiter
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -201,6 +203,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		peerLimit:    newLimiter(cfg.RatePeer),
 		accountLimit: newLimiter(cfg.RateAccount),
 		phoneLimit:   newLimiter(cfg.RatePhone),
+		phoneNetLimit: newLimiter(Rate{PerSecond: float64(cfg.PhoneLimits.MaxNetworkSends) / cfg.PhoneLimits.SendWindow.Seconds(),
+			Burst: cfg.PhoneLimits.MaxNetworkSends}),
 	}
 	// The nonces kept before a restart: what was captured then is refused
 	// now.

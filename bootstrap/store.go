@@ -210,7 +210,7 @@ func (s *Store) Count(ctx context.Context, table string) (int, error) {
 	switch table {
 	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
 		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys",
-		"nonces", "signins", "signin_misses", "revocations":
+		"nonces", "signins", "signin_misses", "revocations", "phone_numbers":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}
@@ -366,116 +366,6 @@ func (s *Store) takeOAuthState(ctx context.Context, state string, now time.Time)
 		return st, fmt.Errorf("%w: expired", ErrStateInvalid)
 	}
 	return st, nil
-}
-
-// --- phone codes ---
-
-// PhoneLimits bound phone sign-up.
-type PhoneLimits struct {
-	CodeTTL     time.Duration // how long a code is valid; default 10 min
-	MaxAttempts int           // wrong codes before the number locks; default 5
-	MaxSends    int           // codes sent per number per SendWindow; default 3
-	SendWindow  time.Duration // default 1 h
-	Lockout     time.Duration // how long a number stays locked; default 1 h
-}
-
-func (l *PhoneLimits) fill() {
-	if l.CodeTTL == 0 {
-		l.CodeTTL = 10 * time.Minute
-	}
-	if l.MaxAttempts == 0 {
-		l.MaxAttempts = 5
-	}
-	if l.MaxSends == 0 {
-		l.MaxSends = 3
-	}
-	if l.SendWindow == 0 {
-		l.SendWindow = time.Hour
-	}
-	if l.Lockout == 0 {
-		l.Lockout = time.Hour
-	}
-}
-
-// beginPhone records a new code for a number (replacing a pending one),
-// unless the number is locked or has had its sends for the window.
-func (s *Store) beginPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var sends int
-		var windowStart, lockedUntil int64
-		err := tx.QueryRowContext(ctx, `SELECT sends, window_start, locked_until FROM phone_codes WHERE phone = ?`, phone).
-			Scan(&sends, &windowStart, &lockedUntil)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			windowStart = now.UnixNano()
-		case err != nil:
-			return err
-		}
-		if now.UnixNano() < lockedUntil {
-			return ErrLocked
-		}
-		if now.UnixNano()-windowStart >= int64(l.SendWindow) {
-			sends, windowStart = 0, now.UnixNano()
-		}
-		if sends >= l.MaxSends {
-			return fmt.Errorf("%w: %d codes sent to this number within %s", ErrRateLimited, sends, l.SendWindow)
-		}
-		_, err = tx.ExecContext(ctx, `
-INSERT INTO phone_codes (phone, peer, code, expires, attempts, sends, window_start, locked_until) VALUES (?, ?, ?, ?, 0, ?, ?, 0)
-ON CONFLICT (phone) DO UPDATE SET peer = excluded.peer, code = excluded.code, expires = excluded.expires, attempts = 0,
-	sends = excluded.sends, window_start = excluded.window_start, locked_until = 0`,
-			phone, peer, code, now.Add(l.CodeTTL).UnixNano(), sends+1, windowStart)
-		return err
-	})
-}
-
-// checkPhone checks a code for a number and peer: a wrong one counts an
-// attempt (locking the number after MaxAttempts), a right one is consumed.
-func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits, equal func(a, b []byte) bool) error {
-	var verdict error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var want []byte
-		var owner string
-		var expires, lockedUntil int64
-		var attempts int
-		err := tx.QueryRowContext(ctx, `SELECT peer, code, expires, attempts, locked_until FROM phone_codes WHERE phone = ?`, phone).
-			Scan(&owner, &want, &expires, &attempts, &lockedUntil)
-		if errors.Is(err, sql.ErrNoRows) {
-			verdict = ErrCodeInvalid
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case now.UnixNano() < lockedUntil:
-			verdict = ErrLocked
-			return nil
-		case len(want) == 0 || now.UnixNano() >= expires || owner != peer:
-			verdict = ErrCodeInvalid
-			return nil
-		case !equal(want, code):
-			attempts++
-			lock := int64(0)
-			if attempts >= l.MaxAttempts {
-				lock = now.Add(l.Lockout).UnixNano()
-				verdict = ErrLocked
-			} else {
-				verdict = ErrCodeInvalid
-			}
-			// The failed attempt is committed: guessing costs even if the
-			// process dies right after.
-			_, err := tx.ExecContext(ctx, `UPDATE phone_codes SET attempts = ?, locked_until = ?, code = CASE WHEN ? > 0 THEN x'' ELSE code END WHERE phone = ?`,
-				attempts, lock, lock, phone)
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE phone_codes SET code = x'', attempts = 0 WHERE phone = ?`, phone)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("bootstrap: phone code: %w", err)
-	}
-	return verdict
 }
 
 // --- attestations ---

@@ -43,7 +43,7 @@ the secret in the environment variable PEERSCOPE_TWITTER_SECRET). For local
 setups, --twitter-standin serves a stand-in provider under /x/ on the same
 address and signs everyone in as a test user.
 
-Phone: codes go to the log (--sms console, the default) or are POSTed as
+Phone: codes are printed (--sms console, the default; the number masked) or are POSTed as
 JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
 bearer token in PEERSCOPE_SMS_TOKEN).`)
 	cfg := bootstrap.DefaultConfig()
@@ -155,7 +155,7 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 	switch sms := *f.sms; {
 	case sms == "off":
 	case sms == "console":
-		s.Phone = bootstrap.ConsoleSender{Logger: cfg.Logger}
+		s.Phone = bootstrap.ConsoleSender{Out: os.Stdout}
 	case strings.HasPrefix(sms, "http://"), strings.HasPrefix(sms, "https://"):
 		s.Phone = bootstrap.HTTPSender{URL: sms, Token: os.Getenv("PEERSCOPE_SMS_TOKEN")}
 	default:

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -89,4 +95,64 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("%q → %d", s, v)
 		}
 	})
+}
+
+// TestConsoleCodes: with the console sender (the default), a phone code is
+// printed on the bootstrap's output without -v, the number masked; the
+// full number appears nowhere in what it writes.
+func TestConsoleCodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out, err := capture(t, func() error {
+		errc := make(chan error, 1)
+		go func() {
+			errc <- run(ctx, []string{"bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--data", t.TempDir()})
+		}()
+		var base string
+		if err := waitOutput(30*time.Second, errc, func(s string) bool {
+			_, rest, ok := strings.Cut(s, "Directory and HTTP API (--bootstrap): ")
+			base, _, _ = strings.Cut(rest, "\n")
+			return ok && strings.Contains(rest, "\n")
+		}); err != nil {
+			return err
+		}
+		priv, _, _ := crypto.GenerateEd25519Key(nil)
+		if err := (&api.Client{Base: base, Key: priv}).PhoneStart(ctx, "+15550100"); err != nil {
+			return err
+		}
+		if err := waitOutput(10*time.Second, errc, func(s string) bool { return strings.Contains(s, "Phone sign-up code") }); err != nil {
+			return err
+		}
+		cancel()
+		return <-errc
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`Phone sign-up code for \+1•••0100: [0-9]{6}\b`).MatchString(out) {
+		t.Fatalf("no code printed (without -v):\n%s", out)
+	}
+	if strings.Contains(out, "5550100") {
+		t.Fatalf("the full number is in the output:\n%s", out)
+	}
+}
+
+// waitOutput waits until what the command wrote so far (os.Stdout, the
+// capture file) satisfies ok, or the command ends, or d passes.
+func waitOutput(d time.Duration, errc chan error, ok func(string) bool) error {
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(os.Stdout.Name())
+		if ok(string(b)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not in the output within %s", d)
+		}
+		select {
+		case err := <-errc:
+			return fmt.Errorf("the command ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
