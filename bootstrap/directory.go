@@ -66,6 +66,13 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Peer IDs are free: live listings are capped per account, and,
+	// without one, per network.
+	b.network = netKey(clientIP(r, s.cfg.TrustedProxies))
+	b.capLive, b.liveSince = s.cfg.MaxLiveAnonymous, now.Add(-s.cfg.LiveTTL).UnixNano()
+	if b.account != 0 {
+		b.capLive = s.cfg.MaxLiveAccount
+	}
 	put, err := s.store.putBroadcast(ctx, b)
 	if err != nil {
 		s.fail(w, r, err)

@@ -18,7 +18,8 @@ import (
 func (n *node) broadcastID(nonce string) string { return n.id.String() + "." + nonce }
 
 func announcement(id, title string, started time.Time, version uint64) api.ListingUpdate {
-	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/x", Started: started, Version: version}
+	broadcaster, _, _ := strings.Cut(id, ".")
+	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + broadcaster, Started: started, Version: version}
 }
 
 // signIn signs n in with the stand-in as the given user, as a node and

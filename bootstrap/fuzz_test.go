@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/link"
 )
 
 // The decoders of the API: request bodies (strict JSON into the request
@@ -29,6 +30,7 @@ const fuzzID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA.abcd"
 func FuzzListingUpdate(f *testing.F) {
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1}`))
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=x","started":"2026-03-01T11:00:00Z","ended":"2026-03-01T11:30:00Z","viewers":3,"version":9,"tweet":true}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=/ip4/1.2.3.4/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA","started":"2026-03-01T11:00:00Z","version":1}`))
 	f.Add([]byte(`{"title":"\u2028"}`))
 	f.Add([]byte(`{"version":1e30}`))
 	f.Add([]byte(`{} {}`))
@@ -44,6 +46,9 @@ func FuzzListingUpdate(f *testing.F) {
 			t.Fatalf("error %v is not ErrBadRequest", err)
 		}
 		if err == nil {
+			if l, err := link.Parse(a.Link); err != nil || l.Broadcast != fuzzID || l.String() != a.Link {
+				t.Fatalf("accepted link %q: %v", a.Link, err)
+			}
 			if a.Version == 0 || !strings.HasPrefix(a.Link, "peerscope://"+fuzzID) || a.Started.After(fuzzNow.Add(time.Minute)) {
 				t.Fatalf("accepted %+v", a)
 			}

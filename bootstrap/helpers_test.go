@@ -85,7 +85,12 @@ func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 		RateIP:      bootstrap.Rate{PerSecond: -1},
 		RatePeer:    bootstrap.Rate{PerSecond: -1},
 		RateAccount: bootstrap.Rate{PerSecond: -1},
-		OnLive:      func(ev bootstrap.Event) { e.live <- ev },
+		OnLive: func(ev bootstrap.Event) {
+			select { // OnLive must not block
+			case e.live <- ev:
+			default:
+			}
+		},
 		// Requests may say, in X-Forwarded-For, which address they come
 		// from (node.from): tests play clients on several networks.
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},

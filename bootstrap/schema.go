@@ -223,4 +223,11 @@ CREATE TABLE phone_codes (
 	PRIMARY KEY (phone, peer)
 );
 `,
+	// 4: the network (IPv4 address, IPv6 /64) each listing was made from,
+	// for the cap on anonymous live listings per network.
+	`
+ALTER TABLE broadcasts ADD COLUMN network TEXT NOT NULL DEFAULT '';
+CREATE INDEX broadcasts_network ON broadcasts(network, ended, updated);
+CREATE INDEX broadcasts_account ON broadcasts(account, ended, updated);
+`,
 }

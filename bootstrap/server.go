@@ -41,6 +41,12 @@ type ServerConfig struct {
 	LiveTTL time.Duration
 	// ReplayTTL is how long after its end a replay is listed; default 24 h.
 	ReplayTTL time.Duration
+	// MaxLiveAnonymous bounds the live broadcasts listed at once without
+	// an account from one network (an IPv4 address, an IPv6 /64);
+	// MaxLiveAccount, those of one signed-in account. Peer IDs are free:
+	// without a cap, anyone could fill the directory. Defaults 3 and 5; a
+	// negative value turns the cap off (load tests).
+	MaxLiveAnonymous, MaxLiveAccount int
 
 	// Rate limits: per client address on every request (an IPv4 address,
 	// an IPv6 /64), per peer on signed
@@ -54,6 +60,9 @@ type ServerConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
+	// PruneEvery is how often Service.Serve prunes what the bootstrap no
+	// longer needs (Server.Prune); default DefaultPruneEvery.
+	PruneEvery time.Duration
 	// maxNonces bounds the nonces held in memory; default
 	// defaultMaxNonces (tests make it small).
 	maxNonces int
@@ -89,17 +98,19 @@ const (
 // body limit.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		AttestationTTL: DefaultAttestationTTL,
-		SessionTTL:     DefaultSessionTTL,
-		OAuthStateTTL:  DefaultOAuthStateTTL,
-		ClockSkew:      DefaultClockSkew,
-		LiveTTL:        DefaultLiveTTL,
-		ReplayTTL:      DefaultReplayTTL,
-		RateIP:         Rate{PerSecond: 50, Burst: 100},
-		RatePeer:       Rate{PerSecond: 5, Burst: 20},
-		RateAccount:    Rate{PerSecond: 10, Burst: 40},
-		RatePhone:      Rate{PerSecond: 1.0 / 60, Burst: 5},
-		MaxBody:        DefaultMaxBody,
+		AttestationTTL:   DefaultAttestationTTL,
+		SessionTTL:       DefaultSessionTTL,
+		OAuthStateTTL:    DefaultOAuthStateTTL,
+		ClockSkew:        DefaultClockSkew,
+		LiveTTL:          DefaultLiveTTL,
+		ReplayTTL:        DefaultReplayTTL,
+		MaxLiveAnonymous: 3,
+		MaxLiveAccount:   5,
+		RateIP:           Rate{PerSecond: 50, Burst: 100},
+		RatePeer:         Rate{PerSecond: 5, Burst: 20},
+		RateAccount:      Rate{PerSecond: 10, Burst: 40},
+		RatePhone:        Rate{PerSecond: 1.0 / 60, Burst: 5},
+		MaxBody:          DefaultMaxBody,
 	}
 }
 
@@ -118,6 +129,7 @@ func (c *ServerConfig) fill() error {
 	def(&c.ClockSkew, d.ClockSkew)
 	def(&c.LiveTTL, d.LiveTTL)
 	def(&c.ReplayTTL, d.ReplayTTL)
+	def(&c.PruneEvery, DefaultPruneEvery)
 	rate := func(r *Rate, v Rate) {
 		if *r == (Rate{}) {
 			*r = v
@@ -129,6 +141,12 @@ func (c *ServerConfig) fill() error {
 	rate(&c.RatePhone, d.RatePhone)
 	if c.MaxBody == 0 {
 		c.MaxBody = d.MaxBody
+	}
+	if c.MaxLiveAnonymous == 0 {
+		c.MaxLiveAnonymous = d.MaxLiveAnonymous
+	}
+	if c.MaxLiveAccount == 0 {
+		c.MaxLiveAccount = d.MaxLiveAccount
 	}
 	if c.maxNonces == 0 {
 		c.maxNonces = defaultMaxNonces
@@ -157,7 +175,7 @@ func (c *ServerConfig) fill() error {
 		}
 	}
 	switch {
-	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0:
+	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0 || c.PruneEvery < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	case c.AttestationTTL > identity.MaxLifetime:
 		return fmt.Errorf("%w: attestation TTL %s over the %s every node allows", ErrConfig, c.AttestationTTL, identity.MaxLifetime)

@@ -115,16 +115,25 @@ func (s *Service) DataDir() string { return s.dir }
 // URL is the API's base URL.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
 
-// Serve answers requests until ctx ends, then shuts down (letting requests
-// in flight finish, up to 5 s) and closes the store.
+// Serve answers requests, and prunes every PruneEvery, until ctx ends,
+// then shuts down (letting requests in flight finish, up to 5 s) and
+// closes the store.
 func (s *Service) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		s.Server.pruneLoop(pctx)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	stopPrune()
+	<-pruned
 	s.Server.Close() // ends the event streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -19,6 +19,12 @@ type entry struct {
 	signed  []byte    // the signed request, kept for audit
 	tweeted bool      // its link was posted once
 	nonce   *nonceRec // the announcement's nonce, kept in the same transaction
+	network string    // where the announcement came from (netKey)
+	// capLive, when above 0, bounds the live listings of the same
+	// account (or, anonymous, the same network) updated since liveSince:
+	// a new one past it is refused.
+	capLive   int
+	liveSince int64
 }
 
 // putBroadcast stores an announcement if it is newer than the stored one
@@ -158,7 +164,7 @@ func (s *Store) commitLoop() {
 				if w.b == nil {
 					continue
 				}
-				if err := putOne(sel, up, w); err != nil {
+				if err := putOne(tx, sel, up, w); err != nil {
 					return err
 				}
 			}
@@ -177,16 +183,16 @@ const (
 	nonceInsert = `INSERT OR IGNORE INTO nonces (k, bucket) VALUES (?, ?)`
 	putSelect   = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
 	putUpsert   = `
-INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted, network)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted, network = excluded.network`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
 // that caller's error only.
-func putOne(sel, up *sql.Stmt, w *putReq) error {
+func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 	ctx := context.Background()
 	b := w.b
 	var version uint64
@@ -197,6 +203,20 @@ func putOne(sel, up *sql.Stmt, w *putReq) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		w.fresh = true
+		if b.capLive > 0 && b.Ended.IsZero() {
+			n, err := liveOf(tx, b)
+			if err != nil {
+				return err
+			}
+			if n >= b.capLive {
+				who := "this network's anonymous broadcasters"
+				if b.account != 0 {
+					who = "this account"
+				}
+				w.err = fmt.Errorf("%w: %s already %d live broadcasts listed; sign in, or end one", ErrRateLimited, who, n)
+				return nil
+			}
+		}
 	case err != nil:
 		return err
 	case b.Version <= version:
@@ -214,8 +234,21 @@ func putOne(sel, up *sql.Stmt, w *putReq) error {
 		account = b.account
 	}
 	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
-		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network)
 	return err
+}
+
+// liveOf counts the live listings of b's account, or, anonymous, of b's
+// network.
+func liveOf(tx *sql.Tx, b *entry) (int, error) {
+	var n int
+	var err error
+	if b.account != 0 {
+		err = tx.QueryRow(`SELECT COUNT(*) FROM broadcasts WHERE account = ? AND ended = 0 AND updated > ?`, b.account, b.liveSince).Scan(&n)
+	} else {
+		err = tx.QueryRow(`SELECT COUNT(*) FROM broadcasts WHERE account IS NULL AND network = ? AND ended = 0 AND updated > ?`, b.network, b.liveSince).Scan(&n)
+	}
+	return n, err
 }
 
 // markTweeted records that the broadcast's link was posted.

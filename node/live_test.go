@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +106,8 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 		return p.String() + "." + nonce
 	}
 	announce := func(c *api.Client, id, title string) {
-		a := api.ListingUpdate{Title: title, Link: "peerscope://" + id, Started: time.Now(), Version: 1}
+		broadcaster, _, _ := strings.Cut(id, ".")
+		a := api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + broadcaster, Started: time.Now(), Version: 1}
 		if _, err := c.Announce(ctx, id, a); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +138,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	forged := func(i int) []byte {
 		id := forger.ID().String() + ".forged" + string(rune('a'+i%26))
 		b, _ := json.Marshal(api.LiveNotice{Listing: &api.Listing{ID: id, Broadcaster: forger.ID().String(),
-			Title: "forged", Link: "peerscope://" + id, Started: time.Now(), Version: 1,
+			Title: "forged", Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + forger.ID().String(), Started: time.Now(), Version: 1,
 			Who: &api.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
 		return b
 	}

@@ -100,7 +100,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 		twAPI:       fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
 		standin:     fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
 		proxies:     fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
-		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits off (load tests on loopback)"),
+		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits and the caps on live listings off (load tests on loopback)"),
 		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
 		noRelay:     fs.Bool("no-relay", false, "run no circuit relay"),
 		verbose:     fs.Bool("v", false, "log what the bootstrap does to stderr"),
@@ -151,6 +151,7 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 	if *f.noLimits {
 		off := bootstrap.Rate{PerSecond: -1}
 		s.RateIP, s.RatePeer, s.RateAccount, s.RatePhone = off, off, off, off
+		s.MaxLiveAnonymous, s.MaxLiveAccount = -1, -1
 	}
 	switch sms := *f.sms; {
 	case sms == "off":
