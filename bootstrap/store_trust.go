@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
@@ -235,4 +237,13 @@ func (s *Store) sessionsOf(ctx context.Context, account int64, now time.Time) ([
 		out = append(out, x)
 	}
 	return out, rows.Err()
+}
+
+// attested reports whether peer p is signed in here now (the relay serves
+// such peers).
+func (s *Server) attested(p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.store.SessionAccount(ctx, p.String(), s.cfg.Now())
+	return err == nil
 }

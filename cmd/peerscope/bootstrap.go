@@ -30,7 +30,8 @@ Nodes are given one of the printed multiaddrs (--bootstrap-peer) and the
 HTTP URL (--bootstrap). Through the host they learn whether they are
 reachable (AutoNAT), hole-punch each other (DCUtR) and, when punching fails,
 reach each other through its relay, whose circuits are sized for video by
-the --relay-* flags.
+the --relay-* flags. The relay serves peers signed in at this bootstrap
+(--open-relay: any peer), a few per network.
 
 State lives under --data: the libp2p identity, the SQLite database
 (bootstrap.db) and the attestation keys (attestation-keys.json;
@@ -84,7 +85,7 @@ type bootstrapFlags struct {
 	twAPI                       *string
 	relayData                   byteSize
 	standin, rotate, noLimits   *bool
-	noRelay, verbose            *bool
+	noRelay, verbose, openRelay *bool
 }
 
 // addBootstrapFlags defines the flags, their defaults taken from cfg, and
@@ -103,6 +104,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits and the caps on live listings off (load tests on loopback)"),
 		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
 		noRelay:     fs.Bool("no-relay", false, "run no circuit relay"),
+		openRelay:   fs.Bool("open-relay", false, "give relay reservations to any peer (by default only to peers signed in here)"),
 		verbose:     fs.Bool("v", false, "log what the bootstrap does to stderr"),
 	}
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
@@ -114,6 +116,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.DurationVar(&r.CircuitDuration, "relay-duration", r.CircuitDuration, "longest a relayed circuit lives")
 	fs.IntVar(&r.Reservations, "relay-reservations", r.Reservations, "most peers holding a relay reservation at once")
 	fs.IntVar(&r.ReservationsPerIP, "relay-per-ip", r.ReservationsPerIP, "most relay reservations from one IP address")
+	fs.IntVar(&r.ReservationsPerNetwork, "relay-per-network", r.ReservationsPerNetwork, "most relay reservations from one network (an IPv4 address, an IPv6 /64)")
 	fs.IntVar(&r.CircuitsPerPeer, "relay-circuits", r.CircuitsPerPeer, "most relayed circuits to or from one peer")
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "how often to print what the relay carries (when it changed)")
 	return f
@@ -123,7 +126,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 	h := &cfg.Host
 	h.Listen, h.Peers = splitList(*f.listen), splitList(*f.peers)
-	h.Relay.CircuitData, h.Relay.Off = int64(f.relayData), *f.noRelay
+	h.Relay.CircuitData, h.Relay.Off, h.Relay.Open = int64(f.relayData), *f.noRelay, *f.openRelay
 	switch {
 	case len(h.Listen) == 0:
 		return fmt.Errorf("--listen: no address")
@@ -131,8 +134,8 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 		return fmt.Errorf("--status-every must be positive")
 	case h.Relay.CircuitData <= 0:
 		return fmt.Errorf("--relay-data must be positive")
-	case h.Relay.Reservations <= 0, h.Relay.ReservationsPerIP <= 0, h.Relay.CircuitsPerPeer <= 0:
-		return fmt.Errorf("--relay-reservations, --relay-per-ip and --relay-circuits must be positive")
+	case h.Relay.Reservations <= 0, h.Relay.ReservationsPerIP <= 0, h.Relay.CircuitsPerPeer <= 0, h.Relay.ReservationsPerNetwork <= 0:
+		return fmt.Errorf("--relay-reservations, --relay-per-ip, --relay-per-network and --relay-circuits must be positive")
 	}
 	level := slog.LevelWarn
 	if *f.verbose {
