@@ -76,6 +76,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (peer.ID, Accou
 
 // issue signs and stores an attestation binding peer p to account a.
 func (s *Server) issue(ctx context.Context, a Account, p peer.ID) (api.AttestationResponse, error) {
+	if _, err := s.cfg.Keys.reload(); err != nil {
+		s.log.Warn("key file not reloaded", "err", err)
+	}
 	now := s.cfg.Now()
 	att := &identity.Attestation{
 		Provider: a.Provider, Account: a.Subject, Handle: a.Handle, Name: a.Name, Avatar: a.Avatar,
@@ -103,7 +106,8 @@ func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := s.store.latestAttestation(r.Context(), p.String(), s.cfg.Now())
+	ctx, now := r.Context(), s.cfg.Now()
+	b, err := s.store.latestAttestation(ctx, p.String(), now)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%w: no attestation for this peer: sign in first", err))
 		return
@@ -111,6 +115,22 @@ func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
 	a, err := identity.ParseAttestation(b)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if s.TrustSet().Verify(a, p, now) != nil {
+		// Signed by a key revoked since: a node signed in gets one of the
+		// current key.
+		acc, err := s.store.SessionAccount(ctx, p.String(), now)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("%w: the attestation's key was revoked: sign in again", ErrNotFound))
+			return
+		}
+		res, err := s.issue(ctx, acc, p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
 		return
 	}
 	id := a.Identity()

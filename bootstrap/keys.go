@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
@@ -37,13 +40,20 @@ type keyFile struct {
 }
 
 // KeyRing is the bootstrap's keys: its identity key, its attestation
-// signing key and its published key set.
+// signing key and its published key set. A running bootstrap picks up what
+// `peerscope bootstrap --rotate-key` or `--revoke-key` wrote to its key
+// file (reload, from the trust statement's refresh and before signing).
 type KeyRing struct {
-	key    ed25519.PrivateKey
-	set    identity.KeySet
 	secret []byte
 	ident  ed25519.PrivateKey
 	id     string
+
+	mu   sync.RWMutex
+	key  ed25519.PrivateKey
+	set  identity.KeySet
+	path string // the key file; "" for a ring not loaded from one
+	mod  time.Time
+	size int64
 }
 
 // ID returns the bootstrap's ID: the fingerprint of its identity key
@@ -60,11 +70,53 @@ func (k *KeyRing) signTrust(st api.TrustStatement) (*api.Signed, error) {
 }
 
 // Key returns the current signing key.
-func (k *KeyRing) Key() ed25519.PrivateKey { return k.key }
+func (k *KeyRing) Key() ed25519.PrivateKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.key
+}
 
 // KeySet returns what the bootstrap publishes: the current key first, then
 // the retired ones.
-func (k *KeyRing) KeySet() identity.KeySet { return k.set }
+func (k *KeyRing) KeySet() identity.KeySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.set
+}
+
+// reload reads the key file again if it changed since it was read: a
+// rotation or a revocation made by another process. A file whose identity
+// key or secret differ is not taken (it is another bootstrap's).
+func (k *KeyRing) reload() (changed bool, err error) {
+	if k.path == "" {
+		return false, nil
+	}
+	fi, err := os.Stat(k.path)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap: key file: %w", err)
+	}
+	k.mu.RLock()
+	same := fi.ModTime().Equal(k.mod) && fi.Size() == k.size
+	k.mu.RUnlock()
+	if same {
+		return false, nil
+	}
+	f, err := readKeyFile(k.path)
+	if err != nil {
+		return false, err
+	}
+	n, err := newKeyRing(f)
+	if err != nil {
+		return false, err
+	}
+	if n.id != k.id || !bytes.Equal(n.secret, k.secret) {
+		return false, fmt.Errorf("%w: %s now holds another bootstrap's keys: kept the ones loaded", ErrConfig, k.path)
+	}
+	k.mu.Lock()
+	k.key, k.set, k.mod, k.size = n.key, n.set, fi.ModTime(), fi.Size()
+	k.mu.Unlock()
+	return true, nil
+}
 
 func newKeyRing(f keyFile) (*KeyRing, error) {
 	if len(f.Seed) != ed25519.SeedSize {
@@ -88,6 +140,30 @@ func newKeyRing(f keyFile) (*KeyRing, error) {
 // LoadKeyRing reads the key file in dir, creating a fresh key (from rnd)
 // if there is none. The file is written atomically with mode 0600.
 func LoadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
+	k, err := loadKeyRing(dir, rnd)
+	if err != nil {
+		return nil, err
+	}
+	k.path = filepath.Join(dir, KeyFile)
+	if fi, err := os.Stat(k.path); err == nil {
+		k.mod, k.size = fi.ModTime(), fi.Size()
+	}
+	return k, nil
+}
+
+func readKeyFile(path string) (keyFile, error) {
+	var f keyFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, fmt.Errorf("bootstrap: attestation keys: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	return f, nil
+}
+
+func loadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -140,19 +216,69 @@ func RotateKeyRing(dir string, now time.Time, rnd io.Reader) (*KeyRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, _ := old.set.Current()
-	if !now.After(cur.From) {
-		return nil, fmt.Errorf("%w: cannot retire a key at %s, before it started", ErrConfig, now)
-	}
-	f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: old.secret, Identity: old.ident.Seed(), From: now,
-		Retired: append([]identity.Key{{Public: cur.Public, From: cur.From, Until: now}}, old.set.Keys[1:]...)}
-	if _, err := io.ReadFull(rnd, f.Seed); err != nil {
-		return nil, fmt.Errorf("bootstrap: new attestation key: %w", err)
+	f, err := rotated(old, now, rnd)
+	if err != nil {
+		return nil, err
 	}
 	if err := writeKeyFile(path, f); err != nil {
 		return nil, err
 	}
-	return newKeyRing(f)
+	return LoadKeyRing(dir, rnd)
+}
+
+// rotated is old's key file with its current key retired at now and a new
+// one (from rnd) current.
+func rotated(old *KeyRing, now time.Time, rnd io.Reader) (keyFile, error) {
+	set := old.KeySet()
+	cur, _ := set.Current()
+	if !now.After(cur.From) {
+		return keyFile{}, fmt.Errorf("%w: cannot retire a key at %s, before it started", ErrConfig, now)
+	}
+	f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: old.secret, Identity: old.ident.Seed(), From: now,
+		Retired: append([]identity.Key{{Public: cur.Public, From: cur.From, Until: now}}, set.Keys[1:]...)}
+	if _, err := io.ReadFull(rnd, f.Seed); err != nil {
+		return keyFile{}, fmt.Errorf("bootstrap: new attestation key: %w", err)
+	}
+	return f, nil
+}
+
+// RevokeKey marks an attestation key revoked in the key file in dir: one
+// that leaked. Nodes stop believing anything it signed, whenever it says it
+// did, as soon as they read the trust statement again (a running bootstrap
+// picks the change up within a second). The current key is first retired
+// at now and a new one (from rnd) made current: revoking it is a rotation
+// too. The attestations it signed are re-issued by the new key when their
+// nodes ask for them (GET /api/v1/attestation) while signed in.
+func RevokeKey(dir string, pub ed25519.PublicKey, now time.Time, rnd io.Reader) (*KeyRing, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	old, err := LoadKeyRing(dir, rnd)
+	if err != nil {
+		return nil, err
+	}
+	var f keyFile
+	if cur, _ := old.KeySet().Current(); cur.Public.Equal(pub) {
+		if f, err = rotated(old, now, rnd); err != nil {
+			return nil, err
+		}
+	} else {
+		set := old.KeySet()
+		f = keyFile{Seed: old.Key().Seed(), Secret: old.secret, Identity: old.ident.Seed(), From: set.Keys[0].From, Retired: slices.Clone(set.Keys[1:])}
+	}
+	found := false
+	for i := range f.Retired {
+		if f.Retired[i].Public.Equal(pub) {
+			f.Retired[i].Revoked, found = true, true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: %x is not one of this bootstrap's attestation keys", ErrNotFound, []byte(pub))
+	}
+	if err := writeKeyFile(filepath.Join(dir, KeyFile), f); err != nil {
+		return nil, err
+	}
+	return LoadKeyRing(dir, rnd)
 }
 
 func writeKeyFile(path string, f keyFile) error {

@@ -381,12 +381,14 @@ func (s *Store) saveAttestation(ctx context.Context, account int64, a *identity.
 }
 
 // latestAttestation returns the newest unexpired attestation issued to
-// peer that was not revoked.
+// peer, unless it was revoked (ErrNotFound: a revocation is not undone by
+// an older attestation).
 func (s *Store) latestAttestation(ctx context.Context, peer string, now time.Time) ([]byte, error) {
 	var b []byte
-	err := s.r.QueryRowContext(ctx, `SELECT signed FROM attestations WHERE peer = ? AND expires > ? AND revoked = 0 ORDER BY issued DESC LIMIT 1`,
-		peer, now.UnixNano()).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT signed, revoked FROM attestations WHERE peer = ? AND expires > ? ORDER BY issued DESC, id DESC LIMIT 1`,
+		peer, now.UnixNano()).Scan(&b, &revoked)
+	if errors.Is(err, sql.ErrNoRows) || revoked {
 		return nil, ErrNotFound
 	}
 	return b, err

@@ -43,6 +43,10 @@ func (s *Server) trustStatement(ctx context.Context) (*api.Signed, error) {
 	if c.st != nil && c.have == c.gen && now.Sub(c.at) < trustCacheAge && !now.Before(c.at) {
 		return c.st, nil
 	}
+	// A key rotated or revoked by another process shows up here.
+	if _, err := s.cfg.Keys.reload(); err != nil {
+		s.log.Warn("key file not reloaded", "err", err)
+	}
 	keys := s.cfg.Keys.KeySet()
 	revs, err := s.store.revocations(ctx, now)
 	if err != nil {

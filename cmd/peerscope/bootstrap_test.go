@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
@@ -165,6 +167,34 @@ func TestShellQuote(t *testing.T) {
 		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
 		if err != nil || string(out) != s {
 			t.Errorf("%q quoted as %s gives %q (%v)", s, shellQuote(s), out, err)
+		}
+	}
+}
+
+// TestRevokeFlags: --revoke-key revokes (after rotating) the current key
+// of a data directory; a --revoke-… without --data, or with a key that is
+// not hex, is a usage error.
+func TestRevokeFlags(t *testing.T) {
+	dir := t.TempDir()
+	k, err := bootstrap.LoadKeyRing(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := k.KeySet().Current()
+	out, err := capture(t, func() error {
+		return run(t.Context(), []string{"bootstrap", "--data", dir, "--revoke-key", hex.EncodeToString(cur.Public)})
+	})
+	if err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	k, _ = bootstrap.LoadKeyRing(dir, nil)
+	set := k.KeySet()
+	if now, _ := set.Current(); now.Public.Equal(cur.Public) || len(set.Keys) != 2 || !set.Keys[1].Revoked {
+		t.Fatalf("key set after --revoke-key: %+v", set)
+	}
+	for _, args := range [][]string{{"--data", "", "--revoke-peer", "x"}, {"--data", dir, "--revoke-key", "nothex"}} {
+		if _, err := capture(t, func() error { return run(t.Context(), append([]string{"bootstrap"}, args...)) }); err == nil {
+			t.Errorf("%v: no error", args)
 		}
 	}
 }
