@@ -247,3 +247,11 @@ func (s *Server) attested(p peer.ID) bool {
 	_, err := s.store.SessionAccount(ctx, p.String(), s.cfg.Now())
 	return err == nil
 }
+
+// lastRevocation returns the ID of the newest revocation (0 for none): it
+// grows with every one, whichever process made it.
+func (s *Store) lastRevocation(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MAX(id) FROM revocations`).Scan(&id)
+	return id.Int64, err
+}
