@@ -51,3 +51,22 @@ func TestPublicStreamHidesFollowers(t *testing.T) {
 		t.Fatal("the go-live hook heard nothing")
 	}
 }
+
+// TestSecurityHeaders: every answer of the bootstrap, its pages and its
+// API, forbids framing, sniffing and loading from elsewhere, and sends no
+// Referer.
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, path := range []string{"/", "/directory.js", "/api/v1/info", "/api/v1/nope"} {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("GET %s: headers %v", path, h)
+		}
+	}
+}
