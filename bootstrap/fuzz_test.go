@@ -61,10 +61,14 @@ func FuzzRequestBodies(f *testing.F) {
 	f.Add([]byte(`{"scopes":["follows","tweet"]}`))
 	f.Add([]byte(`{"manifest":"bafy"}`))
 	f.Add([]byte(`{"attestation":"AAAA","peer":"x"}`))
+	f.Add([]byte(`{"code":"ABCD-EFGH"}`))
+	f.Add([]byte(`{"everywhere":true}`))
+	f.Add([]byte(`{"return":"http://127.0.0.1:8080/directory/","scopes":["follows"]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json; charset=utf-8")
-		for _, v := range []any{new(api.PhoneStart), new(api.PhoneVerify), new(api.TwitterStart), new(api.ReplayEntry), new(api.VerifyRequest)} {
+		for _, v := range []any{new(api.PhoneStart), new(api.PhoneVerify), new(api.TwitterStart), new(api.ReplayEntry), new(api.VerifyRequest),
+			new(api.TwitterFinish), new(api.SignOut), new(api.RevokeSession)} {
 			if err := decodeStrict(r, body, v); err != nil && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("%T: error %v is not ErrBadRequest", v, err)
 			}
@@ -102,7 +106,8 @@ func FuzzSignedHeaders(f *testing.F) {
 }
 
 func FuzzIdentifiers(f *testing.F) {
-	for _, s := range []string{fuzzID, "x.y", ".abc", "12D3KooW.", "twitter:123", "phone:p0123", "+15550100", "+0123456789", "tw:"} {
+	for _, s := range []string{fuzzID, "x.y", ".abc", "12D3KooW.", "twitter:123", "phone:p0123", "+15550100", "+0123456789", "tw:",
+		"http://127.0.0.1:8080/directory/", "http://evil.example/", "abcd-efgh"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -120,6 +125,12 @@ func FuzzIdentifiers(f *testing.F) {
 			t.Fatalf("normalizePhone(%q) = %q", s, p)
 		}
 		_ = maskPhone(s)
+		_ = normalizeSigninCode(s)
+		if err := checkReturnURL(s); err != nil && !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("checkReturnURL(%q): %v is not ErrBadRequest", s, err)
+		} else if err == nil && s != "" && !strings.HasPrefix(s, "http") {
+			t.Fatalf("checkReturnURL took %q", s)
+		}
 	})
 }
 
