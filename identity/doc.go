@@ -19,7 +19,10 @@
 // days) and it has not expired. So a bootstrap can rotate its key without
 // invalidating what it already issued, a retired key that leaks can mint
 // nothing that outlives its retirement by more than MaxLifetime (however
-// it is backdated), and a revoked key stops being believed at once.
+// it is backdated), and a revoked key stops being believed at once. A key
+// set also carries its bootstrap's Revocations (one attestation by its ID,
+// a peer's or an account's issued before an instant), which the trust set
+// applies to that set's keys only (ErrRevoked).
 //
 // The data flow:
 //
