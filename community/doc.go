@@ -25,6 +25,7 @@
 //	            only accounts the node's account follows ─► Config.OnLive
 //	page:       Handler: /directory/ (package page), the first bootstrap's API proxied under
 //	            /directory/api/v1/…, and /directory/api/node/… for what only the node can do
+//	            (the node lets only its owner's pages reach those: internal/localapi)
 //
 // Also here: ParseBootstrapPeers and PeersFromInfo, which turn --bootstrap-peer
 // addresses or bootstrap URLs into the libp2p peers the node keeps connected

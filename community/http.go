@@ -31,10 +31,13 @@ import (
 //	                                      sign the node up with a phone number
 //	/directory/api/node/watch             join a listed broadcast: where its player is on this node
 //
-// The node's own endpoints take JSON only, which a cross-site form cannot
-// send without a CORS preflight the node never grants. Errors are
+// The node's own endpoints take JSON only (415), and the node lets only its
+// owner's pages reach them (node wraps /directory/api/node/ in
+// internal/localapi's Guard.Owner: from its machine, with the page token
+// that it writes into the directory page it serves there). Errors are
 // {"error": {"code", "message"}} like the bootstrap's, its refusals passed
-// on with their status.
+// on with their status; a join's network failures reach the page as one
+// generic error (the node's Join gives it).
 func (c *Community) Handler() http.Handler { return c.page }
 
 func (c *Community) handler() http.Handler {

@@ -152,7 +152,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		HLS:    n.metrics.countHLS(b, b.hls),
 		WHEP:   n.metrics.countWHEP(b, b.whep),
 		Status: b.playerStatus,
-		Chat:   b.chat,
+		// What the chat posts acts in the node's name: the owner's pages
+		// only (JSON, from this machine, with the page token).
+		Chat:  n.guard.OwnerWrites(b.chat),
+		Token: n.guard.PageToken,
 	})
 	if first.Ended {
 		b.st.ended = true

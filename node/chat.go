@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/subtle"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chat/web"
+	"github.com/peerscope/peerscope/internal/localapi"
 )
 
 // webViewerWindow is how long a player that fetched LL-HLS counts as
@@ -113,24 +112,23 @@ func (r *recentClients) count(now time.Time) int {
 	return len(r.seen)
 }
 
-// OwnerToken returns the token that makes a local request the owner's:
-// moderation, and the viewer list. The page takes it in its URL fragment
-// (OwnerURL); a request gives it as "Authorization: Bearer TOKEN" (or
-// ?owner=TOKEN for the event stream) and must come from this machine.
+// OwnerToken returns the token that makes a local request the
+// broadcaster's owner's: moderation, and the viewer list. The page takes it
+// in its URL fragment (OwnerURL); a request gives it as "Authorization:
+// Bearer TOKEN" (or ?owner=TOKEN for the event stream) and must come from
+// this machine. Moderation is posted like the rest, with the page token
+// too (APIToken).
 func (n *Node) OwnerToken() string { return n.owner }
 
 // OwnerURL returns the player page as the node's owner opens it: with the
 // owner token in the fragment, so the page shows moderation.
 func (b *Broadcast) OwnerURL() string { return b.URLs().Player + "#owner=" + b.n.owner }
 
-// isOwner tells whether a request is the local owner's: from loopback,
-// with the node's owner token or the broadcast's stream key.
+// isOwner tells whether a request is the local owner's: from this machine,
+// with the node's owner token or the broadcast's stream key (compared in
+// constant time).
 func (b *Broadcast) isOwner(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !localapi.FromThisMachine(r) {
 		return false
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -140,8 +138,7 @@ func (b *Broadcast) isOwner(r *http.Request) bool {
 	if tok == "" {
 		return false
 	}
-	eq := func(a, b string) bool { return b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-	return eq(tok, b.n.owner) || (b.pub != nil && eq(tok, b.streamKey))
+	return localapi.Equal(tok, b.n.owner) || (b.pub != nil && localapi.Equal(tok, b.streamKey))
 }
 
 // chatWeb returns the chat's HTTP API and event streams for the player's
@@ -151,6 +148,7 @@ func (b *Broadcast) chatWeb() *web.Server {
 	return web.New(web.Config{
 		Room:    func() *chat.Room { return b.room },
 		IsOwner: b.isOwner,
+		Streams: b.n.chatStreams,
 	})
 }
 

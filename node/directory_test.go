@@ -59,7 +59,10 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 // fragment, and the page has the node redeem it.
 func signIn(t *testing.T, n *node.Node, user string) {
 	t.Helper()
-	resp, err := http.Post(n.HTTPURL()+"/directory/api/node/signin", "application/json", strings.NewReader(`{"scopes":["follows"]}`))
+	req, _ := http.NewRequest(http.MethodPost, n.HTTPURL()+"/directory/api/node/signin", strings.NewReader(`{"scopes":["follows"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", n.APIToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func signIn(t *testing.T, n *node.Node, user string) {
 	var id struct {
 		Identity *struct{ Handle string }
 	}
-	_ = json.Unmarshal(get(t, n.HTTPURL()+"/directory/api/node/identity"), &id)
+	_ = json.Unmarshal(getAsOwner(t, n, "/directory/api/node/identity"), &id)
 	if id.Identity == nil {
 		t.Fatalf("node %s not signed in after the callback", n.ID())
 	}
@@ -223,9 +226,13 @@ func (x *texts) SendCode(_ context.Context, phone, code string) error {
 	return nil
 }
 
+// postJSON posts to the node's API as its page does (JSON, the page token).
 func postJSON(t *testing.T, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", nodeToken(t, url))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +342,10 @@ func TestSignInPage(t *testing.T) {
 	// A code as the bootstrap's page would show it: a sign-in the node
 	// started (as bob), taken through X by a browser that stops when sent
 	// back to the node's page.
-	resp, err := http.Post(n.HTTPURL()+"/directory/api/node/signin", "application/json", strings.NewReader(`{"scopes":[]}`))
+	req, _ := http.NewRequest(http.MethodPost, n.HTTPURL()+"/directory/api/node/signin", strings.NewReader(`{"scopes":[]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", n.APIToken())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

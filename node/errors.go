@@ -22,4 +22,7 @@ var (
 	// ErrNoChat is returned for what needs a broadcast's chat room when it
 	// has none (its room failed to join).
 	ErrNoChat = errors.New("node: no chat room for this broadcast")
+	// ErrTooMany is returned by Watch when the node already watches
+	// Config.MaxWatching broadcasts.
+	ErrTooMany = errors.New("node: watching as many broadcasts as it may")
 )

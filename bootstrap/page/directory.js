@@ -3,10 +3,18 @@
 // a bootstrap (at /) and by any node (at /directory/, which proxies the
 // bootstrap's API); the API is always ./api/v1/… relative to the page. On
 // a node, ./api/node/… adds what only that node can do: sign in, watch a
-// listed broadcast, and the follow feed's go-live notes.
+// listed broadcast, and the follow feed's go-live notes. Those act in the
+// node's name: the node puts a page token into the page it serves its own
+// machine (<meta name="peerscope-token">), which every call to ./api/node/
+// sends in the Peerscope-Token header, with JSON. The bootstrap's page, and
+// a node's page served to another machine, have none: they list, and show
+// the link to watch with.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+const tokenMeta = document.querySelector('meta[name="peerscope-token"]');
+const token = tokenMeta ? tokenMeta.content : '';
+const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
 const state = { tab: 'live', q: '', onNode: false, broadcasts: [], events: 0, open: {} };
 window.peerscope = { directory: state };
 
@@ -95,9 +103,7 @@ function note(text) {
 
 async function open(b) {
   if (state.onNode) {
-    const r = await fetch('./api/node/watch', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ link: b.link }),
-    });
+    const r = await fetch('./api/node/watch', { method: 'POST', headers: nodeHeaders, body: JSON.stringify({ link: b.link }) });
     const body = await r.json();
     if (r.ok) {
       location.href = body.player;
@@ -131,13 +137,14 @@ function stream(path, onEvent) {
 }
 
 async function identity() {
+  if (!token) return; // served by the bootstrap itself, or to another machine
   let r;
   try {
-    r = await fetch('./api/node/identity');
+    r = await fetch('./api/node/identity', { headers: { 'Peerscope-Token': token } });
   } catch {
     return;
   }
-  if (!r.ok) return; // served by the bootstrap itself
+  if (!r.ok) return;
   const body = await r.json();
   state.onNode = true;
   state.identity = body.identity || null;
@@ -182,7 +189,7 @@ function codeFromFragment() {
 }
 
 async function nodePost(path, body) {
-  const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(path, { method: 'POST', headers: nodeHeaders, body: JSON.stringify(body) });
   const out = await r.json();
   if (!r.ok) throw new Error(out.error ? out.error.message : r.statusText);
   return out;
@@ -225,9 +232,7 @@ $('signout').addEventListener('click', async () => {
 });
 
 $('signin').addEventListener('click', async () => {
-  const r = await fetch('./api/node/signin', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scopes: ['follows'] }),
-  });
+  const r = await fetch('./api/node/signin', { method: 'POST', headers: nodeHeaders, body: JSON.stringify({ scopes: ['follows'] }) });
   const body = await r.json();
   if (r.ok) location.href = body.authorize_url;
   else note(`Cannot sign in: ${body.error ? body.error.message : r.statusText}`);
