@@ -106,3 +106,21 @@ func TestPhoneThirdPartyLockout(t *testing.T) {
 	_, err = mallory.c.PhoneVerify(ctx, phone, "0000000000")
 	mustStatus(t, err, http.StatusTooManyRequests, "locked")
 }
+
+// TestPhoneNetworkSends: from one network, at most 3 codes to a number an
+// hour, whatever the peers asking; another network still gets one (so
+// nobody uses a number's sends up from one place).
+func TestPhoneNetworkSends(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	const phone = "+15550133"
+	for i := 0; i < 3; i++ {
+		if err := e.node(byte(50+i)).from("198.51.100.9").c.PhoneStart(ctx, phone); err != nil {
+			t.Fatalf("code %d: %v", i+1, err)
+		}
+	}
+	mustStatus(t, e.node(53).from("198.51.100.9").c.PhoneStart(ctx, phone), http.StatusTooManyRequests, "rate_limited")
+	if err := e.node(54).from("203.0.113.54").c.PhoneStart(ctx, phone); err != nil {
+		t.Fatalf("another network: %v", err)
+	}
+}

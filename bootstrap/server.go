@@ -212,17 +212,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:          cfg,
-		store:        cfg.Store,
-		log:          cfg.Logger,
-		hub:          newHub(),
-		nonces:       newNonceStore(cfg.ClockSkew, cfg.maxNonces),
-		ipLimit:      newLimiter(cfg.RateIP),
-		peerLimit:    newLimiter(cfg.RatePeer),
-		accountLimit: newLimiter(cfg.RateAccount),
-		phoneLimit:   newLimiter(cfg.RatePhone),
-		phoneNetLimit: newLimiter(Rate{PerSecond: float64(cfg.PhoneLimits.MaxNetworkSends) / cfg.PhoneLimits.SendWindow.Seconds(),
-			Burst: cfg.PhoneLimits.MaxNetworkSends}),
+		cfg:           cfg,
+		store:         cfg.Store,
+		log:           cfg.Logger,
+		hub:           newHub(),
+		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
+		ipLimit:       newLimiter(cfg.RateIP),
+		peerLimit:     newLimiter(cfg.RatePeer),
+		accountLimit:  newLimiter(cfg.RateAccount),
+		phoneLimit:    newLimiter(cfg.RatePhone),
+		phoneNetLimit: newLimiter(phoneNetRate(cfg)),
 	}
 	// The nonces kept before a restart: what was captured then is refused
 	// now.
@@ -238,6 +237,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 // Close ends the event streams.
 func (s *Server) Close() { s.hub.close() }
+
+// phoneNetRate is the bucket of codes to one number from one network:
+// MaxNetworkSends per SendWindow, off with the phone starts' own limit
+// (--no-rate-limits).
+func phoneNetRate(cfg ServerConfig) Rate {
+	if cfg.RatePhone.PerSecond < 0 {
+		return Rate{PerSecond: -1}
+	}
+	l := cfg.PhoneLimits
+	return Rate{PerSecond: float64(l.MaxNetworkSends) / l.SendWindow.Seconds(), Burst: l.MaxNetworkSends}
+}
 
 // TrustSet returns a trust set of this bootstrap's own keys.
 func (s *Server) TrustSet() *identity.TrustSet {
