@@ -94,7 +94,7 @@ func (s *Server) issue(ctx context.Context, a Account, p peer.ID) (api.Attestati
 	if err := s.store.saveAttestation(ctx, a.ID, att); err != nil {
 		return api.AttestationResponse{}, err
 	}
-	return api.AttestationResponse{Attestation: b, Account: a.Account, Peer: p.String(), Expires: att.Expires.UTC()}, nil
+	return api.AttestationResponse{Attestation: b, ID: att.ID(), Account: a.Account, Peer: p.String(), Expires: att.Expires.UTC()}, nil
 }
 
 func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +134,7 @@ func (s *Server) handleAttestation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := a.Identity()
-	writeJSON(w, http.StatusOK, api.AttestationResponse{Attestation: b, Peer: p.String(), Expires: a.Expires.UTC(),
+	writeJSON(w, http.StatusOK, api.AttestationResponse{Attestation: b, ID: a.ID(), Peer: p.String(), Expires: a.Expires.UTC(),
 		Account: api.Account{Provider: id.Provider, Subject: id.Account, Handle: id.Handle, Name: id.Name, Avatar: id.Avatar}})
 }
 

@@ -53,8 +53,11 @@ func TestOperatorRevokes(t *testing.T) {
 	if a.Issuer.Equal(leaked.Public) {
 		t.Fatal("re-issued by the revoked key")
 	}
+	if again.ID != a.ID() {
+		t.Fatalf("the answer names the attestation %q, its ID is %q", again.ID, a.ID())
+	}
 
-	if err := bootstrap.RevokeInDir(ctx, dir, bootstrap.Revoke{Attestation: a.ID()}, e.clock.Now()); err != nil {
+	if err := bootstrap.RevokeInDir(ctx, dir, bootstrap.Revoke{Attestation: again.ID}, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Second)

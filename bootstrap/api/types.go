@@ -50,10 +50,13 @@ func (a Account) Key() string { return a.Provider + ":" + a.Subject }
 
 // AttestationResponse answers a sign-in and GET /api/v1/attestation.
 type AttestationResponse struct {
-	Attestation []byte    `json:"attestation"` // identity.Attestation.Marshal
-	Account     Account   `json:"account"`
-	Peer        string    `json:"peer"`
-	Expires     time.Time `json:"expires"`
+	Attestation []byte `json:"attestation"` // identity.Attestation.Marshal
+	// ID names the attestation (identity.Attestation.ID): what an
+	// operator revokes it by (--revoke-attestation).
+	ID      string    `json:"id,omitempty"`
+	Account Account   `json:"account"`
+	Peer    string    `json:"peer"`
+	Expires time.Time `json:"expires"`
 }
 
 // VerifyRequest asks (POST /api/v1/attestation/verify) whether an
