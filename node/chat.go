@@ -22,10 +22,13 @@ func (b *Broadcast) joinChat() {
 		// Identity: this node's attestation (the one fetched from its
 		// bootstrap, or Config.Attestation), and the keys to believe
 		// others' (Config.TrustedKeys, and the bootstraps' key sets with
-		// their validity windows).
-		Attestation: b.n.Attestation(),
-		Trusted:     b.n.cfg.TrustedKeys,
-		Trust:       b.n.Trust(),
+		// their validity windows and revocations), both followed while
+		// the room runs.
+		Attestation:       b.n.Attestation(),
+		Trusted:           b.n.cfg.TrustedKeys,
+		Trust:             b.n.Trust(),
+		TrustSource:       b.n.Trust,
+		AttestationSource: b.n.Attestation,
 	}
 	// Taps go up the tree with its statuses; the broadcaster's room reads
 	// the audience, browsers and hearts from the tree's sums.
@@ -108,4 +111,15 @@ func (b *Broadcast) chatWeb() *web.Server {
 		IsOwner: b.isOwner,
 		Streams: b.n.chatStreams,
 	})
+}
+
+// ChatViewers returns who watches as this node's chat room sees them: on
+// the broadcaster's node, the live count and the viewers identified by an
+// attestation this node believes. ErrNoChat when the broadcast has no
+// room.
+func (b *Broadcast) ChatViewers(ctx context.Context) (chat.Viewers, error) {
+	if b.room == nil {
+		return chat.Viewers{}, ErrNoChat
+	}
+	return b.room.Viewers(ctx)
 }

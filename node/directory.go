@@ -42,6 +42,7 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		OnLive:          n.cfg.OnLive,
 		Attestation:     n.cfg.Attestation,
 		ListingInterval: n.cfg.DirectoryInterval,
+		TrustRefresh:    n.cfg.TrustRefresh,
 		Clock:           n.clock,
 		Logger:          n.log,
 	})

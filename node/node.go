@@ -141,6 +141,10 @@ type Config struct {
 	// DirectoryInterval is how often a broadcaster re-announces its
 	// broadcast to the directory; default DefaultDirectoryInterval.
 	DirectoryInterval time.Duration
+	// TrustRefresh is how often the bootstraps' keys and revocations are
+	// read again; running chat rooms take them at once (a revocation
+	// reaches them within it). Default community.DefaultTrustRefresh.
+	TrustRefresh time.Duration
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
