@@ -43,27 +43,49 @@ type Chunk struct {
 	Wallclock int64  // capture time, Unix nanoseconds
 	Duration  int64  // media time the chunk spans, nanoseconds (0: unknown)
 	Flags     Flags  // keyframe, init, end
-	Payload   []byte // media (a CMAF fragment) or synthetic bytes
+	// Epoch is 0 for a public chunk. Otherwise the payload is sealed for a
+	// private broadcast's audience (package audience) under that epoch's
+	// video key, and the signature covers the epoch too (signingDomainV2).
+	Epoch     uint32
+	Payload   []byte // media (a CMAF fragment) or synthetic bytes; ciphertext when Epoch ≠ 0
 	Signature []byte // ed25519 over SigningBytes
 
 	enc []byte // the canonical encoding, made once and then shared
 }
 
-const signingDomain = "peerscope/chunk/v1\x00"
+// The signing domains. A public chunk (Epoch 0) is signed under v1, as it
+// always was; a private one under v2, which adds the epoch. Since the
+// domains differ, a relay can neither strip the epoch from a private chunk
+// (an old node that drops the field it does not know, or a forger passing
+// ciphertext off as a public chunk) nor add one to a public chunk: the
+// signature no longer verifies either way.
+const (
+	signingDomain   = "peerscope/chunk/v1\x00"
+	signingDomainV2 = "peerscope/chunk/v2\x00"
+)
 
 // SigningBytes returns what the broadcaster signs: a domain string, the
 // header fields and the SHA-256 of the payload. Hashing the payload first
 // keeps the signed message small, so verification never copies the payload.
+// A private chunk's (Epoch ≠ 0) are under another domain and end with the
+// epoch.
 func (c *Chunk) SigningBytes() []byte {
 	sum := sha256.Sum256(c.Payload)
-	b := make([]byte, 0, len(signingDomain)+len(c.Broadcast)+8*5+len(sum))
-	b = append(b, signingDomain...)
+	b := make([]byte, 0, len(signingDomainV2)+len(c.Broadcast)+8*5+4+len(sum))
+	if c.Epoch == 0 {
+		b = append(b, signingDomain...)
+	} else {
+		b = append(b, signingDomainV2...)
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Broadcast)))
 	b = append(b, c.Broadcast...)
 	b = binary.BigEndian.AppendUint64(b, c.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Wallclock))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Duration))
 	b = binary.BigEndian.AppendUint32(b, uint32(c.Flags))
+	if c.Epoch != 0 {
+		b = binary.BigEndian.AppendUint32(b, c.Epoch)
+	}
 	b = append(b, sum[:]...)
 	return b
 }
@@ -96,6 +118,9 @@ func (c *Chunk) IsInit() bool { return c.Flags&FlagInit != 0 }
 
 // IsEnd reports whether the chunk is the broadcast's last.
 func (c *Chunk) IsEnd() bool { return c.Flags&FlagEnd != 0 }
+
+// IsPrivate reports whether the payload is sealed for a private audience.
+func (c *Chunk) IsPrivate() bool { return c.Epoch != 0 }
 
 func clip(s string) string {
 	if len(s) > 64 {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"flag"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 )
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
@@ -44,12 +47,24 @@ func cases() []struct {
 		{"zero", &Chunk{}},
 		{"62.5KB", signed(42, FlagKeyframe, payload(62_500))},
 		{"negative-times", &Chunk{Broadcast: "b", Wallclock: -5, Duration: -1, Signature: []byte{1}}},
+		{"private", private(26, FlagKeyframe, 7, payload(3016))},
+		{"private-init", private(26, FlagInit, 1_760_000_000, payload(716))},
+		{"private-end-empty", private(9999, FlagEnd, 0xffffffff, payload(16))},
 	}
+}
+
+// private returns a signed chunk of a private broadcast's epoch (its payload
+// standing for ciphertext: sealing is package audience's).
+func private(seq uint64, flags Flags, epoch uint32, payload []byte) *Chunk {
+	c := &Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6,
+		Duration: 200e6, Flags: flags, Epoch: epoch, Payload: payload}
+	c.Sign(testKey)
+	return c
 }
 
 func same(a, b *Chunk) bool {
 	return a.Broadcast == b.Broadcast && a.Seq == b.Seq && a.Wallclock == b.Wallclock && a.Duration == b.Duration &&
-		a.Flags == b.Flags && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Signature, b.Signature)
+		a.Flags == b.Flags && a.Epoch == b.Epoch && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Signature, b.Signature)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -150,10 +165,14 @@ func TestDecodeRefuses(t *testing.T) {
 		"truncated":      signed(1, 0, payload(100)).Bytes()[:50],
 		"wrong-type":     protowire.AppendVarint(protowire.AppendTag(nil, 5, protowire.VarintType), 1),
 		"flags-too-wide": protowire.AppendVarint(protowire.AppendTag(nil, 4, protowire.VarintType), 1<<33),
-		"long-id":        protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), make([]byte, MaxBroadcastLen+1)),
-		"not-utf8":       protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff, 0xfe}),
-		"long-sig":       protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), make([]byte, MaxSignatureLen+1)),
-		"big-payload":    big,
+		"epoch-too-wide": protowire.AppendVarint(protowire.AppendTag(nil, 8, protowire.VarintType), 1<<32),
+		"epoch-bytes":    protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), []byte{1}),
+		"epoch-twice": protowire.AppendVarint(protowire.AppendTag(
+			protowire.AppendVarint(protowire.AppendTag(nil, 8, protowire.VarintType), 1), 8, protowire.VarintType), 2),
+		"long-id":     protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), make([]byte, MaxBroadcastLen+1)),
+		"not-utf8":    protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff, 0xfe}),
+		"long-sig":    protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), make([]byte, MaxSignatureLen+1)),
+		"big-payload": big,
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
@@ -175,6 +194,7 @@ func TestVerify(t *testing.T) {
 		"wallclock": func(c *Chunk) { c.Wallclock++ },
 		"duration":  func(c *Chunk) { c.Duration++ },
 		"flags":     func(c *Chunk) { c.Flags ^= FlagEnd },
+		"epoch":     func(c *Chunk) { c.Epoch = 1 },
 		"payload":   func(c *Chunk) { c.Payload = append(bytes.Clone(c.Payload[:10]), 'x') },
 		"signature": func(c *Chunk) { c.Signature = append([]byte{c.Signature[0] ^ 1}, c.Signature[1:]...) },
 	} {
@@ -223,5 +243,66 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEpochIsSigned: the epoch is under the signature, in a domain of its
+// own, so a relay cannot move a private chunk to another epoch, pass it off
+// as public by stripping the epoch (what a node that does not know the field
+// does when it re-encodes the chunk), or mark a public chunk private.
+func TestEpochIsSigned(t *testing.T) {
+	pub := testKey.Public().(ed25519.PublicKey)
+	priv := private(26, FlagKeyframe, 7, payload(300))
+	if err := priv.Verify(testBroadcast, pub); err != nil {
+		t.Fatal(err)
+	}
+	stripped := priv.Clone()
+	stripped.Epoch = 0
+	if got, err := Decode(stripped.Bytes()); err != nil || got.Epoch != 0 {
+		t.Fatalf("stripped: %v", err)
+	} else if err := got.Verify(testBroadcast, pub); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("epoch stripped: %v, want ErrBadSignature", err)
+	}
+	// What a node without the field does: the generated code of the
+	// schema before the epoch skips field 8, and the chunk is re-encoded.
+	old := bytes.Clone(priv.Bytes())
+	i := bytes.Index(old, protowire.AppendVarint(protowire.AppendTag(nil, 8, protowire.VarintType), 7))
+	if i < 0 {
+		t.Fatal("no epoch field in the encoding")
+	}
+	old = append(old[:i], old[i+2:]...)
+	if got, err := Decode(old); err != nil {
+		t.Fatal(err)
+	} else if err := got.Verify(testBroadcast, pub); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("epoch dropped from the bytes: %v, want ErrBadSignature", err)
+	}
+	moved := priv.Clone()
+	moved.Epoch = 8
+	if err := moved.Verify(testBroadcast, pub); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("another epoch: %v, want ErrBadSignature", err)
+	}
+	marked := signed(26, FlagKeyframe, payload(300)).Clone()
+	marked.Epoch = 7
+	if err := marked.Verify(testBroadcast, pub); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("a public chunk marked private: %v, want ErrBadSignature", err)
+	}
+	if !priv.IsPrivate() || signed(1, 0, nil).IsPrivate() {
+		t.Error("IsPrivate")
+	}
+}
+
+var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false, "write the table's encodings under testdata/fuzz")
+
+// TestWriteFuzzSeeds writes the table's encodings (those under 8 KiB) as
+// FuzzDecode's seeds when run with -write-fuzz-seeds, leaving files that
+// exist alone: the committed seeds pin earlier encodings.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if !*writeFuzzSeeds {
+		t.Skip("run with -write-fuzz-seeds to write testdata/fuzz/FuzzDecode/seed-*")
+	}
+	for _, tc := range cases() {
+		if b := tc.c.Bytes(); len(b) <= 8<<10 {
+			fuzzseed.Write(t, "FuzzDecode", fuzzseed.Name(tc.name), b)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // A chunk has one encoding, the canonical form of message Chunk in
 // proto/chunk.proto: the fields in the order broadcast, seq,
-// wallclock, flags, duration, payload, signature; a varint field that is
-// zero left out; broadcast, payload and signature always present. The same
+// wallclock, flags, duration, epoch, payload, signature; a varint field that
+// is zero left out (so a public chunk, epoch 0, has the bytes it had before
+// the epoch existed); broadcast, payload and signature always present. The same
 // bytes go on the wire inside a mesh message, into the replay blockstore, and
 // into the replay block's CID, so every node that received a chunk holds the
 // same bytes for it. The encoding is written by hand (not by the generated
@@ -28,7 +29,7 @@ func (c *Chunk) Size() int {
 	}
 	return protowire.SizeTag(1) + protowire.SizeBytes(len(c.Broadcast)) +
 		varintSize(2, c.Seq) + varintSize(3, uint64(c.Wallclock)) + varintSize(4, uint64(c.Flags)) +
-		varintSize(7, uint64(c.Duration)) +
+		varintSize(7, uint64(c.Duration)) + varintSize(8, uint64(c.Epoch)) +
 		protowire.SizeTag(5) + protowire.SizeBytes(len(c.Payload)) +
 		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature))
 }
@@ -58,6 +59,7 @@ func (c *Chunk) appendHeader(b []byte) []byte {
 	b = pbwire.AppendVarint(b, 3, uint64(c.Wallclock))
 	b = pbwire.AppendVarint(b, 4, uint64(c.Flags))
 	b = pbwire.AppendVarint(b, 7, uint64(c.Duration))
+	b = pbwire.AppendVarint(b, 8, uint64(c.Epoch))
 	b = protowire.AppendTag(b, 5, protowire.BytesType)
 	return protowire.AppendVarint(b, uint64(len(c.Payload)))
 }
@@ -88,12 +90,12 @@ func Decode(b []byte) (*Chunk, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
 	}
 	c := &Chunk{}
-	var seen uint8
+	var seen uint16
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 7, 1, 5, 6); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 8, 1, 5, 6); err != nil {
 			return err
 		}
-		if num >= 1 && num <= 7 {
+		if num >= 1 && num <= 8 {
 			if seen&(1<<num) != 0 {
 				return fmt.Errorf("field %d given twice", num)
 			}
@@ -126,6 +128,11 @@ func Decode(b []byte) (*Chunk, error) {
 			c.Signature = raw
 		case 7:
 			c.Duration = int64(v)
+		case 8:
+			if v > 0xffffffff {
+				return fmt.Errorf("epoch %#x", v)
+			}
+			c.Epoch = uint32(v)
 		}
 		return nil
 	})

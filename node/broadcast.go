@@ -71,7 +71,7 @@ type Broadcast struct {
 	room       *chat.Room     // nil when the chat could not be joined
 	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
 	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
-	hlsClients recentClients  // LL-HLS players heard from lately
+	hlsClients webClients     // LL-HLS clients heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -155,7 +155,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		HLS:    n.metrics.countHLS(b, b.hls),
 		WHEP:   n.metrics.countWHEP(b, b.whep),
 		Status: b.playerStatus,
-		Chat:   b.chat,
+		// What the chat posts acts in the node's name: the owner's pages
+		// only (JSON, from this machine, with the page token).
+		Chat:  n.guard.OwnerWrites(b.chat),
+		Token: n.guard.PageToken,
 	})
 	if first.Ended {
 		b.st.ended = true

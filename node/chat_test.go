@@ -63,7 +63,9 @@ func openChat(t *testing.T, b *node.Broadcast, owner string) <-chan sseEvent {
 	return ch
 }
 
-// postChat sends JSON to a chat endpoint and returns the status and body.
+// postChat sends JSON to a chat endpoint, as the node's page does (with its
+// page token), and returns the status and body; token, if set, is sent as
+// the owner's.
 func postChat(t *testing.T, url, token string, body any) (int, string) {
 	t.Helper()
 	b, _ := json.Marshal(body)
@@ -72,6 +74,7 @@ func postChat(t *testing.T, url, token string, body any) (int, string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Peerscope-Token", nodeToken(t, url))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/bootstrap/page"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
 )
@@ -19,6 +22,11 @@ import (
 // /directory/ pages. Here is the wiring: what the node gives it
 // (communityNode, the broadcasts' listings) and what the node's API
 // forwards to it.
+
+// DefaultDirectoryStreamsPerClient is how many of the directory's event
+// streams (the live list's, the follow feed) one client may hold open: a
+// page holds two.
+const DefaultDirectoryStreamsPerClient = 8
 
 // DefaultDirectoryInterval is how often a broadcaster re-announces its
 // broadcast (with its viewer count); well inside the bootstrap's live TTL.
@@ -34,6 +42,7 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		OnLive:          n.cfg.OnLive,
 		Attestation:     n.cfg.Attestation,
 		ListingInterval: n.cfg.DirectoryInterval,
+		TrustRefresh:    n.cfg.TrustRefresh,
 		Clock:           n.clock,
 		Logger:          n.log,
 	})
@@ -56,6 +65,12 @@ type communityNode struct{ n *Node }
 
 var _ community.Node = communityNode{}
 
+// errJoin is what the directory's page is told when a join fails on the
+// network: the same whatever the dial met (a refused port, a host that
+// speaks something else, a timeout), so that the join is no port scanner.
+// The log has the detail.
+var errJoin = fmt.Errorf("%w with the broadcast", ErrUnreachable)
+
 func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 	l, err := link.Parse(s)
 	if err != nil {
@@ -65,13 +80,21 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 		return b.playerPath(), nil
 	}
 	b, err := c.n.Watch(ctx, l)
-	if err != nil {
-		return "", err
+	switch {
+	case errors.Is(err, link.ErrMalformed):
+		return "", community.BadLink(err)
+	case errors.Is(err, ErrTooMany), errors.Is(err, ErrClosed), errors.Is(err, ErrJoined):
+		return "", err // the node's own state: nothing about the network
+	case err != nil:
+		c.n.log.Info("a join from the directory page failed", "broadcast", shortBroadcast(l.Broadcast), "err", err)
+		return "", errJoin
 	}
 	return b.playerPath(), nil
 }
 
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }
+
+func (c communityNode) ReplayViewsIdentified(id string) int { return c.n.ReplayViewsBy(id).Identified }
 
 // noBootstrap makes community.ErrNoBootstrap the node's ErrConfig too.
 func noBootstrap(err error) error {
@@ -113,13 +136,37 @@ func (n *Node) ListReplay(ctx context.Context, broadcast, manifest string) error
 	return noBootstrap(n.community.PublishReplay(ctx, broadcast, manifest))
 }
 
-// mountDirectory routes /directory/ to the community side's pages.
+// mountDirectory routes /directory/ to the community side's pages. What
+// only the node can do (/directory/api/node/…: who it is signed in as, a
+// sign-in, phone codes, a join) is its owner's pages' only: JSON, from this
+// machine, with the page token, which the page (served here, not by
+// package community) carries. The follow feed, an event stream the page
+// cannot add a header to, is this machine's only.
 func (n *Node) mountDirectory(mux *http.ServeMux) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.community.Handler().ServeHTTP(w, r) // set before the servers start
 	})
 	mux.Handle("/directory", h)
 	mux.Handle("/directory/", h)
+	mux.HandleFunc("GET /directory/{$}", n.serveDirectoryPage)
+	mux.Handle("/directory/api/node/", n.guard.Owner(h))
+	mux.Handle("GET /directory/api/v1/events", n.dirStreams.Handler(h))
+	mux.Handle("GET /directory/api/v1/feed", localapi.Local(n.dirStreams.Handler(h)))
+}
+
+// serveDirectoryPage serves the directory page (package page's) with the
+// page token when it is served to this machine.
+func (n *Node) serveDirectoryPage(w http.ResponseWriter, r *http.Request) {
+	index, err := fs.ReadFile(page.FS(), "index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // it carries the token
+	h.Set("Content-Security-Policy", page.CSP)
+	_, _ = w.Write(localapi.WithToken(index, n.guard.PageToken(r)))
 }
 
 // listInDirectory has a broadcast this node roots listed in its first

@@ -7,8 +7,8 @@
 // Config.DataDir), the replay store with bitswap and the replay swarm, one
 // GossipSub router for every broadcast's chat, NAT traversal through the
 // community bootstraps (package nat), the node's community side (package
-// community), the HTTP and HTTPS servers and a Prometheus registry of its
-// own. Close undoes it in the order of ownership (see Close). Nothing is a
+// community), the HTTP and HTTPS servers (the HTTPS one serves the go-live
+// page and WHIP only) and a Prometheus registry of its own. Close undoes it in the order of ownership (see Close). Nothing is a
 // singleton; cmd/peerscope only parses flags and runs a node; the one clock
 // is Config.Clock.
 //
@@ -24,7 +24,16 @@
 //	              announcement, the end; and a bounded queue to the replay store
 //	replay.go     the store, bitswap and replay/swarm: at the end the broadcaster seals the
 //	              manifest and a viewer awaits it; Replay(link) plays one at /r/<ID>/
-//	http.go       the routes; metrics.go, /metrics
+//	http.go       the routes; metrics.go, /metrics; webcount.go, the browsers it serves,
+//	              counted by client (an address, at most four each)
+//
+// Who may drive the web servers is internal/localapi's (node.go wires it):
+// every request's Host and Origin are the node's own, what acts in the
+// node's name (the chat's posts, /directory/api/node/…) is JSON from this
+// machine with the page token the node writes into the pages it serves
+// there (APIToken), and every answer carries the security headers;
+// internal/httpserve bounds what a client costs (timeouts, body size,
+// event streams per client).
 //
 // Each Broadcast's state has one owner goroutine; the publisher's hooks,
 // the announcement fetches and the HTTP handlers reach it through an
@@ -38,7 +47,8 @@
 // hooks (chat.go: the room, and isOwner); one goroutine per broadcast runs
 // its Run, which drains the room's events to the page's server-sent event
 // stream at /b/<ID>/chat/events; the page posts comments (placed at the
-// frame on screen), hearts, reports and votes to chat/. Moderation
-// (chat/moderate) is the local owner's only: a request from loopback with
-// OwnerToken or the stream key. Rooms close before the router and the host.
+// frame on screen), hearts, reports and votes to chat/, with the page
+// token. Moderation (chat/moderate) is the local owner's only: a request
+// from this machine with OwnerToken or the stream key too. Rooms close
+// before the router and the host.
 package node

@@ -239,10 +239,10 @@ func (n *Node) authorizeWHIP(key string) error {
 }
 
 // publisherFor finds the publisher of the broadcast that takes WHIP with
-// key.
+// key (compared in constant time: byKeyLocked).
 func (n *Node) publisherFor(key string) (*publish.Publisher, error) {
 	n.mu.Lock()
-	b := n.keys[key]
+	b := n.byKeyLocked(key)
 	n.mu.Unlock()
 	if b == nil || !b.takesWHIP {
 		return nil, publish.ErrStreamKey

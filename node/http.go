@@ -2,9 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/peerscope/peerscope/media/broadcaster"
@@ -18,6 +22,7 @@ import (
 //	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
+//	/directory/…          the directory, and what only the node can do (community)
 //	/metrics              Prometheus text format
 func (n *Node) routes() *http.ServeMux {
 	mux := http.NewServeMux()
@@ -28,6 +33,26 @@ func (n *Node) routes() *http.ServeMux {
 	mux.HandleFunc("/b/{id}/", n.servePlayer)
 	mux.HandleFunc("/r/{id}", n.serveReplay)
 	mux.HandleFunc("/r/{id}/", n.serveReplay)
+	n.mountGoLive(mux)
+	n.mountDirectory(mux)
+	return mux
+}
+
+// secureRoutes is the HTTPS server: the go-live page and its WHIP
+// endpoint, nothing else. It is the one a phone on the LAN opens (browsers
+// give the camera only to secure origins), so it serves nothing of the
+// node's web UI or API: a LAN device reaches what the stream key opens.
+func (n *Node) secureRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	n.mountGoLive(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "this address serves the page to go live from, at /broadcast/", http.StatusNotFound)
+	})
+	return mux
+}
+
+// mountGoLive routes /broadcast/ to the go-live page and its WHIP endpoint.
+func (n *Node) mountGoLive(mux *http.ServeMux) {
 	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
@@ -41,8 +66,14 @@ func (n *Node) routes() *http.ServeMux {
 	})
 	mux.Handle("/broadcast/whip", whipHandler)
 	mux.Handle("/broadcast/whip/", whipHandler)
-	n.mountDirectory(mux)
-	return mux
+}
+
+// isWHIP tells the WHIP endpoint's requests: they carry their own
+// credential (the stream key as a bearer token), so any origin and any of
+// the machine's names may reach it (OBS, a WHIP page of another site).
+func isWHIP(r *http.Request) bool {
+	p := path.Clean(r.URL.Path) // "/broadcast/whip/../../b/…" is not WHIP's
+	return p == "/broadcast/whip" || strings.HasPrefix(p, "/broadcast/whip/")
 }
 
 func (n *Node) servePlayer(w http.ResponseWriter, r *http.Request) {
@@ -68,10 +99,12 @@ type BroadcastInfo struct {
 	Link        string    `json:"link"`
 	Player      string    `json:"player"` // path on this server
 	HLS         string    `json:"hls"`
-	// ReplayViewers counts the replay's viewers that reached this node
-	// (on the broadcaster: all that could reach it).
-	ReplayViewers int    `json:"replay_viewers"`
-	Replay        string `json:"replay,omitempty"` // the replay page's path, once there is one
+	// ReplayViewers counts the replay's proven views that reached this
+	// node (on the broadcaster: all that could reach it), of which
+	// ReplayViewersIdentified are distinct signed-in accounts.
+	ReplayViewers           int    `json:"replay_viewers"`
+	ReplayViewersIdentified int    `json:"replay_viewers_identified"`
+	Replay                  string `json:"replay,omitempty"` // the replay page's path, once there is one
 }
 
 // Infos returns a summary of each broadcast (what the index page shows).
@@ -81,19 +114,20 @@ func (n *Node) Infos(ctx context.Context) []BroadcastInfo {
 		a := b.Announcement()
 		st, _ := b.Status(ctx)
 		out = append(out, BroadcastInfo{
-			ID:            b.id,
-			Title:         a.Title,
-			Broadcaster:   b.root,
-			Started:       a.Started,
-			Ended:         b.ended(),
-			Depth:         st.Depth,
-			Children:      len(st.Children),
-			Slots:         b.Slots(),
-			Link:          b.Link().String(),
-			Player:        b.playerPath(),
-			HLS:           b.playerPath() + "hls/index.m3u8",
-			ReplayViewers: n.ReplayViews(b.id),
-			Replay:        b.replayPath(),
+			ID:                      b.id,
+			Title:                   a.Title,
+			Broadcaster:             b.root,
+			Started:                 a.Started,
+			Ended:                   b.ended(),
+			Depth:                   st.Depth,
+			Children:                len(st.Children),
+			Slots:                   b.Slots(),
+			Link:                    b.Link().String(),
+			Player:                  b.playerPath(),
+			HLS:                     b.playerPath() + "hls/index.m3u8",
+			ReplayViewers:           n.ReplayViews(b.id),
+			ReplayViewersIdentified: n.ReplayViewsBy(b.id).Identified,
+			Replay:                  b.replayPath(),
 		})
 	}
 	return out
@@ -111,13 +145,22 @@ func (n *Node) serveBroadcasts(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(infos)
 }
 
+// indexStyle is the index page's style, allowed by its hash in the page's
+// Content-Security-Policy (indexCSP).
+const indexStyle = `body{font:16px/1.4 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
+li{margin:.8rem 0}.meta{color:#666;font-size:.9rem;overflow-wrap:anywhere}code{font-size:.8rem;word-break:break-all}`
+
+var indexCSP = func() string {
+	sum := sha256.Sum256([]byte(indexStyle))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; img-src data:; " +
+		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}()
+
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Peerscope node</title>
-<style>
-body{font:16px/1.4 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
-li{margin:.8rem 0}.meta{color:#666;font-size:.9rem}code{font-size:.8rem;word-break:break-all}
-</style></head><body>
+<link rel="icon" href="data:,">
+<style>` + indexStyle + `</style></head><body>
 <h1>Peerscope</h1>
 <p class="meta">Node {{.Peer}}</p>
 {{if .Broadcasts}}<ul>
@@ -138,6 +181,7 @@ func (n *Node) serveIndex(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Security-Policy", indexCSP)
 	_ = indexPage.Execute(w, struct {
 		Peer       string
 		Broadcasts []BroadcastInfo

@@ -30,9 +30,13 @@ import (
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/httpserve"
+	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/internal/p2pkey"
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
@@ -54,6 +58,10 @@ const (
 	// DefaultAnnounceInterval is how often a viewer asks its parent for a
 	// newer announcement.
 	DefaultAnnounceInterval = 2 * time.Second
+	// DefaultMaxWatching is how many broadcasts a node watches at once: a
+	// person watches one or two; each costs the node upload, memory and
+	// connections.
+	DefaultMaxWatching = 8
 )
 
 // DefaultListen is where the libp2p host listens by default (Config.Listen
@@ -82,14 +90,21 @@ type Config struct {
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
 	HTTP string
-	// HTTPS serves the same over TLS, for the broadcaster page on a phone
-	// (browsers give the camera only to secure origins); default
-	// DefaultHTTPS. NoHTTPS turns it off.
+	// HTTPS serves the go-live page and its WHIP endpoint over TLS, and
+	// nothing else: the broadcaster page on a phone needs it (browsers give
+	// the camera only to secure origins). Default DefaultHTTPS, this
+	// machine only; a phone on the LAN needs an address it reaches
+	// (":8443"). NoHTTPS turns it off.
 	HTTPS   string
 	NoHTTPS bool
 	// CertFile and KeyFile name a certificate to use instead of the
 	// self-signed one.
 	CertFile, KeyFile string
+	// HostNames are the names the web servers answer to besides localhost
+	// and their own addresses (a node reached by a name: a proxy, DNS). A
+	// request for any other Host is refused: that is what DNS rebinding
+	// sends (internal/localapi).
+	HostNames []string
 
 	// Upload is the upload budget in bit/s that this node gives to relaying;
 	// default DefaultUpload. Slots = Upload ÷ (bitrate × Headroom).
@@ -109,6 +124,10 @@ type Config struct {
 	// AnnounceInterval is how often a viewer asks for a newer announcement;
 	// default DefaultAnnounceInterval.
 	AnnounceInterval time.Duration
+	// MaxWatching bounds the broadcasts the node watches at once (Watch
+	// past it is ErrTooMany; those it roots do not count); default
+	// DefaultMaxWatching.
+	MaxWatching int
 	// WHIPUDPPort carries every WHIP session on one UDP port (0: one
 	// ephemeral port per session).
 	WHIPUDPPort int
@@ -122,6 +141,10 @@ type Config struct {
 	// DirectoryInterval is how often a broadcaster re-announces its
 	// broadcast to the directory; default DefaultDirectoryInterval.
 	DirectoryInterval time.Duration
+	// TrustRefresh is how often the bootstraps' keys and revocations are
+	// read again; running chat rooms take them at once (a revocation
+	// reaches them within it). Default community.DefaultTrustRefresh.
+	TrustRefresh time.Duration
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
@@ -194,6 +217,9 @@ func (c *Config) fill() error {
 	if c.AnnounceInterval == 0 {
 		c.AnnounceInterval = DefaultAnnounceInterval
 	}
+	if c.MaxWatching == 0 {
+		c.MaxWatching = DefaultMaxWatching
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -220,6 +246,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("%w: slots %d", ErrConfig, c.Slots)
 	case c.AnnounceInterval < 0:
 		return fmt.Errorf("%w: negative announce interval", ErrConfig)
+	case c.MaxWatching < 0:
+		return fmt.Errorf("%w: negative MaxWatching", ErrConfig)
 	case c.WHIPUDPPort < 0 || c.WHIPUDPPort > 65535:
 		return fmt.Errorf("%w: WHIP UDP port %d", ErrConfig, c.WHIPUDPPort)
 	case c.Reachability > network.ReachabilityPrivate || c.Reachability < 0:
@@ -257,6 +285,12 @@ type Node struct {
 	// before the HTTP servers start.
 	community *community.Community
 	owner     string // OwnerToken
+	// guard decides who may drive the web servers (internal/localapi):
+	// Host and Origin checks, the page token, the security headers.
+	guard *localapi.Guard
+	// chatStreams and dirStreams cap the event streams one client holds:
+	// the chats' (across broadcasts) and the directory's.
+	chatStreams, dirStreams *httpserve.PerClient
 
 	// ctx is the node's root context: every background loop of the node
 	// runs under it (in wg) and ends when Close cancels it.
@@ -274,8 +308,7 @@ type Node struct {
 	mu         sync.Mutex
 	closed     bool
 	broadcasts map[string]*Broadcast
-	order      []*Broadcast // in the order they were added
-	keys       map[string]*Broadcast
+	order      []*Broadcast  // in the order they were added
 	whip       *whip.Handler // made for the first broadcast that takes WHIP
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
@@ -304,7 +337,6 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
 		broadcasts: map[string]*Broadcast{},
-		keys:       map[string]*Broadcast{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
@@ -330,6 +362,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
+		// libp2p's resource manager with a service for each protocol of
+		// ours: per-peer stream caps and charged frames.
+		p2plimit.Option(),
 	}, nat.Options(n.natConfig())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
@@ -343,6 +378,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = publish.NewStreamKey()
+	n.guard = localapi.New(localapi.Config{Names: cfg.HostNames, Open: isWHIP})
+	n.chatStreams = httpserve.NewPerClient(web.DefaultStreamsPerClient)
+	n.dirStreams = httpserve.NewPerClient(DefaultDirectoryStreamsPerClient)
 	n.metrics = newMetrics(n)
 	n.mux = n.routes()
 
@@ -352,7 +390,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startCommunity(ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
+	for _, p := range swarm.Protocols {
+		n.host.SetStreamHandler(p, n.swarm.Serve)
+	}
 	if err := n.listen(); err != nil {
 		return nil, err
 	}
@@ -367,7 +407,7 @@ func (n *Node) listen() (err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
 	}
-	n.httpSrv = n.serve(n.httpLn)
+	n.httpSrv = n.serve(n.httpLn, localapi.Headers(n.guard.Handler(n.mux)))
 	if cfg.NoHTTPS {
 		return nil
 	}
@@ -393,16 +433,14 @@ func (n *Node) listen() (err error) {
 		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
-	n.httpsSrv = n.serve(n.httpsLn)
+	n.httpsSrv = n.serve(n.httpsLn, localapi.Headers(n.guard.Handler(n.secureRoutes())))
 	return nil
 }
 
-func (n *Node) serve(ln net.Listener) *http.Server {
-	srv := &http.Server{
-		Handler:           n.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+// serve serves h on ln with the bounds every web server of the node keeps
+// (internal/httpserve: header, body, write and idle timeouts, small bodies).
+func (n *Node) serve(ln net.Listener, h http.Handler) *http.Server {
+	srv := httpserve.New(h, httpserve.DefaultConfig(), n.log)
 	n.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Warn("HTTP server stopped", "addr", ln.Addr(), "err", err)
@@ -489,12 +527,28 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	return out
 }
 
-// Handler returns the node's HTTP handler (what its servers serve), for an
-// application that serves it itself.
-func (n *Node) Handler() http.Handler { return n.mux }
+// Handler returns the node's HTTP handler (what its HTTP server serves,
+// behind the same Host, Origin and token checks), for an application that
+// serves it itself.
+func (n *Node) Handler() http.Handler { return localapi.Headers(n.guard.Handler(n.mux)) }
+
+// APIToken returns the page token: what the node's pages, served to this
+// machine, send in the Peerscope-Token header with everything that acts in
+// the node's name (a comment, a heart, a join, a sign-in), and what a
+// program on this machine sends to do the same.
+func (n *Node) APIToken() string { return n.guard.Token() }
 
 // HTTPAddr returns the address the HTTP server listens on.
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// HTTPSAddr returns the address the HTTPS server listens on (nil without
+// HTTPS).
+func (n *Node) HTTPSAddr() net.Addr {
+	if n.httpsLn == nil {
+		return nil
+	}
+	return n.httpsLn.Addr()
+}
 
 // HTTPURL returns the base URL of the node's web UI on this machine
 // ("http://127.0.0.1:8080").
@@ -575,7 +629,8 @@ func (n *Node) lookup(id string) *Broadcast {
 	return n.broadcasts[id]
 }
 
-// add registers a broadcast, refusing a second one with the same ID.
+// add registers a broadcast, refusing a second one with the same ID, and
+// one more to watch than Config.MaxWatching.
 func (n *Node) add(b *Broadcast) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -585,10 +640,49 @@ func (n *Node) add(b *Broadcast) error {
 	if n.broadcasts[b.id] != nil {
 		return fmt.Errorf("%w: %s", ErrJoined, b.id)
 	}
+	if !b.root {
+		if err := n.roomToWatchLocked(); err != nil {
+			return err
+		}
+	}
+	if b.streamKey != "" && n.byKeyLocked(b.streamKey) != nil {
+		return fmt.Errorf("%w: another broadcast on this node takes that stream key", ErrConfig)
+	}
 	n.broadcasts[b.id] = b
 	n.order = append(n.order, b)
-	if b.streamKey != "" {
-		n.keys[b.streamKey] = b
+	return nil
+}
+
+// byKeyLocked returns the broadcast whose publishers give key, or nil. It
+// compares key with every broadcast's, each in constant time
+// (localapi.Equal over digests), and never stops at a match: how long it
+// takes says nothing about how much of a guessed key was right.
+func (n *Node) byKeyLocked(key string) *Broadcast {
+	var found *Broadcast
+	for _, b := range n.order {
+		if b.streamKey != "" && localapi.Equal(key, b.streamKey) && found == nil {
+			found = b
+		}
+	}
+	return found
+}
+
+// roomToWatch says whether the node may watch one more broadcast.
+func (n *Node) roomToWatch() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.roomToWatchLocked()
+}
+
+func (n *Node) roomToWatchLocked() error {
+	watching := 0
+	for _, b := range n.order {
+		if !b.root {
+			watching++
+		}
+	}
+	if watching >= n.cfg.MaxWatching {
+		return fmt.Errorf("%w: %d already (close one first)", ErrTooMany, watching)
 	}
 	return nil
 }
@@ -599,9 +693,6 @@ func (n *Node) remove(b *Broadcast) {
 	if n.broadcasts[b.id] == b {
 		delete(n.broadcasts, b.id)
 		n.order = slices.DeleteFunc(n.order, func(x *Broadcast) bool { return x == b })
-	}
-	if b.streamKey != "" && n.keys[b.streamKey] == b {
-		delete(n.keys, b.streamKey)
 	}
 }
 

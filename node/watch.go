@@ -17,7 +17,9 @@ import (
 // link, and serves it locally. It first asks the link's peers for the
 // broadcast's announcement (so a wrong or dead link fails here, with
 // ErrUnreachable), then sizes its child slots from the broadcast's bitrate.
-// ctx bounds the joining only; Close (of the Broadcast or the Node) leaves.
+// A node watches at most Config.MaxWatching broadcasts at once
+// (ErrTooMany). ctx bounds the joining only; Close (of the Broadcast or the
+// Node) leaves.
 func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	rootID, key, err := link.BroadcasterOf(l.Broadcast)
 	if err != nil {
@@ -28,6 +30,9 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	}
 	if n.lookup(l.Broadcast) != nil {
 		return nil, fmt.Errorf("%w: %s", ErrJoined, l.Broadcast)
+	}
+	if err := n.roomToWatch(); err != nil {
+		return nil, err // before dialling anyone; add checks again
 	}
 	var ann announce.Signed
 	var errs []error

@@ -3,10 +3,18 @@
 // a bootstrap (at /) and by any node (at /directory/, which proxies the
 // bootstrap's API); the API is always ./api/v1/… relative to the page. On
 // a node, ./api/node/… adds what only that node can do: sign in, watch a
-// listed broadcast, and the follow feed's go-live notes.
+// listed broadcast, and the follow feed's go-live notes. Those act in the
+// node's name: the node puts a page token into the page it serves its own
+// machine (<meta name="peerscope-token">), which every call to ./api/node/
+// sends in the Peerscope-Token header, with JSON. The bootstrap's page, and
+// a node's page served to another machine, have none: they list, and show
+// the link to watch with.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+const tokenMeta = document.querySelector('meta[name="peerscope-token"]');
+const token = tokenMeta ? tokenMeta.content : '';
+const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
 const state = { tab: 'live', q: '', onNode: false, broadcasts: [], events: 0, open: {} };
 window.peerscope = { directory: state };
 
@@ -44,7 +52,10 @@ function item(b) {
     live.textContent = 'LIVE';
     meta.append(live, ` · ${by} · ${b.viewers} watching · started ${ago(b.started)}`);
   } else {
-    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views`;
+    // Replay views: those of signed-in accounts apart (anonymous ones are
+    // proven, but peer IDs are free).
+    const signed = b.replay_viewers_identified ? ` (${b.replay_viewers_identified} of the replay's signed in)` : '';
+    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
   }
   info.append(title, meta);
   const watch = document.createElement('button');
@@ -95,9 +106,7 @@ function note(text) {
 
 async function open(b) {
   if (state.onNode) {
-    const r = await fetch('./api/node/watch', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ link: b.link }),
-    });
+    const r = await fetch('./api/node/watch', { method: 'POST', headers: nodeHeaders, body: JSON.stringify({ link: b.link }) });
     const body = await r.json();
     if (r.ok) {
       location.href = body.player;
@@ -106,9 +115,15 @@ async function open(b) {
     note(`Cannot watch: ${body.error ? body.error.message : r.statusText}`);
     return;
   }
-  $('linkcmd').textContent = `peerscope watch '${b.link}'`;
+  $('linkcmd').textContent = `peerscope watch ${shellQuote(b.link)}`;
   $('copy').onclick = () => navigator.clipboard && navigator.clipboard.writeText(b.link);
   $('linkbox').showModal();
+}
+
+// shellQuote quotes a word for a POSIX shell: whatever a link holds, the
+// command shown runs peerscope watch with it as one argument, nothing else.
+function shellQuote(s) {
+  return `'${String(s).replaceAll("'", "'\\''")}'`;
 }
 
 function stream(path, onEvent) {
@@ -125,19 +140,22 @@ function stream(path, onEvent) {
 }
 
 async function identity() {
+  if (!token) return; // served by the bootstrap itself, or to another machine
   let r;
   try {
-    r = await fetch('./api/node/identity');
+    r = await fetch('./api/node/identity', { headers: { 'Peerscope-Token': token } });
   } catch {
     return;
   }
-  if (!r.ok) return; // served by the bootstrap itself
+  if (!r.ok) return;
   const body = await r.json();
   state.onNode = true;
   state.identity = body.identity || null;
+  for (const id of ['who', 'signout', 'signin', 'phone', 'finish']) $(id).hidden = true;
   if (body.identity) {
     $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;
     $('who').hidden = false;
+    $('signout').hidden = false;
     // Go-live notes of the people this node's account follows.
     stream('./api/v1/feed', (kind, ev) => {
       if (kind === 'live') {
@@ -148,11 +166,33 @@ async function identity() {
   } else if (body.bootstrap) {
     $('signin').hidden = false;
     $('phone').hidden = false;
+    $('finish').hidden = false;
   }
 }
 
+// A sign-in is redeemed by this node with the one-time code the bootstrap
+// gave the browser that finished it at X: sent back here in the URL's
+// fragment (the page was opened on this machine), or typed in from the
+// bootstrap's page.
+async function finishSignIn(code) {
+  try {
+    await nodePost('./api/node/signin/finish', { code });
+    note('Signed in.');
+  } catch (e) {
+    note(`Not signed in: ${e.message}`);
+  }
+  await identity();
+}
+
+function codeFromFragment() {
+  const m = /^#signin=([0-9A-Za-z-]{1,16})$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search); // used once
+  return m[1];
+}
+
 async function nodePost(path, body) {
-  const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(path, { method: 'POST', headers: nodeHeaders, body: JSON.stringify(body) });
   const out = await r.json();
   if (!r.ok) throw new Error(out.error ? out.error.message : r.statusText);
   return out;
@@ -180,10 +220,22 @@ $('verify').addEventListener('click', async (ev) => {
   }
 });
 
+$('finishbtn').addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  await finishSignIn($('signincode').value.trim());
+});
+
+$('signout').addEventListener('click', async () => {
+  try {
+    await nodePost('./api/node/signout', {});
+  } catch (e) {
+    note(`Cannot sign out: ${e.message}`);
+  }
+  await identity();
+});
+
 $('signin').addEventListener('click', async () => {
-  const r = await fetch('./api/node/signin', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scopes: ['follows'] }),
-  });
+  const r = await fetch('./api/node/signin', { method: 'POST', headers: nodeHeaders, body: JSON.stringify({ scopes: ['follows'] }) });
   const body = await r.json();
   if (r.ok) location.href = body.authorize_url;
   else note(`Cannot sign in: ${body.error ? body.error.message : r.statusText}`);
@@ -215,5 +267,6 @@ async function openShared() {
 }
 
 stream('./api/v1/events', () => reloadSoon());
-identity().then(openShared);
+const pendingCode = codeFromFragment();
+identity().then(() => (pendingCode ? finishSignIn(pendingCode) : null)).then(openShared);
 load();

@@ -9,6 +9,13 @@ import (
 //go:embed index.html directory.js directory.css
 var files embed.FS
 
+// CSP is the page's Content-Security-Policy: its own script, style and
+// requests (the API beside it), avatars over https, nothing framed, and
+// nobody may frame it. Whoever serves the page sends it (a node does; a
+// bootstrap should).
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // FS returns the page's files: index.html, directory.js, directory.css.
 func FS() fs.FS { return files }
 

@@ -31,5 +31,14 @@
 //
 // Refusals map to status codes in one place (writeError): not ready 503,
 // rate limited 429, malformed 400, comments off, followers only, blocked,
-// muted or not allowed 403, no such call or a deleted comment 404.
+// muted or not allowed 403, no such call or a deleted comment 404. A body
+// that is not application/json is 415 (a form or text/plain is what any
+// web page can send); each client holds at most Config.Streams event
+// streams (429).
+//
+// What the page posts acts in the node's name: the node lets only its
+// owner's pages post (internal/localapi: from its machine, with the page
+// token the page carries in <meta name="peerscope-token">, which chat.js
+// sends in Peerscope-Token). A page without a token (served to another
+// machine) shows the chat read-only.
 package web

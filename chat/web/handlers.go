@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/chat"
+	"github.com/peerscope/peerscope/internal/localapi"
 )
 
 // withRoom adapts a handler of the room's API: Config.Room is asked once
@@ -55,8 +56,14 @@ func writeError(w http.ResponseWriter, err error) {
 	http.Error(w, strings.TrimPrefix(err.Error(), "chat: "), code)
 }
 
-// readJSON decodes a small request body into v.
+// readJSON decodes a small request body into v. The body must say it is
+// JSON (415): a form or a text/plain body is what any web page can send to
+// the node without asking first.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !localapi.IsJSON(r) {
+		http.Error(w, "send JSON, with Content-Type: application/json", http.StatusUnsupportedMediaType)
+		return false
+	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(v); err != nil {
 		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
 		return false
@@ -89,8 +96,14 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ *chat.Roo
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	release, ok := s.cfg.Streams.Acquire(r)
+	if !ok {
+		http.Error(w, "too many chat streams open from your address", http.StatusTooManyRequests)
+		return
+	}
 	c := s.hub.add(s.cfg.IsOwner(r))
 	defer s.hub.remove(c)
+	defer release() // before the stream leaves the count Streams gives
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")

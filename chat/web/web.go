@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/httpserve"
 )
 
 //go:embed assets
@@ -17,6 +18,11 @@ var assets embed.FS
 // DefaultEvery is how often Run tells the streams the live count when it
 // changed (and calls its onTick).
 const DefaultEvery = 500 * time.Millisecond
+
+// DefaultStreamsPerClient is how many event streams one client (an IP
+// address, an IPv6 /64) may hold open at once: a page holds one, a person
+// a few tabs.
+const DefaultStreamsPerClient = 16
 
 // Config is what the chat's web side asks of the node that serves it: two
 // hooks (the room, and whether a request is the owner's) and the pace of
@@ -35,6 +41,10 @@ type Config struct {
 	Every time.Duration
 	// Clock drives Run's ticker (the system clock when nil).
 	Clock clock.Clock
+	// Streams caps the event streams per client; a node shares one
+	// across its broadcasts. Nil: a cap of DefaultStreamsPerClient for
+	// this Server alone.
+	Streams *httpserve.PerClient
 }
 
 // Server is one broadcast's chat as its page sees it: the HTTP API over
@@ -58,6 +68,9 @@ func New(cfg Config) *Server {
 	if cfg.Every <= 0 {
 		cfg.Every = DefaultEvery
 	}
+	if cfg.Streams == nil {
+		cfg.Streams = httpserve.NewPerClient(DefaultStreamsPerClient)
+	}
 	cfg.Clock = clock.OrSystem(cfg.Clock)
 	s := &Server{cfg: cfg}
 	s.mux = s.routes()
@@ -69,7 +82,8 @@ func New(cfg Config) *Server {
 //	GET  chat.js    the page's script (assets/chat.js), room or not
 //	GET  log        the comments so far (JSON)
 //	GET  events     server-sent events: comment, hearts, moderated, summons,
-//	                viewers (and, for the owner, reported and verdict)
+//	                viewers (and, for the owner, reported and verdict); at
+//	                most Config.Streams per client (429)
 //	POST comment    {"text", "at": Unix ms of the frame on screen}
 //	POST heart      {"n"}
 //	POST report     {"id"}

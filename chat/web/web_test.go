@@ -73,6 +73,9 @@ func do(t *testing.T, method, url, token string, body any) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -249,11 +252,73 @@ func TestAPI(t *testing.T) {
 		}
 	}
 
+	// A body that does not say it is JSON is what any page can send: 415.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequest(http.MethodPost, url+"heart", strings.NewReader(`{"n":5}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("a heart as %q: %s, want 415", ct, resp.Status)
+		}
+	}
+
 	// Closing the room ends Run and every stream.
 	if err := room.Close(); err != nil {
 		t.Fatal(err)
 	}
 	<-ran
 	for range owner {
+	}
+}
+
+// TestEventStreamsPerClient: one client (one address) holds at most
+// Config.StreamsPerClient event streams; more are refused with 429 until
+// one ends.
+func TestEventStreamsPerClient(t *testing.T) {
+	room := broadcasterRoom(t)
+	s := web.New(web.Config{Room: func() *chat.Room { return room }})
+	url := serve(t, s) + "events"
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	for i := range web.DefaultStreamsPerClient {
+		resp, cancel := open()
+		cancels = append(cancels, cancel)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %s", i, resp.Status)
+		}
+	}
+	resp, cancel := open()
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream %d from one client: %s, want 429", web.DefaultStreamsPerClient+1, resp.Status)
+	}
+	cancels[0]()
+	for s.Streams() >= web.DefaultStreamsPerClient {
+		time.Sleep(time.Millisecond) // the handler sees its request end
+	}
+	resp, cancel = open()
+	cancels = append(cancels, cancel)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a stream after one ended: %s", resp.Status)
 	}
 }

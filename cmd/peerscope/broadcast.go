@@ -35,12 +35,15 @@ the source ends, when the publisher ends its stream, or on Ctrl-C.
 
 SOURCE is one of (whip and rtmp may be given together, comma-separated):
   whip               a browser or OBS publishes over WebRTC (WHIP): open the
-                     printed broadcaster page on a phone or PC
+                     printed broadcaster page on this PC, or, with
+                     --https :8443, on a phone on the same network
   rtmp://[HOST]:PORT an encoder publishes over RTMP, e.g.
                      ffmpeg -re -i in.mp4 -c:v libx264 -g 30 -c:a aac -f flv rtmp://127.0.0.1:1935/live/KEY
   srt://[HOST]:PORT  an encoder sends MPEG-TS over SRT (streamid = the key;
                      ?passphrase=… to encrypt, ?latency=ms)
-  udp://[HOST]:PORT  MPEG-TS in UDP datagrams (ffmpeg … -f mpegts udp://127.0.0.1:1234)
+  udp://[HOST]:PORT  MPEG-TS in UDP datagrams (ffmpeg … -f mpegts udp://127.0.0.1:1234),
+                     from the first address that sends only (to restart the
+                     encoder, keep its port: …?localport=5000)
   -                  MPEG-TS on stdin (ffmpeg … -f mpegts - | peerscope broadcast --from -)
   sample             the built-in 10 s test clip
   FILE               an MPEG-TS or MP4 file (H.264 with AAC or Opus), played at
@@ -56,7 +59,7 @@ printed at start). One publisher at a time; one cut off may come back within
 	unlisted := fs.Bool("unlisted", false, "keep the broadcast out of the bootstrap's directory (--bootstrap)")
 	tweet := fs.Bool("tweet", false, "post the link on your Twitter account when going live (signed in at the --bootstrap, allowing posts)")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
-	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: ":8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
+	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -234,6 +237,9 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
 			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
 		}
+		if a, ok := n.HTTPSAddr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+			fmt.Fprintln(w, "  (this machine only: for a phone on your network, start with --https :8443)")
+		}
 		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.URLs().WHIP, b.StreamKey())
 	}
 	if u := b.URLs().RTMP; u != "" {
@@ -331,6 +337,7 @@ type nodeDefaults struct{ http, https, listen, data string }
 
 type nodeFlags struct {
 	http, https, listen, data *string
+	hostNames                 *string
 	bootstrapPeers, bootstrap *string
 	reachability              *string
 	every                     *time.Duration
@@ -344,9 +351,11 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 		http:   fs.String("http", d.http, "address of the local web server (player pages, LL-HLS, WHEP, /metrics)"),
 		listen: fs.String("listen", d.listen, "libp2p listen multiaddrs, comma-separated"),
 		data:   fs.String("data", d.data, `directory for the node's identity key and TLS certificate ("": new ones every run)`),
+		hostNames: fs.String("host-name", "", `names the web servers answer to besides localhost and their addresses, comma-separated `+
+			`(a node reached by name: its certificate's, a proxy's); a request for any other name is refused (DNS rebinding)`),
 	}
 	if d.https != "" {
-		nf.https = fs.String("https", d.https, `address of the HTTPS server (the broadcaster page on a phone needs it; "off": none)`)
+		nf.https = fs.String("https", d.https, `address of the HTTPS server, which serves the broadcaster page and WHIP only: this machine by default; a phone on your network needs --https :8443 ("off": none)`)
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
@@ -360,7 +369,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 }
 
 func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
-	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS, NoReplays: *nf.noReplays}
+	cfg := node.Config{HTTP: *nf.http, DataDir: *nf.data, Upload: nf.upload.v, NoHTTPS: noHTTPS, NoReplays: *nf.noReplays,
+		HostNames: splitList(*nf.hostNames)}
 	if nf.upload.v == 0 {
 		cfg.Upload, cfg.Slots = 0, node.NoRelay
 	}
@@ -401,7 +411,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 			if who == "" {
 				who = b.Who.Key()
 			}
-			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch '%s'\n\n", who, b.Title, b.Link)
+			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch %s\n\n", who, b.Title, shellQuote(b.Link))
 		}
 	}
 	level := slog.LevelWarn
@@ -442,4 +452,10 @@ func defaultDataDir() string {
 		return ""
 	}
 	return filepath.Join(dir, "peerscope")
+}
+
+// shellQuote quotes s as one word for a POSIX shell, whatever it holds: a
+// command printed to copy runs what it says and nothing else.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -120,3 +120,18 @@ func TestDemoShort(t *testing.T) {
 		t.Fatalf("a viewer never joined:\n%s", out)
 	}
 }
+
+// TestHTTPSOnLoopbackByDefault: the broadcaster page's HTTPS server listens
+// on this machine only unless --https names another address (a phone on
+// the LAN needs --https :8443).
+func TestHTTPSOnLoopbackByDefault(t *testing.T) {
+	out, err := capture(t, func() error { return run(t.Context(), []string{"broadcast", "--help"}) })
+	if exitCode(err) != 0 {
+		t.Fatal(err)
+	}
+	_, https, _ := strings.Cut(out, "\n  -https ")
+	https, _, _ = strings.Cut(https, "\n  -")
+	if !strings.Contains(https, `(default "127.0.0.1:8443")`) || !strings.Contains(https, "--https :8443") {
+		t.Fatalf("--https:\n%s", https)
+	}
+}

@@ -554,9 +554,12 @@ func (r *run) killOne(sw swarm) {
 
 func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 	cfg := r.cfg
+	// The payload's bytes from a generator of its own: r.rng is the
+	// arrivals goroutine's, and this loop runs beside it.
+	prng := rand.New(rand.NewPCG(cfg.Seed, 0xba5e))
 	base := make([]byte, r.size)
 	for i := range base {
-		base[i] = byte(r.rng.Uint32())
+		base[i] = byte(prng.Uint32())
 	}
 	every := max(int(cfg.KeyframeInterval/cfg.ChunkInterval), 1)
 	tk := time.NewTicker(cfg.ChunkInterval)

@@ -16,7 +16,10 @@
 // key in the fragment never reaches a server log; ?key= works too, and
 // without either the page asks for it; #title= prefills the title). Phone
 // browsers give the camera only to secure origins: serve the page over
-// HTTPS (internal/tlscert makes a certificate) or on localhost.
+// HTTPS (internal/tlscert makes a certificate) or on localhost. A node's
+// HTTPS server serves this page and WHIP and nothing else, on loopback
+// unless told an address a phone reaches (peerscope broadcast --https
+// :8443). The page needs no other credential than the stream key.
 //
 // How data flows from the page:
 //

@@ -32,7 +32,10 @@
 //
 // UDP and SRT sources bind when created (ListenUDP, ListenSRT), so a busy
 // port is reported at once and the bound address is known; Run serves until
-// ctx ends. An SRT listener takes one publisher at a time, admitted by its
+// ctx ends. A UDP source takes the datagrams of the first address (IP and
+// port) that sends to it and drops, counting them, those of any other: an
+// encoder that restarts sends from a new port unless told to keep one
+// (ffmpeg: udp://HOST:PORT?localport=N). An SRT listener takes one publisher at a time, admitted by its
 // streamid (the stream key) and, when one is set, its passphrase (AES
 // encryption); when a publisher disconnects the next one may connect, and
 // the sink is given the tracks again (cmaf.Packager continues the timeline).

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -210,4 +211,74 @@ func TestSRTReconnect(t *testing.T) {
 		t.Fatalf("tracks given %d times, %d inits, %d re-bases", len(r.tracks), r.inits, r.pack.Stats().Rebases.Load())
 	}
 	t.Logf("%d samples, %d parts", len(r.samples), len(r.parts))
+}
+
+// TestUDPFirstSenderOnly: the UDP source takes the stream of the first
+// address that sends to it; another sender's datagrams — here the clip's
+// next seconds, which would mix into the stream — are dropped and counted.
+func TestUDPFirstSenderOnly(t *testing.T) {
+	u, err := ListenUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := newRecorder(t)
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx, r) }()
+	first, err := net.Dial("udp", u.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := net.Dial("udp", u.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	head := clipHead()
+	if _, err := first.Write(head[:1316]); err != nil {
+		t.Fatal(err)
+	}
+	// The first datagram is in before the second sender starts.
+	for u.Packets() == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	intruder := sample.TS()[len(head) : 2*len(head)]
+	errs := make(chan error, 1)
+	go func() { errs <- writePaced(second, intruder) }()
+	if err := writePaced(first, head[1316:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	for r.count(videoTrackID) < 50 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // what the second sender's last datagrams would add
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	// What the first sender's bytes make alone (the last sample is held
+	// until the stream goes on, so a live source gives one less).
+	ref := newRecorder(t)
+	if err := NewTS(bytes.NewReader(head)).Run(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Logf("%d samples, %d from the first sender's bytes alone", len(r.samples), len(ref.samples))
+	if len(r.samples) < len(ref.samples)-1 || len(r.samples) > len(ref.samples) {
+		t.Fatalf("%d samples, want the first sender's %d", len(r.samples), len(ref.samples))
+	}
+	for i, s := range r.samples {
+		if w := ref.samples[i]; s.Track != w.Track || s.PTS != w.PTS || s.DTS != w.DTS || s.Keyframe != w.Keyframe {
+			t.Fatalf("sample %d: track %d PTS %v DTS %v, want the first sender's track %d PTS %v DTS %v", i, s.Track, s.PTS, s.DTS, w.Track, w.PTS, w.DTS)
+		}
+	}
+	if d := u.Dropped(); d != uint64((len(intruder)+1315)/1316) {
+		t.Fatalf("%d datagrams dropped, want the second sender's %d", d, (len(intruder)+1315)/1316)
+	}
 }

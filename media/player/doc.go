@@ -17,7 +17,14 @@
 // less the live latency), a heart button with floating hearts, the live
 // count, a jury prompt when this viewer is summoned, and, for the node's
 // owner (#owner=TOKEN in the URL), comments off, block and delete and the
-// viewer list.
+// viewer list. What the chat posts carries the page token Routes.Token
+// gives the page (<meta name="peerscope-token">); a page without one has a
+// read-only chat.
+//
+// The page is served with its own Content-Security-Policy (CSP: its
+// scripts and style, media from blob:, images from https: for avatars, no
+// framing) and no-store, as it carries the token. A page without a chat
+// (a replay) gets an empty chat/chat.js.
 //
 // Live latency is the capture time of the frame on screen against the
 // viewer's clock: over HLS from each part's Peerscope-Wallclock header and

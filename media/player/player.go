@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/localapi"
 )
 
 //go:embed assets
@@ -29,9 +31,11 @@ type Status struct {
 	// timeline.
 	Replay   bool    `json:"replay,omitempty"`
 	Duration float64 `json:"duration,omitempty"` // the replay's length, s
-	// ReplayViewers counts the replay's viewers (shown to the
-	// broadcaster beside the live count).
-	ReplayViewers int `json:"replay_viewers,omitempty"`
+	// ReplayViewers counts the replay's views (shown to the broadcaster
+	// beside the live count): viewers that proved they fetched it all,
+	// ReplayViewersIdentified of them distinct signed-in accounts.
+	ReplayViewers           int `json:"replay_viewers,omitempty"`
+	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// ReplayURL, on an ended broadcast's page, is where its replay plays.
 	ReplayURL string `json:"replay_url,omitempty"`
 }
@@ -65,6 +69,14 @@ func StatusHandler(status func() Status) http.Handler {
 	})
 }
 
+// CSP is the page's Content-Security-Policy: its own scripts, style and
+// requests; media from its origin and from blob: (Media Source
+// Extensions); images from its origin, data: and https: (the chat's
+// avatars); no frames, no plugins, no forms sent elsewhere, and nobody may
+// frame it.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+	"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // Routes are what the page plays from. A nil handler answers 404 (the page
 // then tries the other way).
 type Routes struct {
@@ -77,6 +89,11 @@ type Routes struct {
 	Chat http.Handler
 	// Comments, on a replay, lists its comments at api/comments.
 	Comments func() []Comment
+	// Token, when set, gives the token the page carries for the request
+	// that asks for it (internal/localapi's page token: "" for a page that
+	// may not act), in <meta name="peerscope-token">; the chat's script
+	// sends it with what it posts, and has no box without it.
+	Token func(*http.Request) string
 }
 
 // New returns the handler for one broadcast's page and its endpoints.
@@ -90,7 +107,21 @@ func New(r Routes) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, req)
 	})
-	mux.Handle("GET /{$}", page)
+	index, _ := fs.ReadFile(static, "index.html")
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body := index
+		if r.Token != nil {
+			body = localapi.WithToken(index, r.Token(req))
+		}
+		h := w.Header()
+		h.Set("Cache-Control", "no-store") // it carries the token
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	}))
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
 	status := r.Status
@@ -108,6 +139,14 @@ func New(r Routes) http.Handler {
 	}
 	if r.Chat != nil {
 		mux.Handle("/chat/", http.StripPrefix("/chat", r.Chat))
+	} else {
+		// The page loads chat/chat.js whatever it plays: without a chat (a
+		// replay), the script is empty and the chat stays hidden.
+		mux.HandleFunc("GET /chat/chat.js", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = w.Write([]byte("// no chat on this page\n"))
+		})
 	}
 	if r.Comments != nil {
 		mux.Handle("GET /api/comments", commentsHandler(r.Comments))

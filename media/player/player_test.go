@@ -38,13 +38,16 @@ func TestHandler(t *testing.T) {
 	}{
 		{"/watch/b1/", "text/html", "<video id=\"video\"", 200},
 		{"/watch/b1/", "text/html", `<script src="chat/chat.js">`, 200},
+		{"/watch/b1/", "text/html", `<meta name="peerscope-token" content="">`, 200}, // no Routes.Token: none
 		{"/watch/b1/player.js", "text/javascript", "window.peerscope", 200},
 		{"/watch/b1/player.css", "text/css", ".stage", 200},
 		{"/watch/b1/api/status", "application/json", `{"title":"Hello","live":true,"ended":false,"started_at":"2030-01-01T00:00:00Z"}`, 200},
 		{"/watch/b1/hls/index.m3u8", "", "hls:/index.m3u8", 200},
 		{"/watch/b1/whep", "", "", 404},
-		// The chat (its script too) is Routes.Chat's: chat/web serves it.
-		{"/watch/b1/chat/chat.js", "", "", 404},
+		// The chat (its script too) is Routes.Chat's: chat/web serves it;
+		// without one, an empty script, and no API.
+		{"/watch/b1/chat/chat.js", "text/javascript", "// no chat", 200},
+		{"/watch/b1/chat/log", "", "", 404},
 		{"/watch/b1/chat.js", "", "", 404},
 		{"/watch/b1/index.html", "", "", 404},
 		{"/watch/b1/nope", "", "", 404},

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -469,7 +470,9 @@ func (p *Publisher) awaitReturn() {
 func (p *Publisher) ListenRTMP(addr string) error {
 	srv, err := rtmp.New(rtmp.Config{
 		Authorize: func(key string) error {
-			if key != p.cfg.StreamKey {
+			// In constant time: how long a refusal takes says nothing about
+			// how much of a guessed key was right.
+			if subtle.ConstantTimeCompare([]byte(key), []byte(p.cfg.StreamKey)) != 1 {
 				return ErrStreamKey
 			}
 			return p.Admit()

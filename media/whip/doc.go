@@ -10,7 +10,9 @@
 // live key (409), gathers every candidate (no trickle: PATCH gets 405) and
 // answers 201 with the SDP answer and a Location naming the session, which
 // DELETE ends. Answers carry CORS headers, so a page from another origin
-// can publish.
+// can publish: the stream key is the credential, never ambient (a node
+// lets any origin and host name reach this endpoint, and compares the key
+// in constant time).
 //
 //	POST offer ─► Authorize(key) ─► inspect codecs ─► reserve the key ─► PeerConnection, answer ─► Publish(key) = sink
 //	RTP ─► reorder (NACK repairs) ─► depacketize (single NAL, STAP-A, FU-A) ─► access units ┐

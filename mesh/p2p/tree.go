@@ -2,7 +2,9 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/owner"
+	"github.com/peerscope/peerscope/internal/p2plimit"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -81,6 +85,9 @@ type Tree struct {
 	// liveAddrs: Self was taken from the host, so an Attach carries the
 	// host's addresses of the moment (see drain).
 	liveAddrs bool
+	// protectTag protects the connections of the peers this tree writes
+	// to (its parent, children, probes) from the connection manager.
+	protectTag string
 
 	// tamper, if set (tests only: SetTamper), may replace a message before
 	// it is sent.
@@ -151,7 +158,8 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		names:   make(map[peer.ID]mesh.PeerID),
 		pings:   make(map[peer.ID]ping),
 
-		liveAddrs: liveAddrs,
+		liveAddrs:  liveAddrs,
+		protectTag: "peerscope-tree " + string(o.protocol),
 
 		counters: slices.Clone(cfg.Counters),
 		counts:   make([]uint64, len(cfg.Counters)),
@@ -320,6 +328,9 @@ func (n *Tree) Close() error {
 			}
 			<-waited
 		}
+		for p := range n.writers { // the owner has stopped: n.writers is ours
+			n.h.ConnManager().Unprotect(p, n.protectTag)
+		}
 	})
 	return nil
 }
@@ -417,7 +428,7 @@ func (n *Tree) reapIdle(now time.Time) {
 	for p, w := range n.writers {
 		if now.Sub(w.used) > idleTimeout {
 			w.finish()
-			delete(n.writers, p)
+			n.dropWriter(p)
 			n.retired = append(n.retired, w) // for Close, should its stream not close
 		}
 	}
@@ -435,7 +446,7 @@ func (n *Tree) takeDowns() {
 	for _, p := range gone {
 		if w := n.writers[p]; w != nil {
 			w.abort()
-			delete(n.writers, p)
+			n.dropWriter(p)
 		}
 		n.sm.PeerDown(now, n.nameOf(p))
 	}
@@ -457,6 +468,10 @@ func (n *Tree) drain() {
 			if w == nil {
 				w = n.newWriter(p, env.To)
 				n.writers[p] = w
+				// The connection manager trims connections past its high
+				// water, lowest value first: a flood of idle connections
+				// must not make it cut the tree's links.
+				n.h.ConnManager().Protect(p, n.protectTag)
 			}
 			m := env.Msg
 			if m.Type == mesh.MsgPing {
@@ -484,7 +499,7 @@ func (n *Tree) drain() {
 			if !w.enqueue(now, out) {
 				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
 				w.abort()
-				delete(n.writers, p)
+				n.dropWriter(p)
 				dropped = append(dropped, p)
 			}
 		}
@@ -504,6 +519,12 @@ func (n *Tree) drain() {
 		}
 		dropped = dropped[:0]
 	}
+}
+
+// dropWriter forgets p's writer, and no longer protects its connection.
+func (n *Tree) dropWriter(p peer.ID) {
+	delete(n.writers, p)
+	n.h.ConnManager().Unprotect(p, n.protectTag)
 }
 
 func (n *Tree) nameOf(p peer.ID) mesh.PeerID {
@@ -535,12 +556,32 @@ func (n *Tree) peerOf(id mesh.PeerID) (peer.ID, error) {
 
 // --- inbound streams ---
 
+// maxStreamsPerPeer bounds the inbound streams one peer may hold open on a
+// tree: its writer opens one, and for a moment a second while it moves off
+// a relay. Past it, a new stream is reset at once.
+const maxStreamsPerPeer = 4
+
+// paddedSlack is how many bytes a chunk message may carry beyond its chunk
+// before the chunk is copied out of the frame (see read).
+const paddedSlack = 4 << 10
+
 func (n *Tree) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
+	// The host's resource manager caps this peer's tree streams across
+	// every broadcast (p2plimit.ServiceMesh) and holds the memory its
+	// frames are charged to.
+	if err := p2plimit.Accept(s, p2plimit.ServiceMesh); err != nil {
+		n.log.Debug("inbound stream refused", "peer", p, "err", err)
+		return
+	}
 	n.mu.Lock()
-	if n.closed {
+	if n.closed || n.perPeer[p] >= maxStreamsPerPeer {
+		closed := n.closed
 		n.mu.Unlock()
 		_ = s.Reset()
+		if !closed {
+			n.log.Debug("inbound stream refused: too many from this peer", "peer", p, "max", maxStreamsPerPeer)
+		}
 		return
 	}
 	n.streams[s] = struct{}{}
@@ -578,8 +619,8 @@ func (n *Tree) read(s network.Stream, p peer.ID) error {
 		from = MeshID(p)
 	}
 	for {
-		m := new(mesh.Message)
-		if err := mesh.ReadFrame(br, m); err != nil {
+		m, err := readMessage(s.Scope(), br)
+		if err != nil {
 			return err
 		}
 		if n.opt.metrics != nil {
@@ -592,6 +633,82 @@ func (n *Tree) read(s network.Stream, p peer.ID) error {
 			return nil
 		}
 	}
+}
+
+// readMessage reads one frame and decodes it. A frame's bytes are charged
+// to the stream's scope while they are read and decoded, and its buffer
+// grows as they arrive (pbwire.ReadN), so a peer's claimed length costs
+// nothing it does not send. A chunk keeps the bytes it came in (it is
+// forwarded and stored as they are), so when the message around it
+// carried much more than the chunk (an unknown field a relay padded it
+// with), the chunk is copied out: the padding is not kept for as long as
+// the chunk lives in the window and the players.
+func readMessage(scope network.ResourceScope, br *bufio.Reader) (*mesh.Message, error) {
+	m := new(mesh.Message)
+	size, prefix, ok := peekFrameLen(br)
+	if !ok {
+		// Not a frame length we take (too large, malformed) or the stream
+		// ended: ReadFrame says which, as it always has.
+		return m, mesh.ReadFrame(br, m)
+	}
+	release, err := p2plimit.Reserve(scope, int(size))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	_, _ = br.Discard(prefix)
+	buf, err := pbwire.ReadN(br, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Unmarshal(buf); err != nil {
+		return nil, err
+	}
+	if c := m.Chunk; c != nil && len(buf) > c.Size()+paddedSlack && (aliases(c.Payload, buf) || aliases(c.Signature, buf)) {
+		cp, err := chunk.Decode(bytes.Clone(c.Bytes()))
+		if err != nil {
+			return nil, err
+		}
+		m.Chunk = cp
+	}
+	if m.Chunk != nil {
+		// A chunk that did not come canonical (padded inside, reordered)
+		// is encoded when first sent or stored, and it is sent by several
+		// writers and stored at once: encode it here, while this
+		// goroutine alone holds it, so that they only read the encoding.
+		m.Chunk.Bytes()
+	}
+	return m, nil
+}
+
+// peekFrameLen reads the next frame's length without consuming it: the
+// size, the prefix's bytes, and ok when it is a varint within
+// mesh.MaxFrameSize. It waits only for bytes the varint says must come.
+func peekFrameLen(br *bufio.Reader) (size uint64, prefix int, ok bool) {
+	for i := range binary.MaxVarintLen64 {
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			return 0, 0, false
+		}
+		c := b[i]
+		size |= uint64(c&0x7f) << (7 * i)
+		if size > mesh.MaxFrameSize {
+			return 0, 0, false
+		}
+		if c < 0x80 {
+			return size, i + 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// aliases reports whether s is a slice of buf's array (the chunk still
+// points into the frame).
+func aliases(s, buf []byte) bool {
+	if cap(s) == 0 || cap(buf) == 0 {
+		return false
+	}
+	return &s[:cap(s)][cap(s)-1] == &buf[:cap(buf)][cap(buf)-1]
 }
 
 // split returns the media bytes and the other bytes of m's frame.

@@ -3,14 +3,22 @@
 // serves it beside the API it speaks, at the player page's chat/ (its URLs
 // are relative to the page); window.peerscope.chat exposes its state for
 // tests. The page's chat section is hidden until this script runs.
+//
+// What it posts acts in the node's name, so it sends the page token the
+// node put into the page (<meta name="peerscope-token">) in the
+// Peerscope-Token header, with a JSON body. A page served to another
+// machine has no token: its chat is read-only (no box, hearts, reports or
+// jury votes).
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   $('chat').hidden = false;
   const owner = new URLSearchParams(location.hash.slice(1)).get('owner') || '';
+  const meta = document.querySelector('meta[name="peerscope-token"]');
+  const token = meta ? meta.content : '';
   const st = (window.peerscope = window.peerscope || {}).chat = {
     comments: [], floated: 0, viewers: null, hearts: 0, off: false, followersOnly: false,
-    errors: [], summons: [], verdicts: [], identified: [], blocked: [], moderated: [],
+    errors: [], summons: [], verdicts: [], identified: [], blocked: [], moderated: [], readOnly: !token,
   };
   const feed = $('feed');
   const shown = new Map(); // comment ID → its <li>
@@ -20,11 +28,12 @@
     return a.name || a.handle || 'anonymous';
   }
 
-  // who renders an author: the avatar and handle of a verified identity
-  // (the attestation's), or "anonymous".
+  // who renders an author: the avatar (over https, which the page's policy
+  // allows) and handle of a verified identity (the attestation's), or
+  // "anonymous".
   function who(a) {
     const b = document.createElement('b');
-    if (!a.anonymous && a.avatar) {
+    if (!a.anonymous && a.avatar && a.avatar.startsWith('https://')) {
       const img = document.createElement('img');
       img.className = 'avatar';
       img.alt = '';
@@ -47,7 +56,7 @@
   }
 
   async function api(path, body, asOwner) {
-    const headers = { 'Content-Type': 'application/json' };
+    const headers = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
     if (asOwner) headers.Authorization = 'Bearer ' + owner;
     const r = await fetch('chat/' + path, { method: 'POST', headers, body: JSON.stringify(body) });
     if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
@@ -76,7 +85,7 @@
         li.append(b);
       }
     }
-    if (!owner && !c.author.broadcaster) {
+    if (!owner && token && !c.author.broadcaster) {
       // Anyone may report a comment: the broadcaster's node calls a jury.
       const b = document.createElement('button');
       b.type = 'button';
@@ -180,6 +189,7 @@
   on('summons', (s) => {
     // A juror: the comment, and two buttons until the deadline.
     st.summons.push(s);
+    if (!token) return; // the node's owner votes, from a page on its machine
     const box = $('jury');
     box.hidden = false;
     box.textContent = `You are on a jury: should “${s.text}” be muted? `;
@@ -223,6 +233,13 @@
     const at = typeof lat === 'number' ? Date.now() - lat : 0;
     api('comment', { text, at }).then(() => { $('say').value = ''; note(''); }).catch((err) => note(err.message));
   });
+
+  if (!token) {
+    // Served to another machine: what this page would post would be in
+    // the node's name, which only its owner's pages may use.
+    $('sayform').hidden = true;
+    $('chatnote').textContent = 'Read-only here: only this node’s owner comments from it.';
+  }
 
   let taps = 0;
   $('heartbtn').addEventListener('click', () => { taps++; float(1); });

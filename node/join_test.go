@@ -1,0 +1,77 @@
+package node_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/peerscope/peerscope/internal/testutil"
+	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestJoinErrorsAreGeneric: the directory's join, asked to dial a port
+// that refuses and one that speaks something else, says the same thing:
+// no port-scanning oracle.
+func TestJoinErrorsAreGeneric(t *testing.T) {
+	n := newNode(t, node.Config{})
+	token := pageToken(t, n.HTTPURL()+"/directory/")
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	otherPort := other.Listener.Addr().(*net.TCPAddr).Port
+	bodies := map[string]int{}
+	for i, port := range []int{closedPort, otherPort} {
+		_, id := testutil.SeededPeer(byte(7 + i))
+		l := fmt.Sprintf("peerscope://%s.aaaaaaaa?peer=/ip4/127.0.0.1/tcp/%d/p2p/%s", id, port, id)
+		if _, err := link.Parse(l); err != nil {
+			t.Fatal(err)
+		}
+		code, body := (request{method: "POST", url: n.HTTPURL() + "/directory/api/node/watch", contentType: "application/json",
+			token: token, body: `{"link":"` + l + `"}`}).do(t)
+		if code == http.StatusOK {
+			t.Fatalf("joined a link to port %d: %s", port, body)
+		}
+		t.Logf("port %d: %d %s", port, code, body)
+		bodies[fmt.Sprint(code, body)]++
+	}
+	if len(bodies) != 1 {
+		t.Fatalf("a refused port and a port that speaks HTTP answered differently: %v", bodies)
+	}
+}
+
+// TestWatchCap: a node joins at most Config.MaxWatching broadcasts at once.
+func TestWatchCap(t *testing.T) {
+	root := newNode(t, node.Config{})
+	v := newNode(t, node.Config{})
+	var bs []*node.Broadcast
+	for i := range node.DefaultMaxWatching + 1 {
+		b, err := root.GoLive(t.Context(), node.LiveConfig{Title: fmt.Sprint(i), Source: gated{make(chan struct{}), sampleSource(t)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	for i, b := range bs {
+		_, err := v.Watch(t.Context(), b.Link())
+		switch {
+		case i < node.DefaultMaxWatching && err != nil:
+			t.Fatalf("watch %d: %v", i, err)
+		case i == node.DefaultMaxWatching && !errors.Is(err, node.ErrTooMany):
+			t.Fatalf("watch %d past the cap: %v, want ErrTooMany", i, err)
+		}
+	}
+	// One ends: there is room again.
+	_ = v.Lookup(bs[0].ID()).Close()
+	if _, err := v.Watch(t.Context(), bs[node.DefaultMaxWatching].Link()); err != nil {
+		t.Fatalf("watch after one closed: %v", err)
+	}
+}

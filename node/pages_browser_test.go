@@ -1,0 +1,107 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestPagesUnderPolicy opens every page a node serves — the index, a live
+// player (and its owner's view), a replay, the go-live page over HTTP and
+// HTTPS, the directory — in headless Chromium at a phone's size
+// (tests/browser/pages.mjs): each page's own Content-Security-Policy must
+// refuse nothing it needs, and no page may log an error.
+// PEERSCOPE_SHOTS=DIR also looks at two tablets' sizes and keeps a
+// screenshot of each page at each size, to look at.
+func TestPagesUnderPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	n, err := node.New(t.Context(), node.Config{Bootstrap: []string{svc.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	live, err := n.GoLive(t.Context(), node.LiveConfig{Title: "pages under policy", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.GoLive(t.Context(), node.LiveConfig{Title: "from a phone", WHIP: true}); err != nil {
+		t.Fatal(err)
+	}
+	short, err := n.GoLive(t.Context(), node.LiveConfig{Title: "ten seconds", Source: sampleSource(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHLS(t, live, 30*time.Second)
+	var replay string
+	waitFor(t, 40*time.Second, "the short broadcast's replay", func() bool {
+		for _, b := range n.Infos(t.Context()) {
+			if b.ID == short.ID() && b.Replay != "" {
+				replay = b.Replay
+			}
+		}
+		return replay != ""
+	})
+	code, _ := postChat(t, live.URLs().Player+"chat/comment", "", map[string]string{"text": "a comment on the page"})
+	if code != 200 {
+		t.Fatalf("comment: %d", code)
+	}
+
+	shots, sizes := os.Getenv("PEERSCOPE_SHOTS"), []string{"phone"}
+	if shots != "" {
+		sizes = append(sizes, "tablet", "portrait")
+	}
+	args := []string{"--wait", "2500", "--sizes", strings.Join(sizes, ","),
+		"--page", "index=" + n.HTTPURL() + "/",
+		"--page", "player=" + live.URLs().Player,
+		"--page", "owner=" + live.OwnerURL(),
+		"--page", "replay=" + n.HTTPURL() + replay,
+		"--page", "golive=" + n.HTTPURL() + "/broadcast/",
+		"--page", "golive-https=" + n.HTTPSURL() + "/broadcast/",
+		"--page", "directory=" + n.HTTPURL() + "/directory/",
+	}
+	if shots != "" {
+		args = append(args, "--shots", shots)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error string
+		Pages []struct {
+			Name, Size, Text   string
+			Errors, Violations []string
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("pages.mjs printed %s: %v", out, err)
+	}
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.Pages) != 7*len(sizes) {
+		t.Fatalf("%d pages looked at, want %d", len(r.Pages), 7*len(sizes))
+	}
+	for _, p := range r.Pages {
+		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
+		if len(p.Errors) > 0 || len(p.Violations) > 0 {
+			t.Errorf("%s at %s: violations %q, errors %q", p.Name, p.Size, p.Violations, p.Errors)
+		}
+		if strings.TrimSpace(p.Text) == "" {
+			t.Errorf("%s at %s shows nothing", p.Name, p.Size)
+		}
+	}
+}
