@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -64,10 +65,17 @@ const (
 )
 
 // DefaultListen is where the libp2p host listens by default (Config.Listen
-// empty): loopback only, which is what the demo and tests want; a node meant
-// for others sets Config.Listen (e.g. /ip4/0.0.0.0/tcp/0 and
-// /ip4/0.0.0.0/udp/0/quic-v1).
+// empty), with DefaultBrowserListen beside it: loopback only, which is what
+// the demo and tests want; a node meant for others sets Config.Listen (e.g.
+// /ip4/0.0.0.0/tcp/0, /ip4/0.0.0.0/udp/0/quic-v1 and
+// /ip4/0.0.0.0/udp/0/webrtc-direct).
 const DefaultListen = "/ip4/127.0.0.1/tcp/0"
+
+// DefaultBrowserListen is the WebRTC-direct address a node listens on by
+// default, so that a browser light node (web/peer) can dial it: the
+// address carries the certificate's hash (/certhash), which the browser
+// checks instead of a CA (docs/ARCHITECTURE.md, "The browser light node").
+const DefaultBrowserListen = "/ip4/127.0.0.1/udp/0/webrtc-direct"
 
 // NoRelay, as Config.Slots, makes a node that relays to nobody (a phone on
 // a metered connection).
@@ -84,7 +92,9 @@ type Config struct {
 	// every run, and a certificate in a temporary directory.
 	DataDir string
 
-	// Listen are the libp2p listen multiaddrs; default [DefaultListen].
+	// Listen are the libp2p listen multiaddrs; default [DefaultListen,
+	// DefaultBrowserListen]. A /webrtc-direct address is what browser
+	// light nodes dial (BrowserAddrs).
 	Listen []string
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
@@ -192,7 +202,7 @@ type Config struct {
 
 func (c *Config) fill() error {
 	if c.Listen == nil {
-		c.Listen = []string{DefaultListen}
+		c.Listen = []string{DefaultListen, DefaultBrowserListen}
 	}
 	if c.HTTP == "" {
 		c.HTTP = DefaultHTTP
@@ -354,6 +364,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
+		// WebRTC-direct: what a browser light node dials (web/peer). Its
+		// DTLS certificate is derived from the host key, so the /certhash
+		// in the address stays the same across restarts.
+		libp2p.Transport(webrtc.New),
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
@@ -514,6 +528,19 @@ func (n *Node) Host() host.Host { return n.host }
 func (n *Node) Addrs() []ma.Multiaddr {
 	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
 	out, _ := peer.AddrInfoToP2pAddrs(&info)
+	return out
+}
+
+// BrowserAddrs returns where a browser light node dials this node: its
+// WebRTC-direct addresses (with /certhash) and /p2p/<peer ID>; none when
+// it does not listen on WebRTC-direct.
+func (n *Node) BrowserAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range n.Addrs() {
+		if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
+			out = append(out, a)
+		}
+	}
 	return out
 }
 
