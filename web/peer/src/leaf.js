@@ -1,0 +1,411 @@
+// The leaf side of the tree's protocol as a pure state machine, in the
+// manner of mesh.Machine: no timers, no sockets, no clock reads. Its inputs
+// are step(now, from, msg) for a message a peer sent (a chunk only once the
+// shell has verified it; forged(now, from) when it failed), tick(now),
+// addCandidates, peerDown and leave; its outputs collect until ready()
+// takes them: messages to send, chunks to deliver (each sequence number
+// once, in any order) and events. Times are milliseconds.
+//
+// A leaf offers no child slots. It attaches (capacity 0, asking for the
+// live edge, or for 1 + the first sequence number it lacks when it comes
+// back), follows redirects, takes the accept's ancestor path, keeps its
+// parent with a status every StatusKeepalive, takes the parent's path
+// messages as heartbeats, pulls holes that stay open for GapTimeout (from
+// the parent, every other time from an ancestor that is not the
+// broadcaster), and, when the parent goes silent, leaves, says so, or sends
+// a chunk that fails its signature, attaches to the hints it was given,
+// then to its ancestors nearest first, then to whoever else it knows. It
+// answers pings; attaches and pulls asked of it are refused (it relays to
+// nobody). docs/ARCHITECTURE.md, "The browser light node", is the
+// protocol written down.
+import { Type, Reason, message } from './wire.js';
+import { FLAG_INIT } from './chunk.js';
+
+// DEFAULTS are mesh.DefaultConfig's timings, which the parent holds its
+// children to (its ChildTimeout is 2 s).
+export const DEFAULTS = {
+  window: 150, // chunks remembered, as the Go nodes
+  statusKeepalive: 600,
+  parentTimeout: 800,
+  attachTimeout: 1000,
+  gapTimeout: 400,
+  banDuration: 120000,
+  maxPull: 64,
+};
+
+export const NO_DEPTH = 65536;
+
+export class Leaf {
+  // self and root are {id, addrs}; usable(info) says whether the shell can
+  // reach a peer (a browser dials only WebRTC-direct addresses).
+  constructor({ self, root, broadcast, config = {}, usable = () => true, rand = Math.random }) {
+    this.cfg = { ...DEFAULTS, ...config };
+    this.self = self;
+    this.root = root;
+    this.broadcast = broadcast;
+    this.usable = usable;
+    this.rand = rand;
+    this.state = 'detached'; // detached | attaching | attached | left
+    this.members = new Map(); // id → {info, depth, free, coolUntil, bannedUntil}
+    this.order = [];
+    this.parent = null; // {id, addrs}
+    this.path = []; // root..parent
+    this.parentHeard = 0;
+    this.parentOutSince = 0;
+    this.attachTo = null;
+    this.attachDeadline = 0;
+    this.hints = [];
+    this.lostParent = '';
+    this.lostAt = 0;
+    this.lastStatus = 0;
+    // The window: held[seq % window] === seq when held.
+    this.held = new Array(this.cfg.window).fill(-1n);
+    this.haveAny = false;
+    this.highest = 0n;
+    this.next = 0n;
+    this.lastInit = -1n;
+    this.gapSince = 0;
+    this.pulledAt = 0;
+    this.pulls = 0;
+    this.stats = { chunks: 0, duplicates: 0, tooOld: 0, forged: 0, pulls: 0, rejoins: 0, attaches: 0 };
+    this.out = { messages: [], deliver: [], events: [] };
+    this.learn(root, 0, 0, false);
+  }
+
+  // ---- outputs ----
+
+  ready() {
+    const rd = this.out;
+    this.out = { messages: [], deliver: [], events: [] };
+    return rd;
+  }
+
+  send(to, msg) { this.out.messages.push({ to, msg }); }
+  event(e) { this.out.events.push(e); }
+
+  depth() { return this.path.length; }
+
+  snapshot() {
+    return {
+      state: this.state,
+      parent: this.parent ? this.parent.id : '',
+      depth: this.state === 'attached' ? this.depth() : -1,
+      path: this.path.map((p) => p.id),
+      highest: this.haveAny ? Number(this.highest) : -1,
+      ...this.stats,
+    };
+  }
+
+  // ---- members ----
+
+  learn(info, depth, free, known) {
+    if (!info || !info.id || info.id === this.self.id) return null;
+    let m = this.members.get(info.id);
+    if (!m) {
+      if (this.members.size >= 128) this.forgetOne();
+      m = { info: { id: info.id, addrs: [...(info.addrs || [])] }, depth: NO_DEPTH, free: 0, coolUntil: 0, bannedUntil: 0 };
+      this.members.set(info.id, m);
+      this.order.push(info.id);
+    } else if (info.addrs && info.addrs.length) {
+      m.info.addrs = [...info.addrs];
+    }
+    if (known) { m.depth = depth; m.free = free; }
+    return m;
+  }
+
+  forgetOne() {
+    const keep = new Set([this.root.id, this.parent && this.parent.id, this.attachTo, ...this.path.map((p) => p.id)]);
+    const i = this.order.findIndex((id) => !keep.has(id));
+    if (i >= 0) { this.members.delete(this.order[i]); this.order.splice(i, 1); }
+  }
+
+  infoOf(id) {
+    const m = this.members.get(id);
+    return m ? m.info : { id, addrs: [] };
+  }
+
+  banned(id, now) {
+    const m = this.members.get(id);
+    return !!m && now < m.bannedUntil;
+  }
+
+  // addCandidates tells the leaf of tree members it may attach to (the
+  // page's node, from api/peer).
+  addCandidates(now, peers) {
+    for (const p of peers) this.learn(p, NO_DEPTH, 0, false);
+  }
+
+  // ---- joining ----
+
+  ok(m, now) {
+    return now >= m.coolUntil && now >= m.bannedUntil && this.usable(m.info);
+  }
+
+  // join attaches to the first hint, else the best member known: those
+  // with room first, shallowest first, the broadcaster last.
+  join(now) {
+    while (this.hints.length) {
+      const m = this.members.get(this.hints.shift());
+      if (m && this.ok(m, now)) { this.attach(now, m); return; }
+    }
+    const opts = this.order.map((id) => this.members.get(id)).filter((m) => m.info.id !== this.root.id && this.ok(m, now));
+    const rank = (m) => (m.depth === NO_DEPTH ? 1000 : m.depth) + (m.free > 0 ? 0 : 3);
+    opts.sort((a, b) => rank(a) - rank(b));
+    const rootM = this.members.get(this.root.id);
+    if (opts.length) this.attach(now, opts[0]);
+    else if (rootM && this.ok(rootM, now)) this.attach(now, rootM);
+    else this.state = 'detached';
+  }
+
+  attach(now, m) {
+    this.state = 'attaching';
+    this.attachTo = m.info.id;
+    this.attachDeadline = now + this.cfg.attachTimeout;
+    this.stats.attaches++;
+    const fields = { seq: this.haveAny ? this.next + 1n : 0n, capacity: 0, free: 0 };
+    if (this.lostAt) fields.lost = this.lostParent;
+    this.send(m.info, message(Type.ATTACH, fields));
+  }
+
+  attachFailed(now) {
+    const m = this.members.get(this.attachTo);
+    if (m) m.coolUntil = now + 2 * this.cfg.attachTimeout;
+    this.attachTo = null;
+    this.state = 'detached';
+    this.join(now);
+  }
+
+  stepAccept(now, from, msg) {
+    if (from !== this.attachTo) {
+      // A late accept from a member we gave up on: undo it.
+      if (!this.parent || this.parent.id !== from) this.send(this.infoOf(from), message(Type.LEAVE));
+      return;
+    }
+    if (msg.path.some((p) => p.id === this.self.id)) {
+      this.send(this.infoOf(from), message(Type.LEAVE));
+      this.attachFailed(now);
+      return;
+    }
+    const rejoin = this.lostAt !== 0;
+    this.state = 'attached';
+    this.attachTo = null;
+    this.parent = this.infoOf(from);
+    this.parentHeard = now;
+    this.parentOutSince = 0;
+    this.hints = [];
+    this.lostAt = 0;
+    if (rejoin) this.stats.rejoins++;
+    this.setPath(msg.path);
+    this.event({ type: 'attached', peer: from, depth: this.depth(), rejoin });
+    this.sendStatus(now);
+  }
+
+  stepRedirect(now, from, msg) {
+    if (from !== this.attachTo) return;
+    const m = this.members.get(from);
+    if (m) { m.free = 0; m.coolUntil = now + this.cfg.attachTimeout; }
+    this.attachTo = null;
+    this.state = 'detached';
+    for (const c of msg.candidates) {
+      if (!c.peer || c.peer.id === this.self.id) continue;
+      this.learn(c.peer, c.depth, c.free, true);
+      if (this.lostAt) this.hints.push(c.peer.id);
+    }
+    this.event({ type: 'redirected', peer: from, to: msg.candidates.map((c) => c.peer && c.peer.id) });
+    this.join(now);
+  }
+
+  setPath(path) {
+    this.path = path.map((p) => ({ id: p.id, addrs: [...p.addrs] }));
+    path.forEach((p, i) => this.learn(p, i, 0, true));
+  }
+
+  // loseParent starts a rejoin: the hints, then the ancestors from the
+  // nearest up (the grandparent has just lost a child: a free slot), then
+  // whoever else is known.
+  loseParent(now, why, hints = []) {
+    const old = this.parent;
+    const m = old && this.members.get(old.id);
+    if (m) { m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.parentTimeout); m.depth = NO_DEPTH; }
+    this.event({ type: 'parent-lost', peer: old ? old.id : '', why });
+    if (!this.lostAt) this.lostAt = now;
+    this.lostParent = old ? old.id : '';
+    this.parent = null;
+    this.hints = [...hints];
+    for (let i = this.path.length - 2; i >= 0; i--) this.hints.push(this.path[i].id);
+    this.state = 'detached';
+    this.attachTo = null;
+    this.join(now);
+  }
+
+  // ---- inputs ----
+
+  // step takes a message from a peer. A chunk must have been verified.
+  step(now, from, msg) {
+    if (this.state === 'left' || this.banned(from, now)) return;
+    switch (msg.type) {
+      case Type.CHUNK: this.stepChunk(now, from, msg.chunk); break;
+      case Type.PING: {
+        const attached = this.state === 'attached';
+        this.send(this.infoOf(from), message(Type.PONG, { time: msg.time, depth: attached ? this.depth() : NO_DEPTH, free: 0 }));
+        break;
+      }
+      case Type.ACCEPT: this.stepAccept(now, from, msg); break;
+      case Type.REDIRECT: this.stepRedirect(now, from, msg); break;
+      case Type.REJECT:
+        if (from === this.attachTo) {
+          const m = this.members.get(from);
+          if (m && msg.reason === Reason.DETACHED) m.depth = NO_DEPTH;
+          this.attachFailed(now);
+        }
+        break;
+      case Type.LEAVE:
+        if (this.state === 'attached' && this.parent && from === this.parent.id) {
+          const hints = [];
+          for (const c of msg.candidates) {
+            if (!c.peer) continue;
+            this.learn(c.peer, c.depth, c.free, true);
+            hints.push(c.peer.id);
+          }
+          this.loseParent(now, 'left', hints);
+        }
+        break;
+      case Type.PATH: this.stepPath(now, from, msg); break;
+      case Type.ATTACH:
+        // No slots: a leaf adopts nobody.
+        this.send({ id: from, addrs: [...msg.addrs] }, message(Type.REJECT, { reason: Reason.FULL }));
+        break;
+      case Type.STATUS:
+        // Someone takes us for its parent: tell it, so it rejoins.
+        this.send(this.infoOf(from), message(Type.LEAVE));
+        break;
+      default:
+        // Pulls (a leaf serves none: its upload is not offered) and
+        // message types of a newer protocol: ignored.
+    }
+  }
+
+  stepPath(now, from, msg) {
+    if (this.state !== 'attached' || !this.parent || from !== this.parent.id) return;
+    this.parentHeard = now;
+    // A parent out of the tree for long cannot feed us: rejoin on our own.
+    if (msg.depth !== NO_DEPTH) this.parentOutSince = 0;
+    else if (!this.parentOutSince) this.parentOutSince = now;
+    else if (now - this.parentOutSince > 2 * this.cfg.parentTimeout) {
+      this.send(this.parent, message(Type.LEAVE));
+      this.loseParent(now, 'silent');
+      return;
+    }
+    if (msg.path.length) {
+      if (msg.path.some((p) => p.id === this.self.id)) {
+        this.send(this.parent, message(Type.LEAVE));
+        this.loseParent(now, 'loop');
+        return;
+      }
+      this.setPath(msg.path);
+    }
+  }
+
+  // forged tells the leaf that a peer sent a chunk that failed
+  // verification: it is not trusted for BanDuration, left if it is the
+  // parent, given up if it is being asked to adopt us.
+  forged(now, from, why) {
+    this.stats.forged++;
+    this.event({ type: 'forged', peer: from, why });
+    const m = this.learn(this.infoOf(from), NO_DEPTH, 0, false);
+    if (m) m.bannedUntil = now + this.cfg.banDuration;
+    if (this.state === 'attached' && this.parent && this.parent.id === from) {
+      this.send(this.parent, message(Type.LEAVE));
+      this.loseParent(now, 'forged');
+    } else if (this.attachTo === from) {
+      this.attachFailed(now);
+    }
+  }
+
+  stepChunk(now, from, c) {
+    if (this.state === 'attached' && this.parent && from === this.parent.id) this.parentHeard = now;
+    if (c.flags & FLAG_INIT) {
+      if (c.seq <= this.lastInit) { this.stats.duplicates++; return; }
+      this.lastInit = c.seq;
+      this.stats.chunks++;
+      this.out.deliver.push(c);
+      return;
+    }
+    const w = BigInt(this.cfg.window);
+    const slot = Number(c.seq % w);
+    if (!this.haveAny) {
+      this.haveAny = true;
+      this.highest = this.next = c.seq;
+    } else if (c.seq + w <= this.highest || (c.seq < this.next && this.held[slot] !== c.seq)) {
+      this.stats.tooOld++;
+      return;
+    } else if (this.held[slot] === c.seq) {
+      this.stats.duplicates++;
+      return;
+    }
+    this.held[slot] = c.seq;
+    this.stats.chunks++;
+    if (c.seq > this.highest) this.highest = c.seq;
+    if (this.highest >= w && this.next < this.highest - w + 1n) this.next = this.highest - w + 1n;
+    while (this.next <= this.highest && this.has(this.next)) this.next++;
+    if (this.next > this.highest) { this.gapSince = 0; this.pulls = 0; } else if (!this.gapSince) this.gapSince = now;
+    this.out.deliver.push(c);
+  }
+
+  has(seq) { return this.held[Number(seq % BigInt(this.cfg.window))] === seq; }
+
+  // peerDown tells the leaf that the connection to a peer went away.
+  peerDown(now, id) {
+    if (this.state === 'left') return;
+    const m = this.members.get(id);
+    if (m) { m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.attachTimeout); m.depth = NO_DEPTH; }
+    if (this.state === 'attached' && this.parent && this.parent.id === id) this.loseParent(now, 'down');
+    else if (this.attachTo === id) this.attachFailed(now);
+  }
+
+  // leave takes the leaf out of the tree, telling its parent.
+  leave() {
+    if (this.state === 'attached' && this.parent) this.send(this.parent, message(Type.LEAVE));
+    this.state = 'left';
+  }
+
+  sendStatus(now) {
+    this.lastStatus = now;
+    this.send(this.parent, message(Type.STATUS, { capacity: 0, free: 0, subtree: 1 }));
+  }
+
+  // tick: attach deadlines, the parent's silence, the status keepalive,
+  // repairs. Call it every 50–100 ms.
+  tick(now) {
+    switch (this.state) {
+      case 'left': return;
+      case 'detached': this.join(now); return;
+      case 'attaching':
+        if (now >= this.attachDeadline) this.attachFailed(now);
+        return;
+      default:
+    }
+    if (now - this.parentHeard > this.cfg.parentTimeout) { this.loseParent(now, 'silent'); return; }
+    if (now - this.lastStatus >= this.cfg.statusKeepalive) this.sendStatus(now);
+    this.repairGaps(now);
+  }
+
+  // repairGaps pulls a hole open for GapTimeout: from the parent, every
+  // other time from an ancestor that is neither the parent nor the
+  // broadcaster (whose upload is for its children).
+  repairGaps(now) {
+    if (!this.gapSince || this.next > this.highest) return;
+    if (now - this.gapSince < this.cfg.gapTimeout || now - this.pulledAt < this.cfg.gapTimeout) return;
+    let end = this.next;
+    while (end <= this.highest && !this.has(end) && end - this.next < BigInt(this.cfg.maxPull)) end++;
+    let to = this.parent;
+    if (this.pulls % 2 === 1) {
+      const alts = this.path.slice(1, -1).filter((p) => this.ok(this.members.get(p.id) || { info: p, coolUntil: 0, bannedUntil: 0 }, now));
+      if (alts.length) to = alts[Math.floor(this.rand() * alts.length)];
+    }
+    this.pulls++;
+    this.pulledAt = now;
+    this.stats.pulls++;
+    this.send(to, message(Type.PULL, { seq: this.next, count: Number(end - this.next) }));
+  }
+}
