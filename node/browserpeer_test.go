@@ -1,16 +1,34 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media/ingest"
+	"github.com/peerscope/peerscope/media/player"
+	"github.com/peerscope/peerscope/mesh"
+	"github.com/peerscope/peerscope/mesh/p2p"
 	"github.com/peerscope/peerscope/node"
+	webpeer "github.com/peerscope/peerscope/web/peer"
 )
 
 // TestBrowserPeerPlays opens a full node's player page with ?mode=p2p in
@@ -73,4 +91,175 @@ func shortID(id string) string {
 		return id[len(id)-8:]
 	}
 	return id
+}
+
+// tamperer is a Go peer of our own that speaks the tree's protocol to a
+// browser: it adopts the page's light node and relays it the broadcast's
+// real chunks, taken from a tap in the tree, except two: one whose payload
+// it alters (the signature left as it was) and one it signs with a key of
+// its own. What the page sends it is recorded.
+type tamperer struct {
+	t        *testing.T
+	h        host.Host
+	protocol protocol.ID
+	root     mesh.PeerInfo
+	forger   ed25519.PrivateKey
+
+	mu       sync.Mutex
+	browser  peer.ID
+	out      network.Stream
+	said     []mesh.MsgType // what the browser sent, in order
+	sent     int            // media chunks relayed
+	tampered []uint64       // the seqs altered or forged, as sent
+	lastInit *chunk.Chunk
+}
+
+// handle reads what the browser says; its attach is answered with an
+// accept (path root, us) and the latest init.
+func (tp *tamperer) handle(s network.Stream) {
+	defer s.Close()
+	br := bufio.NewReader(s)
+	for {
+		var m mesh.Message
+		if err := mesh.ReadFrame(br, &m); err != nil {
+			return
+		}
+		tp.mu.Lock()
+		tp.said = append(tp.said, m.Type)
+		if m.Type == mesh.MsgAttach && tp.out == nil {
+			out, err := tp.h.NewStream(tp.t.Context(), s.Conn().RemotePeer(), tp.protocol)
+			if err == nil {
+				tp.browser, tp.out = s.Conn().RemotePeer(), out
+				self := mesh.PeerInfo{ID: mesh.PeerID(tp.h.ID().String())}
+				tp.write(&mesh.Message{Type: mesh.MsgAccept, Path: []mesh.PeerInfo{tp.root, self}, Depth: 1})
+				if tp.lastInit != nil {
+					tp.write(&mesh.Message{Type: mesh.MsgChunk, Chunk: tp.lastInit})
+				}
+			}
+		}
+		tp.mu.Unlock()
+	}
+}
+
+func (tp *tamperer) write(m *mesh.Message) {
+	if _, err := tp.out.Write(mesh.AppendFrame(nil, m)); err != nil {
+		tp.out = nil
+	}
+}
+
+// relay passes a chunk from the tap on to the browser: the 30th media
+// chunk altered, the 31st forged.
+func (tp *tamperer) relay(c *chunk.Chunk) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if c.IsInit() {
+		tp.lastInit = c
+	}
+	if tp.out == nil {
+		return
+	}
+	if !c.IsInit() {
+		tp.sent++
+		switch tp.sent {
+		case 30:
+			c = c.Clone()
+			c.Payload = append([]byte(nil), c.Payload...)
+			c.Payload[len(c.Payload)/2] ^= 0x40
+			tp.tampered = append(tp.tampered, c.Seq)
+		case 31:
+			c = c.Clone()
+			c.Sign(tp.forger)
+			tp.tampered = append(tp.tampered, c.Seq)
+		}
+	}
+	tp.write(&mesh.Message{Type: mesh.MsgChunk, Chunk: c})
+}
+
+// TestBrowserPeerRefusesForgery: a page whose light node is fed by a
+// tampering peer refuses the altered chunk and the forged one (neither is
+// played), leaves that peer and goes on from the broadcaster, which the
+// accept named as its ancestor.
+func TestBrowserPeerRefusesForgery(t *testing.T) {
+	e2e(t)
+	browsertest.Need(t)
+	log, _ := newLogs(t, slog.LevelInfo)
+	root := newNode(t, node.Config{Slots: 2, Logger: log.With("node", "broadcaster")})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Clip, tampered with", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := b.Link().Broadcast
+	proto := p2p.ProtocolID + "/" + protocol.ID(id)
+	rootInfo := mesh.PeerInfo{ID: mesh.PeerID(root.ID().String())}
+	for _, a := range root.Host().Addrs() {
+		rootInfo.Addrs = append(rootInfo.Addrs, a.String())
+	}
+
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/webrtc-direct"),
+		libp2p.Transport(webrtc.New), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	tp := &tamperer{t: t, h: h, protocol: proto, root: rootInfo, forger: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
+	h.SetStreamHandler(proto, tp.handle)
+
+	tap, err := p2p.New(testutil.Host(t), mesh.Config{Root: rootInfo, Broadcast: id}, p2p.WithProtocol(proto), p2p.WithDeliver(tp.relay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tap.Close() })
+	tap.AddCandidates(rootInfo)
+
+	var addrs []string
+	for _, a := range h.Addrs() {
+		addrs = append(addrs, a.String()+"/p2p/"+h.ID().String())
+	}
+	page := httptest.NewServer(player.New(player.Routes{
+		Status: func() player.Status { return player.Status{Title: "tampered", Live: true} },
+		Peer: func() (player.Peer, bool) {
+			return player.Peer{Broadcast: id, Protocol: string(proto), Addrs: addrs}, true
+		},
+		PeerScript: webpeer.Handler(),
+	}))
+	t.Cleanup(page.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: page.URL + "/?mode=p2p", Seconds: 15})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(p.Log, "\n"))
+	}
+	if p.Peer == nil {
+		t.Fatalf("the page reports no light node\n%s", strings.Join(p.Log, "\n"))
+	}
+	tp.mu.Lock()
+	tampered, said := slices.Clone(tp.tampered), slices.Clone(tp.said)
+	tp.mu.Unlock()
+	t.Logf("tampered with seqs %v; the page refused %v (%d forged), left for %s at depth %d, played %.1f s in 15 s with %d stalls; it said to the tamperer %v",
+		tampered, p.Peer.Refused, p.Peer.Forged, shortID(p.Peer.Parent), p.Peer.Depth, p.Advanced, p.Stalls, said)
+	if len(tampered) != 2 {
+		t.Fatalf("the tamperer got to tamper with %d chunks, want 2", len(tampered))
+	}
+	refused := make([]uint64, 0, len(p.Peer.Refused))
+	for _, s := range p.Peer.Refused {
+		refused = append(refused, uint64(s))
+	}
+	for _, s := range tampered {
+		if !slices.Contains(refused, s) {
+			t.Errorf("the page did not refuse chunk %d (refused %v)", s, refused)
+		}
+	}
+	if p.Peer.Forged < 2 {
+		t.Errorf("the page counted %d forged chunks, want 2", p.Peer.Forged)
+	}
+	if !slices.Contains(said, mesh.MsgLeave) {
+		t.Errorf("the page never left the tamperer: it said %v", said)
+	}
+	if p.Peer.Parent != root.ID().String() {
+		t.Errorf("the page's parent is %s, want the broadcaster %s", p.Peer.Parent, root.ID())
+	}
+	if len(p.Errors) > 0 {
+		t.Errorf("page errors: %q", p.Errors)
+	}
 }
