@@ -81,6 +81,9 @@ func TestBrowserPeerPlays(t *testing.T) {
 	if p.Peer.Forged > 0 || len(p.Errors) > 0 {
 		t.Errorf("%d chunks refused as forged, page errors %q", p.Peer.Forged, p.Errors)
 	}
+	if p.Peer.Verifier != "webcrypto" {
+		t.Errorf("the page verified with %q, want WebCrypto's Ed25519", p.Peer.Verifier)
+	}
 	if p.Peer.Chunks < 100 {
 		t.Errorf("the leaf verified %d chunks in 30 s", p.Peer.Chunks)
 	}

@@ -126,6 +126,7 @@ type PeerLeaf struct {
 	Attaches int      `json:"attaches"`
 	Refused  []int    `json:"refused"`
 	Skipped  int      `json:"skipped"`
+	Verifier string   `json:"verifier"` // "webcrypto" or "libp2p": which code checked the signatures
 }
 
 // PlayOptions says what to watch.

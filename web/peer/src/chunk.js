@@ -64,6 +64,7 @@ export class Verifier {
     this.raw = keyOf(broadcasterOf(broadcast));
     this.subtle = subtle;
     this.key = null; // a CryptoKey, once imported; false: no WebCrypto Ed25519
+    this.impl = ''; // which code verified: 'webcrypto' or 'libp2p'
   }
 
   async cryptoKey() {
@@ -85,6 +86,7 @@ export class Verifier {
     const hash = new Uint8Array(await this.subtle.digest('SHA-256', c.payload));
     const msg = signingBytes(c, hash);
     const key = await this.cryptoKey();
+    this.impl = key ? 'webcrypto' : 'libp2p';
     let ok;
     if (key) {
       ok = await this.subtle.verify({ name: 'Ed25519' }, key, c.signature, msg);

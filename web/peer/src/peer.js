@@ -185,7 +185,7 @@ export async function start(opts) {
 
   return {
     id: selfID,
-    stats: () => ({ ...leaf.snapshot(), refused: [...refused], skipped: order.skipped }),
+    stats: () => ({ ...leaf.snapshot(), refused: [...refused], skipped: order.skipped, verifier: verifier.impl }),
     async stop() {
       if (stopped) return;
       leaf.leave();

@@ -17,6 +17,7 @@ test('the broadcaster signed these, and they pass', { skip }, async () => {
     assert.equal(toHex(signingBytes(c, sum)), v.signing, v.name);
     assert.equal(await ver.verify(c), null, v.name);
   }
+  assert.equal(ver.impl, 'webcrypto');
 });
 
 test('altered and forged chunks are refused', { skip }, async () => {
@@ -34,6 +35,7 @@ test('without WebCrypto Ed25519, libp2p\'s own code decides the same', { skip },
   const ver = new Verifier(vectors.broadcast, subtle);
   for (const v of vectors.good) assert.equal(await ver.verify(chunkOf(v)), null, v.name);
   for (const v of vectors.bad) assert.notEqual(await ver.verify(chunkOf(v)), null, v.name);
+  assert.equal(ver.impl, 'libp2p');
 });
 
 test('the key comes from the broadcast ID', { skip }, () => {
