@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ import (
 // over WebRTC-direct, attaches as a leaf of the broadcast's tree (under the
 // full node, two hops from the broadcaster), verifies every chunk and plays
 // the parts through Media Source Extensions, for 30 s without a stall.
+// With PEERSCOPE_MEASURE=1 it then plays the same page over LL-HLS, for
+// comparison.
 func TestBrowserPeerPlays(t *testing.T) {
 	e2e(t)
 	browsertest.Need(t)
@@ -86,6 +89,19 @@ func TestBrowserPeerPlays(t *testing.T) {
 	}
 	if p.Peer.Chunks < 100 {
 		t.Errorf("the leaf verified %d chunks in 30 s", p.Peer.Chunks)
+	}
+	if os.Getenv("PEERSCOPE_MEASURE") != "" {
+		// For docs/BENCHMARKS.md: the same node's page over LL-HLS, the
+		// same MSE reader fed over HTTP, in the same run.
+		h, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: w.URLs().Player + "?mode=hls", Seconds: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := h.LatencyMs; l != nil {
+			latency = fmt.Sprintf("median %d ms (%d–%d, n %d)", l.Median, l.Min, l.Max, l.N)
+		}
+		t.Logf("the same page over LL-HLS: startup %v ms (first frame seen at %d ms), latency %s, %d stalls (max %d ms)",
+			deref(h.StartupMs), h.FirstFrameMs, latency, h.Stalls, h.MaxStallMs)
 	}
 }
 
