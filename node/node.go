@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
@@ -320,6 +321,9 @@ type Node struct {
 	// is a topic on it.
 	ps  *pubsub.PubSub
 	nat *nat.Traversal // reachability, and the bootstraps kept connected
+	// signal is the circuit relay that browser light nodes reserve on, to
+	// be reached by other browsers (browsers.go).
+	signal *relay.Relay
 
 	// The replays (replay.go): the store (nil with NoReplays), bitswap
 	// serving it and fetching, the swarm answering the replay protocol.
@@ -376,6 +380,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
+	if err := n.startSignalRelay(); err != nil {
+		return nil, err
+	}
 	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
@@ -505,6 +512,9 @@ func (n *Node) Close() error {
 		if n.store != nil {
 			_ = n.store.Close()
 		}
+		if n.signal != nil {
+			_ = n.signal.Close()
+		}
 		if n.host != nil {
 			_ = n.host.Close()
 		}
@@ -528,19 +538,6 @@ func (n *Node) Host() host.Host { return n.host }
 func (n *Node) Addrs() []ma.Multiaddr {
 	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
 	out, _ := peer.AddrInfoToP2pAddrs(&info)
-	return out
-}
-
-// BrowserAddrs returns where a browser light node dials this node: its
-// WebRTC-direct addresses (with /certhash) and /p2p/<peer ID>; none when
-// it does not listen on WebRTC-direct.
-func (n *Node) BrowserAddrs() []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range n.Addrs() {
-		if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
-			out = append(out, a)
-		}
-	}
 	return out
 }
 
