@@ -1,4 +1,4 @@
-// The leaf side of the tree's protocol as a pure state machine, in the
+// One browser's part in the tree's protocol as a pure state machine, in the
 // manner of mesh.Machine: no timers, no sockets, no clock reads. Its inputs
 // are step(now, from, msg) for a message a peer sent (a chunk only once the
 // shell has verified it; forged(now, from) when it failed), tick(now),
@@ -6,8 +6,8 @@
 // takes them: messages to send, chunks to deliver (each sequence number
 // once, in any order) and events. Times are milliseconds.
 //
-// A leaf offers no child slots. It attaches (capacity 0, asking for the
-// live edge, or for 1 + the first sequence number it lacks when it comes
+// With no child slots (the default) it is a leaf. It attaches (its slots
+// as capacity, asking for the live edge, or for 1 + the first sequence number it lacks when it comes
 // back), follows redirects, takes the accept's ancestor path, keeps its
 // parent with a status every StatusKeepalive, takes the parent's path
 // messages as heartbeats, pulls holes that stay open for GapTimeout (from
@@ -15,17 +15,23 @@
 // broadcaster), and, when the parent goes silent, leaves, says so, or sends
 // a chunk that fails its signature, attaches to the hints it was given,
 // then to its ancestors nearest first, then to whoever else it knows. It
-// answers pings; attaches and pulls asked of it are refused (it relays to
-// nobody). docs/ARCHITECTURE.md, "The browser light node", is the
-// protocol written down.
+// answers pings. With slots it is also a parent (children.js): it adopts,
+// backfills and feeds children, heartbeats them and takes their statuses;
+// without, an attach is refused (full). docs/ARCHITECTURE.md, "The browser
+// light node", is the protocol written down.
 import { Type, Reason, message } from './wire.js';
 import { FLAG_INIT } from './chunk.js';
+import { children } from './children.js';
 
 // DEFAULTS are mesh.DefaultConfig's timings, which the parent holds its
 // children to (its ChildTimeout is 2 s).
 export const DEFAULTS = {
+  slots: 0, // children this browser feeds
   window: 150, // chunks remembered, as the Go nodes
+  statusInterval: 250,
   statusKeepalive: 600,
+  heartbeat: 250,
+  childTimeout: 2000,
   parentTimeout: 800,
   attachTimeout: 1000,
   gapTimeout: 400,
@@ -58,8 +64,11 @@ export class Leaf {
     this.lostParent = '';
     this.lostAt = 0;
     this.lastStatus = 0;
-    // The window: held[seq % window] === seq when held.
-    this.held = new Array(this.cfg.window).fill(-1n);
+    this.statusDirty = false;
+    this.kids = []; // children: {info, capacity, free, subtree, room, heardAt, sentAt}
+    // The window: ring[seq % window] holds the chunk seq when present.
+    this.ring = new Array(this.cfg.window).fill(null);
+    this.initChunk = null;
     this.haveAny = false;
     this.highest = 0n;
     this.next = 0n;
@@ -91,6 +100,7 @@ export class Leaf {
       parent: this.parent ? this.parent.id : '',
       depth: this.state === 'attached' ? this.depth() : -1,
       path: this.path.map((p) => p.id),
+      children: this.kids.map((c) => c.info.id),
       highest: this.haveAny ? Number(this.highest) : -1,
       ...this.stats,
     };
@@ -162,9 +172,26 @@ export class Leaf {
     this.attachTo = m.info.id;
     this.attachDeadline = now + this.cfg.attachTimeout;
     this.stats.attaches++;
-    const fields = { seq: this.haveAny ? this.next + 1n : 0n, capacity: 0, free: 0 };
+    this.sendAttach(m.info);
+  }
+
+  sendAttach(to) {
+    const fields = { seq: this.haveAny ? this.next + 1n : 0n, capacity: this.cfg.slots, free: this.free(), addrs: [...this.self.addrs] };
     if (this.lostAt) fields.lost = this.lostParent;
-    this.send(m.info, message(Type.ATTACH, fields));
+    this.send(to, message(Type.ATTACH, fields));
+  }
+
+  // setAddrs changes where others reach this browser (a relay reservation
+  // made or lost): the parent hears it through an attach again (it
+  // re-adopts a child that asks again, taking its new addresses), the
+  // children through the path.
+  setAddrs(now, addrs) {
+    this.self = { id: this.self.id, addrs: [...addrs] };
+    if (this.state !== 'attached' || !this.parent) return;
+    this.attachTo = this.parent.id;
+    this.attachDeadline = now + this.cfg.attachTimeout;
+    this.sendAttach(this.parent);
+    this.tellPath(now);
   }
 
   attachFailed(now) {
@@ -181,7 +208,8 @@ export class Leaf {
       if (!this.parent || this.parent.id !== from) this.send(this.infoOf(from), message(Type.LEAVE));
       return;
     }
-    if (msg.path.some((p) => p.id === this.self.id)) {
+    if (msg.path.some((p) => p.id === this.self.id || this.childIndex(p.id) >= 0)) {
+      // Adopted under our own subtree: leave at once.
       this.send(this.infoOf(from), message(Type.LEAVE));
       this.attachFailed(now);
       return;
@@ -195,7 +223,7 @@ export class Leaf {
     this.hints = [];
     this.lostAt = 0;
     if (rejoin) this.stats.rejoins++;
-    this.setPath(msg.path);
+    this.setPath(msg.path, now);
     this.event({ type: 'attached', peer: from, depth: this.depth(), rejoin });
     this.sendStatus(now);
   }
@@ -215,9 +243,11 @@ export class Leaf {
     this.join(now);
   }
 
-  setPath(path) {
+  setPath(path, now = 0) {
     this.path = path.map((p) => ({ id: p.id, addrs: [...p.addrs] }));
+    this.statusDirty = true;
     path.forEach((p, i) => this.learn(p, i, 0, true));
+    if (this.kids.length) this.tellPath(now);
   }
 
   // loseParent starts a rejoin: the hints, then the ancestors from the
@@ -247,7 +277,7 @@ export class Leaf {
       case Type.CHUNK: this.stepChunk(now, from, msg.chunk); break;
       case Type.PING: {
         const attached = this.state === 'attached';
-        this.send(this.infoOf(from), message(Type.PONG, { time: msg.time, depth: attached ? this.depth() : NO_DEPTH, free: 0 }));
+        this.send(this.infoOf(from), message(Type.PONG, { time: msg.time, depth: attached ? this.depth() : NO_DEPTH, free: attached ? this.free() : 0 }));
         break;
       }
       case Type.ACCEPT: this.stepAccept(now, from, msg); break;
@@ -259,7 +289,9 @@ export class Leaf {
           this.attachFailed(now);
         }
         break;
-      case Type.LEAVE:
+      case Type.LEAVE: {
+        const i = this.childIndex(from);
+        if (i >= 0) this.removeChild(i);
         if (this.state === 'attached' && this.parent && from === this.parent.id) {
           const hints = [];
           for (const c of msg.candidates) {
@@ -270,18 +302,13 @@ export class Leaf {
           this.loseParent(now, 'left', hints);
         }
         break;
+      }
       case Type.PATH: this.stepPath(now, from, msg); break;
-      case Type.ATTACH:
-        // No slots: a leaf adopts nobody.
-        this.send({ id: from, addrs: [...msg.addrs] }, message(Type.REJECT, { reason: Reason.FULL }));
-        break;
-      case Type.STATUS:
-        // Someone takes us for its parent: tell it, so it rejoins.
-        this.send(this.infoOf(from), message(Type.LEAVE));
-        break;
+      case Type.ATTACH: this.stepAttach(now, from, msg); break;
+      case Type.STATUS: this.stepStatus(now, from, msg); break;
+      case Type.PULL: this.stepPull(now, from, msg); break;
       default:
-        // Pulls (a leaf serves none: its upload is not offered) and
-        // message types of a newer protocol: ignored.
+        // Message types of a newer protocol: ignored.
     }
   }
 
@@ -302,7 +329,7 @@ export class Leaf {
         this.loseParent(now, 'loop');
         return;
       }
-      this.setPath(msg.path);
+      this.setPath(msg.path, now);
     }
   }
 
@@ -314,6 +341,8 @@ export class Leaf {
     this.event({ type: 'forged', peer: from, why });
     const m = this.learn(this.infoOf(from), NO_DEPTH, 0, false);
     if (m) m.bannedUntil = now + this.cfg.banDuration;
+    const i = this.childIndex(from);
+    if (i >= 0) { this.send(this.kids[i].info, message(Type.LEAVE)); this.removeChild(i); }
     if (this.state === 'attached' && this.parent && this.parent.id === from) {
       this.send(this.parent, message(Type.LEAVE));
       this.loseParent(now, 'forged');
@@ -327,8 +356,10 @@ export class Leaf {
     if (c.flags & FLAG_INIT) {
       if (c.seq <= this.lastInit) { this.stats.duplicates++; return; }
       this.lastInit = c.seq;
+      this.initChunk = c;
       this.stats.chunks++;
       this.out.deliver.push(c);
+      this.forward(now, from, c);
       return;
     }
     const w = BigInt(this.cfg.window);
@@ -336,49 +367,65 @@ export class Leaf {
     if (!this.haveAny) {
       this.haveAny = true;
       this.highest = this.next = c.seq;
-    } else if (c.seq + w <= this.highest || (c.seq < this.next && this.held[slot] !== c.seq)) {
+    } else if (c.seq + w <= this.highest || (c.seq < this.next && !this.has(c.seq))) {
       this.stats.tooOld++;
       return;
-    } else if (this.held[slot] === c.seq) {
+    } else if (this.has(c.seq)) {
       this.stats.duplicates++;
       return;
     }
-    this.held[slot] = c.seq;
+    this.ring[slot] = c;
     this.stats.chunks++;
     if (c.seq > this.highest) this.highest = c.seq;
     if (this.highest >= w && this.next < this.highest - w + 1n) this.next = this.highest - w + 1n;
     while (this.next <= this.highest && this.has(this.next)) this.next++;
     if (this.next > this.highest) { this.gapSince = 0; this.pulls = 0; } else if (!this.gapSince) this.gapSince = now;
     this.out.deliver.push(c);
+    this.forward(now, from, c);
   }
 
-  has(seq) { return this.held[Number(seq % BigInt(this.cfg.window))] === seq; }
+  chunkAt(seq) {
+    const c = this.ring[Number(seq % BigInt(this.cfg.window))];
+    return c && c.seq === seq ? c : null;
+  }
+
+  has(seq) { return this.chunkAt(seq) !== null; }
 
   // peerDown tells the leaf that the connection to a peer went away.
   peerDown(now, id) {
     if (this.state === 'left') return;
     const m = this.members.get(id);
     if (m) { m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.attachTimeout); m.depth = NO_DEPTH; }
+    const i = this.childIndex(id);
+    if (i >= 0) this.removeChild(i);
     if (this.state === 'attached' && this.parent && this.parent.id === id) this.loseParent(now, 'down');
     else if (this.attachTo === id) this.attachFailed(now);
   }
 
-  // leave takes the leaf out of the tree, telling its parent.
+  // leave takes this browser out of the tree, telling its parent, and
+  // sends its children to the parent and the room below.
   leave() {
     if (this.state === 'attached' && this.parent) this.send(this.parent, message(Type.LEAVE));
+    this.leaveChildren();
     this.state = 'left';
   }
 
   sendStatus(now) {
     this.lastStatus = now;
-    this.send(this.parent, message(Type.STATUS, { capacity: 0, free: 0, subtree: 1 }));
+    this.statusDirty = false;
+    this.send(this.parent, this.status());
   }
 
   // tick: attach deadlines, the parent's silence, the status keepalive,
   // repairs. Call it every 50–100 ms.
   tick(now) {
+    if (this.state === 'left') return;
+    this.tickParent(now);
+    this.tickChildren(now);
+  }
+
+  tickParent(now) {
     switch (this.state) {
-      case 'left': return;
       case 'detached': this.join(now); return;
       case 'attaching':
         if (now >= this.attachDeadline) this.attachFailed(now);
@@ -386,7 +433,9 @@ export class Leaf {
       default:
     }
     if (now - this.parentHeard > this.cfg.parentTimeout) { this.loseParent(now, 'silent'); return; }
-    if (now - this.lastStatus >= this.cfg.statusKeepalive) this.sendStatus(now);
+    if (this.attachTo && now >= this.attachDeadline) this.attachTo = null; // a refresh unanswered
+    const since = now - this.lastStatus;
+    if (since >= this.cfg.statusKeepalive || (this.statusDirty && since >= this.cfg.statusInterval)) this.sendStatus(now);
     this.repairGaps(now);
   }
 
@@ -409,3 +458,5 @@ export class Leaf {
     this.send(to, message(Type.PULL, { seq: this.next, count: Number(end - this.next) }));
   }
 }
+
+Object.assign(Leaf.prototype, children);

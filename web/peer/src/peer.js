@@ -11,10 +11,13 @@
 // leaf delivers each sequence number once ─► InOrder ─► onChunk, in
 // sequence, to the page's Media Source Extensions.
 import { createLibp2p } from 'libp2p';
-import { webRTCDirect } from '@libp2p/webrtc';
+import { webRTC, webRTCDirect } from '@libp2p/webrtc';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
 import { noise } from '@libp2p/noise';
+import { yamux } from '@libp2p/yamux';
 import { multiaddr } from '@multiformats/multiaddr';
-import { WebRTCDirect } from '@multiformats/multiaddr-matcher';
+import { WebRTC, WebRTCDirect } from '@multiformats/multiaddr-matcher';
 import { Frames, decode, frame, Type } from './wire.js';
 import { Verifier, broadcasterOf } from './chunk.js';
 import { Leaf } from './leaf.js';
@@ -24,32 +27,52 @@ export { Leaf, InOrder, Verifier };
 
 const TICK_MS = 50;
 
-// dialable keeps the addresses a browser can dial: WebRTC-direct with
-// certhash.
+// dialable keeps the addresses a browser can dial: a node's WebRTC-direct
+// (with certhash), or another browser's WebRTC through a circuit relay
+// (…/p2p/<relay>/p2p-circuit/webrtc), which signals the connection.
 export function dialable(addrs) {
   return (addrs || []).filter((a) => {
-    try { return WebRTCDirect.exactMatch(multiaddr(a)); } catch { return false; }
+    try {
+      const m = multiaddr(a);
+      return WebRTCDirect.exactMatch(m) || WebRTC.exactMatch(m);
+    } catch { return false; }
   });
 }
 
 function withPeer(addr, id) {
-  return addr.includes('/p2p/') ? addr : `${addr}/p2p/${id}`;
+  return addr.endsWith(`/p2p/${id}`) ? addr : `${addr}/p2p/${id}`;
 }
 
 function bytesOf(data) {
   return data instanceof Uint8Array ? data : data.subarray();
 }
 
-// start joins the broadcast's tree as a leaf. opts: broadcast, protocol
-// (the tree's stream protocol ID), addrs (multiaddrs of a full node, with
-// /p2p), onChunk(chunk) in sequence, onEvent(event), log(...).
+// start joins the broadcast's tree. opts: broadcast, protocol (the tree's
+// stream protocol ID), addrs (multiaddrs of a full node, with /p2p),
+// slots (children this browser feeds; 0, the default: a leaf),
+// iceServers (for browser-to-browser WebRTC; default none: host
+// candidates only), onChunk(chunk) in sequence, onEvent(event), log(...).
+//
+// A page with slots reserves a slot on the relay of the node it dials
+// (a small circuit relay every node runs for signalling): its address
+// …/p2p/<node>/p2p-circuit/webrtc/p2p/<page> goes in its attach, the tree
+// passes it on in redirects, and another page dials it: the relay carries
+// the WebRTC offer and answer, then the two browsers talk directly.
 export async function start(opts) {
   const log = opts.log || (() => {});
   const now = () => performance.now();
   const verifier = new Verifier(opts.broadcast);
+  const slots = opts.slots || 0;
+  const rtcConfiguration = { iceServers: opts.iceServers || [] };
   const node = await createLibp2p({
-    transports: [webRTCDirect()],
+    addresses: { listen: slots > 0 ? ['/p2p-circuit', '/webrtc'] : [] },
+    transports: [webRTCDirect({ rtcConfiguration }), webRTC({ rtcConfiguration }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
+    // A relayed connection (the signalling path to another browser) is
+    // upgraded like a raw one: Noise, then yamux.
+    streamMuxers: [yamux()],
+    // identify tells the relay transport which peers relay.
+    services: { identify: identify() },
     // Loopback and LAN addresses are what tests and home networks use;
     // js-libp2p refuses them in browsers unless told otherwise.
     connectionGater: { denyDialMultiaddr: async () => false },
@@ -63,7 +86,7 @@ export async function start(opts) {
     self: { id: selfID, addrs: [] },
     root: { id: rootID, addrs: [] },
     broadcast: opts.broadcast,
-    config: opts.config,
+    config: { ...opts.config, slots },
     // A peer is reachable if we hold a connection to it or can dial it.
     usable: (info) => dialable(info.addrs).length > 0 || node.getConnections().some((c) => c.remotePeer.toString() === info.id),
   });
@@ -166,6 +189,23 @@ export async function start(opts) {
       }
     });
   }, { maxInboundStreams: 8, runOnLimitedConnection: true });
+
+  // Our own address for other browsers: a circuit through a relay, then
+  // WebRTC. When it changes the leaf tells its parent and children.
+  let own = '';
+  // (Without the trailing /p2p/<us>, as the tree carries addresses.)
+  const ownAddrs = () => dialable(node.getMultiaddrs().map((a) => a.toString()))
+    .filter((a) => a.includes('/p2p-circuit/webrtc'))
+    .map((a) => (a.endsWith(`/p2p/${selfID}`) ? a.slice(0, -`/p2p/${selfID}`.length) : a));
+  node.addEventListener('self:peer:update', () => {
+    if (!slots || stopped) return;
+    const addrs = ownAddrs();
+    if (addrs.join() === own) return;
+    own = addrs.join();
+    log('peer: reachable for browsers at', own || 'nothing');
+    leaf.setAddrs(now(), addrs);
+    drain();
+  });
 
   node.addEventListener('peer:disconnect', (e) => {
     const id = e.detail.toString();
