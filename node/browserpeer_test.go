@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -280,5 +281,75 @@ func TestBrowserPeerRefusesForgery(t *testing.T) {
 	}
 	if len(p.Errors) > 0 {
 		t.Errorf("page errors: %q", p.Errors)
+	}
+}
+
+// relayPages is what tests/browser/relay.mjs reports.
+type relayPages struct {
+	Error string `json:"error"`
+	Pages []struct {
+		browsertest.Play
+		FirstFrameMs int `json:"firstFrameMs"`
+	} `json:"pages"`
+}
+
+// TestBrowserRelaysToBrowser: a full node with one slot takes a first page
+// that offers one (?slots=1); a second page, opened from the same full
+// node, is redirected to the first and attaches to it over browser-to-
+// browser WebRTC (signalled through the full node's relay), so the full
+// node's upload feeds one browser, not two. Both play 30 s without a stall.
+func TestBrowserRelaysToBrowser(t *testing.T) {
+	e2e(t)
+	browsertest.Need(t)
+	log, _ := newLogs(t, slog.LevelInfo)
+	root := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "broadcaster")})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Clip, browser to browser", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "full")})
+	w, err := full.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the full node in the tree", func() bool { return depth(t, w) == 1 })
+	waitFor(t, 30*time.Second, "chunks at the full node", func() bool { return received(t, w) > 10 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	url := w.URLs().Player + "?mode=p2p"
+	out, err := browsertest.Run(ctx, t, "relay.mjs", "--url", url+"&slots=1", "--url", url, "--seconds", "30", "--gap", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r relayPages
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("relay.mjs printed %.300q: %v", out, err)
+	}
+	if r.Error != "" || len(r.Pages) != 2 {
+		t.Fatalf("relay.mjs: %q, %d pages", r.Error, len(r.Pages))
+	}
+	for i, p := range r.Pages {
+		latency := "none"
+		if l := p.LatencyMs; l != nil {
+			latency = fmt.Sprintf("median %d ms (%d–%d)", l.Median, l.Min, l.Max)
+		}
+		if p.Peer == nil {
+			t.Fatalf("page %d reports no light node\n%s", i, strings.Join(p.Log, "\n"))
+		}
+		t.Logf("page %d (%s): parent %s at depth %d, children %v; startup %v ms (seen at %d ms), latency %s, advanced %.1f s, %d stalls (max %d ms), %d chunks, %d forged",
+			i, shortID(p.PeerID), shortID(p.Peer.Parent), p.Peer.Depth, p.Peer.Children, deref(p.StartupMs), p.FirstFrameMs, latency,
+			p.Advanced, p.Stalls, p.MaxStallMs, p.Peer.Chunks, p.Peer.Forged)
+		if p.Mode != "p2p" || p.Advanced < 28 || p.Stalls > 0 || len(p.Errors) > 0 {
+			t.Errorf("page %d: mode %s, advanced %.1f s in 30 s, %d stalls (max %d ms), errors %q\n%s",
+				i, p.Mode, p.Advanced, p.Stalls, p.MaxStallMs, p.Errors, strings.Join(p.Log, "\n"))
+		}
+	}
+	first, second := r.Pages[0], r.Pages[1]
+	if first.Peer.Parent != full.ID().String() {
+		t.Errorf("the first page's parent is %s, want the full node", first.Peer.Parent)
+	}
+	if second.Peer.Parent != first.PeerID || second.Peer.Depth != 3 {
+		t.Errorf("the second page's parent is %s at depth %d, want the first page %s at depth 3", second.Peer.Parent, second.Peer.Depth, first.PeerID)
 	}
 }

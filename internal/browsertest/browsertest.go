@@ -118,6 +118,7 @@ type PeerLeaf struct {
 	Parent   string   `json:"parent"`
 	Depth    int      `json:"depth"`
 	Path     []string `json:"path"`
+	Children []string `json:"children"`
 	Highest  int      `json:"highest"`
 	Chunks   int      `json:"chunks"`
 	Forged   int      `json:"forged"`

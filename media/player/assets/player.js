@@ -507,6 +507,8 @@
     try {
       peer = await window.PeerscopePeer.start({
         broadcast: info.broadcast, protocol: info.protocol, addrs: info.addrs, log,
+        // ?slots=N: feed up to N other browsers (0, the default: a leaf).
+        slots: Math.max(0, Math.min(8, parseInt(params.get('slots') || '0', 10) || 0)),
         onChunk: (c) => { queue.push(c); pump(); },
       });
     } catch (e) { log('p2p: start', e.message); return null; }
