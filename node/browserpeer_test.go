@@ -290,6 +290,15 @@ type relayPages struct {
 	Pages []struct {
 		browsertest.Play
 		FirstFrameMs int `json:"firstFrameMs"`
+		// After the page given to --close was closed.
+		AfterClose *struct {
+			Advanced   float64               `json:"advanced"`
+			Stalls     int                   `json:"stalls"`
+			MaxStallMs int                   `json:"maxStallMs"`
+			Peer       *browsertest.PeerLeaf `json:"peer"`
+			Errors     []string              `json:"errors"`
+			Log        []string              `json:"log"`
+		} `json:"afterClose"`
 	} `json:"pages"`
 }
 
@@ -298,6 +307,8 @@ type relayPages struct {
 // node, is redirected to the first and attaches to it over browser-to-
 // browser WebRTC (signalled through the full node's relay), so the full
 // node's upload feeds one browser, not two. Both play 30 s without a stall.
+// Then the first page is closed: the second goes back to the full node
+// and plays on, with no stall over 2 s.
 func TestBrowserRelaysToBrowser(t *testing.T) {
 	e2e(t)
 	browsertest.Need(t)
@@ -318,7 +329,8 @@ func TestBrowserRelaysToBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	url := w.URLs().Player + "?mode=p2p"
-	out, err := browsertest.Run(ctx, t, "relay.mjs", "--url", url+"&slots=1", "--url", url, "--seconds", "30", "--gap", "2")
+	out, err := browsertest.Run(ctx, t, "relay.mjs", "--url", url+"&slots=1", "--url", url, "--seconds", "30", "--gap", "2",
+		"--close", "0", "--after", "10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +363,18 @@ func TestBrowserRelaysToBrowser(t *testing.T) {
 	}
 	if second.Peer.Parent != first.PeerID || second.Peer.Depth != 3 {
 		t.Errorf("the second page's parent is %s at depth %d, want the first page %s at depth 3", second.Peer.Parent, second.Peer.Depth, first.PeerID)
+	}
+	// After the first page closed: the second is back under the full node.
+	a := second.AfterClose
+	if a == nil || a.Peer == nil {
+		t.Fatal("no figures after the first page closed")
+	}
+	t.Logf("after the relaying page closed, the second page: parent %s at depth %d, advanced %.1f s in 10 s, %d stalls over 1 s (longest %d ms), %d rejoins",
+		shortID(a.Peer.Parent), a.Peer.Depth, a.Advanced, a.Stalls, a.MaxStallMs, a.Peer.Rejoins)
+	if a.Peer.Parent != full.ID().String() || a.Peer.Depth != 2 {
+		t.Errorf("the second page's parent is %s at depth %d, want the full node at depth 2\n%s", a.Peer.Parent, a.Peer.Depth, strings.Join(a.Log, "\n"))
+	}
+	if a.MaxStallMs > 2000 || a.Advanced < 8 || len(a.Errors) > 0 {
+		t.Errorf("after the first page closed, the second advanced %.1f s in 10 s with a stall of %d ms, errors %q\n%s", a.Advanced, a.MaxStallMs, a.Errors, strings.Join(a.Log, "\n"))
 	}
 }

@@ -754,6 +754,10 @@
     $('latency').textContent = l === null ? 'latency –' : `latency ${(l / 1000).toFixed(1)} s`;
   }, 1000);
   video.addEventListener('waiting', () => log('waiting at', video.currentTime.toFixed(2)));
+  // Closing the page takes its light node out of the tree at once: its
+  // parent frees the slot, its children go to the parent and the room
+  // below, rather than wait for silence.
+  window.addEventListener('pagehide', () => { if (player && player.kind === 'p2p') player.stop(); });
 
   (async () => {
     showOverlay('Connecting…');
