@@ -172,6 +172,9 @@ export async function start(opts) {
       }
       leaf.step(now(), from, m);
       drain();
+    }).catch((e) => {
+      // A bug must not stop every later message: the chain goes on.
+      log('peer: step', e && e.message);
     });
   }
 
