@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/testutil"
 )
 
@@ -225,5 +226,20 @@ func FuzzDecode(f *testing.F) {
 		} else if !errors.Is(err, ErrInvalid) {
 			t.Fatalf("error %v is not an ErrInvalid", err)
 		}
+	})
+}
+
+// TestServePeerCap: a peer that opens ten info streams and never finishes
+// its requests gets four held under the host's resource manager
+// (p2plimit.ServiceInfo); six are reset at once. (Before, each waited out
+// its 5 s deadline with a goroutine, however many there were.)
+func TestServePeerCap(t *testing.T) {
+	holder := testutil.LimitedHost(t)
+	holder.SetStreamHandler(ProtocolID, func(st network.Stream) {
+		Serve(st, func(string) (Signed, bool) { return Signed{}, false })
+	})
+	reset := testutil.HangingStreams(t, testutil.TCPHost(t), peer.AddrInfo{ID: holder.ID(), Addrs: holder.Addrs()}, ProtocolID, 10, 0x80)
+	testutil.WaitFor(t, 4*time.Second, "six streams reset and four held", func() bool {
+		return reset.Load() >= 6 && testutil.ServiceStreams(holder, p2plimit.ServiceInfo) == 4
 	})
 }

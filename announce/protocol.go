@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/proto/announcepb"
 )
@@ -30,8 +31,12 @@ const ProtocolID protocol.ID = "/peerscope/info/1.0.0"
 const Timeout = 5 * time.Second
 
 // Serve answers one request on s with what lookup holds for the broadcast
-// asked about; it closes s. A malformed request resets the stream.
+// asked about; it closes s. A malformed request resets the stream, and so
+// does a peer past its share of the host's info streams (p2plimit).
 func Serve(s network.Stream, lookup func(broadcast string) (Signed, bool)) {
+	if p2plimit.Accept(s, p2plimit.ServiceInfo) != nil {
+		return
+	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(Timeout))
 	b, err := pbwire.ReadFrame(bufio.NewReader(io.LimitReader(s, MaxFrame+16)), MaxFrame)

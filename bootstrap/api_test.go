@@ -45,6 +45,9 @@ func TestBadInput(t *testing.T) {
 		{"another's broadcast", bob, "PUT", path, js, good, 403, "forbidden"},
 		{"bad broadcast ID", alice, "PUT", "/api/v1/broadcasts/nodot", js, good, 400, "bad_request"},
 		{"link to another broadcast", alice, "PUT", path, js, bytes.Replace(good, []byte(id+"?"), []byte(id+"x?"), 1), 400, "bad_request"},
+		{"link without a peer", alice, "PUT", path, js, mustJSON(api.ListingUpdate{Title: "x", Link: "peerscope://" + id, Started: e.clock.Now(), Version: 1}), 400, "bad_request"},
+		{"link not canonical", alice, "PUT", path, js, mustJSON(api.ListingUpdate{Title: "x", Link: announcement(id, "x", e.clock.Now(), 1).Link + "&x=1", Started: e.clock.Now(), Version: 1}), 400, "bad_request"},
+		{"link with a quote", alice, "PUT", path, js, mustJSON(api.ListingUpdate{Title: "x", Link: "peerscope://" + id + "?peer=/dns4/a'b/tcp/1/p2p/" + alice.id.String(), Started: e.clock.Now(), Version: 1}), 400, "bad_request"},
 		{"title with a newline", alice, "PUT", path, js, bytes.Replace(good, []byte(`"title":"ok"`), []byte(`"title":"o\nk"`), 1), 400, "bad_request"},
 		{"started in the future", alice, "PUT", path, js, mustJSON(announcement(id, "x", e.clock.Now().Add(time.Hour), 1)), 400, "bad_request"},
 		{"no version", alice, "PUT", path, js, mustJSON(announcement(id, "x", e.clock.Now(), 0)), 400, "bad_request"},
@@ -54,6 +57,15 @@ func TestBadInput(t *testing.T) {
 		{"phone start, unknown field", alice, "POST", "/api/v1/auth/phone/start", js, []byte(`{"phone":"+15550100","sms":true}`), 400, "bad_request"},
 		{"twitter start, unknown scope", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"scopes":["dm.read"]}`), 400, "bad_request"},
 		{"verify, malformed", nil, "POST", "/api/v1/attestation/verify", js, []byte(`{"attestation":"!!"}`), 400, "bad_request"},
+		{"twitter start, return elsewhere", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"https://evil.example/"}`), 400, "bad_request"},
+		{"twitter start, return with a fragment", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"http://127.0.0.1:8080/#x"}`), 400, "bad_request"},
+		{"twitter start, return not http", alice, "POST", "/api/v1/auth/twitter/start", js, []byte(`{"return":"javascript:alert(1)"}`), 400, "bad_request"},
+		{"twitter finish, malformed code", alice, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"<script>"}`), 400, "bad_request"},
+		{"twitter finish, wrong code", alice, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"ABCD-EFGH"}`), 400, "invalid_code"},
+		{"twitter finish, unsigned", nil, "POST", "/api/v1/auth/twitter/finish", js, []byte(`{"code":"ABCD-EFGH"}`), 401, "unauthenticated"},
+		{"sign-out, unknown field", alice, "POST", "/api/v1/auth/signout", js, []byte(`{"all":true}`), 400, "bad_request"},
+		{"sessions, not signed in", alice, "GET", "/api/v1/sessions", "", nil, 403, "not_signed_in"},
+		{"revoke session, not signed in", alice, "POST", "/api/v1/sessions/revoke", js, []byte(`{"peer":"x"}`), 403, "not_signed_in"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,7 +81,7 @@ func TestBadInput(t *testing.T) {
 	send := func(mutate func(r *http.Request) *http.Request) (int, string) {
 		req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 		req.Header.Set("Content-Type", js)
-		if err := api.SignRequest(req, good, alice.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, good, alice.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		req = mutate(req)
@@ -101,7 +113,7 @@ func TestBadInput(t *testing.T) {
 			old := e.clock.Now().Add(-bootstrap.DefaultClockSkew - time.Second)
 			req, _ := http.NewRequest(http.MethodPut, e.url+path, bytes.NewReader(good))
 			req.Header.Set("Content-Type", js)
-			_ = api.SignRequest(req, good, alice.key, old)
+			_ = api.SignRequest(req, good, alice.key, e.svc.Keys.ID(), old)
 			return req
 		},
 	} {
@@ -109,8 +121,10 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s, want 401 unauthenticated", name, status, code)
 		}
 	}
-	if n := e.count("broadcasts"); n != 0 {
-		t.Fatalf("%d broadcasts stored after refusals", n)
+	for _, table := range []string{"broadcasts", "sessions", "attestations", "oauth_states", "signins", "revocations", "accounts"} {
+		if n := e.count(table); n != 0 {
+			t.Fatalf("%d rows in %s after refusals", n, table)
+		}
 	}
 	// A good request goes through once; the same bytes again do not.
 	var replay *http.Request

@@ -1,6 +1,7 @@
 package bootstrap_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -54,7 +55,7 @@ func TestTwitterSignIn(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
-	start, err := alice.c.TwitterStart(ctx, api.ScopeFollows)
+	start, err := alice.c.TwitterStart(ctx, "", api.ScopeFollows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +64,20 @@ func TestTwitterSignIn(t *testing.T) {
 		!strings.Contains(u.Query().Get("scope"), "follows.read") {
 		t.Fatalf("authorize URL %s", start.AuthorizeURL)
 	}
+	// Without a return URL, the page shows the code to type on the node.
 	resp, page := get(t, browser(t), start.AuthorizeURL)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "@alice") {
 		t.Fatalf("callback page: %d %q", resp.StatusCode, page)
 	}
-	got, err := alice.c.Attestation(ctx)
+	if _, err := alice.c.Attestation(ctx); err == nil {
+		t.Fatal("an attestation before the node redeemed the sign-in")
+	}
+	got, err := alice.c.TwitterFinish(ctx, strings.ToLower(pageCode(t, page))) // as typed
 	if err != nil {
 		t.Fatal(err)
+	}
+	if again, err := alice.c.Attestation(ctx); err != nil || !bytes.Equal(again.Attestation, got.Attestation) {
+		t.Fatalf("the attestation fetched again: %v", err)
 	}
 	if got.Account.Handle != "@alice" || got.Account.Subject != "100" || got.Account.Provider != "twitter" {
 		t.Fatalf("account %+v", got.Account)
@@ -110,11 +118,16 @@ func TestTwitterSignIn(t *testing.T) {
 		t.Fatalf("suggestions %+v", sug)
 	}
 
+	// The code is single use.
+	if _, err := alice.c.TwitterFinish(ctx, pageCode(t, page)); err == nil {
+		t.Fatal("a code redeemed twice")
+	}
+
 	// The state is single use: the same callback again is refused, and
 	// stores nothing more.
-	accounts, atts := e.count("accounts"), e.count("attestations")
+	accounts, atts, signins := e.count("accounts"), e.count("attestations"), e.count("signins")
 	b := stopAtCallback(t)
-	start2, err := alice.c.TwitterStart(ctx)
+	start2, err := alice.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +140,8 @@ func TestTwitterSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("replayed callback: %d %s", resp.StatusCode, body)
 	}
-	if e.count("accounts") != accounts || e.count("attestations") != atts+1 {
-		t.Fatalf("replay stored something: %d accounts, %d attestations", e.count("accounts"), e.count("attestations"))
+	if e.count("accounts") != accounts || e.count("attestations") != atts || e.count("signins") != signins+1 {
+		t.Fatalf("replay stored something: %d accounts, %d attestations, %d sign-ins", e.count("accounts"), e.count("attestations"), e.count("signins"))
 	}
 }
 
@@ -141,7 +154,7 @@ func TestTwitterRefusals(t *testing.T) {
 	victim, attacker := e.node(1), e.node(2)
 
 	// The victim's code, stolen at the redirect.
-	vs, err := victim.c.TwitterStart(ctx)
+	vs, err := victim.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +164,7 @@ func TestTwitterRefusals(t *testing.T) {
 	if code == "" {
 		t.Fatalf("no code in %s", loc)
 	}
-	as, err := attacker.c.TwitterStart(ctx)
+	as, err := attacker.c.TwitterStart(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,18 +184,18 @@ func TestTwitterRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("unknown state: %d %s", resp.StatusCode, body)
 	}
-	ds, _ := victim.c.TwitterStart(ctx)
+	ds, _ := victim.c.TwitterStart(ctx, "")
 	resp, body = get(t, browser(t), ds.AuthorizeURL+"&deny=1")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "access_denied") {
 		t.Fatalf("denied: %d %s", resp.StatusCode, body)
 	}
-	es, _ := victim.c.TwitterStart(ctx)
+	es, _ := victim.c.TwitterStart(ctx, "")
 	e.clock.Advance(bootstrap.DefaultOAuthStateTTL)
 	resp, body = get(t, browser(t), es.AuthorizeURL)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_state") {
 		t.Fatalf("expired state: %d %s", resp.StatusCode, body)
 	}
-	for _, table := range []string{"accounts", "sessions", "attestations", "provider_tokens"} {
+	for _, table := range []string{"accounts", "sessions", "attestations", "provider_tokens", "signins"} {
 		if n := e.count(table); n != 0 {
 			t.Errorf("%d rows in %s after refusals", n, table)
 		}
@@ -193,8 +206,8 @@ func TestTwitterRefusals(t *testing.T) {
 }
 
 // TestPhoneSignUp: a code sent, guessed wrong, then right; the attestation
-// hides the number; guessing locks the number; codes expire; sends are
-// limited.
+// hides the number and shows a fingerprint; guessing locks the guesser;
+// codes expire; sends are limited per node.
 func TestPhoneSignUp(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
@@ -226,14 +239,14 @@ func TestPhoneSignUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("another node refuses the phone attestation: %v", err)
 	}
-	if a.Provider != "phone" || strings.Contains(string(res.Attestation), "5550100") || a.Handle != "+1•••0100" {
-		t.Fatalf("phone attestation %+v gives the number away or lacks the mask", a)
+	if a.Provider != "phone" || strings.Contains(string(res.Attestation), "5550100") || !strings.HasPrefix(a.Handle, "+1•••0100·") || len(a.Handle) < len("+1•••0100·")+5 {
+		t.Fatalf("phone attestation %+v gives the number away or lacks the mask and fingerprint", a)
 	}
 	// Used once.
 	_, err = carol.c.PhoneVerify(ctx, phone, code)
 	mustStatus(t, err, http.StatusBadRequest, "invalid_code")
 
-	// Guessing: five wrong codes lock the number, even for the right one.
+	// Guessing: five wrong codes lock the guesser, even for the right one.
 	const other = "+447700900123"
 	if err := mallory.c.PhoneStart(ctx, other); err != nil {
 		t.Fatal(err)
@@ -257,6 +270,7 @@ func TestPhoneSignUp(t *testing.T) {
 	mustStatus(t, err, http.StatusTooManyRequests, "locked")
 	err = mallory.c.PhoneStart(ctx, other)
 	mustStatus(t, err, http.StatusTooManyRequests, "locked")
+	e.clock.Advance(time.Minute) // the address's phone starts refill
 
 	// Expiry.
 	const third = "+33612345678"
@@ -266,7 +280,7 @@ func TestPhoneSignUp(t *testing.T) {
 	e.clock.Advance(11 * time.Minute)
 	_, err = carol.c.PhoneVerify(ctx, third, e.codes.code(third))
 	mustStatus(t, err, http.StatusBadRequest, "invalid_code")
-	// Sends per number: 3 an hour.
+	// Sends per number and node: 3 an hour.
 	for i := 0; i < 2; i++ {
 		if err := carol.c.PhoneStart(ctx, third); err != nil {
 			t.Fatal(err)

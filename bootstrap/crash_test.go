@@ -232,3 +232,61 @@ func TestKillDuringWrites(t *testing.T) {
 	t.Logf("killed after %d writes: %d accounts, %d follows, %d broadcasts acknowledged, all there after the restart",
 		writes.Load(), len(ack.accounts), nf, len(ack.versions))
 }
+
+// TestNonceSurvivesKill: a signed follow is captured on its way to the
+// bootstrap; the node unfollows; the bootstrap is killed with SIGKILL and
+// restarted on the same data within the clock skew. Sent again, the
+// captured follow is refused (its nonce was kept durably before it was
+// acted on), and the unfollow stands.
+func TestNonceSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	dir := t.TempDir()
+	var mu sync.Mutex
+	codes := map[string]string{}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ To, Message string }
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		codes[m.To] = m.Message[len(m.Message)-6:]
+		mu.Unlock()
+	}))
+	defer gw.Close()
+	c := startChild(t, dir, gw.URL)
+	ctx := context.Background()
+	n := (&env{t: t, url: c.url}).node(30)
+	n.c.Now = time.Now
+	const phone = "+15550177"
+	if err := n.c.PhoneStart(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	code := codes[phone]
+	mu.Unlock()
+	if _, err := n.c.PhoneVerify(ctx, phone, code); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	n.c.HTTP = &http.Client{Transport: rec}
+	if err := n.c.Follow(ctx, "twitter:77"); err != nil {
+		t.Fatal(err)
+	}
+	follow, body := rec.last(http.MethodPut)
+	if err := n.c.Unfollow(ctx, "twitter:77"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+	c2 := startChild(t, dir, gw.URL)
+	status, answer := replay(t, follow, body, c2.url)
+	if status != http.StatusUnauthorized {
+		t.Errorf("the captured follow, sent again after the restart: %d %s", status, answer)
+	}
+	n.c.Base, n.c.HTTP = c2.url, nil
+	if f, err := n.c.Following(ctx); err != nil || len(f) != 0 {
+		t.Fatalf("follows after the replay: %v %v", f, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -133,6 +134,15 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	hc := cfg.Host
 	hc.DataDir, hc.Logger = dir, cfg.Logger
+	// The relay serves the peers signed in here (unless it is open): the
+	// store answers, once the service has opened it.
+	var signedIn atomic.Pointer[Service]
+	if hc.Relay.Attested == nil {
+		hc.Relay.Attested = func(p peer.ID) bool {
+			svc := signedIn.Load()
+			return svc != nil && svc.Server.attested(p)
+		}
+	}
 	h, err := NewHost(ctx, hc)
 	if err != nil {
 		return err
@@ -155,6 +165,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	d.host, d.svc = h, svc
+	signedIn.Store(svc)
 	close(d.ready)
 	d.printUp(standin)
 	statusCtx, stopStatus := context.WithCancel(ctx)
@@ -234,7 +245,9 @@ func (d *Daemon) printUp(standin *xstandin.Provider) {
 	}
 	fmt.Fprint(w, "\nCtrl-C stops it.\n")
 	cur, _ := d.svc.Keys.KeySet().Current()
-	fmt.Fprintf(w, "\nDirectory and HTTP API (--bootstrap): %s\nAttestation key: %x\n", d.svc.URL(), []byte(cur.Public))
+	base := cmp.Or(strings.TrimRight(d.cfg.Server.PublicURL, "/"), d.svc.URL())
+	fmt.Fprintf(w, "\nDirectory and HTTP API (--bootstrap): %s\nFingerprint: %s\n  (publish it: nodes that reach this bootstrap over plain http pin it, --bootstrap '%s#pin=%s')\nAttestation key: %x\n",
+		d.svc.URL(), d.svc.Keys.ID(), base, d.svc.Keys.ID(), []byte(cur.Public))
 	if standin != nil {
 		fmt.Fprintf(w, "Sign-in with Twitter goes to the local stand-in (%s/x/).\n", d.svc.URL())
 	}

@@ -20,25 +20,26 @@ const maxQueryText = 100
 
 // byBroadcaster checks that a request about the broadcast in the path is
 // signed by its broadcaster (whose peer ID the broadcast ID names), and
-// returns the ID, the signer and the body; on failure it has answered.
-func (s *Server) byBroadcaster(w http.ResponseWriter, r *http.Request, what string) (id string, p peer.ID, body []byte, ok bool) {
+// returns the ID, the signer, the body and the nonce to keep; on failure
+// it has answered.
+func (s *Server) byBroadcaster(w http.ResponseWriter, r *http.Request, what string) (id string, p peer.ID, body []byte, n nonceRec, ok bool) {
 	id = r.PathValue("id")
 	owner, err := api.BroadcasterOf(id)
 	if err == nil {
-		p, body, err = s.signed(w, r)
+		p, body, n, err = s.signedLater(w, r)
 	}
 	if err == nil && p != owner {
 		err = fmt.Errorf("%w: only the broadcaster %s may %s %s", ErrForbidden, owner, what, clip(id, 80))
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return "", "", nil, false
+		return "", "", nil, n, false
 	}
-	return id, p, body, true
+	return id, p, body, n, true
 }
 
 func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
-	id, p, body, ok := s.byBroadcaster(w, r, "announce")
+	id, p, body, n, ok := s.byBroadcaster(w, r, "announce")
 	if !ok {
 		return
 	}
@@ -54,8 +55,8 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	b := &entry{Listing: api.Listing{ID: id, Broadcaster: p.String(), Title: a.Title, Link: a.Link, Private: a.Private,
-		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers,
-		Version: a.Version, Updated: now}, signed: signedRecord(r, body)}
+		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers, ReplayViewersIdentified: a.ReplayViewersIdentified,
+		Version: a.Version, Updated: now}, signed: signedRecord(r, body), nonce: &n}
 	acc, err := s.store.SessionAccount(ctx, p.String(), now)
 	switch {
 	case err == nil:
@@ -64,6 +65,13 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	case err != ErrNoSession:
 		s.fail(w, r, err)
 		return
+	}
+	// Peer IDs are free: live listings are capped per account, and,
+	// without one, per network.
+	b.network = netKey(clientIP(r, s.cfg.TrustedProxies))
+	b.capLive, b.liveSince = s.cfg.MaxLiveAnonymous, now.Add(-s.cfg.LiveTTL).UnixNano()
+	if b.account != 0 {
+		b.capLive = s.cfg.MaxLiveAccount
 	}
 	put, err := s.store.putBroadcast(ctx, b)
 	if err != nil {
@@ -198,8 +206,12 @@ func (s *Server) providerTokens(ctx context.Context, account int64) (ProviderTok
 }
 
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	id, _, body, ok := s.byBroadcaster(w, r, "publish the replay of")
+	id, _, body, n, ok := s.byBroadcaster(w, r, "publish the replay of")
 	if !ok {
+		return
+	}
+	if err := s.store.saveNonce(r.Context(), n); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	var e api.ReplayEntry

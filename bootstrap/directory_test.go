@@ -18,20 +18,34 @@ import (
 func (n *node) broadcastID(nonce string) string { return n.id.String() + "." + nonce }
 
 func announcement(id, title string, started time.Time, version uint64) api.ListingUpdate {
-	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/x", Started: started, Version: version}
+	broadcaster, _, _ := strings.Cut(id, ".")
+	return api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + broadcaster, Started: started, Version: version}
 }
 
-// signIn signs n in with the stand-in as the given user.
-func (e *env) signIn(n *node, user string, scopes ...string) {
+// signIn signs n in with the stand-in as the given user, as a node and
+// the browser on its machine do: the node starts with its page's loopback
+// URL to come back to; the browser signs in at X, is sent back there with
+// the one-time code in the fragment; the node redeems it.
+func (e *env) signIn(n *node, user string, scopes ...string) api.AttestationResponse {
 	e.t.Helper()
-	start, err := n.c.TwitterStart(context.Background(), scopes...)
+	ctx := context.Background()
+	const page = "http://127.0.0.1:8080/directory/"
+	start, err := n.c.TwitterStart(ctx, page, scopes...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	resp, _ := get(e.t, browser(e.t), start.AuthorizeURL+"&login="+user)
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("sign-in as %s: %d", user, resp.StatusCode)
+	b := stopAtCallback(e.t)
+	resp, _ := get(e.t, b, start.AuthorizeURL+"&login="+user) // X sends the browser to the callback
+	resp, body := get(e.t, b, resp.Header.Get("Location"))    // the callback sends it to the node's page
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), page+"#signin=") {
+		e.t.Fatalf("sign-in as %s: %d to %q: %s", user, resp.StatusCode, resp.Header.Get("Location"), body)
 	}
+	res, err := n.c.TwitterFinish(ctx, strings.TrimPrefix(loc.Fragment, "signin="))
+	if err != nil {
+		e.t.Fatalf("sign-in as %s: %v", user, err)
+	}
+	return res
 }
 
 func ids(list []*api.Listing) []string {
@@ -233,12 +247,12 @@ func TestFollowNotify(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	if err := api.SignRequest(req, nil, carol.key, e.clock.Now()); err != nil {
+	if err := api.SignRequest(req, nil, carol.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	carolFeed := openSSE(t, req)
 	req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
-	_ = api.SignRequest(req, nil, dave.key, e.clock.Now())
+	_ = api.SignRequest(req, nil, dave.key, e.svc.Keys.ID(), e.clock.Now())
 	daveFeed := openSSE(t, req)
 	pubReq, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
 	public := openSSE(t, pubReq)

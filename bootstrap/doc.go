@@ -6,36 +6,46 @@
 // The Daemon (daemon.go) is the whole service, assembled by Run from a
 // Config (DefaultConfig) and taken down in the reverse order:
 //
-//	Host (p2p.go): libp2p, a Kademlia DHT server, AutoNAT, a circuit relay sized for video
+//	Host (p2p.go): libp2p, a Kademlia DHT server, AutoNAT, a circuit relay sized for video,
+//	  its reservations for peers signed in here, a few per network (relay_acl.go)
 //	  └─ GossipSub ─► LivePublisher (live.go): go-live notices on api.LiveTopic
-//	Service (service.go): keys (keys.go) + Store (SQLite: store.go, schema.go) + Server, listening
+//	Service (service.go): keys (keys.go) + Store (SQLite: store*.go, schema.go) + Server, listening, pruning (prune.go)
 //	  └─ Server (server.go): the HTTP API under /api/v1/ and the directory page at /
 //
-// Over HTTP it offers sign-in — Twitter with OAuth 2.0 and PKCE (auth.go,
-// twitter.go; the provider side for tests and local setups is package
-// xstandin), or a phone number (phone.go) — and in return signs identity
+// Over HTTP it offers sign-in — Twitter with OAuth 2.0 and PKCE, redeemed by
+// the node that started it (signin.go, twitter.go; the provider side for
+// tests and local setups is package xstandin), or a phone number
+// (phone_handlers.go, store_phone.go) — and in return signs identity
 // attestations (package identity) that bind a peer ID to an account, a
-// name and an avatar until an expiry. Nodes prove their peer ID by signing
-// their requests with their libp2p key (api.SignRequest; verified in
-// signed.go, each nonce once) and believe the attestations of the key sets
-// their bootstraps publish (keys.go, /api/v1/info). Every client is held
-// to token buckets per address, peer and account (ratelimit.go, on
-// golang.org/x/time/rate and the injected clock).
+// name and an avatar until an expiry (30 days at most). It withdraws them
+// before then on a sign-out, an ended session or the operator's word
+// (revoke.go, --revoke-…), and publishes its attestation keys and its
+// revocations in a trust statement signed by its identity key (trust.go;
+// keys.go also rotates and revokes keys). Nodes prove their peer ID by
+// signing their requests with their libp2p key, for this bootstrap by its
+// ID (api.SignRequest; verified in signed.go: the peer's rate, then each
+// nonce once, kept durably by time bucket in nonces.go). Every client is
+// held to token buckets per address (an IPv6 address by its /64), peer and
+// account (ratelimit.go, on golang.org/x/time/rate and the injected
+// clock). Provider tokens are sealed at rest (sealed.go).
 //
 // Broadcasters list their broadcasts in its directory (directory.go): an
 // api.ListingUpdate PUT by the broadcaster's node becomes an api.Listing,
 // live, then replayable for 24 hours after the end, searchable (listings
-// cached in listcache.go). It keeps the follow graph and tells followers
-// when someone goes live (events.go: server-sent events, and OnLive, which
-// the daemon hands to the LivePublisher). Its state is one SQLite database,
-// with tables reserved for the audience lists and escrowed keys of private
-// broadcasts.
+// cached in listcache.go), capped per account and, anonymous, per network.
+// It keeps the follow graph and tells followers when someone goes live
+// (events.go: server-sent events without the followers, and OnLive, which
+// the daemon hands to the LivePublisher). Its state is one SQLite
+// database, with tables reserved for the audience lists and escrowed keys
+// of private broadcasts.
 //
 // Data flow of a sign-in:
 //
-//	node ─signed POST start─► state{peer, PKCE verifier} ─► browser → X authorize
-//	X ─redirect code,state─► callback: take state, exchange code+verifier,
-//	users/me ─► account, session(peer), Attestation{peer}.Sign(key) ─► node fetches it
+//	node ─signed POST start {return}─► state{peer, PKCE verifier, return} ─► browser → X authorize
+//	X ─redirect code,state─► callback: take state, exchange code+verifier, users/me ─► account, tokens (sealed)
+//	  ─► one-time code bound to the state's peer ─► the browser: #signin=CODE at return (loopback), or shown
+//	node's page ─► node ─signed POST finish {code}─► same peer? ─► session, Attestation{peer}.Sign(key)
 //
-// The service never carries video: chunks flow peer to peer in the mesh.
+// The service never carries video but what its relay passes for peers
+// behind NAT: chunks flow peer to peer in the mesh.
 package bootstrap

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
@@ -26,6 +27,12 @@ var (
 	// ErrUnauthenticated is returned for a request whose signature, time
 	// or nonce does not hold.
 	ErrUnauthenticated = errors.New("bootstrap: request not authenticated")
+	// errOldSignature is a signed request of version 1, from a node older
+	// than this bootstrap: it names no bootstrap.
+	errOldSignature = fmt.Errorf("%w: a version-1 signed request, which names no bootstrap: this node is older than the bootstrap (signed requests are version %d now) and must be upgraded",
+		ErrUnauthenticated, api.RequestVersion)
+	// errWrongBootstrap is a signed request for another bootstrap.
+	errWrongBootstrap = fmt.Errorf("%w: the request is for another bootstrap", ErrUnauthenticated)
 	// ErrNoSession is returned for a peer that has not signed in.
 	ErrNoSession = errors.New("bootstrap: peer not signed in")
 	// ErrForbidden is returned for what the peer may not do (announce

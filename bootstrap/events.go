@@ -25,8 +25,10 @@ type Event struct {
 	Kind    string       `json:"kind"`
 	Listing *api.Listing `json:"broadcast"`
 	// Followers are the account keys that follow the broadcaster (live
-	// events of a signed-in broadcaster only): whom to notify.
-	Followers []string `json:"followers,omitempty"`
+	// events of a signed-in broadcaster only): whom to notify. Only
+	// OnLive hears them: the event streams never carry them (the follow
+	// graph stays on the bootstrap).
+	Followers []string `json:"-"`
 
 	followerIDs map[int64]bool
 }

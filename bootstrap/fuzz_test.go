@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/link"
 )
 
 // The decoders of the API: request bodies (strict JSON into the request
@@ -29,6 +30,7 @@ const fuzzID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA.abcd"
 func FuzzListingUpdate(f *testing.F) {
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1}`))
 	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=x","started":"2026-03-01T11:00:00Z","ended":"2026-03-01T11:30:00Z","viewers":3,"version":9,"tweet":true}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `?peer=/ip4/1.2.3.4/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA","started":"2026-03-01T11:00:00Z","version":1}`))
 	f.Add([]byte(`{"title":"\u2028"}`))
 	f.Add([]byte(`{"version":1e30}`))
 	f.Add([]byte(`{} {}`))
@@ -44,6 +46,9 @@ func FuzzListingUpdate(f *testing.F) {
 			t.Fatalf("error %v is not ErrBadRequest", err)
 		}
 		if err == nil {
+			if l, err := link.Parse(a.Link); err != nil || l.Broadcast != fuzzID || l.String() != a.Link {
+				t.Fatalf("accepted link %q: %v", a.Link, err)
+			}
 			if a.Version == 0 || !strings.HasPrefix(a.Link, "peerscope://"+fuzzID) || a.Started.After(fuzzNow.Add(time.Minute)) {
 				t.Fatalf("accepted %+v", a)
 			}
@@ -56,10 +61,14 @@ func FuzzRequestBodies(f *testing.F) {
 	f.Add([]byte(`{"scopes":["follows","tweet"]}`))
 	f.Add([]byte(`{"manifest":"bafy"}`))
 	f.Add([]byte(`{"attestation":"AAAA","peer":"x"}`))
+	f.Add([]byte(`{"code":"ABCD-EFGH"}`))
+	f.Add([]byte(`{"everywhere":true}`))
+	f.Add([]byte(`{"return":"http://127.0.0.1:8080/directory/","scopes":["follows"]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json; charset=utf-8")
-		for _, v := range []any{new(api.PhoneStart), new(api.PhoneVerify), new(api.TwitterStart), new(api.ReplayEntry), new(api.VerifyRequest)} {
+		for _, v := range []any{new(api.PhoneStart), new(api.PhoneVerify), new(api.TwitterStart), new(api.ReplayEntry), new(api.VerifyRequest),
+			new(api.TwitterFinish), new(api.SignOut), new(api.RevokeSession)} {
 			if err := decodeStrict(r, body, v); err != nil && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("%T: error %v is not ErrBadRequest", v, err)
 			}
@@ -67,34 +76,38 @@ func FuzzRequestBodies(f *testing.F) {
 	})
 }
 
-// FuzzSignedHeaders feeds the four signature headers, separated by
+// FuzzSignedHeaders feeds the five signature headers, separated by
 // newlines, to the verifier.
 func FuzzSignedHeaders(f *testing.F) {
 	priv, _, _ := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
+	keys, err := newKeyRing(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32), Identity: bytes.Repeat([]byte{3}, 32)})
+	if err != nil {
+		f.Fatal(err)
+	}
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-	_ = api.SignRequest(r, nil, priv, fuzzNow)
-	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature))
-	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!")
+	_ = api.SignRequest(r, nil, priv, keys.ID(), fuzzNow)
+	f.Add(r.Header.Get(api.HeaderPeer) + "\n" + r.Header.Get(api.HeaderTime) + "\n" + r.Header.Get(api.HeaderNonce) + "\n" + r.Header.Get(api.HeaderSignature) + "\n" + keys.ID())
+	f.Add("12D3KooW\n1\nnonce-nonce-nonce-nonce\n!!\n" + keys.ID())
 	f.Add("\n\n\n")
-	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute},
-		nonces: nonceCache{seen: map[string]time.Time{}, max: 1 << 16}}
+	s := &Server{cfg: ServerConfig{Now: func() time.Time { return fuzzNow }, ClockSkew: time.Minute, Keys: keys}}
 	f.Fuzz(func(t *testing.T, headers string) {
-		parts := strings.SplitN(headers, "\n", 4)
-		for len(parts) < 4 {
+		parts := strings.SplitN(headers, "\n", 5)
+		for len(parts) < 5 {
 			parts = append(parts, "")
 		}
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/attestation", nil)
-		for i, h := range []string{api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature} {
+		for i, h := range []string{api.HeaderPeer, api.HeaderTime, api.HeaderNonce, api.HeaderSignature, api.HeaderBootstrap} {
 			r.Header[h] = []string{parts[i]}
 		}
-		if _, err := s.verifyRequest(r, nil); err != nil && !errors.Is(err, ErrUnauthenticated) {
+		if _, _, _, err := s.checkSignature(r, nil); err != nil && !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("error %v is not ErrUnauthenticated", err)
 		}
 	})
 }
 
 func FuzzIdentifiers(f *testing.F) {
-	for _, s := range []string{fuzzID, "x.y", ".abc", "12D3KooW.", "twitter:123", "phone:p0123", "+15550100", "+0123456789", "tw:"} {
+	for _, s := range []string{fuzzID, "x.y", ".abc", "12D3KooW.", "twitter:123", "phone:p0123", "+15550100", "+0123456789", "tw:",
+		"http://127.0.0.1:8080/directory/", "http://evil.example/", "abcd-efgh"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -112,11 +125,17 @@ func FuzzIdentifiers(f *testing.F) {
 			t.Fatalf("normalizePhone(%q) = %q", s, p)
 		}
 		_ = maskPhone(s)
+		_ = normalizeSigninCode(s)
+		if err := checkReturnURL(s); err != nil && !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("checkReturnURL(%q): %v is not ErrBadRequest", s, err)
+		} else if err == nil && s != "" && !strings.HasPrefix(s, "http") {
+			t.Fatalf("checkReturnURL took %q", s)
+		}
 	})
 }
 
 func FuzzKeyFile(f *testing.F) {
-	good, _ := json.Marshal(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32)})
+	good, _ := json.Marshal(keyFile{Seed: bytes.Repeat([]byte{1}, 32), Secret: bytes.Repeat([]byte{2}, 32), Identity: bytes.Repeat([]byte{3}, 32)})
 	f.Add(good)
 	f.Add([]byte(`{"seed":"AAAA","secret":"AAAA"}`))
 	f.Add([]byte(`{"seed":"` + strings.Repeat("A", 43) + `=","secret":"` + strings.Repeat("A", 43) + `=","retired":[{"public":"AAAA"}]}`))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -84,7 +85,15 @@ func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 		RateIP:      bootstrap.Rate{PerSecond: -1},
 		RatePeer:    bootstrap.Rate{PerSecond: -1},
 		RateAccount: bootstrap.Rate{PerSecond: -1},
-		OnLive:      func(ev bootstrap.Event) { e.live <- ev },
+		OnLive: func(ev bootstrap.Event) {
+			select { // OnLive must not block
+			case e.live <- ev:
+			default:
+			}
+		},
+		// Requests may say, in X-Forwarded-For, which address they come
+		// from (node.from): tests play clients on several networks.
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 	}
 	if tweak != nil {
 		tweak(&sc.Server)
@@ -127,6 +136,20 @@ func (e *env) node(seed byte) *node {
 	return &node{key: priv, id: id, c: &api.Client{Base: e.url, Key: priv, Now: e.clock.Now}}
 }
 
+// from makes n's requests come from addr (as a trusted proxy would say).
+func (n *node) from(addr string) *node {
+	n.c.HTTP = &http.Client{Transport: forwardedFor(addr)}
+	return n
+}
+
+type forwardedFor string
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", string(f))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 // count returns the rows of a table.
 func (e *env) count(table string) int {
 	e.t.Helper()
@@ -149,7 +172,7 @@ func (e *env) raw(n *node, method, path, ctype string, body []byte) (int, string
 		req.Header.Set("Content-Type", ctype)
 	}
 	if n != nil {
-		if err := api.SignRequest(req, body, n.key, e.clock.Now()); err != nil {
+		if err := api.SignRequest(req, body, n.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -50,6 +50,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, ErrBadRequest):
 		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, errOldSignature):
+		status, code = http.StatusUnauthorized, "signature_version"
+	case errors.Is(err, errWrongBootstrap):
+		status, code = http.StatusUnauthorized, "wrong_bootstrap"
 	case errors.Is(err, ErrUnauthenticated):
 		status, code = http.StatusUnauthorized, "unauthenticated"
 	case errors.Is(err, ErrNoSession):
@@ -155,6 +159,23 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return host
+}
+
+// netKey is the key a per-address limit counts an address under: an IPv4
+// address alone, an IPv6 address by its /64 (one customer's, as ISPs hand
+// them out: every address in it is the same client's to use). Anything
+// that does not parse counts as itself.
+func netKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }
 
 func atoiDefault(s string, def, lo, hi int) (int, error) {

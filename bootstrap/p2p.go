@@ -80,6 +80,16 @@ type RelayConfig struct {
 	Buffer int
 	// Off runs no relay.
 	Off bool
+	// Open serves a reservation to any peer. By default (false) only a
+	// peer Attested says is signed in here gets one: a relay that carries
+	// video for anyone is anyone's free CDN.
+	Open bool
+	// Attested reports whether a peer is signed in at the bootstrap (the
+	// daemon asks its store); nil, with Open false, serves nobody.
+	Attested func(peer.ID) bool
+	// ReservationsPerNetwork bounds the reservations from one network (an
+	// IPv4 address, an IPv6 /64).
+	ReservationsPerNetwork int
 }
 
 func (c *RelayConfig) fill() error {
@@ -99,6 +109,7 @@ func (c *RelayConfig) fill() error {
 	}
 	def(&c.Reservations, DefaultRelayReservations)
 	def(&c.ReservationsPerIP, DefaultRelayReservationsPerIP)
+	def(&c.ReservationsPerNetwork, DefaultRelayReservationsPerIP)
 	def(&c.CircuitsPerPeer, DefaultRelayCircuits)
 	def(&c.Buffer, DefaultRelayBuffer)
 	switch {
@@ -108,7 +119,7 @@ func (c *RelayConfig) fill() error {
 		return fmt.Errorf("%w: relay duration %s under a second", ErrHostConfig, c.CircuitDuration)
 	case c.ReservationTTL < time.Minute:
 		return fmt.Errorf("%w: reservation TTL %s under a minute", ErrHostConfig, c.ReservationTTL)
-	case c.Reservations < 0, c.ReservationsPerIP < 0, c.CircuitsPerPeer < 0:
+	case c.Reservations < 0, c.ReservationsPerIP < 0, c.CircuitsPerPeer < 0, c.ReservationsPerNetwork < 0:
 		return fmt.Errorf("%w: negative relay count", ErrHostConfig)
 	case c.Buffer < 512 || c.Buffer > 1<<20:
 		return fmt.Errorf("%w: relay buffer %d outside 512 B to 1 MiB", ErrHostConfig, c.Buffer)
@@ -264,6 +275,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 		b.relay, err = relay.New(b.h,
 			relay.WithResources(cfg.Relay.resources()),
 			relay.WithMetricsTracer(&b.stats),
+			relay.WithACL(newRelayACL(cfg.Relay)),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap: relay: %w", err)

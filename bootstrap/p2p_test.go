@@ -177,7 +177,7 @@ func relayed(t *testing.T, ctx context.Context, b *Host) (network.Stream, *clien
 // TestRelayCarriesVideo sends 2 MiB through a circuit: sixteen times what
 // libp2p's default relay allows, about 7 s of a 2.5 Mb/s stream.
 func TestRelayCarriesVideo(t *testing.T) {
-	b := newBootstrap(t, HostConfig{})
+	b := newBootstrap(t, HostConfig{Relay: RelayConfig{Open: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, rsvp, got := relayed(t, ctx, b)
@@ -211,7 +211,7 @@ func TestRelayCarriesVideo(t *testing.T) {
 // advertised.
 func TestRelayEnforcesItsLimit(t *testing.T) {
 	const limit = 256 << 10
-	b := newBootstrap(t, HostConfig{Relay: RelayConfig{CircuitData: limit}})
+	b := newBootstrap(t, HostConfig{Relay: RelayConfig{CircuitData: limit, Open: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, rsvp, got := relayed(t, ctx, b)
@@ -246,7 +246,7 @@ func TestRelayEnforcesItsLimit(t *testing.T) {
 // machine (all three hosts in this process, on loopback TCP): the figure
 // that sizes a bootstrap's relay (docs/BENCHMARKS.md).
 func BenchmarkRelayCircuit(b *testing.B) {
-	bs, err := NewHost(context.Background(), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	bs, err := NewHost(context.Background(), HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relay: RelayConfig{Open: true}})
 	if err != nil {
 		b.Fatal(err)
 	}

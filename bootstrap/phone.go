@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -16,20 +16,23 @@ type CodeSender interface {
 	SendCode(ctx context.Context, phone, code string) error
 }
 
-// ConsoleSender logs codes instead of sending them: for local setups and
-// tests (whoever runs the bootstrap reads the code from its log).
+// ConsoleSender prints codes instead of sending them, for local setups
+// and tests: whoever runs the bootstrap reads the code on its output
+// (whatever the log level) and gives it to the person signing up. The
+// number is shown masked, as everywhere the bootstrap writes: logs are
+// kept and shared, numbers should not be in them.
 type ConsoleSender struct {
-	Logger *slog.Logger
+	Out io.Writer // default os.Stdout
 }
 
-// SendCode logs the code.
+// SendCode prints the code with the number masked.
 func (c ConsoleSender) SendCode(_ context.Context, phone, code string) error {
-	l := c.Logger
-	if l == nil {
-		l = slog.Default()
+	out := c.Out
+	if out == nil {
+		out = os.Stdout
 	}
-	l.Info("phone sign-up code (console sender)", "phone", phone, "code", code)
-	return nil
+	_, err := fmt.Fprintf(out, "Phone sign-up code for %s: %s (console sender: give it to whoever asked)\n", maskPhone(phone), code)
+	return err
 }
 
 // HTTPSender posts each code as JSON to an SMS gateway:

@@ -135,4 +135,103 @@ CREATE TABLE escrowed_keys (
 	expires   INTEGER NOT NULL
 );
 `,
+	// 2: issue 12's trust — signed requests' nonces kept durably, sign-ins
+	// redeemed by the node that started them, revocations.
+	`
+-- The nonces of accepted signed requests, by the bucket of their signed
+-- time: a request captured before a restart is still refused after it.
+-- Buckets older than the clock skew allows are deleted.
+CREATE TABLE nonces (
+	k       BLOB PRIMARY KEY,           -- SHA-256(peer, nonce), 16 bytes
+	bucket  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX nonces_bucket ON nonces(bucket);
+
+-- Where the node that started an OAuth sign-in wants the browser sent back
+-- (its own page on loopback), if anywhere.
+ALTER TABLE oauth_states ADD COLUMN return_url TEXT NOT NULL DEFAULT '';
+
+-- A sign-in the provider confirmed, waiting for the node that started it
+-- to redeem it with the one-time code the browser was shown (or sent back
+-- to that node with): no session or attestation exists before.
+CREATE TABLE signins (
+	id       INTEGER PRIMARY KEY,
+	peer     TEXT NOT NULL,             -- the node that started it
+	code     BLOB NOT NULL,             -- keyed hash of the one-time code
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	scopes   TEXT NOT NULL DEFAULT '',
+	created  INTEGER NOT NULL,
+	expires  INTEGER NOT NULL
+);
+CREATE INDEX signins_peer ON signins(peer);
+
+-- Wrong redemption codes per peer, so that guessing one costs.
+CREATE TABLE signin_misses (
+	peer     TEXT PRIMARY KEY,
+	misses   INTEGER NOT NULL,
+	window   INTEGER NOT NULL
+);
+
+-- The ID of each attestation issued (identity.Attestation.ID), to revoke
+-- one, and whether it was revoked (it is then never handed out again).
+ALTER TABLE attestations ADD COLUMN aid TEXT NOT NULL DEFAULT '';
+ALTER TABLE attestations ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX attestations_aid ON attestations(aid);
+CREATE INDEX attestations_account ON attestations(account);
+
+-- What the bootstrap withdrew before its expiry, published signed in the
+-- trust statement until everything an entry covers has expired.
+CREATE TABLE revocations (
+	id          INTEGER PRIMARY KEY,
+	attestation TEXT NOT NULL DEFAULT '',
+	peer        TEXT NOT NULL DEFAULT '',
+	account     TEXT NOT NULL DEFAULT '',   -- provider:subject
+	before      INTEGER NOT NULL DEFAULT 0,
+	until       INTEGER NOT NULL,
+	created     INTEGER NOT NULL,
+	reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX revocations_until ON revocations(until);
+`,
+	// 3: phone codes per number and peer: a resend does not reset the
+	// attempts, and one peer's guesses lock that peer, not the number.
+	`
+DROP TABLE phone_codes;
+
+-- A number (keyed hash): its window, the codes sent to it and the wrong
+-- attempts at them in the window (all peers), and until when it is
+-- guarded (its codes are long: guessing them is hopeless).
+CREATE TABLE phone_numbers (
+	phone         TEXT PRIMARY KEY,
+	window_start  INTEGER NOT NULL,
+	sends         INTEGER NOT NULL DEFAULT 0,
+	wrong         INTEGER NOT NULL DEFAULT 0,
+	guarded_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- A peer's pending code for a number, the codes sent and the wrong
+-- attempts in its window, and its lock (that peer's only).
+CREATE TABLE phone_codes (
+	phone        TEXT NOT NULL,
+	peer         TEXT NOT NULL,
+	code         BLOB NOT NULL,         -- keyed hash of the code; empty: none pending
+	expires      INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	sends        INTEGER NOT NULL DEFAULT 0,
+	window_start INTEGER NOT NULL,
+	locked_until INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (phone, peer)
+);
+`,
+	// 4: the network (IPv4 address, IPv6 /64) each listing was made from,
+	// for the cap on anonymous live listings per network.
+	`
+ALTER TABLE broadcasts ADD COLUMN network TEXT NOT NULL DEFAULT '';
+CREATE INDEX broadcasts_network ON broadcasts(network, ended, updated);
+CREATE INDEX broadcasts_account ON broadcasts(account, ended, updated);
+`,
+	// 5: replay views that signed-in accounts made, apart from the rest.
+	`
+ALTER TABLE broadcasts ADD COLUMN replay_viewers_identified INTEGER NOT NULL DEFAULT 0;
+`,
 }

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"context"
 	"crypto/rand"
 
 	"fmt"
@@ -40,8 +41,15 @@ type ServerConfig struct {
 	LiveTTL time.Duration
 	// ReplayTTL is how long after its end a replay is listed; default 24 h.
 	ReplayTTL time.Duration
+	// MaxLiveAnonymous bounds the live broadcasts listed at once without
+	// an account from one network (an IPv4 address, an IPv6 /64);
+	// MaxLiveAccount, those of one signed-in account. Peer IDs are free:
+	// without a cap, anyone could fill the directory. Defaults 3 and 5; a
+	// negative value turns the cap off (load tests).
+	MaxLiveAnonymous, MaxLiveAccount int
 
-	// Rate limits: per client IP on every request, per peer on signed
+	// Rate limits: per client address on every request (an IPv4 address,
+	// an IPv6 /64), per peer on signed
 	// requests, per account on what a signed-in account does (however
 	// many nodes it has), per IP on phone sign-up starts. A zero Rate gets
 	// the default; a Rate with PerSecond < 0 turns that limit off.
@@ -52,6 +60,12 @@ type ServerConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
+	// PruneEvery is how often Service.Serve prunes what the bootstrap no
+	// longer needs (Server.Prune); default DefaultPruneEvery.
+	PruneEvery time.Duration
+	// maxNonces bounds the nonces held in memory; default
+	// defaultMaxNonces (tests make it small).
+	maxNonces int
 
 	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
 	// addresses for /api/v1/info (the libp2p host fills it).
@@ -84,17 +98,19 @@ const (
 // body limit.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		AttestationTTL: DefaultAttestationTTL,
-		SessionTTL:     DefaultSessionTTL,
-		OAuthStateTTL:  DefaultOAuthStateTTL,
-		ClockSkew:      DefaultClockSkew,
-		LiveTTL:        DefaultLiveTTL,
-		ReplayTTL:      DefaultReplayTTL,
-		RateIP:         Rate{PerSecond: 50, Burst: 100},
-		RatePeer:       Rate{PerSecond: 5, Burst: 20},
-		RateAccount:    Rate{PerSecond: 10, Burst: 40},
-		RatePhone:      Rate{PerSecond: 1.0 / 60, Burst: 5},
-		MaxBody:        DefaultMaxBody,
+		AttestationTTL:   DefaultAttestationTTL,
+		SessionTTL:       DefaultSessionTTL,
+		OAuthStateTTL:    DefaultOAuthStateTTL,
+		ClockSkew:        DefaultClockSkew,
+		LiveTTL:          DefaultLiveTTL,
+		ReplayTTL:        DefaultReplayTTL,
+		MaxLiveAnonymous: 3,
+		MaxLiveAccount:   5,
+		RateIP:           Rate{PerSecond: 50, Burst: 100},
+		RatePeer:         Rate{PerSecond: 5, Burst: 20},
+		RateAccount:      Rate{PerSecond: 10, Burst: 40},
+		RatePhone:        Rate{PerSecond: 1.0 / 60, Burst: 5},
+		MaxBody:          DefaultMaxBody,
 	}
 }
 
@@ -113,6 +129,7 @@ func (c *ServerConfig) fill() error {
 	def(&c.ClockSkew, d.ClockSkew)
 	def(&c.LiveTTL, d.LiveTTL)
 	def(&c.ReplayTTL, d.ReplayTTL)
+	def(&c.PruneEvery, DefaultPruneEvery)
 	rate := func(r *Rate, v Rate) {
 		if *r == (Rate{}) {
 			*r = v
@@ -124,6 +141,15 @@ func (c *ServerConfig) fill() error {
 	rate(&c.RatePhone, d.RatePhone)
 	if c.MaxBody == 0 {
 		c.MaxBody = d.MaxBody
+	}
+	if c.MaxLiveAnonymous == 0 {
+		c.MaxLiveAnonymous = d.MaxLiveAnonymous
+	}
+	if c.MaxLiveAccount == 0 {
+		c.MaxLiveAccount = d.MaxLiveAccount
+	}
+	if c.maxNonces == 0 {
+		c.maxNonces = defaultMaxNonces
 	}
 	c.PhoneLimits.fill()
 	if c.Now == nil {
@@ -149,8 +175,10 @@ func (c *ServerConfig) fill() error {
 		}
 	}
 	switch {
-	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0:
+	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0 || c.PruneEvery < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
+	case c.AttestationTTL > identity.MaxLifetime:
+		return fmt.Errorf("%w: attestation TTL %s over the %s every node allows", ErrConfig, c.AttestationTTL, identity.MaxLifetime)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
 	}
@@ -164,10 +192,13 @@ type Server struct {
 	mux    *http.ServeMux
 	log    *slog.Logger
 	hub    *hub
-	nonces nonceCache
+	nonces *nonceStore
 	lists  listCache
+	trust  trustCache
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
+	// phoneNetLimit: codes to one number asked from one network.
+	phoneNetLimit *limiter
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -181,22 +212,42 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:          cfg,
-		store:        cfg.Store,
-		log:          cfg.Logger,
-		hub:          newHub(),
-		nonces:       nonceCache{seen: make(map[string]time.Time), max: 1 << 20},
-		ipLimit:      newLimiter(cfg.RateIP),
-		peerLimit:    newLimiter(cfg.RatePeer),
-		accountLimit: newLimiter(cfg.RateAccount),
-		phoneLimit:   newLimiter(cfg.RatePhone),
+		cfg:           cfg,
+		store:         cfg.Store,
+		log:           cfg.Logger,
+		hub:           newHub(),
+		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
+		ipLimit:       newLimiter(cfg.RateIP),
+		peerLimit:     newLimiter(cfg.RatePeer),
+		accountLimit:  newLimiter(cfg.RateAccount),
+		phoneLimit:    newLimiter(cfg.RatePhone),
+		phoneNetLimit: newLimiter(phoneNetRate(cfg)),
 	}
+	// The nonces kept before a restart: what was captured then is refused
+	// now.
+	lowest := s.nonces.bucket(cfg.Now().Add(-cfg.ClockSkew))
+	kept, err := s.store.loadNonces(context.Background(), lowest)
+	if err != nil {
+		return nil, err
+	}
+	s.nonces.load(kept, lowest)
 	s.routes()
 	return s, nil
 }
 
 // Close ends the event streams.
 func (s *Server) Close() { s.hub.close() }
+
+// phoneNetRate is the bucket of codes to one number from one network:
+// MaxNetworkSends per SendWindow, off with the phone starts' own limit
+// (--no-rate-limits).
+func phoneNetRate(cfg ServerConfig) Rate {
+	if cfg.RatePhone.PerSecond < 0 {
+		return Rate{PerSecond: -1}
+	}
+	l := cfg.PhoneLimits
+	return Rate{PerSecond: float64(l.MaxNetworkSends) / l.SendWindow.Seconds(), Burst: l.MaxNetworkSends}
+}
 
 // TrustSet returns a trust set of this bootstrap's own keys.
 func (s *Server) TrustSet() *identity.TrustSet {
@@ -207,8 +258,13 @@ func (s *Server) TrustSet() *identity.TrustSet {
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/v1/info", s.handleInfo)
+	m.HandleFunc("GET /api/v1/trust", s.handleTrust)
 	m.HandleFunc("POST /api/v1/auth/twitter/start", s.handleTwitterStart)
 	m.HandleFunc("GET /api/v1/auth/twitter/callback", s.handleTwitterCallback)
+	m.HandleFunc("POST /api/v1/auth/twitter/finish", s.handleTwitterFinish)
+	m.HandleFunc("POST /api/v1/auth/signout", s.handleSignOut)
+	m.HandleFunc("GET /api/v1/sessions", s.handleSessions)
+	m.HandleFunc("POST /api/v1/sessions/revoke", s.handleRevokeSession)
 	m.HandleFunc("POST /api/v1/auth/phone/start", s.handlePhoneStart)
 	m.HandleFunc("POST /api/v1/auth/phone/verify", s.handlePhoneVerify)
 	m.HandleFunc("GET /api/v1/attestation", s.handleAttestation)
@@ -243,12 +299,19 @@ func (s *Server) routes() {
 
 // ServeHTTP applies the per-IP limit, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.ipLimit.allow(clientIP(r, s.cfg.TrustedProxies), s.cfg.Now()) {
+	if !s.ipLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")
 		return
 	}
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	// No page of the bootstrap is to be framed (the callback's code, the
+	// directory's buttons) or to load from elsewhere but https images
+	// (avatars); no URL leaves in a Referer.
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -34,6 +34,7 @@ const DefaultHTTP = "127.0.0.1:8090"
 // Service is a bootstrap's HTTP side: the store, the keys and the API,
 // listening.
 type Service struct {
+	dir    string
 	Store  *Store
 	Keys   *KeyRing
 	Server *Server
@@ -50,8 +51,8 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if cfg.HTTP == "" {
 		cfg.HTTP = DefaultHTTP
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("bootstrap: data directory: %w", err)
+	if err := privateDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	rnd := cfg.Server.Rand
 	if rnd == nil {
@@ -63,6 +64,10 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	}
 	st, err := OpenStore(ctx, filepath.Join(cfg.DataDir, DBFile))
 	if err != nil {
+		return nil, err
+	}
+	if err := st.sealTokens(ctx, keys.secret); err != nil {
+		st.Close()
 		return nil, err
 	}
 	sc := cfg.Server
@@ -84,23 +89,51 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Service{Store: st, Keys: keys, Server: srv, ln: ln,
+	return &Service{dir: cfg.DataDir, Store: st, Keys: keys, Server: srv, ln: ln,
 		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
 }
+
+// privateDir makes the data directory (mode 0700) or takes group and other
+// permissions off it: it holds keys, tokens and sessions.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bootstrap: data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		err = os.Chmod(dir, fi.Mode().Perm()&0o700)
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: data directory: %w", err)
+	}
+	return nil
+}
+
+// DataDir is the directory the service keeps its state in.
+func (s *Service) DataDir() string { return s.dir }
 
 // URL is the API's base URL.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
 
-// Serve answers requests until ctx ends, then shuts down (letting requests
-// in flight finish, up to 5 s) and closes the store.
+// Serve answers requests, and prunes every PruneEvery, until ctx ends,
+// then shuts down (letting requests in flight finish, up to 5 s) and
+// closes the store.
 func (s *Service) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		s.Server.pruneLoop(pctx)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	stopPrune()
+	<-pruned
 	s.Server.Close() // ends the event streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

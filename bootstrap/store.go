@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/identity"
 )
 
 // Store is the bootstrap's state in one SQLite database: WAL journal,
@@ -27,7 +30,15 @@ type Store struct {
 
 	// Hot statements, prepared once (parsing SQL was a tenth of an
 	// announcement's CPU).
-	stSession, stPutSelect, stPutUpsert *sql.Stmt
+	stSession, stPutSelect, stPutUpsert, stNonce *sql.Stmt
+
+	// Kept nonces below nonceBelow may be deleted; noncePruned is the
+	// bound already applied (owned by commitLoop).
+	nonceBelow  atomic.Int64
+	noncePruned int64
+
+	// tokens seals provider tokens at rest (sealed.go); set by Open.
+	tokens *tokenSealer
 
 	// Announcements go through commitLoop, which groups them.
 	puts      chan *putReq
@@ -46,6 +57,12 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: database path: %w", err)
 	}
+	// The database holds sessions, provider tokens and the follow graph:
+	// its owner's only. SQLite makes its WAL and shared-memory files with
+	// the database's mode; files an older version made are tightened.
+	if err := privateFiles(abs); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
@@ -59,6 +76,10 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	s := &Store{w: w}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := privateFiles(abs); err != nil { // the WAL and its index exist now
 		w.Close()
 		return nil, err
 	}
@@ -77,6 +98,30 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	s.puts, s.closing, s.loopDone = make(chan *putReq), make(chan struct{}), make(chan struct{})
 	go s.commitLoop()
 	return s, nil
+}
+
+// privateFiles creates the database file at path with mode 0600 if it does
+// not exist, and takes group and other permissions off it and its WAL and
+// shared-memory files if they have them.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("bootstrap: database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("bootstrap: database file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database (after the group being written, if any).
@@ -105,6 +150,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		return fmt.Errorf("bootstrap: prepare: %w", err)
 	}
 	if s.stPutUpsert, err = s.w.PrepareContext(ctx, putUpsert); err != nil {
+		return fmt.Errorf("bootstrap: prepare: %w", err)
+	}
+	if s.stNonce, err = s.w.PrepareContext(ctx, nonceInsert); err != nil {
 		return fmt.Errorf("bootstrap: prepare: %w", err)
 	}
 	return nil
@@ -161,7 +209,8 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 func (s *Store) Count(ctx context.Context, table string) (int, error) {
 	switch table {
 	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
-		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys":
+		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys",
+		"nonces", "signins", "signin_misses", "revocations", "phone_numbers":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}
@@ -213,8 +262,12 @@ type ProviderTokens struct {
 	Expires                 time.Time
 }
 
-// SetTokens stores an account's provider tokens.
+// SetTokens stores an account's provider tokens, sealed.
 func (s *Store) SetTokens(ctx context.Context, account int64, t ProviderTokens) error {
+	if s.tokens == nil {
+		return fmt.Errorf("bootstrap: store tokens: no token key (the store was not opened by Open)")
+	}
+	t.Access, t.Refresh = s.tokens.seal(account, "access", t.Access), s.tokens.seal(account, "refresh", t.Refresh)
 	_, err := s.w.ExecContext(ctx, `
 INSERT INTO provider_tokens (account, access, refresh, scopes, expires) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded.refresh, scopes = excluded.scopes, expires = excluded.expires`,
@@ -225,7 +278,7 @@ ON CONFLICT (account) DO UPDATE SET access = excluded.access, refresh = excluded
 	return nil
 }
 
-// Tokens returns an account's provider tokens.
+// Tokens returns an account's provider tokens, opened.
 func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, error) {
 	var t ProviderTokens
 	var exp int64
@@ -233,6 +286,15 @@ func (s *Store) Tokens(ctx context.Context, account int64) (ProviderTokens, erro
 		Scan(&t.Access, &t.Refresh, &t.Scopes, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
+	}
+	if err != nil {
+		return t, err
+	}
+	if s.tokens == nil {
+		return t, fmt.Errorf("bootstrap: tokens: no token key (the store was not opened by Open)")
+	}
+	if t.Access, err = s.tokens.open(account, "access", t.Access); err == nil {
+		t.Refresh, err = s.tokens.open(account, "refresh", t.Refresh)
 	}
 	t.Expires = fromNanos(exp)
 	return t, err
@@ -271,6 +333,7 @@ func (s *Store) SessionAccount(ctx context.Context, peer string, now time.Time) 
 
 type oauthState struct {
 	State, Peer, Verifier, Scopes string
+	Return                        string // the node's page to send the code back to
 	Created, Expires              time.Time
 }
 
@@ -280,8 +343,8 @@ func (s *Store) putOAuthState(ctx context.Context, st oauthState) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires <= ?`, st.Created.UnixNano()); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state, peer, verifier, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
-			st.State, st.Peer, st.Verifier, st.Scopes, st.Created.UnixNano(), st.Expires.UnixNano())
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state, peer, verifier, scopes, return_url, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			st.State, st.Peer, st.Verifier, st.Scopes, st.Return, st.Created.UnixNano(), st.Expires.UnixNano())
 		return err
 	})
 }
@@ -290,8 +353,8 @@ func (s *Store) putOAuthState(ctx context.Context, st oauthState) error {
 func (s *Store) takeOAuthState(ctx context.Context, state string, now time.Time) (oauthState, error) {
 	st := oauthState{State: state}
 	var created, expires int64
-	err := s.w.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state = ? RETURNING peer, verifier, scopes, created, expires`, state).
-		Scan(&st.Peer, &st.Verifier, &st.Scopes, &created, &expires)
+	err := s.w.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state = ? RETURNING peer, verifier, scopes, return_url, created, expires`, state).
+		Scan(&st.Peer, &st.Verifier, &st.Scopes, &st.Return, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, ErrStateInvalid
 	}
@@ -305,134 +368,27 @@ func (s *Store) takeOAuthState(ctx context.Context, state string, now time.Time)
 	return st, nil
 }
 
-// --- phone codes ---
-
-// PhoneLimits bound phone sign-up.
-type PhoneLimits struct {
-	CodeTTL     time.Duration // how long a code is valid; default 10 min
-	MaxAttempts int           // wrong codes before the number locks; default 5
-	MaxSends    int           // codes sent per number per SendWindow; default 3
-	SendWindow  time.Duration // default 1 h
-	Lockout     time.Duration // how long a number stays locked; default 1 h
-}
-
-func (l *PhoneLimits) fill() {
-	if l.CodeTTL == 0 {
-		l.CodeTTL = 10 * time.Minute
-	}
-	if l.MaxAttempts == 0 {
-		l.MaxAttempts = 5
-	}
-	if l.MaxSends == 0 {
-		l.MaxSends = 3
-	}
-	if l.SendWindow == 0 {
-		l.SendWindow = time.Hour
-	}
-	if l.Lockout == 0 {
-		l.Lockout = time.Hour
-	}
-}
-
-// beginPhone records a new code for a number (replacing a pending one),
-// unless the number is locked or has had its sends for the window.
-func (s *Store) beginPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var sends int
-		var windowStart, lockedUntil int64
-		err := tx.QueryRowContext(ctx, `SELECT sends, window_start, locked_until FROM phone_codes WHERE phone = ?`, phone).
-			Scan(&sends, &windowStart, &lockedUntil)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			windowStart = now.UnixNano()
-		case err != nil:
-			return err
-		}
-		if now.UnixNano() < lockedUntil {
-			return ErrLocked
-		}
-		if now.UnixNano()-windowStart >= int64(l.SendWindow) {
-			sends, windowStart = 0, now.UnixNano()
-		}
-		if sends >= l.MaxSends {
-			return fmt.Errorf("%w: %d codes sent to this number within %s", ErrRateLimited, sends, l.SendWindow)
-		}
-		_, err = tx.ExecContext(ctx, `
-INSERT INTO phone_codes (phone, peer, code, expires, attempts, sends, window_start, locked_until) VALUES (?, ?, ?, ?, 0, ?, ?, 0)
-ON CONFLICT (phone) DO UPDATE SET peer = excluded.peer, code = excluded.code, expires = excluded.expires, attempts = 0,
-	sends = excluded.sends, window_start = excluded.window_start, locked_until = 0`,
-			phone, peer, code, now.Add(l.CodeTTL).UnixNano(), sends+1, windowStart)
-		return err
-	})
-}
-
-// checkPhone checks a code for a number and peer: a wrong one counts an
-// attempt (locking the number after MaxAttempts), a right one is consumed.
-func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits, equal func(a, b []byte) bool) error {
-	var verdict error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var want []byte
-		var owner string
-		var expires, lockedUntil int64
-		var attempts int
-		err := tx.QueryRowContext(ctx, `SELECT peer, code, expires, attempts, locked_until FROM phone_codes WHERE phone = ?`, phone).
-			Scan(&owner, &want, &expires, &attempts, &lockedUntil)
-		if errors.Is(err, sql.ErrNoRows) {
-			verdict = ErrCodeInvalid
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case now.UnixNano() < lockedUntil:
-			verdict = ErrLocked
-			return nil
-		case len(want) == 0 || now.UnixNano() >= expires || owner != peer:
-			verdict = ErrCodeInvalid
-			return nil
-		case !equal(want, code):
-			attempts++
-			lock := int64(0)
-			if attempts >= l.MaxAttempts {
-				lock = now.Add(l.Lockout).UnixNano()
-				verdict = ErrLocked
-			} else {
-				verdict = ErrCodeInvalid
-			}
-			// The failed attempt is committed: guessing costs even if the
-			// process dies right after.
-			_, err := tx.ExecContext(ctx, `UPDATE phone_codes SET attempts = ?, locked_until = ?, code = CASE WHEN ? > 0 THEN x'' ELSE code END WHERE phone = ?`,
-				attempts, lock, lock, phone)
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE phone_codes SET code = x'', attempts = 0 WHERE phone = ?`, phone)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("bootstrap: phone code: %w", err)
-	}
-	return verdict
-}
-
 // --- attestations ---
 
 // saveAttestation records an attestation issued.
-func (s *Store) saveAttestation(ctx context.Context, account int64, peer string, issued, expires time.Time, issuer, signed []byte) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO attestations (account, peer, issued, expires, issuer, signed) VALUES (?, ?, ?, ?, ?, ?)`,
-		account, peer, issued.UnixNano(), expires.UnixNano(), issuer, signed)
+func (s *Store) saveAttestation(ctx context.Context, account int64, a *identity.Attestation) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO attestations (account, peer, issued, expires, issuer, signed, aid) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		account, a.Peer.String(), a.Issued.UnixNano(), a.Expires.UnixNano(), []byte(a.Issuer), a.Marshal(), a.ID())
 	if err != nil {
 		return fmt.Errorf("bootstrap: store attestation: %w", err)
 	}
 	return nil
 }
 
-// latestAttestation returns the newest unexpired attestation issued to peer.
+// latestAttestation returns the newest unexpired attestation issued to
+// peer, unless it was revoked (ErrNotFound: a revocation is not undone by
+// an older attestation).
 func (s *Store) latestAttestation(ctx context.Context, peer string, now time.Time) ([]byte, error) {
 	var b []byte
-	err := s.r.QueryRowContext(ctx, `SELECT signed FROM attestations WHERE peer = ? AND expires > ? ORDER BY issued DESC LIMIT 1`,
-		peer, now.UnixNano()).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT signed, revoked FROM attestations WHERE peer = ? AND expires > ? ORDER BY issued DESC, id DESC LIMIT 1`,
+		peer, now.UnixNano()).Scan(&b, &revoked)
+	if errors.Is(err, sql.ErrNoRows) || revoked {
 		return nil, ErrNotFound
 	}
 	return b, err

@@ -15,9 +15,16 @@ import (
 // shows, and what only the bootstrap keeps.
 type entry struct {
 	api.Listing
-	account int64  // the broadcaster's account row; 0 when anonymous
-	signed  []byte // the signed request, kept for audit
-	tweeted bool   // its link was posted once
+	account int64     // the broadcaster's account row; 0 when anonymous
+	signed  []byte    // the signed request, kept for audit
+	tweeted bool      // its link was posted once
+	nonce   *nonceRec // the announcement's nonce, kept in the same transaction
+	network string    // where the announcement came from (netKey)
+	// capLive, when above 0, bounds the live listings of the same
+	// account (or, anonymous, the same network) updated since liveSince:
+	// a new one past it is refused.
+	capLive   int
+	liveSince int64
 }
 
 // putBroadcast stores an announcement if it is newer than the stored one
@@ -27,15 +34,81 @@ type entry struct {
 // once its own is durable.
 func (s *Store) putBroadcast(ctx context.Context, b *entry) (putResult, error) {
 	w := &putReq{b: b, done: make(chan struct{})}
+	if b.nonce != nil {
+		w.nonces = []nonceRec{*b.nonce}
+	}
+	if err := s.commit(ctx, w); err != nil {
+		return putResult{}, err
+	}
+	return putResult{Fresh: w.fresh, WasLive: w.wasLive, CountsOnly: w.countsOnly}, w.err
+}
+
+// commit hands w to commitLoop and waits until it is durable (or failed).
+func (s *Store) commit(ctx context.Context, w *putReq) error {
 	select {
 	case s.puts <- w:
 	case <-ctx.Done():
-		return putResult{}, ctx.Err()
+		return ctx.Err()
 	case <-s.closing:
-		return putResult{}, fmt.Errorf("bootstrap: store closed")
+		return fmt.Errorf("bootstrap: store closed")
 	}
 	<-w.done // once queued, it is written (or failed) whatever ctx does
-	return putResult{Fresh: w.fresh, WasLive: w.wasLive, CountsOnly: w.countsOnly}, w.err
+	return nil
+}
+
+// saveNonce keeps a signed request's nonce durably (in the next group
+// commit) before the request is acted on.
+func (s *Store) saveNonce(ctx context.Context, n nonceRec) error {
+	w := &putReq{nonces: []nonceRec{n}, done: make(chan struct{})}
+	if err := s.commit(ctx, w); err != nil {
+		return err
+	}
+	return w.err
+}
+
+// setNoncePrune says below which bucket the kept nonces may be deleted
+// (the next group commit deletes them).
+func (s *Store) setNoncePrune(below int64) {
+	for {
+		cur := s.nonceBelow.Load()
+		if below <= cur || s.nonceBelow.CompareAndSwap(cur, below) {
+			return
+		}
+	}
+}
+
+// pruneNonces deletes the nonces below the bucket setNoncePrune gave, once
+// per new bound, in a group's transaction (owned by commitLoop).
+func (s *Store) pruneNonces(tx *sql.Tx) error {
+	below := s.nonceBelow.Load()
+	if below <= s.noncePruned {
+		return nil
+	}
+	if _, err := tx.Exec(`DELETE FROM nonces WHERE bucket < ?`, below); err != nil {
+		return err
+	}
+	s.noncePruned = below
+	return nil
+}
+
+// loadNonces returns the nonces kept from bucket lowest on.
+func (s *Store) loadNonces(ctx context.Context, lowest int64) ([]nonceRec, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT k, bucket FROM nonces WHERE bucket >= ?`, lowest)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: nonces: %w", err)
+	}
+	defer rows.Close()
+	var out []nonceRec
+	for rows.Next() {
+		var k []byte
+		var r nonceRec
+		if err := rows.Scan(&k, &r.bucket); err != nil {
+			return nil, err
+		}
+		copy(r.k[:], k)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // putResult says what an announcement changed.
@@ -46,7 +119,8 @@ type putResult struct {
 }
 
 type putReq struct {
-	b              *entry
+	b              *entry // nil: nonces only
+	nonces         []nonceRec
 	fresh, wasLive bool
 	countsOnly     bool // only the viewer counts changed
 	err            error
@@ -77,9 +151,20 @@ func (s *Store) commitLoop() {
 			}
 		}
 		err := s.tx(context.Background(), func(tx *sql.Tx) error {
-			sel, up := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert)
+			if err := s.pruneNonces(tx); err != nil {
+				return err
+			}
+			sel, up, nonce := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert), tx.Stmt(s.stNonce)
 			for _, w := range group {
-				if err := putOne(sel, up, w); err != nil {
+				for _, n := range w.nonces {
+					if _, err := nonce.Exec(n.k[:], n.bucket); err != nil {
+						return err
+					}
+				}
+				if w.b == nil {
+					continue
+				}
+				if err := putOne(tx, sel, up, w); err != nil {
 					return err
 				}
 			}
@@ -95,18 +180,21 @@ func (s *Store) commitLoop() {
 }
 
 const (
-	putSelect = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
-	putUpsert = `
-INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	nonceInsert = `INSERT OR IGNORE INTO nonces (k, bucket) VALUES (?, ?)`
+	putSelect   = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
+	putUpsert   = `
+INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted, network,
+	replay_viewers_identified)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted`
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted, network = excluded.network,
+	replay_viewers_identified = excluded.replay_viewers_identified`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
 // that caller's error only.
-func putOne(sel, up *sql.Stmt, w *putReq) error {
+func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 	ctx := context.Background()
 	b := w.b
 	var version uint64
@@ -117,6 +205,20 @@ func putOne(sel, up *sql.Stmt, w *putReq) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		w.fresh = true
+		if b.capLive > 0 && b.Ended.IsZero() {
+			n, err := liveOf(tx, b)
+			if err != nil {
+				return err
+			}
+			if n >= b.capLive {
+				who := "this network's anonymous broadcasters"
+				if b.account != 0 {
+					who = "this account"
+				}
+				w.err = fmt.Errorf("%w: %s already %d live broadcasts listed; sign in, or end one", ErrRateLimited, who, n)
+				return nil
+			}
+		}
 	case err != nil:
 		return err
 	case b.Version <= version:
@@ -134,8 +236,21 @@ func putOne(sel, up *sql.Stmt, w *putReq) error {
 		account = b.account
 	}
 	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
-		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted)
+		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified)
 	return err
+}
+
+// liveOf counts the live listings of b's account, or, anonymous, of b's
+// network.
+func liveOf(tx *sql.Tx, b *entry) (int, error) {
+	var n int
+	var err error
+	if b.account != 0 {
+		err = tx.QueryRow(`SELECT COUNT(*) FROM broadcasts WHERE account = ? AND ended = 0 AND updated > ?`, b.account, b.liveSince).Scan(&n)
+	} else {
+		err = tx.QueryRow(`SELECT COUNT(*) FROM broadcasts WHERE account IS NULL AND network = ? AND ended = 0 AND updated > ?`, b.network, b.liveSince).Scan(&n)
+	}
+	return n, err
 }
 
 // markTweeted records that the broadcast's link was posted.
@@ -157,7 +272,7 @@ func (s *Store) setReplay(ctx context.Context, id, replay string, expires time.T
 }
 
 const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, b.link, b.private, b.started, b.ended, b.viewers,
-	b.replay_viewers, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
+	b.replay_viewers, b.replay_viewers_identified, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
 	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, '')`
 
 func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
@@ -165,7 +280,7 @@ func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
 	var started, ended, updated, replayExpires, version int64
 	var who api.Account
 	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
-		&b.ReplayViewers, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
+		&b.ReplayViewers, &b.ReplayViewersIdentified, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
 		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -209,6 +210,35 @@ func TestStateFrames(t *testing.T) {
 	if _, err := readState(bufio.NewReader(bytes.NewReader(b[:len(b)-1])), verify); err == nil {
 		t.Fatal("readState of a truncated stream succeeded")
 	}
+}
+
+// TestStateBounded: a peer repeating a large signed action (a long
+// followers-only list) is cut off at maxStateBytes, not read into memory
+// 16,384 times over (before the bound, 16,384 copies of ~80 KiB: 1.3 GB).
+func TestStateBounded(t *testing.T) {
+	list := make([]string, MaxFollows)
+	for i := range list {
+		list[i] = fmt.Sprintf("acct:x:%072d", i)
+	}
+	big := signed(broadcasterPeer, action{Seq: 5, Op: OpFollowersOnly, On: true, List: list}).mustEncode()
+	if len(big) < 64<<10 || len(big) > maxStateFrame {
+		t.Fatalf("the action is %d bytes: not what the test needs", len(big))
+	}
+	copies := maxStateBytes/len(big) + 2
+	r := repeatReader(appendState(nil, [][]byte{big}), copies)
+	_, err := readState(bufio.NewReader(r), broadcasterPeer.priv.GetPublic().Verify)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("%d copies of a %d-byte action: %v, want ErrTooLarge", copies, len(big), err)
+	}
+}
+
+// repeatReader gives b n times.
+func repeatReader(b []byte, n int) io.Reader {
+	rs := make([]io.Reader, n)
+	for i := range rs {
+		rs[i] = bytes.NewReader(b)
+	}
+	return io.MultiReader(rs...)
 }
 
 // --- fuzzing: the table's encodings are the seeds ---

@@ -45,6 +45,18 @@ type Config struct {
 	// revocations (what the bootstraps publish as they rotate keys): an
 	// attestation a retired key signed after it was retired is refused.
 	Trust *identity.TrustSet
+	// TrustSource, if set, gives the trust set as it is now: the room asks
+	// it every tick (250 ms) and, when it returns another set (the node read
+	// its bootstraps' keys and revocations again), judges every identity
+	// afresh with it (and Trusted): a revoked attestation's holder is
+	// anonymous from then on, in a room that has been running for hours.
+	// It is called on the room's goroutine: it must return at once and
+	// must not call the Room.
+	TrustSource func() *identity.TrustSet
+	// AttestationSource, if set, gives this node's attestation as it is
+	// now (nil: anonymous), asked like TrustSource: a sign-in or a
+	// sign-out reaches a running room.
+	AttestationSource func() []byte
 
 	trust *identity.TrustSet // Trust with Trusted, set by withDefaults
 

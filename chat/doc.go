@@ -71,7 +71,10 @@
 //
 // Identity: an Attestation, signed by a bootstrap key the node trusts,
 // binds a peer to an account (handle, name, avatar). A sender without one
-// is anonymous. Accepted comments are kept with their place in the stream
+// is anonymous. The trust set (keys and revocations) and the node's own
+// attestation are followed while the room runs (Config.TrustSource,
+// AttestationSource): a new trust set makes the machine judge every
+// identity afresh, so a revoked one is anonymous from the next tick on. Accepted comments are kept with their place in the stream
 // (the broadcast's wallclock) for the replay (Log, MarshalLog, Due).
 //
 // Not yet: private broadcasts, where only identities on the broadcaster's

@@ -1,11 +1,12 @@
 package chat
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/identity"
 )
 
 // Identities: a sender's attestation, verified once per distinct bytes and
@@ -20,6 +21,13 @@ type identEntry struct {
 	id      Identity
 	expires time.Time
 	err     error // nil, ErrUntrusted, or a forgery
+}
+
+// knownIdent is a peer's last verified identity and the attestation that
+// proved it (verified again when the trust changes).
+type knownIdent struct {
+	id  Identity
+	att []byte
 }
 
 // identity verifies a sender's attestation (cached by its bytes): nil for
@@ -52,7 +60,7 @@ func (m *machine) identity(now time.Time, from peer.ID, att []byte) (*Identity, 
 	if len(m.known) >= maxCache {
 		clear(m.known)
 	}
-	m.known[from] = id
+	m.known[from] = knownIdent{id: id, att: att}
 	return &id, nil
 }
 
@@ -65,7 +73,7 @@ func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
 	// names, trusted or not, then trust is looked up; peer and expiry are
 	// checked on each use, so the entry can be cached.
 	e := identEntry{peer: a.Peer, id: a.Identity(), expires: a.Expires}
-	if a.Verify([]ed25519.PublicKey{a.Issuer}, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
+	if a.VerifySignature() != nil {
 		e.err = ErrBadSignature
 	} else if m.cfg.trust.Verify(a, a.Peer, a.Expires.Add(-time.Nanosecond)) != nil {
 		e.err = ErrUntrusted
@@ -74,10 +82,55 @@ func (m *machine) verifyAttestation(now time.Time, att []byte) identEntry {
 }
 
 func (m *machine) knownIdentity(p peer.ID) *Identity {
-	if id, ok := m.known[p]; ok {
+	if k, ok := m.known[p]; ok {
+		id := k.id
 		return &id
 	}
 	return nil
+}
+
+// setTrust takes a new trust set (the bootstraps' keys and revocations as
+// the node read them again): every attestation is judged afresh, the peers
+// whose identity no longer holds (revoked, its key revoked) become
+// anonymous at once, in the viewer list too, and so does this node if its
+// own does not hold.
+func (m *machine) setTrust(now time.Time, t *identity.TrustSet) {
+	m.cfg.trust = t
+	clear(m.idents)
+	for p, k := range m.known {
+		if p == m.cfg.self {
+			continue
+		}
+		if e := m.verifyAttestation(now, k.att); e.err != nil || e.peer != p {
+			delete(m.known, p)
+		}
+	}
+	for p, v := range m.viewers {
+		if k, ok := m.known[p]; !ok {
+			delete(m.viewers, p)
+		} else {
+			id := k.id
+			v.identity = &id
+		}
+	}
+	m.setAttestation(now, m.cfg.Attestation)
+}
+
+// setAttestation takes this node's attestation (nil: anonymous), believed
+// if the trust set verifies it for this node.
+func (m *machine) setAttestation(now time.Time, att []byte) {
+	m.cfg.Attestation, m.cfg.attested = att, nil
+	delete(m.known, m.cfg.self)
+	if att == nil {
+		return
+	}
+	a, err := ParseAttestation(att)
+	if err != nil || m.cfg.trust.Verify(a, m.cfg.self, now) != nil {
+		return
+	}
+	id := a.Identity()
+	m.cfg.attested = &id
+	m.known[m.cfg.self] = knownIdent{id: id, att: att}
 }
 
 func (m *machine) attestedExpiry() time.Time {

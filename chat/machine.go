@@ -65,9 +65,9 @@ type machine struct {
 	recoveries int
 
 	viewers map[peer.ID]*viewer
-	seen    map[peer.ID]time.Time // last heard from, for the jury pool
-	idents  map[string]identEntry // attestation bytes → verification
-	known   map[peer.ID]Identity  // the last verified identity of a peer
+	seen    map[peer.ID]time.Time  // last heard from, for the jury pool
+	idents  map[string]identEntry  // attestation bytes → verification
+	known   map[peer.ID]knownIdent // the last verified identity of a peer
 	calls   map[uint64]*call
 	callFor map[CommentID]uint64
 
@@ -110,7 +110,7 @@ func newMachine(cfg machineConfig) *machine {
 		viewers:       make(map[peer.ID]*viewer),
 		seen:          make(map[peer.ID]time.Time),
 		idents:        make(map[string]identEntry),
-		known:         make(map[peer.ID]Identity),
+		known:         make(map[peer.ID]knownIdent),
 		calls:         make(map[uint64]*call),
 		callFor:       make(map[CommentID]uint64),
 		logIndex:      make(map[CommentID]*Comment),
@@ -122,7 +122,7 @@ func newMachine(cfg machineConfig) *machine {
 	}
 	m.synced = m.isBroadcaster
 	if cfg.attested != nil {
-		m.known[cfg.self] = *cfg.attested
+		m.known[cfg.self] = knownIdent{id: *cfg.attested, att: cfg.Attestation}
 	}
 	return m
 }

@@ -252,9 +252,9 @@ func (m *machine) moderate(now time.Time, a action) ([][]byte, error) {
 			if p == m.cfg.Broadcaster {
 				return nil, fmt.Errorf("%w: the broadcaster cannot block itself", ErrMalformed)
 			}
-			if id, ok := m.known[p]; ok {
+			if k, ok := m.known[p]; ok {
 				b := a
-				b.Target = userOfAccount(id.AccountKey())
+				b.Target = userOfAccount(k.id.AccountKey())
 				actions = append(actions, b)
 			}
 		}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/internal/owner"
 )
 
@@ -71,6 +73,9 @@ type Room struct {
 	// (owned by run).
 	in   tickInput
 	inAt time.Time
+	// What TrustSource and AttestationSource last gave (owned by run).
+	trustFrom *identity.TrustSet
+	attFrom   []byte
 }
 
 type checkReq struct {
@@ -149,6 +154,10 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 		done:      make(chan struct{}),
 	}
 	r.calls = owner.New(0, r.done, ErrClosed)
+	r.attFrom = bytes.Clone(cfg.Attestation)
+	if cfg.TrustSource != nil {
+		r.trustFrom = cfg.Trust // taken as the first: a new one is a change
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := ps.RegisterTopicValidator(r.name, r.validate,
 		pubsub.WithValidatorInline(true), pubsub.WithValidatorTimeout(validateTimeout)); err != nil {
@@ -532,6 +541,7 @@ func (r *Room) run() {
 		case d := <-r.delivered:
 			r.m.deliver(r.now(), d.from, d.via, d.env)
 		case <-t.C():
+			r.refreshTrust()
 			r.m.tick(r.now(), r.input())
 		case f := <-r.calls.Calls():
 			f()
@@ -543,6 +553,34 @@ func (r *Room) run() {
 		}
 		r.drain()
 	}
+}
+
+// refreshTrust asks TrustSource and AttestationSource what they hold now
+// and hands the machine what changed. It runs on the owner goroutine.
+func (r *Room) refreshTrust() {
+	now := r.now()
+	if src := r.cfg.TrustSource; src != nil {
+		if t := src(); t != nil && t != r.trustFrom {
+			r.trustFrom = t
+			r.m.setTrust(now, t.With(r.cfg.Trusted...))
+			r.log.Debug("trust refreshed", "keys", t.Len(), "revocations", t.Revocations())
+		}
+	}
+	if src := r.cfg.AttestationSource; src != nil {
+		if att := src(); !bytes.Equal(att, r.attFrom) {
+			r.attFrom = bytes.Clone(att)
+			if att == nil || validOwn(att) {
+				r.m.setAttestation(now, r.attFrom)
+			}
+		}
+	}
+}
+
+// validOwn reports whether att parses (a node's own attestation, from its
+// community side: never a stranger's).
+func validOwn(att []byte) bool {
+	_, err := ParseAttestation(att)
+	return err == nil
 }
 
 // drain carries out the machine's ready without ever blocking: events the

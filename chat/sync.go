@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/internal/p2plimit"
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // A peer that joins late has missed the actions in force. It learns them
@@ -29,6 +31,10 @@ const (
 	fetchTimeout = 10 * time.Second
 	// maxFetchPeers is how many peers one fetch tries.
 	maxFetchPeers = 4
+	// maxStateBytes bounds a whole state answer: every register's action
+	// is small but for a followers-only list, and a peer repeating one
+	// large action it was given must not make us hold gigabytes.
+	maxStateBytes = 16 << 20
 )
 
 // fetch asks peers for the moderation state, first those the machine named,
@@ -96,6 +102,7 @@ func (r *Room) fetchFrom(p peer.ID) ([]*signedAction, error) {
 // answer.
 func readState(br *bufio.Reader, verify func(data, sig []byte) (bool, error)) ([]*signedAction, error) {
 	var out []*signedAction
+	var total uint64
 	for {
 		n, err := binary.ReadUvarint(br)
 		if err == io.EOF {
@@ -110,11 +117,11 @@ func readState(br *bufio.Reader, verify func(data, sig []byte) (bool, error)) ([
 		if len(out) >= maxRegisters {
 			return nil, fmt.Errorf("%w: more than %d actions", ErrTooLarge, maxRegisters)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(br, b); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
+		if total += n; total > maxStateBytes {
+			return nil, fmt.Errorf("%w: a state of more than %d bytes", ErrTooLarge, maxStateBytes)
+		}
+		b, err := pbwire.ReadN(br, n)
+		if err != nil {
 			return nil, err
 		}
 		s, err := decodeSigned(b)
@@ -137,8 +144,12 @@ func appendState(b []byte, actions [][]byte) []byte {
 	return b
 }
 
-// serveState answers a state request with the actions in force.
+// serveState answers a state request with the actions in force. A peer
+// past its share of the host's chat-state streams (p2plimit) is reset.
 func (r *Room) serveState(s network.Stream) {
+	if p2plimit.Accept(s, p2plimit.ServiceChatState) != nil {
+		return
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

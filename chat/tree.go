@@ -23,6 +23,11 @@ const (
 	// node of its subtree: more than a subtree could tap between two
 	// statuses, not so much that one liar drowns the count.
 	treeHeartsPerNode = 1000
+	// treeWebPerNode bounds the browsers a child's status may claim per
+	// node of its subtree (as its parent bounds that subtree): more than
+	// one node's upload could serve, so that no subtree inflates the
+	// audience beyond what its peers could carry.
+	treeWebPerNode = 256
 )
 
 // TreeCounters returns the counters a broadcast's tree carries for its chat:
@@ -30,7 +35,7 @@ const (
 func TreeCounters() []mesh.Counter {
 	return []mesh.Counter{
 		{Name: TreeHearts, Kind: mesh.CounterEvents, MaxPerNode: treeHeartsPerNode},
-		{Name: TreeWeb, Kind: mesh.CounterGauge},
+		{Name: TreeWeb, Kind: mesh.CounterGauge, MaxPerNode: treeWebPerNode},
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +27,9 @@ type Node interface {
 	// ReplayViews returns how many distinct peers were seen watching a
 	// broadcast's replay.
 	ReplayViews(id string) int
+	// ReplayViewsIdentified returns how many of ReplayViews were
+	// signed-in accounts' (each counted once).
+	ReplayViewsIdentified(id string) int
 }
 
 // Config configures a node's community side.
@@ -54,6 +55,10 @@ type Config struct {
 	// ListingInterval is how often a live broadcast's listing is renewed
 	// with its viewer count; default DefaultListingInterval.
 	ListingInterval time.Duration
+	// TrustRefresh is how often the bootstraps' keys and revocations (their
+	// signed trust statements) are read again: a revocation reaches this
+	// node's chat rooms within it. Default DefaultTrustRefresh.
+	TrustRefresh time.Duration
 	// Clock stamps listings and paces their renewal; default the system's.
 	Clock clock.Clock
 	// Logger; default: discard.
@@ -64,9 +69,13 @@ type Config struct {
 // (with its viewer count): well inside the bootstrap's live TTL (2 min).
 const DefaultListingInterval = 20 * time.Second
 
-// trustRefresh is how often the bootstraps' key sets are fetched again (a
-// rotation reaches nodes within it).
-const trustRefresh = 10 * time.Minute
+// DefaultTrustRefresh is how often a node reads its bootstraps' trust
+// statements again.
+const DefaultTrustRefresh = 30 * time.Second
+
+// peersRefresh is how often the bootstraps' libp2p IDs (/api/v1/info) are
+// read again.
+const peersRefresh = 10 * time.Minute
 
 // Community is a node's side of its community bootstraps. Its methods are
 // safe for concurrent use.
@@ -76,7 +85,9 @@ type Community struct {
 	clock  clock.Clock
 	self   peer.ID
 	client *api.Client // the first bootstrap, signing with the node's key; nil without one
-	page   http.Handler
+	// clients reads each bootstrap's trust (clients[0] is client).
+	clients []*api.Client
+	page    http.Handler
 
 	ctx    context.Context // ends at Close: the loops and refreshes stop
 	cancel context.CancelFunc
@@ -91,7 +102,8 @@ type Community struct {
 	follows   map[string]bool  // account keys this node's account follows
 	followsAt time.Time
 	trust     *identity.TrustSet
-	trustedAt time.Time
+	sets      []identity.KeySet // each bootstrap's, as last read (zero: never)
+	peersAt   time.Time
 	att       []byte
 	attExp    time.Time
 }
@@ -105,13 +117,17 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 		return nil, fmt.Errorf("%w: a key and a node are required", ErrConfig)
 	}
 	for _, u := range cfg.Bootstraps {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, fmt.Errorf("%w: bootstrap URL %q", ErrConfig, u)
+		// https, or a pinned fingerprint, or this machine: keys fetched
+		// otherwise could be anyone's (api.ParseBootstrapURL).
+		if _, _, err := api.ParseBootstrapURL(u); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	if cfg.ListingInterval <= 0 {
 		cfg.ListingInterval = DefaultListingInterval
+	}
+	if cfg.TrustRefresh <= 0 {
+		cfg.TrustRefresh = DefaultTrustRefresh
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -125,8 +141,17 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 	if len(cfg.Bootstraps) > 0 {
 		// Requests are signed on the system clock, which is the
 		// bootstrap's: Clock is the node's, which tests may move.
-		base, _ := url.Parse(strings.TrimRight(cfg.Bootstraps[0], "/"))
-		c.client = &api.Client{Base: base.String(), Key: cfg.Key, HTTP: &http.Client{Timeout: 15 * time.Second}}
+		hc := &http.Client{Timeout: 15 * time.Second}
+		for i, u := range cfg.Bootstraps {
+			base, pin, _ := api.ParseBootstrapURL(u)
+			cl := &api.Client{Base: base, Pin: pin, HTTP: hc}
+			if i == 0 {
+				cl.Key = cfg.Key
+				c.client = cl
+			}
+			c.clients = append(c.clients, cl)
+		}
+		c.sets = make([]identity.KeySet, len(c.clients))
 	}
 	c.page = c.handler()
 	if c.client == nil {
@@ -146,6 +171,7 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 	}
 	c.replays = newReplayLister(c)
 	c.goBackground(func() { c.replays.run(c.ctx) })
+	c.goBackground(c.trustLoop)
 	return c, nil
 }
 
@@ -181,51 +207,103 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
-// refreshTrust fetches the bootstraps' key sets and peer IDs.
+// refreshTrust reads every bootstrap's signed trust statement (keys and
+// revocations) and, every peersRefresh, its info (libp2p ID). A bootstrap
+// that cannot be reached keeps what was last read from it; the others'
+// are taken. If the node's own attestation is no longer believed (revoked,
+// or its key), it asks for its attestation again.
 func (c *Community) refreshTrust(ctx context.Context) error {
-	infos, err := api.FetchInfos(ctx, c.client.HTTP, c.cfg.Bootstraps...)
-	var t *identity.TrustSet
-	if err == nil {
-		t, err = api.TrustSetOf(infos)
-	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.trustedAt = c.clock.Now()
-	if err != nil {
-		return err
-	}
+	withPeers := c.clock.Now().Sub(c.peersAt) >= peersRefresh || c.peers == nil
+	c.mu.Unlock()
 	peers := map[peer.ID]bool{}
-	for _, info := range infos {
-		if id, err := peer.Decode(info.PeerID); err == nil {
-			peers[id] = true
+	var errs []error
+	sets := make([]identity.KeySet, len(c.clients))
+	for i, cl := range c.clients {
+		var err error
+		if withPeers {
+			var info api.Info
+			if info, err = cl.Info(ctx); err == nil {
+				sets[i] = info.Keys
+				if id, err := peer.Decode(info.PeerID); err == nil {
+					peers[id] = true
+				}
+			}
+		} else {
+			sets[i], err = cl.Trust(ctx)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bootstrap %s: %w", cl.Base, err))
 		}
 	}
-	c.trust, c.peers = t, peers
-	return nil
+	c.mu.Lock()
+	var known []identity.KeySet
+	for i := range sets {
+		if len(sets[i].Keys) > 0 {
+			c.sets[i] = sets[i]
+		}
+		if len(c.sets[i].Keys) > 0 {
+			known = append(known, c.sets[i])
+		}
+	}
+	if withPeers && len(errs) == 0 {
+		c.peers, c.peersAt = peers, c.clock.Now()
+	}
+	var t *identity.TrustSet
+	var err error
+	if len(known) > 0 {
+		if t, err = identity.NewTrustSet(known...); err == nil {
+			c.trust = t
+		}
+	}
+	att := c.att
+	c.mu.Unlock()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if t != nil && att != nil {
+		if _, verr := t.VerifyBytes(att, c.self, c.clock.Now()); verr != nil {
+			c.goBackground(func() {
+				rctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+				defer cancel()
+				if _, err := c.RefreshIdentity(rctx); err != nil && !isNotFound(err) {
+					c.log.Warn("own attestation not refreshed", "err", err)
+				}
+			})
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// Trust returns the trust set of the node's bootstraps (nil without any),
-// fetching it again in the background when it is older than ten minutes.
+// trustLoop reads the trust statements again every TrustRefresh until the
+// community closes.
+func (c *Community) trustLoop() {
+	t := c.clock.NewTicker(c.cfg.TrustRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C():
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.TrustRefresh)
+		if err := c.refreshTrust(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("refreshing bootstrap trust", "err", err)
+		}
+		cancel()
+	}
+}
+
+// Trust returns the trust set of the node's bootstraps (nil without any,
+// or before any was read): their keys and revocations as last read, every
+// TrustRefresh. A new set is a new pointer: chat rooms poll it.
 func (c *Community) Trust() *identity.TrustSet {
 	if c.client == nil {
 		return nil
 	}
 	c.mu.Lock()
-	t, stale := c.trust, c.clock.Now().Sub(c.trustedAt) > trustRefresh
-	if stale {
-		c.trustedAt = c.clock.Now() // one refresh at a time
-	}
-	c.mu.Unlock()
-	if stale {
-		c.goBackground(func() {
-			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-			defer cancel()
-			if err := c.refreshTrust(ctx); err != nil {
-				c.log.Warn("refreshing bootstrap keys", "err", err)
-			}
-		})
-	}
-	return t
+	defer c.mu.Unlock()
+	return c.trust
 }
 
 // Attestation returns the node's identity attestation: the one fetched
@@ -248,10 +326,36 @@ func (c *Community) RefreshIdentity(ctx context.Context) (identity.Identity, err
 		return identity.Identity{}, ErrNoBootstrap
 	}
 	res, err := c.client.Attestation(ctx)
+	if isNotFound(err) {
+		// Signed out (here or elsewhere), or revoked: the node is
+		// anonymous from now on.
+		c.mu.Lock()
+		c.att, c.attExp = nil, time.Time{}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return identity.Identity{}, err
 	}
-	a, err := identity.ParseAttestation(res.Attestation)
+	return c.hold(res.Attestation)
+}
+
+// FinishSignIn redeems a sign-in this node started with the one-time code
+// its browser was given, and returns the identity the node now holds.
+func (c *Community) FinishSignIn(ctx context.Context, code string) (identity.Identity, error) {
+	if c.client == nil {
+		return identity.Identity{}, ErrNoBootstrap
+	}
+	res, err := c.client.TwitterFinish(ctx, code)
+	if err != nil {
+		return identity.Identity{}, err
+	}
+	return c.hold(res.Attestation)
+}
+
+// hold checks that an attestation the bootstrap gave is this node's and
+// keeps it.
+func (c *Community) hold(att []byte) (identity.Identity, error) {
+	a, err := identity.ParseAttestation(att)
 	if err != nil {
 		return identity.Identity{}, err
 	}
@@ -259,7 +363,23 @@ func (c *Community) RefreshIdentity(ctx context.Context) (identity.Identity, err
 		return identity.Identity{}, fmt.Errorf("%w: the bootstrap returned another peer's attestation", identity.ErrWrongPeer)
 	}
 	c.mu.Lock()
-	c.att, c.attExp = res.Attestation, a.Expires
+	c.att, c.attExp = att, a.Expires
 	c.mu.Unlock()
 	return a.Identity(), nil
+}
+
+// SignOut signs this node out at its first bootstrap (everywhere: every
+// node of its account), which revokes the attestations it gave; the node
+// drops its own at once and reads the bootstraps' revocations again.
+func (c *Community) SignOut(ctx context.Context, everywhere bool) error {
+	if c.client == nil {
+		return ErrNoBootstrap
+	}
+	if err := c.client.SignOut(ctx, everywhere); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.att, c.attExp = nil, time.Time{}
+	c.mu.Unlock()
+	return nil
 }

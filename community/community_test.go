@@ -70,7 +70,7 @@ func startBootstrap(t *testing.T, phone bootstrap.CodeSender) *bootstrap.Service
 
 // fakeNode is the node as the community side sees it.
 type fakeNode struct {
-	views atomic.Int64
+	views, identified atomic.Int64
 }
 
 func (f *fakeNode) Join(_ context.Context, link string) (string, error) {
@@ -81,6 +81,8 @@ func (f *fakeNode) Join(_ context.Context, link string) (string, error) {
 }
 
 func (f *fakeNode) ReplayViews(string) int { return int(f.views.Load()) }
+
+func (f *fakeNode) ReplayViewsIdentified(string) int { return int(f.identified.Load()) }
 
 func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
 	t.Helper()
@@ -106,6 +108,12 @@ func newCommunity(t *testing.T, cfg community.Config) *community.Community {
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, what, ok)
+}
+
+// linkOf is a broadcast's link through its broadcaster, as Link.String
+// writes it.
+func linkOf(id string, broadcaster peer.ID) string {
+	return "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + broadcaster.String()
 }
 
 func listed(t *testing.T, c *api.Client, q api.Query, id string) *api.Listing {
@@ -140,7 +148,7 @@ func TestListings(t *testing.T) {
 	go func() {
 		defer close(done)
 		c.ListLive(t.Context(), community.Live{ID: id, Ended: ended, Entry: func() api.ListingUpdate {
-			return api.ListingUpdate{Title: "Harbour", Link: "peerscope://" + id, Started: time.Now().Add(-time.Minute), Viewers: int(viewers.Load())}
+			return api.ListingUpdate{Title: "Harbour", Link: linkOf(id, self), Started: time.Now().Add(-time.Minute), Viewers: int(viewers.Load())}
 		}})
 	}()
 	waitFor(t, "the live listing", func() bool {
@@ -158,16 +166,17 @@ func TestListings(t *testing.T) {
 		t.Fatalf("still live after its end: %+v", l)
 	}
 
-	c.ListReplay(id, api.ListingUpdate{Title: "Harbour", Link: "peerscope://" + id, Started: time.Now().Add(-time.Minute), Ended: time.Now()}, "bafy-manifest")
+	c.ListReplay(id, api.ListingUpdate{Title: "Harbour", Link: linkOf(id, self), Started: time.Now().Add(-time.Minute), Ended: time.Now()}, "bafy-manifest")
 	waitFor(t, "the replay listing", func() bool {
 		l := listed(t, reader, api.Query{Replays: true}, id)
 		return l != nil && l.Replay == "bafy-manifest"
 	})
 	nd.views.Store(2)
+	nd.identified.Store(1)
 	c.ReplayViewed(id)
-	waitFor(t, "the replay's view count", func() bool {
+	waitFor(t, "the replay's view counts, identified apart", func() bool {
 		l := listed(t, reader, api.Query{Replays: true}, id)
-		return l != nil && l.ReplayViewers == 2
+		return l != nil && l.ReplayViewers == 2 && l.ReplayViewersIdentified == 1
 	})
 	if err := c.PublishReplay(t.Context(), self.String()+".other", "x"); err == nil {
 		t.Fatal("a replay of a broadcast the directory never heard of was listed")
@@ -200,7 +209,7 @@ func TestPhoneSignUpThroughHandler(t *testing.T) {
 		t.Fatalf("a wrong code: %d %s", code, body)
 	}
 	code, body := post(t, srv.URL+"/directory/api/node/phone/verify", `{"phone":"`+phone+`","code":"`+sms.code(phone)+`"}`)
-	if code != http.StatusOK || !strings.Contains(body, `"Handle":"+1•••0100"`) {
+	if code != http.StatusOK || !strings.Contains(body, `"Handle":"+1•••0100·`) {
 		t.Fatalf("the right code: %d %s", code, body)
 	}
 	if _, err := c.Trust().VerifyBytes(c.Attestation(), self, time.Now()); err != nil {
@@ -212,7 +221,7 @@ func TestPhoneSignUpThroughHandler(t *testing.T) {
 		Identity  *struct{ Handle string }
 	}
 	if err := json.Unmarshal([]byte(get(t, srv.URL+"/directory/api/node/identity")), &id); err != nil || !id.Bootstrap ||
-		id.Peer != self.String() || id.Identity == nil || id.Identity.Handle != "+1•••0100" {
+		id.Peer != self.String() || id.Identity == nil || !strings.HasPrefix(id.Identity.Handle, "+1•••0100·") {
 		t.Fatalf("identity: %+v %v", id, err)
 	}
 	if info := get(t, srv.URL+"/directory/api/v1/info"); !strings.Contains(info, `"keys"`) {

@@ -8,10 +8,14 @@
 //
 // How data flows through it:
 //
-//	trust:      New, then every 10 min on use ─► GET /api/v1/info of every bootstrap
-//	            ─► Trust(): the union of their key sets, which chat verifies attestations with
-//	identity:   a sign-in (Twitter or phone, through Handler) ─► GET /api/v1/attestation
-//	            ─► Attestation(): carried by the node's comments and presence
+//	trust:      New, then every TrustRefresh (30 s) ─► GET /api/v1/trust of every bootstrap
+//	            (https, or its identity key pinned: URL#pin=…; info every 10 min)
+//	            ─► Trust(): the union of their key sets and revocations, which every chat
+//	            room takes as it changes (chat.Config.TrustSource)
+//	identity:   a sign-in (Twitter: started here, redeemed here with the code the browser
+//	            brought back or the person typed; or phone, through Handler)
+//	            ─► Attestation(): carried by the node's comments and presence, dropped at a
+//	            sign-out or when the trust no longer believes it
 //	live:       node roots a broadcast ─► ListLive(ctx, Live) ─► PUT /api/v1/broadcasts/{id}
 //	            signed with the node's key, renewed with its counts every ListingInterval,
 //	            its end PUT when Live.Ended closes or the node closes

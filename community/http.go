@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -24,6 +25,8 @@ import (
 //	                                      the first bootstrap's API, proxied (the feed signed with the node's key)
 //	/directory/api/node/identity          who the node is signed in as
 //	/directory/api/node/signin            start a sign-in with Twitter for the node
+//	/directory/api/node/signin/finish     redeem it with the one-time code the browser was given
+//	/directory/api/node/signout           sign the node (or, everywhere, the account) out
 //	/directory/api/node/phone/{start,verify}
 //	                                      sign the node up with a phone number
 //	/directory/api/node/watch             join a listed broadcast: where its player is on this node
@@ -49,6 +52,8 @@ func (c *Community) handler() http.Handler {
 	}
 	mux.HandleFunc("GET /directory/api/node/identity", c.serveIdentity)
 	mux.HandleFunc("POST /directory/api/node/signin", c.serveSignIn)
+	mux.HandleFunc("POST /directory/api/node/signin/finish", c.serveSignInFinish)
+	mux.HandleFunc("POST /directory/api/node/signout", c.serveSignOut)
 	mux.HandleFunc("POST /directory/api/node/watch", c.serveWatch)
 	mux.HandleFunc("POST /directory/api/node/phone/start", c.servePhoneStart)
 	mux.HandleFunc("POST /directory/api/node/phone/verify", c.servePhoneVerify)
@@ -71,7 +76,9 @@ func (c *Community) proxy() http.Handler {
 			if pr.Out.URL.Path == "/api/v1/feed" {
 				// The follow feed is this node's account's: the request is
 				// signed with the node's key.
-				_ = api.SignRequest(pr.Out, nil, c.cfg.Key, time.Now())
+				if id, err := c.client.ID(pr.In.Context()); err == nil {
+					_ = api.SignRequest(pr.Out, nil, c.cfg.Key, id, time.Now())
+				}
 			}
 		},
 		FlushInterval: -1, // event streams pass through at once
@@ -155,7 +162,10 @@ func (c *Community) serveIdentity(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveSignIn starts a sign-in with Twitter for this node: the answer's
-// authorize_url is where the browser goes.
+// authorize_url is where the browser goes. When the page was opened on a
+// loopback address, the browser comes back to it with the one-time code
+// (in the fragment), which the page redeems (signin/finish); otherwise the
+// bootstrap's page shows the code to type here.
 func (c *Community) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Scopes []string `json:"scopes"`
@@ -163,12 +173,60 @@ func (c *Community) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	if !c.readForBootstrap(w, r, &req) {
 		return
 	}
-	res, err := c.client.TwitterStart(r.Context(), req.Scopes...)
+	res, err := c.client.TwitterStart(r.Context(), returnURL(r), req.Scopes...)
 	if err != nil {
 		failAPI(w, err)
 		return
 	}
 	writeJSON(w, res)
+}
+
+// returnURL is this directory page's URL when the request reached the node
+// on a loopback address (only a browser on this machine can follow it),
+// else "".
+func returnURL(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return ""
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/directory/"
+}
+
+// serveSignInFinish redeems a sign-in this node started with the code its
+// browser was given; the node then holds its attestation.
+func (c *Community) serveSignInFinish(w http.ResponseWriter, r *http.Request) {
+	var req api.TwitterFinish
+	if !c.readForBootstrap(w, r, &req) {
+		return
+	}
+	id, err := c.FinishSignIn(r.Context(), req.Code)
+	if err != nil {
+		failAPI(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"identity": id})
+}
+
+// serveSignOut signs this node out (or, everywhere, every node of its
+// account): its attestations are revoked.
+func (c *Community) serveSignOut(w http.ResponseWriter, r *http.Request) {
+	var req api.SignOut
+	if !c.readForBootstrap(w, r, &req) {
+		return
+	}
+	if err := c.SignOut(r.Context(), req.Everywhere); err != nil {
+		failAPI(w, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"signed_out": true})
 }
 
 // servePhoneStart asks the bootstrap to text a sign-up code, for this node.

@@ -125,6 +125,7 @@ type replayEntry struct {
 	published bool
 	tries     int
 	views     int
+	ident     int // of views, identified (as last announced)
 }
 
 const (
@@ -181,11 +182,11 @@ func (d *replayLister) run(ctx context.Context) {
 // sync publishes what is not yet published and announces changed view
 // counts; it reports whether something is left to retry.
 func (d *replayLister) sync(ctx context.Context) (again bool) {
-	views := d.c.cfg.Node.ReplayViews
+	views, ident := d.c.cfg.Node.ReplayViews, d.c.cfg.Node.ReplayViewsIdentified
 	d.mu.Lock()
 	var todo []string
 	for id, e := range d.entries {
-		if (!e.published && e.tries < replayTries) || (e.published && views(id) != e.views) {
+		if (!e.published && e.tries < replayTries) || (e.published && (views(id) != e.views || ident(id) != e.ident)) {
 			todo = append(todo, id)
 		}
 	}
@@ -209,12 +210,12 @@ func (d *replayLister) syncOne(ctx context.Context, id string) (again bool) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var err error
-	views := c.cfg.Node.ReplayViews(id)
+	views, ident := c.cfg.Node.ReplayViews(id), c.cfg.Node.ReplayViewsIdentified(id)
 	if !published {
 		_, err = c.client.PublishReplay(cctx, id, ref)
 	}
 	if err == nil && views > 0 {
-		u.ReplayViewers = views
+		u.ReplayViewers, u.ReplayViewersIdentified = views, min(ident, views)
 		u.Version = uint64(c.clock.Now().UnixNano())
 		_, err = c.client.Announce(cctx, id, u)
 	}
@@ -223,7 +224,7 @@ func (d *replayLister) syncOne(ctx context.Context, id string) (again bool) {
 		e.tries++
 		again = e.tries < replayTries
 	} else {
-		e.published, e.views = true, views
+		e.published, e.views, e.ident = true, views, ident
 	}
 	d.mu.Unlock()
 	var ae *api.APIError

@@ -26,7 +26,12 @@ func PeersFromInfo(ctx context.Context, urls []string, log *slog.Logger) []peer.
 	var addrs []string
 	hc := &http.Client{Timeout: infoTimeout}
 	for _, u := range urls {
-		info, err := (&api.Client{Base: strings.TrimRight(u, "/"), HTTP: hc}).Info(ctx)
+		base, pin, err := api.ParseBootstrapURL(u)
+		if err != nil {
+			log.Warn("bootstrap URL refused: no NAT traversal through it", "bootstrap", u, "err", err)
+			continue
+		}
+		info, err := (&api.Client{Base: base, Pin: pin, HTTP: hc}).Info(ctx)
 		if err != nil {
 			log.Warn("bootstrap info not fetched: no NAT traversal through it", "bootstrap", u, "err", err)
 			continue

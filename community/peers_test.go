@@ -1,9 +1,13 @@
 package community
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/peerscope/peerscope/bootstrap"
 )
 
 func TestParseBootstrapPeers(t *testing.T) {
@@ -48,4 +52,28 @@ func FuzzParseBootstrapPeers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPeersFromPinnedInfo: a bootstrap given with its pin (URL#pin=…)
+// gives its libp2p side like any other; a wrong pin gives nothing.
+func TestPeersFromPinnedInfo(t *testing.T) {
+	const id = "12D3KooWRBhwfeP2Y4TCx1SM6s9rUoHhR5STiGwxBhgFRcw3UERE"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
+		Server: bootstrap.ServerConfig{PeerInfo: func() (string, []string) { return id, []string{"/ip4/198.18.0.1/tcp/4001"} }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	log := slog.New(slog.DiscardHandler)
+	got := PeersFromInfo(ctx, []string{svc.URL() + "#pin=" + svc.Keys.ID()}, log)
+	if len(got) != 1 || got[0].ID.String() != id {
+		t.Fatalf("pinned: %v", got)
+	}
+	if got := PeersFromInfo(ctx, []string{svc.URL() + "#pin=" + strings.Repeat("0", 32)}, log); len(got) != 0 {
+		t.Fatalf("a wrong pin gave %v", got)
+	}
 }

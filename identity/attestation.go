@@ -60,6 +60,14 @@ const (
 	MaxPeerIDLen = 64
 )
 
+// MaxLifetime is the longest an attestation may live, from its issue to
+// its expiry: a verifier refuses (ErrLifetime) one that claims more. It
+// bounds what a key can still mint once retired: whoever got hold of a
+// retired key can date an attestation inside the key's window, but it
+// expires at most MaxLifetime after the retirement. Bootstraps issue
+// attestations of at most this long (30 days by default).
+const MaxLifetime = 30 * 24 * time.Hour
+
 // Identity is what an attestation says about its holder, as the UI shows
 // it.
 type Identity struct {
@@ -137,7 +145,7 @@ func (a *Attestation) VerifySignature() error {
 }
 
 // Verify checks that the attestation is signed by one of the trusted keys,
-// names peer p and has not expired at now. It knows nothing of key
+// names peer p, lives at most MaxLifetime and has not expired at now. It knows nothing of key
 // rotation: TrustSet.Verify also checks when the key was valid.
 func (a *Attestation) Verify(trusted []ed25519.PublicKey, p peer.ID, now time.Time) error {
 	known := false
@@ -156,6 +164,9 @@ func (a *Attestation) Verify(trusted []ed25519.PublicKey, p peer.ID, now time.Ti
 func (a *Attestation) verifyRest(p peer.ID, now time.Time) error {
 	if err := a.VerifySignature(); err != nil {
 		return err
+	}
+	if a.Expires.Sub(a.Issued) > MaxLifetime {
+		return fmt.Errorf("%w: issued %s, expires %s", ErrLifetime, a.Issued.UTC().Format(time.RFC3339), a.Expires.UTC().Format(time.RFC3339))
 	}
 	if a.Peer != p {
 		return fmt.Errorf("%w: for %s, presented by %s", ErrWrongPeer, a.Peer, p)

@@ -15,9 +15,14 @@
 // bootstraps it is configured with. A bootstrap's KeySet lists its current
 // signing key and the keys it retired, each with the window in which it
 // signed; an attestation is believed only if its issuer is in the set, it
-// was issued inside its key's window, and it has not expired. So a
-// bootstrap can rotate its key without invalidating what it already
-// issued, and a revoked key (one that leaked) stops being believed at once.
+// was issued inside its key's window, it lives at most MaxLifetime (30
+// days) and it has not expired. So a bootstrap can rotate its key without
+// invalidating what it already issued, a retired key that leaks can mint
+// nothing that outlives its retirement by more than MaxLifetime (however
+// it is backdated), and a revoked key stops being believed at once. A key
+// set also carries its bootstrap's Revocations (one attestation by its ID,
+// a peer's or an account's issued before an instant), which the trust set
+// applies to that set's keys only (ErrRevoked).
 //
 // The data flow:
 //

@@ -1,6 +1,9 @@
 package identity
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors of attestations and trust.
 var (
@@ -23,4 +26,12 @@ var (
 	// ErrBadKey is returned for a signing key that is not an ed25519
 	// private key.
 	ErrBadKey = errors.New("identity: bad signing key")
+	// ErrLifetime is returned for an attestation that claims to live
+	// longer than MaxLifetime (what a leaked retired key would mint). It
+	// wraps ErrUntrusted: the holder is anonymous, not a forger.
+	ErrLifetime = fmt.Errorf("%w: lives longer than the maximum lifetime", ErrUntrusted)
+	// ErrRevoked is returned for an attestation its bootstrap revoked
+	// (a sign-out, a session ended, one withdrawn by the operator). It
+	// wraps ErrUntrusted: the holder is anonymous.
+	ErrRevoked = fmt.Errorf("%w: revoked by its bootstrap", ErrUntrusted)
 )

@@ -33,9 +33,12 @@ func (k Key) validAt(t time.Time) bool {
 }
 
 // A KeySet is what one bootstrap publishes: its keys, the current one
-// first.
+// first, and the attestations of those keys it revoked.
 type KeySet struct {
 	Keys []Key `json:"keys"`
+	// Revocations withdraw attestations of these keys (and of no others)
+	// before they expire.
+	Revocations []Revocation `json:"revocations,omitempty"`
 }
 
 // Current returns the key the bootstrap signs with now (the first key
@@ -52,6 +55,14 @@ func (s KeySet) Current() (Key, bool) {
 // Check refuses a key set with a key of the wrong size or an empty or
 // inverted window.
 func (s KeySet) Check() error {
+	if len(s.Revocations) > MaxRevocations {
+		return fmt.Errorf("%w: %d revocations", ErrMalformed, len(s.Revocations))
+	}
+	for _, r := range s.Revocations {
+		if err := r.Check(); err != nil {
+			return err
+		}
+	}
 	for i, k := range s.Keys {
 		if len(k.Public) != ed25519.PublicKeySize {
 			return fmt.Errorf("%w: key %d has %d bytes", ErrBadKey, i, len(k.Public))
@@ -69,6 +80,14 @@ func (s KeySet) Check() error {
 // one.
 type TrustSet struct {
 	keys []Key
+	revs []scopedRevocation
+}
+
+// scopedRevocation is a revocation with the keys of the set that published
+// it: it applies to their attestations only.
+type scopedRevocation struct {
+	keys []ed25519.PublicKey
+	r    Revocation
 }
 
 // NewTrustSet builds a trust set from bootstraps' key sets. A key that
@@ -80,9 +99,14 @@ func NewTrustSet(sets ...KeySet) (*TrustSet, error) {
 		if err := s.Check(); err != nil {
 			return nil, err
 		}
+		var scope []ed25519.PublicKey
 		for _, k := range s.Keys {
 			k.Public = bytes.Clone(k.Public)
 			t.keys = append(t.keys, k)
+			scope = append(scope, k.Public)
+		}
+		for _, r := range s.Revocations {
+			t.revs = append(t.revs, scopedRevocation{keys: scope, r: r})
 		}
 	}
 	return t, nil
@@ -104,11 +128,33 @@ func (t *TrustSet) With(keys ...ed25519.PublicKey) *TrustSet {
 	out := &TrustSet{}
 	if t != nil {
 		out.keys = append(out.keys, t.keys...)
+		out.revs = t.revs
 	}
 	for _, k := range keys {
 		out.keys = append(out.keys, Key{Public: bytes.Clone(k)})
 	}
 	return out
+}
+
+// Revocations returns the number of revocations the set holds.
+func (t *TrustSet) Revocations() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.revs)
+}
+
+// revokedAttestation reports whether a bootstrap whose keys include a's
+// issuer revoked a.
+func (t *TrustSet) revokedAttestation(a *Attestation) bool {
+	for _, s := range t.revs {
+		for _, k := range s.keys {
+			if bytes.Equal(k, a.Issuer) && s.r.Revokes(a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Len returns the number of keys in the set (revoked ones included).
@@ -182,13 +228,20 @@ func (t *TrustSet) Trusts(pub ed25519.PublicKey, issued time.Time) error {
 }
 
 // Verify checks that the attestation was issued by a trusted key while it
-// was valid, that its signature holds, that it names peer p and that it
-// has not expired at now.
+// was valid, that its signature holds, that it names peer p, that it lives
+// at most MaxLifetime, that it has not expired at now and that the
+// bootstrap of its key did not revoke it (ErrRevoked).
 func (t *TrustSet) Verify(a *Attestation, p peer.ID, now time.Time) error {
 	if err := t.Trusts(a.Issuer, a.Issued); err != nil {
 		return err
 	}
-	return a.verifyRest(p, now)
+	if err := a.verifyRest(p, now); err != nil {
+		return err
+	}
+	if t.revokedAttestation(a) {
+		return ErrRevoked
+	}
+	return nil
 }
 
 // VerifyBytes parses an attestation's wire form and verifies it as Verify

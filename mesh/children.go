@@ -4,49 +4,87 @@
 package mesh
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
 
+// holding is how many children hold a slot (not being handed over).
+func (n *Machine) holding() int { return len(n.children) - n.handing }
+
+// Holding returns how many children hold one of the node's slots: never
+// more than its slots. (Children being handed over to a bigger relay are
+// still fed, outside the slots, until they have moved.)
+func (n *Machine) Holding() int { return n.holding() }
+
 func (n *Machine) free() uint32 {
-	if len(n.children) >= n.cfg.Slots {
+	if n.holding() >= n.cfg.Slots {
 		return 0
 	}
-	return uint32(n.cfg.Slots - len(n.children))
+	return uint32(n.cfg.Slots - n.holding())
 }
 
+// subtree is this node and all below it, as bounded here, the sum
+// saturating (a child being handed over is counted under its new parent).
 func (n *Machine) subtree() uint32 {
 	s := uint32(1)
 	for _, c := range n.children {
-		s += c.subtree
+		if c.handTo == "" {
+			s = addSat32(s, c.subtree)
+		}
 	}
 	return s
 }
 
 func (n *Machine) removeChild(i int) {
 	n.statusDirty = true
-	id := n.children[i].info.ID
+	c := n.children[i]
+	if c.handTo != "" {
+		n.handing--
+	}
+	if n.isRoot && len(c.vouches) > 0 && c.proven > 0 && c.caughtAt.IsZero() {
+		// Its children, orphans now, will ask here: what it said of them
+		// still counts for a while.
+		n.pastVouches = append(n.pastVouches[:0:0], c.vouches...)
+		n.pastVouchesUntil = n.lastTick.Add(2 * n.cfg.AttachTimeout)
+	}
 	n.children = slices.Delete(n.children, i, i+1)
-	n.event(Event{Type: EvChildRemoved, Peer: id})
+	n.event(Event{Type: EvChildRemoved, Peer: c.info.ID})
 }
 
 // roomBelow lists members with free slots in this node's subtree (itself
-// included), shallowest first, excluding one peer.
-func (n *Machine) roomBelow(except PeerID) []Candidate {
+// included), shallowest first, excluding one peer. A child's room is the
+// room this node believes it has (believedFree), and of the room it
+// reports below itself no more entries than the capacity believed of it;
+// a child named as a withholder, and what it reports, are left out.
+func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 	var out []Candidate
 	d := uint32(n.depth())
 	if n.state == stateAttached && n.free() > 0 && n.cfg.Self.ID != except {
 		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: n.free()})
 	}
 	for _, c := range n.children {
-		if c.info.ID != except && c.free > 0 {
-			out = append(out, Candidate{PeerInfo: c.info, Depth: d + 1, Free: c.free})
+		if c.info.ID == except || c.handTo != "" || n.suspect(c.info.ID, now) {
+			continue
+		}
+		if f := n.believedFree(c, now); f > 0 {
+			out = append(out, Candidate{PeerInfo: c.info, Depth: d + 1, Free: f})
 		}
 	}
 	for _, c := range n.children {
+		if c.handTo != "" || n.suspect(c.info.ID, now) {
+			continue
+		}
+		b := n.believed(c, now)
+		taken := uint32(0)
 		for _, r := range c.room {
-			if r.ID != except && r.ID != c.info.ID {
+			if taken >= b {
+				break
+			}
+			if r.ID != except && r.ID != c.info.ID && !n.suspect(r.ID, now) {
+				r.Free = min(r.Free, b)
 				out = append(out, r)
+				taken++
 			}
 		}
 	}
@@ -77,17 +115,20 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 		n.send(info, &Message{Type: MsgReject, Reason: r})
 		return
 	}
-	if m.Lost != "" {
+	switch {
+	case m.Lost != "" && m.Flags&AttachWithheld != 0:
+		n.accused(now, from, m.Lost)
+	case m.Lost != "":
 		n.believeLost(now, m.Lost)
 	}
 	switch i := n.childIndex(from); {
 	case i >= 0:
 		n.readopt(now, n.children[i], info, m)
-	case n.free() > 0:
+	case n.free() > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
 		n.adopt(now, info, m)
 	case m.Free >= 1 && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
-		n.answerImprove(from, info, m)
+		n.answerImprove(now, from, info, m)
 	default:
 		n.redirect(now, from, info, m)
 	}
@@ -97,7 +138,12 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 // ReasonNone.
 func (n *Machine) refusal(now time.Time, from PeerID) Reason {
 	switch {
-	case n.banned(from, now):
+	case n.banned(from, now) || n.suspect(from, now):
+		// Banned here, or named as a withholder by one of our children's
+		// children: not adopted (a child of ours is dropped).
+		if i := n.childIndex(from); i >= 0 {
+			n.removeChild(i)
+		}
 		return ReasonBanned
 	case n.state != stateAttached:
 		return ReasonDetached
@@ -125,21 +171,47 @@ func (n *Machine) believeLost(now time.Time, lost PeerID) {
 func (n *Machine) readopt(now time.Time, c *child, info PeerInfo, m *Message) {
 	c.heardAt = now
 	c.info = info
+	if c.handTo != "" {
+		n.handoverFailed(now, c)
+	}
 	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
 	n.backfill(now, c, m.Seq)
 }
 
-// displaceFor makes room in a full node for a requester that brings more
-// slots than one of our children: it takes that child's place and adopts it
-// (with its subtree), so capacity rises towards the root and the tree stays
-// shallow; and a tree with no free slot left still lets in a joiner that
-// relays, between a parent and a child. A node is only ever displaced by a
-// strictly bigger one, so the order is monotone and cannot oscillate. It
-// reports whether it adopted the requester.
+// displaceFor makes room in a full node for a requester that offers more
+// slots than one of our children (or when one is caught withholding): it
+// takes that child's place and the child moves under it (with its
+// subtree), so capacity rises towards the root and the tree stays shallow;
+// and a tree with no free slot left still lets in a joiner that relays,
+// between a parent and a child. A node is only ever displaced by a strictly
+// bigger one, so the order is monotone and cannot oscillate (apart from a
+// child caught withholding, and on the broadcaster one that had its trial
+// and fed nobody: idleTrial).
+//
+// The claim is not believed: the displacement is a trial, made before
+// break. The child is handed over (LeaveHandover) and still fed here,
+// outside the slots, until it has a chunk from the newcomer; if it gets
+// none it comes back and says so (an attach flagged withheld), and the
+// newcomer, caught, is dropped (handoverFailed). A claim of capacity,
+// however large, thus costs the displaced child nothing and holds no place.
+// It reports whether it adopted the requester.
 func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
+	if m.Capacity == 0 || n.handing > 0 {
+		// One handover at a time: each costs a stream beyond the slots
+		// until it is done.
+		return false
+	}
 	victim := -1
+	var vouched uint32
+	if n.isRoot {
+		vouched = n.vouched(now, info.ID)
+	}
+	admitted := n.rootAdmits(now, m.Capacity, vouched)
 	for i, c := range n.children {
-		if c.info.ID == m.Lost || m.Capacity < c.capacity+1 {
+		// The parent a requester lost is not displaced (it may be dead and
+		// not yet known to be), unless it lost it for withholding.
+		if c.info.ID == m.Lost && m.Flags&AttachWithheld == 0 || c.handTo != "" || !n.displaceable(now, c, m.Capacity, vouched) ||
+			!admitted && !n.caught(c, now) {
 			continue
 		}
 		if victim < 0 || c.capacity < n.children[victim].capacity ||
@@ -151,19 +223,68 @@ func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
 		return false
 	}
 	v := n.children[victim]
-	n.removeChild(victim)
-	n.adopt(now, info, m)
 	hint := Candidate{PeerInfo: info, Depth: uint32(n.depth() + 1), Free: m.Free}
-	n.send(v.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
+	if n.isRoot || n.caught(v, now) {
+		// A withholder is fed no longer; and the broadcaster's upload is
+		// for its children: it hands nobody over (which would feed one
+		// more). A child it displaced for a withholder finds out at once
+		// (its new parent sends no chunk, not even the init:
+		// checkWithheld) and comes back.
+		n.removeChild(victim)
+		n.adopt(now, info, m)
+		n.send(v.info, &Message{Type: MsgLeave, Candidates: []Candidate{hint}})
+		return true
+	}
+	n.adopt(now, info, m)
+	v.handTo, v.handUntil = info.ID, now.Add(n.cfg.ChildTimeout)
+	n.handing++
+	n.statusDirty = true
+	n.send(v.info, &Message{Type: MsgLeave, Flags: LeaveHandover, Candidates: []Candidate{hint}})
 	return true
+}
+
+// trimToSlots drops children beyond the slots (one caught withholding
+// first, then the ones believed least of, then the smallest subtrees),
+// each told where to go: this node's parent and the room below it.
+func (n *Machine) trimToSlots(now time.Time) {
+	for n.holding() > n.cfg.Slots {
+		v := -1
+		for i, c := range n.children {
+			if c.handTo != "" {
+				continue
+			}
+			if v < 0 {
+				v = i
+				continue
+			}
+			w := n.children[v]
+			cc, wc := n.caught(c, now), n.caught(w, now)
+			b, wb := n.believed(c, now), n.believed(w, now)
+			if cc && !wc || cc == wc && (b < wb || b == wb && c.subtree < w.subtree) {
+				v = i
+			}
+		}
+		c := n.children[v]
+		n.removeChild(v)
+		var where []Candidate
+		if n.state == stateAttached && !n.isRoot {
+			where = append(where, Candidate{PeerInfo: n.parent, Depth: uint32(n.depth() - 1), Free: 1})
+		}
+		where = append(where, n.roomBelow(now, c.info.ID)...)
+		where = slices.DeleteFunc(where, func(x Candidate) bool { return x.ID == n.cfg.Self.ID })
+		if len(where) > maxRedirect {
+			where = where[:maxRedirect]
+		}
+		n.send(c.info, &Message{Type: MsgLeave, Candidates: where})
+	}
 }
 
 // answerImprove answers an improvement move that found no room here: a
 // climb is redirected to room higher up in this subtree, if any; anything
 // else is refused, never redirected.
-func (n *Machine) answerImprove(from PeerID, info PeerInfo, m *Message) {
+func (n *Machine) answerImprove(now time.Time, from PeerID, info PeerInfo, m *Message) {
 	if m.Flags&AttachClimb != 0 && !n.isRoot {
-		if room := n.climbRoom(from, m); len(room) > 0 {
+		if room := n.climbRoom(now, from, m); len(room) > 0 {
 			n.send(info, &Message{Type: MsgRedirect, Candidates: room})
 			return
 		}
@@ -186,12 +307,12 @@ func (n *Machine) redirect(now time.Time, from PeerID, info PeerInfo, m *Message
 			return
 		}
 	}
-	room := slices.DeleteFunc(n.roomBelow(from), func(c Candidate) bool { return c.ID == m.Lost })
+	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool { return c.ID == m.Lost || c.ID == n.cfg.Self.ID })
 	if len(room) == 0 {
 		// Nobody below has reported room: send the joiner to the children
 		// that relay at all; they will redirect further down.
 		for _, c := range n.children {
-			if c.capacity > 0 && c.info.ID != from && c.info.ID != m.Lost {
+			if n.believed(c, now) > 0 && c.handTo == "" && !n.suspect(c.info.ID, now) && c.info.ID != from && c.info.ID != m.Lost {
 				room = append(room, Candidate{PeerInfo: c.info, Depth: uint32(n.depth() + 1)})
 			}
 		}
@@ -221,12 +342,12 @@ func (n *Machine) redirect(now time.Time, from PeerID, info PeerInfo, m *Message
 // climbRoom lists the members of this subtree with room at least
 // climbGain levels above a climbing requester. Being shallower than the
 // requester, none of them is its descendant.
-func (n *Machine) climbRoom(from PeerID, m *Message) []Candidate {
-	if m.Depth < climbGain+1 {
+func (n *Machine) climbRoom(now time.Time, from PeerID, m *Message) []Candidate {
+	if m.Depth < climbGain+1 || m.Depth >= noDepth {
 		return nil
 	}
-	room := slices.DeleteFunc(n.roomBelow(from), func(c Candidate) bool {
-		return c.ID == m.Lost || c.Depth+1 > m.Depth-climbGain
+	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool {
+		return c.ID == m.Lost || c.Depth >= m.Depth-climbGain
 	})
 	if len(room) > maxRedirect {
 		room = room[:maxRedirect]
@@ -235,7 +356,7 @@ func (n *Machine) climbRoom(from PeerID, m *Message) []Candidate {
 }
 
 func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
-	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, heardAt: now, sentAt: now}
+	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, claimed: 1, heardAt: now, sentAt: now, addedAt: now}
 	if k := len(n.cfg.Counters); k > 0 {
 		c.gauges = make([]uint64, k)
 	}
@@ -245,4 +366,23 @@ func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
 	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
 	n.backfill(now, c, m.Seq)
+}
+
+// SetSlots changes how many children this node adopts, as the stream's
+// measured bitrate (or the upload) changes. Shrinking below the children it
+// has drops the ones it believes least of (the zero-slot leaves first, then
+// the smallest subtrees), each told where to go: this node's parent and the
+// room below it. The parent hears of the change with the next status.
+func (n *Machine) SetSlots(now time.Time, slots int) error {
+	if slots < 0 {
+		return fmt.Errorf("%w: Slots is negative", ErrInvalidConfig)
+	}
+	if n.state == stateLeft || slots == n.cfg.Slots {
+		n.cfg.Slots = slots
+		return nil
+	}
+	n.cfg.Slots = slots
+	n.statusDirty = true
+	n.trimToSlots(now)
+	return nil
 }

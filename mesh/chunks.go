@@ -9,7 +9,15 @@ import (
 	"github.com/peerscope/peerscope/chunk"
 )
 
-func (n *Machine) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
+// maxExcess is how many bytes a chunk message may carry beyond its
+// canonical encoding before its sender is taken for padding: an honest
+// node forwards the canonical bytes (a chunk is re-encoded when it came
+// otherwise), so anything much bigger is a relay wasting its children's
+// download, and every relay below it would pay for it again.
+const maxExcess = 1 << 10
+
+func (n *Machine) stepChunk(now time.Time, from PeerID, m *Message) error {
+	c := m.Chunk
 	var err error
 	if n.cfg.Verify != nil {
 		err = n.cfg.Verify(c)
@@ -19,31 +27,37 @@ func (n *Machine) stepChunk(now time.Time, from PeerID, c *chunk.Chunk) error {
 	if err != nil {
 		n.stats.Forged++
 		n.event(Event{Type: EvForged, Peer: from})
-		n.ban(now, from)
+		n.ban(now, from, LossForged)
 		return err
+	}
+	if m.Excess > maxExcess {
+		// The chunk is good (and forwarded as its canonical bytes); the
+		// sender padded it.
+		n.stats.Padded++
+		n.event(Event{Type: EvPadded, Peer: from})
+		n.ban(now, from, LossPadded)
 	}
 	if n.state == stateAttached && from == n.parent.ID {
 		n.parentHeard = now
+		n.parentChunks++
+		n.confirmMove() // a move's new parent delivers: leave the old one
 	}
 	n.accept(now, from, c)
 	return nil
 }
 
-// ban stops trusting a peer that sent a forged chunk: as a parent it is
-// left, as a child it is dropped, and it may not attach for BanDuration.
-func (n *Machine) ban(now time.Time, id PeerID) {
-	m := n.learn(n.infoOf(id), noDepth, 0, false)
-	if m != nil {
-		m.bannedUntil = now.Add(n.cfg.BanDuration)
-		n.banUntil = m.bannedUntil
-	}
+// ban stops trusting a peer that sent a forged or padded chunk: as a
+// parent it is left, as a child it is dropped, and it may not attach for
+// BanDuration.
+func (n *Machine) ban(now time.Time, id PeerID, why LossReason) {
+	n.banFor(now, id)
 	if i := n.childIndex(id); i >= 0 {
 		n.send(n.children[i].info, &Message{Type: MsgLeave})
 		n.removeChild(i)
 	}
 	if n.state == stateAttached && !n.isRoot && n.parent.ID == id {
 		n.send(n.parent, &Message{Type: MsgLeave})
-		n.loseParent(now, LossForged, nil)
+		n.loseParent(now, why, nil)
 	} else if n.attachTo == id {
 		n.attachFailed(now)
 	}
@@ -68,6 +82,7 @@ func (n *Machine) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	case !n.haveAny:
 		n.haveAny = true
 		n.highest, n.next = c.Seq, c.Seq
+		n.newAt = now
 	case c.Seq+w <= n.highest || c.Seq < n.next && n.ring[c.Seq%w] == nil:
 		// Older than the window, or older than where this node started.
 		n.stats.TooOld++
@@ -78,8 +93,12 @@ func (n *Machine) accept(now time.Time, from PeerID, c *chunk.Chunk) {
 	}
 	n.ring[c.Seq%w] = c
 	n.stats.ChunksIn++
+	if from == n.parent.ID && from != "" {
+		n.chunksSince = addSat32(n.chunksSince, 1)
+	}
 	if c.Seq > n.highest {
 		n.highest = c.Seq
+		n.newAt = now
 	}
 	if n.highest >= w && n.next < n.highest-w+1 {
 		n.next = n.highest - w + 1 // holes that fell out of the window are given up
@@ -154,6 +173,11 @@ func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 			}
 		}
 	}
+	if n.isRoot && from <= n.highest {
+		// Within the broadcaster's spare upload; what is left out the
+		// child pulls from elsewhere, or plays from the next keyframe.
+		from = max(from, n.highest+1-n.rootSpend(now, n.highest+1-from))
+	}
 	for s := from; s <= n.highest; s++ {
 		if x := n.ring[s%w]; x != nil && x.Seq == s {
 			c.sentAt = now
@@ -180,6 +204,8 @@ func (n *Machine) stepPull(now time.Time, from PeerID, m *Message) {
 		}
 		count = min(count, maxPull-n.strangerServed)
 		n.strangerServed += count
+	} else if n.isRoot {
+		count = n.rootSpend(now, count)
 	}
 	to := n.infoOf(from)
 	for s := m.Seq; s < m.Seq+count && s <= n.highest; s++ {
@@ -220,7 +246,7 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
 		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID &&
-			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) {
+			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) {
 			opts = append(opts, id)
 		}
 	}
@@ -228,4 +254,24 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 		return PeerInfo{}
 	}
 	return n.members[opts[n.cfg.Rand.IntN(len(opts))]].info
+}
+
+// rootSpend spends up to k chunks of the broadcaster's spare upload — one
+// chunk interval's worth of chunks a second, shared by backfills and
+// pulls — and returns how many it may send. Its upload is sized for its
+// children's live chunks with headroom; under a storm of rejoins and pulls
+// (its children behind because it is behind) the extra must not grow with
+// the demand, or it falls ever further behind (a 2,000-viewer simulation
+// with padders at the top did).
+func (n *Machine) rootSpend(now time.Time, k uint64) uint64 {
+	if n.handing > 0 {
+		return 0 // a handover under way feeds one child more already
+	}
+	budget := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
+	if now.Sub(n.spareReset) >= time.Second {
+		n.spareReset, n.spareUsed = now, 0
+	}
+	k = min(k, budget-min(n.spareUsed, budget))
+	n.spareUsed += k
+	return k
 }

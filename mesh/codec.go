@@ -53,14 +53,7 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = appendPeerInfo(b, &m.Path[i])
 	}
 	for i := range m.Candidates {
-		c := &m.Candidates[i]
-		b = protowire.AppendTag(b, 11, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(candidateSize(c)))
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
-		b = appendPeerInfo(b, &c.PeerInfo)
-		b = pbwire.AppendVarint(b, 2, uint64(c.Depth))
-		b = pbwire.AppendVarint(b, 3, uint64(c.Free))
+		b = appendCandidate(b, 11, &m.Candidates[i])
 	}
 	for _, a := range m.Addrs {
 		b = protowire.AppendTag(b, 12, protowire.BytesType)
@@ -79,7 +72,25 @@ func (m *Message) Marshal(b []byte) []byte {
 		b = pbwire.AppendString(b, 1, c.Name)
 		b = pbwire.AppendVarint(b, 2, c.Value)
 	}
+	if m.Parent != "" {
+		b = protowire.AppendTag(b, 19, protowire.BytesType)
+		b = protowire.AppendString(b, string(m.Parent))
+	}
+	for i := range m.Vouches {
+		b = appendCandidate(b, 20, &m.Vouches[i])
+	}
 	return b
+}
+
+func appendCandidate(b []byte, num protowire.Number, c *Candidate) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(candidateSize(c)))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(peerInfoSize(&c.PeerInfo)))
+	b = appendPeerInfo(b, &c.PeerInfo)
+	b = pbwire.AppendVarint(b, 2, uint64(c.Depth))
+	b = pbwire.AppendVarint(b, 3, uint64(c.Free))
+	return pbwire.AppendVarint(b, 4, uint64(c.Proven))
 }
 
 // Size returns the length of m's encoding, without encoding it. The
@@ -106,6 +117,12 @@ func (m *Message) Size() int {
 	}
 	for i := range m.Counters {
 		n += protowire.SizeTag(18) + protowire.SizeBytes(counterSize(&m.Counters[i]))
+	}
+	if m.Parent != "" {
+		n += protowire.SizeTag(19) + protowire.SizeBytes(len(m.Parent))
+	}
+	for i := range m.Vouches {
+		n += protowire.SizeTag(20) + protowire.SizeBytes(candidateSize(&m.Vouches[i]))
 	}
 	return n
 }
@@ -145,7 +162,7 @@ func appendPeerInfo(b []byte, p *PeerInfo) []byte {
 
 func candidateSize(c *Candidate) int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(peerInfoSize(&c.PeerInfo)) +
-		varintSize(2, uint64(c.Depth)) + varintSize(3, uint64(c.Free))
+		varintSize(2, uint64(c.Depth)) + varintSize(3, uint64(c.Free)) + varintSize(4, uint64(c.Proven))
 }
 
 // Unmarshal decodes a message. The chunk payload and signature alias b, so
@@ -154,7 +171,7 @@ func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
 		// Fields 16 and 17 (hearts, web) are retired: unknown, skipped.
-		if err := pbwire.CheckWireType(num, typ, 15, 2, 10, 11, 12, 15); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 20, 2, 10, 11, 12, 15, 18, 19, 20); err != nil && num != 16 && num != 17 {
 			return err
 		}
 		switch num {
@@ -187,55 +204,12 @@ func (m *Message) Unmarshal(b []byte) error {
 			m.Subtree = uint32(v)
 		case 9:
 			m.Depth = uint32(v)
-		case 10:
-			if len(m.Path) >= maxListLen {
-				return fmt.Errorf("path longer than %d", maxListLen)
-			}
-			var p PeerInfo
-			if err := p.unmarshal(raw); err != nil {
-				return fmt.Errorf("path: %w", err)
-			}
-			m.Path = append(m.Path, p)
-		case 11:
-			if len(m.Candidates) >= maxListLen {
-				return fmt.Errorf("more than %d candidates", maxListLen)
-			}
-			var c Candidate
-			if err := c.unmarshal(raw); err != nil {
-				return fmt.Errorf("candidate: %w", err)
-			}
-			m.Candidates = append(m.Candidates, c)
-		case 12:
-			a, err := text(num, raw)
-			if err != nil {
-				return err
-			}
-			if len(m.Addrs) >= maxListLen {
-				return fmt.Errorf("more than %d addrs", maxListLen)
-			}
-			m.Addrs = append(m.Addrs, a)
 		case 13:
 			m.Reason = Reason(v)
 		case 14:
 			m.Flags = uint32(v)
-		case 15:
-			lost, err := text(num, raw)
-			if err != nil {
-				return err
-			}
-			m.Lost = PeerID(lost)
-		case 18:
-			if typ != protowire.BytesType {
-				return errWireType(num)
-			}
-			if len(m.Counters) >= maxListLen {
-				return fmt.Errorf("more than %d counters", maxListLen)
-			}
-			var c CounterValue
-			if err := c.unmarshal(raw); err != nil {
-				return fmt.Errorf("counter: %w", err)
-			}
-			m.Counters = append(m.Counters, c)
+		case 10, 11, 12, 15, 18, 19, 20:
+			return m.unmarshalBytes(num, raw)
 		}
 		return nil
 	})
@@ -247,6 +221,74 @@ func (m *Message) Unmarshal(b []byte) error {
 	}
 	if m.Type == MsgChunk && m.Chunk == nil {
 		return fmt.Errorf("%w: chunk message without a chunk", ErrMalformed)
+	}
+	if m.Chunk != nil {
+		m.Excess = max(len(b)-m.Size(), 0)
+	}
+	return nil
+}
+
+// unmarshalBytes decodes one of the message's length-delimited fields
+// other than the chunk: a list entry (path, candidates, addresses,
+// counters), each list bounded, or a peer ID (lost, parent).
+func (m *Message) unmarshalBytes(num protowire.Number, raw []byte) error {
+	full := func(n int, what string) error {
+		if n >= maxListLen {
+			return fmt.Errorf("more than %d %s", maxListLen, what)
+		}
+		return nil
+	}
+	switch num {
+	case 10:
+		if err := full(len(m.Path), "path entries"); err != nil {
+			return err
+		}
+		var p PeerInfo
+		if err := p.unmarshal(raw); err != nil {
+			return fmt.Errorf("path: %w", err)
+		}
+		m.Path = append(m.Path, p)
+	case 11, 20:
+		list := &m.Candidates
+		if num == 20 {
+			list = &m.Vouches
+		}
+		if err := full(len(*list), "candidates"); err != nil {
+			return err
+		}
+		var c Candidate
+		if err := c.unmarshal(raw); err != nil {
+			return fmt.Errorf("candidate: %w", err)
+		}
+		*list = append(*list, c)
+	case 12:
+		a, err := text(num, raw)
+		if err != nil {
+			return err
+		}
+		if err := full(len(m.Addrs), "addrs"); err != nil {
+			return err
+		}
+		m.Addrs = append(m.Addrs, a)
+	case 18:
+		if err := full(len(m.Counters), "counters"); err != nil {
+			return err
+		}
+		var c CounterValue
+		if err := c.unmarshal(raw); err != nil {
+			return fmt.Errorf("counter: %w", err)
+		}
+		m.Counters = append(m.Counters, c)
+	case 15, 19:
+		id, err := text(num, raw)
+		if err != nil {
+			return err
+		}
+		if num == 15 {
+			m.Lost = PeerID(id)
+		} else {
+			m.Parent = PeerID(id)
+		}
 	}
 	return nil
 }
@@ -281,7 +323,7 @@ func (p *PeerInfo) unmarshal(b []byte) error {
 
 func (c *Candidate) unmarshal(b []byte) error {
 	return pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 3, 1); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 4, 1); err != nil {
 			return err
 		}
 		switch num {
@@ -291,6 +333,8 @@ func (c *Candidate) unmarshal(b []byte) error {
 			c.Depth = uint32(v)
 		case 3:
 			c.Free = uint32(v)
+		case 4:
+			c.Proven = uint32(v)
 		}
 		return nil
 	})

@@ -66,7 +66,7 @@ func peers(n int) []PeerInfo {
 func candidates(n int) []Candidate {
 	c := make([]Candidate, n)
 	for i, p := range peers(n) {
-		c[i] = Candidate{PeerInfo: p, Depth: uint32(i/3 + 1), Free: uint32(i % 4)}
+		c[i] = Candidate{PeerInfo: p, Depth: uint32(i/3 + 1), Free: uint32(i % 4), Proven: uint32(i % 3)}
 	}
 	return c
 }
@@ -113,6 +113,12 @@ func codecCases() []codecCase {
 		{"ping/zero", Message{Type: MsgPing}},
 		{"ping/negative-time", Message{Type: MsgPing, Time: -1}},
 		{"pong", Message{Type: MsgPong, Time: 123456789, Depth: 3, Free: 2}},
+		{"pong/seq", Message{Type: MsgPong, Time: 123456789, Depth: 1, Free: 4, Seq: 1501}},
+		{"receipt", Message{Type: MsgReceipt, Parent: "12D3KooWparent", Seq: 1501, Count: 5, Subtree: 12}},
+		{"receipt/none", Message{Type: MsgReceipt, Parent: "p"}},
+		{"receipt/max", Message{Type: MsgReceipt, Parent: PeerID(strings.Repeat("p", maxStringLen)), Seq: math.MaxUint64, Count: math.MaxUint32, Subtree: math.MaxUint32}},
+		{"edge", Message{Type: MsgEdge, Seq: 1510}},
+		{"attach/withheld", Message{Type: MsgAttach, Seq: 4001, Capacity: 3, Free: 3, Lost: "12D3KooWlost", Flags: AttachWithheld}},
 		{"attach/live-edge", Message{Type: MsgAttach, Capacity: 4, Addrs: []string{"/ip4/198.18.0.1/tcp/4001", "/ip6/::1/udp/4001/quic-v1"}}},
 		{"attach/backfill", Message{Type: MsgAttach, Seq: 1235, Addrs: []string{"/ip4/198.18.0.2/tcp/4001"}}},
 		{"attach/improve", Message{Type: MsgAttach, Seq: 77, Capacity: 8, Flags: AttachImprove}},
@@ -131,6 +137,8 @@ func codecCases() []codecCase {
 		{"leave/candidates", Message{Type: MsgLeave, Candidates: candidates(2)}},
 		{"status", Message{Type: MsgStatus, Capacity: 6, Free: 1, Subtree: 1500, Candidates: candidates(5)}},
 		{"status/leaf", Message{Type: MsgStatus, Subtree: 1}},
+		{"status/vouches", Message{Type: MsgStatus, Capacity: 8, Subtree: 30, Vouches: []Candidate{{PeerInfo: peer("v1"), Depth: 2, Proven: 4}, {PeerInfo: peer("v2"), Depth: 2, Proven: 1}}}},
+		{"status/max-vouches", Message{Type: MsgStatus, Vouches: candidates(maxListLen)}},
 		{"status/counters", Message{Type: MsgStatus, Capacity: 2, Subtree: 40, Counters: []CounterValue{{"hearts", 1234}, {"web", 17}}, Candidates: candidates(1)}},
 		{"status/max-counters", Message{Type: MsgStatus, Subtree: math.MaxUint32, Counters: counterValues(maxListLen, maxStringLen)}},
 		{"status/empty-counter", Message{Type: MsgStatus, Counters: []CounterValue{{}}}},
@@ -140,7 +148,7 @@ func codecCases() []codecCase {
 		{"pull", Message{Type: MsgPull, Seq: 100, Count: 25}},
 		{"pull/max", Message{Type: MsgPull, Seq: math.MaxUint64, Count: math.MaxUint32}},
 		{"all-fields", Message{Type: MsgStatus, Chunk: signedChunk(5, 0, testPayload(10)), Seq: 1, Count: 2, Time: 3,
-			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Counters: []CounterValue{{"a", 10}, {"b", 11}}}},
+			Capacity: 4, Free: 5, Subtree: 6, Depth: 7, Path: peers(2), Candidates: candidates(2), Addrs: []string{"x"}, Reason: ReasonFull, Flags: 9, Lost: "y", Counters: []CounterValue{{"a", 10}, {"b", 11}}, Parent: "z"}},
 	}
 	for r := ReasonNone; r <= ReasonNoImprove; r++ {
 		cases = append(cases, codecCase{fmt.Sprintf("reject/reason-%d", r), Message{Type: MsgReject, Reason: r}})
@@ -394,6 +402,8 @@ func malformedCases() []malformedCase {
 		{name: "lost as varint", data: cat(typ(MsgAttach), fv(15, 1))},
 		{name: "lost as fixed32", data: cat(typ(MsgAttach), f32(15))},
 		{name: "counters as varint", data: cat(typ(MsgStatus), fv(18, 1))},
+		{name: "parent as varint", data: cat(typ(MsgReceipt), fv(19, 1))},
+		{name: "parent as fixed64", data: cat(typ(MsgReceipt), f64(19))},
 		{name: "counter name as varint", data: cat(typ(MsgStatus), fb(18, fv(1, 1)))},
 		{name: "counter value as bytes", data: cat(typ(MsgStatus), fb(18, fs(2, "x")))},
 		{name: "counter value as fixed64", data: cat(typ(MsgStatus), fb(18, f64(2)))},
@@ -410,6 +420,9 @@ func malformedCases() []malformedCase {
 
 		{name: "65 path entries", data: cat(typ(MsgAccept), repeat(maxListLen+1, fb(10, fs(1, "p"))))},
 		{name: "65 candidates", data: cat(typ(MsgRedirect), repeat(maxListLen+1, fb(11, fb(1, fs(1, "c")))))},
+		{name: "65 vouches", data: cat(typ(MsgStatus), repeat(maxListLen+1, fb(20, fb(1, fs(1, "c")))))},
+		{name: "vouches as varint", data: cat(typ(MsgStatus), fv(20, 1))},
+		{name: "candidate proven as bytes", data: cat(typ(MsgStatus), fb(20, fs(4, "x")))},
 		{name: "65 addrs", data: cat(typ(MsgAttach), repeat(maxListLen+1, fs(12, "/ip4/198.18.0.1/tcp/1")))},
 		{name: "65 addrs in a path entry", data: cat(typ(MsgAccept), fb(10, fs(1, "p"), repeat(maxListLen+1, fs(2, "a"))))},
 		{name: "65 addrs in a candidate", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, "c"), repeat(maxListLen+1, fs(2, "a")))))},
@@ -432,6 +445,8 @@ func malformedCases() []malformedCase {
 		{name: "long candidate id", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(1, long))))},
 		{name: "long candidate addr", data: cat(typ(MsgRedirect), fb(11, fb(1, fs(2, long))))},
 		{name: "long lost", data: cat(typ(MsgAttach), fs(15, long))},
+		{name: "long parent", data: cat(typ(MsgReceipt), fs(19, long))},
+		{name: "parent not UTF-8", data: cat(typ(MsgReceipt), fs(19, "p\xff"))},
 		{name: "long broadcast", data: cat(typ(MsgChunk), fb(2, fs(1, long)))},
 		{name: "long signature", data: cat(typ(MsgChunk), fb(2, fb(6, make([]byte, 129))))},
 		{name: "payload over chunk.MaxPayloadSize", data: cat(typ(MsgChunk), fb(2, fb(5, make([]byte, chunk.MaxPayloadSize+1))))},
@@ -784,5 +799,36 @@ func TestWriteFuzzSeeds(t *testing.T) {
 				fuzzseed.Write(t, name, fuzzseed.Name(seed), data)
 			}
 		}
+	}
+}
+
+// TestPaddedChunkExcess: a chunk message whose chunk carries an unknown
+// field (a relay's padding) decodes to the same chunk, whose encoding is
+// the canonical one again, and Excess says how many bytes the frame carried
+// beyond it (what Step takes the sender for a padder on).
+func TestPaddedChunkExcess(t *testing.T) {
+	c := signedChunk(7, chunk.FlagKeyframe, testPayload(5000))
+	canon := (&Message{Type: MsgChunk, Chunk: c}).Marshal(nil)
+	padded := append(append([]byte(nil), c.Bytes()...), fb(99, make([]byte, 4096))...)
+	frame := AppendFrame(nil, &Message{Type: MsgPing, Time: 1}) // a frame before, as on a stream
+	msg := cat(typ(MsgChunk), fb(2, padded))
+	frame = append(binary.AppendUvarint(frame, uint64(len(msg))), msg...)
+	r := bufio.NewReader(bytes.NewReader(frame))
+	var ping, m Message
+	if err := ReadFrame(r, &ping); err != nil || ping.Excess != 0 {
+		t.Fatalf("ping: %v, excess %d", err, ping.Excess)
+	}
+	if err := ReadFrame(r, &m); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(msg) - len(canon); m.Excess != want || m.Excess <= maxExcess {
+		t.Fatalf("excess %d, want %d (over %d)", m.Excess, want, maxExcess)
+	}
+	if !bytes.Equal(m.Chunk.Bytes(), c.Bytes()) {
+		t.Fatal("the padded chunk does not re-encode to the canonical bytes")
+	}
+	var plain Message
+	if err := plain.Unmarshal(canon); err != nil || plain.Excess != 0 {
+		t.Fatalf("canonical message: %v, excess %d", err, plain.Excess)
 	}
 }

@@ -54,8 +54,20 @@ type Config struct {
 	// ImproveInterval: the mean time between two improvement attempts.
 	// Negative disables improvement.
 	ImproveInterval time.Duration
-	// BanDuration: how long a peer that sent a forged chunk is ignored.
+	// BanDuration: how long a peer that sent a forged chunk, or withheld
+	// the stream as a parent, is ignored; also how long a member named as
+	// a withholder is not redirected to.
 	BanDuration time.Duration
+	// ReceiptInterval: how often a node at depth 2 or more tells its
+	// grandparent what it received through its parent (a receipt), from
+	// which the grandparent learns which of its children really feed
+	// theirs.
+	ReceiptInterval time.Duration
+	// WithholdTimeout: a parent that has sent no new sequence number for
+	// this long while the node knows the broadcast has gone on is taken
+	// for withholding the stream; also how long a move waits for its new
+	// parent's first chunk before going back.
+	WithholdTimeout time.Duration
 
 	// Probes is how many candidates a joiner probes at once.
 	Probes int
@@ -87,6 +99,8 @@ func DefaultConfig() Config {
 		GapTimeout:        400 * time.Millisecond,
 		ImproveInterval:   15 * time.Second,
 		BanDuration:       2 * time.Minute,
+		ReceiptInterval:   time.Second,
+		WithholdTimeout:   time.Second,
 		Probes:            6,
 		DepthCost:         60 * time.Millisecond,
 	}
@@ -126,6 +140,8 @@ func (c *Config) fillDefaults() {
 	set(&c.GapTimeout, d.GapTimeout)
 	set(&c.ImproveInterval, d.ImproveInterval)
 	set(&c.BanDuration, d.BanDuration)
+	set(&c.ReceiptInterval, d.ReceiptInterval)
+	set(&c.WithholdTimeout, d.WithholdTimeout)
 	set(&c.DepthCost, d.DepthCost)
 	if c.Probes == 0 {
 		c.Probes = d.Probes
@@ -161,6 +177,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: StatusKeepalive is under StatusInterval", ErrInvalidConfig)
 	case c.ChildTimeout <= c.StatusKeepalive:
 		return fmt.Errorf("%w: ChildTimeout must exceed StatusKeepalive", ErrInvalidConfig)
+	case c.WithholdTimeout >= c.ChildTimeout:
+		// A move waits this long for its new parent with the old one still
+		// holding its slot, which it keeps only until ChildTimeout.
+		return fmt.Errorf("%w: WithholdTimeout must be under ChildTimeout", ErrInvalidConfig)
+	case c.ReceiptInterval < 0 || c.WithholdTimeout < 0:
+		return fmt.Errorf("%w: ReceiptInterval and WithholdTimeout must be positive", ErrInvalidConfig)
 	}
 	return validateCounters(c.Counters)
 }

@@ -147,7 +147,9 @@ func (n *Machine) counterTotals() map[string]uint64 {
 func (n *Machine) gaugeBelow(i int) uint64 {
 	v := n.counts[i]
 	for _, c := range n.children {
-		v = addSat(v, c.gauges[i])
+		if c.handTo == "" {
+			v = addSat(v, c.gauges[i])
+		}
 	}
 	return v
 }

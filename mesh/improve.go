@@ -11,7 +11,7 @@ import "time"
 // its parent and no deeper. Both are rate-limited by ImproveInterval and
 // need a real gain, so the tree settles instead of oscillating.
 func (n *Machine) improve(now time.Time) {
-	if n.moving || n.state != stateAttached {
+	if n.moving || n.state != stateAttached || n.prevParent.ID != "" {
 		return
 	}
 	d := n.depth()
@@ -36,21 +36,19 @@ func (n *Machine) improve(now time.Time) {
 		return
 	}
 	if parent.rtt == 0 {
-		parent.pingSentAt = now
-		n.send(parent.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+		n.ping(now, parent)
 		return
 	}
 	var best *member
 	for _, id := range n.memberOrder {
 		m := n.members[id]
-		if id == n.parent.ID || m.depth == noDepth || m.depth+1 > uint32(d) || m.free == 0 ||
-			now.Before(m.coolUntil) || n.childIndex(id) >= 0 {
+		if id == n.parent.ID || m.depth >= noDepth || m.depth >= uint32(d) || m.free == 0 ||
+			now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) || n.childIndex(id) >= 0 {
 			continue
 		}
 		if m.rtt == 0 {
 			if m.pingSentAt.IsZero() || now.Sub(m.pingSentAt) > n.cfg.ImproveInterval {
-				m.pingSentAt = now
-				n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+				n.ping(now, m)
 			}
 			continue
 		}

@@ -14,10 +14,10 @@ func (n *Machine) ranked(now time.Time) []*member {
 	var out []*member
 	for _, id := range n.memberOrder {
 		m := n.members[id]
-		if now.Before(m.coolUntil) || now.Before(m.bannedUntil) || n.childIndex(id) >= 0 {
+		if now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) || n.childIndex(id) >= 0 {
 			continue
 		}
-		if m.depth == noDepth && id != n.cfg.Root.ID {
+		if m.depth >= noDepth && id != n.cfg.Root.ID {
 			continue
 		}
 		out = append(out, m)
@@ -32,7 +32,7 @@ func (n *Machine) score(m *member) time.Duration {
 		rtt = assumedRTT
 	}
 	d := m.depth
-	if d == noDepth {
+	if d >= noDepth {
 		d = 0 // only the root gets here
 	}
 	s := rtt + time.Duration(d)*n.cfg.DepthCost
@@ -49,7 +49,7 @@ func (n *Machine) join(now time.Time) {
 	for len(n.hints) > 0 {
 		id := n.hints[0]
 		n.hints = n.hints[1:]
-		if m := n.members[id]; m != nil && !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0 {
+		if m := n.members[id]; m != nil && !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) && n.childIndex(id) < 0 {
 			n.attach(now, m, 0)
 			return
 		}
@@ -58,7 +58,7 @@ func (n *Machine) join(now time.Time) {
 	// is probed only when nobody else is known: with thousands joining, its
 	// upload must not go to pongs and redirects.
 	usable := func(id PeerID, m *member) bool {
-		return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && n.childIndex(id) < 0
+		return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) && n.childIndex(id) < 0
 	}
 	others := false
 	for _, id := range n.memberOrder {
@@ -73,8 +73,7 @@ func (n *Machine) join(now time.Time) {
 		if m.rtt != 0 || !m.pingSentAt.IsZero() || !usable(id, m) || others && id == n.cfg.Root.ID {
 			continue
 		}
-		m.pingSentAt = now
-		n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+		n.ping(now, m)
 		if probes++; probes >= n.cfg.Probes {
 			break
 		}
@@ -122,6 +121,9 @@ func (n *Machine) attach(now time.Time, m *member, flags uint32) {
 	var lost PeerID
 	if !n.lostAt.IsZero() {
 		lost = n.lostParent
+		if n.lostWithheld {
+			flags |= AttachWithheld
+		}
 	}
 	var depth uint32
 	if flags&AttachClimb != 0 {
@@ -149,20 +151,41 @@ func (n *Machine) cancelMove(now time.Time) {
 	}
 	n.moving = false
 	n.attachTo = ""
+	if n.handedOver {
+		// The parent gave this node's slot away: find another.
+		n.handedOver = false
+		n.loseParent(now, LossLeft, nil)
+	}
 }
 
+// ping sends a member an RTT probe. The time it carries is only a nonce
+// that the pong must echo: the RTT is measured here, from pingAt.
+func (n *Machine) ping(now time.Time, m *member) {
+	m.pingSentAt, m.pingAt = now, now
+	n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+}
+
+// stepPong takes in the answer to a ping. The RTT is this node's own
+// measure (a pong that does not echo our last ping to that peer is
+// ignored); a pong whose claims cannot be true (depth 0 from anyone but the
+// broadcaster) is taken for a lie: the peer keeps its RTT but not the place
+// it claims.
 func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 	m := n.members[from]
-	if m == nil {
+	if m == nil || m.pingAt.IsZero() || p.Time != m.pingAt.UnixNano() {
 		return
 	}
-	if rtt := now.Sub(time.Unix(0, p.Time)); rtt > 0 {
-		m.rtt = rtt
-	} else {
-		m.rtt = time.Microsecond
+	m.rtt = max(now.Sub(m.pingAt), time.Microsecond)
+	m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
+	switch {
+	case p.Depth == 0 && from != n.cfg.Root.ID:
+		m.depth, m.free = noDepth, 0
+	default:
+		m.depth, m.free = min(p.Depth, noDepth), p.Free
+		if p.Depth < noDepth {
+			n.hearEdge(now, p.Seq)
+		}
 	}
-	m.pingSentAt = time.Time{}
-	m.depth, m.free = p.Depth, p.Free
 	if n.state != stateProbing {
 		return
 	}
@@ -208,11 +231,13 @@ func (n *Machine) stepRedirect(now time.Time, from PeerID, m *Message) {
 func (n *Machine) climbTo(now time.Time, room []Candidate) {
 	d := uint32(n.depth())
 	for _, c := range room {
-		if c.ID == n.cfg.Self.ID || c.ID == n.parent.ID || n.childIndex(c.ID) >= 0 || c.Depth+1+climbGain > d {
+		// At least climbGain levels above this node (checked without adding
+		// to a peer's number, which could wrap).
+		if c.ID == n.cfg.Self.ID || c.ID == n.parent.ID || n.childIndex(c.ID) >= 0 || d < 1+climbGain || c.Depth > d-1-climbGain {
 			continue
 		}
 		m := n.learn(c.PeerInfo, c.Depth, c.Free, true)
-		if m == nil || now.Before(m.coolUntil) || now.Before(m.bannedUntil) {
+		if m == nil || now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) {
 			continue
 		}
 		n.attach(now, m, AttachImprove)
@@ -240,18 +265,27 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	old := n.parent
 	wasAttached := n.state == stateAttached
 	moved := n.moving
-	if moved && old.ID != "" && old.ID != from {
-		n.send(old, &Message{Type: MsgLeave})
+	if moved && wasAttached && old.ID != "" && old.ID != from {
+		// Make before break, and check: the old parent is left once the
+		// new one has delivered a chunk (checkMove, confirmMove); until
+		// then it still feeds this node, which goes back to it if the new
+		// one withholds.
+		n.confirmMove()
+		n.prevParent, n.prevPath, n.movedAt = old, slices.Clone(n.path), now
 	}
 	n.moving = false
 	n.attachTo = ""
 	n.state = stateAttached
 	n.parent = n.infoOf(from)
 	n.parentHeard = now
+	n.parentHeld, n.parentHeld0, n.parentChunks, n.attachedAt = 0, 0, 0, now
+	n.chunksSince = 0 // a receipt counts what came from its parent only
 	n.parentOutSince = time.Time{}
 	n.hints = nil
 	rejoin := !n.lostAt.IsZero()
 	n.lostAt = time.Time{}
+	n.lostWithheld = false
+	n.newAt = maxTime(n.newAt, now) // a new parent gets WithholdTimeout to deliver
 	n.everAttached = true
 	if moved && wasAttached {
 		n.stats.Moves++
@@ -276,6 +310,10 @@ func (n *Machine) stepPath(now time.Time, from PeerID, m *Message) {
 		return
 	}
 	n.parentHeard = now
+	n.parentHeld = m.Seq
+	if n.parentHeld0 == 0 {
+		n.parentHeld0 = m.Seq
+	}
 	// A parent that is itself out of the tree for long cannot feed us:
 	// after 2×ParentTimeout we rejoin on our own rather than starve with the
 	// whole subtree.
@@ -325,6 +363,13 @@ func (n *Machine) setPath(now time.Time, path []PeerInfo) {
 // nearest up (the grandparent has just lost a child, so it has a free slot),
 // then whoever else is known.
 func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
+	if n.prevParent.ID != "" {
+		n.send(n.prevParent, &Message{Type: MsgLeave}) // a move under way: give it up too
+		n.prevParent, n.prevPath = PeerInfo{}, nil
+	}
+	if why != LossWithheld {
+		n.lostWithheld = false
+	}
 	old := n.parent
 	if m := n.members[old.ID]; m != nil && why != LossLoop {
 		m.coolUntil = now.Add(2 * n.cfg.ParentTimeout)

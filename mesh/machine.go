@@ -44,24 +44,48 @@ const (
 // member is a peer this node has heard of.
 type member struct {
 	info        PeerInfo
-	rtt         time.Duration // 0: not measured
+	rtt         time.Duration // 0: not measured; measured here, from pingAt
 	depth       uint32        // noDepth: unknown or not in the tree
 	free        uint32
-	pingSentAt  time.Time // zero: no ping outstanding
+	pingSentAt  time.Time // zero: no ping outstanding (waited for)
+	pingAt      time.Time // the last ping sent, matched by its pong's echo; zero: answered
 	coolUntil   time.Time // do not ask it to adopt us before this
 	bannedUntil time.Time
+	// suspectUntil: someone named it as a parent that withheld the stream;
+	// until then nobody is redirected to it or pulls from it.
+	suspectUntil time.Time
 }
 
 // child is a peer this node forwards chunks to.
 type child struct {
 	info     PeerInfo
-	capacity uint32
-	free     uint32
-	subtree  uint32
+	capacity uint32   // child slots it claims in all
+	free     uint32   // free slots it claims
+	subtree  uint32   // its subtree, as bounded here (boundSubtree)
+	claimed  uint32   // its subtree as it claims it
 	gauges   []uint64 // per Config.Counters: a gauge's sum over the child's subtree, as last reported
 	room     []Candidate
 	heardAt  time.Time
 	sentAt   time.Time
+	addedAt  time.Time
+
+	// handTo: displaced by this peer, which it is moving under; until it
+	// has left (or handUntil) it is still fed here but holds no slot.
+	handTo    PeerID
+	handUntil time.Time
+
+	// What its children's receipts say (trust.go).
+	proven    uint32    // the most of its children seen fed at once
+	reporters []receipt // the latest receipt of each of its children
+	caughtAt  time.Time // named as withholding by one of them; zero: not
+	accuser   PeerID
+	vouches   []vouch // its children it says proved capacity (its status)
+}
+
+// vouch is a child's word for one of its own children's proven capacity.
+type vouch struct {
+	id     PeerID
+	proven uint32
 }
 
 // Stats are a node's counters, for metrics and benchmarks.
@@ -73,6 +97,8 @@ type Stats struct {
 	Pulls      uint64 // pull requests sent
 	Moves      uint64 // improvement moves made
 	Rejoins    uint64 // re-attachments after a parent was lost
+	Withheld   uint64 // parents (or move targets) taken for withholding the stream
+	Padded     uint64 // chunks that came padded beyond their canonical encoding
 }
 
 // Status is a snapshot of a node's place in the tree.
@@ -81,9 +107,10 @@ type Status struct {
 	Parent   PeerID
 	Depth    int      // -1 when not in the tree
 	Path     []PeerID // root..parent
-	Children []PeerID
-	Subtree  uint32 // this node and all below it, as last reported
-	Highest  uint64 // highest sequence number held
+	Children []PeerID // every child fed, Handing included
+	Handing  []PeerID // children being handed over to a bigger relay: fed, outside the slots
+	Subtree  uint32   // this node and all below it, as last reported
+	Highest  uint64   // highest sequence number held
 	HaveAny  bool
 	// Counters are the totals of Config.Counters here: for events,
 	// everything counted at this node and reported by its children since
@@ -107,6 +134,12 @@ type Machine struct {
 	// is out of the tree itself (zero while it is in).
 	parentOutSince time.Time
 	children       []*child
+	handing        int // children being handed over (child.handTo set)
+	// On the broadcaster: the vouches of the last child that went, until
+	// its orphans have asked (trust.go, vouched).
+	pastVouches      []vouch
+	pastVouchesUntil time.Time
+	lastTick         time.Time
 
 	members     map[PeerID]*member
 	memberOrder []PeerID
@@ -136,11 +169,35 @@ type Machine struct {
 	sentStatus     Message   // the last status sent, to tell a change from a repeat
 	statusDirty    bool      // something a status reports may have changed since sentStatus
 	banUntil       time.Time // the latest ban's end: before it, banned() must look
+	suspectEnd     time.Time // the latest suspicion's end: before it, suspect() must look
 	redirectReset  time.Time // start of the second redirects counts in
 	redirects      int       // redirects the broadcaster sent this second
 	strangerReset  time.Time // start of the second strangerServed counts in
 	strangerServed uint64    // chunks served this second to pulls from non-children
+	spareReset     time.Time // start of the second spareUsed counts in
+	spareUsed      uint64    // the broadcaster's chunks sent this second beyond the live ones
+	edgeReset      time.Time // start of the second edgesSent counts in
+	edgesSent      int       // edges sent this second to peers that are not grandchildren
 	started        bool
+
+	// Receipts, the live edge and withholding (trust.go).
+	newAt        time.Time // the highest sequence number last went up, or the node attached
+	chunksSince  uint32    // new chunks since the last receipt
+	receiptAt    time.Time
+	receiptTo    PeerID // the grandparent the last receipt went to
+	edge         uint64 // 1 + the highest sequence number heard to exist; 0: none
+	edgeAt       time.Time
+	lostWithheld bool       // the parent being replaced withheld the stream
+	handedOver   bool       // the move under way was asked by the parent (a displacement)
+	awaitFrom    PeerID     // a handover waits for this former child to leave us…
+	awaitUntil   time.Time  // …until then
+	prevParent   PeerInfo   // a move under way: the parent kept until the new one delivers
+	prevPath     []PeerInfo // and the path under it
+	movedAt      time.Time
+	parentHeld   uint64    // what the parent's last heartbeat said it holds (1 + seq)
+	parentHeld0  uint64    // what its first heartbeat since it adopted this node said
+	parentChunks uint64    // chunk messages from the parent since attaching to it
+	attachedAt   time.Time // when the parent accepted this node
 
 	// Per Config.Counters: for events, what was counted here and below and
 	// not yet reported to a parent, and (totals) everything counted here and
@@ -211,6 +268,9 @@ func (n *Machine) Status() Status {
 	}
 	for _, c := range n.children {
 		s.Children = append(s.Children, c.info.ID)
+		if c.handTo != "" {
+			s.Handing = append(s.Handing, c.info.ID)
+		}
 	}
 	return s
 }
@@ -318,12 +378,15 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 	}
 	if m := n.members[id]; m != nil {
 		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
-		m.pingSentAt = time.Time{}
+		m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
 		m.rtt = 0
 		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}
 	if i := n.childIndex(id); i >= 0 {
 		n.removeChild(i)
+	}
+	if n.prevParent.ID == id {
+		n.prevParent, n.prevPath = PeerInfo{}, nil // nothing to go back to
 	}
 	switch {
 	case n.state == stateAttached && !n.isRoot && n.parent.ID == id:
@@ -344,7 +407,10 @@ func (n *Machine) Leave(now time.Time) {
 		where = append(where, Candidate{PeerInfo: n.parent, Depth: uint32(n.depth() - 1), Free: 1})
 		n.send(n.parent, &Message{Type: MsgLeave})
 	}
-	where = append(where, n.roomBelow(PeerID(""))...)
+	if n.prevParent.ID != "" {
+		n.send(n.prevParent, &Message{Type: MsgLeave})
+	}
+	where = append(where, n.roomBelow(now, PeerID(""))...)
 	for _, c := range n.children {
 		cands := slices.DeleteFunc(slices.Clone(where), func(x Candidate) bool { return x.ID == c.info.ID })
 		n.send(c.info, &Message{Type: MsgLeave, Candidates: cands})
@@ -360,6 +426,7 @@ func (n *Machine) Tick(now time.Time) {
 	if n.state == stateLeft {
 		return
 	}
+	n.lastTick = now
 	if !n.started {
 		n.started = true
 		n.nextImprove = now.Add(n.jitter(n.cfg.ImproveInterval))
@@ -380,12 +447,20 @@ func (n *Machine) Tick(now time.Time) {
 			n.loseParent(now, LossSilent, nil)
 			break
 		}
+		n.checkMove(now)
+		if n.awaitFrom != "" && !now.Before(n.awaitUntil) {
+			n.awaited(now, false)
+		}
+		if n.checkWithheld(now) {
+			break
+		}
 		if n.moving && !now.Before(n.attachDeadline) {
 			n.cancelMove(now)
 		}
 		if !n.isRoot && now.Sub(n.lastStatus) >= n.cfg.StatusInterval {
 			n.maybeSendStatus(now)
 		}
+		n.maybeSendReceipt(now)
 		n.repairGaps(now)
 		if !n.isRoot && n.cfg.ImproveInterval > 0 && !now.Before(n.nextImprove) {
 			next := n.cfg.ImproveInterval
@@ -399,7 +474,7 @@ func (n *Machine) Tick(now time.Time) {
 	// Children: heartbeats, and dropping the silent ones.
 	for i := 0; i < len(n.children); i++ {
 		c := n.children[i]
-		if now.Sub(c.heardAt) > n.cfg.ChildTimeout {
+		if now.Sub(c.heardAt) > n.cfg.ChildTimeout || c.handTo != "" && !now.Before(c.handUntil) {
 			n.removeChild(i)
 			i--
 			continue
@@ -410,7 +485,7 @@ func (n *Machine) Tick(now time.Time) {
 			if n.state == stateAttached {
 				d = uint32(n.depth())
 			}
-			n.send(c.info, &Message{Type: MsgPath, Depth: d})
+			n.send(c.info, &Message{Type: MsgPath, Depth: d, Seq: n.held()})
 		}
 	}
 }
@@ -463,11 +538,26 @@ func (n *Machine) NextTick() time.Time {
 			if cfg.ImproveInterval > 0 {
 				at(n.nextImprove, 0)
 			}
+			if n.prevParent.ID != "" {
+				at(n.movedAt, cfg.WithholdTimeout)
+			}
+			if n.awaitFrom != "" {
+				at(n.awaitUntil, 0)
+			}
+			if t, ok := n.receiptDue(); ok {
+				w = min(w, t)
+			}
+			if t, ok := n.withholdDue(); ok {
+				at(t, 0)
+			}
 		}
 	}
 	for _, c := range n.children {
 		at(c.heardAt, cfg.ChildTimeout+1)
 		at(c.sentAt, cfg.HeartbeatInterval)
+		if c.handTo != "" {
+			at(c.handUntil, 0)
+		}
 	}
 	switch w {
 	case math.MaxInt64:
@@ -499,13 +589,13 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	}
 	switch m.Type {
 	case MsgChunk:
-		return n.stepChunk(now, from, m.Chunk)
+		return n.stepChunk(now, from, m)
 	case MsgPing:
 		d, free := uint32(noDepth), uint32(0)
 		if n.state == stateAttached {
 			d, free = uint32(n.depth()), n.free()
 		}
-		n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free})
+		n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free, Seq: n.held()})
 	case MsgPong:
 		n.stepPong(now, from, m)
 	case MsgAttach:
@@ -529,7 +619,17 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 		if i := n.childIndex(from); i >= 0 {
 			n.removeChild(i)
 		}
+		if from == n.prevParent.ID {
+			n.prevParent, n.prevPath = PeerInfo{}, nil
+		}
+		if from == n.awaitFrom && from != "" {
+			n.awaited(now, true)
+			break
+		}
 		if n.state == stateAttached && !n.isRoot && from == n.parent.ID {
+			if m.Flags&LeaveHandover != 0 && n.takeHandover(now, m) {
+				break
+			}
 			var hints []PeerID
 			for _, c := range m.Candidates {
 				n.learn(c.PeerInfo, c.Depth, c.Free, true)
@@ -543,6 +643,12 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 		n.stepPath(now, from, m)
 	case MsgPull:
 		n.stepPull(now, from, m)
+	case MsgReceipt:
+		n.stepReceipt(now, from, m)
+	case MsgEdge:
+		if n.inPath(from) {
+			n.hearEdge(now, m.Seq)
+		}
 	default:
 		return fmt.Errorf("%w: message type %d", ErrMalformed, m.Type)
 	}

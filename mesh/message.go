@@ -21,8 +21,9 @@ type PeerInfo struct {
 // itself or by an ancestor that heard of it.
 type Candidate struct {
 	PeerInfo
-	Depth uint32 // hops from the broadcaster (the broadcaster is 0)
-	Free  uint32 // free child slots when reported
+	Depth  uint32 // hops from the broadcaster (the broadcaster is 0)
+	Free   uint32 // free child slots when reported
+	Proven uint32 // in a status's Vouches: the capacity the sender saw it prove
 }
 
 // MsgType is the kind of a Message.
@@ -30,20 +31,22 @@ type MsgType uint8
 
 const (
 	MsgChunk    MsgType = iota + 1 // a chunk, forwarded or backfilled
-	MsgPing                        // RTT probe; Time is the sender's clock
-	MsgPong                        // answer to a ping; Time echoed, Depth and Free of the answerer
+	MsgPing                        // RTT probe; Time is a nonce (the sender's clock), echoed
+	MsgPong                        // answer to a ping; Time echoed, Depth, Free and Seq (1 + highest held) of the answerer
 	MsgAttach                      // please adopt me; Seq is 1 + the first sequence number I lack (0: from the live edge)
 	MsgAccept                      // adopted; Path is root..parent
 	MsgRedirect                    // full: try Candidates
 	MsgReject                      // refused; Reason says why
 	MsgLeave                       // detach; from a parent, Candidates are where to go
 	MsgStatus                      // child to parent: capacity, free, subtree size, Candidates with room below, Counters
-	MsgPath                        // parent to child: the ancestor path changed (Path), or a heartbeat (no Path)
+	MsgPath                        // parent to child: the ancestor path changed (Path), or a heartbeat (no Path, Seq: 1 + highest held)
 	MsgPull                        // send me chunks Seq..Seq+Count-1 you still hold
+	MsgReceipt                     // grandchild to grandparent: Parent, Seq (1 + highest held), Count (new chunks since the last), Subtree
+	MsgEdge                        // answer to a receipt that is behind: Seq is 1 + the sender's highest
 	maxMsgType
 )
 
-var msgTypeNames = [...]string{"", "chunk", "ping", "pong", "attach", "accept", "redirect", "reject", "leave", "status", "path", "pull"}
+var msgTypeNames = [...]string{"", "chunk", "ping", "pong", "attach", "accept", "redirect", "reject", "leave", "status", "path", "pull", "receipt", "edge"}
 
 func (t MsgType) String() string {
 	if int(t) < len(msgTypeNames) && t != 0 {
@@ -78,23 +81,30 @@ func (r Reason) String() string {
 type Message struct {
 	Type       MsgType
 	Chunk      *chunk.Chunk // MsgChunk
-	Seq        uint64       // MsgAttach: first missing seq + 1 (0: from the live edge); MsgPull: first seq
-	Count      uint32       // MsgPull
-	Time       int64        // MsgPing, MsgPong: prober's clock in ns
+	Seq        uint64       // MsgAttach: first missing seq + 1 (0: from the live edge); MsgPull: first seq; MsgPong, MsgReceipt, MsgEdge, MsgPath: 1 + highest held (0: none)
+	Count      uint32       // MsgPull; MsgReceipt: new chunks from the parent since the previous receipt
+	Time       int64        // MsgPing, MsgPong: a nonce, the prober's clock in ns (never a measure)
 	Capacity   uint32       // MsgAttach, MsgStatus: child slots the sender offers in all
 	Free       uint32       // MsgStatus, MsgPong: child slots still free
-	Subtree    uint32       // MsgStatus: nodes in the sender's subtree, itself included
+	Subtree    uint32       // MsgStatus, MsgReceipt: nodes in the sender's subtree, itself included
 	Depth      uint32       // MsgPong, MsgAccept: the sender's depth
 	Path       []PeerInfo   // MsgAccept, MsgPath: root..sender
 	Candidates []Candidate  // MsgRedirect, MsgLeave, MsgStatus
 	Addrs      []string     // MsgAttach: the requester's addresses
 	Reason     Reason       // MsgReject
-	Flags      uint32       // MsgAttach: AttachImprove
+	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld; MsgLeave: LeaveHandover
 	Lost       PeerID       // MsgAttach: the parent the requester just lost, if any
+	Parent     PeerID       // MsgReceipt: the sender's parent, the receiver's child
+	Vouches    []Candidate  // MsgStatus: the sender's children that proved capacity (Proven), from their children's receipts
 	// Counters (MsgStatus) are what the sender's subtree adds up
 	// (Config.Counters): deltas for events, sums for gauges; zero values
 	// are left out.
 	Counters []CounterValue
+
+	// Excess is not on the wire: the bytes the received frame carried
+	// beyond this message's canonical encoding (Unmarshal sets it), such
+	// as an unknown field a relay appended to a chunk.
+	Excess int
 }
 
 // Attach flags.
@@ -108,4 +118,19 @@ const (
 	// at least climbGain levels higher up; it never redirects a plain
 	// improvement.
 	AttachClimb
+	// AttachWithheld, with Lost, says that the lost parent withheld the
+	// stream: it kept sending heartbeats but no new chunks while the
+	// broadcast went on. The member asked stops redirecting anyone to it
+	// and, if it is its child and the requester a grandchild it had
+	// receipts from, stops believing its capacity.
+	AttachWithheld
+)
+
+// Leave flags.
+const (
+	// LeaveHandover marks a parent's Leave that displaces the child for a
+	// bigger relay, its first candidate: the parent goes on feeding the
+	// child until it has moved under that relay and got a chunk from it,
+	// and takes it back if it gets none (the relay withholds).
+	LeaveHandover uint32 = 1 << iota
 )

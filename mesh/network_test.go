@@ -3,6 +3,7 @@ package mesh
 import (
 	"crypto/ed25519"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -28,6 +29,9 @@ type network struct {
 	defLat   time.Duration
 	cut      map[[2]PeerID]bool // from, to
 	forge    map[[2]PeerID]bool // from, to: chunks sent are forged
+	withhold map[PeerID]bool    // the node's chunks never leave it
+	sybil    map[PeerID]bool    // withholds, and lies in what it says of itself
+	pad      map[PeerID]bool    // the node's chunk frames carry 64 KiB beyond the chunk
 	down     map[PeerID]bool
 	inflight []flight
 	events   map[PeerID][]Event
@@ -51,29 +55,32 @@ type flight struct {
 
 const root = PeerID("root")
 
-// testCounters are what the scenario trees add up: taps (events, with
-// chat's bound) and web viewers (a gauge).
-var testCounters = []Counter{{Name: "hearts", Kind: CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: CounterGauge}}
+// testCounters are what the scenario trees add up: taps (events) and web
+// viewers (a gauge), each with chat's bound.
+var testCounters = []Counter{{Name: "hearts", Kind: CounterEvents, MaxPerNode: 1000}, {Name: "web", Kind: CounterGauge, MaxPerNode: 256}}
 
 func newNetwork(t *testing.T) *network {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(rand.NewChaCha8([32]byte{1}))
 	return &network{
-		t:      t,
-		now:    time.Unix(1_700_000_000, 0),
-		nodes:  map[PeerID]*Machine{},
-		slots:  map[PeerID]int{},
-		lat:    map[[2]PeerID]time.Duration{},
-		defLat: time.Millisecond,
-		cut:    map[[2]PeerID]bool{},
-		forge:  map[[2]PeerID]bool{},
-		down:   map[PeerID]bool{},
-		events: map[PeerID][]Event{},
-		seen:   map[PeerID]int{},
-		sent:   map[PeerID][]MsgType{},
-		got:    map[PeerID][]uint64{},
-		priv:   priv,
-		pub:    pub,
+		t:        t,
+		now:      time.Unix(1_700_000_000, 0),
+		nodes:    map[PeerID]*Machine{},
+		slots:    map[PeerID]int{},
+		lat:      map[[2]PeerID]time.Duration{},
+		defLat:   time.Millisecond,
+		cut:      map[[2]PeerID]bool{},
+		forge:    map[[2]PeerID]bool{},
+		withhold: map[PeerID]bool{},
+		sybil:    map[PeerID]bool{},
+		pad:      map[PeerID]bool{},
+		down:     map[PeerID]bool{},
+		events:   map[PeerID][]Event{},
+		seen:     map[PeerID]int{},
+		sent:     map[PeerID][]MsgType{},
+		got:      map[PeerID][]uint64{},
+		priv:     priv,
+		pub:      pub,
 	}
 }
 
@@ -148,6 +155,17 @@ func (nw *network) drain(id PeerID) Ready {
 		nw.sent[id] = append(nw.sent[id], m.Type)
 		if nw.watch != nil && nw.matched == "" && nw.watch(id, e) {
 			nw.matched = fmt.Sprintf("%s → %s %s", id, e.To.ID, describeMsg(m))
+		}
+		if (nw.sybil[id] || nw.withhold[id]) && m.Type == MsgChunk {
+			// A withholder keeps its children with a heartbeat instead,
+			// which says truly what it holds.
+			m = &Message{Type: MsgPath, Depth: uint32(max(n.Status().Depth, 0)), Seq: m.Chunk.Seq + 1}
+		}
+		if nw.sybil[id] {
+			m = lie(m, nw.now)
+		}
+		if nw.pad[id] && m.Type == MsgChunk {
+			m = &Message{Type: MsgChunk, Chunk: m.Chunk, Excess: 64 << 10} // what the decoder would find
 		}
 		if m.Type == MsgChunk && nw.forge[[2]PeerID{id, e.To.ID}] {
 			c := m.Chunk.Clone()
@@ -321,4 +339,21 @@ func (nw *network) checkTree() {
 			nw.t.Fatalf("%s says depth %d, is %d hops from the root", id, s.Depth, hops)
 		}
 	}
+}
+
+// lie is what a sybil sends instead of m: it claims all the capacity there
+// is (attach, status), the biggest subtree, the broadcaster's depth and a
+// pong from the future.
+func lie(m *Message, now time.Time) *Message {
+	x := *m
+	switch m.Type {
+	case MsgAttach, MsgStatus:
+		x.Capacity, x.Free = math.MaxUint32, math.MaxUint32
+		if m.Type == MsgStatus {
+			x.Subtree = math.MaxUint32
+		}
+	case MsgPong:
+		x.Depth, x.Free, x.Time = 0, math.MaxUint32, now.Add(time.Hour).UnixNano()
+	}
+	return &x
 }

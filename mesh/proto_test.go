@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -22,7 +23,7 @@ import (
 func toPB(m *Message) *meshpb.Message {
 	pb := &meshpb.Message{Type: meshpb.Type(m.Type), Seq: m.Seq, Count: m.Count, Time: m.Time,
 		Capacity: m.Capacity, Free: m.Free, Subtree: m.Subtree, Depth: m.Depth, Addrs: m.Addrs,
-		Reason: meshpb.Reason(m.Reason), Flags: m.Flags, Lost: string(m.Lost)}
+		Reason: meshpb.Reason(m.Reason), Flags: m.Flags, Lost: string(m.Lost), Parent: string(m.Parent)}
 	if c := m.Chunk; c != nil {
 		pb.Chunk = &chunkpb.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: uint32(c.Flags),
 			Payload: c.Payload, Signature: c.Signature, Duration: c.Duration}
@@ -31,7 +32,10 @@ func toPB(m *Message) *meshpb.Message {
 		pb.Path = append(pb.Path, peerToPB(&m.Path[i]))
 	}
 	for _, c := range m.Candidates {
-		pb.Candidates = append(pb.Candidates, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free})
+		pb.Candidates = append(pb.Candidates, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
+	}
+	for _, c := range m.Vouches {
+		pb.Vouches = append(pb.Vouches, &meshpb.Candidate{Peer: peerToPB(&c.PeerInfo), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
 	}
 	for _, c := range m.Counters {
 		pb.Counters = append(pb.Counters, &meshpb.Counter{Name: c.Name, Value: c.Value})
@@ -48,7 +52,7 @@ func peerToPB(p *PeerInfo) *meshpb.PeerInfo {
 func fromPB(pb *meshpb.Message) *Message {
 	m := &Message{Type: MsgType(pb.Type), Seq: pb.Seq, Count: pb.Count, Time: pb.Time,
 		Capacity: pb.Capacity, Free: pb.Free, Subtree: pb.Subtree, Depth: pb.Depth, Addrs: pb.Addrs,
-		Reason: Reason(uint8(pb.Reason)), Flags: pb.Flags, Lost: PeerID(pb.Lost)}
+		Reason: Reason(uint8(pb.Reason)), Flags: pb.Flags, Lost: PeerID(pb.Lost), Parent: PeerID(pb.Parent)}
 	if c := pb.Chunk; c != nil {
 		m.Chunk = &chunk.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Flags: chunk.Flags(c.Flags),
 			Payload: c.Payload, Signature: c.Signature, Duration: c.Duration}
@@ -57,7 +61,10 @@ func fromPB(pb *meshpb.Message) *Message {
 		m.Path = append(m.Path, peerFromPB(p))
 	}
 	for _, c := range pb.Candidates {
-		m.Candidates = append(m.Candidates, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free})
+		m.Candidates = append(m.Candidates, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
+	}
+	for _, c := range pb.Vouches {
+		m.Vouches = append(m.Vouches, Candidate{PeerInfo: peerFromPB(c.Peer), Depth: c.Depth, Free: c.Free, Proven: c.Proven})
 	}
 	for _, c := range pb.Counters {
 		m.Counters = append(m.Counters, CounterValue{Name: c.Name, Value: c.Value})
@@ -83,7 +90,7 @@ func genWritesSameBytes(m *Message) bool {
 			return false
 		}
 	}
-	for _, c := range m.Candidates {
+	for _, c := range append(slices.Clone(m.Candidates), m.Vouches...) {
 		if c.ID == "" {
 			return false
 		}
@@ -116,7 +123,7 @@ func randomMessage(rng *rand.Rand) *Message {
 	u32 := func() uint32 { return uint32(u64()) }
 	m := &Message{Type: MsgType(1 + rng.IntN(int(maxMsgType)-1)), Seq: u64(), Count: u32(), Time: int64(u64()),
 		Capacity: u32(), Free: u32(), Subtree: u32(), Depth: u32(), Reason: Reason(rng.IntN(int(ReasonNoImprove) + 1)),
-		Flags: u32(), Lost: PeerID(randomText(rng, 10))}
+		Flags: u32(), Lost: PeerID(randomText(rng, 10)), Parent: PeerID(randomText(rng, 10))}
 	if m.Type == MsgChunk || rng.IntN(4) == 0 {
 		m.Chunk = &chunk.Chunk{Broadcast: randomText(rng, 24), Seq: u64(), Wallclock: int64(u64()),
 			Flags: chunk.Flags(u32()), Payload: testPayload(rng.IntN(400)), Signature: testPayload(rng.IntN(65))}
@@ -129,6 +136,9 @@ func randomMessage(rng *rand.Rand) *Message {
 	}
 	for range rng.IntN(4) {
 		m.Candidates = append(m.Candidates, Candidate{PeerInfo: randomPeer(rng), Depth: u32(), Free: u32()})
+	}
+	for range rng.IntN(3) {
+		m.Vouches = append(m.Vouches, Candidate{PeerInfo: randomPeer(rng), Depth: u32(), Proven: u32()})
 	}
 	for range rng.IntN(3) {
 		m.Addrs = append(m.Addrs, randomText(rng, 30))

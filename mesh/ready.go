@@ -19,9 +19,10 @@ const (
 	EvForged                            // Peer sent a chunk that failed verification
 	EvLoopRefused                       // an attach that would have made a loop was refused
 	EvDetached                          // this node left the tree (Leave was called)
+	EvPadded                            // Peer sent a chunk padded beyond its canonical encoding
 )
 
-var eventNames = [...]string{"", "attached", "parent-lost", "child-added", "child-removed", "forged", "loop-refused", "detached"}
+var eventNames = [...]string{"", "attached", "parent-lost", "child-added", "child-removed", "forged", "loop-refused", "detached", "padded"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) {
@@ -34,16 +35,18 @@ func (t EventType) String() string {
 type LossReason uint8
 
 const (
-	LossNone   LossReason = iota
-	LossDown              // the shell said the connection went away
-	LossSilent            // nothing heard within ParentTimeout
-	LossLeft              // the parent sent Leave
-	LossForged            // the parent forwarded a forged chunk
-	LossLoop              // the parent's path contained this node
-	LossMoved             // this node moved to a better parent (not a failure)
+	LossNone     LossReason = iota
+	LossDown                // the shell said the connection went away
+	LossSilent              // nothing heard within ParentTimeout
+	LossLeft                // the parent sent Leave
+	LossForged              // the parent forwarded a forged chunk
+	LossLoop                // the parent's path contained this node
+	LossMoved               // this node moved to a better parent (not a failure)
+	LossWithheld            // the parent sent heartbeats but no new chunks while the broadcast went on
+	LossPadded              // the parent padded a chunk beyond its canonical encoding
 )
 
-var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved"}
+var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded"}
 
 func (l LossReason) String() string {
 	if int(l) < len(lossNames) {

@@ -21,6 +21,7 @@ import (
 //	add <id> slots=<n> [improve=<d>]   start a node (the first is the broadcaster, "root");
 //	                                   or one per input line, "<id> slots=<n> [improve=<d>]"
 //	candidates <id> <peer>...          AddCandidates
+//	slots <id> <n>                     SetSlots: the node's slots follow a new bitrate
 //	run <d> [until=exact|<from>><to>:<type>]
 //	                                   deliver and tick in 10 ms steps; stop early once the
 //	                                   broadcaster's count is exact, or once such a message is sent
@@ -30,10 +31,15 @@ import (
 //	latency <a>-<b>=<d>... [default=<d>]  one-way latency of a pair (both ways)
 //	cut|uncut <from> <to>              lose (or stop losing) what one peer sends another
 //	forge <from> <to>                  chunks from one peer to another arrive with a forged payload
+//	withhold <id>                      the node sends everything but chunks
+//	pad <id>                           the node's chunk frames carry 64 KiB of an unknown field
+//	sybil <id>                         the node withholds and lies: the most capacity and subtree
+//	                                   in attaches and statuses, depth 0 and a future time in pongs
 //	drop <from> <to>                   lose what one peer sent another that is still in flight
 //	kill <id> [reset]                  take a node off the network; with reset the others get PeerDown
 //	leave <id>                         Leave, then take it off the network
-//	deliver from=<a> to=<b> type=<t> [capacity= free= subtree= depth= path=(…) counters=(name=v,…)]
+//	deliver from=<a> to=<b> type=<t> [capacity= free= subtree= depth= seq= time= flags= lost=
+//	        path=(…) counters=(name=v,…)]
 //	                                   Step a message into a node; print what it did
 //	check [summary]                    the tree invariants (fatal if broken), then the tree (or its size)
 //	tree                               the tree as the nodes see it
@@ -67,6 +73,20 @@ func (nw *network) command(d *datadriven.TestData, out *strings.Builder) {
 		}
 		nw.nodes[id].AddCandidates(nw.now, peers...)
 		nw.drain(id)
+	case "slots":
+		id := nw.node(d, 0)
+		if len(d.CmdArgs) < 2 {
+			d.Fatalf(nw.t, "slots: want <id> <n>")
+		}
+		n, err := strconv.Atoi(d.CmdArgs[1].Key)
+		if err != nil {
+			d.Fatalf(nw.t, "slots: %v", err)
+		}
+		if err := nw.nodes[id].SetSlots(nw.now, n); err != nil {
+			fmt.Fprintf(out, "error: %v\n", err)
+		}
+		nw.slots[id] = n
+		nw.drain(id)
 	case "run":
 		nw.cmdRun(d, out)
 	case "stream":
@@ -82,6 +102,12 @@ func (nw *network) command(d *datadriven.TestData, out *strings.Builder) {
 	case "cut", "uncut", "forge":
 		m := map[string]map[[2]PeerID]bool{"cut": nw.cut, "uncut": nw.cut, "forge": nw.forge}[d.Cmd]
 		m[[2]PeerID{nw.node(d, 0), nw.node(d, 1)}] = d.Cmd != "uncut"
+	case "withhold":
+		nw.withhold[nw.node(d, 0)] = true
+	case "sybil":
+		nw.sybil[nw.node(d, 0)] = true
+	case "pad":
+		nw.pad[nw.node(d, 0)] = true
 	case "drop":
 		fmt.Fprintf(out, "dropped %d\n", nw.drop(nw.node(d, 0), nw.node(d, 1)))
 	case "kill":
@@ -267,6 +293,22 @@ func (nw *network) cmdDeliver(d *datadriven.TestData, out *strings.Builder) {
 			d.ScanArgs(nw.t, f.key, &v)
 			*f.v = uint32(v)
 		}
+	}
+	if d.HasArg("seq") {
+		d.ScanArgs(nw.t, "seq", &m.Seq)
+	}
+	if d.HasArg("time") {
+		d.ScanArgs(nw.t, "time", &m.Time)
+	}
+	if d.HasArg("flags") {
+		var v uint64
+		d.ScanArgs(nw.t, "flags", &v)
+		m.Flags = uint32(v)
+	}
+	if d.HasArg("lost") {
+		var s string
+		d.ScanArgs(nw.t, "lost", &s)
+		m.Lost = PeerID(s)
 	}
 	for _, a := range d.CmdArgs {
 		switch a.Key {

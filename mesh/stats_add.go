@@ -10,4 +10,6 @@ func (s *Stats) Add(o *Stats) {
 	s.Pulls += o.Pulls
 	s.Moves += o.Moves
 	s.Rejoins += o.Rejoins
+	s.Withheld += o.Withheld
+	s.Padded += o.Padded
 }

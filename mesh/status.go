@@ -9,17 +9,17 @@ import (
 )
 
 // status builds the report a child sends its parent.
-func (n *Machine) status() *Message {
-	room := n.roomBelow("")
+func (n *Machine) status(now time.Time) *Message {
+	room := n.roomBelow(now, "")
 	if len(room) > maxRoom {
 		room = room[:maxRoom]
 	}
 	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
-		Candidates: room, Counters: n.counterValues()}
+		Candidates: room, Counters: n.counterValues(), Vouches: n.vouches()}
 }
 
 // sendStatus reports to the parent now.
-func (n *Machine) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status()) }
+func (n *Machine) sendStatus(now time.Time) { n.sendStatusMsg(now, n.status(now)) }
 
 func (n *Machine) sendStatusMsg(now time.Time, m *Message) {
 	n.lastStatus = now
@@ -38,7 +38,7 @@ func (n *Machine) maybeSendStatus(now time.Time) {
 	if !due && !n.statusDirty {
 		return
 	}
-	m := n.status()
+	m := n.status(now)
 	n.statusDirty = false
 	if !due && n.sameStatus(m, &n.sentStatus) {
 		return
@@ -50,7 +50,7 @@ func (n *Machine) maybeSendStatus(now time.Time) {
 // one sent, did not.
 func (n *Machine) sameStatus(a, b *Message) bool {
 	return a.Capacity == b.Capacity && a.Free == b.Free && a.Subtree == b.Subtree &&
-		sameRoom(a.Candidates, b.Candidates) && n.sameCounters(a.Counters, b.Counters)
+		sameRoom(a.Candidates, b.Candidates) && n.sameCounters(a.Counters, b.Counters) && sameVouches(a.Vouches, b.Vouches)
 }
 
 func sameRoom(a, b []Candidate) bool {
@@ -71,15 +71,42 @@ func (n *Machine) stepStatus(now time.Time, from PeerID, m *Message) {
 	}
 	c := n.children[i]
 	c.heardAt = now
-	if c.capacity != m.Capacity || c.free != m.Free || c.subtree != max(m.Subtree, 1) || !sameRoom(c.room, m.Candidates) {
+	if c.capacity != m.Capacity || c.free != m.Free {
 		n.statusDirty = true
 	}
-	c.capacity, c.free, c.subtree = m.Capacity, m.Free, max(m.Subtree, 1)
+	c.capacity, c.free, c.claimed = m.Capacity, m.Free, max(m.Subtree, 1)
+	if sub := n.boundSubtree(c, now); sub != c.subtree {
+		c.subtree = sub
+		n.statusDirty = true
+	}
 	if n.takeCounters(c, m.Counters) {
 		n.statusDirty = true
 	}
-	c.room = append(c.room[:0], m.Candidates...)
-	if len(c.room) > maxRoom {
-		c.room = c.room[:maxRoom]
+	// The room it reports below itself, as far as it can be true: at least
+	// two levels below this node, and none of our ancestors or ourselves.
+	var buf [maxRoom]Candidate
+	room := buf[:0]
+	d := uint32(n.depth())
+	for _, r := range m.Candidates {
+		if len(room) >= maxRoom {
+			break
+		}
+		if r.Depth < d+2 || r.Depth >= noDepth || r.ID == n.cfg.Self.ID || r.ID == "" || n.inPath(r.ID) {
+			continue
+		}
+		room = append(room, r)
+	}
+	if !sameRoom(c.room, room) {
+		n.statusDirty = true
+		c.room = append(c.room[:0], room...)
+	}
+	c.vouches = c.vouches[:0]
+	for _, v := range m.Vouches {
+		if len(c.vouches) >= maxRoom {
+			break
+		}
+		if v.Proven > 0 && v.ID != "" && v.ID != n.cfg.Self.ID && !n.inPath(v.ID) {
+			c.vouches = append(c.vouches, vouch{id: v.ID, proven: v.Proven})
+		}
 	}
 }

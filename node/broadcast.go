@@ -55,7 +55,7 @@ type Broadcast struct {
 	rootID peer.ID
 	key    ed25519.PublicKey
 	link   link.Link // how this node joined (viewers)
-	slots  int
+	slots  int       // at the start; slotsNow follows the bitrate (slots.go)
 	log    *slog.Logger
 
 	tree *p2p.Tree
@@ -72,7 +72,7 @@ type Broadcast struct {
 	room       *chat.Room     // nil when the chat could not be joined
 	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
 	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
-	hlsClients recentClients  // LL-HLS players heard from lately
+	hlsClients webClients     // LL-HLS clients heard from lately
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -88,6 +88,8 @@ type Broadcast struct {
 
 	kept      chan *chunk.Chunk // delivered, for the replay store (nil: none)
 	closeOnce sync.Once
+	slotsNow  atomic.Int64
+	rate      bitrate // owner: the stream's bitrate as announced and measured (slots.go)
 
 	counters
 }
@@ -139,6 +141,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		done:    make(chan struct{}),
 		st:      state{ann: first},
 	}
+	b.slotsNow.Store(int64(slots))
 	b.inbox = owner.New(16, b.stopped, ErrClosed)
 	b.ctx, b.cancel = context.WithCancel(n.ctx)
 	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls")}); err != nil {
@@ -263,6 +266,7 @@ func (b *Broadcast) deliver(c *chunk.Chunk) {
 
 // play hands a delivered chunk to the local players (owner).
 func (b *Broadcast) play(c *chunk.Chunk) {
+	b.measure(c)
 	if !c.IsInit() && len(c.Payload) > 0 {
 		lat := b.n.clock.Now().Sub(time.Unix(0, c.Wallclock))
 		b.received.Add(1)
@@ -329,6 +333,7 @@ func (b *Broadcast) offer(a announce.Signed) {
 		b.log.Info("new title", "title", a.Title)
 	}
 	b.st.ann = a
+	b.bitrateSeen(a.Bitrate, false)
 	if a.Ended {
 		b.setEnded()
 	}
@@ -387,8 +392,9 @@ func (b *Broadcast) IsBroadcaster() bool { return b.root }
 // Broadcaster returns the broadcaster's peer ID.
 func (b *Broadcast) Broadcaster() peer.ID { return b.rootID }
 
-// Slots returns how many children this node offers in the broadcast's tree.
-func (b *Broadcast) Slots() int { return b.slots }
+// Slots returns how many children this node offers in the broadcast's
+// tree now: sized by the stream's bitrate as measured (slots.go).
+func (b *Broadcast) Slots() int { return int(b.slotsNow.Load()) }
 
 // Announcement returns the newest announcement this node holds: the title,
 // the start, whether it has ended, the bitrate.

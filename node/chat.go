@@ -4,17 +4,12 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/internal/localapi"
 )
-
-// webViewerWindow is how long a player that fetched LL-HLS counts as
-// watching after its last request.
-const webViewerWindow = 10 * time.Second
 
 // joinChat joins the broadcast's chat room on the node's GossipSub router.
 // Chat is not what a viewer came for: a room that fails leaves the video
@@ -27,10 +22,13 @@ func (b *Broadcast) joinChat() {
 		// Identity: this node's attestation (the one fetched from its
 		// bootstrap, or Config.Attestation), and the keys to believe
 		// others' (Config.TrustedKeys, and the bootstraps' key sets with
-		// their validity windows).
-		Attestation: b.n.Attestation(),
-		Trusted:     b.n.cfg.TrustedKeys,
-		Trust:       b.n.Trust(),
+		// their validity windows and revocations), both followed while
+		// the room runs.
+		Attestation:       b.n.Attestation(),
+		Trusted:           b.n.cfg.TrustedKeys,
+		Trust:             b.n.Trust(),
+		TrustSource:       b.n.Trust,
+		AttestationSource: b.n.Attestation,
 	}
 	// Taps go up the tree with its statuses; the broadcaster's room reads
 	// the audience, browsers and hearts from the tree's sums.
@@ -44,11 +42,10 @@ func (b *Broadcast) joinChat() {
 	b.wg.Go(b.fanOutChat)
 }
 
-// webViewers counts the browsers this node serves: WHEP sessions and LL-HLS
-// players heard from lately. It runs on the room's goroutine: it reads
-// counters only.
+// webViewers counts the browsers this node serves, by client (webcount.go).
+// It runs on the room's goroutine: it reads counters only.
 func (b *Broadcast) webViewers() int {
-	return b.whep.Sessions() + b.hlsClients.count(b.n.clock.Now())
+	return b.hlsClients.count(b.n.clock.Now(), b.whep.Clients())
 }
 
 // fanOutChat runs the chat page's event streams (chat/web) until the room
@@ -74,39 +71,6 @@ func (b *Broadcast) refreshCounts() {
 	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 	defer cancel()
 	_ = b.treeLink.Refresh(ctx)
-}
-
-// recentClients counts the distinct clients seen within webViewerWindow.
-type recentClients struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func (r *recentClients) touch(key string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seen == nil {
-		r.seen = map[string]time.Time{}
-	}
-	r.seen[key] = now
-	if len(r.seen) > 4096 {
-		r.prune(now)
-	}
-}
-
-func (r *recentClients) prune(now time.Time) {
-	for k, t := range r.seen {
-		if now.Sub(t) > webViewerWindow {
-			delete(r.seen, k)
-		}
-	}
-}
-
-func (r *recentClients) count(now time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.prune(now)
-	return len(r.seen)
 }
 
 // OwnerToken returns the token that makes a local request the
@@ -147,4 +111,15 @@ func (b *Broadcast) chatWeb() *web.Server {
 		IsOwner: b.isOwner,
 		Streams: b.n.chatStreams,
 	})
+}
+
+// ChatViewers returns who watches as this node's chat room sees them: on
+// the broadcaster's node, the live count and the viewers identified by an
+// attestation this node believes. ErrNoChat when the broadcast has no
+// room.
+func (b *Broadcast) ChatViewers(ctx context.Context) (chat.Viewers, error) {
+	if b.room == nil {
+		return chat.Viewers{}, ErrNoChat
+	}
+	return b.room.Viewers(ctx)
 }

@@ -42,6 +42,7 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		OnLive:          n.cfg.OnLive,
 		Attestation:     n.cfg.Attestation,
 		ListingInterval: n.cfg.DirectoryInterval,
+		TrustRefresh:    n.cfg.TrustRefresh,
 		Clock:           n.clock,
 		Logger:          n.log,
 	})
@@ -92,6 +93,8 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 }
 
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }
+
+func (c communityNode) ReplayViewsIdentified(id string) int { return c.n.ReplayViewsBy(id).Identified }
 
 // noBootstrap makes community.ErrNoBootstrap the node's ErrConfig too.
 func noBootstrap(err error) error {

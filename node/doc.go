@@ -24,7 +24,8 @@
 //	              announcement, the end; and a bounded queue to the replay store
 //	replay.go     the store, bitswap and replay/swarm: at the end the broadcaster seals the
 //	              manifest and a viewer awaits it; Replay(link) plays one at /r/<ID>/
-//	http.go       the routes; metrics.go, /metrics
+//	http.go       the routes; metrics.go, /metrics; webcount.go, the browsers it serves,
+//	              counted by client (an address, at most four each)
 //
 // Who may drive the web servers is internal/localapi's (node.go wires it):
 // every request's Host and Origin are the node's own, what acts in the

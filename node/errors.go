@@ -19,6 +19,9 @@ var (
 	// ErrUnreachable is returned by Watch when no peer of the link answered
 	// with the broadcast's announcement.
 	ErrUnreachable = errors.New("node: no peer of the link answered")
+	// ErrNoChat is returned for what needs a broadcast's chat room when it
+	// has none (its room failed to join).
+	ErrNoChat = errors.New("node: no chat room for this broadcast")
 	// ErrTooMany is returned by Watch when the node already watches
 	// Config.MaxWatching broadcasts.
 	ErrTooMany = errors.New("node: watching as many broadcasts as it may")

@@ -170,6 +170,7 @@ func (b *Broadcast) announced(c publish.Change) {
 		})
 	case c.Bitrate > 0:
 		b.update("the bitrate", func(a *announce.Announcement) bool { a.Bitrate = c.Bitrate; return true })
+		b.call(func() { b.bitrateSeen(c.Bitrate, false) })
 	}
 }
 

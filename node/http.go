@@ -99,10 +99,12 @@ type BroadcastInfo struct {
 	Link        string    `json:"link"`
 	Player      string    `json:"player"` // path on this server
 	HLS         string    `json:"hls"`
-	// ReplayViewers counts the replay's viewers that reached this node
-	// (on the broadcaster: all that could reach it).
-	ReplayViewers int    `json:"replay_viewers"`
-	Replay        string `json:"replay,omitempty"` // the replay page's path, once there is one
+	// ReplayViewers counts the replay's proven views that reached this
+	// node (on the broadcaster: all that could reach it), of which
+	// ReplayViewersIdentified are distinct signed-in accounts.
+	ReplayViewers           int    `json:"replay_viewers"`
+	ReplayViewersIdentified int    `json:"replay_viewers_identified"`
+	Replay                  string `json:"replay,omitempty"` // the replay page's path, once there is one
 }
 
 // Infos returns a summary of each broadcast (what the index page shows).
@@ -112,19 +114,20 @@ func (n *Node) Infos(ctx context.Context) []BroadcastInfo {
 		a := b.Announcement()
 		st, _ := b.Status(ctx)
 		out = append(out, BroadcastInfo{
-			ID:            b.id,
-			Title:         a.Title,
-			Broadcaster:   b.root,
-			Started:       a.Started,
-			Ended:         b.ended(),
-			Depth:         st.Depth,
-			Children:      len(st.Children),
-			Slots:         b.slots,
-			Link:          b.Link().String(),
-			Player:        b.playerPath(),
-			HLS:           b.playerPath() + "hls/index.m3u8",
-			ReplayViewers: n.ReplayViews(b.id),
-			Replay:        b.replayPath(),
+			ID:                      b.id,
+			Title:                   a.Title,
+			Broadcaster:             b.root,
+			Started:                 a.Started,
+			Ended:                   b.ended(),
+			Depth:                   st.Depth,
+			Children:                len(st.Children),
+			Slots:                   b.Slots(),
+			Link:                    b.Link().String(),
+			Player:                  b.playerPath(),
+			HLS:                     b.playerPath() + "hls/index.m3u8",
+			ReplayViewers:           n.ReplayViews(b.id),
+			ReplayViewersIdentified: n.ReplayViewsBy(b.id).Identified,
+			Replay:                  b.replayPath(),
 		})
 	}
 	return out

@@ -3,9 +3,11 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +83,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 		}
 		c := &api.Client{Base: svc.URL(), Key: priv}
 		if user != "" {
-			start, err := c.TwitterStart(ctx)
+			start, err := c.TwitterStart(ctx, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +92,11 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("sign-in: %v %v", resp, err)
 			}
+			page, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if _, err := c.TwitterFinish(ctx, codeOnPage(t, string(page))); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return c
 	}
@@ -100,7 +106,8 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 		return p.String() + "." + nonce
 	}
 	announce := func(c *api.Client, id, title string) {
-		a := api.ListingUpdate{Title: title, Link: "peerscope://" + id, Started: time.Now(), Version: 1}
+		broadcaster, _, _ := strings.Cut(id, ".")
+		a := api.ListingUpdate{Title: title, Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + broadcaster, Started: time.Now(), Version: 1}
 		if _, err := c.Announce(ctx, id, a); err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +138,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	forged := func(i int) []byte {
 		id := forger.ID().String() + ".forged" + string(rune('a'+i%26))
 		b, _ := json.Marshal(api.LiveNotice{Listing: &api.Listing{ID: id, Broadcaster: forger.ID().String(),
-			Title: "forged", Link: "peerscope://" + id, Started: time.Now(), Version: 1,
+			Title: "forged", Link: "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + forger.ID().String(), Started: time.Now(), Version: 1,
 			Who: &api.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
 		return b
 	}

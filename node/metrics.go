@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -73,8 +72,7 @@ func (m *metrics) countHLS(b *Broadcast, h http.Handler) http.Handler {
 	id := b.id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hlsRequests.Add(1)
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		b.hlsClients.touch(host+" "+r.UserAgent(), b.n.clock.Now())
+		b.hlsClients.touch(r.RemoteAddr, b.n.clock.Now())
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		kind := "other"
 		switch {
@@ -181,7 +179,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			ended = 1
 		}
 		gauge(descEnded, ended, id)
-		gauge(descSlots, float64(b.slots), id)
+		gauge(descSlots, float64(b.Slots()), id)
 		counter(descOut, b.chunksOut.Load(), id)
 		counter(descDropped, b.dropped.Load(), id)
 		counter(descBytesOut, b.bytesOut.Load(), id)
@@ -254,7 +252,7 @@ var (
 	descReplayCasts   = prometheus.NewDesc("peerscope_replay_broadcasts", "Broadcasts with replay chunks kept.", nil, nil)
 	descReplayQuota   = prometheus.NewDesc("peerscope_replay_quota_bytes", "The replay store's quota.", nil, nil)
 	descReplayEvents  = prometheus.NewDesc("peerscope_replay_events_total", "What the replay store did: stored, duplicate, refused (signature or quota), expired (refused after 24 h), corrupt (failed the hash check on read), swept (deleted by the sweeper), evicted (replays dropped for the quota).", []string{"event"}, nil)
-	descReplayViews   = prometheus.NewDesc("peerscope_replay_viewers", "Distinct replay viewers seen, per broadcast.", []string{"broadcast"}, nil)
+	descReplayViews   = prometheus.NewDesc("peerscope_replay_viewers", "Proven replay views counted here, per broadcast: identified (distinct attested accounts) and anonymous.", []string{"broadcast", "kind"}, nil)
 	descReplayDropped = prometheus.NewDesc("peerscope_replay_keep_dropped_total", "Delivered chunks the replay store's queue could not take.", []string{"broadcast"}, nil)
 )
 
@@ -282,7 +280,8 @@ func (c replayCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for id, v := range n.swarm.AllViews() {
-		ch <- prometheus.MustNewConstMetric(descReplayViews, prometheus.GaugeValue, float64(v), id)
+		ch <- prometheus.MustNewConstMetric(descReplayViews, prometheus.GaugeValue, float64(v.Identified), id, "identified")
+		ch <- prometheus.MustNewConstMetric(descReplayViews, prometheus.GaugeValue, float64(v.Anonymous), id, "anonymous")
 	}
 	for _, b := range n.Broadcasts() {
 		ch <- prometheus.MustNewConstMetric(descReplayDropped, prometheus.CounterValue, float64(b.keepDropped.Load()), b.id)

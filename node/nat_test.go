@@ -108,11 +108,12 @@ func TestWatchThroughRelay(t *testing.T) {
 	})
 }
 
-// loopbackBootstrap starts a bootstrap's libp2p host on loopback, closed
-// when the test ends, and returns it with its address.
+// loopbackBootstrap starts a bootstrap's libp2p host on loopback (its
+// relay open: these nodes are not signed in), closed when the test ends,
+// and returns it with its address.
 func loopbackBootstrap(t *testing.T) (*bootstrap.Host, peer.AddrInfo) {
 	t.Helper()
-	bs, err := bootstrap.NewHost(t.Context(), bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	bs, err := bootstrap.NewHost(t.Context(), bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relay: bootstrap.RelayConfig{Open: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestBootstrapRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relay: bootstrap.RelayConfig{Open: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestBootstrapRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the node to see the bootstrap gone", func() bool { return n.PathTo(boot.ID) == nat.PathNone })
-	bs2, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{addrs[0].String()}})
+	bs2, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{addrs[0].String()}, Relay: bootstrap.RelayConfig{Open: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

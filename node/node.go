@@ -38,6 +38,7 @@ import (
 	"github.com/peerscope/peerscope/internal/httpserve"
 	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/internal/p2pkey"
+	"github.com/peerscope/peerscope/internal/p2plimit"
 	"github.com/peerscope/peerscope/internal/tlscert"
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
@@ -151,6 +152,10 @@ type Config struct {
 	// DirectoryInterval is how often a broadcaster re-announces its
 	// broadcast to the directory; default DefaultDirectoryInterval.
 	DirectoryInterval time.Duration
+	// TrustRefresh is how often the bootstraps' keys and revocations are
+	// read again; running chat rooms take them at once (a revocation
+	// reaches them within it). Default community.DefaultTrustRefresh.
+	TrustRefresh time.Duration
 	// OnLive, when set, hears when an account this node's account follows
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
@@ -375,6 +380,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
+		// libp2p's resource manager with a service for each protocol of
+		// ours: per-peer stream caps and charged frames.
+		p2plimit.Option(),
 	}, nat.Options(n.natConfig())...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
@@ -403,7 +411,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startCommunity(ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(swarm.ProtocolID, n.swarm.Serve)
+	for _, p := range swarm.Protocols {
+		n.host.SetStreamHandler(p, n.swarm.Serve)
+	}
 	if err := n.listen(); err != nil {
 		return nil, err
 	}

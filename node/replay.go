@@ -20,6 +20,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
@@ -74,8 +75,15 @@ func (n *Node) openReplay(ctx context.Context) error {
 		Host: n.host, Blocks: n.bitswap, Store: n.store, TTL: n.cfg.ReplayTTL, Clock: n.clock,
 		Neighbours: n.neighbours,
 		OnView:     func(id string) { n.community.ReplayViewed(id) },
-		Page:       n.replayPage,
-		Logger:     n.log.With("part", "replay"),
+		Identify:   n.identify,
+		Attestation: func() []byte {
+			if n.community == nil {
+				return nil
+			}
+			return n.Attestation()
+		},
+		Page:   n.replayPage,
+		Logger: n.log.With("part", "replay"),
 	})
 	return err
 }
@@ -150,10 +158,39 @@ func (n *Node) neighbours(ctx context.Context, id string) []peer.ID {
 // ReplayStore returns the node's replay store (nil when it keeps none).
 func (n *Node) ReplayStore() *replay.Store { return n.store }
 
-// ReplayViews returns how many distinct peers this node has seen watch a
-// broadcast's replay (on the broadcaster: every replay viewer that reached
-// it).
-func (n *Node) ReplayViews(id string) int { return n.swarm.Views(id) }
+// ReplayViews returns how many replay views this node counted of a
+// broadcast, identified and anonymous (on the broadcaster: every proven
+// view that reached it; replay/swarm's views.go).
+func (n *Node) ReplayViews(id string) int { return n.swarm.Views(id).Total() }
+
+// ReplayViewsBy returns ReplayViews apart: views of distinct signed-in
+// accounts, and anonymous ones.
+func (n *Node) ReplayViewsBy(id string) swarm.Views { return n.swarm.Views(id) }
+
+// identify is the replay swarm's Identify: the account of an attestation
+// this node believes (its bootstraps' keys, and Config.TrustedKeys) that
+// was issued to p.
+func (n *Node) identify(att []byte, p peer.ID) (string, bool) {
+	if n.community == nil {
+		return "", false
+	}
+	ts := n.Trust()
+	if len(n.cfg.TrustedKeys) > 0 {
+		if ts == nil {
+			ts, _ = identity.Trust(n.cfg.TrustedKeys...)
+		} else {
+			ts = ts.With(n.cfg.TrustedKeys...)
+		}
+	}
+	if ts == nil {
+		return "", false
+	}
+	a, err := ts.VerifyBytes(att, p, n.clock.Now())
+	if err != nil {
+		return "", false
+	}
+	return a.Identity().AccountKey(), true
+}
 
 // Replay is a replay this node plays (replay/swarm), with its page on the
 // node's web server.
@@ -201,8 +238,9 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	return player.New(player.Routes{
 		HLS: vod,
 		Status: func() player.Status {
+			v := r.Views()
 			return player.Status{Title: m.Title, Ended: true, Replay: true, StartedAt: m.Started,
-				Duration: vod.Duration().Seconds(), ReplayViewers: r.Views()}
+				Duration: vod.Duration().Seconds(), ReplayViewers: v.Total(), ReplayViewersIdentified: v.Identified}
 		},
 		Comments: func() []player.Comment { return comments },
 	})
@@ -367,7 +405,8 @@ func (b *Broadcast) manifest() (*replay.Manifest, []byte) { return b.n.swarm.Kno
 // replay viewers (on the broadcaster) and, once ended with a manifest,
 // where the replay plays.
 func (b *Broadcast) replayStatus(st *player.Status) {
-	st.ReplayViewers = b.n.ReplayViews(b.id)
+	v := b.n.ReplayViewsBy(b.id)
+	st.ReplayViewers, st.ReplayViewersIdentified = v.Total(), v.Identified
 	st.ReplayURL = b.replayPath()
 }
 

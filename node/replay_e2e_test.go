@@ -1,7 +1,9 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -110,12 +112,18 @@ func TestReplayFromPeers(t *testing.T) {
 		base int64
 	}
 	mk := func(name string, cfg node.Config) member {
-		cfg.DataDir, cfg.Clock, cfg.Logger = t.TempDir(), clk, log.With("name", name)
+		if cfg.DataDir == "" {
+			cfg.DataDir = t.TempDir()
+		}
+		cfg.Clock, cfg.Logger = clk, log.With("name", name)
 		n := newNode(t, cfg)
 		base, _ := blockBytes(t, cfg.DataDir)
 		return member{n, cfg.DataDir, base}
 	}
-	root := mk("broadcaster", node.Config{Slots: 3, Bootstrap: []string{dir.URL()}})
+	// The broadcaster believes a test key's attestations (beside its
+	// bootstrap's): the first replay viewer's view is identified.
+	boot := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xb1}, ed25519.SeedSize))
+	root := mk("broadcaster", node.Config{Slots: 3, Bootstrap: []string{dir.URL()}, TrustedKeys: []ed25519.PublicKey{boot.Public().(ed25519.PublicKey)}})
 	gate := make(chan struct{})
 	b, err := root.n.GoLive(t.Context(), node.LiveConfig{Title: "replay me", Source: gated{gate, clipFor(t, 60*time.Second, replayPace)}})
 	if err != nil {
@@ -168,17 +176,22 @@ func TestReplayFromPeers(t *testing.T) {
 		t.Fatalf("the manifest spans %v", d)
 	}
 
-	// A first replay viewer while the broadcaster is online: counted there
-	// and in the directory.
-	first := mk("replay-viewer1", node.Config{Slots: node.NoRelay})
+	// A first replay viewer while the broadcaster is online, signed in:
+	// counted there (once it holds the whole replay, as an identified
+	// view) and in the directory.
+	attDir, att := attested(t, boot, "ada")
+	first := mk("replay-viewer1", node.Config{Slots: node.NoRelay, DataDir: attDir, Attestation: att})
 	r1, err := first.n.Replay(t.Context(), b.Link())
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the replay view counted at the broadcaster", func() bool { return root.n.ReplayViews(b.ID()) == 1 })
+	if v := root.n.ReplayViewsBy(b.ID()); v.Identified != 1 || v.Anonymous != 0 {
+		t.Fatalf("the signed-in replay viewer counted as %+v", v)
+	}
 	waitFor(t, 30*time.Second, "the directory lists the replay with its view", func() bool {
 		e := listedReplays(t, dir)[b.ID()]
-		return e != nil && e.ReplayViewers == 1 && e.Replay != ""
+		return e != nil && e.ReplayViewers == 1 && e.ReplayViewersIdentified == 1 && e.Replay != ""
 	})
 	var st struct {
 		ReplayViewers int    `json:"replay_viewers"`

@@ -37,6 +37,9 @@ type TreeStatus struct {
 
 	HLSRequests  uint64 // LL-HLS requests served by this node
 	WHEPSessions int    // WebRTC playback sessions open on this node
+	// WebViewers is the browsers this node serves, counted by client (an
+	// address, at most four each): what it tells the tree.
+	WebViewers int
 }
 
 // Status returns this node's place in the tree and its counters.
@@ -51,7 +54,7 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 	ts := TreeStatus{
 		State:      st.State,
 		Depth:      st.Depth,
-		Slots:      b.slots,
+		Slots:      b.Slots(),
 		Subtree:    st.Subtree,
 		Mesh:       stats,
 		Received:   b.received.Load(),
@@ -63,6 +66,7 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 
 		HLSRequests:  b.hlsRequests.Load(),
 		WHEPSessions: b.whep.Sessions(),
+		WebViewers:   b.webViewers(),
 	}
 	if st.Parent != "" {
 		ts.Parent, _ = p2p.PeerID(st.Parent)

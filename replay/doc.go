@@ -27,7 +27,13 @@
 // bytes per chunk held.
 //
 // Expiry. A chunk expires TTL (24 h) after its broadcast ended, or after
-// its own capture time while no end is known. The clock is Config.Now.
+// its own capture time while no end is known. Both times are the
+// broadcaster's claims, so both are anchored to this store's clock
+// (Config.Now): an end counts from no later than when it was recorded, a
+// capture from no later than when the chunk was received (kept in the
+// index), and the quota orders replays by the same anchored times. A
+// broadcaster whose clock runs ahead can shorten its replay's life on the
+// peers, never lengthen it past 24 hours from the moment they received it.
 // Every read (Get, Has, the blockstore that bitswap serves from, the
 // manifest) checks expiry first, so an expired chunk is refused even before
 // the sweeper (Store.Run, every SweepInterval) deletes it. The index is

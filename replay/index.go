@@ -8,7 +8,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // The index is a bbolt file with three buckets: chunks (CID bytes → the
@@ -108,4 +113,111 @@ func (s *Store) idxGet(bucket, key []byte) ([]byte, error) {
 		return nil, fmt.Errorf("replay: index: %w", err)
 	}
 	return out, nil
+}
+
+// The index records (protobuf):
+//
+//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
+//	                uint64 size = 4; uint32 flags = 5; int64 received = 6; }
+//	message Broadcast { int64 end = 1; }
+//
+// A record from before received was kept is read as received when loaded.
+
+func marshalEntry(e *entry) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, e.b.id)
+	for i, v := range []uint64{e.seq, uint64(e.wall), uint64(e.size), uint64(e.flags), uint64(e.recv)} {
+		b = protowire.AppendTag(b, protowire.Number(i+2), protowire.VarintType)
+		b = protowire.AppendVarint(b, v)
+	}
+	return b
+}
+
+func unmarshalEntry(b []byte) (id string, e entry, err error) {
+	err = pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
+		if err := pbwire.CheckWireType(num, typ, 6, 1); err != nil {
+			return err
+		}
+		switch num {
+		case 1:
+			id = string(raw)
+		case 2:
+			e.seq = v
+		case 3:
+			e.wall = int64(v)
+		case 4:
+			if v > MaxBlockSize {
+				return fmt.Errorf("size %d", v)
+			}
+			e.size = int(v)
+		case 5:
+			e.flags = chunk.Flags(v)
+		case 6:
+			e.recv = int64(v)
+		}
+		return nil
+	})
+	if err == nil && (id == "" || len(id) > maxBroadcastLen) {
+		err = errors.New("no broadcast")
+	}
+	return id, e, err
+}
+
+func marshalBcast(b *bcast) []byte {
+	out := protowire.AppendTag(nil, 1, protowire.VarintType)
+	return protowire.AppendVarint(out, uint64(b.end))
+}
+
+// load reads the index into memory. Times claimed past now (an end, or a
+// chunk recorded before its receipt was) are taken as now: what a store
+// kept before it anchored times to its own clock gets 24 hours from now at
+// most.
+func (s *Store) load() error {
+	var bad [][]byte
+	now := s.now()
+	err := s.index.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketBcasts).ForEach(func(k, v []byte) error {
+			b := s.bcast(string(k))
+			_ = pbwire.EachField(v, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+				if num == 1 && typ == protowire.VarintType {
+					b.end = min(int64(v), now)
+				}
+				return nil
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketManifests).ForEach(func(k, _ []byte) error {
+			s.bcast(string(k)).man = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketChunks).ForEach(func(k, v []byte) error {
+			c, err1 := cid.Cast(k)
+			id, e, err2 := unmarshalEntry(v)
+			if err1 != nil || err2 != nil {
+				bad = append(bad, slices.Clone(k))
+				return nil
+			}
+			e.b = s.bcast(id)
+			if e.recv == 0 || e.recv > now {
+				e.recv = now
+			}
+			s.add(c, &e)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("replay: index: %w", err)
+	}
+	if len(bad) > 0 {
+		s.log.Warn("dropping unreadable index records", "records", len(bad))
+		return s.idxDelete(bucketChunks, bad...)
+	}
+	return nil
 }

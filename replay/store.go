@@ -19,10 +19,8 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/peerscope/peerscope/chunk"
-	"github.com/peerscope/peerscope/internal/pbwire"
 )
 
 // Defaults for the zero values of Config.
@@ -103,27 +101,39 @@ func (c *Config) fill() error {
 type entry struct {
 	b     *bcast
 	seq   uint64
-	wall  int64 // capture, Unix ns
+	wall  int64 // capture, Unix ns: the broadcaster's claim
+	recv  int64 // when this store received it, Unix ns: the local clock
 	size  int   // block bytes
 	flags chunk.Flags
 }
 
+// anchor is when a chunk's time counts from while its broadcast's end is
+// not known: its capture, but never later than when it came here — a
+// capture time claimed in the future must not keep it longer.
+func (e *entry) anchor() int64 { return min(e.wall, e.recv) }
+
 // bcast is what the index knows of one broadcast.
 type bcast struct {
-	id     string
-	end    int64 // Unix ns; 0 while the end is not known
+	id string
+	// end is when it ended, Unix ns (0 while not known): the end it
+	// claimed, but never later than when this store learnt it.
+	end    int64
 	chunks map[cid.Cid]*entry
 	bytes  int64
-	last   int64 // newest capture, Unix ns: the age for the quota
+	last   int64 // newest chunk anchor (entry.anchor), Unix ns: the age for the quota
 	man    bool  // a manifest is kept
 }
 
-// expiry returns when a chunk of b captured at wall expires.
-func (s *Store) expiry(b *bcast, wall int64) int64 {
+// expiry returns when a chunk e of b expires: TTL after the broadcast's
+// end, or after the chunk's anchor while the end is not known. Both are
+// anchored to the local clock (no later than when the claim arrived), so
+// the broadcaster's clock can shorten a replay's life but never lengthen
+// it.
+func (s *Store) expiry(b *bcast, e *entry) int64 {
 	if b.end != 0 {
 		return b.end + int64(s.cfg.TTL)
 	}
-	return wall + int64(s.cfg.TTL)
+	return e.anchor() + int64(s.cfg.TTL)
 }
 
 // Store keeps replay chunks on disk, with their expiry. Its methods are
@@ -185,102 +195,6 @@ func blockKey(c cid.Cid) ds.Key  { return dshelp.MultihashToDsKey(c.Hash()) }
 func blockName(c cid.Cid) string { return blockKey(c).BaseNamespace() }
 func (s *Store) now() int64      { return s.cfg.Now().UnixNano() }
 
-// The index records (protobuf):
-//
-//	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
-//	                uint64 size = 4; uint32 flags = 5; }
-//	message Broadcast { int64 end = 1; }
-
-func marshalEntry(e *entry) []byte {
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendString(b, e.b.id)
-	for i, v := range []uint64{e.seq, uint64(e.wall), uint64(e.size), uint64(e.flags)} {
-		b = protowire.AppendTag(b, protowire.Number(i+2), protowire.VarintType)
-		b = protowire.AppendVarint(b, v)
-	}
-	return b
-}
-
-func unmarshalEntry(b []byte) (id string, e entry, err error) {
-	err = pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 5, 1); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			id = string(raw)
-		case 2:
-			e.seq = v
-		case 3:
-			e.wall = int64(v)
-		case 4:
-			if v > MaxBlockSize {
-				return fmt.Errorf("size %d", v)
-			}
-			e.size = int(v)
-		case 5:
-			e.flags = chunk.Flags(v)
-		}
-		return nil
-	})
-	if err == nil && (id == "" || len(id) > maxBroadcastLen) {
-		err = errors.New("no broadcast")
-	}
-	return id, e, err
-}
-
-func marshalBcast(b *bcast) []byte {
-	out := protowire.AppendTag(nil, 1, protowire.VarintType)
-	return protowire.AppendVarint(out, uint64(b.end))
-}
-
-// load reads the index into memory.
-func (s *Store) load() error {
-	var bad [][]byte
-	err := s.index.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketBcasts).ForEach(func(k, v []byte) error {
-			b := s.bcast(string(k))
-			_ = pbwire.EachField(v, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-				if num == 1 && typ == protowire.VarintType {
-					b.end = int64(v)
-				}
-				return nil
-			})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.Bucket(bucketManifests).ForEach(func(k, _ []byte) error {
-			s.bcast(string(k)).man = true
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bucketChunks).ForEach(func(k, v []byte) error {
-			c, err1 := cid.Cast(k)
-			id, e, err2 := unmarshalEntry(v)
-			if err1 != nil || err2 != nil {
-				bad = append(bad, slices.Clone(k))
-				return nil
-			}
-			e.b = s.bcast(id)
-			s.add(c, &e)
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("replay: index: %w", err)
-	}
-	if len(bad) > 0 {
-		s.log.Warn("dropping unreadable index records", "records", len(bad))
-		return s.idxDelete(bucketChunks, bad...)
-	}
-	return nil
-}
-
 // bcast returns (making) the index's record of a broadcast; mu held or
 // not shared yet.
 func (s *Store) bcast(id string) *bcast {
@@ -296,7 +210,7 @@ func (s *Store) add(c cid.Cid, e *entry) {
 	s.chunks[c] = e
 	e.b.chunks[c] = e
 	e.b.bytes += int64(e.size)
-	e.b.last = max(e.b.last, e.wall)
+	e.b.last = max(e.b.last, e.anchor())
 	s.bytes += int64(e.size)
 }
 
@@ -390,7 +304,8 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 		return nil
 	}
 	bc := s.bcast(c.Broadcast)
-	if s.expiry(bc, c.Wallclock) <= now {
+	e := &entry{b: bc, seq: c.Seq, wall: c.Wallclock, recv: now, size: len(b), flags: c.Flags}
+	if s.expiry(bc, e) <= now {
 		s.mu.Unlock()
 		s.stats.expired.Add(1)
 		return fmt.Errorf("%w: chunk %d of %s", ErrExpired, c.Seq, c.Broadcast)
@@ -401,7 +316,6 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 		s.stats.refused.Add(1)
 		return err
 	}
-	e := &entry{b: bc, seq: c.Seq, wall: c.Wallclock, size: len(b), flags: c.Flags}
 	s.add(id, e)
 	s.mu.Unlock()
 	s.remove(ctx, victims)
@@ -466,7 +380,9 @@ func (s *Store) makeRoom(keep *bcast, n int64) ([]victim, error) {
 	return out, nil
 }
 
-// age orders replays for the quota: the end, or the newest capture.
+// age orders replays for the quota: the end, or the newest chunk's anchor
+// (both on the local clock: a broadcaster cannot make its replay evicted
+// last by claiming the future).
 func (b *bcast) age() int64 {
 	if b.end != 0 {
 		return b.end
@@ -492,8 +408,11 @@ func (s *Store) remove(ctx context.Context, vs []victim) {
 }
 
 // SetEnd records when a broadcast ended: all of its chunks expire TTL
-// later. Only the first end counts (a later claim cannot extend a replay).
+// later. Only the first end counts (a later claim cannot extend a replay),
+// and an end claimed in the future counts from now: the broadcaster's clock
+// cannot keep its replay on the peers past 24 hours from the end's arrival.
 func (s *Store) SetEnd(_ context.Context, broadcast string, end time.Time) error {
+	now := s.now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -504,7 +423,7 @@ func (s *Store) SetEnd(_ context.Context, broadcast string, end time.Time) error
 		s.mu.Unlock()
 		return nil
 	}
-	b.end = end.UnixNano()
+	b.end = min(end.UnixNano(), now)
 	rec := marshalBcast(b)
 	s.mu.Unlock()
 	return s.idxPut(bucketBcasts, []byte(broadcast), rec)
@@ -540,7 +459,7 @@ func (s *Store) lookup(id cid.Cid) (*entry, error) {
 	if e == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	if s.expiry(e.b, e.wall) <= s.now() {
+	if s.expiry(e.b, e) <= s.now() {
 		s.stats.expired.Add(1)
 		return nil, fmt.Errorf("%w: %s", ErrExpired, id)
 	}
@@ -619,7 +538,7 @@ func (s *Store) Sweep(ctx context.Context) (SweepStats, error) {
 	}
 	for _, b := range s.bcasts {
 		for id, e := range b.chunks {
-			if s.expiry(b, e.wall) <= now {
+			if s.expiry(b, e) <= now {
 				st.Bytes += int64(e.size)
 				s.drop(id, e)
 				vs = append(vs, victim{id})
@@ -722,7 +641,7 @@ func (s *Store) Held(broadcast string) []Held {
 	now := s.now()
 	out := make([]Held, 0, len(b.chunks))
 	for id, e := range b.chunks {
-		if s.expiry(b, e.wall) > now {
+		if s.expiry(b, e) > now {
 			out = append(out, Held{CID: id, Seq: e.seq, Wallclock: time.Unix(0, e.wall), Flags: e.flags, Size: e.size})
 		}
 	}

@@ -241,6 +241,7 @@ func TestExpiry(t *testing.T) {
 	var endedIDs, openIDs []cid.Cid
 	for i := range 50 {
 		wall := start.Add(time.Duration(i) * time.Minute)
+		clk.now = wall // received as captured
 		id, err := s.Put(ctx, ended.chunk(uint64(i), wall, 30_000))
 		if err != nil {
 			t.Fatal(err)
@@ -252,6 +253,7 @@ func TestExpiry(t *testing.T) {
 		openIDs = append(openIDs, id)
 	}
 	end := start.Add(50 * time.Minute)
+	clk.now = end
 	if err := s.SetEnd(ctx, ended.id, end); err != nil {
 		t.Fatal(err)
 	}
@@ -499,3 +501,85 @@ func TestConfig(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestFutureClaims: a broadcaster whose clock says ten years from now
+// (capture times, its end) cannot keep its replay on a peer past 24 hours
+// from when the peer received it, nor across a restart, nor have it
+// evicted after honest replays. (Before, expiry followed the claimed
+// times: the chunks stayed ten years, and the quota dropped the honest
+// replay first.)
+func TestFutureClaims(t *testing.T) {
+	clk := newClock()
+	liar, liarEnd, honest, next := newBroadcaster("liar", 7), newBroadcaster("liar-end", 8), newBroadcaster("honest", 9), newBroadcaster("next", 10)
+	verify := verifier(liar, liarEnd, honest, next)
+	ctx := t.Context()
+	future := clk.Now().AddDate(10, 0, 0)
+
+	// The quota: the liar's replay, received first, is the oldest and
+	// goes when another needs room, not the honest one received after it.
+	s := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: verify, Quota: 100_000})
+	var liarIDs []cid.Cid
+	for i := range 2 {
+		id, err := s.Put(ctx, liar.chunk(uint64(i), future.Add(time.Duration(i)*time.Second), 20_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		liarIDs = append(liarIDs, id)
+	}
+	clk.Add(time.Minute)
+	if _, err := s.Put(ctx, honest.chunk(0, clk.Now(), 30_000)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if _, err := s.Put(ctx, next.chunk(0, clk.Now(), 45_000)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Has(liarIDs[0]) || s.Has(liarIDs[1]) {
+		t.Error("the quota kept the replay claiming the future and dropped an honest one")
+	}
+	if len(s.Held(honest.id)) != 1 {
+		t.Error("the honest replay was dropped for room")
+	}
+
+	// An end claimed ten years ahead: 24 h after it arrived the replay is
+	// gone, across a restart.
+	cfg := Config{Dir: t.TempDir(), Now: clk.Now, Verify: verify}
+	s = openStore(t, cfg)
+	endedID, err := s.Put(ctx, liarEnd.chunk(0, clk.Now(), 10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetEnd(ctx, liarEnd.id, future); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * time.Hour)
+	_ = s.Close()
+	s = openStore(t, cfg)
+	if !s.Has(endedID) {
+		t.Fatal("the replay whose end claims the future is gone before its 24 h")
+	}
+	clk.Add(4 * time.Hour)
+	if _, err := s.Get(ctx, endedID); !errors.Is(err, ErrExpired) {
+		t.Fatalf("24 h after its end arrived: %v, want ErrExpired", err)
+	}
+	if st, err := s.Sweep(ctx); err != nil || st.Chunks != 1 {
+		t.Fatalf("sweep %+v, %v", st, err)
+	}
+
+	// Chunks with no end known, captured "ten years ahead": 24 h after
+	// they arrived they are refused, across a restart.
+	id, err := s.Put(ctx, liar.chunk(5, future, 1_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(DefaultTTL - time.Second)
+	_ = s.Close()
+	s = openStore(t, cfg)
+	if !s.Has(id) {
+		t.Fatal("gone before its 24 h")
+	}
+	clk.Add(time.Second)
+	if s.Has(id) {
+		t.Fatal("a chunk captured in the future outlives 24 h after its arrival")
+	}
+}

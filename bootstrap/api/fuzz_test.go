@@ -1,11 +1,16 @@
 package api
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/identity"
 )
 
 // FuzzLiveNotice: what a node takes off LiveTopic is refused with
@@ -34,6 +39,82 @@ func FuzzLiveNotice(f *testing.F) {
 			if l2, err := DecodeLiveNotice(b); err != nil || l2.ID != l.ID || l2.Link != l.Link {
 				t.Fatalf("re-encoded notice: %+v, %v", l2, err)
 			}
+		}
+	})
+}
+
+// trustSeeds are trust statement bodies: a good one, and ones that break
+// something the decoder checks.
+func trustSeeds() [][]byte {
+	good, _ := json.Marshal(TrustStatement{Bootstrap: fuzzIdentityID, Issued: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		Keys: identity.KeySet{Keys: []identity.Key{{Public: ed25519.PublicKey(bytes.Repeat([]byte{1}, 32))}},
+			Revocations: []identity.Revocation{{Peer: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA", Before: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}}})
+	return [][]byte{good,
+		[]byte(`{"bootstrap":"` + fuzzIdentityID + `","keys":{"keys":[]}}`),
+		[]byte(`{"bootstrap":"` + fuzzIdentityID + `","keys":{"keys":[{"public":"AAAA"}],"revocations":[{"attestation":"zz"}]}}`),
+		[]byte(`{"bootstrap":"other","keys":{"keys":[]}} {}`),
+	}
+}
+
+var (
+	fuzzIdentity   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	fuzzIdentityID = Fingerprint(fuzzIdentity.Public().(ed25519.PublicKey))
+)
+
+// FuzzTrustStatement: a trust statement signed by the right identity key
+// (whatever its body) is refused with ErrBadRequest or ErrUntrusted, or is
+// a statement of that bootstrap whose keys and revocations pass their
+// checks and whose key set has a current key. Seeds are in
+// testdata/fuzz/FuzzTrustStatement/.
+func FuzzTrustStatement(f *testing.F) {
+	for _, b := range trustSeeds() {
+		f.Add(b)
+	}
+	pub := fuzzIdentity.Public().(ed25519.PublicKey)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := &Signed{Body: body, Signature: ed25519.Sign(fuzzIdentity, append([]byte(trustDomain), body...))}
+		st, err := OpenTrust(s, pub, fuzzIdentityID)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrUntrusted) {
+				t.Fatalf("error %v is neither ErrBadRequest nor ErrUntrusted", err)
+			}
+			return
+		}
+		if _, ok := st.Keys.Current(); st.Bootstrap != fuzzIdentityID || st.Keys.Check() != nil || !ok {
+			t.Fatalf("accepted %+v", st)
+		}
+		if _, err := identity.NewTrustSet(st.Keys); err != nil {
+			t.Fatalf("an accepted statement makes no trust set: %v", err)
+		}
+		// Anything else signing it, or another bootstrap named, is refused.
+		s.Signature[0] ^= 1
+		if _, err := OpenTrust(s, pub, fuzzIdentityID); !errors.Is(err, ErrUntrusted) {
+			t.Fatalf("a bad signature: %v", err)
+		}
+	})
+}
+
+// FuzzBootstrapURL: a bootstrap URL as a node is given it is refused with
+// ErrBadRequest, or gives an http(s) base without a fragment and a pin
+// that is a fingerprint or empty; plain http without a pin only to
+// loopback.
+func FuzzBootstrapURL(f *testing.F) {
+	for _, s := range []string{"https://boot.example", "http://boot.example:8090#pin=" + fuzzIdentityID, "http://127.0.0.1:8090",
+		"http://[::1]:1/x/", "http://boot.example", "ftp://x", "http://a#pin=zz", "https://u:p@x", "http://x?y=1#pin="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		base, pin, err := ParseBootstrapURL(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("error %v is not ErrBadRequest", err)
+			}
+			return
+		}
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(base, "#") ||
+			(pin != "" && !ValidFingerprint(pin)) || (u.Scheme == "http" && pin == "" && !isLoopback(u.Hostname())) {
+			t.Fatalf("%q gave base %q, pin %q", s, base, pin)
 		}
 	})
 }

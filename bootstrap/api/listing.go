@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/link"
 )
 
 // Listing is one entry of the directory: a broadcast as the bootstrap
@@ -26,8 +27,11 @@ type Listing struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Viewers       int       `json:"viewers"`
 	ReplayViewers int       `json:"replay_viewers"`
-	Version       uint64    `json:"version"`
-	Updated       time.Time `json:"updated"`
+	// ReplayViewersIdentified is how many of the replay's views were
+	// signed-in accounts' (each once); the rest are anonymous.
+	ReplayViewersIdentified int       `json:"replay_viewers_identified"`
+	Version                 uint64    `json:"version"`
+	Updated                 time.Time `json:"updated"`
 	// Replay is the replay's manifest reference (set by the replay
 	// endpoint once the broadcaster published one); ReplayExpires is when
 	// the directory stops listing it, 24 h after the end.
@@ -51,6 +55,9 @@ type ListingUpdate struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Viewers       int       `json:"viewers"`
 	ReplayViewers int       `json:"replay_viewers"`
+	// ReplayViewersIdentified: of ReplayViewers, the views of distinct
+	// signed-in accounts.
+	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// Version grows with every change (the broadcaster's clock in Unix
 	// ns, say).
 	Version uint64 `json:"version"`
@@ -73,17 +80,34 @@ func (u *ListingUpdate) Check(id string, now time.Time, skew time.Duration) erro
 	switch {
 	case utf8.RuneCountInString(u.Title) > MaxTitle || !identity.ValidText(u.Title):
 		return fmt.Errorf("%w: title: at most %d characters on one line", ErrBadRequest, MaxTitle)
-	case len(u.Link) > MaxLink || !strings.HasPrefix(u.Link, "peerscope://"+id) ||
-		(len(u.Link) > len("peerscope://"+id) && u.Link[len("peerscope://"+id)] != '?') || !identity.ValidText(u.Link):
-		return fmt.Errorf("%w: link: must be peerscope://%s[?…], at most %d bytes", ErrBadRequest, clip(id, 80), MaxLink)
+	case len(u.Link) > MaxLink || !identity.ValidText(u.Link):
+		return fmt.Errorf("%w: link: at most %d bytes on one line", ErrBadRequest, MaxLink)
 	case u.Started.IsZero() || u.Started.After(now.Add(skew)):
 		return fmt.Errorf("%w: started: missing or in the future", ErrBadRequest)
 	case !u.Ended.IsZero() && (u.Ended.Before(u.Started) || u.Ended.After(now.Add(skew))):
 		return fmt.Errorf("%w: ended: before the start or in the future", ErrBadRequest)
-	case u.Viewers < 0 || u.Viewers > MaxViewers || u.ReplayViewers < 0 || u.ReplayViewers > MaxViewers:
+	case u.Viewers < 0 || u.Viewers > MaxViewers || u.ReplayViewers < 0 || u.ReplayViewers > MaxViewers ||
+		u.ReplayViewersIdentified < 0 || u.ReplayViewersIdentified > u.ReplayViewers:
 		return fmt.Errorf("%w: viewer counts out of range", ErrBadRequest)
 	case u.Version == 0 || u.Version > 1<<62:
 		return fmt.Errorf("%w: version must be from 1 to 2^62", ErrBadRequest)
+	}
+	return checkLink(u.Link, id)
+}
+
+// checkLink holds a listing's link to what a node's own parser takes
+// (link.Parse): the broadcast's, with peers to join through, written as
+// Link.String writes it (so what the directory shows, and the command its
+// page quotes, is exactly what a node would parse).
+func checkLink(s, id string) error {
+	l, err := link.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: link: %w", ErrBadRequest, err)
+	case l.Broadcast != id:
+		return fmt.Errorf("%w: link: names broadcast %s, not %s", ErrBadRequest, clip(l.Broadcast, 80), clip(id, 80))
+	case l.String() != s:
+		return fmt.Errorf("%w: link: not in its canonical form %q", ErrBadRequest, clip(l.String(), 120))
 	}
 	return nil
 }

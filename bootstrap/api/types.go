@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/peerscope/peerscope/identity"
@@ -13,13 +14,26 @@ import (
 // Info is GET /api/v1/info: what a node needs to trust this bootstrap and
 // to reach it.
 type Info struct {
-	// Keys are the attestation keys, current first (identity.KeySet).
-	Keys    identity.KeySet `json:"keys"`
-	PeerID  string          `json:"peer_id,omitempty"`
-	Addrs   []string        `json:"addrs,omitempty"`
-	Twitter bool            `json:"twitter"`
-	Phone   bool            `json:"phone"`
-	Time    time.Time       `json:"time"`
+	// Keys are the attestation keys, current first (identity.KeySet), as
+	// nodes before version 2 read them. A Client replaces them with the
+	// keys of Trust, once it has checked its signature.
+	Keys identity.KeySet `json:"keys"`
+	// ID is the bootstrap's fingerprint (Fingerprint of IdentityKey): the
+	// bootstrap signed requests name, the pin a node may be given.
+	ID          string            `json:"id,omitempty"`
+	IdentityKey ed25519.PublicKey `json:"identity_key,omitempty"`
+	// Trust is the TrustStatement (keys and revocations) signed by the
+	// identity key, as GET /api/v1/trust answers it.
+	Trust *Signed `json:"trust,omitempty"`
+	// RequestVersion is the version of signed requests the bootstrap
+	// takes (RequestVersion).
+	RequestVersion int `json:"request_version,omitempty"`
+
+	PeerID  string    `json:"peer_id,omitempty"`
+	Addrs   []string  `json:"addrs,omitempty"`
+	Twitter bool      `json:"twitter"`
+	Phone   bool      `json:"phone"`
+	Time    time.Time `json:"time"`
 }
 
 // Account is someone who signed in, with a provider.
@@ -36,10 +50,13 @@ func (a Account) Key() string { return a.Provider + ":" + a.Subject }
 
 // AttestationResponse answers a sign-in and GET /api/v1/attestation.
 type AttestationResponse struct {
-	Attestation []byte    `json:"attestation"` // identity.Attestation.Marshal
-	Account     Account   `json:"account"`
-	Peer        string    `json:"peer"`
-	Expires     time.Time `json:"expires"`
+	Attestation []byte `json:"attestation"` // identity.Attestation.Marshal
+	// ID names the attestation (identity.Attestation.ID): what an
+	// operator revokes it by (--revoke-attestation).
+	ID      string    `json:"id,omitempty"`
+	Account Account   `json:"account"`
+	Peer    string    `json:"peer"`
+	Expires time.Time `json:"expires"`
 }
 
 // VerifyRequest asks (POST /api/v1/attestation/verify) whether an
@@ -63,9 +80,60 @@ const (
 )
 
 // TwitterStart asks (POST /api/v1/auth/twitter/start, signed) to sign in
-// with Twitter; Scopes may hold ScopeFollows and ScopeTweet.
+// with Twitter; Scopes may hold ScopeFollows and ScopeTweet. Nothing is
+// signed for the node until it redeems the sign-in (TwitterFinish) with
+// the one-time code the browser that finished it at X was given: sent back
+// to Return (the node's own page, on loopback: only a browser on the
+// node's machine gets there) or shown to be typed in.
 type TwitterStart struct {
 	Scopes []string `json:"scopes,omitempty"`
+	// Return is where the browser goes back with the code, in the URL's
+	// fragment (#signin=CODE): an http(s) URL on a loopback address.
+	// Empty: the bootstrap's page shows the code.
+	Return string `json:"return,omitempty"`
+}
+
+// TwitterFinish redeems a sign-in (POST /api/v1/auth/twitter/finish,
+// signed by the node that started it) with its one-time code; the answer
+// is an AttestationResponse.
+type TwitterFinish struct {
+	Code string `json:"code"`
+}
+
+// SignInCode is what the callback answers a browser that asks for JSON:
+// the one-time code and the node it is for.
+type SignInCode struct {
+	Code    string    `json:"code"`
+	Peer    string    `json:"peer"`
+	Expires time.Time `json:"expires"`
+}
+
+// SignOut ends this node's session and revokes its attestations
+// (POST /api/v1/auth/signout, signed); Everywhere does it for every node
+// of the account.
+type SignOut struct {
+	Everywhere bool `json:"everywhere,omitempty"`
+}
+
+// Session is a node signed in as the account (GET /api/v1/sessions).
+type Session struct {
+	Peer    string    `json:"peer"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// Current is the node that asked.
+	Current bool `json:"current,omitempty"`
+}
+
+// SessionsResponse lists the account's sessions.
+type SessionsResponse struct {
+	Account  string    `json:"account"`
+	Sessions []Session `json:"sessions"`
+}
+
+// RevokeSession ends another node's session of the same account and
+// revokes its attestations (POST /api/v1/sessions/revoke, signed).
+type RevokeSession struct {
+	Peer string `json:"peer"`
 }
 
 // TwitterStartResponse says where to send the browser.

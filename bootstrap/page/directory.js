@@ -52,7 +52,10 @@ function item(b) {
     live.textContent = 'LIVE';
     meta.append(live, ` · ${by} · ${b.viewers} watching · started ${ago(b.started)}`);
   } else {
-    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views`;
+    // Replay views: those of signed-in accounts apart (anonymous ones are
+    // proven, but peer IDs are free).
+    const signed = b.replay_viewers_identified ? ` (${b.replay_viewers_identified} of the replay's signed in)` : '';
+    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
   }
   info.append(title, meta);
   const watch = document.createElement('button');
@@ -112,9 +115,15 @@ async function open(b) {
     note(`Cannot watch: ${body.error ? body.error.message : r.statusText}`);
     return;
   }
-  $('linkcmd').textContent = `peerscope watch '${b.link}'`;
+  $('linkcmd').textContent = `peerscope watch ${shellQuote(b.link)}`;
   $('copy').onclick = () => navigator.clipboard && navigator.clipboard.writeText(b.link);
   $('linkbox').showModal();
+}
+
+// shellQuote quotes a word for a POSIX shell: whatever a link holds, the
+// command shown runs peerscope watch with it as one argument, nothing else.
+function shellQuote(s) {
+  return `'${String(s).replaceAll("'", "'\\''")}'`;
 }
 
 function stream(path, onEvent) {
@@ -142,9 +151,11 @@ async function identity() {
   const body = await r.json();
   state.onNode = true;
   state.identity = body.identity || null;
+  for (const id of ['who', 'signout', 'signin', 'phone', 'finish']) $(id).hidden = true;
   if (body.identity) {
     $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;
     $('who').hidden = false;
+    $('signout').hidden = false;
     // Go-live notes of the people this node's account follows.
     stream('./api/v1/feed', (kind, ev) => {
       if (kind === 'live') {
@@ -155,7 +166,29 @@ async function identity() {
   } else if (body.bootstrap) {
     $('signin').hidden = false;
     $('phone').hidden = false;
+    $('finish').hidden = false;
   }
+}
+
+// A sign-in is redeemed by this node with the one-time code the bootstrap
+// gave the browser that finished it at X: sent back here in the URL's
+// fragment (the page was opened on this machine), or typed in from the
+// bootstrap's page.
+async function finishSignIn(code) {
+  try {
+    await nodePost('./api/node/signin/finish', { code });
+    note('Signed in.');
+  } catch (e) {
+    note(`Not signed in: ${e.message}`);
+  }
+  await identity();
+}
+
+function codeFromFragment() {
+  const m = /^#signin=([0-9A-Za-z-]{1,16})$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + location.search); // used once
+  return m[1];
 }
 
 async function nodePost(path, body) {
@@ -185,6 +218,20 @@ $('verify').addEventListener('click', async (ev) => {
   } catch (e) {
     note(`Cannot sign in: ${e.message}`);
   }
+});
+
+$('finishbtn').addEventListener('click', async (ev) => {
+  ev.preventDefault();
+  await finishSignIn($('signincode').value.trim());
+});
+
+$('signout').addEventListener('click', async () => {
+  try {
+    await nodePost('./api/node/signout', {});
+  } catch (e) {
+    note(`Cannot sign out: ${e.message}`);
+  }
+  await identity();
 });
 
 $('signin').addEventListener('click', async () => {
@@ -220,5 +267,6 @@ async function openShared() {
 }
 
 stream('./api/v1/events', () => reloadSoon());
-identity().then(openShared);
+const pendingCode = codeFromFragment();
+identity().then(() => (pendingCode ? finishSignIn(pendingCode) : null)).then(openShared);
 load();

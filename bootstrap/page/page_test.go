@@ -4,6 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,6 +33,43 @@ func TestMount(t *testing.T) {
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, prefix+"/page.go", nil))
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s/page.go: %d", prefix, rec.Code)
+		}
+	}
+}
+
+// TestShellQuote: the command the page shows for a listed broadcast
+// quotes its link as one shell word, whatever the link holds: the page's
+// own shellQuote, run by node, then the command line run by sh, must give
+// the link back unchanged and run nothing else.
+func TestShellQuote(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no node to run the page's script")
+	}
+	src, err := files.ReadFile("directory.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := regexp.MustCompile(`(?s)function shellQuote\(s\) \{.*?\n\}\n`).Find(src)
+	if fn == nil {
+		t.Fatal("directory.js has no shellQuote: the command is shown unquoted")
+	}
+	if !strings.Contains(string(src), "peerscope watch ${shellQuote(b.link)}") {
+		t.Fatal("the command shown does not quote the link")
+	}
+	for _, link := range []string{
+		"peerscope://12D3KooW.abcd?peer=/ip4/1.2.3.4/tcp/1/p2p/x",
+		"peerscope://x'; touch /tmp/pwned-peerscope; echo '",
+		"peerscope://$(id)`id`\"'\\'\n",
+	} {
+		script := string(fn) + "process.stdout.write(shellQuote(" + strconv.Quote(link) + "));"
+		q, err := exec.Command(nodeBin, "-e", script).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("sh", "-c", "printf %s "+string(q)).Output()
+		if err != nil || string(out) != link {
+			t.Fatalf("%q quoted as %s gives %q (%v)", link, q, out, err)
 		}
 	}
 }

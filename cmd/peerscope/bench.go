@@ -37,6 +37,12 @@ func runBench(ctx context.Context, args []string) error {
 	candidates := fs.Int("candidates", d.Candidates, "attached viewers handed to a new viewer besides the broadcaster (tree)")
 	gossipPeers := fs.Int("gossip-peers", d.GossipPeers, "random nodes a viewer connects to (gossipsub)")
 	chatOn := fs.Bool("chat", false, "join every host to the chat and measure comments, hearts and the live count (tree mode)")
+	sybils := fs.Int("sybils", 0, "viewers (of --nodes) that claim all the capacity there is, lie in pongs, accept children and never forward a chunk (tree mode)")
+	padders := fs.Int("padders", 0, "viewers (of --nodes) that append --pad-bytes of an unknown field to every chunk they send (tree mode)")
+	padBytes := fs.Int("pad-bytes", d.PadBytes, "what a padder appends to each chunk")
+	killAt := fs.Duration("kill-at", 0, "with --kill-fraction: when to kill that fraction of the viewers at once, with no goodbye (default: half the run)")
+	killFraction := fs.Float64("kill-fraction", 0, "fraction of the honest viewers present killed at --kill-at (tree mode)")
+	sample := fs.Duration("sample", 0, "sample the process's RSS and goroutines this often and report them at the start, middle and end (a soak)")
 	jsonOut := fs.Bool("json", false, "print one JSON report line per mode instead of tables")
 	verbose := fs.Bool("v", false, "log the nodes' warnings to stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -62,6 +68,8 @@ func runBench(ctx context.Context, args []string) error {
 	cfg.SlotMix, cfg.SourceSlots, cfg.ArrivalWindow = mix, *sourceSlots, *arrive
 	cfg.Candidates, cfg.GossipPeers = *candidates, *gossipPeers
 	cfg.Chat = *chatOn
+	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
+	cfg.KillAt, cfg.KillFraction, cfg.Sample = *killAt, *killFraction, *sample
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -135,6 +143,8 @@ func printBenchSummary(w io.Writer, r *report.Report) {
 	if r.ViewerCountSettleMs > 0 {
 		t.row("count settles", "%.0f ms after 10%% left", r.ViewerCountSettleMs)
 	}
+	t.adversaries()
+	t.soak()
 	t.row("wall", "%.1f s, RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
 	t.flush(w)
 	fmt.Fprintln(w)
@@ -178,7 +188,21 @@ broadcaster's live count is exact (viewer_count_settle_ms, at most 15 s).
 It prints a table per mode, or with --json one JSON line per mode (the shape
 'peerscope sim' prints). Progress goes to stderr.
 
+Adversaries (tree mode): --sybils N of the viewers claim all the capacity
+there is, answer pings with depth 0 and a time from the future, accept
+children and send them heartbeats but never a chunk; --padders N append
+--pad-bytes to every chunk frame they send (both real hosts whose mesh/p2p
+Tree filters what it sends: p2p.WithSendFilter, for tests and benchmarks
+only); --kill-fraction F kills that fraction of the honest viewers at
+--kill-at, at once. Continuity counts the honest viewers only; the report
+adds each one's longest stall and withheld_rejoin_ms (attached under a
+sybil -> under an honest parent). --sample T samples the process's RSS and
+goroutines (a soak) and reports what the viewers that stayed missed.
+
 Examples:
+  peerscope bench --mode tree --nodes 100 --sybils 10 --duration 60s
+  peerscope bench --mode tree --nodes 100 --kill-fraction 0.3 --duration 60s
+  peerscope bench --mode tree --nodes 50 --duration 20m --churn 0.1 --sample 10s
   peerscope bench --mode tree,gossipsub,star --nodes 100 --bitrate 2.5M --chunk 200ms --duration 60s --json
   peerscope bench --mode tree --nodes 100 --churn 0.1 --playout 2s --duration 60s
   peerscope bench --mode tree --nodes 100 --chat --duration 65s --json`

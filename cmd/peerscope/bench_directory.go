@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +63,10 @@ func runDirectoryBench(ctx context.Context, args []string) error {
 	}
 	defer stopProfile()
 	base := b.url
+	var codes *benchCodes
 	if base == "" {
-		url, stop, err := startBenchBootstrap(ctx)
+		codes = &benchCodes{codes: map[string]string{}}
+		url, stop, err := startBenchBootstrap(ctx, codes)
 		if err != nil {
 			return err
 		}
@@ -72,7 +75,7 @@ func runDirectoryBench(ctx context.Context, args []string) error {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.workers, MaxConnsPerHost: b.workers, IdleConnTimeout: time.Minute},
 		Timeout: 30 * time.Second}
-	anns, err := fillDirectory(ctx, base, hc, b.broadcasts)
+	anns, err := fillDirectory(ctx, base, hc, b.broadcasts, codes)
 	if err != nil {
 		return err
 	}
@@ -108,8 +111,11 @@ signed by the broadcaster's key: a viewer-count update of one of
 --broadcasts live broadcasts).
 
 Without --url it starts a bootstrap's HTTP service in this process (a
-fresh database in a temporary directory, rate limits off); with --url it
-loads that bootstrap, which must run with --no-rate-limits.
+fresh database in a temporary directory, rate limits off, the caps on live
+listings on) and signs each broadcaster up with a phone number first, as
+the bootstrap's caps want of a broadcaster with more than a few listings
+per network; with --url it loads that bootstrap, which must run with
+--no-rate-limits (which lifts the caps: its broadcasters are anonymous).
 
 Example:
 
@@ -142,17 +148,37 @@ Example:
 	return b, nil
 }
 
+// benchCodes is the in-process bootstrap's SMS network: the codes it sent.
+type benchCodes struct {
+	mu    sync.Mutex
+	codes map[string]string
+}
+
+func (c *benchCodes) SendCode(_ context.Context, phone, code string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.codes[phone] = code
+	return nil
+}
+
+func (c *benchCodes) code(phone string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.codes[phone]
+}
+
 // startBenchBootstrap starts a bootstrap's HTTP service in this process,
-// on a fresh database in a temporary directory and with its rate limits
-// off, and returns its URL; stop shuts it down and removes the directory.
-func startBenchBootstrap(ctx context.Context) (url string, stop func(), err error) {
+// on a fresh database in a temporary directory, its rate limits off (the
+// caps on live listings on), its phone codes sent to codes, and returns
+// its URL; stop shuts it down and removes the directory.
+func startBenchBootstrap(ctx context.Context, codes bootstrap.CodeSender) (url string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "peerscope-bench-bootstrap-")
 	if err != nil {
 		return "", nil, err
 	}
 	off := bootstrap.Rate{PerSecond: -1}
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
-		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off}})
+		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off, Phone: codes}})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
@@ -177,8 +203,9 @@ type benchAnnouncer struct {
 }
 
 // fillDirectory puts n live broadcasts into the directory at base, each
-// announced once by its broadcaster, and returns the broadcasters.
-func fillDirectory(ctx context.Context, base string, hc *http.Client, n int) ([]*benchAnnouncer, error) {
+// announced once by its broadcaster (signed up with a phone number first
+// when codes reads the bootstrap's codes), and returns the broadcasters.
+func fillDirectory(ctx context.Context, base string, hc *http.Client, n int, codes *benchCodes) ([]*benchAnnouncer, error) {
 	anns := make([]*benchAnnouncer, n)
 	now := time.Now()
 	for i := range anns {
@@ -191,6 +218,15 @@ func fillDirectory(ctx context.Context, base string, hc *http.Client, n int) ([]
 		pid, _ := peer.IDFromPrivateKey(priv)
 		a := &benchAnnouncer{c: &api.Client{Base: base, Key: priv, HTTP: hc}, id: pid.String() + ".bench", started: now.Add(-time.Minute)}
 		a.version.Store(1)
+		if codes != nil {
+			phone := fmt.Sprintf("+1555%07d", i)
+			if err := a.c.PhoneStart(ctx, phone); err != nil {
+				return nil, fmt.Errorf("bench: signing up: %w", err)
+			}
+			if _, err := a.c.PhoneVerify(ctx, phone, codes.code(phone)); err != nil {
+				return nil, fmt.Errorf("bench: signing up: %w", err)
+			}
+		}
 		if _, err := a.c.Announce(ctx, a.id, benchAnnouncement(a.id, i, a.started, 1, 0)); err != nil {
 			return nil, fmt.Errorf("bench: filling the directory: %w", err)
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -30,12 +32,17 @@ Nodes are given one of the printed multiaddrs (--bootstrap-peer) and the
 HTTP URL (--bootstrap). Through the host they learn whether they are
 reachable (AutoNAT), hole-punch each other (DCUtR) and, when punching fails,
 reach each other through its relay, whose circuits are sized for video by
-the --relay-* flags.
+the --relay-* flags. The relay serves peers signed in at this bootstrap
+(--open-relay: any peer), a few per network.
 
 State lives under --data: the libp2p identity, the SQLite database
 (bootstrap.db) and the attestation keys (attestation-keys.json;
 --rotate-key retires the current key and makes a new one, and nodes keep
-believing what the old one issued before the rotation).
+believing what the old one issued before the rotation; --revoke-key revokes
+one that leaked). --revoke-attestation, --revoke-peer and --revoke-account
+withdraw badges before they expire: nodes hear it from the signed trust
+statement they read every refresh interval. A running bootstrap picks all of
+these up by itself.
 
 Twitter: register an app with X, set its callback to
 <public URL>/api/v1/auth/twitter/callback, and pass --twitter-client-id (and
@@ -43,7 +50,7 @@ the secret in the environment variable PEERSCOPE_TWITTER_SECRET). For local
 setups, --twitter-standin serves a stand-in provider under /x/ on the same
 address and signs everyone in as a test user.
 
-Phone: codes go to the log (--sms console, the default) or are POSTed as
+Phone: codes are printed (--sms console, the default; the number masked) or are POSTed as
 JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
 bearer token in PEERSCOPE_SMS_TOKEN).`)
 	cfg := bootstrap.DefaultConfig()
@@ -56,6 +63,9 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 	}
 	if err := f.apply(&cfg); err != nil {
 		return usagef("bootstrap", "%v", err)
+	}
+	if done, err := f.revoke(ctx, cfg.DataDir); done {
+		return err
 	}
 	if *f.rotate {
 		if cfg.DataDir == "" {
@@ -84,26 +94,65 @@ type bootstrapFlags struct {
 	twAPI                       *string
 	relayData                   byteSize
 	standin, rotate, noLimits   *bool
-	noRelay, verbose            *bool
+	noRelay, verbose, openRelay *bool
+	revokeKey, revokeAtt        *string
+	revokeAccount, revokePeer   *string
+	reason                      *string
+}
+
+// revoke carries out the --revoke-* flags, if any is given, and reports
+// whether one was (the command then exits).
+func (f *bootstrapFlags) revoke(ctx context.Context, dir string) (bool, error) {
+	r := bootstrap.Revoke{Attestation: *f.revokeAtt, Account: *f.revokeAccount, Peer: *f.revokePeer, Reason: *f.reason}
+	if *f.revokeKey == "" && r == (bootstrap.Revoke{Reason: r.Reason}) {
+		return false, nil
+	}
+	if dir == "" {
+		return true, usagef("bootstrap", "--revoke-… needs --data: the bootstrap's keys and database live there")
+	}
+	if *f.revokeKey != "" {
+		pub, err := hex.DecodeString(*f.revokeKey)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return true, usagef("bootstrap", "--revoke-key: want the key's 64 hex digits, as 'Attestation key:' prints it")
+		}
+		k, err := bootstrap.RevokeKey(dir, pub, time.Now(), nil)
+		if err != nil {
+			return true, err
+		}
+		cur, _ := k.KeySet().Current()
+		fmt.Printf("Key %x revoked: nothing it signed is believed once nodes read the trust statement again.\nCurrent attestation key: %x\n", pub, []byte(cur.Public))
+		return true, nil
+	}
+	if err := bootstrap.RevokeInDir(ctx, dir, r, time.Now()); err != nil {
+		return true, err
+	}
+	fmt.Println("Revoked; nodes hear it when they read the trust statement again (within their refresh interval).")
+	return true, nil
 }
 
 // addBootstrapFlags defines the flags, their defaults taken from cfg, and
 // binds those that are plain fields of cfg.
 func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags {
 	f := &bootstrapFlags{
-		listen:      fs.String("listen", strings.Join(cfg.Host.Listen, ","), "libp2p listen multiaddrs, comma-separated"),
-		peers:       fs.String("peer", "", "other bootstraps to join the DHT with: multiaddrs ending in /p2p/<ID>, comma-separated"),
-		rotate:      fs.Bool("rotate-key", false, "retire the attestation key, make a new one, and exit"),
-		twID:        fs.String("twitter-client-id", "", "X (Twitter) OAuth 2.0 client ID; empty: no Twitter sign-in"),
-		twAuthorize: fs.String("twitter-authorize-url", bootstrap.DefaultTwitterAuthorizeURL, "OAuth 2.0 authorize endpoint"),
-		twToken:     fs.String("twitter-token-url", bootstrap.DefaultTwitterTokenURL, "OAuth 2.0 token endpoint"),
-		twAPI:       fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
-		standin:     fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
-		proxies:     fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
-		noLimits:    fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits off (load tests on loopback)"),
-		sms:         fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
-		noRelay:     fs.Bool("no-relay", false, "run no circuit relay"),
-		verbose:     fs.Bool("v", false, "log what the bootstrap does to stderr"),
+		listen:        fs.String("listen", strings.Join(cfg.Host.Listen, ","), "libp2p listen multiaddrs, comma-separated"),
+		peers:         fs.String("peer", "", "other bootstraps to join the DHT with: multiaddrs ending in /p2p/<ID>, comma-separated"),
+		rotate:        fs.Bool("rotate-key", false, "retire the attestation key, make a new one, and exit"),
+		revokeKey:     fs.String("revoke-key", "", "revoke an attestation key (hex; it leaked): nothing it signed is believed any more; the current key is rotated first. Then exit"),
+		revokeAtt:     fs.String("revoke-attestation", "", "revoke one attestation by its ID, and exit"),
+		revokeAccount: fs.String("revoke-account", "", "end every session of an account (provider:subject) and revoke its attestations, and exit"),
+		revokePeer:    fs.String("revoke-peer", "", "end a node's session (its peer ID) and revoke its attestations, and exit"),
+		reason:        fs.String("reason", "", "why, kept with a --revoke-… (for the operator's records)"),
+		twID:          fs.String("twitter-client-id", "", "X (Twitter) OAuth 2.0 client ID; empty: no Twitter sign-in"),
+		twAuthorize:   fs.String("twitter-authorize-url", bootstrap.DefaultTwitterAuthorizeURL, "OAuth 2.0 authorize endpoint"),
+		twToken:       fs.String("twitter-token-url", bootstrap.DefaultTwitterTokenURL, "OAuth 2.0 token endpoint"),
+		twAPI:         fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
+		standin:       fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
+		proxies:       fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
+		noLimits:      fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits and the caps on live listings off (load tests on loopback)"),
+		sms:           fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
+		noRelay:       fs.Bool("no-relay", false, "run no circuit relay"),
+		openRelay:     fs.Bool("open-relay", false, "give relay reservations to any peer (by default only to peers signed in here)"),
+		verbose:       fs.Bool("v", false, "log what the bootstrap does to stderr"),
 	}
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
 	fs.StringVar(&cfg.Server.PublicURL, "public-url", "", "how browsers and nodes reach the API (default http://<--http>)")
@@ -114,6 +163,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.DurationVar(&r.CircuitDuration, "relay-duration", r.CircuitDuration, "longest a relayed circuit lives")
 	fs.IntVar(&r.Reservations, "relay-reservations", r.Reservations, "most peers holding a relay reservation at once")
 	fs.IntVar(&r.ReservationsPerIP, "relay-per-ip", r.ReservationsPerIP, "most relay reservations from one IP address")
+	fs.IntVar(&r.ReservationsPerNetwork, "relay-per-network", r.ReservationsPerNetwork, "most relay reservations from one network (an IPv4 address, an IPv6 /64)")
 	fs.IntVar(&r.CircuitsPerPeer, "relay-circuits", r.CircuitsPerPeer, "most relayed circuits to or from one peer")
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "how often to print what the relay carries (when it changed)")
 	return f
@@ -123,7 +173,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 	h := &cfg.Host
 	h.Listen, h.Peers = splitList(*f.listen), splitList(*f.peers)
-	h.Relay.CircuitData, h.Relay.Off = int64(f.relayData), *f.noRelay
+	h.Relay.CircuitData, h.Relay.Off, h.Relay.Open = int64(f.relayData), *f.noRelay, *f.openRelay
 	switch {
 	case len(h.Listen) == 0:
 		return fmt.Errorf("--listen: no address")
@@ -131,8 +181,8 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 		return fmt.Errorf("--status-every must be positive")
 	case h.Relay.CircuitData <= 0:
 		return fmt.Errorf("--relay-data must be positive")
-	case h.Relay.Reservations <= 0, h.Relay.ReservationsPerIP <= 0, h.Relay.CircuitsPerPeer <= 0:
-		return fmt.Errorf("--relay-reservations, --relay-per-ip and --relay-circuits must be positive")
+	case h.Relay.Reservations <= 0, h.Relay.ReservationsPerIP <= 0, h.Relay.CircuitsPerPeer <= 0, h.Relay.ReservationsPerNetwork <= 0:
+		return fmt.Errorf("--relay-reservations, --relay-per-ip, --relay-per-network and --relay-circuits must be positive")
 	}
 	level := slog.LevelWarn
 	if *f.verbose {
@@ -151,11 +201,12 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 	if *f.noLimits {
 		off := bootstrap.Rate{PerSecond: -1}
 		s.RateIP, s.RatePeer, s.RateAccount, s.RatePhone = off, off, off, off
+		s.MaxLiveAnonymous, s.MaxLiveAccount = -1, -1
 	}
 	switch sms := *f.sms; {
 	case sms == "off":
 	case sms == "console":
-		s.Phone = bootstrap.ConsoleSender{Logger: cfg.Logger}
+		s.Phone = bootstrap.ConsoleSender{Out: os.Stdout}
 	case strings.HasPrefix(sms, "http://"), strings.HasPrefix(sms, "https://"):
 		s.Phone = bootstrap.HTTPSender{URL: sms, Token: os.Getenv("PEERSCOPE_SMS_TOKEN")}
 	default:

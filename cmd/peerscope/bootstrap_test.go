@@ -2,10 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -89,4 +98,103 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("%q → %d", s, v)
 		}
 	})
+}
+
+// TestConsoleCodes: with the console sender (the default), a phone code is
+// printed on the bootstrap's output without -v, the number masked; the
+// full number appears nowhere in what it writes.
+func TestConsoleCodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out, err := capture(t, func() error {
+		errc := make(chan error, 1)
+		go func() {
+			errc <- run(ctx, []string{"bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--data", t.TempDir()})
+		}()
+		var base string
+		if err := waitOutput(30*time.Second, errc, func(s string) bool {
+			_, rest, ok := strings.Cut(s, "Directory and HTTP API (--bootstrap): ")
+			base, _, _ = strings.Cut(rest, "\n")
+			return ok && strings.Contains(rest, "\n")
+		}); err != nil {
+			return err
+		}
+		priv, _, _ := crypto.GenerateEd25519Key(nil)
+		if err := (&api.Client{Base: base, Key: priv}).PhoneStart(ctx, "+15550100"); err != nil {
+			return err
+		}
+		if err := waitOutput(10*time.Second, errc, func(s string) bool { return strings.Contains(s, "Phone sign-up code") }); err != nil {
+			return err
+		}
+		cancel()
+		return <-errc
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`Phone sign-up code for \+1•••0100: [0-9]{6}\b`).MatchString(out) {
+		t.Fatalf("no code printed (without -v):\n%s", out)
+	}
+	if strings.Contains(out, "5550100") {
+		t.Fatalf("the full number is in the output:\n%s", out)
+	}
+}
+
+// waitOutput waits until what the command wrote so far (os.Stdout, the
+// capture file) satisfies ok, or the command ends, or d passes.
+func waitOutput(d time.Duration, errc chan error, ok func(string) bool) error {
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(os.Stdout.Name())
+		if ok(string(b)) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not in the output within %s", d)
+		}
+		select {
+		case err := <-errc:
+			return fmt.Errorf("the command ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestShellQuote: a printed command's argument is one shell word whatever
+// it holds.
+func TestShellQuote(t *testing.T) {
+	for _, s := range []string{"peerscope://x.y?peer=/ip4/1.2.3.4/tcp/1/p2p/z", "a'b", "'; rm -rf ~ #", "$(id)`id`\"\\"} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("%q quoted as %s gives %q (%v)", s, shellQuote(s), out, err)
+		}
+	}
+}
+
+// TestRevokeFlags: --revoke-key revokes (after rotating) the current key
+// of a data directory; a --revoke-… without --data, or with a key that is
+// not hex, is a usage error.
+func TestRevokeFlags(t *testing.T) {
+	dir := t.TempDir()
+	k, err := bootstrap.LoadKeyRing(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := k.KeySet().Current()
+	out, err := capture(t, func() error {
+		return run(t.Context(), []string{"bootstrap", "--data", dir, "--revoke-key", hex.EncodeToString(cur.Public)})
+	})
+	if err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	k, _ = bootstrap.LoadKeyRing(dir, nil)
+	set := k.KeySet()
+	if now, _ := set.Current(); now.Public.Equal(cur.Public) || len(set.Keys) != 2 || !set.Keys[1].Revoked {
+		t.Fatalf("key set after --revoke-key: %+v", set)
+	}
+	for _, args := range [][]string{{"--data", "", "--revoke-peer", "x"}, {"--data", dir, "--revoke-key", "nothex"}} {
+		if _, err := capture(t, func() error { return run(t.Context(), append([]string{"bootstrap"}, args...)) }); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
 }

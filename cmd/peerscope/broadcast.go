@@ -411,7 +411,7 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 			if who == "" {
 				who = b.Who.Key()
 			}
-			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch '%s'\n\n", who, b.Title, b.Link)
+			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch %s\n\n", who, b.Title, shellQuote(b.Link))
 		}
 	}
 	level := slog.LevelWarn
@@ -452,4 +452,10 @@ func defaultDataDir() string {
 		return ""
 	}
 	return filepath.Join(dir, "peerscope")
+}
+
+// shellQuote quotes s as one word for a POSIX shell, whatever it holds: a
+// command printed to copy runs what it says and nothing else.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -80,6 +80,38 @@ func (t *reportTable) delivery() {
 	t.row("delivered", "%.4f", r.DeliveredRatio)
 }
 
+// adversaries writes what the honest viewers went through, when the run
+// had sybils, padders or a mass kill (their keys are in Extra only then):
+// the longest stalls, the time under a withholder, the pad relayed.
+func (t *reportTable) adversaries() {
+	r := t.r
+	if _, ok := r.Extra["stall_max_ms"]; ok {
+		t.row("longest stall", "max %.0f ms, p99 %.0f ms over the honest viewers   (%.0f stalled at all)", t.x("stall_max_ms"), t.x("stall_p99_ms"), t.x("stalled_viewers"))
+	}
+	if _, ok := r.Extra["sybils"]; !ok {
+		return
+	}
+	t.row("adversaries", "%.0f sybils, %.0f padders, %.0f killed at once", t.x("sybils"), t.x("padders"), t.x("killed"))
+	if q := r.WithheldRejoinMs; q != nil {
+		t.row("withheld rejoin ms", "%s   (%.0f measured)", t.q(*q), t.x("withheld_rejoins"))
+	}
+	if t.x("padders") > 0 {
+		t.row("pad bytes", "%.0f sent by padders, %.0f relayed by honest nodes", t.x("pad_bytes_sent"), t.x("pad_bytes_relayed"))
+	}
+}
+
+// soak writes the process's RSS and goroutines at the start, the middle
+// and the end of a run that sampled them (bench --sample).
+func (t *reportTable) soak() {
+	if _, ok := t.r.Extra["rss_start_mb"]; !ok {
+		return
+	}
+	t.row("RSS MiB", "%.0f at %.0f s, %.0f at %.0f s, %.0f at %.0f s   (most %.0f)", t.x("rss_start_mb"), t.x("soak_start_s"),
+		t.x("rss_mid_mb"), t.x("soak_mid_s"), t.x("rss_end_mb"), t.x("soak_end_s"), t.x("rss_max_mb"))
+	t.row("goroutines", "%.0f, %.0f, %.0f   (most %.0f)", t.x("goroutines_start"), t.x("goroutines_mid"), t.x("goroutines_end"), t.x("goroutines_max"))
+	t.row("stayed", "%.0f viewers stayed the whole run and missed %.0f chunks", t.x("stayed_viewers"), t.x("stayed_missed"))
+}
+
 // costs writes how long rejoining took and what the tree cost in bytes:
 // the uploads, duplicates and control overhead.
 func (t *reportTable) costs() {

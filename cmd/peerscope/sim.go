@@ -32,6 +32,12 @@ func runSim(ctx context.Context, args []string) error {
 	arrive := fs.Duration("arrive", d.ArrivalWindow, "the viewers arrive over this much time at the start")
 	reset := fs.Float64("reset", d.ResetProb, "probability that a departing viewer's connections reset (its neighbours learn at once)")
 	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
+	sybils := fs.Int("sybils", d.Sybils, "peers on top of --nodes that claim all the capacity there is, lie in pongs, accept children and never forward a chunk")
+	padders := fs.Int("padders", d.Padders, "relaying viewers that append --pad-bytes of an unknown field to every chunk they send")
+	padBytes := fs.Int("pad-bytes", d.PadBytes, "what a padder appends to each chunk")
+	killAt := fs.Duration("kill-at", d.KillAt, "with --kill-fraction: when to kill that fraction of the viewers at once, with no goodbye")
+	killFraction := fs.Float64("kill-fraction", d.KillFraction, "fraction of the viewers present killed at --kill-at (default: half the run)")
+	beat := fs.Duration("beat", d.BeatInterval, "how often viewers hear the broadcaster's chat beat, which gives the live edge (0: never)")
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
@@ -47,6 +53,11 @@ func runSim(ctx context.Context, args []string) error {
 	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
 	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
 	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
+	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
+	cfg.KillAt, cfg.KillFraction, cfg.BeatInterval = *killAt, *killFraction, *beat
+	if cfg.KillFraction > 0 && cfg.KillAt == 0 {
+		cfg.KillAt = cfg.Duration / 2
+	}
 	switch *uplink {
 	case "fifo":
 		cfg.Uplink = sim.UplinkFIFO
@@ -107,6 +118,7 @@ func printSimSummary(w io.Writer, r *report.Report) {
 	t.costs()
 	t.row("churn", "%.0f joins, %.0f leaves, %.0f rejoins, %.0f moves, %.0f pulls, %.0f forged",
 		t.x("joins"), t.x("leaves"), t.x("rejoins"), t.x("moves"), t.x("pulls"), t.x("forged"))
+	t.adversaries()
 	t.row("wall", "%.1f s, peak RSS %.0f MiB", r.WallS, float64(r.RSSBytes)/(1<<20))
 	t.flush(w)
 }
@@ -171,6 +183,18 @@ children as its upload carries with 1.5x headroom (at most 16); every message
 queues on its sender's uplink; a lost packet costs its message one round trip.
 Viewers arrive over the first 20 s; with --churn, viewers then leave abruptly
 (half of them resetting their connections) and as many new ones arrive.
+Every viewer hears the broadcaster's chat beat (--beat), which tells it how
+far the broadcast has gone.
+
+Adversaries: --sybils N peers (on top of --nodes) claim all the capacity there
+is, answer pings with depth 0 and a time from the future, accept children and
+send them heartbeats but never a chunk; --padders N relaying viewers append
+--pad-bytes to every chunk frame they send; --kill-fraction F kills that
+fraction of the viewers at --kill-at, at once, with no goodbye. Continuity
+counts the honest viewers only; the report adds each one's longest stall
+(consecutive chunks missing their deadline), withheld_rejoin_ms (attached
+under a sybil -> under an honest parent) and the pad bytes relayed by honest
+nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 
 It prints a summary table, and with --json the report as the last line of
 stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
@@ -179,4 +203,6 @@ capture + playout; latency is capture -> receipt over every chunk delivered.
 
 Examples:
   peerscope sim --nodes 10000 --duration 10m --churn 0.1 --seed 1 --json
+  peerscope sim --nodes 10000 --duration 10m --churn 0.1 --sybils 500
+  peerscope sim --nodes 10000 --duration 10m --kill-at 5m --kill-fraction 0.3
   peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,23 @@ type Config struct {
 	// viewer's join that arrived later than SlowThreshold: for diagnosis.
 	SlowLog       io.Writer
 	SlowThreshold time.Duration
+	// Adversaries and mass failure (tree mode; adversary.go). Sybils and
+	// Padders are among the Nodes-1 viewers, spread over the arrivals:
+	// sybils claim all the capacity there is, lie in pongs, accept children
+	// and send them heartbeats but never a chunk; padders append PadBytes
+	// of an unknown field to every chunk frame they send. Neither counts as
+	// a viewer in the report, nor is killed by churn. KillFraction of the
+	// honest viewers present at KillAt are killed at once (hosts closed, no
+	// goodbye).
+	Sybils, Padders int
+	PadBytes        int
+	KillAt          time.Duration
+	KillFraction    float64
+	// Sample, if set, is how often the process's RSS and goroutines are
+	// sampled (a soak): the report gives them at the start (the arrivals
+	// done), the middle and the end.
+	Sample time.Duration
+
 	// Chat joins every host to the broadcast's chat (tree mode) and, after
 	// the arrivals, measures comment latency, the broadcaster's inbound
 	// bytes under hearts and how fast its live count settles after 10 % of
@@ -104,6 +122,7 @@ func DefaultConfig() Config {
 		SourceSlots:      3,
 		Candidates:       8,
 		GossipPeers:      4,
+		PadBytes:         256 << 10,
 	}
 }
 
@@ -113,6 +132,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.KillFraction > 0 && c.KillAt == 0 {
+		c.KillAt = c.Duration / 2
 	}
 	switch {
 	case c.Nodes < 2:
@@ -129,6 +151,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: empty slot mix", ErrInvalidConfig)
 	case c.Chat && c.Mode != "tree":
 		return fmt.Errorf("%w: chat is measured in tree mode only", ErrInvalidConfig)
+	case c.Sybils < 0 || c.Padders < 0 || c.Sybils+c.Padders >= c.Nodes-1:
+		return fmt.Errorf("%w: sybils and padders must leave honest viewers", ErrInvalidConfig)
+	case (c.Sybils > 0 || c.Padders > 0 || c.KillFraction > 0) && c.Mode != "tree":
+		return fmt.Errorf("%w: adversaries and kills are for tree mode", ErrInvalidConfig)
+	case c.KillFraction < 0 || c.KillFraction > 1 || c.KillAt < 0 || c.KillAt > c.Duration:
+		return fmt.Errorf("%w: kill fraction in [0, 1], kill time within the run", ErrInvalidConfig)
+	case c.PadBytes < 0 || c.PadBytes > chunk.MaxSize/2:
+		return fmt.Errorf("%w: pad bytes", ErrInvalidConfig)
 	case c.Chat && c.Duration-c.ArrivalWindow < ChatTail:
 		return fmt.Errorf("%w: chat needs %v after the arrivals (--duration at least --arrive + %v)", ErrInvalidConfig, ChatTail, ChatTail)
 	}
@@ -155,6 +185,7 @@ type viewer struct {
 	h     host.Host
 	slots int
 	start time.Time
+	role  role // honest, sybil or padder: fixed at the start
 
 	chunkSent atomic.Uint64
 	ctrlSent  atomic.Uint64
@@ -172,6 +203,9 @@ type viewer struct {
 	attached bool
 	goneAt   time.Time // its parent was killed then; zero: not waiting
 	depth    int
+	// withheldAt: attached under a sybil then (withholding starts);
+	// zero: not under one.
+	withheldAt time.Time
 }
 
 // run is one mode's run in progress.
@@ -188,12 +222,18 @@ type run struct {
 	viewers   []*viewer // every viewer ever started
 	present   []*viewer
 	wallclock []int64 // by seq
+	frame     []int   // by seq: the chunk message's frame as published, in bytes
 	published int     // chunks published, the init chunk included
 	streamB   uint64  // chunk bytes of the stream
 	rejoin    report.Sample
 	maxDepth  int
 	kills     int
 	cleanup   sync.WaitGroup
+
+	adv     adversaries
+	soak    soakSamples
+	killed  int           // by the mass kill
+	rejoinW report.Sample // withheld rejoin: under a sybil → under an honest parent
 }
 
 // swarm is what a mode does with the hosts.
@@ -296,6 +336,7 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 		return nil, err
 	}
 	r.wallclock = make([]int64, r.chunks())
+	r.frame = make([]int, r.chunks())
 	sched := takeSched()
 	r.t0 = time.Now()
 	end := r.t0.Add(cfg.Duration)
@@ -303,8 +344,10 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
 	go func() { defer wg.Done(); r.publishLoop(ctx, sw, end) }()
+	go func() { defer wg.Done(); r.sampleLoop(ctx) }()
+	go func() { defer wg.Done(); r.massKill(ctx, sw) }()
 	stop := func() { cancel(); wg.Wait() }
 
 	viewers := cfg.Nodes - 1
@@ -391,6 +434,9 @@ func (r *run) churn(ctx context.Context, sw swarm, end time.Time, next int) erro
 // scheduling costs since the arrivals.
 func (r *run) finish(sw swarm, end time.Time, sched schedSnapshot, cpu0 time.Duration, pub0 int) *report.Report {
 	cpu1 := cpuTime()
+	if r.cfg.Sample > 0 {
+		r.takeSample() // the end, before anything closes
+	}
 	rep := r.report(end)
 	if ch, ok := sw.(interface{ chatReport(*report.Report) }); ok && r.cfg.Chat {
 		ch.chatReport(rep)
@@ -413,11 +459,26 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 func (r *run) startViewer(ctx context.Context, sw swarm, idx int) error {
-	v, err := r.newViewer(idx, r.drawSlots())
+	slots := r.drawSlots()
+	role := r.roleOf(idx, r.cfg.Nodes-1)
+	switch role {
+	case sybil:
+		slots = sybilSlots
+	case padder:
+		slots = max(slots, 3) // a padder relays: its children get its frames
+	}
+	v, err := r.newViewer(idx, slots)
 	if err != nil {
 		return err
 	}
+	v.role = role
 	r.mu.Lock()
+	if role == sybil {
+		if r.adv.sybils == nil {
+			r.adv.sybils = map[mesh.PeerID]bool{}
+		}
+		r.adv.sybils[p2p.MeshID(v.h.ID())] = true
+	}
 	r.viewers = append(r.viewers, v)
 	r.present = append(r.present, v)
 	r.mu.Unlock()
@@ -453,7 +514,17 @@ func (r *run) killOne(sw swarm) {
 		r.mu.Unlock()
 		return
 	}
-	i := r.rng.IntN(len(r.present))
+	var honestAt []int // adversaries stay: churn and kills take honest viewers
+	for k, v := range r.present {
+		if v.role == honest {
+			honestAt = append(honestAt, k)
+		}
+	}
+	if len(honestAt) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	i := honestAt[r.rng.IntN(len(honestAt))]
 	v := r.present[i]
 	r.present = append(r.present[:i], r.present[i+1:]...)
 	r.kills++
@@ -483,9 +554,12 @@ func (r *run) killOne(sw swarm) {
 
 func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 	cfg := r.cfg
+	// The payload's bytes from a generator of its own: r.rng is the
+	// arrivals goroutine's, and this loop runs beside it.
+	prng := rand.New(rand.NewPCG(cfg.Seed, 0xba5e))
 	base := make([]byte, r.size)
 	for i := range base {
-		base[i] = byte(r.rng.Uint32())
+		base[i] = byte(prng.Uint32())
 	}
 	every := max(int(cfg.KeyframeInterval/cfg.ChunkInterval), 1)
 	tk := time.NewTicker(cfg.ChunkInterval)
@@ -510,6 +584,7 @@ func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 		size := (&mesh.Message{Type: mesh.MsgChunk, Chunk: c}).Size()
 		r.mu.Lock()
 		r.wallclock[seq] = c.Wallclock
+		r.frame[seq] = size + len(binary.AppendUvarint(nil, uint64(size)))
 		r.published = seq + 1
 		r.streamB += uint64(size)
 		r.mu.Unlock()
@@ -562,18 +637,20 @@ func (r *run) received(v *viewer, seq uint64, bytes int) {
 // attached records a tree attachment of v under parent at depth.
 func (r *run) attached(v *viewer, parent mesh.PeerID, depth int) {
 	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.parent, v.attached, v.depth = parent, true, depth
 	gone := v.goneAt
 	v.goneAt = time.Time{}
-	dead := v.dead
-	v.mu.Unlock()
-	r.mu.Lock()
-	if !gone.IsZero() && !dead {
+	if !gone.IsZero() && !v.dead {
 		r.rejoin.AddDuration(now.Sub(gone))
 	}
+	if !v.dead && v.role == honest {
+		r.noteParent(v, parent, now)
+	}
 	r.maxDepth = max(r.maxDepth, depth)
-	r.mu.Unlock()
 }
 
 func (r *run) detached(v *viewer) {
@@ -608,6 +685,10 @@ func (r *run) report(end time.Time) *report.Report {
 		chunkB += v.chunkSent.Load()
 		ctrlB += v.ctrlSent.Load()
 		dupB += v.dupBytes.Load()
+		if v.role != honest {
+			v.mu.Unlock() // an adversary is no viewer: its bytes count, its playback does not
+			continue
+		}
 		if present := stop.Sub(v.start); present >= minPresence {
 			stream := float64(present) / float64(cfg.ChunkInterval) * perChunk
 			maxUp = max(maxUp, float64(v.chunkSent.Load())/stream)
@@ -670,6 +751,7 @@ func (r *run) report(end time.Time) *report.Report {
 	rep.Extra["chunks_late"] = float64(held - onTime)
 	rep.Extra["never_played"] = float64(neverPlayed)
 	rep.Extra["rejoins_measured"] = float64(r.rejoin.Len())
+	r.adversaryReport(rep, end)
 	return rep
 }
 

@@ -22,15 +22,15 @@ type treeSwarm struct {
 
 	mu    sync.Mutex
 	nodes map[*viewer]*p2p.Tree
-	stats mesh.Stats       // of the nodes killed or closed
-	lost  [8]atomic.Uint64 // EvParentLost by LossReason
+	stats mesh.Stats        // of the nodes killed or closed
+	lost  [16]atomic.Uint64 // EvParentLost by LossReason
 	loops atomic.Uint64
 
 	chat    *chatNet // with Config.Chat
 	chatFig chatFigures
 }
 
-var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "?"}
+var lossNames = [16]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded"}
 
 // treeMetrics counts one node's bytes.
 type treeMetrics struct {
@@ -40,6 +40,9 @@ type treeMetrics struct {
 
 func (m treeMetrics) Sent(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
 	if msg.Type == mesh.MsgChunk {
+		if m.v.role != padder {
+			m.r.relayedPad(msg.Chunk.Seq, chunk+ctl)
+		}
 		m.v.chunkSent.Add(uint64(chunk + ctl))
 	} else {
 		m.v.ctrlSent.Add(uint64(ctl))
@@ -86,6 +89,7 @@ func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
 func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	r := t.r
 	n, err := p2p.New(v.h, t.config(v),
+		p2p.WithSendFilter(r.sendFilter(v)),
 		p2p.WithLogger(r.cfg.Logger),
 		p2p.WithMetrics(treeMetrics{r, v}),
 		p2p.WithDeliver(func(c *chunk.Chunk) { r.delivered(v, c) }),

@@ -1,10 +1,11 @@
 package httpserve
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/peerscope/peerscope/internal/clientip"
 )
 
 // PerClient caps what each client holds at once: Acquire takes one of a
@@ -65,20 +66,6 @@ func (p *PerClient) Held(r *http.Request) int {
 }
 
 // Client names the client of a request: its IPv4 address, or the /64 of
-// its IPv6 address (a host is given a /64, and picks addresses in it).
-func Client(r *http.Request) netip.Prefix {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
-}
+// its IPv6 address (a host is given a /64, and picks addresses in it) —
+// internal/clientip's, which the node's other per-client caps use too.
+func Client(r *http.Request) netip.Prefix { return clientip.Prefix(r.RemoteAddr) }

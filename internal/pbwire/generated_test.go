@@ -3,6 +3,7 @@ package pbwire
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -96,5 +97,37 @@ func TestCheckKnownFields(t *testing.T) {
 	}
 	if err := CheckKnownFields(&c); err != nil || c.Broadcast != "b" {
 		t.Fatalf("an unknown field: %v, broadcast %q", err, c.Broadcast)
+	}
+}
+
+// TestReadFrameAllocatesAsBytesArrive: a frame that claims 64 MiB and
+// brings ten bytes costs the reader about EagerFrame, not 64 MiB (it did:
+// the buffer was made from the length prefix alone).
+func TestReadFrameAllocatesAsBytesArrive(t *testing.T) {
+	claim := binary.AppendUvarint(nil, 64<<20)
+	in := append(claim, bytes.Repeat([]byte{7}, 10)...)
+	allocated := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := ReadFrame(bufio.NewReader(bytes.NewReader(in)), 128<<20); !errors.Is(err, io.ErrUnexpectedEOF) {
+				b.Fatalf("a frame cut after 10 bytes: %v", err)
+			}
+		}
+	}).AllocedBytesPerOp()
+	if allocated > 2*EagerFrame {
+		t.Fatalf("reading a 10-byte stream that claims 64 MiB allocated %d bytes", allocated)
+	}
+	// Frames that do arrive whole come back exactly, across the doublings.
+	for _, n := range []int{0, 1, EagerFrame - 1, EagerFrame, EagerFrame + 1, 3*EagerFrame + 17, 1 << 20} {
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = byte(i * 7)
+		}
+		var buf bytes.Buffer
+		_ = WriteFrame(&buf, want)
+		got, err := ReadFrame(bufio.NewReader(&buf), 2<<20)
+		if err != nil || !bytes.Equal(got, want) || len(got) != cap(got) {
+			t.Fatalf("%d bytes: got %d (cap %d), %v", n, len(got), cap(got), err)
+		}
 	}
 }

@@ -37,9 +37,11 @@ type Report struct {
 	SourceUploadRatio float64 `json:"source_upload_ratio"`
 	// MaxUploadRatio is the same for the busiest viewer.
 	MaxUploadRatio float64 `json:"max_upload_ratio"`
-	// DeliveredRatio is chunks received ÷ chunks due, over all viewers.
+	// DeliveredRatio is chunks received ÷ chunks due, over all viewers
+	// (the honest ones: adversaries are not viewers).
 	DeliveredRatio float64 `json:"delivered_ratio"`
-	// Continuity is chunks held before their playout deadline ÷ chunks due.
+	// Continuity is chunks held before their playout deadline ÷ chunks
+	// due, over the honest viewers.
 	Continuity float64 `json:"continuity"`
 	// LatencyMs is capture → receipt, over all (viewer, chunk) pairs.
 	LatencyMs Quantiles `json:"latency_ms"`
@@ -52,6 +54,10 @@ type Report struct {
 	JoinMs Quantiles `json:"join_ms"`
 	// RejoinMs is parent gone → attached again; null without churn.
 	RejoinMs *Quantiles `json:"rejoin_ms"`
+	// WithheldRejoinMs is attached under a withholding peer (a sybil: the
+	// withholding starts there) → attached under an honest parent; absent
+	// without sybils.
+	WithheldRejoinMs *Quantiles `json:"withheld_rejoin_ms,omitempty"`
 	// Stretch is tree latency ÷ direct latency from the source (simulator only).
 	Stretch *Ratios `json:"stretch,omitempty"`
 

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"crypto/ed25519"
+	"sync/atomic"
 	"testing"
 
 	"github.com/libp2p/go-libp2p"
@@ -10,8 +11,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/peerscope/peerscope/internal/p2plimit"
 )
 
 // Host returns a libp2p host on loopback TCP, closed when the test ends.
@@ -76,4 +80,60 @@ func Broadcaster(t testing.TB) (crypto.PrivKey, ed25519.PublicKey, string) {
 	}
 	raw, _ := k.GetPublic().Raw()
 	return k, ed25519.PublicKey(raw), pid.String() + ".abcdefgh"
+}
+
+// LimitedHost returns a host on loopback TCP under the resource manager a
+// node runs (internal/p2plimit: our protocols' per-peer stream and memory
+// caps), closed when the test ends.
+func LimitedHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics(), p2plimit.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// HangingStreams opens n streams from one host to a peer on a protocol,
+// writes a byte on each (so the handler runs) and never sends the rest:
+// what a flooder does. It returns the count of them the peer has reset
+// (or closed) so far, which grows as it does.
+func HangingStreams(t testing.TB, from host.Host, to peer.AddrInfo, proto protocol.ID, n int, first byte) *atomic.Int32 {
+	t.Helper()
+	if err := from.Connect(t.Context(), to); err != nil {
+		t.Fatal(err)
+	}
+	var ended atomic.Int32
+	for range n {
+		s, err := from.NewStream(t.Context(), to.ID, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte{first}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var b [1]byte
+			for {
+				if _, err := s.Read(b[:]); err != nil {
+					ended.Add(1)
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() { _ = s.Reset() })
+	}
+	return &ended
+}
+
+// ServiceStreams returns how many inbound streams a host's resource
+// manager counts under a service.
+func ServiceStreams(h host.Host, service string) int {
+	var n int
+	_ = h.Network().ResourceManager().ViewService(service, func(s network.ServiceScope) error {
+		n = s.Stat().NumStreamsInbound
+		return nil
+	})
+	return n
 }

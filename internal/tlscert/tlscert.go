@@ -51,12 +51,22 @@ type Config struct {
 	// interface addresses.
 	Hosts []string
 
-	// Validity of a new self-signed certificate; zero means 397 days.
+	// Validity of a new self-signed certificate; zero means
+	// DefaultValidity.
 	Validity time.Duration
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultValidity is how long a self-signed certificate is valid: short,
+// so that a copied key is soon worth nothing; it is made again renewBefore
+// its end, at a start of the node.
+const DefaultValidity = 30 * 24 * time.Hour
+
+// renewBefore is how long before its end a self-signed certificate is
+// made again.
+const renewBefore = 3 * 24 * time.Hour
 
 // Cert is a certificate ready for a tls.Config.
 type Cert struct {
@@ -82,7 +92,7 @@ func Load(cfg Config) (*Cert, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Validity == 0 {
-		cfg.Validity = 397 * 24 * time.Hour
+		cfg.Validity = DefaultValidity
 	}
 	switch {
 	case cfg.CertFile != "" || cfg.KeyFile != "":
@@ -105,8 +115,9 @@ func Load(cfg Config) (*Cert, error) {
 	}
 	certPath := filepath.Join(cfg.Dir, CertFileName)
 	keyPath := filepath.Join(cfg.Dir, KeyFileName)
-	// A missing, damaged, expiring or too narrow pair is made again: it is
-	// ours to make.
+	// A missing, damaged, expiring or too narrow pair is made again (and a
+	// CA certificate, which versions before the leaf made): it is ours to
+	// make.
 	if pair, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && usable(pair.Leaf, hosts, cfg.Now()) {
 		return newCert(&pair, true, false), nil
 	}
@@ -130,9 +141,11 @@ func newCert(pair *tls.Certificate, self, created bool) *Cert {
 	return &Cert{TLS: pair, Fingerprint: b.String(), SelfSigned: self, Created: created}
 }
 
-// usable reports whether leaf is still valid for a day and covers hosts.
+// usable reports whether leaf is a leaf (not a CA), still valid for
+// renewBefore and covers hosts.
 func usable(leaf *x509.Certificate, hosts []string, now time.Time) bool {
-	if leaf == nil || now.Before(leaf.NotBefore) || now.Add(24*time.Hour).After(leaf.NotAfter) {
+	if leaf == nil || leaf.IsCA || leaf.KeyUsage&x509.KeyUsageCertSign != 0 ||
+		now.Before(leaf.NotBefore) || now.Add(renewBefore).After(leaf.NotAfter) {
 		return false
 	}
 	for _, h := range hosts {
@@ -156,15 +169,17 @@ func create(certPath, keyPath string, hosts []string, now time.Time, validity ti
 	if err != nil {
 		return nil, err
 	}
+	// A server leaf, not a CA: a user who accepts it for the camera page
+	// trusts nothing else with it.
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "Peerscope node", Organization: []string{"Peerscope (self-signed)"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
+		IsCA:                  false,
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

@@ -31,9 +31,11 @@ type Status struct {
 	// timeline.
 	Replay   bool    `json:"replay,omitempty"`
 	Duration float64 `json:"duration,omitempty"` // the replay's length, s
-	// ReplayViewers counts the replay's viewers (shown to the
-	// broadcaster beside the live count).
-	ReplayViewers int `json:"replay_viewers,omitempty"`
+	// ReplayViewers counts the replay's views (shown to the broadcaster
+	// beside the live count): viewers that proved they fetched it all,
+	// ReplayViewersIdentified of them distinct signed-in accounts.
+	ReplayViewers           int `json:"replay_viewers,omitempty"`
+	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// ReplayURL, on an ended broadcast's page, is where its replay plays.
 	ReplayURL string `json:"replay_url,omitempty"`
 }

@@ -34,6 +34,12 @@
 // stream key and admits the publisher, Publish hands it the publisher's
 // sink, Unpublish tells it why the stream ended.)
 //
+// Connections are bounded (Config.MaxConns, 64) and so are one client's
+// connections not yet admitted to publish (Config.MaxHandshakesPerClient,
+// 4; a client is an IPv4 address or an IPv6 /64, internal/clientip), so a
+// client that opens connections and stays silent in the handshake cannot
+// hold every slot while the encoder that owns the key is refused.
+//
 // RTMP has no way to ask an encoder for a keyframe: the keyframe interval is
 // the encoder's (set it to 1–2 s in OBS for low latency).
 package rtmp

@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/peerscope/peerscope/internal/clientip"
 	"github.com/peerscope/peerscope/media"
 )
 
@@ -51,6 +52,12 @@ type Config struct {
 	// MaxConns bounds simultaneous connections; more are closed at once.
 	// Default 64.
 	MaxConns int
+	// MaxHandshakesPerClient bounds the connections of one client (an IPv4
+	// address or an IPv6 /64, internal/clientip) not yet admitted to
+	// publish: in the handshake, connect and publish commands, or waiting
+	// for Authorize. More from that client are closed at once. Default 4:
+	// an encoder retrying, or a few on one machine.
+	MaxHandshakesPerClient int
 
 	// Logger; default slog.Default().
 	Logger *slog.Logger
@@ -62,10 +69,11 @@ type Config struct {
 // are left for the caller.
 func DefaultConfig() Config {
 	return Config{
-		App:              "live",
-		HandshakeTimeout: 10 * time.Second,
-		ReadTimeout:      10 * time.Second,
-		MaxConns:         64,
+		App:                    "live",
+		HandshakeTimeout:       10 * time.Second,
+		ReadTimeout:            10 * time.Second,
+		MaxConns:               64,
+		MaxHandshakesPerClient: 4,
 	}
 }
 
@@ -79,6 +87,9 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	shaking   map[net.Conn]string // connections not admitted yet, and their client
+	perClient map[string]int      // connections not admitted yet, per client
+	refused   int                 // refused since the last log line about it
 	live      map[string]struct{} // keys being published
 	wg        sync.WaitGroup
 }
@@ -98,6 +109,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = def.MaxConns
 	}
+	if cfg.MaxHandshakesPerClient == 0 {
+		cfg.MaxHandshakesPerClient = def.MaxHandshakesPerClient
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -111,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: Publish is required", ErrConfig)
 	case strings.Contains(cfg.App, "/"):
 		return nil, fmt.Errorf("%w: App %q has a slash", ErrConfig, cfg.App)
-	case cfg.HandshakeTimeout < 0 || cfg.ReadTimeout < 0 || cfg.MaxConns < 0:
+	case cfg.HandshakeTimeout < 0 || cfg.ReadTimeout < 0 || cfg.MaxConns < 0 || cfg.MaxHandshakesPerClient < 0:
 		return nil, fmt.Errorf("%w: negative timeout or limit", ErrConfig)
 	}
 	return &Server{
@@ -119,6 +133,8 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger.With("component", "rtmp"),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
+		shaking:   make(map[net.Conn]string),
+		perClient: make(map[string]int),
 		live:      make(map[string]struct{}),
 	}, nil
 }
@@ -171,20 +187,46 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// track registers conn, or closes it when the server is closed or full.
+// track registers conn, or closes it when the server is closed or full, or
+// its client already has its share of handshakes: one client must not hold
+// every slot while the encoder that owns the key is refused.
 func (s *Server) track(conn net.Conn) bool {
+	client := clientip.OfAddr(conn.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.conns) >= s.cfg.MaxConns {
+	full, busy := len(s.conns) >= s.cfg.MaxConns, s.perClient[client] >= s.cfg.MaxHandshakesPerClient
+	if s.closed || full || busy {
 		if !s.closed {
-			s.log.Warn("rtmp: too many connections, refusing", "remote", conn.RemoteAddr().String(), "max", s.cfg.MaxConns)
+			// One line per burst, not per connection: a flood must not
+			// become a flood of log lines.
+			if s.refused++; s.refused == 1 || s.refused%1000 == 0 {
+				s.log.Warn("rtmp: refusing connections", "remote", conn.RemoteAddr().String(), "server_full", full,
+					"client_handshakes", s.perClient[client], "refused", s.refused)
+			}
 		}
 		conn.Close()
 		return false
 	}
+	s.refused = 0
 	s.conns[conn] = struct{}{}
+	s.shaking[conn] = client
+	s.perClient[client]++
 	s.wg.Add(1)
 	return true
+}
+
+// admitted ends conn's handshake: its client may start another.
+func (s *Server) admitted(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	client, ok := s.shaking[conn]
+	if !ok {
+		return
+	}
+	delete(s.shaking, conn)
+	if s.perClient[client]--; s.perClient[client] <= 0 {
+		delete(s.perClient, client)
+	}
 }
 
 // Close stops every listener and cuts every connection, then waits for
@@ -219,6 +261,7 @@ func (s *Server) handle(conn net.Conn) {
 			log.Error("rtmp: connection handler panicked; connection dropped", "panic", p, "stack", string(debug.Stack()))
 		}
 		conn.Close()
+		s.admitted(conn)
 		s.mu.Lock()
 		delete(s.conns, conn)
 		s.mu.Unlock()
@@ -236,36 +279,48 @@ func (s *Server) handle(conn net.Conn) {
 	}
 }
 
-// serveConn runs one connection from the handshake to its end. It returns
-// nil when a publisher ended its stream cleanly.
-func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
+// handshake runs a connection's handshake, connect and publish commands
+// (under the handshake deadline, which it sets) and asks Authorize: it
+// returns the connection and the stream key of a publisher that may go on.
+func (s *Server) handshake(nc net.Conn) (*gortmplib.ServerConn, string, error) {
 	nc.SetDeadline(s.cfg.Now().Add(s.cfg.HandshakeTimeout))
 	sc := &gortmplib.ServerConn{RW: nc}
 	if err := sc.Initialize(); err != nil {
-		return fmt.Errorf("%w: handshake or connect: %w", media.ErrBadInput, timeoutOr(err))
+		return nil, "", fmt.Errorf("%w: handshake or connect: %w", media.ErrBadInput, timeoutOr(err))
 	}
 	if err := sc.AcceptConn(); err != nil {
-		return fmt.Errorf("%w: waiting for publish: %w", media.ErrBadInput, timeoutOr(err))
+		return nil, "", fmt.Errorf("%w: waiting for publish: %w", media.ErrBadInput, timeoutOr(err))
 	}
 	if !sc.Publish {
 		status(sc, "NetStream.Play.Failed", "this server only takes publishers; watch over HLS or WebRTC")
-		return ErrNotPublisher
+		return nil, "", ErrNotPublisher
 	}
 	key, err := StreamKey(sc.URL, s.cfg.App)
 	if err != nil {
 		status(sc, "NetStream.Publish.BadName", err.Error())
+		return nil, "", err
+	}
+	if err := s.cfg.Authorize(key); err != nil {
+		status(sc, "NetStream.Publish.Unauthorized", "stream key refused")
+		return nil, "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return sc, key, nil
+}
+
+// serveConn runs one connection from the handshake to its end. It returns
+// nil when a publisher ended its stream cleanly.
+func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
+	sc, key, err := s.handshake(nc)
+	if err != nil {
 		return err
 	}
 	log = log.With("key", redact(key))
-	if err := s.cfg.Authorize(key); err != nil {
-		status(sc, "NetStream.Publish.Unauthorized", "stream key refused")
-		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	}
 	if !s.reserve(key) {
 		status(sc, "NetStream.Publish.BadName", "this stream key is already live; stop the other encoder first")
 		return ErrBusy
 	}
 	defer s.release(key)
+	s.admitted(nc)
 	if err := sc.AcceptAction(); err != nil {
 		return fmt.Errorf("%w: %w", media.ErrBadInput, timeoutOr(err))
 	}
@@ -290,7 +345,12 @@ func (s *Server) serveConn(nc net.Conn, log *slog.Logger) (err error) {
 		return fmt.Errorf("rtmp: publish refused by the node: %w", err)
 	}
 	if s.cfg.Unpublish != nil {
-		defer func() { s.cfg.Unpublish(key, err) }()
+		defer func() {
+			// The key is free before Unpublish says the publisher is gone:
+			// an encoder that reconnects at once must not find it busy.
+			s.release(key)
+			s.cfg.Unpublish(key, err)
+		}()
 	}
 	log.Info("rtmp: publishing", "tracks", describe(tracks))
 	if err := sink.Tracks(tracks); err != nil {

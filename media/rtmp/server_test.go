@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"go.uber.org/goleak"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
@@ -305,4 +307,39 @@ func TestNewChecksConfig(t *testing.T) {
 	if err := s.Serve(ln); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve after Close: %v", err)
 	}
+}
+
+// TestHandshakesPerClient: one client that opens every connection the
+// server takes and stays silent in the handshake holds four of them; the
+// rest are closed at once, and an encoder at another address publishes.
+// (Before, the silent client held all 64 slots for the handshake timeout,
+// and the encoder's connection was closed on arrival.)
+func TestHandshakesPerClient(t *testing.T) {
+	h := newHarness(t, nil) // 64 connections, 10 s handshakes
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	var closed atomic.Int32
+	for range 64 {
+		c, err := d.DialContext(ctxT(t), "tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			var b [1]byte
+			if _, err := c.Read(b[:]); err != nil {
+				closed.Add(1)
+			}
+		}()
+	}
+	testutil.WaitFor(t, 5*time.Second, "60 of the silent client's connections closed", func() bool { return closed.Load() == 60 })
+	f := loadFixture(t)
+	p, err := dialH264AAC(ctxT(t), f, h.url(h.key))
+	if err != nil {
+		t.Fatalf("the encoder, while a client holds its handshakes: %v", err)
+	}
+	defer p.c.Close()
+	if err := p.send(f, 0, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	<-h.published
 }

@@ -31,6 +31,10 @@
 //	OPTIONS         CORS preflight; every response allows any origin
 //
 // Trickle ICE (PATCH) is not offered: the answer carries every candidate.
-// The number of sessions is bounded (Config.MaxSessions); Close ends every
-// session and returns once their goroutines are gone.
+// The number of sessions is bounded (Config.MaxSessions), and so is each
+// client's (Config.MaxSessionsPerClient, 4: an IPv4 address or an IPv6 /64,
+// internal/clientip), so one client cannot take every session; past it an
+// offer is answered 429. Clients says how many sessions each client holds,
+// which the node counts viewers by. Close ends every session and returns
+// once their goroutines are gone.
 package whep

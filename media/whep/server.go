@@ -20,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clientip"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/fmp4"
 	"github.com/peerscope/peerscope/media/internal/inorder"
@@ -42,6 +43,11 @@ const AudioHeader = "Peerscope-Audio"
 type Config struct {
 	// MaxSessions bounds the WebRTC sessions at once (default 16).
 	MaxSessions int
+	// MaxSessionsPerClient bounds the sessions of one client (an IPv4
+	// address or an IPv6 /64, internal/clientip) at once, those being set
+	// up included (default 4: a household, or a page reloaded before its
+	// old session timed out). Past it a request is answered 429.
+	MaxSessionsPerClient int
 	// SessionQueue is how many parts may wait for a slow session before it
 	// loses them and skips to the next keyframe (default 25, ~5 s).
 	SessionQueue int
@@ -63,6 +69,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 16
 	}
+	if c.MaxSessionsPerClient == 0 {
+		c.MaxSessionsPerClient = 4
+	}
 	if c.SessionQueue == 0 {
 		c.SessionQueue = 25
 	}
@@ -82,7 +91,7 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.MaxSessions < 0 || c.SessionQueue < 1 || c.GapWait < 0 || c.ConnectTimeout < 0 || c.MaxGOP < 1 {
+	if c.MaxSessions < 0 || c.MaxSessionsPerClient < 0 || c.SessionQueue < 1 || c.GapWait < 0 || c.ConnectTimeout < 0 || c.MaxGOP < 1 {
 		return fmt.Errorf("%w: %+v", ErrBadConfig, *c)
 	}
 	return nil
@@ -134,6 +143,7 @@ type Server struct {
 	gop      []*unit // since the last keyframe; nil when unusable
 	ended    bool
 	sessions map[string]*session
+	clients  map[string]int // sessions per client, those being set up included
 	wg       sync.WaitGroup // session goroutines
 }
 
@@ -175,6 +185,7 @@ func NewServer(cfg Config) (*Server, error) {
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(*cfg.SettingEngine)),
 		q:        inorder.New(inorder.Config{MaxWait: cfg.GapWait}),
 		sessions: map[string]*session{},
+		clients:  map[string]int{},
 	}
 	return s, nil
 }
@@ -251,6 +262,36 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
+}
+
+// Clients returns the sessions open per client (internal/clientip's
+// name: an IPv4 address, an IPv6 /64), for counting viewers by client.
+func (s *Server) Clients() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.clients))
+	for _, ss := range s.sessions {
+		out[ss.client]++
+	}
+	return out
+}
+
+// admit takes one of a client's sessions, or reports that it has them all.
+func (s *Server) admit(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[client] >= s.cfg.MaxSessionsPerClient {
+		return false
+	}
+	s.clients[client]++
+	return true
+}
+
+// leave gives a client's session back (mu held).
+func (s *Server) leave(client string) {
+	if s.clients[client]--; s.clients[client] <= 0 {
+		delete(s.clients, client)
+	}
 }
 
 // Close ends every session and waits for their goroutines.
@@ -348,6 +389,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "whep: too many sessions", http.StatusServiceUnavailable)
 		return
 	}
+	// One client holds at most its share: one that opened every session
+	// would take sixteen times the stream's upload and count as sixteen
+	// viewers.
+	client := clientip.Key(r.RemoteAddr)
+	if !s.admit(client) {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "whep: too many sessions from your address", http.StatusTooManyRequests)
+		return
+	}
+	registered := false
+	defer func() {
+		if !registered {
+			s.mu.Lock()
+			s.leave(client)
+			s.mu.Unlock()
+		}
+	}()
 
 	ss, answer, err := s.newSession(r, string(body), video, audio)
 	if err != nil {
@@ -355,6 +413,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "whep: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	ss.client = client
 	if !ss.watch() {
 		ss.close()
 		http.Error(w, "whep: server closed", http.StatusServiceUnavailable)
@@ -369,6 +428,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions[ss.id] = ss
+	ss.counted, registered = true, true
 	s.mu.Unlock()
 
 	h := w.Header()

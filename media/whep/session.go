@@ -25,9 +25,10 @@ const rtpPayloadSize = 1200
 // session is one browser's WebRTC connection. The Server's goroutine
 // offers it units (never blocking); its own goroutine sends them.
 type session struct {
-	srv *Server
-	id  string
-	pc  *webrtc.PeerConnection
+	srv    *Server
+	id     string
+	pc     *webrtc.PeerConnection
+	client string // internal/clientip's name of who asked
 
 	video *output // nil when the offer took no video
 	audio *output // nil without Opus audio
@@ -36,7 +37,8 @@ type session struct {
 	needKey atomic.Bool // a unit was dropped: skip to the next keyframe
 
 	// guarded by srv.mu
-	active bool // ICE is up and the sender goroutine runs
+	active  bool // ICE is up and the sender goroutine runs
+	counted bool // registered: holds one of its client's sessions
 
 	pace pacer // owned by run
 
@@ -243,6 +245,10 @@ func (ss *session) close() {
 			ss.timer.Stop()
 		}
 		delete(ss.srv.sessions, ss.id)
+		if ss.counted {
+			ss.counted = false
+			ss.srv.leave(ss.client)
+		}
 		ss.srv.mu.Unlock()
 		ss.pc.Close()
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -310,5 +311,88 @@ func TestSlowSessionDoesNotBlock(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("%d pushes took %v", n, d)
+	}
+}
+
+// clientFrom returns an HTTP client whose connections come from a given
+// loopback address (127.0.0.0/8 is all loopback on Linux): another client,
+// as far as the server can tell.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// offer returns an SDP offer of a receive-only pion client.
+func offer(t *testing.T) string {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := whep.LoopbackSettingEngine()
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.SDP
+}
+
+// TestSessionsPerClient: one client (an address) that posts sixteen offers
+// at once gets four sessions and 429 for the rest; a browser at another
+// address still gets one, and Clients counts each client's sessions.
+// (Before, the sixteen took every session of the node, sixteen times the
+// stream's upload, and the next browser was refused.)
+func TestSessionsPerClient(t *testing.T) {
+	stream := mediatest.Generate(t, mediatest.Options{Seconds: 4})
+	srv, ts := newServer(t, whep.Config{ConnectTimeout: time.Minute})
+	url := ts.URL + "/live/whep"
+	for _, c := range stream.Chunks("b", time.Now(), false)[:6] {
+		srv.Push(c)
+	}
+	attacker := clientFrom(t, "127.0.0.2")
+	sdp := offer(t)
+	codes := make(chan int, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			resp, err := attacker.Post(url, "application/sdp", strings.NewReader(sdp))
+			if err != nil {
+				t.Error(err)
+				codes <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusCreated] != 4 || got[http.StatusTooManyRequests] != 12 {
+		t.Fatalf("sixteen offers from one address: %v, want 4 × 201 and 12 × 429", got)
+	}
+	c, resp := dial(t, url)
+	if c == nil {
+		t.Fatalf("a browser at another address: %s", resp.Status)
+	}
+	if cl := srv.Clients(); len(cl) != 2 || cl["127.0.0.2"] != 4 || cl["127.0.0.1"] != 1 {
+		t.Fatalf("Clients() = %v", cl)
 	}
 }

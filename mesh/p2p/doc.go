@@ -8,7 +8,7 @@
 // to the machine, then drains the machine's Ready:
 //
 //   - each Envelope goes to a per-peer writer: one outbound stream per peer
-//     speaking ProtocolID (/peerscope/mesh/1.1.0, or the WithProtocol ID),
+//     speaking ProtocolID (/peerscope/mesh/1.2.0, or the WithProtocol ID),
 //     opened lazily (the envelope's addresses are added to the peerstore
 //     first), fed through a bounded queue. A peer whose writer has taken
 //     nothing for WithQueueDelay, or whose queue passes WithQueueBytes, is
@@ -28,9 +28,16 @@
 // which hands it to the machine; the statuses carry the counters up, and
 // the broadcaster's Status().Counters has the totals.
 //
-// Every inbound stream gets a reader that decodes length-delimited frames
-// (mesh.ReadFrame, so at most mesh.MaxFrameSize each) and passes them to the
-// owner. A stream that fails, a writer that fails and a connection that
+// Every inbound stream joins the host's resource-manager service for the
+// tree (internal/p2plimit: a cap on each peer's streams across every
+// broadcast, and a memory budget); past that a peer holds at most four
+// streams on one tree, and more are reset. Its reader decodes
+// length-delimited frames (at most mesh.MaxFrameSize each): a frame is
+// charged to the stream's scope from its length prefix until it is
+// decoded, its buffer grows as the bytes arrive, and a chunk message that
+// carried much more than its chunk (padding in an unknown field) has the
+// chunk copied out, so the padding is not kept with it. The messages go to
+// the owner. A stream that fails, a writer that fails and a connection that
 // closes all become PeerDown.
 //
 // Identities: a mesh.PeerID is the base58 text form of the libp2p peer.ID

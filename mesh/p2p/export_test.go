@@ -19,3 +19,13 @@ func (n *Tree) Writers() int {
 	_ = n.call(context.Background(), func() { k = len(n.writers) })
 	return k
 }
+
+// InboundStreams returns how many inbound streams the node holds open.
+func (n *Tree) InboundStreams() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.streams)
+}
+
+// ReadMessage is readMessage, for tests of what a frame costs.
+var ReadMessage = readMessage

@@ -36,7 +36,14 @@ type options struct {
 	queueDelay time.Duration
 	inbox      int
 	protocol   protocol.ID
+	sendFilter SendFilter
 }
+
+// SendFilter sees every message the node is about to send and says what
+// goes instead: out (nil: nothing), and, if frame is not nil, the bytes to
+// write in its place (a whole frame, length prefix included), which need
+// not be what out encodes to. It runs on the owner goroutine.
+type SendFilter func(to mesh.PeerID, m *mesh.Message) (out *mesh.Message, frame []byte)
 
 func defaultOptions() options {
 	return options{
@@ -142,4 +149,13 @@ func WithProtocol(id protocol.ID) Option {
 		o.protocol = id
 		return nil
 	}
+}
+
+// WithSendFilter makes the node pass every message it sends through f. It
+// is for tests and benchmarks only: it is how they build an adversary out
+// of a real node (a sybil that claims all the capacity there is and
+// forwards no chunk, a relay that pads every chunk), which the honest nodes
+// around it must survive. A node that serves real viewers never sets it.
+func WithSendFilter(f SendFilter) Option {
+	return func(o *options) error { o.sendFilter = f; return nil }
 }

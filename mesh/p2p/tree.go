@@ -2,7 +2,9 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/owner"
+	"github.com/peerscope/peerscope/internal/p2plimit"
+	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -25,8 +29,13 @@ import (
 //
 // 1.1.0 replaced the status's hearts and web fields (16, 17) with named
 // counters (18): a 1.0.0 node and a 1.1.0 node refuse each other's streams
-// rather than lose those counts silently.
-const ProtocolID protocol.ID = "/peerscope/mesh/1.1.0"
+// rather than lose those counts silently. 1.2.0 added receipts and edges
+// (message types a 1.1.0 node refuses), the pong's sequence number and the
+// attach's withheld flag, on which earned capacity and the detection of a
+// withholding parent rest: 1.1.0 and 1.2.0 nodes refuse each other's
+// streams, so that no tree mixes nodes that check with nodes that cannot be
+// checked.
+const ProtocolID protocol.ID = "/peerscope/mesh/1.2.0"
 
 // readBufSize is the bufio size of a reader: enough for a control message
 // in one read, and smaller than a chunk, so that the bulk of a chunk frame
@@ -70,14 +79,25 @@ type Tree struct {
 	ids     map[mesh.PeerID]peer.ID
 	names   map[peer.ID]mesh.PeerID
 	reaped  time.Time
-	retired []*writer // reaped writers that may still be closing
+	retired []*writer        // reaped writers that may still be closing
+	pings   map[peer.ID]ping // the last ping to each peer, to time its pong
 
 	// liveAddrs: Self was taken from the host, so an Attach carries the
 	// host's addresses of the moment (see drain).
 	liveAddrs bool
+	// protectTag protects the connections of the peers this tree writes
+	// to (its parent, children, probes) from the connection manager.
+	protectTag string
 
-	// tamper, if set (tests only), may replace a message before it is sent.
+	// tamper, if set (tests only: SetTamper), may replace a message before
+	// it is sent.
 	tamper func(to mesh.PeerID, m *mesh.Message) *mesh.Message
+}
+
+// ping is a ping sent: its nonce (the time it carries) and when it went.
+type ping struct {
+	nonce int64
+	sent  time.Time
 }
 
 type inbound struct {
@@ -136,8 +156,10 @@ func New(h host.Host, cfg mesh.Config, opts ...Option) (*Tree, error) {
 		writers: make(map[peer.ID]*writer),
 		ids:     make(map[mesh.PeerID]peer.ID),
 		names:   make(map[peer.ID]mesh.PeerID),
+		pings:   make(map[peer.ID]ping),
 
-		liveAddrs: liveAddrs,
+		liveAddrs:  liveAddrs,
+		protectTag: "peerscope-tree " + string(o.protocol),
 
 		counters: slices.Clone(cfg.Counters),
 		counts:   make([]uint64, len(cfg.Counters)),
@@ -306,6 +328,9 @@ func (n *Tree) Close() error {
 			}
 			<-waited
 		}
+		for p := range n.writers { // the owner has stopped: n.writers is ours
+			n.h.ConnManager().Unprotect(p, n.protectTag)
+		}
 	})
 	return nil
 }
@@ -379,11 +404,16 @@ func (n *Tree) run() {
 func (n *Tree) step(in inbound) {
 	now := n.opt.clock.Now()
 	from := n.nameOf(in.from)
-	if in.msg.Type == mesh.MsgPong && in.msg.Time > 0 {
+	if in.msg.Type == mesh.MsgPong {
 		// The shell times pongs too, so the peerstore (and the demo) know
-		// the RTT to the peers the tree probed.
-		if rtt := now.Sub(time.Unix(0, in.msg.Time)); rtt > 0 && rtt < time.Minute {
-			n.h.Peerstore().RecordLatency(in.from, rtt)
+		// the RTT to the peers the tree probed: from when this node sent
+		// the ping the pong echoes (its time is only a nonce to match; a
+		// peer's clock says nothing).
+		if p, ok := n.pings[in.from]; ok && p.nonce == in.msg.Time {
+			delete(n.pings, in.from)
+			if rtt := now.Sub(p.sent); rtt > 0 && rtt < time.Minute {
+				n.h.Peerstore().RecordLatency(in.from, rtt)
+			}
 		}
 	}
 	if err := n.sm.Step(now, from, in.msg); err != nil {
@@ -398,7 +428,7 @@ func (n *Tree) reapIdle(now time.Time) {
 	for p, w := range n.writers {
 		if now.Sub(w.used) > idleTimeout {
 			w.finish()
-			delete(n.writers, p)
+			n.dropWriter(p)
 			n.retired = append(n.retired, w) // for Close, should its stream not close
 		}
 	}
@@ -416,7 +446,7 @@ func (n *Tree) takeDowns() {
 	for _, p := range gone {
 		if w := n.writers[p]; w != nil {
 			w.abort()
-			delete(n.writers, p)
+			n.dropWriter(p)
 		}
 		n.sm.PeerDown(now, n.nameOf(p))
 	}
@@ -438,8 +468,18 @@ func (n *Tree) drain() {
 			if w == nil {
 				w = n.newWriter(p, env.To)
 				n.writers[p] = w
+				// The connection manager trims connections past its high
+				// water, lowest value first: a flood of idle connections
+				// must not make it cut the tree's links.
+				n.h.ConnManager().Protect(p, n.protectTag)
 			}
 			m := env.Msg
+			if m.Type == mesh.MsgPing {
+				if len(n.pings) > 4096 {
+					clear(n.pings)
+				}
+				n.pings[p] = ping{nonce: m.Time, sent: now}
+			}
 			if m.Type == mesh.MsgAttach && n.liveAddrs {
 				// The state machine's Self is a snapshot from New; the
 				// host's addresses change (a relay reservation made, a NAT
@@ -450,10 +490,16 @@ func (n *Tree) drain() {
 			if n.tamper != nil {
 				m = n.tamper(env.To.ID, m)
 			}
-			if !w.enqueue(now, m) {
+			out := outbound{m: m}
+			if f := n.opt.sendFilter; f != nil {
+				if out.m, out.raw = f(env.To.ID, m); out.m == nil {
+					continue
+				}
+			}
+			if !w.enqueue(now, out) {
 				n.log.Info("peer too slow: dropped", "peer", shortID(env.To.ID))
 				w.abort()
-				delete(n.writers, p)
+				n.dropWriter(p)
 				dropped = append(dropped, p)
 			}
 		}
@@ -473,6 +519,12 @@ func (n *Tree) drain() {
 		}
 		dropped = dropped[:0]
 	}
+}
+
+// dropWriter forgets p's writer, and no longer protects its connection.
+func (n *Tree) dropWriter(p peer.ID) {
+	delete(n.writers, p)
+	n.h.ConnManager().Unprotect(p, n.protectTag)
 }
 
 func (n *Tree) nameOf(p peer.ID) mesh.PeerID {
@@ -504,12 +556,32 @@ func (n *Tree) peerOf(id mesh.PeerID) (peer.ID, error) {
 
 // --- inbound streams ---
 
+// maxStreamsPerPeer bounds the inbound streams one peer may hold open on a
+// tree: its writer opens one, and for a moment a second while it moves off
+// a relay. Past it, a new stream is reset at once.
+const maxStreamsPerPeer = 4
+
+// paddedSlack is how many bytes a chunk message may carry beyond its chunk
+// before the chunk is copied out of the frame (see read).
+const paddedSlack = 4 << 10
+
 func (n *Tree) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
+	// The host's resource manager caps this peer's tree streams across
+	// every broadcast (p2plimit.ServiceMesh) and holds the memory its
+	// frames are charged to.
+	if err := p2plimit.Accept(s, p2plimit.ServiceMesh); err != nil {
+		n.log.Debug("inbound stream refused", "peer", p, "err", err)
+		return
+	}
 	n.mu.Lock()
-	if n.closed {
+	if n.closed || n.perPeer[p] >= maxStreamsPerPeer {
+		closed := n.closed
 		n.mu.Unlock()
 		_ = s.Reset()
+		if !closed {
+			n.log.Debug("inbound stream refused: too many from this peer", "peer", p, "max", maxStreamsPerPeer)
+		}
 		return
 	}
 	n.streams[s] = struct{}{}
@@ -547,8 +619,8 @@ func (n *Tree) read(s network.Stream, p peer.ID) error {
 		from = MeshID(p)
 	}
 	for {
-		m := new(mesh.Message)
-		if err := mesh.ReadFrame(br, m); err != nil {
+		m, err := readMessage(s.Scope(), br)
+		if err != nil {
 			return err
 		}
 		if n.opt.metrics != nil {
@@ -561,6 +633,82 @@ func (n *Tree) read(s network.Stream, p peer.ID) error {
 			return nil
 		}
 	}
+}
+
+// readMessage reads one frame and decodes it. A frame's bytes are charged
+// to the stream's scope while they are read and decoded, and its buffer
+// grows as they arrive (pbwire.ReadN), so a peer's claimed length costs
+// nothing it does not send. A chunk keeps the bytes it came in (it is
+// forwarded and stored as they are), so when the message around it
+// carried much more than the chunk (an unknown field a relay padded it
+// with), the chunk is copied out: the padding is not kept for as long as
+// the chunk lives in the window and the players.
+func readMessage(scope network.ResourceScope, br *bufio.Reader) (*mesh.Message, error) {
+	m := new(mesh.Message)
+	size, prefix, ok := peekFrameLen(br)
+	if !ok {
+		// Not a frame length we take (too large, malformed) or the stream
+		// ended: ReadFrame says which, as it always has.
+		return m, mesh.ReadFrame(br, m)
+	}
+	release, err := p2plimit.Reserve(scope, int(size))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	_, _ = br.Discard(prefix)
+	buf, err := pbwire.ReadN(br, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Unmarshal(buf); err != nil {
+		return nil, err
+	}
+	if c := m.Chunk; c != nil && len(buf) > c.Size()+paddedSlack && (aliases(c.Payload, buf) || aliases(c.Signature, buf)) {
+		cp, err := chunk.Decode(bytes.Clone(c.Bytes()))
+		if err != nil {
+			return nil, err
+		}
+		m.Chunk = cp
+	}
+	if m.Chunk != nil {
+		// A chunk that did not come canonical (padded inside, reordered)
+		// is encoded when first sent or stored, and it is sent by several
+		// writers and stored at once: encode it here, while this
+		// goroutine alone holds it, so that they only read the encoding.
+		m.Chunk.Bytes()
+	}
+	return m, nil
+}
+
+// peekFrameLen reads the next frame's length without consuming it: the
+// size, the prefix's bytes, and ok when it is a varint within
+// mesh.MaxFrameSize. It waits only for bytes the varint says must come.
+func peekFrameLen(br *bufio.Reader) (size uint64, prefix int, ok bool) {
+	for i := range binary.MaxVarintLen64 {
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			return 0, 0, false
+		}
+		c := b[i]
+		size |= uint64(c&0x7f) << (7 * i)
+		if size > mesh.MaxFrameSize {
+			return 0, 0, false
+		}
+		if c < 0x80 {
+			return size, i + 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// aliases reports whether s is a slice of buf's array (the chunk still
+// points into the frame).
+func aliases(s, buf []byte) bool {
+	if cap(s) == 0 || cap(buf) == 0 {
+		return false
+	}
+	return &s[:cap(s)][cap(s)-1] == &buf[:cap(buf)][cap(buf)-1]
 }
 
 // split returns the media bytes and the other bytes of m's frame.
@@ -580,4 +728,15 @@ func uvarintLen(x uint64) int {
 		n++
 	}
 	return n
+}
+
+// SetSlots changes how many children the node adopts (mesh.Machine.SetSlots):
+// the node follows the stream's measured bitrate with it. Children beyond
+// the new count are dropped, each told where to go.
+func (n *Tree) SetSlots(slots int) error {
+	var err error
+	if cerr := n.call(context.Background(), func() { err = n.sm.SetSlots(n.opt.clock.Now(), slots) }); cerr != nil {
+		return cerr
+	}
+	return err
 }

@@ -42,8 +42,8 @@ type writer struct {
 	used time.Time // last enqueue; owned by the owner goroutine
 
 	mu      sync.Mutex
-	queue   []*mesh.Message
-	spare   []*mesh.Message
+	queue   []outbound
+	spare   []outbound
 	bytes   int
 	since   time.Time // when the oldest queued message was queued
 	closing bool
@@ -68,11 +68,21 @@ func (n *Tree) newWriter(p peer.ID, to mesh.PeerInfo) *writer {
 	return w
 }
 
+// outbound is a message to write, or (a send filter's, WithSendFilter)
+// the frame to write in its place.
+type outbound struct {
+	m   *mesh.Message
+	raw []byte
+}
+
 // enqueue adds m to the queue; false means the peer is too slow: the queue
 // is over its bound in bytes, or its writer has taken nothing for longer
 // than the queue delay.
-func (w *writer) enqueue(now time.Time, m *mesh.Message) bool {
-	size := m.Size()
+func (w *writer) enqueue(now time.Time, out outbound) bool {
+	size := out.m.Size()
+	if out.raw != nil {
+		size = len(out.raw)
+	}
 	w.mu.Lock()
 	if len(w.queue) > 0 && (w.bytes+size > w.n.opt.queueBytes || now.Sub(w.since) > w.n.opt.queueDelay) {
 		w.mu.Unlock()
@@ -82,7 +92,7 @@ func (w *writer) enqueue(now time.Time, m *mesh.Message) bool {
 		w.since = now
 	}
 	w.used = now
-	w.queue = append(w.queue, m)
+	w.queue = append(w.queue, out)
 	w.bytes += size
 	w.mu.Unlock()
 	select {
@@ -167,17 +177,21 @@ func (w *writer) run() {
 		}
 		if len(batch) > 0 {
 			_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-			for i, m := range batch {
-				buf = mesh.AppendFrame(buf[:0], m)
-				if _, err := bw.Write(buf); err != nil {
+			for i, out := range batch {
+				frame := out.raw
+				if frame == nil {
+					buf = mesh.AppendFrame(buf[:0], out.m)
+					frame = buf
+				}
+				if _, err := bw.Write(frame); err != nil {
 					w.fail(s, err)
 					return
 				}
 				if mt := w.n.opt.metrics; mt != nil {
-					chunk, ctl := split(m)
-					mt.Sent(w.id, m, chunk, ctl)
+					chunk, ctl := split(out.m)
+					mt.Sent(w.id, out.m, chunk, ctl+max(len(out.raw)-chunk-ctl, 0))
 				}
-				batch[i] = nil
+				batch[i] = outbound{}
 			}
 			if err := bw.Flush(); err != nil {
 				w.fail(s, err)

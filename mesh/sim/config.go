@@ -60,7 +60,8 @@ func (u Uplink) String() string {
 
 // Config is one simulation. Start from DefaultConfig: New gives zero
 // durations and counts their defaults, but Churn, Loss, ResetProb,
-// GracefulLeave and Forgers are taken as they are (zero means none).
+// GracefulLeave, Forgers, Sybils, Padders, KillFraction and BeatInterval
+// are taken as they are (zero means none).
 type Config struct {
 	Nodes    int           // viewers (the broadcaster comes on top)
 	Duration time.Duration // simulated time
@@ -95,6 +96,25 @@ type Config struct {
 	ResetProb     float64       // probability that a departure resets its connections (neighbours get PeerDown)
 	GracefulLeave float64       // fraction of departures that call Leave first
 	Forgers       int           // relaying viewers among the first arrivals that forge every chunk they send
+
+	// Adversaries (adversary.go). Sybils come on top of Nodes and stay the
+	// whole run: they claim all the capacity there is, lie in pongs,
+	// accept children and send them heartbeats but never a chunk. Padders
+	// are relaying viewers among the first arrivals that append PadBytes of
+	// an unknown field to every chunk frame they send.
+	Sybils   int
+	Padders  int
+	PadBytes int
+	// KillAt, with KillFraction, kills that fraction of the viewers
+	// present at that moment at once, abruptly (no Leave; ResetProb of
+	// them reset their connections, as any departure).
+	KillAt       time.Duration
+	KillFraction float64
+	// BeatInterval is how often every viewer hears the broadcaster's chat
+	// beat, which gives the live edge (mesh.Machine.LiveEdge) as of BeatLag
+	// ago; 0: no beat.
+	BeatInterval time.Duration
+	BeatLag      time.Duration
 
 	// Driving the nodes.
 	TickInterval time.Duration // each node's Tick period
@@ -142,6 +162,9 @@ func DefaultConfig() Config {
 		SampleInterval:    time.Second,
 		Warmup:            time.Minute,
 		MinUploadPresence: 30 * time.Second,
+		PadBytes:          256 << 10,
+		BeatInterval:      2 * time.Second,
+		BeatLag:           500 * time.Millisecond,
 	}
 }
 
@@ -188,6 +211,9 @@ func (c *Config) fillDefaults() {
 	if c.Candidates == 0 {
 		c.Candidates = d.Candidates
 	}
+	if c.PadBytes == 0 {
+		c.PadBytes = d.PadBytes
+	}
 	if c.Mesh.ChunkInterval == 0 {
 		c.Mesh.ChunkInterval = c.ChunkInterval
 	}
@@ -224,6 +250,14 @@ func (c *Config) validate() error {
 		return bad("TickInterval %v is under 1ms", c.TickInterval)
 	case c.Forgers < 0 || c.Forgers > c.Nodes:
 		return bad("Forgers %d out of range", c.Forgers)
+	case c.Padders < 0 || c.Forgers+c.Padders > c.Nodes || c.Sybils < 0:
+		return bad("Padders %d or Sybils %d out of range", c.Padders, c.Sybils)
+	case c.PadBytes < 0 || int64(c.PadBytes) > chunk.MaxSize-c.Bitrate/8*int64(c.ChunkInterval)/int64(time.Second)-1024:
+		return bad("PadBytes %d: a padded chunk must stay under chunk.MaxSize", c.PadBytes)
+	case c.KillFraction < 0 || c.KillFraction > 1 || c.KillAt < 0:
+		return bad("KillFraction %v must be in [0, 1], KillAt positive", c.KillFraction)
+	case c.BeatInterval < 0 || c.BeatLag < 0:
+		return bad("BeatInterval and BeatLag must be positive")
 	case len(c.Classes) == 0:
 		return bad("no viewer classes")
 	}

@@ -18,6 +18,11 @@ type metrics struct {
 	stretch    *hist // per (viewer, chunk)
 	join       report.Sample
 	rejoin     report.Sample
+	// rejoinWithheld: attached under a sybil → attached under an honest
+	// parent, per viewer (withholding starts when it attaches).
+	rejoinWithheld report.Sample
+	// stalls: each honest viewer that has left: its longest stall (ms).
+	stalls []float64
 
 	streamBytes uint64 // chunk message bytes the broadcaster cut
 	chunkBytes  uint64 // chunk message bytes sent, all links
@@ -39,7 +44,7 @@ type metrics struct {
 	overSlots                       uint64 // a node had more children than slots
 	forgedEvents, forgedDelivered   uint64
 	loopRefused                     uint64
-	lost                            [8]uint64 // EvParentLost by LossReason
+	lost                            [16]uint64 // EvParentLost by LossReason
 
 	// Tree samples.
 	samples    uint64
@@ -56,6 +61,13 @@ type metrics struct {
 
 	settled tally      // viewers that have left
 	stats   mesh.Stats // of viewers that have left
+
+	// Adversaries (adversary.go).
+	adversaries tally // the padders' own playback, apart from the honest viewers'
+	sybils      uint64
+	killed      uint64
+	padSent     uint64 // pad bytes the padders sent
+	padRelayed  uint64 // bytes honest nodes sent beyond the canonical chunk: relayed pad
 }
 
 func (m *metrics) init() {
@@ -70,15 +82,30 @@ type tally struct {
 	due, onTime, received uint64
 	neverPlayed           uint64
 	maxUpload             float64
+	stall                 uint64 // longest stall, in chunks (settle)
 }
 
-func (m *metrics) add(p tally) {
-	m.settled.due += p.due
-	m.settled.onTime += p.onTime
-	m.settled.received += p.received
-	m.settled.neverPlayed += p.neverPlayed
-	m.settled.maxUpload = max(m.settled.maxUpload, p.maxUpload)
+func (t *tally) add(p tally) {
+	t.due += p.due
+	t.onTime += p.onTime
+	t.received += p.received
+	t.neverPlayed += p.neverPlayed
+	t.maxUpload = max(t.maxUpload, p.maxUpload)
 }
+
+// add counts a viewer that has left (or, at the report, is present): the
+// honest viewers' and the padders' playback apart, and the honest ones'
+// longest stall.
+func (s *Sim) addTally(i int32, p tally) {
+	if s.nodes[i].padder {
+		s.m.adversaries.add(p)
+		return
+	}
+	s.m.settled.add(p)
+	s.m.stalls = append(s.m.stalls, s.stallMs(p))
+}
+
+func (s *Sim) stallMs(p tally) float64 { return float64(p.stall) * float64(s.cfg.ChunkInterval) / 1e6 }
 
 func (m *metrics) addStats(st *mesh.Stats) { m.stats.Add(st) }
 
@@ -97,14 +124,26 @@ func (s *Sim) settle(i int32, t int64) tally {
 		p.neverPlayed = 1
 		return p
 	}
-	// Media chunk q ≥ 1 is cut at (q-1)·ci; its deadline is (q-1)·ci + po.
-	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
-	if t < po {
+	hi, ok := s.dueUpTo(t)
+	if !ok {
 		return p
 	}
-	hi := uint64(min((t-po)/ci+1, s.published))
 	p.due, p.received, p.onTime = nd.play.settle(hi)
+	play := nd.play // settle may be asked again later (Report): advance a copy
+	play.advance(hi)
+	p.stall = play.maxRun
 	return p
+}
+
+// dueUpTo returns the last media sequence number whose deadline is at or
+// before t, if any: media chunk q ≥ 1 is cut at (q-1)·ci, its deadline
+// (q-1)·ci + po.
+func (s *Sim) dueUpTo(t int64) (uint64, bool) {
+	ci, po := int64(s.cfg.ChunkInterval), int64(s.cfg.Playout)
+	if t < po || s.published == 0 {
+		return 0, false
+	}
+	return uint64(min((t-po)/ci+1, s.published)), true
 }
 
 const inProgress = -2
@@ -113,6 +152,11 @@ const inProgress = -2
 // depth following parents, and who is cut off from the root.
 func (s *Sim) sample() {
 	s.m.samples++
+	if hi, ok := s.dueUpTo(s.now); ok {
+		for _, i := range s.present {
+			s.nodes[i].play.advance(hi) // stalls, before the window moves on
+		}
+	}
 	for len(s.depth) < len(s.nodes) {
 		s.depth = append(s.depth, 0)
 		s.stamp = append(s.stamp, 0)
@@ -191,20 +235,7 @@ func (s *Sim) depthOf(i int32) int32 {
 // called more than once; viewers still present are settled at the current
 // time without being changed.
 func (s *Sim) Report() *report.Report {
-	p := s.m.settled
-	st := s.m.stats
-	for _, i := range s.present {
-		q := s.settle(i, s.now)
-		p.due += q.due
-		p.onTime += q.onTime
-		p.received += q.received
-		p.neverPlayed += q.neverPlayed
-		p.maxUpload = max(p.maxUpload, q.maxUpload)
-		x := s.nodes[i].n.Stats()
-		st.Add(&x)
-	}
-	rs := s.nodes[root].n.Stats()
-	st.Add(&rs)
+	p, adv, stalls, stalled, st := s.tallies()
 	s.sample()
 
 	m := &s.m
@@ -227,6 +258,7 @@ func (s *Sim) Report() *report.Report {
 		OverheadRatio:     report.Ratio(float64(m.ctrlBytes), float64(m.chunkBytes)),
 		JoinMs:            m.join.Quantiles(),
 		RejoinMs:          m.rejoin.QuantilesOrNil(),
+		WithheldRejoinMs:  m.rejoinWithheld.QuantilesOrNil(),
 		Stretch:           &report.Ratios{P50: m.stretch.q(0.5), P99: m.stretch.q(0.99)},
 	}
 	r.Extra = map[string]float64{
@@ -252,6 +284,10 @@ func (s *Sim) Report() *report.Report {
 		"lost_left":             float64(m.lost[mesh.LossLeft]),
 		"lost_forged":           float64(m.lost[mesh.LossForged]),
 		"lost_loop":             float64(m.lost[mesh.LossLoop]),
+		"lost_withheld":         float64(m.lost[mesh.LossWithheld]),
+		"lost_padded":           float64(m.lost[mesh.LossPadded]),
+		"padded":                float64(st.Padded),
+		"withheld":              float64(st.Withheld),
 		"never_played":          float64(p.neverPlayed),
 		"chunks_due":            float64(p.due),
 		"chunks_late":           float64(p.received - min(p.onTime, p.received)),
@@ -280,7 +316,38 @@ func (s *Sim) Report() *report.Report {
 		"source_backlog_max_ms": round4(float64(m.maxBacklog[0]) / 1e6),
 		"viewer_backlog_max_ms": round4(float64(m.maxBacklog[1]) / 1e6),
 	}
+	s.adversaryExtra(r, p, adv, &stalls, stalled)
 	return r
+}
+
+// tallies settles every viewer still present (without changing it) and
+// adds them to those that left: the honest viewers', the padders' own,
+// the honest viewers' longest stalls, and every machine's Stats.
+func (s *Sim) tallies() (honest, adv tally, stalls report.Sample, stalled int, st mesh.Stats) {
+	honest, adv, st = s.m.settled, s.m.adversaries, s.m.stats
+	for _, v := range s.m.stalls {
+		stalls.Add(v)
+		if v > 0 {
+			stalled++
+		}
+	}
+	for _, i := range s.present {
+		q := s.settle(i, s.now)
+		if s.nodes[i].padder {
+			adv.add(q)
+		} else {
+			honest.add(q)
+			stalls.Add(s.stallMs(q))
+			if q.stall > 0 {
+				stalled++
+			}
+		}
+		x := s.nodes[i].n.Stats()
+		st.Add(&x)
+	}
+	rs := s.nodes[root].n.Stats()
+	st.Add(&rs)
+	return honest, adv, stalls, stalled, st
 }
 
 // PeakRSS returns the process's peak resident set (VmHWM), or 0 where

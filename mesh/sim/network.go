@@ -27,8 +27,15 @@ func (s *Sim) send(from int32, e mesh.Envelope) {
 	}
 	sn := &s.nodes[from]
 	msg := e.Msg
-	if msg.Type == mesh.MsgChunk && sn.forger && !msg.Chunk.IsInit() {
+	switch {
+	case msg.Type == mesh.MsgChunk && sn.forger && !msg.Chunk.IsInit():
 		msg = s.forge(msg.Chunk)
+	case msg.Type == mesh.MsgChunk && sn.padder:
+		msg = s.pad(msg.Chunk)
+	case sn.sybil:
+		if msg = lie(msg); msg == nil {
+			return
+		}
 	}
 	if msg.Type == mesh.MsgAttach {
 		sn.attachTo = to
@@ -45,6 +52,14 @@ func (s *Sim) send(from int32, e mesh.Envelope) {
 func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	sn := &s.nodes[from]
 	size := msg.Size()
+	if msg.Type == mesh.MsgChunk {
+		if pad := s.padOf(msg); pad > 0 {
+			size += pad
+			s.m.padSent += uint64(pad)
+		} else if s.padded != nil && !sn.padder {
+			s.m.padRelayed += uint64(s.excess(msg, size))
+		}
+	}
 	if wait := start - queued; wait > s.m.maxBacklog[min(from, 1)] {
 		s.m.maxBacklog[min(from, 1)] = wait // [0] the broadcaster, [1] any viewer
 	}

@@ -88,30 +88,49 @@ func (s *Sim) arrive() {
 	if cls.Relay {
 		slots = min(mesh.SlotsFor(upload, s.cfg.Bitrate, s.cfg.Headroom), s.cfg.MaxSlots)
 	}
+	if !s.addNode(i, k, slots, upload) {
+		return
+	}
+	nd := &s.nodes[i]
+	first := s.nextArrival < len(s.arrivals)
+	switch {
+	case s.forgersLeft > 0 && slots > 0 && first:
+		nd.forger = true
+		s.forgersLeft--
+	case s.paddersLeft > 0 && slots > 0 && first:
+		nd.padder = true
+		s.paddersLeft--
+	}
+	nd.presentPos = int32(len(s.present))
+	s.present = append(s.present, int32(i))
+	s.m.joins++
+	s.join(int32(i))
+}
+
+// addNode makes node i, of class k, with its machine and place; false (and
+// s.err set) if the machine refused its config.
+func (s *Sim) addNode(i, k, slots int, upload int64) bool {
 	x, y := s.place()
 	n, err := mesh.New(s.meshConfig(i, slots))
 	if err != nil {
 		s.err = fmt.Errorf("sim: viewer %d: %w", i, err)
-		return
-	}
-	forger := false
-	if s.forgersLeft > 0 && slots > 0 && s.nextArrival < len(s.arrivals) {
-		forger = true
-		s.forgersLeft--
+		return false
 	}
 	s.nodes = append(s.nodes, node{
-		n: n, info: mesh.PeerInfo{ID: s.peerID(i)}, class: uint8(k), forger: forger,
+		n: n, info: mesh.PeerInfo{ID: s.peerID(i)}, class: uint8(k),
 		slots: int32(slots), upload: upload, nsPerByte: 8e9 / float64(upload),
 		arrived: s.now, left: -1, play: playback{first: -1}, parent: -1, attachTo: -1, parentGoneAt: -1,
-		attachedPos: -1, presentPos: int32(len(s.present)),
+		withheldAt: -1, attachedPos: -1, presentPos: -1,
 	})
 	s.pos = append(s.pos, point{x, y})
-	s.present = append(s.present, int32(i))
-	nd := &s.nodes[i]
-	nd.direct = s.prop(root, int32(i)) + s.srcSer
-	s.m.joins++
+	s.nodes[i].direct = s.prop(root, int32(i)) + s.srcSer
+	return true
+}
 
-	// What a directory would hand out: the root and some attached viewers.
+// join hands a new node what a directory would (the root and some attached
+// viewers), starts it and puts it in a tick phase.
+func (s *Sim) join(i int32) {
+	n := s.nodes[i].n
 	cands := append(s.scratch[:0], s.nodes[root].info)
 	s.pick = s.pick[:0]
 	if len(s.attached) <= s.cfg.Candidates {
@@ -135,11 +154,11 @@ func (s *Sim) arrive() {
 	now := s.time()
 	n.AddCandidates(now, cands...)
 	n.Tick(now)
-	s.drain(int32(i), nil)
+	s.drain(i, nil)
 	// Phases go by blocks of consecutive arrivals: their nodes were
 	// allocated one after the other, so a tick walks memory in order.
-	p := (i / s.tickBlock) % len(s.phases)
-	s.phases[p] = append(s.phases[p], int32(i))
+	p := (int(i) / s.tickBlock) % len(s.phases)
+	s.phases[p] = append(s.phases[p], i)
 }
 
 // depart takes viewer i out: abruptly (it vanishes; its connections may
@@ -147,7 +166,7 @@ func (s *Sim) arrive() {
 func (s *Sim) depart(i int32, graceful bool) {
 	nd := &s.nodes[i]
 	s.m.leaves++
-	s.m.add(s.settle(i, s.now))
+	s.addTally(i, s.settle(i, s.now))
 	st := nd.n.Stats()
 	s.m.addStats(&st)
 	nd.txCut = s.now
@@ -255,6 +274,7 @@ func (s *Sim) onEvent(i int32, e *mesh.Event) {
 	switch e.Type {
 	case mesh.EvAttached:
 		p := s.index(e.Peer)
+		s.noteWithheld(i, p)
 		if nd.parent != p {
 			s.unfollow(i)
 			if p >= 0 {
@@ -283,7 +303,7 @@ func (s *Sim) onEvent(i int32, e *mesh.Event) {
 		if c := s.index(e.Peer); c >= 0 {
 			nd.children = append(nd.children, c)
 		}
-		if len(nd.children) > int(nd.slots) {
+		if nd.n.Holding() > int(nd.slots) {
 			s.m.overSlots++
 		}
 	case mesh.EvChildRemoved:

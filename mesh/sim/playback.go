@@ -22,6 +22,39 @@ type playback struct {
 	onTime   uint64               // counted chunks received by their deadline
 	recv     [winBits / 64]uint64 // bit k: seq top-k received
 	on       [winBits / 64]uint64 // bit k: seq top-k received on time
+
+	// Stalls (advance): runs of consecutive counted chunks not held by
+	// their deadline, up to checked.
+	checked uint64
+	run     uint64
+	maxRun  uint64
+}
+
+// advance counts the stalls up to hi, the last sequence number whose
+// deadline has passed: a chunk not held by its deadline extends the
+// current run, one held ends it. It must be called before the chunks it
+// looks at leave the window (within winBits chunks of the newest).
+func (p *playback) advance(hi uint64) {
+	if p.first < 0 {
+		return
+	}
+	for q := max(p.checked+1, p.lo); q <= hi; q++ {
+		onTime := false
+		if q <= p.top {
+			if k := p.top - q; k < winBits {
+				onTime = p.on[k/64]&(1<<(k%64)) != 0
+			} else {
+				onTime = true // out of the window: cannot happen while advance keeps up
+			}
+		}
+		if onTime {
+			p.run = 0
+		} else {
+			p.run++
+			p.maxRun = max(p.maxRun, p.run)
+		}
+	}
+	p.checked = max(p.checked, hi)
 }
 
 // note records chunk seq received (on time or not).

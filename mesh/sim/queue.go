@@ -15,6 +15,9 @@ const (
 	evChurnLeave                  // a viewer departs (churn)
 	evSample                      // sample the tree
 	evUplink                      // the next round of node to's fair uplink
+	evSybil                       // the next sybil arrives
+	evKill                        // KillFraction of the viewers die at once
+	evBeat                        // every viewer hears the broadcaster's beat
 )
 
 // event is one entry of the heap. Events are values, so pushing one does

@@ -54,6 +54,8 @@ type node struct {
 
 	class     uint8
 	forger    bool
+	sybil     bool // adversary.go: claims, lies, withholds; not a viewer
+	padder    bool // adversary.go: pads every chunk frame it sends
 	gone      bool
 	slots     int32
 	upload    int64   // bit/s
@@ -78,6 +80,7 @@ type node struct {
 	children     []int32 // by this node's EvChildAdded/EvChildRemoved
 	followers    []int32 // nodes whose parent this node is, by their EvAttached
 	parentGoneAt int64   // departure time of the parent, until attached again; -1 none
+	withheldAt   int64   // attached under a sybil then, until under an honest parent; -1 none
 	attachedPos  int32   // index in Sim.attached; -1 none
 	presentPos   int32   // index in Sim.present; -1 none
 
@@ -123,6 +126,9 @@ type Sim struct {
 	srcSer    int64 // serialisation of a media chunk at the source
 	forged    []*chunk.Chunk
 	forgedMsg []*mesh.Message
+	padded    []*mesh.Message  // by seq: a padder's copy of each chunk (adversary.go)
+	orig      [64]*chunk.Chunk // by seq: the chunks as published
+	origInit  *chunk.Chunk
 
 	// Peer IDs, cut from one string per batch.
 	rootID mesh.PeerID
@@ -134,6 +140,9 @@ type Sim struct {
 	arrivals    []int64
 	nextArrival int
 	forgersLeft int
+	paddersLeft int
+	sybilTimes  []int64 // arrival times of the sybils
+	nextSybil   int
 	scratch     []mesh.PeerInfo
 	pick        []int32
 
@@ -222,9 +231,11 @@ func New(cfg Config) (*Sim, error) {
 	}
 	slices.Sort(s.arrivals)
 	s.forgersLeft = cfg.Forgers
+	s.paddersLeft = cfg.Padders
 	if len(s.arrivals) > 0 {
 		s.push(event{at: s.arrivals[0], kind: evArrive})
 	}
+	s.scheduleAdversaries()
 	if cfg.Churn > 0 {
 		t := int64(cfg.ArrivalWindow)
 		s.push(event{at: t + s.churnGap(float64(cfg.Nodes)), kind: evChurnLeave})
@@ -346,6 +357,17 @@ func (s *Sim) handle(ev *event) {
 	case evSample:
 		s.sample()
 		s.push(event{at: s.now + int64(s.cfg.SampleInterval), kind: evSample})
+	case evSybil:
+		s.arriveSybil()
+		s.nextSybil++
+		if s.nextSybil < len(s.sybilTimes) {
+			s.push(event{at: s.sybilTimes[s.nextSybil], kind: evSybil})
+		}
+	case evKill:
+		s.killMany()
+	case evBeat:
+		s.beat()
+		s.push(event{at: s.now + int64(s.cfg.BeatInterval), kind: evBeat})
 	}
 }
 

@@ -20,6 +20,7 @@ func (s *Sim) publish() {
 	if s.published == 0 {
 		c := &chunk.Chunk{Broadcast: s.broadcast, Seq: 0, Wallclock: now.UnixNano(), Flags: chunk.FlagInit, Payload: make([]byte, initPayload)}
 		c.Sign(s.key)
+		s.origInit = c
 		_ = r.Publish(now, c)
 		s.m.streamBytes += uint64(c.Size())
 		s.drain(root, nil)
@@ -33,6 +34,7 @@ func (s *Sim) publish() {
 		c.Flags |= chunk.FlagKeyframe
 	}
 	c.Sign(s.key)
+	s.orig[seq%uint64(len(s.orig))] = c
 	if err := r.Publish(now, c); err != nil {
 		s.err = err
 		return

@@ -52,8 +52,8 @@ func (s *Sim) CheckTree() (TreeCheck, error) {
 	var tc TreeCheck
 	parent := make(map[mesh.PeerID]mesh.PeerID, len(peers))
 	for _, p := range peers {
-		if len(p.Status.Children) > p.Slots {
-			return tc, fmt.Errorf("%s has %d children for %d slots", p.ID, len(p.Status.Children), p.Slots)
+		if len(p.Status.Children)-len(p.Status.Handing) > p.Slots {
+			return tc, fmt.Errorf("%s has %d children for %d slots", p.ID, len(p.Status.Children)-len(p.Status.Handing), p.Slots)
 		}
 		if p.Index == root {
 			continue

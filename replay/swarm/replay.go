@@ -63,6 +63,7 @@ type Replay struct {
 	bad        atomic.Int64 // blocks refused (signature, manifest)
 	missing    atomic.Int64 // chunks no peer gave in the last round
 	views      atomic.Int64 // replay views, as the broadcaster last said
+	identified atomic.Int64 // of which identified
 	started    time.Time
 	doneAt     atomic.Int64 // Unix ns when every chunk was here
 	complete   chan struct{}
@@ -116,12 +117,13 @@ func (s *Swarm) Open(ctx context.Context, l link.Link, view bool) (*Replay, erro
 	s.mu.Unlock()
 
 	peers := append(slices.Clone(l.Peers), holders...)
+	// Logged before the fetching starts: it writes r.have.
+	r.log.Info("replay opened", "chunks", len(m.Chunks), "duration", m.Duration(), "held", len(r.have), "peers", len(peers))
 	r.wg.Go(func() { r.connect(peers) })
 	r.wg.Go(r.prefetch)
 	if view {
 		r.wg.Go(func() { r.sendViews(peers) })
 	}
-	r.log.Info("replay opened", "chunks", len(m.Chunks), "duration", m.Duration(), "held", len(r.have), "peers", len(peers))
 	return r, nil
 }
 
@@ -197,19 +199,36 @@ func (r *Replay) connect(peers []peer.AddrInfo) {
 	wg.Wait()
 }
 
-// sendViews tells the broadcaster (and the holders) that this node watches.
+// sendViews, once every chunk of the replay is here, proves it to the
+// broadcaster and a few holders (views.go): each counts the view if it
+// can check it. Peers that speak only 1.1.0 are skipped: they would count
+// any view, proven or not.
 func (r *Replay) sendViews(peers []peer.AddrInfo) {
+	select {
+	case <-r.complete:
+	case <-r.ctx.Done():
+		return
+	}
+	var att []byte
+	if r.s.cfg.Attestation != nil {
+		att = r.s.cfg.Attestation()
+	}
 	root, _, _ := link.BroadcasterOf(r.id)
 	targets := append([]peer.AddrInfo{{ID: root}}, peers...)
 	seen := map[peer.ID]bool{r.s.cfg.Host.ID(): true}
+	sent := 0
 	for _, p := range targets {
-		if seen[p.ID] {
+		if seen[p.ID] || sent >= maxViewTargets {
 			continue
 		}
 		seen[p.ID] = true
-		resp, err := r.s.ask(r.ctx, p, request{kind: askView, broadcast: r.id})
-		if err == nil && p.ID == root {
+		sent++
+		resp, err := r.s.sendView(r.ctx, p, r, att)
+		if err != nil {
+			r.log.Debug("replay view not sent", "to", p.ID, "err", err)
+		} else if p.ID == root {
 			r.views.Store(int64(resp.views))
+			r.identified.Store(int64(resp.identified))
 		}
 		if r.ctx.Err() != nil {
 			return
@@ -448,12 +467,14 @@ func (r *Replay) Duration() time.Duration { return r.vod.Duration() }
 func (r *Replay) Expired() bool { return r.s.Expired(r.m) }
 
 // Views returns the replay's views: on its broadcaster, the ones counted
-// here; elsewhere, what the broadcaster last said.
-func (r *Replay) Views() int {
+// here; elsewhere, what the broadcaster said when this node's view
+// reached it (nothing before this node had the whole replay).
+func (r *Replay) Views() Views {
 	if root, _, _ := link.BroadcasterOf(r.id); root == r.s.cfg.Host.ID() {
 		return r.s.Views(r.id)
 	}
-	return int(r.views.Load())
+	all, identified := r.views.Load(), r.identified.Load()
+	return Views{Identified: int(identified), Anonymous: int(all - identified)}
 }
 
 // Complete is closed when every chunk of the replay is on this node.

@@ -42,9 +42,18 @@ type Config struct {
 	// part in (its parent and children in the tree, the peers it joined
 	// through): the first holders an answer names. Nil: none.
 	Neighbours func(ctx context.Context, broadcast string) []peer.ID
-	// OnView hears each new distinct replay viewer of a broadcast; it must
-	// not block. Nil: nobody listens.
+	// OnView hears each new replay view counted of a broadcast (a viewer
+	// that proved it fetched the whole replay); it must not block. Nil:
+	// nobody listens.
 	OnView func(broadcast string)
+	// Identify says whose account an attestation names, when it is one
+	// this node believes and was issued to p (the viewer's peer ID): a
+	// replay view carrying it counts as that account's. Nil: every view is
+	// anonymous.
+	Identify func(attestation []byte, p peer.ID) (account string, ok bool)
+	// Attestation is this node's own attestation, sent with its replay
+	// views (nil: anonymous). Nil func: none.
+	Attestation func() []byte
 	// Page makes the HTTP page that plays a replay (Replay.Page); nil: none.
 	Page func(*Replay) http.Handler
 	// Logger; default: discard.
@@ -64,10 +73,11 @@ type Swarm struct {
 
 	mu      sync.Mutex
 	closed  bool
-	known   map[string]known                // manifests of broadcasts this node took part in
-	replays map[string]*Replay              // replays this node plays
-	holding map[string][]peer.ID            // peers known to hold a replay, the latest last
-	views   map[string]map[peer.ID]struct{} // replay viewers seen, per broadcast
+	known   map[string]known     // manifests of broadcasts this node took part in
+	replays map[string]*Replay   // replays this node plays
+	holding map[string][]peer.ID // peers known to hold a replay, the latest last
+	views   map[string]*viewers  // replay views counted, per broadcast (views.go)
+	proving chan struct{}        // cap 1: one view proof checked at a time
 }
 
 type known struct {
@@ -88,7 +98,7 @@ func New(cfg Config) (*Swarm, error) {
 	}
 	s := &Swarm{cfg: cfg, log: cfg.Logger, clock: clock.OrSystem(cfg.Clock),
 		known: map[string]known{}, replays: map[string]*Replay{},
-		holding: map[string][]peer.ID{}, views: map[string]map[peer.ID]struct{}{}}
+		holding: map[string][]peer.ID{}, views: map[string]*viewers{}, proving: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -109,9 +119,26 @@ func (s *Swarm) Close() error {
 	return nil
 }
 
-// Expired reports whether a replay's time is over.
+// Expired reports whether a replay's time is over: TTL after its end, as
+// anchored when the manifest came (anchor).
 func (s *Swarm) Expired(m *replay.Manifest) bool {
 	return !s.clock.Now().Before(m.Ended.Add(s.cfg.TTL))
+}
+
+// anchor puts a manifest that just came (fetched, read from the store,
+// signed here) on this node's clock: its end is never later than now, nor
+// than the end the store recorded first. A broadcaster whose clock runs
+// ten years ahead cannot keep its replay served for ten years. The signed
+// bytes are untouched; only this node's copy of the end moves.
+func (s *Swarm) anchor(m *replay.Manifest) {
+	if now := s.clock.Now(); m.Ended.After(now) {
+		m.Ended = now
+	}
+	if st := s.cfg.Store; st != nil {
+		if end, ok := st.End(m.Broadcast); ok && end.Before(m.Ended) {
+			m.Ended = end
+		}
+	}
 }
 
 // Keep keeps a verified manifest of a broadcast this node took part in (the
@@ -119,6 +146,7 @@ func (s *Swarm) Expired(m *replay.Manifest) bool {
 // store, which then counts the replay's time from its end. It reports
 // whether this one was kept.
 func (s *Swarm) Keep(ctx context.Context, m *replay.Manifest, signed []byte) bool {
+	s.anchor(m)
 	s.mu.Lock()
 	if _, ok := s.known[m.Broadcast]; ok {
 		s.mu.Unlock()
@@ -173,9 +201,9 @@ func (s *Swarm) signedManifest(ctx context.Context, id string) []byte {
 // Holds reports whether this node holds an unexpired manifest of a replay.
 func (s *Swarm) Holds(ctx context.Context, id string) bool { return s.signedManifest(ctx, id) != nil }
 
-// holders returns peers that hold (or are fetching) a replay, as far as
-// this node knows, but not except: its neighbours in the broadcast first,
-// then the latest that asked.
+// holders returns peers that hold a replay, as far as this node knows,
+// but not except: its neighbours in the broadcast first, then the latest
+// that proved it (noteHolder).
 func (s *Swarm) holders(ctx context.Context, id string, except peer.ID) []peer.AddrInfo {
 	self := s.cfg.Host.ID()
 	seen := map[peer.ID]bool{except: true, self: true}
@@ -203,11 +231,25 @@ func (s *Swarm) holders(ctx context.Context, id string, except peer.ID) []peer.A
 	return out
 }
 
-// noteHolder remembers a peer that holds (or is fetching) a replay.
+// maxHeld bounds the broadcasts whose holders are remembered.
+const maxHeld = 1024
+
+// noteHolder remembers a peer that holds a replay: one that answered with
+// its verified manifest, or proved it holds every chunk (a view). A peer
+// that only asks, or that another names, is not one: any peer could, and
+// the holders an answer names are what leads a replay viewer to its
+// chunks. At most 4 × maxHolders a replay, the latest kept, for at most
+// maxHeld replays.
 func (s *Swarm) noteHolder(id string, p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hs := s.holding[id]
+	hs, ok := s.holding[id]
+	if !ok && len(s.holding) >= maxHeld {
+		for k := range s.holding { // any one: they are all hints
+			delete(s.holding, k)
+			break
+		}
+	}
 	if i := slices.Index(hs, p); i >= 0 {
 		hs = slices.Delete(hs, i, i+1)
 	}
@@ -216,50 +258,6 @@ func (s *Swarm) noteHolder(id string, p peer.ID) {
 		hs = hs[len(hs)-4*maxHolders:]
 	}
 	s.holding[id] = hs
-}
-
-// maxViewers bounds the distinct replay viewers remembered per broadcast
-// (beyond it, the count stops growing).
-const maxViewers = 1 << 20
-
-// countView records a replay view and returns the count.
-func (s *Swarm) countView(id string, p peer.ID) uint64 {
-	s.mu.Lock()
-	v := s.views[id]
-	if v == nil {
-		v = map[peer.ID]struct{}{}
-		s.views[id] = v
-	}
-	_, had := v[p]
-	if !had && len(v) < maxViewers {
-		v[p] = struct{}{}
-	}
-	count := uint64(len(v))
-	s.mu.Unlock()
-	if !had && s.cfg.OnView != nil {
-		s.cfg.OnView(id)
-	}
-	return count
-}
-
-// Views returns how many distinct peers this node has seen watch a
-// broadcast's replay (on the broadcaster: every replay viewer that reached
-// it).
-func (s *Swarm) Views(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.views[id])
-}
-
-// AllViews returns Views of every broadcast with a view.
-func (s *Swarm) AllViews() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.views))
-	for id, v := range s.views {
-		out[id] = len(v)
-	}
-	return out
 }
 
 // Watched is a broadcast this node watched, as Await needs it.
@@ -315,10 +313,11 @@ func (s *Swarm) fetchKnown(ctx context.Context, w Watched) (peer.ID, bool) {
 		if err != nil {
 			continue
 		}
+		// The peers it names are where to look, not proven holders.
 		for _, h := range holders {
 			s.cfg.Host.Peerstore().AddAddrs(h.ID, h.Addrs, time.Hour)
-			s.noteHolder(w.Broadcast, h.ID)
 		}
+		s.noteHolder(w.Broadcast, p)
 		s.Keep(ctx, m, signed)
 		s.log.Info("replay manifest fetched", "broadcast", w.Broadcast, "from", p, "chunks", len(m.Chunks))
 		return p, true
@@ -366,6 +365,7 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 	if signed := s.signedManifest(ctx, id); signed != nil {
 		m, err := replay.DecodeManifest(signed, id, key)
 		if err == nil {
+			s.anchor(m)
 			return m, signed, nil, nil
 		}
 	}
@@ -383,6 +383,7 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 		m, signed, hs, err := s.fetchManifest(ctx, p, id)
 		holders = append(holders, hs...)
 		if err == nil {
+			s.noteHolder(id, p.ID)
 			return m, signed, holders, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))

@@ -64,8 +64,8 @@
     }
   }
 
-  function setReplays(n) {
-    $('replays').textContent = n ? `${n} replay view${n === 1 ? '' : 's'}` : '';
+  function setReplays(n, identified) {
+    $('replays').textContent = n ? `${n} replay view${n === 1 ? '' : 's'}${identified ? `, ${identified} signed in` : ''}` : '';
   }
 
   async function pollStatus() {
@@ -76,8 +76,8 @@
       if (s.title) { $('title').textContent = s.title; document.title = `${s.title} · Peerscope`; }
       state.live = !!s.live;
       state.replay = !!s.replay;
-      if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers); return; }
-      setReplays(s.replay_viewers);
+      if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers, s.replay_viewers_identified); return; }
+      setReplays(s.replay_viewers, s.replay_viewers_identified);
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
       if (s.ended) {
         // Let the last seconds play out before saying so.

@@ -1,0 +1,26 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestWebClientsBounded: LL-HLS clients are remembered up to
+// maxWebClients; past it a new one is not counted until old ones age out
+// of the window, and a client counts at most browsersPerClient.
+func TestWebClientsBounded(t *testing.T) {
+	var w webClients
+	now := time.Unix(1_800_000_000, 0)
+	for i := range maxWebClients + 1000 {
+		w.touch(fmt.Sprintf("10.%d.%d.%d:443", i>>16, (i>>8)&255, i&255), now)
+	}
+	if got := w.count(now, nil); got != maxWebClients {
+		t.Fatalf("%d clients counted, want the bound %d", got, maxWebClients)
+	}
+	later := now.Add(webViewerWindow + time.Second)
+	w.touch("192.0.2.1:1", later)
+	if got := w.count(later, map[string]int{"192.0.2.1": 9, "192.0.2.2": 2}); got != browsersPerClient+2 {
+		t.Fatalf("after the window: %d, want %d + 2", got, browsersPerClient)
+	}
+}
