@@ -38,6 +38,16 @@ import (
 // over WebRTC-direct, attaches as a leaf of the broadcast's tree (under the
 // full node, two hops from the broadcaster), verifies every chunk and plays
 // the parts through Media Source Extensions, for 30 s without a stall.
+//
+// Halfway through, a relay that offers more slots than the full node asks
+// the broadcaster to adopt it. Capacity is earned, not claimed
+// (/peerscope/mesh/1.2.0): the broadcaster keeps its slot for the full node
+// only because the page's receipts (it is at depth 2, the broadcaster its
+// grandparent) say that the full node feeds it; without them the full node
+// would feed nobody as far as the broadcaster can tell, and give its slot
+// to the newcomer. So the newcomer goes below the full node, and the page
+// stays where it is.
+//
 // With PEERSCOPE_MEASURE=1 it then plays the same page over LL-HLS, for
 // comparison.
 func TestBrowserPeerPlays(t *testing.T) {
@@ -59,9 +69,32 @@ func TestBrowserPeerPlays(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
+	rival := newNode(t, node.Config{Slots: 4, Logger: log.With("node", "rival")})
+	type joined struct {
+		w   *node.Broadcast
+		err error
+	}
+	rivalIn := make(chan joined, 1)
+	// The page starts within a few seconds: 15 s later its receipts have
+	// been coming for ten, beyond the broadcaster's trial period (5 s).
+	joinRival := time.AfterFunc(15*time.Second, func() {
+		rw, err := rival.Watch(ctx, b.Link())
+		rivalIn <- joined{rw, err}
+	})
+	defer joinRival.Stop()
 	p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: w.URLs().Player + "?mode=p2p", Seconds: 30})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, strings.Join(p.Log, "\n"))
+	}
+	var rivalW *node.Broadcast
+	select {
+	case j := <-rivalIn:
+		if j.err != nil {
+			t.Fatalf("the rival relay: %v", j.err)
+		}
+		rivalW = j.w
+	case <-ctx.Done():
+		t.Fatal("the rival relay never joined")
 	}
 	latency := "none"
 	if l := p.LatencyMs; l != nil {
@@ -90,6 +123,15 @@ func TestBrowserPeerPlays(t *testing.T) {
 	}
 	if p.Peer.Chunks < 100 {
 		t.Errorf("the leaf verified %d chunks in 30 s", p.Peer.Chunks)
+	}
+	if p.Peer.Receipts < 20 {
+		t.Errorf("the page sent %d receipts to the broadcaster in 30 s, want one a second", p.Peer.Receipts)
+	}
+	waitFor(t, 10*time.Second, "the rival relay in the tree", func() bool { return depth(t, rivalW) > 0 })
+	fd, rd := depth(t, w), depth(t, rivalW)
+	t.Logf("a relay with 4 slots joined at 15 s: it is at depth %d, the full node (2 slots, feeding the page) at depth %d", rd, fd)
+	if fd != 1 || rd != 2 {
+		t.Errorf("the full node is at depth %d and the rival relay at %d, want 1 and 2: the broadcaster gave the full node's slot away though the page's receipts said it was fed", fd, rd)
 	}
 	if os.Getenv("PEERSCOPE_MEASURE") != "" {
 		// For docs/BENCHMARKS.md: the same node's page over LL-HLS, the

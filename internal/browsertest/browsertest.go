@@ -125,6 +125,8 @@ type PeerLeaf struct {
 	Pulls    int      `json:"pulls"`
 	Rejoins  int      `json:"rejoins"`
 	Attaches int      `json:"attaches"`
+	Receipts int      `json:"receipts"` // sent to the grandparent (mesh 1.2.0)
+	Withheld int      `json:"withheld"` // parents left for withholding the stream
 	Refused  []int    `json:"refused"`
 	Skipped  int      `json:"skipped"`
 	Verifier string   `json:"verifier"` // "webcrypto" or "libp2p": which code checked the signatures

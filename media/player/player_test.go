@@ -240,7 +240,7 @@ func proxyTo(base string) http.Handler {
 // and api/peer says 404 when the node takes no browser peers.
 func TestPeerRoutes(t *testing.T) {
 	script := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "// the bundle") })
-	want := player.Peer{Broadcast: "12D3KooWx.abcdefgh", Protocol: "/peerscope/mesh/1.1.0/12D3KooWx.abcdefgh", Addrs: []string{"/ip4/127.0.0.1/udp/1/webrtc-direct/certhash/uEiA/p2p/12D3KooWy"}}
+	want := player.Peer{Broadcast: "12D3KooWx.abcdefgh", Protocol: "/peerscope/mesh/1.2.0/12D3KooWx.abcdefgh", Addrs: []string{"/ip4/127.0.0.1/udp/1/webrtc-direct/certhash/uEiA/p2p/12D3KooWy"}}
 	takes := true
 	srv := httptest.NewServer(player.New(player.Routes{Peer: func() (player.Peer, bool) { return want, takes }, PeerScript: script}))
 	defer srv.Close()

@@ -50,9 +50,12 @@ func jsonMessage(m *mesh.Message) json.RawMessage {
 	for _, p := range m.Path {
 		path = append(path, peer(p))
 	}
-	cands := []any{}
-	for _, c := range m.Candidates {
-		cands = append(cands, map[string]any{"peer": peer(c.PeerInfo), "depth": c.Depth, "free": c.Free})
+	cands := func(cs []mesh.Candidate) []any {
+		out := []any{}
+		for _, c := range cs {
+			out = append(out, map[string]any{"peer": peer(c.PeerInfo), "depth": c.Depth, "free": c.Free, "proven": c.Proven})
+		}
+		return out
 	}
 	counters := []any{}
 	for _, c := range m.Counters {
@@ -61,8 +64,8 @@ func jsonMessage(m *mesh.Message) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{
 		"type": int(m.Type), "seq": itoa(m.Seq), "count": m.Count, "time": itoa(uint64(m.Time)),
 		"capacity": m.Capacity, "free": m.Free, "subtree": m.Subtree, "depth": m.Depth,
-		"path": path, "candidates": cands, "addrs": nonNil(m.Addrs), "reason": int(m.Reason),
-		"flags": m.Flags, "lost": string(m.Lost), "counters": counters,
+		"path": path, "candidates": cands(m.Candidates), "addrs": nonNil(m.Addrs), "reason": int(m.Reason),
+		"flags": m.Flags, "lost": string(m.Lost), "counters": counters, "parent": string(m.Parent), "vouches": cands(m.Vouches),
 	})
 	return b
 }
@@ -109,6 +112,16 @@ func makeVectors(t *testing.T) vectors {
 		{"pull", mesh.Message{Type: mesh.MsgPull, Seq: 77, Count: 12}},
 		{"ping", mesh.Message{Type: mesh.MsgPing, Time: 1_700_000_000_123_456_789}},
 		{"pong", mesh.Message{Type: mesh.MsgPong, Time: 1_700_000_000_123_456_789, Depth: 3, Free: 1}},
+		// What /peerscope/mesh/1.2.0 added.
+		{"pong with what the answerer holds", mesh.Message{Type: mesh.MsgPong, Time: 5, Depth: 2, Seq: 1240}},
+		{"heartbeat with what the parent holds", mesh.Message{Type: mesh.MsgPath, Depth: 1, Seq: 1236}},
+		{"receipt", mesh.Message{Type: mesh.MsgReceipt, Parent: "12D3KooWMid", Seq: 1235, Count: 5, Subtree: 1}},
+		{"receipt of nothing yet", mesh.Message{Type: mesh.MsgReceipt, Parent: "12D3KooWMid", Subtree: 1}},
+		{"edge", mesh.Message{Type: mesh.MsgEdge, Seq: 1 << 40}},
+		{"status with vouches", mesh.Message{Type: mesh.MsgStatus, Capacity: 4, Subtree: 5, Vouches: []mesh.Candidate{{PeerInfo: mid, Depth: 2, Proven: 3}}}},
+		{"attach naming a withholder", mesh.Message{Type: mesh.MsgAttach, Seq: 10, Lost: "12D3KooWMid", Flags: mesh.AttachWithheld}},
+		{"leave handing over", mesh.Message{Type: mesh.MsgLeave, Flags: mesh.LeaveHandover, Candidates: []mesh.Candidate{{PeerInfo: mid, Depth: 1, Free: 2}}}},
+		{"move", mesh.Message{Type: mesh.MsgAttach, Seq: 11, Flags: mesh.AttachImprove}},
 	} {
 		v.Messages = append(v.Messages, frameVector{Name: tc.name, Frame: hexFrame(&tc.m), Want: jsonMessage(&tc.m)})
 	}
@@ -149,8 +162,10 @@ func makeVectors(t *testing.T) vectors {
 
 	long := strings.Repeat("x", 513)
 	many := make([]mesh.PeerInfo, 65)
+	manyVouches := make([]mesh.Candidate, 65)
 	for i := range many {
 		many[i] = mesh.PeerInfo{ID: "p"}
+		manyVouches[i] = mesh.Candidate{PeerInfo: mesh.PeerInfo{ID: "p"}, Proven: 1}
 	}
 	for _, tc := range []struct {
 		name string
@@ -159,6 +174,9 @@ func makeVectors(t *testing.T) vectors {
 		{"a path of 65", mesh.Message{Type: mesh.MsgAccept, Path: many}},
 		{"a peer ID of 513 bytes", mesh.Message{Type: mesh.MsgAccept, Path: []mesh.PeerInfo{{ID: mesh.PeerID(long)}}}},
 		{"an address of 513 bytes", mesh.Message{Type: mesh.MsgAttach, Addrs: []string{long}}},
+		{"65 vouches", mesh.Message{Type: mesh.MsgStatus, Vouches: manyVouches}},
+		{"a receipt's parent of 513 bytes", mesh.Message{Type: mesh.MsgReceipt, Parent: mesh.PeerID(long)}},
+		{"a vouch's peer ID of 513 bytes", mesh.Message{Type: mesh.MsgStatus, Vouches: []mesh.Candidate{{PeerInfo: mesh.PeerInfo{ID: mesh.PeerID(long)}}}}},
 	} {
 		v.Refused = append(v.Refused, frameVector{Name: tc.name, Frame: hexFrame(&tc.m)})
 		var m mesh.Message

@@ -133,14 +133,16 @@ export const children = {
   },
 
   // tickChildren drops the silent children and heartbeats the others (a
-  // path message with our depth; 65536 while we are out of the tree).
+  // path message with our depth, 65536 while we are out of the tree, and
+  // 1 + the highest sequence number we hold: what a child checks its
+  // parent's withholding against).
   tickChildren(now) {
     for (let i = 0; i < this.kids.length; i++) {
       const c = this.kids[i];
       if (now - c.heardAt > this.cfg.childTimeout) { this.removeChild(i); i--; continue; }
       if (now - c.sentAt >= this.cfg.heartbeat) {
         c.sentAt = now;
-        this.send(c.info, message(Type.PATH, { depth: this.state === 'attached' ? this.depth() : 65536 }));
+        this.send(c.info, message(Type.PATH, { depth: this.state === 'attached' ? this.depth() : 65536, seq: this.held() }));
       }
     }
   },

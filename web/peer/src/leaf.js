@@ -15,13 +15,18 @@
 // broadcaster), and, when the parent goes silent, leaves, says so, or sends
 // a chunk that fails its signature, attaches to the hints it was given,
 // then to its ancestors nearest first, then to whoever else it knows. It
-// answers pings. With slots it is also a parent (children.js): it adopts,
-// backfills and feeds children, heartbeats them and takes their statuses;
-// without, an attach is refused (full). docs/ARCHITECTURE.md, "The browser
-// light node", is the protocol written down.
+// answers pings. At depth 2 or more it sends its grandparent receipts, takes
+// its parent for withholding when the edge it hears and the parent's
+// heartbeats say so, and moves make before break when its parent hands it
+// over to a bigger relay (trust.js: /peerscope/mesh/1.2.0's trust). With
+// slots it is also a parent (children.js): it adopts, backfills and feeds
+// children, heartbeats them and takes their statuses; without, an attach is
+// refused (full). docs/ARCHITECTURE.md, "The browser light node", is the
+// protocol written down.
 import { Type, Reason, message } from './wire.js';
 import { FLAG_INIT } from './chunk.js';
 import { children } from './children.js';
+import { trust, ATTACH_WITHHELD, LEAVE_HANDOVER } from './trust.js';
 
 // DEFAULTS are mesh.DefaultConfig's timings, which the parent holds its
 // children to (its ChildTimeout is 2 s).
@@ -37,6 +42,9 @@ export const DEFAULTS = {
   gapTimeout: 400,
   banDuration: 120000,
   maxPull: 64,
+  chunkInterval: 200, // the stream's chunk duration, as mesh.DefaultConfig
+  receiptInterval: 1000,
+  withholdTimeout: 1000,
 };
 
 export const NO_DEPTH = 65536;
@@ -76,7 +84,27 @@ export class Leaf {
     this.gapSince = 0;
     this.pulledAt = 0;
     this.pulls = 0;
-    this.stats = { chunks: 0, duplicates: 0, tooOld: 0, forged: 0, pulls: 0, rejoins: 0, attaches: 0 };
+    // 1.2.0's trust (trust.js): receipts sent, the edge heard, what the
+    // parent's heartbeats say it holds, a move under way.
+    this.newAt = 0; // when the highest sequence number last grew
+    this.chunksSince = 0; // new chunks from the parent since the last receipt
+    this.receiptAt = 0;
+    this.receiptTo = '';
+    this.edge = 0n;
+    this.edgeAt = 0;
+    this.edgeReset = 0;
+    this.edgesSent = 0;
+    this.parentHeld = 0n;
+    this.parentHeld0 = 0n;
+    this.parentChunks = 0;
+    this.attachedAt = 0;
+    this.lostWithheld = false;
+    this.moving = false; // attached, and asking another member to adopt us (a handover)
+    this.handedOver = false;
+    this.prevParent = null; // a move's old parent, kept until the new one delivers
+    this.prevPath = null;
+    this.movedAt = 0;
+    this.stats = { chunks: 0, duplicates: 0, tooOld: 0, forged: 0, pulls: 0, rejoins: 0, attaches: 0, withheld: 0, receipts: 0 };
     this.out = { messages: [], deliver: [], events: [] };
     this.learn(root, 0, 0, false);
   }
@@ -175,9 +203,13 @@ export class Leaf {
     this.sendAttach(m.info);
   }
 
-  sendAttach(to) {
+  sendAttach(to, flags = 0) {
     const fields = { seq: this.haveAny ? this.next + 1n : 0n, capacity: this.cfg.slots, free: this.free(), addrs: [...this.self.addrs] };
-    if (this.lostAt) fields.lost = this.lostParent;
+    if (this.lostAt) {
+      fields.lost = this.lostParent;
+      if (this.lostWithheld) flags |= ATTACH_WITHHELD;
+    }
+    if (flags) fields.flags = flags;
     this.send(to, message(Type.ATTACH, fields));
   }
 
@@ -187,7 +219,7 @@ export class Leaf {
   // children through the path.
   setAddrs(now, addrs) {
     this.self = { id: this.self.id, addrs: [...addrs] };
-    if (this.state !== 'attached' || !this.parent) return;
+    if (this.state !== 'attached' || !this.parent || this.moving) return;
     this.attachTo = this.parent.id;
     this.attachDeadline = now + this.cfg.attachTimeout;
     this.sendAttach(this.parent);
@@ -197,6 +229,7 @@ export class Leaf {
   attachFailed(now) {
     const m = this.members.get(this.attachTo);
     if (m) m.coolUntil = now + 2 * this.cfg.attachTimeout;
+    if (this.moving) { this.cancelMove(now); return; }
     this.attachTo = null;
     this.state = 'detached';
     this.join(now);
@@ -215,16 +248,35 @@ export class Leaf {
       return;
     }
     const rejoin = this.lostAt !== 0;
+    const old = this.parent;
+    const moved = this.moving && this.state === 'attached' && old && old.id !== from;
+    if (moved) {
+      // Make before break: the old parent is left once the new one has
+      // delivered a chunk (confirmMove); until then it still feeds us, and
+      // we go back to it if the new one withholds (checkMove).
+      this.confirmMove();
+      this.prevParent = old;
+      this.prevPath = this.path.map((p) => ({ id: p.id, addrs: [...p.addrs] }));
+      this.movedAt = now;
+    }
+    this.moving = false;
     this.state = 'attached';
     this.attachTo = null;
     this.parent = this.infoOf(from);
     this.parentHeard = now;
     this.parentOutSince = 0;
+    this.parentHeld = 0n;
+    this.parentHeld0 = 0n;
+    this.parentChunks = 0;
+    this.attachedAt = now;
+    this.chunksSince = 0; // a receipt counts what came from this parent only
+    this.newAt = Math.max(this.newAt, now); // a new parent gets WithholdTimeout to deliver
+    this.lostWithheld = false;
     this.hints = [];
     this.lostAt = 0;
     if (rejoin) this.stats.rejoins++;
     this.setPath(msg.path, now);
-    this.event({ type: 'attached', peer: from, depth: this.depth(), rejoin });
+    this.event({ type: 'attached', peer: from, depth: this.depth(), rejoin, moved });
     this.sendStatus(now);
   }
 
@@ -232,6 +284,7 @@ export class Leaf {
     if (from !== this.attachTo) return;
     const m = this.members.get(from);
     if (m) { m.free = 0; m.coolUntil = now + this.cfg.attachTimeout; }
+    if (this.moving) { this.cancelMove(now); return; }
     this.attachTo = null;
     this.state = 'detached';
     for (const c of msg.candidates) {
@@ -254,6 +307,13 @@ export class Leaf {
   // nearest up (the grandparent has just lost a child: a free slot), then
   // whoever else is known.
   loseParent(now, why, hints = []) {
+    if (this.prevParent) {
+      this.send(this.prevParent, message(Type.LEAVE)); // a move under way: give it up too
+      this.prevParent = null;
+      this.prevPath = null;
+    }
+    if (why !== 'withheld') this.lostWithheld = false;
+    this.handedOver = false;
     const old = this.parent;
     const m = old && this.members.get(old.id);
     if (m) { m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.parentTimeout); m.depth = NO_DEPTH; }
@@ -263,6 +323,12 @@ export class Leaf {
     this.parent = null;
     this.hints = [...hints];
     for (let i = this.path.length - 2; i >= 0; i--) this.hints.push(this.path[i].id);
+    if (this.moving) {
+      // A move was under way: its target may yet accept; let it.
+      this.moving = false;
+      this.state = 'attaching';
+      return;
+    }
     this.state = 'detached';
     this.attachTo = null;
     this.join(now);
@@ -277,7 +343,7 @@ export class Leaf {
       case Type.CHUNK: this.stepChunk(now, from, msg.chunk); break;
       case Type.PING: {
         const attached = this.state === 'attached';
-        this.send(this.infoOf(from), message(Type.PONG, { time: msg.time, depth: attached ? this.depth() : NO_DEPTH, free: attached ? this.free() : 0 }));
+        this.send(this.infoOf(from), message(Type.PONG, { time: msg.time, depth: attached ? this.depth() : NO_DEPTH, free: attached ? this.free() : 0, seq: this.held() }));
         break;
       }
       case Type.ACCEPT: this.stepAccept(now, from, msg); break;
@@ -292,7 +358,9 @@ export class Leaf {
       case Type.LEAVE: {
         const i = this.childIndex(from);
         if (i >= 0) this.removeChild(i);
+        if (this.prevParent && from === this.prevParent.id) { this.prevParent = null; this.prevPath = null; }
         if (this.state === 'attached' && this.parent && from === this.parent.id) {
+          if ((msg.flags & LEAVE_HANDOVER) && this.takeHandover(now, msg)) break;
           const hints = [];
           for (const c of msg.candidates) {
             if (!c.peer) continue;
@@ -307,6 +375,10 @@ export class Leaf {
       case Type.ATTACH: this.stepAttach(now, from, msg); break;
       case Type.STATUS: this.stepStatus(now, from, msg); break;
       case Type.PULL: this.stepPull(now, from, msg); break;
+      case Type.RECEIPT: this.stepReceipt(now, from, msg); break;
+      case Type.EDGE:
+        if (this.inPath(from)) this.hearEdge(now, msg.seq);
+        break;
       default:
         // Message types of a newer protocol: ignored.
     }
@@ -315,6 +387,9 @@ export class Leaf {
   stepPath(now, from, msg) {
     if (this.state !== 'attached' || !this.parent || from !== this.parent.id) return;
     this.parentHeard = now;
+    // A heartbeat says what the parent holds (1 + its highest).
+    this.parentHeld = msg.seq;
+    if (this.parentHeld0 === 0n) this.parentHeld0 = msg.seq;
     // A parent out of the tree for long cannot feed us: rejoin on our own.
     if (msg.depth !== NO_DEPTH) this.parentOutSince = 0;
     else if (!this.parentOutSince) this.parentOutSince = now;
@@ -352,7 +427,12 @@ export class Leaf {
   }
 
   stepChunk(now, from, c) {
-    if (this.state === 'attached' && this.parent && from === this.parent.id) this.parentHeard = now;
+    const fromParent = this.state === 'attached' && this.parent && from === this.parent.id;
+    if (fromParent) {
+      this.parentHeard = now;
+      this.parentChunks++;
+      this.confirmMove(); // a move's new parent delivers: leave the old one
+    }
     if (c.flags & FLAG_INIT) {
       if (c.seq <= this.lastInit) { this.stats.duplicates++; return; }
       this.lastInit = c.seq;
@@ -367,6 +447,7 @@ export class Leaf {
     if (!this.haveAny) {
       this.haveAny = true;
       this.highest = this.next = c.seq;
+      this.newAt = now;
     } else if (c.seq + w <= this.highest || (c.seq < this.next && !this.has(c.seq))) {
       this.stats.tooOld++;
       return;
@@ -376,7 +457,8 @@ export class Leaf {
     }
     this.ring[slot] = c;
     this.stats.chunks++;
-    if (c.seq > this.highest) this.highest = c.seq;
+    if (fromParent) this.chunksSince++;
+    if (c.seq > this.highest) { this.highest = c.seq; this.newAt = now; }
     if (this.highest >= w && this.next < this.highest - w + 1n) this.next = this.highest - w + 1n;
     while (this.next <= this.highest && this.has(this.next)) this.next++;
     if (this.next > this.highest) { this.gapSince = 0; this.pulls = 0; } else if (!this.gapSince) this.gapSince = now;
@@ -398,6 +480,7 @@ export class Leaf {
     if (m) { m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.attachTimeout); m.depth = NO_DEPTH; }
     const i = this.childIndex(id);
     if (i >= 0) this.removeChild(i);
+    if (this.prevParent && this.prevParent.id === id) { this.prevParent = null; this.prevPath = null; } // nothing to go back to
     if (this.state === 'attached' && this.parent && this.parent.id === id) this.loseParent(now, 'down');
     else if (this.attachTo === id) this.attachFailed(now);
   }
@@ -406,6 +489,7 @@ export class Leaf {
   // sends its children to the parent and the room below.
   leave() {
     if (this.state === 'attached' && this.parent) this.send(this.parent, message(Type.LEAVE));
+    if (this.prevParent) this.send(this.prevParent, message(Type.LEAVE));
     this.leaveChildren();
     this.state = 'left';
   }
@@ -433,9 +517,14 @@ export class Leaf {
       default:
     }
     if (now - this.parentHeard > this.cfg.parentTimeout) { this.loseParent(now, 'silent'); return; }
-    if (this.attachTo && now >= this.attachDeadline) this.attachTo = null; // a refresh unanswered
+    this.checkMove(now);
+    if (this.checkWithheld(now)) return;
+    if (this.moving && now >= this.attachDeadline) this.cancelMove(now);
+    else if (this.attachTo && !this.moving && now >= this.attachDeadline) this.attachTo = null; // a refresh unanswered
+    if (this.state !== 'attached') return; // a handover that came to nothing
     const since = now - this.lastStatus;
     if (since >= this.cfg.statusKeepalive || (this.statusDirty && since >= this.cfg.statusInterval)) this.sendStatus(now);
+    this.maybeSendReceipt(now);
     this.repairGaps(now);
   }
 
@@ -459,4 +548,4 @@ export class Leaf {
   }
 }
 
-Object.assign(Leaf.prototype, children);
+Object.assign(Leaf.prototype, children, trust);

@@ -26,15 +26,15 @@ const tooLong = (s) => s.length > MAX_STRING || (s.length * 3 > MAX_STRING && ut
 
 // check refuses a decoded message that breaks the schema's limits.
 function check(m) {
-  for (const list of [m.path, m.candidates, m.addrs, m.counters]) {
+  for (const list of [m.path, m.candidates, m.addrs, m.counters, m.vouches]) {
     if (list.length > MAX_LIST) throw new WireError(`a list of ${list.length} entries`);
   }
-  const peers = [...m.path, ...m.candidates.map((c) => c.peer).filter(Boolean)];
+  const peers = [...m.path, ...[...m.candidates, ...m.vouches].map((c) => c.peer).filter(Boolean)];
   for (const p of peers) {
     if (p.addrs.length > MAX_LIST) throw new WireError(`a peer with ${p.addrs.length} addresses`);
     if (tooLong(p.id) || p.addrs.some(tooLong)) throw new WireError('a string over 512 bytes');
   }
-  if (m.addrs.some(tooLong) || tooLong(m.lost) || m.counters.some((c) => tooLong(c.name))) {
+  if (m.addrs.some(tooLong) || tooLong(m.lost) || tooLong(m.parent) || m.counters.some((c) => tooLong(c.name))) {
     throw new WireError('a string over 512 bytes');
   }
   if (m.chunk && tooLong(m.chunk.broadcast)) throw new WireError('a broadcast ID over 512 bytes');

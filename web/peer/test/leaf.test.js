@@ -131,7 +131,7 @@ test('a leave with hints goes to the hint', () => {
 
 test('unknown message types of a newer protocol are ignored', () => {
   const l = attached();
-  l.step(20, 'full', message(12, { seq: 5n }));
+  l.step(20, 'full', message(14, { seq: 5n }));
   assert.deepEqual(sent(l.ready()), []);
   assert.equal(l.snapshot().parent, 'full');
 });

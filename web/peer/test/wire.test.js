@@ -11,12 +11,14 @@ const skip = vectors ? false : 'run by go test ./web/peer (TestJS)';
 // plain turns a decoded Message into the form the vectors use.
 function plain(m) {
   const peer = (p) => ({ id: p.id, addrs: [...p.addrs] });
+  const cand = (c) => ({ peer: peer(c.peer), depth: c.depth, free: c.free, proven: c.proven });
   return {
     type: m.type, seq: String(m.seq), count: m.count, time: String(BigInt.asUintN(64, m.time)),
     capacity: m.capacity, free: m.free, subtree: m.subtree, depth: m.depth,
-    path: m.path.map(peer), candidates: m.candidates.map((c) => ({ peer: peer(c.peer), depth: c.depth, free: c.free })),
+    path: m.path.map(peer), candidates: m.candidates.map(cand),
     addrs: [...m.addrs], reason: m.reason, flags: m.flags, lost: m.lost,
     counters: m.counters.map((c) => ({ name: c.name, value: String(c.value) })),
+    parent: m.parent, vouches: m.vouches.map(cand),
   };
 }
 
@@ -47,6 +49,9 @@ test('what the leaf sends is written as the Go codec writes it', { skip }, () =>
   }
   assert.equal(toHex(frame(message(Type.STATUS, { subtree: 1 }))),
     vectors.messages.find((v) => v.name === 'status of a leaf').frame);
+  // The receipt as trust.js builds it.
+  assert.equal(toHex(frame(message(Type.RECEIPT, { parent: '12D3KooWMid', seq: 1235n, count: 5, subtree: 1 }))),
+    vectors.messages.find((v) => v.name === 'receipt').frame);
 });
 
 test('what the Go decoder refuses is refused', { skip }, () => {
