@@ -349,8 +349,9 @@ type relayPages struct {
 // node, is redirected to the first and attaches to it over browser-to-
 // browser WebRTC (signalled through the full node's relay), so the full
 // node's upload feeds one browser, not two. Both play 30 s without a stall.
-// Then the first page is closed: the second goes back to the full node
-// and plays on, with no stall over 2 s.
+// Both send their grandparents receipts (mesh 1.2.0). Then the first page
+// is closed: the second goes back to the full node and plays on, with no
+// stall over 2 s.
 func TestBrowserRelaysToBrowser(t *testing.T) {
 	e2e(t)
 	browsertest.Need(t)
@@ -400,6 +401,14 @@ func TestBrowserRelaysToBrowser(t *testing.T) {
 		}
 	}
 	first, second := r.Pages[0], r.Pages[1]
+	// Both are at depth 2 or more, so both send receipts: the first to the
+	// broadcaster, of the full node; the second to the full node, of the
+	// first page, which is how a relaying page earns its slots there.
+	for i, p := range r.Pages {
+		if p.Peer.Receipts < 20 {
+			t.Errorf("page %d sent %d receipts in 30 s, want one a second", i, p.Peer.Receipts)
+		}
+	}
 	if first.Peer.Parent != full.ID().String() {
 		t.Errorf("the first page's parent is %s, want the full node", first.Peer.Parent)
 	}
