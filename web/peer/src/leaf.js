@@ -45,19 +45,27 @@ export const DEFAULTS = {
   chunkInterval: 200, // the stream's chunk duration, as mesh.DefaultConfig
   receiptInterval: 1000,
   withholdTimeout: 1000,
+  // How long the shell may take to open a stream to a peer it is not
+  // connected to (a WebRTC-direct or browser-to-browser handshake; its
+  // own dial timeout is 5 s): an attach's AttachTimeout runs from when the
+  // stream opened (opened), not from when it was asked for.
+  dialTimeout: 5000,
 };
 
 export const NO_DEPTH = 65536;
 
 export class Leaf {
   // self and root are {id, addrs}; usable(info) says whether the shell can
-  // reach a peer (a browser dials only WebRTC-direct addresses).
-  constructor({ self, root, broadcast, config = {}, usable = () => true, rand = Math.random }) {
+  // reach a peer (a browser dials only WebRTC-direct addresses);
+  // connected(id) whether a message to it goes out at once (the shell's
+  // stream to it is open), else it waits for a dial.
+  constructor({ self, root, broadcast, config = {}, usable = () => true, connected = () => true, rand = Math.random }) {
     this.cfg = { ...DEFAULTS, ...config };
     this.self = self;
     this.root = root;
     this.broadcast = broadcast;
     this.usable = usable;
+    this.connected = connected;
     this.rand = rand;
     this.state = 'detached'; // detached | attaching | attached | left
     this.members = new Map(); // id → {info, depth, free, coolUntil, bannedUntil}
@@ -198,9 +206,25 @@ export class Leaf {
   attach(now, m) {
     this.state = 'attaching';
     this.attachTo = m.info.id;
-    this.attachDeadline = now + this.cfg.attachTimeout;
+    this.attachDeadline = this.deadlineFor(now, m.info.id);
     this.stats.attaches++;
     this.sendAttach(m.info);
+  }
+
+  // deadlineFor is when an attach to id sent now is given up: AttachTimeout
+  // for the answer, plus the time a dial may take if the stream to id has
+  // yet to open (a browser's WebRTC handshake can take longer than
+  // AttachTimeout on a busy machine; giving up on it meanwhile, and then on
+  // the late accept, costs a stall).
+  deadlineFor(now, id) {
+    return now + this.cfg.attachTimeout + (this.connected(id) ? 0 : this.cfg.dialTimeout);
+  }
+
+  // opened tells the leaf that the shell's stream to a peer has opened
+  // and what was waiting for it has gone: an attach to it gets its
+  // AttachTimeout from now.
+  opened(now, id) {
+    if (id === this.attachTo && this.attachDeadline > now + this.cfg.attachTimeout) this.attachDeadline = now + this.cfg.attachTimeout;
   }
 
   sendAttach(to, flags = 0) {
@@ -221,7 +245,7 @@ export class Leaf {
     this.self = { id: this.self.id, addrs: [...addrs] };
     if (this.state !== 'attached' || !this.parent || this.moving) return;
     this.attachTo = this.parent.id;
-    this.attachDeadline = now + this.cfg.attachTimeout;
+    this.attachDeadline = this.deadlineFor(now, this.parent.id);
     this.sendAttach(this.parent);
     this.tellPath(now);
   }

@@ -82,6 +82,7 @@ export async function start(opts) {
   const rootID = broadcasterOf(opts.broadcast);
   const entry = dialable(opts.addrs).map((a) => a.replace(/\/p2p\/[^/]+$/, ''));
   const entryID = (opts.addrs[0] || '').split('/p2p/')[1] || '';
+  const writers = new Map(); // peer ID → {stream|null, queue, failed}
   const leaf = new Leaf({
     self: { id: selfID, addrs: [] },
     root: { id: rootID, addrs: [] },
@@ -89,9 +90,9 @@ export async function start(opts) {
     config: { ...opts.config, slots },
     // A peer is reachable if we hold a connection to it or can dial it.
     usable: (info) => dialable(info.addrs).length > 0 || node.getConnections().some((c) => c.remotePeer.toString() === info.id),
+    connected: (id) => { const w = writers.get(id); return !!(w && w.stream); },
   });
   const order = new InOrder({ wait: opts.gapWait || 2000 });
-  const writers = new Map(); // peer ID → {stream|null, queue, failed}
   const refused = []; // seqs of chunks refused, for the page and tests
   let stopped = false;
 
@@ -133,6 +134,8 @@ export async function start(opts) {
       w.stream = stream;
       stream.addEventListener('close', () => { if (writers.get(to.id) === w) gone(to.id, w); });
       for (const f of w.queue.splice(0)) send(to.id, w, f);
+      leaf.opened(now(), to.id);
+      drain();
     } catch (e) {
       log('peer: open', to.id.slice(-8), e.message);
       gone(to.id, w);

@@ -156,7 +156,7 @@ export const trust = {
     this.handedOver = true;
     this.moving = true;
     this.attachTo = m.info.id;
-    this.attachDeadline = now + this.cfg.attachTimeout;
+    this.attachDeadline = this.deadlineFor(now, m.info.id);
     this.stats.attaches++;
     this.sendAttach(m.info, ATTACH_IMPROVE);
     return true;

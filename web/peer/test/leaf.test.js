@@ -135,3 +135,31 @@ test('unknown message types of a newer protocol are ignored', () => {
   assert.deepEqual(sent(l.ready()), []);
   assert.equal(l.snapshot().parent, 'full');
 });
+
+test('an attach waits for the stream to open, then AttachTimeout: a slow WebRTC handshake is no refusal', () => {
+  const open = new Set();
+  const l = new Leaf({ self: { id: 'me', addrs: [] }, root: ROOT, broadcast: 'root.x', connected: (id) => open.has(id) });
+  l.addCandidates(0, [FULL]);
+  l.tick(0);
+  assert.deepEqual(sent(l.ready()), ['full:ATTACH']);
+  // 1.5 s of handshake: the attach has not even gone; it is not given up.
+  l.tick(1500);
+  assert.deepEqual(sent(l.ready()), []);
+  open.add('full');
+  l.opened(1600, 'full');
+  l.tick(2500);
+  assert.deepEqual(sent(l.ready()), []);
+  l.step(2550, 'full', message(Type.ACCEPT, { path: path('root', 'full'), depth: 1 }));
+  assert.equal(l.snapshot().parent, 'full');
+  // To a peer whose stream is open, AttachTimeout alone: after a loss the
+  // ancestors (connected already) are asked, and given up after 1 s.
+  l.tick(2600);
+  l.ready();
+  open.add('root');
+  l.tick(3500); // silent for 950 ms > ParentTimeout
+  assert.deepEqual(sent(l.ready()), ['root:ATTACH']);
+  l.tick(4400);
+  assert.equal(l.snapshot().state, 'attaching');
+  l.tick(4600);
+  assert.equal(l.snapshot().state, 'detached', 'the broadcaster given up after AttachTimeout (and the lost parent cooling)');
+});
