@@ -148,6 +148,89 @@ func TestBrowserPeerPlays(t *testing.T) {
 	}
 }
 
+// TestBrowserPeerHandedOver: a full node with one slot feeds the page; a
+// relay with two slots joins and is sent to the full node, which gives it
+// the page's slot (mesh 1.2.0: a displacement is a handover, made before
+// break). The page gets a Leave flagged handover, attaches to the relay
+// while the full node goes on feeding it, and leaves the full node once the
+// relay has delivered: it ends under the relay, having moved once (not
+// rejoined), and plays throughout without a stall.
+//
+// What the tree does next is its own business and timing: the page's
+// receipts to the full node prove that the relay feeds it, the full node
+// vouches for it, and when the relay's next improvement asks the
+// broadcaster, the broadcaster may give it the full node's slot (a vouched
+// relay with more slots: capacity rises towards the root), the full node
+// going below it. So the relay ends at depth 1 or 2 and the page one below
+// it.
+func TestBrowserPeerHandedOver(t *testing.T) {
+	e2e(t)
+	browsertest.Need(t)
+	log, _ := newLogs(t, slog.LevelInfo)
+	root := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "broadcaster")})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Clip, handed over", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := newNode(t, node.Config{Slots: 1, Logger: log.With("node", "full")})
+	w, err := full.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the full node in the tree", func() bool { return depth(t, w) == 1 })
+	waitFor(t, 30*time.Second, "chunks at the full node", func() bool { return received(t, w) > 10 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	relay := newNode(t, node.Config{Slots: 2, Logger: log.With("node", "relay")})
+	type joined struct {
+		w   *node.Broadcast
+		err error
+	}
+	relayIn := make(chan joined, 1)
+	joinRelay := time.AfterFunc(12*time.Second, func() {
+		rw, err := relay.Watch(ctx, b.Link())
+		relayIn <- joined{rw, err}
+	})
+	defer joinRelay.Stop()
+	p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: w.URLs().Player + "?mode=p2p", Seconds: 25})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(p.Log, "\n"))
+	}
+	var rw *node.Broadcast
+	select {
+	case j := <-relayIn:
+		if j.err != nil {
+			t.Fatalf("the relay: %v", j.err)
+		}
+		rw = j.w
+	case <-ctx.Done():
+		t.Fatal("the relay never joined")
+	}
+	if p.Peer == nil {
+		t.Fatalf("the page reports no light node\n%s", strings.Join(p.Log, "\n"))
+	}
+	fst, err := w.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := depth(t, rw)
+	t.Logf("a relay with 2 slots joined at 12 s: it is at depth %d, the full node at %d with children %v; the page: parent %s at depth %d, %d attaches, %d rejoins, %d withheld, advanced %.1f s in 25 s, %d stalls (max %d ms)",
+		rd, fst.Depth, fst.Children, shortID(p.Peer.Parent), p.Peer.Depth, p.Peer.Attaches, p.Peer.Rejoins, p.Peer.Withheld, p.Advanced, p.Stalls, p.MaxStallMs)
+	if p.Mode != "p2p" || p.Advanced < 23 || p.Stalls > 0 || len(p.Errors) > 0 {
+		t.Errorf("mode %s, currentTime advanced %.1f s in 25 s, %d stalls (max %d ms), errors %q\n%s", p.Mode, p.Advanced, p.Stalls, p.MaxStallMs, p.Errors, strings.Join(p.Log, "\n"))
+	}
+	if p.Peer.Parent != relay.ID().String() || rd < 1 || p.Peer.Depth != rd+1 {
+		t.Errorf("the page's parent is %s at depth %d, want the relay %s (at depth %d) one below it\n%s", shortID(p.Peer.Parent), p.Peer.Depth, shortID(relay.ID().String()), rd, strings.Join(p.Log, "\n"))
+	}
+	if p.Peer.Attaches != 2 || p.Peer.Rejoins != 0 || p.Peer.Withheld != 0 {
+		t.Errorf("the page attached %d times, rejoined %d times and left %d parents for withholding: want the first attach and one move", p.Peer.Attaches, p.Peer.Rejoins, p.Peer.Withheld)
+	}
+	if slices.Contains(fst.Children, peer.ID(p.PeerID)) {
+		t.Errorf("the full node still feeds the page (its children %v): the page did not leave it after the move", fst.Children)
+	}
+}
+
 func shortID(id string) string {
 	if len(id) > 8 {
 		return id[len(id)-8:]
