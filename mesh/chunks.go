@@ -152,10 +152,12 @@ func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 	}
 	from := n.highest + 1
 	if want > 0 {
-		// At most maxBackfill chunks: an attach must not cost the parent
-		// seconds of upload; anything older is pulled from elsewhere.
+		// At most a second of chunks (backfillSpan): what a rejoin lacks
+		// beyond that is already late for the player, and sent first it
+		// would hold the newest back behind it on this node's uplink;
+		// it is pulled afterwards (repairGaps) for the replay's sake.
 		from = max(want-1, lo)
-		limit := uint64(maxBackfill)
+		limit := uint64(max(backfillSpan/max(n.cfg.ChunkInterval, time.Millisecond), 2))
 		if n.isRoot {
 			limit = rootMaxBackfill
 		}
