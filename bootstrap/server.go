@@ -280,16 +280,20 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/follows/{account}", s.handleUnfollow)
 	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
 	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
-	// Reserved for private broadcasts (a later issue; the tables audiences
-	// and escrowed_keys are there): the broadcaster puts the account keys
-	// allowed to watch, and its content key wrapped for escrow; a signed-in
-	// member gets the key.
-	reserved := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotImplemented, "not_implemented", "private audiences and key escrow are not implemented yet")
-	}
-	m.HandleFunc("PUT /api/v1/broadcasts/{id}/audience", reserved)
-	m.HandleFunc("PUT /api/v1/broadcasts/{id}/key", reserved)
-	m.HandleFunc("GET /api/v1/broadcasts/{id}/key", reserved)
+	// Private audiences (issue 13): device keys, mutuals, rosters, the
+	// bundles' mailbox, invitations, saved groups (audience.go, mailbox.go).
+	m.HandleFunc("PUT /api/v1/device-keys", s.handlePublishDeviceKey)
+	m.HandleFunc("GET /api/v1/device-keys", s.handleDeviceKeys)
+	m.HandleFunc("GET /api/v1/audience/mutuals", s.handleMutuals)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/audience", s.handlePutRoster)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/audience", s.handleGetRoster)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/bundles", s.handlePutBundles)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/bundles", s.handleGetBundles)
+	m.HandleFunc("GET /api/v1/invitations", s.handleInvitations)
+	m.HandleFunc("GET /api/v1/groups", s.handleGroups)
+	m.HandleFunc("PUT /api/v1/groups/{name}", s.handlePutGroup)
+	m.HandleFunc("GET /api/v1/groups/{name}", s.handleGroup)
+	m.HandleFunc("DELETE /api/v1/groups/{name}", s.handleDeleteGroup)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -1,0 +1,283 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/peerscope/peerscope/audience"
+	"github.com/peerscope/peerscope/bootstrap/api"
+)
+
+// Rosters and the mailbox of a private broadcast, and saved groups.
+//
+//	broadcaster ─PUT …/audience {roster}─► signed by the broadcaster? listed private? roster signed by it, version grows?
+//	            ─► rosters + audiences (accounts) + roster_devices (peers, fingerprints), one transaction with the nonce
+//	broadcaster ─PUT …/bundles {bundles}─► each of this broadcast, for a device of the stored roster ─► bundles
+//	member      ─GET …/bundles (signed)─► the newest roster lists a device of the signer? (403 if not)
+//	            ─► the bundles for that device's fingerprints, as the broadcaster signed them
+//
+// The bootstrap checks the roster's signature (it must not store one a
+// broadcaster did not sign, since it decides who gets bundles by it), but
+// not the bundles' (only the broadcaster may put them, and each device
+// checks its bundle's signature before it opens it). It cannot open a
+// bundle: it holds no device's private key.
+
+// audienceBody is the body limit of the roster and bundles routes.
+func (s *Server) audienceBody() int64 { return max(s.cfg.MaxBody, api.MaxAudienceBody) }
+
+// handlePutRoster: PUT /api/v1/broadcasts/{id}/audience, signed by the
+// broadcaster. Durable before it is answered.
+func (s *Server) handlePutRoster(w http.ResponseWriter, r *http.Request) {
+	id, _, body, n, ok := s.byBroadcasterMax(w, r, "set the audience of", s.audienceBody())
+	if !ok {
+		return
+	}
+	var req api.RosterPut
+	if err := decodeStrict(r, body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	roster, err := audience.ParseRoster(req.Roster)
+	if err == nil {
+		err = roster.Verify(id)
+	}
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %w", ErrBadRequest, err))
+		return
+	}
+	added, err := s.store.putRoster(r.Context(), rosterWrite{nonce: n, roster: roster, now: s.cfg.Now(), replayTTL: s.cfg.ReplayTTL})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(added) > 0 {
+		s.tellInvited(r.Context(), id, added)
+	}
+	writeJSON(w, http.StatusOK, api.RosterResponse{Broadcast: id, Version: roster.Version})
+}
+
+// tellInvited puts a live private broadcast in the feeds of the accounts
+// its roster just added (never in the public stream, nor on the go-live
+// topic, which anyone reads): "@bob invited you", within the feed's
+// latency of the roster change.
+func (s *Server) tellInvited(ctx context.Context, id string, accounts []int64) {
+	b, err := s.store.entry(ctx, id)
+	if err != nil {
+		s.log.Warn("invitation notice", "broadcast", id, "err", err)
+		return
+	}
+	e := Event{Kind: EventInvited, Listing: &b.Listing, followerIDs: make(map[int64]bool, len(accounts)), private: true}
+	for _, a := range accounts {
+		e.followerIDs[a] = true
+	}
+	s.hub.publish(e)
+}
+
+// handleGetRoster: GET /api/v1/broadcasts/{id}/audience, signed by the
+// broadcaster or a device the roster lists.
+func (s *Server) handleGetRoster(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	owner, err := api.BroadcasterOf(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, body, err := s.signed(w, r)
+	if err == nil && len(body) > 0 {
+		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
+	}
+	if err == nil && p != owner {
+		var member bool
+		if member, err = s.store.rosterPeer(r.Context(), id, p.String()); err == nil && !member {
+			err = fmt.Errorf("%w: only the broadcaster and the roster's devices see the roster", ErrForbidden)
+		}
+	}
+	var version uint64
+	var roster []byte
+	if err == nil {
+		version, roster, err = s.store.roster(r.Context(), id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RosterResponse{Broadcast: id, Version: version, Roster: roster})
+}
+
+// handlePutBundles: PUT /api/v1/broadcasts/{id}/bundles, signed by the
+// broadcaster: each bundle of this broadcast, for a device key the stored
+// roster lists; all stored, durably, or none.
+func (s *Server) handlePutBundles(w http.ResponseWriter, r *http.Request) {
+	id, _, body, n, ok := s.byBroadcasterMax(w, r, "fill the mailbox of", s.audienceBody())
+	if !ok {
+		return
+	}
+	var req api.BundlesPut
+	err := decodeStrict(r, body, &req)
+	if err == nil && (len(req.Bundles) == 0 || len(req.Bundles) > api.MaxBundlesPerPut) {
+		err = fmt.Errorf("%w: 1 to %d bundles", ErrBadRequest, api.MaxBundlesPerPut)
+	}
+	bundles := make([]*audience.Bundle, len(req.Bundles))
+	for i, raw := range req.Bundles {
+		if err != nil {
+			break
+		}
+		if bundles[i], err = audience.ParseBundle(raw); err != nil {
+			err = fmt.Errorf("%w: bundle %d: %w", ErrBadRequest, i, err)
+		} else if bundles[i].Broadcast != id {
+			err = fmt.Errorf("%w: bundle %d is of another broadcast", ErrBadRequest, i)
+		}
+	}
+	if err == nil {
+		err = s.store.putBundles(r.Context(), bundleWrite{nonce: n, broadcast: id, bundles: bundles, raw: req.Bundles,
+			now: s.cfg.Now(), replayTTL: s.cfg.ReplayTTL})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.BundlesStored{Stored: len(bundles)})
+}
+
+// handleGetBundles: GET /api/v1/broadcasts/{id}/bundles?since=EPOCH, signed
+// by a member device: the bundles for its device keys in the newest
+// roster. A device that roster does not list gets 403, whatever it was
+// sent before; after the replay's expiry there is nothing.
+func (s *Server) handleGetBundles(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	_, err := api.BroadcasterOf(id)
+	var since uint64
+	if err == nil && r.URL.Query().Has("since") {
+		if since, err = strconv.ParseUint(r.URL.Query().Get("since"), 10, 32); err != nil || len(r.URL.Query()) > 1 {
+			err = fmt.Errorf("%w: since is an epoch, from 0 to %d", ErrBadRequest, uint32(math.MaxUint32))
+		}
+	} else if err == nil && len(r.URL.Query()) > 0 {
+		err = fmt.Errorf("%w: the only parameter is since", ErrBadRequest)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, body, err := s.signed(w, r)
+	if err == nil && len(body) > 0 {
+		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
+	}
+	if err == nil {
+		private, ended, e := s.store.broadcastEnd(r.Context(), id)
+		switch {
+		case e != nil:
+			err = e
+		case !private:
+			err = fmt.Errorf("%w: %s is listed as public", ErrNotPrivate, clip(id, 80))
+		case !ended.IsZero() && !s.cfg.Now().Before(ended.Add(s.cfg.ReplayTTL)):
+			err = fmt.Errorf("%w: the broadcast's replay and its keys have expired", ErrNotFound)
+		}
+	}
+	var res api.BundlesResponse
+	if err == nil {
+		res.RosterVersion, res.Bundles, err = s.store.bundlesFor(r.Context(), id, p.String(), uint32(since))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// --- saved groups ---
+
+func (s *Server) handlePutGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := api.CheckGroupName(name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, acc, body, err := s.session(w, r)
+	var g api.Group
+	if err == nil {
+		err = decodeStrict(r, body, &g)
+	}
+	if err == nil && g.Name == "" {
+		g.Name = name
+	}
+	if err == nil && g.Name != name {
+		err = fmt.Errorf("%w: the body names group %q, the path %q", ErrBadRequest, clip(g.Name, 80), name)
+	}
+	if err == nil {
+		err = g.Check()
+	}
+	if err == nil {
+		err = s.store.putGroup(r.Context(), acc.ID, g, s.cfg.Now())
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
+	_, acc, body, err := s.session(w, r)
+	if err == nil && len(body) > 0 {
+		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
+	}
+	var list []api.Group
+	if err == nil {
+		list, err = s.store.groups(r.Context(), acc.ID, "")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.GroupsResponse{Groups: list})
+}
+
+func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := api.CheckGroupName(name)
+	var acc Account
+	var body []byte
+	if err == nil {
+		_, acc, body, err = s.session(w, r)
+	}
+	if err == nil && len(body) > 0 {
+		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
+	}
+	var list []api.Group
+	if err == nil {
+		list, err = s.store.groups(r.Context(), acc.ID, name)
+	}
+	if err == nil && len(list) == 0 {
+		err = fmt.Errorf("%w: no group %q", ErrNotFound, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list[0])
+}
+
+func (s *Server) handleDeleteGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := api.CheckGroupName(name)
+	var acc Account
+	var body []byte
+	if err == nil {
+		_, acc, body, err = s.session(w, r)
+	}
+	if err == nil && len(body) > 0 {
+		err = fmt.Errorf("%w: DELETE without a body", ErrBadRequest)
+	}
+	if err == nil {
+		err = s.store.deleteGroup(r.Context(), acc.ID, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
+}
