@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/internal/p2pkey"
@@ -167,7 +168,7 @@ var ErrHostConfig = errors.New("bootstrap: bad configuration")
 // DefaultHostConfig returns what a zero HostConfig field becomes.
 func DefaultHostConfig() HostConfig {
 	c := HostConfig{
-		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1", "/ip4/0.0.0.0/udp/4001/webrtc-direct"},
 		MaxPeers: DefaultMaxPeers,
 	}
 	_ = c.Relay.fill()
@@ -247,6 +248,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
+		// WebRTC-direct, for browser light nodes (web/peer): it shares
+		// the UDP port with QUIC.
+		libp2p.Transport(webrtc.New),
 		libp2p.ConnectionManager(cm),
 		// A bootstrap is run where peers can reach it: that is its point.
 		// Saying so starts the AutoNAT service at once instead of after the

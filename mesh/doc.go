@@ -30,7 +30,8 @@
 // pull, repair); children.go the slots and the answer to an attach;
 // status.go the status a child sends its parent; counters.go what the tree
 // adds up; join.go probing, attaching, redirects, the ancestor path and
-// rejoining; improve.go the moves towards the root. message.go is the
+// losing a parent; rejoin.go how a node that lost one finds another;
+// improve.go the moves towards the root. message.go is the
 // protocol's one message, codec.go its wire encoding (the schema is
 // proto/mesh.proto).
 //
@@ -44,9 +45,11 @@
 // serves repair pulls only to its children. An Accept carries the ancestor
 // path; a node never adopts one of its ancestors and leaves a parent whose
 // path contains itself, so no loop can form. A node whose parent goes away
-// (PeerDown, or silence beyond ParentTimeout) attaches to its grandparent or
-// another known member, asking for chunks from the first sequence number it
-// lacks, so the gap is filled before the player needs it. Periodically, and
+// (PeerDown, or silence beyond ParentTimeout) pings its ancestors and the
+// other members it knows all at once and attaches to the first that answers
+// from the tree with room (rejoin.go: after a mass failure many are dead,
+// and they must not be waited for one by one), asking for the newest of the
+// chunks it lacks, so the gap is filled before the player needs it. Periodically, and
 // rate-limited, a node with spare slots tries to move nearer the root and any
 // node may move to a clearly nearer parent with room; both moves are
 // make-before-break.

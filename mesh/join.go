@@ -44,16 +44,23 @@ func (n *Machine) score(m *member) time.Duration {
 
 // join starts (or continues) looking for a parent.
 func (n *Machine) join(now time.Time) {
-	// After a loss or a Leave, try the hints in order without probing: speed
-	// matters more than nearness, and improvement fixes nearness later.
-	for len(n.hints) > 0 {
-		id := n.hints[0]
-		n.hints = n.hints[1:]
-		if m := n.members[id]; m != nil && !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) && n.childIndex(id) < 0 {
-			n.attach(now, m, 0)
-			return
+	if n.leftHint {
+		// The parent left and said where to go: it was alive and knew,
+		// so its first hint is asked at once, without probing.
+		n.leftHint = false
+		for len(n.hints) > 0 {
+			m := n.members[n.hints[0]]
+			n.hints = n.hints[1:]
+			if m != nil && usableAt(m, now) && n.childIndex(m.info.ID) < 0 {
+				n.attach(now, m, 0)
+				return
+			}
 		}
 	}
+	if !n.lostAt.IsZero() && n.probeRejoin(now) {
+		return
+	}
+	n.hints = n.hints[:0]
 	// Probe members whose RTT is unknown, a few at a time. The broadcaster
 	// is probed only when nobody else is known: with thousands joining, its
 	// upload must not go to pongs and redirects.
@@ -86,12 +93,21 @@ func (n *Machine) join(now time.Time) {
 	n.choose(now)
 }
 
-// choose asks the best ranked member to adopt this node.
+// choose asks the best ranked member to adopt this node. After a rejoin's
+// probe the members that did not answer are taken for gone for a while.
 func (n *Machine) choose(now time.Time) {
+	if n.rejoinProbe && n.rejoinPick(now, true) {
+		return
+	}
 	n.state = stateDetached
 	for _, id := range n.memberOrder {
-		n.members[id].pingSentAt = time.Time{}
+		m := n.members[id]
+		if n.rejoinProbe && !m.pingSentAt.IsZero() && !m.pingSentAt.Before(n.probeStart) {
+			m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+		}
+		m.pingSentAt = time.Time{}
 	}
+	n.rejoinProbe = false
 	if r := n.ranked(now); len(r) > 0 {
 		n.attach(now, r[0], 0)
 		return
@@ -165,6 +181,23 @@ func (n *Machine) ping(now time.Time, m *member) {
 	n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
 }
 
+// stepPing answers an RTT probe with this node's place in the tree. A
+// rejoining node's ping names the parent it lost, as its attach would, so
+// that a grandparent frees that slot before it answers. To one of its own
+// ancestors (a node that lost its parent and probes everyone it knows,
+// its own subtree included) the node answers as out of the tree: adopting
+// an ancestor would close a loop, and it would refuse the attach anyway.
+func (n *Machine) stepPing(now time.Time, from PeerID, m *Message) {
+	if m.Lost != "" && n.state == stateAttached {
+		n.believeLost(now, m.Lost)
+	}
+	d, free := uint32(noDepth), uint32(0)
+	if n.state == stateAttached && !n.inPath(from) && n.parentOutSince.IsZero() {
+		d, free = uint32(n.depth()), n.free()
+	}
+	n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free, Seq: n.held()})
+}
+
 // stepPong takes in the answer to a ping. The RTT is this node's own
 // measure (a pong that does not echo our last ping to that peer is
 // ignored); a pong whose claims cannot be true (depth 0 from anyone but the
@@ -176,6 +209,7 @@ func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 		return
 	}
 	m.rtt = max(now.Sub(m.pingAt), time.Microsecond)
+	m.held = p.Seq
 	m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
 	switch {
 	case p.Depth == 0 && from != n.cfg.Root.ID:
@@ -187,6 +221,9 @@ func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 		}
 	}
 	if n.state != stateProbing {
+		return
+	}
+	if n.rejoinProbe && n.rejoinPick(now, false) {
 		return
 	}
 	for _, id := range n.memberOrder {
@@ -359,9 +396,11 @@ func (n *Machine) setPath(now time.Time, path []PeerInfo) {
 	}
 }
 
-// loseParent starts a rejoin: the hints first, then the ancestors from the
-// nearest up (the grandparent has just lost a child, so it has a free slot),
-// then whoever else is known.
+// loseParent starts a rejoin. A parent that left and named where to go
+// is taken at its word: its first hint is asked at once. Otherwise the
+// hints, the ancestors from the nearest up (the grandparent has just lost
+// a child, so it has a free slot) and the best of the others known are
+// pinged together and the first good answer wins (probeRejoin).
 func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
 	if n.prevParent.ID != "" {
 		n.send(n.prevParent, &Message{Type: MsgLeave}) // a move under way: give it up too
@@ -382,6 +421,7 @@ func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
 	n.lostParent = old.ID
 	n.parent = PeerInfo{}
 	n.hints = append(n.hints[:0], hints...)
+	n.leftHint = why == LossLeft && len(hints) > 0
 	for i := len(n.path) - 2; i >= 0; i-- {
 		n.hints = append(n.hints, n.path[i].ID)
 	}

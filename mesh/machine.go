@@ -31,6 +31,7 @@ const (
 	maxMembers       = 128 // known peers
 	maxRoom          = 4   // candidates with room a status carries
 	maxRedirect      = 6   // candidates a redirect carries
+	maxRejoinProbes  = 8   // members a rejoin pings at once
 	maxPull          = 64  // chunks one pull asks for
 	maxBackfill      = 32  // chunks an attach is backfilled with at most
 	rootMaxBackfill  = 4   // the same at the broadcaster, whose upload is for its children's live chunks
@@ -47,6 +48,7 @@ type member struct {
 	rtt         time.Duration // 0: not measured; measured here, from pingAt
 	depth       uint32        // noDepth: unknown or not in the tree
 	free        uint32
+	held        uint64    // what its last pong said it holds (1 + seq)
 	pingSentAt  time.Time // zero: no ping outstanding (waited for)
 	pingAt      time.Time // the last ping sent, matched by its pong's echo; zero: answered
 	coolUntil   time.Time // do not ask it to adopt us before this
@@ -156,6 +158,11 @@ type Machine struct {
 
 	// Joining and moving.
 	probeDeadline  time.Time
+	probeStart     time.Time // when the probe under way began
+	rejoinProbe    bool      // the probe under way is a rejoin's (probeRejoin)
+	leftHint       bool      // the parent left naming where to go: ask its first hint at once
+	probeOrder     []PeerID  // a rejoin's probe: whom it pinged, in order…
+	probeHints     int       // …of which the first probeHints were hints
 	attachTo       PeerID
 	attachDeadline time.Time
 	moving         bool // the attach out is an improvement move while attached
@@ -591,11 +598,7 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	case MsgChunk:
 		return n.stepChunk(now, from, m)
 	case MsgPing:
-		d, free := uint32(noDepth), uint32(0)
-		if n.state == stateAttached {
-			d, free = uint32(n.depth()), n.free()
-		}
-		n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free, Seq: n.held()})
+		n.stepPing(now, from, m)
 	case MsgPong:
 		n.stepPong(now, from, m)
 	case MsgAttach:

@@ -93,7 +93,7 @@ type Message struct {
 	Addrs      []string     // MsgAttach: the requester's addresses
 	Reason     Reason       // MsgReject
 	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld; MsgLeave: LeaveHandover
-	Lost       PeerID       // MsgAttach: the parent the requester just lost, if any
+	Lost       PeerID       // MsgAttach, MsgPing: the parent the requester just lost, if any
 	Parent     PeerID       // MsgReceipt: the sender's parent, the receiver's child
 	Vouches    []Candidate  // MsgStatus: the sender's children that proved capacity (Proven), from their children's receipts
 	// Counters (MsgStatus) are what the sender's subtree adds up

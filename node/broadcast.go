@@ -26,6 +26,7 @@ import (
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 	"github.com/peerscope/peerscope/replay"
+	webpeer "github.com/peerscope/peerscope/web/peer"
 )
 
 // meshProtocol is the tree protocol of one broadcast: a host holds one
@@ -159,6 +160,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		// only (JSON, from this machine, with the page token).
 		Chat:  n.guard.OwnerWrites(b.chat),
 		Token: n.guard.PageToken,
+		// The page's own light node (?mode=p2p) joins the tree through
+		// this node.
+		Peer:       b.browserPeer,
+		PeerScript: webpeer.Handler(),
 	})
 	if first.Ended {
 		b.st.ended = true
@@ -170,6 +175,20 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		b.wg.Go(b.keepChunks)
 	}
 	return b, nil
+}
+
+// browserPeer tells the page's light node how to join the tree: the
+// protocol and this node's WebRTC-direct addresses.
+func (b *Broadcast) browserPeer() (player.Peer, bool) {
+	addrs := b.n.BrowserAddrs()
+	if len(addrs) == 0 {
+		return player.Peer{}, false
+	}
+	p := player.Peer{Broadcast: b.id, Protocol: string(meshProtocol(b.id))}
+	for _, a := range addrs {
+		p.Addrs = append(p.Addrs, a.String())
+	}
+	return p, true
 }
 
 // startTree joins (or, on the broadcaster, roots) the broadcast's tree.

@@ -22,8 +22,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -65,10 +67,17 @@ const (
 )
 
 // DefaultListen is where the libp2p host listens by default (Config.Listen
-// empty): loopback only, which is what the demo and tests want; a node meant
-// for others sets Config.Listen (e.g. /ip4/0.0.0.0/tcp/0 and
-// /ip4/0.0.0.0/udp/0/quic-v1).
+// empty), with DefaultBrowserListen beside it: loopback only, which is what
+// the demo and tests want; a node meant for others sets Config.Listen (e.g.
+// /ip4/0.0.0.0/tcp/0, /ip4/0.0.0.0/udp/0/quic-v1 and
+// /ip4/0.0.0.0/udp/0/webrtc-direct).
 const DefaultListen = "/ip4/127.0.0.1/tcp/0"
+
+// DefaultBrowserListen is the WebRTC-direct address a node listens on by
+// default, so that a browser light node (web/peer) can dial it: the
+// address carries the certificate's hash (/certhash), which the browser
+// checks instead of a CA (docs/ARCHITECTURE.md, "The browser light node").
+const DefaultBrowserListen = "/ip4/127.0.0.1/udp/0/webrtc-direct"
 
 // NoRelay, as Config.Slots, makes a node that relays to nobody (a phone on
 // a metered connection).
@@ -85,7 +94,9 @@ type Config struct {
 	// every run, and a certificate in a temporary directory.
 	DataDir string
 
-	// Listen are the libp2p listen multiaddrs; default [DefaultListen].
+	// Listen are the libp2p listen multiaddrs; default [DefaultListen,
+	// DefaultBrowserListen]. A /webrtc-direct address is what browser
+	// light nodes dial (BrowserAddrs).
 	Listen []string
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
@@ -197,7 +208,7 @@ type Config struct {
 
 func (c *Config) fill() error {
 	if c.Listen == nil {
-		c.Listen = []string{DefaultListen}
+		c.Listen = []string{DefaultListen, DefaultBrowserListen}
 	}
 	if c.HTTP == "" {
 		c.HTTP = DefaultHTTP
@@ -315,6 +326,9 @@ type Node struct {
 	// is a topic on it.
 	ps  *pubsub.PubSub
 	nat *nat.Traversal // reachability, and the bootstraps kept connected
+	// signal is the circuit relay that browser light nodes reserve on, to
+	// be reached by other browsers (browsers.go).
+	signal *relay.Relay
 
 	// The replays (replay.go): the store (nil with NoReplays), bitswap
 	// serving it and fetching, the swarm answering the replay protocol.
@@ -359,6 +373,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
+		// WebRTC-direct: what a browser light node dials (web/peer). Its
+		// DTLS certificate is derived from the host key, so the /certhash
+		// in the address stays the same across restarts.
+		libp2p.Transport(webrtc.New),
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),
@@ -370,6 +388,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
+	if err := n.startSignalRelay(); err != nil {
+		return nil, err
+	}
 	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
@@ -500,6 +521,9 @@ func (n *Node) Close() error {
 		n.nat.Close()
 		if n.store != nil {
 			_ = n.store.Close()
+		}
+		if n.signal != nil {
+			_ = n.signal.Close()
 		}
 		if n.host != nil {
 			_ = n.host.Close()

@@ -302,30 +302,6 @@ func (r *run) drawSlots() int {
 	return r.cfg.SlotMix[len(r.cfg.SlotMix)-1].Slots
 }
 
-// closeHostsWithin bounds how long the end of a run waits for its hosts to
-// close. go-libp2p v0.51's host Close can wait forever: an identify push
-// that arrives while a host closes blocks on a full event-bus subscription
-// while holding the lock AutoNAT's Close needs (seen once in a 100-host
-// run with sybils, the report never printed). The report is made by then;
-// a host still closing is left to the process's exit.
-const closeHostsWithin = 20 * time.Second
-
-// closeAll closes the hosts at once and waits for them, at most
-// closeHostsWithin.
-func (r *run) closeAll(hosts []io.Closer) {
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		wg.Go(func() { _ = h.Close() })
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(closeHostsWithin):
-		r.progress("%s: hosts still closing after %s, left to the exit", r.cfg.Mode, closeHostsWithin)
-	}
-}
-
 func (r *run) progress(format string, args ...any) {
 	if r.cfg.Progress != nil {
 		r.cfg.Progress(format, args...)

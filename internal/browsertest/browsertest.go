@@ -107,6 +107,29 @@ type Play struct {
 	LatencyMs    *struct {
 		Min, Median, Max, N int
 	} `json:"latencyMs"`
+	// PeerID and Peer are the page's light node in ?mode=p2p (web/peer).
+	PeerID string    `json:"peerID"`
+	Peer   *PeerLeaf `json:"peer"`
+}
+
+// PeerLeaf is the state of a page's light node (web/peer's stats()).
+type PeerLeaf struct {
+	State    string   `json:"state"`
+	Parent   string   `json:"parent"`
+	Depth    int      `json:"depth"`
+	Path     []string `json:"path"`
+	Children []string `json:"children"`
+	Highest  int      `json:"highest"`
+	Chunks   int      `json:"chunks"`
+	Forged   int      `json:"forged"`
+	Pulls    int      `json:"pulls"`
+	Rejoins  int      `json:"rejoins"`
+	Attaches int      `json:"attaches"`
+	Receipts int      `json:"receipts"` // sent to the grandparent (mesh 1.2.0)
+	Withheld int      `json:"withheld"` // parents left for withholding the stream
+	Refused  []int    `json:"refused"`
+	Skipped  int      `json:"skipped"`
+	Verifier string   `json:"verifier"` // "webcrypto" or "libp2p": which code checked the signatures
 }
 
 // PlayOptions says what to watch.

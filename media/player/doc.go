@@ -39,6 +39,8 @@
 //	{prefix}/api/status    Status as JSON
 //	{prefix}/hls/…         Routes.HLS (an *hls.Server)
 //	{prefix}/whep[/…]      Routes.WHEP (a *whep.Server)
+//	{prefix}/api/peer      Routes.Peer as JSON, {prefix}/peer.js
+//	                       Routes.PeerScript (the tree, from the page)
 //	{prefix}/chat/…        Routes.Chat (chat/web: the chat's API, and its
 //	                       script at chat/chat.js)
 //
@@ -50,6 +52,15 @@
 // its replay (Status.ReplayURL) and shows replay views beside the live
 // count.
 //
-// Query options of the page: ?mode=hls or ?mode=whep forces one way of
-// playing (no fallback); ?debug shows a log.
+// From the tree itself (?mode=p2p): the page fetches api/peer (Routes.Peer:
+// the broadcast, the tree's protocol ID, the node's WebRTC-direct
+// addresses), loads the light node's script, peer.js (Routes.PeerScript:
+// web/peer's bundle), and joins the broadcast's tree as a leaf through the
+// node; the verified chunks, back in sequence, go to the same Media Source
+// Extensions reader as LL-HLS parts (one SourceBuffer, the same live-edge
+// keeping, latency from each chunk's capture time and tfdt). Should it fail
+// to start, the page plays over WHEP.
+//
+// Query options of the page: ?mode=hls, ?mode=whep or ?mode=p2p forces one
+// way of playing (no fallback); ?debug shows a log.
 package player

@@ -77,6 +77,19 @@ func StatusHandler(status func() Status) http.Handler {
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// Peer is what the page's light node needs to join the broadcast's tree
+// itself (?mode=p2p; web/peer), served as JSON at api/peer.
+type Peer struct {
+	Broadcast string `json:"broadcast"`
+	// Protocol is the tree's stream protocol ID for this broadcast
+	// (/peerscope/mesh/<version>/<broadcast ID>): the page speaks whatever
+	// version the node does.
+	Protocol string `json:"protocol"`
+	// Addrs are where a browser dials the node serving the page:
+	// WebRTC-direct multiaddrs with /certhash and /p2p.
+	Addrs []string `json:"addrs"`
+}
+
 // Routes are what the page plays from. A nil handler answers 404 (the page
 // then tries the other way).
 type Routes struct {
@@ -89,6 +102,11 @@ type Routes struct {
 	Chat http.Handler
 	// Comments, on a replay, lists its comments at api/comments.
 	Comments func() []Comment
+	// Peer, when set, tells the page's light node where to join the tree
+	// (api/peer; ok false: 404, the page then plays another way), and
+	// PeerScript serves the light node's script at peer.js (web/peer).
+	Peer       func() (Peer, bool)
+	PeerScript http.Handler
 	// Token, when set, gives the token the page carries for the request
 	// that asks for it (internal/localapi's page token: "" for a page that
 	// may not act), in <meta name="peerscope-token">; the chat's script
@@ -151,6 +169,10 @@ func New(r Routes) http.Handler {
 	if r.Comments != nil {
 		mux.Handle("GET /api/comments", commentsHandler(r.Comments))
 	}
+	if r.Peer != nil && r.PeerScript != nil {
+		mux.Handle("GET /peer.js", r.PeerScript)
+		mux.Handle("GET /api/peer", peerHandler(r.Peer))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "" {
 			// Mounted at "/watch/x" and asked for "/watch/x": the page's
@@ -169,6 +191,25 @@ func New(r Routes) http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, req)
+	})
+}
+
+func peerHandler(peer func() (Peer, bool)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		p, ok := peer()
+		if !ok {
+			http.Error(w, "this node takes no browser peers", http.StatusNotFound)
+			return
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-cache")
+		w.Write(append(b, '\n'))
 	})
 }
 

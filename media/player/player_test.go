@@ -235,3 +235,42 @@ func proxyTo(base string) http.Handler {
 		io.Copy(w, resp.Body)
 	})
 }
+
+// TestPeerRoutes: api/peer and peer.js are served only with both routes,
+// and api/peer says 404 when the node takes no browser peers.
+func TestPeerRoutes(t *testing.T) {
+	script := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "// the bundle") })
+	want := player.Peer{Broadcast: "12D3KooWx.abcdefgh", Protocol: "/peerscope/mesh/1.2.0/12D3KooWx.abcdefgh", Addrs: []string{"/ip4/127.0.0.1/udp/1/webrtc-direct/certhash/uEiA/p2p/12D3KooWy"}}
+	takes := true
+	srv := httptest.NewServer(player.New(player.Routes{Peer: func() (player.Peer, bool) { return want, takes }, PeerScript: script}))
+	defer srv.Close()
+	bare := httptest.NewServer(player.New(player.Routes{}))
+	defer bare.Close()
+
+	get := func(url string) (int, []byte) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, body := get(srv.URL + "/api/peer")
+	var got player.Peer
+	if err := json.Unmarshal(body, &got); code != http.StatusOK || err != nil || got.Protocol != want.Protocol || len(got.Addrs) != 1 || got.Addrs[0] != want.Addrs[0] {
+		t.Errorf("api/peer: %d %s (%v)", code, body, err)
+	}
+	if code, body := get(srv.URL + "/peer.js"); code != http.StatusOK || string(body) != "// the bundle" {
+		t.Errorf("peer.js: %d %q", code, body)
+	}
+	takes = false
+	if code, _ := get(srv.URL + "/api/peer"); code != http.StatusNotFound {
+		t.Errorf("api/peer of a node without browser addresses: %d, want 404", code)
+	}
+	for _, path := range []string{"/api/peer", "/peer.js"} {
+		if code, _ := get(bare.URL + path); code != http.StatusNotFound {
+			t.Errorf("%s without the routes: %d, want 404", path, code)
+		}
+	}
+}

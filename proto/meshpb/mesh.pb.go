@@ -205,7 +205,7 @@ type Message struct {
 	// lost parent kept the stream back); leave: 1 handover (displaced for the
 	// first candidate, and fed until it delivers)
 	Flags uint32 `protobuf:"varint,14,opt,name=flags,proto3" json:"flags,omitempty"`
-	Lost  string `protobuf:"bytes,15,opt,name=lost,proto3" json:"lost,omitempty"` // attach: the parent the requester just lost, if any
+	Lost  string `protobuf:"bytes,15,opt,name=lost,proto3" json:"lost,omitempty"` // attach, ping: the parent the requester just lost, if any
 	// status: what the sender's subtree adds up (the application names
 	// them): for an events counter the delta since the sender's previous
 	// status to this parent, for a gauge the subtree's sum; zeros left out

@@ -70,6 +70,8 @@ try {
     title: await page.title(),
     note: await page.evaluate(() => document.getElementById('note').textContent),
     log: state.log.slice(-30),
+    // The page's light node (?mode=p2p): its peer ID and its leaf's state.
+    peerID: state.peerID, peer: state.peer,
   });
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
   if (Number(opt['end-wait']) > 0) {

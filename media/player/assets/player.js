@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const video = $('video');
   const params = new URLSearchParams(location.search);
-  const forced = params.get('mode'); // 'hls' | 'whep' | null
+  const forced = params.get('mode'); // 'hls' | 'whep' | 'p2p' | null
   const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
 
   const state = window.peerscope = Object.assign(window.peerscope || {}, {
@@ -385,29 +385,36 @@
       }
     })();
 
-    // Keep near the live edge, jump holes, drop what was played long ago.
+    keepLive(() => sb, () => pl.holdBack, () => stopped);
+    video.addEventListener('ended', () => { if (pl.ended) ended(); });
+    return keeper;
+  }
+
+  // keepLive keeps the playhead near the live edge of a SourceBuffer, for
+  // LL-HLS and the tree alike: a little faster when behind, a jump when far
+  // behind, holes jumped, what was played long ago dropped.
+  function keepLive(getSB, holdBack, isStopped) {
     const timer = setInterval(() => {
-      if (stopped) { clearInterval(timer); return; }
+      if (isStopped()) { clearInterval(timer); return; }
+      const sb = getSB();
       if (!sb || !sb.buffered.length || state.ended) return;
       const b = sb.buffered;
       const t = video.currentTime;
       const end = b.end(b.length - 1);
       for (let i = 0; i < b.length; i++) {
         if (t < b.start(i) && (i === 0 || t >= b.end(i - 1) - 0.1) && b.start(i) - t < 3) {
-          log('hls: jump hole', t.toFixed(2), '→', b.start(i).toFixed(2));
+          log('jump hole', t.toFixed(2), '→', b.start(i).toFixed(2));
           video.currentTime = b.start(i) + 0.01;
           return;
         }
       }
       const ahead = end - t;
-      const target = Math.max(pl.holdBack, 0.5);
-      if (ahead > target + 3) { log('hls: catch up', ahead.toFixed(2)); video.currentTime = end - target; } else if (ahead > target + 0.3) video.playbackRate = 1.08;
+      const target = Math.max(holdBack(), 0.5);
+      if (ahead > target + 3) { log('catch up', ahead.toFixed(2)); video.currentTime = end - target; } else if (ahead > target + 0.3) video.playbackRate = 1.08;
       else if (ahead < target - 0.2) video.playbackRate = 0.97;
       else video.playbackRate = 1;
       if (!sb.updating && t - b.start(0) > 30) sb.remove(b.start(0), t - 20);
     }, 250);
-    video.addEventListener('ended', () => { if (pl.ended) ended(); });
-    return keeper;
   }
 
   function latencyFrom(anchors) {
@@ -417,6 +424,104 @@
     return a ? Date.now() - (a[1] + (t - a[0]) * 1000) : null;
   }
 
+
+  // ---- the tree itself: the page as a light node (web/peer) -------------
+
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const el = document.createElement('script');
+      el.src = src;
+      el.onload = resolve;
+      el.onerror = () => reject(new Error(`cannot load ${src}`));
+      document.head.append(el);
+    });
+  }
+
+  // playP2P joins the broadcast's tree through the node that served the
+  // page (api/peer), verifies every chunk and appends the parts, in
+  // sequence, to one SourceBuffer: the same reader, latency and catch-up
+  // as LL-HLS, fed by the tree instead of HTTP.
+  async function playP2P() {
+    if (!window.MediaSource || !window.RTCPeerConnection) return null;
+    let info;
+    try {
+      const r = await fetch('api/peer', { cache: 'no-store' });
+      if (!r.ok) { log('p2p: api/peer', r.status); return null; }
+      info = await r.json();
+      if (!window.PeerscopePeer) await loadScript('peer.js');
+    } catch (e) { log('p2p:', e.message); return null; }
+    const ms = new MediaSource();
+    video.srcObject = null;
+    video.src = URL.createObjectURL(ms);
+    await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
+    let sb = null; let codecs = null; let videoID = null; let timescale = 90000;
+    let stopped = false; let first = true; let holdBack = 0.6; let sawEnd = false;
+    const anchors = [];
+    const queue = []; let busy = false;
+    const append = (buf) => new Promise((resolve, reject) => {
+      sb.addEventListener('updateend', resolve, { once: true });
+      sb.addEventListener('error', reject, { once: true });
+      sb.appendBuffer(buf);
+    });
+    async function put(c) {
+      if (c.flags & 2) { // init
+        const next = readInit(c.payload);
+        const type = `video/mp4; codecs="${next.codecs}"`;
+        if (!sb) {
+          if (!MediaSource.isTypeSupported(type)) throw new Error(`unsupported ${type}`);
+          sb = ms.addSourceBuffer(type);
+          log('p2p: init', type);
+        } else if (codecs !== next.codecs && sb.changeType) sb.changeType(type);
+        state.audio = /opus|mp4a/.test(next.codecs) ? next.codecs.split(',').pop() : null;
+        codecs = next.codecs; videoID = next.videoID; timescale = next.timescale;
+        await append(c.payload);
+        return;
+      }
+      if (c.flags & 4) sawEnd = true;
+      if (!sb || !c.payload.length) return;
+      const start = partStart(c.payload, videoID, timescale);
+      if (start !== null) {
+        anchors.push([start, Number(c.wallclock / 1000000n)]);
+        if (anchors.length > 300) anchors.shift();
+      }
+      if (c.duration > 0n) holdBack = Math.max(holdBack, 3 * Number(c.duration) / 1e9);
+      await append(c.payload);
+      if (first && sb.buffered.length) {
+        first = false;
+        const end = sb.buffered.end(sb.buffered.length - 1);
+        video.currentTime = Math.max(sb.buffered.start(0), end - Math.max(holdBack, 0.5));
+        startPlayback();
+      }
+    }
+    async function pump() {
+      if (busy) return;
+      busy = true;
+      try {
+        while (queue.length && !stopped) {
+          try { await put(queue.shift()); } catch (e) { log('p2p:', e.message); state.errors.push(e.message); }
+        }
+        if (sawEnd && !queue.length && sb && !sb.updating && ms.readyState === 'open') ms.endOfStream();
+      } finally { busy = false; }
+    }
+    let peer;
+    try {
+      peer = await window.PeerscopePeer.start({
+        broadcast: info.broadcast, protocol: info.protocol, addrs: info.addrs, log,
+        // ?slots=N: feed up to N other browsers (0, the default: a leaf).
+        slots: Math.max(0, Math.min(8, parseInt(params.get('slots') || '0', 10) || 0)),
+        onChunk: (c) => { queue.push(c); pump(); },
+      });
+    } catch (e) { log('p2p: start', e.message); return null; }
+    state.peerID = peer.id;
+    const stats = setInterval(() => { state.peer = peer.stats(); }, 250);
+    keepLive(() => sb, () => holdBack, () => stopped);
+    video.addEventListener('ended', () => { if (sawEnd) ended(); });
+    return {
+      kind: 'p2p',
+      stop: () => { if (stopped) return; stopped = true; clearInterval(stats); state.peer = peer.stats(); peer.stop(); },
+      latency: () => latencyFrom(anchors),
+    };
+  }
 
   // ---- replay: HLS VOD over MSE, with seeking ---------------------------
 
@@ -630,10 +735,12 @@
     player = null;
     if (state.ended) return;
     state.mode = kind;
-    $('mode').textContent = kind === 'whep' ? 'WebRTC' : 'LL-HLS';
+    $('mode').textContent = { whep: 'WebRTC', hls: 'LL-HLS', p2p: 'peer-to-peer' }[kind];
     setNote('');
     watchFirstFrame();
-    player = kind === 'whep' ? await playWHEP(8000) : await playHLS();
+    const play = { whep: () => playWHEP(8000), hls: playHLS, p2p: playP2P }[kind];
+    player = await play();
+    if (!player && kind === 'p2p' && forced !== 'p2p') return switchTo('whep');
     if (!player && kind === 'whep' && forced !== 'whep') return switchTo('hls');
     if (!player) { setNote('Cannot play this broadcast here.'); return; }
     if (unmute) { video.muted = false; $('unmute').hidden = true; }
@@ -647,6 +754,10 @@
     $('latency').textContent = l === null ? 'latency –' : `latency ${(l / 1000).toFixed(1)} s`;
   }, 1000);
   video.addEventListener('waiting', () => log('waiting at', video.currentTime.toFixed(2)));
+  // Closing the page takes its light node out of the tree at once: its
+  // parent frees the slot, its children go to the parent and the room
+  // below, rather than wait for silence.
+  window.addEventListener('pagehide', () => { if (player && player.kind === 'p2p') player.stop(); });
 
   (async () => {
     showOverlay('Connecting…');
@@ -659,6 +770,6 @@
       return;
     }
     if (state.ended) return;
-    await switchTo(forced === 'hls' ? 'hls' : 'whep');
+    await switchTo(forced === 'hls' || forced === 'p2p' ? forced : 'whep');
   })();
 })();

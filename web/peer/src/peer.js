@@ -1,0 +1,245 @@
+// The browser light node's shell: js-libp2p over WebRTC-direct around the
+// pure Leaf (leaf.js), as mesh/p2p is around mesh.Machine. The bundle
+// (dist/peer.js) exposes start() as window.PeerscopePeer.start; the player
+// page calls it in its p2p mode.
+//
+// Data flow: a full node's WebRTC-direct address (api/peer) ─► dial ─►
+// an outbound stream per peer on the tree's protocol ID, for what the leaf
+// says (attach, status, pull, pong, leave) ─► the parent adopts us and
+// opens its own stream to us ─► frames ─► decode ─► a chunk is verified
+// (chunk.js) before the leaf sees it: a forged one bans its sender ─► the
+// leaf delivers each sequence number once ─► InOrder ─► onChunk, in
+// sequence, to the page's Media Source Extensions.
+import { createLibp2p } from 'libp2p';
+import { webRTC, webRTCDirect } from '@libp2p/webrtc';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { identify } from '@libp2p/identify';
+import { noise } from '@libp2p/noise';
+import { yamux } from '@libp2p/yamux';
+import { multiaddr } from '@multiformats/multiaddr';
+import { WebRTC, WebRTCDirect } from '@multiformats/multiaddr-matcher';
+import { Frames, decode, frame, Type } from './wire.js';
+import { Verifier, broadcasterOf } from './chunk.js';
+import { Leaf } from './leaf.js';
+import { InOrder } from './inorder.js';
+
+export { Leaf, InOrder, Verifier };
+
+const TICK_MS = 50;
+
+// dialable keeps the addresses a browser can dial: a node's WebRTC-direct
+// (with certhash), or another browser's WebRTC through a circuit relay
+// (…/p2p/<relay>/p2p-circuit/webrtc), which signals the connection.
+export function dialable(addrs) {
+  return (addrs || []).filter((a) => {
+    try {
+      const m = multiaddr(a);
+      return WebRTCDirect.exactMatch(m) || WebRTC.exactMatch(m);
+    } catch { return false; }
+  });
+}
+
+function withPeer(addr, id) {
+  return addr.endsWith(`/p2p/${id}`) ? addr : `${addr}/p2p/${id}`;
+}
+
+function bytesOf(data) {
+  return data instanceof Uint8Array ? data : data.subarray();
+}
+
+// start joins the broadcast's tree. opts: broadcast, protocol (the tree's
+// stream protocol ID), addrs (multiaddrs of a full node, with /p2p),
+// slots (children this browser feeds; 0, the default: a leaf),
+// iceServers (for browser-to-browser WebRTC; default none: host
+// candidates only), onChunk(chunk) in sequence, onEvent(event), log(...).
+//
+// A page with slots reserves a slot on the relay of the node it dials
+// (a small circuit relay every node runs for signalling): its address
+// …/p2p/<node>/p2p-circuit/webrtc/p2p/<page> goes in its attach, the tree
+// passes it on in redirects, and another page dials it: the relay carries
+// the WebRTC offer and answer, then the two browsers talk directly.
+export async function start(opts) {
+  const log = opts.log || (() => {});
+  const now = () => performance.now();
+  const verifier = new Verifier(opts.broadcast);
+  const slots = opts.slots || 0;
+  const rtcConfiguration = { iceServers: opts.iceServers || [] };
+  const node = await createLibp2p({
+    addresses: { listen: slots > 0 ? ['/p2p-circuit', '/webrtc'] : [] },
+    transports: [webRTCDirect({ rtcConfiguration }), webRTC({ rtcConfiguration }), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    // A relayed connection (the signalling path to another browser) is
+    // upgraded like a raw one: Noise, then yamux.
+    streamMuxers: [yamux()],
+    // identify tells the relay transport which peers relay.
+    services: { identify: identify() },
+    // Loopback and LAN addresses are what tests and home networks use;
+    // js-libp2p refuses them in browsers unless told otherwise.
+    connectionGater: { denyDialMultiaddr: async () => false },
+    connectionManager: { maxConnections: 16 },
+  });
+  const selfID = node.peerId.toString();
+  const rootID = broadcasterOf(opts.broadcast);
+  const entry = dialable(opts.addrs).map((a) => a.replace(/\/p2p\/[^/]+$/, ''));
+  const entryID = (opts.addrs[0] || '').split('/p2p/')[1] || '';
+  const writers = new Map(); // peer ID → {stream|null, queue, failed}
+  const leaf = new Leaf({
+    self: { id: selfID, addrs: [] },
+    root: { id: rootID, addrs: [] },
+    broadcast: opts.broadcast,
+    config: { ...opts.config, slots },
+    // A peer is reachable if we hold a connection to it or can dial it.
+    usable: (info) => dialable(info.addrs).length > 0 || node.getConnections().some((c) => c.remotePeer.toString() === info.id),
+    connected: (id) => { const w = writers.get(id); return !!(w && w.stream); },
+  });
+  const order = new InOrder({ wait: opts.gapWait || 2000 });
+  const refused = []; // seqs of chunks refused, for the page and tests
+  let stopped = false;
+
+  function deliver(c) {
+    for (const x of order.push(now(), c)) if (!x.gap) opts.onChunk(x); else log('peer: gave a hole up');
+  }
+
+  function drain() {
+    const rd = leaf.ready();
+    for (const { to, msg } of rd.messages) write(to, msg);
+    for (const c of rd.deliver) deliver(c);
+    for (const e of rd.events) {
+      log('peer:', e.type, e.peer ? e.peer.slice(-8) : '', e.why || '', e.depth === undefined ? '' : `depth ${e.depth}`);
+      if (opts.onEvent) opts.onEvent(e);
+    }
+  }
+
+  // write sends msg to a peer on our one outbound stream to it, opened on
+  // first use (dialling its WebRTC-direct addresses if not connected).
+  function write(to, msg) {
+    let w = writers.get(to.id);
+    if (!w) {
+      w = { stream: null, queue: [], failed: false };
+      writers.set(to.id, w);
+      open(to, w);
+    }
+    const f = frame(msg);
+    if (w.stream) send(to.id, w, f); else w.queue.push(f);
+  }
+
+  async function open(to, w) {
+    try {
+      const addrs = dialable(to.addrs).map((a) => multiaddr(withPeer(a, to.id)));
+      const connected = node.getConnections().find((c) => c.remotePeer.toString() === to.id);
+      const target = connected ? connected.remotePeer : addrs;
+      if (!connected && !addrs.length) throw new Error('no address a browser can dial');
+      const stream = await node.dialProtocol(target, opts.protocol, { signal: AbortSignal.timeout(5000), runOnLimitedConnection: true });
+      if (writers.get(to.id) !== w || stopped) { stream.abort(new Error('closed')); return; }
+      w.stream = stream;
+      stream.addEventListener('close', () => { if (writers.get(to.id) === w) gone(to.id, w); });
+      for (const f of w.queue.splice(0)) send(to.id, w, f);
+      leaf.opened(now(), to.id);
+      drain();
+    } catch (e) {
+      log('peer: open', to.id.slice(-8), e.message);
+      gone(to.id, w);
+    }
+  }
+
+  function send(id, w, f) {
+    try { w.stream.send(f); } catch (e) { log('peer: write', id.slice(-8), e.message); gone(id, w); }
+  }
+
+  function gone(id, w) {
+    if (writers.get(id) !== w) return;
+    writers.delete(id);
+    if (w.stream) w.stream.abort(new Error('gone'));
+    if (stopped) return;
+    leaf.peerDown(now(), id);
+    drain();
+  }
+
+  // Inbound: one queue for every stream, so the leaf sees messages in the
+  // order they arrived, each chunk verified first.
+  let queue = Promise.resolve();
+  function inbound(from, m) {
+    queue = queue.then(async () => {
+      if (stopped) return;
+      if (m.type === Type.CHUNK && m.chunk) {
+        const why = await verifier.verify(m.chunk);
+        if (why) {
+          refused.push(Number(m.chunk.seq));
+          log('peer: refused chunk', String(m.chunk.seq), why, 'from', from.slice(-8));
+          leaf.forged(now(), from, why);
+          drain();
+          return;
+        }
+      } else if (m.type === Type.CHUNK) {
+        return;
+      }
+      leaf.step(now(), from, m);
+      drain();
+    }).catch((e) => {
+      // A bug must not stop every later message: the chain goes on.
+      log('peer: step', e && e.message);
+    });
+  }
+
+  await node.handle(opts.protocol, (stream, conn) => {
+    const from = conn.remotePeer.toString();
+    const frames = new Frames();
+    stream.addEventListener('message', (e) => {
+      try {
+        for (const b of frames.push(bytesOf(e.data))) inbound(from, decode(b));
+      } catch (err) {
+        log('peer: bad frame from', from.slice(-8), err.message);
+        stream.abort(err);
+        leaf.peerDown(now(), from);
+        drain();
+      }
+    });
+  }, { maxInboundStreams: 8, runOnLimitedConnection: true });
+
+  // Our own address for other browsers: a circuit through a relay, then
+  // WebRTC. When it changes the leaf tells its parent and children.
+  let own = '';
+  // (Without the trailing /p2p/<us>, as the tree carries addresses.)
+  const ownAddrs = () => dialable(node.getMultiaddrs().map((a) => a.toString()))
+    .filter((a) => a.includes('/p2p-circuit/webrtc'))
+    .map((a) => (a.endsWith(`/p2p/${selfID}`) ? a.slice(0, -`/p2p/${selfID}`.length) : a));
+  node.addEventListener('self:peer:update', () => {
+    if (!slots || stopped) return;
+    const addrs = ownAddrs();
+    if (addrs.join() === own) return;
+    own = addrs.join();
+    log('peer: reachable for browsers at', own || 'nothing');
+    leaf.setAddrs(now(), addrs);
+    drain();
+  });
+
+  node.addEventListener('peer:disconnect', (e) => {
+    const id = e.detail.toString();
+    const w = writers.get(id);
+    if (w) gone(id, w); else { leaf.peerDown(now(), id); drain(); }
+  });
+
+  leaf.addCandidates(now(), [{ id: entryID, addrs: entry }]);
+  leaf.tick(now());
+  drain();
+  const timer = setInterval(() => {
+    if (stopped) return;
+    leaf.tick(now());
+    drain();
+    for (const x of order.poll(now())) if (!x.gap) opts.onChunk(x);
+  }, TICK_MS);
+
+  return {
+    id: selfID,
+    stats: () => ({ ...leaf.snapshot(), refused: [...refused], skipped: order.skipped, verifier: verifier.impl }),
+    async stop() {
+      if (stopped) return;
+      leaf.leave();
+      drain();
+      stopped = true;
+      clearInterval(timer);
+      await new Promise((r) => setTimeout(r, 100));
+      await node.stop();
+    },
+  };
+}
