@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peerscope/peerscope/audience"
+	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 	"github.com/peerscope/peerscope/proto/audiencepb"
@@ -27,6 +28,7 @@ func TestRemovedMemberGetsNoBundle(t *testing.T) {
 	alice, bob, dave := e.node(1), e.node(2), e.node(4)
 	e.x.AddUser(xUser("400", "dave"))
 	e.signIn(alice, "100")
+	e.signIn(bob, "200")
 	e.signIn(dave, "400")
 	ak, dk := e.deviceKey(alice, 1), e.deviceKey(dave, 4)
 	for _, p := range []struct {
@@ -161,6 +163,7 @@ func TestRosterRefusals(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice, bob, mallory := e.node(1), e.node(2), e.node(6)
+	e.signIn(bob, "200")
 	ak := e.deviceKey(alice, 1)
 	id, public, unlisted := bob.broadcastID("priv"), bob.broadcastID("open"), bob.broadcastID("none")
 	if _, err := bob.c.Announce(ctx, id, privateAnnouncement(id, "x", e.clock.Now(), 1)); err != nil {
@@ -219,5 +222,46 @@ func TestRosterRefusals(t *testing.T) {
 		if n := e.count(table); n != want {
 			t.Errorf("%d rows in %s, want %d", n, table, want)
 		}
+	}
+}
+
+// TestAudienceNeedsAccount: peer IDs are free, so rosters and bundles —
+// kept until 24 h after each end — need a signed-in broadcaster, and an
+// account's bundles are bounded in bytes: a put past the bound is refused
+// whole.
+func TestAudienceNeedsAccount(t *testing.T) {
+	e := newEnv(t, func(c *bootstrap.ServerConfig) { c.MaxAudienceBytes = 5000 })
+	ctx := context.Background()
+	alice, bob, anon := e.node(1), e.node(2), e.node(9)
+	e.signIn(bob, "200")
+	ak := e.deviceKey(alice, 1)
+	aid := anon.broadcastID("anon")
+	if _, err := anon.c.Announce(ctx, aid, privateAnnouncement(aid, "x", e.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := anon.c.PutRoster(ctx, aid, e.roster(anon, aid, 1, member("twitter:100", ak)))
+	mustStatus(t, err, http.StatusForbidden, "not_signed_in")
+	_, err = anon.c.PutBundles(ctx, aid, e.wrap(anon, aid, 1, ak))
+	mustStatus(t, err, http.StatusForbidden, "not_signed_in")
+
+	id := bob.broadcastID("priv")
+	if _, err := bob.c.Announce(ctx, id, privateAnnouncement(id, "x", e.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.c.PutRoster(ctx, id, e.roster(bob, id, 1, member("twitter:100", ak))); err != nil {
+		t.Fatal(err)
+	}
+	for n := uint32(1); n <= 3; n++ { // about 1.4 KB each
+		if _, err := bob.c.PutBundles(ctx, id, e.wrap(bob, id, n, ak)); err != nil {
+			t.Fatalf("epoch %d: %v", n, err)
+		}
+	}
+	_, err = bob.c.PutBundles(ctx, id, e.wrap(bob, id, 4, ak))
+	mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
+	if n := e.count("bundles"); n != 3 {
+		t.Fatalf("%d bundles after the refused put", n)
+	}
+	if n := e.count("rosters"); n != 1 {
+		t.Fatalf("%d rosters", n)
 	}
 }

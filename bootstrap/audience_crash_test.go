@@ -2,7 +2,10 @@ package bootstrap_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,11 +27,31 @@ func TestRosterSurvivesKill(t *testing.T) {
 		t.Skip("runs a child process")
 	}
 	dir := t.TempDir()
-	c := startChild(t, dir, "")
+	var mu sync.Mutex
+	codes := map[string]string{}
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ To, Message string }
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		codes[m.To] = m.Message[len(m.Message)-6:]
+		mu.Unlock()
+	}))
+	defer gw.Close()
+	c := startChild(t, dir, gw.URL)
 	ctx := context.Background()
 	e := &env{t: t, url: c.url}
 	bob := e.node(40)
 	bob.c.Now = time.Now
+	const phone = "+15550140" // a private broadcast's broadcaster signs in
+	if err := bob.c.PhoneStart(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	code := codes[phone]
+	mu.Unlock()
+	if _, err := bob.c.PhoneVerify(ctx, phone, code); err != nil {
+		t.Fatal(err)
+	}
 	id := bob.broadcastID("kill")
 	if _, err := bob.c.Announce(ctx, id, privateAnnouncement(id, "kill", time.Now().Add(-time.Minute), 1)); err != nil {
 		t.Fatal(err)
@@ -84,7 +107,7 @@ func TestRosterSurvivesKill(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	c2 := startChild(t, dir, "")
+	c2 := startChild(t, dir, gw.URL)
 	bob.c.Base = c2.url
 	res, err := bob.c.Roster(ctx, id)
 	if err != nil {

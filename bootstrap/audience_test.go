@@ -264,6 +264,7 @@ func TestAudienceExpires(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := e.node(1), e.node(2)
 	e.signIn(alice, "100")
+	e.signIn(bob, "200")
 	ak := e.deviceKey(alice, 1) // valid for a week
 	if _, err := alice.c.PublishDeviceKey(ctx, ak.Key.Marshal()); err != nil {
 		t.Fatal(err)
@@ -342,7 +343,7 @@ func audienceBadInput(e *env, alice, bob *node) []badInput {
 		{"roster, of another broadcast", alice, "PUT", roster, js, other, 400, "bad_request"},
 		{"roster, text/plain", alice, "PUT", roster, "text/plain", good, 415, "unsupported_media_type"},
 		{"roster, oversized", alice, "PUT", roster, js, huge, 413, "too_large"},
-		{"roster, broadcast not listed", alice, "PUT", roster, js, good, 404, "not_found"},
+		{"roster, broadcaster not signed in", alice, "PUT", roster, js, good, 403, "not_signed_in"},
 		{"roster, bad broadcast ID", alice, "PUT", "/api/v1/broadcasts/nodot/audience", js, good, 400, "bad_request"},
 		{"roster GET, unsigned", nil, "GET", roster, "", nil, 401, "unauthenticated"},
 		{"roster GET, not a member", bob, "GET", roster, "", nil, 403, "forbidden"},

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
@@ -31,7 +33,7 @@ func (s *Server) audienceBody() int64 { return max(s.cfg.MaxBody, api.MaxAudienc
 // handlePutRoster: PUT /api/v1/broadcasts/{id}/audience, signed by the
 // broadcaster. Durable before it is answered.
 func (s *Server) handlePutRoster(w http.ResponseWriter, r *http.Request) {
-	id, _, body, n, ok := s.byBroadcasterMax(w, r, "set the audience of", s.audienceBody())
+	id, p, body, n, ok := s.byBroadcasterMax(w, r, "set the audience of", s.audienceBody())
 	if !ok {
 		return
 	}
@@ -46,6 +48,10 @@ func (s *Server) handlePutRoster(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%w: %w", ErrBadRequest, err))
+		return
+	}
+	if _, err := s.broadcasterAccount(r, p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	added, err := s.store.putRoster(r.Context(), rosterWrite{nonce: n, roster: roster, now: s.cfg.Now(), replayTTL: s.cfg.ReplayTTL})
@@ -74,6 +80,22 @@ func (s *Server) tellInvited(ctx context.Context, id string, accounts []int64) {
 		e.followerIDs[a] = true
 	}
 	s.hub.publish(e)
+}
+
+// broadcasterAccount is the account a broadcaster's node is signed in as:
+// a private broadcast is for people picked by their accounts, and what its
+// mailbox holds counts against its broadcaster's account (peer IDs are
+// free; accounts are not), so rosters and bundles need a sign-in.
+func (s *Server) broadcasterAccount(r *http.Request, p peer.ID) (Account, error) {
+	now := s.cfg.Now()
+	a, err := s.store.SessionAccount(r.Context(), p.String(), now)
+	if err != nil {
+		return a, fmt.Errorf("%w: a private broadcast's broadcaster signs in first", err)
+	}
+	if !s.accountLimit.allow(a.Key(), now) {
+		return a, fmt.Errorf("%w: too many requests from this account", ErrRateLimited)
+	}
+	return a, nil
 }
 
 // handleGetRoster: GET /api/v1/broadcasts/{id}/audience, signed by the
@@ -111,7 +133,7 @@ func (s *Server) handleGetRoster(w http.ResponseWriter, r *http.Request) {
 // broadcaster: each bundle of this broadcast, for a device key the stored
 // roster lists; all stored, durably, or none.
 func (s *Server) handlePutBundles(w http.ResponseWriter, r *http.Request) {
-	id, _, body, n, ok := s.byBroadcasterMax(w, r, "fill the mailbox of", s.audienceBody())
+	id, p, body, n, ok := s.byBroadcasterMax(w, r, "fill the mailbox of", s.audienceBody())
 	if !ok {
 		return
 	}
@@ -131,9 +153,13 @@ func (s *Server) handlePutBundles(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("%w: bundle %d is of another broadcast", ErrBadRequest, i)
 		}
 	}
+	var acc Account
+	if err == nil {
+		acc, err = s.broadcasterAccount(r, p)
+	}
 	if err == nil {
 		err = s.store.putBundles(r.Context(), bundleWrite{nonce: n, broadcast: id, bundles: bundles, raw: req.Bundles,
-			now: s.cfg.Now(), replayTTL: s.cfg.ReplayTTL})
+			now: s.cfg.Now(), replayTTL: s.cfg.ReplayTTL, account: acc.ID, quota: s.cfg.MaxAudienceBytes})
 	}
 	if err != nil {
 		s.fail(w, r, err)

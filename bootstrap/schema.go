@@ -280,8 +280,10 @@ CREATE TABLE bundles (
 	epoch     INTEGER NOT NULL,
 	signed    BLOB NOT NULL,
 	created   INTEGER NOT NULL,
+	account   INTEGER NOT NULL,         -- the broadcaster's, whose quota it counts against
 	PRIMARY KEY (broadcast, recipient, epoch)
 ) WITHOUT ROWID;
+CREATE INDEX bundles_account ON bundles(account);
 
 -- Device keys are asked for by handle too.
 CREATE INDEX accounts_handle ON accounts(handle);

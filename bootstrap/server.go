@@ -47,6 +47,10 @@ type ServerConfig struct {
 	// without a cap, anyone could fill the directory. Defaults 3 and 5; a
 	// negative value turns the cap off (load tests).
 	MaxLiveAnonymous, MaxLiveAccount int
+	// MaxAudienceBytes bounds the bundles an account's private broadcasts
+	// keep in the mailbox at once (they stay until 24 h after each end);
+	// default 64 MiB, negative: no bound (load tests).
+	MaxAudienceBytes int64
 
 	// Rate limits: per client address on every request (an IPv4 address,
 	// an IPv6 /64), per peer on signed
@@ -106,6 +110,7 @@ func DefaultServerConfig() ServerConfig {
 		ReplayTTL:        DefaultReplayTTL,
 		MaxLiveAnonymous: 3,
 		MaxLiveAccount:   5,
+		MaxAudienceBytes: 64 << 20,
 		RateIP:           Rate{PerSecond: 50, Burst: 100},
 		RatePeer:         Rate{PerSecond: 5, Burst: 20},
 		RateAccount:      Rate{PerSecond: 10, Burst: 40},
@@ -147,6 +152,9 @@ func (c *ServerConfig) fill() error {
 	}
 	if c.MaxLiveAccount == 0 {
 		c.MaxLiveAccount = d.MaxLiveAccount
+	}
+	if c.MaxAudienceBytes == 0 {
+		c.MaxAudienceBytes = d.MaxAudienceBytes
 	}
 	if c.maxNonces == 0 {
 		c.maxNonces = defaultMaxNonces

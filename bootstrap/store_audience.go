@@ -268,7 +268,8 @@ func (s *Store) rosterPeer(ctx context.Context, id, peer string) (bool, error) {
 }
 
 // bundleWrite is bundles to drop in a broadcast's mailbox, with the signed
-// request's nonce.
+// request's nonce, for the broadcaster's account, whose bundles may weigh
+// quota bytes in all (negative: no bound).
 type bundleWrite struct {
 	nonce     nonceRec
 	broadcast string
@@ -276,11 +277,13 @@ type bundleWrite struct {
 	raw       [][]byte
 	now       time.Time
 	replayTTL time.Duration
+	account   int64
+	quota     int64
 }
 
 // putBundles stores bundles for devices of the broadcast's stored roster
 // (a bundle for another device is refused, and then none is stored),
-// keeping keepEpochs per device key.
+// keeping keepEpochs per device key, within the account's quota.
 func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
@@ -306,8 +309,8 @@ func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO bundles (broadcast, recipient, epoch, signed, created) VALUES (?, ?, ?, ?, ?)`,
-				w.broadcast, b.Recipient[:], int64(b.Epoch), w.raw[i], w.now.UnixNano()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO bundles (broadcast, recipient, epoch, signed, created, account) VALUES (?, ?, ?, ?, ?, ?)`,
+				w.broadcast, b.Recipient[:], int64(b.Epoch), w.raw[i], w.now.UnixNano(), w.account); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `
@@ -317,8 +320,24 @@ DELETE FROM bundles WHERE broadcast = ? AND recipient = ? AND epoch NOT IN
 				return err
 			}
 		}
-		return nil
+		return checkQuota(ctx, tx, w.account, w.quota)
 	})
+}
+
+// checkQuota refuses (and so rolls back) a write that leaves an account's
+// bundles weighing more than quota bytes.
+func checkQuota(ctx context.Context, tx *sql.Tx, account, quota int64) error {
+	if quota < 0 {
+		return nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(length(signed)), 0) FROM bundles WHERE account = ?`, account).Scan(&n); err != nil {
+		return err
+	}
+	if n > quota {
+		return fmt.Errorf("%w: the account's private broadcasts would keep %d bytes of bundles, at most %d until they expire", ErrRateLimited, n, quota)
+	}
+	return nil
 }
 
 // bundlesFor returns the bundles of epoch since and later wrapped for the
