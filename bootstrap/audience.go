@@ -47,7 +47,7 @@ func (s *Server) checkDeviceKey(b []byte, p peer.ID, now time.Time) (*audience.D
 
 // handlePublishDeviceKey: PUT /api/v1/device-keys, signed by a signed-in
 // node. The key is attested to the session's account until the first of
-// its own expiry and the attestation lifetime.
+// its own expiry, the session's and the attestation lifetime.
 func (s *Server) handlePublishDeviceKey(w http.ResponseWriter, r *http.Request) {
 	p, acc, body, err := s.session(w, r)
 	var req api.DeviceKeyPublish
@@ -64,9 +64,18 @@ func (s *Server) handlePublishDeviceKey(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	fp := k.Fingerprint()
-	expires := now.Add(s.cfg.AttestationTTL)
-	if k.Expires.Before(expires) {
-		expires = k.Expires
+	// The attestation outlives neither the key nor the session that
+	// vouches for it (a sign-out ends serving it at once; a copy taken
+	// before lasts until then at most).
+	expires, err := s.store.sessionExpires(r.Context(), p.String())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, t := range []time.Time{now.Add(s.cfg.AttestationTTL), k.Expires} {
+		if t.Before(expires) {
+			expires = t
+		}
 	}
 	att, err := api.SignDeviceAttestation(s.cfg.Keys.Key(), api.DeviceAttestation{
 		Bootstrap: s.cfg.Keys.ID(), Account: acc.Key(), Handle: acc.Handle, Peer: p.String(), Fingerprint: fp[:],

@@ -370,3 +370,27 @@ func audienceBadInput(e *env, alice, bob *node) []badInput {
 		{"group, not signed in", alice, "PUT", "/api/v1/groups/friends", js, []byte(`{"members":[]}`), 403, "not_signed_in"},
 	}
 }
+
+// TestDeviceAttestationLifetime: a device attestation outlives neither the
+// key nor the session that vouches for it.
+func TestDeviceAttestationLifetime(t *testing.T) {
+	e := newEnv(t, func(c *bootstrap.ServerConfig) { c.SessionTTL = time.Hour })
+	ctx := context.Background()
+	alice, bob := e.node(1), e.node(2)
+	e.signIn(alice, "100")
+	entry, err := alice.c.PublishDeviceKey(ctx, e.deviceKey(alice, 1).Key.Marshal()) // a key valid for a week
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, att, err := entry.Open(e.svc.Server.TrustSet(), e.clock.Now())
+	if err != nil || !att.Expires.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Fatalf("attested until %s, the session ends at %s: %v", att.Expires, e.clock.Now().Add(time.Hour), err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, _, err := entry.Open(e.svc.Server.TrustSet(), e.clock.Now()); err == nil {
+		t.Fatal("a device attestation believed after its session ended")
+	}
+	if got, err := bob.c.DeviceKeys(ctx, []string{"twitter:100"}, nil); err != nil || len(got) != 1 || len(got[0].Keys) != 0 {
+		t.Fatalf("a key served after its session ended: %+v %v", got, err)
+	}
+}

@@ -58,6 +58,19 @@ WHERE d.account = ? AND d.expires > ? AND s.expires > ?`, d.account, now, now).S
 	})
 }
 
+// sessionExpires returns when peer's session ends.
+func (s *Store) sessionExpires(ctx context.Context, peer string) (time.Time, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT expires FROM sessions WHERE peer = ?`, peer).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, ErrNoSession
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bootstrap: session: %w", err)
+	}
+	return time.Unix(0, n), nil
+}
+
 // deviceKeysOf returns the current device keys of an account: unexpired,
 // of peers still signed in as it.
 func (s *Store) deviceKeysOf(ctx context.Context, account int64, now time.Time) ([]api.DeviceKeyEntry, error) {
