@@ -267,10 +267,11 @@ CREATE TABLE rosters (
 CREATE INDEX audiences_member ON audiences(member);
 CREATE TABLE roster_devices (
 	broadcast   TEXT NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
-	peer        TEXT NOT NULL,
-	fingerprint BLOB NOT NULL,
-	PRIMARY KEY (broadcast, peer, fingerprint)
+	fingerprint BLOB NOT NULL,          -- what a bundle put is checked by
+	peer        TEXT NOT NULL,          -- what a bundle fetch is checked by
+	PRIMARY KEY (broadcast, fingerprint, peer)
 ) WITHOUT ROWID;
+CREATE INDEX roster_devices_peer ON roster_devices(broadcast, peer);
 
 -- The mailbox: epoch secrets wrapped for one device key each
 -- (audience.Bundle, as signed), gone with their broadcast.
@@ -281,9 +282,10 @@ CREATE TABLE bundles (
 	signed    BLOB NOT NULL,
 	created   INTEGER NOT NULL,
 	account   INTEGER NOT NULL,         -- the broadcaster's, whose quota it counts against
+	size      INTEGER NOT NULL,         -- length(signed), summed from the index alone
 	PRIMARY KEY (broadcast, recipient, epoch)
 ) WITHOUT ROWID;
-CREATE INDEX bundles_account ON bundles(account);
+CREATE INDEX bundles_account ON bundles(account, size);
 
 -- Device keys are asked for by handle too.
 CREATE INDEX accounts_handle ON accounts(handle);

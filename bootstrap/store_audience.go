@@ -313,28 +313,53 @@ func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
 		if err != nil {
 			return err
 		}
+		st, err := prepareAll(ctx, tx, `SELECT 1 FROM roster_devices WHERE broadcast = ? AND fingerprint = ? LIMIT 1`,
+			`INSERT OR REPLACE INTO bundles (broadcast, recipient, epoch, signed, created, account, size) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			`DELETE FROM bundles WHERE broadcast = ?1 AND recipient = ?2 AND epoch NOT IN
+	(SELECT epoch FROM bundles WHERE broadcast = ?1 AND recipient = ?2 ORDER BY epoch DESC LIMIT ?3)`)
+		if err != nil {
+			return err
+		}
+		defer closeAll(st)
+		listed, put, trim := st[0], st[1], st[2]
 		for i, b := range w.bundles {
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM roster_devices WHERE broadcast = ? AND fingerprint = ? LIMIT 1`, w.broadcast, b.Recipient[:]).Scan(&one)
+			err := listed.QueryRowContext(ctx, w.broadcast, b.Recipient[:]).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("%w: bundle %d is for a device key roster %d does not list", ErrBadRequest, i, version)
 			}
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO bundles (broadcast, recipient, epoch, signed, created, account) VALUES (?, ?, ?, ?, ?, ?)`,
-				w.broadcast, b.Recipient[:], int64(b.Epoch), w.raw[i], w.now.UnixNano(), w.account); err != nil {
+			if _, err := put.ExecContext(ctx, w.broadcast, b.Recipient[:], int64(b.Epoch), w.raw[i], w.now.UnixNano(), w.account, len(w.raw[i])); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `
-DELETE FROM bundles WHERE broadcast = ? AND recipient = ? AND epoch NOT IN
-	(SELECT epoch FROM bundles WHERE broadcast = ? AND recipient = ? ORDER BY epoch DESC LIMIT ?)`,
-				w.broadcast, b.Recipient[:], w.broadcast, b.Recipient[:], keepEpochs); err != nil {
+			if _, err := trim.ExecContext(ctx, w.broadcast, b.Recipient[:], keepEpochs); err != nil {
 				return err
 			}
 		}
 		return checkQuota(ctx, tx, w.account, w.quota)
 	})
+}
+
+// prepareAll prepares statements in a transaction; closeAll closes them.
+func prepareAll(ctx context.Context, tx *sql.Tx, queries ...string) ([]*sql.Stmt, error) {
+	var out []*sql.Stmt
+	for _, q := range queries {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func closeAll(sts []*sql.Stmt) {
+	for _, st := range sts {
+		_ = st.Close()
+	}
 }
 
 // checkQuota refuses (and so rolls back) a write that leaves an account's
@@ -344,7 +369,7 @@ func checkQuota(ctx context.Context, tx *sql.Tx, account, quota int64) error {
 		return nil
 	}
 	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(length(signed)), 0) FROM bundles WHERE account = ?`, account).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM bundles WHERE account = ?`, account).Scan(&n); err != nil {
 		return err
 	}
 	if n > quota {
