@@ -394,3 +394,46 @@ func TestDeviceAttestationLifetime(t *testing.T) {
 		t.Fatalf("a key served after its session ended: %+v %v", got, err)
 	}
 }
+
+// TestDeviceKeysPerAccount: a node's new key replaces its old one; an
+// account has at most audience.MaxMemberDevices devices with keys (what a
+// roster lists of one member), and a node that signs out frees its place.
+func TestDeviceKeysPerAccount(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	var nodes []*node
+	for i := range audience.MaxMemberDevices + 1 {
+		n := e.node(byte(50 + i))
+		e.signIn(n, "100")
+		nodes = append(nodes, n)
+	}
+	first := nodes[0]
+	if _, err := first.c.PublishDeviceKey(ctx, e.deviceKey(first, 1).Key.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	renewed := e.deviceKey(first, 2)
+	if _, err := first.c.PublishDeviceKey(ctx, renewed.Key.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := first.c.DeviceKeys(ctx, []string{"twitter:100"}, nil)
+	if err != nil || len(got) != 1 || len(got[0].Keys) != 1 || !bytes.Equal(got[0].Keys[0].DeviceKey, renewed.Key.Marshal()) {
+		t.Fatalf("after a renewal: %+v %v", got, err)
+	}
+	for i, n := range nodes[1:audience.MaxMemberDevices] {
+		if _, err := n.c.PublishDeviceKey(ctx, e.deviceKey(n, byte(10+i)).Key.Marshal()); err != nil {
+			t.Fatalf("device %d: %v", i+2, err)
+		}
+	}
+	last := nodes[audience.MaxMemberDevices]
+	_, err = last.c.PublishDeviceKey(ctx, e.deviceKey(last, 99).Key.Marshal())
+	mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
+	if err := first.c.SignOut(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := last.c.PublishDeviceKey(ctx, e.deviceKey(last, 99).Key.Marshal()); err != nil {
+		t.Fatalf("after a sign-out freed a place: %v", err)
+	}
+	if got, err := last.c.DeviceKeys(ctx, nil, []string{"@alice"}); err != nil || len(got) != 1 || len(got[0].Keys) != audience.MaxMemberDevices {
+		t.Fatalf("served: %+v %v", got, err)
+	}
+}
