@@ -15,9 +15,10 @@ import (
 
 // Rosters and the mailbox of a private broadcast, and saved groups.
 //
-//	broadcaster ─PUT …/audience {roster}─► signed by the broadcaster? listed private? roster signed by it, version grows?
+//	broadcaster ─PUT …/audience {roster}─► signed by the broadcaster, signed in? listed private? roster signed by it, version grows?
 //	            ─► rosters + audiences (accounts) + roster_devices (peers, fingerprints), one transaction with the nonce
-//	broadcaster ─PUT …/bundles {bundles}─► each of this broadcast, for a device of the stored roster ─► bundles
+//	            ─► an "invited" event in the feeds of the accounts it adds, while live
+//	broadcaster ─PUT …/bundles {bundles}─► each of this broadcast, for a device of the stored roster, within the account's bound ─► bundles
 //	member      ─GET …/bundles (signed)─► the newest roster lists a device of the signer? (403 if not)
 //	            ─► the bundles for that device's fingerprints, as the broadcaster signed them
 //
@@ -31,7 +32,7 @@ import (
 func (s *Server) audienceBody() int64 { return max(s.cfg.MaxBody, api.MaxAudienceBody) }
 
 // handlePutRoster: PUT /api/v1/broadcasts/{id}/audience, signed by the
-// broadcaster. Durable before it is answered.
+// broadcaster, signed in. Durable before it is answered.
 func (s *Server) handlePutRoster(w http.ResponseWriter, r *http.Request) {
 	id, p, body, n, ok := s.byBroadcasterMax(w, r, "set the audience of", s.audienceBody())
 	if !ok {
@@ -130,7 +131,7 @@ func (s *Server) handleGetRoster(w http.ResponseWriter, r *http.Request) {
 }
 
 // handlePutBundles: PUT /api/v1/broadcasts/{id}/bundles, signed by the
-// broadcaster: each bundle of this broadcast, for a device key the stored
+// broadcaster, signed in: each bundle of this broadcast, for a device key the stored
 // roster lists; all stored, durably, or none.
 func (s *Server) handlePutBundles(w http.ResponseWriter, r *http.Request) {
 	id, p, body, n, ok := s.byBroadcasterMax(w, r, "fill the mailbox of", s.audienceBody())
