@@ -59,6 +59,16 @@ func (e *env) roster(caster *node, id string, version uint64, members ...audienc
 // wrap starts epoch n of broadcast id and wraps it for each device key.
 func (e *env) wrap(caster *node, id string, n uint32, to ...*audience.DevicePrivateKey) [][]byte {
 	e.t.Helper()
+	keys := make([]*audience.DeviceKey, len(to))
+	for i, k := range to {
+		keys[i] = k.Key
+	}
+	return e.wrapKeys(caster, id, n, keys...)
+}
+
+// wrapKeys is wrap for public device keys (as a broadcaster fetched them).
+func (e *env) wrapKeys(caster *node, id string, n uint32, to ...*audience.DeviceKey) [][]byte {
+	e.t.Helper()
 	bs, err := audience.NewBroadcastSecret(seeded(0xbb))
 	if err != nil {
 		e.t.Fatal(err)
@@ -69,7 +79,7 @@ func (e *env) wrap(caster *node, id string, n uint32, to ...*audience.DevicePriv
 	}
 	var out [][]byte
 	for _, k := range to {
-		b, err := ep.Wrap(caster.key, k.Key, e.clock.Now())
+		b, err := ep.Wrap(caster.key, k, e.clock.Now())
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -133,7 +143,9 @@ func TestPrivateAudience(t *testing.T) {
 		!bytes.Equal(got[0].Keys[0].DeviceKey, ak.Key.Marshal()) {
 		t.Fatalf("device keys of alice: %+v %v", got, err)
 	}
-	if _, _, err := got[0].Keys[0].Open(trust, e.clock.Now()); err != nil {
+	// What bob's node wraps for: the key as the bootstrap served it, checked.
+	served, _, err := got[0].Keys[0].Open(trust, e.clock.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -164,7 +176,8 @@ func TestPrivateAudience(t *testing.T) {
 	if _, err := bob.c.Announce(ctx, id, privateAnnouncement(id, "Just friends", e.clock.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := bob.c.PutRoster(ctx, id, e.roster(bob, id, 1, member("twitter:100", ak))); err != nil || res.Version != 1 {
+	invited := audience.Member{Account: got[0].Account.Key(), Devices: []audience.Device{{Peer: served.Peer, Fingerprint: served.Fingerprint()}}}
+	if res, err := bob.c.PutRoster(ctx, id, e.roster(bob, id, 1, invited)); err != nil || res.Version != 1 {
 		t.Fatalf("roster: %+v %v", res, err)
 	}
 	if ev := aliceFeed.next(t); ev.Kind != bootstrap.EventInvited || ev.Listing.ID != id || ev.Listing.Who == nil || ev.Listing.Who.Handle != "@bob" {
@@ -177,7 +190,7 @@ func TestPrivateAudience(t *testing.T) {
 	if ev := public.next(t); ev.Kind != bootstrap.EventLive || ev.Listing.ID != open {
 		t.Fatalf("the public stream's next event: %+v", ev)
 	}
-	sent := e.wrap(bob, id, 7, ak)
+	sent := e.wrapKeys(bob, id, 7, served)
 	if res, err := bob.c.PutBundles(ctx, id, sent); err != nil || res.Stored != 1 {
 		t.Fatalf("bundles: %+v %v", res, err)
 	}

@@ -24,9 +24,9 @@ import (
 //	device:      PUT  /api/v1/device-keys {device_key}              signed, signed in ─► DeviceKeyEntry
 //	anyone:      GET  /api/v1/device-keys?account=K&handle=H         ─► DeviceKeysResponse
 //	broadcaster: GET  /api/v1/audience/mutuals                       signed, signed in ─► MutualsResponse
-//	broadcaster: PUT  /api/v1/broadcasts/{id}/audience {roster}      signed by the broadcaster ─► RosterResponse
+//	broadcaster: PUT  /api/v1/broadcasts/{id}/audience {roster}      signed by the broadcaster, signed in ─► RosterResponse
 //	member:      GET  /api/v1/broadcasts/{id}/audience               signed by a roster device (or the broadcaster)
-//	broadcaster: PUT  /api/v1/broadcasts/{id}/bundles {bundles}      signed by the broadcaster ─► BundlesStored
+//	broadcaster: PUT  /api/v1/broadcasts/{id}/bundles {bundles}      signed by the broadcaster, signed in ─► BundlesStored
 //	member:      GET  /api/v1/broadcasts/{id}/bundles?since=E        signed by a roster device ─► BundlesResponse
 //	member:      GET  /api/v1/invitations                            signed, signed in ─► InvitationsResponse
 //	account:     PUT/GET/DELETE /api/v1/groups/{name}, GET /api/v1/groups   signed, signed in
