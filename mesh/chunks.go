@@ -152,10 +152,12 @@ func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 	}
 	from := n.highest + 1
 	if want > 0 {
-		// At most maxBackfill chunks: an attach must not cost the parent
-		// seconds of upload; anything older is pulled from elsewhere.
+		// At most a second of chunks (backfillSpan): what a rejoin lacks
+		// beyond that is already late for the player, and sent first it
+		// would hold the newest back behind it on this node's uplink;
+		// it is pulled afterwards (repairGaps) for the replay's sake.
 		from = max(want-1, lo)
-		limit := uint64(maxBackfill)
+		limit := uint64(max(backfillSpan/max(n.cfg.ChunkInterval, time.Millisecond), 2))
 		if n.isRoot {
 			limit = rootMaxBackfill
 		}
@@ -195,14 +197,15 @@ func (n *Machine) stepPull(now time.Time, from PeerID, m *Message) {
 	if n.childIndex(from) < 0 {
 		// A stranger's pull spends upload meant for our children. The
 		// broadcaster serves none (its upload is the scarcest there is);
-		// others serve strangers up to maxPull chunks a second.
+		// others serve strangers what their upload has spare a second.
 		if n.isRoot {
 			return
 		}
 		if now.Sub(n.strangerReset) >= time.Second {
 			n.strangerReset, n.strangerServed = now, 0
 		}
-		count = min(count, maxPull-n.strangerServed)
+		budget := n.strangerBudget()
+		count = min(count, budget-min(n.strangerServed, budget))
 		n.strangerServed += count
 	} else if n.isRoot {
 		count = n.rootSpend(now, count)
@@ -213,6 +216,20 @@ func (n *Machine) stepPull(now time.Time, from PeerID, m *Message) {
 			n.send(to, &Message{Type: MsgChunk, Chunk: x})
 		}
 	}
+}
+
+// strangerBudget is how many chunks a second this node serves to pulls
+// from peers that are not its children: what its upload has spare. Its
+// slots are its upload divided by the stream with headroom (SlotsFor; the
+// simulator's 1.5 leaves half a stream spare per slot), so half a stream
+// per slot and a whole one per free slot, at most maxPull; a node that
+// relays nothing serves nothing. (It was maxPull, 64 chunks a second, for
+// every node: after a mass failure the orphans' repair pulls, which go to
+// random members shallower than the puller, took several streams' worth
+// from small relays near the top, whose own children then starved.)
+func (n *Machine) strangerBudget() uint64 {
+	perStream := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
+	return min(perStream*(uint64(n.cfg.Slots)+2*uint64(n.free()))/2, maxPull)
 }
 
 // repairGaps pulls holes in the sequence that stayed open for GapTimeout:

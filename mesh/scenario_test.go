@@ -38,7 +38,7 @@ import (
 //	drop <from> <to>                   lose what one peer sent another that is still in flight
 //	kill <id> [reset]                  take a node off the network; with reset the others get PeerDown
 //	leave <id>                         Leave, then take it off the network
-//	deliver from=<a> to=<b> type=<t> [capacity= free= subtree= depth= seq= time= flags= lost=
+//	deliver from=<a> to=<b> type=<t> [capacity= free= subtree= depth= count= seq= time= flags= lost=
 //	        path=(…) counters=(name=v,…)]
 //	                                   Step a message into a node; print what it did
 //	check [summary]                    the tree invariants (fatal if broken), then the tree (or its size)
@@ -287,7 +287,7 @@ func (nw *network) cmdDeliver(d *datadriven.TestData, out *strings.Builder) {
 	for _, f := range []struct {
 		key string
 		v   *uint32
-	}{{"capacity", &m.Capacity}, {"free", &m.Free}, {"subtree", &m.Subtree}, {"depth", &m.Depth}} {
+	}{{"capacity", &m.Capacity}, {"free", &m.Free}, {"subtree", &m.Subtree}, {"depth", &m.Depth}, {"count", &m.Count}} {
 		if d.HasArg(f.key) {
 			var v uint64
 			d.ScanArgs(nw.t, f.key, &v)
