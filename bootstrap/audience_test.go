@@ -241,11 +241,17 @@ func TestSavedGroups(t *testing.T) {
 	e.signIn(alice, "100")
 	e.signIn(bob, "200")
 	g := api.Group{Name: "family", Members: []string{"twitter:200", "phone:p0123"}}
-	if err := alice.c.PutGroup(ctx, g); err != nil {
+	if _, err := alice.c.PutGroup(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.c.PutGroup(ctx, api.Group{Name: "work", Members: []string{"twitter:300"}}); err != nil {
-		t.Fatal(err)
+	// By handle: stored as the account's key.
+	if got, err := alice.c.PutGroup(ctx, api.Group{Name: "work", Members: []string{"@bob", "twitter:300"}}); err != nil ||
+		!slices.Equal(got.Members, []string{"twitter:200", "twitter:300"}) {
+		t.Fatalf("a group by handle: %+v %v", got, err)
+	}
+	for _, members := range [][]string{{"@nobody"}, {"@bob", "twitter:200"}, {"no\nline"}} {
+		_, err := alice.c.PutGroup(ctx, api.Group{Name: "bad", Members: members})
+		mustStatus(t, err, http.StatusBadRequest, "bad_request")
 	}
 	got, err := alice.c.Group(ctx, "family")
 	if err != nil || got.Name != "family" || !slices.Equal(got.Members, g.Members) {
@@ -259,7 +265,8 @@ func TestSavedGroups(t *testing.T) {
 	}
 	_, err = bob.c.Group(ctx, "family")
 	mustStatus(t, err, http.StatusNotFound, "not_found")
-	mustStatus(t, alice.c.PutGroup(ctx, api.Group{Name: "dup", Members: []string{"twitter:1", "twitter:1"}}), http.StatusBadRequest, "bad_request")
+	_, err = alice.c.PutGroup(ctx, api.Group{Name: "dup", Members: []string{"twitter:1", "twitter:1"}})
+	mustStatus(t, err, http.StatusBadRequest, "bad_request")
 	if err := alice.c.DeleteGroup(ctx, "family"); err != nil {
 		t.Fatal(err)
 	}

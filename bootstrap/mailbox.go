@@ -13,7 +13,8 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
-// Rosters and the mailbox of a private broadcast, and saved groups.
+// Rosters and the mailbox of a private broadcast (saved groups are in
+// groups.go).
 //
 //	broadcaster ─PUT …/audience {roster}─► signed by the broadcaster, signed in? listed private? roster signed by it, version grows?
 //	            ─► rosters + audiences (accounts) + roster_devices (peers, fingerprints), one transaction with the nonce
@@ -212,99 +213,4 @@ func (s *Server) handleGetBundles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// --- saved groups ---
-
-func (s *Server) handlePutGroup(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := api.CheckGroupName(name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, acc, body, err := s.session(w, r)
-	var g api.Group
-	if err == nil {
-		err = decodeStrict(r, body, &g)
-	}
-	if err == nil && g.Name == "" {
-		g.Name = name
-	}
-	if err == nil && g.Name != name {
-		err = fmt.Errorf("%w: the body names group %q, the path %q", ErrBadRequest, clip(g.Name, 80), name)
-	}
-	if err == nil {
-		err = g.Check()
-	}
-	if err == nil {
-		err = s.store.putGroup(r.Context(), acc.ID, g, s.cfg.Now())
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, g)
-}
-
-func (s *Server) handleGroups(w http.ResponseWriter, r *http.Request) {
-	_, acc, body, err := s.session(w, r)
-	if err == nil && len(body) > 0 {
-		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
-	}
-	var list []api.Group
-	if err == nil {
-		list, err = s.store.groups(r.Context(), acc.ID, "")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.GroupsResponse{Groups: list})
-}
-
-func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := api.CheckGroupName(name)
-	var acc Account
-	var body []byte
-	if err == nil {
-		_, acc, body, err = s.session(w, r)
-	}
-	if err == nil && len(body) > 0 {
-		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
-	}
-	var list []api.Group
-	if err == nil {
-		list, err = s.store.groups(r.Context(), acc.ID, name)
-	}
-	if err == nil && len(list) == 0 {
-		err = fmt.Errorf("%w: no group %q", ErrNotFound, name)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, list[0])
-}
-
-func (s *Server) handleDeleteGroup(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := api.CheckGroupName(name)
-	var acc Account
-	var body []byte
-	if err == nil {
-		_, acc, body, err = s.session(w, r)
-	}
-	if err == nil && len(body) > 0 {
-		err = fmt.Errorf("%w: DELETE without a body", ErrBadRequest)
-	}
-	if err == nil {
-		err = s.store.deleteGroup(r.Context(), acc.ID, name)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
 }

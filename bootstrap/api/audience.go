@@ -240,7 +240,9 @@ type InvitationsResponse struct {
 }
 
 // Group is a saved audience: a named list of account keys an account
-// keeps to invite at once (`--audience group:NAME`).
+// keeps to invite at once (`--audience group:NAME`). A PUT may name
+// members by handle ("@alice"): the bootstrap stores the key of the one
+// account here that shows it, and answers the group as stored.
 type Group struct {
 	Name    string   `json:"name"`
 	Members []string `json:"members"` // account keys

@@ -92,9 +92,13 @@ func (c *Client) Invitations(ctx context.Context) ([]Invitation, error) {
 	return out.Invitations, err
 }
 
-// PutGroup saves (or replaces) one of the account's groups.
-func (c *Client) PutGroup(ctx context.Context, g Group) error {
-	return c.do(ctx, http.MethodPut, "/api/v1/groups/"+url.PathEscape(g.Name), g, true, nil)
+// PutGroup saves (or replaces) one of the account's groups, its members
+// named by account key or handle, and returns it as stored (handles
+// resolved to account keys).
+func (c *Client) PutGroup(ctx context.Context, g Group) (Group, error) {
+	var out Group
+	err := c.do(ctx, http.MethodPut, "/api/v1/groups/"+url.PathEscape(g.Name), g, true, &out)
+	return out, err
 }
 
 // Groups lists the account's saved groups.
