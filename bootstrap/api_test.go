@@ -13,6 +13,18 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
+// badInput is a request TestBadInput sends and the answer it expects.
+type badInput struct {
+	name   string
+	signer *node
+	method string
+	path   string
+	ctype  string
+	body   []byte
+	status int
+	code   string
+}
+
 // TestBadInput: malformed, unknown, oversized and mistyped bodies, and
 // forged or replayed signatures: each a clear 4xx JSON error, and nothing
 // stored.
@@ -23,16 +35,7 @@ func TestBadInput(t *testing.T) {
 	path := "/api/v1/broadcasts/" + id
 	good, _ := json.Marshal(announcement(id, "ok", e.clock.Now(), 1))
 	const js = "application/json"
-	cases := []struct {
-		name   string
-		signer *node
-		method string
-		path   string
-		ctype  string
-		body   []byte
-		status int
-		code   string
-	}{
+	cases := []badInput{
 		{"malformed JSON", alice, "PUT", path, js, []byte(`{"title": "x",`), 400, "bad_request"},
 		{"not an object", alice, "PUT", path, js, []byte(`[1,2]`), 400, "bad_request"},
 		{"unknown field", alice, "PUT", path, js, bytes.Replace(good, []byte(`{`), []byte(`{"admin":true,`), 1), 400, "bad_request"},
@@ -67,6 +70,7 @@ func TestBadInput(t *testing.T) {
 		{"sessions, not signed in", alice, "GET", "/api/v1/sessions", "", nil, 403, "not_signed_in"},
 		{"revoke session, not signed in", alice, "POST", "/api/v1/sessions/revoke", js, []byte(`{"peer":"x"}`), 403, "not_signed_in"},
 	}
+	cases = append(cases, audienceBadInput(e, alice, bob)...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			status, code := e.raw(c.signer, c.method, c.path, c.ctype, c.body)
@@ -121,7 +125,8 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s, want 401 unauthenticated", name, status, code)
 		}
 	}
-	for _, table := range []string{"broadcasts", "sessions", "attestations", "oauth_states", "signins", "revocations", "accounts"} {
+	for _, table := range []string{"broadcasts", "sessions", "attestations", "oauth_states", "signins", "revocations", "accounts",
+		"device_keys", "rosters", "audiences", "roster_devices", "bundles", "audience_groups"} {
 		if n := e.count(table); n != 0 {
 			t.Fatalf("%d rows in %s after refusals", n, table)
 		}

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -53,7 +54,12 @@ func (s *Server) signed(w http.ResponseWriter, r *http.Request) (peer.ID, []byte
 // signedLater is signed for a caller that keeps the nonce durably with its
 // own write (an announcement, in the same transaction).
 func (s *Server) signedLater(w http.ResponseWriter, r *http.Request) (peer.ID, []byte, nonceRec, error) {
-	body, err := s.readBody(w, r)
+	return s.signedLaterMax(w, r, s.cfg.MaxBody)
+}
+
+// signedLaterMax is signedLater with a body of at most max bytes.
+func (s *Server) signedLaterMax(w http.ResponseWriter, r *http.Request, max int64) (peer.ID, []byte, nonceRec, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		return "", nil, nonceRec{}, err
 	}

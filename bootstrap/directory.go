@@ -23,10 +23,15 @@ const maxQueryText = 100
 // returns the ID, the signer, the body and the nonce to keep; on failure
 // it has answered.
 func (s *Server) byBroadcaster(w http.ResponseWriter, r *http.Request, what string) (id string, p peer.ID, body []byte, n nonceRec, ok bool) {
+	return s.byBroadcasterMax(w, r, what, s.cfg.MaxBody)
+}
+
+// byBroadcasterMax is byBroadcaster with a body of at most max bytes.
+func (s *Server) byBroadcasterMax(w http.ResponseWriter, r *http.Request, what string, max int64) (id string, p peer.ID, body []byte, n nonceRec, ok bool) {
 	id = r.PathValue("id")
 	owner, err := api.BroadcasterOf(id)
 	if err == nil {
-		p, body, n, err = s.signedLater(w, r)
+		p, body, n, err = s.signedLaterMax(w, r, max)
 	}
 	if err == nil && p != owner {
 		err = fmt.Errorf("%w: only the broadcaster %s may %s %s", ErrForbidden, owner, what, clip(id, 80))

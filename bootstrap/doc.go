@@ -35,9 +35,14 @@
 // cached in listcache.go), capped per account and, anonymous, per network.
 // It keeps the follow graph and tells followers when someone goes live
 // (events.go: server-sent events without the followers, and OnLive, which
-// the daemon hands to the LivePublisher). Its state is one SQLite
-// database, with tables reserved for the audience lists and escrowed keys
-// of private broadcasts.
+// the daemon hands to the LivePublisher). For private broadcasts it keeps
+// the private-audience keys (audience.go, mailbox.go, store_audience.go):
+// member devices' keys, attested to their accounts and served to anyone;
+// each broadcast's roster, whose version only grows; and a mailbox of
+// bundles, epoch secrets the broadcaster wrapped for each member device,
+// handed only to devices of the newest roster. All of it is signed by
+// others and kept as their bytes; it never holds a content key. Its state
+// is one SQLite database.
 //
 // Data flow of a sign-in:
 //

@@ -51,6 +51,9 @@ var (
 	// ErrLocked is returned for a phone number locked after too many
 	// wrong codes or sends.
 	ErrLocked = errors.New("bootstrap: too many attempts; try later")
+	// ErrNotPrivate is returned for a roster or bundles of a broadcast
+	// listed as public.
+	ErrNotPrivate = errors.New("bootstrap: the broadcast is not listed as private")
 	// ErrUnavailable is returned for a feature the bootstrap is not
 	// configured for (Twitter without a client ID).
 	ErrUnavailable = errors.New("bootstrap: not configured")

@@ -12,10 +12,13 @@ import (
 
 // Event kinds.
 const (
-	EventLive    = "live"   // a broadcast started (or was first announced)
-	EventUpdate  = "update" // title or viewer counts changed
-	EventEnded   = "ended"  // a broadcast ended
-	EventReplay  = "replay" // a replay became available
+	EventLive   = "live"   // a broadcast started (or was first announced)
+	EventUpdate = "update" // title or viewer counts changed
+	EventEnded  = "ended"  // a broadcast ended
+	EventReplay = "replay" // a replay became available
+	// EventInvited: a live private broadcast's roster now lists the
+	// account; only the feeds of the accounts added hear it.
+	EventInvited = "invited"
 	eventHeartbt = "keepalive"
 )
 
@@ -31,6 +34,7 @@ type Event struct {
 	Followers []string `json:"-"`
 
 	followerIDs map[int64]bool
+	private     bool // for the feeds of followerIDs only, never the public stream
 }
 
 // hub fans events out to the open event streams. A subscriber that falls
@@ -73,7 +77,10 @@ func (h *hub) publish(e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		if s.account != 0 && (e.Kind != EventLive || !e.followerIDs[s.account]) {
+		if s.account == 0 && e.private {
+			continue
+		}
+		if s.account != 0 && ((e.Kind != EventLive && e.Kind != EventInvited) || !e.followerIDs[s.account]) {
 			continue
 		}
 		select {

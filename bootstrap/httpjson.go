@@ -62,6 +62,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, code = http.StatusForbidden, "forbidden"
 	case errors.Is(err, ErrNotFound):
 		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, ErrNotPrivate):
+		status, code = http.StatusConflict, "not_private"
 	case errors.Is(err, ErrStale):
 		status, code = http.StatusConflict, "stale"
 	case errors.Is(err, ErrLocked):

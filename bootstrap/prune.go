@@ -12,8 +12,10 @@ import (
 // is current and not everything ever announced or asked: ended broadcasts
 // once their replay is no longer listed, live ones whose node went quiet
 // long ago, expired sessions, OAuth states, sign-ins, phone codes and the
-// counters of ended windows, expired attestations, revocations of what
-// has expired, and nonces the skew no longer allows.
+// counters of ended windows, expired attestations and device keys,
+// revocations of what has expired, and nonces the skew no longer allows.
+// A broadcast's roster, its members and its bundles go with it (the
+// schema's ON DELETE CASCADE): 24 h after its end, when its replay does.
 
 // DefaultPruneEvery is how often the bootstrap prunes.
 const DefaultPruneEvery = 10 * time.Minute
@@ -46,6 +48,7 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 		{"phone_codes", `DELETE FROM phone_codes WHERE window_start <= ? AND locked_until <= ? AND expires <= ?`, []any{n - window, n, n}},
 		{"phone_numbers", `DELETE FROM phone_numbers WHERE window_start <= ? AND guarded_until <= ?`, []any{n - window, n}},
 		{"attestations", `DELETE FROM attestations WHERE expires <= ?`, []any{n}},
+		{"device_keys", `DELETE FROM device_keys WHERE expires <= ?`, []any{n}},
 		{"revocations", `DELETE FROM revocations WHERE until <= ?`, []any{n}},
 		{"nonces", `DELETE FROM nonces WHERE bucket < ?`, []any{lowestNonce}},
 	}

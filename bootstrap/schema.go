@@ -234,4 +234,69 @@ CREATE INDEX broadcasts_account ON broadcasts(account, ended, updated);
 	`
 ALTER TABLE broadcasts ADD COLUMN replay_viewers_identified INTEGER NOT NULL DEFAULT 0;
 `,
+	// 6: issue 13's private-audience keys. The bootstrap holds device keys,
+	// rosters and wrapped bundles, all signed by others and kept as their
+	// bytes; it never holds a content key, so the escrow reserved in 1 goes.
+	`
+DROP TABLE escrowed_keys;
+
+-- Audience device keys (audience.DeviceKey, as the device signed it), and
+-- the bootstrap's attestation of each to the account its peer was signed
+-- in as when it published it. A peer has one: a new key replaces its old.
+CREATE TABLE device_keys (
+	fingerprint BLOB PRIMARY KEY,       -- audience.Fingerprint, 32 bytes
+	account     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	peer        TEXT NOT NULL,
+	signed      BLOB NOT NULL,          -- audience.DeviceKey.Marshal, unchanged
+	attestation BLOB NOT NULL,          -- api.Signed DeviceAttestation, JSON
+	created     INTEGER NOT NULL,
+	expires     INTEGER NOT NULL
+);
+CREATE INDEX device_keys_account ON device_keys(account, expires);
+CREATE INDEX device_keys_peer ON device_keys(peer);
+
+-- The newest roster of each private broadcast, as the broadcaster signed
+-- it; its version only grows. Its accounts are in audiences (1), its
+-- devices in roster_devices, both replaced with it in one transaction.
+CREATE TABLE rosters (
+	broadcast TEXT PRIMARY KEY REFERENCES broadcasts(id) ON DELETE CASCADE,
+	version   INTEGER NOT NULL,
+	signed    BLOB NOT NULL,
+	updated   INTEGER NOT NULL
+);
+CREATE INDEX audiences_member ON audiences(member);
+CREATE TABLE roster_devices (
+	broadcast   TEXT NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+	fingerprint BLOB NOT NULL,          -- what a bundle put is checked by
+	peer        TEXT NOT NULL,          -- what a bundle fetch is checked by
+	PRIMARY KEY (broadcast, fingerprint, peer)
+) WITHOUT ROWID;
+CREATE INDEX roster_devices_peer ON roster_devices(broadcast, peer);
+
+-- The mailbox: epoch secrets wrapped for one device key each
+-- (audience.Bundle, as signed), gone with their broadcast.
+CREATE TABLE bundles (
+	broadcast TEXT NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+	recipient BLOB NOT NULL,            -- the device key's fingerprint
+	epoch     INTEGER NOT NULL,
+	signed    BLOB NOT NULL,
+	created   INTEGER NOT NULL,
+	account   INTEGER NOT NULL,         -- the broadcaster's, whose quota it counts against
+	size      INTEGER NOT NULL,         -- length(signed), summed from the index alone
+	PRIMARY KEY (broadcast, recipient, epoch)
+) WITHOUT ROWID;
+CREATE INDEX bundles_account ON bundles(account, size);
+
+-- Device keys are asked for by handle too.
+CREATE INDEX accounts_handle ON accounts(handle);
+
+-- Saved audiences: a named list of account keys per account.
+CREATE TABLE audience_groups (
+	account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name    TEXT NOT NULL,
+	members TEXT NOT NULL,              -- JSON array of account keys
+	updated INTEGER NOT NULL,
+	PRIMARY KEY (account, name)
+);
+`,
 }

@@ -47,6 +47,10 @@ type ServerConfig struct {
 	// without a cap, anyone could fill the directory. Defaults 3 and 5; a
 	// negative value turns the cap off (load tests).
 	MaxLiveAnonymous, MaxLiveAccount int
+	// MaxAudienceBytes bounds the bundles an account's private broadcasts
+	// keep in the mailbox at once (they stay until 24 h after each end);
+	// default 64 MiB, negative: no bound (load tests).
+	MaxAudienceBytes int64
 
 	// Rate limits: per client address on every request (an IPv4 address,
 	// an IPv6 /64), per peer on signed
@@ -106,6 +110,7 @@ func DefaultServerConfig() ServerConfig {
 		ReplayTTL:        DefaultReplayTTL,
 		MaxLiveAnonymous: 3,
 		MaxLiveAccount:   5,
+		MaxAudienceBytes: 64 << 20,
 		RateIP:           Rate{PerSecond: 50, Burst: 100},
 		RatePeer:         Rate{PerSecond: 5, Burst: 20},
 		RateAccount:      Rate{PerSecond: 10, Burst: 40},
@@ -147,6 +152,9 @@ func (c *ServerConfig) fill() error {
 	}
 	if c.MaxLiveAccount == 0 {
 		c.MaxLiveAccount = d.MaxLiveAccount
+	}
+	if c.MaxAudienceBytes == 0 {
+		c.MaxAudienceBytes = d.MaxAudienceBytes
 	}
 	if c.maxNonces == 0 {
 		c.maxNonces = defaultMaxNonces
@@ -280,16 +288,20 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/follows/{account}", s.handleUnfollow)
 	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
 	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
-	// Reserved for private broadcasts (a later issue; the tables audiences
-	// and escrowed_keys are there): the broadcaster puts the account keys
-	// allowed to watch, and its content key wrapped for escrow; a signed-in
-	// member gets the key.
-	reserved := func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotImplemented, "not_implemented", "private audiences and key escrow are not implemented yet")
-	}
-	m.HandleFunc("PUT /api/v1/broadcasts/{id}/audience", reserved)
-	m.HandleFunc("PUT /api/v1/broadcasts/{id}/key", reserved)
-	m.HandleFunc("GET /api/v1/broadcasts/{id}/key", reserved)
+	// Private audiences (issue 13): device keys, mutuals, rosters, the
+	// bundles' mailbox, invitations, saved groups (audience.go, mailbox.go).
+	m.HandleFunc("PUT /api/v1/device-keys", s.handlePublishDeviceKey)
+	m.HandleFunc("GET /api/v1/device-keys", s.handleDeviceKeys)
+	m.HandleFunc("GET /api/v1/audience/mutuals", s.handleMutuals)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/audience", s.handlePutRoster)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/audience", s.handleGetRoster)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/bundles", s.handlePutBundles)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/bundles", s.handleGetBundles)
+	m.HandleFunc("GET /api/v1/invitations", s.handleInvitations)
+	m.HandleFunc("GET /api/v1/groups", s.handleGroups)
+	m.HandleFunc("PUT /api/v1/groups/{name}", s.handlePutGroup)
+	m.HandleFunc("GET /api/v1/groups/{name}", s.handleGroup)
+	m.HandleFunc("DELETE /api/v1/groups/{name}", s.handleDeleteGroup)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -209,8 +209,9 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 func (s *Store) Count(ctx context.Context, table string) (int, error) {
 	switch table {
 	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
-		"broadcasts", "follows", "suggestions", "audiences", "escrowed_keys",
-		"nonces", "signins", "signin_misses", "revocations", "phone_numbers":
+		"broadcasts", "follows", "suggestions", "audiences",
+		"nonces", "signins", "signin_misses", "revocations", "phone_numbers",
+		"device_keys", "rosters", "roster_devices", "bundles", "audience_groups":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}

@@ -29,4 +29,10 @@
 // sides. A go-live notice is a Listing in JSON (EncodeLiveNotice,
 // DecodeLiveNotice: at most MaxLiveNotice, its ID naming its broadcaster,
 // its fields within a listing's limits).
+//
+// Private audiences (audience.go, client_audience.go): a node publishes its
+// audience device key and gets the bootstrap's DeviceAttestation of it to
+// its account; broadcasters fetch accounts' keys (DeviceKeyEntry.Open
+// checks both signatures), put rosters and bundles; member devices fetch
+// their bundles and their account's invitations.
 package api

@@ -5,13 +5,29 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/testutil/fuzzseed"
 )
+
+var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false, "write FuzzDeviceAttestation's seeds under testdata/fuzz")
+
+// TestWriteFuzzSeeds writes deviceAttestationSeeds as seed files when run
+// with -write-fuzz-seeds (existing files are kept).
+func TestWriteFuzzSeeds(t *testing.T) {
+	if !*writeFuzzSeeds {
+		t.Skip("run with -write-fuzz-seeds to write testdata/fuzz/FuzzDeviceAttestation/seed-*")
+	}
+	for i, b := range deviceAttestationSeeds() {
+		fuzzseed.Write(t, "FuzzDeviceAttestation", fuzzseed.Name(fmt.Sprint(i)), b)
+	}
+}
 
 // FuzzLiveNotice: what a node takes off LiveTopic is refused with
 // ErrBadRequest or is a listing whose ID names its broadcaster and whose
@@ -115,6 +131,55 @@ func FuzzBootstrapURL(f *testing.F) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(base, "#") ||
 			(pin != "" && !ValidFingerprint(pin)) || (u.Scheme == "http" && pin == "" && !isLoopback(u.Hostname())) {
 			t.Fatalf("%q gave base %q, pin %q", s, base, pin)
+		}
+	})
+}
+
+// deviceAttestationSeeds are device attestation bodies: a good one, and
+// ones that break something the decoder checks.
+func deviceAttestationSeeds() [][]byte {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	good, _ := json.Marshal(DeviceAttestation{Bootstrap: fuzzIdentityID, Issuer: fuzzIdentity.Public().(ed25519.PublicKey),
+		Account: "twitter:100", Handle: "@alice", Peer: "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+		Fingerprint: bytes.Repeat([]byte{5}, 32), Issued: at, Expires: at.Add(24 * time.Hour)})
+	return [][]byte{good,
+		[]byte(`{"bootstrap":"` + fuzzIdentityID + `","account":"nocolon","peer":"x","fingerprint":"AAAA"}`),
+		[]byte(`{"issued":"2026-03-01T12:00:00Z","expires":"2027-03-01T12:00:00Z"}`),
+		[]byte(`{"handle":"a\nb"} {}`),
+	}
+}
+
+// FuzzDeviceAttestation: a device attestation signed by a trusted key
+// (whatever its body) is refused with ErrBadRequest or as untrusted or
+// expired, or names a peer, an account and a 32-byte fingerprint, lives at
+// most identity.MaxLifetime and was issued by that key. Seeds are in
+// testdata/fuzz/FuzzDeviceAttestation/.
+func FuzzDeviceAttestation(f *testing.F) {
+	for _, b := range deviceAttestationSeeds() {
+		f.Add(b)
+	}
+	pub := fuzzIdentity.Public().(ed25519.PublicKey)
+	trust, err := identity.Trust(pub)
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := &Signed{Body: body, Signature: ed25519.Sign(fuzzIdentity, append([]byte(deviceAttestationDomain), body...))}
+		a, err := OpenDeviceAttestation(s, trust, now)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrUntrusted) && !errors.Is(err, identity.ErrUntrusted) && !errors.Is(err, identity.ErrExpired) {
+				t.Fatalf("error %v is not of a kind", err)
+			}
+			return
+		}
+		if !bytes.Equal(a.Issuer, pub) || len(a.Fingerprint) != 32 || CheckAccountKey(a.Account) != nil ||
+			a.Expires.Sub(a.Issued) > identity.MaxLifetime || !now.Before(a.Expires) {
+			t.Fatalf("accepted %+v", a)
+		}
+		s.Signature[0] ^= 1
+		if _, err := OpenDeviceAttestation(s, trust, now); !errors.Is(err, ErrUntrusted) {
+			t.Fatalf("a bad signature: %v", err)
 		}
 	})
 }

@@ -148,7 +148,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 		twAPI:         fs.String("twitter-api-url", bootstrap.DefaultTwitterAPIURL, "API v2 base (users/me, following, tweets)"),
 		standin:       fs.Bool("twitter-standin", false, "serve a local stand-in for X under /x/ and sign in against it (local setups)"),
 		proxies:       fs.String("trusted-proxy", "", "reverse proxies in front of the API (CIDRs, comma-separated): their X-Forwarded-For names the client the limits count"),
-		noLimits:      fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits and the caps on live listings off (load tests on loopback)"),
+		noLimits:      fs.Bool("no-rate-limits", false, "turn the per-address and per-peer request limits, the caps on live listings and the bound on an account's private-audience bundles off (load tests on loopback)"),
 		sms:           fs.String("sms", "console", `where phone codes go: "console" (the log), an SMS gateway's http(s) URL, or "off"`),
 		noRelay:       fs.Bool("no-relay", false, "run no circuit relay"),
 		openRelay:     fs.Bool("open-relay", false, "give relay reservations to any peer (by default only to peers signed in here)"),
@@ -202,6 +202,7 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 		off := bootstrap.Rate{PerSecond: -1}
 		s.RateIP, s.RatePeer, s.RateAccount, s.RatePhone = off, off, off, off
 		s.MaxLiveAnonymous, s.MaxLiveAccount = -1, -1
+		s.MaxAudienceBytes = -1
 	}
 	switch sms := *f.sms; {
 	case sms == "off":
