@@ -277,7 +277,10 @@ func TestForgedChunkFromParent(t *testing.T) {
 		startPeer(t, newHost(t), testConfig(rootInfo, 2)),
 		startPeer(t, newHost(t), testConfig(rootInfo, 2)),
 	}
-	waitFor(t, 20*time.Second, "both relays under the broadcaster", func() bool {
+	// The broadcaster takes a second unvouched relay only once the first
+	// is past its trial (mesh 1.2.0: capacity is earned), which takes
+	// about 17 s here with nothing published yet: a generous deadline.
+	waitFor(t, 60*time.Second, "both relays under the broadcaster", func() bool {
 		return len(root.status(t).Children) == 2
 	})
 	viewer := startPeer(t, newHost(t), testConfig(rootInfo, 0))
