@@ -574,6 +574,13 @@ func (n *Tree) handleStream(s network.Stream) {
 		n.log.Debug("inbound stream refused", "peer", p, "err", err)
 		return
 	}
+	if n.opt.admit != nil {
+		if err := n.opt.admit(p); err != nil {
+			_ = s.Reset()
+			n.log.Info("tree stream refused: not admitted", "peer", p, "err", err)
+			return
+		}
+	}
 	n.mu.Lock()
 	if n.closed || n.perPeer[p] >= maxStreamsPerPeer {
 		closed := n.closed
@@ -739,4 +746,36 @@ func (n *Tree) SetSlots(slots int) error {
 		return cerr
 	}
 	return err
+}
+
+// Refuse puts peers out of the tree that were admitted before and are no
+// longer (WithAdmit: a removed member, an expired token): their inbound
+// streams are reset, the writer to them aborted, and the state machine
+// hears they are down (a child is dropped, a parent left for another). A
+// peer that comes back is checked again by WithAdmit.
+func (n *Tree) Refuse(peers ...peer.ID) {
+	if len(peers) == 0 {
+		return
+	}
+	n.mu.Lock()
+	var reset []network.Stream
+	for s := range n.streams {
+		if slices.Contains(peers, s.Conn().RemotePeer()) {
+			reset = append(reset, s)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range reset {
+		_ = s.Reset()
+	}
+	_ = n.call(context.Background(), func() {
+		now := n.opt.clock.Now()
+		for _, p := range peers {
+			if w := n.writers[p]; w != nil {
+				w.abort()
+				n.dropWriter(p)
+			}
+			n.sm.PeerDown(now, n.nameOf(p))
+		}
+	})
 }
