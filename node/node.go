@@ -191,6 +191,10 @@ type Config struct {
 	// believes; a sender with none of theirs is shown as anonymous.
 	TrustedKeys []ed25519.PublicKey
 
+	// Private is what private broadcasts need: the mailbox their keys
+	// wait in, this device's audience key (private.go).
+	Private PrivateConfig
+
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -233,6 +237,9 @@ func (c *Config) fill() error {
 		c.BootstrapRedial = nat.DefaultRedial
 	}
 	c.Clock = clock.OrSystem(c.Clock)
+	if err := c.Private.fill(); err != nil {
+		return err
+	}
 	switch {
 	case c.ReplayQuota < 0 || c.ReplayTTL < 0:
 		return fmt.Errorf("%w: negative replay quota or TTL", ErrConfig)
@@ -313,8 +320,10 @@ type Node struct {
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
 	// is a topic on it.
-	ps  *pubsub.PubSub
-	nat *nat.Traversal // reachability, and the bootstraps kept connected
+	ps *pubsub.PubSub
+	// private: the private chat topics, for ps's peer filter (privchat.go).
+	private privateTopics
+	nat     *nat.Traversal // reachability, and the bootstraps kept connected
 
 	// The replays (replay.go): the store (nil with NoReplays), bitswap
 	// serving it and fetching, the swarm answering the replay protocol.
@@ -370,11 +379,16 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
+	if err := n.ensureDeviceKey(); err != nil {
+		return nil, err
+	}
 	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
 	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) { announce.Serve(s, n.announcement) })
-	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host},
+		append(chat.PubSubOptions(), pubsub.WithPeerFilter(n.chatPeerFilter),
+			pubsub.WithSubscriptionFilter(chatSubFilter{n}))...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = publish.NewStreamKey()

@@ -69,6 +69,8 @@ func (n *Node) openReplay(ctx context.Context) error {
 	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
 	n.bitswap = bitswap.New(ctx, net, nil, bs,
 		bitswap.WithServerEnabled(n.store != nil),
+		// A private broadcast's blocks go to its members only.
+		bitswap.WithPeerBlockRequestFilter(n.replayFilter),
 		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
 	var err error
 	n.swarm, err = swarm.New(swarm.Config{

@@ -57,9 +57,17 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	case !ann.Held():
 		return nil, fmt.Errorf("%w: the link names only this node", ErrUnreachable)
 	}
-	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate), ann)
+	ring, roster, tok, err := n.joinPrivate(ctx, l)
 	if err != nil {
 		return nil, err
+	}
+	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate), ann, ring)
+	if err != nil {
+		return nil, err
+	}
+	if b.gate != nil {
+		b.gate.setRoster(roster)
+		b.gate.setOwn(tok)
 	}
 	b.link = l
 	root := mesh.PeerInfo{ID: p2p.MeshID(rootID)}
@@ -75,6 +83,9 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if err := n.add(b); err != nil {
 		b.teardown()
 		return nil, err
+	}
+	if b.gate != nil {
+		b.wg.Go(b.pollMailbox)
 	}
 	b.tree.AddCandidates(candidates(l)...)
 	b.call(func() {

@@ -1,0 +1,104 @@
+package node_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/audience"
+	"github.com/peerscope/peerscope/audience/mailbox"
+	"github.com/peerscope/peerscope/internal/testutil"
+	"github.com/peerscope/peerscope/node"
+)
+
+// swapper is a bare bitswap client on a host of its own, speaking the
+// node's bitswap (its /peerscope prefix).
+func swapper(t *testing.T, h host.Host) *bitswap.Bitswap {
+	t.Helper()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	sw := bitswap.New(t.Context(), bsnet.NewFromIpfsHost(h, bsnet.Prefix("/peerscope")), nil, bs)
+	t.Cleanup(func() { _ = sw.Close() })
+	return sw
+}
+
+// TestPrivateReplayBitswap: a member's node keeps the private broadcast's
+// chunks as they came (sealed), and its bitswap serves them to a device of
+// the roster but not to a peer outside it, who asks for the same CID.
+func TestPrivateReplayBitswap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice := privateNode(t, mb, 2)
+	// A member device that is a bare host: its identity signs its key.
+	mh, oh := testutil.TCPHost(t), testutil.TCPHost(t)
+	now := time.Now()
+	dk, err := audience.NewDeviceKey(rand.Reader, mh.Peerstore().PrivKey(mh.ID()), now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := goPrivate(t, mb, 2, time.Minute, memberOf("twitter:1", alice),
+		node.Member{Account: "twitter:9", Devices: []*audience.DeviceKey{dk.Key}})
+	w, err := alice.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, w) == 1 })
+	close(p.gate)
+	var held []cidAndEpoch
+	waitFor(t, 60*time.Second, "alice to keep 20 chunks", func() bool {
+		held = heldChunks(t, alice, p.b.ID())
+		return len(held) >= 20
+	})
+	for _, h := range held {
+		if h.epoch == 0 {
+			t.Fatalf("alice's store keeps chunk %s in the clear", h.cid)
+		}
+	}
+	target := held[len(held)-1].cid
+	member, outsider := swapper(t, mh), swapper(t, oh)
+	for _, h := range []host.Host{mh, oh} {
+		if err := h.Connect(t.Context(), peer.AddrInfo{ID: alice.ID(), Addrs: alice.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := member.GetBlock(ctx, target); err != nil {
+		t.Fatalf("the member device got no block: %v", err)
+	}
+	octx, ocancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer ocancel()
+	if blk, err := outsider.GetBlock(octx, target); err == nil {
+		t.Fatalf("the outsider got block %s", blk.Cid())
+	}
+}
+
+type cidAndEpoch struct {
+	cid   cid.Cid
+	epoch uint32
+}
+
+// heldChunks lists what n's replay store keeps of broadcast id.
+func heldChunks(t *testing.T, n *node.Node, id string) []cidAndEpoch {
+	t.Helper()
+	var out []cidAndEpoch
+	for _, h := range n.ReplayStore().Held(id) {
+		c, err := n.ReplayStore().Chunk(t.Context(), h.CID)
+		if err != nil {
+			continue
+		}
+		out = append(out, cidAndEpoch{h.CID, c.Epoch})
+	}
+	return out
+}
