@@ -156,6 +156,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		b.gate = newGate(n.host, id, rootID, n.clock, b.log)
 		b.gate.onRoster = n.private.setRoster
 		n.private.setSealed(id, true)
+		n.private.setRing(id, ring)
 	}
 	b.slotsNow.Store(int64(slots))
 	b.inbox = owner.New(16, b.stopped, ErrClosed)

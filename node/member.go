@@ -51,6 +51,17 @@ func (r *keyring) get(epoch uint32) *audience.Keys {
 	return r.keys[epoch]
 }
 
+// epochs lists the epochs whose keys the ring holds.
+func (r *keyring) epochs() []uint32 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]uint32, 0, len(r.keys))
+	for e := range r.keys {
+		out = append(out, e)
+	}
+	return out
+}
+
 func (r *keyring) newest() uint32 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

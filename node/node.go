@@ -385,7 +385,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) { announce.Serve(s, n.announcement) })
+	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) {
+		p := s.Conn().RemotePeer()
+		announce.Serve(s, func(id string) (announce.Signed, bool) { return n.announcementFor(p, id) })
+	})
 	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host},
 		append(chat.PubSubOptions(), pubsub.WithPeerFilter(n.chatPeerFilter),
 			pubsub.WithSubscriptionFilter(chatSubFilter{n}))...); err != nil {
@@ -742,6 +745,16 @@ func (n *Node) announcement(id string) (announce.Signed, bool) {
 		return b.signed()
 	}
 	return announce.Signed{}, false
+}
+
+// announcementFor is the announcement answered to peer p: none of a
+// private broadcast's to a peer outside its roster (its title is the
+// audience's business).
+func (n *Node) announcementFor(p peer.ID, id string) (announce.Signed, bool) {
+	if b := n.lookup(id); b != nil && b.gate != nil && !b.gate.member(p) {
+		return announce.Signed{}, false
+	}
+	return n.announcement(id)
 }
 
 func shortPeer(id peer.ID) string {

@@ -13,11 +13,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/audience/mailbox"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/testutil"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 	"github.com/peerscope/peerscope/node"
@@ -151,6 +153,15 @@ func TestPrivateRefusesOutsiders(t *testing.T) {
 		t.Fatalf("an outsider's Watch: %v, want ErrNotMember", err)
 	} else {
 		t.Logf("outsider told: %v", err)
+	}
+
+	// Nor is the title answered to it.
+	_, key, err := link.BroadcasterOf(p.b.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := announce.Fetch(t.Context(), outsider.Host(), peer.AddrInfo{ID: p.root.ID(), Addrs: p.root.Host().Addrs()}, p.b.ID(), key); err == nil {
+		t.Fatalf("the outsider got the announcement: %q", a.Title)
 	}
 
 	// The attacker: a tree node on the broadcast's protocol, no token.

@@ -21,6 +21,7 @@ type privateTopics struct {
 	m       map[string]*Broadcast
 	rosters map[string]*audience.Roster // privreplay.go
 	sealed  map[string]bool             // privreplay.go
+	rings   map[string]*keyring         // privreplay.go: kept for the replays
 }
 
 func (t *privateTopics) set(topic string, b *Broadcast) {

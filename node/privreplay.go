@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/audience"
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
 )
 
@@ -82,4 +84,73 @@ func (n *Node) replayFilter(p peer.ID, c cid.Cid) bool {
 	}
 	r := n.private.roster(id)
 	return r != nil && r.HasPeer(p)
+}
+
+func (t *privateTopics) setRing(id string, r *keyring) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.rings == nil {
+		t.rings = map[string]*keyring{}
+	}
+	t.rings[id] = r
+}
+
+func (t *privateTopics) ring(id string) *keyring {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.rings[id]
+}
+
+// replayMedia is the replay swarm's Open: what the VOD plays of a stored
+// chunk. A private broadcast's payload is opened with the keys this node
+// holds for it (the ones it watched with, or fetched for the replay); the
+// init segment inline in the manifest comes without its epoch, so each
+// epoch's keys are tried on it (a broadcast has a few: GCM refuses the
+// wrong ones at once).
+func (n *Node) replayMedia(c *chunk.Chunk) ([]byte, error) {
+	ring := n.private.ring(c.Broadcast)
+	switch {
+	case ring == nil && c.Epoch != 0:
+		return nil, fmt.Errorf("%w: no keys for a private replay", ErrNotMember)
+	case ring == nil:
+		return c.Payload, nil
+	case c.Epoch != 0:
+		p, ok, err := ring.open(c)
+		if !ok {
+			return nil, fmt.Errorf("%w: no keys of epoch %d", audience.ErrWrongEpoch, c.Epoch)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p.Payload, nil
+	}
+	for _, e := range ring.epochs() {
+		sealed := *c
+		sealed.Epoch = e
+		if p, ok, err := ring.open(&sealed); ok && err == nil {
+			return p.Payload, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the manifest's init %d opens under none of this node's keys", audience.ErrOpen, c.Seq)
+}
+
+// replayKeys gets a private broadcast's keys for its replay when this node
+// has none (it did not watch it live): its token says it is a member, the
+// mailbox has every epoch's bundle for its device.
+func (n *Node) replayKeys(ctx context.Context, id string) error {
+	if n.private.ring(id) != nil || n.cfg.Private.Mailbox == nil {
+		return nil
+	}
+	tok, err := n.cfg.Private.Mailbox.Token(ctx, id, n.host.ID())
+	if err != nil {
+		return nil // not a member, or a public broadcast: the replay says which
+	}
+	ring, roster, _, err := n.memberKeys(ctx, id, tok)
+	if err != nil {
+		return err
+	}
+	n.private.setRoster(roster)
+	n.private.setSealed(id, true)
+	n.private.setRing(id, ring)
+	return nil
 }

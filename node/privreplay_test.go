@@ -3,6 +3,10 @@ package node_test
 import (
 	"context"
 	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"testing"
 	"time"
 
@@ -101,4 +105,76 @@ func heldChunks(t *testing.T, n *node.Node, id string) []cidAndEpoch {
 		out = append(out, cidAndEpoch{h.CID, c.Epoch})
 	}
 	return out
+}
+
+// TestPrivateReplayLateMember: a device added to the audience after the
+// broadcast ended fetches its keys from the mailbox, the replay's sealed
+// blocks from the member who watched and the broadcaster, and its VOD
+// serves plaintext CMAF (an init segment, parts).
+func TestPrivateReplayLateMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice, dave := privateNode(t, mb, 2), privateNode(t, mb, node.NoRelay)
+	ma := memberOf("twitter:1", alice)
+	p := goPrivate(t, mb, 2, 3*time.Second, ma)
+	w, err := alice.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, w) == 1 })
+	close(p.gate)
+	for _, b := range []*node.Broadcast{p.b, w} {
+		select {
+		case <-b.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatal("the end never came")
+		}
+	}
+	if err := p.b.SetAudience(t.Context(), []node.Member{ma, memberOf("twitter:4", dave)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := dave.Replay(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the replay is not complete: %+v", r.Progress())
+	}
+	if m := r.Manifest(); m.Title != "" || len(m.Comments) != 0 {
+		t.Fatalf("the manifest, answered to anyone, has the title %q and %d bytes of comments", m.Title, len(m.Comments))
+	}
+	segs := r.VOD().Segments()
+	if len(segs) == 0 {
+		t.Fatal("no segment")
+	}
+	srv := httptest.NewServer(r.VOD())
+	defer srv.Close()
+	body := func(path string) []byte {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || len(b) < 8 {
+			t.Fatalf("GET %s: %s, %d bytes", path, resp.Status, len(b))
+		}
+		return b
+	}
+	playlist := string(body("/index.m3u8"))
+	init := regexp.MustCompile(`init/\d+\.mp4`).FindString(playlist)
+	part := regexp.MustCompile(`seg/\d+\.m4s`).FindString(playlist)
+	if init == "" || part == "" {
+		t.Fatalf("playlist without init or segment:\n%s", playlist)
+	}
+	if b := body("/" + init); string(b[4:8]) != "ftyp" {
+		t.Fatalf("the replay's init is not plaintext CMAF: % x", b[:8])
+	}
+	if b := body("/" + part); string(b[4:8]) != "moof" && string(b[4:8]) != "styp" {
+		t.Fatalf("the replay's segment is not plaintext CMAF: % x", b[:8])
+	}
 }

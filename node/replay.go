@@ -85,6 +85,7 @@ func (n *Node) openReplay(ctx context.Context) error {
 			return n.Attestation()
 		},
 		Page:   n.replayPage,
+		Open:   n.replayMedia,
 		Logger: n.log.With("part", "replay"),
 	})
 	return err
@@ -207,6 +208,9 @@ type Replay struct {
 // returns once the manifest is verified; the chunks come in the background
 // (Progress, Complete) and on demand as the page plays.
 func (n *Node) Replay(ctx context.Context, l link.Link) (*Replay, error) {
+	if err := n.replayKeys(ctx, l.Broadcast); err != nil {
+		return nil, err
+	}
 	r, err := n.swarm.Open(ctx, l, true)
 	if err != nil {
 		return nil, err
@@ -350,11 +354,18 @@ func (b *Broadcast) keepChunks() {
 // so that a viewer that hears of the end can fetch it.
 func (b *Broadcast) sealReplay() {
 	a := b.Announcement()
-	m := b.recorder.Manifest(b.id, a.Title, a.Started, nil)
+	title := a.Title
+	if b.ring != nil {
+		// The manifest is answered to whoever asks: a private
+		// broadcast's carries neither its title nor its comments (its
+		// chunks and inline init are sealed).
+		title = ""
+	}
+	m := b.recorder.Manifest(b.id, title, a.Started, nil)
 	if m == nil {
 		return
 	}
-	if b.room != nil {
+	if b.room != nil && b.ring == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if log, err := b.room.Log(ctx); err == nil {
 			m.Comments = chat.MarshalLog(log)

@@ -34,6 +34,12 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if err := n.roomToWatch(); err != nil {
 		return nil, err // before dialling anyone; add checks again
 	}
+	// Private or public first: a private broadcast's peers answer its
+	// announcement to its members only.
+	ring, roster, tok, err := n.joinPrivate(ctx, l)
+	if err != nil {
+		return nil, err
+	}
 	var ann announce.Signed
 	var errs []error
 	for _, p := range l.Peers {
@@ -56,10 +62,6 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
 	case !ann.Held():
 		return nil, fmt.Errorf("%w: the link names only this node", ErrUnreachable)
-	}
-	ring, roster, tok, err := n.joinPrivate(ctx, l)
-	if err != nil {
-		return nil, err
 	}
 	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate), ann, ring)
 	if err != nil {
