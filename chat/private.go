@@ -29,6 +29,9 @@ type Sealing struct {
 	// is ignored, not rejected: a member may not have a new epoch's keys
 	// yet, and an honest relay must not be penalised for it.
 	Open func(author peer.ID, msg []byte) ([]byte, error)
+	// Member, when set, says whether a peer may have the room's state
+	// (StateProtocol: the moderation in force); others are refused.
+	Member func(peer.ID) bool
 }
 
 func (s *Sealing) check() error {

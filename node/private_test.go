@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -305,6 +306,24 @@ func TestPrivateChat(t *testing.T) {
 				heard <- string(m.Data)
 			}
 		}()
+	}
+
+	// The room's moderation state is answered to members only.
+	stateOf := func(h host.Host) error {
+		st, err := h.NewStream(t.Context(), p.root.ID(), protocol.ID(chat.StateProtocol+"/"+p.b.ID()))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		_ = st.CloseWrite()
+		_, err = io.ReadAll(st)
+		return err
+	}
+	if err := stateOf(alice.Host()); err != nil {
+		t.Fatalf("a member's chat state: %v", err)
+	}
+	if err := stateOf(eh); err == nil {
+		t.Fatal("the eavesdropper got the private room's chat state")
 	}
 
 	stream := openChat(t, ws[1], "")

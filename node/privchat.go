@@ -65,7 +65,8 @@ func (b *Broadcast) chatSealing() (*chat.Sealing, error) {
 	self := b.n.host.ID()
 	rand := b.n.cfg.Private.Rand
 	return &chat.Sealing{
-		Topic: k.Topic(),
+		Topic:  k.Topic(),
+		Member: b.gate.member,
 		Seal: func(msg []byte) ([]byte, error) {
 			return b.ring.get(b.ring.newest()).SealChat(rand, self, msg)
 		},
