@@ -42,7 +42,7 @@ func (b *Broadcast) joinChat() {
 			return
 		}
 		cfg.Private = s
-		b.n.private.set(chat.PrivateTopicPrefix+s.Topic, b)
+		b.n.private.set(chat.PrivateTopicPrefix+s.Topic, b.gate.member)
 	}
 	room, err := chat.Join(b.ctx, b.n.ps, b.n.host, cfg)
 	if err != nil {

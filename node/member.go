@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/audience/mailbox"
+	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
 )
@@ -137,6 +139,21 @@ func (n *Node) joinPrivate(ctx context.Context, l link.Link) (*keyring, *audienc
 			return nil, nil, nil, err
 		}
 	}
+	var keys *keyring
+	var roster *audience.Roster
+	if tok != nil {
+		// A member takes its keys first, so that its router knows the
+		// private topic before it connects to the tree's peers, whose
+		// subscriptions come when they connect.
+		var err error
+		if keys, roster, _, err = n.memberKeys(ctx, l.Broadcast, tok); err != nil {
+			return nil, nil, nil, err
+		}
+		if k := keys.get(keys.newest()); k != nil {
+			rid, _, _ := link.BroadcasterOf(l.Broadcast)
+			n.private.set(chat.PrivateTopicPrefix+k.Topic(), func(p peer.ID) bool { return p == rid || roster.HasPeer(p) })
+		}
+	}
 	var errs []error
 	for _, p := range l.Peers {
 		if p.ID == n.host.ID() {
@@ -155,7 +172,7 @@ func (n *Node) joinPrivate(ctx context.Context, l link.Link) (*keyring, *audienc
 		case errors.Is(err, ErrRefused):
 			return nil, nil, nil, err
 		case err == nil:
-			return n.memberKeys(ctx, l.Broadcast, tok)
+			return keys, roster, tok, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", shortPeer(p.ID), err))
 	}

@@ -18,26 +18,26 @@ import (
 // a lock of its own, never held while calling out).
 type privateTopics struct {
 	mu      sync.RWMutex
-	m       map[string]*Broadcast
-	rosters map[string]*audience.Roster // privreplay.go
-	sealed  map[string]bool             // privreplay.go
-	rings   map[string]*keyring         // privreplay.go: kept for the replays
+	m       map[string]func(peer.ID) bool // topic → who may be a peer in it
+	rosters map[string]*audience.Roster   // privreplay.go
+	sealed  map[string]bool               // privreplay.go
+	rings   map[string]*keyring           // privreplay.go: kept for the replays
 }
 
-func (t *privateTopics) set(topic string, b *Broadcast) {
+func (t *privateTopics) set(topic string, member func(peer.ID) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = map[string]*Broadcast{}
+		t.m = map[string]func(peer.ID) bool{}
 	}
-	if b == nil {
+	if member == nil {
 		delete(t.m, topic)
 	} else {
-		t.m[topic] = b
+		t.m[topic] = member
 	}
 }
 
-func (t *privateTopics) get(topic string) *Broadcast {
+func (t *privateTopics) get(topic string) func(peer.ID) bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.m[topic]
@@ -51,8 +51,8 @@ func (n *Node) chatPeerFilter(p peer.ID, topic string) bool {
 	if !strings.HasPrefix(topic, chat.PrivateTopicPrefix) {
 		return true
 	}
-	b := n.private.get(topic)
-	return b != nil && b.gate.member(p)
+	member := n.private.get(topic)
+	return member != nil && member(p)
 }
 
 // chatSealing is a private broadcast's room sealing: the topic from the
@@ -108,7 +108,12 @@ func (f chatSubFilter) CanSubscribe(string) bool { return true }
 func (f chatSubFilter) FilterIncomingSubscriptions(p peer.ID, subs []*pubsubpb.RPC_SubOpts) ([]*pubsubpb.RPC_SubOpts, error) {
 	out := subs[:0:0]
 	for _, s := range subs {
-		if f.n.chatPeerFilter(p, s.GetTopicid()) {
+		// A topic this node is not in (yet) is not judged: a peer's
+		// subscriptions come once, when it connects, which may be before
+		// this node knows the topic (Watch registers it before it
+		// connects to the tree, when it can).
+		t := s.GetTopicid()
+		if f.n.private.get(t) == nil || f.n.chatPeerFilter(p, t) {
 			out = append(out, s)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/replay"
 )
 
 // setRoster remembers the newest roster of a private broadcast this node
@@ -153,4 +154,49 @@ func (n *Node) replayKeys(ctx context.Context, id string) error {
 	n.private.setSealed(id, true)
 	n.private.setRing(id, ring)
 	return nil
+}
+
+// commentsLabel names a private replay's comment log under its replay key.
+const commentsLabel = "comments"
+
+// sealComments seals a private broadcast's comment log for its manifest
+// (answered to anyone) under the newest epoch's replay key; a public
+// broadcast's goes as it is.
+func (b *Broadcast) sealComments(log []byte) []byte {
+	if b.ring == nil || len(log) == 0 {
+		return log
+	}
+	k := b.ring.get(b.ring.newest())
+	if k == nil {
+		return nil
+	}
+	sealed, err := k.SealReplay(b.n.cfg.Private.Rand, commentsLabel, log)
+	if err != nil {
+		b.log.Warn("replay: comment log not sealed: left out", "err", err)
+		return nil
+	}
+	return sealed
+}
+
+// openComments returns a replay manifest's comment log: opened with the
+// broadcast's keys when this node holds them (a private replay), else as
+// it is; nil when a private one does not open.
+func (n *Node) openComments(m *replay.Manifest) []byte {
+	ring := n.private.ring(m.Broadcast)
+	if ring == nil || len(m.Comments) == 0 {
+		return m.Comments
+	}
+	s, err := audience.ParseSealed(m.Comments)
+	if err != nil {
+		return nil
+	}
+	k := ring.get(s.Epoch)
+	if k == nil {
+		return nil
+	}
+	plain, err := k.OpenReplay(commentsLabel, s)
+	if err != nil {
+		return nil
+	}
+	return plain
 }

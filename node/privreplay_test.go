@@ -1,12 +1,14 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +126,16 @@ func TestPrivateReplayLateMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, w) == 1 })
+	// A comment before the media: the replay keeps it, sealed.
+	const said = "only the audience reads this"
+	seen := openChat(t, p.b, "")
+	waitFor(t, 30*time.Second, "alice's chat to take a comment", func() bool {
+		code, _ := postChat(t, w.URLs().Player+"chat/comment", "", map[string]any{"text": said})
+		return code == http.StatusOK
+	})
+	waitEvent(t, seen, 20*time.Second, "the comment at the broadcaster", func(e sseEvent) bool {
+		return e.Name == "comment" && strings.Contains(e.Data, said)
+	})
 	close(p.gate)
 	for _, b := range []*node.Broadcast{p.b, w} {
 		select {
@@ -144,8 +156,11 @@ func TestPrivateReplayLateMember(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the replay is not complete: %+v", r.Progress())
 	}
-	if m := r.Manifest(); m.Title != "" || len(m.Comments) != 0 {
-		t.Fatalf("the manifest, answered to anyone, has the title %q and %d bytes of comments", m.Title, len(m.Comments))
+	if m := r.Manifest(); m.Title != "" || len(m.Comments) == 0 || bytes.Contains(m.Comments, []byte(said)) {
+		t.Fatalf("the manifest, answered to anyone: title %q, comments %q", m.Title, m.Comments)
+	}
+	if got := string(get(t, r.PlayerURL()+"api/comments")); !strings.Contains(got, said) {
+		t.Fatalf("the late member's replay comments: %s", got)
 	}
 	segs := r.VOD().Segments()
 	if len(segs) == 0 {

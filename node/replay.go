@@ -240,7 +240,7 @@ func (r *Replay) HLSURL() string { return r.PlayerURL() + "hls/index.m3u8" }
 // manifest's comments on the replay's timeline.
 func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	m, vod := r.Manifest(), r.VOD()
-	comments := replayComments(m, vod)
+	comments := replayComments(n.openComments(m), vod)
 	return player.New(player.Routes{
 		HLS: vod,
 		Status: func() player.Status {
@@ -253,11 +253,11 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 }
 
 // replayComments places the manifest's comments on the replay's timeline.
-func replayComments(m *replay.Manifest, v *hls.VOD) []player.Comment {
-	if len(m.Comments) == 0 {
+func replayComments(raw []byte, v *hls.VOD) []player.Comment {
+	if len(raw) == 0 {
 		return nil
 	}
-	log, err := chat.ParseLog(m.Comments)
+	log, err := chat.ParseLog(raw)
 	if err != nil {
 		return nil
 	}
@@ -365,10 +365,10 @@ func (b *Broadcast) sealReplay() {
 	if m == nil {
 		return
 	}
-	if b.room != nil && b.ring == nil {
+	if b.room != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if log, err := b.room.Log(ctx); err == nil {
-			m.Comments = chat.MarshalLog(log)
+			m.Comments = b.sealComments(chat.MarshalLog(log))
 		} else {
 			b.log.Warn("replay: no comment log", "err", err)
 		}
