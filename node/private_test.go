@@ -240,6 +240,36 @@ func TestPrivateRemoval(t *testing.T) {
 	if st := status(t, wc); st.Epoch != old {
 		t.Fatalf("carol holds epoch %d (new %d)", st.Epoch, newEpoch)
 	}
+	// What the tree carried after the switch (alice's store keeps it as it
+	// came) does not open with anything carol holds; what it carried
+	// before does.
+	var before, after int
+	var firstAfter time.Time
+	for _, h := range alice.ReplayStore().Held(p.b.ID()) {
+		c, err := alice.ReplayStore().Chunk(t.Context(), h.CID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := node.OpenWithKeysOf(wc, c)
+		switch {
+		case c.Epoch == old && (!have || err != nil):
+			t.Fatalf("carol cannot open chunk %d of the epoch she had: %v", c.Seq, err)
+		case c.Epoch == old:
+			before++
+		case have && err == nil:
+			t.Fatalf("carol opened chunk %d of epoch %d, sealed after her removal", c.Seq, c.Epoch)
+		default:
+			after++
+			if w := time.Unix(0, c.Wallclock); c.Epoch == newEpoch && (firstAfter.IsZero() || w.Before(firstAfter)) {
+				firstAfter = w
+			}
+		}
+	}
+	if before == 0 || after == 0 {
+		t.Fatalf("chunks before the switch %d, after %d", before, after)
+	}
+	t.Logf("carol opens the %d chunks before the switch and none of the %d after; the first sealed in the new epoch was captured %v after the removal",
+		before, after, firstAfter.Sub(removedAt).Round(time.Millisecond))
 	_ = wc.Close()
 	if _, err := carol.Watch(t.Context(), p.b.Link()); !errors.Is(err, node.ErrRefused) {
 		t.Fatalf("the removed member's Watch: %v, want ErrRefused", err)
