@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,30 @@ func TestPrivateMembersPlay(t *testing.T) {
 	}
 	first := p.b.Epoch()
 	close(p.gate)
+	// The deep member's LL-HLS, read by ffprobe while it is live, is the
+	// whole clip with no gap across the rekeys.
+	if _, err := exec.LookPath("ffprobe"); err == nil {
+		waitFor(t, 30*time.Second, "the deep member's first parts", func() bool {
+			resp, err := http.Get(ws[1].URLs().HLS)
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "#EXTINF")
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error",
+			"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,flags",
+			"-of", "json", ws[1].URLs().HLS).Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("ffprobe: %v\n%s", err, out)
+		}
+		checkProbe(t, out)
+	} else {
+		t.Log("no ffprobe: the deep member's LL-HLS is not probed")
+	}
 	for _, w := range append(ws, p.b) {
 		select {
 		case <-w.Done():
