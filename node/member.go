@@ -127,7 +127,7 @@ func (b *Broadcast) keysAdded() {
 // link's first peer that answers: nil ring for a public broadcast;
 // ErrNotMember or ErrRefused (with the peer's reason) for one this node may
 // not watch; otherwise the keys, roster and token it joins with.
-func (n *Node) joinPrivate(ctx context.Context, l link.Link) (*keyring, *audience.Roster, *audience.Token, error) {
+func (n *Node) joinPrivate(ctx context.Context, l link.Link) (ring *keyring, _ *audience.Roster, _ *audience.Token, err error) {
 	pc := n.cfg.Private
 	var tok *audience.Token
 	if pc.Mailbox != nil {
@@ -151,7 +151,13 @@ func (n *Node) joinPrivate(ctx context.Context, l link.Link) (*keyring, *audienc
 		}
 		if k := keys.get(keys.newest()); k != nil {
 			rid, _, _ := link.BroadcasterOf(l.Broadcast)
-			n.private.set(chat.PrivateTopicPrefix+k.Topic(), func(p peer.ID) bool { return p == rid || roster.HasPeer(p) })
+			topic := chat.PrivateTopicPrefix + k.Topic()
+			n.private.set(topic, func(p peer.ID) bool { return p == rid || roster.HasPeer(p) })
+			defer func() {
+				if ring == nil { // refused, or unreachable: no room will take it over
+					n.private.set(topic, nil)
+				}
+			}()
 		}
 	}
 	var errs []error
