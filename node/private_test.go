@@ -400,3 +400,40 @@ func TestPrivateChat(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateAddMidBroadcast: a device added while the broadcast runs is
+// let in within seconds (its token and every epoch's bundle are in the
+// mailbox at once) and plays, the backfill of epochs before it included;
+// before it was added, the same Watch was refused.
+func TestPrivateAddMidBroadcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice, dave := privateNode(t, mb, 2), privateNode(t, mb, node.NoRelay)
+	ma := memberOf("twitter:1", alice)
+	p := goPrivate(t, mb, 2, 2*time.Second, ma)
+	wa, err := alice.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, wa) == 1 })
+	close(p.gate)
+	waitFor(t, 30*time.Second, "alice plays", func() bool { return status(t, wa).Received >= 10 })
+	if _, err := dave.Watch(t.Context(), p.b.Link()); !errors.Is(err, node.ErrNotMember) {
+		t.Fatalf("dave before he is added: %v, want ErrNotMember", err)
+	}
+	added := time.Now()
+	if err := p.b.SetAudience(t.Context(), []node.Member{ma, memberOf("twitter:4", dave)}); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := dave.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "dave plays", func() bool { return status(t, wd).Received >= 5 })
+	t.Logf("dave played %v after he was added", time.Since(added).Round(time.Millisecond))
+	if st := status(t, wd); st.Undecryptable != 0 {
+		t.Fatalf("%d chunks did not open at dave", st.Undecryptable)
+	}
+}
