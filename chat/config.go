@@ -67,6 +67,10 @@ type Config struct {
 	// Rand picks juries (a seeded generator from crypto/rand by default).
 	Rand *rand.Rand
 
+	// Private, when set, makes the room a private broadcast's: its own
+	// topic, every message sealed (Sealing).
+	Private *Sealing
+
 	// Audience, on the broadcaster, returns how many nodes watch live: the
 	// tree's size below the root (mesh Status().Subtree - 1). It is called
 	// on the room's goroutine at most once every 250 ms; it must return
@@ -192,6 +196,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Broadcaster == "" {
 		return c, fmt.Errorf("%w: no broadcaster", ErrInvalidConfig)
+	}
+	if c.Private != nil {
+		if err := c.Private.check(); err != nil {
+			return c, err
+		}
 	}
 	if _, err := c.Broadcaster.ExtractPublicKey(); err != nil {
 		return c, fmt.Errorf("%w: broadcaster %s: no key in the ID: %w", ErrInvalidConfig, c.Broadcaster, err)

@@ -139,7 +139,7 @@ func Join(ctx context.Context, ps *pubsub.PubSub, h host.Host, cfg Config) (*Roo
 	r := &Room{
 		h:         h,
 		ps:        ps,
-		name:      TopicPrefix + cfg.Broadcast,
+		name:      cfg.topicName(),
 		proto:     protocol.ID(StateProtocol + "/" + cfg.Broadcast),
 		cfg:       cfg,
 		log:       log,
@@ -428,7 +428,7 @@ func (r *Room) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		var bye []byte
 		if r.call(ctx, func() { bye = r.m.leave(r.now()) }) == nil && bye != nil {
-			_ = r.topic.Publish(ctx, bye)
+			_ = r.send(ctx, bye)
 		}
 		cancel()
 		r.h.RemoveStreamHandler(r.proto)
@@ -475,7 +475,7 @@ func (r *Room) input() tickInput {
 // it here first (they reach the owner goroutine, so this must never run
 // there).
 func (r *Room) publish(ctx context.Context, b []byte) error {
-	err := r.topic.Publish(ctx, b)
+	err := r.send(ctx, b)
 	var ve pubsub.ValidationError
 	switch {
 	case err == nil:
@@ -498,7 +498,11 @@ func (r *Room) validate(ctx context.Context, src peer.ID, msg *pubsub.Message) p
 	if len(msg.Signature) == 0 || msg.GetFrom() == "" {
 		return pubsub.ValidationReject // the author must be authenticated
 	}
-	req := checkReq{from: msg.GetFrom(), src: src, data: msg.Data, reply: make(chan checkResult, 1)}
+	data, ok := r.opened(msg.GetFrom(), msg.Data)
+	if !ok {
+		return pubsub.ValidationIgnore
+	}
+	req := checkReq{from: msg.GetFrom(), src: src, data: data, reply: make(chan checkResult, 1)}
 	select {
 	case r.checks <- req:
 	case <-r.quit:
@@ -642,7 +646,7 @@ func (r *Room) publishLoop() {
 	for {
 		select {
 		case b := <-r.pubq:
-			if err := r.topic.Publish(r.ctx, b); err != nil {
+			if err := r.send(r.ctx, b); err != nil {
 				r.log.Debug("publish", "err", err)
 			}
 		case <-r.quit:

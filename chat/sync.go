@@ -150,6 +150,10 @@ func (r *Room) serveState(s network.Stream) {
 	if p2plimit.Accept(s, p2plimit.ServiceChatState) != nil {
 		return
 	}
+	if p := r.cfg.Private; p != nil && p.Member != nil && !p.Member(s.Conn().RemotePeer()) {
+		_ = s.Reset() // a private room's state is its members'
+		return
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

@@ -69,6 +69,13 @@ type Broadcast struct {
 	streamKey string
 	takesWHIP bool
 
+	// A private broadcast's (nil when public): its keys here, who may be
+	// in its tree at this node, and on the broadcaster its epochs and
+	// roster (private.go, member.go, admit.go).
+	ring   *keyring
+	gate   *gate
+	caster *caster
+
 	room       *chat.Room     // nil when the chat could not be joined
 	chat       *web.Server    // the chat's HTTP API and event streams (chat/web)
 	treeLink   *chat.TreeLink // the room's taps, browsers and counts through the tree
@@ -85,6 +92,7 @@ type Broadcast struct {
 	stopped chan struct{} // closed when the owner returns
 	done    chan struct{} // closed (by the owner) when the broadcast has ended
 	st      state
+	pending []*chunk.Chunk // owner: chunks waiting for their epoch's keys
 
 	kept      chan *chunk.Chunk // delivered, for the replay store (nil: none)
 	closeOnce sync.Once
@@ -117,12 +125,15 @@ type counters struct {
 	bytesOut    atomic.Uint64 // chunk payload bytes sent
 	bytesIn     atomic.Uint64 // chunk payload bytes received, every copy
 	hlsRequests atomic.Uint64
+	// undecryptable: private chunks that did not open, or whose keys never
+	// came while maxPending waited.
+	undecryptable atomic.Uint64
 }
 
 // newBroadcast builds what both roles share: the players, the page, the
 // owner goroutine (with the first announcement) and the replay store's
 // queue. The tree is started by the caller.
-func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Signed) (*Broadcast, error) {
+func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Signed, ring *keyring) (*Broadcast, error) {
 	rootID, key, err := link.BroadcasterOf(id)
 	if err != nil {
 		return nil, err
@@ -140,6 +151,13 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
 		st:      state{ann: first},
+		ring:    ring,
+	}
+	if ring != nil {
+		b.gate = newGate(n.host, id, rootID, n.clock, b.log)
+		b.gate.onRoster = n.private.setRoster
+		n.private.setSealed(id, true)
+		n.private.setRing(id, ring)
 	}
 	b.slotsNow.Store(int64(slots))
 	b.inbox = owner.New(16, b.stopped, ErrClosed)
@@ -201,16 +219,27 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Slots = b.slots
 	cfg.Counters = chat.TreeCounters()
 	cfg.Rand = nil // a *rand.Rand is not safe to share between trees: each seeds its own
-	tree, err := p2p.New(b.n.host, cfg,
+	opts := []p2p.Option{
 		p2p.WithProtocol(meshProtocol(b.id)),
 		p2p.WithDeliver(b.deliver),
 		p2p.WithEvents(b.event),
 		p2p.WithMetrics(treeMetrics{b}),
-		p2p.WithLogger(b.log))
+		p2p.WithLogger(b.log),
+	}
+	if b.gate != nil {
+		// Members only: a peer attaches, probes or feeds this node once
+		// it presented a token the roster admits (admit.go).
+		opts = append(opts, p2p.WithAdmit(b.gate.admit), p2p.WithIntroduce(b.gate.introduce))
+	}
+	tree, err := p2p.New(b.n.host, cfg, opts...)
 	if err != nil {
 		return err
 	}
 	b.tree = tree
+	if b.gate != nil {
+		b.gate.setTree(tree)
+		b.n.host.SetStreamHandler(admitProtocol(b.id), b.gate.serve)
+	}
 	b.treeLink = chat.NewTreeLink(tree)
 	b.joinChat()
 	return nil
@@ -221,6 +250,10 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 func (b *Broadcast) run() {
 	defer close(b.stopped)
 	var tick <-chan time.Time
+	var keysAdded <-chan struct{}
+	if b.ring != nil {
+		keysAdded = b.ring.added
+	}
 	if !b.root {
 		t := b.n.clock.NewTicker(b.n.cfg.AnnounceInterval)
 		defer t.Stop()
@@ -235,6 +268,8 @@ func (b *Broadcast) run() {
 			b.play(c)
 		case f := <-b.inbox.Calls():
 			f()
+		case <-keysAdded:
+			b.keysAdded()
 		case <-b.refresh:
 			b.follow(true)
 		case <-tick:
@@ -266,6 +301,9 @@ func (b *Broadcast) deliver(c *chunk.Chunk) {
 
 // play hands a delivered chunk to the local players (owner).
 func (b *Broadcast) play(c *chunk.Chunk) {
+	if c = b.openForPlay(c); c == nil {
+		return
+	}
 	b.measure(c)
 	if !c.IsInit() && len(c.Payload) > 0 {
 		lat := b.n.clock.Now().Sub(time.Unix(0, c.Wallclock))
@@ -367,8 +405,14 @@ func (b *Broadcast) Close() error {
 func (b *Broadcast) teardown() {
 	if b.room != nil {
 		_ = b.room.Close()
+		if b.ring != nil {
+			b.n.private.set(b.room.Topic(), nil)
+		}
 	}
 	b.cancel()
+	if b.gate != nil {
+		b.n.host.RemoveStreamHandler(admitProtocol(b.id))
+	}
 	if b.tree != nil {
 		_ = b.tree.Close()
 	}

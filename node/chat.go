@@ -33,6 +33,17 @@ func (b *Broadcast) joinChat() {
 	// Taps go up the tree with its statuses; the broadcaster's room reads
 	// the audience, browsers and hearts from the tree's sums.
 	b.treeLink.Configure(&cfg)
+	if b.ring != nil {
+		// A private broadcast's room: its own topic, every message
+		// sealed, members only (privchat.go). Never the public topic.
+		s, err := b.chatSealing()
+		if err != nil {
+			b.log.Warn("no chat for this private broadcast", "err", err)
+			return
+		}
+		cfg.Private = s
+		b.n.private.set(chat.PrivateTopicPrefix+s.Topic, b.gate.member)
+	}
 	room, err := chat.Join(b.ctx, b.n.ps, b.n.host, cfg)
 	if err != nil {
 		b.log.Warn("no chat for this broadcast", "err", err)

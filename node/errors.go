@@ -25,4 +25,14 @@ var (
 	// ErrTooMany is returned by Watch when the node already watches
 	// Config.MaxWatching broadcasts.
 	ErrTooMany = errors.New("node: watching as many broadcasts as it may")
+	// ErrNotMember is returned by Watch for a private broadcast this node
+	// is not a member of: it holds no membership token for it.
+	ErrNotMember = errors.New("node: a private broadcast, and this node is not in its audience")
+	// ErrRefused is returned by Watch when the peer it joins through
+	// refused its membership token, with the reason it gave (a removed
+	// member, an expired token).
+	ErrRefused = errors.New("node: refused at attach")
+	// ErrNoMailbox is returned by GoLive and Watch for a private broadcast
+	// when Config.Private has no mailbox (or, to watch, no device key).
+	ErrNoMailbox = errors.New("node: a private broadcast needs Config.Private's mailbox and device key")
 )

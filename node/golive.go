@@ -52,6 +52,12 @@ type LiveConfig struct {
 	// broadcaster's Twitter account when it goes live (the account must
 	// have allowed posting at sign-in).
 	Unlisted, Tweet bool
+
+	// Private, when set, makes the broadcast private (issue 13): every
+	// chunk's payload is sealed for the audience's devices, only they get
+	// into the tree, and the keys reach them through
+	// Config.Private.Mailbox. A private broadcast is never listed.
+	Private *Audience
 }
 
 // GoLive starts a broadcast with this node as its root: media from cfg's
@@ -72,6 +78,18 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var ring *keyring
+	if cfg.Private != nil {
+		a := *cfg.Private
+		if err := a.fill(); err != nil {
+			return nil, err
+		}
+		if n.cfg.Private.Mailbox == nil {
+			return nil, ErrNoMailbox
+		}
+		cfg.Private, cfg.Unlisted, cfg.Tweet = &a, true, false
+		ring = newKeyring()
+	}
 	if cfg.StreamKey == "" && ingest {
 		cfg.StreamKey = publish.NewStreamKey()
 	}
@@ -82,7 +100,7 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	if err != nil {
 		return nil, err
 	}
-	b, err := n.newBroadcast(id, true, n.cfg.slotsFor(cfg.Bitrate), first)
+	b, err := n.newBroadcast(id, true, n.cfg.slotsFor(cfg.Bitrate), first, ring)
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +112,21 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 			b.teardown()
 		}
 	}()
+	if cfg.Private != nil {
+		b.caster = &caster{b: b, cfg: *cfg.Private, rand: n.cfg.Private.Rand, mb: n.cfg.Private.Mailbox}
+		if err := b.caster.start(ctx, cfg.Private.Members); err != nil {
+			return nil, err
+		}
+		b.gate.setRoster(b.caster.currentRoster())
+	}
 	if err := b.startPublisher(cfg); err != nil {
 		return nil, err
 	}
 	if err := b.startTree(p2p.Info(n.host)); err != nil {
 		return nil, err
+	}
+	if b.caster != nil {
+		b.wg.Go(b.caster.run)
 	}
 	if cfg.RTMP != "" {
 		if err := b.pub.ListenRTMP(cfg.RTMP); err != nil {
@@ -133,7 +161,12 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 	}
 	b.recorder = &replay.Recorder{}
 	b.streamKey, b.takesWHIP = cfg.StreamKey, cfg.WHIP
+	var seal func(*chunk.Chunk) error
+	if b.caster != nil {
+		seal = b.caster.seal
+	}
 	b.pub, err = publish.New(publish.Config{
+		Seal:      seal,
 		Broadcast: b.id,
 		Signer:    signer,
 		StreamKey: cfg.StreamKey,

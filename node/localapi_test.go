@@ -230,7 +230,14 @@ func TestSimpleRequestsRefused(t *testing.T) {
 			t.Fatalf("the owner's comment (origin %q): %d %q", origin, code, body)
 		}
 	}
-	if log := chatLog(t, b); len(log) != 2 || log[0] != "from my page" {
+	// A comment reaches the log once pubsub has delivered it, a moment
+	// after the POST is answered.
+	var log []string
+	waitFor(t, 10*time.Second, "the owner's two comments in the log", func() bool {
+		log = chatLog(t, b)
+		return len(log) >= 2
+	})
+	if len(log) != 2 || log[0] != "from my page" {
 		t.Fatalf("log %q, want the owner's two comments", log)
 	}
 	// The owner's heart is the only one counted.

@@ -202,6 +202,10 @@ type Config struct {
 	// believes; a sender with none of theirs is shown as anonymous.
 	TrustedKeys []ed25519.PublicKey
 
+	// Private is what private broadcasts need: the mailbox their keys
+	// wait in, this device's audience key (private.go).
+	Private PrivateConfig
+
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -244,6 +248,9 @@ func (c *Config) fill() error {
 		c.BootstrapRedial = nat.DefaultRedial
 	}
 	c.Clock = clock.OrSystem(c.Clock)
+	if err := c.Private.fill(); err != nil {
+		return err
+	}
 	switch {
 	case c.ReplayQuota < 0 || c.ReplayTTL < 0:
 		return fmt.Errorf("%w: negative replay quota or TTL", ErrConfig)
@@ -324,8 +331,10 @@ type Node struct {
 
 	// ps is the node's one GossipSub router: every broadcast's chat room
 	// is a topic on it.
-	ps  *pubsub.PubSub
-	nat *nat.Traversal // reachability, and the bootstraps kept connected
+	ps *pubsub.PubSub
+	// private: the private chat topics, for ps's peer filter (privchat.go).
+	private privateTopics
+	nat     *nat.Traversal // reachability, and the bootstraps kept connected
 	// signal is the circuit relay that browser light nodes reserve on, to
 	// be reached by other browsers (browsers.go).
 	signal *relay.Relay
@@ -391,11 +400,19 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startSignalRelay(); err != nil {
 		return nil, err
 	}
+	if err := n.ensureDeviceKey(); err != nil {
+		return nil, err
+	}
 	if err := n.openReplay(n.ctx); err != nil {
 		return nil, err
 	}
-	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) { announce.Serve(s, n.announcement) })
-	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host}, chat.PubSubOptions()...); err != nil {
+	n.host.SetStreamHandler(announce.ProtocolID, func(s network.Stream) {
+		p := s.Conn().RemotePeer()
+		announce.Serve(s, func(id string) (announce.Signed, bool) { return n.announcementFor(p, id) })
+	})
+	if n.ps, err = pubsub.NewGossipSub(n.ctx, relayedOK{n.host},
+		append(chat.PubSubOptions(), pubsub.WithPeerFilter(n.chatPeerFilter),
+			pubsub.WithSubscriptionFilter(chatSubFilter{n}))...); err != nil {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = publish.NewStreamKey()
@@ -752,6 +769,16 @@ func (n *Node) announcement(id string) (announce.Signed, bool) {
 		return b.signed()
 	}
 	return announce.Signed{}, false
+}
+
+// announcementFor is the announcement answered to peer p: none of a
+// private broadcast's to a peer outside its roster (its title is the
+// audience's business).
+func (n *Node) announcementFor(p peer.ID, id string) (announce.Signed, bool) {
+	if b := n.lookup(id); b != nil && b.gate != nil && !b.gate.member(p) {
+		return announce.Signed{}, false
+	}
+	return n.announcement(id)
 }
 
 func shortPeer(id peer.ID) string {

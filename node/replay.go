@@ -69,6 +69,8 @@ func (n *Node) openReplay(ctx context.Context) error {
 	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
 	n.bitswap = bitswap.New(ctx, net, nil, bs,
 		bitswap.WithServerEnabled(n.store != nil),
+		// A private broadcast's blocks go to its members only.
+		bitswap.WithPeerBlockRequestFilter(n.replayFilter),
 		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))
 	var err error
 	n.swarm, err = swarm.New(swarm.Config{
@@ -83,6 +85,7 @@ func (n *Node) openReplay(ctx context.Context) error {
 			return n.Attestation()
 		},
 		Page:   n.replayPage,
+		Open:   n.replayMedia,
 		Logger: n.log.With("part", "replay"),
 	})
 	return err
@@ -205,6 +208,9 @@ type Replay struct {
 // returns once the manifest is verified; the chunks come in the background
 // (Progress, Complete) and on demand as the page plays.
 func (n *Node) Replay(ctx context.Context, l link.Link) (*Replay, error) {
+	if err := n.replayKeys(ctx, l.Broadcast); err != nil {
+		return nil, err
+	}
 	r, err := n.swarm.Open(ctx, l, true)
 	if err != nil {
 		return nil, err
@@ -234,7 +240,7 @@ func (r *Replay) HLSURL() string { return r.PlayerURL() + "hls/index.m3u8" }
 // manifest's comments on the replay's timeline.
 func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	m, vod := r.Manifest(), r.VOD()
-	comments := replayComments(m, vod)
+	comments := replayComments(n.openComments(m), vod)
 	return player.New(player.Routes{
 		HLS: vod,
 		Status: func() player.Status {
@@ -247,11 +253,11 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 }
 
 // replayComments places the manifest's comments on the replay's timeline.
-func replayComments(m *replay.Manifest, v *hls.VOD) []player.Comment {
-	if len(m.Comments) == 0 {
+func replayComments(raw []byte, v *hls.VOD) []player.Comment {
+	if len(raw) == 0 {
 		return nil
 	}
-	log, err := chat.ParseLog(m.Comments)
+	log, err := chat.ParseLog(raw)
 	if err != nil {
 		return nil
 	}
@@ -348,14 +354,21 @@ func (b *Broadcast) keepChunks() {
 // so that a viewer that hears of the end can fetch it.
 func (b *Broadcast) sealReplay() {
 	a := b.Announcement()
-	m := b.recorder.Manifest(b.id, a.Title, a.Started, nil)
+	title := a.Title
+	if b.ring != nil {
+		// The manifest is answered to whoever asks: a private
+		// broadcast's carries neither its title nor its comments (its
+		// chunks and inline init are sealed).
+		title = ""
+	}
+	m := b.recorder.Manifest(b.id, title, a.Started, nil)
 	if m == nil {
 		return
 	}
 	if b.room != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if log, err := b.room.Log(ctx); err == nil {
-			m.Comments = chat.MarshalLog(log)
+			m.Comments = b.sealComments(chat.MarshalLog(log))
 		} else {
 			b.log.Warn("replay: no comment log", "err", err)
 		}

@@ -28,8 +28,14 @@ type TreeStatus struct {
 	ParentPath      nat.Path
 	RelayedChildren int
 
-	Received   uint64        // media chunks delivered to the local players
-	Dropped    uint64        // delivered chunks the players could not take
+	Received uint64 // media chunks delivered to the local players
+	Dropped  uint64 // delivered chunks the players could not take
+	// Undecryptable counts a private broadcast's chunks that did not open
+	// here (no keys for their epoch, or a failed open).
+	Undecryptable uint64
+	// Epoch is a private broadcast's newest epoch whose keys this node
+	// holds (0: public).
+	Epoch      uint32
 	ChunksSent uint64        // chunk messages sent to children
 	BytesSent  uint64        // chunk payload bytes sent to children
 	Latency    time.Duration // capture → receipt of the newest media chunk
@@ -52,17 +58,19 @@ func (b *Broadcast) Status(ctx context.Context) (TreeStatus, error) {
 		return TreeStatus{Depth: -1}, err
 	}
 	ts := TreeStatus{
-		State:      st.State,
-		Depth:      st.Depth,
-		Slots:      b.Slots(),
-		Subtree:    st.Subtree,
-		Mesh:       stats,
-		Received:   b.received.Load(),
-		Dropped:    b.dropped.Load(),
-		ChunksSent: b.chunksOut.Load(),
-		BytesSent:  b.bytesOut.Load(),
-		Latency:    time.Duration(b.latestLat.Load()),
-		LatencySum: time.Duration(b.latencySum.Load()),
+		State:         st.State,
+		Depth:         st.Depth,
+		Slots:         b.Slots(),
+		Subtree:       st.Subtree,
+		Mesh:          stats,
+		Received:      b.received.Load(),
+		Dropped:       b.dropped.Load(),
+		Undecryptable: b.undecryptable.Load(),
+		Epoch:         b.Epoch(),
+		ChunksSent:    b.chunksOut.Load(),
+		BytesSent:     b.bytesOut.Load(),
+		Latency:       time.Duration(b.latestLat.Load()),
+		LatencySum:    time.Duration(b.latencySum.Load()),
 
 		HLSRequests:  b.hlsRequests.Load(),
 		WHEPSessions: b.whep.Sessions(),

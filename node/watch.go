@@ -34,6 +34,12 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if err := n.roomToWatch(); err != nil {
 		return nil, err // before dialling anyone; add checks again
 	}
+	// Private or public first: a private broadcast's peers answer its
+	// announcement to its members only.
+	ring, roster, tok, err := n.joinPrivate(ctx, l)
+	if err != nil {
+		return nil, err
+	}
 	var ann announce.Signed
 	var errs []error
 	for _, p := range l.Peers {
@@ -57,9 +63,13 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	case !ann.Held():
 		return nil, fmt.Errorf("%w: the link names only this node", ErrUnreachable)
 	}
-	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate), ann)
+	b, err := n.newBroadcast(l.Broadcast, false, n.cfg.slotsFor(ann.Bitrate), ann, ring)
 	if err != nil {
 		return nil, err
+	}
+	if b.gate != nil {
+		b.gate.setRoster(roster)
+		b.gate.setOwn(tok)
 	}
 	b.link = l
 	root := mesh.PeerInfo{ID: p2p.MeshID(rootID)}
@@ -75,6 +85,9 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if err := n.add(b); err != nil {
 		b.teardown()
 		return nil, err
+	}
+	if b.gate != nil {
+		b.wg.Go(b.pollMailbox)
 	}
 	b.tree.AddCandidates(candidates(l)...)
 	b.call(func() {

@@ -466,6 +466,15 @@ func (s *Store) lookup(id cid.Cid) (*entry, error) {
 	return e, nil
 }
 
+// BroadcastOf returns the broadcast of a stored, unexpired chunk.
+func (s *Store) BroadcastOf(id cid.Cid) (string, error) {
+	e, err := s.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	return e.b.id, nil
+}
+
 // Has reports whether the store holds an unexpired chunk with that CID.
 func (s *Store) Has(id cid.Cid) bool {
 	_, err := s.lookup(id)

@@ -71,3 +71,27 @@ func TestChatConfigRefused(t *testing.T) {
 		t.Errorf("chat with 20 s after the arrivals: %v", err)
 	}
 }
+
+// TestPrivateTree: a private broadcast rekeying every second through a
+// few hosts: every chunk due opens at every viewer across the rekeys.
+func TestPrivateTree(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Nodes = 6
+	cfg.Duration = 5 * time.Second
+	cfg.ArrivalWindow = 500 * time.Millisecond
+	cfg.Bitrate = 400_000
+	cfg.ChunkInterval = 100 * time.Millisecond
+	cfg.Playout = time.Second
+	cfg.Private, cfg.RekeyEvery = true, time.Second
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r.JSON())
+	if r.Extra["private_epochs"] < 3 || r.Extra["private_undecryptable"] != 0 || r.Extra["private_opened"] == 0 {
+		t.Errorf("epochs %v, opened %v, undecryptable %v", r.Extra["private_epochs"], r.Extra["private_opened"], r.Extra["private_undecryptable"])
+	}
+	if r.DeliveredRatio < 1 {
+		t.Errorf("delivered_ratio %v", r.DeliveredRatio)
+	}
+}

@@ -66,7 +66,7 @@ func (c *chatNet) join(v *viewer, tree chat.Tree, root bool) error {
 		cancel()
 		return fmt.Errorf("bench: chat router: %w", err)
 	}
-	cfg := chat.Config{Broadcast: "bench", Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger}
+	cfg := chat.Config{Broadcast: c.r.bid, Broadcaster: c.r.root.h.ID(), Logger: c.r.cfg.Logger}
 	link := chat.NewTreeLink(tree)
 	link.Configure(&cfg)
 	if root {

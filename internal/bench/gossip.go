@@ -80,7 +80,7 @@ func (g *gossipSwarm) join(ctx context.Context, v *viewer) (*pubsub.Topic, *pubs
 	key := g.r.key
 	err = ps.RegisterTopicValidator(gossipTopic, func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		var m mesh.Message
-		if err := m.Unmarshal(msg.Data); err != nil || m.Chunk == nil || m.Chunk.Verify("bench", key) != nil {
+		if err := m.Unmarshal(msg.Data); err != nil || m.Chunk == nil || m.Chunk.Verify(g.r.bid, key) != nil {
 			return pubsub.ValidationReject
 		}
 		msg.ValidatorData = m.Chunk

@@ -151,7 +151,7 @@ func (t *starSwarm) startViewer(ctx context.Context, v *viewer) error {
 				_ = s.Reset()
 				return
 			}
-			if m.Chunk == nil || m.Chunk.Verify("bench", t.r.key) != nil {
+			if m.Chunk == nil || m.Chunk.Verify(t.r.bid, t.r.key) != nil {
 				continue
 			}
 			t.r.received(v, m.Chunk.Seq, m.Size())

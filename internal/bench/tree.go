@@ -58,7 +58,7 @@ func (m treeMetrics) Received(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) 
 func (t *treeSwarm) config(v *viewer) mesh.Config {
 	cfg := mesh.DefaultConfig()
 	cfg.Root = t.rootInfo
-	cfg.Broadcast = "bench"
+	cfg.Broadcast = t.r.bid
 	cfg.Key = t.r.key
 	cfg.Slots = v.slots
 	cfg.Counters = chat.TreeCounters()

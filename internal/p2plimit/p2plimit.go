@@ -24,6 +24,9 @@ const (
 	// ServiceChatState is the chat's state protocol
 	// (/peerscope/chat-state/1.0.0/<broadcast>).
 	ServiceChatState = "peerscope.chat-state"
+	// ServiceAudience is a private broadcast's admission protocol
+	// (/peerscope/audience/1.0.0/<broadcast>): one token, one answer.
+	ServiceAudience = "peerscope.audience"
 )
 
 // Limit is what one service allows: inbound streams open at once from one
@@ -47,6 +50,7 @@ var Limits = []Limit{
 	{Service: ServiceMesh, PeerStreams: 8, Streams: 2048, PeerMemory: 24 << 20, Memory: 512 << 20, PeerOutStreams: 16, OutStreams: 4096},
 	{Service: ServiceInfo, PeerStreams: 4, Streams: 512, PeerMemory: 1 << 20, Memory: 32 << 20, PeerOutStreams: 16, OutStreams: 1024},
 	{Service: ServiceReplay, PeerStreams: 4, Streams: 512, PeerMemory: 4 << 20, Memory: 64 << 20, PeerOutStreams: 16, OutStreams: 1024},
+	{Service: ServiceAudience, PeerStreams: 4, Streams: 512, PeerMemory: 1 << 20, Memory: 16 << 20, PeerOutStreams: 16, OutStreams: 1024},
 	{Service: ServiceChatState, PeerStreams: 2, Streams: 128, PeerMemory: 1 << 20, Memory: 32 << 20, PeerOutStreams: 8, OutStreams: 256},
 }
 

@@ -70,6 +70,11 @@ type Config struct {
 	// Publish hands a signed chunk on (into the tree); an error means the
 	// broadcast takes no more (the media's sink then fails with ErrEnded).
 	Publish func(*chunk.Chunk) error
+	// Seal, when set, seals a chunk's payload before it is signed (a
+	// private broadcast: audience.Epoch.SealChunk). A chunk it refuses
+	// (a nonce the epoch has used: a second init on one Seq) is dropped
+	// with a warning.
+	Seal func(*chunk.Chunk) error
 	// Record notes every chunk published, before Publish (the replay's
 	// manifest); nil: nobody.
 	Record func(*chunk.Chunk)
@@ -300,8 +305,15 @@ func (p *Publisher) send(o cmaf.Output, end bool) error {
 	return p.out(c)
 }
 
-// out signs a chunk, records it and publishes it.
+// out seals (a private broadcast's) and signs a chunk, records it and
+// publishes it.
 func (p *Publisher) out(c *chunk.Chunk) error {
+	if p.cfg.Seal != nil {
+		if err := p.cfg.Seal(c); err != nil {
+			p.log.Warn("a chunk not sealed: dropped", "seq", c.Seq, "flags", c.Flags, "err", err)
+			return nil
+		}
+	}
 	p.cfg.Signer.Sign(c)
 	if p.cfg.Record != nil {
 		p.cfg.Record(c)

@@ -1,9 +1,11 @@
 package p2p
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
@@ -37,6 +39,8 @@ type options struct {
 	inbox      int
 	protocol   protocol.ID
 	sendFilter SendFilter
+	admit      func(peer.ID) error
+	introduce  func(context.Context, peer.ID) error
 }
 
 // SendFilter sees every message the node is about to send and says what
@@ -158,4 +162,25 @@ func WithProtocol(id protocol.ID) Option {
 // around it must survive. A node that serves real viewers never sets it.
 func WithSendFilter(f SendFilter) Option {
 	return func(o *options) error { o.sendFilter = f; return nil }
+}
+
+// WithAdmit makes the node take tree streams only from the peers admit
+// lets in (nil error): a private broadcast's tree admits its members and
+// the broadcaster, and nobody else can attach, probe or feed it. It is
+// checked when a peer opens a stream, so a peer that is admitted later
+// (it presented its membership token on another protocol first) gets in
+// on its next try; Refuse puts out one admitted before. It runs on the
+// stream's goroutine and must not block.
+func WithAdmit(admit func(peer.ID) error) Option {
+	return func(o *options) error { o.admit = admit; return nil }
+}
+
+// WithIntroduce makes the node call introduce before it opens its stream
+// to a peer (a parent it attaches to, a child it feeds, a candidate it
+// probes): a private broadcast's member presents its membership token
+// there, so that the peer's WithAdmit lets it in. An error means the peer
+// cannot be written to: the state machine hears it is down and moves on.
+// It runs on the peer's writer goroutine, bounded by the dial timeout.
+func WithIntroduce(introduce func(ctx context.Context, p peer.ID) error) Option {
+	return func(o *options) error { o.introduce = introduce; return nil }
 }

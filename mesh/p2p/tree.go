@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -570,24 +569,6 @@ const maxStreamsPerPeer = 4
 // before the chunk is copied out of the frame (see read).
 const paddedSlack = 4 << 10
 
-// handlerRef is what the host's stream handler holds of a Tree, cleared
-// when the Tree closes. go-multistream's RemoveHandler leaves the removed
-// handler in its slice's spare capacity when it was the last one added, so
-// a handler holding the Tree itself kept a closed Tree, its window of
-// chunks with it (about 9 MB at 2.5 Mb/s), for as long as the host lived:
-// one per host that watched and left, and, in the bench, one per killed
-// viewer (the 20-minute soak's RSS grew 290 MB to 2.6 GB).
-type handlerRef struct{ t atomic.Pointer[Tree] }
-
-func (r *handlerRef) handle(s network.Stream) {
-	n := r.t.Load()
-	if n == nil {
-		_ = s.Reset()
-		return
-	}
-	n.handleStream(s)
-}
-
 func (n *Tree) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	// The host's resource manager caps this peer's tree streams across
@@ -596,6 +577,13 @@ func (n *Tree) handleStream(s network.Stream) {
 	if err := p2plimit.Accept(s, p2plimit.ServiceMesh); err != nil {
 		n.log.Debug("inbound stream refused", "peer", p, "err", err)
 		return
+	}
+	if n.opt.admit != nil {
+		if err := n.opt.admit(p); err != nil {
+			_ = s.Reset()
+			n.log.Info("tree stream refused: not admitted", "peer", p, "err", err)
+			return
+		}
 	}
 	n.mu.Lock()
 	if n.closed || n.perPeer[p] >= maxStreamsPerPeer {
@@ -762,4 +750,36 @@ func (n *Tree) SetSlots(slots int) error {
 		return cerr
 	}
 	return err
+}
+
+// Refuse puts peers out of the tree that were admitted before and are no
+// longer (WithAdmit: a removed member, an expired token): their inbound
+// streams are reset, the writer to them aborted, and the state machine
+// hears they are down (a child is dropped, a parent left for another). A
+// peer that comes back is checked again by WithAdmit.
+func (n *Tree) Refuse(peers ...peer.ID) {
+	if len(peers) == 0 {
+		return
+	}
+	n.mu.Lock()
+	var reset []network.Stream
+	for s := range n.streams {
+		if slices.Contains(peers, s.Conn().RemotePeer()) {
+			reset = append(reset, s)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range reset {
+		_ = s.Reset()
+	}
+	_ = n.call(context.Background(), func() {
+		now := n.opt.clock.Now()
+		for _, p := range peers {
+			if w := n.writers[p]; w != nil {
+				w.abort()
+				n.dropWriter(p)
+			}
+			n.sm.PeerDown(now, n.nameOf(p))
+		}
+	})
 }

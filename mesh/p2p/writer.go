@@ -227,6 +227,11 @@ func (w *writer) open() (network.Stream, error) {
 	// whose connections libp2p calls limited and refuses to streams that
 	// do not opt in. The relays Peerscope uses are sized for video.
 	ctx = network.WithAllowLimitedConn(ctx, "peerscope mesh")
+	if f := w.n.opt.introduce; f != nil {
+		if err := f(ctx, w.peer); err != nil {
+			return nil, err
+		}
+	}
 	s, err := w.n.h.NewStream(ctx, w.peer, w.n.opt.protocol)
 	if err != nil {
 		return nil, err

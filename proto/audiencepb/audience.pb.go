@@ -694,6 +694,63 @@ func (x *Sealed) GetCiphertext() []byte {
 	return nil
 }
 
+// Admission is a tree parent's answer on /peerscope/audience/1.0.0/<broadcast ID>
+// to a peer that presented its membership token there (the request is one
+// frame: the token's Signed form, or nothing from a peer without one). A
+// peer attaches, probes or feeds a private broadcast's tree only once a
+// parent admitted it so; the tree's own protocol is unchanged.
+type Admission struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Admitted      bool                   `protobuf:"varint,1,opt,name=admitted,proto3" json:"admitted,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // why not, in plain words (an audience error); at most 256 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Admission) Reset() {
+	*x = Admission{}
+	mi := &file_audience_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Admission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Admission) ProtoMessage() {}
+
+func (x *Admission) ProtoReflect() protoreflect.Message {
+	mi := &file_audience_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Admission.ProtoReflect.Descriptor instead.
+func (*Admission) Descriptor() ([]byte, []int) {
+	return file_audience_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Admission) GetAdmitted() bool {
+	if x != nil {
+		return x.Admitted
+	}
+	return false
+}
+
+func (x *Admission) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_audience_proto protoreflect.FileDescriptor
 
 const file_audience_proto_rawDesc = "" +
@@ -746,7 +803,10 @@ const file_audience_proto_rawDesc = "" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertextB1Z/github.com/peerscope/peerscope/proto/audiencepbb\x06proto3"
+	"ciphertext\"?\n" +
+	"\tAdmission\x12\x1a\n" +
+	"\badmitted\x18\x01 \x01(\bR\badmitted\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reasonB1Z/github.com/peerscope/peerscope/proto/audiencepbb\x06proto3"
 
 var (
 	file_audience_proto_rawDescOnce sync.Once
@@ -760,7 +820,7 @@ func file_audience_proto_rawDescGZIP() []byte {
 	return file_audience_proto_rawDescData
 }
 
-var file_audience_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_audience_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_audience_proto_goTypes = []any{
 	(*Signed)(nil),           // 0: peerscope.audience.v1.Signed
 	(*Suite)(nil),            // 1: peerscope.audience.v1.Suite
@@ -772,6 +832,7 @@ var file_audience_proto_goTypes = []any{
 	(*Member)(nil),           // 7: peerscope.audience.v1.Member
 	(*Device)(nil),           // 8: peerscope.audience.v1.Device
 	(*Sealed)(nil),           // 9: peerscope.audience.v1.Sealed
+	(*Admission)(nil),        // 10: peerscope.audience.v1.Admission
 }
 var file_audience_proto_depIdxs = []int32{
 	1, // 0: peerscope.audience.v1.DeviceKey.suite:type_name -> peerscope.audience.v1.Suite
@@ -796,7 +857,7 @@ func file_audience_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_audience_proto_rawDesc), len(file_audience_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

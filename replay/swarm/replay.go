@@ -142,7 +142,11 @@ func (s *Swarm) newReplay(m *replay.Manifest, signed []byte) (*Replay, error) {
 		r.byCID[e.CID] = e
 		switch {
 		case e.Flags&chunk.FlagInit != 0:
-			items = append(items, hls.VODItem{Seq: e.Seq, Init: e.Init, Wallclock: e.Wallclock})
+			init, err := s.media(&chunk.Chunk{Broadcast: m.Broadcast, Seq: e.Seq, Flags: e.Flags, Payload: e.Init})
+			if err != nil {
+				return nil, fmt.Errorf("swarm: replay of %.80s: init %d: %w", m.Broadcast, e.Seq, err)
+			}
+			items = append(items, hls.VODItem{Seq: e.Seq, Init: init, Wallclock: e.Wallclock})
 		case e.Duration > 0:
 			r.parts[e.Seq] = e
 			items = append(items, hls.VODItem{Seq: e.Seq, Duration: e.Duration, Independent: e.Flags&chunk.FlagKeyframe != 0, Wallclock: e.Wallclock})
@@ -401,7 +405,7 @@ func (r *Replay) part(ctx context.Context, seq uint64) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			return c.Payload, nil
+			return r.s.media(c)
 		}
 		r.mu.Lock()
 		if r.have[e.CID] {
@@ -515,4 +519,12 @@ func (r *Replay) Close() error {
 		r.s.mu.Unlock()
 	})
 	return nil
+}
+
+// media is what the player gets of a chunk (Config.Open).
+func (s *Swarm) media(c *chunk.Chunk) ([]byte, error) {
+	if s.cfg.Open == nil {
+		return c.Payload, nil
+	}
+	return s.cfg.Open(c)
 }

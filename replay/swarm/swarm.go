@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/replay"
@@ -56,6 +57,12 @@ type Config struct {
 	Attestation func() []byte
 	// Page makes the HTTP page that plays a replay (Replay.Page); nil: none.
 	Page func(*Replay) http.Handler
+	// Open, when set, gives the media a replay plays from a chunk as
+	// stored: a private broadcast's payload opened with its epoch's keys
+	// (the init segment inline in the manifest comes with Epoch 0: Open
+	// finds its epoch). Nil: the payload as it is. The blocks stay as
+	// they came; only the player sees plaintext.
+	Open func(c *chunk.Chunk) ([]byte, error)
 	// Logger; default: discard.
 	Logger *slog.Logger
 }

@@ -1,0 +1,195 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peerscope/peerscope/audience"
+	"github.com/peerscope/peerscope/audience/mailbox"
+	"github.com/peerscope/peerscope/internal/testutil"
+	"github.com/peerscope/peerscope/node"
+)
+
+// swapper is a bare bitswap client on a host of its own, speaking the
+// node's bitswap (its /peerscope prefix).
+func swapper(t *testing.T, h host.Host) *bitswap.Bitswap {
+	t.Helper()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	sw := bitswap.New(t.Context(), bsnet.NewFromIpfsHost(h, bsnet.Prefix("/peerscope")), nil, bs)
+	t.Cleanup(func() { _ = sw.Close() })
+	return sw
+}
+
+// TestPrivateReplayBitswap: a member's node keeps the private broadcast's
+// chunks as they came (sealed), and its bitswap serves them to a device of
+// the roster but not to a peer outside it, who asks for the same CID.
+func TestPrivateReplayBitswap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice := privateNode(t, mb, 2)
+	// A member device that is a bare host: its identity signs its key.
+	mh, oh := testutil.TCPHost(t), testutil.TCPHost(t)
+	now := time.Now()
+	dk, err := audience.NewDeviceKey(rand.Reader, mh.Peerstore().PrivKey(mh.ID()), now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := goPrivate(t, mb, 2, time.Minute, memberOf("twitter:1", alice),
+		node.Member{Account: "twitter:9", Devices: []*audience.DeviceKey{dk.Key}})
+	w, err := alice.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, w) == 1 })
+	close(p.gate)
+	var held []cidAndEpoch
+	waitFor(t, 60*time.Second, "alice to keep 20 chunks", func() bool {
+		held = heldChunks(t, alice, p.b.ID())
+		return len(held) >= 20
+	})
+	for _, h := range held {
+		if h.epoch == 0 {
+			t.Fatalf("alice's store keeps chunk %s in the clear", h.cid)
+		}
+	}
+	target := held[len(held)-1].cid
+	member, outsider := swapper(t, mh), swapper(t, oh)
+	for _, h := range []host.Host{mh, oh} {
+		if err := h.Connect(t.Context(), peer.AddrInfo{ID: alice.ID(), Addrs: alice.Host().Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := member.GetBlock(ctx, target); err != nil {
+		t.Fatalf("the member device got no block: %v", err)
+	}
+	octx, ocancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer ocancel()
+	if blk, err := outsider.GetBlock(octx, target); err == nil {
+		t.Fatalf("the outsider got block %s", blk.Cid())
+	}
+}
+
+type cidAndEpoch struct {
+	cid   cid.Cid
+	epoch uint32
+}
+
+// heldChunks lists what n's replay store keeps of broadcast id.
+func heldChunks(t *testing.T, n *node.Node, id string) []cidAndEpoch {
+	t.Helper()
+	var out []cidAndEpoch
+	for _, h := range n.ReplayStore().Held(id) {
+		c, err := n.ReplayStore().Chunk(t.Context(), h.CID)
+		if err != nil {
+			continue
+		}
+		out = append(out, cidAndEpoch{h.CID, c.Epoch})
+	}
+	return out
+}
+
+// TestPrivateReplayLateMember: a device added to the audience after the
+// broadcast ended fetches its keys from the mailbox, the replay's sealed
+// blocks from the member who watched and the broadcaster, and its VOD
+// serves plaintext CMAF (an init segment, parts).
+func TestPrivateReplayLateMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice, dave := privateNode(t, mb, 2), privateNode(t, mb, node.NoRelay)
+	ma := memberOf("twitter:1", alice)
+	p := goPrivate(t, mb, 2, 3*time.Second, ma)
+	w, err := alice.Watch(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "alice in the tree", func() bool { return depth(t, w) == 1 })
+	// A comment before the media: the replay keeps it, sealed.
+	const said = "only the audience reads this"
+	seen := openChat(t, p.b, "")
+	waitFor(t, 30*time.Second, "alice's chat to take a comment", func() bool {
+		code, _ := postChat(t, w.URLs().Player+"chat/comment", "", map[string]any{"text": said})
+		return code == http.StatusOK
+	})
+	waitEvent(t, seen, 20*time.Second, "the comment at the broadcaster", func(e sseEvent) bool {
+		return e.Name == "comment" && strings.Contains(e.Data, said)
+	})
+	close(p.gate)
+	for _, b := range []*node.Broadcast{p.b, w} {
+		select {
+		case <-b.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatal("the end never came")
+		}
+	}
+	if err := p.b.SetAudience(t.Context(), []node.Member{ma, memberOf("twitter:4", dave)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := dave.Replay(t.Context(), p.b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the replay is not complete: %+v", r.Progress())
+	}
+	if m := r.Manifest(); m.Title != "" || len(m.Comments) == 0 || bytes.Contains(m.Comments, []byte(said)) {
+		t.Fatalf("the manifest, answered to anyone: title %q, comments %q", m.Title, m.Comments)
+	}
+	if got := string(get(t, r.PlayerURL()+"api/comments")); !strings.Contains(got, said) {
+		t.Fatalf("the late member's replay comments: %s", got)
+	}
+	segs := r.VOD().Segments()
+	if len(segs) == 0 {
+		t.Fatal("no segment")
+	}
+	srv := httptest.NewServer(r.VOD())
+	defer srv.Close()
+	body := func(path string) []byte {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || len(b) < 8 {
+			t.Fatalf("GET %s: %s, %d bytes", path, resp.Status, len(b))
+		}
+		return b
+	}
+	playlist := string(body("/index.m3u8"))
+	init := regexp.MustCompile(`init/\d+\.mp4`).FindString(playlist)
+	part := regexp.MustCompile(`seg/\d+\.m4s`).FindString(playlist)
+	if init == "" || part == "" {
+		t.Fatalf("playlist without init or segment:\n%s", playlist)
+	}
+	if b := body("/" + init); string(b[4:8]) != "ftyp" {
+		t.Fatalf("the replay's init is not plaintext CMAF: % x", b[:8])
+	}
+	if b := body("/" + part); string(b[4:8]) != "moof" && string(b[4:8]) != "styp" {
+		t.Fatalf("the replay's segment is not plaintext CMAF: % x", b[:8])
+	}
+}
