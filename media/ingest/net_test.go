@@ -117,8 +117,15 @@ func dialSRT(addr, streamID, passphrase string) (srt.Conn, error) {
 	return srt.Dial("srt", addr, c)
 }
 
+// gosrtDialLeak is the one goroutine these tests let outlive them: the
+// test's SRT client (gosrt v0.11's dialer, not our listener) leaks its
+// reader when Close's non-blocking drain of an unbuffered channel runs
+// before the reader reaches its send (dial.go: the reader's doneChan send,
+// Close's select with default). CI saw it once in a few runs.
+var gosrtDialLeak = goleak.IgnoreTopFunction("github.com/datarhei/gosrt.Dial.func1")
+
 func TestSRT(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, gosrtDialLeak)
 	s, err := ListenSRT("127.0.0.1:0", SRTConfig{StreamID: "key-1", Passphrase: "correct horse", Once: true, Latency: srtLatency})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +183,7 @@ func TestSRT(t *testing.T) {
 // Without Once, the listener takes the next publisher after the first
 // hangs up, and gives the sink the tracks again.
 func TestSRTReconnect(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer goleak.VerifyNone(t, gosrtDialLeak)
 	s, err := ListenSRTURL("srt://127.0.0.1:0?streamid=key-2&latency=1000")
 	if err != nil {
 		t.Fatal(err)
