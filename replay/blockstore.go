@@ -68,7 +68,7 @@ func (b bstore) AllKeysChan(ctx context.Context) (<-chan cid.Cid, error) {
 	now := b.s.now()
 	var ids []cid.Cid
 	for id, e := range b.s.chunks {
-		if b.s.expiry(e.b, e) > now {
+		if !e.writing && b.s.expiry(e.b, e) > now {
 			ids = append(ids, id)
 		}
 	}

@@ -105,6 +105,9 @@ type entry struct {
 	recv  int64 // when this store received it, Unix ns: the local clock
 	size  int   // block bytes
 	flags chunk.Flags
+	// writing: its block is not on disk yet (put is between its index
+	// record and its block); under Store.mu. Not listed, not served.
+	writing bool
 }
 
 // anchor is when a chunk's time counts from while its broadcast's end is
@@ -304,7 +307,7 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 		return nil
 	}
 	bc := s.bcast(c.Broadcast)
-	e := &entry{b: bc, seq: c.Seq, wall: c.Wallclock, recv: now, size: len(b), flags: c.Flags}
+	e := &entry{b: bc, seq: c.Seq, wall: c.Wallclock, recv: now, size: len(b), flags: c.Flags, writing: true}
 	if s.expiry(bc, e) <= now {
 		s.mu.Unlock()
 		s.stats.expired.Add(1)
@@ -323,6 +326,9 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 	if err := s.idxPut(bucketChunks, id.Bytes(), marshalEntry(e)); err == nil {
 		err = s.blocks.Put(ctx, blockKey(id), b)
 		if err == nil {
+			s.mu.Lock()
+			e.writing = false
+			s.mu.Unlock()
 			s.stats.put.Add(1)
 			return nil
 		}
@@ -456,7 +462,7 @@ func (s *Store) lookup(id cid.Cid) (*entry, error) {
 		return nil, ErrClosed
 	}
 	e := s.chunks[id]
-	if e == nil {
+	if e == nil || e.writing {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if s.expiry(e.b, e) <= s.now() {
@@ -650,7 +656,7 @@ func (s *Store) Held(broadcast string) []Held {
 	now := s.now()
 	out := make([]Held, 0, len(b.chunks))
 	for id, e := range b.chunks {
-		if s.expiry(b, e) > now {
+		if !e.writing && s.expiry(b, e) > now {
 			out = append(out, Held{CID: id, Seq: e.seq, Wallclock: time.Unix(0, e.wall), Flags: e.flags, Size: e.size})
 		}
 	}
