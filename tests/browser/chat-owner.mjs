@@ -153,8 +153,14 @@ try {
   await moderated(b, 'mute', 'peer:' + opt['b-peer']);
   const br = await say(b, 'B after the verdict');
   result.mutedRefused = br.sent ? '' : br.note;
+  // The count moves as the nodes' reports come and go: wait (20 s at most)
+  // for it to settle at the four viewers, then read it. A count that stays
+  // wrong is still read, and fails the test.
   result.viewerCounts = [];
-  for (const p of viewers) result.viewerCounts.push(await p.evaluate(() => window.peerscope.chat.viewers));
+  for (const p of viewers) {
+    await p.waitForFunction(() => window.peerscope.chat.viewers === 4, null, { timeout: 20000 }).catch(() => {});
+    result.viewerCounts.push(await p.evaluate(() => window.peerscope.chat.viewers));
+  }
 } catch (e) {
   result.error = String(e && e.message || e);
 } finally {
