@@ -197,7 +197,8 @@ func TestPaddedRelay(t *testing.T) {
 	pad.on.Store(true)
 	waitFor(t, 30*time.Second, "a padded chunk through the padder", func() bool { return pad.padded.Load() >= 1 })
 	waitFor(t, 60*time.Second, "the viewer away from the padder, 60 chunks on", func() bool {
-		return parent(t, w) != pad.ID() && received(t, w) >= got+60
+		st := status(t, w)
+		return st.Parent != pad.ID() && st.Received >= got+60
 	})
 	grew := int64(heapInUse()) - int64(before)
 	n := pad.padded.Load()
@@ -213,16 +214,4 @@ func TestPaddedRelay(t *testing.T) {
 	if chunks == 0 {
 		t.Error("the child received nothing")
 	}
-}
-
-// parent is b's parent in its tree, "" if it has none or says nothing.
-func parent(t *testing.T, b *node.Broadcast) peer.ID {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := b.Status(ctx)
-	if err != nil {
-		return ""
-	}
-	return st.Parent
 }
