@@ -543,7 +543,7 @@ func (n *Node) Close() error {
 			_ = n.signal.Close()
 		}
 		if n.host != nil {
-			_ = n.host.Close()
+			n.closeHost()
 		}
 		for _, dir := range []string{n.replayTmp, n.tmpDir} {
 			if dir != "" {
@@ -552,6 +552,29 @@ func (n *Node) Close() error {
 		}
 	})
 	return nil
+}
+
+// hostCloseWithin bounds how long Close waits for the libp2p host.
+// go-libp2p v0.51's host Close can wait forever: an identify push arriving
+// while the host closes blocks on a full event-bus subscription while it
+// holds the lock AutoNAT's Close needs (seen in the bench, which bounds its
+// wait the same way). A node that is shutting down says so and goes on, so
+// the process still exits; the host's sockets go with it.
+const hostCloseWithin = 15 * time.Second
+
+func (n *Node) closeHost() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.host.Close()
+	}()
+	t := time.NewTimer(hostCloseWithin)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		n.log.Warn("the libp2p host is still closing; left to the process's exit", "after", hostCloseWithin)
+	}
 }
 
 // ID returns the node's libp2p peer ID.

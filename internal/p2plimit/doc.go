@@ -4,7 +4,7 @@
 // frames may take, beside libp2p's own limits.
 //
 // A protocol ID names one broadcast (the tree speaks
-// /peerscope/mesh/1.1.0/<broadcast ID>), so limits per protocol ID would
+// /peerscope/mesh/1.2.0/<broadcast ID>), so limits per protocol ID would
 // let a peer open as many streams as there are broadcasts; a service
 // gathers every broadcast's streams of one kind:
 //

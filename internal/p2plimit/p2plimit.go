@@ -12,7 +12,7 @@ import (
 
 // The services: one per protocol family of ours.
 const (
-	// ServiceMesh is the relay tree (/peerscope/mesh/1.1.0/<broadcast>):
+	// ServiceMesh is the relay tree (/peerscope/mesh/1.2.0/<broadcast>):
 	// one long-lived stream per neighbour and broadcast, carrying chunks
 	// of up to mesh.MaxFrameSize.
 	ServiceMesh = "peerscope.mesh"
