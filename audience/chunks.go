@@ -142,6 +142,15 @@ func (k *Keys) OpenChunk(dst []byte, c *chunk.Chunk) ([]byte, error) {
 	case c.Seq > maxSealSeq || len(c.Broadcast) > chunk.MaxBroadcastLen:
 		return nil, fmt.Errorf("%w: chunk %d", ErrOpen, c.Seq)
 	}
+	if n := len(c.Payload) - Overhead; n > 0 && cap(dst)-len(dst) < n {
+		// The AEAD would grow dst itself, with a copy that clears every
+		// byte of the new slice first; a 62.5 KB part's clearing, most of
+		// it page faults on fresh memory, cost five times its decryption.
+		// A slice made to size is not cleared when its memory is fresh.
+		grown := make([]byte, len(dst), len(dst)+n)
+		copy(grown, dst)
+		dst = grown
+	}
 	nonce := chunkNonce(c.Epoch, c.Flags, c.Seq)
 	var buf aadBuf
 	out, err := k.video.Open(dst, nonce[:], c.Payload, chunkAAD(buf[:0], c, c.Epoch))

@@ -34,7 +34,7 @@ type privacy struct {
 	secret [audience.SecretSize]byte
 	every  time.Duration
 
-	mu       sync.Mutex
+	mu       sync.RWMutex // open, every chunk at every viewer, only reads
 	epochs   []*audience.Epoch
 	sealing  *audience.Epoch
 	switchAt time.Time
@@ -125,9 +125,9 @@ func (p *privacy) seal(c *chunk.Chunk) error {
 // open is what a viewer does with a delivered chunk: false if it does not
 // open (no keys for its epoch, or a failed open).
 func (p *privacy) open(v *viewer, c *chunk.Chunk) bool {
-	p.mu.Lock()
+	p.mu.RLock()
 	k := p.rings[v][c.Epoch]
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if k == nil {
 		p.failed.Add(1)
 		return false
