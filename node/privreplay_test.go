@@ -193,3 +193,141 @@ func TestPrivateReplayLateMember(t *testing.T) {
 		t.Fatalf("the replay's segment is not plaintext CMAF: % x", b[:8])
 	}
 }
+
+// TestPrivateReplayOutsiders: after a private broadcast ends, a node that
+// was never in its audience and a member removed mid-broadcast open its
+// replay beside a member added after the end. The late member fetches all
+// of it; by then the outsider has fetched no chunk and plays nothing, and
+// the removed member has fetched nothing sealed after its removal. 24
+// hours after the end nothing of it remains on any node that kept it, and
+// the replay is refused as expired.
+func TestPrivateReplayOutsiders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	clk := &jumpClock{}
+	mb := &mailbox.Memory{}
+	mk := func(slots int) *node.Node {
+		return newNode(t, node.Config{Slots: slots, Clock: clk, Private: node.PrivateConfig{Mailbox: mb, Poll: 100 * time.Millisecond}})
+	}
+	root, alice, carol, dave, eve := mk(4), mk(node.NoRelay), mk(node.NoRelay), mk(node.NoRelay), mk(node.NoRelay)
+	ma, mc := memberOf("twitter:1", alice), memberOf("twitter:3", carol)
+	gate := make(chan struct{})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "private", Source: gated{gate, sampleSource(t)},
+		Private: &node.Audience{Members: []node.Member{ma, mc}, RekeyEvery: time.Hour, Grace: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, err := alice.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := carol.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "both in the tree", func() bool { return depth(t, wa) == 1 && depth(t, wc) == 1 })
+	close(gate)
+	waitFor(t, 30*time.Second, "carol plays", func() bool { return status(t, wc).Received >= 5 })
+	old := b.Epoch()
+	if err := b.SetAudience(t.Context(), []node.Member{ma}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "carol out of the tree", func() bool { return depth(t, wc) != 1 })
+	for _, w := range []*node.Broadcast{b, wa} {
+		select {
+		case <-w.Done():
+		case <-time.After(90 * time.Second):
+			t.Fatal("the end never came")
+		}
+	}
+	_ = wc.Close()
+	after := 0
+	for _, h := range heldChunks(t, alice, b.ID()) {
+		if h.epoch != old {
+			after++
+		}
+	}
+	if after == 0 {
+		t.Fatal("alice keeps no chunk sealed after the removal")
+	}
+	carolHad := heldChunks(t, carol, b.ID())
+
+	if err := b.SetAudience(t.Context(), []node.Member{ma, memberOf("twitter:4", dave)}); err != nil {
+		t.Fatal(err)
+	}
+	// All three open the replay; every holder is connected to each.
+	opened := map[string]*node.Replay{}
+	for name, n := range map[string]*node.Node{"eve": eve, "carol": carol, "dave": dave} {
+		r, err := n.Replay(t.Context(), b.Link())
+		if err != nil {
+			t.Logf("%s's Replay: %v", name, err)
+			continue
+		}
+		opened[name] = r
+	}
+	if opened["dave"] == nil {
+		t.Fatal("the late member could not open the replay")
+	}
+	select {
+	case <-opened["dave"].Complete():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the late member's replay is not complete: %+v", opened["dave"].Progress())
+	}
+	t.Logf("dave, added after the end: %+v", opened["dave"].Progress())
+	if got := heldChunks(t, eve, b.ID()); len(got) != 0 {
+		t.Fatalf("the outsider holds %d chunks of the private replay", len(got))
+	}
+	if r := opened["eve"]; r != nil {
+		if p := r.Progress(); p.Fetched != 0 {
+			t.Fatalf("the outsider fetched %d chunks", p.Fetched)
+		}
+		if segs := r.VOD().Segments(); len(segs) > 0 {
+			srv := httptest.NewServer(r.VOD())
+			resp, err := http.Get(srv.URL + "/index.m3u8")
+			if err == nil {
+				playlist, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if seg := regexp.MustCompile(`seg/\d+\.m4s`).FindString(string(playlist)); seg != "" {
+					if resp, err := http.Get(srv.URL + "/" + seg); err == nil {
+						body, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode == http.StatusOK && len(body) > 8 {
+							t.Fatalf("the outsider's replay served %s: %s, %d bytes", seg, resp.Status, len(body))
+						}
+					}
+				}
+			}
+			srv.Close()
+		}
+	}
+	for _, h := range heldChunks(t, carol, b.ID()) {
+		if h.epoch != old {
+			t.Fatalf("the removed member holds chunk %s of epoch %d, sealed after her removal", h.cid, h.epoch)
+		}
+	}
+	if r := opened["carol"]; r != nil {
+		t.Logf("carol, removed mid-broadcast: held %d chunks at the end, replay %+v", len(carolHad), r.Progress())
+		select {
+		case <-r.Complete():
+			t.Fatal("the removed member's replay is complete")
+		default:
+		}
+	}
+
+	// A day after the end: nothing of it on the nodes that kept it.
+	clk.Add(24*time.Hour + time.Minute)
+	for name, n := range map[string]*node.Node{"root": root, "alice": alice, "carol": carol, "dave": dave, "eve": eve} {
+		if _, err := n.ReplayStore().Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if u := n.ReplayStore().Usage(); u.Chunks != 0 || u.Bytes != 0 {
+			t.Fatalf("%s keeps %+v a day after the end", name, u)
+		}
+	}
+	if _, err := dave.Replay(t.Context(), b.Link()); err == nil {
+		t.Fatal("the replay opened a day after the end")
+	} else {
+		t.Logf("a day after the end: %v", err)
+	}
+}

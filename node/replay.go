@@ -88,7 +88,24 @@ func (n *Node) openReplay(ctx context.Context) error {
 		Open:   n.replayMedia,
 		Logger: n.log.With("part", "replay"),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// A replay open when its time ends is closed, with the blocks it held
+	// in memory: the store's sweeper deletes what is on disk.
+	n.wg.Go(func() {
+		t := n.clock.NewTicker(replay.DefaultSweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+				n.swarm.CloseExpired()
+			}
+		}
+	})
+	return nil
 }
 
 // openStore opens the replay store with the node's quota and clock.

@@ -83,7 +83,11 @@ func (s *Swarm) Open(ctx context.Context, l link.Link, view bool) (*Replay, erro
 		return nil, err
 	}
 	if r := s.Lookup(id); r != nil {
-		return r, nil
+		if !s.Expired(r.m) {
+			return r, nil
+		}
+		_ = r.Close()
+		return nil, fmt.Errorf("%w: %.80s ended %s ago", replay.ErrExpired, id, s.clock.Now().Sub(r.m.Ended).Round(time.Second))
 	}
 	m, signed, holders, err := s.findManifest(ctx, l)
 	if err != nil {
@@ -171,6 +175,23 @@ func (s *Swarm) Lookup(id string) *Replay {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.replays[id]
+}
+
+// CloseExpired closes every open replay whose time is over (Expired), with
+// what it held in memory, and returns how many it closed: a replay being
+// watched when its 24 hours end is not watched on from this node.
+func (s *Swarm) CloseExpired() int {
+	var gone []*Replay
+	for _, r := range s.Replays() {
+		if s.Expired(r.m) {
+			gone = append(gone, r)
+		}
+	}
+	for _, r := range gone {
+		r.log.Info("replay expired: closed")
+		_ = r.Close()
+	}
+	return len(gone)
 }
 
 // Replays returns the replays this node plays.
