@@ -26,6 +26,7 @@ import { InOrder } from './inorder.js';
 export { Leaf, InOrder, Verifier };
 
 const TICK_MS = 50;
+const MAX_TICK_WAIT_MS = 400;
 
 // dialable keeps the addresses a browser can dial: a node's WebRTC-direct
 // (with certhash), or another browser's WebRTC through a circuit relay
@@ -171,7 +172,9 @@ export async function start(opts) {
   // Inbound: one queue for every stream, so the leaf sees messages in the
   // order they arrived, each chunk verified first.
   let queue = Promise.resolve();
+  let pending = 0; // messages received and not yet stepped (verifying, or queued behind one)
   function inbound(from, m) {
+    pending++;
     queue = queue.then(async () => {
       if (stopped) return;
       if (m.type === Type.CHUNK && m.chunk) {
@@ -195,7 +198,7 @@ export async function start(opts) {
     }).catch((e) => {
       // A bug must not stop every later message: the chain goes on.
       log('peer: step', e && e.message);
-    });
+    }).finally(() => { pending--; });
   }
 
   await node.handle(opts.protocol, (stream, conn) => {
@@ -243,9 +246,26 @@ export async function start(opts) {
   leaf.addCandidates(now(), [{ id: entryID, addrs: entry }]);
   leaf.tick(now());
   drain();
+  // The leaf ticks after its inbox is drained, as mesh/p2p's shell does
+  // before each Tick: a page whose main thread was held up (a busy
+  // machine, a long task) finds its timer and the parent's frames waiting
+  // together, and a tick taken first would judge the parent silent though
+  // its frames are there. So a timer that fires late is skipped (the
+  // frames' tasks run before the next), and a tick waits, up to
+  // MAX_TICK_WAIT_MS, for the messages being verified.
+  let lastTimer = now();
+  let waitingSince = 0;
   const timer = setInterval(() => {
     if (stopped) return;
     const t = now();
+    const late = t - lastTimer > 4 * TICK_MS;
+    lastTimer = t;
+    if (late) { waitingSince = t; return; }
+    if (pending > 0) {
+      if (!waitingSince) waitingSince = t;
+      if (t - waitingSince < MAX_TICK_WAIT_MS) return;
+    }
+    waitingSince = 0;
     leaf.tick(t);
     drain();
     for (const x of order.poll(now())) if (!x.gap) opts.onChunk(x);
