@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ type webLinkPage struct {
 	Window         webLinkWindow `json:"window"`
 	Errors         []string      `json:"errors"`
 	Log            []string      `json:"log"`
+	StartLog       []string      `json:"startLog"` // the page's log up to its first frame
 }
 
 type webLinkPeer struct {
@@ -176,6 +178,9 @@ func TestWebLinkPages(t *testing.T) {
 			busy, p.Window.CPU.DecodeMs, p.Window.CPU.StepMs, p.Window.CPU.TickMs, p.Window.CPU.VerifyWaitMs,
 			float64(p.Window.TaskMs)/secs, float64(p.Window.ScriptMs)/secs, p.Window.CPU.LongTaskMs)
 
+		if *p.FirstFrameMs > 3000 {
+			t.Logf("page %d took %d ms to its first frame:\n%s", i, *p.FirstFrameMs, strings.Join(p.StartLog, "\n"))
+		}
 		if p.Mode != "p2p" || p.Advanced < 28 || p.Stalls > 0 || len(p.Errors) > 0 {
 			t.Errorf("page %d: mode %q, advanced %.1f s in 30 s, %d stalls (max %d ms), errors %q\n%s",
 				i, p.Mode, p.Advanced, p.Stalls, p.MaxStallMs, p.Errors, strings.Join(p.Log, "\n"))
@@ -252,4 +257,58 @@ func rounded(xs []float64) []string {
 		out[i] = strconv.FormatFloat(x, 'f', 1, 64)
 	}
 	return out
+}
+
+// TestWebLinkPagesFit opens the bootstrap's directory page, which lists a
+// live broadcast with its web link, and that web link's page, in headless
+// Chromium at a phone's and two tablets' sizes (tests/browser/pages.mjs):
+// under their own Content-Security-Policy, neither may log an error, have
+// anything refused or scroll sideways.
+func TestWebLinkPagesFit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	root := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: time.Second, Slots: 2})
+	const title = "A rather long title for a live broadcast, to see that it fits on a phone"
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: title, Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the broadcast in the directory", func() bool {
+		resp, err := http.Get(svc.URL() + "/w/" + b.ID() + "/api/peer")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := browsertest.Run(ctx, t, "pages.mjs", "--wait", "2500", "--sizes", "phone,tablet,portrait",
+		"--page", "directory="+svc.URL()+"/", "--page", "weblink="+svc.URL()+"/w/"+b.ID()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error string
+		Pages []struct {
+			Name, Size, Text   string
+			Errors, Violations []string
+			Sideways           bool
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("pages.mjs printed %s: %v", out, err)
+	}
+	if r.Error != "" || len(r.Pages) != 6 {
+		t.Fatalf("pages.mjs: %q, %d pages looked at, want 6", r.Error, len(r.Pages))
+	}
+	for _, p := range r.Pages {
+		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
+		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+			t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
+		}
+	}
 }

@@ -66,6 +66,7 @@ try {
     w.url = page.url();
     await page.waitForFunction(() => window.peerscope && window.peerscope.firstFrameAt !== null, null, { timeout: 30000 });
     w.seenMs = Date.now() - opened;
+    w.startLog = await page.evaluate(() => window.peerscope.log.slice());
     w.cdp = await ctx.newCDPSession(page);
     await w.cdp.send('Performance.enable');
     watched.push(w);
@@ -113,6 +114,7 @@ try {
         scriptMs: Math.round((a.metrics.ScriptDuration - b.metrics.ScriptDuration) * 1000),
       },
       errors: [...(st.errors || []), ...w.errors], log: (st.log || []).slice(-40),
+      startLog: w.startLog,
     });
   }
 } catch (e) {
