@@ -215,7 +215,10 @@ func TestWebLinkPages(t *testing.T) {
 		len(r.Pages), len(r.Pages), perPage, perPage*float64(len(r.Pages)))
 	t.Logf("the light node's main-thread busy time: relaying pages %v ms/s (mean %.1f), leaf pages %v ms/s (mean %.1f)",
 		rounded(relayBusy), mean(relayBusy), rounded(leafBusy), mean(leafBusy))
-	if want := min(3, len(r.Pages)-3); fedByBrowser < want {
+	// The full nodes' slots for browsers are 4 at most (2 each; one of
+	// them feeds the other two): the pages beyond, at least 3 of 8, must
+	// be fed by pages.
+	if want := min(3, max(0, len(r.Pages)-4)); fedByBrowser < want {
 		t.Errorf("%d pages fed by a browser, want at least %d", fedByBrowser, want)
 	}
 }
