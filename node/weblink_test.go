@@ -289,8 +289,12 @@ func TestWebLinkPagesFit(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	out, err := browsertest.Run(ctx, t, "pages.mjs", "--wait", "2500", "--sizes", "phone,tablet,portrait",
-		"--page", "directory="+svc.URL()+"/", "--page", "weblink="+svc.URL()+"/w/"+b.ID()+"/")
+	args := []string{"--wait", "2500", "--sizes", "phone,tablet,portrait",
+		"--page", "directory=" + svc.URL() + "/", "--page", "weblink=" + svc.URL() + "/w/" + b.ID() + "/"}
+	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
+		args = append(args, "--shots", shots) // to look at
+	}
+	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
