@@ -42,6 +42,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const result = { pages: [] };
 let browser;
 const watched = [];
+let opening = null; // the page being opened, for the log on failure
 try {
   browser = await chromium.launch({
     executablePath, headless: true,
@@ -52,6 +53,7 @@ try {
     await ctx.addInitScript(stallWatch);
     const page = await ctx.newPage();
     const w = { i, page, ctx, errors: [], samples: [] };
+    opening = w;
     page.on('console', (m) => {
       if (m.type() === 'error') w.errors.push(m.text());
       if (process.env.PEERSCOPE_DEBUG) console.error(`[page ${i}]`, m.text());
@@ -70,6 +72,7 @@ try {
     w.cdp = await ctx.newCDPSession(page);
     await w.cdp.send('Performance.enable');
     watched.push(w);
+    opening = null;
     // The next page comes once this one can be found in the tree.
     w.settledMs = await page.waitForFunction(() => {
       const p = window.peerscope.peer;
@@ -119,9 +122,9 @@ try {
   }
 } catch (e) {
   result.error = String(e && e.message || e);
-  for (const w of watched) {
-    const log = await w.page.evaluate(() => (window.peerscope ? window.peerscope.log : [])).catch(() => []);
-    console.error(`page ${w.i} log:\n${log.join('\n')}`);
+  for (const w of opening ? [...watched, opening] : watched) {
+    const log = await w.page.evaluate(() => (window.peerscope ? window.peerscope.log : [])).catch((e) => [`(no log: ${e.message})`]);
+    console.error(`page ${w.i} (${w.page.url()}) log:\n${log.join('\n')}`);
   }
 } finally {
   if (browser) await browser.close();
