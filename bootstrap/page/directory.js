@@ -176,6 +176,7 @@ async function identity() {
   const body = await r.json();
   state.onNode = true;
   state.identity = body.identity || null;
+  render(); // a list drawn before we knew: its Watch joins on this node, not the web link
   for (const id of ['who', 'signout', 'signin', 'phone', 'finish']) $(id).hidden = true;
   if (body.identity) {
     $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;
