@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
@@ -35,7 +36,12 @@ const WebLinkSlots = 2
 func (s *Server) mountWebLink(m *http.ServeMux) {
 	script := webpeer.Handler()
 	m.HandleFunc("GET /w/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/w/"+r.PathValue("id")+"/", http.StatusMovedPermanently)
+		id := r.PathValue("id")
+		if _, err := api.BroadcasterOf(id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/w/"+url.PathEscape(id)+"/", http.StatusMovedPermanently)
 	})
 	m.HandleFunc("/w/{id}/", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
@@ -43,12 +49,13 @@ func (s *Server) mountWebLink(m *http.ServeMux) {
 			s.fail(w, r, err)
 			return
 		}
-		ctx := context.WithoutCancel(r.Context())
+		ctx := r.Context()
 		page := player.New(player.Routes{
 			Status:     func() player.Status { return s.webLinkStatus(ctx, id) },
 			Peer:       func() (player.Peer, bool) { return s.webLinkPeer(ctx, id) },
 			PeerScript: script,
 		})
+		// (A valid ID is base58 and base32: nothing in it is escaped.)
 		http.StripPrefix("/w/"+id, page).ServeHTTP(w, r)
 	})
 }

@@ -106,8 +106,10 @@ func TestWebLink(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live {
 		t.Errorf("api/status of an unlisted broadcast: %s", body)
 	}
-	if code, _, _ := getBody(t, e.url+"/w/not-an-id/"); code != http.StatusBadRequest {
-		t.Errorf("GET /w/not-an-id/: %d, want 400", code)
+	for _, path := range []string{"/w/not-an-id/", "/w/not-an-id", "/w/%2F%2Fevil.example"} {
+		if code, h, _ := getBody(t, e.url+path); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d to %q, want 400", path, code, h.Get("Location"))
+		}
 	}
 
 	// A link with nothing a browser can dial.
