@@ -11,6 +11,8 @@
 //	  └─ GossipSub ─► LivePublisher (live.go): go-live notices on api.LiveTopic
 //	Service (service.go): keys (keys.go) + Store (SQLite: store*.go, schema.go) + Server, listening, pruning (prune.go)
 //	  └─ Server (server.go): the HTTP API under /api/v1/ and the directory page at /
+//	     └─ /w/<ID>/ (weblink.go): a listed live broadcast's web link, the player page whose
+//	        light node joins the tree at the listing's WebRTC-direct addresses
 //
 // Over HTTP it offers sign-in — Twitter with OAuth 2.0 and PKCE, redeemed by
 // the node that started it (signin.go, twitter.go; the provider side for

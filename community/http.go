@@ -50,6 +50,9 @@ func (c *Community) handler() http.Handler {
 	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed"} {
 		mux.Handle("GET /directory/api/v1"+p, proxy)
 	}
+	// The web link of a listed broadcast (the page's Watch) is its
+	// bootstrap's: a node serves no page for broadcasts it does not watch.
+	mux.HandleFunc("GET /directory/w/{id}/", c.serveWebLink)
 	mux.HandleFunc("GET /directory/api/node/identity", c.serveIdentity)
 	mux.HandleFunc("POST /directory/api/node/signin", c.serveSignIn)
 	mux.HandleFunc("POST /directory/api/node/signin/finish", c.serveSignInFinish)
@@ -280,4 +283,14 @@ func (c *Community) serveWatch(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, map[string]string{"player": player})
 	}
+}
+
+// serveWebLink sends a browser to the first bootstrap's web link for a
+// broadcast: /w/<ID>/ there plays it from the tree.
+func (c *Community) serveWebLink(w http.ResponseWriter, r *http.Request) {
+	if c.client == nil {
+		noBootstrap(w, r)
+		return
+	}
+	http.Redirect(w, r, strings.TrimSuffix(c.client.Base, "/")+"/w/"+url.PathEscape(r.PathValue("id"))+"/", http.StatusFound)
 }

@@ -58,6 +58,22 @@ function item(b) {
     meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
   }
   info.append(title, meta);
+  if (state.tab === 'live' && !state.onNode) {
+    // The web link: plays here, in this browser, which joins the
+    // broadcast's tree itself (nothing to install). "App" shows the
+    // command for a Peerscope node instead.
+    const watch = document.createElement('a');
+    watch.className = 'watch';
+    watch.href = webLink(b);
+    watch.textContent = 'Watch';
+    const app = document.createElement('button');
+    app.className = 'app';
+    app.textContent = 'App';
+    app.title = 'Watch with a Peerscope node';
+    app.addEventListener('click', () => open(b));
+    li.append(avatar, info, watch, app);
+    return li;
+  }
   const watch = document.createElement('button');
   watch.textContent = state.tab === 'live' ? 'Watch' : 'Replay';
   watch.addEventListener('click', () => open(b));
@@ -115,9 +131,18 @@ async function open(b) {
     note(`Cannot watch: ${body.error ? body.error.message : r.statusText}`);
     return;
   }
+  $('web').hidden = !!b.ended;
+  $('weblink').href = webLink(b);
   $('linkcmd').textContent = `peerscope watch ${shellQuote(b.link)}`;
   $('copy').onclick = () => navigator.clipboard && navigator.clipboard.writeText(b.link);
   $('linkbox').showModal();
+}
+
+// webLink is where a live broadcast plays in a plain browser: the
+// bootstrap's /w/<ID>/, beside this page (a node's page sends it on to its
+// bootstrap's).
+function webLink(b) {
+  return new URL(`w/${encodeURIComponent(b.id)}/`, location.href).href;
 }
 
 // shellQuote quotes a word for a POSIX shell: whatever a link holds, the
@@ -151,6 +176,7 @@ async function identity() {
   const body = await r.json();
   state.onNode = true;
   state.identity = body.identity || null;
+  render(); // a list drawn before we knew: its Watch joins on this node, not the web link
   for (const id of ['who', 'signout', 'signin', 'phone', 'finish']) $(id).hidden = true;
   if (body.identity) {
     $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;

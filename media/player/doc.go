@@ -59,8 +59,12 @@
 // node; the verified chunks, back in sequence, go to the same Media Source
 // Extensions reader as LL-HLS parts (one SourceBuffer, the same live-edge
 // keeping, latency from each chunk's capture time and tfdt). Should it fail
-// to start, the page plays over WHEP.
+// to start, the page plays over WHEP. A page whose api/status says
+// prefer "p2p" (a bootstrap's web link) starts that way without being
+// asked; api/peer's slots are the other browsers it then offers to feed,
+// unless it is on a metered network (none) or ?slots=N says.
 //
 // Query options of the page: ?mode=hls, ?mode=whep or ?mode=p2p forces one
-// way of playing (no fallback); ?debug shows a log.
+// way of playing (no fallback); ?slots=N (at most 8) sets the child slots
+// of the light node; ?debug shows a log.
 package player

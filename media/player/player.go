@@ -38,6 +38,10 @@ type Status struct {
 	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// ReplayURL, on an ended broadcast's page, is where its replay plays.
 	ReplayURL string `json:"replay_url,omitempty"`
+	// Prefer is the way the page tries first when its URL names none
+	// (?mode=): "p2p" (the page's own light node, then WHEP, then LL-HLS)
+	// on a web link, which no full node serves; "" for WHEP first.
+	Prefer string `json:"prefer,omitempty"`
 }
 
 // Comment is a comment on a replay's timeline.
@@ -88,6 +92,11 @@ type Peer struct {
 	// Addrs are where a browser dials the node serving the page:
 	// WebRTC-direct multiaddrs with /certhash and /p2p.
 	Addrs []string `json:"addrs"`
+	// Slots is how many other browsers the page offers to feed when its
+	// URL does not say (?slots=N) and it is not on a metered network
+	// (it then offers none): 0, a leaf, unless whoever serves the page
+	// wants its viewers to relay (the bootstrap's web link does).
+	Slots int `json:"slots,omitempty"`
 }
 
 // Routes are what the page plays from. A nil handler answers 404 (the page

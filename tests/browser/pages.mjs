@@ -15,7 +15,8 @@
 // 3000) ms more have passed (a player has played). Console errors matching
 // --allow are left out (an external avatar that cannot load here, say).
 // Prints one JSON line: for each page and size, its violations, errors,
-// and the text of its body's first line.
+// whether it scrolls sideways (sideways), and the text of its body's first
+// line.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { launch, loopbackWebRTCArgs } from './chromium.mjs';
@@ -69,6 +70,8 @@ try {
       await page.goto(url, { waitUntil: 'load' });
       await page.waitForTimeout(Number(opt.wait));
       seen.violations = await page.evaluate(() => window.__violations);
+      // Sideways scroll: the document wider than the viewport.
+      seen.sideways = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
       seen.text = ((await page.evaluate(() => document.body.innerText)) || '').trim().split('\n')[0];
       if (opt.shots) await page.screenshot({ path: join(opt.shots, `${name}-${size}.png`), fullPage: false });
       result.pages.push(seen);

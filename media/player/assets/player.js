@@ -10,7 +10,7 @@
   const NTP_UNIX_MS = 2208988800000; // 1900 → 1970
 
   const state = window.peerscope = Object.assign(window.peerscope || {}, {
-    mode: null, startupMs: null, latencyMs: null, ended: false, live: false,
+    mode: null, startupMs: null, firstFrameAt: null, latencyMs: null, ended: false, live: false, prefer: '',
     audio: null, errors: [], log: [],
     replay: false, duration: null, comments: [], shownComments: 0, seeks: 0,
   });
@@ -76,6 +76,7 @@
       if (s.title) { $('title').textContent = s.title; document.title = `${s.title} · Peerscope`; }
       state.live = !!s.live;
       state.replay = !!s.replay;
+      state.prefer = s.prefer || '';
       if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers, s.replay_viewers_identified); return; }
       setReplays(s.replay_viewers, s.replay_viewers_identified);
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
@@ -91,6 +92,9 @@
   function firstFrame() {
     if (state.startupMs !== null) return;
     state.startupMs = Math.round(performance.now() - t0);
+    // From the navigation that opened the page (a click on a link): what a
+    // person waits for.
+    state.firstFrameAt = Math.round(performance.now());
     log('first frame after', state.startupMs, 'ms over', state.mode);
     showOverlay('');
   }
@@ -295,11 +299,14 @@
     video.src = URL.createObjectURL(ms);
     await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
 
-    const append = (buf) => new Promise((resolve, reject) => {
-      sb.addEventListener('updateend', resolve, { once: true });
-      sb.addEventListener('error', reject, { once: true });
-      sb.appendBuffer(buf);
-    });
+    const append = async (buf) => {
+      await idle(sb);
+      return new Promise((resolve, reject) => {
+        sb.addEventListener('updateend', resolve, { once: true });
+        sb.addEventListener('error', reject, { once: true });
+        sb.appendBuffer(buf);
+      });
+    };
     async function get(u) {
       const r = await fetch(u, { cache: 'no-store' });
       if (!r.ok) throw new Error(`${r.status} ${u}`);
@@ -427,6 +434,13 @@
 
   // ---- the tree itself: the page as a light node (web/peer) -------------
 
+  // idle waits until a SourceBuffer is doing nothing: keepLive's remove of
+  // old media may be under way when the next part comes, and appendBuffer
+  // throws then (the part would be lost).
+  async function idle(sb) {
+    while (sb.updating) await new Promise((r) => sb.addEventListener('updateend', r, { once: true }));
+  }
+
   function loadScript(src) {
     return new Promise((resolve, reject) => {
       const el = document.createElement('script');
@@ -458,11 +472,14 @@
     let stopped = false; let first = true; let holdBack = 0.6; let sawEnd = false;
     const anchors = [];
     const queue = []; let busy = false;
-    const append = (buf) => new Promise((resolve, reject) => {
-      sb.addEventListener('updateend', resolve, { once: true });
-      sb.addEventListener('error', reject, { once: true });
-      sb.appendBuffer(buf);
-    });
+    const append = async (buf) => {
+      await idle(sb);
+      return new Promise((resolve, reject) => {
+        sb.addEventListener('updateend', resolve, { once: true });
+        sb.addEventListener('error', reject, { once: true });
+        sb.appendBuffer(buf);
+      });
+    };
     async function put(c) {
       if (c.flags & 2) { // init
         const next = readInit(c.payload);
@@ -507,8 +524,7 @@
     try {
       peer = await window.PeerscopePeer.start({
         broadcast: info.broadcast, protocol: info.protocol, addrs: info.addrs, log,
-        // ?slots=N: feed up to N other browsers (0, the default: a leaf).
-        slots: Math.max(0, Math.min(8, parseInt(params.get('slots') || '0', 10) || 0)),
+        slots: state.slots = childSlots(info),
         onChunk: (c) => { queue.push(c); pump(); },
       });
     } catch (e) { log('p2p: start', e.message); return null; }
@@ -521,6 +537,18 @@
       stop: () => { if (stopped) return; stopped = true; clearInterval(stats); state.peer = peer.stats(); peer.stop(); },
       latency: () => latencyFrom(anchors),
     };
+  }
+
+  // childSlots is how many other browsers this page feeds: ?slots=N (at
+  // most 8) when the URL says; else none on a metered network (a phone on
+  // cellular data, or Save-Data), else what the server suggests (api/peer's
+  // slots; 0, a leaf, on a full node's own page).
+  function childSlots(info) {
+    const clamp = (n) => Math.max(0, Math.min(8, n || 0));
+    if (params.has('slots')) return clamp(parseInt(params.get('slots'), 10));
+    const c = navigator.connection;
+    if (c && (c.saveData || c.type === 'cellular')) return 0;
+    return clamp(info.slots);
   }
 
   // ---- replay: HLS VOD over MSE, with seeking ---------------------------
@@ -566,11 +594,14 @@
     let gen = 0; // bumped by a seek: a loader of an older generation stops
     const loaded = new Set();
     const skipped = new Set(); // segments no peer gave: jumped over
-    const append = (buf) => new Promise((resolve, reject) => {
-      sb.addEventListener('updateend', resolve, { once: true });
-      sb.addEventListener('error', reject, { once: true });
-      sb.appendBuffer(buf);
-    });
+    const append = async (buf) => {
+      await idle(sb);
+      return new Promise((resolve, reject) => {
+        sb.addEventListener('updateend', resolve, { once: true });
+        sb.addEventListener('error', reject, { once: true });
+        sb.appendBuffer(buf);
+      });
+    };
     async function get(u) {
       for (let attempt = 0; ; attempt++) {
         const res = await fetch(u);
@@ -770,6 +801,7 @@
       return;
     }
     if (state.ended) return;
-    await switchTo(forced === 'hls' || forced === 'p2p' ? forced : 'whep');
+    const first = forced === 'hls' || forced === 'p2p' ? forced : state.prefer === 'p2p' ? 'p2p' : 'whep';
+    await switchTo(first);
   })();
 })();

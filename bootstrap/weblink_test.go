@@ -1,0 +1,149 @@
+package bootstrap_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multiformats/go-multibase"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/mesh/p2p"
+)
+
+// browserAddr is a WebRTC-direct address as a node lists it: with the
+// hash of its DTLS certificate.
+func browserAddr(t *testing.T) string {
+	mh, err := multihash.Sum([]byte("a certificate"), multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := multibase.Encode(multibase.Base64url, mh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "/ip4/127.0.0.1/udp/4001/webrtc-direct/certhash/" + hash
+}
+
+func getBody(t *testing.T, url string) (int, http.Header, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// TestWebLink: /w/<ID>/ is the player page of a listed live broadcast,
+// which plays from the tree (api/status prefers p2p); its api/peer names
+// the WebRTC-direct addresses of the listed link's peers (no other: a
+// browser cannot dial TCP or QUIC), the tree's protocol of this build and
+// the child slots a page offers. A broadcast that is not listed, has
+// ended or is private has no api/peer; a malformed ID is refused.
+func TestWebLink(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	alice := e.node(1)
+	id := alice.broadcastID("weblink")
+	a := announcement(id, "On the web", e.clock.Now(), 1)
+	wrtc := browserAddr(t)
+	a.Link = "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + alice.id.String() +
+		"&peer=" + wrtc + "/p2p/" + alice.id.String()
+	if _, err := alice.c.Announce(ctx, id, a); err != nil {
+		t.Fatal(err)
+	}
+
+	code, h, _ := getBody(t, e.url+"/w/"+id)
+	if code != http.StatusMovedPermanently || h.Get("Location") != "/w/"+id+"/" {
+		t.Errorf("GET /w/<ID>: %d to %q, want the page's directory", code, h.Get("Location"))
+	}
+	code, h, body := getBody(t, e.url+"/w/"+id+"/")
+	if code != http.StatusOK || !strings.Contains(body, "player.js") || !strings.Contains(h.Get("Content-Security-Policy"), "media-src 'self' blob:") {
+		t.Errorf("GET /w/<ID>/: %d, CSP %q, %.80q", code, h.Get("Content-Security-Policy"), body)
+	}
+	if code, _, body := getBody(t, e.url+"/w/"+id+"/peer.js"); code != http.StatusOK || !strings.Contains(body, "PeerscopePeer") {
+		t.Errorf("GET peer.js: %d", code)
+	}
+	var st struct {
+		Title  string
+		Live   bool
+		Ended  bool
+		Prefer string
+	}
+	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Title != "On the web" || !st.Live || st.Ended || st.Prefer != "p2p" {
+		t.Errorf("api/status: %s (%v)", body, err)
+	}
+	var p struct {
+		Broadcast, Protocol string
+		Addrs               []string
+		Slots               int
+	}
+	code, _, body = getBody(t, e.url+"/w/"+id+"/api/peer")
+	if err := json.Unmarshal([]byte(body), &p); err != nil || code != http.StatusOK {
+		t.Fatalf("api/peer: %d %s (%v)", code, body, err)
+	}
+	if want := []string{wrtc + "/p2p/" + alice.id.String()}; p.Broadcast != id || !slices.Equal(p.Addrs, want) ||
+		p.Protocol != string(p2p.ProtocolID)+"/"+id || p.Slots != bootstrap.WebLinkSlots {
+		t.Errorf("api/peer: %+v, want the broadcast, %s, addrs %q, %d slots", p, p2p.ProtocolID, want, bootstrap.WebLinkSlots)
+	}
+
+	// Not listed: the page loads but has nowhere to join.
+	other := alice.broadcastID("unlisted")
+	if code, _, _ := getBody(t, e.url+"/w/"+other+"/api/peer"); code != http.StatusNotFound {
+		t.Errorf("api/peer of an unlisted broadcast: %d", code)
+	}
+	_, _, body = getBody(t, e.url+"/w/"+other+"/api/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live {
+		t.Errorf("api/status of an unlisted broadcast: %s", body)
+	}
+	for _, path := range []string{"/w/not-an-id/", "/w/not-an-id", "/w/%2F%2Fevil.example"} {
+		if code, h, _ := getBody(t, e.url+path); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d to %q, want 400", path, code, h.Get("Location"))
+		}
+	}
+
+	// A link with nothing a browser can dial.
+	tcpOnly := alice.broadcastID("tcponly")
+	if _, err := alice.c.Announce(ctx, tcpOnly, announcement(tcpOnly, "TCP only", e.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := getBody(t, e.url+"/w/"+tcpOnly+"/api/peer"); code != http.StatusNotFound {
+		t.Errorf("api/peer of a link without WebRTC-direct: %d", code)
+	}
+
+	// Private: no web link.
+	priv := alice.broadcastID("private")
+	pa := announcement(priv, "Friends only", e.clock.Now(), 1)
+	pa.Link, pa.Private = strings.Replace(a.Link, id, priv, 1), true
+	if _, err := alice.c.Announce(ctx, priv, pa); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := getBody(t, e.url+"/w/"+priv+"/api/peer"); code != http.StatusNotFound {
+		t.Errorf("api/peer of a private broadcast: %d", code)
+	}
+
+	// Ended: none either, and the page says so.
+	e.clock.Advance(time.Second)
+	end := a
+	end.Version, end.Ended = 2, e.clock.Now()
+	if _, err := alice.c.Announce(ctx, id, end); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := getBody(t, e.url+"/w/"+id+"/api/peer"); code != http.StatusNotFound {
+		t.Errorf("api/peer of an ended broadcast: %d", code)
+	}
+	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live {
+		t.Errorf("api/status of an ended broadcast: %s", body)
+	}
+}
