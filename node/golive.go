@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/announce"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
@@ -87,6 +88,15 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		if n.cfg.Private.Mailbox == nil {
 			return nil, ErrNoMailbox
 		}
+		if n.bootMailbox {
+			// The bootstrap keeps rosters and bundles for signed-in
+			// broadcasters only: say so now, not at the first roster.
+			if err := n.community.SignedIn(ctx); err != nil {
+				return nil, communityErr(err)
+			}
+		}
+		// Never in the public directory; listed as private at a bootstrap
+		// that keeps its keys (below).
 		cfg.Private, cfg.Unlisted, cfg.Tweet = &a, true, false
 		ring = newKeyring()
 	}
@@ -114,6 +124,16 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	}()
 	if cfg.Private != nil {
 		b.caster = &caster{b: b, cfg: *cfg.Private, rand: n.cfg.Private.Rand, mb: n.cfg.Private.Mailbox}
+		if n.bootMailbox {
+			// The bootstrap takes a roster only for a broadcast listed
+			// there as private (out of its directory, its stream and
+			// search): list it before the first roster.
+			u := api.ListingUpdate{Title: announce.CleanTitle(cfg.Title), Link: b.Link().String(), Started: now,
+				Version: uint64(now.UnixNano()), Private: true}
+			if err := n.community.Announce(ctx, id, u); err != nil {
+				return nil, fmt.Errorf("listing the private broadcast at the bootstrap: %w", communityErr(err))
+			}
+		}
 		if err := b.caster.start(ctx, cfg.Private.Members); err != nil {
 			return nil, err
 		}
@@ -144,8 +164,8 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	if cfg.Source != nil {
 		b.pub.Play(cfg.Source)
 	}
-	if !cfg.Unlisted {
-		b.listInDirectory(cfg.Tweet)
+	if !cfg.Unlisted || (b.caster != nil && n.bootMailbox) {
+		b.listInDirectory(cfg.Tweet) // a private one, as private: its members' invitations
 	}
 	b.log.Info("broadcasting", "title", cfg.Title, "slots", b.slots, "player", b.URLs().Player)
 	return b, nil

@@ -84,6 +84,7 @@ type Audience struct {
 // devices' audience keys (published by the bootstrap, verified here).
 type Member struct {
 	Account string // "provider:account"
+	Handle  string // "@alice", as the bootstrap shows it (not signed: for people to read)
 	Devices []*audience.DeviceKey
 }
 
@@ -214,15 +215,17 @@ func (c *caster) currentRoster() *audience.Roster {
 
 // issueLocked issues every device of the roster a token for it.
 func (c *caster) issueLocked(ctx context.Context, now time.Time) error {
+	var ts []*audience.Token
 	for _, d := range c.devices {
 		t := &audience.Token{Broadcast: c.b.id, Peer: d.Peer, RosterVersion: c.roster.Version,
 			Issued: now, Expires: now.Add(c.cfg.TokenTTL)}
 		if err := t.Sign(c.b.n.key); err != nil {
 			return err
 		}
-		if err := c.mb.PutToken(ctx, t); err != nil {
-			return err
-		}
+		ts = append(ts, t)
+	}
+	if err := mailbox.PutTokens(ctx, c.mb, ts); err != nil {
+		return err
 	}
 	c.issued = now
 	return nil
@@ -230,6 +233,8 @@ func (c *caster) issueLocked(ctx context.Context, now time.Time) error {
 
 // wrapLocked leaves epoch e's bundle for every device that has none.
 func (c *caster) wrapLocked(ctx context.Context, e *audience.Epoch, now time.Time) error {
+	var bs []*audience.Bundle
+	var to []audience.Fingerprint
 	for f, d := range c.devices {
 		if c.wrapped[f][e.Number()] {
 			continue
@@ -238,9 +243,12 @@ func (c *caster) wrapLocked(ctx context.Context, e *audience.Epoch, now time.Tim
 		if err != nil {
 			return err
 		}
-		if err := c.mb.PutBundle(ctx, bd); err != nil {
-			return err
-		}
+		bs, to = append(bs, bd), append(to, f)
+	}
+	if err := mailbox.PutBundles(ctx, c.mb, bs); err != nil {
+		return err
+	}
+	for _, f := range to {
 		if c.wrapped[f] == nil {
 			c.wrapped[f] = map[uint32]bool{}
 		}

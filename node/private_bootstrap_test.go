@@ -1,0 +1,151 @@
+package node_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/community"
+	"github.com/peerscope/peerscope/node"
+)
+
+// phoneSignIn signs n in with a phone number through its page's endpoints.
+func phoneSignIn(t *testing.T, n *node.Node, sms *texts, phone string) {
+	t.Helper()
+	base := n.HTTPURL() + "/directory/api/node/phone/"
+	if st, out := postJSON(t, base+"start", `{"phone":"`+phone+`"}`); st != http.StatusOK {
+		t.Fatalf("phone start: %d %v", st, out)
+	}
+	sms.mu.Lock()
+	code := sms.codes[phone]
+	sms.mu.Unlock()
+	if st, out := postJSON(t, base+"verify", `{"phone":"`+phone+`","code":"`+code+`"}`); st != http.StatusOK {
+		t.Fatalf("phone verify: %d %v", st, out)
+	}
+}
+
+// TestPrivateThroughBootstrap: a private broadcast whose keys go through a
+// real bootstrap (HTTP and SQLite in this process): the member's node,
+// signed in, published its kept device key there; the broadcaster's,
+// signed in, finds it by handle, lists the broadcast as private (out of
+// the directory, in the member's invitations) and leaves roster, tokens
+// and bundles there; the member takes its token and keys from there and
+// plays the sample across rekeys every 3 s with no chunk that fails to
+// open; a non-member signed in with a phone is refused at Watch with the
+// reason.
+func TestPrivateThroughBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	sms := &texts{}
+	svc := startBootstrap(t, sms)
+	cfg := func(slots int) node.Config {
+		return node.Config{DataDir: t.TempDir(), Bootstrap: []string{svc.URL()}, Slots: slots}
+	}
+	bob, alice, carol := newNode(t, cfg(2)), newNode(t, cfg(node.NoRelay)), newNode(t, cfg(1))
+	signIn(t, bob, "200")
+	signIn(t, alice, "100")
+	phoneSignIn(t, carol, sms, "+15550123")
+	ctx := t.Context()
+
+	// Alice's device key, as the bootstrap attests it, is her node's kept one.
+	if _, err := bob.ResolveAudience(ctx, community.Audience{Accounts: []string{"@alice", "@nobody"}}); !errors.Is(err, node.ErrUnknownAccount) ||
+		!strings.Contains(err.Error(), "@nobody") {
+		t.Fatalf("an unknown account: %v, want ErrUnknownAccount naming @nobody", err)
+	}
+	members, err := bob.ResolveAudience(ctx, community.Audience{Accounts: []string{"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 1 || members[0].Account != "twitter:100" || members[0].Handle != "@alice" || len(members[0].Devices) != 1 ||
+		members[0].Devices[0].Fingerprint() != alice.DeviceKey().Fingerprint() {
+		t.Fatalf("the audience @alice: %+v", members)
+	}
+
+	gate := make(chan struct{})
+	b, err := bob.GoLive(ctx, node.LiveConfig{Title: "just alice", Source: gated{gate, sampleSource(t)},
+		Private: &node.Audience{Members: members, RekeyEvery: 3 * time.Second, Grace: 1500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := &api.Client{Base: svc.URL()}
+	if list, err := anon.List(ctx, api.Query{}); err != nil || len(list) != 0 {
+		t.Fatalf("the public directory lists %d broadcasts (%v)", len(list), err)
+	}
+	aliceClient := &api.Client{Base: svc.URL(), Key: alice.Host().Peerstore().PrivKey(alice.ID())}
+	if inv, err := aliceClient.Invitations(ctx); err != nil || len(inv) != 1 || inv[0].Listing.ID != b.ID() ||
+		inv[0].Listing.Who == nil || inv[0].Listing.Who.Handle != "@bob" {
+		t.Fatalf("alice's invitations: %+v %v", inv, err)
+	}
+
+	w, err := alice.Watch(ctx, b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Private() {
+		t.Fatal("the member's broadcast is not private")
+	}
+	waitFor(t, 30*time.Second, "the member in the tree", func() bool { return depth(t, w) == 1 })
+	_, err = carol.Watch(ctx, b.Link())
+	if !errors.Is(err, node.ErrNotMember) || !strings.Contains(err.Error(), "presented no") {
+		t.Fatalf("the non-member's Watch: %v, want ErrNotMember with the reason", err)
+	}
+	t.Logf("the non-member is told: %v", err)
+
+	first := b.Epoch()
+	close(gate)
+	for _, x := range []*node.Broadcast{w, b} {
+		select {
+		case <-x.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatal("the end never came")
+		}
+	}
+	waitFor(t, 10*time.Second, "every part played", func() bool { return status(t, w).Received >= 45 })
+	st := status(t, w)
+	if b.Epoch() == first {
+		t.Fatalf("no rekey: still epoch %d", first)
+	}
+	if st.Undecryptable != 0 {
+		t.Fatalf("%d chunks did not open at the member", st.Undecryptable)
+	}
+	if st.Epoch != b.Epoch() {
+		t.Fatalf("the member's newest epoch %d, the broadcaster's %d", st.Epoch, b.Epoch())
+	}
+	// The keys went through the bootstrap.
+	for _, table := range []string{"rosters", "tokens", "bundles", "device_keys"} {
+		if n, err := svc.Store.Count(ctx, table); err != nil || n == 0 {
+			t.Fatalf("the bootstrap holds %d %s (%v)", n, table, err)
+		}
+	}
+	t.Logf("epochs %d to %d; the member received %d chunks, none undecryptable", first, b.Epoch(), st.Received)
+}
+
+// TestPrivateNeedsSignIn: a node with a bootstrap that is not signed in
+// there cannot go live privately (the bootstrap keeps keys for signed-in
+// broadcasters only), nor ask for its mutuals; it is told to sign in.
+func TestPrivateNeedsSignIn(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	_, err := n.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t), Private: &node.Audience{}})
+	if !errors.Is(err, node.ErrNotSignedIn) || !strings.Contains(err.Error(), "sign in") {
+		t.Fatalf("GoLive private, not signed in: %v, want ErrNotSignedIn", err)
+	}
+	if _, err := n.ResolveAudience(t.Context(), community.Audience{Mutuals: true}); !errors.Is(err, node.ErrNotSignedIn) {
+		t.Fatalf("mutuals, not signed in: %v, want ErrNotSignedIn", err)
+	}
+	if len(n.Broadcasts()) != 0 {
+		t.Fatal("a broadcast was left")
+	}
+	// Without a bootstrap (nor a mailbox) there is nowhere for the keys.
+	lone := newNode(t, node.Config{})
+	if _, err := lone.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t), Private: &node.Audience{}}); !errors.Is(err, node.ErrNoMailbox) {
+		t.Fatalf("GoLive private without a bootstrap: %v, want ErrNoMailbox", err)
+	}
+	if _, err := lone.ResolveAudience(t.Context(), community.Audience{Accounts: []string{"@alice"}}); !errors.Is(err, node.ErrNoMailbox) {
+		t.Fatalf("an audience without a bootstrap: %v, want ErrNoMailbox", err)
+	}
+}
