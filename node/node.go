@@ -337,7 +337,7 @@ type Node struct {
 	// bootMailbox: Config.Private.Mailbox is the first bootstrap's
 	// (community.Mailbox), which needs the broadcaster signed in there.
 	bootMailbox bool
-	nat     *nat.Traversal // reachability, and the bootstraps kept connected
+	nat         *nat.Traversal // reachability, and the bootstraps kept connected
 	// signal is the circuit relay that browser light nodes reserve on, to
 	// be reached by other browsers (browsers.go).
 	signal *relay.Relay
