@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/page"
@@ -123,9 +124,10 @@ func communityErr(err error) error {
 	case errors.Is(err, community.ErrNoBootstrap):
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	case errors.Is(err, community.ErrNotSignedIn):
-		return fmt.Errorf("%w: %w", ErrNotSignedIn, err)
+		return ErrNotSignedIn // what the bootstrap said adds nothing
 	case errors.Is(err, community.ErrUnknownAccount):
-		return fmt.Errorf("%w: %w", ErrUnknownAccount, err)
+		// "node: unknown account at URL: @nobody", the community's detail.
+		return fmt.Errorf("%w%s", ErrUnknownAccount, strings.TrimPrefix(err.Error(), community.ErrUnknownAccount.Error()))
 	}
 	return err
 }

@@ -38,7 +38,7 @@ var (
 	// ErrNotSignedIn is returned by GoLive for a private broadcast whose
 	// keys go through the bootstrap when the node is not signed in there,
 	// and by ResolveAudience for mutuals and groups.
-	ErrNotSignedIn = errors.New("node: a private broadcast's broadcaster must be signed in at its bootstrap (sign in on the directory page)")
+	ErrNotSignedIn = errors.New("node: not signed in at the bootstrap, which a private broadcast needs (sign in on the directory page)")
 	// ErrUnknownAccount is returned by ResolveAudience for an account or a
 	// group the bootstrap does not know.
 	ErrUnknownAccount = errors.New("node: unknown account")

@@ -23,6 +23,11 @@ others (the replay lives on the viewers' nodes) until Ctrl-C; with
 --serve-replay=false, or --no-replays, it stops at the end. Behind NAT, give
 it --bootstrap (or --bootstrap-peer).
 
+A private broadcast plays only on a node its broadcaster invited: one
+signed in at the --bootstrap as an invited account, which keeps its identity
+and audience device key in --data (sign in once on the directory page; the
+node publishes its device key there). Others are told it is private.
+
 With --replay, it plays an ended broadcast's replay instead, fetched from
 whichever peers of its swarm still hold it (the broadcaster need not be
 online), for 24 hours after the end: it prints the replay page and the HLS
@@ -60,6 +65,9 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, node.ErrNotMember) {
+			return fmt.Errorf("watch: %w\n  If you were invited: run watch with --bootstrap URL and --data DIR (where this node keeps its identity and device key), sign in once on the directory page it prints, and the broadcaster's node lets you in within a minute", err)
+		}
 		return fmt.Errorf("watch: %w", err)
 	}
 	printWatch(os.Stdout, b)
@@ -79,6 +87,9 @@ func printWatch(w io.Writer, b *node.Broadcast) {
 		title = "(untitled)"
 	}
 	fmt.Fprintf(w, "Watching %q, broadcast by %s.\n\n", title, b.Broadcaster())
+	if b.Private() {
+		fmt.Fprint(w, "A private broadcast you are invited to: it is decrypted on this node, for its players only.\n\n")
+	}
 	fmt.Fprintf(w, "  Player page:  %s\n", b.URLs().Player)
 	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.URLs().HLS)
 	fmt.Fprintf(w, "\nShare it on (through this node):\n  %s\n\n", b.Link())
