@@ -118,6 +118,7 @@ type caster struct {
 	secret [audience.SecretSize]byte
 
 	mu       sync.Mutex
+	audience []Member // as last given
 	roster   *audience.Roster
 	devices  map[audience.Fingerprint]*audience.DeviceKey
 	sealing  *audience.Epoch
@@ -194,7 +195,7 @@ func (c *caster) newRoster(ctx context.Context, members []Member) (removed bool,
 	if err := c.mb.PutRoster(ctx, r); err != nil {
 		return false, err
 	}
-	c.roster, c.devices = r, devices
+	c.roster, c.devices, c.audience = r, devices, members
 	if err := c.issueLocked(ctx, now); err != nil {
 		return removed, err
 	}
@@ -204,6 +205,13 @@ func (c *caster) newRoster(ctx context.Context, members []Member) (removed bool,
 		}
 	}
 	return removed, nil
+}
+
+// members returns the audience as last given.
+func (c *caster) members() []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.audience
 }
 
 // currentRoster returns the roster in force.

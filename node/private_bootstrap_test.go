@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -147,5 +148,66 @@ func TestPrivateNeedsSignIn(t *testing.T) {
 	}
 	if _, err := lone.ResolveAudience(t.Context(), community.Audience{Accounts: []string{"@alice"}}); !errors.Is(err, node.ErrNoMailbox) {
 		t.Fatalf("an audience without a bootstrap: %v, want ErrNoMailbox", err)
+	}
+}
+
+// TestPrivateLateDevice: alice is invited by handle; a second node of
+// hers, not signed in, is refused; once it signs in (and publishes its
+// device key), the broadcaster's node, which looks its audience up again
+// every second, lets it in within seconds and it plays.
+func TestPrivateLateDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	svc := startBootstrap(t)
+	cfg := node.Config{Bootstrap: []string{svc.URL()}, Slots: 2}
+	bob, phone := newNode(t, cfg), newNode(t, cfg)
+	signIn(t, bob, "200")
+	signIn(t, phone, "100") // alice's first device
+	spec := community.Audience{Accounts: []string{"@alice"}}
+	members, err := bob.ResolveAudience(t.Context(), spec)
+	if err != nil || len(members) != 1 || len(members[0].Devices) != 1 {
+		t.Fatalf("@alice: %+v %v", members, err)
+	}
+	b, err := bob.GoLive(t.Context(), node.LiveConfig{Title: "late", Source: sampleSource(t, ingest.WithLoop()),
+		Private: &node.Audience{Members: members, Grace: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan []node.Member, 4)
+	if err := b.KeepAudience(spec, time.Second, func(m []node.Member) { changed <- m }); err != nil {
+		t.Fatal(err)
+	}
+	laptop := newNode(t, cfg) // alice's second device
+	if _, err := laptop.Watch(t.Context(), b.Link()); !errors.Is(err, node.ErrNotMember) {
+		t.Fatalf("a device not signed in: %v, want ErrNotMember", err)
+	}
+	signIn(t, laptop, "100")
+	signedIn := time.Now()
+	var w *node.Broadcast
+	var tried time.Time
+	waitFor(t, 30*time.Second, "alice's new device let in", func() bool {
+		if time.Since(tried) < 500*time.Millisecond {
+			return false // as a person would try again: not at the bootstrap's rate limit
+		}
+		tried = time.Now()
+		w, err = laptop.Watch(t.Context(), b.Link())
+		if err != nil && !errors.Is(err, node.ErrNotMember) {
+			t.Fatalf("Watch: %v", err)
+		}
+		return err == nil
+	})
+	t.Logf("the new device was let in %v after it signed in", time.Since(signedIn).Round(time.Millisecond))
+	select {
+	case m := <-changed:
+		if len(m) != 1 || len(m[0].Devices) != 2 {
+			t.Fatalf("the new audience: %+v", m)
+		}
+	default:
+		t.Fatal("KeepAudience told of no change")
+	}
+	waitFor(t, 30*time.Second, "the new device plays", func() bool { return status(t, w).Received >= 10 })
+	if st := status(t, w); st.Undecryptable != 0 {
+		t.Fatalf("%d chunks did not open", st.Undecryptable)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -136,13 +135,12 @@ when it signs in; someone who does so while you are live is let in within
 	printBroadcast(os.Stdout, n, b, srcInfo)
 	if isPrivate {
 		printAudience(os.Stdout, members)
-		kctx, stop := context.WithCancel(ctx)
-		kept := make(chan struct{})
-		go func() {
-			defer close(kept)
-			keepAudience(kctx, os.Stdout, n, b, spec, members, *audienceEvery)
-		}()
-		defer func() { stop(); <-kept }() // before the node closes
+		if err := b.KeepAudience(spec, *audienceEvery, func(m []node.Member) {
+			fmt.Println("The audience's devices changed:")
+			printAudience(os.Stdout, m)
+		}); err != nil {
+			return err
+		}
 	}
 	err = follow(ctx, os.Stdout, b, *nf.every)
 	if errors.Is(err, context.Canceled) {
@@ -227,54 +225,6 @@ func printAudience(w io.Writer, members []node.Member) {
 	if len(waiting) > 0 {
 		fmt.Fprintf(w, "  No device yet for %s: they get in once a node of theirs signs in at the bootstrap.\n", strings.Join(waiting, ", "))
 	}
-}
-
-// keepAudience looks the audience up again every so often and gives the
-// broadcast the new one when a device came or went (a member who signed
-// in meanwhile gets in; a device signed out is taken out, with a new
-// epoch), until ctx or the broadcast ends.
-func keepAudience(ctx context.Context, w io.Writer, n *node.Node, b *node.Broadcast, spec community.Audience, have []node.Member, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-b.Done():
-			return
-		case <-t.C:
-		}
-		rctx, cancel := context.WithTimeout(ctx, every)
-		members, err := n.ResolveAudience(rctx, spec)
-		if err == nil && !sameDevices(members, have) {
-			if err = b.SetAudience(rctx, members); err == nil {
-				have = members
-				fmt.Fprintln(w, "The audience's devices changed:")
-				printAudience(w, members)
-			}
-		}
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			fmt.Fprintf(w, "Looking up the audience again: %v\n", err)
-		}
-	}
-}
-
-// sameDevices reports whether two audiences have the same accounts and
-// device keys.
-func sameDevices(a, b []node.Member) bool {
-	set := func(ms []node.Member) map[string]bool {
-		out := map[string]bool{}
-		for _, m := range ms {
-			out[m.Account] = true
-			for _, d := range m.Devices {
-				fp := d.Fingerprint()
-				out[m.Account+"/"+string(fp[:])] = true
-			}
-		}
-		return out
-	}
-	return maps.Equal(set(a), set(b))
 }
 
 // parseFrom turns --from into a source, or into ingest servers on bc.

@@ -24,9 +24,11 @@ others (the replay lives on the viewers' nodes) until Ctrl-C; with
 it --bootstrap (or --bootstrap-peer).
 
 A private broadcast plays only on a node its broadcaster invited: one
-signed in at the --bootstrap as an invited account, which keeps its identity
-and audience device key in --data (sign in once on the directory page; the
-node publishes its device key there). Others are told it is private.
+signed in at the --bootstrap as an invited account (on the directory page
+it prints; the node then publishes its audience device key there). Told
+that a broadcast is private, watch with --bootstrap waits for that sign-in,
+trying again every 5 s. --data DIR keeps the node's identity, sign-in and
+device key across runs.
 
 With --replay, it plays an ended broadcast's replay instead, fetched from
 whichever peers of its swarm still hold it (the broadcaster need not be
@@ -58,15 +60,13 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	if *replayMode {
 		return watchReplay(ctx, n, l)
 	}
-	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	b, err := n.Watch(jctx, l)
-	cancel()
+	b, err := watchLink(ctx, os.Stdout, n, l)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		if errors.Is(err, node.ErrNotMember) {
-			return fmt.Errorf("watch: %w\n  If you were invited: run watch with --bootstrap URL and --data DIR (where this node keeps its identity and device key), sign in once on the directory page it prints, and the broadcaster's node lets you in within a minute", err)
+			return fmt.Errorf("watch: %w\n  If you were invited: run watch with --bootstrap URL (and --data DIR to keep this node's identity, sign-in and device key), sign in on the directory page it prints, and the broadcaster's node lets you in", err)
 		}
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -79,6 +79,34 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// watchLink joins the broadcast at l. A private one this node is not in
+// the audience of, on a node with a bootstrap, is tried again every 5 s
+// until ctx ends: someone invited signs in on the directory page meanwhile
+// (the node publishes its device key there) and the broadcaster's node,
+// which looks its audience up again, lets the new device in.
+func watchLink(ctx context.Context, w io.Writer, n *node.Node, l link.Link) (*node.Broadcast, error) {
+	told := false
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		b, err := n.Watch(jctx, l)
+		cancel()
+		if err == nil || !errors.Is(err, node.ErrNotMember) || n.DirectoryURL() == "" || ctx.Err() != nil {
+			return b, err
+		}
+		if !told {
+			fmt.Fprintf(w, "This broadcast is private and this node is not in its audience (%v).\n\n"+
+				"If you were invited, sign in on %s: this node then publishes its device key at the\n"+
+				"bootstrap, and the broadcaster's node lets it in. Trying again every 5 s (Ctrl-C to stop)…\n", err, n.DirectoryURL())
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 func printWatch(w io.Writer, b *node.Broadcast) {
