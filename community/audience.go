@@ -116,8 +116,35 @@ func (c *Community) ResolveAudience(ctx context.Context, a Audience) ([]Invitee,
 	if c.client == nil {
 		return nil, ErrNoBootstrap
 	}
-	var named, extra []string // as asked (explicitly), or from mutuals and a group
-	for _, s := range a.Accounts {
+	named, err := namedAccounts(a.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := c.accountsOf(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	out, found, err := c.invitees(ctx, append(slices.Clone(named), extra...))
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for _, s := range named {
+		if !found[s] {
+			unknown = append(unknown, s)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w at %s: %s", ErrUnknownAccount, c.client.Base, strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+// namedAccounts reads accounts as named: handles ("@alice", or "alice")
+// and account keys ("twitter:1234"), each once.
+func namedAccounts(list []string) ([]string, error) {
+	var named []string
+	for _, s := range list {
 		s = strings.TrimSpace(s)
 		switch {
 		case s == "":
@@ -134,13 +161,19 @@ func (c *Community) ResolveAudience(ctx context.Context, a Audience) ([]Invitee,
 			named = append(named, s)
 		}
 	}
+	return named, nil
+}
+
+// accountsOf returns the account keys of a's mutuals and group.
+func (c *Community) accountsOf(ctx context.Context, a Audience) ([]string, error) {
+	var out []string
 	if a.Mutuals {
 		list, err := c.client.Mutuals(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("mutuals: %w", signInNeeded(err))
 		}
 		for _, m := range list {
-			extra = append(extra, m.Key())
+			out = append(out, m.Key())
 		}
 	}
 	if a.Group != "" {
@@ -151,21 +184,28 @@ func (c *Community) ResolveAudience(ctx context.Context, a Audience) ([]Invitee,
 		if err != nil {
 			return nil, fmt.Errorf("group %q: %w", a.Group, signInNeeded(err))
 		}
-		extra = append(extra, g.Members...)
+		out = append(out, g.Members...)
 	}
+	return out, nil
+}
+
+// invitees looks up the device keys of accounts (handles and keys),
+// MaxDeviceKeyLookups a request, and keeps those whose attestation (under
+// the node's trust set) and device signature check. found says which of
+// the names asked for the bootstrap knew.
+func (c *Community) invitees(ctx context.Context, all []string) ([]Invitee, map[string]bool, error) {
 	trust := c.Trust()
 	if trust == nil {
 		if err := c.refreshTrust(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if trust = c.Trust(); trust == nil {
-			return nil, fmt.Errorf("%w: the bootstrap's keys are not known", ErrConfig)
+			return nil, nil, fmt.Errorf("%w: the bootstrap's keys are not known", ErrConfig)
 		}
 	}
-	all := append(slices.Clone(named), extra...)
-	found := map[string]bool{} // what was asked, found
-	var out []Invitee
+	found := map[string]bool{}
 	seen := map[string]bool{} // accounts, once
+	var out []Invitee
 	now := c.clock.Now()
 	for len(all) > 0 {
 		batch := all[:min(len(all), api.MaxDeviceKeyLookups)]
@@ -180,11 +220,10 @@ func (c *Community) ResolveAudience(ctx context.Context, a Audience) ([]Invitee,
 		}
 		accounts, err := c.client.DeviceKeys(ctx, keys, handles)
 		if err != nil {
-			return nil, fmt.Errorf("device keys: %w", err)
+			return nil, nil, fmt.Errorf("device keys: %w", err)
 		}
 		for _, ak := range accounts {
-			found[ak.Account.Key()] = true
-			found[ak.Account.Handle] = true
+			found[ak.Account.Key()], found[ak.Account.Handle] = true, true
 			if seen[ak.Account.Key()] {
 				continue
 			}
@@ -204,16 +243,7 @@ func (c *Community) ResolveAudience(ctx context.Context, a Audience) ([]Invitee,
 			out = append(out, inv)
 		}
 	}
-	var unknown []string
-	for _, s := range named {
-		if !found[s] {
-			unknown = append(unknown, s)
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("%w at %s: %s", ErrUnknownAccount, c.client.Base, strings.Join(unknown, ", "))
-	}
-	return out, nil
+	return out, found, nil
 }
 
 // Mailbox returns the mailbox.Mailbox of the node's first bootstrap (nil

@@ -27,8 +27,8 @@ import (
 	"github.com/peerscope/peerscope/node"
 )
 
-func runBroadcast(ctx context.Context, args []string) error {
-	fs := newFlagSet("broadcast", "--from SOURCE [flags]", `
+// broadcastHelp is what 'peerscope broadcast --help' says before the flags.
+const broadcastHelp = `
 Goes live: takes video from SOURCE, cuts it into signed chunks and roots a
 relay tree that viewers join with the link it prints. The broadcast ends when
 the source ends, when the publisher ends its stream, or on Ctrl-C.
@@ -54,16 +54,19 @@ printed at start). One publisher at a time; one cut off may come back within
 --grace.
 
 A private broadcast (--private, --audience) is seen only by the people you
-pick: every chunk and comment is encrypted for their devices' keys, which
-the --bootstrap keeps (it never sees a content key), and only their nodes
-get into the relay tree. This node must be signed in at the bootstrap (on
+pick: every chunk and comment is encrypted, the keys are wrapped for their
+devices only and left at the --bootstrap (which cannot open them), and only
+their nodes get into the relay tree. This node must be signed in at the bootstrap (on
 its directory page; the sign-in is kept with --data). The people picked
 must have signed in there with a node too: a node publishes its device key
 when it signs in; someone who does so while you are live is let in within
 --audience-every.
   --private @alice,@bob        these accounts (handles, or keys like twitter:1234)
   --audience mutuals           the accounts that follow you and that you follow
-  --audience group:NAME        a group saved at the bootstrap (PUT /api/v1/groups/NAME)`)
+  --audience group:NAME        a group saved at the bootstrap (PUT /api/v1/groups/NAME)`
+
+func runBroadcast(ctx context.Context, args []string) error {
+	fs := newFlagSet("broadcast", "--from SOURCE [flags]", broadcastHelp)
 	title := fs.String("title", "", "the broadcast's title, shown to viewers (a WHIP publisher may set it)")
 	from := fs.String("from", "", "where the video comes from (see above)")
 	loop := fs.Bool("loop", false, "play FILE (or sample) forever")
@@ -121,26 +124,14 @@ when it signs in; someone who does so while you are live is let in within
 		return err
 	}
 	defer n.Close()
-	var members []node.Member
+	var b *node.Broadcast
 	if isPrivate {
-		if members, err = resolveAudience(ctx, n, spec); err != nil {
-			return err
-		}
-		bc.Private = &node.Audience{Members: members}
+		b, err = goLivePrivate(ctx, n, bc, spec, *audienceEvery, srcInfo)
+	} else if b, err = n.GoLive(ctx, bc); err == nil {
+		printBroadcast(os.Stdout, n, b, srcInfo)
 	}
-	b, err := n.GoLive(ctx, bc)
 	if err != nil {
-		return signInHint(n, err)
-	}
-	printBroadcast(os.Stdout, n, b, srcInfo)
-	if isPrivate {
-		printAudience(os.Stdout, members)
-		if err := b.KeepAudience(spec, *audienceEvery, func(m []node.Member) {
-			fmt.Println("The audience's devices changed:")
-			printAudience(os.Stdout, m)
-		}); err != nil {
-			return err
-		}
+		return err
 	}
 	err = follow(ctx, os.Stdout, b, *nf.every)
 	if errors.Is(err, context.Canceled) {
@@ -179,6 +170,30 @@ func parseAudience(private, audience string) (community.Audience, bool, error) {
 		return a, false, errors.New("--private: name at least one account (@alice,@bob)")
 	}
 	return a, private != "" || audience != "", nil
+}
+
+// goLivePrivate looks the audience up, goes live for it, prints who may
+// watch and has the node look the audience up again every every.
+func goLivePrivate(ctx context.Context, n *node.Node, bc node.LiveConfig, spec community.Audience, every time.Duration, srcInfo []string) (*node.Broadcast, error) {
+	members, err := resolveAudience(ctx, n, spec)
+	if err != nil {
+		return nil, err
+	}
+	bc.Private = &node.Audience{Members: members}
+	b, err := n.GoLive(ctx, bc)
+	if err != nil {
+		return nil, signInHint(n, err)
+	}
+	printBroadcast(os.Stdout, n, b, srcInfo)
+	printAudience(os.Stdout, members)
+	if err := b.KeepAudience(spec, every, func(m []node.Member) {
+		fmt.Println("The audience's devices changed:")
+		printAudience(os.Stdout, m)
+	}); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
 }
 
 // resolveAudience looks the audience up at the bootstrap, saying what
