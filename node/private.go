@@ -18,6 +18,7 @@ import (
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/audience/mailbox"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/community"
 )
 
 // Defaults of a private broadcast (Audience, PrivateConfig).
@@ -117,6 +118,12 @@ type caster struct {
 	mb     mailbox.Mailbox
 	secret [audience.SecretSize]byte
 
+	// The audience as named at the bootstrap (KeepAudience,
+	// ChangeAudience): one lookup at a time.
+	specMu  sync.Mutex
+	spec    community.Audience
+	changed func([]Member)
+
 	mu       sync.Mutex
 	audience []Member // as last given
 	roster   *audience.Roster
@@ -205,6 +212,13 @@ func (c *caster) newRoster(ctx context.Context, members []Member) (removed bool,
 		}
 	}
 	return removed, nil
+}
+
+// setSpec keeps the audience's name for KeepAudience.
+func (c *caster) setSpec(spec community.Audience, changed func([]Member)) {
+	c.specMu.Lock()
+	c.spec, c.changed = spec, changed
+	c.specMu.Unlock()
 }
 
 // members returns the audience as last given.

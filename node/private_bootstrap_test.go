@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -209,5 +210,114 @@ func TestPrivateLateDevice(t *testing.T) {
 	waitFor(t, 30*time.Second, "the new device plays", func() bool { return status(t, w).Received >= 10 })
 	if st := status(t, w); st.Undecryptable != 0 {
 		t.Fatalf("%d chunks did not open", st.Undecryptable)
+	}
+}
+
+// TestAudienceAPI: the broadcaster's own page changes a live private
+// broadcast's audience (PUT /api/broadcasts/{id}/audience, with the page
+// token): carol, added by her account key, watches within seconds, and the
+// broadcaster's periodic lookup keeps her in; without the token, without
+// JSON, for an unknown account, a public broadcast or an unknown ID, the
+// API refuses with a clear error.
+func TestAudienceAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	sms := &texts{}
+	svc := startBootstrap(t, sms)
+	cfg := node.Config{Bootstrap: []string{svc.URL()}, Slots: 2}
+	bob, alice, carol := newNode(t, cfg), newNode(t, cfg), newNode(t, cfg)
+	signIn(t, bob, "200")
+	signIn(t, alice, "100")
+	phoneSignIn(t, carol, sms, "+15550124")
+	who, err := carol.RefreshIdentity(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolKey := who.Provider + ":" + who.Account
+	spec := community.Audience{Accounts: []string{"@alice"}}
+	members, err := bob.ResolveAudience(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bob.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t, ingest.WithLoop()),
+		Private: &node.Audience{Members: members, Grace: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.KeepAudience(spec, 500*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	public, err := bob.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Watch(t.Context(), b.Link()); !errors.Is(err, node.ErrNotMember) {
+		t.Fatalf("carol before she is added: %v", err)
+	}
+	put := func(id, ctype, token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, bob.HTTPURL()+"/api/broadcasts/"+id+"/audience", strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if token != "" {
+			req.Header.Set("Peerscope-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	tok := bob.APIToken()
+	both := `{"accounts":["@alice","` + carolKey + `"]}`
+	for _, tc := range []struct {
+		name, id, ctype, token, body string
+		want                         int
+		says                         string
+	}{
+		{"no token", b.ID(), "application/json", "", both, http.StatusForbidden, "page token"},
+		{"a form", b.ID(), "application/x-www-form-urlencoded", tok, both, http.StatusUnsupportedMediaType, "JSON"},
+		{"bad JSON", b.ID(), "application/json", tok, `{"accounts":"@alice"}`, http.StatusBadRequest, "JSON"},
+		{"unknown field", b.ID(), "application/json", tok, `{"who":["@alice"]}`, http.StatusBadRequest, "unknown field"},
+		{"unknown account", b.ID(), "application/json", tok, `{"accounts":["@nobody"]}`, http.StatusBadRequest, "@nobody"},
+		{"public", public.ID(), "application/json", tok, both, http.StatusConflict, "cannot become private"},
+		{"no such broadcast", "nope", "application/json", tok, both, http.StatusNotFound, "no broadcast"},
+	} {
+		if st, out := put(tc.id, tc.ctype, tc.token, tc.body); st != tc.want || !strings.Contains(out, tc.says) {
+			t.Errorf("%s: %d %s, want %d saying %q", tc.name, st, out, tc.want, tc.says)
+		}
+	}
+	st, out := put(b.ID(), "application/json", tok, both)
+	if st != http.StatusOK || !strings.Contains(out, carolKey) || !strings.Contains(out, `"handle":"@alice"`) {
+		t.Fatalf("the change: %d %s", st, out)
+	}
+	var w *node.Broadcast
+	var tried time.Time
+	waitFor(t, 30*time.Second, "carol let in", func() bool {
+		if time.Since(tried) < 500*time.Millisecond {
+			return false
+		}
+		tried = time.Now()
+		w, err = carol.Watch(t.Context(), b.Link())
+		return err == nil
+	})
+	waitFor(t, 30*time.Second, "carol plays", func() bool { return status(t, w).Received >= 5 })
+	// The periodic lookup (every 0.5 s) looks up the new audience, not the
+	// old: carol is still in a few lookups later.
+	time.Sleep(2 * time.Second)
+	req, _ := http.NewRequest(http.MethodGet, bob.HTTPURL()+"/api/broadcasts/"+b.ID()+"/audience", nil)
+	req.Header.Set("Peerscope-Token", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(got), carolKey) {
+		t.Fatalf("the audience after a few lookups: %s", got)
+	}
+	if st := status(t, w); st.Undecryptable != 0 {
+		t.Fatalf("%d chunks did not open at carol", st.Undecryptable)
 	}
 }
