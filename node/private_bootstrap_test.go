@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -319,5 +320,23 @@ func TestAudienceAPI(t *testing.T) {
 	}
 	if st := status(t, w); st.Undecryptable != 0 {
 		t.Fatalf("%d chunks did not open at carol", st.Undecryptable)
+	}
+}
+
+// TestWatchPublicWithBootstrapDown: a node whose bootstrap cannot be
+// reached still watches a public broadcast: its mailbox's failure (no
+// token) matters only if the broadcast turns out private.
+func TestWatchPublicWithBootstrapDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	url := down.URL
+	down.Close() // nothing listens there now
+	root := newNode(t, node.Config{Slots: 2})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := newNode(t, node.Config{Bootstrap: []string{url}, NATWait: -1})
+	if _, err := viewer.Watch(t.Context(), b.Link()); err != nil {
+		t.Fatalf("a public broadcast, the bootstrap down: %v", err)
 	}
 }
