@@ -1,6 +1,7 @@
 package community
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -376,6 +377,6 @@ func (m bootstrapMailbox) Bundles(ctx context.Context, broadcast string, device 
 			out = append(out, b)
 		}
 	}
-	slices.SortFunc(out, func(a, b *audience.Bundle) int { return int(int64(a.Epoch) - int64(b.Epoch)) })
+	slices.SortFunc(out, func(a, b *audience.Bundle) int { return cmp.Compare(a.Epoch, b.Epoch) })
 	return out, nil
 }
