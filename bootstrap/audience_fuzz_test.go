@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ import (
 var writeFuzzSeeds = flag.Bool("write-fuzz-seeds", false, "write the audience fuzz seeds under testdata/fuzz")
 
 // audienceBodySeeds are request bodies of the audience routes: good ones
-// (a device key, a roster and a bundle of the fixed broadcaster's
-// broadcast, a group) and broken ones.
+// (a device key, a roster, a bundle and a membership token of the fixed
+// broadcaster's broadcast, a group) and broken ones.
 func audienceBodySeeds(tb testing.TB) map[string][]byte {
 	key, _, id := testutil.Broadcaster(tb)
 	dev, err := audience.NewDeviceKey(rand.NewChaCha8([32]byte{1}), key, fuzzNow.Add(-time.Hour), fuzzNow.Add(24*time.Hour))
@@ -48,6 +49,10 @@ func audienceBodySeeds(tb testing.TB) map[string][]byte {
 	}
 	b, err := ep.Wrap(key, dev.Key, fuzzNow)
 	if err != nil {
+		tb.Fatal(err)
+	}
+	tok := &audience.Token{Broadcast: id, Peer: dev.Key.Peer, RosterVersion: 1, Issued: fuzzNow, Expires: fuzzNow.Add(time.Hour)}
+	if err := tok.Sign(key); err != nil {
 		tb.Fatal(err)
 	}
 	must := func(v any) []byte {
@@ -68,6 +73,9 @@ func audienceBodySeeds(tb testing.TB) map[string][]byte {
 		"trailing":       []byte(`{"bundles":[]} {}`),
 		"null-bundles":   []byte(`{"bundles":null}`),
 		"group-bad-name": []byte(`{"name":"a b","members":[]}`),
+		"tokens":         must(api.TokensPut{Tokens: [][]byte{tok.Marshal()}}),
+		"tokens-twice":   must(api.TokensPut{Tokens: [][]byte{tok.Marshal(), tok.Marshal()}}),
+		"tokens-garbage": []byte(`{"tokens":["AAAA","` + strings.Repeat("A", 100) + `"]}`),
 	}
 }
 
@@ -147,6 +155,15 @@ func FuzzAudienceBodies(f *testing.F) {
 		if err := decodeStrict(r, body, &bp); err == nil {
 			for _, raw := range bp.Bundles {
 				_, _ = audience.ParseBundle(raw)
+			}
+		} else {
+			kind(err)
+		}
+		if tokens, _, err := parseTokens(r, body, id, fuzzNow); err == nil {
+			for _, tk := range tokens {
+				if tk.Broadcast != id || tk.Verify(id, tk.Peer, fuzzNow) != nil {
+					t.Fatalf("took a token of %q for %q that does not verify", tk.Broadcast, id)
+				}
 			}
 		} else {
 			kind(err)

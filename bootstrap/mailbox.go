@@ -194,15 +194,7 @@ func (s *Server) handleGetBundles(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: GET with a body", ErrBadRequest)
 	}
 	if err == nil {
-		private, ended, e := s.store.broadcastEnd(r.Context(), id)
-		switch {
-		case e != nil:
-			err = e
-		case !private:
-			err = fmt.Errorf("%w: %s is listed as public", ErrNotPrivate, clip(id, 80))
-		case !ended.IsZero() && !s.cfg.Now().Before(ended.Add(s.cfg.ReplayTTL)):
-			err = fmt.Errorf("%w: the broadcast's replay and its keys have expired", ErrNotFound)
-		}
+		err = s.liveKeys(r, id)
 	}
 	var res api.BundlesResponse
 	if err == nil {
@@ -213,4 +205,20 @@ func (s *Server) handleGetBundles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// liveKeys checks that broadcast id is listed as private and that its keys
+// have not expired with its replay (24 h after the end), before a member
+// is handed its bundles or its token.
+func (s *Server) liveKeys(r *http.Request, id string) error {
+	private, ended, err := s.store.broadcastEnd(r.Context(), id)
+	switch {
+	case err != nil:
+		return err
+	case !private:
+		return fmt.Errorf("%w: %s is listed as public", ErrNotPrivate, clip(id, 80))
+	case !ended.IsZero() && !s.cfg.Now().Before(ended.Add(s.cfg.ReplayTTL)):
+		return fmt.Errorf("%w: the broadcast's replay and its keys have expired", ErrNotFound)
+	}
+	return nil
 }

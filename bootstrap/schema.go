@@ -299,4 +299,17 @@ CREATE TABLE audience_groups (
 	PRIMARY KEY (account, name)
 );
 `,
+	// 7: membership tokens, one per device peer of a private broadcast (the
+	// newest the broadcaster left), handed only to the peer they name.
+	`
+CREATE TABLE tokens (
+	broadcast      TEXT NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+	peer           TEXT NOT NULL,
+	roster_version INTEGER NOT NULL,
+	expires        INTEGER NOT NULL,    -- Unix ns, the token's own
+	signed         BLOB NOT NULL,       -- audience.Token.Marshal, unchanged
+	created        INTEGER NOT NULL,
+	PRIMARY KEY (broadcast, peer)
+) WITHOUT ROWID;
+`,
 }

@@ -289,7 +289,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
 	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
 	// Private audiences (issue 13): device keys, mutuals, rosters, the
-	// bundles' mailbox, invitations, saved groups (audience.go, mailbox.go).
+	// bundles' mailbox, membership tokens, invitations, saved groups
+	// (audience.go, mailbox.go, tokens.go).
 	m.HandleFunc("PUT /api/v1/device-keys", s.handlePublishDeviceKey)
 	m.HandleFunc("GET /api/v1/device-keys", s.handleDeviceKeys)
 	m.HandleFunc("GET /api/v1/audience/mutuals", s.handleMutuals)
@@ -297,6 +298,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/broadcasts/{id}/audience", s.handleGetRoster)
 	m.HandleFunc("PUT /api/v1/broadcasts/{id}/bundles", s.handlePutBundles)
 	m.HandleFunc("GET /api/v1/broadcasts/{id}/bundles", s.handleGetBundles)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/tokens", s.handlePutTokens)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/tokens/{peer}", s.handleGetToken)
 	m.HandleFunc("GET /api/v1/invitations", s.handleInvitations)
 	m.HandleFunc("GET /api/v1/groups", s.handleGroups)
 	m.HandleFunc("PUT /api/v1/groups/{name}", s.handlePutGroup)

@@ -454,6 +454,96 @@ ORDER BY b.started DESC LIMIT 200`, key, liveSince.UnixNano(), endedSince.UnixNa
 	return out, rows.Err()
 }
 
+// tokenWrite is membership tokens to leave in a broadcast's mailbox, with
+// the signed request's nonce.
+type tokenWrite struct {
+	nonce     nonceRec
+	broadcast string
+	tokens    []*audience.Token
+	raw       [][]byte
+	now       time.Time
+	replayTTL time.Duration
+}
+
+// putTokens stores tokens for device peers of the broadcast's stored
+// roster (a token for another peer, or naming a newer roster, is refused,
+// and then none is stored); a token replaces its peer's older one (a lower
+// roster version, or the same and an earlier expiry) and is itself dropped
+// if older than the one held.
+func (s *Store) putTokens(ctx context.Context, w tokenWrite) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
+			return err
+		}
+		if err := privateListing(ctx, tx, w.broadcast, w.now, w.replayTTL); err != nil {
+			return err
+		}
+		var version int64
+		err := tx.QueryRowContext(ctx, `SELECT version FROM rosters WHERE broadcast = ?`, w.broadcast).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: no roster for %s: put the roster first", ErrNotFound, clip(w.broadcast, 80))
+		}
+		if err != nil {
+			return err
+		}
+		st, err := prepareAll(ctx, tx, `SELECT 1 FROM roster_devices WHERE broadcast = ? AND peer = ? LIMIT 1`,
+			`INSERT INTO tokens (broadcast, peer, roster_version, expires, signed, created) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (broadcast, peer) DO UPDATE SET roster_version = excluded.roster_version, expires = excluded.expires,
+	signed = excluded.signed, created = excluded.created
+WHERE (excluded.roster_version, excluded.expires) >= (tokens.roster_version, tokens.expires)`)
+		if err != nil {
+			return err
+		}
+		defer closeAll(st)
+		listed, put := st[0], st[1]
+		for i, t := range w.tokens {
+			if t.RosterVersion > uint64(version) {
+				return fmt.Errorf("%w: token %d names roster %d, the stored one is %d", ErrBadRequest, i, t.RosterVersion, version)
+			}
+			var one int
+			err := listed.QueryRowContext(ctx, w.broadcast, t.Peer.String()).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: token %d is for %s, whom roster %d does not list", ErrBadRequest, i, t.Peer, version)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := put.ExecContext(ctx, w.broadcast, t.Peer.String(), int64(t.RosterVersion), t.Expires.UnixNano(),
+				w.raw[i], w.now.UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// tokenFor returns the membership token held for peer: ErrForbidden if
+// the broadcast's newest roster lists no device of peer, ErrNotFound if
+// none was left for it.
+func (s *Store) tokenFor(ctx context.Context, id, peer string) (uint64, []byte, error) {
+	version, _, err := s.roster(ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	member, err := s.rosterPeer(ctx, id, peer)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !member {
+		return 0, nil, fmt.Errorf("%w: roster %d of %s lists no device of %s", ErrForbidden, version, clip(id, 80), peer)
+	}
+	var v int64
+	var b []byte
+	err = s.r.QueryRowContext(ctx, `SELECT roster_version, signed FROM tokens WHERE broadcast = ? AND peer = ?`, id, peer).Scan(&v, &b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, fmt.Errorf("%w: no token for %s yet", ErrNotFound, peer)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("bootstrap: token: %w", err)
+	}
+	return uint64(v), b, nil
+}
+
 // --- saved groups ---
 
 func (s *Store) putGroup(ctx context.Context, account int64, g api.Group, now time.Time) error {

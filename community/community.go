@@ -52,6 +52,11 @@ type Config struct {
 	// Attestation is the node's identity when none was fetched from its
 	// bootstrap (identity.Attestation, as marshalled); nil: anonymous.
 	Attestation []byte
+	// DeviceKey is the node's audience device key (audience.DeviceKey,
+	// marshalled): published to the first bootstrap whenever the node
+	// holds a new attestation from it, and daily, so that broadcasters
+	// can invite its account to private broadcasts. Nil: never.
+	DeviceKey []byte
 	// ListingInterval is how often a live broadcast's listing is renewed
 	// with its viewer count; default DefaultListingInterval.
 	ListingInterval time.Duration
@@ -106,6 +111,8 @@ type Community struct {
 	peersAt   time.Time
 	att       []byte
 	attExp    time.Time
+	devAtt    []byte    // the attestation the device key was last published under
+	devAt     time.Time // and when
 }
 
 // New starts the node's community side: it reads the bootstraps' key sets
@@ -365,6 +372,7 @@ func (c *Community) hold(att []byte) (identity.Identity, error) {
 	c.mu.Lock()
 	c.att, c.attExp = att, a.Expires
 	c.mu.Unlock()
+	c.publishDevice(att)
 	return a.Identity(), nil
 }
 

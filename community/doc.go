@@ -23,6 +23,9 @@
 //	            directory has the end) ─► ReplayViewed renews the replay's viewer count
 //	go-live:    api.LiveTopic on the node's GossipSub ─► only from a bootstrap's peer,
 //	            only accounts the node's account follows ─► Config.OnLive
+//	private:    a new attestation (and daily) ─► PUT /api/v1/device-keys (Config.DeviceKey);
+//	            ResolveAudience: mutuals, groups, device keys, each attestation checked;
+//	            Mailbox(): rosters, tokens, bundles over /api/v1/broadcasts/{id}/… (audience.go)
 //	page:       Handler: /directory/ (package page), the first bootstrap's API proxied under
 //	            /directory/api/v1/…, and /directory/api/node/… for what only the node can do
 //	            (the node lets only its owner's pages reach those: internal/localapi)

@@ -76,6 +76,19 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 	}
 }
 
+// Announce lists one update of a broadcast this node roots in the first
+// bootstrap's directory, signed with the node's key, and returns its
+// refusal: what a private broadcast does before its first roster, which
+// the bootstrap takes only for a broadcast listed as private. ListLive
+// then renews it (its versions come after u's when u's is now's UnixNano).
+func (c *Community) Announce(ctx context.Context, id string, u api.ListingUpdate) error {
+	if c.client == nil {
+		return ErrNoBootstrap
+	}
+	_, err := c.client.Announce(ctx, id, u)
+	return err
+}
+
 // PublishReplay lists an ended broadcast this node rooted as replayable
 // in its first bootstrap's directory, until 24 h after its end; manifest
 // is how viewers find it (its CID, say).

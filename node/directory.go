@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/page"
@@ -41,6 +42,7 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		PubSub:          n.ps,
 		OnLive:          n.cfg.OnLive,
 		Attestation:     n.cfg.Attestation,
+		DeviceKey:       n.cfg.Private.DeviceKey.Key.Marshal(),
 		ListingInterval: n.cfg.DirectoryInterval,
 		TrustRefresh:    n.cfg.TrustRefresh,
 		Clock:           n.clock,
@@ -50,6 +52,10 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	n.community = c
+	if err == nil && n.cfg.Private.Mailbox == nil && c.HasBootstrap() {
+		// A private broadcast's keys wait at the bootstrap.
+		n.cfg.Private.Mailbox, n.bootMailbox = c.Mailbox(), true
+	}
 	return err
 }
 
@@ -90,6 +96,40 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 		return "", errJoin
 	}
 	return b.playerPath(), nil
+}
+
+// ResolveAudience looks up, at the node's first bootstrap, the accounts a
+// names (handles "@alice" or keys "twitter:1234", its mutuals, a saved
+// group) and their devices' audience keys, each attested to its account
+// and signed by its device: the members of a private broadcast
+// (Audience.Members). ErrUnknownAccount for a named account or group the
+// bootstrap does not know, ErrNotSignedIn for mutuals or a group when the
+// node is not signed in, ErrNoMailbox without a bootstrap. An account
+// with no device key yet is a member with no devices.
+func (n *Node) ResolveAudience(ctx context.Context, a community.Audience) ([]Member, error) {
+	list, err := n.community.ResolveAudience(ctx, a)
+	if err != nil {
+		return nil, communityErr(err)
+	}
+	out := make([]Member, 0, len(list))
+	for _, inv := range list {
+		out = append(out, Member{Account: inv.Account.Key(), Handle: inv.Account.Handle, Devices: inv.Devices})
+	}
+	return out, nil
+}
+
+// communityErr gives the community side's refusals the node's sentinels.
+func communityErr(err error) error {
+	switch {
+	case errors.Is(err, community.ErrNoBootstrap):
+		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
+	case errors.Is(err, community.ErrNotSignedIn):
+		return ErrNotSignedIn // what the bootstrap said adds nothing
+	case errors.Is(err, community.ErrUnknownAccount):
+		// "node: unknown account at URL: @nobody", the community's detail.
+		return fmt.Errorf("%w%s", ErrUnknownAccount, strings.TrimPrefix(err.Error(), community.ErrUnknownAccount.Error()))
+	}
+	return err
 }
 
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }
@@ -186,7 +226,7 @@ func (b *Broadcast) listing() api.ListingUpdate {
 	a := b.Announcement()
 	return api.ListingUpdate{Title: a.Title, Link: b.Link().String(), Started: a.Started,
 		Viewers:       b.treeLink.Audience() + b.treeLink.WebViewers(),
-		ReplayViewers: b.n.ReplayViews(b.id)}
+		ReplayViewers: b.n.ReplayViews(b.id), Private: b.caster != nil}
 }
 
 // listReplay has the community side list the replay of a broadcast this

@@ -34,5 +34,12 @@ var (
 	ErrRefused = errors.New("node: refused at attach")
 	// ErrNoMailbox is returned by GoLive and Watch for a private broadcast
 	// when Config.Private has no mailbox (or, to watch, no device key).
-	ErrNoMailbox = errors.New("node: a private broadcast needs Config.Private's mailbox and device key")
+	ErrNoMailbox = errors.New("node: a private broadcast needs a bootstrap (or Config.Private's mailbox) and a device key")
+	// ErrNotSignedIn is returned by GoLive for a private broadcast whose
+	// keys go through the bootstrap when the node is not signed in there,
+	// and by ResolveAudience for mutuals and groups.
+	ErrNotSignedIn = errors.New("node: not signed in at the bootstrap, which a private broadcast needs (sign in on the directory page)")
+	// ErrUnknownAccount is returned by ResolveAudience for an account or a
+	// group the bootstrap does not know.
+	ErrUnknownAccount = errors.New("node: unknown account")
 )

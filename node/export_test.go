@@ -12,3 +12,6 @@ func OpenWithKeysOf(b *Broadcast, c *chunk.Chunk) (have bool, err error) {
 	_, have, err = b.ring.open(c)
 	return have, err
 }
+
+// LoadDeviceKey is loadDeviceKey, for the tests of the kept device key.
+var LoadDeviceKey = loadDeviceKey

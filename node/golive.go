@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/announce"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
@@ -78,17 +79,9 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var ring *keyring
-	if cfg.Private != nil {
-		a := *cfg.Private
-		if err := a.fill(); err != nil {
-			return nil, err
-		}
-		if n.cfg.Private.Mailbox == nil {
-			return nil, ErrNoMailbox
-		}
-		cfg.Private, cfg.Unlisted, cfg.Tweet = &a, true, false
-		ring = newKeyring()
+	ring, err := n.preparePrivate(ctx, &cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.StreamKey == "" && ingest {
 		cfg.StreamKey = publish.NewStreamKey()
@@ -114,6 +107,9 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	}()
 	if cfg.Private != nil {
 		b.caster = &caster{b: b, cfg: *cfg.Private, rand: n.cfg.Private.Rand, mb: n.cfg.Private.Mailbox}
+		if err := b.listPrivate(ctx, cfg.Title, now); err != nil {
+			return nil, err
+		}
 		if err := b.caster.start(ctx, cfg.Private.Members); err != nil {
 			return nil, err
 		}
@@ -144,11 +140,54 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	if cfg.Source != nil {
 		b.pub.Play(cfg.Source)
 	}
-	if !cfg.Unlisted {
-		b.listInDirectory(cfg.Tweet)
+	if !cfg.Unlisted || (b.caster != nil && n.bootMailbox) {
+		b.listInDirectory(cfg.Tweet) // a private one, as private: its members' invitations
 	}
 	b.log.Info("broadcasting", "title", cfg.Title, "slots", b.slots, "player", b.URLs().Player)
 	return b, nil
+}
+
+// preparePrivate checks what a private broadcast (cfg.Private) needs
+// before anything starts — a mailbox, and at a bootstrap a sign-in there —
+// fills its defaults, and returns the keyring its epochs go in (nil for a
+// public broadcast). A private broadcast is never in the public directory
+// (listPrivate lists it as private where its keys wait).
+func (n *Node) preparePrivate(ctx context.Context, cfg *LiveConfig) (*keyring, error) {
+	if cfg.Private == nil {
+		return nil, nil
+	}
+	a := *cfg.Private
+	if err := a.fill(); err != nil {
+		return nil, err
+	}
+	if n.cfg.Private.Mailbox == nil {
+		return nil, ErrNoMailbox
+	}
+	if n.bootMailbox {
+		// The bootstrap keeps rosters and bundles for signed-in
+		// broadcasters only: say so now, not at the first roster.
+		if err := n.community.SignedIn(ctx); err != nil {
+			return nil, communityErr(err)
+		}
+	}
+	cfg.Private, cfg.Unlisted, cfg.Tweet = &a, true, false
+	return newKeyring(), nil
+}
+
+// listPrivate lists a private broadcast at the bootstrap that keeps its
+// keys, as private (out of its directory, its stream and search; its
+// members' invitations come from it): the bootstrap takes a roster only
+// for a broadcast listed so, so this comes before the first roster.
+func (b *Broadcast) listPrivate(ctx context.Context, title string, now time.Time) error {
+	if !b.n.bootMailbox {
+		return nil
+	}
+	u := api.ListingUpdate{Title: announce.CleanTitle(title), Link: b.Link().String(), Started: now,
+		Version: uint64(now.UnixNano()), Private: true}
+	if err := b.n.community.Announce(ctx, b.id, u); err != nil {
+		return fmt.Errorf("listing the private broadcast at the bootstrap: %w", communityErr(err))
+	}
+	return nil
 }
 
 // startPublisher makes the broadcaster's publisher, with the node's hooks:

@@ -18,6 +18,7 @@ import (
 //
 //	/                     the broadcasts this node has (HTML)
 //	/api/broadcasts       the same as JSON
+//	/api/broadcasts/<ID>/audience  a private broadcast's audience: who may watch, and a change (owner only)
 //	/b/<ID>/…             a broadcast's player page, api/status, hls/, whep (media/player)
 //	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
 //	/broadcast/           the page to go live from (media/broadcaster)
@@ -28,6 +29,7 @@ func (n *Node) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", n.serveIndex)
 	mux.HandleFunc("GET /api/broadcasts", n.serveBroadcasts)
+	n.mountAudience(mux)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("/b/{id}", n.servePlayer)
 	mux.HandleFunc("/b/{id}/", n.servePlayer)

@@ -130,13 +130,16 @@ func (b *Broadcast) keysAdded() {
 func (n *Node) joinPrivate(ctx context.Context, l link.Link) (ring *keyring, _ *audience.Roster, _ *audience.Token, err error) {
 	pc := n.cfg.Private
 	var tok *audience.Token
+	var mbErr error // the mailbox failed: said if the broadcast turns out private
 	if pc.Mailbox != nil {
 		t, err := pc.Mailbox.Token(ctx, l.Broadcast, n.host.ID())
 		switch {
 		case err == nil:
 			tok = t
 		case !errors.Is(err, mailbox.ErrNotFound) && !errors.Is(err, mailbox.ErrForbidden):
-			return nil, nil, nil, err
+			// A bootstrap that cannot be reached must not keep this
+			// node from public broadcasts.
+			mbErr = err
 		}
 	}
 	var keys *keyring
@@ -173,6 +176,8 @@ func (n *Node) joinPrivate(ctx context.Context, l link.Link) (ring *keyring, _ *
 				return nil, nil, nil, fmt.Errorf("%w: %s does not take this broadcast's tokens", ErrRefused, shortPeer(p.ID))
 			}
 			return nil, nil, nil, nil
+		case errors.Is(err, ErrRefused) && tok == nil && mbErr != nil:
+			return nil, nil, nil, fmt.Errorf("%w: %w (no token: the mailbox: %w)", ErrNotMember, err, mbErr)
 		case errors.Is(err, ErrRefused) && tok == nil:
 			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotMember, err)
 		case errors.Is(err, ErrRefused):

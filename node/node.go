@@ -334,7 +334,10 @@ type Node struct {
 	ps *pubsub.PubSub
 	// private: the private chat topics, for ps's peer filter (privchat.go).
 	private privateTopics
-	nat     *nat.Traversal // reachability, and the bootstraps kept connected
+	// bootMailbox: Config.Private.Mailbox is the first bootstrap's
+	// (community.Mailbox), which needs the broadcaster signed in there.
+	bootMailbox bool
+	nat         *nat.Traversal // reachability, and the bootstraps kept connected
 	// signal is the circuit relay that browser light nodes reserve on, to
 	// be reached by other browsers (browsers.go).
 	signal *relay.Relay

@@ -3,14 +3,22 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peerscope/peerscope/audience"
 	"github.com/peerscope/peerscope/audience/mailbox"
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/community"
 )
 
 // Defaults of a private broadcast (Audience, PrivateConfig).
@@ -77,6 +85,7 @@ type Audience struct {
 // devices' audience keys (published by the bootstrap, verified here).
 type Member struct {
 	Account string // "provider:account"
+	Handle  string // "@alice", as the bootstrap shows it (not signed: for people to read)
 	Devices []*audience.DeviceKey
 }
 
@@ -109,7 +118,14 @@ type caster struct {
 	mb     mailbox.Mailbox
 	secret [audience.SecretSize]byte
 
+	// The audience as named at the bootstrap (KeepAudience,
+	// ChangeAudience): one lookup at a time.
+	specMu  sync.Mutex
+	spec    community.Audience
+	changed func([]Member)
+
 	mu       sync.Mutex
+	audience []Member // as last given
 	roster   *audience.Roster
 	devices  map[audience.Fingerprint]*audience.DeviceKey
 	sealing  *audience.Epoch
@@ -186,7 +202,7 @@ func (c *caster) newRoster(ctx context.Context, members []Member) (removed bool,
 	if err := c.mb.PutRoster(ctx, r); err != nil {
 		return false, err
 	}
-	c.roster, c.devices = r, devices
+	c.roster, c.devices, c.audience = r, devices, members
 	if err := c.issueLocked(ctx, now); err != nil {
 		return removed, err
 	}
@@ -198,6 +214,20 @@ func (c *caster) newRoster(ctx context.Context, members []Member) (removed bool,
 	return removed, nil
 }
 
+// setSpec keeps the audience's name for KeepAudience.
+func (c *caster) setSpec(spec community.Audience, changed func([]Member)) {
+	c.specMu.Lock()
+	c.spec, c.changed = spec, changed
+	c.specMu.Unlock()
+}
+
+// members returns the audience as last given.
+func (c *caster) members() []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.audience
+}
+
 // currentRoster returns the roster in force.
 func (c *caster) currentRoster() *audience.Roster {
 	c.mu.Lock()
@@ -207,15 +237,17 @@ func (c *caster) currentRoster() *audience.Roster {
 
 // issueLocked issues every device of the roster a token for it.
 func (c *caster) issueLocked(ctx context.Context, now time.Time) error {
+	var ts []*audience.Token
 	for _, d := range c.devices {
 		t := &audience.Token{Broadcast: c.b.id, Peer: d.Peer, RosterVersion: c.roster.Version,
 			Issued: now, Expires: now.Add(c.cfg.TokenTTL)}
 		if err := t.Sign(c.b.n.key); err != nil {
 			return err
 		}
-		if err := c.mb.PutToken(ctx, t); err != nil {
-			return err
-		}
+		ts = append(ts, t)
+	}
+	if err := mailbox.PutTokens(ctx, c.mb, ts); err != nil {
+		return err
 	}
 	c.issued = now
 	return nil
@@ -223,6 +255,8 @@ func (c *caster) issueLocked(ctx context.Context, now time.Time) error {
 
 // wrapLocked leaves epoch e's bundle for every device that has none.
 func (c *caster) wrapLocked(ctx context.Context, e *audience.Epoch, now time.Time) error {
+	var bs []*audience.Bundle
+	var to []audience.Fingerprint
 	for f, d := range c.devices {
 		if c.wrapped[f][e.Number()] {
 			continue
@@ -231,9 +265,12 @@ func (c *caster) wrapLocked(ctx context.Context, e *audience.Epoch, now time.Tim
 		if err != nil {
 			return err
 		}
-		if err := c.mb.PutBundle(ctx, bd); err != nil {
-			return err
-		}
+		bs, to = append(bs, bd), append(to, f)
+	}
+	if err := mailbox.PutBundles(ctx, c.mb, bs); err != nil {
+		return err
+	}
+	for _, f := range to {
 		if c.wrapped[f] == nil {
 			c.wrapped[f] = map[uint32]bool{}
 		}
@@ -329,13 +366,24 @@ func (b *Broadcast) Epoch() uint32 {
 // Private reports whether the broadcast is private.
 func (b *Broadcast) Private() bool { return b.ring != nil }
 
-// deviceKeyLife is how long a device key the node makes for itself lasts.
-const deviceKeyLife = 30 * 24 * time.Hour
+// deviceKeyLife is how long a device key the node makes for itself lasts;
+// a kept one is made again when less than deviceKeyRenew of it is left.
+const (
+	deviceKeyLife  = 30 * 24 * time.Hour
+	deviceKeyRenew = 7 * 24 * time.Hour
+)
 
-// ensureDeviceKey makes the node an audience key of its own, signed by its
-// identity, when Config.Private gave none: it lasts while the node runs
-// (a node with a data directory should keep one there and publish it
-// through its bootstrap).
+// DeviceKeyFile is the name of the node's audience device key (its private
+// half: secret, mode 0600) inside Config.DataDir.
+const DeviceKeyFile = "audience-device.key"
+
+// ensureDeviceKey gives the node an audience key of its own, signed by its
+// identity, when Config.Private gave none. With a data directory it is
+// kept there (DeviceKeyFile): loaded and its signature and peer checked at
+// start, made once, and made again only when it nears its expiry — bundles
+// are wrapped for the key the bootstrap published, so a key made per run
+// would lose a member its keys at every restart. Without one it lasts
+// while the node runs.
 func (n *Node) ensureDeviceKey() error {
 	if n.cfg.Private.DeviceKey != nil {
 		if n.cfg.Private.DeviceKey.Key.Peer != n.host.ID() {
@@ -343,13 +391,72 @@ func (n *Node) ensureDeviceKey() error {
 		}
 		return nil
 	}
-	now := n.clock.Now()
-	k, err := audience.NewDeviceKey(n.cfg.Private.Rand, n.key, now.Add(-time.Minute), now.Add(deviceKeyLife))
+	path := ""
+	if n.cfg.DataDir != "" {
+		path = filepath.Join(n.cfg.DataDir, DeviceKeyFile)
+	}
+	k, err := loadDeviceKey(path, n.key, n.cfg.Private.Rand, n.clock.Now())
 	if err != nil {
 		return err
 	}
 	n.cfg.Private.DeviceKey = k
 	return nil
+}
+
+// loadDeviceKey reads the device key at path and checks it is id's, signed
+// by it; it makes (and writes, mode 0600) a new one if there is none or it
+// expires within deviceKeyRenew. An empty path gives a key for this run.
+// A file that does not parse, or holds another identity's key, is
+// ErrConfig: it is not overwritten, it may be someone's mistake to fix.
+func loadDeviceKey(path string, id crypto.PrivKey, rnd io.Reader, now time.Time) (*audience.DevicePrivateKey, error) {
+	self, err := peer.IDFromPrivateKey(id)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			k, err := audience.ParseDevicePrivateKey(b)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+			}
+			if k.Key.Peer != self {
+				return nil, fmt.Errorf("%w: %s is the device key of %s, not of this node's identity %s", ErrConfig, path, k.Key.Peer, self)
+			}
+			if now.Add(deviceKeyRenew).Before(k.Key.Expires) {
+				return k, nil
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	k, err := audience.NewDeviceKey(rnd, id, now.Add(-time.Minute), now.Add(deviceKeyLife))
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return k, nil
+	}
+	b, err := k.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	// Written aside and renamed, so that a crash never leaves half a key.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil { // an old .tmp kept its mode
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // DeviceKey returns this device's audience key: what a broadcaster needs

@@ -56,3 +56,45 @@ type Mailbox interface {
 	// epoch is above after, in epoch order.
 	Bundles(ctx context.Context, broadcast string, device audience.Fingerprint, after uint32) ([]*audience.Bundle, error)
 }
+
+// Batcher is a Mailbox that takes many tokens or bundles in one call: one
+// across the network (the bootstrap's takes up to 128 a request), where a
+// rekey for a large audience would otherwise be a request per device.
+type Batcher interface {
+	PutTokens(ctx context.Context, ts []*audience.Token) error
+	PutBundles(ctx context.Context, bs []*audience.Bundle) error
+}
+
+// PutTokens leaves ts in mb: in one call if mb is a Batcher, else one by
+// one.
+func PutTokens(ctx context.Context, mb Mailbox, ts []*audience.Token) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	if b, ok := mb.(Batcher); ok {
+		return b.PutTokens(ctx, ts)
+	}
+	for _, t := range ts {
+		if err := mb.PutToken(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutBundles leaves bs in mb: in one call if mb is a Batcher, else one by
+// one.
+func PutBundles(ctx context.Context, mb Mailbox, bs []*audience.Bundle) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	if b, ok := mb.(Batcher); ok {
+		return b.PutBundles(ctx, bs)
+	}
+	for _, bd := range bs {
+		if err := mb.PutBundle(ctx, bd); err != nil {
+			return err
+		}
+	}
+	return nil
+}

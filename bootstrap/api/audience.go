@@ -28,6 +28,8 @@ import (
 //	member:      GET  /api/v1/broadcasts/{id}/audience               signed by a roster device (or the broadcaster)
 //	broadcaster: PUT  /api/v1/broadcasts/{id}/bundles {bundles}      signed by the broadcaster, signed in ─► BundlesStored
 //	member:      GET  /api/v1/broadcasts/{id}/bundles?since=E        signed by a roster device ─► BundlesResponse
+//	broadcaster: PUT  /api/v1/broadcasts/{id}/tokens {tokens}        signed by the broadcaster, signed in ─► TokensStored
+//	member:      GET  /api/v1/broadcasts/{id}/tokens/{peer}          signed by that peer, a roster device ─► TokenResponse
 //	member:      GET  /api/v1/invitations                            signed, signed in ─► InvitationsResponse
 //	account:     PUT/GET/DELETE /api/v1/groups/{name}, GET /api/v1/groups   signed, signed in
 
@@ -178,6 +180,8 @@ const (
 	MaxDeviceKeyLookups = 64
 	// MaxBundlesPerPut bounds the bundles of one PUT …/bundles.
 	MaxBundlesPerPut = 128
+	// MaxTokensPerPut bounds the tokens of one PUT …/tokens.
+	MaxTokensPerPut = 128
 	// MaxAudienceBody bounds the body of a roster or bundles PUT (a
 	// roster may be 512 KiB, base64 in JSON).
 	MaxAudienceBody = 1 << 20
@@ -223,6 +227,25 @@ type BundlesStored struct {
 type BundlesResponse struct {
 	RosterVersion uint64   `json:"roster_version"`
 	Bundles       [][]byte `json:"bundles"`
+}
+
+// TokensPut is what the broadcaster PUTs to /api/v1/broadcasts/{id}/tokens:
+// membership tokens (audience.Token.Marshal) it signed, each for a device
+// peer of the stored roster and naming a roster version no newer than it.
+type TokensPut struct {
+	Tokens [][]byte `json:"tokens"`
+}
+
+// TokensStored answers a TokensPut.
+type TokensStored struct {
+	Stored int `json:"stored"`
+}
+
+// TokenResponse answers a member device's GET …/tokens/{peer}: its newest
+// membership token, as the broadcaster signed it.
+type TokenResponse struct {
+	RosterVersion uint64 `json:"roster_version"`
+	Token         []byte `json:"token"`
 }
 
 // Invitation is a private broadcast whose newest roster lists the asking

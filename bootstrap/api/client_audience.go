@@ -84,6 +84,25 @@ func (c *Client) Bundles(ctx context.Context, id string, since uint32) (BundlesR
 	return out, err
 }
 
+// PutTokens leaves membership tokens (audience.Token.Marshal, at most
+// MaxTokensPerPut) in the broadcast's mailbox, each for a device peer of the
+// stored roster; the client's Key must be the broadcaster's. A token
+// replaces an older one of its peer.
+func (c *Client) PutTokens(ctx context.Context, id string, tokens [][]byte) (TokensStored, error) {
+	var out TokensStored
+	err := c.do(ctx, http.MethodPut, audiencePath(id, "tokens"), TokensPut{Tokens: tokens}, true, &out)
+	return out, err
+}
+
+// Token fetches the membership token of device peer p: only p itself may
+// (the client's Key is p's), and only while the newest roster lists it
+// (403 otherwise).
+func (c *Client) Token(ctx context.Context, id string, p string) (TokenResponse, error) {
+	var out TokenResponse
+	err := c.do(ctx, http.MethodGet, audiencePath(id, "tokens/"+url.PathEscape(p)), nil, true, &out)
+	return out, err
+}
+
 // Invitations lists the private broadcasts the node's account is invited
 // to.
 func (c *Client) Invitations(ctx context.Context) ([]Invitation, error) {

@@ -27,8 +27,8 @@ import (
 	"github.com/peerscope/peerscope/node"
 )
 
-func runBroadcast(ctx context.Context, args []string) error {
-	fs := newFlagSet("broadcast", "--from SOURCE [flags]", `
+// broadcastHelp is what 'peerscope broadcast --help' says before the flags.
+const broadcastHelp = `
 Goes live: takes video from SOURCE, cuts it into signed chunks and roots a
 relay tree that viewers join with the link it prints. The broadcast ends when
 the source ends, when the publisher ends its stream, or on Ctrl-C.
@@ -51,13 +51,31 @@ SOURCE is one of (whip and rtmp may be given together, comma-separated):
 
 Publishers over WHIP, RTMP and SRT need the stream key (--key, or a new one
 printed at start). One publisher at a time; one cut off may come back within
---grace.`)
+--grace.
+
+A private broadcast (--private, --audience) is seen only by the people you
+pick: every chunk and comment is encrypted, the keys are wrapped for their
+devices only and left at the --bootstrap (which cannot open them), and only
+their nodes get into the relay tree. This node must be signed in at the bootstrap (on
+its directory page; the sign-in is kept with --data). The people picked
+must have signed in there with a node too: a node publishes its device key
+when it signs in; someone who does so while you are live is let in within
+--audience-every.
+  --private @alice,@bob        these accounts (handles, or keys like twitter:1234)
+  --audience mutuals           the accounts that follow you and that you follow
+  --audience group:NAME        a group saved at the bootstrap (PUT /api/v1/groups/NAME)`
+
+func runBroadcast(ctx context.Context, args []string) error {
+	fs := newFlagSet("broadcast", "--from SOURCE [flags]", broadcastHelp)
 	title := fs.String("title", "", "the broadcast's title, shown to viewers (a WHIP publisher may set it)")
 	from := fs.String("from", "", "where the video comes from (see above)")
 	loop := fs.Bool("loop", false, "play FILE (or sample) forever")
 	key := fs.String("key", "", "stream key publishers must give (default: a new random one)")
 	unlisted := fs.Bool("unlisted", false, "keep the broadcast out of the bootstrap's directory (--bootstrap)")
 	tweet := fs.Bool("tweet", false, "post the link on your Twitter account when going live (signed in at the --bootstrap, allowing posts)")
+	private := fs.String("private", "", "make the broadcast private, for these accounts only: @handles or account keys, comma-separated (needs --bootstrap, signed in)")
+	audienceFlag := fs.String("audience", "", `make the broadcast private, for "mutuals" (who follow each other with you) or "group:NAME" (a saved group); with --private, both`)
+	audienceEvery := fs.Duration("audience-every", 15*time.Second, "how often a private broadcast looks up its audience's devices again (someone who signs in while you are live gets in)")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/webrtc-direct", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
@@ -71,6 +89,13 @@ printed at start). One publisher at a time; one cut off may come back within
 	}
 	if nf.upload.set && nf.upload.v == 0 {
 		return usagef("broadcast", "--upload 0: the broadcaster must feed at least one viewer")
+	}
+	spec, isPrivate, err := parseAudience(*private, *audienceFlag)
+	if err != nil {
+		return usagef("broadcast", "%v", err)
+	}
+	if isPrivate && *audienceEvery <= 0 {
+		return usagef("broadcast", "--audience-every must be positive")
 	}
 	streamKey := *key
 	if streamKey == "" {
@@ -90,17 +115,24 @@ printed at start). One publisher at a time; one cut off may come back within
 	if err != nil {
 		return usagef("broadcast", "%v", err)
 	}
+	if isPrivate && len(cfg.Bootstrap) == 0 {
+		return usagef("broadcast", "--private and --audience need --bootstrap URL: the bootstrap knows the accounts and keeps the keys")
+	}
 	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	b, err := n.GoLive(ctx, bc)
+	var b *node.Broadcast
+	if isPrivate {
+		b, err = goLivePrivate(ctx, n, bc, spec, *audienceEvery, srcInfo)
+	} else if b, err = n.GoLive(ctx, bc); err == nil {
+		printBroadcast(os.Stdout, n, b, srcInfo)
+	}
 	if err != nil {
 		return err
 	}
-	printBroadcast(os.Stdout, n, b, srcInfo)
 	err = follow(ctx, os.Stdout, b, *nf.every)
 	if errors.Is(err, context.Canceled) {
 		fmt.Println("\nEnding the broadcast…")
@@ -110,6 +142,104 @@ printed at start). One publisher at a time; one cut off may come back within
 		return fmt.Errorf("broadcast: the source failed: %w", err)
 	}
 	return nil
+}
+
+// parseAudience reads --private and --audience: the accounts, mutuals and
+// the group they name, and whether the broadcast is private at all.
+func parseAudience(private, audience string) (community.Audience, bool, error) {
+	var a community.Audience
+	for _, h := range splitList(private) {
+		if strings.ContainsAny(h, " \t") {
+			return a, false, fmt.Errorf("--private %q: accounts are @handles or keys like twitter:1234, comma-separated", h)
+		}
+		a.Accounts = append(a.Accounts, h)
+	}
+	switch {
+	case audience == "":
+	case audience == "mutuals":
+		a.Mutuals = true
+	case strings.HasPrefix(audience, "group:"):
+		a.Group = strings.TrimPrefix(audience, "group:")
+		if err := api.CheckGroupName(a.Group); err != nil {
+			return a, false, fmt.Errorf("--audience %s: %v", audience, err)
+		}
+	default:
+		return a, false, fmt.Errorf("--audience %q: want mutuals or group:NAME", audience)
+	}
+	if private != "" && len(a.Accounts) == 0 {
+		return a, false, errors.New("--private: name at least one account (@alice,@bob)")
+	}
+	return a, private != "" || audience != "", nil
+}
+
+// goLivePrivate looks the audience up, goes live for it, prints who may
+// watch and has the node look the audience up again every every.
+func goLivePrivate(ctx context.Context, n *node.Node, bc node.LiveConfig, spec community.Audience, every time.Duration, srcInfo []string) (*node.Broadcast, error) {
+	members, err := resolveAudience(ctx, n, spec)
+	if err != nil {
+		return nil, err
+	}
+	bc.Private = &node.Audience{Members: members}
+	b, err := n.GoLive(ctx, bc)
+	if err != nil {
+		return nil, signInHint(n, err)
+	}
+	printBroadcast(os.Stdout, n, b, srcInfo)
+	printAudience(os.Stdout, members)
+	if err := b.KeepAudience(spec, every, func(m []node.Member) {
+		fmt.Println("The audience's devices changed:")
+		printAudience(os.Stdout, m)
+	}); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// resolveAudience looks the audience up at the bootstrap, saying what
+// stands in the way: not signed in, an account it does not know.
+func resolveAudience(ctx context.Context, n *node.Node, spec community.Audience) ([]node.Member, error) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	members, err := n.ResolveAudience(rctx, spec)
+	switch {
+	case errors.Is(err, node.ErrUnknownAccount):
+		return nil, fmt.Errorf("broadcast: %w (each must have signed in at the bootstrap once)", err)
+	case err != nil:
+		return nil, signInHint(n, err)
+	}
+	return members, nil
+}
+
+// signInHint says where to sign in when that is what is missing.
+func signInHint(n *node.Node, err error) error {
+	if !errors.Is(err, node.ErrNotSignedIn) {
+		return err
+	}
+	return fmt.Errorf("broadcast: %w\n  The directory page of a node with this --data and --bootstrap signs it in (this one was %s: run it without --private and open it), then go live again", err, n.DirectoryURL())
+}
+
+// printAudience says who may watch, and who cannot yet.
+func printAudience(w io.Writer, members []node.Member) {
+	var names, waiting []string
+	for _, m := range members {
+		name := m.Handle
+		if name == "" {
+			name = m.Account
+		}
+		names = append(names, name)
+		if len(m.Devices) == 0 {
+			waiting = append(waiting, name)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Fprint(w, "\nPrivate: nobody is in the audience yet.\n")
+		return
+	}
+	fmt.Fprintf(w, "\nPrivate: only %s can watch (the link alone lets nobody in).\n", strings.Join(names, ", "))
+	if len(waiting) > 0 {
+		fmt.Fprintf(w, "  No device yet for %s: they get in once a node of theirs signs in at the bootstrap.\n", strings.Join(waiting, ", "))
+	}
 }
 
 // parseFrom turns --from into a source, or into ingest servers on bc.

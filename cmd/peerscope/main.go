@@ -22,7 +22,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "stream the built-in sample clip through a local relay tree and open the player", runDemo},
-		{"broadcast", "go live from a camera, OBS or ffmpeg, as the root of a relay tree", runBroadcast},
+		{"broadcast", "go live from a camera, OBS or ffmpeg, as the root of a relay tree; --private for people you pick", runBroadcast},
 		{"watch", "watch a broadcast link, relaying to peers as your upload allows", runWatch},
 		{"bootstrap", "run a community bootstrap node: discovery, NAT relay, identity, directory", runBootstrap},
 		{"bench", "measure the relay tree with real libp2p hosts on loopback", runBench},

@@ -23,6 +23,13 @@ others (the replay lives on the viewers' nodes) until Ctrl-C; with
 --serve-replay=false, or --no-replays, it stops at the end. Behind NAT, give
 it --bootstrap (or --bootstrap-peer).
 
+A private broadcast plays only on a node its broadcaster invited: one
+signed in at the --bootstrap as an invited account (on the directory page
+it prints; the node then publishes its audience device key there). Told
+that a broadcast is private, watch with --bootstrap waits for that sign-in,
+trying again every 5 s. --data DIR keeps the node's identity, sign-in and
+device key across runs.
+
 With --replay, it plays an ended broadcast's replay instead, fetched from
 whichever peers of its swarm still hold it (the broadcaster need not be
 online), for 24 hours after the end: it prints the replay page and the HLS
@@ -53,12 +60,13 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	if *replayMode {
 		return watchReplay(ctx, n, l)
 	}
-	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	b, err := n.Watch(jctx, l)
-	cancel()
+	b, err := watchLink(ctx, os.Stdout, n, l)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, node.ErrNotMember) {
+			return fmt.Errorf("watch: %w\n  If you were invited: run watch with --bootstrap URL (and --data DIR to keep this node's identity, sign-in and device key), sign in on the directory page it prints, and the broadcaster's node lets you in", err)
 		}
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -73,12 +81,43 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	return nil
 }
 
+// watchLink joins the broadcast at l. A private one this node is not in
+// the audience of, on a node with a bootstrap, is tried again every 5 s
+// until ctx ends: someone invited signs in on the directory page meanwhile
+// (the node publishes its device key there) and the broadcaster's node,
+// which looks its audience up again, lets the new device in.
+func watchLink(ctx context.Context, w io.Writer, n *node.Node, l link.Link) (*node.Broadcast, error) {
+	told := false
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		b, err := n.Watch(jctx, l)
+		cancel()
+		if err == nil || !errors.Is(err, node.ErrNotMember) || n.DirectoryURL() == "" || ctx.Err() != nil {
+			return b, err
+		}
+		if !told {
+			fmt.Fprintf(w, "This broadcast is private and this node is not in its audience (%v).\n\n"+
+				"If you were invited, sign in on %s: this node then publishes its device key at the\n"+
+				"bootstrap, and the broadcaster's node lets it in. Trying again every 5 s (Ctrl-C to stop)…\n", err, n.DirectoryURL())
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 func printWatch(w io.Writer, b *node.Broadcast) {
 	title := b.Announcement().Title
 	if title == "" {
 		title = "(untitled)"
 	}
 	fmt.Fprintf(w, "Watching %q, broadcast by %s.\n\n", title, b.Broadcaster())
+	if b.Private() {
+		fmt.Fprint(w, "A private broadcast you are invited to: it is decrypted on this node, for its players only.\n\n")
+	}
 	fmt.Fprintf(w, "  Player page:  %s\n", b.URLs().Player)
 	fmt.Fprintf(w, "  LL-HLS:       %s  (VLC, ffplay)\n", b.URLs().HLS)
 	fmt.Fprintf(w, "\nShare it on (through this node):\n  %s\n\n", b.Link())
