@@ -334,3 +334,107 @@ func firstPart(t *testing.T, playlist string) []byte {
 	t.Fatalf("no segment in\n%s", body)
 	return nil
 }
+
+// TestPrivateRemoveRelay: a member that relays to another member is
+// removed mid-broadcast. Its parent puts it out of the tree, its child
+// (still a member) finds another parent and plays on into the new epoch
+// with nothing it cannot open, and the removed relay's keys open none of
+// what was sealed after the switch (measured: how long after the removal
+// the first such chunk was captured).
+func TestPrivateRemoveRelay(t *testing.T) {
+	e2e(t)
+	log, _ := newLogs(t, slog.LevelInfo)
+	mb := &mailbox.Memory{}
+	mk := func(name string, slots int) *node.Node {
+		return newNode(t, node.Config{Slots: slots, Logger: log.With("node", name),
+			Private: node.PrivateConfig{Mailbox: mb, Poll: 100 * time.Millisecond}})
+	}
+	root := mk("broadcaster", 1)
+	relay, child := mk("relay", 1), mk("child", node.NoRelay)
+	mr, mc := memberOf("twitter:1", relay), memberOf("twitter:2", child)
+	gate := make(chan struct{})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "remove a relay", Source: gated{gate, sampleSource(t)},
+		Private: &node.Audience{Members: []node.Member{mr, mc}, RekeyEvery: time.Hour, Grace: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []*node.Broadcast
+	for i, n := range []*node.Node{relay, child} {
+		w, err := n.Watch(t.Context(), b.Link())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("member %d in the tree", i+1), func() bool { return depth(t, w) == i+1 })
+		ws = append(ws, w)
+	}
+	wr, wc := ws[0], ws[1]
+	if st := status(t, wc); st.Parent != relay.ID() {
+		t.Fatalf("the child's parent is %s, not the relay", st.Parent)
+	}
+	close(gate)
+	waitFor(t, 30*time.Second, "the child plays", func() bool { return status(t, wc).Received >= 10 })
+	old := b.Epoch()
+	removedAt := time.Now()
+	if err := b.SetAudience(t.Context(), []node.Member{mc}); err != nil {
+		t.Fatal(err)
+	}
+	newEpoch := b.Epoch()
+	if newEpoch == old {
+		t.Fatal("no new epoch at the removal")
+	}
+	waitFor(t, 30*time.Second, "the relay out of the tree", func() bool { return depth(t, wr) != 1 })
+	outAfter := time.Since(removedAt)
+	var backAfter time.Duration
+	waitFor(t, 30*time.Second, "the child under the broadcaster, in the new epoch", func() bool {
+		st := status(t, wc)
+		if st.Depth == 1 && backAfter == 0 {
+			backAfter = time.Since(removedAt)
+		}
+		return st.Depth == 1 && st.Epoch == newEpoch
+	})
+	for _, w := range []*node.Broadcast{b, wc} {
+		select {
+		case <-w.Done():
+		case <-time.After(60 * time.Second):
+			t.Fatal("the end never came")
+		}
+	}
+	st := status(t, wc)
+	t.Logf("relay out %v after the removal, its child under the broadcaster %v after; the child played %d parts, %d did not open",
+		outAfter.Round(time.Millisecond), backAfter.Round(time.Millisecond), st.Received, st.Undecryptable)
+	if st.Undecryptable != 0 {
+		t.Fatalf("%d chunks did not open at the child", st.Undecryptable)
+	}
+	if st.Received < 45 {
+		t.Fatalf("the child played %d of the clip's 50 parts", st.Received)
+	}
+	// What the child keeps, as it came: the removed relay opens what was
+	// sealed before the switch and nothing after.
+	var before, after int
+	var firstAfter time.Time
+	for _, h := range child.ReplayStore().Held(b.ID()) {
+		c, err := child.ReplayStore().Chunk(t.Context(), h.CID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := node.OpenWithKeysOf(wr, c)
+		switch {
+		case c.Epoch == old && (!have || err != nil):
+			t.Fatalf("the relay cannot open chunk %d of the epoch it had: %v", c.Seq, err)
+		case c.Epoch == old:
+			before++
+		case have && err == nil:
+			t.Fatalf("the removed relay opened chunk %d of epoch %d", c.Seq, c.Epoch)
+		default:
+			after++
+			if w := time.Unix(0, c.Wallclock); firstAfter.IsZero() || w.Before(firstAfter) {
+				firstAfter = w
+			}
+		}
+	}
+	if before == 0 || after == 0 {
+		t.Fatalf("chunks before the switch %d, after %d", before, after)
+	}
+	t.Logf("the removed relay opens the %d chunks before the switch and none of the %d after; the first it cannot open was captured %v after the removal",
+		before, after, firstAfter.Sub(removedAt).Round(time.Millisecond))
+}
