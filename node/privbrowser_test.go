@@ -76,8 +76,8 @@ func TestPrivatePlayBrowser(t *testing.T) {
 			if rekeys < 3 {
 				t.Errorf("%d rekeys while the page played", rekeys)
 			}
-			if after.Undecryptable != 0 || after.Epoch != b.Epoch() && after.Epoch+1 != b.Epoch() {
-				t.Errorf("the member: %d chunks did not open, newest epoch %d (broadcaster's %d)", after.Undecryptable, after.Epoch, b.Epoch())
+			if after.Undecryptable != 0 {
+				t.Errorf("%d chunks did not open at the member", after.Undecryptable)
 			}
 		})
 	}
