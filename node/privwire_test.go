@@ -132,15 +132,16 @@ func wireRun(t *testing.T, private bool) {
 	})
 	t.Logf("member depths %v", depths)
 	// The deepest leaf is the one ffprobe reads.
-	deep := ws[3]
+	di := 3
 	for i := 3; i < len(ws); i++ {
-		if depths[i] > depth(t, deep) {
-			deep = ws[i]
+		if depths[i] > depths[di] {
+			di = i
 		}
 	}
+	deep := ws[di]
 	// Every non-member is connected to every other node, as a peer that
 	// found them would be, and, to a private broadcast, refused at attach:
-	// by the broadcaster, and by a member relay at depth 2.
+	// by the broadcaster, and by a member relay (member 2, two slots).
 	for _, o := range outsiders {
 		for _, n := range nodes {
 			if n != o {
