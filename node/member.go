@@ -26,9 +26,14 @@ const maxPending = 256
 // are still in flight after a switch, a late member's backfill and the
 // replay reach back to the first. Safe for concurrent use.
 type keyring struct {
-	mu    sync.RWMutex
-	keys  map[uint32]*audience.Keys
-	max   uint32
+	mu   sync.RWMutex
+	keys map[uint32]*audience.Keys
+	max  uint32
+	// live is the newest epoch the video was seen in: of a chunk this
+	// node opened (a member) or sealed (the broadcaster). A bundle comes
+	// Grace before its epoch seals anything, and members poll at their
+	// own pace: keys newer than live may not be at every member yet.
+	live  uint32
 	added chan struct{} // cap 1: keys were added
 }
 
@@ -70,6 +75,27 @@ func (r *keyring) newest() uint32 {
 	return r.max
 }
 
+// sealed notes that the video is in epoch e.
+func (r *keyring) sealed(e uint32) {
+	r.mu.Lock()
+	r.live = max(r.live, e)
+	r.mu.Unlock()
+}
+
+// forChat returns the keys a comment is sealed under: the epoch the video
+// is in, which every member holds (it plays it), rather than the newest
+// this node holds, which a member that has not polled since cannot open —
+// and GossipSub never delivers a message it ignored again. Before any
+// video, the newest.
+func (r *keyring) forChat() *audience.Keys {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if k := r.keys[r.live]; k != nil {
+		return k
+	}
+	return r.keys[r.max]
+}
+
 // open returns a private chunk's plaintext as a chunk of its own (the
 // players never see ciphertext, and nothing of theirs is stored); a public
 // chunk as it is. ok is false when the epoch's keys are not here (yet).
@@ -85,6 +111,7 @@ func (r *keyring) open(c *chunk.Chunk) (_ *chunk.Chunk, ok bool, err error) {
 	if err != nil {
 		return nil, true, err
 	}
+	r.sealed(c.Epoch)
 	return &chunk.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Duration: c.Duration,
 		Flags: c.Flags, Payload: plain}, true, nil
 }

@@ -206,6 +206,12 @@ type Config struct {
 	// wait in, this device's audience key (private.go).
 	Private PrivateConfig
 
+	// HostOptions are appended to the libp2p host's options, after the
+	// node's own: what a test puts under the node (TestPrivateWire wraps
+	// the security transport to record what the connections carry). A
+	// libp2p.Security here replaces the default ones.
+	HostOptions []libp2p.Option
+
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -395,7 +401,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// libp2p's resource manager with a service for each protocol of
 		// ours: per-peer stream caps and charged frames.
 		p2plimit.Option(),
-	}, nat.Options(n.natConfig())...)...)
+	}, append(nat.Options(n.natConfig()), cfg.HostOptions...)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
 	}

@@ -144,6 +144,7 @@ func (c *caster) seal(ch *chunk.Chunk) error {
 		c.sealing = n
 		c.b.log.Info("sealing in a new epoch", "epoch", n.Number())
 	}
+	c.b.ring.sealed(c.sealing.Number())
 	return c.sealing.SealChunk(ch)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 	"github.com/peerscope/peerscope/node"
@@ -436,4 +437,59 @@ func TestPrivateAddMidBroadcast(t *testing.T) {
 	if st := status(t, wd); st.Undecryptable != 0 {
 		t.Fatalf("%d chunks did not open at dave", st.Undecryptable)
 	}
+}
+
+// TestPrivateChatAhead: a member whose mailbox poll has brought the next
+// epoch's keys (out Grace before the broadcaster seals under them)
+// comments while another member has not polled yet. The comment is sealed
+// under the epoch the video is in, which every member holds, so the other
+// member reads it. (Sealed under the newest epoch held, it was ignored by
+// every member a poll behind, for good: GossipSub does not deliver a
+// message twice. That was the comment taken with 200 that never arrived.)
+func TestPrivateChatAhead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	// alice asks the mailbox once, at Watch; bob every 100 ms.
+	alice := newNode(t, node.Config{Slots: 2, Private: node.PrivateConfig{Mailbox: mb, Poll: time.Hour}})
+	bob, carol := privateNode(t, mb, node.NoRelay), privateNode(t, mb, node.NoRelay)
+	ma, mbob, mc := memberOf("twitter:1", alice), memberOf("twitter:2", bob), memberOf("twitter:3", carol)
+	p := &privateParty{mb: mb, root: privateNode(t, mb, 1), gate: make(chan struct{})}
+	b, err := p.root.GoLive(t.Context(), node.LiveConfig{Title: "private", Source: gated{p.gate, sampleSource(t, ingest.WithLoop())},
+		Private: &node.Audience{Members: []node.Member{ma, mbob, mc}, RekeyEvery: time.Hour, Grace: 30 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []*node.Broadcast
+	for i, n := range []*node.Node{alice, bob} {
+		w, err := n.Watch(t.Context(), b.Link())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "member in the tree", func() bool { return depth(t, w) == i+1 })
+		ws = append(ws, w)
+	}
+	close(p.gate)
+	waitFor(t, 30*time.Second, "both play", func() bool { return status(t, ws[0]).Received >= 5 && status(t, ws[1]).Received >= 5 })
+	first := b.Epoch()
+	// Removing carol draws a new epoch: bob fetches its keys at once,
+	// alice not; the video stays in the first for the 30 s grace.
+	if err := b.SetAudience(t.Context(), []node.Member{ma, mbob}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "bob holds the next epoch's keys", func() bool { return status(t, ws[1]).Epoch == b.Epoch() })
+	if st := status(t, ws[0]); st.Epoch != first {
+		t.Fatalf("alice holds epoch %d, want %d only", st.Epoch, first)
+	}
+	seen := openChat(t, ws[0], "")
+	waitFor(t, 30*time.Second, "bob's router to have peers in the room", func() bool { return len(node.ChatPeers(ws[1])) > 0 })
+	const said = "a poll ahead"
+	waitFor(t, 30*time.Second, "bob's room to take the comment", func() bool {
+		code, _ := postChat(t, ws[1].URLs().Player+"chat/comment", "", map[string]any{"text": said})
+		return code == http.StatusOK
+	})
+	waitEvent(t, seen, 10*time.Second, "bob's comment at alice", func(e sseEvent) bool {
+		return e.Name == "comment" && strings.Contains(e.Data, said)
+	})
 }

@@ -56,7 +56,8 @@ func (n *Node) chatPeerFilter(p peer.ID, topic string) bool {
 }
 
 // chatSealing is a private broadcast's room sealing: the topic from the
-// broadcast secret, comments sealed under the newest epoch's chat key.
+// broadcast secret, comments sealed under the chat key of the epoch the
+// video is in (keyring.forChat).
 func (b *Broadcast) chatSealing() (*chat.Sealing, error) {
 	k := b.ring.get(b.ring.newest())
 	if k == nil {
@@ -68,7 +69,7 @@ func (b *Broadcast) chatSealing() (*chat.Sealing, error) {
 		Topic:  k.Topic(),
 		Member: b.gate.member,
 		Seal: func(msg []byte) ([]byte, error) {
-			return b.ring.get(b.ring.newest()).SealChat(rand, self, msg)
+			return b.ring.forChat().SealChat(rand, self, msg)
 		},
 		Open: func(author peer.ID, msg []byte) ([]byte, error) {
 			s, err := audience.ParseSealed(msg)
