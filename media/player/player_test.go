@@ -183,8 +183,11 @@ func TestBrowserAAC(t *testing.T) {
 		t.Skip("real-time browser test")
 	}
 	browsertest.Need(t)
-	ts := broadcast(t, mediatest.Options{Seconds: 40, Audio: "aac"}, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// Three pages in turn, each a Chromium start and 4 s of play: on a
+	// loaded CI machine the third came after the 40 s stream had ended
+	// (its playlist's end at 38 s of media), so the stream lasts 80 s.
+	ts := broadcast(t, mediatest.Options{Seconds: 80, Audio: "aac"}, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
 	p, err := browsertest.PlayPage(ctx, t, browsertest.PlayOptions{URL: ts.URL + "/watch/test/", Seconds: 4})
