@@ -378,9 +378,20 @@ func TestBrowserPeerRefusesForgery(t *testing.T) {
 	if p.Peer == nil {
 		t.Fatalf("the page reports no light node\n%s", strings.Join(p.Log, "\n"))
 	}
-	tp.mu.Lock()
-	tampered, said := slices.Clone(tp.tampered), slices.Clone(tp.said)
-	tp.mu.Unlock()
+	// The page's leave can still be on its way when the play ends (in a
+	// loaded CI run the page left at the end of its 15 s): wait for it.
+	var tampered []uint64
+	var said []mesh.MsgType
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tp.mu.Lock()
+		tampered, said = slices.Clone(tp.tampered), slices.Clone(tp.said)
+		tp.mu.Unlock()
+		if slices.Contains(said, mesh.MsgLeave) || p.Peer.Parent == tp.h.ID().String() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Logf("tampered with seqs %v; the page refused %v (%d forged), left for %s at depth %d, played %.1f s in 15 s with %d stalls; it said to the tamperer %v",
 		tampered, p.Peer.Refused, p.Peer.Forged, shortID(p.Peer.Parent), p.Peer.Depth, p.Advanced, p.Stalls, said)
 	if len(tampered) != 2 {
