@@ -458,16 +458,22 @@
   async function playP2P() {
     if (!window.MediaSource || !window.RTCPeerConnection) return null;
     let info;
+    // The page's startup, on its own clock (from the navigation): this
+    // script, api/peer answered, peer.js loaded, the MediaSource open.
+    const times = state.times = { script: Math.round(t0) };
     try {
       const r = await fetch('api/peer', { cache: 'no-store' });
       if (!r.ok) { log('p2p: api/peer', r.status); return null; }
       info = await r.json();
+      times.api = Math.round(performance.now());
       if (!window.PeerscopePeer) await loadScript('peer.js');
+      times.peerjs = Math.round(performance.now());
     } catch (e) { log('p2p:', e.message); return null; }
     const ms = new MediaSource();
     video.srcObject = null;
     video.src = URL.createObjectURL(ms);
     await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
+    times.mse = Math.round(performance.now());
     let sb = null; let codecs = null; let videoID = null; let timescale = 90000;
     let stopped = false; let first = true; let holdBack = 0.6; let sawEnd = false;
     const anchors = [];

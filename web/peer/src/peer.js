@@ -62,6 +62,12 @@ function bytesOf(data) {
 export async function start(opts) {
   const log = opts.log || (() => {});
   const now = () => performance.now();
+  // Where a page's startup goes, on its own clock (performance.now(), from
+  // the navigation): start() called, js-libp2p started, the first attach
+  // accepted, the first media chunk delivered; and every dial the shell
+  // made (peer, browser or node, how long, how it ended).
+  const times = { start: Math.round(now()) };
+  const dials = [];
   const verifier = new Verifier(opts.broadcast);
   const slots = opts.slots || 0;
   const rtcConfiguration = { iceServers: opts.iceServers || [] };
@@ -79,6 +85,7 @@ export async function start(opts) {
     connectionGater: { denyDialMultiaddr: async () => false },
     connectionManager: { maxConnections: 16 },
   });
+  times.libp2p = Math.round(now());
   const selfID = node.peerId.toString();
   const rootID = broadcasterOf(opts.broadcast);
   const entry = dialable(opts.addrs).map((a) => a.replace(/\/p2p\/[^/]+$/, ''));
@@ -110,6 +117,7 @@ export async function start(opts) {
   const bytesTo = {}; // peer ID → bytes of frames sent to it
 
   function deliver(c) {
+    if (times.firstChunk === undefined && !(c.flags & 2)) times.firstChunk = Math.round(now());
     for (const x of order.push(now(), c)) if (!x.gap) opts.onChunk(x); else log('peer: gave a hole up');
   }
 
@@ -118,6 +126,7 @@ export async function start(opts) {
     for (const { to, msg } of rd.messages) write(to, msg);
     for (const c of rd.deliver) deliver(c);
     for (const e of rd.events) {
+      if (e.type === 'attached' && times.attached === undefined) times.attached = Math.round(now());
       log('peer:', e.type, e.peer ? e.peer.slice(-8) : '', e.why || '', e.depth === undefined ? '' : `depth ${e.depth}`);
       if (opts.onEvent) opts.onEvent(e);
     }
@@ -147,7 +156,16 @@ export async function start(opts) {
       // 8-page test saw one in a few dozen never come); the leaf then asks
       // the next candidate instead of waiting the 5 s a node gets.
       const toBrowser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
-      const stream = await node.dialProtocol(target, opts.protocol, { signal: AbortSignal.timeout(toBrowser ? 3000 : 5000), runOnLimitedConnection: true });
+      const d = { peer: to.id.slice(-8), via: connected ? 'open' : toBrowser ? 'browser' : 'node', at: Math.round(now()) };
+      dials.push(d);
+      if (dials.length > 20) dials.shift();
+      let stream;
+      try {
+        stream = await node.dialProtocol(target, opts.protocol, { signal: AbortSignal.timeout(toBrowser ? 3000 : 5000), runOnLimitedConnection: true });
+      } finally {
+        d.ms = Math.round(now()) - d.at;
+        d.ok = !!stream;
+      }
       if (writers.get(to.id) !== w || stopped) { stream.abort(new Error('closed')); return; }
       w.stream = stream;
       stream.addEventListener('close', () => { if (writers.get(to.id) === w) gone(to.id, w); });
@@ -298,7 +316,7 @@ export async function start(opts) {
       const snap = leaf.snapshot();
       const elapsed = now() - cpu.since;
       return {
-        ...snap, refused: [...refused], skipped: order.skipped, verifier: verifier.impl,
+        ...snap, times: { ...times }, dials: dials.map((d) => ({ ...d })), refused: [...refused], skipped: order.skipped, verifier: verifier.impl,
         slots, reachable: own, parentVia: parentVia(snap.parent),
         bytesFrom: { ...bytesFrom }, bytesTo: { ...bytesTo },
         cpu: { ...cpu, busyMs: cpu.decodeMs + cpu.stepMs + cpu.tickMs, elapsedMs: elapsed },
