@@ -27,6 +27,14 @@ export { Leaf, InOrder, Verifier };
 
 const TICK_MS = 50;
 const MAX_TICK_WAIT_MS = 400;
+// RACE is how many members a page asks to adopt it at once when it first
+// joins: on a busy machine one browser-to-browser WebRTC set-up in a few
+// dozen hangs for seconds, and a page that waited on it alone waited that
+// long for its first frame.
+const RACE = 3;
+// RELEASE_MS is how long a race's loser keeps its stream, for the Leave
+// that undoes an adoption to go out, before the shell closes it.
+const RELEASE_MS = 1000;
 
 // dialable keeps the addresses a browser can dial: a node's WebRTC-direct
 // (with certhash), or another browser's WebRTC through a circuit relay
@@ -42,6 +50,19 @@ export function dialable(addrs) {
 
 function withPeer(addr, id) {
   return addr.endsWith(`/p2p/${id}`) ? addr : `${addr}/p2p/${id}`;
+}
+
+// unlimited is an open connection that can carry the stream: not a relayed
+// one (a circuit's data is limited; it carries a browser's signalling).
+function unlimited(c) {
+  return c.status === 'open' && c.limits == null;
+}
+
+// toBrowser says whether a connection is to another browser: WebRTC set up
+// through a relay, or the relayed signalling connection itself.
+function toBrowser(c) {
+  const a = c.remoteAddr.toString();
+  return a.includes('/p2p-circuit') || (a.includes('/webrtc') && !a.includes('/webrtc-direct'));
 }
 
 function bytesOf(data) {
@@ -87,6 +108,7 @@ export async function start(opts) {
   });
   times.libp2p = Math.round(now());
   const selfID = node.peerId.toString();
+  const connsTo = (id) => node.getConnections().filter((c) => c.remotePeer.toString() === id);
   const rootID = broadcasterOf(opts.broadcast);
   const entry = dialable(opts.addrs).map((a) => a.replace(/\/p2p\/[^/]+$/, ''));
   const entryID = (opts.addrs[0] || '').split('/p2p/')[1] || '';
@@ -95,9 +117,10 @@ export async function start(opts) {
     self: { id: selfID, addrs: [] },
     root: { id: rootID, addrs: [] },
     broadcast: opts.broadcast,
-    config: { ...opts.config, slots },
+    // A first join asks up to RACE members at once (leaf.js, race).
+    config: { race: RACE, ...opts.config, slots },
     // A peer is reachable if we hold a connection to it or can dial it.
-    usable: (info) => dialable(info.addrs).length > 0 || node.getConnections().some((c) => c.remotePeer.toString() === info.id),
+    usable: (info) => dialable(info.addrs).length > 0 || connsTo(info.id).some(unlimited),
     connected: (id) => { const w = writers.get(id); return !!(w && w.stream); },
   });
   const order = new InOrder({ wait: opts.gapWait || 2000 });
@@ -127,6 +150,7 @@ export async function start(opts) {
     for (const c of rd.deliver) deliver(c);
     for (const e of rd.events) {
       if (e.type === 'attached' && times.attached === undefined) times.attached = Math.round(now());
+      if (e.type === 'race-lost') release(e.peer);
       log('peer:', e.type, e.peer ? e.peer.slice(-8) : '', e.why || '', e.depth === undefined ? '' : `depth ${e.depth}`);
       if (opts.onEvent) opts.onEvent(e);
     }
@@ -137,7 +161,7 @@ export async function start(opts) {
   function write(to, msg) {
     let w = writers.get(to.id);
     if (!w) {
-      w = { stream: null, queue: [], failed: false };
+      w = { stream: null, queue: [], failed: false, abort: new AbortController() };
       writers.set(to.id, w);
       open(to, w);
     }
@@ -148,20 +172,23 @@ export async function start(opts) {
   async function open(to, w) {
     try {
       const addrs = dialable(to.addrs).map((a) => multiaddr(withPeer(a, to.id)));
-      const connected = node.getConnections().find((c) => c.remotePeer.toString() === to.id);
+      // (A relayed connection to a browser is its signalling path, not
+      // one to open the tree's stream on: its data is limited.)
+      const connected = node.getConnections().find((c) => c.remotePeer.toString() === to.id && unlimited(c));
       const target = connected ? connected.remotePeer : addrs;
       if (!connected && !addrs.length) throw new Error('no address a browser can dial');
       // Another browser, through a circuit: a WebRTC set-up that has not
       // come in 3 s has hung (on loopback it takes well under one, and the
       // 8-page test saw one in a few dozen never come); the leaf then asks
       // the next candidate instead of waiting the 5 s a node gets.
-      const toBrowser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
-      const d = { peer: to.id.slice(-8), via: connected ? 'open' : toBrowser ? 'browser' : 'node', at: Math.round(now()) };
+      const browser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
+      const d = { peer: to.id.slice(-8), via: connected ? 'open' : browser ? 'browser' : 'node', at: Math.round(now()) };
       dials.push(d);
       if (dials.length > 20) dials.shift();
       let stream;
       try {
-        stream = await node.dialProtocol(target, opts.protocol, { signal: AbortSignal.timeout(toBrowser ? 3000 : 5000), runOnLimitedConnection: true });
+        const signal = AbortSignal.any([w.abort.signal, AbortSignal.timeout(browser ? 3000 : 5000)]);
+        stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true });
       } finally {
         d.ms = Math.round(now()) - d.at;
         d.ok = !!stream;
@@ -176,6 +203,31 @@ export async function start(opts) {
       log('peer: open', to.id.slice(-8), e.message);
       gone(to.id, w);
     }
+  }
+
+  // release lets a race's loser go. Its stream not yet open, the loser has
+  // heard nothing (the attach and the Leave after it wait in the queue):
+  // the dial is aborted and the queue dropped. Open, the Leave goes out,
+  // and a moment later the stream is closed. Either way a connection to
+  // another browser that the leaf has no use for is then closed, so a race
+  // leaves no RTCPeerConnection behind (a full node's is kept: it may hold
+  // the relay reservation others reach this page through).
+  function release(id) {
+    const w = writers.get(id);
+    if (w && !w.stream) {
+      writers.delete(id);
+      w.abort.abort(new Error('lost the race'));
+    }
+    setTimeout(() => {
+      if (stopped || leaf.uses(id)) return;
+      const w = writers.get(id);
+      if (w && w.stream) {
+        writers.delete(id);
+        Promise.resolve().then(() => w.stream.close()).catch(() => {});
+      }
+      const conns = connsTo(id);
+      if (conns.length && conns.every(toBrowser)) node.hangUp(conns[0].remotePeer).catch(() => {});
+    }, RELEASE_MS);
   }
 
   function send(id, w, f) {
