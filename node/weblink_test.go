@@ -48,11 +48,12 @@ type webLinkPeer struct {
 	// (web/peer's stats()), on the page's own clock.
 	Times map[string]int `json:"times"`
 	Dials []struct {
-		Peer string `json:"peer"`
-		Via  string `json:"via"`
-		At   int    `json:"at"`
-		Ms   int    `json:"ms"`
-		OK   bool   `json:"ok"`
+		Peer  string `json:"peer"`
+		Via   string `json:"via"`
+		At    int    `json:"at"`
+		Ms    int    `json:"ms"`
+		OK    bool   `json:"ok"`
+		Stage string `json:"stage"` // the dial's last progress event
 	} `json:"dials"`
 }
 
@@ -244,16 +245,16 @@ func startupSteps(p webLinkPage) string {
 		}
 		return "-"
 	}
-	s := fmt.Sprintf("script %s, api/peer %s, peer.js %s, MSE %s, start %s, libp2p %s, attached %s, first chunk %s, first frame %d ms; dials",
+	s := fmt.Sprintf("script %s, api/peer %s, peer.js %s, MSE %s, start %s, libp2p %s, WebRTC warm %s, attached %s, first chunk %s, first frame %d ms; dials",
 		at(p.Times, "script"), at(p.Times, "api"), at(p.Times, "peerjs"), at(p.Times, "mse"),
-		at(p.Peer.Times, "start"), at(p.Peer.Times, "libp2p"), at(p.Peer.Times, "attached"), at(p.Peer.Times, "firstChunk"), *p.FirstFrameMs)
+		at(p.Peer.Times, "start"), at(p.Peer.Times, "libp2p"), at(p.Peer.Times, "warm"), at(p.Peer.Times, "attached"), at(p.Peer.Times, "firstChunk"), *p.FirstFrameMs)
 	for _, d := range p.Peer.Dials {
 		if d.At > *p.FirstFrameMs {
 			break
 		}
 		ok := "ok"
 		if !d.OK {
-			ok = "failed"
+			ok = "failed at " + d.Stage
 		}
 		s += fmt.Sprintf(" …%s (%s) at %d: %d ms %s;", d.Peer, d.Via, d.At, d.Ms, ok)
 	}
