@@ -14,7 +14,9 @@
 // the parent, every other time from an ancestor that is not the
 // broadcaster), and, when the parent goes silent, leaves, says so, or sends
 // a chunk that fails its signature, attaches to the hints it was given,
-// then to its ancestors nearest first, then to whoever else it knows. It
+// then to its ancestors nearest first, then to whoever else it knows. On
+// its first join it may ask several members at once (config.race) and
+// keep the first that accepts, leaving the others. It
 // answers pings. At depth 2 or more it sends its grandparent receipts, takes
 // its parent for withholding when the edge it hears and the parent's
 // heartbeats say so, and moves make before break when its parent hands it

@@ -38,6 +38,8 @@ const RELEASE_MS = 1000;
 // How long a dial may take: to another browser (a WebRTC set-up through a
 // relay), to a node (WebRTC-direct).
 const BROWSER_DIAL_MS = [1500, 2000];
+// How long a retry waits for the attempt before it to leave the dial queue.
+const RETRY_WAIT_MS = 500;
 const NODE_DIAL_MS = 5000;
 
 // dialable keeps the addresses a browser can dial: a node's WebRTC-direct
@@ -238,6 +240,14 @@ export async function start(opts) {
         } catch (e) {
           if (w.abort.signal.aborted || ms === BROWSER_DIAL_MS.at(-1) || !browser) throw e;
           log('peer: open', to.id.slice(-8), e.message, 'at', d.stage, '- again');
+          // The hung attempt is aborted, but js-libp2p's dial queue drops
+          // it only once its transport has given up; a dial made before
+          // that joins it instead of starting afresh. So wait, a little,
+          // for it to go.
+          const until = now() + RETRY_WAIT_MS;
+          while (now() < until && node.getDialQueue().some((p) => p.peerId && p.peerId.toString() === to.id)) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
         } finally {
           d.ms = Math.round(now()) - d.at;
           d.ok = !!stream;
