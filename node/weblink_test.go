@@ -245,9 +245,9 @@ func startupSteps(p webLinkPage) string {
 		}
 		return "-"
 	}
-	s := fmt.Sprintf("script %s, api/peer %s, peer.js %s, MSE %s, start %s, libp2p %s, WebRTC warm %s, attached %s, first chunk %s, first frame %d ms; dials",
+	s := fmt.Sprintf("script %s, api/peer %s, peer.js %s, MSE %s, start %s, libp2p %s, attached %s, first chunk %s, first frame %d ms; dials",
 		at(p.Times, "script"), at(p.Times, "api"), at(p.Times, "peerjs"), at(p.Times, "mse"),
-		at(p.Peer.Times, "start"), at(p.Peer.Times, "libp2p"), at(p.Peer.Times, "warm"), at(p.Peer.Times, "attached"), at(p.Peer.Times, "firstChunk"), *p.FirstFrameMs)
+		at(p.Peer.Times, "start"), at(p.Peer.Times, "libp2p"), at(p.Peer.Times, "attached"), at(p.Peer.Times, "firstChunk"), *p.FirstFrameMs)
 	for _, d := range p.Peer.Dials {
 		if d.At > *p.FirstFrameMs {
 			break

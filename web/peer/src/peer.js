@@ -58,36 +58,6 @@ function withPeer(addr, id) {
   return addr.endsWith(`/p2p/${id}`) ? addr : `${addr}/p2p/${id}`;
 }
 
-// warmWebRTC connects two RTCPeerConnections of the page to each other and
-// closes them, noting when they connected (times.warm). The 8-page test saw
-// a page's first browser-to-browser set-ups, made within a second of the
-// page opening, hang at ICE for seconds where the same set-up made later
-// took under 200 ms; this lets the browser get its WebRTC networking going
-// while js-libp2p starts.
-function warmWebRTC(times) {
-  let a; let b;
-  try {
-    a = new RTCPeerConnection();
-    b = new RTCPeerConnection();
-  } catch { return; }
-  const done = (ok) => {
-    if (times.warm === undefined) times.warm = ok ? Math.round(performance.now()) : -1;
-    a.close();
-    b.close();
-  };
-  a.onicecandidate = (e) => { if (e.candidate) b.addIceCandidate(e.candidate).catch(() => {}); };
-  b.onicecandidate = (e) => { if (e.candidate) a.addIceCandidate(e.candidate).catch(() => {}); };
-  a.onconnectionstatechange = () => { if (a.connectionState === 'connected') done(true); };
-  a.createDataChannel('warm');
-  (async () => {
-    await a.setLocalDescription(await a.createOffer());
-    await b.setRemoteDescription(a.localDescription);
-    await b.setLocalDescription(await b.createAnswer());
-    await a.setRemoteDescription(b.localDescription);
-  })().catch(() => done(false));
-  setTimeout(() => done(false), 5000);
-}
-
 // unlimited is an open connection that can carry the stream: not a relayed
 // one (a circuit's data is limited; it carries a browser's signalling).
 function unlimited(c) {
@@ -127,7 +97,6 @@ export async function start(opts) {
   // made (peer, browser or node, how long, how it ended).
   const times = { start: Math.round(now()) };
   const dials = [];
-  warmWebRTC(times);
   const verifier = new Verifier(opts.broadcast);
   const slots = opts.slots || 0;
   const rtcConfiguration = { iceServers: opts.iceServers || [] };
