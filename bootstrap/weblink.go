@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
@@ -111,7 +111,9 @@ func BrowserDialable(s string) []string {
 		for _, a := range p.Addrs {
 			if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
 				s := a.String()
-				if !strings.Contains(s, "/p2p/") {
+				// (A circuit's address names its relay with /p2p/ too: what
+				// matters is whether it ends in the peer's own.)
+				if _, id := peer.SplitAddr(a); id != p.ID {
 					s += "/p2p/" + p.ID.String()
 				}
 				out = append(out, s)

@@ -1,6 +1,7 @@
 package bootstrap_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multibase"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
@@ -145,5 +149,33 @@ func TestWebLink(t *testing.T) {
 	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live {
 		t.Errorf("api/status of an ended broadcast: %s", body)
+	}
+}
+
+// TestBrowserDialableNamesThePeer: every address api/peer gives ends in
+// the /p2p/ of the peer it reaches, a page's circuit through a node's
+// relay too (which names the relay with /p2p/ before it: that address
+// once went out without the page's ID, and the page dialled nobody).
+func TestBrowserDialableNamesThePeer(t *testing.T) {
+	key := func(seed byte) peer.ID {
+		_, pub, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{seed}, 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := peer.IDFromPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	broadcaster, relay, page := key(1), key(2), key(3)
+	direct := browserAddr(t)
+	circuit := direct + "/p2p/" + relay.String() + "/p2p-circuit/webrtc"
+	l := "peerscope://" + link.NewBroadcastID(broadcaster) + "?peer=" + direct + "/p2p/" + broadcaster.String() +
+		"&peer=" + circuit + "/p2p/" + page.String()
+	got := bootstrap.BrowserDialable(l)
+	want := []string{direct + "/p2p/" + broadcaster.String(), circuit + "/p2p/" + page.String()}
+	if !slices.Equal(got, want) {
+		t.Errorf("BrowserDialable(%s)\n = %q\nwant %q", l, got, want)
 	}
 }

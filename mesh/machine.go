@@ -126,6 +126,12 @@ type Status struct {
 	// over this node and all below it, as last reported. Nil without
 	// counters.
 	Counters map[string]uint64
+	// Room is where this node would send a joiner now: members of its
+	// subtree that reported free slots (itself included), shallowest
+	// first, as a redirect names them (at most maxRedirect). A broadcaster
+	// lists them in the directory, so a browser can enter the tree there
+	// rather than at the broadcaster.
+	Room []PeerInfo
 }
 
 // Machine is one peer's state machine for one broadcast's tree. It is not safe
@@ -284,6 +290,12 @@ func (n *Machine) Status() Status {
 		if c.handTo != "" {
 			s.Handing = append(s.Handing, c.info.ID)
 		}
+	}
+	for i, c := range n.roomBelow(n.lastTick, "") {
+		if i == maxRedirect {
+			break
+		}
+		s.Room = append(s.Room, PeerInfo{ID: c.ID, Addrs: slices.Clone(c.Addrs)})
 	}
 	return s
 }

@@ -132,6 +132,16 @@ func (nw *network) command(d *datadriven.TestData, out *strings.Builder) {
 		for i := range d.CmdArgs {
 			nw.printStatus(out, nw.node(d, i))
 		}
+	case "room":
+		// Where the node would send a joiner now (Status.Room).
+		for i := range d.CmdArgs {
+			id := nw.node(d, i)
+			var room []PeerID
+			for _, p := range nw.status(id).Room {
+				room = append(room, p.ID)
+			}
+			fmt.Fprintf(out, "%s: room %v\n", id, room)
+		}
 	case "events":
 		nw.cmdEvents(d, out)
 	case "sent":

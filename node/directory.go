@@ -224,7 +224,7 @@ func (b *Broadcast) listInDirectory(tweet bool) {
 // listing is what the directory shows of the broadcast now.
 func (b *Broadcast) listing() api.ListingUpdate {
 	a := b.Announcement()
-	return api.ListingUpdate{Title: a.Title, Link: b.Link().String(), Started: a.Started,
+	return api.ListingUpdate{Title: a.Title, Link: b.entryLink().String(), Started: a.Started,
 		Viewers:       b.treeLink.Audience() + b.treeLink.WebViewers(),
 		ReplayViewers: b.n.ReplayViews(b.id), Private: b.caster != nil}
 }

@@ -1,9 +1,14 @@
 package node
 
 import (
+	"context"
 	"net/url"
+	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/mesh"
@@ -116,4 +121,66 @@ func clip(s string) string {
 		return s[:77] + "..."
 	}
 	return s
+}
+
+// maxEntries is how many members with room a directory listing names
+// besides the broadcaster.
+const maxEntries = 3
+
+// entryLink is the link the directory lists: Link, then up to maxEntries
+// members of the tree with free slots that a browser can dial (their
+// WebRTC-direct addresses), as the broadcaster would redirect a joiner to
+// them now. A web link's page (bootstrap's api/peer) asks them at once
+// and enters the tree there: one WebRTC handshake and one redirect fewer,
+// and the broadcaster's upload and CPU are not spent on every page that
+// opens. The listing is refreshed every DirectoryInterval, so the room it
+// names may be a little stale; a member that has filled up redirects.
+func (b *Broadcast) entryLink() link.Link {
+	l := b.Link()
+	if b.tree == nil {
+		return l
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+	defer cancel()
+	st, _, err := b.tree.Status(ctx)
+	if err != nil {
+		return l
+	}
+	total := 0
+	for _, p := range l.Peers {
+		total += len(p.Addrs)
+	}
+	added := 0
+	for _, r := range st.Room {
+		if added == maxEntries {
+			break
+		}
+		id, err := peer.Decode(string(r.ID))
+		if err != nil || slices.ContainsFunc(l.Peers, func(p peer.AddrInfo) bool { return p.ID == id }) {
+			continue
+		}
+		var addrs []ma.Multiaddr
+		for _, s := range r.Addrs {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				continue
+			}
+			if t, _ := peer.SplitAddr(a); t != nil {
+				a = t // (the link names the peer once)
+			}
+			// A full node's WebRTC-direct address, or a page's: a circuit
+			// through a node's, ending in /webrtc (the page races its
+			// entries, so one slow browser set-up costs it nothing).
+			if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 || total+len(addrs) > link.MaxPeers {
+			continue
+		}
+		total += len(addrs)
+		l.Peers = append(l.Peers, peer.AddrInfo{ID: id, Addrs: addrs})
+		added++
+	}
+	return l
 }

@@ -20,22 +20,23 @@ import (
 
 // webLinkPage is one page of tests/browser/weblink.mjs.
 type webLinkPage struct {
-	URL            string        `json:"url"`
-	Link           string        `json:"link"`
-	Mode           string        `json:"mode"`
-	PeerID         string        `json:"peerID"`
-	FirstFrameMs   *int          `json:"firstFrameMs"` // click → first frame, the page's own clock
-	SeenMs         int           `json:"seenMs"`       // click → first frame, seen from the test
-	Advanced       float64       `json:"advanced"`
-	Stalls         int           `json:"stalls"`
-	MaxStallMs     int           `json:"maxStallMs"`
-	Waiting        int           `json:"waiting"` // the video's waiting events
-	LatencySamples []int         `json:"latencySamples"`
-	Peer           *webLinkPeer  `json:"peer"`
-	Window         webLinkWindow `json:"window"`
-	Errors         []string      `json:"errors"`
-	Log            []string      `json:"log"`
-	StartLog       []string      `json:"startLog"` // the page's log up to its first frame
+	URL            string         `json:"url"`
+	Link           string         `json:"link"`
+	Mode           string         `json:"mode"`
+	PeerID         string         `json:"peerID"`
+	FirstFrameMs   *int           `json:"firstFrameMs"` // click → first frame, the page's own clock
+	Times          map[string]int `json:"times"`        // the player's startup steps, the page's own clock
+	SeenMs         int            `json:"seenMs"`       // click → first frame, seen from the test
+	Advanced       float64        `json:"advanced"`
+	Stalls         int            `json:"stalls"`
+	MaxStallMs     int            `json:"maxStallMs"`
+	Waiting        int            `json:"waiting"` // the video's waiting events
+	LatencySamples []int          `json:"latencySamples"`
+	Peer           *webLinkPeer   `json:"peer"`
+	Window         webLinkWindow  `json:"window"`
+	Errors         []string       `json:"errors"`
+	Log            []string       `json:"log"`
+	StartLog       []string       `json:"startLog"` // the page's log up to its first frame
 }
 
 type webLinkPeer struct {
@@ -43,6 +44,17 @@ type webLinkPeer struct {
 	Slots     int    `json:"slots"`
 	ParentVia string `json:"parentVia"` // "browser" or "node": how the page reaches its parent
 	Reachable string `json:"reachable"`
+	// Times are the light node's startup steps and Dials its dials
+	// (web/peer's stats()), on the page's own clock.
+	Times map[string]int `json:"times"`
+	Dials []struct {
+		Peer  string `json:"peer"`
+		Via   string `json:"via"`
+		At    int    `json:"at"`
+		Ms    int    `json:"ms"`
+		OK    bool   `json:"ok"`
+		Stage string `json:"stage"` // the dial's last progress event
+	} `json:"dials"`
 }
 
 type webLinkWindow struct {
@@ -178,6 +190,7 @@ func TestWebLinkPages(t *testing.T) {
 			busy, p.Window.CPU.DecodeMs, p.Window.CPU.StepMs, p.Window.CPU.TickMs, p.Window.CPU.VerifyWaitMs,
 			float64(p.Window.TaskMs)/secs, float64(p.Window.ScriptMs)/secs, p.Window.CPU.LongTaskMs)
 
+		t.Logf("page %d startup: %s", i, startupSteps(p))
 		if *p.FirstFrameMs > 3000 {
 			t.Logf("page %d took %d ms to its first frame:\n%s", i, *p.FirstFrameMs, strings.Join(p.StartLog, "\n"))
 		}
@@ -221,6 +234,31 @@ func TestWebLinkPages(t *testing.T) {
 	if want := min(3, max(0, len(r.Pages)-4)); fedByBrowser < want {
 		t.Errorf("%d pages fed by a browser, want at least %d", fedByBrowser, want)
 	}
+}
+
+// startupSteps says where a page's startup went: each step's time on the
+// page's clock (from the navigation the click started), then the dials.
+func startupSteps(p webLinkPage) string {
+	at := func(m map[string]int, k string) string {
+		if v, ok := m[k]; ok {
+			return strconv.Itoa(v)
+		}
+		return "-"
+	}
+	s := fmt.Sprintf("script %s, api/peer %s, peer.js %s, MSE %s, start %s, libp2p %s, attached %s, first chunk %s, first frame %d ms; dials",
+		at(p.Times, "script"), at(p.Times, "api"), at(p.Times, "peerjs"), at(p.Times, "mse"),
+		at(p.Peer.Times, "start"), at(p.Peer.Times, "libp2p"), at(p.Peer.Times, "attached"), at(p.Peer.Times, "firstChunk"), *p.FirstFrameMs)
+	for _, d := range p.Peer.Dials {
+		if d.At > *p.FirstFrameMs {
+			break
+		}
+		ok := "ok"
+		if !d.OK {
+			ok = "failed at " + d.Stage
+		}
+		s += fmt.Sprintf(" …%s (%s) at %d: %d ms %s;", d.Peer, d.Via, d.At, d.Ms, ok)
+	}
+	return s
 }
 
 type spread struct{ p50, p95, max int }

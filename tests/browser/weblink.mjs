@@ -104,7 +104,7 @@ try {
     const lat = w.samples.map((s) => s.latencyMs).filter((x) => x !== null && x !== undefined);
     result.pages.push({
       url: w.url, link: w.link, mode: st.mode, peerID: st.peerID,
-      firstFrameMs: st.firstFrameAt, seenMs: w.seenMs, startupMs: st.startupMs, settledMs: w.settledMs,
+      firstFrameMs: st.firstFrameAt, times: st.times, seenMs: w.seenMs, startupMs: st.startupMs, settledMs: w.settledMs,
       advanced: w.advanced, waiting: w.waiting,
       stalls: w.stalls, maxStallMs: w.maxStallMs, latencySamples: lat,
       peer: st.peer,

@@ -458,16 +458,27 @@
   async function playP2P() {
     if (!window.MediaSource || !window.RTCPeerConnection) return null;
     let info;
+    // The page's startup, on its own clock (from the navigation): this
+    // script, api/peer answered, peer.js loaded, the MediaSource open.
+    // The three go at once: each waited for the one before it, which cost
+    // a loaded machine up to half a second.
+    const times = state.times = { script: Math.round(t0) };
+    const ms = new MediaSource();
+    const opened = new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }))
+      .then(() => { times.mse = Math.round(performance.now()); });
     try {
+      const script = window.PeerscopePeer ? null : loadScript('peer.js')
+        .then(() => { times.peerjs = Math.round(performance.now()); });
+      if (script) script.catch(() => {}); // (awaited below, once api/peer has answered)
       const r = await fetch('api/peer', { cache: 'no-store' });
       if (!r.ok) { log('p2p: api/peer', r.status); return null; }
       info = await r.json();
-      if (!window.PeerscopePeer) await loadScript('peer.js');
+      times.api = Math.round(performance.now());
+      video.srcObject = null;
+      video.src = URL.createObjectURL(ms);
+      await script;
     } catch (e) { log('p2p:', e.message); return null; }
-    const ms = new MediaSource();
-    video.srcObject = null;
-    video.src = URL.createObjectURL(ms);
-    await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
+    await opened;
     let sb = null; let codecs = null; let videoID = null; let timescale = 90000;
     let stopped = false; let first = true; let holdBack = 0.6; let sawEnd = false;
     const anchors = [];

@@ -14,7 +14,9 @@
 // the parent, every other time from an ancestor that is not the
 // broadcaster), and, when the parent goes silent, leaves, says so, or sends
 // a chunk that fails its signature, attaches to the hints it was given,
-// then to its ancestors nearest first, then to whoever else it knows. It
+// then to its ancestors nearest first, then to whoever else it knows. On
+// its first join it may ask several members at once (config.race) and
+// keep the first that accepts, leaving the others. It
 // answers pings. At depth 2 or more it sends its grandparent receipts, takes
 // its parent for withholding when the edge it hears and the parent's
 // heartbeats say so, and moves make before break when its parent hands it
@@ -50,6 +52,12 @@ export const DEFAULTS = {
   // own dial timeout is 5 s): an attach's AttachTimeout runs from when the
   // stream opened (opened), not from when it was asked for.
   dialTimeout: 5000,
+  // How many members a detached browser asks to adopt it at once: the
+  // first to accept is its parent, the others are left (a Leave undoes an
+  // adoption they made meanwhile). One set-up that hangs (a browser's
+  // WebRTC through a relay can take seconds on a busy machine) then costs
+  // nothing while another answers. 1: one at a time.
+  race: 1,
 };
 
 export const NO_DEPTH = 65536;
@@ -76,6 +84,7 @@ export class Leaf {
     this.parentOutSince = 0;
     this.attachTo = null;
     this.attachDeadline = 0;
+    this.rivals = new Map(); // id → deadline: others asked at the same time as attachTo (a race)
     this.hints = [];
     this.lostParent = '';
     this.lostAt = 0;
@@ -160,7 +169,7 @@ export class Leaf {
   }
 
   forgetOne() {
-    const keep = new Set([this.root.id, this.parent && this.parent.id, this.attachTo, ...this.path.map((p) => p.id)]);
+    const keep = new Set([this.root.id, this.parent && this.parent.id, this.attachTo, ...this.rivals.keys(), ...this.path.map((p) => p.id)]);
     const i = this.order.findIndex((id) => !keep.has(id));
     if (i >= 0) { this.members.delete(this.order[i]); this.order.splice(i, 1); }
   }
@@ -188,27 +197,74 @@ export class Leaf {
   }
 
   // join attaches to the first hint, else the best member known: those
-  // with room first, shallowest first, the broadcaster last.
+  // with room first, shallowest first, the broadcaster last. With
+  // cfg.race > 1, on its first join, it asks the next ones in that order
+  // too (never the broadcaster, whose upload is its children's), and takes
+  // the first that accepts.
   join(now) {
-    while (this.hints.length) {
-      const m = this.members.get(this.hints.shift());
-      if (m && this.ok(m, now)) { this.attach(now, m); return; }
-    }
+    const picks = [];
+    const seen = new Set();
+    const take = (m) => {
+      if (!m || seen.has(m.info.id) || !this.ok(m, now)) return;
+      seen.add(m.info.id);
+      picks.push(m);
+    };
+    while (this.hints.length) take(this.members.get(this.hints.shift()));
     const opts = this.order.map((id) => this.members.get(id)).filter((m) => m.info.id !== this.root.id && this.ok(m, now));
     const rank = (m) => (m.depth === NO_DEPTH ? 1000 : m.depth) + (m.free > 0 ? 0 : 3);
     opts.sort((a, b) => rank(a) - rank(b));
+    for (const m of opts) take(m);
     const rootM = this.members.get(this.root.id);
-    if (opts.length) this.attach(now, opts[0]);
-    else if (rootM && this.ok(rootM, now)) this.attach(now, rootM);
-    else this.state = 'detached';
+    if (!picks.length) take(rootM);
+    if (!picks.length) { this.state = 'detached'; return; }
+    this.attach(now, picks[0]);
+    // (Not on a rejoin: its attach names the parent lost, which only the
+    // one asked should hear.)
+    for (const m of this.lostAt ? [] : picks.slice(1)) {
+      if (this.rivals.size + 1 >= this.cfg.race) break;
+      if (m.info.id === this.root.id) continue;
+      this.rivals.set(m.info.id, this.deadlineFor(now, m.info.id));
+      this.stats.attaches++;
+      this.sendAttach(m.info);
+    }
   }
 
   attach(now, m) {
     this.state = 'attaching';
     this.attachTo = m.info.id;
     this.attachDeadline = this.deadlineFor(now, m.info.id);
+    this.rivals.clear(); // (one that accepts late is undone then)
     this.stats.attaches++;
     this.sendAttach(m.info);
+  }
+
+  // promote makes a rival still running the one attach waited for, when
+  // attachTo has failed; it reports whether there was one.
+  promote() {
+    for (const [id, deadline] of this.rivals) {
+      this.rivals.delete(id);
+      this.attachTo = id;
+      this.attachDeadline = deadline;
+      return true;
+    }
+    return false;
+  }
+
+  // dropRival gives up on a rival (it refused, redirected, timed out, went
+  // away): it is cooled like any attach that failed.
+  dropRival(now, id, cool) {
+    if (!this.rivals.delete(id)) return false;
+    const m = this.members.get(id);
+    if (m) m.coolUntil = Math.max(m.coolUntil, now + cool);
+    this.event({ type: 'race-lost', peer: id });
+    return true;
+  }
+
+  // uses says whether the leaf still needs to talk to id: its parent, one
+  // it asked to adopt it, a child, an ancestor, or a move's old parent.
+  uses(id) {
+    return (this.parent && this.parent.id === id) || this.attachTo === id || this.rivals.has(id) ||
+      (this.prevParent && this.prevParent.id === id) || this.childIndex(id) >= 0 || this.path.some((p) => p.id === id);
   }
 
   // deadlineFor is when an attach to id sent now is given up: AttachTimeout
@@ -225,6 +281,8 @@ export class Leaf {
   // AttachTimeout from now.
   opened(now, id) {
     if (id === this.attachTo && this.attachDeadline > now + this.cfg.attachTimeout) this.attachDeadline = now + this.cfg.attachTimeout;
+    const r = this.rivals.get(id);
+    if (r !== undefined && r > now + this.cfg.attachTimeout) this.rivals.set(id, now + this.cfg.attachTimeout);
   }
 
   sendAttach(to, flags = 0) {
@@ -255,11 +313,19 @@ export class Leaf {
     if (m) m.coolUntil = now + 2 * this.cfg.attachTimeout;
     if (this.moving) { this.cancelMove(now); return; }
     this.attachTo = null;
+    if (this.promote()) return; // a rival may yet accept
     this.state = 'detached';
     this.join(now);
   }
 
   stepAccept(now, from, msg) {
+    if (from !== this.attachTo && this.rivals.has(from) && this.state === 'attaching' && !this.moving) {
+      // A rival answered first: it is the one; attachTo becomes a rival,
+      // left below with the others.
+      this.rivals.delete(from);
+      if (this.attachTo) this.rivals.set(this.attachTo, this.attachDeadline);
+      this.attachTo = from;
+    }
     if (from !== this.attachTo) {
       // A late accept from a member we gave up on: undo it.
       if (!this.parent || this.parent.id !== from) this.send(this.infoOf(from), message(Type.LEAVE));
@@ -300,23 +366,32 @@ export class Leaf {
     this.lostAt = 0;
     if (rejoin) this.stats.rejoins++;
     this.setPath(msg.path, now);
+    // The race is won: the others are left (an adoption they made is
+    // undone; one that has yet to hear the attach the shell may drop).
+    for (const id of [...this.rivals.keys()]) {
+      this.send(this.infoOf(id), message(Type.LEAVE));
+      this.dropRival(now, id, 0);
+    }
     this.event({ type: 'attached', peer: from, depth: this.depth(), rejoin, moved });
     this.sendStatus(now);
   }
 
   stepRedirect(now, from, msg) {
-    if (from !== this.attachTo) return;
+    const rival = this.rivals.has(from);
+    if (from !== this.attachTo && !rival) return;
     const m = this.members.get(from);
     if (m) { m.free = 0; m.coolUntil = now + this.cfg.attachTimeout; }
     if (this.moving) { this.cancelMove(now); return; }
-    this.attachTo = null;
-    this.state = 'detached';
     for (const c of msg.candidates) {
       if (!c.peer || c.peer.id === this.self.id) continue;
       this.learn(c.peer, c.depth, c.free, true);
       if (this.lostAt) this.hints.push(c.peer.id);
     }
     this.event({ type: 'redirected', peer: from, to: msg.candidates.map((c) => c.peer && c.peer.id) });
+    if (rival) { this.dropRival(now, from, this.cfg.attachTimeout); return; }
+    this.attachTo = null;
+    if (this.promote()) return; // the others may yet accept
+    this.state = 'detached';
     this.join(now);
   }
 
@@ -373,10 +448,10 @@ export class Leaf {
       case Type.ACCEPT: this.stepAccept(now, from, msg); break;
       case Type.REDIRECT: this.stepRedirect(now, from, msg); break;
       case Type.REJECT:
-        if (from === this.attachTo) {
+        if (from === this.attachTo || this.rivals.has(from)) {
           const m = this.members.get(from);
           if (m && msg.reason === Reason.DETACHED) m.depth = NO_DEPTH;
-          this.attachFailed(now);
+          if (!this.dropRival(now, from, 2 * this.cfg.attachTimeout)) this.attachFailed(now);
         }
         break;
       case Type.LEAVE: {
@@ -447,6 +522,8 @@ export class Leaf {
       this.loseParent(now, 'forged');
     } else if (this.attachTo === from) {
       this.attachFailed(now);
+    } else {
+      this.dropRival(now, from, this.cfg.banDuration);
     }
   }
 
@@ -507,6 +584,7 @@ export class Leaf {
     if (this.prevParent && this.prevParent.id === id) { this.prevParent = null; this.prevPath = null; } // nothing to go back to
     if (this.state === 'attached' && this.parent && this.parent.id === id) this.loseParent(now, 'down');
     else if (this.attachTo === id) this.attachFailed(now);
+    else this.dropRival(now, id, 2 * this.cfg.attachTimeout);
   }
 
   // leave takes this browser out of the tree, telling its parent, and
@@ -514,6 +592,8 @@ export class Leaf {
   leave() {
     if (this.state === 'attached' && this.parent) this.send(this.parent, message(Type.LEAVE));
     if (this.prevParent) this.send(this.prevParent, message(Type.LEAVE));
+    if (this.state === 'attaching') for (const id of [this.attachTo, ...this.rivals.keys()]) if (id) this.send(this.infoOf(id), message(Type.LEAVE));
+    this.rivals.clear();
     this.leaveChildren();
     this.state = 'left';
   }
@@ -536,6 +616,7 @@ export class Leaf {
     switch (this.state) {
       case 'detached': this.join(now); return;
       case 'attaching':
+        for (const [id, deadline] of [...this.rivals]) if (now >= deadline) this.dropRival(now, id, 2 * this.cfg.attachTimeout);
         if (now >= this.attachDeadline) this.attachFailed(now);
         return;
       default:

@@ -27,6 +27,20 @@ export { Leaf, InOrder, Verifier };
 
 const TICK_MS = 50;
 const MAX_TICK_WAIT_MS = 400;
+// RACE is how many members a page asks to adopt it at once when it first
+// joins: on a busy machine one browser-to-browser WebRTC set-up in a few
+// dozen hangs for seconds, and a page that waited on it alone waited that
+// long for its first frame.
+const RACE = 3;
+// RELEASE_MS is how long a race's loser keeps its stream, for the Leave
+// that undoes an adoption to go out, before the shell closes it.
+const RELEASE_MS = 1000;
+// How long a dial may take: to another browser (a WebRTC set-up through a
+// relay), to a node (WebRTC-direct).
+const BROWSER_DIAL_MS = [1500, 2000];
+// How long a retry waits for the attempt before it to leave the dial queue.
+const RETRY_WAIT_MS = 500;
+const NODE_DIAL_MS = 5000;
 
 // dialable keeps the addresses a browser can dial: a node's WebRTC-direct
 // (with certhash), or another browser's WebRTC through a circuit relay
@@ -44,12 +58,27 @@ function withPeer(addr, id) {
   return addr.endsWith(`/p2p/${id}`) ? addr : `${addr}/p2p/${id}`;
 }
 
+// unlimited is an open connection that can carry the stream: not a relayed
+// one (a circuit's data is limited; it carries a browser's signalling).
+function unlimited(c) {
+  return c.status === 'open' && c.limits == null;
+}
+
+// toBrowser says whether a connection is to another browser: WebRTC set up
+// through a relay, or the relayed signalling connection itself.
+function toBrowser(c) {
+  const a = c.remoteAddr.toString();
+  return a.includes('/p2p-circuit') || (a.includes('/webrtc') && !a.includes('/webrtc-direct'));
+}
+
 function bytesOf(data) {
   return data instanceof Uint8Array ? data : data.subarray();
 }
 
 // start joins the broadcast's tree. opts: broadcast, protocol (the tree's
-// stream protocol ID), addrs (multiaddrs of a full node, with /p2p),
+// stream protocol ID), addrs (where to enter the tree: multiaddrs of the
+// broadcaster and of full nodes with room, each ending in /p2p/<its ID>;
+// the full nodes are asked first, up to RACE at once),
 // slots (children this browser feeds; 0, the default: a leaf),
 // iceServers (for browser-to-browser WebRTC; default none: host
 // candidates only), onChunk(chunk) in sequence, onEvent(event), log(...).
@@ -62,6 +91,12 @@ function bytesOf(data) {
 export async function start(opts) {
   const log = opts.log || (() => {});
   const now = () => performance.now();
+  // Where a page's startup goes, on its own clock (performance.now(), from
+  // the navigation): start() called, js-libp2p started, the first attach
+  // accepted, the first media chunk delivered; and every dial the shell
+  // made (peer, browser or node, how long, how it ended).
+  const times = { start: Math.round(now()) };
+  const dials = [];
   const verifier = new Verifier(opts.broadcast);
   const slots = opts.slots || 0;
   const rtcConfiguration = { iceServers: opts.iceServers || [] };
@@ -79,18 +114,28 @@ export async function start(opts) {
     connectionGater: { denyDialMultiaddr: async () => false },
     connectionManager: { maxConnections: 16 },
   });
+  times.libp2p = Math.round(now());
   const selfID = node.peerId.toString();
+  const connsTo = (id) => node.getConnections().filter((c) => c.remotePeer.toString() === id);
   const rootID = broadcasterOf(opts.broadcast);
-  const entry = dialable(opts.addrs).map((a) => a.replace(/\/p2p\/[^/]+$/, ''));
-  const entryID = (opts.addrs[0] || '').split('/p2p/')[1] || '';
+  // The entries (api/peer): the broadcaster, and members of the tree with
+  // room that its listing names, each address ending in /p2p/<its ID>.
+  const entries = new Map(); // peer ID → addrs
+  for (const a of dialable(opts.addrs)) {
+    const m = /^(.*)\/p2p\/([^/]+)$/.exec(a);
+    if (!m) continue; // (an address that does not name its peer)
+    if (!entries.has(m[2])) entries.set(m[2], []);
+    entries.get(m[2]).push(m[1]);
+  }
   const writers = new Map(); // peer ID → {stream|null, queue, failed}
   const leaf = new Leaf({
     self: { id: selfID, addrs: [] },
     root: { id: rootID, addrs: [] },
     broadcast: opts.broadcast,
-    config: { ...opts.config, slots },
+    // A first join asks up to RACE members at once (leaf.js, race).
+    config: { race: RACE, ...opts.config, slots },
     // A peer is reachable if we hold a connection to it or can dial it.
-    usable: (info) => dialable(info.addrs).length > 0 || node.getConnections().some((c) => c.remotePeer.toString() === info.id),
+    usable: (info) => dialable(info.addrs).length > 0 || connsTo(info.id).some(unlimited),
     connected: (id) => { const w = writers.get(id); return !!(w && w.stream); },
   });
   const order = new InOrder({ wait: opts.gapWait || 2000 });
@@ -110,6 +155,7 @@ export async function start(opts) {
   const bytesTo = {}; // peer ID → bytes of frames sent to it
 
   function deliver(c) {
+    if (times.firstChunk === undefined && !(c.flags & 2)) times.firstChunk = Math.round(now());
     for (const x of order.push(now(), c)) if (!x.gap) opts.onChunk(x); else log('peer: gave a hole up');
   }
 
@@ -118,6 +164,8 @@ export async function start(opts) {
     for (const { to, msg } of rd.messages) write(to, msg);
     for (const c of rd.deliver) deliver(c);
     for (const e of rd.events) {
+      if (e.type === 'attached' && times.attached === undefined) times.attached = Math.round(now());
+      if (e.type === 'race-lost') release(e.peer);
       log('peer:', e.type, e.peer ? e.peer.slice(-8) : '', e.why || '', e.depth === undefined ? '' : `depth ${e.depth}`);
       if (opts.onEvent) opts.onEvent(e);
     }
@@ -128,7 +176,7 @@ export async function start(opts) {
   function write(to, msg) {
     let w = writers.get(to.id);
     if (!w) {
-      w = { stream: null, queue: [], failed: false };
+      w = { stream: null, queue: [], failed: false, abort: new AbortController() };
       writers.set(to.id, w);
       open(to, w);
     }
@@ -139,15 +187,42 @@ export async function start(opts) {
   async function open(to, w) {
     try {
       const addrs = dialable(to.addrs).map((a) => multiaddr(withPeer(a, to.id)));
-      const connected = node.getConnections().find((c) => c.remotePeer.toString() === to.id);
+      // (A relayed connection to a browser is its signalling path, not
+      // one to open the tree's stream on: its data is limited.)
+      const connected = node.getConnections().find((c) => c.remotePeer.toString() === to.id && unlimited(c));
       const target = connected ? connected.remotePeer : addrs;
       if (!connected && !addrs.length) throw new Error('no address a browser can dial');
       // Another browser, through a circuit: a WebRTC set-up that has not
-      // come in 3 s has hung (on loopback it takes well under one, and the
-      // 8-page test saw one in a few dozen never come); the leaf then asks
-      // the next candidate instead of waiting the 5 s a node gets.
-      const toBrowser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
-      const stream = await node.dialProtocol(target, opts.protocol, { signal: AbortSignal.timeout(toBrowser ? 3000 : 5000), runOnLimitedConnection: true });
+      // come in BROWSER_DIAL_MS has hung (on loopback it takes well under
+      // one); the leaf then asks the next candidate instead of waiting the
+      // 5 s a node gets. (The dial's last progress event is kept, to see
+      // where one hung.)
+      const browser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
+      let stream;
+      for (const ms of browser ? BROWSER_DIAL_MS : [NODE_DIAL_MS]) {
+        const d = { peer: to.id.slice(-8), via: connected ? 'open' : browser ? 'browser' : 'node', at: Math.round(now()), stage: '' };
+        dials.push(d);
+        if (dials.length > 20) dials.shift();
+        try {
+          const signal = AbortSignal.any([w.abort.signal, AbortSignal.timeout(ms)]);
+          stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress: (e) => { d.stage = e.type; } });
+        } catch (e) {
+          if (w.abort.signal.aborted || ms === BROWSER_DIAL_MS.at(-1) || !browser) throw e;
+          log('peer: open', to.id.slice(-8), e.message, 'at', d.stage, '- again');
+          // The hung attempt is aborted, but js-libp2p's dial queue drops
+          // it only once its transport has given up; a dial made before
+          // that joins it instead of starting afresh. So wait, a little,
+          // for it to go.
+          const until = now() + RETRY_WAIT_MS;
+          while (now() < until && node.getDialQueue().some((p) => p.peerId && p.peerId.toString() === to.id)) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        } finally {
+          d.ms = Math.round(now()) - d.at;
+          d.ok = !!stream;
+        }
+        if (stream) break;
+      }
       if (writers.get(to.id) !== w || stopped) { stream.abort(new Error('closed')); return; }
       w.stream = stream;
       stream.addEventListener('close', () => { if (writers.get(to.id) === w) gone(to.id, w); });
@@ -158,6 +233,31 @@ export async function start(opts) {
       log('peer: open', to.id.slice(-8), e.message);
       gone(to.id, w);
     }
+  }
+
+  // release lets a race's loser go. Its stream not yet open, the loser has
+  // heard nothing (the attach and the Leave after it wait in the queue):
+  // the dial is aborted and the queue dropped. Open, the Leave goes out,
+  // and a moment later the stream is closed. Either way a connection to
+  // another browser that the leaf has no use for is then closed, so a race
+  // leaves no RTCPeerConnection behind (a full node's is kept: it may hold
+  // the relay reservation others reach this page through).
+  function release(id) {
+    const w = writers.get(id);
+    if (w && !w.stream) {
+      writers.delete(id);
+      w.abort.abort(new Error('lost the race'));
+    }
+    setTimeout(() => {
+      if (stopped || leaf.uses(id)) return;
+      const w = writers.get(id);
+      if (w && w.stream) {
+        writers.delete(id);
+        Promise.resolve().then(() => w.stream.close()).catch(() => {});
+      }
+      const conns = connsTo(id);
+      if (conns.length && conns.every(toBrowser)) node.hangUp(conns[0].remotePeer).catch(() => {});
+    }, RELEASE_MS);
   }
 
   function send(id, w, f) {
@@ -248,7 +348,7 @@ export async function start(opts) {
     if (w) gone(id, w); else { leaf.peerDown(now(), id); drain(); }
   });
 
-  leaf.addCandidates(now(), [{ id: entryID, addrs: entry }]);
+  leaf.addCandidates(now(), [...entries].map(([id, addrs]) => ({ id, addrs })));
   leaf.tick(now());
   drain();
   // The leaf ticks after its inbox is drained, as mesh/p2p's shell does
@@ -298,7 +398,7 @@ export async function start(opts) {
       const snap = leaf.snapshot();
       const elapsed = now() - cpu.since;
       return {
-        ...snap, refused: [...refused], skipped: order.skipped, verifier: verifier.impl,
+        ...snap, times: { ...times }, dials: dials.map((d) => ({ ...d })), refused: [...refused], skipped: order.skipped, verifier: verifier.impl,
         slots, reachable: own, parentVia: parentVia(snap.parent),
         bytesFrom: { ...bytesFrom }, bytesTo: { ...bytesTo },
         cpu: { ...cpu, busyMs: cpu.decodeMs + cpu.stepMs + cpu.tickMs, elapsedMs: elapsed },

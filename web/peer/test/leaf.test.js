@@ -163,3 +163,56 @@ test('an attach waits for the stream to open, then AttachTimeout: a slow WebRTC 
   l.tick(4600);
   assert.equal(l.snapshot().state, 'detached', 'the broadcaster given up after AttachTimeout (and the lost parent cooling)');
 });
+
+// raced returns a leaf with race 3 that the page's node redirected to
+// three members with room: it has asked all three.
+function raced() {
+  const l = leaf({ race: 3 });
+  l.tick(0);
+  l.ready();
+  const c = (id) => ({ peer: { id, addrs: [id[0]] }, depth: 2, free: 1 });
+  l.step(5, 'full', message(Type.REDIRECT, { candidates: [c('a1'), c('b1'), c('c1')] }));
+  return l;
+}
+
+test('a race: the first of those asked to accept is the parent, the others are left', () => {
+  const l = raced();
+  assert.deepEqual(sent(l.ready()), ['a1:ATTACH', 'b1:ATTACH', 'c1:ATTACH']);
+  l.step(20, 'b1', message(Type.ACCEPT, { path: path('root', 'full', 'b1'), depth: 2 }));
+  const rd = l.ready();
+  assert.deepEqual(sent(rd).sort(), ['a1:LEAVE', 'b1:STATUS', 'c1:LEAVE']);
+  assert.deepEqual(rd.events.filter((e) => e.type === 'race-lost').map((e) => e.peer).sort(), ['a1', 'c1']);
+  assert.equal(l.snapshot().parent, 'b1');
+  assert.equal(l.uses('a1'), false);
+  assert.equal(l.uses('b1'), true);
+  // One that accepts after all is undone again.
+  l.step(30, 'a1', message(Type.ACCEPT, { path: path('root', 'full', 'a1'), depth: 2 }));
+  assert.deepEqual(sent(l.ready()), ['a1:LEAVE']);
+  assert.equal(l.snapshot().parent, 'b1');
+});
+
+test('a race goes on while any of those asked may accept: refusals and silence drop them one by one', () => {
+  const l = raced();
+  l.ready();
+  l.step(10, 'a1', message(Type.REDIRECT, { candidates: [] })); // the first asked redirects
+  l.step(11, 'c1', message(Type.REJECT, { reason: Reason.FULL }));
+  assert.equal(l.snapshot().state, 'attaching');
+  assert.deepEqual(sent(l.ready()), []); // nobody new asked: b1 may still answer
+  l.step(50, 'b1', message(Type.ACCEPT, { path: path('root', 'full', 'b1'), depth: 2 }));
+  assert.equal(l.snapshot().parent, 'b1');
+  // All silent past their deadlines: the leaf joins afresh.
+  const q = raced();
+  q.ready();
+  q.tick(10000);
+  assert.equal(q.snapshot().state, 'attaching');
+  assert.ok(sent(q.ready()).every((s) => s.endsWith(':ATTACH')));
+});
+
+test('no race on a rejoin: its attach names the parent lost, for the one asked only', () => {
+  const l = attached();
+  l.learn({ id: 'a1', addrs: ['a'] }, 2, 1, true);
+  l.learn({ id: 'b1', addrs: ['b'] }, 2, 1, true);
+  l.cfg.race = 3;
+  l.step(100, 'full', message(Type.LEAVE));
+  assert.equal(sent(l.ready()).filter((s) => s.endsWith(':ATTACH')).length, 1);
+});
