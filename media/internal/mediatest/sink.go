@@ -95,13 +95,31 @@ func (s *Sink) WaitSamples(tb testing.TB, n int, within time.Duration) []media.S
 
 // Logger returns a logger that writes to tb.Log, so that a component's
 // logs show with -v or when its test fails.
+// What is logged once the test's cleanups have run is dropped: a
+// library's goroutine (pion's connection-state callback, in a CI run of
+// media/whip's TestAnswerPrefersH264) may log after the test returned, and
+// testing panics on a Log after the test has completed.
 func Logger(tb testing.TB, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(logWriter{tb}, &slog.HandlerOptions{Level: level}))
+	w := &logWriter{tb: tb}
+	tb.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-type logWriter struct{ tb testing.TB }
+type logWriter struct {
+	tb   testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
-func (w logWriter) Write(p []byte) (int, error) {
-	w.tb.Log(string(bytes.TrimRight(p, "\n")))
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log(string(bytes.TrimRight(p, "\n")))
+	}
 	return len(p), nil
 }
