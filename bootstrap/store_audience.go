@@ -294,22 +294,30 @@ type bundleWrite struct {
 	quota     int64
 }
 
+// rosterWriteStart begins a write that rests on a broadcast's stored roster
+// (bundles, tokens): it records the request's nonce, checks the listing is
+// private and not expired, and returns the stored roster's version.
+func rosterWriteStart(ctx context.Context, tx *sql.Tx, n nonceRec, id string, now time.Time, replayTTL time.Duration) (int64, error) {
+	if _, err := tx.ExecContext(ctx, nonceInsert, n.k[:], n.bucket); err != nil {
+		return 0, err
+	}
+	if err := privateListing(ctx, tx, id, now, replayTTL); err != nil {
+		return 0, err
+	}
+	var version int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM rosters WHERE broadcast = ?`, id).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: no roster for %s: put the roster first", ErrNotFound, clip(id, 80))
+	}
+	return version, err
+}
+
 // putBundles stores bundles for devices of the broadcast's stored roster
 // (a bundle for another device is refused, and then none is stored),
 // keeping keepEpochs per device key, within the account's quota.
 func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
-			return err
-		}
-		if err := privateListing(ctx, tx, w.broadcast, w.now, w.replayTTL); err != nil {
-			return err
-		}
-		var version int64
-		err := tx.QueryRowContext(ctx, `SELECT version FROM rosters WHERE broadcast = ?`, w.broadcast).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no roster for %s: put the roster first", ErrNotFound, clip(w.broadcast, 80))
-		}
+		version, err := rosterWriteStart(ctx, tx, w.nonce, w.broadcast, w.now, w.replayTTL)
 		if err != nil {
 			return err
 		}
@@ -472,17 +480,7 @@ type tokenWrite struct {
 // if older than the one held.
 func (s *Store) putTokens(ctx context.Context, w tokenWrite) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
-			return err
-		}
-		if err := privateListing(ctx, tx, w.broadcast, w.now, w.replayTTL); err != nil {
-			return err
-		}
-		var version int64
-		err := tx.QueryRowContext(ctx, `SELECT version FROM rosters WHERE broadcast = ?`, w.broadcast).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no roster for %s: put the roster first", ErrNotFound, clip(w.broadcast, 80))
-		}
+		version, err := rosterWriteStart(ctx, tx, w.nonce, w.broadcast, w.now, w.replayTTL)
 		if err != nil {
 			return err
 		}
