@@ -299,14 +299,7 @@
     video.src = URL.createObjectURL(ms);
     await new Promise((r) => ms.addEventListener('sourceopen', r, { once: true }));
 
-    const append = async (buf) => {
-      await idle(sb);
-      return new Promise((resolve, reject) => {
-        sb.addEventListener('updateend', resolve, { once: true });
-        sb.addEventListener('error', reject, { once: true });
-        sb.appendBuffer(buf);
-      });
-    };
+    const append = (buf) => appendTo(sb, buf);
     async function get(u) {
       const r = await fetch(u, { cache: 'no-store' });
       if (!r.ok) throw new Error(`${r.status} ${u}`);
@@ -441,6 +434,16 @@
     while (sb.updating) await new Promise((r) => sb.addEventListener('updateend', r, { once: true }));
   }
 
+  // appendTo appends buf to sb once it is idle, resolving when it is in.
+  async function appendTo(sb, buf) {
+    await idle(sb);
+    return new Promise((resolve, reject) => {
+      sb.addEventListener('updateend', resolve, { once: true });
+      sb.addEventListener('error', reject, { once: true });
+      sb.appendBuffer(buf);
+    });
+  }
+
   function loadScript(src) {
     return new Promise((resolve, reject) => {
       const el = document.createElement('script');
@@ -483,14 +486,7 @@
     let stopped = false; let first = true; let holdBack = 0.6; let sawEnd = false;
     const anchors = [];
     const queue = []; let busy = false;
-    const append = async (buf) => {
-      await idle(sb);
-      return new Promise((resolve, reject) => {
-        sb.addEventListener('updateend', resolve, { once: true });
-        sb.addEventListener('error', reject, { once: true });
-        sb.appendBuffer(buf);
-      });
-    };
+    const append = (buf) => appendTo(sb, buf);
     async function put(c) {
       if (c.flags & 2) { // init
         const next = readInit(c.payload);
@@ -605,14 +601,7 @@
     let gen = 0; // bumped by a seek: a loader of an older generation stops
     const loaded = new Set();
     const skipped = new Set(); // segments no peer gave: jumped over
-    const append = async (buf) => {
-      await idle(sb);
-      return new Promise((resolve, reject) => {
-        sb.addEventListener('updateend', resolve, { once: true });
-        sb.addEventListener('error', reject, { once: true });
-        sb.appendBuffer(buf);
-      });
-    };
+    const append = (buf) => appendTo(sb, buf);
     async function get(u) {
       for (let attempt = 0; ; attempt++) {
         const res = await fetch(u);
