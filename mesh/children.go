@@ -49,6 +49,12 @@ func (n *Machine) removeChild(i int) {
 		n.pastVouchesUntil = n.lastTick.Add(2 * n.cfg.AttachTimeout)
 	}
 	n.children = slices.Delete(n.children, i, i+1)
+	if c.orphan != nil {
+		// Its slot is free: the orphan that named it is answered once the
+		// input that removed it is done (answerReleased).
+		n.released = append(n.released, c.orphan)
+		c.orphan = nil
+	}
 	n.event(Event{Type: EvChildRemoved, Peer: c.info.ID})
 }
 
@@ -108,8 +114,9 @@ func (n *Machine) myPath() []PeerInfo {
 // it (banned, out of the tree, a loop), take it back (already our child),
 // adopt it (a free slot), make room for it (it relays more than one of our
 // children), and otherwise redirect it to room below (or, for an
-// improvement, refuse it).
-func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
+// improvement, refuse it). An orphan naming a child of ours still heard
+// from may be held first (holdOrphan), when hold is set.
+func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) {
 	info := PeerInfo{ID: from, Addrs: m.Addrs}
 	if r := n.refusal(now, from); r != ReasonNone {
 		n.send(info, &Message{Type: MsgReject, Reason: r})
@@ -129,9 +136,83 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 	case m.Free >= 1 && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
 		n.answerImprove(now, from, info, m)
+	case hold && n.holdOrphan(now, from, m):
 	default:
 		n.redirect(now, from, info, m)
 	}
+}
+
+// holdOrphan keeps, unanswered, an attach that names as the parent lost a
+// child of ours still heard from (believeLost did not free its slot). A
+// node that leaves tells its parent and its children at once, and a
+// child's attach can reach us before the goodbye does; or the child died a
+// moment ago. Sent away, the orphan would try the broadcaster and the
+// others, all full, and come back after the slot is freed, seconds later.
+// Held, it is answered as soon as the child is removed (its goodbye, its
+// silence), or when the child answers the ping sent now (alive: the orphan
+// is redirected, so a liar naming a sibling wins nothing), or at the
+// deadline, when believeLost decides: by then an unanswered child has been
+// silent two status intervals. One orphan is held per child; a second is
+// redirected at once, as before.
+func (n *Machine) holdOrphan(now time.Time, from PeerID, m *Message) bool {
+	if m.Lost == "" || m.Flags&AttachWithheld != 0 {
+		return false
+	}
+	i := n.childIndex(m.Lost)
+	if i < 0 {
+		return false
+	}
+	c := n.children[i]
+	if c.orphan != nil && c.orphan.from != from {
+		return false
+	}
+	h := &heldAttach{from: from, msg: *m, ping: now.UnixNano(), until: now.Add(2 * n.cfg.StatusInterval)}
+	h.msg.Addrs = slices.Clone(m.Addrs)
+	c.orphan = h
+	n.send(c.info, &Message{Type: MsgPing, Time: h.ping})
+	return true
+}
+
+// childAnswered takes a pong from a child: one that answers the ping of a
+// held orphan is alive, and the orphan is answered now.
+func (n *Machine) childAnswered(now time.Time, from PeerID, p *Message) {
+	i := n.childIndex(from)
+	if i < 0 {
+		return
+	}
+	c := n.children[i]
+	if h := c.orphan; h != nil && p.Time == h.ping {
+		c.heardAt = now
+		c.orphan = nil
+		n.stepAttach(now, h.from, &h.msg, false)
+	}
+}
+
+// heldDue answers the held orphans whose deadline has come.
+func (n *Machine) heldDue(now time.Time) {
+	var due []*heldAttach
+	for _, c := range n.children {
+		if h := c.orphan; h != nil && !now.Before(h.until) {
+			c.orphan = nil
+			due = append(due, h)
+		}
+	}
+	for _, h := range due {
+		n.stepAttach(now, h.from, &h.msg, false)
+	}
+}
+
+// answerReleased answers the held orphans whose lost parent has been
+// removed since: a slot is free for them.
+func (n *Machine) answerReleased(now time.Time) {
+	for len(n.released) > 0 {
+		h := n.released[0]
+		n.released = n.released[1:]
+		if n.state != stateLeft {
+			n.stepAttach(now, h.from, &h.msg, false)
+		}
+	}
+	n.released = nil
 }
 
 // refusal says why an attach from a peer must be refused outright, or

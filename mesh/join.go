@@ -204,6 +204,7 @@ func (n *Machine) stepPing(now time.Time, from PeerID, m *Message) {
 // broadcaster) is taken for a lie: the peer keeps its RTT but not the place
 // it claims.
 func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
+	n.childAnswered(now, from, p)
 	m := n.members[from]
 	if m == nil || m.pingAt.IsZero() || p.Time != m.pingAt.UnixNano() {
 		return

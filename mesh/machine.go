@@ -88,6 +88,19 @@ type child struct {
 	caughtAt  time.Time // named as withholding by one of them; zero: not
 	accuser   PeerID
 	vouches   []vouch // its children it says proved capacity (its status)
+
+	// orphan: an attach that named this child as the parent its sender
+	// lost while the child was still heard from, held for the child's
+	// goodbye or silence (holdOrphan).
+	orphan *heldAttach
+}
+
+// heldAttach is an orphan's attach kept unanswered for a moment.
+type heldAttach struct {
+	from  PeerID
+	msg   Message
+	ping  int64     // the time sent in the ping to the child it names
+	until time.Time // then answered whatever the child has said
 }
 
 // vouch is a child's word for one of its own children's proven capacity.
@@ -149,6 +162,9 @@ type Machine struct {
 	parentOutSince time.Time
 	children       []*child
 	handing        int // children being handed over (child.handTo set)
+	// released: held orphans whose lost parent has been removed, to be
+	// answered at the end of the input (answerReleased).
+	released []*heldAttach
 	// On the broadcaster: the vouches of the last child that went, until
 	// its orphans have asked (trust.go, vouched).
 	pastVouches      []vouch
@@ -419,6 +435,7 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 	case n.attachTo == id:
 		n.attachFailed(now)
 	}
+	n.answerReleased(now)
 }
 
 // Leave takes the node out of the tree gracefully: the parent is told, and
@@ -513,6 +530,8 @@ func (n *Machine) Tick(now time.Time) {
 			n.send(c.info, &Message{Type: MsgPath, Depth: d, Seq: n.held()})
 		}
 	}
+	n.heldDue(now)
+	n.answerReleased(now)
 }
 
 // NextTick returns the earliest time at which Tick would do anything, as
@@ -583,6 +602,9 @@ func (n *Machine) NextTick() time.Time {
 		if c.handTo != "" {
 			at(c.handUntil, 0)
 		}
+		if c.orphan != nil {
+			at(c.orphan.until, 0)
+		}
 	}
 	switch w {
 	case math.MaxInt64:
@@ -606,6 +628,12 @@ func (n *Machine) jitter(d time.Duration) time.Duration {
 
 // Step hands the node a message from a peer.
 func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
+	err := n.step(now, from, m)
+	n.answerReleased(now)
+	return err
+}
+
+func (n *Machine) step(now time.Time, from PeerID, m *Message) error {
 	if n.state == stateLeft {
 		return nil
 	}
@@ -620,7 +648,7 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	case MsgPong:
 		n.stepPong(now, from, m)
 	case MsgAttach:
-		n.stepAttach(now, from, m)
+		n.stepAttach(now, from, m, true)
 	case MsgAccept:
 		n.stepAccept(now, from, m)
 	case MsgRedirect:
