@@ -305,8 +305,10 @@ func TestAudienceAPI(t *testing.T) {
 	})
 	waitFor(t, 30*time.Second, "carol plays", func() bool { return status(t, w).Received >= 5 })
 	// The periodic lookup (every 0.5 s) looks up the new audience, not the
-	// old: carol is still in a few lookups later.
-	time.Sleep(2 * time.Second)
+	// old: carol still plays, and is still in, ten chunks (2 s of the live
+	// stream, four lookups) later.
+	played := status(t, w).Received
+	waitFor(t, 30*time.Second, "carol plays on", func() bool { return status(t, w).Received >= played+10 })
 	req, _ := http.NewRequest(http.MethodGet, bob.HTTPURL()+"/api/broadcasts/"+b.ID()+"/audience", nil)
 	req.Header.Set("Peerscope-Token", tok)
 	resp, err := http.DefaultClient.Do(req)
