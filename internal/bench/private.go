@@ -42,11 +42,15 @@ type privacy struct {
 	rings    map[*viewer]map[uint32]*audience.Keys
 	failed   atomic.Uint64
 	opened   atomic.Uint64
+	recycle  *sync.Pool // Config.PrivateRecycle: plaintext buffers; nil: fresh each
 }
 
-func newPrivacy(root *viewer, every time.Duration) (*privacy, error) {
+func newPrivacy(root *viewer, every time.Duration, recycle bool) (*privacy, error) {
 	p := &privacy{id: link.NewBroadcastID(root.h.ID()), key: root.h.Peerstore().PrivKey(root.h.ID()), every: every,
 		devices: map[*viewer]*audience.DevicePrivateKey{}, rings: map[*viewer]map[uint32]*audience.Keys{}}
+	if recycle {
+		p.recycle = &sync.Pool{New: func() any { return new([]byte) }}
+	}
 	var err error
 	if p.secret, err = audience.NewBroadcastSecret(rand.Reader); err != nil {
 		return nil, err
@@ -132,7 +136,20 @@ func (p *privacy) open(v *viewer, c *chunk.Chunk) bool {
 		p.failed.Add(1)
 		return false
 	}
-	if _, err := k.OpenChunk(nil, c); err != nil {
+	var buf *[]byte
+	if p.recycle != nil {
+		buf = p.recycle.Get().(*[]byte)
+	}
+	var dst []byte
+	if buf != nil {
+		dst = (*buf)[:0]
+	}
+	plain, err := k.OpenChunk(dst, c)
+	if buf != nil {
+		*buf = plain[:0]
+		p.recycle.Put(buf)
+	}
+	if err != nil {
 		p.failed.Add(1)
 		return false
 	}
