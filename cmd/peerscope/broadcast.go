@@ -56,8 +56,8 @@ printed at start). One publisher at a time; one cut off may come back within
 A private broadcast (--private, --audience) is seen only by the people you
 pick: every chunk and comment is encrypted, the keys are wrapped for their
 devices only and left at the --bootstrap (which cannot open them), and only
-their nodes get into the relay tree. This node must be signed in at the bootstrap (on
-its directory page; the sign-in is kept with --data). The people picked
+their nodes get into the relay tree. This node must be signed in at the bootstrap
+('peerscope signin' with the same --data and --bootstrap, or its directory page). The people picked
 must have signed in there with a node too: a node publishes its device key
 when it signs in; someone who does so while you are live is let in within
 --audience-every.
@@ -216,7 +216,7 @@ func signInHint(n *node.Node, err error) error {
 	if !errors.Is(err, node.ErrNotSignedIn) {
 		return err
 	}
-	return fmt.Errorf("broadcast: %w\n  The directory page of a node with this --data and --bootstrap signs it in (this one was %s: run it without --private and open it), then go live again", err, n.DirectoryURL())
+	return fmt.Errorf("broadcast: %w\n  Sign this node in with 'peerscope signin' and the same --data and --bootstrap (or on the directory page of a node run with them, like %s), then go live again", err, n.DirectoryURL())
 }
 
 // printAudience says who may watch, and who cannot yet.

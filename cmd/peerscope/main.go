@@ -24,6 +24,7 @@ func commands() []command {
 		{"demo", "stream the built-in sample clip through a local relay tree and open the player", runDemo},
 		{"broadcast", "go live from a camera, OBS or ffmpeg, as the root of a relay tree; --private for people you pick", runBroadcast},
 		{"watch", "watch a broadcast link, relaying to peers as your upload allows", runWatch},
+		{"signin", "sign this node in at a community bootstrap (Twitter or a phone): a name, private broadcasts", runSignIn},
 		{"bootstrap", "run a community bootstrap node: discovery, NAT relay, identity, directory", runBootstrap},
 		{"bench", "measure the relay tree with real libp2p hosts on loopback", runBench},
 		{"sim", "simulate the relay tree with thousands of nodes over a modelled network", runSim},

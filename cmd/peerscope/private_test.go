@@ -44,7 +44,7 @@ func TestPrivateNeedsSignIn(t *testing.T) {
 		{[]string{"broadcast", "--from", "sample", "--audience", "group:a b", "--bootstrap", boot}, 2, []string{"group name"}},
 		{[]string{"broadcast", "--from", "sample", "--private", ",", "--bootstrap", boot}, 2, []string{"at least one account"}},
 		{append([]string{"broadcast", "--private", "@nobody,twitter:42"}, node...), 1, []string{"unknown account", "@nobody", "twitter:42"}},
-		{append([]string{"broadcast", "--audience", "mutuals"}, node...), 1, []string{"not signed in", "directory page", "http://127.0.0.1:"}},
+		{append([]string{"broadcast", "--audience", "mutuals"}, node...), 1, []string{"not signed in", "peerscope signin", "directory page", "http://127.0.0.1:"}},
 		{append([]string{"broadcast", "--audience", "group:family"}, node...), 1, []string{"not signed in"}},
 	} {
 		out, err := capture(t, func() error { return run(t.Context(), tc.args) })

@@ -66,7 +66,7 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 			return nil
 		}
 		if errors.Is(err, node.ErrNotMember) {
-			return fmt.Errorf("watch: %w\n  If you were invited: run watch with --bootstrap URL (and --data DIR to keep this node's identity, sign-in and device key), sign in on the directory page it prints, and the broadcaster's node lets you in", err)
+			return fmt.Errorf("watch: %w\n  If you were invited: sign in with 'peerscope signin --bootstrap URL --data DIR', watch with the same --bootstrap and --data, and the broadcaster's node lets you in", err)
 		}
 		return fmt.Errorf("watch: %w", err)
 	}
