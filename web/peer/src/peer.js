@@ -10,6 +10,11 @@
 // (chunk.js) before the leaf sees it: a forged one bans its sender ─► the
 // leaf delivers each sequence number once ─► InOrder ─► onChunk, in
 // sequence, to the page's Media Source Extensions.
+//
+// rtc.js comes first: it hands js-libp2p, whose modules follow, an
+// RTCPeerConnection whose browser-to-browser 'init' channel cannot hang a
+// dial (see there); restoreRTC() below gives the page its own back.
+import { restore as restoreRTC } from './rtc.js';
 import { createLibp2p } from 'libp2p';
 import { webRTC, webRTCDirect } from '@libp2p/webrtc';
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
@@ -24,6 +29,8 @@ import { Leaf } from './leaf.js';
 import { InOrder } from './inorder.js';
 
 export { Leaf, InOrder, Verifier };
+
+restoreRTC();
 
 const TICK_MS = 50;
 const MAX_TICK_WAIT_MS = 400;
