@@ -43,7 +43,9 @@ const RACE = 3;
 // that undoes an adoption to go out, before the shell closes it.
 const RELEASE_MS = 1000;
 // How long a dial may take: to another browser (a WebRTC set-up through a
-// relay), to a node (WebRTC-direct).
+// relay), counted from when the relay's connection is there (its
+// signalling stream opens), once and then afresh; to a node
+// (WebRTC-direct), which is also what reaching the relay may take.
 const BROWSER_DIAL_MS = [1500, 2000];
 // How long a retry waits for the attempt before it to leave the dial queue.
 const RETRY_WAIT_MS = 500;
@@ -200,9 +202,12 @@ export async function start(opts) {
       const target = connected ? connected.remotePeer : addrs;
       if (!connected && !addrs.length) throw new Error('no address a browser can dial');
       // Another browser, through a circuit: a WebRTC set-up that has not
-      // come in BROWSER_DIAL_MS has hung (on loopback it takes well under
-      // one); the leaf then asks the next candidate instead of waiting the
-      // 5 s a node gets. (The dial's last progress event is kept, to see
+      // come BROWSER_DIAL_MS after its signalling began has hung (on
+      // loopback it takes well under one), and is tried afresh once. The
+      // time to reach the relay before that is a node's dial (a
+      // WebRTC-direct handshake, which on a loaded machine now and then
+      // takes over a second): counting it in cut off set-ups that were
+      // about to come. (The dial's last progress event is kept, to see
       // where one hung.)
       const browser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
       let stream;
@@ -210,9 +215,20 @@ export async function start(opts) {
         const d = { peer: to.id.slice(-8), via: connected ? 'open' : browser ? 'browser' : 'node', at: Math.round(now()), stage: '' };
         dials.push(d);
         if (dials.length > 20) dials.shift();
+        const timeout = new AbortController();
+        const expire = () => timeout.abort(new DOMException('dial timed out', 'TimeoutError'));
+        let timer = setTimeout(expire, browser ? NODE_DIAL_MS + ms : ms);
+        const onProgress = (e) => {
+          d.stage = e.type;
+          if (browser && e.type === 'webrtc:open-signaling-stream') {
+            d.signalling = Math.round(now()) - d.at;
+            clearTimeout(timer);
+            timer = setTimeout(expire, ms);
+          }
+        };
         try {
-          const signal = AbortSignal.any([w.abort.signal, AbortSignal.timeout(ms)]);
-          stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress: (e) => { d.stage = e.type; } });
+          const signal = AbortSignal.any([w.abort.signal, timeout.signal]);
+          stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress });
         } catch (e) {
           if (w.abort.signal.aborted || ms === BROWSER_DIAL_MS.at(-1) || !browser) throw e;
           log('peer: open', to.id.slice(-8), e.message, 'at', d.stage, '- again');
@@ -225,6 +241,7 @@ export async function start(opts) {
             await new Promise((r) => setTimeout(r, 20));
           }
         } finally {
+          clearTimeout(timer);
           d.ms = Math.round(now()) - d.at;
           d.ok = !!stream;
         }
