@@ -31,7 +31,7 @@ export function rtcTrace() {
           const rows = [];
           r.forEach((s) => { if (s.type === 'local-candidate' || s.type === 'remote-candidate') cands[s.id] = s; });
           r.forEach((s) => {
-            if (s.type === 'transport') rows.push(`transport ice ${s.iceState} dtls ${s.dtlsState} role ${s.iceRole || ''} selected ${s.selectedCandidatePairId || '-'}`);
+            if (s.type === 'transport') rows.push(`transport ice ${s.iceState} dtls ${s.dtlsState} role ${s.iceRole || ''} ${s.dtlsRole || ''} selected ${s.selectedCandidatePairId || '-'} packets out ${s.packetsSent} in ${s.packetsReceived}`);
             if (s.type === 'candidate-pair') {
               const l = cands[s.localCandidateId] || {}; const rc = cands[s.remoteCandidateId] || {};
               rows.push(`pair ${l.protocol}:${l.address}:${l.port}(${l.candidateType})→${rc.address}:${rc.port}(${rc.candidateType}) ${s.state}${s.nominated ? ' nominated' : ''} req ${s.requestsSent}/${s.responsesReceived} in ${s.requestsReceived}`);
@@ -50,6 +50,7 @@ export function rtcTrace() {
       this.addEventListener('icecandidate', (e) => ev(`local ${e.candidate ? e.candidate.candidate.replace(/ generation.*$/, '') : 'end'}`));
       this.addEventListener('icecandidateerror', (e) => ev(`candidate error ${e.errorCode} ${e.errorText}`));
       this.addEventListener('datachannel', (e) => ev(`remote channel ${e.channel.label} ${e.channel.id} (${e.channel.readyState})`));
+      for (const ms of [300, 600]) setTimeout(() => { if (t.connected === undefined) snap(`${ms} ms`); }, ms);
       setTimeout(() => { if (t.connected === undefined) snap('1 s'); }, 1000);
       setTimeout(() => { if (t.connected === undefined) snap('3 s'); }, 3000);
     }
