@@ -35,9 +35,12 @@ restoreRTC();
 const TICK_MS = 50;
 const MAX_TICK_WAIT_MS = 400;
 // RACE is how many members a page asks to adopt it at once when it first
-// joins: on a busy machine one browser-to-browser WebRTC set-up in a few
-// dozen hangs for seconds, and a page that waited on it alone waited that
-// long for its first frame.
+// joins: on a busy machine a set-up now and then takes a second more than
+// the others (a WebRTC-direct handshake with a Go node, its own or the
+// relay's on the way to a browser, that waits for Chromium's slow
+// nomination: docs/ARCHITECTURE.md), and a page that waited on it alone
+// waited that long for its first frame. (Browser-to-browser set-ups that
+// hung outright were the 'init' channel race, rtc.js.)
 const RACE = 3;
 // RELEASE_MS is how long a race's loser keeps its stream, for the Leave
 // that undoes an adoption to go out, before the shell closes it.
