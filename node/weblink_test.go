@@ -54,6 +54,9 @@ type webLinkPeer struct {
 		Ms    int    `json:"ms"`
 		OK    bool   `json:"ok"`
 		Stage string `json:"stage"` // the dial's last progress event
+		// Signalling is when a dial to a browser had the relay's
+		// connection and began signalling (ms from At; 0: never).
+		Signalling int `json:"signalling"`
 	} `json:"dials"`
 }
 
@@ -256,7 +259,11 @@ func startupSteps(p webLinkPage) string {
 		if !d.OK {
 			ok = "failed at " + d.Stage
 		}
-		s += fmt.Sprintf(" …%s (%s) at %d: %d ms %s;", d.Peer, d.Via, d.At, d.Ms, ok)
+		relay := ""
+		if d.Signalling > 0 {
+			relay = fmt.Sprintf(" (signalling from %d ms)", d.Signalling)
+		}
+		s += fmt.Sprintf(" …%s (%s) at %d: %d ms%s %s;", d.Peer, d.Via, d.At, d.Ms, relay, ok)
 	}
 	return s
 }

@@ -24,6 +24,7 @@
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { executablePath, baseArgs, loopbackWebRTCArgs } from './chromium.mjs';
+import { rtcTrace, rtcSummary } from './rtctrace.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -51,10 +52,24 @@ try {
   for (let i = 0; i < Number(opt.pages); i++) {
     const ctx = await browser.newContext({ viewport: { width: 480, height: 360 } });
     await ctx.addInitScript(stallWatch);
+    // PEERSCOPE_RTC_TRACE=1: every RTCPeerConnection's story (rtctrace.mjs),
+    // printed for those that took over a second to connect.
+    if (process.env.PEERSCOPE_RTC_TRACE) await ctx.addInitScript(rtcTrace);
+    // PEERSCOPE_LIBP2P_DEBUG=<namespaces>: js-libp2p's own debug log
+    // (the debug package reads localStorage), kept per page with the
+    // page's clock and printed with the slow set-ups.
+    if (process.env.PEERSCOPE_LIBP2P_DEBUG) {
+      await ctx.addInitScript((ns) => {
+        try { localStorage.setItem('debug', ns); } catch { /* an opaque origin */ }
+        const d = console.debug.bind(console);
+        console.debug = (f, ...a) => d(`${Math.round(performance.now())} ${f}`, ...a);
+      }, process.env.PEERSCOPE_LIBP2P_DEBUG);
+    }
     const page = await ctx.newPage();
-    const w = { i, page, ctx, errors: [], samples: [] };
+    const w = { i, page, ctx, errors: [], samples: [], debug: [] };
     opening = w;
     page.on('console', (m) => {
+      if (m.type() === 'debug') { if (w.debug.length < 5000) w.debug.push(m.text()); return; }
       if (m.type() === 'error') w.errors.push(m.text());
       if (process.env.PEERSCOPE_DEBUG) console.error(`[page ${i}]`, m.text());
     });
@@ -82,6 +97,13 @@ try {
     console.error(`page ${i}: first frame ${s.at} ms after the click (seen ${w.seenMs} ms), parent …${(s.peer && s.peer.parent || '').slice(-8)} via ${s.peer && s.peer.parentVia}, depth ${s.peer && s.peer.depth}`);
   }
 
+  if (process.env.PEERSCOPE_RTC_TRACE) {
+    for (const w of watched) {
+      const lines = rtcSummary(await w.page.evaluate(() => window.__rtcTrace || []), Number(process.env.PEERSCOPE_RTC_TRACE_MIN_MS || 1000));
+      if (lines.length) console.error(`page ${w.i} slow WebRTC set-ups:\n${lines.join('\n')}`);
+      if (w.debug.length) console.error(`page ${w.i} js-libp2p log:\n${w.debug.join('\n')}`);
+    }
+  }
   const before = await Promise.all(watched.map(snapshot));
   await Promise.all(watched.map((w) => w.page.evaluate(() => window.__stallWatch.start())));
   const t0 = Date.now();

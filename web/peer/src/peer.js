@@ -10,6 +10,11 @@
 // (chunk.js) before the leaf sees it: a forged one bans its sender ─► the
 // leaf delivers each sequence number once ─► InOrder ─► onChunk, in
 // sequence, to the page's Media Source Extensions.
+//
+// rtc.js comes first: it hands js-libp2p, whose modules follow, an
+// RTCPeerConnection whose browser-to-browser 'init' channel cannot hang a
+// dial (see there); restoreRTC() below gives the page its own back.
+import { restore as restoreRTC } from './rtc.js';
 import { createLibp2p } from 'libp2p';
 import { webRTC, webRTCDirect } from '@libp2p/webrtc';
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
@@ -25,18 +30,25 @@ import { InOrder } from './inorder.js';
 
 export { Leaf, InOrder, Verifier };
 
+restoreRTC();
+
 const TICK_MS = 50;
 const MAX_TICK_WAIT_MS = 400;
 // RACE is how many members a page asks to adopt it at once when it first
-// joins: on a busy machine one browser-to-browser WebRTC set-up in a few
-// dozen hangs for seconds, and a page that waited on it alone waited that
-// long for its first frame.
+// joins: on a busy machine a set-up now and then takes a second more than
+// the others (a WebRTC-direct handshake with a Go node, its own or the
+// relay's on the way to a browser, that waits for Chromium's slow
+// nomination: docs/ARCHITECTURE.md), and a page that waited on it alone
+// waited that long for its first frame. (Browser-to-browser set-ups that
+// hung outright were the 'init' channel race, rtc.js.)
 const RACE = 3;
 // RELEASE_MS is how long a race's loser keeps its stream, for the Leave
 // that undoes an adoption to go out, before the shell closes it.
 const RELEASE_MS = 1000;
 // How long a dial may take: to another browser (a WebRTC set-up through a
-// relay), to a node (WebRTC-direct).
+// relay), counted from when the relay's connection is there (its
+// signalling stream opens), once and then afresh; to a node
+// (WebRTC-direct), which is also what reaching the relay may take.
 const BROWSER_DIAL_MS = [1500, 2000];
 // How long a retry waits for the attempt before it to leave the dial queue.
 const RETRY_WAIT_MS = 500;
@@ -193,9 +205,12 @@ export async function start(opts) {
       const target = connected ? connected.remotePeer : addrs;
       if (!connected && !addrs.length) throw new Error('no address a browser can dial');
       // Another browser, through a circuit: a WebRTC set-up that has not
-      // come in BROWSER_DIAL_MS has hung (on loopback it takes well under
-      // one); the leaf then asks the next candidate instead of waiting the
-      // 5 s a node gets. (The dial's last progress event is kept, to see
+      // come BROWSER_DIAL_MS after its signalling began has hung (on
+      // loopback it takes well under one), and is tried afresh once. The
+      // time to reach the relay before that is a node's dial (a
+      // WebRTC-direct handshake, which on a loaded machine now and then
+      // takes over a second): counting it in cut off set-ups that were
+      // about to come. (The dial's last progress event is kept, to see
       // where one hung.)
       const browser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
       let stream;
@@ -203,9 +218,20 @@ export async function start(opts) {
         const d = { peer: to.id.slice(-8), via: connected ? 'open' : browser ? 'browser' : 'node', at: Math.round(now()), stage: '' };
         dials.push(d);
         if (dials.length > 20) dials.shift();
+        const timeout = new AbortController();
+        const expire = () => timeout.abort(new DOMException('dial timed out', 'TimeoutError'));
+        let timer = setTimeout(expire, browser ? NODE_DIAL_MS + ms : ms);
+        const onProgress = (e) => {
+          d.stage = e.type;
+          if (browser && e.type === 'webrtc:open-signaling-stream') {
+            d.signalling = Math.round(now()) - d.at;
+            clearTimeout(timer);
+            timer = setTimeout(expire, ms);
+          }
+        };
         try {
-          const signal = AbortSignal.any([w.abort.signal, AbortSignal.timeout(ms)]);
-          stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress: (e) => { d.stage = e.type; } });
+          const signal = AbortSignal.any([w.abort.signal, timeout.signal]);
+          stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress });
         } catch (e) {
           if (w.abort.signal.aborted || ms === BROWSER_DIAL_MS.at(-1) || !browser) throw e;
           log('peer: open', to.id.slice(-8), e.message, 'at', d.stage, '- again');
@@ -218,6 +244,7 @@ export async function start(opts) {
             await new Promise((r) => setTimeout(r, 20));
           }
         } finally {
+          clearTimeout(timer);
           d.ms = Math.round(now()) - d.at;
           d.ok = !!stream;
         }
