@@ -38,6 +38,7 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
 			x.AddUser(xstandin.User{ID: "100", Username: "alice", Name: "Alice"})
 			x.AddUser(xstandin.User{ID: "200", Username: "bob", Name: "Bob"})
+			x.AddUser(xstandin.User{ID: "300", Username: "carol", Name: "Carol"})
 		}})
 	if err != nil {
 		t.Fatal(err)
