@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/node"
 )
@@ -32,7 +34,7 @@ type audienceAnswer struct {
 	} `json:"members"`
 }
 
-// handles lists an answer's members as "@handle/devices/named".
+// handles lists an answer's members as "@handle/devices/named", sorted.
 func (a audienceAnswer) handles() []string {
 	var out []string
 	for _, m := range a.Members {
@@ -42,6 +44,7 @@ func (a audienceAnswer) handles() []string {
 		}
 		out = append(out, s)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -116,12 +119,21 @@ func privateWHIP(t *testing.T, svc *bootstrap.Service, rekey time.Duration) (bob
 // out); a wrong or missing key gets WHIP's very answer; another site's
 // page, a foreign Host and bad input are refused with a clear 4xx.
 func TestGoLiveAudience(t *testing.T) {
-	svc := startBootstrap(t)
+	// Each change is a few signed requests of bob's at the bootstrap, and
+	// this test makes twenty in a second: more than a peer's default burst.
+	svc := startBootstrapWith(t, bootstrap.ServerConfig{RatePeer: bootstrap.Rate{PerSecond: 100, Burst: 200}})
 	cfg := node.Config{Bootstrap: []string{svc.URL()}, Slots: 2}
 	alice, carol := newNode(t, cfg), newNode(t, cfg)
 	signIn(t, alice, "100")
 	signIn(t, carol, "300")
 	bob, private, public := privateWHIP(t, svc, time.Hour)
+	// Carol and bob follow each other; bob's saved group "friends" is alice.
+	follow(t, svc, bob, "twitter:300")
+	follow(t, svc, carol, "twitter:200")
+	bobs := &api.Client{Base: svc.URL(), Key: bob.Host().Peerstore().PrivKey(bob.ID())}
+	if _, err := bobs.PutGroup(t.Context(), api.Group{Name: "friends", Members: []string{"twitter:100"}}); err != nil {
+		t.Fatal(err)
+	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer c.CloseIdleConnections()
 	httpURL, httpsURL := bob.HTTPURL()+"/broadcast/audience", bob.HTTPSURL()+"/broadcast/audience"
@@ -196,7 +208,7 @@ func TestGoLiveAudience(t *testing.T) {
 			http.StatusBadRequest, "@nobody"},
 		{"a bad group name", goLiveCall{method: "PUT", url: httpURL, key: key, contentType: "application/json", body: `{"group":"my friends!"}`},
 			http.StatusBadRequest, "letters, digits"},
-		{"no such group", goLiveCall{method: "PUT", url: httpURL, key: key, contentType: "application/json", body: `{"group":"friends"}`},
+		{"no such group", goLiveCall{method: "PUT", url: httpURL, key: key, contentType: "application/json", body: `{"group":"strangers"}`},
 			http.StatusBadRequest, "no saved group"},
 		{"too many", goLiveCall{method: "PUT", url: httpURL, key: key, contentType: "application/json",
 			body: `{"accounts":[` + strings.Repeat(`"@a",`, 512) + `"@b"]}`}, http.StatusBadRequest, "at most 512"},
@@ -232,5 +244,27 @@ func TestGoLiveAudience(t *testing.T) {
 	if _, err := carol.Watch(t.Context(), private.Link()); err == nil {
 		t.Fatal("carol, removed, still watches")
 	}
+
+	// Those who follow each other with bob (carol), then his saved group
+	// (alice): in without being named, so with nothing to remove by name.
+	for _, tc := range []struct{ body, want string }{
+		{`{"mutuals":true}`, "@carol/1"},
+		{`{"group":"friends"}`, "@alice/1"},
+		{`{"accounts":["@carol"],"group":"friends"}`, "@alice/1,@carol/1/named"},
+	} {
+		code, _, body := goLiveCall{method: "PUT", url: httpURL, key: key, contentType: "application/json", body: tc.body}.do(t, c)
+		if a := read(body); code != http.StatusOK || strings.Join(a.handles(), ",") != tc.want {
+			t.Errorf("PUT %s: %d %s, want %s", tc.body, code, body, tc.want)
+		}
+	}
 	_ = alice
+}
+
+// follow has n's account follow the account key at svc.
+func follow(t *testing.T, svc *bootstrap.Service, n *node.Node, key string) {
+	t.Helper()
+	c := &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
+	if err := c.Follow(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -6,16 +6,20 @@
 //   {do: 'golive'}                      press Go live (fake camera), wait until live
 //   {do: 'add', handle: '@carol'}       type the handle, press Add, wait for the page's word
 //   {do: 'remove', handle: '@carol'}    press that person's Remove, wait for the page's word
+//   {do: 'mutuals'}                     tick (or untick) "Everyone who follows you and whom you follow back"
 //   {do: 'sizes'}                       the page at 390x844, 1024x768 and 768x1024: sideways scroll?
 //   {do: 'open', url: URL}              another page (another key): what its panel says
 //   {do: 'end'}                         press End, then print the result and stop
 //
 //   node audience.mjs --url URL --control URL
 //
+// PEERSCOPE_SHOTS=DIR keeps a screenshot of the page at each size.
+//
 // Every report carries the page's state (window.peerscopeBroadcast), its
 // panel's text and the console errors and uncaught exceptions of the main
 // page so far. Prints one JSON line at the end; logs go to stderr.
 import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { launch, loopbackWebRTCArgs } from './chromium.mjs';
 
 const { values: opt } = parseArgs({ options: { url: { type: 'string' }, control: { type: 'string' } } });
@@ -101,11 +105,19 @@ try {
         next = await report('removed', await shown(page));
         break;
       }
+      case 'mutuals': {
+        const before = await shown(page);
+        await page.click('#aud-mutuals');
+        await settle(page, before);
+        next = await report('mutuals', await shown(page));
+        break;
+      }
       case 'sizes': {
         const seen = [];
         for (const [name, vp] of Object.entries(sizes)) {
           await page.setViewportSize(vp);
           await page.waitForTimeout(300);
+          if (process.env.PEERSCOPE_SHOTS) await page.screenshot({ path: join(process.env.PEERSCOPE_SHOTS, `audience-${name}.png`), fullPage: true });
           seen.push(await page.evaluate((n) => ({
             size: n,
             sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth,

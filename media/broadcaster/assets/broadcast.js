@@ -365,13 +365,13 @@
       return;
     }
     aud.controls.hidden = false;
-    const chosen = [];
-    const named = a.audience.accounts || [];
-    if (named.length) chosen.push(named.join(', '));
-    if (a.audience.mutuals) chosen.push('everyone who follows you and whom you follow back');
-    if (a.audience.group) chosen.push(`your group “${a.audience.group}”`);
-    aud.summary.textContent = 'Private: only the people below can watch. It is not in the directory, and the link alone lets nobody in. ' +
-      (chosen.length ? `You chose: ${chosen.join('; ')}.` : 'You have not chosen anyone yet: add someone below.');
+    const also = [];
+    if (a.audience.mutuals) also.push('everyone who follows you and whom you follow back');
+    if (a.audience.group) also.push(`everyone in your group “${a.audience.group}”`);
+    let summary = 'Private: only the people below can watch. It is not in the directory, and the link alone lets nobody in.';
+    if (also.length) summary += ` Besides those you name: ${also.join(', and ')}.`;
+    else if (!(a.audience.accounts || []).length) summary += ' You have not chosen anyone yet: add someone below.';
+    aud.summary.textContent = summary;
     for (const m of a.members) {
       const li = el('li');
       li.dataset.account = m.account;
