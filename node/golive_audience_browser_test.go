@@ -108,9 +108,10 @@ func (c *pageControl) do(d map[string]any, want string) pageStep {
 // presses Add: carol's node, refused before, is let in within seconds and
 // plays the page's video. Bob presses Remove by her name: her node is put
 // out of the tree, the epoch changes at once (rekeys every 3 s besides),
-// and nothing sealed after it opens with the keys she holds, while what
-// came before does. Ticking "everyone who follows you and whom you follow
-// back" lets her in again, shown as such, with no Remove by her name. A wrong key's page and a public broadcast's say so; the
+// and nothing sealed after it opens with the keys she holds, while chunks
+// from before do. Ticking "everyone who follows you and whom you follow
+// back" lets her in again, shown as such, with no Remove by her name. A
+// wrong key's page and a public broadcast's (its key typed in) say so; the
 // page scrolls nowhere sideways at 390x844, 1024x768 and 768x1024, and
 // logs no error.
 func TestGoLiveAudienceBrowser(t *testing.T) {
@@ -256,7 +257,7 @@ func TestGoLiveAudienceBrowser(t *testing.T) {
 	if !strings.Contains(s.Error, "stream key was refused") || s.Audience != nil {
 		t.Errorf("a wrong key's page: error %q, audience %v", s.Error, s.Audience)
 	}
-	s = ctl.do(map[string]any{"do": "open", "url": bob.HTTPURL() + "/broadcast/#key=" + public.StreamKey()}, "opened")
+	s = ctl.do(map[string]any{"do": "open", "url": bob.HTTPURL() + "/broadcast/", "key": public.StreamKey()}, "opened")
 	if s.Audience == nil || s.Audience.Private || !strings.Contains(s.Panel, "Public") || !strings.Contains(s.Panel, "directory") ||
 		!strings.Contains(s.Panel, "peerscope broadcast --private") || len(s.PageErrors) != 0 {
 		t.Errorf("a public broadcast's page: %q, errors %q", s.Panel, s.PageErrors)

@@ -8,7 +8,7 @@
 //   {do: 'remove', handle: '@carol'}    press that person's Remove, wait for the page's word
 //   {do: 'mutuals'}                     tick (or untick) "Everyone who follows you and whom you follow back"
 //   {do: 'sizes'}                       the page at 390x844, 1024x768 and 768x1024: sideways scroll?
-//   {do: 'open', url: URL}              another page (another key): what its panel says
+//   {do: 'open', url: URL[, key: K]}    another page (another key; K typed in its field): what its panel says
 //   {do: 'end'}                         press End, then print the result and stop
 //
 //   node audience.mjs --url URL --control URL
@@ -134,6 +134,10 @@ try {
         const errs = [];
         watchErrors(other, errs);
         await other.goto(next.url);
+        if (next.key) { // typed into the page's field, as without a key in the link
+          await other.fill('#key', next.key);
+          await other.press('#key', 'Tab');
+        }
         await other.waitForFunction(() => window.peerscopeBroadcast.audience || window.peerscopeBroadcast.audienceError, null, { timeout: T });
         const s = await shown(other);
         await other.close();

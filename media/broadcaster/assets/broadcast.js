@@ -296,6 +296,7 @@
   state.audience = null;      // the node's last answer
   state.audienceStatus = '';  // what the panel last said
   let audBusy = false, audTimer = 0;
+  let audChanges = 0; // PUTs sent: a GET sent before one may answer after it, with the old audience
 
   const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
   const nameOf = (m) => m.handle || m.account;
@@ -408,10 +409,16 @@
 
   async function loadAudience() {
     if (!audURL || audBusy || !(urlKey || keyEl.value.trim())) return;
+    const gen = audChanges;
     try {
-      showAudience(await audienceCall('GET'));
+      const a = await audienceCall('GET');
+      if (gen !== audChanges || audBusy) return; // a change came since: its answer is newer
+      showAudience(a);
       audienceProblem('');
+      // Devices come and go as people sign in: look again now and then.
+      if (!audTimer) audTimer = setInterval(() => { if (!document.hidden) loadAudience(); }, 10000);
     } catch (e) {
+      if (gen !== audChanges) return;
       aud.panel.hidden = false;
       audienceProblem(e.message);
       if (e.status === 401 || e.status === 404) { clearInterval(audTimer); audTimer = 0; }
@@ -425,6 +432,7 @@
     const a = state.audience;
     const body = { accounts: a.audience.accounts || [], mutuals: !!a.audience.mutuals, group: a.audience.group || '', ...next };
     audienceProblem('');
+    audChanges++;
     setAudienceBusy(true);
     audienceSay(doing);
     try {
@@ -485,8 +493,6 @@
     });
     keyEl.addEventListener('change', loadAudience);
     loadAudience();
-    // Devices come and go as people sign in: look again now and then.
-    audTimer = setInterval(() => { if (!document.hidden) loadAudience(); }, 10000);
   }
 
   if (!window.isSecureContext) {
