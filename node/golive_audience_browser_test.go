@@ -111,9 +111,10 @@ func (c *pageControl) do(d map[string]any, want string) pageStep {
 // and nothing sealed after it opens with the keys she holds, while chunks
 // from before do. Ticking "everyone who follows you and whom you follow
 // back" lets her in again, shown as such, with no Remove by her name. A
-// wrong key's page and a public broadcast's (its key typed in) say so; the
-// page scrolls nowhere sideways at 390x844, 1024x768 and 768x1024, and
-// logs no error.
+// wrong key's page and a public broadcast's (its key typed in) say so, and
+// so does the page for a handle nobody has; the page scrolls nowhere
+// sideways at 390x844, 1024x768 and 768x1024, and logs no error (but the
+// browser's own line for that 400).
 func TestGoLiveAudienceBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -263,6 +264,16 @@ func TestGoLiveAudienceBrowser(t *testing.T) {
 		t.Errorf("a public broadcast's page: %q, errors %q", s.Panel, s.PageErrors)
 	}
 
+	// Someone nobody knows: the page says so in plain words. (The browser
+	// logs the 400 it was answered; the only error allowed, after this.)
+	if len(s.Errors) != 0 {
+		t.Errorf("the go-live page logged errors: %q", s.Errors)
+	}
+	s = ctl.do(map[string]any{"do": "add", "handle": "@nobody"}, "added")
+	if !strings.Contains(s.Error, "Nobody with @nobody has signed in") || names(s) != "@alice/1/named,@carol/1" {
+		t.Errorf("adding @nobody: %s, says %q (error %q)", names(s), s.Status, s.Error)
+	}
+
 	s = ctl.do(map[string]any{"do": "end"}, "")
 	var result struct {
 		Done   bool
@@ -283,10 +294,12 @@ func TestGoLiveAudienceBrowser(t *testing.T) {
 	if !result.Done || result.Error != "" {
 		t.Fatalf("audience.mjs: %+v", result)
 	}
-	if len(result.Errors) != 0 {
-		t.Errorf("the go-live page logged errors: %q", result.Errors)
+	for _, e := range result.Errors { // none before @nobody (above)
+		if !strings.Contains(e, "status of 400") || len(result.Errors) > 1 {
+			t.Errorf("the go-live page logged %q", e)
+		}
 	}
-	if !slices.Equal(result.Steps, []string{"loaded", "live", "added", "sizes", "removed", "mutuals", "opened", "opened"}) {
+	if !slices.Equal(result.Steps, []string{"loaded", "live", "added", "sizes", "removed", "mutuals", "opened", "opened", "added"}) {
 		t.Errorf("steps %q", result.Steps)
 	}
 	_ = alice
