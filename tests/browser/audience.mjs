@@ -13,7 +13,8 @@
 //
 //   node audience.mjs --url URL --control URL
 //
-// PEERSCOPE_SHOTS=DIR keeps a screenshot of the page at each size.
+// PEERSCOPE_SHOTS=DIR keeps a screenshot of the page at each size, and of
+// each other page opened.
 //
 // Every report carries the page's state (window.peerscopeBroadcast), its
 // panel's text and the console errors and uncaught exceptions of the main
@@ -140,6 +141,7 @@ try {
         }
         await other.waitForFunction(() => window.peerscopeBroadcast.audience || window.peerscopeBroadcast.audienceError, null, { timeout: T });
         const s = await shown(other);
+        if (process.env.PEERSCOPE_SHOTS) await other.screenshot({ path: join(process.env.PEERSCOPE_SHOTS, `audience-open-${result.steps.length}.png`), fullPage: true });
         await other.close();
         next = await report('opened', { ...s, pageErrors: errs });
         break;
