@@ -140,11 +140,15 @@ type audienceAnswer struct {
 	// Private is false for a public broadcast (the go-live page's GET
 	// only; the owner's API refuses a public one), which then has no
 	// audience and no members, and Listed says whether it is in the
-	// directory.
-	Private  bool         `json:"private"`
-	Listed   bool         `json:"listed,omitempty"`
-	Audience audienceJSON `json:"audience"`
-	Members  []memberJSON `json:"members"`
+	// directory. Changeable says whether a PUT can change the audience:
+	// not when a private broadcast's keys go through a mailbox of the
+	// program that runs the node rather than the bootstrap (it has no
+	// audience named by handles, only the members it was given).
+	Private    bool         `json:"private"`
+	Changeable bool         `json:"changeable"`
+	Listed     bool         `json:"listed,omitempty"`
+	Audience   audienceJSON `json:"audience"`
+	Members    []memberJSON `json:"members"`
 }
 
 // maxAudienceRequest bounds a PUT's body: 512 accounts of 80 bytes.
@@ -295,11 +299,11 @@ func checkAudience(a audienceJSON) error {
 // members it resolved to.
 func writeAudience(w http.ResponseWriter, b *Broadcast) {
 	out := audienceAnswer{Members: []memberJSON{}}
-	if b.privateHere() {
+	if b.caster != nil {
 		b.caster.specMu.Lock()
 		spec := b.caster.spec
 		b.caster.specMu.Unlock()
-		out.Private = true
+		out.Private, out.Changeable = true, b.privateHere()
 		out.Audience = audienceJSON{Accounts: spec.Accounts, Mutuals: spec.Mutuals, Group: spec.Group}
 		for _, m := range b.caster.members() {
 			out.Members = append(out.Members, memberJSON{Account: m.Account, Handle: m.Handle, Devices: len(m.Devices),

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/audience/mailbox"
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
@@ -19,9 +20,10 @@ import (
 
 // audienceAnswer is what /broadcast/audience answers.
 type audienceAnswer struct {
-	Private  bool `json:"private"`
-	Listed   bool `json:"listed"`
-	Audience struct {
+	Private    bool `json:"private"`
+	Changeable bool `json:"changeable"`
+	Listed     bool `json:"listed"`
+	Audience   struct {
 		Accounts []string `json:"accounts"`
 		Mutuals  bool     `json:"mutuals"`
 		Group    string   `json:"group"`
@@ -150,13 +152,13 @@ func TestGoLiveAudience(t *testing.T) {
 	for _, u := range []string{httpURL, httpsURL} {
 		code, hdr, body := goLiveCall{method: "GET", url: u, key: key}.do(t, c)
 		a := read(body)
-		if code != http.StatusOK || !a.Private || strings.Join(a.handles(), ",") != "@alice/1/named" ||
+		if code != http.StatusOK || !a.Private || !a.Changeable || strings.Join(a.handles(), ",") != "@alice/1/named" ||
 			strings.Join(a.Audience.Accounts, ",") != "@alice" || hdr.Get("Cache-Control") != "no-store" {
 			t.Fatalf("GET %s: %d %s", u, code, body)
 		}
 	}
 	code, _, body := goLiveCall{method: "GET", url: httpsURL, key: public.StreamKey()}.do(t, c)
-	if a := read(body); code != http.StatusOK || a.Private || !a.Listed || len(a.Members) != 0 {
+	if a := read(body); code != http.StatusOK || a.Private || a.Changeable || !a.Listed || len(a.Members) != 0 {
 		t.Fatalf("GET of the public broadcast: %d %s", code, body)
 	}
 
@@ -266,5 +268,31 @@ func follow(t *testing.T, svc *bootstrap.Service, n *node.Node, key string) {
 	c := &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
 	if err := c.Follow(t.Context(), key); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGoLiveAudienceOwnMailbox: a private broadcast whose keys go through
+// a mailbox of the program running the node, not a bootstrap, has no
+// audience named by handles: its go-live page is told it is private, with
+// its members, and that it cannot change them (409 to a PUT) — not that
+// it is public.
+func TestGoLiveAudienceOwnMailbox(t *testing.T) {
+	mb := &mailbox.Memory{}
+	alice := privateNode(t, mb, node.NoRelay)
+	root := privateNode(t, mb, 2)
+	b, err := root.GoLive(t.Context(), node.LiveConfig{WHIP: true, Private: &node.Audience{Members: []node.Member{memberOf("twitter:1", alice)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := root.HTTPURL() + "/broadcast/audience"
+	code, _, body := goLiveCall{method: "GET", url: u, key: b.StreamKey()}.do(t, http.DefaultClient)
+	var a audienceAnswer
+	if err := json.Unmarshal([]byte(body), &a); err != nil || code != http.StatusOK || !a.Private || a.Changeable ||
+		len(a.Members) != 1 || a.Members[0].Account != "twitter:1" || a.Members[0].Devices != 1 || a.Members[0].Named != "" {
+		t.Fatalf("GET: %d %s (%v)", code, body, err)
+	}
+	code, _, body = goLiveCall{method: "PUT", url: u, key: b.StreamKey(), contentType: "application/json", body: `{"accounts":["@carol"]}`}.do(t, http.DefaultClient)
+	if code != http.StatusConflict || !strings.Contains(body, "through the bootstrap") {
+		t.Fatalf("PUT: %d %s", code, body)
 	}
 }

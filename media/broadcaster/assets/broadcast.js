@@ -365,12 +365,13 @@
       aud.summary.append(how);
       return;
     }
-    aud.controls.hidden = false;
+    aud.controls.hidden = !a.changeable;
     const also = [];
     if (a.audience.mutuals) also.push('everyone who follows you and whom you follow back');
     if (a.audience.group) also.push(`everyone in your group “${a.audience.group}”`);
     let summary = 'Private: only the people below can watch. It is not in the directory, and the link alone lets nobody in.';
     if (also.length) summary += ` Besides those you name: ${also.join(', and ')}.`;
+    else if (!a.changeable) summary += ' Who is in was set where the broadcast was started, and can be changed only there.';
     else if (!(a.audience.accounts || []).length) summary += ' You have not chosen anyone yet: add someone below.';
     aud.summary.textContent = summary;
     for (const m of a.members) {
@@ -387,7 +388,7 @@
       }
       who.append(el('span', how, 'how'));
       li.append(who);
-      if (m.named) {
+      if (m.named && a.changeable) {
         const rm = el('button', 'Remove');
         rm.type = 'button';
         rm.setAttribute('aria-label', `Remove ${nameOf(m)}`);
