@@ -31,7 +31,7 @@
 // With Config.Audience set, the page also shows who can watch (a "Who can
 // watch" panel under the controls):
 //
-//	GET Config.Audience, "Authorization: Bearer <key>" ─► {private, listed, audience, members}
+//	GET Config.Audience, "Authorization: Bearer <key>" ─► {private, changeable, listed, audience, members}
 //	  private: the members (handle, devices), Remove by those named, Add by
 //	  handle, "everyone who follows you and whom you follow back", a group
 //	  ─► PUT {accounts, mutuals, group} ─► the node changes the audience
