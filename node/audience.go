@@ -7,9 +7,15 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
+	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/localapi"
+	"github.com/peerscope/peerscope/media/publish"
+	"github.com/peerscope/peerscope/media/whip"
 )
 
 // KeepAudience has a private broadcast this node roots look its audience
@@ -104,7 +110,14 @@ func devicesOf(ms []Member) map[string]bool {
 //	GET /api/broadcasts/{id}/audience                          who may watch
 //	PUT /api/broadcasts/{id}/audience {accounts, mutuals, group} ChangeAudience
 //
-// Both answer audienceAnswer; refusals {"error": {"code", "message"}}.
+// and the go-live page's, opened by the broadcast's stream key as its WHIP
+// endpoint is ("Authorization: Bearer KEY"), on the HTTP and HTTPS servers
+// the page is served from (goLiveAudience):
+//
+//	GET /broadcast/audience    who may watch, or that the broadcast is public
+//	PUT /broadcast/audience    {accounts, mutuals, group}: ChangeAudience
+//
+// All answer audienceAnswer; refusals {"error": {"code", "message"}}.
 
 // audienceJSON names an audience as the API takes it.
 type audienceJSON struct {
@@ -117,15 +130,36 @@ type memberJSON struct {
 	Account string `json:"account"`
 	Handle  string `json:"handle,omitempty"`
 	Devices int    `json:"devices"`
+	// Named is the entry of audience.accounts that names this member
+	// ("" when it is in through the mutuals or the group only): the one a
+	// page takes out to remove it.
+	Named string `json:"named,omitempty"`
 }
 
 type audienceAnswer struct {
-	Audience audienceJSON `json:"audience"`
-	Members  []memberJSON `json:"members"`
+	// Private is false for a public broadcast (the go-live page's GET
+	// only; the owner's API refuses a public one), which then has no
+	// audience and no members, and Listed says whether it is in the
+	// directory. Changeable says whether a PUT can change the audience:
+	// not when a private broadcast's keys go through a mailbox of the
+	// program that runs the node rather than the bootstrap (it has no
+	// audience named by handles, only the members it was given).
+	Private    bool         `json:"private"`
+	Changeable bool         `json:"changeable"`
+	Listed     bool         `json:"listed,omitempty"`
+	Audience   audienceJSON `json:"audience"`
+	Members    []memberJSON `json:"members"`
 }
 
 // maxAudienceRequest bounds a PUT's body: 512 accounts of 80 bytes.
 const maxAudienceRequest = 48 << 10
+
+// maxAudienceAccounts is as many accounts as a PUT may name: a saved
+// group's most (api.MaxGroupMembers).
+const maxAudienceAccounts = api.MaxGroupMembers
+
+// errPublicAudience is the refusal to change a public broadcast's audience.
+const errPublicAudience = "not a private broadcast whose keys go through the bootstrap (a public broadcast cannot become private while live)"
 
 func (n *Node) mountAudience(mux *http.ServeMux) {
 	mux.Handle("GET /api/broadcasts/{id}/audience", n.guard.Owner(http.HandlerFunc(n.serveAudience)))
@@ -140,44 +174,165 @@ func (n *Node) serveAudience(w http.ResponseWriter, r *http.Request) {
 	case b == nil || !b.root:
 		apiError(w, http.StatusNotFound, "no broadcast of this node with that ID")
 		return
-	case b.caster == nil || !n.bootMailbox:
-		apiError(w, http.StatusConflict, "not a private broadcast whose keys go through the bootstrap (a public broadcast cannot become private while live)")
+	case !b.privateHere():
+		apiError(w, http.StatusConflict, errPublicAudience)
+		return
+	}
+	if r.Method == http.MethodPut && !n.putAudience(w, r, b) {
+		return
+	}
+	writeAudience(w, b)
+}
+
+// goLiveAudience is the go-live page's view of its broadcast's audience:
+// the broadcast is the one the request's stream key opens for WHIP, and
+// a wrong or missing key gets WHIP's own 401. The guard's Host and Origin
+// checks stay (it is not Config.Open's): the page calls it from its own
+// origin, and a key is no reason to answer another site's page.
+func (n *Node) goLiveAudience(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		apiError(w, http.StatusMethodNotAllowed, "the audience is read with GET and changed with PUT")
+		return
+	}
+	var b *Broadcast
+	if _, ok := whip.Authorize(w, r, func(key string) error {
+		b = n.whipBroadcast(key)
+		if b == nil {
+			return publish.ErrStreamKey
+		}
+		return nil
+	}, n.log.With("part", "golive-audience")); !ok {
 		return
 	}
 	if r.Method == http.MethodPut {
-		var req audienceJSON
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAudienceRequest))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			apiError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		if !localapi.IsJSON(r) {
+			apiError(w, http.StatusUnsupportedMediaType, "send JSON, with Content-Type: application/json")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		_, err := b.ChangeAudience(ctx, community.Audience{Accounts: req.Accounts, Mutuals: req.Mutuals, Group: req.Group})
-		switch {
-		case errors.Is(err, ErrUnknownAccount):
-			apiError(w, http.StatusBadRequest, err.Error())
+		if !b.privateHere() {
+			apiError(w, http.StatusConflict, errPublicAudience)
 			return
-		case errors.Is(err, ErrNotSignedIn):
-			apiError(w, http.StatusForbidden, err.Error())
-			return
-		case err != nil:
-			apiError(w, http.StatusBadGateway, err.Error())
+		}
+		if !n.putAudience(w, r, b) {
 			return
 		}
 	}
-	b.caster.specMu.Lock()
-	spec := b.caster.spec
-	b.caster.specMu.Unlock()
-	out := audienceAnswer{Audience: audienceJSON{Accounts: spec.Accounts, Mutuals: spec.Mutuals, Group: spec.Group},
-		Members: []memberJSON{}}
-	for _, m := range b.caster.members() {
-		out.Members = append(out.Members, memberJSON{Account: m.Account, Handle: m.Handle, Devices: len(m.Devices)})
+	writeAudience(w, b)
+}
+
+// privateHere reports whether b is a private broadcast whose audience
+// this node can change (its keys go through the bootstrap).
+func (b *Broadcast) privateHere() bool { return b.caster != nil && b.n.bootMailbox }
+
+// putAudience reads a PUT's audience, checks it and takes it
+// (ChangeAudience); on a refusal it answers and returns false.
+func (n *Node) putAudience(w http.ResponseWriter, r *http.Request, b *Broadcast) bool {
+	var req audienceJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAudienceRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		apiError(w, http.StatusBadRequest, "JSON: one object, nothing after it")
+		return false
+	}
+	if err := checkAudience(req); err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	_, err := b.ChangeAudience(ctx, community.Audience{Accounts: req.Accounts, Mutuals: req.Mutuals, Group: req.Group})
+	switch {
+	case errors.Is(err, ErrUnknownAccount):
+		apiError(w, http.StatusBadRequest, err.Error())
+		return false
+	case errors.Is(err, ErrNotSignedIn):
+		apiError(w, http.StatusForbidden, err.Error())
+		return false
+	case err != nil:
+		apiError(w, http.StatusBadGateway, err.Error())
+		return false
+	}
+	return true
+}
+
+// checkAudience refuses an audience the bootstrap would: an account that
+// is neither a handle nor an account key, too many, a group name it does
+// not take. Said here, the refusal is the person's mistake (400), not the
+// bootstrap's failure.
+func checkAudience(a audienceJSON) error {
+	if len(a.Accounts) > maxAudienceAccounts {
+		return fmt.Errorf("at most %d accounts, not %d", maxAudienceAccounts, len(a.Accounts))
+	}
+	for _, s := range a.Accounts {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+			return errors.New("an empty account: name each by its handle (@alice) or its key (twitter:1234)")
+		case strings.ContainsAny(s, " \t\r\n,"):
+			return fmt.Errorf("%q: one account each, a handle (@alice) or a key (twitter:1234)", clip(s))
+		case strings.HasPrefix(s, "@") || !strings.Contains(s, ":"):
+			h := strings.TrimPrefix(s, "@")
+			if h == "" || len(h)+1 > identity.MaxHandleLen || !identity.ValidText(h) {
+				return fmt.Errorf("%q is not a handle", clip(s))
+			}
+		default:
+			if err := api.CheckAccountKey(s); err != nil {
+				return fmt.Errorf("%q is not an account key (provider:account, as twitter:1234)", clip(s))
+			}
+		}
+	}
+	if a.Group != "" {
+		if err := api.CheckGroupName(a.Group); err != nil {
+			return fmt.Errorf("group %q: a group's name is letters, digits, - and _ (at most %d)", clip(a.Group), api.MaxGroupName)
+		}
+	}
+	return nil
+}
+
+// writeAudience answers who may watch b: its audience as named, and the
+// members it resolved to.
+func writeAudience(w http.ResponseWriter, b *Broadcast) {
+	out := audienceAnswer{Members: []memberJSON{}}
+	if b.caster != nil {
+		b.caster.specMu.Lock()
+		spec := b.caster.spec
+		b.caster.specMu.Unlock()
+		out.Private, out.Changeable = true, b.privateHere()
+		out.Audience = audienceJSON{Accounts: spec.Accounts, Mutuals: spec.Mutuals, Group: spec.Group}
+		for _, m := range b.caster.members() {
+			out.Members = append(out.Members, memberJSON{Account: m.Account, Handle: m.Handle, Devices: len(m.Devices),
+				Named: namedAs(spec.Accounts, m)})
+		}
+	} else {
+		out.Listed = b.listed
+	}
+	if out.Audience.Accounts == nil {
+		out.Audience.Accounts = []string{}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// namedAs returns the entry of accounts that names m, by its key or its
+// handle (with or without the @), or "".
+func namedAs(accounts []string, m Member) string {
+	for _, s := range accounts {
+		t := strings.TrimSpace(s)
+		switch {
+		case t == m.Account:
+			return s
+		case m.Handle != "" && strings.EqualFold("@"+strings.TrimPrefix(t, "@"), m.Handle):
+			return s
+		}
+	}
+	return ""
 }
 
 // apiError answers {"error": {"code", "message"}}, as the bootstrap and

@@ -68,6 +68,7 @@ type Broadcast struct {
 	recorder  *replay.Recorder // the chunks it made, for the replay's manifest
 	streamKey string
 	takesWHIP bool
+	listed    bool // public, in the bootstrap's directory (set before it is added to the node)
 
 	// A private broadcast's (nil when public): its keys here, who may be
 	// in its tree at this node, and on the broadcaster its epochs and

@@ -25,12 +25,18 @@ import (
 // same server, users alice (100) and bob (200).
 func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var x *xstandin.Provider
 	var sc bootstrap.ServerConfig
 	if len(phone) > 0 {
 		sc.Phone = phone[0]
 	}
+	return startBootstrapWith(t, sc)
+}
+
+// startBootstrapWith is startBootstrap with sc's settings.
+func startBootstrapWith(t *testing.T, sc bootstrap.ServerConfig) *bootstrap.Service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var x *xstandin.Provider
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Server: sc,
 		Configure: func(u string, c *bootstrap.ServerConfig) {
 			c.Twitter = bootstrap.TwitterConfig{ClientID: "test", AuthorizeURL: u + "/x/i/oauth2/authorize",
@@ -38,6 +44,7 @@ func startBootstrap(t *testing.T, phone ...bootstrap.CodeSender) *bootstrap.Serv
 			x = xstandin.New(xstandin.Config{ClientID: "test", RedirectURIs: []string{u + "/api/v1/auth/twitter/callback"}})
 			x.AddUser(xstandin.User{ID: "100", Username: "alice", Name: "Alice"})
 			x.AddUser(xstandin.User{ID: "200", Username: "bob", Name: "Bob"})
+			x.AddUser(xstandin.User{ID: "300", Username: "carol", Name: "Carol"})
 		}})
 	if err != nil {
 		t.Fatal(err)

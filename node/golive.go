@@ -134,6 +134,7 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 			return nil, err
 		}
 	}
+	b.listed = !cfg.Unlisted && n.community.HasBootstrap() // before add: the go-live page reads it
 	if err := n.add(b); err != nil {
 		return nil, err
 	}
@@ -313,13 +314,24 @@ func (n *Node) authorizeWHIP(key string) error {
 // publisherFor finds the publisher of the broadcast that takes WHIP with
 // key (compared in constant time: byKeyLocked).
 func (n *Node) publisherFor(key string) (*publish.Publisher, error) {
+	b := n.whipBroadcast(key)
+	if b == nil {
+		return nil, publish.ErrStreamKey
+	}
+	return b.pub, nil
+}
+
+// whipBroadcast returns the broadcast that takes WHIP with key (compared
+// in constant time: byKeyLocked), or nil: what the key opens, to WHIP and
+// to the go-live page.
+func (n *Node) whipBroadcast(key string) *Broadcast {
 	n.mu.Lock()
 	b := n.byKeyLocked(key)
 	n.mu.Unlock()
 	if b == nil || !b.takesWHIP {
-		return nil, publish.ErrStreamKey
+		return nil
 	}
-	return b.pub, nil
+	return b
 }
 
 // secureURL is the HTTPS server's URL, or the HTTP one without HTTPS

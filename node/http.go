@@ -23,6 +23,7 @@ import (
 //	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
+//	/broadcast/audience   who may watch the broadcast that page's stream key opens, and a change
 //	/directory/…          the directory, and what only the node can do (community)
 //	/metrics              Prometheus text format
 func (n *Node) routes() *http.ServeMux {
@@ -40,8 +41,8 @@ func (n *Node) routes() *http.ServeMux {
 	return mux
 }
 
-// secureRoutes is the HTTPS server: the go-live page and its WHIP
-// endpoint, nothing else. It is the one a phone on the LAN opens (browsers
+// secureRoutes is the HTTPS server: the go-live page, its WHIP endpoint
+// and its audience, nothing else. It is the one a phone on the LAN opens (browsers
 // give the camera only to secure origins), so it serves nothing of the
 // node's web UI or API: a LAN device reaches what the stream key opens.
 func (n *Node) secureRoutes() *http.ServeMux {
@@ -53,9 +54,11 @@ func (n *Node) secureRoutes() *http.ServeMux {
 	return mux
 }
 
-// mountGoLive routes /broadcast/ to the go-live page and its WHIP endpoint.
+// mountGoLive routes /broadcast/ to the go-live page, its WHIP endpoint
+// and its broadcast's audience (all three opened by the stream key).
 func (n *Node) mountGoLive(mux *http.ServeMux) {
-	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{})))
+	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{Audience: "audience"})))
+	mux.HandleFunc("/broadcast/audience", n.goLiveAudience)
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		wh := n.whip

@@ -15,8 +15,8 @@ import (
 
 // TestPagesUnderPolicy opens every page a node serves — the index, a live
 // player (and its owner's view), a replay, the go-live page over HTTP and
-// HTTPS, the directory — in headless Chromium at a phone's size
-// (tests/browser/pages.mjs): each page's own Content-Security-Policy must
+// HTTPS (and with a stream key, which shows who can watch), the directory
+// — in headless Chromium at a phone's size (tests/browser/pages.mjs): each page's own Content-Security-Policy must
 // refuse nothing it needs, and no page may log an error.
 // PEERSCOPE_SHOTS=DIR also looks at two tablets' sizes and keeps a
 // screenshot of each page at each size, to look at.
@@ -35,7 +35,8 @@ func TestPagesUnderPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.GoLive(t.Context(), node.LiveConfig{Title: "from a phone", WHIP: true}); err != nil {
+	phone, err := n.GoLive(t.Context(), node.LiveConfig{Title: "from a phone", WHIP: true})
+	if err != nil {
 		t.Fatal(err)
 	}
 	short, err := n.GoLive(t.Context(), node.LiveConfig{Title: "ten seconds", Source: sampleSource(t)})
@@ -68,6 +69,7 @@ func TestPagesUnderPolicy(t *testing.T) {
 		"--page", "replay=" + n.HTTPURL() + replay,
 		"--page", "golive=" + n.HTTPURL() + "/broadcast/",
 		"--page", "golive-https=" + n.HTTPSURL() + "/broadcast/",
+		"--page", "golive-key=" + n.HTTPSURL() + "/broadcast/#key=" + phone.StreamKey(), // its "Who can watch"
 		"--page", "directory=" + n.HTTPURL() + "/directory/",
 	}
 	if shots != "" {
@@ -92,8 +94,8 @@ func TestPagesUnderPolicy(t *testing.T) {
 	if r.Error != "" {
 		t.Fatal(r.Error)
 	}
-	if len(r.Pages) != 7*len(sizes) {
-		t.Fatalf("%d pages looked at, want %d", len(r.Pages), 7*len(sizes))
+	if len(r.Pages) != 8*len(sizes) {
+		t.Fatalf("%d pages looked at, want %d", len(r.Pages), 8*len(sizes))
 	}
 	for _, p := range r.Pages {
 		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)

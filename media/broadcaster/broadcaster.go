@@ -19,6 +19,13 @@ type Config struct {
 	// WHIP is the WHIP endpoint's URL, relative to the page or absolute;
 	// default "whip".
 	WHIP string
+	// Audience, when set, is the URL (relative to the page, or absolute)
+	// of the broadcast's audience, which the stream key opens as it opens
+	// WHIP: GET says who may watch (or that the broadcast is public), PUT
+	// {accounts, mutuals, group} changes it. The page then shows a "Who
+	// can watch" panel; empty: no panel, and the page asks nothing more
+	// than WHIP.
+	Audience string
 }
 
 // New returns the handler serving the page at "/" (and "/index.html"), and
@@ -30,9 +37,12 @@ func New(cfg Config) http.Handler {
 	sub, _ := fs.Sub(assets, "assets")
 	index, _ := fs.ReadFile(sub, "index.html")
 	page := bytes.Replace(index, []byte("{{.WHIP}}"), []byte(html.EscapeString(cfg.WHIP)), 1)
+	page = bytes.Replace(page, []byte("{{.Audience}}"), []byte(html.EscapeString(cfg.Audience)), 1)
 	connect := "'self'"
-	if u, err := url.Parse(cfg.WHIP); err == nil && u.IsAbs() {
-		connect += " " + u.Scheme + "://" + u.Host
+	for _, s := range []string{cfg.WHIP, cfg.Audience} {
+		if u, err := url.Parse(s); err == nil && u.IsAbs() && !strings.Contains(connect, " "+u.Scheme+"://"+u.Host) {
+			connect += " " + u.Scheme + "://" + u.Host
+		}
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	files := http.FileServerFS(sub)

@@ -62,6 +62,30 @@ func TestPageServed(t *testing.T) {
 	}
 }
 
+// TestPageAudienceConfig: Config.Audience reaches the page, escaped, and an
+// absolute one is let through the page's policy (once, with WHIP's host);
+// without it the page asks nothing more than WHIP.
+func TestPageAudienceConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg           Config
+		attr, connect string
+	}{
+		{Config{}, `data-audience=""`, "connect-src 'self';"},
+		{Config{Audience: `aud"ience`}, `data-audience="aud&#34;ience"`, "connect-src 'self';"},
+		{Config{WHIP: "https://node.example:8443/whip", Audience: "https://node.example:8443/audience"},
+			`data-audience="https://node.example:8443/audience"`, "connect-src 'self' https://node.example:8443;"},
+		{Config{Audience: "https://other.example/audience"}, `data-audience="https://other.example/audience"`,
+			"connect-src 'self' https://other.example;"},
+	} {
+		rec := httptest.NewRecorder()
+		New(tc.cfg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		body, csp := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
+		if !strings.Contains(body, tc.attr) || !strings.Contains(csp, tc.connect) || strings.Contains(body, "{{.Audience}}") {
+			t.Errorf("%+v: page %q, policy %q; want %s and %s", tc.cfg, body[strings.Index(body, "<body"):][:120], csp, tc.attr, tc.connect)
+		}
+	}
+}
+
 // broadcastResult is what tests/browser/broadcast.mjs prints.
 type broadcastResult struct {
 	States     []string `json:"states"`

@@ -27,4 +27,13 @@
 //	  ─► POST Config.WHIP with the SDP offer, "Authorization: Bearer <key>" ─► media/whip
 //	  ─► the node's publisher (media/publish) ─► chunks into the tree
 //	End ─► DELETE the session's Location ─► the broadcast ends
+//
+// With Config.Audience set, the page also shows who can watch (a "Who can
+// watch" panel under the controls):
+//
+//	GET Config.Audience, "Authorization: Bearer <key>" ─► {private, changeable, listed, audience, members}
+//	  private: the members (handle, devices), Remove by those named, Add by
+//	  handle, "everyone who follows you and whom you follow back", a group
+//	  ─► PUT {accounts, mutuals, group} ─► the node changes the audience
+//	  public: says so, and that privacy is chosen when the broadcast starts
 package broadcaster

@@ -294,14 +294,27 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, log *slog.Lo
 		httpError(w, http.StatusUnsupportedMediaType, "the offer must be sent as Content-Type: application/sdp")
 		return "", false
 	}
+	return Authorize(w, r, h.cfg.Authorize, log)
+}
+
+// Authorize checks the stream key a request carries as WHIP's do
+// ("Authorization: Bearer KEY") and returns it if authorize accepts it.
+// Otherwise it answers 401 as the WHIP endpoint does — a missing key and a
+// refused one told apart, nothing more about why — logs a refused key
+// (redacted) to log if not nil, and returns false. Another endpoint that
+// the stream key opens (the go-live page's) uses it so that a wrong key
+// gets the very same answer there.
+func Authorize(w http.ResponseWriter, r *http.Request, authorize func(key string) error, log *slog.Logger) (key string, ok bool) {
 	key = bearer(r)
 	if key == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope"`)
 		httpError(w, http.StatusUnauthorized, "missing stream key: send it as Authorization: Bearer <stream key>")
 		return "", false
 	}
-	if err := h.cfg.Authorize(key); err != nil {
-		log.With("key", redact(key)).Warn("whip: stream key refused", "err", err)
+	if err := authorize(key); err != nil {
+		if log != nil {
+			log.With("key", redact(key)).Warn("stream key refused", "path", r.URL.Path, "err", err)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
 		httpError(w, http.StatusUnauthorized, "stream key refused")
 		return "", false

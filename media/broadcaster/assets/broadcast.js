@@ -282,6 +282,220 @@
       if (p.state === 'granted') startPreview().catch((e) => showError(e.message));
     }).catch(() => {});
   }
+  // Who can watch: the broadcast's audience, which the stream key opens as
+  // it opens WHIP (data-audience on <body>, relative to the page; none: no
+  // panel). A private broadcast's audience can be changed here before and
+  // while it is live; a public broadcast is said to be public, since it
+  // cannot become private while live.
+  const audURL = document.body.dataset.audience ? new URL(document.body.dataset.audience, location.href) : null;
+  const aud = {
+    panel: $('audience'), summary: $('aud-summary'), list: $('aud-members'), controls: $('aud-controls'),
+    handle: $('aud-handle'), mutuals: $('aud-mutuals'), group: $('aud-group-name'),
+    status: $('aud-status'), error: $('aud-error'),
+  };
+  state.audience = null;      // the node's last answer
+  state.audienceStatus = '';  // what the panel last said
+  let audBusy = false, audTimer = 0;
+  let audChanges = 0; // PUTs sent: a GET sent before one may answer after it, with the old audience
+
+  const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
+  const nameOf = (m) => m.handle || m.account;
+  const plural = (n, one, many) => (n === 1 ? one : `${n} ${many}`);
+
+  function audienceSay(text) {
+    state.audienceStatus = text;
+    aud.status.textContent = text;
+  }
+
+  function audienceProblem(text) {
+    state.audienceError = text;
+    aud.error.textContent = text;
+    aud.error.hidden = !text;
+    if (text) log(`audience: ${text}`);
+  }
+
+  // audienceCall sends one request with the stream key and returns the
+  // node's answer, or throws an Error whose message the panel can show.
+  async function audienceCall(method, body, what) {
+    const init = { method, cache: 'no-store', headers: { Authorization: `Bearer ${urlKey || keyEl.value.trim()}` } };
+    if (body) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(audURL, init);
+    } catch (e) {
+      throw new Error('The node could not be reached. Check the connection, then try again.');
+    }
+    if (resp.ok) return resp.json();
+    let msg = '';
+    try { const j = await resp.json(); msg = (j.error && j.error.message) || ''; } catch (e) { /* a 401 is plain text */ }
+    const err = new Error(audienceRefusal(resp.status, msg, what));
+    err.status = resp.status;
+    throw err;
+  }
+
+  function audienceRefusal(status, msg, what) {
+    switch (status) {
+      case 401: return 'The stream key was refused, so who can watch cannot be shown or changed. Check the link or the key you were given.';
+      case 400:
+        if (/unknown account/.test(msg)) return `Nobody with ${what || 'that name'} has signed in to Peerscope yet. Each person must sign in once (on their node's directory page) before you can let them in.`;
+        if (/no saved group/.test(msg)) return `You have no saved group called “${what}”.`;
+        return `That was not taken: ${msg}`;
+      case 403: return 'This node is not signed in any more. Sign it in again on its directory page, then try again.';
+      case 409: return 'This broadcast is public: it cannot become private while it is live.';
+      case 502: return `The node could not look people up just now. Try again in a moment. (${msg})`;
+    }
+    return `The node refused the change (${status}). ${msg}`;
+  }
+
+  function showAudience(a) {
+    state.audience = a;
+    aud.panel.hidden = false;
+    aud.list.replaceChildren();
+    aud.summary.replaceChildren();
+    if (!a.private) {
+      aud.controls.hidden = true;
+      aud.summary.append(a.listed
+        ? 'Public: anyone can watch, and this broadcast is listed in the directory.'
+        : 'Public: anyone with the link can watch.');
+      const how = el('p', 'A broadcast cannot become private once it has started. To choose who can watch, start it private from the node: ');
+      how.append(el('code', 'peerscope broadcast --private @alice,@bob'), ' (or ', el('code', '--audience mutuals'), ', or ', el('code', '--audience group:NAME'), ').');
+      aud.summary.append(how);
+      return;
+    }
+    aud.controls.hidden = !a.changeable;
+    const also = [];
+    if (a.audience.mutuals) also.push('everyone who follows you and whom you follow back');
+    if (a.audience.group) also.push(`everyone in your group “${a.audience.group}”`);
+    let summary = 'Private: only the people below can watch. It is not in the directory, and the link alone lets nobody in.';
+    if (also.length) summary += ` Besides those you name: ${also.join(', and ')}.`;
+    else if (!a.changeable) summary += ' Who is in was set where the broadcast was started, and can be changed only there.';
+    else if (!(a.audience.accounts || []).length) summary += ' You have not chosen anyone yet: add someone below.';
+    aud.summary.textContent = summary;
+    for (const m of a.members) {
+      const li = el('li');
+      li.dataset.account = m.account;
+      li.dataset.handle = m.handle || '';
+      const who = el('span', nameOf(m), 'who');
+      let how = m.devices === 0 ? 'no device signed in yet: they get in once they sign in' : plural(m.devices, '1 device', 'devices');
+      if (!m.named) {
+        const via = [];
+        if (a.audience.mutuals) via.push('you follow each other');
+        if (a.audience.group) via.push(`in the group “${a.audience.group}”`);
+        if (via.length) how += ` · ${via.join(' or ')}`;
+      }
+      who.append(el('span', how, 'how'));
+      li.append(who);
+      if (m.named && a.changeable) {
+        const rm = el('button', 'Remove');
+        rm.type = 'button';
+        rm.setAttribute('aria-label', `Remove ${nameOf(m)}`);
+        rm.disabled = audBusy;
+        rm.addEventListener('click', () => removeMember(m));
+        li.append(rm);
+      }
+      aud.list.append(li);
+    }
+    if (a.members.length === 0) aud.list.append(el('li', 'Nobody can watch yet.'));
+    aud.mutuals.checked = !!a.audience.mutuals;
+    if (document.activeElement !== aud.group) aud.group.value = a.audience.group || '';
+  }
+
+  function setAudienceBusy(busy) {
+    audBusy = busy;
+    for (const b of aud.panel.querySelectorAll('button, input')) b.disabled = busy;
+  }
+
+  async function loadAudience() {
+    if (!audURL || audBusy || !(urlKey || keyEl.value.trim())) return;
+    const gen = audChanges;
+    try {
+      const a = await audienceCall('GET');
+      if (gen !== audChanges || audBusy) return; // a change came since: its answer is newer
+      showAudience(a);
+      audienceProblem('');
+      // Devices come and go as people sign in: look again now and then.
+      if (!audTimer) audTimer = setInterval(() => { if (!document.hidden) loadAudience(); }, 10000);
+    } catch (e) {
+      if (gen !== audChanges) return;
+      aud.panel.hidden = false;
+      audienceProblem(e.message);
+      if (e.status === 401 || e.status === 404) { clearInterval(audTimer); audTimer = 0; }
+    }
+  }
+
+  // changeAudience sends the whole audience as it should be, with what
+  // to say once the node has taken it.
+  async function changeAudience(next, doing, done, what) {
+    if (audBusy) return;
+    const a = state.audience;
+    const body = { accounts: a.audience.accounts || [], mutuals: !!a.audience.mutuals, group: a.audience.group || '', ...next };
+    audienceProblem('');
+    audChanges++;
+    setAudienceBusy(true);
+    audienceSay(doing);
+    try {
+      const answer = await audienceCall('PUT', body, what);
+      setAudienceBusy(false);
+      showAudience(answer);
+      audienceSay(done(answer));
+      return true;
+    } catch (e) {
+      setAudienceBusy(false);
+      showAudience(state.audience);
+      audienceSay('');
+      audienceProblem(e.message);
+      return false;
+    }
+  }
+
+  const sameName = (a, b) => a.replace(/^@/, '').toLowerCase() === b.replace(/^@/, '').toLowerCase();
+
+  async function addMember(ev) {
+    ev.preventDefault();
+    let h = aud.handle.value.trim();
+    if (!h) { audienceProblem('Type the handle of the person to let in, like @alice.'); return; }
+    if (!h.startsWith('@') && !h.includes(':')) h = '@' + h;
+    if (/[\s,]/.test(h)) { audienceProblem('One handle at a time, like @alice.'); return; }
+    const accounts = state.audience.audience.accounts || [];
+    if (accounts.some((x) => sameName(x, h))) { audienceProblem(''); audienceSay(`${h} can already watch.`); aud.handle.value = ''; return; }
+    const ok = await changeAudience({ accounts: [...accounts, h] }, `Letting ${h} in…`, (answer) => {
+      const m = answer.members.find((x) => x.named && sameName(x.named, h));
+      if (m && m.devices === 0) return `${nameOf(m)} is in, but has no device signed in yet: they get in as soon as they sign in.`;
+      return `${m ? nameOf(m) : h} can watch now: they get in within a few seconds.`;
+    }, h);
+    if (ok) aud.handle.value = '';
+  }
+
+  async function removeMember(m) {
+    const accounts = (state.audience.audience.accounts || []).filter((x) => x !== m.named);
+    await changeAudience({ accounts }, `Removing ${nameOf(m)}…`, (answer) => {
+      const still = answer.members.find((x) => x.account === m.account);
+      if (still) return `${nameOf(m)} can still watch: they are also in through ${answer.audience.mutuals ? 'following each other with you' : 'the group'}.`;
+      return `${nameOf(m)} can no longer watch: they are cut off within a few seconds.`;
+    });
+  }
+
+  if (audURL) {
+    $('aud-add').addEventListener('submit', addMember);
+    aud.mutuals.addEventListener('change', () => {
+      const on = aud.mutuals.checked;
+      changeAudience({ mutuals: on }, on ? 'Letting in everyone who follows each other with you…' : 'Taking out those you only follow each other with…',
+        () => (on ? 'Everyone who follows you and whom you follow back can watch now.' : 'Following each other no longer lets anyone in: only those named or in the group can watch.'));
+    });
+    $('aud-group').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const g = aud.group.value.trim();
+      if (g && !/^[A-Za-z0-9_-]{1,40}$/.test(g)) { audienceProblem('A group name is letters, digits, - and _ only.'); return; }
+      changeAudience({ group: g }, g ? `Letting in the group “${g}”…` : 'Taking the group out…',
+        () => (g ? `The group “${g}” can watch now.` : 'No group now: only the people named (and those you follow each other with, if ticked) can watch.'), g);
+    });
+    keyEl.addEventListener('change', loadAudience);
+    loadAudience();
+  }
+
   if (!window.isSecureContext) {
     showError(`Browsers give the camera only to secure pages. Open ${location.href.replace(/^http:/, 'https:')} instead.`);
   }
