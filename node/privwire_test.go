@@ -219,7 +219,13 @@ func wireRun(t *testing.T, private bool) {
 		other = ws[5]
 	}
 	seenAt := []<-chan sseEvent{openChat(t, b, ""), openChat(t, other, "")}
-	waitFor(t, 30*time.Second, "the poster's router to have peers in the room", func() bool { return len(node.ChatPeers(poster)) > 0 })
+	// (The readers' too: GossipSub gives a message to the peers in the
+	// room when it is published, and to those that come later only from
+	// its few heartbeats of gossip; under -race at load the other member
+	// once came later than that, and never saw the comment.)
+	for _, r := range []*node.Broadcast{poster, b, other} {
+		waitFor(t, 30*time.Second, "the poster's and readers' routers to have peers in the room", func() bool { return len(node.ChatPeers(r)) > 0 })
+	}
 	// Until the room knows its moderation state it answers 503 and takes
 	// nothing; a 200 is a comment published, never sent again.
 	waitFor(t, 30*time.Second, "the poster's room to take the comment", func() bool {
