@@ -322,6 +322,7 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	rejoin := !n.lostAt.IsZero()
 	n.lostAt = time.Time{}
 	n.lostWithheld = false
+	n.slowSince, n.slowAt = time.Time{}, time.Time{}
 	n.newAt = maxTime(n.newAt, now) // a new parent gets WithholdTimeout to deliver
 	n.everAttached = true
 	if moved && wasAttached {

@@ -201,6 +201,9 @@ type Machine struct {
 	edge         uint64 // 1 + the highest sequence number heard to exist; 0: none
 	edgeAt       time.Time
 	lostWithheld bool       // the parent being replaced withheld the stream
+	slowSince    time.Time  // the grandparent's edges have said since then that this node lags it; zero: not
+	slowAt       time.Time  // the latest such edge
+	slowLag      uint64     // how far behind it said this node was
 	handedOver   bool       // the move under way was asked by the parent (a displacement)
 	awaitFrom    PeerID     // a handover waits for this former child to leave us…
 	awaitUntil   time.Time  // …until then
@@ -657,6 +660,7 @@ func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	case MsgEdge:
 		if n.inPath(from) {
 			n.hearEdge(now, m.Seq)
+			n.checkSlow(now, from, m.Seq)
 		}
 	default:
 		return fmt.Errorf("%w: message type %d", ErrMalformed, m.Type)

@@ -294,6 +294,7 @@ func (s *Sim) Report() *report.Report {
 		"lost_loop":             float64(m.lost[mesh.LossLoop]),
 		"lost_withheld":         float64(m.lost[mesh.LossWithheld]),
 		"lost_padded":           float64(m.lost[mesh.LossPadded]),
+		"lost_slow":             float64(m.lost[mesh.LossSlow]),
 		"padded":                float64(st.Padded),
 		"withheld":              float64(st.Withheld),
 		"never_played":          float64(p.neverPlayed),
