@@ -60,8 +60,8 @@ func (n *Machine) removeChild(i int) {
 func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 	var out []Candidate
 	d := uint32(n.depth())
-	if n.state == stateAttached && n.free() > 0 && n.cfg.Self.ID != except {
-		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: n.free()})
+	if f := n.freeFor(now, ""); n.state == stateAttached && f > 0 && n.cfg.Self.ID != except {
+		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
 	}
 	for _, c := range n.children {
 		if c.info.ID == except || c.handTo != "" || n.suspect(c.info.ID, now) {
@@ -124,7 +124,8 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message) {
 	switch i := n.childIndex(from); {
 	case i >= 0:
 		n.readopt(now, n.children[i], info, m)
-	case n.free() > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
+	case n.freeFor(now, from) > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
+		n.heirCame(now, from)
 		n.adopt(now, info, m)
 	case m.Free >= 1 && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
@@ -162,6 +163,9 @@ func (n *Machine) refusal(now time.Time, from PeerID) Reason {
 // the slot now rather than at ChildTimeout; never send anyone back to it.
 func (n *Machine) believeLost(now time.Time, lost PeerID) {
 	if i := n.childIndex(lost); i >= 0 && now.Sub(n.children[i].heardAt) >= 2*n.cfg.StatusInterval {
+		if n.children[i].handTo == "" {
+			n.keepSlotFor(now, n.children[i])
+		}
 		n.removeChild(i)
 	}
 }

@@ -55,6 +55,7 @@ type member struct {
 	depth       uint32        // noDepth: unknown or not in the tree
 	free        uint32
 	held        uint64    // what its last pong said it holds (1 + seq)
+	heldAt      time.Time // when that pong came
 	pingSentAt  time.Time // zero: no ping outstanding (waited for)
 	pingAt      time.Time // the last ping sent, matched by its pong's echo; zero: answered
 	coolUntil   time.Time // do not ask it to adopt us before this
@@ -179,18 +180,19 @@ type Machine struct {
 	rootTriedAt    time.Time
 	nextImprove    time.Time
 	lastStatus     time.Time
-	sentStatus     Message   // the last status sent, to tell a change from a repeat
-	statusDirty    bool      // something a status reports may have changed since sentStatus
-	banUntil       time.Time // the latest ban's end: before it, banned() must look
-	suspectEnd     time.Time // the latest suspicion's end: before it, suspect() must look
-	redirectReset  time.Time // start of the second redirects counts in
-	redirects      int       // redirects the broadcaster sent this second
-	strangerReset  time.Time // start of the second strangerServed counts in
-	strangerServed uint64    // chunks served this second to pulls from non-children
-	spareReset     time.Time // start of the second spareUsed counts in
-	spareUsed      uint64    // the broadcaster's chunks sent this second beyond the live ones
-	edgeReset      time.Time // start of the second edgesSent counts in
-	edgesSent      int       // edges sent this second to peers that are not grandchildren
+	sentStatus     Message    // the last status sent, to tell a change from a repeat
+	statusDirty    bool       // something a status reports may have changed since sentStatus
+	banUntil       time.Time  // the latest ban's end: before it, banned() must look
+	suspectEnd     time.Time  // the latest suspicion's end: before it, suspect() must look
+	redirectReset  time.Time  // start of the second redirects counts in
+	redirects      int        // redirects the broadcaster sent this second
+	strangerReset  time.Time  // start of the second strangerServed counts in
+	strangerServed uint64     // chunks served this second to pulls from non-children
+	spareReset     time.Time  // start of the second spareUsed counts in
+	spareUsed      uint64     // the broadcaster's chunks sent this second beyond the live ones
+	edgeReset      time.Time  // start of the second edgesSent counts in
+	edgesSent      int        // edges sent this second to peers that are not grandchildren
+	kept           []keptSlot // slots kept for the heirs of children lost (rejoin.go)
 	started        bool
 
 	// Receipts, the live edge and withholding (trust.go).
@@ -399,6 +401,9 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}
 	if i := n.childIndex(id); i >= 0 {
+		if n.children[i].handTo == "" {
+			n.keepSlotFor(now, n.children[i])
+		}
 		n.removeChild(i)
 	}
 	if n.prevParent.ID == id {
