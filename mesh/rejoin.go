@@ -118,7 +118,9 @@ func usableAt(m *member, now time.Time) bool {
 // first, and the dead relay's own children, 16-slot relays with subtrees
 // of hundreds, took 1.5 s to find room seven levels down.
 type keptSlot struct {
+	lost    PeerID
 	heir    PeerID
+	taken   PeerID    // who was adopted into it; "" while it is kept
 	kin     []PeerID  // the lost child's other children, as its receipts said
 	heirEnd time.Time // until then the slot is the heir's alone; then any of kin's too
 	until   time.Time
@@ -157,7 +159,7 @@ func (n *Machine) keepSlotFor(now time.Time, c *child) {
 	if len(n.kept) >= maxKept {
 		return
 	}
-	n.kept = append(n.kept, keptSlot{heir: heir, kin: kin,
+	n.kept = append(n.kept, keptSlot{lost: c.info.ID, heir: heir, kin: kin,
 		heirEnd: now.Add(n.cfg.ProbeTimeout), until: now.Add(n.cfg.ParentTimeout + n.cfg.ProbeTimeout)})
 	n.statusDirty = true
 }
@@ -166,7 +168,7 @@ func (n *Machine) keepSlotFor(now time.Time, c *child) {
 func (n *Machine) keptCount(now time.Time, except PeerID) uint32 {
 	k := uint32(0)
 	for _, s := range n.kept {
-		if now.Before(s.until) && s.heir != except && (now.Before(s.heirEnd) || !slices.Contains(s.kin, except)) {
+		if s.taken == "" && now.Before(s.until) && s.heir != except && (now.Before(s.heirEnd) || !slices.Contains(s.kin, except)) {
 			k++
 		}
 	}
@@ -186,12 +188,33 @@ func (n *Machine) freeFor(now time.Time, id PeerID) uint32 {
 // heirCame gives a peer that has been adopted the slot kept for it, if
 // any: its own as the heir, or, once the heir's turn is over, one kept for
 // its lost parent.
+//
+// The record stays until the slot would have been free to anyone: the
+// lost child's other children that ask later are sent to the one that took
+// it (heirOf), the subtree's old top, which can make room for one that
+// relays more than one of its children (displaceFor) a level higher than
+// anywhere else they would find.
 func (n *Machine) heirCame(now time.Time, id PeerID) {
-	if i := slices.IndexFunc(n.kept, func(k keptSlot) bool { return k.heir == id }); i >= 0 {
-		n.kept = slices.Delete(n.kept, i, i+1)
-		return
+	i := slices.IndexFunc(n.kept, func(k keptSlot) bool { return k.taken == "" && now.Before(k.until) && k.heir == id })
+	if i < 0 {
+		i = slices.IndexFunc(n.kept, func(k keptSlot) bool {
+			return k.taken == "" && now.Before(k.until) && !now.Before(k.heirEnd) && slices.Contains(k.kin, id)
+		})
 	}
-	if i := slices.IndexFunc(n.kept, func(k keptSlot) bool { return !now.Before(k.heirEnd) && slices.Contains(k.kin, id) }); i >= 0 {
-		n.kept = slices.Delete(n.kept, i, i+1)
+	if i >= 0 {
+		n.kept[i].taken = id
 	}
+}
+
+// heirOf returns the child that took the slot kept after lost, if it is
+// still a child here and the slot's time is not over.
+func (n *Machine) heirOf(now time.Time, lost PeerID) (PeerInfo, bool) {
+	for _, k := range n.kept {
+		if k.lost == lost && k.taken != "" && now.Before(k.until) {
+			if i := n.childIndex(k.taken); i >= 0 && n.children[i].handTo == "" {
+				return n.children[i].info, true
+			}
+		}
+	}
+	return PeerInfo{}, false
 }
