@@ -122,6 +122,7 @@ type keptSlot struct {
 	heir    PeerID
 	taken   PeerID    // who was adopted into it; "" while it is kept
 	kin     []PeerID  // the lost child's other children, as its receipts said
+	proven  []PeerID  // those of them the lost child vouched for (they fed their own)
 	heirEnd time.Time // until then the slot is the heir's alone; then any of kin's too
 	until   time.Time
 }
@@ -155,11 +156,19 @@ func (n *Machine) keepSlotFor(now time.Time, c *child) {
 	if heir == "" {
 		return
 	}
+	var proven []PeerID
+	if c.proven > 0 && !n.caught(c, now) {
+		for _, v := range c.vouches {
+			if v.proven > 0 {
+				proven = append(proven, v.id)
+			}
+		}
+	}
 	n.kept = slices.DeleteFunc(n.kept, func(k keptSlot) bool { return !now.Before(k.until) || k.heir == heir })
 	if len(n.kept) >= maxKept {
 		return
 	}
-	n.kept = append(n.kept, keptSlot{lost: c.info.ID, heir: heir, kin: kin,
+	n.kept = append(n.kept, keptSlot{lost: c.info.ID, heir: heir, kin: kin, proven: proven,
 		heirEnd: now.Add(n.cfg.ProbeTimeout), until: now.Add(n.cfg.ParentTimeout + n.cfg.ProbeTimeout)})
 	n.statusDirty = true
 }
@@ -207,10 +216,14 @@ func (n *Machine) heirCame(now time.Time, id PeerID) {
 }
 
 // heirOf returns the child that took the slot kept after lost, if it is
-// still a child here and the slot's time is not over.
+// still a child here, the slot's time is not over, and the lost child had
+// vouched for it (it was seen to feed its own children): orphans are sent
+// to a proven relay only, never to a peer that merely claimed a subtree
+// (a withholder that took the slot would take them all: without this
+// check the 500-sybil run's continuity fell from 0.9984 to 0.9872).
 func (n *Machine) heirOf(now time.Time, lost PeerID) (PeerInfo, bool) {
 	for _, k := range n.kept {
-		if k.lost == lost && k.taken != "" && now.Before(k.until) {
+		if k.lost == lost && k.taken != "" && now.Before(k.until) && slices.Contains(k.proven, k.taken) {
 			if i := n.childIndex(k.taken); i >= 0 && n.children[i].handTo == "" {
 				return n.children[i].info, true
 			}
