@@ -312,6 +312,11 @@ func (n *Machine) redirect(now time.Time, from PeerID, info PeerInfo, m *Message
 		}
 	}
 	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool { return c.ID == m.Lost || c.ID == n.cfg.Self.ID })
+	if h, ok := n.heirOf(now, m.Lost); ok && h.ID != from && m.Lost != "" {
+		// A sibling of the requester took its lost parent's slot here: the
+		// top of what was their subtree, first.
+		room = append([]Candidate{{PeerInfo: h, Depth: uint32(n.depth() + 1)}}, slices.DeleteFunc(room, func(c Candidate) bool { return c.ID == h.ID })...)
+	}
 	if len(room) == 0 {
 		// Nobody below has reported room: send the joiner to the children
 		// that relay at all; they will redirect further down.
