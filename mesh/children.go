@@ -66,8 +66,8 @@ func (n *Machine) removeChild(i int) {
 func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 	var out []Candidate
 	d := uint32(n.depth())
-	if n.state == stateAttached && n.free() > 0 && n.cfg.Self.ID != except {
-		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: n.free()})
+	if f := n.freeFor(now, ""); n.state == stateAttached && f > 0 && n.cfg.Self.ID != except {
+		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
 	}
 	for _, c := range n.children {
 		if c.info.ID == except || c.handTo != "" || n.suspect(c.info.ID, now) {
@@ -131,7 +131,8 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) 
 	switch i := n.childIndex(from); {
 	case i >= 0:
 		n.readopt(now, n.children[i], info, m)
-	case n.free() > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
+	case n.freeFor(now, from) > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
+		n.heirCame(now, from)
 		n.adopt(now, info, m)
 	case m.Free >= 1 && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
@@ -243,6 +244,9 @@ func (n *Machine) refusal(now time.Time, from PeerID) Reason {
 // the slot now rather than at ChildTimeout; never send anyone back to it.
 func (n *Machine) believeLost(now time.Time, lost PeerID) {
 	if i := n.childIndex(lost); i >= 0 && now.Sub(n.children[i].heardAt) >= 2*n.cfg.StatusInterval {
+		if n.children[i].handTo == "" {
+			n.keepSlotFor(now, n.children[i])
+		}
 		n.removeChild(i)
 	}
 }
@@ -389,6 +393,11 @@ func (n *Machine) redirect(now time.Time, from PeerID, info PeerInfo, m *Message
 		}
 	}
 	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool { return c.ID == m.Lost || c.ID == n.cfg.Self.ID })
+	if h, ok := n.heirOf(now, m.Lost); ok && h.ID != from && m.Lost != "" {
+		// A sibling of the requester took its lost parent's slot here: the
+		// top of what was their subtree, first.
+		room = append([]Candidate{{PeerInfo: h, Depth: uint32(n.depth() + 1)}}, slices.DeleteFunc(room, func(c Candidate) bool { return c.ID == h.ID })...)
+	}
 	if len(room) == 0 {
 		// Nobody below has reported room: send the joiner to the children
 		// that relay at all; they will redirect further down.

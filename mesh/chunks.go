@@ -219,17 +219,19 @@ func (n *Machine) stepPull(now time.Time, from PeerID, m *Message) {
 }
 
 // strangerBudget is how many chunks a second this node serves to pulls
-// from peers that are not its children: what its upload has spare. Its
-// slots are its upload divided by the stream with headroom (SlotsFor; the
-// simulator's 1.5 leaves half a stream spare per slot), so half a stream
-// per slot and a whole one per free slot, at most maxPull; a node that
-// relays nothing serves nothing. (It was maxPull, 64 chunks a second, for
-// every node: after a mass failure the orphans' repair pulls, which go to
-// random members shallower than the puller, took several streams' worth
-// from small relays near the top, whose own children then starved.)
+// from peers that are not its children: a whole stream per free slot, at
+// most maxPull, and nothing when its slots are full. The headroom of the
+// slots in use (SlotsFor; the simulator's 1.5 leaves half a stream per
+// slot) is for its own children: their backfills after a rejoin, a child
+// being handed over, control messages, retransmissions. (It was half a
+// stream per slot in use as well, and before that maxPull for every node:
+// after a mass failure the orphans' repair pulls, which go to random
+// members shallower than the puller, filled the uplinks of the full small
+// relays near the top, and every stranger's pull is one more connection
+// sharing that uplink with the children, which fell seconds behind.)
 func (n *Machine) strangerBudget() uint64 {
 	perStream := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
-	return min(perStream*(uint64(n.cfg.Slots)+2*uint64(n.free()))/2, maxPull)
+	return min(perStream*uint64(n.free()), maxPull)
 }
 
 // repairGaps pulls holes in the sequence that stayed open for GapTimeout:

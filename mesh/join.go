@@ -100,6 +100,7 @@ func (n *Machine) choose(now time.Time) {
 		return
 	}
 	n.state = stateDetached
+	rejoin := n.rejoinProbe
 	for _, id := range n.memberOrder {
 		m := n.members[id]
 		if n.rejoinProbe && !m.pingSentAt.IsZero() && !m.pingSentAt.Before(n.probeStart) {
@@ -108,8 +109,17 @@ func (n *Machine) choose(now time.Time) {
 		m.pingSentAt = time.Time{}
 	}
 	n.rejoinProbe = false
-	if r := n.ranked(now); len(r) > 0 {
-		n.attach(now, r[0], 0)
+	// After a rejoin's probe, those that answered holding nothing newer
+	// than this node, though the stream has gone on since this node's
+	// newest chunk, are most likely cut off by the same failure, their
+	// own parent dead and not yet noticed: under one of them the whole
+	// subtree would wait for that to be found out too.
+	stale := rejoin && n.haveAny && now.Sub(n.newAt) >= 2*n.cfg.ChunkInterval
+	for _, m := range n.ranked(now) {
+		if stale && !m.heldAt.Before(n.probeStart) && m.held <= n.held() {
+			continue
+		}
+		n.attach(now, m, 0)
 		return
 	}
 	// Nobody to ask: the broadcaster always answers (with a redirect if full).
@@ -193,7 +203,7 @@ func (n *Machine) stepPing(now time.Time, from PeerID, m *Message) {
 	}
 	d, free := uint32(noDepth), uint32(0)
 	if n.state == stateAttached && !n.inPath(from) && n.parentOutSince.IsZero() {
-		d, free = uint32(n.depth()), n.free()
+		d, free = uint32(n.depth()), n.freeFor(now, from)
 	}
 	n.send(n.infoOf(from), &Message{Type: MsgPong, Time: m.Time, Depth: d, Free: free, Seq: n.held()})
 }
@@ -210,7 +220,7 @@ func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 		return
 	}
 	m.rtt = max(now.Sub(m.pingAt), time.Microsecond)
-	m.held = p.Seq
+	m.held, m.heldAt = p.Seq, now
 	m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
 	switch {
 	case p.Depth == 0 && from != n.cfg.Root.ID:
@@ -323,6 +333,7 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	rejoin := !n.lostAt.IsZero()
 	n.lostAt = time.Time{}
 	n.lostWithheld = false
+	n.slowSince, n.slowAt = time.Time{}, time.Time{}
 	n.newAt = maxTime(n.newAt, now) // a new parent gets WithholdTimeout to deliver
 	n.everAttached = true
 	if moved && wasAttached {

@@ -55,6 +55,7 @@ type member struct {
 	depth       uint32        // noDepth: unknown or not in the tree
 	free        uint32
 	held        uint64    // what its last pong said it holds (1 + seq)
+	heldAt      time.Time // when that pong came
 	pingSentAt  time.Time // zero: no ping outstanding (waited for)
 	pingAt      time.Time // the last ping sent, matched by its pong's echo; zero: answered
 	coolUntil   time.Time // do not ask it to adopt us before this
@@ -201,18 +202,19 @@ type Machine struct {
 	rootTriedAt    time.Time
 	nextImprove    time.Time
 	lastStatus     time.Time
-	sentStatus     Message   // the last status sent, to tell a change from a repeat
-	statusDirty    bool      // something a status reports may have changed since sentStatus
-	banUntil       time.Time // the latest ban's end: before it, banned() must look
-	suspectEnd     time.Time // the latest suspicion's end: before it, suspect() must look
-	redirectReset  time.Time // start of the second redirects counts in
-	redirects      int       // redirects the broadcaster sent this second
-	strangerReset  time.Time // start of the second strangerServed counts in
-	strangerServed uint64    // chunks served this second to pulls from non-children
-	spareReset     time.Time // start of the second spareUsed counts in
-	spareUsed      uint64    // the broadcaster's chunks sent this second beyond the live ones
-	edgeReset      time.Time // start of the second edgesSent counts in
-	edgesSent      int       // edges sent this second to peers that are not grandchildren
+	sentStatus     Message    // the last status sent, to tell a change from a repeat
+	statusDirty    bool       // something a status reports may have changed since sentStatus
+	banUntil       time.Time  // the latest ban's end: before it, banned() must look
+	suspectEnd     time.Time  // the latest suspicion's end: before it, suspect() must look
+	redirectReset  time.Time  // start of the second redirects counts in
+	redirects      int        // redirects the broadcaster sent this second
+	strangerReset  time.Time  // start of the second strangerServed counts in
+	strangerServed uint64     // chunks served this second to pulls from non-children
+	spareReset     time.Time  // start of the second spareUsed counts in
+	spareUsed      uint64     // the broadcaster's chunks sent this second beyond the live ones
+	edgeReset      time.Time  // start of the second edgesSent counts in
+	edgesSent      int        // edges sent this second to peers that are not grandchildren
+	kept           []keptSlot // slots kept for the heirs of children lost (rejoin.go)
 	started        bool
 
 	// Receipts, the live edge and withholding (trust.go).
@@ -223,6 +225,9 @@ type Machine struct {
 	edge         uint64 // 1 + the highest sequence number heard to exist; 0: none
 	edgeAt       time.Time
 	lostWithheld bool       // the parent being replaced withheld the stream
+	slowSince    time.Time  // the grandparent's edges have said since then that this node lags it; zero: not
+	slowAt       time.Time  // the latest such edge
+	slowLag      uint64     // how far behind it said this node was
 	handedOver   bool       // the move under way was asked by the parent (a displacement)
 	awaitFrom    PeerID     // a handover waits for this former child to leave us…
 	awaitUntil   time.Time  // …until then
@@ -424,6 +429,9 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}
 	if i := n.childIndex(id); i >= 0 {
+		if n.children[i].handTo == "" {
+			n.keepSlotFor(now, n.children[i])
+		}
 		n.removeChild(i)
 	}
 	if n.prevParent.ID == id {
@@ -697,6 +705,7 @@ func (n *Machine) step(now time.Time, from PeerID, m *Message) error {
 	case MsgEdge:
 		if n.inPath(from) {
 			n.hearEdge(now, m.Seq)
+			n.checkSlow(now, from, m.Seq)
 		}
 	default:
 		return fmt.Errorf("%w: message type %d", ErrMalformed, m.Type)

@@ -44,9 +44,10 @@ const (
 	LossMoved               // this node moved to a better parent (not a failure)
 	LossWithheld            // the parent sent heartbeats but no new chunks while the broadcast went on
 	LossPadded              // the parent padded a chunk beyond its canonical encoding
+	LossSlow                // the grandparent held much more than this node for a while: the parent feeds it too slowly
 )
 
-var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded"}
+var lossNames = [...]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded", "slow"}
 
 func (l LossReason) String() string {
 	if int(l) < len(lossNames) {

@@ -14,7 +14,7 @@ func (n *Machine) status(now time.Time) *Message {
 	if len(room) > maxRoom {
 		room = room[:maxRoom]
 	}
-	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.free(), Subtree: n.subtree(),
+	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.freeFor(now, ""), Subtree: n.subtree(),
 		Candidates: room, Counters: n.counterValues(), Vouches: n.vouches()}
 }
 

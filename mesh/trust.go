@@ -34,6 +34,11 @@ const (
 	// maxStrangerEdges bounds the edges sent a second to peers that are
 	// not grandchildren.
 	maxStrangerEdges = 200
+	// slowSlack: a grandparent that holds this many chunks more than this
+	// node, on two receipts in a row, says the parent feeds it too slowly
+	// (checkSlow): a second behind, with a 2 s playout, is where a viewer
+	// is about to stall.
+	slowSlack = 5
 	// firstChunkWait, in chunk intervals, is how long a new parent may send
 	// no chunk at all (an honest one backfills the init chunk at once)
 	// while its heartbeats say it holds newer ones than this node.
@@ -649,4 +654,45 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// checkSlow takes the parent for too slow when the grandparent's answers to
+// two receipts in a row (ReceiptInterval apart) say that it holds at least
+// slowSlack chunks more than this node, and no fewer on the second: the chunks reach the parent's side
+// but not this node in time, because the parent lags its own parent or its
+// uplink is behind. (After a mass failure a small relay near the top that
+// adopted orphans, with their backfills and strangers' pulls on its
+// uplink, fed its children seconds late for as long as it stayed full, and
+// a slow parent is neither silent nor withholding: its chunks keep
+// coming.) The node leaves it, which also frees the parent's uplink, and
+// rejoins under someone that holds more (probeRejoin). Only the
+// grandparent's word counts: it is the one that sees this node's parent
+// from above, and a lag that starts higher up is for the nodes there to
+// fix, not for the whole subtree below it to leave. A node that holds no
+// media chunk yet waits for its first keyframe, not for a faster parent.
+func (n *Machine) checkSlow(now time.Time, from PeerID, seq uint64) {
+	d := len(n.path)
+	if !n.haveAny || n.isRoot || n.state != stateAttached || n.moving || n.prevParent.ID != "" || d < 2 || n.path[d-2].ID != from {
+		return
+	}
+	h := n.held()
+	if seq < addSat64(h, edgeSlack) {
+		n.slowSince = time.Time{}
+		return
+	}
+	lag := seq - h
+	if n.slowSince.IsZero() || now.Sub(n.slowAt) > 2*n.cfg.ReceiptInterval {
+		n.slowSince, n.slowLag = now, lag
+	}
+	n.slowAt = now
+	prev := n.slowLag
+	n.slowLag = lag
+	if lag < slowSlack || lag < prev || now.Sub(n.slowSince) < n.cfg.ReceiptInterval/2 {
+		// Not far behind, or catching up (a joiner's backfill from an old
+		// keyframe under a parent that feeds it faster than the stream):
+		// leaving would only cost it what is on the way.
+		return
+	}
+	n.send(n.parent, &Message{Type: MsgLeave})
+	n.loseParent(now, LossSlow, nil)
 }

@@ -115,6 +115,7 @@ func printSimSummary(w io.Writer, r *report.Report) {
 	}
 	t.row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, t.x("max_depth_at_s"), t.x("max_depth_settled"), t.x("depth_mean_end"))
 	t.row("join ms", "%s", t.q(r.JoinMs))
+	t.row("start-up ms", "p50 %.0f  p99 %.0f  max %.0f   (arrival -> first chunk on time; %.0f never)", t.x("startup_p50_ms"), t.x("startup_p99_ms"), t.x("startup_max_ms"), t.x("never_started"))
 	t.costs()
 	t.row("churn", "%.0f joins, %.0f leaves, %.0f rejoins, %.0f moves, %.0f pulls, %.0f forged",
 		t.x("joins"), t.x("leaves"), t.x("rejoins"), t.x("moves"), t.x("pulls"), t.x("forged"))
@@ -192,7 +193,8 @@ send them heartbeats but never a chunk; --padders N relaying viewers append
 --pad-bytes to every chunk frame they send; --kill-fraction F kills that
 fraction of the viewers at --kill-at, at once, with no goodbye. Continuity
 counts the honest viewers only; the report adds each one's longest stall
-(consecutive chunks missing their deadline), withheld_rejoin_ms (attached
+(consecutive chunks missing their deadline, from its first chunk on time:
+what came late before it is start-up), withheld_rejoin_ms (attached
 under a sybil -> under an honest parent) and the pad bytes relayed by honest
 nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 

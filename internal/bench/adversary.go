@@ -243,22 +243,26 @@ func (r *run) soakReport(rep *report.Report) {
 }
 
 // stallOf is a viewer's longest stall: the longest run of consecutive due
-// chunks (from its first) not held by their deadline, in chunks. Under
+// chunks not held by their deadline, in chunks, from the first chunk held
+// by its deadline (the first the player shows at its playout delay; what
+// came before it, already late, is start-up, as in the simulator). Under
 // v.mu.
 func (r *run) stallOf(v *viewer, stop time.Time) int {
 	po := int64(r.cfg.Playout)
-	run, most := 0, 0
+	run, most, started := 0, 0, false
 	for seq := int(v.firstSeq); seq < r.published; seq++ {
 		deadline := r.wallclock[seq] + po
 		if deadline < v.first.UnixNano() || deadline > stop.UnixNano() {
 			continue
 		}
 		if at := v.recvAt[seq]; at != 0 && at <= deadline {
-			run = 0
+			run, started = 0, true
 			continue
 		}
-		run++
-		most = max(most, run)
+		if started {
+			run++
+			most = max(most, run)
+		}
 	}
 	return most
 }

@@ -108,6 +108,12 @@
 //     moment are not counted. Extra has when it was reached
 //     (max_depth_at_s) and the maximum once the arrival window plus Warmup
 //     has passed (max_depth_settled).
+//   - extra.stall_max_ms, stall_p99_ms: each honest viewer's longest run
+//     of consecutive chunks not held by their deadline, from its first
+//     chunk held by its deadline (when its picture starts at the playout
+//     delay; the late chunks a joiner gets before that never played).
+//     extra.startup_*_ms: arrival → that first chunk on time;
+//     never_started: viewers that got chunks but none in time.
 //   - join_ms: arrival → first chunk delivered. rejoin_ms: departure of a
 //     node's parent → that node attached again (EvAttached with Rejoin);
 //     null when nobody's parent departed.

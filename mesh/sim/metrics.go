@@ -17,7 +17,10 @@ type metrics struct {
 	latencyAll *hist // ms, per (viewer, chunk), join backfill included
 	stretch    *hist // per (viewer, chunk)
 	join       report.Sample
-	rejoin     report.Sample
+	// startup: arrival → the first chunk held by its deadline (the
+	// picture starts; stalls count from there).
+	startup report.Sample
+	rejoin  report.Sample
 	// rejoinWithheld: attached under a sybil → attached under an honest
 	// parent, per viewer (withholding starts when it attaches).
 	rejoinWithheld report.Sample
@@ -81,6 +84,7 @@ func (m *metrics) init() {
 type tally struct {
 	due, onTime, received uint64
 	neverPlayed           uint64
+	neverStarted          uint64 // got chunks, but none by its deadline
 	maxUpload             float64
 	stall                 uint64 // longest stall, in chunks (settle)
 }
@@ -90,6 +94,7 @@ func (t *tally) add(p tally) {
 	t.onTime += p.onTime
 	t.received += p.received
 	t.neverPlayed += p.neverPlayed
+	t.neverStarted += p.neverStarted
 	t.maxUpload = max(t.maxUpload, p.maxUpload)
 }
 
@@ -129,6 +134,9 @@ func (s *Sim) settle(i int32, t int64) tally {
 		return p
 	}
 	p.due, p.received, p.onTime = nd.play.settle(hi)
+	if nd.play.start == 0 {
+		p.neverStarted = 1
+	}
 	play := nd.play // settle may be asked again later (Report): advance a copy
 	play.advance(hi)
 	p.stall = play.maxRun
@@ -286,9 +294,14 @@ func (s *Sim) Report() *report.Report {
 		"lost_loop":             float64(m.lost[mesh.LossLoop]),
 		"lost_withheld":         float64(m.lost[mesh.LossWithheld]),
 		"lost_padded":           float64(m.lost[mesh.LossPadded]),
+		"lost_slow":             float64(m.lost[mesh.LossSlow]),
 		"padded":                float64(st.Padded),
 		"withheld":              float64(st.Withheld),
 		"never_played":          float64(p.neverPlayed),
+		"never_started":         float64(p.neverStarted),
+		"startup_p50_ms":        m.startup.Q(0.5),
+		"startup_p99_ms":        m.startup.Q(0.99),
+		"startup_max_ms":        m.startup.Q(1),
 		"chunks_due":            float64(p.due),
 		"chunks_late":           float64(p.received - min(p.onTime, p.received)),
 		"chunks_missed":         float64(p.due - min(p.received, p.due)),

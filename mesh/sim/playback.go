@@ -23,22 +23,34 @@ type playback struct {
 	recv     [winBits / 64]uint64 // bit k: seq top-k received
 	on       [winBits / 64]uint64 // bit k: seq top-k received on time
 
+	// start is the first chunk held by its deadline, from which on
+	// stalls count (0: none yet); see advance.
+	start uint64
+
 	// Stalls (advance): runs of consecutive counted chunks not held by
-	// their deadline, up to checked.
-	checked uint64
-	run     uint64
-	maxRun  uint64
+	// their deadline, up to checked, from start on.
+	checked  uint64
+	run      uint64
+	maxRun   uint64
+	maxStart uint64 // first sequence number of the longest run
 }
 
 // advance counts the stalls up to hi, the last sequence number whose
 // deadline has passed: a chunk not held by its deadline extends the
-// current run, one held ends it. It must be called before the chunks it
-// looks at leave the window (within winBits chunks of the newest).
+// current run, one held ends it. A stall is time without a picture after
+// the picture started: the runs count from the first chunk held by its
+// deadline (start), which is the first the player can show at its
+// playout delay. The chunks a joiner gets before that, already late (its
+// parent's backfill from a keyframe seconds old), never played: that time
+// is its start-up (metrics' startup), not a stall. It must be called
+// before the chunks it looks at leave the window (within winBits chunks
+// of the newest).
 func (p *playback) advance(hi uint64) {
-	if p.first < 0 {
+	if p.first < 0 || p.start == 0 {
+		p.checked = max(p.checked, hi)
 		return
 	}
-	for q := max(p.checked+1, p.lo); q <= hi; q++ {
+	for q := max(p.checked+1, p.lo, p.start); q <= hi; q++ {
 		onTime := false
 		if q <= p.top {
 			if k := p.top - q; k < winBits {
@@ -51,7 +63,9 @@ func (p *playback) advance(hi uint64) {
 			p.run = 0
 		} else {
 			p.run++
-			p.maxRun = max(p.maxRun, p.run)
+			if p.run > p.maxRun {
+				p.maxRun, p.maxStart = p.run, q+1-p.run
+			}
 		}
 	}
 	p.checked = max(p.checked, hi)

@@ -271,3 +271,34 @@ func TestFairUplink(t *testing.T) {
 		t.Fatal("fifo and fair uplinks gave the same report")
 	}
 }
+
+// TestStallCountsFromPictureStart: a joiner whose first chunks came
+// already late (its parent's backfill from an old keyframe) has no picture
+// yet: that is start-up, and its stalls count from its first chunk held by
+// its deadline. Before, a run of late chunks from the very first one
+// counted as a stall of the whole start-up.
+func TestStallCountsFromPictureStart(t *testing.T) {
+	p := playback{first: 0, lo: 1}
+	for q := uint64(1); q <= 5; q++ {
+		p.note(q, false) // late: the joiner's backfill
+	}
+	p.note(6, true)
+	p.start = 6 // as deliver sets it: the first chunk on time
+	for q := uint64(7); q <= 9; q++ {
+		p.note(q, false)
+	}
+	p.note(10, true)
+	p.advance(10)
+	if p.maxRun != 3 || p.maxStart != 7 {
+		t.Fatalf("longest stall %d chunks from %d, want 3 from 7 (after the picture started at 6)", p.maxRun, p.maxStart)
+	}
+	// Nothing on time yet: no stall, and nothing to take back later.
+	q := playback{first: 0, lo: 1}
+	for s := uint64(1); s <= 20; s++ {
+		q.note(s, false)
+	}
+	q.advance(20)
+	if q.maxRun != 0 {
+		t.Fatalf("no picture yet, stall %d chunks: want 0", q.maxRun)
+	}
+}

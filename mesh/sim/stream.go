@@ -75,5 +75,12 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 		}
 		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
 	}
-	nd.play.note(c.Seq, s.now <= wall+po)
+	onTime := s.now <= wall+po
+	nd.play.note(c.Seq, onTime)
+	if onTime && nd.play.start == 0 && c.Seq >= nd.play.lo {
+		// The first chunk the player can show at its playout delay: the
+		// picture starts here.
+		nd.play.start = c.Seq
+		s.m.startup.AddDuration(time.Duration(s.now - nd.arrived))
+	}
 }
