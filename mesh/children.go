@@ -213,7 +213,7 @@ func (n *Machine) answerReleased(now time.Time) {
 			n.stepAttach(now, h.from, &h.msg, false)
 		}
 	}
-	n.released = nil
+	n.released = nil // (the emptied slice would keep what it held)
 }
 
 // refusal says why an attach from a peer must be refused outright, or

@@ -637,7 +637,9 @@ func (n *Machine) jitter(d time.Duration) time.Duration {
 // Step hands the node a message from a peer.
 func (n *Machine) Step(now time.Time, from PeerID, m *Message) error {
 	err := n.step(now, from, m)
-	n.answerReleased(now)
+	if len(n.released) > 0 { // (rare: not on a chunk's way)
+		n.answerReleased(now)
+	}
 	return err
 }
 
