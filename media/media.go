@@ -3,7 +3,10 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/peerscope/peerscope/chunk"
 )
 
 // Codec names a codec that travels through the tree.
@@ -83,3 +86,45 @@ var (
 	// ErrUnsupportedCodec is returned for codecs the tree cannot carry.
 	ErrUnsupportedCodec = errors.New("media: unsupported codec")
 )
+
+// Opener opens the sealed chunks of a private broadcast (chunk.Chunk's
+// Epoch is not 0) for the servers that play them to a player. A server
+// given one keeps a sealed part as it came from the tree and opens it only
+// when a player takes it, into memory it reuses: a member that plays
+// nothing decrypts nothing, and no plaintext is kept for the playlist's
+// window.
+type Opener interface {
+	// Open appends the plaintext of c's payload to dst and returns it; an
+	// error says the payload does not open (no keys for its epoch, or not
+	// what was sealed).
+	Open(dst []byte, c *chunk.Chunk) ([]byte, error)
+	// PlainLen is the length of c's plaintext once opened.
+	PlainLen(c *chunk.Chunk) int
+}
+
+// Unseal prepares a chunk for a server given o (which may be nil): a chunk
+// that is not sealed comes back as it is; a sealed part with media comes
+// back as it is with sealed set, for the server to open when a player asks
+// for it; a sealed init segment or empty part (the end) comes back opened,
+// as a copy, since the server reads those itself. A sealed chunk without an
+// Opener, or one that does not open, is an error.
+func Unseal(o Opener, c *chunk.Chunk) (_ *chunk.Chunk, sealed bool, err error) {
+	if c.Epoch == 0 {
+		return c, false, nil
+	}
+	if o == nil {
+		return nil, false, fmt.Errorf("%w: chunk %d is sealed (epoch %d) and there is no key to open it", ErrSealed, c.Seq, c.Epoch)
+	}
+	if !c.IsInit() && o.PlainLen(c) > 0 {
+		return c, true, nil
+	}
+	plain, err := o.Open(nil, c)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: chunk %d: %w", ErrSealed, c.Seq, err)
+	}
+	return &chunk.Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Duration: c.Duration,
+		Flags: c.Flags, Payload: plain}, false, nil
+}
+
+// ErrSealed wraps every failure to open a sealed chunk.
+var ErrSealed = errors.New("media: a sealed chunk")

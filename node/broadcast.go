@@ -19,6 +19,7 @@ import (
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/media/publish"
@@ -163,10 +164,14 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 	b.slotsNow.Store(int64(slots))
 	b.inbox = owner.New(16, b.stopped, ErrClosed)
 	b.ctx, b.cancel = context.WithCancel(n.ctx)
-	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls")}); err != nil {
+	var opener media.Opener
+	if ring != nil {
+		opener = playOpener{b}
+	}
+	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls"), Opener: opener}); err != nil {
 		return nil, err
 	}
-	if b.whep, err = whep.NewServer(whep.Config{Logger: b.log.With("part", "whep")}); err != nil {
+	if b.whep, err = whep.NewServer(whep.Config{Logger: b.log.With("part", "whep"), Opener: opener}); err != nil {
 		_ = b.hls.Close()
 		return nil, err
 	}

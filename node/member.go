@@ -116,29 +116,46 @@ func (r *keyring) open(c *chunk.Chunk) (_ *chunk.Chunk, ok bool, err error) {
 		Flags: c.Flags, Payload: plain}, true, nil
 }
 
-// openForPlay opens a delivered chunk for the players (owner): one whose
-// keys are not here waits (at most maxPending of them) until a bundle
-// brings them; one that does not open is dropped and counted.
+// openForPlay readies a delivered chunk for the players (owner): one
+// whose keys are not here waits (at most maxPending of them) until a bundle
+// brings them. A sealed part goes to the players sealed: they open it when
+// a player takes it (playOpener), into memory they reuse, so a member pays
+// for decryption only what it plays and keeps no plaintext.
 func (b *Broadcast) openForPlay(c *chunk.Chunk) *chunk.Chunk {
-	if b.ring == nil {
+	if b.ring == nil || c.Epoch == 0 {
 		return c
 	}
-	p, ok, err := b.ring.open(c)
-	switch {
-	case !ok:
+	if b.ring.get(c.Epoch) == nil {
 		if len(b.pending) < maxPending {
 			b.pending = append(b.pending, c)
 		} else {
 			b.undecryptable.Add(1)
 		}
 		return nil
-	case err != nil:
-		b.undecryptable.Add(1)
-		b.log.Debug("a chunk did not open", "seq", c.Seq, "epoch", c.Epoch, "err", err)
-		return nil
 	}
-	return p
+	b.ring.sealed(c.Epoch)
+	return c
 }
+
+// playOpener opens a private broadcast's parts for its players (LL-HLS,
+// WHEP) as they take them, counting those that do not open.
+type playOpener struct{ b *Broadcast }
+
+func (o playOpener) Open(dst []byte, c *chunk.Chunk) ([]byte, error) {
+	k := o.b.ring.get(c.Epoch)
+	if k == nil {
+		o.b.undecryptable.Add(1)
+		return nil, fmt.Errorf("no keys for epoch %d", c.Epoch)
+	}
+	plain, err := k.OpenChunk(dst, c)
+	if err != nil {
+		o.b.undecryptable.Add(1)
+		o.b.log.Debug("a chunk did not open", "seq", c.Seq, "epoch", c.Epoch, "err", err)
+	}
+	return plain, err
+}
+
+func (playOpener) PlainLen(c *chunk.Chunk) int { return max(len(c.Payload)-audience.Overhead, 0) }
 
 // keysAdded plays the chunks that waited for keys (owner).
 func (b *Broadcast) keysAdded() {

@@ -257,6 +257,14 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "hls: part not ready", status)
 	case p == nil:
 		http.NotFound(w, r)
+	case p.sealed != nil:
+		plain, err := s.open(p)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeMedia(w, plain, p.wall)
+		s.release(plain)
 	default:
 		writeMedia(w, p.payload, p.wall)
 	}
@@ -282,7 +290,7 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	for _, p := range parts {
-		n += len(p.payload)
+		n += p.size
 	}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
@@ -292,7 +300,21 @@ func (s *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 		h.Set(WallclockHeader, strconv.FormatInt(parts[0].wall.UnixMilli(), 10))
 	}
 	for _, p := range parts {
-		if _, err := w.Write(p.payload); err != nil {
+		payload := p.payload
+		if p.sealed != nil {
+			// Cut short (the Content-Length is not met), the response
+			// fails at the player, as it should.
+			plain, err := s.open(p)
+			if err != nil {
+				return
+			}
+			payload = plain
+		}
+		_, err := w.Write(payload)
+		if p.sealed != nil {
+			s.release(payload)
+		}
+		if err != nil {
 			return
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/fmp4"
 	"github.com/peerscope/peerscope/media/internal/inorder"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	// MaxBlock bounds how long a blocking request is held (default 3 ×
 	// TargetDuration, as the HLS spec suggests); then it gets a 503.
 	MaxBlock time.Duration
+	// Opener opens a private broadcast's sealed parts when a player takes
+	// them (nil: sealed chunks are refused). Each request opens its part
+	// into a buffer the server reuses; no plaintext is kept.
+	Opener media.Opener
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger (default: discard).
@@ -101,7 +106,9 @@ type initSeg struct {
 
 type part struct {
 	seq         uint64
-	payload     []byte
+	payload     []byte       // nil when sealed
+	sealed      *chunk.Chunk // a private part, opened at each request
+	size        int          // of the plaintext
 	dur         time.Duration
 	independent bool
 	wall        time.Time
@@ -139,7 +146,13 @@ type Server struct {
 	version    uint64 // bumped at every change; keys the playlist cache
 	cache      []byte
 	cacheVer   uint64
+
+	bufs chan []byte // plaintext buffers for sealed parts, reused
 }
+
+// maxSpareBufs bounds the plaintext buffers kept for reuse (requests
+// opening parts at the same moment).
+const maxSpareBufs = 4
 
 // NewServer returns a Server with nothing to serve yet.
 func NewServer(cfg Config) (*Server, error) {
@@ -153,6 +166,7 @@ func NewServer(cfg Config) (*Server, error) {
 		q:          inorder.New(inorder.Config{MaxWait: cfg.GapWait}),
 		parts:      map[uint64]*part{},
 		partTarget: cfg.PartTarget,
+		bufs:       make(chan []byte, maxSpareBufs),
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/index.m3u8", s.servePlaylist)
@@ -164,13 +178,18 @@ func NewServer(cfg Config) (*Server, error) {
 
 // Push hands the server one verified chunk of its broadcast, in any order;
 // chunks it already has are ignored. The server keeps the payload (it must
-// not change afterwards). It never blocks on a player.
+// not change afterwards). It never blocks on a player. A sealed chunk needs
+// Config.Opener.
 func (s *Server) Push(c *chunk.Chunk) error {
 	if c == nil {
 		return nil
 	}
 	if len(c.Payload) > chunk.MaxPayloadSize {
 		return fmt.Errorf("hls: chunk %d: payload of %d bytes", c.Seq, len(c.Payload))
+	}
+	c, _, err := media.Unseal(s.cfg.Opener, c)
+	if err != nil {
+		return fmt.Errorf("hls: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,11 +307,15 @@ func (s *Server) closeSegment() {
 }
 
 func (s *Server) addPart(c *chunk.Chunk) {
+	p := &part{seq: c.Seq, payload: c.Payload, size: len(c.Payload), independent: c.IsKeyframe(), wall: time.Unix(0, c.Wallclock)}
+	if c.Epoch != 0 {
+		p.payload, p.sealed, p.size = nil, c, s.cfg.Opener.PlainLen(c)
+	}
 	d := time.Duration(c.Duration)
 	if d <= 0 {
-		d = s.measure(c.Payload)
+		d = s.measure(p)
 	}
-	p := &part{seq: c.Seq, payload: c.Payload, dur: d, independent: c.IsKeyframe(), wall: time.Unix(0, c.Wallclock)}
+	p.dur = d
 	cur := s.current()
 	if cur == nil || cur.complete || cur.init != s.init ||
 		(p.independent && len(cur.parts) > 0) ||
@@ -311,7 +334,7 @@ func (s *Server) addPart(c *chunk.Chunk) {
 	cur.parts = append(cur.parts, p)
 	cur.dur += d
 	s.parts[p.seq] = p
-	s.bytes += len(p.payload)
+	s.bytes += p.size
 	if d > s.partTarget {
 		// PART-TARGET must not be less than any part; round up to the ms.
 		s.partTarget = (d + time.Millisecond - 1).Truncate(time.Millisecond)
@@ -320,7 +343,16 @@ func (s *Server) addPart(c *chunk.Chunk) {
 
 // measure returns a part's duration from its boxes, for chunks that do not
 // say (0 when it cannot be read).
-func (s *Server) measure(payload []byte) time.Duration {
+func (s *Server) measure(p *part) time.Duration {
+	payload := p.payload
+	if p.sealed != nil {
+		buf, err := s.open(p)
+		if err != nil {
+			return 0
+		}
+		defer s.release(buf)
+		payload = buf
+	}
 	if s.init.unpack == nil {
 		u, err := fmp4.NewUnpacker(s.init.payload)
 		if err != nil {
@@ -335,6 +367,34 @@ func (s *Server) measure(payload []byte) time.Duration {
 	return fr.Duration
 }
 
+// open returns a sealed part's plaintext in a buffer to give back with
+// release.
+func (s *Server) open(p *part) ([]byte, error) {
+	var buf []byte
+	select {
+	case buf = <-s.bufs:
+	default:
+	}
+	plain, err := s.cfg.Opener.Open(buf[:0], p.sealed)
+	if err != nil {
+		s.release(buf)
+		s.log.Warn("a part does not open", "seq", p.seq, "err", err)
+		return nil, fmt.Errorf("hls: part %d does not open", p.seq)
+	}
+	return plain, nil
+}
+
+// release keeps a buffer from open for the next, if there is room.
+func (s *Server) release(buf []byte) {
+	if cap(buf) == 0 {
+		return
+	}
+	select {
+	case s.bufs <- buf[:0]:
+	default:
+	}
+}
+
 // trim drops the oldest segments beyond the window (always keeping the
 // current one).
 func (s *Server) trim() {
@@ -347,7 +407,7 @@ func (s *Server) trim() {
 		total -= old.dur
 		for _, p := range old.parts {
 			delete(s.parts, p.seq)
-			s.bytes -= len(p.payload)
+			s.bytes -= p.size
 		}
 		if old.discontinuity {
 			s.discSeq++ // its tag leaves the playlist

@@ -59,6 +59,10 @@ type Config struct {
 	// MaxGOP bounds the parts kept since the last keyframe for new sessions
 	// (default 100, 20 s); beyond it new sessions wait for a keyframe.
 	MaxGOP int
+	// Opener opens a private broadcast's sealed parts (nil: sealed chunks
+	// are refused). Each session opens a part when it sends it, into a
+	// buffer of its own that it reuses; no plaintext is kept.
+	Opener media.Opener
 	// SettingEngine for pion (default: DefaultSettingEngine()).
 	SettingEngine *webrtc.SettingEngine
 	// Logger (default: discard).
@@ -118,9 +122,13 @@ func LoopbackSettingEngine() webrtc.SettingEngine {
 	return se
 }
 
-// unit is one part, unpacked, shared read-only by every session.
+// unit is one part, unpacked, shared read-only by every session; or, for
+// a private broadcast, the part still sealed with the unpacker to read it,
+// which each session opens when it sends it.
 type unit struct {
 	samples     []media.Sample
+	sealed      *chunk.Chunk
+	unpack      *fmp4.Unpacker // for sealed
 	independent bool
 	video       *media.Track // nil without video
 	audio       *media.Track // nil without audio
@@ -197,6 +205,10 @@ func (s *Server) Push(c *chunk.Chunk) error {
 	if c == nil {
 		return nil
 	}
+	c, _, err := media.Unseal(s.cfg.Opener, c)
+	if err != nil {
+		return fmt.Errorf("whep: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -231,7 +243,10 @@ func (s *Server) apply(it inorder.Item) {
 		s.gop = nil
 	}
 	u := &unit{video: s.video, audio: s.audio, end: it.End}
-	if it.Chunk != nil && s.unpacker != nil {
+	switch {
+	case it.Chunk != nil && s.unpacker != nil && it.Chunk.Epoch != 0:
+		u.sealed, u.unpack, u.independent = it.Chunk, s.unpacker, it.Chunk.IsKeyframe()
+	case it.Chunk != nil && s.unpacker != nil:
 		fr, err := s.unpacker.Unpack(it.Chunk.Payload, time.Unix(0, it.Chunk.Wallclock))
 		if err != nil {
 			s.log.Warn("part refused", "seq", it.Chunk.Seq, "err", err)

@@ -40,7 +40,8 @@ type session struct {
 	active  bool // ICE is up and the sender goroutine runs
 	counted bool // registered: holds one of its client's sessions
 
-	pace pacer // owned by run
+	pace  pacer  // owned by run
+	plain []byte // owned by run: the sealed part being sent, opened
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -301,8 +302,16 @@ type pacer struct {
 // send writes one unit's samples; it reports false once the session is
 // closed.
 func (ss *session) send(u *unit, burst bool) bool {
-	for i := range u.samples {
-		smp := &u.samples[i]
+	samples := u.samples
+	if u.sealed != nil {
+		var ok bool
+		if samples, ok = ss.open(u); !ok {
+			ss.needKey.Store(true) // a decoder cannot go on without it
+			return true
+		}
+	}
+	for i := range samples {
+		smp := &samples[i]
 		var o *output
 		var t *media.Track
 		switch {
@@ -334,6 +343,23 @@ func (ss *session) send(u *unit, burst bool) bool {
 	default:
 		return true
 	}
+}
+
+// open opens a sealed unit into the session's buffer and unpacks it; the
+// samples are good until the next open.
+func (ss *session) open(u *unit) ([]media.Sample, bool) {
+	plain, err := ss.srv.cfg.Opener.Open(ss.plain[:0], u.sealed)
+	if err != nil {
+		ss.srv.log.Warn("a part does not open", "session", ss.id, "seq", u.sealed.Seq, "err", err)
+		return nil, false
+	}
+	ss.plain = plain
+	fr, err := u.unpack.Unpack(plain, time.Unix(0, u.sealed.Wallclock))
+	if err != nil {
+		ss.srv.log.Warn("part refused", "session", ss.id, "seq", u.sealed.Seq, "err", err)
+		return nil, false
+	}
+	return fr.Samples, true
 }
 
 // wait holds a sample until its time: samples leave spread as they were

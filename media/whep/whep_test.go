@@ -138,16 +138,31 @@ func TestPlay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
 	}
-	for _, audio := range []string{"opus", "aac"} {
-		t.Run(audio, func(t *testing.T) {
+	for _, name := range []string{"opus", "aac", "opus-private"} {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			audio, private := strings.CutSuffix(name, "-private")
 			stream := mediatest.Generate(t, mediatest.Options{Seconds: 8, Audio: audio})
-			srv, ts := newServer(t, whep.Config{})
+			cfg := whep.Config{}
+			push := func(c *chunk.Chunk) *chunk.Chunk { return c }
+			var seal *mediatest.Sealing
+			if private {
+				// A private broadcast's parts reach the server sealed;
+				// the session opens each as it sends it.
+				seal = mediatest.NewSealing(t)
+				cfg.Opener = seal
+				push = func(c *chunk.Chunk) *chunk.Chunk { return seal.Seal(t, c) }
+			}
+			srv, ts := newServer(t, cfg)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			// Joined 3 s in: 15 parts at once, then live. The keyframe is
 			// at 2 s, so the session starts from the GOP cache.
-			go stream.Feed(ctx, func(c *chunk.Chunk) { srv.Push(c) }, 15, true)
+			go stream.Feed(ctx, func(c *chunk.Chunk) {
+				if err := srv.Push(push(c)); err != nil {
+					t.Errorf("push %d: %v", c.Seq, err)
+				}
+			}, 15, true)
 			var c *client
 			for deadline := time.Now().Add(5 * time.Second); ; {
 				var resp *http.Response
@@ -192,6 +207,12 @@ func TestPlay(t *testing.T) {
 				}
 			}
 			c.mu.Unlock()
+			if private {
+				// The init segment, the GOP sent at once, 3 s live.
+				if n := seal.Opened.Load(); n < 15 {
+					t.Errorf("%d parts opened", n)
+				}
+			}
 
 			// DELETE ends the session.
 			req, _ := http.NewRequest(http.MethodDelete, ts.URL+c.location, nil)
