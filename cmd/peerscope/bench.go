@@ -38,7 +38,7 @@ func runBench(ctx context.Context, args []string) error {
 	gossipPeers := fs.Int("gossip-peers", d.GossipPeers, "random nodes a viewer connects to (gossipsub)")
 	private := fs.Bool("private", false, "a private broadcast: sealed chunks, new epochs wrapped for every viewer, every chunk opened before it counts")
 	rekeyEvery := fs.Duration("rekey-every", 5*time.Minute, "with --private: a new epoch this often")
-	privRecycle := fs.Bool("private-recycle", false, "with --private: open every chunk into a recycled buffer (a player that gives its plaintext back), not fresh memory")
+	privFresh := fs.Bool("private-fresh", false, "with --private: open every chunk into fresh memory, as members did before they opened parts at play time (for comparison)")
 	chatOn := fs.Bool("chat", false, "join every host to the chat and measure comments, hearts and the live count (tree mode)")
 	sybils := fs.Int("sybils", 0, "viewers (of --nodes) that claim all the capacity there is, lie in pongs, accept children and never forward a chunk (tree mode)")
 	padders := fs.Int("padders", 0, "viewers (of --nodes) that append --pad-bytes of an unknown field to every chunk they send (tree mode)")
@@ -71,7 +71,7 @@ func runBench(ctx context.Context, args []string) error {
 	cfg.SlotMix, cfg.SourceSlots, cfg.ArrivalWindow = mix, *sourceSlots, *arrive
 	cfg.Candidates, cfg.GossipPeers = *candidates, *gossipPeers
 	cfg.Chat = *chatOn
-	cfg.Private, cfg.RekeyEvery, cfg.PrivateRecycle = *private, *rekeyEvery, *privRecycle
+	cfg.Private, cfg.RekeyEvery, cfg.PrivateFresh = *private, *rekeyEvery, *privFresh
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.Sample = *killAt, *killFraction, *sample
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }

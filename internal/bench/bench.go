@@ -109,11 +109,12 @@ type Config struct {
 	// viewer, every chunk opened before it counts as held.
 	Private    bool
 	RekeyEvery time.Duration
-	// PrivateRecycle opens every chunk into a buffer recycled at once (the
-	// bench's viewer has no player): what a node would pay if its players
-	// gave each plaintext part back when done with it. Without it each
-	// chunk opens into fresh memory, as a node's LL-HLS and WHEP keep it.
-	PrivateRecycle bool
+	// PrivateFresh opens every chunk into fresh memory, as a node's members
+	// did until 5d62116 (for LL-HLS's window and WHEP's GOP). Without it a
+	// viewer opens into memory it reuses, as a node's players now do: an
+	// LL-HLS request into the server's spare buffers, a WHEP session into
+	// its own.
+	PrivateFresh bool
 }
 
 // DefaultConfig is 100 hosts, 60 s of a 2.5 Mb/s stream in 200 ms chunks.
@@ -334,7 +335,7 @@ func (r *run) run(ctx context.Context, sw swarm) (*report.Report, error) {
 	}
 	r.key = r.signer.PublicKey()
 	if r.bid = "bench"; cfg.Private {
-		if r.priv, err = newPrivacy(root, cmp.Or(cfg.RekeyEvery, 5*time.Minute), cfg.PrivateRecycle); err != nil {
+		if r.priv, err = newPrivacy(root, cmp.Or(cfg.RekeyEvery, 5*time.Minute), !cfg.PrivateFresh); err != nil {
 			return nil, err
 		}
 		r.bid = r.priv.id

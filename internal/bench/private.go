@@ -42,7 +42,7 @@ type privacy struct {
 	rings    map[*viewer]map[uint32]*audience.Keys
 	failed   atomic.Uint64
 	opened   atomic.Uint64
-	recycle  *sync.Pool // Config.PrivateRecycle: plaintext buffers; nil: fresh each
+	recycle  *sync.Pool // plaintext buffers; nil: fresh each (Config.PrivateFresh)
 }
 
 func newPrivacy(root *viewer, every time.Duration, recycle bool) (*privacy, error) {
