@@ -420,7 +420,17 @@ func TestViews(t *testing.T) {
 	if _, err := other.ask(t.Context(), info, request{kind: askViewNonce, broadcast: id}, ProtocolV11); err == nil {
 		t.Fatal("a view over 1.1.0 was answered")
 	}
-	// Whoever proved a view holds the replay: the next asker hears of it.
+	// Whoever proved a view holds the replay: the next asker hears of it,
+	// once the holder knows where to find it. Its addresses come from
+	// libp2p's identify, which the viewer's dial does not wait for on the
+	// holder's side: a holder that has not heard them yet names nobody it
+	// cannot point to (CI saw 3 of 4 named, the last viewer's identify
+	// still on its way).
+	for _, s := range []*Swarm{a, b1, b2, x} {
+		testutil.WaitFor(t, 10*time.Second, "the holder to learn a viewer's addresses", func() bool {
+			return len(holder.cfg.Host.Peerstore().Addrs(s.cfg.Host.ID())) > 0
+		})
+	}
 	_, _, holders, err := other.fetchManifest(t.Context(), info, id)
 	if err != nil {
 		t.Fatal(err)
