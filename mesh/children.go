@@ -134,7 +134,7 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) 
 	case n.freeFor(now, from) > 0 && n.rootAdmits(now, m.Capacity, n.vouched(now, from)):
 		n.heirCame(now, from)
 		n.adopt(now, info, m)
-	case m.Free >= 1 && n.displaceFor(now, info, m):
+	case (m.Free >= 1 || m.Flags&AttachWithheld != 0) && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
 		n.answerImprove(now, from, info, m)
 	case hold && n.holdOrphan(now, from, m):
@@ -280,8 +280,19 @@ func (n *Machine) readopt(now time.Time, c *child, info PeerInfo, m *Message) {
 // newcomer, caught, is dropped (handoverFailed). A claim of capacity,
 // however large, thus costs the displaced child nothing and holds no place.
 // It reports whether it adopted the requester.
+//
+// A relay with no free slot of its own can take the place of a caught
+// child only: that one is dropped, not handed over. So a grandchild that
+// caught its parent padding, forging or withholding, and whose receipts
+// made it a witness here (accused), is let in at once with the subtree it
+// keeps, even when the liar holds this node's only slot. (Before, such an
+// orphan was held, the liar answered the ping and the orphan was sent back
+// to it, banned, again and again, until the liar fell silent or the
+// orphan's children left: a real node waited 54 s, TestPaddedRelay.) A
+// leaf is placed as before, under any relay with room.
 func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
-	if m.Capacity == 0 || n.handing > 0 {
+	onlyCaught := m.Free == 0
+	if m.Capacity == 0 || onlyCaught && m.Flags&AttachWithheld == 0 || n.handing > 0 {
 		// One handover at a time: each costs a stream beyond the slots
 		// until it is done.
 		return false
@@ -296,7 +307,7 @@ func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
 		// The parent a requester lost is not displaced (it may be dead and
 		// not yet known to be), unless it lost it for withholding.
 		if c.info.ID == m.Lost && m.Flags&AttachWithheld == 0 || c.handTo != "" || !n.displaceable(now, c, m.Capacity, vouched) ||
-			!admitted && !n.caught(c, now) {
+			(!admitted || onlyCaught) && !n.caught(c, now) {
 			continue
 		}
 		if victim < 0 || c.capacity < n.children[victim].capacity ||

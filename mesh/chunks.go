@@ -57,6 +57,10 @@ func (n *Machine) ban(now time.Time, id PeerID, why LossReason) {
 	}
 	if n.state == stateAttached && !n.isRoot && n.parent.ID == id {
 		n.send(n.parent, &Message{Type: MsgLeave})
+		// The rejoin names it as a parent that misbehaved, as a withholder
+		// is named: where this node's receipts made it a witness (the
+		// grandparent), it is believed and can take the liar's slot.
+		n.lostWithheld = true
 		n.loseParent(now, why, nil)
 	} else if n.attachTo == id {
 		n.attachFailed(now)

@@ -418,7 +418,7 @@ func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
 		n.send(n.prevParent, &Message{Type: MsgLeave}) // a move under way: give it up too
 		n.prevParent, n.prevPath = PeerInfo{}, nil
 	}
-	if why != LossWithheld {
+	if why != LossWithheld && why != LossForged && why != LossPadded {
 		n.lostWithheld = false
 	}
 	old := n.parent

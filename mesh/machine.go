@@ -224,7 +224,7 @@ type Machine struct {
 	receiptTo    PeerID // the grandparent the last receipt went to
 	edge         uint64 // 1 + the highest sequence number heard to exist; 0: none
 	edgeAt       time.Time
-	lostWithheld bool       // the parent being replaced withheld the stream
+	lostWithheld bool       // the parent being replaced withheld the stream, or forged or padded a chunk
 	slowSince    time.Time  // the grandparent's edges have said since then that this node lags it; zero: not
 	slowAt       time.Time  // the latest such edge
 	slowLag      uint64     // how far behind it said this node was

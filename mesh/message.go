@@ -119,10 +119,12 @@ const (
 	// improvement.
 	AttachClimb
 	// AttachWithheld, with Lost, says that the lost parent withheld the
-	// stream: it kept sending heartbeats but no new chunks while the
-	// broadcast went on. The member asked stops redirecting anyone to it
-	// and, if it is its child and the requester a grandchild it had
-	// receipts from, stops believing its capacity.
+	// stream (it kept sending heartbeats but no new chunks while the
+	// broadcast went on), or sent a chunk that was forged or padded. The
+	// member asked stops redirecting anyone to it and, if it is its child
+	// and the requester a grandchild it had receipts from, stops believing
+	// its capacity and gives its slot to the requester if it has no other
+	// (displaceFor).
 	AttachWithheld
 )
 
