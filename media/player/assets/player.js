@@ -787,8 +787,23 @@
   video.addEventListener('waiting', () => log('waiting at', video.currentTime.toFixed(2)));
   // Closing the page takes its light node out of the tree at once: its
   // parent frees the slot, its children go to the parent and the room
-  // below, rather than wait for silence.
-  window.addEventListener('pagehide', () => { if (player && player.kind === 'p2p') player.stop(); });
+  // below, rather than wait for silence. A WebRTC session is deleted
+  // (keepalive DELETE) for the same reason: the node holds a few sessions
+  // per address, and a page reloaded or opened again would otherwise find
+  // them taken by the pages before it until their connections time out
+  // (429, then LL-HLS). A page kept in the back-forward cache and shown
+  // again starts playing afresh.
+  let resume = false;
+  window.addEventListener('pagehide', () => {
+    if (player && (player.kind === 'p2p' || player.kind === 'whep')) {
+      player.stop();
+      player = null;
+      resume = true;
+    }
+  });
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted && resume && !state.ended) { resume = false; switchTo(state.mode); }
+  });
 
   (async () => {
     showOverlay('Connecting…');
