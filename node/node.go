@@ -35,6 +35,7 @@ import (
 	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/dirlock"
 	"github.com/peerscope/peerscope/internal/httpserve"
 	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/internal/p2pkey"
@@ -326,6 +327,7 @@ type Node struct {
 	httpSrv, httpsSrv *http.Server
 	cert              *tlscert.Cert
 	tmpDir            string // removed by Close
+	dirLock           *dirlock.Lock
 	metrics           *metrics
 	mux               *http.ServeMux
 
@@ -376,6 +378,15 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	if cfg.DataDir != "" {
+		// Before anything in it is read: a second node from one directory
+		// would share its identity and wait on its replay store.
+		if n.dirLock, err = dirlock.Acquire(cfg.DataDir); errors.Is(err, dirlock.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if n.key, err = loadIdentity(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -452,7 +463,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 func (n *Node) listen() (err error) {
 	cfg := &n.cfg
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
+		return &ListenError{Server: "HTTP", Addr: cfg.HTTP, Err: err}
 	}
 	n.httpSrv = n.serve(n.httpLn, localapi.Headers(n.guard.Handler(n.mux)))
 	if cfg.NoHTTPS {
@@ -477,7 +488,7 @@ func (n *Node) listen() (err error) {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPS)
 	if err != nil {
-		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
+		return &ListenError{Server: "HTTPS", Addr: cfg.HTTPS, Err: err}
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
 	n.httpsSrv = n.serve(n.httpsLn, localapi.Headers(n.guard.Handler(n.secureRoutes())))

@@ -121,7 +121,7 @@ func runBroadcast(ctx context.Context, args []string) error {
 	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return err
+		return startErr(err, cfg)
 	}
 	defer n.Close()
 	var b *node.Broadcast
@@ -550,6 +550,20 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return cfg, nil
+}
+
+// startErr says what to do when a node did not start because of another
+// program on the machine: a web server's address taken, a data directory
+// another Peerscope runs from.
+func startErr(err error, cfg node.Config) error {
+	var le *node.ListenError
+	switch {
+	case errors.As(err, &le) && errors.Is(err, node.ErrAddrInUse):
+		return fmt.Errorf("address %s is in use: pick another with --%s ADDR", le.Addr, strings.ToLower(le.Server))
+	case errors.Is(err, node.ErrDataDirInUse):
+		return fmt.Errorf("another Peerscope is running from this data directory (%s): use --data DIR2 (another directory) to run a second one", cfg.DataDir)
+	}
+	return err
 }
 
 // uploadFlag is a bitrate that may be 0.
