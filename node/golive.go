@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -303,12 +304,23 @@ func (n *Node) ensureWHIP() error {
 	return nil
 }
 
+// authorizeWHIP admits a WHIP publisher by its key. A key that is right
+// but cannot publish now is told why (whip.ErrBusy: 409, whip.ErrEnded:
+// 410), so that a second tab or a quick reconnect is not told its key is
+// wrong.
 func (n *Node) authorizeWHIP(key string) error {
 	p, err := n.publisherFor(key)
 	if err != nil {
 		return err
 	}
-	return p.Admit()
+	err = p.Admit()
+	switch {
+	case errors.Is(err, publish.ErrBusy):
+		return fmt.Errorf("%w: %w", whip.ErrBusy, err)
+	case errors.Is(err, publish.ErrEnded):
+		return fmt.Errorf("%w: %w", whip.ErrEnded, err)
+	}
+	return err
 }
 
 // publisherFor finds the publisher of the broadcast that takes WHIP with
