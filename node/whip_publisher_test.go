@@ -113,6 +113,15 @@ func offerWHIP(t *testing.T, url, key string) (*webrtc.PeerConnection, *webrtc.T
 // in real time until stop (or the test's end).
 func publishWHIP(t *testing.T, url, key string) *whipPublisher {
 	t.Helper()
+	open := make(chan struct{})
+	close(open)
+	return publishWHIPGated(t, url, key, open)
+}
+
+// publishWHIPGated is publishWHIP with the media held back until gate
+// closes: the publisher is connected, and sends nothing.
+func publishWHIPGated(t *testing.T, url, key string, gate <-chan struct{}) *whipPublisher {
+	t.Helper()
 	pc, video, link, status, answer := offerWHIP(t, url, key)
 	if status != http.StatusCreated {
 		t.Fatalf("WHIP POST: %d %q", status, answer)
@@ -128,6 +137,11 @@ func publishWHIP(t *testing.T, url, key string) *whipPublisher {
 	p := &whipPublisher{pc: pc, link: link, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return
+		}
 		_ = src.Run(ctx, &trackSink{video: video})
 	}()
 	t.Cleanup(p.stop)
