@@ -122,7 +122,7 @@ func runBroadcast(ctx context.Context, args []string) error {
 	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return startErr(err, cfg)
+		return startErr(err, cfg, "")
 	}
 	defer n.Close()
 	var b *node.Broadcast
@@ -603,13 +603,18 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 // startErr says what to do when a node did not start because of another
 // program on the machine: a web server's address taken, a data directory
 // another Peerscope runs from.
-func startErr(err error, cfg node.Config) error {
+// What to do about the data directory is the command's to say (signin
+// must use the running node's); "" says to run from another.
+func startErr(err error, cfg node.Config, dataHint string) error {
 	var le *node.ListenError
 	switch {
 	case errors.As(err, &le) && errors.Is(err, node.ErrAddrInUse):
 		return fmt.Errorf("address %s is in use: pick another with --%s ADDR", le.Addr, strings.ToLower(le.Server))
 	case errors.Is(err, node.ErrDataDirInUse):
-		return fmt.Errorf("another Peerscope is running from this data directory (%s): use --data DIR2 (another directory) to run a second one", cfg.DataDir)
+		if dataHint == "" {
+			dataHint = "use --data DIR2 (another directory) to run a second one"
+		}
+		return fmt.Errorf("another Peerscope is running from this data directory (%s): %s", cfg.DataDir, dataHint)
 	}
 	return err
 }
