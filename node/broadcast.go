@@ -70,6 +70,10 @@ type Broadcast struct {
 	streamKey string
 	takesWHIP bool
 	listed    bool // public, in the bootstrap's directory (set before it is added to the node)
+	// flowing is closed at the first media chunk the publisher makes: a
+	// broadcast that takes publishers is listed from then on only.
+	flowing  chan struct{}
+	flowOnce sync.Once
 
 	// A private broadcast's (nil when public): its keys here, who may be
 	// in its tree at this node, and on the broadcaster its epochs and
@@ -152,6 +156,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		refresh: make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
+		flowing: make(chan struct{}),
 		st:      state{ann: first},
 		ring:    ring,
 	}

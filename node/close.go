@@ -56,6 +56,7 @@ func (n *Node) Close() error {
 				_ = os.RemoveAll(dir)
 			}
 		}
+		_ = n.dirLock.Release() // last: the directory's stores are closed
 	})
 	return nil
 }

@@ -211,12 +211,23 @@ func (n *Node) serveDirectoryPage(w http.ResponseWriter, r *http.Request) {
 
 // listInDirectory has a broadcast this node roots listed in its first
 // bootstrap's directory while it lasts, its end listed when it ends.
-func (b *Broadcast) listInDirectory(tweet bool) {
+// With afterMedia, the listing starts at the publisher's first media chunk
+// (b.flowing: a keyframe has come), and never if the broadcast ends first.
+func (b *Broadcast) listInDirectory(tweet, afterMedia bool) {
 	c := b.n.community
 	if !c.HasBootstrap() || !b.root {
 		return
 	}
 	b.wg.Go(func() {
+		if afterMedia {
+			select {
+			case <-b.flowing:
+			case <-b.done:
+				return
+			case <-b.ctx.Done():
+				return
+			}
+		}
 		c.ListLive(b.ctx, community.Live{ID: b.id, Tweet: tweet, Ended: b.done, Entry: b.listing})
 	})
 }

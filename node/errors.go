@@ -1,6 +1,10 @@
 package node
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
 
 // Errors, wrapped with their detail, for errors.Is. Those of the parts
 // come as they are: a publisher refused (a wrong stream key, one already
@@ -11,6 +15,13 @@ var (
 	// ErrConfig is returned by New, GoLive and Watch for a configuration
 	// that cannot work.
 	ErrConfig = errors.New("node: invalid configuration")
+	// ErrDataDirInUse is returned by New when another node (in this
+	// process or another) runs from Config.DataDir: found at once, not
+	// after waiting on the stores inside it.
+	ErrDataDirInUse = errors.New("node: another node runs from this data directory")
+	// ErrAddrInUse is returned by New, in a *ListenError, when another
+	// program listens on Config.HTTP or Config.HTTPS.
+	ErrAddrInUse = errors.New("node: address in use")
 	// ErrClosed is returned by calls on a closed Node or Broadcast.
 	ErrClosed = errors.New("node: closed")
 	// ErrJoined is returned by Watch for a broadcast this node already
@@ -43,3 +54,23 @@ var (
 	// group the bootstrap does not know.
 	ErrUnknownAccount = errors.New("node: unknown account")
 )
+
+// ListenError is New's error when a web server cannot listen: which one
+// ("HTTP" or "HTTPS"), at what address, and why. It is ErrAddrInUse when
+// another program holds the address, ErrConfig otherwise (an address that
+// cannot be listened on).
+type ListenError struct {
+	Server string
+	Addr   string
+	Err    error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("node: %s on %s: %v", e.Server, e.Addr, e.Err)
+}
+func (e *ListenError) Unwrap() []error {
+	if errors.Is(e.Err, syscall.EADDRINUSE) {
+		return []error{ErrAddrInUse, e.Err}
+	}
+	return []error{ErrConfig, e.Err}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -142,7 +143,11 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		b.pub.Play(cfg.Source)
 	}
 	if !cfg.Unlisted || (b.caster != nil && n.bootMailbox) {
-		b.listInDirectory(cfg.Tweet) // a private one, as private: its members' invitations
+		// A private one, as private: its members' invitations. A public
+		// one that waits for its publisher is listed, and its followers
+		// told it is live, only once its video flows: a phone that never
+		// gets to press Go live leaves no LIVE entry behind.
+		b.listInDirectory(cfg.Tweet, ingest && b.caster == nil)
 	}
 	b.log.Info("broadcasting", "title", cfg.Title, "slots", b.slots, "player", b.URLs().Player)
 	return b, nil
@@ -214,10 +219,15 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 		Grace:     cfg.Grace,
 		Clock:     b.n.clock,
 		Logger:    b.log,
-		Publish:   func(c *chunk.Chunk) error { return b.tree.Publish(b.ctx, c) },
-		Record:    b.recorder.Record,
-		Announce:  b.announced,
-		Live:      func(proto string) { b.n.metrics.ingestStarted(b.id, proto) },
+		Publish: func(c *chunk.Chunk) error {
+			if !c.IsInit() {
+				b.flowOnce.Do(func() { close(b.flowing) })
+			}
+			return b.tree.Publish(b.ctx, c)
+		},
+		Record:   b.recorder.Record,
+		Announce: b.announced,
+		Live:     func(proto string) { b.n.metrics.ingestStarted(b.id, proto) },
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -303,12 +313,23 @@ func (n *Node) ensureWHIP() error {
 	return nil
 }
 
+// authorizeWHIP admits a WHIP publisher by its key. A key that is right
+// but cannot publish now is told why (whip.ErrBusy: 409, whip.ErrEnded:
+// 410), so that a second tab or a quick reconnect is not told its key is
+// wrong.
 func (n *Node) authorizeWHIP(key string) error {
 	p, err := n.publisherFor(key)
 	if err != nil {
 		return err
 	}
-	return p.Admit()
+	err = p.Admit()
+	switch {
+	case errors.Is(err, publish.ErrBusy):
+		return fmt.Errorf("%w: %w", whip.ErrBusy, err)
+	case errors.Is(err, publish.ErrEnded):
+		return fmt.Errorf("%w: %w", whip.ErrEnded, err)
+	}
+	return err
 }
 
 // publisherFor finds the publisher of the broadcast that takes WHIP with

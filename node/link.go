@@ -67,6 +67,10 @@ type BroadcastURLs struct {
 	// its fragment; on the HTTPS server (what a phone needs for its camera)
 	// when there is one.
 	BroadcasterPage string
+	// BroadcasterPagesLAN is the same page at every address a phone on
+	// the machine's networks may use (Node.HTTPSLANURLs), the likeliest
+	// first; none when the HTTPS server listens on one address only.
+	BroadcasterPagesLAN []string
 }
 
 // URLs returns where this node serves the broadcast and takes its
@@ -88,6 +92,9 @@ func (b *Broadcast) URLs() BroadcastURLs {
 			frag.Set("title", t)
 		}
 		u.BroadcasterPage = b.n.secureURL() + "/broadcast/#" + frag.Encode()
+		for _, base := range b.n.HTTPSLANURLs() {
+			u.BroadcasterPagesLAN = append(u.BroadcasterPagesLAN, base+"/broadcast/#"+frag.Encode())
+		}
 	}
 	return u
 }

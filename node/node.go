@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -27,7 +26,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/peerscope/peerscope/announce"
 	"github.com/peerscope/peerscope/bootstrap/api"
@@ -35,6 +33,7 @@ import (
 	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/community"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/dirlock"
 	"github.com/peerscope/peerscope/internal/httpserve"
 	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/internal/p2pkey"
@@ -326,6 +325,8 @@ type Node struct {
 	httpSrv, httpsSrv *http.Server
 	cert              *tlscert.Cert
 	tmpDir            string // removed by Close
+	dirLock           *dirlock.Lock
+	certNames         []string // a real certificate's names (Config.CertFile), which the web servers answer to
 	metrics           *metrics
 	mux               *http.ServeMux
 
@@ -376,6 +377,15 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	if cfg.DataDir != "" {
+		// Before anything in it is read: a second node from one directory
+		// would share its identity and wait on its replay store.
+		if n.dirLock, err = dirlock.Acquire(cfg.DataDir); errors.Is(err, dirlock.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if n.key, err = loadIdentity(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -425,7 +435,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: GossipSub: %w", err)
 	}
 	n.owner = publish.NewStreamKey()
-	n.guard = localapi.New(localapi.Config{Names: cfg.HostNames, Open: isWHIP})
+	if n.certNames, err = certNames(cfg); err != nil {
+		return nil, err
+	}
+	n.guard = localapi.New(localapi.Config{Names: append(slices.Clone(cfg.HostNames), n.certNames...), Open: isWHIP})
 	n.chatStreams = httpserve.NewPerClient(web.DefaultStreamsPerClient)
 	n.dirStreams = httpserve.NewPerClient(DefaultDirectoryStreamsPerClient)
 	n.metrics = newMetrics(n)
@@ -452,7 +465,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 func (n *Node) listen() (err error) {
 	cfg := &n.cfg
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return fmt.Errorf("%w: HTTP: %w", ErrConfig, err)
+		return &ListenError{Server: "HTTP", Addr: cfg.HTTP, Err: err}
 	}
 	n.httpSrv = n.serve(n.httpLn, localapi.Headers(n.guard.Handler(n.mux)))
 	if cfg.NoHTTPS {
@@ -477,7 +490,7 @@ func (n *Node) listen() (err error) {
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPS)
 	if err != nil {
-		return fmt.Errorf("%w: HTTPS: %w", ErrConfig, err)
+		return &ListenError{Server: "HTTPS", Addr: cfg.HTTPS, Err: err}
 	}
 	n.httpsLn = tls.NewListener(ln, n.cert.TLSConfig())
 	n.httpsSrv = n.serve(n.httpsLn, localapi.Headers(n.guard.Handler(n.secureRoutes())))
@@ -573,40 +586,6 @@ func (n *Node) TLSFingerprint() string {
 		return ""
 	}
 	return n.cert.Fingerprint
-}
-
-// localHostPort names a listening address the way a local (or, with lan,
-// a LAN) client reaches it.
-func localHostPort(a net.Addr, lan bool) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	host := tcp.IP.String()
-	if tcp.IP.IsUnspecified() {
-		host = "127.0.0.1"
-		if lan {
-			if ip := lanIP(); ip != nil {
-				host = ip.String()
-			}
-		}
-	}
-	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
-}
-
-// lanIP returns the machine's first private IPv4 address, if any.
-func lanIP() net.IP {
-	addrs, err := manet.InterfaceMultiaddrs()
-	if err != nil {
-		return nil
-	}
-	for _, a := range addrs {
-		ip, err := manet.ToIP(a)
-		if err == nil && ip.To4() != nil && ip.IsPrivate() {
-			return ip
-		}
-	}
-	return nil
 }
 
 // Broadcasts returns the broadcasts this node takes part in, in the order

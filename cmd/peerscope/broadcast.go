@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -121,14 +122,14 @@ func runBroadcast(ctx context.Context, args []string) error {
 	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return err
+		return startErr(err, cfg, "")
 	}
 	defer n.Close()
 	var b *node.Broadcast
 	if isPrivate {
-		b, err = goLivePrivate(ctx, n, bc, spec, *audienceEvery, srcInfo)
+		b, err = goLivePrivate(ctx, n, bc, spec, *audienceEvery, srcInfo, cfg.CertFile != "")
 	} else if b, err = n.GoLive(ctx, bc); err == nil {
-		printBroadcast(os.Stdout, n, b, srcInfo)
+		printBroadcast(os.Stdout, n, b, srcInfo, cfg.CertFile != "")
 	}
 	if err != nil {
 		return err
@@ -174,7 +175,7 @@ func parseAudience(private, audience string) (community.Audience, bool, error) {
 
 // goLivePrivate looks the audience up, goes live for it, prints who may
 // watch and has the node look the audience up again every every.
-func goLivePrivate(ctx context.Context, n *node.Node, bc node.LiveConfig, spec community.Audience, every time.Duration, srcInfo []string) (*node.Broadcast, error) {
+func goLivePrivate(ctx context.Context, n *node.Node, bc node.LiveConfig, spec community.Audience, every time.Duration, srcInfo []string, realCert bool) (*node.Broadcast, error) {
 	members, err := resolveAudience(ctx, n, spec)
 	if err != nil {
 		return nil, err
@@ -184,7 +185,7 @@ func goLivePrivate(ctx context.Context, n *node.Node, bc node.LiveConfig, spec c
 	if err != nil {
 		return nil, signInHint(n, err)
 	}
-	printBroadcast(os.Stdout, n, b, srcInfo)
+	printBroadcast(os.Stdout, n, b, srcInfo, realCert)
 	printAudience(os.Stdout, members)
 	if err := b.KeepAudience(spec, every, func(m []node.Member) {
 		fmt.Println("The audience's devices changed:")
@@ -349,7 +350,7 @@ func localAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []string) {
+func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []string, realCert bool) {
 	title := b.Announcement().Title
 	if title == "" {
 		title = "(untitled)"
@@ -363,14 +364,7 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 		fmt.Fprintf(w, "  Directory:    %s  (what is live; sign in there to show your name)\n", u)
 	}
 	if u := b.URLs().BroadcasterPage; u != "" {
-		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", u)
-		if fp := n.TLSFingerprint(); fp != "" && strings.HasPrefix(u, "https:") {
-			fmt.Fprintf(w, "  (a self-signed certificate: the browser warns once; its SHA-256 is %s)\n", fp)
-		}
-		if a, ok := n.HTTPSAddr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
-			fmt.Fprintln(w, "  (this machine only: for a phone on your network, start with --https :8443)")
-		}
-		fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", b.URLs().WHIP, b.StreamKey())
+		printStudio(w, n, b, realCert)
 	}
 	if u := b.URLs().RTMP; u != "" {
 		fmt.Fprintf(w, "\nRTMP (OBS: Server %s, Stream key %s):\n  %s\n", strings.TrimSuffix(u, "/"+b.StreamKey()), b.StreamKey(), u)
@@ -380,6 +374,48 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 		fmt.Fprintf(w, "\nWaiting for %s\n", s)
 	}
 	fmt.Fprint(w, "\nCtrl-C ends the broadcast.\n")
+}
+
+// printStudio says where to go live from a browser: the broadcaster page
+// at every LAN address when the HTTPS server listens on all of them, with
+// a QR code of the first for the phone's camera, and what the phone will
+// say of the certificate.
+func printStudio(w io.Writer, n *node.Node, b *node.Broadcast, realCert bool) {
+	urls := b.URLs()
+	pages := urls.BroadcasterPagesLAN
+	addr, _ := n.HTTPSAddr().(*net.TCPAddr)
+	switch {
+	case len(pages) > 0:
+		fmt.Fprintf(w, "\nGo live from a browser on a phone on your network (or this PC):\n")
+		for _, p := range pages {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	default:
+		fmt.Fprintf(w, "\nGo live from a browser (phone or PC):\n  %s\n", urls.BroadcasterPage)
+		if addr != nil && !addr.IP.IsLoopback() && !addr.IP.IsUnspecified() {
+			pages = []string{urls.BroadcasterPage} // the one address it listens on
+		}
+	}
+	switch {
+	case addr == nil: // no HTTPS: this machine's browser, over HTTP
+	case addr.IP.IsLoopback():
+		fmt.Fprintln(w, "  (this machine only: for a phone on your network, start with --https :8443)")
+	case len(pages) == 0:
+		fmt.Fprintln(w, "  (no network address found on this machine: a phone cannot reach it)")
+	}
+	if len(pages) > 0 {
+		fmt.Fprintln(w, "\n  Scan it with the phone's camera:")
+		if err := writeQR(w, pages[0], "  "); err != nil {
+			fmt.Fprintf(w, "  (no QR code: %v)\n", err)
+		}
+	}
+	if addr != nil && !realCert {
+		fmt.Fprintln(w, `  The phone will warn that the connection is not private: this node's certificate is its own (self-signed). Tap "Advanced", then "Proceed", or give a real one with --tls-cert FILE --tls-key FILE.`)
+		if fp := n.TLSFingerprint(); fp != "" {
+			fmt.Fprintf(w, "  (its SHA-256 fingerprint, as the browser shows it: %s)\n", fp)
+		}
+	}
+	fmt.Fprintf(w, "  WHIP (OBS):   %s  with bearer token %s\n", urls.WHIP, b.StreamKey())
 }
 
 // follow prints a status line every so often until the broadcast ends
@@ -467,6 +503,7 @@ type nodeDefaults struct{ http, https, listen, data string }
 
 type nodeFlags struct {
 	http, https, listen, data *string
+	tlsCert, tlsKey           *string // nil without HTTPS
 	hostNames                 *string
 	bootstrapPeers, bootstrap *string
 	reachability              *string
@@ -486,6 +523,8 @@ func addNodeFlags(fs *flag.FlagSet, d nodeDefaults) *nodeFlags {
 	}
 	if d.https != "" {
 		nf.https = fs.String("https", d.https, `address of the HTTPS server, which serves the broadcaster page and WHIP only: this machine by default; a phone on your network needs --https :8443 ("off": none)`)
+		nf.tlsCert = fs.String("tls-cert", "", "a real certificate (PEM, the chain) for the HTTPS server, instead of the node's self-signed one: a node reached by a name (with --tls-key)")
+		nf.tlsKey = fs.String("tls-key", "", "the private key (PEM) of --tls-cert")
 	}
 	nf.upload.v = node.DefaultUpload
 	fs.Var(&nf.upload, "upload", `upload to give to relaying, in bit/s ("10M", "800k"; 0: relay to nobody)`)
@@ -508,6 +547,15 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 		cfg.HTTPS = *nf.https
 	} else {
 		cfg.NoHTTPS = true
+	}
+	if nf.tlsCert != nil && (*nf.tlsCert != "" || *nf.tlsKey != "") {
+		if *nf.tlsCert == "" || *nf.tlsKey == "" {
+			return cfg, errors.New("--tls-cert FILE and --tls-key FILE go together: the certificate and its private key")
+		}
+		if _, err := tls.LoadX509KeyPair(*nf.tlsCert, *nf.tlsKey); err != nil {
+			return cfg, fmt.Errorf("--tls-cert %s --tls-key %s: cannot load them: %v", *nf.tlsCert, *nf.tlsKey, err)
+		}
+		cfg.CertFile, cfg.KeyFile = *nf.tlsCert, *nf.tlsKey
 	}
 	for _, a := range strings.Split(*nf.listen, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -550,6 +598,25 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return cfg, nil
+}
+
+// startErr says what to do when a node did not start because of another
+// program on the machine: a web server's address taken, a data directory
+// another Peerscope runs from.
+// What to do about the data directory is the command's to say (signin
+// must use the running node's); "" says to run from another.
+func startErr(err error, cfg node.Config, dataHint string) error {
+	var le *node.ListenError
+	switch {
+	case errors.As(err, &le) && errors.Is(err, node.ErrAddrInUse):
+		return fmt.Errorf("address %s is in use: pick another with --%s ADDR", le.Addr, strings.ToLower(le.Server))
+	case errors.Is(err, node.ErrDataDirInUse):
+		if dataHint == "" {
+			dataHint = "use --data DIR2 (another directory) to run a second one"
+		}
+		return fmt.Errorf("another Peerscope is running from this data directory (%s): %s", cfg.DataDir, dataHint)
+	}
+	return err
 }
 
 // uploadFlag is a bitrate that may be 0.

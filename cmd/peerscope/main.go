@@ -129,20 +129,26 @@ func newFlagSet(name, synopsis, description string) *flag.FlagSet {
 
 // parseFlags parses a command's arguments. Asked for --help, it prints the
 // usage to stdout and returns flag.ErrHelp; given a bad flag, it prints the
-// error and the usage to stderr and returns a usage error.
+// error and a one-line hint to stderr (the usage would bury the error) and
+// returns a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	var out bytes.Buffer
+	usage := fs.Usage
+	fs.Usage = func() {} // the flag package calls it on any error
 	fs.SetOutput(&out)
 	err := fs.Parse(args)
 	fs.SetOutput(nil)
+	fs.Usage = usage
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, flag.ErrHelp):
-		os.Stdout.Write(out.Bytes())
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		fs.SetOutput(nil)
 		return err
 	default:
-		os.Stderr.Write(out.Bytes())
+		fmt.Fprintf(os.Stderr, "%s: %v\n%s -h for help\n", fs.Name(), err, fs.Name())
 		return &usageError{err: err, reported: true}
 	}
 }

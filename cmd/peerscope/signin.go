@@ -52,7 +52,7 @@ give up). A node already signed in says as whom and stops.`)
 	}
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return err
+		return startErr(err, cfg, "stop it first, or sign in on its directory page (/directory/ on its --http)")
 	}
 	defer n.Close()
 	if id, err := n.RefreshIdentity(ctx); err == nil {

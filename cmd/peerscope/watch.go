@@ -54,7 +54,7 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	sayNATWait(os.Stdout, cfg)
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return err
+		return startErr(err, cfg, "")
 	}
 	defer n.Close()
 	if *replayMode {

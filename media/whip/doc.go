@@ -7,7 +7,8 @@
 // offer H.264, constrained baseline or baseline with packetization-mode 1,
 // whatever its order — Chromium lists VP8 first, and HLS viewers need
 // H.264 — else 406 with a plain reason), refuses a second publisher on a
-// live key (409), gathers every candidate (no trickle: PATCH gets 405) and
+// live key (409, saying another publisher is live; so does an Authorize
+// that returns ErrBusy, and ErrEnded gets 410), gathers every candidate (no trickle: PATCH gets 405) and
 // answers 201 with the SDP answer and a Location naming the session, which
 // DELETE ends. Answers carry CORS headers, so a page from another origin
 // can publish: the stream key is the credential, never ambient (a node
@@ -17,6 +18,11 @@
 //	POST offer ─► Authorize(key) ─► inspect codecs ─► reserve the key ─► PeerConnection, answer ─► Publish(key) = sink
 //	RTP ─► reorder (NACK repairs) ─► depacketize (single NAL, STAP-A, FU-A) ─► access units ┐
 //	RTP ─► reorder ─► Opus packets ───────────────────────────────────────────────────────────┴► run ─► sink
+//
+// A publisher that goes away without a DELETE (a phone off the network, a
+// killed tab) sends nothing more: the session ends as ErrConnectionLost
+// once nothing (RTP or RTCP) has come for Config.MediaTimeout (4 s), long
+// before ICE would fail (about 15 s), so that its return is let in.
 //
 // One goroutine per session (run) owns the sink: it calls Tracks at the
 // first keyframe that has its SPS and PPS (so the packager always starts

@@ -7,12 +7,21 @@ import "errors"
 var (
 	// ErrConfig is returned by New for a configuration that cannot work.
 	ErrConfig = errors.New("whip: invalid configuration")
-	// ErrConnectionLost: ICE or DTLS failed, or the browser went away
-	// without a DELETE.
+	// ErrConnectionLost: ICE or DTLS failed, or nothing came from the
+	// publisher for Config.MediaTimeout (the browser went away without a
+	// DELETE).
 	ErrConnectionLost = errors.New("whip: connection lost")
 	// ErrNoKeyframe: no usable H.264 keyframe came within
 	// Config.FirstKeyframeTimeout of the offer.
 	ErrNoKeyframe = errors.New("whip: no H.264 keyframe")
 	// ErrClosed: the handler was closed (the node is shutting down).
 	ErrClosed = errors.New("whip: handler closed")
+
+	// ErrBusy, from Config.Authorize, refuses a key because another
+	// publisher is live on its broadcast: 409, saying so (not 401, which
+	// would make the publisher doubt its key).
+	ErrBusy = errors.New("whip: another publisher is live on this broadcast")
+	// ErrEnded, from Config.Authorize, refuses a key whose broadcast has
+	// ended: 410, saying so.
+	ErrEnded = errors.New("whip: the broadcast has ended")
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,8 +24,9 @@ import (
 
 // Config configures a Handler. Authorize and Publish are required.
 type Config struct {
-	// Authorize says whether a stream key may publish: nil admits it; an
-	// error refuses it with 401 (the error is logged, not sent).
+	// Authorize says whether a stream key may publish: nil admits it;
+	// ErrBusy refuses it with 409 and ErrEnded with 410 (each saying so);
+	// any other error refuses it with 401 (the error is logged, not sent).
 	Authorize func(key string) error
 	// Publish is called for an admitted offer and returns the sink the
 	// session's media goes to; an error refuses the offer with 503. The
@@ -43,6 +45,13 @@ type Config struct {
 	// not come this long after its offer (ICE never connected, no camera);
 	// default 15 s.
 	FirstKeyframeTimeout time.Duration
+	// MediaTimeout ends a session, as ErrConnectionLost, when nothing
+	// (RTP or RTCP) has come from its publisher for this long since it
+	// connected: a browser that went away without a DELETE (a phone that
+	// lost the network, a tab killed) holds its key no longer, so that it
+	// can come back at once. Default DefaultMediaTimeout, negative for
+	// never (then only ICE's own failure, after about 15 s, ends it).
+	MediaTimeout time.Duration
 	// MaxSessions bounds simultaneous publishers; default 16.
 	MaxSessions int
 
@@ -77,12 +86,19 @@ type Info struct {
 	UserAgent  string
 }
 
+// DefaultMediaTimeout is Config.MediaTimeout's default: longer than any
+// pause of a live sender (browsers send RTCP reports every second or so
+// even when a track is muted), short enough that a reconnect is let in
+// within a few seconds.
+const DefaultMediaTimeout = 4 * time.Second
+
 // DefaultConfig returns the defaults New fills in; Authorize and Publish
 // are left for the caller.
 func DefaultConfig() Config {
 	return Config{
 		KeyframeInterval:     2 * time.Second,
 		FirstKeyframeTimeout: 15 * time.Second,
+		MediaTimeout:         DefaultMediaTimeout,
 		MaxSessions:          16,
 	}
 }
@@ -122,6 +138,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = def.MaxSessions
+	}
+	if cfg.MediaTimeout == 0 {
+		cfg.MediaTimeout = def.MediaTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -315,12 +334,24 @@ func Authorize(w http.ResponseWriter, r *http.Request, authorize func(key string
 		if log != nil {
 			log.With("key", redact(key)).Warn("stream key refused", "path", r.URL.Path, "err", err)
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
-		httpError(w, http.StatusUnauthorized, "stream key refused")
+		switch {
+		case errors.Is(err, ErrBusy):
+			httpError(w, http.StatusConflict, busyMessage)
+		case errors.Is(err, ErrEnded):
+			httpError(w, http.StatusGone, "this broadcast has ended: start a new one on the node to go live again")
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="peerscope", error="invalid_token"`)
+			httpError(w, http.StatusUnauthorized, "stream key refused")
+		}
 		return "", false
 	}
 	return key, true
 }
+
+// busyMessage is what a second publisher is told: the truth, and what to
+// do about it.
+const busyMessage = "another publisher is live on this broadcast (another tab or device, or this one before its connection dropped): " +
+	"end it there, or if it went away, try again in a few seconds, once the node has noticed"
 
 // readOffer reads the request's SDP offer and returns it with what it
 // offers; an offer too large, malformed or without H.264 is answered 413,
@@ -364,7 +395,7 @@ func (h *Handler) reserve(w http.ResponseWriter, key string, info offerInfo, log
 	case h.live[key] != nil:
 		h.mu.Unlock()
 		log.Warn("whip: refused a second publisher on a live key")
-		httpError(w, http.StatusConflict, "this stream key is already live: end the other broadcast first")
+		httpError(w, http.StatusConflict, busyMessage)
 		return nil, false
 	case len(h.sessions) >= h.cfg.MaxSessions:
 		h.mu.Unlock()
@@ -397,6 +428,8 @@ func (h *Handler) start(s *session, sink media.Sink) {
 	s.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("whip: connection state", "state", st.String())
 		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			s.heardAt.CompareAndSwap(0, h.cfg.Now().UnixNano()) // MediaTimeout counts from here
 		case webrtc.PeerConnectionStateFailed:
 			s.stop(fmt.Errorf("%w: ICE/DTLS failed", ErrConnectionLost))
 		case webrtc.PeerConnectionStateClosed:

@@ -43,6 +43,9 @@ type session struct {
 	events    chan event
 	wantKey   chan struct{} // RequestKeyframe, buffered 1
 	videoSSRC atomic.Uint32
+	// heardAt is when anything last came from the publisher (UnixNano of
+	// Config.Now; 0 until it connected): what MediaTimeout is counted from.
+	heardAt atomic.Int64
 
 	mu        sync.Mutex // guards readers against Add after Wait
 	closing   bool
@@ -100,6 +103,7 @@ func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			if _, _, err := recv.ReadRTCP(); err != nil {
 				return
 			}
+			s.heard() // a sender whose camera is paused still reports
 		}
 	}()
 }
@@ -114,8 +118,22 @@ func (s *session) drain(track *webrtc.TrackRemote) {
 			if _, _, err := track.ReadRTP(); err != nil {
 				return
 			}
+			s.heard()
 		}
 	}()
+}
+
+// heard notes that something came from the publisher now.
+func (s *session) heard() { s.heardAt.Store(s.h.cfg.Now().UnixNano()) }
+
+// silentFor returns how long nothing has come from the publisher as of
+// now, and false before it connected.
+func (s *session) silentFor(now time.Time) (time.Duration, bool) {
+	at := s.heardAt.Load()
+	if at == 0 {
+		return 0, false
+	}
+	return now.Sub(time.Unix(0, at)), true
 }
 
 func (s *session) send(ev event) bool {
@@ -141,6 +159,7 @@ func (s *session) readVideo(track *webrtc.TrackRemote, log *slog.Logger) {
 			return
 		}
 		now := s.h.cfg.Now()
+		s.heardAt.Store(now.UnixNano())
 		for _, p := range ro.push(p, now) {
 			aus, err := dep.push(p)
 			if err != nil {
@@ -173,6 +192,7 @@ func (s *session) readAudio(track *webrtc.TrackRemote, log *slog.Logger) {
 			return
 		}
 		now := s.h.cfg.Now()
+		s.heardAt.Store(now.UnixNano())
 		for _, p := range ro.push(p, now) {
 			if len(p.Payload) == 0 || len(p.Payload) > maxOpusPacket {
 				continue
@@ -240,6 +260,14 @@ func (s *session) run() {
 	}
 	firstKey := time.NewTimer(s.h.cfg.FirstKeyframeTimeout)
 	defer firstKey.Stop()
+	// A publisher that went away without a DELETE is noticed within
+	// MediaTimeout and a quarter: its key is free again for its return.
+	var silence <-chan time.Time
+	if s.h.cfg.MediaTimeout > 0 {
+		t := time.NewTicker(s.h.cfg.MediaTimeout / 4)
+		defer t.Stop()
+		silence = t.C
+	}
 
 	for {
 		select {
@@ -248,6 +276,11 @@ func (s *session) run() {
 		case <-firstKey.C:
 			if !tl.started {
 				s.stop(fmt.Errorf("%w within %v of the offer (is the camera sending?)", ErrNoKeyframe, s.h.cfg.FirstKeyframeTimeout))
+				return
+			}
+		case <-silence:
+			if d, ok := s.silentFor(s.h.cfg.Now()); ok && d > s.h.cfg.MediaTimeout {
+				s.stop(fmt.Errorf("%w: nothing from the publisher for %v", ErrConnectionLost, d.Round(time.Millisecond)))
 				return
 			}
 		case <-s.wantKey:

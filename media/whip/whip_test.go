@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"go.uber.org/goleak"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
@@ -161,6 +164,12 @@ type client struct {
 // Opus, and returns the client with its offer made but not sent.
 func newClient(t *testing.T, videoCodecs ...webrtc.RTPCodecCapability) (*client, string) {
 	t.Helper()
+	return newClientOn(t, nil, videoCodecs...)
+}
+
+// newClientOn is newClient with its ICE on conn (nil: its own sockets).
+func newClientOn(t *testing.T, conn net.PacketConn, videoCodecs ...webrtc.RTPCodecCapability) (*client, string) {
+	t.Helper()
 	if len(videoCodecs) == 0 {
 		videoCodecs = []webrtc.RTPCodecCapability{{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}
@@ -182,6 +191,11 @@ func newClient(t *testing.T, videoCodecs ...webrtc.RTPCodecCapability) (*client,
 	}
 	se := webrtc.SettingEngine{}
 	loopbackOnly(&se)
+	if conn != nil {
+		mux := webrtc.NewICEUDPMux(nil, conn)
+		t.Cleanup(func() { mux.Close() })
+		se.SetICEUDPMux(mux)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -519,4 +533,71 @@ func TestAnswerPrefersH264(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a session that never connected was never ended")
 	}
+}
+
+// TestVanishedPublisher: a second publisher on a live key is told the
+// truth (409: another publisher is live on this broadcast); once the first
+// goes away without a DELETE (its PeerConnection closed, as a phone that
+// lost the network or a killed tab), its session ends as ErrConnectionLost
+// within MediaTimeout and a quarter, and a new publisher is taken.
+func TestVanishedPublisher(t *testing.T) {
+	const silence = time.Second
+	e := newEndpoint(t, func(c *Config) { c.MediaTimeout = silence })
+	aus := fixtureAUs(t)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &cuttable{PacketConn: udp}
+	first, _ := newClientOn(t, link)
+	first.publish(t, e.url, e.key)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	streamed := make(chan struct{})
+	go func() {
+		defer close(streamed)
+		_ = first.stream(ctx, aus, 1<<20, 1)
+	}()
+	e.sink(0).WaitFor(t, 10*time.Second, "the first publisher's keyframe", func(s []media.Sample) bool { return count(s, videoTrackID, true) >= 1 })
+
+	second, offer := newClient(t)
+	resp, body := post(t, e.url, e.key, "application/sdp", offer)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "another publisher is live on this broadcast") {
+		t.Fatalf("second publisher: %s %q, want 409 saying another publisher is live", resp.Status, body)
+	}
+	second.pc.Close()
+
+	link.cut.Store(true) // the phone's network is gone: nothing more reaches the node,
+	cancel()             // not even the DTLS close of the PeerConnection closed below
+	<-streamed
+	first.pc.Close() // no DELETE
+	// Noticed within MediaTimeout and a quarter (the check's period), plus
+	// room for a busy machine; ICE alone would take about 15 s.
+	bound := silence + silence/4 + 4*time.Second
+	testutil.WaitFor(t, bound, "the vanished publisher's key to be free", func() bool { return !e.h.Live(e.key) })
+	select {
+	case err := <-e.ended:
+		if !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("Unpublish: %v, want ErrConnectionLost", err)
+		}
+	default:
+		t.Error("the key is free but Unpublish was not called")
+	}
+	third, _ := newClient(t)
+	third.publish(t, e.url, e.key) // 201, connected
+	third.pc.Close()
+}
+
+// cuttable is a client's UDP socket whose sending can be cut, as a phone
+// loses its network: whatever it sends after is lost.
+type cuttable struct {
+	net.PacketConn
+	cut atomic.Bool
+}
+
+func (c *cuttable) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.cut.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
 }

@@ -110,7 +110,10 @@
       case 401: return 'The stream key was refused. Check the link or the key you were given.';
       case 406:
       case 415: return `This browser's video was refused: ${text || 'it cannot send H.264.'}\nTry Chrome, Safari or Edge.`;
-      case 409: return 'This stream key is already live from another device or tab. End that broadcast first.';
+      // The node says who holds the broadcast and what to do: a second
+      // tab, or this page back before the node noticed it had gone.
+      case 409: return text ? `${text[0].toUpperCase()}${text.slice(1)}.` : 'Another publisher is live on this broadcast.';
+      case 410: return 'This broadcast has ended. Start a new one on the node to go live again.';
       case 503: return `The node cannot take the broadcast now. ${text}`;
     }
     return `The node refused the broadcast (${resp.status}). ${text}`;
@@ -190,7 +193,10 @@
         setState('unstable', 'The connection is unstable; trying to hold on…');
         break;
       case 'failed':
-        teardown(true).then(() => {
+        // No DELETE: that would end the broadcast. The node lets a
+        // publisher that went silent go within seconds, and keeps the
+        // broadcast for its return.
+        teardown(false).then(() => {
           setState(stream ? 'preview' : 'idle', 'Not live.');
           showError('The connection to the node was lost. Check the network, then press Go live again.');
         });

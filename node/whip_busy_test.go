@@ -1,0 +1,76 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/whip"
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestWHIPBusyThenBack: while a publisher is live, a second one (another
+// tab, or the same phone back before the node noticed it had gone) is told
+// the truth — 409, another publisher is live on this broadcast — by WHIP
+// and by the go-live page, not that its key was refused; once the first
+// vanishes without a DELETE (its network gone), the node lets it go within
+// whip.DefaultMediaTimeout and a quarter, and a new publisher goes live on
+// the same broadcast.
+func TestWHIPBusyThenBack(t *testing.T) {
+	log, _ := newLogs(t, slog.LevelInfo)
+	n, err := node.New(t.Context(), node.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "Busy", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whipURL := n.HTTPURL() + "/broadcast/whip"
+	first := publishWHIP(t, whipURL, b.StreamKey())
+	waitFor(t, 30*time.Second, "the first publisher live", func() bool { return b.Publishing() == "whip" })
+
+	_, _, _, status, body := offerWHIP(t, whipURL, b.StreamKey())
+	if status != http.StatusConflict || !strings.Contains(body, "another publisher is live on this broadcast") {
+		t.Fatalf("a second publisher: %d %q, want 409 saying another publisher is live", status, body)
+	}
+
+	if browsertest.Missing() == "" || os.Getenv("CI") != "" {
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		out, err := browsertest.Run(ctx, t, "broadcast.mjs", "--url", b.URLs().BroadcasterPage, "--expect-error")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page broadcastPage
+		if err := json.Unmarshal(out, &page); err != nil {
+			t.Fatalf("broadcast.mjs printed %q: %v", out, err)
+		}
+		if !strings.Contains(page.Error, "Another publisher is live on this broadcast") || strings.Contains(page.Error, "refused") {
+			t.Errorf("the page in a second tab says %q, want that another publisher is live", page.Error)
+		}
+	}
+	if b.Publishing() != "whip" {
+		t.Fatal("the first publisher was cut off by the second's attempts")
+	}
+
+	first.vanish()
+	// Noticed within the media timeout and a quarter (the check's period),
+	// plus room for a busy machine; ICE alone would take about 15 s.
+	bound := whip.DefaultMediaTimeout + whip.DefaultMediaTimeout/4 + 5*time.Second
+	waitFor(t, bound, "the vanished publisher let go", func() bool { return b.Publishing() == "" })
+	publishWHIP(t, whipURL, b.StreamKey())
+	waitFor(t, 30*time.Second, "the new publisher live", func() bool { return b.Publishing() == "whip" })
+	select {
+	case <-b.Done():
+		t.Fatal("the broadcast ended when its publisher vanished")
+	default:
+	}
+}
