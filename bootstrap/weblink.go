@@ -31,11 +31,10 @@ const WebLinkSlots = 2
 // (media/player), the light node's script (web/peer) and, at api/peer,
 // where to join — the WebTransport and WebRTC-direct addresses (with
 // /certhash) of the peers the broadcaster's listed link names. The page
-// dials one, is
-// redirected down the tree like any joiner, verifies every chunk against
-// the broadcaster's key (in the ID) and plays. A broadcast that is not
-// listed, is private or has ended has no web link (404 at api/peer; the
-// page says it cannot play).
+// dials one, is redirected down the tree like any joiner, verifies every
+// chunk against the broadcaster's key (in the ID) and plays. A broadcast
+// that is not listed, is private or has ended has no web link (404 at
+// api/peer; the page says it cannot play).
 func (s *Server) mountWebLink(m *http.ServeMux) {
 	script := webpeer.Handler()
 	m.HandleFunc("GET /w/{id}", func(w http.ResponseWriter, r *http.Request) {

@@ -213,7 +213,8 @@ export async function start(opts) {
   }
 
   // write sends msg to a peer on our one outbound stream to it, opened on
-  // first use (dialling its WebTransport or WebRTC-direct addresses if not connected).
+  // first use (dialling its WebTransport or WebRTC-direct addresses if not
+  // connected).
   function write(to, msg) {
     let w = writers.get(to.id);
     if (!w) {
