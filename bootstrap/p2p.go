@@ -21,6 +21,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/internal/p2pkey"
@@ -147,8 +148,9 @@ type HostConfig struct {
 	// DataDir keeps the identity key (P2PIdentityFile); empty: a new
 	// identity each run.
 	DataDir string
-	// Listen are the listen multiaddrs; default: every interface, TCP and
-	// QUIC on port 4001, the port libp2p peers conventionally use.
+	// Listen are the listen multiaddrs; default: every interface, TCP,
+	// QUIC, WebTransport and WebRTC-direct on port 4001, the port libp2p
+	// peers conventionally use.
 	Listen []string
 	// Peers are other bootstraps (multiaddrs ending in /p2p/<ID>) whose
 	// DHT this one joins.
@@ -168,7 +170,7 @@ var ErrHostConfig = errors.New("bootstrap: bad configuration")
 // DefaultHostConfig returns what a zero HostConfig field becomes.
 func DefaultHostConfig() HostConfig {
 	c := HostConfig{
-		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1", "/ip4/0.0.0.0/udp/4001/webrtc-direct"},
+		Listen:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1", "/ip4/0.0.0.0/udp/4001/quic-v1/webtransport", "/ip4/0.0.0.0/udp/4001/webrtc-direct"},
 		MaxPeers: DefaultMaxPeers,
 	}
 	_ = c.Relay.fill()
@@ -251,6 +253,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 		// WebRTC-direct, for browser light nodes (web/peer): it shares
 		// the UDP port with QUIC.
 		libp2p.Transport(webrtc.New),
+		// WebTransport, what a browser light node dials first (no ICE in
+		// its handshake): on QUIC's listener too.
+		libp2p.Transport(webtransport.New),
 		libp2p.ConnectionManager(cm),
 		// A bootstrap is run where peers can reach it: that is its point.
 		// Saying so starts the AutoNAT service at once instead of after the

@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/link"
@@ -27,12 +29,12 @@ const WebLinkSlots = 2
 // broadcast in a plain browser, from the tree itself. The bootstrap is not
 // in the broadcast's tree and carries no media: it serves the player page
 // (media/player), the light node's script (web/peer) and, at api/peer,
-// where to join — the WebRTC-direct addresses (with /certhash) of the
-// peers the broadcaster's listed link names. The page dials one, is
-// redirected down the tree like any joiner, verifies every chunk against
-// the broadcaster's key (in the ID) and plays. A broadcast that is not
-// listed, is private or has ended has no web link (404 at api/peer; the
-// page says it cannot play).
+// where to join — the WebTransport and WebRTC-direct addresses (with
+// /certhash) of the peers the broadcaster's listed link names. The page
+// dials one, is redirected down the tree like any joiner, verifies every
+// chunk against the broadcaster's key (in the ID) and plays. A broadcast
+// that is not listed, is private or has ended has no web link (404 at
+// api/peer; the page says it cannot play).
 func (s *Server) mountWebLink(m *http.ServeMux) {
 	script := webpeer.Handler()
 	m.HandleFunc("GET /w/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +100,8 @@ func (s *Server) webLinkPeer(ctx context.Context, id string) (player.Peer, bool)
 }
 
 // BrowserDialable returns the addresses in a peerscope:// link that a
-// browser can dial — WebRTC-direct with a certificate hash — each ending
+// browser can dial — WebTransport or WebRTC-direct with a certificate
+// hash, or a circuit through either to another browser — each ending
 // in /p2p/<peer ID>, in the link's order; none for a link that does not
 // parse.
 func BrowserDialable(s string) []string {
@@ -109,7 +112,7 @@ func BrowserDialable(s string) []string {
 	var out []string
 	for _, p := range l.Peers {
 		for _, a := range p.Addrs {
-			if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
+			if browserDialable(a) {
 				s := a.String()
 				// (A circuit's address names its relay with /p2p/ too: what
 				// matters is whether it ends in the peer's own.)
@@ -121,4 +124,15 @@ func BrowserDialable(s string) []string {
 		}
 	}
 	return out
+}
+
+// browserDialable says whether a browser can dial a: WebTransport or
+// WebRTC-direct with a certificate hash (the browser checks it instead of
+// a CA), or a circuit through either (node/browsers.go says the same).
+func browserDialable(a ma.Multiaddr) bool {
+	if ok, hashes := webtransport.IsWebtransportMultiaddr(a); ok && hashes > 0 {
+		return true
+	}
+	ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a)
+	return ok && hashes > 0
 }

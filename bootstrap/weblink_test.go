@@ -35,6 +35,14 @@ func browserAddr(t *testing.T) string {
 	return "/ip4/127.0.0.1/udp/4001/webrtc-direct/certhash/" + hash
 }
 
+// webTransportAddr is a WebTransport address as a node lists it: with the
+// hashes of its self-signed certificates.
+func webTransportAddr(t *testing.T) string {
+	a := browserAddr(t)
+	hash := a[strings.LastIndex(a, "/")+1:]
+	return "/ip4/127.0.0.1/udp/4001/quic-v1/webtransport/certhash/" + hash + "/certhash/" + hash
+}
+
 func getBody(t *testing.T, url string) (int, http.Header, string) {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -49,8 +57,8 @@ func getBody(t *testing.T, url string) (int, http.Header, string) {
 
 // TestWebLink: /w/<ID>/ is the player page of a listed live broadcast,
 // which plays from the tree (api/status prefers p2p); its api/peer names
-// the WebRTC-direct addresses of the listed link's peers (no other: a
-// browser cannot dial TCP or QUIC), the tree's protocol of this build and
+// the WebTransport and WebRTC-direct addresses of the listed link's peers
+// (no other: a browser cannot dial TCP or raw QUIC), the tree's protocol of this build and
 // the child slots a page offers. A broadcast that is not listed, has
 // ended or is private has no api/peer; a malformed ID is refused.
 func TestWebLink(t *testing.T) {
@@ -59,8 +67,10 @@ func TestWebLink(t *testing.T) {
 	alice := e.node(1)
 	id := alice.broadcastID("weblink")
 	a := announcement(id, "On the web", e.clock.Now(), 1)
-	wrtc := browserAddr(t)
+	wrtc, wt := browserAddr(t), webTransportAddr(t)
 	a.Link = "peerscope://" + id + "?peer=/ip4/127.0.0.1/tcp/4001/p2p/" + alice.id.String() +
+		"&peer=/ip4/127.0.0.1/udp/4001/quic-v1/p2p/" + alice.id.String() +
+		"&peer=" + wt + "/p2p/" + alice.id.String() +
 		"&peer=" + wrtc + "/p2p/" + alice.id.String()
 	if _, err := alice.c.Announce(ctx, id, a); err != nil {
 		t.Fatal(err)
@@ -96,7 +106,7 @@ func TestWebLink(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &p); err != nil || code != http.StatusOK {
 		t.Fatalf("api/peer: %d %s (%v)", code, body, err)
 	}
-	if want := []string{wrtc + "/p2p/" + alice.id.String()}; p.Broadcast != id || !slices.Equal(p.Addrs, want) ||
+	if want := []string{wt + "/p2p/" + alice.id.String(), wrtc + "/p2p/" + alice.id.String()}; p.Broadcast != id || !slices.Equal(p.Addrs, want) ||
 		p.Protocol != string(p2p.ProtocolID)+"/"+id || p.Slots != bootstrap.WebLinkSlots {
 		t.Errorf("api/peer: %+v, want the broadcast, %s, addrs %q, %d slots", p, p2p.ProtocolID, want, bootstrap.WebLinkSlots)
 	}

@@ -207,7 +207,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 }
 
 // browserPeer tells the page's light node how to join the tree: the
-// protocol and this node's WebRTC-direct addresses.
+// protocol and this node's WebTransport and WebRTC-direct addresses.
 func (b *Broadcast) browserPeer() (player.Peer, bool) {
 	addrs := b.n.BrowserAddrs()
 	if len(addrs) == 0 {

@@ -10,20 +10,33 @@ import (
 
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
 // BrowserAddrs returns where a browser light node dials this node: its
-// WebRTC-direct addresses (with /certhash) and /p2p/<peer ID>; none when
-// it does not listen on WebRTC-direct.
+// WebTransport and WebRTC-direct addresses (with /certhash) and
+// /p2p/<peer ID>; none when it listens on neither.
 func (n *Node) BrowserAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	for _, a := range n.Addrs() {
-		if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
+		if browserDialable(a) {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// browserDialable says whether a browser can dial a: WebTransport or
+// WebRTC-direct with a certificate hash (the browser checks it instead of
+// a CA), or a circuit through either to another browser (…/p2p-circuit/
+// webrtc, the relay carrying only the WebRTC signalling).
+func browserDialable(a ma.Multiaddr) bool {
+	if ok, hashes := webtransport.IsWebtransportMultiaddr(a); ok && hashes > 0 {
+		return true
+	}
+	ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a)
+	return ok && hashes > 0
 }
 
 // signalResources bound the relay browsers use to reach each other: it
@@ -42,7 +55,7 @@ func signalResources() relay.Resources {
 }
 
 // startSignalRelay starts the node's signalling relay when the node
-// listens on WebRTC-direct (a browser can reach it at all).
+// listens where a browser can reach it (WebTransport or WebRTC-direct).
 func (n *Node) startSignalRelay() error {
 	if len(n.BrowserAddrs()) == 0 {
 		return nil

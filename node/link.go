@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/link"
@@ -136,12 +135,13 @@ const maxEntries = 3
 
 // entryLink is the link the directory lists: Link, then up to maxEntries
 // members of the tree with free slots that a browser can dial (their
-// WebRTC-direct addresses), as the broadcaster would redirect a joiner to
-// them now. A web link's page (bootstrap's api/peer) asks them at once
-// and enters the tree there: one WebRTC handshake and one redirect fewer,
-// and the broadcaster's upload and CPU are not spent on every page that
-// opens. The listing is refreshed every DirectoryInterval, so the room it
-// names may be a little stale; a member that has filled up redirects.
+// WebTransport and WebRTC-direct addresses), as the broadcaster would
+// redirect a joiner to them now. A web link's page (bootstrap's api/peer)
+// asks them at once and enters the tree there: one handshake and one
+// redirect fewer, and the broadcaster's upload and CPU are not spent on
+// every page that opens. The listing is refreshed every
+// DirectoryInterval, so the room it names may be a little stale; a member
+// that has filled up redirects.
 func (b *Broadcast) entryLink() link.Link {
 	l := b.Link()
 	if b.tree == nil {
@@ -175,10 +175,11 @@ func (b *Broadcast) entryLink() link.Link {
 			if t, _ := peer.SplitAddr(a); t != nil {
 				a = t // (the link names the peer once)
 			}
-			// A full node's WebRTC-direct address, or a page's: a circuit
-			// through a node's, ending in /webrtc (the page races its
-			// entries, so one slow browser set-up costs it nothing).
-			if ok, hashes := webrtc.IsWebRTCDirectMultiaddr(a); ok && hashes > 0 {
+			// A full node's WebTransport or WebRTC-direct address, or a
+			// page's: a circuit through a node's, ending in /webrtc (the
+			// page races its entries, so one slow browser set-up costs it
+			// nothing).
+			if browserDialable(a) {
 				addrs = append(addrs, a)
 			}
 		}

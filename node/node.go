@@ -25,6 +25,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	webrtc "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
+	webtransport "github.com/libp2p/go-libp2p/p2p/transport/webtransport"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/peerscope/peerscope/announce"
@@ -66,9 +67,10 @@ const (
 )
 
 // DefaultListen is where the libp2p host listens by default (Config.Listen
-// empty), with DefaultBrowserListen beside it: loopback only, which is what
-// the demo and tests want; a node meant for others sets Config.Listen (e.g.
-// /ip4/0.0.0.0/tcp/0, /ip4/0.0.0.0/udp/0/quic-v1 and
+// empty), with DefaultWebTransportListen and DefaultBrowserListen beside
+// it: loopback only, which is what the demo and tests want; a node meant
+// for others sets Config.Listen (e.g. /ip4/0.0.0.0/tcp/0,
+// /ip4/0.0.0.0/udp/0/quic-v1, /ip4/0.0.0.0/udp/0/quic-v1/webtransport and
 // /ip4/0.0.0.0/udp/0/webrtc-direct).
 const DefaultListen = "/ip4/127.0.0.1/tcp/0"
 
@@ -77,6 +79,13 @@ const DefaultListen = "/ip4/127.0.0.1/tcp/0"
 // address carries the certificate's hash (/certhash), which the browser
 // checks instead of a CA (docs/ARCHITECTURE.md, "The browser light node").
 const DefaultBrowserListen = "/ip4/127.0.0.1/udp/0/webrtc-direct"
+
+// DefaultWebTransportListen is the WebTransport address a node listens on
+// by default: what a browser light node dials first (its handshake is a
+// QUIC one, with no ICE; WebRTC-direct is the fallback). Its /certhash
+// names the node's self-signed certificates, which the browser checks
+// instead of a CA.
+const DefaultWebTransportListen = "/ip4/127.0.0.1/udp/0/quic-v1/webtransport"
 
 // NoRelay, as Config.Slots, makes a node that relays to nobody (a phone on
 // a metered connection).
@@ -94,8 +103,9 @@ type Config struct {
 	DataDir string
 
 	// Listen are the libp2p listen multiaddrs; default [DefaultListen,
-	// DefaultBrowserListen]. A /webrtc-direct address is what browser
-	// light nodes dial (BrowserAddrs).
+	// DefaultWebTransportListen, DefaultBrowserListen]. /webtransport and
+	// /webrtc-direct addresses are what browser light nodes dial
+	// (BrowserAddrs).
 	Listen []string
 	// HTTP is the address of the local web UI, players and API;
 	// default DefaultHTTP.
@@ -217,7 +227,7 @@ type Config struct {
 
 func (c *Config) fill() error {
 	if c.Listen == nil {
-		c.Listen = []string{DefaultListen, DefaultBrowserListen}
+		c.Listen = []string{DefaultListen, DefaultWebTransportListen, DefaultBrowserListen}
 	}
 	if c.HTTP == "" {
 		c.HTTP = DefaultHTTP
@@ -405,6 +415,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		// DTLS certificate is derived from the host key, so the /certhash
 		// in the address stays the same across restarts.
 		libp2p.Transport(webrtc.New),
+		// WebTransport: what a browser light node dials first, its
+		// handshake a QUIC one (no ICE, whose slow nomination now and then
+		// held a WebRTC-direct set-up a second or two: docs/ARCHITECTURE.md).
+		// It shares QUIC's listeners; its certificates are derived from
+		// the host key and rotate, the address carrying their hashes.
+		libp2p.Transport(webtransport.New),
 		// The node's own /metrics has what matters; libp2p's would go to
 		// the global Prometheus registry.
 		libp2p.DisableMetrics(),

@@ -43,13 +43,16 @@ type webLinkPeer struct {
 	browsertest.PeerLeaf
 	Slots     int    `json:"slots"`
 	ParentVia string `json:"parentVia"` // "browser" or "node": how the page reaches its parent
-	Reachable string `json:"reachable"`
+	// ParentTransport is the connection's: "webtransport" or
+	// "webrtc-direct" to a node, "webrtc" to a browser.
+	ParentTransport string `json:"parentTransport"`
+	Reachable       string `json:"reachable"`
 	// Times are the light node's startup steps and Dials its dials
 	// (web/peer's stats()), on the page's own clock.
 	Times map[string]int `json:"times"`
 	Dials []struct {
 		Peer  string `json:"peer"`
-		Via   string `json:"via"`
+		Via   string `json:"via"` // "node-wt" (WebTransport), "node" (WebRTC-direct), "browser", "open"
 		At    int    `json:"at"`
 		Ms    int    `json:"ms"`
 		OK    bool   `json:"ok"`
@@ -154,7 +157,7 @@ func TestWebLinkPages(t *testing.T) {
 	var startups, latencies []int
 	var fromFull, fromRoot, received, byBrowsers int
 	var relayBusy, leafBusy []float64
-	fedByBrowser := 0
+	fedByBrowser, overWebTransport := 0, 0
 	for i, p := range r.Pages {
 		if p.Peer == nil || p.FirstFrameMs == nil {
 			t.Fatalf("page %d reports no light node or no first frame\n%s", i, strings.Join(p.Log, "\n"))
@@ -186,8 +189,11 @@ func TestWebLinkPages(t *testing.T) {
 			kids = append(kids, name(c))
 		}
 		l := summarize(p.LatencySamples)
-		t.Logf("page %d: parent %s (via %s) at depth %d, children %v; first frame %d ms after the click (seen %d ms); latency p50 %d ms p95 %d ms; advanced %.1f s, %d stalls (longest still %d ms, %d waiting); %d chunks verified, %d forged; in %.0f kb/s, out %.0f kb/s; light node busy %.1f ms/s (decode %d, step+forward %d, tick %d ms; verify wait %d ms), main thread %.0f ms/s (script %.0f), long tasks %d ms",
-			i, name(p.Peer.Parent), p.Peer.ParentVia, p.Peer.Depth, kids, *p.FirstFrameMs, p.SeenMs, l.p50, l.p95,
+		if p.Peer.ParentTransport == "webtransport" {
+			overWebTransport++
+		}
+		t.Logf("page %d: parent %s (via %s over %s) at depth %d, children %v; first frame %d ms after the click (seen %d ms); latency p50 %d ms p95 %d ms; advanced %.1f s, %d stalls (longest still %d ms, %d waiting); %d chunks verified, %d forged; in %.0f kb/s, out %.0f kb/s; light node busy %.1f ms/s (decode %d, step+forward %d, tick %d ms; verify wait %d ms), main thread %.0f ms/s (script %.0f), long tasks %d ms",
+			i, name(p.Peer.Parent), p.Peer.ParentVia, p.Peer.ParentTransport, p.Peer.Depth, kids, *p.FirstFrameMs, p.SeenMs, l.p50, l.p95,
 			p.Advanced, p.Stalls, p.MaxStallMs, p.Waiting, p.Peer.Chunks, p.Peer.Forged,
 			float64(in)*8/1000/secs, float64(sum(p.Window.BytesTo))*8/1000/secs,
 			busy, p.Window.CPU.DecodeMs, p.Window.CPU.StepMs, p.Window.CPU.TickMs, p.Window.CPU.VerifyWaitMs,
@@ -224,8 +230,8 @@ func TestWebLinkPages(t *testing.T) {
 	st, lat := summarize(startups), summarize(latencies)
 	secs := float64(r.Pages[0].Window.Ms) / 1000
 	perPage := float64(received) * 8 / 1000 / secs / float64(len(r.Pages))
-	t.Logf("%d pages: first frame after the click p50 %d ms, max %d ms; latency p50 %d ms, p95 %d ms (%d samples); %d fed by a browser",
-		len(r.Pages), st.p50, st.max, lat.p50, lat.p95, len(latencies), fedByBrowser)
+	t.Logf("%d pages: first frame after the click p50 %d ms, max %d ms; latency p50 %d ms, p95 %d ms (%d samples); %d fed by a browser, %d by a node over WebTransport",
+		len(r.Pages), st.p50, st.max, lat.p50, lat.p95, len(latencies), fedByBrowser, overWebTransport)
 	t.Logf("upload to browsers over %.1f s: the full nodes %.0f kb/s, the broadcaster %.0f kb/s, browsers %.0f kb/s; WHEP or LL-HLS to %d browsers would cost the full nodes %d × %.0f = %.0f kb/s",
 		secs, float64(fromFull)*8/1000/secs, float64(fromRoot)*8/1000/secs, float64(byBrowsers)*8/1000/secs,
 		len(r.Pages), len(r.Pages), perPage, perPage*float64(len(r.Pages)))

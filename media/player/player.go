@@ -74,12 +74,21 @@ func StatusHandler(status func() Status) http.Handler {
 }
 
 // CSP is the page's Content-Security-Policy: its own scripts, style and
-// requests; media from its origin and from blob: (Media Source
-// Extensions); images from its origin, data: and https: (the chat's
-// avatars); no frames, no plugins, no forms sent elsewhere, and nobody may
-// frame it.
+// requests, and the light node's WebTransport sessions to full nodes
+// (https://<any address>/.well-known/libp2p-webtransport, the one path
+// libp2p's WebTransport uses: the nodes it reaches are learnt from the
+// tree, so their addresses cannot be listed here); media from its origin
+// and from blob: (Media Source Extensions); images from its origin, data:
+// and https: (the chat's avatars); no frames, no plugins, no forms sent
+// elsewhere, and nobody may frame it. (WebRTC is not subject to
+// connect-src.)
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
-	"media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"media-src 'self' blob:; connect-src 'self' " + WebTransportSource + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// WebTransportSource is the CSP source that lets the light node open a
+// WebTransport session to a full node: any host and port, the path
+// libp2p's WebTransport serves.
+const WebTransportSource = "https://*:*/.well-known/libp2p-webtransport"
 
 // Peer is what the page's light node needs to join the broadcast's tree
 // itself (?mode=p2p; web/peer), served as JSON at api/peer.
@@ -90,7 +99,7 @@ type Peer struct {
 	// version the node does.
 	Protocol string `json:"protocol"`
 	// Addrs are where a browser dials the node serving the page:
-	// WebRTC-direct multiaddrs with /certhash and /p2p.
+	// WebTransport and WebRTC-direct multiaddrs with /certhash and /p2p.
 	Addrs []string `json:"addrs"`
 	// Slots is how many other browsers the page offers to feed when its
 	// URL does not say (?slots=N) and it is not on a metered network

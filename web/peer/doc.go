@@ -1,5 +1,6 @@
 // Package peer is the browser light node: the JavaScript that lets a web
-// page join a broadcast's relay tree itself, as a leaf, over WebRTC-direct,
+// page join a broadcast's relay tree itself, as a leaf, over WebTransport
+// (WebRTC-direct if that fails) to full nodes and WebRTC to other pages,
 // verify every chunk's signature and play the parts through Media Source
 // Extensions. This package only embeds the built bundle (Script, Handler);
 // the code is in src/ and the player page (media/player, ?mode=p2p) runs it.
@@ -22,7 +23,8 @@
 //
 // Tests: test/*.test.js (node --test, run by TestJS) check the codec and the
 // verifier against vectors the Go code makes (TestJS writes them), and
-// the leaf and the reordering on their own; node/browserpeer_test.go plays
+// the leaf, the reordering and the choice of addresses to dial on their
+// own; node/browserpeer_test.go plays
 // a broadcast through the tree in headless Chromium, sends the page forged
 // and altered chunks, and has pages relay to pages.
 package peer

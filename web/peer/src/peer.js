@@ -1,9 +1,11 @@
-// The browser light node's shell: js-libp2p over WebRTC-direct around the
+// The browser light node's shell: js-libp2p over WebTransport and
+// WebRTC-direct (to full nodes) and WebRTC (to other browsers) around the
 // pure Leaf (leaf.js), as mesh/p2p is around mesh.Machine. The bundle
 // (dist/peer.js) exposes start() as window.PeerscopePeer.start; the player
 // page calls it in its p2p mode.
 //
-// Data flow: a full node's WebRTC-direct address (api/peer) ─► dial ─►
+// Data flow: a full node's WebTransport address, or its WebRTC-direct one
+// if that fails (api/peer) ─► dial ─►
 // an outbound stream per peer on the tree's protocol ID, for what the leaf
 // says (attach, status, pull, pong, leave) ─► the parent adopts us and
 // opens its own stream to us ─► frames ─► decode ─► a chunk is verified
@@ -17,12 +19,13 @@
 import { restore as restoreRTC } from './rtc.js';
 import { createLibp2p } from 'libp2p';
 import { webRTC, webRTCDirect } from '@libp2p/webrtc';
+import { webTransport } from '@libp2p/webtransport';
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
 import { identify } from '@libp2p/identify';
 import { noise } from '@libp2p/noise';
 import { yamux } from '@libp2p/yamux';
 import { multiaddr } from '@multiformats/multiaddr';
-import { WebRTC, WebRTCDirect } from '@multiformats/multiaddr-matcher';
+import { WebRTC, WebRTCDirect, WebTransport } from '@multiformats/multiaddr-matcher';
 import { Frames, decode, frame, Type } from './wire.js';
 import { Verifier, broadcasterOf } from './chunk.js';
 import { Leaf } from './leaf.js';
@@ -47,23 +50,49 @@ const RACE = 3;
 const RELEASE_MS = 1000;
 // How long a dial may take: to another browser (a WebRTC set-up through a
 // relay), counted from when the relay's connection is there (its
-// signalling stream opens), once and then afresh; to a node
-// (WebRTC-direct), which is also what reaching the relay may take.
+// signalling stream opens), once and then afresh; to a node (WebTransport,
+// or WebRTC-direct), which is also what reaching the relay may take.
 const BROWSER_DIAL_MS = [1500, 2000];
 // How long a retry waits for the attempt before it to leave the dial queue.
 const RETRY_WAIT_MS = 500;
 const NODE_DIAL_MS = 5000;
+// A node is dialled over WebTransport first, when it has such an address
+// and the browser has WebTransport: a QUIC handshake, with no ICE (a
+// WebRTC-direct one now and then waited a second or two for Chromium's
+// slow nomination: docs/ARCHITECTURE.md). One that has not come in
+// WEBTRANSPORT_DIAL_MS (on loopback it takes tens of ms), or fails (UDP
+// blocked, an old browser), gives way to WebRTC-direct.
+const WEBTRANSPORT_DIAL_MS = 1500;
 
-// dialable keeps the addresses a browser can dial: a node's WebRTC-direct
-// (with certhash), or another browser's WebRTC through a circuit relay
-// (…/p2p/<relay>/p2p-circuit/webrtc), which signals the connection.
+// dialable keeps the addresses a browser can dial: a node's WebTransport
+// or WebRTC-direct (with certhash), or another browser's WebRTC through a
+// circuit relay (…/p2p/<relay>/p2p-circuit/webrtc), which signals the
+// connection.
 export function dialable(addrs) {
   return (addrs || []).filter((a) => {
     try {
       const m = multiaddr(a);
-      return WebRTCDirect.exactMatch(m) || WebRTC.exactMatch(m);
+      return WebRTCDirect.exactMatch(m) || WebRTC.exactMatch(m) || isWebTransport(m);
     } catch { return false; }
   });
+}
+
+// isWebTransport says whether m is a node's WebTransport address with the
+// certificate hashes the browser checks instead of a CA.
+function isWebTransport(m) {
+  return WebTransport.exactMatch(m) && m.toString().includes('/certhash/');
+}
+
+// nodeDials orders the dials to a full node: its WebTransport addresses
+// first, bounded by WEBTRANSPORT_DIAL_MS, then its WebRTC-direct ones;
+// either alone, with the whole NODE_DIAL_MS. (A browser without
+// WebTransport skips it.)
+export function nodeDials(addrs, hasWebTransport = typeof globalThis.WebTransport === 'function') {
+  const wt = hasWebTransport ? addrs.filter((a) => isWebTransport(multiaddr(a.toString()))) : [];
+  const rest = addrs.filter((a) => !isWebTransport(multiaddr(a.toString())));
+  if (!wt.length) return [{ addrs: rest, ms: NODE_DIAL_MS, via: 'node' }];
+  if (!rest.length) return [{ addrs: wt, ms: NODE_DIAL_MS, via: 'node-wt' }];
+  return [{ addrs: wt, ms: WEBTRANSPORT_DIAL_MS, via: 'node-wt' }, { addrs: rest, ms: NODE_DIAL_MS, via: 'node' }];
 }
 
 function withPeer(addr, id) {
@@ -114,7 +143,7 @@ export async function start(opts) {
   const rtcConfiguration = { iceServers: opts.iceServers || [] };
   const node = await createLibp2p({
     addresses: { listen: slots > 0 ? ['/p2p-circuit', '/webrtc'] : [] },
-    transports: [webRTCDirect({ rtcConfiguration }), webRTC({ rtcConfiguration }), circuitRelayTransport()],
+    transports: [webTransport(), webRTCDirect({ rtcConfiguration }), webRTC({ rtcConfiguration }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     // A relayed connection (the signalling path to another browser) is
     // upgraded like a raw one: Noise, then yamux.
@@ -184,7 +213,8 @@ export async function start(opts) {
   }
 
   // write sends msg to a peer on our one outbound stream to it, opened on
-  // first use (dialling its WebRTC-direct addresses if not connected).
+  // first use (dialling its WebTransport or WebRTC-direct addresses if not
+  // connected).
   function write(to, msg) {
     let w = writers.get(to.id);
     if (!w) {
@@ -211,11 +241,15 @@ export async function start(opts) {
       // WebRTC-direct handshake, which on a loaded machine now and then
       // takes over a second): counting it in cut off set-ups that were
       // about to come. (The dial's last progress event is kept, to see
-      // where one hung.)
+      // where one hung.) A node: WebTransport first, then WebRTC-direct
+      // (nodeDials).
       const browser = !connected && addrs.every((a) => a.toString().includes('/p2p-circuit'));
+      const attempts = connected ? [{ target, ms: NODE_DIAL_MS, via: 'open' }]
+        : browser ? BROWSER_DIAL_MS.map((ms) => ({ target, ms, via: 'browser' }))
+          : nodeDials(addrs).map((p) => ({ target: p.addrs, ms: p.ms, via: p.via }));
       let stream;
-      for (const ms of browser ? BROWSER_DIAL_MS : [NODE_DIAL_MS]) {
-        const d = { peer: to.id.slice(-8), via: connected ? 'open' : browser ? 'browser' : 'node', at: Math.round(now()), stage: '' };
+      for (const [i, { target, ms, via }] of attempts.entries()) {
+        const d = { peer: to.id.slice(-8), via, at: Math.round(now()), stage: '' };
         dials.push(d);
         if (dials.length > 20) dials.shift();
         const timeout = new AbortController();
@@ -233,8 +267,8 @@ export async function start(opts) {
           const signal = AbortSignal.any([w.abort.signal, timeout.signal]);
           stream = await node.dialProtocol(target, opts.protocol, { signal, runOnLimitedConnection: true, onProgress });
         } catch (e) {
-          if (w.abort.signal.aborted || ms === BROWSER_DIAL_MS.at(-1) || !browser) throw e;
-          log('peer: open', to.id.slice(-8), e.message, 'at', d.stage, '- again');
+          if (w.abort.signal.aborted || i === attempts.length - 1) throw e;
+          log('peer: open', to.id.slice(-8), 'via', via, e.message, 'at', d.stage, '- again');
           // The hung attempt is aborted, but js-libp2p's dial queue drops
           // it only once its transport has given up; a dial made before
           // that joins it instead of starting afresh. So wait, a little,
@@ -405,17 +439,27 @@ export async function start(opts) {
   }, TICK_MS);
 
   // parentVia says what feeds us, from our own connection to the parent:
-  // 'node' over WebRTC-direct (a full node), 'browser' over WebRTC set up
-  // through a relay (another page), '' when not attached.
+  // 'node' over WebTransport or WebRTC-direct (a full node), 'browser'
+  // over WebRTC set up through a relay (another page), '' when not
+  // attached; parentTransport, which of those it is.
   function parentVia(id) {
     if (!id) return '';
-    // (A browser's address is a circuit through a node's WebRTC-direct
-    // address: what matters is what comes after the circuit.)
+    // (A browser's address is a circuit through a node's WebTransport or
+    // WebRTC-direct address: what matters is what comes after the circuit.)
     const addrs = node.getConnections().filter((c) => c.remotePeer.toString() === id && c.status === 'open')
       .map((c) => c.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, ''));
     if (addrs.some((a) => a.endsWith('/p2p-circuit/webrtc') || a.endsWith('/webrtc'))) return 'browser';
     if (addrs.some((a) => a.includes('/p2p-circuit'))) return 'relayed';
-    if (addrs.some((a) => a.includes('/webrtc-direct'))) return 'node';
+    if (addrs.some((a) => a.includes('/webrtc-direct') || a.includes('/webtransport'))) return 'node';
+    return addrs.length ? 'other' : '';
+  }
+  function parentTransport(id) {
+    if (!id) return '';
+    const addrs = node.getConnections().filter((c) => c.remotePeer.toString() === id && c.status === 'open')
+      .map((c) => c.remoteAddr.toString());
+    if (addrs.some((a) => a.includes('/p2p-circuit'))) return 'webrtc';
+    if (addrs.some((a) => a.includes('/webtransport'))) return 'webtransport';
+    if (addrs.some((a) => a.includes('/webrtc-direct'))) return 'webrtc-direct';
     return addrs.length ? 'other' : '';
   }
 
@@ -426,7 +470,7 @@ export async function start(opts) {
       const elapsed = now() - cpu.since;
       return {
         ...snap, times: { ...times }, dials: dials.map((d) => ({ ...d })), refused: [...refused], skipped: order.skipped, verifier: verifier.impl,
-        slots, reachable: own, parentVia: parentVia(snap.parent),
+        slots, reachable: own, parentVia: parentVia(snap.parent), parentTransport: parentTransport(snap.parent),
         bytesFrom: { ...bytesFrom }, bytesTo: { ...bytesTo },
         cpu: { ...cpu, busyMs: cpu.decodeMs + cpu.stepMs + cpu.tickMs, elapsedMs: elapsed },
       };
