@@ -406,30 +406,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.BootstrapPeers = community.PeersFromInfo(ctx, cfg.Bootstrap, n.log)
 		n.cfg.BootstrapPeers = cfg.BootstrapPeers
 	}
-	n.host, err = libp2p.New(append([]libp2p.Option{
-		libp2p.Identity(n.key),
-		libp2p.ListenAddrStrings(cfg.Listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-		// WebRTC-direct: what a browser light node dials (web/peer). Its
-		// DTLS certificate is derived from the host key, so the /certhash
-		// in the address stays the same across restarts.
-		libp2p.Transport(webrtc.New),
-		// WebTransport: what a browser light node dials first, its
-		// handshake a QUIC one (no ICE, whose slow nomination now and then
-		// held a WebRTC-direct set-up a second or two: docs/ARCHITECTURE.md).
-		// It shares QUIC's listeners; its certificates are derived from
-		// the host key and rotate, the address carrying their hashes.
-		libp2p.Transport(webtransport.New),
-		// The node's own /metrics has what matters; libp2p's would go to
-		// the global Prometheus registry.
-		libp2p.DisableMetrics(),
-		// libp2p's resource manager with a service for each protocol of
-		// ours: per-peer stream caps and charged frames.
-		p2plimit.Option(),
-	}, append(nat.Options(n.natConfig()), cfg.HostOptions...)...)...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
+	if n.host, err = n.newHost(); err != nil {
+		return nil, err
 	}
 	n.log = n.log.With("node", shortPeer(n.host.ID()))
 	if err := n.startSignalRelay(); err != nil {
@@ -474,6 +452,37 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "http", n.HTTPURL(), "https", n.HTTPSURL())
 	return n, nil
+}
+
+// newHost makes the node's libp2p host: its key, listen addresses and
+// transports, NAT traversal and resource limits.
+func (n *Node) newHost() (host.Host, error) {
+	h, err := libp2p.New(append([]libp2p.Option{
+		libp2p.Identity(n.key),
+		libp2p.ListenAddrStrings(n.cfg.Listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		// WebRTC-direct: what a browser light node dials (web/peer). Its
+		// DTLS certificate is derived from the host key, so the /certhash
+		// in the address stays the same across restarts.
+		libp2p.Transport(webrtc.New),
+		// WebTransport: what a browser light node dials first, its
+		// handshake a QUIC one (no ICE, whose slow nomination now and then
+		// held a WebRTC-direct set-up a second or two: docs/ARCHITECTURE.md).
+		// It shares QUIC's listeners; its certificates are derived from
+		// the host key and rotate, the address carrying their hashes.
+		libp2p.Transport(webtransport.New),
+		// The node's own /metrics has what matters; libp2p's would go to
+		// the global Prometheus registry.
+		libp2p.DisableMetrics(),
+		// libp2p's resource manager with a service for each protocol of
+		// ours: per-peer stream caps and charged frames.
+		p2plimit.Option(),
+	}, append(nat.Options(n.natConfig()), n.cfg.HostOptions...)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: libp2p host: %w", ErrConfig, err)
+	}
+	return h, nil
 }
 
 // listen starts the HTTP server and, unless NoHTTPS, the HTTPS one with
