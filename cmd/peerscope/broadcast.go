@@ -78,7 +78,7 @@ func runBroadcast(ctx context.Context, args []string) error {
 	audienceFlag := fs.String("audience", "", `make the broadcast private, for "mutuals" (who follow each other with you) or "group:NAME" (a saved group); with --private, both`)
 	audienceEvery := fs.Duration("audience-every", 15*time.Second, "how often a private broadcast looks up its audience's devices again (someone who signs in while you are live gets in)")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
-	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/quic-v1/webtransport,/ip4/0.0.0.0/udp/0/webrtc-direct", data: defaultDataDir()})
+	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/webrtc-direct", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ With --replay, it plays an ended broadcast's replay instead, fetched from
 whichever peers of its swarm still hold it (the broadcaster need not be
 online), for 24 hours after the end: it prints the replay page and the HLS
 VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
-	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:0", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/quic-v1/webtransport,/ip4/0.0.0.0/udp/0/webrtc-direct"})
+	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:0", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/webrtc-direct"})
 	replayMode := fs.Bool("replay", false, "play the replay of an ended broadcast")
 	serveReplay := fs.Bool("serve-replay", true, "when the broadcast ends, stay up and serve its replay to others (24 hours, or until Ctrl-C); =false to stop at the end")
 	if err := parseFlags(fs, args); err != nil {
