@@ -7,13 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/media/sample"
@@ -24,30 +24,16 @@ import (
 // whose sending the test can cut (a phone that lost its network).
 type whipPublisher struct {
 	pc     *webrtc.PeerConnection
-	link   *cuttable
+	link   *testutil.Cuttable
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// cuttable is a UDP socket whose sending can be cut: whatever is sent
-// after is lost.
-type cuttable struct {
-	net.PacketConn
-	cut atomic.Bool
-}
-
-func (c *cuttable) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if c.cut.Load() {
-		return len(p), nil
-	}
-	return c.PacketConn.WriteTo(p, addr)
-}
-
 // offerWHIP makes a pion PeerConnection sending H.264 on its own
-// cuttable socket and posts its offer to url with key; it returns the
+// testutil.Cuttable socket and posts its offer to url with key; it returns the
 // connection, its video track and socket, and the answer's status and
 // body.
-func offerWHIP(t *testing.T, url, key string) (*webrtc.PeerConnection, *webrtc.TrackLocalStaticSample, *cuttable, int, string) {
+func offerWHIP(t *testing.T, url, key string) (*webrtc.PeerConnection, *webrtc.TrackLocalStaticSample, *testutil.Cuttable, int, string) {
 	t.Helper()
 	h264 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
@@ -60,7 +46,7 @@ func offerWHIP(t *testing.T, url, key string) (*webrtc.PeerConnection, *webrtc.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := &cuttable{PacketConn: udp}
+	link := &testutil.Cuttable{PacketConn: udp}
 	mux := webrtc.NewICEUDPMux(nil, link)
 	t.Cleanup(func() { _ = mux.Close() })
 	se := webrtc.SettingEngine{}
@@ -157,7 +143,7 @@ func (p *whipPublisher) stop() {
 // vanish is a phone losing its network: nothing more reaches the node,
 // not even the close of the PeerConnection, and no DELETE is sent.
 func (p *whipPublisher) vanish() {
-	p.link.cut.Store(true)
+	p.link.Cut.Store(true)
 	p.stop()
 	_ = p.pc.Close()
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -548,7 +547,7 @@ func TestVanishedPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := &cuttable{PacketConn: udp}
+	link := &testutil.Cuttable{PacketConn: udp}
 	first, _ := newClientOn(t, link)
 	first.publish(t, e.url, e.key)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -567,7 +566,7 @@ func TestVanishedPublisher(t *testing.T) {
 	}
 	second.pc.Close()
 
-	link.cut.Store(true) // the phone's network is gone: nothing more reaches the node,
+	link.Cut.Store(true) // the phone's network is gone: nothing more reaches the node,
 	cancel()             // not even the DTLS close of the PeerConnection closed below
 	<-streamed
 	first.pc.Close() // no DELETE
@@ -586,18 +585,4 @@ func TestVanishedPublisher(t *testing.T) {
 	third, _ := newClient(t)
 	third.publish(t, e.url, e.key) // 201, connected
 	third.pc.Close()
-}
-
-// cuttable is a client's UDP socket whose sending can be cut, as a phone
-// loses its network: whatever it sends after is lost.
-type cuttable struct {
-	net.PacketConn
-	cut atomic.Bool
-}
-
-func (c *cuttable) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if c.cut.Load() {
-		return len(p), nil
-	}
-	return c.PacketConn.WriteTo(p, addr)
 }
