@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,14 +228,29 @@ func (s *testSwarm) sentinel(text string) {
 
 func (s *testSwarm) everywhere(what string, cond func(Moderation) bool) {
 	s.t.Helper()
-	waitFor(s.t, 20*time.Second, what+" at every node", func() bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var behind []string
 		for _, m := range s.members {
-			if !cond(m.moderation(s.t)) {
-				return false
+			if st := m.moderation(s.t); !cond(st) {
+				behind = append(behind, fmt.Sprintf("%s (muted %v)", m.name, st.Muted))
 			}
 		}
-		return true
-	})
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			// What the broadcaster decided and who was summoned, so that a
+			// failure says where the chain broke.
+			for _, m := range s.members {
+				m.mu.Lock()
+				s.t.Logf("%s: %d summons, verdicts %+v", m.name, len(m.summons), m.verdicts)
+				m.mu.Unlock()
+			}
+			s.t.Fatalf("timed out after 20s waiting for %s at every node; not yet at %s", what, strings.Join(behind, ", "))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // attestationNow is a test attestation valid around the real clock.

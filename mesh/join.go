@@ -113,8 +113,8 @@ func (n *Machine) choose(now time.Time) {
 	// than this node, though the stream has gone on since this node's
 	// newest chunk, are most likely cut off by the same failure, their
 	// own parent dead and not yet noticed: under one of them the whole
-	// subtree would wait for that to be found out too.
-	stale := rejoin && n.haveAny && now.Sub(n.newAt) >= 2*n.cfg.ChunkInterval
+	// subtree would wait for that to be found out too (cutOffLikely).
+	stale := rejoin && n.cutOffLikely(now) && now.Sub(n.newAt) >= 2*n.cfg.ChunkInterval
 	for _, m := range n.ranked(now) {
 		if stale && !m.heldAt.Before(n.probeStart) && m.held <= n.held() {
 			continue

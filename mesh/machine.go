@@ -36,6 +36,10 @@ const (
 	rootMaxBackfill  = 4   // chunks the broadcaster backfills an attach with at most: its upload is for its children's live chunks
 	maxRootRedirects = 200 // redirects the broadcaster sends a second
 	assumedRTT       = 150 * time.Millisecond
+	// cutOffWindow, in ParentTimeouts since this node's newest chunk, is
+	// how long a member holding nothing newer may be cut off by the same
+	// failure without knowing it yet (cutOffLikely).
+	cutOffWindow = 3
 	// backfillSpan is how much of the newest stream a parent backfills
 	// an attach with at most. It was 32 chunks (6.4 s): after a mass
 	// failure a relay that adopted a few orphans spent seconds of its

@@ -75,7 +75,7 @@ func (n *Machine) rejoinPick(now time.Time, final bool) bool {
 	for i, id := range n.probeOrder {
 		m := n.members[id]
 		if m == nil || !m.pingSentAt.IsZero() || m.depth >= noDepth || !usableAt(m, now) ||
-			n.haveAny && m.held <= n.held() || i >= n.probeHints && m.depth > uint32(n.depth()) {
+			n.cutOffLikely(now) && m.held <= n.held() || i >= n.probeHints && m.depth > uint32(n.depth()) {
 			continue
 		}
 		if m.free > 0 {
@@ -91,6 +91,20 @@ func (n *Machine) rejoinPick(now time.Time, final bool) bool {
 		return true
 	}
 	return false
+}
+
+// cutOffLikely reports whether a member that answers a rejoin's probe
+// holding nothing newer than this node is to be taken for cut off by the
+// same failure: only while such a failure can still be unnoticed below it
+// (a member whose parent died answers from the tree until its own
+// ParentTimeout, and its children until its heartbeat says so), or when
+// the stream is known to have gone on past this node (edgeAhead). Past
+// that, nobody holding anything newer means the stream itself has paused:
+// an encoder restarting, a broadcaster that stopped. Passing everyone over
+// then found no parent for as long as the pause lasted; a real node sat
+// detached 7 s after its broadcaster stopped.
+func (n *Machine) cutOffLikely(now time.Time) bool {
+	return n.haveAny && (now.Sub(n.newAt) < cutOffWindow*n.cfg.ParentTimeout || n.edgeAhead(now))
 }
 
 // attachProbed ends a rejoin's probe by asking m to adopt this node.
