@@ -42,6 +42,7 @@ func runSim(ctx context.Context, args []string) error {
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	trace := fs.Int("trace", 0, "print on stderr every tree event of this viewer and of its parent and grandparent (the report's stall_worst_node is one worth tracing)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +86,10 @@ func runSim(ctx context.Context, args []string) error {
 		cfg.Progress = func(at time.Duration) {
 			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
 		}
+	}
+	if *trace > 0 {
+		cfg.TraceNode = int32(*trace)
+		cfg.Trace = func(line string) { fmt.Fprintln(os.Stderr, "trace:", line) }
 	}
 	r, err := sim.Run(ctx, cfg)
 	if errors.Is(err, sim.ErrInvalidConfig) {

@@ -188,6 +188,12 @@ func (s *Sim) adversaryExtra(r *report.Report, honest, adv tally, stalls *report
 	r.Extra["stall_max_ms"] = stalls.Q(1)
 	r.Extra["stall_p99_ms"] = stalls.Q(0.99)
 	r.Extra["stalled_viewers"] = float64(stalled)
+	if w := s.m.worst; w.chunks > 0 {
+		// Whose it was and when it began (media chunk q is due at
+		// (q-1)·ChunkInterval + Playout): where to point --trace.
+		r.Extra["stall_worst_node"] = float64(w.node)
+		r.Extra["stall_worst_at_s"] = (float64(w.from-1)*float64(s.cfg.ChunkInterval) + float64(s.cfg.Playout)) / 1e9
+	}
 	if s.cfg.Sybils == 0 && s.cfg.Padders == 0 && s.cfg.KillFraction == 0 {
 		return
 	}

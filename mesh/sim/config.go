@@ -130,6 +130,14 @@ type Config struct {
 
 	// Progress, if set, is called by Run every 10 s of simulated time.
 	Progress func(simulated time.Duration)
+
+	// Trace, if set, is told every tree event of viewer TraceNode and of
+	// its parent and grandparent at that moment, and every chunk one of
+	// them delivered more than a third of Playout late (the report's
+	// stall_worst_node names the viewer worth tracing: the run is
+	// deterministic for a seed).
+	Trace     func(line string)
+	TraceNode int32
 }
 
 // DefaultConfig returns a 1,000-viewer, one-minute run of a 2.5 Mb/s

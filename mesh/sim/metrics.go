@@ -26,6 +26,9 @@ type metrics struct {
 	rejoinWithheld report.Sample
 	// stalls: each honest viewer that has left: its longest stall (ms).
 	stalls []float64
+	// worst: the honest viewer with the longest stall of all (left or
+	// present), for tracing it (Config.Trace).
+	worst worstStall
 
 	streamBytes uint64 // chunk message bytes the broadcaster cut
 	chunkBytes  uint64 // chunk message bytes sent, all links
@@ -87,6 +90,21 @@ type tally struct {
 	neverStarted          uint64 // got chunks, but none by its deadline
 	maxUpload             float64
 	stall                 uint64 // longest stall, in chunks (settle)
+	stallFrom             uint64 // its first sequence number
+}
+
+// worstStall is the longest stall seen: how long (chunks), whose, from
+// which sequence number.
+type worstStall struct {
+	chunks uint64
+	node   int32
+	from   uint64
+}
+
+func (w *worstStall) see(i int32, p tally) {
+	if p.stall > w.chunks {
+		*w = worstStall{chunks: p.stall, node: i, from: p.stallFrom}
+	}
 }
 
 func (t *tally) add(p tally) {
@@ -108,6 +126,7 @@ func (s *Sim) addTally(i int32, p tally) {
 	}
 	s.m.settled.add(p)
 	s.m.stalls = append(s.m.stalls, s.stallMs(p))
+	s.m.worst.see(i, p)
 }
 
 func (s *Sim) stallMs(p tally) float64 { return float64(p.stall) * float64(s.cfg.ChunkInterval) / 1e6 }
@@ -139,7 +158,7 @@ func (s *Sim) settle(i int32, t int64) tally {
 	}
 	play := nd.play // settle may be asked again later (Report): advance a copy
 	play.advance(hi)
-	p.stall = play.maxRun
+	p.stall, p.stallFrom = play.maxRun, play.maxStart
 	return p
 }
 
@@ -351,6 +370,7 @@ func (s *Sim) tallies() (honest, adv tally, stalls report.Sample, stalled int, s
 		} else {
 			honest.add(q)
 			stalls.Add(s.stallMs(q))
+			s.m.worst.see(i, q)
 			if q.stall > 0 {
 				stalled++
 			}

@@ -271,6 +271,9 @@ func removeInt32(l []int32, v int32) []int32 {
 
 func (s *Sim) onEvent(i int32, e *mesh.Event) {
 	nd := &s.nodes[i]
+	if s.cfg.Trace != nil {
+		s.trace(i, e)
+	}
 	switch e.Type {
 	case mesh.EvAttached:
 		p := s.index(e.Peer)
@@ -315,4 +318,48 @@ func (s *Sim) onEvent(i int32, e *mesh.Event) {
 	case mesh.EvLoopRefused:
 		s.m.loopRefused++
 	}
+}
+
+// trace tells Config.Trace about an event of the traced viewer or of its
+// parent or grandparent, with the traced viewer's ancestors as the
+// simulator's picture has them.
+func (s *Sim) trace(i int32, e *mesh.Event) {
+	role, chain := s.traceRole(i)
+	if role == "" {
+		return
+	}
+	s.cfg.Trace(fmt.Sprintf("%.3fs n%d (%s) %s peer=%s depth=%d loss=%s rejoin=%v moved=%v; n%d's ancestors %v",
+		float64(s.now)/1e9, i, role, e.Type, e.Peer, e.Depth, e.Loss, e.Rejoin, e.Moved, s.cfg.TraceNode, chain))
+}
+
+// traceLate tells Config.Trace about a chunk the traced viewer, its parent
+// or grandparent delivered more than a third of the playout delay after
+// it was cut.
+func (s *Sim) traceLate(i int32, seq uint64, lat int64) {
+	if role, _ := s.traceRole(i); role != "" {
+		s.cfg.Trace(fmt.Sprintf("%.3fs n%d (%s) late chunk %d, %d ms", float64(s.now)/1e9, i, role, seq, lat/1e6))
+	}
+}
+
+// traceRole says what viewer i is to the traced one (self, parent,
+// grandparent, or "": nothing traced), and gives the traced viewer's
+// ancestors, nearest first.
+func (s *Sim) traceRole(i int32) (string, []int32) {
+	t := s.cfg.TraceNode
+	if t <= 0 || int(t) >= len(s.nodes) {
+		return "", nil
+	}
+	var chain []int32
+	for p := s.nodes[t].parent; p >= 0 && len(chain) < 32; p = s.nodes[p].parent {
+		chain = append(chain, p)
+	}
+	switch {
+	case i == t:
+		return "self", chain
+	case len(chain) > 0 && i == chain[0]:
+		return "parent", chain
+	case len(chain) > 1 && i == chain[1]:
+		return "grandparent", chain
+	}
+	return "", nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,5 +302,36 @@ func TestStallCountsFromPictureStart(t *testing.T) {
 	q.advance(20)
 	if q.maxRun != 0 {
 		t.Fatalf("no picture yet, stall %d chunks: want 0", q.maxRun)
+	}
+}
+
+// TestTraceWorstStall: the report names the viewer with the longest stall,
+// and a second run of the same seed traced on it tells that viewer's
+// events and its late chunks, and nobody else's but its parent's and
+// grandparent's.
+func TestTraceWorstStall(t *testing.T) {
+	cfg := small(300, 60*time.Second, 0.3, 3)
+	r := run(t, cfg)
+	worst, ok := r.Extra["stall_worst_node"]
+	if !ok || r.Extra["stall_max_ms"] == 0 {
+		t.Fatalf("churn 0.3 at seed 3: no stall to trace (stall_max_ms %v)", r.Extra["stall_max_ms"])
+	}
+	var lines []string
+	cfg.TraceNode = int32(worst)
+	cfg.Trace = func(l string) { lines = append(lines, l) }
+	if again := run(t, cfg); comparable(again) != comparable(r) {
+		t.Fatal("tracing changed the run")
+	}
+	self := fmt.Sprintf(" n%d (self) ", int(worst))
+	var attached, late bool
+	for _, l := range lines {
+		attached = attached || strings.Contains(l, self+"attached")
+		late = late || strings.Contains(l, self+"late chunk")
+		if !strings.Contains(l, " (self) ") && !strings.Contains(l, " (parent) ") && !strings.Contains(l, " (grandparent) ") {
+			t.Errorf("traced a stranger: %s", l)
+		}
+	}
+	if !attached || !late {
+		t.Errorf("trace of n%d: attached %v, late chunks %v; want both in %d lines", int(worst), attached, late, len(lines))
 	}
 }

@@ -76,6 +76,9 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
 	}
 	onTime := s.now <= wall+po
+	if s.cfg.Trace != nil && lat > int64(s.cfg.Playout)/3 {
+		s.traceLate(i, c.Seq, lat)
+	}
 	nd.play.note(c.Seq, onTime)
 	if onTime && nd.play.start == 0 && c.Seq >= nd.play.lo {
 		// The first chunk the player can show at its playout delay: the
