@@ -1,0 +1,71 @@
+package node_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestStudioRoutes: the go-live page's stream key opens its broadcast's
+// links and the reads of its chat (as the owner's, viewer names included)
+// under /broadcast/, and nothing else: no key or a wrong one gets WHIP's
+// 401, another site's page is refused, and moderation is not among them.
+func TestStudioRoutes(t *testing.T) {
+	n := newNode(t, node.Config{})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	base, key := n.HTTPURL()+"/broadcast/", b.StreamKey()
+
+	code, hdr, body := goLiveCall{method: "GET", url: base + "live", key: key}.do(t, c)
+	var live struct{ ID, Title, Link, Web, Player string }
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET live: %d %s (%v)", code, body, err)
+	}
+	if live.ID != b.ID() || live.Title != "studio" || live.Link != b.Link().String() || live.Player != b.URLs().Player || live.Web != "" {
+		t.Errorf("GET live: %+v", live)
+	}
+	waitFor(t, 10*time.Second, "the viewer list", func() bool {
+		code, _, body := goLiveCall{method: "GET", url: base + "chat/viewers", key: key}.do(t, c)
+		return code == http.StatusOK && strings.Contains(body, `"live"`)
+	})
+
+	for _, tc := range []struct {
+		name string
+		q    goLiveCall
+		want int
+	}{
+		{"no key", goLiveCall{method: "GET", url: base + "live"}, http.StatusUnauthorized},
+		{"a wrong key", goLiveCall{method: "GET", url: base + "chat/viewers", key: "nope"}, http.StatusUnauthorized},
+		{"a wrong key, events", goLiveCall{method: "GET", url: base + "chat/events", key: "nope"}, http.StatusUnauthorized},
+		{"another site's page", goLiveCall{method: "GET", url: base + "chat/log", key: key, origin: "http://evil.example"}, http.StatusForbidden},
+		{"moderation", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":"comments_off"}`}, http.StatusMethodNotAllowed},
+		{"the moderation state", goLiveCall{method: "GET", url: base + "chat/moderation", key: key}, http.StatusNotFound},
+	} {
+		if code, _, body := tc.q.do(t, c); code != tc.want {
+			t.Errorf("%s: %d %q, want %d", tc.name, code, body, tc.want)
+		}
+	}
+
+	// The event stream opens with the key in a header, as the page reads it.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"chat/events", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || first != ": chat\n" {
+		t.Fatalf("events: %s %q %q (%v)", resp.Status, resp.Header.Get("Content-Type"), first, err)
+	}
+}
