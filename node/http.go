@@ -59,7 +59,7 @@ func (n *Node) secureRoutes() *http.ServeMux {
 // its broadcast's audience and the studio's reads (all opened by the
 // stream key).
 func (n *Node) mountGoLive(mux *http.ServeMux) {
-	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{Audience: "audience"})))
+	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{Audience: "audience", Studio: "./"})))
 	mux.HandleFunc("/broadcast/audience", n.goLiveAudience)
 	n.mountStudio(mux)
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

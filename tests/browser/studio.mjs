@@ -1,0 +1,123 @@
+// The studio: goes live from the go-live page with Chromium's fake camera,
+// then, at a phone's size and two tablets' (the live page resized, as a
+// turned tablet would be), a viewer's player page on another node comments
+// and taps hearts, and the go-live page must show the comment (over the
+// preview on the phone, beside it on the tablets), float at least one
+// heart and count at least one viewer, with the links to share, no error
+// in its console, no policy violation and no sideways scroll.
+//
+//   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE [--text T] [--shots DIR]
+//
+// Prints one JSON line on stdout: what the studio showed at each size, and
+// both pages' errors. Logs go to stderr.
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { launch, loopbackWebRTCArgs } from './chromium.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    viewer: { type: 'string' },
+    text: { type: 'string', default: 'hello studio' },
+    shots: { type: 'string' },
+  },
+});
+if (!opt.url || !opt.viewer) {
+  console.error('usage: node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE [--text T] [--shots DIR]');
+  process.exit(2);
+}
+const sizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
+
+const result = { errors: [], viewerErrors: [], violations: [], sizes: [] };
+let browser;
+try {
+  browser = await launch({
+    args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--ignore-certificate-errors',
+      '--autoplay-policy=no-user-gesture-required', ...loopbackWebRTCArgs],
+    viewport: sizes.phone,
+  });
+  const { ctx, page: studio } = browser;
+  await ctx.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(`${e.violatedDirective} refused ${e.blockedURI}`));
+  });
+  studio.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
+  studio.on('pageerror', (e) => result.errors.push('uncaught: ' + e.message));
+  await studio.goto(opt.url);
+  await studio.fill('#title', 'The studio');
+  await studio.click('#golive');
+  await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'live', null, { timeout: 30000 });
+  await studio.waitForSelector('#share:not([hidden])', { timeout: 20000 });
+  result.share = await studio.evaluate(() => ({ web: document.getElementById('share-web').value, app: document.getElementById('share-app').value, id: window.peerscopeStudio.id }));
+
+  const viewer = await ctx.newPage();
+  viewer.on('console', (m) => { if (m.type() === 'error') result.viewerErrors.push(m.text()); });
+  viewer.on('pageerror', (e) => result.viewerErrors.push('uncaught: ' + e.message));
+  await viewer.goto(opt.viewer);
+
+  for (const [size, viewport] of Object.entries(sizes)) {
+    await studio.setViewportSize(viewport);
+    const text = `${opt.text} at ${size}`;
+    await comment(viewer, text);
+    await studio.waitForFunction((t) => [...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)),
+      text, { timeout: 20000 });
+    const before = await studio.evaluate(() => window.peerscopeStudio.floated);
+    for (let i = 0; i < 3; i++) await viewer.click('#heartbtn');
+    await studio.waitForFunction((n) => window.peerscopeStudio.floated > n && document.querySelector('#hearts .heart') !== null,
+      before, { timeout: 20000 });
+    await studio.waitForFunction(() => Number(document.getElementById('viewercount').textContent) >= 1, null, { timeout: 20000 });
+    const seen = await studio.evaluate((t) => {
+      const box = (el) => { const r = el.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; };
+      const li = [...document.querySelectorAll('#comments li')].find((x) => x.textContent.includes(t));
+      const v = box(document.getElementById('preview')), c = box(li), h = box(document.querySelector('#hearts .heart'));
+      // A heart rises in #hearts, which clips it: that box must lie over the
+      // video, and the heart across it.
+      const field = box(document.getElementById('hearts'));
+      const inside = (a, b) => a.x >= b.x - 1 && a.y >= b.y - 1 && a.x + a.w <= b.x + b.w + 1 && a.y + a.h <= b.y + b.h + 1;
+      const de = document.documentElement;
+      return {
+        comment: li.textContent, author: li.querySelector('b').textContent,
+        over: inside(c, v), beside: c.x >= v.x + v.w, lowerHalf: c.y >= v.y + v.h / 2,
+        heartOver: inside(field, v) && h.x >= v.x && h.x + h.w <= v.x + v.w, viewers: Number(document.getElementById('viewercount').textContent),
+        sideways: de.scrollWidth > de.clientWidth, scrollWidth: de.scrollWidth, clientWidth: de.clientWidth,
+        heartNodes: document.querySelectorAll('#hearts .heart').length,
+      };
+    }, text);
+    result.sizes.push({ size, ...viewport, ...seen });
+    if (opt.shots) await studio.screenshot({ path: join(opt.shots, `studio-${size}.png`) });
+  }
+
+  // A burst of hearts never floods the page.
+  for (let i = 0; i < 30; i++) await viewer.click('#heartbtn');
+  await studio.waitForFunction(() => window.peerscopeStudio.hearts >= 39, null, { timeout: 20000 }).catch(() => {});
+  result.maxHeartNodes = await studio.evaluate(() => document.querySelectorAll('#hearts .heart').length);
+
+  result.violations = await studio.evaluate(() => window.__violations);
+  await studio.click('#golive'); // now labelled End
+  await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'ended', null, { timeout: 10000 });
+  result.afterEnd = await studio.evaluate(() => ({ on: window.peerscopeStudio.on, commentsHidden: document.getElementById('comments').hidden }));
+} catch (e) {
+  result.error = String(e && e.message || e);
+} finally {
+  if (browser) await browser.close();
+}
+console.log(JSON.stringify(result));
+
+// comment types text in the viewer's box and sends it, again while the page
+// says it cannot yet (its node takes comments once its moderation state
+// matched the broadcaster's).
+async function comment(page, text) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    await page.fill('#say', text);
+    await page.press('#say', 'Enter');
+    try {
+      await page.waitForFunction(() => document.getElementById('say').value === '', null, { timeout: 2000 });
+      return;
+    } catch {
+      const note = await page.textContent('#chatnote');
+      console.error('not sent yet:', note);
+      if (Date.now() > deadline) throw new Error(`the comment was never taken: ${note}`);
+    }
+  }
+}
