@@ -69,3 +69,30 @@ func TestStudioRoutes(t *testing.T) {
 		t.Fatalf("events: %s %q %q (%v)", resp.Status, resp.Header.Get("Content-Type"), first, err)
 	}
 }
+
+// TestStudioWebLink: with a bootstrap, the go-live page's link to share is
+// the bootstrap's web link, the one the node's directory page sends a
+// browser to.
+func TestStudioWebLink(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer c.CloseIdleConnections()
+	code, _, body := goLiveCall{method: "GET", url: n.HTTPURL() + "/broadcast/live", key: b.StreamKey()}.do(t, c)
+	var live struct{ Web string }
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK {
+		t.Fatalf("GET live: %d %s (%v)", code, body, err)
+	}
+	want := strings.TrimSuffix(svc.URL(), "/") + "/w/" + b.ID() + "/"
+	if live.Web != want {
+		t.Errorf("web link %q, want %q", live.Web, want)
+	}
+	code, hdr, _ := goLiveCall{method: "GET", url: n.HTTPURL() + "/directory/w/" + b.ID() + "/"}.do(t, c)
+	if code != http.StatusFound || hdr.Get("Location") != want {
+		t.Errorf("the directory's web link: %d to %q, want %q", code, hdr.Get("Location"), want)
+	}
+}
