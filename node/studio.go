@@ -19,9 +19,11 @@ import (
 //	GET /broadcast/chat/events     the chat's event stream, as its owner gets it
 //	GET /broadcast/chat/log        the comments so far
 //	GET /broadcast/chat/viewers    the live count and who is signed in
+//	POST /broadcast/chat/moderate  delete a comment, block its author (JSON)
 //
-// Reads only: moderation stays with the owner's player page on this
-// machine. The key travels as "Authorization: Bearer KEY" (the page reads
+// The key is the broadcaster's credential (it publishes the video, and
+// chooses a private broadcast's audience): it moderates the chat too, from
+// the phone the broadcaster holds. The key travels as "Authorization: Bearer KEY" (the page reads
 // the event stream with fetch, not EventSource, so that the key stays out
 // of URLs and logs); the guard's Host and Origin checks hold, as for
 // /broadcast/audience.
@@ -45,6 +47,9 @@ func (n *Node) mountStudio(mux *http.ServeMux) {
 	for _, p := range []string{"events", "log", "viewers"} {
 		mux.HandleFunc("GET /broadcast/chat/"+p, n.serveStudioChat)
 	}
+	// A body of JSON only (chat/web checks it, 415): a form of another
+	// site's page is refused before the key is looked at.
+	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioChat)
 }
 
 // studioBroadcast returns the broadcast the request's stream key opens, or
@@ -77,8 +82,8 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// serveStudioChat hands a studio's read of the chat to the broadcast's chat
-// API (chat/web), as its owner's.
+// serveStudioChat hands a studio's request to the broadcast's chat API
+// (chat/web), as its owner's.
 func (n *Node) serveStudioChat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	b := n.studioBroadcast(w, r)

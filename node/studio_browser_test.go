@@ -30,8 +30,9 @@ type studioSize struct {
 // phone's size the comment shows over the lower part of the preview, at
 // two tablets' beside it; hearts float over the preview, the viewer count
 // reaches one, the links to share are the broadcast's; no console error,
-// no policy violation, no sideways scroll. PEERSCOPE_SHOTS=DIR keeps a
-// screenshot at each size.
+// no policy violation, no sideways scroll; a tap on a comment and one on
+// Delete hide it at the viewer too, and Block takes its author's comments
+// away. PEERSCOPE_SHOTS=DIR keeps a screenshot at each size.
 func TestStudioPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time browser test")
@@ -70,6 +71,11 @@ func TestStudioPage(t *testing.T) {
 		Sizes                []studioSize
 		MaxHeartNodes        int
 		AfterEnd             struct{ On, CommentsHidden bool }
+		DeletedAtViewer      bool
+		AfterBlock           struct {
+			Comments int
+			Note     string
+		}
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("studio.mjs printed %s: %v", out, err)
@@ -102,6 +108,9 @@ func TestStudioPage(t *testing.T) {
 	}
 	if r.MaxHeartNodes > 24 {
 		t.Errorf("%d hearts on screen at once", r.MaxHeartNodes)
+	}
+	if !r.DeletedAtViewer || r.AfterBlock.Comments != 0 || r.AfterBlock.Note != "" {
+		t.Errorf("moderation: deleted at the viewer %v, after the block %+v", r.DeletedAtViewer, r.AfterBlock)
 	}
 	if r.AfterEnd.On || !r.AfterEnd.CommentsHidden {
 		t.Errorf("after End: %+v", r.AfterEnd)

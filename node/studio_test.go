@@ -12,9 +12,10 @@ import (
 )
 
 // TestStudioRoutes: the go-live page's stream key opens its broadcast's
-// links and the reads of its chat (as the owner's, viewer names included)
-// under /broadcast/, and nothing else: no key or a wrong one gets WHIP's
-// 401, another site's page is refused, and moderation is not among them.
+// links, the reads of its chat (as the owner's, viewer names included) and
+// its moderation under /broadcast/, and nothing else: no key or a wrong
+// one gets WHIP's 401, another site's page and a form are refused, and
+// the key does not comment in the node's name.
 func TestStudioRoutes(t *testing.T) {
 	n := newNode(t, node.Config{})
 	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
@@ -47,12 +48,26 @@ func TestStudioRoutes(t *testing.T) {
 		{"a wrong key", goLiveCall{method: "GET", url: base + "chat/viewers", key: "nope"}, http.StatusUnauthorized},
 		{"a wrong key, events", goLiveCall{method: "GET", url: base + "chat/events", key: "nope"}, http.StatusUnauthorized},
 		{"another site's page", goLiveCall{method: "GET", url: base + "chat/log", key: key, origin: "http://evil.example"}, http.StatusForbidden},
-		{"moderation", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
-			body: `{"op":"comments_off"}`}, http.StatusMethodNotAllowed},
+		{"moderation with a wrong key", goLiveCall{method: "POST", url: base + "chat/moderate", key: "nope", contentType: "application/json",
+			body: `{"op":"comments_off"}`}, http.StatusUnauthorized},
+		{"moderation by a form", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/x-www-form-urlencoded",
+			body: `op=comments_off`}, http.StatusUnsupportedMediaType},
+		{"moderation from another site's page", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":"comments_off"}`, origin: "http://evil.example"}, http.StatusForbidden},
 		{"the moderation state", goLiveCall{method: "GET", url: base + "chat/moderation", key: key}, http.StatusNotFound},
+		{"a comment", goLiveCall{method: "POST", url: base + "chat/comment", key: key, contentType: "application/json",
+			body: `{"text":"hi"}`}, http.StatusMethodNotAllowed},
 	} {
 		if code, _, body := tc.q.do(t, c); code != tc.want {
 			t.Errorf("%s: %d %q, want %d", tc.name, code, body, tc.want)
+		}
+	}
+
+	// The key moderates: comments off, then on again.
+	for _, op := range []string{"comments_off", "comments_on"} {
+		q := goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json", body: `{"op":"` + op + `"}`}
+		if code, _, body := q.do(t, c); code != http.StatusNoContent {
+			t.Errorf("%s: %d %q", op, code, body)
 		}
 	}
 

@@ -4,7 +4,9 @@
 // and taps hearts, and the go-live page must show the comment (over the
 // preview on the phone, beside it on the tablets), float at least one
 // heart and count at least one viewer, with the links to share, no error
-// in its console, no policy violation and no sideways scroll.
+// in its console, no policy violation and no sideways scroll. Then the
+// broadcaster deletes a comment (the viewer's page hides it) and blocks
+// its author, each with a tap on the comment and one on the action.
 //
 //   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE [--text T] [--shots DIR]
 //
@@ -91,6 +93,23 @@ try {
   for (let i = 0; i < 30; i++) await viewer.click('#heartbtn');
   await studio.waitForFunction(() => window.peerscopeStudio.hearts >= 39, null, { timeout: 20000 }).catch(() => {});
   result.maxHeartNodes = await studio.evaluate(() => document.querySelectorAll('#hearts .heart').length);
+
+  // One-tap moderation, on the phone: tap a comment, then Delete; tap
+  // another, then Block its author. The viewer's page hides the deleted one.
+  await studio.setViewportSize(sizes.phone);
+  const gone = `${opt.text} at portrait`;
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-body').click();
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-delete').waitFor({ timeout: 5000 });
+  if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-picked.png') });
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-delete').click();
+  await studio.waitForFunction((t) => ![...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)), gone, { timeout: 20000 });
+  await viewer.waitForFunction((t) => [...document.querySelectorAll('#feed li')].some((li) => li.textContent.includes(t) && li.hidden), gone, { timeout: 20000 });
+  result.deletedAtViewer = true;
+  await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-body').click();
+  await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-block').click();
+  await studio.waitForFunction(() => document.querySelectorAll('#comments li').length === 0, null, { timeout: 20000 });
+  result.afterBlock = await studio.evaluate(() => ({ comments: window.peerscopeStudio.comments.length, note: window.peerscopeStudio.note || '' }));
+  if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-moderated.png') });
 
   result.violations = await studio.evaluate(() => window.__violations);
   await studio.click('#golive'); // now labelled End

@@ -157,22 +157,85 @@
 
   const who = (a) => (a.anonymous ? 'anonymous' : (a.name || (a.handle ? `@${a.handle.replace(/^@/, '')}` : 'anonymous')));
 
+  const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
+
   function addComment(c) {
     if (c.deleted) return;
-    studio.comments.push({ id: c.id, text: c.text, author: who(c.author) });
+    studio.comments.push({ id: c.id, text: c.text, author: who(c.author), peer: c.author.peer });
     if (studio.comments.length > MAX_COMMENTS) studio.comments.shift();
-    const li = document.createElement('li');
+    const li = el('li');
     li.dataset.id = c.id;
-    const name = document.createElement('b');
-    name.textContent = who(c.author);
-    li.append(name, ' ', c.text);
+    li.dataset.peer = c.author.peer;
+    // The comment is a button: a tap offers to delete it or block its
+    // author (not the broadcaster's own).
+    const body = el('button', '', 'c-body');
+    body.type = 'button';
+    body.append(el('b', who(c.author)), ' ', c.text);
+    if (c.author.broadcaster) body.disabled = true;
+    else body.addEventListener('click', () => pick(li, c));
+    li.append(body);
     list.append(li);
     while (list.children.length > MAX_COMMENTS) list.firstElementChild.remove();
   }
 
   function removeComment(id) {
     studio.comments = studio.comments.filter((c) => c.id !== id);
-    for (const li of list.children) if (li.dataset.id === id) li.remove();
+    for (const li of [...list.children]) if (li.dataset.id === id) li.remove();
+  }
+
+  function removeAuthor(peer) {
+    studio.comments = studio.comments.filter((c) => c.peer !== peer);
+    for (const li of [...list.children]) if (li.dataset.peer === peer) li.remove();
+  }
+
+  // pick opens a comment's actions (one comment's at a time), or closes
+  // them when they were open.
+  function pick(li, c) {
+    const open = li.querySelector('.c-actions');
+    for (const row of list.querySelectorAll('.c-actions')) row.remove();
+    for (const x of list.querySelectorAll('li.picked')) x.classList.remove('picked');
+    if (open) return;
+    li.classList.add('picked');
+    const row = el('span', '', 'c-actions');
+    row.append(action('Delete', 'delete', { op: 'delete', target: c.id }, () => removeComment(c.id)),
+      action(c.author.anonymous ? 'Block this viewer' : `Block ${who(c.author)}`, 'block', { op: 'block', target: c.author.peer }, () => removeAuthor(c.author.peer)));
+    li.append(row);
+  }
+
+  function action(label, cls, req, done) {
+    const b = el('button', label, `c-${cls}`);
+    b.type = 'button';
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      const err = await moderate(req);
+      if (err) { b.disabled = false; say(err); return; }
+      say('');
+      done();
+    });
+    return b;
+  }
+
+  // moderate asks the node to act on the chat; it returns what went wrong,
+  // in words, or '' once done.
+  async function moderate(req) {
+    if (!run) return 'Not live any more.';
+    let resp;
+    try {
+      resp = await fetch(api('chat/moderate'), {
+        method: 'POST', cache: 'no-store', body: JSON.stringify(req),
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      });
+    } catch (e) {
+      return 'The node could not be reached. Try again.';
+    }
+    if (resp.ok) return '';
+    const text = (await resp.text().catch(() => '')).trim();
+    return `The node did not take it (${resp.status}): ${text}`;
+  }
+
+  function say(text) {
+    studio.note = text;
+    $('studio-note').textContent = text;
   }
 
   // heartsTo floats the rise of the broadcast's heart total: everyone's
