@@ -47,4 +47,6 @@
 //	GET Config.Studio+"chat/events"   ─► server-sent events, read with fetch (an EventSource
 //	                                     cannot send the key): comment, hearts, viewers, moderated
 //	GET Config.Studio+"chat/viewers"  ─► {live, hearts, identified [{handle, name}]}, every 5 s
+//	a tap on a comment, then Delete or Block
+//	  ─► POST Config.Studio+"chat/moderate" {op: delete|block, target}, JSON
 package broadcaster
