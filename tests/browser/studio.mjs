@@ -1,17 +1,20 @@
 // The studio: goes live from the go-live page with Chromium's fake camera,
 // then, at a phone's size and two tablets' (the live page resized, as a
-// turned tablet would be), a viewer's player page on another node comments
-// and taps hearts, and the go-live page must show the comment (over the
-// preview on the phone, beside it on the tablets), float at least one
-// heart and count at least one viewer, with the links to share, no error
-// in its console, no policy violation and no sideways scroll. Then the
-// broadcaster deletes a comment (the viewer's page hides it) and blocks
-// its author, each with a tap on the comment and one on the action.
+// turned tablet would be), a viewer on another node comments and sends
+// hearts through its node's chat API (what its player page posts), and the
+// go-live page must show the comment (over the preview on the phone,
+// beside it on the tablets), float at least one heart and count at least
+// one viewer, with the links to share, no error in its console, no policy
+// violation and no sideways scroll. Then the broadcaster deletes a comment
+// (the viewer's node marks it deleted) and blocks its author, each with a
+// tap on the comment and one on the action.
 //
-//   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE [--text T] [--shots DIR]
+//   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]
 //
-// Prints one JSON line on stdout: what the studio showed at each size, and
-// both pages' errors. Logs go to stderr.
+// PLAYER-PAGE is the viewer node's player page (its chat API is chat/
+// there), PAGE-TOKEN that node's page token. Prints one JSON line on
+// stdout: what the studio showed at each size, and its errors. Logs go to
+// stderr.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { launch, loopbackWebRTCArgs } from './chromium.mjs';
@@ -20,17 +23,18 @@ const { values: opt } = parseArgs({
   options: {
     url: { type: 'string' },
     viewer: { type: 'string' },
+    token: { type: 'string' },
     text: { type: 'string', default: 'hello studio' },
     shots: { type: 'string' },
   },
 });
-if (!opt.url || !opt.viewer) {
-  console.error('usage: node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE [--text T] [--shots DIR]');
+if (!opt.url || !opt.viewer || !opt.token) {
+  console.error('usage: node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]');
   process.exit(2);
 }
 const sizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
 
-const result = { errors: [], viewerErrors: [], violations: [], sizes: [] };
+const result = { errors: [], violations: [], sizes: [] };
 let browser;
 try {
   browser = await launch({
@@ -45,26 +49,28 @@ try {
   });
   studio.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
   studio.on('pageerror', (e) => result.errors.push('uncaught: ' + e.message));
+  // Which request a "Failed to load resource" was.
+  studio.on('response', (r) => { if (r.status() >= 400) result.errors.push(`${r.request().method()} ${r.url()}: ${r.status()}`); });
   await studio.goto(opt.url);
   await studio.fill('#title', 'The studio');
   await studio.click('#golive');
   await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'live', null, { timeout: 30000 });
   await studio.waitForSelector('#share:not([hidden])', { timeout: 20000 });
   result.share = await studio.evaluate(() => ({ web: document.getElementById('share-web').value, app: document.getElementById('share-app').value, id: window.peerscopeStudio.id }));
-
-  const viewer = await ctx.newPage();
-  viewer.on('console', (m) => { if (m.type() === 'error') result.viewerErrors.push(m.text()); });
-  viewer.on('pageerror', (e) => result.viewerErrors.push('uncaught: ' + e.message));
-  await viewer.goto(opt.viewer);
+  // Copy puts the link on the clipboard.
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
+  await studio.click('#copy-app');
+  await studio.waitForFunction(() => document.getElementById('share-note').textContent === 'Copied.', null, { timeout: 5000 });
+  result.share.copied = await studio.evaluate(() => navigator.clipboard.readText());
 
   for (const [size, viewport] of Object.entries(sizes)) {
     await studio.setViewportSize(viewport);
     const text = `${opt.text} at ${size}`;
-    await comment(viewer, text);
+    await comment(text);
     await studio.waitForFunction((t) => [...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)),
       text, { timeout: 20000 });
     const before = await studio.evaluate(() => window.peerscopeStudio.floated);
-    for (let i = 0; i < 3; i++) await viewer.click('#heartbtn');
+    await chat('heart', { n: 3 });
     await studio.waitForFunction((n) => window.peerscopeStudio.floated > n && document.querySelector('#hearts .heart') !== null,
       before, { timeout: 20000 });
     await studio.waitForFunction(() => Number(document.getElementById('viewercount').textContent) >= 1, null, { timeout: 20000 });
@@ -90,12 +96,12 @@ try {
   }
 
   // A burst of hearts never floods the page.
-  for (let i = 0; i < 30; i++) await viewer.click('#heartbtn');
+  await chat('heart', { n: 30 });
   await studio.waitForFunction(() => window.peerscopeStudio.hearts >= 39, null, { timeout: 20000 }).catch(() => {});
   result.maxHeartNodes = await studio.evaluate(() => document.querySelectorAll('#hearts .heart').length);
 
   // One-tap moderation, on the phone: tap a comment, then Delete; tap
-  // another, then Block its author. The viewer's page hides the deleted one.
+  // another, then Block its author. The viewer's node hears of the delete.
   await studio.setViewportSize(sizes.phone);
   const gone = `${opt.text} at portrait`;
   await studio.locator('#comments li', { hasText: gone }).locator('.c-body').click();
@@ -103,8 +109,7 @@ try {
   if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-picked.png') });
   await studio.locator('#comments li', { hasText: gone }).locator('.c-delete').click();
   await studio.waitForFunction((t) => ![...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)), gone, { timeout: 20000 });
-  await viewer.waitForFunction((t) => [...document.querySelectorAll('#feed li')].some((li) => li.textContent.includes(t) && li.hidden), gone, { timeout: 20000 });
-  result.deletedAtViewer = true;
+  result.deletedAtViewer = await deletedAtViewer(gone);
   await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-body').click();
   await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-block').click();
   await studio.waitForFunction(() => document.querySelectorAll('#comments li').length === 0, null, { timeout: 20000 });
@@ -122,21 +127,39 @@ try {
 }
 console.log(JSON.stringify(result));
 
-// comment types text in the viewer's box and sends it, again while the page
-// says it cannot yet (its node takes comments once its moderation state
-// matched the broadcaster's).
-async function comment(page, text) {
+// chat posts to the viewer's node's chat API as its player page would, and
+// returns the answer's status.
+async function chat(what, body) {
+  const r = await fetch(new URL(`chat/${what}`, opt.viewer), {
+    method: 'POST', body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', 'Peerscope-Token': opt.token },
+  });
+  await r.arrayBuffer();
+  if (r.status >= 400 && r.status !== 503) throw new Error(`chat/${what}: ${r.status}`);
+  return r.status;
+}
+
+// comment sends text, again while the viewer's node says it cannot yet
+// (503: it takes comments once its moderation state matched the
+// broadcaster's).
+async function comment(text) {
   const deadline = Date.now() + 30000;
+  while (await chat('comment', { text }) === 503) {
+    if (Date.now() > deadline) throw new Error("the viewer's node never took the comment");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+// deletedAtViewer waits for the viewer's node to say the comment was
+// deleted (or to leave it out of its log).
+async function deletedAtViewer(text) {
+  const deadline = Date.now() + 20000;
   for (;;) {
-    await page.fill('#say', text);
-    await page.press('#say', 'Enter');
-    try {
-      await page.waitForFunction(() => document.getElementById('say').value === '', null, { timeout: 2000 });
-      return;
-    } catch {
-      const note = await page.textContent('#chatnote');
-      console.error('not sent yet:', note);
-      if (Date.now() > deadline) throw new Error(`the comment was never taken: ${note}`);
-    }
+    const r = await fetch(new URL('chat/log', opt.viewer));
+    const log = await r.json();
+    const c = log.find((x) => x.text === text);
+    if (!c || c.deleted) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 300));
   }
 }
