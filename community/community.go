@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -390,4 +392,15 @@ func (c *Community) SignOut(ctx context.Context, everywhere bool) error {
 	c.att, c.attExp = nil, time.Time{}
 	c.mu.Unlock()
 	return nil
+}
+
+// WebLink returns the first bootstrap's web link for a broadcast
+// (https://<bootstrap>/w/<ID>/, which plays it from the tree in any
+// browser), or "" without a bootstrap. It is only worth sharing once the
+// broadcast is listed there.
+func (c *Community) WebLink(id string) string {
+	if c.client == nil {
+		return ""
+	}
+	return strings.TrimSuffix(c.client.Base, "/") + "/w/" + url.PathEscape(id) + "/"
 }

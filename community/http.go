@@ -292,5 +292,5 @@ func (c *Community) serveWebLink(w http.ResponseWriter, r *http.Request) {
 		noBootstrap(w, r)
 		return
 	}
-	http.Redirect(w, r, strings.TrimSuffix(c.client.Base, "/")+"/w/"+url.PathEscape(r.PathValue("id"))+"/", http.StatusFound)
+	http.Redirect(w, r, c.WebLink(r.PathValue("id")), http.StatusFound)
 }

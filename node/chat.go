@@ -98,8 +98,12 @@ func (b *Broadcast) OwnerURL() string { return b.URLs().Player + "#owner=" + b.n
 
 // isOwner tells whether a request is the local owner's: from this machine,
 // with the node's owner token or the broadcast's stream key (compared in
-// constant time).
+// constant time); or the go-live page's, which its stream key opened
+// (studio.go, from wherever the phone is).
 func (b *Broadcast) isOwner(r *http.Request) bool {
+	if b.openedByStudio(r) {
+		return true
+	}
 	if !localapi.FromThisMachine(r) {
 		return false
 	}

@@ -24,6 +24,7 @@ import (
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
 //	/broadcast/audience   who may watch the broadcast that page's stream key opens, and a change
+//	/broadcast/live, /broadcast/chat/…  that broadcast's links and chat, read by the page while live (studio.go)
 //	/directory/…          the directory, and what only the node can do (community)
 //	/metrics              Prometheus text format
 func (n *Node) routes() *http.ServeMux {
@@ -54,11 +55,13 @@ func (n *Node) secureRoutes() *http.ServeMux {
 	return mux
 }
 
-// mountGoLive routes /broadcast/ to the go-live page, its WHIP endpoint
-// and its broadcast's audience (all three opened by the stream key).
+// mountGoLive routes /broadcast/ to the go-live page, its WHIP endpoint,
+// its broadcast's audience and the studio's reads (all opened by the
+// stream key).
 func (n *Node) mountGoLive(mux *http.ServeMux) {
-	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{Audience: "audience"})))
+	mux.Handle("/broadcast/", http.StripPrefix("/broadcast", broadcaster.New(broadcaster.Config{Audience: "audience", Studio: "./"})))
 	mux.HandleFunc("/broadcast/audience", n.goLiveAudience)
+	n.mountStudio(mux)
 	whipHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		wh := n.whip

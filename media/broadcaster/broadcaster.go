@@ -26,6 +26,13 @@ type Config struct {
 	// can watch" panel; empty: no panel, and the page asks nothing more
 	// than WHIP.
 	Audience string
+	// Studio, when set, is the URL (relative to the page, or absolute) of
+	// the studio's reads, opened by the stream key too: "live" there says
+	// the broadcast's ID and links, "chat/events", "chat/viewers" are its
+	// chat as its owner sees it (chat/web's API). The page then shows,
+	// while live, the comments and hearts over the preview, the viewer
+	// count and a row of links to share; empty: none of it.
+	Studio string
 }
 
 // New returns the handler serving the page at "/" (and "/index.html"), and
@@ -38,8 +45,9 @@ func New(cfg Config) http.Handler {
 	index, _ := fs.ReadFile(sub, "index.html")
 	page := bytes.Replace(index, []byte("{{.WHIP}}"), []byte(html.EscapeString(cfg.WHIP)), 1)
 	page = bytes.Replace(page, []byte("{{.Audience}}"), []byte(html.EscapeString(cfg.Audience)), 1)
+	page = bytes.Replace(page, []byte("{{.Studio}}"), []byte(html.EscapeString(cfg.Studio)), 1)
 	connect := "'self'"
-	for _, s := range []string{cfg.WHIP, cfg.Audience} {
+	for _, s := range []string{cfg.WHIP, cfg.Audience, cfg.Studio} {
 		if u, err := url.Parse(s); err == nil && u.IsAbs() && !strings.Contains(connect, " "+u.Scheme+"://"+u.Host) {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
@@ -62,7 +70,7 @@ func New(cfg Config) http.Handler {
 		case "", "index.html":
 			h.Set("Cache-Control", "no-cache")
 			http.ServeContent(w, r, "index.html", started, bytes.NewReader(page))
-		case "broadcast.js", "broadcast.css":
+		case "broadcast.js", "broadcast.css", "studio.js":
 			h.Set("Cache-Control", "no-cache")
 			files.ServeHTTP(w, r)
 		default:

@@ -44,7 +44,7 @@ func TestPageServed(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self'") || !strings.Contains(csp, "mediastream:") {
 		t.Errorf("CSP %q", csp)
 	}
-	for _, p := range []string{"/broadcast/broadcast.js", "/broadcast/broadcast.css", "/broadcast/index.html"} {
+	for _, p := range []string{"/broadcast/broadcast.js", "/broadcast/broadcast.css", "/broadcast/studio.js", "/broadcast/index.html"} {
 		if resp, _ := get(p); resp.StatusCode != 200 {
 			t.Errorf("%s: %s", p, resp.Status)
 		}
@@ -62,9 +62,9 @@ func TestPageServed(t *testing.T) {
 	}
 }
 
-// TestPageAudienceConfig: Config.Audience reaches the page, escaped, and an
-// absolute one is let through the page's policy (once, with WHIP's host);
-// without it the page asks nothing more than WHIP.
+// TestPageAudienceConfig: Config.Audience and Config.Studio reach the page,
+// escaped, and an absolute one is let through the page's policy (once,
+// with WHIP's host); without them the page asks nothing more than WHIP.
 func TestPageAudienceConfig(t *testing.T) {
 	for _, tc := range []struct {
 		cfg           Config
@@ -76,11 +76,14 @@ func TestPageAudienceConfig(t *testing.T) {
 			`data-audience="https://node.example:8443/audience"`, "connect-src 'self' https://node.example:8443;"},
 		{Config{Audience: "https://other.example/audience"}, `data-audience="https://other.example/audience"`,
 			"connect-src 'self' https://other.example;"},
+		{Config{Studio: `./"s`}, `data-studio="./&#34;s"`, "connect-src 'self';"},
+		{Config{Studio: "https://studio.example/broadcast/"}, `data-studio="https://studio.example/broadcast/"`,
+			"connect-src 'self' https://studio.example;"},
 	} {
 		rec := httptest.NewRecorder()
 		New(tc.cfg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		body, csp := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
-		if !strings.Contains(body, tc.attr) || !strings.Contains(csp, tc.connect) || strings.Contains(body, "{{.Audience}}") {
+		if !strings.Contains(body, tc.attr) || !strings.Contains(csp, tc.connect) || strings.Contains(body, "{{.Audience}}") || strings.Contains(body, "{{.Studio}}") {
 			t.Errorf("%+v: page %q, policy %q; want %s and %s", tc.cfg, body[strings.Index(body, "<body"):][:120], csp, tc.attr, tc.connect)
 		}
 	}

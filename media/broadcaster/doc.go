@@ -36,4 +36,17 @@
 //	  handle, "everyone who follows you and whom you follow back", a group
 //	  ─► PUT {accounts, mutuals, group} ─► the node changes the audience
 //	  public: says so, and that privacy is chosen when the broadcast starts
+//
+// With Config.Studio set, the page shows its audience while live (the
+// studio, studio.js): comments over the lower part of the preview on a
+// phone and beside it on a wide screen, everyone's hearts floating up, the
+// live count and the signed-in viewers, and the links to share with a Copy
+// button. It reads, with the same key in a header:
+//
+//	GET Config.Studio+"live"          ─► {id, title, link (peerscope://), web, player, ended}
+//	GET Config.Studio+"chat/events"   ─► server-sent events, read with fetch (an EventSource
+//	                                     cannot send the key): comment, hearts, viewers, moderated
+//	GET Config.Studio+"chat/viewers"  ─► {live, hearts, identified [{handle, name}]}, every 5 s
+//	a tap on a comment, then Delete or Block
+//	  ─► POST Config.Studio+"chat/moderate" {op: delete|block, target}, JSON
 package broadcaster

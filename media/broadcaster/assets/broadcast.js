@@ -41,6 +41,9 @@
     titleEl.disabled = busy;
     keyEl.disabled = busy;
     log(`state ${s}${text ? ': ' + text : ''}`);
+    // The studio (studio.js) follows the state: it reads the broadcast's
+    // chat with the same key while live.
+    document.dispatchEvent(new CustomEvent('peerscope:state', { detail: { state: s, key: urlKey || keyEl.value.trim() } }));
   }
 
   function showError(text) {

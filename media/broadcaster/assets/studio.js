@@ -1,0 +1,305 @@
+// The studio: while live, the go-live page shows the broadcaster their
+// audience — comments over the preview (beside it on a wide screen),
+// everyone's hearts floating up, how many watch and who, and the links to
+// share. It reads the chat API the owner's player page reads, under
+// data-studio on <body> (relative to the page; none: no studio), opened
+// by the stream key: "live" (ID and links), "chat/events" (server-sent
+// events, read with fetch so that the key goes in a header, never in a
+// URL), "chat/viewers" (who is signed in). broadcast.js tells this file
+// its state and key with a "peerscope:state" event.
+'use strict';
+
+(() => {
+  const base = document.body.dataset.studio;
+  if (!base) return;
+  const api = (p) => new URL(p, new URL(base, location.href));
+  const $ = (id) => document.getElementById(id);
+  const list = $('comments'), hearts = $('hearts'), watching = $('watching');
+
+  const MAX_COMMENTS = 30; // older ones fade (CSS), then go
+  const MAX_HEARTS = 24;   // hearts on screen at once: a burst never floods the DOM
+  const NAMES_EVERY = 5000;
+
+  // What tests and curious people can read.
+  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0 };
+
+  let key = '', run = null; // run: the live session's AbortController
+  let lastTotal = -1;       // the broadcast's heart total as last seen
+
+  document.addEventListener('peerscope:state', (ev) => {
+    const { state, key: k } = ev.detail;
+    if (state === 'live' || state === 'unstable') {
+      if (!run) start(k);
+    } else if (run) {
+      stop(state === 'ended');
+    }
+  });
+
+  function start(k) {
+    key = k;
+    run = new AbortController();
+    studio.on = true;
+    document.body.classList.add('studio');
+    lastTotal = -1;
+    list.replaceChildren();
+    studio.comments = [];
+    list.hidden = false;
+    watching.hidden = false;
+    loadLinks(run.signal);
+    follow(run.signal);
+    pollNames(run.signal);
+  }
+
+  // stop ends the session's reads; the links stay up once the broadcast
+  // has ended (people may still share its replay's way in).
+  function stop(ended) {
+    run.abort();
+    run = null;
+    studio.on = false;
+    document.body.classList.remove('studio');
+    watching.hidden = true;
+    list.hidden = true;
+    hearts.replaceChildren();
+    if (!ended) $('share').hidden = true;
+  }
+
+  const authed = (signal) => ({ headers: { Authorization: `Bearer ${key}` }, cache: 'no-store', signal });
+  const pause = (ms, signal) => new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+  async function loadLinks(signal) {
+    // The broadcast is there as soon as WHIP took the key: one read, tried
+    // again only when the network failed.
+    for (let wait = 1000; !signal.aborted; wait = Math.min(wait * 2, 10000)) {
+      try {
+        const resp = await fetch(api('live'), authed(signal));
+        if (!resp.ok) { studio.errors++; return; }
+        showLinks(await resp.json());
+        return;
+      } catch (e) {
+        if (signal.aborted) return;
+        await pause(wait, signal);
+      }
+    }
+  }
+
+  function showLinks(a) {
+    studio.id = a.id;
+    studio.web = a.web || a.player || '';
+    studio.link = a.link || '';
+    $('share-web').value = studio.web;
+    $('share-app').value = studio.link;
+    $('share-web').parentElement.hidden = !studio.web;
+    $('share').hidden = false;
+  }
+
+  // follow reads the chat's event stream while live, and opens it again
+  // after a break (the node restarting the room, the network).
+  async function follow(signal) {
+    for (let wait = 1000; !signal.aborted; wait = Math.min(wait * 2, 15000)) {
+      try {
+        const resp = await fetch(api('chat/events'), authed(signal));
+        if (resp.ok && resp.body) {
+          wait = 1000;
+          await readEvents(resp.body, signal);
+        } else {
+          studio.errors++;
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(wait, signal);
+    }
+  }
+
+  // readEvents parses server-sent events ("event: NAME\ndata: JSON\n\n")
+  // from a response body until it ends.
+  async function readEvents(body, signal) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    signal.addEventListener('abort', () => reader.cancel().catch(() => {}), { once: true });
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let name = 'message', data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) name = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (data) onEvent(name, data);
+      }
+    }
+  }
+
+  function onEvent(name, data) {
+    let v;
+    try { v = JSON.parse(data); } catch (e) { return; }
+    switch (name) {
+      case 'comment': addComment(v); break;
+      case 'hearts': heartsTo(v.total); break;
+      case 'viewers':
+        studio.live = v.live;
+        $('viewercount').textContent = String(v.live);
+        heartsTo(v.hearts);
+        break;
+      case 'moderated':
+        if (v.op === 'delete') removeComment(v.target);
+        break;
+    }
+  }
+
+  const who = (a) => (a.anonymous ? 'anonymous' : (a.name || (a.handle ? `@${a.handle.replace(/^@/, '')}` : 'anonymous')));
+
+  const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
+
+  function addComment(c) {
+    if (c.deleted) return;
+    studio.comments.push({ id: c.id, text: c.text, author: who(c.author), peer: c.author.peer });
+    if (studio.comments.length > MAX_COMMENTS) studio.comments.shift();
+    const li = el('li');
+    li.dataset.id = c.id;
+    li.dataset.peer = c.author.peer;
+    // The comment is a button: a tap offers to delete it or block its
+    // author (not the broadcaster's own).
+    const body = el('button', '', 'c-body');
+    body.type = 'button';
+    body.append(el('b', who(c.author)), ' ', c.text);
+    if (c.author.broadcaster) body.disabled = true;
+    else body.addEventListener('click', () => pick(li, c));
+    li.append(body);
+    list.append(li);
+    while (list.children.length > MAX_COMMENTS) list.firstElementChild.remove();
+  }
+
+  function removeComment(id) {
+    studio.comments = studio.comments.filter((c) => c.id !== id);
+    for (const li of [...list.children]) if (li.dataset.id === id) li.remove();
+  }
+
+  function removeAuthor(peer) {
+    studio.comments = studio.comments.filter((c) => c.peer !== peer);
+    for (const li of [...list.children]) if (li.dataset.peer === peer) li.remove();
+  }
+
+  // pick opens a comment's actions (one comment's at a time), or closes
+  // them when they were open.
+  function pick(li, c) {
+    const open = li.querySelector('.c-actions');
+    for (const row of list.querySelectorAll('.c-actions')) row.remove();
+    for (const x of list.querySelectorAll('li.picked')) x.classList.remove('picked');
+    if (open) return;
+    li.classList.add('picked');
+    const row = el('span', '', 'c-actions');
+    row.append(action('Delete', 'delete', { op: 'delete', target: c.id }, () => removeComment(c.id)),
+      action(c.author.anonymous ? 'Block this viewer' : `Block ${who(c.author)}`, 'block', { op: 'block', target: c.author.peer }, () => removeAuthor(c.author.peer)));
+    li.append(row);
+  }
+
+  function action(label, cls, req, done) {
+    const b = el('button', label, `c-${cls}`);
+    b.type = 'button';
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      const err = await moderate(req);
+      if (err) { b.disabled = false; say(err); return; }
+      say('');
+      done();
+    });
+    return b;
+  }
+
+  // moderate asks the node to act on the chat; it returns what went wrong,
+  // in words, or '' once done.
+  async function moderate(req) {
+    if (!run) return 'Not live any more.';
+    let resp;
+    try {
+      resp = await fetch(api('chat/moderate'), {
+        method: 'POST', cache: 'no-store', body: JSON.stringify(req),
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      });
+    } catch (e) {
+      return 'The node could not be reached. Try again.';
+    }
+    if (resp.ok) return '';
+    const text = (await resp.text().catch(() => '')).trim();
+    return `The node did not take it (${resp.status}): ${text}`;
+  }
+
+  function say(text) {
+    studio.note = text;
+    $('studio-note').textContent = text;
+  }
+
+  // heartsTo floats the rise of the broadcast's heart total: everyone's
+  // hearts, those of viewers on this very node included (the chat's own
+  // "hearts" count leaves those out, as their pages float them).
+  function heartsTo(total) {
+    if (typeof total !== 'number') return;
+    studio.hearts = total;
+    if (lastTotal >= 0 && total > lastTotal) float(total - lastTotal);
+    if (total > lastTotal) lastTotal = total;
+  }
+
+  function float(n) {
+    for (let i = 0; i < Math.min(n, 8); i++) {
+      setTimeout(() => {
+        if (!run || hearts.children.length >= MAX_HEARTS) return;
+        const h = document.createElement('span');
+        h.className = `heart h${Math.floor(Math.random() * 4)}`;
+        h.textContent = '♥';
+        h.addEventListener('animationend', () => h.remove(), { once: true });
+        hearts.append(h);
+        studio.floated++;
+      }, i * 150);
+    }
+  }
+
+  // pollNames shows the signed-in viewers' names now and then (the event
+  // stream says how many watch, not who).
+  async function pollNames(signal) {
+    while (!signal.aborted) {
+      try {
+        const resp = await fetch(api('chat/viewers'), authed(signal));
+        if (resp.ok) showNames(await resp.json());
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(NAMES_EVERY, signal);
+    }
+  }
+
+  function showNames(v) {
+    studio.live = v.live;
+    $('viewercount').textContent = String(v.live);
+    studio.names = (v.identified || []).map(who);
+    const shown = studio.names.slice(0, 3).join(', ');
+    const more = studio.names.length - 3;
+    $('viewernames').textContent = more > 0 ? `${shown} +${more}` : shown;
+  }
+
+  for (const b of document.querySelectorAll('button.copy')) {
+    b.addEventListener('click', () => copy($(b.dataset.copy)));
+  }
+
+  async function copy(input) {
+    const note = $('share-note');
+    try {
+      await navigator.clipboard.writeText(input.value);
+      note.textContent = 'Copied.';
+    } catch (e) {
+      // No clipboard for this page (an old browser, a refused permission):
+      // select it for the person to copy.
+      input.focus();
+      input.select();
+      note.textContent = 'Selected: copy it from the menu.';
+    }
+  }
+})();

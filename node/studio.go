@@ -1,0 +1,102 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/peerscope/peerscope/media/publish"
+	"github.com/peerscope/peerscope/media/whip"
+)
+
+// The studio: what the go-live page shows while live (the comments, the
+// hearts, who watches, the links to share). A phone on the LAN has the
+// go-live page and its stream key, nothing else — the HTTPS server serves
+// no player page and no chat — so the same chat API the owner's player
+// page reads is routed here too, opened by the stream key as WHIP is:
+//
+//	GET /broadcast/live            the broadcast's ID, title and links (studioJSON)
+//	GET /broadcast/chat/events     the chat's event stream, as its owner gets it
+//	GET /broadcast/chat/log        the comments so far
+//	GET /broadcast/chat/viewers    the live count and who is signed in
+//	POST /broadcast/chat/moderate  delete a comment, block its author (JSON)
+//
+// The key is the broadcaster's credential (it publishes the video, and
+// chooses a private broadcast's audience): it moderates the chat too, from
+// the phone the broadcaster holds. The key travels as "Authorization: Bearer KEY" (the page reads
+// the event stream with fetch, not EventSource, so that the key stays out
+// of URLs and logs); the guard's Host and Origin checks hold, as for
+// /broadcast/audience.
+
+// studioJSON is what GET /broadcast/live answers.
+type studioJSON struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Link   string `json:"link"`   // peerscope://…, for the app
+	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
+	Player string `json:"player"` // the player page on this node's HTTP server
+	Ended  bool   `json:"ended"`
+}
+
+// studioKey marks a request that the stream key of the broadcast it holds
+// opened (isOwner reads it).
+type studioKey struct{}
+
+func (n *Node) mountStudio(mux *http.ServeMux) {
+	mux.HandleFunc("GET /broadcast/live", n.serveStudio)
+	for _, p := range []string{"events", "log", "viewers"} {
+		mux.HandleFunc("GET /broadcast/chat/"+p, n.serveStudioChat)
+	}
+	// A body of JSON only (chat/web checks it, 415): a form of another
+	// site's page is refused before the key is looked at.
+	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioChat)
+}
+
+// studioBroadcast returns the broadcast the request's stream key opens, or
+// answers as WHIP would (401 for a missing or wrong key) and returns nil.
+func (n *Node) studioBroadcast(w http.ResponseWriter, r *http.Request) *Broadcast {
+	var b *Broadcast
+	if _, ok := whip.Authorize(w, r, func(key string) error {
+		if b = n.whipBroadcast(key); b == nil {
+			return publish.ErrStreamKey
+		}
+		return nil
+	}, n.log.With("part", "studio")); !ok {
+		return nil
+	}
+	return b
+}
+
+func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	b := n.studioBroadcast(w, r)
+	if b == nil {
+		return
+	}
+	out := studioJSON{ID: b.id, Title: b.Announcement().Title, Link: b.Link().String(),
+		Player: b.URLs().Player, Ended: b.ended()}
+	if b.listed {
+		out.Web = n.community.WebLink(b.id)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// serveStudioChat hands a studio's request to the broadcast's chat API
+// (chat/web), as its owner's.
+func (n *Node) serveStudioChat(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	b := n.studioBroadcast(w, r)
+	if b == nil {
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), studioKey{}, b))
+	http.StripPrefix("/broadcast/chat", b.chat).ServeHTTP(w, r)
+}
+
+// openedByStudio tells whether r came through the studio's routes with
+// b's stream key.
+func (b *Broadcast) openedByStudio(r *http.Request) bool {
+	opened, _ := r.Context().Value(studioKey{}).(*Broadcast)
+	return opened == b
+}

@@ -1,0 +1,120 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/node"
+)
+
+// studioSize is what tests/browser/studio.mjs saw at one size.
+type studioSize struct {
+	Size                     string
+	Comment, Author          string
+	Over, Beside, LowerHalf  bool
+	HeartOver                bool
+	Viewers                  int
+	Sideways                 bool
+	ScrollWidth, ClientWidth int
+	HeartNodes               int
+}
+
+// TestStudioPage goes live from the go-live page (over HTTPS, as a phone
+// would) with Chromium's fake camera, while a viewer on another node
+// comments and sends hearts through its node's chat API, as its player
+// page would (tests/browser/studio.mjs; a second page playing the video
+// beside it starved the go-live page's WebRTC on a loaded machine): at a
+// phone's size the comment shows over the lower part of the preview, at
+// two tablets' beside it; hearts float over the preview, the viewer count
+// reaches one, the links to share are the broadcast's; no console error,
+// no policy violation, no sideways scroll; a tap on a comment and one on
+// Delete delete it at the viewer's node too, and Block takes its author's comments
+// away. PEERSCOPE_SHOTS=DIR keeps a screenshot at each size.
+func TestStudioPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	log, _ := newLogs(t, slog.LevelInfo) // shown when the test fails
+	root, err := node.New(t.Context(), node.Config{Slots: 2, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Close() })
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vn := newNode(t, node.Config{})
+	w, err := vn.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the viewer in the tree", func() bool { return depth(t, w) >= 1 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	args := []string{"--url", b.URLs().BroadcasterPage, "--viewer", w.URLs().Player, "--token", vn.APIToken()}
+	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
+		args = append(args, "--shots", dir)
+	}
+	out, err := browsertest.Run(ctx, t, "studio.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error           string
+		Errors          []string
+		Violations      []string
+		Share           struct{ Web, App, ID, Copied string }
+		Sizes           []studioSize
+		MaxHeartNodes   int
+		AfterEnd        struct{ On, CommentsHidden bool }
+		DeletedAtViewer bool
+		AfterBlock      struct {
+			Comments int
+			Note     string
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("studio.mjs printed %s: %v", out, err)
+	}
+	t.Logf("studio.mjs: %s", out)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.Errors) > 0 || len(r.Violations) > 0 {
+		t.Errorf("the go-live page: errors %q, policy violations %q", r.Errors, r.Violations)
+	}
+	if r.Share.ID != b.ID() || r.Share.App != b.Link().String() || r.Share.Web != b.URLs().Player || r.Share.Copied != r.Share.App {
+		t.Errorf("share row %+v; want %s and %s", r.Share, b.Link(), b.URLs().Player)
+	}
+	if len(r.Sizes) != 3 {
+		t.Fatalf("saw %d sizes", len(r.Sizes))
+	}
+	for _, s := range r.Sizes {
+		placed := s.Over && s.LowerHalf // a phone: over the lower part of the video
+		if s.Size != "phone" {
+			placed = s.Beside // a tablet: beside it
+		}
+		if !strings.Contains(s.Comment, "at "+s.Size) || s.Author != "anonymous" || !placed || !s.HeartOver ||
+			s.Viewers < 1 || s.Sideways || s.HeartNodes > 24 {
+			t.Errorf("%s: %+v", s.Size, s)
+		}
+	}
+	if r.MaxHeartNodes > 24 {
+		t.Errorf("%d hearts on screen at once", r.MaxHeartNodes)
+	}
+	if !r.DeletedAtViewer || r.AfterBlock.Comments != 0 || r.AfterBlock.Note != "" {
+		t.Errorf("moderation: deleted at the viewer %v, after the block %+v", r.DeletedAtViewer, r.AfterBlock)
+	}
+	if r.AfterEnd.On || !r.AfterEnd.CommentsHidden {
+		t.Errorf("after End: %+v", r.AfterEnd)
+	}
+}

@@ -1,0 +1,113 @@
+package node_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peerscope/peerscope/node"
+)
+
+// TestStudioRoutes: the go-live page's stream key opens its broadcast's
+// links, the reads of its chat (as the owner's, viewer names included) and
+// its moderation under /broadcast/, and nothing else: no key or a wrong
+// one gets WHIP's 401, another site's page and a form are refused, and
+// the key does not comment in the node's name.
+func TestStudioRoutes(t *testing.T) {
+	n := newNode(t, node.Config{})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	base, key := n.HTTPURL()+"/broadcast/", b.StreamKey()
+
+	code, hdr, body := goLiveCall{method: "GET", url: base + "live", key: key}.do(t, c)
+	var live struct{ ID, Title, Link, Web, Player string }
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET live: %d %s (%v)", code, body, err)
+	}
+	if live.ID != b.ID() || live.Title != "studio" || live.Link != b.Link().String() || live.Player != b.URLs().Player || live.Web != "" {
+		t.Errorf("GET live: %+v", live)
+	}
+	waitFor(t, 10*time.Second, "the viewer list", func() bool {
+		code, _, body := goLiveCall{method: "GET", url: base + "chat/viewers", key: key}.do(t, c)
+		return code == http.StatusOK && strings.Contains(body, `"live"`)
+	})
+
+	for _, tc := range []struct {
+		name string
+		q    goLiveCall
+		want int
+	}{
+		{"no key", goLiveCall{method: "GET", url: base + "live"}, http.StatusUnauthorized},
+		{"a wrong key", goLiveCall{method: "GET", url: base + "chat/viewers", key: "nope"}, http.StatusUnauthorized},
+		{"a wrong key, events", goLiveCall{method: "GET", url: base + "chat/events", key: "nope"}, http.StatusUnauthorized},
+		{"another site's page", goLiveCall{method: "GET", url: base + "chat/log", key: key, origin: "http://evil.example"}, http.StatusForbidden},
+		{"moderation with a wrong key", goLiveCall{method: "POST", url: base + "chat/moderate", key: "nope", contentType: "application/json",
+			body: `{"op":"comments_off"}`}, http.StatusUnauthorized},
+		{"moderation by a form", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/x-www-form-urlencoded",
+			body: `op=comments_off`}, http.StatusUnsupportedMediaType},
+		{"moderation from another site's page", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":"comments_off"}`, origin: "http://evil.example"}, http.StatusForbidden},
+		{"the moderation state", goLiveCall{method: "GET", url: base + "chat/moderation", key: key}, http.StatusNotFound},
+		{"a comment", goLiveCall{method: "POST", url: base + "chat/comment", key: key, contentType: "application/json",
+			body: `{"text":"hi"}`}, http.StatusMethodNotAllowed},
+	} {
+		if code, _, body := tc.q.do(t, c); code != tc.want {
+			t.Errorf("%s: %d %q, want %d", tc.name, code, body, tc.want)
+		}
+	}
+
+	// The key moderates: comments off, then on again.
+	for _, op := range []string{"comments_off", "comments_on"} {
+		q := goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json", body: `{"op":"` + op + `"}`}
+		if code, _, body := q.do(t, c); code != http.StatusNoContent {
+			t.Errorf("%s: %d %q", op, code, body)
+		}
+	}
+
+	// The event stream opens with the key in a header, as the page reads it.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"chat/events", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || first != ": chat\n" {
+		t.Fatalf("events: %s %q %q (%v)", resp.Status, resp.Header.Get("Content-Type"), first, err)
+	}
+}
+
+// TestStudioWebLink: with a bootstrap, the go-live page's link to share is
+// the bootstrap's web link, the one the node's directory page sends a
+// browser to.
+func TestStudioWebLink(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer c.CloseIdleConnections()
+	code, _, body := goLiveCall{method: "GET", url: n.HTTPURL() + "/broadcast/live", key: b.StreamKey()}.do(t, c)
+	var live struct{ Web string }
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK {
+		t.Fatalf("GET live: %d %s (%v)", code, body, err)
+	}
+	want := strings.TrimSuffix(svc.URL(), "/") + "/w/" + b.ID() + "/"
+	if live.Web != want {
+		t.Errorf("web link %q, want %q", live.Web, want)
+	}
+	code, hdr, _ := goLiveCall{method: "GET", url: n.HTTPURL() + "/directory/w/" + b.ID() + "/"}.do(t, c)
+	if code != http.StatusFound || hdr.Get("Location") != want {
+		t.Errorf("the directory's web link: %d to %q, want %q", code, hdr.Get("Location"), want)
+	}
+}

@@ -1,0 +1,165 @@
+// The studio: goes live from the go-live page with Chromium's fake camera,
+// then, at a phone's size and two tablets' (the live page resized, as a
+// turned tablet would be), a viewer on another node comments and sends
+// hearts through its node's chat API (what its player page posts), and the
+// go-live page must show the comment (over the preview on the phone,
+// beside it on the tablets), float at least one heart and count at least
+// one viewer, with the links to share, no error in its console, no policy
+// violation and no sideways scroll. Then the broadcaster deletes a comment
+// (the viewer's node marks it deleted) and blocks its author, each with a
+// tap on the comment and one on the action.
+//
+//   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]
+//
+// PLAYER-PAGE is the viewer node's player page (its chat API is chat/
+// there), PAGE-TOKEN that node's page token. Prints one JSON line on
+// stdout: what the studio showed at each size, and its errors. Logs go to
+// stderr.
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { launch, loopbackWebRTCArgs } from './chromium.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    viewer: { type: 'string' },
+    token: { type: 'string' },
+    text: { type: 'string', default: 'hello studio' },
+    shots: { type: 'string' },
+  },
+});
+if (!opt.url || !opt.viewer || !opt.token) {
+  console.error('usage: node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]');
+  process.exit(2);
+}
+const sizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
+
+const result = { errors: [], violations: [], sizes: [] };
+let browser;
+try {
+  browser = await launch({
+    args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--ignore-certificate-errors',
+      '--autoplay-policy=no-user-gesture-required', ...loopbackWebRTCArgs],
+    viewport: sizes.phone,
+  });
+  const { ctx, page: studio } = browser;
+  await ctx.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(`${e.violatedDirective} refused ${e.blockedURI}`));
+  });
+  studio.on('console', (m) => { if (m.type() === 'error') result.errors.push(m.text()); });
+  studio.on('pageerror', (e) => result.errors.push('uncaught: ' + e.message));
+  // Which request a "Failed to load resource" was.
+  studio.on('response', (r) => { if (r.status() >= 400) result.errors.push(`${r.request().method()} ${r.url()}: ${r.status()}`); });
+  await studio.goto(opt.url);
+  await studio.fill('#title', 'The studio');
+  await studio.click('#golive');
+  await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'live', null, { timeout: 30000 });
+  await studio.waitForSelector('#share:not([hidden])', { timeout: 20000 });
+  result.share = await studio.evaluate(() => ({ web: document.getElementById('share-web').value, app: document.getElementById('share-app').value, id: window.peerscopeStudio.id }));
+  // Copy puts the link on the clipboard.
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
+  await studio.click('#copy-app');
+  await studio.waitForFunction(() => document.getElementById('share-note').textContent === 'Copied.', null, { timeout: 5000 });
+  result.share.copied = await studio.evaluate(() => navigator.clipboard.readText());
+
+  for (const [size, viewport] of Object.entries(sizes)) {
+    await studio.setViewportSize(viewport);
+    const text = `${opt.text} at ${size}`;
+    await comment(text);
+    await studio.waitForFunction((t) => [...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)),
+      text, { timeout: 20000 });
+    const before = await studio.evaluate(() => window.peerscopeStudio.floated);
+    await chat('heart', { n: 3 });
+    await studio.waitForFunction((n) => window.peerscopeStudio.floated > n && document.querySelector('#hearts .heart') !== null,
+      before, { timeout: 20000 });
+    await studio.waitForFunction(() => Number(document.getElementById('viewercount').textContent) >= 1, null, { timeout: 20000 });
+    const seen = await studio.evaluate((t) => {
+      const box = (el) => { const r = el.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; };
+      const li = [...document.querySelectorAll('#comments li')].find((x) => x.textContent.includes(t));
+      const v = box(document.getElementById('preview')), c = box(li), h = box(document.querySelector('#hearts .heart'));
+      // A heart rises in #hearts, which clips it: that box must lie over the
+      // video, and the heart across it.
+      const field = box(document.getElementById('hearts'));
+      const inside = (a, b) => a.x >= b.x - 1 && a.y >= b.y - 1 && a.x + a.w <= b.x + b.w + 1 && a.y + a.h <= b.y + b.h + 1;
+      const de = document.documentElement;
+      return {
+        comment: li.textContent, author: li.querySelector('b').textContent,
+        over: inside(c, v), beside: c.x >= v.x + v.w, lowerHalf: c.y >= v.y + v.h / 2,
+        heartOver: inside(field, v) && h.x >= v.x && h.x + h.w <= v.x + v.w, viewers: Number(document.getElementById('viewercount').textContent),
+        sideways: de.scrollWidth > de.clientWidth, scrollWidth: de.scrollWidth, clientWidth: de.clientWidth,
+        heartNodes: document.querySelectorAll('#hearts .heart').length,
+      };
+    }, text);
+    result.sizes.push({ size, ...viewport, ...seen });
+    if (opt.shots) await studio.screenshot({ path: join(opt.shots, `studio-${size}.png`) });
+  }
+
+  // A burst of hearts never floods the page.
+  await chat('heart', { n: 30 });
+  await studio.waitForFunction(() => window.peerscopeStudio.hearts >= 39, null, { timeout: 20000 }).catch(() => {});
+  result.maxHeartNodes = await studio.evaluate(() => document.querySelectorAll('#hearts .heart').length);
+
+  // One-tap moderation, on the phone: tap a comment, then Delete; tap
+  // another, then Block its author. The viewer's node hears of the delete.
+  await studio.setViewportSize(sizes.phone);
+  const gone = `${opt.text} at portrait`;
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-body').click();
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-delete').waitFor({ timeout: 5000 });
+  if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-picked.png') });
+  await studio.locator('#comments li', { hasText: gone }).locator('.c-delete').click();
+  await studio.waitForFunction((t) => ![...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)), gone, { timeout: 20000 });
+  result.deletedAtViewer = await deletedAtViewer(gone);
+  await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-body').click();
+  await studio.locator('#comments li', { hasText: `${opt.text} at tablet` }).locator('.c-block').click();
+  await studio.waitForFunction(() => document.querySelectorAll('#comments li').length === 0, null, { timeout: 20000 });
+  result.afterBlock = await studio.evaluate(() => ({ comments: window.peerscopeStudio.comments.length, note: window.peerscopeStudio.note || '' }));
+  if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-moderated.png') });
+
+  result.violations = await studio.evaluate(() => window.__violations);
+  await studio.click('#golive'); // now labelled End
+  await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'ended', null, { timeout: 10000 });
+  result.afterEnd = await studio.evaluate(() => ({ on: window.peerscopeStudio.on, commentsHidden: document.getElementById('comments').hidden }));
+} catch (e) {
+  result.error = String(e && e.message || e);
+} finally {
+  if (browser) await browser.close();
+}
+console.log(JSON.stringify(result));
+
+// chat posts to the viewer's node's chat API as its player page would, and
+// returns the answer's status.
+async function chat(what, body) {
+  const r = await fetch(new URL(`chat/${what}`, opt.viewer), {
+    method: 'POST', body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', 'Peerscope-Token': opt.token },
+  });
+  await r.arrayBuffer();
+  if (r.status >= 400 && r.status !== 503) throw new Error(`chat/${what}: ${r.status}`);
+  return r.status;
+}
+
+// comment sends text, again while the viewer's node says it cannot yet
+// (503: it takes comments once its moderation state matched the
+// broadcaster's).
+async function comment(text) {
+  const deadline = Date.now() + 30000;
+  while (await chat('comment', { text }) === 503) {
+    if (Date.now() > deadline) throw new Error("the viewer's node never took the comment");
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+// deletedAtViewer waits for the viewer's node to say the comment was
+// deleted (or to leave it out of its log).
+async function deletedAtViewer(text) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const r = await fetch(new URL('chat/log', opt.viewer));
+    const log = await r.json();
+    const c = log.find((x) => x.text === text);
+    if (!c || c.deleted) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
