@@ -411,7 +411,7 @@ export class Leaf {
       this.prevParent = null;
       this.prevPath = null;
     }
-    if (why !== 'withheld') this.lostWithheld = false;
+    if (why !== 'withheld' && why !== 'forged') this.lostWithheld = false;
     this.handedOver = false;
     const old = this.parent;
     const m = old && this.members.get(old.id);
@@ -519,6 +519,11 @@ export class Leaf {
     if (i >= 0) { this.send(this.kids[i].info, message(Type.LEAVE)); this.removeChild(i); }
     if (this.state === 'attached' && this.parent && this.parent.id === from) {
       this.send(this.parent, message(Type.LEAVE));
+      // The rejoin names it as a parent that misbehaved, as a withholder
+      // is named (a Go node does the same): where this leaf's receipts
+      // made it a witness (the grandparent), it is believed and sends
+      // nobody else there.
+      this.lostWithheld = true;
       this.loseParent(now, 'forged');
     } else if (this.attachTo === from) {
       this.attachFailed(now);

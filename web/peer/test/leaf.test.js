@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Leaf, NO_DEPTH } from '../src/leaf.js';
 import { message, Type, Reason } from '../src/wire.js';
+import { ATTACH_WITHHELD } from '../src/trust.js';
 import { create } from '@bufbuild/protobuf';
 import { ChunkSchema } from '../src/gen/chunk_pb.js';
 
@@ -78,6 +79,10 @@ test('a parent that sends a forged chunk is left and banned', () => {
   l.forged(50, 'full', 'bad signature');
   const rd = l.ready();
   assert.deepEqual(sent(rd), ['full:LEAVE', 'root:ATTACH']);
+  // Named as misbehaving, not merely lost: the grandparent believes it and
+  // sends nobody else to the forger.
+  assert.equal(rd.messages[1].msg.lost, 'full');
+  assert.equal(rd.messages[1].msg.flags & ATTACH_WITHHELD, ATTACH_WITHHELD);
   assert.equal(l.snapshot().forged, 1);
   // Banned: what it says is ignored, and it is not asked again.
   l.step(60, 'full', message(Type.ACCEPT, { path: path('root', 'full') }));
