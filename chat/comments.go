@@ -89,6 +89,9 @@ func (m *machine) deliverComment(now time.Time, from peer.ID, env *envelope) {
 	}
 	ev := *entry
 	m.emit(&ev)
+	if len(m.early) > 0 {
+		m.reportsArrived(now, id)
+	}
 }
 
 // commentLog returns the kept comments in stream order.

@@ -18,7 +18,19 @@ const (
 	// The jury pool: peers heard from within juryPoolAge.
 	juryPoolAge  = 10 * time.Minute
 	maxOpenCalls = 4
+	// A report can reach the broadcaster before the comment it names
+	// does (gossip takes other paths): it waits this long for it, and at
+	// most maxEarlyReports wait at once.
+	earlyReportWait = 10 * time.Second
+	maxEarlyReports = 32
 )
+
+// earlyReport is a report of a comment the broadcaster has not seen yet.
+type earlyReport struct {
+	comment CommentID
+	by      peer.ID
+	at      time.Time
+}
 
 type call struct {
 	seq      uint64
@@ -73,6 +85,45 @@ func (m *machine) pruneCalls(now time.Time) {
 func (m *machine) report(now time.Time, by peer.ID, r *wireReport) {
 	id := CommentID{r.Author, r.Comment}
 	m.emit(&Reported{Comment: id, By: by})
+	if m.logIndex[id] == nil && !m.isDeleted(id) {
+		// Not seen here yet: the report overtook the comment. Before, it
+		// was dropped, and a viewer's report of a comment it had just
+		// seen was lost whenever its copy came first (CI: TestJury).
+		if len(m.early) < maxEarlyReports && !slices.ContainsFunc(m.early, func(e earlyReport) bool { return e.comment == id && e.by == by }) {
+			m.early = append(m.early, earlyReport{comment: id, by: by, at: now})
+		}
+		return
+	}
+	m.judge(now, by, id)
+}
+
+// reportsArrived judges the reports that were waiting for comment id,
+// which has just arrived, and forgets those that waited too long.
+func (m *machine) reportsArrived(now time.Time, id CommentID) {
+	var due []earlyReport
+	m.early = slices.DeleteFunc(m.early, func(e earlyReport) bool {
+		if e.comment == id {
+			due = append(due, e)
+			return true
+		}
+		return now.Sub(e.at) > earlyReportWait
+	})
+	for _, e := range due {
+		m.judge(now, e.by, e.comment)
+	}
+}
+
+// expireReports forgets the reports that waited too long for their
+// comment (it was refused here, or never came).
+func (m *machine) expireReports(now time.Time) {
+	if len(m.early) > 0 {
+		m.early = slices.DeleteFunc(m.early, func(e earlyReport) bool { return now.Sub(e.at) > earlyReportWait })
+	}
+}
+
+// judge calls a jury on a reported comment, if it may be judged and is not
+// being judged already.
+func (m *machine) judge(now time.Time, by peer.ID, id CommentID) {
 	c := m.logIndex[id]
 	if c == nil || c.Deleted || c.Author.Broadcaster || m.isModerator(c.Author.Peer) || by == c.Author.Peer {
 		return

@@ -70,6 +70,7 @@ type machine struct {
 	known   map[peer.ID]knownIdent // the last verified identity of a peer
 	calls   map[uint64]*call
 	callFor map[CommentID]uint64
+	early   []earlyReport // on the broadcaster: reports waiting for their comment
 
 	log      []*Comment
 	logIndex map[CommentID]*Comment

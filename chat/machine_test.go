@@ -736,3 +736,56 @@ func TestAttestationKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestSwarmReportOvertakesComment: a viewer that has a comment before the
+// broadcaster does reports it at once; its report reaches the broadcaster
+// first. The broadcaster keeps it until the comment arrives and calls the
+// jury then. (Before, the report was dropped: CI's TestJury waited 20 s
+// for a second conviction that never came.)
+func TestSwarmReportOvertakesComment(t *testing.T) {
+	peers := map[testPeer][]byte{broadcasterPeer: nil, mallory: nil, bob: nil, alice: nil, carol: nil}
+	s := newSwarm(t, peers)
+	s.advance(2 * time.Second)
+	for id := range s.ms {
+		s.publish(id, mustMarshal(t, env(s.now, envelope{Heart: &wireHeart{Count: 1}})), nil)
+	}
+	id, b, err := s.ms[mallory.id].comment(s.now, "buy cheap followers", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := s.ms[broadcasterPeer.id]
+	for pid, m := range s.ms { // everyone but the broadcaster has it
+		if pid == broadcasterPeer.id {
+			continue
+		}
+		if e, res, _ := m.check(s.now, mallory.id, mallory.id, b); res == accept {
+			m.deliver(s.now, mallory.id, mallory.id, e)
+		}
+	}
+	rb, err := s.ms[bob.id].reportComment(s.now, id)
+	s.publish(bob.id, rb, err)
+	summoned := func() int {
+		n := 0
+		for _, evs := range s.evs {
+			for _, e := range evs {
+				if sm, ok := e.(*Summons); ok && sm.Comment == id {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := summoned(); n != 0 {
+		t.Fatalf("%d summoned before the broadcaster saw the comment", n)
+	}
+	s.advance(3 * time.Second)
+	if e, res, _ := br.check(s.now, mallory.id, mallory.id, b); res == accept {
+		br.deliver(s.now, mallory.id, mallory.id, e)
+	} else {
+		t.Fatalf("the broadcaster refused the comment: %v", res)
+	}
+	s.settle()
+	if n := summoned(); n != 2 {
+		t.Fatalf("%d jurors summoned once the comment arrived, want the 2 viewers besides author and reporter", n)
+	}
+}

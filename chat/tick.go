@@ -36,6 +36,7 @@ func (m *machine) tick(now time.Time, in tickInput) {
 	}
 	m.closeCalls(now)
 	m.pruneCalls(now)
+	m.expireReports(now)
 	m.askForState(now)
 }
 
