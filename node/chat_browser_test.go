@@ -69,6 +69,8 @@ func TestChatPages(t *testing.T) {
 		Viewers   string
 		Layout    map[string]chatLayout
 
+		BurstHeartNodes int
+
 		OwnerModButtons, FromModButtons int
 		OffAtViewer                     bool
 	}
@@ -87,6 +89,9 @@ func TestChatPages(t *testing.T) {
 			r.OwnerModButtons, r.FromModButtons, r.OffAtViewer)
 	}
 	checkChatLayout(t, r.Layout)
+	if r.BurstHeartNodes == 0 || r.BurstHeartNodes > 24 {
+		t.Errorf("a burst of 30 hearts: %d on screen at once, want 1 to 24", r.BurstHeartNodes)
+	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)
 	}

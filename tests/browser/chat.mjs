@@ -33,11 +33,13 @@ try {
   const from = browser.page;
   const to = await browser.ctx.newPage();
   for (const p of [from, to]) p.on('pageerror', (e) => result.errors.push(e.message));
-  // Console errors count too, but for WHEP's 503: the test's broadcast has
-  // no media (the chat needs none), so the player's ask for it is refused.
+  // Console errors count too, but for the media's: the test's broadcast has
+  // no media (the chat needs none), so the player's asks for it (WHEP, the
+  // HLS playlist) are refused.
+  const media = (url) => url.endsWith('/whep') || url.includes('/hls/');
   to.on('console', (m) => {
     const at = m.location().url || '';
-    if (m.type() === 'error' && !at.endsWith('/whep')) result.errors.push(`${m.text()} (${at})`);
+    if (m.type() === 'error' && !media(at)) result.errors.push(`${m.text()} (${at})`);
   });
   await from.goto(opt.from);
   await to.goto(opt.to);
@@ -73,6 +75,21 @@ try {
   result.feedTo = await to.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
   result.viewers = await to.textContent('#viewers');
   result.layout = await layouts(from, to, opt.text);
+
+  // A burst of hearts never floods the page: the first page posts 30 at
+  // once (as its heart button would over many taps).
+  const total = await to.evaluate(() => window.peerscope.chat.hearts);
+  await from.evaluate(async () => {
+    const token = document.querySelector('meta[name="peerscope-token"]').content;
+    await fetch('chat/heart', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Peerscope-Token': token }, body: '{"n":30}' });
+  });
+  await to.waitForFunction((n) => window.peerscope.chat.hearts >= n + 30, total, { timeout: 20000 });
+  let most = 0;
+  for (let i = 0; i < 10; i++) {
+    most = Math.max(most, await to.evaluate(() => document.querySelectorAll('#hearts .heart').length));
+    await to.waitForTimeout(100);
+  }
+  result.burstHeartNodes = most;
 
   if (opt.owner) {
     const own = await browser.ctx.newPage();

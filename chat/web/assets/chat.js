@@ -155,6 +155,8 @@
   const MAX_HEARTS = 24;
   let lastTotal = -1; // the heart total as last seen
   let ownUnseen = 0;  // this page's taps sent but not yet in a total seen
+  let ownAt = 0;      // when this page last sent taps
+  const OWN_FORGET = 15000; // taps the tree never counted (capped, lost) stop hiding others' after this
 
   function float(n) {
     const layer = $('hearts');
@@ -174,6 +176,7 @@
   function heartsTo(total) {
     if (typeof total !== 'number') return;
     st.hearts = Math.max(st.hearts, total);
+    if (ownUnseen && Date.now() - ownAt > OWN_FORGET) ownUnseen = 0;
     if (lastTotal >= 0 && total > lastTotal) {
       const rise = total - lastTotal;
       const own = Math.min(rise, ownUnseen);
@@ -269,6 +272,7 @@
     const n = taps;
     taps = 0;
     ownUnseen += n;
+    ownAt = Date.now();
     api('heart', { n }).catch((e) => { ownUnseen = Math.max(0, ownUnseen - n); note(e.message); });
   }, 500);
 
