@@ -51,7 +51,11 @@ func TestChatPages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	const text = "hello from the other page ♥"
-	out, err := browsertest.Run(ctx, t, "chat.mjs", "--from", viewers[0].URLs().Player, "--to", viewers[1].URLs().Player, "--text", text, "--owner", b.OwnerURL())
+	args := []string{"--from", viewers[0].URLs().Player, "--to", viewers[1].URLs().Player, "--text", text, "--owner", b.OwnerURL()}
+	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
+		args = append(args, "--shots", dir)
+	}
+	out, err := browsertest.Run(ctx, t, "chat.mjs", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +67,9 @@ func TestChatPages(t *testing.T) {
 		FloatedTo int
 		FeedTo    []string
 		Viewers   string
+		Layout    map[string]chatLayout
+
+		BurstHeartNodes int
 
 		OwnerModButtons, FromModButtons int
 		OffAtViewer                     bool
@@ -81,8 +88,53 @@ func TestChatPages(t *testing.T) {
 		t.Fatalf("moderation: %d buttons on the owner's page, %d on a viewer's, comments off at the viewer %v",
 			r.OwnerModButtons, r.FromModButtons, r.OffAtViewer)
 	}
+	checkChatLayout(t, r.Layout)
+	if r.BurstHeartNodes == 0 || r.BurstHeartNodes > 24 {
+		t.Errorf("a burst of 30 hearts: %d on screen at once, want 1 to 24", r.BurstHeartNodes)
+	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)
+	}
+}
+
+// chatLayout is where chat.mjs found the second page's stage, the comment
+// and the comment box at one screen size.
+type chatLayout struct {
+	Stage, Say               chatBox
+	Comment                  *chatBox
+	ScrollWidth, ClientWidth int
+	Height                   float64
+}
+
+type chatBox struct{ L, T, R, B float64 }
+
+// checkChatLayout: on the phone the comment lies over the video and the
+// comment box is on screen; on the tablets the comment stands beside the
+// video; nowhere does the page scroll sideways.
+func checkChatLayout(t *testing.T, sizes map[string]chatLayout) {
+	t.Helper()
+	for _, name := range []string{"phone", "landscape", "portrait"} {
+		l, ok := sizes[name]
+		if !ok || l.Comment == nil {
+			t.Errorf("%s: no comment found (%+v)", name, l)
+			continue
+		}
+		s, c := l.Stage, *l.Comment
+		if l.ScrollWidth > l.ClientWidth {
+			t.Errorf("%s: scrolls sideways (%d > %d)", name, l.ScrollWidth, l.ClientWidth)
+		}
+		if name == "phone" {
+			if c.L < s.L-1 || c.R > s.R+1 || c.T < s.T-1 || c.B > s.B+1 || c.T < (s.T+s.B)/2 {
+				t.Errorf("phone: the comment %+v is not over the lower video %+v", c, s)
+			}
+			if l.Say.B > l.Height || l.Say.T < 0 {
+				t.Errorf("phone: the comment box %+v is off the screen (height %v)", l.Say, l.Height)
+			}
+			continue
+		}
+		if c.L < s.R || c.T >= s.B || c.B <= s.T {
+			t.Errorf("%s: the comment %+v is not beside the video %+v", name, c, s)
+		}
 	}
 }
 

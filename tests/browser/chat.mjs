@@ -18,6 +18,7 @@ const { values: opt } = parseArgs({
     to: { type: 'string' },
     owner: { type: 'string' },
     text: { type: 'string', default: 'hello from the other page' },
+    shots: { type: 'string' }, // a directory for screenshots of the second page
   },
 });
 if (!opt.from || !opt.to) {
@@ -32,6 +33,14 @@ try {
   const from = browser.page;
   const to = await browser.ctx.newPage();
   for (const p of [from, to]) p.on('pageerror', (e) => result.errors.push(e.message));
+  // Console errors count too, but for the media's: the test's broadcast has
+  // no media (the chat needs none), so the player's asks for it (WHEP, the
+  // HLS playlist) are refused.
+  const media = (url) => url.endsWith('/whep') || url.includes('/hls/');
+  to.on('console', (m) => {
+    const at = m.location().url || '';
+    if (m.type() === 'error' && !media(at)) result.errors.push(`${m.text()} (${at})`);
+  });
   await from.goto(opt.from);
   await to.goto(opt.to);
 
@@ -65,6 +74,22 @@ try {
   result.feedFrom = await from.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
   result.feedTo = await to.evaluate(() => window.peerscope.chat.comments.map((c) => c.text));
   result.viewers = await to.textContent('#viewers');
+  result.layout = await layouts(from, to, opt.text);
+
+  // A burst of hearts never floods the page: the first page posts 30 at
+  // once (as its heart button would over many taps).
+  const total = await to.evaluate(() => window.peerscope.chat.hearts);
+  await from.evaluate(async () => {
+    const token = document.querySelector('meta[name="peerscope-token"]').content;
+    await fetch('chat/heart', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Peerscope-Token': token }, body: '{"n":30}' });
+  });
+  await to.waitForFunction((n) => window.peerscope.chat.hearts >= n + 30, total, { timeout: 20000 });
+  let most = 0;
+  for (let i = 0; i < 10; i++) {
+    most = Math.max(most, await to.evaluate(() => document.querySelectorAll('#hearts .heart').length));
+    await to.waitForTimeout(100);
+  }
+  result.burstHeartNodes = most;
 
   if (opt.owner) {
     const own = await browser.ctx.newPage();
@@ -84,3 +109,28 @@ try {
   if (browser) await browser.close();
 }
 console.log(JSON.stringify(result));
+
+// layouts looks at the second page on a phone and two tablets: at each,
+// the first page's hearts must float there (it taps none), and the
+// comment must lie over the video on the phone and beside it on a tablet,
+// with nothing to scroll sideways.
+async function layouts(from, to, text) {
+  const sizes = { phone: { width: 390, height: 844 }, landscape: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
+  const out = {};
+  for (const [name, size] of Object.entries(sizes)) {
+    await to.setViewportSize(size);
+    const before = await to.evaluate(() => window.peerscope.chat.floated);
+    await from.click('#heartbtn');
+    await to.waitForFunction((n) => window.peerscope.chat.floated > n && document.querySelector('#hearts .heart') !== null,
+      before, { timeout: 20000 });
+    out[name] = await to.evaluate((text) => {
+      const box = (e) => { const r = e.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };
+      const li = [...document.querySelectorAll('#feed li')].find((x) => x.textContent.includes(text));
+      const de = document.documentElement;
+      return { stage: box(document.querySelector('.stage')), comment: li ? box(li) : null,
+        scrollWidth: de.scrollWidth, clientWidth: de.clientWidth, say: box(document.getElementById('say')), height: innerHeight };
+    }, text);
+    if (opt.shots) await to.screenshot({ path: `${opt.shots}/player-${name}.png` });
+  }
+  return out;
+}

@@ -148,23 +148,47 @@
     $('blockedbox').hidden = users.length === 0;
   }
 
+  // Hearts float up from the bottom right: everyone's, taken from the rise
+  // of the broadcast's heart total (the "hearts" event's count leaves out
+  // the taps of other pages on this node), less this page's own taps,
+  // which floated when tapped. Capped, so that a burst never floods the DOM.
+  const MAX_HEARTS = 24;
+  let lastTotal = -1; // the heart total as last seen
+  let ownUnseen = 0;  // this page's taps sent but not yet in a total seen
+  let ownAt = 0;      // when this page last sent taps
+  const OWN_FORGET = 15000; // taps the tree never counted (capped, lost) stop hiding others' after this
+
   function float(n) {
     const layer = $('hearts');
     for (let i = 0; i < Math.min(n, 8); i++) {
-      const h = document.createElement('span');
-      h.className = 'heart';
-      h.textContent = '♥';
-      h.style.left = (70 + Math.random() * 25) + '%';
-      h.style.animationDelay = (i * 120) + 'ms';
-      h.addEventListener('animationend', () => h.remove());
-      layer.append(h);
-      st.floated++;
+      setTimeout(() => {
+        if (layer.children.length >= MAX_HEARTS) return;
+        const h = document.createElement('span');
+        h.className = `heart h${Math.floor(Math.random() * 4)}`;
+        h.textContent = '♥';
+        h.addEventListener('animationend', () => h.remove(), { once: true });
+        layer.append(h);
+        st.floated++;
+      }, i * 150);
     }
+  }
+
+  function heartsTo(total) {
+    if (typeof total !== 'number') return;
+    st.hearts = Math.max(st.hearts, total);
+    if (ownUnseen && Date.now() - ownAt > OWN_FORGET) ownUnseen = 0;
+    if (lastTotal >= 0 && total > lastTotal) {
+      const rise = total - lastTotal;
+      const own = Math.min(rise, ownUnseen);
+      ownUnseen -= own;
+      if (rise > own) float(rise - own);
+    }
+    if (total > lastTotal) lastTotal = total;
   }
 
   function setViewers(v) {
     st.viewers = v.live;
-    st.hearts = v.hearts;
+    heartsTo(v.hearts);
     $('viewers').textContent = `${v.live} watching · ♥ ${v.hearts}`;
     if (owner) $('livecount').textContent = v.live;
   }
@@ -177,7 +201,7 @@
   const es = new EventSource('chat/events' + (owner ? '?owner=' + encodeURIComponent(owner) : ''));
   const on = (name, f) => es.addEventListener(name, (e) => f(JSON.parse(e.data)));
   on('comment', show);
-  on('hearts', (h) => { float(h.count); st.hearts = h.total; }); // others' hearts: this node's pages float their own
+  on('hearts', (h) => heartsTo(h.total));
   on('viewers', setViewers);
   on('moderated', (m) => {
     st.moderated.push(m);
@@ -247,7 +271,9 @@
     if (!taps) return;
     const n = taps;
     taps = 0;
-    api('heart', { n }).catch((e) => note(e.message));
+    ownUnseen += n;
+    ownAt = Date.now();
+    api('heart', { n }).catch((e) => { ownUnseen = Math.max(0, ownUnseen - n); note(e.message); });
   }, 500);
 
   loadModeration();
