@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -139,6 +140,30 @@ func TestStudioPage(t *testing.T) {
 		t.Errorf("after End: %+v", r.AfterEnd)
 	}
 	checkStudioSummary(t, r.Summary, r.HeartsSent, b.ID())
+	checkStudioAfterEnd(t, root.HTTPURL()+"/broadcast/live", b)
+}
+
+// checkStudioAfterEnd: the ended broadcast's key still opens
+// /broadcast/live (the summary's replay comes from there), and nothing
+// else does.
+func checkStudioAfterEnd(t *testing.T, url string, b *node.Broadcast) {
+	t.Helper()
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	code, _, body := goLiveCall{method: "GET", url: url, key: b.StreamKey()}.do(t, c)
+	var live struct {
+		ID, Replay string
+		Ended      bool
+	}
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK || !live.Ended || live.ID != b.ID() ||
+		live.Replay != strings.TrimSuffix(b.URLs().Player, b.URLs().Path)+"/r/"+b.ID()+"/" {
+		t.Errorf("GET live after the end: %d %s (%v)", code, body, err)
+	}
+	for _, key := range []string{"", "nope"} {
+		if code, _, body := (goLiveCall{method: "GET", url: url, key: key}).do(t, c); code != http.StatusUnauthorized {
+			t.Errorf("GET live after the end with key %q: %d %q", key, code, body)
+		}
+	}
 }
 
 // checkStudioSummary: End shows the duration, at least the one viewer, at
