@@ -253,7 +253,7 @@
     const target = out.targetBitrate ? Math.round(out.targetBitrate / 1000) : 0;
     const weak = reason === 'bandwidth' || reason === 'cpu' || (target > 0 && kbps < target / 2);
     state.health = { kbps, target, encoded, sent, dropped: Math.max(0, encoded - sent), reason, level: weak ? 'weak' : 'good' };
-    const why = reason === 'bandwidth' ? ' · network limits the video' : reason === 'cpu' ? ' · the phone is too busy' : weak ? ' · weak' : '';
+    const why = reason === 'bandwidth' ? ' · slow network' : reason === 'cpu' ? ' · phone too busy' : weak ? ' · weak' : '';
     healthText.textContent = `${kbps} kb/s · ${sent}/${encoded} frames sent${why}`;
     health.classList.toggle('weak', weak);
     health.hidden = false;
