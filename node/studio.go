@@ -15,7 +15,7 @@ import (
 // no player page and no chat — so the same chat API the owner's player
 // page reads is routed here too, opened by the stream key as WHIP is:
 //
-//	GET /broadcast/live            the broadcast's ID, title and links (studioJSON)
+//	GET /broadcast/live            the broadcast's ID, title and links, its replay after the end (studioJSON)
 //	GET /broadcast/chat/events     the chat's event stream, as its owner gets it
 //	GET /broadcast/chat/log        the comments so far
 //	GET /broadcast/chat/viewers    the live count and who is signed in
@@ -36,6 +36,12 @@ type studioJSON struct {
 	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
 	Player string `json:"player"` // the player page on this node's HTTP server
 	Ended  bool   `json:"ended"`
+	// After the end, for the page's summary: the replay page on this
+	// node's HTTP server once the replay is sealed (else ""), and its
+	// views so far. The broadcast stays in the node's list after its end
+	// (until closed), so the key still opens this then.
+	Replay        string `json:"replay,omitempty"`
+	ReplayViewers int    `json:"replay_viewers"`
 }
 
 // studioKey marks a request that the stream key of the broadcast it holds
@@ -77,6 +83,10 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 		Player: b.URLs().Player, Ended: b.ended()}
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
+	}
+	if p := b.replayPath(); p != "" {
+		out.Replay = n.HTTPURL() + p
+		out.ReplayViewers = n.ReplayViews(b.id)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -23,6 +24,24 @@ type studioSize struct {
 	Sideways                 bool
 	ScrollWidth, ClientWidth int
 	HeartNodes               int
+	Health                   struct {
+		Kbps, Encoded, Sent int
+		Level, Text         string
+	}
+}
+
+// studioSummary is the panel End showed (tests/browser/studio.mjs).
+type studioSummary struct {
+	Sizes []struct {
+		Size, Duration, Replay string
+		Peak, Hearts           int
+		Shown, Sideways        bool
+	}
+	ReplayStatus int
+	Again        struct {
+		State, Button string
+		SummaryHidden bool
+	}
 }
 
 // TestStudioPage goes live from the go-live page (over HTTPS, as a phone
@@ -35,7 +54,8 @@ type studioSize struct {
 // reaches one, the links to share are the broadcast's; no console error,
 // no policy violation, no sideways scroll; a tap on a comment and one on
 // Delete delete it at the viewer's node too, and Block takes its author's comments
-// away. PEERSCOPE_SHOTS=DIR keeps a screenshot at each size.
+// away. The health line shows a bitrate while live; End shows a summary
+// (checkStudioSummary). PEERSCOPE_SHOTS=DIR keeps a screenshot at each size.
 func TestStudioPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time browser test")
@@ -76,6 +96,8 @@ func TestStudioPage(t *testing.T) {
 		Sizes           []studioSize
 		MaxHeartNodes   int
 		AfterEnd        struct{ On, CommentsHidden bool }
+		HeartsSent      int
+		Summary         studioSummary
 		DeletedAtViewer bool
 		AfterBlock      struct {
 			Comments int
@@ -104,7 +126,7 @@ func TestStudioPage(t *testing.T) {
 			placed = s.Beside // a tablet: beside it
 		}
 		if !strings.Contains(s.Comment, "at "+s.Size) || s.Author != "anonymous" || !placed || !s.HeartOver ||
-			s.Viewers < 1 || s.Sideways || s.HeartNodes > 24 {
+			s.Viewers < 1 || s.Sideways || s.HeartNodes > 24 || s.Health.Kbps <= 0 || s.Health.Encoded <= 0 || s.Health.Text == "" {
 			t.Errorf("%s: %+v", s.Size, s)
 		}
 	}
@@ -116,5 +138,52 @@ func TestStudioPage(t *testing.T) {
 	}
 	if r.AfterEnd.On || !r.AfterEnd.CommentsHidden {
 		t.Errorf("after End: %+v", r.AfterEnd)
+	}
+	checkStudioSummary(t, r.Summary, r.HeartsSent, b.ID())
+	checkStudioAfterEnd(t, root.HTTPURL()+"/broadcast/live", b)
+}
+
+// checkStudioAfterEnd: the ended broadcast's key still opens
+// /broadcast/live (the summary's replay comes from there), and nothing
+// else does.
+func checkStudioAfterEnd(t *testing.T, url string, b *node.Broadcast) {
+	t.Helper()
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	code, _, body := goLiveCall{method: "GET", url: url, key: b.StreamKey()}.do(t, c)
+	var live struct {
+		ID, Replay string
+		Ended      bool
+	}
+	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK || !live.Ended || live.ID != b.ID() ||
+		live.Replay != strings.TrimSuffix(b.URLs().Player, b.URLs().Path)+"/r/"+b.ID()+"/" {
+		t.Errorf("GET live after the end: %d %s (%v)", code, body, err)
+	}
+	for _, key := range []string{"", "nope"} {
+		if code, _, body := (goLiveCall{method: "GET", url: url, key: key}).do(t, c); code != http.StatusUnauthorized {
+			t.Errorf("GET live after the end with key %q: %d %q", key, code, body)
+		}
+	}
+}
+
+// checkStudioSummary: End shows the duration, at least the one viewer, at
+// least the hearts sent, and the replay (the node seals one at the end),
+// whose page loads; Go live again goes back to the start.
+func checkStudioSummary(t *testing.T, s studioSummary, heartsSent int, id string) {
+	t.Helper()
+	if len(s.Sizes) != 3 {
+		t.Fatalf("summary seen at %d sizes", len(s.Sizes))
+	}
+	for _, z := range s.Sizes {
+		if !z.Shown || z.Sideways || !strings.Contains(z.Duration, ":") || z.Peak < 1 || z.Hearts < heartsSent ||
+			!strings.HasSuffix(z.Replay, "/r/"+id+"/") {
+			t.Errorf("summary at %s: %+v (hearts sent %d)", z.Size, z, heartsSent)
+		}
+	}
+	if s.ReplayStatus != 200 {
+		t.Errorf("the replay link answered %d", s.ReplayStatus)
+	}
+	if !s.Again.SummaryHidden || s.Again.Button != "Go live" || (s.Again.State != "idle" && s.Again.State != "preview") {
+		t.Errorf("Go live again: %+v", s.Again)
 	}
 }

@@ -27,11 +27,15 @@ func TestStudioRoutes(t *testing.T) {
 	base, key := n.HTTPURL()+"/broadcast/", b.StreamKey()
 
 	code, hdr, body := goLiveCall{method: "GET", url: base + "live", key: key}.do(t, c)
-	var live struct{ ID, Title, Link, Web, Player string }
+	var live struct {
+		ID, Title, Link, Web, Player, Replay string
+		Ended                                bool
+	}
 	if err := json.Unmarshal([]byte(body), &live); err != nil || code != http.StatusOK || hdr.Get("Cache-Control") != "no-store" {
 		t.Fatalf("GET live: %d %s (%v)", code, body, err)
 	}
-	if live.ID != b.ID() || live.Title != "studio" || live.Link != b.Link().String() || live.Player != b.URLs().Player || live.Web != "" {
+	if live.ID != b.ID() || live.Title != "studio" || live.Link != b.Link().String() || live.Player != b.URLs().Player || live.Web != "" ||
+		live.Replay != "" || live.Ended { // no replay before the end
 		t.Errorf("GET live: %+v", live)
 	}
 	waitFor(t, 10*time.Second, "the viewer list", func() bool {

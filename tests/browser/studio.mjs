@@ -57,8 +57,10 @@ try {
   await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'live', null, { timeout: 30000 });
   await studio.waitForSelector('#share:not([hidden])', { timeout: 20000 });
   result.share = await studio.evaluate(() => ({ web: document.getElementById('share-web').value, app: document.getElementById('share-app').value, id: window.peerscopeStudio.id }));
-  // Copy puts the link on the clipboard.
-  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
+  // Copy puts the link on the clipboard. (A grant replaces the origin's
+  // permissions: the camera's and microphone's go with it, or the capture
+  // stops.)
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write', 'camera', 'microphone'], { origin: new URL(opt.url).origin });
   await studio.click('#copy-app');
   await studio.waitForFunction(() => document.getElementById('share-note').textContent === 'Copied.', null, { timeout: 5000 });
   result.share.copied = await studio.evaluate(() => navigator.clipboard.readText());
@@ -91,6 +93,12 @@ try {
         heartNodes: document.querySelectorAll('#hearts .heart').length,
       };
     }, text);
+    // The health line: a bitrate over zero from the WHIP connection's stats.
+    await studio.waitForFunction(() => { const h = window.peerscopeBroadcast.health; return h && h.kbps > 0 && !document.getElementById('health').hidden; },
+      null, { timeout: 20000 }).catch(async (e) => {
+      throw new Error(`the health line never showed a bitrate (${JSON.stringify(await studio.evaluate(() => [window.peerscopeBroadcast.health, document.getElementById('stats').textContent]))}): ${e.message}`);
+    });
+    seen.health = await studio.evaluate(() => ({ ...window.peerscopeBroadcast.health, text: document.getElementById('health-text').textContent }));
     result.sizes.push({ size, ...viewport, ...seen });
     if (opt.shots) await studio.screenshot({ path: join(opt.shots, `studio-${size}.png`) });
   }
@@ -120,12 +128,40 @@ try {
   await studio.click('#golive'); // now labelled End
   await studio.waitForFunction(() => window.peerscopeBroadcast.state === 'ended', null, { timeout: 10000 });
   result.afterEnd = await studio.evaluate(() => ({ on: window.peerscopeStudio.on, commentsHidden: document.getElementById('comments').hidden }));
+  result.heartsSent = 3 * Object.keys(sizes).length + 30;
+  result.summary = await summary(studio);
+  result.violations = await studio.evaluate(() => window.__violations);
 } catch (e) {
   result.error = String(e && e.message || e);
 } finally {
   if (browser) await browser.close();
 }
 console.log(JSON.stringify(result));
+
+// summary reads the panel End shows at each size, waits for its replay
+// link and loads it, then presses Go live again.
+async function summary(studio) {
+  await studio.waitForSelector('#summary:not([hidden])', { timeout: 10000 });
+  await studio.waitForSelector('#sum-replay-row:not([hidden])', { timeout: 20000 }).catch(() => {});
+  const out = { sizes: [] };
+  for (const [size, viewport] of Object.entries(sizes)) {
+    await studio.setViewportSize(viewport);
+    out.sizes.push({ size, ...await studio.evaluate(() => {
+      const de = document.documentElement, box = document.getElementById('summary').getBoundingClientRect();
+      const t = (id) => document.getElementById(id).textContent;
+      return { duration: t('sum-duration'), peak: Number(t('sum-peak')), hearts: Number(t('sum-hearts')), replay: document.getElementById('sum-replay').href || '',
+        shown: box.width > 0 && box.height > 0, sideways: de.scrollWidth > de.clientWidth };
+    }) });
+    if (opt.shots) await studio.screenshot({ path: join(opt.shots, `summary-${size}.png`) });
+  }
+  const replay = out.sizes[0].replay;
+  if (replay) out.replayStatus = (await fetch(replay)).status;
+  await studio.click('#again');
+  await studio.waitForFunction(() => ['idle', 'preview'].includes(window.peerscopeBroadcast.state), null, { timeout: 5000 });
+  out.again = await studio.evaluate(() => ({ state: window.peerscopeBroadcast.state, summaryHidden: document.getElementById('summary').hidden,
+    button: document.getElementById('golive').textContent }));
+  return out;
+}
 
 // chat posts to the viewer's node's chat API as its player page would, and
 // returns the answer's status.

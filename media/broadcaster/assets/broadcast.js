@@ -12,6 +12,7 @@
   const video = $('preview'), button = $('golive'), flip = $('flip');
   const statusEl = $('status'), errorEl = $('error'), statsEl = $('stats');
   const badge = $('badge'), clock = $('clock'), titleEl = $('title'), keyEl = $('key');
+  const health = $('health'), healthText = $('health-text');
 
   // What tests and curious people can read.
   const state = window.peerscopeBroadcast = { state: 'idle', error: '', codec: '', session: '', log: [] };
@@ -230,12 +231,32 @@
       const codec = codecs.get(out.codecId);
       state.codec = codec ? codec.mimeType : '';
       state.framesSent = out.framesSent || 0;
-      const now = performance.now();
+      const now = performance.now(), first = !lastAt;
       const kbps = lastAt ? Math.round((out.bytesSent - lastBytes) * 8 / (now - lastAt)) : 0;
       lastBytes = out.bytesSent; lastAt = now;
       const size = out.frameWidth ? `${out.frameWidth}×${out.frameHeight}` : '';
       statsEl.textContent = [state.codec.replace('video/', ''), size, out.framesPerSecond ? `${Math.round(out.framesPerSecond)} fps` : '', kbps ? `${kbps} kb/s` : ''].filter(Boolean).join(' · ');
+      if (!first) showHealth(out, kbps);
     } catch (e) { /* the connection is going away */ }
+  }
+
+  // showHealth puts the connection's health over the preview: what goes
+  // out, the frames encoded and those that never left (the encoder made
+  // them, the connection did not send them), and whether it holds. Weak:
+  // the browser says it limits the video for want of bandwidth or CPU, or
+  // the bitrate fell under half the encoder's own target (a target the
+  // browser lowers as the network degrades, so a fall under it is a loss
+  // the estimate has not caught up with yet).
+  function showHealth(out, kbps) {
+    const encoded = out.framesEncoded || 0, sent = out.framesSent || 0;
+    const reason = out.qualityLimitationReason || 'none';
+    const target = out.targetBitrate ? Math.round(out.targetBitrate / 1000) : 0;
+    const weak = reason === 'bandwidth' || reason === 'cpu' || (target > 0 && kbps < target / 2);
+    state.health = { kbps, target, encoded, sent, dropped: Math.max(0, encoded - sent), reason, level: weak ? 'weak' : 'good' };
+    const why = reason === 'bandwidth' ? ' · slow network' : reason === 'cpu' ? ' · phone too busy' : weak ? ' · weak' : '';
+    healthText.textContent = `${kbps} kb/s · ${sent}/${encoded} frames sent${why}`;
+    health.classList.toggle('weak', weak);
+    health.hidden = false;
   }
 
   // teardown ends the WebRTC connection and, when asked, the WHIP session.
@@ -243,6 +264,7 @@
     clearInterval(timer); clearInterval(statsTimer);
     liveSince = 0; lastBytes = 0; lastAt = 0;
     statsEl.textContent = '';
+    health.hidden = true;
     const conn = pc; pc = null;
     const s = session; session = null;
     if (s && deleteSession) {
@@ -259,6 +281,15 @@
   document.getElementById('form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (pc) end(); else goLive();
+  });
+
+  // After the summary (studio.js), "Go live again": back to the start.
+  // The ended broadcast cannot take a new session (its key answers 410),
+  // so the page says so if the node has not started a new one.
+  document.addEventListener('peerscope:again', () => {
+    if (state.state !== 'ended') return;
+    showError('');
+    setState(stream ? 'preview' : 'idle', 'Ready.');
   });
 
   flip.addEventListener('click', async () => {

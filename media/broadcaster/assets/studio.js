@@ -21,10 +21,12 @@
   const NAMES_EVERY = 5000;
 
   // What tests and curious people can read.
-  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0 };
+  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0,
+    peak: 0, seen: new Set(), since: 0, summary: null };
 
   let key = '', run = null; // run: the live session's AbortController
   let lastTotal = -1;       // the broadcast's heart total as last seen
+  let after = null;         // the summary's reads, until Go live again
 
   document.addEventListener('peerscope:state', (ev) => {
     const { state, key: k } = ev.detail;
@@ -45,6 +47,12 @@
     studio.comments = [];
     list.hidden = false;
     watching.hidden = false;
+    $('summary').hidden = true;
+    studio.since = Date.now();
+    studio.peak = 0;
+    studio.hearts = 0;
+    studio.seen = new Set();
+    studio.summary = null;
     loadLinks(run.signal);
     follow(run.signal);
     pollNames(run.signal);
@@ -61,7 +69,58 @@
     list.hidden = true;
     hearts.replaceChildren();
     if (!ended) $('share').hidden = true;
+    else showSummary();
   }
+
+  // showSummary shows, in place of the live overlay, what the page counted
+  // while live (it keeps its own counts: the WHIP session is gone), then
+  // asks the node for the replay, which it seals at the end.
+  function showSummary() {
+    const s = Math.floor((Date.now() - studio.since) / 1000);
+    const named = studio.seen.size;
+    studio.summary = { seconds: s, peak: studio.peak, named, hearts: studio.hearts, replay: '' };
+    $('sum-duration').textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+    $('sum-peak').textContent = String(studio.peak);
+    $('sum-named').textContent = String(named);
+    $('sum-named-row').hidden = named === 0;
+    $('sum-hearts').textContent = String(studio.hearts);
+    $('sum-replay-row').hidden = true;
+    $('summary').hidden = false;
+    after = new AbortController();
+    findReplay(after.signal);
+  }
+
+  // findReplay asks the node, a few times, for the ended broadcast's replay
+  // (the key still opens /broadcast/live after the end).
+  async function findReplay(signal) {
+    for (let i = 0; i < 15 && !signal.aborted; i++) {
+      try {
+        const resp = await fetch(api('live'), authed(signal));
+        if (!resp.ok) return;
+        const a = await resp.json();
+        if (a.replay) { showReplay(a.replay); return; }
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(1000, signal);
+    }
+  }
+
+  function showReplay(href) {
+    studio.summary.replay = href;
+    const a = $('sum-replay');
+    a.href = href;
+    a.textContent = href;
+    $('sum-replay-row').hidden = false;
+  }
+
+  $('again').addEventListener('click', () => {
+    if (after) after.abort();
+    after = null;
+    $('summary').hidden = true;
+    $('share').hidden = true;
+    document.dispatchEvent(new CustomEvent('peerscope:again'));
+  });
 
   const authed = (signal) => ({ headers: { Authorization: `Bearer ${key}` }, cache: 'no-store', signal });
   const pause = (ms, signal) => new Promise((resolve) => {
@@ -145,7 +204,7 @@
       case 'comment': addComment(v); break;
       case 'hearts': heartsTo(v.total); break;
       case 'viewers':
-        studio.live = v.live;
+        seeLive(v.live);
         $('viewercount').textContent = String(v.live);
         heartsTo(v.hearts);
         break;
@@ -276,10 +335,16 @@
     }
   }
 
+  function seeLive(n) {
+    studio.live = n;
+    if (typeof n === 'number' && n > studio.peak) studio.peak = n;
+  }
+
   function showNames(v) {
-    studio.live = v.live;
+    seeLive(v.live);
     $('viewercount').textContent = String(v.live);
     studio.names = (v.identified || []).map(who);
+    for (const a of v.identified || []) studio.seen.add(a.peer || a.handle || who(a));
     const shown = studio.names.slice(0, 3).join(', ');
     const more = studio.names.length - 3;
     $('viewernames').textContent = more > 0 ? `${shown} +${more}` : shown;
