@@ -98,7 +98,7 @@ func (m *machine) report(now time.Time, by peer.ID, r *wireReport) {
 }
 
 // reportsArrived judges the reports that were waiting for comment id,
-// which has just arrived, and forgets those that waited too long.
+// which has just arrived (tick forgets those that waited too long).
 func (m *machine) reportsArrived(now time.Time, id CommentID) {
 	var due []earlyReport
 	m.early = slices.DeleteFunc(m.early, func(e earlyReport) bool {
@@ -106,7 +106,7 @@ func (m *machine) reportsArrived(now time.Time, id CommentID) {
 			due = append(due, e)
 			return true
 		}
-		return now.Sub(e.at) > earlyReportWait
+		return false
 	})
 	for _, e := range due {
 		m.judge(now, e.by, e.comment)
