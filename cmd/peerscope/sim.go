@@ -199,7 +199,8 @@ send them heartbeats but never a chunk; --padders N relaying viewers append
 fraction of the viewers at --kill-at, at once, with no goodbye. Continuity
 counts the honest viewers only; the report adds each one's longest stall
 (consecutive chunks missing their deadline, from its first chunk on time:
-what came late before it is start-up), withheld_rejoin_ms (attached
+what came late before it is start-up; with a kill, stall_after_kill_max_ms
+and stalled_after_kill count from the kill on), withheld_rejoin_ms (attached
 under a sybil -> under an honest parent) and the pad bytes relayed by honest
 nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 

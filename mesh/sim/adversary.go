@@ -133,6 +133,13 @@ func (s *Sim) killMany() {
 		i := s.present[s.rng.IntN(len(s.present))]
 		s.depart(i, false)
 	}
+	// Stalls from here on are the failure's: the first chunk whose
+	// deadline is after now.
+	hi, _ := s.dueUpTo(s.now)
+	s.m.killSeq = hi + 1
+	for _, i := range s.present {
+		s.nodes[i].play.split = s.m.killSeq
+	}
 }
 
 // beat gives every viewer the live edge as the broadcaster's chat beat
@@ -207,4 +214,13 @@ func (s *Sim) adversaryExtra(r *report.Report, honest, adv tally, stalls *report
 	r.Extra["pad_bytes_sent"] = float64(m.padSent)
 	r.Extra["pad_bytes_relayed"] = float64(m.padRelayed)
 	r.Extra["withheld_rejoins"] = float64(m.rejoinWithheld.Len())
+	if m.killSeq > 0 {
+		w := m.worstAfter
+		r.Extra["stall_after_kill_max_ms"] = s.stallMs(tally{stall: w.chunks})
+		r.Extra["stalled_after_kill"] = float64(m.stalledAfter)
+		if w.chunks > 0 {
+			r.Extra["stall_after_kill_node"] = float64(w.node)
+			r.Extra["stall_after_kill_at_s"] = (float64(w.from-1)*float64(s.cfg.ChunkInterval) + float64(s.cfg.Playout)) / 1e9
+		}
+	}
 }

@@ -29,6 +29,12 @@ type metrics struct {
 	// worst: the honest viewer with the longest stall of all (left or
 	// present), for tracing it (Config.Trace).
 	worst worstStall
+	// worstAfter: the same from the kill on (Config.KillAt), and how many
+	// honest viewers stalled at all then.
+	worstAfter       worstStall
+	stalledAfterLeft int    // honest viewers that left having stalled since the kill
+	stalledAfter     int    // the same with those present, as of the last tallies
+	killSeq          uint64 // the first chunk due after the kill (0: none yet)
 
 	streamBytes uint64 // chunk message bytes the broadcaster cut
 	chunkBytes  uint64 // chunk message bytes sent, all links
@@ -91,6 +97,8 @@ type tally struct {
 	maxUpload             float64
 	stall                 uint64 // longest stall, in chunks (settle)
 	stallFrom             uint64 // its first sequence number
+	stallAfter            uint64 // the same from the kill on
+	stallAfterFrom        uint64
 }
 
 // worstStall is the longest stall seen: how long (chunks), whose, from
@@ -127,6 +135,16 @@ func (s *Sim) addTally(i int32, p tally) {
 	s.m.settled.add(p)
 	s.m.stalls = append(s.m.stalls, s.stallMs(p))
 	s.m.worst.see(i, p)
+	if s.seeAfter(i, p) {
+		s.m.stalledAfterLeft++
+	}
+}
+
+// seeAfter takes a viewer's longest stall since the kill: it reports
+// whether it stalled at all then.
+func (s *Sim) seeAfter(i int32, p tally) bool {
+	s.m.worstAfter.see(i, tally{stall: p.stallAfter, stallFrom: p.stallAfterFrom})
+	return p.stallAfter > 0
 }
 
 func (s *Sim) stallMs(p tally) float64 { return float64(p.stall) * float64(s.cfg.ChunkInterval) / 1e6 }
@@ -159,6 +177,7 @@ func (s *Sim) settle(i int32, t int64) tally {
 	play := nd.play // settle may be asked again later (Report): advance a copy
 	play.advance(hi)
 	p.stall, p.stallFrom = play.maxRun, play.maxStart
+	p.stallAfter, p.stallAfterFrom = play.maxAfter, play.maxAfterStart
 	return p
 }
 
@@ -357,6 +376,7 @@ func (s *Sim) Report() *report.Report {
 // the honest viewers' longest stalls, and every machine's Stats.
 func (s *Sim) tallies() (honest, adv tally, stalls report.Sample, stalled int, st mesh.Stats) {
 	honest, adv, st = s.m.settled, s.m.adversaries, s.m.stats
+	s.m.stalledAfter = s.m.stalledAfterLeft
 	for _, v := range s.m.stalls {
 		stalls.Add(v)
 		if v > 0 {
@@ -371,6 +391,9 @@ func (s *Sim) tallies() (honest, adv tally, stalls report.Sample, stalled int, s
 			honest.add(q)
 			stalls.Add(s.stallMs(q))
 			s.m.worst.see(i, q)
+			if s.seeAfter(i, q) {
+				s.m.stalledAfter++
+			}
 			if q.stall > 0 {
 				stalled++
 			}

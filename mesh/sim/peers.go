@@ -119,7 +119,7 @@ func (s *Sim) addNode(i, k, slots int, upload int64) bool {
 	s.nodes = append(s.nodes, node{
 		n: n, info: mesh.PeerInfo{ID: s.peerID(i)}, class: uint8(k),
 		slots: int32(slots), upload: upload, nsPerByte: 8e9 / float64(upload),
-		arrived: s.now, left: -1, play: playback{first: -1}, parent: -1, attachTo: -1, parentGoneAt: -1,
+		arrived: s.now, left: -1, play: playback{first: -1, split: s.m.killSeq}, parent: -1, attachTo: -1, parentGoneAt: -1,
 		withheldAt: -1, attachedPos: -1, presentPos: -1,
 	})
 	s.pos = append(s.pos, point{x, y})

@@ -33,6 +33,13 @@ type playback struct {
 	run      uint64
 	maxRun   uint64
 	maxStart uint64 // first sequence number of the longest run
+
+	// With a kill (Config.KillAt): the longest run of chunks from split,
+	// the first whose deadline came after the kill, on: what the failure
+	// cost, apart from the arrival burst.
+	split         uint64
+	maxAfter      uint64
+	maxAfterStart uint64
 }
 
 // advance counts the stalls up to hi, the last sequence number whose
@@ -65,6 +72,11 @@ func (p *playback) advance(hi uint64) {
 			p.run++
 			if p.run > p.maxRun {
 				p.maxRun, p.maxStart = p.run, q+1-p.run
+			}
+			if p.split > 0 && q >= p.split {
+				if r := min(p.run, q+1-p.split); r > p.maxAfter {
+					p.maxAfter, p.maxAfterStart = r, q+1-r
+				}
 			}
 		}
 	}

@@ -305,6 +305,34 @@ func TestStallCountsFromPictureStart(t *testing.T) {
 	}
 }
 
+// TestStallAfterKill: a stall that runs across the kill counts, from the
+// kill on, only for its part after it; one that ends before counts not at
+// all. The report's stall_after_kill_* say what the failure cost apart
+// from the arrival burst, and stay within the run's longest stall.
+func TestStallAfterKill(t *testing.T) {
+	p := playback{first: 0, lo: 1, start: 1, split: 10}
+	for q := uint64(1); q <= 20; q++ {
+		p.note(q, q < 3 || q > 6 && q < 8 || q > 12 && q < 15 || q > 18)
+	}
+	p.advance(20)
+	// Late: 3-6 (4, before the kill), 8-12 (5, of which 10-12 after it),
+	// 15-18 (4, after it).
+	if p.maxRun != 5 || p.maxStart != 8 || p.maxAfter != 4 || p.maxAfterStart != 15 {
+		t.Fatalf("longest %d from %d, after the kill %d from %d: want 5 from 8, 4 from 15", p.maxRun, p.maxStart, p.maxAfter, p.maxAfterStart)
+	}
+	cfg := small(300, 40*time.Second, 0, 1)
+	cfg.KillAt, cfg.KillFraction = 25*time.Second, 0.3
+	r := run(t, cfg)
+	after, ok := r.Extra["stall_after_kill_max_ms"]
+	if !ok || after > r.Extra["stall_max_ms"] || r.Extra["stalled_after_kill"] > r.Extra["stalled_viewers"] {
+		t.Fatalf("after the kill: longest stall %v ms (reported %v), %v stalled; whole run: %v ms, %v stalled",
+			after, ok, r.Extra["stalled_after_kill"], r.Extra["stall_max_ms"], r.Extra["stalled_viewers"])
+	}
+	if at, ok := r.Extra["stall_after_kill_at_s"]; ok && at < 25 {
+		t.Fatalf("the longest stall after the kill began at %v s, before it (25 s)", at)
+	}
+}
+
 // TestTraceWorstStall: the report names the viewer with the longest stall,
 // and a second run of the same seed traced on it tells that viewer's
 // events and its late chunks, and nobody else's but its parent's and
