@@ -183,6 +183,10 @@ func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 		// Within the broadcaster's spare upload; what is left out the
 		// child pulls from elsewhere, or plays from the next keyframe.
 		from = max(from, n.highest+1-n.rootSpend(now, n.highest+1-from))
+	} else if from <= n.highest && want == 0 && !n.relaySpend(now, n.highest+1-from) {
+		// A newcomer's keyframe backfill that the headroom cannot carry
+		// now: it starts at the live edge (a player, at the next keyframe).
+		from = n.highest + 1
 	}
 	for s := from; s <= n.highest; s++ {
 		if x := n.ring[s%w]; x != nil && x.Seq == s {
@@ -277,6 +281,32 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 		return PeerInfo{}
 	}
 	return n.members[opts[n.cfg.Rand.IntN(len(opts))]].info
+}
+
+// relaySpend spends k chunks of a relay's headroom on a newcomer's
+// backfill from the last keyframe, if they fit in what is left of this
+// second, and reports whether they did. A relay's slots are sized for its
+// children's live chunks with headroom (SlotsFor; half a stream per slot
+// in the simulator): a stream a second per two slots, at least one, is
+// spare. All of it or nothing: a backfill cut short starts after the
+// keyframe and no player can show it. In the arrival burst, relays whose
+// children came and went backfilled every newcomer, up to two seconds of
+// stream each and several a second; their uplinks fell seconds behind
+// and every child below stalled (a 10,000-viewer simulation: one for
+// 3.6 s, 252 viewers stalled; with the budget 1.8 s, 37).
+// A child's rejoin backfill (at most a second) is not counted here: after
+// a mass failure it is what brings the orphans back in time.
+func (n *Machine) relaySpend(now time.Time, k uint64) bool {
+	perStream := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
+	budget := perStream * uint64(max(1, (n.cfg.Slots+1)/2))
+	if now.Sub(n.spareReset) >= time.Second {
+		n.spareReset, n.spareUsed = now, 0
+	}
+	if n.spareUsed+k > budget {
+		return false
+	}
+	n.spareUsed += k
+	return true
 }
 
 // rootSpend spends up to k chunks of the broadcaster's spare upload — one

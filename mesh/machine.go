@@ -215,7 +215,7 @@ type Machine struct {
 	strangerReset  time.Time  // start of the second strangerServed counts in
 	strangerServed uint64     // chunks served this second to pulls from non-children
 	spareReset     time.Time  // start of the second spareUsed counts in
-	spareUsed      uint64     // the broadcaster's chunks sent this second beyond the live ones
+	spareUsed      uint64     // chunks sent this second beyond the live ones: the broadcaster's backfills and pulls, a relay's newcomers' backfills
 	edgeReset      time.Time  // start of the second edgesSent counts in
 	edgesSent      int        // edges sent this second to peers that are not grandchildren
 	kept           []keptSlot // slots kept for the heirs of children lost (rejoin.go)

@@ -41,6 +41,7 @@ type network struct {
 	priv     ed25519.PrivateKey
 	pub      ed25519.PublicKey
 	seq      uint64
+	keyEvery uint64 // stream keyframes=K: every K-th chunk is a keyframe (0: none)
 	webMod   int    // set-web: node i serves i%webMod browsers
 	tapped   uint64 // hearts counted at the nodes
 	watch    func(from PeerID, e Envelope) bool
@@ -126,6 +127,9 @@ func (nw *network) latency(a, b PeerID) time.Duration {
 
 func (nw *network) chunk() *chunk.Chunk {
 	c := &chunk.Chunk{Broadcast: "b1", Seq: nw.seq, Wallclock: nw.now.UnixNano(), Payload: []byte(fmt.Sprintf("payload %d", nw.seq))}
+	if nw.keyEvery > 0 && nw.seq%nw.keyEvery == 0 {
+		c.Flags |= chunk.FlagKeyframe
+	}
 	c.Sign(nw.priv)
 	nw.seq++
 	return c

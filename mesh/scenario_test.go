@@ -90,6 +90,9 @@ func (nw *network) command(d *datadriven.TestData, out *strings.Builder) {
 	case "run":
 		nw.cmdRun(d, out)
 	case "stream":
+		if d.HasArg("keyframes") {
+			d.ScanArgs(nw.t, "keyframes", &nw.keyEvery)
+		}
 		nw.stream(nw.duration(d, 0))
 	case "tap":
 		fmt.Fprintf(out, "tapped %d\n", nw.tap(nw.duration(d, 0)))
