@@ -261,13 +261,15 @@ func (n *Machine) believeLost(now time.Time, lost PeerID) {
 func (n *Machine) readopt(now time.Time, c *child, info PeerInfo, m *Message) {
 	c.heardAt = now
 	c.info = info
+	var flags uint32
 	switch {
 	case !c.welcomeEnd.IsZero():
-		n.welcomeBack(c, m)
+		n.welcomeBack(now, c)
+		flags = AcceptWelcome
 	case c.handTo != "":
 		n.handoverFailed(now, c)
 	}
-	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth()), Flags: flags})
 	n.backfill(now, c, m.Seq)
 }
 
@@ -464,7 +466,10 @@ func (n *Machine) climbRoom(now time.Time, from PeerID, m *Message) []Candidate 
 	return room
 }
 
-func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
+func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) { n.adoptAs(now, info, m, 0) }
+
+// adoptAs adopts a child, its accept carrying flags (AcceptWelcome).
+func (n *Machine) adoptAs(now time.Time, info PeerInfo, m *Message, flags uint32) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, claimed: 1, heardAt: now, sentAt: now, addedAt: now}
 	if k := len(n.cfg.Counters); k > 0 {
 		c.gauges = make([]uint64, k)
@@ -473,7 +478,7 @@ func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
 	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
-	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth()), Flags: flags})
 	n.backfill(now, c, m.Seq)
 }
 

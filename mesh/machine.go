@@ -203,6 +203,7 @@ type Machine struct {
 	probeHints     int       // …of which the first probeHints were hints
 	attachTo       PeerID
 	attachDeadline time.Time
+	welcomed       bool // the parent adopted this node beyond its slots (AcceptWelcome)
 	moving         bool // the attach out is an improvement move while attached
 	hints          []PeerID
 	lostAt         time.Time // when the parent was lost; zero when not rejoining
@@ -626,6 +627,9 @@ func (n *Machine) NextTick() time.Time {
 			at(c.welcomeEnd, 0)
 			if c.handTo == "" {
 				at(c.addedAt, cfg.WelcomeFor)
+				if !c.handUntil.IsZero() {
+					at(c.handUntil, 0)
+				}
 			}
 		}
 		if c.orphan != nil {

@@ -92,7 +92,7 @@ type Message struct {
 	Candidates []Candidate  // MsgRedirect, MsgLeave, MsgStatus
 	Addrs      []string     // MsgAttach: the requester's addresses
 	Reason     Reason       // MsgReject
-	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld, AttachWelcome; MsgLeave: LeaveHandover
+	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld, AttachWelcome; MsgAccept: AcceptWelcome; MsgLeave: LeaveHandover
 	Lost       PeerID       // MsgAttach, MsgPing: the parent the requester just lost, if any
 	Parent     PeerID       // MsgReceipt: the sender's parent, the receiver's child
 	Vouches    []Candidate  // MsgStatus: the sender's children that proved capacity (Proven), from their children's receipts
@@ -134,6 +134,16 @@ const (
 	// its slots, then hands it over, make before break, to room below
 	// (welcome.go); one that does not know it answers as before.
 	AttachWelcome
+)
+
+// Accept flags.
+const (
+	// AcceptWelcome marks the accept of a newcomer welcomed beyond the
+	// slots (AttachWelcome): a handover follows, and if it fails the
+	// newcomer asks this parent again (an attach) rather than rejoining
+	// elsewhere: naming as lost a parent that is alive would make its own
+	// parent free its slot.
+	AcceptWelcome uint32 = 1 << iota
 )
 
 // Leave flags.

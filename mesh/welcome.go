@@ -34,7 +34,7 @@ func (n *Machine) welcome(now time.Time, info PeerInfo, m *Message) bool {
 		m.Flags&(AttachImprove|AttachWithheld) != 0 || len(n.handRoom(now, info.ID)) == 0 {
 		return false
 	}
-	n.adopt(now, info, m)
+	n.adoptAs(now, info, m, AcceptWelcome)
 	c := n.children[len(n.children)-1]
 	c.welcomeEnd = now.Add(n.cfg.WelcomeFor + welcomeMove)
 	n.welcoming++
@@ -63,7 +63,7 @@ func (n *Machine) tickWelcome(now time.Time) {
 			n.removeChild(i)
 			i--
 			n.send(c.info, &Message{Type: MsgLeave, Candidates: n.handRoom(now, c.info.ID)})
-		case c.handTo == "" && now.Sub(c.addedAt) >= n.cfg.WelcomeFor:
+		case c.handTo == "" && now.Sub(c.addedAt) >= n.cfg.WelcomeFor && !now.Before(c.handUntil):
 			n.handOn(now, c)
 		}
 	}
@@ -89,12 +89,14 @@ func (n *Machine) handOn(now time.Time, c *child) {
 	n.send(c.info, &Message{Type: MsgLeave, Flags: LeaveHandover, Candidates: room})
 }
 
-// welcomeBack takes a welcomed child's attach again: a new address (it is
-// fed as before), or, flagged withheld, word that the member it was handed
-// to fed it nothing (stepAttach has heard the accusation): it is handed on
-// again, elsewhere, at the next tick.
-func (n *Machine) welcomeBack(c *child, m *Message) {
-	if c.handTo != "" && m.Flags&AttachWithheld != 0 {
-		c.handTo, c.handUntil = "", time.Time{}
+// welcomeBack takes a welcomed child's attach again. During its handover
+// that is word that the move failed (the member handed to refused it, did
+// not answer in time, or fed it nothing: flagged withheld, which
+// stepAttach has heard): it stays, fed here, and is handed on again after
+// WelcomeFor, until its end. (A child told AcceptWelcome asks its welcomer
+// again when a handover fails, rather than rejoining elsewhere.)
+func (n *Machine) welcomeBack(now time.Time, c *child) {
+	if c.handTo != "" {
+		c.handTo, c.handUntil = "", now.Add(n.cfg.WelcomeFor)
 	}
 }
