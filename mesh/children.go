@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// holding is how many children hold a slot (not being handed over).
-func (n *Machine) holding() int { return len(n.children) - n.handing }
+// holding is how many children hold a slot (not being handed over, not
+// welcomed beyond the slots).
+func (n *Machine) holding() int { return len(n.children) - n.handing - n.welcoming }
 
 // Holding returns how many children hold one of the node's slots: never
 // more than its slots. (Children being handed over to a bigger relay are
@@ -29,7 +30,7 @@ func (n *Machine) free() uint32 {
 func (n *Machine) subtree() uint32 {
 	s := uint32(1)
 	for _, c := range n.children {
-		if c.handTo == "" {
+		if !c.away() {
 			s = addSat32(s, c.subtree)
 		}
 	}
@@ -39,7 +40,10 @@ func (n *Machine) subtree() uint32 {
 func (n *Machine) removeChild(i int) {
 	n.statusDirty = true
 	c := n.children[i]
-	if c.handTo != "" {
+	switch {
+	case !c.welcomeEnd.IsZero():
+		n.welcoming--
+	case c.handTo != "":
 		n.handing--
 	}
 	if n.isRoot && len(c.vouches) > 0 && c.proven > 0 && c.caughtAt.IsZero() {
@@ -70,7 +74,7 @@ func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
 	}
 	for _, c := range n.children {
-		if c.info.ID == except || c.handTo != "" || n.suspect(c.info.ID, now) {
+		if c.info.ID == except || c.away() || n.suspect(c.info.ID, now) {
 			continue
 		}
 		if f := n.believedFree(c, now); f > 0 {
@@ -78,7 +82,7 @@ func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 		}
 	}
 	for _, c := range n.children {
-		if c.handTo != "" || n.suspect(c.info.ID, now) {
+		if c.away() || n.suspect(c.info.ID, now) {
 			continue
 		}
 		b := n.believed(c, now)
@@ -137,6 +141,7 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) 
 	case (m.Free >= 1 || m.Flags&AttachWithheld != 0) && n.displaceFor(now, info, m):
 	case m.Flags&AttachImprove != 0:
 		n.answerImprove(now, from, info, m)
+	case m.Flags&AttachWelcome != 0 && n.welcome(now, info, m):
 	case hold && n.holdOrphan(now, from, m):
 	default:
 		n.redirect(now, from, info, m)
@@ -244,7 +249,7 @@ func (n *Machine) refusal(now time.Time, from PeerID) Reason {
 // the slot now rather than at ChildTimeout; never send anyone back to it.
 func (n *Machine) believeLost(now time.Time, lost PeerID) {
 	if i := n.childIndex(lost); i >= 0 && now.Sub(n.children[i].heardAt) >= 2*n.cfg.StatusInterval {
-		if n.children[i].handTo == "" {
+		if !n.children[i].away() {
 			n.keepSlotFor(now, n.children[i])
 		}
 		n.removeChild(i)
@@ -256,10 +261,15 @@ func (n *Machine) believeLost(now time.Time, lost PeerID) {
 func (n *Machine) readopt(now time.Time, c *child, info PeerInfo, m *Message) {
 	c.heardAt = now
 	c.info = info
-	if c.handTo != "" {
+	var flags uint32
+	switch {
+	case !c.welcomeEnd.IsZero():
+		n.welcomeBack(now, c)
+		flags = AcceptWelcome
+	case c.handTo != "":
 		n.handoverFailed(now, c)
 	}
-	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth()), Flags: flags})
 	n.backfill(now, c, m.Seq)
 }
 
@@ -306,7 +316,7 @@ func (n *Machine) displaceFor(now time.Time, info PeerInfo, m *Message) bool {
 	for i, c := range n.children {
 		// The parent a requester lost is not displaced (it may be dead and
 		// not yet known to be), unless it lost it for withholding.
-		if c.info.ID == m.Lost && m.Flags&AttachWithheld == 0 || c.handTo != "" || !n.displaceable(now, c, m.Capacity, vouched) ||
+		if c.info.ID == m.Lost && m.Flags&AttachWithheld == 0 || c.away() || !n.displaceable(now, c, m.Capacity, vouched) ||
 			(!admitted || onlyCaught) && !n.caught(c, now) {
 			continue
 		}
@@ -346,7 +356,7 @@ func (n *Machine) trimToSlots(now time.Time) {
 	for n.holding() > n.cfg.Slots {
 		v := -1
 		for i, c := range n.children {
-			if c.handTo != "" {
+			if c.away() {
 				continue
 			}
 			if v < 0 {
@@ -413,7 +423,7 @@ func (n *Machine) redirect(now time.Time, from PeerID, info PeerInfo, m *Message
 		// Nobody below has reported room: send the joiner to the children
 		// that relay at all; they will redirect further down.
 		for _, c := range n.children {
-			if n.believed(c, now) > 0 && c.handTo == "" && !n.suspect(c.info.ID, now) && c.info.ID != from && c.info.ID != m.Lost {
+			if n.believed(c, now) > 0 && !c.away() && !n.suspect(c.info.ID, now) && c.info.ID != from && c.info.ID != m.Lost {
 				room = append(room, Candidate{PeerInfo: c.info, Depth: uint32(n.depth() + 1)})
 			}
 		}
@@ -456,7 +466,10 @@ func (n *Machine) climbRoom(now time.Time, from PeerID, m *Message) []Candidate 
 	return room
 }
 
-func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
+func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) { n.adoptAs(now, info, m, 0) }
+
+// adoptAs adopts a child, its accept carrying flags (AcceptWelcome).
+func (n *Machine) adoptAs(now time.Time, info PeerInfo, m *Message, flags uint32) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, claimed: 1, heardAt: now, sentAt: now, addedAt: now}
 	if k := len(n.cfg.Counters); k > 0 {
 		c.gauges = make([]uint64, k)
@@ -465,7 +478,7 @@ func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) {
 	n.statusDirty = true
 	n.learn(info, uint32(n.depth()+1), m.Free, true)
 	n.event(Event{Type: EvChildAdded, Peer: info.ID})
-	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth())})
+	n.send(info, &Message{Type: MsgAccept, Path: n.myPath(), Depth: uint32(n.depth()), Flags: flags})
 	n.backfill(now, c, m.Seq)
 }
 

@@ -25,6 +25,15 @@ type Config struct {
 	// by the stream's bitrate, with headroom (see SlotsFor). Zero for a
 	// phone that must not relay.
 	Slots int
+	// Welcome is how many newcomers flagged AttachWelcome this node feeds
+	// at once beyond its slots, each for WelcomeFor and then while it is
+	// handed over to room below (at most welcomeMove more): paid from the
+	// headroom the upload keeps (SlotsFor). Zero, the default: none. The
+	// broadcaster never welcomes (its upload is its children's).
+	Welcome int
+	// WelcomeFor is how long a welcomed newcomer is fed here before its
+	// handover begins.
+	WelcomeFor time.Duration
 	// Window is how many recent chunks a node keeps to backfill children and
 	// answer pulls.
 	Window int
@@ -103,6 +112,7 @@ func DefaultConfig() Config {
 		WithholdTimeout:   time.Second,
 		Probes:            6,
 		DepthCost:         60 * time.Millisecond,
+		WelcomeFor:        time.Second,
 	}
 }
 
@@ -143,6 +153,7 @@ func (c *Config) fillDefaults() {
 	set(&c.ReceiptInterval, d.ReceiptInterval)
 	set(&c.WithholdTimeout, d.WithholdTimeout)
 	set(&c.DepthCost, d.DepthCost)
+	set(&c.WelcomeFor, d.WelcomeFor)
 	if c.Probes == 0 {
 		c.Probes = d.Probes
 	}
@@ -165,8 +176,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Broadcast is empty", ErrInvalidConfig)
 	case c.Verify == nil && len(c.Key) != ed25519.PublicKeySize:
 		return fmt.Errorf("%w: Key must be an ed25519 public key", ErrInvalidConfig)
-	case c.Slots < 0:
-		return fmt.Errorf("%w: Slots is negative", ErrInvalidConfig)
+	case c.Slots < 0 || c.Welcome < 0:
+		return fmt.Errorf("%w: Slots or Welcome is negative", ErrInvalidConfig)
 	case c.Window < 8:
 		return fmt.Errorf("%w: Window %d is under 8 chunks", ErrInvalidConfig, c.Window)
 	case c.Probes < 1:

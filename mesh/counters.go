@@ -147,7 +147,7 @@ func (n *Machine) counterTotals() map[string]uint64 {
 func (n *Machine) gaugeBelow(i int) uint64 {
 	v := n.counts[i]
 	for _, c := range n.children {
-		if c.handTo == "" {
+		if !c.away() {
 			v = addSat(v, c.gauges[i])
 		}
 	}

@@ -178,8 +178,19 @@ func (n *Machine) cancelMove(now time.Time) {
 	n.moving = false
 	n.attachTo = ""
 	if n.handedOver {
-		// The parent gave this node's slot away: find another.
 		n.handedOver = false
+		if n.welcomed {
+			// A welcomer handed this node on and still feeds it: ask it
+			// again (it hands it on elsewhere, later) rather than name it
+			// as lost to its parent.
+			var seq uint64
+			if n.haveAny {
+				seq = n.next + 1
+			}
+			n.send(n.parent, &Message{Type: MsgAttach, Seq: seq, Capacity: uint32(n.cfg.Slots), Free: n.free(), Addrs: n.cfg.Self.Addrs})
+			return
+		}
+		// The parent gave this node's slot away: find another.
 		n.loseParent(now, LossLeft, nil)
 	}
 }
@@ -336,6 +347,7 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	n.slowSince, n.slowAt = time.Time{}, time.Time{}
 	n.newAt = maxTime(n.newAt, now) // a new parent gets WithholdTimeout to deliver
 	n.everAttached = true
+	n.welcomed = m.Flags&AcceptWelcome != 0
 	if moved && wasAttached {
 		n.stats.Moves++
 	}

@@ -86,6 +86,10 @@ type child struct {
 	// has left (or handUntil) it is still fed here but holds no slot.
 	handTo    PeerID
 	handUntil time.Time
+	// welcomeEnd: a newcomer adopted beyond the slots for a moment
+	// (welcome.go), fed until it has moved to room below, and never
+	// after this; zero for a child in a slot.
+	welcomeEnd time.Time
 
 	// What its children's receipts say (trust.go).
 	proven    uint32    // the most of its children seen fed at once
@@ -166,7 +170,8 @@ type Machine struct {
 	// is out of the tree itself (zero while it is in).
 	parentOutSince time.Time
 	children       []*child
-	handing        int // children being handed over (child.handTo set)
+	handing        int // children being handed over (child.handTo set), welcomed ones aside
+	welcoming      int // children welcomed beyond the slots (child.welcomeEnd set)
 	// released: held orphans whose lost parent has been removed, to be
 	// answered at the end of the input (answerReleased).
 	released []*heldAttach
@@ -198,6 +203,7 @@ type Machine struct {
 	probeHints     int       // …of which the first probeHints were hints
 	attachTo       PeerID
 	attachDeadline time.Time
+	welcomed       bool // the parent adopted this node beyond its slots (AcceptWelcome)
 	moving         bool // the attach out is an improvement move while attached
 	hints          []PeerID
 	lostAt         time.Time // when the parent was lost; zero when not rejoining
@@ -433,7 +439,7 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}
 	if i := n.childIndex(id); i >= 0 {
-		if n.children[i].handTo == "" {
+		if !n.children[i].away() {
 			n.keepSlotFor(now, n.children[i])
 		}
 		n.removeChild(i)
@@ -525,6 +531,9 @@ func (n *Machine) Tick(now time.Time) {
 			n.improve(now)
 		}
 	}
+	if n.welcoming > 0 {
+		n.tickWelcome(now)
+	}
 	// Children: heartbeats, and dropping the silent ones.
 	for i := 0; i < len(n.children); i++ {
 		c := n.children[i]
@@ -613,6 +622,15 @@ func (n *Machine) NextTick() time.Time {
 		at(c.sentAt, cfg.HeartbeatInterval)
 		if c.handTo != "" {
 			at(c.handUntil, 0)
+		}
+		if !c.welcomeEnd.IsZero() {
+			at(c.welcomeEnd, 0)
+			if c.handTo == "" {
+				at(c.addedAt, cfg.WelcomeFor)
+				if !c.handUntil.IsZero() {
+					at(c.handUntil, 0)
+				}
+			}
 		}
 		if c.orphan != nil {
 			at(c.orphan.until, 0)

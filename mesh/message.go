@@ -92,7 +92,7 @@ type Message struct {
 	Candidates []Candidate  // MsgRedirect, MsgLeave, MsgStatus
 	Addrs      []string     // MsgAttach: the requester's addresses
 	Reason     Reason       // MsgReject
-	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld; MsgLeave: LeaveHandover
+	Flags      uint32       // MsgAttach: AttachImprove, AttachClimb, AttachWithheld, AttachWelcome; MsgAccept: AcceptWelcome; MsgLeave: LeaveHandover
 	Lost       PeerID       // MsgAttach, MsgPing: the parent the requester just lost, if any
 	Parent     PeerID       // MsgReceipt: the sender's parent, the receiver's child
 	Vouches    []Candidate  // MsgStatus: the sender's children that proved capacity (Proven), from their children's receipts
@@ -126,6 +126,24 @@ const (
 	// its capacity and gives its slot to the requester if it has no other
 	// (displaceFor).
 	AttachWithheld
+	// AttachWelcome marks a newcomer's first attach (seq 0, no parent
+	// lost) from a peer that would rather be fed at once by a full member
+	// for a moment than wait on a slow set-up to the member with room (a
+	// browser whose room is in other browsers). A member that knows the
+	// flag and keeps welcome slots (Config.Welcome) may adopt it beyond
+	// its slots, then hands it over, make before break, to room below
+	// (welcome.go); one that does not know it answers as before.
+	AttachWelcome
+)
+
+// Accept flags.
+const (
+	// AcceptWelcome marks the accept of a newcomer welcomed beyond the
+	// slots (AttachWelcome): a handover follows, and if it fails the
+	// newcomer asks this parent again (an attach) rather than rejoining
+	// elsewhere: naming as lost a parent that is alive would make its own
+	// parent free its slot.
+	AcceptWelcome uint32 = 1 << iota
 )
 
 // Leave flags.

@@ -32,6 +32,7 @@ type network struct {
 	withhold map[PeerID]bool    // the node's chunks never leave it
 	sybil    map[PeerID]bool    // withholds, and lies in what it says of itself
 	pad      map[PeerID]bool    // the node's chunk frames carry 64 KiB beyond the chunk
+	browser  map[PeerID]bool    // asks for a welcome on its first join, as a page does
 	down     map[PeerID]bool
 	inflight []flight
 	events   map[PeerID][]Event
@@ -75,6 +76,7 @@ func newNetwork(t *testing.T) *network {
 		withhold: map[PeerID]bool{},
 		sybil:    map[PeerID]bool{},
 		pad:      map[PeerID]bool{},
+		browser:  map[PeerID]bool{},
 		down:     map[PeerID]bool{},
 		events:   map[PeerID][]Event{},
 		seen:     map[PeerID]int{},
@@ -167,6 +169,13 @@ func (nw *network) drain(id PeerID) Ready {
 		}
 		if nw.sybil[id] {
 			m = lie(m, nw.now)
+		}
+		if nw.browser[id] && m.Type == MsgAttach && m.Seq == 0 && m.Lost == "" && m.Flags == 0 {
+			// A page's light node asks for a welcome on its first join
+			// (web/peer); a Go node never does.
+			w := *m
+			w.Flags = AttachWelcome
+			m = &w
 		}
 		if nw.pad[id] && m.Type == MsgChunk {
 			m = &Message{Type: MsgChunk, Chunk: m.Chunk, Excess: 64 << 10} // what the decoder would find

@@ -20,9 +20,10 @@ const (
 	EvLoopRefused                       // an attach that would have made a loop was refused
 	EvDetached                          // this node left the tree (Leave was called)
 	EvPadded                            // Peer sent a chunk padded beyond its canonical encoding
+	EvWelcomed                          // Peer is a newcomer fed beyond the slots for a moment (welcome.go)
 )
 
-var eventNames = [...]string{"", "attached", "parent-lost", "child-added", "child-removed", "forged", "loop-refused", "detached", "padded"}
+var eventNames = [...]string{"", "attached", "parent-lost", "child-added", "child-removed", "forged", "loop-refused", "detached", "padded", "welcomed"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) {

@@ -241,7 +241,7 @@ func (n *Machine) heirCame(now time.Time, id PeerID) {
 func (n *Machine) heirOf(now time.Time, lost PeerID) (PeerInfo, bool) {
 	for _, k := range n.kept {
 		if k.lost == lost && k.taken != "" && now.Before(k.until) {
-			if i := n.childIndex(k.taken); i >= 0 && n.children[i].handTo == "" &&
+			if i := n.childIndex(k.taken); i >= 0 && !n.children[i].away() &&
 				(slices.Contains(k.proven, k.taken) || n.feeding(n.children[i], now)) && !n.caught(n.children[i], now) {
 				return n.children[i].info, true
 			}

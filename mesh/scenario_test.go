@@ -18,7 +18,10 @@ import (
 //
 // Commands (durations as Go durations):
 //
-//	add <id> slots=<n> [improve=<d>]   start a node (the first is the broadcaster, "root");
+//	add <id> slots=<n> [improve=<d>] [welcome=<k>] [browser]
+//	                                   start a node (the first is the broadcaster, "root");
+//	                                   welcome: Config.Welcome; browser: its first attach asks
+//	                                   for a welcome, as a page's does;
 //	                                   or one per input line, "<id> slots=<n> [improve=<d>]"
 //	candidates <id> <peer>...          AddCandidates
 //	slots <id> <n>                     SetSlots: the node's slots follow a new bitrate
@@ -220,6 +223,12 @@ func (nw *network) cmdAdd(d *datadriven.TestData) {
 		every := parseDuration(nw.t, d, s)
 		mods = append(mods, func(c *Config) { c.ImproveInterval = every })
 	}
+	if d.HasArg("welcome") {
+		var k int
+		d.ScanArgs(nw.t, "welcome", &k)
+		mods = append(mods, func(c *Config) { c.Welcome = k })
+	}
+	nw.browser[id] = d.HasArg("browser")
 	nw.add(id, slots, mods...)
 }
 

@@ -184,7 +184,7 @@ func (n *Machine) feeding(c *child, now time.Time) bool {
 func (n *Machine) vouched(now time.Time, id PeerID) uint32 {
 	var best uint32
 	for _, c := range n.children {
-		if c.proven == 0 || n.caught(c, now) || c.handTo != "" {
+		if c.proven == 0 || n.caught(c, now) || c.away() {
 			continue
 		}
 		for _, v := range c.vouches {
@@ -209,7 +209,7 @@ func (n *Machine) vouches() []Candidate {
 	var out []Candidate
 	d := uint32(n.depth() + 1)
 	for _, c := range n.children {
-		if c.proven > 0 && c.caughtAt.IsZero() && c.handTo == "" {
+		if c.proven > 0 && c.caughtAt.IsZero() && !c.away() {
 			out = append(out, Candidate{PeerInfo: c.info, Depth: d, Proven: c.proven})
 		}
 	}
@@ -239,7 +239,7 @@ func (n *Machine) rootAdmits(now time.Time, claim, vouched uint32) bool {
 		return true
 	}
 	for _, c := range n.children {
-		if c.capacity > 0 && c.handTo == "" && !n.caught(c, now) && !n.feeding(c, now) && !n.idleTrial(c, now) {
+		if c.capacity > 0 && !c.away() && !n.caught(c, now) && !n.feeding(c, now) && !n.idleTrial(c, now) {
 			return false
 		}
 	}

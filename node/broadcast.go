@@ -220,6 +220,17 @@ func (b *Broadcast) browserPeer() (player.Peer, bool) {
 	return p, true
 }
 
+// welcomeSlots is how many pages a node that browsers can reach feeds for
+// a moment beyond its slots (mesh.Config.Welcome): what the headroom its
+// upload keeps would carry, slots × (headroom − 1), at least one and at
+// most two. A node that relays to nobody welcomes nobody.
+func welcomeSlots(slots int, headroom float64) int {
+	if slots <= 0 {
+		return 0
+	}
+	return min(max(int(float64(slots)*(headroom-1)), 1), 2)
+}
+
 // startTree joins (or, on the broadcaster, roots) the broadcast's tree.
 func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg := b.n.cfg.Mesh
@@ -228,6 +239,9 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Broadcast = b.id
 	cfg.Key = b.key
 	cfg.Slots = b.slots
+	if cfg.Welcome == 0 && len(b.n.BrowserAddrs()) > 0 {
+		cfg.Welcome = welcomeSlots(b.slots, b.n.cfg.Headroom)
+	}
 	cfg.Counters = chat.TreeCounters()
 	cfg.Rand = nil // a *rand.Rand is not safe to share between trees: each seeds its own
 	opts := []p2p.Option{

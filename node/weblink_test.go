@@ -47,6 +47,10 @@ type webLinkPeer struct {
 	// "webrtc-direct" to a node, "webrtc" to a browser.
 	ParentTransport string `json:"parentTransport"`
 	Reachable       string `json:"reachable"`
+	// Welcomed counts the accepts that adopted the page beyond a full
+	// node's slots (mesh/welcome.go): its first frame came from there, and
+	// a handover to room below followed.
+	Welcomed int `json:"welcomed"`
 	// Times are the light node's startup steps and Dials its dials
 	// (web/peer's stats()), on the page's own clock.
 	Times map[string]int `json:"times"`
@@ -230,8 +234,14 @@ func TestWebLinkPages(t *testing.T) {
 	st, lat := summarize(startups), summarize(latencies)
 	secs := float64(r.Pages[0].Window.Ms) / 1000
 	perPage := float64(received) * 8 / 1000 / secs / float64(len(r.Pages))
-	t.Logf("%d pages: first frame after the click p50 %d ms, max %d ms; latency p50 %d ms, p95 %d ms (%d samples); %d fed by a browser, %d by a node over WebTransport",
-		len(r.Pages), st.p50, st.max, lat.p50, lat.p95, len(latencies), fedByBrowser, overWebTransport)
+	welcomed := 0
+	for _, p := range r.Pages {
+		if p.Peer.Welcomed > 0 {
+			welcomed++
+		}
+	}
+	t.Logf("%d pages: first frame after the click p50 %d ms, max %d ms; latency p50 %d ms, p95 %d ms (%d samples); %d fed by a browser, %d by a node over WebTransport; %d welcomed by a full node first",
+		len(r.Pages), st.p50, st.max, lat.p50, lat.p95, len(latencies), fedByBrowser, overWebTransport, welcomed)
 	t.Logf("upload to browsers over %.1f s: the full nodes %.0f kb/s, the broadcaster %.0f kb/s, browsers %.0f kb/s; WHEP or LL-HLS to %d browsers would cost the full nodes %d × %.0f = %.0f kb/s",
 		secs, float64(fromFull)*8/1000/secs, float64(fromRoot)*8/1000/secs, float64(byBrowsers)*8/1000/secs,
 		len(r.Pages), len(r.Pages), perPage, perPage*float64(len(r.Pages)))

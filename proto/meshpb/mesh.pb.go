@@ -202,8 +202,12 @@ type Message struct {
 	Addrs      []string     `protobuf:"bytes,12,rep,name=addrs,proto3" json:"addrs,omitempty"`                                  // attach: the requester's multiaddrs
 	Reason     Reason       `protobuf:"varint,13,opt,name=reason,proto3,enum=peerscope.mesh.v1.Reason" json:"reason,omitempty"` // reject
 	// attach: 1 improve (a move, never redirected), 2 climb, 4 withheld (the
-	// lost parent kept the stream back); leave: 1 handover (displaced for the
-	// first candidate, and fed until it delivers)
+	// lost parent kept the stream back), 8 welcome (a newcomer's first
+	// attach: it would rather be fed beyond the slots for a moment, then
+	// handed over; a member that does not know the flag ignores it); accept:
+	// 1 welcome (adopted beyond the slots: a handover follows; if it fails,
+	// ask this parent again); leave: 1 handover (displaced for the first
+	// candidate, and fed until it delivers)
 	Flags uint32 `protobuf:"varint,14,opt,name=flags,proto3" json:"flags,omitempty"`
 	Lost  string `protobuf:"bytes,15,opt,name=lost,proto3" json:"lost,omitempty"` // attach, ping: the parent the requester just lost, if any
 	// status: what the sender's subtree adds up (the application names

@@ -28,7 +28,12 @@
 import { Type, Reason, message } from './wire.js';
 import { FLAG_INIT } from './chunk.js';
 import { children } from './children.js';
-import { trust, ATTACH_WITHHELD, LEAVE_HANDOVER } from './trust.js';
+import { trust, ATTACH_WITHHELD, ATTACH_WELCOME, ACCEPT_WELCOME, LEAVE_HANDOVER } from './trust.js';
+
+// MAX_WELCOMERS: how many full nodes a first join asks for a welcome
+// besides its race (a node's WebTransport dial is cheap; the relays named
+// in the entries' circuits must be reached anyway).
+const MAX_WELCOMERS = 2;
 
 // DEFAULTS are mesh.DefaultConfig's timings, which the parent holds its
 // children to (its ChildTimeout is 2 s).
@@ -121,7 +126,9 @@ export class Leaf {
     this.prevParent = null; // a move's old parent, kept until the new one delivers
     this.prevPath = null;
     this.movedAt = 0;
-    this.stats = { chunks: 0, duplicates: 0, tooOld: 0, forged: 0, pulls: 0, rejoins: 0, attaches: 0, withheld: 0, receipts: 0 };
+    this.joined = false; // attached once: a join now is a rejoin or a move, never a welcome's
+    this.welcomed = false; // the parent adopted us beyond its slots (ACCEPT_WELCOME)
+    this.stats = { chunks: 0, duplicates: 0, tooOld: 0, forged: 0, pulls: 0, rejoins: 0, attaches: 0, withheld: 0, receipts: 0, welcomed: 0 };
     this.out = { messages: [], deliver: [], events: [] };
     this.learn(root, 0, 0, false);
   }
@@ -186,9 +193,18 @@ export class Leaf {
 
   // addCandidates tells the leaf of tree members it may attach to (the
   // page's node, from api/peer).
+  // Those marked welcome are full nodes that may welcome a first join
+  // (ATTACH_WELCOME): it asks them first, beside its race.
   addCandidates(now, peers) {
-    for (const p of peers) this.learn(p, NO_DEPTH, 0, false);
+    for (const p of peers) {
+      const m = this.learn(p, NO_DEPTH, 0, false);
+      if (m && p.welcome && p.id !== this.root.id) m.welcome = true;
+    }
   }
+
+  // first says whether a join now is this browser's first: its attaches
+  // ask for a welcome.
+  first() { return !this.joined && !this.lostAt; }
 
   // ---- joining ----
 
@@ -211,17 +227,22 @@ export class Leaf {
     };
     while (this.hints.length) take(this.members.get(this.hints.shift()));
     const opts = this.order.map((id) => this.members.get(id)).filter((m) => m.info.id !== this.root.id && this.ok(m, now));
-    const rank = (m) => (m.depth === NO_DEPTH ? 1000 : m.depth) + (m.free > 0 ? 0 : 3);
+    // A first join asks full nodes that may welcome it first (the race's
+    // others may be browsers, whose set-up takes longer).
+    const first = this.first();
+    const welcomer = (m) => first && !!m.welcome;
+    const rank = (m) => (welcomer(m) ? -2000 : 0) + (m.depth === NO_DEPTH ? 1000 : m.depth) + (m.free > 0 ? 0 : 3);
     opts.sort((a, b) => rank(a) - rank(b));
     for (const m of opts) take(m);
     const rootM = this.members.get(this.root.id);
     if (!picks.length) take(rootM);
     if (!picks.length) { this.state = 'detached'; return; }
     this.attach(now, picks[0]);
+    const race = this.cfg.race + (this.cfg.race > 1 ? Math.min(picks.filter(welcomer).length, MAX_WELCOMERS) : 0);
     // (Not on a rejoin: its attach names the parent lost, which only the
     // one asked should hear.)
     for (const m of this.lostAt ? [] : picks.slice(1)) {
-      if (this.rivals.size + 1 >= this.cfg.race) break;
+      if (this.rivals.size + 1 >= race) break;
       if (m.info.id === this.root.id) continue;
       this.rivals.set(m.info.id, this.deadlineFor(now, m.info.id));
       this.stats.attaches++;
@@ -291,6 +312,7 @@ export class Leaf {
       fields.lost = this.lostParent;
       if (this.lostWithheld) flags |= ATTACH_WITHHELD;
     }
+    if (this.first() && !this.moving) flags |= ATTACH_WELCOME;
     if (flags) fields.flags = flags;
     this.send(to, message(Type.ATTACH, fields));
   }
@@ -364,6 +386,9 @@ export class Leaf {
     this.lostWithheld = false;
     this.hints = [];
     this.lostAt = 0;
+    this.joined = true;
+    this.welcomed = !!(msg.flags & ACCEPT_WELCOME);
+    if (this.welcomed && !moved) this.stats.welcomed++;
     if (rejoin) this.stats.rejoins++;
     this.setPath(msg.path, now);
     // The race is won: the others are left (an adoption they made is

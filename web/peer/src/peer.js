@@ -161,12 +161,21 @@ export async function start(opts) {
   const rootID = broadcasterOf(opts.broadcast);
   // The entries (api/peer): the broadcaster, and members of the tree with
   // room that its listing names, each address ending in /p2p/<its ID>.
+  // The full nodes among them, and the relays that a browser entry is
+  // reached through, may welcome this page's first join (leaf.js).
   const entries = new Map(); // peer ID → addrs
+  const welcomers = new Set();
+  const entry = (id, addr) => {
+    if (!entries.has(id)) entries.set(id, []);
+    if (!entries.get(id).includes(addr)) entries.get(id).push(addr);
+  };
   for (const a of dialable(opts.addrs)) {
     const m = /^(.*)\/p2p\/([^/]+)$/.exec(a);
     if (!m) continue; // (an address that does not name its peer)
-    if (!entries.has(m[2])) entries.set(m[2], []);
-    entries.get(m[2]).push(m[1]);
+    entry(m[2], m[1]);
+    const relay = /^(.*)\/p2p\/([^/]+)\/p2p-circuit\/webrtc$/.exec(m[1]);
+    if (relay && dialable([relay[1]]).length) { entry(relay[2], relay[1]); welcomers.add(relay[2]); }
+    if (!relay) welcomers.add(m[2]);
   }
   const writers = new Map(); // peer ID → {stream|null, queue, failed}
   const leaf = new Leaf({
@@ -409,7 +418,7 @@ export async function start(opts) {
     if (w) gone(id, w); else { leaf.peerDown(now(), id); drain(); }
   });
 
-  leaf.addCandidates(now(), [...entries].map(([id, addrs]) => ({ id, addrs })));
+  leaf.addCandidates(now(), [...entries].map(([id, addrs]) => ({ id, addrs, welcome: welcomers.has(id) })));
   leaf.tick(now());
   drain();
   // The leaf ticks after its inbox is drained, as mesh/p2p's shell does

@@ -21,6 +21,12 @@ import { Type, message } from './wire.js';
 // Attach flags (proto/mesh.proto, field 14).
 export const ATTACH_IMPROVE = 1; // a move: the asked member never redirects it
 export const ATTACH_WITHHELD = 4; // the lost parent kept the stream back
+// A first join's attach: a full node that keeps welcome slots may feed this
+// browser at once beyond its slots, then hand it over to room below
+// (mesh/welcome.go); one that does not know the flag ignores it.
+export const ATTACH_WELCOME = 8;
+// Accept flags.
+export const ACCEPT_WELCOME = 1; // adopted beyond the slots: a handover follows
 // Leave flags.
 export const LEAVE_HANDOVER = 1; // displaced for the first candidate, fed until it delivers
 
@@ -169,7 +175,15 @@ export const trust = {
     if (m) m.coolUntil = Math.max(m.coolUntil, now + 2 * this.cfg.attachTimeout);
     this.moving = false;
     this.attachTo = null;
-    if (this.handedOver) {
+    if (this.handedOver && this.welcomed) {
+      // A welcomer handed us on and still feeds us: ask it again (it hands
+      // us on elsewhere, later). Rejoining would name it as lost to its
+      // own parent, which could free its slot.
+      this.handedOver = false;
+      this.attachTo = this.parent.id;
+      this.attachDeadline = this.deadlineFor(now, this.parent.id);
+      this.sendAttach(this.parent);
+    } else if (this.handedOver) {
       this.handedOver = false;
       this.loseParent(now, 'left');
     }
