@@ -471,6 +471,9 @@ func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) { n.adoptAs(no
 // adoptAs adopts a child, its accept carrying flags (AcceptWelcome).
 func (n *Machine) adoptAs(now time.Time, info PeerInfo, m *Message, flags uint32) {
 	c := &child{info: info, capacity: m.Capacity, free: m.Free, subtree: 1, claimed: 1, heardAt: now, sentAt: now, addedAt: now}
+	if flags&AcceptWelcome != 0 {
+		c.welcomeEnd = now.Add(n.cfg.WelcomeFor + welcomeMove)
+	}
 	if k := len(n.cfg.Counters); k > 0 {
 		c.gauges = make([]uint64, k)
 	}

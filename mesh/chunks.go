@@ -183,9 +183,11 @@ func (n *Machine) backfill(now time.Time, c *child, want uint64) {
 		// Within the broadcaster's spare upload; what is left out the
 		// child pulls from elsewhere, or plays from the next keyframe.
 		from = max(from, n.highest+1-n.rootSpend(now, n.highest+1-from))
-	} else if from <= n.highest && want == 0 && !n.relaySpend(now, n.highest+1-from) {
+	} else if from <= n.highest && want == 0 && c.welcomeEnd.IsZero() && !n.relaySpend(now, n.highest+1-from) {
 		// A newcomer's keyframe backfill that the headroom cannot carry
 		// now: it starts at the live edge (a player, at the next keyframe).
+		// A welcomed one (welcome.go) is backfilled whole: its first frame
+		// is why it was welcomed, and welcomes are bounded on their own.
 		from = n.highest + 1
 	}
 	for s := from; s <= n.highest; s++ {

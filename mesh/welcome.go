@@ -35,8 +35,6 @@ func (n *Machine) welcome(now time.Time, info PeerInfo, m *Message) bool {
 		return false
 	}
 	n.adoptAs(now, info, m, AcceptWelcome)
-	c := n.children[len(n.children)-1]
-	c.welcomeEnd = now.Add(n.cfg.WelcomeFor + welcomeMove)
 	n.welcoming++
 	n.event(Event{Type: EvWelcomed, Peer: info.ID})
 	return true
