@@ -32,6 +32,9 @@ type Node interface {
 	// ReplayViewsIdentified returns how many of ReplayViews were
 	// signed-in accounts' (each counted once).
 	ReplayViewsIdentified(id string) int
+	// Playing returns the path of the node's own page that plays a
+	// broadcast (one it watches) or its replay (one it holds), or "".
+	Playing(ctx context.Context, id string) string
 }
 
 // Config configures a node's community side.

@@ -146,6 +146,19 @@ func communityErr(err error) error {
 	return err
 }
 
+func (c communityNode) Playing(ctx context.Context, id string) string {
+	if b := c.n.lookup(id); b != nil {
+		if p := b.replayPath(); p != "" {
+			return p // ended: the replay, not the dead live page
+		}
+		return b.playerPath()
+	}
+	if c.n.swarm.Holds(ctx, id) {
+		return "/r/" + id + "/"
+	}
+	return ""
+}
+
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }
 
 func (c communityNode) ReplayViewsIdentified(id string) int { return c.n.ReplayViewsBy(id).Identified }

@@ -82,7 +82,8 @@ func TestWatchCap(t *testing.T) {
 // directory (its Replay tab, or a late click on Watch) opens its replay,
 // while the broadcaster still has the broadcast open (the announcement
 // says it ended) and after it closed it (no announcement any more; its
-// store still holds the replay).
+// store still holds the replay). The node's web link of it then goes to
+// the replay too.
 func TestDirectoryJoinAfterTheEnd(t *testing.T) {
 	root := newNode(t, node.Config{Slots: 2})
 	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "over", Source: clipFor(t, 3*time.Second, 4)})
@@ -106,6 +107,16 @@ func TestDirectoryJoinAfterTheEnd(t *testing.T) {
 		}
 		if page := string(get(t, v.HTTPURL()+"/r/"+b.ID()+"/")); !strings.Contains(page, "<video") {
 			t.Fatalf("%s: the replay's page:\n%.300s", phase, page)
+		}
+		// The web link on this node now goes to the replay it holds.
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(v.HTTPURL() + "/directory/w/" + b.ID() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/r/"+b.ID()+"/" {
+			t.Fatalf("%s: the node's web link: %d to %q, want its replay", phase, resp.StatusCode, loc)
 		}
 	}
 	join("ended, still open")

@@ -38,6 +38,10 @@ type Status struct {
 	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// ReplayURL, on an ended broadcast's page, is where its replay plays.
 	ReplayURL string `json:"replay_url,omitempty"`
+	// ReplayLink, on an ended broadcast's web link (whose server carries
+	// no media), is the peerscope:// link its replay plays from with a
+	// Peerscope node, while the replay lives.
+	ReplayLink string `json:"replay_link,omitempty"`
 	// Prefer is the way the page tries first when its URL names none
 	// (?mode=): "p2p" (the page's own light node, then WHEP, then LL-HLS)
 	// on a web link, which no full node serves; "" for WHEP first.
