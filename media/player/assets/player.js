@@ -100,8 +100,10 @@
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
       if (s.ended && s.replay_link) state.replayLink = s.replay_link;
       if (s.ended) {
-        // Let the last seconds play out before saying so.
-        if (!player || video.paused || video.ended || player.kind === 'whep') setTimeout(ended, player ? 1500 : 0);
+        // Let the last seconds play out before saying so; with nothing
+        // playing, at once (so that the page does not try to play it).
+        if (!player) ended();
+        else if (video.paused || video.ended || player.kind === 'whep') setTimeout(ended, 1500);
       } else if (!state.ended) {
         setBadge(s.live ? 'live' : 'waiting', s.live);
       }
