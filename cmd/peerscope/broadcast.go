@@ -33,7 +33,9 @@ import (
 const broadcastHelp = `
 Goes live: takes video from SOURCE, cuts it into signed chunks and roots a
 relay tree that viewers join with the link it prints. The broadcast ends when
-the source ends, when the publisher ends its stream, or on Ctrl-C.
+the source ends, when the publisher ends its stream, or on Ctrl-C. Ended by
+its source or publisher, it stays up serving the replay through the same
+link until Ctrl-C (24 hours at most; --serve-replay=false stops at the end).
 
 SOURCE is one of (whip and rtmp may be given together, comma-separated):
   whip               a browser or OBS publishes over WebRTC (WHIP): open the

@@ -21,8 +21,9 @@ and serves it on this machine: a player page for the browser, LL-HLS for VLC
 or ffplay, WHEP. It prints those URLs, then where it is in the tree (every
 --status-every). When the broadcast ends it stays up serving the replay to
 others (the replay lives on the viewers' nodes) until Ctrl-C; with
---serve-replay=false, or --no-replays, it stops at the end. Behind NAT, give
-it --bootstrap (or --bootstrap-peer).
+--serve-replay=false, or --no-replays, it stops at the end. A broadcast that
+has already ended plays as its replay, if a peer of LINK holds it. Behind
+NAT, give it --bootstrap (or --bootstrap-peer).
 
 A private broadcast plays only on a node its broadcaster invited: one
 signed in at the --bootstrap as an invited account (on the directory page
