@@ -18,6 +18,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -406,4 +407,39 @@ func TestSignInPage(t *testing.T) {
 	if n.Attestation() == nil {
 		t.Fatal("the node holds no attestation")
 	}
+}
+
+// TestListingNamesTheBroadcasterAtOnce: a broadcaster that signs in while
+// live is named in the directory within seconds, and is anonymous again
+// as soon as it signs out — not at the next renewal of its listing, an
+// hour away here.
+func TestListingNamesTheBroadcasterAtOnce(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: time.Hour})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "who is this", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := func() (listed bool, handle string) {
+		bs, err := (&api.Client{Base: svc.URL()}).List(t.Context(), api.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range bs {
+			if l.ID == b.ID() {
+				if l.Who != nil {
+					return true, l.Who.Handle
+				}
+				return true, ""
+			}
+		}
+		return false, ""
+	}
+	waitFor(t, 30*time.Second, "the broadcast listed", func() bool { listed, _ := who(); return listed })
+	signIn(t, n, "100")
+	waitFor(t, 20*time.Second, "the broadcaster named", func() bool { _, h := who(); return h != "" })
+	if st, out := postJSON(t, n.HTTPURL()+"/directory/api/node/signout", `{}`); st != http.StatusOK {
+		t.Fatalf("sign-out: %d %v", st, out)
+	}
+	waitFor(t, 20*time.Second, "the broadcaster anonymous again", func() bool { _, h := who(); return h == "" })
 }
