@@ -339,7 +339,8 @@ func codeOnPage(t *testing.T, page string) string {
 
 // TestSignInPage signs a node in from its directory page in headless
 // Chromium, with the code typed in and with the code sent back by the
-// bootstrap to the page, and signs it out in between.
+// bootstrap to the page, and signs it out in between. First the
+// bootstrap's own page, which can sign no node in, must say where to.
 func TestSignInPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -377,7 +378,7 @@ func TestSignInPage(t *testing.T) {
 	code := strings.TrimPrefix(back.Fragment, "signin=")
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	args := []string{"--url", n.HTTPURL() + "/directory/", "--code", code}
+	args := []string{"--url", n.HTTPURL() + "/directory/", "--code", code, "--bootstrap", svc.URL() + "/"}
 	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
 		args = append(args, "--shots", dir)
 	}
@@ -386,9 +387,9 @@ func TestSignInPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r struct {
-		Error, Typed, SentBack, HashLeft string
-		FinishHiddenWhenIn, SignedOut    bool
-		Errors                           []string
+		Error, Typed, SentBack, HashLeft, BootstrapSays  string
+		FinishHiddenWhenIn, SignedOut, BootstrapSideways bool
+		Errors                                           []string
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -399,6 +400,10 @@ func TestSignInPage(t *testing.T) {
 		t.Fatalf("page: %s %v", r.Error, r.Errors)
 	case !strings.Contains(r.Typed, "@bob") || !r.FinishHiddenWhenIn:
 		t.Fatalf("with the code typed in: %q", r.Typed)
+	case !strings.Contains(r.BootstrapSays, "peerscope signin --bootstrap '"+svc.URL()+"'") || !strings.Contains(r.BootstrapSays, "Sign out"):
+		t.Fatalf("the bootstrap's page on signing in: %q", r.BootstrapSays)
+	case r.BootstrapSideways:
+		t.Fatal("the bootstrap's page scrolls sideways with its sign-in box open")
 	case !r.SignedOut:
 		t.Fatal("still signed in after Sign out")
 	case !strings.Contains(r.SentBack, "@alice") || r.HashLeft != "":
