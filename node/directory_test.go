@@ -448,3 +448,69 @@ func TestListingNamesTheBroadcasterAtOnce(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "the broadcaster anonymous again", func() bool { _, h := who(); return h == "" })
 }
+
+// TestSignInCallbackPagesFit: the pages a browser lands on back from X —
+// the one-time code to type in (a sign-in that names no page to return
+// to), and a failed sign-in, which leads back to the directory — at a
+// phone's and two tablets' sizes in Chromium (tests/browser/pages.mjs):
+// no error bar the failure's own status, nothing refused by their policy,
+// no sideways scrolling.
+func TestSignInCallbackPagesFit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	c := &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
+	for _, size := range []string{"phone", "tablet", "portrait"} {
+		// A callback works once: a new sign-in for each size.
+		start, err := c.TwitterStart(t.Context(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jar, _ := cookiejar.New(nil)
+		b := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.String(), svc.URL()) {
+				return http.ErrUseLastResponse // at the callback: the browser opens it
+			}
+			return nil
+		}}
+		resp, err := b.Get(start.AuthorizeURL + "&login=300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		callback := resp.Header.Get("Location")
+		if !strings.HasPrefix(callback, svc.URL()) {
+			t.Fatalf("X sent the browser to %q", callback)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		out, err := browsertest.Run(ctx, t, "pages.mjs", "--wait", "300", "--sizes", size, "--allow", "status of 400",
+			"--page", "code="+callback, "--page", "failed="+svc.URL()+"/api/v1/auth/twitter/callback?state=nope&code=x")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Error string
+			Pages []struct {
+				Name, Size, All    string
+				Errors, Violations []string
+				Sideways           bool
+			}
+		}
+		if err := json.Unmarshal(out, &r); err != nil || r.Error != "" || len(r.Pages) != 2 {
+			t.Fatalf("pages.mjs: %s (%v)", out, err)
+		}
+		for _, p := range r.Pages {
+			if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+				t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
+			}
+			want := map[string]string{"code": "type this code there", "failed": "Back to the directory"}[p.Name]
+			if !strings.Contains(p.All, want) {
+				t.Errorf("%s at %s says no %q:\n%s", p.Name, p.Size, want, p.All)
+			}
+		}
+	}
+}
