@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/internal/localapi"
+	"github.com/peerscope/peerscope/web/hearts"
 )
 
 //go:embed assets
@@ -164,6 +165,9 @@ func New(r Routes) http.Handler {
 	}))
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
+	// The floating hearts the studio shows too (web/hearts).
+	mux.Handle("GET /hearts.js", hearts.Handler())
+	mux.Handle("GET /hearts.css", hearts.Handler())
 	status := r.Status
 	if status == nil {
 		status = func() Status { return Status{} }
