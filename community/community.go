@@ -33,9 +33,9 @@ type Node interface {
 	// ReplayViewsIdentified returns how many of ReplayViews were
 	// signed-in accounts' (each counted once).
 	ReplayViewsIdentified(id string) int
-	// Playing returns the path of the node's own page that plays a
-	// broadcast (one it watches) or its replay (one it holds), or "".
-	Playing(ctx context.Context, id string) string
+	// ReplayPage returns the path of the node's own page of a broadcast's
+	// replay, once it has ended and the node holds the replay, or "".
+	ReplayPage(ctx context.Context, id string) string
 }
 
 // Config configures a node's community side.

@@ -84,7 +84,7 @@ func (f *fakeNode) ReplayViews(string) int { return int(f.views.Load()) }
 
 func (f *fakeNode) ReplayViewsIdentified(string) int { return int(f.identified.Load()) }
 
-func (f *fakeNode) Playing(context.Context, string) string { return "" }
+func (f *fakeNode) ReplayPage(context.Context, string) string { return "" }
 
 func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
 	t.Helper()

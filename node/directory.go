@@ -146,12 +146,9 @@ func communityErr(err error) error {
 	return err
 }
 
-func (c communityNode) Playing(ctx context.Context, id string) string {
+func (c communityNode) ReplayPage(ctx context.Context, id string) string {
 	if b := c.n.lookup(id); b != nil {
-		if p := b.replayPath(); p != "" {
-			return p // ended: the replay, not the dead live page
-		}
-		return b.playerPath()
+		return b.replayPath() // "" while live
 	}
 	if c.n.swarm.Holds(ctx, id) {
 		return "/r/" + id + "/"
