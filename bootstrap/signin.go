@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/netip"
@@ -115,52 +114,50 @@ func (s *Server) handleTwitterStart(w http.ResponseWriter, r *http.Request) {
 // node that started it.
 func (s *Server) handleTwitterCallback(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Twitter.ClientID == "" {
-		s.fail(w, r, fmt.Errorf("%w: sign-in with Twitter", ErrUnavailable))
+		s.failCallback(w, r, fmt.Errorf("%w: sign-in with Twitter", ErrUnavailable), "")
 		return
 	}
 	q := r.URL.Query()
 	state, code := q.Get("state"), q.Get("code")
 	if state == "" || len(state) > 128 {
-		s.fail(w, r, fmt.Errorf("%w: missing or oversized state", ErrStateInvalid))
+		s.failCallback(w, r, fmt.Errorf("%w: missing or oversized state", ErrStateInvalid), "")
 		return
 	}
 	// The state is consumed first, whatever follows: one state, one try.
 	st, err := s.store.takeOAuthState(r.Context(), state, s.cfg.Now())
 	if err != nil {
-		s.fail(w, r, err)
+		s.failCallback(w, r, err, "")
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		s.fail(w, r, fmt.Errorf("%w: the provider says %q", errProviderRefused, clip(e, 100)))
+		s.failCallback(w, r, fmt.Errorf("%w: the provider says %q", errProviderRefused, clip(e, 100)), st.Return)
 		return
 	}
 	if code == "" || len(code) > 1024 {
-		s.fail(w, r, fmt.Errorf("%w: missing or oversized code", ErrBadRequest))
+		s.failCallback(w, r, fmt.Errorf("%w: missing or oversized code", ErrBadRequest), st.Return)
 		return
 	}
 	acc, scopes, err := s.confirmWithX(r.Context(), code, st)
 	if err != nil {
-		s.fail(w, r, err)
+		s.failCallback(w, r, err, st.Return)
 		return
 	}
 	grant, err := s.grantSignIn(r.Context(), st.Peer, acc, scopes)
 	if err != nil {
-		s.fail(w, r, err)
+		s.failCallback(w, r, err, st.Return)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	switch {
-	case strings.Contains(r.Header.Get("Accept"), "application/json"):
+	case wantsJSON(r):
 		writeJSON(w, http.StatusOK, grant)
 	case st.Return != "":
 		// Back to the node's own page on this machine: the fragment never
 		// leaves the browser but for that page's script.
 		http.Redirect(w, r, st.Return+"#signin="+grant.Code, http.StatusSeeOther)
 	default:
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-		_ = codePage.Execute(w, codePageData{SignInCode: grant, Handle: acc.Handle, Node: shortPeer(st.Peer)})
+		writeCallbackPage(w, http.StatusOK, callbackPageData{Code: &codePageData{SignInCode: grant, Handle: acc.Handle, Node: shortPeer(st.Peer)}})
 	}
 }
 
@@ -270,31 +267,12 @@ func (s *Server) handleTwitterFinish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-type codePageData struct {
-	api.SignInCode
-	Handle, Node string
-}
-
 func shortPeer(p string) string {
 	if len(p) > 6 {
 		return "…" + p[len(p)-6:]
 	}
 	return p
 }
-
-var codePage = template.Must(template.New("code").Parse(`<!doctype html>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Finish signing in — Peerscope</title>
-<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 2em auto; padding: 0 1em">
-<h1>One more step</h1>
-<p>X says you are <b>{{.Handle}}</b>. A Peerscope node (<code>{{.Node}}</code>) asked to sign in as you.
-Nothing has been signed yet.</p>
-<p>If you just pressed <i>Sign in</i> on your own node's page, type this code there:</p>
-<p style="font-size: 2em; letter-spacing: .1em"><b id="code">{{.Code}}</b></p>
-<p>It works once, for that node only, until {{.Expires.Format "15:04 MST"}}.</p>
-<p><b>If you did not, close this page and give the code to nobody:</b> someone is trying to
-act in your name. Whoever asked you to open the link cannot finish without it.</p>
-`))
 
 // --- sign-out and sessions ---
 

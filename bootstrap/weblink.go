@@ -34,7 +34,8 @@ const WebLinkSlots = 2
 // dials one, is redirected down the tree like any joiner, verifies every
 // chunk against the broadcaster's key (in the ID) and plays. A broadcast
 // that is not listed, is private or has ended has no web link (404 at
-// api/peer; the page says it cannot play).
+// api/peer; the page says it cannot play, and offers the replay's link
+// while the directory lists one).
 func (s *Server) mountWebLink(m *http.ServeMux) {
 	script := webpeer.Handler()
 	m.HandleFunc("GET /w/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +84,11 @@ func (s *Server) webLinkStatus(ctx context.Context, id string) player.Status {
 	fresh := s.cfg.Now().Sub(l.Updated) <= s.cfg.LiveTTL
 	st.Live = l.Live() && fresh
 	st.Ended = !l.Live() || !fresh
+	if !l.Live() && l.Replay != "" && s.cfg.Now().Before(l.ReplayExpires) {
+		// The replay lives on the peers: the page offers the link a node
+		// plays it from (the broadcaster's keeps serving it).
+		st.ReplayLink = l.Link
+	}
 	return st
 }
 

@@ -157,8 +157,25 @@ func TestWebLink(t *testing.T) {
 		t.Errorf("api/peer of an ended broadcast: %d", code)
 	}
 	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
-	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live {
+	if err := json.Unmarshal([]byte(body), &st); err != nil || !st.Ended || st.Live || strings.Contains(body, "replay_link") {
 		t.Errorf("api/status of an ended broadcast: %s", body)
+	}
+	// Its replay listed: the page offers the link a node plays it from,
+	// until the directory drops it, 24 hours after the end.
+	if _, err := alice.c.PublishReplay(ctx, id, "bafy-manifest"); err != nil {
+		t.Fatal(err)
+	}
+	var ended struct {
+		Ended      bool
+		ReplayLink string `json:"replay_link"`
+	}
+	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
+	if err := json.Unmarshal([]byte(body), &ended); err != nil || !ended.Ended || ended.ReplayLink != a.Link {
+		t.Errorf("api/status of an ended broadcast with a replay: %s, want replay_link %s", body, a.Link)
+	}
+	e.clock.Advance(25 * time.Hour)
+	if _, _, body = getBody(t, e.url+"/w/"+id+"/api/status"); strings.Contains(body, "replay_link") {
+		t.Errorf("api/status 25 h after the end: %s", body)
 	}
 }
 

@@ -1,6 +1,7 @@
 package community
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type Node interface {
 	// ReplayViewsIdentified returns how many of ReplayViews were
 	// signed-in accounts' (each counted once).
 	ReplayViewsIdentified(id string) int
+	// ReplayPage returns the path of the node's own page of a broadcast's
+	// replay, once it has ended and the node holds the replay, or "".
+	ReplayPage(ctx context.Context, id string) string
 }
 
 // Config configures a node's community side.
@@ -115,6 +119,11 @@ type Community struct {
 	attExp    time.Time
 	devAtt    []byte    // the attestation the device key was last published under
 	devAt     time.Time // and when
+	// idChanged is closed, and replaced, whenever att changes: live
+	// listings are renewed at once, so that the directory names the
+	// broadcaster within seconds of a sign-in (anonymous again after a
+	// sign-out), not at the next ListingInterval.
+	idChanged chan struct{}
 }
 
 // New starts the node's community side: it reads the bootstraps' key sets
@@ -145,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: key: %w", ErrConfig, err)
 	}
-	c := &Community{cfg: cfg, log: cfg.Logger, clock: clock.OrSystem(cfg.Clock), self: self}
+	c := &Community{cfg: cfg, log: cfg.Logger, clock: clock.OrSystem(cfg.Clock), self: self, idChanged: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if len(cfg.Bootstraps) > 0 {
 		// Requests are signed on the system clock, which is the
@@ -338,9 +347,7 @@ func (c *Community) RefreshIdentity(ctx context.Context) (identity.Identity, err
 	if isNotFound(err) {
 		// Signed out (here or elsewhere), or revoked: the node is
 		// anonymous from now on.
-		c.mu.Lock()
-		c.att, c.attExp = nil, time.Time{}
-		c.mu.Unlock()
+		c.setAttestation(nil, time.Time{})
 	}
 	if err != nil {
 		return identity.Identity{}, err
@@ -371,9 +378,7 @@ func (c *Community) hold(att []byte) (identity.Identity, error) {
 	if a.Peer != c.self {
 		return identity.Identity{}, fmt.Errorf("%w: the bootstrap returned another peer's attestation", identity.ErrWrongPeer)
 	}
-	c.mu.Lock()
-	c.att, c.attExp = att, a.Expires
-	c.mu.Unlock()
+	c.setAttestation(att, a.Expires)
 	c.publishDevice(att)
 	return a.Identity(), nil
 }
@@ -388,10 +393,29 @@ func (c *Community) SignOut(ctx context.Context, everywhere bool) error {
 	if err := c.client.SignOut(ctx, everywhere); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.att, c.attExp = nil, time.Time{}
-	c.mu.Unlock()
+	c.setAttestation(nil, time.Time{})
 	return nil
+}
+
+// setAttestation keeps the node's attestation (nil: none) and, when it is
+// a new one, tells the live listings (idChanged).
+func (c *Community) setAttestation(att []byte, exp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := !bytes.Equal(att, c.att)
+	c.att, c.attExp = att, exp
+	if changed {
+		close(c.idChanged)
+		c.idChanged = make(chan struct{})
+	}
+}
+
+// identityChanged returns a channel closed at the node's next change of
+// attestation.
+func (c *Community) identityChanged() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.idChanged
 }
 
 // WebLink returns the first bootstrap's web link for a broadcast

@@ -84,6 +84,8 @@ func (f *fakeNode) ReplayViews(string) int { return int(f.views.Load()) }
 
 func (f *fakeNode) ReplayViewsIdentified(string) int { return int(f.identified.Load()) }
 
+func (f *fakeNode) ReplayPage(context.Context, string) string { return "" }
+
 func newKey(t *testing.T) (crypto.PrivKey, peer.ID) {
 	t.Helper()
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)

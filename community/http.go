@@ -286,8 +286,14 @@ func (c *Community) serveWatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveWebLink sends a browser to the first bootstrap's web link for a
-// broadcast: /w/<ID>/ there plays it from the tree.
+// broadcast: /w/<ID>/ there plays it from the tree (the link to share is
+// that one). Once the broadcast has ended, the web link plays nothing: a
+// replay this node holds is played here instead.
 func (c *Community) serveWebLink(w http.ResponseWriter, r *http.Request) {
+	if p := c.cfg.Node.ReplayPage(r.Context(), r.PathValue("id")); p != "" {
+		http.Redirect(w, r, p, http.StatusFound)
+		return
+	}
 	if c.client == nil {
 		noBootstrap(w, r)
 		return

@@ -65,6 +65,10 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 		select {
 		case <-t.C():
 			timed(ctx, 10*time.Second, false)
+		case <-c.identityChanged():
+			// Signed in or out: the bootstrap names the broadcaster from
+			// the session it finds at each announcement.
+			timed(ctx, 10*time.Second, false)
 		case <-b.Ended:
 			timed(context.Background(), 5*time.Second, true)
 			return

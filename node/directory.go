@@ -85,12 +85,26 @@ func (c communityNode) Join(ctx context.Context, s string) (string, error) {
 	if b := c.n.lookup(l.Broadcast); b != nil {
 		return b.playerPath(), nil
 	}
+	if c.n.swarm.Holds(ctx, l.Broadcast) {
+		return "/r/" + l.Broadcast + "/", nil // a replay this node has
+	}
 	b, err := c.n.Watch(ctx, l)
+	if err == nil && b.Announcement().Ended {
+		_ = b.Close() // over: its replay is what there is to watch
+		err = fmt.Errorf("%w: the broadcast has ended", ErrUnreachable)
+	}
 	switch {
 	case errors.Is(err, link.ErrMalformed):
 		return "", community.BadLink(err)
 	case errors.Is(err, ErrTooMany), errors.Is(err, ErrClosed), errors.Is(err, ErrJoined):
 		return "", err // the node's own state: nothing about the network
+	case errors.Is(err, ErrUnreachable):
+		// Ended, or its broadcaster gone: a peer of the link may still
+		// hold the replay (the Replay tab's entries, a late click).
+		if r, rerr := c.n.Replay(ctx, l); rerr == nil {
+			return r.PlayerPath(), nil
+		}
+		fallthrough
 	case err != nil:
 		c.n.log.Info("a join from the directory page failed", "broadcast", shortBroadcast(l.Broadcast), "err", err)
 		return "", errJoin
@@ -130,6 +144,16 @@ func communityErr(err error) error {
 		return fmt.Errorf("%w%s", ErrUnknownAccount, strings.TrimPrefix(err.Error(), community.ErrUnknownAccount.Error()))
 	}
 	return err
+}
+
+func (c communityNode) ReplayPage(ctx context.Context, id string) string {
+	if b := c.n.lookup(id); b != nil {
+		return b.replayPath() // "" while live
+	}
+	if c.n.swarm.Holds(ctx, id) {
+		return "/r/" + id + "/"
+	}
+	return ""
 }
 
 func (c communityNode) ReplayViews(id string) int { return c.n.ReplayViews(id) }

@@ -18,6 +18,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -338,7 +339,8 @@ func codeOnPage(t *testing.T, page string) string {
 
 // TestSignInPage signs a node in from its directory page in headless
 // Chromium, with the code typed in and with the code sent back by the
-// bootstrap to the page, and signs it out in between.
+// bootstrap to the page, and signs it out in between. First the
+// bootstrap's own page, which can sign no node in, must say where to.
 func TestSignInPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -376,7 +378,7 @@ func TestSignInPage(t *testing.T) {
 	code := strings.TrimPrefix(back.Fragment, "signin=")
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	args := []string{"--url", n.HTTPURL() + "/directory/", "--code", code}
+	args := []string{"--url", n.HTTPURL() + "/directory/", "--code", code, "--bootstrap", svc.URL() + "/"}
 	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
 		args = append(args, "--shots", dir)
 	}
@@ -385,9 +387,9 @@ func TestSignInPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r struct {
-		Error, Typed, SentBack, HashLeft string
-		FinishHiddenWhenIn, SignedOut    bool
-		Errors                           []string
+		Error, Typed, SentBack, HashLeft, BootstrapSays  string
+		FinishHiddenWhenIn, SignedOut, BootstrapSideways bool
+		Errors                                           []string
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -398,6 +400,10 @@ func TestSignInPage(t *testing.T) {
 		t.Fatalf("page: %s %v", r.Error, r.Errors)
 	case !strings.Contains(r.Typed, "@bob") || !r.FinishHiddenWhenIn:
 		t.Fatalf("with the code typed in: %q", r.Typed)
+	case !strings.Contains(r.BootstrapSays, "peerscope signin --bootstrap '"+svc.URL()+"'") || !strings.Contains(r.BootstrapSays, "Sign out"):
+		t.Fatalf("the bootstrap's page on signing in: %q", r.BootstrapSays)
+	case r.BootstrapSideways:
+		t.Fatal("the bootstrap's page scrolls sideways with its sign-in box open")
 	case !r.SignedOut:
 		t.Fatal("still signed in after Sign out")
 	case !strings.Contains(r.SentBack, "@alice") || r.HashLeft != "":
@@ -405,5 +411,106 @@ func TestSignInPage(t *testing.T) {
 	}
 	if n.Attestation() == nil {
 		t.Fatal("the node holds no attestation")
+	}
+}
+
+// TestListingNamesTheBroadcasterAtOnce: a broadcaster that signs in while
+// live is named in the directory within seconds, and is anonymous again
+// as soon as it signs out — not at the next renewal of its listing, an
+// hour away here.
+func TestListingNamesTheBroadcasterAtOnce(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: time.Hour})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "who is this", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := func() (listed bool, handle string) {
+		bs, err := (&api.Client{Base: svc.URL()}).List(t.Context(), api.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range bs {
+			if l.ID == b.ID() {
+				if l.Who != nil {
+					return true, l.Who.Handle
+				}
+				return true, ""
+			}
+		}
+		return false, ""
+	}
+	waitFor(t, 30*time.Second, "the broadcast listed", func() bool { listed, _ := who(); return listed })
+	signIn(t, n, "100")
+	waitFor(t, 20*time.Second, "the broadcaster named", func() bool { _, h := who(); return h != "" })
+	if st, out := postJSON(t, n.HTTPURL()+"/directory/api/node/signout", `{}`); st != http.StatusOK {
+		t.Fatalf("sign-out: %d %v", st, out)
+	}
+	waitFor(t, 20*time.Second, "the broadcaster anonymous again", func() bool { _, h := who(); return h == "" })
+}
+
+// TestSignInCallbackPagesFit: the pages a browser lands on back from X —
+// the one-time code to type in (a sign-in that names no page to return
+// to), and a failed sign-in, which leads back to the directory — at a
+// phone's and two tablets' sizes in Chromium (tests/browser/pages.mjs):
+// no error bar the failure's own status, nothing refused by their policy,
+// no sideways scrolling.
+func TestSignInCallbackPagesFit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	c := &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
+	for _, size := range []string{"phone", "tablet", "portrait"} {
+		// A callback works once: a new sign-in for each size.
+		start, err := c.TwitterStart(t.Context(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jar, _ := cookiejar.New(nil)
+		b := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.String(), svc.URL()) {
+				return http.ErrUseLastResponse // at the callback: the browser opens it
+			}
+			return nil
+		}}
+		resp, err := b.Get(start.AuthorizeURL + "&login=300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		callback := resp.Header.Get("Location")
+		if !strings.HasPrefix(callback, svc.URL()) {
+			t.Fatalf("X sent the browser to %q", callback)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		out, err := browsertest.Run(ctx, t, "pages.mjs", "--wait", "300", "--sizes", size, "--allow", "status of 400",
+			"--page", "code="+callback, "--page", "failed="+svc.URL()+"/api/v1/auth/twitter/callback?state=nope&code=x")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Error string
+			Pages []struct {
+				Name, Size, All    string
+				Errors, Violations []string
+				Sideways           bool
+			}
+		}
+		if err := json.Unmarshal(out, &r); err != nil || r.Error != "" || len(r.Pages) != 2 {
+			t.Fatalf("pages.mjs: %s (%v)", out, err)
+		}
+		for _, p := range r.Pages {
+			if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+				t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
+			}
+			want := map[string]string{"code": "type this code there", "failed": "Back to the directory"}[p.Name]
+			if !strings.Contains(p.All, want) {
+				t.Errorf("%s at %s says no %q:\n%s", p.Name, p.Size, want, p.All)
+			}
+		}
 	}
 }

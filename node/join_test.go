@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
@@ -74,4 +76,50 @@ func TestWatchCap(t *testing.T) {
 	if _, err := v.Watch(t.Context(), bs[node.DefaultMaxWatching].Link()); err != nil {
 		t.Fatalf("watch after one closed: %v", err)
 	}
+}
+
+// TestDirectoryJoinAfterTheEnd: a click on an ended broadcast in a node's
+// directory (its Replay tab, or a late click on Watch) opens its replay,
+// while the broadcaster still has the broadcast open (the announcement
+// says it ended) and after it closed it (no announcement any more; its
+// store still holds the replay). The node's web link of it then goes to
+// the replay too.
+func TestDirectoryJoinAfterTheEnd(t *testing.T) {
+	root := newNode(t, node.Config{Slots: 2})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "over", Source: clipFor(t, 3*time.Second, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the broadcast did not end")
+	}
+	waitFor(t, 20*time.Second, "the manifest", func() bool { return b.ReplayManifest() != nil })
+	join := func(phase string) {
+		t.Helper()
+		v := newNode(t, node.Config{Slots: node.NoRelay})
+		code, body := (request{method: "POST", url: v.HTTPURL() + "/directory/api/node/watch", contentType: "application/json",
+			token: pageToken(t, v.HTTPURL()+"/directory/"), body: `{"link":"` + b.Link().String() + `"}`}).do(t)
+		want := `"/r/` + b.ID() + `/"`
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("%s: %d %s, want the replay's page %s", phase, code, body, want)
+		}
+		if page := string(get(t, v.HTTPURL()+"/r/"+b.ID()+"/")); !strings.Contains(page, "<video") {
+			t.Fatalf("%s: the replay's page:\n%.300s", phase, page)
+		}
+		// The web link on this node now goes to the replay it holds.
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(v.HTTPURL() + "/directory/w/" + b.ID() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/r/"+b.ID()+"/" {
+			t.Fatalf("%s: the node's web link: %d to %q, want its replay", phase, resp.StatusCode, loc)
+		}
+	}
+	join("ended, still open")
+	_ = b.Close()
+	join("closed")
 }

@@ -380,3 +380,55 @@ func TestWebLinkPagesFit(t *testing.T) {
 		}
 	}
 }
+
+// TestEndedWebLinkOffersTheReplay: the bootstrap's web link of a broadcast
+// that ended, its replay listed, offers the command that plays the replay
+// with a node, and fits a phone and two tablets (tests/browser/pages.mjs)
+// without errors; the node's own web link goes to the replay it holds.
+func TestEndedWebLinkOffersTheReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	root := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: time.Second, Slots: 2})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "Over, with a replay", Source: clipFor(t, 3*time.Second, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the replay offered", func() bool {
+		return strings.Contains(string(get(t, svc.URL()+"/w/"+b.ID()+"/api/status")), `"replay_link"`)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	args := []string{"--wait", "2500", "--sizes", "phone,tablet,portrait", "--page", "ended=" + svc.URL() + "/w/" + b.ID() + "/"}
+	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
+		args = append(args, "--shots", shots) // to look at
+	}
+	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error string
+		Pages []struct {
+			Name, Size, All    string
+			Errors, Violations []string
+			Sideways           bool
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("pages.mjs printed %s: %v", out, err)
+	}
+	if r.Error != "" || len(r.Pages) != 3 {
+		t.Fatalf("pages.mjs: %q, %d pages looked at, want 3", r.Error, len(r.Pages))
+	}
+	for _, p := range r.Pages {
+		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+			t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
+		}
+		if !strings.Contains(p.All, "has ended") || !strings.Contains(p.All, "peerscope watch '"+b.Link().String()+"'") {
+			t.Errorf("%s at %s offers no replay:\n%s", p.Name, p.Size, p.All)
+		}
+	}
+}

@@ -165,7 +165,13 @@ function stream(path, onEvent) {
 }
 
 async function identity() {
-  if (!token) return; // served by the bootstrap itself, or to another machine
+  if (!token) {
+    // Served by the bootstrap itself, or to another machine: a sign-in
+    // binds an account to a node, so the page says where to do it.
+    if (!location.pathname.startsWith('/directory/')) $('signincmd').textContent = `peerscope signin --bootstrap ${shellQuote(location.origin)}`;
+    $('howsignin').hidden = false;
+    return;
+  }
   let r;
   try {
     r = await fetch('./api/node/identity', { headers: { 'Peerscope-Token': token } });
@@ -279,6 +285,8 @@ $('q').addEventListener('input', () => {
   reloadSoon();
 });
 $('closebox').addEventListener('click', () => $('linkbox').close());
+$('howsignin').addEventListener('click', () => $('signbox').showModal());
+$('closesign').addEventListener('click', () => $('signbox').close());
 
 // A shared link (/watch/<id> → ?watch=<id>) opens that broadcast.
 async function openShared() {

@@ -26,13 +26,16 @@ import (
 	"github.com/peerscope/peerscope/media/sample"
 	"github.com/peerscope/peerscope/nat"
 	"github.com/peerscope/peerscope/node"
+	"github.com/peerscope/peerscope/replay"
 )
 
 // broadcastHelp is what 'peerscope broadcast --help' says before the flags.
 const broadcastHelp = `
 Goes live: takes video from SOURCE, cuts it into signed chunks and roots a
 relay tree that viewers join with the link it prints. The broadcast ends when
-the source ends, when the publisher ends its stream, or on Ctrl-C.
+the source ends, when the publisher ends its stream, or on Ctrl-C. Ended by
+its source or publisher, it stays up serving the replay through the same
+link until Ctrl-C (24 hours at most; --serve-replay=false stops at the end).
 
 SOURCE is one of (whip and rtmp may be given together, comma-separated):
   whip               a browser or OBS publishes over WebRTC (WHIP): open the
@@ -78,6 +81,7 @@ func runBroadcast(ctx context.Context, args []string) error {
 	audienceFlag := fs.String("audience", "", `make the broadcast private, for "mutuals" (who follow each other with you) or "group:NAME" (a saved group); with --private, both`)
 	audienceEvery := fs.Duration("audience-every", 15*time.Second, "how often a private broadcast looks up its audience's devices again (someone who signs in while you are live gets in)")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
+	serveReplay := fs.Bool("serve-replay", true, "when the broadcast ends, stay up and serve its replay through the same link (24 hours, or until Ctrl-C); =false to stop at the end")
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/webrtc-direct", data: defaultDataDir()})
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -138,11 +142,32 @@ func runBroadcast(ctx context.Context, args []string) error {
 	if errors.Is(err, context.Canceled) {
 		fmt.Println("\nEnding the broadcast…")
 	}
+	m := b.ReplayManifest() // (before Close, which forgets it; the store keeps it)
 	_ = b.Close()
 	if err := b.Err(); err != nil {
 		return fmt.Errorf("broadcast: the source failed: %w", err)
 	}
+	if *serveReplay && ctx.Err() == nil && n.ReplayStore() != nil && m != nil {
+		serveBroadcastReplay(ctx, os.Stdout, n, b.ID(), m.Ended)
+	}
 	return nil
+}
+
+// serveBroadcastReplay keeps an ended broadcast's node up until ctx ends:
+// the broadcaster holds the whole replay and its manifest, so the link it
+// printed keeps working (a late 'peerscope watch LINK' plays the replay)
+// even when nobody watched live, whose nodes would otherwise be the only
+// holders.
+func serveBroadcastReplay(ctx context.Context, w io.Writer, n *node.Node, id string, ended time.Time) {
+	fmt.Fprintf(w, "Serving the replay until Ctrl-C (24 hours at most): viewers play it with the same link\n"+
+		"('peerscope watch LINK'), and it plays here too: %s/r/%s/\n", n.HTTPURL(), id)
+	t := time.NewTimer(time.Until(ended.Add(replay.DefaultTTL)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+		fmt.Fprintln(w, "The replay's 24 hours are over.")
+	}
 }
 
 // parseAudience reads --private and --audience: the accounts, mutuals and

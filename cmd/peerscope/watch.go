@@ -10,6 +10,7 @@ import (
 
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/node"
+	"github.com/peerscope/peerscope/replay/swarm"
 )
 
 func runWatch(ctx context.Context, args []string) error {
@@ -20,8 +21,9 @@ and serves it on this machine: a player page for the browser, LL-HLS for VLC
 or ffplay, WHEP. It prints those URLs, then where it is in the tree (every
 --status-every). When the broadcast ends it stays up serving the replay to
 others (the replay lives on the viewers' nodes) until Ctrl-C; with
---serve-replay=false, or --no-replays, it stops at the end. Behind NAT, give
-it --bootstrap (or --bootstrap-peer).
+--serve-replay=false, or --no-replays, it stops at the end. A broadcast that
+has already ended plays as its replay, if a peer of LINK holds it. Behind
+NAT, give it --bootstrap (or --bootstrap-peer).
 
 A private broadcast plays only on a node its broadcaster invited: one
 signed in at the --bootstrap as an invited account (on the directory page
@@ -58,9 +60,25 @@ VOD URL, fetches every chunk, and serves them until Ctrl-C.`)
 	}
 	defer n.Close()
 	if *replayMode {
-		return watchReplay(ctx, n, l)
+		return watchReplay(ctx, n, l, false)
 	}
 	b, err := watchLink(ctx, os.Stdout, n, l)
+	if err == nil && b.Announcement().Ended {
+		// Joined as it ended (its broadcaster still answers): the replay
+		// is what there is to watch.
+		_ = b.Close()
+		err = fmt.Errorf("%w: the broadcast has ended", node.ErrUnreachable)
+	}
+	if errors.Is(err, node.ErrUnreachable) && ctx.Err() == nil {
+		// Ended (or its broadcaster is gone): its replay, if a peer of
+		// the link holds one, is what the link now plays.
+		if rerr := watchReplay(ctx, n, l, true); !errors.Is(rerr, errNoReplay) {
+			return rerr
+		}
+		return fmt.Errorf("watch: %w\n  The broadcast has ended, or its broadcaster's node is offline, and no peer of this link holds its replay.\n"+
+			"  A replay lives 24 hours on the nodes that watched it: play it with 'peerscope watch --replay LINK2',\n"+
+			"  LINK2 being the link such a node printed (\"Share it on\"); it may also be in the bootstrap's directory", err)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -128,16 +146,30 @@ func printWatch(w io.Writer, b *node.Broadcast) {
 	}
 }
 
+// errNoReplay is watchReplay's error, when asked from a plain watch, for
+// a link none of whose peers holds the replay: the caller says why.
+var errNoReplay = errors.New("no replay")
+
 // watchReplay opens a replay, prints its URLs and serves it until ctx ends.
-func watchReplay(ctx context.Context, n *node.Node, l link.Link) error {
+// fallback says a plain 'watch' of an ended broadcast asked.
+func watchReplay(ctx context.Context, n *node.Node, l link.Link, fallback bool) error {
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	r, err := n.Replay(jctx, l)
 	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil
+	case fallback && (errors.Is(err, swarm.ErrUnreachable) || errors.Is(err, swarm.ErrNoManifest)):
+		return errNoReplay
+	case errors.Is(err, swarm.ErrUnreachable):
+		return fmt.Errorf("watch --replay: %w\n  No peer of this link answers: the broadcaster's node (and any other the link names) is offline.\n"+
+			"  Nodes that watched it keep the replay 24 hours: use the link one of them printed (\"Share it on\")", err)
+	default:
 		return fmt.Errorf("watch --replay: %w", err)
+	}
+	if fallback {
+		fmt.Print("The broadcast has ended; playing its replay.\n\n")
 	}
 	m := r.Manifest()
 	title := m.Title

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/peerscope/peerscope/web/hearts"
 )
 
 //go:embed assets
@@ -54,6 +56,7 @@ func New(cfg Config) http.Handler {
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	files := http.FileServerFS(sub)
+	hearts := hearts.Handler()
 	started := time.Now()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -73,6 +76,8 @@ func New(cfg Config) http.Handler {
 		case "broadcast.js", "broadcast.css", "studio.js":
 			h.Set("Cache-Control", "no-cache")
 			files.ServeHTTP(w, r)
+		case "hearts.js", "hearts.css": // shared with the player
+			hearts.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/internal/localapi"
+	"github.com/peerscope/peerscope/web/hearts"
 )
 
 //go:embed assets
@@ -38,6 +39,10 @@ type Status struct {
 	ReplayViewersIdentified int `json:"replay_viewers_identified,omitempty"`
 	// ReplayURL, on an ended broadcast's page, is where its replay plays.
 	ReplayURL string `json:"replay_url,omitempty"`
+	// ReplayLink, on an ended broadcast's web link (whose server carries
+	// no media), is the peerscope:// link its replay plays from with a
+	// Peerscope node, while the replay lives.
+	ReplayLink string `json:"replay_link,omitempty"`
 	// Prefer is the way the page tries first when its URL names none
 	// (?mode=): "p2p" (the page's own light node, then WHEP, then LL-HLS)
 	// on a web link, which no full node serves; "" for WHEP first.
@@ -160,6 +165,9 @@ func New(r Routes) http.Handler {
 	}))
 	mux.Handle("GET /player.js", page)
 	mux.Handle("GET /player.css", page)
+	// The floating hearts the studio shows too (web/hearts).
+	mux.Handle("GET /hearts.js", hearts.Handler())
+	mux.Handle("GET /hearts.css", hearts.Handler())
 	status := r.Status
 	if status == nil {
 		status = func() Status { return Status{} }

@@ -378,6 +378,7 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 	}
 	var errs []error
 	var holders []peer.AddrInfo
+	answered := false // some peer answered (without the manifest)
 	asked := map[peer.ID]bool{s.cfg.Host.ID(): true}
 	queue := slices.Clone(l.Peers)
 	for len(queue) > 0 && len(asked) <= 2*maxHolders {
@@ -394,6 +395,7 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 			return m, signed, holders, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
+		answered = answered || errors.Is(err, ErrNoManifest)
 		queue = append(queue, hs...)
 		if ctx.Err() != nil {
 			break
@@ -401,6 +403,9 @@ func (s *Swarm) findManifest(ctx context.Context, l link.Link) (*replay.Manifest
 	}
 	if len(errs) == 0 {
 		return nil, nil, nil, fmt.Errorf("%w: no peer to ask for the replay", link.ErrMalformed)
+	}
+	if !answered {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrUnreachable, errors.Join(errs...))
 	}
 	return nil, nil, nil, fmt.Errorf("%w: no peer gave the replay's manifest: %w", replay.ErrExpired, errors.Join(errs...))
 }

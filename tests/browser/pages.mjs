@@ -15,8 +15,8 @@
 // 3000) ms more have passed (a player has played). Console errors matching
 // --allow are left out (an external avatar that cannot load here, say).
 // Prints one JSON line: for each page and size, its violations, errors,
-// whether it scrolls sideways (sideways), and the text of its body's first
-// line.
+// whether it scrolls sideways (sideways), the text of its body's first
+// line (text) and its body's whole text (all, the first 4000 characters).
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { launch, loopbackWebRTCArgs } from './chromium.mjs';
@@ -72,7 +72,9 @@ try {
       seen.violations = await page.evaluate(() => window.__violations);
       // Sideways scroll: the document wider than the viewport.
       seen.sideways = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-      seen.text = ((await page.evaluate(() => document.body.innerText)) || '').trim().split('\n')[0];
+      const all = ((await page.evaluate(() => document.body.innerText)) || '').trim();
+      seen.text = all.split('\n')[0];
+      seen.all = all.slice(0, 4000); // for a test that looks for something further down
       if (opt.shots) await page.screenshot({ path: join(opt.shots, `${name}-${size}.png`), fullPage: false });
       result.pages.push(seen);
       await page.close();

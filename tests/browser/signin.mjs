@@ -10,10 +10,15 @@
 //     default user in at once; the bootstrap sends the browser back to the page
 //     with the code in the fragment, which the page redeems (and clears).
 //
-// With --shots DIR it saves the page at phone (390x844) and tablet
+// With --bootstrap URL it first opens the bootstrap's own directory page
+// (which is no node's, so cannot sign one in) at the three sizes, presses
+// its Sign in and reads where it says to sign in and out (bootstrapSays),
+// and whether any size scrolls sideways (bootstrapSideways).
+//
+// With --shots DIR it saves the pages at phone (390x844) and tablet
 // (1024x768, 768x1024) sizes before and after signing in.
 //
-//   node signin.mjs --url URL --code CODE [--shots DIR]
+//   node signin.mjs --url URL --code CODE [--bootstrap URL] [--shots DIR]
 //
 // Prints one JSON line on stdout: what the page said, and page and console
 // errors.
@@ -21,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { launch } from './chromium.mjs';
 
 const { values: opt } = parseArgs({
-  options: { url: { type: 'string' }, code: { type: 'string' }, shots: { type: 'string' } },
+  options: { url: { type: 'string' }, code: { type: 'string' }, bootstrap: { type: 'string' }, shots: { type: 'string' } },
 });
 if (!opt.url || !opt.code) {
   console.error('usage: node signin.mjs --url URL --code CODE [--shots DIR]');
@@ -38,6 +43,24 @@ async function shots(page, name) {
   await page.setViewportSize({ width: 390, height: 844 });
 }
 
+// bootstrapPage: the bootstrap's page says where sign-in and sign-out are.
+async function bootstrapPage(page) {
+  await page.goto(opt.bootstrap);
+  await page.waitForSelector('#howsignin:not([hidden])', { timeout: 20000 });
+  await page.click('#howsignin');
+  await page.waitForSelector('#signbox[open]', { timeout: 5000 });
+  result.bootstrapSays = await page.textContent('#signbox');
+  result.bootstrapSideways = false;
+  for (const [width, height] of sizes) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(200);
+    result.bootstrapSideways ||= await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+    if (opt.shots) await page.screenshot({ path: `${opt.shots}/bootstrap-signin-${width}x${height}.png` });
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.click('#closesign');
+}
+
 let browser;
 const result = { errors: [] };
 try {
@@ -45,6 +68,7 @@ try {
   const page = browser.page;
   page.on('pageerror', (e) => result.errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 404/.test(m.text())) result.errors.push(m.text()); });
+  if (opt.bootstrap) await bootstrapPage(page);
   await page.goto(opt.url);
   await page.waitForSelector('#finish:not([hidden])', { timeout: 20000 });
   await shots(page, 'signed-out');

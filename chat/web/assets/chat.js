@@ -151,26 +151,16 @@
   // Hearts float up from the bottom right: everyone's, taken from the rise
   // of the broadcast's heart total (the "hearts" event's count leaves out
   // the taps of other pages on this node), less this page's own taps,
-  // which floated when tapped. Capped, so that a burst never floods the DOM.
-  const MAX_HEARTS = 24;
+  // which floated when tapped. Capped (web/hearts), so that a burst never
+  // floods the DOM.
   let lastTotal = -1; // the heart total as last seen
   let ownUnseen = 0;  // this page's taps sent but not yet in a total seen
   let ownAt = 0;      // when this page last sent taps
   const OWN_FORGET = 15000; // taps the tree never counted (capped, lost) stop hiding others' after this
 
+  // float: web/hearts' hearts.js, which the player page loads.
   function float(n) {
-    const layer = $('hearts');
-    for (let i = 0; i < Math.min(n, 8); i++) {
-      setTimeout(() => {
-        if (layer.children.length >= MAX_HEARTS) return;
-        const h = document.createElement('span');
-        h.className = `heart h${Math.floor(Math.random() * 4)}`;
-        h.textContent = '♥';
-        h.addEventListener('animationend', () => h.remove(), { once: true });
-        layer.append(h);
-        st.floated++;
-      }, i * 150);
-    }
+    if (window.peerscopeHearts) window.peerscopeHearts.float($('hearts'), n, () => { st.floated++; });
   }
 
   function heartsTo(total) {

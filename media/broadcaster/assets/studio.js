@@ -17,7 +17,6 @@
   const list = $('comments'), hearts = $('hearts'), watching = $('watching');
 
   const MAX_COMMENTS = 30; // older ones fade (CSS), then go
-  const MAX_HEARTS = 24;   // hearts on screen at once: a burst never floods the DOM
   const NAMES_EVERY = 5000;
 
   // What tests and curious people can read.
@@ -307,18 +306,9 @@
     if (total > lastTotal) lastTotal = total;
   }
 
+  // float: web/hearts' hearts.js, while live.
   function float(n) {
-    for (let i = 0; i < Math.min(n, 8); i++) {
-      setTimeout(() => {
-        if (!run || hearts.children.length >= MAX_HEARTS) return;
-        const h = document.createElement('span');
-        h.className = `heart h${Math.floor(Math.random() * 4)}`;
-        h.textContent = '♥';
-        h.addEventListener('animationend', () => h.remove(), { once: true });
-        hearts.append(h);
-        studio.floated++;
-      }, i * 150);
-    }
+    window.peerscopeHearts.float(hearts, n, () => { studio.floated++; }, () => !!run);
   }
 
   // pollNames shows the signed-in viewers' names now and then (the event

@@ -61,7 +61,25 @@
       a.href = state.replayURL;
       a.textContent = 'Watch the replay';
       $('note').replaceChildren(a);
+    } else if (state.replayLink) {
+      offerReplayLink(state.replayLink);
     }
+  }
+
+  // offerReplayLink: a web link's server carries no media, so an ended
+  // broadcast's replay is offered as the command that plays it with a
+  // Peerscope node, with a button to copy its link.
+  function offerReplayLink(link) {
+    const cmd = document.createElement('code');
+    cmd.className = 'cmd';
+    cmd.textContent = `peerscope watch '${link}'`;
+    const copy = document.createElement('button');
+    copy.type = 'button';
+    copy.textContent = 'Copy the link';
+    copy.onclick = () => {
+      if (navigator.clipboard) navigator.clipboard.writeText(link).then(() => { copy.textContent = 'Copied'; }, () => {});
+    };
+    $('note').replaceChildren('Its replay plays for 24 hours with Peerscope: ', cmd, copy);
   }
 
   function setReplays(n, identified) {
@@ -80,9 +98,12 @@
       if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers, s.replay_viewers_identified); return; }
       setReplays(s.replay_viewers, s.replay_viewers_identified);
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
+      if (s.ended && s.replay_link) state.replayLink = s.replay_link;
       if (s.ended) {
-        // Let the last seconds play out before saying so.
-        if (!player || video.paused || video.ended || player.kind === 'whep') setTimeout(ended, player ? 1500 : 0);
+        // Let the last seconds play out before saying so; with nothing
+        // playing, at once (so that the page does not try to play it).
+        if (!player) ended();
+        else if (video.paused || video.ended || player.kind === 'whep') setTimeout(ended, 1500);
       } else if (!state.ended) {
         setBadge(s.live ? 'live' : 'waiting', s.live);
       }
