@@ -132,12 +132,6 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) 
 	case m.Lost != "":
 		n.believeLost(now, m.Lost)
 	}
-	if i := n.childIndex(from); i < 0 && (m.Lost != "" || m.Seq > 0) && n.feedInDoubt(now) {
-		// A rejoin (a newcomer is not hurried) to a relay whose own feed
-		// is in doubt.
-		n.send(info, &Message{Type: MsgReject, Reason: ReasonDetached})
-		return
-	}
 	switch i := n.childIndex(from); {
 	case i >= 0:
 		n.readopt(now, n.children[i], info, m)
@@ -152,18 +146,6 @@ func (n *Machine) stepAttach(now time.Time, from PeerID, m *Message, hold bool) 
 	default:
 		n.redirect(now, from, info, m)
 	}
-}
-
-// feedInDoubt says whether this node's own parent has been silent (no
-// chunk, no heartbeat) for half a ParentTimeout. In a mass failure that
-// most likely means it died too and this node has not concluded so yet:
-// an orphan it took in now would be cut off again with it. (A relay in a
-// 10,000-viewer kill took in six orphans 0.2–0.5 s after the kill, then
-// lost its own parent and sat detached 1.8 s with them; a viewer below
-// played again 3.4 s after the kill.) Such an orphan is refused at once
-// (detached) and asks its next candidate.
-func (n *Machine) feedInDoubt(now time.Time) bool {
-	return !n.isRoot && n.state == stateAttached && now.Sub(n.parentHeard) > n.cfg.ParentTimeout/2
 }
 
 // holdOrphan keeps, unanswered, an attach that names as the parent lost a
