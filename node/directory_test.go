@@ -485,28 +485,9 @@ func TestSignInCallbackPagesFit(t *testing.T) {
 		if !strings.HasPrefix(callback, svc.URL()) {
 			t.Fatalf("X sent the browser to %q", callback)
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		out, err := browsertest.Run(ctx, t, "pages.mjs", "--wait", "300", "--sizes", size, "--allow", "status of 400",
+		pages := lookAt(t, 2*time.Minute, 2, "--wait", "300", "--sizes", size, "--allow", "status of 400",
 			"--page", "code="+callback, "--page", "failed="+svc.URL()+"/api/v1/auth/twitter/callback?state=nope&code=x")
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r struct {
-			Error string
-			Pages []struct {
-				Name, Size, All    string
-				Errors, Violations []string
-				Sideways           bool
-			}
-		}
-		if err := json.Unmarshal(out, &r); err != nil || r.Error != "" || len(r.Pages) != 2 {
-			t.Fatalf("pages.mjs: %s (%v)", out, err)
-		}
-		for _, p := range r.Pages {
-			if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
-				t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
-			}
+		for _, p := range pages {
 			want := map[string]string{"code": "type this code there", "failed": "Back to the directory"}[p.Name]
 			if !strings.Contains(p.All, want) {
 				t.Errorf("%s at %s says no %q:\n%s", p.Name, p.Size, want, p.All)

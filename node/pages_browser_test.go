@@ -63,7 +63,7 @@ func TestPagesUnderPolicy(t *testing.T) {
 	// looked at only with PEERSCOPE_SHOTS: the owner's page at tablet
 	// size then logged a 429, its WebRTC session refused because the
 	// player pages before it had not deleted theirs when they closed.)
-	shots, sizes := os.Getenv("PEERSCOPE_SHOTS"), []string{"phone", "tablet", "portrait"}
+	sizes := []string{"phone", "tablet", "portrait"}
 	args := []string{"--wait", "2500", "--sizes", strings.Join(sizes, ","),
 		"--page", "index=" + n.HTTPURL() + "/",
 		"--page", "player=" + live.URLs().Player,
@@ -74,10 +74,31 @@ func TestPagesUnderPolicy(t *testing.T) {
 		"--page", "golive-key=" + n.HTTPSURL() + "/broadcast/#key=" + phone.StreamKey(), // its "Who can watch"
 		"--page", "directory=" + n.HTTPURL() + "/directory/",
 	}
-	if shots != "" {
+	for _, p := range lookAt(t, 3*time.Minute, 8*len(sizes), args...) {
+		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
+		if strings.TrimSpace(p.Text) == "" {
+			t.Errorf("%s at %s shows nothing", p.Name, p.Size)
+		}
+	}
+}
+
+// pageLook is what tests/browser/pages.mjs reports of a page at one size.
+type pageLook struct {
+	Name, Size, Text, All string
+	Errors, Violations    []string
+	Sideways              bool
+}
+
+// lookAt runs tests/browser/pages.mjs with args and returns the want pages
+// it looked at (pages × sizes); a console error, a policy violation or
+// sideways scrolling on any of them is a test error. PEERSCOPE_SHOTS=DIR
+// keeps their screenshots there, to look at.
+func lookAt(t *testing.T, timeout time.Duration, want int, args ...string) []pageLook {
+	t.Helper()
+	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
 		args = append(args, "--shots", shots)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
 	if err != nil {
@@ -85,31 +106,18 @@ func TestPagesUnderPolicy(t *testing.T) {
 	}
 	var r struct {
 		Error string
-		Pages []struct {
-			Name, Size, Text   string
-			Errors, Violations []string
-			Sideways           bool
-		}
+		Pages []pageLook
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("pages.mjs printed %s: %v", out, err)
 	}
-	if r.Error != "" {
-		t.Fatal(r.Error)
-	}
-	if len(r.Pages) != 8*len(sizes) {
-		t.Fatalf("%d pages looked at, want %d", len(r.Pages), 8*len(sizes))
+	if r.Error != "" || len(r.Pages) != want {
+		t.Fatalf("pages.mjs: %q, %d pages looked at, want %d", r.Error, len(r.Pages), want)
 	}
 	for _, p := range r.Pages {
-		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
-		if len(p.Errors) > 0 || len(p.Violations) > 0 {
-			t.Errorf("%s at %s: violations %q, errors %q", p.Name, p.Size, p.Violations, p.Errors)
-		}
-		if p.Sideways {
-			t.Errorf("%s at %s scrolls sideways", p.Name, p.Size)
-		}
-		if strings.TrimSpace(p.Text) == "" {
-			t.Errorf("%s at %s shows nothing", p.Name, p.Size)
+		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+			t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
 		}
 	}
+	return r.Pages
 }

@@ -348,36 +348,10 @@ func TestWebLinkPagesFit(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	args := []string{"--wait", "2500", "--sizes", "phone,tablet,portrait",
 		"--page", "directory=" + svc.URL() + "/", "--page", "weblink=" + svc.URL() + "/w/" + b.ID() + "/"}
-	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
-		args = append(args, "--shots", shots) // to look at
-	}
-	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Error string
-		Pages []struct {
-			Name, Size, Text   string
-			Errors, Violations []string
-			Sideways           bool
-		}
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("pages.mjs printed %s: %v", out, err)
-	}
-	if r.Error != "" || len(r.Pages) != 6 {
-		t.Fatalf("pages.mjs: %q, %d pages looked at, want 6", r.Error, len(r.Pages))
-	}
-	for _, p := range r.Pages {
+	for _, p := range lookAt(t, 2*time.Minute, 6, args...) {
 		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
-		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
-			t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
-		}
 	}
 }
 
@@ -399,34 +373,8 @@ func TestEndedWebLinkOffersTheReplay(t *testing.T) {
 	waitFor(t, 60*time.Second, "the replay offered", func() bool {
 		return strings.Contains(string(get(t, svc.URL()+"/w/"+b.ID()+"/api/status")), `"replay_link"`)
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	args := []string{"--wait", "2500", "--sizes", "phone,tablet,portrait", "--page", "ended=" + svc.URL() + "/w/" + b.ID() + "/"}
-	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
-		args = append(args, "--shots", shots) // to look at
-	}
-	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Error string
-		Pages []struct {
-			Name, Size, All    string
-			Errors, Violations []string
-			Sideways           bool
-		}
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("pages.mjs printed %s: %v", out, err)
-	}
-	if r.Error != "" || len(r.Pages) != 3 {
-		t.Fatalf("pages.mjs: %q, %d pages looked at, want 3", r.Error, len(r.Pages))
-	}
-	for _, p := range r.Pages {
-		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
-			t.Errorf("%s at %s: violations %q, errors %q, sideways scroll %v", p.Name, p.Size, p.Violations, p.Errors, p.Sideways)
-		}
+	for _, p := range lookAt(t, 2*time.Minute, 3, args...) {
 		if !strings.Contains(p.All, "has ended") || !strings.Contains(p.All, "peerscope watch '"+b.Link().String()+"'") {
 			t.Errorf("%s at %s offers no replay:\n%s", p.Name, p.Size, p.All)
 		}
