@@ -299,16 +299,25 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 // A child's rejoin backfill (at most a second) is not counted here: after
 // a mass failure it is what brings the orphans back in time.
 func (n *Machine) relaySpend(now time.Time, k uint64) bool {
-	perStream := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
-	budget := perStream * uint64(max(1, (n.cfg.Slots+1)/2))
-	if now.Sub(n.spareReset) >= time.Second {
-		n.spareReset, n.spareUsed = now, 0
-	}
-	if n.spareUsed+k > budget {
+	if k > n.spareLeft(now, n.perStream()*uint64(max(1, (n.cfg.Slots+1)/2))) {
 		return false
 	}
 	n.spareUsed += k
 	return true
+}
+
+// perStream is how many chunks a second the stream is.
+func (n *Machine) perStream() uint64 {
+	return uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
+}
+
+// spareLeft is what remains this second of a budget of spare chunks
+// (spareUsed counts them; a new second starts it afresh).
+func (n *Machine) spareLeft(now time.Time, budget uint64) uint64 {
+	if now.Sub(n.spareReset) >= time.Second {
+		n.spareReset, n.spareUsed = now, 0
+	}
+	return budget - min(n.spareUsed, budget)
 }
 
 // rootSpend spends up to k chunks of the broadcaster's spare upload — one
@@ -322,11 +331,7 @@ func (n *Machine) rootSpend(now time.Time, k uint64) uint64 {
 	if n.handing > 0 {
 		return 0 // a handover under way feeds one child more already
 	}
-	budget := uint64(max(time.Second/max(n.cfg.ChunkInterval, time.Millisecond), 1))
-	if now.Sub(n.spareReset) >= time.Second {
-		n.spareReset, n.spareUsed = now, 0
-	}
-	k = min(k, budget-min(n.spareUsed, budget))
+	k = min(k, n.spareLeft(now, n.perStream()))
 	n.spareUsed += k
 	return k
 }
