@@ -301,6 +301,16 @@ func (c *Client) List(ctx context.Context, q Query) ([]*Listing, error) {
 	return out.Listings, err
 }
 
+// Broadcast fetches a public broadcast's listing (a 404 APIError when it
+// is not listed, or is private).
+func (c *Client) Broadcast(ctx context.Context, id string) (*Listing, error) {
+	var l Listing
+	if err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts/"+url.PathEscape(id), nil, false, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // Follow follows an account key ("twitter:1234").
 func (c *Client) Follow(ctx context.Context, key string) error {
 	return c.do(ctx, http.MethodPut, "/api/v1/follows/"+url.PathEscape(key), nil, true, nil)
