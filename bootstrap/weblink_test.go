@@ -18,6 +18,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
@@ -65,6 +66,7 @@ func TestWebLink(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
+	e.signIn(alice, "100") // the page names her, from her listing
 	id := alice.broadcastID("weblink")
 	a := announcement(id, "On the web", e.clock.Now(), 1)
 	wrtc, wt := browserAddr(t), webTransportAddr(t)
@@ -96,6 +98,15 @@ func TestWebLink(t *testing.T) {
 	_, _, body = getBody(t, e.url+"/w/"+id+"/api/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Title != "On the web" || !st.Live || st.Ended || st.Prefer != "p2p" {
 		t.Errorf("api/status: %s (%v)", body, err)
+	}
+	// Who broadcasts, and what the page's Share offers besides itself.
+	var who struct {
+		Who  *player.Person
+		Link string
+	}
+	if err := json.Unmarshal([]byte(body), &who); err != nil || who.Link != a.Link || who.Who == nil ||
+		*who.Who != (player.Person{Provider: "twitter", Account: "100", Handle: "@alice", Name: "Alice Example", Avatar: "https://pbs.example/alice.png"}) {
+		t.Errorf("api/status: %s, want Alice Example from Twitter and the listed link", body)
 	}
 	var p struct {
 		Broadcast, Protocol string

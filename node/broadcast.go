@@ -497,6 +497,19 @@ func (b *Broadcast) playerStatus() player.Status {
 		Ended:     ended,
 		StartedAt: a.Started,
 	}
+	if !ended {
+		st.Link = b.Link().String()
+	}
+	if c := b.n.community; c != nil && !b.Private() {
+		who, listed := c.Broadcaster(b.id)
+		if who != nil {
+			st.Broadcaster = who.Handle
+			st.Who = &player.Person{Provider: who.Provider, Account: who.Subject, Handle: who.Handle, Name: who.Name, Avatar: who.Avatar}
+		}
+		if listed && !ended {
+			st.WebLink = c.WebLink(b.id)
+		}
+	}
 	b.replayStatus(&st)
 	return st
 }
