@@ -81,6 +81,8 @@ func (s *Server) webLinkStatus(ctx context.Context, id string) player.Status {
 	if l.Who != nil {
 		st.Broadcaster = l.Who.Handle
 		st.Who = &player.Person{Provider: l.Who.Provider, Account: l.Who.Subject, Handle: l.Who.Handle, Name: l.Who.Name, Avatar: l.Who.Avatar}
+	} else {
+		st.Anonymous = true
 	}
 	fresh := s.cfg.Now().Sub(l.Updated) <= s.cfg.LiveTTL
 	st.Live = l.Live() && fresh

@@ -122,6 +122,20 @@ func TestWebLink(t *testing.T) {
 		t.Errorf("api/peer: %+v, want the broadcast, %s, addrs %q, %d slots", p, p2p.ProtocolID, want, bootstrap.WebLinkSlots)
 	}
 
+	// A broadcaster not signed in is said to be anonymous, not left unknown.
+	bob := e.node(2)
+	anon := bob.broadcastID("anonymous")
+	if _, err := bob.c.Announce(ctx, anon, announcement(anon, "Nobody in particular", e.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	var who2 struct {
+		Who       *player.Person
+		Anonymous bool
+	}
+	if _, _, body := getBody(t, e.url+"/w/"+anon+"/api/status"); json.Unmarshal([]byte(body), &who2) != nil || who2.Who != nil || !who2.Anonymous {
+		t.Errorf("api/status of an anonymous broadcaster's: %s", body)
+	}
+
 	// Not listed: the page loads but has nowhere to join.
 	other := alice.broadcastID("unlisted")
 	if code, _, _ := getBody(t, e.url+"/w/"+other+"/api/peer"); code != http.StatusNotFound {

@@ -506,6 +506,7 @@ func (b *Broadcast) playerStatus() player.Status {
 			st.Broadcaster = who.Handle
 			st.Who = &player.Person{Provider: who.Provider, Account: who.Subject, Handle: who.Handle, Name: who.Name, Avatar: who.Avatar}
 		}
+		st.Anonymous = listed && who == nil
 		if listed && !ended {
 			st.WebLink = c.WebLink(b.id)
 		}

@@ -48,6 +48,10 @@ type Status struct {
 	// anonymous, or not known. The page shows it, and its source
 	// (Provider), as it is.
 	Who *Person `json:"who,omitempty"`
+	// Anonymous says that the source that would name the broadcaster (the
+	// listing) has them signed in as nobody. Neither Who nor Anonymous:
+	// not known here (no directory lists the broadcast).
+	Anonymous bool `json:"anonymous,omitempty"`
 	// Link is the broadcast's peerscope:// link, and WebLink the https
 	// page that plays it in any browser (a bootstrap's /w/<ID>/, once the
 	// broadcast is listed there): what the page's Share offers. Either may
