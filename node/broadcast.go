@@ -500,19 +500,29 @@ func (b *Broadcast) playerStatus() player.Status {
 	if !ended {
 		st.Link = b.Link().String()
 	}
-	if c := b.n.community; c != nil && !b.Private() {
-		who, listed := c.Broadcaster(b.id)
-		if who != nil {
-			st.Broadcaster = who.Handle
-			st.Who = &player.Person{Provider: who.Provider, Account: who.Subject, Handle: who.Handle, Name: who.Name, Avatar: who.Avatar}
-		}
-		st.Anonymous = listed && who == nil
-		if listed && !ended {
-			st.WebLink = c.WebLink(b.id)
+	if !b.Private() {
+		if listed := b.n.nameBroadcaster(b.id, &st); listed && !ended {
+			st.WebLink = b.n.community.WebLink(b.id)
 		}
 	}
 	b.replayStatus(&st)
 	return st
+}
+
+// nameBroadcaster fills st's Who (or Anonymous) from the first bootstrap's
+// listing of broadcast id, as last read (community.Broadcaster never
+// waits), and says whether it is listed there.
+func (n *Node) nameBroadcaster(id string, st *player.Status) (listed bool) {
+	if n.community == nil {
+		return false
+	}
+	who, listed := n.community.Broadcaster(id)
+	if who != nil {
+		st.Broadcaster = who.Handle
+		st.Who = &player.Person{Provider: who.Provider, Account: who.Subject, Handle: who.Handle, Name: who.Name, Avatar: who.Avatar}
+	}
+	st.Anonymous = listed && who == nil
+	return listed
 }
 
 // treeMetrics counts what the tree sends and receives.

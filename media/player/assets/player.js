@@ -96,7 +96,12 @@
       state.live = !!s.live;
       state.replay = !!s.replay;
       state.prefer = s.prefer || '';
-      if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers, s.replay_viewers_identified); return; }
+      if (s.replay) {
+        state.duration = s.duration;
+        setReplays(s.replay_viewers, s.replay_viewers_identified);
+        $('viewers').hidden = true; // nobody watches live; the replay's views are in the footer
+        return;
+      }
       setReplays(s.replay_viewers, s.replay_viewers_identified);
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
       if (s.ended && s.replay_link) state.replayLink = s.replay_link;
@@ -842,7 +847,8 @@
         const key = s.who ? `${s.who.provider}:${s.who.account}` : s.anonymous ? 'anonymous' : '';
         if (key !== st.whoKey || st.who === undefined) { st.whoKey = key; showWho(s.who || null, !!s.anonymous); }
       }
-      if (typeof s.viewers === 'number' && !window.peerscope.chat) $('viewers').textContent = `${s.viewers} watching`;
+      // A page without a chat (the web link) has the directory's count (0 is left out).
+      if (!s.replay && !window.peerscope.chat) $('viewers').textContent = `${s.viewers || 0} watching`;
     }
 
     function followNote(...parts) {
