@@ -33,7 +33,7 @@ func TestPlayerPage(t *testing.T) {
 	browsertest.Need(t)
 	svc := startBootstrap(t)
 	cfg := node.Config{Bootstrap: []string{svc.URL()}, Slots: 3, DirectoryInterval: time.Second}
-	alice, bob, carol := newNode(t, cfg), newNode(t, cfg), newNode(t, cfg)
+	alice, bob, carol, dave := newNode(t, cfg), newNode(t, cfg), newNode(t, cfg), newNode(t, cfg)
 	signIn(t, alice, "100")
 	signIn(t, bob, "200")
 	signIn(t, carol, "300")
@@ -41,11 +41,11 @@ func TestPlayerPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var atBob, atCarol *node.Broadcast
+	var atBob, atCarol, atDave *node.Broadcast // Dave never signs in
 	for _, w := range []struct {
 		n  *node.Node
 		to **node.Broadcast
-	}{{bob, &atBob}, {carol, &atCarol}} {
+	}{{bob, &atBob}, {carol, &atCarol}, {dave, &atDave}} {
 		if *w.to, err = w.n.Watch(t.Context(), b.Link()); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,9 @@ func TestPlayerPage(t *testing.T) {
 		}
 	}()
 
-	args := []string{"--url", atBob.URLs().Player, "--name", "Alice", "--viewer", "Carol"}
+	web := svc.URL() + "/w/" + b.ID() + "/"
+	args := []string{"--url", atBob.URLs().Player, "--name", "Alice", "--viewer", "Carol",
+		"--signed-out", atDave.URLs().Player, "--weblink", web}
 	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
 		args = append(args, "--shots", dir)
 	}
@@ -101,6 +103,7 @@ func TestPlayerPage(t *testing.T) {
 		Faces                      []string
 		Anonymous, CountLabel      string
 		Floated                    int
+		Strip                      []string
 		Stage, Video, Comment, Say box
 		Side, Top                  box
 		Width, Height              float64
@@ -108,10 +111,16 @@ func TestPlayerPage(t *testing.T) {
 		Labels                     int
 		FocusOutline               string
 	}
+	type elsewhere struct {
+		Note, Link, Pressed, Source string
+		Share                       struct{ Web, P2P string }
+		Sideways                    bool
+	}
 	var r struct {
-		Error  string
-		Errors []string
-		Sizes  map[string]size
+		Error              string
+		Errors             []string
+		Sizes              map[string]size
+		SignedOut, Weblink elsewhere
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("player.mjs printed %s: %v", out, err)
@@ -119,7 +128,6 @@ func TestPlayerPage(t *testing.T) {
 	if r.Error != "" {
 		t.Fatal(r.Error)
 	}
-	web := svc.URL() + "/w/" + b.ID() + "/"
 	for _, name := range []string{"phone", "tablet-landscape", "tablet-portrait"} {
 		s, ok := r.Sizes[name]
 		if !ok {
@@ -141,6 +149,9 @@ func TestPlayerPage(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(s.Faces, "|"), "Carol@carol") || !strings.Contains(s.CountLabel, "watching") {
 			t.Errorf("%s: viewers %q (%q), count %q", name, s.Faces, s.Anonymous, s.CountLabel)
+		}
+		if strip := strings.Join(s.Strip, "|"); (name == "phone") != !strings.Contains(strip, "Carol") {
+			t.Errorf("%s: the strip of faces shows %q (beside the video only, with Carol)", name, s.Strip)
 		}
 		if s.Floated == 0 {
 			t.Errorf("%s: Carol's hearts did not float", name)
@@ -174,6 +185,15 @@ func TestPlayerPage(t *testing.T) {
 				t.Errorf("tablet portrait: the comment %+v not under the video %+v, the side %+v filling the rest", c, st, s.Side)
 			}
 		}
+	}
+	// Where Follow cannot work, a tap says how to make it work.
+	if so := r.SignedOut; !strings.Contains(so.Note, "Sign in on your directory") || so.Link != dave.HTTPURL()+"/directory/" ||
+		so.Pressed != "false" || so.Share.Web != web || so.Sideways {
+		t.Errorf("Dave's page (not signed in): %+v", so)
+	}
+	if wl := r.Weblink; !strings.Contains(wl.Note, "sign in") || wl.Pressed != "false" || wl.Source != "via Twitter" ||
+		wl.Share.Web != web || !strings.HasPrefix(wl.Share.P2P, "peerscope://"+b.ID()+"?") || wl.Sideways {
+		t.Errorf("the web link: %+v", wl)
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)

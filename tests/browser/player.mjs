@@ -6,6 +6,11 @@
 // that others send must float without a tap here.
 //
 //   node player.mjs --url PLAYER --name NAME --viewer NAME [--shots DIR]
+//                   [--signed-out PLAYER] [--weblink URL]
+//
+// --signed-out and --weblink are pages where Follow cannot work (a node not
+// signed in; the bootstrap's web link, which no node serves): a tap must
+// say what to do. Their Share sheet is read too.
 //
 // Prints one JSON line: for each size, what it saw, and every console
 // error. With --shots, a screenshot of the page at each size
@@ -20,6 +25,8 @@ const { values: opt } = parseArgs({
     name: { type: 'string' },
     viewer: { type: 'string' },
     shots: { type: 'string' },
+    'signed-out': { type: 'string' }, // a player page on a node not signed in
+    weblink: { type: 'string' }, // the bootstrap's web link of the broadcast
   },
 });
 const T = 40000;
@@ -99,6 +106,12 @@ try {
     await page.waitForFunction(() => window.peerscope.chat && window.peerscope.chat.floated > 0, null, { timeout: T });
     seen.floated = await page.evaluate(() => window.peerscope.chat.floated);
 
+    // Beside the video, the faces are on show at the top of the comments.
+    if (name !== 'phone') {
+      await page.waitForFunction((n) => [...document.querySelectorAll('#facestrip button')].some((b) => b.title.includes(n)), opt.viewer, { timeout: T }).catch(() => {});
+    }
+    seen.strip = await page.evaluate(() => [...document.querySelectorAll('#facestrip button')].filter((b) => b.offsetParent).map((b) => b.title));
+
     // Where things lie, once a comment shows and the video plays.
     await page.waitForFunction(() => document.querySelector('#feed li'), null, { timeout: T });
     await page.waitForFunction(() => window.peerscope.startupMs !== null, null, { timeout: T }).catch(() => {});
@@ -130,6 +143,31 @@ try {
       await page.mouse.move(0, 0);
       await page.screenshot({ path: join(opt.shots, `player-${name}.png`) });
     }
+    await page.close();
+  }
+
+  // Follow where it cannot work yet: the page says what to do.
+  for (const [name, url] of [['signedOut', opt['signed-out']], ['weblink', opt.weblink]]) {
+    if (!url) continue;
+    const page = await ctx.newPage();
+    await page.setViewportSize(sizes[0][1]);
+    page.on('console', (m) => { if (m.type() === 'error') result.errors.push(`${name}: ${m.text()}`); });
+    page.on('pageerror', (e) => result.errors.push(`${name}: uncaught: ${e.message}`));
+    await page.goto(url, { waitUntil: 'load' });
+    await page.waitForFunction((n) => document.getElementById('whoname').textContent.includes(n), opt.name, { timeout: T });
+    await page.click('#follow');
+    await page.waitForSelector('#follownote:not([hidden])', { timeout: T });
+    const seen = await page.evaluate(() => ({
+      note: document.getElementById('follownote').textContent,
+      link: (document.querySelector('#follownote a') || {}).href || '',
+      pressed: document.getElementById('follow').getAttribute('aria-pressed'),
+      source: document.getElementById('whosource').textContent,
+    }));
+    await page.click('#share');
+    await page.waitForSelector('#sharesheet[open]', { timeout: T });
+    seen.share = await page.evaluate(() => ({ web: document.getElementById('shareweb').value, p2p: document.getElementById('sharep2p').value }));
+    seen.sideways = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+    result[name] = seen;
     await page.close();
   }
 } catch (e) {

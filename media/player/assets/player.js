@@ -819,6 +819,10 @@
       } else {
         el.textContent = anon ? '?' : initials(name);
       }
+      // A colour of its own for each name, dark enough for white initials.
+      let h = 0;
+      for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+      el.style.backgroundColor = anon ? '' : `hsl(${h} 45% 32%)`;
     }
     const SOURCES = { twitter: 'via Twitter', phone: 'signed in by phone' };
 
@@ -954,12 +958,50 @@
 
     // ---- who watches ----
     let viewersTimer = 0;
-    async function loadViewers() {
-      let v = null;
+    async function fetchViewers() {
       try {
         const r = await fetch('chat/viewers', { cache: 'no-store' });
-        if (r.ok) v = await r.json();
-      } catch (e) { /* below */ }
+        if (r.ok) return await r.json();
+      } catch (e) { /* none */ }
+      return null;
+    }
+    // The strip of faces at the top of the comments beside the video (a
+    // tablet, a wide screen): the newest signed-in viewers; a tap opens the
+    // list.
+    const STRIP = 12;
+    async function loadStrip() {
+      if (!window.peerscope.chat || state.ended) return;
+      const v = await fetchViewers();
+      const ul = $('facestrip');
+      const ids = (v && v.identified) || [];
+      ul.hidden = ids.length === 0;
+      ul.replaceChildren();
+      for (const a of ids.slice(0, STRIP)) {
+        const li = document.createElement('li');
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'face';
+        const name = a.name || a.handle || 'signed in';
+        face(b, name, a.avatar, false);
+        b.setAttribute('aria-label', `${name} is watching: who watches`);
+        b.title = name;
+        b.onclick = openViewers;
+        li.append(b);
+        ul.append(li);
+      }
+      const more = Math.max(0, ids.length - STRIP) + ((v && v.anonymous) || 0);
+      if (ids.length && more > 0) {
+        const li = document.createElement('li');
+        li.className = 'more';
+        li.textContent = `+${more}`;
+        li.title = `${more} more, anonymous or further down the list`;
+        ul.append(li);
+      }
+    }
+    setTimeout(loadStrip, 1500);
+    setInterval(loadStrip, 5000);
+    async function loadViewers() {
+      const v = await fetchViewers();
       const ul = $('faces');
       ul.replaceChildren();
       if (!v) {
@@ -992,12 +1034,13 @@
       $('anoncount').textContent = known === 0 ? (anon === 0 ? 'Nobody is watching yet.' : `${anons}, none signed in.`)
         : (anon === 0 ? 'Nobody anonymous.' : `And ${anons}.`);
     }
-    $('viewers').onclick = () => {
+    function openViewers() {
       loadViewers();
       openSheet($('viewersheet'));
       clearInterval(viewersTimer);
       viewersTimer = setInterval(() => { if ($('viewersheet').open) loadViewers(); else clearInterval(viewersTimer); }, 3000);
-    };
+    }
+    $('viewers').onclick = openViewers;
 
     // The video fills the screen when it is as upright (or as wide) as the
     // screen; otherwise all of it shows.
