@@ -54,6 +54,7 @@
     log('ended');
     setBadge('ended');
     showOverlay('The broadcast has ended');
+    $('viewers').hidden = true; // nobody watches any more
     $('unmute').hidden = true;
     if (player) player.stop();
     if (state.replayURL) {
