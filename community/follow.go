@@ -75,16 +75,17 @@ func (c *Community) Broadcaster(id string) (who *api.Account, isListed bool) {
 	return who, isListed
 }
 
-// Following lists the account keys this node's account follows
-// (ErrNotSignedIn when it is not signed in).
-func (c *Community) Following(ctx context.Context) ([]string, error) {
+// Following returns this node's account key and the account keys it
+// follows (ErrNotSignedIn when it is not signed in).
+func (c *Community) Following(ctx context.Context) (account string, following []string, err error) {
 	if c.client == nil {
-		return nil, ErrNoBootstrap
+		return "", nil, ErrNoBootstrap
 	}
-	list, err := c.client.Following(ctx)
+	res, err := c.client.Follows(ctx)
 	if err != nil {
-		return nil, signInNeeded(err)
+		return "", nil, signInNeeded(err)
 	}
+	list := res.Following
 	c.mu.Lock()
 	c.follows = map[string]bool{}
 	for _, k := range list {
@@ -92,7 +93,7 @@ func (c *Community) Following(ctx context.Context) ([]string, error) {
 	}
 	c.followsAt = c.clock.Now()
 	c.mu.Unlock()
-	return list, nil
+	return res.Account, list, nil
 }
 
 // Follow has this node's account follow (on) or unfollow the account key
@@ -118,7 +119,8 @@ func (c *Community) Follow(ctx context.Context, key string, on bool) error {
 }
 
 // serveFollows answers GET /directory/api/node/follows: whether the node
-// is signed in, as which account, and whom it follows.
+// is signed in, as which account ("provider:account": the page offers no
+// Follow of oneself), and whom it follows.
 func (c *Community) serveFollows(w http.ResponseWriter, r *http.Request) {
 	if c.client == nil {
 		noBootstrap(w, r)
@@ -126,7 +128,7 @@ func (c *Community) serveFollows(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	list, err := c.Following(ctx)
+	account, list, err := c.Following(ctx)
 	switch {
 	case errors.Is(err, ErrNotSignedIn):
 		writeJSON(w, map[string]any{"signed_in": false, "following": []string{}})
@@ -138,7 +140,7 @@ func (c *Community) serveFollows(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []string{}
 	}
-	writeJSON(w, map[string]any{"signed_in": true, "following": list})
+	writeJSON(w, map[string]any{"signed_in": true, "account": account, "following": list})
 }
 
 // serveFollow answers POST /directory/api/node/follow {"account":

@@ -58,6 +58,7 @@ func TestFollowThroughHandler(t *testing.T) {
 
 	type follows struct {
 		SignedIn  bool     `json:"signed_in"`
+		Account   string   `json:"account"`
 		Following []string `json:"following"`
 	}
 	list := func() follows {
@@ -82,7 +83,7 @@ func TestFollowThroughHandler(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400", bad, code, out)
 		}
 	}
-	if f := list(); !f.SignedIn || len(f.Following) != 0 {
+	if f := list(); !f.SignedIn || len(f.Following) != 0 || !strings.HasPrefix(f.Account, "phone:") || f.Account == who.Key() {
 		t.Fatalf("signed in, after bad follows: %+v", f)
 	}
 	if code, out := post(t, srv.URL+"/directory/api/node/follow", body); code != http.StatusOK || !strings.Contains(out, `"following":true`) {

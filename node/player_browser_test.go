@@ -80,7 +80,7 @@ func TestPlayerPage(t *testing.T) {
 
 	web := svc.URL() + "/w/" + b.ID() + "/"
 	args := []string{"--url", atBob.URLs().Player, "--name", "Alice", "--viewer", "Carol",
-		"--signed-out", atDave.URLs().Player, "--weblink", web}
+		"--signed-out", atDave.URLs().Player, "--weblink", web, "--own", b.URLs().Player}
 	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
 		args = append(args, "--shots", dir)
 	}
@@ -121,6 +121,7 @@ func TestPlayerPage(t *testing.T) {
 		Errors             []string
 		Sizes              map[string]size
 		SignedOut, Weblink elsewhere
+		Own                struct{ FollowHidden bool }
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("player.mjs printed %s: %v", out, err)
@@ -194,6 +195,9 @@ func TestPlayerPage(t *testing.T) {
 	if wl := r.Weblink; !strings.Contains(wl.Note, "sign in") || wl.Pressed != "false" || wl.Source != "via Twitter" ||
 		wl.Share.Web != web || !strings.HasPrefix(wl.Share.P2P, "peerscope://"+b.ID()+"?") || wl.Sideways {
 		t.Errorf("the web link: %+v", wl)
+	}
+	if !r.Own.FollowHidden {
+		t.Error("Alice's own page offers to follow Alice")
 	}
 	if len(r.Errors) > 0 {
 		t.Errorf("page errors: %q", r.Errors)

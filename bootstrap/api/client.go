@@ -323,9 +323,15 @@ func (c *Client) Unfollow(ctx context.Context, key string) error {
 
 // Following lists the account keys the node's account follows.
 func (c *Client) Following(ctx context.Context) ([]string, error) {
+	out, err := c.Follows(ctx)
+	return out.Following, err
+}
+
+// Follows says which account the node is signed in as and whom it follows.
+func (c *Client) Follows(ctx context.Context) (FollowsResponse, error) {
 	var out FollowsResponse
 	err := c.do(ctx, http.MethodGet, "/api/v1/follows", nil, true, &out)
-	return out.Following, err
+	return out, err
 }
 
 // ImportFollows imports who the account follows on Twitter as

@@ -6,11 +6,12 @@
 // that others send must float without a tap here.
 //
 //   node player.mjs --url PLAYER --name NAME --viewer NAME [--shots DIR]
-//                   [--signed-out PLAYER] [--weblink URL]
+//                   [--signed-out PLAYER] [--weblink URL] [--own PLAYER]
 //
 // --signed-out and --weblink are pages where Follow cannot work (a node not
 // signed in; the bootstrap's web link, which no node serves): a tap must
-// say what to do. Their Share sheet is read too.
+// say what to do. Their Share sheet is read too. --own is the
+// broadcaster's own page: no Follow there.
 //
 // Prints one JSON line: for each size, what it saw, and every console
 // error. With --shots, a screenshot of the page at each size
@@ -27,6 +28,7 @@ const { values: opt } = parseArgs({
     shots: { type: 'string' },
     'signed-out': { type: 'string' }, // a player page on a node not signed in
     weblink: { type: 'string' }, // the bootstrap's web link of the broadcast
+    own: { type: 'string' }, // the broadcaster's own node's page (no #owner=)
   },
 });
 const T = 40000;
@@ -168,6 +170,18 @@ try {
     seen.share = await page.evaluate(() => ({ web: document.getElementById('shareweb').value, p2p: document.getElementById('sharep2p').value }));
     seen.sideways = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
     result[name] = seen;
+    await page.close();
+  }
+
+  // One's own broadcast offers no Follow.
+  if (opt.own) {
+    const page = await ctx.newPage();
+    await page.setViewportSize(sizes[0][1]);
+    page.on('console', (m) => { if (m.type() === 'error') result.errors.push(`own: ${m.text()}`); });
+    await page.goto(opt.own, { waitUntil: 'load' });
+    await page.waitForFunction((n) => document.getElementById('whoname').textContent.includes(n) && window.peerscope.people.signedIn !== null,
+      opt.name, { timeout: T });
+    result.own = { followHidden: await page.evaluate(() => document.getElementById('follow').hidden) };
     await page.close();
   }
 } catch (e) {

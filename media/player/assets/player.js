@@ -886,7 +886,9 @@
         const r = await nodeAPI('follows');
         if (r.status !== 200) { st.signedIn = false; return; }
         st.signedIn = !!r.body.signed_in;
-        setFollowing(st.signedIn && (r.body.following || []).includes(`${st.who.provider}:${st.who.account}`));
+        const key = `${st.who.provider}:${st.who.account}`;
+        if (r.body.account === key) { $('follow').hidden = true; return; } // one's own broadcast
+        setFollowing(st.signedIn && (r.body.following || []).includes(key));
       } catch (e) { log('follows:', e.message); }
     }
     function signInHint() {
