@@ -80,10 +80,16 @@ func (s *Server) webLinkStatus(ctx context.Context, id string) player.Status {
 	st := player.Status{Title: l.Title, Viewers: l.Viewers, StartedAt: l.Started, Prefer: "p2p"}
 	if l.Who != nil {
 		st.Broadcaster = l.Who.Handle
+		st.Who = &player.Person{Provider: l.Who.Provider, Account: l.Who.Subject, Handle: l.Who.Handle, Name: l.Who.Name, Avatar: l.Who.Avatar}
+	} else {
+		st.Anonymous = true
 	}
 	fresh := s.cfg.Now().Sub(l.Updated) <= s.cfg.LiveTTL
 	st.Live = l.Live() && fresh
 	st.Ended = !l.Live() || !fresh
+	if !st.Ended {
+		st.Link = l.Link // the page is the web link itself
+	}
 	if !l.Live() && l.Replay != "" && s.cfg.Now().Before(l.ReplayExpires) {
 		// The replay lives on the peers: the page offers the link a node
 		// plays it from (the broadcaster's keeps serving it).

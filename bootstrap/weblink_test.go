@@ -18,6 +18,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/link"
+	"github.com/peerscope/peerscope/media/player"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
 
@@ -65,6 +66,7 @@ func TestWebLink(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice := e.node(1)
+	e.signIn(alice, "100") // the page names her, from her listing
 	id := alice.broadcastID("weblink")
 	a := announcement(id, "On the web", e.clock.Now(), 1)
 	wrtc, wt := browserAddr(t), webTransportAddr(t)
@@ -97,6 +99,15 @@ func TestWebLink(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Title != "On the web" || !st.Live || st.Ended || st.Prefer != "p2p" {
 		t.Errorf("api/status: %s (%v)", body, err)
 	}
+	// Who broadcasts, and what the page's Share offers besides itself.
+	var who struct {
+		Who  *player.Person
+		Link string
+	}
+	if err := json.Unmarshal([]byte(body), &who); err != nil || who.Link != a.Link || who.Who == nil ||
+		*who.Who != (player.Person{Provider: "twitter", Account: "100", Handle: "@alice", Name: "Alice Example", Avatar: "https://pbs.example/alice.png"}) {
+		t.Errorf("api/status: %s, want Alice Example from Twitter and the listed link", body)
+	}
 	var p struct {
 		Broadcast, Protocol string
 		Addrs               []string
@@ -109,6 +120,20 @@ func TestWebLink(t *testing.T) {
 	if want := []string{wt + "/p2p/" + alice.id.String(), wrtc + "/p2p/" + alice.id.String()}; p.Broadcast != id || !slices.Equal(p.Addrs, want) ||
 		p.Protocol != string(p2p.ProtocolID)+"/"+id || p.Slots != bootstrap.WebLinkSlots {
 		t.Errorf("api/peer: %+v, want the broadcast, %s, addrs %q, %d slots", p, p2p.ProtocolID, want, bootstrap.WebLinkSlots)
+	}
+
+	// A broadcaster not signed in is said to be anonymous, not left unknown.
+	bob := e.node(2)
+	anon := bob.broadcastID("anonymous")
+	if _, err := bob.c.Announce(ctx, anon, announcement(anon, "Nobody in particular", e.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	var who2 struct {
+		Who       *player.Person
+		Anonymous bool
+	}
+	if _, _, body := getBody(t, e.url+"/w/"+anon+"/api/status"); json.Unmarshal([]byte(body), &who2) != nil || who2.Who != nil || !who2.Anonymous {
+		t.Errorf("api/status of an anonymous broadcaster's: %s", body)
 	}
 
 	// Not listed: the page loads but has nowhere to join.

@@ -112,6 +112,7 @@ type Community struct {
 	peers     map[peer.ID]bool // the bootstraps' libp2p IDs (from /api/v1/info)
 	follows   map[string]bool  // account keys this node's account follows
 	followsAt time.Time
+	listings  map[string]*listed // broadcast ID → its listing, for Broadcaster
 	trust     *identity.TrustSet
 	sets      []identity.KeySet // each bootstrap's, as last read (zero: never)
 	peersAt   time.Time

@@ -30,6 +30,8 @@ import (
 //	/directory/api/node/phone/{start,verify}
 //	                                      sign the node up with a phone number
 //	/directory/api/node/watch             join a listed broadcast: where its player is on this node
+//	/directory/api/node/follows           whether the node is signed in, and whom its account follows
+//	/directory/api/node/follow            follow or unfollow an account (the player's Follow)
 //
 // The node's own endpoints take JSON only (415), and the node lets only its
 // owner's pages reach them (node wraps /directory/api/node/ in
@@ -58,6 +60,8 @@ func (c *Community) handler() http.Handler {
 	mux.HandleFunc("POST /directory/api/node/signin/finish", c.serveSignInFinish)
 	mux.HandleFunc("POST /directory/api/node/signout", c.serveSignOut)
 	mux.HandleFunc("POST /directory/api/node/watch", c.serveWatch)
+	mux.HandleFunc("GET /directory/api/node/follows", c.serveFollows)
+	mux.HandleFunc("POST /directory/api/node/follow", c.serveFollow)
 	mux.HandleFunc("POST /directory/api/node/phone/start", c.servePhoneStart)
 	mux.HandleFunc("POST /directory/api/node/phone/verify", c.servePhoneVerify)
 	return mux

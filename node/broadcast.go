@@ -497,8 +497,32 @@ func (b *Broadcast) playerStatus() player.Status {
 		Ended:     ended,
 		StartedAt: a.Started,
 	}
+	if !ended {
+		st.Link = b.Link().String()
+	}
+	if !b.Private() {
+		if listed := b.n.nameBroadcaster(b.id, &st); listed && !ended {
+			st.WebLink = b.n.community.WebLink(b.id)
+		}
+	}
 	b.replayStatus(&st)
 	return st
+}
+
+// nameBroadcaster fills st's Who (or Anonymous) from the first bootstrap's
+// listing of broadcast id, as last read (community.Broadcaster never
+// waits), and says whether it is listed there.
+func (n *Node) nameBroadcaster(id string, st *player.Status) (listed bool) {
+	if n.community == nil {
+		return false
+	}
+	who, listed := n.community.Broadcaster(id)
+	if who != nil {
+		st.Broadcaster = who.Handle
+		st.Who = &player.Person{Provider: who.Provider, Account: who.Subject, Handle: who.Handle, Name: who.Name, Avatar: who.Avatar}
+	}
+	st.Anonymous = listed && who == nil
+	return listed
 }
 
 // treeMetrics counts what the tree sends and receives.

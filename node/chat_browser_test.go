@@ -109,8 +109,9 @@ type chatLayout struct {
 type chatBox struct{ L, T, R, B float64 }
 
 // checkChatLayout: on the phone the comment lies over the video and the
-// comment box is on screen; on the tablets the comment stands beside the
-// video; nowhere does the page scroll sideways.
+// comment box is on screen; on a tablet held sideways the comment stands
+// beside the video, on one held upright under it; nowhere does the page
+// scroll sideways.
 func checkChatLayout(t *testing.T, sizes map[string]chatLayout) {
 	t.Helper()
 	for _, name := range []string{"phone", "landscape", "portrait"} {
@@ -129,6 +130,13 @@ func checkChatLayout(t *testing.T, sizes map[string]chatLayout) {
 			}
 			if l.Say.B > l.Height || l.Say.T < 0 {
 				t.Errorf("phone: the comment box %+v is off the screen (height %v)", l.Say, l.Height)
+			}
+			continue
+		}
+		if name == "portrait" {
+			// A tablet held upright: the comments fill the screen under the video.
+			if c.T < s.B || l.Say.B > l.Height {
+				t.Errorf("portrait: the comment %+v is not under the video %+v, or the box %+v is off the screen", c, s, l.Say)
 			}
 			continue
 		}

@@ -16,8 +16,8 @@ import (
 // TestPagesUnderPolicy opens every page a node serves — the index, a live
 // player (and its owner's view), a replay, the go-live page over HTTP and
 // HTTPS (and with a stream key, which shows who can watch), the directory
-// — in headless Chromium at a phone's size and two tablets'
-// (tests/browser/pages.mjs): each page's own Content-Security-Policy must
+// — and the bootstrap's web link of the live broadcast, in headless
+// Chromium at a phone's size and two tablets' (tests/browser/pages.mjs): each page's own Content-Security-Policy must
 // refuse nothing it needs, no page may log an error or scroll sideways.
 // PEERSCOPE_SHOTS=DIR keeps a screenshot of each page at each size, to
 // look at.
@@ -73,8 +73,9 @@ func TestPagesUnderPolicy(t *testing.T) {
 		"--page", "golive-https=" + n.HTTPSURL() + "/broadcast/",
 		"--page", "golive-key=" + n.HTTPSURL() + "/broadcast/#key=" + phone.StreamKey(), // its "Who can watch"
 		"--page", "directory=" + n.HTTPURL() + "/directory/",
+		"--page", "weblink=" + svc.URL() + "/w/" + live.ID() + "/", // the same player, served by the bootstrap
 	}
-	for _, p := range lookAt(t, 3*time.Minute, 8*len(sizes), args...) {
+	for _, p := range lookAt(t, 3*time.Minute, 9*len(sizes), args...) {
 		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
 		if strings.TrimSpace(p.Text) == "" {
 			t.Errorf("%s at %s shows nothing", p.Name, p.Size)

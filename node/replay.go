@@ -262,8 +262,10 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 		HLS: vod,
 		Status: func() player.Status {
 			v := r.Views()
-			return player.Status{Title: m.Title, Ended: true, Replay: true, StartedAt: m.Started,
+			st := player.Status{Title: m.Title, Ended: true, Replay: true, StartedAt: m.Started,
 				Duration: vod.Duration().Seconds(), ReplayViewers: v.Total(), ReplayViewersIdentified: v.Identified}
+			n.nameBroadcaster(m.Broadcast, &st) // a replay is listed until it expires; a private one is not
+			return st
 		},
 		Comments: func() []player.Comment { return comments },
 	})

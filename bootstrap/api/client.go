@@ -301,6 +301,16 @@ func (c *Client) List(ctx context.Context, q Query) ([]*Listing, error) {
 	return out.Listings, err
 }
 
+// Broadcast fetches a public broadcast's listing (a 404 APIError when it
+// is not listed, or is private).
+func (c *Client) Broadcast(ctx context.Context, id string) (*Listing, error) {
+	var l Listing
+	if err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts/"+url.PathEscape(id), nil, false, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // Follow follows an account key ("twitter:1234").
 func (c *Client) Follow(ctx context.Context, key string) error {
 	return c.do(ctx, http.MethodPut, "/api/v1/follows/"+url.PathEscape(key), nil, true, nil)
@@ -313,9 +323,15 @@ func (c *Client) Unfollow(ctx context.Context, key string) error {
 
 // Following lists the account keys the node's account follows.
 func (c *Client) Following(ctx context.Context) ([]string, error) {
+	out, err := c.Follows(ctx)
+	return out.Following, err
+}
+
+// Follows says which account the node is signed in as and whom it follows.
+func (c *Client) Follows(ctx context.Context) (FollowsResponse, error) {
 	var out FollowsResponse
 	err := c.do(ctx, http.MethodGet, "/api/v1/follows", nil, true, &out)
-	return out.Following, err
+	return out, err
 }
 
 // ImportFollows imports who the account follows on Twitter as

@@ -90,7 +90,7 @@ func New(cfg Config) *Server {
 //	POST vote       {"call" (as the summons gave it, a string), "guilty"}
 //	GET  moderation the moderation in force (blocked and muted users for
 //	                the owner only)
-//	GET  viewers    who watches (the owner's)
+//	GET  viewers    who watches: the count, the signed-in viewers (any page)
 //	POST moderate   {"op": comments_off|comments_on|block|unblock|delete|
 //	                followers_only|followers_off, "target": peer ID or
 //	                comment ID, "follows": ["provider:account", …]} (the owner's)

@@ -21,6 +21,16 @@
 // gives the page (<meta name="peerscope-token">); a page without one has a
 // read-only chat.
 //
+// Around the video (issue 15): who broadcasts (Status.Who: face or
+// initials, name, handle and the identity's source, or anonymous, or not
+// known here), a Follow button that asks the node serving the page
+// (/directory/api/node/follow, with the page token; a page without one says
+// where following works), Share (navigator.share, else a sheet with
+// Status.WebLink or the page's own URL and Status.Link, each with Copy) and
+// the faces behind the viewer count (chat/viewers). The layout follows the
+// screen: on a phone the comments and hearts lie over the lower video; on a
+// tablet held sideways they stand beside it, held upright under it.
+//
 // The page is served with its own Content-Security-Policy (CSP: its
 // scripts and style, media from blob:, images from https: for avatars, no
 // framing) and no-store, as it carries the token. A page without a chat

@@ -43,10 +43,35 @@ type Status struct {
 	// no media), is the peerscope:// link its replay plays from with a
 	// Peerscope node, while the replay lives.
 	ReplayLink string `json:"replay_link,omitempty"`
+	// Who is the broadcaster as whoever serves the page knows them (the
+	// directory's listing, from the broadcaster's attestation); nil:
+	// anonymous, or not known. The page shows it, and its source
+	// (Provider), as it is.
+	Who *Person `json:"who,omitempty"`
+	// Anonymous says that the source that would name the broadcaster (the
+	// listing) has them signed in as nobody. Neither Who nor Anonymous:
+	// not known here (no directory lists the broadcast).
+	Anonymous bool `json:"anonymous,omitempty"`
+	// Link is the broadcast's peerscope:// link, and WebLink the https
+	// page that plays it in any browser (a bootstrap's /w/<ID>/, once the
+	// broadcast is listed there): what the page's Share offers. Either may
+	// be empty (the page then offers its own URL).
+	Link    string `json:"link,omitempty"`
+	WebLink string `json:"web_link,omitempty"`
 	// Prefer is the way the page tries first when its URL names none
 	// (?mode=): "p2p" (the page's own light node, then WHEP, then LL-HLS)
 	// on a web link, which no full node serves; "" for WHEP first.
 	Prefer string `json:"prefer,omitempty"`
+}
+
+// Person is a signed-in broadcaster: an identity a bootstrap attested,
+// from a Twitter account ("twitter") or a phone number ("phone").
+type Person struct {
+	Provider string `json:"provider"`
+	Account  string `json:"account"` // provider:account is what follows name
+	Handle   string `json:"handle,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Avatar   string `json:"avatar,omitempty"` // https, or none
 }
 
 // Comment is a comment on a replay's timeline.

@@ -112,8 +112,8 @@ console.log(JSON.stringify(result));
 
 // layouts looks at the second page on a phone and two tablets: at each,
 // the first page's hearts must float there (it taps none), and the
-// comment must lie over the video on the phone and beside it on a tablet,
-// with nothing to scroll sideways.
+// comment must lie over the video on the phone, beside it on a tablet held
+// sideways and under it on one held upright, with nothing to scroll sideways.
 async function layouts(from, to, text) {
   const sizes = { phone: { width: 390, height: 844 }, landscape: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
   const out = {};

@@ -282,7 +282,7 @@
         const v = await r.json();
         st.identified = v.identified || [];
         $('livecount').textContent = v.live;
-        $('viewerlist').textContent = `${st.identified.length} signed in, ${v.anonymous} anonymous`;
+        $('viewerlist').textContent = `${st.identified.length} signed in, ${v.anonymous || 0} anonymous`; // (0 is left out)
         const ul = $('viewers-identified');
         ul.replaceChildren();
         for (const a of st.identified) {

@@ -54,6 +54,7 @@
     log('ended');
     setBadge('ended');
     showOverlay('The broadcast has ended');
+    $('viewers').hidden = true; // nobody watches any more
     $('unmute').hidden = true;
     if (player) player.stop();
     if (state.replayURL) {
@@ -92,10 +93,16 @@
       if (!r.ok) return;
       const s = await r.json();
       if (s.title) { $('title').textContent = s.title; document.title = `${s.title} · Peerscope`; }
+      people.status(s);
       state.live = !!s.live;
       state.replay = !!s.replay;
       state.prefer = s.prefer || '';
-      if (s.replay) { state.duration = s.duration; setReplays(s.replay_viewers, s.replay_viewers_identified); return; }
+      if (s.replay) {
+        state.duration = s.duration;
+        setReplays(s.replay_viewers, s.replay_viewers_identified);
+        $('viewers').hidden = true; // nobody watches live; the replay's views are in the footer
+        return;
+      }
       setReplays(s.replay_viewers, s.replay_viewers_identified);
       if (s.ended && s.replay_url) state.replayURL = new URL(s.replay_url, location.href).href;
       if (s.ended && s.replay_link) state.replayLink = s.replay_link;
@@ -779,6 +786,279 @@
     state.shownComments = n;
     feed.scrollTop = feed.scrollHeight;
   }
+
+  // ---- who broadcasts, Follow, Share, who watches ------------------------
+
+  // people: the broadcaster's face, name, handle and where the identity
+  // comes from (api/status's who: the directory's listing, from the
+  // attestation a bootstrap signed), Follow through the node, Share, and
+  // the faces of the signed-in viewers behind the count.
+  const people = (() => {
+    const meta = document.querySelector('meta[name="peerscope-token"]');
+    const token = meta ? meta.content : '';
+    const isOwner = new URLSearchParams(location.hash.slice(1)).has('owner');
+    const st = state.people = { who: undefined, link: '', web: '', following: null, signedIn: null, notes: [], viewers: null };
+    let polls = 0;
+
+    function initials(name) {
+      const words = name.replace(/^[@+]/, '').split(/[\s._-]+/).filter(Boolean);
+      const s = (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || '?').slice(0, 2));
+      return s.toUpperCase();
+    }
+    // face fills el with the avatar (https only: the page's policy) or the
+    // initials of name.
+    function face(el, name, avatar, anon) {
+      el.replaceChildren();
+      el.classList.toggle('anon', !!anon);
+      if (avatar && avatar.startsWith('https://')) {
+        const img = document.createElement('img');
+        img.alt = '';
+        img.referrerPolicy = 'no-referrer';
+        img.src = avatar;
+        img.addEventListener('error', () => { img.remove(); el.textContent = initials(name); });
+        el.append(img);
+      } else {
+        el.textContent = anon ? '?' : initials(name);
+      }
+      // A colour of its own for each name, dark enough for white initials.
+      let h = 0;
+      for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+      el.style.backgroundColor = anon ? '' : `hsl(${h} 45% 32%)`;
+    }
+    const SOURCES = { twitter: 'via Twitter', phone: 'signed in by phone' };
+
+    // showWho shows who (a signed-in broadcaster), or, with who null, an
+    // anonymous one (anon: the directory says so) or one not known here.
+    function showWho(who, anon) {
+      st.who = who;
+      const name = who ? (who.name || who.handle || who.account) : anon ? 'Anonymous broadcaster' : 'Broadcaster';
+      face($('whoface'), name, who && who.avatar, !who);
+      $('whoname').textContent = name;
+      $('whohandle').textContent = who && who.name && who.handle ? who.handle : '';
+      $('whosource').textContent = who ? (SOURCES[who.provider] || `via ${who.provider}`) : anon ? 'not signed in' : 'not in a directory';
+      $('who').setAttribute('aria-label', `Broadcast by ${name}${who && who.handle && who.name ? ' ' + who.handle : ''}, ${$('whosource').textContent}`);
+      $('follow').hidden = !who || isOwner;
+      if (who) $('follow').setAttribute('aria-label', `${st.following ? 'Unfollow' : 'Follow'} ${name}`);
+      if (who && st.following === null) loadFollows();
+    }
+
+    function status(s) {
+      polls++;
+      if (s.link) st.link = s.link;
+      if (s.web_link) st.web = s.web_link;
+      // The node reads the listing on the first ask: say "anonymous" only
+      // once it has had the time to.
+      if (s.who || s.anonymous || polls > 1 || s.replay || s.ended) {
+        const key = s.who ? `${s.who.provider}:${s.who.account}` : s.anonymous ? 'anonymous' : '';
+        if (key !== st.whoKey || st.who === undefined) { st.whoKey = key; showWho(s.who || null, !!s.anonymous); }
+      }
+      // A page without a chat (the web link) has the directory's count (0 is left out).
+      if (!s.replay && !window.peerscope.chat) $('viewers').textContent = `${s.viewers || 0} watching`;
+    }
+
+    function followNote(...parts) {
+      const n = $('follownote');
+      n.replaceChildren(...parts);
+      n.hidden = parts.length === 0;
+      if (parts.length) st.notes.push(n.textContent);
+    }
+    function setFollowing(on) {
+      st.following = on;
+      const b = $('follow');
+      b.textContent = on ? 'Following' : 'Follow';
+      b.setAttribute('aria-pressed', on ? 'true' : 'false');
+      if (st.who) b.setAttribute('aria-label', `${on ? 'Unfollow' : 'Follow'} ${$('whoname').textContent}`);
+    }
+    // The node follows for its owner's pages (the page token); a page
+    // served elsewhere (the web link, another machine) cannot.
+    const canAsk = token !== '';
+    async function nodeAPI(path, body) {
+      const init = { headers: { 'Peerscope-Token': token }, cache: 'no-store' };
+      if (body) { init.method = 'POST'; init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+      const r = await fetch('/directory/api/node/' + path, init);
+      let j = {};
+      try { j = await r.json(); } catch (e) { /* no body */ }
+      return { status: r.status, body: j };
+    }
+    async function loadFollows() {
+      if (!canAsk || !st.who) return;
+      try {
+        const r = await nodeAPI('follows');
+        if (r.status !== 200) { st.signedIn = false; return; }
+        st.signedIn = !!r.body.signed_in;
+        const key = `${st.who.provider}:${st.who.account}`;
+        if (r.body.account === key) { $('follow').hidden = true; return; } // one's own broadcast
+        setFollowing(st.signedIn && (r.body.following || []).includes(key));
+      } catch (e) { log('follows:', e.message); }
+    }
+    function signInHint() {
+      const a = document.createElement('a');
+      a.href = '/directory/';
+      a.textContent = 'Sign in on your directory';
+      followNote(a, ' (Twitter or a phone number), then Follow here.');
+    }
+    $('follow').onclick = async () => {
+      if (!st.who) return;
+      if (!canAsk) {
+        followNote('Follows belong to a signed-in Peerscope node: open this broadcast with your own node (Share gives its peerscope:// link), sign in on its directory, and Follow there.');
+        return;
+      }
+      if (st.signedIn === null) await loadFollows();
+      if (!st.signedIn) { signInHint(); return; }
+      const want = !st.following;
+      $('follow').disabled = true;
+      try {
+        const r = await nodeAPI('follow', { account: `${st.who.provider}:${st.who.account}`, follow: want });
+        if (r.status === 200) { setFollowing(want); followNote(); }
+        else if (r.status === 403) { st.signedIn = false; signInHint(); }
+        else followNote(`Could not ${want ? 'follow' : 'unfollow'}: ${(r.body.error && r.body.error.message) || r.status}`);
+      } catch (e) {
+        followNote(`Could not ${want ? 'follow' : 'unfollow'}: the node did not answer.`);
+      } finally {
+        $('follow').disabled = false;
+      }
+    };
+
+    // ---- Share ----
+    function webLink() {
+      // Never the fragment: #owner= is the owner's token.
+      return st.web || location.origin + location.pathname;
+    }
+    function openSheet(d) {
+      if (d.showModal) d.showModal(); else d.setAttribute('open', '');
+    }
+    for (const d of document.querySelectorAll('dialog')) {
+      d.querySelector('.close').onclick = () => d.close();
+      d.addEventListener('click', (e) => { if (e.target === d) d.close(); }); // a tap on the backdrop
+    }
+    $('share').onclick = async () => {
+      const title = $('title').textContent;
+      if (navigator.share) {
+        try {
+          await navigator.share({ title, text: st.link ? `${title} — with Peerscope: ${st.link}` : title, url: webLink() });
+          return;
+        } catch (e) {
+          if (e.name === 'AbortError') return; // the person closed it
+        }
+      }
+      $('shareweb').value = webLink();
+      $('sharep2p').value = st.link;
+      $('sharep2prow').hidden = !st.link;
+      openSheet($('sharesheet'));
+    };
+    for (const b of document.querySelectorAll('button.copy')) {
+      b.onclick = async () => {
+        const input = $(b.dataset.copy);
+        let ok = false;
+        try { await navigator.clipboard.writeText(input.value); ok = true; } catch (e) {
+          input.select();
+          try { ok = document.execCommand('copy'); } catch (e2) { ok = false; }
+        }
+        b.textContent = ok ? 'Copied' : 'Select and copy';
+        setTimeout(() => { b.textContent = 'Copy'; }, 2500);
+      };
+    }
+
+    // ---- who watches ----
+    let viewersTimer = 0;
+    async function fetchViewers() {
+      try {
+        const r = await fetch('chat/viewers', { cache: 'no-store' });
+        if (r.ok) return await r.json();
+      } catch (e) { /* none */ }
+      return null;
+    }
+    // The strip of faces at the top of the comments beside the video (a
+    // tablet, a wide screen): the newest signed-in viewers; a tap opens the
+    // list.
+    const STRIP = 12;
+    async function loadStrip() {
+      if (!window.peerscope.chat || state.ended) return;
+      const v = await fetchViewers();
+      const ul = $('facestrip');
+      const ids = (v && v.identified) || [];
+      ul.hidden = ids.length === 0;
+      ul.replaceChildren();
+      for (const a of ids.slice(0, STRIP)) {
+        const li = document.createElement('li');
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'face';
+        const name = a.name || a.handle || 'signed in';
+        face(b, name, a.avatar, false);
+        b.setAttribute('aria-label', `${name} is watching: who watches`);
+        b.title = name;
+        b.onclick = openViewers;
+        li.append(b);
+        ul.append(li);
+      }
+      const more = Math.max(0, ids.length - STRIP) + ((v && v.anonymous) || 0);
+      if (ids.length && more > 0) {
+        const li = document.createElement('li');
+        li.className = 'more';
+        li.textContent = `+${more}`;
+        li.title = `${more} more, anonymous or further down the list`;
+        ul.append(li);
+      }
+    }
+    setTimeout(loadStrip, 1500);
+    setInterval(loadStrip, 5000);
+    async function loadViewers() {
+      const v = await fetchViewers();
+      const ul = $('faces');
+      ul.replaceChildren();
+      if (!v) {
+        $('anoncount').textContent = 'Who watches is told by a Peerscope node’s page; this one shows the count only.';
+        return;
+      }
+      st.viewers = v;
+      for (const a of v.identified || []) {
+        const li = document.createElement('li');
+        const f = document.createElement('span');
+        f.className = 'face';
+        const name = a.name || a.handle || 'signed in';
+        face(f, name, a.avatar, false);
+        const n = document.createElement('span');
+        n.className = 'name';
+        n.textContent = name;
+        li.append(f, n);
+        if (a.handle && a.name) {
+          const h = document.createElement('span');
+          h.className = 'handle';
+          h.textContent = a.handle;
+          li.append(h);
+        }
+        li.title = a.peer || '';
+        ul.append(li);
+      }
+      const anon = v.anonymous || 0;
+      const known = (v.identified || []).length;
+      const anons = `${anon} anonymous viewer${anon === 1 ? '' : 's'}`;
+      $('anoncount').textContent = known === 0 ? (anon === 0 ? 'Nobody is watching yet.' : `${anons}, none signed in.`)
+        : (anon === 0 ? 'Nobody anonymous.' : `And ${anons}.`);
+    }
+    function openViewers() {
+      loadViewers();
+      openSheet($('viewersheet'));
+      clearInterval(viewersTimer);
+      viewersTimer = setInterval(() => { if ($('viewersheet').open) loadViewers(); else clearInterval(viewersTimer); }, 3000);
+    }
+    $('viewers').onclick = openViewers;
+
+    // The video fills the screen when it is as upright (or as wide) as the
+    // screen; otherwise all of it shows.
+    const fit = () => {
+      if (!video.videoWidth) return;
+      document.documentElement.style.setProperty('--ar', (video.videoWidth / video.videoHeight).toFixed(4));
+      const upright = video.videoHeight > video.videoWidth;
+      const box = video.getBoundingClientRect();
+      video.classList.toggle('fill', upright === box.height > box.width && window.innerWidth < 700);
+    };
+    video.addEventListener('resize', fit);
+    window.addEventListener('resize', fit);
+
+    return { status };
+  })();
 
   // ---- orchestration ----------------------------------------------------
 
