@@ -87,7 +87,7 @@ func (r ScheduleRequest) Check(now time.Time) error {
 	case r.Starts.IsZero():
 		return fmt.Errorf("%w: the start time is missing", ErrBadRequest)
 	case !r.Starts.After(now):
-		return fmt.Errorf("%w: the start time %s is in the past", ErrBadRequest, r.Starts.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: the start time is in the past: pick a time ahead", ErrBadRequest)
 	case r.Starts.Sub(now) > MaxScheduleAhead:
 		return fmt.Errorf("%w: the start time is more than a year ahead", ErrBadRequest)
 	case len(r.Reminders) > len(Steps):
