@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -230,4 +231,67 @@ func (c *Client) MarkAnswered(ctx context.Context, schedule, question int64) (Qu
 
 func questionsPath(schedule int64) string {
 	return "/api/v1/schedules/" + strconv.FormatInt(schedule, 10) + "/questions"
+}
+
+// Reminders over libp2p, as go-live notices are (live.go): the bootstrap
+// publishes each reminder on ReminderTopic (GossipSub, signed by its host
+// key); a node takes notices only from its bootstraps' peer IDs and keeps
+// those of accounts its account follows. The notice carries the schedule
+// and its broadcaster, not the followers. A topic of its own, so that
+// nodes from before, which know LiveTopic's notices only, hear nothing new.
+
+// ReminderTopic is the GossipSub topic of scheduled broadcasts' reminders.
+const ReminderTopic = "/peerscope/reminder/1"
+
+// MaxReminderNotice bounds a notice on ReminderTopic.
+const MaxReminderNotice = 8 << 10
+
+// EncodeReminderNotice is the ReminderTopic message of a reminder; an
+// error if it would exceed MaxReminderNotice.
+func EncodeReminderNotice(r Reminder) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err == nil && len(b) > MaxReminderNotice {
+		err = fmt.Errorf("%w: reminder notice of %d bytes", ErrBadRequest, len(b))
+	}
+	return b, err
+}
+
+// DecodeReminderNotice parses and checks a ReminderTopic message: a known
+// step, a schedule with a broadcaster's account and text within a
+// schedule's limits.
+func DecodeReminderNotice(b []byte) (Reminder, error) {
+	var r Reminder
+	if len(b) > MaxReminderNotice {
+		return r, fmt.Errorf("%w: reminder notice of %d bytes", ErrBadRequest, len(b))
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Reminder{}, fmt.Errorf("%w: reminder notice: %w", ErrBadRequest, err)
+	}
+	s := r.Schedule
+	switch {
+	case s == nil || s.Who == nil:
+		return Reminder{}, fmt.Errorf("%w: reminder notice without a schedule or its broadcaster", ErrBadRequest)
+	case s.ID <= 0:
+		return Reminder{}, fmt.Errorf("%w: reminder notice: schedule ID %d", ErrBadRequest, s.ID)
+	}
+	if _, ok := StepBefore(r.Step); !ok {
+		return Reminder{}, fmt.Errorf("%w: reminder notice: step %q", ErrBadRequest, clip(r.Step, 20))
+	}
+	// The schedule's own checks, as of just before its start.
+	req := ScheduleRequest{Title: s.Title, Description: s.Description, Starts: s.Starts, Reminders: s.Reminders}
+	if err := req.Check(s.Starts.Add(-time.Nanosecond)); err != nil {
+		return Reminder{}, err
+	}
+	if err := CheckAccountKey(s.Who.Key()); err != nil {
+		return Reminder{}, err
+	}
+	w := s.Who
+	if len(w.Handle) > identity.MaxHandleLen || !identity.ValidText(w.Handle) || len(w.Name) > identity.MaxNameLen || !identity.ValidText(w.Name) ||
+		len(w.Avatar) > identity.MaxAvatarLen || !identity.ValidText(w.Avatar) || (w.Avatar != "" && !strings.HasPrefix(w.Avatar, "https://")) {
+		return Reminder{}, fmt.Errorf("%w: reminder notice: the broadcaster's profile", ErrBadRequest)
+	}
+	if s.Questions < 0 {
+		return Reminder{}, fmt.Errorf("%w: reminder notice: %d questions", ErrBadRequest, s.Questions)
+	}
+	return r, nil
 }
