@@ -1,7 +1,9 @@
 package community
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
@@ -71,4 +73,48 @@ func (c *Community) questionCall(w http.ResponseWriter, r *http.Request, f func(
 		return
 	}
 	writeJSON(w, q)
+}
+
+// studioAhead is how long before its start a scheduled broadcast's
+// questions are the studio's: a broadcaster who goes live up to this early
+// answers them.
+const studioAhead = 12 * time.Hour
+
+// ScheduledQuestions returns the scheduled broadcast of this node's
+// account that a broadcast going live now answers — the soonest one the
+// bootstrap still lists (until an hour after its start) starting within
+// studioAhead — and its questions, ranked; a nil schedule when there is
+// none (or the node is not signed in).
+func (c *Community) ScheduledQuestions(ctx context.Context) (*api.Scheduled, []api.Question, error) {
+	if c.client == nil {
+		return nil, nil, ErrNoBootstrap
+	}
+	id, err := c.RefreshIdentity(ctx)
+	if isNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := c.client.Upcoming(ctx, id.AccountKey())
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range list { // soonest first
+		if s.Starts.After(c.clock.Now().Add(studioAhead)) {
+			break
+		}
+		qs, err := c.client.Questions(ctx, s.ID)
+		return &s, qs, err
+	}
+	return nil, nil, nil
+}
+
+// MarkAnswered ticks a question off, as this node's account (the
+// broadcaster's).
+func (c *Community) MarkAnswered(ctx context.Context, schedule, question int64) (api.Question, error) {
+	if c.client == nil {
+		return api.Question{}, ErrNoBootstrap
+	}
+	return c.client.MarkAnswered(ctx, schedule, question)
 }

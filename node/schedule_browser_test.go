@@ -147,3 +147,89 @@ func TestSchedulePage(t *testing.T) {
 		}
 	}
 }
+
+// TestStudioQuestionsPage: the go-live page, live, shows the questions
+// asked in advance of its account's scheduled broadcast, ranked by votes,
+// at a phone's size and both tablets' without sideways scroll, and ticks
+// one off (tests/browser/studio-questions.mjs); the bootstrap then has it
+// answered. PEERSCOPE_SHOTS=DIR keeps studio-questions-<size>.png.
+func TestStudioQuestionsPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	cfg := node.Config{Bootstrap: []string{svc.URL()}}
+	alice, bob := newNode(t, cfg), newNode(t, cfg)
+	signIn(t, alice, "100")
+	signIn(t, bob, "200")
+	clientOf := func(n *node.Node) *api.Client {
+		return &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
+	}
+	ctx := t.Context()
+	sc, err := clientOf(alice).Schedule(ctx, api.ScheduleRequest{Title: "AMA at the harbour", Starts: time.Now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []api.Question
+	for _, q := range []string{"What lens do you use?", "Which boats come in first, and why do the gulls follow them so closely?"} {
+		x, err := clientOf(bob).Ask(ctx, sc.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked = append(asked, x)
+	}
+	if _, err := clientOf(alice).Vote(ctx, sc.ID, asked[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	b, err := alice.GoLive(ctx, node.LiveConfig{Title: "AMA", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--url", b.URLs().BroadcasterPage}
+	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
+		args = append(args, "--shots", dir)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := browsertest.Run(rctx, t, "studio-questions.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error, Ticked string
+		Answered      bool
+		Errors        []string
+		Sizes         []struct {
+			Size, Heading string
+			Questions     []string
+			Sideways      bool
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("%+v", r)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("console errors %q", r.Errors)
+	}
+	if len(r.Sizes) != 3 {
+		t.Fatalf("%d sizes looked at", len(r.Sizes))
+	}
+	for _, s := range r.Sizes {
+		if s.Sideways || !strings.Contains(s.Heading, "AMA at the harbour") || len(s.Questions) != 2 ||
+			!strings.HasPrefix(s.Questions[0], "▲ 1Which boats") || !strings.Contains(s.Questions[1], "What lens") {
+			t.Errorf("%s: %+v", s.Size, s)
+		}
+	}
+	if !r.Answered || r.Ticked != "What lens do you use?" {
+		t.Errorf("ticked %q, answered %v", r.Ticked, r.Answered)
+	}
+	qs, err := clientOf(bob).Questions(ctx, sc.ID)
+	if err != nil || len(qs) != 2 || !qs[1].Answered || qs[0].Answered {
+		t.Errorf("at the bootstrap: %+v %v", qs, err)
+	}
+}

@@ -2,6 +2,10 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +91,99 @@ func TestRemindersOverPubSub(t *testing.T) {
 			t.Fatal("no reminder reached the follower's node")
 		}
 	}
+}
+
+// TestStudioQuestions: the go-live page's stream key reads the questions
+// asked in advance of its account's scheduled broadcast, ranked by votes,
+// and ticks one off as the account; no key gets WHIP's 401, a form is
+// refused; a node that is not signed in has no schedule to show.
+func TestStudioQuestions(t *testing.T) {
+	svc := startBootstrap(t)
+	cfg := node.Config{Bootstrap: []string{svc.URL()}}
+	alice, bob, anon := newNode(t, cfg), newNode(t, cfg), newNode(t, cfg)
+	signIn(t, alice, "100")
+	signIn(t, bob, "200")
+	clientOf := func(n *node.Node) *api.Client {
+		return &api.Client{Base: svc.URL(), Key: n.Host().Peerstore().PrivKey(n.ID())}
+	}
+	ctx := t.Context()
+	// A later one of alice's, and the one due now (in two hours).
+	if _, err := clientOf(alice).Schedule(ctx, api.ScheduleRequest{Title: "Next week", Starts: time.Now().Add(7 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := clientOf(alice).Schedule(ctx, api.ScheduleRequest{Title: "AMA at the harbour", Starts: time.Now().Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q1, err := clientOf(bob).Ask(ctx, sc.ID, "What lens?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, err := clientOf(bob).Ask(ctx, sc.ID, "Which boats?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clientOf(alice).Vote(ctx, sc.ID, q2.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := alice.GoLive(ctx, node.LiveConfig{Title: "AMA", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	base := alice.HTTPURL() + "/broadcast/"
+	read := func(n *node.Node, key string) studioQuestionsJSON {
+		t.Helper()
+		code, _, body := goLiveCall{method: "GET", url: n.HTTPURL() + "/broadcast/questions", key: key}.do(t, c)
+		var out studioQuestionsJSON
+		if err := json.Unmarshal([]byte(body), &out); err != nil || code != http.StatusOK {
+			t.Fatalf("GET questions: %d %s (%v)", code, body, err)
+		}
+		return out
+	}
+	got := read(alice, b.StreamKey())
+	if got.Schedule == nil || got.Schedule.ID != sc.ID || len(got.Questions) != 2 || got.Questions[0].ID != q2.ID || got.Questions[0].Votes != 1 || got.Questions[1].ID != q1.ID {
+		t.Fatalf("studio questions: %+v", got)
+	}
+	for _, tc := range []struct {
+		name string
+		q    goLiveCall
+		want int
+	}{
+		{"no key", goLiveCall{method: "GET", url: base + "questions"}, http.StatusUnauthorized},
+		{"a tick without a key", goLiveCall{method: "POST", url: base + "questions/answered", contentType: "application/json",
+			body: fmt.Sprintf(`{"schedule":%d,"question":%d}`, sc.ID, q1.ID)}, http.StatusUnauthorized},
+		{"a tick by a form", goLiveCall{method: "POST", url: base + "questions/answered", key: b.StreamKey(), contentType: "application/x-www-form-urlencoded",
+			body: "schedule=1"}, http.StatusUnsupportedMediaType},
+		{"a tick of another schedule's question", goLiveCall{method: "POST", url: base + "questions/answered", key: b.StreamKey(), contentType: "application/json",
+			body: fmt.Sprintf(`{"schedule":%d,"question":%d}`, sc.ID+1, q1.ID)}, http.StatusNotFound},
+	} {
+		if code, _, body := tc.q.do(t, c); code != tc.want {
+			t.Errorf("%s: %d %q, want %d", tc.name, code, body, tc.want)
+		}
+	}
+	tick := goLiveCall{method: "POST", url: base + "questions/answered", key: b.StreamKey(), contentType: "application/json",
+		body: fmt.Sprintf(`{"schedule":%d,"question":%d}`, sc.ID, q1.ID)}
+	if code, _, body := tick.do(t, c); code != http.StatusOK || !strings.Contains(body, `"answered":true`) {
+		t.Fatalf("tick: %d %s", code, body)
+	}
+	if got := read(alice, b.StreamKey()); !got.Questions[1].Answered || got.Questions[0].Answered {
+		t.Fatalf("after the tick: %+v", got.Questions)
+	}
+
+	// Not signed in: nothing scheduled to answer.
+	ab, err := anon.GoLive(ctx, node.LiveConfig{Title: "anon", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(anon, ab.StreamKey()); got.Schedule != nil || len(got.Questions) != 0 {
+		t.Fatalf("an anonymous node's studio: %+v", got)
+	}
+}
+
+type studioQuestionsJSON struct {
+	Schedule  *api.Scheduled
+	Questions []api.Question
 }
