@@ -16,6 +16,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -34,8 +35,9 @@ func (c *shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(c.o
 // his time zone, asks a question (an overlong one refused) and up-votes
 // alice's, which then ranks first; alice ticks bob's off; the bootstrap's
 // clock is taken to the day before and bob's page shows the reminder. No
-// console error, no sideways scroll; the bootstrap's own Upcoming view is
-// looked at too (pages.mjs). PEERSCOPE_SHOTS=DIR keeps the follower's
+// console error, no sideways scroll. Then alice goes live: her entry on
+// bob's page names her next scheduled broadcast; the bootstrap's own
+// Upcoming view, and that, are looked at too (pages.mjs). PEERSCOPE_SHOTS=DIR keeps the follower's
 // Upcoming view at each size (upcoming-phone.png, upcoming-tablet.png,
 // upcoming-portrait.png), what docs/screens/ holds.
 func TestSchedulePage(t *testing.T) {
@@ -140,10 +142,26 @@ func TestSchedulePage(t *testing.T) {
 		t.Errorf("%d questions stored, want 6", n)
 	}
 
-	// The bootstrap's own page, to anyone: the Upcoming list, readable.
-	for _, p := range lookAt(t, 2*time.Minute, 3, "--wait", "1500", "--page", "bootstrap-upcoming="+svc.URL()+"/?tab=upcoming") {
-		if !strings.Contains(p.All, "Harbour at dawn, phone") {
-			t.Errorf("the bootstrap's Upcoming at %s shows %q", p.Size, p.All)
+	// Alice goes live: her entry in the live list says what she has
+	// scheduled next, on bob's node's page; the bootstrap's own page shows
+	// anyone the Upcoming list.
+	live, err := alice.GoLive(t.Context(), node.LiveConfig{Title: "Harbour now", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	waitFor(t, 30*time.Second, "alice's broadcast in the directory", func() bool {
+		list, err := bobClient.List(t.Context(), api.Query{})
+		return err == nil && len(list) == 1
+	})
+	for _, p := range lookAt(t, 2*time.Minute, 6, "--wait", "1500", "--page", "bootstrap-upcoming="+svc.URL()+"/?tab=upcoming",
+		"--page", "live-next="+bob.HTTPURL()+"/directory/") {
+		want := "Harbour at dawn, phone"
+		if p.Name == "live-next" {
+			want = "Next: Harbour at dawn"
+		}
+		if !strings.Contains(p.All, want) {
+			t.Errorf("%s at %s shows %q, want %q", p.Name, p.Size, p.All, want)
 		}
 	}
 }
