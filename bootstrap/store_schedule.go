@@ -32,6 +32,10 @@ func stepBits(steps []string) int64 {
 	return b
 }
 
+// allSteps is the bit set of every step: a schedule whose steps are all
+// done has no reminder left.
+var allSteps = int64(1)<<len(api.Steps) - 1
+
 func stepNames(bits int64) []string {
 	out := []string{}
 	for i, s := range api.Steps {
@@ -92,29 +96,25 @@ const scheduleColumns = `s.id, s.title, s.description, s.starts, s.reminders, s.
 	(SELECT COUNT(*) FROM questions q WHERE q.schedule = s.id),
 	a.provider, a.subject, a.handle, a.name, a.avatar`
 
-func scanSchedule(row interface{ Scan(...any) error }) (api.Scheduled, error) {
-	var sc api.Scheduled
-	var starts, created, bits int64
-	var who api.Account
-	err := row.Scan(&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &created, &sc.Questions,
-		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
-	sc.Starts, sc.Created, sc.Reminders, sc.Who = time.Unix(0, starts).UTC(), time.Unix(0, created).UTC(), stepNames(bits), &who
-	return sc, err
-}
-
-// schedule returns one schedule, whenever it starts.
-func (s *Store) schedule(ctx context.Context, id int64) (api.Scheduled, int64, error) {
-	var account int64
-	row := s.r.QueryRowContext(ctx, `SELECT `+scheduleColumns+`, s.account FROM schedules s JOIN accounts a ON a.id = s.account WHERE s.id = ?`, id)
+// scanSchedule reads a row of scheduleColumns, then into more.
+func scanSchedule(row interface{ Scan(...any) error }, more ...any) (api.Scheduled, error) {
 	var sc api.Scheduled
 	var starts, created, bits int64
 	who := &api.Account{}
-	err := row.Scan(&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &created, &sc.Questions,
-		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar, &account)
+	err := row.Scan(append([]any{&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &created, &sc.Questions,
+		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar}, more...)...)
+	sc.Starts, sc.Created, sc.Reminders, sc.Who = time.Unix(0, starts).UTC(), time.Unix(0, created).UTC(), stepNames(bits), who
+	return sc, err
+}
+
+// schedule returns one schedule, whenever it starts, and its account.
+func (s *Store) schedule(ctx context.Context, id int64) (api.Scheduled, int64, error) {
+	var account int64
+	row := s.r.QueryRowContext(ctx, `SELECT `+scheduleColumns+`, s.account FROM schedules s JOIN accounts a ON a.id = s.account WHERE s.id = ?`, id)
+	sc, err := scanSchedule(row, &account)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sc, 0, fmt.Errorf("%w: no scheduled broadcast %d", ErrNotFound, id)
 	}
-	sc.Starts, sc.Created, sc.Reminders, sc.Who = time.Unix(0, starts).UTC(), time.Unix(0, created).UTC(), stepNames(bits), who
 	return sc, account, err
 }
 
@@ -161,22 +161,20 @@ func (s *Store) takeReminders(ctx context.Context, now time.Time) ([]dueReminder
 	var out []dueReminder
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+scheduleColumns+`, s.account, s.sent FROM schedules s JOIN accounts a ON a.id = s.account
-WHERE s.starts > ? AND s.starts <= ? AND s.sent != 15 ORDER BY s.starts`, now.UnixNano(), now.Add(api.Steps[0].Before).UnixNano())
+WHERE s.starts > ? AND s.starts <= ? AND s.sent != ? ORDER BY s.starts`, now.UnixNano(), now.Add(api.Steps[0].Before).UnixNano(), allSteps)
 		if err != nil {
 			return err
 		}
 		type upd struct{ id, sent int64 }
 		var updates []upd
 		for rows.Next() {
-			var sc api.Scheduled
-			var starts, created, bits, account, sent int64
-			who := &api.Account{}
-			if err := rows.Scan(&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &created, &sc.Questions,
-				&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar, &account, &sent); err != nil {
+			var account, sent int64
+			sc, err := scanSchedule(rows, &account, &sent)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			sc.Starts, sc.Created, sc.Reminders, sc.Who = time.Unix(0, starts).UTC(), time.Unix(0, created).UTC(), stepNames(bits), who
+			bits := stepBits(sc.Reminders)
 			newSent, step := sent, ""
 			for i, st := range api.Steps {
 				if sent&(1<<i) != 0 || sc.Starts.Add(-st.Before).After(now) {
