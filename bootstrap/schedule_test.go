@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,5 +391,49 @@ func TestQuestions(t *testing.T) {
 	}
 	if q, v := e.count("questions"), e.count("question_votes"); q != 0 || v != 0 {
 		t.Fatalf("after the cancel: %d questions, %d votes", q, v)
+	}
+}
+
+// TestScheduleLimitsConcurrent: the limits are counted in the transaction
+// that writes: twenty schedules sent at once by one account store the
+// three allowed, and twenty votes at once by one account count one.
+func TestScheduleLimitsConcurrent(t *testing.T) {
+	e := newEnv(t, func(c *bootstrap.ServerConfig) { c.MaxSchedules = 3 })
+	ctx := context.Background()
+	alice, bob := e.node(1), e.node(2)
+	e.signIn(alice, "100")
+	e.signIn(bob, "200")
+	starts := e.clock.Now().Add(48 * time.Hour)
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			_, err := alice.c.Schedule(ctx, api.ScheduleRequest{Title: "at once", Starts: starts})
+			if s, _ := apiStatus(err); s == http.StatusTooManyRequests {
+				refused.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.count("schedules"); n != 3 || refused.Load() != 17 {
+		t.Fatalf("%d schedules stored, %d refused; want 3 and 17", n, refused.Load())
+	}
+	list, _ := alice.c.Upcoming(ctx, "twitter:100")
+	q, err := alice.c.Ask(ctx, list[0].ID, "at once?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		wg.Go(func() {
+			if _, err := bob.c.Vote(ctx, list[0].ID, q.ID); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if qs, err := bob.c.Questions(ctx, list[0].ID); err != nil || qs[0].Votes != 1 || e.count("question_votes") != 1 {
+		t.Fatalf("after twenty votes at once: %+v %v", qs, err)
 	}
 }

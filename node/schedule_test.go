@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -22,7 +24,8 @@ import (
 // ReminderTopic; a node that reaches it as a bootstrap peer, signed in as
 // someone who follows alice, hears alice's broadcast's day-before
 // reminder once the bootstrap's clock reaches it (moved by the test), and
-// nothing of carol's, whom it does not follow.
+// nothing of carol's, whom it does not follow, nor of a peer that is not
+// its bootstrap publishing in alice's name.
 func TestRemindersOverPubSub(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real hosts")
@@ -63,11 +66,43 @@ func TestRemindersOverPubSub(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A forger: a peer of bob's node on the topic, publishing well-formed
+	// reminders in alice's name. Its messages reach bob first (a direct
+	// link): if bob's node took reminders from any origin, the first it
+	// heard would be forged.
+	forger, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	fps, err := pubsub.NewGossipSub(ctx, forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftopic, err := fps.Join(api.ReminderTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forger.Connect(ctx, peer.AddrInfo{ID: bob.ID(), Addrs: bob.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the forger to see bob's node on the topic", func() bool {
+		return slices.Contains(ftopic.ListPeers(), bob.ID())
+	})
+	forged, err := api.EncodeReminderNotice(api.Reminder{Step: api.StepD1, Schedule: &api.Scheduled{ID: 1, Title: "forged",
+		Starts: time.Now().Add(24 * time.Hour), Who: &api.Account{Provider: "twitter", Subject: "100", Handle: "@alice"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The reminder goes out once; bob's subscription may not have reached
 	// the bootstrap's GossipSub yet: new schedules until one is heard.
 	// Carol's go out first each time: bob's node must pass them over.
 	deadline := time.After(30 * time.Second)
 	for i := 0; ; i++ {
+		if err := ftopic.Publish(ctx, forged); err != nil {
+			t.Fatal(err)
+		}
 		starts := time.Now().Add(48 * time.Hour)
 		for _, c := range []*api.Client{clientOf(carol), clientOf(alice)} {
 			if _, err := c.Schedule(ctx, api.ScheduleRequest{Title: "Harbour at dawn", Starts: starts, Reminders: []string{api.StepD1}}); err != nil {
