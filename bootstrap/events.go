@@ -52,7 +52,7 @@ type hub struct {
 }
 
 type sub struct {
-	account int64 // 0: the public stream; else only go-live of followed accounts
+	account int64 // 0: the public stream; else only go-live and reminders of followed accounts, and invitations
 	ch      chan Event
 }
 

@@ -567,9 +567,13 @@ $('schedform').addEventListener('submit', async (ev) => {
   }
 }
 
+// A vote or a question anywhere is a "scheduled" event: a burst of them
+// makes one reload.
+let upcomingTimer = null;
 stream('./api/v1/events', (kind) => {
   if (kind === 'scheduled') {
-    loadUpcoming();
+    clearTimeout(upcomingTimer);
+    upcomingTimer = setTimeout(loadUpcoming, 300);
     return;
   }
   reloadSoon();
