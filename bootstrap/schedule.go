@@ -112,6 +112,9 @@ func (s *Server) handleSchedule(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = req.Check(now)
 	}
+	if err == nil && req.Tweet {
+		err = s.canTweet(r.Context(), acc.ID)
+	}
 	var id int64
 	if err == nil {
 		id, err = s.schedules.addSchedule(r.Context(), acc.ID, req, s.cfg.MaxSchedules, now)
@@ -297,8 +300,47 @@ func (s *Server) SendReminders(ctx context.Context) (int, error) {
 		if s.cfg.OnLive != nil {
 			s.cfg.OnLive(e)
 		}
+		if sc.Tweet {
+			if _, err := s.tweetReminder(ctx, d); err != nil {
+				s.log.Warn("reminder not posted on X", "schedule", sc.ID, "err", err)
+			}
+		}
 	}
 	return len(due), nil
+}
+
+// stepWords says how far off a reminder's step is.
+var stepWords = map[string]string{api.StepWeek: "in 7 days", api.StepD3: "in 3 days", api.StepD1: "tomorrow", api.StepHour: "in an hour"}
+
+// canTweet refuses, with what to do, an account that cannot post on X.
+func (s *Server) canTweet(ctx context.Context, account int64) error {
+	if s.cfg.Twitter.ClientID == "" {
+		return fmt.Errorf("%w: this bootstrap cannot post on X", ErrBadRequest)
+	}
+	tok, err := s.store.Tokens(ctx, account)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err != nil || !hasScope(tok.Scopes, "tweet.write") {
+		return fmt.Errorf("%w: to post reminders on X, sign in with X allowing posts", ErrBadRequest)
+	}
+	return nil
+}
+
+// tweetReminder posts a reminder as its broadcaster.
+func (s *Server) tweetReminder(ctx context.Context, d dueReminder) (string, error) {
+	tok, err := s.providerTokens(ctx, d.account)
+	if err != nil {
+		return "", err
+	}
+	if !hasScope(tok.Scopes, "tweet.write") {
+		return "", fmt.Errorf("%w: the account did not allow posting", ErrForbidden)
+	}
+	text := d.schedule.Title + " — live on Peerscope " + stepWords[d.step]
+	if s.cfg.PublicURL != "" {
+		text += ": " + s.cfg.PublicURL + "/?tab=upcoming"
+	}
+	return s.cfg.Twitter.tweet(ctx, s.cfg.HTTPClient, tok.Access, text)
 }
 
 // remindLoop sends the reminders due every RemindEvery until ctx ends.

@@ -56,8 +56,16 @@ func TestScheduleLimits(t *testing.T) {
 			t.Errorf("%s: %q does not say %q", c.name, err, c.want)
 		}
 	}
-	if st, code := e.raw(alice, http.MethodPost, "/api/v1/schedules", "application/json", []byte(`{"title":"x","starts":"2026-03-05T12:00:00Z","tweet":true}`)); st != http.StatusBadRequest {
+	if st, code := e.raw(alice, http.MethodPost, "/api/v1/schedules", "application/json", []byte(`{"title":"x","starts":"2026-03-05T12:00:00Z","live":true}`)); st != http.StatusBadRequest {
 		t.Errorf("unknown field: %d %s", st, code)
+	}
+	// Reminders posted on X need a sign-in that allowed posting.
+	tw := good
+	tw.Tweet = true
+	_, err = alice.c.Schedule(ctx, tw)
+	mustStatus(t, err, http.StatusBadRequest, "bad_request")
+	if !strings.Contains(err.Error(), "sign in with X allowing posts") {
+		t.Errorf("a tweet without the scope: %q", err)
 	}
 	if st, _ := e.raw(alice, http.MethodPost, "/api/v1/schedules", "text/plain", []byte(`{}`)); st != http.StatusUnsupportedMediaType {
 		t.Errorf("text/plain: %d", st)
@@ -138,14 +146,14 @@ func TestScheduleLimits(t *testing.T) {
 // step reaches the followers' feeds and the go-live hook once, at its time,
 // and only the followers'; a step not chosen sends nothing; a step already
 // past when the broadcast was scheduled is never sent; a cancelled
-// broadcast reminds nobody.
+// broadcast reminds nobody; alice's reminders are posted on her X account.
 func TestReminders(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	alice, bob, carol, dave := e.node(1), e.node(2), e.node(3), e.node(4)
 	e.x.AddUser(xUser("300", "carol"))
 	e.x.AddUser(xUser("400", "dave"))
-	e.signIn(alice, "100")
+	e.signIn(alice, "100", api.ScopeTweet) // her reminders are posted on X too
 	e.signIn(bob, "200")
 	e.signIn(carol, "300")
 	e.signIn(dave, "400")
@@ -166,7 +174,7 @@ func TestReminders(t *testing.T) {
 
 	t0 := e.clock.Now()
 	a, err := alice.c.Schedule(ctx, api.ScheduleRequest{Title: "Ask me anything", Starts: t0.Add(8 * 24 * time.Hour),
-		Reminders: []string{api.StepWeek, api.StepD1, api.StepHour}})
+		Reminders: []string{api.StepWeek, api.StepD1, api.StepHour}, Tweet: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +250,19 @@ func TestReminders(t *testing.T) {
 	hook(a.ID, api.StepHour, "twitter:300")
 	e.clock.Set(t0.Add(8*24*time.Hour + time.Minute))
 	remind(0)
+	// Alice's three reminders were posted on her X account; bob's were not.
+	var posted []string
+	for _, tw := range e.x.Tweets() {
+		if tw.Author != "100" {
+			t.Errorf("tweet by %s: %q", tw.Author, tw.Text)
+		}
+		posted = append(posted, tw.Text)
+	}
+	link := ": " + e.url + "/?tab=upcoming" // the Upcoming list, on the bootstrap's page
+	if !slices.Equal(posted, []string{"Ask me anything — live on Peerscope in 7 days" + link, "Ask me anything — live on Peerscope tomorrow" + link,
+		"Ask me anything — live on Peerscope in an hour" + link}) {
+		t.Errorf("tweets %q", posted)
+	}
 }
 
 // TestRemindersAfterDowntime: a bootstrap that was not running over D-1

@@ -323,6 +323,7 @@ CREATE TABLE schedules (
 	starts      INTEGER NOT NULL,       -- Unix ns
 	reminders   INTEGER NOT NULL,       -- bit set of the chosen steps (api.Steps' order)
 	sent        INTEGER NOT NULL DEFAULT 0, -- bit set of the steps done (sent or passed)
+	tweet       INTEGER NOT NULL DEFAULT 0, -- each reminder posted on X too
 	created     INTEGER NOT NULL
 );
 CREATE INDEX schedules_starts ON schedules(starts);

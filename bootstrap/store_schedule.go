@@ -65,8 +65,8 @@ func (s *Store) addSchedule(ctx context.Context, account int64, r api.ScheduleRe
 		if n >= max {
 			return fmt.Errorf("%w: %d upcoming broadcasts is the limit per account; cancel one first", ErrRateLimited, max)
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO schedules (account, title, description, starts, reminders, sent, created)
-VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, account, r.Title, r.Description, r.Starts.UnixNano(), stepBits(r.Reminders), done, now.UnixNano()).Scan(&id)
+		return tx.QueryRowContext(ctx, `INSERT INTO schedules (account, title, description, starts, reminders, sent, tweet, created)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, account, r.Title, r.Description, r.Starts.UnixNano(), stepBits(r.Reminders), done, r.Tweet, now.UnixNano()).Scan(&id)
 	})
 	if err != nil && !errors.Is(err, ErrRateLimited) {
 		err = fmt.Errorf("bootstrap: store schedule: %w", err)
@@ -92,7 +92,7 @@ func (s *Store) cancelSchedule(ctx context.Context, account, id int64) error {
 	})
 }
 
-const scheduleColumns = `s.id, s.title, s.description, s.starts, s.reminders, s.created,
+const scheduleColumns = `s.id, s.title, s.description, s.starts, s.reminders, s.tweet, s.created,
 	(SELECT COUNT(*) FROM questions q WHERE q.schedule = s.id),
 	a.provider, a.subject, a.handle, a.name, a.avatar`
 
@@ -101,7 +101,7 @@ func scanSchedule(row interface{ Scan(...any) error }, more ...any) (api.Schedul
 	var sc api.Scheduled
 	var starts, created, bits int64
 	who := &api.Account{}
-	err := row.Scan(append([]any{&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &created, &sc.Questions,
+	err := row.Scan(append([]any{&sc.ID, &sc.Title, &sc.Description, &starts, &bits, &sc.Tweet, &created, &sc.Questions,
 		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar}, more...)...)
 	sc.Starts, sc.Created, sc.Reminders, sc.Who = time.Unix(0, starts).UTC(), time.Unix(0, created).UTC(), stepNames(bits), who
 	return sc, err

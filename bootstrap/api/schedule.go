@@ -72,6 +72,9 @@ type ScheduleRequest struct {
 	Starts      time.Time `json:"starts"`
 	// Reminders are the steps (Step*) at which followers are reminded.
 	Reminders []string `json:"reminders,omitempty"`
+	// Tweet posts each reminder on the broadcaster's X account too (it
+	// must have signed in with ScopeTweet).
+	Tweet bool `json:"tweet,omitempty"`
 }
 
 // Check refuses a schedule that cannot be stored at now: each message says
@@ -127,6 +130,7 @@ type Scheduled struct {
 	Description string    `json:"description,omitempty"`
 	Starts      time.Time `json:"starts"`
 	Reminders   []string  `json:"reminders"`
+	Tweet       bool      `json:"tweet,omitempty"` // each reminder is posted on X too
 	Questions   int       `json:"questions"`
 	Created     time.Time `json:"created"`
 }

@@ -546,7 +546,7 @@ $('schedform').addEventListener('submit', async (ev) => {
   const reminders = [...document.querySelectorAll('input[name="rem"]:checked')].map((c) => c.value);
   try {
     const sc = await nodePost('./api/node/schedule', {
-      title: $('stitle').value, description: $('sdesc').value, starts: starts.toISOString(), reminders,
+      title: $('stitle').value, description: $('sdesc').value, starts: starts.toISOString(), reminders, tweet: $('stweet').checked,
     });
     $('schedbox').close();
     $('schedform').reset();
