@@ -8,8 +8,10 @@
 //
 //	Host (p2p.go): libp2p, a Kademlia DHT server, AutoNAT, a circuit relay sized for video,
 //	  its reservations for peers signed in here, a few per network (relay_acl.go)
-//	  └─ GossipSub ─► LivePublisher (live.go): go-live notices on api.LiveTopic
-//	Service (service.go): keys (keys.go) + Store (SQLite: store*.go, schema.go) + Server, listening, pruning (prune.go)
+//	  └─ GossipSub ─► LivePublisher (live.go): go-live notices on api.LiveTopic,
+//	     reminders of scheduled broadcasts on api.ReminderTopic
+//	Service (service.go): keys (keys.go) + Store (SQLite: store*.go, schema.go) + Server, listening,
+//	  pruning (prune.go), sending the reminders due (schedule.go)
 //	  └─ Server (server.go): the HTTP API under /api/v1/ and the directory page at /
 //	     └─ /w/<ID>/ (weblink.go): a listed live broadcast's web link, the player page whose
 //	        light node joins the tree at the listing's WebRTC-direct addresses
@@ -37,7 +39,12 @@
 // cached in listcache.go), capped per account and, anonymous, per network.
 // It keeps the follow graph and tells followers when someone goes live
 // (events.go: server-sent events without the followers, and OnLive, which
-// the daemon hands to the LivePublisher). For private broadcasts it keeps
+// the daemon hands to the LivePublisher). Broadcasters schedule broadcasts
+// ahead (schedule.go, store_schedule.go, behind the scheduleStore
+// interface): listed as upcoming, with reminders to their followers at the
+// steps they chose (taken on the injected clock, each once, never late),
+// and questions asked in advance, up-voted once per account, which the
+// broadcaster reads ranked while live. For private broadcasts it keeps
 // the private-audience keys (audience.go, mailbox.go, store_audience.go):
 // member devices' keys, attested to their accounts and served to anyone;
 // each broadcast's roster, whose version only grows; and a mailbox of

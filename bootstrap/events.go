@@ -32,6 +32,11 @@ type Event struct {
 	// OnLive hears them: the event streams never carry them (the follow
 	// graph stays on the bootstrap).
 	Followers []string `json:"-"`
+	// Schedule is the scheduled broadcast of a "scheduled" or "reminder"
+	// event (a cancelled one by its ID alone); Step, a reminder's step
+	// (api.StepD3, …).
+	Schedule *api.Scheduled `json:"schedule,omitempty"`
+	Step     string         `json:"step,omitempty"`
 
 	followerIDs map[int64]bool
 	private     bool // for the feeds of followerIDs only, never the public stream
@@ -47,7 +52,7 @@ type hub struct {
 }
 
 type sub struct {
-	account int64 // 0: the public stream; else only go-live of followed accounts
+	account int64 // 0: the public stream; else only go-live and reminders of followed accounts, and invitations
 	ch      chan Event
 }
 
@@ -80,7 +85,7 @@ func (h *hub) publish(e Event) {
 		if s.account == 0 && e.private {
 			continue
 		}
-		if s.account != 0 && ((e.Kind != EventLive && e.Kind != EventInvited) || !e.followerIDs[s.account]) {
+		if s.account != 0 && ((e.Kind != EventLive && e.Kind != EventInvited && e.Kind != EventReminder) || !e.followerIDs[s.account]) {
 			continue
 		}
 		select {

@@ -13,7 +13,8 @@ import (
 // once their replay is no longer listed, live ones whose node went quiet
 // long ago, expired sessions, OAuth states, sign-ins, phone codes and the
 // counters of ended windows, expired attestations and device keys,
-// revocations of what has expired, and nonces the skew no longer allows.
+// revocations of what has expired, nonces the skew no longer allows, and
+// scheduled broadcasts (with their questions) a day after their start.
 // A broadcast's roster, its members and its bundles go with it (the
 // schema's ON DELETE CASCADE): 24 h after its end, when its replay does.
 
@@ -51,6 +52,9 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 		{"device_keys", `DELETE FROM device_keys WHERE expires <= ?`, []any{n}},
 		{"revocations", `DELETE FROM revocations WHERE until <= ?`, []any{n}},
 		{"nonces", `DELETE FROM nonces WHERE bucket < ?`, []any{lowestNonce}},
+		// A scheduled broadcast, with its questions, a day after its start
+		// (the broadcaster reads them while live).
+		{"schedules", `DELETE FROM schedules WHERE starts <= ?`, []any{now.Add(-scheduleKept).UnixNano()}},
 	}
 	out := Pruned{}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {

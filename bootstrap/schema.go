@@ -312,4 +312,37 @@ CREATE TABLE tokens (
 	PRIMARY KEY (broadcast, peer)
 ) WITHOUT ROWID;
 `,
+	// 8: scheduled broadcasts, their reminders, and questions in advance
+	// with their votes (issue 15). A schedule's questions go with it.
+	`
+CREATE TABLE schedules (
+	id          INTEGER PRIMARY KEY,
+	account     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	title       TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	starts      INTEGER NOT NULL,       -- Unix ns
+	reminders   INTEGER NOT NULL,       -- bit set of the chosen steps (api.Steps' order)
+	sent        INTEGER NOT NULL DEFAULT 0, -- bit set of the steps done (sent or passed)
+	tweet       INTEGER NOT NULL DEFAULT 0, -- each reminder posted on X too
+	created     INTEGER NOT NULL
+);
+CREATE INDEX schedules_starts ON schedules(starts);
+CREATE INDEX schedules_account ON schedules(account, starts);
+CREATE TABLE questions (
+	id       INTEGER PRIMARY KEY,
+	schedule INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	text     TEXT NOT NULL,
+	votes    INTEGER NOT NULL DEFAULT 0,
+	answered INTEGER NOT NULL DEFAULT 0,
+	created  INTEGER NOT NULL
+);
+CREATE INDEX questions_schedule ON questions(schedule, votes);
+CREATE INDEX questions_account ON questions(account, created);
+CREATE TABLE question_votes (
+	question INTEGER NOT NULL REFERENCES questions(id) ON DELETE CASCADE,
+	account  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	PRIMARY KEY (question, account)
+) WITHOUT ROWID;
+`,
 }

@@ -64,6 +64,15 @@ type ServerConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody bounds a request body; default 16 KiB.
 	MaxBody int64
+	// MaxSchedules bounds one account's upcoming scheduled broadcasts;
+	// default DefaultMaxSchedules.
+	MaxSchedules int
+	// Questions bound the questions in advance.
+	Questions QuestionLimits
+	// RemindEvery is how often Service.Serve sends the reminders of
+	// scheduled broadcasts that are due (Server.SendReminders); default
+	// DefaultRemindEvery.
+	RemindEvery time.Duration
 	// PruneEvery is how often Service.Serve prunes what the bootstrap no
 	// longer needs (Server.Prune); default DefaultPruneEvery.
 	PruneEvery time.Duration
@@ -135,6 +144,11 @@ func (c *ServerConfig) fill() error {
 	def(&c.LiveTTL, d.LiveTTL)
 	def(&c.ReplayTTL, d.ReplayTTL)
 	def(&c.PruneEvery, DefaultPruneEvery)
+	def(&c.RemindEvery, DefaultRemindEvery)
+	if c.MaxSchedules == 0 {
+		c.MaxSchedules = DefaultMaxSchedules
+	}
+	c.Questions.fill()
 	rate := func(r *Rate, v Rate) {
 		if *r == (Rate{}) {
 			*r = v
@@ -183,10 +197,12 @@ func (c *ServerConfig) fill() error {
 		}
 	}
 	switch {
-	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0 || c.PruneEvery < 0:
+	case c.AttestationTTL < 0 || c.SessionTTL < 0 || c.OAuthStateTTL < 0 || c.ClockSkew < 0 || c.LiveTTL < 0 || c.ReplayTTL < 0 || c.PruneEvery < 0 || c.RemindEvery < 0:
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	case c.AttestationTTL > identity.MaxLifetime:
 		return fmt.Errorf("%w: attestation TTL %s over the %s every node allows", ErrConfig, c.AttestationTTL, identity.MaxLifetime)
+	case c.MaxSchedules < 0 || c.Questions.PerWindow < 0 || c.Questions.PerSchedule < 0 || c.Questions.Window < 0:
+		return fmt.Errorf("%w: negative schedule or question limit", ErrConfig)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
 	}
@@ -195,14 +211,16 @@ func (c *ServerConfig) fill() error {
 
 // Server is the bootstrap's HTTP API (and its directory page).
 type Server struct {
-	cfg    ServerConfig
-	store  *Store
-	mux    *http.ServeMux
-	log    *slog.Logger
-	hub    *hub
-	nonces *nonceStore
-	lists  listCache
-	trust  trustCache
+	cfg   ServerConfig
+	store *Store
+	// schedules is the store of scheduled broadcasts (store_schedule.go).
+	schedules scheduleStore
+	mux       *http.ServeMux
+	log       *slog.Logger
+	hub       *hub
+	nonces    *nonceStore
+	lists     listCache
+	trust     trustCache
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 	// phoneNetLimit: codes to one number asked from one network.
@@ -222,6 +240,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		cfg:           cfg,
 		store:         cfg.Store,
+		schedules:     cfg.Store,
 		log:           cfg.Logger,
 		hub:           newHub(),
 		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
@@ -305,6 +324,9 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /api/v1/groups/{name}", s.handlePutGroup)
 	m.HandleFunc("GET /api/v1/groups/{name}", s.handleGroup)
 	m.HandleFunc("DELETE /api/v1/groups/{name}", s.handleDeleteGroup)
+	// Scheduled broadcasts and questions in advance (issue 15;
+	// schedule.go).
+	s.scheduleRoutes(m)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -115,7 +115,8 @@ func (s *Service) DataDir() string { return s.dir }
 // URL is the API's base URL.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
 
-// Serve answers requests, and prunes every PruneEvery, until ctx ends,
+// Serve answers requests, prunes every PruneEvery and sends the reminders
+// of scheduled broadcasts every RemindEvery, until ctx ends,
 // then shuts down (letting requests in flight finish, up to 5 s) and
 // closes the store.
 func (s *Service) Serve(ctx context.Context) error {
@@ -123,9 +124,14 @@ func (s *Service) Serve(ctx context.Context) error {
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	pctx, stopPrune := context.WithCancel(ctx)
 	pruned := make(chan struct{})
+	reminded := make(chan struct{})
 	go func() {
 		defer close(pruned)
 		s.Server.pruneLoop(pctx)
+	}()
+	go func() {
+		defer close(reminded)
+		s.Server.remindLoop(pctx)
 	}()
 	var err error
 	select {
@@ -134,6 +140,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 	stopPrune()
 	<-pruned
+	<-reminded
 	s.Server.Close() // ends the event streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

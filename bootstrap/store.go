@@ -211,7 +211,8 @@ func (s *Store) Count(ctx context.Context, table string) (int, error) {
 	case "accounts", "provider_tokens", "sessions", "oauth_states", "phone_codes", "attestations",
 		"broadcasts", "follows", "suggestions", "audiences",
 		"nonces", "signins", "signin_misses", "revocations", "phone_numbers",
-		"device_keys", "rosters", "roster_devices", "bundles", "audience_groups", "tokens":
+		"device_keys", "rosters", "roster_devices", "bundles", "audience_groups", "tokens",
+		"schedules", "questions", "question_votes":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	// OnLive hears when an account this node's account follows goes live.
 	// It must not block.
 	OnLive func(*api.Listing)
+	// OnReminder hears the reminders of scheduled broadcasts of accounts
+	// this node's account follows (api.ReminderTopic). It must not block.
+	OnReminder func(api.Reminder)
 	// Attestation is the node's identity when none was fetched from its
 	// bootstrap (identity.Attestation, as marshalled); nil: anonymous.
 	Attestation []byte
@@ -104,6 +107,8 @@ type Community struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	live   *pubsub.Topic
+	// reminders is ReminderTopic, joined when OnReminder is set.
+	reminders *pubsub.Topic
 
 	replays *replayLister
 
@@ -188,6 +193,10 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := c.subscribeReminders(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.replays = newReplayLister(c)
 	c.goBackground(func() { c.replays.run(c.ctx) })
 	c.goBackground(c.trustLoop)
@@ -199,13 +208,16 @@ func New(ctx context.Context, cfg Config) (*Community, error) {
 func (c *Community) Close() {
 	c.mu.Lock()
 	c.closed = true // no goroutine starts after this
-	t := c.live
-	c.live = nil
+	t, rt := c.live, c.reminders
+	c.live, c.reminders = nil, nil
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 	if t != nil {
 		_ = t.Close()
+	}
+	if rt != nil {
+		_ = rt.Close()
 	}
 }
 

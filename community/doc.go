@@ -23,6 +23,8 @@
 //	            directory has the end) ─► ReplayViewed renews the replay's viewer count
 //	go-live:    api.LiveTopic on the node's GossipSub ─► only from a bootstrap's peer,
 //	            only accounts the node's account follows ─► Config.OnLive
+//	reminders:  api.ReminderTopic, taken the same way ─► Config.OnReminder; the studio's
+//	            ScheduledQuestions and MarkAnswered (schedule.go)
 //	private:    a new attestation (and daily) ─► PUT /api/v1/device-keys (Config.DeviceKey);
 //	            ResolveAudience: mutuals, groups, device keys, each attestation checked;
 //	            Mailbox(): rosters, tokens, bundles over /api/v1/broadcasts/{id}/… (audience.go)

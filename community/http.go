@@ -23,6 +23,11 @@ import (
 //	/directory/                           the directory page (package page), the bootstrap's own
 //	/directory/api/v1/{info,broadcasts,broadcasts/{id},events,feed}
 //	                                      the first bootstrap's API, proxied (the feed signed with the node's key)
+//	/directory/api/v1/schedules[/{id}[/questions]]
+//	                                      upcoming broadcasts and their questions, proxied
+//	/directory/api/node/schedule{,/cancel} schedule a broadcast as the node's account, or cancel one
+//	/directory/api/node/questions/{ask,vote,answered}
+//	                                      ask, up-vote, tick off a question in advance
 //	/directory/api/node/identity          who the node is signed in as
 //	/directory/api/node/signin            start a sign-in with Twitter for the node
 //	/directory/api/node/signin/finish     redeem it with the one-time code the browser was given
@@ -49,7 +54,8 @@ func (c *Community) handler() http.Handler {
 		http.Redirect(w, r, "/directory/", http.StatusFound)
 	})
 	proxy := c.proxy()
-	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed"} {
+	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed",
+		"/schedules", "/schedules/{id}", "/schedules/{id}/questions"} {
 		mux.Handle("GET /directory/api/v1"+p, proxy)
 	}
 	// The web link of a listed broadcast (the page's Watch) is its
@@ -64,6 +70,11 @@ func (c *Community) handler() http.Handler {
 	mux.HandleFunc("POST /directory/api/node/follow", c.serveFollow)
 	mux.HandleFunc("POST /directory/api/node/phone/start", c.servePhoneStart)
 	mux.HandleFunc("POST /directory/api/node/phone/verify", c.servePhoneVerify)
+	mux.HandleFunc("POST /directory/api/node/schedule", c.serveSchedule)
+	mux.HandleFunc("POST /directory/api/node/schedule/cancel", c.serveCancelSchedule)
+	mux.HandleFunc("POST /directory/api/node/questions/ask", c.serveAsk)
+	mux.HandleFunc("POST /directory/api/node/questions/vote", c.serveVote)
+	mux.HandleFunc("POST /directory/api/node/questions/answered", c.serveAnswered)
 	return mux
 }
 

@@ -87,3 +87,53 @@ func (c *Community) followsAccount(ctx context.Context, key string) bool {
 	}
 	return f[key]
 }
+
+// subscribeReminders takes the bootstraps' reminders of scheduled
+// broadcasts from api.ReminderTopic as subscribeLive takes go-live
+// notices: first published by a bootstrap's own peer, of an account this
+// node's account follows, they reach Config.OnReminder.
+func (c *Community) subscribeReminders() error {
+	ps := c.cfg.PubSub
+	if ps == nil || c.cfg.OnReminder == nil {
+		return nil
+	}
+	err := ps.RegisterTopicValidator(api.ReminderTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
+		c.mu.Lock()
+		ok := c.peers[m.GetFrom()]
+		c.mu.Unlock()
+		if !ok {
+			return false
+		}
+		_, err := api.DecodeReminderNotice(m.Data)
+		return err == nil
+	})
+	if err != nil {
+		return fmt.Errorf("community: reminders: %w", err)
+	}
+	t, err := ps.Join(api.ReminderTopic)
+	if err != nil {
+		return fmt.Errorf("community: reminders: %w", err)
+	}
+	c.mu.Lock()
+	c.reminders = t
+	c.mu.Unlock()
+	sub, err := t.Subscribe()
+	if err != nil {
+		return fmt.Errorf("community: reminders: %w", err)
+	}
+	c.goBackground(func() {
+		defer sub.Cancel()
+		for {
+			m, err := sub.Next(c.ctx)
+			if err != nil {
+				return
+			}
+			r, err := api.DecodeReminderNotice(m.Data)
+			if err != nil || !c.followsAccount(c.ctx, r.Schedule.Who.Key()) {
+				continue
+			}
+			c.cfg.OnReminder(r)
+		}
+	})
+	return nil
+}

@@ -41,6 +41,7 @@ func (n *Node) startCommunity(ctx context.Context) error {
 		Node:            communityNode{n},
 		PubSub:          n.ps,
 		OnLive:          n.cfg.OnLive,
+		OnReminder:      n.cfg.OnReminder,
 		Attestation:     n.cfg.Attestation,
 		DeviceKey:       n.cfg.Private.DeviceKey.Key.Marshal(),
 		ListingInterval: n.cfg.DirectoryInterval,

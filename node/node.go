@@ -169,6 +169,10 @@ type Config struct {
 	// goes live (the bootstraps' go-live notices over GossipSub, from
 	// BootstrapPeers). It must not block.
 	OnLive func(*api.Listing)
+	// OnReminder, when set, hears the reminders of scheduled broadcasts of
+	// accounts this node's account follows (from its bootstraps, over
+	// GossipSub, as OnLive). It must not block.
+	OnReminder func(api.Reminder)
 
 	// BootstrapPeers are the community bootstraps this node trusts to get
 	// through NAT: it stays connected to them, asks them whether it is

@@ -3,7 +3,13 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"time"
+
+	"github.com/peerscope/peerscope/bootstrap/api"
 
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
@@ -20,6 +26,9 @@ import (
 //	GET /broadcast/chat/log        the comments so far
 //	GET /broadcast/chat/viewers    the live count and who is signed in
 //	POST /broadcast/chat/moderate  delete a comment, block its author (JSON)
+//	GET /broadcast/questions       the questions in advance of the account's scheduled broadcast, ranked
+//	POST /broadcast/questions/answered
+//	                               tick one off (JSON {"schedule", "question"})
 //
 // The key is the broadcaster's credential (it publishes the video, and
 // chooses a private broadcast's audience): it moderates the chat too, from
@@ -56,6 +65,82 @@ func (n *Node) mountStudio(mux *http.ServeMux) {
 	// A body of JSON only (chat/web checks it, 415): a form of another
 	// site's page is refused before the key is looked at.
 	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioChat)
+	mux.HandleFunc("GET /broadcast/questions", n.serveStudioQuestions)
+	mux.HandleFunc("POST /broadcast/questions/answered", n.serveStudioAnswered)
+}
+
+// studioQuestions is what GET /broadcast/questions answers: the scheduled
+// broadcast this one answers (none: null) and its questions, ranked.
+type studioQuestions struct {
+	Schedule  *api.Scheduled `json:"schedule"`
+	Questions []api.Question `json:"questions"`
+}
+
+// serveStudioQuestions answers the questions asked in advance of the
+// scheduled broadcast of the node's account that is due now.
+func (n *Node) serveStudioQuestions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if n.studioBroadcast(w, r) == nil {
+		return
+	}
+	out := studioQuestions{Questions: []api.Question{}}
+	if n.community.HasBootstrap() {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		s, qs, err := n.community.ScheduledQuestions(ctx)
+		if err != nil {
+			studioError(w, http.StatusBadGateway, "the bootstrap cannot be asked: "+err.Error())
+			return
+		}
+		out.Schedule = s
+		if qs != nil {
+			out.Questions = qs
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// serveStudioAnswered ticks a question off as the node's account.
+func (n *Node) serveStudioAnswered(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+		return
+	}
+	if n.studioBroadcast(w, r) == nil {
+		return
+	}
+	var req struct {
+		Schedule int64 `json:"schedule"`
+		Question int64 `json:"question"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		studioError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	q, err := n.community.MarkAnswered(ctx, req.Schedule, req.Question)
+	var ae *api.APIError
+	switch {
+	case errors.As(err, &ae):
+		studioError(w, ae.Status, ae.Message)
+		return
+	case err != nil:
+		studioError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(q)
+}
+
+func studioError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": http.StatusText(status), "message": msg}})
 }
 
 // studioBroadcast returns the broadcast the request's stream key opens, or

@@ -15,7 +15,7 @@ const $ = (id) => document.getElementById(id);
 const tokenMeta = document.querySelector('meta[name="peerscope-token"]');
 const token = tokenMeta ? tokenMeta.content : '';
 const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
-const state = { tab: 'live', q: '', onNode: false, broadcasts: [], events: 0, open: {} };
+const state = { tab: 'live', q: '', onNode: false, broadcasts: [], upcoming: [], events: 0, open: {}, openQ: null };
 window.peerscope = { directory: state };
 
 function ago(t) {
@@ -58,6 +58,13 @@ function item(b) {
     meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
   }
   info.append(title, meta);
+  const next = who.provider && state.upcoming.find((u) => u.who && u.who.provider === who.provider && u.who.account === who.account);
+  if (next) {
+    const n = document.createElement('div');
+    n.className = 'meta next';
+    n.textContent = `Next: ${next.title} · ${localTime(next.starts)}`;
+    info.append(n);
+  }
   if (state.tab === 'live' && !state.onNode) {
     // The web link: plays here, in this browser, which joins the
     // broadcast's tree itself (nothing to install). "App" shows the
@@ -83,12 +90,226 @@ function item(b) {
 
 function render() {
   const list = $('list');
+  if (state.tab === 'upcoming') {
+    // A question being typed survives the list being drawn again (a vote
+    // elsewhere redraws it).
+    const typing = state.openQ && $(`ask-${state.openQ}`);
+    const kept = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
+    const q = state.q.toLowerCase();
+    const shown = state.upcoming.filter((u) => !q || [u.title, u.who && u.who.name, u.who && u.who.handle].some((x) => x && x.toLowerCase().includes(q)));
+    list.replaceChildren(...shown.map(upcomingItem));
+    const again = state.openQ && $(`ask-${state.openQ}`);
+    if (kept && again) {
+      again.value = kept.value;
+      if (kept.focused) again.focus();
+    }
+    $('empty').hidden = shown.length > 0;
+    if (state.openQ) loadQuestions(state.openQ);
+    return;
+  }
   list.replaceChildren(...state.broadcasts.map(item));
   $('empty').hidden = state.broadcasts.length > 0;
 }
 
+// localTime shows an instant in the viewer's own time zone, with its name.
+function localTime(t) {
+  return new Date(t).toLocaleString(undefined, {
+    weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+  });
+}
+
+function whoName(who) {
+  if (!who || !who.handle) return 'anonymous';
+  return who.name ? `${who.name} ${who.handle}` : who.handle;
+}
+
+function avatarOf(who) {
+  if (who && who.avatar && who.avatar.startsWith('https://')) {
+    const img = document.createElement('img');
+    img.src = who.avatar;
+    img.alt = '';
+    return img;
+  }
+  const d = document.createElement('div');
+  d.className = 'noavatar';
+  return d;
+}
+
+function mine(who) {
+  const me = state.identity;
+  return !!(me && who && me.Provider === who.provider && me.Account === who.account);
+}
+
+// upcomingItem is a scheduled broadcast: who, when (in the viewer's time
+// zone), what; its questions in advance open under it.
+function upcomingItem(u) {
+  const li = document.createElement('li');
+  li.dataset.schedule = u.id;
+  li.className = 'upcoming';
+  const info = document.createElement('div');
+  info.className = 'info';
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = u.title;
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const when = document.createElement('time');
+  when.dateTime = u.starts;
+  when.textContent = localTime(u.starts);
+  meta.append(`${whoName(u.who)} · `, when);
+  info.append(title, meta);
+  if (u.description) {
+    const d = document.createElement('div');
+    d.className = 'desc';
+    d.textContent = u.description;
+    info.append(d);
+  }
+  const qs = document.createElement('button');
+  qs.className = 'qs';
+  qs.textContent = `Questions (${u.questions})`;
+  qs.setAttribute('aria-expanded', String(state.openQ === u.id));
+  qs.addEventListener('click', () => {
+    state.openQ = state.openQ === u.id ? null : u.id;
+    render();
+  });
+  const row = document.createElement('div');
+  row.className = 'row';
+  row.append(avatarOf(u.who), info, qs);
+  li.append(row);
+  if (state.openQ === u.id) li.append(questionsPanel(u));
+  return li;
+}
+
+function questionsPanel(u) {
+  const panel = document.createElement('div');
+  panel.className = 'questions';
+  const ol = document.createElement('ol');
+  ol.id = `questions-${u.id}`;
+  panel.append(ol);
+  if (state.onNode && state.identity) {
+    const form = document.createElement('form');
+    form.className = 'ask';
+    const input = document.createElement('input');
+    input.id = `ask-${u.id}`;
+    input.maxLength = 400;
+    input.placeholder = 'Ask a question in advance';
+    input.setAttribute('aria-label', 'Your question');
+    input.autocomplete = 'off';
+    const send = document.createElement('button');
+    send.textContent = 'Ask';
+    form.append(input, send);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        await nodePost('./api/node/questions/ask', { schedule: u.id, text: input.value });
+        input.value = '';
+        loadQuestions(u.id);
+      } catch (e) {
+        note(`Question not sent: ${e.message}`);
+      }
+    });
+    panel.append(form);
+    if (mine(u.who)) {
+      const cancel = document.createElement('button');
+      cancel.className = 'cancel';
+      cancel.textContent = 'Cancel this broadcast';
+      cancel.addEventListener('click', async () => {
+        try {
+          await nodePost('./api/node/schedule/cancel', { schedule: u.id });
+          note('Cancelled.');
+          loadUpcoming();
+        } catch (e) {
+          note(`Not cancelled: ${e.message}`);
+        }
+      });
+      panel.append(cancel);
+    }
+  } else {
+    const p = document.createElement('p');
+    p.className = 'meta';
+    p.textContent = 'Sign in on your node to ask and up-vote.';
+    panel.append(p);
+  }
+  return panel;
+}
+
+// loadQuestions fills a schedule's open panel, the most voted first.
+async function loadQuestions(id) {
+  let body;
+  try {
+    const r = await fetch(`./api/v1/schedules/${id}/questions`);
+    body = await r.json();
+    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+  } catch (e) {
+    note(`The questions cannot be read: ${e.message}`);
+    return;
+  }
+  const ol = $(`questions-${id}`);
+  if (!ol) return;
+  const u = state.upcoming.find((x) => x.id === id);
+  ol.replaceChildren(...body.questions.map((q) => {
+    const li = document.createElement('li');
+    li.dataset.question = q.id;
+    const vote = document.createElement('button');
+    vote.className = 'vote';
+    vote.textContent = `▲ ${q.votes}`;
+    vote.setAttribute('aria-label', `Up-vote (${q.votes} votes)`);
+    vote.disabled = !(state.onNode && state.identity) || mine(q.who);
+    vote.addEventListener('click', async () => {
+      try {
+        await nodePost('./api/node/questions/vote', { schedule: id, question: q.id });
+        loadQuestions(id);
+      } catch (e) {
+        note(`Vote not counted: ${e.message}`);
+      }
+    });
+    const text = document.createElement('span');
+    text.className = 'qtext';
+    text.textContent = q.text;
+    const by = document.createElement('span');
+    by.className = 'meta';
+    by.textContent = ` — ${whoName(q.who)}${q.answered ? ' · answered' : ''}`;
+    li.append(vote, text, by);
+    if (u && mine(u.who) && !q.answered) {
+      const tick = document.createElement('button');
+      tick.className = 'tick';
+      tick.textContent = 'Answered';
+      tick.addEventListener('click', async () => {
+        try {
+          await nodePost('./api/node/questions/answered', { schedule: id, question: q.id });
+          loadQuestions(id);
+        } catch (e) {
+          note(`Not ticked off: ${e.message}`);
+        }
+      });
+      li.append(tick);
+    }
+    return li;
+  }));
+}
+
+async function loadUpcoming() {
+  try {
+    const r = await fetch('./api/v1/schedules');
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    state.upcoming = body.schedules;
+    if (state.tab === 'upcoming') $('error').hidden = true;
+    render(); // the upcoming list, or the live entries' "Next:"
+  } catch (e) {
+    if (state.tab !== 'upcoming') return;
+    $('error').textContent = `The upcoming broadcasts cannot be read: ${e.message}`;
+    $('error').hidden = false;
+  }
+}
+
 let loading = null;
 async function load() {
+  if (state.tab === 'upcoming') {
+    loading = 'upcoming';
+    render();
+    return loadUpcoming();
+  }
   const params = new URLSearchParams({ state: state.tab });
   if (state.q) params.set('q', state.q);
   const want = params.toString();
@@ -155,7 +376,7 @@ function stream(path, onEvent) {
   const es = new EventSource(path);
   es.addEventListener('open', () => { state.open[path] = true; });
   es.addEventListener('error', () => { state.open[path] = false; });
-  for (const kind of ['live', 'update', 'ended', 'replay']) {
+  for (const kind of ['live', 'update', 'ended', 'replay', 'scheduled', 'reminder']) {
     es.addEventListener(kind, (m) => {
       state.events++;
       onEvent(kind, JSON.parse(m.data));
@@ -183,7 +404,7 @@ async function identity() {
   state.onNode = true;
   state.identity = body.identity || null;
   render(); // a list drawn before we knew: its Watch joins on this node, not the web link
-  for (const id of ['who', 'signout', 'signin', 'phone', 'finish']) $(id).hidden = true;
+  for (const id of ['who', 'signout', 'signin', 'phone', 'finish', 'newsched']) $(id).hidden = true;
   if (body.identity) {
     $('who').textContent = `Signed in as ${body.identity.Handle || body.identity.Account}`;
     $('who').hidden = false;
@@ -193,8 +414,11 @@ async function identity() {
       if (kind === 'live') {
         const who = ev.broadcast.who ? ev.broadcast.who.handle : 'someone';
         note(`${who} is live: ${ev.broadcast.title || '(untitled)'}`);
+      } else if (kind === 'reminder' && ev.schedule) {
+        note(`Reminder: ${ev.schedule.title} by ${whoName(ev.schedule.who)} ${stepText[ev.step] || 'soon'} (${localTime(ev.schedule.starts)})`);
       }
     });
+    $('newsched').hidden = false;
   } else if (body.bootstrap) {
     $('signin').hidden = false;
     $('phone').hidden = false;
@@ -223,10 +447,15 @@ function codeFromFragment() {
   return m[1];
 }
 
+// How far off a reminder's step is.
+const stepText = { d7: 'in 7 days', d3: 'in 3 days', d1: 'in 1 day', h1: 'in 1 hour' };
+
 async function nodePost(path, body) {
   const r = await fetch(path, { method: 'POST', headers: nodeHeaders, body: JSON.stringify(body) });
   const out = await r.json();
-  if (!r.ok) throw new Error(out.error ? out.error.message : r.statusText);
+  // The bootstrap's messages start with where they come from and their
+  // kind ("bootstrap: bad request: …"): the person needs the rest.
+  if (!r.ok) throw new Error(out.error ? out.error.message.replace(/^bootstrap: (bad request|rate limited|forbidden|not found): /, '') : r.statusText);
   return out;
 }
 
@@ -300,7 +529,56 @@ async function openShared() {
   open(await r.json());
 }
 
-stream('./api/v1/events', () => reloadSoon());
+// Scheduling, from a node signed in: the time typed is the viewer's local
+// time; the bootstrap says what is wrong with the rest.
+$('newsched').addEventListener('click', () => {
+  $('schedmsg').textContent = '';
+  $('schedbox').showModal();
+});
+$('schedclose').addEventListener('click', () => $('schedbox').close());
+$('schedform').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const starts = new Date($('sstarts').value);
+  if (Number.isNaN(starts.getTime())) {
+    $('schedmsg').textContent = 'Pick a day and a time.';
+    return;
+  }
+  const reminders = [...document.querySelectorAll('input[name="rem"]:checked')].map((c) => c.value);
+  try {
+    const sc = await nodePost('./api/node/schedule', {
+      title: $('stitle').value, description: $('sdesc').value, starts: starts.toISOString(), reminders, tweet: $('stweet').checked,
+    });
+    $('schedbox').close();
+    $('schedform').reset();
+    note(`Scheduled: ${sc.title}, ${localTime(sc.starts)}`);
+    $('tab-upcoming').click();
+  } catch (e) {
+    $('schedmsg').textContent = e.message;
+  }
+});
+
+// ?tab=upcoming (or replay) opens that list: a link to what is coming.
+{
+  const tab = new URLSearchParams(location.search).get('tab');
+  const b = tab && document.querySelector(`nav button[data-state="${CSS.escape(tab)}"]`);
+  if (b) {
+    state.tab = tab;
+    for (const o of document.querySelectorAll('nav button')) o.classList.toggle('on', o === b);
+  }
+}
+
+// A vote or a question anywhere is a "scheduled" event: a burst of them
+// makes one reload.
+let upcomingTimer = null;
+stream('./api/v1/events', (kind) => {
+  if (kind === 'scheduled') {
+    clearTimeout(upcomingTimer);
+    upcomingTimer = setTimeout(loadUpcoming, 300);
+    return;
+  }
+  reloadSoon();
+});
+if (state.tab !== 'upcoming') loadUpcoming(); // for the live entries' "Next:"
 const pendingCode = codeFromFragment();
 identity().then(() => (pendingCode ? finishSignIn(pendingCode) : null)).then(openShared);
 load();

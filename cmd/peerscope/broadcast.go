@@ -616,6 +616,9 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 			}
 			fmt.Printf("\nLive now: %s, %q. Watch it:\n  peerscope watch %s\n\n", who, b.Title, shellQuote(b.Link))
 		}
+		cfg.OnReminder = func(r api.Reminder) {
+			fmt.Printf("\n%s\n\n", reminderLine(r))
+		}
 	}
 	level := slog.LevelWarn
 	if *nf.verbose {
@@ -623,6 +626,19 @@ func (nf *nodeFlags) config(noHTTPS bool) (node.Config, error) {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return cfg, nil
+}
+
+// reminderLine is what a node prints of a scheduled broadcast's reminder:
+// "Reminder: Harbour at dawn by Alice @alice in 3 days (Sat 5 Dec 16:09 CET)",
+// in this machine's time zone.
+func reminderLine(r api.Reminder) string {
+	in := map[string]string{api.StepWeek: "in 7 days", api.StepD3: "in 3 days", api.StepD1: "in 1 day", api.StepHour: "in 1 hour"}[r.Step]
+	s := r.Schedule
+	who := strings.TrimSpace(s.Who.Name + " " + s.Who.Handle)
+	if who == "" {
+		who = s.Who.Key()
+	}
+	return fmt.Sprintf("Reminder: %s by %s %s (%s)", s.Title, who, in, s.Starts.Local().Format("Mon 2 Jan 15:04 MST"))
 }
 
 // startErr says what to do when a node did not start because of another

@@ -22,12 +22,12 @@ export const loopbackWebRTCArgs = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-export async function launch({ args = [], viewport = { width: 640, height: 480 } } = {}) {
+export async function launch({ args = [], viewport = { width: 640, height: 480 }, timezoneId } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'peerscope-chromium-'));
   let ctx;
   try {
     ctx = await chromium.launchPersistentContext(dir, {
-      executablePath, headless: true, viewport, args: [...baseArgs, ...args],
+      executablePath, headless: true, viewport, args: [...baseArgs, ...args], ...(timezoneId ? { timezoneId } : {}),
     });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });

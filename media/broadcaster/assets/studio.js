@@ -5,7 +5,9 @@
 // data-studio on <body> (relative to the page; none: no studio), opened
 // by the stream key: "live" (ID and links), "chat/events" (server-sent
 // events, read with fetch so that the key goes in a header, never in a
-// URL), "chat/viewers" (who is signed in). broadcast.js tells this file
+// URL), "chat/viewers" (who is signed in), "questions" (those asked in
+// advance of the account's scheduled broadcast, ranked by votes; ticked
+// off through "questions/answered"). broadcast.js tells this file
 // its state and key with a "peerscope:state" event.
 'use strict';
 
@@ -18,9 +20,10 @@
 
   const MAX_COMMENTS = 30; // older ones fade (CSS), then go
   const NAMES_EVERY = 5000;
+  const QUESTIONS_EVERY = 15000;
 
   // What tests and curious people can read.
-  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0,
+  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0, questions: [],
     peak: 0, seen: new Set(), since: 0, summary: null };
 
   let key = '', run = null; // run: the live session's AbortController
@@ -55,6 +58,7 @@
     loadLinks(run.signal);
     follow(run.signal);
     pollNames(run.signal);
+    pollQuestions(run.signal);
   }
 
   // stop ends the session's reads; the links stay up once the broadcast
@@ -68,6 +72,7 @@
     list.hidden = true;
     hearts.replaceChildren();
     if (!ended) $('share').hidden = true;
+    if (!ended) $('questions').hidden = true;
     else showSummary();
   }
 
@@ -323,6 +328,58 @@
       }
       await pause(NAMES_EVERY, signal);
     }
+  }
+
+  // pollQuestions shows the questions asked in advance, most voted first,
+  // each with a tick for once it is answered; none scheduled: no section.
+  async function pollQuestions(signal) {
+    while (!signal.aborted) {
+      try {
+        const resp = await fetch(api('questions'), authed(signal));
+        if (resp.ok) showQuestions(await resp.json());
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(QUESTIONS_EVERY, signal);
+    }
+  }
+
+  function showQuestions(v) {
+    const box = $('questions');
+    studio.questions = v.questions || [];
+    box.hidden = !v.schedule;
+    if (!v.schedule) return;
+    $('q-for').textContent = studio.questions.length ? `For “${v.schedule.title}”` : `Nobody asked anything in advance of “${v.schedule.title}”.`;
+    $('q-list').replaceChildren(...studio.questions.map((q) => {
+      const li = el('li', '', q.answered ? 'answered' : '');
+      li.dataset.question = q.id;
+      const body = el('div', '', 'q-body');
+      body.append(el('div', q.text, 'q-text'), el('div', who(q.who || {}), 'q-who'));
+      li.append(el('span', `▲ ${q.votes}`, 'q-votes'), body);
+      if (q.answered) {
+        li.append(el('span', 'Answered', 'q-done'));
+        return li;
+      }
+      const b = el('button', 'Mark answered', 'q-tick');
+      b.type = 'button';
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          const resp = await fetch(api('questions/answered'), {
+            method: 'POST', cache: 'no-store', body: JSON.stringify({ schedule: v.schedule.id, question: q.id }),
+            headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+          });
+          if (!resp.ok) throw new Error(String(resp.status));
+          q.answered = true;
+          showQuestions(v);
+        } catch (e) {
+          b.disabled = false;
+          say('The question could not be ticked off. Try again.');
+        }
+      });
+      li.append(b);
+      return li;
+    }));
   }
 
   function seeLive(n) {
