@@ -345,4 +345,9 @@ CREATE TABLE question_votes (
 	PRIMARY KEY (question, account)
 ) WITHOUT ROWID;
 `,
+	// 9: an anonymous broadcaster's profile lists its broadcasts by peer
+	// (issue 15).
+	`
+CREATE INDEX broadcasts_broadcaster ON broadcasts(broadcaster, ended);
+`,
 }

@@ -215,12 +215,14 @@ type Server struct {
 	store *Store
 	// schedules is the store of scheduled broadcasts (store_schedule.go).
 	schedules scheduleStore
-	mux       *http.ServeMux
-	log       *slog.Logger
-	hub       *hub
-	nonces    *nonceStore
-	lists     listCache
-	trust     trustCache
+	// profiles is the store of accounts' profiles (store_profile.go).
+	profiles profileStore
+	mux      *http.ServeMux
+	log      *slog.Logger
+	hub      *hub
+	nonces   *nonceStore
+	lists    listCache
+	trust    trustCache
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 	// phoneNetLimit: codes to one number asked from one network.
@@ -241,6 +243,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg:           cfg,
 		store:         cfg.Store,
 		schedules:     cfg.Store,
+		profiles:      cfg.Store,
 		log:           cfg.Logger,
 		hub:           newHub(),
 		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
@@ -307,6 +310,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/follows/{account}", s.handleUnfollow)
 	m.HandleFunc("POST /api/v1/follows/import", s.handleImport)
 	m.HandleFunc("GET /api/v1/suggestions", s.handleSuggestions)
+	m.HandleFunc("GET /api/v1/profiles/{who}", s.handleProfile)
 	// Private audiences (issue 13): device keys, mutuals, rosters, the
 	// bundles' mailbox, membership tokens, invitations, saved groups
 	// (audience.go, mailbox.go, tokens.go).

@@ -25,6 +25,8 @@ import (
 //	                                      the first bootstrap's API, proxied (the feed signed with the node's key)
 //	/directory/api/v1/schedules[/{id}[/questions]]
 //	                                      upcoming broadcasts and their questions, proxied
+//	/directory/api/v1/profiles/{who}      an account's profile, proxied
+//	/directory/u/{who}                    a profile's address: the page showing it
 //	/directory/api/node/schedule{,/cancel} schedule a broadcast as the node's account, or cancel one
 //	/directory/api/node/questions/{ask,vote,answered}
 //	                                      ask, up-vote, tick off a question in advance
@@ -55,7 +57,7 @@ func (c *Community) handler() http.Handler {
 	})
 	proxy := c.proxy()
 	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed",
-		"/schedules", "/schedules/{id}", "/schedules/{id}/questions"} {
+		"/schedules", "/schedules/{id}", "/schedules/{id}/questions", "/profiles/{who}"} {
 		mux.Handle("GET /directory/api/v1"+p, proxy)
 	}
 	// The web link of a listed broadcast (the page's Watch) is its

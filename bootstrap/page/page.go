@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 )
 
 //go:embed index.html directory.js directory.css
@@ -21,10 +22,15 @@ func FS() fs.FS { return files }
 
 // Mount serves the page on mux under prefix ("" for the root, "/directory"
 // on a node): prefix/ is index.html, beside it the script and the style.
-// Nothing else under prefix is the page's.
+// prefix/u/<who> is a profile's address to share: it sends the browser to
+// the page, which shows the profile (?u=<who>: an account key, an @handle
+// or a peer ID). Nothing else under prefix is the page's.
 func Mount(mux *http.ServeMux, prefix string) {
 	h := http.StripPrefix(prefix, http.FileServerFS(files))
 	mux.Handle("GET "+prefix+"/{$}", h)
+	mux.HandleFunc("GET "+prefix+"/u/{who}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, prefix+"/?u="+url.QueryEscape(r.PathValue("who")), http.StatusFound)
+	})
 	mux.Handle("GET "+prefix+"/directory.js", h)
 	mux.Handle("GET "+prefix+"/directory.css", h)
 }

@@ -29,7 +29,13 @@ func TestMount(t *testing.T) {
 				t.Errorf("GET %s: %d, %.40q", path, rec.Code, body)
 			}
 		}
+		// A profile's address sends the browser to the page showing it.
 		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, prefix+"/u/@alice", nil))
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusFound || loc != prefix+"/?u=%40alice" {
+			t.Errorf("GET %s/u/@alice: %d to %q", prefix, rec.Code, loc)
+		}
+		rec = httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, prefix+"/page.go", nil))
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s/page.go: %d", prefix, rec.Code)
