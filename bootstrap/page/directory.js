@@ -15,7 +15,14 @@ const $ = (id) => document.getElementById(id);
 const tokenMeta = document.querySelector('meta[name="peerscope-token"]');
 const token = tokenMeta ? tokenMeta.content : '';
 const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
-const state = { tab: 'live', q: '', onNode: false, broadcasts: [], upcoming: [], events: 0, open: {}, openQ: null };
+const state = {
+  tab: 'live', q: '', onNode: false, broadcasts: [], upcoming: [], events: 0, open: {}, openQ: null,
+  // follows: the node's account's key and whom it follows (null until
+  // asked, or not signed in); profile: the profile shown (?u=), if any.
+  follows: null, profileWho: new URLSearchParams(location.search).get('u'), profile: null,
+};
+// A search longer than the bootstrap takes is not sent: the page says so.
+const maxSearch = 100;
 window.peerscope = { directory: state };
 
 function ago(t) {
@@ -25,19 +32,11 @@ function ago(t) {
   return `${Math.floor(s / 3600)} h ago`;
 }
 
-function item(b) {
+function item(b, mode = state.tab) {
   const li = document.createElement('li');
   li.dataset.id = b.id;
   const who = b.who || {};
-  let avatar;
-  if (who.avatar && who.avatar.startsWith('https://')) {
-    avatar = document.createElement('img');
-    avatar.src = who.avatar;
-    avatar.alt = '';
-  } else {
-    avatar = document.createElement('div');
-    avatar.className = 'noavatar';
-  }
+  const avatar = avatarOf(b.who);
   const info = document.createElement('div');
   info.className = 'info';
   const title = document.createElement('div');
@@ -45,17 +44,17 @@ function item(b) {
   title.textContent = b.title || '(untitled)';
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const by = who.handle ? `${who.name ? who.name + ' ' : ''}${who.handle}` : 'anonymous';
-  if (state.tab === 'live') {
+  const by = whoLink(b.who, b.broadcaster);
+  if (mode === 'live') {
     const live = document.createElement('span');
     live.className = 'live';
     live.textContent = 'LIVE';
-    meta.append(live, ` · ${by} · ${b.viewers} watching · started ${ago(b.started)}`);
+    meta.append(live, ' · ', by, ` · ${b.viewers} watching · started ${ago(b.started)}`);
   } else {
     // Replay views: those of signed-in accounts apart (anonymous ones are
     // proven, but peer IDs are free).
     const signed = b.replay_viewers_identified ? ` (${b.replay_viewers_identified} of the replay's signed in)` : '';
-    meta.textContent = `${by} · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`;
+    meta.append(by, ` · ended ${ago(b.ended)} · ${b.viewers + b.replay_viewers} views${signed}`);
   }
   info.append(title, meta);
   const next = who.provider && state.upcoming.find((u) => u.who && u.who.provider === who.provider && u.who.account === who.account);
@@ -65,7 +64,7 @@ function item(b) {
     n.textContent = `Next: ${next.title} · ${localTime(next.starts)}`;
     info.append(n);
   }
-  if (state.tab === 'live' && !state.onNode) {
+  if (mode === 'live' && !state.onNode) {
     // The web link: plays here, in this browser, which joins the
     // broadcast's tree itself (nothing to install). "App" shows the
     // command for a Peerscope node instead.
@@ -82,21 +81,30 @@ function item(b) {
     return li;
   }
   const watch = document.createElement('button');
-  watch.textContent = state.tab === 'live' ? 'Watch' : 'Replay';
+  watch.textContent = mode === 'live' ? 'Watch' : 'Replay';
   watch.addEventListener('click', () => open(b));
   li.append(avatar, info, watch);
   return li;
 }
 
 function render() {
+  if (state.profileWho) {
+    renderProfile();
+    return;
+  }
   const list = $('list');
+  $('followhint').hidden = true;
+  $('empty').textContent = 'Nothing here right now.';
+  if (state.tab === 'following') {
+    renderFollowing();
+    return;
+  }
   if (state.tab === 'upcoming') {
     // A question being typed survives the list being drawn again (a vote
     // elsewhere redraws it).
     const typing = state.openQ && $(`ask-${state.openQ}`);
     const kept = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
-    const q = state.q.toLowerCase();
-    const shown = state.upcoming.filter((u) => !q || [u.title, u.who && u.who.name, u.who && u.who.handle].some((x) => x && x.toLowerCase().includes(q)));
+    const shown = state.upcoming.filter(matches);
     list.replaceChildren(...shown.map(upcomingItem));
     const again = state.openQ && $(`ask-${state.openQ}`);
     if (kept && again) {
@@ -107,8 +115,204 @@ function render() {
     if (state.openQ) loadQuestions(state.openQ);
     return;
   }
-  list.replaceChildren(...state.broadcasts.map(item));
+  list.replaceChildren(...state.broadcasts.map((b) => item(b)));
   $('empty').hidden = state.broadcasts.length > 0;
+}
+
+// accountKey is what follows name an account by.
+function accountKey(who) {
+  return who && who.provider ? `${who.provider}:${who.account}` : '';
+}
+
+// whoLink is a broadcaster's name, linking to their profile (an account's,
+// or an anonymous broadcaster's by peer ID when it is known).
+function whoLink(who, peer) {
+  const key = accountKey(who) || peer;
+  const name = whoName(who);
+  if (!key) return name;
+  const a = document.createElement('a');
+  a.className = 'who';
+  a.href = `./?u=${encodeURIComponent(key)}`;
+  a.textContent = name;
+  return a;
+}
+
+// matches keeps what the search names, for the lists the page filters
+// itself (upcoming, following): title, name, handle.
+function matches(x) {
+  const q = state.q.toLowerCase();
+  return !q || [x.title, x.who && x.who.name, x.who && x.who.handle].some((v) => v && v.toLowerCase().includes(q));
+}
+
+// apiMessage is the part of an error answer a person needs: the bootstrap's
+// messages start with where they come from and their kind.
+function apiMessage(body, r) {
+  const m = body && body.error ? body.error.message : r.statusText;
+  return m.replace(/^bootstrap: (bad request|rate limited|forbidden|not found): /, '');
+}
+
+// loadFollows asks the node whom its account follows (only a node's own
+// page can: the bootstrap's page has nobody signed in).
+async function loadFollows() {
+  if (!state.onNode || !state.identity) {
+    state.follows = null;
+    return;
+  }
+  const r = await fetch('./api/node/follows', { headers: { 'Peerscope-Token': token } });
+  const body = await r.json();
+  if (!r.ok) throw new Error(apiMessage(body, r));
+  state.follows = body.signed_in ? { account: body.account, keys: new Set(body.following) } : null;
+}
+
+// Following: what the accounts this node's account follows have live now
+// and scheduled. The bootstrap's lists are bounded (200 live, 200
+// upcoming): the page keeps those it follows.
+let followingLive = [];
+async function loadFollowing() {
+  loading = 'following';
+  if (!state.onNode || !state.identity) {
+    render();
+    return;
+  }
+  try {
+    const params = new URLSearchParams({ state: 'live', limit: '200' });
+    if (state.q) params.set('q', state.q);
+    const [r] = await Promise.all([fetch(`./api/v1/broadcasts?${params}`), loadFollows(), loadUpcoming()]);
+    const body = await r.json();
+    if (loading !== 'following') return;
+    if (!r.ok) throw new Error(apiMessage(body, r));
+    followingLive = body.broadcasts;
+    $('error').hidden = true;
+    render();
+  } catch (e) {
+    $('error').textContent = `Whom you follow cannot be read: ${e.message}`;
+    $('error').hidden = false;
+  }
+}
+
+function renderFollowing() {
+  const list = $('list');
+  if (!state.onNode || !state.identity || !state.follows) {
+    list.replaceChildren();
+    $('empty').hidden = true;
+    $('followhint').hidden = false;
+    $('followhint').textContent = state.onNode
+      ? 'Sign in (above) to see here who you follow: live now and coming up.'
+      : 'Who you follow is your node\'s: sign in on your Peerscope node (Sign in, above, says how) and open its directory page.';
+    return;
+  }
+  const follows = state.follows.keys;
+  const live = followingLive.filter((b) => follows.has(accountKey(b.who)));
+  const next = state.upcoming.filter((u) => follows.has(accountKey(u.who)) && matches(u));
+  list.replaceChildren(...live.map((b) => item(b, 'live')), ...next.map(upcomingItem));
+  $('empty').hidden = live.length + next.length > 0;
+  if (!$('empty').hidden) $('empty').textContent = follows.size ? 'Nobody you follow is live or has a broadcast coming up.' : 'You follow nobody yet: open a profile (a name in the lists) and Follow.';
+}
+
+// --- profiles (?u=KEY, @handle or an anonymous broadcaster's peer ID) ---
+
+const sourceText = {
+  twitter: 'Signed in with X (Twitter)',
+  phone: 'Signed in with a phone number (the number is not shown)',
+  anonymous: 'Anonymous: no account, known only by its node',
+};
+
+async function loadProfile() {
+  const who = state.profileWho;
+  try {
+    const [r] = await Promise.all([fetch(`./api/v1/profiles/${encodeURIComponent(who)}`), loadFollows().catch(() => {})]);
+    const body = await r.json();
+    if (!r.ok) throw new Error(apiMessage(body, r));
+    state.profile = body;
+    $('error').hidden = true;
+  } catch (e) {
+    state.profile = null;
+    $('error').textContent = `This profile cannot be shown: ${e.message}`;
+    $('error').hidden = false;
+  }
+  render();
+}
+
+function renderProfile() {
+  const p = state.profile;
+  $('profile').hidden = !p;
+  $('list').hidden = true;
+  $('empty').hidden = true;
+  if (!p) return;
+  const who = p.who;
+  const name = who ? (who.name || who.handle || who.account) : 'Anonymous broadcaster';
+  document.title = `${name} — Peerscope`;
+  const pic = avatarOf(who);
+  if (!who) pic.textContent = '?';
+  $('pavatar').replaceChildren(pic);
+  $('pname').textContent = name;
+  $('phandle').textContent = who && who.handle && who.handle !== name ? who.handle : '';
+  $('psource').textContent = sourceText[p.source] || `Signed in with ${p.source}`;
+  $('pfollowers').textContent = String(p.followers);
+  $('pfollowerswho').textContent = p.followers === 1 ? 'follower' : 'followers';
+  $('pfollowing').textContent = String(p.following);
+  $('pcounts').hidden = !who;
+  const btn = $('pfollow');
+  const mineToo = state.follows && state.follows.account === p.key;
+  btn.hidden = !who || mineToo;
+  const following = !!(state.follows && state.follows.keys.has(p.key));
+  btn.textContent = following ? 'Following' : 'Follow';
+  btn.classList.toggle('on', following);
+  btn.setAttribute('aria-pressed', String(following));
+  btn.title = following ? 'Unfollow' : '';
+  const lists = [['plive', p.live.map((b) => item(b, 'live'))], ['pupcoming', p.upcoming.map(profileUpcomingItem)],
+    ['preplays', p.replays.map((b) => item(b, 'replay'))]];
+  for (const [id, items] of lists) {
+    $(id).replaceChildren(...items);
+    $(`${id}-empty`).hidden = items.length > 0;
+  }
+}
+
+function initials(s) {
+  const words = String(s).replace(/^@/, '').split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?';
+}
+
+// profileUpcomingItem is a scheduled broadcast on its broadcaster's
+// profile: what and when (the questions are under Upcoming).
+function profileUpcomingItem(u) {
+  const li = document.createElement('li');
+  li.dataset.schedule = u.id;
+  const info = document.createElement('div');
+  info.className = 'info';
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = u.title;
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const when = document.createElement('time');
+  when.dateTime = u.starts;
+  when.textContent = localTime(u.starts);
+  meta.append(when, ` · ${u.questions} question${u.questions === 1 ? '' : 's'} in advance`);
+  info.append(title, meta);
+  const qs = document.createElement('a');
+  qs.className = 'watch';
+  qs.href = './?tab=upcoming';
+  qs.textContent = 'Questions';
+  li.append(info, qs);
+  return li;
+}
+
+async function toggleFollow() {
+  const p = state.profile;
+  if (!p) return;
+  if (!state.onNode || !state.identity) {
+    $('signbox').showModal();
+    return;
+  }
+  const on = !(state.follows && state.follows.keys.has(p.key));
+  try {
+    await nodePost('./api/node/follow', { account: p.key, follow: on });
+    note(on ? `Following ${$('pname').textContent}.` : `No longer following ${$('pname').textContent}.`);
+  } catch (e) {
+    note(`${on ? 'Not followed' : 'Not unfollowed'}: ${e.message}`);
+  }
+  await loadProfile();
 }
 
 // localTime shows an instant in the viewer's own time zone, with its name.
@@ -132,6 +336,8 @@ function avatarOf(who) {
   }
   const d = document.createElement('div');
   d.className = 'noavatar';
+  d.textContent = who && (who.name || who.handle) ? initials(who.name || who.handle) : '';
+  d.setAttribute('aria-hidden', 'true');
   return d;
 }
 
@@ -156,7 +362,7 @@ function upcomingItem(u) {
   const when = document.createElement('time');
   when.dateTime = u.starts;
   when.textContent = localTime(u.starts);
-  meta.append(`${whoName(u.who)} · `, when);
+  meta.append(whoLink(u.who), ' · ', when);
   info.append(title, meta);
   if (u.description) {
     const d = document.createElement('div');
@@ -305,6 +511,13 @@ async function loadUpcoming() {
 
 let loading = null;
 async function load() {
+  if (state.profileWho) return loadProfile();
+  if ([...state.q].length > maxSearch) {
+    $('error').textContent = `A search is at most ${maxSearch} characters: shorten it.`;
+    $('error').hidden = false;
+    return;
+  }
+  if (state.tab === 'following') return loadFollowing();
   if (state.tab === 'upcoming') {
     loading = 'upcoming';
     render();
@@ -318,7 +531,7 @@ async function load() {
     const r = await fetch(`./api/v1/broadcasts?${want}`);
     const body = await r.json();
     if (loading !== want) return; // a newer query went out
-    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    if (!r.ok) throw new Error(apiMessage(body, r));
     state.broadcasts = body.broadcasts;
     $('error').hidden = true;
     render();
@@ -418,7 +631,7 @@ async function identity() {
         note(`Reminder: ${ev.schedule.title} by ${whoName(ev.schedule.who)} ${stepText[ev.step] || 'soon'} (${localTime(ev.schedule.starts)})`);
       }
     });
-    $('newsched').hidden = false;
+    $('newsched').hidden = !!state.profileWho;
   } else if (body.bootstrap) {
     $('signin').hidden = false;
     $('phone').hidden = false;
@@ -513,6 +726,7 @@ $('q').addEventListener('input', () => {
   state.q = $('q').value.trim();
   reloadSoon();
 });
+$('pfollow').addEventListener('click', toggleFollow);
 $('closebox').addEventListener('click', () => $('linkbox').close());
 $('howsignin').addEventListener('click', () => $('signbox').showModal());
 $('closesign').addEventListener('click', () => $('signbox').close());
@@ -578,7 +792,14 @@ stream('./api/v1/events', (kind) => {
   }
   reloadSoon();
 });
-if (state.tab !== 'upcoming') loadUpcoming(); // for the live entries' "Next:"
+if (state.profileWho) {
+  // A profile: the directory's lists give way to it.
+  for (const id of ['tabs', 'newsched']) $(id).hidden = true;
+  $('back').hidden = false;
+} else if (state.tab !== 'upcoming') loadUpcoming(); // for the live entries' "Next:"
 const pendingCode = codeFromFragment();
-identity().then(() => (pendingCode ? finishSignIn(pendingCode) : null)).then(openShared);
-load();
+identity().then(() => (pendingCode ? finishSignIn(pendingCode) : null)).then(openShared).then(() => {
+  // What depends on who is signed in.
+  if (state.profileWho || state.tab === 'following') load();
+});
+if (!state.profileWho && state.tab !== 'following') load();
