@@ -91,7 +91,7 @@ func TestPlayerPage(t *testing.T) {
 	t.Logf("player.mjs: %s", out)
 	type box struct{ L, T, R, B float64 }
 	type size struct {
-		Who                               struct{ Name, Handle, Source, Face, Label string }
+		Who                               struct{ Name, Handle, Source, Face, Label, Profile string }
 		FollowLabel, Followed, Unfollowed string
 		FollowNotes                       []string
 		Share                             struct {
@@ -134,6 +134,9 @@ func TestPlayerPage(t *testing.T) {
 		if !ok {
 			t.Errorf("%s: not looked at", name)
 			continue
+		}
+		if s.Who.Profile != "/directory/u/twitter%3A100" {
+			t.Errorf("%s: the name links to %q, not alice's profile", name, s.Who.Profile)
 		}
 		if s.Who.Name != "Alice" || s.Who.Handle != "@alice" || s.Who.Source != "via Twitter" || s.Who.Face != "AL" ||
 			!strings.Contains(s.Who.Label, "Alice") {

@@ -63,6 +63,7 @@ try {
       source: document.getElementById('whosource').textContent,
       face: document.getElementById('whoface').textContent,
       label: document.getElementById('who').getAttribute('aria-label'),
+      profile: (document.querySelector('#whoname a') || {}).pathname || '',
     }));
 
     // Follow, then unfollow, by clicking; the state shows on the button.

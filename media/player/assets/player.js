@@ -833,7 +833,16 @@
       st.who = who;
       const name = who ? (who.name || who.handle || who.account) : anon ? 'Anonymous broadcaster' : 'Broadcaster';
       face($('whoface'), name, who && who.avatar, !who);
-      $('whoname').textContent = name;
+      if (who) {
+        // The name opens the broadcaster's profile: the bootstrap's page
+        // beside a web link (/w/…), else this node's directory.
+        const a = document.createElement('a');
+        a.href = `${location.pathname.startsWith('/w/') ? '/u/' : '/directory/u/'}${encodeURIComponent(`${who.provider}:${who.account}`)}`;
+        a.textContent = name;
+        $('whoname').replaceChildren(a);
+      } else {
+        $('whoname').textContent = name;
+      }
       $('whohandle').textContent = who && who.name && who.handle ? who.handle : '';
       $('whosource').textContent = who ? (SOURCES[who.provider] || `via ${who.provider}`) : anon ? 'not signed in' : 'not in a directory';
       $('who').setAttribute('aria-label', `Broadcast by ${name}${who && who.handle && who.name ? ' ' + who.handle : ''}, ${$('whosource').textContent}`);
