@@ -1,16 +1,24 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/browsertest"
+	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
@@ -18,14 +26,16 @@ import (
 // TestProfilePage drives profiles and the directory home through bob's
 // node's directory page in Chromium (tests/browser/profile.mjs) at a
 // phone's size and both tablets': the search finds alice's live broadcast
-// by a word of its title (an overlong search is refused with its message);
-// alice's name opens her profile, which says she signed in with X and
-// lists the broadcast; Follow raises her followers by one, and the
-// Following tab lists her broadcast; Unfollow takes the count back. The
-// lists are a grid on tablets, one column on the phone. On the
-// bootstrap's own page her profile's Follow says where to sign in. No
-// console error, no sideways scroll. PEERSCOPE_SHOTS=DIR keeps the
-// directory and the profile at each size.
+// by a word of its title among others (an overlong search is refused with
+// its message); alice's name opens her profile, which says she signed in
+// with X and lists the broadcast and the one she has scheduled; Follow
+// raises her followers by one, and the Following tab lists both; Unfollow
+// takes the count back. An anonymous broadcaster's name opens their
+// broadcasts, with nothing to follow. The lists are a grid on tablets, one
+// column on the phone. On the bootstrap's own page her profile's Follow,
+// and the Following tab, say where to sign in. No console error, no
+// sideways scroll. PEERSCOPE_SHOTS=DIR keeps the directory and the profile
+// at each size.
 func TestProfilePage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -36,15 +46,24 @@ func TestProfilePage(t *testing.T) {
 	alice, bob := newNode(t, cfg), newNode(t, cfg)
 	signIn(t, alice, "100")
 	signIn(t, bob, "200")
-	const title = "Harbour at noon"
+	const title, next = "Harbour at noon", "Harbour at dawn"
+	aliceClient := &api.Client{Base: svc.URL(), Key: alice.Host().Peerstore().PrivKey(alice.ID())}
+	if _, err := aliceClient.Schedule(t.Context(), api.ScheduleRequest{Title: next, Starts: time.Now().Add(26 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	live, err := alice.GoLive(t.Context(), node.LiveConfig{Title: title, Source: sampleSource(t, ingest.WithLoop())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer live.Close()
+	// Others live beside her, anonymous: the lists have more than one
+	// entry (and a search something to leave out).
+	for i, title := range []string{"Street market in Lisbon", "Morning run by the river", "Jazz rehearsal"} {
+		announceAnonymous(t, svc.URL(), byte(40+i), title)
+	}
 	anyone := &api.Client{Base: svc.URL()}
 	waitFor(t, 30*time.Second, "alice's broadcast in the directory under her name", func() bool {
-		list, err := anyone.List(t.Context(), api.Query{})
+		list, err := anyone.List(t.Context(), api.Query{Text: "harbour"})
 		return err == nil && len(list) == 1 && list[0].Who != nil && list[0].Who.Handle == "@alice"
 	})
 
@@ -62,11 +81,15 @@ func TestProfilePage(t *testing.T) {
 		Error  string
 		Errors []string
 		Sizes  []struct {
-			Size, Overlong, URL, Name, Source, Live, Button, Unfollowed, BootstrapFollow string
-			Found, Following                                                             []string
-			FollowersBefore, FollowersAfter, Columns                                     int
-			FoundLive                                                                    bool
-			Sideways                                                                     map[string]bool
+			Size, Overlong, URL, Name, Source, Live, Upcoming, Button, Unfollowed, BootstrapFollow, BootstrapFollowing string
+			Found, Following                                                                                           []string
+			FollowersBefore, FollowersAfter, Columns                                                                   int
+			FoundLive                                                                                                  bool
+			Sideways                                                                                                   map[string]bool
+			Anonymous                                                                                                  *struct {
+				Name, Source, Live string
+				Follow, Counts     bool
+			}
 		}
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
@@ -91,26 +114,51 @@ func TestProfilePage(t *testing.T) {
 		if !slices.Equal(s.Found, []string{title}) || !s.FoundLive || !strings.Contains(s.Overlong, "at most 100 characters") {
 			t.Errorf("%s: search found %q; an overlong one said %q", s.Size, s.Found, s.Overlong)
 		}
+		if a := s.Anonymous; s.Size == "phone" && (a == nil || a.Name != "Anonymous broadcaster" || !strings.Contains(a.Source, "Anonymous") ||
+			!strings.Contains(a.Live, "Jazz rehearsal") || a.Follow || a.Counts) {
+			t.Errorf("an anonymous broadcaster's profile: %+v", a)
+		}
 		if wantGrid := s.Size != "phone"; (s.Columns > 1) != wantGrid {
 			t.Errorf("%s: %d columns", s.Size, s.Columns)
 		}
 		if !strings.Contains(s.URL, "?u=twitter%3A100") || !strings.Contains(s.Name, "Alice") ||
-			!strings.Contains(s.Source, "X (Twitter)") || !strings.Contains(s.Live, title) {
-			t.Errorf("%s: profile at %s: %q, %q, live %q", s.Size, s.URL, s.Name, s.Source, s.Live)
+			!strings.Contains(s.Source, "X (Twitter)") || !strings.Contains(s.Live, title) || !strings.Contains(s.Upcoming, next) {
+			t.Errorf("%s: profile at %s: %q, %q, live %q, upcoming %q", s.Size, s.URL, s.Name, s.Source, s.Live, s.Upcoming)
 		}
 		if s.FollowersAfter != s.FollowersBefore+1 || s.Button != "Following" || s.Unfollowed != "Follow" {
 			t.Errorf("%s: followers %d then %d, button %q, after unfollowing %q", s.Size, s.FollowersBefore, s.FollowersAfter, s.Button, s.Unfollowed)
 		}
-		if !slices.Contains(s.Following, title) {
+		if !slices.Contains(s.Following, title) || !slices.Contains(s.Following, next) {
 			t.Errorf("%s: Following lists %q", s.Size, s.Following)
 		}
-		if !strings.Contains(s.BootstrapFollow, "sign in on your Peerscope node") {
-			t.Errorf("%s: the bootstrap's Follow said %q", s.Size, s.BootstrapFollow)
+		if !strings.Contains(s.BootstrapFollow, "sign in on your Peerscope node") || !strings.Contains(s.BootstrapFollowing, "sign in on your Peerscope node") {
+			t.Errorf("%s: the bootstrap's Follow said %q, its Following %q", s.Size, s.BootstrapFollow, s.BootstrapFollowing)
 		}
 	}
 	// Unfollowed at the end: nobody follows alice.
 	p, err := anyone.Profile(t.Context(), "@alice")
 	if err != nil || p.Followers != 0 {
 		t.Errorf("alice's profile after: %+v %v", p, err)
+	}
+}
+
+// announceAnonymous lists a live broadcast in the bootstrap's directory as
+// a node not signed in would (signed by a key made from seed), good for
+// the directory's live TTL.
+func announceAnonymous(t *testing.T, base string, seed byte, title string) {
+	t.Helper()
+	priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pid.String() + ".anon" + strconv.Itoa(int(seed))
+	l := link.Link{Broadcast: id, Peers: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/9")}}}}
+	c := &api.Client{Base: base, Key: priv}
+	if _, err := c.Announce(t.Context(), id, api.ListingUpdate{Title: title, Link: l.String(), Started: time.Now(), Version: 1}); err != nil {
+		t.Fatal(err)
 	}
 }

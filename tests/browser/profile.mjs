@@ -5,7 +5,7 @@
 // their profile; Follow there raises their followers by one and the
 // Following tab then lists their live broadcast; Unfollow takes the count
 // back. On the bootstrap's own page (--bootstrap), the same profile's
-// Follow says where to sign in. With --shots DIR, the directory and the
+// Follow, and the Following tab, say where to sign in. With --shots DIR, the directory and the
 // profile at each size (directory-<size>.png, profile-<size>.png).
 //
 //   node profile.mjs --viewer URL --bootstrap URL --title TITLE [--shots DIR]
@@ -67,6 +67,16 @@ try {
     r.sideways.directory = await sideways(page);
     if (opt.shots) await page.screenshot({ path: join(opt.shots, `directory-${size}.png`) });
 
+    // An anonymous broadcaster's name opens what the directory has of them.
+    if (size === 'phone') {
+      await page.locator('#list > li', { hasText: 'Jazz rehearsal' }).locator('a.who').click();
+      await page.waitForSelector('#profile:not([hidden])', { timeout: T });
+      r.anonymous = { name: await text(page, '#pname'), source: await text(page, '#psource'), live: await text(page, '#plive'),
+        follow: await page.isVisible('#pfollow'), counts: await page.isVisible('#pcounts') };
+      await page.goBack();
+      await listHas(page, opt.title);
+    }
+
     // The broadcaster's name opens their profile.
     await page.locator('#list > li', { hasText: opt.title }).locator('a.who').first().click();
     await page.waitForSelector('#profile:not([hidden])', { timeout: T });
@@ -75,6 +85,7 @@ try {
     r.name = await text(page, '#pname');
     r.source = await text(page, '#psource');
     r.live = await text(page, '#plive');
+    r.upcoming = await text(page, '#pupcoming');
     const before = Number(await text(page, '#pfollowers'));
     r.followersBefore = before;
     await page.click('#pfollow');
@@ -87,6 +98,7 @@ try {
     // Following: the followed broadcaster's live broadcast.
     await page.goto(new URL('./?tab=following', opt.viewer).href);
     await listHas(page, opt.title);
+    await page.waitForFunction(() => document.querySelectorAll('#list > li').length >= 2, null, { timeout: T });
     r.following = await page.evaluate(() => [...document.querySelectorAll('#list > li .title')].map((x) => x.textContent));
     r.sideways.following = await sideways(page);
 
@@ -103,6 +115,10 @@ try {
     await page.click('#pfollow');
     await page.waitForSelector('#signbox[open]', { timeout: T });
     r.bootstrapFollow = await text(page, '#signbox');
+    await page.click('#closesign');
+    await page.goto(`${opt.bootstrap}/?tab=following`);
+    await page.waitForSelector('#followhint:not([hidden])', { timeout: T });
+    r.bootstrapFollowing = await text(page, '#followhint');
     r.sideways.bootstrap = await sideways(page);
   }
 } catch (e) {
