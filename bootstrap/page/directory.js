@@ -784,7 +784,15 @@ $('schedform').addEventListener('submit', async (ev) => {
 // A vote or a question anywhere is a "scheduled" event: a burst of them
 // makes one reload.
 let upcomingTimer = null;
-stream('./api/v1/events', (kind) => {
+stream('./api/v1/events', (kind, ev) => {
+  if (state.profileWho) {
+    // A profile reloads for its own broadcasts and schedules only.
+    const p = state.profile;
+    const b = ev && ev.broadcast;
+    const s = ev && ev.schedule;
+    if (!p || (b && (accountKey(b.who) === p.key || b.broadcaster === p.key)) || (s && (!s.who || accountKey(s.who) === p.key))) reloadSoon();
+    return;
+  }
   if (kind === 'scheduled') {
     clearTimeout(upcomingTimer);
     upcomingTimer = setTimeout(loadUpcoming, 300);
