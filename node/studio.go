@@ -50,6 +50,10 @@ type studioJSON struct {
 	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
 	Player string `json:"player"` // the player page on this node's HTTP server
 	Ended  bool   `json:"ended"`
+	// Community: the node has a bootstrap, so "followers only" can know
+	// whom the account follows (without one the studio offers no such
+	// button).
+	Community bool `json:"community"`
 	// After the end, for the page's summary: the replay page on this
 	// node's HTTP server once the replay is sealed (else ""), and its
 	// views so far. The broadcast stays in the node's list after its end
@@ -170,7 +174,7 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := studioJSON{ID: b.id, Title: b.Announcement().Title, Link: b.Link().String(),
-		Player: b.URLs().Player, Ended: b.ended()}
+		Player: b.URLs().Player, Ended: b.ended(), Community: n.community.HasBootstrap()}
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
 	}

@@ -17,8 +17,11 @@ import (
 // studioSize is what tests/browser/studio.mjs saw at one size.
 type studioSize struct {
 	Size                     string
-	Comment, Author          string
+	Comment, Author, Face    string
 	Over, Beside, LowerHalf  bool
+	ToolsOver, CountOver     bool
+	Fills                    bool
+	ViewerSheet              string
 	HeartOver                bool
 	Viewers                  int
 	Sideways                 bool
@@ -26,6 +29,7 @@ type studioSize struct {
 	HeartNodes               int
 	Health                   struct {
 		Kbps, Encoded, Sent int
+		Dropped, Lost, RTT  int
 		Level, Text         string
 	}
 }
@@ -34,10 +38,13 @@ type studioSize struct {
 type studioSummary struct {
 	Sizes []struct {
 		Size, Duration, Replay string
-		Peak, Hearts           int
+		Peak, Total, Hearts    int
+		ReplayViews            int
 		Shown, Sideways        bool
 	}
 	ReplayStatus int
+	ReplayPlayed float64
+	ReplayMode   string
 	Again        struct {
 		State, Button string
 		SummaryHidden bool
@@ -89,10 +96,15 @@ func TestStudioPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r struct {
-		Error           string
-		Errors          []string
-		Violations      []string
-		Share           struct{ Web, App, ID, Copied string }
+		Error      string
+		Errors     []string
+		Violations []string
+		Share      struct{ Web, App, ID, Copied, CopiedWeb string }
+		Off        struct {
+			Pressed, Label, Refused string
+			TakenAgain              bool
+		}
+		FollowersHidden bool
 		Sizes           []studioSize
 		MaxHeartNodes   int
 		AfterEnd        struct{ On, CommentsHidden bool }
@@ -114,18 +126,17 @@ func TestStudioPage(t *testing.T) {
 	if len(r.Errors) > 0 || len(r.Violations) > 0 {
 		t.Errorf("the go-live page: errors %q, policy violations %q", r.Errors, r.Violations)
 	}
-	if r.Share.ID != b.ID() || r.Share.App != b.Link().String() || r.Share.Web != b.URLs().Player || r.Share.Copied != r.Share.App {
+	if r.Share.ID != b.ID() || r.Share.App != b.Link().String() || r.Share.Web != b.URLs().Player || r.Share.Copied != r.Share.App ||
+		r.Share.CopiedWeb != r.Share.Web {
 		t.Errorf("share row %+v; want %s and %s", r.Share, b.Link(), b.URLs().Player)
 	}
 	if len(r.Sizes) != 3 {
 		t.Fatalf("saw %d sizes", len(r.Sizes))
 	}
 	for _, s := range r.Sizes {
-		placed := s.Over && s.LowerHalf // a phone: over the lower part of the video
-		if s.Size != "phone" {
-			placed = s.Beside // a tablet: beside it
-		}
-		if !strings.Contains(s.Comment, "at "+s.Size) || s.Author != "anonymous" || !placed || !s.HeartOver ||
+		placed := s.Over && s.LowerHalf && s.ToolsOver && s.CountOver && s.Fills // over the lower part of the video, which fills the screen
+		if !strings.Contains(s.Comment, "at "+s.Size) || s.Author != "anonymous" || s.Face != "?" || !placed || !s.HeartOver ||
+			!strings.Contains(s.ViewerSheet, "anonymous") ||
 			s.Viewers < 1 || s.Sideways || s.HeartNodes > 24 || s.Health.Kbps <= 0 || s.Health.Encoded <= 0 || s.Health.Text == "" {
 			t.Errorf("%s: %+v", s.Size, s)
 		}
@@ -135,6 +146,12 @@ func TestStudioPage(t *testing.T) {
 	}
 	if !r.DeletedAtViewer || r.AfterBlock.Comments != 0 || r.AfterBlock.Note != "" {
 		t.Errorf("moderation: deleted at the viewer %v, after the block %+v", r.DeletedAtViewer, r.AfterBlock)
+	}
+	if r.Off.Pressed != "true" || r.Off.Label != "Comments on" || !strings.Contains(r.Off.Refused, "comments are off") || !r.Off.TakenAgain {
+		t.Errorf("comments off from the studio: %+v", r.Off)
+	}
+	if !r.FollowersHidden {
+		t.Error("followers only offered by a node with no community")
 	}
 	if r.AfterEnd.On || !r.AfterEnd.CommentsHidden {
 		t.Errorf("after End: %+v", r.AfterEnd)
@@ -175,13 +192,13 @@ func checkStudioSummary(t *testing.T, s studioSummary, heartsSent int, id string
 		t.Fatalf("summary seen at %d sizes", len(s.Sizes))
 	}
 	for _, z := range s.Sizes {
-		if !z.Shown || z.Sideways || !strings.Contains(z.Duration, ":") || z.Peak < 1 || z.Hearts < heartsSent ||
+		if !z.Shown || z.Sideways || !strings.Contains(z.Duration, ":") || z.Peak < 1 || z.Total < z.Peak || z.Hearts < heartsSent || z.ReplayViews < 0 ||
 			!strings.HasSuffix(z.Replay, "/r/"+id+"/") {
 			t.Errorf("summary at %s: %+v (hearts sent %d)", z.Size, z, heartsSent)
 		}
 	}
-	if s.ReplayStatus != 200 {
-		t.Errorf("the replay link answered %d", s.ReplayStatus)
+	if s.ReplayStatus != 200 || s.ReplayPlayed <= 1 || s.ReplayMode != "vod" {
+		t.Errorf("the replay link answered %d, played to %.1f s in mode %q", s.ReplayStatus, s.ReplayPlayed, s.ReplayMode)
 	}
 	if !s.Again.SummaryHidden || s.Again.Button != "Go live" || (s.Again.State != "idle" && s.Again.State != "preview") {
 		t.Errorf("Go live again: %+v", s.Again)

@@ -24,7 +24,7 @@
 
   // What tests and curious people can read.
   const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0, questions: [],
-    peak: 0, seen: new Set(), since: 0, summary: null };
+    peak: 0, seen: new Set(), since: 0, summary: null, commentsOff: false, followersOnly: false, viewers: null };
 
   let key = '', run = null; // run: the live session's AbortController
   let lastTotal = -1;       // the broadcast's heart total as last seen
@@ -43,12 +43,16 @@
     key = k;
     run = new AbortController();
     studio.on = true;
-    document.body.classList.add('studio');
+    document.body.classList.add('studio', 'full');
     lastTotal = -1;
     list.replaceChildren();
     studio.comments = [];
     list.hidden = false;
     watching.hidden = false;
+    $('tools').hidden = false;
+    $('t-share').disabled = true; // until the links are in
+    $('t-followers').hidden = true; // until the node says it has a community
+    showModeration(false, false);
     $('summary').hidden = true;
     studio.since = Date.now();
     studio.peak = 0;
@@ -59,6 +63,7 @@
     follow(run.signal);
     pollNames(run.signal);
     pollQuestions(run.signal);
+    loadModeration(run.signal);
   }
 
   // stop ends the session's reads; the links stay up once the broadcast
@@ -70,10 +75,14 @@
     document.body.classList.remove('studio');
     watching.hidden = true;
     list.hidden = true;
+    $('tools').hidden = true;
+    $('modstate').hidden = true;
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
     hearts.replaceChildren();
-    if (!ended) $('share').hidden = true;
-    if (!ended) $('questions').hidden = true;
-    else showSummary();
+    if (!ended) {
+      document.body.classList.remove('full');
+      $('questions').hidden = true;
+    } else showSummary();
   }
 
   // showSummary shows, in place of the live overlay, what the page counted
@@ -82,11 +91,16 @@
   function showSummary() {
     const s = Math.floor((Date.now() - studio.since) / 1000);
     const named = studio.seen.size;
-    studio.summary = { seconds: s, peak: studio.peak, named, hearts: studio.hearts, replay: '' };
+    // Anonymous viewers cannot be told apart over time: those in all are
+    // at least the most at once, and at least the signed-in ones seen.
+    const total = Math.max(studio.peak, named);
+    studio.summary = { seconds: s, peak: studio.peak, total, named, hearts: studio.hearts, replay: '', replayViewers: 0 };
     $('sum-duration').textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
     $('sum-peak').textContent = String(studio.peak);
     $('sum-named').textContent = String(named);
+    $('sum-total').textContent = String(total);
     $('sum-named-row').hidden = named === 0;
+    $('sum-replays-row').hidden = true;
     $('sum-hearts').textContent = String(studio.hearts);
     $('sum-replay-row').hidden = true;
     $('summary').hidden = false;
@@ -102,7 +116,7 @@
         const resp = await fetch(api('live'), authed(signal));
         if (!resp.ok) return;
         const a = await resp.json();
-        if (a.replay) { showReplay(a.replay); return; }
+        if (a.replay) { showReplay(a.replay, a.replay_viewers || 0); return; }
       } catch (e) {
         if (signal.aborted) return;
       }
@@ -110,8 +124,11 @@
     }
   }
 
-  function showReplay(href) {
+  function showReplay(href, views) {
     studio.summary.replay = href;
+    studio.summary.replayViewers = views;
+    $('sum-replays').textContent = String(views);
+    $('sum-replays-row').hidden = false;
     const a = $('sum-replay');
     a.href = href;
     a.textContent = href;
@@ -122,7 +139,7 @@
     if (after) after.abort();
     after = null;
     $('summary').hidden = true;
-    $('share').hidden = true;
+    document.body.classList.remove('full');
     document.dispatchEvent(new CustomEvent('peerscope:again'));
   });
 
@@ -155,8 +172,21 @@
     $('share-web').value = studio.web;
     $('share-app').value = studio.link;
     $('share-web').parentElement.hidden = !studio.web;
-    $('share').hidden = false;
+    $('share-native').hidden = !navigator.share;
+    $('t-followers').hidden = !a.community;
+    $('t-share').disabled = false;
   }
+
+  // The share sheet: the web link (the bootstrap's, or this node's player
+  // page), the peerscope:// link, each with Copy, and the system's own
+  // share sheet where the browser has one.
+  $('t-share').addEventListener('click', () => { $('share-note').textContent = ''; $('sharesheet').showModal(); });
+  $('share-close').addEventListener('click', () => $('sharesheet').close());
+  $('share-native').addEventListener('click', async () => {
+    try {
+      await navigator.share({ title: document.getElementById('title').value || 'Live on Peerscope', url: studio.web || studio.link });
+    } catch (e) { /* dismissed */ }
+  });
 
   // follow reads the chat's event stream while live, and opens it again
   // after a break (the node restarting the room, the network).
@@ -214,6 +244,9 @@
         break;
       case 'moderated':
         if (v.op === 'delete') removeComment(v.target);
+        if (v.op === 'block' && v.on) removeAuthor(String(v.target).replace(/^peer:/, ''));
+        if (v.op === 'comments-off') showModeration(v.on, studio.followersOnly);
+        if (v.op === 'followers-only') showModeration(studio.commentsOff, v.on);
         break;
     }
   }
@@ -233,7 +266,11 @@
     // author (not the broadcaster's own).
     const body = el('button', '', 'c-body');
     body.type = 'button';
-    body.append(el('b', who(c.author)), ' ', c.text);
+    const f = el('span', '', 'face');
+    face(f, who(c.author), c.author.avatar, c.author.anonymous);
+    const words = el('span', '', 'c-words');
+    words.append(el('b', who(c.author)), ' ', c.text);
+    body.append(f, words);
     if (c.author.broadcaster) body.disabled = true;
     else body.addEventListener('click', () => pick(li, c));
     li.append(body);
@@ -388,6 +425,7 @@
   }
 
   function showNames(v) {
+    studio.viewers = v;
     seeLive(v.live);
     $('viewercount').textContent = String(v.live);
     studio.names = (v.identified || []).map(who);
@@ -395,6 +433,111 @@
     const shown = studio.names.slice(0, 3).join(', ');
     const more = studio.names.length - 3;
     $('viewernames').textContent = more > 0 ? `${shown} +${more}` : shown;
+    $('viewerfaces').replaceChildren(...(v.identified || []).slice(0, 3).map((a) => {
+      const f = el('span', '', 'face');
+      face(f, who(a), a.avatar, false);
+      return f;
+    }));
+    if ($('viewersheet').open) showViewers();
+  }
+
+  // ---- comments off, followers only ----
+  // The state in force shows over the preview, and each button undoes
+  // what it did (aria-pressed). The node says what it takes: the page
+  // shows the state the chat's "moderated" events and its moderation
+  // read tell, not what it asked for.
+  function showModeration(off, followers) {
+    studio.commentsOff = !!off;
+    studio.followersOnly = !!followers;
+    const tc = $('t-comments'), tf = $('t-followers');
+    tc.setAttribute('aria-pressed', String(studio.commentsOff));
+    tc.textContent = studio.commentsOff ? 'Comments on' : 'Comments off';
+    tf.setAttribute('aria-pressed', String(studio.followersOnly));
+    tf.textContent = studio.followersOnly ? 'Everyone' : 'Followers only';
+    const m = $('modstate');
+    m.textContent = studio.commentsOff ? 'Comments are off' : studio.followersOnly ? 'Only people you follow can comment' : '';
+    m.hidden = !run || !m.textContent;
+  }
+
+  async function loadModeration(signal) {
+    for (let wait = 1000; !signal.aborted; wait = Math.min(wait * 2, 10000)) {
+      try {
+        const resp = await fetch(api('chat/moderation'), authed(signal));
+        if (resp.ok) {
+          const m = await resp.json();
+          showModeration(m.comments_off, m.followers_only);
+          return;
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(wait, signal);
+    }
+  }
+
+  async function toggle(button, req, after) {
+    button.disabled = true;
+    const err = await moderate(req);
+    button.disabled = false;
+    if (err) { say(err); return; }
+    say('');
+    after();
+  }
+  // The value is chosen at the tap: the chat's own "moderated" event may
+  // come before the answer, and must not be undone by it.
+  $('t-comments').addEventListener('click', (ev) => {
+    const off = !studio.commentsOff;
+    toggle(ev.currentTarget, { op: off ? 'comments_off' : 'comments_on' }, () => showModeration(off, studio.followersOnly));
+  });
+  $('t-followers').addEventListener('click', (ev) => {
+    const on = !studio.followersOnly;
+    toggle(ev.currentTarget, { op: on ? 'followers_only' : 'followers_off' }, () => showModeration(studio.commentsOff, on));
+  });
+
+  // ---- faces ----
+  function initials(name) {
+    const words = name.replace(/^[@+]/, '').split(/[\s._-]+/).filter(Boolean);
+    return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || '?').slice(0, 2)).toUpperCase();
+  }
+  // face fills e with the avatar (https only: the page's policy) or the
+  // initials of name, on a colour of the name's own.
+  function face(e, name, avatar, anon) {
+    e.replaceChildren();
+    e.classList.toggle('anon', !!anon);
+    if (avatar && avatar.startsWith('https://')) {
+      const img = document.createElement('img');
+      img.alt = '';
+      img.referrerPolicy = 'no-referrer';
+      img.src = avatar;
+      img.addEventListener('error', () => { img.remove(); e.textContent = initials(name); });
+      e.append(img);
+    } else {
+      e.textContent = anon ? '?' : initials(name);
+    }
+    let h = 0;
+    for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+    e.style.backgroundColor = anon ? '' : `hsl(${h} 45% 32%)`;
+  }
+
+  // ---- who watches: a tap on the count opens the list ----
+  watching.addEventListener('click', () => { showViewers(); $('viewersheet').showModal(); });
+  $('vs-close').addEventListener('click', () => $('viewersheet').close());
+  function showViewers() {
+    const v = studio.viewers || { live: studio.live, identified: [], anonymous: studio.live };
+    const ul = $('faces');
+    ul.replaceChildren(...(v.identified || []).map((a) => {
+      const li = el('li');
+      const f = el('span', '', 'face');
+      const name = who(a);
+      face(f, name, a.avatar, false);
+      li.append(f, el('span', name, 'name'));
+      if (a.handle && a.name) li.append(el('span', `@${a.handle.replace(/^@/, '')}`, 'handle'));
+      return li;
+    }));
+    const anon = v.anonymous || 0, known = (v.identified || []).length;
+    const anons = `${anon} anonymous viewer${anon === 1 ? '' : 's'}`;
+    $('anoncount').textContent = known === 0 ? (anon === 0 ? 'Nobody is watching yet.' : `${anons}, none signed in.`)
+      : (anon === 0 ? 'Nobody anonymous.' : `And ${anons}.`);
   }
 
   for (const b of document.querySelectorAll('button.copy')) {
