@@ -105,6 +105,10 @@ func TestStudioPage(t *testing.T) {
 			TakenAgain              bool
 		}
 		FollowersHidden bool
+		Nearest         struct {
+			Ms   int
+			Text string
+		}
 		Sizes           []studioSize
 		MaxHeartNodes   int
 		AfterEnd        struct{ On, CommentsHidden bool }
@@ -149,6 +153,11 @@ func TestStudioPage(t *testing.T) {
 	}
 	if r.Off.Pressed != "true" || r.Off.Label != "Comments on" || !strings.Contains(r.Off.Refused, "comments are off") || !r.Off.TakenAgain {
 		t.Errorf("comments off from the studio: %+v", r.Off)
+	}
+	// The comment said its frame was 1.5 s old: the nearest viewer's
+	// latency, in the health line (its trip through the chat adds a little).
+	if r.Nearest.Ms < 1500 || r.Nearest.Ms > 6000 || !strings.Contains(r.Nearest.Text, " s behind") {
+		t.Errorf("the nearest viewer's latency: %+v", r.Nearest)
 	}
 	if !r.FollowersHidden {
 		t.Error("followers only offered by a node with no community")

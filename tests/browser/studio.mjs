@@ -136,9 +136,13 @@ try {
   if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-comments-off.png') });
   await studio.click('#t-comments');
   await studio.waitForFunction(() => !window.peerscopeStudio.commentsOff && document.getElementById('modstate').hidden, null, { timeout: 10000 });
-  result.off.takenAgain = await takenAtViewer(`${opt.text} on again`);
+  // This one says, as a player does, which frame was on its screen: 1.5 s
+  // behind (the test runs on the nodes' machine, on their clock).
+  result.off.takenAgain = await takenAtViewer(`${opt.text} on again`, 1500);
   await studio.waitForFunction((t) => [...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes(t)),
     `${opt.text} on again`, { timeout: 20000 });
+  await studio.waitForFunction(() => /viewer \d+\.\d s behind/.test(document.getElementById('health-text').textContent), null, { timeout: 10000 }).catch(() => {});
+  result.nearest = await studio.evaluate(() => ({ ms: window.peerscopeStudio.nearestMs, text: document.getElementById('health-text').textContent }));
   // Followers only needs a community (none here): no such button.
   result.followersHidden = await studio.evaluate(() => document.getElementById('t-followers').hidden);
 
@@ -247,12 +251,13 @@ async function refusedAtViewer(text) {
   }
 }
 
-// takenAtViewer sends text at the viewer's node until it takes it.
-async function takenAtViewer(text) {
+// takenAtViewer sends text at the viewer's node until it takes it, saying
+// the frame on screen is behind ms old.
+async function takenAtViewer(text, behind) {
   const deadline = Date.now() + 20000;
   for (;;) {
     const status = await fetch(new URL('chat/comment', opt.viewer), {
-      method: 'POST', body: JSON.stringify({ text }), headers: { 'Content-Type': 'application/json', 'Peerscope-Token': opt.token },
+      method: 'POST', body: JSON.stringify({ text, at: Date.now() - behind }), headers: { 'Content-Type': 'application/json', 'Peerscope-Token': opt.token },
     }).then(async (r) => { await r.arrayBuffer(); return r.status; });
     if (status < 300) return true;
     if (Date.now() > deadline) return false;

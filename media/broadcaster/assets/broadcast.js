@@ -259,10 +259,13 @@
     const loss = remote && typeof remote.fractionLost === 'number' ? remote.fractionLost : 0; // the last report's share
     const rtt = remote && typeof remote.roundTripTime === 'number' ? Math.round(remote.roundTripTime * 1000) : -1;
     const weak = reason === 'bandwidth' || reason === 'cpu' || (target > 0 && kbps < target / 2) || loss > 0.05;
-    state.health = { kbps, target, encoded, sent, dropped, lost, loss, rtt, reason, level: weak ? 'weak' : 'good' };
+    // The nearest viewer's latency, when comments told it (studio.js).
+    const st = window.peerscopeStudio, nearest = st && st.on && st.nearestMs >= 0 ? st.nearestMs : -1;
+    state.health = { kbps, target, encoded, sent, dropped, lost, loss, rtt, nearest, reason, level: weak ? 'weak' : 'good' };
     const why = reason === 'bandwidth' ? ' · slow network' : reason === 'cpu' ? ' · phone too busy' : loss > 0.05 ? ' · packets lost' : weak ? ' · weak' : '';
-    health.title = 'Sent to the node · frames encoded but not sent · packets the node never got · round trip to the node';
-    healthText.textContent = [`${kbps} kb/s`, `${dropped} dropped`, `${lost} lost`, rtt >= 0 ? `${rtt} ms` : ''].filter(Boolean).join(' · ') + why;
+    health.title = 'Sent to the node · frames encoded but not sent · packets the node never got · round trip to the node · how far behind the nearest viewer watches (from their comments)';
+    healthText.textContent = [`${kbps} kb/s`, `${dropped} dropped`, `${lost} lost`, rtt >= 0 ? `${rtt} ms` : '',
+      nearest >= 0 ? `viewer ${(nearest / 1000).toFixed(1)} s behind` : ''].filter(Boolean).join(' · ') + why;
     health.classList.toggle('weak', weak);
     health.hidden = false;
   }

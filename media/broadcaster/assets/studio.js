@@ -59,6 +59,8 @@
     studio.hearts = 0;
     studio.seen = new Set();
     studio.summary = null;
+    studio.nearestMs = -1;
+    lags.length = 0;
     loadLinks(run.signal);
     follow(run.signal);
     pollNames(run.signal);
@@ -255,8 +257,27 @@
 
   const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
 
+  // A player sends with each comment the stream's clock of the frame on
+  // its screen ("at", the broadcasting node's wallclock, as "received"
+  // is): received - at is how far behind that viewer watches, give or
+  // take the comment's trip. The least of the last minute's is the
+  // nearest viewer's latency, which the health line shows. A comment that
+  // did not say (a page that has not measured its latency) gets its send
+  // time as "at": a few milliseconds of trip, under any real viewer's
+  // latency here (encoding alone takes more), so those under 250 ms are
+  // left out.
+  const lags = [];
+  function seeLag(c) {
+    if (!(c.at > 0) || !(c.received - c.at >= 250) || c.received - c.at > 120000) return;
+    const now = Date.now();
+    lags.push({ t: now, ms: c.received - c.at });
+    while (lags.length && (lags.length > 50 || now - lags[0].t > 60000)) lags.shift();
+    studio.nearestMs = Math.min(...lags.map((x) => x.ms));
+  }
+
   function addComment(c) {
     if (c.deleted) return;
+    seeLag(c);
     studio.comments.push({ id: c.id, text: c.text, author: who(c.author), peer: c.author.peer });
     if (studio.comments.length > MAX_COMMENTS) studio.comments.shift();
     const li = el('li');
