@@ -56,12 +56,15 @@ type studioSummary struct {
 // comments and sends hearts through its node's chat API, as its player
 // page would (tests/browser/studio.mjs; a second page playing the video
 // beside it starved the go-live page's WebRTC on a loaded machine): at a
-// phone's size the comment shows over the lower part of the preview, at
-// two tablets' beside it; hearts float over the preview, the viewer count
-// reaches one, the links to share are the broadcast's; no console error,
-// no policy violation, no sideways scroll; a tap on a comment and one on
-// Delete delete it at the viewer's node too, and Block takes its author's comments
-// away. The health line shows a bitrate while live; End shows a summary
+// phone's size and two tablets' the preview fills the screen, and the
+// comment (with a face), the hearts, the count and the tools lie over it;
+// a tap on the count lists who watches; the share sheet's two links are
+// the broadcast's and copy; no console error, no policy violation, no
+// sideways scroll. Comments off is refused at the viewer's node, on again
+// is taken (and the comment's frame time shows as the nearest viewer's
+// latency); a tap on a comment and one on Delete delete it at the viewer's
+// node too, and Block takes its author's comments away. The health line
+// shows a bitrate while live; End shows a summary whose replay link plays
 // (checkStudioSummary). PEERSCOPE_SHOTS=DIR keeps a screenshot at each size.
 func TestStudioPage(t *testing.T) {
 	if testing.Short() {

@@ -2,12 +2,15 @@
 // then, at a phone's size and two tablets' (the live page resized, as a
 // turned tablet would be), a viewer on another node comments and sends
 // hearts through its node's chat API (what its player page posts), and the
-// go-live page must show the comment (over the preview on the phone,
-// beside it on the tablets), float at least one heart and count at least
-// one viewer, with the links to share, no error in its console, no policy
-// violation and no sideways scroll. Then the broadcaster deletes a comment
-// (the viewer's node marks it deleted) and blocks its author, each with a
-// tap on the comment and one on the action.
+// go-live page must show the comment (with its author's face) over the
+// preview, which fills the screen, float at least one heart over it, count
+// at least one viewer and list who watches on a tap, with the share sheet's
+// two links copied, no error in its console, no policy violation and no
+// sideways scroll. Then the broadcaster turns comments off (the viewer's
+// node refuses the next one) and on again (taken; its frame time gives the
+// nearest viewer's latency), deletes a comment (the viewer's node marks it
+// deleted) and blocks its author, each with a tap or two; ends, reads the
+// summary and plays the replay from its link.
 //
 //   node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]
 //

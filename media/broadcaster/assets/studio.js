@@ -1,7 +1,9 @@
 // The studio: while live, the go-live page shows the broadcaster their
-// audience — comments over the preview (beside it on a wide screen),
-// everyone's hearts floating up, how many watch and who, and the links to
-// share. It reads the chat API the owner's player page reads, under
+// audience — comments over the preview, which fills the screen at every
+// size, everyone's hearts floating up, how many watch and who (a tap on
+// the count lists them), one-tap moderation (delete, block, comments
+// off, followers only, each shown while in force), the share sheet, and
+// at the end a summary with the replay link. It reads the chat API the owner's player page reads, under
 // data-studio on <body> (relative to the page; none: no studio), opened
 // by the stream key: "live" (ID and links), "chat/events" (server-sent
 // events, read with fetch so that the key goes in a header, never in a
