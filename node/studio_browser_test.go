@@ -137,7 +137,7 @@ func TestStudioPage(t *testing.T) {
 		r.Share.CopiedWeb != r.Share.Web {
 		t.Errorf("share row %+v; want %s and %s", r.Share, b.Link(), b.URLs().Player)
 	}
-	if len(r.Sizes) != 3 {
+	if len(r.Sizes) != 4 { // a phone, two tablets, a phone turned
 		t.Fatalf("saw %d sizes", len(r.Sizes))
 	}
 	for _, s := range r.Sizes {
@@ -200,7 +200,7 @@ func checkStudioAfterEnd(t *testing.T, url string, b *node.Broadcast) {
 // whose page loads; Go live again goes back to the start.
 func checkStudioSummary(t *testing.T, s studioSummary, heartsSent int, id string) {
 	t.Helper()
-	if len(s.Sizes) != 3 {
+	if len(s.Sizes) != 4 {
 		t.Fatalf("summary seen at %d sizes", len(s.Sizes))
 	}
 	for _, z := range s.Sizes {

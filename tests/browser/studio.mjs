@@ -35,7 +35,7 @@ if (!opt.url || !opt.viewer || !opt.token) {
   console.error('usage: node studio.mjs --url GO-LIVE-PAGE --viewer PLAYER-PAGE --token PAGE-TOKEN [--text T] [--shots DIR]');
   process.exit(2);
 }
-const sizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
+const sizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 }, landscape: { width: 844, height: 390 } };
 
 const result = { errors: [], violations: [], sizes: [] };
 let browser;
