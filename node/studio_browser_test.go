@@ -216,3 +216,85 @@ func checkStudioSummary(t *testing.T, s studioSummary, heartsSent int, id string
 		t.Errorf("Go live again: %+v", s.Again)
 	}
 }
+
+// TestStudioPeople: the studio of a node signed in at a community, with a
+// viewer signed in too and followed (tests/browser/studio-people.mjs): the
+// viewer's comment shows its name and face, not "anonymous"; a tap on the
+// count lists the viewer by name; Followers only, offered because the
+// node has a community, shows its state over the preview, still takes the
+// followed viewer's comment, and is undone; the summary counts one
+// signed-in viewer.
+func TestStudioPeople(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	log, _ := newLogs(t, slog.LevelInfo)
+	root, err := node.New(t.Context(), node.Config{Slots: 2, Logger: log, Bootstrap: []string{svc.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Close() })
+	vn := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	signIn(t, root, "100")
+	signIn(t, vn, "200")
+	follow(t, svc, root, "twitter:200")
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "people", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := vn.Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the viewer in the tree", func() bool { return depth(t, w) >= 1 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	args := []string{"--url", b.URLs().BroadcasterPage, "--viewer", w.URLs().Player, "--token", vn.APIToken()}
+	if dir := os.Getenv("PEERSCOPE_SHOTS"); dir != "" {
+		args = append(args, "--shots", dir)
+	}
+	out, err := browsertest.Run(ctx, t, "studio-people.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("studio-people.mjs: %s", out)
+	var r struct {
+		Error   string
+		Errors  []string
+		Comment struct{ Author, Face string }
+		Sheet   struct {
+			Names, Faces []string
+			Anon         string
+		}
+		Followers struct {
+			State, Label, Note        string
+			TakenFromFollowed, Undone bool
+		}
+		SummaryNamed int
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("studio-people.mjs printed %s: %v", out, err)
+	}
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("the go-live page: errors %q", r.Errors)
+	}
+	if r.Comment.Author == "" || r.Comment.Author == "anonymous" || r.Comment.Face == "" || r.Comment.Face == "?" {
+		t.Errorf("the signed-in viewer's comment: %+v", r.Comment)
+	}
+	if len(r.Sheet.Names) != 1 || r.Sheet.Names[0] != r.Comment.Author || r.Sheet.Faces[0] != r.Comment.Face {
+		t.Errorf("who watches: %+v, the comment's author %q", r.Sheet, r.Comment.Author)
+	}
+	if r.Followers.State != "Only people you follow can comment" || r.Followers.Label != "Everyone" || r.Followers.Note != "" ||
+		!r.Followers.TakenFromFollowed || !r.Followers.Undone {
+		t.Errorf("followers only: %+v", r.Followers)
+	}
+	if r.SummaryNamed != 1 {
+		t.Errorf("the summary counted %d signed-in viewers", r.SummaryNamed)
+	}
+}
