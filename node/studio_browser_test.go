@@ -274,6 +274,7 @@ func TestStudioPeople(t *testing.T) {
 			TakenFromFollowed, Undone bool
 		}
 		SummaryNamed int
+		SummaryWeb   string
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("studio-people.mjs printed %s: %v", out, err)
@@ -296,5 +297,10 @@ func TestStudioPeople(t *testing.T) {
 	}
 	if r.SummaryNamed != 1 {
 		t.Errorf("the summary counted %d signed-in viewers", r.SummaryNamed)
+	}
+	// Listed at the community: the summary offers its web page, which
+	// offers the replay, to share.
+	if want := strings.TrimSuffix(svc.URL(), "/") + "/w/" + b.ID() + "/"; r.SummaryWeb != want {
+		t.Errorf("the summary's web link %q, want %q", r.SummaryWeb, want)
 	}
 }

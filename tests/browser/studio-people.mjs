@@ -72,6 +72,9 @@ try {
   await page.click('#golive'); // End
   await page.waitForSelector('#summary:not([hidden])', { timeout: 10000 });
   result.summaryNamed = Number(await page.textContent('#sum-named'));
+  await page.waitForSelector('#sum-replay-row:not([hidden])', { timeout: 20000 }).catch(() => {});
+  result.summaryWeb = await page.evaluate(() => (document.getElementById('sum-web-row').hidden ? '' : document.getElementById('sum-web').href));
+  if (opt.shots) await page.screenshot({ path: join(opt.shots, 'studio-people-summary.png') });
 } catch (e) {
   result.error = String(e && e.message || e);
 } finally {

@@ -107,6 +107,7 @@
     $('sum-replays-row').hidden = true;
     $('sum-hearts').textContent = String(studio.hearts);
     $('sum-replay-row').hidden = true;
+    $('sum-web-row').hidden = true;
     $('summary').hidden = false;
     after = new AbortController();
     findReplay(after.signal);
@@ -120,7 +121,19 @@
         const resp = await fetch(api('live'), authed(signal));
         if (!resp.ok) return;
         const a = await resp.json();
-        if (a.replay) { showReplay(a.replay, a.replay_viewers || 0); return; }
+        if (a.replay) {
+          showReplay(a.replay, a.replay_viewers || 0);
+          // Listed at a community: its web page, the link shared while
+          // live, now offers the replay — the one a phone can pass on (the
+          // node's own pages are on the machine running it).
+          if (a.web) {
+            studio.summary.web = a.web;
+            $('sum-web').href = a.web;
+            $('sum-web').textContent = a.web;
+            $('sum-web-row').hidden = false;
+          }
+          return;
+        }
       } catch (e) {
         if (signal.aborted) return;
       }
