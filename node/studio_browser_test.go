@@ -104,8 +104,8 @@ func TestStudioPage(t *testing.T) {
 		Violations []string
 		Share      struct{ Web, App, ID, Copied, CopiedWeb string }
 		Off        struct {
-			Pressed, Label, Refused string
-			TakenAgain              bool
+			Label, Refused string
+			On, TakenAgain bool
 		}
 		FollowersHidden bool
 		Nearest         struct {
@@ -154,7 +154,7 @@ func TestStudioPage(t *testing.T) {
 	if !r.DeletedAtViewer || r.AfterBlock.Comments != 0 || r.AfterBlock.Note != "" {
 		t.Errorf("moderation: deleted at the viewer %v, after the block %+v", r.DeletedAtViewer, r.AfterBlock)
 	}
-	if r.Off.Pressed != "true" || r.Off.Label != "Comments on" || !strings.Contains(r.Off.Refused, "comments are off") || !r.Off.TakenAgain {
+	if !r.Off.On || r.Off.Label != "Comments on" || !strings.Contains(r.Off.Refused, "comments are off") || !r.Off.TakenAgain {
 		t.Errorf("comments off from the studio: %+v", r.Off)
 	}
 	// The comment said its frame was 1.5 s old: the nearest viewer's
@@ -291,7 +291,7 @@ func TestStudioPeople(t *testing.T) {
 	if len(r.Sheet.Names) != 1 || r.Sheet.Names[0] != r.Comment.Author || r.Sheet.Faces[0] != r.Comment.Face {
 		t.Errorf("who watches: %+v, the comment's author %q", r.Sheet, r.Comment.Author)
 	}
-	if r.Followers.State != "Only people you follow can comment" || r.Followers.Label != "Everyone" || r.Followers.Note != "" ||
+	if r.Followers.State != "Only people you follow can comment" || r.Followers.Label != "Open to all" || r.Followers.Note != "" ||
 		!r.Followers.TakenFromFollowed || !r.Followers.Undone {
 		t.Errorf("followers only: %+v", r.Followers)
 	}

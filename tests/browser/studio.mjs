@@ -134,7 +134,7 @@ try {
   await studio.setViewportSize(sizes.phone);
   await studio.click('#t-comments');
   await studio.waitForFunction(() => window.peerscopeStudio.commentsOff && document.getElementById('modstate').textContent === 'Comments are off', null, { timeout: 10000 });
-  result.off = { pressed: await studio.getAttribute('#t-comments', 'aria-pressed'), label: await studio.textContent('#t-comments'),
+  result.off = { on: await studio.evaluate(() => document.getElementById('t-comments').classList.contains('on')), label: await studio.textContent('#t-comments'),
     refused: await refusedAtViewer(`${opt.text} while off`) };
   if (opt.shots) await studio.screenshot({ path: join(opt.shots, 'studio-comments-off.png') });
   await studio.click('#t-comments');

@@ -479,17 +479,20 @@
 
   // ---- comments off, followers only ----
   // The state in force shows over the preview, and each button undoes
-  // what it did (aria-pressed). The node says what it takes: the page
+  // what it did. The node says what it takes: the page
   // shows the state the chat's "moderated" events and its moderation
   // read tell, not what it asked for.
   function showModeration(off, followers) {
     studio.commentsOff = !!off;
     studio.followersOnly = !!followers;
     const tc = $('t-comments'), tf = $('t-followers');
-    tc.setAttribute('aria-pressed', String(studio.commentsOff));
+    // Each button says what a tap does (not a toggle's fixed name with a
+    // pressed state: the label changes, which a screen reader reads out
+    // as it is); it is amber while its switch is in force.
+    tc.classList.toggle('on', studio.commentsOff);
     tc.textContent = studio.commentsOff ? 'Comments on' : 'Comments off';
-    tf.setAttribute('aria-pressed', String(studio.followersOnly));
-    tf.textContent = studio.followersOnly ? 'Everyone' : 'Followers only';
+    tf.classList.toggle('on', studio.followersOnly);
+    tf.textContent = studio.followersOnly ? 'Open to all' : 'Followers only';
     const m = $('modstate');
     m.textContent = studio.commentsOff ? 'Comments are off' : studio.followersOnly ? 'Only people you follow can comment' : '';
     m.hidden = !run || !m.textContent;
