@@ -81,6 +81,7 @@
     list.hidden = true;
     $('tools').hidden = true;
     $('modstate').hidden = true;
+    $('t-questions').hidden = true;
     for (const d of document.querySelectorAll('dialog[open]')) d.close();
     hearts.replaceChildren();
     if (!ended) {
@@ -197,6 +198,7 @@
   // The share sheet: the web link (the bootstrap's, or this node's player
   // page), the peerscope:// link, each with Copy, and the system's own
   // share sheet where the browser has one.
+  $('t-questions').addEventListener('click', () => $('questions').scrollIntoView({ behavior: 'smooth', block: 'start' }));
   $('t-share').addEventListener('click', () => { $('share-note').textContent = ''; $('sharesheet').showModal(); });
   $('share-close').addEventListener('click', () => $('sharesheet').close());
   $('share-native').addEventListener('click', async () => {
@@ -421,6 +423,10 @@
     const box = $('questions');
     studio.questions = v.questions || [];
     box.hidden = !v.schedule;
+    // A way down to them from over the preview, with how many are open.
+    const open = studio.questions.filter((q) => !q.answered).length;
+    $('t-questions').hidden = !v.schedule || !run;
+    $('t-questions').textContent = open ? `Questions ${open}` : 'Questions';
     if (!v.schedule) return;
     $('q-for').textContent = studio.questions.length ? `For “${v.schedule.title}”` : `Nobody asked anything in advance of “${v.schedule.title}”.`;
     $('q-list').replaceChildren(...studio.questions.map((q) => {
