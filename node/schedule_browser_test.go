@@ -215,13 +215,13 @@ func TestStudioQuestionsPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r struct {
-		Error, Ticked string
-		Answered      bool
-		Errors        []string
-		Sizes         []struct {
-			Size, Heading string
-			Questions     []string
-			Sideways      bool
+		Error, Ticked, ButtonAfter string
+		Answered                   bool
+		Errors                     []string
+		Sizes                      []struct {
+			Size, Heading, Button string
+			Questions             []string
+			Sideways              bool
 		}
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
@@ -238,13 +238,13 @@ func TestStudioQuestionsPage(t *testing.T) {
 		t.Fatalf("%d sizes looked at", len(r.Sizes))
 	}
 	for _, s := range r.Sizes {
-		if s.Sideways || !strings.Contains(s.Heading, "AMA at the harbour") || len(s.Questions) != 2 ||
+		if s.Sideways || !strings.Contains(s.Heading, "AMA at the harbour") || len(s.Questions) != 2 || s.Button != "Questions 2" ||
 			!strings.HasPrefix(s.Questions[0], "▲ 1Which boats") || !strings.Contains(s.Questions[1], "What lens") {
 			t.Errorf("%s: %+v", s.Size, s)
 		}
 	}
-	if !r.Answered || r.Ticked != "What lens do you use?" {
-		t.Errorf("ticked %q, answered %v", r.Ticked, r.Answered)
+	if !r.Answered || r.Ticked != "What lens do you use?" || r.ButtonAfter != "Questions 1" {
+		t.Errorf("ticked %q, answered %v, the button then %q", r.Ticked, r.Answered, r.ButtonAfter)
 	}
 	qs, err := clientOf(bob).Questions(ctx, sc.ID)
 	if err != nil || len(qs) != 2 || !qs[1].Answered || qs[0].Answered {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/community"
 
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
@@ -25,7 +27,10 @@ import (
 //	GET /broadcast/chat/events     the chat's event stream, as its owner gets it
 //	GET /broadcast/chat/log        the comments so far
 //	GET /broadcast/chat/viewers    the live count and who is signed in
-//	POST /broadcast/chat/moderate  delete a comment, block its author (JSON)
+//	GET /broadcast/chat/moderation the switches in force (comments off, followers only) and the blocked
+//	POST /broadcast/chat/moderate  delete a comment, block its author, comments off/on,
+//	                               followers only/off (JSON; followers only without a list
+//	                               takes the accounts the node's account follows)
 //	GET /broadcast/questions       the questions in advance of the account's scheduled broadcast, ranked
 //	POST /broadcast/questions/answered
 //	                               tick one off (JSON {"schedule", "question"})
@@ -45,6 +50,10 @@ type studioJSON struct {
 	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
 	Player string `json:"player"` // the player page on this node's HTTP server
 	Ended  bool   `json:"ended"`
+	// Community: the node has a bootstrap, so "followers only" can know
+	// whom the account follows (without one the studio offers no such
+	// button).
+	Community bool `json:"community"`
 	// After the end, for the page's summary: the replay page on this
 	// node's HTTP server once the replay is sealed (else ""), and its
 	// views so far. The broadcast stays in the node's list after its end
@@ -59,12 +68,12 @@ type studioKey struct{}
 
 func (n *Node) mountStudio(mux *http.ServeMux) {
 	mux.HandleFunc("GET /broadcast/live", n.serveStudio)
-	for _, p := range []string{"events", "log", "viewers"} {
+	for _, p := range []string{"events", "log", "viewers", "moderation"} {
 		mux.HandleFunc("GET /broadcast/chat/"+p, n.serveStudioChat)
 	}
 	// A body of JSON only (chat/web checks it, 415): a form of another
 	// site's page is refused before the key is looked at.
-	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioChat)
+	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioModerate)
 	mux.HandleFunc("GET /broadcast/questions", n.serveStudioQuestions)
 	mux.HandleFunc("POST /broadcast/questions/answered", n.serveStudioAnswered)
 }
@@ -165,7 +174,7 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := studioJSON{ID: b.id, Title: b.Announcement().Title, Link: b.Link().String(),
-		Player: b.URLs().Player, Ended: b.ended()}
+		Player: b.URLs().Player, Ended: b.ended(), Community: n.community.HasBootstrap()}
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
 	}
@@ -187,6 +196,61 @@ func (n *Node) serveStudioChat(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), studioKey{}, b))
 	http.StripPrefix("/broadcast/chat", b.chat).ServeHTTP(w, r)
+}
+
+// serveStudioModerate hands a moderation to the chat API as the studio's
+// other requests go, after one thing the phone cannot do itself: "followers
+// only" limits comments to a list of accounts, which the owner's page on
+// the node's machine types in; the studio asks for it without one, and the
+// node fills in the accounts its own account follows at its bootstrap. Not
+// signed in, or no bootstrap: a clear refusal, and nothing changes (an
+// empty list would silently be comments off for everyone).
+func (n *Node) serveStudioModerate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+		return
+	}
+	b := n.studioBroadcast(w, r)
+	if b == nil {
+		return
+	}
+	var req struct {
+		Op      string   `json:"op"`
+		Target  string   `json:"target,omitempty"`
+		Follows []string `json:"follows,omitempty"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		studioError(w, http.StatusBadRequest, "JSON: "+err.Error())
+		return
+	}
+	if req.Op == "followers_only" && len(req.Follows) == 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		_, follows, err := n.community.Following(ctx)
+		switch {
+		case errors.Is(err, community.ErrNoBootstrap):
+			studioError(w, http.StatusConflict, "followers only needs a community: this node has no bootstrap, so it does not know whom you follow (turn comments off instead)")
+			return
+		case errors.Is(err, community.ErrNotSignedIn):
+			studioError(w, http.StatusConflict, "followers only needs this node signed in: sign in on the node's directory page, then try again")
+			return
+		case err != nil:
+			studioError(w, http.StatusBadGateway, "the bootstrap cannot be asked whom you follow: "+err.Error())
+			return
+		case len(follows) == 0:
+			studioError(w, http.StatusConflict, "you follow nobody yet: followers only would let nobody comment (turn comments off instead)")
+			return
+		}
+		req.Follows = follows
+	}
+	body, _ := json.Marshal(req)
+	r2 := r.Clone(context.WithValue(r.Context(), studioKey{}, b))
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	http.StripPrefix("/broadcast/chat", b.chat).ServeHTTP(w, r2)
 }
 
 // openedByStudio tells whether r came through the studio's routes with

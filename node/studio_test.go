@@ -58,7 +58,13 @@ func TestStudioRoutes(t *testing.T) {
 			body: `op=comments_off`}, http.StatusUnsupportedMediaType},
 		{"moderation from another site's page", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
 			body: `{"op":"comments_off"}`, origin: "http://evil.example"}, http.StatusForbidden},
-		{"the moderation state", goLiveCall{method: "GET", url: base + "chat/moderation", key: key}, http.StatusNotFound},
+		{"the moderation state with a wrong key", goLiveCall{method: "GET", url: base + "chat/moderation", key: "nope"}, http.StatusUnauthorized},
+		{"moderation, not JSON", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":`}, http.StatusBadRequest},
+		{"moderation, an unknown field", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":"comments_off","mood":"grumpy"}`}, http.StatusBadRequest},
+		{"moderation, an unknown op", goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json",
+			body: `{"op":"shout"}`}, http.StatusBadRequest},
 		{"a comment", goLiveCall{method: "POST", url: base + "chat/comment", key: key, contentType: "application/json",
 			body: `{"text":"hi"}`}, http.StatusMethodNotAllowed},
 	} {
@@ -67,12 +73,29 @@ func TestStudioRoutes(t *testing.T) {
 		}
 	}
 
-	// The key moderates: comments off, then on again.
+	// The key moderates: comments off, then on again; the moderation state
+	// says so each time (the studio shows it, and the way to undo it).
 	for _, op := range []string{"comments_off", "comments_on"} {
 		q := goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json", body: `{"op":"` + op + `"}`}
 		if code, _, body := q.do(t, c); code != http.StatusNoContent {
 			t.Errorf("%s: %d %q", op, code, body)
 		}
+		code, _, body := goLiveCall{method: "GET", url: base + "chat/moderation", key: key}.do(t, c)
+		var m struct {
+			CommentsOff bool `json:"comments_off"`
+		}
+		if err := json.Unmarshal([]byte(body), &m); err != nil || code != http.StatusOK || m.CommentsOff != (op == "comments_off") {
+			t.Errorf("the moderation state after %s: %d %s (%v)", op, code, body, err)
+		}
+	}
+	// Followers only without a list asks the node whom its account follows:
+	// with no bootstrap it cannot know, and says so; nothing changes.
+	q := goLiveCall{method: "POST", url: base + "chat/moderate", key: key, contentType: "application/json", body: `{"op":"followers_only"}`}
+	if code, _, body := q.do(t, c); code != http.StatusConflict || !strings.Contains(body, "no bootstrap") {
+		t.Errorf("followers only without a bootstrap: %d %q", code, body)
+	}
+	if _, _, body := (goLiveCall{method: "GET", url: base + "chat/moderation", key: key}).do(t, c); strings.Contains(body, `"followers_only":true`) {
+		t.Errorf("a refused followers only changed the state: %s", body)
 	}
 
 	// The event stream opens with the key in a header, as the page reads it.
@@ -113,5 +136,58 @@ func TestStudioWebLink(t *testing.T) {
 	code, hdr, _ := goLiveCall{method: "GET", url: n.HTTPURL() + "/directory/w/" + b.ID() + "/"}.do(t, c)
 	if code != http.StatusFound || hdr.Get("Location") != want {
 		t.Errorf("the directory's web link: %d to %q, want %q", code, hdr.Get("Location"), want)
+	}
+}
+
+// TestStudioFollowersOnly: with a bootstrap, "followers only" from the
+// studio (which sends no list) limits comments to the accounts the node's
+// account follows there; signed out it is refused with what to do, and
+// following nobody it is refused rather than silencing everyone.
+func TestStudioFollowersOnly(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	base, key := n.HTTPURL()+"/broadcast/chat/", b.StreamKey()
+	on := goLiveCall{method: "POST", url: base + "moderate", key: key, contentType: "application/json", body: `{"op":"followers_only"}`}
+	state := func() (m struct {
+		FollowersOnly bool     `json:"followers_only"`
+		Follows       []string `json:"follows"`
+	}) {
+		t.Helper()
+		code, _, body := goLiveCall{method: "GET", url: base + "moderation", key: key}.do(t, c)
+		if err := json.Unmarshal([]byte(body), &m); err != nil || code != http.StatusOK {
+			t.Fatalf("GET moderation: %d %s (%v)", code, body, err)
+		}
+		return m
+	}
+
+	if code, _, body := on.do(t, c); code != http.StatusConflict || !strings.Contains(body, "sign in") {
+		t.Errorf("followers only, signed out: %d %q", code, body)
+	}
+	signIn(t, n, "100")
+	if code, _, body := on.do(t, c); code != http.StatusConflict || !strings.Contains(body, "follow nobody") {
+		t.Errorf("followers only, following nobody: %d %q", code, body)
+	}
+	if m := state(); m.FollowersOnly {
+		t.Fatalf("a refused followers only is in force: %+v", m)
+	}
+	follow(t, svc, n, "twitter:300")
+	if code, _, body := on.do(t, c); code != http.StatusNoContent {
+		t.Fatalf("followers only: %d %q", code, body)
+	}
+	if m := state(); !m.FollowersOnly || strings.Join(m.Follows, ",") != "twitter:300" {
+		t.Errorf("after followers only: %+v", m)
+	}
+	off := goLiveCall{method: "POST", url: base + "moderate", key: key, contentType: "application/json", body: `{"op":"followers_off"}`}
+	if code, _, body := off.do(t, c); code != http.StatusNoContent {
+		t.Fatalf("followers off: %d %q", code, body)
+	}
+	if m := state(); m.FollowersOnly {
+		t.Errorf("after followers off: %+v", m)
 	}
 }

@@ -54,7 +54,7 @@ func New(cfg Config) http.Handler {
 			connect += " " + u.Scheme + "://" + u.Host
 		}
 	}
-	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 	files := http.FileServerFS(sub)
 	hearts := hearts.Handler()
 	started := time.Now()

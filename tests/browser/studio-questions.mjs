@@ -39,9 +39,15 @@ try {
   await studio.waitForSelector('#questions:not([hidden]) #q-list li', { timeout: 30000 });
   for (const [size, viewport] of Object.entries(sizes)) {
     await studio.setViewportSize(viewport);
-    await studio.locator('#questions').scrollIntoViewIfNeeded();
+    // The Questions button over the preview takes the broadcaster down to
+    // them (the preview fills the screen while live).
+    await studio.evaluate(() => window.scrollTo(0, 0));
+    const button = await studio.textContent('#t-questions');
+    await studio.click('#t-questions');
+    await studio.waitForFunction(() => { const r = document.getElementById('questions').getBoundingClientRect(); return r.top >= -1 && r.top < innerHeight - 40; },
+      null, { timeout: 5000 });
     result.sizes.push({
-      size,
+      size, button,
       heading: await studio.textContent('#q-for'),
       questions: await studio.locator('#q-list li').allTextContents(),
       sideways: await studio.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth),
@@ -53,6 +59,8 @@ try {
   await last.locator('button.q-tick').click();
   await studio.waitForFunction((t) => [...document.querySelectorAll('#q-list li.answered')].some((li) => li.textContent.includes(t)), result.ticked, { timeout: 10000 });
   result.answered = true;
+  await studio.waitForFunction(() => document.getElementById('t-questions').textContent === 'Questions 1', null, { timeout: 5000 });
+  result.buttonAfter = await studio.textContent('#t-questions');
 } catch (e) {
   result.error = String(e && e.stack || e);
 } finally {

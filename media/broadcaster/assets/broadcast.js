@@ -222,9 +222,10 @@
     if (!pc) return;
     try {
       const report = await pc.getStats();
-      let out = null; const codecs = new Map();
+      let out = null, remote = null; const codecs = new Map();
       report.forEach((r) => {
         if (r.type === 'outbound-rtp' && r.kind === 'video') out = r;
+        if (r.type === 'remote-inbound-rtp' && r.kind === 'video') remote = r;
         if (r.type === 'codec') codecs.set(r.id, r);
       });
       if (!out) return;
@@ -236,7 +237,7 @@
       lastBytes = out.bytesSent; lastAt = now;
       const size = out.frameWidth ? `${out.frameWidth}×${out.frameHeight}` : '';
       statsEl.textContent = [state.codec.replace('video/', ''), size, out.framesPerSecond ? `${Math.round(out.framesPerSecond)} fps` : '', kbps ? `${kbps} kb/s` : ''].filter(Boolean).join(' · ');
-      if (!first) showHealth(out, kbps);
+      if (!first) showHealth(out, kbps, remote);
     } catch (e) { /* the connection is going away */ }
   }
 
@@ -247,14 +248,24 @@
   // the bitrate fell under half the encoder's own target (a target the
   // browser lowers as the network degrades, so a fall under it is a loss
   // the estimate has not caught up with yet).
-  function showHealth(out, kbps) {
+  // The node's receiver reports (remote-inbound-rtp) add the packets it
+  // never got and the round trip to it; a loss over 5% is weak too.
+  function showHealth(out, kbps, remote) {
     const encoded = out.framesEncoded || 0, sent = out.framesSent || 0;
+    const dropped = Math.max(0, encoded - sent);
     const reason = out.qualityLimitationReason || 'none';
     const target = out.targetBitrate ? Math.round(out.targetBitrate / 1000) : 0;
-    const weak = reason === 'bandwidth' || reason === 'cpu' || (target > 0 && kbps < target / 2);
-    state.health = { kbps, target, encoded, sent, dropped: Math.max(0, encoded - sent), reason, level: weak ? 'weak' : 'good' };
-    const why = reason === 'bandwidth' ? ' · slow network' : reason === 'cpu' ? ' · phone too busy' : weak ? ' · weak' : '';
-    healthText.textContent = `${kbps} kb/s · ${sent}/${encoded} frames sent${why}`;
+    const lost = remote && remote.packetsLost > 0 ? remote.packetsLost : 0;
+    const loss = remote && typeof remote.fractionLost === 'number' ? remote.fractionLost : 0; // the last report's share
+    const rtt = remote && typeof remote.roundTripTime === 'number' ? Math.round(remote.roundTripTime * 1000) : -1;
+    const weak = reason === 'bandwidth' || reason === 'cpu' || (target > 0 && kbps < target / 2) || loss > 0.05;
+    // The nearest viewer's latency, when comments told it (studio.js).
+    const st = window.peerscopeStudio, nearest = st && st.on && st.nearestMs >= 0 ? st.nearestMs : -1;
+    state.health = { kbps, target, encoded, sent, dropped, lost, loss, rtt, nearest, reason, level: weak ? 'weak' : 'good' };
+    const why = reason === 'bandwidth' ? ' · slow network' : reason === 'cpu' ? ' · phone too busy' : loss > 0.05 ? ' · packets lost' : weak ? ' · weak' : '';
+    health.title = 'Sent to the node · frames encoded but not sent · packets the node never got · round trip to the node · how far behind the nearest viewer watches (from their comments)';
+    healthText.textContent = [`${kbps} kb/s`, `${dropped} dropped`, `${lost} lost`, rtt >= 0 ? `${rtt} ms` : '',
+      nearest >= 0 ? `viewer ${(nearest / 1000).toFixed(1)} s behind` : ''].filter(Boolean).join(' · ') + why;
     health.classList.toggle('weak', weak);
     health.hidden = false;
   }

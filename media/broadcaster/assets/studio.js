@@ -1,7 +1,9 @@
 // The studio: while live, the go-live page shows the broadcaster their
-// audience — comments over the preview (beside it on a wide screen),
-// everyone's hearts floating up, how many watch and who, and the links to
-// share. It reads the chat API the owner's player page reads, under
+// audience — comments over the preview, which fills the screen at every
+// size, everyone's hearts floating up, how many watch and who (a tap on
+// the count lists them), one-tap moderation (delete, block, comments
+// off, followers only, each shown while in force), the share sheet, and
+// at the end a summary with the replay link. It reads the chat API the owner's player page reads, under
 // data-studio on <body> (relative to the page; none: no studio), opened
 // by the stream key: "live" (ID and links), "chat/events" (server-sent
 // events, read with fetch so that the key goes in a header, never in a
@@ -24,7 +26,7 @@
 
   // What tests and curious people can read.
   const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0, questions: [],
-    peak: 0, seen: new Set(), since: 0, summary: null };
+    peak: 0, seen: new Set(), since: 0, summary: null, commentsOff: false, followersOnly: false, viewers: null };
 
   let key = '', run = null; // run: the live session's AbortController
   let lastTotal = -1;       // the broadcast's heart total as last seen
@@ -43,22 +45,29 @@
     key = k;
     run = new AbortController();
     studio.on = true;
-    document.body.classList.add('studio');
+    document.body.classList.add('studio', 'full');
     lastTotal = -1;
     list.replaceChildren();
     studio.comments = [];
     list.hidden = false;
     watching.hidden = false;
+    $('tools').hidden = false;
+    $('t-share').disabled = true; // until the links are in
+    $('t-followers').hidden = true; // until the node says it has a community
+    showModeration(false, false);
     $('summary').hidden = true;
     studio.since = Date.now();
     studio.peak = 0;
     studio.hearts = 0;
     studio.seen = new Set();
     studio.summary = null;
+    studio.nearestMs = -1;
+    lags.length = 0;
     loadLinks(run.signal);
     follow(run.signal);
     pollNames(run.signal);
     pollQuestions(run.signal);
+    loadModeration(run.signal);
   }
 
   // stop ends the session's reads; the links stay up once the broadcast
@@ -70,10 +79,15 @@
     document.body.classList.remove('studio');
     watching.hidden = true;
     list.hidden = true;
+    $('tools').hidden = true;
+    $('modstate').hidden = true;
+    $('t-questions').hidden = true;
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
     hearts.replaceChildren();
-    if (!ended) $('share').hidden = true;
-    if (!ended) $('questions').hidden = true;
-    else showSummary();
+    if (!ended) {
+      document.body.classList.remove('full');
+      $('questions').hidden = true;
+    } else showSummary();
   }
 
   // showSummary shows, in place of the live overlay, what the page counted
@@ -82,13 +96,19 @@
   function showSummary() {
     const s = Math.floor((Date.now() - studio.since) / 1000);
     const named = studio.seen.size;
-    studio.summary = { seconds: s, peak: studio.peak, named, hearts: studio.hearts, replay: '' };
+    // Anonymous viewers cannot be told apart over time: those in all are
+    // at least the most at once, and at least the signed-in ones seen.
+    const total = Math.max(studio.peak, named);
+    studio.summary = { seconds: s, peak: studio.peak, total, named, hearts: studio.hearts, replay: '', replayViewers: 0 };
     $('sum-duration').textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
     $('sum-peak').textContent = String(studio.peak);
     $('sum-named').textContent = String(named);
+    $('sum-total').textContent = String(total);
     $('sum-named-row').hidden = named === 0;
+    $('sum-replays-row').hidden = true;
     $('sum-hearts').textContent = String(studio.hearts);
     $('sum-replay-row').hidden = true;
+    $('sum-web-row').hidden = true;
     $('summary').hidden = false;
     after = new AbortController();
     findReplay(after.signal);
@@ -102,7 +122,19 @@
         const resp = await fetch(api('live'), authed(signal));
         if (!resp.ok) return;
         const a = await resp.json();
-        if (a.replay) { showReplay(a.replay); return; }
+        if (a.replay) {
+          showReplay(a.replay, a.replay_viewers || 0);
+          // Listed at a community: its web page, the link shared while
+          // live, now offers the replay — the one a phone can pass on (the
+          // node's own pages are on the machine running it).
+          if (a.web) {
+            studio.summary.web = a.web;
+            $('sum-web').href = a.web;
+            $('sum-web').textContent = a.web;
+            $('sum-web-row').hidden = false;
+          }
+          return;
+        }
       } catch (e) {
         if (signal.aborted) return;
       }
@@ -110,8 +142,11 @@
     }
   }
 
-  function showReplay(href) {
+  function showReplay(href, views) {
     studio.summary.replay = href;
+    studio.summary.replayViewers = views;
+    $('sum-replays').textContent = String(views);
+    $('sum-replays-row').hidden = false;
     const a = $('sum-replay');
     a.href = href;
     a.textContent = href;
@@ -122,7 +157,7 @@
     if (after) after.abort();
     after = null;
     $('summary').hidden = true;
-    $('share').hidden = true;
+    document.body.classList.remove('full');
     document.dispatchEvent(new CustomEvent('peerscope:again'));
   });
 
@@ -155,8 +190,22 @@
     $('share-web').value = studio.web;
     $('share-app').value = studio.link;
     $('share-web').parentElement.hidden = !studio.web;
-    $('share').hidden = false;
+    $('share-native').hidden = !navigator.share;
+    $('t-followers').hidden = !a.community;
+    $('t-share').disabled = false;
   }
+
+  // The share sheet: the web link (the bootstrap's, or this node's player
+  // page), the peerscope:// link, each with Copy, and the system's own
+  // share sheet where the browser has one.
+  $('t-questions').addEventListener('click', () => $('questions').scrollIntoView({ behavior: 'smooth', block: 'start' }));
+  $('t-share').addEventListener('click', () => { $('share-note').textContent = ''; $('sharesheet').showModal(); });
+  $('share-close').addEventListener('click', () => $('sharesheet').close());
+  $('share-native').addEventListener('click', async () => {
+    try {
+      await navigator.share({ title: document.getElementById('title').value || 'Live on Peerscope', url: studio.web || studio.link });
+    } catch (e) { /* dismissed */ }
+  });
 
   // follow reads the chat's event stream while live, and opens it again
   // after a break (the node restarting the room, the network).
@@ -214,6 +263,9 @@
         break;
       case 'moderated':
         if (v.op === 'delete') removeComment(v.target);
+        if (v.op === 'block' && v.on) removeAuthor(String(v.target).replace(/^peer:/, ''));
+        if (v.op === 'comments-off') showModeration(v.on, studio.followersOnly);
+        if (v.op === 'followers-only') showModeration(studio.commentsOff, v.on);
         break;
     }
   }
@@ -222,8 +274,27 @@
 
   const el = (tag, text, cls) => { const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
 
+  // A player sends with each comment the stream's clock of the frame on
+  // its screen ("at", the broadcasting node's wallclock, as "received"
+  // is): received - at is how far behind that viewer watches, give or
+  // take the comment's trip. The least of the last minute's is the
+  // nearest viewer's latency, which the health line shows. A comment that
+  // did not say (a page that has not measured its latency) gets its send
+  // time as "at": a few milliseconds of trip, under any real viewer's
+  // latency here (encoding alone takes more), so those under 250 ms are
+  // left out.
+  const lags = [];
+  function seeLag(c) {
+    if (!(c.at > 0) || !(c.received - c.at >= 250) || c.received - c.at > 120000) return;
+    const now = Date.now();
+    lags.push({ t: now, ms: c.received - c.at });
+    while (lags.length && (lags.length > 50 || now - lags[0].t > 60000)) lags.shift();
+    studio.nearestMs = Math.min(...lags.map((x) => x.ms));
+  }
+
   function addComment(c) {
     if (c.deleted) return;
+    seeLag(c);
     studio.comments.push({ id: c.id, text: c.text, author: who(c.author), peer: c.author.peer });
     if (studio.comments.length > MAX_COMMENTS) studio.comments.shift();
     const li = el('li');
@@ -233,7 +304,11 @@
     // author (not the broadcaster's own).
     const body = el('button', '', 'c-body');
     body.type = 'button';
-    body.append(el('b', who(c.author)), ' ', c.text);
+    const f = el('span', '', 'face');
+    face(f, who(c.author), c.author.avatar, c.author.anonymous);
+    const words = el('span', '', 'c-words');
+    words.append(el('b', who(c.author)), ' ', c.text);
+    body.append(f, words);
     if (c.author.broadcaster) body.disabled = true;
     else body.addEventListener('click', () => pick(li, c));
     li.append(body);
@@ -348,6 +423,10 @@
     const box = $('questions');
     studio.questions = v.questions || [];
     box.hidden = !v.schedule;
+    // A way down to them from over the preview, with how many are open.
+    const open = studio.questions.filter((q) => !q.answered).length;
+    $('t-questions').hidden = !v.schedule || !run;
+    $('t-questions').textContent = open ? `Questions ${open}` : 'Questions';
     if (!v.schedule) return;
     $('q-for').textContent = studio.questions.length ? `For “${v.schedule.title}”` : `Nobody asked anything in advance of “${v.schedule.title}”.`;
     $('q-list').replaceChildren(...studio.questions.map((q) => {
@@ -388,6 +467,7 @@
   }
 
   function showNames(v) {
+    studio.viewers = v;
     seeLive(v.live);
     $('viewercount').textContent = String(v.live);
     studio.names = (v.identified || []).map(who);
@@ -395,6 +475,114 @@
     const shown = studio.names.slice(0, 3).join(', ');
     const more = studio.names.length - 3;
     $('viewernames').textContent = more > 0 ? `${shown} +${more}` : shown;
+    $('viewerfaces').replaceChildren(...(v.identified || []).slice(0, 3).map((a) => {
+      const f = el('span', '', 'face');
+      face(f, who(a), a.avatar, false);
+      return f;
+    }));
+    if ($('viewersheet').open) showViewers();
+  }
+
+  // ---- comments off, followers only ----
+  // The state in force shows over the preview, and each button undoes
+  // what it did. The node says what it takes: the page
+  // shows the state the chat's "moderated" events and its moderation
+  // read tell, not what it asked for.
+  function showModeration(off, followers) {
+    studio.commentsOff = !!off;
+    studio.followersOnly = !!followers;
+    const tc = $('t-comments'), tf = $('t-followers');
+    // Each button says what a tap does (not a toggle's fixed name with a
+    // pressed state: the label changes, which a screen reader reads out
+    // as it is); it is amber while its switch is in force.
+    tc.classList.toggle('on', studio.commentsOff);
+    tc.textContent = studio.commentsOff ? 'Comments on' : 'Comments off';
+    tf.classList.toggle('on', studio.followersOnly);
+    tf.textContent = studio.followersOnly ? 'Open to all' : 'Followers only';
+    const m = $('modstate');
+    m.textContent = studio.commentsOff ? 'Comments are off' : studio.followersOnly ? 'Only people you follow can comment' : '';
+    m.hidden = !run || !m.textContent;
+  }
+
+  async function loadModeration(signal) {
+    for (let wait = 1000; !signal.aborted; wait = Math.min(wait * 2, 10000)) {
+      try {
+        const resp = await fetch(api('chat/moderation'), authed(signal));
+        if (resp.ok) {
+          const m = await resp.json();
+          showModeration(m.comments_off, m.followers_only);
+          return;
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+      }
+      await pause(wait, signal);
+    }
+  }
+
+  async function toggle(button, req, after) {
+    button.disabled = true;
+    const err = await moderate(req);
+    button.disabled = false;
+    if (err) { say(err); return; }
+    say('');
+    after();
+  }
+  // The value is chosen at the tap: the chat's own "moderated" event may
+  // come before the answer, and must not be undone by it.
+  $('t-comments').addEventListener('click', (ev) => {
+    const off = !studio.commentsOff;
+    toggle(ev.currentTarget, { op: off ? 'comments_off' : 'comments_on' }, () => showModeration(off, studio.followersOnly));
+  });
+  $('t-followers').addEventListener('click', (ev) => {
+    const on = !studio.followersOnly;
+    toggle(ev.currentTarget, { op: on ? 'followers_only' : 'followers_off' }, () => showModeration(studio.commentsOff, on));
+  });
+
+  // ---- faces ----
+  function initials(name) {
+    const words = name.replace(/^[@+]/, '').split(/[\s._-]+/).filter(Boolean);
+    return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || '?').slice(0, 2)).toUpperCase();
+  }
+  // face fills e with the avatar (https only: the page's policy) or the
+  // initials of name, on a colour of the name's own.
+  function face(e, name, avatar, anon) {
+    e.replaceChildren();
+    e.classList.toggle('anon', !!anon);
+    if (avatar && avatar.startsWith('https://')) {
+      const img = document.createElement('img');
+      img.alt = '';
+      img.referrerPolicy = 'no-referrer';
+      img.src = avatar;
+      img.addEventListener('error', () => { img.remove(); e.textContent = initials(name); });
+      e.append(img);
+    } else {
+      e.textContent = anon ? '?' : initials(name);
+    }
+    let h = 0;
+    for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+    e.style.backgroundColor = anon ? '' : `hsl(${h} 45% 32%)`;
+  }
+
+  // ---- who watches: a tap on the count opens the list ----
+  watching.addEventListener('click', () => { showViewers(); $('viewersheet').showModal(); });
+  $('vs-close').addEventListener('click', () => $('viewersheet').close());
+  function showViewers() {
+    const v = studio.viewers || { live: studio.live, identified: [], anonymous: studio.live };
+    const ul = $('faces');
+    ul.replaceChildren(...(v.identified || []).map((a) => {
+      const li = el('li');
+      const f = el('span', '', 'face');
+      const name = who(a);
+      face(f, name, a.avatar, false);
+      li.append(f, el('span', name, 'name'));
+      if (a.handle && a.name) li.append(el('span', `@${a.handle.replace(/^@/, '')}`, 'handle'));
+      return li;
+    }));
+    const anon = v.anonymous || 0, known = (v.identified || []).length;
+    const anons = `${anon} anonymous viewer${anon === 1 ? '' : 's'}`;
+    $('anoncount').textContent = known === 0 ? (anon === 0 ? 'Nobody is watching yet.' : `${anons}, none signed in.`)
+      : (anon === 0 ? 'Nobody anonymous.' : `And ${anons}.`);
   }
 
   for (const b of document.querySelectorAll('button.copy')) {
