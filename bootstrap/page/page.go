@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+
+	"github.com/peerscope/peerscope/internal/gzipfs"
 )
 
 //go:embed index.html directory.js directory.css
@@ -26,7 +28,7 @@ func FS() fs.FS { return files }
 // the page, which shows the profile (?u=<who>: an account key, an @handle
 // or a peer ID). Nothing else under prefix is the page's.
 func Mount(mux *http.ServeMux, prefix string) {
-	h := http.StripPrefix(prefix, http.FileServerFS(files))
+	h := http.StripPrefix(prefix, gzipfs.FileServer(files))
 	mux.Handle("GET "+prefix+"/{$}", h)
 	mux.HandleFunc("GET "+prefix+"/u/{who}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, prefix+"/?u="+url.QueryEscape(r.PathValue("who")), http.StatusFound)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/gzipfs"
 	"github.com/peerscope/peerscope/internal/httpserve"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) routes() *http.ServeMux {
 
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
-	files := http.FileServerFS(static)
+	files := gzipfs.FileServer(static)
 	mux.Handle("GET /chat.js", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

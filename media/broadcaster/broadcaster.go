@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/internal/gzipfs"
 	"github.com/peerscope/peerscope/web/hearts"
 )
 
@@ -55,7 +56,7 @@ func New(cfg Config) http.Handler {
 		}
 	}
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; media-src 'self' blob: mediastream:; connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-	files := http.FileServerFS(sub)
+	files := gzipfs.FileServer(sub)
 	hearts := hearts.Handler()
 	started := time.Now()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/internal/gzipfs"
 	"github.com/peerscope/peerscope/internal/localapi"
 	"github.com/peerscope/peerscope/web/hearts"
 )
@@ -167,7 +168,7 @@ type Routes struct {
 func New(r Routes) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
-	files := http.FileServerFS(static)
+	files := gzipfs.FileServer(static)
 	page := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

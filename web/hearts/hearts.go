@@ -9,6 +9,8 @@ package hearts
 import (
 	"embed"
 	"net/http"
+
+	"github.com/peerscope/peerscope/internal/gzipfs"
 )
 
 //go:embed hearts.css hearts.js
@@ -18,7 +20,7 @@ var files embed.FS
 // files are, so that the page names them by relative URL); anything else
 // is not found.
 func Handler() http.Handler {
-	fs := http.FileServerFS(files)
+	fs := gzipfs.FileServer(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hearts.css", "/hearts.js":
