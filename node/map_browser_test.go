@@ -136,3 +136,60 @@ func announceAt(t *testing.T, base string, seed byte, title string, at *api.Loca
 		t.Fatal(err)
 	}
 }
+
+// TestStudioPlace goes live from the phone studio with a place typed in
+// (tests/browser/studio-place.mjs, fake camera, 390x844): a place off the
+// map is refused as it is typed, a good one goes with Go live, and the
+// broadcast's dot then shows on the directory's map, where the point
+// rounded to 0.1° puts it, and opens its card.
+func TestStudioPlace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time browser test")
+	}
+	browsertest.Need(t)
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: 300 * time.Millisecond})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const title = "Quai de Seine"
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := browsertest.Run(ctx, t, "studio-place.mjs", "--url", b.URLs().BroadcasterPage, "--map", svc.URL()+"/", "--title", title)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("studio-place.mjs took %s", time.Since(start).Round(100*time.Millisecond))
+	var r struct {
+		Error, Refused, Invalid, Accepted, Card string
+		Errors                                  []string
+		At                                      struct{ X, Y float64 }
+		StudioSideways, MapSideways             bool
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Logf("%+v", r)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("console errors %q", r.Errors)
+	}
+	if !strings.Contains(r.Refused, "between -90 and 90") || r.Invalid != "true" || strings.Contains(r.Accepted, "between") {
+		t.Errorf("typing the place: refused %q (aria-invalid %q), then %q", r.Refused, r.Invalid, r.Accepted)
+	}
+	if r.Card != title || math.Abs(r.At.X-(2.4+180)/360) > 0.01 || math.Abs(r.At.Y-(90-48.9)/180) > 0.01 {
+		t.Errorf("on the map: card %q at %+v", r.Card, r.At)
+	}
+	if r.StudioSideways || r.MapSideways {
+		t.Errorf("sideways scroll: studio %v, map %v", r.StudioSideways, r.MapSideways)
+	}
+	l, err := (&api.Client{Base: svc.URL()}).Broadcast(t.Context(), b.ID())
+	if err != nil || l.Location == nil || *l.Location != (api.Location{Lat: 48.9, Lon: 2.4}) {
+		t.Errorf("listed: %+v %v", l, err)
+	}
+}
