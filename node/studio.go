@@ -33,6 +33,8 @@ import (
 //	                               followers only/off (JSON; followers only without a list
 //	                               takes the accounts the node's account follows)
 //	GET /broadcast/questions       the questions in advance of the account's scheduled broadcast, ranked
+//	PUT /broadcast/location        the broadcast on the directory's map (JSON {"location": {"lat", "lon"}}),
+//	                               or off it ({"location": null}); rounded to 0.1°, refused off the map
 //	POST /broadcast/questions/answered
 //	                               tick one off (JSON {"schedule", "question"})
 //
