@@ -62,6 +62,10 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	b := &entry{Listing: api.Listing{ID: id, Broadcaster: p.String(), Title: a.Title, Link: a.Link, Private: a.Private,
 		Started: a.Started, Ended: a.Ended, Viewers: a.Viewers, ReplayViewers: a.ReplayViewers, ReplayViewersIdentified: a.ReplayViewersIdentified,
 		Version: a.Version, Updated: now}, signed: signedRecord(r, body), nonce: &n}
+	if a.Location != nil {
+		l := a.Location.Coarse()
+		b.Location = &l
+	}
 	acc, err := s.store.SessionAccount(ctx, p.String(), now)
 	switch {
 	case err == nil:

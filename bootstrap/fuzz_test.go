@@ -34,6 +34,10 @@ func FuzzListingUpdate(f *testing.F) {
 	f.Add([]byte(`{"title":"\u2028"}`))
 	f.Add([]byte(`{"version":1e30}`))
 	f.Add([]byte(`{} {}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1,"location":{"lat":48.86,"lon":2.35}}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1,"location":{"lat":-90.01,"lon":180}}`))
+	f.Add([]byte(`{"title":"t","link":"peerscope://` + fuzzID + `","started":"2026-03-01T11:00:00Z","version":1,"location":{"lon":2}}`))
+	f.Add([]byte(`{"location":{"lat":"1","lon":[2]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPut, "/api/v1/broadcasts/"+fuzzID, bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
@@ -51,6 +55,9 @@ func FuzzListingUpdate(f *testing.F) {
 			}
 			if a.Version == 0 || !strings.HasPrefix(a.Link, "peerscope://"+fuzzID) || a.Started.After(fuzzNow.Add(time.Minute)) {
 				t.Fatalf("accepted %+v", a)
+			}
+			if l := a.Location; l != nil && (!(l.Lat >= -90 && l.Lat <= 90) || !(l.Lon >= -180 && l.Lon <= 180)) {
+				t.Fatalf("accepted a location off the map: %+v", *l)
 			}
 		}
 	})

@@ -350,4 +350,11 @@ CREATE TABLE question_votes (
 	`
 CREATE INDEX broadcasts_broadcaster ON broadcasts(broadcaster, ended);
 `,
+	// 10: the coarse location a broadcaster chose to share, for the
+	// directory's map (issue 15); NULL when not shared, as in every
+	// listing made before.
+	`
+ALTER TABLE broadcasts ADD COLUMN lat REAL;
+ALTER TABLE broadcasts ADD COLUMN lon REAL;
+`,
 }

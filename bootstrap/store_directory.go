@@ -181,15 +181,15 @@ func (s *Store) commitLoop() {
 
 const (
 	nonceInsert = `INSERT OR IGNORE INTO nonces (k, bucket) VALUES (?, ?)`
-	putSelect   = `SELECT version, ended, tweeted, title, link, private FROM broadcasts WHERE id = ?`
+	putSelect   = `SELECT version, ended, tweeted, title, link, private, lat, lon FROM broadcasts WHERE id = ?`
 	putUpsert   = `
 INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted, network,
-	replay_viewers_identified)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	replay_viewers_identified, lat, lon)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
 	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted, network = excluded.network,
-	replay_viewers_identified = excluded.replay_viewers_identified`
+	replay_viewers_identified = excluded.replay_viewers_identified, lat = excluded.lat, lon = excluded.lon`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
@@ -201,7 +201,8 @@ func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 	var ended int64
 	var tweeted, private bool
 	var title, link string
-	err := sel.QueryRowContext(ctx, b.ID).Scan(&version, &ended, &tweeted, &title, &link, &private)
+	var lat, lon sql.NullFloat64
+	err := sel.QueryRowContext(ctx, b.ID).Scan(&version, &ended, &tweeted, &title, &link, &private, &lat, &lon)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		w.fresh = true
@@ -229,15 +230,41 @@ func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 		return nil
 	}
 	w.wasLive = !w.fresh && ended == 0
-	w.countsOnly = w.wasLive && b.Ended.IsZero() && title == b.Title && link == b.Link && private == b.Private
+	w.countsOnly = w.wasLive && b.Ended.IsZero() && title == b.Title && link == b.Link && private == b.Private &&
+		sameLocation(lat, lon, b.Location)
 	b.tweeted = b.tweeted || tweeted
 	var account any
 	if b.account != 0 {
 		account = b.account
 	}
 	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
-		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified)
+		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified, latOf(b.Location), lonOf(b.Location))
 	return err
+}
+
+// latOf and lonOf are a listing's location as the store keeps it: NULL
+// when the broadcaster did not share one.
+func latOf(l *api.Location) any {
+	if l == nil {
+		return nil
+	}
+	return l.Lat
+}
+
+func lonOf(l *api.Location) any {
+	if l == nil {
+		return nil
+	}
+	return l.Lon
+}
+
+// sameLocation reports whether the stored location is l (a moved dot
+// shows at once, like a new title).
+func sameLocation(lat, lon sql.NullFloat64, l *api.Location) bool {
+	if l == nil {
+		return !lat.Valid
+	}
+	return lat.Valid && lon.Valid && lat.Float64 == l.Lat && lon.Float64 == l.Lon
 }
 
 // liveOf counts the live listings of b's account, or, anonymous, of b's
@@ -273,20 +300,24 @@ func (s *Store) setReplay(ctx context.Context, id, replay string, expires time.T
 
 const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, b.link, b.private, b.started, b.ended, b.viewers,
 	b.replay_viewers, b.replay_viewers_identified, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
-	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, '')`
+	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, ''), b.lat, b.lon`
 
 func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
 	var b entry
 	var started, ended, updated, replayExpires, version int64
 	var who api.Account
+	var lat, lon sql.NullFloat64
 	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
 		&b.ReplayViewers, &b.ReplayViewersIdentified, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
-		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar)
+		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar, &lat, &lon)
 	if err != nil {
 		return nil, err
 	}
 	b.Started, b.Ended, b.Updated, b.ReplayExpires = time.Unix(0, started), fromNanos(ended), time.Unix(0, updated), fromNanos(replayExpires)
 	b.Version = uint64(version)
+	if lat.Valid && lon.Valid {
+		b.Location = &api.Location{Lat: lat.Float64, Lon: lon.Float64}
+	}
 	if b.account != 0 {
 		b.Who = &who
 	}

@@ -3,6 +3,7 @@ package community
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +35,12 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 		return
 	}
 	var version uint64
+	placeless := false // the bootstrap predates listings' locations
 	announce := func(ctx context.Context, ended bool) {
 		u := b.Entry()
+		if placeless {
+			u.Location = nil
+		}
 		now := c.clock.Now()
 		if u.Started.IsZero() {
 			u.Started = now
@@ -49,7 +54,18 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 		u.Tweet = b.Tweet && version == 0
 		version = max(version+1, uint64(now.UnixNano()))
 		u.Version = version
-		if _, err := c.client.Announce(ctx, b.ID, u); err != nil {
+		_, err := c.client.Announce(ctx, b.ID, u)
+		if err != nil && u.Location != nil && oldDirectory(err) {
+			// An older bootstrap refuses the field it does not know:
+			// the broadcast is listed, off the map.
+			c.log.Warn("the bootstrap keeps no locations (an older version): listed without one", "broadcast", short(b.ID))
+			placeless = true
+			u.Location = nil
+			version++
+			u.Version = version
+			_, err = c.client.Announce(ctx, b.ID, u)
+		}
+		if err != nil {
 			c.log.Warn("directory announcement", "broadcast", short(b.ID), "ended", ended, "err", err)
 		}
 	}
@@ -78,6 +94,13 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 			return
 		}
 	}
+}
+
+// oldDirectory reports whether err is a bootstrap's refusal of a listing's
+// location field as unknown (it predates the field).
+func oldDirectory(err error) bool {
+	var ae *api.APIError
+	return errors.As(err, &ae) && ae.Status == 400 && strings.Contains(ae.Message, `unknown field "location"`)
 }
 
 // Announce lists one update of a broadcast this node roots in the first

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/announce"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/chat"
 	"github.com/peerscope/peerscope/chat/web"
 	"github.com/peerscope/peerscope/chunk"
@@ -70,6 +71,9 @@ type Broadcast struct {
 	streamKey string
 	takesWHIP bool
 	listed    bool // public, in the bootstrap's directory (set before it is added to the node)
+	// location is where the broadcaster said the broadcast is, for the
+	// directory's map (nil: not said); a publisher may set it.
+	location atomic.Pointer[api.Location]
 	// flowing is closed at the first media chunk the publisher makes: a
 	// broadcast that takes publishers is listed from then on only.
 	flowing  chan struct{}

@@ -262,7 +262,7 @@ func (b *Broadcast) listing() api.ListingUpdate {
 	a := b.Announcement()
 	return api.ListingUpdate{Title: a.Title, Link: b.entryLink().String(), Started: a.Started,
 		Viewers:       b.treeLink.Audience() + b.treeLink.WebViewers(),
-		ReplayViewers: b.n.ReplayViews(b.id), Private: b.caster != nil}
+		ReplayViewers: b.n.ReplayViews(b.id), Private: b.caster != nil, Location: b.location.Load()}
 }
 
 // listReplay has the community side list the replay of a broadcast this

@@ -54,6 +54,10 @@ type LiveConfig struct {
 	// broadcaster's Twitter account when it goes live (the account must
 	// have allowed posting at sign-in).
 	Unlisted, Tweet bool
+	// Location, when set, puts the broadcast on the directory's map at
+	// this point (the bootstrap keeps it rounded to 0.1°); a WHIP
+	// publisher may set or change it (?location=LAT,LON).
+	Location *api.Location
 
 	// Private, when set, makes the broadcast private (issue 13): every
 	// chunk's payload is sealed for the audience's devices, only they get
@@ -76,6 +80,11 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		return nil, fmt.Errorf("%w: a broadcast needs a Source, RTMP or WHIP", ErrConfig)
 	case cfg.Bitrate < 0:
 		return nil, fmt.Errorf("%w: negative bitrate", ErrConfig)
+	}
+	if cfg.Location != nil {
+		if err := cfg.Location.Check(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -134,6 +143,10 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		if err := n.ensureWHIP(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Location != nil && cfg.Private == nil {
+		l := cfg.Location.Coarse()
+		b.location.Store(&l)
 	}
 	b.listed = !cfg.Unlisted && n.community.HasBootstrap() // before add: the go-live page reads it
 	if err := n.add(b); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
@@ -32,6 +33,8 @@ import (
 //	                               followers only/off (JSON; followers only without a list
 //	                               takes the accounts the node's account follows)
 //	GET /broadcast/questions       the questions in advance of the account's scheduled broadcast, ranked
+//	PUT /broadcast/location        the broadcast on the directory's map (JSON {"location": {"lat", "lon"}}),
+//	                               or off it ({"location": null}); rounded to 0.1°, refused off the map
 //	POST /broadcast/questions/answered
 //	                               tick one off (JSON {"schedule", "question"})
 //
@@ -60,6 +63,15 @@ type studioJSON struct {
 	// (until closed), so the key still opens this then.
 	Replay        string `json:"replay,omitempty"`
 	ReplayViewers int    `json:"replay_viewers"`
+	// Location is where the broadcast shows on the directory's map, as
+	// the directory keeps it (rounded to 0.1°); absent: not on the map.
+	Location *api.Location `json:"location,omitempty"`
+}
+
+// studioLocation is the body of PUT /broadcast/location: a point
+// ({"lat", "lon"} in degrees), or null to take the broadcast off the map.
+type studioLocation struct {
+	Location *api.Location `json:"location"`
 }
 
 // studioKey marks a request that the stream key of the broadcast it holds
@@ -76,6 +88,41 @@ func (n *Node) mountStudio(mux *http.ServeMux) {
 	mux.HandleFunc("POST /broadcast/chat/moderate", n.serveStudioModerate)
 	mux.HandleFunc("GET /broadcast/questions", n.serveStudioQuestions)
 	mux.HandleFunc("POST /broadcast/questions/answered", n.serveStudioAnswered)
+	mux.HandleFunc("PUT /broadcast/location", n.serveStudioLocation)
+}
+
+// serveStudioLocation puts the broadcast on the directory's map, or takes
+// it off: a point off the map, or anything but the JSON body, is refused
+// with what is wrong and changes nothing. The listing's next renewal
+// carries it to the directory.
+func (n *Node) serveStudioLocation(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+		return
+	}
+	b := n.studioBroadcast(w, r)
+	if b == nil {
+		return
+	}
+	var req studioLocation
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		studioError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": "))
+		return
+	}
+	if b.caster != nil {
+		studioError(w, http.StatusConflict, "a private broadcast is not listed, so it is on no map")
+		return
+	}
+	if req.Location != nil {
+		l := req.Location.Coarse()
+		req.Location = &l
+	}
+	b.location.Store(req.Location)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(req)
 }
 
 // studioQuestions is what GET /broadcast/questions answers: the scheduled
@@ -174,7 +221,7 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := studioJSON{ID: b.id, Title: b.Announcement().Title, Link: b.Link().String(),
-		Player: b.URLs().Player, Ended: b.ended(), Community: n.community.HasBootstrap()}
+		Player: b.URLs().Player, Ended: b.ended(), Community: n.community.HasBootstrap(), Location: b.location.Load()}
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -190,4 +191,72 @@ func TestStudioFollowersOnly(t *testing.T) {
 	if m := state(); m.FollowersOnly {
 		t.Errorf("after followers off: %+v", m)
 	}
+}
+
+// TestStudioLocation: the studio puts a live broadcast on the directory's
+// map (PUT /broadcast/location with the stream key); the node's listing
+// carries it, rounded to 0.1°, to the bootstrap; a point off the map, or
+// not numbers, is refused with what is wrong and changes nothing; null
+// takes it off the map.
+func TestStudioLocation(t *testing.T) {
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: 200 * time.Millisecond})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "studio map", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	publishWHIP(t, b.URLs().WHIP, b.StreamKey()) // listed once video flows
+	c := &http.Client{}
+	defer c.CloseIdleConnections()
+	url, key := n.HTTPURL()+"/broadcast/location", b.StreamKey()
+	anyone := &api.Client{Base: svc.URL()}
+	listed := func(want *api.Location) func() bool {
+		return func() bool {
+			l, err := anyone.Broadcast(t.Context(), b.ID())
+			if err != nil {
+				return false
+			}
+			if want == nil {
+				return l.Location == nil
+			}
+			return l.Location != nil && *l.Location == *want
+		}
+	}
+	waitFor(t, 30*time.Second, "the broadcast listed, off the map", listed(nil))
+
+	code, _, body := goLiveCall{method: "PUT", url: url, key: key, contentType: "application/json", body: `{"location":{"lat":51.5072,"lon":-0.1276}}`}.do(t, c)
+	if code != http.StatusOK || !strings.Contains(body, `"lat":51.5,"lon":-0.1`) {
+		t.Fatalf("PUT location: %d %s", code, body)
+	}
+	waitFor(t, 30*time.Second, "the listing at 51.5,-0.1", listed(&api.Location{Lat: 51.5, Lon: -0.1}))
+	code, _, body = goLiveCall{method: "GET", url: n.HTTPURL() + "/broadcast/live", key: key}.do(t, c)
+	if code != http.StatusOK || !strings.Contains(body, `"location":{"lat":51.5,"lon":-0.1}`) {
+		t.Errorf("GET live: %d %s", code, body)
+	}
+
+	for _, tc := range []struct{ body, say string }{
+		{`{"location":{"lat":95,"lon":0}}`, "between -90 and 90"},
+		{`{"location":{"lat":0,"lon":-181}}`, "between -180 and 180"},
+		{`{"location":{"lat":"north","lon":0}}`, "cannot unmarshal"},
+		{`{"location":{"lon":3}}`, "both lat and lon"},
+		{`{"where":"here"}`, "unknown field"},
+	} {
+		code, _, body := goLiveCall{method: "PUT", url: url, key: key, contentType: "application/json", body: tc.body}.do(t, c)
+		if code != http.StatusBadRequest || !strings.Contains(body, tc.say) {
+			t.Errorf("PUT %s: %d %s, want 400 saying %q", tc.body, code, body, tc.say)
+		}
+	}
+	if code, _, _ := (goLiveCall{method: "PUT", url: url, key: "nope", contentType: "application/json", body: `{"location":null}`}.do(t, c)); code != http.StatusUnauthorized {
+		t.Errorf("a wrong key: %d", code)
+	}
+	code, _, body = goLiveCall{method: "GET", url: n.HTTPURL() + "/broadcast/live", key: key}.do(t, c)
+	if !strings.Contains(body, `"location":{"lat":51.5,"lon":-0.1}`) {
+		t.Errorf("after refusals: %d %s", code, body)
+	}
+
+	if code, _, body := (goLiveCall{method: "PUT", url: url, key: key, contentType: "application/json", body: `{"location":null}`}.do(t, c)); code != http.StatusOK {
+		t.Fatalf("PUT null: %d %s", code, body)
+	}
+	waitFor(t, 30*time.Second, "the listing off the map", listed(nil))
 }

@@ -40,6 +40,10 @@ func FuzzLiveNotice(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"broadcast":null}`))
 	f.Add([]byte(`{"broadcast":{"id":"x.y"}}`))
+	b, _ = json.Marshal(LiveNotice{Listing: &Listing{ID: id, Broadcaster: strings.Split(id, ".")[0], Title: "t",
+		Link: "peerscope://" + id, Started: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Version: 3, Location: &Location{Lat: -33.9, Lon: 151.2}}})
+	f.Add(b)
+	f.Add([]byte(`{"broadcast":{"location":{"lat":1e400,"lon":0}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := DecodeLiveNotice(data)
 		if err != nil {
@@ -50,6 +54,9 @@ func FuzzLiveNotice(f *testing.F) {
 		}
 		if p, err := BroadcasterOf(l.ID); err != nil || p.String() != l.Broadcaster || !strings.HasPrefix(l.Link, "peerscope://"+l.ID) {
 			t.Fatalf("accepted %+v", l)
+		}
+		if p := l.Location; p != nil && p.Check() != nil {
+			t.Fatalf("accepted a location off the map: %+v", *p)
 		}
 		if b, err := EncodeLiveNotice(l); err == nil {
 			if l2, err := DecodeLiveNotice(b); err != nil || l2.ID != l.ID || l2.Link != l.Link {

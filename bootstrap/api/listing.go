@@ -37,6 +37,9 @@ type Listing struct {
 	// the directory stops listing it, 24 h after the end.
 	Replay        string    `json:"replay,omitempty"`
 	ReplayExpires time.Time `json:"replay_expires,omitzero"`
+	// Location is where the broadcaster said the broadcast is, rounded to
+	// 0.1° (absent when they did not say).
+	Location *Location `json:"location,omitempty"`
 }
 
 // Live reports whether the broadcast has not ended.
@@ -64,6 +67,11 @@ type ListingUpdate struct {
 	// Tweet opts in to posting the link on the broadcaster's Twitter
 	// account when it goes live (it must have signed in with ScopeTweet).
 	Tweet bool `json:"tweet,omitempty"`
+	// Location, optional, puts the broadcast on the directory's map; the
+	// directory rounds it to 0.1°. A bootstrap older than the field
+	// refuses an update that has it (its decoder takes no unknown field):
+	// the community side then lists the broadcast without it.
+	Location *Location `json:"location,omitempty"`
 }
 
 // Limits of a listing.
@@ -91,6 +99,11 @@ func (u *ListingUpdate) Check(id string, now time.Time, skew time.Duration) erro
 		return fmt.Errorf("%w: viewer counts out of range", ErrBadRequest)
 	case u.Version == 0 || u.Version > 1<<62:
 		return fmt.Errorf("%w: version must be from 1 to 2^62", ErrBadRequest)
+	}
+	if u.Location != nil {
+		if err := u.Location.Check(); err != nil {
+			return err
+		}
 	}
 	return checkLink(u.Link, id)
 }

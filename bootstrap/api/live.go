@@ -55,7 +55,7 @@ func DecodeLiveNotice(b []byte) (*Listing, error) {
 	if l.Broadcaster != owner.String() {
 		return nil, fmt.Errorf("%w: live notice: broadcaster %q does not match the ID", ErrBadRequest, clip(l.Broadcaster, 80))
 	}
-	u := ListingUpdate{Title: l.Title, Link: l.Link, Started: l.Started, Viewers: l.Viewers, ReplayViewers: l.ReplayViewers, Version: max(l.Version, 1)}
+	u := ListingUpdate{Title: l.Title, Link: l.Link, Started: l.Started, Viewers: l.Viewers, ReplayViewers: l.ReplayViewers, Version: max(l.Version, 1), Location: l.Location}
 	if err := u.Check(l.ID, l.Started, 0); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ const state = {
   // follows: the node's account's key and whom it follows (null until
   // asked, or not signed in); profile: the profile shown (?u=), if any.
   follows: null, profileWho: new URLSearchParams(location.search).get('u'), profile: null,
+  // mapPick: the broadcast whose dot was tapped on the map.
+  mapPick: null,
 };
 // A search longer than the bootstrap takes is not sent: the page says so.
 const maxSearch = 100;
@@ -94,6 +96,12 @@ function render() {
   }
   const list = $('list');
   $('followhint').hidden = true;
+  $('map').hidden = state.tab !== 'map';
+  list.hidden = state.tab === 'map';
+  if (state.tab === 'map') {
+    renderMap();
+    return;
+  }
   $('empty').textContent = 'Nothing here right now.';
   if (state.tab === 'following') {
     renderFollowing();
@@ -117,6 +125,40 @@ function render() {
   }
   list.replaceChildren(...state.broadcasts.map((b) => item(b)));
   $('empty').hidden = state.broadcasts.length > 0;
+}
+
+// renderMap draws a dot for each live broadcast whose broadcaster said
+// where it is. The outline (world.svg) is equirectangular over the whole
+// box: longitude -180..180 left to right, latitude 90..-90 top to bottom,
+// so a dot's place is two percentages. Dots are buttons: a tap, a click or
+// Enter shows the broadcast's card (title, broadcaster, Watch) under the
+// map.
+function renderMap() {
+  const placed = state.broadcasts.filter((b) => b.location);
+  const dots = placed.map((b) => {
+    const d = document.createElement('button');
+    d.className = 'dot';
+    d.dataset.id = b.id;
+    d.style.left = `${((b.location.lon + 180) / 360) * 100}%`;
+    d.style.top = `${((90 - b.location.lat) / 180) * 100}%`;
+    d.setAttribute('aria-label', `${b.title || '(untitled)'}, by ${whoName(b.who)}`);
+    d.title = b.title || '(untitled)';
+    d.setAttribute('aria-pressed', String(state.mapPick === b.id));
+    d.addEventListener('click', () => {
+      state.mapPick = b.id;
+      renderMap();
+      const again = document.querySelector(`#world .dot[data-id="${CSS.escape(b.id)}"]`);
+      if (again) again.focus();
+    });
+    return d;
+  });
+  $('world').replaceChildren($('world').querySelector('img'), ...dots);
+  const elsewhere = state.broadcasts.length - placed.length;
+  $('mapnote').textContent = (placed.length ? `${placed.length} live on the map. Tap a dot to see it.` : 'No live broadcast has said where it is.') +
+    (elsewhere ? ` ${elsewhere} more did not say where.` : '');
+  const pick = placed.find((b) => b.id === state.mapPick);
+  $('mapcard').replaceChildren(...(pick ? [item(pick, 'live')] : []));
+  $('empty').hidden = true;
 }
 
 // accountKey is what follows name an account by.
@@ -523,7 +565,7 @@ async function load() {
     render();
     return loadUpcoming();
   }
-  const params = new URLSearchParams({ state: state.tab });
+  const params = new URLSearchParams({ state: state.tab === 'map' ? 'live' : state.tab });
   if (state.q) params.set('q', state.q);
   const want = params.toString();
   loading = want;

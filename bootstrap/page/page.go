@@ -9,7 +9,7 @@ import (
 	"github.com/peerscope/peerscope/internal/gzipfs"
 )
 
-//go:embed index.html directory.js directory.css
+//go:embed index.html directory.js directory.css world.svg
 var files embed.FS
 
 // CSP is the page's Content-Security-Policy: its own script, style and
@@ -19,7 +19,9 @@ var files embed.FS
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// FS returns the page's files: index.html, directory.js, directory.css.
+// FS returns the page's files: index.html, directory.js, directory.css,
+// and world.svg, the map's outline of the land (Natural Earth 1:110m,
+// public domain, drawn by scripts/worldmap).
 func FS() fs.FS { return files }
 
 // Mount serves the page on mux under prefix ("" for the root, "/directory"
@@ -35,4 +37,5 @@ func Mount(mux *http.ServeMux, prefix string) {
 	})
 	mux.Handle("GET "+prefix+"/directory.js", h)
 	mux.Handle("GET "+prefix+"/directory.css", h)
+	mux.Handle("GET "+prefix+"/world.svg", h)
 }

@@ -21,6 +21,7 @@ func TestMount(t *testing.T) {
 			prefix + "/":              "<!doctype html>",
 			prefix + "/directory.js":  "./api/v1/",
 			prefix + "/directory.css": "{",
+			prefix + "/world.svg":     "<svg",
 		} {
 			rec := httptest.NewRecorder()
 			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

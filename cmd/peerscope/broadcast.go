@@ -72,6 +72,7 @@ when it signs in; someone who does so while you are live is let in within
 func runBroadcast(ctx context.Context, args []string) error {
 	fs := newFlagSet("broadcast", "--from SOURCE [flags]", broadcastHelp)
 	title := fs.String("title", "", "the broadcast's title, shown to viewers (a WHIP publisher may set it)")
+	where := fs.String("location", "", "put the broadcast on the directory's map: LAT,LON in degrees (48.85,2.35), kept to 0.1° (about 11 km); default: not on the map")
 	from := fs.String("from", "", "where the video comes from (see above)")
 	loop := fs.Bool("loop", false, "play FILE (or sample) forever")
 	key := fs.String("key", "", "stream key publishers must give (default: a new random one)")
@@ -107,6 +108,16 @@ func runBroadcast(ctx context.Context, args []string) error {
 		streamKey = publish.NewStreamKey()
 	}
 	bc := node.LiveConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
+	if *where != "" {
+		l, err := api.ParseLocation(*where)
+		if err != nil {
+			return usagef("broadcast", "--%v", strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": "))
+		}
+		if isPrivate {
+			return usagef("broadcast", "--location is for the public directory's map; a private broadcast is never listed")
+		}
+		bc.Location = &l
+	}
 	var srcInfo []string // how to feed a source that listens
 	src, err := parseFrom(*from, *loop, streamKey, &bc, &srcInfo)
 	if err != nil {

@@ -85,6 +85,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bootstrap", "--relay-data", "lots"}, 2, "relay-data"},
 		{[]string{"bootstrap", "--relay-circuits", "0"}, 2, "must be positive"},
 		{[]string{"bootstrap", "--sms", "ftp://gateway"}, 2, "--sms must be"},
+		{[]string{"broadcast", "--from", "sample", "--location", "91,2"}, 2, "--location: latitude 91 is not between -90 and 90"},
+		{[]string{"broadcast", "--from", "sample", "--location", "0,-180.5"}, 2, "longitude -180.5 is not between -180 and 180"},
+		{[]string{"broadcast", "--from", "sample", "--location", "Paris"}, 2, `--location "Paris": write it as LAT,LON`},
+		{[]string{"broadcast", "--from", "sample", "--location", "north,east"}, 2, "must be numbers"},
 	} {
 		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
 		if code := exitCode(err); code != tc.code {

@@ -49,4 +49,6 @@
 //	GET Config.Studio+"chat/viewers"  ─► {live, hearts, identified [{handle, name}]}, every 5 s
 //	a tap on a comment, then Delete or Block
 //	  ─► POST Config.Studio+"chat/moderate" {op: delete|block, target}, JSON
+//	a place typed before Go live (LAT,LON, or the browser's geolocation, rounded to 0.1°)
+//	  ─► PUT Config.Studio+"location" {location: {lat, lon}}, JSON: the broadcast's dot on the directory's map
 package broadcaster

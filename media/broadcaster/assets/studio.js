@@ -64,6 +64,7 @@
     studio.nearestMs = -1;
     lags.length = 0;
     loadLinks(run.signal);
+    sendPlace(run.signal);
     follow(run.signal);
     pollNames(run.signal);
     pollQuestions(run.signal);
@@ -166,6 +167,62 @@
     const t = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
   });
+
+  // The place on the directory's map, optional: typed as LAT,LON or taken
+  // from the browser's geolocation, rounded to 0.1° here already (the node
+  // and the directory round it too). A place off the map is refused here
+  // with why, and by the node if it gets there.
+  const placeMsg = $('placemsg');
+  const placeHint = placeMsg.textContent;
+  function readPlace() {
+    const v = $('place').value.trim();
+    if (!v) return { place: null };
+    const m = v.match(/^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$/);
+    if (!m) return { error: 'Write the place as LAT,LON in degrees, say 48.85,2.35.' };
+    const lat = Number(m[1]), lon = Number(m[2]);
+    if (lat < -90 || lat > 90) return { error: `Latitude ${lat} is not between -90 and 90.` };
+    if (lon < -180 || lon > 180) return { error: `Longitude ${lon} is not between -180 and 180.` };
+    return { place: { lat: Math.round(lat * 10) / 10, lon: Math.round(lon * 10) / 10 } };
+  }
+  function showPlace() {
+    const r = readPlace();
+    placeMsg.textContent = r.error || placeHint;
+    placeMsg.classList.toggle('bad', !!r.error);
+    $('place').setAttribute('aria-invalid', String(!!r.error));
+    return r;
+  }
+  $('placerow').hidden = false;
+  $('place').addEventListener('input', showPlace);
+  $('here').addEventListener('click', () => {
+    if (!navigator.geolocation) {
+      placeMsg.textContent = 'This browser cannot say where it is: type the place instead.';
+      return;
+    }
+    placeMsg.textContent = 'Asking the browser where you are…';
+    navigator.geolocation.getCurrentPosition((p) => {
+      $('place').value = `${Math.round(p.coords.latitude * 10) / 10},${Math.round(p.coords.longitude * 10) / 10}`;
+      showPlace();
+    }, (e) => {
+      placeMsg.textContent = `No place from the browser (${e.message || 'refused'}): type it, or leave it empty.`;
+    }, { maximumAge: 600000, timeout: 15000 });
+  });
+  async function sendPlace(signal) {
+    const r = showPlace();
+    if (r.error) $('studio-note').textContent = `Not on the map: ${r.error}`;
+    if (!r.place) return;
+    try {
+      const resp = await fetch(api('location'), {
+        method: 'PUT', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ location: r.place }), cache: 'no-store', signal,
+      });
+      if (!resp.ok) {
+        const body = await resp.json().catch(() => null);
+        $('studio-note').textContent = `Not on the map: ${body && body.error ? body.error.message : resp.statusText}`;
+      }
+    } catch {
+      // The network: the broadcast goes on, off the map.
+    }
+  }
 
   async function loadLinks(signal) {
     // The broadcast is there as soon as WHIP took the key: one read, tried
