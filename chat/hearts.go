@@ -46,6 +46,9 @@ func (m *machine) riseTo(now time.Time, total uint64) {
 	}
 	rise := total - m.hearts
 	m.hearts = total
+	if m.isBroadcaster {
+		m.heartLog.add(now, rise)
+	}
 	if m.ownTaps > 0 && now.Sub(m.ownTapsAt) > ownTapsFor {
 		m.ownTaps = 0 // lost on the way (a relay died): stop looking
 	}
@@ -68,4 +71,43 @@ func (m *machine) flushHearts(now time.Time) {
 		m.send(now, envelope{Heart: &wireHeart{Count: uint32(m.pendingHearts)}})
 		m.pendingHearts = 0
 	}
+}
+
+// MaxHeartSeconds bounds a heart log: a count for each second of 36 hours,
+// longer than any broadcast whose replay is kept.
+const MaxHeartSeconds = 36 * 60 * 60
+
+// HeartLog is what a replay floats: the broadcast's hearts, a count per
+// second of the broadcaster's wallclock, as they reached the broadcaster
+// (a tap is counted within about a second of being made, the tree's
+// status pace).
+type HeartLog struct {
+	From   time.Time // the first second counted (zero: no hearts)
+	Counts []uint32  // the hearts of each second from From
+}
+
+// add counts n hearts at now. A second after MaxHeartSeconds is not
+// counted; one before From (the clock stepped back) counts in the first.
+func (l *HeartLog) add(now time.Time, n uint64) {
+	now = now.Truncate(time.Second)
+	if l.From.IsZero() {
+		l.From = now
+	}
+	i := max(int64(now.Sub(l.From)/time.Second), 0)
+	if i >= MaxHeartSeconds {
+		return
+	}
+	for int64(len(l.Counts)) <= i {
+		l.Counts = append(l.Counts, 0)
+	}
+	l.Counts[i] = uint32(min(uint64(l.Counts[i])+n, 1<<32-1))
+}
+
+// Total returns the hearts the log counts.
+func (l HeartLog) Total() uint64 {
+	var t uint64
+	for _, c := range l.Counts {
+		t += uint64(c)
+	}
+	return t
 }

@@ -78,10 +78,11 @@ type machine struct {
 	// Hearts. The broadcaster's total is what the tree counted (tickInput)
 	// plus what came over the topic from nodes outside a tree; every node
 	// floats the rise of the total between beats, less its own taps.
-	hearts         uint64 // the broadcast's total, as last known
-	heartsKnown    bool   // a viewer has had a beat's total
-	topicHearts    uint64 // the broadcaster's: hearts that came as messages
-	ownTaps        uint64 // taps of this node not yet seen in a total
+	hearts         uint64   // the broadcast's total, as last known
+	heartsKnown    bool     // a viewer has had a beat's total
+	topicHearts    uint64   // the broadcaster's: hearts that came as messages
+	heartLog       HeartLog // the broadcaster's: its replay's hearts
+	ownTaps        uint64   // taps of this node not yet seen in a total
 	ownTapsAt      time.Time
 	pendingHearts  int // taps to send over the topic (no Tap)
 	lastHeartFlush time.Time

@@ -412,6 +412,14 @@ func (r *Room) Log(ctx context.Context) ([]Comment, error) {
 	return l, err
 }
 
+// HeartLog returns, on the broadcaster, the hearts counted so far, a count
+// per second, for the replay (empty on a viewer).
+func (r *Room) HeartLog(ctx context.Context) (HeartLog, error) {
+	var l HeartLog
+	err := r.call(ctx, func() { l = HeartLog{From: r.m.heartLog.From, Counts: slices.Clone(r.m.heartLog.Counts)} })
+	return l, err
+}
+
 // Stats returns what the validators decided so far.
 func (r *Room) Stats(ctx context.Context) (Stats, error) {
 	var s Stats

@@ -23,8 +23,11 @@ const (
 	MaxManifestSize = 64 << 20
 	// MaxEntries bounds the chunks a manifest lists.
 	MaxEntries = 1 << 20
-	maxTitle   = 1024
-	maxInit    = 1 << 20
+	// MaxHeartSeconds bounds the hearts a manifest carries: a count for
+	// each second of 36 hours (chat.MaxHeartSeconds).
+	MaxHeartSeconds = 36 * 60 * 60
+	maxTitle        = 1024
+	maxInit         = 1 << 20
 )
 
 // manifestDomain separates manifest signatures from every other use of the
@@ -45,6 +48,11 @@ type Manifest struct {
 	// Comments is the chat log (chat.MarshalLog), each comment with its
 	// place in the stream.
 	Comments []byte
+	// Hearts are the hearts as they reached the broadcaster, a count for
+	// each second from HeartsFrom (at most MaxHeartSeconds; none from a
+	// node older than them).
+	HeartsFrom time.Time
+	Hearts     []uint32
 }
 
 // Entry is one chunk of a replay.
@@ -65,6 +73,9 @@ type Entry struct {
 func (m *Manifest) marshal() ([]byte, error) {
 	pb := &replaypb.Manifest{Broadcast: m.Broadcast, Title: m.Title, Started: pbwire.UnixNano(m.Started),
 		Ended: pbwire.UnixNano(m.Ended), Comments: m.Comments, Chunk: make([]*replaypb.Entry, len(m.Chunks))}
+	if len(m.Hearts) > 0 {
+		pb.HeartsFrom, pb.Hearts = pbwire.UnixNano(m.HeartsFrom), m.Hearts
+	}
 	for i := range m.Chunks {
 		e := &m.Chunks[i]
 		pb.Chunk[i] = &replaypb.Entry{Cid: e.CID.Bytes(), Seq: e.Seq, Wallclock: e.Wallclock.UnixNano(),
@@ -97,6 +108,13 @@ func (m *Manifest) unmarshal(b []byte) error {
 		return errors.New("bad broadcast ID")
 	case len(pb.Title) > maxTitle:
 		return errors.New("bad title")
+	case len(pb.Hearts) > MaxHeartSeconds:
+		return fmt.Errorf("hearts for more than %d seconds", MaxHeartSeconds)
+	case len(pb.Hearts) > 0 && pb.HeartsFrom <= 0:
+		return errors.New("hearts without their first second")
+	}
+	if len(pb.Hearts) > 0 {
+		m.HeartsFrom, m.Hearts = pbwire.FromUnixNano(pb.HeartsFrom), pb.Hearts
 	}
 	m.Broadcast, m.Title, m.Comments = pb.Broadcast, pb.Title, pb.Comments
 	m.Started, m.Ended = pbwire.FromUnixNano(pb.Started), pbwire.FromUnixNano(pb.Ended)

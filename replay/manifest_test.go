@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,12 +44,15 @@ func manifestSeeds() map[string][]byte {
 	b := newBroadcaster("12D3KooWseed.abcd", 7)
 	m, _ := testManifest(b, time.Unix(1700000000, 0), 4)
 	signed, _ := SignManifest(m, b.key)
-	return map[string][]byte{"manifest": signed, "empty": {}, "half": signed[:len(signed)/2]}
+	m.HeartsFrom, m.Hearts = m.Started.Add(time.Second), []uint32{0, 3, 0, 1}
+	withHearts, _ := SignManifest(m, b.key)
+	return map[string][]byte{"manifest": signed, "empty": {}, "half": signed[:len(signed)/2], "hearts": withHearts}
 }
 
 func TestManifestRoundTrip(t *testing.T) {
 	b := newBroadcaster("b.x", 1)
 	m, chunks := testManifest(b, time.Unix(1700000000, 0), 20)
+	m.HeartsFrom, m.Hearts = m.Started.Add(2*time.Second), []uint32{5, 0, 0, 2}
 	signed, err := SignManifest(m, b.key)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +62,8 @@ func TestManifestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Title != m.Title || !got.Started.Equal(m.Started) || !got.Ended.Equal(m.Ended) || len(got.Chunks) != 20 ||
-		!bytes.Equal(got.Comments, m.Comments) || string(got.Chunks[0].Init) != "init" {
+		!bytes.Equal(got.Comments, m.Comments) || string(got.Chunks[0].Init) != "init" ||
+		!got.HeartsFrom.Equal(m.HeartsFrom) || !slices.Equal(got.Hearts, m.Hearts) {
 		t.Fatalf("decoded %+v", got)
 	}
 	for i, c := range chunks {
@@ -132,6 +137,30 @@ func TestManifestStoredUntilExpiry(t *testing.T) {
 	}
 }
 
+// TestManifestHeartsBounded: a manifest's hearts are refused beyond 36
+// hours of seconds, or without the second they start from.
+func TestManifestHeartsBounded(t *testing.T) {
+	b := newBroadcaster("b.x", 1)
+	for _, c := range []struct {
+		name   string
+		from   time.Time
+		hearts []uint32
+	}{
+		{"too many seconds", time.Unix(1700000000, 0), make([]uint32, MaxHeartSeconds+1)},
+		{"no first second", time.Time{}, []uint32{1}},
+	} {
+		m, _ := testManifest(b, time.Unix(1700000000, 0), 2)
+		m.HeartsFrom, m.Hearts = c.from, c.hearts
+		signed, err := SignManifest(m, b.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeManifest(signed, b.id, b.pub); err == nil {
+			t.Fatalf("%s: accepted", c.name)
+		}
+	}
+}
+
 // FuzzManifest: any bytes give a verified manifest or an error, never a
 // panic. (The fuzzer cannot forge the signature, so it also walks the
 // body decoder directly.)
@@ -156,7 +185,7 @@ func FuzzManifest(f *testing.F) {
 			if err := again.unmarshal(body); err != nil {
 				t.Fatalf("re-encoded manifest does not decode: %v", err)
 			}
-			if len(again.Chunks) != len(m.Chunks) || again.Broadcast != m.Broadcast {
+			if len(again.Chunks) != len(m.Chunks) || again.Broadcast != m.Broadcast || !slices.Equal(again.Hearts, m.Hearts) {
 				t.Fatal("round trip changed the manifest")
 			}
 		}

@@ -110,13 +110,18 @@ func (x *SignedManifest) GetSignature() []byte {
 // Manifest is what a replay is made of, signed as the broadcast ends (at
 // most 64 MiB encoded).
 type Manifest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Broadcast     string                 `protobuf:"bytes,1,opt,name=broadcast,proto3" json:"broadcast,omitempty"` // broadcast ID: <broadcaster's peer ID>.<nonce>
-	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`         // at most 1024 bytes
-	Started       int64                  `protobuf:"varint,3,opt,name=started,proto3" json:"started,omitempty"`    // Unix nanoseconds (0: unknown)
-	Ended         int64                  `protobuf:"varint,4,opt,name=ended,proto3" json:"ended,omitempty"`        // Unix nanoseconds: the replay expires 24 h after it
-	Chunk         []*Entry               `protobuf:"bytes,5,rep,name=chunk,proto3" json:"chunk,omitempty"`         // every chunk in the order made, at most 2^20
-	Comments      []byte                 `protobuf:"bytes,6,opt,name=comments,proto3" json:"comments,omitempty"`   // the chat's comment log (chat.MarshalLog)
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Broadcast string                 `protobuf:"bytes,1,opt,name=broadcast,proto3" json:"broadcast,omitempty"` // broadcast ID: <broadcaster's peer ID>.<nonce>
+	Title     string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`         // at most 1024 bytes
+	Started   int64                  `protobuf:"varint,3,opt,name=started,proto3" json:"started,omitempty"`    // Unix nanoseconds (0: unknown)
+	Ended     int64                  `protobuf:"varint,4,opt,name=ended,proto3" json:"ended,omitempty"`        // Unix nanoseconds: the replay expires 24 h after it
+	Chunk     []*Entry               `protobuf:"bytes,5,rep,name=chunk,proto3" json:"chunk,omitempty"`         // every chunk in the order made, at most 2^20
+	Comments  []byte                 `protobuf:"bytes,6,opt,name=comments,proto3" json:"comments,omitempty"`   // the chat's comment log (chat.MarshalLog)
+	// Added later (an older node ignores them; a manifest without them plays
+	// without hearts): the hearts as they reached the broadcaster, a count
+	// for each second from hearts_from.
+	HeartsFrom    int64    `protobuf:"varint,7,opt,name=hearts_from,json=heartsFrom,proto3" json:"hearts_from,omitempty"` // Unix nanoseconds of the first second counted
+	Hearts        []uint32 `protobuf:"varint,8,rep,packed,name=hearts,proto3" json:"hearts,omitempty"`                    // packed; at most 129600 (36 h)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +194,20 @@ func (x *Manifest) GetChunk() []*Entry {
 func (x *Manifest) GetComments() []byte {
 	if x != nil {
 		return x.Comments
+	}
+	return nil
+}
+
+func (x *Manifest) GetHeartsFrom() int64 {
+	if x != nil {
+		return x.HeartsFrom
+	}
+	return 0
+}
+
+func (x *Manifest) GetHearts() []uint32 {
+	if x != nil {
+		return x.Hearts
 	}
 	return nil
 }
@@ -522,14 +541,17 @@ const file_replay_proto_rawDesc = "" +
 	"\freplay.proto\x12\x13peerscope.replay.v1\"B\n" +
 	"\x0eSignedManifest\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xbc\x01\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xf5\x01\n" +
 	"\bManifest\x12\x1c\n" +
 	"\tbroadcast\x18\x01 \x01(\tR\tbroadcast\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
 	"\astarted\x18\x03 \x01(\x03R\astarted\x12\x14\n" +
 	"\x05ended\x18\x04 \x01(\x03R\x05ended\x120\n" +
 	"\x05chunk\x18\x05 \x03(\v2\x1a.peerscope.replay.v1.EntryR\x05chunk\x12\x1a\n" +
-	"\bcomments\x18\x06 \x01(\fR\bcomments\"\xa3\x01\n" +
+	"\bcomments\x18\x06 \x01(\fR\bcomments\x12\x1f\n" +
+	"\vhearts_from\x18\a \x01(\x03R\n" +
+	"heartsFrom\x12\x16\n" +
+	"\x06hearts\x18\b \x03(\rR\x06hearts\"\xa3\x01\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\fR\x03cid\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1c\n" +
