@@ -94,11 +94,15 @@ func (m *machine) deliverComment(now time.Time, from peer.ID, env *envelope) {
 	}
 }
 
-// commentLog returns the kept comments in stream order.
+// commentLog returns the kept comments in stream order, those of an
+// author blocked since marked deleted (a replay leaves them out too).
 func (m *machine) commentLog() []Comment {
 	out := make([]Comment, len(m.log))
 	for i, c := range m.log {
 		out[i] = *c
+		if m.isBlocked(c.Author.Peer, c.Author.Identity) {
+			out[i].Deleted = true
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Comment) int { return a.At.Compare(b.At) })
 	return out

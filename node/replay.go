@@ -258,6 +258,7 @@ func (r *Replay) HLSURL() string { return r.PlayerURL() + "hls/index.m3u8" }
 func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	m, vod := r.Manifest(), r.VOD()
 	comments := replayComments(n.openComments(m), vod)
+	hearts := replayHearts(m, vod)
 	return player.New(player.Routes{
 		HLS: vod,
 		Status: func() player.Status {
@@ -268,7 +269,21 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 			return st
 		},
 		Comments: func() []player.Comment { return comments },
+		Hearts:   func() []player.Heart { return hearts },
 	})
+}
+
+// replayHearts places the manifest's hearts on the replay's timeline, one
+// entry for each second that had any.
+func replayHearts(m *replay.Manifest, v *hls.VOD) []player.Heart {
+	var out []player.Heart
+	for i, n := range m.Hearts {
+		if n > 0 {
+			at := v.MediaTime(m.HeartsFrom.Add(time.Duration(i) * time.Second))
+			out = append(out, player.Heart{At: at.Seconds(), Count: n})
+		}
+	}
+	return out
 }
 
 // replayComments places the manifest's comments on the replay's timeline.
@@ -390,6 +405,11 @@ func (b *Broadcast) sealReplay() {
 			m.Comments = b.sealComments(chat.MarshalLog(log))
 		} else {
 			b.log.Warn("replay: no comment log", "err", err)
+		}
+		if b.ring == nil { // a private broadcast's manifest carries no chat
+			if h, err := b.room.HeartLog(ctx); err == nil && len(h.Counts) > 0 {
+				m.HeartsFrom, m.Hearts = h.From, h.Counts
+			}
 		}
 		cancel()
 	}

@@ -83,6 +83,12 @@ type Comment struct {
 	Broadcaster bool    `json:"broadcaster,omitempty"`
 }
 
+// Heart is one second of a replay's hearts.
+type Heart struct {
+	At    float64 `json:"at"`    // media time, s from the replay's start
+	Count uint32  `json:"count"` // hearts that reached the broadcaster in that second
+}
+
 // StatusHandler serves status() as JSON, uncached, to GET and HEAD.
 func StatusHandler(status func() Status) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +157,9 @@ type Routes struct {
 	Chat http.Handler
 	// Comments, on a replay, lists its comments at api/comments.
 	Comments func() []Comment
+	// Hearts, on a replay, lists its hearts at api/hearts: a count for
+	// each second that had any, placed on the replay's timeline.
+	Hearts func() []Heart
 	// Peer, when set, tells the page's light node where to join the tree
 	// (api/peer; ok false: 404, the page then plays another way), and
 	// PeerScript serves the light node's script at peer.js (web/peer).
@@ -219,7 +228,10 @@ func New(r Routes) http.Handler {
 		})
 	}
 	if r.Comments != nil {
-		mux.Handle("GET /api/comments", commentsHandler(r.Comments))
+		mux.Handle("GET /api/comments", listHandler(r.Comments))
+	}
+	if r.Hearts != nil {
+		mux.Handle("GET /api/hearts", listHandler(r.Hearts))
 	}
 	if r.Peer != nil && r.PeerScript != nil {
 		mux.Handle("GET /peer.js", r.PeerScript)
@@ -265,11 +277,18 @@ func peerHandler(peer func() (Peer, bool)) http.Handler {
 	})
 }
 
-func commentsHandler(list func() []Comment) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// listHandler serves a replay's list as a JSON array. It takes no query:
+// one that comes with any is refused, rather than silently answered as
+// though it had been understood.
+func listHandler[T any](list func() []T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.RawQuery != "" {
+			http.Error(w, "this list takes no query: GET it whole", http.StatusBadRequest)
+			return
+		}
 		cs := list()
 		if cs == nil {
-			cs = []Comment{}
+			cs = []T{}
 		}
 		b, err := json.Marshal(cs)
 		if err != nil {

@@ -277,3 +277,47 @@ func TestPeerRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayLists: a replay's comments and hearts are served as JSON
+// arrays (empty, not null, when there are none); a request with a query,
+// which these lists do not take, or another method, is refused with what
+// is wrong; a page without them (a live broadcast) answers 404.
+func TestReplayLists(t *testing.T) {
+	h := player.New(player.Routes{
+		Comments: func() []player.Comment { return nil },
+		Hearts:   func() []player.Heart { return []player.Heart{{At: 3.5, Count: 4}} },
+	})
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/api/hearts", 200, `[{"at":3.5,"count":4}]`},
+		{"GET", "/api/comments", 200, `[]`},
+		{"GET", "/api/hearts?from=abc", 400, "takes no query"},
+		{"POST", "/api/hearts", 405, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.body) {
+			t.Errorf("%s %s: %d %q", tc.method, tc.path, resp.StatusCode, b)
+		}
+	}
+	live := httptest.NewServer(player.New(player.Routes{}))
+	defer live.Close()
+	resp, err := http.Get(live.URL + "/api/hearts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("a live page's api/hearts: %d", resp.StatusCode)
+	}
+}

@@ -13,6 +13,7 @@
     mode: null, startupMs: null, firstFrameAt: null, latencyMs: null, ended: false, live: false, prefer: '',
     audio: null, errors: [], log: [],
     replay: false, duration: null, comments: [], shownComments: 0, seeks: 0,
+    hearts: [], heartAt: 0, heartsFloated: [],
   });
   const t0 = performance.now();
 
@@ -714,6 +715,7 @@
       const t = video.currentTime;
       state.seeks++;
       renderComments(t, true);
+      state.heartAt = t; // a seek floats nothing: hearts float as the replay plays through them
       if (buffered(t)) return;
       log('vod: seek to', t.toFixed(2));
       gen++;
@@ -727,6 +729,7 @@
     });
     video.addEventListener('timeupdate', () => {
       renderComments(video.currentTime, false);
+      floatHearts(video.currentTime);
       pump();
       // Drop what lies far behind, to bound memory on long replays.
       if (sb && !sb.updating && sb.buffered.length && video.currentTime - sb.buffered.start(0) > 90) {
@@ -743,6 +746,7 @@
       if (i < pl.segs.length) { log('vod: jump over a hole to', pl.segs[i].start.toFixed(2)); video.currentTime = pl.segs[i].start + 0.01; }
     });
     loadComments();
+    loadHearts();
     pump();
     return { kind: 'vod', stop: () => { stopped = true; }, latency: async () => null };
   }
@@ -757,6 +761,30 @@
       $('chat').hidden = true;
       renderComments(video.currentTime, true);
     } catch (e) { log('comments:', e.message); }
+  }
+  // The hearts (api/hearts: a count for each second that had any), floated
+  // as the playhead plays through their second. Pages of a node without
+  // them get a 404 and float none.
+  async function loadHearts() {
+    try {
+      const r = await fetch('api/hearts');
+      if (!r.ok) return;
+      state.hearts = await r.json();
+      state.heartAt = video.currentTime;
+    } catch (e) { log('hearts:', e.message); }
+  }
+  function floatHearts(t) {
+    const from = state.heartAt;
+    state.heartAt = t;
+    if (!(t > from) || t - from > 2) return; // paused, or a jump: nothing floats
+    const hs = state.hearts;
+    let lo = 0; let hi = hs.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (hs[m].at <= from) lo = m + 1; else hi = m; }
+    for (let i = lo; i < hs.length && hs[i].at <= t; i++) {
+      state.heartsFloated.push(hs[i].at);
+      if (state.heartsFloated.length > 1000) state.heartsFloated.shift();
+      if (window.peerscopeHearts) window.peerscopeHearts.float($('hearts'), hs[i].count);
+    }
   }
   function clock(s) {
     const m = Math.floor(s / 60);
