@@ -30,15 +30,11 @@ func firstCapture(t *testing.T, b *node.Broadcast) time.Time {
 	return first
 }
 
-// TestReplayMoments: a live broadcast (real time, 14 s) with two viewers
-// on real hosts; one comments 3 s in and sends hearts about 6 s in, the
-// other comments 4 s in and is then blocked; a comment of the first, 5 s
-// in, is deleted by the owner. Once it ended, a third node opens the
-// replay from the link and its page's api/comments lists the first
-// comment at 3 s (neither the deleted one nor the blocked author's), its
-// api/hearts the hearts around 6 s; a request with a query is refused.
-func TestReplayMoments(t *testing.T) {
-	e2e(t)
+// momentsReplay runs TestReplayMoments's broadcast and opens its replay on
+// a third node; it returns the replay and when the hearts were sent
+// (seconds after the first frame's capture).
+func momentsReplay(t *testing.T) (*node.Replay, float64) {
+	t.Helper()
 	log, _ := newLogs(t, slog.LevelInfo)
 	root := newNode(t, node.Config{Slots: 2, Logger: log.With("name", "broadcaster")})
 	gate := make(chan struct{})
@@ -98,6 +94,19 @@ func TestReplayMoments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, sentHearts
+}
+
+// TestReplayMoments: a live broadcast (real time, 14 s) with two viewers
+// on real hosts; one comments 3 s in and sends hearts about 6 s in, the
+// other comments 4 s in and is then blocked; a comment of the first, 5 s
+// in, is deleted by the owner. Once it ended, a third node opens the
+// replay from the link and its page's api/comments lists the first
+// comment at 3 s (neither the deleted one nor the blocked author's), its
+// api/hearts the hearts around 6 s; a request with a query is refused.
+func TestReplayMoments(t *testing.T) {
+	e2e(t)
+	r, sentHearts := momentsReplay(t)
 	var comments []struct {
 		At   float64
 		Text string
