@@ -75,7 +75,10 @@
 // attestation are followed while the room runs (Config.TrustSource,
 // AttestationSource): a new trust set makes the machine judge every
 // identity afresh, so a revoked one is anonymous from the next tick on. Accepted comments are kept with their place in the stream
-// (the broadcast's wallclock) for the replay (Log, MarshalLog, Due).
+// (the broadcast's wallclock) for the replay (Log, MarshalLog, Due; an
+// author blocked since is marked deleted there), and the broadcaster
+// counts the hearts of each second as they reach it (Room.HeartLog, at
+// most MaxHeartSeconds), which the replay manifest carries.
 //
 // Not yet: private broadcasts, where only identities on the broadcaster's
 // audience list may join the chat.

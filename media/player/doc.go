@@ -58,7 +58,11 @@
 // (hls.VOD): the page appends its segments from the start, keeps 30 s
 // ahead, seeks with the video's controls (loading from the segment sought)
 // and shows the comments of Routes.Comments (api/comments) as the playhead
-// passes the moment each was written. An ended broadcast's page links to
+// passes the moment each was written, and floats the hearts of
+// Routes.Hearts (api/hearts: a count for each second that had any) as it
+// plays through their second (a seek floats none; a node without
+// api/hearts gives a page without them). Both lists take no query: one
+// with a query is refused (400). An ended broadcast's page links to
 // its replay (Status.ReplayURL) and shows replay views beside the live
 // count.
 //
