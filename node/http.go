@@ -20,7 +20,7 @@ import (
 //	/api/broadcasts       the same as JSON
 //	/api/broadcasts/<ID>/audience  a private broadcast's audience: who may watch, and a change (owner only)
 //	/b/<ID>/…             a broadcast's player page, api/status, hls/, whep (media/player)
-//	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments
+//	/r/<ID>/…             a replay's page: the same player, HLS VOD, api/comments, api/hearts
 //	/broadcast/           the page to go live from (media/broadcaster)
 //	/broadcast/whip[/…]   the WHIP endpoint that page publishes to
 //	/broadcast/audience   who may watch the broadcast that page's stream key opens, and a change

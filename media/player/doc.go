@@ -61,8 +61,8 @@
 // passes the moment each was written, and floats the hearts of
 // Routes.Hearts (api/hearts: a count for each second that had any) as it
 // plays through their second (a seek floats none; a node without
-// api/hearts gives a page without them). Both lists take no query: one
-// with a query is refused (400). An ended broadcast's page links to
+// api/hearts gives a page without them). api/hearts takes no query: a
+// request with one is refused (400). An ended broadcast's page links to
 // its replay (Status.ReplayURL) and shows replay views beside the live
 // count.
 //

@@ -231,7 +231,7 @@ func New(r Routes) http.Handler {
 		mux.Handle("GET /api/comments", listHandler(r.Comments))
 	}
 	if r.Hearts != nil {
-		mux.Handle("GET /api/hearts", listHandler(r.Hearts))
+		mux.Handle("GET /api/hearts", noQuery(listHandler(r.Hearts)))
 	}
 	if r.Peer != nil && r.PeerScript != nil {
 		mux.Handle("GET /peer.js", r.PeerScript)
@@ -277,15 +277,22 @@ func peerHandler(peer func() (Peer, bool)) http.Handler {
 	})
 }
 
-// listHandler serves a replay's list as a JSON array. It takes no query:
-// one that comes with any is refused, rather than silently answered as
-// though it had been understood.
-func listHandler[T any](list func() []T) http.Handler {
+// noQuery refuses a request with a query, which h does not take, rather
+// than answer it as though it had been understood (api/hearts; api/comments
+// answers as it always did).
+func noQuery(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.RawQuery != "" {
 			http.Error(w, "this list takes no query: GET it whole", http.StatusBadRequest)
 			return
 		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// listHandler serves a replay's list as a JSON array.
+func listHandler[T any](list func() []T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		cs := list()
 		if cs == nil {
 			cs = []T{}
