@@ -274,14 +274,19 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 }
 
 // replayHearts places the manifest's hearts on the replay's timeline, one
-// entry for each second that had any.
+// entry for each second that had any (in one pass: a long broadcast has
+// many).
 func replayHearts(m *replay.Manifest, v *hls.VOD) []player.Heart {
+	var walls []time.Time
 	var out []player.Heart
 	for i, n := range m.Hearts {
 		if n > 0 {
-			at := v.MediaTime(m.HeartsFrom.Add(time.Duration(i) * time.Second))
-			out = append(out, player.Heart{At: at.Seconds(), Count: n})
+			walls = append(walls, m.HeartsFrom.Add(time.Duration(i)*time.Second))
+			out = append(out, player.Heart{Count: n})
 		}
+	}
+	for i, at := range v.MediaTimes(walls) {
+		out[i].At = at.Seconds()
 	}
 	return out
 }

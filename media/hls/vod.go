@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -165,6 +166,59 @@ func (v *VOD) MediaTime(wall time.Time) time.Duration {
 		}
 	}
 	return best
+}
+
+// MediaTimes returns MediaTime of each of walls, which must be in
+// ascending order, in one pass over the replay (a replay's hearts, a count
+// for each second of a long broadcast, would take one pass each). Walls
+// out of order, or a replay whose capture times step back, are placed one
+// by one.
+func (v *VOD) MediaTimes(walls []time.Time) []time.Duration {
+	out := make([]time.Duration, len(walls))
+	if !slices.IsSortedFunc(walls, time.Time.Compare) || !v.monotonic() {
+		for i, w := range walls {
+			out[i] = v.MediaTime(w)
+		}
+		return out
+	}
+	i := 0
+	var prev *VODItem
+	var prevAt time.Duration
+	place := func(until func(time.Time) bool) {
+		for ; i < len(walls) && until(walls[i]); i++ {
+			if prev != nil {
+				out[i] = prevAt + min(walls[i].Sub(prev.Wallclock), prev.Duration)
+			}
+		}
+	}
+	for _, s := range v.segs {
+		at := s.Start
+		for _, seq := range s.Parts {
+			p := v.parts[seq]
+			place(func(w time.Time) bool { return w.Before(p.Wallclock) })
+			prev, prevAt = &p, at
+			at += p.Duration
+		}
+	}
+	place(func(time.Time) bool { return true })
+	return out
+}
+
+// monotonic says whether the parts' capture times never step back and each
+// segment's is its first part's (MediaTimes's single pass then agrees with
+// MediaTime).
+func (v *VOD) monotonic() bool {
+	var last time.Time
+	for _, s := range v.segs {
+		for j, seq := range s.Parts {
+			p := v.parts[seq]
+			if p.Wallclock.Before(last) || (j == 0 && !p.Wallclock.Equal(s.Wallclock)) {
+				return false
+			}
+			last = p.Wallclock
+		}
+	}
+	return true
 }
 
 func (v *VOD) playlist() []byte {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +101,22 @@ func TestVODPlaylist(t *testing.T) {
 	}
 	if got := v.MediaTime(start.Add(-time.Hour)); got != 0 {
 		t.Fatalf("before the start: %v", got)
+	}
+	// In one pass, the same as one by one: before the start, on and
+	// between captures, after the end, in order and not.
+	var walls []time.Time
+	for w := start.Add(-time.Second); w.Before(time.Unix(0, chunks[len(chunks)-1].Wallclock).Add(2 * time.Second)); w = w.Add(37 * time.Millisecond) {
+		walls = append(walls, w)
+	}
+	rev := slices.Clone(walls)
+	slices.Reverse(rev)
+	for _, ws := range [][]time.Time{walls, rev} {
+		got := v.MediaTimes(ws)
+		for i, w := range ws {
+			if want := v.MediaTime(w); got[i] != want {
+				t.Fatalf("MediaTimes at %v: %v, MediaTime %v", w.Sub(start), got[i], want)
+			}
+		}
 	}
 }
 
