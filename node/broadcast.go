@@ -77,6 +77,9 @@ type Broadcast struct {
 	// stills holds the newest still a publisher sent for the directory's
 	// card, until the listing loop sends it (a newer one replaces it).
 	stills chan []byte
+	// stiller makes stills from keyframes with ffmpeg, for a listed public
+	// broadcast (nil otherwise).
+	stiller *keyframeStiller
 	// flowing is closed at the first media chunk the publisher makes: a
 	// broadcast that takes publishers is listed from then on only.
 	flowing  chan struct{}

@@ -155,17 +155,10 @@ func (n *Node) serveStudioThumbnail(w http.ResponseWriter, r *http.Request) {
 		studioError(w, http.StatusConflict, "the broadcast is not in the public directory, so it shows no still")
 		return
 	}
-	for sent := false; !sent; { // the newest replaces one not yet sent
-		select {
-		case b.stills <- jpeg:
-			sent = true
-		default:
-			select {
-			case <-b.stills:
-			default:
-			}
-		}
+	if b.stiller != nil {
+		b.stiller.studio.Store(n.clock.Now().UnixNano())
 	}
+	b.offerStill(jpeg)
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -5,11 +5,13 @@ import (
 	"image"
 	"image/jpeg"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
 
@@ -77,4 +79,35 @@ func TestStudioThumbnailRoute(t *testing.T) {
 	if !tagged(api.ThumbnailTag([]byte(good)))() {
 		t.Error("the still changed after refusals")
 	}
+}
+
+// TestKeyframeStill: a broadcast from a file (as from OBS or ffmpeg: no
+// studio) gets its card's still from ffmpeg, when on PATH, out of a
+// keyframe chunk and the init segment.
+func TestKeyframeStill(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("no ffmpeg on PATH: the card keeps its initials")
+	}
+	svc := startBootstrap(t)
+	n := newNode(t, node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: 200 * time.Millisecond})
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "from a file", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	anyone := &api.Client{Base: svc.URL()}
+	waitFor(t, 30*time.Second, "the listing with a still from a keyframe", func() bool {
+		l, err := anyone.Broadcast(t.Context(), b.ID())
+		return err == nil && l.Thumbnail != ""
+	})
+	resp, err := http.Get(svc.URL() + "/api/v1/broadcasts/" + b.ID() + "/thumbnail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	img, err := jpeg.DecodeConfig(resp.Body)
+	if err != nil || img.Width < 1 || img.Width > 320 {
+		t.Fatalf("the still: %+v %v", img, err)
+	}
+	t.Logf("a %dx%d still", img.Width, img.Height)
 }
