@@ -6,6 +6,7 @@ import (
 	"image/jpeg"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,9 @@ func TestKeyframeStill(t *testing.T) {
 		t.Fatalf("the still: %+v %v", img, err)
 	}
 	t.Logf("a %dx%d still", img.Width, img.Height)
+	b.Close() // and ffmpeg, if one runs, with it
+	stacks := make([]byte, 4<<20)
+	if st := string(stacks[:runtime.Stack(stacks, true)]); strings.Contains(st, "keyframeStiller") || strings.Contains(st, "os/exec") {
+		t.Errorf("the stiller outlived its broadcast:\n%s", st)
+	}
 }
