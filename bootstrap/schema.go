@@ -357,4 +357,12 @@ CREATE INDEX broadcasts_broadcaster ON broadcasts(broadcaster, ended);
 ALTER TABLE broadcasts ADD COLUMN lat REAL;
 ALTER TABLE broadcasts ADD COLUMN lon REAL;
 `,
+	// 11: a still of the live broadcast for its card (issue 15): its tag
+	// (what listings carry), the JPEG (read only by its own route) and
+	// when it came; none in every listing made before.
+	`
+ALTER TABLE broadcasts ADD COLUMN thumb TEXT NOT NULL DEFAULT '';
+ALTER TABLE broadcasts ADD COLUMN thumb_jpeg BLOB;
+ALTER TABLE broadcasts ADD COLUMN thumb_at INTEGER NOT NULL DEFAULT 0;
+`,
 }

@@ -303,6 +303,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/broadcasts/{id}", s.handleGet)
 	m.HandleFunc("PUT /api/v1/broadcasts/{id}", s.handleAnnounce)
 	m.HandleFunc("PUT /api/v1/broadcasts/{id}/replay", s.handleReplay)
+	m.HandleFunc("PUT /api/v1/broadcasts/{id}/thumbnail", s.handlePutThumbnail)
+	m.HandleFunc("GET /api/v1/broadcasts/{id}/thumbnail", s.handleGetThumbnail)
 	m.HandleFunc("GET /api/v1/events", s.handleEvents)
 	m.HandleFunc("GET /api/v1/feed", s.handleFeed)
 	m.HandleFunc("GET /api/v1/follows", s.handleFollowing)

@@ -300,7 +300,7 @@ func (s *Store) setReplay(ctx context.Context, id, replay string, expires time.T
 
 const broadcastColumns = `b.id, b.broadcaster, COALESCE(b.account, 0), b.title, b.link, b.private, b.started, b.ended, b.viewers,
 	b.replay_viewers, b.replay_viewers_identified, b.version, b.updated, b.replay, b.replay_expires, b.tweeted,
-	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, ''), b.lat, b.lon`
+	COALESCE(a.provider, ''), COALESCE(a.subject, ''), COALESCE(a.handle, ''), COALESCE(a.name, ''), COALESCE(a.avatar, ''), b.lat, b.lon, b.thumb`
 
 func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
 	var b entry
@@ -309,7 +309,7 @@ func scanBroadcast(row interface{ Scan(...any) error }) (*entry, error) {
 	var lat, lon sql.NullFloat64
 	err := row.Scan(&b.ID, &b.Broadcaster, &b.account, &b.Title, &b.Link, &b.Private, &started, &ended, &b.Viewers,
 		&b.ReplayViewers, &b.ReplayViewersIdentified, &version, &updated, &b.Replay, &replayExpires, &b.tweeted,
-		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar, &lat, &lon)
+		&who.Provider, &who.Subject, &who.Handle, &who.Name, &who.Avatar, &lat, &lon, &b.Thumbnail)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ import (
 // /directory/ (the node routes /directory and /directory/ here):
 //
 //	/directory/                           the directory page (package page), the bootstrap's own
-//	/directory/api/v1/{info,broadcasts,broadcasts/{id},events,feed}
+//	/directory/api/v1/{info,broadcasts,broadcasts/{id}[/thumbnail],events,feed}
 //	                                      the first bootstrap's API, proxied (the feed signed with the node's key)
 //	/directory/api/v1/schedules[/{id}[/questions]]
 //	                                      upcoming broadcasts and their questions, proxied
@@ -56,7 +56,7 @@ func (c *Community) handler() http.Handler {
 		http.Redirect(w, r, "/directory/", http.StatusFound)
 	})
 	proxy := c.proxy()
-	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/events", "/feed",
+	for _, p := range []string{"/info", "/broadcasts", "/broadcasts/{id}", "/broadcasts/{id}/thumbnail", "/events", "/feed",
 		"/schedules", "/schedules/{id}", "/schedules/{id}/questions", "/profiles/{who}"} {
 		mux.Handle("GET /directory/api/v1"+p, proxy)
 	}

@@ -22,6 +22,10 @@ type Live struct {
 	Entry func() api.ListingUpdate
 	// Ended is closed when the broadcast ends.
 	Ended <-chan struct{}
+	// Stills, optional, brings new stills of the broadcast (JPEGs that
+	// api.CheckThumbnail takes) for its card in the directory; each is
+	// sent once the listing is there.
+	Stills <-chan []byte
 }
 
 // ListLive lists b in the first bootstrap's directory, signed with the
@@ -36,6 +40,25 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 	}
 	var version uint64
 	placeless := false // the bootstrap predates listings' locations
+	stillless := false // the bootstrap predates thumbnails
+	sendStill := func(ctx context.Context, jpeg []byte) {
+		if stillless {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := c.client.PutThumbnail(ctx, b.ID, jpeg)
+		var ae *api.APIError
+		switch {
+		case err == nil:
+		case errors.As(err, &ae) && ae.Status == 404 && strings.Contains(ae.Message, "no such endpoint"):
+			// An older bootstrap: the card keeps its initials.
+			c.log.Warn("the bootstrap keeps no thumbnails (an older version): listed without one", "broadcast", short(b.ID))
+			stillless = true
+		default:
+			c.log.Warn("directory thumbnail", "broadcast", short(b.ID), "err", err)
+		}
+	}
 	announce := func(ctx context.Context, ended bool) {
 		u := b.Entry()
 		if placeless {
@@ -81,6 +104,8 @@ func (c *Community) ListLive(ctx context.Context, b Live) {
 		select {
 		case <-t.C():
 			timed(ctx, 10*time.Second, false)
+		case jpeg := <-b.Stills:
+			sendStill(ctx, jpeg)
 		case <-c.identityChanged():
 			// Signed in or out: the bootstrap names the broadcaster from
 			// the session it finds at each announcement.

@@ -74,6 +74,12 @@ type Broadcast struct {
 	// location is where the broadcaster said the broadcast is, for the
 	// directory's map (nil: not said); a publisher may set it.
 	location atomic.Pointer[api.Location]
+	// stills holds the newest still a publisher sent for the directory's
+	// card, until the listing loop sends it (a newer one replaces it).
+	stills chan []byte
+	// stiller makes stills from keyframes with ffmpeg, for a listed public
+	// broadcast (nil otherwise).
+	stiller *keyframeStiller
 	// flowing is closed at the first media chunk the publisher makes: a
 	// broadcast that takes publishers is listed from then on only.
 	flowing  chan struct{}
@@ -158,6 +164,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		log:     n.log.With("broadcast", shortBroadcast(id)),
 		chunks:  make(chan *chunk.Chunk, sinkQueue),
 		refresh: make(chan struct{}, 1),
+		stills:  make(chan []byte, 1),
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
 		flowing: make(chan struct{}),

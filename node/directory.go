@@ -253,7 +253,7 @@ func (b *Broadcast) listInDirectory(tweet, afterMedia bool) {
 				return
 			}
 		}
-		c.ListLive(b.ctx, community.Live{ID: b.id, Tweet: tweet, Ended: b.done, Entry: b.listing})
+		c.ListLive(b.ctx, community.Live{ID: b.id, Tweet: tweet, Ended: b.done, Entry: b.listing, Stills: b.stills})
 	})
 }
 

@@ -149,6 +149,9 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		b.location.Store(&l)
 	}
 	b.listed = !cfg.Unlisted && n.community.HasBootstrap() // before add: the go-live page reads it
+	if b.listed && b.caster == nil {
+		b.stiller = b.newKeyframeStiller() // before the first chunk
+	}
 	if err := n.add(b); err != nil {
 		return nil, err
 	}
@@ -235,6 +238,9 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 		Publish: func(c *chunk.Chunk) error {
 			if !c.IsInit() {
 				b.flowOnce.Do(func() { close(b.flowing) })
+			}
+			if b.stiller != nil {
+				b.stiller.see(c)
 			}
 			return b.tree.Publish(b.ctx, c)
 		},

@@ -35,6 +35,8 @@ import (
 //	GET /broadcast/questions       the questions in advance of the account's scheduled broadcast, ranked
 //	PUT /broadcast/location        the broadcast on the directory's map (JSON {"location": {"lat", "lon"}}),
 //	                               or off it ({"location": null}); rounded to 0.1°, refused off the map
+//	PUT /broadcast/thumbnail       a still of the preview for the directory's card (image/jpeg,
+//	                               at most 32 KB and 640x640); 202 once checked, sent after the listing
 //	POST /broadcast/questions/answered
 //	                               tick one off (JSON {"schedule", "question"})
 //
@@ -89,6 +91,7 @@ func (n *Node) mountStudio(mux *http.ServeMux) {
 	mux.HandleFunc("GET /broadcast/questions", n.serveStudioQuestions)
 	mux.HandleFunc("POST /broadcast/questions/answered", n.serveStudioAnswered)
 	mux.HandleFunc("PUT /broadcast/location", n.serveStudioLocation)
+	mux.HandleFunc("PUT /broadcast/thumbnail", n.serveStudioThumbnail)
 }
 
 // serveStudioLocation puts the broadcast on the directory's map, or takes
@@ -123,6 +126,40 @@ func (n *Node) serveStudioLocation(w http.ResponseWriter, r *http.Request) {
 	b.location.Store(req.Location)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(req)
+}
+
+// serveStudioThumbnail takes a still of the studio's preview for the
+// broadcast's card in the directory: a JPEG that api.CheckThumbnail takes,
+// or a refusal saying what is wrong (nothing kept). The listing loop sends
+// the newest to the bootstrap once the broadcast is listed there; a
+// bootstrap older than thumbnails keeps the card's initials.
+func (n *Node) serveStudioThumbnail(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "image/jpeg" {
+		studioError(w, http.StatusUnsupportedMediaType, "the body must be image/jpeg")
+		return
+	}
+	b := n.studioBroadcast(w, r)
+	if b == nil {
+		return
+	}
+	jpeg, err := io.ReadAll(io.LimitReader(r.Body, api.MaxThumbnailBytes+1))
+	if err == nil {
+		err = api.CheckThumbnail(jpeg)
+	}
+	if err != nil {
+		studioError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": "))
+		return
+	}
+	if b.caster != nil || !b.listed {
+		studioError(w, http.StatusConflict, "the broadcast is not in the public directory, so it shows no still")
+		return
+	}
+	if b.stiller != nil {
+		b.stiller.studio.Store(n.clock.Now().UnixNano())
+	}
+	b.offerStill(jpeg)
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // studioQuestions is what GET /broadcast/questions answers: the scheduled

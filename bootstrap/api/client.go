@@ -284,6 +284,13 @@ func (c *Client) PublishReplay(ctx context.Context, id, manifest string) (Listin
 	return out, err
 }
 
+// PutThumbnail sends a still of live broadcast id (a JPEG that
+// CheckThumbnail takes), signed as its broadcaster. A bootstrap older than
+// thumbnails answers it with a 404 APIError.
+func (c *Client) PutThumbnail(ctx context.Context, id string, jpeg []byte) error {
+	return c.do(ctx, http.MethodPut, "/api/v1/broadcasts/"+url.PathEscape(id)+"/thumbnail", Thumbnail{JPEG: jpeg}, true, nil)
+}
+
 // List reads the directory.
 func (c *Client) List(ctx context.Context, q Query) ([]*Listing, error) {
 	v := url.Values{}

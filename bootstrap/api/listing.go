@@ -40,6 +40,10 @@ type Listing struct {
 	// Location is where the broadcaster said the broadcast is, rounded to
 	// 0.1° (absent when they did not say).
 	Location *Location `json:"location,omitempty"`
+	// Thumbnail, when the broadcaster's node sent a still, is its tag
+	// (ThumbnailTag): the image is at ./api/v1/broadcasts/{id}/thumbnail.
+	// Absent in old listings and from old bootstraps.
+	Thumbnail string `json:"thumbnail,omitempty"`
 }
 
 // Live reports whether the broadcast has not ended.

@@ -38,7 +38,7 @@ function item(b, mode = state.tab) {
   const li = document.createElement('li');
   li.dataset.id = b.id;
   const who = b.who || {};
-  const avatar = avatarOf(b.who);
+  const avatar = mode === 'live' && /^[0-9a-f]{16}$/.test(b.thumbnail || '') ? stillOf(b) : avatarOf(b.who);
   const info = document.createElement('div');
   info.className = 'info';
   const title = document.createElement('div');
@@ -381,6 +381,18 @@ function avatarOf(who) {
   d.textContent = who && (who.name || who.handle) ? initials(who.name || who.handle) : '';
   d.setAttribute('aria-hidden', 'true');
   return d;
+}
+
+// stillOf is a live card's still, which the broadcaster's node sent the
+// bootstrap (its tag in the URL: a new still is a new URL); the initials
+// circle stands in if it cannot be had.
+function stillOf(b) {
+  const img = document.createElement('img');
+  img.className = 'thumb';
+  img.alt = '';
+  img.src = `./api/v1/broadcasts/${encodeURIComponent(b.id)}/thumbnail?v=${b.thumbnail}`;
+  img.addEventListener('error', () => img.replaceWith(avatarOf(b.who)), { once: true });
+  return img;
 }
 
 function mine(who) {

@@ -23,14 +23,18 @@
   const MAX_COMMENTS = 30; // older ones fade (CSS), then go
   const NAMES_EVERY = 5000;
   const QUESTIONS_EVERY = 15000;
+  // The directory card's still: 320 px wide, at most 32 KB (the node's
+  // and the bootstrap's cap), every 30 s.
+  const STILL_EVERY = 30000, STILL_WIDTH = 320, STILL_MAX = 32 * 1024;
 
   // What tests and curious people can read.
-  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0, questions: [],
+  const studio = window.peerscopeStudio = { on: false, id: '', web: '', link: '', comments: [], floated: 0, live: 0, hearts: 0, names: [], errors: 0, questions: [], stills: 0,
     peak: 0, seen: new Set(), since: 0, summary: null, commentsOff: false, followersOnly: false, viewers: null };
 
   let key = '', run = null; // run: the live session's AbortController
   let lastTotal = -1;       // the broadcast's heart total as last seen
   let after = null;         // the summary's reads, until Go live again
+  let stillsFor = null;     // the run whose stills are being sent
 
   document.addEventListener('peerscope:state', (ev) => {
     const { state, key: k } = ev.detail;
@@ -240,7 +244,42 @@
     }
   }
 
+  // sendStills draws the preview to a canvas every STILL_EVERY and sends
+  // it, a small JPEG, as the broadcast's card in the directory (the node
+  // checks it and passes it on). Only a listed broadcast has a card.
+  async function sendStills(signal) {
+    const video = $('preview');
+    const canvas = document.createElement('canvas');
+    for (let wait = 500; !signal.aborted; wait = STILL_EVERY) {
+      await pause(wait, signal);
+      if (signal.aborted || !video.videoWidth) { wait = 500; continue; }
+      const w = Math.min(STILL_WIDTH, video.videoWidth);
+      canvas.width = w;
+      canvas.height = Math.max(1, Math.round(video.videoHeight * w / video.videoWidth));
+      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      let blob = null;
+      for (const q of [0.7, 0.5, 0.3]) {
+        blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', q));
+        if (blob && blob.size <= STILL_MAX) break;
+      }
+      if (!blob || blob.size > STILL_MAX) continue;
+      try {
+        const resp = await fetch(api('thumbnail'), {
+          method: 'PUT', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'image/jpeg' },
+          body: blob, cache: 'no-store', signal,
+        });
+        if (resp.ok) studio.stills++;
+      } catch {
+        // The network: the card keeps its last still, or its initials.
+      }
+    }
+  }
+
   function showLinks(a) {
+    if (a.web && run && stillsFor !== run) {
+      stillsFor = run;
+      sendStills(run.signal);
+    }
     studio.id = a.id;
     studio.web = a.web || a.player || '';
     studio.link = a.link || '';
