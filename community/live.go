@@ -20,31 +20,51 @@ const followsRefresh = time.Minute
 // every message with its origin's key), and only of accounts this node's
 // account follows, reach Config.OnLive.
 func (c *Community) subscribeLive() error {
-	ps := c.cfg.PubSub
-	if ps == nil || c.cfg.OnLive == nil {
+	if c.cfg.PubSub == nil || c.cfg.OnLive == nil {
 		return nil
 	}
-	err := ps.RegisterTopicValidator(api.LiveTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
+	t, err := subscribeNotices(c, api.LiveTopic, "live notices", api.DecodeLiveNotice,
+		func(l *api.Listing) string {
+			if l.Who == nil {
+				return ""
+			}
+			return l.Who.Key()
+		}, c.cfg.OnLive)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.live = t
+	c.mu.Unlock()
+	return nil
+}
+
+// subscribeNotices joins a topic of the bootstraps' notices: a message
+// passes validation only when first published by a bootstrap's own peer
+// and decoding, and a notice about an account this node's account follows
+// (who; "" for none) is handed to take.
+func subscribeNotices[N any](c *Community, topic, what string, decode func([]byte) (N, error), who func(N) string, take func(N)) (*pubsub.Topic, error) {
+	ps := c.cfg.PubSub
+	err := ps.RegisterTopicValidator(topic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
 		c.mu.Lock()
 		ok := c.peers[m.GetFrom()]
 		c.mu.Unlock()
 		if !ok {
 			return false
 		}
-		_, err := api.DecodeLiveNotice(m.Data)
+		_, err := decode(m.Data)
 		return err == nil
 	})
 	if err != nil {
-		return fmt.Errorf("community: live notices: %w", err)
+		return nil, fmt.Errorf("community: %s: %w", what, err)
 	}
-	t, err := ps.Join(api.LiveTopic)
+	t, err := ps.Join(topic)
 	if err != nil {
-		return fmt.Errorf("community: live notices: %w", err)
+		return nil, fmt.Errorf("community: %s: %w", what, err)
 	}
-	c.live = t
 	sub, err := t.Subscribe()
 	if err != nil {
-		return fmt.Errorf("community: live notices: %w", err)
+		return nil, fmt.Errorf("community: %s: %w", what, err)
 	}
 	c.goBackground(func() {
 		defer sub.Cancel()
@@ -53,14 +73,16 @@ func (c *Community) subscribeLive() error {
 			if err != nil {
 				return
 			}
-			l, err := api.DecodeLiveNotice(m.Data)
-			if err != nil || l.Who == nil || !c.followsAccount(c.ctx, l.Who.Key()) {
+			n, err := decode(m.Data)
+			if err != nil {
 				continue
 			}
-			c.cfg.OnLive(l)
+			if k := who(n); k != "" && c.followsAccount(c.ctx, k) {
+				take(n)
+			}
 		}
 	})
-	return nil
+	return t, nil
 }
 
 // followsAccount reports whether this node's account follows key (the
@@ -93,47 +115,16 @@ func (c *Community) followsAccount(ctx context.Context, key string) bool {
 // notices: first published by a bootstrap's own peer, of an account this
 // node's account follows, they reach Config.OnReminder.
 func (c *Community) subscribeReminders() error {
-	ps := c.cfg.PubSub
-	if ps == nil || c.cfg.OnReminder == nil {
+	if c.cfg.PubSub == nil || c.cfg.OnReminder == nil {
 		return nil
 	}
-	err := ps.RegisterTopicValidator(api.ReminderTopic, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
-		c.mu.Lock()
-		ok := c.peers[m.GetFrom()]
-		c.mu.Unlock()
-		if !ok {
-			return false
-		}
-		_, err := api.DecodeReminderNotice(m.Data)
-		return err == nil
-	})
+	t, err := subscribeNotices(c, api.ReminderTopic, "reminders", api.DecodeReminderNotice,
+		func(r api.Reminder) string { return r.Schedule.Who.Key() }, c.cfg.OnReminder)
 	if err != nil {
-		return fmt.Errorf("community: reminders: %w", err)
-	}
-	t, err := ps.Join(api.ReminderTopic)
-	if err != nil {
-		return fmt.Errorf("community: reminders: %w", err)
+		return err
 	}
 	c.mu.Lock()
 	c.reminders = t
 	c.mu.Unlock()
-	sub, err := t.Subscribe()
-	if err != nil {
-		return fmt.Errorf("community: reminders: %w", err)
-	}
-	c.goBackground(func() {
-		defer sub.Cancel()
-		for {
-			m, err := sub.Next(c.ctx)
-			if err != nil {
-				return
-			}
-			r, err := api.DecodeReminderNotice(m.Data)
-			if err != nil || !c.followsAccount(c.ctx, r.Schedule.Who.Key()) {
-				continue
-			}
-			c.cfg.OnReminder(r)
-		}
-	})
 	return nil
 }
