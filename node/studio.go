@@ -99,12 +99,7 @@ func (n *Node) mountStudio(mux *http.ServeMux) {
 // with what is wrong and changes nothing. The listing's next renewal
 // carries it to the directory.
 func (n *Node) serveStudioLocation(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
-		return
-	}
-	b := n.studioBroadcast(w, r)
+	b := n.studioBroadcast(w, r, "application/json")
 	if b == nil {
 		return
 	}
@@ -112,7 +107,7 @@ func (n *Node) serveStudioLocation(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		studioError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": "))
+		studioError(w, http.StatusBadRequest, badRequestMessage(err))
 		return
 	}
 	if b.caster != nil {
@@ -134,12 +129,7 @@ func (n *Node) serveStudioLocation(w http.ResponseWriter, r *http.Request) {
 // the newest to the bootstrap once the broadcast is listed there; a
 // bootstrap older than thumbnails keeps the card's initials.
 func (n *Node) serveStudioThumbnail(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "image/jpeg" {
-		studioError(w, http.StatusUnsupportedMediaType, "the body must be image/jpeg")
-		return
-	}
-	b := n.studioBroadcast(w, r)
+	b := n.studioBroadcast(w, r, "image/jpeg")
 	if b == nil {
 		return
 	}
@@ -148,7 +138,7 @@ func (n *Node) serveStudioThumbnail(w http.ResponseWriter, r *http.Request) {
 		err = api.CheckThumbnail(jpeg)
 	}
 	if err != nil {
-		studioError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": "))
+		studioError(w, http.StatusBadRequest, badRequestMessage(err))
 		return
 	}
 	if b.caster != nil || !b.listed {
@@ -172,8 +162,7 @@ type studioQuestions struct {
 // serveStudioQuestions answers the questions asked in advance of the
 // scheduled broadcast of the node's account that is due now.
 func (n *Node) serveStudioQuestions(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if n.studioBroadcast(w, r) == nil {
+	if n.studioBroadcast(w, r, "") == nil {
 		return
 	}
 	out := studioQuestions{Questions: []api.Question{}}
@@ -196,12 +185,7 @@ func (n *Node) serveStudioQuestions(w http.ResponseWriter, r *http.Request) {
 
 // serveStudioAnswered ticks a question off as the node's account.
 func (n *Node) serveStudioAnswered(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
-		return
-	}
-	if n.studioBroadcast(w, r) == nil {
+	if n.studioBroadcast(w, r, "application/json") == nil {
 		return
 	}
 	var req struct {
@@ -230,6 +214,11 @@ func (n *Node) serveStudioAnswered(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(q)
 }
 
+// badRequestMessage is err's message without api.ErrBadRequest's prefix.
+func badRequestMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), api.ErrBadRequest.Error()+": ")
+}
+
 func studioError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -237,8 +226,15 @@ func studioError(w http.ResponseWriter, status int, msg string) {
 }
 
 // studioBroadcast returns the broadcast the request's stream key opens, or
-// answers as WHIP would (401 for a missing or wrong key) and returns nil.
-func (n *Node) studioBroadcast(w http.ResponseWriter, r *http.Request) *Broadcast {
+// answers and returns nil: 415 when body is a media type and the request's
+// body is not of it, else as WHIP would (401 for a missing or wrong key).
+// No studio answer is cached.
+func (n *Node) studioBroadcast(w http.ResponseWriter, r *http.Request, body string) *Broadcast {
+	w.Header().Set("Cache-Control", "no-store")
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); body != "" && mt != body {
+		studioError(w, http.StatusUnsupportedMediaType, "the body must be "+body)
+		return nil
+	}
 	var b *Broadcast
 	if _, ok := whip.Authorize(w, r, func(key string) error {
 		if b = n.whipBroadcast(key); b == nil {
@@ -252,8 +248,7 @@ func (n *Node) studioBroadcast(w http.ResponseWriter, r *http.Request) *Broadcas
 }
 
 func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	b := n.studioBroadcast(w, r)
+	b := n.studioBroadcast(w, r, "")
 	if b == nil {
 		return
 	}
@@ -273,8 +268,7 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 // serveStudioChat hands a studio's request to the broadcast's chat API
 // (chat/web), as its owner's.
 func (n *Node) serveStudioChat(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	b := n.studioBroadcast(w, r)
+	b := n.studioBroadcast(w, r, "")
 	if b == nil {
 		return
 	}
@@ -290,12 +284,7 @@ func (n *Node) serveStudioChat(w http.ResponseWriter, r *http.Request) {
 // signed in, or no bootstrap: a clear refusal, and nothing changes (an
 // empty list would silently be comments off for everyone).
 func (n *Node) serveStudioModerate(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		studioError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
-		return
-	}
-	b := n.studioBroadcast(w, r)
+	b := n.studioBroadcast(w, r, "application/json")
 	if b == nil {
 		return
 	}
