@@ -117,8 +117,9 @@ func TestMapPage(t *testing.T) {
 	}
 }
 
-// announceAt lists an anonymous broadcast, as another node would, at a
-// place (nil: none said).
+// announceAt lists a live broadcast in the bootstrap's directory as a node
+// not signed in would (signed by a key made from seed), at a place (nil:
+// none said).
 func announceAt(t *testing.T, base string, seed byte, title string, at *api.Location) {
 	t.Helper()
 	priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
@@ -129,7 +130,7 @@ func announceAt(t *testing.T, base string, seed byte, title string, at *api.Loca
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := pid.String() + ".map" + strconv.Itoa(int(seed))
+	id := pid.String() + ".anon" + strconv.Itoa(int(seed))
 	l := link.Link{Broadcast: id, Peers: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/9")}}}}
 	c := &api.Client{Base: base, Key: priv}
 	if _, err := c.Announce(t.Context(), id, api.ListingUpdate{Title: title, Link: l.String(), Started: time.Now(), Version: 1, Location: at}); err != nil {

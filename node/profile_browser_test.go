@@ -1,24 +1,16 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/browsertest"
-	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media/ingest"
 	"github.com/peerscope/peerscope/node"
 )
@@ -59,7 +51,7 @@ func TestProfilePage(t *testing.T) {
 	// Others live beside her, anonymous: the lists have more than one
 	// entry (and a search something to leave out).
 	for i, title := range []string{"Street market in Lisbon", "Morning run by the river", "Jazz rehearsal"} {
-		announceAnonymous(t, svc.URL(), byte(40+i), title)
+		announceAt(t, svc.URL(), byte(40+i), title, nil)
 	}
 	anyone := &api.Client{Base: svc.URL()}
 	waitFor(t, 30*time.Second, "alice's broadcast in the directory under her name", func() bool {
@@ -139,26 +131,5 @@ func TestProfilePage(t *testing.T) {
 	p, err := anyone.Profile(t.Context(), "@alice")
 	if err != nil || p.Followers != 0 {
 		t.Errorf("alice's profile after: %+v %v", p, err)
-	}
-}
-
-// announceAnonymous lists a live broadcast in the bootstrap's directory as
-// a node not signed in would (signed by a key made from seed), good for
-// the directory's live TTL.
-func announceAnonymous(t *testing.T, base string, seed byte, title string) {
-	t.Helper()
-	priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := pid.String() + ".anon" + strconv.Itoa(int(seed))
-	l := link.Link{Broadcast: id, Peers: []peer.AddrInfo{{ID: pid, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/9")}}}}
-	c := &api.Client{Base: base, Key: priv}
-	if _, err := c.Announce(t.Context(), id, api.ListingUpdate{Title: title, Link: l.String(), Started: time.Now(), Version: 1}); err != nil {
-		t.Fatal(err)
 	}
 }
