@@ -33,20 +33,7 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ps, err := pubsub.NewGossipSub(ctx, h.Host())
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := bootstrap.NewLivePublisher(ps, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	h, live := bootstrapPublisher(t, ctx)
 	var x *xstandin.Provider
 	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0",
 		Server: bootstrap.ServerConfig{OnLive: live.Notify, PeerInfo: func() (string, []string) { return h.ID().String(), nil }},
@@ -165,4 +152,26 @@ func TestLiveNoticesOverPubSub(t *testing.T) {
 			t.Fatal("no go-live notice reached the follower's node")
 		}
 	}
+}
+
+// bootstrapPublisher starts a bootstrap's libp2p host on loopback with
+// GossipSub and its publisher of go-live notices and reminders, closed
+// when the test ends.
+func bootstrapPublisher(t *testing.T, ctx context.Context) (*bootstrap.Host, *bootstrap.LivePublisher) {
+	t.Helper()
+	h, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := bootstrap.NewLivePublisher(ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Close() })
+	return h, live
 }

@@ -32,20 +32,7 @@ func TestRemindersOverPubSub(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ps, err := pubsub.NewGossipSub(ctx, h.Host())
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := bootstrap.NewLivePublisher(ps, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	h, live := bootstrapPublisher(t, ctx)
 	clk := &shiftedClock{}
 	svc := startBootstrapWith(t, bootstrap.ServerConfig{OnLive: live.Notify, Now: clk.Now, ClockSkew: 10 * 24 * time.Hour,
 		MaxSchedules: 100, PeerInfo: func() (string, []string) { return h.ID().String(), nil }})
