@@ -14,10 +14,14 @@ import (
 // own account, following them.
 
 // listingRefresh is how often, at most, the listing behind Broadcaster is
-// read again; maxListings bounds how many broadcasts are remembered.
+// read again; unlistedRefresh is the same for an answer of "not listed",
+// which is often only early: a player opened as the broadcast starts asks
+// before the broadcaster's listing lands, and must not hide who broadcasts
+// for the next 30 s. maxListings bounds how many broadcasts are remembered.
 const (
-	listingRefresh = 30 * time.Second
-	maxListings    = 256
+	listingRefresh  = 30 * time.Second
+	unlistedRefresh = 3 * time.Second
+	maxListings     = 256
 )
 
 // listed is what the first bootstrap last said of a broadcast.
@@ -31,8 +35,9 @@ type listed struct {
 // Broadcaster returns who broadcasts id as the first bootstrap's listing
 // names them (nil: anonymous, or not listed) and whether it is listed
 // there. It never waits: it answers what was last read and, when that is
-// older than 30 s, reads the listing again in the background, so a page
-// that asks every few seconds learns it within one more ask.
+// older than 30 s (3 s for "not listed"), reads the listing again in the
+// background, so a page that asks every few seconds learns it within one
+// more ask.
 func (c *Community) Broadcaster(id string) (who *api.Account, isListed bool) {
 	if c.client == nil {
 		return nil, false
@@ -48,7 +53,11 @@ func (c *Community) Broadcaster(id string) (who *api.Account, isListed bool) {
 		c.listings[id] = e
 	}
 	who, isListed = e.who, e.listed
-	stale := !e.busy && (e.at.IsZero() || now.Sub(e.at) >= listingRefresh)
+	refresh := listingRefresh
+	if !e.listed {
+		refresh = unlistedRefresh
+	}
+	stale := !e.busy && (e.at.IsZero() || now.Sub(e.at) >= refresh)
 	if stale {
 		e.busy = true
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/community"
+	"github.com/peerscope/peerscope/internal/clock"
 )
 
 // TestFollowThroughHandler: the player's Follow, as HTTP through the
@@ -109,4 +110,51 @@ func signUpByPhone(t *testing.T, sms *texts, base, phone string) {
 	if code, body := post(t, base+"/directory/api/node/phone/verify", `{"phone":"`+phone+`","code":"`+sms.code(phone)+`"}`); code != http.StatusOK {
 		t.Fatalf("phone verify: %d %s", code, body)
 	}
+}
+
+// TestBroadcasterLearnsLateListing: a player opened before the
+// broadcaster's listing reaches the bootstrap is told "not listed"; once
+// the listing is there it learns who broadcasts within seconds, not after
+// the 30 s a known listing is kept.
+func TestBroadcasterLearnsLateListing(t *testing.T) {
+	sms := &texts{}
+	svc := startBootstrap(t, sms)
+	clk := clock.NewFake(time.Now())
+	key, _ := newKey(t)
+	c := newCommunity(t, community.Config{Bootstraps: []string{svc.URL()}, Key: key, Node: &fakeNode{}, Clock: clk})
+
+	bkey, bself := newKey(t)
+	id := bself.String() + ".late1"
+	if w, listed := c.Broadcaster(id); w != nil || listed {
+		t.Fatalf("before any listing: %+v listed %v", w, listed)
+	}
+	waitFor(t, "the first read's answer", func() bool { return !c.ListingReadAt(id).IsZero() })
+	if w, listed := c.Broadcaster(id); w != nil || listed {
+		t.Fatalf("the first read: %+v listed %v", w, listed)
+	}
+
+	caster := newCommunity(t, community.Config{Bootstraps: []string{svc.URL()}, Key: bkey, Node: &fakeNode{}, ListingInterval: 50 * time.Millisecond})
+	casterSrv := httptest.NewServer(caster.Handler())
+	defer casterSrv.Close()
+	signUpByPhone(t, sms, casterSrv.URL, "+15550133")
+	ended := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		caster.ListLive(t.Context(), community.Live{ID: id, Ended: ended, Entry: func() api.ListingUpdate {
+			return api.ListingUpdate{Title: "Late", Link: linkOf(id, bself), Started: time.Now()}
+		}})
+	}()
+	defer func() { close(ended); <-done }()
+	reader := &api.Client{Base: svc.URL()}
+	waitFor(t, "the listing at the bootstrap", func() bool {
+		_, err := reader.Broadcast(t.Context(), id)
+		return err == nil
+	})
+
+	clk.Advance(5 * time.Second)
+	waitFor(t, "the broadcaster, 5 s after not listed", func() bool {
+		w, listed := c.Broadcaster(id)
+		return listed && w != nil && w.Provider == "phone"
+	})
 }
