@@ -45,7 +45,7 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 		{"sessions", `DELETE FROM sessions WHERE expires <= ?`, []any{n}},
 		{"oauth_states", `DELETE FROM oauth_states WHERE expires <= ?`, []any{n}},
 		{"signins", `DELETE FROM signins WHERE expires <= ?`, []any{n}},
-		{"signin_misses", `DELETE FROM signin_misses WHERE window <= ?`, []any{now.Add(-signinMissWindow).UnixNano()}},
+		{"signin_misses", `DELETE FROM signin_misses WHERE "window" <= ?`, []any{now.Add(-signinMissWindow).UnixNano()}},
 		{"phone_codes", `DELETE FROM phone_codes WHERE window_start <= ? AND locked_until <= ? AND expires <= ?`, []any{n - window, n, n}},
 		{"phone_numbers", `DELETE FROM phone_numbers WHERE window_start <= ? AND guarded_until <= ?`, []any{n - window, n}},
 		{"attestations", `DELETE FROM attestations WHERE expires <= ?`, []any{n}},

@@ -25,9 +25,15 @@ type Revoke struct {
 	Reason      string
 }
 
-// RevokeInDir carries out r on the bootstrap whose data directory is dir,
-// at now.
+// RevokeInDir carries out r on the bootstrap whose data directory is dir
+// (its database the SQLite file there), at now.
 func RevokeInDir(ctx context.Context, dir string, r Revoke, now time.Time) error {
+	return RevokeIn(ctx, filepath.Join(dir, DBFile), r, now)
+}
+
+// RevokeIn carries out r on the bootstrap whose database is db (as
+// OpenStore takes it), at now.
+func RevokeIn(ctx context.Context, db string, r Revoke, now time.Time) error {
 	n := 0
 	for _, s := range []string{r.Attestation, r.Peer, r.Account} {
 		if s != "" {
@@ -37,7 +43,7 @@ func RevokeInDir(ctx context.Context, dir string, r Revoke, now time.Time) error
 	if n != 1 {
 		return fmt.Errorf("%w: revoke one attestation, peer or account", ErrBadRequest)
 	}
-	st, err := OpenStore(ctx, filepath.Join(dir, DBFile))
+	st, err := OpenStore(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,9 @@ type ServiceConfig struct {
 	// DataDir holds the database (DBFile) and the attestation keys
 	// (KeyFile). Required.
 	DataDir string
+	// DB is the database: a PostgreSQL URL (postgres://…), or a SQLite
+	// file's path. Empty: DBFile in DataDir.
+	DB string
 	// HTTP is the API's listen address; default DefaultHTTP.
 	HTTP string
 	// Server configures the API; its Store and Keys are opened from
@@ -62,7 +65,11 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, filepath.Join(cfg.DataDir, DBFile))
+	db := cfg.DB
+	if db == "" {
+		db = filepath.Join(cfg.DataDir, DBFile)
+	}
+	st, err := OpenStore(ctx, db)
 	if err != nil {
 		return nil, err
 	}

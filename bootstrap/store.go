@@ -13,20 +13,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
-// Store is the bootstrap's state in one SQLite database: WAL journal,
-// synchronous=FULL, so a write that returned has been fsynced and survives
-// the process being killed (and the machine losing power). Writes go
-// through one connection, reads through a small pool that WAL lets run
-// beside the writer.
+// Store is the bootstrap's state in one database: SQLite by default, or
+// PostgreSQL (dialect.go says what differs and how it is bridged).
+//
+// On SQLite: WAL journal, synchronous=FULL, so a write that returned has
+// been fsynced and survives the process being killed (and the machine
+// losing power). Writes go through one connection, reads through a small
+// pool that WAL lets run beside the writer.
+//
+// On PostgreSQL the same shape: one writer connection, so that within one
+// process writes are serialised exactly as on SQLite (every
+// read-modify-write transaction of the store relies on that), and a pool
+// of readers.
 type Store struct {
 	w *sql.DB // one connection: SQLite has one writer
 	r *sql.DB // readers
+
+	dialect dialect
 
 	// Hot statements, prepared once (parsing SQL was a tenth of an
 	// announcement's CPU).
@@ -50,9 +61,31 @@ type Store struct {
 // DBFile is the database's file name under the data directory.
 const DBFile = "bootstrap.db"
 
-// OpenStore opens (creating if needed) the database at path and brings its
-// schema up to date.
-func OpenStore(ctx context.Context, path string) (*Store, error) {
+// OpenStore opens the database db and brings its schema up to date: a
+// PostgreSQL URL (postgres://… or postgresql://…), or else the path of a
+// SQLite file, created if needed.
+func OpenStore(ctx context.Context, db string) (*Store, error) {
+	var s *Store
+	var err error
+	if isPostgresURL(db) {
+		s, err = openPostgres(ctx, db)
+	} else {
+		s, err = openSQLite(ctx, db)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, err
+	}
+	s.puts, s.closing, s.loopDone = make(chan *putReq), make(chan struct{}), make(chan struct{})
+	go s.commitLoop()
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: database path: %w", err)
@@ -74,7 +107,7 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("bootstrap: open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	s := &Store{w: w}
+	s := &Store{w: w, dialect: dialectSQLite}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -90,13 +123,36 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s.r = r
-	if err := s.prepare(ctx); err != nil {
+	return s, nil
+}
+
+// pgReaders is the PostgreSQL readers' pool: unlike SQLite's readers they
+// run in the server's processes, so a few more pay.
+const pgReaders = 8
+
+func openPostgres(ctx context.Context, db string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(db)
+	if err != nil {
+		// pgx's message may quote the URL, password included: say less.
+		return nil, fmt.Errorf("%w: --db is not a PostgreSQL URL pgx understands (postgres://user:password@host:port/database?sslmode=…)", ErrConfig)
+	}
+	open := func(n int) *sql.DB {
+		d := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+		d.SetMaxOpenConns(n)
+		d.SetMaxIdleConns(n)
+		return d
+	}
+	w := open(1)
+	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		r.Close()
+		return nil, fmt.Errorf("bootstrap: connect to PostgreSQL %s/%s: %w", cfg.Host, cfg.Database, err)
+	}
+	s := &Store{w: w, dialect: dialectPostgres}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
 		return nil, err
 	}
-	s.puts, s.closing, s.loopDone = make(chan *putReq), make(chan struct{}), make(chan struct{})
-	go s.commitLoop()
+	s.r = open(pgReaders)
 	return s, nil
 }
 
@@ -158,8 +214,22 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
+// migrationLock is the PostgreSQL advisory lock migrations are run under:
+// replicas starting together upgrade the schema once, one after another.
+const migrationLock = 0x7065657273636f70 // "peerscop"
+
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+	table := `CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`
+	if s.dialect == dialectPostgres {
+		// The one writer connection is one session: the lock is held
+		// until unlocked below (or the connection goes).
+		if _, err := s.w.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, int64(migrationLock)); err != nil {
+			return fmt.Errorf("bootstrap: migrations lock: %w", err)
+		}
+		defer s.w.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, int64(migrationLock))
+		table = `CREATE TABLE IF NOT EXISTS migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)`
+	}
+	if _, err := s.w.ExecContext(ctx, table); err != nil {
 		return fmt.Errorf("bootstrap: migrations table: %w", err)
 	}
 	var have int
@@ -170,8 +240,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%w: database schema %d is newer than this program's %d", ErrConfig, have, len(migrations))
 	}
 	for v := have + 1; v <= len(migrations); v++ {
+		schema := migrations[v-1]
+		if s.dialect == dialectPostgres {
+			schema = pgSchema(v)
+		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			if _, err := tx.ExecContext(ctx, schema); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO migrations (version, applied) VALUES (?, ?)`, v, time.Now().UnixNano())

@@ -237,7 +237,7 @@ func replaceMembers(ctx context.Context, tx *sql.Tx, r *audience.Roster, now tim
 		return err
 	}
 	defer acc.Close()
-	dev, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO roster_devices (broadcast, peer, fingerprint) VALUES (?, ?, ?)`)
+	dev, err := tx.PrepareContext(ctx, `INSERT INTO roster_devices (broadcast, peer, fingerprint) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,8 @@ func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
 			return err
 		}
 		st, err := prepareAll(ctx, tx, `SELECT 1 FROM roster_devices WHERE broadcast = ? AND fingerprint = ? LIMIT 1`,
-			`INSERT OR REPLACE INTO bundles (broadcast, recipient, epoch, signed, created, account, size) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO bundles (broadcast, recipient, epoch, signed, created, account, size) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (broadcast, recipient, epoch) DO UPDATE SET signed = excluded.signed, created = excluded.created, account = excluded.account, size = excluded.size`,
 			`DELETE FROM bundles WHERE broadcast = ?1 AND recipient = ?2 AND epoch NOT IN
 	(SELECT epoch FROM bundles WHERE broadcast = ?1 AND recipient = ?2 ORDER BY epoch DESC LIMIT ?3)`)
 		if err != nil {

@@ -180,7 +180,7 @@ func (s *Store) commitLoop() {
 }
 
 const (
-	nonceInsert = `INSERT OR IGNORE INTO nonces (k, bucket) VALUES (?, ?)`
+	nonceInsert = `INSERT INTO nonces (k, bucket) VALUES (?, ?) ON CONFLICT DO NOTHING`
 	putSelect   = `SELECT version, ended, tweeted, title, link, private, lat, lon FROM broadcasts WHERE id = ?`
 	putUpsert   = `
 INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted, network,
@@ -348,7 +348,8 @@ func (s *Store) listBroadcasts(ctx context.Context, q api.Query, now time.Time, 
 	}
 	if q.Text != "" {
 		pat := "%" + likeEscaper.Replace(q.Text) + "%"
-		where += ` AND (b.title LIKE ? ESCAPE '\' OR a.handle LIKE ? ESCAPE '\' OR a.name LIKE ? ESCAPE '\')`
+		like := s.dialect.like()
+		where += ` AND (b.title ` + like + ` ? ESCAPE '\' OR a.handle ` + like + ` ? ESCAPE '\' OR a.name ` + like + ` ? ESCAPE '\')`
 		args = append(args, pat, pat, pat)
 	}
 	args = append(args, q.Limit)

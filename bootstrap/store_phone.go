@@ -209,7 +209,7 @@ func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte,
 		}
 		if num.wrong >= l.MaxNumberAttempts && now.UnixNano() >= num.guardedUntil {
 			num.guardedUntil = now.Add(l.GuardFor).UnixNano()
-			if _, err := tx.ExecContext(ctx, `UPDATE phone_codes SET code = x'' WHERE phone = ?`, phone); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE phone_codes SET code = ? WHERE phone = ?`, []byte{}, phone); err != nil {
 				return err
 			}
 			if verdict == ErrCodeInvalid {

@@ -110,7 +110,7 @@ func (s *Store) takeSignIn(ctx context.Context, peer string, code []byte, now ti
 		}
 		var misses int
 		var window int64
-		err = tx.QueryRowContext(ctx, `SELECT misses, window FROM signin_misses WHERE peer = ?`, peer).Scan(&misses, &window)
+		err = tx.QueryRowContext(ctx, `SELECT misses, "window" FROM signin_misses WHERE peer = ?`, peer).Scan(&misses, &window)
 		if errors.Is(err, sql.ErrNoRows) || now.UnixNano()-window >= int64(signinMissWindow) {
 			misses, window = 0, now.UnixNano()
 		} else if err != nil {
@@ -124,8 +124,8 @@ func (s *Store) takeSignIn(ctx context.Context, peer string, code []byte, now ti
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO signin_misses (peer, misses, window) VALUES (?, ?, ?)
-ON CONFLICT (peer) DO UPDATE SET misses = excluded.misses, window = excluded.window`, peer, misses, window)
+		_, err = tx.ExecContext(ctx, `INSERT INTO signin_misses (peer, misses, "window") VALUES (?, ?, ?)
+ON CONFLICT (peer) DO UPDATE SET misses = excluded.misses, "window" = excluded."window"`, peer, misses, window)
 		return err
 	})
 	if err != nil {
