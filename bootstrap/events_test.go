@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
 // TestPublicStreamHidesFollowers: the public event stream is for anyone;
@@ -14,42 +16,44 @@ import (
 // alice goes live; the public stream's event names neither bob's account
 // nor a followers field.
 func TestPublicStreamHidesFollowers(t *testing.T) {
-	e := newEnv(t, nil)
-	ctx := context.Background()
-	alice, bob := e.node(1), e.node(2)
-	e.signIn(alice, "100")
-	e.signIn(bob, "200")
-	if err := bob.c.Follow(ctx, "twitter:100"); err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
-	public := openSSE(t, req)
-	id := alice.broadcastID("live")
-	if _, err := alice.c.Announce(ctx, id, announcement(id, "Going live", e.clock.Now(), 1)); err != nil {
-		t.Fatal(err)
-	}
-	var data string
-	for public.sc.Scan() {
-		if d, ok := strings.CutPrefix(public.sc.Text(), "data: "); ok {
-			data = d
-			break
+	pgtest.Each(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		ctx := context.Background()
+		alice, bob := e.node(1), e.node(2)
+		e.signIn(alice, "100")
+		e.signIn(bob, "200")
+		if err := bob.c.Follow(ctx, "twitter:100"); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(data, id) {
-		t.Fatalf("no go-live event on the public stream: %q", data)
-	}
-	if strings.Contains(data, "followers") || strings.Contains(data, "twitter:200") {
-		t.Fatalf("the public stream tells who follows the broadcaster: %s", data)
-	}
-	// The hook still hears them: it is how followers' nodes are told.
-	select {
-	case ev := <-e.live:
-		if len(ev.Followers) != 1 || ev.Followers[0] != "twitter:200" {
-			t.Fatalf("go-live hook: followers %v", ev.Followers)
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
+		public := openSSE(t, req)
+		id := alice.broadcastID("live")
+		if _, err := alice.c.Announce(ctx, id, announcement(id, "Going live", e.clock.Now(), 1)); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the go-live hook heard nothing")
-	}
+		var data string
+		for public.sc.Scan() {
+			if d, ok := strings.CutPrefix(public.sc.Text(), "data: "); ok {
+				data = d
+				break
+			}
+		}
+		if !strings.Contains(data, id) {
+			t.Fatalf("no go-live event on the public stream: %q", data)
+		}
+		if strings.Contains(data, "followers") || strings.Contains(data, "twitter:200") {
+			t.Fatalf("the public stream tells who follows the broadcaster: %s", data)
+		}
+		// The hook still hears them: it is how followers' nodes are told.
+		select {
+		case ev := <-e.live:
+			if len(ev.Followers) != 1 || ev.Followers[0] != "twitter:200" {
+				t.Fatalf("go-live hook: followers %v", ev.Followers)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the go-live hook heard nothing")
+		}
+	})
 }
 
 // TestSecurityHeaders: every answer of the bootstrap, its pages and its

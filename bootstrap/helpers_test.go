@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
 // codes records the phone codes "sent" (the SMS network is outside the
@@ -57,6 +59,7 @@ type env struct {
 	x     *xstandin.Provider
 	xsrv  *httptest.Server
 	svc   *bootstrap.Service
+	db    string // the store's database (a file, or a PostgreSQL URL)
 	url   string
 	codes *codes
 	live  chan bootstrap.Event
@@ -74,6 +77,9 @@ func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	// provider is built: listen first.
 	ctx, cancel := context.WithCancel(context.Background())
 	sc := bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0"}
+	// Under pgtest.Each's "postgres" subtest, a PostgreSQL database.
+	sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
+	e.db = sc.DB
 	var x *xstandin.Provider
 	e.xsrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.ServeHTTP(w, r) }))
 	t.Cleanup(e.xsrv.Close)

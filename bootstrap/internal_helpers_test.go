@@ -14,7 +14,11 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
+
+// TestMain stops the PostgreSQL test cluster, if a test started one.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // internalEnv is a Server over a real store and key ring, for the tests
 // that look inside; the HTTP-level tests are in package bootstrap_test.
@@ -30,7 +34,7 @@ func newInternalEnv(t *testing.T, tweak func(*ServerConfig)) *internalEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := OpenStore(context.Background(), filepath.Join(dir, DBFile))
+	st, err := OpenStore(context.Background(), pgtest.DBFor(t, filepath.Join(dir, DBFile)))
 	if err != nil {
 		t.Fatal(err)
 	}

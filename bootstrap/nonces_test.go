@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
 // TestNonceStoreFull: a full nonce memory drops its oldest bucket and
@@ -74,51 +76,55 @@ func TestNonceStoreFull(t *testing.T) {
 // TestPeerLimitBeforeNonces: a peer over its rate is refused before its
 // nonce is taken, so a flood fills no nonce memory.
 func TestPeerLimitBeforeNonces(t *testing.T) {
-	e := newInternalEnv(t, func(c *ServerConfig) { c.RatePeer = Rate{PerSecond: 0.001, Burst: 3} })
-	ok, limited := 0, 0
-	for i := range 20 {
-		r := e.signedRequest(t, "GET", "/api/v1/follows", nil, byte(1))
-		_, _, err := e.s.verifyRequest(r, nil)
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, ErrRateLimited):
-			limited++
-		default:
-			t.Fatalf("request %d: %v", i, err)
+	pgtest.Each(t, func(t *testing.T) {
+		e := newInternalEnv(t, func(c *ServerConfig) { c.RatePeer = Rate{PerSecond: 0.001, Burst: 3} })
+		ok, limited := 0, 0
+		for i := range 20 {
+			r := e.signedRequest(t, "GET", "/api/v1/follows", nil, byte(1))
+			_, _, err := e.s.verifyRequest(r, nil)
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrRateLimited):
+				limited++
+			default:
+				t.Fatalf("request %d: %v", i, err)
+			}
 		}
-	}
-	if n, _ := e.s.nonces.size(); ok != 3 || limited != 17 || n != 3 {
-		t.Fatalf("%d taken, %d limited, %d nonces held; want 3, 17, 3", ok, limited, n)
-	}
+		if n, _ := e.s.nonces.size(); ok != 3 || limited != 17 || n != 3 {
+			t.Fatalf("%d taken, %d limited, %d nonces held; want 3, 17, 3", ok, limited, n)
+		}
+	})
 }
 
 // TestNoncesPruned: the nonces kept in the database go once the skew no
 // longer allows their time, with the next write.
 func TestNoncesPruned(t *testing.T) {
-	e := newInternalEnv(t, nil)
-	ctx := t.Context()
-	for i := range 5 {
-		_, n, err := e.s.verifyRequest(e.signedRequest(t, "GET", "/api/v1/follows", nil, byte(10+i)), nil)
+	pgtest.Each(t, func(t *testing.T) {
+		e := newInternalEnv(t, nil)
+		ctx := t.Context()
+		for i := range 5 {
+			_, n, err := e.s.verifyRequest(e.signedRequest(t, "GET", "/api/v1/follows", nil, byte(10+i)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.s.store.saveNonce(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, _ := e.s.store.Count(ctx, "nonces"); n != 5 {
+			t.Fatalf("%d nonces kept, want 5", n)
+		}
+		e.clock.Advance(10 * time.Minute)
+		_, n, err := e.s.verifyRequest(e.signedRequest(t, "GET", "/api/v1/follows", nil, 20), nil)
+		if err == nil {
+			err = e.s.store.saveNonce(ctx, n)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.s.store.saveNonce(ctx, n); err != nil {
-			t.Fatal(err)
+		if n, _ := e.s.store.Count(ctx, "nonces"); n != 1 {
+			t.Fatalf("%d nonces kept 10 minutes later, want the new one", n)
 		}
-	}
-	if n, _ := e.s.store.Count(ctx, "nonces"); n != 5 {
-		t.Fatalf("%d nonces kept, want 5", n)
-	}
-	e.clock.Advance(10 * time.Minute)
-	_, n, err := e.s.verifyRequest(e.signedRequest(t, "GET", "/api/v1/follows", nil, 20), nil)
-	if err == nil {
-		err = e.s.store.saveNonce(ctx, n)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := e.s.store.Count(ctx, "nonces"); n != 1 {
-		t.Fatalf("%d nonces kept 10 minutes later, want the new one", n)
-	}
+	})
 }

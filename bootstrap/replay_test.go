@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
 // recorder is an http.RoundTripper that keeps a copy of every request a
@@ -70,26 +71,28 @@ func replay(t *testing.T, r *http.Request, body []byte, base string) (int, strin
 // to the other within the clock skew. It names the bootstrap it is for, so
 // the other refuses it and stores nothing.
 func TestReplayToAnotherBootstrap(t *testing.T) {
-	a, b := newEnv(t, nil), newEnv(t, nil)
-	alice := a.node(1)
-	rec := &recorder{}
-	alice.c.HTTP = &http.Client{Transport: rec}
-	id := alice.broadcastID("live")
-	if _, err := alice.c.Announce(context.Background(), id, announcement(id, "for bootstrap A only", a.clock.Now(), 1)); err != nil {
-		t.Fatal(err)
-	}
-	req, body := rec.last(http.MethodPut)
-	if req == nil {
-		t.Fatal("no announcement recorded")
-	}
-	status, answer := replay(t, req, body, b.url)
-	if status != http.StatusUnauthorized {
-		t.Fatalf("bootstrap B took A's request: %d %s", status, answer)
-	}
-	if n := b.count("broadcasts"); n != 0 {
-		t.Fatalf("bootstrap B lists %d broadcasts after the replay", n)
-	}
-	if list, err := (&api.Client{Base: b.url}).List(context.Background(), api.Query{}); err != nil || len(list) != 0 {
-		t.Fatalf("B's directory: %v %v", ids(list), err)
-	}
+	pgtest.Each(t, func(t *testing.T) {
+		a, b := newEnv(t, nil), newEnv(t, nil)
+		alice := a.node(1)
+		rec := &recorder{}
+		alice.c.HTTP = &http.Client{Transport: rec}
+		id := alice.broadcastID("live")
+		if _, err := alice.c.Announce(context.Background(), id, announcement(id, "for bootstrap A only", a.clock.Now(), 1)); err != nil {
+			t.Fatal(err)
+		}
+		req, body := rec.last(http.MethodPut)
+		if req == nil {
+			t.Fatal("no announcement recorded")
+		}
+		status, answer := replay(t, req, body, b.url)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("bootstrap B took A's request: %d %s", status, answer)
+		}
+		if n := b.count("broadcasts"); n != 0 {
+			t.Fatalf("bootstrap B lists %d broadcasts after the replay", n)
+		}
+		if list, err := (&api.Client{Base: b.url}).List(context.Background(), api.Query{}); err != nil || len(list) != 0 {
+			t.Fatalf("B's directory: %v %v", ids(list), err)
+		}
+	})
 }
