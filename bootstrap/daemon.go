@@ -30,6 +30,9 @@ type Config struct {
 	// temporary directory removed when Run returns, so a new identity and
 	// an empty directory every run.
 	DataDir string
+	// DB is the store's database: a PostgreSQL URL (postgres://…), or a
+	// SQLite file. Empty: DBFile in DataDir.
+	DB string
 	// HTTP is the API's listen address; default DefaultHTTP.
 	HTTP string
 	// Host configures the libp2p side; the daemon sets its DataDir and
@@ -210,7 +213,7 @@ func (d *Daemon) open(ctx context.Context, dir string, h *Host, live *LivePublis
 			standin.AddUser(xstandin.User{ID: "1000", Username: "localtester", Name: "Local Tester"})
 		}
 	}
-	svc, err := Open(ctx, ServiceConfig{DataDir: dir, HTTP: d.cfg.HTTP, Server: sc, Configure: configure})
+	svc, err := Open(ctx, ServiceConfig{DataDir: dir, DB: d.cfg.DB, HTTP: d.cfg.HTTP, Server: sc, Configure: configure})
 	if err != nil {
 		return nil, nil, err
 	}

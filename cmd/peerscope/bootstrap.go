@@ -36,7 +36,7 @@ the --relay-* flags. The relay serves peers signed in at this bootstrap
 (--open-relay: any peer), a few per network.
 
 State lives under --data: the libp2p identity, the SQLite database
-(bootstrap.db) and the attestation keys (attestation-keys.json;
+(bootstrap.db, unless --db names a PostgreSQL database) and the attestation keys (attestation-keys.json;
 --rotate-key retires the current key and makes a new one, and nodes keep
 believing what the old one issued before the rotation; --revoke-key revokes
 one that leaked). --revoke-attestation, --revoke-peer and --revoke-account
@@ -64,7 +64,7 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 	if err := f.apply(&cfg); err != nil {
 		return usagef("bootstrap", "%v", err)
 	}
-	if done, err := f.revoke(ctx, cfg.DataDir); done {
+	if done, err := f.revoke(ctx, cfg.DataDir, cfg.DB); done {
 		return err
 	}
 	if *f.rotate {
@@ -102,7 +102,7 @@ type bootstrapFlags struct {
 
 // revoke carries out the --revoke-* flags, if any is given, and reports
 // whether one was (the command then exits).
-func (f *bootstrapFlags) revoke(ctx context.Context, dir string) (bool, error) {
+func (f *bootstrapFlags) revoke(ctx context.Context, dir, db string) (bool, error) {
 	r := bootstrap.Revoke{Attestation: *f.revokeAtt, Account: *f.revokeAccount, Peer: *f.revokePeer, Reason: *f.reason}
 	if *f.revokeKey == "" && r == (bootstrap.Revoke{Reason: r.Reason}) {
 		return false, nil
@@ -123,7 +123,10 @@ func (f *bootstrapFlags) revoke(ctx context.Context, dir string) (bool, error) {
 		fmt.Printf("Key %x revoked: nothing it signed is believed once nodes read the trust statement again.\nCurrent attestation key: %x\n", pub, []byte(cur.Public))
 		return true, nil
 	}
-	if err := bootstrap.RevokeInDir(ctx, dir, r, time.Now()); err != nil {
+	if db == "" {
+		db = filepath.Join(dir, bootstrap.DBFile)
+	}
+	if err := bootstrap.RevokeIn(ctx, db, r, time.Now()); err != nil {
 		return true, err
 	}
 	fmt.Println("Revoked; nodes hear it when they read the trust statement again (within their refresh interval).")
@@ -157,6 +160,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
 	fs.StringVar(&cfg.Server.PublicURL, "public-url", "", "how browsers and nodes reach the API (default http://<--http>)")
 	fs.StringVar(&cfg.DataDir, "data", defaultBootstrapDir(), `directory for the bootstrap's state and identity key ("": a new identity every run)`)
+	fs.StringVar(&cfg.DB, "db", "", `the bootstrap's database: a PostgreSQL URL, postgres://user@host:port/database?sslmode=… (the password in PGPASSWORD rather than on the command line; the schema is made or upgraded at start); "": SQLite, bootstrap.db under --data`)
 	r := &cfg.Host.Relay
 	f.relayData = byteSize(r.CircuitData)
 	fs.Var(&f.relayData, "relay-data", `most bytes a relayed circuit carries each way ("8GiB", "500MB"); a 2.5 Mb/s stream is 1.1 GB an hour`)
