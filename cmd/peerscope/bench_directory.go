@@ -40,6 +40,7 @@ func isDirectoryBench(args []string) bool {
 // directoryBench is a run of 'bench --mode directory' as its flags set it.
 type directoryBench struct {
 	url        string // the bootstrap to load; empty: one in this process
+	db         string // the in-process bootstrap's database; empty: SQLite in a temporary directory
 	rate       float64
 	duration   time.Duration
 	ops        []string // "list", "announce", one after another
@@ -66,7 +67,7 @@ func runDirectoryBench(ctx context.Context, args []string) error {
 	var codes *benchCodes
 	if base == "" {
 		codes = &benchCodes{codes: map[string]string{}}
-		url, stop, err := startBenchBootstrap(ctx, codes)
+		url, stop, err := startBenchBootstrap(ctx, b.db, codes)
 		if err != nil {
 			return err
 		}
@@ -114,7 +115,9 @@ Without --url it starts a bootstrap's HTTP service in this process (a
 fresh database in a temporary directory, rate limits off, the caps on live
 listings on) and signs each broadcaster up with a phone number first, as
 the bootstrap's caps want of a broadcaster with more than a few listings
-per network; with --url it loads that bootstrap, which must run with
+per network; --db puts that bootstrap's store on a PostgreSQL database
+(postgres://…, an empty one: the bench signs the same numbers up every
+run). With --url it loads that bootstrap, which must run with
 --no-rate-limits (which lifts the caps: its broadcasters are anonymous).
 
 Example:
@@ -122,6 +125,7 @@ Example:
   peerscope bench --mode directory --rate 1000 --duration 30s --json`)
 	fs.String("mode", "directory", "directory (the tree's modes are in 'peerscope bench --help')")
 	url := fs.String("url", "", "the bootstrap to load (default: one in this process)")
+	db := fs.String("db", "", "the in-process bootstrap's database: an empty PostgreSQL database's URL (default: SQLite in a temporary directory)")
 	rate := fs.Float64("rate", 1000, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send, per operation")
 	ops := fs.String("op", "list,announce", `operations, one after another: "list", "announce"`)
@@ -135,7 +139,10 @@ Example:
 	if fs.NArg() > 0 {
 		return nil, usagef("bench", "unexpected argument %q", fs.Arg(0))
 	}
-	b := &directoryBench{url: *url, rate: *rate, duration: *duration, ops: splitList(*ops),
+	if *db != "" && *url != "" {
+		return nil, usagef("bench", "--db is the in-process bootstrap's: not with --url")
+	}
+	b := &directoryBench{url: *url, db: *db, rate: *rate, duration: *duration, ops: splitList(*ops),
 		broadcasts: *broadcasts, workers: *workers, json: *jsonOut, cpuprofile: *cpuprofile}
 	for _, op := range b.ops {
 		if op != "list" && op != "announce" {
@@ -168,16 +175,16 @@ func (c *benchCodes) code(phone string) string {
 }
 
 // startBenchBootstrap starts a bootstrap's HTTP service in this process,
-// on a fresh database in a temporary directory, its rate limits off (the
+// on db (empty: a fresh SQLite database in a temporary directory), its rate limits off (the
 // caps on live listings on), its phone codes sent to codes, and returns
 // its URL; stop shuts it down and removes the directory.
-func startBenchBootstrap(ctx context.Context, codes bootstrap.CodeSender) (url string, stop func(), err error) {
+func startBenchBootstrap(ctx context.Context, db string, codes bootstrap.CodeSender) (url string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "peerscope-bench-bootstrap-")
 	if err != nil {
 		return "", nil, err
 	}
 	off := bootstrap.Rate{PerSecond: -1}
-	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0",
+	svc, err := bootstrap.Open(ctx, bootstrap.ServiceConfig{DataDir: dir, DB: db, HTTP: "127.0.0.1:0",
 		Server: bootstrap.ServerConfig{RateIP: off, RatePeer: off, RateAccount: off, RatePhone: off, Phone: codes}})
 	if err != nil {
 		os.RemoveAll(dir)
@@ -280,7 +287,7 @@ func (b *directoryBench) report(op string, r loadgen.Result, broadcasts int, sta
 		line := map[string]any{"mode": "directory", "op": op, "rate": b.rate, "duration_s": b.duration.Seconds(),
 			"broadcasts": broadcasts, "sent": r.Sent, "errors": r.Errors, "achieved_rps": round2(r.Achieved),
 			"latency_ms": map[string]float64{"p50": round2(r.P50), "p90": round2(r.P90), "p99": round2(r.P99), "p999": round2(r.P999), "max": round2(r.Max)},
-			"stale":      stale, "in_process": b.url == "", "gomaxprocs": runtime.GOMAXPROCS(0)}
+			"stale":      stale, "in_process": b.url == "", "store": b.store(), "gomaxprocs": runtime.GOMAXPROCS(0)}
 		if r.FirstError != "" {
 			line["first_error"] = r.FirstError
 		}
@@ -293,6 +300,17 @@ func (b *directoryBench) report(op string, r loadgen.Result, broadcasts int, sta
 	if r.FirstError != "" {
 		fmt.Printf("          first error: %s\n", r.FirstError)
 	}
+}
+
+// store names the in-process bootstrap's database kind ("" with --url).
+func (b *directoryBench) store() string {
+	switch {
+	case b.url != "":
+		return ""
+	case b.db != "":
+		return "postgres"
+	}
+	return "sqlite"
 }
 
 func benchAnnouncement(id string, i int, started time.Time, version uint64, viewers int) api.ListingUpdate {
