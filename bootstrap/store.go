@@ -41,7 +41,7 @@ type Store struct {
 
 	// Hot statements, prepared once (parsing SQL was a tenth of an
 	// announcement's CPU).
-	stSession, stPutSelect, stPutUpsert, stNonce *sql.Stmt
+	stSession, stPutUpsert, stNonce *sql.Stmt
 
 	// Kept nonces below nonceBelow may be deleted; noncePruned is the
 	// bound already applied (owned by commitLoop).
@@ -200,9 +200,6 @@ func (s *Store) Close() error {
 func (s *Store) prepare(ctx context.Context) error {
 	var err error
 	if s.stSession, err = s.r.PrepareContext(ctx, sessionQuery); err != nil {
-		return fmt.Errorf("bootstrap: prepare: %w", err)
-	}
-	if s.stPutSelect, err = s.w.PrepareContext(ctx, putSelect); err != nil {
 		return fmt.Errorf("bootstrap: prepare: %w", err)
 	}
 	if s.stPutUpsert, err = s.w.PrepareContext(ctx, putUpsert); err != nil {

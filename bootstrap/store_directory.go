@@ -154,17 +154,23 @@ func (s *Store) commitLoop() {
 			if err := s.pruneNonces(tx); err != nil {
 				return err
 			}
-			sel, up, nonce := tx.Stmt(s.stPutSelect), tx.Stmt(s.stPutUpsert), tx.Stmt(s.stNonce)
+			// The group's nonces in one statement and its stored rows
+			// read in one: on PostgreSQL each statement is a round trip
+			// to another process, and the group's transaction holds the
+			// one writer connection while it waits.
+			if err := s.putNonces(tx, group); err != nil {
+				return err
+			}
+			stored, err := loadStored(tx, group)
+			if err != nil {
+				return err
+			}
+			up := tx.Stmt(s.stPutUpsert)
 			for _, w := range group {
-				for _, n := range w.nonces {
-					if _, err := nonce.Exec(n.k[:], n.bucket); err != nil {
-						return err
-					}
-				}
 				if w.b == nil {
 					continue
 				}
-				if err := putOne(tx, sel, up, w); err != nil {
+				if err := putOne(tx, up, stored, w); err != nil {
 					return err
 				}
 			}
@@ -179,9 +185,82 @@ func (s *Store) commitLoop() {
 	}
 }
 
+// putNonces keeps the group's nonces: one statement for all of them (in
+// chunks, within SQLite's bound on a statement's variables).
+func (s *Store) putNonces(tx *sql.Tx, group []*putReq) error {
+	var args []any
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		var err error
+		if len(args) == 2 {
+			_, err = tx.Stmt(s.stNonce).Exec(args...)
+		} else {
+			_, err = tx.Exec(`INSERT INTO nonces (k, bucket) VALUES `+strings.Repeat(`(?, ?), `, len(args)/2-1)+`(?, ?) ON CONFLICT DO NOTHING`, args...)
+		}
+		args = args[:0]
+		return err
+	}
+	for _, w := range group {
+		for _, n := range w.nonces {
+			args = append(args, n.k[:], n.bucket)
+			if len(args) == 2*maxGroup {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// storedRow is what an announcement is checked against: the broadcast's
+// row as stored, or as the group's earlier announcement of it left it.
+type storedRow struct {
+	version     uint64
+	ended       int64
+	tweeted     bool
+	private     bool
+	title, link string
+	lat, lon    sql.NullFloat64
+}
+
+// loadStored reads the stored rows of the group's broadcasts, by ID.
+func loadStored(tx *sql.Tx, group []*putReq) (map[string]*storedRow, error) {
+	out := map[string]*storedRow{}
+	var ids []any
+	for _, w := range group {
+		if w.b != nil {
+			if _, ok := out[w.b.ID]; !ok {
+				out[w.b.ID] = nil
+				ids = append(ids, w.b.ID)
+			}
+		}
+	}
+	clear(out)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(`SELECT id, version, ended, tweeted, title, link, private, lat, lon FROM broadcasts WHERE id IN (`+
+		strings.Repeat(`?, `, len(ids)-1)+`?)`, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		r := &storedRow{}
+		if err := rows.Scan(&id, &r.version, &r.ended, &r.tweeted, &r.title, &r.link, &r.private, &r.lat, &r.lon); err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, rows.Err()
+}
+
 const (
 	nonceInsert = `INSERT INTO nonces (k, bucket) VALUES (?, ?) ON CONFLICT DO NOTHING`
-	putSelect   = `SELECT version, ended, tweeted, title, link, private, lat, lon FROM broadcasts WHERE id = ?`
 	putUpsert   = `
 INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started, ended, viewers, replay_viewers, version, updated, signed, tweeted, network,
 	replay_viewers_identified, lat, lon)
@@ -194,17 +273,16 @@ ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.titl
 
 // putOne writes one announcement in a group's transaction; a stale one is
 // that caller's error only.
-func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
+func putOne(tx *sql.Tx, up *sql.Stmt, stored map[string]*storedRow, w *putReq) error {
 	ctx := context.Background()
 	b := w.b
-	var version uint64
-	var ended int64
-	var tweeted, private bool
-	var title, link string
-	var lat, lon sql.NullFloat64
-	err := sel.QueryRowContext(ctx, b.ID).Scan(&version, &ended, &tweeted, &title, &link, &private, &lat, &lon)
+	r, ok := stored[b.ID]
+	if !ok {
+		r = &storedRow{}
+	}
+	version, ended, tweeted, private, title, link, lat, lon := r.version, r.ended, r.tweeted, r.private, r.title, r.link, r.lat, r.lon
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case !ok:
 		w.fresh = true
 		if b.capLive > 0 && b.Ended.IsZero() {
 			n, err := liveOf(tx, b)
@@ -220,8 +298,6 @@ func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 				return nil
 			}
 		}
-	case err != nil:
-		return err
 	case b.Version <= version:
 		w.err = fmt.Errorf("%w: version %d, stored %d", ErrStale, b.Version, version)
 		return nil
@@ -237,9 +313,19 @@ func putOne(tx *sql.Tx, sel, up *sql.Stmt, w *putReq) error {
 	if b.account != 0 {
 		account = b.account
 	}
-	_, err = up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
+	_, err := up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
 		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified, latOf(b.Location), lonOf(b.Location))
-	return err
+	if err != nil {
+		return err
+	}
+	stored[b.ID] = &storedRow{version: b.Version, ended: nanos(b.Ended), tweeted: b.tweeted, private: b.Private, title: b.Title, link: b.Link,
+		lat: nullFloat(latOf(b.Location)), lon: nullFloat(lonOf(b.Location))}
+	return nil
+}
+
+func nullFloat(v any) sql.NullFloat64 {
+	f, ok := v.(float64)
+	return sql.NullFloat64{Float64: f, Valid: ok}
 }
 
 // latOf and lonOf are a listing's location as the store keeps it: NULL
