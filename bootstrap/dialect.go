@@ -112,23 +112,27 @@ func rebind(q string) string {
 	return b.String()
 }
 
-// rebound caches rebind by query text: the store's queries are a fixed
-// set (a few are assembled from fixed parts), so the cache stays small.
-var rebound sync.Map // string → string
+// rebound caches rebind by query text, for one store's connections: the
+// store's queries are a fixed set (a few are assembled from fixed parts,
+// the group commit's by its size), so the cache stays small.
+type rebound struct{ m sync.Map } // string → string
 
-func rebindCached(q string) string {
-	if v, ok := rebound.Load(q); ok {
+func (c *rebound) get(q string) string {
+	if v, ok := c.m.Load(q); ok {
 		return v.(string)
 	}
 	r := rebind(q)
-	rebound.Store(q, r)
+	c.m.Store(q, r)
 	return r
 }
 
 // --- the PostgreSQL driver, as the store sees it ---
 
 // pgConnector hands out pgx's database/sql connections behind pgConn.
-type pgConnector struct{ inner driver.Connector }
+type pgConnector struct {
+	inner   driver.Connector
+	rebound *rebound
+}
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.inner.Connect(ctx)
@@ -140,7 +144,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("bootstrap: unexpected pgx connection %T", conn)
 	}
-	return pgConn{sc}, nil
+	return pgConn{sc, c.rebound}, nil
 }
 
 func (c pgConnector) Driver() driver.Driver { return c.inner.Driver() }
@@ -148,7 +152,10 @@ func (c pgConnector) Driver() driver.Driver { return c.inner.Driver() }
 // pgConn is pgx's connection with the store's placeholders and booleans
 // translated; everything else (transactions, pings, session resets) is
 // pgx's own.
-type pgConn struct{ *stdlib.Conn }
+type pgConn struct {
+	*stdlib.Conn
+	rebound *rebound
+}
 
 var (
 	_ driver.ConnPrepareContext = pgConn{}
@@ -158,19 +165,19 @@ var (
 )
 
 func (c pgConn) Prepare(q string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(context.Background(), rebindCached(q))
+	return c.Conn.PrepareContext(context.Background(), c.rebound.get(q))
 }
 
 func (c pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, rebindCached(q))
+	return c.Conn.PrepareContext(ctx, c.rebound.get(q))
 }
 
 func (c pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.ExecContext(ctx, rebindCached(q), args)
+	return c.Conn.ExecContext(ctx, c.rebound.get(q), args)
 }
 
 func (c pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.QueryContext(ctx, rebindCached(q), args)
+	return c.Conn.QueryContext(ctx, c.rebound.get(q), args)
 }
 
 // CheckNamedValue sends bools as the integers the schema keeps them as.

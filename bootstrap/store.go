@@ -136,8 +136,9 @@ func openPostgres(ctx context.Context, db string) (*Store, error) {
 		// pgx's message may quote the URL, password included: say less.
 		return nil, fmt.Errorf("%w: --db is not a PostgreSQL URL pgx understands (postgres://user:password@host:port/database?sslmode=…)", ErrConfig)
 	}
+	rb := &rebound{}
 	open := func(n int) *sql.DB {
-		d := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+		d := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), rb})
 		d.SetMaxOpenConns(n)
 		d.SetMaxIdleConns(n)
 		return d
