@@ -10,7 +10,7 @@
 //	  its reservations for peers signed in here, a few per network (relay_acl.go)
 //	  └─ GossipSub ─► LivePublisher (live.go): go-live notices on api.LiveTopic,
 //	     reminders of scheduled broadcasts on api.ReminderTopic
-//	Service (service.go): keys (keys.go) + Store (SQLite: store*.go, schema.go) + Server, listening,
+//	Service (service.go): keys (keys.go) + Store (SQLite or PostgreSQL: store*.go, schema.go, dialect.go) + Server, listening,
 //	  pruning (prune.go), sending the reminders due (schedule.go)
 //	  └─ Server (server.go): the HTTP API under /api/v1/ and the directory page at /
 //	     └─ /w/<ID>/ (weblink.go): a listed live broadcast's web link, the player page whose
@@ -51,7 +51,8 @@
 // bundles, epoch secrets the broadcaster wrapped for each member device,
 // handed only to devices of the newest roster. All of it is signed by
 // others and kept as their bytes; it never holds a content key. Its state
-// is one SQLite database.
+// is one database: SQLite by default, or PostgreSQL (--db postgres://…;
+// dialect.go bridges the two).
 //
 // Data flow of a sign-in:
 //

@@ -25,7 +25,7 @@ import (
 // Nothing is written: an unknown name is a 404 that says so.
 
 // profileStore is what the server needs of a store for profiles; Store
-// implements it over SQLite.
+// implements it over its database.
 type profileStore interface {
 	AccountByKey(ctx context.Context, key string) (Account, error)
 	accountsByHandle(ctx context.Context, handle string) ([]Account, error)

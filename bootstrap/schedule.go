@@ -38,7 +38,7 @@ const (
 )
 
 // scheduleStore is what the server needs of a store for scheduled
-// broadcasts; Store implements it over SQLite.
+// broadcasts; Store implements it over its database.
 type scheduleStore interface {
 	addSchedule(ctx context.Context, account int64, r api.ScheduleRequest, max int, now time.Time) (int64, error)
 	cancelSchedule(ctx context.Context, account, id int64) error

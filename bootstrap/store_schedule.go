@@ -10,11 +10,13 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
-// Scheduled broadcasts, their reminders and questions in advance, in
-// SQLite. The server reaches them only through scheduleStore (schedule.go),
-// so that another database can take the store's place. Every limit is
-// checked in the transaction that writes, so that concurrent requests
-// cannot slip past it.
+// Scheduled broadcasts, their reminders and questions in advance, in the
+// store's database. The server reaches them only through scheduleStore
+// (schedule.go), so that another store can take this one's place. Every
+// limit is checked in the transaction that writes, so that concurrent
+// requests of one bootstrap cannot slip past it (its writes are
+// serialised on either database; several bootstraps on one PostgreSQL
+// database are not yet: docs/ARCHITECTURE.md).
 
 var _ scheduleStore = (*Store)(nil)
 
