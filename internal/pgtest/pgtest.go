@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,7 +191,24 @@ func start() (*cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
+	c.watch()
 	return c, nil
+}
+
+// watch starts a watcher that stops the cluster and removes its directory
+// once this process has ended, however it ends (a test binary that times
+// out panics past Main's cleanup): no server is left running. In its own
+// process group, so that a Ctrl-C to the tests does not end it first.
+func (c *cluster) watch() {
+	stop := []string{filepath.Join(c.bin, "pg_ctl")}
+	if c.asPostgres {
+		stop = append([]string{"runuser", "-u", "postgres", "--"}, stop...)
+	}
+	args := append([]string{"-c", `pid=$1 dir=$2; shift 2; tail --pid="$pid" -f /dev/null; "$@" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1; rm -rf "$dir"`,
+		"pgtest-watch", strconv.Itoa(os.Getpid()), c.dir}, stop...)
+	cmd := exec.Command("sh", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	_ = cmd.Start() // without it, Main still stops the cluster
 }
 
 func (c *cluster) stop() error {
