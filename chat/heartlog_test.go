@@ -79,6 +79,15 @@ func TestHeartMomentsUntrusted(t *testing.T) {
 	if !m.heartLog.From.Equal(now) || !slices.Equal(m.heartLog.Counts, []uint32{5}) {
 		t.Fatalf("a liar's moments: log from %v: %v", m.heartLog.From, m.heartLog.Counts)
 	}
+	// Moments whose sum would wrap round to fewer than the hearts are
+	// not believed either.
+	var w machine
+	wrap := HeartSums{Total: 5}
+	wrap.Moments[0], wrap.Moments[1] = 1<<63, 1<<63+3
+	w.logTreeHearts(now, wrap)
+	if !slices.Equal(w.heartLog.Counts, []uint32{5}) || !w.heartLog.From.Equal(now) {
+		t.Fatalf("wrapping moments: log from %v: %v", w.heartLog.From, w.heartLog.Counts)
+	}
 	// A stale read (the total lower than already logged) adds nothing.
 	m.logTreeHearts(now.Add(time.Second), HeartSums{Total: 2})
 	if m.heartLog.Total() != 5 {

@@ -129,7 +129,10 @@ func (m *machine) flushHearts(now time.Time) {
 // to the total's rise (every tap with a moment is counted in both; more
 // moments than hearts means a liar below, and then none is believed), and
 // each names a second in the MomentSeconds before now, so nothing is
-// placed outside the broadcast's last half minute.
+// placed outside the broadcast's last half minute. (A tap's two counts
+// are separate Counts: should a status leave between them, the broadcaster
+// sees the total rise without the moment, or the moment without the total,
+// and places those taps on arrival; nothing is counted twice.)
 func (m *machine) logTreeHearts(now time.Time, in HeartSums) {
 	last := m.treeSums
 	if in.Total < last.Total {
@@ -145,11 +148,12 @@ func (m *machine) logTreeHearts(now time.Time, in HeartSums) {
 	for k := range in.Moments {
 		if in.Moments[k] > last.Moments[k] {
 			rises[k] = in.Moments[k] - last.Moments[k]
+			if rises[k] > rise-timed { // checked before adding: no sum can wrap
+				timed, rises = 0, [MomentSeconds]uint64{}
+				break
+			}
 			timed += rises[k]
 		}
-	}
-	if timed > rise {
-		timed, rises = 0, [MomentSeconds]uint64{}
 	}
 	for k, r := range rises {
 		if r > 0 {
