@@ -20,6 +20,12 @@ func TestHeartLog(t *testing.T) {
 	l.add(t0.Add(-time.Second), 1)
 	l.add(t0.Add(-maxLogBefore-time.Minute), 6)
 	l.add(t0.Add(MaxHeartSeconds*time.Second), 9)
+	var big HeartLog
+	big.add(t0, 3)
+	big.add(t0, 1<<64-1) // a sum that would wrap saturates
+	if big.Counts[0] != 1<<32-1 {
+		t.Fatalf("3 and 2^64-1 hearts in a second: %d", big.Counts[0])
+	}
 	if !l.From.Equal(t0.Add(-time.Second)) || !slices.Equal(l.Counts, []uint32{7, 2, 0, 0, 5}) || l.Total() != 14 {
 		t.Fatalf("log from %v: %v (total %d)", l.From, l.Counts, l.Total())
 	}

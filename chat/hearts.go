@@ -225,7 +225,7 @@ func (l *HeartLog) add(at time.Time, n uint64) {
 	for int64(len(l.Counts)) <= i {
 		l.Counts = append(l.Counts, 0)
 	}
-	l.Counts[i] = uint32(min(uint64(l.Counts[i])+n, 1<<32-1))
+	l.Counts[i] = uint32(min(uint64(l.Counts[i])+min(n, 1<<32-1), 1<<32-1)) // no sum wraps
 }
 
 // Total returns the hearts the log counts.
