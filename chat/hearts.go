@@ -169,17 +169,24 @@ func (m *machine) logTreeHearts(now time.Time, in HeartSums) {
 // in the replay's heart log at their moment, clamped to the maxStreamLag
 // before now (a moment ahead of now is now); hearts that said none, at now.
 func (m *machine) logTopicHearts(now time.Time, h *wireHeart) {
-	at := now
-	if h.At > 0 {
-		at = time.Unix(0, h.At)
-		if at.After(now) {
-			at = now
-		}
-		if now.Sub(at) > maxStreamLag {
-			at = now.Add(-maxStreamLag)
-		}
+	m.heartLog.add(momentAt(h.At, now), uint64(h.Count))
+}
+
+// momentAt is a message's stream moment (a wallclock in Unix ns, 0 for
+// none) as believed beside ref, when it was sent or arrived: none is ref,
+// one ahead of ref is ref, one more than maxStreamLag behind is that far.
+func momentAt(at int64, ref time.Time) time.Time {
+	if at <= 0 {
+		return ref
 	}
-	m.heartLog.add(at, uint64(h.Count))
+	t := time.Unix(0, at)
+	if t.After(ref) {
+		return ref
+	}
+	if ref.Sub(t) > maxStreamLag {
+		return ref.Add(-maxStreamLag)
+	}
+	return t
 }
 
 // MaxHeartSeconds bounds a heart log: a count for each second of 36 hours,
