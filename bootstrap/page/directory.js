@@ -17,6 +17,10 @@ const token = tokenMeta ? tokenMeta.content : '';
 const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
 const state = {
   tab: 'live', q: '', onNode: false, broadcasts: [], upcoming: [], events: 0, open: {}, openQ: null,
+  // upcomingFound: what the bootstrap found for a search on the Upcoming
+  // tab ({q, list}); following: the Following tab's lists, as the
+  // bootstrap selected them for the node's account.
+  upcomingFound: { q: '', list: [] }, following: { live: [], upcoming: [] },
   // follows: the node's account's key and whom it follows (null until
   // asked, or not signed in); profile: the profile shown (?u=), if any.
   follows: null, profileWho: new URLSearchParams(location.search).get('u'), profile: null,
@@ -112,7 +116,10 @@ function render() {
     // elsewhere redraws it).
     const typing = state.openQ && $(`ask-${state.openQ}`);
     const kept = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
-    const shown = state.upcoming.filter(matches);
+    // Searched: what the bootstrap found (past the list's first 200);
+    // until it answers, what the list holds.
+    const found = state.upcomingFound;
+    const shown = !state.q ? state.upcoming : found.q === state.q ? found.list : state.upcoming.filter(matches);
     list.replaceChildren(...shown.map(upcomingItem));
     const again = state.openQ && $(`ask-${state.openQ}`);
     if (kept && again) {
@@ -179,8 +186,8 @@ function whoLink(who, peer) {
   return a;
 }
 
-// matches keeps what the search names, for the lists the page filters
-// itself (upcoming, following): title, name, handle.
+// matches keeps what the search names (title, name, handle) while the
+// bootstrap has not yet answered the search on the Upcoming tab.
 function matches(x) {
   const q = state.q.toLowerCase();
   return !q || [x.title, x.who && x.who.name, x.who && x.who.handle].some((v) => v && v.toLowerCase().includes(q));
@@ -207,23 +214,24 @@ async function loadFollows() {
 }
 
 // Following: what the accounts this node's account follows have live now
-// and scheduled. The bootstrap's lists are bounded (200 live, 200
-// upcoming): the page keeps those it follows.
-let followingLive = [];
+// and scheduled. The node asks the bootstrap for those alone (signed with
+// its key), so that none is lost behind the 200 entries of the public
+// lists.
 async function loadFollowing() {
-  loading = 'following';
   if (!state.onNode || !state.identity) {
+    loading = 'following';
     render();
     return;
   }
+  const want = `following?${new URLSearchParams({ q: state.q })}`;
+  loading = want;
   try {
-    const params = new URLSearchParams({ state: 'live', limit: '200' });
-    if (state.q) params.set('q', state.q);
-    const [r] = await Promise.all([fetch(`./api/v1/broadcasts?${params}`), loadFollows(), loadUpcoming()]);
+    const r = await fetch(`./api/node/${want}`, { headers: { 'Peerscope-Token': token } });
     const body = await r.json();
-    if (loading !== 'following') return;
+    if (loading !== want) return; // a newer search went out
     if (!r.ok) throw new Error(apiMessage(body, r));
-    followingLive = body.broadcasts;
+    state.follows = body.signed_in ? { account: body.account, keys: new Set(body.following) } : null;
+    state.following = { live: body.live || [], upcoming: body.upcoming || [] };
     $('error').hidden = true;
     render();
   } catch (e) {
@@ -244,8 +252,7 @@ function renderFollowing() {
     return;
   }
   const follows = state.follows.keys;
-  const live = followingLive.filter((b) => follows.has(accountKey(b.who)));
-  const next = state.upcoming.filter((u) => follows.has(accountKey(u.who)) && matches(u));
+  const { live, upcoming: next } = state.following;
   list.replaceChildren(...live.map((b) => item(b, 'live')), ...next.map(upcomingItem));
   $('empty').hidden = live.length + next.length > 0;
   if (!$('empty').hidden) $('empty').textContent = follows.size ? 'Nobody you follow is live or has a broadcast coming up.' : 'You follow nobody yet: open a profile (a name in the lists) and Follow.';
@@ -548,12 +555,19 @@ async function loadQuestions(id) {
   }));
 }
 
+// loadUpcoming reads what is coming up: everyone's (the Upcoming tab, and
+// the live entries' "Next:"), or, for a search on the Upcoming tab, what
+// the bootstrap finds for it.
 async function loadUpcoming() {
+  const q = state.tab === 'upcoming' ? state.q : '';
   try {
-    const r = await fetch('./api/v1/schedules');
+    const r = await fetch(`./api/v1/schedules${q ? `?${new URLSearchParams({ q })}` : ''}`);
     const body = await r.json();
-    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-    state.upcoming = body.schedules;
+    if (!r.ok) throw new Error(apiMessage(body, r));
+    if (q) {
+      if (q !== state.q) return; // a newer search went out
+      state.upcomingFound = { q, list: body.schedules };
+    } else state.upcoming = body.schedules;
     if (state.tab === 'upcoming') $('error').hidden = true;
     render(); // the upcoming list, or the live entries' "Next:"
   } catch (e) {
@@ -847,7 +861,7 @@ stream('./api/v1/events', (kind, ev) => {
     if (!p || (b && (accountKey(b.who) === p.key || b.broadcaster === p.key)) || (s && (!s.who || accountKey(s.who) === p.key))) reloadSoon();
     return;
   }
-  if (kind === 'scheduled') {
+  if (kind === 'scheduled' && state.tab !== 'following') {
     clearTimeout(upcomingTimer);
     upcomingTimer = setTimeout(loadUpcoming, 300);
     return;
