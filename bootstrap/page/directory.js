@@ -42,7 +42,15 @@ function item(b, mode = state.tab) {
   const li = document.createElement('li');
   li.dataset.id = b.id;
   const who = b.who || {};
-  const avatar = mode === 'live' && /^[0-9a-f]{16}$/.test(b.thumbnail || '') ? stillOf(b) : avatarOf(b.who);
+  // A live card's picture is a 16:9 box, the still or, in its place, the
+  // face: cards with and without a still are the same height.
+  let avatar = avatarOf(b.who);
+  if (mode === 'live') {
+    const box = document.createElement('div');
+    box.className = 'media';
+    box.append(/^[0-9a-f]{16}$/.test(b.thumbnail || '') ? stillOf(b) : avatar);
+    avatar = box;
+  }
   const info = document.createElement('div');
   info.className = 'info';
   const title = document.createElement('div');
@@ -292,7 +300,6 @@ function renderProfile() {
   const name = who ? (who.name || who.handle || who.account) : 'Anonymous broadcaster';
   document.title = `${name} — Peerscope`;
   const pic = avatarOf(who);
-  if (!who) pic.textContent = '?';
   $('pavatar').replaceChildren(pic);
   $('pname').textContent = name;
   $('phandle').textContent = who && who.handle && who.handle !== name ? who.handle : '';
@@ -317,9 +324,12 @@ function renderProfile() {
   }
 }
 
+// initials are what a face without a picture shows, as the player's do:
+// the first letters of two words, or two of one.
 function initials(s) {
-  const words = String(s).replace(/^@/, '').split(/\s+/).filter(Boolean);
-  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?';
+  const words = String(s).replace(/^[@+]/, '').split(/[\s._-]+/).filter(Boolean);
+  const two = words.length > 1 ? [...words[0]][0] + [...words[1]][0] : [...(words[0] || '?')].slice(0, 2).join('');
+  return two.toUpperCase();
 }
 
 // profileUpcomingItem is a scheduled broadcast on its broadcaster's
@@ -383,9 +393,18 @@ function avatarOf(who) {
     img.alt = '';
     return img;
   }
+  // As the player's faces: a named account's initials on a colour of its
+  // own, an anonymous broadcaster's "?" on grey.
   const d = document.createElement('div');
   d.className = 'noavatar';
-  d.textContent = who && (who.name || who.handle) ? initials(who.name || who.handle) : '';
+  const name = who && (who.name || who.handle || who.account);
+  d.textContent = name ? initials(name) : '?';
+  d.classList.toggle('anon', !name);
+  if (name) {
+    let h = 0;
+    for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+    d.style.backgroundColor = `hsl(${h} 45% 32%)`;
+  }
   d.setAttribute('aria-hidden', 'true');
   return d;
 }
