@@ -55,7 +55,7 @@ type studioJSON struct {
 	Title  string `json:"title"`
 	Link   string `json:"link"`   // peerscope://…, for the app
 	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
-	Player string `json:"player"` // the player page on this node's HTTP server
+	Player string `json:"player"` // the player page on this node's HTTP server, at the host the asking browser used when it can reach it there
 	Ended  bool   `json:"ended"`
 	// Community: the node has a bootstrap, so "followers only" can know
 	// whom the account follows (without one the studio offers no such
@@ -263,16 +263,22 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
 	}
+	// The node's pages as the browser that asks reaches them: a phone's
+	// 127.0.0.1 is the phone ("" when it cannot reach them at all).
+	base := n.HTTPURL()
+	if !loopbackHost(r.Host) {
+		base = n.httpURLFor(r.Host)
+		if base != "" {
+			out.Player = base + b.playerPath()
+		}
+	}
 	if p := b.replayPath(); p != "" {
 		out.ReplayLocal = n.HTTPURL() + p
-		out.Replay = out.ReplayLocal
-		if !loopbackHost(r.Host) {
-			out.Replay = ""
-			if base := n.httpURLFor(r.Host); base != "" {
-				out.Replay = base + p
-			} else if out.Web != "" {
-				out.Replay = out.Web
-			}
+		switch {
+		case base != "":
+			out.Replay = base + p
+		case out.Web != "":
+			out.Replay = out.Web
 		}
 		out.ReplayViewers = n.ReplayViews(b.id)
 	}

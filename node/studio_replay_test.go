@@ -16,7 +16,8 @@ import (
 )
 
 // TestStudioReplayForPhone: the studio's end summary links the replay
-// where the browser that asks can open it. A phone reached the studio at
+// (and its share sheet the player) where the browser that asks can open
+// it. A phone reached the studio at
 // the machine's LAN address (or at a name the node answers to): with the
 // HTTP server on every interface, its replay link is that same host at the
 // HTTP port, and the page loads there; with the HTTP server on loopback
@@ -57,16 +58,17 @@ func TestStudioReplayForPhone(t *testing.T) {
 				hosts = append(hosts, lan[0].String())
 			}
 			for _, h := range append(hosts, "127.0.0.1", "localhost") {
-				replay, replayLocal := studioReplayAt(t, n, net.JoinHostPort(h, httpsPort), b.StreamKey())
-				want := ""
+				replay, replayLocal, player := studioReplayAt(t, n, net.JoinHostPort(h, httpsPort), b.StreamKey())
+				want, wantPlayer := "", b.URLs().Player
 				switch {
 				case h == "127.0.0.1" || h == "localhost":
 					want = local
 				case tc.phoneLink:
 					want = "http://" + net.JoinHostPort(h, httpPort) + "/r/" + b.ID() + "/"
+					wantPlayer = "http://" + net.JoinHostPort(h, httpPort) + "/b/" + b.ID() + "/"
 				}
-				if replay != want || replayLocal != local {
-					t.Errorf("the studio at %s: replay %q (local %q), want %q (local %q)", h, replay, replayLocal, want, local)
+				if replay != want || replayLocal != local || player != wantPlayer {
+					t.Errorf("the studio at %s: replay %q (local %q), player %q; want %q (local %q), %q", h, replay, replayLocal, player, want, local, wantPlayer)
 					continue
 				}
 				if want == "" || want == local {
@@ -107,8 +109,8 @@ func phoneClient(t *testing.T) *http.Client {
 
 // studioReplayAt asks GET /broadcast/live over HTTPS as a browser that
 // reached the node at hostport does, and returns the summary's replay and
-// replay_local.
-func studioReplayAt(t *testing.T, n *Node, hostport, key string) (string, string) {
+// replay_local, and the player link.
+func studioReplayAt(t *testing.T, n *Node, hostport, key string) (string, string, string) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", "https://"+hostport+"/broadcast/live", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
@@ -120,9 +122,10 @@ func studioReplayAt(t *testing.T, n *Node, hostport, key string) (string, string
 	var live struct {
 		Replay      string `json:"replay"`
 		ReplayLocal string `json:"replay_local"`
+		Player      string `json:"player"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&live); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET live at %s: %s (%v)", hostport, resp.Status, err)
 	}
-	return live.Replay, live.ReplayLocal
+	return live.Replay, live.ReplayLocal, live.Player
 }
