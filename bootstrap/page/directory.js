@@ -629,9 +629,11 @@ async function load() {
 }
 
 let reloadTimer = null;
+// reloadSoon reloads after a burst of events; Following less often, as
+// each of its reloads is three signed requests the bootstrap rate-limits.
 function reloadSoon() {
   clearTimeout(reloadTimer);
-  reloadTimer = setTimeout(load, 200);
+  reloadTimer = setTimeout(load, state.tab === 'following' && !state.profileWho ? 2000 : 200);
 }
 
 function note(text) {
