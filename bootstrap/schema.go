@@ -365,4 +365,11 @@ ALTER TABLE broadcasts ADD COLUMN thumb TEXT NOT NULL DEFAULT '';
 ALTER TABLE broadcasts ADD COLUMN thumb_jpeg BLOB;
 ALTER TABLE broadcasts ADD COLUMN thumb_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 12: handles are looked up whatever their case, as X's are
+	// (@Alice is @alice); the stored handle keeps the case it was shown
+	// with. NOCASE folds ASCII only, which is all an X handle holds; a
+	// phone account's masked handle has no letters.
+	`
+CREATE INDEX accounts_handle_nocase ON accounts(handle COLLATE NOCASE);
+`,
 }
