@@ -279,12 +279,28 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	follower, err := s.followedBy(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now := s.cfg.Now()
+	if follower != 0 {
+		// One account's view: not shared through the cache.
+		list, err := s.store.listBroadcasts(r.Context(), query, follower, now, s.cfg.LiveTTL)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, api.ListResponse{Listings: list})
+		return
+	}
 	key := fmt.Sprintf("%t\x00%d\x00%s", query.Replays, query.Limit, query.Text)
 	body, err := s.lists.get(key, now, func() ([]byte, error) {
 		// Others may wait on this answer: the first asker leaving must
 		// not cancel it.
-		list, err := s.store.listBroadcasts(context.WithoutCancel(r.Context()), query, now, s.cfg.LiveTTL)
+		list, err := s.store.listBroadcasts(context.WithoutCancel(r.Context()), query, 0, now, s.cfg.LiveTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -298,6 +314,28 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
+}
+
+// followedBy reads a list's followed parameter: absent, 0; "1", the ID of
+// the account that signed the request (whom it follows is its own to
+// read: an unsigned request, or a peer not signed in, is refused as any
+// signed call is). Any other value is a bad request.
+func (s *Server) followedBy(w http.ResponseWriter, r *http.Request) (int64, error) {
+	switch r.URL.Query().Get("followed") {
+	case "":
+		return 0, nil
+	case "1":
+	default:
+		return 0, fmt.Errorf("%w: followed is 1 (the signed-in account's follows) or absent", ErrBadRequest)
+	}
+	_, acc, body, err := s.session(w, r)
+	if err == nil {
+		err = noBody(body, "GET")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return acc.ID, nil
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {

@@ -107,7 +107,7 @@ func (s *Server) profile(ctx context.Context, who string) (*api.Profile, error) 
 	if p.Replays, err = s.profiles.broadcastsOf(ctx, of, true, now, s.cfg.LiveTTL, profileReplays); err != nil {
 		return nil, err
 	}
-	if p.Upcoming, err = s.schedules.upcoming(ctx, acc.ID, now.Add(-scheduleGrace), profileUpcoming); err != nil {
+	if p.Upcoming, err = s.schedules.upcoming(ctx, upcomingFilter{account: acc.ID}, now.Add(-scheduleGrace), profileUpcoming); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/bootstrap/xstandin"
 	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
@@ -179,6 +180,49 @@ func TestSearchLimit(t *testing.T) {
 		mustStatus(t, err, http.StatusBadRequest, "bad_request")
 		if !strings.Contains(err.Error(), "at most 100 characters") {
 			t.Errorf("an overlong search said %q", err)
+		}
+	})
+}
+
+// TestProfileHandleAnyCase: a handle names its account whatever its case,
+// as on X (/u/dana_ho is @Dana_Ho), and the profile shows the handle as
+// the account shows it; a phone account still shows its masked handle,
+// found by its key, and a handle nobody has is still unknown.
+func TestProfileHandleAnyCase(t *testing.T) {
+	pgtest.Each(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		ctx := context.Background()
+		e.x.AddUser(xstandin.User{ID: "300", Username: "Dana_Ho", Name: "Dana"})
+		dana, carol, anon := e.node(1), e.node(3), e.node(9)
+		e.signIn(dana, "300")
+		const phone = "+15550177"
+		if err := carol.c.PhoneStart(ctx, phone); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := carol.c.PhoneVerify(ctx, phone, e.codes.code(phone)); err != nil {
+			t.Fatal(err)
+		}
+		for _, who := range []string{"@Dana_Ho", "@dana_ho", "@DANA_HO", "@dAnA_hO"} {
+			p, err := anon.c.Profile(ctx, who)
+			if err != nil {
+				t.Errorf("%s: %v", who, err)
+				continue
+			}
+			if p.Key != "twitter:300" || p.Who == nil || p.Who.Handle != "@Dana_Ho" {
+				t.Errorf("%s: %+v", who, p)
+			}
+		}
+		if _, err := anon.c.Profile(ctx, "@dana_h"); err == nil || !strings.Contains(err.Error(), "nobody signed in here as @dana_h") {
+			t.Errorf("@dana_h: %v", err)
+		}
+		follows, err := carol.c.Follows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := anon.c.Profile(ctx, follows.Account)
+		if err != nil || p.Source != api.SourcePhone || p.Who == nil || !strings.HasPrefix(p.Who.Handle, "+1•••0177·") ||
+			strings.Contains(p.Who.Handle, "5550177") {
+			t.Errorf("the phone account: %+v %+v %v", p, p.Who, err)
 		}
 	})
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/identity"
 )
 
 // Scheduled broadcasts (issue 15): a signed-in broadcaster announces a
@@ -19,7 +22,9 @@ import (
 // broadcaster reads ranked when live and ticks off.
 //
 //	POST   /api/v1/schedules                               schedule (signed, signed in)
-//	GET    /api/v1/schedules[?account=KEY]                 upcoming, soonest first
+//	GET    /api/v1/schedules[?account=KEY&q=TEXT&followed=1]
+//	                                                       upcoming, soonest first (followed: signed,
+//	                                                       of whom the account follows)
 //	GET    /api/v1/schedules/{id}                          one
 //	DELETE /api/v1/schedules/{id}                          cancel (its broadcaster's)
 //	GET    /api/v1/schedules/{id}/questions                ranked by votes
@@ -43,7 +48,7 @@ type scheduleStore interface {
 	addSchedule(ctx context.Context, account int64, r api.ScheduleRequest, max int, now time.Time) (int64, error)
 	cancelSchedule(ctx context.Context, account, id int64) error
 	schedule(ctx context.Context, id int64) (api.Scheduled, int64, error)
-	upcoming(ctx context.Context, account int64, since time.Time, limit int) ([]api.Scheduled, error)
+	upcoming(ctx context.Context, f upcomingFilter, since time.Time, limit int) ([]api.Scheduled, error)
 	takeReminders(ctx context.Context, now time.Time) ([]dueReminder, error)
 	addQuestion(ctx context.Context, id, account int64, text string, l QuestionLimits, openAfter, now time.Time) (int64, error)
 	vote(ctx context.Context, id, qid, account int64, openAfter time.Time) error
@@ -152,8 +157,25 @@ func (s *Server) handleCancelSchedule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int64{"cancelled": id})
 }
 
+// upcomingFilter selects upcoming broadcasts; a zero field selects all.
+type upcomingFilter struct {
+	account  int64  // one broadcaster's
+	follower int64  // of the accounts this one follows
+	text     string // whose title, handle or name contain it
+}
+
 func (s *Server) handleUpcoming(w http.ResponseWriter, r *http.Request) {
-	var account int64
+	var f upcomingFilter
+	f.text = strings.TrimSpace(r.URL.Query().Get("q"))
+	if utf8.RuneCountInString(f.text) > maxQueryText || !identity.ValidText(f.text) {
+		s.fail(w, r, fmt.Errorf("%w: search text of at most %d characters", ErrBadRequest, maxQueryText))
+		return
+	}
+	var err error
+	if f.follower, err = s.followedBy(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if key := r.URL.Query().Get("account"); key != "" {
 		if err := api.CheckAccountKey(key); err != nil {
 			s.fail(w, r, err)
@@ -168,9 +190,9 @@ func (s *Server) handleUpcoming(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		account = a.ID
+		f.account = a.ID
 	}
-	list, err := s.schedules.upcoming(r.Context(), account, s.cfg.Now().Add(-scheduleGrace), maxUpcoming)
+	list, err := s.schedules.upcoming(r.Context(), f, s.cfg.Now().Add(-scheduleGrace), maxUpcoming)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -365,4 +365,12 @@ ALTER TABLE broadcasts ADD COLUMN thumb TEXT NOT NULL DEFAULT '';
 ALTER TABLE broadcasts ADD COLUMN thumb_jpeg BLOB;
 ALTER TABLE broadcasts ADD COLUMN thumb_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 12: handles are looked up whatever their case, as X's are
+	// (@Alice is @alice); the stored handle keeps the case it was shown
+	// with. lower() folds ASCII only on SQLite, which is all an X handle
+	// holds; a phone account's masked handle has no letters. An index on
+	// the expression, not a collation, so that PostgreSQL reads it as is.
+	`
+CREATE INDEX accounts_handle_lower ON accounts(lower(handle));
+`,
 }

@@ -97,9 +97,10 @@ WHERE d.account = ? AND d.expires > ? AND s.expires > ? ORDER BY d.created, d.fi
 	return out, rows.Err()
 }
 
-// accountsByHandle returns the accounts that show handle.
+// accountsByHandle returns the accounts that show handle, in any case
+// (by the index of migration 12), the first to sign in first.
 func (s *Store) accountsByHandle(ctx context.Context, handle string) ([]Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, provider, subject, handle, name, avatar FROM accounts WHERE handle = ? ORDER BY id LIMIT 8`, handle)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, provider, subject, handle, name, avatar FROM accounts WHERE lower(handle) = lower(?) ORDER BY id LIMIT 8`, handle)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: accounts: %w", err)
 	}

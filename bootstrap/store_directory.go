@@ -424,8 +424,9 @@ func (s *Store) entry(ctx context.Context, id string) (*entry, error) {
 }
 
 // listBroadcasts returns public entries, newest first; live ones are those
-// announced or updated within liveTTL of now.
-func (s *Store) listBroadcasts(ctx context.Context, q api.Query, now time.Time, liveTTL time.Duration) ([]*api.Listing, error) {
+// announced or updated within liveTTL of now. A follower (an account ID;
+// 0: anyone) keeps those of the accounts it follows.
+func (s *Store) listBroadcasts(ctx context.Context, q api.Query, follower int64, now time.Time, liveTTL time.Duration) ([]*api.Listing, error) {
 	where := `b.private = 0 AND b.ended = 0 AND b.updated > ?`
 	args := []any{now.Add(-liveTTL).UnixNano()}
 	if q.Replays {
@@ -437,6 +438,10 @@ func (s *Store) listBroadcasts(ctx context.Context, q api.Query, now time.Time, 
 		like := s.dialect.like()
 		where += ` AND (b.title ` + like + ` ? ESCAPE '\' OR a.handle ` + like + ` ? ESCAPE '\' OR a.name ` + like + ` ? ESCAPE '\')`
 		args = append(args, pat, pat, pat)
+	}
+	if follower != 0 {
+		where += ` AND ` + followedBy
+		args = append(args, follower)
 	}
 	args = append(args, q.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account
@@ -455,6 +460,11 @@ WHERE `+where+` ORDER BY b.started DESC LIMIT ?`, args...)
 	}
 	return out, rows.Err()
 }
+
+// followedBy is the condition that keeps rows (with the account as a)
+// whose account the account of its one argument follows: follows name
+// accounts by key, and the follower's follows are read by the primary key.
+const followedBy = `a.provider || ':' || a.subject IN (SELECT followee FROM follows WHERE follower = ?)`
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 

@@ -120,14 +120,24 @@ func (s *Store) schedule(ctx context.Context, id int64) (api.Scheduled, int64, e
 	return sc, account, err
 }
 
-// upcoming lists the schedules starting after since, soonest first; only
-// account's when account is not 0.
-func (s *Store) upcoming(ctx context.Context, account int64, since time.Time, limit int) ([]api.Scheduled, error) {
+// upcoming lists the schedules starting after since that f selects,
+// soonest first.
+func (s *Store) upcoming(ctx context.Context, f upcomingFilter, since time.Time, limit int) ([]api.Scheduled, error) {
 	q := `SELECT ` + scheduleColumns + ` FROM schedules s JOIN accounts a ON a.id = s.account WHERE s.starts > ?`
 	args := []any{since.UnixNano()}
-	if account != 0 {
+	if f.account != 0 {
 		q += ` AND s.account = ?`
-		args = append(args, account)
+		args = append(args, f.account)
+	}
+	if f.follower != 0 {
+		q += ` AND ` + followedBy
+		args = append(args, f.follower)
+	}
+	if f.text != "" {
+		pat := "%" + likeEscaper.Replace(f.text) + "%"
+		like := s.dialect.like()
+		q += ` AND (s.title ` + like + ` ? ESCAPE '\' OR a.handle ` + like + ` ? ESCAPE '\' OR a.name ` + like + ` ? ESCAPE '\')`
+		args = append(args, pat, pat, pat)
 	}
 	rows, err := s.r.QueryContext(ctx, q+` ORDER BY s.starts, s.id LIMIT ?`, append(args, limit)...)
 	if err != nil {

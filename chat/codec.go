@@ -24,7 +24,7 @@ func (e *envelope) encode() ([]byte, error) {
 		c := e.Comment
 		pb.Body = &chatpb.Envelope_Comment{Comment: &chatpb.Comment{Id: c.ID, Text: c.Text, At: c.At, Attestation: c.Attestation}}
 	case e.Heart != nil:
-		pb.Body = &chatpb.Envelope_Heart{Heart: &chatpb.Heart{Count: e.Heart.Count}}
+		pb.Body = &chatpb.Envelope_Heart{Heart: &chatpb.Heart{Count: e.Heart.Count, At: e.Heart.At}}
 	case e.Presence != nil:
 		p := e.Presence
 		pb.Body = &chatpb.Envelope_Presence{Presence: &chatpb.Presence{State: chatpb.PresenceState(p.State), Attestation: p.Attestation}}
@@ -72,7 +72,7 @@ func (e *envelope) decode(b []byte) error {
 	case *chatpb.Envelope_Comment:
 		e.Comment, err = commentFrom(body.Comment)
 	case *chatpb.Envelope_Heart:
-		e.Heart = &wireHeart{Count: body.Heart.Count}
+		e.Heart = &wireHeart{Count: body.Heart.Count, At: max(body.Heart.At, 0)}
 		if e.Heart.Count == 0 {
 			err = fmt.Errorf("no hearts")
 		}

@@ -44,6 +44,7 @@ func codecCases() []codecCase {
 		{"comment/longest", commentEnv(t0, 5, strings.Repeat("é", MaxCommentBytes/2), nil)},
 		{"heart/one", env(t0, envelope{Heart: &wireHeart{Count: 1}})},
 		{"heart/max", env(t0, envelope{Heart: &wireHeart{Count: MaxHearts}})},
+		{"heart/moment", env(t0, envelope{Heart: &wireHeart{Count: 12, At: t0.Add(-3 * time.Second).UnixNano()}})},
 		{"presence/join", env(t0, envelope{Presence: &wirePresence{State: presenceJoin, Attestation: att}})},
 		{"presence/beat", env(t0, envelope{Presence: &wirePresence{State: presenceBeat}})},
 		{"presence/leave", env(t0, envelope{Presence: &wirePresence{State: presenceLeave}})},
@@ -262,7 +263,48 @@ func envelopeSeeds() map[string][]byte {
 			seeds["machine/"+tc.name] = b
 		}
 	}
+	for _, tc := range lateFieldCases() {
+		seeds["late/"+tc.name] = tc.data
+	}
 	return seeds
+}
+
+// lateFieldCases are envelopes whose fields added since 1.0.0 hold what
+// 1.0.0, which skips them, takes anyway: they must be taken, the field
+// read as absent (want: the heart's moment as decoded).
+func lateFieldCases() []struct {
+	name string
+	data []byte
+	want int64
+} {
+	heart := func(at []byte) []byte {
+		b := pbwire.AppendString(nil, 1, testBroadcast)
+		b = pbwire.AppendVarint(b, 2, uint64(t0.UnixNano()))
+		return pbwire.AppendBytes(b, 4, append(pbwire.AppendVarint(nil, 1, 3), at...))
+	}
+	neg := int64(-5)
+	return []struct {
+		name string
+		data []byte
+		want int64
+	}{
+		{"heart-moment", heart(pbwire.AppendVarint(nil, 2, uint64(t0.UnixNano()))), t0.UnixNano()},
+		{"heart-moment-negative", heart(pbwire.AppendVarint(nil, 2, uint64(neg))), 0},
+		{"heart-moment-bytes", heart(pbwire.AppendBytes(nil, 2, []byte("soon"))), 0},
+		{"heart-moment-fixed64", heart(protowire.AppendFixed64(protowire.AppendTag(nil, 2, protowire.Fixed64Type), 7)), 0},
+	}
+}
+
+// TestLateFields: a heart's moment (added after 1.0.0) is never a reason
+// to refuse a message 1.0.0 takes: a negative one or one of another wire
+// type is read as not said.
+func TestLateFields(t *testing.T) {
+	for _, tc := range lateFieldCases() {
+		var e envelope
+		if err := e.unmarshal(tc.data); err != nil || e.Heart == nil || e.Heart.Count != 3 || e.Heart.At != tc.want {
+			t.Errorf("%s: %v, %+v; want 3 hearts at %d", tc.name, err, e.Heart, tc.want)
+		}
+	}
 }
 
 func FuzzEnvelope(f *testing.F) {

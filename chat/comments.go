@@ -64,18 +64,7 @@ func (m *machine) deliverComment(now time.Time, from peer.ID, env *envelope) {
 	if m.isBlocked(from, who) || m.mayComment(now, from, who) != nil || m.isDeleted(id) || m.logIndex[id] != nil {
 		return
 	}
-	sent := time.Unix(0, env.Sent)
-	at := sent
-	if c.At > 0 {
-		at = time.Unix(0, c.At)
-		if at.After(sent) {
-			at = sent
-		}
-		if sent.Sub(at) > maxStreamLag {
-			at = sent.Add(-maxStreamLag)
-		}
-	}
-	entry := &Comment{ID: id, Author: m.author(from, who), Text: c.Text, At: at, Received: now}
+	entry := &Comment{ID: id, Author: m.author(from, who), Text: c.Text, At: momentAt(c.At, time.Unix(0, env.Sent)), Received: now}
 	if m.cfg.MaxLog > 0 {
 		if len(m.log) >= m.cfg.MaxLog {
 			drop := max(1, len(m.log)/10)

@@ -84,16 +84,19 @@ type Config struct {
 	WebViewers func() int
 	// Hearts, on the broadcaster, returns the hearts the tree counted so
 	// far (the tree's "hearts" counter, Status().Counters[TreeHearts]):
-	// every node's taps, summed up the tree. The broadcaster's beats carry
-	// the total (with any hearts that came over the topic), and every node
-	// floats its rise. Called like Audience.
-	Hearts func() uint64
+	// every node's taps, summed up the tree, with the moments of those
+	// whose tapper said what it watched (the moment counters). The
+	// broadcaster's beats carry the total (with any hearts that came over
+	// the topic), and every node floats its rise; the replay's heart log
+	// places each rise at its moments. Called like Audience.
+	Hearts func() HeartSums
 	// Tap is where this node's taps go: its tree (TreeLink counts them as
-	// TreeHearts with the Tree's Count), which carries them up with its
-	// statuses. It is called on the room's goroutine and must not block or
-	// call the Room. Without it, taps go over the topic, one message per
-	// heart interval.
-	Tap func(n int)
+	// TreeHearts, and by their moment, with the Tree's Count), which
+	// carries them up with its statuses; at is the capture wallclock of
+	// the frame their tapper watched, zero when it did not say. It is
+	// called on the room's goroutine and must not block or call the Room.
+	// Without it, taps go over the topic, one message per heart interval.
+	Tap func(n int, at time.Time)
 
 	// Limits are the per-sender rate limits. Every peer must run the same:
 	// they are part of the protocol (DefaultLimits).

@@ -77,8 +77,11 @@
 // identity afresh, so a revoked one is anonymous from the next tick on. Accepted comments are kept with their place in the stream
 // (the broadcast's wallclock) for the replay (Log, MarshalLog, Due; an
 // author blocked since is marked deleted there), and the broadcaster
-// counts the hearts of each second as they reach it (Room.HeartLog, at
-// most MaxHeartSeconds), which the replay manifest carries.
+// counts the hearts of each second (Room.HeartLog, at most
+// MaxHeartSeconds), which the replay manifest carries: at the moment their
+// tappers watched when they said it (Room.HeartAt: up the tree by the
+// second, in the moment counters "hearts@k" beside TreeHearts; over the
+// topic as a Heart's at), where they arrived otherwise.
 //
 // Not yet: private broadcasts, where only identities on the broadcaster's
 // audience list may join the chat.

@@ -78,13 +78,19 @@ type machine struct {
 	// Hearts. The broadcaster's total is what the tree counted (tickInput)
 	// plus what came over the topic from nodes outside a tree; every node
 	// floats the rise of the total between beats, less its own taps.
-	hearts         uint64   // the broadcast's total, as last known
-	heartsKnown    bool     // a viewer has had a beat's total
-	topicHearts    uint64   // the broadcaster's: hearts that came as messages
-	heartLog       HeartLog // the broadcaster's: its replay's hearts
-	ownTaps        uint64   // taps of this node not yet seen in a total
-	ownTapsAt      time.Time
-	pendingHearts  int // taps to send over the topic (no Tap)
+	hearts        uint64    // the broadcast's total, as last known
+	heartsKnown   bool      // a viewer has had a beat's total
+	topicHearts   uint64    // the broadcaster's: hearts that came as messages
+	heartLog      HeartLog  // the broadcaster's: its replay's hearts
+	treeSums      HeartSums // the broadcaster's: the tree's sums as last logged
+	ownTaps       uint64    // taps of this node not yet seen in a total
+	ownTapsAt     time.Time
+	pendingHearts int // taps to send over the topic (no Tap)
+	// the moments of pendingHearts: their sum from pendingAtBase (ms) and
+	// how many said one
+	pendingAtBase  time.Time
+	pendingAtSum   int64
+	pendingAtN     int
 	lastHeartFlush time.Time
 	presenceDue    time.Time
 	presenceBeats  int
@@ -100,7 +106,7 @@ type ready struct {
 	events  []Event
 	publish [][]byte  // envelopes for the topic
 	fetch   []peer.ID // peers to ask for the moderation state, best first
-	taps    int       // hearts for the tree (Config.Tap)
+	taps    []Taps    // hearts for the tree (Config.Tap)
 }
 
 func newMachine(cfg machineConfig) *machine {
@@ -168,6 +174,7 @@ func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 		m.seen[from] = now
 		if m.isBroadcaster {
 			m.topicHearts += uint64(env.Heart.Count)
+			m.logTopicHearts(now, env.Heart)
 		}
 	case kindPresence:
 		m.seen[from] = now

@@ -283,8 +283,9 @@ type swarm struct {
 	ms  map[peer.ID]*machine
 	evs map[peer.ID][]Event
 	// treeHearts stands in for the mesh: the taps machines with a Tap
-	// handed it, which the broadcaster reads as the tree's count.
-	treeHearts uint64
+	// handed it, which the broadcaster reads as the tree's count, with
+	// their moments (as TreeLink counts them).
+	treeHearts HeartSums
 }
 
 func newSwarm(t *testing.T, peers map[testPeer][]byte) *swarm {
@@ -305,7 +306,12 @@ func (s *swarm) settle() {
 		moved := false
 		for id, m := range s.ms {
 			rd := m.takeReady()
-			s.treeHearts += uint64(rd.taps)
+			for _, tp := range rd.taps {
+				s.treeHearts.Total += uint64(tp.N)
+				if !tp.At.IsZero() {
+					s.treeHearts.Moments[momentIndex(tp.At)] += uint64(tp.N)
+				}
+			}
 			s.evs[id] = append(s.evs[id], rd.events...)
 			for _, b := range rd.publish {
 				moved = true
@@ -493,20 +499,20 @@ func (s *swarm) floated(id peer.ID) (events, hearts int) {
 func TestSwarmHeartsGoUpTheTree(t *testing.T) {
 	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil, bob: nil, carol: nil})
 	for _, m := range s.ms {
-		m.cfg.Tap = func(int) {} // the swarm collects rd.taps
+		m.cfg.Tap = func(int, time.Time) {} // the swarm collects rd.taps
 	}
 	s.advance(2 * time.Second)
 	for range 250 {
-		s.ms[alice.id].heart(s.now, 1)
+		s.ms[alice.id].heart(s.now, 1, time.Time{})
 	}
-	s.ms[carol.id].heart(s.now, 50)
-	s.ms[broadcasterPeer.id].heart(s.now, 7)
+	s.ms[carol.id].heart(s.now, 50, time.Time{})
+	s.ms[broadcasterPeer.id].heart(s.now, 7, time.Time{})
 	var heartMsgs uint64
 	for _, m := range s.ms {
 		heartMsgs += m.stats.Accepted["heart"]
 	}
-	if s.advance(2 * time.Second); heartMsgs != 0 || s.treeHearts != 307 {
-		t.Fatalf("%d heart messages on the topic, %d taps in the tree; want none and 307", heartMsgs, s.treeHearts)
+	if s.advance(2 * time.Second); heartMsgs != 0 || s.treeHearts.Total != 307 {
+		t.Fatalf("%d heart messages on the topic, %d taps in the tree; want none and 307", heartMsgs, s.treeHearts.Total)
 	}
 	s.advance(2 * time.Second) // the next beat
 	for _, c := range []struct {
@@ -523,7 +529,7 @@ func TestSwarmHeartsGoUpTheTree(t *testing.T) {
 	// A joiner takes the total as it stands and floats only what comes next.
 	s.ms[viewerPeer.id] = newTestMachine(viewerPeer, nil)
 	s.advance(2 * time.Second)
-	s.ms[bob.id].heart(s.now, 3)
+	s.ms[bob.id].heart(s.now, 3, time.Time{})
 	s.advance(2 * time.Second)
 	s.advance(2 * time.Second)
 	if _, got := s.floated(viewerPeer.id); got != 3 {
@@ -537,7 +543,7 @@ func TestSwarmHeartsOverTheTopic(t *testing.T) {
 	s := newSwarm(t, map[testPeer][]byte{broadcasterPeer: nil, alice: nil, bob: nil})
 	s.advance(2 * time.Second)
 	for range 250 {
-		s.ms[alice.id].heart(s.now, 1)
+		s.ms[alice.id].heart(s.now, 1, time.Time{})
 	}
 	s.advance(time.Second)
 	if n := s.ms[bob.id].stats.Accepted["heart"]; n != 1 {

@@ -304,7 +304,15 @@ func (r *Room) CommentAt(ctx context.Context, text string, at time.Time) (Commen
 // Every node floats the audience's hearts as the broadcaster's beats count
 // them (Hearts events), less its own.
 func (r *Room) Heart(ctx context.Context, n int) error {
-	return r.call(ctx, func() { r.m.heart(r.now(), n) })
+	return r.HeartAt(ctx, n, time.Time{})
+}
+
+// HeartAt adds n taps made while the tapper watched the frame captured at
+// at (the broadcast's wallclock, as CommentAt's), so that the replay floats
+// them at that frame; a zero at places them where they reach the
+// broadcaster.
+func (r *Room) HeartAt(ctx context.Context, n int, at time.Time) error {
+	return r.call(ctx, func() { r.m.heart(r.now(), n, at) })
 }
 
 // Report reports a comment this node has seen. The broadcaster's node calls
@@ -600,8 +608,10 @@ func validOwn(att []byte) bool {
 // dropped.
 func (r *Room) drain() {
 	rd := r.m.takeReady()
-	if rd.taps > 0 && r.cfg.Tap != nil {
-		r.cfg.Tap(rd.taps)
+	if r.cfg.Tap != nil {
+		for _, t := range rd.taps {
+			r.cfg.Tap(t.N, t.At)
+		}
 	}
 	for _, e := range rd.events {
 		select {

@@ -12,9 +12,9 @@ import (
 
 // tickInput is what the shell reads from the application for a tick.
 type tickInput struct {
-	audience int    // broadcaster: tree nodes below the root
-	web      int    // broadcaster: browsers the whole tree serves
-	hearts   uint64 // broadcaster: hearts the tree counted
+	audience int       // broadcaster: tree nodes below the root
+	web      int       // broadcaster: browsers the whole tree serves
+	hearts   HeartSums // broadcaster: hearts the tree counted, with their moments
 }
 
 // tick runs the timers: the broadcaster's beat, the heart flush, this
@@ -22,7 +22,8 @@ type tickInput struct {
 // and the requests for the moderation state.
 func (m *machine) tick(now time.Time, in tickInput) {
 	if m.isBroadcaster {
-		m.riseTo(now, in.hearts+m.topicHearts)
+		m.logTreeHearts(now, in.hearts)
+		m.riseTo(now, in.hearts.Total+m.topicHearts)
 		m.beatIfDue(now, m.liveCount(in))
 	}
 	m.flushHearts(now)

@@ -45,14 +45,27 @@ func TestTreeLink(t *testing.T) {
 	l := NewTreeLink(machineTree{m})
 	var room Config
 	l.Configure(&room)
-	room.Tap(7)
-	room.Tap(0)
+	room.Tap(7, time.Time{})
+	room.Tap(0, time.Time{})
+	watched := time.Unix(1000, 0).Add(-3 * time.Second) // a frame 3 s behind
+	room.Tap(4, watched)
 	l.ReportBrowsers(0) // no browser: nothing to add
 	if err := l.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if a, w, h := room.Audience(), room.WebViewers(), room.Hearts(); a != 2 || w != 3 || h != 2*treeHeartsPerNode+7 {
-		t.Fatalf("audience %d, web %d, hearts %d; want 2, 3 and %d", a, w, h, 2*treeHeartsPerNode+7)
+	if a, w, h := room.Audience(), room.WebViewers(), room.Hearts(); a != 2 || w != 3 || h.Total != 2*treeHeartsPerNode+11 {
+		t.Fatalf("audience %d, web %d, hearts %d; want 2, 3 and %d", a, w, h.Total, 2*treeHeartsPerNode+11)
+	}
+	// The 4 taps with a moment are counted by their second too, and the
+	// broadcaster reads that second back from the counter.
+	h := l.HeartSums()
+	for k, n := range h.Moments {
+		if want := map[bool]uint64{true: 4}[k == momentIndex(watched)]; n != want {
+			t.Fatalf("moment counter %d: %d, want %d", k, n, want)
+		}
+	}
+	if got := momentOf(time.Unix(1001, 0), momentIndex(watched)); !got.Equal(watched) {
+		t.Fatalf("the moment counter of %v, read a second after, names %v", watched, got)
 	}
 	// The broadcaster's first browser is the broadcaster's own page.
 	l.ReportBrowsers(1)

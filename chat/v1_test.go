@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,10 @@ func FuzzDecoderMatchesV1(f *testing.F) {
 		if !sameErr(t, "envelope", data, o.unmarshal(data), n.unmarshal(data)) {
 			return
 		}
+		// Fields added since 1.0.0, which it skips: compare without them.
+		if n.Heart != nil {
+			n.Heart.At = 0
+		}
 		nb, err := n.encode()
 		if err != nil {
 			t.Fatal(err)
@@ -197,6 +202,13 @@ func TestEncodersMatchV1(t *testing.T) {
 		var o v1envelope
 		if o.unmarshal(b) != nil {
 			continue
+		}
+		// 1.0.0 drops the fields added since (a heart's moment), and
+		// what the new code writes once they are cleared must be its.
+		var n envelope
+		if n.unmarshal(b) == nil && n.Heart != nil && (n.Heart.At != 0 || strings.HasPrefix(name, "late/")) {
+			n.Heart.At = 0
+			b = n.mustEncode()
 		}
 		if !bytes.Equal(o.marshal(nil), b) {
 			t.Errorf("%s: v1 writes %x, the generated code %x", name, o.marshal(nil), b)

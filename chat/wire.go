@@ -78,7 +78,10 @@ type wireComment struct {
 	Attestation []byte // a signed attestation, or nil
 }
 
-type wireHeart struct{ Count uint32 }
+type wireHeart struct {
+	Count uint32
+	At    int64 // the moment its taps watched, Unix ns (their mean); 0: not said
+}
 
 // Presence states.
 const (

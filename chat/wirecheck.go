@@ -49,6 +49,9 @@ func checkWire(b []byte, md protoreflect.MessageDescriptor) (far bool, err error
 			return nil // unknown: skipped, for forward compatibility
 		}
 		if want := wireType(fd); typ != want {
+			if lateFields[fd.FullName()] {
+				return nil // 1.0.0 skipped it; the generated code keeps it as unknown
+			}
 			return fmt.Errorf("field %d: wire type %d, want %d", num, typ, want)
 		}
 		if fd.ContainingOneof() != nil {
@@ -132,6 +135,14 @@ func wireType(fd protoreflect.FieldDescriptor) protowire.Type {
 		return protowire.BytesType
 	}
 	return protowire.VarintType
+}
+
+// lateFields are the fields added since 1.0.0, which 1.0.0 skips as
+// unknown whatever they hold: no value of theirs, nor another wire type, is
+// refused (the decoded message reads them as absent, or clamps them), so
+// that old and new peers judge a message alike.
+var lateFields = map[protoreflect.FullName]bool{
+	"peerscope.chat.v1.Heart.at": true,
 }
 
 // fieldCheck checks one occurrence of a field as it came on the wire: v is

@@ -3,10 +3,15 @@ package community
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/identity"
 )
 
 // What the player page asks of the community side: who a broadcast's
@@ -178,4 +183,61 @@ func (c *Community) serveFollow(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, map[string]any{"account": req.Account, "following": req.Follow})
 	}
+}
+
+// maxSearch bounds a search the page passes on (the bootstrap's bound).
+const maxSearch = 100
+
+// serveFollowing answers GET /directory/api/node/following[?q=TEXT]: the
+// node's account, whom it follows, and what those accounts have live now
+// and coming up, as the bootstrap selects them (followed=1, signed with
+// the node's key), so that none is lost behind the 200 entries of the
+// public lists however many others are listed. What a bootstrap older than
+// followed=1 answers (everyone's) is kept to the followed here too. Not
+// signed in: {"signed_in": false}.
+func (c *Community) serveFollowing(w http.ResponseWriter, r *http.Request) {
+	if c.client == nil {
+		noBootstrap(w, r)
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if utf8.RuneCountInString(q) > maxSearch || !identity.ValidText(q) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("a search is at most %d characters of text", maxSearch))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	account, keys, err := c.Following(ctx)
+	switch {
+	case errors.Is(err, ErrNotSignedIn):
+		writeJSON(w, map[string]any{"signed_in": false, "following": []string{}, "live": []any{}, "upcoming": []any{}})
+		return
+	case err != nil:
+		failAPI(w, err)
+		return
+	}
+	follows := map[string]bool{}
+	for _, k := range keys {
+		follows[k] = true
+	}
+	followed := func(who *api.Account) bool { return who != nil && follows[who.Key()] }
+	live, err := c.client.List(ctx, api.Query{Followed: true, Text: q, Limit: 200})
+	if err != nil {
+		failAPI(w, signInNeeded(err))
+		return
+	}
+	next, err := c.client.Schedules(ctx, api.ScheduleQuery{Followed: true, Text: q})
+	if err != nil {
+		failAPI(w, signInNeeded(err))
+		return
+	}
+	live = slices.DeleteFunc(live, func(l *api.Listing) bool { return !followed(l.Who) })
+	next = slices.DeleteFunc(next, func(s api.Scheduled) bool { return !followed(s.Who) })
+	if keys == nil {
+		keys = []string{}
+	}
+	if next == nil {
+		next = []api.Scheduled{}
+	}
+	writeJSON(w, map[string]any{"signed_in": true, "account": account, "following": keys, "live": live, "upcoming": next})
 }

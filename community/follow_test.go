@@ -18,8 +18,10 @@ import (
 // node's handler against a real bootstrap. Not signed in, the node says
 // so (the list) and refuses a follow with where to sign in; signed in by
 // phone, it follows and unfollows the broadcaster, whose listing names
-// them (Broadcaster), and the list shows each change. A bad account key is
-// refused and follows nothing.
+// them (Broadcaster), and the list shows each change; the Following tab's
+// route lists the followed broadcaster's live broadcast (as the bootstrap
+// selects it, followed=1), and nothing once unfollowed. A bad account key
+// or an overlong search is refused and changes nothing.
 func TestFollowThroughHandler(t *testing.T) {
 	sms := &texts{}
 	svc := startBootstrap(t, sms)
@@ -73,6 +75,21 @@ func TestFollowThroughHandler(t *testing.T) {
 	if f := list(); f.SignedIn || len(f.Following) != 0 {
 		t.Fatalf("not signed in: %+v", f)
 	}
+	type following struct {
+		SignedIn bool           `json:"signed_in"`
+		Live     []*api.Listing `json:"live"`
+	}
+	tab := func(q string) following {
+		t.Helper()
+		var f following
+		if err := json.Unmarshal([]byte(get(t, srv.URL+"/directory/api/node/following?q="+q)), &f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := tab(""); f.SignedIn || len(f.Live) != 0 {
+		t.Fatalf("the Following tab, not signed in: %+v", f)
+	}
 	body := `{"account":"` + who.Key() + `","follow":true}`
 	if code, out := post(t, srv.URL+"/directory/api/node/follow", body); code != http.StatusForbidden || !strings.Contains(out, "sign in") {
 		t.Fatalf("a follow before signing in: %d %s", code, out)
@@ -93,11 +110,28 @@ func TestFollowThroughHandler(t *testing.T) {
 	if f := list(); !slices.Contains(f.Following, who.Key()) {
 		t.Fatalf("after following %s: %+v", who.Key(), f)
 	}
+	if f := tab("follow"); !f.SignedIn || len(f.Live) != 1 || f.Live[0].ID != id {
+		t.Fatalf("the Following tab, searched: %+v", f)
+	}
+	if f := tab("nothing+like+it"); !f.SignedIn || len(f.Live) != 0 {
+		t.Fatalf("the Following tab, searched for nothing: %+v", f)
+	}
+	resp, err := http.Get(srv.URL + "/directory/api/node/following?q=" + strings.Repeat("x", 101))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an overlong search: %s, want 400", resp.Status)
+	}
 	if code, out := post(t, srv.URL+"/directory/api/node/follow", `{"account":"`+who.Key()+`","follow":false}`); code != http.StatusOK || !strings.Contains(out, `"following":false`) {
 		t.Fatalf("unfollow: %d %s", code, out)
 	}
 	if f := list(); !f.SignedIn || slices.Contains(f.Following, who.Key()) {
 		t.Fatalf("after unfollowing: %+v", f)
+	}
+	if f := tab(""); !f.SignedIn || len(f.Live) != 0 {
+		t.Fatalf("the Following tab after unfollowing: %+v", f)
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 //	                                      sign the node up with a phone number
 //	/directory/api/node/watch             join a listed broadcast: where its player is on this node
 //	/directory/api/node/follows           whether the node is signed in, and whom its account follows
+//	/directory/api/node/following[?q=]    that, and what they have live and coming up (the Following tab)
 //	/directory/api/node/follow            follow or unfollow an account (the player's Follow)
 //
 // The node's own endpoints take JSON only (415), and the node lets only its
@@ -69,6 +70,7 @@ func (c *Community) handler() http.Handler {
 	mux.HandleFunc("POST /directory/api/node/signout", c.serveSignOut)
 	mux.HandleFunc("POST /directory/api/node/watch", c.serveWatch)
 	mux.HandleFunc("GET /directory/api/node/follows", c.serveFollows)
+	mux.HandleFunc("GET /directory/api/node/following", c.serveFollowing)
 	mux.HandleFunc("POST /directory/api/node/follow", c.serveFollow)
 	mux.HandleFunc("POST /directory/api/node/phone/start", c.servePhoneStart)
 	mux.HandleFunc("POST /directory/api/node/phone/verify", c.servePhoneVerify)

@@ -17,7 +17,8 @@ import (
 // player (and its owner's view), a replay, the go-live page over HTTP and
 // HTTPS (and with a stream key, which shows who can watch), the directory
 // — and the bootstrap's web link of the live broadcast, in headless
-// Chromium at a phone's size and two tablets' (tests/browser/pages.mjs): each page's own Content-Security-Policy must
+// Chromium at a phone's size and two tablets' (and those with a video on
+// a phone turned sideways) (tests/browser/pages.mjs): each page's own Content-Security-Policy must
 // refuse nothing it needs, no page may log an error or scroll sideways.
 // PEERSCOPE_SHOTS=DIR keeps a screenshot of each page at each size, to
 // look at.
@@ -76,6 +77,17 @@ func TestPagesUnderPolicy(t *testing.T) {
 		"--page", "weblink=" + svc.URL() + "/w/" + live.ID() + "/", // the same player, served by the bootstrap
 	}
 	for _, p := range lookAt(t, 3*time.Minute, 9*len(sizes), args...) {
+		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
+		if strings.TrimSpace(p.Text) == "" {
+			t.Errorf("%s at %s shows nothing", p.Name, p.Size)
+		}
+	}
+	// The pages with a video, on a phone turned sideways (844x390).
+	for _, p := range lookAt(t, 2*time.Minute, 4, "--wait", "2500", "--sizes", "landscape",
+		"--page", "player="+live.URLs().Player,
+		"--page", "owner="+live.OwnerURL(),
+		"--page", "replay="+n.HTTPURL()+replay,
+		"--page", "weblink="+svc.URL()+"/w/"+live.ID()+"/") {
 		t.Logf("%s at %s: %q", p.Name, p.Size, p.Text)
 		if strings.TrimSpace(p.Text) == "" {
 			t.Errorf("%s at %s shows nothing", p.Name, p.Size)

@@ -108,6 +108,7 @@ func TestPlayerPage(t *testing.T) {
 		Side, Top                  box
 		Width, Height              float64
 		Sideways, Playing          bool
+		Shown, Covered             float64 // the picture on screen, the share of it comments cover
 		Labels                     int
 		FocusOutline               string
 	}
@@ -129,7 +130,7 @@ func TestPlayerPage(t *testing.T) {
 	if r.Error != "" {
 		t.Fatal(r.Error)
 	}
-	for _, name := range []string{"phone", "tablet-landscape", "tablet-portrait"} {
+	for _, name := range []string{"phone", "phone-landscape", "tablet-landscape", "tablet-portrait"} {
 		s, ok := r.Sizes[name]
 		if !ok {
 			t.Errorf("%s: not looked at", name)
@@ -154,7 +155,7 @@ func TestPlayerPage(t *testing.T) {
 		if !strings.Contains(strings.Join(s.Faces, "|"), "Carol@carol") || !strings.Contains(s.CountLabel, "watching") {
 			t.Errorf("%s: viewers %q (%q), count %q", name, s.Faces, s.Anonymous, s.CountLabel)
 		}
-		if strip := strings.Join(s.Strip, "|"); (name == "phone") != !strings.Contains(strip, "Carol") {
+		if strip := strings.Join(s.Strip, "|"); strings.HasPrefix(name, "phone") != !strings.Contains(strip, "Carol") {
 			t.Errorf("%s: the strip of faces shows %q (beside the video only, with Carol)", name, s.Strip)
 		}
 		if s.Floated == 0 {
@@ -169,6 +170,10 @@ func TestPlayerPage(t *testing.T) {
 		if !strings.HasSuffix(s.FocusOutline, "solid 2px") {
 			t.Errorf("%s: focus ring %q", name, s.FocusOutline)
 		}
+		// The whole picture on screen, and no comment over it.
+		if s.Shown < 0.98 || s.Covered > 0 {
+			t.Errorf("%s: %.0f%% of the picture on screen, %.0f%% of it under comments", name, 100*s.Shown, 100*s.Covered)
+		}
 		st, c, say := s.Stage, s.Comment, s.Say
 		switch name {
 		case "phone":
@@ -179,6 +184,12 @@ func TestPlayerPage(t *testing.T) {
 			}
 			if c.T < s.Height/2 || c.B > say.T || say.B > s.Height {
 				t.Errorf("phone: the comment %+v is not over the lower video above the box %+v", c, say)
+			}
+		case "phone-landscape":
+			// Too short for comments over the video: beside it, the box on
+			// screen.
+			if c.L < st.R || st.B < s.Height-1 || s.Side.B < s.Height-1 || say.B > s.Height || say.L < st.R {
+				t.Errorf("phone landscape: the comment %+v not beside the full-height video %+v (side %+v, box %+v)", c, st, s.Side, say)
 			}
 		case "tablet-landscape":
 			if c.L < st.R || st.B < s.Height-1 || s.Side.B < s.Height-1 || say.B > s.Height {

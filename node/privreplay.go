@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -156,8 +157,12 @@ func (n *Node) replayKeys(ctx context.Context, id string) error {
 	return nil
 }
 
-// commentsLabel names a private replay's comment log under its replay key.
-const commentsLabel = "comments"
+// commentsLabel and heartsLabel name a private replay's comment log and
+// hearts under its replay key.
+const (
+	commentsLabel = "comments"
+	heartsLabel   = "hearts"
+)
 
 // sealComments seals a private broadcast's comment log for its manifest
 // (answered to anyone) under the newest epoch's replay key; a public
@@ -166,13 +171,19 @@ func (b *Broadcast) sealComments(log []byte) []byte {
 	if b.ring == nil || len(log) == 0 {
 		return log
 	}
+	return b.seal(commentsLabel, log)
+}
+
+// seal seals what a private broadcast's manifest carries under the
+// newest epoch's replay key, or returns nil (left out) when it cannot.
+func (b *Broadcast) seal(label string, plain []byte) []byte {
 	k := b.ring.get(b.ring.newest())
 	if k == nil {
 		return nil
 	}
-	sealed, err := k.SealReplay(b.n.cfg.Private.Rand, commentsLabel, log)
+	sealed, err := k.SealReplay(b.n.cfg.Private.Rand, label, plain)
 	if err != nil {
-		b.log.Warn("replay: comment log not sealed: left out", "err", err)
+		b.log.Warn("replay: not sealed: left out", "what", label, "err", err)
 		return nil
 	}
 	return sealed
@@ -186,7 +197,31 @@ func (n *Node) openComments(m *replay.Manifest) []byte {
 	if ring == nil || len(m.Comments) == 0 {
 		return m.Comments
 	}
-	s, err := audience.ParseSealed(m.Comments)
+	return n.openSealed(ring, commentsLabel, m.Comments)
+}
+
+// openHearts returns a replay's hearts: the manifest's, or a private
+// replay's sealed ones opened with the broadcast's keys when this node
+// holds them; none when they do not open or do not parse.
+func (n *Node) openHearts(m *replay.Manifest) (time.Time, []uint32) {
+	if len(m.Hearts) > 0 || len(m.SealedHearts) == 0 {
+		return m.HeartsFrom, m.Hearts
+	}
+	ring := n.private.ring(m.Broadcast)
+	if ring == nil {
+		return time.Time{}, nil
+	}
+	from, counts, err := replay.ParseHearts(n.openSealed(ring, heartsLabel, m.SealedHearts))
+	if err != nil {
+		return time.Time{}, nil
+	}
+	return from, counts
+}
+
+// openSealed opens what a private manifest sealed under label, or returns
+// nil.
+func (n *Node) openSealed(ring *keyring, label string, sealed []byte) []byte {
+	s, err := audience.ParseSealed(sealed)
 	if err != nil {
 		return nil
 	}
@@ -194,7 +229,7 @@ func (n *Node) openComments(m *replay.Manifest) []byte {
 	if k == nil {
 		return nil
 	}
-	plain, err := k.OpenReplay(commentsLabel, s)
+	plain, err := k.OpenReplay(label, s)
 	if err != nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -112,7 +113,9 @@ func heldChunks(t *testing.T, n *node.Node, id string) []cidAndEpoch {
 // TestPrivateReplayLateMember: a device added to the audience after the
 // broadcast ended fetches its keys from the mailbox, the replay's sealed
 // blocks from the member who watched and the broadcaster, and its VOD
-// serves plaintext CMAF (an init segment, parts).
+// serves plaintext CMAF (an init segment, parts); the manifest, answered
+// to anyone, carries the comments and hearts sealed, and the late
+// member's replay page lists both.
 func TestPrivateReplayLateMember(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
@@ -136,6 +139,13 @@ func TestPrivateReplayLateMember(t *testing.T) {
 	waitEvent(t, seen, 20*time.Second, "the comment at the broadcaster", func(e sseEvent) bool {
 		return e.Name == "comment" && strings.Contains(e.Data, said)
 	})
+	// Hearts too: the replay keeps them, sealed.
+	if code, body := postChat(t, w.URLs().Player+"chat/heart", "", map[string]int{"n": 4}); code != http.StatusNoContent {
+		t.Fatalf("hearts: %d %s", code, body)
+	}
+	waitEvent(t, seen, 20*time.Second, "the hearts at the broadcaster", func(e sseEvent) bool {
+		return e.Name == "hearts" && strings.Contains(e.Data, `"total":4`)
+	})
 	close(p.gate)
 	for _, b := range []*node.Broadcast{p.b, w} {
 		select {
@@ -156,11 +166,25 @@ func TestPrivateReplayLateMember(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the replay is not complete: %+v", r.Progress())
 	}
-	if m := r.Manifest(); m.Title != "" || len(m.Comments) == 0 || bytes.Contains(m.Comments, []byte(said)) {
-		t.Fatalf("the manifest, answered to anyone: title %q, comments %q", m.Title, m.Comments)
+	if m := r.Manifest(); m.Title != "" || len(m.Comments) == 0 || bytes.Contains(m.Comments, []byte(said)) ||
+		len(m.Hearts) != 0 || len(m.SealedHearts) == 0 {
+		t.Fatalf("the manifest, answered to anyone: title %q, comments %q, hearts %v, %d bytes of sealed hearts",
+			m.Title, m.Comments, m.Hearts, len(m.SealedHearts))
 	}
 	if got := string(get(t, r.PlayerURL()+"api/comments")); !strings.Contains(got, said) {
 		t.Fatalf("the late member's replay comments: %s", got)
+	}
+	var hearts []struct{ Count int }
+	if err := json.Unmarshal(get(t, r.PlayerURL()+"api/hearts"), &hearts); err != nil {
+		t.Fatal(err)
+	}
+	if total := func() (n int) {
+		for _, h := range hearts {
+			n += h.Count
+		}
+		return n
+	}(); total != 4 {
+		t.Fatalf("the late member's replay hearts: %+v, want 4 in all", hearts)
 	}
 	segs := r.VOD().Segments()
 	if len(segs) == 0 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/media/ingest"
@@ -33,7 +34,12 @@ func TestProfilePage(t *testing.T) {
 		t.Skip("browser test")
 	}
 	browsertest.Need(t)
-	svc := startBootstrap(t)
+	// The test clicks through three sizes faster than a person: some 50
+	// signed requests from bob's node in ten seconds (each page's identity
+	// and feed, the profile's follows, Following's three), past the
+	// default 5/s per peer (burst 20) once the bucket has drained; the
+	// account's own limit (10/s, burst 40) still holds.
+	svc := startBootstrapWith(t, bootstrap.ServerConfig{RatePeer: bootstrap.Rate{PerSecond: 10, Burst: 40}})
 	cfg := node.Config{Bootstrap: []string{svc.URL()}, DirectoryInterval: time.Second}
 	alice, bob := newNode(t, cfg), newNode(t, cfg)
 	signIn(t, alice, "100")

@@ -258,7 +258,8 @@ func (r *Replay) HLSURL() string { return r.PlayerURL() + "hls/index.m3u8" }
 func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	m, vod := r.Manifest(), r.VOD()
 	comments := replayComments(n.openComments(m), vod)
-	hearts := replayHearts(m, vod)
+	from, counts := n.openHearts(m)
+	hearts := replayHearts(from, counts, vod)
 	return player.New(player.Routes{
 		HLS: vod,
 		Status: func() player.Status {
@@ -273,15 +274,15 @@ func (n *Node) replayPage(r *swarm.Replay) http.Handler {
 	})
 }
 
-// replayHearts places the manifest's hearts on the replay's timeline, one
-// entry for each second that had any (in one pass: a long broadcast has
-// many).
-func replayHearts(m *replay.Manifest, v *hls.VOD) []player.Heart {
+// replayHearts places a replay's hearts (a count for each second from
+// from) on its timeline, one entry for each second that had any (in one
+// pass: a long broadcast has many).
+func replayHearts(from time.Time, counts []uint32, v *hls.VOD) []player.Heart {
 	var walls []time.Time
 	var out []player.Heart
-	for i, n := range m.Hearts {
+	for i, n := range counts {
 		if n > 0 {
-			walls = append(walls, m.HeartsFrom.Add(time.Duration(i)*time.Second))
+			walls = append(walls, from.Add(time.Duration(i)*time.Second))
 			out = append(out, player.Heart{Count: n})
 		}
 	}
@@ -396,8 +397,8 @@ func (b *Broadcast) sealReplay() {
 	title := a.Title
 	if b.ring != nil {
 		// The manifest is answered to whoever asks: a private
-		// broadcast's carries neither its title nor its comments (its
-		// chunks and inline init are sealed).
+		// broadcast's carries no title, and its comments and hearts
+		// sealed (as its chunks and inline init are).
 		title = ""
 	}
 	m := b.recorder.Manifest(b.id, title, a.Started, nil)
@@ -411,9 +412,11 @@ func (b *Broadcast) sealReplay() {
 		} else {
 			b.log.Warn("replay: no comment log", "err", err)
 		}
-		if b.ring == nil { // a private broadcast's manifest carries no chat
-			if h, err := b.room.HeartLog(ctx); err == nil && len(h.Counts) > 0 {
+		if h, err := b.room.HeartLog(ctx); err == nil && len(h.Counts) > 0 {
+			if b.ring == nil {
 				m.HeartsFrom, m.Hearts = h.From, h.Counts
+			} else { // sealed, as the comments: the manifest is answered to anyone
+				m.SealedHearts = b.seal(heartsLabel, replay.MarshalHearts(h.From, h.Counts))
 			}
 		}
 		cancel()

@@ -21,6 +21,9 @@ import (
 // paced twice as fast as real time): the page takes the
 // VOD, plays from the start, seeks to 20 s and plays on from there, and
 // shows each comment once the playhead passes the moment it was written.
+// Then at 390x844, 844x390 (a phone turned), 1024x768 and 768x1024: no
+// sideways scroll, the whole picture on screen, no comment over it; no
+// console error.
 func TestReplayPage(t *testing.T) {
 	e2e(t)
 	browsertest.Need(t)
@@ -90,7 +93,14 @@ func TestReplayPage(t *testing.T) {
 		Mode          string
 		Before, After moment
 		Errors, Log   []string
+		Console       []string
 		Seeks         int
+		Looks         []struct {
+			Size           string
+			Sideways       bool
+			Comments       int
+			Shown, Covered float64
+		}
 	}
 	if err := json.Unmarshal(out, &p); err != nil {
 		t.Fatalf("replay.mjs printed %q: %v", out, err)
@@ -113,7 +123,14 @@ func TestReplayPage(t *testing.T) {
 		// "first!" (3 s) is on screen at 4 s, "twelve seconds in" only
 		// after the seek.
 		t.Fatalf("comments: %+v then %+v", p.Before, p.After)
-	case len(p.Errors) > 0:
-		t.Fatalf("page errors %q\n%s", p.Errors, logs)
+	case len(p.Errors) > 0 || len(p.Console) > 0:
+		t.Fatalf("page errors %q, console errors %q\n%s", p.Errors, p.Console, logs)
+	case len(p.Looks) != 4:
+		t.Fatalf("looked at %d sizes", len(p.Looks))
+	}
+	for _, l := range p.Looks {
+		if l.Sideways || l.Comments != 2 || l.Shown < 0.98 || l.Covered > 0 {
+			t.Errorf("at %s: %+v (want both comments shown, no sideways scroll, the whole picture on screen and none of it under comments)", l.Size, l)
+		}
 	}
 }

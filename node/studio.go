@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,17 +55,21 @@ type studioJSON struct {
 	Title  string `json:"title"`
 	Link   string `json:"link"`   // peerscope://…, for the app
 	Web    string `json:"web"`    // the bootstrap's web link, once the broadcast is listed there; else ""
-	Player string `json:"player"` // the player page on this node's HTTP server
+	Player string `json:"player"` // the player page on this node's HTTP server, at the host the asking browser used when it can reach it there
 	Ended  bool   `json:"ended"`
 	// Community: the node has a bootstrap, so "followers only" can know
 	// whom the account follows (without one the studio offers no such
 	// button).
 	Community bool `json:"community"`
-	// After the end, for the page's summary: the replay page on this
-	// node's HTTP server once the replay is sealed (else ""), and its
-	// views so far. The broadcast stays in the node's list after its end
-	// (until closed), so the key still opens this then.
+	// After the end, for the page's summary, once the replay is sealed:
+	// Replay is where the browser that asked opens it (studioReplay: the
+	// node's replay page at the address that browser reached the node by,
+	// or the web link of a listed broadcast; "" when it can reach neither),
+	// ReplayLocal the replay page on the node's machine, and its views so
+	// far. The broadcast stays in the node's list after its end (until
+	// closed), so the key still opens this then.
 	Replay        string `json:"replay,omitempty"`
+	ReplayLocal   string `json:"replay_local,omitempty"`
 	ReplayViewers int    `json:"replay_viewers"`
 	// Location is where the broadcast shows on the directory's map, as
 	// the directory keeps it (rounded to 0.1°); absent: not on the map.
@@ -257,8 +263,23 @@ func (n *Node) serveStudio(w http.ResponseWriter, r *http.Request) {
 	if b.listed {
 		out.Web = n.community.WebLink(b.id)
 	}
+	// The node's pages as the browser that asks reaches them: a phone's
+	// 127.0.0.1 is the phone ("" when it cannot reach them at all).
+	base := n.HTTPURL()
+	if !loopbackHost(r.Host) {
+		base = n.httpURLFor(r.Host)
+		if base != "" {
+			out.Player = base + b.playerPath()
+		}
+	}
 	if p := b.replayPath(); p != "" {
-		out.Replay = n.HTTPURL() + p
+		out.ReplayLocal = n.HTTPURL() + p
+		switch {
+		case base != "":
+			out.Replay = base + p
+		case out.Web != "":
+			out.Replay = out.Web
+		}
 		out.ReplayViewers = n.ReplayViews(b.id)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -331,4 +352,45 @@ func (n *Node) serveStudioModerate(w http.ResponseWriter, r *http.Request) {
 func (b *Broadcast) openedByStudio(r *http.Request) bool {
 	opened, _ := r.Context().Value(studioKey{}).(*Broadcast)
 	return opened == b
+}
+
+// loopbackHost reports whether a request's Host names this machine only
+// (localhost or a loopback address): a browser on the node's machine.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpURLFor returns the base URL of the node's HTTP server as a device
+// that reached the node at hostport (a phone on the LAN, at the HTTPS
+// server's address) can open it: the same host at the HTTP server's port
+// when the HTTP server listens on every interface, its own address when it
+// listens on one beyond loopback, "" when it listens on loopback only (the
+// node's pages are then for its own machine: a phone cannot reach them).
+func (n *Node) httpURLFor(hostport string) string {
+	tcp, ok := n.HTTPAddr().(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return ""
+	}
+	port := strconv.Itoa(tcp.Port)
+	if !tcp.IP.IsUnspecified() {
+		return "http://" + net.JoinHostPort(tcp.IP.String(), port)
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	// "0.0.0.0" takes IPv4 only: a phone that came by IPv6 gets the
+	// machine's LAN address.
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.To4() == nil && tcp.IP.To4() != nil {
+		return "http://" + localHostPort(tcp, true)
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

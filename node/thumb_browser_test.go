@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,10 +18,16 @@ import (
 // preview, the node passes it to the bootstrap once listed, and the
 // directory's live card shows it (an image that loaded) on the bootstrap's
 // page and on the node's /directory/, at a phone's size and both tablets';
-// the listings without a still keep their initials. No console error, no
+// the listings without a still keep their initials ("?": anonymous) in a
+// picture box as tall as the still's, their cards as tall as its in a row
+// (they were shorter). No console error, no
 // sideways scroll. PEERSCOPE_SHOTS=DIR keeps the bootstrap's page at each
 // size.
 func TestStudioThumbnail(t *testing.T) {
+	type card struct {
+		Top, Height, Media int
+		Face               string
+	}
 	if testing.Short() {
 		t.Skip("real-time browser test")
 	}
@@ -59,6 +66,7 @@ func TestStudioThumbnail(t *testing.T) {
 			Box      [2]int
 			Initials int
 			Sideways bool
+			Cards    []card
 		}
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
@@ -80,6 +88,25 @@ func TestStudioThumbnail(t *testing.T) {
 	for _, l := range r.Looks {
 		if l.Natural[0] < 1 || l.Natural[0] > 320 || l.Natural[1] < 1 || l.Box[0] < 40 || l.Initials != 2 || l.Sideways {
 			t.Errorf("page %d at %s: %+v (want a still of 1 to 320 px wide shown, 2 cards with initials, no sideways scroll)", l.Page, l.Size, l)
+		}
+		// The cards with a still and without are alike: the same picture
+		// box, the same height beside each other in a row; an anonymous
+		// broadcaster's face says "?", as the player's does.
+		if len(l.Cards) != 3 {
+			t.Errorf("page %d at %s: %d cards", l.Page, l.Size, len(l.Cards))
+			continue
+		}
+		for _, c := range l.Cards {
+			if c.Media < 20 || c.Media != l.Cards[0].Media || (c.Face != "" && c.Face != "?") {
+				t.Errorf("page %d at %s: cards %+v (want one picture box height, anonymous faces \"?\")", l.Page, l.Size, l.Cards)
+				break
+			}
+		}
+		for i, a := range l.Cards {
+			if slices.ContainsFunc(l.Cards[i+1:], func(b card) bool { return a.Top == b.Top && a.Height != b.Height }) {
+				t.Errorf("page %d at %s: cards in a row of different heights: %+v", l.Page, l.Size, l.Cards)
+				break
+			}
 		}
 	}
 	got, err := (&api.Client{Base: svc.URL()}).Broadcast(t.Context(), b.ID())

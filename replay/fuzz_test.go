@@ -21,6 +21,7 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"bad":   {0x08, 0xff},
 		},
 		"FuzzManifest": manifestSeeds(),
+		"FuzzHearts":   heartsSeeds(),
 	}
 }
 

@@ -28,6 +28,9 @@ const (
 	MaxHeartSeconds = 36 * 60 * 60
 	maxTitle        = 1024
 	maxInit         = 1 << 20
+	// maxSealedHearts bounds a private manifest's sealed hearts: 36 hours
+	// of counts (at most 5 bytes each) and the seal.
+	maxSealedHearts = 1 << 20
 )
 
 // manifestDomain separates manifest signatures from every other use of the
@@ -48,11 +51,15 @@ type Manifest struct {
 	// Comments is the chat log (chat.MarshalLog), each comment with its
 	// place in the stream.
 	Comments []byte
-	// Hearts are the hearts as they reached the broadcaster, a count for
-	// each second from HeartsFrom (at most MaxHeartSeconds; none from a
-	// node older than them).
+	// Hearts are the hearts, a count for each second from HeartsFrom, at
+	// the moment their tappers watched, or as they reached the broadcaster
+	// when they did not say (at most MaxHeartSeconds; none from a node
+	// older than them, nor in a private broadcast's).
 	HeartsFrom time.Time
 	Hearts     []uint32
+	// SealedHearts are a private broadcast's hearts, MarshalHearts sealed
+	// under its replay key (at most 1 MiB).
+	SealedHearts []byte
 }
 
 // Entry is one chunk of a replay.
@@ -76,6 +83,7 @@ func (m *Manifest) marshal() ([]byte, error) {
 	if len(m.Hearts) > 0 {
 		pb.HeartsFrom, pb.Hearts = pbwire.UnixNano(m.HeartsFrom), m.Hearts
 	}
+	pb.SealedHearts = m.SealedHearts
 	for i := range m.Chunks {
 		e := &m.Chunks[i]
 		pb.Chunk[i] = &replaypb.Entry{Cid: e.CID.Bytes(), Seq: e.Seq, Wallclock: e.Wallclock.UnixNano(),
@@ -112,9 +120,14 @@ func (m *Manifest) unmarshal(b []byte) error {
 		return fmt.Errorf("hearts for more than %d seconds", MaxHeartSeconds)
 	case len(pb.Hearts) > 0 && pb.HeartsFrom <= 0:
 		return errors.New("hearts without their first second")
+	case len(pb.SealedHearts) > maxSealedHearts:
+		return fmt.Errorf("sealed hearts of %d bytes", len(pb.SealedHearts))
 	}
 	if len(pb.Hearts) > 0 {
 		m.HeartsFrom, m.Hearts = pbwire.FromUnixNano(pb.HeartsFrom), pb.Hearts
+	}
+	if len(pb.SealedHearts) > 0 {
+		m.SealedHearts = pb.SealedHearts
 	}
 	m.Broadcast, m.Title, m.Comments = pb.Broadcast, pb.Title, pb.Comments
 	m.Started, m.Ended = pbwire.FromUnixNano(pb.Started), pbwire.FromUnixNano(pb.Ended)
@@ -125,6 +138,32 @@ func (m *Manifest) unmarshal(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// MarshalHearts encodes a replay's hearts, a count for each second from
+// from, as a private manifest seals them (SealedHearts).
+func MarshalHearts(from time.Time, counts []uint32) []byte {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&replaypb.Hearts{From: pbwire.UnixNano(from), Counts: counts})
+	return b
+}
+
+// ParseHearts decodes what MarshalHearts wrote (opened from a manifest's
+// SealedHearts), checked as a manifest's hearts are.
+func ParseHearts(b []byte) (time.Time, []uint32, error) {
+	if len(b) > maxSealedHearts {
+		return time.Time{}, nil, fmt.Errorf("%w: hearts of %d bytes", ErrMalformed, len(b))
+	}
+	var pb replaypb.Hearts
+	if err := pbwire.Unmarshal(b, &pb); err != nil {
+		return time.Time{}, nil, fmt.Errorf("%w: hearts: %w", ErrMalformed, err)
+	}
+	switch {
+	case len(pb.Counts) == 0 || len(pb.Counts) > MaxHeartSeconds:
+		return time.Time{}, nil, fmt.Errorf("%w: hearts for %d seconds", ErrMalformed, len(pb.Counts))
+	case pb.From <= 0:
+		return time.Time{}, nil, fmt.Errorf("%w: hearts without their first second", ErrMalformed)
+	}
+	return pbwire.FromUnixNano(pb.From), pb.Counts, nil
 }
 
 func (e *Entry) from(pb *replaypb.Entry) error {

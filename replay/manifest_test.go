@@ -46,13 +46,71 @@ func manifestSeeds() map[string][]byte {
 	signed, _ := SignManifest(m, b.key)
 	m.HeartsFrom, m.Hearts = m.Started.Add(time.Second), []uint32{0, 3, 0, 1}
 	withHearts, _ := SignManifest(m, b.key)
-	return map[string][]byte{"manifest": signed, "empty": {}, "half": signed[:len(signed)/2], "hearts": withHearts}
+	m.HeartsFrom, m.Hearts, m.SealedHearts = time.Time{}, nil, []byte("a private broadcast's hearts, sealed")
+	sealed, _ := SignManifest(m, b.key)
+	return map[string][]byte{"manifest": signed, "empty": {}, "half": signed[:len(signed)/2], "hearts": withHearts,
+		"sealed-hearts": sealed}
+}
+
+func heartsSeeds() map[string][]byte {
+	from := time.Unix(1700000000, 0)
+	return map[string][]byte{
+		"hearts":    MarshalHearts(from, []uint32{0, 3, 0, 1}),
+		"empty":     {},
+		"no-counts": MarshalHearts(from, nil),
+		"no-from":   MarshalHearts(time.Time{}, []uint32{2}),
+		"garbage":   []byte("\x0a\xff\xff"),
+	}
+}
+
+// TestHearts: a private manifest's sealed hearts, once opened, decode as
+// they were encoded; what a manifest's hearts may not be is refused.
+func TestHearts(t *testing.T) {
+	from := time.Unix(1700000000, 0)
+	got, counts, err := ParseHearts(MarshalHearts(from, []uint32{5, 0, 2}))
+	if err != nil || !got.Equal(from) || !slices.Equal(counts, []uint32{5, 0, 2}) {
+		t.Fatalf("round trip: %v %v %v", got, counts, err)
+	}
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"no counts": MarshalHearts(from, nil),
+		"no from":   MarshalHearts(time.Time{}, []uint32{2}),
+		"too long":  MarshalHearts(from, make([]uint32, MaxHeartSeconds+1)),
+		"garbage":   []byte("\x0a\xff\xff"),
+	} {
+		if _, _, err := ParseHearts(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// FuzzHearts: any bytes give hearts within a manifest's limits or an
+// error wrapping ErrMalformed, never a panic.
+func FuzzHearts(f *testing.F) {
+	addSeeds(f, "FuzzHearts")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		from, counts, err := ParseHearts(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if from.IsZero() || len(counts) == 0 || len(counts) > MaxHeartSeconds {
+			t.Fatalf("let through hearts from %v, %d seconds", from, len(counts))
+		}
+		again, counts2, err := ParseHearts(MarshalHearts(from, counts))
+		if err != nil || !again.Equal(from) || !slices.Equal(counts, counts2) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }
 
 func TestManifestRoundTrip(t *testing.T) {
 	b := newBroadcaster("b.x", 1)
 	m, chunks := testManifest(b, time.Unix(1700000000, 0), 20)
 	m.HeartsFrom, m.Hearts = m.Started.Add(2*time.Second), []uint32{5, 0, 0, 2}
+	m.SealedHearts = []byte("sealed")
 	signed, err := SignManifest(m, b.key)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +121,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 	if got.Title != m.Title || !got.Started.Equal(m.Started) || !got.Ended.Equal(m.Ended) || len(got.Chunks) != 20 ||
 		!bytes.Equal(got.Comments, m.Comments) || string(got.Chunks[0].Init) != "init" ||
-		!got.HeartsFrom.Equal(m.HeartsFrom) || !slices.Equal(got.Hearts, m.Hearts) {
+		!got.HeartsFrom.Equal(m.HeartsFrom) || !slices.Equal(got.Hearts, m.Hearts) || string(got.SealedHearts) != "sealed" {
 		t.Fatalf("decoded %+v", got)
 	}
 	for i, c := range chunks {
@@ -185,7 +243,8 @@ func FuzzManifest(f *testing.F) {
 			if err := again.unmarshal(body); err != nil {
 				t.Fatalf("re-encoded manifest does not decode: %v", err)
 			}
-			if len(again.Chunks) != len(m.Chunks) || again.Broadcast != m.Broadcast || !slices.Equal(again.Hearts, m.Hearts) {
+			if len(again.Chunks) != len(m.Chunks) || again.Broadcast != m.Broadcast || !slices.Equal(again.Hearts, m.Hearts) ||
+				!bytes.Equal(again.SealedHearts, m.SealedHearts) {
 				t.Fatal("round trip changed the manifest")
 			}
 		}

@@ -303,8 +303,11 @@ func (c *Client) List(ctx context.Context, q Query) ([]*Listing, error) {
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
+	if q.Followed {
+		v.Set("followed", "1")
+	}
 	var out ListResponse
-	err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts?"+v.Encode(), nil, false, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v1/broadcasts?"+v.Encode(), nil, q.Followed, &out)
 	return out.Listings, err
 }
 

@@ -149,7 +149,7 @@ type ListResponse struct {
 	Listings []*Listing `json:"broadcasts"`
 }
 
-// Query selects directory entries (GET /api/v1/broadcasts?state=&q=&limit=).
+// Query selects directory entries (GET /api/v1/broadcasts?state=&q=&limit=&followed=).
 type Query struct {
 	// Replays lists ended broadcasts with a replay not yet expired;
 	// otherwise live ones (announced or updated recently).
@@ -158,6 +158,11 @@ type Query struct {
 	// it (case-insensitive for ASCII).
 	Text  string
 	Limit int
+	// Followed keeps the entries of accounts the signing node's account
+	// follows (followed=1): a signed request, the follow graph being no
+	// one else's to read. The bootstrap filters, so a followed broadcast
+	// is found however many others are listed before it.
+	Followed bool
 }
 
 // BroadcasterOf returns the broadcaster named by a broadcast ID,

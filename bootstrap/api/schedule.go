@@ -195,12 +195,40 @@ func (c *Client) CancelSchedule(ctx context.Context, id int64) error {
 // Upcoming lists the upcoming broadcasts, soonest first; of one account
 // (its key) when account is not "".
 func (c *Client) Upcoming(ctx context.Context, account string) ([]Scheduled, error) {
+	return c.Schedules(ctx, ScheduleQuery{Account: account})
+}
+
+// ScheduleQuery selects upcoming broadcasts (GET
+// /api/v1/schedules?account=&q=&followed=), soonest first; the bootstrap
+// filters, so what is asked for is found beyond the first 200.
+type ScheduleQuery struct {
+	Account string // one account's ("provider:account"); "": everyone's
+	// Text keeps those whose title, handle or name contain it
+	// (case-insensitive for ASCII; at most 100 characters).
+	Text string
+	// Followed keeps those of accounts the signing node's account
+	// follows: the request is signed.
+	Followed bool
+}
+
+// Schedules lists upcoming broadcasts as q selects.
+func (c *Client) Schedules(ctx context.Context, q ScheduleQuery) ([]Scheduled, error) {
+	v := url.Values{}
+	if q.Account != "" {
+		v.Set("account", q.Account)
+	}
+	if q.Text != "" {
+		v.Set("q", q.Text)
+	}
+	if q.Followed {
+		v.Set("followed", "1")
+	}
 	path := "/api/v1/schedules"
-	if account != "" {
-		path += "?account=" + url.QueryEscape(account)
+	if len(v) > 0 {
+		path += "?" + v.Encode()
 	}
 	var out SchedulesResponse
-	err := c.do(ctx, http.MethodGet, path, nil, false, &out)
+	err := c.do(ctx, http.MethodGet, path, nil, q.Followed, &out)
 	return out.Schedules, err
 }
 

@@ -17,6 +17,10 @@ const token = tokenMeta ? tokenMeta.content : '';
 const nodeHeaders = { 'Content-Type': 'application/json', 'Peerscope-Token': token };
 const state = {
   tab: 'live', q: '', onNode: false, broadcasts: [], upcoming: [], events: 0, open: {}, openQ: null,
+  // upcomingFound: what the bootstrap found for a search on the Upcoming
+  // tab ({q, list}); following: the Following tab's lists, as the
+  // bootstrap selected them for the node's account.
+  upcomingFound: { q: '', list: [] }, following: { live: [], upcoming: [] },
   // follows: the node's account's key and whom it follows (null until
   // asked, or not signed in); profile: the profile shown (?u=), if any.
   follows: null, profileWho: new URLSearchParams(location.search).get('u'), profile: null,
@@ -38,7 +42,15 @@ function item(b, mode = state.tab) {
   const li = document.createElement('li');
   li.dataset.id = b.id;
   const who = b.who || {};
-  const avatar = mode === 'live' && /^[0-9a-f]{16}$/.test(b.thumbnail || '') ? stillOf(b) : avatarOf(b.who);
+  // A live card's picture is a 16:9 box, the still or, in its place, the
+  // face: cards with and without a still are the same height.
+  let avatar = avatarOf(b.who);
+  if (mode === 'live') {
+    const box = document.createElement('div');
+    box.className = 'media';
+    box.append(/^[0-9a-f]{16}$/.test(b.thumbnail || '') ? stillOf(b) : avatar);
+    avatar = box;
+  }
   const info = document.createElement('div');
   info.className = 'info';
   const title = document.createElement('div');
@@ -112,7 +124,10 @@ function render() {
     // elsewhere redraws it).
     const typing = state.openQ && $(`ask-${state.openQ}`);
     const kept = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
-    const shown = state.upcoming.filter(matches);
+    // Searched: what the bootstrap found (past the list's first 200);
+    // until it answers, what the list holds.
+    const found = state.upcomingFound;
+    const shown = !state.q ? state.upcoming : found.q === state.q ? found.list : state.upcoming.filter(matches);
     list.replaceChildren(...shown.map(upcomingItem));
     const again = state.openQ && $(`ask-${state.openQ}`);
     if (kept && again) {
@@ -179,8 +194,8 @@ function whoLink(who, peer) {
   return a;
 }
 
-// matches keeps what the search names, for the lists the page filters
-// itself (upcoming, following): title, name, handle.
+// matches keeps what the search names (title, name, handle) while the
+// bootstrap has not yet answered the search on the Upcoming tab.
 function matches(x) {
   const q = state.q.toLowerCase();
   return !q || [x.title, x.who && x.who.name, x.who && x.who.handle].some((v) => v && v.toLowerCase().includes(q));
@@ -207,23 +222,24 @@ async function loadFollows() {
 }
 
 // Following: what the accounts this node's account follows have live now
-// and scheduled. The bootstrap's lists are bounded (200 live, 200
-// upcoming): the page keeps those it follows.
-let followingLive = [];
+// and scheduled. The node asks the bootstrap for those alone (signed with
+// its key), so that none is lost behind the 200 entries of the public
+// lists.
 async function loadFollowing() {
-  loading = 'following';
   if (!state.onNode || !state.identity) {
+    loading = 'following';
     render();
     return;
   }
+  const want = `following?${new URLSearchParams({ q: state.q })}`;
+  loading = want;
   try {
-    const params = new URLSearchParams({ state: 'live', limit: '200' });
-    if (state.q) params.set('q', state.q);
-    const [r] = await Promise.all([fetch(`./api/v1/broadcasts?${params}`), loadFollows(), loadUpcoming()]);
+    const r = await fetch(`./api/node/${want}`, { headers: { 'Peerscope-Token': token } });
     const body = await r.json();
-    if (loading !== 'following') return;
+    if (loading !== want) return; // a newer search went out
     if (!r.ok) throw new Error(apiMessage(body, r));
-    followingLive = body.broadcasts;
+    state.follows = body.signed_in ? { account: body.account, keys: new Set(body.following) } : null;
+    state.following = { live: body.live || [], upcoming: body.upcoming || [] };
     $('error').hidden = true;
     render();
   } catch (e) {
@@ -244,8 +260,7 @@ function renderFollowing() {
     return;
   }
   const follows = state.follows.keys;
-  const live = followingLive.filter((b) => follows.has(accountKey(b.who)));
-  const next = state.upcoming.filter((u) => follows.has(accountKey(u.who)) && matches(u));
+  const { live, upcoming: next } = state.following;
   list.replaceChildren(...live.map((b) => item(b, 'live')), ...next.map(upcomingItem));
   $('empty').hidden = live.length + next.length > 0;
   if (!$('empty').hidden) $('empty').textContent = follows.size ? 'Nobody you follow is live or has a broadcast coming up.' : 'You follow nobody yet: open a profile (a name in the lists) and Follow.';
@@ -285,7 +300,6 @@ function renderProfile() {
   const name = who ? (who.name || who.handle || who.account) : 'Anonymous broadcaster';
   document.title = `${name} — Peerscope`;
   const pic = avatarOf(who);
-  if (!who) pic.textContent = '?';
   $('pavatar').replaceChildren(pic);
   $('pname').textContent = name;
   $('phandle').textContent = who && who.handle && who.handle !== name ? who.handle : '';
@@ -310,9 +324,12 @@ function renderProfile() {
   }
 }
 
+// initials are what a face without a picture shows, as the player's do:
+// the first letters of two words, or two of one.
 function initials(s) {
-  const words = String(s).replace(/^@/, '').split(/\s+/).filter(Boolean);
-  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '?';
+  const words = String(s).replace(/^[@+]/, '').split(/[\s._-]+/).filter(Boolean);
+  const two = words.length > 1 ? [...words[0]][0] + [...words[1]][0] : [...(words[0] || '?')].slice(0, 2).join('');
+  return two.toUpperCase();
 }
 
 // profileUpcomingItem is a scheduled broadcast on its broadcaster's
@@ -376,9 +393,18 @@ function avatarOf(who) {
     img.alt = '';
     return img;
   }
+  // As the player's faces: a named account's initials on a colour of its
+  // own, an anonymous broadcaster's "?" on grey.
   const d = document.createElement('div');
   d.className = 'noavatar';
-  d.textContent = who && (who.name || who.handle) ? initials(who.name || who.handle) : '';
+  const name = who && (who.name || who.handle || who.account);
+  d.textContent = name ? initials(name) : '?';
+  d.classList.toggle('anon', !name);
+  if (name) {
+    let h = 0;
+    for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+    d.style.backgroundColor = `hsl(${h} 45% 32%)`;
+  }
   d.setAttribute('aria-hidden', 'true');
   return d;
 }
@@ -548,12 +574,19 @@ async function loadQuestions(id) {
   }));
 }
 
+// loadUpcoming reads what is coming up: everyone's (the Upcoming tab, and
+// the live entries' "Next:"), or, for a search on the Upcoming tab, what
+// the bootstrap finds for it.
 async function loadUpcoming() {
+  const q = state.tab === 'upcoming' ? state.q : '';
   try {
-    const r = await fetch('./api/v1/schedules');
+    const r = await fetch(`./api/v1/schedules${q ? `?${new URLSearchParams({ q })}` : ''}`);
     const body = await r.json();
-    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-    state.upcoming = body.schedules;
+    if (!r.ok) throw new Error(apiMessage(body, r));
+    if (q) {
+      if (q !== state.q) return; // a newer search went out
+      state.upcomingFound = { q, list: body.schedules };
+    } else state.upcoming = body.schedules;
     if (state.tab === 'upcoming') $('error').hidden = true;
     render(); // the upcoming list, or the live entries' "Next:"
   } catch (e) {
@@ -596,9 +629,11 @@ async function load() {
 }
 
 let reloadTimer = null;
+// reloadSoon reloads after a burst of events; Following less often, as
+// each of its reloads is three signed requests the bootstrap rate-limits.
 function reloadSoon() {
   clearTimeout(reloadTimer);
-  reloadTimer = setTimeout(load, 200);
+  reloadTimer = setTimeout(load, state.tab === 'following' && !state.profileWho ? 2000 : 200);
 }
 
 function note(text) {
@@ -847,7 +882,7 @@ stream('./api/v1/events', (kind, ev) => {
     if (!p || (b && (accountKey(b.who) === p.key || b.broadcaster === p.key)) || (s && (!s.who || accountKey(s.who) === p.key))) reloadSoon();
     return;
   }
-  if (kind === 'scheduled') {
+  if (kind === 'scheduled' && state.tab !== 'following') {
     clearTimeout(upcomingTimer);
     upcomingTimer = setTimeout(loadUpcoming, 300);
     return;

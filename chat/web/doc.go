@@ -24,8 +24,9 @@
 //	Run ─► hub.send ─► each open GET chat/events stream: "event: comment"
 //	  ─► chat.js shows it in the feed.
 //
-// Hearts go the same way in (POST chat/heart ─► Room.Heart, whose taps go
-// up the tree) and come back as "hearts" events, the rise of the
+// Hearts go the same way in (POST chat/heart {"n", "at"} ─► Room.HeartAt,
+// whose taps go up the tree with the moment the page watched, for the
+// replay) and come back as "hearts" events, the rise of the
 // broadcaster's total; every Config.Every (500 ms) Run tells the streams
 // the live count and heart total ("viewers") when they changed.
 //

@@ -150,7 +150,8 @@ func (s *Server) serveComment(w http.ResponseWriter, r *http.Request, room *chat
 
 func (s *Server) serveHeart(w http.ResponseWriter, r *http.Request, room *chat.Room) {
 	var req struct {
-		N int `json:"n"`
+		N  int   `json:"n"`
+		At int64 `json:"at"` // Unix ms of the frame on the tapper's screen, as a comment's; 0: not said
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -158,9 +159,13 @@ func (s *Server) serveHeart(w http.ResponseWriter, r *http.Request, room *chat.R
 	if req.N <= 0 {
 		req.N = 1
 	}
+	var at time.Time
+	if req.At > 0 {
+		at = time.UnixMilli(req.At)
+	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
-	if err := room.Heart(ctx, req.N); err != nil {
+	if err := room.HeartAt(ctx, req.N, at); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -86,7 +86,7 @@ func New(cfg Config) *Server {
 //	                viewers (and, for the owner, reported and verdict); at
 //	                most Config.Streams per client (429)
 //	POST comment    {"text", "at": Unix ms of the frame on screen}
-//	POST heart      {"n"}
+//	POST heart      {"n", "at"}
 //	POST report     {"id"}
 //	POST vote       {"call" (as the summons gave it, a string), "guilty"}
 //	GET  moderation the moderation in force (blocked and muted users for

@@ -86,7 +86,7 @@ type Comment struct {
 // Heart is one second of a replay's hearts.
 type Heart struct {
 	At    float64 `json:"at"`    // media time, s from the replay's start
-	Count uint32  `json:"count"` // hearts that reached the broadcaster in that second
+	Count uint32  `json:"count"` // hearts tapped watching that second (or, not said, that reached the broadcaster then)
 }
 
 // StatusHandler serves status() as JSON, uncached, to GET and HEAD.

@@ -442,8 +442,16 @@ func (x *Comment) GetAttestation() []byte {
 
 // Heart carries taps, aggregated over a heart interval.
 type Heart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"` // 1 to 1000
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Count uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"` // 1 to 1000
+	// Added after 1.0.0, which skips it as an unknown field; so that every
+	// peer judges a message alike, no value of it (nor another wire type) is
+	// refused: a receiver reads a negative one, or another wire type, as 0.
+	// The moment the taps watched: the broadcast's wallclock (capture time,
+	// Unix ns) of the frame on their tapper's screen, the count-weighted
+	// mean over the taps aggregated; 0 means not said (placed at arrival).
+	// The broadcaster clamps it to the 2 minutes before it arrives.
+	At            int64 `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +489,13 @@ func (*Heart) Descriptor() ([]byte, []int) {
 func (x *Heart) GetCount() uint32 {
 	if x != nil {
 		return x.Count
+	}
+	return 0
+}
+
+func (x *Heart) GetAt() int64 {
+	if x != nil {
+		return x.At
 	}
 	return 0
 }
@@ -1245,9 +1260,10 @@ const file_chat_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x0e\n" +
 	"\x02at\x18\x03 \x01(\x03R\x02at\x12 \n" +
-	"\vattestation\x18\x04 \x01(\fR\vattestation\"\x1d\n" +
+	"\vattestation\x18\x04 \x01(\fR\vattestation\"-\n" +
 	"\x05Heart\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\rR\x05count\"j\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\"j\n" +
 	"\bPresence\x126\n" +
 	"\x05state\x18\x01 \x01(\x0e2 .peerscope.chat.v1.PresenceStateR\x05state\x12 \n" +
 	"\vattestation\x18\x02 \x01(\fR\vattestationJ\x04\b\x03\x10\x04\":\n" +

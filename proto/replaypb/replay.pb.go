@@ -118,10 +118,19 @@ type Manifest struct {
 	Chunk     []*Entry               `protobuf:"bytes,5,rep,name=chunk,proto3" json:"chunk,omitempty"`         // every chunk in the order made, at most 2^20
 	Comments  []byte                 `protobuf:"bytes,6,opt,name=comments,proto3" json:"comments,omitempty"`   // the chat's comment log (chat.MarshalLog)
 	// Added later (an older node ignores them; a manifest without them plays
-	// without hearts): the hearts as they reached the broadcaster, a count
-	// for each second from hearts_from.
-	HeartsFrom    int64    `protobuf:"varint,7,opt,name=hearts_from,json=heartsFrom,proto3" json:"hearts_from,omitempty"` // Unix nanoseconds of the first second counted
-	Hearts        []uint32 `protobuf:"varint,8,rep,packed,name=hearts,proto3" json:"hearts,omitempty"`                    // packed; at most 129600 (36 h)
+	// without hearts): the hearts, a count for each second from hearts_from,
+	// at the moment their tappers watched (the capture time of the frame on
+	// their screen), or as they reached the broadcaster when they did not
+	// say. Left out of a private broadcast's manifest (see sealed_hearts).
+	HeartsFrom int64    `protobuf:"varint,7,opt,name=hearts_from,json=heartsFrom,proto3" json:"hearts_from,omitempty"` // Unix nanoseconds of the first second counted
+	Hearts     []uint32 `protobuf:"varint,8,rep,packed,name=hearts,proto3" json:"hearts,omitempty"`                    // packed; at most 129600 (36 h)
+	// Added later still (an older node ignores it and plays a private replay
+	// without hearts, as before): a private broadcast's hearts, a Hearts
+	// message sealed under its replay key (package audience, label
+	// "hearts"), at most 1 MiB. The manifest is answered to anyone, so in the
+	// clear they would tell outsiders when and how much the audience
+	// reacted.
+	SealedHearts  []byte `protobuf:"bytes,9,opt,name=sealed_hearts,json=sealedHearts,proto3" json:"sealed_hearts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -212,6 +221,67 @@ func (x *Manifest) GetHearts() []uint32 {
 	return nil
 }
 
+func (x *Manifest) GetSealedHearts() []byte {
+	if x != nil {
+		return x.SealedHearts
+	}
+	return nil
+}
+
+// Hearts are a replay's hearts as a private manifest seals them: as
+// Manifest.hearts_from and hearts.
+type Hearts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          int64                  `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`            // Unix nanoseconds of the first second counted, > 0
+	Counts        []uint32               `protobuf:"varint,2,rep,packed,name=counts,proto3" json:"counts,omitempty"` // packed; 1 to 129600
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hearts) Reset() {
+	*x = Hearts{}
+	mi := &file_replay_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hearts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hearts) ProtoMessage() {}
+
+func (x *Hearts) ProtoReflect() protoreflect.Message {
+	mi := &file_replay_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hearts.ProtoReflect.Descriptor instead.
+func (*Hearts) Descriptor() ([]byte, []int) {
+	return file_replay_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Hearts) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *Hearts) GetCounts() []uint32 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 // Entry is one chunk of a replay.
 type Entry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -228,7 +298,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_replay_proto_msgTypes[2]
+	mi := &file_replay_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +310,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[2]
+	mi := &file_replay_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +323,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{2}
+	return file_replay_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Entry) GetCid() []byte {
@@ -324,7 +394,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_replay_proto_msgTypes[3]
+	mi := &file_replay_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +406,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[3]
+	mi := &file_replay_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +419,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{3}
+	return file_replay_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Request) GetKind() uint32 {
@@ -399,7 +469,7 @@ type Opening struct {
 
 func (x *Opening) Reset() {
 	*x = Opening{}
-	mi := &file_replay_proto_msgTypes[4]
+	mi := &file_replay_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +481,7 @@ func (x *Opening) String() string {
 func (*Opening) ProtoMessage() {}
 
 func (x *Opening) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[4]
+	mi := &file_replay_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +494,7 @@ func (x *Opening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Opening.ProtoReflect.Descriptor instead.
 func (*Opening) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{4}
+	return file_replay_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Opening) GetIndex() uint32 {
@@ -464,7 +534,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_replay_proto_msgTypes[5]
+	mi := &file_replay_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +546,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[5]
+	mi := &file_replay_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +559,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{5}
+	return file_replay_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Response) GetManifest() []byte {
@@ -541,7 +611,7 @@ const file_replay_proto_rawDesc = "" +
 	"\freplay.proto\x12\x13peerscope.replay.v1\"B\n" +
 	"\x0eSignedManifest\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xf5\x01\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9a\x02\n" +
 	"\bManifest\x12\x1c\n" +
 	"\tbroadcast\x18\x01 \x01(\tR\tbroadcast\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
@@ -551,7 +621,11 @@ const file_replay_proto_rawDesc = "" +
 	"\bcomments\x18\x06 \x01(\fR\bcomments\x12\x1f\n" +
 	"\vhearts_from\x18\a \x01(\x03R\n" +
 	"heartsFrom\x12\x16\n" +
-	"\x06hearts\x18\b \x03(\rR\x06hearts\"\xa3\x01\n" +
+	"\x06hearts\x18\b \x03(\rR\x06hearts\x12#\n" +
+	"\rsealed_hearts\x18\t \x01(\fR\fsealedHearts\"4\n" +
+	"\x06Hearts\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x03R\x04from\x12\x16\n" +
+	"\x06counts\x18\x02 \x03(\rR\x06counts\"\xa3\x01\n" +
 	"\x05Entry\x12\x10\n" +
 	"\x03cid\x18\x01 \x01(\fR\x03cid\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1c\n" +
@@ -590,18 +664,19 @@ func file_replay_proto_rawDescGZIP() []byte {
 	return file_replay_proto_rawDescData
 }
 
-var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_replay_proto_goTypes = []any{
 	(*SignedManifest)(nil), // 0: peerscope.replay.v1.SignedManifest
 	(*Manifest)(nil),       // 1: peerscope.replay.v1.Manifest
-	(*Entry)(nil),          // 2: peerscope.replay.v1.Entry
-	(*Request)(nil),        // 3: peerscope.replay.v1.Request
-	(*Opening)(nil),        // 4: peerscope.replay.v1.Opening
-	(*Response)(nil),       // 5: peerscope.replay.v1.Response
+	(*Hearts)(nil),         // 2: peerscope.replay.v1.Hearts
+	(*Entry)(nil),          // 3: peerscope.replay.v1.Entry
+	(*Request)(nil),        // 4: peerscope.replay.v1.Request
+	(*Opening)(nil),        // 5: peerscope.replay.v1.Opening
+	(*Response)(nil),       // 6: peerscope.replay.v1.Response
 }
 var file_replay_proto_depIdxs = []int32{
-	2, // 0: peerscope.replay.v1.Manifest.chunk:type_name -> peerscope.replay.v1.Entry
-	4, // 1: peerscope.replay.v1.Request.opening:type_name -> peerscope.replay.v1.Opening
+	3, // 0: peerscope.replay.v1.Manifest.chunk:type_name -> peerscope.replay.v1.Entry
+	5, // 1: peerscope.replay.v1.Request.opening:type_name -> peerscope.replay.v1.Opening
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -620,7 +695,7 @@ func file_replay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replay_proto_rawDesc), len(file_replay_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

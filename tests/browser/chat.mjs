@@ -67,7 +67,7 @@ try {
   result.author = await to.evaluate((text) => window.peerscope.chat.comments.find((c) => c.text === text).author, opt.text);
 
   for (let i = 0; i < 3; i++) await from.click('#heartbtn');
-  await to.waitForFunction(() => window.peerscope.chat.floated > 0 && document.querySelector('#hearts .heart') !== null,
+  await to.waitForFunction(() => window.peerscope.chat.floated > 0 && window.peerscopeHearts.alive(document.getElementById('hearts')) > 0,
     null, { timeout: 20000 });
   result.floatedFrom = await from.evaluate(() => window.peerscope.chat.floated);
   result.floatedTo = await to.evaluate(() => window.peerscope.chat.floated);
@@ -76,9 +76,10 @@ try {
   result.viewers = await to.textContent('#viewers');
   result.layout = await layouts(from, to, opt.text);
 
-  // A burst of hearts never floods the page: the first page posts 30 at
-  // once (as its heart button would over many taps).
+  // A burst of hearts floats whole, and never floods the page: the first
+  // page posts 30 at once (as its heart button would over many taps).
   const total = await to.evaluate(() => window.peerscope.chat.hearts);
+  const floatedBefore = await to.evaluate(() => window.peerscope.chat.floated);
   await from.evaluate(async () => {
     const token = document.querySelector('meta[name="peerscope-token"]').content;
     await fetch('chat/heart', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Peerscope-Token': token }, body: '{"n":30}' });
@@ -86,10 +87,12 @@ try {
   await to.waitForFunction((n) => window.peerscope.chat.hearts >= n + 30, total, { timeout: 20000 });
   let most = 0;
   for (let i = 0; i < 10; i++) {
-    most = Math.max(most, await to.evaluate(() => document.querySelectorAll('#hearts .heart').length));
+    most = Math.max(most, await to.evaluate(() => window.peerscopeHearts.alive(document.getElementById('hearts'))));
     await to.waitForTimeout(100);
   }
   result.burstHeartNodes = most;
+  await to.waitForFunction((n) => window.peerscope.chat.floated >= n + 30, floatedBefore, { timeout: 10000 }).catch(() => {});
+  result.burstFloated = await to.evaluate((n) => window.peerscope.chat.floated - n, floatedBefore);
 
   if (opt.owner) {
     const own = await browser.ctx.newPage();
@@ -121,7 +124,7 @@ async function layouts(from, to, text) {
     await to.setViewportSize(size);
     const before = await to.evaluate(() => window.peerscope.chat.floated);
     await from.click('#heartbtn');
-    await to.waitForFunction((n) => window.peerscope.chat.floated > n && document.querySelector('#hearts .heart') !== null,
+    await to.waitForFunction((n) => window.peerscope.chat.floated > n && window.peerscopeHearts.alive(document.getElementById('hearts')) > 0,
       before, { timeout: 20000 });
     out[name] = await to.evaluate((text) => {
       const box = (e) => { const r = e.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };

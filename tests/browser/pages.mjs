@@ -6,10 +6,10 @@
 // page at each size.
 //
 //   node pages.mjs --page NAME=URL [--page NAME=URL …] [--wait MS] [--shots DIR]
-//                  [--allow REGEXP] [--sizes phone,tablet,portrait]
+//                  [--allow REGEXP] [--sizes phone,tablet,portrait,landscape]
 //
-// The sizes: phone 390x844, tablet 1024x768, portrait 768x1024 (all by
-// default).
+// The sizes: phone 390x844, tablet 1024x768, portrait 768x1024 (by
+// default), and landscape 844x390 (a phone turned sideways).
 //
 // A page is looked at once its document has loaded and --wait (default
 // 3000) ms more have passed (a player has played). Console errors matching
@@ -35,7 +35,8 @@ if (opt.page.length === 0) {
   process.exit(2);
 }
 const allow = opt.allow ? new RegExp(opt.allow) : null;
-const allSizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 } };
+const allSizes = { phone: { width: 390, height: 844 }, tablet: { width: 1024, height: 768 }, portrait: { width: 768, height: 1024 },
+  landscape: { width: 844, height: 390 } };
 const sizes = Object.fromEntries(opt.sizes.split(',').map((s) => [s, allSizes[s]]));
 if (Object.values(sizes).some((v) => !v)) {
   console.error(`--sizes: want some of ${Object.keys(allSizes).join(',')}`);

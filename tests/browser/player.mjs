@@ -1,8 +1,10 @@
 // Drives a viewer's player page as a person would, at a phone's size
-// (390x844) and two tablets' (1024x768, 768x1024): reads who broadcasts,
+// (390x844), the phone turned sideways (844x390) and two tablets'
+// (1024x768, 768x1024): reads who broadcasts,
 // follows and unfollows them, opens Share and reads both links (copying
 // one), taps the viewer count and finds a signed-in viewer's face, and
-// measures where the video, the comments and the comment box lie. Hearts
+// measures where the video, the comments and the comment box lie (and how
+// much of the picture is on screen, and how much comments cover). Hearts
 // that others send must float without a tap here.
 //
 //   node player.mjs --url PLAYER --name NAME --viewer NAME [--shots DIR]
@@ -15,10 +17,12 @@
 //
 // Prints one JSON line: for each size, what it saw, and every console
 // error. With --shots, a screenshot of the page at each size
-// (player-phone.png, player-tablet-landscape.png, player-tablet-portrait.png).
+// (player-phone.png, player-phone-landscape.png, player-tablet-landscape.png,
+// player-tablet-portrait.png).
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { launch, loopbackWebRTCArgs } from './chromium.mjs';
+import { pictureProbe } from './picture.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -34,6 +38,7 @@ const { values: opt } = parseArgs({
 const T = 40000;
 const sizes = [
   ['phone', { width: 390, height: 844 }],
+  ['phone-landscape', { width: 844, height: 390 }],
   ['tablet-landscape', { width: 1024, height: 768 }],
   ['tablet-portrait', { width: 768, height: 1024 }],
 ];
@@ -46,6 +51,7 @@ try {
   // The sheet, not the system's share dialog (which headless Linux may or
   // may not have): it is what a desktop browser shows.
   await ctx.addInitScript(() => { try { delete Navigator.prototype.share; } catch (e) { /* none */ } });
+  await ctx.addInitScript(pictureProbe);
   for (const [name, viewport] of sizes) {
     const page = await ctx.newPage();
     await page.setViewportSize(viewport);
@@ -126,6 +132,7 @@ try {
         stage: box(document.querySelector('.stage')), video: box(document.getElementById('video')),
         comment: box(li), say: box(document.getElementById('sayform')), side: box(document.querySelector('.side')),
         top: box(document.querySelector('.top')),
+        ...window.peerscopePicture(document.getElementById('video'), '#feed li'),
         width: innerWidth, height: innerHeight,
         sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth,
         playing: window.peerscope.startupMs !== null,

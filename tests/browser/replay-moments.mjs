@@ -2,7 +2,7 @@
 // (1024x768) at once, in Debian's headless Chromium, and watches its
 // moments: the comment --comment must be absent from the list while the
 // playhead is before its time and listed once past it; hearts must float
-// (window.peerscope.heartsFloated, and .heart elements in the layer) when
+// (window.peerscope.heartsFloated, and hearts rising in the layer) when
 // the playhead passes their second; a seek back hides the comment again,
 // a seek past it lists it, without floating hearts.
 //
@@ -44,7 +44,7 @@ async function look(name, viewport) {
     t: document.querySelector('video').currentTime,
     listed: [...document.querySelectorAll('#rfeed li')].some((li) => li.textContent.includes(text)),
     floated: window.peerscope.heartsFloated.length,
-    onScreen: document.querySelectorAll('#hearts .heart').length,
+    onScreen: window.peerscopeHearts.alive(document.getElementById('hearts')),
   }), opt.comment);
   const state = await page.evaluate((text) => ({
     commentAt: window.peerscope.comments.find((c) => c.text === text)?.at,

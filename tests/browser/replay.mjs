@@ -7,9 +7,13 @@
 // as the page read it; how far currentTime advanced before the seek; where
 // it landed after seeking to --seek and how far it advanced from there;
 // stalls; and the comments the page showed (those written before the
-// playhead) at both moments. Logs go to stderr.
+// playhead) at both moments; then, at a phone's size, the phone turned
+// sideways and two tablets' (looks), whether the page scrolls sideways, how
+// much of the picture is on screen and how much of it the comments cover;
+// every console error. Logs go to stderr.
 import { parseArgs } from 'node:util';
 import { launch } from './chromium.mjs';
+import { pictureProbe } from './picture.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -26,10 +30,15 @@ if (!opt.url) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let browser;
-const result = { url: opt.url };
+const result = { url: opt.url, console: [], looks: [] };
+const sizes = { phone: { width: 390, height: 844 }, landscape: { width: 844, height: 390 }, tablet: { width: 1024, height: 768 },
+  portrait: { width: 768, height: 1024 } };
 try {
   browser = await launch({ args: ['--autoplay-policy=no-user-gesture-required'] });
   const { page } = browser;
+  await page.addInitScript(pictureProbe);
+  page.on('console', (m) => { if (m.type() === 'error') result.console.push(m.text()); });
+  page.on('pageerror', (e) => result.console.push(`uncaught: ${e.message}`));
   await page.goto(opt.url);
   await page.waitForFunction(() => window.peerscope && window.peerscope.startupMs !== null, null, { timeout: 30000 });
   const probe = () => page.evaluate(() => ({
@@ -66,6 +75,15 @@ try {
   }, target, { timeout: 30000 });
   result.after = await watch(Number(opt.seconds));
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
+  for (const [size, viewport] of Object.entries(sizes)) {
+    await page.setViewportSize(viewport);
+    await page.waitForTimeout(400); // the layout and the video's box settle
+    result.looks.push({ size, ...(await page.evaluate(() => ({
+      sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+      comments: [...document.querySelectorAll('#rfeed li')].filter((li) => li.offsetParent).length,
+      ...window.peerscopePicture(document.querySelector('video'), '#rfeed li'),
+    }))) });
+  }
   const state = await page.evaluate(() => window.peerscope);
   Object.assign(result, {
     mode: state.mode, startupMs: state.startupMs, errors: state.errors, seeks: state.seeks,

@@ -3,7 +3,8 @@
 // preview; then each directory page (--dir, one or more: the bootstrap's,
 // a node's /directory/) shows the broadcast --title with that still (an
 // image that loaded, natural size > 0) at a phone's size and both
-// tablets', and the cards without one keep their initials. With --shots
+// tablets', and the cards without one keep their initials ("?" for an
+// anonymous broadcaster) in a picture box of the same size. With --shots
 // DIR, the directory at each size (directory-thumb-<size>.png).
 //
 //   node studio-thumb.mjs --url STUDIO_URL --dir URL [--dir URL] --title TITLE [--shots DIR]
@@ -59,8 +60,17 @@ try {
           const img = li.querySelector('img.thumb');
           if (!img || !img.complete || !img.naturalWidth) return null;
           const box = img.getBoundingClientRect();
+          // Every live card: where it is, how tall, its picture box, and
+          // the face shown in place of a still.
+          const cards = [...document.querySelectorAll('#list > li[data-id]')].map((c) => {
+            const r = c.getBoundingClientRect();
+            const m = c.querySelector('.media');
+            const face = c.querySelector('.noavatar');
+            return { top: Math.round(r.top), height: Math.round(r.height), media: m ? Math.round(m.getBoundingClientRect().height) : 0,
+              face: face ? face.textContent : '' };
+          });
           return { natural: [img.naturalWidth, img.naturalHeight], box: [Math.round(box.width), Math.round(box.height)],
-            initials: document.querySelectorAll('#list li .noavatar').length };
+            initials: document.querySelectorAll('#list li .noavatar').length, cards };
         }
         return null;
       }, opt.title, { timeout: T });

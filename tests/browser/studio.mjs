@@ -85,13 +85,13 @@ try {
       text, { timeout: 20000 });
     const before = await studio.evaluate(() => window.peerscopeStudio.floated);
     await chat('heart', { n: 3 });
-    await studio.waitForFunction((n) => window.peerscopeStudio.floated > n && document.querySelector('#hearts .heart') !== null,
+    await studio.waitForFunction((n) => window.peerscopeStudio.floated > n && window.peerscopeHearts.alive(document.getElementById('hearts')) > 0,
       before, { timeout: 20000 });
     await studio.waitForFunction(() => Number(document.getElementById('viewercount').textContent) >= 1, null, { timeout: 20000 });
     const seen = await studio.evaluate((t) => {
       const box = (el) => { const r = el.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; };
       const li = [...document.querySelectorAll('#comments li')].find((x) => x.textContent.includes(t));
-      const v = box(document.getElementById('preview')), c = box(li), h = box(document.querySelector('#hearts .heart'));
+      const v = box(document.getElementById('preview')), c = box(li), h = box(document.querySelector('#hearts canvas'));
       const tools = box(document.getElementById('tools')), count = box(document.getElementById('watching'));
       // A heart rises in #hearts, which clips it: that box must lie over the
       // video, and the heart across it.
@@ -104,7 +104,7 @@ try {
         over: inside(c, v), beside: c.x >= v.x + v.w, lowerHalf: c.y >= v.y + v.h / 2,
         heartOver: inside(field, v) && h.x >= v.x && h.x + h.w <= v.x + v.w, viewers: Number(document.getElementById('viewercount').textContent),
         sideways: de.scrollWidth > de.clientWidth, scrollWidth: de.scrollWidth, clientWidth: de.clientWidth,
-        heartNodes: document.querySelectorAll('#hearts .heart').length,
+        heartNodes: window.peerscopeHearts.alive(document.getElementById('hearts')),
       };
     }, text);
     // The health line: a bitrate over zero from the WHIP connection's stats.
@@ -124,10 +124,13 @@ try {
     if (opt.shots) await studio.screenshot({ path: join(opt.shots, `studio-${size}.png`) });
   }
 
-  // A burst of hearts never floods the page.
+  // A burst of hearts floats whole, and never floods the page.
+  const floatedBefore = await studio.evaluate(() => window.peerscopeStudio.floated);
   await chat('heart', { n: 30 });
   await studio.waitForFunction(() => window.peerscopeStudio.hearts >= 39, null, { timeout: 20000 }).catch(() => {});
-  result.maxHeartNodes = await studio.evaluate(() => document.querySelectorAll('#hearts .heart').length);
+  result.maxHeartNodes = await studio.evaluate(() => window.peerscopeHearts.alive(document.getElementById('hearts')));
+  await studio.waitForFunction((n) => window.peerscopeStudio.floated >= n + 30, floatedBefore, { timeout: 10000 }).catch(() => {});
+  result.burstFloated = await studio.evaluate((n) => window.peerscopeStudio.floated - n, floatedBefore);
 
   // Comments off, over the preview: the state shows, the viewer's next
   // comment is refused at the viewer's node; then on again, and it is taken.

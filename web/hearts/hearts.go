@@ -1,9 +1,11 @@
 // Package hearts is the one floating-hearts layer the studio (the go-live
 // page, media/broadcaster) and the player (media/player, with chat/web's
-// chat.js) both show: hearts.css, the layer and the rise, and hearts.js,
-// window.peerscopeHearts.float(layer, n, onFloat, go), which floats up to 8
-// hearts a call and at most 24 at once, so that a burst never floods the
-// page. Each page serves the two files beside itself (Handler).
+// chat.js) both show: hearts.css, the layer, and hearts.js,
+// window.peerscopeHearts.float(layer, n, onFloat, go), which floats every
+// heart asked for, a burst spread over about a second, drawn on one canvas
+// over the layer, with at most 300 in the air (more are coalesced into a
+// larger heart), so that a flood never grows the page's work without bound.
+// Each page serves the two files beside itself (Handler).
 package hearts
 
 import (

@@ -12,7 +12,7 @@ import (
 // TestHandler: the two files, with their types, and nothing else.
 func TestHandler(t *testing.T) {
 	h := hearts.Handler()
-	for path, want := range map[string]string{"/hearts.js": "peerscopeHearts", "/hearts.css": "@keyframes heart-rise-0"} {
+	for path, want := range map[string]string{"/hearts.js": "peerscopeHearts", "/hearts.css": ".hearts-canvas"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) || rec.Header().Get("X-Content-Type-Options") != "nosniff" {

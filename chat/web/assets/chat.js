@@ -255,15 +255,30 @@
     $('chatnote').textContent = 'Read-only here: only this node’s owner comments from it.';
   }
 
-  let taps = 0;
-  $('heartbtn').addEventListener('click', () => { taps++; float(1); });
+  // Taps are sent twice a second, with the moment they watched: the mean
+  // capture time of the frames on screen when tapped (as a comment's at),
+  // so that the replay floats them there, not when they reached the
+  // broadcaster.
+  let taps = 0, timed = 0, atSum = 0, atBase = 0;
+  $('heartbtn').addEventListener('click', () => {
+    taps++;
+    const lat = window.peerscope.latencyMs;
+    if (typeof lat === 'number') {
+      const at = Date.now() - lat;
+      if (!timed) atBase = at;
+      atSum += at - atBase;
+      timed++;
+    }
+    float(1);
+  });
   setInterval(() => {
     if (!taps) return;
     const n = taps;
-    taps = 0;
+    const at = timed ? Math.round(atBase + atSum / timed) : 0;
+    taps = timed = atSum = 0;
     ownUnseen += n;
     ownAt = Date.now();
-    api('heart', { n }).catch((e) => { ownUnseen = Math.max(0, ownUnseen - n); note(e.message); });
+    api('heart', { n, at }).catch((e) => { ownUnseen = Math.max(0, ownUnseen - n); note(e.message); });
   }, 500);
 
   loadModeration();

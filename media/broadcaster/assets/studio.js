@@ -127,12 +127,16 @@
         const resp = await fetch(api('live'), authed(signal));
         if (!resp.ok) return;
         const a = await resp.json();
-        if (a.replay) {
-          showReplay(a.replay, a.replay_viewers || 0);
+        if (a.replay || a.replay_local) {
+          // The node links the replay where this browser can open it: at
+          // the address this page came from, or the community's web page;
+          // when neither (the node's pages are for its own machine), the
+          // summary says where it is instead of linking a phone's own
+          // 127.0.0.1.
+          showReplay(a.replay, a.replay_local, a.replay_viewers || 0);
           // Listed at a community: its web page, the link shared while
-          // live, now offers the replay — the one a phone can pass on (the
-          // node's own pages are on the machine running it).
-          if (a.web) {
+          // live, now offers the replay — the one a phone can pass on.
+          if (a.web && a.web !== a.replay) {
             studio.summary.web = a.web;
             $('sum-web').href = a.web;
             $('sum-web').textContent = a.web;
@@ -147,14 +151,19 @@
     }
   }
 
-  function showReplay(href, views) {
+  function showReplay(href, local, views) {
     studio.summary.replay = href;
     studio.summary.replayViewers = views;
     $('sum-replays').textContent = String(views);
     $('sum-replays-row').hidden = false;
     const a = $('sum-replay');
-    a.href = href;
-    a.textContent = href;
+    a.hidden = !href;
+    if (href) {
+      a.href = href;
+      a.textContent = href;
+    }
+    $('sum-replay-far').hidden = !!href;
+    $('sum-replay-local').textContent = href ? '' : local;
     $('sum-replay-row').hidden = false;
   }
 
