@@ -101,7 +101,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			s.addFollowers(ctx, &e, b.Who.Key())
 		}
 		if !b.Private {
-			s.hub.publish(e)
+			s.raise(ctx, e)
 			if s.cfg.OnLive != nil {
 				s.cfg.OnLive(e)
 			}
@@ -114,9 +114,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case !b.Private && !b.Live() && (put.Fresh || put.WasLive):
-		s.hub.publish(Event{Kind: EventEnded, Listing: &b.Listing})
+		s.raise(ctx, Event{Kind: EventEnded, Listing: &b.Listing})
 	case !b.Private:
-		s.hub.publish(Event{Kind: EventUpdate, Listing: &b.Listing})
+		s.raise(ctx, Event{Kind: EventUpdate, Listing: &b.Listing, countsOnly: put.CountsOnly})
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -253,7 +253,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 	s.lists.invalidate()
 	b.Replay, b.ReplayExpires = e.Manifest, expires
 	if !b.Private {
-		s.hub.publish(Event{Kind: EventReplay, Listing: &b.Listing})
+		s.raise(r.Context(), Event{Kind: EventReplay, Listing: &b.Listing})
 	}
 	writeJSON(w, http.StatusOK, api.ListingResponse{Listing: &b.Listing})
 }

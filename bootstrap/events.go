@@ -40,6 +40,7 @@ type Event struct {
 
 	followerIDs map[int64]bool
 	private     bool // for the feeds of followerIDs only, never the public stream
+	countsOnly  bool // an update of viewer counts alone: list caches may keep theirs
 }
 
 // hub fans events out to the open event streams. A subscriber that falls

@@ -60,6 +60,7 @@ type env struct {
 	xsrv  *httptest.Server
 	svc   *bootstrap.Service
 	db    string // the store's database (a file, or a PostgreSQL URL)
+	dir   string // the data directory (keys)
 	url   string
 	codes *codes
 	live  chan bootstrap.Event
@@ -72,6 +73,14 @@ const (
 
 func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
+	return newReplica(t, nil, tweak)
+}
+
+// newReplica is newEnv, or with of not nil another replica of of's
+// bootstrap: the same keys and database (PostgreSQL), its own process
+// state and HTTP server.
+func newReplica(t *testing.T, of *env, tweak func(*bootstrap.ServerConfig)) *env {
+	t.Helper()
 	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
 	// provider is built: listen first.
@@ -79,7 +88,10 @@ func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	sc := bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0"}
 	// Under pgtest.Each's "postgres" subtest, a PostgreSQL database.
 	sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
-	e.db = sc.DB
+	if of != nil {
+		sc.DataDir, sc.DB = of.dir, of.db
+	}
+	e.db, e.dir = sc.DB, sc.DataDir
 	var x *xstandin.Provider
 	e.xsrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.ServeHTTP(w, r) }))
 	t.Cleanup(e.xsrv.Close)

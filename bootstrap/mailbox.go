@@ -81,7 +81,7 @@ func (s *Server) tellInvited(ctx context.Context, id string, accounts []int64) {
 	for _, a := range accounts {
 		e.followerIDs[a] = true
 	}
-	s.hub.publish(e)
+	s.raise(ctx, e)
 }
 
 // broadcasterAccount is the account a broadcaster's node is signed in as:

@@ -72,7 +72,7 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 		return nil, fmt.Errorf("bootstrap: prune: %w", err)
 	}
 	if out["broadcasts"] > 0 {
-		s.lists.invalidate()
+		s.listsChanged(ctx)
 	}
 	if out["revocations"] > 0 {
 		s.trust.invalidate()

@@ -132,7 +132,7 @@ func (s *Server) handleSchedule(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.hub.publish(Event{Kind: EventScheduled, Schedule: &sc})
+	s.raise(r.Context(), Event{Kind: EventScheduled, Schedule: &sc})
 	writeJSON(w, http.StatusCreated, sc)
 }
 
@@ -153,7 +153,7 @@ func (s *Server) handleCancelSchedule(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.hub.publish(Event{Kind: EventScheduled, Schedule: &api.Scheduled{ID: id}})
+	s.raise(r.Context(), Event{Kind: EventScheduled, Schedule: &api.Scheduled{ID: id}})
 	writeJSON(w, http.StatusOK, map[string]int64{"cancelled": id})
 }
 
@@ -299,7 +299,7 @@ func (s *Server) answerQuestion(w http.ResponseWriter, r *http.Request, id, qid 
 		s.fail(w, r, err)
 		return
 	}
-	s.hub.publish(Event{Kind: EventScheduled, Schedule: &api.Scheduled{ID: id}})
+	s.raise(r.Context(), Event{Kind: EventScheduled, Schedule: &api.Scheduled{ID: id}})
 	writeJSON(w, status, list[0])
 }
 
@@ -318,7 +318,7 @@ func (s *Server) SendReminders(ctx context.Context) (int, error) {
 		sc := d.schedule
 		e := Event{Kind: EventReminder, Schedule: &sc, Step: d.step, private: true}
 		s.addFollowers(ctx, &e, sc.Who.Key())
-		s.hub.publish(e)
+		s.raise(ctx, e)
 		if s.cfg.OnLive != nil {
 			s.cfg.OnLive(e)
 		}

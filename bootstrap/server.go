@@ -79,6 +79,9 @@ type ServerConfig struct {
 	// maxNonces bounds the nonces held in memory; default
 	// defaultMaxNonces (tests make it small).
 	maxNonces int
+	// replicaGate, when set, is called before each attempt of the
+	// replicas' listener to connect (tests hold a reconnection back).
+	replicaGate func(attempt int)
 
 	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
 	// addresses for /api/v1/info (the libp2p host fills it).
@@ -220,6 +223,9 @@ type Server struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
 	hub      *hub
+	// replicas tells the other replicas of the events raised here and
+	// hears theirs (PostgreSQL only; nil on SQLite).
+	replicas *replicas
 	nonces   *nonceStore
 	lists    listCache
 	trust    trustCache
@@ -262,11 +268,31 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.nonces.load(kept, lowest)
 	s.routes()
+	if s.store.pg != nil {
+		if s.replicas, err = startReplicas(s, s.store.pg); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-// Close ends the event streams.
-func (s *Server) Close() { s.hub.close() }
+// Close stops hearing the other replicas, ends the event streams and
+// closes the connection that tells them. Safe to call twice.
+func (s *Server) Close() {
+	s.endStreams()
+	if s.replicas != nil {
+		s.replicas.close()
+	}
+}
+
+// endStreams stops hearing the other replicas and ends the event streams;
+// requests still in flight can still tell the other replicas.
+func (s *Server) endStreams() {
+	if s.replicas != nil {
+		s.replicas.stopListening()
+	}
+	s.hub.close()
+}
 
 // phoneNetRate is the bucket of codes to one number from one network:
 // MaxNetworkSends per SendWindow, off with the phone starts' own limit

@@ -148,12 +148,13 @@ func (s *Service) Serve(ctx context.Context) error {
 	stopPrune()
 	<-pruned
 	<-reminded
-	s.Server.Close() // ends the event streams, which Shutdown would wait for
+	s.Server.endStreams() // which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if e := s.srv.Shutdown(sctx); e != nil && err == nil {
 		err = e
 	}
+	s.Server.Close() // after the requests in flight, which may tell the other replicas
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -38,6 +38,9 @@ type Store struct {
 	r *sql.DB // readers
 
 	dialect dialect
+	// pg is the PostgreSQL store's connection config, for the
+	// connections that are not database/sql's (replicas.go); nil on SQLite.
+	pg *pgx.ConnConfig
 
 	// Hot statements, prepared once (parsing SQL was a tenth of an
 	// announcement's CPU).
@@ -148,7 +151,7 @@ func openPostgres(ctx context.Context, db string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("bootstrap: connect to PostgreSQL %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
-	s := &Store{w: w, dialect: dialectPostgres}
+	s := &Store{w: w, dialect: dialectPostgres, pg: cfg}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -61,7 +61,7 @@ func (s *Server) handlePutThumbnail(w http.ResponseWriter, r *http.Request) {
 	}
 	s.lists.invalidate()
 	b.Thumbnail = tag
-	s.hub.publish(Event{Kind: EventUpdate, Listing: &b.Listing})
+	s.raise(r.Context(), Event{Kind: EventUpdate, Listing: &b.Listing})
 	writeJSON(w, http.StatusOK, api.ListingResponse{Listing: &b.Listing})
 }
 
