@@ -130,6 +130,24 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, account int64) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": peerscope directory events\n\n")
+	// Each event's ID is when it was sent: a client that reconnects (to
+	// this replica or another) says the last it had, and is told first
+	// what it missed (catchUp).
+	send := func(e Event) bool {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return false
+		}
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", s.cfg.Now().UnixNano(), e.Kind, b)
+		return true
+	}
+	if since, ok := s.lastEventTime(r); ok {
+		for _, e := range s.catchUp(r.Context(), since, account) {
+			if !send(e) {
+				return
+			}
+		}
+	}
 	fl.Flush()
 	t := time.NewTicker(keepalive)
 	defer t.Stop()
@@ -144,11 +162,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, account int64) {
 			if !ok {
 				return
 			}
-			b, err := json.Marshal(e)
-			if err != nil {
+			if !send(e) {
 				return
 			}
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Kind, b)
 			fl.Flush()
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -501,8 +503,8 @@ func (r *replicas) goLive(ctx context.Context, b *entry) {
 
 // changedSince returns the public broadcasts announced at or after t
 // (their writer's clock), oldest first.
-func (r *replicas) changedSince(ctx context.Context, t time.Time) ([]*entry, error) {
-	rows, err := r.s.store.r.QueryContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account
+func (s *Server) changedSince(ctx context.Context, t time.Time) ([]*entry, error) {
+	rows, err := s.store.r.QueryContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account
 		WHERE b.private = 0 AND b.updated >= ? ORDER BY b.updated`, t.UnixNano())
 	if err != nil {
 		return nil, err
@@ -524,7 +526,7 @@ func (r *replicas) changedSince(ctx context.Context, t time.Time) ([]*entry, err
 // what was live before.
 func (r *replicas) learnLive(ctx context.Context) {
 	now := r.s.cfg.Now()
-	list, err := r.changedSince(ctx, now.Add(-r.s.cfg.LiveTTL-resyncMargin))
+	list, err := r.s.changedSince(ctx, now.Add(-r.s.cfg.LiveTTL-resyncMargin))
 	if err != nil {
 		r.log.Warn("the live broadcasts", "err", err)
 		return
@@ -542,7 +544,7 @@ func (r *replicas) learnLive(ctx context.Context) {
 // replica's streams the go-lives and ends the gap hid.
 func (r *replicas) resync(ctx context.Context, heard time.Time) {
 	r.s.lists.invalidate()
-	list, err := r.changedSince(ctx, heard.Add(-resyncMargin))
+	list, err := r.s.changedSince(ctx, heard.Add(-resyncMargin))
 	if err != nil {
 		r.log.Warn("resync after a reconnection", "err", err)
 		return
@@ -568,4 +570,66 @@ func (r *replicas) forgetStale() {
 			delete(r.seen, id)
 		}
 	}
+}
+
+// --- a client's reconnection ---
+
+// maxCatchUp bounds how far back a reconnecting stream is caught up; a
+// client away longer reloads.
+const maxCatchUp = 10 * time.Minute
+
+// lastEventTime is the time of the last event a reconnecting client had
+// (its Last-Event-ID, an event ID of stream), if it is one to catch up
+// from.
+func (s *Server) lastEventTime(r *http.Request) (time.Time, bool) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" || len(v) > 20 {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t, now := time.Unix(0, n), s.cfg.Now()
+	if t.After(now.Add(resyncMargin)) || t.Before(now.Add(-maxCatchUp)) {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// catchUp returns what a stream (account 0: the public one; else that
+// account's feed) missed since it last had an event: the go-lives of the
+// public broadcasts live now that started since, and (the public stream)
+// the ends. The table keeps no time of going live, so "started since" is
+// the broadcaster's start, allowed its clock's skew: a go-live that
+// started a little before since may come twice, never one not at all.
+func (s *Server) catchUp(ctx context.Context, since time.Time, account int64) []Event {
+	from := since.Add(-resyncMargin)
+	list, err := s.changedSince(ctx, from)
+	if err != nil {
+		s.log.Warn("catching a stream up", "err", err)
+		return nil
+	}
+	var out []Event
+	for _, b := range list {
+		switch {
+		case !b.Live():
+			if account == 0 {
+				out = append(out, Event{Kind: EventEnded, Listing: &b.Listing})
+			}
+		case !b.Started.Before(from.Add(-s.cfg.ClockSkew)):
+			e := Event{Kind: EventLive, Listing: &b.Listing}
+			if account != 0 {
+				if b.Who == nil {
+					continue
+				}
+				s.addFollowers(ctx, &e, b.Who.Key())
+				if !e.followerIDs[account] {
+					continue
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out
 }

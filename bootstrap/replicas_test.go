@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,19 +27,34 @@ func replicaPair(t *testing.T, tweakB func(*bootstrap.ServerConfig)) (a, b *env)
 
 // events reads a stream's events into a channel until the stream ends.
 func events(t *testing.T, s *sse) <-chan bootstrap.Event {
+	ch, _ := eventsWithIDs(s)
+	return ch
+}
+
+// eventsWithIDs is events, and the ID of the last event read once it is
+// in the channel.
+func eventsWithIDs(s *sse) (<-chan bootstrap.Event, *atomic.Value) {
 	ch := make(chan bootstrap.Event, 64)
+	var last atomic.Value
+	last.Store("")
 	go func() {
 		defer close(ch)
+		id := ""
 		for s.sc.Scan() {
-			if data, ok := strings.CutPrefix(s.sc.Text(), "data: "); ok {
+			line := s.sc.Text()
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id = v
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok {
 				var ev bootstrap.Event
 				if json.Unmarshal([]byte(data), &ev) == nil {
 					ch <- ev
+					last.Store(id)
 				}
 			}
 		}
 	}()
-	return ch
+	return ch, &last
 }
 
 // expect waits (generously) for the next event of ch and checks its kind
@@ -236,6 +252,52 @@ func TestReplicaListenerReconnects(t *testing.T) {
 	select {
 	case ev := <-onB:
 		t.Fatalf("B's stream: an extra event %s", ev.Kind)
+	default:
+	}
+}
+
+// TestStreamCatchUpOnAnotherReplica: a client of B's stream leaves (as
+// when B dies) after alice's go-live; meanwhile alice ends and bob goes
+// live, both through A. The client reconnects to A with the ID of the
+// last event it had (Last-Event-ID, as an EventSource does) and is told
+// both before anything new. Without the catch-up the stream told it
+// nothing of them.
+func TestStreamCatchUpOnAnotherReplica(t *testing.T) {
+	a, b := replicaPair(t, nil)
+	ctx := context.Background()
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/api/v1/events", nil)
+	first := openSSE(t, req)
+	onB, last := eventsWithIDs(first)
+	alice, bob := a.node(1), a.node(2)
+	id := alice.broadcastID("one")
+	if _, err := alice.c.Announce(ctx, id, announcement(id, "first", a.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, onB, "B", bootstrap.EventLive, id)
+	first.resp.Body.Close()
+	lastID := last.Load().(string)
+	if lastID == "" {
+		t.Fatal("the event had no ID")
+	}
+
+	u := announcement(id, "first", a.clock.Now(), 2)
+	u.Ended = a.clock.Now()
+	if _, err := alice.c.Announce(ctx, id, u); err != nil {
+		t.Fatal(err)
+	}
+	bid := bob.broadcastID("two")
+	if _, err := bob.c.Announce(ctx, bid, announcement(bid, "second", a.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, a.url+"/api/v1/events", nil)
+	req.Header.Set("Last-Event-ID", lastID)
+	onA := events(t, openSSE(t, req))
+	expect(t, onA, "A after the reconnection", bootstrap.EventEnded, id)
+	expect(t, onA, "A after the reconnection", bootstrap.EventLive, bid)
+	select {
+	case ev := <-onA:
+		t.Fatalf("A's stream: an extra event %s", ev.Kind)
 	default:
 	}
 }
