@@ -39,7 +39,8 @@
 // cached in listcache.go), capped per account and, anonymous, per network.
 // It keeps the follow graph and tells followers when someone goes live
 // (events.go: server-sent events without the followers, and OnLive, which
-// the daemon hands to the LivePublisher). Broadcasters schedule broadcasts
+// the daemon hands to the LivePublisher; on PostgreSQL, replicas.go carries
+// every event to the other replicas with LISTEN/NOTIFY). Broadcasters schedule broadcasts
 // ahead (schedule.go, store_schedule.go, behind the scheduleStore
 // interface): listed as upcoming, with reminders to their followers at the
 // steps they chose (taken on the injected clock, each once, never late),
