@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,8 +15,14 @@ import (
 	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
-// TestMain stops the PostgreSQL test cluster, if a test started one.
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the PostgreSQL test cluster, if a test started one; in a
+// child a test started (childArgs), it runs the child's command instead.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childArgs); spec != "" {
+		os.Exit(runChild(spec))
+	}
+	pgtest.Main(m)
+}
 
 // TestBootstrapOnPostgres runs 'peerscope bootstrap --db postgres://…'
 // end to end: a node signs up by phone (the code printed by the console
