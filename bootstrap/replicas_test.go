@@ -301,3 +301,132 @@ func TestStreamCatchUpOnAnotherReplica(t *testing.T) {
 	default:
 	}
 }
+
+// next waits (generously) for the next event of ch.
+func next(t *testing.T, ch <-chan bootstrap.Event, what string) bootstrap.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatalf("%s: the stream ended", what)
+		}
+		return ev
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: no event", what)
+	}
+	return bootstrap.Event{}
+}
+
+// TestReplicasShareSchedules: a schedule made through A reaches B's
+// public stream whole (B re-reads it), and its reminder, sent by A's
+// reminder loop, reaches the feed on B of carol, who follows alice, and
+// B's go-live hook, which publishes reminders.
+func TestReplicasShareSchedules(t *testing.T) {
+	a, b := replicaPair(t, nil)
+	ctx := context.Background()
+	alice, carol := a.node(1), a.node(3)
+	a.signIn(alice, "100")
+	a.x.AddUser(xUser("300", "carol"))
+	a.signIn(carol, "300")
+	if err := carol.c.Follow(ctx, "twitter:100"); err != nil {
+		t.Fatal(err)
+	}
+	onB := b.publicStream(t)
+	carolOnB := b.feed(t, b.node(3))
+
+	sc, err := alice.c.Schedule(ctx, api.ScheduleRequest{Title: "Ask me anything", Starts: a.clock.Now().Add(3 * 24 * time.Hour),
+		Reminders: []string{api.StepHour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := next(t, onB, "B's public stream")
+	if ev.Kind != bootstrap.EventScheduled || ev.Schedule == nil || ev.Schedule.ID != sc.ID || ev.Schedule.Title != "Ask me anything" {
+		t.Fatalf("B's public stream: %s %+v", ev.Kind, ev.Schedule)
+	}
+
+	a.clock.Set(sc.Starts.Add(-30 * time.Minute))
+	if n, err := a.svc.Server.SendReminders(ctx); n != 1 || err != nil {
+		t.Fatalf("A sent %d reminders: %v", n, err)
+	}
+	ev = next(t, carolOnB, "carol's feed on B")
+	if ev.Kind != bootstrap.EventReminder || ev.Step != api.StepHour || ev.Schedule == nil || ev.Schedule.ID != sc.ID {
+		t.Fatalf("carol's feed on B: %s %s %+v", ev.Kind, ev.Step, ev.Schedule)
+	}
+	select {
+	case ev := <-b.live:
+		if ev.Kind != bootstrap.EventReminder || len(ev.Followers) != 1 || ev.Followers[0] != "twitter:300" {
+			t.Fatalf("B's hook: %s, followers %v", ev.Kind, ev.Followers)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("B's hook heard no reminder")
+	}
+}
+
+// TestStreamCatchUp: on either store, a client that reconnects with the
+// ID of the last event it had hears what it missed meanwhile, and its
+// feed only the go-lives of those its account follows.
+func TestStreamCatchUp(t *testing.T) {
+	pgtest.Each(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		ctx := context.Background()
+		alice, bob, carol := e.node(1), e.node(2), e.node(3)
+		e.signIn(alice, "100")
+		e.signIn(bob, "200")
+		e.x.AddUser(xUser("300", "carol"))
+		e.signIn(carol, "300")
+		if err := carol.c.Follow(ctx, "twitter:100"); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
+		s := openSSE(t, req)
+		public, last := eventsWithIDs(s)
+		id := alice.broadcastID("one")
+		if _, err := alice.c.Announce(ctx, id, announcement(id, "first", e.clock.Now(), 1)); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, public, "the public stream", bootstrap.EventLive, id)
+		s.resp.Body.Close()
+		lastID := last.Load().(string)
+
+		// Away: alice ends, bob and alice go live again.
+		u := announcement(id, "first", e.clock.Now(), 2)
+		u.Ended = e.clock.Now()
+		if _, err := alice.c.Announce(ctx, id, u); err != nil {
+			t.Fatal(err)
+		}
+		bid, aid := bob.broadcastID("two"), alice.broadcastID("three")
+		for _, x := range []struct {
+			n  *node
+			id string
+		}{{bob, bid}, {alice, aid}} {
+			if _, err := x.n.c.Announce(ctx, x.id, announcement(x.id, "again", e.clock.Now(), 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
+		req.Header.Set("Last-Event-ID", lastID)
+		again := events(t, openSSE(t, req))
+		expect(t, again, "the public stream, back", bootstrap.EventEnded, id)
+		expect(t, again, "the public stream, back", bootstrap.EventLive, bid)
+		expect(t, again, "the public stream, back", bootstrap.EventLive, aid)
+
+		req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/feed", nil)
+		req.Header.Set("Last-Event-ID", lastID)
+		if err := api.SignRequest(req, nil, carol.key, e.svc.Keys.ID(), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		feed := events(t, openSSE(t, req))
+		expect(t, feed, "carol's feed, back", bootstrap.EventLive, aid)
+
+		// An ID that is no time of this stream's is not caught up from.
+		req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
+		req.Header.Set("Last-Event-ID", "not-a-time")
+		fresh := events(t, openSSE(t, req))
+		did := carol.broadcastID("four")
+		if _, err := carol.c.Announce(ctx, did, announcement(did, "new", e.clock.Now(), 1)); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, fresh, "a stream with a bad ID, first event", bootstrap.EventLive, did)
+	})
+}
