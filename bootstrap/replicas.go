@@ -502,10 +502,15 @@ func (r *replicas) goLive(ctx context.Context, b *entry) {
 }
 
 // changedSince returns the public broadcasts announced at or after t
-// (their writer's clock), oldest first.
-func (s *Server) changedSince(ctx context.Context, t time.Time) ([]*entry, error) {
+// (their writer's clock), oldest first; with startedSince not zero, of
+// the live ones only those started since then.
+func (s *Server) changedSince(ctx context.Context, t, startedSince time.Time) ([]*entry, error) {
+	var started int64 // 0: every live one
+	if !startedSince.IsZero() {
+		started = startedSince.UnixNano()
+	}
 	rows, err := s.store.r.QueryContext(ctx, `SELECT `+broadcastColumns+` FROM broadcasts b LEFT JOIN accounts a ON a.id = b.account
-		WHERE b.private = 0 AND b.updated >= ? ORDER BY b.updated`, t.UnixNano())
+		WHERE b.private = 0 AND b.updated >= ? AND (b.ended != 0 OR b.started >= ?) ORDER BY b.updated`, t.UnixNano(), started)
 	if err != nil {
 		return nil, err
 	}
@@ -526,7 +531,7 @@ func (s *Server) changedSince(ctx context.Context, t time.Time) ([]*entry, error
 // what was live before.
 func (r *replicas) learnLive(ctx context.Context) {
 	now := r.s.cfg.Now()
-	list, err := r.s.changedSince(ctx, now.Add(-r.s.cfg.LiveTTL-resyncMargin))
+	list, err := r.s.changedSince(ctx, now.Add(-r.s.cfg.LiveTTL-resyncMargin), time.Time{})
 	if err != nil {
 		r.log.Warn("the live broadcasts", "err", err)
 		return
@@ -544,7 +549,7 @@ func (r *replicas) learnLive(ctx context.Context) {
 // replica's streams the go-lives and ends the gap hid.
 func (r *replicas) resync(ctx context.Context, heard time.Time) {
 	r.s.lists.invalidate()
-	list, err := r.s.changedSince(ctx, heard.Add(-resyncMargin))
+	list, err := r.s.changedSince(ctx, heard.Add(-resyncMargin), time.Time{})
 	if err != nil {
 		r.log.Warn("resync after a reconnection", "err", err)
 		return
@@ -601,23 +606,24 @@ func (s *Server) lastEventTime(r *http.Request) (time.Time, bool) {
 // account's feed) missed since it last had an event: the go-lives of the
 // public broadcasts live now that started since, and (the public stream)
 // the ends. The table keeps no time of going live, so "started since" is
-// the broadcaster's start, allowed its clock's skew: a go-live that
-// started a little before since may come twice, never one not at all.
+// the start the broadcaster gave, less the margin and the clock skew
+// allowed: a go-live that started a little before since may come twice;
+// one first announced longer than that after the start it gives (nodes
+// announce as they start) is not caught up.
 func (s *Server) catchUp(ctx context.Context, since time.Time, account int64) []Event {
 	from := since.Add(-resyncMargin)
-	list, err := s.changedSince(ctx, from)
+	list, err := s.changedSince(ctx, from, from.Add(-s.cfg.ClockSkew))
 	if err != nil {
 		s.log.Warn("catching a stream up", "err", err)
 		return nil
 	}
 	var out []Event
 	for _, b := range list {
-		switch {
-		case !b.Live():
+		if !b.Live() {
 			if account == 0 {
 				out = append(out, Event{Kind: EventEnded, Listing: &b.Listing})
 			}
-		case !b.Started.Before(from.Add(-s.cfg.ClockSkew)):
+		} else {
 			e := Event{Kind: EventLive, Listing: &b.Listing}
 			if account != 0 {
 				if b.Who == nil {
