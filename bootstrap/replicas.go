@@ -343,6 +343,15 @@ func connectAs(ctx context.Context, cfg *pgx.ConnConfig, app string) (*pgx.Conn,
 // replica started).
 func (r *replicas) listen(ctx context.Context, heard time.Time) {
 	wait := listenBackoff
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, listenBackoffMax)
+		return true
+	}
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if r.gate != nil {
 			r.gate(attempt)
@@ -353,21 +362,25 @@ func (r *replicas) listen(ctx context.Context, heard time.Time) {
 				return
 			}
 			r.log.Warn("listening to the other replicas", "err", err, "retry", wait)
-			select {
-			case <-ctx.Done():
+			if !pause() {
 				return
-			case <-time.After(wait):
 			}
-			wait = min(2*wait, listenBackoffMax)
 			continue
 		}
-		wait = listenBackoff
 		// Listening now: whatever commits from here arrives as a notice;
 		// what committed while not listening is in the tables.
 		now := r.s.cfg.Now()
 		r.resync(ctx, heard)
+		connected := time.Now()
 		heard = r.serve(ctx, conn, now)
 		conn.Close(context.Background())
+		// A connection that held a while is retried at once; one that
+		// keeps failing as soon as it is made, with growing pauses.
+		if time.Since(connected) > listenBackoffMax {
+			wait = listenBackoff
+		} else if !pause() {
+			return
+		}
 	}
 }
 
