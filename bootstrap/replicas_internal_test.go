@@ -1,10 +1,14 @@
 package bootstrap
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
 // TestNotesStaySmall: an invitation of many accounts is split into
@@ -43,4 +47,34 @@ func TestNotesStaySmall(t *testing.T) {
 	if len(n) != 1 || n[0].Schedule != 7 || n[0].Full {
 		t.Fatalf("a schedule by its ID alone: %+v", n)
 	}
+}
+
+// TestReplicasCloseLeavesNothing: a PostgreSQL server's listener and
+// notifier stop with Close (twice is fine), their connections closed.
+func TestReplicasCloseLeavesNothing(t *testing.T) {
+	if pgtest.Skipped() {
+		t.Skip("PostgreSQL tests skipped")
+	}
+	db := pgtest.DB(t) // the first starts pgtest's own connections
+	ignore := goleak.IgnoreCurrent()
+	st, err := OpenStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := LoadKeyRing(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerConfig{Store: st, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Something to send, so the notifier has a connection to close.
+	s.listsChanged(context.Background())
+	s.Close()
+	s.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, ignore)
 }
