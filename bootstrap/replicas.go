@@ -41,7 +41,13 @@ import (
 // end across the gap; updates, schedules, reminders and invitations of the
 // gap are not replayed (the next event or reload shows them).
 //
-// On SQLite (one process) there is none of this: raise is the hub.
+// A client's own gap (its replica died, its connection broke) is the
+// stream's: every event carries an SSE ID, the time it was sent, and a
+// client that comes back with Last-Event-ID, to any replica, is caught up
+// from the same table first (catchUp).
+//
+// On SQLite (one process) there is none of this but the catch-up: raise
+// is the hub.
 
 // replicaChannel is the NOTIFY channel of the directory's events.
 const replicaChannel = "peerscope_events"
