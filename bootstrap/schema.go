@@ -373,4 +373,28 @@ ALTER TABLE broadcasts ADD COLUMN thumb_at INTEGER NOT NULL DEFAULT 0;
 	`
 CREATE INDEX accounts_handle_lower ON accounts(lower(handle));
 `,
+	// 13: federation (issue 16): the public live entries read from the
+	// communities this bootstrap federates with, each as its broadcaster
+	// signed it, by the community it came from; apart from broadcasts,
+	// so that they are never exported again.
+	`
+CREATE TABLE federated (
+	origin      TEXT NOT NULL,          -- the community's bootstrap URL, as configured
+	origin_id   TEXT NOT NULL,          -- its fingerprint: what the announcement is signed for
+	id          TEXT NOT NULL,
+	broadcaster TEXT NOT NULL,
+	title       TEXT NOT NULL,
+	link        TEXT NOT NULL,
+	started     INTEGER NOT NULL,
+	viewers     INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	signed_at   INTEGER NOT NULL,       -- when the broadcaster signed it, Unix ns: live while within LiveTTL
+	lat         REAL,
+	lon         REAL,
+	record      BLOB NOT NULL,          -- api.SignedListing, JSON, as verified
+	PRIMARY KEY (origin, id)
+);
+CREATE INDEX federated_started ON federated(started);
+CREATE INDEX federated_id ON federated(id, signed_at);
+`,
 }

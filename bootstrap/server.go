@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -83,6 +84,10 @@ type ServerConfig struct {
 	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
 	// addresses for /api/v1/info (the libp2p host fills it).
 	PeerInfo func() (id string, addrs []string)
+	// Federation names the communities whose public live directories this
+	// bootstrap lists beside its own (federation.go).
+	Federation FederationConfig
+
 	// OnLive, when set, hears every broadcast going live with the
 	// accounts that follow its broadcaster: the libp2p side publishes it
 	// on LiveTopic. It must not block.
@@ -223,6 +228,7 @@ type Server struct {
 	nonces   *nonceStore
 	lists    listCache
 	trust    trustCache
+	feds     []*fedPeer // the communities federated with
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 	// phoneNetLimit: codes to one number asked from one network.
@@ -261,6 +267,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.nonces.load(kept, lowest)
+	if s.feds, err = s.cfg.Federation.fill(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -306,6 +315,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /api/v1/broadcasts/{id}/thumbnail", s.handlePutThumbnail)
 	m.HandleFunc("GET /api/v1/broadcasts/{id}/thumbnail", s.handleGetThumbnail)
 	m.HandleFunc("GET /api/v1/events", s.handleEvents)
+	m.HandleFunc("GET "+api.FederationPath, s.handleFederationExport)
+	m.HandleFunc("GET /api/v1/federated/{id}", s.handleFederatedProof)
 	m.HandleFunc("GET /api/v1/feed", s.handleFeed)
 	m.HandleFunc("GET /api/v1/follows", s.handleFollowing)
 	m.HandleFunc("PUT /api/v1/follows/{account}", s.handleFollow)

@@ -132,6 +132,11 @@ func (s *Service) Serve(ctx context.Context) error {
 	pctx, stopPrune := context.WithCancel(ctx)
 	pruned := make(chan struct{})
 	reminded := make(chan struct{})
+	federated := make(chan struct{})
+	go func() {
+		defer close(federated)
+		s.Server.federateLoop(pctx)
+	}()
 	go func() {
 		defer close(pruned)
 		s.Server.pruneLoop(pctx)
@@ -148,6 +153,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	stopPrune()
 	<-pruned
 	<-reminded
+	<-federated
 	s.Server.Close() // ends the event streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -284,7 +284,7 @@ func (s *Store) Count(ctx context.Context, table string) (int, error) {
 		"broadcasts", "follows", "suggestions", "audiences",
 		"nonces", "signins", "signin_misses", "revocations", "phone_numbers",
 		"device_keys", "rosters", "roster_devices", "bundles", "audience_groups", "tokens",
-		"schedules", "questions", "question_votes":
+		"schedules", "questions", "question_votes", "federated":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}

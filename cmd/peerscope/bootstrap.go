@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // runBootstrap parses the flags into a bootstrap.Config and runs the
@@ -160,6 +161,13 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
 	fs.StringVar(&cfg.Server.PublicURL, "public-url", "", "how browsers and nodes reach the API (default http://<--http>)")
 	fs.StringVar(&cfg.DataDir, "data", defaultBootstrapDir(), `directory for the bootstrap's state and identity key ("": a new identity every run)`)
+	fs.Func("federate", `list the public live broadcasts of another community's bootstrap beside this one's, each checked against its broadcaster's signature (repeatable): https://…, http://…#pin=FINGERPRINT, or loopback`, func(v string) error {
+		if _, _, err := api.ParseBootstrapURL(v); err != nil {
+			return err
+		}
+		cfg.Server.Federation.Peers = append(cfg.Server.Federation.Peers, v)
+		return nil
+	})
 	fs.StringVar(&cfg.DB, "db", "", `the bootstrap's database: a PostgreSQL URL, postgres://user@host:port/database?sslmode=… (the password in PGPASSWORD rather than on the command line; the schema is made or upgraded at start); "": SQLite, bootstrap.db under --data`)
 	r := &cfg.Host.Relay
 	f.relayData = byteSize(r.CircuitData)
