@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
@@ -343,4 +345,53 @@ func TestFederationBounds(t *testing.T) {
 			t.Fatal("an aged entry is listed")
 		}
 	})
+}
+
+// TestFederatedCardPage: B's directory page, in Chromium at a phone's
+// size and two tablets', shows a broadcast federated from A with where it
+// comes from, its Watch link on A, under the page's own policy, without a
+// console error or sideways scrolling (tests/browser/pages.mjs).
+func TestFederatedCardPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	browsertest.Need(t)
+	a := newEnv(t, nil)
+	b := newEnv(t, federating(&logBuffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
+	alice := a.node(1)
+	id := alice.broadcastID("card")
+	if _, err := alice.c.Announce(context.Background(), id, announcement(id, "Harbour at dawn", a.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the broadcast is not on B", func() bool { return b.listed(id) != nil })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	args := []string{"--wait", "1500", "--sizes", "phone,tablet,portrait", "--page", "directory=" + b.url + "/"}
+	if shots := os.Getenv("PEERSCOPE_SHOTS"); shots != "" {
+		args = append(args, "--shots", shots) // to look at
+	}
+	out, err := browsertest.Run(ctx, t, "pages.mjs", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Error string
+		Pages []struct {
+			Name, Size, All    string
+			Errors, Violations []string
+			Sideways           bool
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" || len(r.Pages) != 3 {
+		t.Fatalf("pages.mjs printed %s (%v)", out, err)
+	}
+	from := "from " + strings.TrimPrefix(a.url, "http://")
+	for _, p := range r.Pages {
+		if len(p.Errors) > 0 || len(p.Violations) > 0 || p.Sideways {
+			t.Errorf("at %s: violations %q, errors %q, sideways scroll %v", p.Size, p.Violations, p.Errors, p.Sideways)
+		}
+		if !strings.Contains(p.All, "Harbour at dawn") || !strings.Contains(p.All, from) {
+			t.Errorf("at %s the page does not show the card %q: %q", p.Size, from, p.All)
+		}
+	}
 }
