@@ -163,7 +163,11 @@ func (s *Server) federateLoop(ctx context.Context) {
 	for _, p := range s.feds {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			f := &fedReader{s: s, p: p, reported: map[[32]byte]bool{}}
+			// Redirects are not followed: the operator chose this URL,
+			// not wherever its answer points.
+			hc := *s.cfg.HTTPClient
+			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			f := &fedReader{s: s, p: p, http: &hc, reported: map[[32]byte]bool{}}
 			t := time.NewTicker(s.cfg.Federation.Every)
 			defer t.Stop()
 			for {
@@ -185,6 +189,7 @@ func (s *Server) federateLoop(ctx context.Context) {
 type fedReader struct {
 	s        *Server
 	p        *fedPeer
+	http     *http.Client
 	lastErr  string            // the last failure logged (logged again only when it changes)
 	reported map[[32]byte]bool // refused entries already logged
 }
@@ -286,7 +291,7 @@ func (f *fedReader) fetch(ctx context.Context, max int64) (api.FederationExport,
 		return api.FederationExport{}, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := f.s.cfg.HTTPClient.Do(req)
+	resp, err := f.http.Do(req)
 	if err != nil {
 		return api.FederationExport{}, err
 	}

@@ -395,3 +395,36 @@ func TestFederatedCardPage(t *testing.T) {
 		}
 	}
 }
+
+// TestFederationSlowCommunity: a community that never answers, one that
+// redirects elsewhere and one whose fingerprint is not the pinned one hold
+// nothing up: each read ends at Timeout (or at once) with a log line, and
+// A's broadcast is listed on B all the same.
+func TestFederationSlowCommunity(t *testing.T) {
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(stuck.Close)
+	a := newEnv(t, nil)
+	moved := httptest.NewServer(http.RedirectHandler(a.url+api.FederationPath, http.StatusFound))
+	t.Cleanup(moved.Close)
+	logs := &logBuffer{}
+	pinned := strings.Replace(a.url, "127.0.0.1", "localhost", 1) + "#pin=" + fingerprint(41)
+	b := newEnv(t, federating(logs, bootstrap.FederationConfig{Every: 100 * time.Millisecond, Timeout: 300 * time.Millisecond},
+		stuck.URL, moved.URL, pinned, a.url))
+	alice := a.node(1)
+	id := alice.broadcastID("slow")
+	t0 := time.Now()
+	if _, err := alice.c.Announce(context.Background(), id, announcement(id, "Harbour at dawn", a.clock.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the broadcast is not on B", func() bool { l := b.listed(id); return l != nil && l.Origin.URL == a.url })
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("listed on B after %s", took)
+	}
+	waitFor(t, 30*time.Second, "no log of the three failures", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "deadline exceeded") && strings.Contains(l, "302 Found") && strings.Contains(l, "not the pinned")
+	})
+	if n := b.count("federated"); n != 1 {
+		t.Errorf("%d federated rows, want 1", n)
+	}
+}
