@@ -51,6 +51,14 @@ the secret in the environment variable PEERSCOPE_TWITTER_SECRET). For local
 setups, --twitter-standin serves a stand-in provider under /x/ on the same
 address and signs everyone in as a test user.
 
+Federation: --federate URL (repeatable) lists the public live broadcasts of
+another community's bootstrap beside this one's, marked with where they come
+from. Its URL is https://…, or http://…#pin=FINGERPRINT (the fingerprint its
+operator publishes), or loopback; every entry is checked against its
+broadcaster's own signature and refused if it does not verify. Any bootstrap
+exports its own public live listings for others at
+/api/v1/federation/broadcasts; what it reads from others it never exports.
+
 Phone: codes are printed (--sms console, the default; the number masked) or are POSTed as
 JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
 bearer token in PEERSCOPE_SMS_TOKEN).`)
