@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
@@ -167,7 +168,7 @@ func (s *Server) federateLoop(ctx context.Context) {
 			// not wherever its answer points.
 			hc := *s.cfg.HTTPClient
 			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			f := &fedReader{s: s, p: p, http: &hc, reported: map[[32]byte]bool{}}
+			f := &fedReader{s: s, p: p, http: &hc, reported: map[[32]byte]bool{}, held: -1}
 			t := time.NewTicker(s.cfg.Federation.Every)
 			defer t.Stop()
 			for {
@@ -192,6 +193,28 @@ type fedReader struct {
 	http     *http.Client
 	lastErr  string            // the last failure logged (logged again only when it changes)
 	reported map[[32]byte]bool // refused entries already logged
+	// verified are the entries of the last export that verified, by
+	// their hash (entryKey): an entry is verified once, not every read
+	// (what Verify checks of the time only grows truer).
+	verified map[[32]byte]api.VerifiedListing
+	// stored is the digest of the entries last written (zero: unknown),
+	// so that an export that changed nothing writes nothing; held, how
+	// many rows the community has here (-1: unknown).
+	stored [32]byte
+	held   int
+}
+
+// entryKey names a signed entry of a community by all it holds.
+func entryKey(boot string, sl *api.SignedListing) [32]byte {
+	h := sha256.New()
+	for _, v := range []string{boot, sl.Path, sl.Peer, sl.Time, sl.Nonce, sl.Signature} {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	h.Write(sl.Body)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // maxReported bounds the refused entries remembered as logged.
@@ -215,7 +238,9 @@ func (f *fedReader) read(parent context.Context) {
 			f.lastErr = msg
 		}
 		// What it listed before goes as it ages.
-		f.store(parent, f.p.origin, nil, stale, true)
+		if f.held != 0 {
+			f.store(parent, f.p.origin, nil, stale, true)
+		}
 		return
 	}
 	if f.lastErr != "" {
@@ -225,53 +250,75 @@ func (f *fedReader) read(parent context.Context) {
 	origin := f.p.origin
 	origin.Bootstrap = x.Bootstrap
 	if len(x.Broadcasts) > cfg.MaxEntries {
-		f.refuse(fmt.Sprintf("over-cap\x00%d", len(x.Broadcasts)), fmt.Errorf("%w: %d entries, over the cap of %d: the rest are refused", api.ErrFederation, len(x.Broadcasts), cfg.MaxEntries), "")
+		f.refuse(sha256.Sum256(fmt.Appendf(nil, "over the cap\x00%d", len(x.Broadcasts))), fmt.Errorf("%w: %d entries, over the cap of %d: the rest are refused", api.ErrFederation, len(x.Broadcasts), cfg.MaxEntries), "")
 		x.Broadcasts = x.Broadcasts[:cfg.MaxEntries]
 	}
 	byID := map[string]fedEntry{}
+	verified := make(map[[32]byte]api.VerifiedListing, len(x.Broadcasts))
+	digest := sha256.New()
 	for _, sl := range x.Broadcasts {
-		v, err := sl.Verify(x.Bootstrap, now, s.cfg.ClockSkew)
-		if err != nil {
-			f.refuse(sl.Path+"\x00"+sl.Signature+"\x00"+string(sl.Body), err, sl.Path)
-			continue
+		k := entryKey(x.Bootstrap, &sl)
+		v, ok := f.verified[k]
+		if !ok {
+			if v, err = sl.Verify(x.Bootstrap, now, s.cfg.ClockSkew); err != nil {
+				f.refuse(k, err, sl.Path)
+				continue
+			}
 		}
+		verified[k] = v
 		if !v.Update.Ended.IsZero() || !v.Signed.After(stale) {
 			continue // not live: listed nowhere, here as there
 		}
 		if old, ok := byID[v.ID]; ok && old.v.Update.Version >= v.Update.Version {
 			continue
 		}
-		byID[v.ID] = fedEntry{v: v, signed: sl}
+		byID[v.ID] = fedEntry{v: v, signed: sl, key: k}
 	}
+	f.verified = verified
 	entries := make([]fedEntry, 0, len(byID))
 	for _, e := range byID {
 		entries = append(entries, e)
 	}
-	f.store(parent, origin, entries, stale, false)
+	slices.SortFunc(entries, func(a, b fedEntry) int { return strings.Compare(a.v.ID, b.v.ID) })
+	digest.Write([]byte(x.Bootstrap))
+	for _, e := range entries {
+		digest.Write(e.key[:])
+	}
+	var d [32]byte
+	digest.Sum(d[:0])
+	if d == f.stored {
+		return // what is stored already
+	}
+	if f.store(parent, origin, entries, stale, false) {
+		f.stored = d
+	}
 }
 
 // store replaces the community's rows (with staleOnly, deletes those aged
 // past stale alone) and tells the pages what changed.
-func (f *fedReader) store(ctx context.Context, origin api.Origin, entries []fedEntry, stale time.Time, staleOnly bool) {
+func (f *fedReader) store(ctx context.Context, origin api.Origin, entries []fedEntry, stale time.Time, staleOnly bool) bool {
 	s := f.s
-	changes, err := s.store.syncFederated(ctx, origin, entries, stale, staleOnly)
+	f.stored = [32]byte{}
+	changes, held, err := s.store.syncFederated(ctx, origin, entries, stale, staleOnly)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("federation: store", "community", f.p.base, "err", err)
 		}
-		return
+		f.held = -1
+		return false
 	}
+	f.held = held
 	if len(changes) > 0 {
 		s.lists.invalidate()
 	}
 	for _, c := range changes {
 		s.hub.publish(Event{Kind: c.kind, Listing: c.listing})
 	}
+	return true
 }
 
-// refuse logs a refused entry (or export) once.
-func (f *fedReader) refuse(key string, err error, path string) {
-	h := sha256.Sum256([]byte(key))
+// refuse logs a refused entry (or export), named by its key, once.
+func (f *fedReader) refuse(h [32]byte, err error, path string) {
 	if f.reported[h] {
 		return
 	}

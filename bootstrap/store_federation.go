@@ -17,6 +17,7 @@ import (
 type fedEntry struct {
 	v      api.VerifiedListing
 	signed api.SignedListing
+	key    [32]byte // entryKey
 }
 
 // fedChange is what a community's new export changed here, for the event
@@ -49,10 +50,12 @@ ON CONFLICT (origin, id) DO UPDATE SET origin_id = excluded.origin_id, broadcast
 // transaction: entries new or of a higher version are written, the rest
 // of its rows deleted, as are those signed before stale. With staleOnly
 // (the community could not be read), only those signed before stale go.
-func (s *Store) syncFederated(ctx context.Context, o api.Origin, entries []fedEntry, stale time.Time, staleOnly bool) ([]fedChange, error) {
+// It returns what changed and how many rows the community keeps.
+func (s *Store) syncFederated(ctx context.Context, o api.Origin, entries []fedEntry, stale time.Time, staleOnly bool) ([]fedChange, int, error) {
 	var changes []fedChange
+	var held int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		changes = changes[:0]
+		changes, held = changes[:0], 0
 		rows, err := tx.QueryContext(ctx, `SELECT `+federatedColumns+` FROM federated WHERE origin = ?`, o.URL)
 		if err != nil {
 			return err
@@ -96,6 +99,7 @@ func (s *Store) syncFederated(ctx context.Context, o api.Origin, entries []fedEn
 		}
 		for id, l := range stored {
 			if (staleOnly || keep[id]) && l.Updated.After(stale) {
+				held++
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM federated WHERE origin = ? AND id = ?`, o.URL, id); err != nil {
@@ -106,9 +110,9 @@ func (s *Store) syncFederated(ctx context.Context, o api.Origin, entries []fedEn
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap: federated entries: %w", err)
+		return nil, 0, fmt.Errorf("bootstrap: federated entries: %w", err)
 	}
-	return changes, nil
+	return changes, held, nil
 }
 
 const federatedColumns = `origin, origin_id, id, broadcaster, title, link, started, viewers, version, signed_at, lat, lon`
