@@ -198,3 +198,15 @@ func TestFederationExportSize(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSignedListingVerify: what checking one federated entry costs
+// (the good seed): a reader checks each new entry once.
+func BenchmarkSignedListingVerify(b *testing.B) {
+	bodies, _ := federationSeeds(b)
+	s := signListing(b, bodies[0])
+	for b.Loop() {
+		if _, err := s.Verify(fuzzIdentityID, fedNow, 2*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
