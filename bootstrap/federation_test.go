@@ -428,3 +428,76 @@ func TestFederationSlowCommunity(t *testing.T) {
 		t.Errorf("%d federated rows, want 1", n)
 	}
 }
+
+// TestFederationExport: a bootstrap exports its public live listings
+// alone — not a private one, an ended one, one whose signed body holds a
+// finer location than the directory shows, nor what it read from another
+// community — each verifying for its fingerprint; a broadcast listed both
+// here and by a community federated with is listed once, as here.
+func TestFederationExport(t *testing.T) {
+	pgtest.Each(t, func(t *testing.T) {
+		a := newEnv(t, nil)
+		b := newEnv(t, federating(&logBuffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
+		ctx := context.Background()
+		now := a.clock.Now()
+		// Each from a network of its own: anonymous live listings are
+		// capped per network.
+		pub, priv, ended, fine, both := a.node(1).from("10.0.0.1"), a.node(2).from("10.0.0.2"), a.node(3).from("10.0.0.3"),
+			a.node(4).from("10.0.0.4"), a.node(5).from("10.0.0.5")
+		announce := func(n *node, nonce string, f func(*api.ListingUpdate)) string {
+			id := n.broadcastID(nonce)
+			u := announcement(id, "On A: "+nonce, now, 1)
+			f(&u)
+			if _, err := n.c.Announce(ctx, id, u); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		pubID := announce(pub, "pub", func(u *api.ListingUpdate) { u.Location = &api.Location{Lat: 48.9, Lon: 2.4} })
+		announce(priv, "priv", func(u *api.ListingUpdate) { u.Private = true })
+		announce(ended, "end", func(u *api.ListingUpdate) { u.Ended = now })
+		announce(fine, "fine", func(u *api.ListingUpdate) { u.Location = &api.Location{Lat: 48.8566, Lon: 2.3522} })
+		bothID := announce(both, "both", func(*api.ListingUpdate) {})
+		var x api.FederationExport
+		getJSON(t, a.url+api.FederationPath, &x)
+		var got []string
+		for _, s := range x.Broadcasts {
+			v, err := s.Verify(a.svc.Keys.ID(), a.clock.Now(), time.Minute)
+			if err != nil {
+				t.Fatalf("A's own entry does not verify: %v", err)
+			}
+			got = append(got, v.ID)
+		}
+		slices.Sort(got)
+		want := []string{pubID, bothID}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("A exports %v, want %v", got, want)
+		}
+		// The same broadcast announced on B too: listed once, as B's own.
+		bb := b.node(5)
+		if _, err := bb.c.Announce(ctx, bothID, announcement(bothID, "On B", now, 2)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "A's entries are not on B", func() bool { return b.count("federated") == 2 })
+		c := &api.Client{Base: b.url}
+		list, err := c.List(ctx, api.Query{Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for _, l := range list {
+			seen = append(seen, l.ID)
+			if l.ID == bothID && (l.Origin != nil || l.Title != "On B") {
+				t.Errorf("the broadcast listed on both is shown as %+v", l)
+			}
+			if l.ID == pubID && (l.Origin == nil || l.Location == nil || *l.Location != (api.Location{Lat: 48.9, Lon: 2.4})) {
+				t.Errorf("A's public broadcast is shown as %+v", l)
+			}
+		}
+		slices.Sort(seen)
+		if !slices.Equal(seen, want) {
+			t.Fatalf("B lists %v, want %v once each", seen, want)
+		}
+	})
+}
