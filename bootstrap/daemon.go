@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +18,9 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
@@ -35,6 +40,10 @@ type Config struct {
 	DB string
 	// HTTP is the API's listen address; default DefaultHTTP.
 	HTTP string
+	// Metrics, when set, is where Prometheus scrapes the daemon
+	// (GET /metrics): its own address, apart from the API's, which is
+	// public. Empty: no metrics served.
+	Metrics string
 	// Host configures the libp2p side; the daemon sets its DataDir and
 	// Logger.
 	Host HostConfig
@@ -85,8 +94,9 @@ type Daemon struct {
 	ready chan struct{}
 
 	// Set before ready is closed.
-	host *Host
-	svc  *Service
+	host    *Host
+	svc     *Service
+	metrics net.Listener // nil without Config.Metrics
 }
 
 // NewDaemon checks cfg and returns a daemon to Run.
@@ -163,11 +173,24 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, live.Close()) }()
+	if cfg.Metrics != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("bootstrap: metrics: listen %s: %w", cfg.Metrics, err)
+		}
+		d.metrics = ln
+		defer ln.Close() // if Run fails to start; after Serve, closed already
+	}
 	svc, standin, err := d.open(ctx, dir, h, live)
 	if err != nil {
 		return err
 	}
 	d.host, d.svc = h, svc
+	var metrics *http.Server
+	if d.metrics != nil {
+		metrics = &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	}
 	signedIn.Store(svc)
 	close(d.ready)
 	d.printUp(standin)
@@ -176,10 +199,37 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if cfg.Out != nil {
 		wg.Go(func() { d.printRelayStats(statusCtx) })
 	}
+	if metrics != nil {
+		wg.Go(func() { metrics.Serve(d.metrics) })
+	}
 	err = svc.Serve(ctx) // until ctx ends; then the HTTP server, its streams and the store
 	stopStatus()
+	if metrics != nil {
+		metrics.Close()
+	}
 	wg.Wait()
 	return err
+}
+
+// metricsHandler serves the daemon's registry: the server's and the
+// host's figures, Go's and the process's.
+func (d *Daemon) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(d.svc.Server.Collectors()...)
+	reg.MustRegister(d.host.Collector(), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// MetricsURL returns where Prometheus scrapes the daemon (after Ready),
+// or "" without Config.Metrics.
+func (d *Daemon) MetricsURL() string {
+	if d.metrics == nil {
+		return ""
+	}
+	return "http://" + d.metrics.Addr().String() + "/metrics"
 }
 
 // open opens the HTTP service under dir, its /api/v1/info naming the
@@ -253,6 +303,9 @@ func (d *Daemon) printUp(standin *xstandin.Provider) {
 		d.svc.URL(), d.svc.Keys.ID(), base, d.svc.Keys.ID(), []byte(cur.Public))
 	if standin != nil {
 		fmt.Fprintf(w, "Sign-in with Twitter goes to the local stand-in (%s/x/).\n", d.svc.URL())
+	}
+	if u := d.MetricsURL(); u != "" {
+		fmt.Fprintf(w, "Metrics (Prometheus): %s\n", u)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 
@@ -230,6 +231,8 @@ type Server struct {
 	trust    trustCache
 	feds     []*fedPeer // the communities federated with
 
+	http *httpMetrics // metrics.go
+
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 	// phoneNetLimit: codes to one number asked from one network.
 	phoneNetLimit *limiter
@@ -252,6 +255,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		profiles:      cfg.Store,
 		log:           cfg.Logger,
 		hub:           newHub(),
+		http:          newHTTPMetrics(),
 		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
 		ipLimit:       newLimiter(cfg.RateIP),
 		peerLimit:     newLimiter(cfg.RatePeer),
@@ -352,8 +356,12 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// ServeHTTP applies the per-IP limit, then routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP applies the per-IP limit, then routes, and counts and times
+// the request by the route that matched.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() { s.http.observe(r.Pattern, cmp.Or(w.code, http.StatusOK), time.Since(start)) }()
 	if !s.ipLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")

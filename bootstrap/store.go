@@ -51,6 +51,8 @@ type Store struct {
 	// tokens seals provider tokens at rest (sealed.go); set by Open.
 	tokens *tokenSealer
 
+	metrics *storeMetrics // metrics.go
+
 	// Announcements go through commitLoop, which groups them.
 	puts      chan *putReq
 	closing   chan struct{}
@@ -107,7 +109,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("bootstrap: open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	s := &Store{w: w, dialect: dialectSQLite}
+	s := &Store{w: w, dialect: dialectSQLite, metrics: newStoreMetrics()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -148,7 +150,7 @@ func openPostgres(ctx context.Context, db string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("bootstrap: connect to PostgreSQL %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
-	s := &Store{w: w, dialect: dialectPostgres}
+	s := &Store{w: w, dialect: dialectPostgres, metrics: newStoreMetrics()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

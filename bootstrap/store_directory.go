@@ -150,6 +150,7 @@ func (s *Store) commitLoop() {
 				break more
 			}
 		}
+		began := time.Now()
 		err := s.tx(context.Background(), func(tx *sql.Tx) error {
 			if err := s.pruneNonces(tx); err != nil {
 				return err
@@ -176,6 +177,7 @@ func (s *Store) commitLoop() {
 			}
 			return nil
 		})
+		s.metrics.observeGroup(len(group), time.Since(began), err)
 		for _, w := range group {
 			if err != nil {
 				w.err = fmt.Errorf("bootstrap: store broadcast: %w", err)

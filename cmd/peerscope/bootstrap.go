@@ -185,6 +185,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.IntVar(&r.ReservationsPerIP, "relay-per-ip", r.ReservationsPerIP, "most relay reservations from one IP address")
 	fs.IntVar(&r.ReservationsPerNetwork, "relay-per-network", r.ReservationsPerNetwork, "most relay reservations from one network (an IPv4 address, an IPv6 /64)")
 	fs.IntVar(&r.CircuitsPerPeer, "relay-circuits", r.CircuitsPerPeer, "most relayed circuits to or from one peer")
+	fs.StringVar(&cfg.Metrics, "metrics", "", "where Prometheus scrapes the bootstrap (GET /metrics), an address of its own such as 127.0.0.1:9090 (not the API's, which is public); \"\": none")
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "how often to print what the relay carries (when it changed)")
 	return f
 }
