@@ -174,7 +174,7 @@ type rosterWrite struct {
 func (s *Store) putRoster(ctx context.Context, w rosterWrite) (added []int64, err error) {
 	r := w.roster
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
+		if err := insertNonce(ctx, tx, w.nonce); err != nil {
 			return err
 		}
 		if err := privateListing(ctx, tx, r.Broadcast, w.now, w.replayTTL); err != nil {
@@ -299,7 +299,7 @@ type bundleWrite struct {
 // (bundles, tokens): it records the request's nonce, checks the listing is
 // private and not expired, and returns the stored roster's version.
 func rosterWriteStart(ctx context.Context, tx *sql.Tx, n nonceRec, id string, now time.Time, replayTTL time.Duration) (int64, error) {
-	if _, err := tx.ExecContext(ctx, nonceInsert, n.k[:], n.bucket); err != nil {
+	if err := insertNonce(ctx, tx, n); err != nil {
 		return 0, err
 	}
 	if err := privateListing(ctx, tx, id, now, replayTTL); err != nil {

@@ -1,10 +1,12 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,7 +169,7 @@ func (s *Store) commitLoop() {
 			}
 			up := tx.Stmt(s.stPutUpsert)
 			for _, w := range group {
-				if w.b == nil {
+				if w.b == nil || w.err != nil {
 					continue
 				}
 				if err := putOne(tx, up, stored, w); err != nil {
@@ -186,33 +188,87 @@ func (s *Store) commitLoop() {
 }
 
 // putNonces keeps the group's nonces: one statement for all of them (in
-// chunks, within SQLite's bound on a statement's variables).
+// chunks, within SQLite's bound on a statement's variables). The table is
+// the authority: a nonce already in it (kept by another replica sharing
+// the database, since this process's memory let it through) refuses its
+// request with errNonceUsed, and that request's announcement is not
+// written. The rows go in by key order, so that two replicas' groups wait
+// on each other's nonces in one order and cannot deadlock.
 func (s *Store) putNonces(tx *sql.Tx, group []*putReq) error {
-	var args []any
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
+	var recs []nonceRec
+	for _, w := range group {
+		recs = append(recs, w.nonces...)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if len(recs) == 1 {
+		res, err := tx.Stmt(s.stNonce).Exec(recs[0].k[:], recs[0].bucket)
+		if err != nil {
+			return err
 		}
-		var err error
-		if len(args) == 2 {
-			_, err = tx.Stmt(s.stNonce).Exec(args...)
-		} else {
-			_, err = tx.Exec(`INSERT INTO nonces (k, bucket) VALUES `+strings.Repeat(`(?, ?), `, len(args)/2-1)+`(?, ?) ON CONFLICT DO NOTHING`, args...)
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
 		}
-		args = args[:0]
-		return err
+		for _, w := range group {
+			if len(w.nonces) > 0 {
+				w.err = errNonceUsed
+			}
+		}
+		return nil
+	}
+	slices.SortFunc(recs, func(a, b nonceRec) int { return bytes.Compare(a.k[:], b.k[:]) })
+	kept := make(map[[16]byte]bool, len(recs))
+	for chunk := range slices.Chunk(recs, maxGroup) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, n := range chunk {
+			args = append(args, n.k[:], n.bucket)
+		}
+		rows, err := tx.Query(`INSERT INTO nonces (k, bucket) VALUES `+strings.Repeat(`(?, ?), `, len(chunk)-1)+
+			`(?, ?) ON CONFLICT DO NOTHING RETURNING k`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k []byte
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			kept[[16]byte(k)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if len(kept) == len(recs) {
+		return nil
 	}
 	for _, w := range group {
 		for _, n := range w.nonces {
-			args = append(args, n.k[:], n.bucket)
-			if len(args) == 2*maxGroup {
-				if err := flush(); err != nil {
-					return err
-				}
+			if !kept[n.k] {
+				w.err = errNonceUsed
 			}
 		}
 	}
-	return flush()
+	return nil
+}
+
+// insertNonce keeps a signed request's nonce in a transaction of its own
+// write (a roster, bundles, tokens): errNonceUsed, and the transaction
+// rolled back by its caller, when the table has it already.
+func insertNonce(ctx context.Context, tx *sql.Tx, n nonceRec) error {
+	res, err := tx.ExecContext(ctx, nonceInsert, n.k[:], n.bucket)
+	if err != nil {
+		return err
+	}
+	if k, err := res.RowsAffected(); err != nil || k == 1 {
+		return err
+	}
+	return errNonceUsed
 }
 
 // storedRow is what an announcement is checked against: the broadcast's

@@ -1,0 +1,124 @@
+package bootstrap_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/internal/pgtest"
+)
+
+// onPostgres runs f as a "postgres" subtest only: replicas share one
+// PostgreSQL database (a SQLite file has one process).
+func onPostgres(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	t.Run("postgres", func(t *testing.T) {
+		if pgtest.Skipped() {
+			t.Skipf("PostgreSQL tests skipped (%s=1)", pgtest.SkipEnv)
+		}
+		f(t)
+	})
+}
+
+// replica opens another bootstrap on e's database, as a community runs
+// several behind one name: its own listener, connections and memory, the
+// same identity key (copied into its own data directory) and the same
+// public URL, so that a sign-in X sends back to "the" bootstrap may land
+// on either. The clock, the stand-in X and the phone network are e's.
+func (e *env) replica() *env {
+	t := e.t
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(e.svc.DataDir(), bootstrap.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := *e
+	r.sc.DataDir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(r.sc.DataDir, bootstrap.KeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.sc.Server.PublicURL = e.url
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := bootstrap.Open(ctx, r.sc)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if svc.Keys.ID() != e.svc.Keys.ID() {
+		t.Fatalf("replica's ID %s, want %s", svc.Keys.ID(), e.svc.Keys.ID())
+	}
+	r.svc, r.url = svc, svc.URL()
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("replica's Serve: %v", err)
+		}
+	})
+	return &r
+}
+
+// TestNonceAcrossReplicas: a signed request taken by one replica and sent
+// again, as it was, to another (within the clock skew, the same
+// bootstrap ID) is refused there and changes nothing: the shared table of
+// nonces, not a process's memory, says whether a nonce was used. Each kind
+// of durable insert: alone before the request is acted on (a sign-in's
+// start), in an announcement's group commit, in a roster's transaction.
+func TestNonceAcrossReplicas(t *testing.T) {
+	onPostgres(t, func(t *testing.T) {
+		a := newEnv(t, nil)
+		b := a.replica()
+		ctx := context.Background()
+		alice := a.node(1)
+		a.signIn(alice, "100")
+		rec := &recorder{}
+		alice.c.HTTP = &http.Client{Transport: rec}
+
+		if _, err := alice.c.TwitterStart(ctx, "http://127.0.0.1:8080/directory/"); err != nil {
+			t.Fatal(err)
+		}
+		states := a.count("oauth_states")
+		req, body := rec.last(http.MethodPost)
+		refused(t, req, body, b.url, "replica B took A's sign-in start")
+		if n := a.count("oauth_states"); n != states {
+			t.Errorf("%d OAuth states after the replay, want %d", n, states)
+		}
+
+		id := alice.broadcastID("live")
+		if _, err := alice.c.Announce(ctx, id, privateAnnouncement(id, "first", a.clock.Now(), 1)); err != nil {
+			t.Fatal(err)
+		}
+		req, body = rec.last(http.MethodPut)
+		refused(t, req, body, b.url, "replica B took A's announcement")
+
+		if _, err := alice.c.PutRoster(ctx, id, a.roster(alice, id, 1)); err != nil {
+			t.Fatal(err)
+		}
+		req, body = rec.last(http.MethodPut)
+		refused(t, req, body, b.url, "replica B took A's roster")
+
+		// And the other way: what B took, A refuses; a fresh request goes
+		// through either.
+		alice.c.Base = b.url
+		if _, err := alice.c.Announce(ctx, id, privateAnnouncement(id, "second", a.clock.Now(), 2)); err != nil {
+			t.Fatal(err)
+		}
+		req, body = rec.last(http.MethodPut)
+		refused(t, req, body, a.url, "replica A took B's announcement")
+	})
+}
+
+// refused sends a recorded signed request again to base and wants it
+// refused as a replay (401 unauthenticated).
+func refused(t *testing.T, req *http.Request, body []byte, base, what string) {
+	t.Helper()
+	status, answer := replay(t, req, body, base)
+	if status != http.StatusUnauthorized || !strings.Contains(answer, "nonce used before") {
+		t.Errorf("%s again: %d %s", what, status, answer)
+	}
+}
