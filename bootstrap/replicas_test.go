@@ -3,12 +3,14 @@ package bootstrap_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/pgtest"
 )
 
@@ -121,4 +123,66 @@ func refused(t *testing.T, req *http.Request, body []byte, base, what string) {
 	if status != http.StatusUnauthorized || !strings.Contains(answer, "nonce used before") {
 		t.Errorf("%s again: %d %s", what, status, answer)
 	}
+}
+
+// TestSignInAcrossReplicas: whatever replica each step of a sign-in lands
+// on, it works, and once only. With X: started on A, X's callback (to the
+// community's one name) answered by B, the code redeemed on A and refused
+// on B. By phone: the code sent by A, verified on B.
+func TestSignInAcrossReplicas(t *testing.T) {
+	onPostgres(t, func(t *testing.T) {
+		a := newEnv(t, nil)
+		b := a.replica()
+		ctx := context.Background()
+		alice := a.node(1)
+		const page = "http://127.0.0.1:8080/directory/"
+		start, err := alice.c.TwitterStart(ctx, page, "follows")
+		if err != nil {
+			t.Fatal(err)
+		}
+		browser := stopAtCallback(t)
+		resp, _ := get(t, browser, start.AuthorizeURL+"&login=100")
+		callback := resp.Header.Get("Location")
+		if !strings.HasPrefix(callback, a.url+"/api/v1/auth/twitter/callback?") {
+			t.Fatalf("X sends the browser to %q, want the community's callback", callback)
+		}
+		// The balancer hands the callback to B.
+		resp, body := get(t, browser, b.url+strings.TrimPrefix(callback, a.url))
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), page+"#signin=") {
+			t.Fatalf("callback on B: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		code := strings.TrimPrefix(loc.Fragment, "signin=")
+		res, err := alice.c.TwitterFinish(ctx, code)
+		if err != nil || res.Account.Key() != "twitter:100" {
+			t.Fatalf("redeemed on A: %+v %v", res.Account, err)
+		}
+		onB := &api.Client{Base: b.url, Key: alice.key, Now: a.clock.Now}
+		_, err = onB.TwitterFinish(ctx, code)
+		mustStatus(t, err, http.StatusBadRequest, "invalid_code")
+		if n := a.count("attestations"); n != 1 {
+			t.Fatalf("%d attestations after redeeming on A and B, want 1", n)
+		}
+		// The session A opened is B's too.
+		if s, err := onB.Sessions(ctx); err != nil || len(s.Sessions) != 1 {
+			t.Fatalf("alice's sessions as B sees them: %+v %v", s, err)
+		}
+
+		bob := a.node(2)
+		const phone = "+15550123"
+		if err := bob.c.PhoneStart(ctx, phone); err != nil {
+			t.Fatal(err)
+		}
+		bob.c.Base = b.url
+		res, err = bob.c.PhoneVerify(ctx, phone, a.codes.code(phone))
+		if err != nil || res.Account.Provider != "phone" {
+			t.Fatalf("verified on B: %+v %v", res.Account, err)
+		}
+		// The code is spent on both.
+		bob.c.Base = a.url
+		_, err = bob.c.PhoneVerify(ctx, phone, a.codes.code(phone))
+		if s, _ := apiStatus(err); s/100 != 4 {
+			t.Fatalf("the spent code again on A: %v", err)
+		}
+	})
 }
