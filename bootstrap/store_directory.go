@@ -153,6 +153,9 @@ func (s *Store) commitLoop() {
 			}
 		}
 		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+			if err := s.lockKeys(context.Background(), tx, groupLocks(group)...); err != nil {
+				return err
+			}
 			if err := s.pruneNonces(tx); err != nil {
 				return err
 			}
@@ -185,6 +188,28 @@ func (s *Store) commitLoop() {
 			close(w.done)
 		}
 	}
+}
+
+// groupLocks names what a group's announcements read and then write (see
+// replicas.go): each broadcast (its version and ended checks), and the
+// live listings of each capped account or anonymous network.
+func groupLocks(group []*putReq) []string {
+	var out []string
+	for _, w := range group {
+		b := w.b
+		if b == nil {
+			continue
+		}
+		out = append(out, lockName("broadcast", b.ID))
+		if b.capLive > 0 {
+			if b.account != 0 {
+				out = append(out, lockName("live of", b.account))
+			} else {
+				out = append(out, lockName("live from", b.network))
+			}
+		}
+	}
+	return out
 }
 
 // putNonces keeps the group's nonces: one statement for all of them (in
@@ -323,8 +348,10 @@ INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted, network = excluded.network,
-	replay_viewers_identified = excluded.replay_viewers_identified, lat = excluded.lat, lon = excluded.lon`
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed,
+	tweeted = CASE WHEN broadcasts.tweeted = 1 THEN 1 ELSE excluded.tweeted END, network = excluded.network,
+	replay_viewers_identified = excluded.replay_viewers_identified, lat = excluded.lat, lon = excluded.lon
+WHERE broadcasts.version < excluded.version`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
@@ -369,10 +396,19 @@ func putOne(tx *sql.Tx, up *sql.Stmt, stored map[string]*storedRow, w *putReq) e
 	if b.account != 0 {
 		account = b.account
 	}
-	_, err := up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
+	res, err := up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
 		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified, latOf(b.Location), lonOf(b.Location))
 	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		// The version check above read the stored row under the
+		// broadcast's lock; this is the same check in the statement, so
+		// that no path that skipped the lock writes an older version.
+		w.err, w.fresh, w.wasLive, w.countsOnly = fmt.Errorf("%w: version %d not above the stored one", ErrStale, b.Version), false, false, false
+		return nil
 	}
 	stored[b.ID] = &storedRow{version: b.Version, ended: nanos(b.Ended), tweeted: b.tweeted, private: b.Private, title: b.Title, link: b.Link,
 		lat: nullFloat(latOf(b.Location)), lon: nullFloat(lonOf(b.Location))}
