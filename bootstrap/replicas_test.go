@@ -2,6 +2,7 @@ package bootstrap_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -185,4 +186,43 @@ func TestSignInAcrossReplicas(t *testing.T) {
 			t.Fatalf("the spent code again on A: %v", err)
 		}
 	})
+}
+
+// TestRateLimitsShared: with two replicas, each allows a peer half of
+// the rate and burst, so the two together allow what one bootstrap would.
+func TestRateLimitsShared(t *testing.T) {
+	onPostgres(t, func(t *testing.T) {
+		a := newEnv(t, func(c *bootstrap.ServerConfig) {
+			c.Replicas = 2
+			c.RatePeer = bootstrap.Rate{PerSecond: 1e-6, Burst: 4} // the fake clock stands still: no refill
+		})
+		b := a.replica()
+		ctx := context.Background()
+		alice := a.node(1)
+		for _, r := range []*env{a, b} {
+			alice.c.Base = r.url
+			for i := range 3 {
+				_, err := alice.c.TwitterStart(ctx, "")
+				if i < 2 && err != nil {
+					t.Fatalf("request %d to %s: %v", i, r.url, err)
+				}
+				if i == 2 {
+					mustStatus(t, err, http.StatusTooManyRequests, "rate_limited")
+				}
+			}
+		}
+	})
+}
+
+// TestReplicasNeedPostgres: replicas of a SQLite file are refused before
+// anything is made.
+func TestReplicasNeedPostgres(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err := bootstrap.Open(context.Background(), bootstrap.ServiceConfig{DataDir: dir, HTTP: "127.0.0.1:0", Server: bootstrap.ServerConfig{Replicas: 2}})
+	if !errors.Is(err, bootstrap.ErrConfig) || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("Open with 2 replicas on SQLite: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the data directory was made: %v", err)
+	}
 }
