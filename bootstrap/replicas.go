@@ -59,6 +59,20 @@ func (s *Store) lockKeys(ctx context.Context, tx *sql.Tx, keys ...string) error 
 	return err
 }
 
+// tryLock takes, on PostgreSQL, key's advisory lock for the rest of tx if
+// no other transaction holds it, and says whether it did (on SQLite it
+// does, always). For housekeeping one replica at a time may do and the
+// others may skip: it never waits, so it takes no part in a deadlock.
+func (s *Store) tryLock(ctx context.Context, tx *sql.Tx, key string) (bool, error) {
+	if s.dialect != dialectPostgres {
+		return true, nil
+	}
+	sum := sha256.Sum256([]byte(key))
+	var ok bool
+	err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(?::bigint)`, int64(binary.BigEndian.Uint64(sum[:8]))).Scan(&ok)
+	return ok, err
+}
+
 // lockName names what a transaction locks: a kind and its key.
 func lockName(kind string, key any) string { return fmt.Sprintf("%s\x00%v", kind, key) }
 

@@ -232,3 +232,40 @@ func TestReplicasPhoneCounters(t *testing.T) {
 		t.Fatalf("the number's counters lost a send or a wrong code in %d of %d rounds", lost, replicaRounds)
 	}
 }
+
+// TestReplicasPruneOneAtATime: while one replica prunes, another's turn
+// is skipped rather than run alongside (two deletes of the same rows
+// could deadlock); the next turn prunes.
+func TestReplicasPruneOneAtATime(t *testing.T) {
+	st := twoStores(t)
+	ctx := context.Background()
+	keys, err := LoadKeyRing(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerConfig{Store: st[1], Keys: keys, Now: func() time.Time { return replicaT0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := st[0].putOAuthState(ctx, oauthState{State: "expired", Peer: "p", Created: replicaT0.Add(-20 * time.Minute), Expires: replicaT0.Add(-10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	// Replica 0 is pruning: it holds the lock in an open transaction.
+	tx, err := st[0].w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st[0].tryLock(ctx, tx, "prune"); !ok || err != nil {
+		t.Fatalf("replica 0's lock: %v %v", ok, err)
+	}
+	if p, err := s.Prune(ctx); err != nil || p["oauth_states"] != 0 {
+		t.Fatalf("replica 1 pruned alongside: %v %v", p, err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Prune(ctx); err != nil || p["oauth_states"] != 1 {
+		t.Fatalf("replica 1's next turn: %v %v", p, err)
+	}
+}

@@ -1,13 +1,17 @@
 package bootstrap_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/peerscope/peerscope/bootstrap"
@@ -225,4 +229,63 @@ func TestReplicasNeedPostgres(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the data directory was made: %v", err)
 	}
+}
+
+// TestNonceRaceAcrossReplicas: one signed request sent to two replicas at
+// the same instant is taken by one of them only.
+func TestNonceRaceAcrossReplicas(t *testing.T) {
+	onPostgres(t, func(t *testing.T) {
+		a := newEnv(t, nil)
+		b := a.replica()
+		alice := a.node(1)
+		body, err := json.Marshal(api.TwitterStart{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice := 0
+		const rounds = 20
+		for range rounds {
+			req, err := http.NewRequest(http.MethodPost, "/api/v1/auth/twitter/start", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			if err := api.SignRequest(req, body, alice.key, a.svc.Keys.ID(), a.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			var ok atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for _, base := range []string{a.url, b.url} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, _ := http.NewRequest(http.MethodPost, base+req.URL.RequestURI(), bytes.NewReader(body))
+					r.Header = req.Header.Clone()
+					<-start
+					resp, err := http.DefaultClient.Do(r)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					switch resp.StatusCode {
+					case http.StatusOK:
+						ok.Add(1)
+					case http.StatusUnauthorized:
+					default:
+						t.Errorf("%s: %d", base, resp.StatusCode)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if ok.Load() != 1 {
+				twice++
+			}
+		}
+		if twice > 0 {
+			t.Fatalf("not taken exactly once in %d of %d rounds", twice, rounds)
+		}
+	})
 }

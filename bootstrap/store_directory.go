@@ -80,11 +80,17 @@ func (s *Store) setNoncePrune(below int64) {
 }
 
 // pruneNonces deletes the nonces below the bucket setNoncePrune gave, once
-// per new bound, in a group's transaction (owned by commitLoop).
+// per new bound, in a group's transaction (owned by commitLoop). On a
+// shared store one transaction at a time deletes them (lockPruneNonces; two
+// deletes of the same rows, scanned in different orders, could deadlock):
+// while another replica does, this group leaves them to the next.
 func (s *Store) pruneNonces(tx *sql.Tx) error {
 	below := s.nonceBelow.Load()
 	if below <= s.noncePruned {
 		return nil
+	}
+	if ok, err := s.tryLock(context.Background(), tx, lockPruneNonces); err != nil || !ok {
+		return err
 	}
 	if _, err := tx.Exec(`DELETE FROM nonces WHERE bucket < ?`, below); err != nil {
 		return err
@@ -92,6 +98,9 @@ func (s *Store) pruneNonces(tx *sql.Tx) error {
 	s.noncePruned = below
 	return nil
 }
+
+// lockPruneNonces is the lock of deleting the kept nonces (tryLock).
+const lockPruneNonces = "prune nonces"
 
 // loadNonces returns the nonces kept from bucket lowest on.
 func (s *Store) loadNonces(ctx context.Context, lowest int64) ([]nonceRec, error) {
