@@ -269,3 +269,34 @@ func TestReplicasPruneOneAtATime(t *testing.T) {
 		t.Fatalf("replica 1's next turn: %v %v", p, err)
 	}
 }
+
+// TestReplicasRemindOnce: every replica runs the reminder loop; a step
+// falling due is taken, and so sent, by one of them only.
+func TestReplicasRemindOnce(t *testing.T) {
+	st := twoStores(t)
+	ctx := context.Background()
+	twice := 0
+	for round := range replicaRounds {
+		acc := replicaAccount(t, st[0], fmt.Sprint(3000+round))
+		// Scheduled a week and a minute ahead: the week's reminder falls
+		// due a minute later.
+		if _, err := st[0].addSchedule(ctx, acc, api.ScheduleRequest{Title: "soon", Starts: replicaT0.Add(7*24*time.Hour + time.Minute),
+			Reminders: []string{api.StepWeek}}, 5, replicaT0); err != nil {
+			t.Fatal(err)
+		}
+		var taken atomic.Int32
+		together(2, func(i int) {
+			due, err := st[i].takeReminders(ctx, replicaT0.Add(time.Minute))
+			if err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+			taken.Add(int32(len(due)))
+		})
+		if taken.Load() != 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Fatalf("the due reminder was not taken exactly once in %d of %d rounds", twice, replicaRounds)
+	}
+}
