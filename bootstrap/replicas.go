@@ -21,10 +21,10 @@ import (
 // The store's read-modify-write transactions therefore name what they
 // read and then write (a broadcast, an account's live listings, a phone
 // number, a peer's sign-ins, a roster…) and take, first thing, a
-// transaction-scoped advisory lock per name (lockKeys). Two replicas' transactions on one
-// name run one after the other; the second, its statements reading
-// afresh under READ COMMITTED, sees what the first committed. Names that
-// differ do not wait on each other. A lock rather than SELECT … FOR
+// transaction-scoped advisory lock per name (lockKeys). Two replicas'
+// transactions on one name run one after the other; the second, its
+// statements reading afresh under READ COMMITTED, sees what the first
+// committed. Names that differ do not wait on each other. A lock rather than SELECT … FOR
 // UPDATE because what most of these transactions count has no row to
 // lock yet (the caps count rows that are about to be inserted, a first
 // sign-in miss has no counter row); rather than SERIALIZABLE because that

@@ -269,7 +269,9 @@ func (s *Store) putNonces(tx *sql.Tx, group []*putReq) error {
 				rows.Close()
 				return err
 			}
-			kept[[16]byte(k)] = true
+			var kk [16]byte
+			copy(kk[:], k)
+			kept[kk] = true
 		}
 		if err := rows.Close(); err != nil {
 			return err
