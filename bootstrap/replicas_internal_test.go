@@ -300,3 +300,35 @@ func TestReplicasRemindOnce(t *testing.T) {
 		t.Fatalf("the due reminder was not taken exactly once in %d of %d rounds", twice, replicaRounds)
 	}
 }
+
+// TestReplicasGroupCap: an account one group short of the cap saves four
+// at once through two replicas: one more is saved.
+func TestReplicasGroupCap(t *testing.T) {
+	st := twoStores(t)
+	ctx := context.Background()
+	over := 0
+	for round := range replicaRounds / 3 {
+		acc := replicaAccount(t, st[0], fmt.Sprint(4000+round))
+		for i := range api.MaxGroups - 1 {
+			if err := st[0].putGroup(ctx, acc, api.Group{Name: fmt.Sprint("g", i)}, replicaT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		together(4, func(i int) {
+			err := st[i%2].putGroup(ctx, acc, api.Group{Name: fmt.Sprint("new", i)}, replicaT0)
+			if err != nil && !errors.Is(err, ErrRateLimited) {
+				t.Errorf("round %d: %v", round, err)
+			}
+		})
+		var n int
+		if err := st[1].r.QueryRowContext(ctx, `SELECT COUNT(*) FROM audience_groups WHERE account = ?`, acc).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != api.MaxGroups {
+			over++
+		}
+	}
+	if over > 0 {
+		t.Fatalf("not %d groups (the cap) in %d of %d rounds", api.MaxGroups, over, replicaRounds/3)
+	}
+}
