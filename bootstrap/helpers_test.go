@@ -63,6 +63,7 @@ type env struct {
 	url   string
 	codes *codes
 	live  chan bootstrap.Event
+	sc    bootstrap.ServiceConfig // as opened (replicas open the same)
 }
 
 const (
@@ -104,6 +105,7 @@ func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	if tweak != nil {
 		tweak(&sc.Server)
 	}
+	e.sc = sc
 	svc, err := bootstrap.Open(ctx, sc)
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,13 @@ type ServerConfig struct {
 	// many nodes it has), per IP on phone sign-up starts. A zero Rate gets
 	// the default; a Rate with PerSecond < 0 turns that limit off.
 	RateIP, RatePeer, RateAccount, RatePhone Rate
+	// Replicas is how many bootstrap processes serve this community from
+	// one PostgreSQL database (0 or 1: this one alone). The rate limits
+	// are kept in each process's memory, so each replica allows its share,
+	// 1/Replicas of every rate and burst (a burst at least 1): together,
+	// what one bootstrap would allow a client whose requests the balancer
+	// spreads over them (Rate.share says what it costs otherwise).
+	Replicas int
 	// TrustedProxies are reverse proxies in front of the bootstrap: for a
 	// request from one, the per-address limits count the client address
 	// it forwards (X-Forwarded-For). Empty: the remote address counts.
@@ -211,6 +218,8 @@ func (c *ServerConfig) fill() error {
 		return fmt.Errorf("%w: negative schedule or question limit", ErrConfig)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
+	case c.Replicas < 0:
+		return fmt.Errorf("%w: %d replicas", ErrConfig, c.Replicas)
 	}
 	return nil
 }
@@ -257,11 +266,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		hub:           newHub(),
 		http:          newHTTPMetrics(),
 		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
-		ipLimit:       newLimiter(cfg.RateIP),
-		peerLimit:     newLimiter(cfg.RatePeer),
-		accountLimit:  newLimiter(cfg.RateAccount),
-		phoneLimit:    newLimiter(cfg.RatePhone),
-		phoneNetLimit: newLimiter(phoneNetRate(cfg)),
+		ipLimit:       newLimiter(cfg.RateIP.share(cfg.Replicas)),
+		peerLimit:     newLimiter(cfg.RatePeer.share(cfg.Replicas)),
+		accountLimit:  newLimiter(cfg.RateAccount.share(cfg.Replicas)),
+		phoneLimit:    newLimiter(cfg.RatePhone.share(cfg.Replicas)),
+		phoneNetLimit: newLimiter(phoneNetRate(cfg).share(cfg.Replicas)),
 	}
 	// The nonces kept before a restart: what was captured then is refused
 	// now.

@@ -54,6 +54,13 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if cfg.HTTP == "" {
 		cfg.HTTP = DefaultHTTP
 	}
+	db := cfg.DB
+	if db == "" {
+		db = filepath.Join(cfg.DataDir, DBFile)
+	}
+	if cfg.Server.Replicas > 1 && !isPostgresURL(db) {
+		return nil, fmt.Errorf("%w: %d replicas share a PostgreSQL database (--db postgres://…); a SQLite file has one process", ErrConfig, cfg.Server.Replicas)
+	}
 	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -64,10 +71,6 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	keys, err := LoadKeyRing(cfg.DataDir, rnd)
 	if err != nil {
 		return nil, err
-	}
-	db := cfg.DB
-	if db == "" {
-		db = filepath.Join(cfg.DataDir, DBFile)
 	}
 	st, err := OpenStore(ctx, db)
 	if err != nil {

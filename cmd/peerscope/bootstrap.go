@@ -177,6 +177,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 		return nil
 	})
 	fs.StringVar(&cfg.DB, "db", "", `the bootstrap's database: a PostgreSQL URL, postgres://user@host:port/database?sslmode=… (the password in PGPASSWORD rather than on the command line; the schema is made or upgraded at start); "": SQLite, bootstrap.db under --data`)
+	fs.IntVar(&cfg.Server.Replicas, "replicas", 0, "how many bootstrap processes serve this community from one --db PostgreSQL database, behind one --public-url and with one identity key (each allows its share of the rate limits); 0 or 1: this one alone")
 	r := &cfg.Host.Relay
 	f.relayData = byteSize(r.CircuitData)
 	fs.Var(&f.relayData, "relay-data", `most bytes a relayed circuit carries each way ("8GiB", "500MB"); a 2.5 Mb/s stream is 1.1 GB an hour`)
