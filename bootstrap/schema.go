@@ -397,4 +397,17 @@ CREATE TABLE federated (
 CREATE INDEX federated_started ON federated(started);
 CREATE INDEX federated_id ON federated(id, signed_at);
 `,
+	// 14: the key ring, on PostgreSQL (issue 16: replicas on one
+	// database serve one identity): what the key file holds, secrets and
+	// all, in one row, and a version each rotation or revocation raises,
+	// which every replica polls (keys_db.go). SQLite keeps its key file
+	// and leaves this empty.
+	`
+CREATE TABLE key_ring (
+	slot    INTEGER PRIMARY KEY CHECK (slot = 1),
+	ring    BLOB NOT NULL,              -- the key file's JSON (keyFile): seeds and the secret
+	version INTEGER NOT NULL,           -- 1, raised by each change
+	updated INTEGER NOT NULL            -- Unix ns
+);
+`,
 }

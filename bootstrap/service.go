@@ -16,7 +16,9 @@ import (
 // directory.
 type ServiceConfig struct {
 	// DataDir holds the database (DBFile) and the attestation keys
-	// (KeyFile). Required.
+	// (KeyFile; with a PostgreSQL DB the keys are the database's, and a
+	// key file here is imported by the first replica, or checked to be
+	// the same bootstrap's). Required.
 	DataDir string
 	// DB is the database: a PostgreSQL URL (postgres://…), or a SQLite
 	// file's path. Empty: DBFile in DataDir.
@@ -61,16 +63,24 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	keys, err := LoadKeyRing(cfg.DataDir, rnd)
-	if err != nil {
-		return nil, err
-	}
 	db := cfg.DB
 	if db == "" {
 		db = filepath.Join(cfg.DataDir, DBFile)
 	}
 	st, err := OpenStore(ctx, db)
 	if err != nil {
+		return nil, err
+	}
+	// On PostgreSQL the keys are the database's, shared by its replicas
+	// (keys_db.go); on SQLite, the key file's.
+	var keys *KeyRing
+	if st.dialect == dialectPostgres {
+		keys, err = st.loadKeyRing(ctx, cfg.DataDir, rnd)
+	} else {
+		keys, err = LoadKeyRing(cfg.DataDir, rnd)
+	}
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	if err := st.sealTokens(ctx, keys.secret); err != nil {
