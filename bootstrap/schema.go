@@ -410,4 +410,16 @@ CREATE TABLE key_ring (
 	updated INTEGER NOT NULL            -- Unix ns
 );
 `,
+	// 15: replicas (issue 16): each bootstrap process on the database
+	// says which libp2p peer it is and where, every ReplicaEvery, so that
+	// the others connect to it and keep it in their DHT routing tables
+	// (replicas.go). Rows unseen for replicaTTL are ignored and deleted.
+	// SQLite's single process leaves it empty.
+	`
+CREATE TABLE replicas (
+	peer  TEXT PRIMARY KEY,             -- libp2p peer ID
+	addrs TEXT NOT NULL,                -- JSON array of multiaddrs, each ending in /p2p/<peer>
+	seen  INTEGER NOT NULL              -- Unix ns of its last heartbeat
+);
+`,
 }

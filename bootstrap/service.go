@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -45,6 +46,10 @@ type Service struct {
 	Server *Server
 	ln     net.Listener
 	srv    *http.Server
+
+	// loops run beside the server's own while Serve serves, stopped
+	// before the store closes (the daemon's replicas.go).
+	loops []func(context.Context)
 }
 
 // Open opens the data directory, the store and the keys, and listens.
@@ -155,6 +160,10 @@ func (s *Service) Serve(ctx context.Context) error {
 		defer close(reminded)
 		s.Server.remindLoop(pctx)
 	}()
+	var loops sync.WaitGroup
+	for _, f := range s.loops {
+		loops.Go(func() { f(pctx) })
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -164,6 +173,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	<-pruned
 	<-reminded
 	<-federated
+	loops.Wait()
 	s.Server.Close() // ends the event streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

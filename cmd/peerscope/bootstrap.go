@@ -44,7 +44,10 @@ one that leaked). With --db postgres://… the keys live in the database
 instead, shared by every bootstrap on it (replicas: one community behind one
 name): the first one started imports its key file (or makes new keys), the
 others take the database's, and --rotate-key and --revoke-key with --db
-change them for all. The database then holds secrets. --revoke-attestation, --revoke-peer and --revoke-account
+change them for all. The database then holds secrets. Replicas on one
+database also find each other there: each records its libp2p addresses, and
+connects to and routes through the others (no --peer needed between them);
+/api/v1/info lists them all. --revoke-attestation, --revoke-peer and --revoke-account
 withdraw badges before they expire: nodes hear it from the signed trust
 statement they read every refresh interval. A running bootstrap picks all of
 these up by itself.
