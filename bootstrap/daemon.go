@@ -64,7 +64,7 @@ type Config struct {
 	StatusEvery time.Duration
 	// ReplicaEvery is how often, on PostgreSQL, the daemon records its
 	// libp2p peer and addresses in the database and joins the other
-	// replicas there (replicas.go); default DefaultReplicaEvery.
+	// replicas there (replica_peers.go); default DefaultReplicaEvery.
 	ReplicaEvery time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger

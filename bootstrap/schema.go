@@ -413,7 +413,7 @@ CREATE TABLE key_ring (
 	// 15: replicas (issue 16): each bootstrap process on the database
 	// says which libp2p peer it is and where, every ReplicaEvery, so that
 	// the others connect to it and keep it in their DHT routing tables
-	// (replicas.go). Rows unseen for replicaTTL are ignored and deleted.
+	// (replica_peers.go). Rows unseen for replicaTTL are ignored and deleted.
 	// SQLite's single process leaves it empty.
 	`
 CREATE TABLE replicas (

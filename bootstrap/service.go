@@ -48,7 +48,7 @@ type Service struct {
 	srv    *http.Server
 
 	// loops run beside the server's own while Serve serves, stopped
-	// before the store closes (the daemon's replicas.go).
+	// before the store closes (the daemon's replica_peers.go).
 	loops []func(context.Context)
 }
 
