@@ -24,7 +24,7 @@ import (
 // there the ring lives in the database (migration 14, key_ring: the key
 // file's JSON in one row and a version), not under each process's --data:
 //
-//	start:   no row ─► store the key file in --data (or fresh keys) ─► load the row
+//	start:   no row ─► store the key file in --data (or fresh keys, kept there too) ─► load the row
 //	         a row  ─► load it; refuse to start if --data's key file is another bootstrap's
 //	rotate / revoke (any process): row locked, changed, version raised
 //	running: reload reads the version (one small query); when it moved, the ring
@@ -38,17 +38,18 @@ import (
 const keyRingTimeout = 5 * time.Second
 
 // loadKeyRing returns the ring kept in the database, storing one first if
-// there is none: the key file in dir if there is one, else fresh keys (from
-// rnd). A key file in dir that holds another bootstrap's keys makes it
-// refuse: a replica serving its own identity beside the database's would
-// be two bootstraps behind one name.
+// there is none: the key file in dir if there is one, else fresh keys
+// (from rnd, written to dir's key file too). A key file in dir that holds
+// another bootstrap's keys makes it refuse: a replica serving its own
+// identity beside the database's would be two bootstraps behind one name.
 func (s *Store) loadKeyRing(ctx context.Context, dir string, rnd io.Reader) (*KeyRing, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	path := filepath.Join(dir, KeyFile)
+	path := "" // no data directory, no key file
 	local, haveLocal := keyFile{}, false
 	if dir != "" {
+		path = filepath.Join(dir, KeyFile)
 		f, err := readKeyFile(path)
 		switch {
 		case err == nil:
@@ -59,30 +60,8 @@ func (s *Store) loadKeyRing(ctx context.Context, dir string, rnd io.Reader) (*Ke
 	}
 	f, v, err := s.keyRingRow(ctx, s.r)
 	if errors.Is(err, sql.ErrNoRows) {
-		first := local
-		if !haveLocal {
-			if first, err = freshKeyFile(rnd); err != nil {
-				return nil, err
-			}
-		}
-		if len(first.Identity) == 0 { // a key file from before the identity key
-			first.Identity = make([]byte, ed25519.SeedSize)
-			if _, err := io.ReadFull(rnd, first.Identity); err != nil {
-				return nil, fmt.Errorf("bootstrap: new identity key: %w", err)
-			}
-		}
-		if _, err := newKeyRing(first); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		b, jerr := json.Marshal(first)
-		if jerr != nil {
-			return nil, jerr
-		}
-		// Replicas starting together: the first insert stands, and
-		// everyone loads it below.
-		if _, err := s.w.ExecContext(ctx, `INSERT INTO key_ring (slot, ring, version, updated) VALUES (1, ?, 1, ?) ON CONFLICT (slot) DO NOTHING`,
-			b, time.Now().UnixNano()); err != nil {
-			return nil, fmt.Errorf("bootstrap: store the key ring: %w", err)
+		if err := s.storeKeyRing(ctx, path, local, haveLocal, rnd); err != nil {
+			return nil, err
 		}
 		f, v, err = s.keyRingRow(ctx, s.w)
 	}
@@ -100,6 +79,48 @@ func (s *Store) loadKeyRing(ctx context.Context, dir string, rnd io.Reader) (*Ke
 	}
 	k.db, k.version = s, v
 	return k, nil
+}
+
+// storeKeyRing stores the first ring in an empty key_ring: local (the key
+// file at path, if haveLocal) or fresh keys from rnd.
+func (s *Store) storeKeyRing(ctx context.Context, path string, local keyFile, haveLocal bool, rnd io.Reader) error {
+	first := local
+	if !haveLocal {
+		var err error
+		if first, err = freshKeyFile(rnd); err != nil {
+			return err
+		}
+	}
+	if len(first.Identity) == 0 { // a key file from before the identity key
+		first.Identity = make([]byte, ed25519.SeedSize)
+		if _, err := io.ReadFull(rnd, first.Identity); err != nil {
+			return fmt.Errorf("bootstrap: new identity key: %w", err)
+		}
+	}
+	if _, err := newKeyRing(first); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	b, err := json.Marshal(first)
+	if err != nil {
+		return err
+	}
+	// Replicas starting together: the first insert stands, and
+	// everyone loads it below.
+	res, err := s.w.ExecContext(ctx, `INSERT INTO key_ring (slot, ring, version, updated) VALUES (1, ?, 1, ?) ON CONFLICT (slot) DO NOTHING`,
+		b, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("bootstrap: store the key ring: %w", err)
+	}
+	// New keys that went in are kept in --data too, as a bootstrap always
+	// kept its keys: that process's key file is then the database's
+	// bootstrap, and a copy of it is one way to tell a replica which
+	// bootstrap it is to be (with none, it takes the database's).
+	if n, _ := res.RowsAffected(); n == 1 && !haveLocal && path != "" {
+		if err := writeKeyFile(path, first); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sameBootstrap checks that the key file at path (f) is k's bootstrap's:

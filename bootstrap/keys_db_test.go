@@ -3,6 +3,8 @@ package bootstrap_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,14 @@ func TestReplicaKeys(t *testing.T) {
 	}
 	if !a.svc.Keys.Key().Equal(b.svc.Keys.Key()) {
 		t.Fatal("replicas with different attestation keys")
+	}
+	// The first made the keys and keeps them in its data directory too, as
+	// a bootstrap always did; the second has no key file of its own.
+	if file, err := bootstrap.LoadKeyRing(a.svc.DataDir(), nil); err != nil || file.ID() != a.svc.Keys.ID() {
+		t.Fatalf("the first replica's key file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.svc.DataDir(), bootstrap.KeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the second replica wrote a key file: %v", err)
 	}
 	ctx := t.Context()
 	ia, err := (&api.Client{Base: a.url}).Info(ctx)
