@@ -121,6 +121,14 @@ func TestReplicaKeyRotation(t *testing.T) {
 		t.Fatalf("replica A's trust statement after the rotation: %+v", after.Keys)
 	}
 
+	// An unknown key is refused and changes nothing.
+	if _, err := bootstrap.RevokeKeyAt(ctx, "", db, make([]byte, 32), rotation.Add(time.Second), nil); !errors.Is(err, bootstrap.ErrNotFound) {
+		t.Fatalf("revoking an unknown key: %v", err)
+	}
+	if ks, err := ca.Trust(ctx); err != nil || len(ks.Keys) != 2 || ks.Keys[1].Revoked || !ks.Keys[0].Public.Equal(cur.Public) {
+		t.Fatalf("after a refused revocation: %+v %v", ks.Keys, err)
+	}
+
 	// A revocation too, by the same path: both publish it.
 	if _, err := bootstrap.RevokeKeyAt(ctx, "", db, old.Public, rotation.Add(time.Second), nil); err != nil {
 		t.Fatal(err)
@@ -143,6 +151,10 @@ func TestReplicaKeyRotation(t *testing.T) {
 func TestReplicaOtherIdentity(t *testing.T) {
 	db := pgtest.DB(t)
 	ctx := t.Context()
+	// Before any bootstrap stored its keys there, there is nothing to rotate.
+	if _, err := bootstrap.RotateKeyRingAt(ctx, "", db, time.Now(), nil); !errors.Is(err, bootstrap.ErrConfig) || !strings.Contains(err.Error(), "no key ring") {
+		t.Fatalf("rotating an empty database's keys: %v", err)
+	}
 	first := t.TempDir()
 	mine, err := bootstrap.LoadKeyRing(first, nil) // a bootstrap from before, moving to PostgreSQL
 	if err != nil {
@@ -183,6 +195,7 @@ func TestReplicaOtherIdentity(t *testing.T) {
 	if !errors.Is(err, bootstrap.ErrConfig) || !strings.Contains(err.Error(), mine.ID()) || !strings.Contains(err.Error(), theirs.ID()) {
 		t.Fatalf("a replica with another bootstrap's key file: %v", err)
 	}
+	t.Logf("refused, as an operator reads it: %v", err)
 	if _, err := open(t.TempDir()); err != nil { // no key file: takes the database's
 		t.Fatal(err)
 	}
