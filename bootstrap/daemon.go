@@ -62,6 +62,10 @@ type Config struct {
 	// StatusEvery is how often the relay's figures are printed; default a
 	// minute.
 	StatusEvery time.Duration
+	// ReplicaEvery is how often, on PostgreSQL, the daemon records its
+	// libp2p peer and addresses in the database and joins the other
+	// replicas there (replica_peers.go); default DefaultReplicaEvery.
+	ReplicaEvery time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -109,6 +113,13 @@ func NewDaemon(cfg Config) (*Daemon, error) {
 	}
 	if cfg.StatusEvery < 0 {
 		return nil, fmt.Errorf("%w: negative status interval", ErrConfig)
+	}
+	if cfg.ReplicaEvery == 0 {
+		cfg.ReplicaEvery = DefaultReplicaEvery
+	}
+	if cfg.ReplicaEvery < 0 || cfg.ReplicaEvery > replicaTTL/3 {
+		return nil, fmt.Errorf("%w: replica heartbeat every %s: want it positive and at most %s (a third of the %s a replica unseen still counts)",
+			ErrConfig, cfg.ReplicaEvery, replicaTTL/3, replicaTTL)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -238,10 +249,16 @@ func (d *Daemon) MetricsURL() string {
 func (d *Daemon) open(ctx context.Context, dir string, h *Host, live *LivePublisher) (*Service, *xstandin.Provider, error) {
 	sc := d.cfg.Server
 	sc.Logger = cmp.Or(sc.Logger, d.cfg.Logger)
+	var replicas *replicaSet // on PostgreSQL; set before Serve
 	sc.PeerInfo = func() (string, []string) {
 		var addrs []string
 		for _, a := range h.Addrs() {
 			addrs = append(addrs, a.String())
+		}
+		if replicas != nil {
+			// Each ends in its own /p2p/<ID>: nodes take every one as a
+			// bootstrap peer (community.PeersFromInfo).
+			addrs = append(addrs, replicas.addrs()...)
 		}
 		return h.ID().String(), addrs
 	}
@@ -270,6 +287,13 @@ func (d *Daemon) open(ctx context.Context, dir string, h *Host, live *LivePublis
 	if standin != nil {
 		svc.Server.Mount("/x/", standin)
 	}
+	if svc.Store.dialect == dialectPostgres {
+		replicas = &replicaSet{st: svc.Store, h: h, every: d.cfg.ReplicaEvery, now: time.Now, log: d.cfg.Logger}
+		if now := d.cfg.Server.Now; now != nil {
+			replicas.now = now
+		}
+		svc.loops = append(svc.loops, replicas.run)
+	}
 	return svc, standin, nil
 }
 
@@ -282,6 +306,9 @@ func (d *Daemon) Addrs() []ma.Multiaddr { return d.host.Addrs() }
 
 // URL returns the HTTP API's base URL (after Ready).
 func (d *Daemon) URL() string { return d.svc.URL() }
+
+// Host returns the daemon's libp2p side (after Ready).
+func (d *Daemon) Host() *Host { return d.host }
 
 // RelayStats returns what the relay has carried (after Ready).
 func (d *Daemon) RelayStats() RelayStats { return d.host.RelayStats() }

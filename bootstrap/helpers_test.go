@@ -73,13 +73,22 @@ const (
 
 func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
+	return newEnvOn(t, "", tweak)
+}
+
+// newEnvOn is newEnv on the database db ("": the one newEnv picks), with
+// a data directory of its own: replicas, when two share a PostgreSQL db.
+func newEnvOn(t *testing.T, db string, tweak func(*bootstrap.ServerConfig)) *env {
+	t.Helper()
 	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
 	// provider is built: listen first.
 	ctx, cancel := context.WithCancel(context.Background())
 	sc := bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0"}
 	// Under pgtest.Each's "postgres" subtest, a PostgreSQL database.
-	sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
+	if sc.DB = db; db == "" {
+		sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
+	}
 	e.db = sc.DB
 	var x *xstandin.Provider
 	e.xsrv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { x.ServeHTTP(w, r) }))

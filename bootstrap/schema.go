@@ -397,4 +397,29 @@ CREATE TABLE federated (
 CREATE INDEX federated_started ON federated(started);
 CREATE INDEX federated_id ON federated(id, signed_at);
 `,
+	// 14: the key ring, on PostgreSQL (issue 16: replicas on one
+	// database serve one identity): what the key file holds, secrets and
+	// all, in one row, and a version each rotation or revocation raises,
+	// which every replica polls (keys_db.go). SQLite keeps its key file
+	// and leaves this empty.
+	`
+CREATE TABLE key_ring (
+	slot    INTEGER PRIMARY KEY CHECK (slot = 1),
+	ring    BLOB NOT NULL,              -- the key file's JSON (keyFile): seeds and the secret
+	version INTEGER NOT NULL,           -- 1, raised by each change
+	updated INTEGER NOT NULL            -- Unix ns
+);
+`,
+	// 15: replicas (issue 16): each bootstrap process on the database
+	// says which libp2p peer it is and where, every ReplicaEvery, so that
+	// the others connect to it and keep it in their DHT routing tables
+	// (replica_peers.go). Rows unseen for replicaTTL are ignored and deleted.
+	// SQLite's single process leaves it empty.
+	`
+CREATE TABLE replicas (
+	peer  TEXT PRIMARY KEY,             -- libp2p peer ID
+	addrs TEXT NOT NULL,                -- JSON array of multiaddrs, each ending in /p2p/<peer>
+	seen  INTEGER NOT NULL              -- Unix ns of its last heartbeat
+);
+`,
 }

@@ -40,7 +40,14 @@ State lives under --data: the libp2p identity, the SQLite database
 (bootstrap.db, unless --db names a PostgreSQL database) and the attestation keys (attestation-keys.json;
 --rotate-key retires the current key and makes a new one, and nodes keep
 believing what the old one issued before the rotation; --revoke-key revokes
-one that leaked). --revoke-attestation, --revoke-peer and --revoke-account
+one that leaked). With --db postgres://… the keys live in the database
+instead, shared by every bootstrap on it (replicas: one community behind one
+name): the first one started imports its key file (or makes new keys), the
+others take the database's, and --rotate-key and --revoke-key with --db
+change them for all. The database then holds secrets. Replicas on one
+database also find each other there: each records its libp2p addresses, and
+connects to and routes through the others (no --peer needed between them);
+/api/v1/info lists them all. --revoke-attestation, --revoke-peer and --revoke-account
 withdraw badges before they expire: nodes hear it from the signed trust
 statement they read every refresh interval. A running bootstrap picks all of
 these up by itself.
@@ -77,15 +84,15 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 		return err
 	}
 	if *f.rotate {
-		if cfg.DataDir == "" {
-			return usagef("bootstrap", "--rotate-key needs --data: the keys to rotate live there")
+		if cfg.DataDir == "" && cfg.DB == "" {
+			return usagef("bootstrap", "--rotate-key needs --data (or --db postgres://…): the keys to rotate live there")
 		}
-		k, err := bootstrap.RotateKeyRing(cfg.DataDir, time.Now(), nil)
+		k, err := bootstrap.RotateKeyRingAt(ctx, cfg.DataDir, cfg.DB, time.Now(), nil)
 		if err != nil {
 			return err
 		}
 		cur, _ := k.KeySet().Current()
-		fmt.Printf("New attestation key %x; %d retired.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
+		fmt.Printf("New attestation key %x; %d retired. Running bootstraps on these keys take it up by themselves.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
 		return nil
 	}
 	d, err := bootstrap.NewDaemon(cfg)
@@ -116,15 +123,15 @@ func (f *bootstrapFlags) revoke(ctx context.Context, dir, db string) (bool, erro
 	if *f.revokeKey == "" && r == (bootstrap.Revoke{Reason: r.Reason}) {
 		return false, nil
 	}
-	if dir == "" {
-		return true, usagef("bootstrap", "--revoke-… needs --data: the bootstrap's keys and database live there")
+	if dir == "" && db == "" {
+		return true, usagef("bootstrap", "--revoke-… needs --data (or --db postgres://…): the bootstrap's keys and database live there")
 	}
 	if *f.revokeKey != "" {
 		pub, err := hex.DecodeString(*f.revokeKey)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
 			return true, usagef("bootstrap", "--revoke-key: want the key's 64 hex digits, as 'Attestation key:' prints it")
 		}
-		k, err := bootstrap.RevokeKey(dir, pub, time.Now(), nil)
+		k, err := bootstrap.RevokeKeyAt(ctx, dir, db, pub, time.Now(), nil)
 		if err != nil {
 			return true, err
 		}
@@ -133,6 +140,9 @@ func (f *bootstrapFlags) revoke(ctx context.Context, dir, db string) (bool, erro
 		return true, nil
 	}
 	if db == "" {
+		if dir == "" {
+			return true, usagef("bootstrap", "--revoke-… needs --data or --db: the bootstrap's database lives there")
+		}
 		db = filepath.Join(dir, bootstrap.DBFile)
 	}
 	if err := bootstrap.RevokeIn(ctx, db, r, time.Now()); err != nil {
