@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +18,9 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peerscope/peerscope/bootstrap/xstandin"
 )
@@ -35,6 +40,10 @@ type Config struct {
 	DB string
 	// HTTP is the API's listen address; default DefaultHTTP.
 	HTTP string
+	// Metrics, when set, is where Prometheus scrapes the daemon
+	// (GET /metrics): its own address, apart from the API's, which is
+	// public. Empty: no metrics served.
+	Metrics string
 	// Host configures the libp2p side; the daemon sets its DataDir and
 	// Logger.
 	Host HostConfig
@@ -53,6 +62,10 @@ type Config struct {
 	// StatusEvery is how often the relay's figures are printed; default a
 	// minute.
 	StatusEvery time.Duration
+	// ReplicaEvery is how often, on PostgreSQL, the daemon records its
+	// libp2p peer and addresses in the database and joins the other
+	// replicas there (replica_peers.go); default DefaultReplicaEvery.
+	ReplicaEvery time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 }
@@ -85,8 +98,9 @@ type Daemon struct {
 	ready chan struct{}
 
 	// Set before ready is closed.
-	host *Host
-	svc  *Service
+	host    *Host
+	svc     *Service
+	metrics net.Listener // nil without Config.Metrics
 }
 
 // NewDaemon checks cfg and returns a daemon to Run.
@@ -99,6 +113,13 @@ func NewDaemon(cfg Config) (*Daemon, error) {
 	}
 	if cfg.StatusEvery < 0 {
 		return nil, fmt.Errorf("%w: negative status interval", ErrConfig)
+	}
+	if cfg.ReplicaEvery == 0 {
+		cfg.ReplicaEvery = DefaultReplicaEvery
+	}
+	if cfg.ReplicaEvery < 0 || cfg.ReplicaEvery > replicaTTL/3 {
+		return nil, fmt.Errorf("%w: replica heartbeat every %s: want it positive and at most %s (a third of the %s a replica unseen still counts)",
+			ErrConfig, cfg.ReplicaEvery, replicaTTL/3, replicaTTL)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -163,11 +184,24 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, live.Close()) }()
+	if cfg.Metrics != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("bootstrap: metrics: listen %s: %w", cfg.Metrics, err)
+		}
+		d.metrics = ln
+		defer ln.Close() // if Run fails to start; after Serve, closed already
+	}
 	svc, standin, err := d.open(ctx, dir, h, live)
 	if err != nil {
 		return err
 	}
 	d.host, d.svc = h, svc
+	var metrics *http.Server
+	if d.metrics != nil {
+		metrics = &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	}
 	signedIn.Store(svc)
 	close(d.ready)
 	d.printUp(standin)
@@ -176,10 +210,37 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if cfg.Out != nil {
 		wg.Go(func() { d.printRelayStats(statusCtx) })
 	}
+	if metrics != nil {
+		wg.Go(func() { metrics.Serve(d.metrics) })
+	}
 	err = svc.Serve(ctx) // until ctx ends; then the HTTP server, its streams and the store
 	stopStatus()
+	if metrics != nil {
+		metrics.Close()
+	}
 	wg.Wait()
 	return err
+}
+
+// metricsHandler serves the daemon's registry: the server's and the
+// host's figures, Go's and the process's.
+func (d *Daemon) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(d.svc.Server.Collectors()...)
+	reg.MustRegister(d.host.Collector(), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// MetricsURL returns where Prometheus scrapes the daemon (after Ready),
+// or "" without Config.Metrics.
+func (d *Daemon) MetricsURL() string {
+	if d.metrics == nil {
+		return ""
+	}
+	return "http://" + d.metrics.Addr().String() + "/metrics"
 }
 
 // open opens the HTTP service under dir, its /api/v1/info naming the
@@ -188,10 +249,16 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 func (d *Daemon) open(ctx context.Context, dir string, h *Host, live *LivePublisher) (*Service, *xstandin.Provider, error) {
 	sc := d.cfg.Server
 	sc.Logger = cmp.Or(sc.Logger, d.cfg.Logger)
+	var replicas *replicaSet // on PostgreSQL; set before Serve
 	sc.PeerInfo = func() (string, []string) {
 		var addrs []string
 		for _, a := range h.Addrs() {
 			addrs = append(addrs, a.String())
+		}
+		if replicas != nil {
+			// Each ends in its own /p2p/<ID>: nodes take every one as a
+			// bootstrap peer (community.PeersFromInfo).
+			addrs = append(addrs, replicas.addrs()...)
 		}
 		return h.ID().String(), addrs
 	}
@@ -220,6 +287,13 @@ func (d *Daemon) open(ctx context.Context, dir string, h *Host, live *LivePublis
 	if standin != nil {
 		svc.Server.Mount("/x/", standin)
 	}
+	if svc.Store.dialect == dialectPostgres {
+		replicas = &replicaSet{st: svc.Store, h: h, every: d.cfg.ReplicaEvery, now: time.Now, log: d.cfg.Logger}
+		if now := d.cfg.Server.Now; now != nil {
+			replicas.now = now
+		}
+		svc.loops = append(svc.loops, replicas.run)
+	}
 	return svc, standin, nil
 }
 
@@ -232,6 +306,9 @@ func (d *Daemon) Addrs() []ma.Multiaddr { return d.host.Addrs() }
 
 // URL returns the HTTP API's base URL (after Ready).
 func (d *Daemon) URL() string { return d.svc.URL() }
+
+// Host returns the daemon's libp2p side (after Ready).
+func (d *Daemon) Host() *Host { return d.host }
 
 // RelayStats returns what the relay has carried (after Ready).
 func (d *Daemon) RelayStats() RelayStats { return d.host.RelayStats() }
@@ -253,6 +330,9 @@ func (d *Daemon) printUp(standin *xstandin.Provider) {
 		d.svc.URL(), d.svc.Keys.ID(), base, d.svc.Keys.ID(), []byte(cur.Public))
 	if standin != nil {
 		fmt.Fprintf(w, "Sign-in with Twitter goes to the local stand-in (%s/x/).\n", d.svc.URL())
+	}
+	if u := d.MetricsURL(); u != "" {
+		fmt.Fprintf(w, "Metrics (Prometheus): %s\n", u)
 	}
 }
 

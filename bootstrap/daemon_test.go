@@ -111,6 +111,7 @@ func TestNewDaemonRefuses(t *testing.T) {
 		"tiny body":     {func(c *bootstrap.Config) { c.Server.MaxBody = 100 }, bootstrap.ErrConfig},
 		"negative TTL":  {func(c *bootstrap.Config) { c.Server.LiveTTL = -time.Second }, bootstrap.ErrConfig},
 		"status period": {func(c *bootstrap.Config) { c.StatusEvery = -time.Second }, bootstrap.ErrConfig},
+		"replica beat":  {func(c *bootstrap.Config) { c.ReplicaEvery = time.Minute }, bootstrap.ErrConfig},
 	} {
 		cfg := bootstrap.DefaultConfig()
 		c.edit(&cfg)

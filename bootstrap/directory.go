@@ -288,6 +288,9 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if follower != 0 {
 		// One account's view: not shared through the cache.
 		list, err := s.store.listBroadcasts(r.Context(), query, follower, now, s.cfg.LiveTTL)
+		if err == nil {
+			list, err = s.mergeFederated(r.Context(), query, follower, now, list)
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -300,7 +303,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	body, err := s.lists.get(key, now, func() ([]byte, error) {
 		// Others may wait on this answer: the first asker leaving must
 		// not cancel it.
-		list, err := s.store.listBroadcasts(context.WithoutCancel(r.Context()), query, 0, now, s.cfg.LiveTTL)
+		ctx := context.WithoutCancel(r.Context())
+		list, err := s.store.listBroadcasts(ctx, query, 0, now, s.cfg.LiveTTL)
+		if err == nil {
+			list, err = s.mergeFederated(ctx, query, 0, now, list)
+		}
 		if err != nil {
 			return nil, err
 		}

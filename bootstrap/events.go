@@ -59,6 +59,13 @@ type sub struct {
 
 func newHub() *hub { return &hub{subs: make(map[*sub]struct{})} }
 
+// count is the number of streams open.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 func (h *hub) subscribe(account int64) (*sub, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -64,6 +64,7 @@ type env struct {
 	url   string
 	codes *codes
 	live  chan bootstrap.Event
+	sc    bootstrap.ServiceConfig // as opened (replicas open the same)
 }
 
 const (
@@ -73,13 +74,20 @@ const (
 
 func newEnv(t *testing.T, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
-	return newReplica(t, nil, tweak)
+	return newEnvOn(t, "", tweak)
 }
 
-// newReplica is newEnv, or with of not nil another replica of of's
-// bootstrap: the same keys and database (PostgreSQL), its own process
-// state and HTTP server.
+// newReplica is another replica of of's bootstrap: the same database
+// (PostgreSQL, whose key ring they share), a data directory, process
+// state and HTTP server of its own.
 func newReplica(t *testing.T, of *env, tweak func(*bootstrap.ServerConfig)) *env {
+	t.Helper()
+	return newEnvOn(t, of.db, tweak)
+}
+
+// newEnvOn is newEnv on the database db ("": the one newEnv picks), with
+// a data directory of its own: replicas, when two share a PostgreSQL db.
+func newEnvOn(t *testing.T, db string, tweak func(*bootstrap.ServerConfig)) *env {
 	t.Helper()
 	e := &env{t: t, clock: clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), codes: &codes{}, live: make(chan bootstrap.Event, 16)}
 	// The bootstrap's address is needed for the redirect URI before the
@@ -87,9 +95,8 @@ func newReplica(t *testing.T, of *env, tweak func(*bootstrap.ServerConfig)) *env
 	ctx, cancel := context.WithCancel(context.Background())
 	sc := bootstrap.ServiceConfig{DataDir: t.TempDir(), HTTP: "127.0.0.1:0"}
 	// Under pgtest.Each's "postgres" subtest, a PostgreSQL database.
-	sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
-	if of != nil {
-		sc.DataDir, sc.DB = of.dir, of.db
+	if sc.DB = db; db == "" {
+		sc.DB = pgtest.DBFor(t, filepath.Join(sc.DataDir, bootstrap.DBFile))
 	}
 	e.db, e.dir = sc.DB, sc.DataDir
 	var x *xstandin.Provider
@@ -116,6 +123,7 @@ func newReplica(t *testing.T, of *env, tweak func(*bootstrap.ServerConfig)) *env
 	if tweak != nil {
 		tweak(&sc.Server)
 	}
+	e.sc = sc
 	svc, err := bootstrap.Open(ctx, sc)
 	if err != nil {
 		t.Fatal(err)

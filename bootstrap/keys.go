@@ -42,7 +42,8 @@ type keyFile struct {
 // KeyRing is the bootstrap's keys: its identity key, its attestation
 // signing key and its published key set. A running bootstrap picks up what
 // `peerscope bootstrap --rotate-key` or `--revoke-key` wrote to its key
-// file (reload, from the trust statement's refresh and before signing).
+// file, or to the database's key ring on PostgreSQL (reload, from the
+// trust statement's refresh and before signing).
 type KeyRing struct {
 	secret []byte
 	ident  ed25519.PrivateKey
@@ -54,6 +55,9 @@ type KeyRing struct {
 	path string // the key file; "" for a ring not loaded from one
 	mod  time.Time
 	size int64
+
+	db      *Store // the database holding the ring (keys_db.go); nil for a key file
+	version int64  // the database ring's version loaded
 }
 
 // ID returns the bootstrap's ID: the fingerprint of its identity key
@@ -88,6 +92,9 @@ func (k *KeyRing) KeySet() identity.KeySet {
 // rotation or a revocation made by another process. A file whose identity
 // key or secret differ is not taken (it is another bootstrap's).
 func (k *KeyRing) reload() (changed bool, err error) {
+	if k.db != nil {
+		return k.reloadDB()
+	}
 	if k.path == "" {
 		return false, nil
 	}
@@ -170,11 +177,9 @@ func loadKeyRing(dir string, rnd io.Reader) (*KeyRing, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f := keyFile{Seed: make([]byte, ed25519.SeedSize), Secret: make([]byte, 32), Identity: make([]byte, ed25519.SeedSize)}
-		for _, b := range [][]byte{f.Secret, f.Seed, f.Identity} {
-			if _, err := io.ReadFull(rnd, b); err != nil {
-				return nil, fmt.Errorf("bootstrap: new keys: %w", err)
-			}
+		f, err := freshKeyFile(rnd)
+		if err != nil {
+			return nil, err
 		}
 		if err := writeKeyFile(path, f); err != nil {
 			return nil, err
@@ -257,14 +262,27 @@ func RevokeKey(dir string, pub ed25519.PublicKey, now time.Time, rnd io.Reader) 
 	if err != nil {
 		return nil, err
 	}
+	f, err := revoked(old, pub, now, rnd)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeKeyFile(filepath.Join(dir, KeyFile), f); err != nil {
+		return nil, err
+	}
+	return LoadKeyRing(dir, rnd)
+}
+
+// revoked is old's key file with pub revoked, the current key rotated
+// first (at now, the new one from rnd) if pub is it.
+func revoked(old *KeyRing, pub ed25519.PublicKey, now time.Time, rnd io.Reader) (keyFile, error) {
 	var f keyFile
 	if cur, _ := old.KeySet().Current(); cur.Public.Equal(pub) {
+		var err error
 		if f, err = rotated(old, now, rnd); err != nil {
-			return nil, err
+			return keyFile{}, err
 		}
 	} else {
-		set := old.KeySet()
-		f = keyFile{Seed: old.Key().Seed(), Secret: old.secret, Identity: old.ident.Seed(), From: set.Keys[0].From, Retired: slices.Clone(set.Keys[1:])}
+		f = old.file()
 	}
 	found := false
 	for i := range f.Retired {
@@ -273,12 +291,16 @@ func RevokeKey(dir string, pub ed25519.PublicKey, now time.Time, rnd io.Reader) 
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: %x is not one of this bootstrap's attestation keys", ErrNotFound, []byte(pub))
+		return keyFile{}, fmt.Errorf("%w: %x is not one of this bootstrap's attestation keys", ErrNotFound, []byte(pub))
 	}
-	if err := writeKeyFile(filepath.Join(dir, KeyFile), f); err != nil {
-		return nil, err
-	}
-	return LoadKeyRing(dir, rnd)
+	return f, nil
+}
+
+// file is the key file that holds k.
+func (k *KeyRing) file() keyFile {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return keyFile{Seed: k.key.Seed(), Secret: k.secret, Identity: k.ident.Seed(), From: k.set.Keys[0].From, Retired: slices.Clone(k.set.Keys[1:])}
 }
 
 func writeKeyFile(path string, f keyFile) error {

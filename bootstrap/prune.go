@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,6 +26,11 @@ const DefaultPruneEvery = 10 * time.Minute
 // went quiet is forgotten (it left the live list after LiveTTL).
 const staleLive = time.Hour
 
+type pruneStep struct {
+	table, query string
+	args         []any
+}
+
 // Pruned counts the rows one Prune deleted, by table.
 type Pruned map[string]int64
 
@@ -35,10 +41,7 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 	l := s.cfg.PhoneLimits
 	window := int64(l.SendWindow)
 	lowestNonce := s.nonces.bucket(now.Add(-s.cfg.ClockSkew)) - 1
-	steps := []struct {
-		table, query string
-		args         []any
-	}{
+	steps := []pruneStep{
 		{"broadcasts", `DELETE FROM broadcasts WHERE ended != 0 AND ((replay != '' AND replay_expires <= ?) OR (replay = '' AND ended <= ?))`,
 			[]any{n, now.Add(-s.cfg.ReplayTTL).UnixNano()}},
 		{"broadcasts", `DELETE FROM broadcasts WHERE ended = 0 AND updated <= ?`, []any{now.Add(-staleLive).UnixNano()}},
@@ -58,6 +61,17 @@ func (s *Server) Prune(ctx context.Context) (Pruned, error) {
 	}
 	out := Pruned{}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		// Replicas: one prunes at a time, the others skip their turn (two
+		// transactions deleting the same rows could deadlock); the nonces
+		// go under the lock group commits take to delete them too.
+		if ok, err := s.store.tryLock(ctx, tx, "prune"); err != nil || !ok {
+			return err
+		}
+		if ok, err := s.store.tryLock(ctx, tx, lockPruneNonces); err != nil {
+			return err
+		} else if !ok {
+			steps = slices.DeleteFunc(steps, func(st pruneStep) bool { return st.table == "nonces" })
+		}
 		for _, st := range steps {
 			res, err := tx.ExecContext(ctx, st.query, st.args...)
 			if err != nil {

@@ -14,6 +14,20 @@ type Rate struct {
 	Burst     int
 }
 
+// share is one replica's part of r when n processes serve one community
+// (ServerConfig.Replicas): the rate and the burst divided by n, a burst of
+// at least 1. Partitioned rather than shared in the database, which would
+// cost a write per request. What a client gets: r from all the replicas
+// together when the balancer spreads its requests, never more (but for a
+// burst below n: n bursts of 1); r/n when the balancer keeps it on one
+// replica (sticky routing), the price of keeping the limits in memory.
+func (r Rate) share(n int) Rate {
+	if n <= 1 || r.PerSecond <= 0 {
+		return r
+	}
+	return Rate{PerSecond: r.PerSecond / float64(n), Burst: max(1, r.Burst/n)}
+}
+
 // limiter keeps one token bucket (a rate.Limiter) per key — an IP, a peer,
 // an account — on the injected clock: every call passes its now to
 // AllowN. Memory is bounded: when the map reaches max keys, the buckets

@@ -37,7 +37,8 @@ func TestOperatorRevokes(t *testing.T) {
 			return err
 		}
 		leaked, _ := e.svc.Keys.KeySet().Current()
-		if _, err := bootstrap.RevokeKey(dir, leaked.Public, e.clock.Now(), nil); err != nil {
+		// As --revoke-key does: the key file's ring, or the database's on PostgreSQL.
+		if _, err := bootstrap.RevokeKeyAt(ctx, dir, e.db, leaked.Public, e.clock.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(time.Second)
@@ -79,7 +80,7 @@ func TestOperatorRevokes(t *testing.T) {
 				t.Errorf("%+v: revoked", bad)
 			}
 		}
-		if _, err := bootstrap.RevokeKey(dir, make([]byte, 32), e.clock.Now(), nil); err == nil {
+		if _, err := bootstrap.RevokeKeyAt(ctx, dir, e.db, make([]byte, 32), e.clock.Now(), nil); err == nil {
 			t.Error("an unknown key revoked")
 		}
 	})

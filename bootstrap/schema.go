@@ -373,4 +373,53 @@ ALTER TABLE broadcasts ADD COLUMN thumb_at INTEGER NOT NULL DEFAULT 0;
 	`
 CREATE INDEX accounts_handle_lower ON accounts(lower(handle));
 `,
+	// 13: federation (issue 16): the public live entries read from the
+	// communities this bootstrap federates with, each as its broadcaster
+	// signed it, by the community it came from; apart from broadcasts,
+	// so that they are never exported again.
+	`
+CREATE TABLE federated (
+	origin      TEXT NOT NULL,          -- the community's bootstrap URL, as configured
+	origin_id   TEXT NOT NULL,          -- its fingerprint: what the announcement is signed for
+	id          TEXT NOT NULL,
+	broadcaster TEXT NOT NULL,
+	title       TEXT NOT NULL,
+	link        TEXT NOT NULL,
+	started     INTEGER NOT NULL,
+	viewers     INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	signed_at   INTEGER NOT NULL,       -- when the broadcaster signed it, Unix ns: live while within LiveTTL
+	lat         REAL,
+	lon         REAL,
+	record      BLOB NOT NULL,          -- api.SignedListing, JSON, as verified
+	PRIMARY KEY (origin, id)
+);
+CREATE INDEX federated_started ON federated(started);
+CREATE INDEX federated_id ON federated(id, signed_at);
+`,
+	// 14: the key ring, on PostgreSQL (issue 16: replicas on one
+	// database serve one identity): what the key file holds, secrets and
+	// all, in one row, and a version each rotation or revocation raises,
+	// which every replica polls (keys_db.go). SQLite keeps its key file
+	// and leaves this empty.
+	`
+CREATE TABLE key_ring (
+	slot    INTEGER PRIMARY KEY CHECK (slot = 1),
+	ring    BLOB NOT NULL,              -- the key file's JSON (keyFile): seeds and the secret
+	version INTEGER NOT NULL,           -- 1, raised by each change
+	updated INTEGER NOT NULL            -- Unix ns
+);
+`,
+	// 15: replicas (issue 16): each bootstrap process on the database
+	// says which libp2p peer it is and where, every ReplicaEvery, so that
+	// the others connect to it and keep it in their DHT routing tables
+	// (replica_peers.go). Rows unseen for replicaTTL are ignored and deleted.
+	// SQLite's single process leaves it empty.
+	`
+CREATE TABLE replicas (
+	peer  TEXT PRIMARY KEY,             -- libp2p peer ID
+	addrs TEXT NOT NULL,                -- JSON array of multiaddrs, each ending in /p2p/<peer>
+	seen  INTEGER NOT NULL              -- Unix ns of its last heartbeat
+);
+`,
 }

@@ -118,8 +118,10 @@ WHERE (access != '' AND access NOT LIKE 'sealed1:%') OR (refresh != '' AND refre
 		for _, r := range plain {
 			a, _ := t.open(r.id, "access", r.access)
 			f, _ := t.open(r.id, "refresh", r.refresh)
-			if _, err := tx.ExecContext(ctx, `UPDATE provider_tokens SET access = ?, refresh = ? WHERE account = ?`,
-				t.seal(r.id, "access", a), t.seal(r.id, "refresh", f), r.id); err != nil {
+			// Only what was read is sealed: a replica running on the same
+			// database may have sealed or refreshed the tokens meanwhile.
+			if _, err := tx.ExecContext(ctx, `UPDATE provider_tokens SET access = ?, refresh = ? WHERE account = ? AND access = ? AND refresh = ?`,
+				t.seal(r.id, "access", a), t.seal(r.id, "refresh", f), r.id, r.access, r.refresh); err != nil {
 				return fmt.Errorf("bootstrap: sealing tokens: %w", err)
 			}
 		}

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/identity"
 )
 
@@ -58,6 +60,13 @@ type ServerConfig struct {
 	// many nodes it has), per IP on phone sign-up starts. A zero Rate gets
 	// the default; a Rate with PerSecond < 0 turns that limit off.
 	RateIP, RatePeer, RateAccount, RatePhone Rate
+	// Replicas is how many bootstrap processes serve this community from
+	// one PostgreSQL database (0 or 1: this one alone). The rate limits
+	// are kept in each process's memory, so each replica allows its share,
+	// 1/Replicas of every rate and burst (a burst at least 1): together,
+	// what one bootstrap would allow a client whose requests the balancer
+	// spreads over them (Rate.share says what it costs otherwise).
+	Replicas int
 	// TrustedProxies are reverse proxies in front of the bootstrap: for a
 	// request from one, the per-address limits count the client address
 	// it forwards (X-Forwarded-For). Empty: the remote address counts.
@@ -86,6 +95,10 @@ type ServerConfig struct {
 	// PeerInfo, when set, gives the bootstrap's libp2p peer ID and
 	// addresses for /api/v1/info (the libp2p host fills it).
 	PeerInfo func() (id string, addrs []string)
+	// Federation names the communities whose public live directories this
+	// bootstrap lists beside its own (federation.go).
+	Federation FederationConfig
+
 	// OnLive, when set, hears every broadcast going live with the
 	// accounts that follow its broadcaster: the libp2p side publishes it
 	// on LiveTopic. It must not block.
@@ -208,6 +221,8 @@ func (c *ServerConfig) fill() error {
 		return fmt.Errorf("%w: negative schedule or question limit", ErrConfig)
 	case c.MaxBody < 1024:
 		return fmt.Errorf("%w: body limit %d below 1 KiB", ErrConfig, c.MaxBody)
+	case c.Replicas < 0:
+		return fmt.Errorf("%w: %d replicas", ErrConfig, c.Replicas)
 	}
 	return nil
 }
@@ -229,6 +244,9 @@ type Server struct {
 	nonces   *nonceStore
 	lists    listCache
 	trust    trustCache
+	feds     []*fedPeer // the communities federated with
+
+	http *httpMetrics // metrics.go
 
 	ipLimit, peerLimit, accountLimit, phoneLimit *limiter
 	// phoneNetLimit: codes to one number asked from one network.
@@ -252,12 +270,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		profiles:      cfg.Store,
 		log:           cfg.Logger,
 		hub:           newHub(),
+		http:          newHTTPMetrics(),
 		nonces:        newNonceStore(cfg.ClockSkew, cfg.maxNonces),
-		ipLimit:       newLimiter(cfg.RateIP),
-		peerLimit:     newLimiter(cfg.RatePeer),
-		accountLimit:  newLimiter(cfg.RateAccount),
-		phoneLimit:    newLimiter(cfg.RatePhone),
-		phoneNetLimit: newLimiter(phoneNetRate(cfg)),
+		ipLimit:       newLimiter(cfg.RateIP.share(cfg.Replicas)),
+		peerLimit:     newLimiter(cfg.RatePeer.share(cfg.Replicas)),
+		accountLimit:  newLimiter(cfg.RateAccount.share(cfg.Replicas)),
+		phoneLimit:    newLimiter(cfg.RatePhone.share(cfg.Replicas)),
+		phoneNetLimit: newLimiter(phoneNetRate(cfg).share(cfg.Replicas)),
 	}
 	// The nonces kept before a restart: what was captured then is refused
 	// now.
@@ -267,6 +286,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.nonces.load(kept, lowest)
+	if s.feds, err = s.cfg.Federation.fill(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	if s.store.pg != nil {
 		if s.replicas, err = startReplicas(s, s.store.pg); err != nil {
@@ -332,6 +354,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /api/v1/broadcasts/{id}/thumbnail", s.handlePutThumbnail)
 	m.HandleFunc("GET /api/v1/broadcasts/{id}/thumbnail", s.handleGetThumbnail)
 	m.HandleFunc("GET /api/v1/events", s.handleEvents)
+	m.HandleFunc("GET "+api.FederationPath, s.handleFederationExport)
+	m.HandleFunc("GET /api/v1/federated/{id}", s.handleFederatedProof)
 	m.HandleFunc("GET /api/v1/feed", s.handleFeed)
 	m.HandleFunc("GET /api/v1/follows", s.handleFollowing)
 	m.HandleFunc("PUT /api/v1/follows/{account}", s.handleFollow)
@@ -367,8 +391,12 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// ServeHTTP applies the per-IP limit, then routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP applies the per-IP limit, then routes, and counts and times
+// the request by the route that matched.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() { s.http.observe(r.Pattern, cmp.Or(w.code, http.StatusOK), time.Since(start)) }()
 	if !s.ipLimit.allow(netKey(clientIP(r, s.cfg.TrustedProxies)), s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -16,7 +17,9 @@ import (
 // directory.
 type ServiceConfig struct {
 	// DataDir holds the database (DBFile) and the attestation keys
-	// (KeyFile). Required.
+	// (KeyFile; with a PostgreSQL DB the keys are the database's, and a
+	// key file here is imported by the first replica, or checked to be
+	// the same bootstrap's). Required.
 	DataDir string
 	// DB is the database: a PostgreSQL URL (postgres://…), or a SQLite
 	// file's path. Empty: DBFile in DataDir.
@@ -43,6 +46,10 @@ type Service struct {
 	Server *Server
 	ln     net.Listener
 	srv    *http.Server
+
+	// loops run beside the server's own while Serve serves, stopped
+	// before the store closes (the daemon's replica_peers.go).
+	loops []func(context.Context)
 }
 
 // Open opens the data directory, the store and the keys, and listens.
@@ -54,6 +61,13 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if cfg.HTTP == "" {
 		cfg.HTTP = DefaultHTTP
 	}
+	db := cfg.DB
+	if db == "" {
+		db = filepath.Join(cfg.DataDir, DBFile)
+	}
+	if cfg.Server.Replicas > 1 && !isPostgresURL(db) {
+		return nil, fmt.Errorf("%w: %d replicas share a PostgreSQL database (--db postgres://…); a SQLite file has one process", ErrConfig, cfg.Server.Replicas)
+	}
 	if err := privateDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -61,16 +75,20 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	keys, err := LoadKeyRing(cfg.DataDir, rnd)
+	st, err := OpenStore(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	db := cfg.DB
-	if db == "" {
-		db = filepath.Join(cfg.DataDir, DBFile)
+	// On PostgreSQL the keys are the database's, shared by its replicas
+	// (keys_db.go); on SQLite, the key file's.
+	var keys *KeyRing
+	if st.dialect == dialectPostgres {
+		keys, err = st.loadKeyRing(ctx, cfg.DataDir, rnd)
+	} else {
+		keys, err = LoadKeyRing(cfg.DataDir, rnd)
 	}
-	st, err := OpenStore(ctx, db)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	if err := st.sealTokens(ctx, keys.secret); err != nil {
@@ -132,6 +150,11 @@ func (s *Service) Serve(ctx context.Context) error {
 	pctx, stopPrune := context.WithCancel(ctx)
 	pruned := make(chan struct{})
 	reminded := make(chan struct{})
+	federated := make(chan struct{})
+	go func() {
+		defer close(federated)
+		s.Server.federateLoop(pctx)
+	}()
 	go func() {
 		defer close(pruned)
 		s.Server.pruneLoop(pctx)
@@ -140,6 +163,10 @@ func (s *Service) Serve(ctx context.Context) error {
 		defer close(reminded)
 		s.Server.remindLoop(pctx)
 	}()
+	var loops sync.WaitGroup
+	for _, f := range s.loops {
+		loops.Go(func() { f(pctx) })
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -148,6 +175,8 @@ func (s *Service) Serve(ctx context.Context) error {
 	stopPrune()
 	<-pruned
 	<-reminded
+	<-federated
+	loops.Wait()
 	s.Server.endStreams() // which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

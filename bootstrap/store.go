@@ -54,6 +54,8 @@ type Store struct {
 	// tokens seals provider tokens at rest (sealed.go); set by Open.
 	tokens *tokenSealer
 
+	metrics *storeMetrics // metrics.go
+
 	// Announcements go through commitLoop, which groups them.
 	puts      chan *putReq
 	closing   chan struct{}
@@ -110,7 +112,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("bootstrap: open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	s := &Store{w: w, dialect: dialectSQLite}
+	s := &Store{w: w, dialect: dialectSQLite, metrics: newStoreMetrics()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -151,7 +153,7 @@ func openPostgres(ctx context.Context, db string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("bootstrap: connect to PostgreSQL %s/%s: %w", cfg.Host, cfg.Database, err)
 	}
-	s := &Store{w: w, dialect: dialectPostgres, pg: cfg}
+	s := &Store{w: w, dialect: dialectPostgres, pg: cfg, metrics: newStoreMetrics()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -287,7 +289,7 @@ func (s *Store) Count(ctx context.Context, table string) (int, error) {
 		"broadcasts", "follows", "suggestions", "audiences",
 		"nonces", "signins", "signin_misses", "revocations", "phone_numbers",
 		"device_keys", "rosters", "roster_devices", "bundles", "audience_groups", "tokens",
-		"schedules", "questions", "question_votes":
+		"schedules", "questions", "question_votes", "federated":
 	default:
 		return 0, fmt.Errorf("%w: no table %q", ErrNotFound, table)
 	}

@@ -38,7 +38,7 @@ type deviceKeyRow struct {
 // putDeviceKey stores a device key attested to an account: it replaces the
 // peer's older keys, and refuses a device past the account's limit.
 func (s *Store) putDeviceKey(ctx context.Context, d deviceKeyRow) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txLocked(ctx, []string{lockName("devices", d.account)}, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM device_keys WHERE peer = ?`, d.peer); err != nil {
 			return err
 		}
@@ -173,8 +173,8 @@ type rosterWrite struct {
 // least once) that the roster adds, to tell them.
 func (s *Store) putRoster(ctx context.Context, w rosterWrite) (added []int64, err error) {
 	r := w.roster
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, nonceInsert, w.nonce.k[:], w.nonce.bucket); err != nil {
+	err = s.txLocked(ctx, []string{lockName("roster", r.Broadcast)}, func(tx *sql.Tx) error {
+		if err := insertNonce(ctx, tx, w.nonce); err != nil {
 			return err
 		}
 		if err := privateListing(ctx, tx, r.Broadcast, w.now, w.replayTTL); err != nil {
@@ -299,7 +299,7 @@ type bundleWrite struct {
 // (bundles, tokens): it records the request's nonce, checks the listing is
 // private and not expired, and returns the stored roster's version.
 func rosterWriteStart(ctx context.Context, tx *sql.Tx, n nonceRec, id string, now time.Time, replayTTL time.Duration) (int64, error) {
-	if _, err := tx.ExecContext(ctx, nonceInsert, n.k[:], n.bucket); err != nil {
+	if err := insertNonce(ctx, tx, n); err != nil {
 		return 0, err
 	}
 	if err := privateListing(ctx, tx, id, now, replayTTL); err != nil {
@@ -317,7 +317,7 @@ func rosterWriteStart(ctx context.Context, tx *sql.Tx, n nonceRec, id string, no
 // (a bundle for another device is refused, and then none is stored),
 // keeping keepEpochs per device key, within the account's quota.
 func (s *Store) putBundles(ctx context.Context, w bundleWrite) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txLocked(ctx, []string{lockName("roster", w.broadcast), lockName("bundles", w.account)}, func(tx *sql.Tx) error {
 		version, err := rosterWriteStart(ctx, tx, w.nonce, w.broadcast, w.now, w.replayTTL)
 		if err != nil {
 			return err
@@ -481,7 +481,7 @@ type tokenWrite struct {
 // roster version, or the same and an earlier expiry) and is itself dropped
 // if older than the one held.
 func (s *Store) putTokens(ctx context.Context, w tokenWrite) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txLocked(ctx, []string{lockName("roster", w.broadcast)}, func(tx *sql.Tx) error {
 		version, err := rosterWriteStart(ctx, tx, w.nonce, w.broadcast, w.now, w.replayTTL)
 		if err != nil {
 			return err
@@ -551,7 +551,7 @@ func (s *Store) putGroup(ctx context.Context, account int64, g api.Group, now ti
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.txLocked(ctx, []string{lockName("groups", account)}, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audience_groups WHERE account = ? AND name != ?`, account, g.Name).Scan(&n); err != nil {
 			return err

@@ -1,10 +1,12 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,11 +80,17 @@ func (s *Store) setNoncePrune(below int64) {
 }
 
 // pruneNonces deletes the nonces below the bucket setNoncePrune gave, once
-// per new bound, in a group's transaction (owned by commitLoop).
+// per new bound, in a group's transaction (owned by commitLoop). On a
+// shared store one transaction at a time deletes them (lockPruneNonces; two
+// deletes of the same rows, scanned in different orders, could deadlock):
+// while another replica does, this group leaves them to the next.
 func (s *Store) pruneNonces(tx *sql.Tx) error {
 	below := s.nonceBelow.Load()
 	if below <= s.noncePruned {
 		return nil
+	}
+	if ok, err := s.tryLock(context.Background(), tx, lockPruneNonces); err != nil || !ok {
+		return err
 	}
 	if _, err := tx.Exec(`DELETE FROM nonces WHERE bucket < ?`, below); err != nil {
 		return err
@@ -90,6 +98,9 @@ func (s *Store) pruneNonces(tx *sql.Tx) error {
 	s.noncePruned = below
 	return nil
 }
+
+// lockPruneNonces is the lock of deleting the kept nonces (tryLock).
+const lockPruneNonces = "prune nonces"
 
 // loadNonces returns the nonces kept from bucket lowest on.
 func (s *Store) loadNonces(ctx context.Context, lowest int64) ([]nonceRec, error) {
@@ -150,7 +161,11 @@ func (s *Store) commitLoop() {
 				break more
 			}
 		}
+		began := time.Now()
 		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+			if err := s.lockKeys(context.Background(), tx, groupLocks(group)...); err != nil {
+				return err
+			}
 			if err := s.pruneNonces(tx); err != nil {
 				return err
 			}
@@ -167,7 +182,7 @@ func (s *Store) commitLoop() {
 			}
 			up := tx.Stmt(s.stPutUpsert)
 			for _, w := range group {
-				if w.b == nil {
+				if w.b == nil || w.err != nil {
 					continue
 				}
 				if err := putOne(tx, up, stored, w); err != nil {
@@ -176,6 +191,7 @@ func (s *Store) commitLoop() {
 			}
 			return nil
 		})
+		s.metrics.observeGroup(len(group), time.Since(began), err)
 		for _, w := range group {
 			if err != nil {
 				w.err = fmt.Errorf("bootstrap: store broadcast: %w", err)
@@ -185,34 +201,112 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// putNonces keeps the group's nonces: one statement for all of them (in
-// chunks, within SQLite's bound on a statement's variables).
-func (s *Store) putNonces(tx *sql.Tx, group []*putReq) error {
-	var args []any
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		var err error
-		if len(args) == 2 {
-			_, err = tx.Stmt(s.stNonce).Exec(args...)
-		} else {
-			_, err = tx.Exec(`INSERT INTO nonces (k, bucket) VALUES `+strings.Repeat(`(?, ?), `, len(args)/2-1)+`(?, ?) ON CONFLICT DO NOTHING`, args...)
-		}
-		args = args[:0]
-		return err
-	}
+// groupLocks names what a group's announcements read and then write (see
+// replicas.go): each broadcast (its version and ended checks), and the
+// live listings of each capped account or anonymous network.
+func groupLocks(group []*putReq) []string {
+	var out []string
 	for _, w := range group {
-		for _, n := range w.nonces {
-			args = append(args, n.k[:], n.bucket)
-			if len(args) == 2*maxGroup {
-				if err := flush(); err != nil {
-					return err
-				}
+		b := w.b
+		if b == nil {
+			continue
+		}
+		out = append(out, lockName("broadcast", b.ID))
+		if b.capLive > 0 {
+			if b.account != 0 {
+				out = append(out, lockName("live of", b.account))
+			} else {
+				out = append(out, lockName("live from", b.network))
 			}
 		}
 	}
-	return flush()
+	return out
+}
+
+// putNonces keeps the group's nonces: one statement for all of them (in
+// chunks, within SQLite's bound on a statement's variables). The table is
+// the authority: a nonce already in it (kept by another replica sharing
+// the database, since this process's memory let it through) refuses its
+// request with errNonceUsed, and that request's announcement is not
+// written. The rows go in by key order, so that two replicas' groups wait
+// on each other's nonces in one order and cannot deadlock.
+func (s *Store) putNonces(tx *sql.Tx, group []*putReq) error {
+	var recs []nonceRec
+	for _, w := range group {
+		recs = append(recs, w.nonces...)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if len(recs) == 1 {
+		res, err := tx.Stmt(s.stNonce).Exec(recs[0].k[:], recs[0].bucket)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		for _, w := range group {
+			if len(w.nonces) > 0 {
+				w.err = errNonceUsed
+			}
+		}
+		return nil
+	}
+	slices.SortFunc(recs, func(a, b nonceRec) int { return bytes.Compare(a.k[:], b.k[:]) })
+	kept := make(map[[16]byte]bool, len(recs))
+	for chunk := range slices.Chunk(recs, maxGroup) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, n := range chunk {
+			args = append(args, n.k[:], n.bucket)
+		}
+		rows, err := tx.Query(`INSERT INTO nonces (k, bucket) VALUES `+strings.Repeat(`(?, ?), `, len(chunk)-1)+
+			`(?, ?) ON CONFLICT DO NOTHING RETURNING k`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k []byte
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			var kk [16]byte
+			copy(kk[:], k)
+			kept[kk] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	if len(kept) == len(recs) {
+		return nil
+	}
+	for _, w := range group {
+		for _, n := range w.nonces {
+			if !kept[n.k] {
+				w.err = errNonceUsed
+			}
+		}
+	}
+	return nil
+}
+
+// insertNonce keeps a signed request's nonce in a transaction of its own
+// write (a roster, bundles, tokens): errNonceUsed, and the transaction
+// rolled back by its caller, when the table has it already.
+func insertNonce(ctx context.Context, tx *sql.Tx, n nonceRec) error {
+	res, err := tx.ExecContext(ctx, nonceInsert, n.k[:], n.bucket)
+	if err != nil {
+		return err
+	}
+	if k, err := res.RowsAffected(); err != nil || k == 1 {
+		return err
+	}
+	return errNonceUsed
 }
 
 // storedRow is what an announcement is checked against: the broadcast's
@@ -267,8 +361,10 @@ INSERT INTO broadcasts (id, broadcaster, account, title, link, private, started,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET account = excluded.account, title = excluded.title, link = excluded.link, private = excluded.private,
 	started = excluded.started, ended = excluded.ended, viewers = excluded.viewers, replay_viewers = excluded.replay_viewers,
-	version = excluded.version, updated = excluded.updated, signed = excluded.signed, tweeted = excluded.tweeted, network = excluded.network,
-	replay_viewers_identified = excluded.replay_viewers_identified, lat = excluded.lat, lon = excluded.lon`
+	version = excluded.version, updated = excluded.updated, signed = excluded.signed,
+	tweeted = CASE WHEN broadcasts.tweeted = 1 THEN 1 ELSE excluded.tweeted END, network = excluded.network,
+	replay_viewers_identified = excluded.replay_viewers_identified, lat = excluded.lat, lon = excluded.lon
+WHERE broadcasts.version < excluded.version`
 )
 
 // putOne writes one announcement in a group's transaction; a stale one is
@@ -313,10 +409,19 @@ func putOne(tx *sql.Tx, up *sql.Stmt, stored map[string]*storedRow, w *putReq) e
 	if b.account != 0 {
 		account = b.account
 	}
-	_, err := up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
+	res, err := up.ExecContext(ctx, b.ID, b.Broadcaster, account, b.Title, b.Link, b.Private, b.Started.UnixNano(), nanos(b.Ended), b.Viewers, b.ReplayViewers,
 		int64(b.Version), b.Updated.UnixNano(), b.signed, b.tweeted, b.network, b.ReplayViewersIdentified, latOf(b.Location), lonOf(b.Location))
 	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		// The version check above read the stored row under the
+		// broadcast's lock; this is the same check in the statement, so
+		// that no path that skipped the lock writes an older version.
+		w.err, w.fresh, w.wasLive, w.countsOnly = fmt.Errorf("%w: version %d not above the stored one", ErrStale, b.Version), false, false, false
+		return nil
 	}
 	stored[b.ID] = &storedRow{version: b.Version, ended: nanos(b.Ended), tweeted: b.tweeted, private: b.Private, title: b.Title, link: b.Link,
 		lat: nullFloat(latOf(b.Location)), lon: nullFloat(lonOf(b.Location))}

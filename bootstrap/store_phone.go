@@ -131,7 +131,7 @@ ON CONFLICT (phone, peer) DO UPDATE SET code = excluded.code, expires = excluded
 // returns the code to send.
 func (s *Store) beginPhone(ctx context.Context, phone, peer string, now time.Time, l PhoneLimits, newCode func(long bool) (string, []byte, error)) (string, error) {
 	var code string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLocked(ctx, []string{lockName("phone", phone)}, func(tx *sql.Tx) error {
 		num, err := readNumber(ctx, tx, phone, now, l)
 		if err != nil {
 			return err
@@ -173,7 +173,7 @@ var errGuarded = fmt.Errorf("%w: too many wrong codes for this number: it is gua
 // the number (guarding it after MaxNumberAttempts).
 func (s *Store) checkPhone(ctx context.Context, phone, peer string, code []byte, now time.Time, l PhoneLimits, equal func(a, b []byte) bool) error {
 	var verdict error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLocked(ctx, []string{lockName("phone", phone)}, func(tx *sql.Tx) error {
 		c, ok, err := readPeerCode(ctx, tx, phone, peer, now, l)
 		switch {
 		case err != nil:

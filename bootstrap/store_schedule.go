@@ -59,7 +59,7 @@ func (s *Store) addSchedule(ctx context.Context, account int64, r api.ScheduleRe
 		}
 	}
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLocked(ctx, []string{lockName("schedules", account)}, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schedules WHERE account = ? AND starts > ?`, account, now.UnixNano()).Scan(&n); err != nil {
 			return err
@@ -171,7 +171,7 @@ func (s *Store) takeReminders(ctx context.Context, now time.Time) ([]dueReminder
 	// schedule that has not started. The earliest step is the one with the
 	// furthest instant, so at most the last 7 days' schedules qualify.
 	var out []dueReminder
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLocked(ctx, []string{lockName("reminders", "")}, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+scheduleColumns+`, s.account, s.sent FROM schedules s JOIN accounts a ON a.id = s.account
 WHERE s.starts > ? AND s.starts <= ? AND s.sent != ? ORDER BY s.starts`, now.UnixNano(), now.Add(api.Steps[0].Before).UnixNano(), allSteps)
 		if err != nil {
@@ -248,7 +248,7 @@ func (l *QuestionLimits) fill() {
 // transaction.
 func (s *Store) addQuestion(ctx context.Context, id, account int64, text string, l QuestionLimits, openAfter, now time.Time) (int64, error) {
 	var qid int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txLocked(ctx, []string{lockName("questions of", account), lockName("questions on", id)}, func(tx *sql.Tx) error {
 		var starts int64
 		err := tx.QueryRowContext(ctx, `SELECT starts FROM schedules WHERE id = ?`, id).Scan(&starts)
 		if errors.Is(err, sql.ErrNoRows) {

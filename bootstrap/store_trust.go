@@ -85,7 +85,7 @@ func (s *Store) putSignIn(ctx context.Context, peer string, code []byte, account
 // sign-ins (ErrLocked).
 func (s *Store) takeSignIn(ctx context.Context, peer string, code []byte, now time.Time, equal func(a, b []byte) bool) (account int64, scopes string, err error) {
 	var verdict error
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.txLocked(ctx, []string{lockName("signins", peer)}, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, code, account, scopes FROM signins WHERE peer = ? AND expires > ?`, peer, now.UnixNano())
 		if err != nil {
 			return err

@@ -44,6 +44,9 @@ type Listing struct {
 	// (ThumbnailTag): the image is at ./api/v1/broadcasts/{id}/thumbnail.
 	// Absent in old listings and from old bootstraps.
 	Thumbnail string `json:"thumbnail,omitempty"`
+	// Origin, on a listing read from another community (federation),
+	// says which; absent on the bootstrap's own.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Live reports whether the broadcast has not ended.

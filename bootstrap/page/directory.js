@@ -58,12 +58,22 @@ function item(b, mode = state.tab) {
   title.textContent = b.title || '(untitled)';
   const meta = document.createElement('div');
   meta.className = 'meta';
-  const by = whoLink(b.who, b.broadcaster);
+  // A federated entry (from another community's directory) has no
+  // profile here: its broadcaster's name is plain text, and the card says
+  // where it comes from.
+  const by = b.origin ? whoName(b.who) : whoLink(b.who, b.broadcaster);
   if (mode === 'live') {
     const live = document.createElement('span');
     live.className = 'live';
     live.textContent = 'LIVE';
     meta.append(live, ' · ', by, ` · ${b.viewers} watching · started ${ago(b.started)}`);
+    if (b.origin) {
+      const from = document.createElement('span');
+      from.className = 'origin';
+      from.textContent = `from ${b.origin.name}`;
+      from.title = `Listed by ${b.origin.url}; checked here against its broadcaster's signature`;
+      meta.append(' · ', from);
+    }
   } else {
     // Replay views: those of signed-in accounts apart (anonymous ones are
     // proven, but peer IDs are free).
@@ -665,7 +675,9 @@ async function open(b) {
 // bootstrap's /w/<ID>/, beside this page (a node's page sends it on to its
 // bootstrap's).
 function webLink(b) {
-  return new URL(`w/${encodeURIComponent(b.id)}/`, location.href).href;
+  // A federated entry plays on its own community's bootstrap.
+  const base = b.origin && /^https?:\/\//.test(b.origin.url) ? `${b.origin.url}/` : location.href;
+  return new URL(`w/${encodeURIComponent(b.id)}/`, base).href;
 }
 
 // shellQuote quotes a word for a POSIX shell: whatever a link holds, the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/bootstrap"
+	"github.com/peerscope/peerscope/bootstrap/api"
 )
 
 // runBootstrap parses the flags into a bootstrap.Config and runs the
@@ -39,7 +40,14 @@ State lives under --data: the libp2p identity, the SQLite database
 (bootstrap.db, unless --db names a PostgreSQL database) and the attestation keys (attestation-keys.json;
 --rotate-key retires the current key and makes a new one, and nodes keep
 believing what the old one issued before the rotation; --revoke-key revokes
-one that leaked). --revoke-attestation, --revoke-peer and --revoke-account
+one that leaked). With --db postgres://… the keys live in the database
+instead, shared by every bootstrap on it (replicas: one community behind one
+name): the first one started imports its key file (or makes new keys), the
+others take the database's, and --rotate-key and --revoke-key with --db
+change them for all. The database then holds secrets. Replicas on one
+database also find each other there: each records its libp2p addresses, and
+connects to and routes through the others (no --peer needed between them);
+/api/v1/info lists them all. --revoke-attestation, --revoke-peer and --revoke-account
 withdraw badges before they expire: nodes hear it from the signed trust
 statement they read every refresh interval. A running bootstrap picks all of
 these up by itself.
@@ -49,6 +57,14 @@ Twitter: register an app with X, set its callback to
 the secret in the environment variable PEERSCOPE_TWITTER_SECRET). For local
 setups, --twitter-standin serves a stand-in provider under /x/ on the same
 address and signs everyone in as a test user.
+
+Federation: --federate URL (repeatable) lists the public live broadcasts of
+another community's bootstrap beside this one's, marked with where they come
+from. Its URL is https://…, or http://…#pin=FINGERPRINT (the fingerprint its
+operator publishes), or loopback; every entry is checked against its
+broadcaster's own signature and refused if it does not verify. Any bootstrap
+exports its own public live listings for others at
+/api/v1/federation/broadcasts; what it reads from others it never exports.
 
 Phone: codes are printed (--sms console, the default; the number masked) or are POSTed as
 JSON {"to","message"} to an SMS gateway (--sms https://gateway/…, with the
@@ -68,15 +84,15 @@ bearer token in PEERSCOPE_SMS_TOKEN).`)
 		return err
 	}
 	if *f.rotate {
-		if cfg.DataDir == "" {
-			return usagef("bootstrap", "--rotate-key needs --data: the keys to rotate live there")
+		if cfg.DataDir == "" && cfg.DB == "" {
+			return usagef("bootstrap", "--rotate-key needs --data (or --db postgres://…): the keys to rotate live there")
 		}
-		k, err := bootstrap.RotateKeyRing(cfg.DataDir, time.Now(), nil)
+		k, err := bootstrap.RotateKeyRingAt(ctx, cfg.DataDir, cfg.DB, time.Now(), nil)
 		if err != nil {
 			return err
 		}
 		cur, _ := k.KeySet().Current()
-		fmt.Printf("New attestation key %x; %d retired.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
+		fmt.Printf("New attestation key %x; %d retired. Running bootstraps on these keys take it up by themselves.\n", []byte(cur.Public), len(k.KeySet().Keys)-1)
 		return nil
 	}
 	d, err := bootstrap.NewDaemon(cfg)
@@ -107,15 +123,15 @@ func (f *bootstrapFlags) revoke(ctx context.Context, dir, db string) (bool, erro
 	if *f.revokeKey == "" && r == (bootstrap.Revoke{Reason: r.Reason}) {
 		return false, nil
 	}
-	if dir == "" {
-		return true, usagef("bootstrap", "--revoke-… needs --data: the bootstrap's keys and database live there")
+	if dir == "" && db == "" {
+		return true, usagef("bootstrap", "--revoke-… needs --data (or --db postgres://…): the bootstrap's keys and database live there")
 	}
 	if *f.revokeKey != "" {
 		pub, err := hex.DecodeString(*f.revokeKey)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
 			return true, usagef("bootstrap", "--revoke-key: want the key's 64 hex digits, as 'Attestation key:' prints it")
 		}
-		k, err := bootstrap.RevokeKey(dir, pub, time.Now(), nil)
+		k, err := bootstrap.RevokeKeyAt(ctx, dir, db, pub, time.Now(), nil)
 		if err != nil {
 			return true, err
 		}
@@ -124,6 +140,9 @@ func (f *bootstrapFlags) revoke(ctx context.Context, dir, db string) (bool, erro
 		return true, nil
 	}
 	if db == "" {
+		if dir == "" {
+			return true, usagef("bootstrap", "--revoke-… needs --data or --db: the bootstrap's database lives there")
+		}
 		db = filepath.Join(dir, bootstrap.DBFile)
 	}
 	if err := bootstrap.RevokeIn(ctx, db, r, time.Now()); err != nil {
@@ -160,7 +179,15 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "the HTTP API's listen address")
 	fs.StringVar(&cfg.Server.PublicURL, "public-url", "", "how browsers and nodes reach the API (default http://<--http>)")
 	fs.StringVar(&cfg.DataDir, "data", defaultBootstrapDir(), `directory for the bootstrap's state and identity key ("": a new identity every run)`)
+	fs.Func("federate", `list the public live broadcasts of another community's bootstrap beside this one's, each checked against its broadcaster's signature (repeatable): https://…, http://…#pin=FINGERPRINT, or loopback`, func(v string) error {
+		if _, _, err := api.ParseBootstrapURL(v); err != nil {
+			return err
+		}
+		cfg.Server.Federation.Peers = append(cfg.Server.Federation.Peers, v)
+		return nil
+	})
 	fs.StringVar(&cfg.DB, "db", "", `the bootstrap's database: a PostgreSQL URL, postgres://user@host:port/database?sslmode=… (the password in PGPASSWORD rather than on the command line; the schema is made or upgraded at start); "": SQLite, bootstrap.db under --data`)
+	fs.IntVar(&cfg.Server.Replicas, "replicas", 0, "how many bootstrap processes serve this community from one --db PostgreSQL database, behind one --public-url and with one identity key (each allows its share of the rate limits); 0 or 1: this one alone")
 	r := &cfg.Host.Relay
 	f.relayData = byteSize(r.CircuitData)
 	fs.Var(&f.relayData, "relay-data", `most bytes a relayed circuit carries each way ("8GiB", "500MB"); a 2.5 Mb/s stream is 1.1 GB an hour`)
@@ -169,6 +196,7 @@ func addBootstrapFlags(fs *flag.FlagSet, cfg *bootstrap.Config) *bootstrapFlags 
 	fs.IntVar(&r.ReservationsPerIP, "relay-per-ip", r.ReservationsPerIP, "most relay reservations from one IP address")
 	fs.IntVar(&r.ReservationsPerNetwork, "relay-per-network", r.ReservationsPerNetwork, "most relay reservations from one network (an IPv4 address, an IPv6 /64)")
 	fs.IntVar(&r.CircuitsPerPeer, "relay-circuits", r.CircuitsPerPeer, "most relayed circuits to or from one peer")
+	fs.StringVar(&cfg.Metrics, "metrics", "", "where Prometheus scrapes the bootstrap (GET /metrics), an address of its own such as 127.0.0.1:9090 (not the API's, which is public); \"\": none")
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "how often to print what the relay carries (when it changed)")
 	return f
 }

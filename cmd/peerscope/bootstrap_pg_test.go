@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"regexp"
 	"strings"
@@ -29,7 +30,8 @@ func TestMain(m *testing.M) {
 // sender) and lists a broadcast; the bootstrap is stopped and started
 // again on the same database, and the listing and the node's session are
 // still there; the operator's --revoke-account with --db ends that
-// session.
+// session, and --rotate-key with --db rotates the keys it serves (the
+// database's, not --data's).
 func TestBootstrapOnPostgres(t *testing.T) {
 	db := pgtest.DB(t)
 	dir := t.TempDir()
@@ -117,6 +119,26 @@ func TestBootstrapOnPostgres(t *testing.T) {
 	serve(func(ctx context.Context, c *api.Client) error {
 		if _, err := c.Following(ctx); err == nil {
 			t.Error("a revoked peer's session still answers")
+		}
+		return nil
+	})
+
+	// --rotate-key with --db rotates the database's keys, whatever --data
+	// holds (here, nothing): the bootstrap serves the new key.
+	out, err = capture(t, func() error {
+		return run(t.Context(), []string{"bootstrap", "--data", t.TempDir(), "--db", db, "--rotate-key"})
+	})
+	m := regexp.MustCompile(`New attestation key ([0-9a-f]{64}); 1 retired`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("--rotate-key with --db: %v\n%s", err, out)
+	}
+	serve(func(ctx context.Context, c *api.Client) error {
+		ks, err := c.Trust(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ks.Keys) != 2 || hex.EncodeToString(ks.Keys[0].Public) != m[1] {
+			t.Errorf("after --rotate-key --db the bootstrap publishes %+v, not %s first", ks.Keys, m[1])
 		}
 		return nil
 	})

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -196,5 +198,27 @@ func TestRevokeFlags(t *testing.T) {
 		if _, err := capture(t, func() error { return run(t.Context(), append([]string{"bootstrap"}, args...)) }); err == nil {
 			t.Errorf("%v: no error", args)
 		}
+	}
+}
+
+// TestFederateFlag: --federate is repeatable, and a URL a node would not
+// trust (plain http to another machine, no pin) is refused at parsing.
+func TestFederateFlag(t *testing.T) {
+	cfg := bootstrap.DefaultConfig()
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addBootstrapFlags(fs, &cfg)
+	pin := "http://boot.example:8090#pin=" + strings.Repeat("ab", 16)
+	if err := fs.Parse([]string{"--federate", "https://a.example", "--federate", pin, "--federate", "http://127.0.0.1:8091"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Server.Federation.Peers; len(got) != 3 || got[0] != "https://a.example" || got[1] != pin {
+		t.Fatalf("peers %q", got)
+	}
+	fs = flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addBootstrapFlags(fs, &cfg)
+	if err := fs.Parse([]string{"--federate", "http://boot.example:8090"}); err == nil || !strings.Contains(err.Error(), "pin") {
+		t.Fatalf("plain http without a pin: %v", err)
 	}
 }
