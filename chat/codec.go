@@ -37,7 +37,7 @@ func (e *envelope) encode() ([]byte, error) {
 	case e.Beat != nil:
 		t := e.Beat
 		pb.Body = &chatpb.Envelope_Beat{Beat: &chatpb.Beat{Audience: t.Audience, Hearts: t.Hearts,
-			PresenceMs: t.PresenceMS, HeartMs: t.HeartMS, ModSeq: t.ModSeq, Digest: t.Digest}}
+			PresenceMs: t.PresenceMS, HeartMs: t.HeartMS, ModSeq: t.ModSeq, Digest: t.Digest, Edge: t.Edge}}
 	case e.Request != nil:
 		a, err := e.Request.encode()
 		if err != nil {
@@ -97,7 +97,7 @@ func (e *envelope) decode(b []byte) error {
 	case *chatpb.Envelope_Beat:
 		t := body.Beat
 		e.Beat = &wireBeat{Audience: t.Audience, Hearts: t.Hearts, PresenceMS: t.PresenceMs,
-			HeartMS: t.HeartMs, ModSeq: t.ModSeq, Digest: nilIfEmpty(t.Digest)}
+			HeartMS: t.HeartMs, ModSeq: t.ModSeq, Digest: nilIfEmpty(t.Digest), Edge: t.Edge}
 	case *chatpb.Envelope_Request:
 		e.Request, err = decodeAction(body.Request.Action)
 	}

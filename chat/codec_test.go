@@ -54,6 +54,7 @@ func codecCases() []codecCase {
 		{"beat", env(t0, envelope{Beat: &wireBeat{Audience: 10000, Hearts: 123456, PresenceMS: 600000,
 			HeartMS: 30000, ModSeq: 42, Digest: bytes.Repeat([]byte{7}, 16)}})},
 		{"beat/empty", env(t0, envelope{Beat: &wireBeat{}})},
+		{"beat/edge", env(t0, envelope{Beat: &wireBeat{Audience: 3, Hearts: 9, ModSeq: 42, Digest: bytes.Repeat([]byte{7}, 16), Edge: 12345}})},
 		{"action/comments-off", actionEnv(t0, signed(broadcasterPeer, action{Seq: 10, Op: OpCommentsOff, On: true}))},
 		{"action/followers-only", actionEnv(t0, signed(broadcasterPeer, action{Seq: 11, Op: OpFollowersOnly, On: true, List: follows}))},
 		{"action/block-peer", actionEnv(t0, signed(broadcasterPeer, action{Seq: 12, Op: OpBlock, Target: userOfPeer(mallory.id), On: true}))},
@@ -266,7 +267,36 @@ func envelopeSeeds() map[string][]byte {
 	for _, tc := range lateFieldCases() {
 		seeds["late/"+tc.name] = tc.data
 	}
+	for _, tc := range lateBeatCases() {
+		seeds["late/"+tc.name] = tc.data
+	}
 	return seeds
+}
+
+// lateBeatCases are beats whose edge (added since 1.0.0) holds what 1.0.0,
+// which skips it, takes anyway: they must be taken, with the edge as
+// decoded (want).
+func lateBeatCases() []struct {
+	name string
+	data []byte
+	want uint64
+} {
+	beat := func(edge []byte) []byte {
+		b := pbwire.AppendString(nil, 1, testBroadcast)
+		b = pbwire.AppendVarint(b, 2, uint64(t0.UnixNano()))
+		return pbwire.AppendBytes(b, 9, append(pbwire.AppendVarint(nil, 1, 3), edge...))
+	}
+	return []struct {
+		name string
+		data []byte
+		want uint64
+	}{
+		{"beat-edge", beat(pbwire.AppendVarint(nil, 7, 500)), 500},
+		{"beat-edge-max", beat(pbwire.AppendVarint(nil, 7, 1<<64-1)), 1<<64 - 1},
+		{"beat-edge-bytes", beat(pbwire.AppendBytes(nil, 7, []byte("soon"))), 0},
+		{"beat-edge-fixed64", beat(protowire.AppendFixed64(protowire.AppendTag(nil, 7, protowire.Fixed64Type), 7)), 0},
+		{"beat-without-edge", beat(nil), 0}, // what a broadcaster older than the edge sends
+	}
 }
 
 // lateFieldCases are envelopes whose fields added since 1.0.0 hold what
@@ -303,6 +333,14 @@ func TestLateFields(t *testing.T) {
 		var e envelope
 		if err := e.unmarshal(tc.data); err != nil || e.Heart == nil || e.Heart.Count != 3 || e.Heart.At != tc.want {
 			t.Errorf("%s: %v, %+v; want 3 hearts at %d", tc.name, err, e.Heart, tc.want)
+		}
+	}
+	// Nor is a beat's edge: one of another wire type is read as not said,
+	// as is the absent edge of an older broadcaster's beat.
+	for _, tc := range lateBeatCases() {
+		var e envelope
+		if err := e.unmarshal(tc.data); err != nil || e.Beat == nil || e.Beat.Audience != 3 || e.Beat.Edge != tc.want {
+			t.Errorf("%s: %v, %+v; want a beat of audience 3, edge %d", tc.name, err, e.Beat, tc.want)
 		}
 	}
 }

@@ -90,6 +90,17 @@ type Config struct {
 	// the topic), and every node floats its rise; the replay's heart log
 	// places each rise at its moments. Called like Audience.
 	Hearts func() HeartSums
+	// Edge, on the broadcaster, returns the stream's live edge: 1 + the
+	// sequence number of the newest chunk its tree cut (0: none yet). Its
+	// beats carry it, so that a viewer hears the broadcast advance even
+	// when its own parent keeps it from it. Called like Audience.
+	Edge func() uint64
+	// LiveEdge, on a viewer, is told the live edge of every beat that
+	// says one: only the broadcaster's beats are delivered (the author is
+	// the one pubsub's signature names). TreeLink hands it to the node's
+	// tree (mesh Machine.LiveEdge), which bounds what it believes. It is
+	// called on the room's goroutine and must not block or call the Room.
+	LiveEdge func(seq uint64)
 	// Tap is where this node's taps go: its tree (TreeLink counts them as
 	// TreeHearts, and by their moment, with the Tree's Count), which
 	// carries them up with its statuses; at is the capture wallclock of

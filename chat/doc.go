@@ -24,7 +24,8 @@
 //	ticker ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
 //	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
 //	API Heart ─► owner ─► Config.Tap ─► the node's tree (a mesh/p2p Tree), whose statuses carry them up
-//	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers and Hearts to the tree)
+//	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers, Hearts, Edge and LiveEdge to the tree)
+//	the broadcaster's beat ─► owner: machine.deliver ─► Config.LiveEdge ─► the node's tree (its live edge)
 //
 // A page reaches the API through package chat/web (the HTTP API, the
 // event stream and the page's script): a comment typed on the page is
@@ -61,8 +62,9 @@
 //
 // The broadcaster's room sequences moderation (a moderator's request is
 // carried out by it), beats every two seconds (live count, heart total,
-// how often viewers should send presence and topic hearts, and a digest of
-// the moderation state), and runs juries: a report makes it pick random
+// how often viewers should send presence and topic hearts, a digest of
+// the moderation state, and the stream's live edge, which each viewer's
+// tree takes as a hint against a withholding parent), and runs juries: a report makes it pick random
 // viewers it has heard from, a majority of guilty votes makes it mute the
 // author for a minute, a second conviction for the rest of the broadcast.
 // A node accepts comments only once its moderation digest has matched a

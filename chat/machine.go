@@ -107,6 +107,7 @@ type ready struct {
 	publish [][]byte  // envelopes for the topic
 	fetch   []peer.ID // peers to ask for the moderation state, best first
 	taps    []Taps    // hearts for the tree (Config.Tap)
+	edge    uint64    // the live edge of the broadcaster's beat, for the tree (Config.LiveEdge); 0: none
 }
 
 func newMachine(cfg machineConfig) *machine {

@@ -484,6 +484,9 @@ func (r *Room) input() tickInput {
 	if r.cfg.Hearts != nil && r.m.isBroadcaster {
 		r.in.hearts = r.cfg.Hearts()
 	}
+	if r.cfg.Edge != nil && r.m.isBroadcaster {
+		r.in.edge = r.cfg.Edge()
+	}
 	return r.in
 }
 
@@ -612,6 +615,9 @@ func (r *Room) drain() {
 		for _, t := range rd.taps {
 			r.cfg.Tap(t.N, t.At)
 		}
+	}
+	if r.cfg.LiveEdge != nil && rd.edge > 0 {
+		r.cfg.LiveEdge(rd.edge)
 	}
 	for _, e := range rd.events {
 		select {

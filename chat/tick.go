@@ -15,6 +15,7 @@ type tickInput struct {
 	audience int       // broadcaster: tree nodes below the root
 	web      int       // broadcaster: browsers the whole tree serves
 	hearts   HeartSums // broadcaster: hearts the tree counted, with their moments
+	edge     uint64    // broadcaster: 1 + the newest sequence number its tree cut
 }
 
 // tick runs the timers: the broadcaster's beat, the heart flush, this
@@ -24,7 +25,7 @@ func (m *machine) tick(now time.Time, in tickInput) {
 	if m.isBroadcaster {
 		m.logTreeHearts(now, in.hearts)
 		m.riseTo(now, in.hearts.Total+m.topicHearts)
-		m.beatIfDue(now, m.liveCount(in))
+		m.beatIfDue(now, m.liveCount(in), in.edge)
 	}
 	m.flushHearts(now)
 	pi := m.presenceEvery()
@@ -42,9 +43,9 @@ func (m *machine) tick(now time.Time, in tickInput) {
 }
 
 // beatIfDue sends the broadcaster's beat every BeatInterval: the live
-// count, the heart total, the pacing of presence and topic hearts, and the
-// moderation digest.
-func (m *machine) beatIfDue(now time.Time, audience int) {
+// count, the heart total, the pacing of presence and topic hearts, the
+// moderation digest and the stream's live edge.
+func (m *machine) beatIfDue(now time.Time, audience int, edge uint64) {
 	if now.Sub(m.lastBeatSent) < m.cfg.BeatInterval {
 		return
 	}
@@ -56,19 +57,24 @@ func (m *machine) beatIfDue(now time.Time, audience int) {
 		HeartMS:    uint32(heartInterval(audience) / time.Millisecond),
 		ModSeq:     m.modSeq,
 		Digest:     m.stateDigest(),
+		Edge:       edge,
 	}})
 }
 
 // deliverBeat takes the broadcaster's beat: its pacing, and on a viewer
-// the heart total (whose rise it floats) and the moderation digest, which
-// syncs it or makes it fetch the state from the peer that relayed the beat
-// (or the broadcaster).
+// the heart total (whose rise it floats), the live edge (for its tree) and
+// the moderation digest, which syncs it or makes it fetch the state from
+// the peer that relayed the beat (or the broadcaster). check let the beat
+// through only from the broadcaster.
 func (m *machine) deliverBeat(now time.Time, via peer.ID, b *wireBeat) {
 	m.beat = *b
 	m.beat.Digest = bytes.Clone(b.Digest)
 	m.haveBeat = true
 	if m.isBroadcaster {
 		return
+	}
+	if b.Edge > 0 {
+		m.rd.edge = b.Edge
 	}
 	if m.heartsKnown {
 		m.riseTo(now, m.beat.Hearts)

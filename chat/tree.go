@@ -92,19 +92,24 @@ type HeartSums struct {
 }
 
 // Tree is what a room needs of its node's place in the broadcast's relay
-// tree (a mesh/p2p Tree): somewhere to count taps and report browsers, and
-// the tree's sums as this node sees them.
+// tree (a mesh/p2p Tree): somewhere to count taps and report browsers, the
+// tree's sums as this node sees them (and on the broadcaster, its newest
+// chunk), and where the live edge the broadcaster's beat says goes. Count,
+// SetGauge and LiveEdge must never block.
 type Tree interface {
 	Count(name string, n uint64) error
 	SetGauge(name string, v uint64) error
 	Status(ctx context.Context) (mesh.Status, mesh.Stats, error)
+	LiveEdge(seq uint64)
 }
 
 // TreeLink ties a room to its node's tree: the room's taps go up the tree
-// (Config.Tap, with their moments), the node reports its browsers (ReportBrowsers), and on the
-// broadcaster the room reads the live count, the browsers and the hearts
-// from the tree's sums (Config.Audience, WebViewers, Hearts), as Refresh
-// last read them: the room never waits on the tree's goroutine.
+// (Config.Tap, with their moments), the node reports its browsers
+// (ReportBrowsers), the live edge of the broadcaster's beats goes to the
+// tree (Config.LiveEdge), and on the broadcaster the room reads the live
+// count, the browsers, the hearts and the live edge from the tree
+// (Config.Audience, WebViewers, Hearts, Edge), as Refresh last read them:
+// the room never waits on the tree's goroutine.
 type TreeLink struct {
 	tree    Tree
 	subtree atomic.Int64  // nodes, this one included
@@ -112,13 +117,15 @@ type TreeLink struct {
 	// hearts counted so far, with their moments: one snapshot, so that a
 	// rise of the total and of its moments are read together
 	hearts atomic.Pointer[HeartSums]
+	edge   atomic.Uint64 // 1 + the newest sequence number held; 0: none
 }
 
 // NewTreeLink returns a link to t.
 func NewTreeLink(t Tree) *TreeLink { return &TreeLink{tree: t} }
 
-// Configure plugs the link into a room's config: Tap, and the broadcaster's
-// Audience, WebViewers and Hearts (a viewer's room never calls those).
+// Configure plugs the link into a room's config: Tap and LiveEdge, and the
+// broadcaster's Audience, WebViewers, Hearts and Edge (a viewer's room
+// never calls those, nor the broadcaster's LiveEdge).
 func (l *TreeLink) Configure(cfg *Config) {
 	cfg.Tap = func(n int, at time.Time) {
 		if n > 0 {
@@ -131,6 +138,8 @@ func (l *TreeLink) Configure(cfg *Config) {
 	cfg.Audience = l.Audience
 	cfg.WebViewers = l.WebViewers
 	cfg.Hearts = l.HeartSums
+	cfg.Edge = l.Edge
+	cfg.LiveEdge = l.tree.LiveEdge
 }
 
 // ReportBrowsers tells the tree how many browsers this node serves. A node
@@ -155,8 +164,16 @@ func (l *TreeLink) Refresh(ctx context.Context) error {
 		h.Moments[k] = st.Counters[momentCounter(k)]
 	}
 	l.hearts.Store(h)
+	if st.HaveAny {
+		l.edge.Store(st.Highest + 1)
+	}
 	return nil
 }
+
+// Edge returns the live edge as Refresh last read it on the broadcaster:
+// 1 + the sequence number of the newest chunk its tree cut, 0 before the
+// first.
+func (l *TreeLink) Edge() uint64 { return l.edge.Load() }
 
 // Audience returns how many nodes watch live: the tree's size below this
 // node (the broadcaster), as Refresh last read it.

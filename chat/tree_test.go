@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/mesh"
 )
 
@@ -13,11 +14,15 @@ import (
 // configured with TreeCounters, behind the Tree interface.
 type machineTree struct{ m *mesh.Machine }
 
+// treeNow is the machineTree's clock.
+var treeNow = time.Unix(1000, 0)
+
 func (t machineTree) Count(name string, n uint64) error    { return t.m.Count(name, n) }
 func (t machineTree) SetGauge(name string, v uint64) error { return t.m.SetGauge(name, v) }
 func (t machineTree) Status(context.Context) (mesh.Status, mesh.Stats, error) {
 	return t.m.Status(), t.m.Stats(), nil
 }
+func (t machineTree) LiveEdge(seq uint64) { t.m.LiveEdge(treeNow, seq) }
 
 func TestTreeLink(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(nil)
@@ -77,5 +82,44 @@ func TestTreeLink(t *testing.T) {
 	_ = l.Refresh(context.Background())
 	if w := l.WebViewers(); w != 5 {
 		t.Fatalf("three browsers at the broadcaster made web %d, want 5", w)
+	}
+}
+
+// TestTreeLinkEdge: on the broadcaster, the link reads the live edge from
+// its tree (1 + the newest sequence number published, none before the
+// first chunk) for the room's beats; on a viewer, the room's LiveEdge goes
+// to the tree.
+func TestTreeLinkEdge(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	cfg := mesh.DefaultConfig()
+	cfg.Self, cfg.Root = mesh.PeerInfo{ID: "root"}, mesh.PeerInfo{ID: "root"}
+	cfg.Broadcast, cfg.Key, cfg.Slots = "b", pub, 2
+	m, err := mesh.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Tick(treeNow)
+	l := NewTreeLink(machineTree{m})
+	var room Config
+	l.Configure(&room)
+	if err := l.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e := room.Edge(); e != 0 {
+		t.Fatalf("edge %d before the first chunk, want 0", e)
+	}
+	for _, seq := range []uint64{40, 41} {
+		if err := m.Publish(treeNow, &chunk.Chunk{Broadcast: "b", Seq: seq, Flags: chunk.FlagKeyframe, Payload: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e := room.Edge(); e != 42 {
+		t.Fatalf("edge %d after chunk 41, want 42", e)
+	}
+	if room.LiveEdge == nil {
+		t.Fatal("the link gives the room no LiveEdge")
 	}
 }

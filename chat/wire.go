@@ -113,6 +113,7 @@ type wireBeat struct {
 	HeartMS    uint32
 	ModSeq     uint64
 	Digest     []byte
+	Edge       uint64 // 1 + the broadcaster's newest sequence number; 0: not said
 }
 
 func (e *envelope) kind() kind {

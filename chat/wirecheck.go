@@ -142,7 +142,8 @@ func wireType(fd protoreflect.FieldDescriptor) protowire.Type {
 // refused (the decoded message reads them as absent, or clamps them), so
 // that old and new peers judge a message alike.
 var lateFields = map[protoreflect.FullName]bool{
-	"peerscope.chat.v1.Heart.at": true,
+	"peerscope.chat.v1.Heart.at":  true,
+	"peerscope.chat.v1.Beat.edge": true,
 }
 
 // fieldCheck checks one occurrence of a field as it came on the wire: v is

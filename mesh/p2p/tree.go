@@ -74,6 +74,7 @@ type Tree struct {
 	counts   []uint64 // per counter: events counted here, not yet handed to the state machine
 	gauges   []uint64 // per counter: a gauge's level to hand over…
 	gaugeSet []bool   // …if set since the last hand-over
+	edge     uint64   // the newest live edge LiveEdge was told, not yet handed over; 0: none
 
 	// Owned by the owner goroutine.
 	writers map[peer.ID]*writer
@@ -260,6 +261,23 @@ func (n *Tree) SetGauge(name string, v uint64) error {
 	return nil
 }
 
+// LiveEdge tells the node that the broadcast has reached seq (its
+// broadcaster cut seq-1), as a source the node trusts says: the
+// broadcaster's chat beat. The state machine (mesh.Machine.LiveEdge) takes
+// it on the owner goroutine, refusing an edge beyond what could have been
+// cut since this node's newest chunk; a node that holds much less and gets
+// nothing new from its parent takes the parent for withholding. It never
+// blocks.
+func (n *Tree) LiveEdge(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	n.countMu.Lock()
+	n.edge = max(n.edge, seq)
+	n.countMu.Unlock()
+	n.poke()
+}
+
 func (n *Tree) counter(name string, kind mesh.CounterKind) (int, error) {
 	for i, c := range n.counters {
 		if c.Name == name && c.Kind == kind {
@@ -269,10 +287,15 @@ func (n *Tree) counter(name string, kind mesh.CounterKind) (int, error) {
 	return -1, fmt.Errorf("%w: %q", mesh.ErrUnknownCounter, name)
 }
 
-// takeCounts hands the state machine what Count and SetGauge left.
+// takeCounts hands the state machine what Count, SetGauge and LiveEdge
+// left.
 func (n *Tree) takeCounts() {
 	n.countMu.Lock()
 	defer n.countMu.Unlock()
+	if n.edge > 0 {
+		n.sm.LiveEdge(n.opt.clock.Now(), n.edge)
+		n.edge = 0
+	}
 	for i, c := range n.counters {
 		if v := n.counts[i]; v > 0 {
 			n.counts[i] = 0

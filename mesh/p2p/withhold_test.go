@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +135,94 @@ func TestOldAndNewRefuseEachOther(t *testing.T) {
 		t.Errorf("the old joiner got into the new tree: %+v", st)
 	}
 	_ = oldRoot
+}
+
+// TestWithholderLeftOnTheBeatsEdge: a relay feeds a viewer for a while,
+// then forwards no chunk, only heartbeats that say (truly) what it holds.
+// The viewer's other sources of the live edge are cut: the broadcaster,
+// its grandparent, answers its receipts with no edge (the viewer is at
+// depth 2, so it pings nobody above). What it does hear is the
+// broadcaster's chat beat, as the node passes it on (Tree.LiveEdge), every
+// 2 s. With that alone it takes its parent for withholding, leaves it and
+// gets the stream from the broadcaster again. Without the beat's edge it
+// stays under the withholder: nothing else tells it the broadcast went on.
+func TestWithholderLeftOnTheBeatsEdge(t *testing.T) {
+	rh := newHost(t)
+	rootInfo := p2p.Info(rh)
+	noEdge := p2p.WithSendFilter(func(_ mesh.PeerID, m *mesh.Message) (*mesh.Message, []byte) {
+		if m.Type == mesh.MsgEdge {
+			return nil, nil
+		}
+		return m, nil
+	})
+	root := startPeerWith(t, rh, testConfig(rootInfo, 1), noEdge)
+	bad := startPeer(t, newHost(t), testConfig(rootInfo, 2))
+	waitFor(t, 20*time.Second, "the relay under the broadcaster", func() bool {
+		return bad.status(t).Parent == rootInfo.ID
+	})
+	pub := publish(t, root, 50*time.Millisecond)
+	viewer := startPeer(t, newHost(t), testConfig(rootInfo, 0))
+	waitFor(t, 20*time.Second, "the viewer fed under the relay", func() bool {
+		st := viewer.status(t)
+		return st.Parent == bad.n.Info().ID && viewer.count() >= 10
+	})
+	// Room at the broadcaster for the viewer once it leaves the relay.
+	if err := root.n.SetSlots(2); err != nil {
+		t.Fatal(err)
+	}
+	var withholding atomic.Bool
+	bad.n.SetTamper(func(_ mesh.PeerID, m *mesh.Message) *mesh.Message {
+		if m.Type != mesh.MsgChunk || !withholding.Load() {
+			return m
+		}
+		return &mesh.Message{Type: mesh.MsgPath, Depth: 1, Seq: m.Chunk.Seq + 1}
+	})
+	withholding.Store(true)
+	start := time.Now()
+
+	// The chat beat: the broadcaster's edge, every 2 s, as its room reads
+	// it from its tree and the viewer's room hands it to its tree.
+	stop := make(chan struct{})
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		tk := time.NewTicker(2 * time.Second)
+		defer tk.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, _, err := root.n.Status(ctx)
+			cancel()
+			if err == nil && st.HaveAny {
+				viewer.n.LiveEdge(st.Highest + 1)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	defer func() { close(stop); <-beats }()
+	defer func() {
+		if t.Failed() {
+			for _, p := range []*peerUnderTest{root, bad, viewer} {
+				t.Logf("%s: %+v", shortPeer(p.n.Info().ID), p.status(t))
+			}
+		}
+	}()
+	waitFor(t, 20*time.Second, "the viewer to leave the relay for withholding", func() bool {
+		for _, e := range viewer.events() {
+			if e.Type == mesh.EvParentLost && e.Peer == bad.n.Info().ID && e.Loss == mesh.LossWithheld {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("the viewer left the withholder %v after it began", time.Since(start).Round(time.Millisecond))
+	at := pub.published()
+	waitFor(t, 20*time.Second, "the viewer fed again", func() bool {
+		st := viewer.status(t)
+		return st.State == "attached" && st.Parent != bad.n.Info().ID && viewer.has(at+10)
+	})
+	pub.halt()
 }

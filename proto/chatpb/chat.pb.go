@@ -676,7 +676,17 @@ type Beat struct {
 	// The first 16 bytes of SHA-256 over the actions in force, sorted by
 	// register ("<op>|<target>"): each register's bytes, then its seq as a
 	// big-endian uint64. At most 32 bytes.
-	Digest        []byte `protobuf:"bytes,6,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest []byte `protobuf:"bytes,6,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Added after 1.0.0, which skips it as an unknown field; so that every
+	// peer judges a message alike, no value of it (nor another wire type) is
+	// refused: another wire type is read as 0. The live edge: 1 + the
+	// sequence number of the newest chunk the broadcaster cut (the next it
+	// will cut), as its node last read its tree; 0 means not said (an older
+	// broadcaster, or no chunk yet). A viewer believes it only from the
+	// broadcaster's beat (the author pubsub authenticated) and hands it to
+	// its tree as a hint (mesh Machine.LiveEdge), which refuses an edge
+	// beyond what could have been cut since its own newest chunk.
+	Edge          uint64 `protobuf:"varint,7,opt,name=edge,proto3" json:"edge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -751,6 +761,13 @@ func (x *Beat) GetDigest() []byte {
 		return x.Digest
 	}
 	return nil
+}
+
+func (x *Beat) GetEdge() uint64 {
+	if x != nil {
+		return x.Edge
+	}
+	return 0
 }
 
 // Request is a moderator's request that the broadcaster carry out an
@@ -1272,7 +1289,7 @@ const file_chat_proto_rawDesc = "" +
 	"\acomment\x18\x02 \x01(\x04R\acomment\"2\n" +
 	"\x04Vote\x12\x12\n" +
 	"\x04call\x18\x01 \x01(\x04R\x04call\x12\x16\n" +
-	"\x06guilty\x18\x02 \x01(\bR\x06guilty\"\xa7\x01\n" +
+	"\x06guilty\x18\x02 \x01(\bR\x06guilty\"\xbb\x01\n" +
 	"\x04Beat\x12\x1a\n" +
 	"\baudience\x18\x01 \x01(\rR\baudience\x12\x16\n" +
 	"\x06hearts\x18\x02 \x01(\x04R\x06hearts\x12\x1f\n" +
@@ -1280,7 +1297,8 @@ const file_chat_proto_rawDesc = "" +
 	"presenceMs\x12\x19\n" +
 	"\bheart_ms\x18\x04 \x01(\rR\aheartMs\x12\x17\n" +
 	"\amod_seq\x18\x05 \x01(\x04R\x06modSeq\x12\x16\n" +
-	"\x06digest\x18\x06 \x01(\fR\x06digest\"!\n" +
+	"\x06digest\x18\x06 \x01(\fR\x06digest\x12\x12\n" +
+	"\x04edge\x18\a \x01(\x04R\x04edge\"!\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\fR\x06action\">\n" +
 	"\x06Signed\x12\x16\n" +
