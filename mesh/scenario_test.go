@@ -34,6 +34,7 @@ import (
 //	latency <a>-<b>=<d>... [default=<d>]  one-way latency of a pair (both ways)
 //	cut|uncut <from> <to>              lose (or stop losing) what one peer sends another
 //	forge <from> <to>                  chunks from one peer to another arrive with a forged payload
+//	beat                               every node up hears the live edge (LiveEdge), as from the chat beat
 //	withhold <id>                      the node sends everything but chunks
 //	pad <id>                           the node's chunk frames carry 64 KiB of an unknown field
 //	sybil <id>                         the node withholds and lies: the most capacity and subtree
@@ -108,6 +109,14 @@ func (nw *network) command(d *datadriven.TestData, out *strings.Builder) {
 	case "cut", "uncut", "forge":
 		m := map[string]map[[2]PeerID]bool{"cut": nw.cut, "uncut": nw.cut, "forge": nw.forge}[d.Cmd]
 		m[[2]PeerID{nw.node(d, 0), nw.node(d, 1)}] = d.Cmd != "uncut"
+	case "beat":
+		// The broadcaster's chat beat: every node up hears the live edge
+		// (the next chunk to be cut), as the simulator's beat gives it.
+		for id, n := range nw.nodes {
+			if !nw.down[id] {
+				n.LiveEdge(nw.now, nw.seq)
+			}
+		}
 	case "withhold":
 		nw.withhold[nw.node(d, 0)] = true
 	case "sybil":
