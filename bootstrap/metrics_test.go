@@ -52,8 +52,15 @@ func TestDaemonMetrics(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("not ready in 30 s")
 	}
-	if d.MetricsURL() == "" || !strings.Contains(out.String(), d.MetricsURL()) {
-		t.Fatalf("the operator is not told where the metrics are (%q):\n%s", d.MetricsURL(), out.String())
+	// Ready closes before the operator is told: wait for the line.
+	if d.MetricsURL() == "" {
+		t.Fatal("no metrics URL with Config.Metrics set")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), d.MetricsURL()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the operator is not told where the metrics are (%q):\n%s", d.MetricsURL(), out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	priv, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
