@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/peerscope/peerscope/internal/httpserve"
 )
 
 // ServiceConfig configures the whole HTTP side of a bootstrap under a data
@@ -114,8 +116,11 @@ func Open(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Service{dir: cfg.DataDir, Store: st, Keys: keys, Server: srv, ln: ln,
-		srv: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// A client's spare connection, dialled and never used, would hold the
+	// shutdown for its 5 s and fail it.
+	httpserve.CloseUnusedOnShutdown(hs)
+	return &Service{dir: cfg.DataDir, Store: st, Keys: keys, Server: srv, ln: ln, srv: hs}, nil
 }
 
 // privateDir makes the data directory (mode 0700) or takes group and other

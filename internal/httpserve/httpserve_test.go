@@ -2,6 +2,7 @@ package httpserve_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -209,5 +210,43 @@ func TestPerClient(t *testing.T) {
 	close(held)
 	for p.Held(req("192.0.2.9:3")) > 0 {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestShutdownWithUnusedConnection: a connection that never sends a
+// request does not hold Shutdown (net/http would wait until it is 5 s
+// old, past a 2 s deadline).
+func TestShutdownWithUnusedConnection(t *testing.T) {
+	srv := httpserve.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), httpserve.Config{}, nil)
+	httpserve.CloseUnusedOnShutdown(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Served once a request on a second connection is answered: by then
+	// the server has accepted the first (it accepts in order).
+	res, err := http.Get("http://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a connection that sent nothing: %v", err)
+	}
+	if err := <-served; err != http.ErrServerClosed {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the unused connection is still open")
 	}
 }
