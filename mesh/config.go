@@ -83,6 +83,11 @@ type Config struct {
 	// DepthCost is what one level of depth weighs against RTT when ranking
 	// candidates: a parent one level shallower is worth this much more RTT.
 	DepthCost time.Duration
+	// EarlyMoveSlots: a relay with at least this many slots that attaches
+	// three or more levels deep looks for a shallower place soon, not at
+	// its next improvement (deep nodes, climbDepth, always do). 0: 4;
+	// negative: never (only the deep ones).
+	EarlyMoveSlots int
 
 	// Counters are what the tree adds up besides its own shape, for the
 	// application (see Counter); every node of a tree must have the same.
@@ -156,6 +161,9 @@ func (c *Config) fillDefaults() {
 	set(&c.WelcomeFor, d.WelcomeFor)
 	if c.Probes == 0 {
 		c.Probes = d.Probes
+	}
+	if c.EarlyMoveSlots == 0 {
+		c.EarlyMoveSlots = defaultEarlyMoveSlots
 	}
 	if c.Rand == nil {
 		var seed uint64

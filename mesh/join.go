@@ -356,7 +356,8 @@ func (n *Machine) stepAccept(now time.Time, from PeerID, m *Message) {
 	}
 	n.setPath(now, m.Path)
 	n.event(Event{Type: EvAttached, Peer: from, Depth: n.depth(), Rejoin: rejoin, Moved: moved})
-	if (n.depth() >= climbDepth || n.cfg.Slots >= 4 && n.depth() >= 3) && n.cfg.ImproveInterval > 0 {
+	early := n.cfg.EarlyMoveSlots > 0 && n.cfg.Slots >= n.cfg.EarlyMoveSlots && n.depth() >= 3
+	if (n.depth() >= climbDepth || early) && n.cfg.ImproveInterval > 0 {
 		// Deep, as joiners in a flash crowd end up: look for a shallower
 		// place soon rather than at the next improvement.
 		n.nextImprove = minTime(n.nextImprove, now.Add(n.jitter(n.cfg.ImproveInterval/16)))

@@ -49,7 +49,9 @@ const (
 	backfillSpan  = time.Second
 	improveMinGap = 20 * time.Millisecond
 	climbDepth    = 5 // a node this deep looks for a shallower place
-	climbGain     = 2 // levels a climb must gain, so nodes never trade places back and forth
+	// defaultEarlyMoveSlots: Config.EarlyMoveSlots when zero.
+	defaultEarlyMoveSlots = 4
+	climbGain             = 2 // levels a climb must gain, so nodes never trade places back and forth
 )
 
 // member is a peer this node has heard of.

@@ -40,6 +40,8 @@ func runSim(ctx context.Context, args []string) error {
 	beat := fs.Duration("beat", d.BeatInterval, "how often viewers hear the broadcaster's chat beat, which gives the live edge (0: never)")
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
+	statusInterval := fs.Duration("status-interval", 0, "how often, at most, a node reports a change to its parent (0: mesh's default, 250ms); for tuning sweeps")
+	earlySlots := fs.Int("early-slots", 0, "relays with at least this many slots attaching 3+ levels deep look for a shallower place soon (0: mesh's default, 4; -1: never); for tuning sweeps")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	trace := fs.Int("trace", 0, "print on stderr every tree event of this viewer and of its parent and grandparent (the report's stall_worst_node is one worth tracing)")
@@ -56,6 +58,7 @@ func runSim(ctx context.Context, args []string) error {
 	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.BeatInterval = *killAt, *killFraction, *beat
+	cfg.Mesh.StatusInterval, cfg.Mesh.EarlyMoveSlots = *statusInterval, *earlySlots
 	if cfg.KillFraction > 0 && cfg.KillAt == 0 {
 		cfg.KillAt = cfg.Duration / 2
 	}
