@@ -45,6 +45,8 @@ type metrics struct {
 	dupBytes    uint64 // copies received again (Stats.Duplicates)
 
 	maxBacklog  [2]int64 // longest wait in an uplink queue: the broadcaster's, any viewer's
+	backlogNode int32    // the viewer whose uplink had maxBacklog[1], and when
+	backlogAt   int64
 	msgEvents   uint64
 	droppedGone uint64 // to or from a node that had left
 	lostMsgs    uint64 // delayed by a lost packet
@@ -366,6 +368,8 @@ func (s *Sim) Report() *report.Report {
 		"source_upload_mbps":    round4(float64(s.nodes[root].upload) / 1e6),
 		"source_backlog_max_ms": round4(float64(m.maxBacklog[0]) / 1e6),
 		"viewer_backlog_max_ms": round4(float64(m.maxBacklog[1]) / 1e6),
+		"viewer_backlog_node":   float64(m.backlogNode),
+		"viewer_backlog_at_s":   round4(float64(m.backlogAt) / 1e9),
 	}
 	s.adversaryExtra(r, p, adv, &stalls, stalled)
 	return r

@@ -62,6 +62,9 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	}
 	if wait := start - queued; wait > s.m.maxBacklog[min(from, 1)] {
 		s.m.maxBacklog[min(from, 1)] = wait // [0] the broadcaster, [1] any viewer
+		if from > 0 {
+			s.m.backlogNode, s.m.backlogAt = from, s.now
+		}
 	}
 	end := start + int64(float64(size)*sn.nsPerByte)
 	sn.busy = end
