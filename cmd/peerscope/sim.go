@@ -39,6 +39,8 @@ func runSim(ctx context.Context, args []string) error {
 	killFraction := fs.Float64("kill-fraction", d.KillFraction, "fraction of the viewers present killed at --kill-at (default: half the run)")
 	beat := fs.Duration("beat", d.BeatInterval, "how often viewers hear the broadcaster's chat beat, which gives the live edge (0: never)")
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
+	forward := fs.String("forward", d.Forward.String(), `how relays pass chunks on: "store" (once the whole chunk has arrived) or "cut" (each --fragment as soon as it has arrived and verified)`)
+	fragment := fs.Int("fragment", sim.DefaultFragment, "with --forward cut: fragment size in bytes")
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -59,13 +61,8 @@ func runSim(ctx context.Context, args []string) error {
 	if cfg.KillFraction > 0 && cfg.KillAt == 0 {
 		cfg.KillAt = cfg.Duration / 2
 	}
-	switch *uplink {
-	case "fifo":
-		cfg.Uplink = sim.UplinkFIFO
-	case "fair":
-		cfg.Uplink = sim.UplinkFair
-	default:
-		return usagef("sim", "--uplink %q: want fifo or fair", *uplink)
+	if err := simNetwork(&cfg, *uplink, *forward, *fragment); err != nil {
+		return err
 	}
 	if cfg.Duration <= 0 {
 		return usagef("sim", "--duration must be positive")
@@ -105,6 +102,28 @@ func runSim(ctx context.Context, args []string) error {
 	if *jsonOut {
 		fmt.Println(r.JSON())
 	}
+	return nil
+}
+
+// simNetwork sets the uplink and forwarding models named by the flags.
+func simNetwork(cfg *sim.Config, uplink, forward string, fragment int) error {
+	switch uplink {
+	case "fifo":
+		cfg.Uplink = sim.UplinkFIFO
+	case "fair":
+		cfg.Uplink = sim.UplinkFair
+	default:
+		return usagef("sim", "--uplink %q: want fifo or fair", uplink)
+	}
+	switch forward {
+	case "store":
+		cfg.Forward = sim.ForwardStore
+	case "cut":
+		cfg.Forward = sim.ForwardCut
+	default:
+		return usagef("sim", "--forward %q: want store or cut", forward)
+	}
+	cfg.Fragment = fragment
 	return nil
 }
 

@@ -367,6 +367,10 @@ func (s *Sim) Report() *report.Report {
 		"source_backlog_max_ms": round4(float64(m.maxBacklog[0]) / 1e6),
 		"viewer_backlog_max_ms": round4(float64(m.maxBacklog[1]) / 1e6),
 	}
+	s.hops.extra(r.Extra)
+	if s.cfg.Forward == ForwardCut {
+		r.Extra["fragment_bytes"] = float64(s.cfg.Fragment)
+	}
 	s.adversaryExtra(r, p, adv, &stalls, stalled)
 	return r
 }
