@@ -49,7 +49,7 @@
 //   - Forwarding: by default (Forward: ForwardStore) a relay passes a chunk
 //     on once the whole of it has arrived, so every hop adds the chunk's
 //     serialisation. ForwardCut (--forward cut) models relays that pass
-//     each Fragment (16 KiB) on as soon as it has arrived and verified
+//     each Fragment (8 KiB) on as soon as it has arrived and verified
 //     against the fragment hashes of the signed header: still one event
 //     per message, stepped when its first fragment is in, delivered when
 //     its last byte is, with the copies of one chunk to several children
