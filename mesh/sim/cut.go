@@ -104,13 +104,14 @@ func (s *Sim) cutUndo(i int32, c *chunk.Chunk, old cutRec) {
 //
 // The copies of one chunk that a relay has to send when the first of them
 // starts (queued for other children, or produced by the same step) form a
-// batch: the relay sends every copy's first fragment, then the rest of each
-// copy in turn, so that every child can start passing the chunk on after
-// m fragments rather than after the whole of the copies before its own.
+// batch, sent a fragment each in turn: the fair uplink's rounds (one
+// message per peer) at the grain of the wire's frames, which are
+// fragments now, as parallel streams to the children share the link.
 // Copy j (1…m) of a batch starting at t0 has its head out at t0 + j·f and
-// its last byte at t0 + m·f + j·(ser − f), i.e. its place in the uplink's
-// order (start + ser) plus the m − j heads sent before its rest. Messages
-// to other peers between two copies shift both by their own time.
+// its last byte at t0 + m·ser − (m − j)·f, i.e. its place in the uplink's
+// order (start + ser) plus (m − j)·(ser − f) for the later copies' rests
+// sent in between. Messages to other peers between two copies shift both
+// by their own time.
 func (s *Sim) cutTimes(from int32, msg *mesh.Message, size int, start, ser int64) (end, headLeft int64) {
 	end = start + ser
 	if s.cfg.Forward != ForwardCut || msg.Type != mesh.MsgChunk || size <= s.cfg.Fragment {
@@ -130,7 +131,7 @@ func (s *Sim) cutTimes(from int32, msg *mesh.Message, size int, start, ser int64
 	r.j++
 	j, m := int64(r.j), int64(r.m)
 	headLeft = start + frag - (j-1)*(ser-frag)
-	end += (m - j) * frag
+	end += (m - j) * (ser - frag)
 	if r.tail+frag > end || r.last+frag > end {
 		// Bound by its input: the last fragment goes on once it is in,
 		// after the last fragments of the copies before it.

@@ -53,9 +53,9 @@
 //     against the fragment hashes of the signed header: still one event
 //     per message, stepped when its first fragment is in, delivered when
 //     its last byte is, with the copies of one chunk to several children
-//     sent heads first and no copy finishing before the relay's own last
-//     fragment is in (cut.go). A lost packet then holds back the head only
-//     if it fell in the first fragment. Either way the report breaks each
+//     sent a fragment each in turn and no copy finishing before the
+//     relay's own last fragment is in (cut.go). A lost packet then holds
+//     back the head only if it fell in the first fragment. Either way the report breaks each
 //     hop of a media chunk into its wait in the uplink's queue, its time
 //     on the uplink and its propagation (extra.hop_*).
 //   - Chunks: the broadcaster publishes one init chunk (seq 0) and then a

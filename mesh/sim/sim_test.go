@@ -369,7 +369,7 @@ func TestTraceWorstStall(t *testing.T) {
 
 // TestCutTimes checks the two ends of a chunk copy under cut-through
 // (cut.go) against the batch formula: copy j of m starting at t0 has its
-// head out at t0 + j·f and its last byte at t0 + m·f + j·(ser − f); and a
+// head out at t0 + j·f and its last byte at t0 + m·ser − (m − j)·f; and a
 // relay still receiving the chunk cannot finish a copy before its own
 // last fragment is in, plus one fragment per copy.
 func TestCutTimes(t *testing.T) {
@@ -396,7 +396,7 @@ func TestCutTimes(t *testing.T) {
 		if want := t0 + j*f; head != want {
 			t.Errorf("copy %d: head out at %d, want %d", j, head, want)
 		}
-		if want := t0 + 3*f + j*(ser-f); end != want {
+		if want := t0 + 3*ser - (3-j)*f; end != want {
 			t.Errorf("copy %d: last byte out at %d, want %d", j, end, want)
 		}
 	}
