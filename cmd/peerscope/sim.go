@@ -137,6 +137,11 @@ func printSimSummary(w io.Writer, r *report.Report) {
 	if r.Stretch != nil {
 		t.row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
 	}
+	fwd := "store and forward"
+	if f := t.x("fragment_bytes"); f > 0 {
+		fwd = fmt.Sprintf("cut-through, %.0f-byte fragments", f)
+	}
+	t.row("per hop", "queue %.1f  uplink %.1f  propagation %.1f ms (means; %s)", t.x("hop_wait_mean_ms"), t.x("hop_uplink_mean_ms"), t.x("hop_prop_mean_ms"), fwd)
 	t.row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, t.x("max_depth_at_s"), t.x("max_depth_settled"), t.x("depth_mean_end"))
 	t.row("join ms", "%s", t.q(r.JoinMs))
 	t.row("start-up ms", "p50 %.0f  p99 %.0f  max %.0f   (arrival -> first chunk on time; %.0f never)", t.x("startup_p50_ms"), t.x("startup_p99_ms"), t.x("startup_max_ms"), t.x("never_started"))
