@@ -72,11 +72,12 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	at := headLeft + prop
 	tail := end + prop
 	lost := false
-	if u := 0.0; s.cfg.Loss > 0 {
-		if u = s.rng.Float64(); u < s.lossProb(size) {
+	if s.cfg.Loss > 0 {
+		if u := s.rng.Float64(); u < s.lossProb(size) {
 			// Retransmitted after a round trip; under cut-through the
 			// head is held back only if its first fragment lost a packet.
-			if at == tail || s.firstLost(u) <= s.cfg.Fragment/s.cfg.PacketSize+1 {
+			firstFrag := (s.cfg.Fragment + s.cfg.PacketSize - 1) / s.cfg.PacketSize
+			if at == tail || s.firstLost(u) <= firstFrag {
 				at += 2 * prop
 			}
 			tail += 2 * prop
