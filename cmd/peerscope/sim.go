@@ -39,6 +39,8 @@ func runSim(ctx context.Context, args []string) error {
 	killFraction := fs.Float64("kill-fraction", d.KillFraction, "fraction of the viewers present killed at --kill-at (default: half the run)")
 	beat := fs.Duration("beat", d.BeatInterval, "how often viewers hear the broadcaster's chat beat, which gives the live edge (0: never)")
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
+	forward := fs.String("forward", d.Forward.String(), `how relays pass chunks on: "store" (once the whole chunk has arrived) or "cut" (each --fragment as soon as it has arrived and verified)`)
+	fragment := fs.Int("fragment", sim.DefaultFragment, "with --forward cut: fragment size in bytes")
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	statusInterval := fs.Duration("status-interval", 0, "how often, at most, a node reports a change to its parent (0: mesh's default, 250ms); for tuning sweeps")
 	earlySlots := fs.Int("early-slots", 0, "relays with at least this many slots attaching 3+ levels deep look for a shallower place soon (0: mesh's default, 4; -1: never); for tuning sweeps")
@@ -62,13 +64,8 @@ func runSim(ctx context.Context, args []string) error {
 	if cfg.KillFraction > 0 && cfg.KillAt == 0 {
 		cfg.KillAt = cfg.Duration / 2
 	}
-	switch *uplink {
-	case "fifo":
-		cfg.Uplink = sim.UplinkFIFO
-	case "fair":
-		cfg.Uplink = sim.UplinkFair
-	default:
-		return usagef("sim", "--uplink %q: want fifo or fair", *uplink)
+	if err := simNetwork(&cfg, *uplink, *forward, *fragment); err != nil {
+		return err
 	}
 	if cfg.Duration <= 0 {
 		return usagef("sim", "--duration must be positive")
@@ -111,6 +108,28 @@ func runSim(ctx context.Context, args []string) error {
 	return nil
 }
 
+// simNetwork sets the uplink and forwarding models named by the flags.
+func simNetwork(cfg *sim.Config, uplink, forward string, fragment int) error {
+	switch uplink {
+	case "fifo":
+		cfg.Uplink = sim.UplinkFIFO
+	case "fair":
+		cfg.Uplink = sim.UplinkFair
+	default:
+		return usagef("sim", "--uplink %q: want fifo or fair", uplink)
+	}
+	switch forward {
+	case "store":
+		cfg.Forward = sim.ForwardStore
+	case "cut":
+		cfg.Forward = sim.ForwardCut
+	default:
+		return usagef("sim", "--forward %q: want store or cut", forward)
+	}
+	cfg.Fragment = fragment
+	return nil
+}
+
 // printSimSummary writes the report as a table for people.
 func printSimSummary(w io.Writer, r *report.Report) {
 	t := newReportTable(w, r, 0)
@@ -121,6 +140,11 @@ func printSimSummary(w io.Writer, r *report.Report) {
 	if r.Stretch != nil {
 		t.row("stretch", "p50 %.2f  p99 %.2f", r.Stretch.P50, r.Stretch.P99)
 	}
+	fwd := "store and forward"
+	if f := t.x("fragment_bytes"); f > 0 {
+		fwd = fmt.Sprintf("cut-through, %.0f-byte fragments", f)
+	}
+	t.row("per hop", "queue %.1f  uplink %.1f  propagation %.1f ms (means; %s)", t.x("hop_wait_mean_ms"), t.x("hop_uplink_mean_ms"), t.x("hop_prop_mean_ms"), fwd)
 	t.row("max depth", "%d at %.0f s   (%.0f once settled, mean %.2f at the end)", r.MaxDepth, t.x("max_depth_at_s"), t.x("max_depth_settled"), t.x("depth_mean_end"))
 	t.row("join ms", "%s", t.q(r.JoinMs))
 	t.row("start-up ms", "p50 %.0f  p99 %.0f  max %.0f   (arrival -> first chunk on time; %.0f never)", t.x("startup_p50_ms"), t.x("startup_p99_ms"), t.x("startup_max_ms"), t.x("never_started"))

@@ -88,6 +88,11 @@ type Config struct {
 	Regions    int           // clusters of nodes
 	Spread     time.Duration // standard deviation of a node's distance from its region centre, per axis
 	Scattered  float64       // fraction of nodes placed anywhere, not near a region
+	// Forward is how relays pass chunks on (cut.go): whole (ForwardStore,
+	// the default) or fragment by fragment as they arrive (ForwardCut),
+	// in fragments of Fragment bytes (0: DefaultFragment).
+	Forward  Forward
+	Fragment int
 
 	// Arrivals and departures.
 	ArrivalWindow time.Duration // the Nodes viewers arrive over this
@@ -222,6 +227,9 @@ func (c *Config) fillDefaults() {
 	if c.PadBytes == 0 {
 		c.PadBytes = d.PadBytes
 	}
+	if c.Fragment == 0 {
+		c.Fragment = DefaultFragment
+	}
 	if c.Mesh.ChunkInterval == 0 {
 		c.Mesh.ChunkInterval = c.ChunkInterval
 	}
@@ -266,6 +274,8 @@ func (c *Config) validate() error {
 		return bad("KillFraction %v must be in [0, 1], KillAt positive", c.KillFraction)
 	case c.BeatInterval < 0 || c.BeatLag < 0:
 		return bad("BeatInterval and BeatLag must be positive")
+	case c.Fragment < 1024 || c.Forward > ForwardCut:
+		return bad("Fragment %d: need at least 1024 bytes (and Forward store or cut)", c.Fragment)
 	case len(c.Classes) == 0:
 		return bad("no viewer classes")
 	}

@@ -46,6 +46,18 @@
 //     and no later message on the same link overtakes it (head-of-line
 //     blocking). Messages to a node that has left are dropped, and so are
 //     messages whose sender left before their last byte went out.
+//   - Forwarding: by default (Forward: ForwardStore) a relay passes a chunk
+//     on once the whole of it has arrived, so every hop adds the chunk's
+//     serialisation. ForwardCut (--forward cut) models relays that pass
+//     each Fragment (8 KiB) on as soon as it has arrived and verified
+//     against the fragment hashes of the signed header: still one event
+//     per message, stepped when its first fragment is in, delivered when
+//     its last byte is, with the copies of one chunk to several children
+//     sent a fragment each in turn and no copy finishing before the
+//     relay's own last fragment is in (cut.go). A lost packet then holds
+//     back the head only if it fell in the first fragment. Either way the report breaks each
+//     hop of a media chunk into its wait in the uplink's queue, its time
+//     on the uplink and its propagation (extra.hop_*).
 //   - Chunks: the broadcaster publishes one init chunk (seq 0) and then a
 //     media chunk every ChunkInterval (seq 1, 2, …; a keyframe every
 //     KeyframeInterval) of Bitrate×ChunkInterval/8 bytes, signed with a

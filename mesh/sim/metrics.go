@@ -371,6 +371,10 @@ func (s *Sim) Report() *report.Report {
 		"viewer_backlog_node":   float64(m.backlogNode),
 		"viewer_backlog_at_s":   round4(float64(m.backlogAt) / 1e9),
 	}
+	s.hops.extra(r.Extra)
+	if s.cfg.Forward == ForwardCut {
+		r.Extra["fragment_bytes"] = float64(s.cfg.Fragment)
+	}
 	s.adversaryExtra(r, p, adv, &stalls, stalled)
 	return r
 }

@@ -66,20 +66,40 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 			s.m.backlogNode, s.m.backlogAt = from, s.now
 		}
 	}
-	end := start + int64(float64(size)*sn.nsPerByte)
-	sn.busy = end
+	ser := int64(float64(size) * sn.nsPerByte)
+	sn.busy = start + ser
+	// end: its last byte has left; headLeft: the first fragment has
+	// (ForwardCut, cut.go; otherwise the two are the same).
+	end, headLeft := s.cutTimes(from, msg, size, start, ser)
 	prop := s.prop(from, to)
-	at := end + prop
+	at := headLeft + prop
+	tail := end + prop
 	lost := false
-	if s.cfg.Loss > 0 && s.rng.Float64() < s.lossProb(size) {
-		at += 2 * prop // retransmitted after a round trip
-		lost = true
-		s.m.lostMsgs++
+	if s.cfg.Loss > 0 {
+		if u := s.rng.Float64(); u < s.lossProb(size) {
+			// Retransmitted after a round trip; under cut-through the
+			// head is held back only if its first fragment lost a packet.
+			firstFrag := (s.cfg.Fragment + s.cfg.PacketSize - 1) / s.cfg.PacketSize
+			if at == tail || s.firstLost(u) <= firstFrag {
+				at += 2 * prop
+			}
+			tail += 2 * prop
+			lost = true
+			s.m.lostMsgs++
+		}
 	}
 	if lost || sn.holdMax > s.now {
-		at = s.fifo(sn, to, at, lost)
+		held := s.fifo(sn, to, at, lost)
+		tail += held - at
+		at = held
 	}
 	if msg.Type == mesh.MsgChunk {
+		if !msg.Chunk.IsInit() {
+			// Under cut-through the copy's first byte is out when its
+			// head is less one fragment (cut.go).
+			first := min(start, headLeft-int64(float64(s.cfg.Fragment)*sn.nsPerByte))
+			s.hops.add(first-queued, end-first, prop)
+		}
 		sn.chunkSent += uint64(size)
 		s.m.chunkBytes += uint64(size)
 		s.m.chunkMsgs++
@@ -91,7 +111,7 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	if s.traceSend != nil {
 		s.traceSend(from, to, msg, start, end)
 	}
-	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: msg, sent: end})
+	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: msg, sent: end, gap: gapUS(at, tail)})
 }
 
 // enqueue puts a message in the sender's queue for its destination, for
@@ -189,6 +209,17 @@ func (s *Sim) lossProb(size int) float64 {
 		s.lossP = append(s.lossP, 1-math.Pow(1-s.cfg.Loss, float64(len(s.lossP))))
 	}
 	return s.lossP[k]
+}
+
+// firstLost returns which packet (1, 2, …) of a message was the first
+// lost, given the draw u that found it lost (u < lossProb(size)): u is
+// uniform below that, and P(first loss ≤ k) is lossP[k].
+func (s *Sim) firstLost(u float64) int {
+	k := 1
+	for k < len(s.lossP)-1 && u >= s.lossP[k] {
+		k++
+	}
+	return k
 }
 
 // forge returns a message carrying a copy of c with a broken signature,

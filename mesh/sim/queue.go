@@ -30,6 +30,7 @@ type event struct {
 	to   int32
 	from int32
 	kind kind
+	gap  uint32 // evMessage under ForwardCut: µs from its head (at) to its last byte arriving
 }
 
 // queue is a 4-ary min-heap of events ordered by (at, seq). Four children

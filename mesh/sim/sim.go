@@ -154,6 +154,15 @@ type Sim struct {
 
 	m metrics
 
+	// Cut-through forwarding (cut.go): each node's last chunks' tails,
+	// cutRing to a node; the time a delivery counts at (the tail of the
+	// message being stepped; 0: now); the per-hop breakdown.
+	cut       []cutRec
+	draining  int32           // the node whose Ready is being drained, -1 none
+	drainRest []mesh.Envelope // and its messages not yet sent
+	deliverAt int64
+	hops      hops
+
 	// traceSend, when set (by tests), sees every message put on an uplink.
 	traceSend func(from, to int32, m *mesh.Message, start, end int64)
 }
@@ -174,6 +183,7 @@ func New(cfg Config) (*Sim, error) {
 		chunkSize: int(cfg.Bitrate / 8 * int64(cfg.ChunkInterval) / int64(time.Second)),
 	}
 	s.m.init()
+	s.hops.init()
 	var seed [ed25519.SeedSize]byte
 	for i := 0; i < len(seed); i += 8 {
 		binary.LittleEndian.PutUint64(seed[i:], s.rng.Uint64())
@@ -315,10 +325,22 @@ func (s *Sim) handle(ev *event) {
 			s.m.droppedGone++
 			return
 		}
+		var old cutRec
+		undo := false
+		if ev.gap > 0 {
+			// Cut-through: stepped at its head; held whole at its tail.
+			s.deliverAt = s.now + int64(ev.gap)*1000
+			old, undo = s.cutArrive(ev.to, ev.msg.Chunk, s.deliverAt)
+		}
 		if err := dst.n.Step(s.time(), src.info.ID, ev.msg); err != nil {
 			s.m.stepErrs++
 		}
-		if s.drain(ev.to, ev.msg.Chunk) || ev.msg.Type != mesh.MsgChunk {
+		delivered := s.drain(ev.to, ev.msg.Chunk)
+		s.deliverAt = 0
+		if undo && !delivered {
+			s.cutUndo(ev.to, ev.msg.Chunk, old) // not taken: a duplicate or forged
+		}
+		if delivered || ev.msg.Type != mesh.MsgChunk {
 			return
 		}
 		// A chunk that was not delivered: a duplicate, too old or forged.
@@ -407,9 +429,11 @@ func (s *Sim) tick(p int) {
 func (s *Sim) drain(i int32, want *chunk.Chunk) (delivered bool) {
 	defer s.setWake(i)
 	rd := s.nodes[i].n.Ready()
-	for _, e := range rd.Messages {
+	for k, e := range rd.Messages {
+		s.draining, s.drainRest = i, rd.Messages[k+1:] // for cutTimes
 		s.send(i, e)
 	}
+	s.draining, s.drainRest = -1, nil
 	for _, c := range rd.Deliver {
 		s.deliver(i, c)
 		delivered = delivered || c == want

@@ -12,6 +12,7 @@ import (
 
 	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/report"
+	"github.com/peerscope/peerscope/mesh"
 )
 
 // small is a quick scenario: n viewers for d of simulated time.
@@ -174,6 +175,8 @@ func TestInvalidConfig(t *testing.T) {
 		"bad class":    func(c *Config) { c.Classes = []Class{{Name: "x", Share: 1}} },
 		"reset prob":   func(c *Config) { c.ResetProb = 2 },
 		"many forgers": func(c *Config) { c.Forgers = c.Nodes + 1 },
+		"fragment":     func(c *Config) { c.Forward, c.Fragment = ForwardCut, 100 },
+		"forward":      func(c *Config) { c.Forward = 7 },
 	} {
 		c := DefaultConfig()
 		mod(&c)
@@ -362,4 +365,86 @@ func TestTraceWorstStall(t *testing.T) {
 	if !attached || !late {
 		t.Errorf("trace of n%d: attached %v, late chunks %v; want both in %d lines", int(worst), attached, late, len(lines))
 	}
+}
+
+// TestCutTimes checks the two ends of a chunk copy under cut-through
+// (cut.go) against the batch formula: copy j of m starting at t0 has its
+// head out at t0 + j·f and its last byte at t0 + m·ser − (m − j)·f; and a
+// relay still receiving the chunk cannot finish a copy before its own
+// last fragment is in, plus one fragment per copy.
+func TestCutTimes(t *testing.T) {
+	cfg := small(10, time.Second, 0, 1)
+	cfg.Forward = ForwardCut
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := s.chunkSize
+	c := &chunk.Chunk{Broadcast: s.broadcast, Seq: 5, Payload: make([]byte, size)}
+	msg := &mesh.Message{Type: mesh.MsgChunk, Chunk: c}
+	nd := &s.nodes[root]
+	ser := int64(float64(size) * nd.nsPerByte)
+	f := int64(float64(s.cfg.Fragment) * nd.nsPerByte)
+	const t0 = int64(time.Second)
+
+	// Three copies produced by one step: the first is sent while the
+	// other two wait in the Ready being drained.
+	rest := []mesh.Envelope{{Msg: msg}, {Msg: msg}}
+	for j := int64(1); j <= 3; j++ {
+		s.draining, s.drainRest = root, rest[j-1:]
+		end, head := s.cutTimes(root, msg, size, t0+(j-1)*ser, ser)
+		if want := t0 + j*f; head != want {
+			t.Errorf("copy %d: head out at %d, want %d", j, head, want)
+		}
+		if want := t0 + 3*ser - (3-j)*f; end != want {
+			t.Errorf("copy %d: last byte out at %d, want %d", j, end, want)
+		}
+	}
+
+	// A relay whose own copy is still arriving: bound by its input.
+	c2 := &chunk.Chunk{Broadcast: s.broadcast, Seq: 6, Payload: make([]byte, size)}
+	msg2 := &mesh.Message{Type: mesh.MsgChunk, Chunk: c2}
+	tail := t0 + 10*ser
+	s.cutArrive(root, c2, tail)
+	s.draining, s.drainRest = root, []mesh.Envelope{{Msg: msg2}}
+	if end, _ := s.cutTimes(root, msg2, size, t0, ser); end != tail+f {
+		t.Errorf("input-bound copy 1 ends at %d, want tail + f = %d", end, tail+f)
+	}
+	s.drainRest = nil
+	if end, _ := s.cutTimes(root, msg2, size, t0+ser, ser); end != tail+2*f {
+		t.Errorf("input-bound copy 2 ends at %d, want tail + 2f = %d", end, tail+2*f)
+	}
+
+	// Store and forward, and messages no bigger than a fragment: one end.
+	small := &mesh.Message{Type: mesh.MsgPing}
+	if end, head := s.cutTimes(root, small, 100, t0, 5); end != t0+5 || head != end {
+		t.Errorf("small message: end %d head %d, want both %d", end, head, t0+5)
+	}
+	s.cfg.Forward = ForwardStore
+	if end, head := s.cutTimes(root, msg, size, t0, ser); end != t0+ser || head != end {
+		t.Errorf("store: end %d head %d, want both %d", end, head, t0+ser)
+	}
+}
+
+// TestCutThrough: the same run with cut-through forwarding is
+// deterministic, keeps the stream whole and takes latency down; store
+// and forward, the default, reports no fragment size.
+func TestCutThrough(t *testing.T) {
+	cfg := small(300, 40*time.Second, 0, 5)
+	store := run(t, cfg)
+	cfg.Forward = ForwardCut
+	a, b := run(t, cfg), run(t, cfg)
+	if comparable(a) != comparable(b) {
+		t.Fatal("cut-through: same seed, different reports")
+	}
+	if _, ok := store.Extra["fragment_bytes"]; ok || a.Extra["fragment_bytes"] != DefaultFragment {
+		t.Errorf("fragment_bytes: store %v, cut %v", store.Extra["fragment_bytes"], a.Extra["fragment_bytes"])
+	}
+	if a.Continuity < 0.99 || a.Extra["over_slots"] != 0 || a.Extra["loops_seen"] != 0 {
+		t.Fatalf("cut-through: continuity %v, over_slots %v, loops %v", a.Continuity, a.Extra["over_slots"], a.Extra["loops_seen"])
+	}
+	if a.LatencyMs.P50 >= store.LatencyMs.P50 || a.LatencyMs.P99 >= store.LatencyMs.P99 {
+		t.Errorf("latency p50/p99: cut %v/%v, store %v/%v: want cut-through lower", a.LatencyMs.P50, a.LatencyMs.P99, store.LatencyMs.P50, store.LatencyMs.P99)
+	}
+	t.Logf("latency p50/p95/p99 ms: store %v/%v/%v, cut %v/%v/%v", store.LatencyMs.P50, store.LatencyMs.P95, store.LatencyMs.P99, a.LatencyMs.P50, a.LatencyMs.P95, a.LatencyMs.P99)
 }

@@ -55,8 +55,12 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 		return
 	}
 	nd := &s.nodes[i]
+	now := s.now
+	if s.deliverAt > now {
+		now = s.deliverAt // cut-through: held whole when its last byte arrives
+	}
 	wall := c.Wallclock - epoch.UnixNano()
-	lat := s.now - wall
+	lat := now - wall
 	s.m.latencyAll.add(float64(lat) / 1e6)
 	if wall >= nd.arrived {
 		s.m.latency.add(float64(lat) / 1e6)
@@ -67,15 +71,15 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 	if nd.play.first < 0 {
 		// Playback starts here: this chunk (a keyframe, normally) and the
 		// ones after it whose deadline is still ahead count.
-		nd.play.first = s.now
+		nd.play.first = now
 		nd.play.lo = c.Seq
-		if d := s.now - po; d > 0 {
+		if d := now - po; d > 0 {
 			ci := int64(s.cfg.ChunkInterval)
 			nd.play.lo = max(nd.play.lo, uint64((d+ci-1)/ci+1))
 		}
-		s.m.join.AddDuration(time.Duration(s.now - nd.arrived))
+		s.m.join.AddDuration(time.Duration(now - nd.arrived))
 	}
-	onTime := s.now <= wall+po
+	onTime := now <= wall+po
 	if s.cfg.Trace != nil && lat > int64(s.cfg.Playout)/3 {
 		s.traceLate(i, c.Seq, lat)
 	}
@@ -84,6 +88,6 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 		// The first chunk the player can show at its playout delay: the
 		// picture starts here.
 		nd.play.start = c.Seq
-		s.m.startup.AddDuration(time.Duration(s.now - nd.arrived))
+		s.m.startup.AddDuration(time.Duration(now - nd.arrived))
 	}
 }
