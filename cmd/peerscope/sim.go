@@ -42,6 +42,7 @@ func runSim(ctx context.Context, args []string) error {
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile (live objects and allocations) at the end of the run to this file")
 	trace := fs.Int("trace", 0, "print on stderr every tree event of this viewer and of its parent and grandparent (the report's stall_worst_node is one worth tracing)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -81,10 +82,18 @@ func runSim(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopProfile()
-	if *progress {
+	var heapErr error
+	if *progress || *memprofile != "" {
 		start := time.Now()
 		cfg.Progress = func(at time.Duration) {
-			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
+			if *progress {
+				fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
+			}
+			if at == cfg.Duration {
+				// The last call comes while the simulation is still
+				// live, so the profile shows what it holds.
+				heapErr = writeHeapProfile(*memprofile)
+			}
 		}
 	}
 	if *trace > 0 {
@@ -100,6 +109,9 @@ func runSim(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if heapErr != nil {
+		return heapErr
 	}
 	printSimSummary(os.Stdout, r)
 	if *jsonOut {
