@@ -68,16 +68,26 @@ func (n *Machine) removeChild(i int) {
 // reports below itself no more entries than the capacity believed of it;
 // a child named as a withholder, and what it reports, are left out.
 func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
+	// Sized once for everything that may go in: this runs for every
+	// status and climb, and growing it step by step cost a tenth of a
+	// large simulation's time. Still nil when nothing goes in.
 	var out []Candidate
+	bound := 1 + len(n.children)
+	for _, c := range n.children {
+		bound += len(c.room)
+	}
 	d := uint32(n.depth())
 	if f := n.freeFor(now, ""); n.state == stateAttached && f > 0 && n.cfg.Self.ID != except {
-		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
+		out = append(make([]Candidate, 0, bound), Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
 	}
 	for _, c := range n.children {
 		if c.info.ID == except || c.away() || n.suspect(c.info.ID, now) {
 			continue
 		}
 		if f := n.believedFree(c, now); f > 0 {
+			if out == nil {
+				out = make([]Candidate, 0, bound)
+			}
 			out = append(out, Candidate{PeerInfo: c.info, Depth: d + 1, Free: f})
 		}
 	}
@@ -93,6 +103,9 @@ func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 			}
 			if r.ID != except && r.ID != c.info.ID && !n.suspect(r.ID, now) {
 				r.Free = min(r.Free, b)
+				if out == nil {
+					out = make([]Candidate, 0, bound)
+				}
 				out = append(out, r)
 				taken++
 			}
