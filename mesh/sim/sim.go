@@ -121,9 +121,10 @@ type Sim struct {
 	broadcast string
 	key       ed25519.PrivateKey
 	verify    *verifyCache
-	chunkSize int   // bytes of the payload of a media chunk
-	published int64 // media chunks published
-	srcSer    int64 // serialisation of a media chunk at the source
+	chunkSize int    // bytes of the payload of a media chunk
+	payload   []byte // the payload every media chunk shares (stream.go)
+	published int64  // media chunks published
+	srcSer    int64  // serialisation of a media chunk at the source
 	forged    []*chunk.Chunk
 	forgedMsg []*mesh.Message
 	padded    []*mesh.Message  // by seq: a padder's copy of each chunk (adversary.go)
