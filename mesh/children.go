@@ -68,26 +68,36 @@ func (n *Machine) removeChild(i int) {
 // reports below itself no more entries than the capacity believed of it;
 // a child named as a withholder, and what it reports, are left out.
 func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
-	// Sized once for everything that may go in: this runs for every
-	// status and climb, and growing it step by step cost a tenth of a
-	// large simulation's time. Still nil when nothing goes in.
-	var out []Candidate
-	bound := 1 + len(n.children)
-	for _, c := range n.children {
-		bound += len(c.room)
+	return n.appendRoomBelow(nil, now, except)
+}
+
+// roomBuf is room on the stack for roomBelow's list in the callers that
+// keep only its first few entries (status, climbRoom): they run for most
+// statuses and climbs, and building the whole list on the heap made
+// roomBelow a third of the bytes a large simulation allocates.
+type roomBuf [24]Candidate
+
+// keepRoom returns a copy of the first k entries of room (nil when there
+// are none), so that a list built in a roomBuf can be kept.
+func keepRoom(room []Candidate, k int) []Candidate {
+	if len(room) == 0 {
+		return nil
 	}
+	return slices.Clone(room[:min(len(room), k)])
+}
+
+// appendRoomBelow is roomBelow appending to out[:0], which it returns.
+func (n *Machine) appendRoomBelow(out []Candidate, now time.Time, except PeerID) []Candidate {
+	out = out[:0]
 	d := uint32(n.depth())
 	if f := n.freeFor(now, ""); n.state == stateAttached && f > 0 && n.cfg.Self.ID != except {
-		out = append(make([]Candidate, 0, bound), Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
+		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
 	}
 	for _, c := range n.children {
 		if c.info.ID == except || c.away() || n.suspect(c.info.ID, now) {
 			continue
 		}
 		if f := n.believedFree(c, now); f > 0 {
-			if out == nil {
-				out = make([]Candidate, 0, bound)
-			}
 			out = append(out, Candidate{PeerInfo: c.info, Depth: d + 1, Free: f})
 		}
 	}
@@ -103,9 +113,6 @@ func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
 			}
 			if r.ID != except && r.ID != c.info.ID && !n.suspect(r.ID, now) {
 				r.Free = min(r.Free, b)
-				if out == nil {
-					out = make([]Candidate, 0, bound)
-				}
 				out = append(out, r)
 				taken++
 			}
@@ -470,13 +477,11 @@ func (n *Machine) climbRoom(now time.Time, from PeerID, m *Message) []Candidate 
 	if m.Depth < climbGain+1 || m.Depth >= noDepth {
 		return nil
 	}
-	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool {
+	var buf roomBuf
+	room := slices.DeleteFunc(n.appendRoomBelow(buf[:0], now, from), func(c Candidate) bool {
 		return c.ID == m.Lost || c.Depth >= m.Depth-climbGain
 	})
-	if len(room) > maxRedirect {
-		room = room[:maxRedirect]
-	}
-	return room
+	return keepRoom(room, maxRedirect)
 }
 
 func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) { n.adoptAs(now, info, m, 0) }
