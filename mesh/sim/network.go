@@ -88,7 +88,7 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	if s.traceSend != nil {
 		s.traceSend(from, to, msg, start, end)
 	}
-	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: msg, sent: end})
+	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: s.inFlight.put(msg), sent: end})
 }
 
 // enqueue puts a message in the sender's queue for its destination, for

@@ -102,6 +102,7 @@ type Sim struct {
 	err    error
 
 	q         queue
+	inFlight  msgTable // the messages of the evMessage events in q
 	nodes     []node
 	pos       []point   // by node, apart from nodes: a send touches little memory
 	phases    [][]int32 // tick groups, one per phaseWidth of TickInterval
@@ -306,6 +307,7 @@ func (s *Sim) handle(ev *event) {
 	switch ev.kind {
 	case evMessage:
 		s.m.msgEvents++
+		msg := s.inFlight.take(ev.msg)
 		dst := &s.nodes[ev.to]
 		if dst.gone {
 			s.m.droppedGone++
@@ -316,15 +318,15 @@ func (s *Sim) handle(ev *event) {
 			s.m.droppedGone++
 			return
 		}
-		if err := dst.n.Step(s.time(), src.info.ID, ev.msg); err != nil {
+		if err := dst.n.Step(s.time(), src.info.ID, msg); err != nil {
 			s.m.stepErrs++
 		}
-		if s.drain(ev.to, ev.msg.Chunk) || ev.msg.Type != mesh.MsgChunk {
+		if s.drain(ev.to, msg.Chunk) || msg.Type != mesh.MsgChunk {
 			return
 		}
 		// A chunk that was not delivered: a duplicate, too old or forged.
 		if d := dst.n.Stats().Duplicates; d != dst.lastDup {
-			s.m.dupBytes += (d - dst.lastDup) * uint64(ev.msg.Chunk.Size())
+			s.m.dupBytes += (d - dst.lastDup) * uint64(msg.Chunk.Size())
 			dst.lastDup = d
 		}
 	case evDown:
