@@ -206,7 +206,8 @@ func (n *Machine) vouched(now time.Time, id PeerID) uint32 {
 // vouches lists the children that proved capacity here, for the parent
 // (a status's Vouches), the most proven first.
 func (n *Machine) vouches() []Candidate {
-	var out []Candidate
+	var buf roomBuf // most of the list is dropped: built on the stack (see roomBuf)
+	out := buf[:0]
 	d := uint32(n.depth() + 1)
 	for _, c := range n.children {
 		if c.proven > 0 && c.caughtAt.IsZero() && !c.away() {
@@ -214,10 +215,7 @@ func (n *Machine) vouches() []Candidate {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Candidate) int { return int(b.Proven) - int(a.Proven) })
-	if len(out) > maxRoom {
-		out = out[:maxRoom]
-	}
-	return out
+	return keepRoom(out, maxRoom)
 }
 
 func sameVouches(a, b []Candidate) bool {
