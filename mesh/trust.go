@@ -122,7 +122,7 @@ func (n *Machine) suspect(id PeerID, now time.Time) bool {
 		return false // nobody is suspect: skip the lookup
 	}
 	m := n.members[id]
-	return m != nil && now.Before(m.suspectUntil)
+	return m != nil && now.Before(m.suspectUntil.time())
 }
 
 // boundSubtree is a child's subtree as far as this node can know it: what
@@ -394,8 +394,8 @@ func (n *Machine) record(now time.Time, c *child, from PeerID, m *Message) {
 // children: an accusation alone costs an honest parent little.
 func (n *Machine) accused(now time.Time, accuser, lost PeerID) {
 	if mb := n.learn(n.infoOf(lost), noDepth, 0, false); mb != nil {
-		mb.suspectUntil = now.Add(n.cfg.BanDuration)
-		n.suspectEnd = mb.suspectUntil
+		mb.suspectUntil = stampOf(now.Add(n.cfg.BanDuration))
+		n.suspectEnd = mb.suspectUntil.time()
 	}
 	i := n.childIndex(lost)
 	if i < 0 {
@@ -502,8 +502,8 @@ func (n *Machine) leaveWithholder(now time.Time) bool {
 // banFor stops trusting a peer for BanDuration.
 func (n *Machine) banFor(now time.Time, id PeerID) {
 	if m := n.learn(n.infoOf(id), noDepth, 0, false); m != nil {
-		m.bannedUntil = now.Add(n.cfg.BanDuration)
-		n.banUntil = m.bannedUntil
+		m.bannedUntil = stampOf(now.Add(n.cfg.BanDuration))
+		n.banUntil = m.bannedUntil.time()
 	}
 }
 
@@ -548,7 +548,7 @@ func (n *Machine) takeHandover(now time.Time, m *Message) bool {
 		return false
 	}
 	mb := n.learn(c.PeerInfo, c.Depth, c.Free, true)
-	if mb == nil || now.Before(mb.bannedUntil) || now.Before(mb.suspectUntil) {
+	if mb == nil || now.Before(mb.bannedUntil.time()) || now.Before(mb.suspectUntil.time()) {
 		return false
 	}
 	n.handedOver = true
