@@ -15,11 +15,6 @@ import (
 	"github.com/peerscope/peerscope/mesh/sim"
 )
 
-// simMemoryLimit is the heap size past which 'peerscope sim' collects
-// garbage more often than GOGC says, so that a large run stays within 2 GB
-// (issue 17). GOMEMLIMIT overrides it.
-const simMemoryLimit = 1800 << 20
-
 func runSim(ctx context.Context, args []string) error {
 	d := sim.DefaultConfig()
 	fs := newFlagSet("sim", "[flags]", simHelp)
@@ -81,13 +76,6 @@ func runSim(ctx context.Context, args []string) error {
 		// The heap is mostly long-lived node state: collecting at 3x
 		// instead of 2x the live heap saves a fifth of the CPU.
 		debug.SetGCPercent(200)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// But at 3x, 100,000 nodes (over a gigabyte live) would take
-		// 3.4 GB: past simMemoryLimit the collector runs as often as it
-		// must to stay under it, which costs CPU only in the runs that
-		// big.
-		debug.SetMemoryLimit(simMemoryLimit)
 	}
 	stopProfile, err := startCPUProfile(*cpuprofile)
 	if err != nil {

@@ -148,7 +148,8 @@
 // and stretch go into fixed histograms, positions and peer IDs sit in
 // compact arrays. Most of the time goes into the nodes themselves (Tick and Step), whose state is
 // spread over many cache lines, and, at 100,000 nodes, into the garbage
-// collector, which 'peerscope sim' holds under 1.8 GB (GOMEMLIMIT
-// overrides); see BenchmarkSim1000, BenchmarkSim10k and the --cpuprofile
-// and --memprofile flags of 'peerscope sim'.
+// collector (a heap of well over a gigabyte of node state; GOMEMLIMIT
+// trades CPU for memory, but below the live heap it doubles the run); see
+// BenchmarkSim1000, BenchmarkSim10k and the --cpuprofile and --memprofile
+// flags of 'peerscope sim'.
 package sim
