@@ -84,17 +84,7 @@ func runSim(ctx context.Context, args []string) error {
 	defer stopProfile()
 	var heapErr error
 	if *progress || *memprofile != "" {
-		start := time.Now()
-		cfg.Progress = func(at time.Duration) {
-			if *progress {
-				fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
-			}
-			if at == cfg.Duration {
-				// The last call comes while the simulation is still
-				// live, so the profile shows what it holds.
-				heapErr = writeHeapProfile(*memprofile)
-			}
-		}
+		cfg.Progress = simProgress(*progress, *memprofile, cfg.Duration, &heapErr)
 	}
 	if *trace > 0 {
 		cfg.TraceNode = int32(*trace)
@@ -118,6 +108,22 @@ func runSim(ctx context.Context, args []string) error {
 		fmt.Println(r.JSON())
 	}
 	return nil
+}
+
+// simProgress is a sim.Config.Progress that reports progress on stderr (if
+// progress) and writes a heap profile to memprofile (if set) at the end of
+// the run, its error to *heapErr. The last call comes while the simulation
+// is still live, so the profile shows what it holds.
+func simProgress(progress bool, memprofile string, total time.Duration, heapErr *error) func(time.Duration) {
+	start := time.Now()
+	return func(at time.Duration) {
+		if progress {
+			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, total, time.Since(start).Seconds())
+		}
+		if at == total {
+			*heapErr = writeHeapProfile(memprofile)
+		}
+	}
 }
 
 // printSimSummary writes the report as a table for people.
