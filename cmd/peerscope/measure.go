@@ -34,15 +34,21 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// writeHeapProfile writes a heap profile to path (nothing when path is
-// empty), after a collection so that its live figures are current.
-func writeHeapProfile(path string) error {
+// createHeapProfile creates the file a heap profile will go to (nil when
+// path is empty), before the run, so that a bad path fails at once rather
+// than after the whole simulation.
+func createHeapProfile(path string) (*os.File, error) {
 	if path == "" {
-		return nil
+		return nil, nil
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+	return os.Create(path)
+}
+
+// writeHeapProfile writes a heap profile to f (nothing when f is nil) and
+// closes it, after a collection so that its live figures are current.
+func writeHeapProfile(f *os.File) error {
+	if f == nil {
+		return nil
 	}
 	runtime.GC()
 	if err := pprof.WriteHeapProfile(f); err != nil {

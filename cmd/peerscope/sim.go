@@ -82,9 +82,14 @@ func runSim(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopProfile()
+	heapFile, err := createHeapProfile(*memprofile)
+	if err != nil {
+		return err
+	}
+	defer heapFile.Close() // written and closed at the end; this for a run cut short
 	var heapErr error
-	if *progress || *memprofile != "" {
-		cfg.Progress = simProgress(*progress, *memprofile, cfg.Duration, &heapErr)
+	if *progress || heapFile != nil {
+		cfg.Progress = simProgress(*progress, heapFile, cfg.Duration, &heapErr)
 	}
 	if *trace > 0 {
 		cfg.TraceNode = int32(*trace)
@@ -111,17 +116,17 @@ func runSim(ctx context.Context, args []string) error {
 }
 
 // simProgress is a sim.Config.Progress that reports progress on stderr (if
-// progress) and writes a heap profile to memprofile (if set) at the end of
+// progress) and writes a heap profile to heapFile (if not nil) at the end of
 // the run, its error to *heapErr. The last call comes while the simulation
 // is still live, so the profile shows what it holds.
-func simProgress(progress bool, memprofile string, total time.Duration, heapErr *error) func(time.Duration) {
+func simProgress(progress bool, heapFile *os.File, total time.Duration, heapErr *error) func(time.Duration) {
 	start := time.Now()
 	return func(at time.Duration) {
 		if progress {
 			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, total, time.Since(start).Seconds())
 		}
 		if at == total {
-			*heapErr = writeHeapProfile(memprofile)
+			*heapErr = writeHeapProfile(heapFile)
 		}
 	}
 }
