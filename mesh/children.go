@@ -68,7 +68,27 @@ func (n *Machine) removeChild(i int) {
 // reports below itself no more entries than the capacity believed of it;
 // a child named as a withholder, and what it reports, are left out.
 func (n *Machine) roomBelow(now time.Time, except PeerID) []Candidate {
-	var out []Candidate
+	return n.appendRoomBelow(nil, now, except)
+}
+
+// roomBuf is room on the stack for roomBelow's list in the callers that
+// keep only its first few entries (status, climbRoom): they run for most
+// statuses and climbs, and building the whole list on the heap made
+// roomBelow a third of the bytes a large simulation allocates.
+type roomBuf [24]Candidate
+
+// keepRoom returns a copy of the first k entries of room (nil when there
+// are none), so that a list built in a roomBuf can be kept.
+func keepRoom(room []Candidate, k int) []Candidate {
+	if len(room) == 0 {
+		return nil
+	}
+	return slices.Clone(room[:min(len(room), k)])
+}
+
+// appendRoomBelow is roomBelow appending to out[:0], which it returns.
+func (n *Machine) appendRoomBelow(out []Candidate, now time.Time, except PeerID) []Candidate {
+	out = out[:0]
 	d := uint32(n.depth())
 	if f := n.freeFor(now, ""); n.state == stateAttached && f > 0 && n.cfg.Self.ID != except {
 		out = append(out, Candidate{PeerInfo: n.cfg.Self, Depth: d, Free: f})
@@ -457,13 +477,11 @@ func (n *Machine) climbRoom(now time.Time, from PeerID, m *Message) []Candidate 
 	if m.Depth < climbGain+1 || m.Depth >= noDepth {
 		return nil
 	}
-	room := slices.DeleteFunc(n.roomBelow(now, from), func(c Candidate) bool {
+	var buf roomBuf
+	room := slices.DeleteFunc(n.appendRoomBelow(buf[:0], now, from), func(c Candidate) bool {
 		return c.ID == m.Lost || c.Depth >= m.Depth-climbGain
 	})
-	if len(room) > maxRedirect {
-		room = room[:maxRedirect]
-	}
-	return room
+	return keepRoom(room, maxRedirect)
 }
 
 func (n *Machine) adopt(now time.Time, info PeerInfo, m *Message) { n.adoptAs(now, info, m, 0) }

@@ -275,7 +275,7 @@ func (n *Machine) pickPullSource(now time.Time) PeerInfo {
 	var opts []PeerID
 	for _, id := range n.memberOrder {
 		if m := n.members[id]; m.depth < uint32(n.depth()) && id != n.parent.ID && id != n.cfg.Root.ID &&
-			!now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) {
+			!now.Before(m.coolUntil.time()) && !now.Before(m.bannedUntil.time()) && !now.Before(m.suspectUntil.time()) {
 			opts = append(opts, id)
 		}
 	}

@@ -17,7 +17,7 @@ func (n *Machine) improve(now time.Time) {
 	d := n.depth()
 	if n.cfg.Slots >= 2 && n.free() >= 1 && d >= 2 {
 		target := n.path[n.cfg.Rand.IntN(d-1)]
-		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil) {
+		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil.time()) {
 			n.attach(now, m, AttachImprove)
 			return
 		}
@@ -26,7 +26,7 @@ func (n *Machine) improve(now time.Time) {
 		// Deep: ask an ancestor (not the broadcaster, whose upload is for
 		// its children; not the parent) for a place higher up.
 		target := n.path[1+n.cfg.Rand.IntN(d-2)]
-		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil) {
+		if m := n.members[target.ID]; m != nil && !now.Before(m.coolUntil.time()) {
 			n.attach(now, m, AttachImprove|AttachClimb)
 			return
 		}
@@ -43,11 +43,11 @@ func (n *Machine) improve(now time.Time) {
 	for _, id := range n.memberOrder {
 		m := n.members[id]
 		if id == n.parent.ID || m.depth >= noDepth || m.depth >= uint32(d) || m.free == 0 ||
-			now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) || n.childIndex(id) >= 0 {
+			now.Before(m.coolUntil.time()) || now.Before(m.bannedUntil.time()) || now.Before(m.suspectUntil.time()) || n.childIndex(id) >= 0 {
 			continue
 		}
 		if m.rtt == 0 {
-			if m.pingSentAt.IsZero() || now.Sub(m.pingSentAt) > n.cfg.ImproveInterval {
+			if m.pingSentAt.IsZero() || now.Sub(m.pingSentAt.time()) > n.cfg.ImproveInterval {
 				n.ping(now, m)
 			}
 			continue

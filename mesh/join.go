@@ -14,7 +14,7 @@ func (n *Machine) ranked(now time.Time) []*member {
 	var out []*member
 	for _, id := range n.memberOrder {
 		m := n.members[id]
-		if now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) || n.childIndex(id) >= 0 {
+		if now.Before(m.coolUntil.time()) || now.Before(m.bannedUntil.time()) || now.Before(m.suspectUntil.time()) || n.childIndex(id) >= 0 {
 			continue
 		}
 		if m.depth >= noDepth && id != n.cfg.Root.ID {
@@ -65,7 +65,7 @@ func (n *Machine) join(now time.Time) {
 	// is probed only when nobody else is known: with thousands joining, its
 	// upload must not go to pongs and redirects.
 	usable := func(id PeerID, m *member) bool {
-		return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil) && n.childIndex(id) < 0
+		return !now.Before(m.coolUntil.time()) && !now.Before(m.bannedUntil.time()) && !now.Before(m.suspectUntil.time()) && n.childIndex(id) < 0
 	}
 	others := false
 	for _, id := range n.memberOrder {
@@ -103,10 +103,10 @@ func (n *Machine) choose(now time.Time) {
 	rejoin := n.rejoinProbe
 	for _, id := range n.memberOrder {
 		m := n.members[id]
-		if n.rejoinProbe && !m.pingSentAt.IsZero() && !m.pingSentAt.Before(n.probeStart) {
-			m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+		if n.rejoinProbe && !m.pingSentAt.IsZero() && !m.pingSentAt.time().Before(n.probeStart) {
+			m.coolUntil = stampOf(now.Add(2 * n.cfg.AttachTimeout))
 		}
-		m.pingSentAt = time.Time{}
+		m.pingSentAt = 0
 	}
 	n.rejoinProbe = false
 	// After a rejoin's probe, those that answered holding nothing newer
@@ -116,14 +116,14 @@ func (n *Machine) choose(now time.Time) {
 	// subtree would wait for that to be found out too (cutOffLikely).
 	stale := rejoin && n.cutOffLikely(now) && now.Sub(n.newAt) >= 2*n.cfg.ChunkInterval
 	for _, m := range n.ranked(now) {
-		if stale && !m.heldAt.Before(n.probeStart) && m.held <= n.held() {
+		if stale && !m.heldAt.time().Before(n.probeStart) && m.held <= n.held() {
 			continue
 		}
 		n.attach(now, m, 0)
 		return
 	}
 	// Nobody to ask: the broadcaster always answers (with a redirect if full).
-	if root := n.members[n.cfg.Root.ID]; root != nil && now.Sub(n.rootTriedAt) >= n.cfg.AttachTimeout/2 && !now.Before(root.bannedUntil) {
+	if root := n.members[n.cfg.Root.ID]; root != nil && now.Sub(n.rootTriedAt) >= n.cfg.AttachTimeout/2 && !now.Before(root.bannedUntil.time()) {
 		n.rootTriedAt = now
 		n.attach(now, root, 0)
 	}
@@ -160,7 +160,7 @@ func (n *Machine) attach(now time.Time, m *member, flags uint32) {
 
 func (n *Machine) attachFailed(now time.Time) {
 	if m := n.members[n.attachTo]; m != nil {
-		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
+		m.coolUntil = stampOf(now.Add(2 * n.cfg.AttachTimeout))
 	}
 	if n.moving {
 		n.cancelMove(now)
@@ -173,7 +173,7 @@ func (n *Machine) attachFailed(now time.Time) {
 
 func (n *Machine) cancelMove(now time.Time) {
 	if m := n.members[n.attachTo]; m != nil {
-		m.coolUntil = now.Add(n.cfg.ImproveInterval)
+		m.coolUntil = stampOf(now.Add(n.cfg.ImproveInterval))
 	}
 	n.moving = false
 	n.attachTo = ""
@@ -198,7 +198,7 @@ func (n *Machine) cancelMove(now time.Time) {
 // ping sends a member an RTT probe. The time it carries is only a nonce
 // that the pong must echo: the RTT is measured here, from pingAt.
 func (n *Machine) ping(now time.Time, m *member) {
-	m.pingSentAt, m.pingAt = now, now
+	m.pingSentAt, m.pingAt = stampOf(now), stampOf(now)
 	n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
 }
 
@@ -227,12 +227,12 @@ func (n *Machine) stepPing(now time.Time, from PeerID, m *Message) {
 func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 	n.childAnswered(now, from, p)
 	m := n.members[from]
-	if m == nil || m.pingAt.IsZero() || p.Time != m.pingAt.UnixNano() {
+	if m == nil || m.pingAt.IsZero() || p.Time != int64(m.pingAt) {
 		return
 	}
-	m.rtt = max(now.Sub(m.pingAt), time.Microsecond)
-	m.held, m.heldAt = p.Seq, now
-	m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
+	m.rtt = max(now.Sub(m.pingAt.time()), time.Microsecond)
+	m.held, m.heldAt = p.Seq, stampOf(now)
+	m.pingSentAt, m.pingAt = 0, 0
 	switch {
 	case p.Depth == 0 && from != n.cfg.Root.ID:
 		m.depth, m.free = noDepth, 0
@@ -262,7 +262,7 @@ func (n *Machine) stepRedirect(now time.Time, from PeerID, m *Message) {
 	}
 	if mb := n.members[from]; mb != nil {
 		mb.free = 0
-		mb.coolUntil = now.Add(n.cfg.AttachTimeout)
+		mb.coolUntil = stampOf(now.Add(n.cfg.AttachTimeout))
 	}
 	if n.moving {
 		n.cancelMove(now)
@@ -296,7 +296,7 @@ func (n *Machine) climbTo(now time.Time, room []Candidate) {
 			continue
 		}
 		m := n.learn(c.PeerInfo, c.Depth, c.Free, true)
-		if m == nil || now.Before(m.coolUntil) || now.Before(m.bannedUntil) || now.Before(m.suspectUntil) {
+		if m == nil || now.Before(m.coolUntil.time()) || now.Before(m.bannedUntil.time()) || now.Before(m.suspectUntil.time()) {
 			continue
 		}
 		n.attach(now, m, AttachImprove)
@@ -436,7 +436,7 @@ func (n *Machine) loseParent(now time.Time, why LossReason, hints []PeerID) {
 	}
 	old := n.parent
 	if m := n.members[old.ID]; m != nil && why != LossLoop {
-		m.coolUntil = now.Add(2 * n.cfg.ParentTimeout)
+		m.coolUntil = stampOf(now.Add(2 * n.cfg.ParentTimeout))
 		m.depth = noDepth
 	}
 	n.event(Event{Type: EvParentLost, Peer: old.ID, Loss: why})

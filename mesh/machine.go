@@ -60,16 +60,40 @@ type member struct {
 	rtt         time.Duration // 0: not measured; measured here, from pingAt
 	depth       uint32        // noDepth: unknown or not in the tree
 	free        uint32
-	held        uint64    // what its last pong said it holds (1 + seq)
-	heldAt      time.Time // when that pong came
-	pingSentAt  time.Time // zero: no ping outstanding (waited for)
-	pingAt      time.Time // the last ping sent, matched by its pong's echo; zero: answered
-	coolUntil   time.Time // do not ask it to adopt us before this
-	bannedUntil time.Time
+	held        uint64 // what its last pong said it holds (1 + seq)
+	heldAt      stamp  // when that pong came
+	pingSentAt  stamp  // zero: no ping outstanding (waited for)
+	pingAt      stamp  // the last ping sent, matched by its pong's echo; zero: answered
+	coolUntil   stamp  // do not ask it to adopt us before this
+	bannedUntil stamp
 	// suspectUntil: someone named it as a parent that withheld the stream;
 	// until then nobody is redirected to it or pulls from it.
-	suspectUntil time.Time
+	suspectUntil stamp
 }
+
+// stamp is a time in a member, in Unix nanoseconds (0: the zero time),
+// 8 bytes where a time.Time takes 24: a node remembers up to maxMembers
+// members, whose six times made a member 208 bytes (112 now), the largest
+// part of a simulation's heap. It has no monotonic reading: a member's times are deadlines
+// and ages of seconds, compared with the wall clock the shell passes in.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+// time returns the stamp as a time.Time; the zero stamp as the zero time.
+func (s stamp) time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s))
+}
+
+func (s stamp) IsZero() bool { return s == 0 }
 
 // child is a peer this node forwards chunks to.
 type child struct {
@@ -407,7 +431,7 @@ func (n *Machine) banned(id PeerID, now time.Time) bool {
 		return false // nobody is banned: skip the lookup on the hot path
 	}
 	m := n.members[id]
-	return m != nil && now.Before(m.bannedUntil)
+	return m != nil && now.Before(m.bannedUntil.time())
 }
 
 func (n *Machine) infoOf(id PeerID) PeerInfo {
@@ -435,8 +459,8 @@ func (n *Machine) PeerDown(now time.Time, id PeerID) {
 		return
 	}
 	if m := n.members[id]; m != nil {
-		m.coolUntil = now.Add(2 * n.cfg.AttachTimeout)
-		m.pingSentAt, m.pingAt = time.Time{}, time.Time{}
+		m.coolUntil = stampOf(now.Add(2 * n.cfg.AttachTimeout))
+		m.pingSentAt, m.pingAt = 0, 0
 		m.rtt = 0
 		m.depth = noDepth // gone: no longer a place in the tree to join or pull from
 	}

@@ -33,10 +33,10 @@ func (n *Machine) probeRejoin(now time.Time) bool {
 	ping := func(id PeerID) {
 		m := n.members[id]
 		if probes >= maxRejoinProbes || m == nil || !usableAt(m, now) || n.childIndex(id) >= 0 ||
-			id == n.lostParent || id == n.cfg.Root.ID && id != gp || !m.pingSentAt.IsZero() && !m.pingSentAt.Before(now) {
+			id == n.lostParent || id == n.cfg.Root.ID && id != gp || !m.pingSentAt.IsZero() && !m.pingSentAt.time().Before(now) {
 			return
 		}
-		m.pingSentAt, m.pingAt = now, now
+		m.pingSentAt, m.pingAt = stampOf(now), stampOf(now)
 		n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano(), Lost: n.lostParent})
 		n.probeOrder = append(n.probeOrder, id)
 		probes++
@@ -139,7 +139,7 @@ func (n *Machine) attachProbed(now time.Time, m *member) {
 	n.state = stateDetached
 	n.rejoinProbe = false
 	for _, id := range n.memberOrder {
-		n.members[id].pingSentAt = time.Time{}
+		n.members[id].pingSentAt = 0
 	}
 	n.attach(now, m, 0)
 }
@@ -147,7 +147,7 @@ func (n *Machine) attachProbed(now time.Time, m *member) {
 // usableAt reports whether a member may be asked to adopt this node: not
 // cooling down after a failed attempt, banned or suspected of withholding.
 func usableAt(m *member, now time.Time) bool {
-	return !now.Before(m.coolUntil) && !now.Before(m.bannedUntil) && !now.Before(m.suspectUntil)
+	return !now.Before(m.coolUntil.time()) && !now.Before(m.bannedUntil.time()) && !now.Before(m.suspectUntil.time())
 }
 
 // keptSlot is a slot a parent keeps, for a while, for the heir of a child

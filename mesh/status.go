@@ -10,10 +10,8 @@ import (
 
 // status builds the report a child sends its parent.
 func (n *Machine) status(now time.Time) *Message {
-	room := n.roomBelow(now, "")
-	if len(room) > maxRoom {
-		room = room[:maxRoom]
-	}
+	var buf roomBuf
+	room := keepRoom(n.appendRoomBelow(buf[:0], now, ""), maxRoom)
 	return &Message{Type: MsgStatus, Capacity: uint32(n.cfg.Slots), Free: n.freeFor(now, ""), Subtree: n.subtree(),
 		Candidates: room, Counters: n.counterValues(), Vouches: n.vouches()}
 }

@@ -122,7 +122,7 @@ func (n *Machine) suspect(id PeerID, now time.Time) bool {
 		return false // nobody is suspect: skip the lookup
 	}
 	m := n.members[id]
-	return m != nil && now.Before(m.suspectUntil)
+	return m != nil && now.Before(m.suspectUntil.time())
 }
 
 // boundSubtree is a child's subtree as far as this node can know it: what
@@ -206,7 +206,8 @@ func (n *Machine) vouched(now time.Time, id PeerID) uint32 {
 // vouches lists the children that proved capacity here, for the parent
 // (a status's Vouches), the most proven first.
 func (n *Machine) vouches() []Candidate {
-	var out []Candidate
+	var buf roomBuf // most of the list is dropped: built on the stack (see roomBuf)
+	out := buf[:0]
 	d := uint32(n.depth() + 1)
 	for _, c := range n.children {
 		if c.proven > 0 && c.caughtAt.IsZero() && !c.away() {
@@ -214,10 +215,7 @@ func (n *Machine) vouches() []Candidate {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Candidate) int { return int(b.Proven) - int(a.Proven) })
-	if len(out) > maxRoom {
-		out = out[:maxRoom]
-	}
-	return out
+	return keepRoom(out, maxRoom)
 }
 
 func sameVouches(a, b []Candidate) bool {
@@ -396,8 +394,8 @@ func (n *Machine) record(now time.Time, c *child, from PeerID, m *Message) {
 // children: an accusation alone costs an honest parent little.
 func (n *Machine) accused(now time.Time, accuser, lost PeerID) {
 	if mb := n.learn(n.infoOf(lost), noDepth, 0, false); mb != nil {
-		mb.suspectUntil = now.Add(n.cfg.BanDuration)
-		n.suspectEnd = mb.suspectUntil
+		mb.suspectUntil = stampOf(now.Add(n.cfg.BanDuration))
+		n.suspectEnd = mb.suspectUntil.time()
 	}
 	i := n.childIndex(lost)
 	if i < 0 {
@@ -504,8 +502,8 @@ func (n *Machine) leaveWithholder(now time.Time) bool {
 // banFor stops trusting a peer for BanDuration.
 func (n *Machine) banFor(now time.Time, id PeerID) {
 	if m := n.learn(n.infoOf(id), noDepth, 0, false); m != nil {
-		m.bannedUntil = now.Add(n.cfg.BanDuration)
-		n.banUntil = m.bannedUntil
+		m.bannedUntil = stampOf(now.Add(n.cfg.BanDuration))
+		n.banUntil = m.bannedUntil.time()
 	}
 }
 
@@ -550,7 +548,7 @@ func (n *Machine) takeHandover(now time.Time, m *Message) bool {
 		return false
 	}
 	mb := n.learn(c.PeerInfo, c.Depth, c.Free, true)
-	if mb == nil || now.Before(mb.bannedUntil) || now.Before(mb.suspectUntil) {
+	if mb == nil || now.Before(mb.bannedUntil.time()) || now.Before(mb.suspectUntil.time()) {
 		return false
 	}
 	n.handedOver = true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -31,6 +32,30 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// createHeapProfile creates the file a heap profile will go to (nil when
+// path is empty), before the run, so that a bad path fails at once rather
+// than after the whole simulation.
+func createHeapProfile(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return os.Create(path)
+}
+
+// writeHeapProfile writes a heap profile to f (nothing when f is nil) and
+// closes it, after a collection so that its live figures are current.
+func writeHeapProfile(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // printExtra writes a report's extra figures on one line, sorted by name,

@@ -46,6 +46,7 @@ func runSim(ctx context.Context, args []string) error {
 	earlySlots := fs.Int("early-slots", 0, "relays with at least this many slots attaching 3+ levels deep look for a shallower place soon (0: mesh's default, 4; -1: never); for tuning sweeps")
 	progress := fs.Bool("progress", false, "report progress on stderr every 10 s of simulated time")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile (live objects and allocations) at the end of the run to this file")
 	trace := fs.Int("trace", 0, "print on stderr every tree event of this viewer and of its parent and grandparent (the report's stall_worst_node is one worth tracing)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -81,11 +82,14 @@ func runSim(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopProfile()
-	if *progress {
-		start := time.Now()
-		cfg.Progress = func(at time.Duration) {
-			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, cfg.Duration, time.Since(start).Seconds())
-		}
+	heapFile, err := createHeapProfile(*memprofile)
+	if err != nil {
+		return err
+	}
+	defer heapFile.Close() // written and closed at the end; this for a run cut short
+	var heapErr error
+	if *progress || heapFile != nil {
+		cfg.Progress = simProgress(*progress, heapFile, cfg.Duration, &heapErr)
 	}
 	if *trace > 0 {
 		cfg.TraceNode = int32(*trace)
@@ -100,6 +104,9 @@ func runSim(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if heapErr != nil {
+		return heapErr
 	}
 	printSimSummary(os.Stdout, r)
 	if *jsonOut {
@@ -128,6 +135,22 @@ func simNetwork(cfg *sim.Config, uplink, forward string, fragment int) error {
 	}
 	cfg.Fragment = fragment
 	return nil
+}
+
+// simProgress is a sim.Config.Progress that reports progress on stderr (if
+// progress) and writes a heap profile to heapFile (if not nil) at the end of
+// the run, its error to *heapErr. The last call comes while the simulation
+// is still live, so the profile shows what it holds.
+func simProgress(progress bool, heapFile *os.File, total time.Duration, heapErr *error) func(time.Duration) {
+	start := time.Now()
+	return func(at time.Duration) {
+		if progress {
+			fmt.Fprintf(os.Stderr, "sim: %v of %v simulated, %.0f s wall\n", at, total, time.Since(start).Seconds())
+		}
+		if at == total {
+			*heapErr = writeHeapProfile(heapFile)
+		}
+	}
 }
 
 // printSimSummary writes the report as a table for people.

@@ -146,7 +146,7 @@ func (s *Sim) cutTimes(from int32, msg *mesh.Message, size int, start, ser int64
 func (s *Sim) queuedCopies(i int32, c *chunk.Chunk) int {
 	n := 0
 	for _, f := range s.nodes[i].flows {
-		for _, q := range f.q {
+		for _, q := range f.q[f.head:] { // before head: sent
 			if q.msg.Type == mesh.MsgChunk && q.msg.Chunk == c {
 				n++
 			}

@@ -61,9 +61,11 @@
 //   - Chunks: the broadcaster publishes one init chunk (seq 0) and then a
 //     media chunk every ChunkInterval (seq 1, 2, …; a keyframe every
 //     KeyframeInterval) of Bitrate×ChunkInterval/8 bytes, signed with a
-//     real ed25519 key made from the seed. Each chunk's payload is allocated
-//     once and the *Chunk is shared by every node (a Machine never mutates a
-//     chunk). Verification uses mesh.Config.Verify with a cache that runs
+//     real ed25519 key made from the seed. Every media chunk carries the
+//     same zero payload (nothing reads its bytes; the signature still
+//     covers each chunk's sequence number and wallclock) and no cached
+//     encoding, and the *Chunk is shared by every node (a Machine never
+//     mutates a chunk). Verification uses mesh.Config.Verify with a cache that runs
 //     the real ed25519 check once per *Chunk pointer and reuses the verdict;
 //     it is bounded (indexed by sequence number, old sequence numbers are
 //     evicted), and a forged copy, being another pointer, is checked for
@@ -151,10 +153,15 @@
 // # Cost
 //
 // The simulator's own work allocates nothing per message or delivery:
-// events are values in a 4-ary heap, playback records are counters and a
-// 256-bit window inside each viewer's struct, latency and stretch go into
-// fixed histograms, positions and peer IDs sit in compact arrays. Most of
-// the time goes into the nodes themselves (Tick and Step), whose state is
-// spread over many cache lines; see BenchmarkSim1000 and the --cpuprofile
-// flag of 'peerscope sim'.
+// events are values in a 4-ary heap that holds no pointers (a message in
+// flight is a slot of a table beside it, so the collector never scans the
+// heap and moving its entries costs no write barriers), playback records
+// are counters and a 256-bit window inside each viewer's struct, latency
+// and stretch go into fixed histograms, positions and peer IDs sit in
+// compact arrays. Most of the time goes into the nodes themselves (Tick and Step), whose state is
+// spread over many cache lines, and, at 100,000 nodes, into the garbage
+// collector (a heap of well over a gigabyte of node state; GOMEMLIMIT
+// trades CPU for memory, but below the live heap it doubles the run); see
+// BenchmarkSim1000, BenchmarkSim10k and the --cpuprofile and --memprofile
+// flags of 'peerscope sim'.
 package sim

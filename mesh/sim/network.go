@@ -111,7 +111,7 @@ func (s *Sim) transmit(from, to int32, msg *mesh.Message, start, queued int64) {
 	if s.traceSend != nil {
 		s.traceSend(from, to, msg, start, end)
 	}
-	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: msg, sent: end, gap: gapUS(at, tail)})
+	s.push(event{at: at, kind: evMessage, to: to, from: from, msg: s.inFlight.put(msg), sent: end, gap: gapUS(at, tail)})
 }
 
 // enqueue puts a message in the sender's queue for its destination, for
@@ -129,12 +129,21 @@ func (s *Sim) enqueue(from, to int32, msg *mesh.Message) {
 		k = len(sn.flows)
 		if k < cap(sn.flows) {
 			sn.flows = sn.flows[:k+1]
-			sn.flows[k].to, sn.flows[k].q = to, sn.flows[k].q[:0]
+			sn.flows[k].to, sn.flows[k].head, sn.flows[k].q = to, 0, sn.flows[k].q[:0]
 		} else {
 			sn.flows = append(sn.flows, flow{to: to})
 		}
 	}
-	sn.flows[k].q = append(sn.flows[k].q, queued{msg: msg, at: s.now})
+	f := &sn.flows[k]
+	if len(f.q) == cap(f.q) && int(f.head) >= len(f.q)/2 {
+		// Full, and at least half of it already sent: move the rest to the
+		// front rather than grow (a queue that never empties would grow
+		// for ever).
+		n := copy(f.q, f.q[f.head:])
+		clear(f.q[n:])
+		f.q, f.head = f.q[:n], 0
+	}
+	f.q = append(f.q, queued{msg: msg, at: s.now})
 	if !sn.txPending {
 		sn.txPending = true
 		s.push(event{at: max(s.now, sn.busy), kind: evUplink, to: from})
@@ -153,9 +162,11 @@ func (s *Sim) round(i int32) {
 	k := 0
 	for j := range sn.flows {
 		f := &sn.flows[j]
-		q := f.q[0]
-		f.q[0] = queued{}
-		f.q = f.q[1:]
+		q := f.q[f.head]
+		f.q[f.head] = queued{}
+		if f.head++; int(f.head) == len(f.q) {
+			f.q, f.head = f.q[:0], 0
+		}
 		s.transmit(i, f.to, q.msg, max(s.now, sn.busy), q.at)
 		if len(f.q) > 0 {
 			sn.flows[k], sn.flows[j] = sn.flows[j], sn.flows[k]

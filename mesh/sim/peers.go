@@ -175,7 +175,7 @@ func (s *Sim) depart(i int32, graceful bool) {
 		nd.n.Leave(s.time())
 		s.drain(i, nil)
 		for _, f := range nd.flows { // its last messages still go, in order
-			for _, q := range f.q {
+			for _, q := range f.q[f.head:] {
 				s.transmit(i, f.to, q.msg, max(s.now, nd.busy), q.at)
 			}
 		}

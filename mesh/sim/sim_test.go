@@ -261,6 +261,25 @@ func BenchmarkSim1000(b *testing.B) {
 	}
 }
 
+// BenchmarkSim10k is the simulator's own cost at a scale where the nodes'
+// state no longer fits in the caches: 10,000 viewers, one simulated minute,
+// churn 0.1 (issue 17; docs/BENCHMARKS.md, "The simulator's own cost").
+//
+//	go test ./mesh/sim -run - -bench Sim10k -benchtime 1x -benchmem
+func BenchmarkSim10k(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Duration, cfg.Churn = 10000, time.Minute, 0.1
+	events := 0.0
+	for b.Loop() {
+		r, err := Run(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += r.Extra["events"]
+	}
+	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+}
+
 func TestFairUplink(t *testing.T) {
 	cfg := small(300, 60*time.Second, 0.1, 4)
 	cfg.Uplink = UplinkFair
