@@ -227,7 +227,7 @@ func (n *Machine) stepPing(now time.Time, from PeerID, m *Message) {
 func (n *Machine) stepPong(now time.Time, from PeerID, p *Message) {
 	n.childAnswered(now, from, p)
 	m := n.members[from]
-	if m == nil || m.pingAt.IsZero() || p.Time != int64(m.pingAt) {
+	if m == nil || m.pingAt.IsZero() || p.Time != m.pingAt.time().UnixNano() {
 		return
 	}
 	m.rtt = max(now.Sub(m.pingAt.time()), time.Microsecond)

@@ -71,18 +71,27 @@ type member struct {
 	suspectUntil stamp
 }
 
-// stamp is a time in a member, in Unix nanoseconds (0: the zero time),
-// 8 bytes where a time.Time takes 24: a node remembers up to maxMembers
-// members, whose six times made a member 208 bytes (112 now), the largest
-// part of a simulation's heap. It has no monotonic reading: a member's times are deadlines
-// and ages of seconds, compared with the wall clock the shell passes in.
+// stamp is a time in a member, in nanoseconds after stampBase (0: the
+// zero time), 8 bytes where a time.Time takes 24: a node remembers up to
+// maxMembers members, whose six times made a member 208 bytes (112 now),
+// the largest part of a simulation's heap. Taken from a time with a
+// monotonic reading (a real node's clock) it keeps it: the difference to
+// stampBase is monotonic, and so is the time it gives back, so a ban or a
+// cool-down does not move when the wall clock is set. A time without one
+// (the simulator's virtual clock) comes back exactly as it was.
 type stamp int64
+
+// stampBase is what stamps count from.
+var stampBase = time.Now()
 
 func stampOf(t time.Time) stamp {
 	if t.IsZero() {
 		return 0
 	}
-	return stamp(t.UnixNano())
+	if d := t.Sub(stampBase); d != 0 {
+		return stamp(d) // before stampBase (the simulator's epoch): negative
+	}
+	return 1 // stampBase itself, 1 ns off: not the zero stamp
 }
 
 // time returns the stamp as a time.Time; the zero stamp as the zero time.
@@ -90,7 +99,7 @@ func (s stamp) time() time.Time {
 	if s == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, int64(s))
+	return stampBase.Add(time.Duration(s))
 }
 
 func (s stamp) IsZero() bool { return s == 0 }
