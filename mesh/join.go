@@ -199,7 +199,7 @@ func (n *Machine) cancelMove(now time.Time) {
 // that the pong must echo: the RTT is measured here, from pingAt.
 func (n *Machine) ping(now time.Time, m *member) {
 	m.pingSentAt, m.pingAt = stampOf(now), stampOf(now)
-	n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano()})
+	n.send(m.info, &Message{Type: MsgPing, Time: m.pingAt.time().UnixNano()}) // the nonce the pong must echo
 }
 
 // stepPing answers an RTT probe with this node's place in the tree. A

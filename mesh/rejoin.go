@@ -37,7 +37,7 @@ func (n *Machine) probeRejoin(now time.Time) bool {
 			return
 		}
 		m.pingSentAt, m.pingAt = stampOf(now), stampOf(now)
-		n.send(m.info, &Message{Type: MsgPing, Time: now.UnixNano(), Lost: n.lostParent})
+		n.send(m.info, &Message{Type: MsgPing, Time: m.pingAt.time().UnixNano(), Lost: n.lostParent})
 		n.probeOrder = append(n.probeOrder, id)
 		probes++
 	}
