@@ -40,6 +40,9 @@ func main() {
 	}()
 	err := labPublicFromEnv()
 	if err == nil {
+		err = startPprof()
+	}
+	if err == nil {
 		err = run(ctx, os.Args[1:])
 	}
 	stop()
