@@ -17,13 +17,17 @@
 # The third child is a light node, `watch --upload 0 --no-replays`: its
 # VmRSS and CPU are printed too (the other two keep replays).
 #
-#   scripts/measure-relay.sh [-o DIR] [SECONDS]     (default 60; needs go, ffmpeg, curl)
+#   scripts/measure-relay.sh [-b BINARY] [-o DIR] [SECONDS]     (default 60; needs go, ffmpeg, curl)
+#
+# -b runs a peerscope binary built beforehand instead of building this
+# tree's (before/after comparisons, back to back).
 #
 # With -o DIR, the measured viewer and the light node serve Go's profiles
 # (PEERSCOPE_PPROF) and the script saves into DIR: the measured viewer's CPU
 # profile over the interval (viewer.cpu), its heap and goroutines at the end
-# (viewer.heap, viewer.goroutine), the light node's heap (light.heap), and
-# each one's GODEBUG=gctrace=1 lines (viewer.gc, light.gc). Profiling costs a
+# (viewer.heap, viewer.goroutine), the light node's heap (light.heap), each
+# one's GODEBUG=gctrace=1 lines (viewer.gc, light.gc) and /proc status and
+# smaps_rollup (viewer.status, light.status; light.smaps). Profiling costs a
 # little CPU: compare figures taken without -o.
 #
 # The machine's load average is printed at the start and the end: on a
@@ -32,11 +36,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 prof=""
-if [[ ${1:-} == -o ]]; then
-	prof=$(realpath -m "$2")
-	mkdir -p "$prof"
+bin=""
+while [[ ${1:-} == -[bo] ]]; do
+	case $1 in
+	-b) bin=$(realpath "$2") ;;
+	-o) prof=$(realpath -m "$2") && mkdir -p "$prof" ;;
+	esac
 	shift 2
-fi
+done
 secs=${1:-60}
 warmup=10
 tmp=$(mktemp -d)
@@ -49,8 +56,13 @@ cleanup() {
 trap cleanup EXIT
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "--- building peerscope"
-go build -o "$tmp/peerscope" ./cmd/peerscope
+if [[ -n $bin ]]; then
+	echo "--- peerscope: $bin"
+	cp "$bin" "$tmp/peerscope"
+else
+	echo "--- building peerscope"
+	go build -o "$tmp/peerscope" ./cmd/peerscope
+fi
 
 echo "--- making a 2.5 Mb/s MPEG-TS (20 s, looped)"
 ffmpeg -hide_banner -loglevel error -y \
@@ -162,6 +174,8 @@ b1=$(metric "$base" peerscope_chunk_bytes_sent_total)
 n1=$(metric "$base" peerscope_chunks_sent_total)
 r1=$(metric "$base" peerscope_chunk_bytes_received_total)
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
+lightanon=$(awk '/^RssAnon/ {print $2}' "/proc/$lightpid/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 children=$(metric "$base" peerscope_tree_children)
 leafrss=$(awk '/^VmRSS/ {print $2}' "/proc/$childpid/status")
@@ -171,6 +185,9 @@ if [[ -n $prof ]]; then
 	curl -fsS -o "$prof/viewer.heap" "http://$vpprof/debug/pprof/heap"
 	curl -fsS -o "$prof/viewer.goroutine" "http://$vpprof/debug/pprof/goroutine?debug=1"
 	curl -fsS -o "$prof/light.heap" "http://$lpprof/debug/pprof/heap"
+	cat "/proc/$pid/status" "/proc/$pid/smaps_rollup" >"$prof/viewer.status"
+	cat "/proc/$lightpid/status" "/proc/$lightpid/smaps_rollup" >"$prof/light.status"
+	cp "/proc/$lightpid/smaps" "$prof/light.smaps"
 	grep '^gc ' "$tmp/viewer.err" >"$prof/viewer.gc" || true
 	grep '^gc ' "$tmp/light.err" >"$prof/light.gc" || true
 	cp "$tmp/peerscope" "$prof/peerscope"
@@ -180,17 +197,17 @@ fi
 awk -v c0="$c0" -v c1="$c1" -v hz="$hz" -v t0="$t0" -v t1="$t1" -v b0="$b0" -v b1="$b1" -v n0="$n0" -v n1="$n1" \
 	-v r0="$r0" -v r1="$r1" -v rss="$rss" -v hwm="$hwm" -v ch="$children" \
 	-v rc0="$rc0" -v rc1="$rc1" -v cc0="$cc0" -v cc1="$cc1" -v leafrss="$leafrss" \
-	-v lc0="$lc0" -v lc1="$lc1" -v lightrss="$lightrss" -v lighthwm="$lighthwm" 'BEGIN {
+	-v lc0="$lc0" -v lc1="$lc1" -v lightrss="$lightrss" -v lighthwm="$lighthwm" -v anon="$anon" -v lightanon="$lightanon" 'BEGIN {
 	dt = t1 - t0
 	printf "measured viewer over %.1f s, relaying to %d children:\n", dt, ch
 	printf "  stream in:  %.2f Mb/s of chunk payload\n", (r1 - r0) * 8 / dt / 1e6
 	printf "  relayed:    %.2f Mb/s to its children (%.2f Mb/s each), %d chunks\n", (b1 - b0) * 8 / dt / 1e6, (b1 - b0) * 8 / dt / 1e6 / 3, n1 - n0
 	printf "  CPU:        %.2f %% of one core (%.2f s of CPU)\n", (c1 - c0) / hz / dt * 100, (c1 - c0) / hz
-	printf "  memory:     VmRSS %.1f MiB, VmHWM %.1f MiB\n", rss / 1024, hwm / 1024
+	printf "  memory:     VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB, the rest pages of the binary)\n", rss / 1024, hwm / 1024, anon / 1024
 	printf "for comparison, CPU over the same interval: the broadcaster (reads, packages, signs, sends to 1 child) %.2f %%, a leaf viewer %.2f %%\n", \
 		(rc1 - rc0) / hz / dt * 100, (cc1 - cc0) / hz / dt * 100
 	printf "and the leaf viewer'"'"'s VmRSS %.1f MiB\n", leafrss / 1024
-	printf "light node (--upload 0 --no-replays): CPU %.2f %% of one core, VmRSS %.1f MiB, VmHWM %.1f MiB\n", \
-		(lc1 - lc0) / hz / dt * 100, lightrss / 1024, lighthwm / 1024
+	printf "light node (--upload 0 --no-replays): CPU %.2f %% of one core, VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB)\n", \
+		(lc1 - lc0) / hz / dt * 100, lightrss / 1024, lighthwm / 1024, lightanon / 1024
 }'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
