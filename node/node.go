@@ -67,7 +67,7 @@ const (
 	// durations, RFC 8216 §6.2.2) and many times what a backfill (a second
 	// and the run from the last keyframe) or a rejoin's pulls reach back.
 	// 30 s kept 9.4 MB at 2.5 Mb/s, most of a viewer's heap
-	// (docs/ARCHITECTURE.md, "What a light node holds").
+	// (docs/ARCHITECTURE.md, "What a light node holds, and what wakes it").
 	DefaultLiveWindow = 12 * time.Second
 	// DefaultMaxWatching is how many broadcasts a node watches at once: a
 	// person watches one or two; each costs the node upload, memory and

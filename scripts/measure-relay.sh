@@ -176,6 +176,8 @@ r1=$(metric "$base" peerscope_chunk_bytes_received_total)
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
 lightanon=$(awk '/^RssAnon/ {print $2}' "/proc/$lightpid/status")
+pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
+lightpss=$(awk '/^Pss:/ {print $2}' "/proc/$lightpid/smaps_rollup")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
 children=$(metric "$base" peerscope_tree_children)
 leafrss=$(awk '/^VmRSS/ {print $2}' "/proc/$childpid/status")
@@ -197,17 +199,18 @@ fi
 awk -v c0="$c0" -v c1="$c1" -v hz="$hz" -v t0="$t0" -v t1="$t1" -v b0="$b0" -v b1="$b1" -v n0="$n0" -v n1="$n1" \
 	-v r0="$r0" -v r1="$r1" -v rss="$rss" -v hwm="$hwm" -v ch="$children" \
 	-v rc0="$rc0" -v rc1="$rc1" -v cc0="$cc0" -v cc1="$cc1" -v leafrss="$leafrss" \
-	-v lc0="$lc0" -v lc1="$lc1" -v lightrss="$lightrss" -v lighthwm="$lighthwm" -v anon="$anon" -v lightanon="$lightanon" 'BEGIN {
+	-v lc0="$lc0" -v lc1="$lc1" -v lightrss="$lightrss" -v lighthwm="$lighthwm" -v anon="$anon" -v lightanon="$lightanon" \
+	-v pss="$pss" -v lightpss="$lightpss" 'BEGIN {
 	dt = t1 - t0
 	printf "measured viewer over %.1f s, relaying to %d children:\n", dt, ch
 	printf "  stream in:  %.2f Mb/s of chunk payload\n", (r1 - r0) * 8 / dt / 1e6
 	printf "  relayed:    %.2f Mb/s to its children (%.2f Mb/s each), %d chunks\n", (b1 - b0) * 8 / dt / 1e6, (b1 - b0) * 8 / dt / 1e6 / 3, n1 - n0
 	printf "  CPU:        %.2f %% of one core (%.2f s of CPU)\n", (c1 - c0) / hz / dt * 100, (c1 - c0) / hz
-	printf "  memory:     VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB, the rest pages of the binary)\n", rss / 1024, hwm / 1024, anon / 1024
+	printf "  memory:     VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB, the rest pages of the binary; Pss %.1f MiB)\n", rss / 1024, hwm / 1024, anon / 1024, pss / 1024
 	printf "for comparison, CPU over the same interval: the broadcaster (reads, packages, signs, sends to 1 child) %.2f %%, a leaf viewer %.2f %%\n", \
 		(rc1 - rc0) / hz / dt * 100, (cc1 - cc0) / hz / dt * 100
 	printf "and the leaf viewer'"'"'s VmRSS %.1f MiB\n", leafrss / 1024
-	printf "light node (--upload 0 --no-replays): CPU %.2f %% of one core, VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB)\n", \
-		(lc1 - lc0) / hz / dt * 100, lightrss / 1024, lighthwm / 1024, lightanon / 1024
+	printf "light node (--upload 0 --no-replays): CPU %.2f %% of one core, VmRSS %.1f MiB, VmHWM %.1f MiB (anonymous %.1f MiB; Pss %.1f MiB)\n", \
+		(lc1 - lc0) / hz / dt * 100, lightrss / 1024, lighthwm / 1024, lightanon / 1024, lightpss / 1024
 }'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
