@@ -184,7 +184,7 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 	if ring != nil {
 		opener = playOpener{b}
 	}
-	if b.hls, err = hls.NewServer(hls.Config{Logger: b.log.With("part", "hls"), Opener: opener}); err != nil {
+	if b.hls, err = hls.NewServer(hls.Config{Window: DefaultLiveWindow, Logger: b.log.With("part", "hls"), Opener: opener}); err != nil {
 		return nil, err
 	}
 	if b.whep, err = whep.NewServer(whep.Config{Logger: b.log.With("part", "whep"), Opener: opener}); err != nil {
@@ -242,6 +242,15 @@ func welcomeSlots(slots int, headroom float64) int {
 	return min(max(int(float64(slots)*(headroom-1)), 1), 2)
 }
 
+// liveWindowChunks is DefaultLiveWindow in chunks of the tree's interval
+// (mesh.DefaultConfig's when unset).
+func liveWindowChunks(interval time.Duration) int {
+	if interval <= 0 {
+		interval = mesh.DefaultConfig().ChunkInterval
+	}
+	return max(int(DefaultLiveWindow/interval), 8)
+}
+
 // startTree joins (or, on the broadcaster, roots) the broadcast's tree.
 func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg := b.n.cfg.Mesh
@@ -250,6 +259,11 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Broadcast = b.id
 	cfg.Key = b.key
 	cfg.Slots = b.slots
+	if cfg.Window == 0 && !b.root {
+		// The broadcaster keeps the tree's default (30 s): the one source
+		// every first-level child backfills from.
+		cfg.Window = liveWindowChunks(cfg.ChunkInterval)
+	}
 	if cfg.Welcome == 0 && len(b.n.BrowserAddrs()) > 0 {
 		cfg.Welcome = welcomeSlots(b.slots, b.n.cfg.Headroom)
 	}

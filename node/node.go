@@ -60,6 +60,15 @@ const (
 	// DefaultAnnounceInterval is how often a viewer asks its parent for a
 	// newer announcement.
 	DefaultAnnounceInterval = 2 * time.Second
+	// DefaultLiveWindow is how much of a live broadcast a node keeps in
+	// memory: its LL-HLS playlist, and a viewer's chunk window (the chunks
+	// it backfills children and answers pulls from). Twelve seconds is the
+	// least a live playlist may hold with 4 s segments (three target
+	// durations, RFC 8216 §6.2.2) and many times what a backfill (a second
+	// and the run from the last keyframe) or a rejoin's pulls reach back.
+	// 30 s kept 9.4 MB at 2.5 Mb/s, most of a viewer's heap
+	// (docs/ARCHITECTURE.md, "What a light node holds, and what wakes it").
+	DefaultLiveWindow = 12 * time.Second
 	// DefaultMaxWatching is how many broadcasts a node watches at once: a
 	// person watches one or two; each costs the node upload, memory and
 	// connections.

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/boxo/bitswap"
 	bsclient "github.com/ipfs/boxo/bitswap/client"
 	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	bsserver "github.com/ipfs/boxo/bitswap/server"
 	"github.com/ipfs/boxo/blockstore"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -39,6 +40,12 @@ import (
 // keepQueue is how many delivered chunks may wait for the replay store
 // before new ones are dropped (counted): about 200 s of 200 ms parts.
 const keepQueue = 1024
+
+// The bitswap server's workers: goroutines reading the store, and sending.
+const (
+	bitswapStoreWorkers = 8
+	bitswapTaskWorkers  = 2
+)
 
 // bitswapPrefix keeps Peerscope's bitswap apart from IPFS's on the same
 // host: only replay chunks are asked for and served.
@@ -69,6 +76,13 @@ func (n *Node) openReplay(ctx context.Context) error {
 	net := bsnet.NewFromIpfsHost(n.host, bsnet.Prefix(bitswapPrefix))
 	n.bitswap = bitswap.New(ctx, net, nil, bs,
 		bitswap.WithServerEnabled(n.store != nil),
+		// boxo's defaults are an IPFS node's (128 blockstore readers, 8 +
+		// 8 task workers): 144 goroutines, over a megabyte of stacks, on
+		// every viewer that keeps replays. A replay is served to a few
+		// peers at a time, from a store on this machine's disk.
+		bitswap.WithServerOption(bsserver.EngineBlockstoreWorkerCount(bitswapStoreWorkers)),
+		bitswap.WithServerOption(bsserver.EngineTaskWorkerCount(bitswapTaskWorkers)),
+		bitswap.WithServerOption(bsserver.TaskWorkerCount(bitswapTaskWorkers)),
 		// A private broadcast's blocks go to its members only.
 		bitswap.WithPeerBlockRequestFilter(n.replayFilter),
 		bitswap.WithClientOption(bsclient.WithoutDuplicatedBlockStats()))

@@ -134,7 +134,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Config.Every, calls onTick (if set: the node reports its browsers to the
 // tree there, and reads the tree's sums for the room) and then tells the
 // streams the live count and the heart total when they changed, or when a
-// stream was opened since. It returns when the room is closed (its events
+// stream was opened since (with no stream open, the room is not asked). It returns when the room is closed (its events
 // end), after ending every stream; at once when there is no room.
 func (s *Server) Run(ctx context.Context, onTick func()) {
 	room := s.cfg.Room()
@@ -160,6 +160,12 @@ func (s *Server) Run(ctx context.Context, onTick func()) {
 			}
 		case <-t.C():
 			onTick()
+			if s.hub.count() == 0 {
+				// No stream to tell: the room is not asked (a node with
+				// no page open, most of them). A stream opened later is
+				// told at the next tick (fresh).
+				continue
+			}
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			v, err := room.Viewers(ctx)
 			cancel()

@@ -40,6 +40,10 @@ func main() {
 	}()
 	err := labPublicFromEnv()
 	if err == nil {
+		err = startPprof()
+	}
+	sizeRuntime(os.Args[1:])
+	if err == nil {
 		err = run(ctx, os.Args[1:])
 	}
 	stop()

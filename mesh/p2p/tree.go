@@ -371,11 +371,12 @@ func (n *Tree) peerGone(p peer.ID) {
 func (n *Tree) run() {
 	defer close(n.done)
 	clk := n.opt.clock
-	t := clk.NewTicker(n.opt.tick)
+	t := newPacer(clk, n.opt.tick)
 	defer t.Stop()
 	n.sm.Tick(clk.Now())
 	n.drain()
 	for {
+		ticked := false
 		select {
 		case in := <-n.inbox:
 			// One message, then its Ready at once: a chunk is forwarded
@@ -402,6 +403,7 @@ func (n *Tree) run() {
 				n.reaped = now
 				n.reapIdle(now)
 			}
+			ticked = true
 		case req := <-n.publish:
 			req.err <- n.sm.Publish(clk.Now(), req.c)
 		case f := <-n.calls.Calls():
@@ -418,6 +420,11 @@ func (n *Tree) run() {
 			return
 		}
 		n.drain()
+		if now := clk.Now(); ticked {
+			t.ticked(now, n.nextDue())
+		} else {
+			t.changed(now, n.nextDue())
+		}
 	}
 }
 
