@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/gologshim"
 
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/pgtest"
@@ -22,7 +24,20 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childArgs); spec != "" {
 		os.Exit(runChild(spec))
 	}
+	pinLibp2pLogs()
 	pgtest.Main(m)
+}
+
+// pinLibp2pLogs gives go-libp2p's loggers the process's standard error
+// once, now. Left alone, each of them reads the os.Stderr variable the
+// first time it logs, from whatever goroutine logs first (the WebRTC
+// listener's, in a node the demo started), while capture swaps that
+// variable on the test's goroutine: the race detector failed TestDemoShort
+// on it in a -race run. The level is the one GOLOG_LOG_LEVEL gives the
+// loggers that no system-specific level names (error when unset).
+func pinLibp2pLogs() {
+	level := gologshim.ConfigFromEnv().LevelForSystem("")
+	gologshim.SetDefaultHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // TestBootstrapOnPostgres runs 'peerscope bootstrap --db postgres://…'
