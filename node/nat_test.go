@@ -200,7 +200,7 @@ func TestRelayedConnPrunedAfterDirect(t *testing.T) {
 // address) gets its nodes back, and their relay reservations.
 func TestBootstrapRestart(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	bs, err := bootstrap.NewHost(ctx, bootstrap.HostConfig{DataDir: dir, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relay: bootstrap.RelayConfig{Open: true}})
 	if err != nil {
@@ -223,7 +223,12 @@ func TestBootstrapRestart(t *testing.T) {
 	t0 := time.Now()
 	waitFor(t, 30*time.Second, "the node back on the bootstrap", func() bool { return n.PathTo(bs2.ID()) == nat.PathDirect })
 	t.Logf("back after %s", time.Since(t0))
-	waitFor(t, 30*time.Second, "its reservation back", func() bool { return bs2.RelayStats().Reservations == 1 })
+	// AutoRelay looks at its relays every 5 s (relayMinInterval): 4.9 s
+	// here in 58 of 60 runs under -race, 10 s in 2. A clean-clone CI run
+	// under -race, the machine loaded three times over, did not see it
+	// within 30 s (where those seconds went is not known: the test keeps
+	// no libp2p log). A lost reservation still fails here.
+	waitFor(t, 90*time.Second, "its reservation back", func() bool { return bs2.RelayStats().Reservations == 1 })
 	t.Logf("reserved after %s", time.Since(t0))
 }
 
