@@ -50,11 +50,13 @@ type Config struct {
 	// SweepInterval is how often Run sweeps; default DefaultSweepInterval.
 	SweepInterval time.Duration
 	// Sync makes every write durable before Put returns (fsync of the
-	// segment file and of the index). Off by default: a block torn by a crash
-	// of the machine fails its hash check on read and is dropped, and a
-	// lost index record only makes a chunk go sooner (index.go) — a
-	// refetch, never a wrong answer or a chunk kept past its expiry. With
-	// it a Put costs about 4 ms here instead of about 0.3 ms.
+	// segment file and of the index). Off by default: a block torn by a
+	// crash of the machine fails its hash check on read and is dropped (or
+	// its record at Open, when it runs past its segment's end), and a lost
+	// index record only makes a chunk go sooner (index.go; its bytes go
+	// with their segment) — a refetch, never a wrong answer or a chunk
+	// served past its expiry. With it a 62.5 KB Put costs about 0.8 ms here
+	// instead of about 0.1 ms (flatfs: 2 ms, and 0.2 to 0.7 ms).
 	Sync bool
 	// Verify checks a chunk's signature before it is kept (the node checks
 	// it against the key in the broadcast ID). Nil keeps chunks unchecked:
