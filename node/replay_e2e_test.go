@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -35,12 +34,15 @@ import (
 // apart) cross the tree in about 10 s.
 const replayPace = 6
 
-// blockBytes returns the bytes of the block files (*.data) under a node's
+// blockBytes returns the bytes of the segment files (*.seg) under a node's
 // replay store, and how many there are.
 func blockBytes(t *testing.T, dataDir string) (n int64, files int) {
 	t.Helper()
-	err := filepath.WalkDir(filepath.Join(dataDir, "replay", "blocks"), func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".data") {
+	err := filepath.WalkDir(filepath.Join(dataDir, "replay", "segments"), func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // not opened yet
+		}
+		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".seg") {
 			return err
 		}
 		info, err := d.Info()
@@ -255,19 +257,7 @@ func TestReplayFromPeers(t *testing.T) {
 	// goes on serving the rest.
 	held := viewers[0].n.ReplayStore().Held(b.ID())
 	corrupt := held[len(held)/2].CID
-	var path string
-	_ = filepath.WalkDir(viewers[0].data, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Name() == replayBlockName(corrupt)+".data" {
-			path = p
-		}
-		return err
-	})
-	if path == "" {
-		t.Fatal("no file for the block")
-	}
-	if err := os.Truncate(path, 100); err != nil {
-		t.Fatal(err)
-	}
+	damageBlock(t, viewers[0].data, viewers[0].n.ReplayStore(), corrupt)
 	if _, err := viewers[0].n.ReplayStore().Get(t.Context(), corrupt); !errors.Is(err, replay.ErrCorrupt) {
 		t.Fatalf("a truncated block: %v", err)
 	}
@@ -308,10 +298,33 @@ func TestReplayFromPeers(t *testing.T) {
 	}
 }
 
-// replayBlockName is the flatfs file name of a block, less ".data" (its
-// multihash in base32, as boxo's blockstore keys it).
-func replayBlockName(c cid.Cid) string {
-	return dshelp.MultihashToDsKey(c.Hash()).BaseNamespace()
+// damageBlock flips a byte in the middle of a block where it lies in its
+// segment file, found by its bytes.
+func damageBlock(t *testing.T, dataDir string, st *replay.Store, c cid.Cid) {
+	t.Helper()
+	blk, err := st.Get(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dataDir, "replay", "segments", "*.seg"))
+	for _, p := range segs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(data, blk); i >= 0 {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteAt([]byte{data[i+len(blk)/2] ^ 0x40}, int64(i+len(blk)/2))
+				err = errors.Join(err, f.Close())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no segment holds the block")
 }
 
 type vodProbe struct {

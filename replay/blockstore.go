@@ -23,7 +23,7 @@ func (b bstore) DeleteBlock(ctx context.Context, id cid.Cid) error {
 		return nil
 	}
 	b.s.forget(ctx, id, e)
-	return b.s.blocks.Delete(ctx, blockKey(id))
+	return nil
 }
 
 func (b bstore) Has(_ context.Context, id cid.Cid) (bool, error) {

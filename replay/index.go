@@ -118,50 +118,92 @@ func (s *Store) idxGet(bucket, key []byte) ([]byte, error) {
 // The index records (protobuf):
 //
 //	message Chunk { string broadcast = 1; uint64 seq = 2; int64 wallclock = 3;
-//	                uint64 size = 4; uint32 flags = 5; int64 received = 6; }
+//	                uint64 size = 4; uint32 flags = 5; int64 received = 6;
+//	                int64 segment = 7; uint64 offset = 8; uint32 format = 9; }
 //	message Broadcast { int64 end = 1; }
 //
 // A record from before received was kept is read as received when loaded.
+// format says where the block is: formatSegment, size bytes at offset in
+// the segment file of (broadcast, segment: the hour of its anchor), or
+// formatFlatfs (0, absent: a record of the store before segments), its own
+// file under Dir/blocks, which Open moves into a segment (migrate).
+const (
+	formatFlatfs  = 0
+	formatSegment = 1
+)
+
+// record is a chunk's index record as decoded.
+type record struct {
+	broadcast string
+	e         entry // without b and seg
+	format    int
+	hour      int64 // the segment, with formatSegment
+}
 
 func marshalEntry(e *entry) []byte {
 	var b []byte
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, e.b.id)
-	for i, v := range []uint64{e.seq, uint64(e.wall), uint64(e.size), uint64(e.flags), uint64(e.recv)} {
+	vs := []uint64{e.seq, uint64(e.wall), uint64(e.size), uint64(e.flags), uint64(e.recv)}
+	if e.seg != nil {
+		vs = append(vs, uint64(e.seg.key.hour), uint64(e.off), formatSegment)
+	}
+	for i, v := range vs {
 		b = protowire.AppendTag(b, protowire.Number(i+2), protowire.VarintType)
 		b = protowire.AppendVarint(b, v)
 	}
 	return b
 }
 
-func unmarshalEntry(b []byte) (id string, e entry, err error) {
+// maxOffset bounds a block's offset in its segment: far beyond an hour of
+// any stream, and small enough that offset + size cannot overflow.
+const maxOffset = 1 << 50
+
+func unmarshalEntry(b []byte) (r record, err error) {
+	var hour, off bool
 	err = pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 6, 1); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 9, 1); err != nil {
 			return err
 		}
 		switch num {
 		case 1:
-			id = string(raw)
+			r.broadcast = string(raw)
 		case 2:
-			e.seq = v
+			r.e.seq = v
 		case 3:
-			e.wall = int64(v)
+			r.e.wall = int64(v)
 		case 4:
 			if v > MaxBlockSize {
 				return fmt.Errorf("size %d", v)
 			}
-			e.size = int(v)
+			r.e.size = int(v)
 		case 5:
-			e.flags = chunk.Flags(v)
+			r.e.flags = chunk.Flags(v)
 		case 6:
-			e.recv = int64(v)
+			r.e.recv = int64(v)
+		case 7:
+			r.hour, hour = int64(v), true
+		case 8:
+			if v > maxOffset {
+				return fmt.Errorf("offset %d", v)
+			}
+			r.e.off, off = int64(v), true
+		case 9:
+			if v != formatFlatfs && v != formatSegment {
+				return fmt.Errorf("format %d", v)
+			}
+			r.format = int(v)
 		}
 		return nil
 	})
-	if err == nil && (id == "" || len(id) > maxBroadcastLen) {
+	switch {
+	case err != nil:
+	case r.broadcast == "" || len(r.broadcast) > maxBroadcastLen:
 		err = errors.New("no broadcast")
+	case r.format == formatSegment && (!hour || !off):
+		err = errors.New("a segment record without its segment or offset")
 	}
-	return id, e, err
+	return r, err
 }
 
 func marshalBcast(b *bcast) []byte {
@@ -199,14 +241,18 @@ func (s *Store) load() error {
 		}
 		return tx.Bucket(bucketChunks).ForEach(func(k, v []byte) error {
 			c, err1 := cid.Cast(k)
-			id, e, err2 := unmarshalEntry(v)
+			r, err2 := unmarshalEntry(v)
 			if err1 != nil || err2 != nil {
 				bad = append(bad, slices.Clone(k))
 				return nil
 			}
-			e.b = s.bcast(id)
+			e := r.e
+			e.b = s.bcast(r.broadcast)
 			if e.recv == 0 || e.recv > now {
 				e.recv = now
+			}
+			if r.format == formatSegment {
+				e.seg = s.segment(segKey{r.broadcast, r.hour})
 			}
 			s.add(c, &e)
 			return nil

@@ -91,21 +91,15 @@ func openStore(t *testing.T, cfg Config) *Store {
 	return s
 }
 
-// fileBytes sums the sizes of the regular files under dir, but flatfs's
-// diskUsage.cache (a number as text, whose length varies with it) and its
-// .temp directory (where that file is rewritten now and then).
+// fileBytes sums the sizes of the regular files under dir (a store's
+// segments), and counts the segment files.
 func fileBytes(t *testing.T, dir string) (n int64, files int) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
+		if err != nil || d.IsDir() {
 			return err
-		case d.IsDir() && d.Name() == ".temp":
-			return filepath.SkipDir // flatfs's scratch space, for its own accounting file too
-		case d.IsDir() || d.Name() == "diskUsage.cache":
-			return nil
 		}
-		if strings.HasSuffix(d.Name(), ".data") {
+		if strings.HasSuffix(d.Name(), ".seg") {
 			files++
 		}
 		info, err := d.Info()
@@ -120,21 +114,17 @@ func fileBytes(t *testing.T, dir string) (n int64, files int) {
 	return n, files
 }
 
-// blockFile returns the path of a block's file on disk.
-func blockFile(t *testing.T, s *Store, id cid.Cid) string {
+// blockRange returns where a block is on disk: its segment file, offset
+// and length.
+func blockRange(t *testing.T, s *Store, id cid.Cid) (path string, off, n int64) {
 	t.Helper()
-	var path string
-	name := blockName(id) + ".data"
-	_ = filepath.WalkDir(filepath.Join(s.Dir(), "blocks"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Name() == name {
-			path = p
-		}
-		return err
-	})
-	if path == "" {
-		t.Fatalf("no file for block %s", id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.chunks[id]
+	if e == nil || e.seg == nil {
+		t.Fatalf("no segment for block %s", id)
 	}
-	return path
+	return e.seg.path, e.off, int64(e.size)
 }
 
 func TestCIDIsSHA256OfTheSignedChunk(t *testing.T) {
@@ -235,7 +225,7 @@ func TestExpiry(t *testing.T) {
 	cfg := Config{Dir: dir, Now: clk.Now, Verify: verifier(ended, open)}
 	s := openStore(t, cfg)
 	ctx := t.Context()
-	baseline, _ := fileBytes(t, filepath.Join(dir, "blocks"))
+	baseline, _ := fileBytes(t, filepath.Join(dir, "segments"))
 
 	start := clk.Now()
 	var endedIDs, openIDs []cid.Cid
@@ -261,8 +251,9 @@ func TestExpiry(t *testing.T) {
 	if err := s.SetEnd(ctx, ended.id, end.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if n, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 100 || n < baseline+100*30_000 {
-		t.Fatalf("%d block files, %d bytes on disk", files, n)
+	// One segment each: 50 minutes of anchors within the hour.
+	if n, files := fileBytes(t, filepath.Join(dir, "segments")); files != 2 || n < baseline+100*30_000 {
+		t.Fatalf("%d segment files, %d bytes on disk", files, n)
 	}
 
 	// 24 h after the first captures, before the end's 24 h: the open
@@ -301,8 +292,8 @@ func TestExpiry(t *testing.T) {
 	if st.Chunks != 50+50 || st.Broadcasts != 2 {
 		t.Fatalf("sweep %+v", st)
 	}
-	if n, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 0 || n != baseline {
-		t.Fatalf("after the sweep: %d block files, %d bytes on disk, baseline %d", files, n, baseline)
+	if n, files := fileBytes(t, filepath.Join(dir, "segments")); files != 0 || n != baseline {
+		t.Fatalf("after the sweep: %d segment files, %d bytes on disk, baseline %d", files, n, baseline)
 	}
 	if u := s.Usage(); u.Chunks != 0 || u.Bytes != 0 || u.Broadcasts != 0 {
 		t.Fatalf("usage %+v", u)
@@ -352,8 +343,8 @@ func TestExpiryWhileDown(t *testing.T) {
 	if u := s.Usage(); u.Chunks != 0 {
 		t.Fatalf("reopened after expiry: %+v", u)
 	}
-	if _, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 0 {
-		t.Fatalf("%d block files left", files)
+	if _, files := fileBytes(t, filepath.Join(dir, "segments")); files != 0 {
+		t.Fatalf("%d segment files left", files)
 	}
 }
 
@@ -365,35 +356,45 @@ func TestCorruptBlocks(t *testing.T) {
 	s := openStore(t, Config{Dir: t.TempDir(), Now: clk.Now, Verify: verifier(b)})
 	ctx := t.Context()
 	var ids []cid.Cid
+	var chunks []*chunk.Chunk
 	for i := range 4 {
-		id, err := s.Put(ctx, b.chunk(uint64(i), clk.Now(), 40_000))
+		c := b.chunk(uint64(i), clk.Now(), 40_000)
+		id, err := s.Put(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
+		ids, chunks = append(ids, id), append(chunks, c)
 	}
-	// Truncated (a torn write) and flipped (bit rot).
-	if err := os.Truncate(blockFile(t, s, ids[1]), 12_345); err != nil {
+	// Flipped (bit rot), and the segment cut off in the middle of the
+	// last block (a torn write).
+	path, off, n := blockRange(t, s, ids[1])
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	path := blockFile(t, s, ids[2])
-	data, _ := os.ReadFile(path)
-	data[len(data)/2] ^= 0x40
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	var one [1]byte
+	_, _ = f.ReadAt(one[:], off+n/2)
+	one[0] ^= 0x40
+	if _, err := f.WriteAt(one[:], off+n/2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, ids[1]); !errors.Is(err, ErrCorrupt) {
+	_ = f.Close()
+	_, off, _ = blockRange(t, s, ids[3])
+	if err := os.Truncate(path, off+12_345); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, ids[3]); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("truncated block: %v", err)
 	}
-	if _, err := s.Blockstore().Get(ctx, ids[2]); !ipld.IsNotFound(err) {
+	if _, err := s.Blockstore().Get(ctx, ids[1]); !ipld.IsNotFound(err) {
 		t.Fatalf("altered block over the blockstore: %v", err)
 	}
-	for _, id := range ids[1:3] {
+	for _, id := range []cid.Cid{ids[1], ids[3]} {
 		if s.Has(id) {
 			t.Fatal("a corrupt block is still listed")
 		}
 	}
-	for _, id := range []cid.Cid{ids[0], ids[3]} {
+	for _, id := range []cid.Cid{ids[0], ids[2]} {
 		if _, err := s.Get(ctx, id); err != nil {
 			t.Fatalf("a sound block: %v", err)
 		}
@@ -401,9 +402,22 @@ func TestCorruptBlocks(t *testing.T) {
 	if c := s.Counters(); c.Corrupt != 2 {
 		t.Fatalf("counters %+v", c)
 	}
-	// The chunk can be stored again (fetched anew from a peer).
 	if _, err := s.PutBlock(ctx, ids[1], mustChunk(t, s, ids[0], b, 1).Bytes()); err == nil {
 		t.Fatal("a different chunk was accepted under the corrupt one's CID")
+	}
+	// The chunks can be stored again (fetched anew from a peer), after the
+	// cut-off end of the segment, and read back.
+	for i, c := range chunks {
+		if i == 1 || i == 3 {
+			if _, err := s.PutBlock(ctx, ids[i], c.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Fatalf("after storing the corrupt ones again: %v", err)
+		}
 	}
 }
 
@@ -466,8 +480,9 @@ func TestQuota(t *testing.T) {
 	}
 }
 
-// TestOrphansRemoved: a block file the index does not know (a crash
-// between the two writes) is removed at Open.
+// TestOrphansRemoved: a segment file the index does not name (a crash
+// between a segment's first block and its record) is removed at Open, and
+// so is whatever else is in the segments directory.
 func TestOrphansRemoved(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
@@ -477,18 +492,23 @@ func TestOrphansRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Write a block straight into flatfs.
-	stray := b.chunk(1, clk.Now(), 1000).Bytes()
-	if err := s.blocks.Put(t.Context(), blockKey(CIDOf(stray)), stray); err != nil {
-		t.Fatal(err)
-	}
+	path, _, _ := blockRange(t, s, id)
 	_ = s.Close()
-	s = openStore(t, Config{Dir: dir, Now: clk.Now, Verify: verifier(b)})
-	if _, files := fileBytes(t, filepath.Join(dir, "blocks")); files != 1 {
-		t.Fatalf("%d block files, want 1", files)
+	// A block of the next hour, its record lost; a leftover of anything.
+	stray := b.chunk(1, clk.Now().Add(time.Hour), 1000).Bytes()
+	next := filepath.Join(dir, "segments", segmentName(segKey{b.id, hourOf(clk.Now().Add(time.Hour).UnixNano())}))
+	for p, data := range map[string][]byte{next: stray, filepath.Join(dir, "segments", "x.tmp"): {1}} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !s.Has(id) {
-		t.Fatal("the indexed block was lost")
+	s = openStore(t, Config{Dir: dir, Now: clk.Now, Verify: verifier(b)})
+	des, _ := os.ReadDir(filepath.Join(dir, "segments"))
+	if len(des) != 1 || des[0].Name() != filepath.Base(path) {
+		t.Fatalf("segments left: %v, want only %s", des, filepath.Base(path))
+	}
+	if _, err := s.Get(t.Context(), id); err != nil {
+		t.Fatalf("the indexed block: %v", err)
 	}
 }
 
