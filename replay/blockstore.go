@@ -17,12 +17,12 @@ type bstore struct{ s *Store }
 
 var _ blockstore.Blockstore = bstore{}
 
-func (b bstore) DeleteBlock(ctx context.Context, id cid.Cid) error {
+func (b bstore) DeleteBlock(_ context.Context, id cid.Cid) error {
 	e, err := b.s.lookup(id)
 	if err != nil {
 		return nil
 	}
-	b.s.forget(ctx, id, e)
+	b.s.forget(id, e)
 	return nil
 }
 

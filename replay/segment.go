@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -190,22 +191,20 @@ func (s *Store) checkSegments() error {
 	if err := os.MkdirAll(s.segDir, 0o700); err != nil {
 		return fmt.Errorf("replay: segments: %w", err)
 	}
-	size := make(map[*segment]int64, len(s.segs))
 	for _, g := range s.segs {
 		st, err := os.Stat(g.path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			size[g] = 0
+			g.end = 0
 		case err != nil:
 			return fmt.Errorf("replay: segments: %w", err)
 		default:
-			size[g] = st.Size()
+			g.end = st.Size()
 		}
-		g.end = size[g]
 	}
 	var torn []victim
 	for id, e := range s.chunks {
-		if e.seg != nil && e.off+int64(e.size) > size[e.seg] {
+		if e.seg != nil && e.off+int64(e.size) > e.seg.end {
 			torn = append(torn, s.drop(id, e))
 		}
 	}
@@ -245,9 +244,9 @@ func (s *Store) punchRanges(vs []victim) {
 	vs = slices.DeleteFunc(slices.Clone(vs), func(v victim) bool { return v.seg == nil })
 	slices.SortFunc(vs, func(a, b victim) int {
 		if a.seg != b.seg {
-			return cmpStr(a.seg.path, b.seg.path)
+			return cmp.Compare(a.seg.path, b.seg.path)
 		}
-		return cmpI64(a.off, b.off)
+		return cmp.Compare(a.off, b.off)
 	})
 	for i := 0; i < len(vs); {
 		g, off, end := vs[i].seg, vs[i].off, vs[i].off+vs[i].size
@@ -269,26 +268,6 @@ func (s *Store) punchRanges(vs []victim) {
 		s.release(g)
 		s.mu.Unlock()
 	}
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpI64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func syncDir(dir string) error {

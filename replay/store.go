@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -317,7 +318,7 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 			delete(s.segs, g.key)
 		}
 		s.mu.Unlock()
-		s.remove(ctx, victims)
+		s.remove(victims)
 		return fmt.Errorf("replay: store chunk %d: %w", c.Seq, err)
 	}
 	// The block's range is taken now, under mu: puts into one segment
@@ -326,7 +327,7 @@ func (s *Store) put(ctx context.Context, id cid.Cid, c *chunk.Chunk, b []byte, v
 	g.end += int64(len(b))
 	s.add(id, e)
 	s.mu.Unlock()
-	s.remove(ctx, victims)
+	s.remove(victims)
 	// The index first: a block is never on disk without its expiry.
 	if err = s.idxPut(bucketChunks, id.Bytes(), marshalEntry(e)); err == nil {
 		if _, err = f.WriteAt(b, e.off); err == nil && s.cfg.Sync {
@@ -409,7 +410,7 @@ func (b *bcast) age() int64 {
 
 // remove frees the bytes of dropped blocks (those whose segments were not
 // deleted whole), then deletes their index records.
-func (s *Store) remove(_ context.Context, vs []victim) {
+func (s *Store) remove(vs []victim) {
 	if len(vs) == 0 {
 		return
 	}
@@ -518,7 +519,7 @@ func (s *Store) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
 	f, err := s.acquire(e.seg, false)
 	s.mu.Unlock()
 	if errors.Is(err, fs.ErrNotExist) {
-		s.forget(ctx, id, e)
+		s.forget(id, e)
 		return nil, fmt.Errorf("%w: %s is gone from disk", ErrNotFound, id)
 	}
 	if err != nil {
@@ -541,7 +542,7 @@ func (s *Store) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
 	if n < len(b) || !checkCID(id, b) {
 		s.stats.corrupt.Add(1)
 		s.log.Warn("a block on disk is corrupt: dropped", "cid", id, "broadcast", e.b.id, "seq", e.seq, "read", n, "want", e.size)
-		s.forget(ctx, id, e)
+		s.forget(id, e)
 		return nil, fmt.Errorf("%w: %s (%d bytes on disk, %d stored)", ErrCorrupt, id, n, e.size)
 	}
 	return b, nil
@@ -557,7 +558,7 @@ func (s *Store) Chunk(ctx context.Context, id cid.Cid) (*chunk.Chunk, error) {
 }
 
 // forget deletes a chunk: its bytes, then its index record.
-func (s *Store) forget(ctx context.Context, id cid.Cid, e *entry) {
+func (s *Store) forget(id cid.Cid, e *entry) {
 	s.mu.Lock()
 	if s.chunks[id] != e {
 		s.mu.Unlock()
@@ -565,7 +566,7 @@ func (s *Store) forget(ctx context.Context, id cid.Cid, e *entry) {
 	}
 	v := s.drop(id, e)
 	s.mu.Unlock()
-	s.remove(ctx, []victim{v})
+	s.remove([]victim{v})
 }
 
 // SweepStats says what one sweep did.
@@ -602,7 +603,7 @@ func (s *Store) Sweep(ctx context.Context) (SweepStats, error) {
 	s.closeIdle(false)
 	s.mu.Unlock()
 	st.Chunks = len(vs)
-	s.remove(ctx, vs)
+	s.remove(vs)
 	if len(gone) > 0 {
 		keys := make([][]byte, 0, len(gone))
 		for _, id := range gone {
@@ -698,21 +699,11 @@ func (s *Store) Held(broadcast string) []Held {
 	}
 	slices.SortFunc(out, func(a, b Held) int {
 		if a.Seq != b.Seq {
-			return cmpU64(a.Seq, b.Seq)
+			return cmp.Compare(a.Seq, b.Seq)
 		}
-		return cmpU64(uint64(b.Flags&chunk.FlagInit), uint64(a.Flags&chunk.FlagInit))
+		return cmp.Compare(b.Flags&chunk.FlagInit, a.Flags&chunk.FlagInit)
 	})
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Blockstore returns the store as a boxo blockstore, for bitswap to serve
