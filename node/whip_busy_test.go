@@ -36,6 +36,15 @@ func TestWHIPBusyThenBack(t *testing.T) {
 	whipURL := n.HTTPURL() + "/broadcast/whip"
 	first := publishWHIP(t, whipURL, b.StreamKey())
 	waitFor(t, 30*time.Second, "the first publisher live", func() bool { return b.Publishing() == "whip" })
+	// Its media flowing, so that its vanishing below is a connected
+	// publisher going silent (MediaTimeout), not one that never connected
+	// (FirstKeyframeTimeout, 15 s): without the browser step between them
+	// (no tests/browser/node_modules, and not CI), the publisher vanished
+	// before ICE had connected and the test failed at its 10 s bound.
+	waitFor(t, 30*time.Second, "the first publisher's media cut into chunks", func() bool {
+		st, err := b.Status(t.Context())
+		return err == nil && st.Received > 0
+	})
 
 	_, _, _, status, body := offerWHIP(t, whipURL, b.StreamKey())
 	if status != http.StatusConflict || !strings.Contains(body, "another publisher is live on this broadcast") {
