@@ -83,3 +83,39 @@ func TestWHIPBusyThenBack(t *testing.T) {
 	default:
 	}
 }
+
+// TestWHIPRetryBeforeConnect: a phone's go-live page reloaded before its
+// first offer connected posts again with the same key. The node takes it
+// at once (before, the first offer held the broadcast for 15 s and every
+// retry was told another publisher was live), and the broadcast goes on.
+func TestWHIPRetryBeforeConnect(t *testing.T) {
+	log, _ := newLogs(t, slog.LevelInfo)
+	n, err := node.New(t.Context(), node.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "Retry", WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whipURL := n.HTTPURL() + "/broadcast/whip"
+	pc, _, _, status, body := offerWHIP(t, whipURL, b.StreamKey())
+	if status != http.StatusCreated {
+		t.Fatalf("the first offer: %d %q", status, body)
+	}
+	_ = pc.Close() // its answer is never applied: the page went away
+	if b.Publishing() != "whip" {
+		t.Fatal("the first offer does not hold the broadcast")
+	}
+	publishWHIP(t, whipURL, b.StreamKey()) // fails the test unless 201
+	waitFor(t, 30*time.Second, "the retry's media cut into chunks", func() bool {
+		st, err := b.Status(t.Context())
+		return err == nil && st.Received > 0
+	})
+	select {
+	case <-b.Done():
+		t.Fatal("the broadcast ended when its first offer was replaced")
+	default:
+	}
+}

@@ -16,6 +16,10 @@ var (
 	ErrNoKeyframe = errors.New("whip: no H.264 keyframe")
 	// ErrClosed: the handler was closed (the node is shutting down).
 	ErrClosed = errors.New("whip: handler closed")
+	// ErrReplaced: a new offer with the same stream key came while this
+	// session had not connected yet (the publisher retried, or its page
+	// was reloaded before ICE and DTLS were through).
+	ErrReplaced = errors.New("whip: replaced by a new offer before it connected")
 
 	// ErrBusy, from Config.Authorize, refuses a key because another
 	// publisher is live on its broadcast: 409, saying so (not 401, which

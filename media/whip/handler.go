@@ -35,7 +35,8 @@ type Config struct {
 	Publish func(key string, info Info) (media.Sink, error)
 	// Unpublish, when set, is called once for every successful Publish when
 	// the session ends: err is nil after the publisher's DELETE, otherwise
-	// why (ErrConnectionLost, ErrNoKeyframe, ErrClosed, a sink error).
+	// why (ErrConnectionLost, ErrNoKeyframe, ErrClosed, ErrReplaced, a sink
+	// error).
 	Unpublish func(key string, err error)
 
 	// KeyframeInterval is how often a keyframe is asked for (RTCP PLI), so
@@ -313,7 +314,43 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, log *slog.Lo
 		httpError(w, http.StatusUnsupportedMediaType, "the offer must be sent as Content-Type: application/sdp")
 		return "", false
 	}
+	if key := bearer(r); key != "" {
+		if err := h.cfg.Authorize(key); err == nil || errors.Is(err, ErrBusy) {
+			h.takeOver(key, log) // the key is right: its holder may retry
+		}
+	}
 	return Authorize(w, r, h.cfg.Authorize, log)
+}
+
+// takeOverWait bounds how long a new offer waits for the session it
+// replaces to end.
+const takeOverWait = 5 * time.Second
+
+// takeOver ends the session that holds key if it never connected (no ICE
+// and DTLS through, nothing heard from it), and waits for it to be gone, so
+// that the node has let the key go. That session's publisher is most likely
+// the one asking again: a phone page reloaded, or a client retrying after
+// its first offer's answer was lost. Before, such a key was held for
+// FirstKeyframeTimeout (15 s) and every retry was answered 409. A session
+// that connected is left alone: a second tab or device is refused (409)
+// until the first stops or is noticed gone (MediaTimeout). Called only for
+// a key Config.Authorize accepts.
+func (h *Handler) takeOver(key string, log *slog.Logger) {
+	h.mu.Lock()
+	s := h.live[key]
+	if s == nil || h.sessions[s.id] != s || s.heardAt.Load() != 0 {
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	log.Info("whip: a new offer replaces a session that never connected", "session", s.id[:8])
+	s.stop(ErrReplaced)
+	t := time.NewTimer(takeOverWait)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+	}
 }
 
 // Authorize checks the stream key a request carries as WHIP's do

@@ -586,3 +586,41 @@ func TestVanishedPublisher(t *testing.T) {
 	third.publish(t, e.url, e.key) // 201, connected
 	third.pc.Close()
 }
+
+// TestRetryBeforeConnect: a publisher whose first offer never connected
+// (a phone page reloaded, an answer lost) posts again with the same key.
+// Before, the first session held the key until FirstKeyframeTimeout (15 s)
+// and every retry was answered 409; now the retry replaces it at once
+// (Unpublish: ErrReplaced), while a session that connected is still
+// protected from a second publisher (409).
+func TestRetryBeforeConnect(t *testing.T) {
+	e := newEndpoint(t, nil)
+	first, offer := newClient(t)
+	resp, body := post(t, e.url, e.key, "application/sdp", offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first offer: %s %q", resp.Status, body)
+	}
+	first.pc.Close() // the answer is never applied: no ICE, no DTLS
+	if !e.h.Live(e.key) {
+		t.Fatal("the first offer does not hold the key")
+	}
+
+	retry, _ := newClient(t)
+	retry.publish(t, e.url, e.key) // 201 and connected, or fails the test
+	select {
+	case err := <-e.ended:
+		if !errors.Is(err, ErrReplaced) {
+			t.Errorf("the first session's Unpublish: %v, want ErrReplaced", err)
+		}
+	default:
+		t.Error("the first session was not ended")
+	}
+
+	third, offer := newClient(t)
+	resp, body = post(t, e.url, e.key, "application/sdp", offer)
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("a second publisher while the retry is connected: %s %q, want 409", resp.Status, body)
+	}
+	third.pc.Close()
+	retry.pc.Close()
+}
