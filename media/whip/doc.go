@@ -22,7 +22,9 @@
 // A publisher that goes away without a DELETE (a phone off the network, a
 // killed tab) sends nothing more: the session ends as ErrConnectionLost
 // once nothing (RTP or RTCP) has come for Config.MediaTimeout (4 s), long
-// before ICE would fail (about 15 s), so that its return is let in.
+// before ICE would fail (about 15 s), so that its return is let in. One
+// whose offer never connected is replaced by the next offer with its key
+// (ErrReplaced): it is the same publisher asking again.
 //
 // One goroutine per session (run) owns the sink: it calls Tracks at the
 // first keyframe that has its SPS and PPS (so the packager always starts
