@@ -42,6 +42,7 @@ func main() {
 		err = startPprof()
 	}
 	sizeRuntime(os.Args[1:])
+	trimBinaryLater(os.Args[1:])
 	if err == nil {
 		err = run(ctx, os.Args[1:])
 	}
