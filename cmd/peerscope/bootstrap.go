@@ -1,3 +1,5 @@
+//go:build !light
+
 package main
 
 import (
@@ -253,16 +255,6 @@ func (f *bootstrapFlags) apply(cfg *bootstrap.Config) error {
 			AuthorizeURL: *f.twAuthorize, TokenURL: *f.twToken, APIURL: *f.twAPI}
 	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, a := range strings.Split(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 func defaultBootstrapDir() string {

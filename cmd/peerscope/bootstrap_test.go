@@ -1,3 +1,5 @@
+//go:build !light
+
 package main
 
 import (
@@ -7,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,6 +19,31 @@ import (
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
 )
+
+// TestBootstrapExitCodes: the bootstrap command's usage errors (the other
+// commands' are in TestExitCodes, which the viewer-only build runs too).
+func TestBootstrapExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error or the output
+	}{
+		{[]string{"bootstrap", "extra"}, "unexpected argument"},
+		{[]string{"bootstrap", "--relay-data", "lots"}, "relay-data"},
+		{[]string{"bootstrap", "--relay-circuits", "0"}, "must be positive"},
+		{[]string{"bootstrap", "--sms", "ftp://gateway"}, "--sms must be"},
+	} {
+		out, err := capture(t, func() error { return run(context.Background(), tc.args) })
+		if code := exitCode(err); code != 2 {
+			t.Errorf("peerscope %v: exit code %d (%v), want 2", tc.args, code, err)
+		}
+		if err != nil {
+			out += err.Error()
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("peerscope %v: %q not in its output or error:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
 
 func TestParseByteSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -158,17 +184,6 @@ func waitOutput(d time.Duration, errc chan error, ok func(string) bool) error {
 		case err := <-errc:
 			return fmt.Errorf("the command ended: %v", err)
 		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// TestShellQuote: a printed command's argument is one shell word whatever
-// it holds.
-func TestShellQuote(t *testing.T) {
-	for _, s := range []string{"peerscope://x.y?peer=/ip4/1.2.3.4/tcp/1/p2p/z", "a'b", "'; rm -rf ~ #", "$(id)`id`\"\\"} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
-		if err != nil || string(out) != s {
-			t.Errorf("%q quoted as %s gives %q (%v)", s, shellQuote(s), out, err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"slices"
 )
 
 func runHelp(ctx context.Context, args []string) error {
@@ -26,6 +27,9 @@ and flags (the same as 'peerscope <command> --help').`)
 				}
 				return err
 			}
+		}
+		if slices.Contains(leftOut, fs.Arg(0)) {
+			return usagef("help", "%q is not in this viewer-only build (built with -tags light)", fs.Arg(0))
 		}
 		return usagef("help", "unknown command %q", fs.Arg(0))
 	default:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -20,16 +21,14 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
-		{"demo", "stream the built-in sample clip through a local relay tree and open the player", runDemo},
-		{"broadcast", "go live from a camera, OBS or ffmpeg, as the root of a relay tree; --private for people you pick", runBroadcast},
-		{"watch", "watch a broadcast link, relaying to peers as your upload allows", runWatch},
-		{"signin", "sign this node in at a community bootstrap (Twitter or a phone): a name, private broadcasts", runSignIn},
-		{"bootstrap", "run a community bootstrap node: discovery, NAT relay, identity, directory", runBootstrap},
-		{"bench", "measure the relay tree with real libp2p hosts on loopback", runBench},
-		{"sim", "simulate the relay tree with thousands of nodes over a modelled network", runSim},
-		{"help", "show help for peerscope or one of its commands", runHelp},
-	}
+	before, after := fullCommands()
+	cs := append(before,
+		command{"broadcast", "go live from a camera, OBS or ffmpeg, as the root of a relay tree; --private for people you pick", runBroadcast},
+		command{"watch", "watch a broadcast link, relaying to peers as your upload allows", runWatch},
+		command{"signin", "sign this node in at a community bootstrap (Twitter or a phone): a name, private broadcasts", runSignIn},
+	)
+	cs = append(cs, after...)
+	return append(cs, command{"help", "show help for peerscope or one of its commands", runHelp})
 }
 
 func main() {
@@ -43,6 +42,7 @@ func main() {
 		err = startPprof()
 	}
 	sizeRuntime(os.Args[1:])
+	trimBinaryLater(os.Args[1:])
 	if err == nil {
 		err = run(ctx, os.Args[1:])
 	}
@@ -70,6 +70,9 @@ func run(ctx context.Context, args []string) error {
 			return c.run(ctx, args[1:])
 		}
 	}
+	if slices.Contains(leftOut, args[0]) {
+		return &usageError{err: fmt.Errorf("%q is not in this viewer-only build of peerscope (built with -tags light); build without the tag for it", args[0])}
+	}
 	return &usageError{err: fmt.Errorf("unknown command %q (run 'peerscope help' for the list)", args[0])}
 }
 
@@ -82,6 +85,9 @@ Commands:
 `)
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	if viewerBuild {
+		fmt.Fprintf(w, "\nThis is the viewer-only build (-tags light): %s are in the full build.\n", strings.Join(leftOut, ", "))
 	}
 	fmt.Fprint(w, "\nRun 'peerscope <command> --help' for a command's flags.\n")
 }

@@ -85,11 +85,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"broadcast", "--from", "ftp://x"}, 2, "unknown scheme"},
 		{[]string{"broadcast", "--from", "whip", "--loop"}, 2, "--loop plays a file"},
 		{[]string{"watch", "peerscope://x"}, 2, "bad link"},
-		{[]string{"bootstrap", "extra"}, 2, "unexpected argument"},
 		{[]string{"broadcast", "--from", "sample", "--reachability", "maybe"}, 2, "want auto, private or public"},
-		{[]string{"bootstrap", "--relay-data", "lots"}, 2, "relay-data"},
-		{[]string{"bootstrap", "--relay-circuits", "0"}, 2, "must be positive"},
-		{[]string{"bootstrap", "--sms", "ftp://gateway"}, 2, "--sms must be"},
 		{[]string{"broadcast", "--from", "sample", "--location", "91,2"}, 2, "--location: latitude 91 is not between -90 and 90"},
 		{[]string{"broadcast", "--from", "sample", "--location", "0,-180.5"}, 2, "longitude -180.5 is not between -180 and 180"},
 		{[]string{"broadcast", "--from", "sample", "--location", "Paris"}, 2, `--location "Paris": write it as LAT,LON`},
@@ -105,28 +101,6 @@ func TestExitCodes(t *testing.T) {
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("peerscope %v: %q not in its output or error:\n%s", tc.args, tc.want, out)
 		}
-	}
-}
-
-// TestDemoShort runs the demo for a few seconds: every node gets a player
-// page and a place in the tree, and the tree is printed with figures.
-func TestDemoShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real-time demo")
-	}
-	out, err := capture(t, func() error {
-		return run(t.Context(), []string{"demo", "--viewers", "3", "--duration", "8s", "--every", "3s"})
-	})
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
-	}
-	for _, want := range []string{"Player pages", "broadcaster  depth 0", "viewer 3", "/hls/index.m3u8", "parts published", "latency"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("%q not in the demo's output:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, "joining") {
-		t.Fatalf("a viewer never joined:\n%s", out)
 	}
 }
 
