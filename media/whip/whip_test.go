@@ -607,6 +607,15 @@ func TestRetryBeforeConnect(t *testing.T) {
 
 	retry, _ := newClient(t)
 	retry.publish(t, e.url, e.key) // 201 and connected, or fails the test
+	// The client's side is connected; the node's callback saying so may
+	// come a moment later (CI posted the third offer in between, and it
+	// replaced the retry): wait for the node to have heard from it.
+	testutil.WaitFor(t, 10*time.Second, "the node to hear from the retry", func() bool {
+		e.h.mu.Lock()
+		defer e.h.mu.Unlock()
+		s := e.h.live[e.key]
+		return s != nil && s.heardAt.Load() != 0
+	})
 	select {
 	case err := <-e.ended:
 		if !errors.Is(err, ErrReplaced) {
