@@ -315,9 +315,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, log *slog.Lo
 		return "", false
 	}
 	if key := bearer(r); key != "" {
-		if err := h.cfg.Authorize(key); err == nil || errors.Is(err, ErrBusy) {
-			h.takeOver(key, log) // the key is right: its holder may retry
-		}
+		h.takeOver(key, log)
 	}
 	return Authorize(w, r, h.cfg.Authorize, log)
 }
@@ -333,8 +331,10 @@ const takeOverWait = 5 * time.Second
 // its first offer's answer was lost. Before, such a key was held for
 // FirstKeyframeTimeout (15 s) and every retry was answered 409. A session
 // that connected is left alone: a second tab or device is refused (409)
-// until the first stops or is noticed gone (MediaTimeout). Called only for
-// a key Config.Authorize accepts.
+// until the first stops or is noticed gone (MediaTimeout). It acts only for
+// a key Config.Authorize accepts (or refuses as busy: the key is right), and
+// asked only when such a session exists, so that an ordinary offer's key
+// is checked once.
 func (h *Handler) takeOver(key string, log *slog.Logger) {
 	h.mu.Lock()
 	s := h.live[key]
@@ -343,6 +343,9 @@ func (h *Handler) takeOver(key string, log *slog.Logger) {
 		return
 	}
 	h.mu.Unlock()
+	if err := h.cfg.Authorize(key); err != nil && !errors.Is(err, ErrBusy) {
+		return
+	}
 	log.Info("whip: a new offer replaces a session that never connected", "session", s.id[:8])
 	s.stop(ErrReplaced)
 	t := time.NewTimer(takeOverWait)
