@@ -23,17 +23,7 @@ import (
 // whip.DefaultMediaTimeout and a quarter, and a new publisher goes live on
 // the same broadcast.
 func TestWHIPBusyThenBack(t *testing.T) {
-	log, _ := newLogs(t, slog.LevelInfo)
-	n, err := node.New(t.Context(), node.Config{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "Busy", WHIP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	whipURL := n.HTTPURL() + "/broadcast/whip"
+	b, whipURL := whipBroadcast(t, "Busy")
 	first := publishWHIP(t, whipURL, b.StreamKey())
 	waitFor(t, 30*time.Second, "the first publisher live", func() bool { return b.Publishing() == "whip" })
 	// Its media flowing, so that its vanishing below is a connected
@@ -89,17 +79,7 @@ func TestWHIPBusyThenBack(t *testing.T) {
 // at once (before, the first offer held the broadcast for 15 s and every
 // retry was told another publisher was live), and the broadcast goes on.
 func TestWHIPRetryBeforeConnect(t *testing.T) {
-	log, _ := newLogs(t, slog.LevelInfo)
-	n, err := node.New(t.Context(), node.Config{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: "Retry", WHIP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	whipURL := n.HTTPURL() + "/broadcast/whip"
+	b, whipURL := whipBroadcast(t, "Retry")
 	pc, _, _, status, body := offerWHIP(t, whipURL, b.StreamKey())
 	if status != http.StatusCreated {
 		t.Fatalf("the first offer: %d %q", status, body)
@@ -118,4 +98,21 @@ func TestWHIPRetryBeforeConnect(t *testing.T) {
 		t.Fatal("the broadcast ended when its first offer was replaced")
 	default:
 	}
+}
+
+// whipBroadcast starts a node and a broadcast on it that takes WHIP, and
+// returns the broadcast and its WHIP endpoint's URL.
+func whipBroadcast(t *testing.T, title string) (*node.Broadcast, string) {
+	t.Helper()
+	log, _ := newLogs(t, slog.LevelInfo)
+	n, err := node.New(t.Context(), node.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	b, err := n.GoLive(t.Context(), node.LiveConfig{Title: title, WHIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, n.HTTPURL() + "/broadcast/whip"
 }
