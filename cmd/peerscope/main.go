@@ -32,6 +32,9 @@ func commands() []command {
 }
 
 func main() {
+	if err := setTimerSlack(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "peerscope: timer slack: %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

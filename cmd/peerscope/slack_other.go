@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func setTimerSlack([]string) error { return nil }
