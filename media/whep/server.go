@@ -122,13 +122,17 @@ func LoopbackSettingEngine() webrtc.SettingEngine {
 	return se
 }
 
-// unit is one part, unpacked, shared read-only by every session; or, for
-// a private broadcast, the part still sealed with the unpacker to read it,
-// which each session opens when it sends it.
+// unit is one part, shared by every session. A public broadcast's part is
+// unpacked once, by the first session that sends it (a node nobody watches
+// over WHEP never parses the fMP4 of what it relays); a private one's stays
+// sealed, and each session opens it when it sends it.
 type unit struct {
+	plain       *chunk.Chunk // for a public broadcast
+	once        sync.Once    // unpacks plain into samples
 	samples     []media.Sample
+	refused     bool // plain did not unpack
 	sealed      *chunk.Chunk
-	unpack      *fmp4.Unpacker // for sealed
+	unpack      *fmp4.Unpacker // for plain and sealed
 	independent bool
 	video       *media.Track // nil without video
 	audio       *media.Track // nil without audio
@@ -247,13 +251,7 @@ func (s *Server) apply(it inorder.Item) {
 	case it.Chunk != nil && s.unpacker != nil && it.Chunk.Epoch != 0:
 		u.sealed, u.unpack, u.independent = it.Chunk, s.unpacker, it.Chunk.IsKeyframe()
 	case it.Chunk != nil && s.unpacker != nil:
-		fr, err := s.unpacker.Unpack(it.Chunk.Payload, time.Unix(0, it.Chunk.Wallclock))
-		if err != nil {
-			s.log.Warn("part refused", "seq", it.Chunk.Seq, "err", err)
-			s.gop = nil
-			return
-		}
-		u.samples, u.independent = fr.Samples, fr.Independent
+		u.plain, u.unpack, u.independent = it.Chunk, s.unpacker, it.Chunk.IsKeyframe()
 	}
 	switch {
 	case u.independent:

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -302,11 +303,17 @@ type pacer struct {
 // send writes one unit's samples; it reports false once the session is
 // closed.
 func (ss *session) send(u *unit, burst bool) bool {
-	samples := u.samples
-	if u.sealed != nil {
+	var samples []media.Sample
+	switch {
+	case u.sealed != nil:
 		var ok bool
 		if samples, ok = ss.open(u); !ok {
 			ss.needKey.Store(true) // a decoder cannot go on without it
+			return true
+		}
+	case u.plain != nil:
+		var ok bool
+		if samples, ok = u.unpacked(ss.srv.log); !ok {
 			return true
 		}
 	}
@@ -343,6 +350,21 @@ func (ss *session) send(u *unit, burst bool) bool {
 	default:
 		return true
 	}
+}
+
+// unpacked unpacks a public broadcast's unit, once for every session, and
+// reports false for a part that does not unpack (said once).
+func (u *unit) unpacked(log *slog.Logger) ([]media.Sample, bool) {
+	u.once.Do(func() {
+		fr, err := u.unpack.Unpack(u.plain.Payload, time.Unix(0, u.plain.Wallclock))
+		if err != nil {
+			log.Warn("part refused", "seq", u.plain.Seq, "err", err)
+			u.refused = true
+			return
+		}
+		u.samples = fr.Samples
+	})
+	return u.samples, !u.refused
 }
 
 // open opens a sealed unit into the session's buffer and unpacks it; the
