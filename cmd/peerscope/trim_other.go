@@ -1,4 +1,4 @@
-//go:build !light || !linux
+//go:build !linux
 
 package main
 

@@ -1,4 +1,4 @@
-//go:build light && linux
+//go:build linux
 
 package main
 
@@ -20,9 +20,9 @@ import (
 // 28 MiB of the binary's text and read-only data are mapped while the
 // steady state touches about 7 MiB of them.
 //
-// So, in the viewer-only build, 'watch' trims them once it has started
-// (trimDelay): it splits the binary's read-only mappings into one VMA per
-// page (fault-around never maps past the VMA of the fault, so a fault maps
+// So 'watch', in either build, trims them once it has started (trimDelay):
+// it splits the binary's read-only mappings into one VMA per page
+// (fault-around never maps past the VMA of the fault, so a fault maps
 // that page only) and drops their pages (MADV_DONTNEED); what the node
 // touches afterwards comes back a page at a time. The pages stay in the
 // page cache (they are the file's), so the trim frees what no other
