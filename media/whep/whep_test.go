@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -408,5 +409,64 @@ func TestSessionsPerClient(t *testing.T) {
 	}
 	if cl := srv.Clients(); len(cl) != 2 || cl["127.0.0.2"] != 4 || cl["127.0.0.1"] != 1 {
 		t.Fatalf("Clients() = %v", cl)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUnpackOnlyForSessions: a node nobody watches over WHEP does not parse
+// the parts it relays (it was 5.5 % of a relaying viewer's CPU). A part
+// that does not unpack is refused when a session first sends it, not on
+// arrival, and the session goes on.
+func TestUnpackOnlyForSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	logs := &lockedBuffer{}
+	srv, ts := newServer(t, whep.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	stream := mediatest.Generate(t, mediatest.Options{Seconds: 3})
+	last := len(stream.Parts) - 1
+	if stream.Parts[last].Independent {
+		t.Fatal("the stream's last part is a keyframe: pick another to break")
+	}
+	stream.Parts[last].Payload = []byte("not an fMP4 part") // in the GOP a session starts from
+	stream.Feed(t.Context(), func(c *chunk.Chunk) {
+		if err := srv.Push(c); err != nil {
+			t.Errorf("push %d: %v", c.Seq, err)
+		}
+	}, len(stream.Parts), false)
+	if strings.Contains(logs.String(), "part refused") {
+		t.Fatalf("a part was unpacked with no session open:\n%s", logs)
+	}
+	c, resp := dial(t, ts.URL+"/live/whep")
+	if c == nil {
+		t.Fatalf("POST: %s", resp.Status)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the broken part refused as the session sends it", func() bool {
+		return strings.Contains(logs.String(), "part refused")
+	})
+	testutil.WaitFor(t, 10*time.Second, "frames before it", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.nalus[5] > 0 && c.frames > 0
+	})
+	if n := strings.Count(logs.String(), "part refused"); n != 1 {
+		t.Errorf("refused %d times, want once:\n%s", n, logs)
 	}
 }
