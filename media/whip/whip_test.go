@@ -46,6 +46,20 @@ func count(samples []media.Sample, track int, key bool) int {
 }
 
 // endpoint is a Handler behind an httptest server, accepting one key.
+// waitHeard waits for the node to have heard from the session that holds
+// the endpoint's key. A client's side says connected a moment before the
+// node's callback does; an offer posted in between finds a session that
+// never connected and replaces it (CI, twice: 201 where 409 was wanted).
+func (e *endpoint) waitHeard(t *testing.T) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, "the node to hear from the publisher", func() bool {
+		e.h.mu.Lock()
+		defer e.h.mu.Unlock()
+		s := e.h.live[e.key]
+		return s != nil && s.heardAt.Load() != 0
+	})
+}
+
 type endpoint struct {
 	h   *Handler
 	srv *httptest.Server
@@ -469,6 +483,7 @@ func TestRefusals(t *testing.T) {
 	// A second publisher on a live key: 409.
 	first, _ := newClient(t)
 	first.publish(t, e.url, e.key)
+	e.waitHeard(t)
 	second, offer := newClient(t)
 	resp, body := post(t, e.url, e.key, "application/sdp", offer)
 	if resp.StatusCode != http.StatusConflict {
@@ -607,15 +622,7 @@ func TestRetryBeforeConnect(t *testing.T) {
 
 	retry, _ := newClient(t)
 	retry.publish(t, e.url, e.key) // 201 and connected, or fails the test
-	// The client's side is connected; the node's callback saying so may
-	// come a moment later (CI posted the third offer in between, and it
-	// replaced the retry): wait for the node to have heard from it.
-	testutil.WaitFor(t, 10*time.Second, "the node to hear from the retry", func() bool {
-		e.h.mu.Lock()
-		defer e.h.mu.Unlock()
-		s := e.h.live[e.key]
-		return s != nil && s.heardAt.Load() != 0
-	})
+	e.waitHeard(t)
 	select {
 	case err := <-e.ended:
 		if !errors.Is(err, ErrReplaced) {
