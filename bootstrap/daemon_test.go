@@ -1,12 +1,10 @@
 package bootstrap_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +12,8 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
-
-// lockedBuffer is the daemon's Out, read by the test while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDaemon runs the whole daemon on loopback: once Ready, its API names
 // its libp2p host, its stand-in X is mounted, the operator is told what to
@@ -46,7 +27,7 @@ func TestDaemon(t *testing.T) {
 	cfg.Host.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.TwitterStandin = "local"
 	run := func() (id string) {
-		var out lockedBuffer
+		var out testutil.Buffer
 		c := cfg
 		c.Out = &out
 		d, err := bootstrap.NewDaemon(c)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/peerscope/peerscope/bootstrap"
 	"github.com/peerscope/peerscope/bootstrap/api"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 // TestDaemonMetrics: with --metrics the daemon serves Prometheus its
@@ -30,7 +31,7 @@ func TestDaemonMetrics(t *testing.T) {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Metrics = "127.0.0.1:0"
 	cfg.Host.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	var out lockedBuffer
+	var out testutil.Buffer
 	cfg.Out = &out
 	d, err := bootstrap.NewDaemon(cfg)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/link"
 	"github.com/peerscope/peerscope/media"
 	"github.com/peerscope/peerscope/node"
@@ -47,22 +48,7 @@ func needTool(t *testing.T, name string) {
 
 // logs collects the nodes' logs and prints them if the test fails: a
 // goroutine that logs after the test has ended must not call t.Log.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logs = testutil.Buffer
 
 // newLogs returns a logger at level for the test's nodes; the test's
 // cleanup prints what it wrote when the test failed. Call it before making

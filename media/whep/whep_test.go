@@ -412,24 +412,6 @@ func TestSessionsPerClient(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestUnpackOnlyForSessions: a node nobody watches over WHEP does not parse
 // the parts it relays (it was 5.5 % of a relaying viewer's CPU). A part
 // that does not unpack is refused when a session first sends it, not on
@@ -438,7 +420,7 @@ func TestUnpackOnlyForSessions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
 	}
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	srv, ts := newServer(t, whep.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	stream := mediatest.Generate(t, mediatest.Options{Seconds: 3})
 	last := len(stream.Parts) - 1
