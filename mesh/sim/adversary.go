@@ -218,6 +218,7 @@ func (s *Sim) adversaryExtra(r *report.Report, honest, adv tally, stalls *report
 		w := m.worstAfter
 		r.Extra["stall_after_kill_max_ms"] = s.stallMs(tally{stall: w.chunks})
 		r.Extra["stalled_after_kill"] = float64(m.stalledAfter)
+		r.Extra["stalled_over_2s_after_kill"] = float64(m.longAfter)
 		if w.chunks > 0 {
 			r.Extra["stall_after_kill_node"] = float64(w.node)
 			r.Extra["stall_after_kill_at_s"] = (float64(w.from-1)*float64(s.cfg.ChunkInterval) + float64(s.cfg.Playout)) / 1e9

@@ -350,6 +350,12 @@ func TestStallAfterKill(t *testing.T) {
 		t.Fatalf("after the kill: longest stall %v ms (reported %v), %v stalled; whole run: %v ms, %v stalled",
 			after, ok, r.Extra["stalled_after_kill"], r.Extra["stall_max_ms"], r.Extra["stalled_viewers"])
 	}
+	t.Logf("after the kill: longest stall %v ms, %v stalled, %v over 2 s", after, r.Extra["stalled_after_kill"], r.Extra["stalled_over_2s_after_kill"])
+	// The viewers over 2 s are among those stalled, and there is one
+	// exactly when the longest stall is over 2 s.
+	if long := r.Extra["stalled_over_2s_after_kill"]; long > r.Extra["stalled_after_kill"] || (long > 0) != (after > longStallMs) {
+		t.Fatalf("after the kill: %v viewers stalled over 2 s, %v stalled, the longest %v ms", long, r.Extra["stalled_after_kill"], after)
+	}
 	if at, ok := r.Extra["stall_after_kill_at_s"]; ok && at < 25 {
 		t.Fatalf("the longest stall after the kill began at %v s, before it (25 s)", at)
 	}
