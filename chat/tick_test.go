@@ -51,9 +51,15 @@ func timersOf(m *machine) timers {
 
 // tick ticks m at the swarm's now, and holds the machine to nextTick's
 // promise, as the mesh's scenario tests do: a tick before the time it
-// said changes nothing.
+// said changes nothing, and the inputs since the last tick lowered its
+// bound on the expiries as far as they needed.
 func (s *swarm) tick(m *machine) {
 	s.t.Helper()
+	// The expiries' bound, lowered as entries came since the last tick,
+	// is no later than a pass over them finds.
+	if exact := m.nextSweep(m.presenceEvery()); exact.Before(m.sweepDue) {
+		s.t.Fatalf("%s: next sweep kept as %v, a pass finds %v", m.cfg.self, m.sweepDue, exact)
+	}
 	due := m.nextTick()
 	if !s.now.Before(due) {
 		m.tick(s.now, tickInput{hearts: s.treeHearts})
