@@ -46,10 +46,11 @@ type Config struct {
 	// attestation a retired key signed after it was retired is refused.
 	Trust *identity.TrustSet
 	// TrustSource, if set, gives the trust set as it is now: the room asks
-	// it every tick (250 ms) and, when it returns another set (the node read
-	// its bootstraps' keys and revocations again), judges every identity
-	// afresh with it (and Trusted): a revoked attestation's holder is
-	// anonymous from then on, in a room that has been running for hours.
+	// it whenever it wakes (a message to check or deliver, a call, a timer),
+	// before it handles what woke it, and, when it returns another set (the
+	// node read its bootstraps' keys and revocations again), judges every
+	// identity afresh with it (and Trusted): a revoked attestation's holder
+	// is anonymous from then on, in a room that has been running for hours.
 	// It is called on the room's goroutine: it must return at once and
 	// must not call the Room.
 	TrustSource func() *identity.TrustSet

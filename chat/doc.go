@@ -21,7 +21,7 @@
 //	pubsub ─► validator (pubsub's workers) ─► owner goroutine: machine.check (validate.go) ─► accept / reject / ignore
 //	                                                    │ actions take effect here (moderation.go)
 //	pubsub ─► subscription ─► owner: machine.deliver ─► Events(), the log (comments.go), viewers (presence.go), jury tallies (jury.go)
-//	ticker ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
+//	ticker, armed for machine.nextTick ─► owner: machine.tick (tick.go) ─► beats, presence, jury deadlines ─► publisher ─► pubsub
 //	API (Comment, Report, Vote, Block, …) ─► owner builds the envelope ─► caller publishes
 //	API Heart ─► owner ─► Config.Tap ─► the node's tree (a mesh/p2p Tree), whose statuses carry them up
 //	            (tree.go: TreeLink wires a room's Tap, Audience, WebViewers, Hearts, Edge and LiveEdge to the tree)
@@ -75,8 +75,9 @@
 // binds a peer to an account (handle, name, avatar). A sender without one
 // is anonymous. The trust set (keys and revocations) and the node's own
 // attestation are followed while the room runs (Config.TrustSource,
-// AttestationSource): a new trust set makes the machine judge every
-// identity afresh, so a revoked one is anonymous from the next tick on. Accepted comments are kept with their place in the stream
+// AttestationSource, asked whenever the room wakes): a new trust set makes
+// the machine judge every identity afresh, so a revoked one is anonymous
+// from the room's next message or call on. Accepted comments are kept with their place in the stream
 // (the broadcast's wallclock) for the replay (Log, MarshalLog, Due; an
 // author blocked since is marked deleted there), and the broadcaster
 // counts the hearts of each second (Room.HeartLog, at most

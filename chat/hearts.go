@@ -103,11 +103,7 @@ func (m *machine) riseTo(now time.Time, total uint64) {
 // flushHearts sends the taps of a node outside a tree over the topic,
 // aggregated, at the pace the broadcaster asks for.
 func (m *machine) flushHearts(now time.Time) {
-	hi := minHeart
-	if m.haveBeat && m.beat.HeartMS > 0 {
-		hi = min(max(time.Duration(m.beat.HeartMS)*time.Millisecond, minHeart), maxHeart)
-	}
-	if m.pendingHearts > 0 && m.synced && now.Sub(m.lastHeartFlush) >= hi {
+	if m.pendingHearts > 0 && m.synced && now.Sub(m.lastHeartFlush) >= m.heartEvery() {
 		m.lastHeartFlush = now
 		h := &wireHeart{Count: uint32(m.pendingHearts)}
 		if m.pendingAtN > 0 {
@@ -120,6 +116,15 @@ func (m *machine) flushHearts(now time.Time) {
 		m.send(now, envelope{Heart: h})
 		m.pendingHearts, m.pendingAtSum, m.pendingAtN = 0, 0, 0
 	}
+}
+
+// heartEvery is how often a node outside a tree sends its taps: as the
+// broadcaster's beat asks, within [minHeart, maxHeart].
+func (m *machine) heartEvery() time.Duration {
+	if m.haveBeat && m.beat.HeartMS > 0 {
+		return min(max(time.Duration(m.beat.HeartMS)*time.Millisecond, minHeart), maxHeart)
+	}
+	return minHeart
 }
 
 // logTreeHearts, on the broadcaster, puts the tree's new hearts in the

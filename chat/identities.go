@@ -120,6 +120,7 @@ func (m *machine) setTrust(now time.Time, t *identity.TrustSet) {
 // if the trust set verifies it for this node.
 func (m *machine) setAttestation(now time.Time, att []byte) {
 	m.cfg.Attestation, m.cfg.attested = att, nil
+	m.attExpires = attestationExpiry(att)
 	delete(m.known, m.cfg.self)
 	if att == nil {
 		return
@@ -133,11 +134,14 @@ func (m *machine) setAttestation(now time.Time, att []byte) {
 	m.known[m.cfg.self] = knownIdent{id: id, att: att}
 }
 
-func (m *machine) attestedExpiry() time.Time {
-	if m.cfg.Attestation == nil {
+func (m *machine) attestedExpiry() time.Time { return m.attExpires }
+
+// attestationExpiry is when att expires (zero: none, or unreadable).
+func attestationExpiry(att []byte) time.Time {
+	if att == nil {
 		return time.Time{}
 	}
-	a, err := ParseAttestation(m.cfg.Attestation)
+	a, err := ParseAttestation(att)
 	if err != nil {
 		return time.Time{}
 	}

@@ -64,6 +64,7 @@ func (m *machine) openCall(now time.Time, s *signedAction) (result, error) {
 	}
 	m.calls[s.Seq] = c
 	m.callFor[c.comment] = s.Seq
+	m.sweepBy(deadline)
 	if c.jurors[m.cfg.self] {
 		m.emit(&Summons{Call: c.seq, Comment: c.comment, Text: c.text, Deadline: deadline})
 	}
@@ -91,6 +92,7 @@ func (m *machine) report(now time.Time, by peer.ID, r *wireReport) {
 		// seen was lost whenever its copy came first (CI: TestJury).
 		if len(m.early) < maxEarlyReports && !slices.ContainsFunc(m.early, func(e earlyReport) bool { return e.comment == id && e.by == by }) {
 			m.early = append(m.early, earlyReport{comment: id, by: by, at: now})
+			m.sweepBy(now.Add(earlyReportWait + 1))
 		}
 		return
 	}

@@ -96,6 +96,13 @@ type machine struct {
 	presenceBeats  int
 	joined         bool
 	lastBeatSent   time.Time
+	attExpires     time.Time // when this node's own attestation expires (zero: none)
+
+	// The timers (tick.go): when tick last ran, and the earliest expiry
+	// among what the machine keeps (nextSweep), lowered as entries come
+	// (sweepBy), so that nextTick needs no pass over them.
+	lastTick time.Time
+	sweepDue time.Time
 
 	rd    ready
 	stats Stats
@@ -130,6 +137,8 @@ func newMachine(cfg machineConfig) *machine {
 		},
 	}
 	m.synced = m.isBroadcaster
+	m.sweepDue = farFuture
+	m.attExpires = attestationExpiry(cfg.Attestation)
 	if cfg.attested != nil {
 		m.known[cfg.self] = knownIdent{id: *cfg.attested, att: cfg.Attestation}
 	}
@@ -167,26 +176,26 @@ func (m *machine) nextID(now time.Time) uint64 {
 func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 	switch env.kind() {
 	case kindComment:
-		m.seen[from] = now
+		m.heard(now, from)
 		m.deliverComment(now, from, env)
 	case kindHeart:
 		// From a node outside a tree. The broadcaster adds them to the
 		// total its beats carry, which is what every node floats.
-		m.seen[from] = now
+		m.heard(now, from)
 		if m.isBroadcaster {
 			m.topicHearts += uint64(env.Heart.Count)
 			m.logTopicHearts(now, env.Heart)
 		}
 	case kindPresence:
-		m.seen[from] = now
+		m.heard(now, from)
 		m.deliverPresence(now, from, env.Presence)
 	case kindReport:
-		m.seen[from] = now
+		m.heard(now, from)
 		if m.isBroadcaster {
 			m.report(now, from, env.Report)
 		}
 	case kindVote:
-		m.seen[from] = now
+		m.heard(now, from)
 		m.deliverVote(now, from, env.Vote)
 	case kindBeat:
 		m.deliverBeat(now, via, env.Beat)
@@ -199,6 +208,12 @@ func (m *machine) deliver(now time.Time, from, via peer.ID, env *envelope) {
 			m.rd.publish = append(m.rd.publish, out...)
 		}
 	}
+}
+
+// heard puts from in the jury pool, until juryPoolAge from now.
+func (m *machine) heard(now time.Time, from peer.ID) {
+	m.seen[from] = now
+	m.sweepBy(now.Add(juryPoolAge + 1))
 }
 
 func (m *machine) statsCopy() Stats {

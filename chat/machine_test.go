@@ -300,7 +300,7 @@ func newSwarm(t *testing.T, peers map[testPeer][]byte) *swarm {
 // settle ticks every machine and passes messages until none is left.
 func (s *swarm) settle() {
 	for _, m := range s.ms {
-		m.tick(s.now, tickInput{hearts: s.treeHearts})
+		s.tick(m)
 	}
 	for range 100 {
 		moved := false

@@ -74,6 +74,7 @@ func (m *machine) deliverPresence(now time.Time, from peer.ID, p *wirePresence) 
 		m.viewers[from] = v
 	}
 	v.identity, v.last = who, now
+	m.sweepBy(now.Add(presenceMisses*m.presenceEvery() + 1))
 }
 
 // sendPresence sends this node's presence when it is due: identified

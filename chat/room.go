@@ -17,11 +17,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/identity"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/owner"
 )
 
-// tickInterval drives the machine's timers (beats, heart flushes,
-// presence, jury deadlines).
+// tickInterval is the floor of the machine's ticks: they come when
+// something is due (machine.nextTick: a beat, a heart flush, presence, a
+// jury deadline, an expiry), never closer together than this, and a
+// deadline is met at most this late, as on the fixed 250 ms ticker the
+// room had before. The broadcaster, always due, ticks at this pace.
 const tickInterval = 250 * time.Millisecond
 
 // validateTimeout bounds one validation: past it pubsub ignores the message.
@@ -37,8 +41,10 @@ const publishQueue = 256
 //
 // One goroutine owns the state machine. Pubsub's validation workers hand it
 // each message and wait for the verdict; a reader hands it what pubsub
-// delivers; a ticker drives its timers; a publisher sends what it queues
-// (the owner never calls pubsub, whose own loop may be waiting on it).
+// delivers; a ticker armed for the machine's next deadline drives its
+// timers (an idle viewer's room wakes for nothing); a publisher sends what
+// it queues (the owner never calls pubsub, whose own loop may be waiting
+// on it).
 type Room struct {
 	h     host.Host
 	ps    *pubsub.PubSub
@@ -547,34 +553,53 @@ func (r *Room) validate(ctx context.Context, src peer.ID, msg *pubsub.Message) p
 
 // --- goroutines ---
 
+// run is the owner goroutine. The machine ticks when nextTick says
+// something is due, asked again after every input. TrustSource and
+// AttestationSource, which change without telling the room, are asked
+// whenever it wakes, before it handles what woke it: a check, a comment or
+// a viewer list is judged with the trust and identity of that moment, and
+// what they make due (this node's presence after a sign-in) goes out at
+// the next wake.
 func (r *Room) run() {
 	defer close(r.done)
-	t := r.cfg.Clock.NewTicker(tickInterval)
+	t := clock.NewPacer(r.cfg.Clock, tickInterval, 0)
 	defer t.Stop()
 	r.m.tick(r.now(), r.input())
 	r.drain()
+	t.Ticked(r.now(), r.m.nextTick())
 	for {
+		ticked := false
 		select {
 		case q := <-r.checks:
+			r.refreshTrust()
 			env, res, err := r.m.check(r.now(), q.from, q.src, q.data)
 			if res != accept {
 				r.log.Debug("refused", "from", shortID(q.from), "result", res, "err", err)
 			}
 			q.reply <- checkResult{env, res, err}
 		case d := <-r.delivered:
+			r.refreshTrust()
 			r.m.deliver(r.now(), d.from, d.via, d.env)
 		case <-t.C():
 			r.refreshTrust()
 			r.m.tick(r.now(), r.input())
+			ticked = true
 		case f := <-r.calls.Calls():
+			r.refreshTrust()
 			f()
 		case st := <-r.fetched:
+			r.refreshTrust()
 			r.fetching = false
 			r.m.applyState(r.now(), st)
 		case <-r.quit:
 			return
 		}
 		r.drain()
+		if now := r.now(); ticked {
+			t.Ticked(now, r.m.nextTick())
+		} else {
+			t.Changed(now, r.m.nextTick())
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/internal/owner"
 	"github.com/peerscope/peerscope/mesh"
 )
@@ -371,7 +372,7 @@ func (n *Tree) peerGone(p peer.ID) {
 func (n *Tree) run() {
 	defer close(n.done)
 	clk := n.opt.clock
-	t := newPacer(clk, n.opt.tick)
+	t := clock.NewPacer(clk, n.opt.tick, maxTickWait)
 	defer t.Stop()
 	n.sm.Tick(clk.Now())
 	n.drain()
@@ -421,9 +422,9 @@ func (n *Tree) run() {
 		}
 		n.drain()
 		if now := clk.Now(); ticked {
-			t.ticked(now, n.nextDue())
+			t.Ticked(now, n.nextDue())
 		} else {
-			t.changed(now, n.nextDue())
+			t.Changed(now, n.nextDue())
 		}
 	}
 }
