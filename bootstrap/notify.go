@@ -137,6 +137,10 @@ type replicas struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+	// listening is closed once the listener first LISTENs: from then on
+	// nothing another replica commits is missed.
+	listening  chan struct{}
+	listenOnce sync.Once
 }
 
 // startReplicas starts the listener of s's store's database.
@@ -148,7 +152,8 @@ func startReplicas(s *Server, cfg *pgx.ConnConfig) (*replicas, error) {
 	origin := hex.EncodeToString(b[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replicas{s: s, origin: origin, cfg: cfg, log: s.log.With("replica", origin), gate: s.cfg.replicaGate,
-		notify: notifier{cfg: cfg}, seen: make(map[string]time.Time), cancel: cancel, done: make(chan struct{})}
+		notify: notifier{cfg: cfg}, seen: make(map[string]time.Time), cancel: cancel, done: make(chan struct{}),
+		listening: make(chan struct{})}
 	// Before any stream opens: what is live now is nothing to announce.
 	// From here on, what the listener does not hear, its first resync
 	// finds.
@@ -158,6 +163,18 @@ func startReplicas(s *Server, cfg *pgx.ConnConfig) (*replicas, error) {
 		defer close(r.done)
 		r.listen(ctx, heard)
 	}()
+	// Serve once listening. Schedules, updates, reminders and invitations
+	// are not resynced after a gap (only go-lives and ends are), so one
+	// another replica committed between this start and its first LISTEN
+	// would never reach this replica's streams: a test made a schedule
+	// through one replica just after the other started, and under load
+	// the other's stream never heard of it. A database that does not
+	// answer in time is a gap like any other: start anyway.
+	select {
+	case <-r.listening:
+	case <-time.After(notifyTimeout):
+		r.log.Warn("not listening to the other replicas yet; serving anyway")
+	}
 	return r, nil
 }
 
@@ -375,6 +392,7 @@ func (r *replicas) listen(ctx context.Context, heard time.Time) {
 		}
 		// Listening now: whatever commits from here arrives as a notice;
 		// what committed while not listening is in the tables.
+		r.listenOnce.Do(func() { close(r.listening) })
 		now := r.s.cfg.Now()
 		r.resync(ctx, heard)
 		connected := time.Now()

@@ -317,6 +317,33 @@ func next(t *testing.T, ch <-chan bootstrap.Event, what string) bootstrap.Event 
 	return bootstrap.Event{}
 }
 
+// TestReplicaListensBeforeServing: a replica serves once it listens to
+// the others. A schedule is not resynced after a gap, so one made through
+// A while B's listener was still connecting never reached B's streams
+// (TestReplicasShareSchedules failed so in CI, under load); here B's first
+// connection is held back a while, and the schedule made through A at
+// once must still reach B's public stream.
+func TestReplicaListensBeforeServing(t *testing.T) {
+	a, b := replicaPair(t, func(c *bootstrap.ServerConfig) {
+		bootstrap.SetReplicaGate(c, func(attempt int) {
+			if attempt == 0 {
+				time.Sleep(1500 * time.Millisecond) // a slow first connection, as under load
+			}
+		})
+	})
+	ctx := context.Background()
+	alice := a.node(1)
+	a.signIn(alice, "100")
+	onB := b.publicStream(t)
+	sc, err := alice.c.Schedule(ctx, api.ScheduleRequest{Title: "Early", Starts: a.clock.Now().Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, onB, "B's public stream"); ev.Kind != bootstrap.EventScheduled || ev.Schedule == nil || ev.Schedule.ID != sc.ID {
+		t.Fatalf("B's public stream: %s %+v", ev.Kind, ev.Schedule)
+	}
+}
+
 // TestReplicasShareSchedules: a schedule made through A reaches B's
 // public stream whole (B re-reads it), and its reminder, sent by A's
 // reminder loop, reaches the feed on B of carol, who follows alice, and
