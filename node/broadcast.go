@@ -187,7 +187,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 	if b.hls, err = hls.NewServer(hls.Config{Window: DefaultLiveWindow, Logger: b.log.With("part", "hls"), Opener: opener}); err != nil {
 		return nil, err
 	}
-	if b.whep, err = whep.NewServer(whep.Config{Logger: b.log.With("part", "whep"), Opener: opener}); err != nil {
+	// A WHEP session that opens or ends changes the browsers counted
+	// (webViewers): the chat's loop tells the tree then.
+	onWHEP := func() { b.chat.Wake() }
+	if b.whep, err = whep.NewServer(whep.Config{Logger: b.log.With("part", "whep"), Opener: opener, OnClients: onWHEP}); err != nil {
 		_ = b.hls.Close()
 		return nil, err
 	}

@@ -60,13 +60,19 @@ func (b *Broadcast) webViewers() int {
 }
 
 // fanOutChat runs the chat page's event streams (chat/web) until the room
-// is closed; every web.DefaultEvery, before the streams hear the live
-// count, it tells the tree how many browsers this node serves and keeps
-// the tree's sums at hand for the room.
+// is closed; when a browser comes or goes (chat.Wake, from the LL-HLS and
+// WHEP handlers), when one stops counting (webClients.expiry), and before
+// the streams hear the live count, it tells the tree how many browsers this
+// node serves. The broadcaster's keeps the tree's sums at hand for its room
+// every web.DefaultEvery: they change without telling it.
 func (b *Broadcast) fanOutChat() {
-	b.chat.Run(b.ctx, func() {
+	b.chat.Run(b.ctx, func(now time.Time) time.Time {
 		b.reportWeb()
 		b.refreshCounts()
+		if b.root {
+			return now.Add(web.DefaultEvery)
+		}
+		return b.hlsClients.expiry()
 	})
 }
 
@@ -125,6 +131,7 @@ func (b *Broadcast) chatWeb() *web.Server {
 		Room:    func() *chat.Room { return b.room },
 		IsOwner: b.isOwner,
 		Streams: b.n.chatStreams,
+		Clock:   b.n.clock, // webViewers' and expiry's times
 	})
 }
 

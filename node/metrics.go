@@ -72,7 +72,9 @@ func (m *metrics) countHLS(b *Broadcast, h http.Handler) http.Handler {
 	id := b.id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hlsRequests.Add(1)
-		b.hlsClients.touch(r.RemoteAddr, b.n.clock.Now())
+		if b.hlsClients.touch(r.RemoteAddr, b.n.clock.Now()) {
+			b.chat.Wake() // a browser came: the tree hears it now
+		}
 		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		kind := "other"
 		switch {

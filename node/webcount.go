@@ -31,21 +31,42 @@ type webClients struct {
 	seen map[string]time.Time // client → its last LL-HLS request
 }
 
-// touch notes an LL-HLS request from remote (a request's RemoteAddr).
-func (w *webClients) touch(remote string, now time.Time) {
+// touch notes an LL-HLS request from remote (a request's RemoteAddr). It
+// reports whether the client is new, or back after the window: whether
+// the count may have changed.
+func (w *webClients) touch(remote string, now time.Time) bool {
 	key := clientip.Key(remote)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.seen == nil {
 		w.seen = map[string]time.Time{}
 	}
-	if _, ok := w.seen[key]; !ok && len(w.seen) >= maxWebClients {
+	last, ok := w.seen[key]
+	if !ok && len(w.seen) >= maxWebClients {
 		w.prune(now)
 		if len(w.seen) >= maxWebClients {
-			return
+			return false
 		}
 	}
 	w.seen[key] = now
+	return !ok || now.Sub(last) > webViewerWindow
+}
+
+// expiry returns when the first client remembered stops counting (count
+// drops a client past the window), or the zero time when none is.
+func (w *webClients) expiry() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var first time.Time
+	for _, t := range w.seen {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	if first.IsZero() {
+		return first
+	}
+	return first.Add(webViewerWindow + time.Nanosecond)
 }
 
 func (w *webClients) prune(now time.Time) {

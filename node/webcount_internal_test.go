@@ -24,3 +24,30 @@ func TestWebClientsBounded(t *testing.T) {
 		t.Fatalf("after the window: %d, want %d + 2", got, browsersPerClient)
 	}
 }
+
+// TestWebClientsChange: touch says when the count may have changed (a new
+// client, or one back after the window) and expiry when the first client
+// drops out: the times the chat loop tells the tree.
+func TestWebClientsChange(t *testing.T) {
+	var w webClients
+	now := time.Unix(1_800_000_000, 0)
+	if !w.expiry().IsZero() {
+		t.Fatal("an expiry with no client")
+	}
+	if !w.touch("192.0.2.1:1", now) || w.touch("192.0.2.1:2", now.Add(time.Second)) {
+		t.Fatal("touch: a new client, then the same one again")
+	}
+	if !w.touch("192.0.2.2:1", now.Add(2*time.Second)) {
+		t.Fatal("touch: another client")
+	}
+	exp := w.expiry()
+	if want := now.Add(time.Second + webViewerWindow + time.Nanosecond); !exp.Equal(want) {
+		t.Fatalf("expiry %v, want %v", exp, want)
+	}
+	if w.count(exp.Add(-time.Nanosecond), nil) != 2 || w.count(exp, nil) != 1 {
+		t.Fatal("the first client does not drop out at its expiry")
+	}
+	if !w.touch("192.0.2.1:1", exp) {
+		t.Fatal("touch: a client back after the window")
+	}
+}

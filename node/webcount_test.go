@@ -192,3 +192,49 @@ func attested(t *testing.T, boot ed25519.PrivateKey, name string) (dir string, a
 	}
 	return dir, a.Marshal()
 }
+
+// TestWebViewersReachTheBroadcaster: the browsers a viewer's node serves
+// reach the broadcaster's live count through the tree when they come, and
+// leave it when they stop fetching (the window after their last request).
+// The node's chat loop tells its tree only then: a new LL-HLS client wakes
+// it, and it wakes again when the first client it remembers drops out of
+// the window (before, it counted every 500 ms).
+func TestWebViewersReachTheBroadcaster(t *testing.T) {
+	e2e(t)
+	root := newNode(t, node.Config{Slots: 1})
+	b, err := root.GoLive(t.Context(), node.LiveConfig{Title: "browsers", Source: sampleSource(t, ingest.WithLoop())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newNode(t, node.Config{Slots: 1}).Watch(t.Context(), b.Link())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := func() int {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		v, err := b.ChatViewers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Live
+	}
+	waitHLS(t, w, 30*time.Second) // one browser at the viewer (127.0.0.1): its node's own person
+	waitFor(t, 30*time.Second, "the viewer's node in the live count", func() bool { return live() == 1 })
+
+	came := time.Now()
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		resp, err := clientFrom(t, ip).Get(w.URLs().HLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFor(t, 20*time.Second, "two more browsers in the live count", func() bool { return live() == 3 })
+	t.Logf("two browsers reached the broadcaster's count in %v", time.Since(came).Round(time.Millisecond))
+
+	// Nobody fetches any more: out of the count once the window passed.
+	waitFor(t, 40*time.Second, "the browsers out of the live count", func() bool { return live() == 1 })
+	t.Logf("and left it %v after they came (the window is 10 s)", time.Since(came).Round(time.Millisecond))
+}

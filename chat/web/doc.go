@@ -27,8 +27,10 @@
 // Hearts go the same way in (POST chat/heart {"n", "at"} ─► Room.HeartAt,
 // whose taps go up the tree with the moment the page watched, for the
 // replay) and come back as "hearts" events, the rise of the
-// broadcaster's total; every Config.Every (500 ms) Run tells the streams
-// the live count and heart total ("viewers") when they changed.
+// broadcaster's total; while a stream is open, every Config.Every (500 ms)
+// Run tells the streams the live count and heart total ("viewers") when
+// they changed. With none open, Run sleeps until its node wakes it (a
+// browser came or went) or its onTick's next due time.
 //
 // Refusals map to status codes in one place (writeError): not ready 503,
 // rate limited 429, malformed 400, comments off, followers only, blocked,

@@ -17,6 +17,7 @@ type hub struct {
 	closed  bool
 	fresh   atomic.Bool // a client came: say the count again
 	dropped atomic.Uint64
+	onAdd   func() // after a client came (Server.Wake); never blocks
 }
 
 type client struct {
@@ -25,19 +26,27 @@ type client struct {
 }
 
 func (h *hub) add(owner bool) *client {
+	c, added := h.put(owner)
+	if added && h.onAdd != nil {
+		h.onAdd()
+	}
+	return c
+}
+
+func (h *hub) put(owner bool) (*client, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := &client{owner: owner, ch: make(chan []byte, clientQueue)}
 	if h.closed {
 		close(c.ch)
-		return c
+		return c, false
 	}
 	if h.clients == nil {
 		h.clients = map[*client]struct{}{}
 	}
 	h.clients[c] = struct{}{}
 	h.fresh.Store(true)
-	return c
+	return c, true
 }
 
 func (h *hub) remove(c *client) {

@@ -17,7 +17,7 @@ import (
 var assets embed.FS
 
 // DefaultEvery is how often Run tells the streams the live count when it
-// changed (and calls its onTick).
+// changed, and the least time between its ticks.
 const DefaultEvery = 500 * time.Millisecond
 
 // DefaultStreamsPerClient is how many event streams one client (an IP
@@ -38,9 +38,10 @@ type Config struct {
 	// verdicts on the event stream are for the owner only. Nil: nobody is.
 	IsOwner func(*http.Request) bool
 	// Every is how often Run tells the streams the live count when it
-	// changed (DefaultEvery when zero).
+	// changed, and the least time between its ticks (DefaultEvery when
+	// zero).
 	Every time.Duration
-	// Clock drives Run's ticker (the system clock when nil).
+	// Clock drives Run's ticks (the system clock when nil).
 	Clock clock.Clock
 	// Streams caps the event streams per client; a node shares one
 	// across its broadcasts. Nil: a cap of DefaultStreamsPerClient for
@@ -53,9 +54,10 @@ type Config struct {
 // feeds with the room's events. Mount it under the player's chat/ route
 // (media/player Routes.Chat).
 type Server struct {
-	cfg Config
-	hub hub
-	mux *http.ServeMux
+	cfg  Config
+	hub  hub
+	mux  *http.ServeMux
+	wake chan struct{} // Wake's, to Run; holds one
 }
 
 // New returns the chat's web side for the room cfg.Room returns.
@@ -73,7 +75,8 @@ func New(cfg Config) *Server {
 		cfg.Streams = httpserve.NewPerClient(DefaultStreamsPerClient)
 	}
 	cfg.Clock = clock.OrSystem(cfg.Clock)
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, wake: make(chan struct{}, 1)}
+	s.hub.onAdd = s.Wake
 	s.mux = s.routes()
 	return s
 }
@@ -130,24 +133,56 @@ func (s *Server) routes() *http.ServeMux {
 // http.StripPrefix (the paths are relative to the chat route).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Run carries the room's events to the event streams and, every
-// Config.Every, calls onTick (if set: the node reports its browsers to the
-// tree there, and reads the tree's sums for the room) and then tells the
-// streams the live count and the heart total when they changed, or when a
-// stream was opened since (with no stream open, the room is not asked). It returns when the room is closed (its events
-// end), after ending every stream; at once when there is no room.
-func (s *Server) Run(ctx context.Context, onTick func()) {
+// Run carries the room's events to the event streams, and calls onTick
+// (if set: the node reports its browsers to the tree there, and reads the
+// tree's sums for the room) and then tells the streams the live count and
+// the heart total when they changed, or when a stream was opened since
+// (with no stream open, the room is not asked). It returns when the room
+// is closed (its events end), after ending every stream; at once when
+// there is no room.
+//
+// It ticks only when something is due: at once, then when Wake is called
+// (a stream opening calls it too), when the time onTick last returned
+// comes (the zero time: nothing), and every Config.Every while a stream is
+// open (the room's live count changes without telling it). Ticks are at
+// least Config.Every apart: a Wake within Every of the last tick is met
+// Every after it, as the ticker that ran before met any change.
+func (s *Server) Run(ctx context.Context, onTick func(now time.Time) (next time.Time)) {
 	room := s.cfg.Room()
 	if room == nil {
 		return
 	}
 	if onTick == nil {
-		onTick = func() {}
+		onTick = func(time.Time) time.Time { return time.Time{} }
 	}
-	t := s.cfg.Clock.NewTicker(s.cfg.Every)
+	clk, every := s.cfg.Clock, s.cfg.Every
+	// The floor only keeps a ticker's period positive: Every apart is
+	// kept by the due times Run hands the Pacer.
+	t := clock.NewPacer(clk, time.Millisecond, 0)
 	defer t.Stop()
-	onTick()
 	lastLive, lastHearts := -1, uint64(0)
+	var last time.Time // the last tick
+	tick := func() {
+		last = clk.Now()
+		next := onTick(last)
+		if s.hub.count() > 0 {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			v, err := room.Viewers(ctx)
+			cancel()
+			if err == nil && (v.Live != lastLive || v.Hearts != lastHearts || s.hub.fresh.Swap(false)) {
+				lastLive, lastHearts = v.Live, v.Hearts
+				s.hub.send("viewers", viewersJSON{Live: v.Live, Hearts: v.Hearts}, false)
+			}
+			if streams := last.Add(every); next.IsZero() || streams.Before(next) {
+				next = streams
+			}
+		}
+		if next.IsZero() {
+			next = never
+		}
+		t.Ticked(last, laterOf(next, last.Add(every)))
+	}
+	tick()
 	for {
 		select {
 		case e, ok := <-room.Events():
@@ -159,21 +194,34 @@ func (s *Server) Run(ctx context.Context, onTick func()) {
 				s.hub.send(name, v, ownerOnly)
 			}
 		case <-t.C():
-			onTick()
-			if s.hub.count() == 0 {
-				// No stream to tell: the room is not asked (a node with
-				// no page open, most of them). A stream opened later is
-				// told at the next tick (fresh).
-				continue
-			}
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			v, err := room.Viewers(ctx)
-			cancel()
-			if err == nil && (v.Live != lastLive || v.Hearts != lastHearts || s.hub.fresh.Swap(false)) {
-				lastLive, lastHearts = v.Live, v.Hearts
-				s.hub.send("viewers", viewersJSON{Live: v.Live, Hearts: v.Hearts}, false)
+			tick()
+		case <-s.wake:
+			if now := clk.Now(); now.Sub(last) >= every {
+				tick()
+			} else {
+				t.Changed(now, last.Add(every))
 			}
 		}
+	}
+}
+
+// never stands for "nothing due" in Run's Pacer.
+var never = time.Unix(1<<62, 0)
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Wake tells Run that what its onTick reports may have changed (a browser
+// came or went): Run ticks at once, or Config.Every after its last tick if
+// that was sooner. It never blocks.
+func (s *Server) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -165,7 +165,7 @@ func TestNoRoom(t *testing.T) {
 			t.Errorf("GET %s: %d %q", p, code, body)
 		}
 	}
-	s.Run(context.Background(), func() { t.Fatal("Run ticked without a room") }) // returns at once
+	s.Run(context.Background(), func(time.Time) time.Time { t.Fatal("Run ticked without a room"); return time.Time{} }) // returns at once
 }
 
 // TestAPI drives the API over a real room: a comment from the page reaches
@@ -180,7 +180,7 @@ func TestAPI(t *testing.T) {
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
-		s.Run(context.Background(), func() { ticks <- struct{}{} })
+		s.Run(context.Background(), func(time.Time) time.Time { ticks <- struct{}{}; return time.Time{} })
 	}()
 	<-ticks // Run's first, before its ticker
 	viewer, owner := stream(t, url+"events"), stream(t, url+"events?owner="+ownerToken)
@@ -188,9 +188,21 @@ func TestAPI(t *testing.T) {
 		time.Sleep(time.Millisecond) // the streams' requests are on their way
 	}
 
-	// The live count, told to the new streams at the next tick.
-	clk.Advance(web.DefaultEvery)
-	<-ticks
+	// The live count, told to the new streams at the next tick: the
+	// streams woke Run, within Every of its first tick, so it ticks Every
+	// after that one (once it has re-armed: advance until it has).
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		clk.Advance(web.DefaultEvery)
+		select {
+		case <-ticks:
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no tick in 20 s after the streams opened")
+			}
+			continue
+		}
+		break
+	}
 	if e := next(t, viewer, "viewers"); !strings.Contains(e.data, `"live":0`) {
 		t.Fatalf("viewers event %s", e.data)
 	}

@@ -67,6 +67,11 @@ type Config struct {
 	SettingEngine *webrtc.SettingEngine
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// OnClients, if set, is called after a session opens or ends (what
+	// Clients returns has changed), with no lock held; it must not block.
+	// The node counts its browsers then, instead of asking Clients at a
+	// pace.
+	OnClients func()
 }
 
 func (c *Config) setDefaults() error {
@@ -94,6 +99,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OnClients == nil {
+		c.OnClients = func() {}
 	}
 	if c.MaxSessions < 0 || c.MaxSessionsPerClient < 0 || c.SessionQueue < 1 || c.GapWait < 0 || c.ConnectTimeout < 0 || c.MaxGOP < 1 {
 		return fmt.Errorf("%w: %+v", ErrBadConfig, *c)
@@ -443,6 +451,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.sessions[ss.id] = ss
 	ss.counted, registered = true, true
 	s.mu.Unlock()
+	s.cfg.OnClients()
 
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")

@@ -246,12 +246,16 @@ func (ss *session) close() {
 		if ss.timer != nil {
 			ss.timer.Stop()
 		}
+		_, registered := ss.srv.sessions[ss.id]
 		delete(ss.srv.sessions, ss.id)
 		if ss.counted {
 			ss.counted = false
 			ss.srv.leave(ss.client)
 		}
 		ss.srv.mu.Unlock()
+		if registered {
+			ss.srv.cfg.OnClients()
+		}
 		ss.pc.Close()
 	})
 }

@@ -372,7 +372,8 @@ func offer(t *testing.T) string {
 // stream's upload, and the next browser was refused.)
 func TestSessionsPerClient(t *testing.T) {
 	stream := mediatest.Generate(t, mediatest.Options{Seconds: 4})
-	srv, ts := newServer(t, whep.Config{ConnectTimeout: time.Minute})
+	var changed atomic.Int64 // OnClients calls: sessions opened and ended
+	srv, ts := newServer(t, whep.Config{ConnectTimeout: time.Minute, OnClients: func() { changed.Add(1) }})
 	url := ts.URL + "/live/whep"
 	for _, c := range stream.Chunks("b", time.Now(), false)[:6] {
 		srv.Push(c)
@@ -409,6 +410,20 @@ func TestSessionsPerClient(t *testing.T) {
 	}
 	if cl := srv.Clients(); len(cl) != 2 || cl["127.0.0.2"] != 4 || cl["127.0.0.1"] != 1 {
 		t.Fatalf("Clients() = %v", cl)
+	}
+	// OnClients was told of each session opened, not of those refused,
+	// and of one that ends.
+	if n := changed.Load(); n != 5 {
+		t.Fatalf("OnClients called %d times for 5 sessions opened", n)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, ts.URL+c.location, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if cl := srv.Clients(); len(cl) != 1 || changed.Load() != 6 {
+		t.Fatalf("after a session ended: Clients() = %v, OnClients called %d times, want 6", cl, changed.Load())
 	}
 }
 
