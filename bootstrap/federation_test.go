@@ -21,29 +21,12 @@ import (
 	"github.com/peerscope/peerscope/bootstrap/api"
 	"github.com/peerscope/peerscope/internal/browsertest"
 	"github.com/peerscope/peerscope/internal/pgtest"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
-
-// logBuffer collects a bootstrap's log lines (its goroutines write them).
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // federating is a tweak that makes a bootstrap federate with urls and log
 // into logs.
-func federating(logs *logBuffer, fc bootstrap.FederationConfig, urls ...string) func(*bootstrap.ServerConfig) {
+func federating(logs *testutil.Buffer, fc bootstrap.FederationConfig, urls ...string) func(*bootstrap.ServerConfig) {
 	return func(c *bootstrap.ServerConfig) {
 		fc.Peers = urls
 		c.Federation = fc
@@ -103,7 +86,7 @@ func getJSON(t *testing.T, url string, v any) int {
 func TestFederation(t *testing.T) {
 	pgtest.Each(t, func(t *testing.T) {
 		a := newEnv(t, nil)
-		logs := &logBuffer{}
+		logs := &testutil.Buffer{}
 		b := newEnv(t, federating(logs, bootstrap.FederationConfig{}, a.url))
 		ctx := context.Background()
 		alice := a.node(1)
@@ -239,7 +222,7 @@ func TestFederationForged(t *testing.T) {
 	pgtest.Each(t, func(t *testing.T) {
 		h := newHostile(t)
 		a := newEnv(t, nil)
-		logs := &logBuffer{}
+		logs := &testutil.Buffer{}
 		b := newEnv(t, federating(logs, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, h.srv.URL))
 		hid, elsewhere := fingerprint(21), fingerprint(22)
 		now := b.clock.Now()
@@ -304,7 +287,7 @@ func TestFederationForged(t *testing.T) {
 func TestFederationBounds(t *testing.T) {
 	pgtest.Each(t, func(t *testing.T) {
 		h := newHostile(t)
-		logs := &logBuffer{}
+		logs := &testutil.Buffer{}
 		b := newEnv(t, federating(logs, bootstrap.FederationConfig{Every: 100 * time.Millisecond, MaxEntries: 3, MaxBytes: 64 << 10}, h.srv.URL))
 		hid := fingerprint(31)
 		now := b.clock.Now()
@@ -357,7 +340,7 @@ func TestFederatedCardPage(t *testing.T) {
 	}
 	browsertest.Need(t)
 	a := newEnv(t, nil)
-	b := newEnv(t, federating(&logBuffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
+	b := newEnv(t, federating(&testutil.Buffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
 	alice := a.node(1)
 	id := alice.broadcastID("card")
 	if _, err := alice.c.Announce(context.Background(), id, announcement(id, "Harbour at dawn", a.clock.Now(), 1)); err != nil {
@@ -406,7 +389,7 @@ func TestFederationSlowCommunity(t *testing.T) {
 	a := newEnv(t, nil)
 	moved := httptest.NewServer(http.RedirectHandler(a.url+api.FederationPath, http.StatusFound))
 	t.Cleanup(moved.Close)
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	pinned := strings.Replace(a.url, "127.0.0.1", "localhost", 1) + "#pin=" + fingerprint(41)
 	b := newEnv(t, federating(logs, bootstrap.FederationConfig{Every: 100 * time.Millisecond, Timeout: 300 * time.Millisecond},
 		stuck.URL, moved.URL, pinned, a.url))
@@ -437,7 +420,7 @@ func TestFederationSlowCommunity(t *testing.T) {
 func TestFederationExport(t *testing.T) {
 	pgtest.Each(t, func(t *testing.T) {
 		a := newEnv(t, nil)
-		b := newEnv(t, federating(&logBuffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
+		b := newEnv(t, federating(&testutil.Buffer{}, bootstrap.FederationConfig{Every: 100 * time.Millisecond}, a.url))
 		ctx := context.Background()
 		now := a.clock.Now()
 		// Each from a network of its own: anonymous live listings are
