@@ -2,13 +2,11 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/peerscope/peerscope/internal/clock"
+	"github.com/peerscope/peerscope/internal/testutil"
 )
 
 // timers is what a tick may change in a machine, beside its bookkeeping
@@ -137,7 +135,7 @@ func TestNextTickNoBusyLoop(t *testing.T) {
 // minute. This viewer has heard no beat (there is no broadcaster), so its
 // only timer is the request for the state, every ten seconds.
 func TestIdleRoomSleeps(t *testing.T) {
-	clk := newStepClock(t0)
+	clk := testutil.NewStepClock(t0)
 	h := newHost(t)
 	ps := newPubSub(t, h)
 	room, err := Join(context.Background(), ps, h, Config{
@@ -160,84 +158,4 @@ func TestIdleRoomSleeps(t *testing.T) {
 	if wakes < 5 || wakes > 7 {
 		t.Fatalf("the room woke %d times in a minute, want one per state request (every %v)", wakes, 5*fetchBackoff)
 	}
-}
-
-// stepClock is a clock whose tickers hand each tick to their reader
-// before Advance returns, so a test counts the ticks a goroutine took.
-type stepClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*stepTicker
-}
-
-var _ clock.Clock = (*stepClock)(nil)
-
-type stepTicker struct {
-	c       chan time.Time
-	stopped chan struct{}
-	once    sync.Once
-	every   time.Duration
-	next    time.Time
-}
-
-func (t *stepTicker) C() <-chan time.Time { return t.c }
-func (t *stepTicker) Stop()               { t.once.Do(func() { close(t.stopped) }) }
-
-func newStepClock(start time.Time) *stepClock { return &stepClock{now: start} }
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) NewTicker(d time.Duration) clock.Ticker {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &stepTicker{c: make(chan time.Time), stopped: make(chan struct{}), every: d, next: c.now.Add(d)}
-	c.tickers = append(c.tickers, t)
-	return t
-}
-
-func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	return errors.New("stepClock: no Sleep")
-}
-
-// Advance moves the clock by d and hands each ticker whose time it passed
-// one tick, waiting until its reader takes it (or stops it); it returns
-// how many were taken.
-func (c *stepClock) Advance(t *testing.T, d time.Duration) int {
-	t.Helper()
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	now := c.now
-	var due []*stepTicker
-	live := c.tickers[:0]
-	for _, tk := range c.tickers {
-		select {
-		case <-tk.stopped:
-			continue
-		default:
-		}
-		live = append(live, tk)
-		if !now.Before(tk.next) {
-			for !now.Before(tk.next) {
-				tk.next = tk.next.Add(tk.every)
-			}
-			due = append(due, tk)
-		}
-	}
-	c.tickers = live
-	c.mu.Unlock()
-	taken := 0
-	for _, tk := range due {
-		select {
-		case tk.c <- now:
-			taken++
-		case <-tk.stopped:
-		case <-time.After(20 * time.Second):
-			t.Fatal("a tick nobody took in 20 s")
-		}
-	}
-	return taken
 }
