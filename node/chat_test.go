@@ -19,6 +19,21 @@ type sseEvent struct {
 	Data string
 }
 
+// chatReady waits until each room has peers in its topic and knows the
+// moderation state. A room that does not yet ignores the comments it hears
+// (it cannot tell a blocked author's), and GossipSub never offers them
+// again: a comment posted at a member synced a moment before another one
+// is lost there. TestPrivateChat failed so under CI's load (bob's first
+// beat came after alice's comment).
+func chatReady(t *testing.T, bs ...*node.Broadcast) {
+	t.Helper()
+	for _, b := range bs {
+		waitFor(t, 30*time.Second, "the room to have peers and its moderation state", func() bool {
+			return len(node.ChatPeers(b)) > 0 && node.ChatSynced(t.Context(), b)
+		})
+	}
+}
+
 // openChat opens a broadcast's chat event stream at a node and returns its
 // events as they come.
 func openChat(t *testing.T, b *node.Broadcast, owner string) <-chan sseEvent {
@@ -138,6 +153,7 @@ func TestChatThroughTheTree(t *testing.T) {
 	from, to := viewers[0], viewers[1]
 	stream := openChat(t, to, "")
 	owner := openChat(t, b, root.OwnerToken())
+	chatReady(t, from, to)
 
 	// The viewer's node accepts comments once its moderation state matched
 	// a beat of the broadcaster's.

@@ -35,3 +35,14 @@ func GetBlock(ctx context.Context, n *Node, c cid.Cid) ([]byte, error) {
 	}
 	return blk.RawData(), nil
 }
+
+// ChatSynced reports whether b's chat room knows the moderation state (it
+// matched a beat of the broadcaster's). Until then the room ignores the
+// comments it hears, and GossipSub never offers them again.
+func ChatSynced(ctx context.Context, b *Broadcast) bool {
+	if b.room == nil {
+		return false
+	}
+	st, err := b.room.Moderation(ctx)
+	return err == nil && st.Synced
+}

@@ -383,6 +383,7 @@ func TestPrivateChat(t *testing.T) {
 	}
 
 	stream := openChat(t, ws[1], "")
+	chatReady(t, ws[0], ws[1])
 	waitFor(t, 30*time.Second, "alice's chat to take a comment", func() bool {
 		code, _ := postChat(t, ws[0].URLs().Player+"chat/comment", "", map[string]any{"text": "for members only"})
 		return code == http.StatusOK
@@ -483,7 +484,7 @@ func TestPrivateChatAhead(t *testing.T) {
 		t.Fatalf("alice holds epoch %d, want %d only", st.Epoch, first)
 	}
 	seen := openChat(t, ws[0], "")
-	waitFor(t, 30*time.Second, "bob's router to have peers in the room", func() bool { return len(node.ChatPeers(ws[1])) > 0 })
+	chatReady(t, ws[1], ws[0])
 	const said = "a poll ahead"
 	waitFor(t, 30*time.Second, "bob's room to take the comment", func() bool {
 		code, _ := postChat(t, ws[1].URLs().Player+"chat/comment", "", map[string]any{"text": said})

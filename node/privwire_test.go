@@ -224,7 +224,7 @@ func wireRun(t *testing.T, private bool) {
 	// its few heartbeats of gossip; under -race at load the other member
 	// once came later than that, and never saw the comment.)
 	for _, r := range []*node.Broadcast{poster, b, other} {
-		waitFor(t, 30*time.Second, "the poster's and readers' routers to have peers in the room", func() bool { return len(node.ChatPeers(r)) > 0 })
+		chatReady(t, r)
 	}
 	// Until the room knows its moderation state it answers 503 and takes
 	// nothing; a 200 is a comment published, never sent again.
