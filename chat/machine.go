@@ -71,6 +71,9 @@ type machine struct {
 	calls   map[uint64]*call
 	callFor map[CommentID]uint64
 	early   []earlyReport // on the broadcaster: reports waiting for their comment
+	// Comments heard before the moderation state was known (held.go),
+	// judged and shown once it is.
+	held []heldComment
 
 	log      []*Comment
 	logIndex map[CommentID]*Comment

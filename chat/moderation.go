@@ -58,7 +58,7 @@ func (m *machine) apply(now time.Time, s *signedAction) (result, error) {
 	}
 	m.emit(ev)
 	if !m.synced && m.haveBeat && bytes.Equal(m.stateDigest(), m.beat.Digest) {
-		m.synced = true
+		m.becomeSynced(now)
 	}
 	return accept, nil
 }
@@ -148,7 +148,7 @@ func (m *machine) applyState(now time.Time, actions []*signedAction) {
 		}
 	}
 	if !m.synced && m.haveBeat && bytes.Equal(m.stateDigest(), m.beat.Digest) {
-		m.synced = true
+		m.becomeSynced(now)
 	}
 }
 

@@ -172,8 +172,8 @@ func (m *machine) deliverBeat(now time.Time, via peer.ID, b *wireBeat) {
 		if m.modSeq <= m.beat.ModSeq {
 			m.wantFetch(now, via, m.cfg.Broadcaster)
 		}
-	} else {
-		m.synced = true
+	} else if !m.synced {
+		m.becomeSynced(now)
 	}
 }
 

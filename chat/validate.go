@@ -78,6 +78,9 @@ func (m *machine) validate(now time.Time, from, src peer.ID, env *envelope) (res
 	// once, and a neighbour that joined a moment later must not swallow it
 	// for a whole presence interval. Everything else waits for the state.
 	if !m.synced && k != kindPresence {
+		if k == kindComment {
+			m.hold(now, from, env)
+		}
 		return ignore, ErrNotReady
 	}
 	var att []byte
