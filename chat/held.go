@@ -52,10 +52,8 @@ func (m *machine) becomeSynced(now time.Time) {
 		}
 		// As heard from its author, once: the rate is charged, and its
 		// flood bucket only where the author handed it over itself.
-		if res, _ := m.validate(now, h.from, "", h.env); res != accept {
-			continue
+		if res, _ := m.validate(now, h.from, "", h.env); res == accept {
+			m.deliver(now, h.from, "", h.env)
 		}
-		m.heard(now, h.from)
-		m.deliverComment(now, h.from, h.env)
 	}
 }
