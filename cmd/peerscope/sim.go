@@ -26,9 +26,12 @@ func runSim(ctx context.Context, args []string) error {
 	playout := fs.Duration("playout", d.Playout, "playout delay: a chunk counts as on time if held by capture + playout")
 	churn := fs.Float64("churn", d.Churn, "viewers leaving per minute, as a fraction of those present (as many arrive); 0.1 = 10%/min")
 	seed := fs.Uint64("seed", d.Seed, "seed of every random draw; the same seed gives the same report")
+	seeds := fs.String("seeds", "", `run once per seed of this list ("1-20", "1,3,5-7") instead of --seed, a line each and a summary: one seed is one draw, and a change to the tree is judged on many`)
+	parallel := fs.Int("parallel", 1, "with --seeds: how many runs at once (one core and one run's memory each)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON on the last line of stdout")
 	loss := fs.Float64("loss", d.Loss, "per-packet loss probability; a message with a lost packet arrives one RTT late")
 	sourceSlots := fs.Int("source-slots", d.SourceSlots, "the broadcaster's child slots (its upload is sized for them)")
+	headroom := fs.Float64("headroom", d.Headroom, "a relay's slots are its upload over the bitrate times this (the broadcaster's upload is its slots times the bitrate times this); for tuning sweeps")
 	arrive := fs.Duration("arrive", d.ArrivalWindow, "the viewers arrive over this much time at the start")
 	reset := fs.Float64("reset", d.ResetProb, "probability that a departing viewer's connections reset (its neighbours learn at once)")
 	forgers := fs.Int("forgers", d.Forgers, "relaying viewers that forge every chunk they forward (an attack to survive)")
@@ -58,6 +61,7 @@ func runSim(ctx context.Context, args []string) error {
 	cfg.Nodes, cfg.Duration, cfg.Bitrate = *nodes, *duration, int64(bitrate)
 	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
 	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
+	cfg.Headroom = *headroom
 	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.BeatInterval = *killAt, *killFraction, *beat
@@ -90,6 +94,25 @@ func runSim(ctx context.Context, args []string) error {
 	var heapErr error
 	if *progress || heapFile != nil {
 		cfg.Progress = simProgress(*progress, heapFile, cfg.Duration, &heapErr)
+	}
+	if *seeds != "" {
+		list, err := parseSeeds(*seeds)
+		switch {
+		case err != nil:
+			return usagef("sim", "%v", err)
+		case *trace > 0 || *progress || heapFile != nil:
+			return usagef("sim", "--trace, --progress and --memprofile are for one run, not --seeds")
+		case *parallel < 1:
+			return usagef("sim", "--parallel must be at least 1")
+		}
+		err = runSeeds(ctx, os.Stdout, cfg, list, *parallel, *jsonOut)
+		switch {
+		case errors.Is(err, sim.ErrInvalidConfig):
+			return usagef("sim", "%v", err)
+		case errors.Is(err, context.Canceled):
+			return nil // stopped by a signal: what is printed stands
+		}
+		return err
 	}
 	if *trace > 0 {
 		cfg.TraceNode = int32(*trace)
@@ -207,6 +230,11 @@ and stalled_after_kill count from the kill on), withheld_rejoin_ms (attached
 under a sybil -> under an honest parent) and the pad bytes relayed by honest
 nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 
+With --seeds it runs once per seed of the list and prints a line per seed and
+what they come to together (how many had no honest viewer stalled over 2 s,
+after the kill in a kill run), with --json each report after its line: one
+seed is one draw of a chaotic system, and a change is judged on many.
+
 It prints a summary table, and with --json the report as the last line of
 stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
 each viewer, the chunks due after its first chunk that it held before
@@ -216,4 +244,5 @@ Examples:
   peerscope sim --nodes 10000 --duration 10m --churn 0.1 --seed 1 --json
   peerscope sim --nodes 10000 --duration 10m --churn 0.1 --sybils 500
   peerscope sim --nodes 10000 --duration 10m --kill-at 5m --kill-fraction 0.3
+  peerscope sim --nodes 10000 --duration 5m30s --kill-at 5m --kill-fraction 0.3 --seeds 1-20 --parallel 2
   peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`
