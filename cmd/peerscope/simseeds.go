@@ -133,8 +133,14 @@ func seedStall(r *report.Report, kill bool) (longest, over float64) {
 func seedLine(r *report.Report, kill bool) string {
 	longest, over := seedStall(r, kill)
 	stall := fmt.Sprintf("longest stall %.1f s", longest/1000)
+	node, at := r.Extra["stall_worst_node"], r.Extra["stall_worst_at_s"]
 	if kill {
 		stall = fmt.Sprintf("after the kill: longest stall %.1f s, %.0f viewers over 2 s", longest/1000, over)
+		node, at = r.Extra["stall_after_kill_node"], r.Extra["stall_after_kill_at_s"]
+	}
+	if longest > 0 && node > 0 {
+		// Where to point --trace.
+		stall += fmt.Sprintf(" (n%.0f from %.1f s)", node, at)
 	}
 	return fmt.Sprintf("seed %d: continuity %.4f, latency p99 %.0f ms, %s, max depth %d, %.0f left a parent as slow (%.1f s wall)",
 		r.Seed, r.Continuity, r.LatencyMs.P99, stall, r.MaxDepth, r.Extra["lost_slow"], r.WallS)
