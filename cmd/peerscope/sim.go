@@ -76,11 +76,7 @@ func runSim(ctx context.Context, args []string) error {
 		return usagef("sim", "--duration must be positive")
 	}
 
-	if os.Getenv("GOGC") == "" {
-		// The heap is mostly long-lived node state: collecting at 3x
-		// instead of 2x the live heap saves a fifth of the CPU.
-		debug.SetGCPercent(200)
-	}
+	simGC()
 	stopProfile, err := startCPUProfile(*cpuprofile)
 	if err != nil {
 		return err
@@ -96,37 +92,15 @@ func runSim(ctx context.Context, args []string) error {
 		cfg.Progress = simProgress(*progress, heapFile, cfg.Duration, &heapErr)
 	}
 	if *seeds != "" {
-		list, err := parseSeeds(*seeds)
-		switch {
-		case err != nil:
-			return usagef("sim", "%v", err)
-		case *trace > 0 || *progress || heapFile != nil:
-			return usagef("sim", "--trace, --progress and --memprofile are for one run, not --seeds")
-		case *parallel < 1:
-			return usagef("sim", "--parallel must be at least 1")
-		}
-		err = runSeeds(ctx, os.Stdout, cfg, list, *parallel, *jsonOut)
-		switch {
-		case errors.Is(err, sim.ErrInvalidConfig):
-			return usagef("sim", "%v", err)
-		case errors.Is(err, context.Canceled):
-			return nil // stopped by a signal: what is printed stands
-		}
-		return err
+		return simSeeds(ctx, cfg, *seeds, *parallel, *jsonOut, *trace > 0 || *progress || heapFile != nil)
 	}
 	if *trace > 0 {
 		cfg.TraceNode = int32(*trace)
 		cfg.Trace = func(line string) { fmt.Fprintln(os.Stderr, "trace:", line) }
 	}
 	r, err := sim.Run(ctx, cfg)
-	if errors.Is(err, sim.ErrInvalidConfig) {
-		return usagef("sim", "%v", err)
-	}
-	if errors.Is(err, context.Canceled) {
-		return nil // stopped by a signal
-	}
 	if err != nil {
-		return err
+		return simErr(err)
 	}
 	if heapErr != nil {
 		return heapErr
@@ -136,6 +110,28 @@ func runSim(ctx context.Context, args []string) error {
 		fmt.Println(r.JSON())
 	}
 	return nil
+}
+
+// simErr is what a run's error means to the command: a configuration the
+// simulator refuses is a usage error, and a signal's stop no error at all
+// (what is printed stands).
+func simErr(err error) error {
+	switch {
+	case errors.Is(err, sim.ErrInvalidConfig):
+		return usagef("sim", "%v", err)
+	case errors.Is(err, context.Canceled):
+		return nil
+	}
+	return err
+}
+
+// simGC sets the collector for a simulation unless GOGC says otherwise: the
+// heap is mostly long-lived node state, and collecting at 3x instead of 2x
+// the live heap saves a fifth of the CPU.
+func simGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 }
 
 // simNetwork sets the uplink and forwarding models named by the flags.

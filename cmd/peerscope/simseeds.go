@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,25 @@ func parseSeeds(s string) ([]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// simSeeds is 'sim --seeds': cfg run once per seed of the list, parallel at
+// once. oneRun says a flag for a single run was given (--trace, --progress,
+// --memprofile), which a list refuses.
+func simSeeds(ctx context.Context, cfg sim.Config, seeds string, parallel int, jsonOut, oneRun bool) error {
+	list, err := parseSeeds(seeds)
+	switch {
+	case err != nil:
+		return usagef("sim", "%v", err)
+	case oneRun:
+		return usagef("sim", "--trace, --progress and --memprofile are for one run, not --seeds")
+	case parallel < 1:
+		return usagef("sim", "--parallel must be at least 1")
+	}
+	if err := runSeeds(ctx, os.Stdout, cfg, list, parallel, jsonOut); err != nil {
+		return simErr(err)
+	}
+	return nil
 }
 
 // seedRun is one seed's run of a --seeds list.
