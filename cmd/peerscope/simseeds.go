@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -115,6 +114,7 @@ func runSeeds(ctx context.Context, w io.Writer, cfg sim.Config, seeds []uint64, 
 	defer wg.Wait()
 
 	var sum seedSummary
+	kill := cfg.KillFraction > 0
 	for i := range seeds {
 		select {
 		case <-done[i]:
@@ -125,13 +125,13 @@ func runSeeds(ctx context.Context, w io.Writer, cfg sim.Config, seeds []uint64, 
 			return fmt.Errorf("seed %d: %w", seeds[i], err)
 		}
 		r := runs[i].r
-		fmt.Fprintln(w, seedLine(r, cfg.KillFraction > 0))
+		fmt.Fprintln(w, seedLine(r, kill))
 		if jsonOut {
 			fmt.Fprintln(w, r.JSON())
 		}
-		sum.add(r, cfg.KillFraction > 0)
+		sum.add(r, kill)
 	}
-	sum.write(w, cfg.KillFraction > 0)
+	sum.write(w, kill)
 	return nil
 }
 
@@ -139,14 +139,15 @@ func runSeeds(ctx context.Context, w io.Writer, cfg sim.Config, seeds []uint64, 
 // honest viewer stalled longer than 2 s.
 const longStallMs = 2000
 
-// seedStall is what a seed is judged by: the longest stall and the viewers
-// stalled longer than longStallMs, counted from the kill on for a kill run
-// (before it, the arrival burst is another question).
+// seedStall is what a seed is judged by: the longest stall and, in a kill
+// run, the viewers stalled longer than longStallMs, both counted from the
+// kill on (before it, the arrival burst is another question). Without a
+// kill the report has no such count: over is 0.
 func seedStall(r *report.Report, kill bool) (longest, over float64) {
 	if kill {
 		return r.Extra["stall_after_kill_max_ms"], r.Extra["stalled_over_2s_after_kill"]
 	}
-	return r.Extra["stall_max_ms"], math.NaN()
+	return r.Extra["stall_max_ms"], 0
 }
 
 // seedLine is one seed's figures on a line.
@@ -190,9 +191,7 @@ func (s *seedSummary) add(r *report.Report, kill bool) {
 	if longest > s.worstMs || s.n == 1 {
 		s.worstMs, s.worstSeed = longest, r.Seed
 	}
-	if !math.IsNaN(over) {
-		s.over += over
-	}
+	s.over += over
 	s.wall += r.WallS
 }
 
