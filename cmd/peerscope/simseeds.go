@@ -163,6 +163,11 @@ func seedLine(r *report.Report, kill bool) string {
 		// Where to point --trace.
 		stall += fmt.Sprintf(" (n%.0f from %.1f s)", node, at)
 	}
+	if k := r.Extra["killed_top"]; kill && k > 0 {
+		// What the draws that cascade have in common (BENCHMARKS.md,
+		// "Session 20").
+		stall += fmt.Sprintf(", the kill took %.0f of the broadcaster's children (%.0f viewers below)", k, r.Extra["killed_top_below"])
+	}
 	return fmt.Sprintf("seed %d: continuity %.4f, latency p99 %.0f ms, %s, max depth %d, %.0f left a parent as slow (%.1f s wall)",
 		r.Seed, r.Continuity, r.LatencyMs.P99, stall, r.MaxDepth, r.Extra["lost_slow"], r.WallS)
 }

@@ -37,6 +37,8 @@ type metrics struct {
 	longAfterLeft    int    // honest viewers that left having stalled over 2 s since the kill
 	longAfter        int    // the same with those present, as of the last tallies
 	killSeq          uint64 // the first chunk due after the kill (0: none yet)
+	killedTop        uint64 // the broadcaster's children the kill took…
+	killedTopBelow   uint64 // …and the viewers below them then
 
 	streamBytes uint64 // chunk message bytes the broadcaster cut
 	chunkBytes  uint64 // chunk message bytes sent, all links

@@ -361,6 +361,27 @@ func TestStallAfterKill(t *testing.T) {
 	}
 }
 
+// TestKilledTop: the report says how many of the broadcaster's children
+// the kill took and how many viewers were below them: all of them when
+// every viewer is killed, none when the kill is of nobody.
+func TestKilledTop(t *testing.T) {
+	for _, c := range []struct {
+		fraction float64
+		all      bool
+	}{{1, true}, {0.000001, false}} {
+		cfg := small(300, 30*time.Second, 0, 1)
+		cfg.KillAt, cfg.KillFraction = 25*time.Second, c.fraction
+		r := run(t, cfg)
+		top, below := r.Extra["killed_top"], r.Extra["killed_top_below"]
+		switch {
+		case c.all && (top != r.Extra["source_slots"] || top+below != 300):
+			t.Errorf("kill all: took %v of the broadcaster's %v children with %v below; want all, 300 in all", top, r.Extra["source_slots"], below)
+		case !c.all && (top != 0 || below != 0):
+			t.Errorf("kill nobody: took %v of the broadcaster's children with %v below", top, below)
+		}
+	}
+}
+
 // TestTraceWorstStall: the report names the viewer with the longest stall,
 // and a second run of the same seed traced on it tells that viewer's
 // events and its late chunks, and nobody else's but its parent's and
