@@ -156,24 +156,6 @@ func (s *Sim) killMany() {
 // topSubtrees returns the broadcaster's children and how many viewers
 // each has below it.
 func (s *Sim) topSubtrees() (top []int32, below []int) {
-	head := make(map[int32]int32, len(s.present)) // each viewer's ancestor at depth 1
-	var find func(i int32) int32
-	find = func(i int32) int32 {
-		if h, ok := head[i]; ok {
-			return h
-		}
-		p := s.nodes[i].parent
-		var h int32 = -1
-		switch {
-		case p == root:
-			h = i
-		case p >= 0 && !s.nodes[p].gone:
-			head[i] = -1 // a loop (cannot form) ends here
-			h = find(p)
-		}
-		head[i] = h
-		return h
-	}
 	idx := make(map[int32]int)
 	for _, i := range s.present {
 		if s.nodes[i].parent == root {
@@ -182,9 +164,14 @@ func (s *Sim) topSubtrees() (top []int32, below []int) {
 			below = append(below, 0)
 		}
 	}
+	s.newWalk()
 	for _, i := range s.present {
-		if h := find(i); h >= 0 && h != i {
-			below[idx[h]]++
+		j := i
+		for d := s.depthOf(i); d > 1; d-- {
+			j = s.nodes[j].parent
+		}
+		if k, ok := idx[j]; ok && j != i {
+			below[k]++
 		}
 	}
 	return top, below

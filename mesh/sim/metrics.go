@@ -222,11 +222,7 @@ func (s *Sim) sample() {
 			s.nodes[i].play.advance(hi) // stalls, before the window moves on
 		}
 	}
-	for len(s.depth) < len(s.nodes) {
-		s.depth = append(s.depth, 0)
-		s.stamp = append(s.stamp, 0)
-	}
-	s.gen++
+	s.newWalk()
 	maxD, sum, n, cut := 0, 0, 0, 0
 	for _, i := range s.present {
 		d := s.depthOf(i)
@@ -253,6 +249,16 @@ func (s *Sim) sample() {
 		s.m.maxDisconn = max(s.m.maxDisconn, f)
 		s.m.sumDisconn += f
 	}
+}
+
+// newWalk starts a walk of the tree as it is now: depthOf's memo of the
+// last one no longer holds.
+func (s *Sim) newWalk() {
+	for len(s.depth) < len(s.nodes) {
+		s.depth = append(s.depth, 0)
+		s.stamp = append(s.stamp, 0)
+	}
+	s.gen++
 }
 
 // depthOf returns node i's hops from the root following parents, or -1
