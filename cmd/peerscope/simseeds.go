@@ -180,6 +180,14 @@ type seedSummary struct {
 	worstSeed         uint64
 	over              float64
 	wall              float64
+	// byTop splits a kill run's seeds by how many of the broadcaster's
+	// children the kill took (none, one, two or more): the draws that take
+	// one are where the viewers over 2 s are (BENCHMARKS.md, "Session
+	// 20"), and a rule is judged on each kind apart.
+	byTop [3]struct {
+		n, within int
+		over      float64
+	}
 }
 
 func (s *seedSummary) add(r *report.Report, kill bool) {
@@ -198,6 +206,14 @@ func (s *seedSummary) add(r *report.Report, kill bool) {
 	}
 	s.over += over
 	s.wall += r.WallS
+	if kill {
+		b := &s.byTop[min(int(r.Extra["killed_top"]), len(s.byTop)-1)]
+		b.n++
+		b.over += over
+		if longest <= longStallMs {
+			b.within++
+		}
+	}
 }
 
 func (s *seedSummary) write(w io.Writer, kill bool) {
@@ -212,6 +228,17 @@ func (s *seedSummary) write(w io.Writer, kill bool) {
 	if kill {
 		fmt.Fprintf(w, ", viewers over 2 s %.0f in all", s.over)
 	}
-	fmt.Fprintf(w, "; continuity min %.4f, mean %.4f; latency p99 at worst %.0f ms; the runs took %v of wall time in all\n",
+	fmt.Fprintf(w, "; continuity min %.4f, mean %.4f; latency p99 at worst %.0f ms; the runs took %v of wall time in all",
 		s.minCont, s.sumCont/float64(s.n), s.worstP99, time.Duration(s.wall*float64(time.Second)).Round(100*time.Millisecond))
+	if kill {
+		fmt.Fprint(w, "; by the broadcaster's children the kill took:")
+		for i, name := range []string{"none", "one", "two or more"} {
+			b := s.byTop[i]
+			fmt.Fprintf(w, " %s, %d seeds (%d within 2 s, %.0f viewers over)", name, b.n, b.within, b.over)
+			if i < len(s.byTop)-1 {
+				fmt.Fprint(w, ";")
+			}
+		}
+	}
+	fmt.Fprintln(w)
 }
