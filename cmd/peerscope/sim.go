@@ -228,8 +228,10 @@ nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 
 With --seeds it runs once per seed of the list and prints a line per seed and
 what they come to together (how many had no honest viewer stalled over 2 s,
-after the kill in a kill run), with --json each report after its line: one
-seed is one draw of a chaotic system, and a change is judged on many.
+after the kill in a kill run, and there split by how many of the
+broadcaster's children the kill took), with --json each report after its
+line: one seed is one draw of a chaotic system, and a change is judged on
+many.
 
 It prints a summary table, and with --json the report as the last line of
 stdout (the JSON shape 'peerscope bench' prints too). Continuity counts, for
