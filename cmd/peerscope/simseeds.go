@@ -234,7 +234,11 @@ func (s *seedSummary) write(w io.Writer, kill bool) {
 		fmt.Fprint(w, "; by the broadcaster's children the kill took:")
 		for i, name := range []string{"none", "one", "two or more"} {
 			b := s.byTop[i]
-			fmt.Fprintf(w, " %s, %d seeds (%d within 2 s, %.0f viewers over)", name, b.n, b.within, b.over)
+			unit := "seeds"
+			if b.n == 1 {
+				unit = "seed"
+			}
+			fmt.Fprintf(w, " %s, %d %s (%d within 2 s, %.0f viewers over)", name, b.n, unit, b.within, b.over)
 			if i < len(s.byTop)-1 {
 				fmt.Fprint(w, ";")
 			}
