@@ -231,18 +231,16 @@ func (s *seedSummary) write(w io.Writer, kill bool) {
 	fmt.Fprintf(w, "; continuity min %.4f, mean %.4f; latency p99 at worst %.0f ms; the runs took %v of wall time in all",
 		s.minCont, s.sumCont/float64(s.n), s.worstP99, time.Duration(s.wall*float64(time.Second)).Round(100*time.Millisecond))
 	if kill {
-		fmt.Fprint(w, "; by the broadcaster's children the kill took:")
+		parts := make([]string, len(s.byTop))
 		for i, name := range []string{"none", "one", "two or more"} {
 			b := s.byTop[i]
 			unit := "seeds"
 			if b.n == 1 {
 				unit = "seed"
 			}
-			fmt.Fprintf(w, " %s, %d %s (%d within 2 s, %.0f viewers over)", name, b.n, unit, b.within, b.over)
-			if i < len(s.byTop)-1 {
-				fmt.Fprint(w, ";")
-			}
+			parts[i] = fmt.Sprintf("%s, %d %s (%d within 2 s, %.0f viewers over)", name, b.n, unit, b.within, b.over)
 		}
+		fmt.Fprint(w, "; by the broadcaster's children the kill took: "+strings.Join(parts, "; "))
 	}
 	fmt.Fprintln(w)
 }
