@@ -131,7 +131,7 @@ func (s *Sim) killMany() {
 		if len(s.present) == 0 {
 			return
 		}
-		i := s.present[s.rng.IntN(len(s.present))]
+		i := s.present[s.pop.IntN(len(s.present))]
 		s.depart(i, false)
 	}
 	// What the kill took at the top: over twenty seeds of the 10,000-viewer

@@ -94,6 +94,16 @@ type Config struct {
 	Forward  Forward
 	Fragment int
 
+	// Stripes, when 2 or more, splits the stream SplitStream-wise
+	// (stripes.go): each chunk is cut into Stripes fragments and one
+	// parity fragment, each carried by a tree of its own, and a viewer
+	// plays a chunk once any Stripes of its Stripes+1 fragments are in. A
+	// relaying viewer is interior in one tree only (a leaf in the others),
+	// with its whole upload there; the broadcaster's upload is shared
+	// among the trees. 0 or 1: one tree carrying whole chunks.
+	Stripes int
+	stripe  int // which tree this Sim carries, under Stripes
+
 	// Arrivals and departures.
 	ArrivalWindow time.Duration // the Nodes viewers arrive over this
 	Candidates    int           // attached viewers handed to an arriving one, besides the root
@@ -278,6 +288,10 @@ func (c *Config) validate() error {
 		return bad("Fragment %d: need at least 1024 bytes (and Forward store or cut)", c.Fragment)
 	case len(c.Classes) == 0:
 		return bad("no viewer classes")
+	case c.Stripes < 0 || c.Stripes > maxStripes:
+		return bad("Stripes %d: at most %d", c.Stripes, maxStripes)
+	case c.Stripes > 1 && (c.Sybils > 0 || c.Padders > 0 || c.Forgers > 0 || c.Forward == ForwardCut):
+		return bad("Stripes: not with sybils, padders, forgers or cut-through forwarding (yet)")
 	}
 	total := 0.0
 	for _, k := range c.Classes {

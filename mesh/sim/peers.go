@@ -52,17 +52,17 @@ func (s *Sim) addRoot() error {
 func (s *Sim) near(c [2]float64) (float32, float32) {
 	size := float64(s.cfg.PlaneSize) / 1e6
 	sd := float64(s.cfg.Spread) / 1e6
-	x := min(max(c[0]+s.rng.NormFloat64()*sd, 0), size)
-	y := min(max(c[1]+s.rng.NormFloat64()*sd, 0), size)
+	x := min(max(c[0]+s.pop.NormFloat64()*sd, 0), size)
+	y := min(max(c[1]+s.pop.NormFloat64()*sd, 0), size)
 	return float32(x), float32(y)
 }
 
 func (s *Sim) place() (float32, float32) {
-	if s.rng.Float64() < s.cfg.Scattered {
+	if s.pop.Float64() < s.cfg.Scattered {
 		size := float64(s.cfg.PlaneSize) / 1e6
-		return float32(s.rng.Float64() * size), float32(s.rng.Float64() * size)
+		return float32(s.pop.Float64() * size), float32(s.pop.Float64() * size)
 	}
-	u := s.rng.Float64()
+	u := s.pop.Float64()
 	r := 0
 	for r < len(s.weights)-1 && u >= s.weights[r] {
 		r++
@@ -74,7 +74,7 @@ func (s *Sim) place() (float32, float32) {
 // candidates and starts joining at once.
 func (s *Sim) arrive() {
 	i := len(s.nodes)
-	u := s.rng.Float64()
+	u := s.pop.Float64()
 	k := 0
 	for k < len(s.classCum)-1 && u >= s.classCum[k] {
 		k++
@@ -82,11 +82,18 @@ func (s *Sim) arrive() {
 	cls := s.cfg.Classes[k]
 	upload := cls.MinUpload
 	if cls.MaxUpload > cls.MinUpload {
-		upload += s.rng.Int64N(cls.MaxUpload - cls.MinUpload + 1)
+		upload += s.pop.Int64N(cls.MaxUpload - cls.MinUpload + 1)
 	}
 	slots := 0
 	if cls.Relay {
 		slots = min(mesh.SlotsFor(upload, s.cfg.Bitrate, s.cfg.Headroom), s.cfg.MaxSlots)
+		if s.cfg.Stripes > 1 {
+			// Interior in one tree only: the relays take the trees in turn.
+			if s.relays%(s.cfg.Stripes+1) != s.cfg.stripe {
+				slots = 0
+			}
+			s.relays++
+		}
 	}
 	if !s.addNode(i, k, slots, upload) {
 		return

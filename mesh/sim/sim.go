@@ -98,8 +98,14 @@ type node struct {
 // Sim is one simulation. It is single-threaded and not safe for concurrent
 // use; everything it does follows from its Config.
 type Sim struct {
-	cfg    Config
+	cfg Config
+	// rng draws what the network and the nodes do (loss, each machine's
+	// seed, the candidates a joiner is handed); pop what the population
+	// does (places, classes, arrivals, departures, the kill). They are one
+	// generator but under stripes (stripes.go), where the trees of one
+	// run must share their viewers draw for draw.
 	rng    *rand.Rand
+	pop    *rand.Rand
 	now    int64 // virtual ns since epoch
 	end    int64
 	events uint64
@@ -146,6 +152,7 @@ type Sim struct {
 	arrivals    []int64
 	nextArrival int
 	forgersLeft int
+	relays      int // relaying viewers so far (under Stripes, which tree is theirs)
 	paddersLeft int
 	sybilTimes  []int64 // arrival times of the sybils
 	nextSybil   int
@@ -169,6 +176,10 @@ type Sim struct {
 	deliverAt int64
 	hops      hops
 
+	// fragment, under stripes (stripes.go), takes every media chunk a
+	// viewer delivers instead of play: a fragment, for the run's players.
+	fragment func(i int32, seq uint64, at int64)
+
 	// traceSend, when set (by tests), sees every message put on an uplink.
 	traceSend func(from, to int32, m *mesh.Message, start, end int64)
 }
@@ -188,11 +199,17 @@ func New(cfg Config) (*Sim, error) {
 		broadcast: "sim-" + strconv.FormatUint(cfg.Seed, 10),
 		chunkSize: int(cfg.Bitrate / 8 * int64(cfg.ChunkInterval) / int64(time.Second)),
 	}
+	s.pop = s.rng
+	if cfg.Stripes > 1 {
+		s.pop = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed_0f_9ee7_5c09e))
+		s.rng = rand.New(rand.NewPCG(cfg.Seed^uint64(cfg.stripe+1)*0x9e37_79b9_7f4a_7c15, cfg.Seed))
+		s.broadcast += "-stripe" + strconv.Itoa(cfg.stripe)
+	}
 	s.m.init()
 	s.hops.init()
 	var seed [ed25519.SeedSize]byte
 	for i := 0; i < len(seed); i += 8 {
-		binary.LittleEndian.PutUint64(seed[i:], s.rng.Uint64())
+		binary.LittleEndian.PutUint64(seed[i:], s.pop.Uint64())
 	}
 	s.key = ed25519.NewKeyFromSeed(seed[:])
 	// The cache must outlive the window of every node, or chunks would be
@@ -210,8 +227,8 @@ func New(cfg Config) (*Sim, error) {
 	total := 0.0
 	for r := range cfg.Regions {
 		s.centres = append(s.centres, [2]float64{
-			size * (0.1 + 0.8*s.rng.Float64()),
-			size * (0.1 + 0.8*s.rng.Float64()),
+			size * (0.1 + 0.8*s.pop.Float64()),
+			size * (0.1 + 0.8*s.pop.Float64()),
 		})
 		total += 1 / float64(r+1)
 		s.weights = append(s.weights, total)
@@ -243,7 +260,7 @@ func New(cfg Config) (*Sim, error) {
 
 	s.arrivals = make([]int64, cfg.Nodes)
 	for i := range s.arrivals {
-		s.arrivals[i] = s.rng.Int64N(int64(cfg.ArrivalWindow) + 1)
+		s.arrivals[i] = s.pop.Int64N(int64(cfg.ArrivalWindow) + 1)
 	}
 	slices.Sort(s.arrivals)
 	s.forgersLeft = cfg.Forgers
@@ -268,21 +285,35 @@ const progressStep = 10 * time.Second
 
 // Run runs a simulation to its end and reports.
 func Run(ctx context.Context, cfg Config) (*report.Report, error) {
+	if cfg.Stripes > 1 {
+		st, err := newStriped(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return drive(ctx, cfg, st.runUntil, st.report)
+	}
 	s, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return drive(ctx, cfg, s.RunUntil, s.Report)
+}
+
+// drive runs a simulation to cfg.Duration in steps of progressStep,
+// telling cfg.Progress after each, and reports with the wall time and the
+// peak RSS.
+func drive(ctx context.Context, cfg Config, runUntil func(context.Context, time.Duration) error, rep func() *report.Report) (*report.Report, error) {
 	wall := time.Now()
 	for at := time.Duration(0); at < cfg.Duration; {
 		at = min(at+progressStep, cfg.Duration)
-		if err := s.RunUntil(ctx, at); err != nil {
+		if err := runUntil(ctx, at); err != nil {
 			return nil, err
 		}
 		if cfg.Progress != nil {
 			cfg.Progress(at)
 		}
 	}
-	r := s.Report()
+	r := rep()
 	r.WallS = math.Round(time.Since(wall).Seconds()*1000) / 1000
 	r.RSSBytes = PeakRSS()
 	return r, nil
@@ -377,8 +408,8 @@ func (s *Sim) handle(ev *event) {
 		s.push(event{at: s.now + s.churnGap(float64(s.cfg.Nodes)), kind: evChurnArrive})
 	case evChurnLeave:
 		if len(s.present) > 0 {
-			i := s.present[s.rng.IntN(len(s.present))]
-			s.depart(i, s.rng.Float64() < s.cfg.GracefulLeave)
+			i := s.present[s.pop.IntN(len(s.present))]
+			s.depart(i, s.pop.Float64() < s.cfg.GracefulLeave)
 		}
 		s.push(event{at: s.now + s.churnGap(float64(max(len(s.present), 1))), kind: evChurnLeave})
 	case evUplink:
@@ -404,7 +435,7 @@ func (s *Sim) handle(ev *event) {
 // × n per minute.
 func (s *Sim) churnGap(n float64) int64 {
 	rate := s.cfg.Churn * n / float64(time.Minute) // per ns
-	return max(1, int64(s.rng.ExpFloat64()/rate))
+	return max(1, int64(s.pop.ExpFloat64()/rate))
 }
 
 func (s *Sim) tick(p int) {

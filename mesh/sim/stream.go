@@ -64,25 +64,37 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 	if c.IsInit() {
 		return
 	}
-	nd := &s.nodes[i]
 	now := s.now
 	if s.deliverAt > now {
 		now = s.deliverAt // cut-through: held whole when its last byte arrives
 	}
-	wall := c.Wallclock - epoch.UnixNano()
+	s.m.neededBytes += uint64(c.Size())
+	if s.fragment != nil {
+		s.fragment(i, c.Seq, now) // under stripes: a fragment, played once enough are in
+		return
+	}
+	s.play(i, c.Seq, c.Wallclock-epoch.UnixNano(), now)
+}
+
+// play records that viewer i holds media chunk seq, cut at wall, from now
+// on: latency, stretch, start-up and its playback record.
+func (s *Sim) play(i int32, seq uint64, wall, now int64) {
+	nd := &s.nodes[i]
+	if nd.gone {
+		return
+	}
 	lat := now - wall
 	s.m.latencyAll.add(float64(lat) / 1e6)
 	if wall >= nd.arrived {
 		s.m.latency.add(float64(lat) / 1e6)
 	}
 	s.m.stretch.add(float64(lat) / float64(nd.direct))
-	s.m.neededBytes += uint64(c.Size())
 	po := int64(s.cfg.Playout)
 	if nd.play.first < 0 {
 		// Playback starts here: this chunk (a keyframe, normally) and the
 		// ones after it whose deadline is still ahead count.
 		nd.play.first = now
-		nd.play.lo = c.Seq
+		nd.play.lo = seq
 		if d := now - po; d > 0 {
 			ci := int64(s.cfg.ChunkInterval)
 			nd.play.lo = max(nd.play.lo, uint64((d+ci-1)/ci+1))
@@ -91,13 +103,13 @@ func (s *Sim) deliver(i int32, c *chunk.Chunk) {
 	}
 	onTime := now <= wall+po
 	if s.cfg.Trace != nil && lat > int64(s.cfg.Playout)/3 {
-		s.traceLate(i, c.Seq, lat)
+		s.traceLate(i, seq, lat)
 	}
-	nd.play.note(c.Seq, onTime)
-	if onTime && nd.play.start == 0 && c.Seq >= nd.play.lo {
+	nd.play.note(seq, onTime)
+	if onTime && nd.play.start == 0 && seq >= nd.play.lo {
 		// The first chunk the player can show at its playout delay: the
 		// picture starts here.
-		nd.play.start = c.Seq
+		nd.play.start = seq
 		s.m.startup.AddDuration(time.Duration(now - nd.arrived))
 	}
 }
