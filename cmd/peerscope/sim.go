@@ -45,6 +45,7 @@ func runSim(ctx context.Context, args []string) error {
 	forward := fs.String("forward", d.Forward.String(), `how relays pass chunks on: "store" (once the whole chunk has arrived) or "cut" (each --fragment as soon as it has arrived and verified)`)
 	fragment := fs.Int("fragment", sim.DefaultFragment, "with --forward cut: fragment size in bytes")
 	stripes := fs.Int("stripes", 0, "split each chunk into this many fragments and a parity fragment, each over a tree of its own, a relay interior in one (SplitStream); a viewer plays a chunk with any N of its N+1 fragments (0: one tree)")
+	parity := fs.Int("parity", 1, "with --stripes: parity fragments a chunk has on top, each over a tree of its own (any N of the N+parity play)")
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	statusInterval := fs.Duration("status-interval", 0, "how often, at most, a node reports a change to its parent (0: mesh's default, 250ms); for tuning sweeps")
 	earlySlots := fs.Int("early-slots", 0, "relays with at least this many slots attaching 3+ levels deep look for a shallower place soon (0: mesh's default, 4; -1: never); for tuning sweeps")
@@ -62,7 +63,7 @@ func runSim(ctx context.Context, args []string) error {
 	cfg.Nodes, cfg.Duration, cfg.Bitrate = *nodes, *duration, int64(bitrate)
 	cfg.ChunkInterval, cfg.Playout, cfg.Churn, cfg.Seed = *chunk, *playout, *churn, *seed
 	cfg.Loss, cfg.SourceSlots, cfg.ArrivalWindow = *loss, *sourceSlots, *arrive
-	cfg.Headroom, cfg.Stripes = *headroom, *stripes
+	cfg.Headroom, cfg.Stripes, cfg.Parity = *headroom, *stripes, *parity
 	cfg.ResetProb, cfg.Forgers, cfg.TickInterval = *reset, *forgers, *tick
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.BeatInterval = *killAt, *killFraction, *beat

@@ -95,14 +95,19 @@ type Config struct {
 	Fragment int
 
 	// Stripes, when 2 or more, splits the stream SplitStream-wise
-	// (stripes.go): each chunk is cut into Stripes fragments and one
-	// parity fragment, each carried by a tree of its own, and a viewer
-	// plays a chunk once any Stripes of its Stripes+1 fragments are in. A
+	// (stripes.go): each chunk is cut into Stripes fragments and Parity
+	// parity fragments, each carried by a tree of its own, and a viewer
+	// plays a chunk once any Stripes of its fragments are in. A
 	// relaying viewer is interior in one tree only (a leaf in the others),
 	// with its whole upload there; the broadcaster's upload is shared
 	// among the trees. 0 or 1: one tree carrying whole chunks.
 	Stripes int
-	stripe  int // which tree this Sim carries, under Stripes
+	// Parity, under Stripes, is how many parity fragments (and trees) a
+	// chunk has on top of its Stripes (0: one): any Stripes of the
+	// Stripes+Parity play (one parity fragment is the XOR of the others;
+	// more, a Reed-Solomon code).
+	Parity int
+	stripe int // which tree this Sim carries, under Stripes
 
 	// Arrivals and departures.
 	ArrivalWindow time.Duration // the Nodes viewers arrive over this
@@ -240,6 +245,9 @@ func (c *Config) fillDefaults() {
 	if c.Fragment == 0 {
 		c.Fragment = DefaultFragment
 	}
+	if c.Stripes > 1 && c.Parity == 0 {
+		c.Parity = 1
+	}
 	if c.Mesh.ChunkInterval == 0 {
 		c.Mesh.ChunkInterval = c.ChunkInterval
 	}
@@ -288,8 +296,8 @@ func (c *Config) validate() error {
 		return bad("Fragment %d: need at least 1024 bytes (and Forward store or cut)", c.Fragment)
 	case len(c.Classes) == 0:
 		return bad("no viewer classes")
-	case c.Stripes < 0 || c.Stripes > maxStripes:
-		return bad("Stripes %d: at most %d", c.Stripes, maxStripes)
+	case c.Stripes < 0 || c.Stripes > maxStripes || c.Parity < 0 || c.Parity > c.Stripes:
+		return bad("Stripes %d, Parity %d: at most %d stripes, and no more parity than stripes", c.Stripes, c.Parity, maxStripes)
 	case c.Stripes > 1 && (c.Sybils > 0 || c.Padders > 0 || c.Forgers > 0 || c.Forward == ForwardCut):
 		return bad("Stripes: not with sybils, padders, forgers or cut-through forwarding (yet)")
 	}

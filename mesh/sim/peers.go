@@ -89,7 +89,7 @@ func (s *Sim) arrive() {
 		slots = min(mesh.SlotsFor(upload, s.cfg.Bitrate, s.cfg.Headroom), s.cfg.MaxSlots)
 		if s.cfg.Stripes > 1 {
 			// Interior in one tree only: the relays take the trees in turn.
-			if s.relays%(s.cfg.Stripes+1) != s.cfg.stripe {
+			if s.relays%(s.cfg.Stripes+s.cfg.Parity) != s.cfg.stripe {
 				slots = 0
 			}
 			s.relays++

@@ -1,7 +1,7 @@
 // Stripes: the stream split over several trees, SplitStream-wise.
 //
-// Each chunk is cut into Stripes fragments plus one parity fragment (their
-// XOR), and each fragment index has a tree of its own: a Sim of its own
+// Each chunk is cut into Stripes fragments plus Parity parity fragments
+// (one: their XOR), and each fragment index has a tree of its own: a Sim of its own
 // here, whose machines carry a stream of Bitrate/Stripes in chunks of a
 // Stripes-th of the size, at the same cadence. The trees share their
 // viewers draw for draw (Sim.pop): the same places, classes, arrivals,
@@ -12,10 +12,10 @@
 // broadcaster's upload, the same as for one tree, is shared among the
 // trees by slots.
 //
-// A viewer holds a chunk once any Stripes of its Stripes+1 fragments are
+// A viewer holds a chunk once any Stripes of its Stripes+Parity fragments are
 // in: one dead relay costs the viewers below it one fragment a chunk, which
-// the parity makes up, and a viewer stalls only while two of its trees
-// fail it at once. The first tree's Sim keeps the players (its nodes'
+// the parity makes up, and a viewer stalls only while Parity+1 of its
+// trees fail it at once. The first tree's Sim keeps the players (its nodes'
 // playback records and the latency, start-up and stall figures); every
 // tree hands it the fragments its viewers deliver.
 //
@@ -53,7 +53,7 @@ type fragCount struct {
 	n   uint8
 }
 
-// striped is a run of Stripes+1 trees.
+// striped is a run of Stripes+Parity trees.
 type striped struct {
 	cfg   Config
 	trees []*Sim
@@ -67,17 +67,17 @@ func newStriped(cfg Config) (*striped, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	k := cfg.Stripes
+	k, trees := cfg.Stripes, cfg.Stripes+cfg.Parity
 	st := &striped{cfg: cfg}
 	// The broadcaster's upload, as for one tree, in slots of a stripe,
 	// dealt out to the trees.
 	total := mesh.SlotsFor(int64(float64(cfg.SourceSlots)*float64(cfg.Bitrate)*cfg.Headroom), cfg.Bitrate/int64(k), cfg.Headroom)
-	for t := range k + 1 {
+	for t := range trees {
 		c := cfg
 		c.stripe = t
 		c.Bitrate = cfg.Bitrate / int64(k)
 		c.MaxSlots = cfg.MaxSlots * k
-		c.SourceSlots = max(1, total/(k+1)+b2i(t < total%(k+1)))
+		c.SourceSlots = max(1, total/trees+b2i(t < total%trees))
 		c.Progress = nil
 		s, err := New(c)
 		if err != nil {
@@ -192,6 +192,7 @@ func (st *striped) report() *report.Report {
 	r.OverheadRatio = report.Ratio(ctrlB, chunkB)
 	r.DuplicateRatio = report.Ratio(dup, need)
 	r.Extra["stripes"] = float64(st.cfg.Stripes)
+	r.Extra["parity"] = float64(st.cfg.Parity)
 	if _, ok := r.Extra["killed_top"]; ok {
 		// Summed over the trees: the broadcaster's children the kill took
 		// in any tree.

@@ -66,9 +66,10 @@ func TestStripesShareViewers(t *testing.T) {
 }
 
 // TestStripesPlayOnAnyKOfKPlusOne: a viewer plays a chunk once any
-// Stripes of its Stripes+1 fragments are in. With one whole tree's
+// Stripes of its Stripes+Parity fragments are in. With one whole tree's
 // fragments lost (here dropped before they reach the players), every
-// chunk still plays; with two, none does.
+// chunk still plays; with two, none does (with two parity fragments,
+// three).
 func TestStripesPlayOnAnyKOfKPlusOne(t *testing.T) {
 	cfg := small(100, 30*time.Second, 0, 5)
 	cfg.Stripes = 3
@@ -92,6 +93,14 @@ func TestStripesPlayOnAnyKOfKPlusOne(t *testing.T) {
 	// chunk is held at its third fragment of four either way.
 	if one.LatencyMs.P50 < all.LatencyMs.P50 {
 		t.Errorf("latency p50 %v ms without a tree, %v with all: losing one cannot make chunks come sooner", one.LatencyMs.P50, all.LatencyMs.P50)
+	}
+	// Two parity fragments make up two lost trees, not three.
+	cfg.Parity = 2
+	if r := runStripedFor(t, cfg, drop(0, 3)).report(); r.Continuity < 0.99 {
+		t.Errorf("parity 2, two trees gone: continuity %v, want ≥ 0.99", r.Continuity)
+	}
+	if r := runStripedFor(t, cfg, drop(0, 2, 4)).report(); r.Extra["never_played"] != float64(cfg.Nodes) {
+		t.Errorf("parity 2, three trees gone: %v of %d viewers never played, want all", r.Extra["never_played"], cfg.Nodes)
 	}
 }
 
@@ -141,9 +150,10 @@ func TestStripesInvalid(t *testing.T) {
 		{Nodes: 10, Stripes: maxStripes + 1},
 		{Nodes: 10, Stripes: 3, Sybils: 1},
 		{Nodes: 10, Stripes: 3, Forward: ForwardCut},
+		{Nodes: 10, Stripes: 2, Parity: 3},
 	} {
 		if _, err := Run(context.Background(), c); err == nil {
-			t.Errorf("stripes %d, sybils %d, forward %v: want refused", c.Stripes, c.Sybils, c.Forward)
+			t.Errorf("stripes %d, parity %d, sybils %d, forward %v: want refused", c.Stripes, c.Parity, c.Sybils, c.Forward)
 		}
 	}
 }
