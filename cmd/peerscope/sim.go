@@ -44,7 +44,7 @@ func runSim(ctx context.Context, args []string) error {
 	uplink := fs.String("uplink", d.Uplink.String(), `how an uplink orders messages to different peers: "fifo" (one queue, in the order sent) or "fair" (a queue per peer, served in turn, like parallel streams)`)
 	forward := fs.String("forward", d.Forward.String(), `how relays pass chunks on: "store" (once the whole chunk has arrived) or "cut" (each --fragment as soon as it has arrived and verified)`)
 	fragment := fs.Int("fragment", sim.DefaultFragment, "with --forward cut: fragment size in bytes")
-	stripes := fs.Int("stripes", 0, "split each chunk into this many fragments and a parity fragment, each over a tree of its own, a relay interior in one (SplitStream); a viewer plays a chunk with any N of its N+1 fragments (0: one tree)")
+	stripes := fs.Int("stripes", 0, "split each chunk into N fragments and --parity parity fragments, each over a tree of its own, a relay interior in one (SplitStream); a viewer plays a chunk with any N of them (0: one tree)")
 	parity := fs.Int("parity", 1, "with --stripes: parity fragments a chunk has on top, each over a tree of its own (any N of the N+parity play)")
 	tick := fs.Duration("tick", d.TickInterval, "how often each node's Tick is called (mesh asks for at most HeartbeatInterval/2 = 125ms)")
 	statusInterval := fs.Duration("status-interval", 0, "how often, at most, a node reports a change to its parent (0: mesh's default, 250ms); for tuning sweeps")
@@ -228,6 +228,14 @@ and stalled_after_kill count from the kill on), withheld_rejoin_ms (attached
 under a sybil -> under an honest parent) and the pad bytes relayed by honest
 nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 
+With --stripes N the stream is split SplitStream-wise, a design not yet on
+the wire: each chunk into N fragments and --parity P parity fragments, each
+over a tree of its own, a relay interior in one tree with its whole upload
+there; a viewer plays a chunk once any N of its fragments are in. The trees
+share their viewers (the same arrivals, departures and kill); the report's
+players are the run's, with each tree's depth and source upload in extra
+(stripeK_*). It costs N+P times the work.
+
 With --seeds it runs once per seed of the list and prints a line per seed and
 what they come to together (how many had no honest viewer stalled over 2 s,
 after the kill in a kill run, and there split by how many of the
@@ -245,4 +253,5 @@ Examples:
   peerscope sim --nodes 10000 --duration 10m --churn 0.1 --sybils 500
   peerscope sim --nodes 10000 --duration 10m --kill-at 5m --kill-fraction 0.3
   peerscope sim --nodes 10000 --duration 5m30s --kill-at 5m --kill-fraction 0.3 --seeds 1-20 --parallel 2
+  peerscope sim --nodes 10000 --duration 5m30s --kill-at 5m --kill-fraction 0.3 --stripes 4 --parity 2
   peerscope sim --nodes 1000 --duration 1m --bitrate 2500k --loss 0 --cpuprofile cpu.out`
