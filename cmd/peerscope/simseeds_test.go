@@ -117,3 +117,25 @@ func TestSeedsByTop(t *testing.T) {
 		t.Errorf("a run without a kill splits its seeds by the kill: %s", out.String())
 	}
 }
+
+// TestSimCommand runs 'peerscope sim' as a user would, with and without
+// stripes. (The --parity flag's default once made every run without
+// --stripes a usage error: "Stripes 0, Parity 1".)
+func TestSimCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "--nodes", "30", "--duration", "5s", "--arrive", "2s"},
+		{"sim", "--nodes", "30", "--duration", "5s", "--arrive", "2s", "--stripes", "2"},
+		{"sim", "--nodes", "30", "--duration", "5s", "--arrive", "2s", "--stripes", "2", "--parity", "2"},
+	} {
+		out, err := capture(t, func() error { return run(t.Context(), args) })
+		if err != nil || !strings.Contains(out, "continuity") {
+			t.Errorf("peerscope %v: %v\n%s", args, err, out)
+		}
+	}
+	_, err := capture(t, func() error {
+		return run(t.Context(), []string{"sim", "--nodes", "30", "--duration", "5s", "--stripes", "2", "--parity", "3"})
+	})
+	if exitCode(err) != 2 {
+		t.Errorf("--stripes 2 --parity 3: exit code %d (%v), want a usage error", exitCode(err), err)
+	}
+}

@@ -296,7 +296,7 @@ func (c *Config) validate() error {
 		return bad("Fragment %d: need at least 1024 bytes (and Forward store or cut)", c.Fragment)
 	case len(c.Classes) == 0:
 		return bad("no viewer classes")
-	case c.Stripes < 0 || c.Stripes > maxStripes || c.Parity < 0 || c.Parity > c.Stripes:
+	case c.Stripes < 0 || c.Stripes > maxStripes || (c.Stripes > 1 && (c.Parity < 0 || c.Parity > c.Stripes)):
 		return bad("Stripes %d, Parity %d: at most %d stripes, and no more parity than stripes", c.Stripes, c.Parity, maxStripes)
 	case c.Stripes > 1 && (c.Sybils > 0 || c.Padders > 0 || c.Forgers > 0 || c.Forward == ForwardCut):
 		return bad("Stripes: not with sybils, padders, forgers or cut-through forwarding (yet)")

@@ -146,6 +146,11 @@ func TestStripesDeterministic(t *testing.T) {
 }
 
 func TestStripesInvalid(t *testing.T) {
+	// Parity means nothing without stripes (the command passes its
+	// default either way).
+	if _, err := Run(context.Background(), Config{Nodes: 10, Duration: time.Second, Parity: 1}); err != nil {
+		t.Errorf("no stripes, parity 1: %v", err)
+	}
 	for _, c := range []Config{
 		{Nodes: 10, Stripes: maxStripes + 1},
 		{Nodes: 10, Stripes: 3, Sybils: 1},
