@@ -30,8 +30,11 @@ const (
 	MaxBroadcastLen = 512
 	// MaxSignatureLen bounds the signature field (ed25519's is 64 bytes).
 	MaxSignatureLen = 128
-	// MaxSize bounds a chunk's whole encoding.
-	MaxSize = MaxPayloadSize + 1024
+	// MaxFragments bounds a striped chunk's N+P.
+	MaxFragments = 16
+	// MaxSize bounds a chunk's whole encoding (a fragment's carries the
+	// hashes of all its chunk's fragments).
+	MaxSize = MaxPayloadSize + 2048
 )
 
 // Chunk is the unit a broadcast moves: a piece of the stream (a CMAF part,
@@ -50,6 +53,18 @@ type Chunk struct {
 	Payload   []byte // media (a CMAF fragment) or synthetic bytes; ciphertext when Epoch ≠ 0
 	Signature []byte // ed25519 over SigningBytes
 
+	// Striping (stripe.go). Data is 0 for a chunk that is not striped.
+	// Otherwise the payload is cut into Data fragments, Parity more are
+	// computed (package erasure), and the signature covers the SHA-256 of
+	// every fragment, so each fragment verifies on its own. A fragment has
+	// Stripe = its index + 1, its chunk's payload length in Length and the
+	// N+P hashes in Hashes; a whole striped chunk (the broadcaster's, or
+	// one assembled from fragments) has Stripe 0 and neither.
+	Data, Parity uint32
+	Stripe       uint32
+	Length       uint32
+	Hashes       []byte
+
 	enc []byte // the canonical encoding, made once and then shared
 }
 
@@ -62,6 +77,7 @@ type Chunk struct {
 const (
 	signingDomain   = "peerscope/chunk/v1\x00"
 	signingDomainV2 = "peerscope/chunk/v2\x00"
+	signingDomainV3 = "peerscope/chunk/v3\x00"
 )
 
 // SigningBytes returns what the broadcaster signs: a domain string, the
@@ -69,25 +85,37 @@ const (
 // keeps the signed message small, so verification never copies the payload.
 // A private chunk's (Epoch ≠ 0) are under another domain and end with the
 // epoch.
+//
+// A striped chunk's (Data ≠ 0) are under a third domain (stripe.go). Those of
+// a malformed striped chunk (hashes of the wrong length, a stripe out of
+// range) are nil, which no signature verifies.
 func (c *Chunk) SigningBytes() []byte {
-	sum := sha256.Sum256(c.Payload)
-	b := make([]byte, 0, len(signingDomainV2)+len(c.Broadcast)+8*5+4+len(sum))
-	if c.Epoch == 0 {
-		b = append(b, signingDomain...)
-	} else {
-		b = append(b, signingDomainV2...)
+	if c.Data != 0 {
+		return c.stripedSigningBytes()
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Broadcast)))
-	b = append(b, c.Broadcast...)
-	b = binary.BigEndian.AppendUint64(b, c.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Wallclock))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Duration))
-	b = binary.BigEndian.AppendUint32(b, uint32(c.Flags))
+	sum := sha256.Sum256(c.Payload)
+	domain := signingDomain
+	if c.Epoch != 0 {
+		domain = signingDomainV2
+	}
+	b := c.appendSignedHeader(make([]byte, 0, len(domain)+len(c.Broadcast)+8*5+4+len(sum)), domain)
 	if c.Epoch != 0 {
 		b = binary.BigEndian.AppendUint32(b, c.Epoch)
 	}
 	b = append(b, sum[:]...)
 	return b
+}
+
+// appendSignedHeader appends what every domain signs first: the domain,
+// the broadcast ID, seq, wallclock, duration and flags.
+func (c *Chunk) appendSignedHeader(b []byte, domain string) []byte {
+	b = append(b, domain...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.Broadcast)))
+	b = append(b, c.Broadcast...)
+	b = binary.BigEndian.AppendUint64(b, c.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Wallclock))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Duration))
+	return binary.BigEndian.AppendUint32(b, uint32(c.Flags))
 }
 
 // Sign signs the chunk with the broadcaster's key and encodes it once, so
@@ -104,7 +132,13 @@ func (c *Chunk) Verify(broadcast string, key ed25519.PublicKey) error {
 	if c.Broadcast != broadcast {
 		return fmt.Errorf("%w: %q, want %q", ErrWrongBroadcast, clip(c.Broadcast), clip(broadcast))
 	}
-	if len(c.Signature) != ed25519.SignatureSize || !ed25519.Verify(key, c.SigningBytes(), c.Signature) {
+	if c.Data != 0 {
+		if err := c.checkStripe(); err != nil {
+			return err
+		}
+	}
+	m := c.SigningBytes()
+	if len(c.Signature) != ed25519.SignatureSize || m == nil || !ed25519.Verify(key, m, c.Signature) {
 		return fmt.Errorf("%w: seq %d", ErrBadSignature, c.Seq)
 	}
 	return nil

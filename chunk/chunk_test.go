@@ -50,7 +50,27 @@ func cases() []struct {
 		{"private", private(26, FlagKeyframe, 7, payload(3016))},
 		{"private-init", private(26, FlagInit, 1_760_000_000, payload(716))},
 		{"private-end-empty", private(9999, FlagEnd, 0xffffffff, payload(16))},
+		{"striped-whole", striped(30, FlagKeyframe, 4, 2, payload(3001))},
+		{"fragment", fragment(striped(31, 0, 4, 2, payload(3001)), 5)},
+		{"fragment-end-empty", fragment(striped(9999, FlagEnd, 4, 1, nil), 0)},
 	}
+}
+
+// striped returns a whole striped chunk, signed.
+func striped(seq uint64, flags Flags, n, p uint32, payload []byte) *Chunk {
+	c := &Chunk{Broadcast: testBroadcast, Seq: seq, Wallclock: 1_760_000_000_123_456_789 + int64(seq)*200e6,
+		Duration: 200e6, Flags: flags, Data: n, Parity: p, Payload: payload}
+	c.Sign(testKey)
+	return c
+}
+
+// fragment returns fragment k of a whole striped chunk.
+func fragment(c *Chunk, k int) *Chunk {
+	fs, err := c.Fragments()
+	if err != nil {
+		panic(err)
+	}
+	return fs[k]
 }
 
 // private returns a signed chunk of a private broadcast's epoch (its payload
@@ -64,7 +84,8 @@ func private(seq uint64, flags Flags, epoch uint32, payload []byte) *Chunk {
 
 func same(a, b *Chunk) bool {
 	return a.Broadcast == b.Broadcast && a.Seq == b.Seq && a.Wallclock == b.Wallclock && a.Duration == b.Duration &&
-		a.Flags == b.Flags && a.Epoch == b.Epoch && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Signature, b.Signature)
+		a.Flags == b.Flags && a.Epoch == b.Epoch && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Signature, b.Signature) &&
+		a.Data == b.Data && a.Parity == b.Parity && a.Stripe == b.Stripe && a.Length == b.Length && bytes.Equal(a.Hashes, b.Hashes)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -169,10 +190,15 @@ func TestDecodeRefuses(t *testing.T) {
 		"epoch-bytes":    protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), []byte{1}),
 		"epoch-twice": protowire.AppendVarint(protowire.AppendTag(
 			protowire.AppendVarint(protowire.AppendTag(nil, 8, protowire.VarintType), 1), 8, protowire.VarintType), 2),
-		"long-id":     protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), make([]byte, MaxBroadcastLen+1)),
-		"not-utf8":    protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff, 0xfe}),
-		"long-sig":    protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), make([]byte, MaxSignatureLen+1)),
-		"big-payload": big,
+		"long-id":       protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), make([]byte, MaxBroadcastLen+1)),
+		"not-utf8":      protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff, 0xfe}),
+		"long-sig":      protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), make([]byte, MaxSignatureLen+1)),
+		"big-payload":   big,
+		"data-17":       protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), MaxFragments+1),
+		"stripe-17":     protowire.AppendVarint(protowire.AppendTag(nil, 11, protowire.VarintType), MaxFragments+1),
+		"length-big":    protowire.AppendVarint(protowire.AppendTag(nil, 12, protowire.VarintType), MaxPayloadSize+1),
+		"hashes-long":   protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), make([]byte, MaxFragments*32+1)),
+		"hashes-varint": protowire.AppendVarint(protowire.AppendTag(nil, 13, protowire.VarintType), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)

@@ -12,9 +12,10 @@ import (
 
 // A chunk has one encoding, the canonical form of message Chunk in
 // proto/chunk.proto: the fields in the order broadcast, seq,
-// wallclock, flags, duration, epoch, payload, signature; a varint field that
-// is zero left out (so a public chunk, epoch 0, has the bytes it had before
-// the epoch existed); broadcast, payload and signature always present. The same
+// wallclock, flags, duration, epoch, data, parity, stripe, length, hashes,
+// payload, signature; a varint field that is zero and empty hashes left out
+// (so a public chunk, epoch 0, not striped, has the bytes it had before the
+// epoch existed); broadcast, payload and signature always present. The same
 // bytes go on the wire inside a mesh message, into the replay blockstore, and
 // into the replay block's CID, so every node that received a chunk holds the
 // same bytes for it. The encoding is written by hand (not by the generated
@@ -30,6 +31,8 @@ func (c *Chunk) Size() int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(len(c.Broadcast)) +
 		varintSize(2, c.Seq) + varintSize(3, uint64(c.Wallclock)) + varintSize(4, uint64(c.Flags)) +
 		varintSize(7, uint64(c.Duration)) + varintSize(8, uint64(c.Epoch)) +
+		varintSize(9, uint64(c.Data)) + varintSize(10, uint64(c.Parity)) + varintSize(11, uint64(c.Stripe)) +
+		varintSize(12, uint64(c.Length)) + bytesSize(13, c.Hashes) +
 		protowire.SizeTag(5) + protowire.SizeBytes(len(c.Payload)) +
 		protowire.SizeTag(6) + protowire.SizeBytes(len(c.Signature))
 }
@@ -60,6 +63,11 @@ func (c *Chunk) appendHeader(b []byte) []byte {
 	b = pbwire.AppendVarint(b, 4, uint64(c.Flags))
 	b = pbwire.AppendVarint(b, 7, uint64(c.Duration))
 	b = pbwire.AppendVarint(b, 8, uint64(c.Epoch))
+	b = pbwire.AppendVarint(b, 9, uint64(c.Data))
+	b = pbwire.AppendVarint(b, 10, uint64(c.Parity))
+	b = pbwire.AppendVarint(b, 11, uint64(c.Stripe))
+	b = pbwire.AppendVarint(b, 12, uint64(c.Length))
+	b = pbwire.AppendBytes(b, 13, c.Hashes)
 	b = protowire.AppendTag(b, 5, protowire.BytesType)
 	return protowire.AppendVarint(b, uint64(len(c.Payload)))
 }
@@ -68,6 +76,14 @@ func (c *Chunk) appendHeader(b []byte) []byte {
 func (c *Chunk) appendTail(b []byte) []byte {
 	b = protowire.AppendTag(b, 6, protowire.BytesType)
 	return protowire.AppendBytes(b, c.Signature)
+}
+
+// bytesSize is the size of a bytes field left out when empty.
+func bytesSize(num protowire.Number, v []byte) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(v))
 }
 
 func varintSize(num protowire.Number, v uint64) int {
@@ -92,10 +108,10 @@ func Decode(b []byte) (*Chunk, error) {
 	c := &Chunk{}
 	var seen uint16
 	err := pbwire.EachField(b, func(num protowire.Number, typ protowire.Type, v uint64, raw []byte) error {
-		if err := pbwire.CheckWireType(num, typ, 8, 1, 5, 6); err != nil {
+		if err := pbwire.CheckWireType(num, typ, 13, 1, 5, 6, 13); err != nil {
 			return err
 		}
-		if num >= 1 && num <= 8 {
+		if num >= 1 && num <= 13 {
 			if seen&(1<<num) != 0 {
 				return fmt.Errorf("field %d given twice", num)
 			}
@@ -133,6 +149,28 @@ func Decode(b []byte) (*Chunk, error) {
 				return fmt.Errorf("epoch %#x", v)
 			}
 			c.Epoch = uint32(v)
+		case 9, 10, 11:
+			if v > MaxFragments {
+				return fmt.Errorf("field %d: %d fragments", num, v)
+			}
+			switch num {
+			case 9:
+				c.Data = uint32(v)
+			case 10:
+				c.Parity = uint32(v)
+			default:
+				c.Stripe = uint32(v)
+			}
+		case 12:
+			if v > MaxPayloadSize {
+				return fmt.Errorf("a striped payload of %d bytes", v)
+			}
+			c.Length = uint32(v)
+		case 13:
+			if len(raw) > MaxFragments*hashLen {
+				return fmt.Errorf("hashes of %d bytes", len(raw))
+			}
+			c.Hashes = raw
 		}
 		return nil
 	})
@@ -144,6 +182,7 @@ func Decode(b []byte) (*Chunk, error) {
 	} else {
 		c.Payload = bytes.Clone(c.Payload)
 		c.Signature = bytes.Clone(c.Signature)
+		c.Hashes = bytes.Clone(c.Hashes)
 	}
 	return c, nil
 }
@@ -156,7 +195,7 @@ func (c *Chunk) isEncoding(b []byte) bool {
 	if c.Size() != len(b) {
 		return false
 	}
-	var buf [2 * MaxBroadcastLen]byte
+	var buf [2*MaxBroadcastLen + 2*MaxFragments*hashLen]byte
 	h := c.appendHeader(buf[:0])
 	if !bytes.Equal(h, b[:len(h)]) {
 		return false

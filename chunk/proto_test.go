@@ -26,6 +26,10 @@ func TestCodecMatchesProto(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			c.Epoch = rng.Uint32() >> rng.IntN(32)
 		}
+		if rng.IntN(2) == 0 {
+			c.Data, c.Parity, c.Stripe = rng.Uint32N(17), rng.Uint32N(17), rng.Uint32N(17)
+			c.Length, c.Hashes = rng.Uint32N(MaxPayloadSize+1), payload(rng.IntN(17)*32)
+		}
 		all = append(all, c)
 	}
 	for _, c := range all {
@@ -34,7 +38,8 @@ func TestCodecMatchesProto(t *testing.T) {
 			t.Fatalf("the generated code refuses our encoding: %v", err)
 		}
 		if pb.Broadcast != c.Broadcast || pb.Seq != c.Seq || pb.Wallclock != c.Wallclock || pb.Duration != c.Duration ||
-			Flags(pb.Flags) != c.Flags || pb.Epoch != c.Epoch || !bytes.Equal(pb.Payload, c.Payload) || !bytes.Equal(pb.Signature, c.Signature) {
+			Flags(pb.Flags) != c.Flags || pb.Epoch != c.Epoch || !bytes.Equal(pb.Payload, c.Payload) || !bytes.Equal(pb.Signature, c.Signature) ||
+			pb.Data != c.Data || pb.Parity != c.Parity || pb.Stripe != c.Stripe || pb.Length != c.Length || !bytes.Equal(pb.Hashes, c.Hashes) {
 			t.Fatalf("the generated code reads %v, we wrote %+v", &pb, c)
 		}
 		gen, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb)
@@ -48,7 +53,8 @@ func TestCodecMatchesProto(t *testing.T) {
 		if !same(back, c) || !bytes.Equal(back.Bytes(), c.Bytes()) {
 			t.Fatal("the generated encoding decodes to another chunk")
 		}
-		if c.Duration == 0 && c.Epoch == 0 && len(c.Broadcast) > 0 && !bytes.Equal(gen, c.Bytes()) {
+		if c.Duration == 0 && c.Epoch == 0 && c.Data == 0 && c.Parity == 0 && c.Stripe == 0 && c.Length == 0 &&
+			len(c.Hashes) == 0 && len(c.Broadcast) > 0 && !bytes.Equal(gen, c.Bytes()) {
 			// Without a duration or an epoch the canonical order is the
 			// field order, and the generated code writes the same bytes (it
 			// omits an empty broadcast, which the canonical form keeps).

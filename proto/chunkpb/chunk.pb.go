@@ -1,7 +1,8 @@
 // The chunk: a piece of a broadcast's stream, signed by its broadcaster.
 // Its canonical encoding (package chunk) is these fields in the order
-// broadcast, seq, wallclock, flags, duration, epoch, payload, signature, a
-// zero varint left out, broadcast, payload and signature always present: the
+// broadcast, seq, wallclock, flags, duration, epoch, data, parity, stripe,
+// length, hashes, payload, signature, a zero varint and empty hashes left
+// out, broadcast, payload and signature always present: the
 // same bytes travel in the tree, sit in the replay blockstore and make the
 // block's CID. Add fields only with a new mesh protocol version: relays
 // re-encode a chunk that carries fields they do not know (a node that does
@@ -47,12 +48,29 @@ type Chunk struct {
 	// when epoch is 0 (a public chunk), and over
 	// "peerscope/chunk/v2\0" ‖ u32be len(broadcast) ‖ broadcast ‖ u64be seq ‖
 	// u64be wallclock ‖ u64be duration ‖ u32be flags ‖ u32be epoch ‖ sha256(payload)
-	// otherwise
+	// when the epoch is not 0, and, for a striped chunk (data is not 0), over
+	// "peerscope/chunk/v3\0" ‖ u32be len(broadcast) ‖ broadcast ‖ u64be seq ‖
+	// u64be wallclock ‖ u64be duration ‖ u32be flags ‖ u32be epoch ‖
+	// u32be data ‖ u32be parity ‖ u32be length ‖ sha256(fragment 0) ‖ … ‖
+	// sha256(fragment data+parity−1), length being the whole payload's
 	Signature []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	Duration  int64  `protobuf:"varint,7,opt,name=duration,proto3" json:"duration,omitempty"` // media time the chunk spans, nanoseconds (0: unknown)
 	// 0: a public chunk. Otherwise the private broadcast's key epoch whose
 	// video key sealed the payload (proto/audience.proto)
-	Epoch         uint32 `protobuf:"varint,8,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint32 `protobuf:"varint,8,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Striping (package chunk, stripe.go): 0 data for a chunk that is not
+	// striped. Otherwise the payload is cut into data fragments of
+	// ceil(length/data) bytes, the last padded with zeros, and parity more are
+	// computed (package erasure: Reed–Solomon over GF(2^8), the first parity
+	// the XOR); data + parity is at most 16. A whole striped chunk has stripe
+	// 0, no length and no hashes; a fragment has stripe = its index + 1, the
+	// whole payload's length, the SHA-256 of every fragment (32 bytes each, in
+	// order), and its fragment's bytes as payload.
+	Data          uint32 `protobuf:"varint,9,opt,name=data,proto3" json:"data,omitempty"`
+	Parity        uint32 `protobuf:"varint,10,opt,name=parity,proto3" json:"parity,omitempty"`
+	Stripe        uint32 `protobuf:"varint,11,opt,name=stripe,proto3" json:"stripe,omitempty"`
+	Length        uint32 `protobuf:"varint,12,opt,name=length,proto3" json:"length,omitempty"`
+	Hashes        []byte `protobuf:"bytes,13,opt,name=hashes,proto3" json:"hashes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,11 +161,46 @@ func (x *Chunk) GetEpoch() uint32 {
 	return 0
 }
 
+func (x *Chunk) GetData() uint32 {
+	if x != nil {
+		return x.Data
+	}
+	return 0
+}
+
+func (x *Chunk) GetParity() uint32 {
+	if x != nil {
+		return x.Parity
+	}
+	return 0
+}
+
+func (x *Chunk) GetStripe() uint32 {
+	if x != nil {
+		return x.Stripe
+	}
+	return 0
+}
+
+func (x *Chunk) GetLength() uint32 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *Chunk) GetHashes() []byte {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
 var File_chunk_proto protoreflect.FileDescriptor
 
 const file_chunk_proto_rawDesc = "" +
 	"\n" +
-	"\vchunk.proto\x12\x12peerscope.chunk.v1\"\xd5\x01\n" +
+	"\vchunk.proto\x12\x12peerscope.chunk.v1\"\xc9\x02\n" +
 	"\x05Chunk\x12\x1c\n" +
 	"\tbroadcast\x18\x01 \x01(\tR\tbroadcast\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1c\n" +
@@ -156,7 +209,13 @@ const file_chunk_proto_rawDesc = "" +
 	"\apayload\x18\x05 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\x12\x1a\n" +
 	"\bduration\x18\a \x01(\x03R\bduration\x12\x14\n" +
-	"\x05epoch\x18\b \x01(\rR\x05epochB.Z,github.com/peerscope/peerscope/proto/chunkpbb\x06proto3"
+	"\x05epoch\x18\b \x01(\rR\x05epoch\x12\x12\n" +
+	"\x04data\x18\t \x01(\rR\x04data\x12\x16\n" +
+	"\x06parity\x18\n" +
+	" \x01(\rR\x06parity\x12\x16\n" +
+	"\x06stripe\x18\v \x01(\rR\x06stripe\x12\x16\n" +
+	"\x06length\x18\f \x01(\rR\x06length\x12\x16\n" +
+	"\x06hashes\x18\r \x01(\fR\x06hashesB.Z,github.com/peerscope/peerscope/proto/chunkpbb\x06proto3"
 
 var (
 	file_chunk_proto_rawDescOnce sync.Once

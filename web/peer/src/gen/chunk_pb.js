@@ -1,7 +1,8 @@
 // The chunk: a piece of a broadcast's stream, signed by its broadcaster.
 // Its canonical encoding (package chunk) is these fields in the order
-// broadcast, seq, wallclock, flags, duration, epoch, payload, signature, a
-// zero varint left out, broadcast, payload and signature always present: the
+// broadcast, seq, wallclock, flags, duration, epoch, data, parity, stripe,
+// length, hashes, payload, signature, a zero varint and empty hashes left
+// out, broadcast, payload and signature always present: the
 // same bytes travel in the tree, sit in the replay blockstore and make the
 // block's CID. Add fields only with a new mesh protocol version: relays
 // re-encode a chunk that carries fields they do not know (a node that does
@@ -18,7 +19,7 @@ import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file chunk.proto.
  */
 export const file_chunk = /*@__PURE__*/
-  fileDesc("CgtjaHVuay5wcm90bxIScGVlcnNjb3BlLmNodW5rLnYxIo4BCgVDaHVuaxIRCglicm9hZGNhc3QYASABKAkSCwoDc2VxGAIgASgEEhEKCXdhbGxjbG9jaxgDIAEoAxINCgVmbGFncxgEIAEoDRIPCgdwYXlsb2FkGAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIQCghkdXJhdGlvbhgHIAEoAxINCgVlcG9jaBgIIAEoDUIuWixnaXRodWIuY29tL3BlZXJzY29wZS9wZWVyc2NvcGUvcHJvdG8vY2h1bmtwYmIGcHJvdG8z");
+  fileDesc("CgtjaHVuay5wcm90bxIScGVlcnNjb3BlLmNodW5rLnYxItwBCgVDaHVuaxIRCglicm9hZGNhc3QYASABKAkSCwoDc2VxGAIgASgEEhEKCXdhbGxjbG9jaxgDIAEoAxINCgVmbGFncxgEIAEoDRIPCgdwYXlsb2FkGAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIQCghkdXJhdGlvbhgHIAEoAxINCgVlcG9jaBgIIAEoDRIMCgRkYXRhGAkgASgNEg4KBnBhcml0eRgKIAEoDRIOCgZzdHJpcGUYCyABKA0SDgoGbGVuZ3RoGAwgASgNEg4KBmhhc2hlcxgNIAEoDEIuWixnaXRodWIuY29tL3BlZXJzY29wZS9wZWVyc2NvcGUvcHJvdG8vY2h1bmtwYmIGcHJvdG8z");
 
 /**
  * Describes the message peerscope.chunk.v1.Chunk.
