@@ -32,17 +32,18 @@ func Host(t testing.TB) host.Host {
 // TCPHost returns a bare host on loopback TCP for tests that run many
 // hosts in one process: Noise over TCP only, no resource limits (each host
 // would size its limits as if it had the machine alone), no relay, no
-// metrics. It is closed when the test ends.
-func TCPHost(t testing.TB) host.Host {
+// metrics; opts come after (a fixed identity, say). It is closed when the
+// test ends.
+func TCPHost(t testing.TB, opts ...libp2p.Option) host.Host {
 	t.Helper()
-	h, err := libp2p.New(
+	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.ResourceManager(&network.NullResourceManager{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
