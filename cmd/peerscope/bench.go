@@ -47,6 +47,8 @@ func runBench(ctx context.Context, args []string) error {
 	padBytes := fs.Int("pad-bytes", d.PadBytes, "what a padder appends to each chunk")
 	killAt := fs.Duration("kill-at", 0, "with --kill-fraction: when to kill that fraction of the viewers at once, with no goodbye (default: half the run)")
 	killFraction := fs.Float64("kill-fraction", 0, "fraction of the honest viewers present killed at --kill-at (tree mode)")
+	stripes := fs.Int("stripes", 0, "split each chunk into N fragments and --parity parity fragments, each over a tree of its own, a viewer relaying in one (tree mode; 0: one tree)")
+	parity := fs.Int("parity", 2, "with --stripes: parity fragments on top (any N of the N+parity make the chunk)")
 	sample := fs.Duration("sample", 0, "sample the process's RSS and goroutines this often and report them at the start, middle and end (a soak)")
 	jsonOut := fs.Bool("json", false, "print one JSON report line per mode instead of tables")
 	verbose := fs.Bool("v", false, "log the nodes' warnings to stderr")
@@ -76,6 +78,9 @@ func runBench(ctx context.Context, args []string) error {
 	cfg.Private, cfg.RekeyEvery, cfg.PrivateFresh = *private, *rekeyEvery, *privFresh
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.Sample = *killAt, *killFraction, *sample
+	if cfg.Stripes = *stripes; cfg.Stripes > 0 {
+		cfg.Parity = *parity
+	}
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +93,11 @@ type Config struct {
 	// goodbye).
 	Sybils, Padders int
 	PadBytes        int
+	// Stripes, if not 0, carries the stream over Stripes+Parity trees
+	// (tree mode; package mesh/stripe): each chunk cut into Stripes
+	// fragments and Parity more, a viewer relaying in one tree only and
+	// holding a chunk once any Stripes of its fragments are in.
+	Stripes, Parity int
 	KillAt          time.Duration
 	KillFraction    float64
 	// Sample, if set, is how often the process's RSS and goroutines are
@@ -167,6 +173,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: adversaries and kills are for tree mode", ErrInvalidConfig)
 	case c.KillFraction < 0 || c.KillFraction > 1 || c.KillAt < 0 || c.KillAt > c.Duration:
 		return fmt.Errorf("%w: kill fraction in [0, 1], kill time within the run", ErrInvalidConfig)
+	case c.Stripes != 0 && (c.Mode != "tree" || c.Chat || c.Sybils > 0 || c.Padders > 0 || c.Private):
+		return fmt.Errorf("%w: stripes are for tree mode, without chat, sybils, padders or a private broadcast (for now)", ErrInvalidConfig)
+	case c.Stripes < 0 || c.Parity < 0 || (c.Stripes > 0 && c.Stripes+c.Parity > chunk.MaxFragments):
+		return fmt.Errorf("%w: %d stripes and %d parity (at most %d in all)", ErrInvalidConfig, c.Stripes, c.Parity, chunk.MaxFragments)
 	case c.PadBytes < 0 || c.PadBytes > chunk.MaxSize/2:
 		return fmt.Errorf("%w: pad bytes", ErrInvalidConfig)
 	case c.Chat && c.Duration-c.ArrivalWindow < ChatTail:
@@ -206,12 +216,13 @@ type viewer struct {
 	dead     bool
 	end      time.Time
 	recvAt   []int64 // by seq: receipt, Unix ns; 0 = not held
-	seen     []bool  // by seq: a copy arrived (duplicates)
+	seen     []bool  // by seq (by seq × trees + tree when striped): a copy arrived (duplicates)
 	first    time.Time
 	firstSeq uint64
-	parent   mesh.PeerID
-	attached bool
-	goneAt   time.Time // its parent was killed then; zero: not waiting
+	// By tree: one, or Config.Stripes+Parity.
+	parent   []mesh.PeerID
+	attached []bool
+	goneAt   []time.Time // its parent there was killed then; zero: not waiting
 	depth    int
 	// withheldAt: attached under a sybil then (withholding starts);
 	// zero: not under one.
@@ -290,13 +301,22 @@ func (r *run) chunks() int {
 	return int(r.cfg.Duration/r.cfg.ChunkInterval) + 2
 }
 
+// trees is how many trees carry the stream.
+func (r *run) trees() int {
+	if r.cfg.Stripes > 0 {
+		return r.cfg.Stripes + r.cfg.Parity
+	}
+	return 1
+}
+
 func (r *run) newViewer(idx, slots int) (*viewer, error) {
 	h, err := NewHost()
 	if err != nil {
 		return nil, err
 	}
-	n := r.chunks()
-	return &viewer{idx: idx, h: h, slots: slots, start: time.Now(), recvAt: make([]int64, n), seen: make([]bool, n), depth: -1}, nil
+	n, t := r.chunks(), r.trees()
+	return &viewer{idx: idx, h: h, slots: slots, start: time.Now(), recvAt: make([]int64, n), seen: make([]bool, n*t),
+		parent: make([]mesh.PeerID, t), attached: make([]bool, t), goneAt: make([]time.Time, t), depth: -1}, nil
 }
 
 func (r *run) drawSlots() int {
@@ -529,7 +549,7 @@ func (r *run) candidates(n int, except *viewer) []*viewer {
 			continue
 		}
 		v.mu.Lock()
-		ok := v.attached
+		ok := slices.Contains(v.attached, true)
 		v.mu.Unlock()
 		if ok {
 			out = append(out, v)
@@ -561,23 +581,29 @@ func (r *run) killOne(sw swarm) {
 	v := r.present[i]
 	r.present = append(r.present[:i], r.present[i+1:]...)
 	r.kills++
-	orphans := make([]*viewer, 0, 8)
+	type orphan struct {
+		v    *viewer
+		tree int
+	}
+	orphans := make([]orphan, 0, 8)
 	id := p2p.MeshID(v.h.ID())
 	for _, o := range r.present {
 		o.mu.Lock()
-		if o.parent == id && o.attached {
-			orphans = append(orphans, o)
+		for k, p := range o.parent {
+			if p == id && o.attached[k] {
+				orphans = append(orphans, orphan{o, k})
+			}
 		}
 		o.mu.Unlock()
 	}
 	r.mu.Unlock()
 	now := time.Now()
 	for _, o := range orphans {
-		o.mu.Lock()
-		if o.goneAt.IsZero() {
-			o.goneAt = now
+		o.v.mu.Lock()
+		if o.v.goneAt[o.tree].IsZero() {
+			o.v.goneAt[o.tree] = now
 		}
-		o.mu.Unlock()
+		o.v.mu.Unlock()
 	}
 	v.mu.Lock()
 	v.dead, v.end = true, now
@@ -617,6 +643,9 @@ func (r *run) publishLoop(ctx context.Context, sw swarm, end time.Time) {
 			if err := r.priv.seal(c); err != nil {
 				cfg.Logger.Warn("seal", "seq", seq, "err", err)
 			}
+		}
+		if cfg.Stripes > 0 {
+			c.Data, c.Parity = uint32(cfg.Stripes), uint32(cfg.Parity)
 		}
 		r.signer.Sign(c)
 		size := (&mesh.Message{Type: mesh.MsgChunk, Chunk: c}).Size()

@@ -7,19 +7,24 @@ import (
 	"time"
 )
 
+// smallConfig is a short run of a thin stream through a few hosts.
+func smallConfig(nodes int, d time.Duration) Config {
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Duration = nodes, d
+	cfg.ArrivalWindow = 500 * time.Millisecond
+	cfg.Bitrate = 400_000
+	cfg.ChunkInterval = 100 * time.Millisecond
+	cfg.Playout = time.Second
+	return cfg
+}
+
 // TestRunModes runs every mode briefly on a few hosts and checks that the
 // stream arrives and the figures are sane.
 func TestRunModes(t *testing.T) {
 	for _, mode := range Modes {
 		t.Run(mode, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := smallConfig(6, 4*time.Second)
 			cfg.Mode = mode
-			cfg.Nodes = 6
-			cfg.Duration = 4 * time.Second
-			cfg.ArrivalWindow = 500 * time.Millisecond
-			cfg.Bitrate = 400_000
-			cfg.ChunkInterval = 100 * time.Millisecond
-			cfg.Playout = time.Second
 			r, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -75,13 +80,7 @@ func TestChatConfigRefused(t *testing.T) {
 // TestPrivateTree: a private broadcast rekeying every second through a
 // few hosts: every chunk due opens at every viewer across the rekeys.
 func TestPrivateTree(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Nodes = 6
-	cfg.Duration = 5 * time.Second
-	cfg.ArrivalWindow = 500 * time.Millisecond
-	cfg.Bitrate = 400_000
-	cfg.ChunkInterval = 100 * time.Millisecond
-	cfg.Playout = time.Second
+	cfg := smallConfig(6, 5*time.Second)
 	cfg.Private, cfg.RekeyEvery = true, time.Second
 	r, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -93,5 +92,35 @@ func TestPrivateTree(t *testing.T) {
 	}
 	if r.DeliveredRatio < 1 {
 		t.Errorf("delivered_ratio %v", r.DeliveredRatio)
+	}
+}
+
+// TestStripedTree: the stream over 4+2 trees through a few hosts, a third
+// of the viewers killed halfway: every chunk due is assembled at every
+// viewer that stayed, no fragment arrives twice, and the broadcaster's
+// upload is its slots' (here enough for every viewer in every tree, so the
+// run does not hang on which stripes the random peer IDs fall in).
+func TestStripedTree(t *testing.T) {
+	cfg := smallConfig(12, 6*time.Second)
+	cfg.Stripes, cfg.Parity = 4, 2
+	cfg.SourceSlots = 17 // 68 fragment slots, 11 or 12 in each of the six trees
+	cfg.KillFraction, cfg.KillAt = 0.3, 3*time.Second
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r.JSON())
+	if r.Extra["chunks_due"] == 0 || r.Continuity < 1 || r.DeliveredRatio < 1 {
+		t.Errorf("chunks due %v, continuity %v, delivered %v", r.Extra["chunks_due"], r.Continuity, r.DeliveredRatio)
+	}
+	if r.DuplicateRatio > 0.01 {
+		t.Errorf("duplicate ratio %v: fragments of different trees counted as copies?", r.DuplicateRatio)
+	}
+	if r.Extra["kills"] != 3 {
+		t.Errorf("%v killed, want 3", r.Extra["kills"])
+	}
+	cfg.Chat = true
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("stripes with chat: %v", err)
 	}
 }

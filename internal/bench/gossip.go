@@ -161,7 +161,7 @@ func (g *gossipSwarm) startViewer(_ context.Context, v *viewer) error {
 		_ = v.h.Connect(ctx, p)
 	}
 	v.mu.Lock()
-	v.attached = true // a candidate for later viewers
+	v.attached[0] = true // a candidate for later viewers
 	v.mu.Unlock()
 	return nil
 }

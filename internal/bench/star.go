@@ -139,7 +139,7 @@ func (t *starSwarm) startViewer(ctx context.Context, v *viewer) error {
 	t.readers[v] = s
 	t.vmu.Unlock()
 	v.mu.Lock()
-	v.attached, v.depth = true, 1
+	v.attached[0], v.depth = true, 1
 	v.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
@@ -154,7 +154,7 @@ func (t *starSwarm) startViewer(ctx context.Context, v *viewer) error {
 			if m.Chunk == nil || m.Chunk.Verify(t.r.bid, t.r.key) != nil {
 				continue
 			}
-			t.r.received(v, m.Chunk.Seq, m.Size())
+			t.r.received(v, m.Chunk.Seq, 0, m.Size())
 			t.r.delivered(v, m.Chunk)
 		}
 	}()

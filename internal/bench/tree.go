@@ -12,16 +12,18 @@ import (
 	"github.com/peerscope/peerscope/internal/report"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/mesh/stripe"
 )
 
-// treeSwarm runs the relay tree: every host runs a mesh/p2p Tree.
+// treeSwarm runs the relay tree: every host runs a mesh/p2p Tree, or with
+// Config.Stripes a mesh/stripe Group of them.
 type treeSwarm struct {
 	r        *run
 	rootInfo mesh.PeerInfo
-	root     *p2p.Tree
+	root     treeNode
 
 	mu    sync.Mutex
-	nodes map[*viewer]*p2p.Tree
+	nodes map[*viewer]treeNode
 	stats mesh.Stats        // of the nodes killed or closed
 	lost  [16]atomic.Uint64 // EvParentLost by LossReason
 	loops atomic.Uint64
@@ -32,10 +34,55 @@ type treeSwarm struct {
 
 var lossNames = [16]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded"}
 
-// treeMetrics counts one node's bytes.
+// treeNode is one host's part: one tree, or a striped group's.
+type treeNode struct {
+	trees []*p2p.Tree
+	group *stripe.Group // nil: one tree
+}
+
+func (n treeNode) publish(ctx context.Context, c *chunk.Chunk) error {
+	if n.group != nil {
+		return n.group.Publish(ctx, c)
+	}
+	return n.trees[0].Publish(ctx, c)
+}
+
+func (n treeNode) close() {
+	for _, t := range n.trees {
+		_ = t.Close()
+	}
+}
+
+// start starts v's part: cfg is the whole stream's, opts(k) tree k's
+// options; deliver gets whole chunks (assembled, when striped).
+func (t *treeSwarm) start(v *viewer, cfg mesh.Config, deliver func(*chunk.Chunk), opts func(k int) []p2p.Option) (treeNode, error) {
+	rc := t.r.cfg
+	if rc.Stripes == 0 {
+		o := opts(0)
+		if deliver != nil {
+			o = append(o, p2p.WithDeliver(deliver))
+		}
+		n, err := p2p.New(v.h, cfg, o...)
+		if err != nil {
+			return treeNode{}, err
+		}
+		return treeNode{trees: []*p2p.Tree{n}}, nil
+	}
+	if deliver == nil {
+		deliver = func(*chunk.Chunk) {}
+	}
+	g, err := stripe.New(v.h, cfg, stripe.Spec{Data: rc.Stripes, Parity: rc.Parity}, p2p.ProtocolID, deliver, opts)
+	if err != nil {
+		return treeNode{}, err
+	}
+	return treeNode{trees: g.Trees(), group: g}, nil
+}
+
+// treeMetrics counts one node's bytes in tree k.
 type treeMetrics struct {
 	r *run
 	v *viewer
+	k int
 }
 
 func (m treeMetrics) Sent(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
@@ -51,7 +98,7 @@ func (m treeMetrics) Sent(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
 
 func (m treeMetrics) Received(_ mesh.PeerID, msg *mesh.Message, chunk, ctl int) {
 	if msg.Type == mesh.MsgChunk && m.v != m.r.root {
-		m.r.received(m.v, msg.Chunk.Seq, chunk+ctl)
+		m.r.received(m.v, msg.Chunk.Seq, m.k, chunk+ctl)
 	}
 }
 
@@ -68,18 +115,20 @@ func (t *treeSwarm) config(v *viewer) mesh.Config {
 }
 
 func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
-	t.nodes = make(map[*viewer]*p2p.Tree)
+	t.nodes = make(map[*viewer]treeNode)
 	t.rootInfo = p2p.Info(root.h)
 	cfg := t.config(root)
 	cfg.Self = t.rootInfo
-	n, err := p2p.New(root.h, cfg, p2p.WithMetrics(treeMetrics{t.r, root}), p2p.WithLogger(t.r.cfg.Logger))
+	n, err := t.start(root, cfg, nil, func(k int) []p2p.Option {
+		return []p2p.Option{p2p.WithMetrics(treeMetrics{t.r, root, k}), p2p.WithLogger(t.r.cfg.Logger)}
+	})
 	if err != nil {
 		return fmt.Errorf("bench: broadcaster: %w", err)
 	}
 	t.root = n
 	if t.r.cfg.Chat {
 		t.chat = &chatNet{r: t.r}
-		if err := t.chat.join(root, n, true); err != nil {
+		if err := t.chat.join(root, n.trees[0], true); err != nil {
 			return err
 		}
 	}
@@ -88,31 +137,12 @@ func (t *treeSwarm) startRoot(ctx context.Context, root *viewer) error {
 
 func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	r := t.r
-	n, err := p2p.New(v.h, t.config(v),
-		p2p.WithSendFilter(r.sendFilter(v)),
-		p2p.WithLogger(r.cfg.Logger),
-		p2p.WithMetrics(treeMetrics{r, v}),
-		p2p.WithDeliver(func(c *chunk.Chunk) { r.delivered(v, c) }),
-		p2p.WithEvents(func(e mesh.Event) {
-			switch e.Type {
-			case mesh.EvAttached:
-				r.attached(v, e.Peer, e.Depth)
-			case mesh.EvParentLost, mesh.EvDetached:
-				r.detached(v)
-			}
-			v.mu.Lock()
-			dead := v.dead // a killed node sees its own parent go: not a loss to count
-			v.mu.Unlock()
-			if dead {
-				return
-			}
-			if e.Type == mesh.EvParentLost && int(e.Loss) < len(t.lost) {
-				t.lost[e.Loss].Add(1)
-			}
-			if e.Type == mesh.EvLoopRefused {
-				t.loops.Add(1)
-			}
-		}))
+	n, err := t.start(v, t.config(v), func(c *chunk.Chunk) { r.delivered(v, c) }, func(k int) []p2p.Option {
+		return []p2p.Option{p2p.WithSendFilter(r.sendFilter(v)),
+			p2p.WithLogger(r.cfg.Logger),
+			p2p.WithMetrics(treeMetrics{r, v, k}),
+			p2p.WithEvents(func(e mesh.Event) { t.event(v, k, e) })}
+	})
 	if err != nil {
 		return fmt.Errorf("bench: viewer %d: %w", v.idx, err)
 	}
@@ -120,7 +150,7 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 	t.nodes[v] = n
 	t.mu.Unlock()
 	if t.chat != nil {
-		if err := t.chat.join(v, n, false); err != nil {
+		if err := t.chat.join(v, n.trees[0], false); err != nil {
 			return err
 		}
 	}
@@ -129,13 +159,38 @@ func (t *treeSwarm) startViewer(ctx context.Context, v *viewer) error {
 		infos = append(infos, p2p.Info(c.h))
 	}
 	if len(infos) > 0 {
-		n.AddCandidates(infos...)
+		for _, tr := range n.trees {
+			tr.AddCandidates(infos...)
+		}
 	}
 	return nil
 }
 
+// event records what tree k told viewer v.
+func (t *treeSwarm) event(v *viewer, k int, e mesh.Event) {
+	r := t.r
+	switch e.Type {
+	case mesh.EvAttached:
+		r.attached(v, k, e.Peer, e.Depth)
+	case mesh.EvParentLost, mesh.EvDetached:
+		r.detached(v, k)
+	}
+	v.mu.Lock()
+	dead := v.dead // a killed node sees its own parent go: not a loss to count
+	v.mu.Unlock()
+	if dead {
+		return
+	}
+	if e.Type == mesh.EvParentLost && int(e.Loss) < len(t.lost) {
+		t.lost[e.Loss].Add(1)
+	}
+	if e.Type == mesh.EvLoopRefused {
+		t.loops.Add(1)
+	}
+}
+
 func (t *treeSwarm) publish(ctx context.Context, c *chunk.Chunk) error {
-	return t.root.Publish(ctx, c)
+	return t.root.publish(ctx, c)
 }
 
 func (t *treeSwarm) kill(v *viewer) {
@@ -150,19 +205,21 @@ func (t *treeSwarm) kill(v *viewer) {
 		if t.chat != nil {
 			t.chat.leave(v)
 		}
-		if n != nil {
+		if n.trees != nil {
 			t.closeNode(n)
 		}
 	}()
 }
 
-func (t *treeSwarm) closeNode(n *p2p.Tree) {
-	if _, st, err := n.Status(context.Background()); err == nil {
-		t.mu.Lock()
-		t.stats.Add(&st)
-		t.mu.Unlock()
+func (t *treeSwarm) closeNode(n treeNode) {
+	for _, tr := range n.trees {
+		if _, st, err := tr.Status(context.Background()); err == nil {
+			t.mu.Lock()
+			t.stats.Add(&st)
+			t.mu.Unlock()
+		}
 	}
-	_ = n.Close()
+	n.close()
 }
 
 func (t *treeSwarm) close() {
@@ -171,7 +228,7 @@ func (t *treeSwarm) close() {
 	}
 	t.mu.Lock()
 	nodes := t.nodes
-	t.nodes = map[*viewer]*p2p.Tree{}
+	t.nodes = map[*viewer]treeNode{}
 	t.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, n := range nodes {
@@ -179,9 +236,7 @@ func (t *treeSwarm) close() {
 		go func() { defer wg.Done(); t.closeNode(n) }()
 	}
 	wg.Wait()
-	if t.root != nil {
-		_ = t.root.Close()
-	}
+	t.root.close()
 }
 
 // extra adds the tree's counters; it runs before close, so it asks the live
@@ -189,9 +244,9 @@ func (t *treeSwarm) close() {
 func (t *treeSwarm) extra(rep *report.Report) {
 	t.mu.Lock()
 	st := t.stats
-	nodes := make([]*p2p.Tree, 0, len(t.nodes))
+	nodes := make([]*p2p.Tree, 0, len(t.nodes)*t.r.trees())
 	for _, n := range t.nodes {
-		nodes = append(nodes, n)
+		nodes = append(nodes, n.trees...)
 	}
 	t.mu.Unlock()
 	depths := 0.0

@@ -36,13 +36,15 @@ func (r *run) delivered(v *viewer, c *chunk.Chunk) {
 	}
 }
 
-// received counts a chunk copy arriving at v (duplicates).
-func (r *run) received(v *viewer, seq uint64, bytes int) {
+// received counts a chunk copy (a fragment of tree k's when striped)
+// arriving at v (duplicates).
+func (r *run) received(v *viewer, seq uint64, k int, bytes int) {
 	v.recvBytes.Add(uint64(bytes))
+	i := seq*uint64(len(v.parent)) + uint64(k)
 	v.mu.Lock()
-	dup := seq < uint64(len(v.seen)) && v.seen[seq]
-	if seq < uint64(len(v.seen)) {
-		v.seen[seq] = true
+	dup := i < uint64(len(v.seen)) && v.seen[i]
+	if i < uint64(len(v.seen)) {
+		v.seen[i] = true
 	}
 	v.mu.Unlock()
 	if dup {
@@ -50,16 +52,16 @@ func (r *run) received(v *viewer, seq uint64, bytes int) {
 	}
 }
 
-// attached records a tree attachment of v under parent at depth.
-func (r *run) attached(v *viewer, parent mesh.PeerID, depth int) {
+// attached records an attachment of v under parent at depth in tree k.
+func (r *run) attached(v *viewer, k int, parent mesh.PeerID, depth int) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.parent, v.attached, v.depth = parent, true, depth
-	gone := v.goneAt
-	v.goneAt = time.Time{}
+	v.parent[k], v.attached[k], v.depth = parent, true, depth
+	gone := v.goneAt[k]
+	v.goneAt[k] = time.Time{}
 	if !gone.IsZero() && !v.dead {
 		r.rejoin.AddDuration(now.Sub(gone))
 	}
@@ -69,9 +71,9 @@ func (r *run) attached(v *viewer, parent mesh.PeerID, depth int) {
 	r.maxDepth = max(r.maxDepth, depth)
 }
 
-func (r *run) detached(v *viewer) {
+func (r *run) detached(v *viewer, k int) {
 	v.mu.Lock()
-	v.attached = false
+	v.attached[k] = false
 	v.mu.Unlock()
 }
 
