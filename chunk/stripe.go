@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -226,4 +227,64 @@ func Assemble(frags []*Chunk) (*Chunk, error) {
 		Flags: f0.Flags, Epoch: f0.Epoch, Data: f0.Data, Parity: f0.Parity, Payload: p[:size:size],
 		Signature: f0.Signature}
 	return c, nil
+}
+
+// Verifier checks chunks against one broadcaster's key, as Verify does,
+// and remembers the signatures it has found good, so the N+P fragments of a
+// striped chunk, which share one signature over one message, cost one
+// ed25519 verification and N+P hashes, not N+P verifications. It keeps the
+// last verifierMemory signatures. Safe for concurrent use.
+type Verifier struct {
+	broadcast string
+	key       ed25519.PublicKey
+
+	mu   sync.Mutex
+	good map[[sha256.Size]byte]struct{}
+	ring [verifierMemory][sha256.Size]byte
+	next int
+}
+
+const verifierMemory = 256
+
+// NewVerifier returns a verifier for a broadcast and its broadcaster's key.
+func NewVerifier(broadcast string, key ed25519.PublicKey) *Verifier {
+	return &Verifier{broadcast: broadcast, key: key, good: make(map[[sha256.Size]byte]struct{}, verifierMemory)}
+}
+
+// Verify is c.Verify(broadcast, key), a fragment's signature checked once
+// for all the fragments of its chunk.
+func (v *Verifier) Verify(c *Chunk) error {
+	if !c.IsFragment() {
+		return c.Verify(v.broadcast, v.key)
+	}
+	if c.Broadcast != v.broadcast {
+		return fmt.Errorf("%w: %q, want %q", ErrWrongBroadcast, clip(c.Broadcast), clip(v.broadcast))
+	}
+	if err := c.checkStripe(); err != nil {
+		return err
+	}
+	m := c.SigningBytes()
+	h := sha256.New()
+	h.Write(m)
+	h.Write(c.Signature)
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	v.mu.Lock()
+	_, ok := v.good[d]
+	v.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if len(c.Signature) != ed25519.SignatureSize || m == nil || !ed25519.Verify(v.key, m, c.Signature) {
+		return fmt.Errorf("%w: seq %d", ErrBadSignature, c.Seq)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.good[d]; !ok {
+		delete(v.good, v.ring[v.next])
+		v.ring[v.next] = d
+		v.next = (v.next + 1) % verifierMemory
+		v.good[d] = struct{}{}
+	}
+	return nil
 }

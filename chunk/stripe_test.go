@@ -170,3 +170,65 @@ func BenchmarkVerifyFragment(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifierRemembersOnlyGoodSignatures: once one fragment of a chunk
+// verified, its siblings are checked by their hashes; nothing a forger
+// changes rides on the remembered signature.
+func TestVerifierRemembersOnlyGoodSignatures(t *testing.T) {
+	v := NewVerifier(testBroadcast, testPub)
+	frags, _ := striped(47, FlagKeyframe, 4, 2, payload(3001)).Fragments()
+	if err := v.Verify(frags[0]); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Chunk){
+		"payload":   func(c *Chunk) { c.Payload = bytes.Repeat([]byte{1}, len(c.Payload)) },
+		"hashes":    func(c *Chunk) { c.Hashes = append(bytes.Clone(c.Hashes[:32]), bytes.Repeat([]byte{2}, len(c.Hashes)-32)...) },
+		"signature": func(c *Chunk) { c.Signature = append([]byte{c.Signature[0] ^ 1}, c.Signature[1:]...) },
+		"seq":       func(c *Chunk) { c.Seq++ },
+		"broadcast": func(c *Chunk) { c.Broadcast = "other" },
+	} {
+		d := frags[3].Clone()
+		change(d)
+		if err := v.Verify(d); err == nil {
+			t.Errorf("%s changed: verified", name)
+		}
+	}
+	for k, f := range frags {
+		if err := v.Verify(f); err != nil {
+			t.Errorf("fragment %d: %v", k, err)
+		}
+	}
+	if err := v.Verify(signed(3, 0, payload(30))); err != nil {
+		t.Errorf("an unstriped chunk: %v", err)
+	}
+	bad := signed(3, 0, payload(30)).Clone()
+	bad.Payload = payload(31)
+	if err := v.Verify(bad); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("an unstriped chunk changed: %v", err)
+	}
+}
+
+// BenchmarkVerifyChunkFragments: the six fragments of a 4+2 chunk, each on
+// its own (as a tree verifies them) and through one Verifier.
+func BenchmarkVerifyChunkFragments(b *testing.B) {
+	frags, _ := striped(48, 0, 4, 2, payload(62_500)).Fragments()
+	b.Run("alone", func(b *testing.B) {
+		for b.Loop() {
+			for _, f := range frags {
+				if err := f.Verify(testBroadcast, testPub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("verifier", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			v := NewVerifier(testBroadcast, testPub) // a fresh memory: one ed25519 per chunk, as in a tree
+			for _, f := range frags {
+				if err := v.Verify(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -107,6 +107,19 @@ func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func
 		window = mesh.DefaultConfig().Window
 	}
 	g.asm = newAssembler(spec, window, deliver)
+	if cfg.Verify == nil {
+		// One verifier for all the trees: a chunk's N+P fragments share
+		// one signature, checked once.
+		key := cfg.Key
+		if key == nil {
+			k, err := p2p.PublicKey(cfg.Root.ID)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		cfg.Verify = chunk.NewVerifier(cfg.Broadcast, key).Verify
+	}
 	slots := Slots(spec, cfg.Slots, g.root, self)
 	for k := range spec.Trees() {
 		c := cfg
