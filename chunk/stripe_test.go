@@ -181,8 +181,10 @@ func TestVerifierRemembersOnlyGoodSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, change := range map[string]func(*Chunk){
-		"payload":   func(c *Chunk) { c.Payload = bytes.Repeat([]byte{1}, len(c.Payload)) },
-		"hashes":    func(c *Chunk) { c.Hashes = append(bytes.Clone(c.Hashes[:32]), bytes.Repeat([]byte{2}, len(c.Hashes)-32)...) },
+		"payload": func(c *Chunk) { c.Payload = bytes.Repeat([]byte{1}, len(c.Payload)) },
+		"hashes": func(c *Chunk) {
+			c.Hashes = append(bytes.Clone(c.Hashes[:32]), bytes.Repeat([]byte{2}, len(c.Hashes)-32)...)
+		},
 		"signature": func(c *Chunk) { c.Signature = append([]byte{c.Signature[0] ^ 1}, c.Signature[1:]...) },
 		"seq":       func(c *Chunk) { c.Seq++ },
 		"broadcast": func(c *Chunk) { c.Broadcast = "other" },
