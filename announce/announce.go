@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peerscope/peerscope/chunk"
 	"github.com/peerscope/peerscope/internal/pbwire"
 	"github.com/peerscope/peerscope/proto/announcepb"
 )
@@ -49,6 +50,9 @@ type Announcement struct {
 	// Bitrate is the stream's measured bitrate in bit/s (0 until known):
 	// a viewer sizes its child slots with it.
 	Bitrate int64
+	// Stripes and Parity are the broadcast's striping (package
+	// mesh/stripe), fixed when it starts: 0 stripes, one tree.
+	Stripes, Parity int
 }
 
 // Signed is an announcement with the bytes that were signed, as they came:
@@ -67,6 +71,7 @@ func (a *Announcement) encode() ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(&announcepb.Announcement{
 		Broadcast: a.Broadcast, Title: a.Title, Started: pbwire.UnixNano(a.Started),
 		Ended: a.Ended, Version: a.Version, Bitrate: a.Bitrate,
+		Stripes: uint32(a.Stripes), Parity: uint32(a.Parity),
 	})
 }
 
@@ -80,8 +85,12 @@ func decodeBody(b []byte) (Announcement, error) {
 		return Announcement{}, fmt.Errorf("%w: a string over %d bytes", ErrInvalid, MaxFrame)
 	case pb.Bitrate < 0:
 		return Announcement{}, fmt.Errorf("%w: negative bitrate", ErrInvalid)
+	case pb.Stripes > chunk.MaxFragments || pb.Parity > chunk.MaxFragments || pb.Stripes+pb.Parity > chunk.MaxFragments ||
+		(pb.Stripes == 0 && pb.Parity != 0):
+		return Announcement{}, fmt.Errorf("%w: striped %d+%d", ErrInvalid, pb.Stripes, pb.Parity)
 	}
-	a := Announcement{Broadcast: pb.Broadcast, Title: pb.Title, Ended: pb.Ended, Version: pb.Version, Bitrate: pb.Bitrate}
+	a := Announcement{Broadcast: pb.Broadcast, Title: pb.Title, Ended: pb.Ended, Version: pb.Version, Bitrate: pb.Bitrate,
+		Stripes: int(pb.Stripes), Parity: int(pb.Parity)}
 	if pb.Started != 0 {
 		a.Started = time.Unix(0, pb.Started)
 	}

@@ -199,6 +199,12 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s.Encode())
 		f.Add(s.body)
 	}
+	striped, err := Sign(Announcement{Broadcast: id, Title: "striped", Version: 3, Stripes: 4, Parity: 2}, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(striped.Encode())
+	f.Add(striped.body)
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -212,7 +218,8 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("re-encoded %+v does not decode: %v", a, err)
 			}
 			if again.Broadcast != a.Broadcast || again.Title != a.Title || again.Ended != a.Ended ||
-				again.Version != a.Version || again.Bitrate != a.Bitrate || !again.Started.Equal(a.Started) {
+				again.Version != a.Version || again.Bitrate != a.Bitrate || !again.Started.Equal(a.Started) ||
+				again.Stripes != a.Stripes || again.Parity != a.Parity {
 				t.Fatalf("%+v re-encoded reads %+v", a, again)
 			}
 		} else if !errors.Is(err, ErrInvalid) {
@@ -227,6 +234,29 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("error %v is not an ErrInvalid", err)
 		}
 	})
+}
+
+// TestStriping: the striping travels signed; one the chunks cannot carry,
+// or parity without stripes, is refused.
+func TestStriping(t *testing.T) {
+	key, pub, id := testutil.Broadcaster(t)
+	s, err := Sign(Announcement{Broadcast: id, Version: 3, Stripes: 4, Parity: 2}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(s.Encode(), id, pub)
+	if err != nil || got.Stripes != 4 || got.Parity != 2 {
+		t.Fatalf("got %+v, %v", got.Announcement, err)
+	}
+	for _, bad := range [][2]int{{17, 0}, {0, 1}, {12, 5}} {
+		s, err := Sign(Announcement{Broadcast: id, Version: 3, Stripes: bad[0], Parity: bad[1]}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(s.Encode(), id, pub); !errors.Is(err, ErrInvalid) {
+			t.Errorf("striped %d+%d: %v", bad[0], bad[1], err)
+		}
+	}
 }
 
 // TestServePeerCap: a peer that opens ten info streams and never finishes

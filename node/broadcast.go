@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/peerscope/peerscope/media/whep"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/mesh/stripe"
 	"github.com/peerscope/peerscope/replay"
 	webpeer "github.com/peerscope/peerscope/web/peer"
 )
@@ -60,10 +62,15 @@ type Broadcast struct {
 	slots  int       // at the start; slotsNow follows the bitrate (slots.go)
 	log    *slog.Logger
 
-	tree *p2p.Tree
-	hls  *hls.Server
-	whep *whep.Server
-	page http.Handler
+	// tree is the broadcast's tree, or, when it is striped, the tree of
+	// this node's stripe (the broadcaster's: stripe 0's), whose place
+	// Status and the metrics tell; group holds all the stripes' trees.
+	tree  *p2p.Tree
+	spec  stripe.Spec // from the first announcement: zero, one tree
+	group *stripe.Group
+	hls   *hls.Server
+	whep  *whep.Server
+	page  http.Handler
 
 	// The broadcaster's side (nil, "" and false on a viewer).
 	pub       *publish.Publisher
@@ -171,6 +178,10 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		st:      state{ann: first},
 		ring:    ring,
 	}
+	b.spec = stripe.Spec{Data: first.Stripes, Parity: first.Parity}
+	if b.spec.Data > 0 && ring != nil {
+		return nil, fmt.Errorf("%w: a private broadcast is not striped (yet)", ErrConfig)
+	}
 	if ring != nil {
 		b.gate = newGate(n.host, id, rootID, n.clock, b.log)
 		b.gate.onRoster = n.private.setRoster
@@ -224,7 +235,9 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 // protocol and this node's WebTransport and WebRTC-direct addresses.
 func (b *Broadcast) browserPeer() (player.Peer, bool) {
 	addrs := b.n.BrowserAddrs()
-	if len(addrs) == 0 {
+	if len(addrs) == 0 || b.spec.Data > 0 {
+		// A striped broadcast's pages play from this node: the browser
+		// node runs one tree (web/peer).
 		return player.Peer{}, false
 	}
 	p := player.Peer{Broadcast: b.id, Protocol: string(meshProtocol(b.id))}
@@ -273,8 +286,6 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	cfg.Counters = chat.TreeCounters()
 	cfg.Rand = nil // a *rand.Rand is not safe to share between trees: each seeds its own
 	opts := []p2p.Option{
-		p2p.WithProtocol(meshProtocol(b.id)),
-		p2p.WithDeliver(b.deliver),
 		p2p.WithEvents(b.event),
 		p2p.WithMetrics(treeMetrics{b}),
 		p2p.WithLogger(b.log),
@@ -284,7 +295,7 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		// it presented a token the roster admits (admit.go).
 		opts = append(opts, p2p.WithAdmit(b.gate.admit), p2p.WithIntroduce(b.gate.introduce))
 	}
-	tree, err := p2p.New(b.n.host, cfg, opts...)
+	tree, err := b.newTree(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -293,9 +304,30 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		b.gate.setTree(tree)
 		b.n.host.SetStreamHandler(admitProtocol(b.id), b.gate.serve)
 	}
-	b.treeLink = chat.NewTreeLink(tree)
+	if b.group != nil {
+		b.treeLink = chat.NewTreeLink(b.group.Trees()[0])
+	} else {
+		b.treeLink = chat.NewTreeLink(tree)
+	}
 	b.joinChat()
 	return nil
+}
+
+// newTree starts the broadcast's tree, or its striped group (whose stripe
+// 0 tree carries the chat's counters, as every node is in it).
+func (b *Broadcast) newTree(cfg mesh.Config, opts []p2p.Option) (*p2p.Tree, error) {
+	if b.spec.Data == 0 {
+		return p2p.New(b.n.host, cfg, append(opts, p2p.WithProtocol(meshProtocol(b.id)), p2p.WithDeliver(b.deliver))...)
+	}
+	g, err := stripe.New(b.n.host, cfg, b.spec, meshProtocol(b.id), b.deliver, func(int) []p2p.Option { return opts })
+	if err != nil {
+		return nil, err
+	}
+	b.group = g
+	if b.root {
+		return g.Trees()[0], nil
+	}
+	return g.Trees()[g.Stripe()], nil
 }
 
 // run is the owner goroutine: it ends once the chunk queue is closed (after
@@ -466,7 +498,9 @@ func (b *Broadcast) teardown() {
 	if b.gate != nil {
 		b.n.host.RemoveStreamHandler(admitProtocol(b.id))
 	}
-	if b.tree != nil {
+	if b.group != nil {
+		_ = b.group.Close()
+	} else if b.tree != nil {
 		_ = b.tree.Close()
 	}
 	close(b.chunks)

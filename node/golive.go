@@ -15,6 +15,7 @@ import (
 	"github.com/peerscope/peerscope/media/publish"
 	"github.com/peerscope/peerscope/media/whip"
 	"github.com/peerscope/peerscope/mesh/p2p"
+	"github.com/peerscope/peerscope/mesh/stripe"
 	"github.com/peerscope/peerscope/replay"
 )
 
@@ -59,6 +60,13 @@ type LiveConfig struct {
 	// publisher may set or change it (?location=LAT,LON).
 	Location *api.Location
 
+	// Stripes, when not 0, stripes the broadcast (package mesh/stripe):
+	// each chunk is cut into Stripes fragments and Parity more, each
+	// fragment index over a tree of its own, a viewer relaying in one of
+	// them and playing a chunk once any Stripes of its fragments are in.
+	// Nodes before striping find no tree to join. Not with Private (yet).
+	Stripes, Parity int
+
 	// Private, when set, makes the broadcast private (issue 13): every
 	// chunk's payload is sealed for the audience's devices, only they get
 	// into the tree, and the keys reach them through
@@ -80,6 +88,12 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		return nil, fmt.Errorf("%w: a broadcast needs a Source, RTMP or WHIP", ErrConfig)
 	case cfg.Bitrate < 0:
 		return nil, fmt.Errorf("%w: negative bitrate", ErrConfig)
+	case cfg.Stripes > 0 && cfg.Private != nil:
+		return nil, fmt.Errorf("%w: a private broadcast is not striped (yet)", ErrConfig)
+	case cfg.Stripes != 0 || cfg.Parity != 0:
+		if err := (stripe.Spec{Data: cfg.Stripes, Parity: cfg.Parity}).Check(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	if cfg.Location != nil {
 		if err := cfg.Location.Check(); err != nil {
@@ -99,7 +113,7 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 	id := link.NewBroadcastID(n.host.ID())
 	now := n.clock.Now()
 	first, err := announce.Sign(announce.Announcement{Broadcast: id, Title: announce.CleanTitle(cfg.Title),
-		Started: now, Version: uint64(now.UnixNano())}, n.key)
+		Started: now, Version: uint64(now.UnixNano()), Stripes: cfg.Stripes, Parity: cfg.Parity}, n.key)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +247,8 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 		StreamKey: cfg.StreamKey,
 		Packager:  cfg.Packager,
 		Grace:     cfg.Grace,
+		Stripes:   cfg.Stripes,
+		Parity:    cfg.Parity,
 		Clock:     b.n.clock,
 		Logger:    b.log,
 		Publish: func(c *chunk.Chunk) error {
@@ -241,6 +257,9 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 			}
 			if b.stiller != nil {
 				b.stiller.see(c)
+			}
+			if b.group != nil {
+				return b.group.Publish(b.ctx, c)
 			}
 			return b.tree.Publish(b.ctx, c)
 		},

@@ -56,7 +56,11 @@ func (b *Broadcast) bitrateSeen(rate int64, measured bool) {
 	if slots == b.Slots() || b.tree == nil {
 		return
 	}
-	if err := b.tree.SetSlots(slots); err != nil {
+	set := b.tree.SetSlots
+	if b.group != nil {
+		set = b.group.SetSlots
+	}
+	if err := set(slots); err != nil {
 		b.log.Debug("slots not changed", "slots", slots, "err", err)
 		return
 	}

@@ -89,7 +89,11 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if b.gate != nil {
 		b.wg.Go(b.pollMailbox)
 	}
-	b.tree.AddCandidates(candidates(l)...)
+	if b.group != nil {
+		b.group.AddCandidates(candidates(l)...)
+	} else {
+		b.tree.AddCandidates(candidates(l)...)
+	}
 	b.call(func() {
 		b.st.following = true
 		if b.st.asked {

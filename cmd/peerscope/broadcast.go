@@ -81,6 +81,8 @@ func runBroadcast(ctx context.Context, args []string) error {
 	private := fs.String("private", "", "make the broadcast private, for these accounts only: @handles or account keys, comma-separated (needs --bootstrap, signed in)")
 	audienceFlag := fs.String("audience", "", `make the broadcast private, for "mutuals" (who follow each other with you) or "group:NAME" (a saved group); with --private, both`)
 	audienceEvery := fs.Duration("audience-every", 15*time.Second, "how often a private broadcast looks up its audience's devices again (someone who signs in while you are live gets in)")
+	stripes := fs.Int("stripes", 0, "stripe the broadcast: each chunk cut into N fragments and --parity more, each over a tree of its own, a viewer playing with any N (viewers need this version; 0: one tree)")
+	parity := fs.Int("parity", 2, "with --stripes: parity fragments a chunk has on top")
 	grace := fs.Duration("grace", publish.DefaultGrace, "how long a publisher that was cut off may take to come back before the broadcast ends")
 	serveReplay := fs.Bool("serve-replay", true, "when the broadcast ends, stay up and serve its replay through the same link (24 hours, or until Ctrl-C); =false to stop at the end")
 	nf := addNodeFlags(fs, nodeDefaults{http: "127.0.0.1:8080", https: "127.0.0.1:8443", listen: "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1,/ip4/0.0.0.0/udp/0/webrtc-direct", data: defaultDataDir()})
@@ -108,6 +110,12 @@ func runBroadcast(ctx context.Context, args []string) error {
 		streamKey = publish.NewStreamKey()
 	}
 	bc := node.LiveConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
+	if *stripes != 0 {
+		if isPrivate {
+			return usagef("broadcast", "--stripes: a private broadcast is not striped (yet)")
+		}
+		bc.Stripes, bc.Parity = *stripes, *parity
+	}
 	if *where != "" {
 		l, err := api.ParseLocation(*where)
 		if err != nil {

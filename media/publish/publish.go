@@ -78,6 +78,10 @@ type Config struct {
 	// Record notes every chunk published, before Publish (the replay's
 	// manifest); nil: nobody.
 	Record func(*chunk.Chunk)
+	// Stripes and Parity, when Stripes is not 0, stripe every chunk
+	// (chunk.Chunk's Data and Parity, set before it is signed): the
+	// broadcast goes over Stripes+Parity trees (package mesh/stripe).
+	Stripes, Parity int
 	// Announce tells what the announcement should now say. At the end it
 	// comes after the last chunk (the announcer seals the replay before it
 	// announces the end).
@@ -313,6 +317,9 @@ func (p *Publisher) out(c *chunk.Chunk) error {
 			p.log.Warn("a chunk not sealed: dropped", "seq", c.Seq, "flags", c.Flags, "err", err)
 			return nil
 		}
+	}
+	if p.cfg.Stripes > 0 {
+		c.Data, c.Parity = uint32(p.cfg.Stripes), uint32(p.cfg.Parity)
 	}
 	p.cfg.Signer.Sign(c)
 	if p.cfg.Record != nil {

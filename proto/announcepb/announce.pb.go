@@ -94,8 +94,15 @@ type Announcement struct {
 	// grows with every change, so that the newest wins: the broadcaster's
 	// clock in Unix nanoseconds when it made this version (or one more than
 	// the last)
-	Version       uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
-	Bitrate       int64  `protobuf:"varint,6,opt,name=bitrate,proto3" json:"bitrate,omitempty"` // the stream's measured bit/s (0 until known; never negative)
+	Version uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	Bitrate int64  `protobuf:"varint,6,opt,name=bitrate,proto3" json:"bitrate,omitempty"` // the stream's measured bit/s (0 until known; never negative)
+	// The striping, fixed for the broadcast (package mesh/stripe): 0 stripes,
+	// one tree on /peerscope/mesh/1.2.0/<ID>; otherwise each chunk is cut into
+	// stripes fragments and parity more (stripes + parity at most 16), each
+	// fragment index over a tree of its own on /peerscope/mesh/1.2.0/<ID>/s<k>,
+	// and a node that does not know striping finds no tree to join.
+	Stripes       uint32 `protobuf:"varint,7,opt,name=stripes,proto3" json:"stripes,omitempty"`
+	Parity        uint32 `protobuf:"varint,8,opt,name=parity,proto3" json:"parity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -172,6 +179,20 @@ func (x *Announcement) GetBitrate() int64 {
 	return 0
 }
 
+func (x *Announcement) GetStripes() uint32 {
+	if x != nil {
+		return x.Stripes
+	}
+	return 0
+}
+
+func (x *Announcement) GetParity() uint32 {
+	if x != nil {
+		return x.Parity
+	}
+	return 0
+}
+
 // Request asks for the announcement of one broadcast.
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -224,14 +245,16 @@ const file_announce_proto_rawDesc = "" +
 	"\x0eannounce.proto\x12\x15peerscope.announce.v1\":\n" +
 	"\x06Signed\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xa6\x01\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xd8\x01\n" +
 	"\fAnnouncement\x12\x1c\n" +
 	"\tbroadcast\x18\x01 \x01(\tR\tbroadcast\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x18\n" +
 	"\astarted\x18\x03 \x01(\x03R\astarted\x12\x14\n" +
 	"\x05ended\x18\x04 \x01(\bR\x05ended\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\x12\x18\n" +
-	"\abitrate\x18\x06 \x01(\x03R\abitrate\"'\n" +
+	"\abitrate\x18\x06 \x01(\x03R\abitrate\x12\x18\n" +
+	"\astripes\x18\a \x01(\rR\astripes\x12\x16\n" +
+	"\x06parity\x18\b \x01(\rR\x06parity\"'\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tbroadcast\x18\x01 \x01(\tR\tbroadcastB1Z/github.com/peerscope/peerscope/proto/announcepbb\x06proto3"
 
