@@ -104,12 +104,7 @@ func TestSampleThroughTheTree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ffprobe not found (apt-get install ffmpeg)")
-		}
-		t.Skip("ffprobe not found (apt-get install ffmpeg)")
-	}
+	testutil.NeedTool(t, "ffprobe", "ffmpeg")
 	const title = "Test pattern → 3 hops"
 	root := newNode(t, node.Config{Slots: 1})
 	gate := make(chan struct{})
@@ -158,24 +153,7 @@ func TestSampleThroughTheTree(t *testing.T) {
 	}
 
 	close(gate)
-	waitFor(t, 30*time.Second, "the deep viewer's first parts", func() bool {
-		resp, err := http.Get(deep.URLs().HLS)
-		if err != nil {
-			return false
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("#EXTINF"))
-	})
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error",
-		"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,flags",
-		"-of", "json", deep.URLs().HLS).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, out)
-	}
-	checkProbe(t, out)
+	probeLive(t, deep.URLs().HLS)
 
 	var st player.Status
 	if err := json.Unmarshal(get(t, deep.URLs().Status), &st); err != nil {
@@ -265,6 +243,31 @@ type probe struct {
 // checkProbe wants H.264 and Opus, each packet's DTS after the last by
 // about a frame (no gap), no negative time, several keyframes, and the
 // clip read to its end.
+// probeLive waits for a live LL-HLS playlist's first parts, then has
+// ffprobe read it to the broadcast's end and checks what it found
+// (checkProbe).
+func probeLive(t *testing.T, hlsURL string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the first parts at "+hlsURL, func() bool {
+		resp, err := http.Get(hlsURL)
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("#EXTINF"))
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error",
+		"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,flags",
+		"-of", "json", hlsURL).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	checkProbe(t, out)
+}
+
 func checkProbe(t *testing.T, out []byte) {
 	t.Helper()
 	var p probe

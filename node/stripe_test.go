@@ -1,12 +1,7 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -31,12 +26,7 @@ func TestStripedSampleThroughTheTrees(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ffprobe not found (apt-get install ffmpeg)")
-		}
-		t.Skip("ffprobe not found (apt-get install ffmpeg)")
-	}
+	testutil.NeedTool(t, "ffprobe", "ffmpeg")
 	// Six slots at the broadcaster are twelve half-stream slots, four in
 	// each tree: room for the three viewers whichever stripes their random
 	// peer IDs fall in (mesh/stripe's tests relay through fixed ones).
@@ -88,25 +78,7 @@ func TestStripedSampleThroughTheTrees(t *testing.T) {
 	s.Reset()
 
 	close(gate)
-	v := viewers[2]
-	waitFor(t, 30*time.Second, "the viewer's first parts", func() bool {
-		resp, err := http.Get(v.URLs().HLS)
-		if err != nil {
-			return false
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("#EXTINF"))
-	})
-	pctx, pcancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer pcancel()
-	out, err := exec.CommandContext(pctx, "ffprobe", "-v", "error",
-		"-show_entries", "stream=index,codec_name,codec_type:packet=stream_index,pts_time,dts_time,flags",
-		"-of", "json", v.URLs().HLS).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, out)
-	}
-	checkProbe(t, out)
+	probeLive(t, viewers[2].URLs().HLS)
 	for _, w := range append(viewers, b) {
 		select {
 		case <-w.Done():

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -20,4 +22,19 @@ func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(pollEvery)
 	}
+}
+
+// NeedTool returns the path of an outside program a test drives (ffprobe,
+// ffmpeg): in CI (CI set) a missing one fails the test, elsewhere it skips
+// it, saying which package installs it.
+func NeedTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found (apt-get install %s)", name, pkg)
+		}
+		t.Skipf("%s not found (apt-get install %s)", name, pkg)
+	}
+	return path
 }

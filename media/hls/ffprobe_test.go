@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
@@ -40,12 +40,7 @@ func TestFFprobeLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ffprobe not found (apt-get install ffmpeg)")
-		}
-		t.Skip("ffprobe not found (apt-get install ffmpeg)")
-	}
+	testutil.NeedTool(t, "ffprobe", "ffmpeg")
 	for _, audio := range []string{"opus", "aac"} {
 		t.Run(audio, func(t *testing.T) {
 			t.Parallel()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/media/hls"
 	"github.com/peerscope/peerscope/media/internal/mediatest"
 )
@@ -123,12 +123,7 @@ func TestVODPlaylist(t *testing.T) {
 // TestVODFFprobe: ffprobe reads the whole VOD: H.264 and audio, for the
 // stream's length.
 func TestVODFFprobe(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ffprobe not found (apt-get install ffmpeg)")
-		}
-		t.Skip("ffprobe not found")
-	}
+	testutil.NeedTool(t, "ffprobe", "ffmpeg")
 	stream := mediatest.Generate(t, mediatest.Options{Seconds: 9})
 	v := vodOf(t, stream.Chunks("b", time.Now(), true), 1<<60)
 	ts := httptest.NewServer(http.StripPrefix("/vod", v))
