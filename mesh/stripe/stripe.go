@@ -16,13 +16,16 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peerscope/peerscope/chunk"
+	"github.com/peerscope/peerscope/internal/clock"
 	"github.com/peerscope/peerscope/mesh"
 	"github.com/peerscope/peerscope/mesh/p2p"
 )
@@ -62,9 +65,10 @@ func Protocol(base protocol.ID, k int) protocol.ID {
 }
 
 // Slots returns the slots of each tree: a viewer's whole-stream slots are
-// Data times as many fragment slots in its own stripe and none elsewhere;
-// the broadcaster's are dealt over the trees, the first trees taking one
-// more when they do not divide.
+// Data times as many fragment slots in its own stripe and none elsewhere
+// (it lends spare ones later: lend); the broadcaster's are dealt over the
+// trees, the first trees taking one more when they do not divide, and every
+// tree at least one.
 func Slots(spec Spec, slots int, root bool, self mesh.PeerID) []int {
 	out := make([]int, spec.Trees())
 	frag := slots * spec.Data
@@ -77,6 +81,7 @@ func Slots(spec Spec, slots int, root bool, self mesh.PeerID) []int {
 		if k < frag%spec.Trees() {
 			out[k]++
 		}
+		out[k] = max(out[k], 1)
 	}
 	return out
 }
@@ -88,7 +93,34 @@ type Group struct {
 	self  mesh.PeerID
 	trees []*p2p.Tree
 	asm   *assembler
+	opt   options
+
+	mu        sync.Mutex
+	total     int   // fragment slots in all: whole-stream slots × Data
+	lent      []int // by tree: slots lent outside this host's stripe
+	rootSlots []int // the broadcaster's, by tree (redeal)
+	quit      chan struct{}
+	done      chan struct{}
 }
+
+// Option tunes a Group.
+type Option func(*options)
+
+type options struct {
+	clock     clock.Clock
+	lendEvery time.Duration
+}
+
+// WithClock gives the group its clock (lending's ticks); default the
+// system's.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLendEvery sets how often a relay looks at its spare slots (default
+// LendEvery; negative: never lends).
+func WithLendEvery(d time.Duration) Option { return func(o *options) { o.lendEvery = d } }
+
+// LendEvery is how often a relay reconsiders what it lends.
+const LendEvery = 2 * time.Second
 
 // New joins (or, when cfg.Root is this host, roots) the striped broadcast
 // whose trees speak Protocol(base, k). cfg is the whole stream's: its Slots
@@ -96,12 +128,17 @@ type Group struct {
 // each chunk once, assembled, from the trees' goroutines one at a time; it
 // must not block. opts gives each tree's own options (its protocol and
 // deliver hook are the group's).
-func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func(*chunk.Chunk), opts func(k int) []p2p.Option) (*Group, error) {
+func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func(*chunk.Chunk), opts func(k int) []p2p.Option, gopts ...Option) (*Group, error) {
 	if err := spec.Check(); err != nil {
 		return nil, err
 	}
 	self := p2p.MeshID(h.ID())
-	g := &Group{spec: spec, root: cfg.Root.ID == self, self: self}
+	g := &Group{spec: spec, root: cfg.Root.ID == self, self: self, total: cfg.Slots * spec.Data,
+		lent: make([]int, spec.Trees()), quit: make(chan struct{}), done: make(chan struct{}),
+		opt: options{clock: clock.System{}, lendEvery: LendEvery}}
+	for _, o := range gopts {
+		o(&g.opt)
+	}
 	window := cfg.Window
 	if window == 0 {
 		window = mesh.DefaultConfig().Window
@@ -121,6 +158,7 @@ func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func
 		cfg.Verify = chunk.NewVerifier(cfg.Broadcast, key).Verify
 	}
 	slots := Slots(spec, cfg.Slots, g.root, self)
+	g.rootSlots = slices.Clone(slots)
 	for k := range spec.Trees() {
 		c := cfg
 		c.Slots = slots[k]
@@ -142,6 +180,11 @@ func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func
 			return nil, fmt.Errorf("stripe %d: %w", k, err)
 		}
 		g.trees = append(g.trees, t)
+	}
+	if g.opt.lendEvery <= 0 {
+		close(g.done)
+	} else {
+		go g.lendLoop()
 	}
 	return g, nil
 }
@@ -182,10 +225,16 @@ func (g *Group) AddCandidates(peers ...mesh.PeerInfo) {
 	}
 }
 
-// SetSlots changes this host's whole-stream slots.
+// SetSlots changes this host's whole-stream slots (what it lent is
+// reconsidered from there).
 func (g *Group) SetSlots(slots int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.total = slots * g.spec.Data
+	clear(g.lent)
+	g.rootSlots = Slots(g.spec, slots, g.root, g.self)
 	var errs []error
-	for k, s := range Slots(g.spec, slots, g.root, g.self) {
+	for k, s := range g.rootSlots {
 		errs = append(errs, g.trees[k].SetSlots(s))
 	}
 	return errors.Join(errs...)
@@ -193,6 +242,12 @@ func (g *Group) SetSlots(slots int) error {
 
 // Close leaves every tree.
 func (g *Group) Close() error {
+	select {
+	case <-g.quit:
+	default:
+		close(g.quit)
+	}
+	<-g.done
 	var errs []error
 	for _, t := range g.trees {
 		errs = append(errs, t.Close())

@@ -50,7 +50,7 @@ func config(root mesh.PeerInfo, slots int) mesh.Config {
 	return cfg
 }
 
-func join(t *testing.T, h host.Host, cfg mesh.Config, spec stripe.Spec) *member {
+func join(t *testing.T, h host.Host, cfg mesh.Config, spec stripe.Spec, opts ...stripe.Option) *member {
 	t.Helper()
 	m := &member{h: h, got: make(map[uint64]*chunk.Chunk)}
 	g, err := stripe.New(h, cfg, spec, base, func(c *chunk.Chunk) {
@@ -60,7 +60,7 @@ func join(t *testing.T, h host.Host, cfg mesh.Config, spec stripe.Spec) *member 
 			t.Errorf("seq %d handed on twice", c.Seq)
 		}
 		m.got[c.Seq] = c
-	}, nil)
+	}, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,8 @@ func swarm(t *testing.T, spec stripe.Spec, rootSlots, n int) (*member, []*member
 	var vs []*member
 	relays := make([]int, spec.Trees())
 	for i := range n {
-		v := join(t, seeded(t, byte(6+i)), config(rootInfo, 2), spec)
+		// Without lending: a relay feeds its own stripe's tree only.
+		v := join(t, seeded(t, byte(6+i)), config(rootInfo, 2), spec, stripe.WithLendEvery(-1))
 		v.g.AddCandidates(rootInfo)
 		vs = append(vs, v)
 		relays[v.g.Stripe()]++
@@ -225,6 +226,111 @@ func TestSlotsAndStripes(t *testing.T) {
 	for _, bad := range []stripe.Spec{{0, 1}, {4, -1}, {12, 5}} {
 		if bad.Check() == nil {
 			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// TestLendingFillsATreeWithoutRelays: ten viewers none of whose peer IDs
+// hashes to stripe 5, so no relay's own slots are in tree 5, where the
+// broadcaster has two: the relays lend spare slots there, and every viewer
+// gets into every tree. (Without lending, eight stay out of tree 5; with
+// lending but without the broadcaster moving a slot to the tree short of
+// room, one viewer stayed out in two runs of six.)
+func TestLendingFillsATreeWithoutRelays(t *testing.T) {
+	spec := stripe.Spec{Data: 4, Parity: 2}
+	rh := seeded(t, 100)
+	rootInfo := p2p.Info(rh)
+	rcfg := config(rootInfo, 3)
+	rcfg.Self = rootInfo
+	join(t, rh, rcfg, spec)
+	var vs []*member
+	for i := range 10 {
+		v := join(t, seeded(t, byte(101+i)), config(rootInfo, 2), spec, stripe.WithLendEvery(300*time.Millisecond))
+		v.g.AddCandidates(rootInfo)
+		if v.g.Stripe() == 5 {
+			t.Fatalf("viewer %d relays in stripe 5: pick other identities", i)
+		}
+		vs = append(vs, v)
+	}
+	start := time.Now()
+	defer func() {
+		t.Logf("every viewer in tree 5 after %v", time.Since(start))
+		if !t.Failed() {
+			return
+		}
+		for i, v := range vs {
+			line := fmt.Sprintf("viewer %d stripe %d:", i, v.g.Stripe())
+			for k, tr := range v.g.Trees() {
+				st, _, _ := tr.Status(context.Background())
+				line += fmt.Sprintf(" t%d[d%d c%d r%d]", k, st.Depth, len(st.Children), len(st.Room))
+			}
+			t.Log(line)
+		}
+	}()
+	for i, v := range vs {
+		testutil.WaitFor(t, 90*time.Second, fmt.Sprintf("viewer %d in tree 5", i), func() bool {
+			st, _, err := v.g.Trees()[5].Status(context.Background())
+			return err == nil && st.Depth >= 1
+		})
+	}
+}
+
+func TestLendPlan(t *testing.T) {
+	// states makes the trees' states from children, lent, and which
+	// trees it is in ("a") and at the top of ("t").
+	states := func(children, lent []int, flags string) []stripe.TreeState {
+		var out []stripe.TreeState
+		for k := range children {
+			out = append(out, stripe.State(children[k], flags[k] != '-', flags[k] == 't', lent[k]))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name           string
+		children, lent []int
+		flags          string
+		total          int
+		roomBelow      bool
+		want           string
+	}{
+		// Own tree (0) empty, 8 slots: one free slot lent in each other tree.
+		{"spare", []int{0, 0, 0, 0}, []int{0, 0, 0, 0}, "aaaa", 8, false, "[0 1 1 1]"},
+		// Lent slots all used: one more each, while 2 stay free at home.
+		{"grow", []int{1, 1, 1, 1}, []int{0, 1, 1, 1}, "aaaa", 8, false, "[0 2 2 1]"},
+		// A tree it is not in gets nothing.
+		{"detached", []int{0, 0, 0, 0}, []int{0, 0, 0, 0}, "a-aa", 8, false, "[0 0 1 1]"},
+		// Unused lent slots are taken back before lending again.
+		{"unused", []int{0, 0, 0, 0}, []int{0, 3, 0, 0}, "aaaa", 8, false, "[0 1 1 1]"},
+		// Home full, no room below: the tree lent most gives one back.
+		{"reclaim", []int{4, 1, 3, 0}, []int{0, 1, 3, 0}, "aaaa", 8, false, "[0 1 2 0]"},
+		// Between: keeps what is used, lends nothing more.
+		{"hold", []int{4, 1, 1, 0}, []int{0, 1, 1, 0}, "aaaa", 8, false, "[0 1 1 0]"},
+		// Home full, room below, at the top of tree 2: one idle slot there.
+		{"top", []int{8, 0, 0, 0}, []int{0, 0, 0, 0}, "aata", 8, true, "[0 0 1 0]"},
+		// The same without room below: nothing.
+		{"top-no-room", []int{8, 0, 0, 0}, []int{0, 0, 0, 0}, "aata", 8, false, "[0 0 0 0]"},
+		// At the top with its idle slot not taken: no second one.
+		{"top-idle", []int{7, 0, 0, 0}, []int{0, 0, 1, 0}, "aata", 8, true, "[0 0 1 0]"},
+	} {
+		got := fmt.Sprint(stripe.Plan(0, tc.total, states(tc.children, tc.lent, tc.flags), tc.roomBelow))
+		if got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRedealPlan(t *testing.T) {
+	for _, tc := range []struct {
+		slots, room []int
+		want        string
+	}{
+		{[]int{2, 2, 2, 2, 2, 2}, []int{1, 3, 1, 1, 2, 0}, "[2 1 2 2 2 3]"}, // tree 5 short: from tree 1
+		{[]int{2, 2, 2}, []int{1, 1, 0}, "[2 2 2]"},                         // nobody has room to give
+		{[]int{1, 3, 2}, []int{5, 0, 2}, "[1 4 1]"},                         // tree 0 has room but one slot
+		{[]int{2, 2, 2}, []int{4, 0, 0}, "[1 3 2]"},                         // two short: the donor keeps one
+	} {
+		if got := fmt.Sprint(stripe.RedealPlan(tc.slots, tc.room)); got != tc.want {
+			t.Errorf("slots %v room %v: %s, want %s", tc.slots, tc.room, got, tc.want)
 		}
 	}
 }
