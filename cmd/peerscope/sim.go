@@ -228,13 +228,15 @@ and stalled_after_kill count from the kill on), withheld_rejoin_ms (attached
 under a sybil -> under an honest parent) and the pad bytes relayed by honest
 nodes (pad_bytes_relayed: 0 when every relay forwards the canonical chunk).
 
-With --stripes N the stream is split SplitStream-wise, a design not yet on
-the wire: each chunk into N fragments and --parity P parity fragments, each
-over a tree of its own, a relay interior in one tree with its whole upload
-there; a viewer plays a chunk once any N of its fragments are in. The trees
-share their viewers (the same arrivals, departures and kill); the report's
-players are the run's, with each tree's depth and source upload in extra
-(stripeK_*). It costs N+P times the work.
+With --stripes N the stream is split SplitStream-wise, as a node does with
+"broadcast --stripes": each chunk into N fragments and --parity P parity
+fragments, each over a tree of its own, a relay interior in one tree with its
+whole upload there; a viewer plays a chunk once any N of its fragments are in.
+The simulated relays take the trees in turn (nodes: by a hash of the peer ID,
+lending spare slots to trees short of relays, which the simulator leaves out).
+The trees share their viewers (the same arrivals, departures and kill); the
+report's players are the run's, with each tree's depth and source upload in
+extra (stripeK_*). It costs N+P times the work.
 
 With --seeds it runs once per seed of the list and prints a line per seed and
 what they come to together (how many had no honest viewer stalled over 2 s,
