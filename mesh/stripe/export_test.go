@@ -13,3 +13,6 @@ func State(children int, attached, top bool, lent int) TreeState {
 
 // RedealPlan is redealPlan, for the tests.
 var RedealPlan = redealPlan
+
+// TreeVerify is treeVerify, for the tests.
+var TreeVerify = treeVerify

@@ -144,24 +144,26 @@ func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func
 		window = mesh.DefaultConfig().Window
 	}
 	g.asm = newAssembler(spec, window, deliver)
-	if cfg.Verify == nil {
-		// One verifier for all the trees: a chunk's N+P fragments share
-		// one signature, checked once.
-		key := cfg.Key
-		if key == nil {
-			k, err := p2p.PublicKey(cfg.Root.ID)
-			if err != nil {
-				return nil, err
-			}
-			key = k
+	// One verifier for all the trees: a chunk's N+P fragments share one
+	// signature, checked once.
+	key := cfg.Key
+	if key == nil {
+		k, err := p2p.PublicKey(cfg.Root.ID)
+		if err != nil {
+			return nil, err
 		}
-		cfg.Verify = chunk.NewVerifier(cfg.Broadcast, key).Verify
+		key = k
+	}
+	verify := chunk.NewVerifier(cfg.Broadcast, key).Verify
+	if cfg.Verify != nil {
+		verify = cfg.Verify
 	}
 	slots := Slots(spec, cfg.Slots, g.root, self)
 	g.rootSlots = slices.Clone(slots)
 	for k := range spec.Trees() {
 		c := cfg
 		c.Slots = slots[k]
+		c.Verify = treeVerify(spec, k, verify)
 		if slots[k] == 0 || g.root {
 			c.Welcome = 0
 		}
@@ -176,6 +178,7 @@ func New(h host.Host, cfg mesh.Config, spec Spec, base protocol.ID, deliver func
 		o = append(o, p2p.WithProtocol(Protocol(base, k)), p2p.WithDeliver(g.asm.add))
 		t, err := p2p.New(h, c, o...)
 		if err != nil {
+			close(g.done) // no lending loop yet
 			_ = g.Close()
 			return nil, fmt.Errorf("stripe %d: %w", k, err)
 		}
@@ -295,7 +298,7 @@ func newAssembler(spec Spec, window int, deliver func(*chunk.Chunk)) *assembler 
 
 // add takes a verified fragment from a tree.
 func (a *assembler) add(f *chunk.Chunk) {
-	if !f.IsFragment() || f.Data != uint32(a.spec.Data) || f.Parity != uint32(a.spec.Parity) {
+	if !f.IsFragment() || int(f.Stripe) > a.spec.Trees() || f.Data != uint32(a.spec.Data) || f.Parity != uint32(a.spec.Parity) {
 		return // the trees verified it against the broadcaster's key: a striping of another shape is the broadcaster's mistake
 	}
 	a.mu.Lock()
@@ -348,5 +351,23 @@ func (a *assembler) evict() {
 			}
 			delete(a.chunks, k)
 		}
+	}
+}
+
+// ErrWrongStripe is a chunk the broadcaster signed that a tree does not
+// carry: another stripe's fragment, the whole chunk, another striping. A
+// relay that sends one is treated as a forger (its child stops trusting
+// it), for its children would take the seq as held in this tree and never
+// get its fragment.
+var ErrWrongStripe = errors.New("stripe: not this tree's fragment")
+
+// treeVerify is tree k's check of a chunk: fragment k of the broadcast's
+// striping, verified.
+func treeVerify(spec Spec, k int, verify func(*chunk.Chunk) error) func(*chunk.Chunk) error {
+	return func(c *chunk.Chunk) error {
+		if c.Stripe != uint32(k+1) || c.Data != uint32(spec.Data) || c.Parity != uint32(spec.Parity) {
+			return fmt.Errorf("%w: fragment %d of %d+%d in tree %d of %s", ErrWrongStripe, int(c.Stripe)-1, c.Data, c.Parity, k, spec)
+		}
+		return verify(c)
 	}
 }

@@ -334,3 +334,44 @@ func TestRedealPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeTakesItsOwnFragmentsOnly: tree k verifies fragment k of the
+// broadcast's striping and nothing else the broadcaster signed. A relay
+// that fed tree k another stripe's fragment, or the whole chunk, would
+// have its children mark the seq as held in tree k and never get fragment
+// k: a withholding the sequence numbers do not show.
+func TestTreeTakesItsOwnFragmentsOnly(t *testing.T) {
+	priv, pub, id := testutil.Broadcaster(t)
+	signer, err := chunk.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(n, p uint32) *chunk.Chunk {
+		c := &chunk.Chunk{Broadcast: id, Seq: 9, Data: n, Parity: p, Payload: bytes.Repeat([]byte{3}, 999)}
+		signer.Sign(c)
+		return c
+	}
+	whole := sign(4, 2)
+	frags, _ := whole.Fragments()
+	other, _ := sign(2, 1).Fragments()
+	plain := sign(0, 0)
+	verify := stripe.TreeVerify(stripe.Spec{Data: 4, Parity: 2}, 2, chunk.NewVerifier(id, pub).Verify)
+	if err := verify(frags[2]); err != nil {
+		t.Fatalf("tree 2's own fragment: %v", err)
+	}
+	for name, c := range map[string]*chunk.Chunk{
+		"fragment 3":         frags[3],
+		"the whole chunk":    whole,
+		"an unstriped chunk": plain,
+		"fragment 2 of 2+1":  other[2],
+		"fragment 2 forged": func() *chunk.Chunk {
+			c := frags[2].Clone()
+			c.Payload = bytes.Repeat([]byte{4}, len(c.Payload))
+			return c
+		}(),
+	} {
+		if err := verify(c); err == nil {
+			t.Errorf("tree 2 took %s", name)
+		}
+	}
+}
