@@ -48,6 +48,10 @@ func (n treeNode) publish(ctx context.Context, c *chunk.Chunk) error {
 }
 
 func (n treeNode) close() {
+	if n.group != nil {
+		_ = n.group.Close() // its lending loop, then its trees
+		return
+	}
 	for _, t := range n.trees {
 		_ = t.Close()
 	}
