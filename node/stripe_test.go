@@ -21,7 +21,8 @@ import (
 // and ffprobe reads a viewer's LL-HLS, made of chunks assembled from
 // fragments, to the end: every packet, timestamps that only go forward. A
 // node that asks for the broadcast's one tree, as a node before striping
-// does, is refused by protocol negotiation: there is none.
+// does, is refused by protocol negotiation: there is none. The viewers keep
+// the assembled chunks for the replay.
 func TestStripedSampleThroughTheTrees(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time test")
@@ -37,8 +38,11 @@ func TestStripedSampleThroughTheTrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	var viewers []*node.Broadcast
+	var nodes []*node.Node
 	for _, slots := range []int{2, node.NoRelay, node.NoRelay} {
-		w, err := newNode(t, node.Config{Slots: slots}).Watch(t.Context(), b.Link())
+		vn := newNode(t, node.Config{Slots: slots})
+		nodes = append(nodes, vn)
+		w, err := vn.Watch(t.Context(), b.Link())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +90,17 @@ func TestStripedSampleThroughTheTrees(t *testing.T) {
 			t.Fatalf("%s: the end never came", w.URLs().Player)
 		}
 	}
+	// The replay: every viewer keeps the chunks assembled (whole, their
+	// signature checked again by cutting them), as many as the broadcaster.
+	waitFor(t, 20*time.Second, "the viewers to keep every chunk for the replay", func() bool {
+		want := len(root.ReplayStore().Held(b.ID()))
+		for _, n := range nodes {
+			if len(n.ReplayStore().Held(b.ID())) != want {
+				return false
+			}
+		}
+		return want > 10
+	})
 }
 
 // TestStripedRefused: a striping the chunks cannot carry, or a private
