@@ -60,7 +60,7 @@ type gate struct {
 	clock clock.Clock
 	log   *slog.Logger
 	mu    sync.Mutex
-	tr    *p2p.Tree // nil until the tree is up
+	trees []*p2p.Tree // nil until the tree is up; a striped broadcast's N+P
 	// onRoster hears every roster taken (the node keeps it for the
 	// replay's bitswap filter).
 	onRoster func(*audience.Roster)
@@ -130,8 +130,10 @@ func (g *gate) recheck() {
 		}
 	}
 	g.mu.Unlock()
-	if t := g.tree(); t != nil && len(out) > 0 {
-		t.Refuse(out...)
+	if len(out) > 0 {
+		for _, t := range g.tree() {
+			t.Refuse(out...)
+		}
 	}
 }
 
@@ -218,16 +220,18 @@ func (g *gate) introduce(ctx context.Context, p peer.ID) error {
 // presentAll presents this node's token again to its tree neighbours (a
 // new token: a new roster version, or a later expiry).
 func (g *gate) presentAll(ctx context.Context) {
-	t := g.tree()
-	if t == nil {
-		return
-	}
-	st, _, err := t.Status(ctx)
-	if err != nil {
-		return
-	}
-	for _, id := range append([]mesh.PeerID{st.Parent}, st.Children...) {
-		if p, err := p2p.PeerID(id); err == nil && p != g.self {
+	done := map[peer.ID]bool{g.self: true}
+	for _, t := range g.tree() {
+		st, _, err := t.Status(ctx)
+		if err != nil {
+			return
+		}
+		for _, id := range append([]mesh.PeerID{st.Parent}, st.Children...) {
+			p, err := p2p.PeerID(id)
+			if err != nil || done[p] {
+				continue
+			}
+			done[p] = true
 			if err := g.introduce(ctx, p); err != nil {
 				g.log.Debug("token not presented again", "peer", shortPeer(p), "err", err)
 			}
@@ -288,14 +292,16 @@ func clipReason(s string) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-func (g *gate) setTree(t *p2p.Tree) {
+// setTrees gives the gate the broadcast's trees (one, or a striped
+// broadcast's N+P: a member is admitted to all of them at once).
+func (g *gate) setTrees(ts []*p2p.Tree) {
 	g.mu.Lock()
-	g.tr = t
+	g.trees = ts
 	g.mu.Unlock()
 }
 
-func (g *gate) tree() *p2p.Tree {
+func (g *gate) tree() []*p2p.Tree {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.tr
+	return g.trees
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -179,9 +178,6 @@ func (n *Node) newBroadcast(id string, root bool, slots int, first announce.Sign
 		ring:    ring,
 	}
 	b.spec = stripe.Spec{Data: first.Stripes, Parity: first.Parity}
-	if b.spec.Data > 0 && ring != nil {
-		return nil, fmt.Errorf("%w: a private broadcast is not striped (yet)", ErrConfig)
-	}
 	if ring != nil {
 		b.gate = newGate(n.host, id, rootID, n.clock, b.log)
 		b.gate.onRoster = n.private.setRoster
@@ -301,7 +297,11 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 	}
 	b.tree = tree
 	if b.gate != nil {
-		b.gate.setTree(tree)
+		if b.group != nil {
+			b.gate.setTrees(b.group.Trees())
+		} else {
+			b.gate.setTrees([]*p2p.Tree{tree})
+		}
 		b.n.host.SetStreamHandler(admitProtocol(b.id), b.gate.serve)
 	}
 	if b.group != nil {

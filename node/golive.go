@@ -64,7 +64,8 @@ type LiveConfig struct {
 	// each chunk is cut into Stripes fragments and Parity more, each
 	// fragment index over a tree of its own, a viewer relaying in one of
 	// them and playing a chunk once any Stripes of its fragments are in.
-	// Nodes before striping find no tree to join. Not with Private (yet).
+	// Nodes before striping find no tree to join. A private broadcast's
+	// fragments are cut from the sealed payload.
 	Stripes, Parity int
 
 	// Private, when set, makes the broadcast private (issue 13): every
@@ -88,8 +89,6 @@ func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err er
 		return nil, fmt.Errorf("%w: a broadcast needs a Source, RTMP or WHIP", ErrConfig)
 	case cfg.Bitrate < 0:
 		return nil, fmt.Errorf("%w: negative bitrate", ErrConfig)
-	case cfg.Stripes > 0 && cfg.Private != nil:
-		return nil, fmt.Errorf("%w: a private broadcast is not striped (yet)", ErrConfig)
 	case cfg.Stripes != 0 || cfg.Parity != 0:
 		if err := (stripe.Spec{Data: cfg.Stripes, Parity: cfg.Parity}).Check(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -120,7 +120,26 @@ func TestPrivateMembersPlay(t *testing.T) {
 	} else {
 		t.Log("no ffprobe: the deep member's LL-HLS is not probed")
 	}
-	for _, w := range append(ws, p.b) {
+	playedThrough(t, p.b, ws, first)
+	// The deep member's LL-HLS serves plaintext CMAF.
+	resp, err := http.Get(ws[1].URLs().HLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("member's LL-HLS: %s %s", resp.Status, body)
+	}
+}
+
+// playedThrough waits for the sample's end at the members and the
+// broadcaster, then checks that every member played every part, across a
+// rekey from epoch first to the broadcaster's newest, with nothing that did
+// not open.
+func playedThrough(t *testing.T, b *node.Broadcast, ws []*node.Broadcast, first uint32) {
+	t.Helper()
+	for _, w := range append(ws, b) {
 		select {
 		case <-w.Done():
 		case <-time.After(60 * time.Second):
@@ -135,7 +154,7 @@ func TestPrivateMembersPlay(t *testing.T) {
 		}
 		return true
 	})
-	if p.b.Epoch() == first {
+	if b.Epoch() == first {
 		t.Fatalf("no rekey in the broadcast: still epoch %d", first)
 	}
 	for _, w := range ws {
@@ -143,20 +162,34 @@ func TestPrivateMembersPlay(t *testing.T) {
 		if st.Undecryptable != 0 {
 			t.Fatalf("%d chunks did not open at a member", st.Undecryptable)
 		}
-		if st.Epoch != p.b.Epoch() {
-			t.Fatalf("member's newest epoch %d, broadcaster's %d", st.Epoch, p.b.Epoch())
+		if st.Epoch != b.Epoch() {
+			t.Fatalf("member's newest epoch %d, broadcaster's %d", st.Epoch, b.Epoch())
 		}
 	}
-	// The deep member's LL-HLS serves plaintext CMAF.
-	resp, err := http.Get(ws[1].URLs().HLS)
+}
+
+// attacker starts a tree node with no token on a private broadcast's tree
+// protocol proto, under the broadcaster: what it is fed goes to the channel.
+func attacker(t *testing.T, root *node.Node, id string, proto protocol.ID) (*p2p.Tree, chan *chunk.Chunk) {
+	t.Helper()
+	ah := testutil.TCPHost(t)
+	info := p2p.Info(root.Host())
+	cfg := mesh.DefaultConfig()
+	cfg.Root, cfg.Broadcast, cfg.Slots = info, id, 2
+	got := make(chan *chunk.Chunk, 1024)
+	att, err := p2p.New(ah, cfg, p2p.WithProtocol(proto),
+		p2p.WithDeliver(func(c *chunk.Chunk) {
+			select {
+			case got <- c:
+			default:
+			}
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("member's LL-HLS: %s %s", resp.Status, body)
-	}
+	t.Cleanup(func() { _ = att.Close() })
+	att.AddCandidates(info)
+	return att, got
 }
 
 // TestPrivateRefusesOutsiders: a node the audience does not list is told
@@ -192,23 +225,7 @@ func TestPrivateRefusesOutsiders(t *testing.T) {
 	}
 
 	// The attacker: a tree node on the broadcast's protocol, no token.
-	ah := testutil.TCPHost(t)
-	root := p2p.Info(p.root.Host())
-	cfg := mesh.DefaultConfig()
-	cfg.Root, cfg.Broadcast, cfg.Slots = root, p.b.ID(), 2
-	got := make(chan *chunk.Chunk, 1024)
-	att, err := p2p.New(ah, cfg, p2p.WithProtocol(p2p.ProtocolID+"/"+protocol.ID(p.b.ID())),
-		p2p.WithDeliver(func(c *chunk.Chunk) {
-			select {
-			case got <- c:
-			default:
-			}
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer att.Close()
-	att.AddCandidates(root)
+	att, got := attacker(t, p.root, p.b.ID(), p2p.ProtocolID+"/"+protocol.ID(p.b.ID()))
 
 	waitFor(t, 30*time.Second, "the member in the tree", func() bool { return depth(t, w) == 1 })
 	close(p.gate)

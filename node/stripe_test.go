@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/peerscope/peerscope/audience/mailbox"
 	"github.com/peerscope/peerscope/internal/testutil"
 	"github.com/peerscope/peerscope/mesh/p2p"
 	"github.com/peerscope/peerscope/mesh/stripe"
@@ -103,18 +104,63 @@ func TestStripedSampleThroughTheTrees(t *testing.T) {
 	})
 }
 
-// TestStripedRefused: a striping the chunks cannot carry, or a private
-// broadcast striped, is a configuration error.
+// TestStripedRefused: a striping the chunks cannot carry is a
+// configuration error.
 func TestStripedRefused(t *testing.T) {
 	n := newNode(t, node.Config{})
 	for _, cfg := range []node.LiveConfig{
 		{WHIP: true, Stripes: 12, Parity: 5},
 		{WHIP: true, Stripes: -1},
 		{WHIP: true, Parity: 2},
-		{WHIP: true, Stripes: 2, Parity: 1, Private: &node.Audience{}},
 	} {
 		if _, err := n.GoLive(t.Context(), cfg); err == nil {
-			t.Errorf("%d+%d (private %v) accepted", cfg.Stripes, cfg.Parity, cfg.Private != nil)
+			t.Errorf("%d+%d accepted", cfg.Stripes, cfg.Parity)
 		}
+	}
+}
+
+// TestPrivateStriped: a private broadcast striped 2+1, rekeying every 2 s:
+// the fragments are cut from the sealed payload, the members assemble and
+// open every part; a tree node with no token on one stripe's protocol gets
+// no parent and no fragment while they play.
+func TestPrivateStriped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	mb := &mailbox.Memory{}
+	alice, bob := privateNode(t, mb, 2), privateNode(t, mb, node.NoRelay)
+	members := []node.Member{memberOf("twitter:1", alice), memberOf("twitter:2", bob)}
+	p := &privateParty{mb: mb, root: privateNode(t, mb, 3), gate: make(chan struct{})}
+	b, err := p.root.GoLive(t.Context(), node.LiveConfig{Title: "private striped", Source: gated{p.gate, sampleSource(t)},
+		Stripes: 2, Parity: 1, Private: &node.Audience{Members: members, RekeyEvery: 2 * time.Second, Grace: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []*node.Broadcast
+	for _, n := range []*node.Node{alice, bob} {
+		w, err := n.Watch(t.Context(), b.Link())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !w.Private() || w.Announcement().Stripes != 2 {
+			t.Fatalf("private %v, striped %d", w.Private(), w.Announcement().Stripes)
+		}
+		waitFor(t, 30*time.Second, "member in the tree", func() bool { return depth(t, w) >= 1 })
+		ws = append(ws, w)
+	}
+
+	// The attacker: a tree node on stripe 1's protocol, no token.
+	att, got := attacker(t, p.root, b.ID(), stripe.Protocol(p2p.ProtocolID+"/"+protocol.ID(b.ID()), 1))
+
+	first := b.Epoch()
+	close(p.gate)
+	probeLive(t, ws[1].URLs().HLS)
+	playedThrough(t, b, ws, first)
+	st, _, err := att.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Parent != "" || len(got) != 0 {
+		t.Fatalf("the attacker is in stripe 1's tree: parent %q, %d fragments", st.Parent, len(got))
 	}
 }

@@ -111,9 +111,6 @@ func runBroadcast(ctx context.Context, args []string) error {
 	}
 	bc := node.LiveConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
 	if *stripes != 0 {
-		if isPrivate {
-			return usagef("broadcast", "--stripes: a private broadcast is not striped (yet)")
-		}
 		bc.Stripes, bc.Parity = *stripes, *parity
 	}
 	if *where != "" {
