@@ -404,6 +404,10 @@ func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []stri
 	if u := n.DirectoryURL(); u != "" {
 		fmt.Fprintf(w, "  Directory:    %s  (what is live; sign in there to show your name)\n", u)
 	}
+	if a := b.Announcement(); a.Stripes > 0 {
+		fmt.Fprintf(w, "  Striped:      %d+%d over %d trees: a viewer plays with any %d fragments of %d; nodes older than striping cannot join, and pages play from their node\n",
+			a.Stripes, a.Parity, a.Stripes+a.Parity, a.Stripes, a.Stripes+a.Parity)
+	}
 	if u := b.URLs().BroadcasterPage; u != "" {
 		printStudio(w, n, b, realCert)
 	}
