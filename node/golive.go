@@ -75,6 +75,28 @@ type LiveConfig struct {
 	Private *Audience
 }
 
+// check refuses a LiveConfig GoLive cannot run (ErrConfig).
+func (cfg *LiveConfig) check(ingest bool) error {
+	switch {
+	case cfg.Source != nil && ingest:
+		return fmt.Errorf("%w: a broadcast plays a Source or takes publishers (RTMP, WHIP), not both", ErrConfig)
+	case cfg.Source == nil && !ingest:
+		return fmt.Errorf("%w: a broadcast needs a Source, RTMP or WHIP", ErrConfig)
+	case cfg.Bitrate < 0:
+		return fmt.Errorf("%w: negative bitrate", ErrConfig)
+	case cfg.Stripes != 0 || cfg.Parity != 0:
+		if err := (stripe.Spec{Data: cfg.Stripes, Parity: cfg.Parity}).Check(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	if cfg.Location != nil {
+		if err := cfg.Location.Check(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	return nil
+}
+
 // GoLive starts a broadcast with this node as its root: media from cfg's
 // source or publishers is cut into CMAF parts, each part becomes a chunk
 // signed with the node's key (media/publish), and the chunks go down the
@@ -82,22 +104,8 @@ type LiveConfig struct {
 // ingest listeners are up; Close ends the broadcast.
 func (n *Node) GoLive(ctx context.Context, cfg LiveConfig) (_ *Broadcast, err error) {
 	ingest := cfg.RTMP != "" || cfg.WHIP
-	switch {
-	case cfg.Source != nil && ingest:
-		return nil, fmt.Errorf("%w: a broadcast plays a Source or takes publishers (RTMP, WHIP), not both", ErrConfig)
-	case cfg.Source == nil && !ingest:
-		return nil, fmt.Errorf("%w: a broadcast needs a Source, RTMP or WHIP", ErrConfig)
-	case cfg.Bitrate < 0:
-		return nil, fmt.Errorf("%w: negative bitrate", ErrConfig)
-	case cfg.Stripes != 0 || cfg.Parity != 0:
-		if err := (stripe.Spec{Data: cfg.Stripes, Parity: cfg.Parity}).Check(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-	}
-	if cfg.Location != nil {
-		if err := cfg.Location.Check(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
+	if err := cfg.check(ingest); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

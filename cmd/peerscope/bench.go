@@ -78,9 +78,7 @@ func runBench(ctx context.Context, args []string) error {
 	cfg.Private, cfg.RekeyEvery, cfg.PrivateFresh = *private, *rekeyEvery, *privFresh
 	cfg.Sybils, cfg.Padders, cfg.PadBytes = *sybils, *padders, *padBytes
 	cfg.KillAt, cfg.KillFraction, cfg.Sample = *killAt, *killFraction, *sample
-	if cfg.Stripes = *stripes; cfg.Stripes > 0 {
-		cfg.Parity = *parity
-	}
+	cfg.Stripes, cfg.Parity = striping(*stripes, *parity)
 	cfg.Progress = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -110,9 +110,7 @@ func runBroadcast(ctx context.Context, args []string) error {
 		streamKey = publish.NewStreamKey()
 	}
 	bc := node.LiveConfig{Title: *title, StreamKey: streamKey, Grace: *grace, Unlisted: *unlisted, Tweet: *tweet}
-	if *stripes != 0 {
-		bc.Stripes, bc.Parity = *stripes, *parity
-	}
+	bc.Stripes, bc.Parity = striping(*stripes, *parity)
 	if *where != "" {
 		l, err := api.ParseLocation(*where)
 		if err != nil {
@@ -389,6 +387,15 @@ func localAddr(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// striping is what --stripes and --parity say: no parity without stripes
+// (--parity has a default).
+func striping(stripes, parity int) (int, int) {
+	if stripes == 0 {
+		return 0, 0
+	}
+	return stripes, parity
 }
 
 func printBroadcast(w io.Writer, n *node.Node, b *node.Broadcast, srcInfo []string, realCert bool) {
