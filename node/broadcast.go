@@ -61,15 +61,17 @@ type Broadcast struct {
 	slots  int       // at the start; slotsNow follows the bitrate (slots.go)
 	log    *slog.Logger
 
-	// tree is the broadcast's tree, or, when it is striped, the tree of
-	// this node's stripe (the broadcaster's: stripe 0's), whose place
-	// Status and the metrics tell; group holds all the stripes' trees.
-	tree  *p2p.Tree
-	spec  stripe.Spec // from the first announcement: zero, one tree
-	group *stripe.Group
-	hls   *hls.Server
-	whep  *whep.Server
-	page  http.Handler
+	// carrier carries the broadcast: its one tree, or its striped group.
+	// trees are its trees (stripe k's at k); tree is the one whose place
+	// Status and the metrics tell: this node's stripe's (the
+	// broadcaster's: stripe 0's).
+	carrier carrier
+	trees   []*p2p.Tree
+	tree    *p2p.Tree
+	spec    stripe.Spec // from the first announcement: zero, one tree
+	hls     *hls.Server
+	whep    *whep.Server
+	page    http.Handler
 
 	// The broadcaster's side (nil, "" and false on a viewer).
 	pub       *publish.Publisher
@@ -291,43 +293,47 @@ func (b *Broadcast) startTree(root mesh.PeerInfo) error {
 		// it presented a token the roster admits (admit.go).
 		opts = append(opts, p2p.WithAdmit(b.gate.admit), p2p.WithIntroduce(b.gate.introduce))
 	}
-	tree, err := b.newTree(cfg, opts)
-	if err != nil {
+	if err := b.newTree(cfg, opts); err != nil {
 		return err
 	}
-	b.tree = tree
 	if b.gate != nil {
-		if b.group != nil {
-			b.gate.setTrees(b.group.Trees())
-		} else {
-			b.gate.setTrees([]*p2p.Tree{tree})
-		}
+		b.gate.setTrees(b.trees)
 		b.n.host.SetStreamHandler(admitProtocol(b.id), b.gate.serve)
 	}
-	if b.group != nil {
-		b.treeLink = chat.NewTreeLink(b.group.Trees()[0])
-	} else {
-		b.treeLink = chat.NewTreeLink(tree)
-	}
+	// Every node is in stripe 0's tree: it carries the chat's counters.
+	b.treeLink = chat.NewTreeLink(b.trees[0])
 	b.joinChat()
 	return nil
 }
 
-// newTree starts the broadcast's tree, or its striped group (whose stripe
-// 0 tree carries the chat's counters, as every node is in it).
-func (b *Broadcast) newTree(cfg mesh.Config, opts []p2p.Option) (*p2p.Tree, error) {
+// carrier is what *p2p.Tree and *stripe.Group share: what the broadcast
+// asks of its tree or trees.
+type carrier interface {
+	Publish(ctx context.Context, c *chunk.Chunk) error
+	AddCandidates(peers ...mesh.PeerInfo)
+	SetSlots(slots int) error
+	Close() error
+}
+
+// newTree starts the broadcast's tree, or its striped group.
+func (b *Broadcast) newTree(cfg mesh.Config, opts []p2p.Option) error {
 	if b.spec.Data == 0 {
-		return p2p.New(b.n.host, cfg, append(opts, p2p.WithProtocol(meshProtocol(b.id)), p2p.WithDeliver(b.deliver))...)
+		t, err := p2p.New(b.n.host, cfg, append(opts, p2p.WithProtocol(meshProtocol(b.id)), p2p.WithDeliver(b.deliver))...)
+		if err != nil {
+			return err
+		}
+		b.carrier, b.trees, b.tree = t, []*p2p.Tree{t}, t
+		return nil
 	}
 	g, err := stripe.New(b.n.host, cfg, b.spec, meshProtocol(b.id), b.deliver, func(int) []p2p.Option { return opts })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b.group = g
-	if b.root {
-		return g.Trees()[0], nil
+	b.carrier, b.trees, b.tree = g, g.Trees(), g.Trees()[0]
+	if !b.root {
+		b.tree = g.Trees()[g.Stripe()]
 	}
-	return g.Trees()[g.Stripe()], nil
+	return nil
 }
 
 // run is the owner goroutine: it ends once the chunk queue is closed (after
@@ -498,10 +504,8 @@ func (b *Broadcast) teardown() {
 	if b.gate != nil {
 		b.n.host.RemoveStreamHandler(admitProtocol(b.id))
 	}
-	if b.group != nil {
-		_ = b.group.Close()
-	} else if b.tree != nil {
-		_ = b.tree.Close()
+	if b.carrier != nil {
+		_ = b.carrier.Close()
 	}
 	close(b.chunks)
 	if b.kept != nil {

@@ -265,10 +265,7 @@ func (b *Broadcast) startPublisher(cfg LiveConfig) error {
 			if b.stiller != nil {
 				b.stiller.see(c)
 			}
-			if b.group != nil {
-				return b.group.Publish(b.ctx, c)
-			}
-			return b.tree.Publish(b.ctx, c)
+			return b.carrier.Publish(b.ctx, c)
 		},
 		Record:   b.recorder.Record,
 		Announce: b.announced,

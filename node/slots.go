@@ -53,14 +53,10 @@ func (b *Broadcast) bitrateSeen(rate int64, measured bool) {
 		b.rate.announced = rate
 	}
 	slots := b.n.cfg.slotsFor(max(b.rate.announced, b.rate.measured))
-	if slots == b.Slots() || b.tree == nil {
+	if slots == b.Slots() || b.carrier == nil {
 		return
 	}
-	set := b.tree.SetSlots
-	if b.group != nil {
-		set = b.group.SetSlots
-	}
-	if err := set(slots); err != nil {
+	if err := b.carrier.SetSlots(slots); err != nil {
 		b.log.Debug("slots not changed", "slots", slots, "err", err)
 		return
 	}

@@ -89,11 +89,7 @@ func (n *Node) Watch(ctx context.Context, l link.Link) (*Broadcast, error) {
 	if b.gate != nil {
 		b.wg.Go(b.pollMailbox)
 	}
-	if b.group != nil {
-		b.group.AddCandidates(candidates(l)...)
-	} else {
-		b.tree.AddCandidates(candidates(l)...)
-	}
+	b.carrier.AddCandidates(candidates(l)...)
 	b.call(func() {
 		b.st.following = true
 		if b.st.asked {

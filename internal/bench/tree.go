@@ -34,26 +34,13 @@ type treeSwarm struct {
 
 var lossNames = [16]string{"none", "down", "silent", "left", "forged", "loop", "moved", "withheld", "padded"}
 
-// treeNode is one host's part: one tree, or a striped group's.
+// treeNode is one host's part: one tree, or a striped group of them (both
+// publish and close as one: a group's lending loop, then its trees).
 type treeNode struct {
-	trees []*p2p.Tree
-	group *stripe.Group // nil: one tree
-}
-
-func (n treeNode) publish(ctx context.Context, c *chunk.Chunk) error {
-	if n.group != nil {
-		return n.group.Publish(ctx, c)
-	}
-	return n.trees[0].Publish(ctx, c)
-}
-
-func (n treeNode) close() {
-	if n.group != nil {
-		_ = n.group.Close() // its lending loop, then its trees
-		return
-	}
-	for _, t := range n.trees {
-		_ = t.Close()
+	trees   []*p2p.Tree
+	carrier interface {
+		Publish(ctx context.Context, c *chunk.Chunk) error
+		Close() error
 	}
 }
 
@@ -70,7 +57,7 @@ func (t *treeSwarm) start(v *viewer, cfg mesh.Config, deliver func(*chunk.Chunk)
 		if err != nil {
 			return treeNode{}, err
 		}
-		return treeNode{trees: []*p2p.Tree{n}}, nil
+		return treeNode{trees: []*p2p.Tree{n}, carrier: n}, nil
 	}
 	if deliver == nil {
 		deliver = func(*chunk.Chunk) {}
@@ -79,7 +66,7 @@ func (t *treeSwarm) start(v *viewer, cfg mesh.Config, deliver func(*chunk.Chunk)
 	if err != nil {
 		return treeNode{}, err
 	}
-	return treeNode{trees: g.Trees(), group: g}, nil
+	return treeNode{trees: g.Trees(), carrier: g}, nil
 }
 
 // treeMetrics counts one node's bytes in tree k.
@@ -194,7 +181,7 @@ func (t *treeSwarm) event(v *viewer, k int, e mesh.Event) {
 }
 
 func (t *treeSwarm) publish(ctx context.Context, c *chunk.Chunk) error {
-	return t.root.publish(ctx, c)
+	return t.root.carrier.Publish(ctx, c)
 }
 
 func (t *treeSwarm) kill(v *viewer) {
@@ -223,7 +210,7 @@ func (t *treeSwarm) closeNode(n treeNode) {
 			t.mu.Unlock()
 		}
 	}
-	n.close()
+	_ = n.carrier.Close()
 }
 
 func (t *treeSwarm) close() {
@@ -240,7 +227,9 @@ func (t *treeSwarm) close() {
 		go func() { defer wg.Done(); t.closeNode(n) }()
 	}
 	wg.Wait()
-	t.root.close()
+	if t.root.carrier != nil {
+		_ = t.root.carrier.Close()
+	}
 }
 
 // extra adds the tree's counters; it runs before close, so it asks the live
