@@ -129,6 +129,12 @@ func (c *Chunk) Sign(key ed25519.PrivateKey) {
 
 // Verify checks the chunk against the broadcast and the broadcaster's key.
 func (c *Chunk) Verify(broadcast string, key ed25519.PublicKey) error {
+	return c.verify(broadcast, key, nil)
+}
+
+// verify is Verify, a fragment's signature looked up in (and, once good,
+// kept by) mem when it is not nil.
+func (c *Chunk) verify(broadcast string, key ed25519.PublicKey, mem *Verifier) error {
 	if c.Broadcast != broadcast {
 		return fmt.Errorf("%w: %q, want %q", ErrWrongBroadcast, clip(c.Broadcast), clip(broadcast))
 	}
@@ -138,8 +144,15 @@ func (c *Chunk) Verify(broadcast string, key ed25519.PublicKey) error {
 		}
 	}
 	m := c.SigningBytes()
+	remembered := mem != nil && c.IsFragment()
+	if remembered && mem.knows(m, c.Signature) {
+		return nil
+	}
 	if len(c.Signature) != ed25519.SignatureSize || m == nil || !ed25519.Verify(key, m, c.Signature) {
 		return fmt.Errorf("%w: seq %d", ErrBadSignature, c.Seq)
+	}
+	if remembered {
+		mem.keep(m, c.Signature)
 	}
 	return nil
 }

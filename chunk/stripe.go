@@ -253,31 +253,29 @@ func NewVerifier(broadcast string, key ed25519.PublicKey) *Verifier {
 
 // Verify is c.Verify(broadcast, key), a fragment's signature checked once
 // for all the fragments of its chunk.
-func (v *Verifier) Verify(c *Chunk) error {
-	if !c.IsFragment() {
-		return c.Verify(v.broadcast, v.key)
-	}
-	if c.Broadcast != v.broadcast {
-		return fmt.Errorf("%w: %q, want %q", ErrWrongBroadcast, clip(c.Broadcast), clip(v.broadcast))
-	}
-	if err := c.checkStripe(); err != nil {
-		return err
-	}
-	m := c.SigningBytes()
+func (v *Verifier) Verify(c *Chunk) error { return c.verify(v.broadcast, v.key, v) }
+
+func digest(m, sig []byte) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write(m)
-	h.Write(c.Signature)
+	h.Write(sig)
 	var d [sha256.Size]byte
 	h.Sum(d[:0])
+	return d
+}
+
+// knows reports whether this signature over m was found good.
+func (v *Verifier) knows(m, sig []byte) bool {
+	d := digest(m, sig)
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	_, ok := v.good[d]
-	v.mu.Unlock()
-	if ok {
-		return nil
-	}
-	if len(c.Signature) != ed25519.SignatureSize || m == nil || !ed25519.Verify(v.key, m, c.Signature) {
-		return fmt.Errorf("%w: seq %d", ErrBadSignature, c.Seq)
-	}
+	return ok
+}
+
+// keep remembers a good signature over m, forgetting the oldest.
+func (v *Verifier) keep(m, sig []byte) {
+	d := digest(m, sig)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if _, ok := v.good[d]; !ok {
@@ -286,5 +284,4 @@ func (v *Verifier) Verify(c *Chunk) error {
 		v.next = (v.next + 1) % verifierMemory
 		v.good[d] = struct{}{}
 	}
-	return nil
 }
