@@ -65,7 +65,8 @@ type Chunk struct {
 	Length       uint32
 	Hashes       []byte
 
-	enc []byte // the canonical encoding, made once and then shared
+	enc []byte   // the canonical encoding, made once and then shared
+	cut *cutting // a striped chunk's fragments, cut once by Sign (stripe.go)
 }
 
 // The signing domains. A public chunk (Epoch 0) is signed under v1, as it
@@ -121,7 +122,14 @@ func (c *Chunk) appendSignedHeader(b []byte, domain string) []byte {
 // Sign signs the chunk with the broadcaster's key and encodes it once, so
 // that the goroutines forwarding and storing it later only read. A chunk
 // must not be changed after it is signed (or decoded).
+//
+// A whole striped chunk is cut into its fragments here, once, for both the
+// signature and Fragments.
 func (c *Chunk) Sign(key ed25519.PrivateKey) {
+	c.cut = nil
+	if c.Data != 0 && c.Stripe == 0 {
+		c.cut, _ = c.cutting() // on an error SigningBytes is nil, and so is the signature's worth
+	}
 	c.Signature = ed25519.Sign(key, c.SigningBytes())
 	c.enc = nil
 	c.Bytes()
@@ -180,6 +188,6 @@ func clip(s string) string {
 // hook): the payload and signature are shared, the cached encoding is not.
 func (c *Chunk) Clone() *Chunk {
 	d := *c
-	d.enc = nil
+	d.enc, d.cut = nil, nil
 	return &d
 }

@@ -97,6 +97,24 @@ func (c *Chunk) shards() ([][]byte, error) {
 	return out, nil
 }
 
+// cutting is a whole striped chunk's fragments and their hashes.
+type cutting struct {
+	shards [][]byte
+	hashes []byte
+}
+
+// cutting returns the chunk's fragments: those Sign cut, or cut now.
+func (c *Chunk) cutting() (*cutting, error) {
+	if c.cut != nil {
+		return c.cut, nil
+	}
+	sh, err := c.shards()
+	if err != nil {
+		return nil, err
+	}
+	return &cutting{shards: sh, hashes: hashAll(sh)}, nil
+}
+
 func hashAll(shards [][]byte) []byte {
 	h := make([]byte, 0, len(shards)*hashLen)
 	for _, s := range shards {
@@ -115,11 +133,11 @@ func (c *Chunk) stripedSigningBytes() []byte {
 	}
 	hashes, size := c.Hashes, c.Length
 	if c.Stripe == 0 {
-		sh, err := c.shards()
+		cut, err := c.cutting()
 		if err != nil {
 			return nil
 		}
-		hashes, size = hashAll(sh), uint32(len(c.Payload))
+		hashes, size = cut.hashes, uint32(len(c.Payload))
 	}
 	b := c.appendSignedHeader(make([]byte, 0, len(signingDomainV3)+len(c.Broadcast)+8*3+4*6+len(hashes)), signingDomainV3)
 	b = binary.BigEndian.AppendUint32(b, c.Epoch)
@@ -163,13 +181,13 @@ func (c *Chunk) Fragments() ([]*Chunk, error) {
 	if err := c.checkStripeForm(); err != nil {
 		return nil, err
 	}
-	sh, err := c.shards()
+	cut, err := c.cutting()
 	if err != nil {
 		return nil, err
 	}
-	hashes := hashAll(sh)
-	out := make([]*Chunk, len(sh))
-	for k, s := range sh {
+	hashes := cut.hashes
+	out := make([]*Chunk, len(cut.shards))
+	for k, s := range cut.shards {
 		f := &Chunk{Broadcast: c.Broadcast, Seq: c.Seq, Wallclock: c.Wallclock, Duration: c.Duration,
 			Flags: c.Flags, Epoch: c.Epoch, Data: c.Data, Parity: c.Parity, Stripe: uint32(k + 1),
 			Length: uint32(len(c.Payload)), Hashes: hashes, Payload: s, Signature: c.Signature}
